@@ -1,0 +1,76 @@
+// Checks that every runtime symbol the spec names exists: the core module, its class, and each
+// method or property a generated member calls. Reads the runtime source with ts-morph.
+
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { Project, type ClassDeclaration } from 'ts-morph'
+import { SpecError, type ClassModel, type Problem, type SpecModel } from './model.js'
+import { CALL } from './load.js'
+
+function memberNames(cls: ClassDeclaration): { instance: Set<string>; statics: Set<string> } {
+  const instance = new Set<string>()
+  const statics = new Set<string>()
+  for (const m of cls.getMembers()) {
+    const name = 'getName' in m && typeof m.getName === 'function' ? (m.getName() as string) : undefined
+    if (!name) continue
+    ;('isStatic' in m && typeof m.isStatic === 'function' && m.isStatic() ? statics : instance).add(name)
+  }
+  for (const p of cls.getConstructors()[0]?.getParameters() ?? []) if (p.isParameterProperty()) instance.add(p.getName())
+  return { instance, statics }
+}
+
+function leadingName(expr: string): string {
+  return expr.match(CALL)?.[1] ?? expr.match(/^[\w$]+/)?.[0] ?? expr
+}
+
+export function checkRuntime(spec: SpecModel, root: string): void {
+  const project = new Project({ skipAddingFilesFromTsConfig: true, compilerOptions: { allowJs: false } })
+  const problems: Problem[] = []
+  for (const c of spec.classes) checkClass(c, root, project, problems)
+  if (problems.length) throw new SpecError(problems)
+}
+
+function checkClass(c: ClassModel, root: string, project: Project, problems: Problem[]): void {
+  const file = join(root, c.core.module)
+  if (!existsSync(file)) {
+    problems.push({ at: c.core.at, path: 'core.module', message: `no file ${c.core.module}; write the path of the runtime module that defines ${c.core.class}, like runtime/lock.ts` })
+    return
+  }
+  const source = project.getSourceFile(file) ?? project.addSourceFileAtPath(file)
+  const cls = source.getClass(c.core.class)
+  if (!cls || !cls.isExported()) {
+    const exported = source.getClasses().filter((k) => k.isExported()).map((k) => k.getName())
+    problems.push({ at: c.core.at, path: 'core.class', message: `${c.core.module} exports no class ${c.core.class}; it exports: ${exported.join(', ') || '(no classes)'}` })
+    return
+  }
+  const { instance, statics } = memberNames(cls)
+  const need = (at: string, path: string, expr: string | undefined, where: 'instance' | 'static' = 'instance'): void => {
+    if (!expr) return
+    const name = leadingName(expr)
+    if (where === 'static' && name === 'new') return
+    const set = where === 'static' ? statics : instance
+    if (!set.has(name)) {
+      problems.push({
+        at, path,
+        message: `${c.core.class} (${c.core.module}) has no ${where === 'static' ? 'static ' : ''}member '${name}'; add it to the runtime core or write one of: ${[...set].sort().join(', ')}`,
+      })
+    }
+  }
+  need(c.core.at, 'core.create', c.core.create, 'static')
+  need(c.at, 'describe', c.describe)
+  for (const m of c.methods) {
+    need(m.at, `methods.${m.name}.call`, m.call)
+    const b = m.blocking
+    if (b) {
+      need(b.at, `methods.${m.name}.blocking.fast`, b.fast)
+      need(b.at, `methods.${m.name}.blocking.begin`, b.begin)
+      need(b.at, `methods.${m.name}.blocking.attempt`, b.attempt)
+      if ('call' in b.onTimeout) need(b.at, `methods.${m.name}.blocking.on_timeout.call`, b.onTimeout.call)
+      if (b.timeoutFallback) need(b.at, `methods.${m.name}.blocking.timeout_fallback`, b.timeoutFallback)
+    }
+  }
+  for (const p of c.properties) {
+    need(p.at, `properties.${p.name}.get`, p.get)
+    need(p.at, `properties.${p.name}.set`, p.set)
+  }
+}

@@ -1,0 +1,109 @@
+// aioprocessing-codegen: spec/*.yaml → generated/. `--check` regenerates in memory and fails on
+// any difference (stale, missing or extra files), so CI catches a spec change without a regenerate.
+
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { dirname, join, relative, resolve, sep } from 'node:path'
+import { loadSpec } from './load.js'
+import { checkRuntime } from './check-runtime.js'
+import { emitClass, type Target } from './emit-class.js'
+import { emitIndex } from './emit-index.js'
+import { emitConformance } from './emit-conformance.js'
+import { SpecError, type SpecModel } from './model.js'
+
+const ERROR_NAMES = ['ProcessError', 'TimeoutError', 'BufferTooShort', 'AuthenticationError', 'BrokenBarrierError', 'Empty', 'Full', 'EOFError', 'ValueError', 'RuntimeError', 'NotImplementedError']
+
+interface Options {
+  root: string
+  spec: string
+  out: string
+  check: boolean
+}
+
+function parseArgs(argv: string[]): Options {
+  const root = process.cwd()
+  const o: Options = { root, spec: join(root, 'spec'), out: join(root, 'generated'), check: false }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    if (a === '--check') o.check = true
+    else if (a === '--spec') o.spec = resolve(argv[++i])
+    else if (a === '--out') o.out = resolve(argv[++i])
+    else if (a === '--help' || a === '-h') {
+      process.stdout.write('usage: aioprocessing-codegen [--spec <dir or file.yaml>] [--out <dir>] [--check]\n')
+      process.exit(0)
+    } else throw new Error(`unknown argument ${a}; see --help`)
+  }
+  return o
+}
+
+function specFiles(spec: string): string[] {
+  if (spec.endsWith('.yaml') || spec.endsWith('.yml')) return [spec]
+  return readdirSync(spec).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => join(spec, f))
+}
+
+function importPath(fromDir: string, file: string): string {
+  let rel = relative(fromDir, file).split(sep).join('/')
+  if (!rel.startsWith('.')) rel = `./${rel}`
+  return rel.replace(/\.ts$/, '.js')
+}
+
+/** Every generated file, by path relative to the out folder. */
+export function generate(spec: SpecModel, o: Options): Map<string, string> {
+  const target: Target = {
+    runtime: (m) => importPath(o.out, join(o.root, 'runtime', `${m}.ts`)),
+    core: (m) => importPath(o.out, join(o.root, m)),
+  }
+  const files = new Map<string, string>()
+  for (const cls of spec.classes) {
+    files.set(`${cls.stem}.generated.ts`, emitClass(cls, spec, target))
+    files.set(`tests/${cls.stem}.conformance.generated.ts`, emitConformance(cls, spec, '../index.generated.js', ERROR_NAMES))
+  }
+  files.set('index.generated.ts', emitIndex(spec, target))
+  return files
+}
+
+function existing(out: string, dir = ''): string[] {
+  const here = join(out, dir)
+  if (!existsSync(here)) return []
+  return readdirSync(here, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? existing(out, join(dir, e.name)) : e.name.endsWith('.generated.ts') ? [join(dir, e.name).split(sep).join('/')] : [],
+  )
+}
+
+function main(): number {
+  const o = parseArgs(process.argv.slice(2))
+  let spec: SpecModel
+  try {
+    spec = loadSpec(specFiles(o.spec), o.root)
+    checkRuntime(spec, o.root)
+  } catch (error) {
+    if (error instanceof SpecError) {
+      process.stderr.write(`${error.message}\n`)
+      return 1
+    }
+    throw error
+  }
+  const files = generate(spec, o)
+  const stale: string[] = []
+  for (const [path, content] of files) {
+    const full = join(o.out, path)
+    const old = existsSync(full) ? readFileSync(full, 'utf8') : undefined
+    if (old === content) continue
+    if (o.check) stale.push(`${old === undefined ? 'missing' : 'stale'}: ${relative(o.root, full)}`)
+    else {
+      mkdirSync(dirname(full), { recursive: true })
+      writeFileSync(full, content)
+      process.stdout.write(`wrote ${relative(o.root, full)}\n`)
+    }
+  }
+  for (const path of existing(o.out)) {
+    if (!files.has(path)) stale.push(`not generated from the spec (delete it): ${relative(o.root, join(o.out, path))}`)
+  }
+  if (stale.length) {
+    process.stderr.write(`${stale.join('\n')}\ngenerated/ is out of date with spec/: run npm run generate\n`)
+    return 1
+  }
+  if (o.check) process.stdout.write(`generated/ is up to date (${files.size} files from ${spec.classes.length} spec classes)\n`)
+  return 0
+}
+
+process.exitCode = main()

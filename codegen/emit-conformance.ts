@@ -1,0 +1,66 @@
+// Emits the conformance tests of a spec class: each case runs twice, with the blocking methods and
+// with their coro_ twins, so every behaviour in the spec is checked in both styles.
+
+import Handlebars from 'handlebars'
+import { readFileSync } from 'node:fs'
+import type { ClassModel, MethodModel, SpecModel, StepModel } from './model.js'
+import { CALL } from './load.js'
+
+const hbs = Handlebars.create()
+hbs.registerHelper('json', (v: unknown) => JSON.stringify(v))
+const template = hbs.compile(readFileSync(new URL('../../codegen/templates/conformance.hbs', import.meta.url), 'utf8'), { strict: true, noEscape: true })
+
+function hasCoro(m: MethodModel): boolean {
+  return Boolean(m.blocking || m.composite || m.coro)
+}
+
+function renderCall(cls: ClassModel, call: string, coro: boolean): string {
+  const [, name, args] = call.match(CALL)!
+  const m = cls.methods.find((x) => x.name === name)!
+  return coro && hasCoro(m) ? `await obj.coro_${name}(${args})` : `obj.${name}(${args})`
+}
+
+function renderStep(cls: ClassModel, s: StepModel, coro: boolean): string[] {
+  const value = s.do ? renderCall(cls, s.do, coro) : s.expect!
+  const where = JSON.stringify(s.at)
+  const lines: string[] = []
+  if (s.throws) {
+    const expectation = `{ instanceOf: ${s.throws}${s.message ? `, message: /${s.message}/` : ''} }`
+    lines.push(coro ? `await t.throwsAsync(async () => ${value}, ${expectation}, ${where})` : `t.throws(() => ${value}, ${expectation}, ${where})`)
+  } else if (s.returns !== undefined) {
+    lines.push(`t.deepEqual(${value}, ${s.returns}, ${where})`)
+  } else if (s.equals !== undefined) {
+    lines.push(`t.deepEqual(${value}, ${s.equals}, ${where})`)
+  } else if (s.matches !== undefined) {
+    lines.push(`t.regex(String(${value}), /${s.matches}/, ${where})`)
+  } else {
+    lines.push(value)
+  }
+  if (s.elapsedAtLeast === undefined) return lines
+  return [
+    '{',
+    '  const started = performance.now()',
+    ...lines.map((l) => `  ${l}`),
+    `  t.true(performance.now() - started >= ${s.elapsedAtLeast}, ${JSON.stringify(`${s.at}: returned before ${s.elapsedAtLeast} ms`)})`,
+    '}',
+  ]
+}
+
+export function emitConformance(cls: ClassModel, spec: SpecModel, entry: string, errorNames: readonly string[]): string {
+  const imports = [...spec.classes.map((c) => c.name), ...errorNames].sort().join(', ')
+  return template({
+    specFile: cls.specFile,
+    className: cls.name,
+    imports,
+    entry,
+    cases: cls.conformance.map((c) => ({
+      setup: c.setup ?? `new ${cls.name}()`,
+      teardown: c.teardown ?? '',
+      variants: [false, true].map((coro) => ({
+        title: `${cls.name}: ${c.name} (${coro ? 'coro' : 'blocking'})`,
+        coro,
+        steps: c.steps.flatMap((s) => renderStep(cls, s, coro)),
+      })),
+    })),
+  })
+}

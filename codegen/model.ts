@@ -1,0 +1,123 @@
+// The validated spec model. Emitters and checks read only this, never the YAML.
+
+export interface Located {
+  /** `spec/lock.yaml:12:5` */
+  readonly at: string
+}
+
+export interface ParamModel extends Located {
+  readonly name: string
+  readonly type: string
+  /** TS type annotation (from `ts`, or derived from `type`). */
+  readonly tsType: string
+  /** A TS expression, or undefined for none (timeouts default to null). */
+  readonly default?: string
+  readonly optional: boolean
+  readonly min?: number
+  readonly doc: string
+}
+
+export type OnTimeout = { readonly return: string } | { readonly throw: string; readonly message?: string } | { readonly call: string }
+
+export interface BlockingModel extends Located {
+  readonly fast?: string
+  readonly begin?: string
+  readonly attempt: string
+  readonly block?: string
+  readonly timeout?: string
+  readonly timeoutFallback?: string
+  readonly onTimeout: OnTimeout
+  readonly parksOn: 'core' | 'state'
+}
+
+export interface ThrowsModel {
+  readonly error: string
+  readonly when: string
+}
+
+export interface MethodModel extends Located {
+  readonly name: string
+  readonly doc: string
+  readonly params: readonly ParamModel[]
+  readonly returns: { readonly type: string; readonly doc: string }
+  readonly throws: readonly ThrowsModel[]
+  /** Exactly one of these three says how the method works. */
+  readonly blocking?: BlockingModel
+  readonly call?: string
+  readonly composite?: string
+  /** For a `call` method: also emit a `coro_` twin (Python's aioprocessing has one). */
+  readonly coro: boolean
+}
+
+export interface PropertyModel extends Located {
+  readonly name: string
+  readonly type: string
+  readonly doc: string
+  readonly get: string
+  readonly set?: string
+}
+
+export interface StepModel extends Located {
+  readonly do?: string
+  readonly expect?: string
+  readonly returns?: string
+  readonly equals?: string
+  readonly throws?: string
+  readonly message?: string
+  readonly matches?: string
+  readonly elapsedAtLeast?: number
+}
+
+export interface CaseModel extends Located {
+  readonly name: string
+  readonly setup?: string
+  readonly steps: readonly StepModel[]
+  readonly teardown?: string
+}
+
+export interface ClassModel extends Located {
+  readonly name: string
+  /** `lock` for spec/lock.yaml: names the generated files. */
+  readonly stem: string
+  readonly specFile: string
+  readonly doc: string
+  readonly core: { readonly module: string; readonly class: string; readonly create: string; readonly at: string }
+  readonly constructorParams: readonly ParamModel[]
+  readonly constructorDoc: string
+  readonly describe?: string
+  readonly transfer: boolean
+  readonly context?: { readonly enter: string; readonly exit: string }
+  readonly imports: ReadonlyMap<string, readonly string[]>
+  readonly methods: readonly MethodModel[]
+  readonly properties: readonly PropertyModel[]
+  readonly conformance: readonly CaseModel[]
+}
+
+export interface SpecModel {
+  readonly classes: readonly ClassModel[]
+}
+
+/** A problem in the spec, with its place. */
+export interface Problem {
+  readonly at: string
+  readonly path: string
+  readonly message: string
+}
+
+export class SpecError extends Error {
+  constructor(readonly problems: readonly Problem[]) {
+    super(problems.map((p) => `${p.at}: ${p.path}: ${p.message}`).join('\n') + `\n${problems.length} problem${problems.length === 1 ? '' : 's'} in the spec`)
+    this.name = 'SpecError'
+  }
+}
+
+/** Known parameter types: their TS type and the runtime check (if any) the emitter calls. */
+export const PARAM_TYPES: Record<string, { ts: string; check?: string }> = {
+  boolean: { ts: 'boolean', check: 'checkBoolean' },
+  timeout: { ts: 'Timeout', check: 'checkTimeout' },
+  integer: { ts: 'number', check: 'checkInteger' },
+  number: { ts: 'number', check: 'checkNumber' },
+  string: { ts: 'string', check: 'checkString' },
+  function: { ts: '(...args: any[]) => unknown', check: 'checkFunction' },
+  unknown: { ts: 'unknown' },
+}

@@ -1,0 +1,66 @@
+// The supervisor thread (see process.ts): creates process workers and turns each one's end into
+// the STOPPED state word, whatever the caller's own thread is doing.
+import { Worker, parentPort, type ResourceLimits } from 'node:worker_threads'
+import type { ProcessData } from './process.js'
+
+const STATE = 0
+const EXITCODE = 1
+const PID = 2
+const STOPPED = 2
+
+type Message =
+  | { op: 'spawn'; id: number; sab: SharedArrayBuffer; data: ProcessData; resourceLimits?: ResourceLimits }
+  | { op: 'kill'; id: number; exitcode: number }
+
+interface Child {
+  worker: Worker
+  exitcodeOverride: number | null
+}
+const children = new Map<number, Child>()
+const bootstrap = new URL('./bootstrap.js', import.meta.url)
+
+function spawn(m: Extract<Message, { op: 'spawn' }>): void {
+  const i32 = new Int32Array(m.sab)
+  const stop = (code: number): void => {
+    Atomics.store(i32, EXITCODE, code)
+    Atomics.store(i32, STATE, STOPPED)
+    Atomics.notify(i32, STATE)
+    Atomics.notify(i32, PID) // a pid reader may still wait if the worker never started
+    children.delete(m.id)
+    parentPort!.postMessage({ op: 'exited', id: m.id })
+  }
+  let worker: Worker
+  try {
+    worker = new Worker(bootstrap, { workerData: m.data, resourceLimits: m.resourceLimits })
+  } catch (error) {
+    process.stderr.write(`Process ${m.data.name}:\n${(error as Error).stack ?? error}\n`)
+    stop(1)
+    return
+  }
+  const child: Child = { worker, exitcodeOverride: null }
+  children.set(m.id, child)
+  Atomics.store(i32, PID, worker.threadId)
+  Atomics.notify(i32, PID)
+  worker.on('error', (error: Error) => {
+    // Python prints the child's traceback, prefixed with "Process <name>:", and exits with 1.
+    process.stderr.write(`Process ${m.data.name}:\n${error?.stack ?? String(error)}\n`)
+  })
+  worker.on('exit', (code) => stop(child.exitcodeOverride ?? code))
+}
+
+parentPort!.on('message', (m: Message) => {
+  switch (m.op) {
+    case 'spawn':
+      spawn(m)
+      break
+    case 'kill': {
+      const child = children.get(m.id)
+      if (!child) break // already ended
+      child.exitcodeOverride = m.exitcode
+      void child.worker.terminate()
+      break
+    }
+    default:
+      throw new Error(`unknown message to the process supervisor: ${JSON.stringify(m)}`)
+  }
+})
