@@ -7,16 +7,21 @@ import { Project, type ClassDeclaration } from 'ts-morph'
 import { SpecError, type ClassModel, type Problem, type SpecModel } from './model.js'
 import { CALL } from './load.js'
 
-function memberNames(cls: ClassDeclaration): { instance: Set<string>; statics: Set<string> } {
+/** Members of the class and of every class it extends. */
+function memberNames(start: ClassDeclaration): { instance: Set<string>; statics: Set<string> } {
   const instance = new Set<string>()
   const statics = new Set<string>()
+  for (let cls: ClassDeclaration | undefined = start; cls; cls = cls.getBaseClass()) collect(cls, instance, statics)
+  return { instance, statics }
+}
+
+function collect(cls: ClassDeclaration, instance: Set<string>, statics: Set<string>): void {
   for (const m of cls.getMembers()) {
     const name = 'getName' in m && typeof m.getName === 'function' ? (m.getName() as string) : undefined
     if (!name) continue
     ;('isStatic' in m && typeof m.isStatic === 'function' && m.isStatic() ? statics : instance).add(name)
   }
   for (const p of cls.getConstructors()[0]?.getParameters() ?? []) if (p.isParameterProperty()) instance.add(p.getName())
-  return { instance, statics }
 }
 
 function leadingName(expr: string): string {
@@ -57,6 +62,10 @@ function checkClass(c: ClassModel, root: string, project: Project, problems: Pro
     }
   }
   need(c.core.at, 'core.create', c.core.create, 'static')
+  if (c.transfer) {
+    need(c.core.at, 'transfer', 'reduce()')
+    need(c.core.at, 'transfer', 'rebuild()', 'static')
+  }
   need(c.at, 'describe', c.describe)
   for (const m of c.methods) {
     need(m.at, `methods.${m.name}.call`, m.call)
@@ -67,6 +76,7 @@ function checkClass(c: ClassModel, root: string, project: Project, problems: Pro
       need(b.at, `methods.${m.name}.blocking.attempt`, b.attempt)
       if ('call' in b.onTimeout) need(b.at, `methods.${m.name}.blocking.on_timeout.call`, b.onTimeout.call)
       if (b.timeoutFallback) need(b.at, `methods.${m.name}.blocking.timeout_fallback`, b.timeoutFallback)
+      if (b.parksOn !== 'core' && b.parksOn !== 'state') need(b.at, `methods.${m.name}.blocking.parks_on`, b.parksOn)
     }
   }
   for (const p of c.properties) {

@@ -123,7 +123,7 @@ function blockingBody(cls: ClassModel, m: MethodModel, coro: boolean): string[] 
   const timeoutExpr = b.timeout ? (b.timeoutFallback ? `${b.timeout} ?? core.${b.timeoutFallback}` : b.timeout) : 'null'
   const deadlineOfTimeout = `deadlineOf('${b.timeout ?? 'timeout'}', ${timeoutExpr})`
   const deadline = b.block && !shortcut ? `${b.block} ? ${deadlineOfTimeout} : 0` : deadlineOfTimeout
-  const waiter = b.parksOn === 'state' ? 's' : 'core'
+  const waiter = b.parksOn === 'state' ? 's' : b.parksOn === 'core' ? 'core' : `core.${b.parksOn}`
   const parked = b.fast ? 'false' : 'true'
   lines.push(
     coro
@@ -257,7 +257,7 @@ export function emitClass(cls: ClassModel, spec: SpecModel, target: Target): str
         importLines.push(`import type { ${n} } from './${c.stem}.generated.js'`)
       }
     } else {
-      importLines.push(`import type { ${names.join(', ')} } from '${from}'`)
+      importLines.push(`import { ${names.join(', ')} } from '${from}'`)
     }
   }
   project.manipulationSettings.set({ indentationText: '  ' as any })

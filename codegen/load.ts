@@ -11,7 +11,7 @@ import {
 } from './model.js'
 
 const IDENT = /^[A-Za-z_$][\w$]*$/
-const CALL = /^([A-Za-z_$][\w$]*)\((.*)\)$/s
+const CALL = /^([A-Za-z_$][\w$]*)(?:\.[A-Za-z_$][\w$]*)*\((.*)\)$/s
 
 /** Where a node sits, as `file:line:col`. */
 class Source {
@@ -152,7 +152,7 @@ function loadBlocking(src: Source, node: Node, path: string, params: ParamModel[
     }
   }
   const parksOn = str(f, 'parks_on') ?? 'core'
-  if (parksOn !== 'core' && parksOn !== 'state') src.problem(f.get('parks_on'), `${path}.parks_on`, "write 'core' or 'state'")
+  if (!IDENT.test(parksOn)) src.problem(f.get('parks_on'), `${path}.parks_on`, "write 'core', 'state', or the name of a core member that is a Waiter")
   if (parksOn === 'state' && !f.has('begin')) src.problem(f.get('parks_on'), `${path}.parks_on`, "'parks_on: state' needs a 'begin' call that makes the state")
   const attempt = checkCall(src, f.get('attempt'), `${path}.attempt`, str(f, 'attempt'))
   if (!attempt || !onTimeout) return undefined
@@ -161,7 +161,7 @@ function loadBlocking(src: Source, node: Node, path: string, params: ParamModel[
     fast: checkCall(src, f.get('fast'), `${path}.fast`, str(f, 'fast')),
     begin: checkCall(src, f.get('begin'), `${path}.begin`, str(f, 'begin')),
     block: str(f, 'block'), timeout: str(f, 'timeout'), timeoutFallback: str(f, 'timeout_fallback'),
-    parksOn: parksOn as 'core' | 'state',
+    parksOn,
   }
 }
 
@@ -308,11 +308,18 @@ function loadClass(src: Source): ClassModel | undefined {
       if (called && !seen.has(called)) src.problems.push({ at: s.at, path: `conformance.${c.name}`, message: `'${called}' is not a method of ${name}` })
     }
   }
+  const ctorParams = loadParams(src, ctor?.get('params'), 'constructor.params')
+  const required = ctorParams.filter((p) => p.default === undefined && !p.optional)
+  if (required.length) {
+    for (const c of conformance) {
+      if (!c.setup) src.problems.push({ at: c.at, path: `conformance.${c.name}`, message: `${name} needs constructor arguments (${required.map((p) => p.name).join(', ')}); add 'setup: new ${name}(...)' to this case` })
+    }
+  }
   const stem = basename(src.file).replace(/\.ya?ml$/, '')
   return {
     at: src.at(root), name, stem, specFile: src.display, doc: str(f, 'doc')!,
     core: { module: str(core, 'module') ?? '', class: str(core, 'class') ?? '', create: checkCall(src, core?.get('create'), 'core.create', str(core, 'create')) ?? '', at: src.at(f.get('core')) },
-    constructorParams: loadParams(src, ctor?.get('params'), 'constructor.params'),
+    constructorParams: ctorParams,
     constructorDoc: str(ctor, 'doc') ?? '',
     describe: str(f, 'describe'),
     transfer: f.has('transfer') ? Boolean((f.get('transfer') as any).value) : true,

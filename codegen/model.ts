@@ -27,7 +27,8 @@ export interface BlockingModel extends Located {
   readonly timeout?: string
   readonly timeoutFallback?: string
   readonly onTimeout: OnTimeout
-  readonly parksOn: 'core' | 'state'
+  /** 'core', 'state' (the begin call's result) or a member of the core that is a Waiter. */
+  readonly parksOn: string
 }
 
 export interface ThrowsModel {

@@ -2,22 +2,49 @@
 // source: spec/*.yaml
 // regenerate: npm run generate
 
+import { AioArray } from './array.generated.js'
+import { AioBarrier } from './barrier.generated.js'
+import { AioBoundedSemaphore } from './bounded-semaphore.generated.js'
+import { AioCondition } from './condition.generated.js'
+import { AioEvent } from './event.generated.js'
 import { AioLock } from './lock.generated.js'
+import { AioProcess } from './process.generated.js'
+import { AioRLock } from './rlock.generated.js'
+import { AioSemaphore } from './semaphore.generated.js'
+import { AioValue } from './value.generated.js'
 import { NotImplementedError, ValueError } from '../runtime/errors.js'
 export * from '../runtime/public.js'
-export { AioLock }
+export { AioArray, AioBarrier, AioBoundedSemaphore, AioCondition, AioEvent, AioLock, AioProcess, AioRLock, AioSemaphore, AioValue }
 /** The start methods this version has; the first is the default. */
 export const startMethods = ['thread'] as const
 
 /** A start method's factories, as Python's `get_context(method)`: `ctx.AioLock()`, `ctx.AioQueue()`. */
 export interface Context {
   getStartMethod(): string
+  AioArray(...args: ConstructorParameters<typeof AioArray>): AioArray
+  AioBarrier(...args: ConstructorParameters<typeof AioBarrier>): AioBarrier
+  AioBoundedSemaphore(...args: ConstructorParameters<typeof AioBoundedSemaphore>): AioBoundedSemaphore
+  AioCondition(...args: ConstructorParameters<typeof AioCondition>): AioCondition
+  AioEvent(...args: ConstructorParameters<typeof AioEvent>): AioEvent
   AioLock(...args: ConstructorParameters<typeof AioLock>): AioLock
+  AioProcess(...args: ConstructorParameters<typeof AioProcess>): AioProcess
+  AioRLock(...args: ConstructorParameters<typeof AioRLock>): AioRLock
+  AioSemaphore(...args: ConstructorParameters<typeof AioSemaphore>): AioSemaphore
+  AioValue(...args: ConstructorParameters<typeof AioValue>): AioValue
 }
 
 const threadContext: Context = Object.freeze({
   getStartMethod: () => 'thread',
+  AioArray: (...args: ConstructorParameters<typeof AioArray>) => new AioArray(...args),
+  AioBarrier: (...args: ConstructorParameters<typeof AioBarrier>) => new AioBarrier(...args),
+  AioBoundedSemaphore: (...args: ConstructorParameters<typeof AioBoundedSemaphore>) => new AioBoundedSemaphore(...args),
+  AioCondition: (...args: ConstructorParameters<typeof AioCondition>) => new AioCondition(...args),
+  AioEvent: (...args: ConstructorParameters<typeof AioEvent>) => new AioEvent(...args),
   AioLock: (...args: ConstructorParameters<typeof AioLock>) => new AioLock(...args),
+  AioProcess: (...args: ConstructorParameters<typeof AioProcess>) => new AioProcess(...args),
+  AioRLock: (...args: ConstructorParameters<typeof AioRLock>) => new AioRLock(...args),
+  AioSemaphore: (...args: ConstructorParameters<typeof AioSemaphore>) => new AioSemaphore(...args),
+  AioValue: (...args: ConstructorParameters<typeof AioValue>) => new AioValue(...args),
 })
 
 /** Python's `get_context()`: 'thread' (worker_threads, shared memory) is the default. */

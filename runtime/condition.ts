@@ -17,7 +17,7 @@
 
 import { PENDING, park, type Pending, type Waiter } from './wait.js'
 import { RuntimeError } from './errors.js'
-import { rebuildLock, type LockLike } from './lock.js'
+import { RLockCore, rebuildLock, type LockLike } from './lock.js'
 
 const NEXT = 0
 const SLEEPERS = 1
@@ -132,6 +132,10 @@ export class ConditionCore {
     Atomics.store(t, slot, NOTIFIED)
     t[SLEEPERS]--
     Atomics.notify(t, slot, 1)
+  }
+
+  describe(): string {
+    return `${this.lock instanceof RLockCore ? 'AioRLock' : 'AioLock'}(${this.lock.describe()}), waiters=${this.sleepers()}`
   }
 
   sleepers(): number {

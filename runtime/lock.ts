@@ -35,6 +35,7 @@ export interface LockLike extends Waiter {
   /** Called right after the lock was re-acquired for a Condition: restores the recursion depth. */
   restore(depth: number): void
   reduce(): { kind: 'lock' | 'rlock'; sab: SharedArrayBuffer }
+  describe(): string
 }
 
 function unlock(i32: Int32Array): boolean {

@@ -22,12 +22,12 @@ export class SemaphoreCore implements Waiter {
   waitValue = 0
   constructor(readonly i32: Int32Array) {}
 
-  static create(value: number, bounded: boolean): SemaphoreCore {
+  static create(value: number, bounded = false): SemaphoreCore {
     if (value > 0x7fffffff) throw new RangeError(`value must be at most 2147483647, not ${value}`)
     const i32 = new Int32Array(new SharedArrayBuffer(SemaphoreCore.WORDS * 4))
     i32[VALUE] = value
     i32[MAX] = bounded ? value : UNBOUNDED
-    return new SemaphoreCore(i32)
+    return bounded ? new BoundedSemaphoreCore(i32) : new SemaphoreCore(i32)
   }
   static rebuild(state: { sab: SharedArrayBuffer }): SemaphoreCore {
     return new SemaphoreCore(new Int32Array(state.sab))
@@ -66,5 +66,12 @@ export class SemaphoreCore implements Waiter {
   describe(): string {
     const max = this.i32[MAX]
     return max === UNBOUNDED ? `value=${this.getValue()}` : `value=${this.getValue()}, maxvalue=${max}`
+  }
+}
+
+/** A Semaphore that refuses to be released past its initial value. */
+export class BoundedSemaphoreCore extends SemaphoreCore {
+  static override rebuild(state: { sab: SharedArrayBuffer }): BoundedSemaphoreCore {
+    return new BoundedSemaphoreCore(new Int32Array(state.sab))
   }
 }

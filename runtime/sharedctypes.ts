@@ -59,7 +59,7 @@ function lockOf(option: LockOption): LockLike | null {
 }
 
 /** Shared typed memory + its typecode + an optional lock. */
-export class SharedCore {
+export abstract class SharedCore {
   readonly view: Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array | Float64Array | BigInt64Array | BigUint64Array
   private readonly ctor: Ctor
   /** The public lock object getLock() returns, made once per thread (the one passed in, if any). */
@@ -73,15 +73,15 @@ export class SharedCore {
     this.view = new this.ctor(sab as unknown as ArrayBuffer)
   }
 
-  static createValue(typecode: string, init: unknown, lock: LockOption): SharedCore {
+  static createValue(typecode: string, init: unknown, lock: LockOption): ValueCore {
     const ctor = ctorOf(typecode)
-    const core = new SharedCore(typecode, new SharedArrayBuffer(ctor.BYTES_PER_ELEMENT), lockOf(lock))
+    const core = new ValueCore(typecode, new SharedArrayBuffer(ctor.BYTES_PER_ELEMENT), lockOf(lock))
     if (typeof lock === 'object' && lock !== null) core.lockObject = lock
     if (init !== undefined) core.view[0] = coerce(ctor, init, 'value') as never
     return core
   }
 
-  static createArray(typecode: string, init: unknown, lock: LockOption): SharedCore {
+  static createArray(typecode: string, init: unknown, lock: LockOption): ArrayCore {
     const ctor = ctorOf(typecode)
     let items: unknown[] | null = null
     let length: number
@@ -97,14 +97,17 @@ export class SharedCore {
     } else {
       throw new TypeError(`sizeOrInitializer must be a length or an iterable of values, not ${String(init)}`)
     }
-    const core = new SharedCore(typecode, new SharedArrayBuffer(length * ctor.BYTES_PER_ELEMENT), lockOf(lock))
+    const core = new ArrayCore(typecode, new SharedArrayBuffer(length * ctor.BYTES_PER_ELEMENT), lockOf(lock))
     if (typeof lock === 'object' && lock !== null) core.lockObject = lock
     if (items) items.forEach((v, i) => (core.view[i] = coerce(ctor, v, `sizeOrInitializer[${i}]`) as never))
     return core
   }
 
-  static rebuild(state: { typecode: string; sab: SharedArrayBuffer; lock: ReturnType<LockLike['reduce']> | null }): SharedCore {
-    return new SharedCore(state.typecode, state.sab, state.lock ? rebuildLock(state.lock) : null)
+  static rebuild<T extends SharedCore>(
+    this: new (typecode: string, sab: SharedArrayBuffer, lock: LockLike | null) => T,
+    state: { typecode: string; sab: SharedArrayBuffer; lock: ReturnType<LockLike['reduce']> | null },
+  ): T {
+    return new this(state.typecode, state.sab, state.lock ? rebuildLock(state.lock) : null)
   }
   reduce(): { typecode: string; sab: SharedArrayBuffer; lock: ReturnType<LockLike['reduce']> | null } {
     return { typecode: this.typecode, sab: this.sab, lock: this.lock?.reduce() ?? null }
@@ -116,8 +119,13 @@ export class SharedCore {
   }
 
   /** The AioLock/AioRLock guarding this memory (Python's get_lock()). */
-  getLock(): object {
-    return (this.lockObject ??= wrapCore<object>(this.requireLock()))
+  getLock<T extends object = object>(): T {
+    return (this.lockObject ??= wrapCore<object>(this.requireLock())) as T
+  }
+
+  /** The raw typed array over the shared memory (Python's get_obj()). */
+  getObj(): SharedCore['view'] {
+    return this.view
   }
 
   acquireAttempt(): true | Pending {
@@ -168,6 +176,11 @@ export class SharedCore {
     return Buffer.from(nul < 0 ? bytes : bytes.subarray(0, nul))
   }
 
+  /** 'c' arrays: every byte (Python's `.raw`). */
+  getRawBytes(): Buffer {
+    return Buffer.from(new Uint8Array(this.sab))
+  }
+
   setBytes(value: Uint8Array | string): void {
     const bytes = typeof value === 'string' ? Buffer.from(value, 'latin1') : value
     if (bytes.length > this.view.length) throw new ValueError('byte string too long')
@@ -185,3 +198,22 @@ export class SharedCore {
   }
 
 }
+
+/** A single shared value (Python's `Value`). */
+export class ValueCore extends SharedCore {
+  get value(): Element | Buffer {
+    return this.typecode === 'c' ? Buffer.from([this.view[0] as number]) : this.view[0]
+  }
+  setValue(value: unknown): void {
+    if (this.typecode === 'c' && (value instanceof Uint8Array || typeof value === 'string')) {
+      const bytes = typeof value === 'string' ? Buffer.from(value, 'latin1') : value
+      if (bytes.length !== 1) throw new TypeError(`value must be one byte, not ${bytes.length}`)
+      this.view[0] = bytes[0]
+      return
+    }
+    this.setItem(0, value)
+  }
+}
+
+/** A shared array (Python's `Array`); 'c' arrays also read and write as bytes. */
+export class ArrayCore extends SharedCore {}
