@@ -2,6 +2,7 @@
 // the STOPPED state word, whatever the caller's own thread is doing.
 import { Worker, parentPort, type ResourceLimits } from 'node:worker_threads'
 import type { ProcessData } from './process.js'
+import { workerExecArgv } from './exec-argv.js'
 
 const STATE = 0
 const EXITCODE = 1
@@ -31,7 +32,7 @@ function spawn(m: Extract<Message, { op: 'spawn' }>): void {
   }
   let worker: Worker
   try {
-    worker = new Worker(bootstrap, { workerData: m.data, resourceLimits: m.resourceLimits })
+    worker = new Worker(bootstrap, { workerData: m.data, resourceLimits: m.resourceLimits, execArgv: workerExecArgv() })
   } catch (error) {
     process.stderr.write(`Process ${m.data.name}:\n${(error as Error).stack ?? error}\n`)
     stop(1)

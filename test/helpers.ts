@@ -1,6 +1,7 @@
 // Shared test helpers: run a behaviour in each call style, and start processes that are always
 // ended by the test that started them.
 import type { ExecutionContext } from 'ava'
+import { spawn } from 'node:child_process'
 import { AioProcess, type ProcessOptions } from '../generated/index.generated.js'
 
 export type Style = 'blocking' | 'coro'
@@ -36,3 +37,18 @@ export function joined(t: ExecutionContext, p: AioProcess, exitcode = 0): void {
   t.false(p.isAlive(), 'process still alive after join(30 s)')
   t.is(p.exitcode, exitcode)
 }
+
+/** Runs an ES module script in a fresh `node -e` (killed after LONG ms), without blocking this loop. */
+export function runNode(script: string, env: NodeJS.ProcessEnv = process.env): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env, timeout: LONG })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    child.on('close', (status) => resolve({ status, stdout, stderr }))
+  })
+}
+
+/** The library's entry point as an import specifier for `runNode` scripts. */
+export const ENTRY = JSON.stringify(new URL('../generated/index.generated.js', import.meta.url).href)

@@ -1,0 +1,258 @@
+// Micro-benchmarks of the shared primitives against a raw Atomics baseline and Python peers.
+// Every figure is the median of RUNS measured runs after one warm-up run; min–max is reported too.
+
+import { Worker } from 'node:worker_threads'
+import { once } from 'node:events'
+import { AioEvent, AioLock, AioProcess, AioRLock, AioSemaphore } from '../generated/index.generated.js'
+import { runPythonPeers, type PythonSamples } from './python-peers.js'
+
+export interface Row {
+  benchmark: string
+  implementation: string
+  median: number
+  min: number
+  max: number
+  unit: string
+  /** Operations timed per run (pairs or round trips). */
+  n: number
+  runs: number
+  /** Every measured value, in run order (for spotting drift). */
+  samples: number[]
+}
+
+const RUNS = 5
+const TIMEOUT_MS = 30_000
+const N = {
+  lockPairs: 2_000_000,
+  coroPairs: 1_000_000,
+  pingPong: 20_000,
+  pyLockPairs: 1_000_000,
+  pyAioLockPairs: 3_000,
+  pyPingPong: 5_000,
+  pyAioPingPong: 3_000,
+}
+
+const TS = 'aioprocessing-ts'
+const PY_AIO = 'Python aioprocessing-style (run_in_executor)'
+const PAIR = 'acquire+release pair, uncontended'
+
+/** Elapsed ms of each measured run; run 0 is a warm-up and is dropped. */
+async function measure(run: () => void | Promise<void>): Promise<number[]> {
+  const out: number[] = []
+  for (let r = 0; r <= RUNS; r++) {
+    const t0 = performance.now()
+    await run()
+    const ms = performance.now() - t0
+    if (r > 0) out.push(ms)
+  }
+  return out
+}
+
+function row(benchmark: string, implementation: string, unit: string, n: number, values: number[]): Row {
+  const s = [...values].sort((x, y) => x - y)
+  const mid = s.length >> 1
+  const median = s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2
+  return { benchmark, implementation, median, min: s[0], max: s[s.length - 1], unit, n, runs: values.length, samples: values }
+}
+
+/** Two rows for a pair benchmark: ns per pair and pairs per second, from elapsed ms per run. */
+function pairRows(benchmark: string, implementation: string, n: number, ms: number[]): Row[] {
+  return [
+    row(benchmark, implementation, 'ns/pair', n, ms.map((t) => (t * 1e6) / n)),
+    row(benchmark, implementation, 'pairs/s', n, ms.map((t) => (n * 1e3) / t)),
+  ]
+}
+
+function tripRows(benchmark: string, implementation: string, n: number, ms: number[]): Row[] {
+  return [row(benchmark, implementation, 'round trips/s', n, ms.map((t) => (n * 1e3) / t))]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Uncontended pairs on the main thread. Each loop checks the result so the work cannot be elided.
+
+function blockingPairs(o: { acquire(): boolean; release(): void }, n: number): void {
+  for (let i = 0; i < n; i++) {
+    if (!o.acquire()) throw new Error('acquire failed')
+    o.release()
+  }
+}
+
+async function coroPairs(lock: AioLock, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    if (!(await lock.coro_acquire())) throw new Error('coro_acquire failed')
+    await lock.coro_release()
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Event ping-pong: main sets a and waits for b; the worker waits for a, clears it and sets b.
+// One worker serves the warm-up and every run, so thread start-up is never timed.
+
+// Shipped as source into the worker: it must stay self-contained.
+function pong(a: AioEvent, b: AioEvent, total: number, timeoutMs: number): void {
+  for (let i = 0; i < total; i++) {
+    if (!a.wait(timeoutMs)) throw new Error(`ping ${i} timed out`)
+    a.clear()
+    b.set()
+  }
+}
+
+async function eventPingPong(style: 'blocking' | 'coro'): Promise<number[]> {
+  const a = new AioEvent()
+  const b = new AioEvent()
+  const n = N.pingPong
+  const p = new AioProcess({ target: pong, args: [a, b, n * (RUNS + 1), TIMEOUT_MS], name: `pong-${style}` })
+  p.start()
+  try {
+    const ms = await measure(
+      style === 'blocking'
+        ? () => {
+            for (let i = 0; i < n; i++) {
+              a.set()
+              if (!b.wait(TIMEOUT_MS)) throw new Error(`pong ${i} timed out`)
+              b.clear()
+            }
+          }
+        : async () => {
+            for (let i = 0; i < n; i++) {
+              a.set()
+              if (!(await b.coro_wait(TIMEOUT_MS))) throw new Error(`pong ${i} timed out`)
+              b.clear()
+            }
+          },
+    )
+    await p.coro_join(TIMEOUT_MS)
+    if (p.exitcode !== 0) throw new Error(`pong process ended with exitcode ${p.exitcode}`)
+    return ms
+  } finally {
+    if (p.isAlive()) {
+      p.terminate()
+      await p.coro_join(TIMEOUT_MS)
+    }
+    p.close()
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw baseline: the same protocol over two SharedArrayBuffer words with bare Atomics.wait/notify
+// and no spinning. Word A (0) is the ping flag, word B (1) the pong flag.
+
+const RAW_PONG = `
+const { workerData } = require('node:worker_threads')
+const { sab, total, timeoutMs } = workerData
+const i32 = new Int32Array(sab)
+for (let i = 0; i < total; i++) {
+  while (Atomics.load(i32, 0) === 0) {
+    if (Atomics.wait(i32, 0, 0, timeoutMs) === 'timed-out') throw new Error('raw ping ' + i + ' timed out')
+  }
+  Atomics.store(i32, 0, 0)
+  Atomics.store(i32, 1, 1)
+  Atomics.notify(i32, 1)
+}
+`
+
+async function rawPingPong(style: 'wait' | 'waitAsync'): Promise<number[]> {
+  const sab = new SharedArrayBuffer(8)
+  const i32 = new Int32Array(sab)
+  const n = N.pingPong
+  const worker = new Worker(RAW_PONG, { eval: true, workerData: { sab, total: n * (RUNS + 1), timeoutMs: TIMEOUT_MS } })
+  let failure: unknown
+  worker.on('error', (e) => (failure = e))
+  const exited = once(worker, 'exit')
+  const ping = (): void => {
+    Atomics.store(i32, 0, 1)
+    Atomics.notify(i32, 0)
+  }
+  try {
+    const ms = await measure(
+      style === 'wait'
+        ? () => {
+            for (let i = 0; i < n; i++) {
+              ping()
+              while (Atomics.load(i32, 1) === 0) {
+                if (Atomics.wait(i32, 1, 0, TIMEOUT_MS) === 'timed-out') throw new Error(`raw pong ${i} timed out`)
+              }
+              Atomics.store(i32, 1, 0)
+            }
+          }
+        : async () => {
+            for (let i = 0; i < n; i++) {
+              ping()
+              while (Atomics.load(i32, 1) === 0) {
+                const res = Atomics.waitAsync(i32, 1, 0, TIMEOUT_MS)
+                if ((res.async ? await res.value : res.value) === 'timed-out') throw new Error(`raw pong ${i} timed out`)
+              }
+              Atomics.store(i32, 1, 0)
+            }
+          },
+    )
+    const [code] = (await exited) as [number]
+    if (failure !== undefined || code !== 0) throw new Error(`raw pong worker failed (exit ${code}): ${String(failure)}`)
+    return ms
+  } finally {
+    await worker.terminate()
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function pythonRows(benchmark: string, implementation: string, s: PythonSamples, kind: 'pair' | 'trip'): Row[] {
+  const ms = s.ns.map((ns) => ns / 1e6)
+  return kind === 'pair' ? pairRows(benchmark, implementation, s.n, ms) : tripRows(benchmark, implementation, s.n, ms)
+}
+
+export interface BenchOptions {
+  /** Called with a line of progress (stderr in run.ts). */
+  log?: (line: string) => void
+}
+
+export async function benchPrimitives({ log = () => {} }: BenchOptions = {}): Promise<Row[]> {
+  const rows: Row[] = []
+  const lockBench = `Lock ${PAIR}`
+  const pingBench = 'Event ping-pong main ⇄ worker'
+
+  log('Lock blocking pairs')
+  const lock = new AioLock()
+  rows.push(...pairRows(lockBench, `${TS} acquire()/release()`, N.lockPairs, await measure(() => blockingPairs(lock, N.lockPairs))))
+
+  log('Lock coro pairs')
+  rows.push(...pairRows(lockBench, `${TS} await coro_acquire()/coro_release()`, N.coroPairs, await measure(() => coroPairs(lock, N.coroPairs))))
+
+  log('RLock blocking pairs')
+  const rlock = new AioRLock()
+  rows.push(...pairRows(`RLock ${PAIR}`, `${TS} acquire()/release()`, N.lockPairs, await measure(() => blockingPairs(rlock, N.lockPairs))))
+
+  log('Semaphore blocking pairs')
+  const sem = new AioSemaphore(1)
+  rows.push(...pairRows(`Semaphore(1) ${PAIR}`, `${TS} acquire()/release()`, N.lockPairs, await measure(() => blockingPairs(sem, N.lockPairs))))
+
+  log('Event ping-pong, blocking')
+  rows.push(...tripRows(pingBench, `${TS} blocking b.wait()`, N.pingPong, await eventPingPong('blocking')))
+  log('Event ping-pong, coro')
+  rows.push(...tripRows(pingBench, `${TS} await b.coro_wait()`, N.pingPong, await eventPingPong('coro')))
+  log('raw Atomics ping-pong')
+  rows.push(...tripRows(pingBench, 'raw Atomics.wait/notify, Worker (baseline)', N.pingPong, await rawPingPong('wait')))
+  log('raw Atomics.waitAsync ping-pong')
+  rows.push(...tripRows(pingBench, 'raw await Atomics.waitAsync on main (baseline)', N.pingPong, await rawPingPong('waitAsync')))
+
+  // Python runs alone, after the Node figures: on a 2-core box it would steal a core from them.
+  log('Python peers')
+  const py = await runPythonPeers(
+    {
+      runs: RUNS,
+      timeoutMs: TIMEOUT_MS,
+      n: { lockPairs: N.pyLockPairs, aioLockPairs: N.pyAioLockPairs, eventPingPong: N.pyPingPong, aioEventPingPong: N.pyAioPingPong },
+    },
+    100_000,
+  )
+  if ('error' in py) {
+    log(`Python peers skipped: ${py.error}`)
+  } else {
+    const mpName = `Python ${py.version} multiprocessing`
+    rows.push(...pythonRows(lockBench, `${mpName}.Lock acquire()/release()`, py.lockPairs, 'pair'))
+    rows.push(...pythonRows(lockBench, `${PY_AIO} coro_acquire()/coro_release()`, py.aioLockPairs, 'pair'))
+    rows.push(...pythonRows(pingBench, `${mpName}.Event, 2 processes, blocking wait()`, py.eventPingPong, 'trip'))
+    rows.push(...pythonRows(pingBench, `${PY_AIO} await coro_wait(), 2 processes`, py.aioEventPingPong, 'trip'))
+  }
+  return rows
+}

@@ -1,0 +1,207 @@
+// Python peers for bench/primitives.ts: one python3 process runs every Python benchmark and prints
+// JSON. The "aioprocessing-style" classes copy what aioprocessing does (aioprocessing/executor.py,
+// aioprocessing/locks.py): every coro_* is loop.run_in_executor on a one-thread ThreadPoolExecutor
+// calling the blocking multiprocessing method. aioprocessing itself is not installable here.
+
+import { execFile } from 'node:child_process'
+
+export const PYTHON_SCRIPT = String.raw`
+import asyncio, json, sys, time
+import multiprocessing as mp
+from concurrent.futures import ThreadPoolExecutor
+
+cfg = json.loads(sys.argv[1])
+RUNS = cfg['runs']
+TIMEOUT = cfg['timeoutMs'] / 1000
+ctx = mp.get_context('fork')  # -c scripts cannot be re-imported by 'spawn'
+now = time.perf_counter_ns
+
+
+class _ExecutorMixin:
+    # aioprocessing's run_in_executor: the blocking call goes to the object's own executor
+    pool_workers = 1
+
+    def __init__(self, obj):
+        self._obj = obj
+        self._executor = ThreadPoolExecutor(max_workers=self.pool_workers)
+
+    def run_in_executor(self, callback, *args):
+        loop = asyncio.get_event_loop()
+        return loop.run_in_executor(self._executor, callback, *args)
+
+
+class AioLockStyle(_ExecutorMixin):
+    # AioBaseLock: pool_workers = 1, coro_acquire/coro_release with their done callbacks
+    def __init__(self, obj):
+        super().__init__(obj)
+        self._threaded_acquire = False
+
+    def coro_acquire(self, *args):
+        def lock_acquired(fut):
+            if fut.result():
+                self._threaded_acquire = True
+        out = self.run_in_executor(self._obj.acquire, *args)
+        out.add_done_callback(lock_acquired)
+        return out
+
+    def coro_release(self):
+        def lock_released(fut):
+            self._threaded_acquire = False
+        if not self._threaded_acquire:
+            raise RuntimeError('A lock acquired via acquire() must be released via release().')
+        out = self.run_in_executor(self._obj.release)
+        out.add_done_callback(lock_released)
+        return out
+
+
+class AioEventStyle(_ExecutorMixin):
+    # AioBaseWaiter: pool_workers = 1, coroutines = ['wait']; set/clear go straight to the delegate
+    def coro_wait(self, *args):
+        return self.run_in_executor(self._obj.wait, *args)
+
+    def set(self):
+        self._obj.set()
+
+    def clear(self):
+        self._obj.clear()
+
+
+def lock_pairs(n):
+    lock = ctx.Lock()
+    out = []
+    for r in range(RUNS + 1):  # run 0 is the warm-up
+        t0 = now()
+        for _ in range(n):
+            if not lock.acquire():
+                raise RuntimeError('acquire failed')
+            lock.release()
+        if r:
+            out.append(now() - t0)
+    return out
+
+
+async def aio_lock_pairs(n):
+    lock = AioLockStyle(ctx.Lock())
+    out = []
+    for r in range(RUNS + 1):
+        t0 = now()
+        for _ in range(n):
+            if not await lock.coro_acquire():
+                raise RuntimeError('coro_acquire failed')
+            await lock.coro_release()
+        if r:
+            out.append(now() - t0)
+    lock._executor.shutdown(wait=True)
+    return out
+
+
+def pong(a, b, total):
+    for i in range(total):
+        if not a.wait(TIMEOUT):
+            raise SystemExit('ping %d timed out' % i)
+        a.clear()
+        b.set()
+
+
+def start_pong(n):
+    a, b = ctx.Event(), ctx.Event()
+    p = ctx.Process(target=pong, args=(a, b, n * (RUNS + 1)), daemon=True)
+    p.start()
+    return a, b, p
+
+
+def finish_pong(p):
+    p.join(TIMEOUT)
+    if p.is_alive():
+        p.terminate()
+        p.join()
+    if p.exitcode != 0:
+        raise RuntimeError('pong process ended with exitcode %s' % p.exitcode)
+
+
+def event_pingpong(n):
+    a, b, p = start_pong(n)
+    out = []
+    try:
+        for r in range(RUNS + 1):  # run 0 also absorbs the fork
+            t0 = now()
+            for i in range(n):
+                a.set()
+                if not b.wait(TIMEOUT):
+                    raise RuntimeError('pong %d timed out' % i)
+                b.clear()
+            if r:
+                out.append(now() - t0)
+    finally:
+        finish_pong(p)
+    return out
+
+
+async def aio_event_pingpong(n):
+    a, raw_b, p = start_pong(n)
+    b = AioEventStyle(raw_b)
+    out = []
+    try:
+        for r in range(RUNS + 1):
+            t0 = now()
+            for i in range(n):
+                a.set()
+                if not await b.coro_wait(TIMEOUT):
+                    raise RuntimeError('pong %d timed out' % i)
+                b.clear()
+            if r:
+                out.append(now() - t0)
+    finally:
+        finish_pong(p)
+        b._executor.shutdown(wait=True)
+    return out
+
+
+n = cfg['n']
+result = {
+    'version': sys.version.split()[0],
+    'lockPairs': {'n': n['lockPairs'], 'ns': lock_pairs(n['lockPairs'])},
+    'aioLockPairs': {'n': n['aioLockPairs'], 'ns': asyncio.run(aio_lock_pairs(n['aioLockPairs']))},
+    'eventPingPong': {'n': n['eventPingPong'], 'ns': event_pingpong(n['eventPingPong'])},
+    'aioEventPingPong': {'n': n['aioEventPingPong'], 'ns': asyncio.run(aio_event_pingpong(n['aioEventPingPong']))},
+}
+print(json.dumps(result))
+`
+
+export interface PythonSamples {
+  n: number
+  /** Elapsed ns of each measured run (the warm-up run is already dropped). */
+  ns: number[]
+}
+
+export interface PythonResults {
+  version: string
+  lockPairs: PythonSamples
+  aioLockPairs: PythonSamples
+  eventPingPong: PythonSamples
+  aioEventPingPong: PythonSamples
+}
+
+export interface PythonConfig {
+  runs: number
+  timeoutMs: number
+  n: { lockPairs: number; aioLockPairs: number; eventPingPong: number; aioEventPingPong: number }
+}
+
+/** Runs the peers; resolves to { error } when python3 is missing or fails, so the Node rows still print. */
+export function runPythonPeers(cfg: PythonConfig, killAfterMs: number): Promise<PythonResults | { error: string }> {
+  return new Promise((resolve) => {
+    execFile('python3', ['-c', PYTHON_SCRIPT, JSON.stringify(cfg)], { timeout: killAfterMs, maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
+      if (error) {
+        const code = (error as NodeJS.ErrnoException).code
+        resolve({ error: code === 'ENOENT' ? 'python3 is not on PATH' : `python3 failed: ${error.message.split('\n')[0]} ${stderr.trim().split('\n').slice(-1)[0] ?? ''}` })
+        return
+      }
+      try {
+        resolve(JSON.parse(stdout) as PythonResults)
+      } catch {
+        resolve({ error: `python3 printed no JSON: ${stdout.slice(0, 200)}` })
+      }
+    })
+  })
+}

@@ -1,0 +1,42 @@
+// `npm run bench`: runs the primitive benchmarks and prints one Markdown table on stdout
+// (progress goes to stderr so the table can be redirected on its own).
+
+import { availableParallelism, cpus } from 'node:os'
+import { benchPrimitives, type Row } from './primitives.js'
+import { SPIN_LOADS } from '../runtime/wait.js'
+
+function fmt(v: number, unit: string): string {
+  // Rates are large and noisy: whole numbers with separators; ns/pair keeps one decimal.
+  if (unit === 'ns/pair') return v.toFixed(1)
+  return Math.round(v).toLocaleString('en-US')
+}
+
+function table(rows: Row[]): string {
+  // Group rows by benchmark, in first-appearance order, so Node and Python peers sit together.
+  const order = [...new Set(rows.map((r) => r.benchmark))]
+  const sorted = order.flatMap((b) => rows.filter((r) => r.benchmark === b))
+  const lines = ['| benchmark | implementation | median | min–max | unit |', '|---|---|--:|--:|---|']
+  for (const r of sorted) {
+    lines.push(`| ${r.benchmark} | ${r.implementation} | ${fmt(r.median, r.unit)} | ${fmt(r.min, r.unit)}–${fmt(r.max, r.unit)} | ${r.unit} |`)
+  }
+  return lines.join('\n')
+}
+
+const started = performance.now()
+const rows = await benchPrimitives({ log: (line) => process.stderr.write(`bench: ${line}\n`) })
+
+console.log(table(rows))
+console.log()
+const counts = [...new Map(rows.map((r) => [`${r.benchmark} / ${r.implementation}`, r])).values()]
+console.log(`Median of ${rows[0]?.runs ?? 0} runs after one warm-up run. Operations per run:`)
+for (const r of counts) console.log(`- ${r.benchmark} / ${r.implementation}: ${r.n.toLocaleString('en-US')}`)
+// BENCH_SAMPLES=1 lists every run, to tell drift (e.g. a leak) from scheduler noise.
+if (process.env.BENCH_SAMPLES === '1') {
+  console.log()
+  for (const r of rows) console.log(`- ${r.benchmark} / ${r.implementation} [${r.unit}]: ${r.samples.map((v) => fmt(v, r.unit)).join(', ')}`)
+}
+console.log()
+console.log(
+  `Node ${process.version}, ${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown'}), ` +
+    `AIOPROCESSING_SPIN=${SPIN_LOADS}, total ${((performance.now() - started) / 1000).toFixed(1)} s`,
+)

@@ -1,0 +1,166 @@
+// AioProcess on the thread context: how processes end, what arrives in them, and what is refused.
+import test from 'ava'
+import { fileURLToPath } from 'node:url'
+import {
+  AioArray, AioBarrier, AioCondition, AioEvent, AioLock, AioProcess, AioRLock, AioSemaphore, AioValue,
+  NotImplementedError, ValueError, currentProcess, getContext,
+} from '../generated/index.generated.js'
+import { LONG, STYLES, call, joined, runNode, start } from './helpers.js'
+
+const TARGETS = new URL('./targets.js', import.meta.url)
+
+for (const style of STYLES) {
+  test(`primitives nested in arrays, objects, Maps and Sets arrive as working objects (${style})`, async (t) => {
+    const lock = new AioLock()
+    const ev = new AioEvent()
+    const shared = {
+      locks: [lock, new AioRLock()],
+      deep: { sem: new AioSemaphore(0), cond: new AioCondition(), barrier: new AioBarrier(1) },
+      map: new Map([['value', new AioValue('i', 41)]]),
+      set: new Set([new AioArray('i', [1, 2])]),
+      plain: { n: 1, s: 'x', d: new Date(0), big: 2n, bytes: new Uint8Array([1, 2]) },
+    }
+    const p = start(t, {
+      target: (s: any, ev: any) => {
+        const ok =
+          s.locks[0].acquire(false) && s.locks[1].acquire(false) && s.deep.barrier.wait() === 0 &&
+          s.plain.d instanceof Date && s.plain.big === 2n && s.plain.bytes[1] === 2
+        s.deep.cond.acquire()
+        s.deep.cond.notify()
+        s.deep.cond.release()
+        const v = s.map.get('value')
+        v.value = v.value + 1
+        for (const a of s.set) a.set(0, 100)
+        if (ok) s.deep.sem.release()
+        ev.set()
+      },
+      args: [shared, ev],
+    })
+    t.true(await call(style, ev, 'wait', LONG))
+    t.true(await call(style, shared.deep.sem, 'acquire', true, LONG))
+    joined(t, p)
+    t.false(lock.acquire(false), 'the child acquired the very same lock')
+    t.is(shared.map.get('value')!.value, 42)
+    t.is([...shared.set][0].get(0), 100)
+  })
+
+  test(`a { module, name } target runs, with the default export when name is omitted (${style})`, async (t) => {
+    const v = new AioValue('i', 0)
+    const p = start(t, { target: { module: TARGETS, name: 'addTen' }, args: [v] })
+    await call(style, p, 'join', LONG)
+    t.is(p.exitcode, 0)
+    t.is(v.value, 10)
+    const q = start(t, { target: { module: fileURLToPath(TARGETS) }, args: [v] })
+    await call(style, q, 'join', LONG)
+    t.is(v.value, 11)
+  })
+
+  test(`join returns however the process ends: return, throw, exit(n), terminate, kill, out of memory (${style})`, async (t) => {
+    const cases: [AioProcess, number][] = [
+      [new AioProcess({ target: async () => { await new Promise((r) => setTimeout(r, 10)) } }), 0],
+      [new AioProcess({ target: async () => { await new Promise((r) => setTimeout(r, 10)); throw new Error('expected: async failure') } }), 1],
+      [new AioProcess({ target: () => process.exit(3) }), 3],
+      [new AioProcess({ target: () => { const keep: unknown[] = []; for (;;) keep.push(new Array(1e5).fill(Math.random())) }, resourceLimits: { maxOldGenerationSizeMb: 32 } }), 1],
+    ]
+    for (const [p] of cases) p.start()
+    for (const [p, code] of cases) {
+      await call(style, p, 'join', LONG)
+      t.is(p.exitcode, code, String(p))
+    }
+    const stuck = new AioProcess({ target: () => { for (;;); } })
+    stuck.start()
+    await call(style, stuck, 'join', 20)
+    t.true(stuck.isAlive())
+    stuck.terminate()
+    await call(style, stuck, 'join', LONG)
+    t.is(stuck.exitcode, -15)
+  })
+
+  test(`coro_join can be aborted and the process keeps running (${style})`, async (t) => {
+    const done = new AioEvent()
+    const p = start(t, { target: (done: AioEvent) => void done.wait(30_000), args: [done] })
+    if (style === 'coro') {
+      const error = await p.coro_join(null, { signal: AbortSignal.timeout(20) }).then(() => undefined, (e: Error) => e)
+      t.is(error?.name, 'TimeoutError', 'rejects with the signal reason')
+    } else {
+      t.is(p.join(20), undefined)
+    }
+    t.true(p.isAlive())
+    done.set()
+    await call(style, p, 'join', LONG)
+    t.is(p.exitcode, 0)
+  })
+}
+
+test('an uncaught error prints "Process <name>:" and the stack to stderr, like Python', async (t) => {
+  const script = `
+    import { AioProcess } from ${JSON.stringify(new URL('../generated/index.generated.js', import.meta.url).href)}
+    const p = new AioProcess({ target: function boom() { throw new Error('kaboom') }, name: 'worker-x' })
+    p.start(); p.join(30000); console.log('exitcode=' + p.exitcode)
+  `
+  const r = await runNode(script)
+  t.is(r.status, 0, r.stderr)
+  t.regex(r.stdout, /exitcode=1/)
+  t.regex(r.stderr, /Process worker-x:\nError: kaboom\n\s+at boom/)
+})
+
+test('non-daemon processes keep Node alive until they end; daemon ones do not', async (t) => {
+  const entry = JSON.stringify(new URL('../generated/index.generated.js', import.meta.url).href)
+  const script = (daemon: boolean) => `
+    import { AioProcess, AioEvent } from ${entry}
+    const started = new AioEvent()
+    const p = new AioProcess({ target: (e) => { e.set(); const end = Date.now() + ${daemon ? 60000 : 300}; while (Date.now() < end); console.log('child done') }, args: [started], daemon: ${daemon} })
+    p.start(); started.wait(30000); console.log('main done')
+  `
+  const normal = await runNode(script(false))
+  t.is(normal.status, 0, normal.stderr)
+  t.is(normal.stdout, 'main done\nchild done\n')
+  const daemon = await runNode(script(true))
+  t.is(daemon.status, 0, daemon.stderr)
+  t.is(daemon.stdout, 'main done\n')
+})
+
+test('PROC-28 a daemon process cannot start children; PROC-02 children of children are named Process-N:M', async (t) => {
+  const names = new AioArray('c', 64)
+  const result = new AioValue('i', 0)
+  const parent = start(t, { target: { module: TARGETS, name: 'startChild' }, args: [names, result] })
+  joined(t, parent)
+  t.regex(names.value.toString(), /^Process-\d+:1$/)
+  const daemon = start(t, { target: { module: TARGETS, name: 'startChild' }, args: [names, result], daemon: true })
+  joined(t, daemon, 1)
+  t.is(result.value, 0)
+})
+
+test('non-cloneable arguments are refused at start with their path; the process does not start', (t) => {
+  const cases: [unknown[], RegExp][] = [
+    [[() => 1], /args\[0\] is a function/],
+    [[{ deep: [1, { f: Symbol('s') }] }], /args\[0\]\.deep\[1\]\.f is a Symbol/],
+    [[new Map([['k', () => 1]])], /args\[0\]\.get\(k\) is a function/],
+    [[new WeakMap()], /args\[0\] .*cannot be sent/],
+  ]
+  for (const [args, message] of cases) {
+    const p = new AioProcess({ target: () => {}, args })
+    t.throws(() => p.start(), { instanceOf: TypeError, message })
+    t.false(p.isAlive())
+    t.is(p.exitcode, null)
+  }
+})
+
+test('getContext: thread is the default; spawn is not supported yet; unknown names are refused', (t) => {
+  const ctx = getContext()
+  t.is(ctx.getStartMethod(), 'thread')
+  t.is(getContext('thread'), ctx)
+  t.true(ctx.AioLock().acquire())
+  t.true(ctx.AioProcess({ target: () => {} }) instanceof AioProcess)
+  t.throws(() => getContext('spawn'), { instanceOf: NotImplementedError, message: /'spawn' start method is not supported yet; use getContext\('thread'\)/ })
+  t.throws(() => getContext('bogus'), { instanceOf: ValueError, message: "cannot find context for 'bogus'" })
+  t.is(currentProcess().name, 'MainProcess')
+})
+
+test('a child sees its own name through currentProcess()', async (t) => {
+  const names = new AioArray('c', 64)
+  const p = start(t, { target: { module: TARGETS, name: 'reportName' }, args: [names], name: 'reporter' })
+  joined(t, p)
+  t.is(names.value.toString(), 'reporter')
+  t.is(p.name, 'reporter')
+})

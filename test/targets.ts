@@ -1,0 +1,22 @@
+// Module targets for process tests ({ module, name }); they may import the library.
+import { AioProcess, currentProcess, type AioArray, type AioValue } from '../generated/index.generated.js'
+
+export function addTen(v: AioValue): void {
+  v.value = (v.value as number) + 10
+}
+
+export default function addOne(v: AioValue): void {
+  v.value = (v.value as number) + 1
+}
+
+export function reportName(names: AioArray): void {
+  names.value = Buffer.from(currentProcess().name)
+}
+
+export function startChild(names: AioArray, result: AioValue): void {
+  const child = new AioProcess({ target: () => {} })
+  names.value = Buffer.from(child.name)
+  child.start() // throws in a daemon process
+  child.join(30_000)
+  result.value = child.exitcode === 0 ? 0 : 2
+}
