@@ -204,55 +204,57 @@ function pythonRows(benchmark: string, implementation: string, s: PythonSamples,
 export interface BenchOptions {
   /** Called with a line of progress (stderr in run.ts). */
   log?: (line: string) => void
+  /** Runs only the steps whose name matches (run.ts: BENCH_ONLY=regex). */
+  only?: RegExp
 }
 
-export async function benchPrimitives({ log = () => {} }: BenchOptions = {}): Promise<Row[]> {
-  const rows: Row[] = []
+export async function benchPrimitives({ log = () => {}, only }: BenchOptions = {}): Promise<Row[]> {
   const lockBench = `Lock ${PAIR}`
   const pingBench = 'Event ping-pong main ⇄ worker'
-
-  log('Lock blocking pairs')
   const lock = new AioLock()
-  rows.push(...pairRows(lockBench, `${TS} acquire()/release()`, N.lockPairs, await measure(() => blockingPairs(lock, N.lockPairs))))
-
-  log('Lock coro pairs')
-  rows.push(...pairRows(lockBench, `${TS} await coro_acquire()/coro_release()`, N.coroPairs, await measure(() => coroPairs(lock, N.coroPairs))))
-
-  log('RLock blocking pairs')
-  const rlock = new AioRLock()
-  rows.push(...pairRows(`RLock ${PAIR}`, `${TS} acquire()/release()`, N.lockPairs, await measure(() => blockingPairs(rlock, N.lockPairs))))
-
-  log('Semaphore blocking pairs')
-  const sem = new AioSemaphore(1)
-  rows.push(...pairRows(`Semaphore(1) ${PAIR}`, `${TS} acquire()/release()`, N.lockPairs, await measure(() => blockingPairs(sem, N.lockPairs))))
-
-  log('Event ping-pong, blocking')
-  rows.push(...tripRows(pingBench, `${TS} blocking b.wait()`, N.pingPong, await eventPingPong('blocking')))
-  log('Event ping-pong, coro')
-  rows.push(...tripRows(pingBench, `${TS} await b.coro_wait()`, N.pingPong, await eventPingPong('coro')))
-  log('raw Atomics ping-pong')
-  rows.push(...tripRows(pingBench, 'raw Atomics.wait/notify, Worker (baseline)', N.pingPong, await rawPingPong('wait')))
-  log('raw Atomics.waitAsync ping-pong')
-  rows.push(...tripRows(pingBench, 'raw await Atomics.waitAsync on main (baseline)', N.pingPong, await rawPingPong('waitAsync')))
-
-  // Python runs alone, after the Node figures: on a 2-core box it would steal a core from them.
-  log('Python peers')
-  const py = await runPythonPeers(
-    {
-      runs: RUNS,
-      timeoutMs: TIMEOUT_MS,
-      n: { lockPairs: N.pyLockPairs, aioLockPairs: N.pyAioLockPairs, eventPingPong: N.pyPingPong, aioEventPingPong: N.pyAioPingPong },
-    },
-    100_000,
-  )
-  if ('error' in py) {
-    log(`Python peers skipped: ${py.error}`)
-  } else {
-    const mpName = `Python ${py.version} multiprocessing`
-    rows.push(...pythonRows(lockBench, `${mpName}.Lock acquire()/release()`, py.lockPairs, 'pair'))
-    rows.push(...pythonRows(lockBench, `${PY_AIO} coro_acquire()/coro_release()`, py.aioLockPairs, 'pair'))
-    rows.push(...pythonRows(pingBench, `${mpName}.Event, 2 processes, blocking wait()`, py.eventPingPong, 'trip'))
-    rows.push(...pythonRows(pingBench, `${PY_AIO} await coro_wait(), 2 processes`, py.aioEventPingPong, 'trip'))
+  const steps: Array<[name: string, run: () => Promise<Row[]>]> = [
+    ['Lock blocking pairs', async () => pairRows(lockBench, `${TS} acquire()/release()`, N.lockPairs, await measure(() => blockingPairs(lock, N.lockPairs)))],
+    ['Lock coro pairs', async () => pairRows(lockBench, `${TS} await coro_acquire()/coro_release()`, N.coroPairs, await measure(() => coroPairs(lock, N.coroPairs)))],
+    ['RLock blocking pairs', async () => {
+      const rlock = new AioRLock()
+      return pairRows(`RLock ${PAIR}`, `${TS} acquire()/release()`, N.lockPairs, await measure(() => blockingPairs(rlock, N.lockPairs)))
+    }],
+    ['Semaphore blocking pairs', async () => {
+      const sem = new AioSemaphore(1)
+      return pairRows(`Semaphore(1) ${PAIR}`, `${TS} acquire()/release()`, N.lockPairs, await measure(() => blockingPairs(sem, N.lockPairs)))
+    }],
+    ['Event ping-pong blocking', async () => tripRows(pingBench, `${TS} blocking b.wait()`, N.pingPong, await eventPingPong('blocking'))],
+    ['Event ping-pong coro', async () => tripRows(pingBench, `${TS} await b.coro_wait()`, N.pingPong, await eventPingPong('coro'))],
+    ['raw Atomics.wait ping-pong', async () => tripRows(pingBench, 'raw Atomics.wait/notify, Worker (baseline)', N.pingPong, await rawPingPong('wait'))],
+    ['raw Atomics.waitAsync ping-pong', async () => tripRows(pingBench, 'raw await Atomics.waitAsync on main (baseline)', N.pingPong, await rawPingPong('waitAsync'))],
+    // Python runs alone, after the Node figures: on a 2-core box it would steal a core from them.
+    ['Python peers', async () => {
+      const py = await runPythonPeers(
+        {
+          runs: RUNS,
+          timeoutMs: TIMEOUT_MS,
+          n: { lockPairs: N.pyLockPairs, aioLockPairs: N.pyAioLockPairs, eventPingPong: N.pyPingPong, aioEventPingPong: N.pyAioPingPong },
+        },
+        100_000,
+      )
+      if ('error' in py) {
+        log(`Python peers skipped: ${py.error}`)
+        return []
+      }
+      const mpName = `Python ${py.version} multiprocessing`
+      return [
+        ...pythonRows(lockBench, `${mpName}.Lock acquire()/release()`, py.lockPairs, 'pair'),
+        ...pythonRows(lockBench, `${PY_AIO} coro_acquire()/coro_release()`, py.aioLockPairs, 'pair'),
+        ...pythonRows(pingBench, `${mpName}.Event, 2 processes, blocking wait()`, py.eventPingPong, 'trip'),
+        ...pythonRows(pingBench, `${PY_AIO} await coro_wait(), 2 processes`, py.aioEventPingPong, 'trip'),
+      ]
+    }],
+  ]
+  const rows: Row[] = []
+  for (const [name, run] of steps) {
+    if (only && !only.test(name)) continue
+    log(name)
+    rows.push(...(await run()))
   }
   return rows
 }

@@ -23,7 +23,8 @@ function table(rows: Row[]): string {
 }
 
 const started = performance.now()
-const rows = await benchPrimitives({ log: (line) => process.stderr.write(`bench: ${line}\n`) })
+const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY, 'i') : undefined
+const rows = await benchPrimitives({ log: (line) => process.stderr.write(`bench: ${line}\n`), only })
 
 console.log(table(rows))
 console.log()

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { Project, type ClassDeclaration } from 'ts-morph'
-import { SpecError, type ClassModel, type Problem, type SpecModel } from './model.js'
+import type { ClassModel, Problem, SpecModel } from './model.js'
 import { CALL } from './load.js'
 
 /** Members of the class and of every class it extends. */
@@ -28,11 +28,11 @@ function leadingName(expr: string): string {
   return expr.match(CALL)?.[1] ?? expr.match(/^[\w$]+/)?.[0] ?? expr
 }
 
-export function checkRuntime(spec: SpecModel, root: string): void {
+export function checkRuntime(spec: SpecModel, root: string): Problem[] {
   const project = new Project({ skipAddingFilesFromTsConfig: true, compilerOptions: { allowJs: false } })
   const problems: Problem[] = []
   for (const c of spec.classes) checkClass(c, root, project, problems)
-  if (problems.length) throw new SpecError(problems)
+  return problems
 }
 
 function checkClass(c: ClassModel, root: string, project: Project, problems: Problem[]): void {

@@ -71,16 +71,11 @@ function existing(out: string, dir = ''): string[] {
 
 function main(): number {
   const o = parseArgs(process.argv.slice(2))
-  let spec: SpecModel
-  try {
-    spec = loadSpec(specFiles(o.spec), o.root)
-    checkRuntime(spec, o.root)
-  } catch (error) {
-    if (error instanceof SpecError) {
-      process.stderr.write(`${error.message}\n`)
-      return 1
-    }
-    throw error
+  const { spec, problems } = loadSpec(specFiles(o.spec), o.root)
+  problems.push(...checkRuntime(spec, o.root))
+  if (problems.length) {
+    process.stderr.write(`${new SpecError(problems).message}\n`)
+    return 1
   }
   const files = generate(spec, o)
   const stale: string[] = []

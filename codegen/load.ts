@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs'
 import { basename, relative } from 'node:path'
 import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node, type Document } from 'yaml'
 import {
-  PARAM_TYPES, SpecError,
+  PARAM_TYPES,
   type BlockingModel, type CaseModel, type ClassModel, type MethodModel, type OnTimeout, type ParamModel,
   type Problem, type PropertyModel, type StepModel,
 } from './model.js'
@@ -47,7 +47,7 @@ function fields(src: Source, node: unknown, path: string, shape: Shape): Map<str
     const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key)
     const rule = Object.hasOwn(shape, key) ? shape[key] : undefined
     if (!rule) {
-      src.problem(pair.key as Node, `${path}.${key}`, `unknown key '${key}'; write one of: ${Object.keys(shape).join(', ')}`)
+      src.problem(pair.key as Node, path ? `${path}.${key}` : key, `unknown key '${key}'; write one of: ${Object.keys(shape).join(', ')}`)
       continue
     }
     if (out.has(key)) src.problem(pair.key as Node, `${path}.${key}`, `duplicate key '${key}'`)
@@ -328,8 +328,8 @@ function loadClass(src: Source): ClassModel | undefined {
   }
 }
 
-/** Loads every file, collecting all problems; throws one SpecError listing them. */
-export function loadSpec(files: readonly string[], root: string): import('./model.js').SpecModel {
+/** Loads every file, collecting all problems (the classes that loaded are still returned). */
+export function loadSpec(files: readonly string[], root: string): { spec: import('./model.js').SpecModel; problems: Problem[] } {
   const problems: Problem[] = []
   const classes: ClassModel[] = []
   for (const file of files) {
@@ -342,8 +342,7 @@ export function loadSpec(files: readonly string[], root: string): import('./mode
     if (names.has(c.name)) problems.push({ at: c.at, path: 'class', message: `class ${c.name} is already defined in ${names.get(c.name)!.specFile}` })
     names.set(c.name, c)
   }
-  if (problems.length) throw new SpecError(problems)
-  return { classes }
+  return { spec: { classes }, problems }
 }
 
 export { CALL }

@@ -43,6 +43,7 @@ test('every spec problem is reported at once, located, with what to write instea
   t.regex(r.stderr, /unknown type 'bool'; write one of: boolean, timeout/)
   t.regex(r.stderr, /dup\.yaml:\d+:\d+: methods\.acquire: duplicate method 'acquire'/)
   t.regex(r.stderr, /noattempt\.yaml:\d+:\d+: methods\[0\]\.blocking\.attempt: missing required key 'attempt'/)
+  t.regex(r.stderr, /lock\.yaml:\d+:\d+: methods\.acquire\.blocking\.attempt: LockCore \(runtime\/lock\.ts\) has no member 'acquireAttemptt'/)
   t.regex(r.stderr, /\d+ problems in the spec/)
 })
 
