@@ -157,6 +157,25 @@ test('getContext: thread is the default; spawn is not supported yet; unknown nam
   t.is(currentProcess().name, 'MainProcess')
 })
 
+test('a target may use `using` and `await using`: TypeScript\'s disposal helpers travel with it', async (t) => {
+  const lock = new AioLock()
+  const count = new AioValue('i', 0, { lock: false })
+  const p = start(t, {
+    target: async (lock: AioLock, count: AioValue) => {
+      for (let i = 0; i < 10; i++) {
+        using _ = lock.hold()
+        count.value = (count.value as number) + 1
+      }
+      await using _ = await lock.coro_hold()
+      count.value = (count.value as number) + 1
+    },
+    args: [lock, count],
+  })
+  joined(t, p)
+  t.is(count.value, 11)
+  t.true(lock.acquire(false))
+})
+
 test('a child sees its own name through currentProcess()', async (t) => {
   const names = new AioArray('c', 64)
   const p = start(t, { target: { module: TARGETS, name: 'reportName' }, args: [names], name: 'reporter' })
