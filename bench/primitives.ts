@@ -2,7 +2,6 @@
 // Every figure is the median of RUNS measured runs after one warm-up run; min–max is reported too.
 
 import { Worker } from 'node:worker_threads'
-import { once } from 'node:events'
 import { AioEvent, AioLock, AioProcess, AioRLock, AioSemaphore } from '../generated/index.generated.js'
 import { runPythonPeers, type PythonSamples } from './python-peers.js'
 
@@ -20,7 +19,7 @@ export interface Row {
   samples: number[]
 }
 
-const RUNS = 5
+const RUNS = 7
 const TIMEOUT_MS = 30_000
 const N = {
   lockPairs: 2_000_000,
@@ -86,7 +85,11 @@ async function coroPairs(lock: AioLock, n: number): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------
 // Event ping-pong: main sets a and waits for b; the worker waits for a, clears it and sets b.
-// One worker serves the warm-up and every run, so thread start-up is never timed.
+// Each run gets a fresh worker and WARM_TRIPS untimed round trips before the timed ones, so thread
+// start-up is never timed and every run draws its own thread placement (on a 2-vCPU VM the
+// figure depends heavily on whether both threads share a CPU).
+
+const WARM_TRIPS = 2_000
 
 // Shipped as source into the worker: it must stay self-contained.
 function pong(a: AioEvent, b: AioEvent, total: number, timeoutMs: number): void {
@@ -97,30 +100,41 @@ function pong(a: AioEvent, b: AioEvent, total: number, timeoutMs: number): void 
   }
 }
 
-async function eventPingPong(style: 'blocking' | 'coro'): Promise<number[]> {
+/** Awaits WARM_TRIPS untimed then `n` timed calls of `trip`; returns the timed ms. */
+async function timedTrips(trip: (i: number) => void | Promise<void>, n: number): Promise<number> {
+  for (let i = 0; i < WARM_TRIPS; i++) await trip(i)
+  const t0 = performance.now()
+  for (let i = 0; i < n; i++) await trip(i)
+  return performance.now() - t0
+}
+
+async function eventPingPongRun(style: 'blocking' | 'coro', n: number): Promise<number> {
   const a = new AioEvent()
   const b = new AioEvent()
-  const n = N.pingPong
-  const p = new AioProcess({ target: pong, args: [a, b, n * (RUNS + 1), TIMEOUT_MS], name: `pong-${style}` })
+  const p = new AioProcess({ target: pong, args: [a, b, WARM_TRIPS + n, TIMEOUT_MS], name: `pong-${style}` })
   p.start()
   try {
-    const ms = await measure(
-      style === 'blocking'
-        ? () => {
-            for (let i = 0; i < n; i++) {
-              a.set()
-              if (!b.wait(TIMEOUT_MS)) throw new Error(`pong ${i} timed out`)
-              b.clear()
-            }
-          }
-        : async () => {
-            for (let i = 0; i < n; i++) {
-              a.set()
-              if (!(await b.coro_wait(TIMEOUT_MS))) throw new Error(`pong ${i} timed out`)
-              b.clear()
-            }
-          },
-    )
+    // Two loops rather than one with a branch: the blocking one must not await per trip.
+    let ms: number
+    if (style === 'blocking') {
+      const trips = (count: number): void => {
+        for (let i = 0; i < count; i++) {
+          a.set()
+          if (!b.wait(TIMEOUT_MS)) throw new Error(`pong ${i} timed out`)
+          b.clear()
+        }
+      }
+      trips(WARM_TRIPS)
+      const t0 = performance.now()
+      trips(n)
+      ms = performance.now() - t0
+    } else {
+      ms = await timedTrips(async (i) => {
+        a.set()
+        if (!(await b.coro_wait(TIMEOUT_MS))) throw new Error(`pong ${i} timed out`)
+        b.clear()
+      }, n)
+    }
     await p.coro_join(TIMEOUT_MS)
     if (p.exitcode !== 0) throw new Error(`pong process ended with exitcode ${p.exitcode}`)
     return ms
@@ -133,10 +147,8 @@ async function eventPingPong(style: 'blocking' | 'coro'): Promise<number[]> {
   }
 }
 
-// ---------------------------------------------------------------------------------------------
 // Raw baseline: the same protocol over two SharedArrayBuffer words with bare Atomics.wait/notify
 // and no spinning. Word A (0) is the ping flag, word B (1) the pong flag.
-
 const RAW_PONG = `
 const { workerData } = require('node:worker_threads')
 const { sab, total, timeoutMs } = workerData
@@ -151,47 +163,64 @@ for (let i = 0; i < total; i++) {
 }
 `
 
-async function rawPingPong(style: 'wait' | 'waitAsync'): Promise<number[]> {
-  const sab = new SharedArrayBuffer(8)
-  const i32 = new Int32Array(sab)
-  const n = N.pingPong
-  const worker = new Worker(RAW_PONG, { eval: true, workerData: { sab, total: n * (RUNS + 1), timeoutMs: TIMEOUT_MS } })
+async function rawPingPongRun(style: 'wait' | 'waitAsync', n: number): Promise<number> {
+  const i32 = new Int32Array(new SharedArrayBuffer(8))
+  const worker = new Worker(RAW_PONG, { eval: true, workerData: { sab: i32.buffer, total: WARM_TRIPS + n, timeoutMs: TIMEOUT_MS } })
+  // Not events.once: it rejects on 'error', possibly before anyone awaits it.
   let failure: unknown
   worker.on('error', (e) => (failure = e))
-  const exited = once(worker, 'exit')
+  const exited = new Promise<number>((resolve) => worker.once('exit', resolve))
   const ping = (): void => {
     Atomics.store(i32, 0, 1)
     Atomics.notify(i32, 0)
   }
   try {
-    const ms = await measure(
-      style === 'wait'
-        ? () => {
-            for (let i = 0; i < n; i++) {
-              ping()
-              while (Atomics.load(i32, 1) === 0) {
-                if (Atomics.wait(i32, 1, 0, TIMEOUT_MS) === 'timed-out') throw new Error(`raw pong ${i} timed out`)
-              }
-              Atomics.store(i32, 1, 0)
-            }
+    let ms: number
+    if (style === 'wait') {
+      const trips = (count: number): void => {
+        for (let i = 0; i < count; i++) {
+          ping()
+          while (Atomics.load(i32, 1) === 0) {
+            if (Atomics.wait(i32, 1, 0, TIMEOUT_MS) === 'timed-out') throw new Error(`raw pong ${i} timed out`)
           }
-        : async () => {
-            for (let i = 0; i < n; i++) {
-              ping()
-              while (Atomics.load(i32, 1) === 0) {
-                const res = Atomics.waitAsync(i32, 1, 0, TIMEOUT_MS)
-                if ((res.async ? await res.value : res.value) === 'timed-out') throw new Error(`raw pong ${i} timed out`)
-              }
-              Atomics.store(i32, 1, 0)
-            }
-          },
-    )
-    const [code] = (await exited) as [number]
+          Atomics.store(i32, 1, 0)
+        }
+      }
+      trips(WARM_TRIPS)
+      const t0 = performance.now()
+      trips(n)
+      ms = performance.now() - t0
+    } else {
+      ms = await timedTrips(async (i) => {
+        ping()
+        while (Atomics.load(i32, 1) === 0) {
+          const res = Atomics.waitAsync(i32, 1, 0, TIMEOUT_MS)
+          if ((res.async ? await res.value : res.value) === 'timed-out') throw new Error(`raw pong ${i} timed out`)
+        }
+        Atomics.store(i32, 1, 0)
+      }, n)
+    }
+    const code = await exited
     if (failure !== undefined || code !== 0) throw new Error(`raw pong worker failed (exit ${code}): ${String(failure)}`)
     return ms
   } finally {
     await worker.terminate()
   }
+}
+
+/**
+ * Round-robin runs: run r of every implementation before run r+1 of any, so a slow spell of the
+ * shared machine is spread over all rows instead of landing on one. Run 0 is a warm-up.
+ */
+async function interleaved(impls: Array<() => Promise<number>>): Promise<number[][]> {
+  const out = impls.map((): number[] => [])
+  for (let r = 0; r <= RUNS; r++) {
+    for (const [k, run] of impls.entries()) {
+      const ms = await run()
+      if (r > 0) out[k].push(ms)
+    }
+  }
+  return out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -223,16 +252,28 @@ export async function benchPrimitives({ log = () => {}, only }: BenchOptions = {
       const sem = new AioSemaphore(1)
       return pairRows(`Semaphore(1) ${PAIR}`, `${TS} acquire()/release()`, N.lockPairs, await measure(() => blockingPairs(sem, N.lockPairs)))
     }],
-    ['Event ping-pong blocking', async () => tripRows(pingBench, `${TS} blocking b.wait()`, N.pingPong, await eventPingPong('blocking'))],
-    ['Event ping-pong coro', async () => tripRows(pingBench, `${TS} await b.coro_wait()`, N.pingPong, await eventPingPong('coro'))],
-    ['raw Atomics.wait ping-pong', async () => tripRows(pingBench, 'raw Atomics.wait/notify, Worker (baseline)', N.pingPong, await rawPingPong('wait'))],
-    ['raw Atomics.waitAsync ping-pong', async () => tripRows(pingBench, 'raw await Atomics.waitAsync on main (baseline)', N.pingPong, await rawPingPong('waitAsync'))],
+    ['Event ping-pong', async () => {
+      const n = N.pingPong
+      const [blocking, coro, raw, rawAsync] = await interleaved([
+        () => eventPingPongRun('blocking', n),
+        () => eventPingPongRun('coro', n),
+        () => rawPingPongRun('wait', n),
+        () => rawPingPongRun('waitAsync', n),
+      ])
+      return [
+        ...tripRows(pingBench, `${TS} blocking b.wait()`, n, blocking),
+        ...tripRows(pingBench, `${TS} await b.coro_wait()`, n, coro),
+        ...tripRows(pingBench, 'raw Atomics.wait/notify, Worker (baseline)', n, raw),
+        ...tripRows(pingBench, 'raw await Atomics.waitAsync on main (baseline)', n, rawAsync),
+      ]
+    }],
     // Python runs alone, after the Node figures: on a 2-core box it would steal a core from them.
     ['Python peers', async () => {
       const py = await runPythonPeers(
         {
           runs: RUNS,
           timeoutMs: TIMEOUT_MS,
+          warmTrips: WARM_TRIPS,
           n: { lockPairs: N.pyLockPairs, aioLockPairs: N.pyAioLockPairs, eventPingPong: N.pyPingPong, aioEventPingPong: N.pyAioPingPong },
         },
         100_000,

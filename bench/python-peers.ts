@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 cfg = json.loads(sys.argv[1])
 RUNS = cfg['runs']
 TIMEOUT = cfg['timeoutMs'] / 1000
+WARM = cfg['warmTrips']
 ctx = mp.get_context('fork')  # -c scripts cannot be re-imported by 'spawn'
 now = time.perf_counter_ns
 
@@ -103,71 +104,72 @@ def pong(a, b, total):
         b.set()
 
 
-def start_pong(n):
+def ping_run(n, aio):
+    # Like the Node side: a fresh process per run, WARM untimed round trips, then n timed ones.
     a, b = ctx.Event(), ctx.Event()
-    p = ctx.Process(target=pong, args=(a, b, n * (RUNS + 1)), daemon=True)
+    p = ctx.Process(target=pong, args=(a, b, WARM + n), daemon=True)
     p.start()
-    return a, b, p
-
-
-def finish_pong(p):
-    p.join(TIMEOUT)
-    if p.is_alive():
-        p.terminate()
-        p.join()
-    if p.exitcode != 0:
-        raise RuntimeError('pong process ended with exitcode %s' % p.exitcode)
-
-
-def event_pingpong(n):
-    a, b, p = start_pong(n)
-    out = []
     try:
-        for r in range(RUNS + 1):  # run 0 also absorbs the fork
+        if not aio:
+            def trips(count):
+                for i in range(count):
+                    a.set()
+                    if not b.wait(TIMEOUT):
+                        raise RuntimeError('pong %d timed out' % i)
+                    b.clear()
+            trips(WARM)
             t0 = now()
-            for i in range(n):
+            trips(n)
+            return now() - t0
+        aio_b = AioEventStyle(b)
+        async def aio_trips(count):
+            for i in range(count):
                 a.set()
-                if not b.wait(TIMEOUT):
+                if not await aio_b.coro_wait(TIMEOUT):
                     raise RuntimeError('pong %d timed out' % i)
-                b.clear()
-            if r:
-                out.append(now() - t0)
+                aio_b.clear()
+        async def timed():
+            await aio_trips(WARM)
+            t0 = now()
+            await aio_trips(n)
+            return now() - t0
+        try:
+            return asyncio.run(timed())
+        finally:
+            aio_b._executor.shutdown(wait=True)
     finally:
-        finish_pong(p)
-    return out
+        p.join(TIMEOUT)
+        if p.is_alive():
+            p.terminate()
+            p.join()
+        if p.exitcode != 0:
+            raise RuntimeError('pong process ended with exitcode %s' % p.exitcode)
 
 
-async def aio_event_pingpong(n):
-    a, raw_b, p = start_pong(n)
-    b = AioEventStyle(raw_b)
-    out = []
-    try:
-        for r in range(RUNS + 1):
-            t0 = now()
-            for i in range(n):
-                a.set()
-                if not await b.coro_wait(TIMEOUT):
-                    raise RuntimeError('pong %d timed out' % i)
-                b.clear()
-            if r:
-                out.append(now() - t0)
-    finally:
-        finish_pong(p)
-        b._executor.shutdown(wait=True)
-    return out
+def pingpong_interleaved(n_blocking, n_aio):
+    # Round-robin like the Node side; round 0 is a warm-up.
+    blocking, aio = [], []
+    for r in range(RUNS + 1):
+        t = ping_run(n_blocking, False)
+        if r:
+            blocking.append(t)
+        t = ping_run(n_aio, True)
+        if r:
+            aio.append(t)
+    return blocking, aio
 
 
 n = cfg['n']
+ping_blocking, ping_aio = pingpong_interleaved(n['eventPingPong'], n['aioEventPingPong'])
 result = {
     'version': sys.version.split()[0],
     'lockPairs': {'n': n['lockPairs'], 'ns': lock_pairs(n['lockPairs'])},
     'aioLockPairs': {'n': n['aioLockPairs'], 'ns': asyncio.run(aio_lock_pairs(n['aioLockPairs']))},
-    'eventPingPong': {'n': n['eventPingPong'], 'ns': event_pingpong(n['eventPingPong'])},
-    'aioEventPingPong': {'n': n['aioEventPingPong'], 'ns': asyncio.run(aio_event_pingpong(n['aioEventPingPong']))},
+    'eventPingPong': {'n': n['eventPingPong'], 'ns': ping_blocking},
+    'aioEventPingPong': {'n': n['aioEventPingPong'], 'ns': ping_aio},
 }
 print(json.dumps(result))
 `
-
 export interface PythonSamples {
   n: number
   /** Elapsed ns of each measured run (the warm-up run is already dropped). */
@@ -185,6 +187,7 @@ export interface PythonResults {
 export interface PythonConfig {
   runs: number
   timeoutMs: number
+  warmTrips: number
   n: { lockPairs: number; aioLockPairs: number; eventPingPong: number; aioEventPingPong: number }
 }
 

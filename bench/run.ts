@@ -6,8 +6,8 @@ import { benchPrimitives, type Row } from './primitives.js'
 import { SPIN_LOADS } from '../runtime/wait.js'
 
 function fmt(v: number, unit: string): string {
-  // Rates are large and noisy: whole numbers with separators; ns/pair keeps one decimal.
-  if (unit === 'ns/pair') return v.toFixed(1)
+  // Rates and µs-scale figures: whole numbers with separators; small ns/pair keep one decimal.
+  if (unit === 'ns/pair' && v < 1000) return v.toFixed(1)
   return Math.round(v).toLocaleString('en-US')
 }
 

@@ -44,46 +44,61 @@ function unlock(i32: Int32Array): boolean {
   return old !== UNLOCKED
 }
 
-export class LockCore implements LockLike {
-  static readonly WORDS = 2
+/** The futex word and owner shared by both locks; subclasses add what acquiring means. */
+abstract class FutexLock implements Waiter {
   waitIndex = STATE
   waitValue = CONTENDED
+  protected abstract readonly kind: 'lock' | 'rlock'
   constructor(readonly i32: Int32Array) {}
 
-  static create(): LockCore {
-    return new LockCore(new Int32Array(new SharedArrayBuffer(LockCore.WORDS * 4)))
+  static create<T>(this: { new (i32: Int32Array): T; readonly WORDS: number }): T {
+    return new this(new Int32Array(new SharedArrayBuffer(this.WORDS * 4)))
   }
-  static rebuild(state: { sab: SharedArrayBuffer }): LockCore {
-    return new LockCore(new Int32Array(state.sab))
+  static rebuild<T>(this: new (i32: Int32Array) => T, state: { sab: SharedArrayBuffer }): T {
+    return new this(new Int32Array(state.sab))
   }
-  reduce(): { kind: 'lock'; sab: SharedArrayBuffer } {
-    return { kind: 'lock', sab: this.i32.buffer as SharedArrayBuffer }
+  reduce(): { kind: 'lock' | 'rlock'; sab: SharedArrayBuffer } {
+    return { kind: this.kind, sab: this.i32.buffer as SharedArrayBuffer }
   }
 
-  tryAcquire(): true | Pending {
-    if (Atomics.compareExchange(this.i32, STATE, UNLOCKED, LOCKED) !== UNLOCKED) return PENDING
+  /** Fast path: one CAS UNLOCKED→LOCKED. */
+  protected lockFast(): boolean {
+    if (Atomics.compareExchange(this.i32, STATE, UNLOCKED, LOCKED) !== UNLOCKED) return false
     Atomics.store(this.i32, OWNER, SELF)
     return true
   }
-
-  acquireAttempt(w: Waiter = this): true | Pending {
+  /** Slow path: mark CONTENDED; if it was free we hold it, else sleep while it stays CONTENDED. */
+  protected lockContended(w: Waiter): true | Pending {
     if (Atomics.exchange(this.i32, STATE, CONTENDED) !== UNLOCKED) return park(w, this.i32, STATE, CONTENDED)
     Atomics.store(this.i32, OWNER, SELF)
     return true
   }
-
-  release(): void {
-    const i32 = this.i32
-    if (Atomics.load(i32, STATE) === UNLOCKED) throw new ValueError('semaphore or lock released too many times')
-    Atomics.store(i32, OWNER, 0)
-    if (!unlock(i32)) throw new ValueError('semaphore or lock released too many times')
-  }
-
-  isMine(): boolean {
-    return Atomics.load(this.i32, STATE) !== UNLOCKED && Atomics.load(this.i32, OWNER) === SELF
+  protected unlockOwned(): boolean {
+    Atomics.store(this.i32, OWNER, 0)
+    return unlock(this.i32)
   }
   isLocked(): boolean {
     return Atomics.load(this.i32, STATE) !== UNLOCKED
+  }
+}
+
+export class LockCore extends FutexLock implements LockLike {
+  static readonly WORDS = 2
+  protected readonly kind = 'lock'
+
+  tryAcquire(): true | Pending {
+    return this.lockFast() || PENDING
+  }
+  acquireAttempt(w: Waiter = this): true | Pending {
+    return this.lockContended(w)
+  }
+
+  release(): void {
+    if (!this.isLocked() || !this.unlockOwned()) throw new ValueError('semaphore or lock released too many times')
+  }
+
+  isMine(): boolean {
+    return this.isLocked() && Atomics.load(this.i32, OWNER) === SELF
   }
   releaseAll(): number {
     this.release()
@@ -92,57 +107,38 @@ export class LockCore implements LockLike {
   restore(_depth: number): void {}
 
   describe(): string {
-    return `owner=${this.isLocked() ? ownerName(Atomics.load(this.i32, OWNER)) || 'unknown' : 'None'}`
+    return `owner=${this.isLocked() ? ownerName(Atomics.load(this.i32, OWNER)) : 'None'}`
   }
 }
 
-export class RLockCore implements LockLike {
+export class RLockCore extends FutexLock implements LockLike {
   static readonly WORDS = 3
-  waitIndex = STATE
-  waitValue = CONTENDED
-  constructor(readonly i32: Int32Array) {}
+  protected readonly kind = 'rlock'
 
-  static create(): RLockCore {
-    return new RLockCore(new Int32Array(new SharedArrayBuffer(RLockCore.WORDS * 4)))
-  }
-  static rebuild(state: { sab: SharedArrayBuffer }): RLockCore {
-    return new RLockCore(new Int32Array(state.sab))
-  }
-  reduce(): { kind: 'rlock'; sab: SharedArrayBuffer } {
-    return { kind: 'rlock', sab: this.i32.buffer as SharedArrayBuffer }
-  }
-
+  // Only the owning thread writes COUNT, and only while it owns the lock.
   tryAcquire(): true | Pending {
-    const i32 = this.i32
-    if (Atomics.load(i32, OWNER) === SELF) {
-      // Only this thread writes COUNT while it owns the lock.
-      i32[COUNT]++
+    if (Atomics.load(this.i32, OWNER) === SELF) {
+      this.i32[COUNT]++
       return true
     }
-    if (Atomics.compareExchange(i32, STATE, UNLOCKED, LOCKED) !== UNLOCKED) return PENDING
-    Atomics.store(i32, OWNER, SELF)
-    i32[COUNT] = 1
+    if (!this.lockFast()) return PENDING
+    this.i32[COUNT] = 1
     return true
   }
 
   acquireAttempt(w: Waiter = this): true | Pending {
-    const i32 = this.i32
-    if (Atomics.load(i32, OWNER) === SELF) {
-      i32[COUNT]++
+    if (Atomics.load(this.i32, OWNER) === SELF) {
+      this.i32[COUNT]++
       return true
     }
-    if (Atomics.exchange(i32, STATE, CONTENDED) !== UNLOCKED) return park(w, i32, STATE, CONTENDED)
-    Atomics.store(i32, OWNER, SELF)
-    i32[COUNT] = 1
+    if (this.lockContended(w) === PENDING) return PENDING
+    this.i32[COUNT] = 1
     return true
   }
 
   release(): void {
-    const i32 = this.i32
-    if (Atomics.load(i32, OWNER) !== SELF) throw new RuntimeError('cannot release un-acquired lock')
-    if (--i32[COUNT] > 0) return
-    Atomics.store(i32, OWNER, 0)
-    unlock(i32)
+    if (Atomics.load(this.i32, OWNER) !== SELF) throw new RuntimeError('cannot release un-acquired lock')
+    if (--this.i32[COUNT] === 0) this.unlockOwned()
   }
 
   isMine(): boolean {
@@ -167,7 +163,7 @@ export class RLockCore implements LockLike {
 
 /** Rebuilds whichever lock a record describes (Conditions and Values carry one). */
 export function rebuildLock(state: { kind: 'lock' | 'rlock'; sab: SharedArrayBuffer }): LockCore | RLockCore {
-  return state.kind === 'lock' ? LockCore.rebuild(state) : RLockCore.rebuild(state)
+  return state.kind === 'lock' ? LockCore.rebuild<LockCore>(state) : RLockCore.rebuild<RLockCore>(state)
 }
 
 /** The lock core of a public AioLock/AioRLock passed as an argument (Condition, Value, Array). */
