@@ -2,7 +2,7 @@
 // Every figure is the median of RUNS measured runs after one warm-up run; min–max is reported too.
 
 import { Worker } from 'node:worker_threads'
-import { AioEvent, AioLock, AioProcess, AioRLock, AioSemaphore } from '../generated/index.generated.js'
+import { AioEvent, AioLock, AioProcess, AioRLock, AioSemaphore, AioValue } from '../generated/index.generated.js'
 import { runPythonPeers, type PythonSamples } from './python-peers.js'
 
 export interface Row {
@@ -17,6 +17,8 @@ export interface Row {
   runs: number
   /** Every measured value, in run order (for spotting drift). */
   samples: number[]
+  /** Anything odd seen while measuring, printed under the table. */
+  notes?: string[]
 }
 
 const RUNS = 7
@@ -34,18 +36,6 @@ const N = {
 const TS = 'aioprocessing-ts'
 const PY_AIO = 'Python aioprocessing-style (run_in_executor)'
 const PAIR = 'acquire+release pair, uncontended'
-
-/** Elapsed ms of each measured run; run 0 is a warm-up and is dropped. */
-async function measure(run: () => void | Promise<void>): Promise<number[]> {
-  const out: number[] = []
-  for (let r = 0; r <= RUNS; r++) {
-    const t0 = performance.now()
-    await run()
-    const ms = performance.now() - t0
-    if (r > 0) out.push(ms)
-  }
-  return out
-}
 
 function row(benchmark: string, implementation: string, unit: string, n: number, values: number[]): Row {
   const s = [...values].sort((x, y) => x - y)
@@ -66,21 +56,65 @@ function tripRows(benchmark: string, implementation: string, n: number, ms: numb
   return [row(benchmark, implementation, 'round trips/s', n, ms.map((t) => (n * 1e3) / t))]
 }
 
-// ---------------------------------------------------------------------------------------------
-// Uncontended pairs on the main thread. Each loop checks the result so the work cannot be elided.
-
-function blockingPairs(o: { acquire(): boolean; release(): void }, n: number): void {
-  for (let i = 0; i < n; i++) {
-    if (!o.acquire()) throw new Error('acquire failed')
-    o.release()
+/**
+ * Round-robin runs: run r of every implementation before run r+1 of any, so a slow spell of the
+ * shared machine is spread over all rows instead of landing on one. Run 0 is a warm-up.
+ */
+async function interleaved(impls: Array<() => Promise<number>>): Promise<number[][]> {
+  const out = impls.map((): number[] => [])
+  for (let r = 0; r <= RUNS; r++) {
+    for (const [k, run] of impls.entries()) {
+      const ms = await run()
+      if (r > 0) out[k].push(ms)
+    }
   }
+  return out
 }
 
-async function coroPairs(lock: AioLock, n: number): Promise<void> {
+// ---------------------------------------------------------------------------------------------
+// Uncontended pairs on the main thread; each returns elapsed ms. One loop per type keeps every
+// call site monomorphic, and each checks the result so the work cannot be elided.
+
+function timed(loop: () => void): number {
+  const t0 = performance.now()
+  loop()
+  return performance.now() - t0
+}
+
+function lockPairs(lock: AioLock, n: number): number {
+  return timed(() => {
+    for (let i = 0; i < n; i++) {
+      if (!lock.acquire()) throw new Error('acquire failed')
+      lock.release()
+    }
+  })
+}
+
+function rlockPairs(lock: AioRLock, n: number): number {
+  return timed(() => {
+    for (let i = 0; i < n; i++) {
+      if (!lock.acquire()) throw new Error('acquire failed')
+      lock.release()
+    }
+  })
+}
+
+function semaphorePairs(sem: AioSemaphore, n: number): number {
+  return timed(() => {
+    for (let i = 0; i < n; i++) {
+      if (!sem.acquire()) throw new Error('acquire failed')
+      sem.release()
+    }
+  })
+}
+
+async function coroLockPairs(lock: AioLock, n: number): Promise<number> {
+  const t0 = performance.now()
   for (let i = 0; i < n; i++) {
     if (!(await lock.coro_acquire())) throw new Error('coro_acquire failed')
     await lock.coro_release()
   }
+  return performance.now() - t0
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -89,12 +123,21 @@ async function coroPairs(lock: AioLock, n: number): Promise<void> {
 // start-up is never timed and every run draws its own thread placement (on a 2-vCPU VM the
 // figure depends heavily on whether both threads share a CPU).
 
-const WARM_TRIPS = 2_000
+const WARM_TRIPS = 1_000
+
+// Only the waiting side clears its event, so a wait() that returns true while the event is still
+// clear had no set() during it: a spurious wake-up. Both sides count those and wait again, so the
+// protocol stays in step. runtime/event.ts can produce them: set() stores FLAG before it bumps SEQ,
+// so a waiter that already took the FLAG can see that late SEQ bump during its next wait().
 
 // Shipped as source into the worker: it must stay self-contained.
-function pong(a: AioEvent, b: AioEvent, total: number, timeoutMs: number): void {
+function pong(a: AioEvent, b: AioEvent, total: number, timeoutMs: number, spurious: AioValue): void {
   for (let i = 0; i < total; i++) {
-    if (!a.wait(timeoutMs)) throw new Error(`ping ${i} timed out`)
+    for (;;) {
+      if (!a.wait(timeoutMs)) throw new Error(`ping ${i} timed out`)
+      if (a.isSet()) break
+      spurious.value = (spurious.value as number) + 1
+    }
     a.clear()
     b.set()
   }
@@ -108,10 +151,15 @@ async function timedTrips(trip: (i: number) => void | Promise<void>, n: number):
   return performance.now() - t0
 }
 
-async function eventPingPongRun(style: 'blocking' | 'coro', n: number): Promise<number> {
+interface Tally {
+  spurious: number
+}
+
+async function eventPingPongRun(style: 'blocking' | 'coro', n: number, tally: Tally): Promise<number> {
   const a = new AioEvent()
   const b = new AioEvent()
-  const p = new AioProcess({ target: pong, args: [a, b, WARM_TRIPS + n, TIMEOUT_MS], name: `pong-${style}` })
+  const workerSpurious = new AioValue('i', 0, { lock: false })
+  const p = new AioProcess({ target: pong, args: [a, b, WARM_TRIPS + n, TIMEOUT_MS, workerSpurious], name: `pong-${style}` })
   p.start()
   try {
     // Two loops rather than one with a branch: the blocking one must not await per trip.
@@ -120,7 +168,11 @@ async function eventPingPongRun(style: 'blocking' | 'coro', n: number): Promise<
       const trips = (count: number): void => {
         for (let i = 0; i < count; i++) {
           a.set()
-          if (!b.wait(TIMEOUT_MS)) throw new Error(`pong ${i} timed out`)
+          for (;;) {
+            if (!b.wait(TIMEOUT_MS)) throw new Error(`pong ${i} timed out`)
+            if (b.isSet()) break
+            tally.spurious++
+          }
           b.clear()
         }
       }
@@ -131,12 +183,17 @@ async function eventPingPongRun(style: 'blocking' | 'coro', n: number): Promise<
     } else {
       ms = await timedTrips(async (i) => {
         a.set()
-        if (!(await b.coro_wait(TIMEOUT_MS))) throw new Error(`pong ${i} timed out`)
+        for (;;) {
+          if (!(await b.coro_wait(TIMEOUT_MS))) throw new Error(`pong ${i} timed out`)
+          if (b.isSet()) break
+          tally.spurious++
+        }
         b.clear()
       }, n)
     }
     await p.coro_join(TIMEOUT_MS)
     if (p.exitcode !== 0) throw new Error(`pong process ended with exitcode ${p.exitcode}`)
+    tally.spurious += workerSpurious.value as number
     return ms
   } finally {
     if (p.isAlive()) {
@@ -208,21 +265,6 @@ async function rawPingPongRun(style: 'wait' | 'waitAsync', n: number): Promise<n
   }
 }
 
-/**
- * Round-robin runs: run r of every implementation before run r+1 of any, so a slow spell of the
- * shared machine is spread over all rows instead of landing on one. Run 0 is a warm-up.
- */
-async function interleaved(impls: Array<() => Promise<number>>): Promise<number[][]> {
-  const out = impls.map((): number[] => [])
-  for (let r = 0; r <= RUNS; r++) {
-    for (const [k, run] of impls.entries()) {
-      const ms = await run()
-      if (r > 0) out[k].push(ms)
-    }
-  }
-  return out
-}
-
 // ---------------------------------------------------------------------------------------------
 
 function pythonRows(benchmark: string, implementation: string, s: PythonSamples, kind: 'pair' | 'trip'): Row[] {
@@ -240,29 +282,39 @@ export interface BenchOptions {
 export async function benchPrimitives({ log = () => {}, only }: BenchOptions = {}): Promise<Row[]> {
   const lockBench = `Lock ${PAIR}`
   const pingBench = 'Event ping-pong main ⇄ worker'
-  const lock = new AioLock()
   const steps: Array<[name: string, run: () => Promise<Row[]>]> = [
-    ['Lock blocking pairs', async () => pairRows(lockBench, `${TS} acquire()/release()`, N.lockPairs, await measure(() => blockingPairs(lock, N.lockPairs)))],
-    ['Lock coro pairs', async () => pairRows(lockBench, `${TS} await coro_acquire()/coro_release()`, N.coroPairs, await measure(() => coroPairs(lock, N.coroPairs)))],
-    ['RLock blocking pairs', async () => {
-      const rlock = new AioRLock()
-      return pairRows(`RLock ${PAIR}`, `${TS} acquire()/release()`, N.lockPairs, await measure(() => blockingPairs(rlock, N.lockPairs)))
-    }],
-    ['Semaphore blocking pairs', async () => {
-      const sem = new AioSemaphore(1)
-      return pairRows(`Semaphore(1) ${PAIR}`, `${TS} acquire()/release()`, N.lockPairs, await measure(() => blockingPairs(sem, N.lockPairs)))
+    ['Uncontended pairs', async () => {
+      const [lock, coroLock, rlock, sem] = [new AioLock(), new AioLock(), new AioRLock(), new AioSemaphore(1)]
+      const [l, c, r, s] = await interleaved([
+        async () => lockPairs(lock, N.lockPairs),
+        () => coroLockPairs(coroLock, N.coroPairs),
+        async () => rlockPairs(rlock, N.lockPairs),
+        async () => semaphorePairs(sem, N.lockPairs),
+      ])
+      return [
+        ...pairRows(lockBench, `${TS} acquire()/release()`, N.lockPairs, l),
+        ...pairRows(lockBench, `${TS} await coro_acquire()/coro_release()`, N.coroPairs, c),
+        ...pairRows(`RLock ${PAIR}`, `${TS} acquire()/release()`, N.lockPairs, r),
+        ...pairRows(`Semaphore(1) ${PAIR}`, `${TS} acquire()/release()`, N.lockPairs, s),
+      ]
     }],
     ['Event ping-pong', async () => {
       const n = N.pingPong
+      const tallies: [Tally, Tally] = [{ spurious: 0 }, { spurious: 0 }]
       const [blocking, coro, raw, rawAsync] = await interleaved([
-        () => eventPingPongRun('blocking', n),
-        () => eventPingPongRun('coro', n),
+        () => eventPingPongRun('blocking', n, tallies[0]),
+        () => eventPingPongRun('coro', n, tallies[1]),
         () => rawPingPongRun('wait', n),
         () => rawPingPongRun('waitAsync', n),
       ])
+      const trips = (RUNS + 1) * (WARM_TRIPS + n)
+      const noted = (rows: Row[], t: Tally): Row[] =>
+        t.spurious === 0
+          ? rows
+          : rows.map((r) => ({ ...r, notes: [`${t.spurious} spurious Event wake-up(s) in ${trips.toLocaleString('en-US')} round trips: wait() returned true with no set() during it`] }))
       return [
-        ...tripRows(pingBench, `${TS} blocking b.wait()`, n, blocking),
-        ...tripRows(pingBench, `${TS} await b.coro_wait()`, n, coro),
+        ...noted(tripRows(pingBench, `${TS} blocking b.wait()`, n, blocking), tallies[0]),
+        ...noted(tripRows(pingBench, `${TS} await b.coro_wait()`, n, coro), tallies[1]),
         ...tripRows(pingBench, 'raw Atomics.wait/notify, Worker (baseline)', n, raw),
         ...tripRows(pingBench, 'raw await Atomics.waitAsync on main (baseline)', n, rawAsync),
       ]

@@ -3,7 +3,6 @@
 
 import { availableParallelism, cpus } from 'node:os'
 import { benchPrimitives, type Row } from './primitives.js'
-import { SPIN_LOADS } from '../runtime/wait.js'
 
 function fmt(v: number, unit: string): string {
   // Rates and µs-scale figures: whole numbers with separators; small ns/pair keep one decimal.
@@ -31,13 +30,16 @@ console.log()
 const counts = [...new Map(rows.map((r) => [`${r.benchmark} / ${r.implementation}`, r])).values()]
 console.log(`Median of ${rows[0]?.runs ?? 0} runs after one warm-up run. Operations per run:`)
 for (const r of counts) console.log(`- ${r.benchmark} / ${r.implementation}: ${r.n.toLocaleString('en-US')}`)
+for (const r of rows) for (const note of r.notes ?? []) console.log(`- NOTE ${r.benchmark} / ${r.implementation}: ${note}`)
 // BENCH_SAMPLES=1 lists every run, to tell drift (e.g. a leak) from scheduler noise.
 if (process.env.BENCH_SAMPLES === '1') {
   console.log()
   for (const r of rows) console.log(`- ${r.benchmark} / ${r.implementation} [${r.unit}]: ${r.samples.map((v) => fmt(v, r.unit)).join(', ')}`)
 }
 console.log()
+// Ping-pong figures swing with thread placement (same CPU or not); pinning gives stable numbers.
+console.log('Ping-pong rows depend on whether both threads share a CPU; `taskset -c 0 npm run bench` pins them.')
 console.log(
   `Node ${process.version}, ${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown'}), ` +
-    `AIOPROCESSING_SPIN=${SPIN_LOADS}, total ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    `AIOPROCESSING_SPIN=${process.env.AIOPROCESSING_SPIN ?? '(runtime default)'}, total ${((performance.now() - started) / 1000).toFixed(1)} s`,
 )

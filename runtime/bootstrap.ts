@@ -1,6 +1,7 @@
 // First code in a process worker: registers the shareable types, rebuilds the args into working
 // objects over the parent's shared memory, then runs the target.
 import { workerData } from 'node:worker_threads'
+import { writeAllSync } from './stdio.js'
 import { pathToFileURL } from 'node:url'
 import { isAbsolute } from 'node:path'
 import type { ProcessData } from './process.js'
@@ -10,6 +11,17 @@ import { compileFunction } from './source.js'
 import { threadId } from 'node:worker_threads'
 
 await import('../generated/index.generated.js')
+
+// A child writes straight to the inherited stdout/stderr, as a Python child does: through the
+// parent's streams its output would wait for the parent's event loop, and come after whatever the
+// parent prints once a blocking join() returns.
+for (const [stream, fd] of [[process.stdout, 1], [process.stderr, 2]] as const) {
+  stream.write = ((chunk: string | Uint8Array, encoding?: BufferEncoding | ((e?: Error) => void), cb?: (e?: Error) => void) => {
+    writeAllSync(fd, typeof chunk === 'string' ? Buffer.from(chunk, typeof encoding === 'string' ? encoding : 'utf8') : chunk)
+    ;(typeof encoding === 'function' ? encoding : cb)?.()
+    return true
+  }) as typeof stream.write
+}
 
 const data = workerData as ProcessData
 setCurrentProcess({ name: data.name, pid: threadId, daemon: data.daemon, identity: data.identity })

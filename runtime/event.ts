@@ -1,22 +1,23 @@
 // Event: a flag that waiters sleep on until it is set.
 //
-// word  name  meaning
-// 0     FLAG  0 = clear, 1 = set
-// 1     SEQ   bumped by every set(); waiters sleep on it
+// word  name   meaning
+// 0     STATE  bit 0: the flag (1 = set); bits 1..31: a count of set() calls, wrapping
 //
-// A waiter notes SEQ when it starts, then returns true as soon as FLAG is set or SEQ has moved:
-// a set() followed at once by clear() still wakes everyone who was waiting (threading.Event's
-// rule; multiprocessing's own Event may report False in that race). set() writes FLAG before it
-// bumps SEQ, and a waiter reads SEQ before FLAG, so no set() is missed.
+// Flag and count share one word so that set() raises the flag and bumps the count in one atomic
+// step. A waiter notes the word when it starts and returns true as soon as the flag is up or the
+// count has moved: a set() followed at once by clear() still wakes everyone who was waiting
+// (threading.Event's rule; multiprocessing's own Event may report False in that race), and no
+// set() that happened before a wait began can end it. clear() changes only the flag.
 
 import { park, type Pending, type Waiter } from './wait.js'
 
-const FLAG = 0
-const SEQ = 1
+const STATE = 0
+const FLAG = 1
+const COUNT_STEP = 2
 
 export class EventCore implements Waiter {
-  static readonly WORDS = 2
-  waitIndex = SEQ
+  static readonly WORDS = 1
+  waitIndex = STATE
   waitValue = 0
   constructor(readonly i32: Int32Array) {}
 
@@ -31,30 +32,32 @@ export class EventCore implements Waiter {
   }
 
   isSet(): boolean {
-    return Atomics.load(this.i32, FLAG) === 1
+    return (Atomics.load(this.i32, STATE) & FLAG) !== 0
   }
 
   set(): void {
     const i32 = this.i32
-    Atomics.store(i32, FLAG, 1)
-    Atomics.add(i32, SEQ, 1)
-    Atomics.notify(i32, SEQ)
+    for (let v = Atomics.load(i32, STATE); ; ) {
+      const seen = Atomics.compareExchange(i32, STATE, v, ((v | FLAG) + COUNT_STEP) | 0)
+      if (seen === v) break
+      v = seen
+    }
+    Atomics.notify(i32, STATE)
   }
 
   clear(): void {
-    Atomics.store(this.i32, FLAG, 0)
+    Atomics.and(this.i32, STATE, ~FLAG)
   }
 
-  /** The SEQ a wait starts from. */
+  /** The word a wait starts from. */
   waitBegin(): number {
-    return Atomics.load(this.i32, SEQ)
+    return Atomics.load(this.i32, STATE)
   }
 
-  waitAttempt(startSeq: number): true | Pending {
-    const i32 = this.i32
-    const seq = Atomics.load(i32, SEQ)
-    if (Atomics.load(i32, FLAG) === 1 || seq !== startSeq) return true
-    return park(this, i32, SEQ, seq)
+  waitAttempt(start: number): true | Pending {
+    const v = Atomics.load(this.i32, STATE)
+    if ((v & FLAG) !== 0 || ((v ^ start) & ~FLAG) !== 0) return true
+    return park(this, this.i32, STATE, v)
   }
 
   describe(): string {

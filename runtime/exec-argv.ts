@@ -11,3 +11,25 @@ export function workerExecArgv(argv: readonly string[] = process.execArgv): stri
   }
   return out
 }
+
+/** Flags a Worker refused (per-process ones like --expose-gc), learnt from its error and left out since. */
+const refused = new Set<string>()
+
+/**
+ * Creates a Worker with the parent's flags; if Node refuses some of them for workers, retries
+ * without those (its error names them).
+ */
+export function createWorker<W>(make: (execArgv: string[]) => W): W {
+  for (;;) {
+    const argv = workerExecArgv().filter((a) => !refused.has(a.split('=')[0]))
+    try {
+      return make(argv)
+    } catch (error) {
+      const e = error as { code?: string; message: string }
+      const bad = e.code === 'ERR_WORKER_INVALID_EXEC_ARGV' ? e.message.split(':').pop()!.split(/[ ,]+/).filter((f) => f.startsWith('-')) : []
+      const fresh = bad.filter((f) => !refused.has(f.split('=')[0]))
+      if (fresh.length === 0) throw error
+      for (const f of fresh) refused.add(f.split('=')[0])
+    }
+  }
+}

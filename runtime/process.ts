@@ -18,7 +18,7 @@ import { reduceTree } from './transfer.js'
 import { currentProcess, nextChildIdentity } from './current.js'
 import { checkFunction } from './args.js'
 import { functionSource } from './source.js'
-import { workerExecArgv } from './exec-argv.js'
+import { createWorker } from './exec-argv.js'
 
 const STATE = 0
 const EXITCODE = 1
@@ -61,7 +61,7 @@ const live = new Map<number, ProcessCore>()
 
 function supervisorWorker(): Worker {
   if (!supervisor) {
-    supervisor = new Worker(new URL('./supervisor-thread.js', import.meta.url), { execArgv: workerExecArgv() })
+    supervisor = createWorker((execArgv) => new Worker(new URL('./supervisor-thread.js', import.meta.url), { execArgv }))
     supervisor.on('message', (m: SupervisorMessage) => {
       if (m.op !== 'exited') throw new Error(`unknown supervisor message ${JSON.stringify(m)}`)
       live.delete(m.id)

@@ -1,8 +1,9 @@
 // The supervisor thread (see process.ts): creates process workers and turns each one's end into
 // the STOPPED state word, whatever the caller's own thread is doing.
 import { Worker, parentPort, type ResourceLimits } from 'node:worker_threads'
+import { writeAllSync } from './stdio.js'
 import type { ProcessData } from './process.js'
-import { workerExecArgv } from './exec-argv.js'
+import { createWorker } from './exec-argv.js'
 
 const STATE = 0
 const EXITCODE = 1
@@ -32,9 +33,9 @@ function spawn(m: Extract<Message, { op: 'spawn' }>): void {
   }
   let worker: Worker
   try {
-    worker = new Worker(bootstrap, { workerData: m.data, resourceLimits: m.resourceLimits, execArgv: workerExecArgv() })
+    worker = createWorker((execArgv) => new Worker(bootstrap, { workerData: m.data, resourceLimits: m.resourceLimits, execArgv }))
   } catch (error) {
-    process.stderr.write(`Process ${m.data.name}:\n${(error as Error).stack ?? error}\n`)
+    writeAllSync(2, `Process ${m.data.name}:\n${(error as Error).stack ?? error}\n`)
     stop(1)
     return
   }
@@ -44,7 +45,7 @@ function spawn(m: Extract<Message, { op: 'spawn' }>): void {
   Atomics.notify(i32, PID)
   worker.on('error', (error: Error) => {
     // Python prints the child's traceback, prefixed with "Process <name>:", and exits with 1.
-    process.stderr.write(`Process ${m.data.name}:\n${error?.stack ?? String(error)}\n`)
+    writeAllSync(2, `Process ${m.data.name}:\n${error?.stack ?? String(error)}\n`)
   })
   worker.on('exit', (code) => stop(child.exitcodeOverride ?? code))
 }

@@ -25,33 +25,61 @@ export interface Waiter {
   readonly i32: Int32Array
   waitIndex: number
   waitValue: number
-}
-
-/** The word to sleep on, filled by an attempt right before it returns PENDING. */
-export function park(w: Waiter, i32: Int32Array, index: number, value: number): Pending {
-  ;(w as { i32: Int32Array }).i32 = i32
-  w.waitIndex = index
-  w.waitValue = value
-  return PENDING
+  /** The longest single sleep, in ms, before the attempt runs again (for conditions nobody notifies). */
+  waitCapMs?: number
 }
 
 /**
- * The blocking attempt has already run when `parked` is true (its wait fields are set), so the
- * loop starts by sleeping instead of trying again.
- *
- * Loads of the word before sleeping. A wake-up after a short sleep costs 3–6 µs here and one after
- * a long sleep 40–55 µs, so a bounded spin pays off when the other side answers within a few µs.
- * `AIOPROCESSING_SPIN=0` turns spinning off (tests run both ways).
+ * The word to sleep on, filled by an attempt right before it returns PENDING. `capMs` bounds one
+ * sleep, for a change that no one will notify (a lock holder that died).
  */
-export const SPIN_LOADS = Number(process.env.AIOPROCESSING_SPIN ?? 200)
+export function park(w: Waiter, i32: Int32Array, index: number, value: number, capMs = Infinity): Pending {
+  ;(w as { i32: Int32Array }).i32 = i32
+  w.waitIndex = index
+  w.waitValue = value
+  w.waitCapMs = capMs
+  return PENDING
+}
+
+/** Returned by expire() when the operation is past the point of no return: finish it, ignore the abort. */
+export const COMMITTED: unique symbol = Symbol('aioprocessing.committed')
+export type Committed = typeof COMMITTED
+
+/**
+ * A wake-up after a short sleep costs 3–6 µs here and one after a long sleep 40–55 µs, and a
+ * thread on another core often answers within a few µs: so a thread loads the word for a while
+ * before it sleeps. How long adapts, as glibc's adaptive mutex does: a spin that saw the change
+ * doubles the next budget (up to SPIN_MAX loads, ~15 µs), one that had to sleep halves it (down to
+ * SPIN_MIN). When both threads share a core, spinning only delays the other side, and the budget
+ * shrinks. `AIOPROCESSING_SPIN=0` turns spinning off; a number sets the maximum.
+ */
+const SPIN_MAX = Number(process.env.AIOPROCESSING_SPIN ?? 2000)
+const SPIN_MIN = Math.min(50, SPIN_MAX)
+let spinBudget = SPIN_MIN
 
 function spinUntilChanged(i32: Int32Array, index: number, value: number): boolean {
-  for (let i = 0; i < SPIN_LOADS; i++) if (Atomics.load(i32, index) !== value) return true
+  const budget = spinBudget
+  for (let i = 0; i < budget; i++) {
+    if (Atomics.load(i32, index) !== value) {
+      if (budget < SPIN_MAX) spinBudget = Math.min(SPIN_MAX, budget * 2)
+      return true
+    }
+  }
+  spinBudget = Math.max(SPIN_MIN, budget >> 1)
   return false
 }
 
-/** Blocking loop: the calling thread really sleeps (Atomics.wait). */
-export function blockOn<R>(w: Waiter, attempt: () => R | Pending, deadline: number, expire: () => R | Pending, parked = false): R {
+/**
+ * Blocking loop: the calling thread really sleeps (Atomics.wait). With `parked`, the caller's own
+ * first attempt already failed and parked `w`, so the loop starts by sleeping.
+ */
+export function blockOn<R>(
+  w: Waiter,
+  attempt: () => R | Pending,
+  deadline: number,
+  expire: () => R | Pending | Committed,
+  parked = false,
+): R {
   for (;;) {
     let r: R | Pending = PENDING
     if (!parked) r = attempt()
@@ -59,14 +87,15 @@ export function blockOn<R>(w: Waiter, attempt: () => R | Pending, deadline: numb
     if (r !== PENDING) return r
     const remaining = deadline - performance.now()
     if (remaining <= 0) {
-      r = expire()
-      if (r !== PENDING) return r
+      const e = expire()
+      if (e !== PENDING && e !== COMMITTED) return e
       deadline = Infinity // the operation goes on without a deadline (e.g. a Condition re-locking)
       continue
     }
     const { i32, waitIndex, waitValue } = w
+    const sleep = Math.min(remaining, w.waitCapMs ?? Infinity)
     if (!spinUntilChanged(i32, waitIndex, waitValue)) {
-      Atomics.wait(i32, waitIndex, waitValue, remaining === Infinity ? undefined : remaining)
+      Atomics.wait(i32, waitIndex, waitValue, sleep === Infinity ? undefined : sleep)
     }
   }
 }
@@ -85,8 +114,6 @@ function releaseLoop(): void {
   if (--parkedCoros === 0) keepAlive!.unref()
 }
 
-const NEVER = new Promise<never>(() => {})
-
 /** Rejection reason for an aborted call: the signal's reason, as `fetch` and `timers/promises` do. */
 function abortReason(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException('This operation was aborted', 'AbortError')
@@ -101,7 +128,7 @@ export async function coroBlockOn<R>(
   w: Waiter,
   attempt: () => R | Pending,
   deadline: number,
-  expire: () => R | Pending,
+  expire: () => R | Pending | Committed,
   signal: AbortSignal | undefined,
   parked = false,
 ): Promise<R> {
@@ -115,7 +142,7 @@ export async function coroBlockOn<R>(
         onAbort = () => resolve('aborted')
         signal.addEventListener('abort', onAbort, { once: true })
       })
-    : NEVER
+    : undefined
   holdLoop()
   let expired = false
   try {
@@ -123,18 +150,28 @@ export async function coroBlockOn<R>(
       const remaining = expired ? Infinity : aborted ? 0 : deadline - performance.now()
       if (remaining <= 0) {
         expired = true
+        let e: R | Pending | Committed
         try {
-          r = expire()
+          e = expire()
         } catch (error) {
           if (!aborted) throw error // on abort, the abort reason wins over "timed out"
           break
         }
-        if (r !== PENDING) break
+        if (e === COMMITTED) aborted = false // too late to cancel: deliver the result
+        else if (e !== PENDING) {
+          r = e
+          break
+        }
       } else {
         const { i32, waitIndex, waitValue } = w
-        const res = Atomics.waitAsync(i32, waitIndex, waitValue, remaining === Infinity ? undefined : remaining)
-        if (res.async) {
-          const how = await Promise.race([res.value, expired ? NEVER : abortPromise])
+        const sleep = Math.min(remaining, w.waitCapMs ?? Infinity)
+        const res = spinUntilChanged(i32, waitIndex, waitValue)
+          ? undefined
+          : Atomics.waitAsync(i32, waitIndex, waitValue, sleep === Infinity ? undefined : sleep)
+        if (res?.async) {
+          // Race the abort only while it can still matter: a race against a promise that never
+          // settles would leave one reaction behind on it per wait.
+          const how = expired || !signal ? await res.value : await Promise.race([res.value, abortPromise])
           if (how === 'aborted') {
             aborted = true
             // Our waitAsync stays queued on the word until notified; flush it (and pass on any

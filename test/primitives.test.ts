@@ -117,6 +117,31 @@ for (const style of STYLES) {
     for (const p of [...waiters, setter]) joined(t, p)
   })
 
+  test(`EVT-05 an Event wait returns true only after a set: 20,000 ping-pong round trips never wake early (${style})`, async (t) => {
+    const a = new AioEvent()
+    const b = new AioEvent()
+    const rounds = 20_000
+    const p = start(t, {
+      target: (a: AioEvent, b: AioEvent, rounds: number) => {
+        for (let i = 0; i < rounds; i++) {
+          if (!a.wait(30_000) || !a.isSet()) process.exit(3) // woke without a set: fail the test
+          a.clear()
+          b.set()
+        }
+      },
+      args: [a, b, rounds],
+    })
+    let early = 0
+    for (let i = 0; i < rounds; i++) {
+      a.set()
+      if (!(await call(style, b, 'wait', LONG))) break
+      if (!b.isSet()) early++
+      b.clear()
+    }
+    joined(t, p)
+    t.is(early, 0)
+  })
+
   test(`COND-05 COND-06 COND-09 notify(n) wakes exactly n waiters of other threads (${style})`, async (t) => {
     const cond = new AioCondition()
     const woken = new AioValue('i', 0)
