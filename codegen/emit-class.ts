@@ -18,7 +18,7 @@ export interface Target {
 }
 
 const HELPERS: Record<string, string[]> = {
-  wait: ['PENDING', 'blockOn', 'coroBlockOn', 'type CoroOptions'],
+  wait: ['PENDING', 'blockOn', 'coroBlockOn', 'type CoroOptions', 'type Pending'],
   args: ['checkBoolean', 'checkTimeout', 'checkInteger', 'checkNumber', 'checkString', 'checkFunction', 'deadlineOf', 'type Timeout'],
   transfer: ['CORE', 'REDUCE', 'registerType', 'registerWrapper', 'type Reduced'],
   guard: ['guard'],
@@ -81,7 +81,11 @@ function renderComposite(body: string, cls: ClassModel, coro: boolean): string {
     const target = cls.methods.find((x) => x.name === m[1])
     if (!target) throw new Error(`${cls.specFile}: composite body calls $${m[1]}, which is not a method of ${cls.name}`)
     const given = inner ? splitArgs(inner) : []
-    out += body.slice(i, at) + (coro ? `(await this.coro_${m[1]}(${padArgs(target, given, '{ signal }')}))` : `this.${m[1]}(${given.join(', ')})`)
+    const before = body.slice(i, at)
+    // At the start of a statement a parenthesised await would continue the previous line (ASI).
+    const statement = /(^|\n)[ \t]*(return[ \t]+)?$/.test(out + before)
+    const awaited = `await this.coro_${m[1]}(${padArgs(target, given, '{ signal }')})`
+    out += before + (coro ? (statement ? awaited : `(${awaited})`) : `this.${m[1]}(${given.join(', ')})`)
     i = j
   }
 }
@@ -111,7 +115,9 @@ function blockingBody(cls: ClassModel, m: MethodModel, coro: boolean): string[] 
   lines.push('const core = this.#core')
   if (b.begin) lines.push(`const s = core.${b.begin}`)
   const first = b.fast ?? b.attempt
-  lines.push(`const r = core.${first}`, 'if (r !== PENDING) return r')
+  // A generic class's attempts return `unknown`; the spec's return type is what the caller gets.
+  const cast = (call: string) => (cls.typeParams ? `(core.${call} as ${ret} | Pending)` : `core.${call}`)
+  lines.push(`const r = ${cast(first)}`, 'if (r !== PENDING) return r')
   const throwExpr = 'throw' in b.onTimeout ? `throw new ${b.onTimeout.throw}(${b.onTimeout.message ? JSON.stringify(b.onTimeout.message) : ''})` : ''
   const expire =
     'return' in b.onTimeout ? `() => ${b.onTimeout.return}` :
@@ -127,8 +133,8 @@ function blockingBody(cls: ClassModel, m: MethodModel, coro: boolean): string[] 
   const parked = b.fast ? 'false' : 'true'
   lines.push(
     coro
-      ? `return coroBlockOn<${ret}>(${waiter}, () => core.${b.attempt}, ${deadline}, ${expire}, signal, ${parked})`
-      : `return blockOn<${ret}>(${waiter}, () => core.${b.attempt}, ${deadline}, ${expire}, ${parked})`,
+      ? `return coroBlockOn<${ret}>(${waiter}, () => ${cast(b.attempt)}, ${deadline}, ${expire}, signal, ${parked})`
+      : `return blockOn<${ret}>(${waiter}, () => ${cast(b.attempt)}, ${deadline}, ${expire}, ${parked})`,
   )
   return lines
 }
@@ -198,6 +204,7 @@ export function emitClass(cls: ClassModel, spec: SpecModel, target: Target): str
     kind: StructureKind.Class,
     name: cls.name,
     isExported: true,
+    typeParameters: cls.typeParams ? [cls.typeParams] : undefined,
     docs: docs(cls.doc),
     properties: [{ name: '#core', type: core, isReadonly: true }],
     ctors: [{

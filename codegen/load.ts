@@ -19,9 +19,14 @@ class Source {
   readonly doc: Document
   constructor(readonly file: string, readonly display: string, text: string, readonly problems: Problem[]) {
     this.doc = parseDocument(text, { lineCounter: this.lines, keepSourceTokens: false })
-    for (const e of this.doc.errors) {
+    // After the first syntax errors the parser mostly reports their echoes: keep the first few.
+    const shown = 3
+    for (const e of this.doc.errors.slice(0, shown)) {
       const { line, col } = this.lines.linePos(e.pos[0])
-      problems.push({ at: `${display}:${line}:${col}`, path: '(yaml)', message: e.message })
+      problems.push({ at: `${display}:${line}:${col}`, path: '(yaml)', message: e.message.split('\n')[0] })
+    }
+    if (this.doc.errors.length > shown) {
+      problems.push({ at: `${display}`, path: '(yaml)', message: `${this.doc.errors.length - shown} more YAML errors, most likely caused by the first; quote values that contain ': ' or start with '{' or '['` })
     }
   }
   at(node: Node | null | undefined): string {
@@ -245,6 +250,7 @@ function loadCase(src: Source, item: Node, path: string): CaseModel | undefined 
 
 const CLASS: Shape = {
   class: { required: true, kind: 'string' }, doc: { required: true, kind: 'string' }, core: { required: true, kind: 'map' },
+  type_params: { kind: 'string' }, extends: { kind: 'string' },
   ['constructor' as string]: { kind: 'map' as const }, describe: { kind: 'string' }, transfer: { kind: 'boolean' }, context: { kind: 'map' },
   imports: { kind: 'map' }, methods: { kind: 'list' }, properties: { kind: 'list' }, conformance: { kind: 'list' },
 }
@@ -297,34 +303,71 @@ function loadClass(src: Source): ClassModel | undefined {
       if (target && !seen.has(target)) src.problem(context.get(key), `context.${key}`, `'${target}' is not a method of ${name}`)
     }
   }
-  // Every method is exercised by at least one conformance step, in every variant it has.
-  for (const m of methods) {
-    const used = conformance.some((c) => c.steps.some((s) => s.do?.startsWith(`${m.name}(`)))
-    if (!used) src.problems.push({ at: m.at, path: `methods.${m.name}`, message: `method '${m.name}' has no conformance step; add a case under conformance: with 'do: ${m.name}(...)'` })
-  }
-  for (const c of conformance) {
-    for (const s of c.steps) {
-      const called = s.do?.match(CALL)?.[1]
-      if (called && !seen.has(called)) src.problems.push({ at: s.at, path: `conformance.${c.name}`, message: `'${called}' is not a method of ${name}` })
-    }
-  }
   const ctorParams = loadParams(src, ctor?.get('params'), 'constructor.params')
-  const required = ctorParams.filter((p) => p.default === undefined && !p.optional)
-  if (required.length) {
-    for (const c of conformance) {
-      if (!c.setup) src.problems.push({ at: c.at, path: `conformance.${c.name}`, message: `${name} needs constructor arguments (${required.map((p) => p.name).join(', ')}); add 'setup: new ${name}(...)' to this case` })
-    }
-  }
   const stem = basename(src.file).replace(/\.ya?ml$/, '')
   return {
-    at: src.at(root), name, stem, specFile: src.display, doc: str(f, 'doc')!,
+    at: src.at(root), name, stem, specFile: src.display, doc: str(f, 'doc')!, typeParams: str(f, 'type_params'),
     core: { module: str(core, 'module') ?? '', class: str(core, 'class') ?? '', create: checkCall(src, core?.get('create'), 'core.create', str(core, 'create')) ?? '', at: src.at(f.get('core')) },
     constructorParams: ctorParams,
     constructorDoc: str(ctor, 'doc') ?? '',
     describe: str(f, 'describe'),
     transfer: f.has('transfer') ? Boolean((f.get('transfer') as any).value) : true,
     context: context ? { enter: str(context, 'enter')!, exit: str(context, 'exit')! } : undefined,
-    imports, methods, properties, conformance,
+    imports, methods, properties, conformance, extends: str(f, 'extends'),
+  }
+}
+
+/**
+ * `extends: AioQueue` takes the parent's constructor, methods, properties, imports and describe
+ * where the child does not give its own, and reruns the parent's conformance cases on the child.
+ */
+function resolveExtends(classes: ClassModel[], problems: Problem[]): ClassModel[] {
+  const byName = new Map(classes.map((c) => [c.name, c]))
+  return classes.map((c) => {
+    if (!c.extends) return c
+    const parent = byName.get(c.extends)
+    if (!parent || parent.extends) {
+      problems.push({ at: c.at, path: 'extends', message: parent ? `${c.extends} extends another class itself; extend its parent instead` : `no spec class ${c.extends}; write one of: ${[...byName.keys()].join(', ')}` })
+      return c
+    }
+    const own = new Set(c.methods.map((m) => m.name))
+    const rename = (text: string | undefined) => text?.replaceAll(`new ${parent.name}(`, `new ${c.name}(`)
+    return {
+      ...c,
+      typeParams: c.typeParams ?? parent.typeParams,
+      constructorParams: c.constructorParams.length ? c.constructorParams : parent.constructorParams,
+      constructorDoc: c.constructorDoc || parent.constructorDoc,
+      describe: c.describe ?? parent.describe,
+      context: c.context ?? parent.context,
+      imports: new Map([...parent.imports, ...c.imports]),
+      methods: [...parent.methods.filter((m) => !own.has(m.name)), ...c.methods],
+      properties: [...parent.properties.filter((p) => !c.properties.some((q) => q.name === p.name)), ...c.properties],
+      conformance: [
+        ...parent.conformance.map((k) => ({ ...k, setup: rename(k.setup), steps: k.steps.map((st) => ({ ...st, expect: rename(st.expect), equals: rename(st.equals) })) })),
+        ...c.conformance,
+      ],
+    }
+  })
+}
+
+/** Every method is exercised by a conformance step, and every step calls a method of the class. */
+function checkConformance(c: ClassModel, problems: Problem[]): void {
+  const names = new Set(c.methods.map((m) => m.name))
+  for (const m of c.methods) {
+    const used = c.conformance.some((k) => k.steps.some((s) => s.do?.startsWith(`${m.name}(`)))
+    if (!used) problems.push({ at: m.at, path: `methods.${m.name}`, message: `method '${m.name}' has no conformance step; add a case under conformance: with 'do: ${m.name}(...)'` })
+  }
+  for (const k of c.conformance) {
+    for (const s of k.steps) {
+      const called = s.do?.match(CALL)?.[1]
+      if (called && !names.has(called)) problems.push({ at: s.at, path: `conformance.${k.name}`, message: `'${called}' is not a method of ${c.name}` })
+    }
+  }
+  const required = c.constructorParams.filter((p) => p.default === undefined && !p.optional)
+  if (required.length) {
+    for (const k of c.conformance) {
+      if (!k.setup) problems.push({ at: k.at, path: `conformance.${k.name}`, message: `${c.name} needs constructor arguments (${required.map((p) => p.name).join(', ')}); add 'setup: new ${c.name}(...)' to this case` })
+    }
   }
 }
 
@@ -342,7 +385,9 @@ export function loadSpec(files: readonly string[], root: string): { spec: import
     if (names.has(c.name)) problems.push({ at: c.at, path: 'class', message: `class ${c.name} is already defined in ${names.get(c.name)!.specFile}` })
     names.set(c.name, c)
   }
-  return { spec: { classes }, problems }
+  const resolved = resolveExtends(classes, problems)
+  for (const c of resolved) checkConformance(c, problems)
+  return { spec: { classes: resolved }, problems }
 }
 
 export { CALL }

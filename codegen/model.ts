@@ -82,6 +82,10 @@ export interface ClassModel extends Located {
   readonly stem: string
   readonly specFile: string
   readonly doc: string
+  /** Type parameters of the class, e.g. `T = unknown` for a queue's item type. */
+  readonly typeParams?: string
+  /** The spec class this one takes its surface and conformance cases from. */
+  readonly extends?: string
   readonly core: { readonly module: string; readonly class: string; readonly create: string; readonly at: string }
   readonly constructorParams: readonly ParamModel[]
   readonly constructorDoc: string

@@ -166,7 +166,7 @@ export class AioCondition {
     while (!result) {
       const remaining = deadline - performance.now()
       if (remaining <= 0) break
-      (await this.coro_wait(remaining === Infinity ? null : remaining, { signal }))
+      await this.coro_wait(remaining === Infinity ? null : remaining, { signal })
       result = predicate()
     }
 

@@ -7,14 +7,17 @@ import { AioBarrier } from './barrier.generated.js'
 import { AioBoundedSemaphore } from './bounded-semaphore.generated.js'
 import { AioCondition } from './condition.generated.js'
 import { AioEvent } from './event.generated.js'
+import { AioJoinableQueue } from './joinable-queue.generated.js'
 import { AioLock } from './lock.generated.js'
 import { AioProcess } from './process.generated.js'
+import { AioQueue } from './queue.generated.js'
 import { AioRLock } from './rlock.generated.js'
 import { AioSemaphore } from './semaphore.generated.js'
+import { AioSimpleQueue } from './simple-queue.generated.js'
 import { AioValue } from './value.generated.js'
 import { NotImplementedError, ValueError } from '../runtime/errors.js'
 export * from '../runtime/public.js'
-export { AioArray, AioBarrier, AioBoundedSemaphore, AioCondition, AioEvent, AioLock, AioProcess, AioRLock, AioSemaphore, AioValue }
+export { AioArray, AioBarrier, AioBoundedSemaphore, AioCondition, AioEvent, AioJoinableQueue, AioLock, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue }
 /** The start methods this version has; the first is the default. */
 export const startMethods = ['thread'] as const
 
@@ -26,10 +29,13 @@ export interface Context {
   AioBoundedSemaphore(...args: ConstructorParameters<typeof AioBoundedSemaphore>): AioBoundedSemaphore
   AioCondition(...args: ConstructorParameters<typeof AioCondition>): AioCondition
   AioEvent(...args: ConstructorParameters<typeof AioEvent>): AioEvent
+  AioJoinableQueue(...args: ConstructorParameters<typeof AioJoinableQueue>): AioJoinableQueue
   AioLock(...args: ConstructorParameters<typeof AioLock>): AioLock
   AioProcess(...args: ConstructorParameters<typeof AioProcess>): AioProcess
+  AioQueue(...args: ConstructorParameters<typeof AioQueue>): AioQueue
   AioRLock(...args: ConstructorParameters<typeof AioRLock>): AioRLock
   AioSemaphore(...args: ConstructorParameters<typeof AioSemaphore>): AioSemaphore
+  AioSimpleQueue(...args: ConstructorParameters<typeof AioSimpleQueue>): AioSimpleQueue
   AioValue(...args: ConstructorParameters<typeof AioValue>): AioValue
 }
 
@@ -40,10 +46,13 @@ const threadContext: Context = Object.freeze({
   AioBoundedSemaphore: (...args: ConstructorParameters<typeof AioBoundedSemaphore>) => new AioBoundedSemaphore(...args),
   AioCondition: (...args: ConstructorParameters<typeof AioCondition>) => new AioCondition(...args),
   AioEvent: (...args: ConstructorParameters<typeof AioEvent>) => new AioEvent(...args),
+  AioJoinableQueue: (...args: ConstructorParameters<typeof AioJoinableQueue>) => new AioJoinableQueue(...args),
   AioLock: (...args: ConstructorParameters<typeof AioLock>) => new AioLock(...args),
   AioProcess: (...args: ConstructorParameters<typeof AioProcess>) => new AioProcess(...args),
+  AioQueue: (...args: ConstructorParameters<typeof AioQueue>) => new AioQueue(...args),
   AioRLock: (...args: ConstructorParameters<typeof AioRLock>) => new AioRLock(...args),
   AioSemaphore: (...args: ConstructorParameters<typeof AioSemaphore>) => new AioSemaphore(...args),
+  AioSimpleQueue: (...args: ConstructorParameters<typeof AioSimpleQueue>) => new AioSimpleQueue(...args),
   AioValue: (...args: ConstructorParameters<typeof AioValue>) => new AioValue(...args),
 })
 

@@ -8,6 +8,8 @@ import type { ProcessData } from './process.js'
 import { setCurrentProcess } from './current.js'
 import { rebuildTree } from './transfer.js'
 import { compileFunction } from './source.js'
+import { installLivenessTable } from './liveness.js'
+import { installFeederPort } from './feeder-client.js'
 import { threadId } from 'node:worker_threads'
 
 await import('../generated/index.generated.js')
@@ -24,6 +26,8 @@ for (const [stream, fd] of [[process.stdout, 1], [process.stderr, 2]] as const) 
 }
 
 const data = workerData as ProcessData
+if (data.liveness) installLivenessTable(data.liveness)
+if (data.feeder) installFeederPort(data.feeder)
 setCurrentProcess({ name: data.name, pid: threadId, daemon: data.daemon, identity: data.identity })
 
 async function loadTarget(t: ProcessData['target']): Promise<(...args: unknown[]) => unknown> {

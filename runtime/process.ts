@@ -11,7 +11,8 @@
 // event loop. The supervisor turns every end — return, throw, process.exit, terminate(),
 // kill(), out-of-memory under resourceLimits — into a store to STATE and an Atomics.notify.
 
-import { Worker, type ResourceLimits } from 'node:worker_threads'
+import { Worker, type MessagePort, type ResourceLimits } from 'node:worker_threads'
+import { livenessTable } from './liveness.js'
 import { PENDING, park, type Pending, type Waiter, blockOn } from './wait.js'
 import { ValueError } from './errors.js'
 import { reduceTree } from './transfer.js'
@@ -45,6 +46,9 @@ export interface ProcessOptions {
 /** What the worker bootstrap receives. */
 export interface ProcessData {
   target: { source: string } | { module: string; name: string }
+  /** Set by the supervisor: the child's port to its feeder, and the liveness table. */
+  feeder?: MessagePort
+  liveness?: SharedArrayBuffer
   args: unknown
   name: string
   identity: number[]
@@ -59,9 +63,10 @@ let supervisor: Worker | undefined
 let nextId = 1
 const live = new Map<number, ProcessCore>()
 
-function supervisorWorker(): Worker {
+export function supervisorWorker(): Worker {
   if (!supervisor) {
-    supervisor = createWorker((execArgv) => new Worker(new URL('./supervisor-thread.js', import.meta.url), { execArgv }))
+    const workerData = { liveness: livenessTable() }
+    supervisor = createWorker((execArgv) => new Worker(new URL('./supervisor-thread.js', import.meta.url), { workerData, execArgv }))
     supervisor.on('message', (m: SupervisorMessage) => {
       if (m.op !== 'exited') throw new Error(`unknown supervisor message ${JSON.stringify(m)}`)
       live.delete(m.id)

@@ -1,6 +1,8 @@
 // The supervisor thread (see process.ts): creates process workers and turns each one's end into
 // the STOPPED state word, whatever the caller's own thread is doing.
-import { Worker, parentPort, type ResourceLimits } from 'node:worker_threads'
+import { MessageChannel, Worker, parentPort, workerData, type MessagePort, type ResourceLimits } from 'node:worker_threads'
+import { enqueueFeed, type FeedMessage } from './feeder.js'
+import { installLivenessTable, markEnded } from './liveness.js'
 import { writeAllSync } from './stdio.js'
 import type { ProcessData } from './process.js'
 import { createWorker } from './exec-argv.js'
@@ -13,6 +15,19 @@ const STOPPED = 2
 type Message =
   | { op: 'spawn'; id: number; sab: SharedArrayBuffer; data: ProcessData; resourceLimits?: ResourceLimits }
   | { op: 'kill'; id: number; exitcode: number }
+  | { op: 'connect'; port: MessagePort }
+
+const { liveness } = workerData as { liveness: SharedArrayBuffer }
+installLivenessTable(liveness)
+
+/** Feeder requests come from the thread that owns this supervisor and from every child it started. */
+function listen(port: MessagePort): void {
+  port.on('message', (m: FeedMessage) => {
+    if (m.op !== 'feed') throw new Error(`unknown message to the feeder: ${JSON.stringify(m)}`)
+    enqueueFeed(m)
+  })
+  port.unref()
+}
 
 interface Child {
   worker: Worker
@@ -32,8 +47,13 @@ function spawn(m: Extract<Message, { op: 'spawn' }>): void {
     parentPort!.postMessage({ op: 'exited', id: m.id })
   }
   let worker: Worker
+  const feeder = new MessageChannel()
+  listen(feeder.port1)
   try {
-    worker = createWorker((execArgv) => new Worker(bootstrap, { workerData: m.data, resourceLimits: m.resourceLimits, execArgv }))
+    const childData: ProcessData = { ...m.data, feeder: feeder.port2, liveness }
+    worker = createWorker(
+      (execArgv) => new Worker(bootstrap, { workerData: childData, transferList: [feeder.port2], resourceLimits: m.resourceLimits, execArgv }),
+    )
   } catch (error) {
     writeAllSync(2, `Process ${m.data.name}:\n${(error as Error).stack ?? error}\n`)
     stop(1)
@@ -47,13 +67,21 @@ function spawn(m: Extract<Message, { op: 'spawn' }>): void {
     // Python prints the child's traceback, prefixed with "Process <name>:", and exits with 1.
     writeAllSync(2, `Process ${m.data.name}:\n${error?.stack ?? String(error)}\n`)
   })
-  worker.on('exit', (code) => stop(child.exitcodeOverride ?? code))
+  const threadId = worker.threadId
+  worker.on('exit', (code) => {
+    markEnded(threadId, liveness)
+    stop(child.exitcodeOverride ?? code)
+    feeder.port1.close()
+  })
 }
 
 parentPort!.on('message', (m: Message) => {
   switch (m.op) {
     case 'spawn':
       spawn(m)
+      break
+    case 'connect':
+      listen(m.port)
       break
     case 'kill': {
       const child = children.get(m.id)

@@ -1,0 +1,31 @@
+// The producer side of the feeder (see queue.ts): hands a record that cannot be written now to
+// the feeder, which lives in the supervisor thread that started this thread (or in this thread's
+// own supervisor), so it outlives this thread.
+import { MessageChannel, type MessagePort } from 'node:worker_threads'
+import type { Ring } from './queue.js'
+import { supervisorWorker } from './process.js'
+
+let port: MessagePort | undefined
+
+/** Set by the process bootstrap: the port to the supervisor that started this thread. */
+export function installFeederPort(p: MessagePort): void {
+  port = p
+  p.unref()
+}
+
+function feederPort(): MessagePort {
+  if (!port) {
+    const channel = new MessageChannel()
+    supervisorWorker().postMessage({ op: 'connect', port: channel.port2 }, [channel.port2])
+    port = channel.port1
+    port.unref()
+  }
+  return port
+}
+
+/** Sends `src[0..n)` as one record for `ring`; `pending[0]` was counted up and the feeder counts it down. */
+export function feed(ring: Ring, src: Uint8Array, n: number, pending: Int32Array): void {
+  const bytes = new ArrayBuffer(n)
+  new Uint8Array(bytes).set(src.subarray(0, n))
+  feederPort().postMessage({ op: 'feed', queue: ring.i32.buffer, id: ring.id, bytes, pending: pending.buffer }, [bytes])
+}

@@ -1,0 +1,462 @@
+// Queue, JoinableQueue and SimpleQueue: length-prefixed records in a byte ring in shared memory.
+//
+// word  name        meaning
+// 0-1   RLOCK       read-side futex mutex (STATE, OWNER): one consumer reads a record at a time
+// 2-3   WLOCK       write-side futex mutex: one producer writes a record at a time
+// 4     HEAD        bytes consumed (wrapping int32; ring index = HEAD & (CAPACITY-1))
+// 5     TAIL        bytes committed; readers sleep on it while a large record streams in
+// 6     SIZE        items put and not yet got (qsize(): counts an item as soon as put() returns)
+// 7     SLOTS       free slots of a bounded queue; a full put sleeps on it
+// 8     MAXSIZE     0 = unbounded
+// 9     DATA_SEQ    bumped after every commit; consumers waiting for data sleep on it
+// 10    SPACE_SEQ   bumped after every consume; the feeder waiting for room sleeps on it
+// 11    UNFINISHED  JoinableQueue: items put and not yet marked done; join() sleeps on it
+// 12    SKIP        bytes of the record being read that are not consumed yet (a reader that takes
+//                   RLOCK over from a dead one discards them)
+// 13    CAPACITY    ring size in bytes, a power of two
+// 14    ID          a random id, so the feeder can tell queues apart across messages
+// Bytes from HEADER_BYTES: the ring. A record is a u32 length then the serialized item.
+//
+// Writes never wait for room in the producer's own thread, as Python's feeder thread guarantees:
+// a record that fits is written and committed at once (one TAIL store makes it visible whole);
+// one that does not — the ring is full, another producer holds WLOCK, or the item is larger than
+// the ring — goes to the feeder, which lives in the supervisor of the thread's parent and streams
+// it in as room frees. A producer keeps its order by sending everything to the feeder while any of
+// its records are still there. So a put() that returned is never lost when its thread is
+// terminated, and no item size can wedge the ring: a reader streams a large record out as the
+// feeder streams it in.
+//
+// The internal locks are robust: a thread that ends while holding one (terminate() can stop it
+// anywhere) is detected through the liveness table and its lock is taken over; a reader that ended
+// mid-record leaves SKIP behind, and the next reader discards the rest of that record.
+
+import { COMMITTED, PENDING, park, type Committed, type Pending, type Waiter } from './wait.js'
+import { LockCore } from './lock.js'
+import { SELF } from './identity.js'
+import { ownerEnded } from './liveness.js'
+import { Empty, Full, ValueError } from './errors.js'
+import { decode, encode, encoded } from './serialize.js'
+import { feed } from './feeder-client.js'
+
+const RSTATE = 0
+const ROWNER = 1
+const WSTATE = 2
+const WOWNER = 3
+const HEAD = 4
+const TAIL = 5
+const SIZE = 6
+const SLOTS = 7
+const MAXSIZE = 8
+const DATA_SEQ = 9
+const SPACE_SEQ = 10
+const UNFINISHED = 11
+const SKIP = 12
+const CAPACITY = 13
+const ID = 14
+export const HEADER_WORDS = 16
+export const HEADER_BYTES = HEADER_WORDS * 4
+const LEN = 4
+/** Default ring size: an idle queue costs this plus 64 bytes of header. */
+export const DEFAULT_CAPACITY = 32 * 1024
+/** How long a sleeper on an internal lock waits before it checks whether the holder died. */
+const DEAD_OWNER_CHECK_MS = 50
+
+/** The shared part of a queue: header words and ring, used by handles and by the feeder. */
+export class Ring {
+  readonly bytes: Buffer
+  readonly mask: number
+  readonly rlock: LockCore
+  readonly wlock: LockCore
+  constructor(readonly i32: Int32Array) {
+    const sab = i32.buffer as SharedArrayBuffer
+    this.bytes = Buffer.from(sab, HEADER_BYTES, i32[CAPACITY])
+    this.mask = i32[CAPACITY] - 1
+    this.rlock = new LockCore(i32.subarray(RSTATE, RSTATE + 2))
+    this.wlock = new LockCore(i32.subarray(WSTATE, WSTATE + 2))
+  }
+
+  static create(maxsize: number, capacity = DEFAULT_CAPACITY): Ring {
+    if (!Number.isInteger(Math.log2(capacity)) || capacity < 64) throw new RangeError(`capacity must be a power of two >= 64, not ${capacity}`)
+    const i32 = new Int32Array(new SharedArrayBuffer(HEADER_BYTES + capacity))
+    i32[CAPACITY] = capacity
+    i32[MAXSIZE] = maxsize
+    i32[SLOTS] = maxsize
+    i32[ID] = crypto.getRandomValues(new Int32Array(1))[0]
+    return new Ring(i32)
+  }
+
+  get id(): number {
+    return this.i32[ID]
+  }
+
+  get capacity(): number {
+    return this.mask + 1
+  }
+
+  /** Bytes that can be written now. */
+  free(): number {
+    return this.capacity - ((Atomics.load(this.i32, TAIL) - Atomics.load(this.i32, HEAD)) | 0)
+  }
+
+  /** Copies `src[from..to)` into the ring at byte position `pos` (wrapping). */
+  put(pos: number, src: Uint8Array, from: number, to: number): void {
+    const at = pos & this.mask
+    const first = Math.min(to - from, this.capacity - at)
+    this.bytes.set(src.subarray(from, from + first), at)
+    if (first < to - from) this.bytes.set(src.subarray(from + first, to), 0)
+  }
+
+  /** Copies `n` ring bytes at `pos` (wrapping) into `dst` at `offset`. */
+  get(pos: number, dst: Uint8Array, offset: number, n: number): void {
+    const at = pos & this.mask
+    const first = Math.min(n, this.capacity - at)
+    dst.set(this.bytes.subarray(at, at + first), offset)
+    if (first < n) dst.set(this.bytes.subarray(0, n - first), offset + first)
+  }
+
+  readLength(pos: number): number {
+    const at = pos & this.mask
+    if (at + LEN <= this.capacity) return this.bytes.readUInt32LE(at)
+    const tmp = Buffer.allocUnsafe(LEN)
+    this.get(pos, tmp, 0, LEN)
+    return tmp.readUInt32LE(0)
+  }
+
+  writeLength(pos: number, n: number): void {
+    const tmp = Buffer.allocUnsafe(LEN)
+    tmp.writeUInt32LE(n, 0)
+    this.put(pos, tmp, 0, LEN)
+  }
+
+  /**
+   * Makes bytes up to `tail` visible to readers and wakes one of them. A partial record (only the
+   * feeder writes those) also wakes the reader streaming it, which sleeps on TAIL.
+   */
+  commit(tail: number, partial = false): void {
+    const i32 = this.i32
+    Atomics.store(i32, TAIL, tail)
+    Atomics.add(i32, DATA_SEQ, 1)
+    Atomics.notify(i32, DATA_SEQ, 1)
+    if (partial) Atomics.notify(i32, TAIL)
+  }
+
+
+  /** Releases ring bytes up to `head` and wakes the feeder if it waits for room. */
+  consume(head: number): void {
+    const i32 = this.i32
+    Atomics.store(i32, HEAD, head)
+    Atomics.add(i32, SPACE_SEQ, 1)
+    Atomics.notify(i32, SPACE_SEQ)
+  }
+
+  /**
+   * One step of taking an internal lock, robustly: the lock, or PENDING with `w` parked on it for
+   * at most DEAD_OWNER_CHECK_MS, after which the holder is checked for having ended.
+   */
+  lockAttempt(lock: LockCore, w: Waiter): true | Pending {
+    if (lock.tryAcquire() === true) return true
+    const owner = Atomics.load(lock.i32, 1)
+    if (ownerEnded(owner) && Atomics.compareExchange(lock.i32, 1, owner, SELF) === owner) return true
+    if (lock.acquireAttempt(w) === true) return true
+    w.waitCapMs = DEAD_OWNER_CHECK_MS
+    return PENDING
+  }
+
+  /**
+   * Writes as much of `src[from..to)` as fits now and commits it (a part of a record, so a reader
+   * streaming it wakes); the caller holds WLOCK. Returns the bytes written, or PENDING with `w`
+   * parked on SPACE_SEQ when the ring is full.
+   */
+  writeSome(src: Uint8Array, from: number, to: number, w: Waiter): number | Pending {
+    const seq = Atomics.load(this.i32, SPACE_SEQ)
+    const free = this.free()
+    if (free === 0) return park(w, this.i32, SPACE_SEQ, seq)
+    const tail = Atomics.load(this.i32, TAIL)
+    const k = Math.min(free, to - from)
+    this.put(tail, src, from, from + k)
+    this.commit((tail + k) | 0, true)
+    return k
+  }
+
+  /** Writes a whole record if it fits now without waiting; the caller holds WLOCK. */
+  tryWriteRecord(src: Uint8Array, n: number): boolean {
+    if (this.free() < LEN + n) return false
+    const tail = Atomics.load(this.i32, TAIL)
+    this.writeLength(tail, n)
+    this.put(tail + LEN, src, 0, n)
+    this.commit((tail + LEN + n) | 0)
+    return true
+  }
+}
+
+export interface QueueOptions {
+  /** Bytes of the shared ring, a power of two (default 32 KiB). Items of any size pass through. */
+  bufferSize?: number
+}
+
+/** One call to get(): where it is in taking a record out. */
+export class GetState implements Waiter {
+  i32: Int32Array
+  waitIndex = 0
+  waitValue = 0
+  waitCapMs = Infinity
+  /** 0: not holding RLOCK; 1: holding it and streaming a large record (or discarding a dead reader's). */
+  phase = 0
+  buf: Buffer | undefined
+  off = 0
+  len = 0
+  constructor(i32: Int32Array) {
+    this.i32 = i32
+  }
+}
+
+/** One call to put(): the encoded item, copied out of the scratch buffer only if the put must wait. */
+export class PutState implements Waiter {
+  i32: Int32Array
+  waitIndex = SLOTS
+  waitValue = 0
+  waitCapMs = Infinity
+  bytes: Buffer | undefined
+  constructor(i32: Int32Array, readonly n: number) {
+    this.i32 = i32
+  }
+}
+
+export class QueueCore implements Waiter {
+  waitIndex = 0
+  waitValue = 0
+  waitCapMs = Infinity
+  readonly i32: Int32Array
+  closed = false
+  /** Records this handle gave to the feeder and the feeder has not written yet (word 0). */
+  pending: Int32Array | undefined
+  constructor(readonly ring: Ring) {
+    this.i32 = ring.i32
+  }
+
+  static create<T extends QueueCore>(this: new (ring: Ring) => T, maxsize = 0, options: QueueOptions = {}): T {
+    return new this(Ring.create(maxsize > 0 ? maxsize : 0, options.bufferSize))
+  }
+  static rebuild<T extends QueueCore>(this: new (ring: Ring) => T, state: { sab: SharedArrayBuffer }): T {
+    return new this(new Ring(new Int32Array(state.sab)))
+  }
+  reduce(): { sab: SharedArrayBuffer } {
+    return { sab: this.i32.buffer as SharedArrayBuffer }
+  }
+
+  protected checkOpen(): void {
+    if (this.closed) throw new ValueError(`${this.constructor.name.replace(/Core$/, '')} is closed`)
+  }
+
+  // --- put ---------------------------------------------------------------------------------
+
+  /** Encodes the item first: a value that cannot be sent throws here and the queue is unchanged. */
+  putBegin(item: unknown): PutState {
+    this.checkOpen()
+    return new PutState(this.i32, encode(item))
+  }
+
+  putAttempt(st: PutState): undefined | Pending {
+    const i32 = this.i32
+    if (i32[MAXSIZE] > 0) {
+      let slots = Atomics.load(i32, SLOTS)
+      for (; slots > 0; slots = Atomics.load(i32, SLOTS)) {
+        if (Atomics.compareExchange(i32, SLOTS, slots, slots - 1) === slots) break
+      }
+      if (slots <= 0) {
+        // Waiting: the scratch buffer will be reused by other puts meanwhile.
+        st.bytes ??= Buffer.from(encoded().subarray(0, st.n))
+        return park(st, i32, SLOTS, slots)
+      }
+    }
+    this.counted()
+    this.write(st.bytes ?? encoded(), st.n)
+    return undefined
+  }
+
+  putExpire(): never {
+    throw new Full()
+  }
+
+  /** Counts a put item (SIZE, and UNFINISHED for a JoinableQueue). */
+  protected counted(): void {
+    Atomics.add(this.i32, SIZE, 1)
+  }
+
+  private write(src: Buffer, n: number): void {
+    const ring = this.ring
+    if ((this.pending === undefined || Atomics.load(this.pending, 0) === 0) && ring.wlock.tryAcquire() === true) {
+      const done = ring.tryWriteRecord(src, n)
+      ring.wlock.release()
+      if (done) return
+    }
+    this.pending ??= new Int32Array(new SharedArrayBuffer(4))
+    Atomics.add(this.pending, 0, 1)
+    feed(this.ring, src, n, this.pending)
+  }
+
+  // --- get ---------------------------------------------------------------------------------
+
+  getBegin(): GetState {
+    this.checkOpen()
+    return new GetState(this.i32)
+  }
+
+  getAttempt(st: GetState): unknown {
+    const ring = this.ring
+    const i32 = this.i32
+    if (st.phase === 0) {
+      const seq = Atomics.load(i32, DATA_SEQ)
+      if (ring.lockAttempt(ring.rlock, st) === PENDING) return PENDING
+      if (Atomics.load(i32, SKIP) > 0) {
+        // The previous reader ended mid-record: discard what is left of it, then start over.
+        st.phase = 1
+        st.len = Atomics.load(i32, SKIP)
+        st.off = 0
+        st.buf = undefined
+        return this.stream(st)
+      }
+      const head = Atomics.load(i32, HEAD)
+      const avail = (Atomics.load(i32, TAIL) - head) | 0
+      if (avail < LEN) {
+        ring.rlock.release()
+        return park(st, i32, DATA_SEQ, seq)
+      }
+      const n = ring.readLength(head)
+      if (avail >= LEN + n) {
+        const at = (head + LEN) & ring.mask
+        let item: unknown
+        if (at + n <= ring.capacity) item = decode(ring.bytes, at, at + n)
+        else {
+          const tmp = Buffer.allocUnsafe(n)
+          ring.get(head + LEN, tmp, 0, n)
+          item = decode(tmp)
+        }
+        ring.consume((head + LEN + n) | 0)
+        ring.rlock.release()
+        this.taken()
+        return item
+      }
+      // Larger than what has arrived: keep RLOCK and stream it out as the feeder streams it in.
+      st.phase = 1
+      st.buf = Buffer.allocUnsafe(n)
+      st.len = n
+      st.off = 0
+      ring.consume((head + LEN) | 0)
+      Atomics.store(i32, SKIP, n)
+    }
+    return this.stream(st)
+  }
+
+  private stream(st: GetState): unknown {
+    const ring = this.ring
+    const i32 = this.i32
+    const tail = Atomics.load(i32, TAIL)
+    const head = Atomics.load(i32, HEAD)
+    const n = Math.min((tail - head) | 0, st.len - st.off)
+    if (n > 0) {
+      if (st.buf) ring.get(head, st.buf, st.off, n)
+      st.off += n
+      Atomics.store(i32, SKIP, st.len - st.off)
+      ring.consume((head + n) | 0)
+    }
+    if (st.off < st.len) return park(st, i32, TAIL, tail)
+    ring.rlock.release()
+    st.phase = 0
+    if (!st.buf) return this.getAttempt(st) // finished discarding a dead reader's record
+    this.taken()
+    return decode(st.buf)
+  }
+
+  /** After a record was taken: uncount it and free its slot. */
+  private taken(): void {
+    const i32 = this.i32
+    Atomics.sub(i32, SIZE, 1)
+    if (i32[MAXSIZE] > 0) {
+      Atomics.add(i32, SLOTS, 1)
+      Atomics.notify(i32, SLOTS, 1)
+    }
+  }
+
+  /** Timeout or abort: nothing was taken unless a large record is already streaming out. */
+  getExpire(st: GetState): Committed {
+    if (st.phase === 1) return COMMITTED
+    throw new Empty()
+  }
+
+  // --- the rest ------------------------------------------------------------------------------
+
+  qsize(): number {
+    return Math.max(0, Atomics.load(this.i32, SIZE))
+  }
+  empty(): boolean {
+    this.checkOpen()
+    return Atomics.load(this.i32, TAIL) === Atomics.load(this.i32, HEAD)
+  }
+  full(): boolean {
+    return this.i32[MAXSIZE] > 0 && Atomics.load(this.i32, SLOTS) <= 0
+  }
+  get maxsize(): number {
+    return this.i32[MAXSIZE]
+  }
+
+  close(): void {
+    this.closed = true
+  }
+
+  /** joinThread()'s attempt: done once the feeder wrote every record this handle gave it. */
+  joinThreadAttempt(): undefined | Pending {
+    if (!this.closed) throw new ValueError('joinThread() needs close() first: the queue is not closed')
+    const pending = this.pending
+    if (!pending) return undefined
+    const n = Atomics.load(pending, 0)
+    return n === 0 ? undefined : park(this, pending, 0, n)
+  }
+
+  /** Python's cancel_join_thread(): the feeder owns pending records already, so nothing waits. */
+  cancelJoinThread(): void {}
+
+  describe(): string {
+    return `size=${this.qsize()}${this.maxsize ? `, maxsize=${this.maxsize}` : ''}${this.closed ? ', closed' : ''}`
+  }
+}
+
+/** JoinableQueue: counts unfinished items; join() waits until every one is marked done. */
+export class JoinableQueueCore extends QueueCore {
+  protected override counted(): void {
+    Atomics.add(this.i32, UNFINISHED, 1)
+    super.counted()
+  }
+
+  taskDone(): void {
+    const i32 = this.i32
+    for (;;) {
+      const n = Atomics.load(i32, UNFINISHED)
+      if (n <= 0) throw new ValueError('task_done() called too many times')
+      if (Atomics.compareExchange(i32, UNFINISHED, n, n - 1) === n) {
+        if (n === 1) Atomics.notify(i32, UNFINISHED)
+        return
+      }
+    }
+  }
+
+  joinAttempt(): undefined | Pending {
+    const n = Atomics.load(this.i32, UNFINISHED)
+    return n === 0 ? undefined : park(this, this.i32, UNFINISHED, n)
+  }
+
+  unfinished(): number {
+    return Atomics.load(this.i32, UNFINISHED)
+  }
+
+  override describe(): string {
+    return `${super.describe()}, unfinished=${this.unfinished()}`
+  }
+}
+
+/** SimpleQueue: unbounded, no timeouts; a put that fits is visible at once. */
+export class SimpleQueueCore extends QueueCore {
+  protected override checkOpen(): void {
+    if (this.closed) throw new ValueError('SimpleQueue is closed (handle is closed)')
+  }
+}
