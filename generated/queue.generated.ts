@@ -215,7 +215,7 @@ export class AioQueue<T = unknown> {
     return coroBlockOn<void>(core, () => (core.joinThreadAttempt() as void | Pending), deadlineOf('timeout', null), () => undefined, signal, true)
   }
 
-  /** Python's cancel_join_thread(); nothing to do here, as the feeder already owns pending items and no thread waits for them at exit. */
+  /** Python's cancel_join_thread(): this process may end before the feeder has written the items it put. They are not lost (the feeder lives in the parent's supervisor), only perhaps not yet in the queue when the process has ended. */
   cancelJoinThread(): void {
     this.#core.cancelJoinThread()
   }

@@ -10,6 +10,7 @@ import { rebuildTree } from './transfer.js'
 import { compileFunction } from './source.js'
 import { installLivenessTable } from './liveness.js'
 import { installFeederPort } from './feeder-client.js'
+import { flushFedQueues } from './queue.js'
 import { threadId } from 'node:worker_threads'
 
 await import('../generated/index.generated.js')
@@ -41,3 +42,4 @@ async function loadTarget(t: ProcessData['target']): Promise<(...args: unknown[]
 
 const target = await loadTarget(data.target)
 await target(...(rebuildTree(data.args) as unknown[]))
+await flushFedQueues()

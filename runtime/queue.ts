@@ -30,7 +30,7 @@
 // anywhere) is detected through the liveness table and its lock is taken over; a reader that ended
 // mid-record leaves SKIP behind, and the next reader discards the rest of that record.
 
-import { COMMITTED, PENDING, park, type Committed, type Pending, type Waiter } from './wait.js'
+import { COMMITTED, PENDING, coroBlockOn, park, type Committed, type Pending, type Waiter } from './wait.js'
 import { LockCore } from './lock.js'
 import { SELF } from './identity.js'
 import { ownerEnded } from './liveness.js'
@@ -58,6 +58,8 @@ export const HEADER_BYTES = HEADER_WORDS * 4
 const LEN = 4
 /** Default ring size: an idle queue costs this plus 64 bytes of header. */
 export const DEFAULT_CAPACITY = 32 * 1024
+/** Records of one handle the feeder may hold before put() waits (about Python's pipe + feeder buffer). */
+export const MAX_BACKLOG = 65_536
 /** How long a sleeper on an internal lock waits before it checks whether the holder died. */
 const DEAD_OWNER_CHECK_MS = 50
 
@@ -258,6 +260,16 @@ export class QueueCore implements Waiter {
 
   putAttempt(st: PutState): undefined | Pending {
     const i32 = this.i32
+    const pending = this.pending
+    if (pending !== undefined) {
+      // The feeder holds at most MAX_BACKLOG of this handle's records: past that a producer with
+      // no consumer would fill the supervisor's memory, so put() waits for the backlog to shrink.
+      const backlog = Atomics.load(pending, 0)
+      if (backlog >= MAX_BACKLOG) {
+        st.bytes ??= Buffer.from(encoded().subarray(0, st.n))
+        return park(st, pending, 0, backlog)
+      }
+    }
     if (i32[MAXSIZE] > 0) {
       let slots = Atomics.load(i32, SLOTS)
       for (; slots > 0; slots = Atomics.load(i32, SLOTS)) {
@@ -292,6 +304,7 @@ export class QueueCore implements Waiter {
     }
     this.pending ??= new Int32Array(new SharedArrayBuffer(4))
     Atomics.add(this.pending, 0, 1)
+    fedHandles.add(this)
     feed(this.ring, src, n, this.pending)
   }
 
@@ -363,8 +376,8 @@ export class QueueCore implements Waiter {
     if (st.off < st.len) return park(st, i32, TAIL, tail)
     ring.rlock.release()
     st.phase = 0
-    if (!st.buf) return this.getAttempt(st) // finished discarding a dead reader's record
     this.taken()
+    if (!st.buf) return this.getAttempt(st) // finished discarding a dead reader's record
     return decode(st.buf)
   }
 
@@ -407,17 +420,40 @@ export class QueueCore implements Waiter {
   /** joinThread()'s attempt: done once the feeder wrote every record this handle gave it. */
   joinThreadAttempt(): undefined | Pending {
     if (!this.closed) throw new ValueError('joinThread() needs close() first: the queue is not closed')
-    const pending = this.pending
-    if (!pending) return undefined
-    const n = Atomics.load(pending, 0)
-    return n === 0 ? undefined : park(this, pending, 0, n)
+    return this.flushedAttempt()
   }
 
-  /** Python's cancel_join_thread(): the feeder owns pending records already, so nothing waits. */
-  cancelJoinThread(): void {}
+  flushedAttempt(): undefined | Pending {
+    const pending = this.pending
+    const n = pending ? Atomics.load(pending, 0) : 0
+    return n === 0 ? undefined : park(this, pending!, 0, n)
+  }
+
+  /**
+   * Python's cancel_join_thread(): this thread's process may end before the feeder has written
+   * its items. They are not lost (the feeder outlives the thread), only maybe not yet in the queue.
+   */
+  cancelJoinThread(): void {
+    this.joinCancelled = true
+  }
+  joinCancelled = false
 
   describe(): string {
     return `size=${this.qsize()}${this.maxsize ? `, maxsize=${this.maxsize}` : ''}${this.closed ? ', closed' : ''}`
+  }
+}
+
+/** Handles of this thread that gave records to the feeder. */
+const fedHandles = new Set<QueueCore>()
+
+/**
+ * Waits until the feeder has written every record this thread's handles gave it, as a Python
+ * process flushes its queues' feeder threads before it exits (Q-22): so a parent that joins a
+ * producer finds all its items in the queue, ahead of anything put after the join.
+ */
+export async function flushFedQueues(): Promise<void> {
+  for (const core of fedHandles) {
+    if (!core.joinCancelled) await coroBlockOn(core, () => core.flushedAttempt(), Infinity, () => PENDING, undefined)
   }
 }
 

@@ -1,5 +1,5 @@
 // Module targets for process tests ({ module, name }); they may import the library.
-import { AioProcess, currentProcess, type AioArray, type AioValue } from '../generated/index.generated.js'
+import { AioProcess, currentProcess, type AioArray, type AioQueue, type AioValue } from '../generated/index.generated.js'
 
 export function addTen(v: AioValue): void {
   v.value = (v.value as number) + 10
@@ -19,4 +19,11 @@ export function startChild(names: AioArray, result: AioValue): void {
   child.start() // throws in a daemon process
   child.join(30_000)
   result.value = child.exitcode === 0 ? 0 : 2
+}
+
+export function forwardToGrandchild(q: AioQueue<string>): void {
+  const child = new AioProcess({ target: (q: AioQueue<string>) => q.put('grandchild'), args: [q] })
+  child.start()
+  q.put('child')
+  child.join(30_000)
 }
