@@ -37,7 +37,7 @@ const TS = 'aioprocessing-ts'
 const PY_AIO = 'Python aioprocessing-style (run_in_executor)'
 const PAIR = 'acquire+release pair, uncontended'
 
-function row(benchmark: string, implementation: string, unit: string, n: number, values: number[]): Row {
+export function row(benchmark: string, implementation: string, unit: string, n: number, values: number[]): Row {
   const s = [...values].sort((x, y) => x - y)
   const mid = s.length >> 1
   const median = s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2
@@ -60,9 +60,9 @@ function tripRows(benchmark: string, implementation: string, n: number, ms: numb
  * Round-robin runs: run r of every implementation before run r+1 of any, so a slow spell of the
  * shared machine is spread over all rows instead of landing on one. Run 0 is a warm-up.
  */
-async function interleaved(impls: Array<() => Promise<number>>): Promise<number[][]> {
+export async function interleaved(impls: Array<() => Promise<number>>, runs = RUNS): Promise<number[][]> {
   const out = impls.map((): number[] => [])
-  for (let r = 0; r <= RUNS; r++) {
+  for (let r = 0; r <= runs; r++) {
     for (const [k, run] of impls.entries()) {
       const ms = await run()
       if (r > 0) out[k].push(ms)

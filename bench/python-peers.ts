@@ -193,15 +193,20 @@ export interface PythonConfig {
 
 /** Runs the peers; resolves to { error } when python3 is missing or fails, so the Node rows still print. */
 export function runPythonPeers(cfg: PythonConfig, killAfterMs: number): Promise<PythonResults | { error: string }> {
+  return runPythonScript<PythonResults>(PYTHON_SCRIPT, cfg, killAfterMs)
+}
+
+/** Runs `script` with `cfg` as JSON in argv[1] and parses the JSON it prints; { error } when python3 is missing or fails. */
+export function runPythonScript<T>(script: string, cfg: unknown, killAfterMs: number): Promise<T | { error: string }> {
   return new Promise((resolve) => {
-    execFile('python3', ['-c', PYTHON_SCRIPT, JSON.stringify(cfg)], { timeout: killAfterMs, maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
+    execFile('python3', ['-c', script, JSON.stringify(cfg)], { timeout: killAfterMs, maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
       if (error) {
         const code = (error as NodeJS.ErrnoException).code
         resolve({ error: code === 'ENOENT' ? 'python3 is not on PATH' : `python3 failed: ${error.message.split('\n')[0]} ${stderr.trim().split('\n').slice(-1)[0] ?? ''}` })
         return
       }
       try {
-        resolve(JSON.parse(stdout) as PythonResults)
+        resolve(JSON.parse(stdout) as T)
       } catch {
         resolve({ error: `python3 printed no JSON: ${stdout.slice(0, 200)}` })
       }

@@ -5,12 +5,11 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import { loadSpec } from './load.js'
 import { checkRuntime } from './check-runtime.js'
-import { emitClass, type Target } from './emit-class.js'
+import { ERRORS, emitClass, type Target } from './emit-class.js'
 import { emitIndex } from './emit-index.js'
 import { emitConformance } from './emit-conformance.js'
 import { SpecError, type SpecModel } from './model.js'
 
-const ERROR_NAMES = ['ProcessError', 'TimeoutError', 'BufferTooShort', 'AuthenticationError', 'BrokenBarrierError', 'Empty', 'Full', 'EOFError', 'ValueError', 'RuntimeError', 'NotImplementedError']
 
 interface Options {
   root: string
@@ -55,7 +54,7 @@ export function generate(spec: SpecModel, o: Options): Map<string, string> {
   const files = new Map<string, string>()
   for (const cls of spec.classes) {
     files.set(`${cls.stem}.generated.ts`, emitClass(cls, spec, target))
-    files.set(`tests/${cls.stem}.conformance.generated.ts`, emitConformance(cls, spec, '../index.generated.js', ERROR_NAMES))
+    files.set(`tests/${cls.stem}.conformance.generated.ts`, emitConformance(cls, spec, '../index.generated.js', [...ERRORS, 'AioPipe', 'getContext', 'currentProcess']))
   }
   files.set('index.generated.ts', emitIndex(spec, target))
   return files

@@ -23,7 +23,8 @@ const HELPERS: Record<string, string[]> = {
   transfer: ['CORE', 'REDUCE', 'registerType', 'registerWrapper', 'type Reduced'],
   guard: ['guard'],
 }
-const ERRORS = ['ProcessError', 'TimeoutError', 'BufferTooShort', 'AuthenticationError', 'BrokenBarrierError', 'Empty', 'Full', 'EOFError', 'ValueError', 'RuntimeError', 'NotImplementedError']
+/** The runtime's exported error classes (runtime/errors.ts), importable by generated code and tests. */
+export const ERRORS = ['ProcessError', 'TimeoutError', 'BufferTooShort', 'AuthenticationError', 'BrokenBarrierError', 'Empty', 'Full', 'EOFError', 'ValueError', 'RuntimeError', 'NotImplementedError', 'OSError']
 
 function docs(text: string, tags: [string, string][] = []): OptionalKind<JSDocStructure>[] {
   return [{ description: text.trim(), tags: tags.map(([tagName, t]) => ({ tagName, text: t })) }]

@@ -54,6 +54,7 @@ export function emitConformance(cls: ClassModel, spec: SpecModel, entry: string,
     imports,
     entry,
     cases: cls.conformance.map((c) => ({
+      given: c.given.map(([name, expr]) => `const ${name} = ${expr}`),
       setup: c.setup ?? `new ${cls.name}()`,
       teardown: c.teardown ?? '',
       variants: [false, true].map((coro) => ({

@@ -220,7 +220,7 @@ const STEP: Shape = {
   do: { kind: 'string' }, expect: { kind: 'string' }, returns: { kind: 'scalar' }, equals: { kind: 'scalar' },
   throws: { kind: 'string' }, message: { kind: 'string' }, matches: { kind: 'string' }, elapsed_at_least: { kind: 'number' },
 }
-const CASE: Shape = { name: { required: true, kind: 'string' }, setup: { kind: 'string' }, steps: { required: true, kind: 'list' }, teardown: { kind: 'string' } }
+const CASE: Shape = { name: { required: true, kind: 'string' }, given: { kind: 'map' }, setup: { kind: 'string' }, steps: { required: true, kind: 'list' }, teardown: { kind: 'string' } }
 
 function loadCase(src: Source, item: Node, path: string): CaseModel | undefined {
   const f = fields(src, item, path, CASE)
@@ -245,7 +245,12 @@ function loadCase(src: Source, item: Node, path: string): CaseModel | undefined 
         }]
       })
     : []
-  return { at: src.at(item), name: str(f, 'name')!, setup: str(f, 'setup'), teardown: str(f, 'teardown'), steps }
+  const givenNode = f.get('given')
+  const given: [string, string][] = isMap(givenNode)
+    ? givenNode.items.map((pair) => [String((pair.key as any)?.value ?? pair.key), scalarText(pair.value as Node) ?? ''])
+    : []
+  for (const [name] of given) if (!IDENT.test(name)) src.problem(givenNode as Node, `${path}.given`, `'${name}' is not an identifier`)
+  return { at: src.at(item), name: str(f, 'name')!, given, setup: str(f, 'setup'), teardown: str(f, 'teardown'), steps }
 }
 
 const CLASS: Shape = {

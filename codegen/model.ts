@@ -71,6 +71,8 @@ export interface StepModel extends Located {
 
 export interface CaseModel extends Located {
   readonly name: string
+  /** Names bound before `setup`, in order: `[name, expression]`. */
+  readonly given: readonly (readonly [string, string])[]
   readonly setup?: string
   readonly steps: readonly StepModel[]
   readonly teardown?: string

@@ -6,6 +6,7 @@ import { AioArray } from './array.generated.js'
 import { AioBarrier } from './barrier.generated.js'
 import { AioBoundedSemaphore } from './bounded-semaphore.generated.js'
 import { AioCondition } from './condition.generated.js'
+import { AioConnection } from './connection.generated.js'
 import { AioEvent } from './event.generated.js'
 import { AioJoinableQueue } from './joinable-queue.generated.js'
 import { AioLock } from './lock.generated.js'
@@ -17,7 +18,7 @@ import { AioSimpleQueue } from './simple-queue.generated.js'
 import { AioValue } from './value.generated.js'
 import { NotImplementedError, ValueError } from '../runtime/errors.js'
 export * from '../runtime/public.js'
-export { AioArray, AioBarrier, AioBoundedSemaphore, AioCondition, AioEvent, AioJoinableQueue, AioLock, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue }
+export { AioArray, AioBarrier, AioBoundedSemaphore, AioCondition, AioConnection, AioEvent, AioJoinableQueue, AioLock, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue }
 /** The start methods this version has; the first is the default. */
 export const startMethods = ['thread'] as const
 
@@ -28,6 +29,7 @@ export interface Context {
   AioBarrier(...args: ConstructorParameters<typeof AioBarrier>): AioBarrier
   AioBoundedSemaphore(...args: ConstructorParameters<typeof AioBoundedSemaphore>): AioBoundedSemaphore
   AioCondition(...args: ConstructorParameters<typeof AioCondition>): AioCondition
+  AioConnection(...args: ConstructorParameters<typeof AioConnection>): AioConnection
   AioEvent(...args: ConstructorParameters<typeof AioEvent>): AioEvent
   AioJoinableQueue(...args: ConstructorParameters<typeof AioJoinableQueue>): AioJoinableQueue
   AioLock(...args: ConstructorParameters<typeof AioLock>): AioLock
@@ -45,6 +47,7 @@ const threadContext: Context = Object.freeze({
   AioBarrier: (...args: ConstructorParameters<typeof AioBarrier>) => new AioBarrier(...args),
   AioBoundedSemaphore: (...args: ConstructorParameters<typeof AioBoundedSemaphore>) => new AioBoundedSemaphore(...args),
   AioCondition: (...args: ConstructorParameters<typeof AioCondition>) => new AioCondition(...args),
+  AioConnection: (...args: ConstructorParameters<typeof AioConnection>) => new AioConnection(...args),
   AioEvent: (...args: ConstructorParameters<typeof AioEvent>) => new AioEvent(...args),
   AioJoinableQueue: (...args: ConstructorParameters<typeof AioJoinableQueue>) => new AioJoinableQueue(...args),
   AioLock: (...args: ConstructorParameters<typeof AioLock>) => new AioLock(...args),

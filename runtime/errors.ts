@@ -13,6 +13,7 @@ const TABLE = {
   ValueError: ['ERR_AIO_VALUE', 'invalid value'],
   RuntimeError: ['ERR_AIO_RUNTIME', 'runtime error'],
   NotImplementedError: ['ERR_AIO_NOT_IMPLEMENTED', 'not implemented'],
+  OSError: ['ERR_AIO_OS', 'operating system error'],
 } as const
 
 /** Base of every error class below: its name is its class name, its code comes from the table. */
@@ -48,3 +49,5 @@ export class ValueError extends AioError {}
 export class RuntimeError extends AioError {}
 /** Python's `NotImplementedError`: a feature this version does not have yet. */
 export class NotImplementedError extends AioError {}
+/** Python's `OSError`: a broken or desynchronised connection (bad message length, EOF inside a message). */
+export class OSError extends AioError {}

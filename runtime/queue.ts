@@ -15,6 +15,7 @@
 //                   RLOCK over from a dead one discards them)
 // 13    CAPACITY    ring size in bytes, a power of two
 // 14    ID          a random id, so the feeder can tell queues apart across messages
+// 15    FLAGS       WRITER_CLOSED=1 | READER_CLOSED=2: a connection's end was closed
 // Bytes from HEADER_BYTES: the ring. A record is a u32 length then the serialized item.
 //
 // Writes never wait for room in the producer's own thread, as Python's feeder thread guarantees:
@@ -34,7 +35,7 @@ import { COMMITTED, PENDING, coroBlockOn, park, type Committed, type Pending, ty
 import { LockCore } from './lock.js'
 import { SELF } from './identity.js'
 import { ownerEnded } from './liveness.js'
-import { Empty, Full, ValueError } from './errors.js'
+import { Empty, Full, OSError, ValueError } from './errors.js'
 import { decode, encode, encoded } from './serialize.js'
 import { feed } from './feeder-client.js'
 
@@ -53,6 +54,11 @@ const UNFINISHED = 11
 const SKIP = 12
 const CAPACITY = 13
 const ID = 14
+const FLAGS = 15
+const WRITER_CLOSED = 1
+const READER_CLOSED = 2
+/** Returned by Ring.takeAttempt once the writer closed and every record was taken. */
+export const EOF: unique symbol = Symbol('aioprocessing.eof')
 export const HEADER_WORDS = 16
 export const HEADER_BYTES = HEADER_WORDS * 4
 const LEN = 4
@@ -178,6 +184,131 @@ export class Ring {
     this.put(tail, src, from, from + k)
     this.commit((tail + k) | 0, true)
     return k
+  }
+
+  /** Whether the writing side closed (a connection's peer). */
+  writerClosed(): boolean {
+    return (Atomics.load(this.i32, FLAGS) & WRITER_CLOSED) !== 0
+  }
+
+  /** Marks the writing side closed and wakes every reader, which then sees EOF once drained. */
+  closeWriter(): void {
+    Atomics.or(this.i32, FLAGS, WRITER_CLOSED)
+    Atomics.add(this.i32, DATA_SEQ, 1)
+    Atomics.notify(this.i32, DATA_SEQ)
+    Atomics.notify(this.i32, TAIL)
+  }
+
+  readerClosed(): boolean {
+    return (Atomics.load(this.i32, FLAGS) & READER_CLOSED) !== 0
+  }
+
+  /** Marks the reading side closed and wakes a writer waiting for room, which then fails. */
+  closeReader(): void {
+    Atomics.or(this.i32, FLAGS, READER_CLOSED)
+    Atomics.add(this.i32, SPACE_SEQ, 1)
+    Atomics.notify(this.i32, SPACE_SEQ)
+  }
+
+  /** poll(): true once a record (or part of one) is there, or the writer closed; else `w` parks. */
+  pollAttempt(w: Waiter): true | Pending {
+    const seq = Atomics.load(this.i32, DATA_SEQ)
+    if (Atomics.load(this.i32, TAIL) !== Atomics.load(this.i32, HEAD) || this.writerClosed()) return true
+    return park(w, this.i32, DATA_SEQ, seq)
+  }
+
+  /**
+   * One step of taking the next record out: `finish(bytes, start, end)` turns its bytes into the
+   * result (they may be a view of the ring: copy what must outlive the call). Returns PENDING with
+   * `st` parked, or EOF once the writer closed and nothing is left. A record longer than `limit`
+   * throws and stays where it is.
+   */
+  takeAttempt<R>(st: GetState, finish: (bytes: Buffer, start: number, end: number) => R, limit = Infinity): R | Pending | typeof EOF {
+    const i32 = this.i32
+    if (st.phase === 0) {
+      const seq = Atomics.load(i32, DATA_SEQ)
+      if (this.lockAttempt(this.rlock, st) === PENDING) return PENDING
+      if (Atomics.load(i32, SKIP) > 0) {
+        // The previous reader ended mid-record: discard what is left of it, then start over.
+        st.phase = 1
+        st.len = Atomics.load(i32, SKIP)
+        st.off = 0
+        st.buf = undefined
+        return this.stream(st, finish, limit)
+      }
+      const head = Atomics.load(i32, HEAD)
+      const avail = (Atomics.load(i32, TAIL) - head) | 0
+      if (avail < LEN) {
+        const closed = this.writerClosed()
+        this.rlock.release()
+        if (closed && avail === 0) return EOF
+        return park(st, i32, DATA_SEQ, seq)
+      }
+      const n = this.readLength(head)
+      if (n > limit) {
+        this.rlock.release()
+        throw new OSError('bad message length')
+      }
+      if (avail >= LEN + n) {
+        const at = (head + LEN) & this.mask
+        let result: R
+        if (at + n <= this.capacity) result = finish(this.bytes, at, at + n)
+        else {
+          const tmp = Buffer.allocUnsafe(n)
+          this.get(head + LEN, tmp, 0, n)
+          result = finish(tmp, 0, n)
+        }
+        this.consume((head + LEN + n) | 0)
+        this.rlock.release()
+        this.taken()
+        return result
+      }
+      // Larger than what has arrived: keep RLOCK and stream it out as the writer streams it in.
+      st.phase = 1
+      st.buf = Buffer.allocUnsafe(n)
+      st.len = n
+      st.off = 0
+      this.consume((head + LEN) | 0)
+      Atomics.store(i32, SKIP, n)
+    }
+    return this.stream(st, finish, limit)
+  }
+
+  private stream<R>(st: GetState, finish: (bytes: Buffer, start: number, end: number) => R, limit: number): R | Pending | typeof EOF {
+    const i32 = this.i32
+    const tail = Atomics.load(i32, TAIL)
+    const head = Atomics.load(i32, HEAD)
+    const n = Math.min((tail - head) | 0, st.len - st.off)
+    if (n > 0) {
+      if (st.buf) this.get(head, st.buf, st.off, n)
+      st.off += n
+      Atomics.store(i32, SKIP, st.len - st.off)
+      this.consume((head + n) | 0)
+    }
+    if (st.off < st.len) {
+      if (n === 0 && this.writerClosed()) {
+        Atomics.store(i32, SKIP, 0)
+        this.rlock.release()
+        st.phase = 0
+        throw new OSError('got end of file during message')
+      }
+      return park(st, i32, TAIL, tail)
+    }
+    this.rlock.release()
+    st.phase = 0
+    this.taken()
+    if (!st.buf) return this.takeAttempt(st, finish, limit) // finished discarding a dead reader's record
+    return finish(st.buf, 0, st.len)
+  }
+
+  /** After a record was taken: uncount it and free its slot. */
+  private taken(): void {
+    const i32 = this.i32
+    Atomics.sub(i32, SIZE, 1)
+    if (i32[MAXSIZE] > 0) {
+      Atomics.add(i32, SLOTS, 1)
+      Atomics.notify(i32, SLOTS, 1)
+    }
   }
 
   /** Writes a whole record if it fits now without waiting; the caller holds WLOCK. */
@@ -316,79 +447,9 @@ export class QueueCore implements Waiter {
   }
 
   getAttempt(st: GetState): unknown {
-    const ring = this.ring
-    const i32 = this.i32
-    if (st.phase === 0) {
-      const seq = Atomics.load(i32, DATA_SEQ)
-      if (ring.lockAttempt(ring.rlock, st) === PENDING) return PENDING
-      if (Atomics.load(i32, SKIP) > 0) {
-        // The previous reader ended mid-record: discard what is left of it, then start over.
-        st.phase = 1
-        st.len = Atomics.load(i32, SKIP)
-        st.off = 0
-        st.buf = undefined
-        return this.stream(st)
-      }
-      const head = Atomics.load(i32, HEAD)
-      const avail = (Atomics.load(i32, TAIL) - head) | 0
-      if (avail < LEN) {
-        ring.rlock.release()
-        return park(st, i32, DATA_SEQ, seq)
-      }
-      const n = ring.readLength(head)
-      if (avail >= LEN + n) {
-        const at = (head + LEN) & ring.mask
-        let item: unknown
-        if (at + n <= ring.capacity) item = decode(ring.bytes, at, at + n)
-        else {
-          const tmp = Buffer.allocUnsafe(n)
-          ring.get(head + LEN, tmp, 0, n)
-          item = decode(tmp)
-        }
-        ring.consume((head + LEN + n) | 0)
-        ring.rlock.release()
-        this.taken()
-        return item
-      }
-      // Larger than what has arrived: keep RLOCK and stream it out as the feeder streams it in.
-      st.phase = 1
-      st.buf = Buffer.allocUnsafe(n)
-      st.len = n
-      st.off = 0
-      ring.consume((head + LEN) | 0)
-      Atomics.store(i32, SKIP, n)
-    }
-    return this.stream(st)
-  }
-
-  private stream(st: GetState): unknown {
-    const ring = this.ring
-    const i32 = this.i32
-    const tail = Atomics.load(i32, TAIL)
-    const head = Atomics.load(i32, HEAD)
-    const n = Math.min((tail - head) | 0, st.len - st.off)
-    if (n > 0) {
-      if (st.buf) ring.get(head, st.buf, st.off, n)
-      st.off += n
-      Atomics.store(i32, SKIP, st.len - st.off)
-      ring.consume((head + n) | 0)
-    }
-    if (st.off < st.len) return park(st, i32, TAIL, tail)
-    ring.rlock.release()
-    st.phase = 0
-    this.taken()
-    if (!st.buf) return this.getAttempt(st) // finished discarding a dead reader's record
-    return decode(st.buf)
-  }
-
-  /** After a record was taken: uncount it and free its slot. */
-  private taken(): void {
-    const i32 = this.i32
-    Atomics.sub(i32, SIZE, 1)
-    if (i32[MAXSIZE] > 0) {
-      Atomics.add(i32, SLOTS, 1)
-      Atomics.notify(i32, SLOTS, 1)
-    }
+    const r = this.ring.takeAttempt(st, decode)
+    if (r === EOF) throw new Error('unreachable: a queue has no writer that closes')
+    return r
   }
 
   /** Timeout or abort: nothing was taken unless a large record is already streaming out. */

@@ -1,0 +1,204 @@
+// Connection: one end of a pipe (Python's multiprocessing.connection.Connection). Each direction
+// is a Ring (see queue.ts) whose records are messages; a socket connection's rings are pumped by
+// the I/O thread, so a blocking recv() or send() on a socket is the same wait on shared words.
+//
+// send() waits for room, as writing to a full OS pipe does, streaming a message larger than the
+// ring in parts; once the first part is in, an abort comes too late and the send completes.
+
+import { COMMITTED, PENDING, park, type Committed, type Pending, type Waiter } from './wait.js'
+import { EOF, GetState, Ring } from './queue.js'
+import { decode, encode, encoded } from './serialize.js'
+import { BufferTooShort, EOFError, OSError, ValueError } from './errors.js'
+import { wrapCore } from './transfer.js'
+
+/** One call to send(): the message bytes and how far they got. */
+export class SendState implements Waiter {
+  i32: Int32Array
+  waitIndex = 0
+  waitValue = 0
+  waitCapMs = Infinity
+  /** 0: before WLOCK; 1: holding it, header and payload going in part by part. */
+  phase = 0
+  sent = 0
+  header = Buffer.allocUnsafe(4)
+  constructor(i32: Int32Array, public bytes: Buffer) {
+    this.i32 = i32
+    this.header.writeUInt32LE(bytes.length, 0)
+  }
+}
+
+const copyOut = (bytes: Buffer, start: number, end: number): Buffer => Buffer.from(bytes.subarray(start, end))
+
+export class ConnectionCore implements Waiter {
+  waitIndex = 0
+  waitValue = 0
+  waitCapMs = Infinity
+  readonly i32: Int32Array
+  closed = false
+  private unreadable = false
+  constructor(readonly rx: Ring | null, readonly tx: Ring | null) {
+    this.i32 = (rx ?? tx)!.i32
+  }
+
+  /** Python's Pipe(duplex): two connected ends over shared memory. */
+  static pipe(duplex = true, capacity?: number): [ConnectionCore, ConnectionCore] {
+    const a = Ring.create(0, capacity)
+    if (!duplex) return [new ConnectionCore(a, null), new ConnectionCore(null, a)]
+    const b = Ring.create(0, capacity)
+    return [new ConnectionCore(a, b), new ConnectionCore(b, a)]
+  }
+  static unconnected(): never {
+    throw new TypeError('AioConnection objects come from AioPipe(), AioClient() or AioListener.accept(), not from new')
+  }
+  static rebuild(state: { rx: SharedArrayBuffer | null; tx: SharedArrayBuffer | null }): ConnectionCore {
+    const ring = (sab: SharedArrayBuffer | null) => (sab ? new Ring(new Int32Array(sab)) : null)
+    return new ConnectionCore(ring(state.rx), ring(state.tx))
+  }
+  reduce(): { rx: SharedArrayBuffer | null; tx: SharedArrayBuffer | null } {
+    this.checkOpen()
+    return { rx: (this.rx?.i32.buffer as SharedArrayBuffer) ?? null, tx: (this.tx?.i32.buffer as SharedArrayBuffer) ?? null }
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new OSError('handle is closed')
+  }
+  private reader(): Ring {
+    this.checkOpen()
+    if (!this.rx) throw new OSError('connection is write-only: this is the sending end of a one-way pipe')
+    if (this.unreadable) throw new OSError('connection is unreadable: an earlier recvBytes() found a message over maxlength')
+    return this.rx
+  }
+  private writer(): Ring {
+    this.checkOpen()
+    if (!this.tx) throw new OSError('connection is read-only: this is the receiving end of a one-way pipe')
+    return this.tx
+  }
+
+  get readable(): boolean {
+    return this.rx !== null
+  }
+  get writable(): boolean {
+    return this.tx !== null
+  }
+
+  // --- sending -------------------------------------------------------------------------------
+
+  sendBegin(obj: unknown): SendState {
+    const tx = this.writer()
+    const n = encode(obj, 'obj')
+    return new SendState(tx.i32, Buffer.from(encoded().subarray(0, n)))
+  }
+
+  sendBytesBegin(buf: Uint8Array, offset = 0, size?: number): SendState {
+    const tx = this.writer()
+    if (!(buf instanceof Uint8Array)) throw new TypeError('buf must be a Uint8Array or Buffer')
+    if (!Number.isInteger(offset) || offset < 0 || offset > buf.length) throw new ValueError('offset is negative or greater than buffer length')
+    const end = size === undefined || size === null ? buf.length : offset + size
+    if (!Number.isInteger(end) || end < offset || end > buf.length) throw new ValueError('buffer length < offset + size')
+    // A copy: the caller may reuse its buffer as soon as send returns, also while the message streams.
+    return new SendState(tx.i32, Buffer.from(buf.subarray(offset, end)))
+  }
+
+  sendAttempt(st: SendState): undefined | Pending {
+    const tx = this.tx!
+    if (tx.readerClosed()) {
+      if (st.phase === 1) tx.wlock.release()
+      throw new OSError('broken pipe: the receiving end is closed')
+    }
+    if (st.phase === 0) {
+      if (tx.lockAttempt(tx.wlock, st) === PENDING) return PENDING
+      if (tx.tryWriteRecord(st.bytes, st.bytes.length)) {
+        tx.wlock.release()
+        return undefined
+      }
+      st.phase = 1
+    }
+    for (;;) {
+      const total = 4 + st.bytes.length
+      if (st.sent >= total) break
+      const [part, from] = st.sent < 4 ? [st.header, st.sent] : [st.bytes, st.sent - 4]
+      const k = tx.writeSome(part, from, part.length, st)
+      if (k === PENDING) return PENDING
+      st.sent += k
+    }
+    tx.wlock.release()
+    return undefined
+  }
+
+  /** Abort of a send: nothing happened before WLOCK; after the first part, the send must finish. */
+  sendExpire(st: SendState): undefined | Committed {
+    return st.phase === 1 ? COMMITTED : undefined
+  }
+
+  // --- receiving -----------------------------------------------------------------------------
+
+  recvBegin(): GetState {
+    return new GetState(this.reader().i32)
+  }
+
+  recvAttempt(st: GetState): unknown {
+    return this.received(this.reader().takeAttempt(st, decode))
+  }
+
+  recvBytesAttempt(st: GetState, maxlength?: number | null): Buffer | Pending {
+    try {
+      return this.received(this.reader().takeAttempt(st, copyOut, maxlength ?? Infinity))
+    } catch (error) {
+      if (error instanceof OSError && error.message === 'bad message length') this.unreadable = true
+      throw error
+    }
+  }
+
+  recvBytesIntoAttempt(st: GetState, buf: Uint8Array, offset = 0): number | Pending {
+    if (!(buf instanceof Uint8Array)) throw new TypeError('buf must be a Uint8Array or Buffer')
+    if (!Number.isInteger(offset) || offset < 0 || offset > buf.length) throw new ValueError('negative offset or offset beyond the buffer')
+    const msg = this.recvBytesAttempt(st)
+    if (msg === PENDING) return PENDING
+    if (msg.length > buf.length - offset) {
+      const error = new BufferTooShort(`buffer too short: ${buf.length - offset} bytes left, message is ${msg.length}`)
+      ;(error as BufferTooShort & { data: Buffer }).data = msg
+      throw error
+    }
+    buf.set(msg, offset)
+    return msg.length
+  }
+
+  private received<R>(r: R | Pending | typeof EOF): R | Pending {
+    if (r === EOF) throw new EOFError()
+    return r
+  }
+
+  /**
+   * Abort of a recv (it has no timeout): nothing was taken unless a large message is already
+   * streaming out. The abort's reason is what the caller sees.
+   */
+  recvExpire(st: GetState): Committed {
+    if (st.phase === 1) return COMMITTED
+    throw new OSError('recv aborted')
+  }
+
+  pollAttempt(): boolean | Pending {
+    return this.reader().pollAttempt(this)
+  }
+
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    this.tx?.closeWriter()
+    this.rx?.closeReader()
+  }
+
+  describe(): string {
+    const dir = this.rx && this.tx ? 'duplex' : this.rx ? 'read-only' : 'write-only'
+    return `${dir}${this.closed ? ', closed' : ''}`
+  }
+}
+
+/** Python's `Pipe(duplex = true)`: `[conn1, conn2]`; with duplex false, conn1 only receives and conn2 only sends. */
+export function pipeEnds<C>(duplex = true): [C, C] {
+  if (typeof duplex !== 'boolean') throw new TypeError('duplex must be a boolean')
+  const [a, b] = ConnectionCore.pipe(duplex)
+  return [wrapCore<C>(a), wrapCore<C>(b)]
+}
+
+export { park }

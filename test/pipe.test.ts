@@ -1,0 +1,81 @@
+// Pipes between threads, in blocking and coro style.
+import test from 'ava'
+import { createHash } from 'node:crypto'
+import { AioPipe, type AioConnection } from '../generated/index.generated.js'
+import { LONG, STYLES, call, joined, start } from './helpers.js'
+
+for (const style of STYLES) {
+  test(`a pipe passed to a worker carries objects both ways; ping-pong 2,000 round trips (${style})`, async (t) => {
+    const [here, there] = AioPipe()
+    const p = start(t, {
+      target: (conn: AioConnection) => {
+        for (;;) {
+          const m = conn.recv() as { n: number } | null
+          if (m === null) break
+          conn.send({ n: m.n + 1 })
+        }
+        conn.close()
+      },
+      args: [there],
+    })
+    let n = 0
+    for (let i = 0; i < 2000; i++) {
+      await call(style, here, 'send', { n })
+      n = (await call<{ n: number }>(style, here, 'recv')).n
+    }
+    t.is(n, 2000)
+    await call(style, here, 'send', null)
+    await t.throwsAsync(async () => call(style, here, 'recv'), { name: 'EOFError' })
+    joined(t, p)
+  })
+
+  test(`16 MiB messages stream through a one-way pipe in both directions of use (${style})`, async (t) => {
+    const [reader, writer] = AioPipe(false)
+    const big = Buffer.alloc(16 * 1024 * 1024)
+    for (let i = 0; i < big.length; i += 997) big[i] = i & 0xff
+    const digest = createHash('sha256').update(big).digest('hex')
+    const p = start(t, {
+      target: (writer: AioConnection, size: number) => {
+        const b = Buffer.alloc(size)
+        for (let i = 0; i < b.length; i += 997) b[i] = i & 0xff
+        writer.sendBytes(b)
+        writer.sendBytes(b, 0, 10)
+        writer.close()
+      },
+      args: [writer, big.length],
+    })
+    t.true(await call(style, reader, 'poll', LONG))
+    const got = await call<Buffer>(style, reader, 'recvBytes')
+    t.is(createHash('sha256').update(got).digest('hex'), digest)
+    t.is((await call<Buffer>(style, reader, 'recvBytes')).length, 10)
+    await t.throwsAsync(async () => call(style, reader, 'recvBytes'), { name: 'EOFError' })
+    joined(t, p)
+  })
+}
+
+test('an aborted coro_recv takes no message', async (t) => {
+  const [a, b] = AioPipe()
+  const aborted = Array.from({ length: 100 }, () => {
+    const c = new AbortController()
+    const r = b.coro_recv({ signal: c.signal }).then(() => 'got', (e: Error) => e.name)
+    c.abort()
+    return r
+  })
+  t.true((await Promise.all(aborted)).every((r) => r === 'AbortError'))
+  a.send('kept')
+  t.is(await b.coro_recv(), 'kept')
+})
+
+test('a send waiting for room in a full pipe does not stall the event loop, and completes once the peer reads', async (t) => {
+  const [a, b] = AioPipe()
+  const payload = Buffer.alloc(200_000, 7)
+  let ticks = 0
+  const timer = setInterval(() => ticks++, 1)
+  const sending = a.coro_sendBytes(payload)
+  await new Promise((r) => setTimeout(r, 20))
+  t.true(ticks > 0)
+  const got = await b.coro_recvBytes()
+  await sending
+  clearInterval(timer)
+  t.true(got.equals(payload))
+})
