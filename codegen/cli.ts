@@ -54,7 +54,7 @@ export function generate(spec: SpecModel, o: Options): Map<string, string> {
   const files = new Map<string, string>()
   for (const cls of spec.classes) {
     files.set(`${cls.stem}.generated.ts`, emitClass(cls, spec, target))
-    files.set(`tests/${cls.stem}.conformance.generated.ts`, emitConformance(cls, spec, '../index.generated.js', [...ERRORS, 'AioPipe', 'getContext', 'currentProcess']))
+    files.set(`tests/${cls.stem}.conformance.generated.ts`, emitConformance(cls, spec, '../index.generated.js', [...ERRORS, 'AioPipe', 'AioClient', 'getContext', 'currentProcess']))
   }
   files.set('index.generated.ts', emitIndex(spec, target))
   return files

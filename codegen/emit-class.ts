@@ -33,9 +33,9 @@ function docs(text: string, tags: [string, string][] = []): OptionalKind<JSDocSt
 function paramStructures(params: readonly ParamModel[]): OptionalKind<ParameterDeclarationStructure>[] {
   return params.map((p) => ({
     name: p.name,
-    type: p.tsType,
     initializer: p.default,
     hasQuestionToken: p.default === undefined && p.optional,
+    type: p.optional && p.default === undefined ? `${p.tsType} | null` : p.tsType,
   }))
 }
 
@@ -43,7 +43,7 @@ function paramChecks(params: readonly ParamModel[]): string[] {
   return params.flatMap((p) => {
     const check = PARAM_TYPES[p.type].check
     if (!check) return []
-    const guard = p.optional && p.default === undefined ? `if (${p.name} !== undefined) ` : ''
+    const guard = p.optional && p.default === undefined ? `if (${p.name} !== undefined && ${p.name} !== null) ` : ''
     const min = p.min !== undefined ? `, ${p.min}` : ''
     return [`${guard}${check}('${p.name}', ${p.name}${min})`]
   })
@@ -117,7 +117,9 @@ function blockingBody(cls: ClassModel, m: MethodModel, coro: boolean): string[] 
   if (b.begin) lines.push(`const s = core.${b.begin}`)
   const first = b.fast ?? b.attempt
   // A generic class's attempts return `unknown`; the spec's return type is what the caller gets.
-  const cast = (call: string) => (cls.typeParams ? `(core.${call} as ${ret} | Pending)` : `core.${call}`)
+  // So does an attempt that hands out another public object (accept → AioConnection).
+  const castNeeded = cls.typeParams !== undefined || !/^(boolean|number|string|void|undefined|unknown)$/.test(ret)
+  const cast = (call: string) => (castNeeded ? `(core.${call} as ${ret} | Pending)` : `core.${call}`)
   lines.push(`const r = ${cast(first)}`, 'if (r !== PENDING) return r')
   const throwExpr = 'throw' in b.onTimeout ? `throw new ${b.onTimeout.throw}(${b.onTimeout.message ? JSON.stringify(b.onTimeout.message) : ''})` : ''
   const expire =

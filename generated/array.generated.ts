@@ -162,9 +162,9 @@ export class AioArray {
    * @param end index after the last.
    * @returns the items.
    */
-  slice(start?: number, end?: number): Element[] {
-    if (start !== undefined) checkInteger('start', start)
-    if (end !== undefined) checkInteger('end', end)
+  slice(start?: number | null, end?: number | null): Element[] {
+    if (start !== undefined && start !== null) checkInteger('start', start)
+    if (end !== undefined && end !== null) checkInteger('end', end)
     return this.#core.slice(start, end)
   }
 

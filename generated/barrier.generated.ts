@@ -20,7 +20,7 @@ export class AioBarrier {
    * @param action run once per pass by the last party to arrive, before any is released; self-contained, as it crosses threads as source.
    * @param timeout the default timeout of wait() in milliseconds; null or undefined waits forever. (default: null)
    */
-  constructor(parties: number, action?: () => unknown, timeout: Timeout = null) {
+  constructor(parties: number, action?: () => unknown | null, timeout: Timeout = null) {
     if (wrapping !== undefined) {
       this.#core = wrapping
       wrapping = undefined
@@ -28,7 +28,7 @@ export class AioBarrier {
     }
 
     checkInteger('parties', parties, 1)
-    if (action !== undefined) checkFunction('action', action)
+    if (action !== undefined && action !== null) checkFunction('action', action)
     checkTimeout('timeout', timeout)
     this.#core = BarrierCore.create(parties, action, timeout ?? null)
   }

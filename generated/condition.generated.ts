@@ -22,7 +22,7 @@ export class AioCondition {
    * Creates a condition over `lock`, or over a new AioRLock.
    * @param lock the lock to use; wait() needs it held, and gives it up while waiting.
    */
-  constructor(lock?: AioLock | AioRLock) {
+  constructor(lock?: AioLock | AioRLock | null) {
     if (wrapping !== undefined) {
       this.#core = wrapping
       wrapping = undefined

@@ -4,7 +4,7 @@
 
 import { inspect } from 'node:util'
 import { ConnectionCore } from '../runtime/connection.js'
-import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/wait.js'
+import { PENDING, blockOn, coroBlockOn, type CoroOptions, type Pending } from '../runtime/wait.js'
 import { checkTimeout, checkInteger, deadlineOf, type Timeout } from '../runtime/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
 import { BufferTooShort, EOFError, ValueError, OSError } from '../runtime/errors.js'
@@ -121,9 +121,9 @@ export class AioConnection {
    * @param size its length (the rest of buf if omitted).
    * @throws {@link ValueError} when offset or size fall outside buf
    */
-  sendBytes(buf: Uint8Array, offset: number = 0, size?: number): void {
+  sendBytes(buf: Uint8Array, offset: number = 0, size?: number | null): void {
     checkInteger('offset', offset, 0)
-    if (size !== undefined) checkInteger('size', size, 0)
+    if (size !== undefined && size !== null) checkInteger('size', size, 0)
     const core = this.#core
     const s = core.sendBytesBegin(buf, offset, size)
     const r = core.sendAttempt(s)
@@ -139,9 +139,9 @@ export class AioConnection {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    * @throws {@link ValueError} when offset or size fall outside buf
    */
-  async coro_sendBytes(buf: Uint8Array, offset: number = 0, size?: number, { signal }: CoroOptions = {}): Promise<void> {
+  async coro_sendBytes(buf: Uint8Array, offset: number = 0, size?: number | null, { signal }: CoroOptions = {}): Promise<void> {
     checkInteger('offset', offset, 0)
-    if (size !== undefined) checkInteger('size', size, 0)
+    if (size !== undefined && size !== null) checkInteger('size', size, 0)
     signal?.throwIfAborted()
     const core = this.#core
     const s = core.sendBytesBegin(buf, offset, size)
@@ -157,13 +157,13 @@ export class AioConnection {
    * @throws {@link EOFError} when the peer closed and nothing is left to read
    * @throws {@link OSError} when the message is longer than maxlength ("bad message length")
    */
-  recvBytes(maxlength?: number): Buffer {
-    if (maxlength !== undefined) checkInteger('maxlength', maxlength, 0)
+  recvBytes(maxlength?: number | null): Buffer {
+    if (maxlength !== undefined && maxlength !== null) checkInteger('maxlength', maxlength, 0)
     const core = this.#core
     const s = core.recvBegin()
-    const r = core.recvBytesAttempt(s, maxlength)
+    const r = (core.recvBytesAttempt(s, maxlength) as Buffer | Pending)
     if (r !== PENDING) return r
-    return blockOn<Buffer>(s, () => core.recvBytesAttempt(s, maxlength), deadlineOf('timeout', null), () => core.recvExpire(s), true)
+    return blockOn<Buffer>(s, () => (core.recvBytesAttempt(s, maxlength) as Buffer | Pending), deadlineOf('timeout', null), () => core.recvExpire(s), true)
   }
 
   /**
@@ -174,14 +174,14 @@ export class AioConnection {
    * @throws {@link EOFError} when the peer closed and nothing is left to read
    * @throws {@link OSError} when the message is longer than maxlength ("bad message length")
    */
-  async coro_recvBytes(maxlength?: number, { signal }: CoroOptions = {}): Promise<Buffer> {
-    if (maxlength !== undefined) checkInteger('maxlength', maxlength, 0)
+  async coro_recvBytes(maxlength?: number | null, { signal }: CoroOptions = {}): Promise<Buffer> {
+    if (maxlength !== undefined && maxlength !== null) checkInteger('maxlength', maxlength, 0)
     signal?.throwIfAborted()
     const core = this.#core
     const s = core.recvBegin()
-    const r = core.recvBytesAttempt(s, maxlength)
+    const r = (core.recvBytesAttempt(s, maxlength) as Buffer | Pending)
     if (r !== PENDING) return r
-    return coroBlockOn<Buffer>(s, () => core.recvBytesAttempt(s, maxlength), deadlineOf('timeout', null), () => core.recvExpire(s), signal, true)
+    return coroBlockOn<Buffer>(s, () => (core.recvBytesAttempt(s, maxlength) as Buffer | Pending), deadlineOf('timeout', null), () => core.recvExpire(s), signal, true)
   }
 
   /**

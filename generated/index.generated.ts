@@ -9,6 +9,7 @@ import { AioCondition } from './condition.generated.js'
 import { AioConnection } from './connection.generated.js'
 import { AioEvent } from './event.generated.js'
 import { AioJoinableQueue } from './joinable-queue.generated.js'
+import { AioListener } from './listener.generated.js'
 import { AioLock } from './lock.generated.js'
 import { AioProcess } from './process.generated.js'
 import { AioQueue } from './queue.generated.js'
@@ -18,7 +19,7 @@ import { AioSimpleQueue } from './simple-queue.generated.js'
 import { AioValue } from './value.generated.js'
 import { NotImplementedError, ValueError } from '../runtime/errors.js'
 export * from '../runtime/public.js'
-export { AioArray, AioBarrier, AioBoundedSemaphore, AioCondition, AioConnection, AioEvent, AioJoinableQueue, AioLock, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue }
+export { AioArray, AioBarrier, AioBoundedSemaphore, AioCondition, AioConnection, AioEvent, AioJoinableQueue, AioListener, AioLock, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue }
 /** The start methods this version has; the first is the default. */
 export const startMethods = ['thread'] as const
 
@@ -32,6 +33,7 @@ export interface Context {
   AioConnection(...args: ConstructorParameters<typeof AioConnection>): AioConnection
   AioEvent(...args: ConstructorParameters<typeof AioEvent>): AioEvent
   AioJoinableQueue(...args: ConstructorParameters<typeof AioJoinableQueue>): AioJoinableQueue
+  AioListener(...args: ConstructorParameters<typeof AioListener>): AioListener
   AioLock(...args: ConstructorParameters<typeof AioLock>): AioLock
   AioProcess(...args: ConstructorParameters<typeof AioProcess>): AioProcess
   AioQueue(...args: ConstructorParameters<typeof AioQueue>): AioQueue
@@ -50,6 +52,7 @@ const threadContext: Context = Object.freeze({
   AioConnection: (...args: ConstructorParameters<typeof AioConnection>) => new AioConnection(...args),
   AioEvent: (...args: ConstructorParameters<typeof AioEvent>) => new AioEvent(...args),
   AioJoinableQueue: (...args: ConstructorParameters<typeof AioJoinableQueue>) => new AioJoinableQueue(...args),
+  AioListener: (...args: ConstructorParameters<typeof AioListener>) => new AioListener(...args),
   AioLock: (...args: ConstructorParameters<typeof AioLock>) => new AioLock(...args),
   AioProcess: (...args: ConstructorParameters<typeof AioProcess>) => new AioProcess(...args),
   AioQueue: (...args: ConstructorParameters<typeof AioQueue>) => new AioQueue(...args),

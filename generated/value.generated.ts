@@ -24,7 +24,7 @@ export class AioValue {
    * @param init the initial value (0 if omitted).
    * @param options lock: true/null (a new AioRLock, the default), false (no lock), or an AioLock/AioRLock to share. (default: {})
    */
-  constructor(typecode: Typecode, init?: Element | Uint8Array | string, options: { lock?: LockOption } = {}) {
+  constructor(typecode: Typecode, init?: Element | Uint8Array | string | null, options: { lock?: LockOption } = {}) {
     if (wrapping !== undefined) {
       this.#core = wrapping
       wrapping = undefined

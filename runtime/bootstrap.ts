@@ -11,6 +11,7 @@ import { compileFunction } from './source.js'
 import { installLivenessTable } from './liveness.js'
 import { installFeederPort } from './feeder-client.js'
 import { flushFedQueues } from './queue.js'
+import { flushSockets } from './connection.js'
 import { threadId } from 'node:worker_threads'
 
 await import('../generated/index.generated.js')
@@ -43,3 +44,4 @@ async function loadTarget(t: ProcessData['target']): Promise<(...args: unknown[]
 const target = await loadTarget(data.target)
 await target(...(rebuildTree(data.args) as unknown[]))
 await flushFedQueues()
+await flushSockets()

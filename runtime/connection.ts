@@ -5,7 +5,7 @@
 // send() waits for room, as writing to a full OS pipe does, streaming a message larger than the
 // ring in parts; once the first part is in, an abort comes too late and the send completes.
 
-import { COMMITTED, PENDING, park, type Committed, type Pending, type Waiter } from './wait.js'
+import { COMMITTED, PENDING, coroBlockOn, park, type Committed, type Pending, type Waiter } from './wait.js'
 import { EOF, GetState, Ring } from './queue.js'
 import { decode, encode, encoded } from './serialize.js'
 import { BufferTooShort, EOFError, OSError, ValueError } from './errors.js'
@@ -89,7 +89,7 @@ export class ConnectionCore implements Waiter {
     return new SendState(tx.i32, Buffer.from(encoded().subarray(0, n)))
   }
 
-  sendBytesBegin(buf: Uint8Array, offset = 0, size?: number): SendState {
+  sendBytesBegin(buf: Uint8Array, offset = 0, size?: number | null): SendState {
     const tx = this.writer()
     if (!(buf instanceof Uint8Array)) throw new TypeError('buf must be a Uint8Array or Buffer')
     if (!Number.isInteger(offset) || offset < 0 || offset > buf.length) throw new ValueError('offset is negative or greater than buffer length')
@@ -109,6 +109,7 @@ export class ConnectionCore implements Waiter {
       if (tx.lockAttempt(tx.wlock, st) === PENDING) return PENDING
       if (tx.tryWriteRecord(st.bytes, st.bytes.length)) {
         tx.wlock.release()
+        this.sent(tx)
         return undefined
       }
       st.phase = 1
@@ -122,7 +123,14 @@ export class ConnectionCore implements Waiter {
       st.sent += k
     }
     tx.wlock.release()
+    this.sent(tx)
     return undefined
+  }
+
+  private sent(tx: Ring): void {
+    if (!tx.isSocket()) return
+    tx.countUnsent(1)
+    socketRings.add(tx)
   }
 
   /** Abort of a send: nothing happened before WLOCK; after the first part, the send must finish. */
@@ -191,6 +199,21 @@ export class ConnectionCore implements Waiter {
   describe(): string {
     const dir = this.rx && this.tx ? 'duplex' : this.rx ? 'read-only' : 'write-only'
     return `${dir}${this.closed ? ', closed' : ''}`
+  }
+}
+
+/** Outgoing socket rings this thread sent on. */
+const socketRings = new Set<Ring>()
+
+/**
+ * Waits (at most `capMs`) until every message this thread sent on a socket is with the kernel: a
+ * process ends only then, as a Python process's send() has returned only once it was written.
+ */
+export async function flushSockets(capMs = 30_000): Promise<void> {
+  const deadline = performance.now() + capMs
+  for (const ring of socketRings) {
+    const w: Waiter = { i32: ring.i32, waitIndex: 0, waitValue: 0 }
+    await coroBlockOn(w, () => ring.sentAttempt(w), deadline, () => undefined, undefined)
   }
 }
 

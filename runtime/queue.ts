@@ -15,7 +15,9 @@
 //                   RLOCK over from a dead one discards them)
 // 13    CAPACITY    ring size in bytes, a power of two
 // 14    ID          a random id, so the feeder can tell queues apart across messages
-// 15    FLAGS       WRITER_CLOSED=1 | READER_CLOSED=2: a connection's end was closed
+// 15    FLAGS       WRITER_CLOSED=1 | READER_CLOSED=2 | FAILED=4 (a socket was cut off mid-stream)
+//                   | SOCKET=8 (the I/O thread pumps this ring to a socket)
+// 16    UNSENT      a socket's outgoing ring: messages sent and not yet handed to the kernel
 // Bytes from HEADER_BYTES: the ring. A record is a u32 length then the serialized item.
 //
 // Writes never wait for room in the producer's own thread, as Python's feeder thread guarantees:
@@ -57,9 +59,12 @@ const ID = 14
 const FLAGS = 15
 const WRITER_CLOSED = 1
 const READER_CLOSED = 2
+const FAILED = 4
+const SOCKET = 8
+const UNSENT = 16
 /** Returned by Ring.takeAttempt once the writer closed and every record was taken. */
 export const EOF: unique symbol = Symbol('aioprocessing.eof')
-export const HEADER_WORDS = 16
+export const HEADER_WORDS = 20
 export const HEADER_BYTES = HEADER_WORDS * 4
 const LEN = 4
 /** Default ring size: an idle queue costs this plus 64 bytes of header. */
@@ -199,6 +204,32 @@ export class Ring {
     Atomics.notify(this.i32, TAIL)
   }
 
+  markSocket(): void {
+    Atomics.or(this.i32, FLAGS, SOCKET)
+  }
+  isSocket(): boolean {
+    return (Atomics.load(this.i32, FLAGS) & SOCKET) !== 0
+  }
+  /** A message went into a socket's outgoing ring (the sender counts it; the I/O thread uncounts it). */
+  countUnsent(delta: number): void {
+    Atomics.add(this.i32, UNSENT, delta)
+    if (delta < 0) Atomics.notify(this.i32, UNSENT)
+  }
+  /** Attempt: done once every message sent is with the kernel, or the socket is gone. */
+  sentAttempt(w: Waiter): undefined | Pending {
+    const n = Atomics.load(this.i32, UNSENT)
+    return n <= 0 || this.failed() ? undefined : park(w, this.i32, UNSENT, n)
+  }
+
+  /** The socket behind this ring was cut off (bad frame, reset, EOF inside a message). */
+  fail(_why: string): void {
+    Atomics.or(this.i32, FLAGS, FAILED)
+    this.closeWriter()
+  }
+  failed(): boolean {
+    return (Atomics.load(this.i32, FLAGS) & FAILED) !== 0
+  }
+
   readerClosed(): boolean {
     return (Atomics.load(this.i32, FLAGS) & READER_CLOSED) !== 0
   }
@@ -208,6 +239,11 @@ export class Ring {
     Atomics.or(this.i32, FLAGS, READER_CLOSED)
     Atomics.add(this.i32, SPACE_SEQ, 1)
     Atomics.notify(this.i32, SPACE_SEQ)
+  }
+
+  /** Whether poll() would return true now. */
+  readable(): boolean {
+    return Atomics.load(this.i32, TAIL) !== Atomics.load(this.i32, HEAD) || this.writerClosed()
   }
 
   /** poll(): true once a record (or part of one) is there, or the writer closed; else `w` parks. */
@@ -241,7 +277,10 @@ export class Ring {
       if (avail < LEN) {
         const closed = this.writerClosed()
         this.rlock.release()
-        if (closed && avail === 0) return EOF
+        if (closed && avail === 0) {
+          if (this.failed()) throw new OSError('the connection was cut off: the peer broke the framing protocol, or reset or ended it inside a message')
+          return EOF
+        }
         return park(st, i32, DATA_SEQ, seq)
       }
       const n = this.readLength(head)

@@ -157,8 +157,8 @@ export abstract class SharedCore {
     return i
   }
 
-  slice(start?: number, end?: number): Element[] {
-    return Array.from(this.view.slice(start, end) as ArrayLike<Element>)
+  slice(start?: number | null, end?: number | null): Element[] {
+    return Array.from(this.view.slice(start ?? undefined, end ?? undefined) as ArrayLike<Element>)
   }
 
   setSlice(start: number, values: Iterable<unknown>): void {

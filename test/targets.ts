@@ -1,5 +1,5 @@
 // Module targets for process tests ({ module, name }); they may import the library.
-import { AioProcess, currentProcess, type AioArray, type AioQueue, type AioValue } from '../generated/index.generated.js'
+import { AioClient, AioProcess, currentProcess, type AioArray, type AioQueue, type AioValue } from '../generated/index.generated.js'
 
 export function addTen(v: AioValue): void {
   v.value = (v.value as number) + 10
@@ -26,4 +26,16 @@ export function forwardToGrandchild(q: AioQueue<string>): void {
   child.start()
   q.put('child')
   child.join(30_000)
+}
+
+/** A client that connects, echoes `rounds` messages upper-cased, and reports how it ended. */
+export function echoClient(address: [string, number] | string, authkey: string | null, rounds: number, outcome: AioArray): void {
+  try {
+    const conn = AioClient(address, { authkey })
+    for (let i = 0; i < rounds; i++) conn.sendBytes(Buffer.from(conn.recvBytes().toString().toUpperCase()))
+    conn.close()
+    outcome.value = Buffer.from('ok')
+  } catch (e) {
+    outcome.value = Buffer.from(`${(e as Error).name}: ${(e as Error).message}`.slice(0, 60))
+  }
 }

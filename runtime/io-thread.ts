@@ -1,0 +1,225 @@
+// The I/O thread: owns every socket of the thread that started it and pumps bytes between each
+// socket and its connection's two rings, so that a blocking recv() or accept() elsewhere is a
+// wait on a shared word (a thread parked in Atomics.wait runs no socket callbacks).
+//
+// Wire format: CPython's multiprocessing.connection framing — a signed 32-bit big-endian length,
+// or -1 and an unsigned 64-bit length for larger messages, then the payload. A frame longer than
+// `maxMessageSize`, or with another negative length, cuts the connection off: the peer is never
+// trusted to size an allocation.
+import net from 'node:net'
+import { parentPort } from 'node:worker_threads'
+import { EOF, GetState, Ring } from './queue.js'
+import { PENDING, coroBlockOn, type Waiter } from './wait.js'
+import { STATUS, type Address, type IoMessage } from './sockets.js'
+
+interface Offer {
+  status: Int32Array
+  rx: SharedArrayBuffer
+  tx: SharedArrayBuffer
+}
+
+interface ListenerState {
+  server: net.Server
+  waiting: net.Socket[]
+  offers: Offer[]
+  maxMessageSize: number
+}
+
+const listeners = new Map<number, ListenerState>()
+
+function setStatus(status: Int32Array, value: number, text = ''): void {
+  const bytes = Buffer.from(text).subarray(0, (status.length - 4) * 4)
+  new Uint8Array(status.buffer).set(bytes, 16)
+  status[2] = bytes.length
+  Atomics.store(status, 0, value)
+  Atomics.notify(status, 0)
+}
+
+/** Gives a waiting socket to a waiting offer, unless the offer was withdrawn (CAS on its status). */
+function match(l: ListenerState): void {
+  while (l.waiting.length > 0 && l.offers.length > 0) {
+    const offer = l.offers.shift()!
+    if (Atomics.compareExchange(offer.status, 0, STATUS.WAITING, STATUS.CONNECTED_PENDING) !== STATUS.WAITING) continue
+    const socket = l.waiting.shift()!
+    offer.status[1] = socket.remotePort ?? 0
+    pump(socket, offer, l.maxMessageSize)
+    setStatus(offer.status, STATUS.CONNECTED, socket.remoteAddress ?? 'unix')
+  }
+}
+
+function listen(m: Extract<IoMessage, { op: 'listen' }>): void {
+  const status = new Int32Array(m.status)
+  const server = net.createServer({ pauseOnConnect: true })
+  const l: ListenerState = { server, waiting: [], offers: [], maxMessageSize: m.maxMessageSize }
+  server.maxConnections = Number.MAX_SAFE_INTEGER
+  server.on('connection', (socket) => {
+    l.waiting.push(socket)
+    socket.on('close', () => {
+      const i = l.waiting.indexOf(socket)
+      if (i >= 0) l.waiting.splice(i, 1)
+    })
+    match(l)
+  })
+  server.on('error', (e) => setStatus(status, STATUS.ERROR, e.message))
+  const onListening = () => {
+    const a = server.address()
+    status[1] = typeof a === 'object' && a ? a.port : 0
+    setStatus(status, STATUS.CONNECTED, typeof a === 'string' ? a : `${(a as net.AddressInfo).address}`)
+  }
+  if (typeof m.address === 'string') server.listen({ path: m.address, backlog: m.backlog }, onListening)
+  else server.listen({ host: m.address[0], port: m.address[1], backlog: m.backlog }, onListening)
+  listeners.set(m.id, l)
+}
+
+function connect(m: Extract<IoMessage, { op: 'connect' }>): void {
+  const status = new Int32Array(m.status)
+  const socket = typeof m.address === 'string' ? net.connect({ path: m.address }) : net.connect({ host: m.address[0], port: m.address[1] })
+  socket.once('error', (e) => setStatus(status, STATUS.ERROR, e.message))
+  socket.once('connect', () => {
+    socket.removeAllListeners('error')
+    pump(socket, { status, rx: m.rx, tx: m.tx }, m.maxMessageSize)
+    setStatus(status, STATUS.CONNECTED, addressText(m.address))
+  })
+}
+
+function addressText(a: Address): string {
+  return typeof a === 'string' ? a : `${a[0]}:${a[1]}`
+}
+
+/** Frames arriving on `socket` become records in `rx`; records put in `tx` become frames. */
+function pump(socket: net.Socket, offer: Offer, maxMessageSize: number): void {
+  const rx = new Ring(new Int32Array(offer.rx))
+  const tx = new Ring(new Int32Array(offer.tx))
+  socket.setNoDelay(true)
+  let closed = false
+  const cutOff = (why: string) => {
+    if (closed) return
+    closed = true
+    rx.fail(why)
+    socket.destroy()
+  }
+
+  // Receiving. The I/O thread is rx's only writer, so it needs no WLOCK. Writes into rx are
+  // chained; the socket pauses while they lag behind (the reader is slower than the wire).
+  const w: Waiter = { i32: rx.i32, waitIndex: 0, waitValue: 0, waitCapMs: Infinity }
+  let writing = Promise.resolve()
+  const write = (part: Uint8Array) => {
+    writing = writing.then(async () => {
+      for (let off = 0; off < part.length && !closed && !rx.readerClosed(); ) {
+        off += await coroBlockOn(w, () => rx.writeSome(part, off, part.length, w), Infinity, () => PENDING, undefined)
+      }
+    })
+  }
+  const header = Buffer.alloc(12)
+  let have = 0 // header bytes read
+  let need = 4 // header bytes needed: 4, or 12 after the -1 escape
+  let remaining = -1 // payload bytes still to come; -1 while reading a header
+  socket.on('data', (chunk: Buffer) => {
+    let at = 0
+    while (at < chunk.length && !closed) {
+      if (remaining < 0) {
+        const k = Math.min(need - have, chunk.length - at)
+        chunk.copy(header, have, at, at + k)
+        have += k
+        at += k
+        if (have < need) break
+        let size: number
+        if (need === 4) {
+          const n32 = header.readInt32BE(0)
+          if (n32 === -1) {
+            need = 12
+            continue
+          }
+          if (n32 < 0) return cutOff(`the peer sent a negative frame length (${n32})`)
+          size = n32
+        } else {
+          const n64 = header.readBigUInt64BE(4)
+          size = n64 > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(n64)
+        }
+        have = 0
+        need = 4
+        if (size > maxMessageSize) return cutOff(`the peer sent a frame of ${size} bytes, over maxMessageSize (${maxMessageSize})`)
+        const len = Buffer.allocUnsafe(4)
+        len.writeUInt32LE(size, 0)
+        write(len)
+        remaining = size === 0 ? -1 : size
+        continue
+      }
+      const take = Math.min(remaining, chunk.length - at)
+      write(chunk.subarray(at, at + take))
+      at += take
+      remaining -= take
+      if (remaining === 0) remaining = -1
+    }
+    socket.pause()
+    void writing.then(() => {
+      if (!closed) socket.resume()
+    })
+  })
+  socket.on('end', () => {
+    void writing.then(() => {
+      if (remaining >= 0 || have > 0) cutOff('got end of file during message')
+      else rx.closeWriter()
+    })
+  })
+  socket.on('error', (e) => cutOff(`connection error: ${e.message}`))
+  socket.on('close', () => {
+    void writing.then(() => rx.closeWriter())
+  })
+  socket.resume()
+
+  // Sending: take records out of tx and frame them (one write for small ones, as CPython does).
+  void (async () => {
+    const st = new GetState(tx.i32)
+    const copy = (b: Buffer, s: number, e: number) => Buffer.from(b.subarray(s, e))
+    for (;;) {
+      let msg: Buffer | typeof EOF
+      try {
+        msg = await coroBlockOn(st, () => tx.takeAttempt(st, copy), Infinity, () => PENDING, undefined)
+      } catch {
+        break
+      }
+      if (msg === EOF || closed) break
+      const head = Buffer.alloc(msg.length > 0x7fffffff ? 12 : 4)
+      if (head.length === 12) {
+        head.writeInt32BE(-1, 0)
+        head.writeBigUInt64BE(BigInt(msg.length), 4)
+      } else head.writeInt32BE(msg.length, 0)
+      let ok: boolean
+      const written = () => tx.countUnsent(-1)
+      if (msg.length <= 16384) ok = socket.write(Buffer.concat([head, msg]), written)
+      else {
+        socket.write(head)
+        ok = socket.write(msg, written)
+      }
+      if (!ok) await new Promise((r) => socket.once('drain', r))
+    }
+    if (!closed) socket.end()
+  })()
+}
+
+parentPort!.on('message', (m: IoMessage) => {
+  switch (m.op) {
+    case 'listen':
+      return listen(m)
+    case 'offer': {
+      const l = listeners.get(m.id)
+      if (!l) return setStatus(new Int32Array(m.status), STATUS.ERROR, 'the listener is closed')
+      l.offers.push({ status: new Int32Array(m.status), rx: m.rx, tx: m.tx })
+      return match(l)
+    }
+    case 'connect':
+      return connect(m)
+    case 'closeListener': {
+      const l = listeners.get(m.id)
+      listeners.delete(m.id)
+      if (!l) return
+      l.server.close()
+      for (const s of l.waiting) s.destroy()
+      for (const o of l.offers) setStatus(o.status, STATUS.ERROR, 'the listener is closed')
+      return
+    }
+    default:
+      throw new Error(`unknown message to the I/O thread: ${JSON.stringify(m)}`)
+  }
+})

@@ -1,0 +1,247 @@
+// Listener and Client: Node with Node over TCP and Unix sockets, Node with CPython (3.11's legacy
+// HMAC-MD5 handshake and 3.12+/3.13's {digest} one), wrong keys, and hostile peers.
+import test from 'ava'
+import net from 'node:net'
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { AioArray, AioClient, AioListener, wait, coro_wait, AioPipe } from '../generated/index.generated.js'
+import { LONG, STYLES, call, joined, start } from './helpers.js'
+
+const TARGETS = new URL('./targets.js', import.meta.url)
+
+for (const style of STYLES) {
+  for (const kind of ['tcp', 'unix'] as const) {
+    test(`Node ⇄ Node over ${kind}, with an authkey: accept, then messages both ways (${style})`, async (t) => {
+      const dir = mkdtempSync(join(tmpdir(), 'aio-sock-'))
+      t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+      const address = kind === 'tcp' ? (['127.0.0.1', 0] as const) : join(dir, 'sock')
+      const listener = new AioListener(address, { authkey: 'secret' })
+      t.teardown(() => listener.close())
+      const outcome = new AioArray('c', 64)
+      const p = start(t, { target: { module: TARGETS, name: 'echoClient' }, args: [listener.address, 'secret', 3, outcome] })
+      const conn = await call<any>(style, listener, 'accept')
+      for (const word of ['a', 'bc', 'déf']) {
+        await call(style, conn, 'sendBytes', Buffer.from(word))
+        t.is((await call<Buffer>(style, conn, 'recvBytes')).toString(), word.toUpperCase())
+      }
+      await t.throwsAsync(async () => call(style, conn, 'recvBytes'), { name: 'EOFError' })
+      joined(t, p)
+      t.is(outcome.value.toString(), 'ok')
+      t.truthy(listener.lastAccepted)
+    })
+  }
+
+  test(`a client with a wrong authkey gets AuthenticationError; the listener keeps serving (${style})`, async (t) => {
+    const listener = new AioListener(['127.0.0.1', 0], { authkey: 'right' })
+    t.teardown(() => listener.close())
+    const bad = new AioArray('c', 64)
+    const p1 = start(t, { target: { module: TARGETS, name: 'echoClient' }, args: [listener.address, 'wrong', 0, bad] })
+    await t.throwsAsync(async () => call(style, listener, 'accept'), { name: 'AuthenticationError', message: 'digest received was wrong' })
+    joined(t, p1)
+    t.is(bad.value.toString(), 'AuthenticationError: digest sent was rejected')
+    const good = new AioArray('c', 64)
+    const p2 = start(t, { target: { module: TARGETS, name: 'echoClient' }, args: [listener.address, 'right', 1, good] })
+    const conn = await call<any>(style, listener, 'accept')
+    conn.sendBytes(Buffer.from('x'))
+    t.is(conn.recvBytes(null).toString(), 'X')
+    joined(t, p2)
+    t.is(good.value.toString(), 'ok')
+  })
+}
+
+test('connecting where nothing listens fails with a clear error', async (t) => {
+  const l = new AioListener()
+  const address = l.address as [string, number]
+  l.close()
+  await new Promise((r) => setTimeout(r, 50))
+  await t.throwsAsync(AioClient.coro(address), { name: 'OSError', message: /ECONNREFUSED/ })
+  t.throws(() => AioClient(address), { name: 'OSError', message: /ECONNREFUSED/ })
+})
+
+test('wait() returns the connections that are ready', async (t) => {
+  const [a, b] = AioPipe()
+  const [c, d] = AioPipe()
+  t.deepEqual(wait([b, d], 0), [])
+  a.send(1)
+  t.deepEqual(wait([b, d], LONG), [b])
+  c.close()
+  t.deepEqual(await coro_wait([b, d], LONG), [b, d])
+  const t0 = performance.now()
+  b.recv()
+  t.deepEqual(wait([b], 100), [])
+  t.true(performance.now() - t0 >= 90)
+})
+
+// --- hostile peers ------------------------------------------------------------------------------
+
+function rawSend(address: [string, number], bytes: Buffer): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = []
+    const s = net.connect({ host: address[0], port: address[1] }, () => s.end(bytes))
+    s.on('data', (d) => chunks.push(d))
+    s.on('error', () => {})
+    s.on('close', () => resolve(Buffer.concat(chunks)))
+    s.setTimeout(LONG, () => s.destroy())
+  })
+}
+
+const frame = (payload: Buffer): Buffer => {
+  const h = Buffer.alloc(4)
+  h.writeInt32BE(payload.length, 0)
+  return Buffer.concat([h, payload])
+}
+
+test('hostile peers are cut off with clear errors, without allocating what they claim; the listener keeps serving', async (t) => {
+  const listener = new AioListener(['127.0.0.1', 0], { authkey: 'k', maxMessageSize: 1 << 20 })
+  t.teardown(() => listener.close())
+  const address = listener.address as [string, number]
+  const before = process.memoryUsage().rss
+  const cases: [string, Buffer, RegExp][] = [
+    ['a length prefix of 2^31-1', Buffer.from('7fffffff', 'hex'), /cut off/],
+    ['a -1 escape claiming 2^40 bytes', Buffer.from('ffffffff0000010000000000', 'hex'), /cut off/],
+    ['a negative length', Buffer.from('fffffffe', 'hex'), /cut off/],
+    ['a truncated frame', Buffer.from('00000010abcd', 'hex'), /cut off|end of file/],
+    ['garbage before the handshake', Buffer.from('GET / HTTP/1.1\r\n\r\n'), /cut off|AuthenticationError|digest|bad message/],
+    ['a response longer than 256 bytes', Buffer.concat([frame(Buffer.alloc(300))]), /bad message length|cut off/],
+    ['a wrong response', frame(Buffer.alloc(40)), /digest received was wrong/],
+    ['nothing at all', Buffer.alloc(0), /EOF|end of file|closed by its peer/],
+  ]
+  for (const [what, bytes, message] of cases) {
+    const peer = rawSend(address, bytes)
+    const error = await listener.coro_accept().then(() => undefined, (e: Error) => e)
+    t.truthy(error, `${what}: accept threw`)
+    t.regex(`${error?.name}: ${error?.message}`, message, what)
+    await peer
+  }
+  t.true(process.memoryUsage().rss - before < 256 * 1024 * 1024, 'no claimed size was allocated')
+  const good = new AioArray('c', 64)
+  const p = start(t, { target: { module: TARGETS, name: 'echoClient' }, args: [address, 'k', 1, good] })
+  const conn = await listener.coro_accept()
+  await conn.coro_sendBytes(Buffer.from('still here'))
+  t.is((await conn.coro_recvBytes()).toString(), 'STILL HERE')
+  joined(t, p)
+})
+
+test('fuzz: 200 rounds of random bytes and random frame sequences; the listener stays up and serves a good client', async (t) => {
+  const listener = new AioListener(['127.0.0.1', 0], { authkey: 'k', maxMessageSize: 1 << 16 })
+  t.teardown(() => listener.close())
+  const address = listener.address as [string, number]
+  let seed = 12345
+  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n)
+  for (let round = 0; round < 200; round++) {
+    let bytes: Buffer
+    if (round % 2 === 0) bytes = randomBytes(rand(600))
+    else {
+      const frames = Array.from({ length: 1 + rand(4) }, () => {
+        const payload = randomBytes(rand(300))
+        const h = Buffer.alloc(4)
+        h.writeInt32BE(rand(4) === 0 ? rand(0x7fffffff) : payload.length, 0)
+        return Buffer.concat([h, payload.subarray(0, rand(payload.length + 1))])
+      })
+      bytes = Buffer.concat(frames)
+    }
+    const peer = rawSend(address, bytes)
+    const error = await listener.coro_accept().then(() => undefined, (e: Error) => e)
+    t.truthy(error, `round ${round}: a random peer never passes the handshake`)
+    await peer
+  }
+  const good = new AioArray('c', 64)
+  const p = start(t, { target: { module: TARGETS, name: 'echoClient' }, args: [address, 'k', 1, good] })
+  const conn = await listener.coro_accept()
+  conn.sendBytes(Buffer.from('ok?'))
+  t.is((await conn.coro_recvBytes()).toString(), 'OK?')
+  joined(t, p)
+})
+
+// --- CPython as the peer ------------------------------------------------------------------------
+
+function pythons(): [string, NodeJS.ProcessEnv][] {
+  const found: [string, NodeJS.ProcessEnv][] = []
+  const bare = spawnSync('pyenv', ['versions', '--bare'], { encoding: 'utf8' })
+  const versions = bare.status === 0 ? bare.stdout.split('\n').map((v) => v.trim()) : []
+  for (const want of ['3.11', '3.12', '3.13']) {
+    const v = versions.find((x) => x.startsWith(`${want}.`))
+    const env = v ? { ...process.env, PYENV_VERSION: v } : process.env
+    const probe = spawnSync('python3', ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], { encoding: 'utf8', env })
+    if (probe.status === 0 && probe.stdout.trim() === want) found.push([want, env])
+    else found.push([want, { SKIP: '1' }])
+  }
+  return found
+}
+
+function python(env: NodeJS.ProcessEnv, script: string): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('python3', ['-c', script], { env, timeout: LONG })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d) => (out += d))
+    child.stderr.on('data', (d) => (err += d))
+    child.on('close', (code) => resolve({ code, out, err }))
+  })
+}
+
+for (const [version, env] of pythons()) {
+  const run = env.SKIP ? test.skip : test
+  if (env.SKIP) console.log(`# python ${version} not found: its interop tests are skipped`)
+  run(`Python ${version} Listener ⇄ Node AioClient: handshake and bytes both ways; a wrong key is refused`, async (t) => {
+    const script = `
+import sys
+from multiprocessing.connection import Listener
+with Listener(('127.0.0.1', 0), authkey=b'pykey') as l:
+    print(l.address[1], flush=True)
+    for key in ('right', 'wrong'):
+        try:
+            c = l.accept()
+        except Exception as e:
+            print('refused', type(e).__name__, flush=True)
+            continue
+        m = c.recv_bytes()
+        c.send_bytes(m[::-1] + b'|' + str(len(m)).encode())
+        c.send_bytes(b'x' * 100000)
+        c.close()
+`
+    const child = spawn('python3', ['-c', script], { env, timeout: LONG })
+    t.teardown(() => child.kill())
+    const lines: string[] = []
+    child.stdout.on('data', (d) => lines.push(...String(d).split('\n').filter(Boolean)))
+    while (lines.length === 0) await new Promise((r) => setTimeout(r, 10))
+    const port = Number(lines[0])
+    const conn = await AioClient.coro(['127.0.0.1', port], { authkey: 'pykey' })
+    await conn.coro_sendBytes(Buffer.from('hello'))
+    t.is((await conn.coro_recvBytes()).toString(), 'olleh|5')
+    t.is((await conn.coro_recvBytes()).length, 100000)
+    conn.close()
+    await t.throwsAsync(AioClient.coro(['127.0.0.1', port], { authkey: 'nope' }), { name: 'AuthenticationError', message: 'digest sent was rejected' })
+    await new Promise((r) => child.on('close', r))
+    t.true(lines.includes('refused AuthenticationError'), lines.join('\n'))
+  })
+
+  run(`Node AioListener ⇄ Python ${version} Client: handshake and bytes both ways; a wrong key is refused`, async (t) => {
+    const listener = new AioListener(['127.0.0.1', 0], { authkey: 'nodekey' })
+    t.teardown(() => listener.close())
+    const port = (listener.address as [string, number])[1]
+    const script = `
+from multiprocessing.connection import Client
+from multiprocessing import AuthenticationError
+c = Client(('127.0.0.1', ${port}), authkey=b'nodekey')
+c.send_bytes(b'from python')
+print(c.recv_bytes().decode(), flush=True)
+c.close()
+try:
+    Client(('127.0.0.1', ${port}), authkey=b'bad')
+except AuthenticationError as e:
+    print('refused', e, flush=True)
+`
+    const py = python(env, script)
+    const conn = await listener.coro_accept()
+    t.is((await conn.coro_recvBytes()).toString(), 'from python')
+    await conn.coro_sendBytes(Buffer.from('from node'))
+    await t.throwsAsync(listener.coro_accept(), { name: 'AuthenticationError' })
+    const r = await py
+    t.is(r.code, 0, r.err)
+    t.regex(r.out, /from node\nrefused digest sent was rejected/)
+  })
+}
