@@ -11,6 +11,12 @@ import { decode, encode, encoded } from './serialize.js'
 import { BufferTooShort, EOFError, OSError, ValueError } from './errors.js'
 import { wrapCore } from './transfer.js'
 
+/**
+ * Buffer of each pipe direction: larger than a queue's, since pipes carry bulk data and every
+ * ring-full of a large message costs a wake-up of the other side (about Linux's pipe size × 4).
+ */
+const PIPE_CAPACITY = 256 * 1024
+
 /** One call to send(): the message bytes and how far they got. */
 export class SendState implements Waiter {
   i32: Int32Array
@@ -27,7 +33,9 @@ export class SendState implements Waiter {
   }
 }
 
-const copyOut = (bytes: Buffer, start: number, end: number): Buffer => Buffer.from(bytes.subarray(start, end))
+/** A message's bytes as a Buffer of its own (the streamed buffer already is one). */
+const copyOut = (bytes: Buffer, start: number, end: number, owned: boolean): Buffer =>
+  owned && start === 0 && end === bytes.length ? bytes : Buffer.from(bytes.subarray(start, end))
 
 export class ConnectionCore implements Waiter {
   waitIndex = 0
@@ -41,7 +49,7 @@ export class ConnectionCore implements Waiter {
   }
 
   /** Python's Pipe(duplex): two connected ends over shared memory. */
-  static pipe(duplex = true, capacity?: number): [ConnectionCore, ConnectionCore] {
+  static pipe(duplex = true, capacity = PIPE_CAPACITY): [ConnectionCore, ConnectionCore] {
     const a = Ring.create(0, capacity)
     if (!duplex) return [new ConnectionCore(a, null), new ConnectionCore(null, a)]
     const b = Ring.create(0, capacity)
@@ -95,8 +103,10 @@ export class ConnectionCore implements Waiter {
     if (!Number.isInteger(offset) || offset < 0 || offset > buf.length) throw new ValueError('offset is negative or greater than buffer length')
     const end = size === undefined || size === null ? buf.length : offset + size
     if (!Number.isInteger(end) || end < offset || end > buf.length) throw new ValueError('buffer length < offset + size')
-    // A copy: the caller may reuse its buffer as soon as send returns, also while the message streams.
-    return new SendState(tx.i32, Buffer.from(buf.subarray(offset, end)))
+    // No copy: send returns (or its promise settles) only once every byte is in the ring, so the
+    // caller's buffer is not read after that. Mutating it while a coro_send is pending is a bug.
+    const view = Buffer.from(buf.buffer, buf.byteOffset + offset, end - offset)
+    return new SendState(tx.i32, view)
   }
 
   sendAttempt(st: SendState): undefined | Pending {

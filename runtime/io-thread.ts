@@ -171,7 +171,7 @@ function pump(socket: net.Socket, offer: Offer, maxMessageSize: number): void {
   // Sending: take records out of tx and frame them (one write for small ones, as CPython does).
   void (async () => {
     const st = new GetState(tx.i32)
-    const copy = (b: Buffer, s: number, e: number) => Buffer.from(b.subarray(s, e))
+    const copy = (b: Buffer, s: number, e: number, owned: boolean) => (owned ? b.subarray(s, e) : Buffer.from(b.subarray(s, e)))
     for (;;) {
       let msg: Buffer | typeof EOF
       try {

@@ -254,12 +254,12 @@ export class Ring {
   }
 
   /**
-   * One step of taking the next record out: `finish(bytes, start, end)` turns its bytes into the
-   * result (they may be a view of the ring: copy what must outlive the call). Returns PENDING with
+   * One step of taking the next record out: `finish(bytes, start, end, owned)` turns its bytes into
+   * the result; unless `owned`, they are a view of the ring: copy what must outlive the call. Returns PENDING with
    * `st` parked, or EOF once the writer closed and nothing is left. A record longer than `limit`
    * throws and stays where it is.
    */
-  takeAttempt<R>(st: GetState, finish: (bytes: Buffer, start: number, end: number) => R, limit = Infinity): R | Pending | typeof EOF {
+  takeAttempt<R>(st: GetState, finish: (bytes: Buffer, start: number, end: number, owned: boolean) => R, limit = Infinity): R | Pending | typeof EOF {
     const i32 = this.i32
     if (st.phase === 0) {
       const seq = Atomics.load(i32, DATA_SEQ)
@@ -291,11 +291,11 @@ export class Ring {
       if (avail >= LEN + n) {
         const at = (head + LEN) & this.mask
         let result: R
-        if (at + n <= this.capacity) result = finish(this.bytes, at, at + n)
+        if (at + n <= this.capacity) result = finish(this.bytes, at, at + n, false)
         else {
           const tmp = Buffer.allocUnsafe(n)
           this.get(head + LEN, tmp, 0, n)
-          result = finish(tmp, 0, n)
+          result = finish(tmp, 0, n, true)
         }
         this.consume((head + LEN + n) | 0)
         this.rlock.release()
@@ -313,7 +313,7 @@ export class Ring {
     return this.stream(st, finish, limit)
   }
 
-  private stream<R>(st: GetState, finish: (bytes: Buffer, start: number, end: number) => R, limit: number): R | Pending | typeof EOF {
+  private stream<R>(st: GetState, finish: (bytes: Buffer, start: number, end: number, owned: boolean) => R, limit: number): R | Pending | typeof EOF {
     const i32 = this.i32
     const tail = Atomics.load(i32, TAIL)
     const head = Atomics.load(i32, HEAD)
@@ -337,7 +337,7 @@ export class Ring {
     st.phase = 0
     this.taken()
     if (!st.buf) return this.takeAttempt(st, finish, limit) // finished discarding a dead reader's record
-    return finish(st.buf, 0, st.len)
+    return finish(st.buf, 0, st.len, true)
   }
 
   /** After a record was taken: uncount it and free its slot. */
