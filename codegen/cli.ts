@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // aioprocessing-codegen: spec/*.yaml → generated/. `--check` regenerates in memory and fails on
 // any difference (stale, missing or extra files), so CI catches a spec change without a regenerate.
 
@@ -8,6 +9,7 @@ import { checkRuntime } from './check-runtime.js'
 import { ERRORS, emitClass, type Target } from './emit-class.js'
 import { emitIndex } from './emit-index.js'
 import { emitConformance } from './emit-conformance.js'
+import { emitDocs } from './emit-docs.js'
 import { SpecError, type SpecModel } from './model.js'
 
 
@@ -16,6 +18,10 @@ interface Options {
   spec: string
   out: string
   check: boolean
+  /** Where generated code imports the runtime from: a package path ('aioprocessing/runtime') or, by default, this repository's runtime/ folder. */
+  runtime?: string
+  /** Where the API reference goes (default: <out>/api.generated.md). */
+  docs?: string
 }
 
 function parseArgs(argv: string[]): Options {
@@ -26,8 +32,9 @@ function parseArgs(argv: string[]): Options {
     if (a === '--check') o.check = true
     else if (a === '--spec') o.spec = resolve(argv[++i])
     else if (a === '--out') o.out = resolve(argv[++i])
+    else if (a === '--runtime') o.runtime = argv[++i]
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: aioprocessing-codegen [--spec <dir or file.yaml>] [--out <dir>] [--check]\n')
+      process.stdout.write('usage: aioprocessing-codegen [--spec <dir or file.yaml>] [--out <dir>] [--runtime <package path, e.g. aioprocessing/runtime>] [--check]\n')
       process.exit(0)
     } else throw new Error(`unknown argument ${a}; see --help`)
   }
@@ -48,8 +55,8 @@ function importPath(fromDir: string, file: string): string {
 /** Every generated file, by path relative to the out folder. */
 export function generate(spec: SpecModel, o: Options): Map<string, string> {
   const target: Target = {
-    runtime: (m) => importPath(o.out, join(o.root, 'runtime', `${m}.ts`)),
-    core: (m) => importPath(o.out, join(o.root, m)),
+    runtime: (m) => (o.runtime ? `${o.runtime}/${m}.js` : importPath(o.out, join(o.root, 'runtime', `${m}.ts`))),
+    core: (m) => (o.runtime && m.startsWith('runtime/') && !existsSync(join(o.root, m)) ? `${o.runtime}/${m.slice(8).replace(/\.ts$/, '.js')}` : importPath(o.out, join(o.root, m))),
   }
   const files = new Map<string, string>()
   for (const cls of spec.classes) {
@@ -57,6 +64,7 @@ export function generate(spec: SpecModel, o: Options): Map<string, string> {
     files.set(`tests/${cls.stem}.conformance.generated.ts`, emitConformance(cls, spec, '../index.generated.js', [...ERRORS, 'AioPipe', 'AioClient', 'getContext', 'currentProcess']))
   }
   files.set('index.generated.ts', emitIndex(spec, target))
+  files.set('api.generated.md', emitDocs(spec))
   return files
 }
 
@@ -64,7 +72,7 @@ function existing(out: string, dir = ''): string[] {
   const here = join(out, dir)
   if (!existsSync(here)) return []
   return readdirSync(here, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? existing(out, join(dir, e.name)) : e.name.endsWith('.generated.ts') ? [join(dir, e.name).split(sep).join('/')] : [],
+    e.isDirectory() ? existing(out, join(dir, e.name)) : /\.generated\.(ts|md)$/.test(e.name) ? [join(dir, e.name).split(sep).join('/')] : [],
   )
 }
 

@@ -230,7 +230,7 @@ export function emitClass(cls: ClassModel, spec: SpecModel, target: Target): str
         { name: 'toString', returnType: 'string', statements: [`return \`${cls.name}(\${this.#core.${cls.describe}})\``] },
         { name: '[inspect.custom]', returnType: 'string', statements: ['return this.toString()'] },
       ] : []),
-      ...(cls.transfer ? [{ name: '[REDUCE]', returnType: 'Reduced', statements: [`return { __aio__: '${cls.name}', state: this.#core.reduce() }`], docs: docs('The record that carries this object to another thread.', [['internal', '']]) }] : []),
+      ...(cls.transfer ? [{ name: '[REDUCE]', returnType: 'Reduced', statements: [`return { __aio__: '${cls.name}', state: this.#core.reduce(), module: import.meta.url }`], docs: docs('The record that carries this object to another thread.', [['internal', '']]) }] : []),
     ],
     getAccessors: [
       { name: '[CORE]', returnType: core, statements: ['return this.#core'], docs: docs('The runtime core.', [['internal', '']]) },

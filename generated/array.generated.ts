@@ -215,7 +215,7 @@ export class AioArray {
    * @internal
    */
   [REDUCE](): Reduced {
-    return { __aio__: 'AioArray', state: this.#core.reduce() }
+    return { __aio__: 'AioArray', state: this.#core.reduce(), module: import.meta.url }
   }
 }
 registerType('AioArray', (state) => AioArray.fromCore(ArrayCore.rebuild(state)))

@@ -120,7 +120,7 @@ export class AioBarrier {
    * @internal
    */
   [REDUCE](): Reduced {
-    return { __aio__: 'AioBarrier', state: this.#core.reduce() }
+    return { __aio__: 'AioBarrier', state: this.#core.reduce(), module: import.meta.url }
   }
 }
 registerType('AioBarrier', (state) => AioBarrier.fromCore(BarrierCore.rebuild(state)))

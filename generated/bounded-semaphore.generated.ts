@@ -133,7 +133,7 @@ export class AioBoundedSemaphore {
    * @internal
    */
   [REDUCE](): Reduced {
-    return { __aio__: 'AioBoundedSemaphore', state: this.#core.reduce() }
+    return { __aio__: 'AioBoundedSemaphore', state: this.#core.reduce(), module: import.meta.url }
   }
 }
 registerType('AioBoundedSemaphore', (state) => AioBoundedSemaphore.fromCore(BoundedSemaphoreCore.rebuild(state)))

@@ -240,7 +240,7 @@ export class AioCondition {
    * @internal
    */
   [REDUCE](): Reduced {
-    return { __aio__: 'AioCondition', state: this.#core.reduce() }
+    return { __aio__: 'AioCondition', state: this.#core.reduce(), module: import.meta.url }
   }
 }
 registerType('AioCondition', (state) => AioCondition.fromCore(ConditionCore.rebuild(state)))

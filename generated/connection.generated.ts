@@ -264,7 +264,7 @@ export class AioConnection {
    * @internal
    */
   [REDUCE](): Reduced {
-    return { __aio__: 'AioConnection', state: this.#core.reduce() }
+    return { __aio__: 'AioConnection', state: this.#core.reduce(), module: import.meta.url }
   }
 }
 registerType('AioConnection', (state) => AioConnection.fromCore(ConnectionCore.rebuild(state)))

@@ -101,7 +101,7 @@ export class AioEvent {
    * @internal
    */
   [REDUCE](): Reduced {
-    return { __aio__: 'AioEvent', state: this.#core.reduce() }
+    return { __aio__: 'AioEvent', state: this.#core.reduce(), module: import.meta.url }
   }
 }
 registerType('AioEvent', (state) => AioEvent.fromCore(EventCore.rebuild(state)))

@@ -269,7 +269,7 @@ export class AioJoinableQueue<T = unknown> {
    * @internal
    */
   [REDUCE](): Reduced {
-    return { __aio__: 'AioJoinableQueue', state: this.#core.reduce() }
+    return { __aio__: 'AioJoinableQueue', state: this.#core.reduce(), module: import.meta.url }
   }
 }
 registerType('AioJoinableQueue', (state) => AioJoinableQueue.fromCore(JoinableQueueCore.rebuild(state)))

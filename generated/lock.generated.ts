@@ -122,7 +122,7 @@ export class AioLock {
    * @internal
    */
   [REDUCE](): Reduced {
-    return { __aio__: 'AioLock', state: this.#core.reduce() }
+    return { __aio__: 'AioLock', state: this.#core.reduce(), module: import.meta.url }
   }
 }
 registerType('AioLock', (state) => AioLock.fromCore(LockCore.rebuild(state)))

@@ -233,7 +233,7 @@ export class AioQueue<T = unknown> {
    * @internal
    */
   [REDUCE](): Reduced {
-    return { __aio__: 'AioQueue', state: this.#core.reduce() }
+    return { __aio__: 'AioQueue', state: this.#core.reduce(), module: import.meta.url }
   }
 }
 registerType('AioQueue', (state) => AioQueue.fromCore(QueueCore.rebuild(state)))

@@ -122,7 +122,7 @@ export class AioRLock {
    * @internal
    */
   [REDUCE](): Reduced {
-    return { __aio__: 'AioRLock', state: this.#core.reduce() }
+    return { __aio__: 'AioRLock', state: this.#core.reduce(), module: import.meta.url }
   }
 }
 registerType('AioRLock', (state) => AioRLock.fromCore(RLockCore.rebuild(state)))

@@ -133,7 +133,7 @@ export class AioSemaphore {
    * @internal
    */
   [REDUCE](): Reduced {
-    return { __aio__: 'AioSemaphore', state: this.#core.reduce() }
+    return { __aio__: 'AioSemaphore', state: this.#core.reduce(), module: import.meta.url }
   }
 }
 registerType('AioSemaphore', (state) => AioSemaphore.fromCore(SemaphoreCore.rebuild(state)))

@@ -126,7 +126,7 @@ export class AioSimpleQueue<T = unknown> {
    * @internal
    */
   [REDUCE](): Reduced {
-    return { __aio__: 'AioSimpleQueue', state: this.#core.reduce() }
+    return { __aio__: 'AioSimpleQueue', state: this.#core.reduce(), module: import.meta.url }
   }
 }
 registerType('AioSimpleQueue', (state) => AioSimpleQueue.fromCore(SimpleQueueCore.rebuild(state)))

@@ -156,7 +156,7 @@ export class AioValue {
    * @internal
    */
   [REDUCE](): Reduced {
-    return { __aio__: 'AioValue', state: this.#core.reduce() }
+    return { __aio__: 'AioValue', state: this.#core.reduce(), module: import.meta.url }
   }
 }
 registerType('AioValue', (state) => AioValue.fromCore(ValueCore.rebuild(state)))

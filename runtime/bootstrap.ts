@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url'
 import { isAbsolute } from 'node:path'
 import type { ProcessData } from './process.js'
 import { setCurrentProcess } from './current.js'
-import { rebuildTree } from './transfer.js'
+import { missingModules, rebuildTree } from './transfer.js'
 import { compileFunction } from './source.js'
 import { installLivenessTable } from './liveness.js'
 import { installFeederPort } from './feeder-client.js'
@@ -42,6 +42,8 @@ async function loadTarget(t: ProcessData['target']): Promise<(...args: unknown[]
 }
 
 const target = await loadTarget(data.target)
+// Shared objects of classes this thread has not loaded (a user's own primitives) bring their module.
+for (const module of missingModules(data.args)) await import(module)
 await target(...(rebuildTree(data.args) as unknown[]))
 await flushFedQueues()
 await flushSockets()

@@ -21,6 +21,8 @@ export function coreOf<C>(name: string, value: unknown, classes: readonly (abstr
 export interface Reduced {
   readonly __aio__: string
   readonly state: unknown
+  /** The module that defines the class, so a thread that has not loaded it can (users' own primitives). */
+  readonly module?: string
 }
 
 export interface Shareable {
@@ -102,6 +104,18 @@ export function reduceTree(value: unknown, path: string): unknown {
     throw new TypeError(`${path} (${describeValue(value)}) cannot be sent to another thread: ${(error as Error).message}`)
   }
   return value
+}
+
+/** The modules defining shared classes in `value` that this thread has not registered yet. */
+export function missingModules(value: unknown, out = new Set<string>()): Set<string> {
+  if (typeof value !== 'object' || value === null) return out
+  if (isReduced(value)) {
+    if (!rebuilders.has(value.__aio__) && value.module) out.add(value.module)
+    missingModules(value.state, out)
+  } else if (Array.isArray(value) || value instanceof Set) for (const v of value) missingModules(v, out)
+  else if (value instanceof Map) for (const [k, v] of value) missingModules(k, out), missingModules(v, out)
+  else if (Object.getPrototypeOf(value) === Object.prototype) for (const v of Object.values(value)) missingModules(v, out)
+  return out
 }
 
 /** The inverse of `reduceTree`, run on the receiving side. */

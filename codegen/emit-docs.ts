@@ -1,0 +1,64 @@
+// Emits the API reference (generated/api.generated.md) from the spec: every class, method,
+// parameter with its default and unit, return value, what a timeout does, errors, and variants.
+import Handlebars from 'handlebars'
+import { readFileSync } from 'node:fs'
+import type { MethodModel, ParamModel, SpecModel } from './model.js'
+
+const hbs = Handlebars.create()
+const template = hbs.compile(readFileSync(new URL('../../codegen/templates/api.hbs', import.meta.url), 'utf8'), { strict: true, noEscape: true })
+
+const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ')
+
+function params(ps: readonly ParamModel[]) {
+  return ps.map((p) => ({
+    name: p.name,
+    type: cell(p.type === 'timeout' ? 'number | null (ms)' : p.tsType),
+    default: p.default !== undefined ? `\`${cell(p.default)}\`` : p.optional ? 'optional' : 'required',
+    doc: cell(p.doc),
+  }))
+}
+
+function signature(ps: readonly ParamModel[]): string {
+  return ps.map((p) => (p.default !== undefined ? `${p.name} = ${p.default}` : p.optional ? `${p.name}?` : p.name)).join(', ')
+}
+
+function variants(m: MethodModel): string {
+  if (m.blocking || m.composite) return `**blocking** \`${m.name}(…)\` and awaitable \`coro_${m.name}(…, { signal })\``
+  return m.coro ? `\`${m.name}(…)\` (never waits) and \`coro_${m.name}(…, { signal })\` for ported aioprocessing code` : `\`${m.name}(…)\` (never waits)`
+}
+
+function onTimeout(m: MethodModel): string {
+  const b = m.blocking
+  if (!b || !b.timeout) return ''
+  if ('return' in b.onTimeout) return `returns \`${b.onTimeout.return}\`.`
+  if ('throw' in b.onTimeout) return `throws \`${b.onTimeout.throw}\`.`
+  return 'see the errors below.'
+}
+
+export function emitDocs(spec: SpecModel): string {
+  const classes = [...spec.classes].sort((a, b) => a.name.localeCompare(b.name))
+  return template({
+    classes: classes.map((c) => ({
+      name: c.name,
+      anchor: c.name.toLowerCase(),
+      typeParams: c.typeParams ? `<${c.typeParams}>` : '',
+      doc: c.doc,
+      ctorDoc: c.constructorDoc,
+      signature: signature(c.constructorParams),
+      params: params(c.constructorParams),
+      context: c.context ? `\`${c.context.enter}\` on entry, \`${c.context.exit}\` on exit` : '',
+      methods: c.methods.map((m) => ({
+        name: m.name,
+        signature: signature(m.params),
+        returns: m.returns.type === 'void' ? '' : m.returns.type,
+        doc: m.doc,
+        variants: variants(m),
+        params: params(m.params),
+        returnsDoc: m.returns.doc,
+        onTimeout: onTimeout(m),
+        throws: m.throws,
+      })),
+      properties: c.properties.map((p) => ({ name: p.name, type: cell(p.type), doc: cell(p.doc), settable: Boolean(p.set) })),
+    })),
+  })
+}
