@@ -18,6 +18,8 @@
 // 15    FLAGS       WRITER_CLOSED=1 | READER_CLOSED=2 | FAILED=4 (a socket was cut off mid-stream)
 //                   | SOCKET=8 (the I/O thread pumps this ring to a socket)
 // 16    UNSENT      a socket's outgoing ring: messages sent and not yet handed to the kernel
+// 17    WANT_ROOM   1 while a writer sleeps on SPACE_SEQ; readers wake it only once a quarter of
+//                   the ring is free, so a full ring is not refilled one record per wake-up
 // Bytes from HEADER_BYTES: the ring. A record is a u32 length then the serialized item.
 //
 // Writes never wait for room in the producer's own thread, as Python's feeder thread guarantees:
@@ -62,13 +64,16 @@ const READER_CLOSED = 2
 const FAILED = 4
 const SOCKET = 8
 const UNSENT = 16
+const WANT_ROOM = 17
 /** Returned by Ring.takeAttempt once the writer closed and every record was taken. */
 export const EOF: unique symbol = Symbol('aioprocessing.eof')
-export const HEADER_WORDS = 20
+export const HEADER_WORDS = 20 // 18 used
 export const HEADER_BYTES = HEADER_WORDS * 4
 const LEN = 4
 /** Default ring size: an idle queue costs this plus 64 bytes of header. */
 export const DEFAULT_CAPACITY = 32 * 1024
+/** How long a put() waits for a consumer to make room before it hands the record to the feeder. */
+const ROOM_WAIT_MS = 1
 /** Records of one handle the feeder may hold before put() waits (about Python's pipe + feeder buffer). */
 export const MAX_BACKLOG = 65_536
 /** How long a sleeper on an internal lock waits before it checks whether the holder died. */
@@ -136,6 +141,11 @@ export class Ring {
   }
 
   writeLength(pos: number, n: number): void {
+    const at = pos & this.mask
+    if (at + LEN <= this.capacity) {
+      this.bytes.writeUInt32LE(n, at)
+      return
+    }
     const tmp = Buffer.allocUnsafe(LEN)
     tmp.writeUInt32LE(n, 0)
     this.put(pos, tmp, 0, LEN)
@@ -154,12 +164,26 @@ export class Ring {
   }
 
 
-  /** Releases ring bytes up to `head` and wakes the feeder if it waits for room. */
+  /** Releases ring bytes up to `head`; wakes a writer waiting for room once a quarter is free. */
   consume(head: number): void {
     const i32 = this.i32
     Atomics.store(i32, HEAD, head)
-    Atomics.add(i32, SPACE_SEQ, 1)
-    Atomics.notify(i32, SPACE_SEQ)
+    if (Atomics.load(i32, WANT_ROOM) !== 0 && this.free() >= this.capacity >> 2) {
+      Atomics.store(i32, WANT_ROOM, 0)
+      Atomics.add(i32, SPACE_SEQ, 1)
+      Atomics.notify(i32, SPACE_SEQ)
+    }
+  }
+
+  /**
+   * A writer about to sleep for room: returns the SPACE_SEQ to sleep on, read before the flag is
+   * raised, so a reader that frees room after the writer's last look either sees the flag or the
+   * writer sees the room.
+   */
+  wantRoom(): number {
+    const seq = Atomics.load(this.i32, SPACE_SEQ)
+    Atomics.store(this.i32, WANT_ROOM, 1)
+    return seq
   }
 
   /**
@@ -181,7 +205,7 @@ export class Ring {
    * parked on SPACE_SEQ when the ring is full.
    */
   writeSome(src: Uint8Array, from: number, to: number, w: Waiter): number | Pending {
-    const seq = Atomics.load(this.i32, SPACE_SEQ)
+    const seq = this.wantRoom()
     const free = this.free()
     if (free === 0) return park(w, this.i32, SPACE_SEQ, seq)
     const tail = Atomics.load(this.i32, TAIL)
@@ -467,10 +491,32 @@ export class QueueCore implements Waiter {
 
   private write(src: Buffer, n: number): void {
     const ring = this.ring
-    if ((this.pending === undefined || Atomics.load(this.pending, 0) === 0) && ring.wlock.tryAcquire() === true) {
-      const done = ring.tryWriteRecord(src, n)
-      ring.wlock.release()
-      if (done) return
+    if (LEN + n <= ring.capacity) {
+      // A consumer usually makes room (and the feeder drains this handle's backlog) within
+      // microseconds: wait for that a little (ROOM_WAIT_MS) rather than hand every record of a
+      // fast producer to the feeder, which is far slower per record. Past that the feeder takes
+      // over, so put() never waits long.
+      const deadline = performance.now() + ROOM_WAIT_MS
+      for (;;) {
+        const left = deadline - performance.now()
+        const backlog = this.pending === undefined ? 0 : Atomics.load(this.pending, 0)
+        if (backlog > 0) {
+          if (left <= 0) break
+          Atomics.wait(this.pending!, 0, backlog, left) // keep this handle's order: feeder first
+          continue
+        }
+        const seq = ring.wantRoom()
+        if (ring.wlock.tryAcquire() === true) {
+          const done = ring.tryWriteRecord(src, n)
+          ring.wlock.release()
+          if (done) return
+          if (left <= 0) break
+          Atomics.wait(this.i32, SPACE_SEQ, seq, left)
+        } else {
+          if (left <= 0) break
+          Atomics.wait(this.i32, WSTATE, Atomics.load(this.i32, WSTATE), Math.min(left, 0.05)) // another writer
+        }
+      }
     }
     this.pending ??= new Int32Array(new SharedArrayBuffer(4))
     Atomics.add(this.pending, 0, 1)
