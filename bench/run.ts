@@ -3,6 +3,7 @@
 
 import { availableParallelism, cpus } from 'node:os'
 import { benchPrimitives, type Row } from './primitives.js'
+import { benchQueues } from './queues.js'
 
 function fmt(v: number, unit: string): string {
   // Rates and µs-scale figures: whole numbers with separators; small ns/pair keep one decimal.
@@ -23,13 +24,16 @@ function table(rows: Row[]): string {
 
 const started = performance.now()
 const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY, 'i') : undefined
-const rows = await benchPrimitives({ log: (line) => process.stderr.write(`bench: ${line}\n`), only })
+const log = (line: string): boolean => process.stderr.write(`bench: ${line}\n`)
+const rows = [...(await benchPrimitives({ log, only })), ...(await benchQueues({ log, only }))]
 
 console.log(table(rows))
 console.log()
 const counts = [...new Map(rows.map((r) => [`${r.benchmark} / ${r.implementation}`, r])).values()]
-console.log(`Median of ${rows[0]?.runs ?? 0} runs after one warm-up run. Operations per run:`)
-for (const r of counts) console.log(`- ${r.benchmark} / ${r.implementation}: ${r.n.toLocaleString('en-US')}`)
+const runs = rows[0]?.runs ?? 0
+console.log(`Median of ${runs} runs after one warm-up run unless a row says otherwise. Operations per run:`)
+// Rows with another run count (queues, memory) say so: a median of 3 is not one of 7.
+for (const r of counts) console.log(`- ${r.benchmark} / ${r.implementation}: ${r.n.toLocaleString('en-US')}${r.runs === runs ? '' : ` (${r.runs} runs)`}`)
 for (const r of rows) for (const note of r.notes ?? []) console.log(`- NOTE ${r.benchmark} / ${r.implementation}: ${note}`)
 // BENCH_SAMPLES=1 lists every run, to tell drift (e.g. a leak) from scheduler noise.
 if (process.env.BENCH_SAMPLES === '1') {
