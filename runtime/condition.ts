@@ -35,6 +35,8 @@ export class ConditionWait implements Waiter {
   waitIndex = 0
   waitValue = 0
   relocking = false
+  /** Set by the awaitable loop when the wait was aborted. */
+  aborted = false
   constructor(readonly table: Int32Array, readonly slot: number, readonly depth: number) {
     this.i32 = table
   }
@@ -89,13 +91,15 @@ export class ConditionCore {
       if (Atomics.load(w.table, w.slot) === WAITING) return park(w, w.table, w.slot, WAITING)
       w.relocking = true
     }
-    if (this.lock.acquireAttempt(w) === PENDING) return PENDING
+    if (this.lock.relockAttempt(w) === PENDING) return PENDING
     // The lock is ours again: settle the slot.
     this.lock.restore(w.depth)
     const t = this.table
     const notified = Atomics.load(t, w.slot) === NOTIFIED
     if (!notified) t[SLEEPERS]--
     Atomics.store(t, w.slot, FREE)
+    // An aborted waiter that was notified meanwhile hands the notification on (asyncio's rule).
+    if (notified && w.aborted) this.notify(1)
     return notified
   }
 

@@ -6,7 +6,7 @@
 // ring in parts; once the first part is in, an abort comes too late and the send completes.
 
 import { COMMITTED, PENDING, coroBlockOn, park, type Committed, type Pending, type Waiter } from './wait.js'
-import { EOF, GetState, Ring } from './queue.js'
+import { CUT_OFF, EOF, GetState, Ring } from './queue.js'
 import { decode, encode, encoded } from './serialize.js'
 import { BufferTooShort, EOFError, OSError, ValueError } from './errors.js'
 import { wrapCore } from './transfer.js'
@@ -111,6 +111,10 @@ export class ConnectionCore implements Waiter {
 
   sendAttempt(st: SendState): undefined | Pending {
     const tx = this.tx!
+    if (tx.failed()) {
+      if (st.phase === 1) tx.wlock.release()
+      throw new OSError(CUT_OFF)
+    }
     if (tx.readerClosed()) {
       if (st.phase === 1) tx.wlock.release()
       throw new OSError('broken pipe: the receiving end is closed')
@@ -143,9 +147,11 @@ export class ConnectionCore implements Waiter {
     socketRings.add(tx)
   }
 
-  /** Abort of a send: nothing happened before WLOCK; after the first part, the send must finish. */
+  /** Abort of a send: nothing is in the ring before its first part; after it, the send must finish. */
   sendExpire(st: SendState): undefined | Committed {
-    return st.phase === 1 ? COMMITTED : undefined
+    if (st.phase === 1 && st.sent > 0) return COMMITTED
+    if (st.phase === 1) this.tx!.wlock.release()
+    return undefined
   }
 
   // --- receiving -----------------------------------------------------------------------------

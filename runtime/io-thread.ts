@@ -96,6 +96,9 @@ function pump(socket: net.Socket, offer: Offer, maxMessageSize: number): void {
     if (closed) return
     closed = true
     rx.fail(why)
+    // Senders must not wait for a socket that is gone: their ring is closed and failed too.
+    tx.closeReader()
+    tx.fail(why)
     socket.destroy()
   }
 
@@ -164,6 +167,8 @@ function pump(socket: net.Socket, offer: Offer, maxMessageSize: number): void {
   })
   socket.on('error', (e) => cutOff(`connection error: ${e.message}`))
   socket.on('close', () => {
+    tx.closeReader()
+    tx.fail('the socket closed')
     void writing.then(() => rx.closeWriter())
   })
   socket.resume()
@@ -192,7 +197,7 @@ function pump(socket: net.Socket, offer: Offer, maxMessageSize: number): void {
         socket.write(head)
         ok = socket.write(msg, written)
       }
-      if (!ok) await new Promise((r) => socket.once('drain', r))
+      if (!ok && !closed) await new Promise((r) => (socket.once('drain', r), socket.once('close', r)))
     }
     if (!closed) socket.end()
   })()

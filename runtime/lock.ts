@@ -34,6 +34,11 @@ export interface LockLike extends Waiter {
   releaseAll(): number
   /** Called right after the lock was re-acquired for a Condition: restores the recursion depth. */
   restore(depth: number): void
+  /**
+   * Takes the lock back for a Condition waiter: always the futex path, never the re-entrant
+   * shortcut (another task of this thread may hold an RLock meanwhile).
+   */
+  relockAttempt(w: Waiter): true | Pending
   reduce(): { kind: 'lock' | 'rlock'; sab: SharedArrayBuffer }
   describe(): string
 }
@@ -93,6 +98,10 @@ export class LockCore extends FutexLock implements LockLike {
     return this.lockContended(w)
   }
 
+  relockAttempt(w: Waiter): true | Pending {
+    return this.lockContended(w)
+  }
+
   release(): void {
     if (!this.isLocked() || !this.unlockOwned()) throw new ValueError('semaphore or lock released too many times')
   }
@@ -134,6 +143,10 @@ export class RLockCore extends FutexLock implements LockLike {
     if (this.lockContended(w) === PENDING) return PENDING
     this.i32[COUNT] = 1
     return true
+  }
+
+  relockAttempt(w: Waiter): true | Pending {
+    return this.lockContended(w)
   }
 
   release(): void {

@@ -147,12 +147,14 @@ export class ProcessCore implements Waiter {
       daemon: this.daemon,
     }
     const sup = supervisorWorker()
+    // STARTED before the supervisor can see the message: its STOPPED must never be overwritten.
+    Atomics.store(this.i32, STATE, STARTED)
     try {
       sup.postMessage({ op: 'spawn', id: this.id, sab: this.i32.buffer, data, resourceLimits: this.resourceLimits })
     } catch (error) {
+      Atomics.store(this.i32, STATE, INITIAL)
       throw new TypeError(`args cannot be sent to the process: ${(error as Error).message}`, { cause: error })
     }
-    Atomics.store(this.i32, STATE, STARTED)
     live.set(this.id, this)
     refSupervisor()
     // Python drops its reference to the target once the child has it.
@@ -182,7 +184,8 @@ export class ProcessCore implements Waiter {
   get pid(): number | null {
     if (Atomics.load(this.i32, STATE) === INITIAL) return null
     // The supervisor fills PID right after it created the worker: a short wait at most.
-    blockOn(this, () => (Atomics.load(this.i32, PID) !== 0 ? true : park(this, this.i32, PID, 0)), performance.now() + 30_000, () => true)
+    const known = () => Atomics.load(this.i32, PID) !== 0 || Atomics.load(this.i32, STATE) === STOPPED
+    blockOn(this, () => (known() ? true : park(this, this.i32, PID, 0)), performance.now() + 30_000, () => true)
     return Atomics.load(this.i32, PID) || null
   }
 

@@ -65,6 +65,7 @@ const FAILED = 4
 const SOCKET = 8
 const UNSENT = 16
 const WANT_ROOM = 17
+export const CUT_OFF = 'the connection was cut off: the peer broke the framing protocol, or reset or ended it inside a message'
 /** Returned by Ring.takeAttempt once the writer closed and every record was taken. */
 export const EOF: unique symbol = Symbol('aioprocessing.eof')
 export const HEADER_WORDS = 20 // 18 used
@@ -159,7 +160,9 @@ export class Ring {
     const i32 = this.i32
     Atomics.store(i32, TAIL, tail)
     Atomics.add(i32, DATA_SEQ, 1)
-    Atomics.notify(i32, DATA_SEQ, 1)
+    // All, not one: poll() and wait() sleep on DATA_SEQ too, and a wake-up taken by a poller
+    // must not leave a reader asleep beside readable data.
+    Atomics.notify(i32, DATA_SEQ)
     if (partial) Atomics.notify(i32, TAIL)
   }
 
@@ -302,7 +305,7 @@ export class Ring {
         const closed = this.writerClosed()
         this.rlock.release()
         if (closed && avail === 0) {
-          if (this.failed()) throw new OSError('the connection was cut off: the peer broke the framing protocol, or reset or ended it inside a message')
+          if (this.failed()) throw new OSError(CUT_OFF)
           return EOF
         }
         return park(st, i32, DATA_SEQ, seq)
@@ -349,7 +352,8 @@ export class Ring {
       this.consume((head + n) | 0)
     }
     if (st.off < st.len) {
-      if (n === 0 && this.writerClosed()) {
+      // The writer closes only after its last byte is in: closed now means the rest never comes.
+      if (this.writerClosed() && ((Atomics.load(i32, TAIL) - Atomics.load(i32, HEAD)) | 0) === 0) {
         Atomics.store(i32, SKIP, 0)
         this.rlock.release()
         st.phase = 0
@@ -539,7 +543,12 @@ export class QueueCore implements Waiter {
 
   /** Timeout or abort: nothing was taken unless a large record is already streaming out. */
   getExpire(st: GetState): Committed {
-    if (st.phase === 1) return COMMITTED
+    if (st.phase === 1 && st.buf) return COMMITTED
+    if (st.phase === 1) {
+      // Still discarding a dead reader's record: SKIP keeps the progress for the next reader.
+      st.phase = 0
+      this.ring.rlock.release()
+    }
     throw new Empty()
   }
 

@@ -43,6 +43,7 @@ let io: Worker | undefined
 function ioThread(): Worker {
   if (!io) {
     io = createWorker((execArgv) => new Worker(new URL('./io-thread.js', import.meta.url), { execArgv }))
+    io.on('error', (e) => process.stderr.write(`aioprocessing: the I/O thread failed: ${e.stack ?? e}\n`))
     io.unref()
   }
   return io
@@ -73,7 +74,8 @@ function keyOf(authkey: SocketOptions['authkey']): Buffer | null {
 
 function maxOf(o: SocketOptions): number {
   const m = o.maxMessageSize ?? DEFAULT_MAX_MESSAGE
-  if (!Number.isInteger(m) || m < 0) throw new TypeError(`maxMessageSize must be a non-negative integer, not ${m}`)
+  // Ring records carry a 32-bit length: the cap cannot go past it.
+  if (!Number.isInteger(m) || m < 0 || m > 0xffffffff) throw new TypeError(`maxMessageSize must be an integer from 0 to 4294967295, not ${m}`)
   return m
 }
 
@@ -126,18 +128,25 @@ export class ConnectState implements Waiter {
       if (this.step.done) return this.conn
       const op = this.step.value
       let result: Buffer
-      if ('send' in op) {
-        this.send ??= this.conn.sendBytesBegin(op.send)
-        if (this.conn.sendAttempt(this.send) === PENDING) return this.relay(this.send)
-        this.send = undefined
-        result = Buffer.alloc(0)
-      } else {
-        this.recv ??= this.conn.recvBegin()
-        const r = this.conn.recvBytesAttempt(this.recv, op.recv)
-        if (r === PENDING) return this.relay(this.recv)
-        this.recv = undefined
-        result = r
+      try {
+        if ('send' in op) {
+          this.send ??= this.conn.sendBytesBegin(op.send)
+          if (this.conn.sendAttempt(this.send) === PENDING) return this.relay(this.send)
+          result = Buffer.alloc(0)
+        } else {
+          this.recv ??= this.conn.recvBegin()
+          const r = this.conn.recvBytesAttempt(this.recv, op.recv)
+          if (r === PENDING) return this.relay(this.recv)
+          result = r
+        }
+      } catch (error) {
+        // The handshake decides which error the caller sees (a failed #FAILURE# send after a
+        // wrong digest is still an AuthenticationError).
+        this.send = this.recv = undefined
+        this.step = hs.throw(error)
+        continue
       }
+      this.send = this.recv = undefined
       this.step = hs.next(result)
     }
   }

@@ -27,6 +27,8 @@ export interface Waiter {
   waitValue: number
   /** The longest single sleep, in ms, before the attempt runs again (for conditions nobody notifies). */
   waitCapMs?: number
+  /** Set by coroBlockOn when the call is aborted, for waiters that must undo more than expire() can. */
+  aborted?: boolean
 }
 
 /**
@@ -174,6 +176,7 @@ export async function coroBlockOn<R>(
           const how = expired || !signal ? await res.value : await Promise.race([res.value, abortPromise])
           if (how === 'aborted') {
             aborted = true
+            if ('aborted' in w) w.aborted = true
             // Our waitAsync stays queued on the word until notified; flush it (and pass on any
             // wake-up it may have taken) so that a notify(1) never lands on a dead waiter.
             Atomics.notify(i32, waitIndex)

@@ -106,12 +106,13 @@ test('hostile peers are cut off with clear errors, without allocating what they 
     ['a truncated frame', Buffer.from('00000010abcd', 'hex'), /cut off|end of file/],
     ['garbage before the handshake', Buffer.from('GET / HTTP/1.1\r\n\r\n'), /cut off|AuthenticationError|digest|bad message/],
     ['a response longer than 256 bytes', Buffer.concat([frame(Buffer.alloc(300))]), /bad message length|cut off/],
-    ['a wrong response', frame(Buffer.alloc(40)), /digest received was wrong/],
-    ['nothing at all', Buffer.alloc(0), /EOF|end of file|closed by its peer/],
+    // A peer that closes at once may be gone before the server's next send: then the send fails.
+    ['a wrong response', frame(Buffer.alloc(40)), /digest received was wrong|cut off/],
+    ['nothing at all', Buffer.alloc(0), /EOF|end of file|closed by its peer|cut off/],
   ]
   for (const [what, bytes, message] of cases) {
     const peer = rawSend(address, bytes)
-    const error = await listener.coro_accept().then(() => undefined, (e: Error) => e)
+    const error = await listener.coro_accept({ signal: AbortSignal.timeout(LONG) }).then(() => undefined, (e: Error) => e)
     t.truthy(error, `${what}: accept threw`)
     t.regex(`${error?.name}: ${error?.message}`, message, what)
     await peer
@@ -144,8 +145,9 @@ test('fuzz: 200 rounds of random bytes and random frame sequences; the listener 
       bytes = Buffer.concat(frames)
     }
     const peer = rawSend(address, bytes)
-    const error = await listener.coro_accept().then(() => undefined, (e: Error) => e)
+    const error = await listener.coro_accept({ signal: AbortSignal.timeout(LONG) }).then(() => undefined, (e: Error) => e)
     t.truthy(error, `round ${round}: a random peer never passes the handshake`)
+    t.not(error?.name, 'TimeoutError', `round ${round}: accept hung on ${bytes.length} random bytes`)
     await peer
   }
   const good = new AioArray('c', 64)
