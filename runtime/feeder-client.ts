@@ -25,7 +25,8 @@ function feederPort(): MessagePort {
 
 /** Sends `src[0..n)` as one record for `ring`; `pending[0]` was counted up and the feeder counts it down. */
 export function feed(ring: Ring, src: Uint8Array, n: number, pending: Int32Array): void {
-  const bytes = new ArrayBuffer(n)
+  // Resizable, so that the feeder can release its memory as soon as the record is written.
+  const bytes = new ArrayBuffer(n, { maxByteLength: n })
   new Uint8Array(bytes).set(src.subarray(0, n))
   feederPort().postMessage({ op: 'feed', queue: ring.i32.buffer, id: ring.id, bytes, pending: pending.buffer }, [bytes])
 }

@@ -15,6 +15,8 @@ export interface FeedMessage {
 interface Backlog {
   ring: Ring
   items: FeedMessage[]
+  /** Index of the next item to write: shift() would cost O(backlog) per record. */
+  next: number
 }
 
 const backlogs = new Map<number, Backlog>()
@@ -25,17 +27,23 @@ export function enqueueFeed(m: FeedMessage): void {
     b.items.push(m)
     return
   }
-  const fresh: Backlog = { ring: new Ring(new Int32Array(m.queue)), items: [m] }
+  const fresh: Backlog = { ring: new Ring(new Int32Array(m.queue)), items: [m], next: 0 }
   backlogs.set(m.id, fresh)
   void drain(m.id, fresh)
 }
 
 async function drain(id: number, b: Backlog): Promise<void> {
   try {
-    while (b.items.length > 0) {
-      const m = b.items[0]
+    while (b.next < b.items.length) {
+      const m = b.items[b.next]
       await writeRecord(b.ring, new Uint8Array(m.bytes))
-      b.items.shift()
+      b.items[b.next++] = undefined as never
+      if (b.next > 1024 && b.next * 2 > b.items.length) {
+        b.items = b.items.slice(b.next)
+        b.next = 0
+      }
+      // Give the memory back now: this thread's heap may not see a full GC for a long time.
+      ;(m.bytes as ArrayBuffer & { resize?: (n: number) => void }).resize?.(0)
       const pending = new Int32Array(m.pending)
       Atomics.sub(pending, 0, 1)
       Atomics.notify(pending, 0)
