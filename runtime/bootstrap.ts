@@ -8,10 +8,11 @@ import type { ProcessData } from './process.js'
 import { setCurrentProcess } from './current.js'
 import { missingModules, rebuildTree } from './transfer.js'
 import { compileFunction } from './source.js'
+import { joinChildren } from './process.js'
 import { installLivenessTable } from './liveness.js'
 import { installFeederPort } from './feeder-client.js'
 import { flushFedQueues } from './queue.js'
-import { flushSockets } from './connection.js'
+import { closeRebuiltHandles, flushSockets } from './connection.js'
 import { threadId } from 'node:worker_threads'
 
 await import('../generated/index.generated.js')
@@ -47,3 +48,7 @@ for (const module of missingModules(data.args)) await import(module)
 await target(...(rebuildTree(data.args) as unknown[]))
 await flushFedQueues()
 await flushSockets()
+closeRebuiltHandles()
+await joinChildren()
+// Python ends a process when run() returns (os._exit), whatever timers or handles are left.
+process.exit(0)

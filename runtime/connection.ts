@@ -44,8 +44,15 @@ export class ConnectionCore implements Waiter {
   readonly i32: Int32Array
   closed = false
   private unreadable = false
-  constructor(readonly rx: Ring | null, readonly tx: Ring | null) {
+  /** `counted`: this handle is already counted in the rings (a rebuilt one was counted when reduced). */
+  constructor(readonly rx: Ring | null, readonly tx: Ring | null, counted = false) {
     this.i32 = (rx ?? tx)!.i32
+    if (!counted) this.count()
+  }
+
+  private count(): void {
+    this.rx?.addHandle(false)
+    this.tx?.addHandle(true)
   }
 
   /** Python's Pipe(duplex): two connected ends over shared memory. */
@@ -60,10 +67,17 @@ export class ConnectionCore implements Waiter {
   }
   static rebuild(state: { rx: SharedArrayBuffer | null; tx: SharedArrayBuffer | null }): ConnectionCore {
     const ring = (sab: SharedArrayBuffer | null) => (sab ? new Ring(new Int32Array(sab)) : null)
-    return new ConnectionCore(ring(state.rx), ring(state.tx))
+    const core = new ConnectionCore(ring(state.rx), ring(state.tx), true)
+    rebuiltHandles.add(core)
+    return core
   }
+  /**
+   * The record for another thread. The handle it becomes is counted now, so that this thread may
+   * close its own right after start() (Python's idiom) without closing the pipe under the child.
+   */
   reduce(): { rx: SharedArrayBuffer | null; tx: SharedArrayBuffer | null } {
     this.checkOpen()
+    this.count()
     return { rx: (this.rx?.i32.buffer as SharedArrayBuffer) ?? null, tx: (this.tx?.i32.buffer as SharedArrayBuffer) ?? null }
   }
 
@@ -205,17 +219,29 @@ export class ConnectionCore implements Waiter {
     return this.reader().pollAttempt(this)
   }
 
+  /**
+   * Closes this handle. The pipe's end closes with its last handle, as an fd's does with its last
+   * dup: the peer's recv() then throws EOFError once drained, and its send() throws OSError.
+   */
   close(): void {
     if (this.closed) return
     this.closed = true
-    this.tx?.closeWriter()
-    this.rx?.closeReader()
+    rebuiltHandles.delete(this)
+    this.tx?.dropHandle(true)
+    this.rx?.dropHandle(false)
   }
 
   describe(): string {
     const dir = this.rx && this.tx ? 'duplex' : this.rx ? 'read-only' : 'write-only'
     return `${dir}${this.closed ? ', closed' : ''}`
   }
+}
+
+/** Connection handles that arrived in this thread: closed when its process ends, as a process's fds are. */
+const rebuiltHandles = new Set<ConnectionCore>()
+
+export function closeRebuiltHandles(): void {
+  for (const core of rebuiltHandles) core.close()
 }
 
 /** Outgoing socket rings this thread sent on. */

@@ -77,6 +77,11 @@ function connect(m: Extract<IoMessage, { op: 'connect' }>): void {
   socket.once('error', (e) => setStatus(status, STATUS.ERROR, e.message))
   socket.once('connect', () => {
     socket.removeAllListeners('error')
+    // The caller may have given up (an aborted AioClient.coro): then the socket is not wanted.
+    if (Atomics.compareExchange(status, 0, STATUS.WAITING, STATUS.CONNECTED_PENDING) !== STATUS.WAITING) {
+      socket.destroy()
+      return
+    }
     pump(socket, { status, rx: m.rx, tx: m.tx }, m.maxMessageSize)
     setStatus(status, STATUS.CONNECTED, addressText(m.address))
   })

@@ -13,7 +13,7 @@
 
 import { Worker, type MessagePort, type ResourceLimits } from 'node:worker_threads'
 import { livenessTable } from './liveness.js'
-import { PENDING, park, type Pending, type Waiter, blockOn } from './wait.js'
+import { PENDING, park, type Pending, type Waiter, blockOn, coroBlockOn } from './wait.js'
 import { ValueError } from './errors.js'
 import { reduceTree } from './transfer.js'
 import { currentProcess, nextChildIdentity } from './current.js'
@@ -89,6 +89,16 @@ function refSupervisor(): void {
     }
   }
   supervisor!.unref()
+}
+
+/**
+ * Waits for this thread's non-daemon children, as a Python process does at exit (its daemonic
+ * children are terminated, as they are here when the thread ends).
+ */
+export async function joinChildren(): Promise<void> {
+  for (const p of [...live.values()]) {
+    if (!p.daemon) await coroBlockOn(p, () => p.joinAttempt(), Infinity, () => undefined, undefined)
+  }
 }
 
 function targetOf(target: Target): ProcessData['target'] {

@@ -20,6 +20,8 @@
 // 16    UNSENT      a socket's outgoing ring: messages sent and not yet handed to the kernel
 // 17    WANT_ROOM   1 while a writer sleeps on SPACE_SEQ; readers wake it only once a quarter of
 //                   the ring is free, so a full ring is not refilled one record per wake-up
+// 18    READERS     connection handles that read this ring (counted like file descriptors)
+// 19    WRITERS     connection handles that write it; the last close() closes the end
 // Bytes from HEADER_BYTES: the ring. A record is a u32 length then the serialized item.
 //
 // Writes never wait for room in the producer's own thread, as Python's feeder thread guarantees:
@@ -65,10 +67,12 @@ const FAILED = 4
 const SOCKET = 8
 const UNSENT = 16
 const WANT_ROOM = 17
+const READERS = 18
+const WRITERS = 19
 export const CUT_OFF = 'the connection was cut off: the peer broke the framing protocol, or reset or ended it inside a message'
 /** Returned by Ring.takeAttempt once the writer closed and every record was taken. */
 export const EOF: unique symbol = Symbol('aioprocessing.eof')
-export const HEADER_WORDS = 20 // 18 used
+export const HEADER_WORDS = 20
 export const HEADER_BYTES = HEADER_WORDS * 4
 const LEN = 4
 /** Default ring size: an idle queue costs this plus 64 bytes of header. */
@@ -229,6 +233,17 @@ export class Ring {
     Atomics.add(this.i32, DATA_SEQ, 1)
     Atomics.notify(this.i32, DATA_SEQ)
     Atomics.notify(this.i32, TAIL)
+  }
+
+  /** One more connection handle reads (`READERS`) or writes (`WRITERS`) this ring. */
+  addHandle(writer: boolean): void {
+    Atomics.add(this.i32, writer ? WRITERS : READERS, 1)
+  }
+  /** One handle closed; the last one closes that end, as closing the last dup of an fd does. */
+  dropHandle(writer: boolean): void {
+    if (Atomics.sub(this.i32, writer ? WRITERS : READERS, 1) !== 1) return
+    if (writer) this.closeWriter()
+    else this.closeReader()
   }
 
   markSocket(): void {

@@ -18,6 +18,7 @@ for (const style of STYLES) {
       },
       args: [there],
     })
+    there.close() // Python's idiom: close the child's end here; the child's own handle stays open
     let n = 0
     for (let i = 0; i < 2000; i++) {
       await call(style, here, 'send', { n })
@@ -44,6 +45,7 @@ for (const style of STYLES) {
       },
       args: [writer, big.length],
     })
+    writer.close()
     t.true(await call(style, reader, 'poll', LONG))
     const got = await call<Buffer>(style, reader, 'recvBytes')
     t.is(createHash('sha256').update(got).digest('hex'), digest)
@@ -78,4 +80,19 @@ test('a send waiting for room in a full pipe does not stall the event loop, and 
   await sending
   clearInterval(timer)
   t.true(got.equals(payload))
+})
+
+test('closing the child\'s end in the parent after start() leaves the child\'s handle working; EOF comes when the child ends', async (t) => {
+  const [parentEnd, childEnd] = AioPipe()
+  const p = start(t, {
+    target: (conn: AioConnection) => {
+      conn.send(conn.recv()) // echo once, then end without closing: the process end closes it
+    },
+    args: [childEnd],
+  })
+  childEnd.close()
+  parentEnd.send(21)
+  t.is(await parentEnd.coro_recv(), 21)
+  await t.throwsAsync(parentEnd.coro_recv(), { name: 'EOFError' })
+  joined(t, p)
 })

@@ -183,3 +183,9 @@ test('a child sees its own name through currentProcess()', async (t) => {
   t.is(names.value.toString(), 'reporter')
   t.is(p.name, 'reporter')
 })
+
+test('a process ends when its target returns, even with timers left running (Python exits after run())', async (t) => {
+  const p = start(t, { target: () => void setInterval(() => {}, 1000) })
+  await p.coro_join(LONG)
+  t.is(p.exitcode, 0)
+})
