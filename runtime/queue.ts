@@ -510,37 +510,51 @@ export class QueueCore implements Waiter {
 
   private write(src: Buffer, n: number): void {
     const ring = this.ring
-    if (LEN + n <= ring.capacity) {
-      // A consumer usually makes room (and the feeder drains this handle's backlog) within
-      // microseconds: wait for that a little (ROOM_WAIT_MS) rather than hand every record of a
-      // fast producer to the feeder, which is far slower per record. Past that the feeder takes
-      // over, so put() never waits long.
-      const deadline = performance.now() + ROOM_WAIT_MS
-      for (;;) {
-        const left = deadline - performance.now()
-        const backlog = this.pending === undefined ? 0 : Atomics.load(this.pending, 0)
-        if (backlog > 0) {
-          if (left <= 0) break
-          Atomics.wait(this.pending!, 0, backlog, left) // keep this handle's order: feeder first
-          continue
-        }
-        const seq = ring.wantRoom()
-        if (ring.wlock.tryAcquire() === true) {
-          const done = ring.tryWriteRecord(src, n)
-          ring.wlock.release()
-          if (done) return
-          if (left <= 0) break
-          Atomics.wait(this.i32, SPACE_SEQ, seq, left)
-        } else {
-          if (left <= 0) break
-          Atomics.wait(this.i32, WSTATE, Atomics.load(this.i32, WSTATE), Math.min(left, 0.05)) // another writer
-        }
-      }
+    if (LEN + n <= ring.capacity && !this.backlogged() && ring.wlock.tryAcquire() === true) {
+      const done = ring.tryWriteRecord(src, n)
+      ring.wlock.release()
+      if (done) return
     }
+    if (LEN + n <= ring.capacity && this.writeSoon(src, n)) return
     this.pending ??= new Int32Array(new SharedArrayBuffer(4))
     Atomics.add(this.pending, 0, 1)
     fedHandles.add(this)
     feed(this.ring, src, n, this.pending)
+  }
+
+  private backlogged(): boolean {
+    return this.pending !== undefined && Atomics.load(this.pending, 0) > 0
+  }
+
+  /**
+   * A consumer usually makes room (and the feeder drains this handle's backlog) within
+   * microseconds: wait for that a little (ROOM_WAIT_MS) rather than hand every record of a fast
+   * producer to the feeder, which is far slower per record. Past that the feeder takes over, so
+   * put() never waits long.
+   */
+  private writeSoon(src: Buffer, n: number): boolean {
+    const ring = this.ring
+    const deadline = performance.now() + ROOM_WAIT_MS
+    for (;;) {
+      const left = deadline - performance.now()
+      const backlog = this.pending === undefined ? 0 : Atomics.load(this.pending, 0)
+      if (backlog > 0) {
+        if (left <= 0) return false
+        Atomics.wait(this.pending!, 0, backlog, left) // keep this handle's order: feeder first
+        continue
+      }
+      const seq = ring.wantRoom()
+      if (ring.wlock.tryAcquire() === true) {
+        const done = ring.tryWriteRecord(src, n)
+        ring.wlock.release()
+        if (done) return true
+        if (left <= 0) return false
+        Atomics.wait(this.i32, SPACE_SEQ, seq, left)
+      } else {
+        if (left <= 0) return false
+        Atomics.wait(this.i32, WSTATE, Atomics.load(this.i32, WSTATE), Math.min(left, 0.05)) // another writer
+      }
+    }
   }
 
   // --- get ---------------------------------------------------------------------------------

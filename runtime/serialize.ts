@@ -80,7 +80,16 @@ const writer = new Writer()
 /** Strings up to this many units take the byte-by-byte ASCII path. */
 const SHORT = 24
 
-function refuse(value: unknown, path: string): never {
+// The path of the value being written, kept as a stack of keys and only joined into a string for
+// an error message: building `item.a[2]` for every field cost more than encoding the field.
+const pathKeys: (string | number)[] = []
+let pathRoot = 'item'
+function pathText(): string {
+  return pathRoot + pathKeys.map((k) => (typeof k === 'number' ? `[${k}]` : `.${k}`)).join('')
+}
+
+function refuse(value: unknown): never {
+  const path = pathText()
   if (typeof value === 'object' && value !== null && typeof (value as { [REDUCE]?: unknown })[REDUCE] === 'function') {
     const name = (value as object).constructor.name
     throw new TypeError(`${path} is an ${name}: ${name} objects should only be shared between processes through inheritance; pass it in the process args instead of a queue item`)
@@ -88,7 +97,7 @@ function refuse(value: unknown, path: string): never {
   throw new TypeError(`${path} is ${describeValue(value)}, which cannot be sent to another thread`)
 }
 
-function write(w: Writer, v: unknown, path: string): void {
+function write(w: Writer, v: unknown): void {
   switch (typeof v) {
     case 'number':
       if ((v | 0) === v && !Object.is(v, -0)) {
@@ -120,24 +129,30 @@ function write(w: Writer, v: unknown, path: string): void {
     case 'object':
       break
     default:
-      refuse(v, path)
+      refuse(v)
   }
   if (v === null) return w.u8(NULL)
   if (Array.isArray(v)) {
     w.u8(ARRAY)
     w.u32(v.length)
-    for (let i = 0; i < v.length; i++) write(w, v[i], `${path}[${i}]`)
+    for (let i = 0; i < v.length; i++) {
+      pathKeys.push(i)
+      write(w, v[i])
+      pathKeys.pop()
+    }
     return
   }
   const proto = Object.getPrototypeOf(v)
   if (proto === Object.prototype || proto === null) {
-    if (typeof (v as { [REDUCE]?: unknown })[REDUCE] === 'function') refuse(v, path)
+    if (typeof (v as { [REDUCE]?: unknown })[REDUCE] === 'function') refuse(v)
     const keys = Object.keys(v)
     w.u8(OBJECT)
     w.u32(keys.length)
     for (const k of keys) {
       w.string(k)
-      write(w, (v as Record<string, unknown>)[k], `${path}.${k}`)
+      pathKeys.push(k)
+      write(w, (v as Record<string, unknown>)[k])
+      pathKeys.pop()
     }
     return
   }
@@ -146,12 +161,12 @@ function write(w: Writer, v: unknown, path: string): void {
     w.bytes(v as Uint8Array)
     return
   }
-  if (typeof (v as { [REDUCE]?: unknown })[REDUCE] === 'function') refuse(v, path)
+  if (typeof (v as { [REDUCE]?: unknown })[REDUCE] === 'function') refuse(v)
   let blob: Buffer
   try {
     blob = v8Serialize(v)
   } catch (error) {
-    throw new TypeError(`${path} (${describeValue(v)}) cannot be sent to another thread: ${(error as Error).message}`)
+    throw new TypeError(`${pathText()} (${describeValue(v)}) cannot be sent to another thread: ${(error as Error).message}`)
   }
   w.u8(V8)
   w.bytes(blob)
@@ -163,7 +178,9 @@ function write(w: Writer, v: unknown, path: string): void {
  */
 export function encode(value: unknown, path = 'item'): number {
   writer.pos = 0
-  write(writer, value, path)
+  pathRoot = path
+  pathKeys.length = 0
+  write(writer, value)
   return writer.pos
 }
 
