@@ -38,21 +38,20 @@ p.join(30000)
 console.log(lock.acquire(), item, p.exitcode)
 `
 
-test('require() from CommonJS works by package name', async (t) => {
-  const dir = project(t)
-  writeFileSync(join(dir, 'main.cjs'), SCRIPT("const { AioLock, AioQueue, AioProcess } = require('aioprocessing')"))
-  const r = await run(dir, 'main.cjs')
-  t.is(r.code, 0, r.err)
-  t.is(r.out, 'true from a worker 0\n')
-})
+const LOADERS = [
+  ['require() from CommonJS', 'main.cjs', "const { AioLock, AioQueue, AioProcess } = require('aioprocessing')"],
+  ['import from an ES module', 'main.mjs', "import { AioLock, AioQueue, AioProcess } from 'aioprocessing'"],
+] as const
 
-test('import from an ES module works by package name', async (t) => {
-  const dir = project(t)
-  writeFileSync(join(dir, 'main.mjs'), SCRIPT("import { AioLock, AioQueue, AioProcess } from 'aioprocessing'"))
-  const r = await run(dir, 'main.mjs')
-  t.is(r.code, 0, r.err)
-  t.is(r.out, 'true from a worker 0\n')
-})
+for (const [how, file, load] of LOADERS) {
+  test(`${how} works by package name`, async (t) => {
+    const dir = project(t)
+    writeFileSync(join(dir, file), SCRIPT(load))
+    const r = await run(dir, file)
+    t.is(r.code, 0, r.err)
+    t.is(r.out, 'true from a worker 0\n')
+  })
+}
 
 test('aioprocessing-codegen works on a user\'s own spec in a user\'s own project', async (t) => {
   const dir = project(t)
