@@ -147,6 +147,7 @@ export async function coroBlockOn<R>(
     : undefined
   holdLoop()
   let expired = false
+  let busy = 0 // iterations in a row that did not await (the spin saw changes)
   try {
     for (;;) {
       const remaining = expired ? Infinity : aborted ? 0 : deadline - performance.now()
@@ -170,6 +171,13 @@ export async function coroBlockOn<R>(
         const res = spinUntilChanged(i32, waitIndex, waitValue)
           ? undefined
           : Atomics.waitAsync(i32, waitIndex, waitValue, sleep === Infinity ? undefined : sleep)
+        // Under steady contention the spin keeps seeing changes and the loop would never yield:
+        // let timers, I/O and abort signals of this thread run now and then.
+        if (res?.async) busy = 0
+        else if (++busy >= 64) {
+          busy = 0
+          await new Promise((resolve) => setImmediate(resolve))
+        }
         if (res?.async) {
           // Race the abort only while it can still matter: a race against a promise that never
           // settles would leave one reaction behind on it per wait.
