@@ -13,7 +13,24 @@ export function installFeederPort(p: MessagePort): void {
   p.unref()
 }
 
-function feederPort(): MessagePort {
+/** Whether this thread was started by a supervisor (so its own supervisor has one above it). */
+export function hasParentSupervisor(): boolean {
+  return port !== undefined && inherited
+}
+let inherited = false
+export function markInherited(): void {
+  inherited = true
+}
+
+/** A new port to the supervisor above, for this thread's own supervisor to pass broker messages up. */
+export function upstreamPort(): MessagePort | undefined {
+  if (!hasParentSupervisor()) return undefined
+  const channel = new MessageChannel()
+  port!.postMessage({ op: 'connect', port: channel.port2 }, [channel.port2])
+  return channel.port1
+}
+
+export function feederPort(): MessagePort {
   if (!port) {
     const channel = new MessageChannel()
     supervisorWorker().postMessage({ op: 'connect', port: channel.port2 }, [channel.port2])

@@ -13,6 +13,7 @@
 
 import { Worker, type MessagePort, type ResourceLimits } from 'node:worker_threads'
 import { livenessTable } from './liveness.js'
+import { upstreamPort } from './feeder-client.js'
 import { PENDING, park, type Pending, type Waiter, blockOn, coroBlockOn } from './wait.js'
 import { ValueError } from './errors.js'
 import { reduceTree } from './transfer.js'
@@ -65,8 +66,10 @@ const live = new Map<number, ProcessCore>()
 
 export function supervisorWorker(): Worker {
   if (!supervisor) {
-    const workerData = { liveness: livenessTable() }
-    supervisor = createWorker((execArgv) => new Worker(new URL('./supervisor-thread.js', import.meta.url), { workerData, execArgv }))
+    const upstream = upstreamPort()
+    const workerData = { liveness: livenessTable(), upstream }
+    const transferList = upstream ? [upstream] : []
+    supervisor = createWorker((execArgv) => new Worker(new URL('./supervisor-thread.js', import.meta.url), { workerData, transferList, execArgv }))
     supervisor.on('message', (m: SupervisorMessage) => {
       if (m.op !== 'exited') throw new Error(`unknown supervisor message ${JSON.stringify(m)}`)
       live.delete(m.id)

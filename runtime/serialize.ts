@@ -17,13 +17,15 @@
 // 10   Buffer                u32 length + bytes
 // 11   bigint                string form (tag 6 payload)
 // 12   V8 structured clone   u32 length + v8.serialize bytes
+// 13   shared object         broker id (tag 6 payload): an AioLock, AioQueue, AioConnection...
 
 import { serialize as v8Serialize, deserialize as v8Deserialize } from 'node:v8'
-import { REDUCE } from './transfer.js'
+import { REDUCE, rebuildTree, type Reduced } from './transfer.js'
+import { fetchShared, storeShared } from './broker.js'
 import { describeValue } from './args.js'
 
 const UNDEFINED = 0, NULL = 1, FALSE = 2, TRUE = 3, INT32 = 4, FLOAT64 = 5, STRING = 6, ARRAY = 7
-const OBJECT = 8, BYTES = 9, BUFFER = 10, BIGINT = 11, V8 = 12
+const OBJECT = 8, BYTES = 9, BUFFER = 10, BIGINT = 11, V8 = 12, SHARED = 13
 
 /** Growable output buffer; `encode` reuses one per thread, so a small item allocates nothing. */
 class Writer {
@@ -89,12 +91,13 @@ function pathText(): string {
 }
 
 function refuse(value: unknown): never {
-  const path = pathText()
-  if (typeof value === 'object' && value !== null && typeof (value as { [REDUCE]?: unknown })[REDUCE] === 'function') {
-    const name = (value as object).constructor.name
-    throw new TypeError(`${path} is an ${name}: ${name} objects should only be shared between processes through inheritance; pass it in the process args instead of a queue item`)
-  }
-  throw new TypeError(`${path} is ${describeValue(value)}, which cannot be sent to another thread`)
+  throw new TypeError(`${pathText()} is ${describeValue(value)}, which cannot be sent to another thread`)
+}
+
+/** A shared object (lock, queue, connection...) goes by reference: its record waits at the broker. */
+function writeShared(w: Writer, v: { [REDUCE](): Reduced }): void {
+  w.u8(SHARED)
+  w.string(storeShared(v[REDUCE]()))
 }
 
 function write(w: Writer, v: unknown): void {
@@ -142,9 +145,9 @@ function write(w: Writer, v: unknown): void {
     }
     return
   }
+  if (typeof (v as { [REDUCE]?: unknown })[REDUCE] === 'function') return writeShared(w, v as { [REDUCE](): Reduced })
   const proto = Object.getPrototypeOf(v)
   if (proto === Object.prototype || proto === null) {
-    if (typeof (v as { [REDUCE]?: unknown })[REDUCE] === 'function') refuse(v)
     const keys = Object.keys(v)
     w.u8(OBJECT)
     w.u32(keys.length)
@@ -161,7 +164,6 @@ function write(w: Writer, v: unknown): void {
     w.bytes(v as Uint8Array)
     return
   }
-  if (typeof (v as { [REDUCE]?: unknown })[REDUCE] === 'function') refuse(v)
   let blob: Buffer
   try {
     blob = v8Serialize(v)
@@ -274,6 +276,7 @@ function read(): unknown {
     case BUFFER: return readBytes()
     case BIGINT: return BigInt(readString())
     case V8: return v8Deserialize(readBytes())
+    case SHARED: return rebuildTree(fetchShared(readString()))
     default:
       throw new Error(`corrupt serialized data: unknown tag ${tag} at byte ${rpos - 1}`)
   }

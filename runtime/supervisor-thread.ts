@@ -2,6 +2,7 @@
 // the STOPPED state word, whatever the caller's own thread is doing.
 import { MessageChannel, Worker, parentPort, workerData, type MessagePort, type ResourceLimits } from 'node:worker_threads'
 import { enqueueFeed, type FeedMessage } from './feeder.js'
+import { handleBrokerMessage, type BrokerMessage } from './broker.js'
 import { installLivenessTable, markEnded } from './liveness.js'
 import { writeAllSync } from './stdio.js'
 import type { ProcessData } from './process.js'
@@ -17,14 +18,24 @@ type Message =
   | { op: 'kill'; id: number; exitcode: number }
   | { op: 'connect'; port: MessagePort }
 
-const { liveness } = workerData as { liveness: SharedArrayBuffer }
+const { liveness, upstream } = workerData as { liveness: SharedArrayBuffer; upstream?: MessagePort }
+upstream?.unref()
 installLivenessTable(liveness)
 
 /** Feeder requests come from the thread that owns this supervisor and from every child it started. */
 function listen(port: MessagePort): void {
-  port.on('message', (m: FeedMessage) => {
-    if (m.op !== 'feed') throw new Error(`unknown message to the feeder: ${JSON.stringify(m)}`)
-    enqueueFeed(m)
+  port.on('message', (m: FeedMessage | BrokerMessage | { op: 'connect'; port: MessagePort }) => {
+    switch (m.op) {
+      case 'feed':
+        return enqueueFeed(m)
+      case 'store':
+      case 'fetch':
+        return handleBrokerMessage(m, upstream)
+      case 'connect':
+        return listen(m.port)
+      default:
+        throw new Error(`unknown message to the supervisor's port: ${JSON.stringify(m)}`)
+    }
   })
   port.unref()
 }

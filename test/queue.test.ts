@@ -2,7 +2,7 @@
 // threads terminated in the middle of a put or a get.
 import test from 'ava'
 import { createHash } from 'node:crypto'
-import { AioArray, AioEvent, AioJoinableQueue, AioQueue, AioSimpleQueue, AioValue } from '../generated/index.generated.js'
+import { AioArray, AioEvent, AioJoinableQueue, AioLock, AioPipe, AioQueue, AioSimpleQueue, AioValue } from '../generated/index.generated.js'
 import { CORE } from '../runtime/transfer.js'
 import { LONG, STYLES, call, joined, start } from './helpers.js'
 
@@ -227,5 +227,35 @@ test('a coro_get never stalls the event loop while it waits', async (t) => {
   t.is(await q.coro_get(true, LONG), 'late')
   clearInterval(timer)
   t.true(ticks >= 20)
+  joined(t, p)
+})
+
+for (const style of STYLES) {
+  test(`a pipe end and a lock sent through a queue arrive working in a worker (${style})`, async (t) => {
+    const q = new AioQueue<unknown>()
+    const [here, there] = AioPipe()
+    const lock = new AioLock()
+    const p = start(t, {
+      target: (q: AioQueue<any>) => {
+        const { conn, lock } = q.get(true, 30_000)
+        const got = conn.recv()
+        conn.send({ echo: got, locked: lock.acquire(false) })
+      },
+      args: [q],
+    })
+    await call(style, q, 'put', { conn: there, lock })
+    there.close() // this thread's handle; the one that travelled stays open
+    await call(style, here, 'send', 'ping')
+    t.deepEqual(await call(style, here, 'recv'), { echo: 'ping', locked: true })
+    t.false(lock.acquire(false), 'the worker acquired the very same lock')
+    joined(t, p)
+  })
+}
+
+test('shared objects travel through a queue from a grandchild to the main thread', async (t) => {
+  const q = new AioQueue<unknown>()
+  const p = start(t, { target: { module: new URL('./targets.js', import.meta.url), name: 'grandchildSendsEvent' }, args: [q] })
+  const ev = (await q.coro_get(true, LONG)) as AioEvent
+  t.true(await ev.coro_wait(LONG), 'the event set in the grandchild is the one received here')
   joined(t, p)
 })

@@ -1,5 +1,5 @@
 // Module targets for process tests ({ module, name }); they may import the library.
-import { AioClient, AioProcess, currentProcess, type AioArray, type AioQueue, type AioValue } from '../generated/index.generated.js'
+import { AioClient, AioEvent, AioProcess, currentProcess, type AioArray, type AioQueue, type AioValue } from '../generated/index.generated.js'
 
 export function addTen(v: AioValue): void {
   v.value = (v.value as number) + 10
@@ -38,4 +38,16 @@ export function echoClient(address: [string, number] | string, authkey: string |
   } catch (e) {
     outcome.value = Buffer.from(`${(e as Error).name}: ${(e as Error).message}`.slice(0, 60))
   }
+}
+
+export function grandchildSendsEvent(q: AioQueue<unknown>): void {
+  const child = new AioProcess({
+    target: (q: AioQueue<unknown>, ev: any) => {
+      q.put(ev)
+      ev.set()
+    },
+    args: [q, new AioEvent()],
+  })
+  child.start()
+  child.join(30_000)
 }
