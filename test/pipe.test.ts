@@ -1,7 +1,7 @@
 // Pipes between threads, in blocking and coro style.
 import test from 'ava'
 import { createHash } from 'node:crypto'
-import { AioPipe, type AioConnection } from '../generated/index.generated.js'
+import { AioLock, AioPipe, type AioConnection } from '../generated/index.generated.js'
 import { LONG, STYLES, call, joined, start } from './helpers.js'
 
 for (const style of STYLES) {
@@ -94,5 +94,22 @@ test('closing the child\'s end in the parent after start() leaves the child\'s h
   parentEnd.send(21)
   t.is(await parentEnd.coro_recv(), 21)
   await t.throwsAsync(parentEnd.coro_recv(), { name: 'EOFError' })
+  joined(t, p)
+})
+
+test('a lock sent through a pipe arrives working in the worker', async (t) => {
+  const [a, b] = AioPipe()
+  const lock = new AioLock()
+  const p = start(t, {
+    target: (conn: AioConnection) => {
+      const l = conn.recv() as AioLock
+      conn.send(l.acquire(false))
+    },
+    args: [b],
+  })
+  b.close()
+  a.send(lock)
+  t.true(await a.coro_recv())
+  t.false(lock.acquire(false), 'the worker holds the very same lock')
   joined(t, p)
 })
