@@ -1,6 +1,6 @@
 // The supervisor thread (see process.ts): creates process workers and turns each one's end into
 // the STOPPED state word, whatever the caller's own thread is doing.
-import { MessageChannel, Worker, parentPort, workerData, type MessagePort, type ResourceLimits } from 'node:worker_threads'
+import { MessageChannel, Worker, parentPort, receiveMessageOnPort, workerData, type MessagePort, type ResourceLimits } from 'node:worker_threads'
 import { enqueueFeed, type FeedMessage } from './feeder.js'
 import { handleBrokerMessage, type BrokerMessage } from './broker.js'
 import { installLivenessTable, markEnded } from './liveness.js'
@@ -23,21 +23,29 @@ upstream?.unref()
 installLivenessTable(liveness)
 
 /** Feeder requests come from the thread that owns this supervisor and from every child it started. */
+function dispatch(m: FeedMessage | BrokerMessage | { op: 'connect'; port: MessagePort }): void {
+  switch (m.op) {
+    case 'feed':
+      return enqueueFeed(m)
+    case 'store':
+    case 'fetch':
+      return handleBrokerMessage(m, upstream)
+    case 'connect':
+      return listen(m.port)
+    default:
+      throw new Error(`unknown message to the supervisor's port: ${JSON.stringify(m)}`)
+  }
+}
+
 function listen(port: MessagePort): void {
-  port.on('message', (m: FeedMessage | BrokerMessage | { op: 'connect'; port: MessagePort }) => {
-    switch (m.op) {
-      case 'feed':
-        return enqueueFeed(m)
-      case 'store':
-      case 'fetch':
-        return handleBrokerMessage(m, upstream)
-      case 'connect':
-        return listen(m.port)
-      default:
-        throw new Error(`unknown message to the supervisor's port: ${JSON.stringify(m)}`)
-    }
-  })
+  port.on('message', dispatch)
   port.unref()
+}
+
+/** Closes a child's port, after taking every message it had sent and not yet delivered. */
+function closeDrained(port: MessagePort): void {
+  for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) dispatch(m.message)
+  port.close()
 }
 
 interface Child {
@@ -82,7 +90,7 @@ function spawn(m: Extract<Message, { op: 'spawn' }>): void {
   worker.on('exit', (code) => {
     markEnded(threadId, liveness)
     stop(child.exitcodeOverride ?? code)
-    feeder.port1.close()
+    closeDrained(feeder.port1)
   })
 }
 
