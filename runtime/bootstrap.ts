@@ -10,7 +10,7 @@ import { missingModules, rebuildTree } from './transfer.js'
 import { compileFunction } from './source.js'
 import { joinChildren } from './process.js'
 import { installLivenessTable } from './liveness.js'
-import { installFeederPort, markInherited } from './feeder-client.js'
+import { installFeederPort } from './feeder-client.js'
 import { flushFedQueues } from './queue.js'
 import { closeRebuiltHandles, flushSockets } from './connection.js'
 import { threadId } from 'node:worker_threads'
@@ -30,10 +30,7 @@ for (const [stream, fd] of [[process.stdout, 1], [process.stderr, 2]] as const) 
 
 const data = workerData as ProcessData
 if (data.liveness) installLivenessTable(data.liveness)
-if (data.feeder) {
-  installFeederPort(data.feeder)
-  markInherited()
-}
+if (data.feeder) installFeederPort(data.feeder)
 setCurrentProcess({ name: data.name, pid: threadId, daemon: data.daemon, identity: data.identity })
 
 async function loadTarget(t: ProcessData['target']): Promise<(...args: unknown[]) => unknown> {

@@ -26,10 +26,10 @@ export class SendState implements Waiter {
   /** 0: before WLOCK; 1: holding it, header and payload going in part by part. */
   phase = 0
   sent = 0
-  header = Buffer.allocUnsafe(4)
+  /** The record's length prefix, made only when the message streams in parts. */
+  header: Buffer | undefined
   constructor(i32: Int32Array, public bytes: Buffer) {
     this.i32 = i32
-    this.header.writeUInt32LE(bytes.length, 0)
   }
 }
 
@@ -141,11 +141,13 @@ export class ConnectionCore implements Waiter {
         return undefined
       }
       st.phase = 1
+      st.header = Buffer.allocUnsafe(4)
+      st.header.writeUInt32LE(st.bytes.length, 0)
     }
     for (;;) {
       const total = 4 + st.bytes.length
       if (st.sent >= total) break
-      const [part, from] = st.sent < 4 ? [st.header, st.sent] : [st.bytes, st.sent - 4]
+      const [part, from] = st.sent < 4 ? [st.header!, st.sent] : [st.bytes, st.sent - 4]
       const k = tx.writeSome(part, from, part.length, st)
       if (k === PENDING) return PENDING
       st.sent += k
@@ -266,4 +268,3 @@ export function pipeEnds<C>(duplex = true): [C, C] {
   return [wrapCore<C>(a), wrapCore<C>(b)]
 }
 
-export { park }

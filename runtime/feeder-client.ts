@@ -6,27 +6,19 @@ import type { Ring } from './queue.js'
 import { supervisorWorker } from './process.js'
 
 let port: MessagePort | undefined
+/** The port to the supervisor that started this thread, when one did (set by the bootstrap). */
+let inherited: MessagePort | undefined
 
-/** Set by the process bootstrap: the port to the supervisor that started this thread. */
 export function installFeederPort(p: MessagePort): void {
-  port = p
+  port = inherited = p
   p.unref()
-}
-
-/** Whether this thread was started by a supervisor (so its own supervisor has one above it). */
-export function hasParentSupervisor(): boolean {
-  return port !== undefined && inherited
-}
-let inherited = false
-export function markInherited(): void {
-  inherited = true
 }
 
 /** A new port to the supervisor above, for this thread's own supervisor to pass broker messages up. */
 export function upstreamPort(): MessagePort | undefined {
-  if (!hasParentSupervisor()) return undefined
+  if (!inherited) return undefined
   const channel = new MessageChannel()
-  port!.postMessage({ op: 'connect', port: channel.port2 }, [channel.port2])
+  inherited.postMessage({ op: 'connect', port: channel.port2 }, [channel.port2])
   return channel.port1
 }
 

@@ -97,13 +97,14 @@ function pump(socket: net.Socket, offer: Offer, maxMessageSize: number): void {
   const tx = new Ring(new Int32Array(offer.tx))
   socket.setNoDelay(true)
   let closed = false
-  const cutOff = (why: string) => {
+  // A bad frame, a reset, or EOF inside a message: readers and senders both see CUT_OFF.
+  const cutOff = () => {
     if (closed) return
     closed = true
-    rx.fail(why)
+    rx.fail()
     // Senders must not wait for a socket that is gone: their ring is closed and failed too.
     tx.closeReader()
-    tx.fail(why)
+    tx.fail()
     socket.destroy()
   }
 
@@ -138,7 +139,7 @@ function pump(socket: net.Socket, offer: Offer, maxMessageSize: number): void {
             need = 12
             continue
           }
-          if (n32 < 0) return cutOff(`the peer sent a negative frame length (${n32})`)
+          if (n32 < 0) return cutOff() // a negative length other than the -1 escape
           size = n32
         } else {
           const n64 = header.readBigUInt64BE(4)
@@ -146,7 +147,7 @@ function pump(socket: net.Socket, offer: Offer, maxMessageSize: number): void {
         }
         have = 0
         need = 4
-        if (size > maxMessageSize) return cutOff(`the peer sent a frame of ${size} bytes, over maxMessageSize (${maxMessageSize})`)
+        if (size > maxMessageSize) return cutOff() // never trust a peer to size an allocation
         const len = Buffer.allocUnsafe(4)
         len.writeUInt32LE(size, 0)
         write(len)
@@ -166,14 +167,14 @@ function pump(socket: net.Socket, offer: Offer, maxMessageSize: number): void {
   })
   socket.on('end', () => {
     void writing.then(() => {
-      if (remaining >= 0 || have > 0) cutOff('got end of file during message')
+      if (remaining >= 0 || have > 0) cutOff() // EOF inside a frame
       else rx.closeWriter()
     })
   })
-  socket.on('error', (e) => cutOff(`connection error: ${e.message}`))
+  socket.on('error', cutOff)
   socket.on('close', () => {
     tx.closeReader()
-    tx.fail('the socket closed')
+    tx.fail()
     void writing.then(() => rx.closeWriter())
   })
   socket.resume()

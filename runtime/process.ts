@@ -244,4 +244,3 @@ export class ProcessCore implements Waiter {
   }
 }
 
-export { Worker }

@@ -41,7 +41,7 @@ import { COMMITTED, PENDING, coroBlockOn, park, type Committed, type Pending, ty
 import { LockCore } from './lock.js'
 import { SELF } from './identity.js'
 import { ownerEnded } from './liveness.js'
-import { Empty, Full, OSError, ValueError } from './errors.js'
+import { Empty, OSError, ValueError } from './errors.js'
 import { decode, encode, encoded } from './serialize.js'
 import { feed } from './feeder-client.js'
 
@@ -264,7 +264,7 @@ export class Ring {
   }
 
   /** The socket behind this ring was cut off (bad frame, reset, EOF inside a message). */
-  fail(_why: string): void {
+  fail(): void {
     Atomics.or(this.i32, FLAGS, FAILED)
     this.closeWriter()
   }
@@ -291,8 +291,7 @@ export class Ring {
   /** poll(): true once a record (or part of one) is there, or the writer closed; else `w` parks. */
   pollAttempt(w: Waiter): true | Pending {
     const seq = Atomics.load(this.i32, DATA_SEQ)
-    if (Atomics.load(this.i32, TAIL) !== Atomics.load(this.i32, HEAD) || this.writerClosed()) return true
-    return park(w, this.i32, DATA_SEQ, seq)
+    return this.readable() ? true : park(w, this.i32, DATA_SEQ, seq)
   }
 
   /**
@@ -497,10 +496,6 @@ export class QueueCore implements Waiter {
     this.counted()
     this.write(st.bytes ?? encoded(), st.n)
     return undefined
-  }
-
-  putExpire(): never {
-    throw new Full()
   }
 
   /** Counts a put item (SIZE, and UNFINISHED for a JoinableQueue). */

@@ -233,7 +233,6 @@ export function connectBegin(address: unknown, options: SocketOptions = {}): Con
   return st
 }
 
-export { AuthenticationError, checkString }
 
 /** Connects (blocking, as Python's Client) or, with `coroConnect`, without parking the thread. */
 export function connectAttempt<C>(st: ConnectState): C | Pending {
