@@ -74,6 +74,7 @@ function checkClass(c: ClassModel, root: string, project: Project, problems: Pro
       need(b.at, `methods.${m.name}.blocking.fast`, b.fast)
       need(b.at, `methods.${m.name}.blocking.begin`, b.begin)
       need(b.at, `methods.${m.name}.blocking.attempt`, b.attempt)
+      need(b.at, `methods.${m.name}.blocking.awaits`, b.awaits)
       if ('call' in b.onTimeout) need(b.at, `methods.${m.name}.blocking.on_timeout.call`, b.onTimeout.call)
       if (b.timeoutFallback) need(b.at, `methods.${m.name}.blocking.timeout_fallback`, b.timeoutFallback)
       if (b.parksOn !== 'core' && b.parksOn !== 'state') need(b.at, `methods.${m.name}.blocking.parks_on`, b.parksOn)

@@ -18,13 +18,13 @@ export interface Target {
 }
 
 const HELPERS: Record<string, string[]> = {
-  wait: ['PENDING', 'blockOn', 'coroBlockOn', 'type CoroOptions', 'type Pending'],
+  wait: ['PENDING', 'blockOn', 'coroBlockOn', 'coroAwaitOn', 'type CoroOptions', 'type Pending'],
   args: ['checkBoolean', 'checkTimeout', 'checkInteger', 'checkNumber', 'checkString', 'checkFunction', 'deadlineOf', 'type Timeout'],
   transfer: ['CORE', 'REDUCE', 'registerType', 'registerWrapper', 'type Reduced'],
   guard: ['guard'],
 }
 /** The runtime's exported error classes (runtime/errors.ts), importable by generated code and tests. */
-export const ERRORS = ['ProcessError', 'TimeoutError', 'BufferTooShort', 'AuthenticationError', 'BrokenBarrierError', 'Empty', 'Full', 'EOFError', 'ValueError', 'RuntimeError', 'NotImplementedError', 'OSError']
+export const ERRORS = ['ProcessError', 'TimeoutError', 'BufferTooShort', 'AuthenticationError', 'BrokenBarrierError', 'Empty', 'Full', 'EOFError', 'ValueError', 'RuntimeError', 'NotImplementedError', 'OSError', 'WorkerLostError', 'PoolTerminatedError', 'MaybeEncodingError']
 
 function docs(text: string, tags: [string, string][] = []): OptionalKind<JSDocStructure>[] {
   return [{ description: text.trim(), tags: tags.map(([tagName, t]) => ({ tagName, text: t })) }]
@@ -135,7 +135,9 @@ function blockingBody(cls: ClassModel, m: MethodModel, coro: boolean): string[] 
   const waiter = b.parksOn === 'state' ? 's' : b.parksOn === 'core' ? 'core' : `core.${b.parksOn}`
   const parked = b.fast ? 'false' : 'true'
   lines.push(
-    coro
+    coro && b.awaits
+      ? `return coroAwaitOn<${ret}>(() => core.${b.awaits}, () => ${cast(b.attempt)}, ${deadline}, ${expire}, signal)`
+      : coro
       ? `return coroBlockOn<${ret}>(${waiter}, () => ${cast(b.attempt)}, ${deadline}, ${expire}, signal, ${parked})`
       : `return blockOn<${ret}>(${waiter}, () => ${cast(b.attempt)}, ${deadline}, ${expire}, ${parked})`,
   )
@@ -148,17 +150,18 @@ function methodStructures(cls: ClassModel, m: MethodModel): OptionalKind<MethodD
   const returnsTag: [string, string][] = m.returns.doc ? [['returns', m.returns.doc]] : []
   const coroParams = [...params, { name: '{ signal }', type: 'CoroOptions', initializer: '{}' }]
   const out: OptionalKind<MethodDeclarationStructure>[] = []
+  const typeParameters = m.typeParams ? [m.typeParams] : undefined
   const coroDoc = (what: string) => docs(`${what} Awaitable twin of {@link ${cls.name}.${m.name}}: same parameters and result, never parks the thread.`, [...paramTags(m), SIGNAL_TAG, ...returnsTag, ...throwsTags])
   if (m.blocking) {
-    out.push({ name: m.name, parameters: params, returnType: m.returns.type, statements: blockingBody(cls, m, false), docs: docs(`${m.doc} Blocks the calling thread.`, [...paramTags(m), ...returnsTag, ...throwsTags]) })
-    out.push({ name: `coro_${m.name}`, isAsync: true, parameters: coroParams, returnType: `Promise<${m.returns.type}>`, statements: blockingBody(cls, m, true), docs: coroDoc(m.doc) })
+    out.push({ name: m.name, typeParameters, parameters: params, returnType: m.returns.type, statements: blockingBody(cls, m, false), docs: docs(`${m.doc} Blocks the calling thread.`, [...paramTags(m), ...returnsTag, ...throwsTags]) })
+    out.push({ name: `coro_${m.name}`, typeParameters, isAsync: true, parameters: coroParams, returnType: `Promise<${m.returns.type}>`, statements: blockingBody(cls, m, true), docs: coroDoc(m.doc) })
   } else if (m.composite) {
     const body = m.composite.trim().split('\n')
     out.push({ name: m.name, parameters: params, returnType: m.returns.type, statements: [...paramChecks(m.params), ...renderComposite(body.join('\n'), cls, false).split('\n')], docs: docs(`${m.doc} Blocks the calling thread.`, [...paramTags(m), ...returnsTag, ...throwsTags]) })
     out.push({ name: `coro_${m.name}`, isAsync: true, parameters: coroParams, returnType: `Promise<${m.returns.type}>`, statements: [...paramChecks(m.params), 'signal?.throwIfAborted()', ...renderComposite(body.join('\n'), cls, true).split('\n')], docs: coroDoc(m.doc) })
   } else {
     const ret = m.returns.type === 'void' ? '' : 'return '
-    out.push({ name: m.name, parameters: params, returnType: m.returns.type, statements: [...paramChecks(m.params), `${ret}this.#core.${m.call}`], docs: docs(m.doc, [...paramTags(m), ...returnsTag, ...throwsTags]) })
+    out.push({ name: m.name, typeParameters, parameters: params, returnType: m.returns.type, statements: [...paramChecks(m.params), `${ret}this.#core.${m.call}${ret && (m.typeParams || cls.typeParams) ? ` as ${m.returns.type}` : ''}`], docs: docs(m.doc, [...paramTags(m), ...returnsTag, ...throwsTags]) })
     if (m.coro) {
       const args = m.params.map((p) => p.name).join(', ')
       out.push({
@@ -190,12 +193,38 @@ function contextMethods(cls: ClassModel): OptionalKind<MethodDeclarationStructur
   ]
 }
 
+/** `iterator`: Symbol.iterator over the blocking method, Symbol.asyncIterator over its twin. */
+function iteratorMethods(cls: ClassModel): OptionalKind<MethodDeclarationStructure>[] {
+  if (!cls.iterator) return []
+  const m = cls.methods.find((x) => x.name === cls.iterator)!
+  const item = m.returns.type.replace(/^IteratorResult<(.*)>$/, '$1')
+  return [
+    { name: '[Symbol.iterator]', returnType: `Iterator<${item}>`, statements: [`return { next: () => this.${m.name}() }`], docs: docs(`Python's iteration: \`for (const x of it)\` calls ${m.name}() (blocking) for each item.`) },
+    { name: '[Symbol.asyncIterator]', returnType: `AsyncIterator<${item}>`, statements: [`return { next: () => this.coro_${m.name}() }`], docs: docs(`\`for await (const x of it)\` awaits coro_${m.name}() for each item; the thread never parks.`) },
+  ]
+}
+
+/** `dispose`: Symbol.dispose runs the methods in order; Symbol.asyncDispose awaits the twins of blocking ones. */
+function disposeMethods(cls: ClassModel): OptionalKind<MethodDeclarationStructure>[] {
+  if (!cls.dispose) return []
+  const methods = cls.dispose.map((n) => cls.methods.find((m) => m.name === n)!)
+  const list = cls.dispose.join('() then ') + '()'
+  return [
+    { name: '[Symbol.dispose]', returnType: 'void', statements: methods.map((m) => `this.${m.name}()`), docs: docs(`\`using x = new ${cls.name}(...)\`: on leaving the block, ${list}.`) },
+    {
+      name: '[Symbol.asyncDispose]', isAsync: true, returnType: 'Promise<void>',
+      statements: methods.map((m) => (m.blocking || m.composite ? `await this.coro_${m.name}()` : `this.${m.name}()`)),
+      docs: docs(`\`await using x = new ${cls.name}(...)\`: on leaving the block, ${list}, awaiting instead of blocking.`),
+    },
+  ]
+}
+
 export function emitClass(cls: ClassModel, spec: SpecModel, target: Target): string {
   const project = new Project({ useInMemoryFileSystem: true })
   const file = project.createSourceFile(`${cls.stem}.generated.ts`, '', { overwrite: true })
   const core = cls.core.class
   const createCall = cls.core.create.startsWith('new(') ? `new ${core}(${cls.core.create.match(CALL)![2]})` : `${core}.${cls.core.create}`
-  const methods = [...cls.methods.flatMap((m) => methodStructures(cls, m)), ...contextMethods(cls)]
+  const methods = [...cls.methods.flatMap((m) => methodStructures(cls, m)), ...contextMethods(cls), ...iteratorMethods(cls), ...disposeMethods(cls)]
   const accessors: (OptionalKind<GetAccessorDeclarationStructure> & { kind: StructureKind.GetAccessor })[] = cls.properties.map((p) => ({
     kind: StructureKind.GetAccessor, name: p.name, returnType: p.type, statements: [`return this.#core.${p.get}`], docs: docs(p.doc),
   }))
@@ -230,7 +259,9 @@ export function emitClass(cls: ClassModel, spec: SpecModel, target: Target): str
         { name: 'toString', returnType: 'string', statements: [`return \`${cls.name}(\${this.#core.${cls.describe}})\``] },
         { name: '[inspect.custom]', returnType: 'string', statements: ['return this.toString()'] },
       ] : []),
-      ...(cls.transfer ? [{ name: '[REDUCE]', returnType: 'Reduced', statements: [`return { __aio__: '${cls.name}', state: this.#core.reduce(), module: import.meta.url }`], docs: docs('The record that carries this object to another thread.', [['internal', '']]) }] : []),
+      cls.transfer
+        ? { name: '[REDUCE]', returnType: 'Reduced', statements: [`return { __aio__: '${cls.name}', state: this.#core.reduce(), module: import.meta.url }`], docs: docs('The record that carries this object to another thread.', [['internal', '']]) }
+        : { name: '[REDUCE]', returnType: 'never', statements: [`throw new NotImplementedError('${cls.name} objects cannot be passed between processes or pickled')`], docs: docs('Refuses to travel: this object is bound to its thread.', [['internal', '']]) },
     ],
     getAccessors: [
       { name: '[CORE]', returnType: core, statements: ['return this.#core'], docs: docs('The runtime core.', [['internal', '']]) },
@@ -240,12 +271,9 @@ export function emitClass(cls: ClassModel, spec: SpecModel, target: Target): str
   }
   file.addStatements([`let wrapping: ${core} | undefined`])
   file.addClass(structure)
-  if (cls.transfer) {
-    file.addStatements([
-      `registerType('${cls.name}', (state) => ${cls.name}.fromCore(${core}.rebuild(state)))`,
-      `registerWrapper(${core}, (core) => ${cls.name}.fromCore(core))`,
-    ])
-  }
+  if (cls.transfer) file.addStatements([`registerType('${cls.name}', (state) => ${cls.name}.fromCore(${core}.rebuild(state)))`])
+  // A core may hand out this class's core (a pool hands out results): wrapCore finds the class.
+  file.addStatements([`registerWrapper(${core}, (core) => ${cls.name}.fromCore(core))`])
   const body = file.getFullText()
   // Imports: only what the body uses.
   const used = (name: string) => new RegExp(`(?<![\\w$.])${name.replace(/^type /, '').replace('$', '\\$')}(?![\\w$])`).test(body)

@@ -33,6 +33,8 @@ function renderStep(cls: ClassModel, s: StepModel, coro: boolean): string[] {
     lines.push(`t.deepEqual(${value}, ${s.equals}, ${where})`)
   } else if (s.matches !== undefined) {
     lines.push(`t.regex(String(${value}), /${s.matches}/, ${where})`)
+  } else if (s.as) {
+    lines.push(`const ${s.as} = ${value}`)
   } else {
     lines.push(value)
   }

@@ -132,7 +132,7 @@ function loadParams(src: Source, node: Node | undefined, path: string): ParamMod
 const BLOCKING: Shape = {
   fast: { kind: 'string' }, begin: { kind: 'string' }, attempt: { required: true, kind: 'string' },
   block: { kind: 'string' }, timeout: { kind: 'string' }, timeout_fallback: { kind: 'string' },
-  on_timeout: { required: true, kind: 'map' }, parks_on: { kind: 'string' },
+  on_timeout: { required: true, kind: 'map' }, parks_on: { kind: 'string' }, awaits: { kind: 'string' },
 }
 const ON_TIMEOUT: Shape = { return: { kind: 'string' }, throw: { kind: 'string' }, message: { kind: 'string' }, call: { kind: 'string' } }
 
@@ -166,14 +166,14 @@ function loadBlocking(src: Source, node: Node, path: string, params: ParamModel[
     fast: checkCall(src, f.get('fast'), `${path}.fast`, str(f, 'fast')),
     begin: checkCall(src, f.get('begin'), `${path}.begin`, str(f, 'begin')),
     block: str(f, 'block'), timeout: str(f, 'timeout'), timeoutFallback: str(f, 'timeout_fallback'),
-    parksOn,
+    parksOn, awaits: checkCall(src, f.get('awaits'), `${path}.awaits`, str(f, 'awaits')),
   }
 }
 
 const METHOD: Shape = {
   name: { required: true, kind: 'string' }, doc: { required: true, kind: 'string' }, params: { kind: 'list' },
   returns: { kind: 'map' }, throws: { kind: 'list' }, blocking: { kind: 'map' }, call: { kind: 'string' },
-  composite: { kind: 'string' }, coro: { kind: 'boolean' },
+  composite: { kind: 'string' }, coro: { kind: 'boolean' }, type_params: { kind: 'string' },
 }
 const RETURNS: Shape = { type: { required: true, kind: 'string' }, doc: { kind: 'string' } }
 const THROWS: Shape = { error: { required: true, kind: 'string' }, when: { required: true, kind: 'string' } }
@@ -209,6 +209,7 @@ function loadMethod(src: Source, item: Node, path: string): MethodModel | undefi
     call: checkCall(src, f.get('call'), `${path}.call`, str(f, 'call')),
     composite: str(f, 'composite'),
     coro: f.has('coro') ? Boolean((f.get('coro') as any).value) : false,
+    typeParams: str(f, 'type_params'),
   }
 }
 
@@ -219,6 +220,7 @@ const PROPERTY: Shape = {
 const STEP: Shape = {
   do: { kind: 'string' }, expect: { kind: 'string' }, returns: { kind: 'scalar' }, equals: { kind: 'scalar' },
   throws: { kind: 'string' }, message: { kind: 'string' }, matches: { kind: 'string' }, elapsed_at_least: { kind: 'number' },
+  as: { kind: 'string' },
 }
 const CASE: Shape = { name: { required: true, kind: 'string' }, given: { kind: 'map' }, setup: { kind: 'string' }, steps: { required: true, kind: 'list' }, teardown: { kind: 'string' } }
 
@@ -235,6 +237,9 @@ function loadCase(src: Source, item: Node, path: string): CaseModel | undefined 
           src.problem(s as Node, p, "a step has exactly one of 'do: <method call>' or 'expect: <expression>'")
           return []
         }
+        if (sf.has('as') && (!IDENT.test(str(sf, 'as')!) || ['throws', 'returns', 'equals', 'matches'].some((k) => sf.has(k)))) {
+          src.problem(sf.get('as'), `${p}.as`, "'as: <name>' binds the step's value to a name; it cannot be combined with a check")
+        }
         if (sf.has('do') && !CALL.test(str(sf, 'do')!.trim())) src.problem(sf.get('do'), `${p}.do`, `'${str(sf, 'do')}' must be a method call like acquire(false)`)
         return [{
           at: src.at(s as Node), do: str(sf, 'do')?.trim(), expect: str(sf, 'expect'),
@@ -242,6 +247,7 @@ function loadCase(src: Source, item: Node, path: string): CaseModel | undefined 
           equals: sf.has('equals') ? scalarText(sf.get('equals')) : undefined,
           throws: str(sf, 'throws'), message: str(sf, 'message'), matches: str(sf, 'matches'),
           elapsedAtLeast: sf.has('elapsed_at_least') ? Number((sf.get('elapsed_at_least') as any).value) : undefined,
+          as: str(sf, 'as'),
         }]
       })
     : []
@@ -257,6 +263,7 @@ const CLASS: Shape = {
   class: { required: true, kind: 'string' }, doc: { required: true, kind: 'string' }, core: { required: true, kind: 'map' },
   type_params: { kind: 'string' }, extends: { kind: 'string' },
   ['constructor' as string]: { kind: 'map' as const }, describe: { kind: 'string' }, transfer: { kind: 'boolean' }, context: { kind: 'map' },
+  iterator: { kind: 'string' }, dispose: { kind: 'list' },
   imports: { kind: 'map' }, methods: { kind: 'list' }, properties: { kind: 'list' }, conformance: { kind: 'list' },
 }
 const CORE: Shape = { module: { required: true, kind: 'string' }, class: { required: true, kind: 'string' }, create: { required: true, kind: 'string' } }
@@ -308,6 +315,11 @@ function loadClass(src: Source): ClassModel | undefined {
       if (target && !seen.has(target)) src.problem(context.get(key), `context.${key}`, `'${target}' is not a method of ${name}`)
     }
   }
+  const iterator = str(f, 'iterator')
+  if (iterator !== undefined && !seen.get(iterator)?.blocking) src.problem(f.get('iterator'), 'iterator', `'${iterator}' is not a blocking method of ${name}; name the one that returns IteratorResult`)
+  const disposeNode = f.get('dispose')
+  const dispose = isSeq(disposeNode) ? disposeNode.items.map((n) => String((n as any).value)) : undefined
+  for (const d of dispose ?? []) if (!seen.has(d)) src.problem(disposeNode as Node, 'dispose', `'${d}' is not a method of ${name}`)
   const ctorParams = loadParams(src, ctor?.get('params'), 'constructor.params')
   const stem = basename(src.file).replace(/\.ya?ml$/, '')
   return {
@@ -318,6 +330,7 @@ function loadClass(src: Source): ClassModel | undefined {
     describe: str(f, 'describe'),
     transfer: f.has('transfer') ? Boolean((f.get('transfer') as any).value) : true,
     context: context ? { enter: str(context, 'enter')!, exit: str(context, 'exit')! } : undefined,
+    iterator, dispose,
     imports, methods, properties, conformance, extends: str(f, 'extends'),
   }
 }

@@ -29,6 +29,11 @@ export interface BlockingModel extends Located {
   readonly onTimeout: OnTimeout
   /** 'core', 'state' (the begin call's result) or a member of the core that is a Waiter. */
   readonly parksOn: string
+  /**
+   * Core call giving a promise that settles when this thread's own event loop changes the state
+   * (a pool's results): the coro_ twin awaits it instead of parking on a word.
+   */
+  readonly awaits?: string
 }
 
 export interface ThrowsModel {
@@ -48,6 +53,8 @@ export interface MethodModel extends Located {
   readonly composite?: string
   /** For a `call` method: also emit a `coro_` twin (Python's aioprocessing has one). */
   readonly coro: boolean
+  /** Type parameters of the method, e.g. `R` for a pool call's result type. */
+  readonly typeParams?: string
 }
 
 export interface PropertyModel extends Located {
@@ -67,6 +74,8 @@ export interface StepModel extends Located {
   readonly message?: string
   readonly matches?: string
   readonly elapsedAtLeast?: number
+  /** Binds the step's value to a const of this name for the later steps. */
+  readonly as?: string
 }
 
 export interface CaseModel extends Located {
@@ -94,6 +103,10 @@ export interface ClassModel extends Located {
   readonly describe?: string
   readonly transfer: boolean
   readonly context?: { readonly enter: string; readonly exit: string }
+  /** A blocking method returning IteratorResult: the class becomes iterable, and async iterable through its coro_ twin. */
+  readonly iterator?: string
+  /** Methods that `using` calls in order on disposal; `await using` awaits the coro_ twins of the blocking ones. */
+  readonly dispose?: readonly string[]
   readonly imports: ReadonlyMap<string, readonly string[]>
   readonly methods: readonly MethodModel[]
   readonly properties: readonly PropertyModel[]

@@ -3,14 +3,17 @@
 // regenerate: npm run generate
 
 import { AioArray } from './array.generated.js'
+import { AioAsyncResult } from './async-result.generated.js'
 import { AioBarrier } from './barrier.generated.js'
 import { AioBoundedSemaphore } from './bounded-semaphore.generated.js'
 import { AioCondition } from './condition.generated.js'
 import { AioConnection } from './connection.generated.js'
 import { AioEvent } from './event.generated.js'
+import { AioIMapIterator } from './imap-iterator.generated.js'
 import { AioJoinableQueue } from './joinable-queue.generated.js'
 import { AioListener } from './listener.generated.js'
 import { AioLock } from './lock.generated.js'
+import { AioPool } from './pool.generated.js'
 import { AioProcess } from './process.generated.js'
 import { AioQueue } from './queue.generated.js'
 import { AioRLock } from './rlock.generated.js'
@@ -19,7 +22,7 @@ import { AioSimpleQueue } from './simple-queue.generated.js'
 import { AioValue } from './value.generated.js'
 import { NotImplementedError, ValueError } from '../runtime/errors.js'
 export * from '../runtime/public.js'
-export { AioArray, AioBarrier, AioBoundedSemaphore, AioCondition, AioConnection, AioEvent, AioJoinableQueue, AioListener, AioLock, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue }
+export { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue }
 /** The start methods this version has; the first is the default. */
 export const startMethods = ['thread'] as const
 
@@ -27,14 +30,17 @@ export const startMethods = ['thread'] as const
 export interface Context {
   getStartMethod(): string
   AioArray(...args: ConstructorParameters<typeof AioArray>): AioArray
+  AioAsyncResult(...args: ConstructorParameters<typeof AioAsyncResult>): AioAsyncResult
   AioBarrier(...args: ConstructorParameters<typeof AioBarrier>): AioBarrier
   AioBoundedSemaphore(...args: ConstructorParameters<typeof AioBoundedSemaphore>): AioBoundedSemaphore
   AioCondition(...args: ConstructorParameters<typeof AioCondition>): AioCondition
   AioConnection(...args: ConstructorParameters<typeof AioConnection>): AioConnection
   AioEvent(...args: ConstructorParameters<typeof AioEvent>): AioEvent
+  AioIMapIterator(...args: ConstructorParameters<typeof AioIMapIterator>): AioIMapIterator
   AioJoinableQueue(...args: ConstructorParameters<typeof AioJoinableQueue>): AioJoinableQueue
   AioListener(...args: ConstructorParameters<typeof AioListener>): AioListener
   AioLock(...args: ConstructorParameters<typeof AioLock>): AioLock
+  AioPool(...args: ConstructorParameters<typeof AioPool>): AioPool
   AioProcess(...args: ConstructorParameters<typeof AioProcess>): AioProcess
   AioQueue(...args: ConstructorParameters<typeof AioQueue>): AioQueue
   AioRLock(...args: ConstructorParameters<typeof AioRLock>): AioRLock
@@ -46,14 +52,17 @@ export interface Context {
 const threadContext: Context = Object.freeze({
   getStartMethod: () => 'thread',
   AioArray: (...args: ConstructorParameters<typeof AioArray>) => new AioArray(...args),
+  AioAsyncResult: (...args: ConstructorParameters<typeof AioAsyncResult>) => new AioAsyncResult(...args),
   AioBarrier: (...args: ConstructorParameters<typeof AioBarrier>) => new AioBarrier(...args),
   AioBoundedSemaphore: (...args: ConstructorParameters<typeof AioBoundedSemaphore>) => new AioBoundedSemaphore(...args),
   AioCondition: (...args: ConstructorParameters<typeof AioCondition>) => new AioCondition(...args),
   AioConnection: (...args: ConstructorParameters<typeof AioConnection>) => new AioConnection(...args),
   AioEvent: (...args: ConstructorParameters<typeof AioEvent>) => new AioEvent(...args),
+  AioIMapIterator: (...args: ConstructorParameters<typeof AioIMapIterator>) => new AioIMapIterator(...args),
   AioJoinableQueue: (...args: ConstructorParameters<typeof AioJoinableQueue>) => new AioJoinableQueue(...args),
   AioListener: (...args: ConstructorParameters<typeof AioListener>) => new AioListener(...args),
   AioLock: (...args: ConstructorParameters<typeof AioLock>) => new AioLock(...args),
+  AioPool: (...args: ConstructorParameters<typeof AioPool>) => new AioPool(...args),
   AioProcess: (...args: ConstructorParameters<typeof AioProcess>) => new AioProcess(...args),
   AioQueue: (...args: ConstructorParameters<typeof AioQueue>) => new AioQueue(...args),
   AioRLock: (...args: ConstructorParameters<typeof AioRLock>) => new AioRLock(...args),

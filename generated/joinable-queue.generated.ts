@@ -167,7 +167,7 @@ export class AioJoinableQueue<T = unknown> {
    * @returns the count.
    */
   qsize(): number {
-    return this.#core.qsize()
+    return this.#core.qsize() as number
   }
 
   /**
@@ -175,7 +175,7 @@ export class AioJoinableQueue<T = unknown> {
    * @returns true when a get would have to wait.
    */
   empty(): boolean {
-    return this.#core.empty()
+    return this.#core.empty() as boolean
   }
 
   /**
@@ -183,7 +183,7 @@ export class AioJoinableQueue<T = unknown> {
    * @returns true when a put would have to wait.
    */
   full(): boolean {
-    return this.#core.full()
+    return this.#core.full() as boolean
   }
 
   /** Closes this handle; put() and get() on it then throw ValueError. Other handles are unaffected. */

@@ -6,8 +6,8 @@ import { inspect } from 'node:util'
 import { ListenerCore } from '../runtime/sockets.js'
 import { PENDING, blockOn, coroBlockOn, type CoroOptions, type Pending } from '../runtime/wait.js'
 import { deadlineOf } from '../runtime/args.js'
-import { CORE } from '../runtime/transfer.js'
-import { AuthenticationError, OSError } from '../runtime/errors.js'
+import { CORE, REDUCE, registerWrapper } from '../runtime/transfer.js'
+import { AuthenticationError, NotImplementedError, OSError } from '../runtime/errors.js'
 import { ListenerOptions } from '../runtime/sockets.js'
 import type { AioConnection } from './connection.generated.js'
 let wrapping: ListenerCore | undefined
@@ -100,4 +100,13 @@ export class AioListener {
   [inspect.custom](): string {
     return this.toString()
   }
+
+  /**
+   * Refuses to travel: this object is bound to its thread.
+   * @internal
+   */
+  [REDUCE](): never {
+    throw new NotImplementedError('AioListener objects cannot be passed between processes or pickled')
+  }
 }
+registerWrapper(ListenerCore, (core) => AioListener.fromCore(core))

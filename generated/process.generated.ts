@@ -6,8 +6,8 @@ import { inspect } from 'node:util'
 import { ProcessCore } from '../runtime/process.js'
 import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/wait.js'
 import { checkTimeout, deadlineOf, type Timeout } from '../runtime/args.js'
-import { CORE } from '../runtime/transfer.js'
-import { ValueError } from '../runtime/errors.js'
+import { CORE, REDUCE, registerWrapper } from '../runtime/transfer.js'
+import { ValueError, NotImplementedError } from '../runtime/errors.js'
 import { ProcessOptions } from '../runtime/process.js'
 let wrapping: ProcessCore | undefined
 
@@ -146,4 +146,13 @@ export class AioProcess {
   [inspect.custom](): string {
     return this.toString()
   }
+
+  /**
+   * Refuses to travel: this object is bound to its thread.
+   * @internal
+   */
+  [REDUCE](): never {
+    throw new NotImplementedError('AioProcess objects cannot be passed between processes or pickled')
+  }
 }
+registerWrapper(ProcessCore, (core) => AioProcess.fromCore(core))

@@ -105,7 +105,7 @@ export class AioSimpleQueue<T = unknown> {
    * @returns true when a get would have to wait.
    */
   empty(): boolean {
-    return this.#core.empty()
+    return this.#core.empty() as boolean
   }
 
   /** Closes this handle; put(), get() and empty() on it then throw ValueError. */

@@ -2,12 +2,10 @@
 // objects over the parent's shared memory, then runs the target.
 import { workerData } from 'node:worker_threads'
 import { writeAllSync } from './stdio.js'
-import { pathToFileURL } from 'node:url'
-import { isAbsolute } from 'node:path'
 import type { ProcessData } from './process.js'
 import { setCurrentProcess } from './current.js'
 import { missingModules, rebuildTree } from './transfer.js'
-import { compileFunction } from './source.js'
+import { loadFunction } from './source.js'
 import { joinChildren } from './process.js'
 import { installLivenessTable } from './liveness.js'
 import { installFeederPort } from './feeder-client.js'
@@ -33,16 +31,7 @@ if (data.liveness) installLivenessTable(data.liveness)
 if (data.feeder) installFeederPort(data.feeder)
 setCurrentProcess({ name: data.name, pid: threadId, daemon: data.daemon, identity: data.identity })
 
-async function loadTarget(t: ProcessData['target']): Promise<(...args: unknown[]) => unknown> {
-  if ('source' in t) return compileFunction(t.source)
-  const specifier = isAbsolute(t.module) ? pathToFileURL(t.module).href : t.module
-  const mod = (await import(specifier)) as Record<string, unknown>
-  const fn = mod[t.name]
-  if (typeof fn !== 'function') throw new TypeError(`${t.module} has no exported function '${t.name}'`)
-  return fn as (...args: unknown[]) => unknown
-}
-
-const target = await loadTarget(data.target)
+const target = await loadFunction(data.target)
 // Shared objects of classes this thread has not loaded (a user's own primitives) bring their module.
 for (const module of missingModules(data.args)) await import(module)
 await target(...(rebuildTree(data.args) as unknown[]))

@@ -14,6 +14,9 @@ const TABLE = {
   RuntimeError: ['ERR_AIO_RUNTIME', 'runtime error'],
   NotImplementedError: ['ERR_AIO_NOT_IMPLEMENTED', 'not implemented'],
   OSError: ['ERR_AIO_OS', 'operating system error'],
+  WorkerLostError: ['ERR_AIO_WORKER_LOST', 'the pool worker running this task ended before it finished'],
+  PoolTerminatedError: ['ERR_AIO_POOL_TERMINATED', 'the pool was terminated before this task finished'],
+  MaybeEncodingError: ['ERR_AIO_ENCODING', 'a task result could not be sent back'],
 } as const
 
 /** Base of every error class below: its name is its class name, its code comes from the table. */
@@ -51,3 +54,12 @@ export class RuntimeError extends AioError {}
 export class NotImplementedError extends AioError {}
 /** Python's `OSError`: a broken or desynchronised connection (bad message length, EOF inside a message). */
 export class OSError extends AioError {}
+/**
+ * A pool worker ended (process.exit, a crash, out of memory) while it ran this task. Only that
+ * task fails; tasks queued behind it go to a replacement worker. Python's Pool hangs instead.
+ */
+export class WorkerLostError extends ProcessError {}
+/** The pool was terminated while this task was queued or running (Python's results never become ready). */
+export class PoolTerminatedError extends ProcessError {}
+/** Python's `MaybeEncodingError`: a task's result could not be serialized to send it back. */
+export class MaybeEncodingError extends ProcessError {}

@@ -42,6 +42,8 @@ export interface ProcessOptions {
   daemon?: boolean
   /** Node's worker resource limits (e.g. maxOldGenerationSizeMb); exceeding them ends the process with exitcode 1. */
   resourceLimits?: ResourceLimits
+  /** Internal: word 0 of this buffer is incremented and notified when the process ends. */
+  exitNotify?: SharedArrayBuffer
 }
 
 /** What the worker bootstrap receives. */
@@ -104,15 +106,15 @@ export async function joinChildren(): Promise<void> {
   }
 }
 
-function targetOf(target: Target): ProcessData['target'] {
+export function targetOf(target: Target, what = 'target'): ProcessData['target'] {
   if (typeof target === 'function') {
-    return { source: functionSource('target', target) }
+    return { source: functionSource(what, target) }
   }
   if (target && typeof target === 'object' && (typeof target.module === 'string' || target.module instanceof URL)) {
     const module = target.module instanceof URL ? target.module.href : target.module
     return { module, name: target.name ?? 'default' }
   }
-  checkFunction('target', target)
+  checkFunction(what, target)
   throw new Error('unreachable')
 }
 
@@ -126,11 +128,12 @@ export class ProcessCore implements Waiter {
   private target: Target | undefined
   private args: unknown[]
   private readonly resourceLimits: ResourceLimits | undefined
+  private readonly exitNotify: SharedArrayBuffer | undefined
   private closed = false
   private readonly id = nextId++
 
   constructor(options: ProcessOptions) {
-    const { target, args = [], name, daemon, resourceLimits } = options
+    const { target, args = [], name, daemon, resourceLimits, exitNotify } = options
     if (!Array.isArray(args)) throw new TypeError(`args must be an array, not ${typeof args}`)
     if (name !== undefined && typeof name !== 'string') throw new TypeError('name must be a string')
     if (daemon !== undefined && typeof daemon !== 'boolean') throw new TypeError('daemon must be a boolean')
@@ -141,6 +144,7 @@ export class ProcessCore implements Waiter {
     this.name = name ?? `Process-${this.identity.join(':')}`
     this.daemon = daemon ?? currentProcess().daemon
     this.resourceLimits = resourceLimits
+    this.exitNotify = exitNotify
   }
 
   private checkOpen(): void {
@@ -163,7 +167,7 @@ export class ProcessCore implements Waiter {
     // STARTED before the supervisor can see the message: its STOPPED must never be overwritten.
     Atomics.store(this.i32, STATE, STARTED)
     try {
-      sup.postMessage({ op: 'spawn', id: this.id, sab: this.i32.buffer, data, resourceLimits: this.resourceLimits })
+      sup.postMessage({ op: 'spawn', id: this.id, sab: this.i32.buffer, data, resourceLimits: this.resourceLimits, exitNotify: this.exitNotify })
     } catch (error) {
       Atomics.store(this.i32, STATE, INITIAL)
       throw new TypeError(`args cannot be sent to the process: ${(error as Error).message}`, { cause: error })

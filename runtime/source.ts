@@ -1,6 +1,22 @@
 // Functions cross thread boundaries as source text: a process target, a barrier action. They must
 // be self-contained (no variables from the enclosing scope); `{ module, name }` covers the rest.
 
+import { pathToFileURL } from 'node:url'
+import { isAbsolute } from 'node:path'
+
+/** A function as it crosses threads: its source text, or the module export to import. */
+export type FunctionRef = { source: string } | { module: string; name: string }
+
+/** The function a FunctionRef names, in this thread. */
+export async function loadFunction(t: FunctionRef): Promise<(...args: unknown[]) => unknown> {
+  if ('source' in t) return compileFunction(t.source)
+  const specifier = isAbsolute(t.module) ? pathToFileURL(t.module).href : t.module
+  const mod = (await import(specifier)) as Record<string, unknown>
+  const fn = mod[t.name]
+  if (typeof fn !== 'function') throw new TypeError(`${t.module} has no exported function '${t.name}'`)
+  return fn as (...args: unknown[]) => unknown
+}
+
 /** The source of a self-contained function, or a clear error for one that has no usable source. */
 export function functionSource(name: string, fn: (...args: any[]) => unknown): string {
   const source = Function.prototype.toString.call(fn)

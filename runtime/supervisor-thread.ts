@@ -14,7 +14,7 @@ const PID = 2
 const STOPPED = 2
 
 type Message =
-  | { op: 'spawn'; id: number; sab: SharedArrayBuffer; data: ProcessData; resourceLimits?: ResourceLimits }
+  | { op: 'spawn'; id: number; sab: SharedArrayBuffer; data: ProcessData; resourceLimits?: ResourceLimits; exitNotify?: SharedArrayBuffer }
   | { op: 'kill'; id: number; exitcode: number }
   | { op: 'connect'; port: MessagePort }
 
@@ -62,6 +62,12 @@ function spawn(m: Extract<Message, { op: 'spawn' }>): void {
     Atomics.store(i32, STATE, STOPPED)
     Atomics.notify(i32, STATE)
     Atomics.notify(i32, PID) // a pid reader may still wait if the worker never started
+    if (m.exitNotify) {
+      // An owner that waits on several processes at once (a pool) sleeps on one word of its own.
+      const word = new Int32Array(m.exitNotify)
+      Atomics.add(word, 0, 1)
+      Atomics.notify(word, 0)
+    }
     children.delete(m.id)
     parentPort!.postMessage({ op: 'exited', id: m.id })
   }

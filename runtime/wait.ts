@@ -202,3 +202,54 @@ export async function coroBlockOn<R>(
   if (aborted) throw abortReason(signal!)
   return r as R
 }
+
+/**
+ * Awaitable loop for a wait that ends by an event of this thread rather than a store by another
+ * one (a pool result that this thread's own pump delivers): `changed()` gives a promise that
+ * settles on the next change, and the loop awaits it instead of a word. Deadline, abort and
+ * `expire()` work as in coroBlockOn. The first attempt has already failed.
+ */
+export async function coroAwaitOn<R>(
+  changed: () => Promise<unknown>,
+  attempt: () => R | Pending,
+  deadline: number,
+  expire: () => R | Pending | Committed,
+  signal: AbortSignal | undefined,
+): Promise<R> {
+  if (!signal && deadline === Infinity) {
+    // Nothing can interrupt the wait: just await each change.
+    for (;;) {
+      await changed()
+      const r = attempt()
+      if (r !== PENDING) return r
+    }
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let onAbort: (() => void) | undefined
+  let wake: ((how: 'timeout' | 'aborted') => void) | undefined
+  const interrupted = new Promise<'timeout' | 'aborted'>((resolve) => (wake = resolve))
+  if (signal) {
+    onAbort = () => wake!('aborted')
+    signal.addEventListener('abort', onAbort, { once: true })
+  }
+  if (deadline !== Infinity) timer = setTimeout(() => wake!('timeout'), Math.max(0, deadline - performance.now()))
+  try {
+    for (;;) {
+      const how = await Promise.race([changed(), interrupted])
+      if (how === 'aborted' || how === 'timeout') {
+        const e = expire()
+        if (how === 'aborted' && e !== COMMITTED) throw abortReason(signal!)
+        if (e !== PENDING && e !== COMMITTED) return e
+        // Past the point of no return, or nothing to expire: go on without a deadline.
+        const r = attempt()
+        if (r !== PENDING) return r
+        return await coroAwaitOn(changed, attempt, Infinity, expire, undefined)
+      }
+      const r = attempt()
+      if (r !== PENDING) return r
+    }
+  } finally {
+    if (timer) clearTimeout(timer)
+    if (onAbort) signal!.removeEventListener('abort', onAbort)
+  }
+}

@@ -5,7 +5,7 @@
 // Conformance cases of CountDownLatch, each run once with blocking calls and once with coro_ twins.
 
 import test from 'ava'
-import { AioClient, AioPipe, AuthenticationError, BrokenBarrierError, BufferTooShort, CountDownLatch, EOFError, Empty, Full, NotImplementedError, OSError, ProcessError, RuntimeError, TimeoutError, ValueError, currentProcess, getContext } from '../index.generated.js'
+import { AioClient, AioPipe, AuthenticationError, BrokenBarrierError, BufferTooShort, CountDownLatch, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
 
 test("CountDownLatch: counting down to 0 opens the latch (blocking)", (t) => {
   const obj = new CountDownLatch(2)
