@@ -5,10 +5,13 @@ import { availableParallelism, cpus } from 'node:os'
 import { benchPrimitives, type Row } from './primitives.js'
 import { benchQueues } from './queues.js'
 import { benchPipes } from './pipes.js'
+import { benchPool } from './pool.js'
 
 function fmt(v: number, unit: string): string {
   // Rates and µs-scale figures: whole numbers with separators; small ns/pair keep one decimal.
   if (unit === 'ns/pair' && v < 1000) return v.toFixed(1)
+  if (unit === '× ideal') return v.toFixed(3)
+  if (unit === 'ms' && v < 1000) return v.toFixed(1)
   return Math.round(v).toLocaleString('en-US')
 }
 
@@ -26,7 +29,7 @@ function table(rows: Row[]): string {
 const started = performance.now()
 const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY, 'i') : undefined
 const log = (line: string): boolean => process.stderr.write(`bench: ${line}\n`)
-const rows = [...(await benchPrimitives({ log, only })), ...(await benchQueues({ log, only })), ...(await benchPipes({ log, only }))]
+const rows = [...(await benchPrimitives({ log, only })), ...(await benchQueues({ log, only })), ...(await benchPipes({ log, only })), ...(await benchPool({ log, only }))]
 
 console.log(table(rows))
 console.log()

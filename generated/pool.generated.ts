@@ -39,6 +39,16 @@ export class AioPool {
     return this.#core
   }
 
+  /** The live workers' pids (thread ids in the thread context); they change as workers are replaced. */
+  get pids(): (number | null)[] {
+    return this.#core.pids
+  }
+
+  /** Tasks (a chunk counts as one) submitted and not yet answered, withdrawn or terminated. */
+  get pendingTasks(): number {
+    return this.#core.pendingTasks
+  }
+
   /**
    * Wraps an existing runtime core (one rebuilt in another thread, or handed out by another object).
    * @internal

@@ -706,7 +706,10 @@ export class PoolCore implements Waiter {
       for (const t of rest) {
         if (t.id === current) {
           const code = w.proc.exitcode
-          const how = code === 1 ? 'it crashed or ran out of memory (exitcode 1)' : `exitcode ${code}`
+          const how =
+            code === 1 ? 'it crashed or ran out of memory (exitcode 1)' :
+            code === 13 ? 'the task awaited a promise that could never settle: nothing was left to keep the worker alive (exitcode 13)' :
+            `exitcode ${code}`
           this.answer(t, false, new WorkerLostError(`the pool worker ${w.proc.name} ended while running this task (${how}); the task was not retried, and the pool goes on with a new worker`))
         } else requeue.push(t)
       }

@@ -5,6 +5,8 @@ export type { Timeout } from './args.js'
 export type { CoroOptions } from './wait.js'
 export type { ProcessOptions, Target } from './process.js'
 export type { QueueOptions } from './queue.js'
+export type { PoolOptions, PoolFunction, AsyncOptions } from './pool.js'
+export { RemoteTraceback } from './pool.js'
 
 import type { AioConnection } from '../generated/connection.generated.js'
 import { pipeEnds } from './connection.js'

@@ -51,3 +51,18 @@ export function grandchildSendsEvent(q: AioQueue<unknown>): void {
   child.start()
   child.join(30_000)
 }
+
+/** A pool task: the worker's thread id (its pid in the thread context). */
+export async function workerId(): Promise<number> {
+  return (await import('node:worker_threads')).threadId
+}
+
+/** POOL-50: a pool created inside a child process works. */
+export async function poolInChild(result: AioValue): Promise<void> {
+  const { AioPool } = await import('../generated/index.generated.js')
+  const pool = new AioPool({ processes: 2 })
+  const squares = pool.map((x: number) => x * x, [1, 2, 3, 4])
+  pool.close()
+  pool.join()
+  result.value = squares.reduce((a, b) => a + b, 0)
+}

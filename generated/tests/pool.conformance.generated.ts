@@ -10,13 +10,13 @@ import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, A
 test("AioPool: POOL-01 POOL-04 POOL-05 bad options throw clear errors (blocking)", (t) => {
   const obj = new AioPool({ processes: 1 })
   try {
-    t.regex(String((() => { try { new AioPool({ processes: 0 }); return 'no error' } catch (e) { return String(e) } })()), /ValueError: Number of processes must be at least 1/, "spec/pool.yaml:144:9")
-    t.regex(String((() => { try { new AioPool({ processes: 1, maxtasksperchild: 0.5 }); return 'no error' } catch (e) { return String(e) } })()), /ValueError: maxtasksperchild must be a positive int or None/, "spec/pool.yaml:146:9")
-    t.regex(String((() => { try { new AioPool({ processes: 1, initializer: 42 as never }); return 'no error' } catch (e) { return String(e) } })()), /TypeError: initializer must be a callable/, "spec/pool.yaml:148:9")
-    t.throws(() => obj.apply(42 as never), { instanceOf: TypeError, message: /func must be a function/ }, "spec/pool.yaml:150:9")
-    t.throws(() => obj.map((x: number) => x, [1, 2], 0), { instanceOf: ValueError, message: /Chunksize must be 1\+, not 0/ }, "spec/pool.yaml:153:9")
-    t.regex(String((() => { try { obj.imap((x: number) => x, [1], 0); return 'no error' } catch (e) { return String(e) } })()), /Chunksize must be 1\+, not 0/, "spec/pool.yaml:156:9")
-    t.throws(() => obj.apply((x: number) => x, [() => 1]), { instanceOf: TypeError, message: /function/ }, "spec/pool.yaml:158:9")
+    t.regex(String((() => { try { new AioPool({ processes: 0 }); return 'no error' } catch (e) { return String(e) } })()), /ValueError: Number of processes must be at least 1/, "spec/pool.yaml:153:9")
+    t.regex(String((() => { try { new AioPool({ processes: 1, maxtasksperchild: 0.5 }); return 'no error' } catch (e) { return String(e) } })()), /ValueError: maxtasksperchild must be a positive int or None/, "spec/pool.yaml:155:9")
+    t.regex(String((() => { try { new AioPool({ processes: 1, initializer: 42 as never }); return 'no error' } catch (e) { return String(e) } })()), /TypeError: initializer must be a callable/, "spec/pool.yaml:157:9")
+    t.throws(() => obj.apply(42 as never), { instanceOf: TypeError, message: /func must be a function/ }, "spec/pool.yaml:159:9")
+    t.throws(() => obj.map((x: number) => x, [1, 2], 0), { instanceOf: ValueError, message: /Chunksize must be 1\+, not 0/ }, "spec/pool.yaml:162:9")
+    t.regex(String((() => { try { obj.imap((x: number) => x, [1], 0); return 'no error' } catch (e) { return String(e) } })()), /Chunksize must be 1\+, not 0/, "spec/pool.yaml:165:9")
+    t.throws(() => obj.apply((x: number) => x, [() => 1]), { instanceOf: TypeError, message: /function/ }, "spec/pool.yaml:167:9")
   } finally {
     obj.terminate(); obj.join()
   }
@@ -25,13 +25,13 @@ test("AioPool: POOL-01 POOL-04 POOL-05 bad options throw clear errors (blocking)
 test("AioPool: POOL-01 POOL-04 POOL-05 bad options throw clear errors (coro)", async (t) => {
   const obj = new AioPool({ processes: 1 })
   try {
-    t.regex(String((() => { try { new AioPool({ processes: 0 }); return 'no error' } catch (e) { return String(e) } })()), /ValueError: Number of processes must be at least 1/, "spec/pool.yaml:144:9")
-    t.regex(String((() => { try { new AioPool({ processes: 1, maxtasksperchild: 0.5 }); return 'no error' } catch (e) { return String(e) } })()), /ValueError: maxtasksperchild must be a positive int or None/, "spec/pool.yaml:146:9")
-    t.regex(String((() => { try { new AioPool({ processes: 1, initializer: 42 as never }); return 'no error' } catch (e) { return String(e) } })()), /TypeError: initializer must be a callable/, "spec/pool.yaml:148:9")
-    await t.throwsAsync(async () => await obj.coro_apply(42 as never), { instanceOf: TypeError, message: /func must be a function/ }, "spec/pool.yaml:150:9")
-    await t.throwsAsync(async () => await obj.coro_map((x: number) => x, [1, 2], 0), { instanceOf: ValueError, message: /Chunksize must be 1\+, not 0/ }, "spec/pool.yaml:153:9")
-    t.regex(String((() => { try { obj.imap((x: number) => x, [1], 0); return 'no error' } catch (e) { return String(e) } })()), /Chunksize must be 1\+, not 0/, "spec/pool.yaml:156:9")
-    await t.throwsAsync(async () => await obj.coro_apply((x: number) => x, [() => 1]), { instanceOf: TypeError, message: /function/ }, "spec/pool.yaml:158:9")
+    t.regex(String((() => { try { new AioPool({ processes: 0 }); return 'no error' } catch (e) { return String(e) } })()), /ValueError: Number of processes must be at least 1/, "spec/pool.yaml:153:9")
+    t.regex(String((() => { try { new AioPool({ processes: 1, maxtasksperchild: 0.5 }); return 'no error' } catch (e) { return String(e) } })()), /ValueError: maxtasksperchild must be a positive int or None/, "spec/pool.yaml:155:9")
+    t.regex(String((() => { try { new AioPool({ processes: 1, initializer: 42 as never }); return 'no error' } catch (e) { return String(e) } })()), /TypeError: initializer must be a callable/, "spec/pool.yaml:157:9")
+    await t.throwsAsync(async () => await obj.coro_apply(42 as never), { instanceOf: TypeError, message: /func must be a function/ }, "spec/pool.yaml:159:9")
+    await t.throwsAsync(async () => await obj.coro_map((x: number) => x, [1, 2], 0), { instanceOf: ValueError, message: /Chunksize must be 1\+, not 0/ }, "spec/pool.yaml:162:9")
+    t.regex(String((() => { try { obj.imap((x: number) => x, [1], 0); return 'no error' } catch (e) { return String(e) } })()), /Chunksize must be 1\+, not 0/, "spec/pool.yaml:165:9")
+    await t.throwsAsync(async () => await obj.coro_apply((x: number) => x, [() => 1]), { instanceOf: TypeError, message: /function/ }, "spec/pool.yaml:167:9")
   } finally {
     obj.terminate(); obj.join()
   }
@@ -40,13 +40,15 @@ test("AioPool: POOL-01 POOL-04 POOL-05 bad options throw clear errors (coro)", a
 test("AioPool: POOL-02 POOL-07 POOL-08 POOL-11 apply, map and starmap compute in the workers (blocking)", (t) => {
   const obj = new AioPool({ processes: 2 })
   try {
-    t.deepEqual(obj.apply((x: number) => x * x, [7]), 49, "spec/pool.yaml:165:9")
-    t.deepEqual(obj.apply(async (a: string, b: string) => a + b, ['x', 'y']), 'xy', "spec/pool.yaml:167:9")
-    t.deepEqual(obj.map((x: number) => x * 2, Array.from({ length: 100 }, (_, i) => i), 20), Array.from({ length: 100 }, (_, i) => i * 2), "spec/pool.yaml:169:9")
-    t.deepEqual(obj.map((x: number) => x + 1, new Set([1, 2, 3])), [2, 3, 4], "spec/pool.yaml:171:9")
-    t.deepEqual(obj.starmap((a: number, b: number) => a ** b, [[2, 3], [3, 2]]), [8, 9], "spec/pool.yaml:173:9")
-    t.deepEqual(obj.starmapAsync((a: number, b: number) => a - b, [[5, 1], [9, 4]]).get(30000), [4, 5], "spec/pool.yaml:175:9")
-    t.regex(String(String(obj)), /AioPool\(state=RUN pool_size=2\)/, "spec/pool.yaml:177:9")
+    t.deepEqual(obj.apply((x: number) => x * x, [7]), 49, "spec/pool.yaml:174:9")
+    t.deepEqual(obj.apply(async (a: string, b: string) => a + b, ['x', 'y']), 'xy', "spec/pool.yaml:176:9")
+    t.deepEqual(obj.map((x: number) => x * 2, Array.from({ length: 100 }, (_, i) => i), 20), Array.from({ length: 100 }, (_, i) => i * 2), "spec/pool.yaml:178:9")
+    t.deepEqual(obj.map((x: number) => x + 1, new Set([1, 2, 3])), [2, 3, 4], "spec/pool.yaml:180:9")
+    t.deepEqual(obj.starmap((a: number, b: number) => a ** b, [[2, 3], [3, 2]]), [8, 9], "spec/pool.yaml:182:9")
+    t.deepEqual(obj.starmapAsync((a: number, b: number) => a - b, [[5, 1], [9, 4]]).get(30000), [4, 5], "spec/pool.yaml:184:9")
+    t.regex(String(String(obj)), /AioPool\(state=RUN pool_size=2\)/, "spec/pool.yaml:186:9")
+    t.deepEqual(obj.pids.length, 2, "spec/pool.yaml:188:9")
+    t.deepEqual(obj.pendingTasks, 0, "spec/pool.yaml:190:9")
   } finally {
     obj.terminate(); obj.join()
   }
@@ -55,13 +57,15 @@ test("AioPool: POOL-02 POOL-07 POOL-08 POOL-11 apply, map and starmap compute in
 test("AioPool: POOL-02 POOL-07 POOL-08 POOL-11 apply, map and starmap compute in the workers (coro)", async (t) => {
   const obj = new AioPool({ processes: 2 })
   try {
-    t.deepEqual(await obj.coro_apply((x: number) => x * x, [7]), 49, "spec/pool.yaml:165:9")
-    t.deepEqual(await obj.coro_apply(async (a: string, b: string) => a + b, ['x', 'y']), 'xy', "spec/pool.yaml:167:9")
-    t.deepEqual(await obj.coro_map((x: number) => x * 2, Array.from({ length: 100 }, (_, i) => i), 20), Array.from({ length: 100 }, (_, i) => i * 2), "spec/pool.yaml:169:9")
-    t.deepEqual(await obj.coro_map((x: number) => x + 1, new Set([1, 2, 3])), [2, 3, 4], "spec/pool.yaml:171:9")
-    t.deepEqual(await obj.coro_starmap((a: number, b: number) => a ** b, [[2, 3], [3, 2]]), [8, 9], "spec/pool.yaml:173:9")
-    t.deepEqual(obj.starmapAsync((a: number, b: number) => a - b, [[5, 1], [9, 4]]).get(30000), [4, 5], "spec/pool.yaml:175:9")
-    t.regex(String(String(obj)), /AioPool\(state=RUN pool_size=2\)/, "spec/pool.yaml:177:9")
+    t.deepEqual(await obj.coro_apply((x: number) => x * x, [7]), 49, "spec/pool.yaml:174:9")
+    t.deepEqual(await obj.coro_apply(async (a: string, b: string) => a + b, ['x', 'y']), 'xy', "spec/pool.yaml:176:9")
+    t.deepEqual(await obj.coro_map((x: number) => x * 2, Array.from({ length: 100 }, (_, i) => i), 20), Array.from({ length: 100 }, (_, i) => i * 2), "spec/pool.yaml:178:9")
+    t.deepEqual(await obj.coro_map((x: number) => x + 1, new Set([1, 2, 3])), [2, 3, 4], "spec/pool.yaml:180:9")
+    t.deepEqual(await obj.coro_starmap((a: number, b: number) => a ** b, [[2, 3], [3, 2]]), [8, 9], "spec/pool.yaml:182:9")
+    t.deepEqual(obj.starmapAsync((a: number, b: number) => a - b, [[5, 1], [9, 4]]).get(30000), [4, 5], "spec/pool.yaml:184:9")
+    t.regex(String(String(obj)), /AioPool\(state=RUN pool_size=2\)/, "spec/pool.yaml:186:9")
+    t.deepEqual(obj.pids.length, 2, "spec/pool.yaml:188:9")
+    t.deepEqual(obj.pendingTasks, 0, "spec/pool.yaml:190:9")
   } finally {
     obj.terminate(); obj.join()
   }
@@ -70,12 +74,12 @@ test("AioPool: POOL-02 POOL-07 POOL-08 POOL-11 apply, map and starmap compute in
 test("AioPool: POOL-09 POOL-10 POOL-21 empty inputs and imapUnordered (blocking)", (t) => {
   const obj = new AioPool({ processes: 2 })
   try {
-    t.deepEqual(obj.map((x: number) => x, []), [], "spec/pool.yaml:183:9")
-    t.deepEqual([...obj.imap((x: number) => x, [])], [], "spec/pool.yaml:185:9")
-    t.deepEqual(obj.mapAsync((x: number) => x, [], 1).get(100), [], "spec/pool.yaml:187:9")
+    t.deepEqual(obj.map((x: number) => x, []), [], "spec/pool.yaml:196:9")
+    t.deepEqual([...obj.imap((x: number) => x, [])], [], "spec/pool.yaml:198:9")
+    t.deepEqual(obj.mapAsync((x: number) => x, [], 1).get(100), [], "spec/pool.yaml:200:9")
     const unordered = obj.imapUnordered((x: number) => x * 3, [1, 2, 3, 4, 5])
-    t.deepEqual([...unordered].sort((a, b) => a - b), [3, 6, 9, 12, 15], "spec/pool.yaml:191:9")
-    t.deepEqual([...obj.imap((x: number) => -x, [1, 2, 3, 4, 5, 6, 7], 3)], [-1, -2, -3, -4, -5, -6, -7], "spec/pool.yaml:193:9")
+    t.deepEqual([...unordered].sort((a, b) => a - b), [3, 6, 9, 12, 15], "spec/pool.yaml:204:9")
+    t.deepEqual([...obj.imap((x: number) => -x, [1, 2, 3, 4, 5, 6, 7], 3)], [-1, -2, -3, -4, -5, -6, -7], "spec/pool.yaml:206:9")
   } finally {
     obj.terminate(); obj.join()
   }
@@ -84,12 +88,12 @@ test("AioPool: POOL-09 POOL-10 POOL-21 empty inputs and imapUnordered (blocking)
 test("AioPool: POOL-09 POOL-10 POOL-21 empty inputs and imapUnordered (coro)", async (t) => {
   const obj = new AioPool({ processes: 2 })
   try {
-    t.deepEqual(await obj.coro_map((x: number) => x, []), [], "spec/pool.yaml:183:9")
-    t.deepEqual([...obj.imap((x: number) => x, [])], [], "spec/pool.yaml:185:9")
-    t.deepEqual(obj.mapAsync((x: number) => x, [], 1).get(100), [], "spec/pool.yaml:187:9")
+    t.deepEqual(await obj.coro_map((x: number) => x, []), [], "spec/pool.yaml:196:9")
+    t.deepEqual([...obj.imap((x: number) => x, [])], [], "spec/pool.yaml:198:9")
+    t.deepEqual(obj.mapAsync((x: number) => x, [], 1).get(100), [], "spec/pool.yaml:200:9")
     const unordered = obj.imapUnordered((x: number) => x * 3, [1, 2, 3, 4, 5])
-    t.deepEqual([...unordered].sort((a, b) => a - b), [3, 6, 9, 12, 15], "spec/pool.yaml:191:9")
-    t.deepEqual([...obj.imap((x: number) => -x, [1, 2, 3, 4, 5, 6, 7], 3)], [-1, -2, -3, -4, -5, -6, -7], "spec/pool.yaml:193:9")
+    t.deepEqual([...unordered].sort((a, b) => a - b), [3, 6, 9, 12, 15], "spec/pool.yaml:204:9")
+    t.deepEqual([...obj.imap((x: number) => -x, [1, 2, 3, 4, 5, 6, 7], 3)], [-1, -2, -3, -4, -5, -6, -7], "spec/pool.yaml:206:9")
   } finally {
     obj.terminate(); obj.join()
   }
@@ -100,8 +104,8 @@ test("AioPool: POOL-12 POOL-37 mapAsync's callback receives the whole list once 
   const obj = new AioPool({ processes: 2 })
   try {
     const r = obj.mapAsync((x: number) => x * 2, [1, 2, 3], 1, { callback: (r) => got.push(r), errorCallback: (e) => got.push(e) })
-    t.deepEqual(r.get(30000), [2, 4, 6], "spec/pool.yaml:203:9")
-    t.deepEqual(got, [[2, 4, 6]], "spec/pool.yaml:205:9")
+    t.deepEqual(r.get(30000), [2, 4, 6], "spec/pool.yaml:216:9")
+    t.deepEqual(got, [[2, 4, 6]], "spec/pool.yaml:218:9")
   } finally {
     obj.terminate(); obj.join()
   }
@@ -112,8 +116,8 @@ test("AioPool: POOL-12 POOL-37 mapAsync's callback receives the whole list once 
   const obj = new AioPool({ processes: 2 })
   try {
     const r = obj.mapAsync((x: number) => x * 2, [1, 2, 3], 1, { callback: (r) => got.push(r), errorCallback: (e) => got.push(e) })
-    t.deepEqual(r.get(30000), [2, 4, 6], "spec/pool.yaml:203:9")
-    t.deepEqual(got, [[2, 4, 6]], "spec/pool.yaml:205:9")
+    t.deepEqual(r.get(30000), [2, 4, 6], "spec/pool.yaml:216:9")
+    t.deepEqual(got, [[2, 4, 6]], "spec/pool.yaml:218:9")
   } finally {
     obj.terminate(); obj.join()
   }
@@ -122,10 +126,10 @@ test("AioPool: POOL-12 POOL-37 mapAsync's callback receives the whole list once 
 test("AioPool: POOL-14 POOL-19 POOL-22 an input that throws fails map at once; imap yields what came before, then throws (blocking)", (t) => {
   const obj = new AioPool({ processes: 2 })
   try {
-    t.throws(() => obj.map((x: number) => x, (function* () { yield 1; throw new SyntaxError('input broke') })()), { instanceOf: SyntaxError, message: /input broke/ }, "spec/pool.yaml:211:9")
-    t.deepEqual((() => { const it = obj.imap((x: number) => x, (function* () { for (let i = 0; i < 7; i++) yield i; throw new SyntaxError('at 7') })(), 2); const got: unknown[] = []; try { for (const x of it) got.push(x) } catch (e) { got.push(String(e)) } return got })(), [0, 1, 2, 3, 4, 5, 'SyntaxError: at 7'], "spec/pool.yaml:214:9")
-    t.deepEqual((() => { const it = obj.imapUnordered((x: number) => x, (function* () { yield 1; throw new SyntaxError('late') })()); try { for (const x of it) void x; return 'no error' } catch (e) { return String(e) } })(), 'SyntaxError: late', "spec/pool.yaml:216:9")
-    t.deepEqual(obj.apply((x: number) => x, [5]), 5, "spec/pool.yaml:218:9")
+    t.throws(() => obj.map((x: number) => x, (function* () { yield 1; throw new SyntaxError('input broke') })()), { instanceOf: SyntaxError, message: /input broke/ }, "spec/pool.yaml:224:9")
+    t.deepEqual((() => { const it = obj.imap((x: number) => x, (function* () { for (let i = 0; i < 7; i++) yield i; throw new SyntaxError('at 7') })(), 2); const got: unknown[] = []; try { for (const x of it) got.push(x) } catch (e) { got.push(String(e)) } return got })(), [0, 1, 2, 3, 4, 5, 'SyntaxError: at 7'], "spec/pool.yaml:227:9")
+    t.deepEqual((() => { const it = obj.imapUnordered((x: number) => x, (function* () { yield 1; throw new SyntaxError('late') })()); try { for (const x of it) void x; return 'no error' } catch (e) { return String(e) } })(), 'SyntaxError: late', "spec/pool.yaml:229:9")
+    t.deepEqual(obj.apply((x: number) => x, [5]), 5, "spec/pool.yaml:231:9")
   } finally {
     obj.terminate(); obj.join()
   }
@@ -134,10 +138,10 @@ test("AioPool: POOL-14 POOL-19 POOL-22 an input that throws fails map at once; i
 test("AioPool: POOL-14 POOL-19 POOL-22 an input that throws fails map at once; imap yields what came before, then throws (coro)", async (t) => {
   const obj = new AioPool({ processes: 2 })
   try {
-    await t.throwsAsync(async () => await obj.coro_map((x: number) => x, (function* () { yield 1; throw new SyntaxError('input broke') })()), { instanceOf: SyntaxError, message: /input broke/ }, "spec/pool.yaml:211:9")
-    t.deepEqual((() => { const it = obj.imap((x: number) => x, (function* () { for (let i = 0; i < 7; i++) yield i; throw new SyntaxError('at 7') })(), 2); const got: unknown[] = []; try { for (const x of it) got.push(x) } catch (e) { got.push(String(e)) } return got })(), [0, 1, 2, 3, 4, 5, 'SyntaxError: at 7'], "spec/pool.yaml:214:9")
-    t.deepEqual((() => { const it = obj.imapUnordered((x: number) => x, (function* () { yield 1; throw new SyntaxError('late') })()); try { for (const x of it) void x; return 'no error' } catch (e) { return String(e) } })(), 'SyntaxError: late', "spec/pool.yaml:216:9")
-    t.deepEqual(await obj.coro_apply((x: number) => x, [5]), 5, "spec/pool.yaml:218:9")
+    await t.throwsAsync(async () => await obj.coro_map((x: number) => x, (function* () { yield 1; throw new SyntaxError('input broke') })()), { instanceOf: SyntaxError, message: /input broke/ }, "spec/pool.yaml:224:9")
+    t.deepEqual((() => { const it = obj.imap((x: number) => x, (function* () { for (let i = 0; i < 7; i++) yield i; throw new SyntaxError('at 7') })(), 2); const got: unknown[] = []; try { for (const x of it) got.push(x) } catch (e) { got.push(String(e)) } return got })(), [0, 1, 2, 3, 4, 5, 'SyntaxError: at 7'], "spec/pool.yaml:227:9")
+    t.deepEqual((() => { const it = obj.imapUnordered((x: number) => x, (function* () { yield 1; throw new SyntaxError('late') })()); try { for (const x of it) void x; return 'no error' } catch (e) { return String(e) } })(), 'SyntaxError: late', "spec/pool.yaml:229:9")
+    t.deepEqual(await obj.coro_apply((x: number) => x, [5]), 5, "spec/pool.yaml:231:9")
   } finally {
     obj.terminate(); obj.join()
   }
@@ -146,8 +150,8 @@ test("AioPool: POOL-14 POOL-19 POOL-22 an input that throws fails map at once; i
 test("AioPool: POOL-31 POOL-32 map does not fail fast and throws the first error (blocking)", (t) => {
   const obj = new AioPool({ processes: 2 })
   try {
-    t.throws(() => obj.map((x: number) => { if (x % 2) throw new RangeError(`odd ${x}`); return x }, [0, 1, 2, 3], 1), { instanceOf: RangeError, message: /odd/ }, "spec/pool.yaml:224:9")
-    t.deepEqual(obj.apply(() => 'still usable'), 'still usable', "spec/pool.yaml:227:9")
+    t.throws(() => obj.map((x: number) => { if (x % 2) throw new RangeError(`odd ${x}`); return x }, [0, 1, 2, 3], 1), { instanceOf: RangeError, message: /odd/ }, "spec/pool.yaml:237:9")
+    t.deepEqual(obj.apply(() => 'still usable'), 'still usable', "spec/pool.yaml:240:9")
   } finally {
     obj.terminate(); obj.join()
   }
@@ -156,8 +160,8 @@ test("AioPool: POOL-31 POOL-32 map does not fail fast and throws the first error
 test("AioPool: POOL-31 POOL-32 map does not fail fast and throws the first error (coro)", async (t) => {
   const obj = new AioPool({ processes: 2 })
   try {
-    await t.throwsAsync(async () => await obj.coro_map((x: number) => { if (x % 2) throw new RangeError(`odd ${x}`); return x }, [0, 1, 2, 3], 1), { instanceOf: RangeError, message: /odd/ }, "spec/pool.yaml:224:9")
-    t.deepEqual(await obj.coro_apply(() => 'still usable'), 'still usable', "spec/pool.yaml:227:9")
+    await t.throwsAsync(async () => await obj.coro_map((x: number) => { if (x % 2) throw new RangeError(`odd ${x}`); return x }, [0, 1, 2, 3], 1), { instanceOf: RangeError, message: /odd/ }, "spec/pool.yaml:237:9")
+    t.deepEqual(await obj.coro_apply(() => 'still usable'), 'still usable', "spec/pool.yaml:240:9")
   } finally {
     obj.terminate(); obj.join()
   }
@@ -167,8 +171,8 @@ test("AioPool: POOL-06 the initializer runs once in each worker, before its task
   const count = new AioValue('i', 0)
   const obj = new AioPool({ processes: 2, initializer: (v: AioValue) => { v.getLock().acquire(); v.value = (v.value as number) + 1; v.getLock().release(); (globalThis as Record<string, unknown>).initialized = true }, initargs: [count] })
   try {
-    t.deepEqual(obj.map(() => (globalThis as Record<string, unknown>).initialized === true, [1, 2, 3, 4], 1), [true, true, true, true], "spec/pool.yaml:235:9")
-    t.deepEqual(count.value, 2, "spec/pool.yaml:237:9")
+    t.deepEqual(obj.map(() => (globalThis as Record<string, unknown>).initialized === true, [1, 2, 3, 4], 1), [true, true, true, true], "spec/pool.yaml:248:9")
+    t.deepEqual(count.value, 2, "spec/pool.yaml:250:9")
   } finally {
     obj.terminate(); obj.join()
   }
@@ -178,8 +182,8 @@ test("AioPool: POOL-06 the initializer runs once in each worker, before its task
   const count = new AioValue('i', 0)
   const obj = new AioPool({ processes: 2, initializer: (v: AioValue) => { v.getLock().acquire(); v.value = (v.value as number) + 1; v.getLock().release(); (globalThis as Record<string, unknown>).initialized = true }, initargs: [count] })
   try {
-    t.deepEqual(await obj.coro_map(() => (globalThis as Record<string, unknown>).initialized === true, [1, 2, 3, 4], 1), [true, true, true, true], "spec/pool.yaml:235:9")
-    t.deepEqual(count.value, 2, "spec/pool.yaml:237:9")
+    t.deepEqual(await obj.coro_map(() => (globalThis as Record<string, unknown>).initialized === true, [1, 2, 3, 4], 1), [true, true, true, true], "spec/pool.yaml:248:9")
+    t.deepEqual(count.value, 2, "spec/pool.yaml:250:9")
   } finally {
     obj.terminate(); obj.join()
   }
@@ -188,35 +192,35 @@ test("AioPool: POOL-06 the initializer runs once in each worker, before its task
 test("AioPool: POOL-45 POOL-46 POOL-47 close lets queued tasks finish, join waits; a closed pool refuses work (blocking)", (t) => {
   const gate = new AioEvent()
   const obj = new AioPool({ processes: 1 })
-  t.throws(() => obj.join(), { instanceOf: ValueError, message: /Pool is still running/ }, "spec/pool.yaml:244:9")
+  t.throws(() => obj.join(), { instanceOf: ValueError, message: /Pool is still running/ }, "spec/pool.yaml:257:9")
   const slow = obj.applyAsync((ev: AioEvent) => { ev.wait(); return 'finished' }, [gate])
   const queued = obj.applyAsync((x: number) => x + 1, [1])
   obj.close()
   obj.close()
-  t.throws(() => obj.apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:253:9")
-  t.throws(() => obj.mapAsync((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:256:9")
-  t.throws(() => obj.imap((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:259:9")
+  t.throws(() => obj.apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:266:9")
+  t.throws(() => obj.mapAsync((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:269:9")
+  t.throws(() => obj.imap((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:272:9")
   gate.set()
   obj.join()
-  t.deepEqual([slow.get(0), queued.get(0)], ['finished', 2], "spec/pool.yaml:264:9")
-  t.regex(String(String(obj)), /state=CLOSE/, "spec/pool.yaml:266:9")
+  t.deepEqual([slow.get(0), queued.get(0)], ['finished', 2], "spec/pool.yaml:277:9")
+  t.regex(String(String(obj)), /state=CLOSE/, "spec/pool.yaml:279:9")
 })
 
 test("AioPool: POOL-45 POOL-46 POOL-47 close lets queued tasks finish, join waits; a closed pool refuses work (coro)", async (t) => {
   const gate = new AioEvent()
   const obj = new AioPool({ processes: 1 })
-  await t.throwsAsync(async () => await obj.coro_join(), { instanceOf: ValueError, message: /Pool is still running/ }, "spec/pool.yaml:244:9")
+  await t.throwsAsync(async () => await obj.coro_join(), { instanceOf: ValueError, message: /Pool is still running/ }, "spec/pool.yaml:257:9")
   const slow = obj.applyAsync((ev: AioEvent) => { ev.wait(); return 'finished' }, [gate])
   const queued = obj.applyAsync((x: number) => x + 1, [1])
   obj.close()
   obj.close()
-  await t.throwsAsync(async () => await obj.coro_apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:253:9")
-  await t.throwsAsync(async () => obj.mapAsync((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:256:9")
-  await t.throwsAsync(async () => obj.imap((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:259:9")
+  await t.throwsAsync(async () => await obj.coro_apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:266:9")
+  await t.throwsAsync(async () => obj.mapAsync((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:269:9")
+  await t.throwsAsync(async () => obj.imap((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:272:9")
   gate.set()
   await obj.coro_join()
-  t.deepEqual([slow.get(0), queued.get(0)], ['finished', 2], "spec/pool.yaml:264:9")
-  t.regex(String(String(obj)), /state=CLOSE/, "spec/pool.yaml:266:9")
+  t.deepEqual([slow.get(0), queued.get(0)], ['finished', 2], "spec/pool.yaml:277:9")
+  t.regex(String(String(obj)), /state=CLOSE/, "spec/pool.yaml:279:9")
 })
 
 test("AioPool: POOL-25 POOL-26 terminate stops running tasks, fails pending results, and join returns (blocking)", (t) => {
@@ -225,9 +229,9 @@ test("AioPool: POOL-25 POOL-26 terminate stops running tasks, fails pending resu
   obj.terminate()
   obj.terminate()
   obj.join()
-  t.regex(String((() => { try { r.get(0); return 'no error' } catch (e) { return String(e) } })()), /PoolTerminatedError/, "spec/pool.yaml:276:9")
-  t.throws(() => obj.applyAsync((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:278:9")
-  t.regex(String(String(obj)), /state=TERMINATE/, "spec/pool.yaml:281:9")
+  t.regex(String((() => { try { r.get(0); return 'no error' } catch (e) { return String(e) } })()), /PoolTerminatedError/, "spec/pool.yaml:289:9")
+  t.throws(() => obj.applyAsync((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:291:9")
+  t.regex(String(String(obj)), /state=TERMINATE/, "spec/pool.yaml:294:9")
 })
 
 test("AioPool: POOL-25 POOL-26 terminate stops running tasks, fails pending results, and join returns (coro)", async (t) => {
@@ -236,23 +240,23 @@ test("AioPool: POOL-25 POOL-26 terminate stops running tasks, fails pending resu
   obj.terminate()
   obj.terminate()
   await obj.coro_join()
-  t.regex(String((() => { try { r.get(0); return 'no error' } catch (e) { return String(e) } })()), /PoolTerminatedError/, "spec/pool.yaml:276:9")
-  await t.throwsAsync(async () => obj.applyAsync((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:278:9")
-  t.regex(String(String(obj)), /state=TERMINATE/, "spec/pool.yaml:281:9")
+  t.regex(String((() => { try { r.get(0); return 'no error' } catch (e) { return String(e) } })()), /PoolTerminatedError/, "spec/pool.yaml:289:9")
+  await t.throwsAsync(async () => obj.applyAsync((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:291:9")
+  t.regex(String(String(obj)), /state=TERMINATE/, "spec/pool.yaml:294:9")
 })
 
 test("AioPool: POOL-26 POOL-48 using terminates the pool; a pool cannot be sent to another process (blocking)", (t) => {
   const obj = new AioPool({ processes: 1 })
-  t.regex(String((() => { try { new AioProcess({ target: () => {}, args: [obj] }).start(); return 'no error' } catch (e) { return String(e) } })()), /NotImplementedError: AioPool objects cannot be passed between processes/, "spec/pool.yaml:286:9")
+  t.regex(String((() => { try { new AioProcess({ target: () => {}, args: [obj] }).start(); return 'no error' } catch (e) { return String(e) } })()), /NotImplementedError: AioPool objects cannot be passed between processes/, "spec/pool.yaml:299:9")
   obj[Symbol.dispose]()
-  t.throws(() => obj.apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:289:9")
+  t.throws(() => obj.apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:302:9")
   obj.join()
 })
 
 test("AioPool: POOL-26 POOL-48 using terminates the pool; a pool cannot be sent to another process (coro)", async (t) => {
   const obj = new AioPool({ processes: 1 })
-  t.regex(String((() => { try { new AioProcess({ target: () => {}, args: [obj] }).start(); return 'no error' } catch (e) { return String(e) } })()), /NotImplementedError: AioPool objects cannot be passed between processes/, "spec/pool.yaml:286:9")
+  t.regex(String((() => { try { new AioProcess({ target: () => {}, args: [obj] }).start(); return 'no error' } catch (e) { return String(e) } })()), /NotImplementedError: AioPool objects cannot be passed between processes/, "spec/pool.yaml:299:9")
   obj[Symbol.dispose]()
-  await t.throwsAsync(async () => await obj.coro_apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:289:9")
+  await t.throwsAsync(async () => await obj.coro_apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:302:9")
   await obj.coro_join()
 })

@@ -1,0 +1,222 @@
+// Pool benchmarks: AioPool beside piscina, tinypool, workerpool, poolifier and Python's
+// multiprocessing.Pool, two workers each, the same task code, in one run.
+//
+// (a) 20,000 trivial tasks (x * 2): AioPool's coro_map with Python's default chunking and Python's
+//     Pool.map; then 20,000 separate calls in flight at once (coro_apply, run/exec/execute,
+//     apply_async) for every pool.
+// (b) 200 CPU tasks of 5 ms each: wall time against the ideal (200 × 5 ms / 2 workers = 500 ms).
+// (c) start-up: a new pool until its first result, then the pool is shut down (untimed).
+// Each figure is the median of RUNS runs after one warm-up run, every result checked.
+
+import { execFile } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { Piscina } from 'piscina'
+import Tinypool from 'tinypool'
+import workerpool from 'workerpool'
+import { FixedThreadPool } from 'poolifier'
+import { AioPool } from '../generated/index.generated.js'
+import { interleaved, row, type BenchOptions, type Row } from './primitives.js'
+import type { Job } from './peers/task.js'
+
+const RUNS = 5
+const WORKERS = 2
+const TRIVIAL = 20_000
+const CPU_TASKS = 200
+const CPU_MS = 5
+const IDEAL_MS = (CPU_TASKS * CPU_MS) / WORKERS
+const TIMEOUT_MS = 120_000
+
+const peer = (name: string) => fileURLToPath(new URL(`./peers/${name}.js`, import.meta.url))
+const TASK_MODULE = new URL('./peers/task.js', import.meta.url).href
+
+/** One pool under test: what each benchmark needs from it. */
+interface Subject {
+  name: string
+  start(): Promise<void>
+  /** One call per task, all in flight at once. */
+  each(jobs: Job[]): Promise<number[]>
+  stop(): Promise<void>
+}
+
+function subjects(): Subject[] {
+  let aio: AioPool
+  let piscina: Piscina
+  let tiny: Tinypool
+  let wp: ReturnType<typeof workerpool.pool>
+  let poolifier: FixedThreadPool<Job, number>
+  return [
+    {
+      name: 'aioprocessing-ts AioPool coro_apply',
+      start: async () => {
+        aio = new AioPool({ processes: WORKERS })
+        await aio.coro_apply({ module: TASK_MODULE, name: 'run' }, [{ op: 'double', x: 0 }])
+      },
+      each: (jobs) => Promise.all(jobs.map((j) => aio.coro_apply<number>({ module: TASK_MODULE, name: 'run' }, [j]))),
+      stop: async () => {
+        aio.terminate()
+        await aio.coro_join()
+      },
+    },
+    {
+      name: 'piscina run',
+      start: async () => {
+        piscina = new Piscina({ filename: peer('piscina-worker'), minThreads: WORKERS, maxThreads: WORKERS })
+        await piscina.run({ op: 'double', x: 0 })
+      },
+      each: (jobs) => Promise.all(jobs.map((j) => piscina.run(j) as Promise<number>)),
+      stop: () => piscina.destroy(),
+    },
+    {
+      name: 'tinypool run',
+      start: async () => {
+        tiny = new Tinypool({ filename: peer('piscina-worker'), minThreads: WORKERS, maxThreads: WORKERS })
+        await tiny.run({ op: 'double', x: 0 })
+      },
+      each: (jobs) => Promise.all(jobs.map((j) => tiny.run(j) as Promise<number>)),
+      stop: () => tiny.destroy(),
+    },
+    {
+      name: 'workerpool exec',
+      start: async () => {
+        wp = workerpool.pool(peer('workerpool-worker'), { minWorkers: WORKERS, maxWorkers: WORKERS, workerType: 'thread' })
+        await wp.exec('run', [{ op: 'double', x: 0 }])
+      },
+      each: (jobs) => Promise.all(jobs.map((j) => wp.exec('run', [j]) as unknown as Promise<number>)),
+      stop: async () => {
+        await wp.terminate()
+      },
+    },
+    {
+      name: 'poolifier execute',
+      start: async () => {
+        poolifier = new FixedThreadPool<Job, number>(WORKERS, peer('poolifier-worker'))
+        await poolifier.execute({ op: 'double', x: 0 })
+      },
+      each: (jobs) => Promise.all(jobs.map((j) => poolifier.execute(j))),
+      stop: () => poolifier.destroy(),
+    },
+  ]
+}
+
+function check(got: number[], jobs: Job[]): void {
+  for (let i = 0; i < jobs.length; i++) {
+    const j = jobs[i]
+    if (j.op === 'double' ? got[i] !== j.x * 2 : !(got[i] > 0)) throw new Error(`wrong result for task ${i}: ${got[i]}`)
+  }
+}
+
+async function timed(f: () => Promise<void>): Promise<number> {
+  const t0 = performance.now()
+  let timer: ReturnType<typeof setTimeout> | undefined
+  await Promise.race([f(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('bench run timed out')), TIMEOUT_MS)))])
+  clearTimeout(timer)
+  return performance.now() - t0
+}
+
+const PYTHON = String.raw`
+import json, math, sys, time
+import multiprocessing as mp
+RUNS, TRIVIAL, CPU_TASKS, CPU_MS, WORKERS = (int(a) for a in sys.argv[1:6])
+now = time.perf_counter
+
+def double(x):
+    return x * 2
+
+def spin(ms):
+    end = now() + ms / 1000
+    n = 0
+    while now() < end:
+        n += 1
+    return n
+
+if __name__ == '__main__':
+    ctx = mp.get_context('fork')
+    out = {'map': [], 'apply_async': [], 'cpu_map': [], 'startup': []}
+    for r in range(RUNS + 1):
+        t = now()
+        with ctx.Pool(WORKERS) as p:
+            assert p.apply(double, (1,)) == 2
+            started = now() - t
+            t = now()
+            assert p.map(double, range(TRIVIAL)) == [x * 2 for x in range(TRIVIAL)]
+            m = now() - t
+            t = now()
+            rs = [p.apply_async(double, (x,)) for x in range(TRIVIAL)]
+            assert [r.get(120) for r in rs] == [x * 2 for x in range(TRIVIAL)]
+            a = now() - t
+            t = now()
+            assert all(n > 0 for n in p.map(spin, [CPU_MS] * CPU_TASKS))
+            c = now() - t
+        if r:
+            out['startup'].append(started * 1000)
+            out['map'].append(m * 1000)
+            out['apply_async'].append(a * 1000)
+            out['cpu_map'].append(c * 1000)
+    print(json.dumps(out))
+`
+
+function runPython(): Promise<Record<string, number[]> | undefined> {
+  return new Promise((resolve) => {
+    execFile('python3', ['-c', PYTHON, String(RUNS), String(TRIVIAL), String(CPU_TASKS), String(CPU_MS), String(WORKERS)], { timeout: TIMEOUT_MS * 4 }, (error, stdout) => {
+      resolve(error ? undefined : JSON.parse(stdout))
+    })
+  })
+}
+
+export async function benchPool({ log = () => {}, only }: BenchOptions = {}): Promise<Row[]> {
+  if (only && !only.test('pool')) return []
+  const rows: Row[] = []
+  const subs = subjects()
+  const trivialJobs: Job[] = Array.from({ length: TRIVIAL }, (_, x) => ({ op: 'double', x }))
+  const cpuJobs: Job[] = Array.from({ length: CPU_TASKS }, () => ({ op: 'spin', ms: CPU_MS }))
+
+  log('pool: start-up to first result')
+  const startup = await interleaved(subs.map((s) => async () => {
+    const ms = await timed(() => s.start())
+    await s.stop()
+    return ms
+  }), RUNS)
+  subs.forEach((s, k) => rows.push(row('pool start-up to first result', s.name.replace(/ \w+$/, ''), 'ms', 1, startup[k])))
+
+  for (const s of subs) await s.start()
+  try {
+    log('pool: 20,000 trivial tasks, coro_map with default chunking')
+    const aioPool = new AioPool({ processes: WORKERS })
+    try {
+      const xs = Array.from({ length: TRIVIAL }, (_, i) => i)
+      const [mapMs] = await interleaved([async () => timed(async () => {
+        const got = await aioPool.coro_map((x: number) => x * 2, xs)
+        check(got, trivialJobs)
+      })], RUNS)
+      rows.push(row('20,000 trivial tasks, map with default chunking', 'aioprocessing-ts AioPool coro_map', 'tasks/s', TRIVIAL, mapMs.map((ms) => (TRIVIAL * 1000) / ms)))
+      const [cpuMapMs] = await interleaved([async () => timed(async () => {
+        const got = await aioPool.coro_map({ module: TASK_MODULE, name: 'spin' }, cpuJobs.map(() => CPU_MS))
+        if (got.length !== CPU_TASKS) throw new Error('lost CPU tasks')
+      })], RUNS)
+      rows.push(row(`${CPU_TASKS} CPU tasks of ${CPU_MS} ms, wall ÷ ideal ${IDEAL_MS} ms`, 'aioprocessing-ts AioPool coro_map (default chunking)', '× ideal', CPU_TASKS, cpuMapMs.map((ms) => ms / IDEAL_MS)))
+    } finally {
+      aioPool.terminate()
+      await aioPool.coro_join()
+    }
+
+    log('pool: 20,000 trivial tasks, one call each, all in flight')
+    const each = await interleaved(subs.map((s) => async () => timed(async () => check(await s.each(trivialJobs), trivialJobs))), RUNS)
+    subs.forEach((s, k) => rows.push(row('20,000 trivial tasks, one call each', s.name, 'tasks/s', TRIVIAL, each[k].map((ms) => (TRIVIAL * 1000) / ms))))
+
+    log(`pool: ${CPU_TASKS} CPU tasks of ${CPU_MS} ms, one call each`)
+    const cpu = await interleaved(subs.map((s) => async () => timed(async () => check(await s.each(cpuJobs), cpuJobs))), RUNS)
+    subs.forEach((s, k) => rows.push(row(`${CPU_TASKS} CPU tasks of ${CPU_MS} ms, wall ÷ ideal ${IDEAL_MS} ms`, s.name, '× ideal', CPU_TASKS, cpu[k].map((ms) => ms / IDEAL_MS))))
+  } finally {
+    for (const s of subs) await s.stop()
+  }
+
+  log('pool: Python multiprocessing.Pool')
+  const py = await runPython()
+  if (py) {
+    rows.push(row('pool start-up to first result', 'Python multiprocessing.Pool (fork)', 'ms', 1, py.startup))
+    rows.push(row('20,000 trivial tasks, map with default chunking', 'Python Pool.map', 'tasks/s', TRIVIAL, py.map.map((ms) => (TRIVIAL * 1000) / ms)))
+    rows.push(row('20,000 trivial tasks, one call each', 'Python Pool.apply_async', 'tasks/s', TRIVIAL, py.apply_async.map((ms) => (TRIVIAL * 1000) / ms)))
+    rows.push(row(`${CPU_TASKS} CPU tasks of ${CPU_MS} ms, wall ÷ ideal ${IDEAL_MS} ms`, 'Python Pool.map (default chunking)', '× ideal', CPU_TASKS, py.cpu_map.map((ms) => ms / IDEAL_MS)))
+  } else log('pool: python3 not available or failed; no Python rows')
+  return rows
+}

@@ -1,0 +1,190 @@
+// AioPool beyond the generated conformance cases: faults (a worker that exits, crashes or runs out
+// of memory mid-task), worker recycling, aborted coro_ calls, shared objects in arguments, and the
+// pool's life inside processes.
+import test, { type ExecutionContext } from 'ava'
+import { AioEvent, AioPool, AioProcess, AioQueue, AioValue, MaybeEncodingError, PoolTerminatedError, WorkerLostError, type PoolOptions } from '../generated/index.generated.js'
+import { ENTRY, LONG, STYLES, call, joined, runNode, start } from './helpers.js'
+
+const TARGETS = new URL('./targets.js', import.meta.url).href
+
+/** A pool the test always terminates. */
+function pool(t: ExecutionContext, options: PoolOptions): AioPool {
+  const p = new AioPool(options)
+  t.teardown(() => {
+    p.terminate()
+    p.join()
+  })
+  return p
+}
+
+const fates = [
+  ['process.exit(7)', () => { process.exit(7) }, /exitcode 7/],
+  ['an uncaught error in a callback', () => new Promise(() => { setTimeout(() => { throw new Error('expected in a test: crash') }) }), /crashed or ran out of memory/],
+  ['running out of memory', () => { const hog: unknown[] = []; for (;;) hog.push(new Array(100_000).fill(1)) }, /crashed or ran out of memory/],
+] as const
+
+for (const style of STYLES) {
+  for (const [how, die, message] of fates) {
+    test(`a worker dying mid-task (${how}) fails exactly that task; every other task completes (${style})`, async (t) => {
+      const p = pool(t, { processes: 2, resourceLimits: { maxOldGenerationSizeMb: 32 } })
+      const tasks = Array.from({ length: 40 }, (_, i) => i)
+      const results = tasks.map((i) => (i === 13 ? p.applyAsync(die) : p.applyAsync((x: number) => x * 2, [i])))
+      const settled = await Promise.all(results.map(async (r) => {
+        try {
+          return { ok: true, value: await call(style, r, 'get', LONG) }
+        } catch (error) {
+          return { ok: false, value: error }
+        }
+      }))
+      settled.forEach((s, i) => {
+        if (i === 13) {
+          t.false(s.ok)
+          t.true(s.value instanceof WorkerLostError, String(s.value))
+          t.regex(String(s.value), message)
+        } else t.deepEqual(s, { ok: true, value: i * 2 }, `task ${i}`)
+      })
+      // The pool is whole again and serves new work.
+      t.deepEqual(await call(style, p, 'map', (x: number) => x + 1, [1, 2, 3, 4], 1), [2, 3, 4, 5])
+      t.is(p.pids.length, 2)
+    })
+  }
+
+  test(`maxtasksperchild recycles workers: new pids, all results right (${style})`, async (t) => {
+    const p = pool(t, { processes: 2, maxtasksperchild: 1 })
+    const pids = await call<number[]>(style, p, 'map', { module: TARGETS, name: 'workerId' }, [1, 2, 3, 4, 5, 6], 1)
+    t.is(new Set(pids).size, 6, `pids ${pids}`)
+    const p10 = pool(t, { processes: 2, maxtasksperchild: 10 })
+    const first = [...p10.pids]
+    t.deepEqual(await call(style, p10, 'map', (x: number) => x * x, Array.from({ length: 100 }, (_, i) => i), 1), Array.from({ length: 100 }, (_, i) => i * i))
+    t.true(p10.pids.every((pid) => pid !== null && !first.includes(pid)), `${first} then ${p10.pids}`)
+  })
+
+  test(`POOL-43 close while recycling workers still joins, with every result right (${style})`, async (t) => {
+    const p = pool(t, { processes: 2, maxtasksperchild: 1 })
+    const r = p.mapAsync((x: number) => x + 100, Array.from({ length: 8 }, (_, i) => i), 1)
+    p.close()
+    await call(style, p, 'join')
+    t.deepEqual(r.get(0), Array.from({ length: 8 }, (_, i) => i + 100))
+  })
+
+  test(`shared primitives and queues in task arguments arrive working (${style})`, async (t) => {
+    const p = pool(t, { processes: 2 })
+    const q = new AioQueue<string>()
+    const counter = new AioValue('i', 0)
+    await call(style, p, 'starmap', (q: AioQueue<string>, v: AioValue, i: number) => {
+      v.getLock().acquire()
+      v.value = (v.value as number) + 1
+      v.getLock().release()
+      q.put(`task ${i}`)
+    }, Array.from({ length: 10 }, (_, i) => [q, counter, i]), 1)
+    t.is(counter.value, 10)
+    const got = Array.from({ length: 10 }, () => q.get(true, LONG)).sort()
+    t.deepEqual(got, Array.from({ length: 10 }, (_, i) => `task ${i}`).sort())
+  })
+
+  test(`POOL-36 a result that cannot be sent fails with MaybeEncodingError; no worker is lost (${style})`, async (t) => {
+    const p = pool(t, { processes: 2 })
+    const before = [...p.pids]
+    for (let i = 0; i < 20; i++) {
+      const error = await t.throwsAsync(async () => call(style, p, 'apply', () => () => 'a function'), { instanceOf: MaybeEncodingError })
+      t.regex(error!.message, /^Error sending result: '.*'\. Reason: '.*'$/)
+    }
+    t.deepEqual(p.pids, before)
+  })
+}
+
+test('an aborted coro_map rejects at once; its queued tasks never run and no stale results remain', async (t) => {
+  const p = pool(t, { processes: 2 })
+  const gate = new AioEvent()
+  const ran = new AioValue('i', 0)
+  const controller = new AbortController()
+  const task = (ev: AioEvent, v: AioValue) => {
+    ev.wait()
+    v.getLock().acquire()
+    v.value = (v.value as number) + 1
+    v.getLock().release()
+    return 'late'
+  }
+  const pending = p.coro_starmap(task, Array.from({ length: 2000 }, () => [gate, ran]), 1, { signal: controller.signal })
+  controller.abort(new Error('expected in a test: abort'))
+  await t.throwsAsync(pending, { message: /abort/ })
+  gate.set()
+  // The pool goes on with other work, and nothing of the aborted map is delivered to it.
+  t.deepEqual(await p.coro_map((x: number) => x * 3, [1, 2, 3], 1), [3, 6, 9])
+  p.close()
+  await p.coro_join()
+  t.is(p.pendingTasks, 0)
+  // Only tasks already sent to a worker ran: far fewer than 2000.
+  t.true((ran.value as number) < 2000, `${ran.value} of 2000 aborted tasks ran`)
+})
+
+test('imap results are an async iterable; an error ends a chunked imap, as in Python', async (t) => {
+  const p = pool(t, { processes: 2 })
+  const got: number[] = []
+  for await (const x of p.imap((x: number) => x * 2, [1, 2, 3, 4, 5], 2)) got.push(x)
+  t.deepEqual(got, [2, 4, 6, 8, 10])
+  const it = p.imap((x: number) => { if (x === 3) throw new RangeError('three'); return x }, [1, 2, 3, 4, 5, 6], 2)
+  const seen: unknown[] = []
+  await t.throwsAsync(async () => { for await (const x of it) seen.push(x) }, { instanceOf: RangeError })
+  t.deepEqual(seen, [1, 2])
+  t.deepEqual(await it.coro_next(), { value: undefined, done: true })
+})
+
+test('terminate fails results that are awaited, instead of leaving them pending', async (t) => {
+  const p = pool(t, { processes: 1 })
+  const started = new AioEvent()
+  const never = new AioEvent()
+  const waiting = p.coro_apply((s: AioEvent, n: AioEvent) => { s.set(); n.wait() }, [started, never])
+  const queued = p.coro_map((x: number) => x, [1, 2, 3], 1)
+  const outcomes = Promise.allSettled([waiting, queued])
+  t.true(await started.coro_wait(LONG))
+  p.terminate()
+  for (const outcome of await outcomes) {
+    t.is(outcome.status, 'rejected')
+    t.true((outcome as PromiseRejectedResult).reason instanceof PoolTerminatedError)
+  }
+  await p.coro_join()
+})
+
+test('await using terminates the pool and waits for its workers', async (t) => {
+  let escaped: AioPool | undefined
+  {
+    await using p = new AioPool({ processes: 1 })
+    escaped = p
+    t.is(await p.coro_apply((x: number) => x + 1, [1]), 2)
+  }
+  t.regex(String(escaped), /state=TERMINATE/)
+  t.deepEqual(escaped.pids, [])
+})
+
+test('POOL-50 a pool works inside a child process', (t) => {
+  const result = new AioValue('i', 0)
+  const child = start(t, { target: { module: TARGETS, name: 'poolInChild' }, args: [result] })
+  joined(t, child)
+  t.is(result.value, 30)
+})
+
+test('POOL-52 a script that never closes its pool still exits with 0', async (t) => {
+  const { status, stdout, stderr } = await runNode(`
+    import { AioPool } from ${ENTRY}
+    const pool = new AioPool({ processes: 2 })
+    console.log(await pool.coro_map((x) => x * 2, [1, 2, 3]))
+  `)
+  t.is(status, 0, stderr)
+  t.regex(stdout, /\[ 2, 4, 6 \]/)
+})
+
+test('a task whose promise can never settle fails with WorkerLostError naming the cause', async (t) => {
+  const p = pool(t, { processes: 1 })
+  await t.throwsAsync(p.coro_apply(() => new Promise(() => {})), { instanceOf: WorkerLostError, message: /could never settle/ })
+  t.is(await p.coro_apply((x: number) => x + 1, [1]), 2)
+})
+
+test('a callback that throws is reported and the pool goes on', async (t) => {
+  const p = pool(t, { processes: 1 })
+  const r = p.applyAsync((x: number) => x, [1], { callback: () => { throw new Error('expected in a test: callback') } })
+  t.is(await r.coro_get(LONG), 1)
+  t.is(await p.coro_apply((x: number) => x + 1, [1]), 2)
+})
+
+void AioProcess
