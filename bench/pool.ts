@@ -10,6 +10,8 @@
 
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { writeFile, rm } from 'node:fs/promises'
+import { join } from 'node:path'
 import { Piscina } from 'piscina'
 import Tinypool from 'tinypool'
 import workerpool from 'workerpool'
@@ -28,6 +30,8 @@ const TIMEOUT_MS = 120_000
 
 const peer = (name: string) => fileURLToPath(new URL(`./peers/${name}.js`, import.meta.url))
 const TASK_MODULE = new URL('./peers/task.js', import.meta.url).href
+/** The package root: the cold-start scripts live there for the moment they run, to resolve the peers. */
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
 /** One pool under test: what each benchmark needs from it. */
 interface Subject {
@@ -96,6 +100,35 @@ function subjects(): Subject[] {
       stop: () => poolifier.destroy(),
     },
   ]
+}
+
+const ENTRY = JSON.stringify(new URL('../generated/index.generated.js', import.meta.url).href)
+const PEER = (name: string) => JSON.stringify(peer(name))
+const TASK = JSON.stringify(TASK_MODULE)
+/** Scripts for a fresh `node`: each prints the ms from before its pool's creation to the first result. */
+const COLD: [string, string][] = [
+  ['aioprocessing-ts AioPool', `import { AioPool } from ${ENTRY}; const t = performance.now(); const p = new AioPool({ processes: 2 }); await p.coro_apply({ module: ${TASK}, name: 'run' }, [{ op: 'double', x: 1 }]); console.log(performance.now() - t); p.terminate()`],
+  ['piscina', `import { Piscina } from 'piscina'; const t = performance.now(); const p = new Piscina({ filename: ${PEER('piscina-worker')}, minThreads: 2, maxThreads: 2 }); await p.run({ op: 'double', x: 1 }); console.log(performance.now() - t); await p.destroy()`],
+  ['tinypool', `import Tinypool from 'tinypool'; const t = performance.now(); const p = new Tinypool({ filename: ${PEER('piscina-worker')}, minThreads: 2, maxThreads: 2 }); await p.run({ op: 'double', x: 1 }); console.log(performance.now() - t); await p.destroy()`],
+  ['workerpool', `import workerpool from 'workerpool'; const t = performance.now(); const p = workerpool.pool(${PEER('workerpool-worker')}, { minWorkers: 2, maxWorkers: 2, workerType: 'thread' }); await p.exec('run', [{ op: 'double', x: 1 }]); console.log(performance.now() - t); await p.terminate()`],
+  ['poolifier', `import { FixedThreadPool } from 'poolifier'; const t = performance.now(); const p = new FixedThreadPool(2, ${PEER('poolifier-worker')}); await p.execute({ op: 'double', x: 1 }); console.log(performance.now() - t); await p.destroy()`],
+]
+
+/** Runs `script` as a module file in a fresh node (peers' workers inherit -e badly), then removes it. */
+async function coldStart(script: string): Promise<number> {
+  const file = join(ROOT, `.bench-cold-${process.pid}.mjs`)
+  await writeFile(file, script)
+  try {
+    return await new Promise((resolve, reject) => {
+      execFile(process.execPath, [file], { timeout: TIMEOUT_MS, cwd: ROOT }, (error, stdout, stderr) => {
+        const ms = Number(stdout.trim().split('\n').pop())
+        if (error || !Number.isFinite(ms)) reject(new Error(`cold start failed: ${error?.message ?? ''} ${stderr}`))
+        else resolve(ms)
+      })
+    })
+  } finally {
+    await rm(file, { force: true })
+  }
 }
 
 function check(got: number[], jobs: Job[]): void {
@@ -170,13 +203,19 @@ export async function benchPool({ log = () => {}, only }: BenchOptions = {}): Pr
   const trivialJobs: Job[] = Array.from({ length: TRIVIAL }, (_, x) => ({ op: 'double', x }))
   const cpuJobs: Job[] = Array.from({ length: CPU_TASKS }, () => ({ op: 'spin', ms: CPU_MS }))
 
-  log('pool: start-up to first result')
+  log('pool: start-up to first result, first pool of a fresh process')
+  const cold = await interleaved(COLD.map(([, script]) => () => coldStart(script)), RUNS)
+  COLD.forEach(([name], k) => rows.push(row('pool start-up to first result, first pool of a fresh process', name, 'ms', 1, cold[k])))
+
+  log('pool: start-up to first result, a later pool')
   const startup = await interleaved(subs.map((s) => async () => {
+    // Let the previous pool's background work (AioPool's spare workers booting) settle first.
+    await new Promise((resolve) => setTimeout(resolve, 300))
     const ms = await timed(() => s.start())
     await s.stop()
     return ms
   }), RUNS)
-  subs.forEach((s, k) => rows.push(row('pool start-up to first result', s.name.replace(/ \w+$/, ''), 'ms', 1, startup[k])))
+  subs.forEach((s, k) => rows.push(row('pool start-up to first result, a later pool', s.name.replace(/ \w+$/, ''), 'ms', 1, startup[k])))
 
   for (const s of subs) await s.start()
   try {
@@ -213,7 +252,7 @@ export async function benchPool({ log = () => {}, only }: BenchOptions = {}): Pr
   log('pool: Python multiprocessing.Pool')
   const py = await runPython()
   if (py) {
-    rows.push(row('pool start-up to first result', 'Python multiprocessing.Pool (fork)', 'ms', 1, py.startup))
+    rows.push(row('pool start-up to first result, a later pool', 'Python multiprocessing.Pool (fork)', 'ms', 1, py.startup))
     rows.push(row('20,000 trivial tasks, map with default chunking', 'Python Pool.map', 'tasks/s', TRIVIAL, py.map.map((ms) => (TRIVIAL * 1000) / ms)))
     rows.push(row('20,000 trivial tasks, one call each', 'Python Pool.apply_async', 'tasks/s', TRIVIAL, py.apply_async.map((ms) => (TRIVIAL * 1000) / ms)))
     rows.push(row(`${CPU_TASKS} CPU tasks of ${CPU_MS} ms, wall ÷ ideal ${IDEAL_MS} ms`, 'Python Pool.map (default chunking)', '× ideal', CPU_TASKS, py.cpu_map.map((ms) => ms / IDEAL_MS)))

@@ -11,9 +11,11 @@ import { installLivenessTable } from './liveness.js'
 import { installFeederPort } from './feeder-client.js'
 import { flushFedQueues } from './queue.js'
 import { closeRebuiltHandles, flushSockets } from './connection.js'
-import { threadId } from 'node:worker_threads'
+import { parentPort, threadId } from 'node:worker_threads'
 
-await import('../generated/index.generated.js')
+// The library's classes, so that shared objects arriving later (in queue items) can be rebuilt.
+const registry = import('../generated/index.generated.js')
+registry.catch(() => {}) // awaited below; a failure is thrown there
 
 // A child writes straight to the inherited stdout/stderr, as a Python child does: through the
 // parent's streams its output would wait for the parent's event loop, and come after whatever the
@@ -26,7 +28,10 @@ for (const [stream, fd] of [[process.stdout, 1], [process.stderr, 2]] as const) 
   }) as typeof stream.write
 }
 
-const data = workerData as ProcessData
+// A spare (see supervisor-thread.ts) has loaded everything above and waits for its process.
+if (workerData?.spare) await registry
+const data: ProcessData = workerData?.spare ? await new Promise((resolve) => parentPort!.once('message', resolve)) : workerData
+if (!data.lazyRegistry) await registry
 if (data.liveness) installLivenessTable(data.liveness)
 if (data.feeder) installFeederPort(data.feeder)
 setCurrentProcess({ name: data.name, pid: threadId, daemon: data.daemon, identity: data.identity })

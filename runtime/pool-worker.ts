@@ -11,7 +11,7 @@ import { EOF, GetState, Ring } from './queue.js'
 import { PENDING, blockOn, coroBlockOn } from './wait.js'
 import { decode, encode, encoded } from './serialize.js'
 import { loadFunction, type FunctionRef } from './source.js'
-import { CURRENT, DONE, LOW_WATER, MODE_APPLY, MODE_STARMAP, OP_DEFINE, OP_STOP, SENT, type ErrorRecord } from './pool.js'
+import { CURRENT, DONE, LOW_WATER, MODE_APPLY, MODE_STARMAP, OP_DEFINE, OP_STOP, SENT, SHARED_FLAG, type ErrorRecord } from './pool.js'
 import { describeValue } from './args.js'
 
 interface WorkerArgs {
@@ -70,16 +70,19 @@ export async function poolWorker(a: WorkerArgs): Promise<void> {
   // A record from the pool is a batch: messages, each a u32 length and its encoded bytes.
   const rx = conn.rx!
   const recv = new GetState(rx.i32)
-  const split = (bytes: Buffer, start: number, end: number): unknown[][] => {
-    const out: unknown[][] = []
+  // A message with shared objects is decoded once the library's classes are loaded (this worker
+  // started without them, to start sooner): it is kept as bytes until then.
+  const split = (bytes: Buffer, start: number, end: number): (unknown[] | Buffer)[] => {
+    const out: (unknown[] | Buffer)[] = []
     for (let at = start; at < end; ) {
-      const n = bytes.readUInt32LE(at)
-      out.push(decode(bytes, at + 4, at + 4 + n) as unknown[])
+      const word = bytes.readUInt32LE(at)
+      const n = (word & ~SHARED_FLAG) >>> 0
+      out.push(word & SHARED_FLAG ? Buffer.from(bytes.subarray(at + 4, at + 4 + n)) : (decode(bytes, at + 4, at + 4 + n) as unknown[]))
       at += 4 + n
     }
     return out
   }
-  const take = (): unknown[][] | typeof PENDING => {
+  const take = (): (unknown[] | Buffer)[] | typeof PENDING => {
     const r = rx.takeAttempt(recv, split)
     return r === EOF ? [[OP_STOP]] : r
   }
@@ -91,7 +94,8 @@ export async function poolWorker(a: WorkerArgs): Promise<void> {
       batch = await coroBlockOn(recv, take, Infinity, () => undefined as never, undefined, true)
     }
     for (const m of batch) {
-      if (await handle(m)) return void (unannounced && announce())
+      if (Buffer.isBuffer(m)) await import('../generated/index.generated.js')
+      if (await handle(Buffer.isBuffer(m) ? (decode(m) as unknown[]) : m)) return void (unannounced && announce())
     }
   }
 

@@ -24,7 +24,7 @@ import { ProcessCore, targetOf, type Target } from './process.js'
 import { ConnectionCore, SendState } from './connection.js'
 import { GetState } from './queue.js'
 import { PENDING, coroBlockOn, park, type Pending, type Waiter } from './wait.js'
-import { encode, encoded } from './serialize.js'
+import { encode, encoded, sharedWritten } from './serialize.js'
 import { wrapCore } from './transfer.js'
 import { NotImplementedError, PoolTerminatedError, ValueError, WorkerLostError } from './errors.js'
 import * as errors from './errors.js'
@@ -45,6 +45,8 @@ export const WORKER_WORDS = 4
 export const OP_DEFINE = 0 // [op, fnId, FunctionRef]
 export const OP_TASK = 1 // [op, taskId, fnId, mode, items]
 export const OP_STOP = 2 // [op]
+/** Set in a batched message's length when it carries shared objects (see sendBatch). */
+export const SHARED_FLAG = 0x80000000
 // Task modes.
 export const MODE_APPLY = 0 // items = [args]: one call fn(...args), the result is its value
 export const MODE_MAP = 1 // items = [x...]: fn(x) each, the result is the list
@@ -109,6 +111,8 @@ interface Task {
   fnId: number
   /** The encoded OP_TASK message. */
   bytes: Buffer
+  /** It carries shared objects: the worker loads the library's classes before decoding it. */
+  shared: boolean
 }
 
 class WorkerSlot {
@@ -143,6 +147,7 @@ class WorkerSlot {
       daemon: true,
       resourceLimits: pool.resourceLimits,
       exitNotify: pool.events.buffer as SharedArrayBuffer,
+      lazyRegistry: true,
     })
     this.proc.start()
   }
@@ -500,8 +505,9 @@ export class PoolCore implements Waiter {
 
   private makeTask(job: Job, index: number, fnId: number, mode: number, items: unknown[]): Task {
     const id = nextTaskId++
+    const before = sharedWritten()
     const n = encode([OP_TASK, id, fnId, mode, items], 'args')
-    return { id, job, index, fnId, bytes: Buffer.from(encoded().subarray(0, n)) }
+    return { id, job, index, fnId, bytes: Buffer.from(encoded().subarray(0, n)), shared: sharedWritten() !== before }
   }
 
   private submit(tasks: Task[]): void {
@@ -751,6 +757,7 @@ export class PoolCore implements Waiter {
       room = Math.min(room, Math.max(1, Math.ceil(queued / this.workers.length)))
       // One record carries the whole batch: one commit, one wake-up of the worker.
       const batch: Buffer[] = []
+      const shared: boolean[] = []
       let added = 0
       while (room-- > 0 && this.queueHead < this.queue.length) {
         const task = this.queue[this.queueHead++]
@@ -762,15 +769,17 @@ export class PoolCore implements Waiter {
           best.known.add(task.fnId)
           const n = encode([OP_DEFINE, task.fnId, this.fnRefs[task.fnId]])
           batch.push(Buffer.from(encoded().subarray(0, n)))
+          shared.push(false)
         }
         best.inflight.push(task)
         best.assigned++
         added++
         batch.push(task.bytes)
+        shared.push(task.shared)
       }
       Atomics.add(best.words, SENT, added)
       Atomics.store(best.words, LOW_WATER, Math.max(1, this.depth >> 1))
-      if (batch.length) this.sendBatch(best, batch)
+      if (batch.length) this.sendBatch(best, batch, shared)
     }
     if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.queueHead)
@@ -787,16 +796,18 @@ export class PoolCore implements Waiter {
   }
 
   /**
-   * Puts messages in the worker's pipe as one record (each a u32 length, then its bytes); one that
+   * Puts messages in the worker's pipe as one record (each a u32 length, its top bit set when the
+   * message carries shared objects, then its bytes); one that
    * does not fit now is finished by later pumps, before anything else goes to that worker.
    */
-  private sendBatch(w: WorkerSlot, messages: Buffer[]): void {
+  private sendBatch(w: WorkerSlot, messages: Buffer[], shared?: boolean[]): void {
     let size = 0
     for (const m of messages) size += 4 + m.length
     const record = Buffer.allocUnsafe(size)
     let at = 0
-    for (const m of messages) {
-      record.writeUInt32LE(m.length, at)
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i]
+      record.writeUInt32LE((m.length | (shared?.[i] ? SHARED_FLAG : 0)) >>> 0, at)
       m.copy(record, at + 4)
       at += 4 + m.length
     }

@@ -44,6 +44,8 @@ export interface ProcessOptions {
   resourceLimits?: ResourceLimits
   /** Internal: word 0 of this buffer is incremented and notified when the process ends. */
   exitNotify?: SharedArrayBuffer
+  /** Internal: the target loads the library's classes itself when it needs them (a pool worker). */
+  lazyRegistry?: boolean
 }
 
 /** What the worker bootstrap receives. */
@@ -56,6 +58,7 @@ export interface ProcessData {
   name: string
   identity: number[]
   daemon: boolean
+  lazyRegistry?: boolean
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -129,11 +132,12 @@ export class ProcessCore implements Waiter {
   private args: unknown[]
   private readonly resourceLimits: ResourceLimits | undefined
   private readonly exitNotify: SharedArrayBuffer | undefined
+  private readonly lazyRegistry: boolean | undefined
   private closed = false
   private readonly id = nextId++
 
   constructor(options: ProcessOptions) {
-    const { target, args = [], name, daemon, resourceLimits, exitNotify } = options
+    const { target, args = [], name, daemon, resourceLimits, exitNotify, lazyRegistry } = options
     if (!Array.isArray(args)) throw new TypeError(`args must be an array, not ${typeof args}`)
     if (name !== undefined && typeof name !== 'string') throw new TypeError('name must be a string')
     if (daemon !== undefined && typeof daemon !== 'boolean') throw new TypeError('daemon must be a boolean')
@@ -145,6 +149,7 @@ export class ProcessCore implements Waiter {
     this.daemon = daemon ?? currentProcess().daemon
     this.resourceLimits = resourceLimits
     this.exitNotify = exitNotify
+    this.lazyRegistry = lazyRegistry
   }
 
   private checkOpen(): void {
@@ -162,6 +167,7 @@ export class ProcessCore implements Waiter {
       name: this.name,
       identity: this.identity,
       daemon: this.daemon,
+      lazyRegistry: this.lazyRegistry,
     }
     const sup = supervisorWorker()
     // STARTED before the supervisor can see the message: its STOPPED must never be overwritten.

@@ -94,8 +94,15 @@ function refuse(value: unknown): never {
   throw new TypeError(`${pathText()} is ${describeValue(value)}, which cannot be sent to another thread`)
 }
 
+let sharedCount = 0
+/** How many shared objects this thread has encoded so far: tells whether a message carries one. */
+export function sharedWritten(): number {
+  return sharedCount
+}
+
 /** A shared object (lock, queue, connection...) goes by reference: its record waits at the broker. */
 function writeShared(w: Writer, v: { [REDUCE](): Reduced }): void {
+  sharedCount++
   w.u8(SHARED)
   w.string(storeShared(v[REDUCE]()))
 }

@@ -7,6 +7,7 @@ import { installLivenessTable, markEnded } from './liveness.js'
 import { writeAllSync } from './stdio.js'
 import type { ProcessData } from './process.js'
 import { createWorker } from './exec-argv.js'
+import { availableParallelism } from 'node:os'
 
 const STATE = 0
 const EXITCODE = 1
@@ -76,9 +77,8 @@ function spawn(m: Extract<Message, { op: 'spawn' }>): void {
   listen(feeder.port1)
   try {
     const childData: ProcessData = { ...m.data, feeder: feeder.port2, liveness }
-    worker = createWorker(
-      (execArgv) => new Worker(bootstrap, { workerData: childData, transferList: [feeder.port2], resourceLimits: m.resourceLimits, execArgv }),
-    )
+    worker = takeSpare(m.resourceLimits, childData) ??
+      createWorker((execArgv) => new Worker(bootstrap, { workerData: childData, transferList: [feeder.port2], resourceLimits: m.resourceLimits, execArgv }))
   } catch (error) {
     writeAllSync(2, `Process ${m.data.name}:\n${(error as Error).stack ?? error}\n`)
     stop(1)
@@ -98,6 +98,51 @@ function spawn(m: Extract<Message, { op: 'spawn' }>): void {
     stop(child.exitcodeOverride ?? code)
     closeDrained(feeder.port1)
   })
+}
+
+// Spare workers: booted ahead (Node's start-up and the library's module loading, ~60 ms here) and
+// waiting for a process to run, as Python's forkserver keeps a server ready to fork. Kept after
+// the first spawn only, as many as the largest burst of spawns in one turn (a pool's size), up to
+// the CPU count; a process with resourceLimits needs a worker made for it and never takes one.
+// A spare is unref'd: it never keeps anything alive.
+const spares: Worker[] = []
+let spareTarget = 0
+let burst = 0
+
+function takeSpare(resourceLimits: ResourceLimits | undefined, data: ProcessData): Worker | undefined {
+  if (burst++ === 0) setImmediate(() => (burst = 0))
+  spareTarget = Math.min(Math.max(spareTarget, burst), availableParallelism())
+  scheduleRefill()
+  if (resourceLimits && Object.keys(resourceLimits).length) return undefined
+  const worker = spares.shift()
+  if (!worker) return undefined
+  worker.removeAllListeners('exit')
+  worker.removeAllListeners('error')
+  worker.ref()
+  worker.postMessage(data, [data.feeder!])
+  return worker
+}
+
+/** Spares boot once spawning has been quiet this long: they must not slow the workers asked for now. */
+const SPARE_DELAY_MS = 150
+let refillTimer: ReturnType<typeof setTimeout> | undefined
+
+function scheduleRefill(): void {
+  if (refillTimer) clearTimeout(refillTimer)
+  refillTimer = setTimeout(() => {
+    refillTimer = undefined
+    while (spares.length < spareTarget) {
+      const worker = createWorker((execArgv) => new Worker(bootstrap, { workerData: { spare: true }, execArgv }))
+      worker.unref()
+      const drop = (): void => {
+        const i = spares.indexOf(worker)
+        if (i >= 0) spares.splice(i, 1)
+      }
+      worker.on('exit', drop)
+      worker.on('error', drop) // a spare that failed to boot is not used; the next spawn boots its own
+      spares.push(worker)
+    }
+  }, SPARE_DELAY_MS)
 }
 
 parentPort!.on('message', (m: Message) => {
