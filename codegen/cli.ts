@@ -10,6 +10,7 @@ import { ERRORS, emitClass, type Target } from './emit-class.js'
 import { emitIndex } from './emit-index.js'
 import { emitConformance } from './emit-conformance.js'
 import { emitDocs } from './emit-docs.js'
+import { emitProxy, emitProxyTable } from './emit-proxy.js'
 import { SpecError, type SpecModel } from './model.js'
 
 
@@ -62,7 +63,9 @@ export function generate(spec: SpecModel, o: Options): Map<string, string> {
   for (const cls of spec.classes) {
     files.set(`${cls.stem}.generated.ts`, emitClass(cls, spec, target))
     files.set(`tests/${cls.stem}.conformance.generated.ts`, emitConformance(cls, spec, '../index.generated.js', [...ERRORS, 'AioPipe', 'AioClient', 'getContext', 'currentProcess']))
+    if (cls.proxy) files.set(`${cls.stem}.proxy.generated.ts`, emitProxy(cls, spec, target))
   }
+  if (spec.classes.some((c) => c.proxy) && !o.runtime) files.set('proxy-table.generated.ts', emitProxyTable(spec))
   files.set('index.generated.ts', emitIndex(spec, target))
   files.set('api.generated.md', emitDocs(spec))
   return files

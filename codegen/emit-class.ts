@@ -26,11 +26,11 @@ const HELPERS: Record<string, string[]> = {
 /** The runtime's exported error classes (runtime/errors.ts), importable by generated code and tests. */
 export const ERRORS = ['ProcessError', 'TimeoutError', 'BufferTooShort', 'AuthenticationError', 'BrokenBarrierError', 'Empty', 'Full', 'EOFError', 'ValueError', 'RuntimeError', 'NotImplementedError', 'OSError', 'WorkerLostError', 'PoolTerminatedError', 'MaybeEncodingError']
 
-function docs(text: string, tags: [string, string][] = []): OptionalKind<JSDocStructure>[] {
+export function docs(text: string, tags: [string, string][] = []): OptionalKind<JSDocStructure>[] {
   return [{ description: text.trim(), tags: tags.map(([tagName, t]) => ({ tagName, text: t })) }]
 }
 
-function paramStructures(params: readonly ParamModel[]): OptionalKind<ParameterDeclarationStructure>[] {
+export function paramStructures(params: readonly ParamModel[]): OptionalKind<ParameterDeclarationStructure>[] {
   return params.map((p) => ({
     name: p.name,
     initializer: p.default,
@@ -39,7 +39,7 @@ function paramStructures(params: readonly ParamModel[]): OptionalKind<ParameterD
   }))
 }
 
-function paramChecks(params: readonly ParamModel[]): string[] {
+export function paramChecks(params: readonly ParamModel[]): string[] {
   return params.flatMap((p) => {
     const check = PARAM_TYPES[p.type].check
     if (!check) return []
@@ -49,11 +49,11 @@ function paramChecks(params: readonly ParamModel[]): string[] {
   })
 }
 
-function paramTags(m: { params: readonly ParamModel[] }): [string, string][] {
+export function paramTags(m: { params: readonly ParamModel[] }): [string, string][] {
   return m.params.map((p) => ['param', `${p.name} ${p.doc}${p.default !== undefined ? ` (default: ${p.default})` : ''}`])
 }
 
-const SIGNAL_TAG: [string, string] = ['param', 'options.signal aborts the wait: the promise rejects with the signal\'s reason, and nothing is left acquired or taken.']
+export const SIGNAL_TAG: [string, string] = ['param', 'options.signal aborts the wait: the promise rejects with the signal\'s reason, and nothing is left acquired or taken.']
 
 /** Arguments for calling `m` with `given` arguments followed by an options object. */
 function padArgs(m: MethodModel, given: string[], options: string): string {
@@ -63,7 +63,7 @@ function padArgs(m: MethodModel, given: string[], options: string): string {
 }
 
 /** Finds `$name(args)` in a composite body and calls the blocking method or awaits its coro_ twin. */
-function renderComposite(body: string, cls: ClassModel, coro: boolean): string {
+export function renderComposite(body: string, cls: ClassModel, coro: boolean): string {
   let out = ''
   let i = 0
   for (;;) {
@@ -174,7 +174,7 @@ function methodStructures(cls: ClassModel, m: MethodModel): OptionalKind<MethodD
   return out
 }
 
-function contextMethods(cls: ClassModel): OptionalKind<MethodDeclarationStructure>[] {
+export function contextMethods(cls: ClassModel): OptionalKind<MethodDeclarationStructure>[] {
   if (!cls.context) return []
   const enter = cls.methods.find((m) => m.name === cls.context!.enter)!
   const { exit } = cls.context

@@ -9,15 +9,20 @@ export function emitIndex(spec: SpecModel, target: Target): string {
   const project = new Project({ useInMemoryFileSystem: true })
   const file = project.createSourceFile('index.generated.ts', '')
   const classes = [...spec.classes].sort((a, b) => a.name.localeCompare(b.name))
+  const proxied = classes.filter((c) => c.proxy)
+  const spawn = proxied.length > 0 && classes.some((c) => c.name === 'AioProcess')
   file.addStatements([
     ...classes.map((c) => `import { ${c.name} } from './${c.stem}.generated.js'`),
+    ...proxied.map((c) => `import { ${c.name}Proxy } from './${c.stem}.proxy.generated.js'`),
+    ...(proxied.length ? [`export { ${proxied.map((c) => `${c.name}Proxy`).join(', ')} }`] : []),
+    ...(spawn ? [`import { spawnObject } from '${target.runtime('spawn-context')}'`, `import type { ProcessOptions } from '${target.runtime('process')}'`] : []),
     `import { NotImplementedError, ValueError } from '${target.runtime('errors')}'`,
     `export * from '${target.runtime('public')}'`,
     `export { ${classes.map((c) => c.name).join(', ')} }`,
   ])
   file.addStatements((w) => {
     w.writeLine('/** The start methods this version has; the first is the default. */')
-    w.writeLine("export const startMethods = ['thread'] as const")
+    w.writeLine(spawn ? "export const startMethods = ['thread', 'spawn'] as const" : "export const startMethods = ['thread'] as const")
     w.writeLine('')
     w.writeLine("/** A start method's factories, as Python's `get_context(method)`: `ctx.AioLock()`, `ctx.AioQueue()`. */")
     w.writeLine('export interface Context {')
@@ -30,9 +35,30 @@ export function emitIndex(spec: SpecModel, target: Target): string {
     for (const c of classes) w.writeLine(`  ${c.name}: (...args: ConstructorParameters<typeof ${c.name}>) => new ${c.name}(...args),`)
     w.writeLine('})')
     w.writeLine('')
+    if (spawn) {
+      w.writeLine("/** The 'spawn' context: processes are new Node processes; shared objects are proxies served by a broker thread of this process. */")
+      w.writeLine('export interface SpawnContext {')
+      w.writeLine('  getStartMethod(): string')
+      w.writeLine('  AioProcess(options: ProcessOptions): AioProcess')
+      for (const c of proxied) w.writeLine(`  ${c.name}${c.typeParams ? `<${c.typeParams}>` : ''}(...args: ConstructorParameters<typeof ${c.name}>): ${c.name}Proxy${c.typeParams ? `<${c.typeParams.split('=')[0].trim()}>` : ''}`)
+      w.writeLine('}')
+      w.writeLine('')
+      w.writeLine('const spawnContext: SpawnContext = Object.freeze({')
+      w.writeLine("  getStartMethod: () => 'spawn',")
+      w.writeLine("  AioProcess: (options: ProcessOptions) => new AioProcess({ ...options, startMethod: 'spawn' }),")
+      for (const c of proxied) w.writeLine(`  ${c.name}: (...args: ConstructorParameters<typeof ${c.name}>) => spawnObject<${c.name}Proxy>('${c.proxy!.typeid}', args),`)
+      w.writeLine('}) as SpawnContext')
+      w.writeLine('')
+    }
     w.writeLine("/** Python's `get_context()`: 'thread' (worker_threads, shared memory) is the default. */")
-    w.writeLine("export function getContext(method: string = 'thread'): Context {")
+    if (spawn) {
+      w.writeLine("export function getContext(method: 'spawn'): SpawnContext")
+      w.writeLine("export function getContext(method?: 'thread'): Context")
+      w.writeLine('export function getContext(method?: string): Context | SpawnContext')
+    }
+    w.writeLine(`export function getContext(method: string = 'thread'): Context${spawn ? ' | SpawnContext' : ''} {`)
     w.writeLine("  if (method === 'thread') return threadContext")
+    if (spawn) w.writeLine("  if (method === 'spawn') return spawnContext")
     w.writeLine("  if (method === 'spawn' || method === 'fork' || method === 'forkserver') {")
     w.writeLine("    throw new NotImplementedError(`the '${method}' start method is not supported yet; use getContext('thread'), whose processes are worker threads`)")
     w.writeLine('  }')

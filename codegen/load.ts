@@ -263,11 +263,12 @@ const CLASS: Shape = {
   class: { required: true, kind: 'string' }, doc: { required: true, kind: 'string' }, core: { required: true, kind: 'map' },
   type_params: { kind: 'string' }, extends: { kind: 'string' },
   ['constructor' as string]: { kind: 'map' as const }, describe: { kind: 'string' }, transfer: { kind: 'boolean' }, context: { kind: 'map' },
-  iterator: { kind: 'string' }, dispose: { kind: 'list' },
+  iterator: { kind: 'string' }, dispose: { kind: 'list' }, proxy: { kind: 'map' },
   imports: { kind: 'map' }, methods: { kind: 'list' }, properties: { kind: 'list' }, conformance: { kind: 'list' },
 }
 const CORE: Shape = { module: { required: true, kind: 'string' }, class: { required: true, kind: 'string' }, create: { required: true, kind: 'string' } }
 const CONSTRUCTOR: Shape = { params: { kind: 'list' }, doc: { kind: 'string' } }
+const PROXY: Shape = { typeid: { required: true, kind: 'string' }, hide: { kind: 'list' } }
 const CONTEXT: Shape = { enter: { required: true, kind: 'string' }, exit: { required: true, kind: 'string' } }
 
 function loadClass(src: Source): ClassModel | undefined {
@@ -320,6 +321,12 @@ function loadClass(src: Source): ClassModel | undefined {
   const disposeNode = f.get('dispose')
   const dispose = isSeq(disposeNode) ? disposeNode.items.map((n) => String((n as any).value)) : undefined
   for (const d of dispose ?? []) if (!seen.has(d)) src.problem(disposeNode as Node, 'dispose', `'${d}' is not a method of ${name}`)
+  const proxyFields = f.has('proxy') ? fields(src, f.get('proxy'), 'proxy', PROXY) : undefined
+  const hideNode = proxyFields?.get('hide')
+  const hide = isSeq(hideNode) ? hideNode.items.map((n) => String((n as any).value)) : []
+  // A class with `extends` gets its parent's members later: its hide list is checked against those by the emitter.
+  if (!f.has('extends')) for (const h of hide) if (!seen.has(h) && !properties.some((p) => p.name === h)) src.problem(hideNode as Node, 'proxy.hide', `'${h}' is not a method or property of ${name}`)
+  const proxy = proxyFields && str(proxyFields, 'typeid') ? { typeid: str(proxyFields, 'typeid')!, hide } : undefined
   const ctorParams = loadParams(src, ctor?.get('params'), 'constructor.params')
   const stem = basename(src.file).replace(/\.ya?ml$/, '')
   return {
@@ -330,7 +337,7 @@ function loadClass(src: Source): ClassModel | undefined {
     describe: str(f, 'describe'),
     transfer: f.has('transfer') ? Boolean((f.get('transfer') as any).value) : true,
     context: context ? { enter: str(context, 'enter')!, exit: str(context, 'exit')! } : undefined,
-    iterator, dispose,
+    iterator, dispose, proxy,
     imports, methods, properties, conformance, extends: str(f, 'extends'),
   }
 }

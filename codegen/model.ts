@@ -107,6 +107,11 @@ export interface ClassModel extends Located {
   readonly iterator?: string
   /** Methods that `using` calls in order on disposal; `await using` awaits the coro_ twins of the blocking ones. */
   readonly dispose?: readonly string[]
+  /**
+   * The class can live in a manager server: `typeid` is its Python name there (`Lock`), `hide`
+   * the members a proxy does not offer. The generator emits `<Class>Proxy` and the server's table.
+   */
+  readonly proxy?: { readonly typeid: string; readonly hide: readonly string[] }
   readonly imports: ReadonlyMap<string, readonly string[]>
   readonly methods: readonly MethodModel[]
   readonly properties: readonly PropertyModel[]

@@ -20,11 +20,27 @@ import { AioRLock } from './rlock.generated.js'
 import { AioSemaphore } from './semaphore.generated.js'
 import { AioSimpleQueue } from './simple-queue.generated.js'
 import { AioValue } from './value.generated.js'
+import { AioArrayProxy } from './array.proxy.generated.js'
+import { AioBarrierProxy } from './barrier.proxy.generated.js'
+import { AioBoundedSemaphoreProxy } from './bounded-semaphore.proxy.generated.js'
+import { AioConditionProxy } from './condition.proxy.generated.js'
+import { AioEventProxy } from './event.proxy.generated.js'
+import { AioJoinableQueueProxy } from './joinable-queue.proxy.generated.js'
+import { AioLockProxy } from './lock.proxy.generated.js'
+import { AioQueueProxy } from './queue.proxy.generated.js'
+import { AioRLockProxy } from './rlock.proxy.generated.js'
+import { AioSemaphoreProxy } from './semaphore.proxy.generated.js'
+import { AioSimpleQueueProxy } from './simple-queue.proxy.generated.js'
+import { AioValueProxy } from './value.proxy.generated.js'
+export { AioArrayProxy, AioBarrierProxy, AioBoundedSemaphoreProxy, AioConditionProxy, AioEventProxy, AioJoinableQueueProxy, AioLockProxy, AioQueueProxy, AioRLockProxy, AioSemaphoreProxy, AioSimpleQueueProxy, AioValueProxy }
+
+import { spawnObject } from '../runtime/spawn-context.js'
+import type { ProcessOptions } from '../runtime/process.js'
 import { NotImplementedError, ValueError } from '../runtime/errors.js'
 export * from '../runtime/public.js'
 export { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue }
 /** The start methods this version has; the first is the default. */
-export const startMethods = ['thread'] as const
+export const startMethods = ['thread', 'spawn'] as const
 
 /** A start method's factories, as Python's `get_context(method)`: `ctx.AioLock()`, `ctx.AioQueue()`. */
 export interface Context {
@@ -71,9 +87,48 @@ const threadContext: Context = Object.freeze({
   AioValue: (...args: ConstructorParameters<typeof AioValue>) => new AioValue(...args),
 })
 
+/** The 'spawn' context: processes are new Node processes; shared objects are proxies served by a broker thread of this process. */
+export interface SpawnContext {
+  getStartMethod(): string
+  AioProcess(options: ProcessOptions): AioProcess
+  AioArray(...args: ConstructorParameters<typeof AioArray>): AioArrayProxy
+  AioBarrier(...args: ConstructorParameters<typeof AioBarrier>): AioBarrierProxy
+  AioBoundedSemaphore(...args: ConstructorParameters<typeof AioBoundedSemaphore>): AioBoundedSemaphoreProxy
+  AioCondition(...args: ConstructorParameters<typeof AioCondition>): AioConditionProxy
+  AioEvent(...args: ConstructorParameters<typeof AioEvent>): AioEventProxy
+  AioJoinableQueue<T = unknown>(...args: ConstructorParameters<typeof AioJoinableQueue>): AioJoinableQueueProxy<T>
+  AioLock(...args: ConstructorParameters<typeof AioLock>): AioLockProxy
+  AioQueue<T = unknown>(...args: ConstructorParameters<typeof AioQueue>): AioQueueProxy<T>
+  AioRLock(...args: ConstructorParameters<typeof AioRLock>): AioRLockProxy
+  AioSemaphore(...args: ConstructorParameters<typeof AioSemaphore>): AioSemaphoreProxy
+  AioSimpleQueue<T = unknown>(...args: ConstructorParameters<typeof AioSimpleQueue>): AioSimpleQueueProxy<T>
+  AioValue(...args: ConstructorParameters<typeof AioValue>): AioValueProxy
+}
+
+const spawnContext: SpawnContext = Object.freeze({
+  getStartMethod: () => 'spawn',
+  AioProcess: (options: ProcessOptions) => new AioProcess({ ...options, startMethod: 'spawn' }),
+  AioArray: (...args: ConstructorParameters<typeof AioArray>) => spawnObject<AioArrayProxy>('Array', args),
+  AioBarrier: (...args: ConstructorParameters<typeof AioBarrier>) => spawnObject<AioBarrierProxy>('Barrier', args),
+  AioBoundedSemaphore: (...args: ConstructorParameters<typeof AioBoundedSemaphore>) => spawnObject<AioBoundedSemaphoreProxy>('BoundedSemaphore', args),
+  AioCondition: (...args: ConstructorParameters<typeof AioCondition>) => spawnObject<AioConditionProxy>('Condition', args),
+  AioEvent: (...args: ConstructorParameters<typeof AioEvent>) => spawnObject<AioEventProxy>('Event', args),
+  AioJoinableQueue: (...args: ConstructorParameters<typeof AioJoinableQueue>) => spawnObject<AioJoinableQueueProxy>('JoinableQueue', args),
+  AioLock: (...args: ConstructorParameters<typeof AioLock>) => spawnObject<AioLockProxy>('Lock', args),
+  AioQueue: (...args: ConstructorParameters<typeof AioQueue>) => spawnObject<AioQueueProxy>('Queue', args),
+  AioRLock: (...args: ConstructorParameters<typeof AioRLock>) => spawnObject<AioRLockProxy>('RLock', args),
+  AioSemaphore: (...args: ConstructorParameters<typeof AioSemaphore>) => spawnObject<AioSemaphoreProxy>('Semaphore', args),
+  AioSimpleQueue: (...args: ConstructorParameters<typeof AioSimpleQueue>) => spawnObject<AioSimpleQueueProxy>('SimpleQueue', args),
+  AioValue: (...args: ConstructorParameters<typeof AioValue>) => spawnObject<AioValueProxy>('Value', args),
+}) as SpawnContext
+
 /** Python's `get_context()`: 'thread' (worker_threads, shared memory) is the default. */
-export function getContext(method: string = 'thread'): Context {
+export function getContext(method: 'spawn'): SpawnContext
+export function getContext(method?: 'thread'): Context
+export function getContext(method?: string): Context | SpawnContext
+export function getContext(method: string = 'thread'): Context | SpawnContext {
   if (method === 'thread') return threadContext
+  if (method === 'spawn') return spawnContext
   if (method === 'spawn' || method === 'fork' || method === 'forkserver') {
     throw new NotImplementedError(`the '${method}' start method is not supported yet; use getContext('thread'), whose processes are worker threads`)
   }

@@ -42,6 +42,11 @@ export interface ProcessOptions {
   daemon?: boolean
   /** Node's worker resource limits (e.g. maxOldGenerationSizeMb); exceeding them ends the process with exitcode 1. */
   resourceLimits?: ResourceLimits
+  /**
+   * 'thread' (default): a worker thread over shared memory. 'spawn': a new Node process; its
+   * shared objects must be proxies (from getContext('spawn') or an AioManager).
+   */
+  startMethod?: 'thread' | 'spawn'
   /** Internal: word 0 of this buffer is incremented and notified when the process ends. */
   exitNotify?: SharedArrayBuffer
   /** Internal: the target loads the library's classes itself when it needs them (a pool worker). */
@@ -59,6 +64,7 @@ export interface ProcessData {
   identity: number[]
   daemon: boolean
   lazyRegistry?: boolean
+  startMethod?: 'thread' | 'spawn'
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -121,6 +127,24 @@ export function targetOf(target: Target, what = 'target'): ProcessData['target']
   throw new Error('unreachable')
 }
 
+/**
+ * A spawned process shares no memory with this one: only proxies (records marked portable) may
+ * cross. Anything else shared is refused with its path and what to use instead.
+ */
+function portableTree(value: unknown, path: string): unknown {
+  if (value === null || typeof value !== 'object') return value
+  const record = value as { __aio__?: unknown; portable?: boolean }
+  if (typeof record.__aio__ === 'string') {
+    if (record.portable) return value
+    throw new TypeError(`${path} is a ${record.__aio__} of the thread context, which lives in this process's memory; a spawned process needs ctx.${record.__aio__}() from getContext('spawn'), or an AioManager's`)
+  }
+  if (Array.isArray(value)) value.forEach((v, i) => portableTree(v, `${path}[${i}]`))
+  else if (value instanceof Map) for (const [k, v] of value) portableTree(v, `${path}.get(${String(k)})`)
+  else if (value instanceof Set) for (const v of value) portableTree(v, `${path} item`)
+  else if (Object.getPrototypeOf(value) === Object.prototype) for (const [k, v] of Object.entries(value)) portableTree(v, `${path}.${k}`)
+  return value
+}
+
 export class ProcessCore implements Waiter {
   readonly i32 = new Int32Array(new SharedArrayBuffer(WORDS * 4))
   waitIndex = STATE
@@ -133,11 +157,14 @@ export class ProcessCore implements Waiter {
   private readonly resourceLimits: ResourceLimits | undefined
   private readonly exitNotify: SharedArrayBuffer | undefined
   private readonly lazyRegistry: boolean | undefined
+  readonly startMethod: 'thread' | 'spawn'
   private closed = false
   private readonly id = nextId++
 
   constructor(options: ProcessOptions) {
-    const { target, args = [], name, daemon, resourceLimits, exitNotify, lazyRegistry } = options
+    const { target, args = [], name, daemon, resourceLimits, exitNotify, lazyRegistry, startMethod = 'thread' } = options
+    if (startMethod !== 'thread' && startMethod !== 'spawn') throw new ValueError(`cannot find context for '${String(startMethod)}'`)
+    this.startMethod = startMethod
     if (!Array.isArray(args)) throw new TypeError(`args must be an array, not ${typeof args}`)
     if (name !== undefined && typeof name !== 'string') throw new TypeError('name must be a string')
     if (daemon !== undefined && typeof daemon !== 'boolean') throw new TypeError('daemon must be a boolean')
@@ -163,7 +190,8 @@ export class ProcessCore implements Waiter {
     if (this.target === undefined) throw new TypeError('target is required: a self-contained function or { module, name }')
     const data: ProcessData = {
       target: targetOf(this.target),
-      args: reduceTree(this.args, 'args'),
+      args: this.startMethod === 'spawn' ? portableTree(reduceTree(this.args, 'args'), 'args') : reduceTree(this.args, 'args'),
+      startMethod: this.startMethod,
       name: this.name,
       identity: this.identity,
       daemon: this.daemon,
@@ -250,7 +278,7 @@ export class ProcessCore implements Waiter {
     const state = Atomics.load(this.i32, STATE)
     const status = state === INITIAL ? 'initial' : state === STARTED ? 'started' : `stopped exitcode=${this.exitcode}`
     const pid = state === INITIAL ? '' : ` pid=${Atomics.load(this.i32, PID)}`
-    return `name='${this.name}'${pid} ${status}${this.daemon ? ' daemon' : ''}`
+    return `name='${this.name}'${pid} ${status}${this.daemon ? ' daemon' : ''}${this.startMethod === 'spawn' ? ' spawn' : ''}`
   }
 }
 

@@ -18,6 +18,7 @@
 // 11   bigint                string form (tag 6 payload)
 // 12   V8 structured clone   u32 length + v8.serialize bytes
 // 13   shared object         broker id (tag 6 payload): an AioLock, AioQueue, AioConnection...
+// 14   proxy                 its record inline (a plain object: server address, object id)
 
 import { serialize as v8Serialize, deserialize as v8Deserialize } from 'node:v8'
 import { REDUCE, rebuildTree, type Reduced } from './transfer.js'
@@ -25,7 +26,7 @@ import { fetchShared, storeShared } from './broker.js'
 import { describeValue } from './args.js'
 
 const UNDEFINED = 0, NULL = 1, FALSE = 2, TRUE = 3, INT32 = 4, FLOAT64 = 5, STRING = 6, ARRAY = 7
-const OBJECT = 8, BYTES = 9, BUFFER = 10, BIGINT = 11, V8 = 12, SHARED = 13
+const OBJECT = 8, BYTES = 9, BUFFER = 10, BIGINT = 11, V8 = 12, SHARED = 13, PORTABLE = 14
 
 /** Growable output buffer; `encode` reuses one per thread, so a small item allocates nothing. */
 class Writer {
@@ -102,9 +103,16 @@ export function sharedWritten(): number {
 
 /** A shared object (lock, queue, connection...) goes by reference: its record waits at the broker. */
 function writeShared(w: Writer, v: { [REDUCE](): Reduced }): void {
+  const record = v[REDUCE]()
+  if ((record as { portable?: boolean }).portable) {
+    // A proxy holds no memory of this process: its record (address, id) goes inline.
+    w.u8(PORTABLE)
+    write(w, record)
+    return
+  }
   sharedCount++
   w.u8(SHARED)
-  w.string(storeShared(v[REDUCE]()))
+  w.string(storeShared(record))
 }
 
 function write(w: Writer, v: unknown): void {
@@ -284,6 +292,7 @@ function read(): unknown {
     case BIGINT: return BigInt(readString())
     case V8: return v8Deserialize(readBytes())
     case SHARED: return rebuildTree(fetchShared(readString()))
+    case PORTABLE: return rebuildTree(read())
     default:
       throw new Error(`corrupt serialized data: unknown tag ${tag} at byte ${rpos - 1}`)
   }

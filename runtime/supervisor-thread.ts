@@ -6,7 +6,10 @@ import { handleBrokerMessage, type BrokerMessage } from './broker.js'
 import { installLivenessTable, markEnded } from './liveness.js'
 import { writeAllSync } from './stdio.js'
 import type { ProcessData } from './process.js'
-import { createWorker } from './exec-argv.js'
+import { createWorker, workerExecArgv } from './exec-argv.js'
+import { spawn as spawnChild, type ChildProcess } from 'node:child_process'
+import { constants } from 'node:os'
+import { fileURLToPath } from 'node:url'
 import { availableParallelism } from 'node:os'
 
 const STATE = 0
@@ -50,7 +53,7 @@ function closeDrained(port: MessagePort): void {
 }
 
 interface Child {
-  worker: Worker
+  worker: { terminate(): unknown }
   exitcodeOverride: number | null
 }
 const children = new Map<number, Child>()
@@ -72,6 +75,7 @@ function spawn(m: Extract<Message, { op: 'spawn' }>): void {
     children.delete(m.id)
     parentPort!.postMessage({ op: 'exited', id: m.id })
   }
+  if (m.data.startMethod === 'spawn') return spawnProcess(m, i32, stop)
   let worker: Worker
   const feeder = new MessageChannel()
   listen(feeder.port1)
@@ -97,6 +101,46 @@ function spawn(m: Extract<Message, { op: 'spawn' }>): void {
     markEnded(threadId, liveness)
     stop(child.exitcodeOverride ?? code)
     closeDrained(feeder.port1)
+  })
+}
+
+const spawnBootstrap = fileURLToPath(new URL('./spawn-bootstrap.js', import.meta.url))
+
+/**
+ * The 'spawn' start method: a new Node process, given its ProcessData over the IPC channel. Its
+ * exit code is Python's: the process's own, or minus the signal that ended it.
+ */
+function spawnProcess(m: Extract<Message, { op: 'spawn' }>, i32: Int32Array, stop: (code: number) => void): void {
+  let child: ChildProcess
+  try {
+    child = spawnChild(process.execPath, [...workerExecArgv(), spawnBootstrap], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' })
+  } catch (error) {
+    writeAllSync(2, `Process ${m.data.name}:\n${(error as Error).stack ?? error}\n`)
+    stop(1)
+    return
+  }
+  let ended = false
+  const entry: Child = {
+    worker: { terminate: () => child.kill(entry.exitcodeOverride === -9 ? 'SIGKILL' : 'SIGTERM') },
+    exitcodeOverride: null,
+  }
+  children.set(m.id, entry)
+  const end = (code: number): void => {
+    if (ended) return
+    ended = true
+    stop(code)
+  }
+  child.on('error', (error) => {
+    writeAllSync(2, `Process ${m.data.name}:\n${error.stack ?? error}\n`)
+    end(1)
+  })
+  child.on('exit', (code, signal) => end(signal ? -(constants.signals[signal] ?? 1) : (code ?? 1)))
+  if (child.pid !== undefined) {
+    Atomics.store(i32, PID, child.pid)
+    Atomics.notify(i32, PID)
+  }
+  child.send(m.data, (error) => {
+    if (error && !ended) child.kill('SIGKILL')
   })
 }
 

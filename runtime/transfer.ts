@@ -23,6 +23,8 @@ export interface Reduced {
   readonly state: unknown
   /** The module that defines the class, so a thread that has not loaded it can (users' own primitives). */
   readonly module?: string
+  /** A proxy: it holds no memory of this process and may go to a spawned process or through a socket. */
+  readonly portable?: boolean
 }
 
 export interface Shareable {

@@ -9,64 +9,64 @@ import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, A
 
 test("AioBoundedSemaphore: BSEM-01 counts like a Semaphore within the bound (blocking)", (t) => {
   const obj = new AioBoundedSemaphore(2)
-  t.deepEqual(obj.acquire(), true, "spec/bounded-semaphore.yaml:58:9")
   t.deepEqual(obj.acquire(), true, "spec/bounded-semaphore.yaml:60:9")
-  t.deepEqual(obj.acquire(false), false, "spec/bounded-semaphore.yaml:62:9")
+  t.deepEqual(obj.acquire(), true, "spec/bounded-semaphore.yaml:62:9")
+  t.deepEqual(obj.acquire(false), false, "spec/bounded-semaphore.yaml:64:9")
   obj.release()
   obj.release()
-  t.deepEqual(obj.getValue(), 2, "spec/bounded-semaphore.yaml:66:9")
+  t.deepEqual(obj.getValue(), 2, "spec/bounded-semaphore.yaml:68:9")
 })
 
 test("AioBoundedSemaphore: BSEM-01 counts like a Semaphore within the bound (coro)", async (t) => {
   const obj = new AioBoundedSemaphore(2)
-  t.deepEqual(await obj.coro_acquire(), true, "spec/bounded-semaphore.yaml:58:9")
   t.deepEqual(await obj.coro_acquire(), true, "spec/bounded-semaphore.yaml:60:9")
-  t.deepEqual(await obj.coro_acquire(false), false, "spec/bounded-semaphore.yaml:62:9")
+  t.deepEqual(await obj.coro_acquire(), true, "spec/bounded-semaphore.yaml:62:9")
+  t.deepEqual(await obj.coro_acquire(false), false, "spec/bounded-semaphore.yaml:64:9")
   await obj.coro_release()
   await obj.coro_release()
-  t.deepEqual(obj.getValue(), 2, "spec/bounded-semaphore.yaml:66:9")
+  t.deepEqual(obj.getValue(), 2, "spec/bounded-semaphore.yaml:68:9")
 })
 
 test("AioBoundedSemaphore: BSEM-02 BSEM-04 releasing past the bound throws and leaves the value unchanged (blocking)", (t) => {
   const obj = new AioBoundedSemaphore(2)
-  t.throws(() => obj.release(), { instanceOf: ValueError, message: /released too many times/ }, "spec/bounded-semaphore.yaml:71:9")
-  t.deepEqual(obj.getValue(), 2, "spec/bounded-semaphore.yaml:74:9")
+  t.throws(() => obj.release(), { instanceOf: ValueError, message: /released too many times/ }, "spec/bounded-semaphore.yaml:73:9")
+  t.deepEqual(obj.getValue(), 2, "spec/bounded-semaphore.yaml:76:9")
 })
 
 test("AioBoundedSemaphore: BSEM-02 BSEM-04 releasing past the bound throws and leaves the value unchanged (coro)", async (t) => {
   const obj = new AioBoundedSemaphore(2)
-  await t.throwsAsync(async () => await obj.coro_release(), { instanceOf: ValueError, message: /released too many times/ }, "spec/bounded-semaphore.yaml:71:9")
-  t.deepEqual(obj.getValue(), 2, "spec/bounded-semaphore.yaml:74:9")
+  await t.throwsAsync(async () => await obj.coro_release(), { instanceOf: ValueError, message: /released too many times/ }, "spec/bounded-semaphore.yaml:73:9")
+  t.deepEqual(obj.getValue(), 2, "spec/bounded-semaphore.yaml:76:9")
 })
 
 test("AioBoundedSemaphore: BSEM-03 the default value is 1 (blocking)", (t) => {
   const obj = new AioBoundedSemaphore()
-  t.deepEqual(obj.getValue(), 1, "spec/bounded-semaphore.yaml:78:9")
-  t.deepEqual(obj.acquire(true, 0), true, "spec/bounded-semaphore.yaml:80:9")
+  t.deepEqual(obj.getValue(), 1, "spec/bounded-semaphore.yaml:80:9")
+  t.deepEqual(obj.acquire(true, 0), true, "spec/bounded-semaphore.yaml:82:9")
   {
     const started = performance.now()
-    t.deepEqual(obj.acquire(true, 50), false, "spec/bounded-semaphore.yaml:82:9")
-    t.true(performance.now() - started >= 40, "spec/bounded-semaphore.yaml:82:9: returned before 40 ms")
+    t.deepEqual(obj.acquire(true, 50), false, "spec/bounded-semaphore.yaml:84:9")
+    t.true(performance.now() - started >= 40, "spec/bounded-semaphore.yaml:84:9: returned before 40 ms")
   }
 })
 
 test("AioBoundedSemaphore: BSEM-03 the default value is 1 (coro)", async (t) => {
   const obj = new AioBoundedSemaphore()
-  t.deepEqual(obj.getValue(), 1, "spec/bounded-semaphore.yaml:78:9")
-  t.deepEqual(await obj.coro_acquire(true, 0), true, "spec/bounded-semaphore.yaml:80:9")
+  t.deepEqual(obj.getValue(), 1, "spec/bounded-semaphore.yaml:80:9")
+  t.deepEqual(await obj.coro_acquire(true, 0), true, "spec/bounded-semaphore.yaml:82:9")
   {
     const started = performance.now()
-    t.deepEqual(await obj.coro_acquire(true, 50), false, "spec/bounded-semaphore.yaml:82:9")
-    t.true(performance.now() - started >= 40, "spec/bounded-semaphore.yaml:82:9: returned before 40 ms")
+    t.deepEqual(await obj.coro_acquire(true, 50), false, "spec/bounded-semaphore.yaml:84:9")
+    t.true(performance.now() - started >= 40, "spec/bounded-semaphore.yaml:84:9: returned before 40 ms")
   }
 })
 
 test("AioBoundedSemaphore: BSEM-05 toString shows value and bound (blocking)", (t) => {
   const obj = new AioBoundedSemaphore(2)
-  t.deepEqual(String(obj), 'AioBoundedSemaphore(value=2, maxvalue=2)', "spec/bounded-semaphore.yaml:88:9")
+  t.deepEqual(String(obj), 'AioBoundedSemaphore(value=2, maxvalue=2)', "spec/bounded-semaphore.yaml:90:9")
 })
 
 test("AioBoundedSemaphore: BSEM-05 toString shows value and bound (coro)", async (t) => {
   const obj = new AioBoundedSemaphore(2)
-  t.deepEqual(String(obj), 'AioBoundedSemaphore(value=2, maxvalue=2)', "spec/bounded-semaphore.yaml:88:9")
+  t.deepEqual(String(obj), 'AioBoundedSemaphore(value=2, maxvalue=2)', "spec/bounded-semaphore.yaml:90:9")
 })

@@ -9,56 +9,56 @@ import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, A
 
 test("AioCondition: COND-01 wait without the lock throws (blocking)", (t) => {
   const obj = new AioCondition()
-  t.throws(() => obj.wait(0), { instanceOf: RuntimeError, message: /un-acquired/ }, "spec/condition.yaml:118:9")
+  t.throws(() => obj.wait(0), { instanceOf: RuntimeError, message: /un-acquired/ }, "spec/condition.yaml:120:9")
 })
 
 test("AioCondition: COND-01 wait without the lock throws (coro)", async (t) => {
   const obj = new AioCondition()
-  await t.throwsAsync(async () => await obj.coro_wait(0), { instanceOf: RuntimeError, message: /un-acquired/ }, "spec/condition.yaml:118:9")
+  await t.throwsAsync(async () => await obj.coro_wait(0), { instanceOf: RuntimeError, message: /un-acquired/ }, "spec/condition.yaml:120:9")
 })
 
 test("AioCondition: COND-02 notify and notifyAll without the lock throw (blocking)", (t) => {
   const obj = new AioCondition()
-  t.throws(() => obj.notify(), { instanceOf: RuntimeError, message: /un-acquired/ }, "spec/condition.yaml:123:9")
-  t.throws(() => obj.notifyAll(), { instanceOf: RuntimeError }, "spec/condition.yaml:126:9")
+  t.throws(() => obj.notify(), { instanceOf: RuntimeError, message: /un-acquired/ }, "spec/condition.yaml:125:9")
+  t.throws(() => obj.notifyAll(), { instanceOf: RuntimeError }, "spec/condition.yaml:128:9")
 })
 
 test("AioCondition: COND-02 notify and notifyAll without the lock throw (coro)", async (t) => {
   const obj = new AioCondition()
-  await t.throwsAsync(async () => await obj.coro_notify(), { instanceOf: RuntimeError, message: /un-acquired/ }, "spec/condition.yaml:123:9")
-  await t.throwsAsync(async () => await obj.coro_notifyAll(), { instanceOf: RuntimeError }, "spec/condition.yaml:126:9")
+  await t.throwsAsync(async () => await obj.coro_notify(), { instanceOf: RuntimeError, message: /un-acquired/ }, "spec/condition.yaml:125:9")
+  await t.throwsAsync(async () => await obj.coro_notifyAll(), { instanceOf: RuntimeError }, "spec/condition.yaml:128:9")
 })
 
 test("AioCondition: COND-03 COND-04 wait(t) with nobody notifying returns false after t, with the lock held again (blocking)", (t) => {
   const obj = new AioCondition()
-  t.deepEqual(obj.acquire(), true, "spec/condition.yaml:130:9")
-  t.deepEqual(obj.wait(0), false, "spec/condition.yaml:132:9")
+  t.deepEqual(obj.acquire(), true, "spec/condition.yaml:132:9")
+  t.deepEqual(obj.wait(0), false, "spec/condition.yaml:134:9")
   {
     const started = performance.now()
-    t.deepEqual(obj.wait(100), false, "spec/condition.yaml:134:9")
-    t.true(performance.now() - started >= 90, "spec/condition.yaml:134:9: returned before 90 ms")
+    t.deepEqual(obj.wait(100), false, "spec/condition.yaml:136:9")
+    t.true(performance.now() - started >= 90, "spec/condition.yaml:136:9: returned before 90 ms")
   }
-  t.regex(String(String(obj)), /MainThread/, "spec/condition.yaml:137:9")
+  t.regex(String(String(obj)), /MainThread/, "spec/condition.yaml:139:9")
   obj.release()
 })
 
 test("AioCondition: COND-03 COND-04 wait(t) with nobody notifying returns false after t, with the lock held again (coro)", async (t) => {
   const obj = new AioCondition()
-  t.deepEqual(await obj.coro_acquire(), true, "spec/condition.yaml:130:9")
-  t.deepEqual(await obj.coro_wait(0), false, "spec/condition.yaml:132:9")
+  t.deepEqual(await obj.coro_acquire(), true, "spec/condition.yaml:132:9")
+  t.deepEqual(await obj.coro_wait(0), false, "spec/condition.yaml:134:9")
   {
     const started = performance.now()
-    t.deepEqual(await obj.coro_wait(100), false, "spec/condition.yaml:134:9")
-    t.true(performance.now() - started >= 90, "spec/condition.yaml:134:9: returned before 90 ms")
+    t.deepEqual(await obj.coro_wait(100), false, "spec/condition.yaml:136:9")
+    t.true(performance.now() - started >= 90, "spec/condition.yaml:136:9: returned before 90 ms")
   }
-  t.regex(String(String(obj)), /MainThread/, "spec/condition.yaml:137:9")
+  t.regex(String(String(obj)), /MainThread/, "spec/condition.yaml:139:9")
   await obj.coro_release()
 })
 
 test("AioCondition: COND-10 notify with no waiters does nothing (blocking)", (t) => {
   const obj = new AioCondition()
   obj.acquire()
-  t.deepEqual(obj.notify(), undefined, "spec/condition.yaml:143:9")
+  t.deepEqual(obj.notify(), undefined, "spec/condition.yaml:145:9")
   obj.notify(3)
   obj.notifyAll()
   obj.release()
@@ -67,7 +67,7 @@ test("AioCondition: COND-10 notify with no waiters does nothing (blocking)", (t)
 test("AioCondition: COND-10 notify with no waiters does nothing (coro)", async (t) => {
   const obj = new AioCondition()
   await obj.coro_acquire()
-  t.deepEqual(await obj.coro_notify(), undefined, "spec/condition.yaml:143:9")
+  t.deepEqual(await obj.coro_notify(), undefined, "spec/condition.yaml:145:9")
   await obj.coro_notify(3)
   await obj.coro_notifyAll()
   await obj.coro_release()
@@ -76,26 +76,26 @@ test("AioCondition: COND-10 notify with no waiters does nothing (coro)", async (
 test("AioCondition: COND-11 waitFor returns the predicate's value without waiting when it holds (blocking)", (t) => {
   const obj = new AioCondition()
   obj.acquire()
-  t.deepEqual(obj.waitFor(() => 42), 42, "spec/condition.yaml:151:9")
+  t.deepEqual(obj.waitFor(() => 42), 42, "spec/condition.yaml:153:9")
   obj.release()
 })
 
 test("AioCondition: COND-11 waitFor returns the predicate's value without waiting when it holds (coro)", async (t) => {
   const obj = new AioCondition()
   await obj.coro_acquire()
-  t.deepEqual(await obj.coro_waitFor(() => 42), 42, "spec/condition.yaml:151:9")
+  t.deepEqual(await obj.coro_waitFor(() => 42), 42, "spec/condition.yaml:153:9")
   await obj.coro_release()
 })
 
 test("AioCondition: COND-13 COND-14 waitFor whose predicate never holds returns its last value after the timeout (blocking)", (t) => {
   const obj = new AioCondition()
   obj.acquire()
-  t.deepEqual(obj.waitFor(() => '', 0), '', "spec/condition.yaml:157:9")
-  t.deepEqual(obj.waitFor(() => null, -1), null, "spec/condition.yaml:159:9")
+  t.deepEqual(obj.waitFor(() => '', 0), '', "spec/condition.yaml:159:9")
+  t.deepEqual(obj.waitFor(() => null, -1), null, "spec/condition.yaml:161:9")
   {
     const started = performance.now()
-    t.deepEqual(obj.waitFor(() => 0, 100), 0, "spec/condition.yaml:161:9")
-    t.true(performance.now() - started >= 90, "spec/condition.yaml:161:9: returned before 90 ms")
+    t.deepEqual(obj.waitFor(() => 0, 100), 0, "spec/condition.yaml:163:9")
+    t.true(performance.now() - started >= 90, "spec/condition.yaml:163:9: returned before 90 ms")
   }
   obj.release()
 })
@@ -103,12 +103,12 @@ test("AioCondition: COND-13 COND-14 waitFor whose predicate never holds returns 
 test("AioCondition: COND-13 COND-14 waitFor whose predicate never holds returns its last value after the timeout (coro)", async (t) => {
   const obj = new AioCondition()
   await obj.coro_acquire()
-  t.deepEqual(await obj.coro_waitFor(() => '', 0), '', "spec/condition.yaml:157:9")
-  t.deepEqual(await obj.coro_waitFor(() => null, -1), null, "spec/condition.yaml:159:9")
+  t.deepEqual(await obj.coro_waitFor(() => '', 0), '', "spec/condition.yaml:159:9")
+  t.deepEqual(await obj.coro_waitFor(() => null, -1), null, "spec/condition.yaml:161:9")
   {
     const started = performance.now()
-    t.deepEqual(await obj.coro_waitFor(() => 0, 100), 0, "spec/condition.yaml:161:9")
-    t.true(performance.now() - started >= 90, "spec/condition.yaml:161:9: returned before 90 ms")
+    t.deepEqual(await obj.coro_waitFor(() => 0, 100), 0, "spec/condition.yaml:163:9")
+    t.true(performance.now() - started >= 90, "spec/condition.yaml:163:9: returned before 90 ms")
   }
   await obj.coro_release()
 })
@@ -117,54 +117,54 @@ test("AioCondition: COND-15 wait gives up a recursively held RLock and restores 
   const obj = new AioCondition()
   obj.acquire()
   obj.acquire()
-  t.deepEqual(obj.wait(10), false, "spec/condition.yaml:169:9")
-  t.regex(String(String(obj)), /count=2/, "spec/condition.yaml:171:9")
+  t.deepEqual(obj.wait(10), false, "spec/condition.yaml:171:9")
+  t.regex(String(String(obj)), /count=2/, "spec/condition.yaml:173:9")
   obj.release()
   obj.release()
-  t.regex(String(String(obj)), /owner=None/, "spec/condition.yaml:175:9")
+  t.regex(String(String(obj)), /owner=None/, "spec/condition.yaml:177:9")
 })
 
 test("AioCondition: COND-15 wait gives up a recursively held RLock and restores its depth (coro)", async (t) => {
   const obj = new AioCondition()
   await obj.coro_acquire()
   await obj.coro_acquire()
-  t.deepEqual(await obj.coro_wait(10), false, "spec/condition.yaml:169:9")
-  t.regex(String(String(obj)), /count=2/, "spec/condition.yaml:171:9")
+  t.deepEqual(await obj.coro_wait(10), false, "spec/condition.yaml:171:9")
+  t.regex(String(String(obj)), /count=2/, "spec/condition.yaml:173:9")
   await obj.coro_release()
   await obj.coro_release()
-  t.regex(String(String(obj)), /owner=None/, "spec/condition.yaml:175:9")
+  t.regex(String(String(obj)), /owner=None/, "spec/condition.yaml:177:9")
 })
 
 test("AioCondition: COND-16 a given Lock is used (blocking)", (t) => {
   const obj = new AioCondition(new AioLock())
-  t.deepEqual(obj.acquire(), true, "spec/condition.yaml:180:9")
-  t.deepEqual(obj.acquire(false), false, "spec/condition.yaml:182:9")
-  t.deepEqual(obj.wait(1), false, "spec/condition.yaml:184:9")
+  t.deepEqual(obj.acquire(), true, "spec/condition.yaml:182:9")
+  t.deepEqual(obj.acquire(false), false, "spec/condition.yaml:184:9")
+  t.deepEqual(obj.wait(1), false, "spec/condition.yaml:186:9")
   obj.release()
 })
 
 test("AioCondition: COND-16 a given Lock is used (coro)", async (t) => {
   const obj = new AioCondition(new AioLock())
-  t.deepEqual(await obj.coro_acquire(), true, "spec/condition.yaml:180:9")
-  t.deepEqual(await obj.coro_acquire(false), false, "spec/condition.yaml:182:9")
-  t.deepEqual(await obj.coro_wait(1), false, "spec/condition.yaml:184:9")
+  t.deepEqual(await obj.coro_acquire(), true, "spec/condition.yaml:182:9")
+  t.deepEqual(await obj.coro_acquire(false), false, "spec/condition.yaml:184:9")
+  t.deepEqual(await obj.coro_wait(1), false, "spec/condition.yaml:186:9")
   await obj.coro_release()
 })
 
 test("AioCondition: bad arguments name the argument (blocking)", (t) => {
   const obj = new AioCondition()
-  t.regex(String((() => { try { new AioCondition({} as never); return 'no error' } catch (e) { return String(e) } })()), /lock must be an AioLock or an AioRLock/, "spec/condition.yaml:189:9")
+  t.regex(String((() => { try { new AioCondition({} as never); return 'no error' } catch (e) { return String(e) } })()), /lock must be an AioLock or an AioRLock/, "spec/condition.yaml:191:9")
   obj.acquire()
-  t.throws(() => obj.waitFor(42 as never), { instanceOf: TypeError, message: /predicate/ }, "spec/condition.yaml:192:9")
-  t.throws(() => obj.notify(-1), { instanceOf: RangeError, message: /n must be/ }, "spec/condition.yaml:195:9")
+  t.throws(() => obj.waitFor(42 as never), { instanceOf: TypeError, message: /predicate/ }, "spec/condition.yaml:194:9")
+  t.throws(() => obj.notify(-1), { instanceOf: RangeError, message: /n must be/ }, "spec/condition.yaml:197:9")
   obj.release()
 })
 
 test("AioCondition: bad arguments name the argument (coro)", async (t) => {
   const obj = new AioCondition()
-  t.regex(String((() => { try { new AioCondition({} as never); return 'no error' } catch (e) { return String(e) } })()), /lock must be an AioLock or an AioRLock/, "spec/condition.yaml:189:9")
+  t.regex(String((() => { try { new AioCondition({} as never); return 'no error' } catch (e) { return String(e) } })()), /lock must be an AioLock or an AioRLock/, "spec/condition.yaml:191:9")
   await obj.coro_acquire()
-  await t.throwsAsync(async () => await obj.coro_waitFor(42 as never), { instanceOf: TypeError, message: /predicate/ }, "spec/condition.yaml:192:9")
-  await t.throwsAsync(async () => await obj.coro_notify(-1), { instanceOf: RangeError, message: /n must be/ }, "spec/condition.yaml:195:9")
+  await t.throwsAsync(async () => await obj.coro_waitFor(42 as never), { instanceOf: TypeError, message: /predicate/ }, "spec/condition.yaml:194:9")
+  await t.throwsAsync(async () => await obj.coro_notify(-1), { instanceOf: RangeError, message: /n must be/ }, "spec/condition.yaml:197:9")
   await obj.coro_release()
 })

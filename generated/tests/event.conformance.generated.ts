@@ -9,40 +9,40 @@ import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, A
 
 test("AioEvent: EVT-01 a new event is clear, wait(0) returns false at once, wait(t) after t (blocking)", (t) => {
   const obj = new AioEvent()
-  t.deepEqual(obj.isSet(), false, "spec/event.yaml:41:9")
-  t.deepEqual(obj.wait(0), false, "spec/event.yaml:43:9")
+  t.deepEqual(obj.isSet(), false, "spec/event.yaml:43:9")
+  t.deepEqual(obj.wait(0), false, "spec/event.yaml:45:9")
   {
     const started = performance.now()
-    t.deepEqual(obj.wait(100), false, "spec/event.yaml:45:9")
-    t.true(performance.now() - started >= 90, "spec/event.yaml:45:9: returned before 90 ms")
+    t.deepEqual(obj.wait(100), false, "spec/event.yaml:47:9")
+    t.true(performance.now() - started >= 90, "spec/event.yaml:47:9: returned before 90 ms")
   }
 })
 
 test("AioEvent: EVT-01 a new event is clear, wait(0) returns false at once, wait(t) after t (coro)", async (t) => {
   const obj = new AioEvent()
-  t.deepEqual(obj.isSet(), false, "spec/event.yaml:41:9")
-  t.deepEqual(await obj.coro_wait(0), false, "spec/event.yaml:43:9")
+  t.deepEqual(obj.isSet(), false, "spec/event.yaml:43:9")
+  t.deepEqual(await obj.coro_wait(0), false, "spec/event.yaml:45:9")
   {
     const started = performance.now()
-    t.deepEqual(await obj.coro_wait(100), false, "spec/event.yaml:45:9")
-    t.true(performance.now() - started >= 90, "spec/event.yaml:45:9: returned before 90 ms")
+    t.deepEqual(await obj.coro_wait(100), false, "spec/event.yaml:47:9")
+    t.true(performance.now() - started >= 90, "spec/event.yaml:47:9: returned before 90 ms")
   }
 })
 
 test("AioEvent: EVT-02 EVT-05 after set, wait returns true at once (blocking)", (t) => {
   const obj = new AioEvent()
   obj.set()
-  t.deepEqual(obj.isSet(), true, "spec/event.yaml:51:9")
-  t.deepEqual(obj.wait(), true, "spec/event.yaml:53:9")
-  t.deepEqual(obj.wait(1000), true, "spec/event.yaml:55:9")
+  t.deepEqual(obj.isSet(), true, "spec/event.yaml:53:9")
+  t.deepEqual(obj.wait(), true, "spec/event.yaml:55:9")
+  t.deepEqual(obj.wait(1000), true, "spec/event.yaml:57:9")
 })
 
 test("AioEvent: EVT-02 EVT-05 after set, wait returns true at once (coro)", async (t) => {
   const obj = new AioEvent()
   obj.set()
-  t.deepEqual(obj.isSet(), true, "spec/event.yaml:51:9")
-  t.deepEqual(await obj.coro_wait(), true, "spec/event.yaml:53:9")
-  t.deepEqual(await obj.coro_wait(1000), true, "spec/event.yaml:55:9")
+  t.deepEqual(obj.isSet(), true, "spec/event.yaml:53:9")
+  t.deepEqual(await obj.coro_wait(), true, "spec/event.yaml:55:9")
+  t.deepEqual(await obj.coro_wait(1000), true, "spec/event.yaml:57:9")
 })
 
 test("AioEvent: EVT-03 EVT-06 clear makes isSet false; set and clear repeat safely (blocking)", (t) => {
@@ -51,7 +51,7 @@ test("AioEvent: EVT-03 EVT-06 clear makes isSet false; set and clear repeat safe
   obj.set()
   obj.clear()
   obj.clear()
-  t.deepEqual(obj.isSet(), false, "spec/event.yaml:63:9")
+  t.deepEqual(obj.isSet(), false, "spec/event.yaml:65:9")
 })
 
 test("AioEvent: EVT-03 EVT-06 clear makes isSet false; set and clear repeat safely (coro)", async (t) => {
@@ -60,41 +60,41 @@ test("AioEvent: EVT-03 EVT-06 clear makes isSet false; set and clear repeat safe
   obj.set()
   obj.clear()
   obj.clear()
-  t.deepEqual(obj.isSet(), false, "spec/event.yaml:63:9")
+  t.deepEqual(obj.isSet(), false, "spec/event.yaml:65:9")
 })
 
 test("AioEvent: EVT-07 wait(-1) on a clear event returns false at once (blocking)", (t) => {
   const obj = new AioEvent()
-  t.deepEqual(obj.wait(-1), false, "spec/event.yaml:67:9")
+  t.deepEqual(obj.wait(-1), false, "spec/event.yaml:69:9")
 })
 
 test("AioEvent: EVT-07 wait(-1) on a clear event returns false at once (coro)", async (t) => {
   const obj = new AioEvent()
-  t.deepEqual(await obj.coro_wait(-1), false, "spec/event.yaml:67:9")
+  t.deepEqual(await obj.coro_wait(-1), false, "spec/event.yaml:69:9")
 })
 
 test("AioEvent: bad timeouts name the argument (blocking)", (t) => {
   const obj = new AioEvent()
-  t.throws(() => obj.wait(NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/event.yaml:71:9")
-  t.throws(() => obj.wait({} as never), { instanceOf: TypeError, message: /timeout/ }, "spec/event.yaml:74:9")
+  t.throws(() => obj.wait(NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/event.yaml:73:9")
+  t.throws(() => obj.wait({} as never), { instanceOf: TypeError, message: /timeout/ }, "spec/event.yaml:76:9")
 })
 
 test("AioEvent: bad timeouts name the argument (coro)", async (t) => {
   const obj = new AioEvent()
-  await t.throwsAsync(async () => await obj.coro_wait(NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/event.yaml:71:9")
-  await t.throwsAsync(async () => await obj.coro_wait({} as never), { instanceOf: TypeError, message: /timeout/ }, "spec/event.yaml:74:9")
+  await t.throwsAsync(async () => await obj.coro_wait(NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/event.yaml:73:9")
+  await t.throwsAsync(async () => await obj.coro_wait({} as never), { instanceOf: TypeError, message: /timeout/ }, "spec/event.yaml:76:9")
 })
 
 test("AioEvent: EVT-08 toString shows the flag (blocking)", (t) => {
   const obj = new AioEvent()
-  t.deepEqual(String(obj), 'AioEvent(unset)', "spec/event.yaml:79:9")
+  t.deepEqual(String(obj), 'AioEvent(unset)', "spec/event.yaml:81:9")
   obj.set()
-  t.deepEqual(String(obj), 'AioEvent(set)', "spec/event.yaml:82:9")
+  t.deepEqual(String(obj), 'AioEvent(set)', "spec/event.yaml:84:9")
 })
 
 test("AioEvent: EVT-08 toString shows the flag (coro)", async (t) => {
   const obj = new AioEvent()
-  t.deepEqual(String(obj), 'AioEvent(unset)', "spec/event.yaml:79:9")
+  t.deepEqual(String(obj), 'AioEvent(unset)', "spec/event.yaml:81:9")
   obj.set()
-  t.deepEqual(String(obj), 'AioEvent(set)', "spec/event.yaml:82:9")
+  t.deepEqual(String(obj), 'AioEvent(set)', "spec/event.yaml:84:9")
 })

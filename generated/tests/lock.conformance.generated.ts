@@ -9,118 +9,118 @@ import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, A
 
 test("AioLock: LOCK-01 acquire returns true; acquire(false) on a held lock returns false (blocking)", (t) => {
   const obj = new AioLock()
-  t.deepEqual(obj.acquire(), true, "spec/lock.yaml:46:9")
-  t.deepEqual(obj.acquire(false), false, "spec/lock.yaml:48:9")
-  t.deepEqual(obj.release(), undefined, "spec/lock.yaml:50:9")
+  t.deepEqual(obj.acquire(), true, "spec/lock.yaml:48:9")
+  t.deepEqual(obj.acquire(false), false, "spec/lock.yaml:50:9")
+  t.deepEqual(obj.release(), undefined, "spec/lock.yaml:52:9")
 })
 
 test("AioLock: LOCK-01 acquire returns true; acquire(false) on a held lock returns false (coro)", async (t) => {
   const obj = new AioLock()
-  t.deepEqual(await obj.coro_acquire(), true, "spec/lock.yaml:46:9")
-  t.deepEqual(await obj.coro_acquire(false), false, "spec/lock.yaml:48:9")
-  t.deepEqual(await obj.coro_release(), undefined, "spec/lock.yaml:50:9")
+  t.deepEqual(await obj.coro_acquire(), true, "spec/lock.yaml:48:9")
+  t.deepEqual(await obj.coro_acquire(false), false, "spec/lock.yaml:50:9")
+  t.deepEqual(await obj.coro_release(), undefined, "spec/lock.yaml:52:9")
 })
 
 test("AioLock: LOCK-02 releasing an unlocked lock throws ValueError (blocking)", (t) => {
   const obj = new AioLock()
-  t.throws(() => obj.release(), { instanceOf: ValueError, message: /released too many times/ }, "spec/lock.yaml:54:9")
+  t.throws(() => obj.release(), { instanceOf: ValueError, message: /released too many times/ }, "spec/lock.yaml:56:9")
 })
 
 test("AioLock: LOCK-02 releasing an unlocked lock throws ValueError (coro)", async (t) => {
   const obj = new AioLock()
-  await t.throwsAsync(async () => await obj.coro_release(), { instanceOf: ValueError, message: /released too many times/ }, "spec/lock.yaml:54:9")
+  await t.throwsAsync(async () => await obj.coro_release(), { instanceOf: ValueError, message: /released too many times/ }, "spec/lock.yaml:56:9")
 })
 
 test("AioLock: LOCK-04 acquire(true, timeout) on a held lock returns false after the timeout (blocking)", (t) => {
   const obj = new AioLock()
-  t.deepEqual(obj.acquire(), true, "spec/lock.yaml:59:9")
+  t.deepEqual(obj.acquire(), true, "spec/lock.yaml:61:9")
   {
     const started = performance.now()
-    t.deepEqual(obj.acquire(true, 100), false, "spec/lock.yaml:61:9")
-    t.true(performance.now() - started >= 90, "spec/lock.yaml:61:9: returned before 90 ms")
+    t.deepEqual(obj.acquire(true, 100), false, "spec/lock.yaml:63:9")
+    t.true(performance.now() - started >= 90, "spec/lock.yaml:63:9: returned before 90 ms")
   }
 })
 
 test("AioLock: LOCK-04 acquire(true, timeout) on a held lock returns false after the timeout (coro)", async (t) => {
   const obj = new AioLock()
-  t.deepEqual(await obj.coro_acquire(), true, "spec/lock.yaml:59:9")
+  t.deepEqual(await obj.coro_acquire(), true, "spec/lock.yaml:61:9")
   {
     const started = performance.now()
-    t.deepEqual(await obj.coro_acquire(true, 100), false, "spec/lock.yaml:61:9")
-    t.true(performance.now() - started >= 90, "spec/lock.yaml:61:9: returned before 90 ms")
+    t.deepEqual(await obj.coro_acquire(true, 100), false, "spec/lock.yaml:63:9")
+    t.true(performance.now() - started >= 90, "spec/lock.yaml:63:9: returned before 90 ms")
   }
 })
 
 test("AioLock: LOCK-05 a negative timeout acts as 0 (blocking)", (t) => {
   const obj = new AioLock()
   obj.acquire()
-  t.deepEqual(obj.acquire(true, -1), false, "spec/lock.yaml:67:9")
+  t.deepEqual(obj.acquire(true, -1), false, "spec/lock.yaml:69:9")
 })
 
 test("AioLock: LOCK-05 a negative timeout acts as 0 (coro)", async (t) => {
   const obj = new AioLock()
   await obj.coro_acquire()
-  t.deepEqual(await obj.coro_acquire(true, -1), false, "spec/lock.yaml:67:9")
+  t.deepEqual(await obj.coro_acquire(true, -1), false, "spec/lock.yaml:69:9")
 })
 
 test("AioLock: LOCK-06 acquire(false, timeout) ignores the timeout (blocking)", (t) => {
   const obj = new AioLock()
   obj.acquire()
-  t.deepEqual(obj.acquire(false, 60000), false, "spec/lock.yaml:72:9")
+  t.deepEqual(obj.acquire(false, 60000), false, "spec/lock.yaml:74:9")
 })
 
 test("AioLock: LOCK-06 acquire(false, timeout) ignores the timeout (coro)", async (t) => {
   const obj = new AioLock()
   await obj.coro_acquire()
-  t.deepEqual(await obj.coro_acquire(false, 60000), false, "spec/lock.yaml:72:9")
+  t.deepEqual(await obj.coro_acquire(false, 60000), false, "spec/lock.yaml:74:9")
 })
 
 test("AioLock: LOCK-09 not re-entrant (blocking)", (t) => {
   const obj = new AioLock()
-  t.deepEqual(obj.acquire(false), true, "spec/lock.yaml:76:9")
-  t.deepEqual(obj.acquire(false), false, "spec/lock.yaml:78:9")
+  t.deepEqual(obj.acquire(false), true, "spec/lock.yaml:78:9")
+  t.deepEqual(obj.acquire(false), false, "spec/lock.yaml:80:9")
 })
 
 test("AioLock: LOCK-09 not re-entrant (coro)", async (t) => {
   const obj = new AioLock()
-  t.deepEqual(await obj.coro_acquire(false), true, "spec/lock.yaml:76:9")
-  t.deepEqual(await obj.coro_acquire(false), false, "spec/lock.yaml:78:9")
+  t.deepEqual(await obj.coro_acquire(false), true, "spec/lock.yaml:78:9")
+  t.deepEqual(await obj.coro_acquire(false), false, "spec/lock.yaml:80:9")
 })
 
 test("AioLock: acquire with a NaN or non-numeric timeout throws TypeError naming the argument (blocking)", (t) => {
   const obj = new AioLock()
   obj.acquire()
-  t.throws(() => obj.acquire(true, NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/lock.yaml:83:9")
-  t.throws(() => obj.acquire(true, '10' as never), { instanceOf: TypeError, message: /timeout/ }, "spec/lock.yaml:86:9")
+  t.throws(() => obj.acquire(true, NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/lock.yaml:85:9")
+  t.throws(() => obj.acquire(true, '10' as never), { instanceOf: TypeError, message: /timeout/ }, "spec/lock.yaml:88:9")
 })
 
 test("AioLock: acquire with a NaN or non-numeric timeout throws TypeError naming the argument (coro)", async (t) => {
   const obj = new AioLock()
   await obj.coro_acquire()
-  await t.throwsAsync(async () => await obj.coro_acquire(true, NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/lock.yaml:83:9")
-  await t.throwsAsync(async () => await obj.coro_acquire(true, '10' as never), { instanceOf: TypeError, message: /timeout/ }, "spec/lock.yaml:86:9")
+  await t.throwsAsync(async () => await obj.coro_acquire(true, NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/lock.yaml:85:9")
+  await t.throwsAsync(async () => await obj.coro_acquire(true, '10' as never), { instanceOf: TypeError, message: /timeout/ }, "spec/lock.yaml:88:9")
 })
 
 test("AioLock: acquire with a non-boolean block throws TypeError naming the argument (blocking)", (t) => {
   const obj = new AioLock()
-  t.throws(() => obj.acquire(1 as never), { instanceOf: TypeError, message: /block/ }, "spec/lock.yaml:91:9")
+  t.throws(() => obj.acquire(1 as never), { instanceOf: TypeError, message: /block/ }, "spec/lock.yaml:93:9")
 })
 
 test("AioLock: acquire with a non-boolean block throws TypeError naming the argument (coro)", async (t) => {
   const obj = new AioLock()
-  await t.throwsAsync(async () => await obj.coro_acquire(1 as never), { instanceOf: TypeError, message: /block/ }, "spec/lock.yaml:91:9")
+  await t.throwsAsync(async () => await obj.coro_acquire(1 as never), { instanceOf: TypeError, message: /block/ }, "spec/lock.yaml:93:9")
 })
 
 test("AioLock: LOCK-11 toString shows the owner (blocking)", (t) => {
   const obj = new AioLock()
-  t.regex(String(String(obj)), /owner=None/, "spec/lock.yaml:96:9")
+  t.regex(String(String(obj)), /owner=None/, "spec/lock.yaml:98:9")
   obj.acquire()
-  t.regex(String(String(obj)), /owner=MainThread/, "spec/lock.yaml:99:9")
+  t.regex(String(String(obj)), /owner=MainThread/, "spec/lock.yaml:101:9")
 })
 
 test("AioLock: LOCK-11 toString shows the owner (coro)", async (t) => {
   const obj = new AioLock()
-  t.regex(String(String(obj)), /owner=None/, "spec/lock.yaml:96:9")
+  t.regex(String(String(obj)), /owner=None/, "spec/lock.yaml:98:9")
   await obj.coro_acquire()
-  t.regex(String(String(obj)), /owner=MainThread/, "spec/lock.yaml:99:9")
+  t.regex(String(String(obj)), /owner=MainThread/, "spec/lock.yaml:101:9")
 })

@@ -9,34 +9,34 @@ import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, A
 
 test("AioRLock: RLOCK-01 acquire three times, release three times, a fourth release throws (blocking)", (t) => {
   const obj = new AioRLock()
-  t.deepEqual(obj.acquire(), true, "spec/rlock.yaml:45:9")
   t.deepEqual(obj.acquire(), true, "spec/rlock.yaml:47:9")
-  t.deepEqual(obj.acquire(false), true, "spec/rlock.yaml:49:9")
+  t.deepEqual(obj.acquire(), true, "spec/rlock.yaml:49:9")
+  t.deepEqual(obj.acquire(false), true, "spec/rlock.yaml:51:9")
   obj.release()
   obj.release()
   obj.release()
-  t.throws(() => obj.release(), { instanceOf: RuntimeError, message: /un-acquired/ }, "spec/rlock.yaml:54:9")
+  t.throws(() => obj.release(), { instanceOf: RuntimeError, message: /un-acquired/ }, "spec/rlock.yaml:56:9")
 })
 
 test("AioRLock: RLOCK-01 acquire three times, release three times, a fourth release throws (coro)", async (t) => {
   const obj = new AioRLock()
-  t.deepEqual(await obj.coro_acquire(), true, "spec/rlock.yaml:45:9")
   t.deepEqual(await obj.coro_acquire(), true, "spec/rlock.yaml:47:9")
-  t.deepEqual(await obj.coro_acquire(false), true, "spec/rlock.yaml:49:9")
+  t.deepEqual(await obj.coro_acquire(), true, "spec/rlock.yaml:49:9")
+  t.deepEqual(await obj.coro_acquire(false), true, "spec/rlock.yaml:51:9")
   await obj.coro_release()
   await obj.coro_release()
   await obj.coro_release()
-  await t.throwsAsync(async () => await obj.coro_release(), { instanceOf: RuntimeError, message: /un-acquired/ }, "spec/rlock.yaml:54:9")
+  await t.throwsAsync(async () => await obj.coro_release(), { instanceOf: RuntimeError, message: /un-acquired/ }, "spec/rlock.yaml:56:9")
 })
 
 test("AioRLock: RLOCK-02 releasing an RLock nobody owns throws (blocking)", (t) => {
   const obj = new AioRLock()
-  t.throws(() => obj.release(), { instanceOf: RuntimeError }, "spec/rlock.yaml:59:9")
+  t.throws(() => obj.release(), { instanceOf: RuntimeError }, "spec/rlock.yaml:61:9")
 })
 
 test("AioRLock: RLOCK-02 releasing an RLock nobody owns throws (coro)", async (t) => {
   const obj = new AioRLock()
-  await t.throwsAsync(async () => await obj.coro_release(), { instanceOf: RuntimeError }, "spec/rlock.yaml:59:9")
+  await t.throwsAsync(async () => await obj.coro_release(), { instanceOf: RuntimeError }, "spec/rlock.yaml:61:9")
 })
 
 test("AioRLock: RLOCK-06 free again only when the depth returns to 0 (blocking)", (t) => {
@@ -44,9 +44,9 @@ test("AioRLock: RLOCK-06 free again only when the depth returns to 0 (blocking)"
   obj.acquire()
   obj.acquire()
   obj.release()
-  t.regex(String(String(obj)), /count=1/, "spec/rlock.yaml:66:9")
+  t.regex(String(String(obj)), /count=1/, "spec/rlock.yaml:68:9")
   obj.release()
-  t.regex(String(String(obj)), /owner=None/, "spec/rlock.yaml:69:9")
+  t.regex(String(String(obj)), /owner=None/, "spec/rlock.yaml:71:9")
 })
 
 test("AioRLock: RLOCK-06 free again only when the depth returns to 0 (coro)", async (t) => {
@@ -54,35 +54,35 @@ test("AioRLock: RLOCK-06 free again only when the depth returns to 0 (coro)", as
   await obj.coro_acquire()
   await obj.coro_acquire()
   await obj.coro_release()
-  t.regex(String(String(obj)), /count=1/, "spec/rlock.yaml:66:9")
+  t.regex(String(String(obj)), /count=1/, "spec/rlock.yaml:68:9")
   await obj.coro_release()
-  t.regex(String(String(obj)), /owner=None/, "spec/rlock.yaml:69:9")
+  t.regex(String(String(obj)), /owner=None/, "spec/rlock.yaml:71:9")
 })
 
 test("AioRLock: RLOCK-08 a negative timeout acts as 0 and block false ignores the timeout (blocking)", (t) => {
   const obj = new AioRLock()
-  t.deepEqual(obj.acquire(true, -5), true, "spec/rlock.yaml:73:9")
+  t.deepEqual(obj.acquire(true, -5), true, "spec/rlock.yaml:75:9")
   obj.release()
-  t.deepEqual(obj.acquire(false, 1000), true, "spec/rlock.yaml:76:9")
+  t.deepEqual(obj.acquire(false, 1000), true, "spec/rlock.yaml:78:9")
   obj.release()
 })
 
 test("AioRLock: RLOCK-08 a negative timeout acts as 0 and block false ignores the timeout (coro)", async (t) => {
   const obj = new AioRLock()
-  t.deepEqual(await obj.coro_acquire(true, -5), true, "spec/rlock.yaml:73:9")
+  t.deepEqual(await obj.coro_acquire(true, -5), true, "spec/rlock.yaml:75:9")
   await obj.coro_release()
-  t.deepEqual(await obj.coro_acquire(false, 1000), true, "spec/rlock.yaml:76:9")
+  t.deepEqual(await obj.coro_acquire(false, 1000), true, "spec/rlock.yaml:78:9")
   await obj.coro_release()
 })
 
 test("AioRLock: bad arguments name the argument (blocking)", (t) => {
   const obj = new AioRLock()
-  t.throws(() => obj.acquire(true, NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/rlock.yaml:81:9")
-  t.throws(() => obj.acquire('yes' as never), { instanceOf: TypeError, message: /block/ }, "spec/rlock.yaml:84:9")
+  t.throws(() => obj.acquire(true, NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/rlock.yaml:83:9")
+  t.throws(() => obj.acquire('yes' as never), { instanceOf: TypeError, message: /block/ }, "spec/rlock.yaml:86:9")
 })
 
 test("AioRLock: bad arguments name the argument (coro)", async (t) => {
   const obj = new AioRLock()
-  await t.throwsAsync(async () => await obj.coro_acquire(true, NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/rlock.yaml:81:9")
-  await t.throwsAsync(async () => await obj.coro_acquire('yes' as never), { instanceOf: TypeError, message: /block/ }, "spec/rlock.yaml:84:9")
+  await t.throwsAsync(async () => await obj.coro_acquire(true, NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/rlock.yaml:83:9")
+  await t.throwsAsync(async () => await obj.coro_acquire('yes' as never), { instanceOf: TypeError, message: /block/ }, "spec/rlock.yaml:86:9")
 })

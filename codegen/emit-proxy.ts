@@ -1,0 +1,112 @@
+// Emits the proxy variant of a spec class (`proxy: { typeid }`): `<Class>Proxy`, the same methods,
+// parameters, checks and docs, each a call to the object's manager server; and the server's
+// table of what each type exposes. A proxy's blocking method blocks its thread on the reply (the
+// socket is pumped by the I/O thread); its coro_ twin awaits it, and an abort cancels the call
+// on the server, which leaves nothing acquired or taken.
+
+import { Project, StructureKind, type ClassDeclarationStructure, type MethodDeclarationStructure, type OptionalKind } from 'ts-morph'
+import type { ClassModel, MethodModel, SpecModel } from './model.js'
+import { HEADER, SIGNAL_TAG, contextMethods, docs, paramChecks, paramStructures, paramTags, renderComposite, type Target } from './emit-class.js'
+
+/** `AioRLock` → `AioRLockProxy` wherever a proxied class appears in a type. */
+export function proxyTypes(text: string, spec: SpecModel): string {
+  return text.replace(/\bAio(\w+)\b/g, (whole) => (spec.classes.some((c) => c.name === whole && c.proxy) ? `${whole}Proxy` : whole))
+}
+
+function shown(cls: ClassModel): MethodModel[] {
+  return cls.methods.filter((m) => !cls.proxy!.hide.includes(m.name))
+}
+
+function proxyMethods(cls: ClassModel, spec: SpecModel, m: MethodModel): OptionalKind<MethodDeclarationStructure>[] {
+  const params = paramStructures(m.params).map((p) => ({ ...p, type: p.type ? proxyTypes(String(p.type), spec) : p.type }))
+  const ret = proxyTypes(m.returns.type, spec)
+  const args = `[${m.params.map((p) => p.name).join(', ')}]`
+  const tags = [...paramTags(m), ...(m.returns.doc ? [['returns', m.returns.doc] as [string, string]] : [])]
+  if (m.composite) {
+    const body = m.composite.trim()
+    return [
+      { name: m.name, parameters: params, returnType: ret, statements: [...paramChecks(m.params), ...renderComposite(body, cls, false).split('\n')], docs: docs(`${m.doc} Runs here, calling the server for each step.`, tags) },
+      { name: `coro_${m.name}`, isAsync: true, parameters: [...params, { name: '{ signal }', type: 'CoroOptions', initializer: '{}' }], returnType: `Promise<${ret}>`, statements: [...paramChecks(m.params), 'signal?.throwIfAborted()', ...renderComposite(body, cls, true).split('\n')], docs: docs(`Awaitable twin of ${m.name}.`, [...tags, SIGNAL_TAG]) },
+    ]
+  }
+  return [
+    { name: m.name, parameters: params, returnType: ret, statements: [...paramChecks(m.params), `return this.#core.call('${m.name}', ${args}) as ${ret}`], docs: docs(`${m.doc} Runs on the manager server; blocks this thread until it answers.`, tags) },
+    {
+      name: `coro_${m.name}`, isAsync: true, parameters: [...params, { name: '{ signal }', type: 'CoroOptions', initializer: '{}' }], returnType: `Promise<${ret}>`,
+      statements: [...paramChecks(m.params), `return (await this.#core.coro_call('${m.name}', ${args}, signal)) as ${ret}`],
+      docs: docs(`Awaitable twin of ${m.name}: the thread never parks; an abort cancels the call on the server.`, [...tags, SIGNAL_TAG]),
+    },
+  ]
+}
+
+export function emitProxy(cls: ClassModel, spec: SpecModel, target: Target): string {
+  const project = new Project({ useInMemoryFileSystem: true })
+  const file = project.createSourceFile(`${cls.stem}.proxy.generated.ts`, '')
+  const name = `${cls.name}Proxy`
+  const props = cls.properties.filter((p) => !cls.proxy!.hide.includes(p.name))
+  const structure: ClassDeclarationStructure = {
+    kind: StructureKind.Class,
+    name,
+    isExported: true,
+    typeParameters: cls.typeParams ? [cls.typeParams] : undefined,
+    docs: docs(`A proxy of a ${cls.name} held by a manager server (typeid '${cls.proxy!.typeid}'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. ${cls.doc}`),
+    properties: [{ name: '#core', type: 'ProxyCore', isReadonly: true }],
+    ctors: [{ parameters: [{ name: 'core', type: 'ProxyCore' }], statements: ['this.#core = core'], docs: docs('Proxies come from a context or a manager (ctx.' + cls.name + '(), manager.' + cls.proxy!.typeid + '()), not from new.', [['internal', '']]) }],
+    methods: [
+      { name: 'fromCore', isStatic: true, parameters: [{ name: 'core', type: 'ProxyCore' }], returnType: name, statements: [`return new ${name}(core)`], docs: docs('Wraps a proxy core.', [['internal', '']]) },
+      ...shown(cls).flatMap((m) => proxyMethods(cls, spec, m)),
+      ...(cls.context && !cls.proxy!.hide.includes(cls.context.enter) ? contextMethods(cls) : []),
+      { name: 'callMethod', parameters: [{ name: 'method', type: 'string' }, { name: 'args', type: 'unknown[]', initializer: '[]' }], returnType: 'unknown', statements: ['return this.#core.call(method, args)'], docs: docs("Python's `_callmethod`: calls a method of the referent by name; the server refuses one the type does not expose.") },
+      { name: 'coro_callMethod', isAsync: true, parameters: [{ name: 'method', type: 'string' }, { name: 'args', type: 'unknown[]', initializer: '[]' }, { name: '{ signal }', type: 'CoroOptions', initializer: '{}' }], returnType: 'Promise<unknown>', statements: ['return this.#core.coro_call(method, args, signal)'], docs: docs('Awaitable twin of callMethod.') },
+      { name: 'toString', returnType: 'string', statements: [`return \`${name}(\${this.#core.describe()})\``] },
+      { name: '[inspect.custom]', returnType: 'string', statements: ['return this.toString()'] },
+      { name: '[REDUCE]', returnType: 'Reduced', statements: [`return { __aio__: '${name}', state: this.#core.reduce(), module: import.meta.url, portable: true }`], docs: docs('A proxy travels as its address and id, to a thread or a spawned process.', [['internal', '']]) },
+    ],
+    getAccessors: [
+      { name: '[CORE]', returnType: 'ProxyCore', statements: ['return this.#core'], docs: docs('The proxy core.', [['internal', '']]) },
+      ...props.map((p) => ({ kind: StructureKind.GetAccessor as const, name: p.name, returnType: proxyTypes(p.type, spec), statements: [`return this.#core.call('__get__', ['${p.name}']) as ${proxyTypes(p.type, spec)}`], docs: docs(`${p.doc} (Read from the server.)`) })),
+    ],
+    setAccessors: props.filter((p) => p.set).map((p) => ({ kind: StructureKind.SetAccessor as const, name: p.name, parameters: [{ name: 'value', type: proxyTypes(p.type, spec) }], statements: [`this.#core.call('__set__', ['${p.name}', value])`] })),
+  }
+  file.addClass(structure)
+  file.addStatements([
+    `registerType('${name}', (state) => (ProxyCore.referent(state) as ${name} | undefined) ?? ${name}.fromCore(ProxyCore.rebuild(state)))`,
+    `registerWrapper(ProxyCore, (core) => wrapProxy(core))`,
+    `PROXY_CLASSES.set('${cls.proxy!.typeid}', ${name} as unknown as new (core: ProxyCore) => unknown)`,
+  ])
+  const body = file.getFullText()
+  const used = (n: string) => new RegExp(`(?<![\\w$.])${n}(?![\\w$])`).test(body)
+  const lines = ["import { inspect } from 'node:util'", `import { ProxyCore, PROXY_CLASSES, wrapProxy } from '${target.runtime('proxy')}'`]
+  lines.push(`import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '${target.runtime('transfer')}'`)
+  if (used('CoroOptions')) lines.push(`import type { CoroOptions } from '${target.runtime('wait')}'`)
+  const checks = ['checkBoolean', 'checkTimeout', 'checkInteger', 'checkNumber', 'checkString', 'checkFunction', 'deadlineOf'].filter(used)
+  if (checks.length) lines.push(`import { ${checks.join(', ')} } from '${target.runtime('args')}'`)
+  if (used('guard')) lines.push(`import { guard } from '${target.runtime('guard')}'`)
+  if (used('Timeout')) lines.push(`import type { Timeout } from '${target.runtime('args')}'`)
+  for (const [module, names] of cls.imports) {
+    if (module === 'generated') continue
+    lines.push(`import type { ${names.join(', ')} } from '${target.core(module)}'`)
+  }
+  for (const c of spec.classes) {
+    if (c.proxy && c !== cls && used(`${c.name}Proxy`)) lines.push(`import type { ${c.name}Proxy } from './${c.stem}.proxy.generated.js'`)
+  }
+  file.insertStatements(0, lines)
+  file.formatText({ indentSize: 2, convertTabsToSpaces: true, semicolons: 'remove' as any })
+  return HEADER(cls.specFile) + '\n' + file.getFullText()
+}
+
+/** The server's table: per typeid, the direct class and what a proxy may call on it. */
+export function emitProxyTable(spec: SpecModel): string {
+  const classes = spec.classes.filter((c) => c.proxy)
+  const lines = classes.map((c) => `import { ${c.name} } from './${c.stem}.generated.js'`)
+  lines.push("import type { ProxyTable } from '../runtime/manager-types.js'", '')
+  lines.push('/** Per typeid: the class, each exposed method (parameter count, whether it has a coro_ twin) and property. */')
+  lines.push('export const PROXY_TABLE: ProxyTable = {')
+  for (const c of classes) {
+    const methods = shown(c).map((m) => `${m.name}: { params: ${m.params.length}, coro: ${Boolean(m.blocking || m.composite || m.coro)}, composite: ${Boolean(m.composite)} }`)
+    const props = c.properties.filter((p) => !c.proxy!.hide.includes(p.name)).map((p) => `${p.name}: { set: ${Boolean(p.set)} }`)
+    lines.push(`  ${c.proxy!.typeid}: {`, `    cls: ${c.name} as unknown as new (...args: any[]) => object,`, `    methods: { ${methods.join(', ')} },`, `    properties: { ${props.join(', ')} },`, '  },')
+  }
+  lines.push('}')
+  return `${HEADER('spec/*.yaml')}\n${lines.join('\n')}\n`
+}

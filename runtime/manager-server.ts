@@ -1,0 +1,267 @@
+// The manager server (Python's multiprocessing.managers.Server): hosts objects and runs the calls
+// that proxies send it. It serves the spawn context's primitives (in a thread of the parent) and
+// every AioManager (in a process of its own, or in serveForever()).
+//
+// Wire: each client connection (AioClient with the authkey handshake) carries requests
+// `[callId, op, ...]` and answers `[callId, ok, value]`, in the library's serializer. Calls run
+// concurrently, each as the awaitable (coro_) form of the method, so a waiting acquire or get
+// never stalls the server; a CANCEL aborts one through its AbortSignal, and the library's rule for
+// aborts holds: nothing is left acquired or taken, or the call had already finished and its
+// answer stands.
+//
+// A client that disconnects has its pending calls aborted and the locks and semaphores it holds
+// released, as many times as it acquired them: a killed client cannot wedge the others.
+
+import { AioListener } from '../generated/listener.generated.js'
+import type { AioConnection } from '../generated/connection.generated.js'
+import { errorRecord } from './pool-worker.js'
+import { loadFunction, type FunctionRef } from './source.js'
+import { NotImplementedError, RuntimeError, ValueError } from './errors.js'
+import { CORE, REDUCE } from './transfer.js'
+import { HOSTED, type HostedType } from './manager-types.js'
+
+export const OP_CREATE = 0 // [id, op, typeid, args] → objectId
+export const OP_CALL = 1 // [id, op, objectId, method, args] → result
+export const OP_CANCEL = 2 // [id, op, callId]: no answer of its own
+export const OP_SHUTDOWN = 3 // [id, op] → undefined, then the server stops
+export const OP_DESCRIBE = 4 // [id, op, objectId] → the referent's toString()
+
+/** What a proxy record holds: enough to reach the referent from any process. */
+export interface ProxyState {
+  address: string | [string, number]
+  authkey: string | null
+  id: number
+  typeid: string
+}
+
+export interface ServerOptions {
+  address: string | [string, number]
+  authkey: string | null
+  /** User classes: typeid → `{ module, name }` of a class to construct. */
+  registry?: Record<string, FunctionRef>
+}
+
+interface Hosted {
+  typeid: string
+  obj: unknown
+  type: HostedType
+}
+
+interface Client {
+  /** Aborts of the calls still running for this client, by call id. */
+  pending: Map<number, AbortController>
+  /** Acquisitions this client holds, per object id. */
+  held: Map<number, number>
+}
+
+/** The server of this thread, so that proxies of its own objects rebuild as the objects themselves. */
+let local: Server | undefined
+export function localReferent(state: ProxyState): unknown {
+  if (!local || !sameAddress(local.address, state.address)) return undefined
+  return local.objects.get(state.id)?.obj
+}
+
+function sameAddress(a: ProxyState['address'], b: ProxyState['address']): boolean {
+  return typeof a === 'string' ? a === b : Array.isArray(b) && a[0] === b[0] && a[1] === b[1]
+}
+
+export class Server {
+  readonly objects = new Map<number, Hosted>()
+  private nextId = 1
+  private readonly listener: AioListener
+  readonly address: ProxyState['address']
+  private stopping = false
+  private readonly clients = new Set<AioConnection>()
+  private readonly userTypes = new Map<string, FunctionRef>()
+
+  constructor(readonly options: ServerOptions) {
+    this.listener = new AioListener(options.address, { authkey: options.authkey === null ? null : Buffer.from(options.authkey, 'hex'), backlog: 64 })
+    this.address = this.listener.address as ProxyState['address']
+    for (const [typeid, ref] of Object.entries(options.registry ?? {})) this.userTypes.set(typeid, ref)
+    local = this
+  }
+
+  /** Accepts clients until shutdown; a client that fails the handshake is refused and the server goes on. */
+  async serve(): Promise<void> {
+    while (!this.stopping) {
+      let conn: AioConnection
+      try {
+        conn = await this.listener.coro_accept()
+      } catch (error) {
+        if (this.stopping) break
+        // A wrong authkey or a broken handshake ends that connection only.
+        continue
+      }
+      this.clients.add(conn)
+      void this.serveClient(conn)
+    }
+  }
+
+  private async serveClient(conn: AioConnection): Promise<void> {
+    const client: Client = { pending: new Map(), held: new Map() }
+    try {
+      for (;;) {
+        const msg = (await conn.coro_recv()) as unknown[]
+        const [callId, op] = msg as [number, number]
+        if (op === OP_CANCEL) {
+          client.pending.get(msg[2] as number)?.abort(new Error('cancelled by the client'))
+          continue
+        }
+        void this.run(conn, client, callId, op, msg)
+      }
+    } catch {
+      // The client went away (closed, crashed or killed): drop its waits, release what it held.
+    } finally {
+      this.clients.delete(conn)
+      for (const c of client.pending.values()) c.abort(new Error('the client disconnected'))
+      for (const [id, count] of client.held) {
+        const h = this.objects.get(id)
+        for (let i = 0; i < count; i++) {
+          try {
+            h?.type.release?.(h.obj, client)
+          } catch {
+            // already released by someone else
+          }
+        }
+      }
+      try {
+        conn.close()
+      } catch {
+        // closed already
+      }
+    }
+  }
+
+  private async run(conn: AioConnection, client: Client, callId: number, op: number, msg: unknown[]): Promise<void> {
+    const controller = new AbortController()
+    client.pending.set(callId, controller)
+    let answer: unknown[]
+    try {
+      answer = [callId, true, await this.execute(client, op, msg, controller.signal)]
+    } catch (error) {
+      answer = [callId, false, errorRecord(error)]
+    } finally {
+      client.pending.delete(callId)
+    }
+    try {
+      await conn.coro_send(answer)
+    } catch (error) {
+      // An answer that cannot be serialized is an error for the caller; a gone client needs none.
+      if (!conn.closed) {
+        try {
+          await conn.coro_send([callId, false, errorRecord(new TypeError(`the result cannot be sent back: ${(error as Error).message}`))])
+        } catch {
+          // the client is gone
+        }
+      }
+    }
+    if (op === OP_SHUTDOWN) this.stop()
+  }
+
+  private async execute(client: Client, op: number, msg: unknown[], signal: AbortSignal): Promise<unknown> {
+    switch (op) {
+      case OP_CREATE: {
+        const [, , typeid, args] = msg as [number, number, string, unknown[]]
+        return this.create(typeid, args)
+      }
+      case OP_CALL: {
+        const [, , id, method, args] = msg as [number, number, number, string, unknown[]]
+        const h = this.objects.get(id)
+        if (!h) throw new ValueError(`no object ${id} on this manager (it was never created here)`)
+        const result = await h.type.call(h.obj, method, args, signal, client, id)
+        return this.returned(result)
+      }
+      case OP_DESCRIBE: {
+        const h = this.objects.get(msg[2] as number)
+        if (!h) throw new ValueError(`no object ${String(msg[2])} on this manager`)
+        return String(h.obj)
+      }
+      case OP_SHUTDOWN:
+        return undefined
+      default:
+        throw new NotImplementedError(`unknown manager operation ${String(op)}`)
+    }
+  }
+
+  /** Hosts a new object and returns its proxy record. */
+  private async create(typeid: string, args: unknown[]): Promise<unknown> {
+    let type = HOSTED[typeid]
+    let obj: unknown
+    if (type) obj = type.create(args)
+    else {
+      const ref = this.userTypes.get(typeid)
+      if (!ref) throw new ValueError(`this manager has no type '${typeid}'; register it with register('${typeid}', { module, name })`)
+      const cls = (await loadFunction(ref)) as unknown as new (...a: unknown[]) => unknown
+      obj = new cls(...args)
+      type = userType(obj)
+    }
+    return this.host(typeid, obj, type)
+  }
+
+  private host(typeid: string, obj: unknown, type: HostedType): unknown {
+    const id = this.nextId++
+    this.objects.set(id, { typeid, obj, type })
+    return { __proxy__: true, typeid, id }
+  }
+
+  /** A result that is one of the library's shared objects goes back as a proxy of it. */
+  private returned(value: unknown): unknown {
+    if (value === null || typeof value !== 'object' || !(REDUCE in value) || !(CORE in value)) return value
+    for (const [id, h] of this.objects) if (h.obj === value) return { __proxy__: true, typeid: h.typeid, id }
+    const typeid = (value as object).constructor.name.replace(/^Aio/, '')
+    const type = HOSTED[typeid]
+    if (!type) return value
+    return this.host(typeid, value, type)
+  }
+
+  stop(): void {
+    if (this.stopping) return
+    this.stopping = true
+    this.listener.close()
+    for (const c of this.clients) {
+      try {
+        c.close()
+      } catch {
+        // closed already
+      }
+    }
+    if (local === this) local = undefined
+  }
+}
+
+/** A registered user class: every public method, called as is (awaited if it returns a promise). */
+function userType(obj: unknown): HostedType {
+  const name = (obj as object).constructor.name
+  return {
+    exposed: publicMethods(obj),
+    create: () => obj,
+    call: async (o, method, args) => {
+      const fn = (o as Record<string, unknown>)[method]
+      if (method.startsWith('_') || typeof fn !== 'function') throw new NotImplementedError(`'${name}' proxy does not expose method '${method}'`)
+      return await (fn as (...a: unknown[]) => unknown).apply(o, args)
+    },
+  }
+}
+
+function publicMethods(obj: unknown): string[] {
+  const out = new Set<string>()
+  for (let p = Object.getPrototypeOf(obj); p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+    for (const k of Object.getOwnPropertyNames(p)) if (k !== 'constructor' && !k.startsWith('_') && typeof (obj as Record<string, unknown>)[k] === 'function') out.add(k)
+  }
+  return [...out]
+}
+
+/**
+ * The entry of a manager server process or thread: serves until a client asks for shutdown.
+ * `ready` (a pipe end, thread context only) receives the address once listening.
+ */
+export async function runServer(options: ServerOptions, ready?: AioConnection): Promise<void> {
+  const server = new Server(options)
+  if (ready) {
+    ready.send(server.address)
+    ready.close()
+  }
+  await server.serve()
+}
+
+export { RuntimeError }

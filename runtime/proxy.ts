@@ -1,0 +1,224 @@
+// The client side of a manager (Python's BaseProxy and its connection): one connection per
+// server and thread, on which calls are numbered so that awaitable calls can be in flight together.
+//
+// A blocking call sends its request and blocks the thread in recv() (the socket is pumped by the
+// I/O thread, so this really blocks and needs no event loop); answers to this thread's pending
+// awaitable calls that arrive meanwhile are handed to them. An awaitable call's answer is read by
+// one reader loop per connection, running while any such call is pending.
+//
+// An aborted awaitable call sends CANCEL and still waits for the server's answer: either the
+// server aborted it (nothing was acquired or taken, and the call rejects with the abort's reason)
+// or it had already finished, and its result is delivered (too late to cancel, as everywhere in
+// this library). A server that goes away fails every pending call with OSError.
+
+import { threadId } from 'node:worker_threads'
+import { AioClient } from './public.js'
+import type { AioConnection } from '../generated/connection.generated.js'
+import { OSError } from './errors.js'
+import { rebuildError } from './pool.js'
+import type { ErrorRecord } from './pool.js'
+import { OP_CALL, OP_CANCEL, OP_CREATE, OP_DESCRIBE, OP_SHUTDOWN, localReferent, type ProxyState } from './manager-server.js'
+
+/** The proxy classes by typeid, filled by the generated proxy modules (and the hand-written ones). */
+export const PROXY_CLASSES = new Map<string, new (core: ProxyCore) => unknown>()
+
+/** The public proxy for a core. */
+export function wrapProxy(core: ProxyCore): unknown {
+  const cls = PROXY_CLASSES.get(core.state.typeid)
+  if (!cls) throw new TypeError(`no proxy class for typeid '${core.state.typeid}'`)
+  return new cls(core)
+}
+
+function addressText(a: ProxyState['address']): string {
+  return typeof a === 'string' ? a : `${a[0]}:${a[1]}`
+}
+
+interface Pending {
+  resolve(value: unknown): void
+  reject(error: unknown): void
+  aborted?: { reason: unknown }
+}
+
+/** One connection to one server from this thread. */
+class Channel {
+  private readonly conn: AioConnection
+  private nextId = 1
+  private readonly pending = new Map<number, Pending>()
+  private reading = false
+  private broken: Error | undefined
+
+  constructor(readonly address: ProxyState['address'], authkey: string | null) {
+    try {
+      this.conn = AioClient(address as string, { authkey: authkey === null ? null : Buffer.from(authkey, 'hex') })
+    } catch (error) {
+      throw new OSError(`cannot reach the manager at ${addressText(address)}: ${(error as Error).message}`, { cause: error })
+    }
+  }
+
+  private gone(error: unknown): Error {
+    this.broken ??= new OSError(`the manager at ${addressText(this.address)} is gone (${(error as Error)?.message ?? String(error)}); its objects cannot be used any more`, { cause: error })
+    return this.broken
+  }
+
+  /** Hands an answer to its pending awaitable call; the call's outcome if it is `id`'s. */
+  private deliver(msg: unknown[], id?: number): { value: unknown } | undefined {
+    const [callId, ok, value] = msg as [number, boolean, unknown]
+    const outcome = ok ? value : rebuildError(value as ErrorRecord, `the manager at ${addressText(this.address)}`)
+    if (callId === id) {
+      if (ok) return { value: outcome }
+      throw outcome
+    }
+    const p = this.pending.get(callId)
+    if (!p) return undefined
+    this.pending.delete(callId)
+    if (p.aborted && !ok) p.reject(p.aborted.reason)
+    else if (ok) p.resolve(outcome)
+    else p.reject(outcome)
+    return undefined
+  }
+
+  call(request: unknown[]): unknown {
+    if (this.broken) throw this.broken
+    const id = this.nextId++
+    try {
+      this.conn.send([id, ...request])
+    } catch (error) {
+      throw this.gone(error)
+    }
+    for (;;) {
+      let msg: unknown[]
+      try {
+        msg = this.conn.recv() as unknown[]
+      } catch (error) {
+        this.failAll(error)
+        throw this.gone(error)
+      }
+      const r = this.deliver(msg, id)
+      if (r) return r.value
+    }
+  }
+
+  async coro_call(request: unknown[], signal?: AbortSignal): Promise<unknown> {
+    if (this.broken) throw this.broken
+    signal?.throwIfAborted()
+    const id = this.nextId++
+    const p = {} as Pending
+    const answer = new Promise<unknown>((resolve, reject) => {
+      p.resolve = resolve
+      p.reject = reject
+    })
+    this.pending.set(id, p)
+    const onAbort = (): void => {
+      p.aborted = { reason: signal!.reason }
+      void this.conn.coro_send([this.nextId++, OP_CANCEL, id]).catch(() => {})
+    }
+    signal?.addEventListener('abort', onAbort, { once: true })
+    try {
+      await this.conn.coro_send([id, ...request])
+    } catch (error) {
+      this.pending.delete(id)
+      signal?.removeEventListener('abort', onAbort)
+      throw this.gone(error)
+    }
+    this.read()
+    try {
+      return await answer
+    } finally {
+      signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
+  /** The reader loop: runs while awaitable calls are pending. */
+  private read(): void {
+    if (this.reading) return
+    this.reading = true
+    void (async () => {
+      try {
+        while (this.pending.size > 0) this.deliver((await this.conn.coro_recv()) as unknown[])
+      } catch (error) {
+        this.failAll(error)
+      } finally {
+        this.reading = false
+        if (this.pending.size > 0 && !this.broken) this.read()
+      }
+    })()
+  }
+
+  private failAll(error: unknown): void {
+    const e = this.gone(error)
+    for (const p of this.pending.values()) p.reject(e)
+    this.pending.clear()
+  }
+}
+
+/** This thread's channels, by server address and key. */
+const channels = new Map<string, Channel>()
+
+export function channelTo(address: ProxyState['address'], authkey: string | null): Channel {
+  const key = `${threadId} ${addressText(address)} ${authkey ?? ''}`
+  let ch = channels.get(key)
+  if (!ch) {
+    ch = new Channel(address, authkey)
+    channels.set(key, ch)
+  }
+  return ch
+}
+
+/** Creates an object on a server; returns its proxy. */
+export function createRemote(address: ProxyState['address'], authkey: string | null, typeid: string, args: unknown[]): unknown {
+  const r = channelTo(address, authkey).call([OP_CREATE, typeid, args]) as { id: number; typeid: string }
+  return wrapProxy(new ProxyCore({ address, authkey, id: r.id, typeid: r.typeid }))
+}
+
+export async function coroCreateRemote(address: ProxyState['address'], authkey: string | null, typeid: string, args: unknown[], signal?: AbortSignal): Promise<unknown> {
+  const r = (await channelTo(address, authkey).coro_call([OP_CREATE, typeid, args], signal)) as { id: number; typeid: string }
+  return wrapProxy(new ProxyCore({ address, authkey, id: r.id, typeid: r.typeid }))
+}
+
+/** Asks a server to stop. */
+export function shutdownRemote(address: ProxyState['address'], authkey: string | null): void {
+  channelTo(address, authkey).call([OP_SHUTDOWN])
+}
+
+/** A proxy's state and its calls. */
+export class ProxyCore {
+  constructor(readonly state: ProxyState) {}
+
+  static rebuild(state: ProxyState): ProxyCore {
+    return new ProxyCore(state)
+  }
+
+  /** In the server's own thread, a proxy of one of its objects is that object. */
+  static referent(state: ProxyState): unknown {
+    return localReferent(state)
+  }
+
+  reduce(): ProxyState {
+    return this.state
+  }
+
+  call(method: string, args: unknown[]): unknown {
+    return this.answer(channelTo(this.state.address, this.state.authkey).call([OP_CALL, this.state.id, method, args]))
+  }
+
+  async coro_call(method: string, args: unknown[], signal?: AbortSignal): Promise<unknown> {
+    return this.answer(await channelTo(this.state.address, this.state.authkey).coro_call([OP_CALL, this.state.id, method, args], signal))
+  }
+
+  /** A returned proxy record (`{ __proxy__, typeid, id }`) becomes a proxy on the same server. */
+  private answer(value: unknown): unknown {
+    if (value !== null && typeof value === 'object' && (value as { __proxy__?: boolean }).__proxy__) {
+      const r = value as { typeid: string; id: number }
+      return wrapProxy(new ProxyCore({ ...this.state, id: r.id, typeid: r.typeid }))
+    }
+    return value
+  }
+
+  describe(): string {
+    try {
+      return String(channelTo(this.state.address, this.state.authkey).call([OP_DESCRIBE, this.state.id]))
+    } catch {
+      return `typeid='${this.state.typeid}' id=${this.state.id} at ${addressText(this.state.address)}, unreachable`
+    }
+  }
+}

@@ -1,0 +1,31 @@
+// First code of a process of the 'spawn' start method: a new Node process (see supervisor-thread.ts).
+// It takes its ProcessData from the IPC channel, loads the library's classes so that the proxies
+// in its arguments rebuild, runs the target, and ends as a Python process does after run().
+import { setCurrentProcess } from './current.js'
+import { rebuildTree, missingModules } from './transfer.js'
+import { loadFunction } from './source.js'
+import { joinChildren, type ProcessData } from './process.js'
+import { closeRebuiltHandles, flushSockets } from './connection.js'
+import { flushFedQueues } from './queue.js'
+import { writeAllSync } from './stdio.js'
+
+const data = await new Promise<ProcessData>((resolve) => process.once('message', (m) => resolve(m as ProcessData)))
+// The channel only brought the data: it must not keep this process alive.
+process.channel?.unref()
+await import('../generated/index.generated.js')
+setCurrentProcess({ name: data.name, pid: process.pid, daemon: data.daemon, identity: data.identity })
+
+try {
+  const target = await loadFunction(data.target)
+  for (const module of missingModules(data.args)) await import(module)
+  await target(...(rebuildTree(data.args) as unknown[]))
+} catch (error) {
+  // Python prints the traceback under "Process <name>:" and exits with 1.
+  writeAllSync(2, `Process ${data.name}:\n${(error as Error)?.stack ?? String(error)}\n`)
+  process.exit(1)
+}
+await flushFedQueues()
+await flushSockets()
+closeRebuiltHandles()
+await joinChildren()
+process.exit(0)

@@ -1,0 +1,54 @@
+// The spawn context's shared objects live in a broker: a manager server (manager-server.ts) in a
+// daemon thread of the first process that asks for one, on a Unix socket in a private temporary
+// folder, with a random authkey. Its proxies travel to spawned processes, which connect to it.
+// The broker ends with the process that started it (its spawned children then lose the objects).
+
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { AioProcess } from '../generated/process.generated.js'
+import { pipeEnds } from './connection.js'
+import type { AioConnection } from '../generated/connection.generated.js'
+import { createRemote, coroCreateRemote } from './proxy.js'
+import type { ProxyState } from './manager-server.js'
+
+let broker: { address: ProxyState['address']; authkey: string } | undefined
+
+/** A private folder for Unix sockets, removed when this process exits. */
+export function socketFolder(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'aioprocessing-'))
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+function spawnBroker(): { address: ProxyState['address']; authkey: string } {
+  if (!broker) {
+    const authkey = randomBytes(32).toString('hex')
+    const address = join(socketFolder(), 'broker.sock')
+    const [ready, theirs] = pipeEnds<AioConnection>(false)
+    const server = new AioProcess({
+      target: { module: new URL('./manager-server.js', import.meta.url).href, name: 'runServer' },
+      args: [{ address, authkey }, theirs],
+      name: 'SpawnBroker',
+      daemon: true,
+    })
+    server.start()
+    theirs.close()
+    if (!ready.poll(30_000)) throw new Error('the spawn context broker did not start within 30 s')
+    broker = { address: ready.recv() as ProxyState['address'], authkey }
+    ready.close()
+  }
+  return broker
+}
+
+/** ctx.AioLock(...) and friends of the spawn context: the object is made in the broker. */
+export function spawnObject<T>(typeid: string, args: unknown[]): T {
+  const b = spawnBroker()
+  return createRemote(b.address, b.authkey, typeid, args) as T
+}
+
+export async function coroSpawnObject<T>(typeid: string, args: unknown[]): Promise<T> {
+  const b = spawnBroker()
+  return (await coroCreateRemote(b.address, b.authkey, typeid, args)) as T
+}
