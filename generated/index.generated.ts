@@ -13,6 +13,7 @@ import { AioIMapIterator } from './imap-iterator.generated.js'
 import { AioJoinableQueue } from './joinable-queue.generated.js'
 import { AioListener } from './listener.generated.js'
 import { AioLock } from './lock.generated.js'
+import { AioManager } from './manager.generated.js'
 import { AioPool } from './pool.generated.js'
 import { AioProcess } from './process.generated.js'
 import { AioQueue } from './queue.generated.js'
@@ -38,7 +39,7 @@ import { spawnObject } from '../runtime/spawn-context.js'
 import type { ProcessOptions } from '../runtime/process.js'
 import { NotImplementedError, ValueError } from '../runtime/errors.js'
 export * from '../runtime/public.js'
-export { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue }
+export { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue }
 /** The start methods this version has; the first is the default. */
 export const startMethods = ['thread', 'spawn'] as const
 
@@ -56,6 +57,7 @@ export interface Context {
   AioJoinableQueue(...args: ConstructorParameters<typeof AioJoinableQueue>): AioJoinableQueue
   AioListener(...args: ConstructorParameters<typeof AioListener>): AioListener
   AioLock(...args: ConstructorParameters<typeof AioLock>): AioLock
+  AioManager(...args: ConstructorParameters<typeof AioManager>): AioManager
   AioPool(...args: ConstructorParameters<typeof AioPool>): AioPool
   AioProcess(...args: ConstructorParameters<typeof AioProcess>): AioProcess
   AioQueue(...args: ConstructorParameters<typeof AioQueue>): AioQueue
@@ -78,6 +80,7 @@ const threadContext: Context = Object.freeze({
   AioJoinableQueue: (...args: ConstructorParameters<typeof AioJoinableQueue>) => new AioJoinableQueue(...args),
   AioListener: (...args: ConstructorParameters<typeof AioListener>) => new AioListener(...args),
   AioLock: (...args: ConstructorParameters<typeof AioLock>) => new AioLock(...args),
+  AioManager: (...args: ConstructorParameters<typeof AioManager>) => new AioManager(...args),
   AioPool: (...args: ConstructorParameters<typeof AioPool>) => new AioPool(...args),
   AioProcess: (...args: ConstructorParameters<typeof AioProcess>) => new AioProcess(...args),
   AioQueue: (...args: ConstructorParameters<typeof AioQueue>) => new AioQueue(...args),

@@ -37,8 +37,10 @@ export interface ProxyState {
 export interface ServerOptions {
   address: string | [string, number]
   authkey: string | null
-  /** User classes: typeid → `{ module, name }` of a class to construct. */
+  /** User classes: typeid → `{ module, name }` of a class to construct (or a function to call). */
   registry?: Record<string, FunctionRef>
+  /** A server process that ends with its parent (start()); not for one that serves others (serveForever()). */
+  exitWithParent?: boolean
 }
 
 interface Hosted {
@@ -191,8 +193,11 @@ export class Server {
     else {
       const ref = this.userTypes.get(typeid)
       if (!ref) throw new ValueError(`this manager has no type '${typeid}'; register it with register('${typeid}', { module, name })`)
-      const cls = (await loadFunction(ref)) as unknown as new (...a: unknown[]) => unknown
-      obj = new cls(...args)
+      const make = await loadFunction(ref)
+      obj = /^class\b/.test(Function.prototype.toString.call(make)) ? Reflect.construct(make, args) : await make(...args)
+      // A callable that returns one of the library's objects (a shared queue) serves it as that type.
+      const own = obj !== null && typeof obj === 'object' && CORE in obj ? (obj as object).constructor.name.replace(/^Aio/, '') : undefined
+      if (own && HOSTED[own]) return this.host(own, obj, HOSTED[own])
       type = userType(obj)
     }
     return this.host(typeid, obj, type)
@@ -256,6 +261,11 @@ function publicMethods(obj: unknown): string[] {
  * `ready` (a pipe end, thread context only) receives the address once listening.
  */
 export async function runServer(options: ServerOptions, ready?: AioConnection): Promise<void> {
+  if (options.exitWithParent && process.channel) {
+    // The spawn bootstrap let go of its channel; a manager's server keeps it to see its parent go.
+    process.channel.ref()
+    process.once('disconnect', () => process.exit(0))
+  }
   const server = new Server(options)
   if (ready) {
     ready.send(server.address)

@@ -12,9 +12,10 @@
 // this library). A server that goes away fails every pending call with OSError.
 
 import { threadId } from 'node:worker_threads'
-import { AioClient } from './public.js'
+import { connectAttempt, connectBegin } from './sockets.js'
+import { blockOn } from './wait.js'
 import type { AioConnection } from '../generated/connection.generated.js'
-import { OSError } from './errors.js'
+import { AuthenticationError, OSError } from './errors.js'
 import { rebuildError } from './pool.js'
 import type { ErrorRecord } from './pool.js'
 import { OP_CALL, OP_CANCEL, OP_CREATE, OP_DESCRIBE, OP_SHUTDOWN, localReferent, type ProxyState } from './manager-server.js'
@@ -24,7 +25,7 @@ export const PROXY_CLASSES = new Map<string, new (core: ProxyCore) => unknown>()
 
 /** The public proxy for a core. */
 export function wrapProxy(core: ProxyCore): unknown {
-  const cls = PROXY_CLASSES.get(core.state.typeid)
+  const cls = PROXY_CLASSES.get(core.state.typeid) ?? PROXY_CLASSES.get('*')
   if (!cls) throw new TypeError(`no proxy class for typeid '${core.state.typeid}'`)
   return new cls(core)
 }
@@ -49,8 +50,10 @@ class Channel {
 
   constructor(readonly address: ProxyState['address'], authkey: string | null) {
     try {
-      this.conn = AioClient(address as string, { authkey: authkey === null ? null : Buffer.from(authkey, 'hex') })
+      const st = connectBegin(address, { authkey: authkey === null ? null : Buffer.from(authkey, 'hex') })
+      this.conn = blockOn<AioConnection>(st, () => connectAttempt<AioConnection>(st), Infinity, () => st.expire() as never, true)
     } catch (error) {
+      if (error instanceof AuthenticationError) throw error
       throw new OSError(`cannot reach the manager at ${addressText(address)}: ${(error as Error).message}`, { cause: error })
     }
   }
@@ -162,6 +165,11 @@ export function channelTo(address: ProxyState['address'], authkey: string | null
     channels.set(key, ch)
   }
   return ch
+}
+
+/** Forgets this thread's connection to a server (after its shutdown). */
+export function dropChannel(address: ProxyState['address'], authkey: string | null): void {
+  channels.delete(`${threadId} ${addressText(address)} ${authkey ?? ''}`)
 }
 
 /** Creates an object on a server; returns its proxy. */

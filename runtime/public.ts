@@ -65,3 +65,6 @@ export async function coro_wait(connections: readonly AioConnection[], timeout: 
   const w: Waiter = { i32: new Int32Array(1), waitIndex: 0, waitValue: 0 }
   return coroBlockOn(w, () => waitReadyAttempt(connections, cores, w), deadlineOf('timeout', timeout), () => [], signal)
 }
+
+export { AioDictProxy, AioListProxy, AioNamespaceProxy, AioAutoProxy } from './containers.js'
+export type { ManagerOptions } from './manager.js'

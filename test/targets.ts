@@ -66,3 +66,34 @@ export async function poolInChild(result: AioValue): Promise<void> {
   pool.join()
   result.value = squares.reduce((a, b) => a + b, 0)
 }
+
+/** A user type for AioManager.register(). */
+export class Counter {
+  private sum: number
+  constructor(start = 0) {
+    this.sum = start
+  }
+  add(n: number): void {
+    this.sum += n
+  }
+  total(): number {
+    return this.sum
+  }
+}
+
+/** Connects to a manager being served at `address` (retrying until it listens) and shuts it down. */
+export async function shutdownManager(address: string, authkey: string): Promise<void> {
+  const { AioManager } = await import('../generated/index.generated.js')
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    try {
+      const m = new AioManager({ address, authkey })
+      m.connect()
+      m.shutdown()
+      return
+    } catch (error) {
+      if (Date.now() > deadline) throw error
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10)
+    }
+  }
+}
