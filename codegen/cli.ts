@@ -8,7 +8,7 @@ import { loadSpec } from './load.js'
 import { checkRuntime } from './check-runtime.js'
 import { ERRORS, emitClass, type Target } from './emit-class.js'
 import { emitIndex } from './emit-index.js'
-import { emitConformance } from './emit-conformance.js'
+import { emitConformance, type Variant } from './emit-conformance.js'
 import { emitDocs } from './emit-docs.js'
 import { emitProxy, emitProxyTable } from './emit-proxy.js'
 import { SpecError, type SpecModel } from './model.js'
@@ -53,6 +53,28 @@ function importPath(fromDir: string, file: string): string {
   return rel.replace(/\.ts$/, '.js')
 }
 
+/** The proxies' runs of the conformance cases: the spawn context's broker, and an AioManager's server. */
+function proxyVariants(spec: SpecModel): Variant[] {
+  const proxied = spec.classes.filter((c) => c.proxy)
+  const made = [...proxied.map((c) => c.name), 'AioProcess']
+  return [
+    { name: 'spawn', made, prelude: "const ctx = getContext('spawn')" },
+    {
+      name: 'manager',
+      made: proxied.map((c) => c.name),
+      prelude: [
+        '// Every object of these cases is made on one AioManager server, shut down after the tests.',
+        'const manager = new AioManager()',
+        'manager.start()',
+        'test.after.always(() => manager.shutdown())',
+        'const ctx = {',
+        ...proxied.map((c) => `  ${c.name}: (...args: unknown[]): any => manager.create('${c.proxy!.typeid}', args),`),
+        '}',
+      ].join('\n'),
+    },
+  ]
+}
+
 /** Every generated file, by path relative to the out folder. */
 export function generate(spec: SpecModel, o: Options): Map<string, string> {
   const target: Target = {
@@ -64,6 +86,12 @@ export function generate(spec: SpecModel, o: Options): Map<string, string> {
     files.set(`${cls.stem}.generated.ts`, emitClass(cls, spec, target))
     files.set(`tests/${cls.stem}.conformance.generated.ts`, emitConformance(cls, spec, '../index.generated.js', [...ERRORS, 'AioPipe', 'AioClient', 'getContext', 'currentProcess']))
     if (cls.proxy) files.set(`${cls.stem}.proxy.generated.ts`, emitProxy(cls, spec, target))
+    if (!o.runtime && (cls.proxy || cls.name === 'AioProcess')) {
+      for (const v of proxyVariants(spec)) {
+        if (cls.name === 'AioProcess' && v.name !== 'spawn') continue
+        files.set(`tests/${cls.stem}.${v.name}.conformance.generated.ts`, emitConformance(cls, spec, '../index.generated.js', [...ERRORS, 'AioPipe', 'AioClient', 'getContext', 'currentProcess'], v))
+      }
+    }
   }
   if (spec.classes.some((c) => c.proxy) && !o.runtime) files.set('proxy-table.generated.ts', emitProxyTable(spec))
   files.set('index.generated.ts', emitIndex(spec, target))

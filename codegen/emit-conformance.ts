@@ -3,7 +3,7 @@
 
 import Handlebars from 'handlebars'
 import { readFileSync } from 'node:fs'
-import type { ClassModel, MethodModel, SpecModel, StepModel } from './model.js'
+import type { CaseModel, ClassModel, MethodModel, SpecModel, StepModel } from './model.js'
 import { CALL } from './load.js'
 
 const hbs = Handlebars.create()
@@ -48,21 +48,46 @@ function renderStep(cls: ClassModel, s: StepModel, coro: boolean): string[] {
   ]
 }
 
-export function emitConformance(cls: ClassModel, spec: SpecModel, entry: string, errorNames: readonly string[]): string {
+/**
+ * Where the cases run: the class itself, or its proxies in a context that makes objects on a
+ * manager server (`ctx.AioLock(...)` for `new AioLock(...)`).
+ */
+export interface Variant {
+  /** Test title suffix and the proxies' context, e.g. 'spawn'. */
+  readonly name: string
+  /** Code before the tests: defines `ctx`. */
+  readonly prelude: string
+  /** Classes whose `new X(` becomes `ctx.X(`. */
+  readonly made: readonly string[]
+}
+
+/** Whether a case can run on proxies: it must not call what proxies do not offer. */
+export function proxyCase(cls: ClassModel, c: CaseModel): boolean {
+  if (c.proxy === false) return false
+  const hidden = cls.proxy?.hide ?? []
+  return !c.steps.some((s) => s.do && hidden.includes(s.do.match(CALL)![1]))
+}
+
+export function emitConformance(cls: ClassModel, spec: SpecModel, entry: string, errorNames: readonly string[], variant?: Variant): string {
   const imports = [...spec.classes.map((c) => c.name), ...errorNames].sort().join(', ')
+  const made = variant ? new RegExp(`\\bnew (${variant.made.join('|')})(?=[<(])`, 'g') : undefined
+  const rw = (text: string) => (made ? text.replace(made, 'ctx.$1') : text)
+  const cases = variant ? cls.conformance.filter((c) => proxyCase(cls, c)) : cls.conformance
+  const label = variant ? `${cls.name}Proxy (${variant.name})` : cls.name
   return template({
     specFile: cls.specFile,
-    className: cls.name,
+    className: label,
     imports,
     entry,
-    cases: cls.conformance.map((c) => ({
-      given: c.given.map(([name, expr]) => `const ${name} = ${expr}`),
-      setup: c.setup ?? `new ${cls.name}()`,
-      teardown: c.teardown ?? '',
+    prelude: variant?.prelude ?? '',
+    cases: cases.map((c) => ({
+      given: c.given.map(([name, expr]) => `const ${name} = ${rw(expr)}`),
+      setup: rw(c.setup ?? `new ${cls.name}()`),
+      teardown: rw(c.teardown ?? ''),
       variants: [false, true].map((coro) => ({
-        title: `${cls.name}: ${c.name} (${coro ? 'coro' : 'blocking'})`,
+        title: `${label}: ${c.name} (${coro ? 'coro' : 'blocking'})`,
         coro,
-        steps: c.steps.flatMap((s) => renderStep(cls, s, coro)),
+        steps: c.steps.flatMap((s) => renderStep(cls, { ...s, expect: s.expect === undefined ? undefined : rw(s.expect) }, coro)),
       })),
     })),
   })

@@ -21,6 +21,8 @@ function proxyMethods(cls: ClassModel, spec: SpecModel, m: MethodModel): Optiona
   const params = paramStructures(m.params).map((p) => ({ ...p, type: p.type ? proxyTypes(String(p.type), spec) : p.type }))
   const ret = proxyTypes(m.returns.type, spec)
   const args = `[${m.params.map((p) => p.name).join(', ')}]`
+  // The names let a serializer error name the argument, as the direct class's does.
+  const names = JSON.stringify(m.params.map((p) => p.name)).replace(/"/g, "'")
   const tags = [...paramTags(m), ...(m.returns.doc ? [['returns', m.returns.doc] as [string, string]] : [])]
   if (m.composite) {
     const body = m.composite.trim()
@@ -30,10 +32,10 @@ function proxyMethods(cls: ClassModel, spec: SpecModel, m: MethodModel): Optiona
     ]
   }
   return [
-    { name: m.name, parameters: params, returnType: ret, statements: [...paramChecks(m.params), `return this.#core.call('${m.name}', ${args}) as ${ret}`], docs: docs(`${m.doc} Runs on the manager server; blocks this thread until it answers.`, tags) },
+    { name: m.name, parameters: params, returnType: ret, statements: [...paramChecks(m.params), `return this.#core.call('${m.name}', ${args}, ${names}) as ${ret}`], docs: docs(`${m.doc} Runs on the manager server; blocks this thread until it answers.`, tags) },
     {
       name: `coro_${m.name}`, isAsync: true, parameters: [...params, { name: '{ signal }', type: 'CoroOptions', initializer: '{}' }], returnType: `Promise<${ret}>`,
-      statements: [...paramChecks(m.params), `return (await this.#core.coro_call('${m.name}', ${args}, signal)) as ${ret}`],
+      statements: [...paramChecks(m.params), `return (await this.#core.coro_call('${m.name}', ${args}, signal, ${names})) as ${ret}`],
       docs: docs(`Awaitable twin of ${m.name}: the thread never parks; an abort cancels the call on the server.`, [...tags, SIGNAL_TAG]),
     },
   ]
@@ -58,8 +60,8 @@ export function emitProxy(cls: ClassModel, spec: SpecModel, target: Target): str
       ...(cls.context && !cls.proxy!.hide.includes(cls.context.enter) ? contextMethods(cls) : []),
       { name: 'callMethod', parameters: [{ name: 'method', type: 'string' }, { name: 'args', type: 'unknown[]', initializer: '[]' }], returnType: 'unknown', statements: ['return this.#core.call(method, args)'], docs: docs("Python's `_callmethod`: calls a method of the referent by name; the server refuses one the type does not expose.") },
       { name: 'coro_callMethod', isAsync: true, parameters: [{ name: 'method', type: 'string' }, { name: 'args', type: 'unknown[]', initializer: '[]' }, { name: '{ signal }', type: 'CoroOptions', initializer: '{}' }], returnType: 'Promise<unknown>', statements: ['return this.#core.coro_call(method, args, signal)'], docs: docs('Awaitable twin of callMethod.') },
-      { name: 'toString', returnType: 'string', statements: [`return \`${name}(\${this.#core.describe()})\``] },
-      { name: '[inspect.custom]', returnType: 'string', statements: ['return this.toString()'] },
+      { name: 'toString', returnType: 'string', statements: ['return this.#core.describe()'], docs: docs("The referent's text, as Python's str(proxy) (a call to the server).") },
+      { name: '[inspect.custom]', returnType: 'string', statements: [`return \`${name}(\${this.#core.describe()})\``] },
       { name: '[REDUCE]', returnType: 'Reduced', statements: [`return { __aio__: '${name}', state: this.#core.reduce(), module: import.meta.url, portable: true }`], docs: docs('A proxy travels as its address and id, to a thread or a spawned process.', [['internal', '']]) },
     ],
     getAccessors: [

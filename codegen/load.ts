@@ -222,7 +222,10 @@ const STEP: Shape = {
   throws: { kind: 'string' }, message: { kind: 'string' }, matches: { kind: 'string' }, elapsed_at_least: { kind: 'number' },
   as: { kind: 'string' },
 }
-const CASE: Shape = { name: { required: true, kind: 'string' }, given: { kind: 'map' }, setup: { kind: 'string' }, steps: { required: true, kind: 'list' }, teardown: { kind: 'string' } }
+const CASE: Shape = {
+  name: { required: true, kind: 'string' }, given: { kind: 'map' }, setup: { kind: 'string' }, steps: { required: true, kind: 'list' }, teardown: { kind: 'string' },
+  proxy_skip: { kind: 'string' },
+}
 
 function loadCase(src: Source, item: Node, path: string): CaseModel | undefined {
   const f = fields(src, item, path, CASE)
@@ -256,7 +259,7 @@ function loadCase(src: Source, item: Node, path: string): CaseModel | undefined 
     ? givenNode.items.map((pair) => [String((pair.key as any)?.value ?? pair.key), scalarText(pair.value as Node) ?? ''])
     : []
   for (const [name] of given) if (!IDENT.test(name)) src.problem(givenNode as Node, `${path}.given`, `'${name}' is not an identifier`)
-  return { at: src.at(item), name: str(f, 'name')!, given, setup: str(f, 'setup'), teardown: str(f, 'teardown'), steps }
+  return { at: src.at(item), name: str(f, 'name')!, given, setup: str(f, 'setup'), teardown: str(f, 'teardown'), steps, proxy: f.has('proxy_skip') ? false : undefined }
 }
 
 const CLASS: Shape = {

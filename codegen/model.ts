@@ -85,6 +85,8 @@ export interface CaseModel extends Located {
   readonly setup?: string
   readonly steps: readonly StepModel[]
   readonly teardown?: string
+  /** false: the case is about this process's memory or threads, and is not run on proxies (`proxy_skip` says why). */
+  readonly proxy?: boolean
 }
 
 export interface ClassModel extends Located {

@@ -62,7 +62,7 @@ export class AioArrayProxy {
    */
   get(index: number): Element {
     checkInteger('index', index)
-    return this.#core.call('get', [index]) as Element
+    return this.#core.call('get', [index], ['index']) as Element
   }
 
   /**
@@ -73,7 +73,7 @@ export class AioArrayProxy {
    */
   async coro_get(index: number, { signal }: CoroOptions = {}): Promise<Element> {
     checkInteger('index', index)
-    return (await this.#core.coro_call('get', [index], signal)) as Element
+    return (await this.#core.coro_call('get', [index], signal, ['index'])) as Element
   }
 
   /**
@@ -83,7 +83,7 @@ export class AioArrayProxy {
    */
   set(index: number, value: Element): void {
     checkInteger('index', index)
-    return this.#core.call('set', [index, value]) as void
+    return this.#core.call('set', [index, value], ['index', 'value']) as void
   }
 
   /**
@@ -94,7 +94,7 @@ export class AioArrayProxy {
    */
   async coro_set(index: number, value: Element, { signal }: CoroOptions = {}): Promise<void> {
     checkInteger('index', index)
-    return (await this.#core.coro_call('set', [index, value], signal)) as void
+    return (await this.#core.coro_call('set', [index, value], signal, ['index', 'value'])) as void
   }
 
   /**
@@ -106,7 +106,7 @@ export class AioArrayProxy {
   slice(start?: number | null, end?: number | null): Element[] {
     if (start !== undefined && start !== null) checkInteger('start', start)
     if (end !== undefined && end !== null) checkInteger('end', end)
-    return this.#core.call('slice', [start, end]) as Element[]
+    return this.#core.call('slice', [start, end], ['start', 'end']) as Element[]
   }
 
   /**
@@ -119,7 +119,7 @@ export class AioArrayProxy {
   async coro_slice(start?: number | null, end?: number | null, { signal }: CoroOptions = {}): Promise<Element[]> {
     if (start !== undefined && start !== null) checkInteger('start', start)
     if (end !== undefined && end !== null) checkInteger('end', end)
-    return (await this.#core.coro_call('slice', [start, end], signal)) as Element[]
+    return (await this.#core.coro_call('slice', [start, end], signal, ['start', 'end'])) as Element[]
   }
 
   /**
@@ -129,7 +129,7 @@ export class AioArrayProxy {
    */
   setSlice(start: number, values: Iterable<Element>): void {
     checkInteger('start', start)
-    return this.#core.call('setSlice', [start, values]) as void
+    return this.#core.call('setSlice', [start, values], ['start', 'values']) as void
   }
 
   /**
@@ -140,7 +140,7 @@ export class AioArrayProxy {
    */
   async coro_setSlice(start: number, values: Iterable<Element>, { signal }: CoroOptions = {}): Promise<void> {
     checkInteger('start', start)
-    return (await this.#core.coro_call('setSlice', [start, values], signal)) as void
+    return (await this.#core.coro_call('setSlice', [start, values], signal, ['start', 'values'])) as void
   }
 
   /**
@@ -148,7 +148,7 @@ export class AioArrayProxy {
    * @returns the items.
    */
   toArray(): Element[] {
-    return this.#core.call('toArray', []) as Element[]
+    return this.#core.call('toArray', [], []) as Element[]
   }
 
   /**
@@ -157,7 +157,7 @@ export class AioArrayProxy {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_toArray({ signal }: CoroOptions = {}): Promise<Element[]> {
-    return (await this.#core.coro_call('toArray', [], signal)) as Element[]
+    return (await this.#core.coro_call('toArray', [], signal, [])) as Element[]
   }
 
   /** Python's `_callmethod`: calls a method of the referent by name; the server refuses one the type does not expose. */
@@ -170,12 +170,13 @@ export class AioArrayProxy {
     return this.#core.coro_call(method, args, signal)
   }
 
+  /** The referent's text, as Python's str(proxy) (a call to the server). */
   toString(): string {
-    return `AioArrayProxy(${this.#core.describe()})`
+    return this.#core.describe()
   }
 
   [inspect.custom](): string {
-    return this.toString()
+    return `AioArrayProxy(${this.#core.describe()})`
   }
 
   /**

@@ -58,7 +58,7 @@ export class AioBarrierProxy {
    */
   wait(timeout: Timeout = null): number {
     checkTimeout('timeout', timeout)
-    return this.#core.call('wait', [timeout]) as number
+    return this.#core.call('wait', [timeout], ['timeout']) as number
   }
 
   /**
@@ -69,12 +69,12 @@ export class AioBarrierProxy {
    */
   async coro_wait(timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<number> {
     checkTimeout('timeout', timeout)
-    return (await this.#core.coro_call('wait', [timeout], signal)) as number
+    return (await this.#core.coro_call('wait', [timeout], signal, ['timeout'])) as number
   }
 
   /** Breaks the barrier; current and later waiters throw BrokenBarrierError until reset(). Runs on the manager server; blocks this thread until it answers. */
   abort(): void {
-    return this.#core.call('abort', []) as void
+    return this.#core.call('abort', [], []) as void
   }
 
   /**
@@ -82,12 +82,12 @@ export class AioBarrierProxy {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_abort({ signal }: CoroOptions = {}): Promise<void> {
-    return (await this.#core.coro_call('abort', [], signal)) as void
+    return (await this.#core.coro_call('abort', [], signal, [])) as void
   }
 
   /** Returns the barrier to its empty, unbroken state; current waiters throw BrokenBarrierError. Runs on the manager server; blocks this thread until it answers. */
   reset(): void {
-    return this.#core.call('reset', []) as void
+    return this.#core.call('reset', [], []) as void
   }
 
   /**
@@ -95,7 +95,7 @@ export class AioBarrierProxy {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_reset({ signal }: CoroOptions = {}): Promise<void> {
-    return (await this.#core.coro_call('reset', [], signal)) as void
+    return (await this.#core.coro_call('reset', [], signal, [])) as void
   }
 
   /** Python's `_callmethod`: calls a method of the referent by name; the server refuses one the type does not expose. */
@@ -108,12 +108,13 @@ export class AioBarrierProxy {
     return this.#core.coro_call(method, args, signal)
   }
 
+  /** The referent's text, as Python's str(proxy) (a call to the server). */
   toString(): string {
-    return `AioBarrierProxy(${this.#core.describe()})`
+    return this.#core.describe()
   }
 
   [inspect.custom](): string {
-    return this.toString()
+    return `AioBarrierProxy(${this.#core.describe()})`
   }
 
   /**

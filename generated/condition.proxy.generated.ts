@@ -47,7 +47,7 @@ export class AioConditionProxy {
   acquire(block: boolean = true, timeout: Timeout = null): boolean {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
-    return this.#core.call('acquire', [block, timeout]) as boolean
+    return this.#core.call('acquire', [block, timeout], ['block', 'timeout']) as boolean
   }
 
   /**
@@ -60,12 +60,12 @@ export class AioConditionProxy {
   async coro_acquire(block: boolean = true, timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<boolean> {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
-    return (await this.#core.coro_call('acquire', [block, timeout], signal)) as boolean
+    return (await this.#core.coro_call('acquire', [block, timeout], signal, ['block', 'timeout'])) as boolean
   }
 
   /** Releases the underlying lock. Runs on the manager server; blocks this thread until it answers. */
   release(): void {
-    return this.#core.call('release', []) as void
+    return this.#core.call('release', [], []) as void
   }
 
   /**
@@ -73,7 +73,7 @@ export class AioConditionProxy {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_release({ signal }: CoroOptions = {}): Promise<void> {
-    return (await this.#core.coro_call('release', [], signal)) as void
+    return (await this.#core.coro_call('release', [], signal, [])) as void
   }
 
   /**
@@ -83,7 +83,7 @@ export class AioConditionProxy {
    */
   wait(timeout: Timeout = null): boolean {
     checkTimeout('timeout', timeout)
-    return this.#core.call('wait', [timeout]) as boolean
+    return this.#core.call('wait', [timeout], ['timeout']) as boolean
   }
 
   /**
@@ -94,7 +94,7 @@ export class AioConditionProxy {
    */
   async coro_wait(timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<boolean> {
     checkTimeout('timeout', timeout)
-    return (await this.#core.coro_call('wait', [timeout], signal)) as boolean
+    return (await this.#core.coro_call('wait', [timeout], signal, ['timeout'])) as boolean
   }
 
   /**
@@ -147,7 +147,7 @@ export class AioConditionProxy {
    */
   notify(n: number = 1): void {
     checkInteger('n', n, 0)
-    return this.#core.call('notify', [n]) as void
+    return this.#core.call('notify', [n], ['n']) as void
   }
 
   /**
@@ -157,12 +157,12 @@ export class AioConditionProxy {
    */
   async coro_notify(n: number = 1, { signal }: CoroOptions = {}): Promise<void> {
     checkInteger('n', n, 0)
-    return (await this.#core.coro_call('notify', [n], signal)) as void
+    return (await this.#core.coro_call('notify', [n], signal, ['n'])) as void
   }
 
   /** Wakes every waiter. Runs on the manager server; blocks this thread until it answers. */
   notifyAll(): void {
-    return this.#core.call('notifyAll', []) as void
+    return this.#core.call('notifyAll', [], []) as void
   }
 
   /**
@@ -170,7 +170,7 @@ export class AioConditionProxy {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_notifyAll({ signal }: CoroOptions = {}): Promise<void> {
-    return (await this.#core.coro_call('notifyAll', [], signal)) as void
+    return (await this.#core.coro_call('notifyAll', [], signal, [])) as void
   }
 
   /** Python's `with condition:`: acquires now and releases when the returned guard is disposed, as in `using _ = x.hold()`. */
@@ -198,12 +198,13 @@ export class AioConditionProxy {
     return this.#core.coro_call(method, args, signal)
   }
 
+  /** The referent's text, as Python's str(proxy) (a call to the server). */
   toString(): string {
-    return `AioConditionProxy(${this.#core.describe()})`
+    return this.#core.describe()
   }
 
   [inspect.custom](): string {
-    return this.toString()
+    return `AioConditionProxy(${this.#core.describe()})`
   }
 
   /**

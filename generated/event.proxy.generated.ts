@@ -41,7 +41,7 @@ export class AioEventProxy {
    * @returns the flag.
    */
   isSet(): boolean {
-    return this.#core.call('isSet', []) as boolean
+    return this.#core.call('isSet', [], []) as boolean
   }
 
   /**
@@ -50,12 +50,12 @@ export class AioEventProxy {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_isSet({ signal }: CoroOptions = {}): Promise<boolean> {
-    return (await this.#core.coro_call('isSet', [], signal)) as boolean
+    return (await this.#core.coro_call('isSet', [], signal, [])) as boolean
   }
 
   /** Sets the flag and wakes every waiter. Runs on the manager server; blocks this thread until it answers. */
   set(): void {
-    return this.#core.call('set', []) as void
+    return this.#core.call('set', [], []) as void
   }
 
   /**
@@ -63,12 +63,12 @@ export class AioEventProxy {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_set({ signal }: CoroOptions = {}): Promise<void> {
-    return (await this.#core.coro_call('set', [], signal)) as void
+    return (await this.#core.coro_call('set', [], signal, [])) as void
   }
 
   /** Clears the flag. Runs on the manager server; blocks this thread until it answers. */
   clear(): void {
-    return this.#core.call('clear', []) as void
+    return this.#core.call('clear', [], []) as void
   }
 
   /**
@@ -76,7 +76,7 @@ export class AioEventProxy {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_clear({ signal }: CoroOptions = {}): Promise<void> {
-    return (await this.#core.coro_call('clear', [], signal)) as void
+    return (await this.#core.coro_call('clear', [], signal, [])) as void
   }
 
   /**
@@ -86,7 +86,7 @@ export class AioEventProxy {
    */
   wait(timeout: Timeout = null): boolean {
     checkTimeout('timeout', timeout)
-    return this.#core.call('wait', [timeout]) as boolean
+    return this.#core.call('wait', [timeout], ['timeout']) as boolean
   }
 
   /**
@@ -97,7 +97,7 @@ export class AioEventProxy {
    */
   async coro_wait(timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<boolean> {
     checkTimeout('timeout', timeout)
-    return (await this.#core.coro_call('wait', [timeout], signal)) as boolean
+    return (await this.#core.coro_call('wait', [timeout], signal, ['timeout'])) as boolean
   }
 
   /** Python's `_callmethod`: calls a method of the referent by name; the server refuses one the type does not expose. */
@@ -110,12 +110,13 @@ export class AioEventProxy {
     return this.#core.coro_call(method, args, signal)
   }
 
+  /** The referent's text, as Python's str(proxy) (a call to the server). */
   toString(): string {
-    return `AioEventProxy(${this.#core.describe()})`
+    return this.#core.describe()
   }
 
   [inspect.custom](): string {
-    return this.toString()
+    return `AioEventProxy(${this.#core.describe()})`
   }
 
   /**

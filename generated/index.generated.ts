@@ -90,39 +90,43 @@ const threadContext: Context = Object.freeze({
   AioValue: (...args: ConstructorParameters<typeof AioValue>) => new AioValue(...args),
 })
 
+/** A parameter type of a direct class, as the spawn context takes it: its proxies in place of direct objects. */
+type Proxied<T> = T extends AioArray ? AioArrayProxy : T extends AioBarrier ? AioBarrierProxy : T extends AioBoundedSemaphore ? AioBoundedSemaphoreProxy : T extends AioCondition ? AioConditionProxy : T extends AioEvent ? AioEventProxy : T extends AioJoinableQueue ? AioJoinableQueueProxy : T extends AioLock ? AioLockProxy : T extends AioQueue ? AioQueueProxy : T extends AioRLock ? AioRLockProxy : T extends AioSemaphore ? AioSemaphoreProxy : T extends AioSimpleQueue ? AioSimpleQueueProxy : T extends AioValue ? AioValueProxy : T
+type ProxyArgs<A extends unknown[]> = { [K in keyof A]: Proxied<A[K]> }
+
 /** The 'spawn' context: processes are new Node processes; shared objects are proxies served by a broker thread of this process. */
 export interface SpawnContext {
   getStartMethod(): string
   AioProcess(options: ProcessOptions): AioProcess
-  AioArray(...args: ConstructorParameters<typeof AioArray>): AioArrayProxy
-  AioBarrier(...args: ConstructorParameters<typeof AioBarrier>): AioBarrierProxy
-  AioBoundedSemaphore(...args: ConstructorParameters<typeof AioBoundedSemaphore>): AioBoundedSemaphoreProxy
-  AioCondition(...args: ConstructorParameters<typeof AioCondition>): AioConditionProxy
-  AioEvent(...args: ConstructorParameters<typeof AioEvent>): AioEventProxy
-  AioJoinableQueue<T = unknown>(...args: ConstructorParameters<typeof AioJoinableQueue>): AioJoinableQueueProxy<T>
-  AioLock(...args: ConstructorParameters<typeof AioLock>): AioLockProxy
-  AioQueue<T = unknown>(...args: ConstructorParameters<typeof AioQueue>): AioQueueProxy<T>
-  AioRLock(...args: ConstructorParameters<typeof AioRLock>): AioRLockProxy
-  AioSemaphore(...args: ConstructorParameters<typeof AioSemaphore>): AioSemaphoreProxy
-  AioSimpleQueue<T = unknown>(...args: ConstructorParameters<typeof AioSimpleQueue>): AioSimpleQueueProxy<T>
-  AioValue(...args: ConstructorParameters<typeof AioValue>): AioValueProxy
+  AioArray(...args: ProxyArgs<ConstructorParameters<typeof AioArray>>): AioArrayProxy
+  AioBarrier(...args: ProxyArgs<ConstructorParameters<typeof AioBarrier>>): AioBarrierProxy
+  AioBoundedSemaphore(...args: ProxyArgs<ConstructorParameters<typeof AioBoundedSemaphore>>): AioBoundedSemaphoreProxy
+  AioCondition(...args: ProxyArgs<ConstructorParameters<typeof AioCondition>>): AioConditionProxy
+  AioEvent(...args: ProxyArgs<ConstructorParameters<typeof AioEvent>>): AioEventProxy
+  AioJoinableQueue<T = unknown>(...args: ProxyArgs<ConstructorParameters<typeof AioJoinableQueue>>): AioJoinableQueueProxy<T>
+  AioLock(...args: ProxyArgs<ConstructorParameters<typeof AioLock>>): AioLockProxy
+  AioQueue<T = unknown>(...args: ProxyArgs<ConstructorParameters<typeof AioQueue>>): AioQueueProxy<T>
+  AioRLock(...args: ProxyArgs<ConstructorParameters<typeof AioRLock>>): AioRLockProxy
+  AioSemaphore(...args: ProxyArgs<ConstructorParameters<typeof AioSemaphore>>): AioSemaphoreProxy
+  AioSimpleQueue<T = unknown>(...args: ProxyArgs<ConstructorParameters<typeof AioSimpleQueue>>): AioSimpleQueueProxy<T>
+  AioValue(...args: ProxyArgs<ConstructorParameters<typeof AioValue>>): AioValueProxy
 }
 
 const spawnContext: SpawnContext = Object.freeze({
   getStartMethod: () => 'spawn',
   AioProcess: (options: ProcessOptions) => new AioProcess({ ...options, startMethod: 'spawn' }),
-  AioArray: (...args: ConstructorParameters<typeof AioArray>) => spawnObject<AioArrayProxy>('Array', args),
-  AioBarrier: (...args: ConstructorParameters<typeof AioBarrier>) => spawnObject<AioBarrierProxy>('Barrier', args),
-  AioBoundedSemaphore: (...args: ConstructorParameters<typeof AioBoundedSemaphore>) => spawnObject<AioBoundedSemaphoreProxy>('BoundedSemaphore', args),
-  AioCondition: (...args: ConstructorParameters<typeof AioCondition>) => spawnObject<AioConditionProxy>('Condition', args),
-  AioEvent: (...args: ConstructorParameters<typeof AioEvent>) => spawnObject<AioEventProxy>('Event', args),
-  AioJoinableQueue: (...args: ConstructorParameters<typeof AioJoinableQueue>) => spawnObject<AioJoinableQueueProxy>('JoinableQueue', args),
-  AioLock: (...args: ConstructorParameters<typeof AioLock>) => spawnObject<AioLockProxy>('Lock', args),
-  AioQueue: (...args: ConstructorParameters<typeof AioQueue>) => spawnObject<AioQueueProxy>('Queue', args),
-  AioRLock: (...args: ConstructorParameters<typeof AioRLock>) => spawnObject<AioRLockProxy>('RLock', args),
-  AioSemaphore: (...args: ConstructorParameters<typeof AioSemaphore>) => spawnObject<AioSemaphoreProxy>('Semaphore', args),
-  AioSimpleQueue: (...args: ConstructorParameters<typeof AioSimpleQueue>) => spawnObject<AioSimpleQueueProxy>('SimpleQueue', args),
-  AioValue: (...args: ConstructorParameters<typeof AioValue>) => spawnObject<AioValueProxy>('Value', args),
+  AioArray: (...args: unknown[]) => spawnObject<AioArrayProxy>('Array', args),
+  AioBarrier: (...args: unknown[]) => spawnObject<AioBarrierProxy>('Barrier', args),
+  AioBoundedSemaphore: (...args: unknown[]) => spawnObject<AioBoundedSemaphoreProxy>('BoundedSemaphore', args),
+  AioCondition: (...args: unknown[]) => spawnObject<AioConditionProxy>('Condition', args),
+  AioEvent: (...args: unknown[]) => spawnObject<AioEventProxy>('Event', args),
+  AioJoinableQueue: (...args: unknown[]) => spawnObject<AioJoinableQueueProxy>('JoinableQueue', args),
+  AioLock: (...args: unknown[]) => spawnObject<AioLockProxy>('Lock', args),
+  AioQueue: (...args: unknown[]) => spawnObject<AioQueueProxy>('Queue', args),
+  AioRLock: (...args: unknown[]) => spawnObject<AioRLockProxy>('RLock', args),
+  AioSemaphore: (...args: unknown[]) => spawnObject<AioSemaphoreProxy>('Semaphore', args),
+  AioSimpleQueue: (...args: unknown[]) => spawnObject<AioSimpleQueueProxy>('SimpleQueue', args),
+  AioValue: (...args: unknown[]) => spawnObject<AioValueProxy>('Value', args),
 }) as SpawnContext
 
 /** Python's `get_context()`: 'thread' (worker_threads, shared memory) is the default. */

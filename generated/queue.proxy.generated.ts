@@ -46,7 +46,7 @@ export class AioQueueProxy<T = unknown> {
   put(item: T, block: boolean = true, timeout: Timeout = null): void {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
-    return this.#core.call('put', [item, block, timeout]) as void
+    return this.#core.call('put', [item, block, timeout], ['item', 'block', 'timeout']) as void
   }
 
   /**
@@ -59,7 +59,7 @@ export class AioQueueProxy<T = unknown> {
   async coro_put(item: T, block: boolean = true, timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<void> {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
-    return (await this.#core.coro_call('put', [item, block, timeout], signal)) as void
+    return (await this.#core.coro_call('put', [item, block, timeout], signal, ['item', 'block', 'timeout'])) as void
   }
 
   /**
@@ -71,7 +71,7 @@ export class AioQueueProxy<T = unknown> {
   get(block: boolean = true, timeout: Timeout = null): T {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
-    return this.#core.call('get', [block, timeout]) as T
+    return this.#core.call('get', [block, timeout], ['block', 'timeout']) as T
   }
 
   /**
@@ -84,7 +84,7 @@ export class AioQueueProxy<T = unknown> {
   async coro_get(block: boolean = true, timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<T> {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
-    return (await this.#core.coro_call('get', [block, timeout], signal)) as T
+    return (await this.#core.coro_call('get', [block, timeout], signal, ['block', 'timeout'])) as T
   }
 
   /**
@@ -128,7 +128,7 @@ export class AioQueueProxy<T = unknown> {
    * @returns the count.
    */
   qsize(): number {
-    return this.#core.call('qsize', []) as number
+    return this.#core.call('qsize', [], []) as number
   }
 
   /**
@@ -137,7 +137,7 @@ export class AioQueueProxy<T = unknown> {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_qsize({ signal }: CoroOptions = {}): Promise<number> {
-    return (await this.#core.coro_call('qsize', [], signal)) as number
+    return (await this.#core.coro_call('qsize', [], signal, [])) as number
   }
 
   /**
@@ -145,7 +145,7 @@ export class AioQueueProxy<T = unknown> {
    * @returns true when a get would have to wait.
    */
   empty(): boolean {
-    return this.#core.call('empty', []) as boolean
+    return this.#core.call('empty', [], []) as boolean
   }
 
   /**
@@ -154,7 +154,7 @@ export class AioQueueProxy<T = unknown> {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_empty({ signal }: CoroOptions = {}): Promise<boolean> {
-    return (await this.#core.coro_call('empty', [], signal)) as boolean
+    return (await this.#core.coro_call('empty', [], signal, [])) as boolean
   }
 
   /**
@@ -162,7 +162,7 @@ export class AioQueueProxy<T = unknown> {
    * @returns true when a put would have to wait.
    */
   full(): boolean {
-    return this.#core.call('full', []) as boolean
+    return this.#core.call('full', [], []) as boolean
   }
 
   /**
@@ -171,7 +171,7 @@ export class AioQueueProxy<T = unknown> {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_full({ signal }: CoroOptions = {}): Promise<boolean> {
-    return (await this.#core.coro_call('full', [], signal)) as boolean
+    return (await this.#core.coro_call('full', [], signal, [])) as boolean
   }
 
   /** Python's `_callmethod`: calls a method of the referent by name; the server refuses one the type does not expose. */
@@ -184,12 +184,13 @@ export class AioQueueProxy<T = unknown> {
     return this.#core.coro_call(method, args, signal)
   }
 
+  /** The referent's text, as Python's str(proxy) (a call to the server). */
   toString(): string {
-    return `AioQueueProxy(${this.#core.describe()})`
+    return this.#core.describe()
   }
 
   [inspect.custom](): string {
-    return this.toString()
+    return `AioQueueProxy(${this.#core.describe()})`
   }
 
   /**

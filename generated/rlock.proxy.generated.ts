@@ -46,7 +46,7 @@ export class AioRLockProxy {
   acquire(block: boolean = true, timeout: Timeout = null): boolean {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
-    return this.#core.call('acquire', [block, timeout]) as boolean
+    return this.#core.call('acquire', [block, timeout], ['block', 'timeout']) as boolean
   }
 
   /**
@@ -59,12 +59,12 @@ export class AioRLockProxy {
   async coro_acquire(block: boolean = true, timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<boolean> {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
-    return (await this.#core.coro_call('acquire', [block, timeout], signal)) as boolean
+    return (await this.#core.coro_call('acquire', [block, timeout], signal, ['block', 'timeout'])) as boolean
   }
 
   /** Undoes one acquire; the lock is free once the depth reaches 0. Only the owning thread may release. Runs on the manager server; blocks this thread until it answers. */
   release(): void {
-    return this.#core.call('release', []) as void
+    return this.#core.call('release', [], []) as void
   }
 
   /**
@@ -72,7 +72,7 @@ export class AioRLockProxy {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_release({ signal }: CoroOptions = {}): Promise<void> {
-    return (await this.#core.coro_call('release', [], signal)) as void
+    return (await this.#core.coro_call('release', [], signal, [])) as void
   }
 
   /** Python's `with rlock:`: acquires now and releases when the returned guard is disposed, as in `using _ = x.hold()`. */
@@ -100,12 +100,13 @@ export class AioRLockProxy {
     return this.#core.coro_call(method, args, signal)
   }
 
+  /** The referent's text, as Python's str(proxy) (a call to the server). */
   toString(): string {
-    return `AioRLockProxy(${this.#core.describe()})`
+    return this.#core.describe()
   }
 
   [inspect.custom](): string {
-    return this.toString()
+    return `AioRLockProxy(${this.#core.describe()})`
   }
 
   /**

@@ -46,7 +46,7 @@ export class AioSemaphoreProxy {
   acquire(block: boolean = true, timeout: Timeout = null): boolean {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
-    return this.#core.call('acquire', [block, timeout]) as boolean
+    return this.#core.call('acquire', [block, timeout], ['block', 'timeout']) as boolean
   }
 
   /**
@@ -59,7 +59,7 @@ export class AioSemaphoreProxy {
   async coro_acquire(block: boolean = true, timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<boolean> {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
-    return (await this.#core.coro_call('acquire', [block, timeout], signal)) as boolean
+    return (await this.#core.coro_call('acquire', [block, timeout], signal, ['block', 'timeout'])) as boolean
   }
 
   /**
@@ -68,7 +68,7 @@ export class AioSemaphoreProxy {
    */
   release(n: number = 1): void {
     checkInteger('n', n, 1)
-    return this.#core.call('release', [n]) as void
+    return this.#core.call('release', [n], ['n']) as void
   }
 
   /**
@@ -78,7 +78,7 @@ export class AioSemaphoreProxy {
    */
   async coro_release(n: number = 1, { signal }: CoroOptions = {}): Promise<void> {
     checkInteger('n', n, 1)
-    return (await this.#core.coro_call('release', [n], signal)) as void
+    return (await this.#core.coro_call('release', [n], signal, ['n'])) as void
   }
 
   /**
@@ -86,7 +86,7 @@ export class AioSemaphoreProxy {
    * @returns the count, never negative.
    */
   getValue(): number {
-    return this.#core.call('getValue', []) as number
+    return this.#core.call('getValue', [], []) as number
   }
 
   /**
@@ -95,7 +95,7 @@ export class AioSemaphoreProxy {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_getValue({ signal }: CoroOptions = {}): Promise<number> {
-    return (await this.#core.coro_call('getValue', [], signal)) as number
+    return (await this.#core.coro_call('getValue', [], signal, [])) as number
   }
 
   /** Python's `with semaphore:`: acquires now and releases when the returned guard is disposed, as in `using _ = x.hold()`. */
@@ -123,12 +123,13 @@ export class AioSemaphoreProxy {
     return this.#core.coro_call(method, args, signal)
   }
 
+  /** The referent's text, as Python's str(proxy) (a call to the server). */
   toString(): string {
-    return `AioSemaphoreProxy(${this.#core.describe()})`
+    return this.#core.describe()
   }
 
   [inspect.custom](): string {
-    return this.toString()
+    return `AioSemaphoreProxy(${this.#core.describe()})`
   }
 
   /**

@@ -40,7 +40,7 @@ export class AioSimpleQueueProxy<T = unknown> {
    * @param item any structured-cloneable value.
    */
   put(item: T): void {
-    return this.#core.call('put', [item]) as void
+    return this.#core.call('put', [item], ['item']) as void
   }
 
   /**
@@ -49,7 +49,7 @@ export class AioSimpleQueueProxy<T = unknown> {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_put(item: T, { signal }: CoroOptions = {}): Promise<void> {
-    return (await this.#core.coro_call('put', [item], signal)) as void
+    return (await this.#core.coro_call('put', [item], signal, ['item'])) as void
   }
 
   /**
@@ -57,7 +57,7 @@ export class AioSimpleQueueProxy<T = unknown> {
    * @returns the item.
    */
   get(): T {
-    return this.#core.call('get', []) as T
+    return this.#core.call('get', [], []) as T
   }
 
   /**
@@ -66,7 +66,7 @@ export class AioSimpleQueueProxy<T = unknown> {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_get({ signal }: CoroOptions = {}): Promise<T> {
-    return (await this.#core.coro_call('get', [], signal)) as T
+    return (await this.#core.coro_call('get', [], signal, [])) as T
   }
 
   /**
@@ -74,7 +74,7 @@ export class AioSimpleQueueProxy<T = unknown> {
    * @returns true when a get would have to wait.
    */
   empty(): boolean {
-    return this.#core.call('empty', []) as boolean
+    return this.#core.call('empty', [], []) as boolean
   }
 
   /**
@@ -83,7 +83,7 @@ export class AioSimpleQueueProxy<T = unknown> {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_empty({ signal }: CoroOptions = {}): Promise<boolean> {
-    return (await this.#core.coro_call('empty', [], signal)) as boolean
+    return (await this.#core.coro_call('empty', [], signal, [])) as boolean
   }
 
   /** Python's `_callmethod`: calls a method of the referent by name; the server refuses one the type does not expose. */
@@ -96,12 +96,13 @@ export class AioSimpleQueueProxy<T = unknown> {
     return this.#core.coro_call(method, args, signal)
   }
 
+  /** The referent's text, as Python's str(proxy) (a call to the server). */
   toString(): string {
-    return `AioSimpleQueueProxy(${this.#core.describe()})`
+    return this.#core.describe()
   }
 
   [inspect.custom](): string {
-    return this.toString()
+    return `AioSimpleQueueProxy(${this.#core.describe()})`
   }
 
   /**

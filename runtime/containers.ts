@@ -34,11 +34,12 @@ abstract class BaseProxy {
   coro_callMethod(method: string, args: unknown[] = [], { signal }: CoroOptions = {}): Promise<unknown> {
     return this[CORE_OF].coro_call(method, args, signal)
   }
+  /** The referent's text, as Python's str(proxy). */
   toString(): string {
-    return `${this.constructor.name}(${this[CORE_OF].describe()})`
+    return this[CORE_OF].describe()
   }
   [inspect.custom](): string {
-    return this.toString()
+    return `${this.constructor.name}(${this[CORE_OF].describe()})`
   }
   [REDUCE](): Reduced {
     return { __aio__: this.constructor.name, state: this[CORE_OF].reduce(), module: import.meta.url, portable: true }

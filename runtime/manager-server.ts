@@ -15,10 +15,11 @@
 import { AioListener } from '../generated/listener.generated.js'
 import type { AioConnection } from '../generated/connection.generated.js'
 import { errorRecord } from './pool-worker.js'
-import { loadFunction, type FunctionRef } from './source.js'
+import { compileFunction, loadFunction, type FunctionRef } from './source.js'
 import { NotImplementedError, RuntimeError, ValueError } from './errors.js'
 import { CORE, REDUCE } from './transfer.js'
 import { HOSTED, type HostedType } from './manager-types.js'
+import { ProxyCore, wrapProxy } from './proxy.js'
 
 export const OP_CREATE = 0 // [id, op, typeid, args] → objectId
 export const OP_CALL = 1 // [id, op, objectId, method, args] → result
@@ -186,7 +187,8 @@ export class Server {
   }
 
   /** Hosts a new object and returns its proxy record. */
-  private async create(typeid: string, args: unknown[]): Promise<unknown> {
+  private async create(typeid: string, given: unknown[]): Promise<unknown> {
+    const args = given.map((a) => (a !== null && typeof a === 'object' && '__function__' in a ? compileFunction(String((a as { __function__: string }).__function__)) : a))
     let type = HOSTED[typeid]
     let obj: unknown
     if (type) obj = type.create(args)
@@ -204,19 +206,38 @@ export class Server {
   }
 
   private host(typeid: string, obj: unknown, type: HostedType): unknown {
-    const id = this.nextId++
-    this.objects.set(id, { typeid, obj, type })
-    return { __proxy__: true, typeid, id }
+    return { __proxy__: true, typeid, id: this.hostId(typeid, obj, type) }
   }
 
-  /** A result that is one of the library's shared objects goes back as a proxy of it. */
+  private hostId(typeid: string, obj: unknown, type: HostedType): number {
+    const id = this.nextId++
+    this.objects.set(id, { typeid, obj, type })
+    return id
+  }
+
+  /**
+   * A result holding the library's shared objects (a lock in a queue item, a Value's lock) sends
+   * each back as a proxy of it: the object stays here, where its memory is.
+   */
   private returned(value: unknown): unknown {
-    if (value === null || typeof value !== 'object' || !(REDUCE in value) || !(CORE in value)) return value
-    for (const [id, h] of this.objects) if (h.obj === value) return { __proxy__: true, typeid: h.typeid, id }
-    const typeid = (value as object).constructor.name.replace(/^Aio/, '')
-    const type = HOSTED[typeid]
-    if (!type) return value
-    return this.host(typeid, value, type)
+    if (value === null || typeof value !== 'object') return value
+    if (REDUCE in value && CORE in value) {
+      const existing = [...this.objects].find(([, h]) => h.obj === value)
+      let id: number
+      let typeid: string
+      if (existing) [id, { typeid }] = existing
+      else {
+        typeid = (value as object).constructor.name.replace(/^Aio/, '')
+        const type = HOSTED[typeid]
+        if (!type) return value
+        id = this.hostId(typeid, value, type)
+      }
+      return wrapProxy(new ProxyCore({ address: this.address, authkey: this.options.authkey, id, typeid }))
+    }
+    if (Array.isArray(value)) return value.map((v) => this.returned(v))
+    if (value instanceof Map) return new Map([...value].map(([k, v]) => [k, this.returned(v)]))
+    if (Object.getPrototypeOf(value) === Object.prototype) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.returned(v)]))
+    return value
   }
 
   stop(): void {

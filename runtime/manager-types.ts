@@ -157,7 +157,7 @@ export class HostedCondition {
     if (lock === undefined || lock === null) this.lock = new HostedRLock()
     else if (lock instanceof HostedRLock) this.lock = lock
     else if (lock instanceof AioLock) this.lock = new LockAsOwned(lock)
-    else throw new TypeError('lock must be a Lock or RLock of the same manager')
+    else throw new TypeError('lock must be an AioLock or an AioRLock (a proxy of one of this manager\'s)')
   }
 
   acquire(client: ClientRef, block?: boolean, timeout?: number | null, signal?: AbortSignal): Promise<boolean> {

@@ -14,6 +14,7 @@
 import { threadId } from 'node:worker_threads'
 import { connectAttempt, connectBegin } from './sockets.js'
 import { blockOn } from './wait.js'
+import { functionSource } from './source.js'
 import type { AioConnection } from '../generated/connection.generated.js'
 import { AuthenticationError, OSError } from './errors.js'
 import { rebuildError } from './pool.js'
@@ -80,13 +81,24 @@ class Channel {
     return undefined
   }
 
-  call(request: unknown[]): unknown {
+  /** A send that failed: the caller's own bad argument (the connection is fine), or the server gone. */
+  private sendFailed(error: unknown, request: unknown[], names?: readonly string[]): Error {
+    if (error instanceof TypeError) {
+      // The serializer names the value's path in the request: say it in the caller's terms.
+      const what = request[0] === OP_CALL ? `${String(request[2])}() argument ` : 'argument '
+      error.message = error.message.replace(/^obj\[\d+\]\[(\d+)\]/, (_, i) => names?.[Number(i)] ?? `${what}${i}`)
+      return error
+    }
+    return this.gone(error)
+  }
+
+  call(request: unknown[], names?: readonly string[]): unknown {
     if (this.broken) throw this.broken
     const id = this.nextId++
     try {
       this.conn.send([id, ...request])
     } catch (error) {
-      throw this.gone(error)
+      throw this.sendFailed(error, request, names)
     }
     for (;;) {
       let msg: unknown[]
@@ -101,7 +113,7 @@ class Channel {
     }
   }
 
-  async coro_call(request: unknown[], signal?: AbortSignal): Promise<unknown> {
+  async coro_call(request: unknown[], signal?: AbortSignal, names?: readonly string[]): Promise<unknown> {
     if (this.broken) throw this.broken
     signal?.throwIfAborted()
     const id = this.nextId++
@@ -121,7 +133,7 @@ class Channel {
     } catch (error) {
       this.pending.delete(id)
       signal?.removeEventListener('abort', onAbort)
-      throw this.gone(error)
+      throw this.sendFailed(error, request, names)
     }
     this.read()
     try {
@@ -173,13 +185,18 @@ export function dropChannel(address: ProxyState['address'], authkey: string | nu
 }
 
 /** Creates an object on a server; returns its proxy. */
+/** Constructor arguments: a function (a barrier's action) crosses as its source, as to a thread. */
+function creationArgs(args: unknown[]): unknown[] {
+  return args.map((a, i) => (typeof a === 'function' ? { __function__: functionSource(`argument ${i}`, a as (...x: unknown[]) => unknown) } : a))
+}
+
 export function createRemote(address: ProxyState['address'], authkey: string | null, typeid: string, args: unknown[]): unknown {
-  const r = channelTo(address, authkey).call([OP_CREATE, typeid, args]) as { id: number; typeid: string }
+  const r = channelTo(address, authkey).call([OP_CREATE, typeid, creationArgs(args)]) as { id: number; typeid: string }
   return wrapProxy(new ProxyCore({ address, authkey, id: r.id, typeid: r.typeid }))
 }
 
 export async function coroCreateRemote(address: ProxyState['address'], authkey: string | null, typeid: string, args: unknown[], signal?: AbortSignal): Promise<unknown> {
-  const r = (await channelTo(address, authkey).coro_call([OP_CREATE, typeid, args], signal)) as { id: number; typeid: string }
+  const r = (await channelTo(address, authkey).coro_call([OP_CREATE, typeid, creationArgs(args)], signal)) as { id: number; typeid: string }
   return wrapProxy(new ProxyCore({ address, authkey, id: r.id, typeid: r.typeid }))
 }
 
@@ -205,12 +222,13 @@ export class ProxyCore {
     return this.state
   }
 
-  call(method: string, args: unknown[]): unknown {
-    return this.answer(channelTo(this.state.address, this.state.authkey).call([OP_CALL, this.state.id, method, args]))
+  /** A method call on the referent; `names` (the parameters') let an unsendable argument be named. */
+  call(method: string, args: unknown[], names?: readonly string[]): unknown {
+    return this.answer(channelTo(this.state.address, this.state.authkey).call([OP_CALL, this.state.id, method, args], names))
   }
 
-  async coro_call(method: string, args: unknown[], signal?: AbortSignal): Promise<unknown> {
-    return this.answer(await channelTo(this.state.address, this.state.authkey).coro_call([OP_CALL, this.state.id, method, args], signal))
+  async coro_call(method: string, args: unknown[], signal?: AbortSignal, names?: readonly string[]): Promise<unknown> {
+    return this.answer(await channelTo(this.state.address, this.state.authkey).coro_call([OP_CALL, this.state.id, method, args], signal, names))
   }
 
   /** A returned proxy record (`{ __proxy__, typeid, id }`) becomes a proxy on the same server. */

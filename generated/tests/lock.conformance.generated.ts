@@ -113,14 +113,14 @@ test("AioLock: acquire with a non-boolean block throws TypeError naming the argu
 
 test("AioLock: LOCK-11 toString shows the owner (blocking)", (t) => {
   const obj = new AioLock()
-  t.regex(String(String(obj)), /owner=None/, "spec/lock.yaml:98:9")
+  t.regex(String(String(obj)), /owner=None/, "spec/lock.yaml:99:9")
   obj.acquire()
-  t.regex(String(String(obj)), /owner=MainThread/, "spec/lock.yaml:101:9")
+  t.regex(String(String(obj)), /owner=MainThread/, "spec/lock.yaml:102:9")
 })
 
 test("AioLock: LOCK-11 toString shows the owner (coro)", async (t) => {
   const obj = new AioLock()
-  t.regex(String(String(obj)), /owner=None/, "spec/lock.yaml:98:9")
+  t.regex(String(String(obj)), /owner=None/, "spec/lock.yaml:99:9")
   await obj.coro_acquire()
-  t.regex(String(String(obj)), /owner=MainThread/, "spec/lock.yaml:101:9")
+  t.regex(String(String(obj)), /owner=MainThread/, "spec/lock.yaml:102:9")
 })
