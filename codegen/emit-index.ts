@@ -64,7 +64,9 @@ export function emitIndex(spec: SpecModel, target: Target): string {
     w.writeLine("  if (method === 'thread') return threadContext")
     if (spawn) w.writeLine("  if (method === 'spawn') return spawnContext")
     w.writeLine("  if (method === 'spawn' || method === 'fork' || method === 'forkserver') {")
-    w.writeLine("    throw new NotImplementedError(`the '${method}' start method is not supported yet; use getContext('thread'), whose processes are worker threads`)")
+    w.writeLine(spawn
+      ? "    throw new NotImplementedError(`the '${method}' start method is not supported: Node cannot fork a running process; use getContext('spawn') (new processes) or getContext('thread') (worker threads)`)"
+      : "    throw new NotImplementedError(`the '${method}' start method is not supported yet; use getContext('thread'), whose processes are worker threads`)")
     w.writeLine('  }')
     w.writeLine("  throw new ValueError(`cannot find context for '${String(method)}'`)")
     w.writeLine('}')

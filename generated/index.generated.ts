@@ -137,7 +137,7 @@ export function getContext(method: string = 'thread'): Context | SpawnContext {
   if (method === 'thread') return threadContext
   if (method === 'spawn') return spawnContext
   if (method === 'spawn' || method === 'fork' || method === 'forkserver') {
-    throw new NotImplementedError(`the '${method}' start method is not supported yet; use getContext('thread'), whose processes are worker threads`)
+    throw new NotImplementedError(`the '${method}' start method is not supported: Node cannot fork a running process; use getContext('spawn') (new processes) or getContext('thread') (worker threads)`)
   }
   throw new ValueError(`cannot find context for '${String(method)}'`)
 }

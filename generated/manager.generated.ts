@@ -57,6 +57,11 @@ export class AioManager {
     return this.#core.address
   }
 
+  /** The server process's pid after start() (null for connect(), and in a thread for serveForever()). */
+  get pid(): number | null {
+    return this.#core.pid
+  }
+
   /** The authkey as hex text (clients of a remote manager need the same key). */
   get authkey(): string {
     return this.#core.authkey

@@ -180,8 +180,8 @@ export class ManagerCore implements Waiter {
     return (await coroCreateRemote(this.address!, this.authkey, typeid, args)) as T
   }
 
-  get serverProcess(): AioProcess | undefined {
-    return this.server
+  get pid(): number | null {
+    return this.role === 'start' ? (this.server?.pid ?? null) : null
   }
 
   describe(): string {

@@ -146,13 +146,17 @@ test('non-cloneable arguments are refused at start with their path; the process 
   }
 })
 
-test('getContext: thread is the default; spawn is not supported yet; unknown names are refused', (t) => {
+test('getContext: thread is the default, spawn makes processes and proxies, fork is refused, unknown names too', (t) => {
   const ctx = getContext()
   t.is(ctx.getStartMethod(), 'thread')
   t.is(getContext('thread'), ctx)
   t.true(ctx.AioLock().acquire())
   t.true(ctx.AioProcess({ target: () => {} }) instanceof AioProcess)
-  t.throws(() => getContext('spawn'), { instanceOf: NotImplementedError, message: /'spawn' start method is not supported yet; use getContext\('thread'\)/ })
+  const spawned = getContext('spawn')
+  t.is(spawned.getStartMethod(), 'spawn')
+  t.is(spawned.AioProcess({ target: () => {} }).toString().includes('spawn'), true)
+  t.regex(String(spawned.AioLock()), /AioLock/)
+  t.throws(() => getContext('fork'), { instanceOf: NotImplementedError, message: /'fork' start method is not supported/ })
   t.throws(() => getContext('bogus'), { instanceOf: ValueError, message: "cannot find context for 'bogus'" })
   t.is(currentProcess().name, 'MainProcess')
 })

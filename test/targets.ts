@@ -97,3 +97,16 @@ export async function shutdownManager(address: string, authkey: string): Promise
     }
   }
 }
+
+/** Acquires a manager lock and exits without releasing it (a client that dies holding a lock). */
+export function holdAndExit(lock: { acquire(): boolean }, held: { set(): void }): void {
+  lock.acquire()
+  held.set()
+  process.exit(0)
+}
+
+/** Blocks in a proxy get() until killed (a client killed mid-call). */
+export function blockInGet(q: { get(): unknown }, started: { set(): void }): void {
+  started.set()
+  q.get()
+}

@@ -1,0 +1,142 @@
+// Managers and the spawn context beyond the generated cases: what Python users trip over with
+// proxies (timeouts and aborts that must not leave a lock held or an item taken, clients that
+// die holding locks or blocked in a call), remote managers over TCP in another OS process, and
+// a server that dies under pending calls.
+import test, { type ExecutionContext } from 'ava'
+import { AioEvent, AioManager, AioProcess, AuthenticationError, OSError, getContext } from '../generated/index.generated.js'
+import { ENTRY, LONG, joined, start } from './helpers.js'
+import { spawn } from 'node:child_process'
+
+const TARGETS = new URL('./targets.js', import.meta.url).href
+
+function manager(t: ExecutionContext): AioManager {
+  const m = new AioManager()
+  m.start()
+  t.teardown(() => m.shutdown())
+  return m
+}
+
+test('a timed-out coro_acquire leaves the lock free once its holder releases it', async (t) => {
+  const m = manager(t)
+  const lock = m.Lock()
+  t.true(lock.acquire())
+  t.false(await lock.coro_acquire(true, 30))
+  lock.release()
+  t.true(lock.acquire(false), 'the timed-out waiter took the lock')
+  lock.release()
+})
+
+test('aborted coro_acquire and coro_get never take the lock or an item, over many races', async (t) => {
+  const m = manager(t)
+  const lock = m.Lock()
+  const q = m.Queue()
+  for (let i = 0; i < 50; i++) {
+    lock.acquire()
+    const c1 = new AbortController()
+    const waiting = lock.coro_acquire(true, null, { signal: c1.signal })
+    const c2 = new AbortController()
+    const getting = q.coro_get(true, null, { signal: c2.signal })
+    c1.abort(new Error('expected in a test: abort'))
+    c2.abort(new Error('expected in a test: abort'))
+    // Either the abort won (rejected, nothing taken) or the call had finished (delivered).
+    const [a, g] = await Promise.allSettled([waiting, getting])
+    t.is(a.status, 'rejected')
+    t.is(g.status, 'rejected')
+    lock.release()
+    t.true(lock.acquire(false), `round ${i}: an aborted acquire kept the lock`)
+    lock.release()
+    q.put(i)
+    t.is(q.get(true, LONG), i, `round ${i}: an aborted get took the item`)
+  }
+})
+
+test('a client process that exits holding a manager lock releases it; its blocked get takes nothing', async (t) => {
+  const m = manager(t)
+  const ctx = getContext('spawn')
+  const lock = m.Lock()
+  const held = ctx.AioEvent()
+  const holder = start(t, { target: { module: TARGETS, name: 'holdAndExit' }, args: [lock, held], startMethod: 'spawn' })
+  joined(t, holder)
+  t.true(held.isSet())
+  // The server saw the client go and released what it held.
+  t.true(await lock.coro_acquire(true, LONG), 'the dead client still holds the lock')
+  lock.release()
+
+  const q = m.Queue()
+  const started = ctx.AioEvent()
+  const blocked = new AioProcess({ target: { module: TARGETS, name: 'blockInGet' }, args: [q, started], startMethod: 'spawn' })
+  blocked.start()
+  t.true(await started.coro_wait(LONG))
+  blocked.kill()
+  await blocked.coro_join(LONG)
+  t.is(blocked.exitcode, -9)
+  q.put('after the kill')
+  // The killed client's pending get was dropped, not left to swallow this item; the server lives on.
+  t.is(await q.coro_get(true, LONG), 'after the kill')
+  t.is(m.Queue().qsize(), 0)
+})
+
+test('proxies pass to processes of either context', async (t) => {
+  const m = manager(t)
+  const q = m.Queue()
+  const threadChild = start(t, { target: (q: { put(x: unknown): void }) => q.put('from a thread'), args: [q] })
+  const spawnChild = start(t, { target: (q: { put(x: unknown): void }) => q.put('from a process'), args: [q], startMethod: 'spawn' })
+  joined(t, threadChild)
+  joined(t, spawnChild)
+  t.deepEqual([q.get(true, LONG), q.get(true, LONG)].sort(), ['from a process', 'from a thread'])
+})
+
+test('a thread-context primitive cannot go to a spawned process; the error says what to use', (t) => {
+  const error = t.throws(() => new AioProcess({ target: () => {}, args: [{ e: new AioEvent() }], startMethod: 'spawn' }).start())
+  t.regex(error!.message, /args\[0\]\.e is a AioEvent of the thread context.*getContext\('spawn'\)/)
+})
+
+test('a server that dies fails pending and later proxy calls with a clear error, without hanging', async (t) => {
+  const m = new AioManager()
+  m.start()
+  const q = m.Queue()
+  const pending = q.coro_get()
+  // Kill the server process as a crash would.
+  process.kill(m.pid!, 'SIGKILL')
+  const error = await t.throwsAsync(pending, { instanceOf: OSError })
+  t.regex(error!.message, /manager at .* is gone/)
+  t.throws(() => q.put(1), { instanceOf: OSError, message: /is gone/ })
+  m.shutdown(1000)
+})
+
+test('remote manager: a server in another OS process over TCP, clients with the right and a wrong authkey', async (t) => {
+  const server = spawn(process.execPath, ['--input-type=module', '-e', `
+    import { AioManager } from ${ENTRY}
+    const m = new AioManager({ address: ['127.0.0.1', 0], authkey: 'remote secret' })
+    const serving = m.coro_serveForever()
+    console.log(JSON.stringify(m.address))
+    await serving
+    console.log('served')
+  `], { stdio: ['ignore', 'pipe', 'inherit'], timeout: LONG })
+  t.teardown(() => server.kill('SIGKILL'))
+  let out = ''
+  const address = await new Promise<[string, number]>((resolve, reject) => {
+    server.stdout.on('data', (d) => {
+      out += d
+      const line = out.split('\n')[0]
+      if (out.includes('\n')) resolve(JSON.parse(line))
+    })
+    server.on('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)))
+  })
+  t.is(address[0], '127.0.0.1')
+  const wrong = new AioManager({ address, authkey: 'not the secret' })
+  t.throws(() => wrong.connect(), { instanceOf: AuthenticationError })
+  const client = new AioManager({ address, authkey: 'remote secret' })
+  client.connect()
+  const d = client.dict()
+  d.set('answer', 42)
+  t.is(await d.coro_get('answer'), 42)
+  const q = client.Queue()
+  const child = start(t, { target: (q: { put(x: unknown): void }) => q.put('child via TCP'), args: [q], startMethod: 'spawn' })
+  joined(t, child)
+  t.is(q.get(true, LONG), 'child via TCP')
+  client.shutdown()
+  const code = await new Promise((resolve) => (server.exitCode !== null ? resolve(server.exitCode) : server.on('exit', resolve)))
+  t.is(code, 0)
+  t.regex(out, /served/)
+})
