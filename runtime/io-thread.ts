@@ -7,6 +7,7 @@
 // `maxMessageSize`, or with another negative length, cuts the connection off: the peer is never
 // trusted to size an allocation.
 import net from 'node:net'
+import { FrameReader, frameHeader } from './framing.js'
 import { parentPort } from 'node:worker_threads'
 import { EOF, GetState, Ring } from './queue.js'
 import { PENDING, coroBlockOn, type Waiter } from './wait.js'
@@ -119,47 +120,18 @@ function pump(socket: net.Socket, offer: Offer, maxMessageSize: number): void {
       }
     })
   }
-  const header = Buffer.alloc(12)
-  let have = 0 // header bytes read
-  let need = 4 // header bytes needed: 4, or 12 after the -1 escape
-  let remaining = -1 // payload bytes still to come; -1 while reading a header
+  const frames = new FrameReader(
+    maxMessageSize,
+    (size) => {
+      const len = Buffer.allocUnsafe(4)
+      len.writeUInt32LE(size, 0)
+      write(len)
+    },
+    write,
+    cutOff,
+  )
   socket.on('data', (chunk: Buffer) => {
-    let at = 0
-    while (at < chunk.length && !closed) {
-      if (remaining < 0) {
-        const k = Math.min(need - have, chunk.length - at)
-        chunk.copy(header, have, at, at + k)
-        have += k
-        at += k
-        if (have < need) break
-        let size: number
-        if (need === 4) {
-          const n32 = header.readInt32BE(0)
-          if (n32 === -1) {
-            need = 12
-            continue
-          }
-          if (n32 < 0) return cutOff() // a negative length other than the -1 escape
-          size = n32
-        } else {
-          const n64 = header.readBigUInt64BE(4)
-          size = n64 > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(n64)
-        }
-        have = 0
-        need = 4
-        if (size > maxMessageSize) return cutOff() // never trust a peer to size an allocation
-        const len = Buffer.allocUnsafe(4)
-        len.writeUInt32LE(size, 0)
-        write(len)
-        remaining = size === 0 ? -1 : size
-        continue
-      }
-      const take = Math.min(remaining, chunk.length - at)
-      write(chunk.subarray(at, at + take))
-      at += take
-      remaining -= take
-      if (remaining === 0) remaining = -1
-    }
+    if (closed || !frames.push(chunk)) return
     socket.pause()
     void writing.then(() => {
       if (!closed) socket.resume()
@@ -167,7 +139,7 @@ function pump(socket: net.Socket, offer: Offer, maxMessageSize: number): void {
   })
   socket.on('end', () => {
     void writing.then(() => {
-      if (remaining >= 0 || have > 0) cutOff() // EOF inside a frame
+      if (frames.inFrame) cutOff() // EOF inside a frame
       else rx.closeWriter()
     })
   })
@@ -191,11 +163,7 @@ function pump(socket: net.Socket, offer: Offer, maxMessageSize: number): void {
         break
       }
       if (msg === EOF || closed) break
-      const head = Buffer.alloc(msg.length > 0x7fffffff ? 12 : 4)
-      if (head.length === 12) {
-        head.writeInt32BE(-1, 0)
-        head.writeBigUInt64BE(BigInt(msg.length), 4)
-      } else head.writeInt32BE(msg.length, 0)
+      const head = frameHeader(msg.length)
       let ok: boolean
       const written = () => tx.countUnsent(-1)
       if (msg.length <= 16384) ok = socket.write(Buffer.concat([head, msg]), written)

@@ -12,7 +12,10 @@
 // A client that disconnects has its pending calls aborted and the locks and semaphores it holds
 // released, as many times as it acquired them: a killed client cannot wedge the others.
 
-import { AioListener } from '../generated/listener.generated.js'
+import * as net from 'node:net'
+import { serverHandshake } from './auth.js'
+import { decode, encode, encoded } from './serialize.js'
+import { frameHeader, messageReader } from './framing.js'
 import type { AioConnection } from '../generated/connection.generated.js'
 import { errorRecord } from './pool-worker.js'
 import { compileFunction, loadFunction, type FunctionRef } from './source.js'
@@ -20,6 +23,9 @@ import { NotImplementedError, RuntimeError, ValueError } from './errors.js'
 import { CORE, REDUCE } from './transfer.js'
 import { HOSTED, type HostedType } from './manager-types.js'
 import { ProxyCore, wrapProxy } from './proxy.js'
+
+/** The largest request a client may send (as the sockets' default). */
+const HANDSHAKE_MAX_MESSAGE = 64 * 1024 * 1024
 
 export const OP_CREATE = 0 // [id, op, typeid, args] → objectId
 export const OP_CALL = 1 // [id, op, objectId, method, args] → result
@@ -50,13 +56,6 @@ interface Hosted {
   type: HostedType
 }
 
-interface Client {
-  /** Aborts of the calls still running for this client, by call id. */
-  pending: Map<number, AbortController>
-  /** Acquisitions this client holds, per object id. */
-  held: Map<number, number>
-}
-
 /** The server of this thread, so that proxies of its own objects rebuild as the objects themselves. */
 let local: Server | undefined
 export function localReferent(state: ProxyState): unknown {
@@ -68,74 +67,121 @@ function sameAddress(a: ProxyState['address'], b: ProxyState['address']): boolea
   return typeof a === 'string' ? a === b : Array.isArray(b) && a[0] === b[0] && a[1] === b[1]
 }
 
+/** One client connection: framed messages in our serializer over a socket of this thread. */
+class ClientConn {
+  readonly pending = new Map<number, AbortController>()
+  readonly held = new Map<number, number>()
+  closed = false
+  constructor(readonly socket: net.Socket) {}
+
+  send(msg: unknown): void {
+    if (this.closed) return
+    const n = encode(msg, 'result')
+    const head = frameHeader(n)
+    this.socket.write(Buffer.concat([head, encoded().subarray(0, n)]))
+  }
+}
+
 export class Server {
   readonly objects = new Map<number, Hosted>()
   private nextId = 1
-  private readonly listener: AioListener
-  readonly address: ProxyState['address']
+  private readonly net: net.Server
+  address: ProxyState['address']
   private stopping = false
-  private readonly clients = new Set<AioConnection>()
+  private readonly clients = new Set<ClientConn>()
   private readonly userTypes = new Map<string, FunctionRef>()
+  private readonly key: Buffer | null
+  private stopped!: () => void
+  readonly done = new Promise<void>((resolve) => (this.stopped = resolve))
 
   constructor(readonly options: ServerOptions) {
-    this.listener = new AioListener(options.address, { authkey: options.authkey === null ? null : Buffer.from(options.authkey, 'hex'), backlog: 64 })
-    this.address = this.listener.address as ProxyState['address']
+    this.key = options.authkey === null ? null : Buffer.from(options.authkey, 'hex')
+    this.address = options.address
     for (const [typeid, ref] of Object.entries(options.registry ?? {})) this.userTypes.set(typeid, ref)
+    // Sockets of this thread, not the I/O thread's rings: a call costs no hop between threads here.
+    this.net = net.createServer({ noDelay: true }, (socket) => this.accept(socket))
+    this.net.on('close', () => this.stopped())
     local = this
   }
 
-  /** Accepts clients until shutdown; a client that fails the handshake is refused and the server goes on. */
-  async serve(): Promise<void> {
-    while (!this.stopping) {
-      let conn: AioConnection
-      try {
-        conn = await this.listener.coro_accept()
-      } catch (error) {
-        if (this.stopping) break
-        // A wrong authkey or a broken handshake ends that connection only.
-        continue
-      }
-      this.clients.add(conn)
-      void this.serveClient(conn)
-    }
+  /** Binds and listens; the address then has the real port (for port 0). */
+  async listen(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.net.once('error', reject)
+      const a = this.options.address
+      if (typeof a === 'string') this.net.listen({ path: a, backlog: 511 }, resolve)
+      else this.net.listen({ host: a[0], port: a[1], backlog: 511 }, resolve)
+    })
+    const bound = this.net.address()
+    if (bound && typeof bound === 'object') this.address = [(this.options.address as [string, number])[0], bound.port]
   }
 
-  private async serveClient(conn: AioConnection): Promise<void> {
-    const client: Client = { pending: new Map(), held: new Map() }
-    try {
-      for (;;) {
-        const msg = (await conn.coro_recv()) as unknown[]
-        const [callId, op] = msg as [number, number]
-        if (op === OP_CANCEL) {
-          client.pending.get(msg[2] as number)?.abort(new Error('cancelled by the client'))
-          continue
-        }
-        void this.run(conn, client, callId, op, msg)
-      }
-    } catch {
-      // The client went away (closed, crashed or killed): drop its waits, release what it held.
-    } finally {
-      this.clients.delete(conn)
-      for (const c of client.pending.values()) c.abort(new Error('the client disconnected'))
-      for (const [id, count] of client.held) {
-        const h = this.objects.get(id)
-        for (let i = 0; i < count; i++) {
-          try {
-            h?.type.release?.(h.obj, client)
-          } catch {
-            // already released by someone else
+  /** Runs the handshake (when there is an authkey), then serves the client's requests. */
+  private accept(socket: net.Socket): void {
+    const client = new ClientConn(socket)
+    let handshake = this.key ? serverHandshake(this.key) : undefined
+    let step = handshake?.next()
+    const drive = (input?: Buffer): void => {
+      try {
+        while (step && !step.done) {
+          const s = step.value
+          if ('send' in s) {
+            socket.write(Buffer.concat([frameHeader(s.send.length), s.send]))
+            step = handshake!.next(Buffer.alloc(0))
+            continue
           }
+          if (input === undefined) return // wait for the peer's answer
+          const got = input
+          input = undefined
+          step = handshake!.next(got)
         }
-      }
-      try {
-        conn.close()
+        handshake = undefined
       } catch {
-        // closed already
+        // A wrong authkey or a broken handshake: that connection ends, the server goes on.
+        socket.destroy()
       }
     }
+    const reader = messageReader(HANDSHAKE_MAX_MESSAGE, (bytes) => {
+      if (handshake) return drive(bytes)
+      let msg: unknown[]
+      try {
+        msg = decode(bytes) as unknown[]
+      } catch {
+        socket.destroy()
+        return
+      }
+      const [callId, op] = msg as [number, number]
+      if (op === OP_CANCEL) client.pending.get(msg[2] as number)?.abort(new Error('cancelled by the client'))
+      else void this.run(client, callId, op, msg)
+    }, () => socket.destroy())
+    socket.on('data', (chunk: Buffer) => {
+      reader.push(chunk)
+    })
+    socket.on('error', () => socket.destroy())
+    socket.on('close', () => this.gone(client))
+    this.clients.add(client)
+    drive()
   }
 
-  private async run(conn: AioConnection, client: Client, callId: number, op: number, msg: unknown[]): Promise<void> {
+  /** A client went away (closed, crashed or killed): drop its waits, release what it held. */
+  private gone(client: ClientConn): void {
+    client.closed = true
+    this.clients.delete(client)
+    for (const c of client.pending.values()) c.abort(new Error('the client disconnected'))
+    for (const [id, count] of client.held) {
+      const h = this.objects.get(id)
+      for (let i = 0; i < count; i++) {
+        try {
+          h?.type.release?.(h.obj, client)
+        } catch {
+          // already released by someone else
+        }
+      }
+    }
+    client.held.clear()
+  }
+
+  private async run(client: ClientConn, callId: number, op: number, msg: unknown[]): Promise<void> {
     const controller = new AbortController()
     client.pending.set(callId, controller)
     let answer: unknown[]
@@ -147,21 +193,15 @@ export class Server {
       client.pending.delete(callId)
     }
     try {
-      await conn.coro_send(answer)
+      client.send(answer)
     } catch (error) {
-      // An answer that cannot be serialized is an error for the caller; a gone client needs none.
-      if (!conn.closed) {
-        try {
-          await conn.coro_send([callId, false, errorRecord(new TypeError(`the result cannot be sent back: ${(error as Error).message}`))])
-        } catch {
-          // the client is gone
-        }
-      }
+      // An answer that cannot be serialized is an error for the caller.
+      client.send([callId, false, errorRecord(new TypeError(`the result cannot be sent back: ${(error as Error).message}`))])
     }
     if (op === OP_SHUTDOWN) this.stop()
   }
 
-  private async execute(client: Client, op: number, msg: unknown[], signal: AbortSignal): Promise<unknown> {
+  private async execute(client: ClientConn, op: number, msg: unknown[], signal: AbortSignal): Promise<unknown> {
     switch (op) {
       case OP_CREATE: {
         const [, , typeid, args] = msg as [number, number, string, unknown[]]
@@ -243,14 +283,8 @@ export class Server {
   stop(): void {
     if (this.stopping) return
     this.stopping = true
-    this.listener.close()
-    for (const c of this.clients) {
-      try {
-        c.close()
-      } catch {
-        // closed already
-      }
-    }
+    this.net.close()
+    for (const c of this.clients) c.socket.destroy()
     if (local === this) local = undefined
   }
 }
@@ -288,11 +322,12 @@ export async function runServer(options: ServerOptions, ready?: AioConnection): 
     process.once('disconnect', () => process.exit(0))
   }
   const server = new Server(options)
+  await server.listen()
   if (ready) {
     ready.send(server.address)
     ready.close()
   }
-  await server.serve()
+  await server.done
 }
 
 export { RuntimeError }
