@@ -10,7 +10,7 @@ import { ERRORS, emitClass, type Target } from './emit-class.js'
 import { emitIndex } from './emit-index.js'
 import { emitConformance, type Variant } from './emit-conformance.js'
 import { emitDocs } from './emit-docs.js'
-import { emitProxy, emitProxyTable } from './emit-proxy.js'
+import { emitProxy } from './emit-proxy.js'
 import { SpecError, type SpecModel } from './model.js'
 
 
@@ -54,17 +54,21 @@ function importPath(fromDir: string, file: string): string {
 }
 
 /** The proxies' runs of the conformance cases: the spawn context's broker, and an AioManager's server. */
-function proxyVariants(spec: SpecModel): Variant[] {
+function proxyVariants(spec: SpecModel, o: Options): Variant[] {
   const proxied = spec.classes.filter((c) => c.proxy)
   const made = [...proxied.map((c) => c.name), 'AioProcess']
+  // A user's own classes: a manager that registers their proxy modules (the spawn broker knows only the library's).
+  const user = Boolean(o.runtime)
   return [
-    { name: 'spawn', made, prelude: "const ctx = getContext('spawn')" },
+    ...(user ? [] : [{ name: 'spawn', made, prelude: "const ctx = getContext('spawn')" }]),
     {
       name: 'manager',
       made: proxied.map((c) => c.name),
       prelude: [
         '// Every object of these cases is made on one AioManager server, shut down after the tests.',
+        ...(user ? [`import { AioManager } from '${o.runtime!.replace(/\/runtime$/, '')}'`] : []),
         'const manager = new AioManager()',
+        ...(user ? proxied.map((c) => `manager.register('${c.proxy!.typeid}', { module: new URL('../${c.stem}.proxy.generated.js', import.meta.url).href, name: '${c.name}Proxy' })`) : []),
         'manager.start()',
         'test.after.always(() => manager.shutdown())',
         'const ctx = {',
@@ -86,14 +90,13 @@ export function generate(spec: SpecModel, o: Options): Map<string, string> {
     files.set(`${cls.stem}.generated.ts`, emitClass(cls, spec, target))
     files.set(`tests/${cls.stem}.conformance.generated.ts`, emitConformance(cls, spec, '../index.generated.js', [...ERRORS, 'AioPipe', 'AioClient', 'getContext', 'currentProcess']))
     if (cls.proxy) files.set(`${cls.stem}.proxy.generated.ts`, emitProxy(cls, spec, target))
-    if (!o.runtime && (cls.proxy || cls.name === 'AioProcess')) {
-      for (const v of proxyVariants(spec)) {
+    if (cls.proxy || cls.name === 'AioProcess') {
+      for (const v of proxyVariants(spec, o)) {
         if (cls.name === 'AioProcess' && v.name !== 'spawn') continue
         files.set(`tests/${cls.stem}.${v.name}.conformance.generated.ts`, emitConformance(cls, spec, '../index.generated.js', [...ERRORS, 'AioPipe', 'AioClient', 'getContext', 'currentProcess'], v))
       }
     }
   }
-  if (spec.classes.some((c) => c.proxy) && !o.runtime) files.set('proxy-table.generated.ts', emitProxyTable(spec))
   files.set('index.generated.ts', emitIndex(spec, target))
   files.set('api.generated.md', emitDocs(spec))
   return files

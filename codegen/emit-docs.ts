@@ -47,6 +47,13 @@ export function emitDocs(spec: SpecModel): string {
       signature: signature(c.constructorParams),
       params: params(c.constructorParams),
       context: c.context ? `\`${c.context.enter}\` on entry, \`${c.context.exit}\` on exit` : '',
+      proxy: c.proxy
+        ? `\`${c.name}Proxy\`, from \`getContext('spawn').${c.name}(…)\` or \`manager.${c.proxy.typeid}(…)\` (typeid \`${c.proxy.typeid}\`): the same methods and properties as calls to the server, every one with a \`coro_\` twin${c.proxy.hide.length ? `; not offered: ${c.proxy.hide.map((h) => `\`${h}\``).join(', ')}` : ''}.`
+        : '',
+      extras: [
+        c.iterator ? `Iterable: \`for (const x of it)\` calls \`${c.iterator}()\`; \`for await (const x of it)\` awaits \`coro_${c.iterator}()\`.` : '',
+        c.dispose ? `\`using\` runs ${c.dispose.map((d) => `\`${d}()\``).join(' then ')} on leaving the block; \`await using\` awaits the \`coro_\` twins.` : '',
+      ].filter(Boolean),
       methods: c.methods.map((m) => ({
         name: m.name,
         signature: signature(m.params),

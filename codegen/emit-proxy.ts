@@ -75,10 +75,13 @@ export function emitProxy(cls: ClassModel, spec: SpecModel, target: Target): str
     `registerType('${name}', (state) => (ProxyCore.referent(state) as ${name} | undefined) ?? ${name}.fromCore(ProxyCore.rebuild(state)))`,
     `registerWrapper(ProxyCore, (core) => wrapProxy(core))`,
     `PROXY_CLASSES.set('${cls.proxy!.typeid}', ${name} as unknown as new (core: ProxyCore) => unknown)`,
+    `// What a server hosting a ${cls.name} lets its proxies call.`,
+    `registerHostedType('${cls.proxy!.typeid}', ${hostedSpec(cls)})`,
   ])
   const body = file.getFullText()
   const used = (n: string) => new RegExp(`(?<![\\w$.])${n}(?![\\w$])`).test(body)
   const lines = ["import { inspect } from 'node:util'", `import { ProxyCore, PROXY_CLASSES, wrapProxy } from '${target.runtime('proxy')}'`]
+  lines.push(`import { registerHostedType } from '${target.runtime('manager-types')}'`, `import { ${cls.name} } from './${cls.stem}.generated.js'`)
   lines.push(`import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '${target.runtime('transfer')}'`)
   if (used('CoroOptions')) lines.push(`import type { CoroOptions } from '${target.runtime('wait')}'`)
   const checks = ['checkBoolean', 'checkTimeout', 'checkInteger', 'checkNumber', 'checkString', 'checkFunction', 'deadlineOf'].filter(used)
@@ -97,18 +100,11 @@ export function emitProxy(cls: ClassModel, spec: SpecModel, target: Target): str
   return HEADER(cls.specFile) + '\n' + file.getFullText()
 }
 
-/** The server's table: per typeid, the direct class and what a proxy may call on it. */
-export function emitProxyTable(spec: SpecModel): string {
-  const classes = spec.classes.filter((c) => c.proxy)
-  const lines = classes.map((c) => `import { ${c.name} } from './${c.stem}.generated.js'`)
-  lines.push("import type { ProxyTable } from '../runtime/manager-types.js'", '')
-  lines.push('/** Per typeid: the class, each exposed method (parameter count, whether it has a coro_ twin) and property. */')
-  lines.push('export const PROXY_TABLE: ProxyTable = {')
-  for (const c of classes) {
-    const methods = shown(c).map((m) => `${m.name}: { params: ${m.params.length}, coro: ${Boolean(m.blocking || m.composite || m.coro)}, composite: ${Boolean(m.composite)} }`)
-    const props = c.properties.filter((p) => !c.proxy!.hide.includes(p.name)).map((p) => `${p.name}: { set: ${Boolean(p.set)} }`)
-    lines.push(`  ${c.proxy!.typeid}: {`, `    cls: ${c.name} as unknown as new (...args: any[]) => object,`, `    methods: { ${methods.join(', ')} },`, `    properties: { ${props.join(', ')} },`, '  },')
-  }
-  lines.push('}')
-  return `${HEADER('spec/*.yaml')}\n${lines.join('\n')}\n`
+/** The server's entry for a class: each method a proxy may call (parameter count, coro_ twin) and property. */
+function hostedSpec(cls: ClassModel): string {
+  const methods = shown(cls).map((m) => `${m.name}: { params: ${m.params.length}, coro: ${Boolean(m.blocking || m.composite || m.coro)}, composite: ${Boolean(m.composite)} }`)
+  const props = cls.properties.filter((p) => !cls.proxy!.hide.includes(p.name)).map((p) => `${p.name}: { set: ${Boolean(p.set)} }`)
+  // Locks and semaphores: what a client acquired is released if it disconnects.
+  const track = shown(cls).some((m) => m.name === 'acquire') && shown(cls).some((m) => m.name === 'release') ? ", track: 'acquire'" : ''
+  return `{ cls: ${cls.name} as unknown as new (...args: any[]) => object, methods: { ${methods.join(', ')} }, properties: { ${props.join(', ')} }${track} }`
 }

@@ -4,6 +4,8 @@
 
 import { inspect } from 'node:util'
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/proxy.js'
+import { registerHostedType } from '../runtime/manager-types.js'
+import { AioArray } from './array.generated.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
 import type { CoroOptions } from '../runtime/wait.js'
 import { checkInteger } from '../runtime/args.js'
@@ -190,3 +192,5 @@ export class AioArrayProxy {
 registerType('AioArrayProxy', (state) => (ProxyCore.referent(state) as AioArrayProxy | undefined) ?? AioArrayProxy.fromCore(ProxyCore.rebuild(state)))
 registerWrapper(ProxyCore, (core) => wrapProxy(core))
 PROXY_CLASSES.set('Array', AioArrayProxy as unknown as new (core: ProxyCore) => unknown)
+// What a server hosting a AioArray lets its proxies call.
+registerHostedType('Array', { cls: AioArray as unknown as new (...args: any[]) => object, methods: { get: { params: 1, coro: false, composite: false }, set: { params: 2, coro: false, composite: false }, slice: { params: 2, coro: false, composite: false }, setSlice: { params: 2, coro: false, composite: false }, toArray: { params: 0, coro: false, composite: false } }, properties: { length: { set: false }, value: { set: true }, raw: { set: false } } })

@@ -4,6 +4,8 @@
 
 import { inspect } from 'node:util'
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/proxy.js'
+import { registerHostedType } from '../runtime/manager-types.js'
+import { AioBarrier } from './barrier.generated.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
 import type { CoroOptions } from '../runtime/wait.js'
 import { checkTimeout } from '../runtime/args.js'
@@ -128,3 +130,5 @@ export class AioBarrierProxy {
 registerType('AioBarrierProxy', (state) => (ProxyCore.referent(state) as AioBarrierProxy | undefined) ?? AioBarrierProxy.fromCore(ProxyCore.rebuild(state)))
 registerWrapper(ProxyCore, (core) => wrapProxy(core))
 PROXY_CLASSES.set('Barrier', AioBarrierProxy as unknown as new (core: ProxyCore) => unknown)
+// What a server hosting a AioBarrier lets its proxies call.
+registerHostedType('Barrier', { cls: AioBarrier as unknown as new (...args: any[]) => object, methods: { wait: { params: 1, coro: true, composite: false }, abort: { params: 0, coro: false, composite: false }, reset: { params: 0, coro: false, composite: false } }, properties: { parties: { set: false }, nWaiting: { set: false }, broken: { set: false } } })

@@ -4,6 +4,8 @@
 
 import { inspect } from 'node:util'
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/proxy.js'
+import { registerHostedType } from '../runtime/manager-types.js'
+import { AioBoundedSemaphore } from './bounded-semaphore.generated.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
 import type { CoroOptions } from '../runtime/wait.js'
 import { checkBoolean, checkTimeout } from '../runtime/args.js'
@@ -137,3 +139,5 @@ export class AioBoundedSemaphoreProxy {
 registerType('AioBoundedSemaphoreProxy', (state) => (ProxyCore.referent(state) as AioBoundedSemaphoreProxy | undefined) ?? AioBoundedSemaphoreProxy.fromCore(ProxyCore.rebuild(state)))
 registerWrapper(ProxyCore, (core) => wrapProxy(core))
 PROXY_CLASSES.set('BoundedSemaphore', AioBoundedSemaphoreProxy as unknown as new (core: ProxyCore) => unknown)
+// What a server hosting a AioBoundedSemaphore lets its proxies call.
+registerHostedType('BoundedSemaphore', { cls: AioBoundedSemaphore as unknown as new (...args: any[]) => object, methods: { acquire: { params: 2, coro: true, composite: false }, release: { params: 0, coro: true, composite: false }, getValue: { params: 0, coro: false, composite: false } }, properties: {}, track: 'acquire' })

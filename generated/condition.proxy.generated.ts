@@ -4,6 +4,8 @@
 
 import { inspect } from 'node:util'
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/proxy.js'
+import { registerHostedType } from '../runtime/manager-types.js'
+import { AioCondition } from './condition.generated.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
 import type { CoroOptions } from '../runtime/wait.js'
 import { checkBoolean, checkTimeout, checkInteger, checkFunction, deadlineOf } from '../runtime/args.js'
@@ -218,3 +220,5 @@ export class AioConditionProxy {
 registerType('AioConditionProxy', (state) => (ProxyCore.referent(state) as AioConditionProxy | undefined) ?? AioConditionProxy.fromCore(ProxyCore.rebuild(state)))
 registerWrapper(ProxyCore, (core) => wrapProxy(core))
 PROXY_CLASSES.set('Condition', AioConditionProxy as unknown as new (core: ProxyCore) => unknown)
+// What a server hosting a AioCondition lets its proxies call.
+registerHostedType('Condition', { cls: AioCondition as unknown as new (...args: any[]) => object, methods: { acquire: { params: 2, coro: true, composite: false }, release: { params: 0, coro: true, composite: false }, wait: { params: 1, coro: true, composite: false }, waitFor: { params: 2, coro: true, composite: true }, notify: { params: 1, coro: true, composite: false }, notifyAll: { params: 0, coro: true, composite: false } }, properties: {}, track: 'acquire' })

@@ -4,6 +4,8 @@
 
 import { inspect } from 'node:util'
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/proxy.js'
+import { registerHostedType } from '../runtime/manager-types.js'
+import { AioEvent } from './event.generated.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
 import type { CoroOptions } from '../runtime/wait.js'
 import { checkTimeout } from '../runtime/args.js'
@@ -130,3 +132,5 @@ export class AioEventProxy {
 registerType('AioEventProxy', (state) => (ProxyCore.referent(state) as AioEventProxy | undefined) ?? AioEventProxy.fromCore(ProxyCore.rebuild(state)))
 registerWrapper(ProxyCore, (core) => wrapProxy(core))
 PROXY_CLASSES.set('Event', AioEventProxy as unknown as new (core: ProxyCore) => unknown)
+// What a server hosting a AioEvent lets its proxies call.
+registerHostedType('Event', { cls: AioEvent as unknown as new (...args: any[]) => object, methods: { isSet: { params: 0, coro: false, composite: false }, set: { params: 0, coro: false, composite: false }, clear: { params: 0, coro: false, composite: false }, wait: { params: 1, coro: true, composite: false } }, properties: {} })

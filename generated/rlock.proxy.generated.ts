@@ -4,6 +4,8 @@
 
 import { inspect } from 'node:util'
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/proxy.js'
+import { registerHostedType } from '../runtime/manager-types.js'
+import { AioRLock } from './rlock.generated.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
 import type { CoroOptions } from '../runtime/wait.js'
 import { checkBoolean, checkTimeout } from '../runtime/args.js'
@@ -120,3 +122,5 @@ export class AioRLockProxy {
 registerType('AioRLockProxy', (state) => (ProxyCore.referent(state) as AioRLockProxy | undefined) ?? AioRLockProxy.fromCore(ProxyCore.rebuild(state)))
 registerWrapper(ProxyCore, (core) => wrapProxy(core))
 PROXY_CLASSES.set('RLock', AioRLockProxy as unknown as new (core: ProxyCore) => unknown)
+// What a server hosting a AioRLock lets its proxies call.
+registerHostedType('RLock', { cls: AioRLock as unknown as new (...args: any[]) => object, methods: { acquire: { params: 2, coro: true, composite: false }, release: { params: 0, coro: true, composite: false } }, properties: {}, track: 'acquire' })

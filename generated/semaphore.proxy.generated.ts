@@ -4,6 +4,8 @@
 
 import { inspect } from 'node:util'
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/proxy.js'
+import { registerHostedType } from '../runtime/manager-types.js'
+import { AioSemaphore } from './semaphore.generated.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
 import type { CoroOptions } from '../runtime/wait.js'
 import { checkBoolean, checkTimeout, checkInteger } from '../runtime/args.js'
@@ -143,3 +145,5 @@ export class AioSemaphoreProxy {
 registerType('AioSemaphoreProxy', (state) => (ProxyCore.referent(state) as AioSemaphoreProxy | undefined) ?? AioSemaphoreProxy.fromCore(ProxyCore.rebuild(state)))
 registerWrapper(ProxyCore, (core) => wrapProxy(core))
 PROXY_CLASSES.set('Semaphore', AioSemaphoreProxy as unknown as new (core: ProxyCore) => unknown)
+// What a server hosting a AioSemaphore lets its proxies call.
+registerHostedType('Semaphore', { cls: AioSemaphore as unknown as new (...args: any[]) => object, methods: { acquire: { params: 2, coro: true, composite: false }, release: { params: 1, coro: true, composite: false }, getValue: { params: 0, coro: false, composite: false } }, properties: {}, track: 'acquire' })

@@ -4,6 +4,8 @@
 
 import { inspect } from 'node:util'
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/proxy.js'
+import { registerHostedType } from '../runtime/manager-types.js'
+import { AioSimpleQueue } from './simple-queue.generated.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
 import type { CoroOptions } from '../runtime/wait.js'
 import type { QueueOptions } from '../runtime/queue.js'
@@ -116,3 +118,5 @@ export class AioSimpleQueueProxy<T = unknown> {
 registerType('AioSimpleQueueProxy', (state) => (ProxyCore.referent(state) as AioSimpleQueueProxy | undefined) ?? AioSimpleQueueProxy.fromCore(ProxyCore.rebuild(state)))
 registerWrapper(ProxyCore, (core) => wrapProxy(core))
 PROXY_CLASSES.set('SimpleQueue', AioSimpleQueueProxy as unknown as new (core: ProxyCore) => unknown)
+// What a server hosting a AioSimpleQueue lets its proxies call.
+registerHostedType('SimpleQueue', { cls: AioSimpleQueue as unknown as new (...args: any[]) => object, methods: { put: { params: 1, coro: true, composite: false }, get: { params: 0, coro: true, composite: false }, empty: { params: 0, coro: false, composite: false } }, properties: {} })

@@ -4,6 +4,8 @@
 
 import { inspect } from 'node:util'
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/proxy.js'
+import { registerHostedType } from '../runtime/manager-types.js'
+import { AioValue } from './value.generated.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
 import type { CoroOptions } from '../runtime/wait.js'
 import type { Typecode, Element, LockOption } from '../runtime/sharedctypes.js'
@@ -74,3 +76,5 @@ export class AioValueProxy {
 registerType('AioValueProxy', (state) => (ProxyCore.referent(state) as AioValueProxy | undefined) ?? AioValueProxy.fromCore(ProxyCore.rebuild(state)))
 registerWrapper(ProxyCore, (core) => wrapProxy(core))
 PROXY_CLASSES.set('Value', AioValueProxy as unknown as new (core: ProxyCore) => unknown)
+// What a server hosting a AioValue lets its proxies call.
+registerHostedType('Value', { cls: AioValue as unknown as new (...args: any[]) => object, methods: {}, properties: { value: { set: true } } })

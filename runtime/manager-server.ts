@@ -236,6 +236,8 @@ export class Server {
       const ref = this.userTypes.get(typeid)
       if (!ref) throw new ValueError(`this manager has no type '${typeid}'; register it with register('${typeid}', { module, name })`)
       const make = await loadFunction(ref)
+      // A generated proxy module registers its class as a hosted type when imported.
+      if (HOSTED[typeid]) return this.host(typeid, HOSTED[typeid].create(args), HOSTED[typeid])
       obj = /^class\b/.test(Function.prototype.toString.call(make)) ? Reflect.construct(make, args) : await make(...args)
       // A callable that returns one of the library's objects (a shared queue) serves it as that type.
       const own = obj !== null && typeof obj === 'object' && CORE in obj ? (obj as object).constructor.name.replace(/^Aio/, '') : undefined

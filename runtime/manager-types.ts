@@ -5,15 +5,15 @@
 // Namespace are Python's containers.
 
 import { NotImplementedError, RuntimeError, ValueError } from './errors.js'
-import { PROXY_TABLE } from '../generated/proxy-table.generated.js'
 import { AioLock } from '../generated/lock.generated.js'
 
-export interface ProxyTable {
-  [typeid: string]: {
-    cls: new (...args: any[]) => object
-    methods: Record<string, { params: number; coro: boolean; composite: boolean }>
-    properties: Record<string, { set: boolean }>
-  }
+/** What a generated proxy module tells the server about its class: what a proxy may call. */
+export interface HostedSpec {
+  cls: new (...args: any[]) => object
+  methods: Record<string, { params: number; coro: boolean; composite: boolean }>
+  properties: Record<string, { set: boolean }>
+  /** 'acquire': acquisitions are counted per client and released when it disconnects. */
+  track?: 'acquire'
 }
 
 /** A client of the server: its acquisitions are released when it disconnects. */
@@ -43,8 +43,8 @@ function hold(client: ClientRef, id: number, delta: number): void {
 const lockOwner = new WeakMap<object, ClientRef>()
 
 /** A type from the spec: each call goes to the class's coro_ twin (or its plain method). */
-function specType(typeid: string, track: 'acquire' | 'none' = 'none'): HostedType {
-  const t = PROXY_TABLE[typeid]
+function specType(typeid: string, t: HostedSpec): HostedType {
+  const track = t.track ?? 'none'
   return {
     create: (args) => new t.cls(...args),
     async call(obj, method, args, signal, client, id) {
@@ -419,20 +419,19 @@ export const DICT_METHODS = ['get', 'getitem', 'set', 'delete', 'has', 'keys', '
 export const LIST_METHODS = ['get', 'set', 'append', 'extend', 'insert', 'pop', 'remove', 'index', 'count', 'sort', 'reverse', 'len', 'slice', 'toArray', 'clear'] as const
 export const NAMESPACE_METHODS = ['getattr', 'setattr', 'delattr', 'hasattr', 'names'] as const
 
+/**
+ * Every type a server can host. The generated proxy modules add the spec's classes (a user's own
+ * too) with registerHostedType(); the owner-aware and container types are here.
+ */
 export const HOSTED: Record<string, HostedType> = {
-  Lock: specType('Lock', 'acquire'),
-  Semaphore: specType('Semaphore', 'acquire'),
-  BoundedSemaphore: specType('BoundedSemaphore', 'acquire'),
-  Event: specType('Event'),
-  Barrier: specType('Barrier'),
-  Value: specType('Value'),
-  Array: specType('Array'),
-  Queue: specType('Queue'),
-  JoinableQueue: specType('JoinableQueue'),
-  SimpleQueue: specType('SimpleQueue'),
   RLock: ownedType('RLock', () => new HostedRLock(), { acquire: 2, release: 0 }),
   Condition: ownedType('Condition', (args) => new HostedCondition(args[0]), { acquire: 2, release: 0, wait: 1, notify: 1, notifyAll: 0 }),
   dict: containerType('dict', (args) => new HostedDict(args[0]), DICT_METHODS),
   list: containerType('list', (args) => new HostedList(args[0] as Iterable<unknown>), LIST_METHODS),
   Namespace: containerType('Namespace', (args) => new HostedNamespace(args[0] as Record<string, unknown>), NAMESPACE_METHODS),
+}
+
+/** Called by each generated proxy module: the server can host this class. */
+export function registerHostedType(typeid: string, spec: HostedSpec): void {
+  HOSTED[typeid] ??= specType(typeid, spec)
 }

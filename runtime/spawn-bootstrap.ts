@@ -10,8 +10,10 @@ import { flushFedQueues } from './queue.js'
 import { writeAllSync } from './stdio.js'
 
 const data = await new Promise<ProcessData>((resolve) => process.once('message', (m) => resolve(m as ProcessData)))
-// The channel only brought the data: it must not keep this process alive.
+// The channel only brought the data: it must not keep this process alive. A daemon ends with its
+// parent, as Python terminates daemonic children at exit (the channel closes when the parent goes).
 process.channel?.unref()
+if (data.daemon) process.once('disconnect', () => process.exit(1))
 await import('../generated/index.generated.js')
 setCurrentProcess({ name: data.name, pid: process.pid, daemon: data.daemon, identity: data.identity })
 

@@ -3,6 +3,9 @@
 // regenerate: npm run generate
 
 import { CountDownLatch } from './countdown-latch.generated.js'
+import { CountDownLatchProxy } from './countdown-latch.proxy.generated.js'
+export { CountDownLatchProxy }
+
 import { NotImplementedError, ValueError } from 'aioprocessing/runtime/errors.js'
 export * from 'aioprocessing/runtime/public.js'
 export { CountDownLatch }

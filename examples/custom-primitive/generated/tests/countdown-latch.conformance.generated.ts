@@ -9,44 +9,44 @@ import { AioClient, AioPipe, AuthenticationError, BrokenBarrierError, BufferTooS
 
 test("CountDownLatch: counting down to 0 opens the latch (blocking)", (t) => {
   const obj = new CountDownLatch(2)
-  t.deepEqual(obj.wait(0), false, "examples/custom-primitive/spec/countdown-latch.yaml:43:9")
+  t.deepEqual(obj.wait(0), false, "examples/custom-primitive/spec/countdown-latch.yaml:45:9")
   obj.countDown()
-  t.deepEqual(obj.getCount(), 1, "examples/custom-primitive/spec/countdown-latch.yaml:46:9")
+  t.deepEqual(obj.getCount(), 1, "examples/custom-primitive/spec/countdown-latch.yaml:48:9")
   {
     const started = performance.now()
-    t.deepEqual(obj.wait(50), false, "examples/custom-primitive/spec/countdown-latch.yaml:48:9")
-    t.true(performance.now() - started >= 40, "examples/custom-primitive/spec/countdown-latch.yaml:48:9: returned before 40 ms")
+    t.deepEqual(obj.wait(50), false, "examples/custom-primitive/spec/countdown-latch.yaml:50:9")
+    t.true(performance.now() - started >= 40, "examples/custom-primitive/spec/countdown-latch.yaml:50:9: returned before 40 ms")
   }
   obj.countDown()
-  t.deepEqual(obj.wait(), true, "examples/custom-primitive/spec/countdown-latch.yaml:52:9")
+  t.deepEqual(obj.wait(), true, "examples/custom-primitive/spec/countdown-latch.yaml:54:9")
   obj.countDown()
-  t.deepEqual(obj.getCount(), 0, "examples/custom-primitive/spec/countdown-latch.yaml:55:9")
+  t.deepEqual(obj.getCount(), 0, "examples/custom-primitive/spec/countdown-latch.yaml:57:9")
 })
 
 test("CountDownLatch: counting down to 0 opens the latch (coro)", async (t) => {
   const obj = new CountDownLatch(2)
-  t.deepEqual(await obj.coro_wait(0), false, "examples/custom-primitive/spec/countdown-latch.yaml:43:9")
+  t.deepEqual(await obj.coro_wait(0), false, "examples/custom-primitive/spec/countdown-latch.yaml:45:9")
   obj.countDown()
-  t.deepEqual(obj.getCount(), 1, "examples/custom-primitive/spec/countdown-latch.yaml:46:9")
+  t.deepEqual(obj.getCount(), 1, "examples/custom-primitive/spec/countdown-latch.yaml:48:9")
   {
     const started = performance.now()
-    t.deepEqual(await obj.coro_wait(50), false, "examples/custom-primitive/spec/countdown-latch.yaml:48:9")
-    t.true(performance.now() - started >= 40, "examples/custom-primitive/spec/countdown-latch.yaml:48:9: returned before 40 ms")
+    t.deepEqual(await obj.coro_wait(50), false, "examples/custom-primitive/spec/countdown-latch.yaml:50:9")
+    t.true(performance.now() - started >= 40, "examples/custom-primitive/spec/countdown-latch.yaml:50:9: returned before 40 ms")
   }
   obj.countDown()
-  t.deepEqual(await obj.coro_wait(), true, "examples/custom-primitive/spec/countdown-latch.yaml:52:9")
+  t.deepEqual(await obj.coro_wait(), true, "examples/custom-primitive/spec/countdown-latch.yaml:54:9")
   obj.countDown()
-  t.deepEqual(obj.getCount(), 0, "examples/custom-primitive/spec/countdown-latch.yaml:55:9")
+  t.deepEqual(obj.getCount(), 0, "examples/custom-primitive/spec/countdown-latch.yaml:57:9")
 })
 
 test("CountDownLatch: a negative count is refused, naming the argument (blocking)", (t) => {
   const obj = new CountDownLatch(0)
-  t.deepEqual(obj.wait(), true, "examples/custom-primitive/spec/countdown-latch.yaml:60:9")
-  t.regex(String((() => { try { new CountDownLatch(-1); return 'no error' } catch (e) { return String(e) } })()), /count must be >= 0/, "examples/custom-primitive/spec/countdown-latch.yaml:62:9")
+  t.deepEqual(obj.wait(), true, "examples/custom-primitive/spec/countdown-latch.yaml:62:9")
+  t.regex(String((() => { try { new CountDownLatch(-1); return 'no error' } catch (e) { return String(e) } })()), /count must be >= 0/, "examples/custom-primitive/spec/countdown-latch.yaml:64:9")
 })
 
 test("CountDownLatch: a negative count is refused, naming the argument (coro)", async (t) => {
   const obj = new CountDownLatch(0)
-  t.deepEqual(await obj.coro_wait(), true, "examples/custom-primitive/spec/countdown-latch.yaml:60:9")
-  t.regex(String((() => { try { new CountDownLatch(-1); return 'no error' } catch (e) { return String(e) } })()), /count must be >= 0/, "examples/custom-primitive/spec/countdown-latch.yaml:62:9")
+  t.deepEqual(await obj.coro_wait(), true, "examples/custom-primitive/spec/countdown-latch.yaml:62:9")
+  t.regex(String((() => { try { new CountDownLatch(-1); return 'no error' } catch (e) { return String(e) } })()), /count must be >= 0/, "examples/custom-primitive/spec/countdown-latch.yaml:64:9")
 })
