@@ -32,6 +32,17 @@ export const OP_CALL = 1 // [id, op, objectId, method, args] → result
 export const OP_CANCEL = 2 // [id, op, callId]: no answer of its own
 export const OP_SHUTDOWN = 3 // [id, op] → undefined, then the server stops
 export const OP_DESCRIBE = 4 // [id, op, objectId] → the referent's toString()
+export const OP_HELLO = 5 // [id, op, clientKey]: no answer; the connection belongs to that client
+
+/**
+ * A client: one thread of one process. It may use two connections (one for blocking calls, pumped
+ * by its I/O thread, one for awaitable calls, in its own event loop); both carry its key, so that
+ * it owns RLocks and Conditions as one, and its locks are released when its last connection goes.
+ */
+interface Owner {
+  held: Map<number, number>
+  connections: number
+}
 
 /** What a proxy record holds: enough to reach the referent from any process. */
 export interface ProxyState {
@@ -70,7 +81,8 @@ function sameAddress(a: ProxyState['address'], b: ProxyState['address']): boolea
 /** One client connection: framed messages in our serializer over a socket of this thread. */
 class ClientConn {
   readonly pending = new Map<number, AbortController>()
-  readonly held = new Map<number, number>()
+  owner: Owner = { held: new Map(), connections: 1 }
+  key: string | undefined
   closed = false
   constructor(readonly socket: net.Socket) {}
 
@@ -89,6 +101,7 @@ export class Server {
   address: ProxyState['address']
   private stopping = false
   private readonly clients = new Set<ClientConn>()
+  private readonly owners = new Map<string, Owner>()
   private readonly userTypes = new Map<string, FunctionRef>()
   private readonly key: Buffer | null
   private stopped!: () => void
@@ -152,6 +165,7 @@ export class Server {
       }
       const [callId, op] = msg as [number, number]
       if (op === OP_CANCEL) client.pending.get(msg[2] as number)?.abort(new Error('cancelled by the client'))
+      else if (op === OP_HELLO) this.hello(client, String(msg[2]))
       else void this.run(client, callId, op, msg)
     }, () => socket.destroy())
     socket.on('data', (chunk: Buffer) => {
@@ -163,22 +177,34 @@ export class Server {
     drive()
   }
 
-  /** A client went away (closed, crashed or killed): drop its waits, release what it held. */
+  /** The connection's first message: which client it belongs to. */
+  private hello(client: ClientConn, key: string): void {
+    let owner = this.owners.get(key)
+    if (owner) owner.connections++
+    else this.owners.set(key, (owner = { held: new Map(), connections: 1 }))
+    client.owner = owner
+    client.key = key
+  }
+
+  /** A connection went away (closed, crashed or killed): drop its waits; with the client's last, release what it held. */
   private gone(client: ClientConn): void {
     client.closed = true
     this.clients.delete(client)
     for (const c of client.pending.values()) c.abort(new Error('the client disconnected'))
-    for (const [id, count] of client.held) {
+    const owner = client.owner
+    if (--owner.connections > 0) return
+    if (client.key !== undefined) this.owners.delete(client.key)
+    for (const [id, count] of owner.held) {
       const h = this.objects.get(id)
       for (let i = 0; i < count; i++) {
         try {
-          h?.type.release?.(h.obj, client)
+          h?.type.release?.(h.obj, owner)
         } catch {
           // already released by someone else
         }
       }
     }
-    client.held.clear()
+    owner.held.clear()
   }
 
   private async run(client: ClientConn, callId: number, op: number, msg: unknown[]): Promise<void> {
@@ -211,7 +237,7 @@ export class Server {
         const [, , id, method, args] = msg as [number, number, number, string, unknown[]]
         const h = this.objects.get(id)
         if (!h) throw new ValueError(`no object ${id} on this manager (it was never created here)`)
-        const result = await h.type.call(h.obj, method, args, signal, client, id)
+        const result = await h.type.call(h.obj, method, args, signal, client.owner, id)
         return this.returned(result)
       }
       case OP_DESCRIBE: {

@@ -19,7 +19,12 @@ import type { AioConnection } from '../generated/connection.generated.js'
 import { AuthenticationError, OSError } from './errors.js'
 import { rebuildError } from './pool.js'
 import type { ErrorRecord } from './pool.js'
-import { OP_CALL, OP_CANCEL, OP_CREATE, OP_DESCRIBE, OP_SHUTDOWN, localReferent, type ProxyState } from './manager-server.js'
+import { OP_CALL, OP_CANCEL, OP_CREATE, OP_DESCRIBE, OP_HELLO, OP_SHUTDOWN, localReferent, type ProxyState } from './manager-server.js'
+import * as net from 'node:net'
+import { randomBytes } from 'node:crypto'
+import { clientHandshake } from './auth.js'
+import { decode, encode, encoded } from './serialize.js'
+import { frameHeader, messageReader } from './framing.js'
 
 /** The proxy classes by typeid, filled by the generated proxy modules (and the hand-written ones). */
 export const PROXY_CLASSES = new Map<string, new (core: ProxyCore) => unknown>()
@@ -41,18 +46,25 @@ interface Pending {
   aborted?: { reason: unknown }
 }
 
-/** One connection to one server from this thread. */
+/**
+ * This thread's link to one server: a connection for blocking calls (pumped by the I/O thread,
+ * so the calling thread can block on it) and, from the first awaitable call, a socket of this
+ * thread's own event loop for awaitable calls (no hop through another thread). Both announce the
+ * same client key, so the server sees one client: it owns RLocks through either.
+ */
 class Channel {
   private readonly conn: AioConnection
+  private readonly key = randomBytes(16).toString('hex')
   private nextId = 1
   private readonly pending = new Map<number, Pending>()
-  private reading = false
+  private socket: Promise<net.Socket> | undefined
   private broken: Error | undefined
 
-  constructor(readonly address: ProxyState['address'], authkey: string | null) {
+  constructor(readonly address: ProxyState['address'], private readonly authkey: string | null) {
     try {
       const st = connectBegin(address, { authkey: authkey === null ? null : Buffer.from(authkey, 'hex') })
       this.conn = blockOn<AioConnection>(st, () => connectAttempt<AioConnection>(st), Infinity, () => st.expire() as never, true)
+      this.conn.send([0, OP_HELLO, this.key])
     } catch (error) {
       if (error instanceof AuthenticationError) throw error
       throw new OSError(`cannot reach the manager at ${addressText(address)}: ${(error as Error).message}`, { cause: error })
@@ -64,21 +76,9 @@ class Channel {
     return this.broken
   }
 
-  /** Hands an answer to its pending awaitable call; the call's outcome if it is `id`'s. */
-  private deliver(msg: unknown[], id?: number): { value: unknown } | undefined {
-    const [callId, ok, value] = msg as [number, boolean, unknown]
-    const outcome = ok ? value : rebuildError(value as ErrorRecord, `the manager at ${addressText(this.address)}`)
-    if (callId === id) {
-      if (ok) return { value: outcome }
-      throw outcome
-    }
-    const p = this.pending.get(callId)
-    if (!p) return undefined
-    this.pending.delete(callId)
-    if (p.aborted && !ok) p.reject(p.aborted.reason)
-    else if (ok) p.resolve(outcome)
-    else p.reject(outcome)
-    return undefined
+  private outcome(msg: unknown[]): { ok: boolean; value: unknown } {
+    const [, ok, value] = msg as [number, boolean, unknown]
+    return { ok, value: ok ? value : rebuildError(value as ErrorRecord, `the manager at ${addressText(this.address)}`) }
   }
 
   /** A send that failed: the caller's own bad argument (the connection is fine), or the server gone. */
@@ -86,7 +86,7 @@ class Channel {
     if (error instanceof TypeError) {
       // The serializer names the value's path in the request: say it in the caller's terms.
       const what = request[0] === OP_CALL ? `${String(request[2])}() argument ` : 'argument '
-      error.message = error.message.replace(/^obj\[\d+\]\[(\d+)\]/, (_, i) => names?.[Number(i)] ?? `${what}${i}`)
+      error.message = error.message.replace(/^(?:obj|item)\[\d+\]\[(\d+)\]/, (_, i) => names?.[Number(i)] ?? `${what}${i}`)
       return error
     }
     return this.gone(error)
@@ -100,42 +100,114 @@ class Channel {
     } catch (error) {
       throw this.sendFailed(error, request, names)
     }
-    for (;;) {
-      let msg: unknown[]
-      try {
-        msg = this.conn.recv() as unknown[]
-      } catch (error) {
-        this.failAll(error)
-        throw this.gone(error)
-      }
-      const r = this.deliver(msg, id)
-      if (r) return r.value
+    let msg: unknown[]
+    try {
+      msg = this.conn.recv() as unknown[]
+    } catch (error) {
+      this.failAll(error)
+      throw this.gone(error)
     }
+    const r = this.outcome(msg)
+    if (r.ok) return r.value
+    throw r.value
+  }
+
+  /** The socket for awaitable calls: connected, authenticated and announced on first use. */
+  private async asyncSocket(): Promise<net.Socket> {
+    this.socket ??= new Promise<net.Socket>((resolve, reject) => {
+      const a = this.address
+      const sock = typeof a === 'string' ? net.connect(a) : net.connect(a[1], a[0])
+      sock.setNoDelay(true)
+      let shake = this.authkey === null ? undefined : clientHandshake(Buffer.from(this.authkey, 'hex'))
+      let step = shake?.next()
+      const ready = (): void => {
+        shake = undefined
+        sock.write(frame(0, [0, OP_HELLO, this.key]))
+        sock.unref() // only pending calls keep this process alive
+        resolve(sock)
+      }
+      const drive = (input?: Buffer): void => {
+        while (step && !step.done) {
+          const st = step.value
+          if ('send' in st) {
+            sock.write(Buffer.concat([frameHeader(st.send.length), st.send]))
+            step = shake!.next(Buffer.alloc(0))
+            continue
+          }
+          if (input === undefined) return
+          const got = input
+          input = undefined
+          step = shake!.next(got)
+        }
+        ready()
+      }
+      const reader = messageReader(64 * 1024 * 1024, (bytes) => {
+        if (shake) {
+          try {
+            drive(bytes)
+          } catch (error) {
+            sock.destroy()
+            reject(error)
+          }
+          return
+        }
+        this.deliver(decode(bytes) as unknown[])
+        if (this.pending.size === 0) sock.unref()
+      }, () => sock.destroy())
+      sock.on('connect', () => {
+        try {
+          if (shake) drive()
+          else ready()
+        } catch (error) {
+          sock.destroy()
+          reject(error)
+        }
+      })
+      sock.on('data', (chunk: Buffer) => reader.push(chunk))
+      sock.on('error', (error) => reject(this.gone(error)))
+      sock.on('close', () => {
+        this.socket = undefined
+        if (this.pending.size) this.failAll(new Error('the connection closed'))
+      })
+    })
+    return this.socket
+  }
+
+  private deliver(msg: unknown[]): void {
+    const p = this.pending.get(msg[0] as number)
+    if (!p) return
+    this.pending.delete(msg[0] as number)
+    const r = this.outcome(msg)
+    if (p.aborted && !r.ok) p.reject(p.aborted.reason)
+    else if (r.ok) p.resolve(r.value)
+    else p.reject(r.value)
   }
 
   async coro_call(request: unknown[], signal?: AbortSignal, names?: readonly string[]): Promise<unknown> {
     if (this.broken) throw this.broken
     signal?.throwIfAborted()
+    const sock = await this.asyncSocket()
+    signal?.throwIfAborted() // aborted while connecting: nothing was sent
     const id = this.nextId++
+    let bytes: Buffer
+    try {
+      bytes = frame(id, request)
+    } catch (error) {
+      throw this.sendFailed(error, request, names)
+    }
     const p = {} as Pending
     const answer = new Promise<unknown>((resolve, reject) => {
       p.resolve = resolve
       p.reject = reject
     })
     this.pending.set(id, p)
+    sock.ref()
+    sock.write(bytes)
     const onAbort = (): void => {
       p.aborted = { reason: signal!.reason }
-      void this.conn.coro_send([this.nextId++, OP_CANCEL, id]).catch(() => {})
+      sock.write(frame(this.nextId++, [OP_CANCEL, id]))
     }
     signal?.addEventListener('abort', onAbort, { once: true })
-    try {
-      await this.conn.coro_send([id, ...request])
-    } catch (error) {
-      this.pending.delete(id)
-      signal?.removeEventListener('abort', onAbort)
-      throw this.sendFailed(error, request, names)
-    }
-    this.read()
     try {
       return await answer
     } finally {
@@ -143,27 +215,17 @@ class Channel {
     }
   }
 
-  /** The reader loop: runs while awaitable calls are pending. */
-  private read(): void {
-    if (this.reading) return
-    this.reading = true
-    void (async () => {
-      try {
-        while (this.pending.size > 0) this.deliver((await this.conn.coro_recv()) as unknown[])
-      } catch (error) {
-        this.failAll(error)
-      } finally {
-        this.reading = false
-        if (this.pending.size > 0 && !this.broken) this.read()
-      }
-    })()
-  }
-
   private failAll(error: unknown): void {
     const e = this.gone(error)
     for (const p of this.pending.values()) p.reject(e)
     this.pending.clear()
   }
+}
+
+/** One framed message in the serializer: `[id, ...request]`. */
+function frame(id: number, request: unknown[]): Buffer {
+  const n = encode([id, ...request], 'obj')
+  return Buffer.concat([frameHeader(n), encoded().subarray(0, n)])
 }
 
 /** This thread's channels, by server address and key. */
