@@ -5,6 +5,11 @@ import {
   AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, NotImplementedError, OSError,
   ProcessError, RuntimeError, TimeoutError, ValueError, coro_wait, currentProcess, getContext, wait,
   type CoroOptions, type ProcessOptions, type QueueOptions, type Timeout,
+  AioPool, AioAsyncResult, AioIMapIterator, WorkerLostError, PoolTerminatedError, MaybeEncodingError, RemoteTraceback,
+  type PoolOptions, type PoolFunction, type AsyncOptions,
+  AioManager, AioLockProxy, AioRLockProxy, AioSemaphoreProxy, AioBoundedSemaphoreProxy, AioEventProxy, AioConditionProxy,
+  AioBarrierProxy, AioValueProxy, AioArrayProxy, AioQueueProxy, AioJoinableQueueProxy, AioSimpleQueueProxy,
+  AioDictProxy, AioListProxy, AioNamespaceProxy, AioAutoProxy, type ManagerOptions, type SpawnContext,
 } from 'aioprocessing'
 
 export async function typed(): Promise<void> {
@@ -20,5 +25,22 @@ export async function typed(): Promise<void> {
   const o: CoroOptions = {}
   void [ok, later, item, a, b, p, t, o, wait, coro_wait, AioClient, AioListener, currentProcess, getContext]
   void [AioArray, AioBarrier, AioBoundedSemaphore, AioCondition, AioEvent, AioJoinableQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue]
+  await using pool = new AioPool({ processes: 2 } satisfies PoolOptions)
+  const doubled: number[] = await pool.coro_map((x: number) => x * 2, [1, 2])
+  const squared: number = pool.apply((x: number) => x * x, [3])
+  const r: AioAsyncResult<string> = pool.applyAsync(async (s: string) => s, ['a'], { callback: (v: string) => void v } satisfies AsyncOptions<string>)
+  const it: AioIMapIterator<number> = pool.imap((x: number) => x, [1])
+  for await (const x of it) void (x satisfies number)
+  const f: PoolFunction<number> = { module: 'm', name: 'n' }
+  using manager = new AioManager({ authkey: 'k' } satisfies ManagerOptions)
+  const ml: AioLockProxy = manager.Lock()
+  const mq: AioQueueProxy = manager.Queue()
+  const md: AioDictProxy = manager.dict()
+  const got: boolean = await ml.coro_acquire(true, 10)
+  const spawn: SpawnContext = getContext('spawn')
+  const sq: AioQueueProxy<string> = spawn.AioQueue<string>()
+  const gotten: string = await sq.coro_get()
+  void [doubled, squared, r, f, mq, md, got, gotten, WorkerLostError, PoolTerminatedError, MaybeEncodingError, RemoteTraceback]
+  void [AioRLockProxy, AioSemaphoreProxy, AioBoundedSemaphoreProxy, AioEventProxy, AioConditionProxy, AioBarrierProxy, AioValueProxy, AioArrayProxy, AioJoinableQueueProxy, AioSimpleQueueProxy, AioListProxy, AioNamespaceProxy, AioAutoProxy]
   void [AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, NotImplementedError, OSError, ProcessError, RuntimeError, TimeoutError, ValueError]
 }
