@@ -167,6 +167,8 @@ class Channel {
       sock.on('error', (error) => reject(this.gone(error)))
       sock.on('close', () => {
         this.socket = undefined
+        // Closed before the handshake ended (the server died meanwhile): the connect fails too.
+        reject(this.gone(new Error('the connection closed')))
         if (this.pending.size) this.failAll(new Error('the connection closed'))
       })
     })
