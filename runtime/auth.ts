@@ -91,3 +91,27 @@ export function* clientHandshake(key: Uint8Array): Generator<Step, void, Buffer>
   yield* answerChallenge(key)
   yield* deliverChallenge(key)
 }
+
+/**
+ * Drives a handshake over an event-driven stream: `feed()` starts it, `feed(frame)` gives it each
+ * frame received; it returns true once the handshake succeeded and throws AuthenticationError when
+ * it failed. `send` writes one frame.
+ */
+export function handshakeDriver(gen: Generator<Step, void, Buffer>, send: (bytes: Buffer) => void): (input?: Buffer) => boolean {
+  let step = gen.next()
+  return (input?: Buffer): boolean => {
+    while (!step.done) {
+      const s = step.value
+      if ('send' in s) {
+        send(s.send)
+        step = gen.next(Buffer.alloc(0))
+        continue
+      }
+      if (input === undefined) return false // wait for the peer's next frame
+      const got = input
+      input = undefined
+      step = gen.next(got)
+    }
+    return true
+  }
+}

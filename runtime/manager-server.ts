@@ -13,7 +13,7 @@
 // released, as many times as it acquired them: a killed client cannot wedge the others.
 
 import * as net from 'node:net'
-import { serverHandshake } from './auth.js'
+import { handshakeDriver, serverHandshake } from './auth.js'
 import { decode, encode, encoded } from './serialize.js'
 import { frameHeader, messageReader } from './framing.js'
 import type { AioConnection } from '../generated/connection.generated.js'
@@ -81,6 +81,8 @@ function sameAddress(a: ProxyState['address'], b: ProxyState['address']): boolea
 /** One client connection: framed messages in our serializer over a socket of this thread. */
 class ClientConn {
   readonly pending = new Map<number, AbortController>()
+  /** Calls still running, so that a disconnect releases locks only after they have settled. */
+  readonly running = new Set<Promise<void>>()
   owner: Owner = { held: new Map(), connections: 1 }
   key: string | undefined
   closed = false
@@ -132,41 +134,38 @@ export class Server {
   /** Runs the handshake (when there is an authkey), then serves the client's requests. */
   private accept(socket: net.Socket): void {
     const client = new ClientConn(socket)
-    let handshake = this.key ? serverHandshake(this.key) : undefined
-    let step = handshake?.next()
+    const write = (bytes: Buffer): void => void socket.write(Buffer.concat([frameHeader(bytes.length), bytes]))
+    let shake = this.key ? handshakeDriver(serverHandshake(this.key), write) : undefined
+    let dead = false
     const drive = (input?: Buffer): void => {
       try {
-        while (step && !step.done) {
-          const s = step.value
-          if ('send' in s) {
-            socket.write(Buffer.concat([frameHeader(s.send.length), s.send]))
-            step = handshake!.next(Buffer.alloc(0))
-            continue
-          }
-          if (input === undefined) return // wait for the peer's answer
-          const got = input
-          input = undefined
-          step = handshake!.next(got)
-        }
-        handshake = undefined
+        if (shake!(input)) shake = undefined
       } catch {
-        // A wrong authkey or a broken handshake: that connection ends, the server goes on.
+        // A wrong authkey or a broken handshake: that connection ends (nothing more it sent is
+        // read), and the server goes on.
+        dead = true
         socket.destroy()
       }
     }
     const reader = messageReader(HANDSHAKE_MAX_MESSAGE, (bytes) => {
-      if (handshake) return drive(bytes)
+      if (dead || socket.destroyed) return
+      if (shake) return drive(bytes)
       let msg: unknown[]
       try {
         msg = decode(bytes) as unknown[]
       } catch {
+        dead = true
         socket.destroy()
         return
       }
       const [callId, op] = msg as [number, number]
       if (op === OP_CANCEL) client.pending.get(msg[2] as number)?.abort(new Error('cancelled by the client'))
       else if (op === OP_HELLO) this.hello(client, String(msg[2]))
-      else void this.run(client, callId, op, msg)
+      else {
+        const call = this.run(client, callId, op, msg)
+        client.running.add(call)
+        void call.finally(() => client.running.delete(call))
+      }
     }, () => socket.destroy())
     socket.on('data', (chunk: Buffer) => {
       reader.push(chunk)
@@ -174,7 +173,7 @@ export class Server {
     socket.on('error', () => socket.destroy())
     socket.on('close', () => this.gone(client))
     this.clients.add(client)
-    drive()
+    if (shake) drive()
   }
 
   /** The connection's first message: which client it belongs to. */
@@ -194,6 +193,11 @@ export class Server {
     const owner = client.owner
     if (--owner.connections > 0) return
     if (client.key !== undefined) this.owners.delete(client.key)
+    // An aborted Condition.wait takes its lock back before it settles: release after that.
+    void Promise.allSettled(client.running).then(() => this.releaseHeld(owner))
+  }
+
+  private releaseHeld(owner: Owner): void {
     for (const [id, count] of owner.held) {
       const h = this.objects.get(id)
       for (let i = 0; i < count; i++) {

@@ -67,8 +67,11 @@ function specType(typeid: string, t: HostedSpec): HostedType {
           hold(client, id, 1)
           lockOwner.set(o, client)
         } else if (method === 'release') {
-          // Anyone may release a Lock or Semaphore: the count comes off the releaser, if it held one.
-          if (client.held.has(id)) hold(client, id, -1)
+          // Anyone may release a Lock or Semaphore. The count comes off the releaser if it held
+          // some; else off the Lock's recorded owner, so that owner's disconnect releases nothing more.
+          const n = Number(padded[0] ?? 1)
+          const charged = client.held.has(id) ? client : lockOwner.get(o)
+          if (charged) hold(charged, id, -n)
           lockOwner.delete(o)
         }
       }
@@ -187,9 +190,10 @@ export class HostedCondition {
     if (onAbort) signal!.removeEventListener('abort', onAbort)
     const i = this.waiters.indexOf(waiter)
     if (i >= 0) this.waiters.splice(i, 1)
-    // Like threading's Condition: the lock is taken back before wait returns, also on abort.
+    // Like threading's Condition: the lock is taken back before wait returns, also on abort. A
+    // notify that came first stands (too late to cancel): it is not lost to the other waiters.
     await this.lock.restore(client, depth)
-    signal?.throwIfAborted()
+    if (!notified) signal?.throwIfAborted()
     return notified
   }
 

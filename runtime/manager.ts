@@ -10,7 +10,7 @@ import type { AioConnection } from '../generated/connection.generated.js'
 import { pipeEnds } from './connection.js'
 import { AuthenticationError, ProcessError, ValueError } from './errors.js'
 import { channelTo, coroCreateRemote, createRemote, dropChannel, shutdownRemote } from './proxy.js'
-import { socketFolder } from './spawn-context.js'
+import { socketFolder, waitReady } from './spawn-context.js'
 import { ProcessCore, targetOf, type Target } from './process.js'
 import { CORE } from './transfer.js'
 import type { ProxyState, ServerOptions } from './manager-server.js'
@@ -120,7 +120,7 @@ export class ManagerCore implements Waiter {
     const server = new AioProcess({ target: { module: SERVER(), name: 'runServer' }, args: [options, theirs], name: 'SyncManager', daemon: false })
     server.start()
     theirs.close()
-    if (!ready.poll(30_000)) throw new ProcessError('the manager server did not start within 30 s')
+    waitReady(ready, server, 'the manager server')
     this.address = ready.recv() as ProxyState['address']
     ready.close()
     this.server = server

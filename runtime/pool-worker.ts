@@ -11,7 +11,7 @@ import { EOF, GetState, Ring } from './queue.js'
 import { PENDING, blockOn, coroBlockOn } from './wait.js'
 import { decode, encode, encoded } from './serialize.js'
 import { loadFunction, type FunctionRef } from './source.js'
-import { CURRENT, DONE, LOW_WATER, MODE_APPLY, MODE_STARMAP, OP_DEFINE, OP_STOP, SENT, SHARED_FLAG, type ErrorRecord } from './pool.js'
+import { CURRENT, DONE, LOW_WATER, MODE_APPLY, MODE_STARMAP, OP_DEFINE, OP_STOP, SENT, SHARED_FLAG, WAITING, type ErrorRecord } from './pool.js'
 import { describeValue } from './args.js'
 
 interface WorkerArgs {
@@ -26,7 +26,7 @@ interface WorkerArgs {
 
 type Fn = (...args: unknown[]) => unknown
 
-/** How long a result may wait before the pool is told of it, in ms. */
+/** How long a result may wait before the pool is told of it, in ms, while the pool is busy (not WAITING). */
 const ANNOUNCE_MS = 0.05
 
 export function errorRecord(e: unknown): ErrorRecord {
@@ -147,7 +147,7 @@ export async function poolWorker(a: WorkerArgs): Promise<void> {
     Atomics.store(words, CURRENT, 0)
     const done = Atomics.add(words, DONE, 1) + 1
     unannounced = true
-    if (Atomics.load(words, SENT) - done <= Atomics.load(words, LOW_WATER) || performance.now() - lastAnnounce >= ANNOUNCE_MS) announce()
+    if (Atomics.load(events, WAITING) === 1 || Atomics.load(words, SENT) - done <= Atomics.load(words, LOW_WATER) || performance.now() - lastAnnounce >= ANNOUNCE_MS) announce()
     return a.maxtasks > 0 && ++tasks >= a.maxtasks
   }
 }

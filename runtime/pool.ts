@@ -33,6 +33,12 @@ import type { FunctionRef } from './source.js'
 
 // The pool's words.
 const EV = 0
+/**
+ * 1 while the pool is about to sleep or sleeping: a worker then announces each result at once.
+ * The pool raises it, then looks for results once more; a worker writes a result, then reads it.
+ * So either the worker sees it raised, or the pool sees the result: none waits unannounced.
+ */
+export const WAITING = 1
 
 // A worker's words (shared with pool-worker.ts).
 export const CURRENT = 0 // id of the task the worker is running, 0 between tasks
@@ -292,7 +298,7 @@ export class AsyncResultCore<R = unknown> extends Job {
     if (this.status === 0) {
       const seq = Atomics.load(this.i32, EV)
       this.pool.pump()
-      if (this.status === 0) return park(this, this.i32, EV, seq, this.pool.sleepCap())
+      if (this.status === 0) return this.pool.sleep(this, seq)
     }
     if (this.status === 1) return this.value as R
     throw this.error
@@ -302,7 +308,7 @@ export class AsyncResultCore<R = unknown> extends Job {
     if (this.status === 0) {
       const seq = Atomics.load(this.i32, EV)
       this.pool.pump()
-      if (this.status === 0) return park(this, this.i32, EV, seq, this.pool.sleepCap())
+      if (this.status === 0) return this.pool.sleep(this, seq)
     }
     return undefined
   }
@@ -392,7 +398,7 @@ export class IMapCore<R = unknown> extends Job {
     this.pool.pump()
     r = this.take()
     if (r !== PENDING) return r
-    return park(this, this.i32, EV, seq, this.pool.sleepCap())
+    return this.pool.sleep(this, seq)
   }
 
   describe(): string {
@@ -414,7 +420,7 @@ function checkChunksize(chunksize: unknown): number | undefined {
 }
 
 export class PoolCore implements Waiter {
-  readonly events = new Int32Array(new SharedArrayBuffer(4))
+  readonly events = new Int32Array(new SharedArrayBuffer(8))
   readonly i32 = this.events
   waitIndex = EV
   waitValue = 0
@@ -549,7 +555,7 @@ export class PoolCore implements Waiter {
     const seq = Atomics.load(this.events, EV)
     this.pump()
     if (this.outstanding === 0 || this.state === TERMINATE) return undefined
-    return park(this, this.events, EV, seq, this.sleepCap())
+    return this.sleep(this, seq)
   }
 
   applyBegin<R>(fn: Target, args: unknown[] = [], options: AsyncOptions<R> = {}): AsyncResultCore<R> {
@@ -634,6 +640,17 @@ export class PoolCore implements Waiter {
 
   // --- the pump --------------------------------------------------------------------------------
 
+  /**
+   * Parks `w` on EV (read as `seq` before the pump ran), after raising WAITING and looking for
+   * results once more (see WAITING). The sleep is short while a message is half in a pipe (the
+   * worker frees room silently).
+   */
+  sleep(w: Waiter, seq: number): Pending {
+    Atomics.store(this.events, WAITING, 1)
+    if (this.workers.some((s) => s.conn.rx!.readable())) Atomics.add(this.events, EV, 1) // sleep returns at once
+    return park(w, this.events, EV, seq, this.sleepCap())
+  }
+
   /** The longest sleep of a waiter: short while a message is half in a pipe (the worker frees room silently). */
   sleepCap(): number {
     return this.workers.some((w) => w.sending) ? 1 : Infinity
@@ -648,6 +665,7 @@ export class PoolCore implements Waiter {
   pump(): void {
     if (this.pumping) return
     this.pumping = true
+    Atomics.store(this.events, WAITING, 0)
     try {
       for (const w of this.workers) {
         if (Atomics.load(w.proc.i32, 0) === 2 /* STOPPED */) w.stopped = true
@@ -869,7 +887,7 @@ export class PoolCore implements Waiter {
     const seq = Atomics.load(this.events, EV)
     this.pump()
     if (this.workers.length === 0) return undefined
-    return park(this, this.events, EV, seq, this.sleepCap())
+    return this.sleep(this, seq)
   }
 
   /** Ends the pool and waits for its workers (what `using` and `await using` do): Python's `with`. */

@@ -22,7 +22,7 @@ import type { ErrorRecord } from './pool.js'
 import { OP_CALL, OP_CANCEL, OP_CREATE, OP_DESCRIBE, OP_HELLO, OP_SHUTDOWN, localReferent, type ProxyState } from './manager-server.js'
 import * as net from 'node:net'
 import { randomBytes } from 'node:crypto'
-import { clientHandshake } from './auth.js'
+import { clientHandshake, handshakeDriver } from './auth.js'
 import { decode, encode, encoded } from './serialize.js'
 import { frameHeader, messageReader } from './framing.js'
 
@@ -69,6 +69,10 @@ class Channel {
       if (error instanceof AuthenticationError) throw error
       throw new OSError(`cannot reach the manager at ${addressText(address)}: ${(error as Error).message}`, { cause: error })
     }
+  }
+
+  get isBroken(): boolean {
+    return this.broken !== undefined
   }
 
   private gone(error: unknown): Error {
@@ -118,8 +122,8 @@ class Channel {
       const a = this.address
       const sock = typeof a === 'string' ? net.connect(a) : net.connect(a[1], a[0])
       sock.setNoDelay(true)
-      let shake = this.authkey === null ? undefined : clientHandshake(Buffer.from(this.authkey, 'hex'))
-      let step = shake?.next()
+      const write = (bytes: Buffer): void => void sock.write(Buffer.concat([frameHeader(bytes.length), bytes]))
+      let shake = this.authkey === null ? undefined : handshakeDriver(clientHandshake(Buffer.from(this.authkey, 'hex')), write)
       const ready = (): void => {
         shake = undefined
         sock.write(frame(0, [0, OP_HELLO, this.key]))
@@ -127,19 +131,7 @@ class Channel {
         resolve(sock)
       }
       const drive = (input?: Buffer): void => {
-        while (step && !step.done) {
-          const st = step.value
-          if ('send' in st) {
-            sock.write(Buffer.concat([frameHeader(st.send.length), st.send]))
-            step = shake!.next(Buffer.alloc(0))
-            continue
-          }
-          if (input === undefined) return
-          const got = input
-          input = undefined
-          step = shake!.next(got)
-        }
-        ready()
+        if (shake!(input)) ready()
       }
       const reader = messageReader(64 * 1024 * 1024, (bytes) => {
         if (shake) {
@@ -236,7 +228,8 @@ const channels = new Map<string, Channel>()
 export function channelTo(address: ProxyState['address'], authkey: string | null): Channel {
   const key = `${threadId} ${addressText(address)} ${authkey ?? ''}`
   let ch = channels.get(key)
-  if (!ch) {
+  // A server that went away may be back at the same address: a broken channel is replaced.
+  if (!ch || ch.isBroken) {
     ch = new Channel(address, authkey)
     channels.set(key, ch)
   }

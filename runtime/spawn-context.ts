@@ -12,6 +12,7 @@ import { pipeEnds } from './connection.js'
 import type { AioConnection } from '../generated/connection.generated.js'
 import { createRemote, coroCreateRemote } from './proxy.js'
 import type { ProxyState } from './manager-server.js'
+import { ProcessError } from './errors.js'
 
 let broker: { address: ProxyState['address']; authkey: string } | undefined
 
@@ -35,11 +36,23 @@ function spawnBroker(): { address: ProxyState['address']; authkey: string } {
     })
     server.start()
     theirs.close()
-    if (!ready.poll(30_000)) throw new Error('the spawn context broker did not start within 30 s')
+    waitReady(ready, server, 'the spawn context broker')
     broker = { address: ready.recv() as ProxyState['address'], authkey }
     ready.close()
   }
   return broker
+}
+
+/**
+ * Waits until a server thread reports its address; one that fails first (an address in use) is
+ * reported at once, not after the 30 s bound.
+ */
+export function waitReady(ready: AioConnection, server: AioProcess, what: string): void {
+  const deadline = performance.now() + 30_000
+  while (!ready.poll(20)) {
+    if (!server.isAlive()) throw new ProcessError(`${what} failed to start (exitcode ${server.exitcode}); its error is printed above`)
+    if (performance.now() > deadline) throw new ProcessError(`${what} did not start within 30 s`)
+  }
 }
 
 /** ctx.AioLock(...) and friends of the spawn context: the object is made in the broker. */

@@ -154,10 +154,11 @@ let spareTarget = 0
 let burst = 0
 
 function takeSpare(resourceLimits: ResourceLimits | undefined, data: ProcessData): Worker | undefined {
+  // A worker with resourceLimits is made for its process: such spawns neither use nor call for spares.
+  if (resourceLimits && Object.keys(resourceLimits).length) return undefined
   if (burst++ === 0) setImmediate(() => (burst = 0))
   spareTarget = Math.min(Math.max(spareTarget, burst), availableParallelism())
   scheduleRefill()
-  if (resourceLimits && Object.keys(resourceLimits).length) return undefined
   const worker = spares.shift()
   if (!worker) return undefined
   worker.removeAllListeners('exit')

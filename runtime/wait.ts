@@ -237,7 +237,13 @@ export async function coroAwaitOn<R>(
     for (;;) {
       const how = await Promise.race([changed(), interrupted])
       if (how === 'aborted' || how === 'timeout') {
-        const e = expire()
+        let e: R | Pending | Committed
+        try {
+          e = expire()
+        } catch (error) {
+          if (how === 'aborted') throw abortReason(signal!) // the abort's reason wins over "timed out"
+          throw error
+        }
         if (how === 'aborted' && e !== COMMITTED) throw abortReason(signal!)
         if (e !== PENDING && e !== COMMITTED) return e
         // Past the point of no return, or nothing to expire: go on without a deadline.
