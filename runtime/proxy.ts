@@ -126,7 +126,7 @@ class Channel {
       let shake = this.authkey === null ? undefined : handshakeDriver(clientHandshake(Buffer.from(this.authkey, 'hex')), write)
       const ready = (): void => {
         shake = undefined
-        sock.write(frame(0, [0, OP_HELLO, this.key]))
+        sock.write(frame(0, [OP_HELLO, this.key]))
         sock.unref() // only pending calls keep this process alive
         resolve(sock)
       }

@@ -6,6 +6,7 @@ import test, { type ExecutionContext } from 'ava'
 import { AioEvent, AioManager, AioProcess, AuthenticationError, OSError, getContext } from '../generated/index.generated.js'
 import { ENTRY, LONG, joined, start } from './helpers.js'
 import { spawn } from 'node:child_process'
+import net from 'node:net'
 
 const TARGETS = new URL('./targets.js', import.meta.url).href
 
@@ -140,4 +141,58 @@ test('remote manager: a server in another OS process over TCP, clients with the 
   const code = await new Promise((resolve) => (server.exitCode !== null ? resolve(server.exitCode) : server.on('exit', resolve)))
   t.is(code, 0)
   t.regex(out, /served/)
+})
+
+test('a client killed inside Condition.wait leaves the condition\'s lock free', async (t) => {
+  const m = manager(t)
+  const cond = m.Condition()
+  const started = m.Event()
+  const waiter = new AioProcess({ target: { module: TARGETS, name: 'waitOnCondition' }, args: [cond, started], startMethod: 'spawn' })
+  waiter.start()
+  t.true(await started.coro_wait(LONG))
+  // The waiter released the lock inside wait(); take it, so that its aborted wait must queue for it.
+  t.true(await cond.coro_acquire(true, LONG))
+  waiter.kill()
+  await waiter.coro_join(LONG)
+  cond.release()
+  // The killed client's wait took the lock back, then the server released it for the dead client.
+  t.true(await cond.coro_acquire(true, LONG), 'the dead client kept the lock')
+  cond.release()
+})
+
+test('frames sent after a failed handshake are not served', async (t) => {
+  const { encode, encoded } = await import('../runtime/serialize.js')
+  const { frameHeader, messageReader } = await import('../runtime/framing.js')
+  const { OP_SHUTDOWN } = await import('../runtime/manager-server.js')
+  const m = manager(t)
+  const frame = (b: Buffer) => Buffer.concat([frameHeader(b.length), b])
+  const sock = net.connect(m.address as string)
+  t.teardown(() => sock.destroy())
+  const challenge = await new Promise<Buffer>((resolve) => {
+    const reader = messageReader(1 << 20, resolve, () => {})
+    sock.on('data', (c) => reader.push(c))
+  })
+  t.regex(challenge.toString('latin1'), /^#CHALLENGE#/)
+  const n = encode([1, OP_SHUTDOWN])
+  // A wrong answer and, in the same write, a shutdown request.
+  sock.write(Buffer.concat([frame(Buffer.from('{sha256}' + 'x'.repeat(32))), frame(Buffer.from(encoded().subarray(0, n)))]))
+  await new Promise((resolve) => sock.once('close', resolve))
+  // The server did not obey: it still serves its real clients.
+  const q = m.Queue()
+  q.put('still serving')
+  t.is(await q.coro_get(true, LONG), 'still serving')
+})
+
+test('one thread is one client: an RLock taken with coro_acquire is released by release(), and the reverse', async (t) => {
+  const m = manager(t)
+  const r = m.RLock()
+  t.true(await r.coro_acquire(true, LONG))
+  t.true(r.acquire(true, LONG))
+  r.release()
+  await r.coro_release()
+  t.throws(() => r.release(), { message: /cannot release un-acquired lock/ })
+  const c = m.Condition()
+  c.acquire()
+  t.false(await c.coro_wait(10))
+  await c.coro_release()
 })

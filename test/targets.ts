@@ -110,3 +110,10 @@ export function blockInGet(q: { get(): unknown }, started: { set(): void }): voi
   started.set()
   q.get()
 }
+
+/** Waits on a manager Condition forever (a client killed inside Condition.wait). */
+export function waitOnCondition(cond: { acquire(): boolean; wait(): boolean }, started: { set(): void }): void {
+  cond.acquire()
+  started.set()
+  cond.wait()
+}
