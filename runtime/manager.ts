@@ -92,7 +92,7 @@ export class ManagerCore implements Waiter {
   /** start()'s attempt: connected, or PENDING for a short sleep while the server binds. */
   startAttempt(w: Waiter & { deadline: number }): undefined | Pending {
     try {
-      channelTo(this.address!, this.authkey)
+      channelTo(this.address!, this.authkey).probe()
       this.state = STARTED
       return undefined
     } catch (error) {
@@ -107,7 +107,7 @@ export class ManagerCore implements Waiter {
   connect(): void {
     this.checkInitial()
     if (this.address === undefined) throw new ValueError('connect() needs the address of a running manager')
-    channelTo(this.address, this.authkey)
+    channelTo(this.address, this.authkey).probe()
     this.role = 'connect'
     this.state = STARTED
   }

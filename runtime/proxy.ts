@@ -53,22 +53,39 @@ interface Pending {
  * same client key, so the server sees one client: it owns RLocks through either.
  */
 class Channel {
-  private readonly conn: AioConnection
+  private sync: AioConnection | undefined
   private readonly key = randomBytes(16).toString('hex')
   private nextId = 1
   private readonly pending = new Map<number, Pending>()
   private socket: Promise<net.Socket> | undefined
   private broken: Error | undefined
 
-  constructor(readonly address: ProxyState['address'], private readonly authkey: string | null) {
-    try {
-      const st = connectBegin(address, { authkey: authkey === null ? null : Buffer.from(authkey, 'hex') })
-      this.conn = blockOn<AioConnection>(st, () => connectAttempt<AioConnection>(st), Infinity, () => st.expire() as never, true)
-      this.conn.send([0, OP_HELLO, this.key])
-    } catch (error) {
-      if (error instanceof AuthenticationError) throw error
-      throw new OSError(`cannot reach the manager at ${addressText(address)}: ${(error as Error).message}`, { cause: error })
+  /** Connects nothing yet: a blocking call opens the blocking connection, an awaitable one the socket. */
+  constructor(readonly address: ProxyState['address'], private readonly authkey: string | null) {}
+
+  private unreachable(error: unknown): Error {
+    if (error instanceof AuthenticationError) return error
+    return new OSError(`cannot reach the manager at ${addressText(this.address)}: ${(error as Error).message}`, { cause: error })
+  }
+
+  /** The connection for blocking calls, opened (blocking) on first use. */
+  private get conn(): AioConnection {
+    if (!this.sync) {
+      try {
+        const st = connectBegin(this.address, { authkey: this.authkey === null ? null : Buffer.from(this.authkey, 'hex') })
+        const conn = blockOn<AioConnection>(st, () => connectAttempt<AioConnection>(st), Infinity, () => st.expire() as never, true)
+        conn.send([0, OP_HELLO, this.key])
+        this.sync = conn
+      } catch (error) {
+        throw this.unreachable(error)
+      }
     }
+    return this.sync
+  }
+
+  /** Connects now (blocking): a wrong authkey or an absent server shows here. */
+  probe(): void {
+    void this.conn
   }
 
   get isBroken(): boolean {
@@ -156,11 +173,13 @@ class Channel {
         }
       })
       sock.on('data', (chunk: Buffer) => reader.push(chunk))
-      sock.on('error', (error) => reject(this.gone(error)))
+      let connected = false
+      sock.once('connect', () => (connected = true))
+      sock.on('error', (error) => reject(connected ? this.gone(error) : this.unreachable(error)))
       sock.on('close', () => {
         this.socket = undefined
         // Closed before the handshake ended (the server died meanwhile): the connect fails too.
-        reject(this.gone(new Error('the connection closed')))
+        reject(connected ? this.gone(new Error('the connection closed')) : this.unreachable(new Error('the connection closed')))
         if (this.pending.size) this.failAll(new Error('the connection closed'))
       })
     })
