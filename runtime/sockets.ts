@@ -40,6 +40,11 @@ const STATUS_BYTES = 16 + 512
 const DEFAULT_MAX_MESSAGE = 64 * 1024 * 1024
 
 let io: Worker | undefined
+/** Starts this process's I/O thread now (a spawned process does, as it will call its broker soon). */
+export function startIoThread(): void {
+  ioThread()
+}
+
 function ioThread(): Worker {
   if (!io) {
     io = createWorker((execArgv) => new Worker(new URL('./io-thread.js', import.meta.url), { execArgv }))

@@ -8,13 +8,20 @@ import { joinChildren, type ProcessData } from './process.js'
 import { closeRebuiltHandles, flushSockets } from './connection.js'
 import { flushFedQueues } from './queue.js'
 import { writeAllSync } from './stdio.js'
+import { startIoThread } from './sockets.js'
 
+// The library's classes first: a spare process (see supervisor-thread.ts) loads them while it waits.
+await import('../generated/index.generated.js')
+// Its proxies' blocking calls go through the I/O thread: start it while nothing waits for it.
+startIoThread()
+const untilData = (): void => process.exit(0) // a spare whose parent went before it was used
+process.once('disconnect', untilData)
 const data = await new Promise<ProcessData>((resolve) => process.once('message', (m) => resolve(m as ProcessData)))
+process.off('disconnect', untilData)
 // The channel only brought the data: it must not keep this process alive. A daemon ends with its
 // parent, as Python terminates daemonic children at exit (the channel closes when the parent goes).
 process.channel?.unref()
 if (data.daemon) process.once('disconnect', () => process.exit(1))
-await import('../generated/index.generated.js')
 setCurrentProcess({ name: data.name, pid: process.pid, daemon: data.daemon, identity: data.identity })
 
 try {

@@ -113,7 +113,7 @@ const spawnBootstrap = fileURLToPath(new URL('./spawn-bootstrap.js', import.meta
 function spawnProcess(m: Extract<Message, { op: 'spawn' }>, i32: Int32Array, stop: (code: number) => void): void {
   let child: ChildProcess
   try {
-    child = spawnChild(process.execPath, [...workerExecArgv(), spawnBootstrap], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' })
+    child = spareProcesses.take() ?? startProcess()
   } catch (error) {
     writeAllSync(2, `Process ${m.data.name}:\n${(error as Error).stack ?? error}\n`)
     stop(1)
@@ -144,51 +144,83 @@ function spawnProcess(m: Extract<Message, { op: 'spawn' }>, i32: Int32Array, sto
   })
 }
 
-// Spare workers: booted ahead (Node's start-up and the library's module loading, ~60 ms here) and
-// waiting for a process to run, as Python's forkserver keeps a server ready to fork. Kept after
-// the first spawn only, as many as the largest burst of spawns in one turn (a pool's size), up to
-// the CPU count; a process with resourceLimits needs a worker made for it and never takes one.
-// A spare is unref'd: it never keeps anything alive.
-const spares: Worker[] = []
-let spareTarget = 0
-let burst = 0
+// Spares: workers and processes booted ahead (Node's start-up and the library's module loading,
+// ~60 ms for a worker and ~150 ms for a process here) and waiting for a process to run, as
+// Python's forkserver keeps a server ready to fork. Kept after the first spawn only, as many as
+// the largest burst of spawns in one turn (a pool's size), up to the CPU count, and booted once
+// spawning has been quiet for SPARE_DELAY_MS, so that they never slow the spawns asked for now. A
+// spare never keeps anything alive; a spare process ends with this process.
+
+/** Spares boot once spawning has been quiet this long. */
+const SPARE_DELAY_MS = 150
+
+interface Spare {
+  on(event: 'exit' | 'error', listener: () => void): unknown
+  removeAllListeners(event: 'exit' | 'error'): unknown
+}
+
+class Spares<S extends Spare> {
+  private readonly idle: S[] = []
+  private target = 0
+  private burst = 0
+  private timer: ReturnType<typeof setTimeout> | undefined
+
+  constructor(private readonly make: () => S) {}
+
+  /** A booted spare, or undefined; either way the next refill is planned. */
+  take(): S | undefined {
+    if (this.burst++ === 0) setImmediate(() => (this.burst = 0))
+    this.target = Math.min(Math.max(this.target, this.burst), availableParallelism())
+    this.schedule()
+    const spare = this.idle.shift()
+    spare?.removeAllListeners('exit')
+    spare?.removeAllListeners('error')
+    return spare
+  }
+
+  private schedule(): void {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      while (this.idle.length < this.target) {
+        const spare = this.make()
+        const drop = (): void => {
+          const i = this.idle.indexOf(spare)
+          if (i >= 0) this.idle.splice(i, 1)
+        }
+        spare.on('exit', drop)
+        spare.on('error', drop) // a spare that failed to boot is not used; the next spawn makes its own
+        this.idle.push(spare)
+      }
+    }, SPARE_DELAY_MS)
+  }
+}
+
+const spareWorkers = new Spares(() => {
+  const worker = createWorker((execArgv) => new Worker(bootstrap, { workerData: { spare: true }, execArgv }))
+  worker.unref()
+  return worker
+})
 
 function takeSpare(resourceLimits: ResourceLimits | undefined, data: ProcessData): Worker | undefined {
   // A worker with resourceLimits is made for its process: such spawns neither use nor call for spares.
   if (resourceLimits && Object.keys(resourceLimits).length) return undefined
-  if (burst++ === 0) setImmediate(() => (burst = 0))
-  spareTarget = Math.min(Math.max(spareTarget, burst), availableParallelism())
-  scheduleRefill()
-  const worker = spares.shift()
+  const worker = spareWorkers.take()
   if (!worker) return undefined
-  worker.removeAllListeners('exit')
-  worker.removeAllListeners('error')
   worker.ref()
   worker.postMessage(data, [data.feeder!])
   return worker
 }
 
-/** Spares boot once spawning has been quiet this long: they must not slow the workers asked for now. */
-const SPARE_DELAY_MS = 150
-let refillTimer: ReturnType<typeof setTimeout> | undefined
+const startProcess = (): ChildProcess =>
+  spawnChild(process.execPath, [...workerExecArgv(), spawnBootstrap], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' })
 
-function scheduleRefill(): void {
-  if (refillTimer) clearTimeout(refillTimer)
-  refillTimer = setTimeout(() => {
-    refillTimer = undefined
-    while (spares.length < spareTarget) {
-      const worker = createWorker((execArgv) => new Worker(bootstrap, { workerData: { spare: true }, execArgv }))
-      worker.unref()
-      const drop = (): void => {
-        const i = spares.indexOf(worker)
-        if (i >= 0) spares.splice(i, 1)
-      }
-      worker.on('exit', drop)
-      worker.on('error', drop) // a spare that failed to boot is not used; the next spawn boots its own
-      spares.push(worker)
-    }
-  }, SPARE_DELAY_MS)
-}
+const spareProcesses = new Spares(() => {
+  const child = startProcess()
+  child.unref()
+  child.channel?.unref()
+  return child
+})
 
 parentPort!.on('message', (m: Message) => {
   switch (m.op) {
