@@ -102,7 +102,7 @@ function subjects(): Subject[] {
   ]
 }
 
-const ENTRY = JSON.stringify(new URL('../generated/index.generated.js', import.meta.url).href)
+export const ENTRY = JSON.stringify(new URL('../generated/index.generated.js', import.meta.url).href)
 const PEER = (name: string) => JSON.stringify(peer(name))
 const TASK = JSON.stringify(TASK_MODULE)
 /** Scripts for a fresh `node`: each prints the ms from before its pool's creation to the first result. */
@@ -115,7 +115,7 @@ const COLD: [string, string][] = [
 ]
 
 /** Runs `script` as a module file in a fresh node (peers' workers inherit -e badly), then removes it. */
-async function coldStart(script: string): Promise<number> {
+export async function coldStart(script: string): Promise<number> {
   const file = join(ROOT, `.bench-cold-${process.pid}.mjs`)
   await writeFile(file, script)
   try {
