@@ -5,6 +5,7 @@ import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { runNode } from './helpers.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -79,4 +80,13 @@ test('aioprocessing-codegen works on a user\'s own spec in a user\'s own project
   t.regex(cls, /from 'aioprocessing\/runtime\/wait\.js'/)
   t.regex(cls, /from '\.\.\/latch\.js'/)
   t.regex(readFileSync(join(dir, 'src/generated/tests/latch.conformance.generated.ts'), 'utf8'), /CountDownLatch: counting down to 0 opens the latch \(coro\)/)
+})
+
+test('the examples that npm start runs work: seed, quickstart, pool and manager', async (t) => {
+  for (const name of ['seed', 'quickstart', 'pool-and-manager']) {
+    const script = `await import(${JSON.stringify(new URL(`../examples/${name}.js`, import.meta.url).href)})`
+    const { status, stdout, stderr } = await runNode(script)
+    t.is(status, 0, `${name}: ${stderr}`)
+    t.regex(stdout, { seed: /Got result 78/, quickstart: /counter = 200000 \(expected 200000\)/, 'pool-and-manager': /manager dict: \{"written by":"process \d+"\}, child exitcode 0/ }[name]!, name)
+  }
 })
