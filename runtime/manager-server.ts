@@ -17,9 +17,9 @@ import { handshakeDriver, serverHandshake } from './auth.js'
 import { decode, encode, encoded } from './serialize.js'
 import { frameHeader, messageReader } from './framing.js'
 import type { AioConnection } from '../generated/connection.generated.js'
-import { errorRecord } from './pool-worker.js'
+import { errorRecord } from './remote-error.js'
 import { compileFunction, loadFunction, type FunctionRef } from './source.js'
-import { NotImplementedError, RuntimeError, ValueError } from './errors.js'
+import { NotImplementedError, ValueError } from './errors.js'
 import { CORE, REDUCE } from './transfer.js'
 import { HOSTED, type HostedType } from './manager-types.js'
 import { ProxyCore, wrapProxy } from './proxy.js'
@@ -362,4 +362,3 @@ export async function runServer(options: ServerOptions, ready?: AioConnection): 
   await server.done
 }
 
-export { RuntimeError }

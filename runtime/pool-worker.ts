@@ -11,7 +11,8 @@ import { EOF, GetState, Ring } from './queue.js'
 import { PENDING, blockOn, coroBlockOn } from './wait.js'
 import { decode, encode, encoded } from './serialize.js'
 import { loadFunction, type FunctionRef } from './source.js'
-import { CURRENT, DONE, LOW_WATER, MODE_APPLY, MODE_STARMAP, OP_DEFINE, OP_STOP, SENT, SHARED_FLAG, WAITING, type ErrorRecord } from './pool.js'
+import { CURRENT, DONE, LOW_WATER, MODE_APPLY, MODE_STARMAP, OP_DEFINE, OP_STOP, SENT, SHARED_FLAG, WAITING } from './pool.js'
+import { errorRecord } from './remote-error.js'
 import { describeValue } from './args.js'
 
 interface WorkerArgs {
@@ -28,16 +29,6 @@ type Fn = (...args: unknown[]) => unknown
 
 /** How long a result may wait before the pool is told of it, in ms, while the pool is busy (not WAITING). */
 const ANNOUNCE_MS = 0.05
-
-export function errorRecord(e: unknown): ErrorRecord {
-  if (!(e instanceof Error)) return { name: 'Error', message: String(e), thrown: e, isError: false }
-  const props: Record<string, unknown> = {}
-  for (const k of Object.keys(e)) {
-    const v = (e as unknown as Record<string, unknown>)[k]
-    if (k !== 'cause' && (v === null || ['string', 'number', 'boolean'].includes(typeof v))) props[k] = v
-  }
-  return { name: e.name, message: e.message, stack: e.stack, props, isError: true }
-}
 
 export async function poolWorker(a: WorkerArgs): Promise<void> {
   const conn = new ConnectionCore(new Ring(new Int32Array(a.rx)), new Ring(new Int32Array(a.tx)), true)

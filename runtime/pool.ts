@@ -27,7 +27,7 @@ import { PENDING, coroBlockOn, park, type Pending, type Waiter } from './wait.js
 import { encode, encoded, sharedWritten } from './serialize.js'
 import { wrapCore } from './transfer.js'
 import { NotImplementedError, PoolTerminatedError, ValueError, WorkerLostError } from './errors.js'
-import * as errors from './errors.js'
+import { rebuildError, type ErrorRecord } from './remote-error.js'
 import type { ResourceLimits } from 'node:worker_threads'
 import type { FunctionRef } from './source.js'
 
@@ -58,17 +58,6 @@ export const MODE_APPLY = 0 // items = [args]: one call fn(...args), the result 
 export const MODE_MAP = 1 // items = [x...]: fn(x) each, the result is the list
 export const MODE_STARMAP = 2 // items = [[...args]...]: fn(...args) each, the result is the list
 // A result message: [taskId, ok, value | ErrorRecord, microseconds].
-
-/** How an error crosses back: enough to rebuild its class, message, stack and own fields. */
-export interface ErrorRecord {
-  name: string
-  message: string
-  stack?: string
-  props?: Record<string, unknown>
-  /** Set when what was thrown was not an Error: the value itself. */
-  thrown?: unknown
-  isError: boolean
-}
 
 /** Pipe ring size per direction and worker. */
 const PIPE_CAPACITY = 128 * 1024
@@ -181,31 +170,6 @@ class WorkerSlot {
 
 let nextTaskId = 1
 let nextPoolNumber = 1
-
-/** Turns an error thrown in a worker back into one of the same class, with the worker's stack. */
-export function rebuildError(r: ErrorRecord, where: string): unknown {
-  if (!r.isError) return r.thrown
-  const known = (errors as Record<string, unknown>)[r.name] ?? (globalThis as Record<string, unknown>)[r.name]
-  let error: Error
-  if (typeof known === 'function' && (known === Error || (known as { prototype: unknown }).prototype instanceof Error)) {
-    error = new (known as new (message: string, options?: ErrorOptions) => Error)(r.message, { cause: new RemoteTraceback(r.stack ?? '', where) })
-  } else {
-    error = new Error(r.message, { cause: new RemoteTraceback(r.stack ?? '', where) })
-    error.name = r.name
-  }
-  if (r.props) Object.assign(error, r.props)
-  // The stack that matters is where it was thrown: the worker's, then where it was re-thrown.
-  error.stack = `${r.stack ?? `${r.name}: ${r.message}`}\n    --- re-thrown from ${where} ---${(error.stack ?? '').replace(/^[^\n]*/, '')}`
-  return error
-}
-
-/** Python's `multiprocessing.pool.RemoteTraceback`: the `cause` of an error re-thrown from a worker. */
-export class RemoteTraceback extends Error {
-  constructor(readonly tb: string, where: string) {
-    super(`the error was thrown in ${where}:\n${tb}`)
-    this.name = 'RemoteTraceback'
-  }
-}
 
 /** What a job does with its chunks' results. */
 abstract class Job implements Waiter {
@@ -890,14 +854,7 @@ export class PoolCore implements Waiter {
     return this.sleep(this, seq)
   }
 
-  /** Ends the pool and waits for its workers (what `using` and `await using` do): Python's `with`. */
-  dispose(): void {
-    this.terminate()
-  }
 
-  reduce(): never {
-    throw new NotImplementedError('pool objects cannot be passed between processes or pickled')
-  }
 
   describe(): string {
     return `state=${STATE_NAMES[this.state]} pool_size=${this.processes}`
@@ -913,9 +870,6 @@ export class PoolCore implements Waiter {
     return this.outstanding
   }
 
-  static transferRefused(): never {
-    throw new NotImplementedError('pool objects cannot be passed between processes or pickled')
-  }
 }
 
 const STOP_MESSAGE = ((n) => Buffer.from(encoded().subarray(0, n)))(encode([OP_STOP]))

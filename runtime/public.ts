@@ -6,7 +6,7 @@ export type { CoroOptions } from './wait.js'
 export type { ProcessOptions, Target } from './process.js'
 export type { QueueOptions } from './queue.js'
 export type { PoolOptions, PoolFunction, AsyncOptions } from './pool.js'
-export { RemoteTraceback } from './pool.js'
+export { RemoteTraceback } from './remote-error.js'
 
 import type { AioConnection } from '../generated/connection.generated.js'
 import { pipeEnds } from './connection.js'

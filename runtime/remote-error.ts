@@ -1,0 +1,52 @@
+// Errors that cross back from another thread or process (a pool task, a manager call): the
+// record that travels, and the error rebuilt from it with the same class and message, the stack
+// of where it was thrown, and Python's RemoteTraceback as its cause.
+
+import * as errors from './errors.js'
+
+/** How an error crosses back: enough to rebuild its class, message, stack and own fields. */
+export interface ErrorRecord {
+  name: string
+  message: string
+  stack?: string
+  props?: Record<string, unknown>
+  /** Set when what was thrown was not an Error: the value itself. */
+  thrown?: unknown
+  isError: boolean
+}
+
+/** The record of a thrown value; own fields that are plain values (an error's `code`) travel too. */
+export function errorRecord(e: unknown): ErrorRecord {
+  if (!(e instanceof Error)) return { name: 'Error', message: String(e), thrown: e, isError: false }
+  const props: Record<string, unknown> = {}
+  for (const k of Object.keys(e)) {
+    const v = (e as unknown as Record<string, unknown>)[k]
+    if (k !== 'cause' && (v === null || ['string', 'number', 'boolean'].includes(typeof v))) props[k] = v
+  }
+  return { name: e.name, message: e.message, stack: e.stack, props, isError: true }
+}
+
+/** Python's `multiprocessing.pool.RemoteTraceback`: the `cause` of an error re-thrown from elsewhere. */
+export class RemoteTraceback extends Error {
+  constructor(readonly tb: string, where: string) {
+    super(`the error was thrown in ${where}:\n${tb}`)
+    this.name = 'RemoteTraceback'
+  }
+}
+
+/** Turns a record back into an error of the same class, with the remote stack first. */
+export function rebuildError(r: ErrorRecord, where: string): unknown {
+  if (!r.isError) return r.thrown
+  const known = (errors as Record<string, unknown>)[r.name] ?? (globalThis as Record<string, unknown>)[r.name]
+  let error: Error
+  if (typeof known === 'function' && (known === Error || (known as { prototype: unknown }).prototype instanceof Error)) {
+    error = new (known as new (message: string, options?: ErrorOptions) => Error)(r.message, { cause: new RemoteTraceback(r.stack ?? '', where) })
+  } else {
+    error = new Error(r.message, { cause: new RemoteTraceback(r.stack ?? '', where) })
+    error.name = r.name
+  }
+  if (r.props) Object.assign(error, r.props)
+  // The stack that matters is where it was thrown: the remote one, then where it was re-thrown.
+  error.stack = `${r.stack ?? `${r.name}: ${r.message}`}\n    --- re-thrown from ${where} ---${(error.stack ?? '').replace(/^[^\n]*/, '')}`
+  return error
+}
