@@ -56,25 +56,25 @@ function importPath(fromDir: string, file: string): string {
 /** The proxies' runs of the conformance cases: the spawn context's broker, and an AioManager's server. */
 function proxyVariants(spec: SpecModel, o: Options): Variant[] {
   const proxied = spec.classes.filter((c) => c.proxy)
-  const made = [...proxied.map((c) => c.name), 'AioProcess']
   // A user's own classes: a manager that registers their proxy modules (the spawn broker knows only the library's).
   const user = Boolean(o.runtime)
   return [
-    ...(user ? [] : [{ name: 'spawn', made, prelude: "const ctx = getContext('spawn')" }]),
+    ...(user ? [] : [{ name: 'spawn', prelude: [], ctx: "getContext('spawn')" }]),
     {
       name: 'manager',
-      made: proxied.map((c) => c.name),
       prelude: [
-        '// Every object of these cases is made on one AioManager server, shut down after the tests.',
+        '// The manager variant makes every object on one AioManager server, shut down after the tests.',
         ...(user ? [`import { AioManager } from '${o.runtime!.replace(/\/runtime$/, '')}'`] : []),
         'const manager = new AioManager()',
         ...(user ? proxied.map((c) => `manager.register('${c.proxy!.typeid}', { module: new URL('../${c.stem}.proxy.generated.js', import.meta.url).href, name: '${c.name}Proxy' })`) : []),
         'manager.start()',
         'test.after.always(() => manager.shutdown())',
-        'const ctx = {',
+        'const managerContext = {',
         ...proxied.map((c) => `  ${c.name}: (...args: unknown[]): any => manager.create('${c.proxy!.typeid}', args),`),
+        ...(spec.classes.some((c) => c.name === 'AioProcess') ? ["  AioProcess: (options: any) => new AioProcess(options),"] : []),
         '}',
-      ].join('\n'),
+      ],
+      ctx: 'managerContext',
     },
   ]
 }
@@ -91,10 +91,10 @@ export function generate(spec: SpecModel, o: Options): Map<string, string> {
     files.set(`tests/${cls.stem}.conformance.generated.ts`, emitConformance(cls, spec, '../index.generated.js', [...ERRORS, 'AioPipe', 'AioClient', 'getContext', 'currentProcess']))
     if (cls.proxy) files.set(`${cls.stem}.proxy.generated.ts`, emitProxy(cls, spec, target))
     if (cls.proxy || cls.name === 'AioProcess') {
-      for (const v of proxyVariants(spec, o)) {
-        if (cls.name === 'AioProcess' && v.name !== 'spawn') continue
-        files.set(`tests/${cls.stem}.${v.name}.conformance.generated.ts`, emitConformance(cls, spec, '../index.generated.js', [...ERRORS, 'AioPipe', 'AioClient', 'getContext', 'currentProcess'], v))
-      }
+      // AioProcess runs again in the spawn context only: its objects there are new Node processes.
+      const variants = proxyVariants(spec, o).filter((v) => cls.proxy || v.name === 'spawn')
+      const made = [...spec.classes.filter((c) => c.proxy).map((c) => c.name), 'AioProcess']
+      if (variants.length) files.set(`tests/${cls.stem}.proxy.conformance.generated.ts`, emitConformance(cls, spec, '../index.generated.js', [...ERRORS, 'AioPipe', 'AioClient', 'getContext', 'currentProcess'], variants, made))
     }
   }
   files.set('index.generated.ts', emitIndex(spec, target))

@@ -49,16 +49,16 @@ function renderStep(cls: ClassModel, s: StepModel, coro: boolean): string[] {
 }
 
 /**
- * Where the cases run: the class itself, or its proxies in a context that makes objects on a
- * manager server (`ctx.AioLock(...)` for `new AioLock(...)`).
+ * A context the cases run again in, on proxies: `ctx.AioLock(...)` for `new AioLock(...)`, where
+ * `ctx` makes the object on a manager server.
  */
 export interface Variant {
-  /** Test title suffix and the proxies' context, e.g. 'spawn'. */
+  /** Test title suffix, e.g. 'spawn'. */
   readonly name: string
-  /** Code before the tests: defines `ctx`. */
-  readonly prelude: string
-  /** Classes whose `new X(` becomes `ctx.X(`. */
-  readonly made: readonly string[]
+  /** Statements before the tests (a manager to start). */
+  readonly prelude: readonly string[]
+  /** The context object's expression. */
+  readonly ctx: string
 }
 
 /** Whether a case can run on proxies: it must not call what proxies do not offer. */
@@ -68,24 +68,40 @@ export function proxyCase(cls: ClassModel, c: CaseModel): boolean {
   return !c.steps.some((s) => s.do && hidden.includes(s.do.match(CALL)![1]))
 }
 
-export function emitConformance(cls: ClassModel, spec: SpecModel, entry: string, errorNames: readonly string[], variant?: Variant): string {
+/**
+ * The conformance tests of a class; with `variants`, those of its proxies instead: each case runs
+ * in every variant's context (one loop, one body), in both styles. `made` names the classes whose
+ * construction becomes `ctx.X(...)`.
+ */
+export function emitConformance(cls: ClassModel, spec: SpecModel, entry: string, errorNames: readonly string[], variants?: readonly Variant[], made: readonly string[] = []): string {
   const imports = [...spec.classes.map((c) => c.name), ...errorNames].sort().join(', ')
-  const made = variant ? new RegExp(`\\bnew (${variant.made.join('|')})(?=[<(])`, 'g') : undefined
-  const rw = (text: string) => (made ? text.replace(made, 'ctx.$1') : text)
-  const cases = variant ? cls.conformance.filter((c) => proxyCase(cls, c)) : cls.conformance
-  const label = variant ? `${cls.name}Proxy (${variant.name})` : cls.name
+  const rewrite = variants ? new RegExp(`\\bnew (${made.join('|')})(?=[<(])`, 'g') : undefined
+  const rw = (text: string) => (rewrite ? text.replace(rewrite, 'ctx.$1') : text)
+  const cases = variants ? cls.conformance.filter((c) => proxyCase(cls, c)) : cls.conformance
+  const prelude = variants
+    ? [
+        ...variants.flatMap((v) => v.prelude),
+        '/** Where every case runs: [title prefix, the context that makes its objects]. */',
+        `const CONTEXTS: [string, any][] = [${variants.map((v) => `['${cls.name}Proxy (${v.name})', ${v.ctx}]`).join(', ')}]`,
+      ].join('\n')
+    : ''
+  const title = (name: string, coro: boolean) => {
+    const text = `${name} (${coro ? 'coro' : 'blocking'})`
+    return variants ? `\`\${label}: ${text.replace(/[`\\$]/g, '\\$&')}\`` : JSON.stringify(`${cls.name}: ${text}`)
+  }
   return template({
     specFile: cls.specFile,
-    className: label,
+    className: variants ? `${cls.name}Proxy` : cls.name,
     imports,
     entry,
-    prelude: variant?.prelude ?? '',
+    prelude,
+    loop: Boolean(variants),
     cases: cases.map((c) => ({
       given: c.given.map(([name, expr]) => `const ${name} = ${rw(expr)}`),
       setup: rw(c.setup ?? `new ${cls.name}()`),
       teardown: rw(c.teardown ?? ''),
       variants: [false, true].map((coro) => ({
-        title: `${label}: ${c.name} (${coro ? 'coro' : 'blocking'})`,
+        title: title(c.name, coro),
         coro,
         steps: c.steps.flatMap((s) => renderStep(cls, { ...s, expect: s.expect === undefined ? undefined : rw(s.expect) }, coro)),
       })),

@@ -2,22 +2,27 @@
 // source: examples/custom-primitive/spec/countdown-latch.yaml
 // regenerate: npm run generate
 //
-// Conformance cases of CountDownLatchProxy (manager), each run once with blocking calls and once with coro_ twins.
+// Conformance cases of CountDownLatchProxy, each run once with blocking calls and once with coro_ twins.
 
 import test from 'ava'
 import { AioClient, AioPipe, AuthenticationError, BrokenBarrierError, BufferTooShort, CountDownLatch, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
 
-// Every object of these cases is made on one AioManager server, shut down after the tests.
+// The manager variant makes every object on one AioManager server, shut down after the tests.
 import { AioManager } from 'aioprocessing'
 const manager = new AioManager()
 manager.register('CountDownLatch', { module: new URL('../countdown-latch.proxy.generated.js', import.meta.url).href, name: 'CountDownLatchProxy' })
 manager.start()
 test.after.always(() => manager.shutdown())
-const ctx = {
+const managerContext = {
   CountDownLatch: (...args: unknown[]): any => manager.create('CountDownLatch', args),
 }
+/** Where every case runs: [title prefix, the context that makes its objects]. */
+const CONTEXTS: [string, any][] = [['CountDownLatchProxy (manager)', managerContext]]
 
-test("CountDownLatchProxy (manager): counting down to 0 opens the latch (blocking)", (t) => {
+// Every case, in every context.
+for (const [label, ctx] of CONTEXTS) {
+
+test(`${label}: counting down to 0 opens the latch (blocking)`, (t) => {
   const obj = ctx.CountDownLatch(2)
   t.deepEqual(obj.wait(0), false, "examples/custom-primitive/spec/countdown-latch.yaml:45:9")
   obj.countDown()
@@ -33,7 +38,7 @@ test("CountDownLatchProxy (manager): counting down to 0 opens the latch (blockin
   t.deepEqual(obj.getCount(), 0, "examples/custom-primitive/spec/countdown-latch.yaml:57:9")
 })
 
-test("CountDownLatchProxy (manager): counting down to 0 opens the latch (coro)", async (t) => {
+test(`${label}: counting down to 0 opens the latch (coro)`, async (t) => {
   const obj = ctx.CountDownLatch(2)
   t.deepEqual(await obj.coro_wait(0), false, "examples/custom-primitive/spec/countdown-latch.yaml:45:9")
   obj.countDown()
@@ -49,14 +54,15 @@ test("CountDownLatchProxy (manager): counting down to 0 opens the latch (coro)",
   t.deepEqual(obj.getCount(), 0, "examples/custom-primitive/spec/countdown-latch.yaml:57:9")
 })
 
-test("CountDownLatchProxy (manager): a negative count is refused, naming the argument (blocking)", (t) => {
+test(`${label}: a negative count is refused, naming the argument (blocking)`, (t) => {
   const obj = ctx.CountDownLatch(0)
   t.deepEqual(obj.wait(), true, "examples/custom-primitive/spec/countdown-latch.yaml:62:9")
   t.regex(String((() => { try { ctx.CountDownLatch(-1); return 'no error' } catch (e) { return String(e) } })()), /count must be >= 0/, "examples/custom-primitive/spec/countdown-latch.yaml:64:9")
 })
 
-test("CountDownLatchProxy (manager): a negative count is refused, naming the argument (coro)", async (t) => {
+test(`${label}: a negative count is refused, naming the argument (coro)`, async (t) => {
   const obj = ctx.CountDownLatch(0)
   t.deepEqual(await obj.coro_wait(), true, "examples/custom-primitive/spec/countdown-latch.yaml:62:9")
   t.regex(String((() => { try { ctx.CountDownLatch(-1); return 'no error' } catch (e) { return String(e) } })()), /count must be >= 0/, "examples/custom-primitive/spec/countdown-latch.yaml:64:9")
 })
+}

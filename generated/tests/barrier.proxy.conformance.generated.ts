@@ -2,16 +2,16 @@
 // source: spec/barrier.yaml
 // regenerate: npm run generate
 //
-// Conformance cases of AioBarrierProxy (manager), each run once with blocking calls and once with coro_ twins.
+// Conformance cases of AioBarrierProxy, each run once with blocking calls and once with coro_ twins.
 
 import test from 'ava'
 import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
 
-// Every object of these cases is made on one AioManager server, shut down after the tests.
+// The manager variant makes every object on one AioManager server, shut down after the tests.
 const manager = new AioManager()
 manager.start()
 test.after.always(() => manager.shutdown())
-const ctx = {
+const managerContext = {
   AioArray: (...args: unknown[]): any => manager.create('Array', args),
   AioBarrier: (...args: unknown[]): any => manager.create('Barrier', args),
   AioBoundedSemaphore: (...args: unknown[]): any => manager.create('BoundedSemaphore', args),
@@ -24,49 +24,55 @@ const ctx = {
   AioSemaphore: (...args: unknown[]): any => manager.create('Semaphore', args),
   AioSimpleQueue: (...args: unknown[]): any => manager.create('SimpleQueue', args),
   AioValue: (...args: unknown[]): any => manager.create('Value', args),
+  AioProcess: (options: any) => new AioProcess(options),
 }
+/** Where every case runs: [title prefix, the context that makes its objects]. */
+const CONTEXTS: [string, any][] = [['AioBarrierProxy (spawn)', getContext('spawn')], ['AioBarrierProxy (manager)', managerContext]]
 
-test("AioBarrierProxy (manager): BAR-01 a new barrier has its parties, none waiting, not broken (blocking)", (t) => {
+// Every case, in every context.
+for (const [label, ctx] of CONTEXTS) {
+
+test(`${label}: BAR-01 a new barrier has its parties, none waiting, not broken (blocking)`, (t) => {
   const obj = ctx.AioBarrier(3)
   t.deepEqual(obj.parties, 3, "spec/barrier.yaml:71:9")
   t.deepEqual(obj.nWaiting, 0, "spec/barrier.yaml:73:9")
   t.deepEqual(obj.broken, false, "spec/barrier.yaml:75:9")
 })
 
-test("AioBarrierProxy (manager): BAR-01 a new barrier has its parties, none waiting, not broken (coro)", async (t) => {
+test(`${label}: BAR-01 a new barrier has its parties, none waiting, not broken (coro)`, async (t) => {
   const obj = ctx.AioBarrier(3)
   t.deepEqual(obj.parties, 3, "spec/barrier.yaml:71:9")
   t.deepEqual(obj.nWaiting, 0, "spec/barrier.yaml:73:9")
   t.deepEqual(obj.broken, false, "spec/barrier.yaml:75:9")
 })
 
-test("AioBarrierProxy (manager): BAR-12 a barrier of one passes at once with index 0, every time (blocking)", (t) => {
+test(`${label}: BAR-12 a barrier of one passes at once with index 0, every time (blocking)`, (t) => {
   const obj = ctx.AioBarrier(1)
   t.deepEqual(obj.wait(), 0, "spec/barrier.yaml:80:9")
   t.deepEqual(obj.wait(), 0, "spec/barrier.yaml:82:9")
 })
 
-test("AioBarrierProxy (manager): BAR-12 a barrier of one passes at once with index 0, every time (coro)", async (t) => {
+test(`${label}: BAR-12 a barrier of one passes at once with index 0, every time (coro)`, async (t) => {
   const obj = ctx.AioBarrier(1)
   t.deepEqual(await obj.coro_wait(), 0, "spec/barrier.yaml:80:9")
   t.deepEqual(await obj.coro_wait(), 0, "spec/barrier.yaml:82:9")
 })
 
-test("AioBarrierProxy (manager): BAR-13 a failing action breaks the barrier and throws in the party that ran it (blocking)", (t) => {
+test(`${label}: BAR-13 a failing action breaks the barrier and throws in the party that ran it (blocking)`, (t) => {
   const obj = ctx.AioBarrier(1, () => { throw new Error('action failed') })
   t.throws(() => obj.wait(), { instanceOf: Error, message: /action failed/ }, "spec/barrier.yaml:98:9")
   t.deepEqual(obj.broken, true, "spec/barrier.yaml:101:9")
   t.throws(() => obj.wait(), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:103:9")
 })
 
-test("AioBarrierProxy (manager): BAR-13 a failing action breaks the barrier and throws in the party that ran it (coro)", async (t) => {
+test(`${label}: BAR-13 a failing action breaks the barrier and throws in the party that ran it (coro)`, async (t) => {
   const obj = ctx.AioBarrier(1, () => { throw new Error('action failed') })
   await t.throwsAsync(async () => await obj.coro_wait(), { instanceOf: Error, message: /action failed/ }, "spec/barrier.yaml:98:9")
   t.deepEqual(obj.broken, true, "spec/barrier.yaml:101:9")
   await t.throwsAsync(async () => await obj.coro_wait(), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:103:9")
 })
 
-test("AioBarrierProxy (manager): BAR-14 BAR-09 wait with a 0 or expiring timeout while parties are missing breaks the barrier (blocking)", (t) => {
+test(`${label}: BAR-14 BAR-09 wait with a 0 or expiring timeout while parties are missing breaks the barrier (blocking)`, (t) => {
   const obj = ctx.AioBarrier(2)
   t.throws(() => obj.wait(0), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:108:9")
   t.deepEqual(obj.broken, true, "spec/barrier.yaml:110:9")
@@ -78,7 +84,7 @@ test("AioBarrierProxy (manager): BAR-14 BAR-09 wait with a 0 or expiring timeout
   }
 })
 
-test("AioBarrierProxy (manager): BAR-14 BAR-09 wait with a 0 or expiring timeout while parties are missing breaks the barrier (coro)", async (t) => {
+test(`${label}: BAR-14 BAR-09 wait with a 0 or expiring timeout while parties are missing breaks the barrier (coro)`, async (t) => {
   const obj = ctx.AioBarrier(2)
   await t.throwsAsync(async () => await obj.coro_wait(0), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:108:9")
   t.deepEqual(obj.broken, true, "spec/barrier.yaml:110:9")
@@ -90,7 +96,7 @@ test("AioBarrierProxy (manager): BAR-14 BAR-09 wait with a 0 or expiring timeout
   }
 })
 
-test("AioBarrierProxy (manager): BAR-10 the constructor's timeout applies when wait has none (blocking)", (t) => {
+test(`${label}: BAR-10 the constructor's timeout applies when wait has none (blocking)`, (t) => {
   const obj = ctx.AioBarrier(2, undefined, 50)
   {
     const started = performance.now()
@@ -99,7 +105,7 @@ test("AioBarrierProxy (manager): BAR-10 the constructor's timeout applies when w
   }
 })
 
-test("AioBarrierProxy (manager): BAR-10 the constructor's timeout applies when wait has none (coro)", async (t) => {
+test(`${label}: BAR-10 the constructor's timeout applies when wait has none (coro)`, async (t) => {
   const obj = ctx.AioBarrier(2, undefined, 50)
   {
     const started = performance.now()
@@ -108,7 +114,7 @@ test("AioBarrierProxy (manager): BAR-10 the constructor's timeout applies when w
   }
 })
 
-test("AioBarrierProxy (manager): BAR-06 BAR-08 abort breaks the barrier, reset mends it (blocking)", (t) => {
+test(`${label}: BAR-06 BAR-08 abort breaks the barrier, reset mends it (blocking)`, (t) => {
   const obj = ctx.AioBarrier(1)
   obj.abort()
   t.deepEqual(obj.broken, true, "spec/barrier.yaml:126:9")
@@ -118,7 +124,7 @@ test("AioBarrierProxy (manager): BAR-06 BAR-08 abort breaks the barrier, reset m
   t.deepEqual(obj.wait(), 0, "spec/barrier.yaml:133:9")
 })
 
-test("AioBarrierProxy (manager): BAR-06 BAR-08 abort breaks the barrier, reset mends it (coro)", async (t) => {
+test(`${label}: BAR-06 BAR-08 abort breaks the barrier, reset mends it (coro)`, async (t) => {
   const obj = ctx.AioBarrier(1)
   obj.abort()
   t.deepEqual(obj.broken, true, "spec/barrier.yaml:126:9")
@@ -128,26 +134,27 @@ test("AioBarrierProxy (manager): BAR-06 BAR-08 abort breaks the barrier, reset m
   t.deepEqual(await obj.coro_wait(), 0, "spec/barrier.yaml:133:9")
 })
 
-test("AioBarrierProxy (manager): parties below 1 and bad arguments are refused, naming the argument (blocking)", (t) => {
+test(`${label}: parties below 1 and bad arguments are refused, naming the argument (blocking)`, (t) => {
   const obj = ctx.AioBarrier(1)
   t.regex(String((() => { try { ctx.AioBarrier(0); return 'no error' } catch (e) { return String(e) } })()), /parties must be >= 1/, "spec/barrier.yaml:138:9")
   t.regex(String((() => { try { ctx.AioBarrier(2, 'x' as never); return 'no error' } catch (e) { return String(e) } })()), /action must be a function/, "spec/barrier.yaml:140:9")
   t.throws(() => obj.wait(NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/barrier.yaml:142:9")
 })
 
-test("AioBarrierProxy (manager): parties below 1 and bad arguments are refused, naming the argument (coro)", async (t) => {
+test(`${label}: parties below 1 and bad arguments are refused, naming the argument (coro)`, async (t) => {
   const obj = ctx.AioBarrier(1)
   t.regex(String((() => { try { ctx.AioBarrier(0); return 'no error' } catch (e) { return String(e) } })()), /parties must be >= 1/, "spec/barrier.yaml:138:9")
   t.regex(String((() => { try { ctx.AioBarrier(2, 'x' as never); return 'no error' } catch (e) { return String(e) } })()), /action must be a function/, "spec/barrier.yaml:140:9")
   await t.throwsAsync(async () => await obj.coro_wait(NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/barrier.yaml:142:9")
 })
 
-test("AioBarrierProxy (manager): toString shows the state (blocking)", (t) => {
+test(`${label}: toString shows the state (blocking)`, (t) => {
   const obj = ctx.AioBarrier(2)
   t.deepEqual(String(obj), 'AioBarrier(parties=2, waiting=0)', "spec/barrier.yaml:148:9")
 })
 
-test("AioBarrierProxy (manager): toString shows the state (coro)", async (t) => {
+test(`${label}: toString shows the state (coro)`, async (t) => {
   const obj = ctx.AioBarrier(2)
   t.deepEqual(String(obj), 'AioBarrier(parties=2, waiting=0)', "spec/barrier.yaml:148:9")
 })
+}

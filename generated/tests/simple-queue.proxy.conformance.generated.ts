@@ -2,16 +2,16 @@
 // source: spec/simple-queue.yaml
 // regenerate: npm run generate
 //
-// Conformance cases of AioSimpleQueueProxy (manager), each run once with blocking calls and once with coro_ twins.
+// Conformance cases of AioSimpleQueueProxy, each run once with blocking calls and once with coro_ twins.
 
 import test from 'ava'
 import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
 
-// Every object of these cases is made on one AioManager server, shut down after the tests.
+// The manager variant makes every object on one AioManager server, shut down after the tests.
 const manager = new AioManager()
 manager.start()
 test.after.always(() => manager.shutdown())
-const ctx = {
+const managerContext = {
   AioArray: (...args: unknown[]): any => manager.create('Array', args),
   AioBarrier: (...args: unknown[]): any => manager.create('Barrier', args),
   AioBoundedSemaphore: (...args: unknown[]): any => manager.create('BoundedSemaphore', args),
@@ -24,9 +24,15 @@ const ctx = {
   AioSemaphore: (...args: unknown[]): any => manager.create('Semaphore', args),
   AioSimpleQueue: (...args: unknown[]): any => manager.create('SimpleQueue', args),
   AioValue: (...args: unknown[]): any => manager.create('Value', args),
+  AioProcess: (options: any) => new AioProcess(options),
 }
+/** Where every case runs: [title prefix, the context that makes its objects]. */
+const CONTEXTS: [string, any][] = [['AioSimpleQueueProxy (spawn)', getContext('spawn')], ['AioSimpleQueueProxy (manager)', managerContext]]
 
-test("AioSimpleQueueProxy (manager): SQ-01 SQ-07 empty until a put, FIFO, and null is an ordinary value (blocking)", (t) => {
+// Every case, in every context.
+for (const [label, ctx] of CONTEXTS) {
+
+test(`${label}: SQ-01 SQ-07 empty until a put, FIFO, and null is an ordinary value (blocking)`, (t) => {
   const obj = ctx.AioSimpleQueue()
   t.deepEqual(obj.empty(), true, "spec/simple-queue.yaml:64:9")
   obj.put(null)
@@ -37,7 +43,7 @@ test("AioSimpleQueueProxy (manager): SQ-01 SQ-07 empty until a put, FIFO, and nu
   t.deepEqual(obj.empty(), true, "spec/simple-queue.yaml:74:9")
 })
 
-test("AioSimpleQueueProxy (manager): SQ-01 SQ-07 empty until a put, FIFO, and null is an ordinary value (coro)", async (t) => {
+test(`${label}: SQ-01 SQ-07 empty until a put, FIFO, and null is an ordinary value (coro)`, async (t) => {
   const obj = ctx.AioSimpleQueue()
   t.deepEqual(obj.empty(), true, "spec/simple-queue.yaml:64:9")
   await obj.coro_put(null)
@@ -48,14 +54,15 @@ test("AioSimpleQueueProxy (manager): SQ-01 SQ-07 empty until a put, FIFO, and nu
   t.deepEqual(obj.empty(), true, "spec/simple-queue.yaml:74:9")
 })
 
-test("AioSimpleQueueProxy (manager): SQ-02 get takes no timeout; SQ-03 a non-cloneable item throws at put (blocking)", (t) => {
+test(`${label}: SQ-02 get takes no timeout; SQ-03 a non-cloneable item throws at put (blocking)`, (t) => {
   const obj = ctx.AioSimpleQueue()
   t.throws(() => obj.put(Symbol('x')), { instanceOf: TypeError, message: /symbol/ }, "spec/simple-queue.yaml:78:9")
   t.deepEqual(obj.empty(), true, "spec/simple-queue.yaml:81:9")
 })
 
-test("AioSimpleQueueProxy (manager): SQ-02 get takes no timeout; SQ-03 a non-cloneable item throws at put (coro)", async (t) => {
+test(`${label}: SQ-02 get takes no timeout; SQ-03 a non-cloneable item throws at put (coro)`, async (t) => {
   const obj = ctx.AioSimpleQueue()
   await t.throwsAsync(async () => await obj.coro_put(Symbol('x')), { instanceOf: TypeError, message: /symbol/ }, "spec/simple-queue.yaml:78:9")
   t.deepEqual(obj.empty(), true, "spec/simple-queue.yaml:81:9")
 })
+}

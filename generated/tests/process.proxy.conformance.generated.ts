@@ -2,14 +2,18 @@
 // source: spec/process.yaml
 // regenerate: npm run generate
 //
-// Conformance cases of AioProcessProxy (spawn), each run once with blocking calls and once with coro_ twins.
+// Conformance cases of AioProcessProxy, each run once with blocking calls and once with coro_ twins.
 
 import test from 'ava'
 import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
 
-const ctx = getContext('spawn')
+/** Where every case runs: [title prefix, the context that makes its objects]. */
+const CONTEXTS: [string, any][] = [['AioProcessProxy (spawn)', getContext('spawn')]]
 
-test("AioProcessProxy (spawn): PROC-01 before start there is no pid, no exitcode, and it is not alive (blocking)", (t) => {
+// Every case, in every context.
+for (const [label, ctx] of CONTEXTS) {
+
+test(`${label}: PROC-01 before start there is no pid, no exitcode, and it is not alive (blocking)`, (t) => {
   const obj = ctx.AioProcess({ target: () => {} })
   t.deepEqual(obj.pid, null, "spec/process.yaml:87:9")
   t.deepEqual(obj.exitcode, null, "spec/process.yaml:89:9")
@@ -19,7 +23,7 @@ test("AioProcessProxy (spawn): PROC-01 before start there is no pid, no exitcode
   t.throws(() => obj.terminate(), { instanceOf: ValueError }, "spec/process.yaml:98:9")
 })
 
-test("AioProcessProxy (spawn): PROC-01 before start there is no pid, no exitcode, and it is not alive (coro)", async (t) => {
+test(`${label}: PROC-01 before start there is no pid, no exitcode, and it is not alive (coro)`, async (t) => {
   const obj = ctx.AioProcess({ target: () => {} })
   t.deepEqual(obj.pid, null, "spec/process.yaml:87:9")
   t.deepEqual(obj.exitcode, null, "spec/process.yaml:89:9")
@@ -29,7 +33,7 @@ test("AioProcessProxy (spawn): PROC-01 before start there is no pid, no exitcode
   await t.throwsAsync(async () => obj.terminate(), { instanceOf: ValueError }, "spec/process.yaml:98:9")
 })
 
-test("AioProcessProxy (spawn): PROC-10 PROC-11 PROC-14 start, join, exitcode 0; join again (blocking)", (t) => {
+test(`${label}: PROC-10 PROC-11 PROC-14 start, join, exitcode 0; join again (blocking)`, (t) => {
   const obj = ctx.AioProcess({ target: (a: number, b: number) => { if (a + b !== 3) throw new Error('bad args') }, args: [1, 2] })
   try {
     obj.start()
@@ -44,7 +48,7 @@ test("AioProcessProxy (spawn): PROC-10 PROC-11 PROC-14 start, join, exitcode 0; 
   }
 })
 
-test("AioProcessProxy (spawn): PROC-10 PROC-11 PROC-14 start, join, exitcode 0; join again (coro)", async (t) => {
+test(`${label}: PROC-10 PROC-11 PROC-14 start, join, exitcode 0; join again (coro)`, async (t) => {
   const obj = ctx.AioProcess({ target: (a: number, b: number) => { if (a + b !== 3) throw new Error('bad args') }, args: [1, 2] })
   try {
     obj.start()
@@ -59,21 +63,21 @@ test("AioProcessProxy (spawn): PROC-10 PROC-11 PROC-14 start, join, exitcode 0; 
   }
 })
 
-test("AioProcessProxy (spawn): PROC-09 starting twice throws (blocking)", (t) => {
+test(`${label}: PROC-09 starting twice throws (blocking)`, (t) => {
   const obj = ctx.AioProcess({ target: () => {} })
   obj.start()
   t.throws(() => obj.start(), { instanceOf: ValueError, message: /cannot start a process twice/ }, "spec/process.yaml:120:9")
   obj.join(30000)
 })
 
-test("AioProcessProxy (spawn): PROC-09 starting twice throws (coro)", async (t) => {
+test(`${label}: PROC-09 starting twice throws (coro)`, async (t) => {
   const obj = ctx.AioProcess({ target: () => {} })
   obj.start()
   await t.throwsAsync(async () => obj.start(), { instanceOf: ValueError, message: /cannot start a process twice/ }, "spec/process.yaml:120:9")
   await obj.coro_join(30000)
 })
 
-test("AioProcessProxy (spawn): PROC-19 PROC-20 exitcode 1 after an uncaught error, n after process.exit(n) (blocking)", (t) => {
+test(`${label}: PROC-19 PROC-20 exitcode 1 after an uncaught error, n after process.exit(n) (blocking)`, (t) => {
   const obj = ctx.AioProcess({ target: () => { process.exit(7) } })
   obj.start()
   obj.join(30000)
@@ -81,7 +85,7 @@ test("AioProcessProxy (spawn): PROC-19 PROC-20 exitcode 1 after an uncaught erro
   t.deepEqual((() => { const p = ctx.AioProcess({ target: () => { throw new Error('expected in a test: exitcode 1') } }); p.start(); p.join(30000); return p.exitcode })(), 1, "spec/process.yaml:131:9")
 })
 
-test("AioProcessProxy (spawn): PROC-19 PROC-20 exitcode 1 after an uncaught error, n after process.exit(n) (coro)", async (t) => {
+test(`${label}: PROC-19 PROC-20 exitcode 1 after an uncaught error, n after process.exit(n) (coro)`, async (t) => {
   const obj = ctx.AioProcess({ target: () => { process.exit(7) } })
   obj.start()
   await obj.coro_join(30000)
@@ -89,7 +93,7 @@ test("AioProcessProxy (spawn): PROC-19 PROC-20 exitcode 1 after an uncaught erro
   t.deepEqual((() => { const p = ctx.AioProcess({ target: () => { throw new Error('expected in a test: exitcode 1') } }); p.start(); p.join(30000); return p.exitcode })(), 1, "spec/process.yaml:131:9")
 })
 
-test("AioProcessProxy (spawn): PROC-15 PROC-16 PROC-12 terminate gives -15, kill gives -9; join(timeout) returns while alive (blocking)", (t) => {
+test(`${label}: PROC-15 PROC-16 PROC-12 terminate gives -15, kill gives -9; join(timeout) returns while alive (blocking)`, (t) => {
   const obj = ctx.AioProcess({ target: () => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0) } })
   try {
     obj.start()
@@ -106,7 +110,7 @@ test("AioProcessProxy (spawn): PROC-15 PROC-16 PROC-12 terminate gives -15, kill
   }
 })
 
-test("AioProcessProxy (spawn): PROC-15 PROC-16 PROC-12 terminate gives -15, kill gives -9; join(timeout) returns while alive (coro)", async (t) => {
+test(`${label}: PROC-15 PROC-16 PROC-12 terminate gives -15, kill gives -9; join(timeout) returns while alive (coro)`, async (t) => {
   const obj = ctx.AioProcess({ target: () => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0) } })
   try {
     obj.start()
@@ -123,7 +127,7 @@ test("AioProcessProxy (spawn): PROC-15 PROC-16 PROC-12 terminate gives -15, kill
   }
 })
 
-test("AioProcessProxy (spawn): PROC-22 close while running throws; after join it closes, and later calls throw (blocking)", (t) => {
+test(`${label}: PROC-22 close while running throws; after join it closes, and later calls throw (blocking)`, (t) => {
   const obj = ctx.AioProcess({ target: () => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200) } })
   obj.start()
   t.throws(() => obj.close(), { instanceOf: ValueError, message: /still running/ }, "spec/process.yaml:154:9")
@@ -134,7 +138,7 @@ test("AioProcessProxy (spawn): PROC-22 close while running throws; after join it
   t.regex(String((() => { try { return obj.exitcode } catch (e) { return String(e) } })()), /process object is closed/, "spec/process.yaml:163:9")
 })
 
-test("AioProcessProxy (spawn): PROC-22 close while running throws; after join it closes, and later calls throw (coro)", async (t) => {
+test(`${label}: PROC-22 close while running throws; after join it closes, and later calls throw (coro)`, async (t) => {
   const obj = ctx.AioProcess({ target: () => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200) } })
   obj.start()
   await t.throwsAsync(async () => obj.close(), { instanceOf: ValueError, message: /still running/ }, "spec/process.yaml:154:9")
@@ -145,7 +149,7 @@ test("AioProcessProxy (spawn): PROC-22 close while running throws; after join it
   t.regex(String((() => { try { return obj.exitcode } catch (e) { return String(e) } })()), /process object is closed/, "spec/process.yaml:163:9")
 })
 
-test("AioProcessProxy (spawn): PROC-02 PROC-05 names and daemon (blocking)", (t) => {
+test(`${label}: PROC-02 PROC-05 names and daemon (blocking)`, (t) => {
   const obj = ctx.AioProcess({ target: () => {}, name: 'worker-a', daemon: true })
   t.deepEqual(obj.name, 'worker-a', "spec/process.yaml:168:9")
   t.deepEqual(obj.daemon, true, "spec/process.yaml:170:9")
@@ -155,7 +159,7 @@ test("AioProcessProxy (spawn): PROC-02 PROC-05 names and daemon (blocking)", (t)
   t.deepEqual(/^Process-\d+$/.test(ctx.AioProcess({ target: () => {} }).name), true, "spec/process.yaml:176:9")
 })
 
-test("AioProcessProxy (spawn): PROC-02 PROC-05 names and daemon (coro)", async (t) => {
+test(`${label}: PROC-02 PROC-05 names and daemon (coro)`, async (t) => {
   const obj = ctx.AioProcess({ target: () => {}, name: 'worker-a', daemon: true })
   t.deepEqual(obj.name, 'worker-a', "spec/process.yaml:168:9")
   t.deepEqual(obj.daemon, true, "spec/process.yaml:170:9")
@@ -165,7 +169,7 @@ test("AioProcessProxy (spawn): PROC-02 PROC-05 names and daemon (coro)", async (
   t.deepEqual(/^Process-\d+$/.test(ctx.AioProcess({ target: () => {} }).name), true, "spec/process.yaml:176:9")
 })
 
-test("AioProcessProxy (spawn): bad arguments fail at once with the argument named (blocking)", (t) => {
+test(`${label}: bad arguments fail at once with the argument named (blocking)`, (t) => {
   const obj = ctx.AioProcess({ target: () => {}, args: [1, () => 2] })
   t.throws(() => obj.start(), { instanceOf: TypeError, message: /args\[1\] is a function/ }, "spec/process.yaml:181:9")
   t.regex(String((() => { try { ctx.AioProcess({ target: 42 as never }); return 'no error' } catch (e) { return String(e) } })()), /target must be a function/, "spec/process.yaml:184:9")
@@ -173,10 +177,11 @@ test("AioProcessProxy (spawn): bad arguments fail at once with the argument name
   t.regex(String((() => { try { ctx.AioProcess({ target: () => {}, args: 'x' as never }); return 'no error' } catch (e) { return String(e) } })()), /args must be an array/, "spec/process.yaml:188:9")
 })
 
-test("AioProcessProxy (spawn): bad arguments fail at once with the argument named (coro)", async (t) => {
+test(`${label}: bad arguments fail at once with the argument named (coro)`, async (t) => {
   const obj = ctx.AioProcess({ target: () => {}, args: [1, () => 2] })
   await t.throwsAsync(async () => obj.start(), { instanceOf: TypeError, message: /args\[1\] is a function/ }, "spec/process.yaml:181:9")
   t.regex(String((() => { try { ctx.AioProcess({ target: 42 as never }); return 'no error' } catch (e) { return String(e) } })()), /target must be a function/, "spec/process.yaml:184:9")
   t.regex(String((() => { try { ctx.AioProcess({ target: Math.max }); return 'no error' } catch (e) { return String(e) } })()), /self-contained function/, "spec/process.yaml:186:9")
   t.regex(String((() => { try { ctx.AioProcess({ target: () => {}, args: 'x' as never }); return 'no error' } catch (e) { return String(e) } })()), /args must be an array/, "spec/process.yaml:188:9")
 })
+}

@@ -2,14 +2,37 @@
 // source: spec/semaphore.yaml
 // regenerate: npm run generate
 //
-// Conformance cases of AioSemaphoreProxy (spawn), each run once with blocking calls and once with coro_ twins.
+// Conformance cases of AioSemaphoreProxy, each run once with blocking calls and once with coro_ twins.
 
 import test from 'ava'
 import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
 
-const ctx = getContext('spawn')
+// The manager variant makes every object on one AioManager server, shut down after the tests.
+const manager = new AioManager()
+manager.start()
+test.after.always(() => manager.shutdown())
+const managerContext = {
+  AioArray: (...args: unknown[]): any => manager.create('Array', args),
+  AioBarrier: (...args: unknown[]): any => manager.create('Barrier', args),
+  AioBoundedSemaphore: (...args: unknown[]): any => manager.create('BoundedSemaphore', args),
+  AioCondition: (...args: unknown[]): any => manager.create('Condition', args),
+  AioEvent: (...args: unknown[]): any => manager.create('Event', args),
+  AioJoinableQueue: (...args: unknown[]): any => manager.create('JoinableQueue', args),
+  AioLock: (...args: unknown[]): any => manager.create('Lock', args),
+  AioQueue: (...args: unknown[]): any => manager.create('Queue', args),
+  AioRLock: (...args: unknown[]): any => manager.create('RLock', args),
+  AioSemaphore: (...args: unknown[]): any => manager.create('Semaphore', args),
+  AioSimpleQueue: (...args: unknown[]): any => manager.create('SimpleQueue', args),
+  AioValue: (...args: unknown[]): any => manager.create('Value', args),
+  AioProcess: (options: any) => new AioProcess(options),
+}
+/** Where every case runs: [title prefix, the context that makes its objects]. */
+const CONTEXTS: [string, any][] = [['AioSemaphoreProxy (spawn)', getContext('spawn')], ['AioSemaphoreProxy (manager)', managerContext]]
 
-test("AioSemaphoreProxy (spawn): SEM-01 getValue follows acquires and releases (blocking)", (t) => {
+// Every case, in every context.
+for (const [label, ctx] of CONTEXTS) {
+
+test(`${label}: SEM-01 getValue follows acquires and releases (blocking)`, (t) => {
   const obj = ctx.AioSemaphore(2)
   t.deepEqual(obj.getValue(), 2, "spec/semaphore.yaml:63:9")
   t.deepEqual(obj.acquire(), true, "spec/semaphore.yaml:65:9")
@@ -24,7 +47,7 @@ test("AioSemaphoreProxy (spawn): SEM-01 getValue follows acquires and releases (
   t.deepEqual(obj.getValue(), 2, "spec/semaphore.yaml:81:9")
 })
 
-test("AioSemaphoreProxy (spawn): SEM-01 getValue follows acquires and releases (coro)", async (t) => {
+test(`${label}: SEM-01 getValue follows acquires and releases (coro)`, async (t) => {
   const obj = ctx.AioSemaphore(2)
   t.deepEqual(obj.getValue(), 2, "spec/semaphore.yaml:63:9")
   t.deepEqual(await obj.coro_acquire(), true, "spec/semaphore.yaml:65:9")
@@ -39,7 +62,7 @@ test("AioSemaphoreProxy (spawn): SEM-01 getValue follows acquires and releases (
   t.deepEqual(obj.getValue(), 2, "spec/semaphore.yaml:81:9")
 })
 
-test("AioSemaphoreProxy (spawn): SEM-02 an unbounded semaphore may be released past its initial value (blocking)", (t) => {
+test(`${label}: SEM-02 an unbounded semaphore may be released past its initial value (blocking)`, (t) => {
   const obj = ctx.AioSemaphore(2)
   obj.release()
   t.deepEqual(obj.getValue(), 3, "spec/semaphore.yaml:87:9")
@@ -47,7 +70,7 @@ test("AioSemaphoreProxy (spawn): SEM-02 an unbounded semaphore may be released p
   t.deepEqual(obj.getValue(), 4, "spec/semaphore.yaml:90:9")
 })
 
-test("AioSemaphoreProxy (spawn): SEM-02 an unbounded semaphore may be released past its initial value (coro)", async (t) => {
+test(`${label}: SEM-02 an unbounded semaphore may be released past its initial value (coro)`, async (t) => {
   const obj = ctx.AioSemaphore(2)
   await obj.coro_release()
   t.deepEqual(obj.getValue(), 3, "spec/semaphore.yaml:87:9")
@@ -55,17 +78,17 @@ test("AioSemaphoreProxy (spawn): SEM-02 an unbounded semaphore may be released p
   t.deepEqual(obj.getValue(), 4, "spec/semaphore.yaml:90:9")
 })
 
-test("AioSemaphoreProxy (spawn): SEM-03 the default value is 1 (blocking)", (t) => {
+test(`${label}: SEM-03 the default value is 1 (blocking)`, (t) => {
   const obj = ctx.AioSemaphore()
   t.deepEqual(obj.getValue(), 1, "spec/semaphore.yaml:94:9")
 })
 
-test("AioSemaphoreProxy (spawn): SEM-03 the default value is 1 (coro)", async (t) => {
+test(`${label}: SEM-03 the default value is 1 (coro)`, async (t) => {
   const obj = ctx.AioSemaphore()
   t.deepEqual(obj.getValue(), 1, "spec/semaphore.yaml:94:9")
 })
 
-test("AioSemaphoreProxy (spawn): SEM-05 on a zero semaphore, non-blocking tries fail at once and timed ones after the timeout (blocking)", (t) => {
+test(`${label}: SEM-05 on a zero semaphore, non-blocking tries fail at once and timed ones after the timeout (blocking)`, (t) => {
   const obj = ctx.AioSemaphore(0)
   t.deepEqual(obj.acquire(false), false, "spec/semaphore.yaml:99:9")
   t.deepEqual(obj.acquire(false, null), false, "spec/semaphore.yaml:101:9")
@@ -77,7 +100,7 @@ test("AioSemaphoreProxy (spawn): SEM-05 on a zero semaphore, non-blocking tries 
   }
 })
 
-test("AioSemaphoreProxy (spawn): SEM-05 on a zero semaphore, non-blocking tries fail at once and timed ones after the timeout (coro)", async (t) => {
+test(`${label}: SEM-05 on a zero semaphore, non-blocking tries fail at once and timed ones after the timeout (coro)`, async (t) => {
   const obj = ctx.AioSemaphore(0)
   t.deepEqual(await obj.coro_acquire(false), false, "spec/semaphore.yaml:99:9")
   t.deepEqual(await obj.coro_acquire(false, null), false, "spec/semaphore.yaml:101:9")
@@ -89,36 +112,37 @@ test("AioSemaphoreProxy (spawn): SEM-05 on a zero semaphore, non-blocking tries 
   }
 })
 
-test("AioSemaphoreProxy (spawn): SEM-06 a negative or zero timeout fails at once (blocking)", (t) => {
+test(`${label}: SEM-06 a negative or zero timeout fails at once (blocking)`, (t) => {
   const obj = ctx.AioSemaphore(0)
   t.deepEqual(obj.acquire(true, -5), false, "spec/semaphore.yaml:111:9")
   t.deepEqual(obj.acquire(true, 0), false, "spec/semaphore.yaml:113:9")
 })
 
-test("AioSemaphoreProxy (spawn): SEM-06 a negative or zero timeout fails at once (coro)", async (t) => {
+test(`${label}: SEM-06 a negative or zero timeout fails at once (coro)`, async (t) => {
   const obj = ctx.AioSemaphore(0)
   t.deepEqual(await obj.coro_acquire(true, -5), false, "spec/semaphore.yaml:111:9")
   t.deepEqual(await obj.coro_acquire(true, 0), false, "spec/semaphore.yaml:113:9")
 })
 
-test("AioSemaphoreProxy (spawn): SEM-04 a negative initial value is refused, naming the argument (blocking)", (t) => {
+test(`${label}: SEM-04 a negative initial value is refused, naming the argument (blocking)`, (t) => {
   const obj = ctx.AioSemaphore(1)
   t.regex(String((() => { try { ctx.AioSemaphore(-1); return 'no error' } catch (e) { return String(e) } })()), /value must be >= 0/, "spec/semaphore.yaml:118:9")
   t.regex(String((() => { try { ctx.AioSemaphore(1.5); return 'no error' } catch (e) { return String(e) } })()), /TypeError: value must be an integer/, "spec/semaphore.yaml:120:9")
 })
 
-test("AioSemaphoreProxy (spawn): SEM-04 a negative initial value is refused, naming the argument (coro)", async (t) => {
+test(`${label}: SEM-04 a negative initial value is refused, naming the argument (coro)`, async (t) => {
   const obj = ctx.AioSemaphore(1)
   t.regex(String((() => { try { ctx.AioSemaphore(-1); return 'no error' } catch (e) { return String(e) } })()), /value must be >= 0/, "spec/semaphore.yaml:118:9")
   t.regex(String((() => { try { ctx.AioSemaphore(1.5); return 'no error' } catch (e) { return String(e) } })()), /TypeError: value must be an integer/, "spec/semaphore.yaml:120:9")
 })
 
-test("AioSemaphoreProxy (spawn): SEM-07 toString shows the value (blocking)", (t) => {
+test(`${label}: SEM-07 toString shows the value (blocking)`, (t) => {
   const obj = ctx.AioSemaphore(2)
   t.deepEqual(String(obj), 'AioSemaphore(value=2)', "spec/semaphore.yaml:125:9")
 })
 
-test("AioSemaphoreProxy (spawn): SEM-07 toString shows the value (coro)", async (t) => {
+test(`${label}: SEM-07 toString shows the value (coro)`, async (t) => {
   const obj = ctx.AioSemaphore(2)
   t.deepEqual(String(obj), 'AioSemaphore(value=2)', "spec/semaphore.yaml:125:9")
 })
+}

@@ -2,14 +2,37 @@
 // source: spec/value.yaml
 // regenerate: npm run generate
 //
-// Conformance cases of AioValueProxy (spawn), each run once with blocking calls and once with coro_ twins.
+// Conformance cases of AioValueProxy, each run once with blocking calls and once with coro_ twins.
 
 import test from 'ava'
 import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
 
-const ctx = getContext('spawn')
+// The manager variant makes every object on one AioManager server, shut down after the tests.
+const manager = new AioManager()
+manager.start()
+test.after.always(() => manager.shutdown())
+const managerContext = {
+  AioArray: (...args: unknown[]): any => manager.create('Array', args),
+  AioBarrier: (...args: unknown[]): any => manager.create('Barrier', args),
+  AioBoundedSemaphore: (...args: unknown[]): any => manager.create('BoundedSemaphore', args),
+  AioCondition: (...args: unknown[]): any => manager.create('Condition', args),
+  AioEvent: (...args: unknown[]): any => manager.create('Event', args),
+  AioJoinableQueue: (...args: unknown[]): any => manager.create('JoinableQueue', args),
+  AioLock: (...args: unknown[]): any => manager.create('Lock', args),
+  AioQueue: (...args: unknown[]): any => manager.create('Queue', args),
+  AioRLock: (...args: unknown[]): any => manager.create('RLock', args),
+  AioSemaphore: (...args: unknown[]): any => manager.create('Semaphore', args),
+  AioSimpleQueue: (...args: unknown[]): any => manager.create('SimpleQueue', args),
+  AioValue: (...args: unknown[]): any => manager.create('Value', args),
+  AioProcess: (options: any) => new AioProcess(options),
+}
+/** Where every case runs: [title prefix, the context that makes its objects]. */
+const CONTEXTS: [string, any][] = [['AioValueProxy (spawn)', getContext('spawn')], ['AioValueProxy (manager)', managerContext]]
 
-test("AioValueProxy (spawn): SC-01 SC-13 values of each typecode, 0 by default (blocking)", (t) => {
+// Every case, in every context.
+for (const [label, ctx] of CONTEXTS) {
+
+test(`${label}: SC-01 SC-13 values of each typecode, 0 by default (blocking)`, (t) => {
   const obj = ctx.AioValue('i', 4343)
   t.deepEqual(obj.value, 4343, "spec/value.yaml:90:9")
   t.deepEqual(ctx.AioValue('d', 3.625).value, 3.625, "spec/value.yaml:92:9")
@@ -19,7 +42,7 @@ test("AioValueProxy (spawn): SC-01 SC-13 values of each typecode, 0 by default (
   t.deepEqual(ctx.AioValue('d').value, 0, "spec/value.yaml:100:9")
 })
 
-test("AioValueProxy (spawn): SC-01 SC-13 values of each typecode, 0 by default (coro)", async (t) => {
+test(`${label}: SC-01 SC-13 values of each typecode, 0 by default (coro)`, async (t) => {
   const obj = ctx.AioValue('i', 4343)
   t.deepEqual(obj.value, 4343, "spec/value.yaml:90:9")
   t.deepEqual(ctx.AioValue('d', 3.625).value, 3.625, "spec/value.yaml:92:9")
@@ -29,34 +52,35 @@ test("AioValueProxy (spawn): SC-01 SC-13 values of each typecode, 0 by default (
   t.deepEqual(ctx.AioValue('d').value, 0, "spec/value.yaml:100:9")
 })
 
-test("AioValueProxy (spawn): SC-14 integers wrap on overflow (blocking)", (t) => {
+test(`${label}: SC-14 integers wrap on overflow (blocking)`, (t) => {
   const obj = ctx.AioValue('i', 2 ** 33)
   t.deepEqual(obj.value, 0, "spec/value.yaml:105:9")
 })
 
-test("AioValueProxy (spawn): SC-14 integers wrap on overflow (coro)", async (t) => {
+test(`${label}: SC-14 integers wrap on overflow (coro)`, async (t) => {
   const obj = ctx.AioValue('i', 2 ** 33)
   t.deepEqual(obj.value, 0, "spec/value.yaml:105:9")
 })
 
-test("AioValueProxy (spawn): SC-15 SC-22 bad typecodes and values are refused (blocking)", (t) => {
+test(`${label}: SC-15 SC-22 bad typecodes and values are refused (blocking)`, (t) => {
   const obj = ctx.AioValue('i')
   t.regex(String((() => { try { ctx.AioValue('z' as never); return 'no error' } catch (e) { return String(e) } })()), /typecode must be one of/, "spec/value.yaml:132:9")
   t.regex(String((() => { try { obj.value = 1.5; return 'no error' } catch (e) { return String(e) } })()), /TypeError: value must be an integer/, "spec/value.yaml:134:9")
 })
 
-test("AioValueProxy (spawn): SC-15 SC-22 bad typecodes and values are refused (coro)", async (t) => {
+test(`${label}: SC-15 SC-22 bad typecodes and values are refused (coro)`, async (t) => {
   const obj = ctx.AioValue('i')
   t.regex(String((() => { try { ctx.AioValue('z' as never); return 'no error' } catch (e) { return String(e) } })()), /typecode must be one of/, "spec/value.yaml:132:9")
   t.regex(String((() => { try { obj.value = 1.5; return 'no error' } catch (e) { return String(e) } })()), /TypeError: value must be an integer/, "spec/value.yaml:134:9")
 })
 
-test("AioValueProxy (spawn): toString shows typecode and value (blocking)", (t) => {
+test(`${label}: toString shows typecode and value (blocking)`, (t) => {
   const obj = ctx.AioValue('i', 5)
   t.deepEqual(String(obj), "AioValue('i', 5)", "spec/value.yaml:139:9")
 })
 
-test("AioValueProxy (spawn): toString shows typecode and value (coro)", async (t) => {
+test(`${label}: toString shows typecode and value (coro)`, async (t) => {
   const obj = ctx.AioValue('i', 5)
   t.deepEqual(String(obj), "AioValue('i', 5)", "spec/value.yaml:139:9")
 })
+}

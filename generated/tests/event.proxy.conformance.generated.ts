@@ -2,16 +2,16 @@
 // source: spec/event.yaml
 // regenerate: npm run generate
 //
-// Conformance cases of AioEventProxy (manager), each run once with blocking calls and once with coro_ twins.
+// Conformance cases of AioEventProxy, each run once with blocking calls and once with coro_ twins.
 
 import test from 'ava'
 import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
 
-// Every object of these cases is made on one AioManager server, shut down after the tests.
+// The manager variant makes every object on one AioManager server, shut down after the tests.
 const manager = new AioManager()
 manager.start()
 test.after.always(() => manager.shutdown())
-const ctx = {
+const managerContext = {
   AioArray: (...args: unknown[]): any => manager.create('Array', args),
   AioBarrier: (...args: unknown[]): any => manager.create('Barrier', args),
   AioBoundedSemaphore: (...args: unknown[]): any => manager.create('BoundedSemaphore', args),
@@ -24,9 +24,15 @@ const ctx = {
   AioSemaphore: (...args: unknown[]): any => manager.create('Semaphore', args),
   AioSimpleQueue: (...args: unknown[]): any => manager.create('SimpleQueue', args),
   AioValue: (...args: unknown[]): any => manager.create('Value', args),
+  AioProcess: (options: any) => new AioProcess(options),
 }
+/** Where every case runs: [title prefix, the context that makes its objects]. */
+const CONTEXTS: [string, any][] = [['AioEventProxy (spawn)', getContext('spawn')], ['AioEventProxy (manager)', managerContext]]
 
-test("AioEventProxy (manager): EVT-01 a new event is clear, wait(0) returns false at once, wait(t) after t (blocking)", (t) => {
+// Every case, in every context.
+for (const [label, ctx] of CONTEXTS) {
+
+test(`${label}: EVT-01 a new event is clear, wait(0) returns false at once, wait(t) after t (blocking)`, (t) => {
   const obj = ctx.AioEvent()
   t.deepEqual(obj.isSet(), false, "spec/event.yaml:43:9")
   t.deepEqual(obj.wait(0), false, "spec/event.yaml:45:9")
@@ -37,7 +43,7 @@ test("AioEventProxy (manager): EVT-01 a new event is clear, wait(0) returns fals
   }
 })
 
-test("AioEventProxy (manager): EVT-01 a new event is clear, wait(0) returns false at once, wait(t) after t (coro)", async (t) => {
+test(`${label}: EVT-01 a new event is clear, wait(0) returns false at once, wait(t) after t (coro)`, async (t) => {
   const obj = ctx.AioEvent()
   t.deepEqual(obj.isSet(), false, "spec/event.yaml:43:9")
   t.deepEqual(await obj.coro_wait(0), false, "spec/event.yaml:45:9")
@@ -48,7 +54,7 @@ test("AioEventProxy (manager): EVT-01 a new event is clear, wait(0) returns fals
   }
 })
 
-test("AioEventProxy (manager): EVT-02 EVT-05 after set, wait returns true at once (blocking)", (t) => {
+test(`${label}: EVT-02 EVT-05 after set, wait returns true at once (blocking)`, (t) => {
   const obj = ctx.AioEvent()
   obj.set()
   t.deepEqual(obj.isSet(), true, "spec/event.yaml:53:9")
@@ -56,7 +62,7 @@ test("AioEventProxy (manager): EVT-02 EVT-05 after set, wait returns true at onc
   t.deepEqual(obj.wait(1000), true, "spec/event.yaml:57:9")
 })
 
-test("AioEventProxy (manager): EVT-02 EVT-05 after set, wait returns true at once (coro)", async (t) => {
+test(`${label}: EVT-02 EVT-05 after set, wait returns true at once (coro)`, async (t) => {
   const obj = ctx.AioEvent()
   obj.set()
   t.deepEqual(obj.isSet(), true, "spec/event.yaml:53:9")
@@ -64,7 +70,7 @@ test("AioEventProxy (manager): EVT-02 EVT-05 after set, wait returns true at onc
   t.deepEqual(await obj.coro_wait(1000), true, "spec/event.yaml:57:9")
 })
 
-test("AioEventProxy (manager): EVT-03 EVT-06 clear makes isSet false; set and clear repeat safely (blocking)", (t) => {
+test(`${label}: EVT-03 EVT-06 clear makes isSet false; set and clear repeat safely (blocking)`, (t) => {
   const obj = ctx.AioEvent()
   obj.set()
   obj.set()
@@ -73,7 +79,7 @@ test("AioEventProxy (manager): EVT-03 EVT-06 clear makes isSet false; set and cl
   t.deepEqual(obj.isSet(), false, "spec/event.yaml:65:9")
 })
 
-test("AioEventProxy (manager): EVT-03 EVT-06 clear makes isSet false; set and clear repeat safely (coro)", async (t) => {
+test(`${label}: EVT-03 EVT-06 clear makes isSet false; set and clear repeat safely (coro)`, async (t) => {
   const obj = ctx.AioEvent()
   obj.set()
   obj.set()
@@ -82,38 +88,39 @@ test("AioEventProxy (manager): EVT-03 EVT-06 clear makes isSet false; set and cl
   t.deepEqual(obj.isSet(), false, "spec/event.yaml:65:9")
 })
 
-test("AioEventProxy (manager): EVT-07 wait(-1) on a clear event returns false at once (blocking)", (t) => {
+test(`${label}: EVT-07 wait(-1) on a clear event returns false at once (blocking)`, (t) => {
   const obj = ctx.AioEvent()
   t.deepEqual(obj.wait(-1), false, "spec/event.yaml:69:9")
 })
 
-test("AioEventProxy (manager): EVT-07 wait(-1) on a clear event returns false at once (coro)", async (t) => {
+test(`${label}: EVT-07 wait(-1) on a clear event returns false at once (coro)`, async (t) => {
   const obj = ctx.AioEvent()
   t.deepEqual(await obj.coro_wait(-1), false, "spec/event.yaml:69:9")
 })
 
-test("AioEventProxy (manager): bad timeouts name the argument (blocking)", (t) => {
+test(`${label}: bad timeouts name the argument (blocking)`, (t) => {
   const obj = ctx.AioEvent()
   t.throws(() => obj.wait(NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/event.yaml:73:9")
   t.throws(() => obj.wait({} as never), { instanceOf: TypeError, message: /timeout/ }, "spec/event.yaml:76:9")
 })
 
-test("AioEventProxy (manager): bad timeouts name the argument (coro)", async (t) => {
+test(`${label}: bad timeouts name the argument (coro)`, async (t) => {
   const obj = ctx.AioEvent()
   await t.throwsAsync(async () => await obj.coro_wait(NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/event.yaml:73:9")
   await t.throwsAsync(async () => await obj.coro_wait({} as never), { instanceOf: TypeError, message: /timeout/ }, "spec/event.yaml:76:9")
 })
 
-test("AioEventProxy (manager): EVT-08 toString shows the flag (blocking)", (t) => {
+test(`${label}: EVT-08 toString shows the flag (blocking)`, (t) => {
   const obj = ctx.AioEvent()
   t.deepEqual(String(obj), 'AioEvent(unset)', "spec/event.yaml:81:9")
   obj.set()
   t.deepEqual(String(obj), 'AioEvent(set)', "spec/event.yaml:84:9")
 })
 
-test("AioEventProxy (manager): EVT-08 toString shows the flag (coro)", async (t) => {
+test(`${label}: EVT-08 toString shows the flag (coro)`, async (t) => {
   const obj = ctx.AioEvent()
   t.deepEqual(String(obj), 'AioEvent(unset)', "spec/event.yaml:81:9")
   obj.set()
   t.deepEqual(String(obj), 'AioEvent(set)', "spec/event.yaml:84:9")
 })
+}

@@ -2,16 +2,16 @@
 // source: spec/lock.yaml
 // regenerate: npm run generate
 //
-// Conformance cases of AioLockProxy (manager), each run once with blocking calls and once with coro_ twins.
+// Conformance cases of AioLockProxy, each run once with blocking calls and once with coro_ twins.
 
 import test from 'ava'
 import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
 
-// Every object of these cases is made on one AioManager server, shut down after the tests.
+// The manager variant makes every object on one AioManager server, shut down after the tests.
 const manager = new AioManager()
 manager.start()
 test.after.always(() => manager.shutdown())
-const ctx = {
+const managerContext = {
   AioArray: (...args: unknown[]): any => manager.create('Array', args),
   AioBarrier: (...args: unknown[]): any => manager.create('Barrier', args),
   AioBoundedSemaphore: (...args: unknown[]): any => manager.create('BoundedSemaphore', args),
@@ -24,33 +24,39 @@ const ctx = {
   AioSemaphore: (...args: unknown[]): any => manager.create('Semaphore', args),
   AioSimpleQueue: (...args: unknown[]): any => manager.create('SimpleQueue', args),
   AioValue: (...args: unknown[]): any => manager.create('Value', args),
+  AioProcess: (options: any) => new AioProcess(options),
 }
+/** Where every case runs: [title prefix, the context that makes its objects]. */
+const CONTEXTS: [string, any][] = [['AioLockProxy (spawn)', getContext('spawn')], ['AioLockProxy (manager)', managerContext]]
 
-test("AioLockProxy (manager): LOCK-01 acquire returns true; acquire(false) on a held lock returns false (blocking)", (t) => {
+// Every case, in every context.
+for (const [label, ctx] of CONTEXTS) {
+
+test(`${label}: LOCK-01 acquire returns true; acquire(false) on a held lock returns false (blocking)`, (t) => {
   const obj = ctx.AioLock()
   t.deepEqual(obj.acquire(), true, "spec/lock.yaml:48:9")
   t.deepEqual(obj.acquire(false), false, "spec/lock.yaml:50:9")
   t.deepEqual(obj.release(), undefined, "spec/lock.yaml:52:9")
 })
 
-test("AioLockProxy (manager): LOCK-01 acquire returns true; acquire(false) on a held lock returns false (coro)", async (t) => {
+test(`${label}: LOCK-01 acquire returns true; acquire(false) on a held lock returns false (coro)`, async (t) => {
   const obj = ctx.AioLock()
   t.deepEqual(await obj.coro_acquire(), true, "spec/lock.yaml:48:9")
   t.deepEqual(await obj.coro_acquire(false), false, "spec/lock.yaml:50:9")
   t.deepEqual(await obj.coro_release(), undefined, "spec/lock.yaml:52:9")
 })
 
-test("AioLockProxy (manager): LOCK-02 releasing an unlocked lock throws ValueError (blocking)", (t) => {
+test(`${label}: LOCK-02 releasing an unlocked lock throws ValueError (blocking)`, (t) => {
   const obj = ctx.AioLock()
   t.throws(() => obj.release(), { instanceOf: ValueError, message: /released too many times/ }, "spec/lock.yaml:56:9")
 })
 
-test("AioLockProxy (manager): LOCK-02 releasing an unlocked lock throws ValueError (coro)", async (t) => {
+test(`${label}: LOCK-02 releasing an unlocked lock throws ValueError (coro)`, async (t) => {
   const obj = ctx.AioLock()
   await t.throwsAsync(async () => await obj.coro_release(), { instanceOf: ValueError, message: /released too many times/ }, "spec/lock.yaml:56:9")
 })
 
-test("AioLockProxy (manager): LOCK-04 acquire(true, timeout) on a held lock returns false after the timeout (blocking)", (t) => {
+test(`${label}: LOCK-04 acquire(true, timeout) on a held lock returns false after the timeout (blocking)`, (t) => {
   const obj = ctx.AioLock()
   t.deepEqual(obj.acquire(), true, "spec/lock.yaml:61:9")
   {
@@ -60,7 +66,7 @@ test("AioLockProxy (manager): LOCK-04 acquire(true, timeout) on a held lock retu
   }
 })
 
-test("AioLockProxy (manager): LOCK-04 acquire(true, timeout) on a held lock returns false after the timeout (coro)", async (t) => {
+test(`${label}: LOCK-04 acquire(true, timeout) on a held lock returns false after the timeout (coro)`, async (t) => {
   const obj = ctx.AioLock()
   t.deepEqual(await obj.coro_acquire(), true, "spec/lock.yaml:61:9")
   {
@@ -70,62 +76,63 @@ test("AioLockProxy (manager): LOCK-04 acquire(true, timeout) on a held lock retu
   }
 })
 
-test("AioLockProxy (manager): LOCK-05 a negative timeout acts as 0 (blocking)", (t) => {
+test(`${label}: LOCK-05 a negative timeout acts as 0 (blocking)`, (t) => {
   const obj = ctx.AioLock()
   obj.acquire()
   t.deepEqual(obj.acquire(true, -1), false, "spec/lock.yaml:69:9")
 })
 
-test("AioLockProxy (manager): LOCK-05 a negative timeout acts as 0 (coro)", async (t) => {
+test(`${label}: LOCK-05 a negative timeout acts as 0 (coro)`, async (t) => {
   const obj = ctx.AioLock()
   await obj.coro_acquire()
   t.deepEqual(await obj.coro_acquire(true, -1), false, "spec/lock.yaml:69:9")
 })
 
-test("AioLockProxy (manager): LOCK-06 acquire(false, timeout) ignores the timeout (blocking)", (t) => {
+test(`${label}: LOCK-06 acquire(false, timeout) ignores the timeout (blocking)`, (t) => {
   const obj = ctx.AioLock()
   obj.acquire()
   t.deepEqual(obj.acquire(false, 60000), false, "spec/lock.yaml:74:9")
 })
 
-test("AioLockProxy (manager): LOCK-06 acquire(false, timeout) ignores the timeout (coro)", async (t) => {
+test(`${label}: LOCK-06 acquire(false, timeout) ignores the timeout (coro)`, async (t) => {
   const obj = ctx.AioLock()
   await obj.coro_acquire()
   t.deepEqual(await obj.coro_acquire(false, 60000), false, "spec/lock.yaml:74:9")
 })
 
-test("AioLockProxy (manager): LOCK-09 not re-entrant (blocking)", (t) => {
+test(`${label}: LOCK-09 not re-entrant (blocking)`, (t) => {
   const obj = ctx.AioLock()
   t.deepEqual(obj.acquire(false), true, "spec/lock.yaml:78:9")
   t.deepEqual(obj.acquire(false), false, "spec/lock.yaml:80:9")
 })
 
-test("AioLockProxy (manager): LOCK-09 not re-entrant (coro)", async (t) => {
+test(`${label}: LOCK-09 not re-entrant (coro)`, async (t) => {
   const obj = ctx.AioLock()
   t.deepEqual(await obj.coro_acquire(false), true, "spec/lock.yaml:78:9")
   t.deepEqual(await obj.coro_acquire(false), false, "spec/lock.yaml:80:9")
 })
 
-test("AioLockProxy (manager): acquire with a NaN or non-numeric timeout throws TypeError naming the argument (blocking)", (t) => {
+test(`${label}: acquire with a NaN or non-numeric timeout throws TypeError naming the argument (blocking)`, (t) => {
   const obj = ctx.AioLock()
   obj.acquire()
   t.throws(() => obj.acquire(true, NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/lock.yaml:85:9")
   t.throws(() => obj.acquire(true, '10' as never), { instanceOf: TypeError, message: /timeout/ }, "spec/lock.yaml:88:9")
 })
 
-test("AioLockProxy (manager): acquire with a NaN or non-numeric timeout throws TypeError naming the argument (coro)", async (t) => {
+test(`${label}: acquire with a NaN or non-numeric timeout throws TypeError naming the argument (coro)`, async (t) => {
   const obj = ctx.AioLock()
   await obj.coro_acquire()
   await t.throwsAsync(async () => await obj.coro_acquire(true, NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/lock.yaml:85:9")
   await t.throwsAsync(async () => await obj.coro_acquire(true, '10' as never), { instanceOf: TypeError, message: /timeout/ }, "spec/lock.yaml:88:9")
 })
 
-test("AioLockProxy (manager): acquire with a non-boolean block throws TypeError naming the argument (blocking)", (t) => {
+test(`${label}: acquire with a non-boolean block throws TypeError naming the argument (blocking)`, (t) => {
   const obj = ctx.AioLock()
   t.throws(() => obj.acquire(1 as never), { instanceOf: TypeError, message: /block/ }, "spec/lock.yaml:93:9")
 })
 
-test("AioLockProxy (manager): acquire with a non-boolean block throws TypeError naming the argument (coro)", async (t) => {
+test(`${label}: acquire with a non-boolean block throws TypeError naming the argument (coro)`, async (t) => {
   const obj = ctx.AioLock()
   await t.throwsAsync(async () => await obj.coro_acquire(1 as never), { instanceOf: TypeError, message: /block/ }, "spec/lock.yaml:93:9")
 })
+}

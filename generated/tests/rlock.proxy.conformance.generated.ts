@@ -2,16 +2,16 @@
 // source: spec/rlock.yaml
 // regenerate: npm run generate
 //
-// Conformance cases of AioRLockProxy (manager), each run once with blocking calls and once with coro_ twins.
+// Conformance cases of AioRLockProxy, each run once with blocking calls and once with coro_ twins.
 
 import test from 'ava'
 import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
 
-// Every object of these cases is made on one AioManager server, shut down after the tests.
+// The manager variant makes every object on one AioManager server, shut down after the tests.
 const manager = new AioManager()
 manager.start()
 test.after.always(() => manager.shutdown())
-const ctx = {
+const managerContext = {
   AioArray: (...args: unknown[]): any => manager.create('Array', args),
   AioBarrier: (...args: unknown[]): any => manager.create('Barrier', args),
   AioBoundedSemaphore: (...args: unknown[]): any => manager.create('BoundedSemaphore', args),
@@ -24,9 +24,15 @@ const ctx = {
   AioSemaphore: (...args: unknown[]): any => manager.create('Semaphore', args),
   AioSimpleQueue: (...args: unknown[]): any => manager.create('SimpleQueue', args),
   AioValue: (...args: unknown[]): any => manager.create('Value', args),
+  AioProcess: (options: any) => new AioProcess(options),
 }
+/** Where every case runs: [title prefix, the context that makes its objects]. */
+const CONTEXTS: [string, any][] = [['AioRLockProxy (spawn)', getContext('spawn')], ['AioRLockProxy (manager)', managerContext]]
 
-test("AioRLockProxy (manager): RLOCK-01 acquire three times, release three times, a fourth release throws (blocking)", (t) => {
+// Every case, in every context.
+for (const [label, ctx] of CONTEXTS) {
+
+test(`${label}: RLOCK-01 acquire three times, release three times, a fourth release throws (blocking)`, (t) => {
   const obj = ctx.AioRLock()
   t.deepEqual(obj.acquire(), true, "spec/rlock.yaml:47:9")
   t.deepEqual(obj.acquire(), true, "spec/rlock.yaml:49:9")
@@ -37,7 +43,7 @@ test("AioRLockProxy (manager): RLOCK-01 acquire three times, release three times
   t.throws(() => obj.release(), { instanceOf: RuntimeError, message: /un-acquired/ }, "spec/rlock.yaml:56:9")
 })
 
-test("AioRLockProxy (manager): RLOCK-01 acquire three times, release three times, a fourth release throws (coro)", async (t) => {
+test(`${label}: RLOCK-01 acquire three times, release three times, a fourth release throws (coro)`, async (t) => {
   const obj = ctx.AioRLock()
   t.deepEqual(await obj.coro_acquire(), true, "spec/rlock.yaml:47:9")
   t.deepEqual(await obj.coro_acquire(), true, "spec/rlock.yaml:49:9")
@@ -48,17 +54,17 @@ test("AioRLockProxy (manager): RLOCK-01 acquire three times, release three times
   await t.throwsAsync(async () => await obj.coro_release(), { instanceOf: RuntimeError, message: /un-acquired/ }, "spec/rlock.yaml:56:9")
 })
 
-test("AioRLockProxy (manager): RLOCK-02 releasing an RLock nobody owns throws (blocking)", (t) => {
+test(`${label}: RLOCK-02 releasing an RLock nobody owns throws (blocking)`, (t) => {
   const obj = ctx.AioRLock()
   t.throws(() => obj.release(), { instanceOf: RuntimeError }, "spec/rlock.yaml:61:9")
 })
 
-test("AioRLockProxy (manager): RLOCK-02 releasing an RLock nobody owns throws (coro)", async (t) => {
+test(`${label}: RLOCK-02 releasing an RLock nobody owns throws (coro)`, async (t) => {
   const obj = ctx.AioRLock()
   await t.throwsAsync(async () => await obj.coro_release(), { instanceOf: RuntimeError }, "spec/rlock.yaml:61:9")
 })
 
-test("AioRLockProxy (manager): RLOCK-06 free again only when the depth returns to 0 (blocking)", (t) => {
+test(`${label}: RLOCK-06 free again only when the depth returns to 0 (blocking)`, (t) => {
   const obj = ctx.AioRLock()
   obj.acquire()
   obj.acquire()
@@ -68,7 +74,7 @@ test("AioRLockProxy (manager): RLOCK-06 free again only when the depth returns t
   t.regex(String(String(obj)), /owner=None/, "spec/rlock.yaml:71:9")
 })
 
-test("AioRLockProxy (manager): RLOCK-06 free again only when the depth returns to 0 (coro)", async (t) => {
+test(`${label}: RLOCK-06 free again only when the depth returns to 0 (coro)`, async (t) => {
   const obj = ctx.AioRLock()
   await obj.coro_acquire()
   await obj.coro_acquire()
@@ -78,7 +84,7 @@ test("AioRLockProxy (manager): RLOCK-06 free again only when the depth returns t
   t.regex(String(String(obj)), /owner=None/, "spec/rlock.yaml:71:9")
 })
 
-test("AioRLockProxy (manager): RLOCK-08 a negative timeout acts as 0 and block false ignores the timeout (blocking)", (t) => {
+test(`${label}: RLOCK-08 a negative timeout acts as 0 and block false ignores the timeout (blocking)`, (t) => {
   const obj = ctx.AioRLock()
   t.deepEqual(obj.acquire(true, -5), true, "spec/rlock.yaml:75:9")
   obj.release()
@@ -86,7 +92,7 @@ test("AioRLockProxy (manager): RLOCK-08 a negative timeout acts as 0 and block f
   obj.release()
 })
 
-test("AioRLockProxy (manager): RLOCK-08 a negative timeout acts as 0 and block false ignores the timeout (coro)", async (t) => {
+test(`${label}: RLOCK-08 a negative timeout acts as 0 and block false ignores the timeout (coro)`, async (t) => {
   const obj = ctx.AioRLock()
   t.deepEqual(await obj.coro_acquire(true, -5), true, "spec/rlock.yaml:75:9")
   await obj.coro_release()
@@ -94,14 +100,15 @@ test("AioRLockProxy (manager): RLOCK-08 a negative timeout acts as 0 and block f
   await obj.coro_release()
 })
 
-test("AioRLockProxy (manager): bad arguments name the argument (blocking)", (t) => {
+test(`${label}: bad arguments name the argument (blocking)`, (t) => {
   const obj = ctx.AioRLock()
   t.throws(() => obj.acquire(true, NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/rlock.yaml:83:9")
   t.throws(() => obj.acquire('yes' as never), { instanceOf: TypeError, message: /block/ }, "spec/rlock.yaml:86:9")
 })
 
-test("AioRLockProxy (manager): bad arguments name the argument (coro)", async (t) => {
+test(`${label}: bad arguments name the argument (coro)`, async (t) => {
   const obj = ctx.AioRLock()
   await t.throwsAsync(async () => await obj.coro_acquire(true, NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/rlock.yaml:83:9")
   await t.throwsAsync(async () => await obj.coro_acquire('yes' as never), { instanceOf: TypeError, message: /block/ }, "spec/rlock.yaml:86:9")
 })
+}

@@ -2,36 +2,59 @@
 // source: spec/condition.yaml
 // regenerate: npm run generate
 //
-// Conformance cases of AioConditionProxy (spawn), each run once with blocking calls and once with coro_ twins.
+// Conformance cases of AioConditionProxy, each run once with blocking calls and once with coro_ twins.
 
 import test from 'ava'
 import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
 
-const ctx = getContext('spawn')
+// The manager variant makes every object on one AioManager server, shut down after the tests.
+const manager = new AioManager()
+manager.start()
+test.after.always(() => manager.shutdown())
+const managerContext = {
+  AioArray: (...args: unknown[]): any => manager.create('Array', args),
+  AioBarrier: (...args: unknown[]): any => manager.create('Barrier', args),
+  AioBoundedSemaphore: (...args: unknown[]): any => manager.create('BoundedSemaphore', args),
+  AioCondition: (...args: unknown[]): any => manager.create('Condition', args),
+  AioEvent: (...args: unknown[]): any => manager.create('Event', args),
+  AioJoinableQueue: (...args: unknown[]): any => manager.create('JoinableQueue', args),
+  AioLock: (...args: unknown[]): any => manager.create('Lock', args),
+  AioQueue: (...args: unknown[]): any => manager.create('Queue', args),
+  AioRLock: (...args: unknown[]): any => manager.create('RLock', args),
+  AioSemaphore: (...args: unknown[]): any => manager.create('Semaphore', args),
+  AioSimpleQueue: (...args: unknown[]): any => manager.create('SimpleQueue', args),
+  AioValue: (...args: unknown[]): any => manager.create('Value', args),
+  AioProcess: (options: any) => new AioProcess(options),
+}
+/** Where every case runs: [title prefix, the context that makes its objects]. */
+const CONTEXTS: [string, any][] = [['AioConditionProxy (spawn)', getContext('spawn')], ['AioConditionProxy (manager)', managerContext]]
 
-test("AioConditionProxy (spawn): COND-01 wait without the lock throws (blocking)", (t) => {
+// Every case, in every context.
+for (const [label, ctx] of CONTEXTS) {
+
+test(`${label}: COND-01 wait without the lock throws (blocking)`, (t) => {
   const obj = ctx.AioCondition()
   t.throws(() => obj.wait(0), { instanceOf: RuntimeError, message: /un-acquired/ }, "spec/condition.yaml:120:9")
 })
 
-test("AioConditionProxy (spawn): COND-01 wait without the lock throws (coro)", async (t) => {
+test(`${label}: COND-01 wait without the lock throws (coro)`, async (t) => {
   const obj = ctx.AioCondition()
   await t.throwsAsync(async () => await obj.coro_wait(0), { instanceOf: RuntimeError, message: /un-acquired/ }, "spec/condition.yaml:120:9")
 })
 
-test("AioConditionProxy (spawn): COND-02 notify and notifyAll without the lock throw (blocking)", (t) => {
+test(`${label}: COND-02 notify and notifyAll without the lock throw (blocking)`, (t) => {
   const obj = ctx.AioCondition()
   t.throws(() => obj.notify(), { instanceOf: RuntimeError, message: /un-acquired/ }, "spec/condition.yaml:125:9")
   t.throws(() => obj.notifyAll(), { instanceOf: RuntimeError }, "spec/condition.yaml:128:9")
 })
 
-test("AioConditionProxy (spawn): COND-02 notify and notifyAll without the lock throw (coro)", async (t) => {
+test(`${label}: COND-02 notify and notifyAll without the lock throw (coro)`, async (t) => {
   const obj = ctx.AioCondition()
   await t.throwsAsync(async () => await obj.coro_notify(), { instanceOf: RuntimeError, message: /un-acquired/ }, "spec/condition.yaml:125:9")
   await t.throwsAsync(async () => await obj.coro_notifyAll(), { instanceOf: RuntimeError }, "spec/condition.yaml:128:9")
 })
 
-test("AioConditionProxy (spawn): COND-03 COND-04 wait(t) with nobody notifying returns false after t, with the lock held again (blocking)", (t) => {
+test(`${label}: COND-03 COND-04 wait(t) with nobody notifying returns false after t, with the lock held again (blocking)`, (t) => {
   const obj = ctx.AioCondition()
   t.deepEqual(obj.acquire(), true, "spec/condition.yaml:132:9")
   t.deepEqual(obj.wait(0), false, "spec/condition.yaml:134:9")
@@ -44,7 +67,7 @@ test("AioConditionProxy (spawn): COND-03 COND-04 wait(t) with nobody notifying r
   obj.release()
 })
 
-test("AioConditionProxy (spawn): COND-03 COND-04 wait(t) with nobody notifying returns false after t, with the lock held again (coro)", async (t) => {
+test(`${label}: COND-03 COND-04 wait(t) with nobody notifying returns false after t, with the lock held again (coro)`, async (t) => {
   const obj = ctx.AioCondition()
   t.deepEqual(await obj.coro_acquire(), true, "spec/condition.yaml:132:9")
   t.deepEqual(await obj.coro_wait(0), false, "spec/condition.yaml:134:9")
@@ -57,7 +80,7 @@ test("AioConditionProxy (spawn): COND-03 COND-04 wait(t) with nobody notifying r
   await obj.coro_release()
 })
 
-test("AioConditionProxy (spawn): COND-10 notify with no waiters does nothing (blocking)", (t) => {
+test(`${label}: COND-10 notify with no waiters does nothing (blocking)`, (t) => {
   const obj = ctx.AioCondition()
   obj.acquire()
   t.deepEqual(obj.notify(), undefined, "spec/condition.yaml:145:9")
@@ -66,7 +89,7 @@ test("AioConditionProxy (spawn): COND-10 notify with no waiters does nothing (bl
   obj.release()
 })
 
-test("AioConditionProxy (spawn): COND-10 notify with no waiters does nothing (coro)", async (t) => {
+test(`${label}: COND-10 notify with no waiters does nothing (coro)`, async (t) => {
   const obj = ctx.AioCondition()
   await obj.coro_acquire()
   t.deepEqual(await obj.coro_notify(), undefined, "spec/condition.yaml:145:9")
@@ -75,21 +98,21 @@ test("AioConditionProxy (spawn): COND-10 notify with no waiters does nothing (co
   await obj.coro_release()
 })
 
-test("AioConditionProxy (spawn): COND-11 waitFor returns the predicate's value without waiting when it holds (blocking)", (t) => {
+test(`${label}: COND-11 waitFor returns the predicate's value without waiting when it holds (blocking)`, (t) => {
   const obj = ctx.AioCondition()
   obj.acquire()
   t.deepEqual(obj.waitFor(() => 42), 42, "spec/condition.yaml:153:9")
   obj.release()
 })
 
-test("AioConditionProxy (spawn): COND-11 waitFor returns the predicate's value without waiting when it holds (coro)", async (t) => {
+test(`${label}: COND-11 waitFor returns the predicate's value without waiting when it holds (coro)`, async (t) => {
   const obj = ctx.AioCondition()
   await obj.coro_acquire()
   t.deepEqual(await obj.coro_waitFor(() => 42), 42, "spec/condition.yaml:153:9")
   await obj.coro_release()
 })
 
-test("AioConditionProxy (spawn): COND-13 COND-14 waitFor whose predicate never holds returns its last value after the timeout (blocking)", (t) => {
+test(`${label}: COND-13 COND-14 waitFor whose predicate never holds returns its last value after the timeout (blocking)`, (t) => {
   const obj = ctx.AioCondition()
   obj.acquire()
   t.deepEqual(obj.waitFor(() => '', 0), '', "spec/condition.yaml:159:9")
@@ -102,7 +125,7 @@ test("AioConditionProxy (spawn): COND-13 COND-14 waitFor whose predicate never h
   obj.release()
 })
 
-test("AioConditionProxy (spawn): COND-13 COND-14 waitFor whose predicate never holds returns its last value after the timeout (coro)", async (t) => {
+test(`${label}: COND-13 COND-14 waitFor whose predicate never holds returns its last value after the timeout (coro)`, async (t) => {
   const obj = ctx.AioCondition()
   await obj.coro_acquire()
   t.deepEqual(await obj.coro_waitFor(() => '', 0), '', "spec/condition.yaml:159:9")
@@ -115,7 +138,7 @@ test("AioConditionProxy (spawn): COND-13 COND-14 waitFor whose predicate never h
   await obj.coro_release()
 })
 
-test("AioConditionProxy (spawn): COND-15 wait gives up a recursively held RLock and restores its depth (blocking)", (t) => {
+test(`${label}: COND-15 wait gives up a recursively held RLock and restores its depth (blocking)`, (t) => {
   const obj = ctx.AioCondition()
   obj.acquire()
   obj.acquire()
@@ -126,7 +149,7 @@ test("AioConditionProxy (spawn): COND-15 wait gives up a recursively held RLock 
   t.regex(String(String(obj)), /owner=None/, "spec/condition.yaml:177:9")
 })
 
-test("AioConditionProxy (spawn): COND-15 wait gives up a recursively held RLock and restores its depth (coro)", async (t) => {
+test(`${label}: COND-15 wait gives up a recursively held RLock and restores its depth (coro)`, async (t) => {
   const obj = ctx.AioCondition()
   await obj.coro_acquire()
   await obj.coro_acquire()
@@ -137,7 +160,7 @@ test("AioConditionProxy (spawn): COND-15 wait gives up a recursively held RLock 
   t.regex(String(String(obj)), /owner=None/, "spec/condition.yaml:177:9")
 })
 
-test("AioConditionProxy (spawn): COND-16 a given Lock is used (blocking)", (t) => {
+test(`${label}: COND-16 a given Lock is used (blocking)`, (t) => {
   const obj = ctx.AioCondition(ctx.AioLock())
   t.deepEqual(obj.acquire(), true, "spec/condition.yaml:182:9")
   t.deepEqual(obj.acquire(false), false, "spec/condition.yaml:184:9")
@@ -145,7 +168,7 @@ test("AioConditionProxy (spawn): COND-16 a given Lock is used (blocking)", (t) =
   obj.release()
 })
 
-test("AioConditionProxy (spawn): COND-16 a given Lock is used (coro)", async (t) => {
+test(`${label}: COND-16 a given Lock is used (coro)`, async (t) => {
   const obj = ctx.AioCondition(ctx.AioLock())
   t.deepEqual(await obj.coro_acquire(), true, "spec/condition.yaml:182:9")
   t.deepEqual(await obj.coro_acquire(false), false, "spec/condition.yaml:184:9")
@@ -153,7 +176,7 @@ test("AioConditionProxy (spawn): COND-16 a given Lock is used (coro)", async (t)
   await obj.coro_release()
 })
 
-test("AioConditionProxy (spawn): bad arguments name the argument (blocking)", (t) => {
+test(`${label}: bad arguments name the argument (blocking)`, (t) => {
   const obj = ctx.AioCondition()
   t.regex(String((() => { try { ctx.AioCondition({} as never); return 'no error' } catch (e) { return String(e) } })()), /lock must be an AioLock or an AioRLock/, "spec/condition.yaml:191:9")
   obj.acquire()
@@ -162,7 +185,7 @@ test("AioConditionProxy (spawn): bad arguments name the argument (blocking)", (t
   obj.release()
 })
 
-test("AioConditionProxy (spawn): bad arguments name the argument (coro)", async (t) => {
+test(`${label}: bad arguments name the argument (coro)`, async (t) => {
   const obj = ctx.AioCondition()
   t.regex(String((() => { try { ctx.AioCondition({} as never); return 'no error' } catch (e) { return String(e) } })()), /lock must be an AioLock or an AioRLock/, "spec/condition.yaml:191:9")
   await obj.coro_acquire()
@@ -170,3 +193,4 @@ test("AioConditionProxy (spawn): bad arguments name the argument (coro)", async 
   await t.throwsAsync(async () => await obj.coro_notify(-1), { instanceOf: RangeError, message: /n must be/ }, "spec/condition.yaml:197:9")
   await obj.coro_release()
 })
+}

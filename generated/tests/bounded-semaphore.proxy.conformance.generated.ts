@@ -2,14 +2,37 @@
 // source: spec/bounded-semaphore.yaml
 // regenerate: npm run generate
 //
-// Conformance cases of AioBoundedSemaphoreProxy (spawn), each run once with blocking calls and once with coro_ twins.
+// Conformance cases of AioBoundedSemaphoreProxy, each run once with blocking calls and once with coro_ twins.
 
 import test from 'ava'
 import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
 
-const ctx = getContext('spawn')
+// The manager variant makes every object on one AioManager server, shut down after the tests.
+const manager = new AioManager()
+manager.start()
+test.after.always(() => manager.shutdown())
+const managerContext = {
+  AioArray: (...args: unknown[]): any => manager.create('Array', args),
+  AioBarrier: (...args: unknown[]): any => manager.create('Barrier', args),
+  AioBoundedSemaphore: (...args: unknown[]): any => manager.create('BoundedSemaphore', args),
+  AioCondition: (...args: unknown[]): any => manager.create('Condition', args),
+  AioEvent: (...args: unknown[]): any => manager.create('Event', args),
+  AioJoinableQueue: (...args: unknown[]): any => manager.create('JoinableQueue', args),
+  AioLock: (...args: unknown[]): any => manager.create('Lock', args),
+  AioQueue: (...args: unknown[]): any => manager.create('Queue', args),
+  AioRLock: (...args: unknown[]): any => manager.create('RLock', args),
+  AioSemaphore: (...args: unknown[]): any => manager.create('Semaphore', args),
+  AioSimpleQueue: (...args: unknown[]): any => manager.create('SimpleQueue', args),
+  AioValue: (...args: unknown[]): any => manager.create('Value', args),
+  AioProcess: (options: any) => new AioProcess(options),
+}
+/** Where every case runs: [title prefix, the context that makes its objects]. */
+const CONTEXTS: [string, any][] = [['AioBoundedSemaphoreProxy (spawn)', getContext('spawn')], ['AioBoundedSemaphoreProxy (manager)', managerContext]]
 
-test("AioBoundedSemaphoreProxy (spawn): BSEM-01 counts like a Semaphore within the bound (blocking)", (t) => {
+// Every case, in every context.
+for (const [label, ctx] of CONTEXTS) {
+
+test(`${label}: BSEM-01 counts like a Semaphore within the bound (blocking)`, (t) => {
   const obj = ctx.AioBoundedSemaphore(2)
   t.deepEqual(obj.acquire(), true, "spec/bounded-semaphore.yaml:60:9")
   t.deepEqual(obj.acquire(), true, "spec/bounded-semaphore.yaml:62:9")
@@ -19,7 +42,7 @@ test("AioBoundedSemaphoreProxy (spawn): BSEM-01 counts like a Semaphore within t
   t.deepEqual(obj.getValue(), 2, "spec/bounded-semaphore.yaml:68:9")
 })
 
-test("AioBoundedSemaphoreProxy (spawn): BSEM-01 counts like a Semaphore within the bound (coro)", async (t) => {
+test(`${label}: BSEM-01 counts like a Semaphore within the bound (coro)`, async (t) => {
   const obj = ctx.AioBoundedSemaphore(2)
   t.deepEqual(await obj.coro_acquire(), true, "spec/bounded-semaphore.yaml:60:9")
   t.deepEqual(await obj.coro_acquire(), true, "spec/bounded-semaphore.yaml:62:9")
@@ -29,19 +52,19 @@ test("AioBoundedSemaphoreProxy (spawn): BSEM-01 counts like a Semaphore within t
   t.deepEqual(obj.getValue(), 2, "spec/bounded-semaphore.yaml:68:9")
 })
 
-test("AioBoundedSemaphoreProxy (spawn): BSEM-02 BSEM-04 releasing past the bound throws and leaves the value unchanged (blocking)", (t) => {
+test(`${label}: BSEM-02 BSEM-04 releasing past the bound throws and leaves the value unchanged (blocking)`, (t) => {
   const obj = ctx.AioBoundedSemaphore(2)
   t.throws(() => obj.release(), { instanceOf: ValueError, message: /released too many times/ }, "spec/bounded-semaphore.yaml:73:9")
   t.deepEqual(obj.getValue(), 2, "spec/bounded-semaphore.yaml:76:9")
 })
 
-test("AioBoundedSemaphoreProxy (spawn): BSEM-02 BSEM-04 releasing past the bound throws and leaves the value unchanged (coro)", async (t) => {
+test(`${label}: BSEM-02 BSEM-04 releasing past the bound throws and leaves the value unchanged (coro)`, async (t) => {
   const obj = ctx.AioBoundedSemaphore(2)
   await t.throwsAsync(async () => await obj.coro_release(), { instanceOf: ValueError, message: /released too many times/ }, "spec/bounded-semaphore.yaml:73:9")
   t.deepEqual(obj.getValue(), 2, "spec/bounded-semaphore.yaml:76:9")
 })
 
-test("AioBoundedSemaphoreProxy (spawn): BSEM-03 the default value is 1 (blocking)", (t) => {
+test(`${label}: BSEM-03 the default value is 1 (blocking)`, (t) => {
   const obj = ctx.AioBoundedSemaphore()
   t.deepEqual(obj.getValue(), 1, "spec/bounded-semaphore.yaml:80:9")
   t.deepEqual(obj.acquire(true, 0), true, "spec/bounded-semaphore.yaml:82:9")
@@ -52,7 +75,7 @@ test("AioBoundedSemaphoreProxy (spawn): BSEM-03 the default value is 1 (blocking
   }
 })
 
-test("AioBoundedSemaphoreProxy (spawn): BSEM-03 the default value is 1 (coro)", async (t) => {
+test(`${label}: BSEM-03 the default value is 1 (coro)`, async (t) => {
   const obj = ctx.AioBoundedSemaphore()
   t.deepEqual(obj.getValue(), 1, "spec/bounded-semaphore.yaml:80:9")
   t.deepEqual(await obj.coro_acquire(true, 0), true, "spec/bounded-semaphore.yaml:82:9")
@@ -63,12 +86,13 @@ test("AioBoundedSemaphoreProxy (spawn): BSEM-03 the default value is 1 (coro)", 
   }
 })
 
-test("AioBoundedSemaphoreProxy (spawn): BSEM-05 toString shows value and bound (blocking)", (t) => {
+test(`${label}: BSEM-05 toString shows value and bound (blocking)`, (t) => {
   const obj = ctx.AioBoundedSemaphore(2)
   t.deepEqual(String(obj), 'AioBoundedSemaphore(value=2, maxvalue=2)', "spec/bounded-semaphore.yaml:90:9")
 })
 
-test("AioBoundedSemaphoreProxy (spawn): BSEM-05 toString shows value and bound (coro)", async (t) => {
+test(`${label}: BSEM-05 toString shows value and bound (coro)`, async (t) => {
   const obj = ctx.AioBoundedSemaphore(2)
   t.deepEqual(String(obj), 'AioBoundedSemaphore(value=2, maxvalue=2)', "spec/bounded-semaphore.yaml:90:9")
 })
+}
