@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import { loadSpec } from './load.js'
 import { checkRuntime } from './check-runtime.js'
-import { ERRORS, emitClass, type Target } from './emit-class.js'
+import { ERRORS, HEADER, emitClass, type Target } from './emit-class.js'
 import { emitIndex } from './emit-index.js'
 import { emitConformance, type Variant } from './emit-conformance.js'
 import { emitDocs } from './emit-docs.js'
@@ -54,29 +54,43 @@ function importPath(fromDir: string, file: string): string {
 }
 
 /** The proxies' runs of the conformance cases: the spawn context's broker, and an AioManager's server. */
-function proxyVariants(spec: SpecModel, o: Options): Variant[] {
-  const proxied = spec.classes.filter((c) => c.proxy)
-  // A user's own classes: a manager that registers their proxy modules (the spawn broker knows only the library's).
-  const user = Boolean(o.runtime)
+function proxyVariants(o: Options): Variant[] {
+  // A user's own classes: only a manager that registers their proxy modules (the spawn broker knows only the library's).
   return [
-    ...(user ? [] : [{ name: 'spawn', prelude: [], ctx: "getContext('spawn')" }]),
+    ...(o.runtime ? [] : [{ name: 'spawn', prelude: [], ctx: "getContext('spawn')" }]),
     {
       name: 'manager',
-      prelude: [
-        '// The manager variant makes every object on one AioManager server, shut down after the tests.',
-        ...(user ? [`import { AioManager } from '${o.runtime!.replace(/\/runtime$/, '')}'`] : []),
-        'const manager = new AioManager()',
-        ...(user ? proxied.map((c) => `manager.register('${c.proxy!.typeid}', { module: new URL('../${c.stem}.proxy.generated.js', import.meta.url).href, name: '${c.name}Proxy' })`) : []),
-        'manager.start()',
-        'test.after.always(() => manager.shutdown())',
-        'const managerContext = {',
-        ...proxied.map((c) => `  ${c.name}: (...args: unknown[]): any => manager.create('${c.proxy!.typeid}', args),`),
-        ...(spec.classes.some((c) => c.name === 'AioProcess') ? ["  AioProcess: (options: any) => new AioProcess(options),"] : []),
-        '}',
-      ],
-      ctx: 'managerContext',
+      prelude: ["import { managerContext } from '../proxy-contexts.generated.js'"],
+      ctx: 'managerContext((shutdown) => test.after.always(shutdown))',
     },
   ]
+}
+
+/** The manager context of the proxy tests, one module for every test file (see proxyVariants). */
+function emitProxyContexts(spec: SpecModel, o: Options): string {
+  const proxied = spec.classes.filter((c) => c.proxy)
+  const user = Boolean(o.runtime)
+  const names = ['AioManager', ...(spec.classes.some((c) => c.name === 'AioProcess') ? ['AioProcess'] : [])]
+  const lines = [
+    user ? `import { ${names.join(', ')} } from '${o.runtime!.replace(/\/runtime$/, '')}'` : `import { ${names.join(', ')} } from './index.generated.js'`,
+    '',
+    '/**',
+    ' * Starts an AioManager for one test file and returns factories that make every object of the',
+    ' * conformance cases on it; `after` registers its shutdown for the end of the file.',
+    ' */',
+    'export function managerContext(after: (shutdown: () => void) => void): Record<string, (...args: any[]) => any> {',
+    '  const manager = new AioManager()',
+    ...(user ? proxied.map((c) => `  manager.register('${c.proxy!.typeid}', { module: new URL('./${c.stem}.proxy.generated.js', import.meta.url).href, name: '${c.name}Proxy' })`) : []),
+    '  manager.start()',
+    '  after(() => manager.shutdown())',
+    '  return {',
+    ...proxied.map((c) => `    ${c.name}: (...args: unknown[]) => manager.create('${c.proxy!.typeid}', args),`),
+    ...(names.includes('AioProcess') ? ['    AioProcess: (options: any) => new AioProcess(options),'] : []),
+    ...(proxied.some((c) => c.name === 'AioConnection') ? ['    AioPipe: (duplex = true) => manager.Pipe(duplex),'] : []),
+    '  }',
+    '}',
+  ]
+  return `${HEADER('spec/*.yaml')}\n${lines.join('\n')}\n`
 }
 
 /** Every generated file, by path relative to the out folder. */
@@ -92,11 +106,12 @@ export function generate(spec: SpecModel, o: Options): Map<string, string> {
     if (cls.proxy) files.set(`${cls.stem}.proxy.generated.ts`, emitProxy(cls, spec, target))
     if (cls.proxy || cls.name === 'AioProcess') {
       // AioProcess runs again in the spawn context only: its objects there are new Node processes.
-      const variants = proxyVariants(spec, o).filter((v) => cls.proxy || v.name === 'spawn')
+      const variants = proxyVariants(o).filter((v) => cls.proxy || v.name === 'spawn')
       const made = [...spec.classes.filter((c) => c.proxy).map((c) => c.name), 'AioProcess']
       if (variants.length) files.set(`tests/${cls.stem}.proxy.conformance.generated.ts`, emitConformance(cls, spec, '../index.generated.js', [...ERRORS, 'AioPipe', 'AioClient', 'getContext', 'currentProcess'], variants, made))
     }
   }
+  if (spec.classes.some((c) => c.proxy)) files.set('proxy-contexts.generated.ts', emitProxyContexts(spec, o))
   files.set('index.generated.ts', emitIndex(spec, target))
   files.set('api.generated.md', emitDocs(spec))
   return files

@@ -76,7 +76,8 @@ export function proxyCase(cls: ClassModel, c: CaseModel): boolean {
 export function emitConformance(cls: ClassModel, spec: SpecModel, entry: string, errorNames: readonly string[], variants?: readonly Variant[], made: readonly string[] = []): string {
   const imports = [...spec.classes.map((c) => c.name), ...errorNames].sort().join(', ')
   const rewrite = variants ? new RegExp(`\\bnew (${made.join('|')})(?=[<(])`, 'g') : undefined
-  const rw = (text: string) => (rewrite ? text.replace(rewrite, 'ctx.$1') : text)
+  // AioPipe() too: a context makes its pipes where its objects live.
+  const rw = (text: string) => (rewrite ? text.replace(rewrite, 'ctx.$1').replace(/(?<![\w.])AioPipe\(/g, 'ctx.AioPipe(') : text)
   const cases = variants ? cls.conformance.filter((c) => proxyCase(cls, c)) : cls.conformance
   const prelude = variants
     ? [

@@ -15,7 +15,7 @@ export function emitIndex(spec: SpecModel, target: Target): string {
     ...classes.map((c) => `import { ${c.name} } from './${c.stem}.generated.js'`),
     ...proxied.map((c) => `import { ${c.name}Proxy } from './${c.stem}.proxy.generated.js'`),
     ...(proxied.length ? [`export { ${proxied.map((c) => `${c.name}Proxy`).join(', ')} }`] : []),
-    ...(spawn ? [`import { spawnObject } from '${target.runtime('spawn-context')}'`, `import type { ProcessOptions } from '${target.runtime('process')}'`] : []),
+    ...(spawn ? [`import { spawnObject, spawnPipe } from '${target.runtime('spawn-context')}'`, `import type { ProcessOptions } from '${target.runtime('process')}'`] : []),
     `import { NotImplementedError, ValueError } from '${target.runtime('errors')}'`,
     `export * from '${target.runtime('public')}'`,
     `export { ${classes.map((c) => c.name).join(', ')} }`,
@@ -44,12 +44,14 @@ export function emitIndex(spec: SpecModel, target: Target): string {
       w.writeLine('export interface SpawnContext {')
       w.writeLine('  getStartMethod(): string')
       w.writeLine('  AioProcess(options: ProcessOptions): AioProcess')
+      if (proxied.some((c) => c.name === 'AioConnection')) w.writeLine('  /** Python\'s Pipe(duplex): both ends live in the broker, so either may go to a spawned process. */\n  AioPipe(duplex?: boolean): [AioConnectionProxy, AioConnectionProxy]')
       for (const c of proxied) w.writeLine(`  ${c.name}${c.typeParams ? `<${c.typeParams}>` : ''}(...args: ProxyArgs<ConstructorParameters<typeof ${c.name}>>): ${c.name}Proxy${c.typeParams ? `<${c.typeParams.split('=')[0].trim()}>` : ''}`)
       w.writeLine('}')
       w.writeLine('')
       w.writeLine('const spawnContext: SpawnContext = Object.freeze({')
       w.writeLine("  getStartMethod: () => 'spawn',")
       w.writeLine("  AioProcess: (options: ProcessOptions) => new AioProcess({ ...options, startMethod: 'spawn' }),")
+      if (proxied.some((c) => c.name === 'AioConnection')) w.writeLine('  AioPipe: (duplex = true) => spawnPipe<AioConnectionProxy>(duplex),')
       for (const c of proxied) w.writeLine(`  ${c.name}: (...args: unknown[]) => spawnObject<${c.name}Proxy>('${c.proxy!.typeid}', args),`)
       w.writeLine('}) as SpawnContext')
       w.writeLine('')

@@ -32,10 +32,10 @@ function proxyMethods(cls: ClassModel, spec: SpecModel, m: MethodModel): Optiona
     ]
   }
   return [
-    { name: m.name, parameters: params, returnType: ret, statements: [...paramChecks(m.params), `return this.#core.call('${m.name}', ${args}, ${names}) as ${ret}`], docs: docs(`${m.doc} Runs on the manager server; blocks this thread until it answers.`, tags) },
+    { name: m.name, parameters: params, returnType: ret, statements: [...paramChecks(m.params), `return this[CORE].call('${m.name}', ${args}, ${names}) as ${ret}`], docs: docs(`${m.doc} Runs on the manager server; blocks this thread until it answers.`, tags) },
     {
       name: `coro_${m.name}`, isAsync: true, parameters: [...params, { name: '{ signal }', type: 'CoroOptions', initializer: '{}' }], returnType: `Promise<${ret}>`,
-      statements: [...paramChecks(m.params), `return (await this.#core.coro_call('${m.name}', ${args}, signal, ${names})) as ${ret}`],
+      statements: [...paramChecks(m.params), `return (await this[CORE].coro_call('${m.name}', ${args}, signal, ${names})) as ${ret}`],
       docs: docs(`Awaitable twin of ${m.name}: the thread never parks; an abort cancels the call on the server.`, [...tags, SIGNAL_TAG]),
     },
   ]
@@ -52,23 +52,17 @@ export function emitProxy(cls: ClassModel, spec: SpecModel, target: Target): str
     isExported: true,
     typeParameters: cls.typeParams ? [cls.typeParams] : undefined,
     docs: docs(`A proxy of a ${cls.name} held by a manager server (typeid '${cls.proxy!.typeid}'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. ${cls.doc}`),
-    properties: [{ name: '#core', type: 'ProxyCore', isReadonly: true }],
-    ctors: [{ parameters: [{ name: 'core', type: 'ProxyCore' }], statements: ['this.#core = core'], docs: docs('Proxies come from a context or a manager (ctx.' + cls.name + '(), manager.' + cls.proxy!.typeid + '()), not from new.', [['internal', '']]) }],
+    extends: 'BaseProxy',
+    properties: [{ name: 'module', isStatic: true, isReadonly: true, hasOverrideKeyword: true, initializer: 'import.meta.url', docs: docs('The module that defines this class.', [['internal', '']]) }],
     methods: [
       { name: 'fromCore', isStatic: true, parameters: [{ name: 'core', type: 'ProxyCore' }], returnType: name, statements: [`return new ${name}(core)`], docs: docs('Wraps a proxy core.', [['internal', '']]) },
       ...shown(cls).flatMap((m) => proxyMethods(cls, spec, m)),
       ...(cls.context && !cls.proxy!.hide.includes(cls.context.enter) ? contextMethods(cls) : []),
-      { name: 'callMethod', parameters: [{ name: 'method', type: 'string' }, { name: 'args', type: 'unknown[]', initializer: '[]' }], returnType: 'unknown', statements: ['return this.#core.call(method, args)'], docs: docs("Python's `_callmethod`: calls a method of the referent by name; the server refuses one the type does not expose.") },
-      { name: 'coro_callMethod', isAsync: true, parameters: [{ name: 'method', type: 'string' }, { name: 'args', type: 'unknown[]', initializer: '[]' }, { name: '{ signal }', type: 'CoroOptions', initializer: '{}' }], returnType: 'Promise<unknown>', statements: ['return this.#core.coro_call(method, args, signal)'], docs: docs('Awaitable twin of callMethod.') },
-      { name: 'toString', returnType: 'string', statements: ['return this.#core.describe()'], docs: docs("The referent's text, as Python's str(proxy) (a call to the server).") },
-      { name: '[inspect.custom]', returnType: 'string', statements: [`return \`${name}(\${this.#core.describe()})\``] },
-      { name: '[REDUCE]', returnType: 'Reduced', statements: [`return { __aio__: '${name}', state: this.#core.reduce(), module: import.meta.url, portable: true }`], docs: docs('A proxy travels as its address and id, to a thread or a spawned process.', [['internal', '']]) },
     ],
     getAccessors: [
-      { name: '[CORE]', returnType: 'ProxyCore', statements: ['return this.#core'], docs: docs('The proxy core.', [['internal', '']]) },
-      ...props.map((p) => ({ kind: StructureKind.GetAccessor as const, name: p.name, returnType: proxyTypes(p.type, spec), statements: [`return this.#core.call('__get__', ['${p.name}']) as ${proxyTypes(p.type, spec)}`], docs: docs(`${p.doc} (Read from the server.)`) })),
+      ...props.map((p) => ({ kind: StructureKind.GetAccessor as const, name: p.name, returnType: proxyTypes(p.type, spec), statements: [`return this[CORE].call('__get__', ['${p.name}']) as ${proxyTypes(p.type, spec)}`], docs: docs(`${p.doc} (Read from the server.)`) })),
     ],
-    setAccessors: props.filter((p) => p.set).map((p) => ({ kind: StructureKind.SetAccessor as const, name: p.name, parameters: [{ name: 'value', type: proxyTypes(p.type, spec) }], statements: [`this.#core.call('__set__', ['${p.name}', value])`] })),
+    setAccessors: props.filter((p) => p.set).map((p) => ({ kind: StructureKind.SetAccessor as const, name: p.name, parameters: [{ name: 'value', type: proxyTypes(p.type, spec) }], statements: [`this[CORE].call('__set__', ['${p.name}', value])`] })),
   }
   file.addClass(structure)
   file.addStatements([
@@ -80,9 +74,9 @@ export function emitProxy(cls: ClassModel, spec: SpecModel, target: Target): str
   ])
   const body = file.getFullText()
   const used = (n: string) => new RegExp(`(?<![\\w$.])${n}(?![\\w$])`).test(body)
-  const lines = ["import { inspect } from 'node:util'", `import { ProxyCore, PROXY_CLASSES, wrapProxy } from '${target.runtime('proxy')}'`]
+  const lines = [`import { ProxyCore, PROXY_CLASSES, wrapProxy } from '${target.runtime('proxy')}'`, `import { BaseProxy } from '${target.runtime('proxy-base')}'`]
   lines.push(`import { registerHostedType } from '${target.runtime('manager-types')}'`, `import { ${cls.name} } from './${cls.stem}.generated.js'`)
-  lines.push(`import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '${target.runtime('transfer')}'`)
+  lines.push(`import { CORE, registerType, registerWrapper } from '${target.runtime('transfer')}'`)
   if (used('CoroOptions')) lines.push(`import type { CoroOptions } from '${target.runtime('wait')}'`)
   const checks = ['checkBoolean', 'checkTimeout', 'checkInteger', 'checkNumber', 'checkString', 'checkFunction', 'deadlineOf'].filter(used)
   if (checks.length) lines.push(`import { ${checks.join(', ')} } from '${target.runtime('args')}'`)

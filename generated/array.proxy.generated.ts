@@ -2,51 +2,39 @@
 // source: spec/array.yaml
 // regenerate: npm run generate
 
-import { inspect } from 'node:util'
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/proxy.js'
+import { BaseProxy } from '../runtime/proxy-base.js'
 import { registerHostedType } from '../runtime/manager-types.js'
 import { AioArray } from './array.generated.js'
-import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
+import { CORE, registerType, registerWrapper } from '../runtime/transfer.js'
 import type { CoroOptions } from '../runtime/wait.js'
 import { checkInteger } from '../runtime/args.js'
 import type { Typecode, Element, LockOption } from '../runtime/sharedctypes.js'
 /** A proxy of a AioArray held by a manager server (typeid 'Array'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. An array of numbers in shared memory (Python's multiprocessing.Array), guarded by an AioRLock unless created with `lock: false`. Index with get()/set(); slices copy out. */
-export class AioArrayProxy {
-  readonly #core: ProxyCore
-
+export class AioArrayProxy extends BaseProxy {
   /**
-   * Proxies come from a context or a manager (ctx.AioArray(), manager.Array()), not from new.
+   * The module that defines this class.
    * @internal
    */
-  constructor(core: ProxyCore) {
-    this.#core = core
-  }
-
-  /**
-   * The proxy core.
-   * @internal
-   */
-  get [CORE](): ProxyCore {
-    return this.#core
-  }
+  static override readonly module = import.meta.url;
 
   /** The number of items. (Read from the server.) */
   get length(): number {
-    return this.#core.call('__get__', ['length']) as number
+    return this[CORE].call('__get__', ['length']) as number
   }
 
   /** 'c' arrays: the bytes up to the first NUL; setting stores them NUL-terminated. (Read from the server.) */
   get value(): Buffer {
-    return this.#core.call('__get__', ['value']) as Buffer
+    return this[CORE].call('__get__', ['value']) as Buffer
   }
 
   set value(value: Buffer) {
-    this.#core.call('__set__', ['value', value])
+    this[CORE].call('__set__', ['value', value])
   }
 
   /** 'c' arrays: every byte. (Read from the server.) */
   get raw(): Buffer {
-    return this.#core.call('__get__', ['raw']) as Buffer
+    return this[CORE].call('__get__', ['raw']) as Buffer
   }
 
   /**
@@ -64,7 +52,7 @@ export class AioArrayProxy {
    */
   get(index: number): Element {
     checkInteger('index', index)
-    return this.#core.call('get', [index], ['index']) as Element
+    return this[CORE].call('get', [index], ['index']) as Element
   }
 
   /**
@@ -75,7 +63,7 @@ export class AioArrayProxy {
    */
   async coro_get(index: number, { signal }: CoroOptions = {}): Promise<Element> {
     checkInteger('index', index)
-    return (await this.#core.coro_call('get', [index], signal, ['index'])) as Element
+    return (await this[CORE].coro_call('get', [index], signal, ['index'])) as Element
   }
 
   /**
@@ -85,7 +73,7 @@ export class AioArrayProxy {
    */
   set(index: number, value: Element): void {
     checkInteger('index', index)
-    return this.#core.call('set', [index, value], ['index', 'value']) as void
+    return this[CORE].call('set', [index, value], ['index', 'value']) as void
   }
 
   /**
@@ -96,7 +84,7 @@ export class AioArrayProxy {
    */
   async coro_set(index: number, value: Element, { signal }: CoroOptions = {}): Promise<void> {
     checkInteger('index', index)
-    return (await this.#core.coro_call('set', [index, value], signal, ['index', 'value'])) as void
+    return (await this[CORE].coro_call('set', [index, value], signal, ['index', 'value'])) as void
   }
 
   /**
@@ -108,7 +96,7 @@ export class AioArrayProxy {
   slice(start?: number | null, end?: number | null): Element[] {
     if (start !== undefined && start !== null) checkInteger('start', start)
     if (end !== undefined && end !== null) checkInteger('end', end)
-    return this.#core.call('slice', [start, end], ['start', 'end']) as Element[]
+    return this[CORE].call('slice', [start, end], ['start', 'end']) as Element[]
   }
 
   /**
@@ -121,7 +109,7 @@ export class AioArrayProxy {
   async coro_slice(start?: number | null, end?: number | null, { signal }: CoroOptions = {}): Promise<Element[]> {
     if (start !== undefined && start !== null) checkInteger('start', start)
     if (end !== undefined && end !== null) checkInteger('end', end)
-    return (await this.#core.coro_call('slice', [start, end], signal, ['start', 'end'])) as Element[]
+    return (await this[CORE].coro_call('slice', [start, end], signal, ['start', 'end'])) as Element[]
   }
 
   /**
@@ -131,7 +119,7 @@ export class AioArrayProxy {
    */
   setSlice(start: number, values: Iterable<Element>): void {
     checkInteger('start', start)
-    return this.#core.call('setSlice', [start, values], ['start', 'values']) as void
+    return this[CORE].call('setSlice', [start, values], ['start', 'values']) as void
   }
 
   /**
@@ -142,7 +130,7 @@ export class AioArrayProxy {
    */
   async coro_setSlice(start: number, values: Iterable<Element>, { signal }: CoroOptions = {}): Promise<void> {
     checkInteger('start', start)
-    return (await this.#core.coro_call('setSlice', [start, values], signal, ['start', 'values'])) as void
+    return (await this[CORE].coro_call('setSlice', [start, values], signal, ['start', 'values'])) as void
   }
 
   /**
@@ -150,7 +138,7 @@ export class AioArrayProxy {
    * @returns the items.
    */
   toArray(): Element[] {
-    return this.#core.call('toArray', [], []) as Element[]
+    return this[CORE].call('toArray', [], []) as Element[]
   }
 
   /**
@@ -159,34 +147,7 @@ export class AioArrayProxy {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_toArray({ signal }: CoroOptions = {}): Promise<Element[]> {
-    return (await this.#core.coro_call('toArray', [], signal, [])) as Element[]
-  }
-
-  /** Python's `_callmethod`: calls a method of the referent by name; the server refuses one the type does not expose. */
-  callMethod(method: string, args: unknown[] = []): unknown {
-    return this.#core.call(method, args)
-  }
-
-  /** Awaitable twin of callMethod. */
-  async coro_callMethod(method: string, args: unknown[] = [], { signal }: CoroOptions = {}): Promise<unknown> {
-    return this.#core.coro_call(method, args, signal)
-  }
-
-  /** The referent's text, as Python's str(proxy) (a call to the server). */
-  toString(): string {
-    return this.#core.describe()
-  }
-
-  [inspect.custom](): string {
-    return `AioArrayProxy(${this.#core.describe()})`
-  }
-
-  /**
-   * A proxy travels as its address and id, to a thread or a spawned process.
-   * @internal
-   */
-  [REDUCE](): Reduced {
-    return { __aio__: 'AioArrayProxy', state: this.#core.reduce(), module: import.meta.url, portable: true }
+    return (await this[CORE].coro_call('toArray', [], signal, [])) as Element[]
   }
 }
 registerType('AioArrayProxy', (state) => (ProxyCore.referent(state) as AioArrayProxy | undefined) ?? AioArrayProxy.fromCore(ProxyCore.rebuild(state)))

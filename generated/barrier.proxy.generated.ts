@@ -2,47 +2,35 @@
 // source: spec/barrier.yaml
 // regenerate: npm run generate
 
-import { inspect } from 'node:util'
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/proxy.js'
+import { BaseProxy } from '../runtime/proxy-base.js'
 import { registerHostedType } from '../runtime/manager-types.js'
 import { AioBarrier } from './barrier.generated.js'
-import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
+import { CORE, registerType, registerWrapper } from '../runtime/transfer.js'
 import type { CoroOptions } from '../runtime/wait.js'
 import { checkTimeout } from '../runtime/args.js'
 import type { Timeout } from '../runtime/args.js'
 /** A proxy of a AioBarrier held by a manager server (typeid 'Barrier'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. A barrier for a fixed number of parties (Python's multiprocessing.Barrier): each wait() blocks until `parties` threads wait, then all pass together; `action` runs once per pass, in the last to arrive. */
-export class AioBarrierProxy {
-  readonly #core: ProxyCore
-
+export class AioBarrierProxy extends BaseProxy {
   /**
-   * Proxies come from a context or a manager (ctx.AioBarrier(), manager.Barrier()), not from new.
+   * The module that defines this class.
    * @internal
    */
-  constructor(core: ProxyCore) {
-    this.#core = core
-  }
-
-  /**
-   * The proxy core.
-   * @internal
-   */
-  get [CORE](): ProxyCore {
-    return this.#core
-  }
+  static override readonly module = import.meta.url;
 
   /** The number of parties needed to pass. (Read from the server.) */
   get parties(): number {
-    return this.#core.call('__get__', ['parties']) as number
+    return this[CORE].call('__get__', ['parties']) as number
   }
 
   /** The number of parties waiting now. (Read from the server.) */
   get nWaiting(): number {
-    return this.#core.call('__get__', ['nWaiting']) as number
+    return this[CORE].call('__get__', ['nWaiting']) as number
   }
 
   /** Whether the barrier is broken. (Read from the server.) */
   get broken(): boolean {
-    return this.#core.call('__get__', ['broken']) as boolean
+    return this[CORE].call('__get__', ['broken']) as boolean
   }
 
   /**
@@ -60,7 +48,7 @@ export class AioBarrierProxy {
    */
   wait(timeout: Timeout = null): number {
     checkTimeout('timeout', timeout)
-    return this.#core.call('wait', [timeout], ['timeout']) as number
+    return this[CORE].call('wait', [timeout], ['timeout']) as number
   }
 
   /**
@@ -71,12 +59,12 @@ export class AioBarrierProxy {
    */
   async coro_wait(timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<number> {
     checkTimeout('timeout', timeout)
-    return (await this.#core.coro_call('wait', [timeout], signal, ['timeout'])) as number
+    return (await this[CORE].coro_call('wait', [timeout], signal, ['timeout'])) as number
   }
 
   /** Breaks the barrier; current and later waiters throw BrokenBarrierError until reset(). Runs on the manager server; blocks this thread until it answers. */
   abort(): void {
-    return this.#core.call('abort', [], []) as void
+    return this[CORE].call('abort', [], []) as void
   }
 
   /**
@@ -84,12 +72,12 @@ export class AioBarrierProxy {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_abort({ signal }: CoroOptions = {}): Promise<void> {
-    return (await this.#core.coro_call('abort', [], signal, [])) as void
+    return (await this[CORE].coro_call('abort', [], signal, [])) as void
   }
 
   /** Returns the barrier to its empty, unbroken state; current waiters throw BrokenBarrierError. Runs on the manager server; blocks this thread until it answers. */
   reset(): void {
-    return this.#core.call('reset', [], []) as void
+    return this[CORE].call('reset', [], []) as void
   }
 
   /**
@@ -97,34 +85,7 @@ export class AioBarrierProxy {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_reset({ signal }: CoroOptions = {}): Promise<void> {
-    return (await this.#core.coro_call('reset', [], signal, [])) as void
-  }
-
-  /** Python's `_callmethod`: calls a method of the referent by name; the server refuses one the type does not expose. */
-  callMethod(method: string, args: unknown[] = []): unknown {
-    return this.#core.call(method, args)
-  }
-
-  /** Awaitable twin of callMethod. */
-  async coro_callMethod(method: string, args: unknown[] = [], { signal }: CoroOptions = {}): Promise<unknown> {
-    return this.#core.coro_call(method, args, signal)
-  }
-
-  /** The referent's text, as Python's str(proxy) (a call to the server). */
-  toString(): string {
-    return this.#core.describe()
-  }
-
-  [inspect.custom](): string {
-    return `AioBarrierProxy(${this.#core.describe()})`
-  }
-
-  /**
-   * A proxy travels as its address and id, to a thread or a spawned process.
-   * @internal
-   */
-  [REDUCE](): Reduced {
-    return { __aio__: 'AioBarrierProxy', state: this.#core.reduce(), module: import.meta.url, portable: true }
+    return (await this[CORE].coro_call('reset', [], signal, [])) as void
   }
 }
 registerType('AioBarrierProxy', (state) => (ProxyCore.referent(state) as AioBarrierProxy | undefined) ?? AioBarrierProxy.fromCore(ProxyCore.rebuild(state)))

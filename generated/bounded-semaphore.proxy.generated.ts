@@ -2,34 +2,22 @@
 // source: spec/bounded-semaphore.yaml
 // regenerate: npm run generate
 
-import { inspect } from 'node:util'
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/proxy.js'
+import { BaseProxy } from '../runtime/proxy-base.js'
 import { registerHostedType } from '../runtime/manager-types.js'
 import { AioBoundedSemaphore } from './bounded-semaphore.generated.js'
-import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
+import { CORE, registerType, registerWrapper } from '../runtime/transfer.js'
 import type { CoroOptions } from '../runtime/wait.js'
 import { checkBoolean, checkTimeout } from '../runtime/args.js'
 import { guard } from '../runtime/guard.js'
 import type { Timeout } from '../runtime/args.js'
 /** A proxy of a AioBoundedSemaphore held by a manager server (typeid 'BoundedSemaphore'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. A semaphore that may not be released past its initial value (Python's multiprocessing.BoundedSemaphore); an over-release throws and leaves the count unchanged. */
-export class AioBoundedSemaphoreProxy {
-  readonly #core: ProxyCore
-
+export class AioBoundedSemaphoreProxy extends BaseProxy {
   /**
-   * Proxies come from a context or a manager (ctx.AioBoundedSemaphore(), manager.BoundedSemaphore()), not from new.
+   * The module that defines this class.
    * @internal
    */
-  constructor(core: ProxyCore) {
-    this.#core = core
-  }
-
-  /**
-   * The proxy core.
-   * @internal
-   */
-  get [CORE](): ProxyCore {
-    return this.#core
-  }
+  static override readonly module = import.meta.url;
 
   /**
    * Wraps a proxy core.
@@ -48,7 +36,7 @@ export class AioBoundedSemaphoreProxy {
   acquire(block: boolean = true, timeout: Timeout = null): boolean {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
-    return this.#core.call('acquire', [block, timeout], ['block', 'timeout']) as boolean
+    return this[CORE].call('acquire', [block, timeout], ['block', 'timeout']) as boolean
   }
 
   /**
@@ -61,12 +49,12 @@ export class AioBoundedSemaphoreProxy {
   async coro_acquire(block: boolean = true, timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<boolean> {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
-    return (await this.#core.coro_call('acquire', [block, timeout], signal, ['block', 'timeout'])) as boolean
+    return (await this[CORE].coro_call('acquire', [block, timeout], signal, ['block', 'timeout'])) as boolean
   }
 
   /** Gives back one unit and wakes one waiter. Runs on the manager server; blocks this thread until it answers. */
   release(): void {
-    return this.#core.call('release', [], []) as void
+    return this[CORE].call('release', [], []) as void
   }
 
   /**
@@ -74,7 +62,7 @@ export class AioBoundedSemaphoreProxy {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_release({ signal }: CoroOptions = {}): Promise<void> {
-    return (await this.#core.coro_call('release', [], signal, [])) as void
+    return (await this[CORE].coro_call('release', [], signal, [])) as void
   }
 
   /**
@@ -82,7 +70,7 @@ export class AioBoundedSemaphoreProxy {
    * @returns the count, between 0 and the bound.
    */
   getValue(): number {
-    return this.#core.call('getValue', [], []) as number
+    return this[CORE].call('getValue', [], []) as number
   }
 
   /**
@@ -91,7 +79,7 @@ export class AioBoundedSemaphoreProxy {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_getValue({ signal }: CoroOptions = {}): Promise<number> {
-    return (await this.#core.coro_call('getValue', [], signal, [])) as number
+    return (await this[CORE].coro_call('getValue', [], signal, [])) as number
   }
 
   /** Python's `with boundedsemaphore:`: acquires now and releases when the returned guard is disposed, as in `using _ = x.hold()`. */
@@ -107,33 +95,6 @@ export class AioBoundedSemaphoreProxy {
   async coro_hold({ signal }: CoroOptions = {}): Promise<AsyncDisposable & Disposable> {
     await this.coro_acquire(undefined, undefined, { signal })
     return guard(() => this.release())
-  }
-
-  /** Python's `_callmethod`: calls a method of the referent by name; the server refuses one the type does not expose. */
-  callMethod(method: string, args: unknown[] = []): unknown {
-    return this.#core.call(method, args)
-  }
-
-  /** Awaitable twin of callMethod. */
-  async coro_callMethod(method: string, args: unknown[] = [], { signal }: CoroOptions = {}): Promise<unknown> {
-    return this.#core.coro_call(method, args, signal)
-  }
-
-  /** The referent's text, as Python's str(proxy) (a call to the server). */
-  toString(): string {
-    return this.#core.describe()
-  }
-
-  [inspect.custom](): string {
-    return `AioBoundedSemaphoreProxy(${this.#core.describe()})`
-  }
-
-  /**
-   * A proxy travels as its address and id, to a thread or a spawned process.
-   * @internal
-   */
-  [REDUCE](): Reduced {
-    return { __aio__: 'AioBoundedSemaphoreProxy', state: this.#core.reduce(), module: import.meta.url, portable: true }
   }
 }
 registerType('AioBoundedSemaphoreProxy', (state) => (ProxyCore.referent(state) as AioBoundedSemaphoreProxy | undefined) ?? AioBoundedSemaphoreProxy.fromCore(ProxyCore.rebuild(state)))

@@ -2,35 +2,23 @@
 // source: spec/condition.yaml
 // regenerate: npm run generate
 
-import { inspect } from 'node:util'
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/proxy.js'
+import { BaseProxy } from '../runtime/proxy-base.js'
 import { registerHostedType } from '../runtime/manager-types.js'
 import { AioCondition } from './condition.generated.js'
-import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
+import { CORE, registerType, registerWrapper } from '../runtime/transfer.js'
 import type { CoroOptions } from '../runtime/wait.js'
 import { checkBoolean, checkTimeout, checkInteger, checkFunction, deadlineOf } from '../runtime/args.js'
 import { guard } from '../runtime/guard.js'
 import type { Timeout } from '../runtime/args.js'
 import type { RLockCore, lockCoreOf } from '../runtime/lock.js'
 /** A proxy of a AioCondition held by a manager server (typeid 'Condition'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. A condition variable (Python's multiprocessing.Condition) over an AioLock or AioRLock (a new AioRLock by default). notify(n) wakes exactly the n longest waiters; a waiter that timed out is never counted as woken. */
-export class AioConditionProxy {
-  readonly #core: ProxyCore
-
+export class AioConditionProxy extends BaseProxy {
   /**
-   * Proxies come from a context or a manager (ctx.AioCondition(), manager.Condition()), not from new.
+   * The module that defines this class.
    * @internal
    */
-  constructor(core: ProxyCore) {
-    this.#core = core
-  }
-
-  /**
-   * The proxy core.
-   * @internal
-   */
-  get [CORE](): ProxyCore {
-    return this.#core
-  }
+  static override readonly module = import.meta.url;
 
   /**
    * Wraps a proxy core.
@@ -49,7 +37,7 @@ export class AioConditionProxy {
   acquire(block: boolean = true, timeout: Timeout = null): boolean {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
-    return this.#core.call('acquire', [block, timeout], ['block', 'timeout']) as boolean
+    return this[CORE].call('acquire', [block, timeout], ['block', 'timeout']) as boolean
   }
 
   /**
@@ -62,12 +50,12 @@ export class AioConditionProxy {
   async coro_acquire(block: boolean = true, timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<boolean> {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
-    return (await this.#core.coro_call('acquire', [block, timeout], signal, ['block', 'timeout'])) as boolean
+    return (await this[CORE].coro_call('acquire', [block, timeout], signal, ['block', 'timeout'])) as boolean
   }
 
   /** Releases the underlying lock. Runs on the manager server; blocks this thread until it answers. */
   release(): void {
-    return this.#core.call('release', [], []) as void
+    return this[CORE].call('release', [], []) as void
   }
 
   /**
@@ -75,7 +63,7 @@ export class AioConditionProxy {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_release({ signal }: CoroOptions = {}): Promise<void> {
-    return (await this.#core.coro_call('release', [], signal, [])) as void
+    return (await this[CORE].coro_call('release', [], signal, [])) as void
   }
 
   /**
@@ -85,7 +73,7 @@ export class AioConditionProxy {
    */
   wait(timeout: Timeout = null): boolean {
     checkTimeout('timeout', timeout)
-    return this.#core.call('wait', [timeout], ['timeout']) as boolean
+    return this[CORE].call('wait', [timeout], ['timeout']) as boolean
   }
 
   /**
@@ -96,7 +84,7 @@ export class AioConditionProxy {
    */
   async coro_wait(timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<boolean> {
     checkTimeout('timeout', timeout)
-    return (await this.#core.coro_call('wait', [timeout], signal, ['timeout'])) as boolean
+    return (await this[CORE].coro_call('wait', [timeout], signal, ['timeout'])) as boolean
   }
 
   /**
@@ -149,7 +137,7 @@ export class AioConditionProxy {
    */
   notify(n: number = 1): void {
     checkInteger('n', n, 0)
-    return this.#core.call('notify', [n], ['n']) as void
+    return this[CORE].call('notify', [n], ['n']) as void
   }
 
   /**
@@ -159,12 +147,12 @@ export class AioConditionProxy {
    */
   async coro_notify(n: number = 1, { signal }: CoroOptions = {}): Promise<void> {
     checkInteger('n', n, 0)
-    return (await this.#core.coro_call('notify', [n], signal, ['n'])) as void
+    return (await this[CORE].coro_call('notify', [n], signal, ['n'])) as void
   }
 
   /** Wakes every waiter. Runs on the manager server; blocks this thread until it answers. */
   notifyAll(): void {
-    return this.#core.call('notifyAll', [], []) as void
+    return this[CORE].call('notifyAll', [], []) as void
   }
 
   /**
@@ -172,7 +160,7 @@ export class AioConditionProxy {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_notifyAll({ signal }: CoroOptions = {}): Promise<void> {
-    return (await this.#core.coro_call('notifyAll', [], signal, [])) as void
+    return (await this[CORE].coro_call('notifyAll', [], signal, [])) as void
   }
 
   /** Python's `with condition:`: acquires now and releases when the returned guard is disposed, as in `using _ = x.hold()`. */
@@ -188,33 +176,6 @@ export class AioConditionProxy {
   async coro_hold({ signal }: CoroOptions = {}): Promise<AsyncDisposable & Disposable> {
     await this.coro_acquire(undefined, undefined, { signal })
     return guard(() => this.release())
-  }
-
-  /** Python's `_callmethod`: calls a method of the referent by name; the server refuses one the type does not expose. */
-  callMethod(method: string, args: unknown[] = []): unknown {
-    return this.#core.call(method, args)
-  }
-
-  /** Awaitable twin of callMethod. */
-  async coro_callMethod(method: string, args: unknown[] = [], { signal }: CoroOptions = {}): Promise<unknown> {
-    return this.#core.coro_call(method, args, signal)
-  }
-
-  /** The referent's text, as Python's str(proxy) (a call to the server). */
-  toString(): string {
-    return this.#core.describe()
-  }
-
-  [inspect.custom](): string {
-    return `AioConditionProxy(${this.#core.describe()})`
-  }
-
-  /**
-   * A proxy travels as its address and id, to a thread or a spawned process.
-   * @internal
-   */
-  [REDUCE](): Reduced {
-    return { __aio__: 'AioConditionProxy', state: this.#core.reduce(), module: import.meta.url, portable: true }
   }
 }
 registerType('AioConditionProxy', (state) => (ProxyCore.referent(state) as AioConditionProxy | undefined) ?? AioConditionProxy.fromCore(ProxyCore.rebuild(state)))

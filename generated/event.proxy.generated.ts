@@ -2,33 +2,21 @@
 // source: spec/event.yaml
 // regenerate: npm run generate
 
-import { inspect } from 'node:util'
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/proxy.js'
+import { BaseProxy } from '../runtime/proxy-base.js'
 import { registerHostedType } from '../runtime/manager-types.js'
 import { AioEvent } from './event.generated.js'
-import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
+import { CORE, registerType, registerWrapper } from '../runtime/transfer.js'
 import type { CoroOptions } from '../runtime/wait.js'
 import { checkTimeout } from '../runtime/args.js'
 import type { Timeout } from '../runtime/args.js'
 /** A proxy of a AioEvent held by a manager server (typeid 'Event'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. An event flag shared between threads (Python's multiprocessing.Event): wait() returns once the flag is set; set() wakes every waiter. */
-export class AioEventProxy {
-  readonly #core: ProxyCore
-
+export class AioEventProxy extends BaseProxy {
   /**
-   * Proxies come from a context or a manager (ctx.AioEvent(), manager.Event()), not from new.
+   * The module that defines this class.
    * @internal
    */
-  constructor(core: ProxyCore) {
-    this.#core = core
-  }
-
-  /**
-   * The proxy core.
-   * @internal
-   */
-  get [CORE](): ProxyCore {
-    return this.#core
-  }
+  static override readonly module = import.meta.url;
 
   /**
    * Wraps a proxy core.
@@ -43,7 +31,7 @@ export class AioEventProxy {
    * @returns the flag.
    */
   isSet(): boolean {
-    return this.#core.call('isSet', [], []) as boolean
+    return this[CORE].call('isSet', [], []) as boolean
   }
 
   /**
@@ -52,12 +40,12 @@ export class AioEventProxy {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_isSet({ signal }: CoroOptions = {}): Promise<boolean> {
-    return (await this.#core.coro_call('isSet', [], signal, [])) as boolean
+    return (await this[CORE].coro_call('isSet', [], signal, [])) as boolean
   }
 
   /** Sets the flag and wakes every waiter. Runs on the manager server; blocks this thread until it answers. */
   set(): void {
-    return this.#core.call('set', [], []) as void
+    return this[CORE].call('set', [], []) as void
   }
 
   /**
@@ -65,12 +53,12 @@ export class AioEventProxy {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_set({ signal }: CoroOptions = {}): Promise<void> {
-    return (await this.#core.coro_call('set', [], signal, [])) as void
+    return (await this[CORE].coro_call('set', [], signal, [])) as void
   }
 
   /** Clears the flag. Runs on the manager server; blocks this thread until it answers. */
   clear(): void {
-    return this.#core.call('clear', [], []) as void
+    return this[CORE].call('clear', [], []) as void
   }
 
   /**
@@ -78,7 +66,7 @@ export class AioEventProxy {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_clear({ signal }: CoroOptions = {}): Promise<void> {
-    return (await this.#core.coro_call('clear', [], signal, [])) as void
+    return (await this[CORE].coro_call('clear', [], signal, [])) as void
   }
 
   /**
@@ -88,7 +76,7 @@ export class AioEventProxy {
    */
   wait(timeout: Timeout = null): boolean {
     checkTimeout('timeout', timeout)
-    return this.#core.call('wait', [timeout], ['timeout']) as boolean
+    return this[CORE].call('wait', [timeout], ['timeout']) as boolean
   }
 
   /**
@@ -99,34 +87,7 @@ export class AioEventProxy {
    */
   async coro_wait(timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<boolean> {
     checkTimeout('timeout', timeout)
-    return (await this.#core.coro_call('wait', [timeout], signal, ['timeout'])) as boolean
-  }
-
-  /** Python's `_callmethod`: calls a method of the referent by name; the server refuses one the type does not expose. */
-  callMethod(method: string, args: unknown[] = []): unknown {
-    return this.#core.call(method, args)
-  }
-
-  /** Awaitable twin of callMethod. */
-  async coro_callMethod(method: string, args: unknown[] = [], { signal }: CoroOptions = {}): Promise<unknown> {
-    return this.#core.coro_call(method, args, signal)
-  }
-
-  /** The referent's text, as Python's str(proxy) (a call to the server). */
-  toString(): string {
-    return this.#core.describe()
-  }
-
-  [inspect.custom](): string {
-    return `AioEventProxy(${this.#core.describe()})`
-  }
-
-  /**
-   * A proxy travels as its address and id, to a thread or a spawned process.
-   * @internal
-   */
-  [REDUCE](): Reduced {
-    return { __aio__: 'AioEventProxy', state: this.#core.reduce(), module: import.meta.url, portable: true }
+    return (await this[CORE].coro_call('wait', [timeout], signal, ['timeout'])) as boolean
   }
 }
 registerType('AioEventProxy', (state) => (ProxyCore.referent(state) as AioEventProxy | undefined) ?? AioEventProxy.fromCore(ProxyCore.rebuild(state)))

@@ -25,6 +25,7 @@ import { AioArrayProxy } from './array.proxy.generated.js'
 import { AioBarrierProxy } from './barrier.proxy.generated.js'
 import { AioBoundedSemaphoreProxy } from './bounded-semaphore.proxy.generated.js'
 import { AioConditionProxy } from './condition.proxy.generated.js'
+import { AioConnectionProxy } from './connection.proxy.generated.js'
 import { AioEventProxy } from './event.proxy.generated.js'
 import { AioJoinableQueueProxy } from './joinable-queue.proxy.generated.js'
 import { AioLockProxy } from './lock.proxy.generated.js'
@@ -33,9 +34,9 @@ import { AioRLockProxy } from './rlock.proxy.generated.js'
 import { AioSemaphoreProxy } from './semaphore.proxy.generated.js'
 import { AioSimpleQueueProxy } from './simple-queue.proxy.generated.js'
 import { AioValueProxy } from './value.proxy.generated.js'
-export { AioArrayProxy, AioBarrierProxy, AioBoundedSemaphoreProxy, AioConditionProxy, AioEventProxy, AioJoinableQueueProxy, AioLockProxy, AioQueueProxy, AioRLockProxy, AioSemaphoreProxy, AioSimpleQueueProxy, AioValueProxy }
+export { AioArrayProxy, AioBarrierProxy, AioBoundedSemaphoreProxy, AioConditionProxy, AioConnectionProxy, AioEventProxy, AioJoinableQueueProxy, AioLockProxy, AioQueueProxy, AioRLockProxy, AioSemaphoreProxy, AioSimpleQueueProxy, AioValueProxy }
 
-import { spawnObject } from '../runtime/spawn-context.js'
+import { spawnObject, spawnPipe } from '../runtime/spawn-context.js'
 import type { ProcessOptions } from '../runtime/process.js'
 import { NotImplementedError, ValueError } from '../runtime/errors.js'
 export * from '../runtime/public.js'
@@ -91,17 +92,20 @@ const threadContext: Context = Object.freeze({
 })
 
 /** A parameter type of a direct class, as the spawn context takes it: its proxies in place of direct objects. */
-type Proxied<T> = T extends AioArray ? AioArrayProxy : T extends AioBarrier ? AioBarrierProxy : T extends AioBoundedSemaphore ? AioBoundedSemaphoreProxy : T extends AioCondition ? AioConditionProxy : T extends AioEvent ? AioEventProxy : T extends AioJoinableQueue ? AioJoinableQueueProxy : T extends AioLock ? AioLockProxy : T extends AioQueue ? AioQueueProxy : T extends AioRLock ? AioRLockProxy : T extends AioSemaphore ? AioSemaphoreProxy : T extends AioSimpleQueue ? AioSimpleQueueProxy : T extends AioValue ? AioValueProxy : T
+type Proxied<T> = T extends AioArray ? AioArrayProxy : T extends AioBarrier ? AioBarrierProxy : T extends AioBoundedSemaphore ? AioBoundedSemaphoreProxy : T extends AioCondition ? AioConditionProxy : T extends AioConnection ? AioConnectionProxy : T extends AioEvent ? AioEventProxy : T extends AioJoinableQueue ? AioJoinableQueueProxy : T extends AioLock ? AioLockProxy : T extends AioQueue ? AioQueueProxy : T extends AioRLock ? AioRLockProxy : T extends AioSemaphore ? AioSemaphoreProxy : T extends AioSimpleQueue ? AioSimpleQueueProxy : T extends AioValue ? AioValueProxy : T
 type ProxyArgs<A extends unknown[]> = { [K in keyof A]: Proxied<A[K]> }
 
 /** The 'spawn' context: processes are new Node processes; shared objects are proxies served by a broker thread of this process. */
 export interface SpawnContext {
   getStartMethod(): string
   AioProcess(options: ProcessOptions): AioProcess
+  /** Python's Pipe(duplex): both ends live in the broker, so either may go to a spawned process. */
+  AioPipe(duplex?: boolean): [AioConnectionProxy, AioConnectionProxy]
   AioArray(...args: ProxyArgs<ConstructorParameters<typeof AioArray>>): AioArrayProxy
   AioBarrier(...args: ProxyArgs<ConstructorParameters<typeof AioBarrier>>): AioBarrierProxy
   AioBoundedSemaphore(...args: ProxyArgs<ConstructorParameters<typeof AioBoundedSemaphore>>): AioBoundedSemaphoreProxy
   AioCondition(...args: ProxyArgs<ConstructorParameters<typeof AioCondition>>): AioConditionProxy
+  AioConnection(...args: ProxyArgs<ConstructorParameters<typeof AioConnection>>): AioConnectionProxy
   AioEvent(...args: ProxyArgs<ConstructorParameters<typeof AioEvent>>): AioEventProxy
   AioJoinableQueue<T = unknown>(...args: ProxyArgs<ConstructorParameters<typeof AioJoinableQueue>>): AioJoinableQueueProxy<T>
   AioLock(...args: ProxyArgs<ConstructorParameters<typeof AioLock>>): AioLockProxy
@@ -115,10 +119,12 @@ export interface SpawnContext {
 const spawnContext: SpawnContext = Object.freeze({
   getStartMethod: () => 'spawn',
   AioProcess: (options: ProcessOptions) => new AioProcess({ ...options, startMethod: 'spawn' }),
+  AioPipe: (duplex = true) => spawnPipe<AioConnectionProxy>(duplex),
   AioArray: (...args: unknown[]) => spawnObject<AioArrayProxy>('Array', args),
   AioBarrier: (...args: unknown[]) => spawnObject<AioBarrierProxy>('Barrier', args),
   AioBoundedSemaphore: (...args: unknown[]) => spawnObject<AioBoundedSemaphoreProxy>('BoundedSemaphore', args),
   AioCondition: (...args: unknown[]) => spawnObject<AioConditionProxy>('Condition', args),
+  AioConnection: (...args: unknown[]) => spawnObject<AioConnectionProxy>('Connection', args),
   AioEvent: (...args: unknown[]) => spawnObject<AioEventProxy>('Event', args),
   AioJoinableQueue: (...args: unknown[]) => spawnObject<AioJoinableQueueProxy>('JoinableQueue', args),
   AioLock: (...args: unknown[]) => spawnObject<AioLockProxy>('Lock', args),

@@ -2,34 +2,22 @@
 // source: spec/lock.yaml
 // regenerate: npm run generate
 
-import { inspect } from 'node:util'
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/proxy.js'
+import { BaseProxy } from '../runtime/proxy-base.js'
 import { registerHostedType } from '../runtime/manager-types.js'
 import { AioLock } from './lock.generated.js'
-import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
+import { CORE, registerType, registerWrapper } from '../runtime/transfer.js'
 import type { CoroOptions } from '../runtime/wait.js'
 import { checkBoolean, checkTimeout } from '../runtime/args.js'
 import { guard } from '../runtime/guard.js'
 import type { Timeout } from '../runtime/args.js'
 /** A proxy of a AioLock held by a manager server (typeid 'Lock'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. A non-recursive lock shared between threads (Python's multiprocessing.Lock). Any thread may release it, including one that did not acquire it. */
-export class AioLockProxy {
-  readonly #core: ProxyCore
-
+export class AioLockProxy extends BaseProxy {
   /**
-   * Proxies come from a context or a manager (ctx.AioLock(), manager.Lock()), not from new.
+   * The module that defines this class.
    * @internal
    */
-  constructor(core: ProxyCore) {
-    this.#core = core
-  }
-
-  /**
-   * The proxy core.
-   * @internal
-   */
-  get [CORE](): ProxyCore {
-    return this.#core
-  }
+  static override readonly module = import.meta.url;
 
   /**
    * Wraps a proxy core.
@@ -48,7 +36,7 @@ export class AioLockProxy {
   acquire(block: boolean = true, timeout: Timeout = null): boolean {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
-    return this.#core.call('acquire', [block, timeout], ['block', 'timeout']) as boolean
+    return this[CORE].call('acquire', [block, timeout], ['block', 'timeout']) as boolean
   }
 
   /**
@@ -61,12 +49,12 @@ export class AioLockProxy {
   async coro_acquire(block: boolean = true, timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<boolean> {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
-    return (await this.#core.coro_call('acquire', [block, timeout], signal, ['block', 'timeout'])) as boolean
+    return (await this[CORE].coro_call('acquire', [block, timeout], signal, ['block', 'timeout'])) as boolean
   }
 
   /** Releases the lock; any thread may release it. Runs on the manager server; blocks this thread until it answers. */
   release(): void {
-    return this.#core.call('release', [], []) as void
+    return this[CORE].call('release', [], []) as void
   }
 
   /**
@@ -74,7 +62,7 @@ export class AioLockProxy {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_release({ signal }: CoroOptions = {}): Promise<void> {
-    return (await this.#core.coro_call('release', [], signal, [])) as void
+    return (await this[CORE].coro_call('release', [], signal, [])) as void
   }
 
   /** Python's `with lock:`: acquires now and releases when the returned guard is disposed, as in `using _ = x.hold()`. */
@@ -90,33 +78,6 @@ export class AioLockProxy {
   async coro_hold({ signal }: CoroOptions = {}): Promise<AsyncDisposable & Disposable> {
     await this.coro_acquire(undefined, undefined, { signal })
     return guard(() => this.release())
-  }
-
-  /** Python's `_callmethod`: calls a method of the referent by name; the server refuses one the type does not expose. */
-  callMethod(method: string, args: unknown[] = []): unknown {
-    return this.#core.call(method, args)
-  }
-
-  /** Awaitable twin of callMethod. */
-  async coro_callMethod(method: string, args: unknown[] = [], { signal }: CoroOptions = {}): Promise<unknown> {
-    return this.#core.coro_call(method, args, signal)
-  }
-
-  /** The referent's text, as Python's str(proxy) (a call to the server). */
-  toString(): string {
-    return this.#core.describe()
-  }
-
-  [inspect.custom](): string {
-    return `AioLockProxy(${this.#core.describe()})`
-  }
-
-  /**
-   * A proxy travels as its address and id, to a thread or a spawned process.
-   * @internal
-   */
-  [REDUCE](): Reduced {
-    return { __aio__: 'AioLockProxy', state: this.#core.reduce(), module: import.meta.url, portable: true }
   }
 }
 registerType('AioLockProxy', (state) => (ProxyCore.referent(state) as AioLockProxy | undefined) ?? AioLockProxy.fromCore(ProxyCore.rebuild(state)))

@@ -5,7 +5,7 @@
 import { inspect } from 'node:util'
 import { ManagerCore } from '../runtime/manager.js'
 import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/wait.js'
-import { checkTimeout, checkInteger, checkString, deadlineOf, type Timeout } from '../runtime/args.js'
+import { checkBoolean, checkTimeout, checkInteger, checkString, deadlineOf, type Timeout } from '../runtime/args.js'
 import { CORE, REDUCE, registerWrapper } from '../runtime/transfer.js'
 import { ProcessError, AuthenticationError, NotImplementedError, OSError } from '../runtime/errors.js'
 import { ManagerOptions } from '../runtime/manager.js'
@@ -23,6 +23,7 @@ import { AioValueProxy } from './value.proxy.generated.js'
 import { AioArrayProxy } from './array.proxy.generated.js'
 import { AioQueueProxy } from './queue.proxy.generated.js'
 import { AioJoinableQueueProxy } from './joinable-queue.proxy.generated.js'
+import { AioConnectionProxy } from './connection.proxy.generated.js'
 import { AioDictProxy, AioListProxy, AioNamespaceProxy, AioAutoProxy } from '../runtime/containers.js'
 let wrapping: ManagerCore | undefined
 
@@ -422,6 +423,27 @@ export class AioManager {
   async coro_JoinableQueue(maxsize: number = 0, { signal }: CoroOptions = {}): Promise<AioJoinableQueueProxy> {
     signal?.throwIfAborted()
     return this.JoinableQueue(maxsize)
+  }
+
+  /**
+   * A pipe whose two ends the server holds (Python's Pipe, usable from any process): proxies of AioConnection.
+   * @param duplex false: the first end only receives, the second only sends. (default: true)
+   * @returns the two ends.
+   */
+  Pipe(duplex: boolean = true): [AioConnectionProxy, AioConnectionProxy] {
+    checkBoolean('duplex', duplex)
+    return this.#core.pipe(duplex)
+  }
+
+  /**
+   * A pipe whose two ends the server holds (Python's Pipe, usable from any process): proxies of AioConnection. It never waits; the twin exists so that code ported from Python's aioprocessing runs unchanged.
+   * @param duplex false: the first end only receives, the second only sends. (default: true)
+   * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
+   * @returns the two ends.
+   */
+  async coro_Pipe(duplex: boolean = true, { signal }: CoroOptions = {}): Promise<[AioConnectionProxy, AioConnectionProxy]> {
+    signal?.throwIfAborted()
+    return this.Pipe(duplex)
   }
 
   /**

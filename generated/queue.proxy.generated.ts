@@ -2,34 +2,22 @@
 // source: spec/queue.yaml
 // regenerate: npm run generate
 
-import { inspect } from 'node:util'
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/proxy.js'
+import { BaseProxy } from '../runtime/proxy-base.js'
 import { registerHostedType } from '../runtime/manager-types.js'
 import { AioQueue } from './queue.generated.js'
-import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
+import { CORE, registerType, registerWrapper } from '../runtime/transfer.js'
 import type { CoroOptions } from '../runtime/wait.js'
 import { checkBoolean, checkTimeout } from '../runtime/args.js'
 import type { Timeout } from '../runtime/args.js'
 import type { QueueOptions } from '../runtime/queue.js'
 /** A proxy of a AioQueue held by a manager server (typeid 'Queue'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. A FIFO queue shared between threads (Python's multiprocessing.Queue), unbounded by default. Items are any structured-cloneable values, copied in; put() never waits for room in the buffer (a feeder streams in what does not fit), so items of any size pass and a put() that returned is not lost if its thread is terminated. */
-export class AioQueueProxy<T = unknown> {
-  readonly #core: ProxyCore
-
+export class AioQueueProxy<T = unknown> extends BaseProxy {
   /**
-   * Proxies come from a context or a manager (ctx.AioQueue(), manager.Queue()), not from new.
+   * The module that defines this class.
    * @internal
    */
-  constructor(core: ProxyCore) {
-    this.#core = core
-  }
-
-  /**
-   * The proxy core.
-   * @internal
-   */
-  get [CORE](): ProxyCore {
-    return this.#core
-  }
+  static override readonly module = import.meta.url;
 
   /**
    * Wraps a proxy core.
@@ -48,7 +36,7 @@ export class AioQueueProxy<T = unknown> {
   put(item: T, block: boolean = true, timeout: Timeout = null): void {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
-    return this.#core.call('put', [item, block, timeout], ['item', 'block', 'timeout']) as void
+    return this[CORE].call('put', [item, block, timeout], ['item', 'block', 'timeout']) as void
   }
 
   /**
@@ -61,7 +49,7 @@ export class AioQueueProxy<T = unknown> {
   async coro_put(item: T, block: boolean = true, timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<void> {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
-    return (await this.#core.coro_call('put', [item, block, timeout], signal, ['item', 'block', 'timeout'])) as void
+    return (await this[CORE].coro_call('put', [item, block, timeout], signal, ['item', 'block', 'timeout'])) as void
   }
 
   /**
@@ -73,7 +61,7 @@ export class AioQueueProxy<T = unknown> {
   get(block: boolean = true, timeout: Timeout = null): T {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
-    return this.#core.call('get', [block, timeout], ['block', 'timeout']) as T
+    return this[CORE].call('get', [block, timeout], ['block', 'timeout']) as T
   }
 
   /**
@@ -86,7 +74,7 @@ export class AioQueueProxy<T = unknown> {
   async coro_get(block: boolean = true, timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<T> {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
-    return (await this.#core.coro_call('get', [block, timeout], signal, ['block', 'timeout'])) as T
+    return (await this[CORE].coro_call('get', [block, timeout], signal, ['block', 'timeout'])) as T
   }
 
   /**
@@ -130,7 +118,7 @@ export class AioQueueProxy<T = unknown> {
    * @returns the count.
    */
   qsize(): number {
-    return this.#core.call('qsize', [], []) as number
+    return this[CORE].call('qsize', [], []) as number
   }
 
   /**
@@ -139,7 +127,7 @@ export class AioQueueProxy<T = unknown> {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_qsize({ signal }: CoroOptions = {}): Promise<number> {
-    return (await this.#core.coro_call('qsize', [], signal, [])) as number
+    return (await this[CORE].coro_call('qsize', [], signal, [])) as number
   }
 
   /**
@@ -147,7 +135,7 @@ export class AioQueueProxy<T = unknown> {
    * @returns true when a get would have to wait.
    */
   empty(): boolean {
-    return this.#core.call('empty', [], []) as boolean
+    return this[CORE].call('empty', [], []) as boolean
   }
 
   /**
@@ -156,7 +144,7 @@ export class AioQueueProxy<T = unknown> {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_empty({ signal }: CoroOptions = {}): Promise<boolean> {
-    return (await this.#core.coro_call('empty', [], signal, [])) as boolean
+    return (await this[CORE].coro_call('empty', [], signal, [])) as boolean
   }
 
   /**
@@ -164,7 +152,7 @@ export class AioQueueProxy<T = unknown> {
    * @returns true when a put would have to wait.
    */
   full(): boolean {
-    return this.#core.call('full', [], []) as boolean
+    return this[CORE].call('full', [], []) as boolean
   }
 
   /**
@@ -173,34 +161,7 @@ export class AioQueueProxy<T = unknown> {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_full({ signal }: CoroOptions = {}): Promise<boolean> {
-    return (await this.#core.coro_call('full', [], signal, [])) as boolean
-  }
-
-  /** Python's `_callmethod`: calls a method of the referent by name; the server refuses one the type does not expose. */
-  callMethod(method: string, args: unknown[] = []): unknown {
-    return this.#core.call(method, args)
-  }
-
-  /** Awaitable twin of callMethod. */
-  async coro_callMethod(method: string, args: unknown[] = [], { signal }: CoroOptions = {}): Promise<unknown> {
-    return this.#core.coro_call(method, args, signal)
-  }
-
-  /** The referent's text, as Python's str(proxy) (a call to the server). */
-  toString(): string {
-    return this.#core.describe()
-  }
-
-  [inspect.custom](): string {
-    return `AioQueueProxy(${this.#core.describe()})`
-  }
-
-  /**
-   * A proxy travels as its address and id, to a thread or a spawned process.
-   * @internal
-   */
-  [REDUCE](): Reduced {
-    return { __aio__: 'AioQueueProxy', state: this.#core.reduce(), module: import.meta.url, portable: true }
+    return (await this[CORE].coro_call('full', [], signal, [])) as boolean
   }
 }
 registerType('AioQueueProxy', (state) => (ProxyCore.referent(state) as AioQueueProxy | undefined) ?? AioQueueProxy.fromCore(ProxyCore.rebuild(state)))

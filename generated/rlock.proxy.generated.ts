@@ -2,34 +2,22 @@
 // source: spec/rlock.yaml
 // regenerate: npm run generate
 
-import { inspect } from 'node:util'
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/proxy.js'
+import { BaseProxy } from '../runtime/proxy-base.js'
 import { registerHostedType } from '../runtime/manager-types.js'
 import { AioRLock } from './rlock.generated.js'
-import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
+import { CORE, registerType, registerWrapper } from '../runtime/transfer.js'
 import type { CoroOptions } from '../runtime/wait.js'
 import { checkBoolean, checkTimeout } from '../runtime/args.js'
 import { guard } from '../runtime/guard.js'
 import type { Timeout } from '../runtime/args.js'
 /** A proxy of a AioRLock held by a manager server (typeid 'RLock'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. A recursive lock (Python's multiprocessing.RLock): the owning thread may acquire it again, and it is free once released as many times as acquired. Ownership is per thread, so async tasks on one thread share it; only the owner may release it. */
-export class AioRLockProxy {
-  readonly #core: ProxyCore
-
+export class AioRLockProxy extends BaseProxy {
   /**
-   * Proxies come from a context or a manager (ctx.AioRLock(), manager.RLock()), not from new.
+   * The module that defines this class.
    * @internal
    */
-  constructor(core: ProxyCore) {
-    this.#core = core
-  }
-
-  /**
-   * The proxy core.
-   * @internal
-   */
-  get [CORE](): ProxyCore {
-    return this.#core
-  }
+  static override readonly module = import.meta.url;
 
   /**
    * Wraps a proxy core.
@@ -48,7 +36,7 @@ export class AioRLockProxy {
   acquire(block: boolean = true, timeout: Timeout = null): boolean {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
-    return this.#core.call('acquire', [block, timeout], ['block', 'timeout']) as boolean
+    return this[CORE].call('acquire', [block, timeout], ['block', 'timeout']) as boolean
   }
 
   /**
@@ -61,12 +49,12 @@ export class AioRLockProxy {
   async coro_acquire(block: boolean = true, timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<boolean> {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
-    return (await this.#core.coro_call('acquire', [block, timeout], signal, ['block', 'timeout'])) as boolean
+    return (await this[CORE].coro_call('acquire', [block, timeout], signal, ['block', 'timeout'])) as boolean
   }
 
   /** Undoes one acquire; the lock is free once the depth reaches 0. Only the owning thread may release. Runs on the manager server; blocks this thread until it answers. */
   release(): void {
-    return this.#core.call('release', [], []) as void
+    return this[CORE].call('release', [], []) as void
   }
 
   /**
@@ -74,7 +62,7 @@ export class AioRLockProxy {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_release({ signal }: CoroOptions = {}): Promise<void> {
-    return (await this.#core.coro_call('release', [], signal, [])) as void
+    return (await this[CORE].coro_call('release', [], signal, [])) as void
   }
 
   /** Python's `with rlock:`: acquires now and releases when the returned guard is disposed, as in `using _ = x.hold()`. */
@@ -90,33 +78,6 @@ export class AioRLockProxy {
   async coro_hold({ signal }: CoroOptions = {}): Promise<AsyncDisposable & Disposable> {
     await this.coro_acquire(undefined, undefined, { signal })
     return guard(() => this.release())
-  }
-
-  /** Python's `_callmethod`: calls a method of the referent by name; the server refuses one the type does not expose. */
-  callMethod(method: string, args: unknown[] = []): unknown {
-    return this.#core.call(method, args)
-  }
-
-  /** Awaitable twin of callMethod. */
-  async coro_callMethod(method: string, args: unknown[] = [], { signal }: CoroOptions = {}): Promise<unknown> {
-    return this.#core.coro_call(method, args, signal)
-  }
-
-  /** The referent's text, as Python's str(proxy) (a call to the server). */
-  toString(): string {
-    return this.#core.describe()
-  }
-
-  [inspect.custom](): string {
-    return `AioRLockProxy(${this.#core.describe()})`
-  }
-
-  /**
-   * A proxy travels as its address and id, to a thread or a spawned process.
-   * @internal
-   */
-  [REDUCE](): Reduced {
-    return { __aio__: 'AioRLockProxy', state: this.#core.reduce(), module: import.meta.url, portable: true }
   }
 }
 registerType('AioRLockProxy', (state) => (ProxyCore.referent(state) as AioRLockProxy | undefined) ?? AioRLockProxy.fromCore(ProxyCore.rebuild(state)))

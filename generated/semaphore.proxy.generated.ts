@@ -2,34 +2,22 @@
 // source: spec/semaphore.yaml
 // regenerate: npm run generate
 
-import { inspect } from 'node:util'
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/proxy.js'
+import { BaseProxy } from '../runtime/proxy-base.js'
 import { registerHostedType } from '../runtime/manager-types.js'
 import { AioSemaphore } from './semaphore.generated.js'
-import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
+import { CORE, registerType, registerWrapper } from '../runtime/transfer.js'
 import type { CoroOptions } from '../runtime/wait.js'
 import { checkBoolean, checkTimeout, checkInteger } from '../runtime/args.js'
 import { guard } from '../runtime/guard.js'
 import type { Timeout } from '../runtime/args.js'
 /** A proxy of a AioSemaphore held by a manager server (typeid 'Semaphore'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. A counting semaphore (Python's multiprocessing.Semaphore): acquire takes a unit, waiting while the count is 0; release gives one back, and may raise the count past its initial value. */
-export class AioSemaphoreProxy {
-  readonly #core: ProxyCore
-
+export class AioSemaphoreProxy extends BaseProxy {
   /**
-   * Proxies come from a context or a manager (ctx.AioSemaphore(), manager.Semaphore()), not from new.
+   * The module that defines this class.
    * @internal
    */
-  constructor(core: ProxyCore) {
-    this.#core = core
-  }
-
-  /**
-   * The proxy core.
-   * @internal
-   */
-  get [CORE](): ProxyCore {
-    return this.#core
-  }
+  static override readonly module = import.meta.url;
 
   /**
    * Wraps a proxy core.
@@ -48,7 +36,7 @@ export class AioSemaphoreProxy {
   acquire(block: boolean = true, timeout: Timeout = null): boolean {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
-    return this.#core.call('acquire', [block, timeout], ['block', 'timeout']) as boolean
+    return this[CORE].call('acquire', [block, timeout], ['block', 'timeout']) as boolean
   }
 
   /**
@@ -61,7 +49,7 @@ export class AioSemaphoreProxy {
   async coro_acquire(block: boolean = true, timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<boolean> {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
-    return (await this.#core.coro_call('acquire', [block, timeout], signal, ['block', 'timeout'])) as boolean
+    return (await this[CORE].coro_call('acquire', [block, timeout], signal, ['block', 'timeout'])) as boolean
   }
 
   /**
@@ -70,7 +58,7 @@ export class AioSemaphoreProxy {
    */
   release(n: number = 1): void {
     checkInteger('n', n, 1)
-    return this.#core.call('release', [n], ['n']) as void
+    return this[CORE].call('release', [n], ['n']) as void
   }
 
   /**
@@ -80,7 +68,7 @@ export class AioSemaphoreProxy {
    */
   async coro_release(n: number = 1, { signal }: CoroOptions = {}): Promise<void> {
     checkInteger('n', n, 1)
-    return (await this.#core.coro_call('release', [n], signal, ['n'])) as void
+    return (await this[CORE].coro_call('release', [n], signal, ['n'])) as void
   }
 
   /**
@@ -88,7 +76,7 @@ export class AioSemaphoreProxy {
    * @returns the count, never negative.
    */
   getValue(): number {
-    return this.#core.call('getValue', [], []) as number
+    return this[CORE].call('getValue', [], []) as number
   }
 
   /**
@@ -97,7 +85,7 @@ export class AioSemaphoreProxy {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_getValue({ signal }: CoroOptions = {}): Promise<number> {
-    return (await this.#core.coro_call('getValue', [], signal, [])) as number
+    return (await this[CORE].coro_call('getValue', [], signal, [])) as number
   }
 
   /** Python's `with semaphore:`: acquires now and releases when the returned guard is disposed, as in `using _ = x.hold()`. */
@@ -113,33 +101,6 @@ export class AioSemaphoreProxy {
   async coro_hold({ signal }: CoroOptions = {}): Promise<AsyncDisposable & Disposable> {
     await this.coro_acquire(undefined, undefined, { signal })
     return guard(() => this.release())
-  }
-
-  /** Python's `_callmethod`: calls a method of the referent by name; the server refuses one the type does not expose. */
-  callMethod(method: string, args: unknown[] = []): unknown {
-    return this.#core.call(method, args)
-  }
-
-  /** Awaitable twin of callMethod. */
-  async coro_callMethod(method: string, args: unknown[] = [], { signal }: CoroOptions = {}): Promise<unknown> {
-    return this.#core.coro_call(method, args, signal)
-  }
-
-  /** The referent's text, as Python's str(proxy) (a call to the server). */
-  toString(): string {
-    return this.#core.describe()
-  }
-
-  [inspect.custom](): string {
-    return `AioSemaphoreProxy(${this.#core.describe()})`
-  }
-
-  /**
-   * A proxy travels as its address and id, to a thread or a spawned process.
-   * @internal
-   */
-  [REDUCE](): Reduced {
-    return { __aio__: 'AioSemaphoreProxy', state: this.#core.reduce(), module: import.meta.url, portable: true }
   }
 }
 registerType('AioSemaphoreProxy', (state) => (ProxyCore.referent(state) as AioSemaphoreProxy | undefined) ?? AioSemaphoreProxy.fromCore(ProxyCore.rebuild(state)))

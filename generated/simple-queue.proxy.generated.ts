@@ -2,32 +2,20 @@
 // source: spec/simple-queue.yaml
 // regenerate: npm run generate
 
-import { inspect } from 'node:util'
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/proxy.js'
+import { BaseProxy } from '../runtime/proxy-base.js'
 import { registerHostedType } from '../runtime/manager-types.js'
 import { AioSimpleQueue } from './simple-queue.generated.js'
-import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
+import { CORE, registerType, registerWrapper } from '../runtime/transfer.js'
 import type { CoroOptions } from '../runtime/wait.js'
 import type { QueueOptions } from '../runtime/queue.js'
 /** A proxy of a AioSimpleQueue held by a manager server (typeid 'SimpleQueue'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. A simplified queue (Python's multiprocessing.SimpleQueue): unbounded, get() without a timeout, and a put() that fits in the buffer is visible at once. */
-export class AioSimpleQueueProxy<T = unknown> {
-  readonly #core: ProxyCore
-
+export class AioSimpleQueueProxy<T = unknown> extends BaseProxy {
   /**
-   * Proxies come from a context or a manager (ctx.AioSimpleQueue(), manager.SimpleQueue()), not from new.
+   * The module that defines this class.
    * @internal
    */
-  constructor(core: ProxyCore) {
-    this.#core = core
-  }
-
-  /**
-   * The proxy core.
-   * @internal
-   */
-  get [CORE](): ProxyCore {
-    return this.#core
-  }
+  static override readonly module = import.meta.url;
 
   /**
    * Wraps a proxy core.
@@ -42,7 +30,7 @@ export class AioSimpleQueueProxy<T = unknown> {
    * @param item any structured-cloneable value.
    */
   put(item: T): void {
-    return this.#core.call('put', [item], ['item']) as void
+    return this[CORE].call('put', [item], ['item']) as void
   }
 
   /**
@@ -51,7 +39,7 @@ export class AioSimpleQueueProxy<T = unknown> {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_put(item: T, { signal }: CoroOptions = {}): Promise<void> {
-    return (await this.#core.coro_call('put', [item], signal, ['item'])) as void
+    return (await this[CORE].coro_call('put', [item], signal, ['item'])) as void
   }
 
   /**
@@ -59,7 +47,7 @@ export class AioSimpleQueueProxy<T = unknown> {
    * @returns the item.
    */
   get(): T {
-    return this.#core.call('get', [], []) as T
+    return this[CORE].call('get', [], []) as T
   }
 
   /**
@@ -68,7 +56,7 @@ export class AioSimpleQueueProxy<T = unknown> {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_get({ signal }: CoroOptions = {}): Promise<T> {
-    return (await this.#core.coro_call('get', [], signal, [])) as T
+    return (await this[CORE].coro_call('get', [], signal, [])) as T
   }
 
   /**
@@ -76,7 +64,7 @@ export class AioSimpleQueueProxy<T = unknown> {
    * @returns true when a get would have to wait.
    */
   empty(): boolean {
-    return this.#core.call('empty', [], []) as boolean
+    return this[CORE].call('empty', [], []) as boolean
   }
 
   /**
@@ -85,34 +73,7 @@ export class AioSimpleQueueProxy<T = unknown> {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_empty({ signal }: CoroOptions = {}): Promise<boolean> {
-    return (await this.#core.coro_call('empty', [], signal, [])) as boolean
-  }
-
-  /** Python's `_callmethod`: calls a method of the referent by name; the server refuses one the type does not expose. */
-  callMethod(method: string, args: unknown[] = []): unknown {
-    return this.#core.call(method, args)
-  }
-
-  /** Awaitable twin of callMethod. */
-  async coro_callMethod(method: string, args: unknown[] = [], { signal }: CoroOptions = {}): Promise<unknown> {
-    return this.#core.coro_call(method, args, signal)
-  }
-
-  /** The referent's text, as Python's str(proxy) (a call to the server). */
-  toString(): string {
-    return this.#core.describe()
-  }
-
-  [inspect.custom](): string {
-    return `AioSimpleQueueProxy(${this.#core.describe()})`
-  }
-
-  /**
-   * A proxy travels as its address and id, to a thread or a spawned process.
-   * @internal
-   */
-  [REDUCE](): Reduced {
-    return { __aio__: 'AioSimpleQueueProxy', state: this.#core.reduce(), module: import.meta.url, portable: true }
+    return (await this[CORE].coro_call('empty', [], signal, [])) as boolean
   }
 }
 registerType('AioSimpleQueueProxy', (state) => (ProxyCore.referent(state) as AioSimpleQueueProxy | undefined) ?? AioSimpleQueueProxy.fromCore(ProxyCore.rebuild(state)))

@@ -2,40 +2,27 @@
 // source: spec/value.yaml
 // regenerate: npm run generate
 
-import { inspect } from 'node:util'
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/proxy.js'
+import { BaseProxy } from '../runtime/proxy-base.js'
 import { registerHostedType } from '../runtime/manager-types.js'
 import { AioValue } from './value.generated.js'
-import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
-import type { CoroOptions } from '../runtime/wait.js'
+import { CORE, registerType, registerWrapper } from '../runtime/transfer.js'
 import type { Typecode, Element, LockOption } from '../runtime/sharedctypes.js'
 /** A proxy of a AioValue held by a manager server (typeid 'Value'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. One number in shared memory (Python's multiprocessing.Value), guarded by an AioRLock unless created with `lock: false`. Reading and writing `value` is atomic for one access; `value += 1` is not: wrap it in `using _ = v.hold()`. */
-export class AioValueProxy {
-  readonly #core: ProxyCore
-
+export class AioValueProxy extends BaseProxy {
   /**
-   * Proxies come from a context or a manager (ctx.AioValue(), manager.Value()), not from new.
+   * The module that defines this class.
    * @internal
    */
-  constructor(core: ProxyCore) {
-    this.#core = core
-  }
-
-  /**
-   * The proxy core.
-   * @internal
-   */
-  get [CORE](): ProxyCore {
-    return this.#core
-  }
+  static override readonly module = import.meta.url;
 
   /** The value: a number, a bigint for 'q'/'Q'/'l'/'L', a 1-byte Buffer for 'c'. (Read from the server.) */
   get value(): Element | Buffer {
-    return this.#core.call('__get__', ['value']) as Element | Buffer
+    return this[CORE].call('__get__', ['value']) as Element | Buffer
   }
 
   set value(value: Element | Buffer) {
-    this.#core.call('__set__', ['value', value])
+    this[CORE].call('__set__', ['value', value])
   }
 
   /**
@@ -44,33 +31,6 @@ export class AioValueProxy {
    */
   static fromCore(core: ProxyCore): AioValueProxy {
     return new AioValueProxy(core)
-  }
-
-  /** Python's `_callmethod`: calls a method of the referent by name; the server refuses one the type does not expose. */
-  callMethod(method: string, args: unknown[] = []): unknown {
-    return this.#core.call(method, args)
-  }
-
-  /** Awaitable twin of callMethod. */
-  async coro_callMethod(method: string, args: unknown[] = [], { signal }: CoroOptions = {}): Promise<unknown> {
-    return this.#core.coro_call(method, args, signal)
-  }
-
-  /** The referent's text, as Python's str(proxy) (a call to the server). */
-  toString(): string {
-    return this.#core.describe()
-  }
-
-  [inspect.custom](): string {
-    return `AioValueProxy(${this.#core.describe()})`
-  }
-
-  /**
-   * A proxy travels as its address and id, to a thread or a spawned process.
-   * @internal
-   */
-  [REDUCE](): Reduced {
-    return { __aio__: 'AioValueProxy', state: this.#core.reduce(), module: import.meta.url, portable: true }
   }
 }
 registerType('AioValueProxy', (state) => (ProxyCore.referent(state) as AioValueProxy | undefined) ?? AioValueProxy.fromCore(ProxyCore.rebuild(state)))

@@ -2,9 +2,9 @@
 // registered user types (AutoProxy). Each method is a call to the server; each has a coro_ twin
 // whose last argument may be `{ signal }`.
 
-import { inspect } from 'node:util'
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from './proxy.js'
-import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from './transfer.js'
+import { CORE, registerType, registerWrapper } from './transfer.js'
+import { BaseProxy } from './proxy-base.js'
 import { DICT_METHODS, LIST_METHODS, NAMESPACE_METHODS } from './manager-types.js'
 import type { CoroOptions } from './wait.js'
 
@@ -13,37 +13,6 @@ const ARITY: Record<string, number> = {
   get: 2, getitem: 1, set: 2, delete: 1, has: 1, keys: 0, values: 0, items: 0, len: 0, clear: 0, pop: 2, popitem: 0, setdefault: 2, update: 1, copy: 0,
   append: 1, extend: 1, insert: 2, remove: 1, index: 1, count: 1, sort: 1, reverse: 0, slice: 2, toArray: 0,
   getattr: 1, setattr: 2, delattr: 1, hasattr: 1, names: 0,
-}
-
-const CORE_OF: unique symbol = Symbol('aioprocessing.proxyCore')
-
-abstract class BaseProxy {
-  // A symbol, not a #private field: Namespace and Auto proxies are JS Proxies, and a private field
-  // cannot be read through one.
-  private readonly [CORE_OF]: ProxyCore
-  constructor(core: ProxyCore) {
-    this[CORE_OF] = core
-  }
-  get [CORE](): ProxyCore {
-    return this[CORE_OF]
-  }
-  /** Python's `_callmethod`: calls a method of the referent by name. */
-  callMethod(method: string, args: unknown[] = []): unknown {
-    return this[CORE_OF].call(method, args)
-  }
-  coro_callMethod(method: string, args: unknown[] = [], { signal }: CoroOptions = {}): Promise<unknown> {
-    return this[CORE_OF].coro_call(method, args, signal)
-  }
-  /** The referent's text, as Python's str(proxy). */
-  toString(): string {
-    return this[CORE_OF].describe()
-  }
-  [inspect.custom](): string {
-    return `${this.constructor.name}(${this[CORE_OF].describe()})`
-  }
-  [REDUCE](): Reduced {
-    return { __aio__: this.constructor.name, state: this[CORE_OF].reduce(), module: import.meta.url, portable: true }
-  }
 }
 
 function install(cls: { prototype: object }, methods: readonly string[]): void {
@@ -88,7 +57,9 @@ interface DictMethods<K, V> {
 }
 /** Python's DictProxy (`manager.dict()`): keys may be any serializable value; values are copies. */
 export interface AioDictProxy<K = unknown, V = unknown> extends Twins<DictMethods<K, V>> {}
-export class AioDictProxy<K = unknown, V = unknown> extends BaseProxy {}
+export class AioDictProxy<K = unknown, V = unknown> extends BaseProxy {
+  static override readonly module = import.meta.url
+}
 install(AioDictProxy, DICT_METHODS)
 
 interface ListMethods<T> {
@@ -110,7 +81,9 @@ interface ListMethods<T> {
 }
 /** Python's ListProxy (`manager.list()`). */
 export interface AioListProxy<T = unknown> extends Twins<ListMethods<T>> {}
-export class AioListProxy<T = unknown> extends BaseProxy {}
+export class AioListProxy<T = unknown> extends BaseProxy {
+  static override readonly module = import.meta.url
+}
 install(AioListProxy, LIST_METHODS)
 
 interface NamespaceMethods {
@@ -129,6 +102,7 @@ export interface AioNamespaceProxy extends Twins<NamespaceMethods> {
   [attribute: string]: unknown
 }
 export class AioNamespaceProxy extends BaseProxy {
+  static override readonly module = import.meta.url
   constructor(core: ProxyCore) {
     super(core)
     // 'then' stays local too: promise resolution looks for it on every value.
@@ -152,6 +126,7 @@ export interface AioAutoProxy {
   [method: string]: (...args: any[]) => any
 }
 export class AioAutoProxy extends BaseProxy {
+  static override readonly module = import.meta.url
   constructor(core: ProxyCore) {
     super(core)
     // eslint-disable-next-line no-constructor-return

@@ -23,6 +23,7 @@ import { NotImplementedError, ValueError } from './errors.js'
 import { CORE, REDUCE } from './transfer.js'
 import { HOSTED, type HostedType } from './manager-types.js'
 import { ProxyCore, wrapProxy } from './proxy.js'
+import { pipeEnds } from './connection.js'
 
 /** The largest request a client may send (as the sockets' default). */
 const HANDSHAKE_MAX_MESSAGE = 64 * 1024 * 1024
@@ -259,6 +260,8 @@ export class Server {
   /** Hosts a new object and returns its proxy record. */
   private async create(typeid: string, given: unknown[]): Promise<unknown> {
     const args = given.map((a) => (a !== null && typeof a === 'object' && '__function__' in a ? compileFunction(String((a as { __function__: string }).__function__)) : a))
+    // A pipe is two objects: both ends are hosted, and their proxies go back.
+    if (typeid === 'Pipe') return this.returned(pipeEnds(args[0] === undefined ? true : (args[0] as boolean)))
     let type = HOSTED[typeid]
     let obj: unknown
     if (type) obj = type.create(args)

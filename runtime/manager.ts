@@ -9,7 +9,7 @@ import { AioProcess } from '../generated/process.generated.js'
 import type { AioConnection } from '../generated/connection.generated.js'
 import { pipeEnds } from './connection.js'
 import { AuthenticationError, ProcessError, ValueError } from './errors.js'
-import { channelTo, coroCreateRemote, createRemote, dropChannel, shutdownRemote } from './proxy.js'
+import { channelTo, coroCreateRemote, createPipe, createRemote, dropChannel, shutdownRemote } from './proxy.js'
 import { socketFolder, waitReady } from './spawn-context.js'
 import { ProcessCore, targetOf, type Target } from './process.js'
 import { CORE } from './transfer.js'
@@ -173,6 +173,12 @@ export class ManagerCore implements Waiter {
   create<T>(typeid: string, args: unknown[]): T {
     this.checkStarted()
     return createRemote(this.address!, this.authkey, typeid, args) as T
+  }
+
+  /** A pipe whose two ends the server holds: proxies that any process may use. */
+  pipe<C = any>(duplex: boolean): [C, C] {
+    this.checkStarted()
+    return createPipe<C>(this.address!, this.authkey, duplex)
   }
 
   async coroCreate<T>(typeid: string, args: unknown[]): Promise<T> {

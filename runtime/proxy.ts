@@ -275,6 +275,12 @@ export async function coroCreateRemote(address: ProxyState['address'], authkey: 
   return wrapProxy(new ProxyCore({ address, authkey, id: r.id, typeid: r.typeid }))
 }
 
+/** Python's Pipe() with both ends served by a server: proxies of two connected ends. */
+export function createPipe<C>(address: ProxyState['address'], authkey: string | null, duplex: boolean): [C, C] {
+  if (typeof duplex !== 'boolean') throw new TypeError('duplex must be a boolean')
+  return channelTo(address, authkey).call([OP_CREATE, 'Pipe', [duplex]]) as [C, C]
+}
+
 /** Asks a server to stop. */
 export function shutdownRemote(address: ProxyState['address'], authkey: string | null): void {
   channelTo(address, authkey).call([OP_SHUTDOWN])

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto'
 import { AioProcess } from '../generated/process.generated.js'
 import { pipeEnds } from './connection.js'
 import type { AioConnection } from '../generated/connection.generated.js'
-import { createRemote, coroCreateRemote } from './proxy.js'
+import { createPipe, createRemote, coroCreateRemote } from './proxy.js'
 import type { ProxyState } from './manager-server.js'
 import { ProcessError } from './errors.js'
 
@@ -64,4 +64,10 @@ export function spawnObject<T>(typeid: string, args: unknown[]): T {
 export async function coroSpawnObject<T>(typeid: string, args: unknown[]): Promise<T> {
   const b = spawnBroker()
   return (await coroCreateRemote(b.address, b.authkey, typeid, args)) as T
+}
+
+/** ctx.AioPipe(duplex): both ends live in the broker, so either may go to a spawned process. */
+export function spawnPipe<C>(duplex = true): [C, C] {
+  const b = spawnBroker()
+  return createPipe<C>(b.address, b.authkey, duplex)
 }

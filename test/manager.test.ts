@@ -198,3 +198,21 @@ test('one thread is one client: an RLock taken with coro_acquire is released by 
   t.false(await c.coro_wait(10))
   await c.coro_release()
 })
+
+test('a spawn-context pipe carries messages between the parent and a spawned process, both ways', async (t) => {
+  const ctx = getContext('spawn')
+  const [parentEnd, childEnd] = ctx.AioPipe()
+  const child = start(t, {
+    target: (conn: { recv(): unknown; send(x: unknown): void }) => {
+      const got = conn.recv() as { n: number }
+      conn.send({ n: got.n + 1, pid: process.pid })
+    },
+    args: [childEnd],
+    startMethod: 'spawn',
+  })
+  parentEnd.send({ n: 41 })
+  const reply = (await parentEnd.coro_recv()) as { n: number; pid: number }
+  t.is(reply.n, 42)
+  t.is(reply.pid, child.pid as number)
+  joined(t, child)
+})

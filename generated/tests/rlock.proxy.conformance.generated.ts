@@ -7,27 +7,9 @@
 import test from 'ava'
 import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
 
-// The manager variant makes every object on one AioManager server, shut down after the tests.
-const manager = new AioManager()
-manager.start()
-test.after.always(() => manager.shutdown())
-const managerContext = {
-  AioArray: (...args: unknown[]): any => manager.create('Array', args),
-  AioBarrier: (...args: unknown[]): any => manager.create('Barrier', args),
-  AioBoundedSemaphore: (...args: unknown[]): any => manager.create('BoundedSemaphore', args),
-  AioCondition: (...args: unknown[]): any => manager.create('Condition', args),
-  AioEvent: (...args: unknown[]): any => manager.create('Event', args),
-  AioJoinableQueue: (...args: unknown[]): any => manager.create('JoinableQueue', args),
-  AioLock: (...args: unknown[]): any => manager.create('Lock', args),
-  AioQueue: (...args: unknown[]): any => manager.create('Queue', args),
-  AioRLock: (...args: unknown[]): any => manager.create('RLock', args),
-  AioSemaphore: (...args: unknown[]): any => manager.create('Semaphore', args),
-  AioSimpleQueue: (...args: unknown[]): any => manager.create('SimpleQueue', args),
-  AioValue: (...args: unknown[]): any => manager.create('Value', args),
-  AioProcess: (options: any) => new AioProcess(options),
-}
+import { managerContext } from '../proxy-contexts.generated.js'
 /** Where every case runs: [title prefix, the context that makes its objects]. */
-const CONTEXTS: [string, any][] = [['AioRLockProxy (spawn)', getContext('spawn')], ['AioRLockProxy (manager)', managerContext]]
+const CONTEXTS: [string, any][] = [['AioRLockProxy (spawn)', getContext('spawn')], ['AioRLockProxy (manager)', managerContext((shutdown) => test.after.always(shutdown))]]
 
 // Every case, in every context.
 for (const [label, ctx] of CONTEXTS) {

@@ -2,33 +2,21 @@
 // source: examples/custom-primitive/spec/countdown-latch.yaml
 // regenerate: npm run generate
 
-import { inspect } from 'node:util'
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from 'aioprocessing/runtime/proxy.js'
+import { BaseProxy } from 'aioprocessing/runtime/proxy-base.js'
 import { registerHostedType } from 'aioprocessing/runtime/manager-types.js'
 import { CountDownLatch } from './countdown-latch.generated.js'
-import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from 'aioprocessing/runtime/transfer.js'
+import { CORE, registerType, registerWrapper } from 'aioprocessing/runtime/transfer.js'
 import type { CoroOptions } from 'aioprocessing/runtime/wait.js'
 import { checkTimeout } from 'aioprocessing/runtime/args.js'
 import type { Timeout } from 'aioprocessing/runtime/args.js'
 /** A proxy of a CountDownLatch held by a manager server (typeid 'CountDownLatch'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. A latch that opens once countDown() was called `count` times; wait() blocks until then. */
-export class CountDownLatchProxy {
-  readonly #core: ProxyCore
-
+export class CountDownLatchProxy extends BaseProxy {
   /**
-   * Proxies come from a context or a manager (ctx.CountDownLatch(), manager.CountDownLatch()), not from new.
+   * The module that defines this class.
    * @internal
    */
-  constructor(core: ProxyCore) {
-    this.#core = core
-  }
-
-  /**
-   * The proxy core.
-   * @internal
-   */
-  get [CORE](): ProxyCore {
-    return this.#core
-  }
+  static override readonly module = import.meta.url;
 
   /**
    * Wraps a proxy core.
@@ -40,7 +28,7 @@ export class CountDownLatchProxy {
 
   /** Counts down by one; at 0 every waiter is released. Below 0 it stays 0. Runs on the manager server; blocks this thread until it answers. */
   countDown(): void {
-    return this.#core.call('countDown', [], []) as void
+    return this[CORE].call('countDown', [], []) as void
   }
 
   /**
@@ -48,7 +36,7 @@ export class CountDownLatchProxy {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_countDown({ signal }: CoroOptions = {}): Promise<void> {
-    return (await this.#core.coro_call('countDown', [], signal, [])) as void
+    return (await this[CORE].coro_call('countDown', [], signal, [])) as void
   }
 
   /**
@@ -56,7 +44,7 @@ export class CountDownLatchProxy {
    * @returns the count.
    */
   getCount(): number {
-    return this.#core.call('getCount', [], []) as number
+    return this[CORE].call('getCount', [], []) as number
   }
 
   /**
@@ -65,7 +53,7 @@ export class CountDownLatchProxy {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_getCount({ signal }: CoroOptions = {}): Promise<number> {
-    return (await this.#core.coro_call('getCount', [], signal, [])) as number
+    return (await this[CORE].coro_call('getCount', [], signal, [])) as number
   }
 
   /**
@@ -75,7 +63,7 @@ export class CountDownLatchProxy {
    */
   wait(timeout: Timeout = null): boolean {
     checkTimeout('timeout', timeout)
-    return this.#core.call('wait', [timeout], ['timeout']) as boolean
+    return this[CORE].call('wait', [timeout], ['timeout']) as boolean
   }
 
   /**
@@ -86,34 +74,7 @@ export class CountDownLatchProxy {
    */
   async coro_wait(timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<boolean> {
     checkTimeout('timeout', timeout)
-    return (await this.#core.coro_call('wait', [timeout], signal, ['timeout'])) as boolean
-  }
-
-  /** Python's `_callmethod`: calls a method of the referent by name; the server refuses one the type does not expose. */
-  callMethod(method: string, args: unknown[] = []): unknown {
-    return this.#core.call(method, args)
-  }
-
-  /** Awaitable twin of callMethod. */
-  async coro_callMethod(method: string, args: unknown[] = [], { signal }: CoroOptions = {}): Promise<unknown> {
-    return this.#core.coro_call(method, args, signal)
-  }
-
-  /** The referent's text, as Python's str(proxy) (a call to the server). */
-  toString(): string {
-    return this.#core.describe()
-  }
-
-  [inspect.custom](): string {
-    return `CountDownLatchProxy(${this.#core.describe()})`
-  }
-
-  /**
-   * A proxy travels as its address and id, to a thread or a spawned process.
-   * @internal
-   */
-  [REDUCE](): Reduced {
-    return { __aio__: 'CountDownLatchProxy', state: this.#core.reduce(), module: import.meta.url, portable: true }
+    return (await this[CORE].coro_call('wait', [timeout], signal, ['timeout'])) as boolean
   }
 }
 registerType('CountDownLatchProxy', (state) => (ProxyCore.referent(state) as CountDownLatchProxy | undefined) ?? CountDownLatchProxy.fromCore(ProxyCore.rebuild(state)))

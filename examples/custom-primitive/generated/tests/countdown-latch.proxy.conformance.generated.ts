@@ -7,17 +7,9 @@
 import test from 'ava'
 import { AioClient, AioPipe, AuthenticationError, BrokenBarrierError, BufferTooShort, CountDownLatch, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
 
-// The manager variant makes every object on one AioManager server, shut down after the tests.
-import { AioManager } from 'aioprocessing'
-const manager = new AioManager()
-manager.register('CountDownLatch', { module: new URL('../countdown-latch.proxy.generated.js', import.meta.url).href, name: 'CountDownLatchProxy' })
-manager.start()
-test.after.always(() => manager.shutdown())
-const managerContext = {
-  CountDownLatch: (...args: unknown[]): any => manager.create('CountDownLatch', args),
-}
+import { managerContext } from '../proxy-contexts.generated.js'
 /** Where every case runs: [title prefix, the context that makes its objects]. */
-const CONTEXTS: [string, any][] = [['CountDownLatchProxy (manager)', managerContext]]
+const CONTEXTS: [string, any][] = [['CountDownLatchProxy (manager)', managerContext((shutdown) => test.after.always(shutdown))]]
 
 // Every case, in every context.
 for (const [label, ctx] of CONTEXTS) {
