@@ -224,60 +224,100 @@ export function emitClass(cls: ClassModel, spec: SpecModel, target: Target): str
   const file = project.createSourceFile(`${cls.stem}.generated.ts`, '', { overwrite: true })
   const core = cls.core.class
   const createCall = cls.core.create.startsWith('new(') ? `new ${core}(${cls.core.create.match(CALL)![2]})` : `${core}.${cls.core.create}`
-  const methods = [...cls.methods.flatMap((m) => methodStructures(cls, m)), ...contextMethods(cls), ...iteratorMethods(cls), ...disposeMethods(cls)]
-  const accessors: (OptionalKind<GetAccessorDeclarationStructure> & { kind: StructureKind.GetAccessor })[] = cls.properties.map((p) => ({
+  const parent = cls.extends ? spec.classes.find((c) => c.name === cls.extends) : undefined
+  // A parent class makes its core through an overridable static, so that a child's constructor
+  // (the parent's) makes the child's core; and its fromCore builds whichever class it is called on.
+  const extended = spec.classes.some((c) => c.extends === cls.name)
+  const own = <T extends { name: string }>(items: readonly T[], inherited?: ReadonlySet<string>) => items.filter((x) => !inherited?.has(x.name))
+  const override = (name: string, items: readonly { name: string }[] | undefined) => Boolean(items?.some((x) => x.name === name))
+  const ownMethods = own(cls.methods, cls.inherited?.methods)
+  const ownProps = own(cls.properties, cls.inherited?.properties)
+  const methods = [
+    ...ownMethods.flatMap((m) => methodStructures(cls, m).map((x) => ({ ...x, hasOverrideKeyword: override(m.name, parent?.methods) }))),
+    ...(parent ? [] : [...contextMethods(cls), ...iteratorMethods(cls), ...disposeMethods(cls)]),
+  ]
+  const accessors: (OptionalKind<GetAccessorDeclarationStructure> & { kind: StructureKind.GetAccessor })[] = ownProps.map((p) => ({
     kind: StructureKind.GetAccessor, name: p.name, returnType: p.type, statements: [`return this.#core.${p.get}`], docs: docs(p.doc),
   }))
-  const setters: (OptionalKind<SetAccessorDeclarationStructure> & { kind: StructureKind.SetAccessor })[] = cls.properties.filter((p) => p.set).map((p) => ({
+  const setters: (OptionalKind<SetAccessorDeclarationStructure> & { kind: StructureKind.SetAccessor })[] = ownProps.filter((p) => p.set).map((p) => ({
     kind: StructureKind.SetAccessor, name: p.name, parameters: [{ name: 'value', type: p.type }], statements: [`this.#core.${p.set}`],
   }))
   const ctorArgsNever = cls.constructorParams.length ? `...([] as unknown as ConstructorParameters<typeof ${cls.name}>)` : ''
-  const structure: ClassDeclarationStructure = {
-    kind: StructureKind.Class,
-    name: cls.name,
-    isExported: true,
-    typeParameters: cls.typeParams ? [cls.typeParams] : undefined,
-    docs: docs(cls.doc),
-    properties: [{ name: '#core', type: core, isReadonly: true }],
-    ctors: [{
-      parameters: paramStructures(cls.constructorParams),
-      docs: cls.constructorDoc || cls.constructorParams.length ? docs(cls.constructorDoc || `Creates a new ${cls.name}.`, paramTags({ params: cls.constructorParams })) : undefined,
-      statements: [
-        'if (wrapping !== undefined) {',
-        '  this.#core = wrapping',
-        '  wrapping = undefined',
-        '  return',
-        '}',
-        ...paramChecks(cls.constructorParams),
-        `this.#core = ${createCall}`,
-      ],
-    }],
-    methods: [
-      { name: 'fromCore', isStatic: true, parameters: [{ name: 'core', type: core }], returnType: cls.name, statements: ['wrapping = core', `return new ${cls.name}(${ctorArgsNever})`], docs: docs('Wraps an existing runtime core (one rebuilt in another thread, or handed out by another object).', [['internal', '']]) },
-      ...methods,
-      ...(cls.describe ? [
-        { name: 'toString', returnType: 'string', statements: [`return \`${cls.name}(\${this.#core.${cls.describe}})\``] },
-        { name: '[inspect.custom]', returnType: 'string', statements: ['return this.toString()'] },
-      ] : []),
-      cls.transfer
-        ? { name: '[REDUCE]', returnType: 'Reduced', statements: [`return { __aio__: '${cls.name}', state: this.#core.reduce(), module: import.meta.url }`], docs: docs('The record that carries this object to another thread.', [['internal', '']]) }
-        : { name: '[REDUCE]', returnType: 'never', statements: [`throw new NotImplementedError('${cls.name} objects cannot be passed between processes or pickled')`], docs: docs('Refuses to travel: this object is bound to its thread.', [['internal', '']]) },
-    ],
-    getAccessors: [
-      { name: '[CORE]', returnType: core, statements: ['return this.#core'], docs: docs('The runtime core.', [['internal', '']]) },
-      ...accessors,
-    ],
-    setAccessors: setters,
-  }
-  file.addStatements([`let wrapping: ${core} | undefined`])
+  const ctorArgs = cls.constructorParams.map((p) => p.name).join(', ')
+  const createCore = { name: 'createCore', isStatic: true, hasOverrideKeyword: Boolean(parent), parameters: paramStructures(cls.constructorParams), returnType: core, statements: [`return ${createCall}`], docs: docs('Makes the runtime core for the constructor: a subclass makes its own.', [['internal', '']]) }
+  const reduce = cls.transfer
+    ? { name: '[REDUCE]', returnType: 'Reduced', hasOverrideKeyword: Boolean(parent), statements: [`return { __aio__: '${cls.name}', state: this.#core.reduce(), module: import.meta.url }`], docs: docs('The record that carries this object to another thread.', [['internal', '']]) }
+    : { name: '[REDUCE]', returnType: 'never', hasOverrideKeyword: Boolean(parent), statements: [`throw new NotImplementedError('${cls.name} objects cannot be passed between processes or pickled')`], docs: docs('Refuses to travel: this object is bound to its thread.', [['internal', '']]) }
+  const structure: ClassDeclarationStructure = parent
+    ? {
+        kind: StructureKind.Class,
+        name: cls.name,
+        isExported: true,
+        typeParameters: cls.typeParams ? [cls.typeParams] : undefined,
+        extends: parent.typeParams ? `${parent.name}<${(cls.typeParams ?? parent.typeParams).split(',').map((t) => t.split('=')[0].trim()).join(', ')}>` : parent.name,
+        docs: docs(cls.doc),
+        methods: [createCore, ...methods, reduce],
+        getAccessors: [
+          { name: '[CORE]', returnType: core, statements: [`return super[CORE] as ${core}`], docs: docs('The runtime core.', [['internal', '']]) },
+          ...accessors,
+        ],
+        setAccessors: setters,
+      }
+    : {
+        kind: StructureKind.Class,
+        name: cls.name,
+        isExported: true,
+        typeParameters: cls.typeParams ? [cls.typeParams] : undefined,
+        docs: docs(cls.doc),
+        properties: [{ name: '#core', type: core, isReadonly: true }],
+        ctors: [{
+          parameters: paramStructures(cls.constructorParams),
+          docs: cls.constructorDoc || cls.constructorParams.length ? docs(cls.constructorDoc || `Creates a new ${cls.name}.`, paramTags({ params: cls.constructorParams })) : undefined,
+          statements: [
+            'if (wrapping !== undefined) {',
+            '  this.#core = wrapping',
+            '  wrapping = undefined',
+            '  return',
+            '}',
+            ...paramChecks(cls.constructorParams),
+            extended ? `this.#core = (new.target as typeof ${cls.name}).createCore(${ctorArgs})` : `this.#core = ${createCall}`,
+          ],
+        }],
+        methods: [
+          extended
+            ? { name: 'fromCore', isStatic: true, typeParameters: [`C extends ${cls.name}`], parameters: [{ name: 'this', type: 'new (...args: any[]) => C' }, { name: 'core', type: core }], returnType: 'C', statements: ['wrapping = core', 'return new this()'], docs: docs('Wraps an existing runtime core (one rebuilt in another thread, or handed out by another object) in the class it is called on.', [['internal', '']]) }
+            : { name: 'fromCore', isStatic: true, parameters: [{ name: 'core', type: core }], returnType: cls.name, statements: ['wrapping = core', `return new ${cls.name}(${ctorArgsNever})`], docs: docs('Wraps an existing runtime core (one rebuilt in another thread, or handed out by another object).', [['internal', '']]) },
+          ...(extended ? [createCore] : []),
+          ...methods,
+          ...(cls.describe ? [
+            { name: 'toString', returnType: 'string', statements: [extended ? `return \`\${this.constructor.name}(\${this.#core.${cls.describe}})\`` : `return \`${cls.name}(\${this.#core.${cls.describe}})\``] },
+            { name: '[inspect.custom]', returnType: 'string', statements: ['return this.toString()'] },
+          ] : []),
+          reduce,
+        ],
+        getAccessors: [
+          { name: '[CORE]', returnType: core, statements: ['return this.#core'], docs: docs('The runtime core.', [['internal', '']]) },
+          ...accessors,
+        ],
+        setAccessors: setters,
+      }
+  if (!parent) file.addStatements([`let wrapping: ${core} | undefined`])
   file.addClass(structure)
   if (cls.transfer) file.addStatements([`registerType('${cls.name}', (state) => ${cls.name}.fromCore(${core}.rebuild(state)))`])
   // A core may hand out this class's core (a pool hands out results): wrapCore finds the class.
   file.addStatements([`registerWrapper(${core}, (core) => ${cls.name}.fromCore(core))`])
+  // A subclass has no #core of its own: it reaches the parent's through [CORE]. Accessors it
+  // redefines are overrides (ts-morph's accessor structures have no override flag).
+  if (parent) {
+    const redefined = ['[CORE]', ...ownProps.filter((p) => override(p.name, parent.properties)).map((p) => p.name)]
+    let text = file.getFullText().replaceAll('this.#core', 'this[CORE]').replaceAll('override[', 'override [')
+    for (const name of redefined) text = text.replaceAll(`  get ${name}(`, `  override get ${name}(`).replaceAll(`  set ${name}(`, `  override set ${name}(`)
+    file.replaceWithText(text)
+  }
   const body = file.getFullText()
   // Imports: only what the body uses.
   const used = (name: string) => new RegExp(`(?<![\\w$.])${name.replace(/^type /, '').replace('$', '\\$')}(?![\\w$])`).test(body)
-  const importLines: string[] = ["import { inspect } from 'node:util'"]
+  const importLines: string[] = used('inspect') ? ["import { inspect } from 'node:util'"] : []
   importLines.push(`import { ${core} } from '${target.core(cls.core.module)}'`)
   for (const [module, names] of Object.entries(HELPERS)) {
     const wanted = names.filter(used)
@@ -298,6 +338,7 @@ export function emitClass(cls: ClassModel, spec: SpecModel, target: Target): str
       importLines.push(`import { ${names.join(', ')} } from '${from}'`)
     }
   }
+  if (parent) importLines.push(`import { ${parent.name} } from './${parent.stem}.generated.js'`)
   project.manipulationSettings.set({ indentationText: '  ' as any })
   file.insertStatements(0, importLines)
   file.formatText({ indentSize: 2, convertTabsToSpaces: true, semicolons: 'remove' as any })

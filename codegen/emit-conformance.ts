@@ -61,6 +61,9 @@ export interface Variant {
   readonly ctx: string
 }
 
+/** The const that holds a variant's context in a test file: `ctxSpawn`, `ctxManager`. */
+const ctxName = (v: Variant): string => `ctx${v.name[0].toUpperCase()}${v.name.slice(1)}`
+
 /** Whether a case can run on proxies: it must not call what proxies do not offer. */
 export function proxyCase(cls: ClassModel, c: CaseModel): boolean {
   if (c.proxy === false) return false
@@ -70,25 +73,43 @@ export function proxyCase(cls: ClassModel, c: CaseModel): boolean {
 
 /**
  * The conformance tests of a class; with `variants`, those of its proxies instead: each case runs
- * in every variant's context (one loop, one body), in both styles. `made` names the classes whose
- * construction becomes `ctx.X(...)`.
+ * in every variant's context, in both styles. A class that others extend runs its cases on each of
+ * them too (`for ... of` one body). `made` names the classes whose construction becomes `ctx.X(...)`.
  */
 export function emitConformance(cls: ClassModel, spec: SpecModel, entry: string, errorNames: readonly string[], variants?: readonly Variant[], made: readonly string[] = []): string {
   const imports = [...spec.classes.map((c) => c.name), ...errorNames].sort().join(', ')
-  const rewrite = variants ? new RegExp(`\\bnew (${made.join('|')})(?=[<(])`, 'g') : undefined
-  // AioPipe() too: a context makes its pipes where its objects live.
-  const rw = (text: string) => (rewrite ? text.replace(rewrite, 'ctx.$1').replace(/(?<![\w.])AioPipe\(/g, 'ctx.AioPipe(') : text)
+  const family = [cls, ...spec.classes.filter((c) => c.extends === cls.name)]
+  const under = new RegExp(`\\bnew ${cls.name}(?:<[^>(]*>)?(?=\\()`, 'g')
+  const others = new RegExp(`\\bnew (${made.filter((m) => m !== cls.name).join('|') || '$^'})(?=[<(])`, 'g')
+  // The class under test is made by the loop's `make` (proxies) or `Cls` (subclasses); for proxies
+  // every other object, and AioPipe(), comes from the context too.
+  const rw = (text: string): string => {
+    if (variants) return text.replace(under, 'make').replace(others, 'ctx.$1').replace(/(?<![\w.])AioPipe\(/g, 'ctx.AioPipe(')
+    return family.length > 1 ? text.replace(under, 'new Cls') : text
+  }
   const cases = variants ? cls.conformance.filter((c) => proxyCase(cls, c)) : cls.conformance
-  const prelude = variants
-    ? [
-        ...variants.flatMap((v) => v.prelude),
-        '/** Where every case runs: [title prefix, the context that makes its objects]. */',
-        `const CONTEXTS: [string, any][] = [${variants.map((v) => `['${cls.name}Proxy (${v.name})', ${v.ctx}]`).join(', ')}]`,
-      ].join('\n')
-    : ''
+  let prelude = ''
+  let loop = ''
+  if (variants) {
+    prelude = [
+      ...variants.flatMap((v) => v.prelude),
+      ...variants.map((v) => `const ${ctxName(v)}: any = ${v.ctx}`),
+      '/** Where every case runs: [title prefix, the context that makes its objects, what makes the object under test]. */',
+      'const CONTEXTS: [string, any, (...args: any[]) => any][] = [',
+      ...variants.flatMap((v) => family.map((c) => `  ['${c.name}Proxy (${v.name})', ${ctxName(v)}, (...args) => ${ctxName(v)}.${c.name}(...args)],`)),
+      ']',
+    ].join('\n')
+    loop = 'for (const [label, ctx, make] of CONTEXTS) {'
+  } else if (family.length > 1) {
+    prelude = `/** ${cls.name}'s cases run on every class that extends it. */\nconst CLASSES: (typeof ${cls.name})[] = [${family.map((c) => c.name).join(', ')}]`
+    loop = 'for (const Cls of CLASSES) {'
+  }
   const title = (name: string, coro: boolean) => {
     const text = `${name} (${coro ? 'coro' : 'blocking'})`
-    return variants ? `\`\${label}: ${text.replace(/[`\\$]/g, '\\$&')}\`` : JSON.stringify(`${cls.name}: ${text}`)
+    const escaped = text.replace(/[`\\$]/g, '\\$&')
+    if (variants) return `\`\${label}: ${escaped}\``
+    if (family.length > 1) return `\`\${Cls.name}: ${escaped}\``
+    return JSON.stringify(`${cls.name}: ${text}`)
   }
   return template({
     specFile: cls.specFile,
@@ -96,7 +117,7 @@ export function emitConformance(cls: ClassModel, spec: SpecModel, entry: string,
     imports,
     entry,
     prelude,
-    loop: Boolean(variants),
+    loop,
     cases: cases.map((c) => ({
       given: c.given.map(([name, expr]) => `const ${name} = ${rw(expr)}`),
       setup: rw(c.setup ?? `new ${cls.name}()`),

@@ -45,19 +45,22 @@ export function emitProxy(cls: ClassModel, spec: SpecModel, target: Target): str
   const project = new Project({ useInMemoryFileSystem: true })
   const file = project.createSourceFile(`${cls.stem}.proxy.generated.ts`, '')
   const name = `${cls.name}Proxy`
-  const props = cls.properties.filter((p) => !cls.proxy!.hide.includes(p.name))
+  // A subclass's proxy extends its parent's proxy: only its own members are emitted.
+  const parent = cls.extends ? spec.classes.find((c) => c.name === cls.extends && c.proxy) : undefined
+  const props = cls.properties.filter((p) => !cls.proxy!.hide.includes(p.name) && !(parent && cls.inherited?.properties.has(p.name)))
+  const methods = shown(cls).filter((m) => !(parent && cls.inherited?.methods.has(m.name)))
   const structure: ClassDeclarationStructure = {
     kind: StructureKind.Class,
     name,
     isExported: true,
     typeParameters: cls.typeParams ? [cls.typeParams] : undefined,
     docs: docs(`A proxy of a ${cls.name} held by a manager server (typeid '${cls.proxy!.typeid}'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. ${cls.doc}`),
-    extends: 'BaseProxy',
+    extends: parent ? `${parent.name}Proxy${parent.typeParams ? `<${parent.typeParams.split(',').map((t) => t.split('=')[0].trim()).join(', ')}>` : ''}` : 'BaseProxy',
     properties: [{ name: 'module', isStatic: true, isReadonly: true, hasOverrideKeyword: true, initializer: 'import.meta.url', docs: docs('The module that defines this class.', [['internal', '']]) }],
     methods: [
-      { name: 'fromCore', isStatic: true, parameters: [{ name: 'core', type: 'ProxyCore' }], returnType: name, statements: [`return new ${name}(core)`], docs: docs('Wraps a proxy core.', [['internal', '']]) },
-      ...shown(cls).flatMap((m) => proxyMethods(cls, spec, m)),
-      ...(cls.context && !cls.proxy!.hide.includes(cls.context.enter) ? contextMethods(cls) : []),
+      { name: 'fromCore', isStatic: true, hasOverrideKeyword: Boolean(parent), parameters: [{ name: 'core', type: 'ProxyCore' }], returnType: name, statements: [`return new ${name}(core)`], docs: docs('Wraps a proxy core.', [['internal', '']]) },
+      ...methods.flatMap((m) => proxyMethods(cls, spec, m).map((x) => ({ ...x, hasOverrideKeyword: Boolean(parent?.methods.some((pm) => pm.name === m.name)) }))),
+      ...(!parent && cls.context && !cls.proxy!.hide.includes(cls.context.enter) ? contextMethods(cls) : []),
     ],
     getAccessors: [
       ...props.map((p) => ({ kind: StructureKind.GetAccessor as const, name: p.name, returnType: proxyTypes(p.type, spec), statements: [`return this[CORE].call('__get__', ['${p.name}']) as ${proxyTypes(p.type, spec)}`], docs: docs(`${p.doc} (Read from the server.)`) })),
@@ -87,7 +90,8 @@ export function emitProxy(cls: ClassModel, spec: SpecModel, target: Target): str
     lines.push(`import type { ${names.join(', ')} } from '${target.core(module)}'`)
   }
   for (const c of spec.classes) {
-    if (c.proxy && c !== cls && used(`${c.name}Proxy`)) lines.push(`import type { ${c.name}Proxy } from './${c.stem}.proxy.generated.js'`)
+    if (c === parent) lines.push(`import { ${c.name}Proxy } from './${c.stem}.proxy.generated.js'`)
+    else if (c.proxy && c !== cls && used(`${c.name}Proxy`)) lines.push(`import type { ${c.name}Proxy } from './${c.stem}.proxy.generated.js'`)
   }
   file.insertStatements(0, lines)
   file.formatText({ indentSize: 2, convertTabsToSpaces: true, semicolons: 'remove' as any })

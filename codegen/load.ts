@@ -347,7 +347,7 @@ function loadClass(src: Source): ClassModel | undefined {
 
 /**
  * `extends: AioQueue` takes the parent's constructor, methods, properties, imports and describe
- * where the child does not give its own, and reruns the parent's conformance cases on the child.
+ * where the child does not give its own; the parent's conformance cases run on the child too.
  */
 function resolveExtends(classes: ClassModel[], problems: Problem[]): ClassModel[] {
   const byName = new Map(classes.map((c) => [c.name, c]))
@@ -358,22 +358,26 @@ function resolveExtends(classes: ClassModel[], problems: Problem[]): ClassModel[
       problems.push({ at: c.at, path: 'extends', message: parent ? `${c.extends} extends another class itself; extend its parent instead` : `no spec class ${c.extends}; write one of: ${[...byName.keys()].join(', ')}` })
       return c
     }
+    if (c.constructorParams.length) {
+      problems.push({ at: c.at, path: 'constructor', message: `${c.name} extends ${parent.name} and takes its constructor; remove 'constructor' (the core's create call receives the same parameters)` })
+      return c
+    }
     const own = new Set(c.methods.map((m) => m.name))
-    const rename = (text: string | undefined) => text?.replaceAll(`new ${parent.name}(`, `new ${c.name}(`)
+    const ownProps = new Set(c.properties.map((p) => p.name))
     return {
       ...c,
       typeParams: c.typeParams ?? parent.typeParams,
-      constructorParams: c.constructorParams.length ? c.constructorParams : parent.constructorParams,
+      constructorParams: parent.constructorParams,
       constructorDoc: c.constructorDoc || parent.constructorDoc,
       describe: c.describe ?? parent.describe,
       context: c.context ?? parent.context,
       imports: new Map([...parent.imports, ...c.imports]),
       methods: [...parent.methods.filter((m) => !own.has(m.name)), ...c.methods],
-      properties: [...parent.properties.filter((p) => !c.properties.some((q) => q.name === p.name)), ...c.properties],
-      conformance: [
-        ...parent.conformance.map((k) => ({ ...k, setup: rename(k.setup), steps: k.steps.map((st) => ({ ...st, expect: rename(st.expect), equals: rename(st.equals) })) })),
-        ...c.conformance,
-      ],
+      properties: [...parent.properties.filter((p) => !ownProps.has(p.name)), ...c.properties],
+      inherited: {
+        methods: new Set(parent.methods.map((m) => m.name).filter((n) => !own.has(n))),
+        properties: new Set(parent.properties.map((p) => p.name).filter((n) => !ownProps.has(n))),
+      },
     }
   })
 }
@@ -381,7 +385,8 @@ function resolveExtends(classes: ClassModel[], problems: Problem[]): ClassModel[
 /** Every method is exercised by a conformance step, and every step calls a method of the class. */
 function checkConformance(c: ClassModel, problems: Problem[]): void {
   const names = new Set(c.methods.map((m) => m.name))
-  for (const m of c.methods) {
+  // Inherited methods are exercised by the parent's cases, which run on this class too.
+  for (const m of c.methods.filter((x) => !c.inherited?.methods.has(x.name))) {
     const used = c.conformance.some((k) => k.steps.some((s) => s.do?.startsWith(`${m.name}(`)))
     if (!used) problems.push({ at: m.at, path: `methods.${m.name}`, message: `method '${m.name}' has no conformance step; add a case under conformance: with 'do: ${m.name}(...)'` })
   }

@@ -99,6 +99,12 @@ export interface ClassModel extends Located {
   readonly typeParams?: string
   /** The spec class this one takes its surface and conformance cases from. */
   readonly extends?: string
+  /**
+   * For a class with `extends`: the members it takes from its parent. The generated class extends
+   * the parent's (only its own members are emitted), and the parent's cases run on it from the
+   * parent's test file, so `conformance` holds its own cases only.
+   */
+  readonly inherited?: { readonly methods: ReadonlySet<string>; readonly properties: ReadonlySet<string> }
   readonly core: { readonly module: string; readonly class: string; readonly create: string; readonly at: string }
   readonly constructorParams: readonly ParamModel[]
   readonly constructorDoc: string

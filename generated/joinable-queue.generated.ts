@@ -2,222 +2,29 @@
 // source: spec/joinable-queue.yaml
 // regenerate: npm run generate
 
-import { inspect } from 'node:util'
 import { JoinableQueueCore } from '../runtime/queue.js'
 import { PENDING, blockOn, coroBlockOn, type CoroOptions, type Pending } from '../runtime/wait.js'
-import { checkBoolean, checkTimeout, checkInteger, deadlineOf, type Timeout } from '../runtime/args.js'
+import { checkTimeout, deadlineOf, type Timeout } from '../runtime/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
-import { Empty, Full, ValueError } from '../runtime/errors.js'
+import { ValueError } from '../runtime/errors.js'
 import { QueueOptions } from '../runtime/queue.js'
-let wrapping: JoinableQueueCore | undefined
-
+import { AioQueue } from './queue.generated.js'
 /** A queue whose consumers mark each item done (Python's multiprocessing.JoinableQueue): join() waits until every item put has been marked with taskDone(). */
-export class AioJoinableQueue<T = unknown> {
-  readonly #core: JoinableQueueCore
-
-  /**
-   * Creates a queue holding at most `maxsize` items (0 or less = unbounded).
-   * @param maxsize the most items the queue holds; put() waits (or throws Full) beyond it. 0 = unbounded. (default: 0)
-   * @param options bufferSize: bytes of the shared ring (a power of two, default 32 KiB). (default: {})
-   */
-  constructor(maxsize: number = 0, options: QueueOptions = {}) {
-    if (wrapping !== undefined) {
-      this.#core = wrapping
-      wrapping = undefined
-      return
-    }
-
-    checkInteger('maxsize', maxsize)
-    this.#core = JoinableQueueCore.create(maxsize, options)
-  }
-
+export class AioJoinableQueue<T = unknown> extends AioQueue<T> {
   /**
    * The runtime core.
    * @internal
    */
-  get [CORE](): JoinableQueueCore {
-    return this.#core
+  override get [CORE](): JoinableQueueCore {
+    return super[CORE] as JoinableQueueCore
   }
 
   /**
-   * Wraps an existing runtime core (one rebuilt in another thread, or handed out by another object).
+   * Makes the runtime core for the constructor: a subclass makes its own.
    * @internal
    */
-  static fromCore(core: JoinableQueueCore): AioJoinableQueue {
-    wrapping = core
-    return new AioJoinableQueue(...([] as unknown as ConstructorParameters<typeof AioJoinableQueue>))
-  }
-
-  /**
-   * Puts `item` at the end of the queue, waiting for a free slot if the queue is bounded and full. Blocks the calling thread.
-   * @param item any structured-cloneable value (shared primitives are refused; pass them in process args).
-   * @param block false throws Full at once when there is no free slot; the timeout is then ignored. (default: true)
-   * @param timeout milliseconds to wait for a slot at most; null or undefined waits forever, a negative value acts as 0. (default: null)
-   * @throws {@link Full} when the queue is full and block is false or the timeout passed
-   * @throws {@link TypeError} when the item cannot be sent to another thread (it names the offending value); the queue is unchanged
-   * @throws {@link ValueError} when this handle was closed
-   */
-  put(item: T, block: boolean = true, timeout: Timeout = null): void {
-    checkBoolean('block', block)
-    checkTimeout('timeout', timeout)
-    const core = this.#core
-    const s = core.putBegin(item)
-    const r = (core.putAttempt(s) as void | Pending)
-    if (r !== PENDING) return r
-    return blockOn<void>(s, () => (core.putAttempt(s) as void | Pending), block ? deadlineOf('timeout', timeout) : 0, () => { throw new Full() }, true)
-  }
-
-  /**
-   * Puts `item` at the end of the queue, waiting for a free slot if the queue is bounded and full. Awaitable twin of {@link AioJoinableQueue.put}: same parameters and result, never parks the thread.
-   * @param item any structured-cloneable value (shared primitives are refused; pass them in process args).
-   * @param block false throws Full at once when there is no free slot; the timeout is then ignored. (default: true)
-   * @param timeout milliseconds to wait for a slot at most; null or undefined waits forever, a negative value acts as 0. (default: null)
-   * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
-   * @throws {@link Full} when the queue is full and block is false or the timeout passed
-   * @throws {@link TypeError} when the item cannot be sent to another thread (it names the offending value); the queue is unchanged
-   * @throws {@link ValueError} when this handle was closed
-   */
-  async coro_put(item: T, block: boolean = true, timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<void> {
-    checkBoolean('block', block)
-    checkTimeout('timeout', timeout)
-    signal?.throwIfAborted()
-    const core = this.#core
-    const s = core.putBegin(item)
-    const r = (core.putAttempt(s) as void | Pending)
-    if (r !== PENDING) return r
-    return coroBlockOn<void>(s, () => (core.putAttempt(s) as void | Pending), block ? deadlineOf('timeout', timeout) : 0, () => { throw new Full() }, signal, true)
-  }
-
-  /**
-   * Takes the item at the front of the queue, waiting while it is empty. Blocks the calling thread.
-   * @param block false throws Empty at once when nothing is there; the timeout is then ignored. (default: true)
-   * @param timeout milliseconds to wait at most; null or undefined waits forever, a negative value acts as 0. (default: null)
-   * @returns the item.
-   * @throws {@link Empty} when nothing arrived and block is false or the timeout passed; nothing was taken
-   * @throws {@link ValueError} when this handle was closed
-   */
-  get(block: boolean = true, timeout: Timeout = null): T {
-    checkBoolean('block', block)
-    checkTimeout('timeout', timeout)
-    const core = this.#core
-    const s = core.getBegin()
-    const r = (core.getAttempt(s) as T | Pending)
-    if (r !== PENDING) return r
-    return blockOn<T>(s, () => (core.getAttempt(s) as T | Pending), block ? deadlineOf('timeout', timeout) : 0, () => core.getExpire(s), true)
-  }
-
-  /**
-   * Takes the item at the front of the queue, waiting while it is empty. Awaitable twin of {@link AioJoinableQueue.get}: same parameters and result, never parks the thread.
-   * @param block false throws Empty at once when nothing is there; the timeout is then ignored. (default: true)
-   * @param timeout milliseconds to wait at most; null or undefined waits forever, a negative value acts as 0. (default: null)
-   * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
-   * @returns the item.
-   * @throws {@link Empty} when nothing arrived and block is false or the timeout passed; nothing was taken
-   * @throws {@link ValueError} when this handle was closed
-   */
-  async coro_get(block: boolean = true, timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<T> {
-    checkBoolean('block', block)
-    checkTimeout('timeout', timeout)
-    signal?.throwIfAborted()
-    const core = this.#core
-    const s = core.getBegin()
-    const r = (core.getAttempt(s) as T | Pending)
-    if (r !== PENDING) return r
-    return coroBlockOn<T>(s, () => (core.getAttempt(s) as T | Pending), block ? deadlineOf('timeout', timeout) : 0, () => core.getExpire(s), signal, true)
-  }
-
-  /**
-   * put(item, false). Blocks the calling thread.
-   * @param item the item.
-   */
-  putNowait(item: T): void {
-    this.put(item, false)
-  }
-
-  /**
-   * put(item, false). Awaitable twin of {@link AioJoinableQueue.putNowait}: same parameters and result, never parks the thread.
-   * @param item the item.
-   * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
-   */
-  async coro_putNowait(item: T, { signal }: CoroOptions = {}): Promise<void> {
-    signal?.throwIfAborted()
-    await this.coro_put(item, false, undefined, { signal })
-  }
-
-  /**
-   * get(false). Blocks the calling thread.
-   * @returns the item.
-   */
-  getNowait(): T {
-    return this.get(false)
-  }
-
-  /**
-   * get(false). Awaitable twin of {@link AioJoinableQueue.getNowait}: same parameters and result, never parks the thread.
-   * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
-   * @returns the item.
-   */
-  async coro_getNowait({ signal }: CoroOptions = {}): Promise<T> {
-    signal?.throwIfAborted()
-    return await this.coro_get(false, undefined, { signal })
-  }
-
-  /**
-   * Items put and not yet taken, counted from the moment put() returns.
-   * @returns the count.
-   */
-  qsize(): number {
-    return this.#core.qsize() as number
-  }
-
-  /**
-   * Whether no item is ready to be taken now (an item still streaming in counts as not ready).
-   * @returns true when a get would have to wait.
-   */
-  empty(): boolean {
-    return this.#core.empty() as boolean
-  }
-
-  /**
-   * Whether a bounded queue has no free slot.
-   * @returns true when a put would have to wait.
-   */
-  full(): boolean {
-    return this.#core.full() as boolean
-  }
-
-  /** Closes this handle; put() and get() on it then throw ValueError. Other handles are unaffected. */
-  close(): void {
-    this.#core.close()
-  }
-
-  /**
-   * After close(), waits until the feeder has written every item this handle gave it. Blocks the calling thread.
-   * @throws {@link ValueError} when the handle is not closed
-   */
-  joinThread(): void {
-    const core = this.#core
-    const r = (core.joinThreadAttempt() as void | Pending)
-    if (r !== PENDING) return r
-    return blockOn<void>(core, () => (core.joinThreadAttempt() as void | Pending), deadlineOf('timeout', null), () => undefined, true)
-  }
-
-  /**
-   * After close(), waits until the feeder has written every item this handle gave it. Awaitable twin of {@link AioJoinableQueue.joinThread}: same parameters and result, never parks the thread.
-   * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
-   * @throws {@link ValueError} when the handle is not closed
-   */
-  async coro_joinThread({ signal }: CoroOptions = {}): Promise<void> {
-    signal?.throwIfAborted()
-    const core = this.#core
-    const r = (core.joinThreadAttempt() as void | Pending)
-    if (r !== PENDING) return r
-    return coroBlockOn<void>(core, () => (core.joinThreadAttempt() as void | Pending), deadlineOf('timeout', null), () => undefined, signal, true)
-  }
-
-  /** Python's cancel_join_thread(): this process may end before the feeder has written the items it put. They are not lost (the feeder lives in the parent's supervisor), only perhaps not yet in the queue when the process has ended. */
-  cancelJoinThread(): void {
-    this.#core.cancelJoinThread()
+  static override createCore(maxsize: number = 0, options: QueueOptions = {}): JoinableQueueCore {
+    return JoinableQueueCore.create(maxsize, options)
   }
 
   /**
@@ -225,7 +32,7 @@ export class AioJoinableQueue<T = unknown> {
    * @throws {@link ValueError} when called more times than items were put ("task_done() called too many times")
    */
   taskDone(): void {
-    this.#core.taskDone()
+    this[CORE].taskDone()
   }
 
   /**
@@ -235,7 +42,7 @@ export class AioJoinableQueue<T = unknown> {
    */
   join(timeout: Timeout = null): void {
     checkTimeout('timeout', timeout)
-    const core = this.#core
+    const core = this[CORE]
     const r = (core.joinAttempt() as void | Pending)
     if (r !== PENDING) return r
     return blockOn<void>(core, () => (core.joinAttempt() as void | Pending), deadlineOf('timeout', timeout), () => undefined, true)
@@ -250,26 +57,18 @@ export class AioJoinableQueue<T = unknown> {
   async coro_join(timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<void> {
     checkTimeout('timeout', timeout)
     signal?.throwIfAborted()
-    const core = this.#core
+    const core = this[CORE]
     const r = (core.joinAttempt() as void | Pending)
     if (r !== PENDING) return r
     return coroBlockOn<void>(core, () => (core.joinAttempt() as void | Pending), deadlineOf('timeout', timeout), () => undefined, signal, true)
-  }
-
-  toString(): string {
-    return `AioJoinableQueue(${this.#core.describe()})`
-  }
-
-  [inspect.custom](): string {
-    return this.toString()
   }
 
   /**
    * The record that carries this object to another thread.
    * @internal
    */
-  [REDUCE](): Reduced {
-    return { __aio__: 'AioJoinableQueue', state: this.#core.reduce(), module: import.meta.url }
+  override[REDUCE](): Reduced {
+    return { __aio__: 'AioJoinableQueue', state: this[CORE].reduce(), module: import.meta.url }
   }
 }
 registerType('AioJoinableQueue', (state) => AioJoinableQueue.fromCore(JoinableQueueCore.rebuild(state)))

@@ -8,11 +8,12 @@ import { registerHostedType } from '../runtime/manager-types.js'
 import { AioJoinableQueue } from './joinable-queue.generated.js'
 import { CORE, registerType, registerWrapper } from '../runtime/transfer.js'
 import type { CoroOptions } from '../runtime/wait.js'
-import { checkBoolean, checkTimeout } from '../runtime/args.js'
+import { checkTimeout } from '../runtime/args.js'
 import type { Timeout } from '../runtime/args.js'
 import type { QueueOptions } from '../runtime/queue.js'
+import { AioQueueProxy } from './queue.proxy.generated.js'
 /** A proxy of a AioJoinableQueue held by a manager server (typeid 'JoinableQueue'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. A queue whose consumers mark each item done (Python's multiprocessing.JoinableQueue): join() waits until every item put has been marked with taskDone(). */
-export class AioJoinableQueueProxy<T = unknown> extends BaseProxy {
+export class AioJoinableQueueProxy<T = unknown> extends AioQueueProxy<T> {
   /**
    * The module that defines this class.
    * @internal
@@ -23,145 +24,8 @@ export class AioJoinableQueueProxy<T = unknown> extends BaseProxy {
    * Wraps a proxy core.
    * @internal
    */
-  static fromCore(core: ProxyCore): AioJoinableQueueProxy {
+  static override fromCore(core: ProxyCore): AioJoinableQueueProxy {
     return new AioJoinableQueueProxy(core)
-  }
-
-  /**
-   * Puts `item` at the end of the queue, waiting for a free slot if the queue is bounded and full. Runs on the manager server; blocks this thread until it answers.
-   * @param item any structured-cloneable value (shared primitives are refused; pass them in process args).
-   * @param block false throws Full at once when there is no free slot; the timeout is then ignored. (default: true)
-   * @param timeout milliseconds to wait for a slot at most; null or undefined waits forever, a negative value acts as 0. (default: null)
-   */
-  put(item: T, block: boolean = true, timeout: Timeout = null): void {
-    checkBoolean('block', block)
-    checkTimeout('timeout', timeout)
-    return this[CORE].call('put', [item, block, timeout], ['item', 'block', 'timeout']) as void
-  }
-
-  /**
-   * Awaitable twin of put: the thread never parks; an abort cancels the call on the server.
-   * @param item any structured-cloneable value (shared primitives are refused; pass them in process args).
-   * @param block false throws Full at once when there is no free slot; the timeout is then ignored. (default: true)
-   * @param timeout milliseconds to wait for a slot at most; null or undefined waits forever, a negative value acts as 0. (default: null)
-   * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
-   */
-  async coro_put(item: T, block: boolean = true, timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<void> {
-    checkBoolean('block', block)
-    checkTimeout('timeout', timeout)
-    return (await this[CORE].coro_call('put', [item, block, timeout], signal, ['item', 'block', 'timeout'])) as void
-  }
-
-  /**
-   * Takes the item at the front of the queue, waiting while it is empty. Runs on the manager server; blocks this thread until it answers.
-   * @param block false throws Empty at once when nothing is there; the timeout is then ignored. (default: true)
-   * @param timeout milliseconds to wait at most; null or undefined waits forever, a negative value acts as 0. (default: null)
-   * @returns the item.
-   */
-  get(block: boolean = true, timeout: Timeout = null): T {
-    checkBoolean('block', block)
-    checkTimeout('timeout', timeout)
-    return this[CORE].call('get', [block, timeout], ['block', 'timeout']) as T
-  }
-
-  /**
-   * Awaitable twin of get: the thread never parks; an abort cancels the call on the server.
-   * @param block false throws Empty at once when nothing is there; the timeout is then ignored. (default: true)
-   * @param timeout milliseconds to wait at most; null or undefined waits forever, a negative value acts as 0. (default: null)
-   * @returns the item.
-   * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
-   */
-  async coro_get(block: boolean = true, timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<T> {
-    checkBoolean('block', block)
-    checkTimeout('timeout', timeout)
-    return (await this[CORE].coro_call('get', [block, timeout], signal, ['block', 'timeout'])) as T
-  }
-
-  /**
-   * put(item, false). Runs here, calling the server for each step.
-   * @param item the item.
-   */
-  putNowait(item: T): void {
-    this.put(item, false)
-  }
-
-  /**
-   * Awaitable twin of putNowait.
-   * @param item the item.
-   * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
-   */
-  async coro_putNowait(item: T, { signal }: CoroOptions = {}): Promise<void> {
-    signal?.throwIfAborted()
-    await this.coro_put(item, false, undefined, { signal })
-  }
-
-  /**
-   * get(false). Runs here, calling the server for each step.
-   * @returns the item.
-   */
-  getNowait(): T {
-    return this.get(false)
-  }
-
-  /**
-   * Awaitable twin of getNowait.
-   * @returns the item.
-   * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
-   */
-  async coro_getNowait({ signal }: CoroOptions = {}): Promise<T> {
-    signal?.throwIfAborted()
-    return await this.coro_get(false, undefined, { signal })
-  }
-
-  /**
-   * Items put and not yet taken, counted from the moment put() returns. Runs on the manager server; blocks this thread until it answers.
-   * @returns the count.
-   */
-  qsize(): number {
-    return this[CORE].call('qsize', [], []) as number
-  }
-
-  /**
-   * Awaitable twin of qsize: the thread never parks; an abort cancels the call on the server.
-   * @returns the count.
-   * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
-   */
-  async coro_qsize({ signal }: CoroOptions = {}): Promise<number> {
-    return (await this[CORE].coro_call('qsize', [], signal, [])) as number
-  }
-
-  /**
-   * Whether no item is ready to be taken now (an item still streaming in counts as not ready). Runs on the manager server; blocks this thread until it answers.
-   * @returns true when a get would have to wait.
-   */
-  empty(): boolean {
-    return this[CORE].call('empty', [], []) as boolean
-  }
-
-  /**
-   * Awaitable twin of empty: the thread never parks; an abort cancels the call on the server.
-   * @returns true when a get would have to wait.
-   * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
-   */
-  async coro_empty({ signal }: CoroOptions = {}): Promise<boolean> {
-    return (await this[CORE].coro_call('empty', [], signal, [])) as boolean
-  }
-
-  /**
-   * Whether a bounded queue has no free slot. Runs on the manager server; blocks this thread until it answers.
-   * @returns true when a put would have to wait.
-   */
-  full(): boolean {
-    return this[CORE].call('full', [], []) as boolean
-  }
-
-  /**
-   * Awaitable twin of full: the thread never parks; an abort cancels the call on the server.
-   * @returns true when a put would have to wait.
-   * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
-   */
-  async coro_full({ signal }: CoroOptions = {}): Promise<boolean> {
-    return (await this[CORE].coro_call('full', [], signal, [])) as boolean
   }
 
   /** Marks one item taken from the queue as done. Runs on the manager server; blocks this thread until it answers. */

@@ -28,7 +28,7 @@ export class AioQueue<T = unknown> {
     }
 
     checkInteger('maxsize', maxsize)
-    this.#core = QueueCore.create(maxsize, options)
+    this.#core = (new.target as typeof AioQueue).createCore(maxsize, options)
   }
 
   /**
@@ -40,12 +40,20 @@ export class AioQueue<T = unknown> {
   }
 
   /**
-   * Wraps an existing runtime core (one rebuilt in another thread, or handed out by another object).
+   * Wraps an existing runtime core (one rebuilt in another thread, or handed out by another object) in the class it is called on.
    * @internal
    */
-  static fromCore(core: QueueCore): AioQueue {
+  static fromCore<C extends AioQueue>(this: new (...args: any[]) => C, core: QueueCore): C {
     wrapping = core
-    return new AioQueue(...([] as unknown as ConstructorParameters<typeof AioQueue>))
+    return new this()
+  }
+
+  /**
+   * Makes the runtime core for the constructor: a subclass makes its own.
+   * @internal
+   */
+  static createCore(maxsize: number = 0, options: QueueOptions = {}): QueueCore {
+    return QueueCore.create(maxsize, options)
   }
 
   /**
@@ -221,7 +229,7 @@ export class AioQueue<T = unknown> {
   }
 
   toString(): string {
-    return `AioQueue(${this.#core.describe()})`
+    return `${this.constructor.name}(${this.#core.describe()})`
   }
 
   [inspect.custom](): string {

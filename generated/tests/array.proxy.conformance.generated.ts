@@ -8,14 +8,18 @@ import test from 'ava'
 import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
 
 import { managerContext } from '../proxy-contexts.generated.js'
-/** Where every case runs: [title prefix, the context that makes its objects]. */
-const CONTEXTS: [string, any][] = [['AioArrayProxy (spawn)', getContext('spawn')], ['AioArrayProxy (manager)', managerContext((shutdown) => test.after.always(shutdown))]]
+const ctxSpawn: any = getContext('spawn')
+const ctxManager: any = managerContext((shutdown) => test.after.always(shutdown))
+/** Where every case runs: [title prefix, the context that makes its objects, what makes the object under test]. */
+const CONTEXTS: [string, any, (...args: any[]) => any][] = [
+  ['AioArrayProxy (spawn)', ctxSpawn, (...args) => ctxSpawn.AioArray(...args)],
+  ['AioArrayProxy (manager)', ctxManager, (...args) => ctxManager.AioArray(...args)],
+]
 
-// Every case, in every context.
-for (const [label, ctx] of CONTEXTS) {
+for (const [label, ctx, make] of CONTEXTS) {
 
 test(`${label}: SC-05 length, items, negative indices, slices (blocking)`, (t) => {
-  const obj = ctx.AioArray('i', [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+  const obj = make('i', [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
   t.deepEqual(obj.length, 10, "spec/array.yaml:149:9")
   t.deepEqual(obj.get(3), 3, "spec/array.yaml:151:9")
   t.deepEqual(obj.get(-1), 9, "spec/array.yaml:153:9")
@@ -27,7 +31,7 @@ test(`${label}: SC-05 length, items, negative indices, slices (blocking)`, (t) =
 })
 
 test(`${label}: SC-05 length, items, negative indices, slices (coro)`, async (t) => {
-  const obj = ctx.AioArray('i', [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+  const obj = make('i', [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
   t.deepEqual(obj.length, 10, "spec/array.yaml:149:9")
   t.deepEqual(obj.get(3), 3, "spec/array.yaml:151:9")
   t.deepEqual(obj.get(-1), 9, "spec/array.yaml:153:9")
@@ -39,50 +43,50 @@ test(`${label}: SC-05 length, items, negative indices, slices (coro)`, async (t)
 })
 
 test(`${label}: SC-06 a sized array starts as zeros (blocking)`, (t) => {
-  const obj = ctx.AioArray('d', 10)
+  const obj = make('d', 10)
   t.deepEqual(obj.toArray(), Array(10).fill(0), "spec/array.yaml:166:9")
 })
 
 test(`${label}: SC-06 a sized array starts as zeros (coro)`, async (t) => {
-  const obj = ctx.AioArray('d', 10)
+  const obj = make('d', 10)
   t.deepEqual(obj.toArray(), Array(10).fill(0), "spec/array.yaml:166:9")
 })
 
 test(`${label}: SC-16 out-of-range indices and wrong slice sizes throw (blocking)`, (t) => {
-  const obj = ctx.AioArray('i', 3)
+  const obj = make('i', 3)
   t.throws(() => obj.get(3), { instanceOf: RangeError, message: /invalid index/ }, "spec/array.yaml:171:9")
   t.throws(() => obj.set(-4, 1), { instanceOf: RangeError }, "spec/array.yaml:174:9")
   t.throws(() => obj.setSlice(2, [1, 2]), { instanceOf: ValueError, message: /same size/ }, "spec/array.yaml:176:9")
 })
 
 test(`${label}: SC-16 out-of-range indices and wrong slice sizes throw (coro)`, async (t) => {
-  const obj = ctx.AioArray('i', 3)
+  const obj = make('i', 3)
   await t.throwsAsync(async () => obj.get(3), { instanceOf: RangeError, message: /invalid index/ }, "spec/array.yaml:171:9")
   await t.throwsAsync(async () => obj.set(-4, 1), { instanceOf: RangeError }, "spec/array.yaml:174:9")
   await t.throwsAsync(async () => obj.setSlice(2, [1, 2]), { instanceOf: ValueError, message: /same size/ }, "spec/array.yaml:176:9")
 })
 
 test(`${label}: SC-09 SC-17 'c' arrays have value and raw (blocking)`, (t) => {
-  const obj = ctx.AioArray('c', 10)
+  const obj = make('c', 10)
   t.deepEqual((obj.value = Buffer.from('hello'), obj.value.toString()), 'hello', "spec/array.yaml:182:9")
   t.deepEqual(obj.raw.length, 10, "spec/array.yaml:184:9")
   t.regex(String((() => { try { obj.value = Buffer.alloc(11); return 'no error' } catch (e) { return String(e) } })()), /byte string too long/, "spec/array.yaml:186:9")
 })
 
 test(`${label}: SC-09 SC-17 'c' arrays have value and raw (coro)`, async (t) => {
-  const obj = ctx.AioArray('c', 10)
+  const obj = make('c', 10)
   t.deepEqual((obj.value = Buffer.from('hello'), obj.value.toString()), 'hello', "spec/array.yaml:182:9")
   t.deepEqual(obj.raw.length, 10, "spec/array.yaml:184:9")
   t.regex(String((() => { try { obj.value = Buffer.alloc(11); return 'no error' } catch (e) { return String(e) } })()), /byte string too long/, "spec/array.yaml:186:9")
 })
 
 test(`${label}: toString shows typecode and items (blocking)`, (t) => {
-  const obj = ctx.AioArray('i', [1, 2])
+  const obj = make('i', [1, 2])
   t.deepEqual(String(obj), "AioArray('i', [1, 2])", "spec/array.yaml:203:9")
 })
 
 test(`${label}: toString shows typecode and items (coro)`, async (t) => {
-  const obj = ctx.AioArray('i', [1, 2])
+  const obj = make('i', [1, 2])
   t.deepEqual(String(obj), "AioArray('i', [1, 2])", "spec/array.yaml:203:9")
 })
 }

@@ -8,54 +8,58 @@ import test from 'ava'
 import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
 
 import { managerContext } from '../proxy-contexts.generated.js'
-/** Where every case runs: [title prefix, the context that makes its objects]. */
-const CONTEXTS: [string, any][] = [['AioBarrierProxy (spawn)', getContext('spawn')], ['AioBarrierProxy (manager)', managerContext((shutdown) => test.after.always(shutdown))]]
+const ctxSpawn: any = getContext('spawn')
+const ctxManager: any = managerContext((shutdown) => test.after.always(shutdown))
+/** Where every case runs: [title prefix, the context that makes its objects, what makes the object under test]. */
+const CONTEXTS: [string, any, (...args: any[]) => any][] = [
+  ['AioBarrierProxy (spawn)', ctxSpawn, (...args) => ctxSpawn.AioBarrier(...args)],
+  ['AioBarrierProxy (manager)', ctxManager, (...args) => ctxManager.AioBarrier(...args)],
+]
 
-// Every case, in every context.
-for (const [label, ctx] of CONTEXTS) {
+for (const [label, ctx, make] of CONTEXTS) {
 
 test(`${label}: BAR-01 a new barrier has its parties, none waiting, not broken (blocking)`, (t) => {
-  const obj = ctx.AioBarrier(3)
+  const obj = make(3)
   t.deepEqual(obj.parties, 3, "spec/barrier.yaml:71:9")
   t.deepEqual(obj.nWaiting, 0, "spec/barrier.yaml:73:9")
   t.deepEqual(obj.broken, false, "spec/barrier.yaml:75:9")
 })
 
 test(`${label}: BAR-01 a new barrier has its parties, none waiting, not broken (coro)`, async (t) => {
-  const obj = ctx.AioBarrier(3)
+  const obj = make(3)
   t.deepEqual(obj.parties, 3, "spec/barrier.yaml:71:9")
   t.deepEqual(obj.nWaiting, 0, "spec/barrier.yaml:73:9")
   t.deepEqual(obj.broken, false, "spec/barrier.yaml:75:9")
 })
 
 test(`${label}: BAR-12 a barrier of one passes at once with index 0, every time (blocking)`, (t) => {
-  const obj = ctx.AioBarrier(1)
+  const obj = make(1)
   t.deepEqual(obj.wait(), 0, "spec/barrier.yaml:80:9")
   t.deepEqual(obj.wait(), 0, "spec/barrier.yaml:82:9")
 })
 
 test(`${label}: BAR-12 a barrier of one passes at once with index 0, every time (coro)`, async (t) => {
-  const obj = ctx.AioBarrier(1)
+  const obj = make(1)
   t.deepEqual(await obj.coro_wait(), 0, "spec/barrier.yaml:80:9")
   t.deepEqual(await obj.coro_wait(), 0, "spec/barrier.yaml:82:9")
 })
 
 test(`${label}: BAR-13 a failing action breaks the barrier and throws in the party that ran it (blocking)`, (t) => {
-  const obj = ctx.AioBarrier(1, () => { throw new Error('action failed') })
+  const obj = make(1, () => { throw new Error('action failed') })
   t.throws(() => obj.wait(), { instanceOf: Error, message: /action failed/ }, "spec/barrier.yaml:98:9")
   t.deepEqual(obj.broken, true, "spec/barrier.yaml:101:9")
   t.throws(() => obj.wait(), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:103:9")
 })
 
 test(`${label}: BAR-13 a failing action breaks the barrier and throws in the party that ran it (coro)`, async (t) => {
-  const obj = ctx.AioBarrier(1, () => { throw new Error('action failed') })
+  const obj = make(1, () => { throw new Error('action failed') })
   await t.throwsAsync(async () => await obj.coro_wait(), { instanceOf: Error, message: /action failed/ }, "spec/barrier.yaml:98:9")
   t.deepEqual(obj.broken, true, "spec/barrier.yaml:101:9")
   await t.throwsAsync(async () => await obj.coro_wait(), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:103:9")
 })
 
 test(`${label}: BAR-14 BAR-09 wait with a 0 or expiring timeout while parties are missing breaks the barrier (blocking)`, (t) => {
-  const obj = ctx.AioBarrier(2)
+  const obj = make(2)
   t.throws(() => obj.wait(0), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:108:9")
   t.deepEqual(obj.broken, true, "spec/barrier.yaml:110:9")
   obj.reset()
@@ -67,7 +71,7 @@ test(`${label}: BAR-14 BAR-09 wait with a 0 or expiring timeout while parties ar
 })
 
 test(`${label}: BAR-14 BAR-09 wait with a 0 or expiring timeout while parties are missing breaks the barrier (coro)`, async (t) => {
-  const obj = ctx.AioBarrier(2)
+  const obj = make(2)
   await t.throwsAsync(async () => await obj.coro_wait(0), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:108:9")
   t.deepEqual(obj.broken, true, "spec/barrier.yaml:110:9")
   obj.reset()
@@ -79,7 +83,7 @@ test(`${label}: BAR-14 BAR-09 wait with a 0 or expiring timeout while parties ar
 })
 
 test(`${label}: BAR-10 the constructor's timeout applies when wait has none (blocking)`, (t) => {
-  const obj = ctx.AioBarrier(2, undefined, 50)
+  const obj = make(2, undefined, 50)
   {
     const started = performance.now()
     t.throws(() => obj.wait(), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:119:9")
@@ -88,7 +92,7 @@ test(`${label}: BAR-10 the constructor's timeout applies when wait has none (blo
 })
 
 test(`${label}: BAR-10 the constructor's timeout applies when wait has none (coro)`, async (t) => {
-  const obj = ctx.AioBarrier(2, undefined, 50)
+  const obj = make(2, undefined, 50)
   {
     const started = performance.now()
     await t.throwsAsync(async () => await obj.coro_wait(), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:119:9")
@@ -97,7 +101,7 @@ test(`${label}: BAR-10 the constructor's timeout applies when wait has none (cor
 })
 
 test(`${label}: BAR-06 BAR-08 abort breaks the barrier, reset mends it (blocking)`, (t) => {
-  const obj = ctx.AioBarrier(1)
+  const obj = make(1)
   obj.abort()
   t.deepEqual(obj.broken, true, "spec/barrier.yaml:126:9")
   t.throws(() => obj.wait(), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:128:9")
@@ -107,7 +111,7 @@ test(`${label}: BAR-06 BAR-08 abort breaks the barrier, reset mends it (blocking
 })
 
 test(`${label}: BAR-06 BAR-08 abort breaks the barrier, reset mends it (coro)`, async (t) => {
-  const obj = ctx.AioBarrier(1)
+  const obj = make(1)
   obj.abort()
   t.deepEqual(obj.broken, true, "spec/barrier.yaml:126:9")
   await t.throwsAsync(async () => await obj.coro_wait(), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:128:9")
@@ -117,26 +121,26 @@ test(`${label}: BAR-06 BAR-08 abort breaks the barrier, reset mends it (coro)`, 
 })
 
 test(`${label}: parties below 1 and bad arguments are refused, naming the argument (blocking)`, (t) => {
-  const obj = ctx.AioBarrier(1)
-  t.regex(String((() => { try { ctx.AioBarrier(0); return 'no error' } catch (e) { return String(e) } })()), /parties must be >= 1/, "spec/barrier.yaml:138:9")
-  t.regex(String((() => { try { ctx.AioBarrier(2, 'x' as never); return 'no error' } catch (e) { return String(e) } })()), /action must be a function/, "spec/barrier.yaml:140:9")
+  const obj = make(1)
+  t.regex(String((() => { try { make(0); return 'no error' } catch (e) { return String(e) } })()), /parties must be >= 1/, "spec/barrier.yaml:138:9")
+  t.regex(String((() => { try { make(2, 'x' as never); return 'no error' } catch (e) { return String(e) } })()), /action must be a function/, "spec/barrier.yaml:140:9")
   t.throws(() => obj.wait(NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/barrier.yaml:142:9")
 })
 
 test(`${label}: parties below 1 and bad arguments are refused, naming the argument (coro)`, async (t) => {
-  const obj = ctx.AioBarrier(1)
-  t.regex(String((() => { try { ctx.AioBarrier(0); return 'no error' } catch (e) { return String(e) } })()), /parties must be >= 1/, "spec/barrier.yaml:138:9")
-  t.regex(String((() => { try { ctx.AioBarrier(2, 'x' as never); return 'no error' } catch (e) { return String(e) } })()), /action must be a function/, "spec/barrier.yaml:140:9")
+  const obj = make(1)
+  t.regex(String((() => { try { make(0); return 'no error' } catch (e) { return String(e) } })()), /parties must be >= 1/, "spec/barrier.yaml:138:9")
+  t.regex(String((() => { try { make(2, 'x' as never); return 'no error' } catch (e) { return String(e) } })()), /action must be a function/, "spec/barrier.yaml:140:9")
   await t.throwsAsync(async () => await obj.coro_wait(NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/barrier.yaml:142:9")
 })
 
 test(`${label}: toString shows the state (blocking)`, (t) => {
-  const obj = ctx.AioBarrier(2)
+  const obj = make(2)
   t.deepEqual(String(obj), 'AioBarrier(parties=2, waiting=0)', "spec/barrier.yaml:148:9")
 })
 
 test(`${label}: toString shows the state (coro)`, async (t) => {
-  const obj = ctx.AioBarrier(2)
+  const obj = make(2)
   t.deepEqual(String(obj), 'AioBarrier(parties=2, waiting=0)', "spec/barrier.yaml:148:9")
 })
 }

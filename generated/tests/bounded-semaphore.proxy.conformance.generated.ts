@@ -8,14 +8,18 @@ import test from 'ava'
 import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
 
 import { managerContext } from '../proxy-contexts.generated.js'
-/** Where every case runs: [title prefix, the context that makes its objects]. */
-const CONTEXTS: [string, any][] = [['AioBoundedSemaphoreProxy (spawn)', getContext('spawn')], ['AioBoundedSemaphoreProxy (manager)', managerContext((shutdown) => test.after.always(shutdown))]]
+const ctxSpawn: any = getContext('spawn')
+const ctxManager: any = managerContext((shutdown) => test.after.always(shutdown))
+/** Where every case runs: [title prefix, the context that makes its objects, what makes the object under test]. */
+const CONTEXTS: [string, any, (...args: any[]) => any][] = [
+  ['AioBoundedSemaphoreProxy (spawn)', ctxSpawn, (...args) => ctxSpawn.AioBoundedSemaphore(...args)],
+  ['AioBoundedSemaphoreProxy (manager)', ctxManager, (...args) => ctxManager.AioBoundedSemaphore(...args)],
+]
 
-// Every case, in every context.
-for (const [label, ctx] of CONTEXTS) {
+for (const [label, ctx, make] of CONTEXTS) {
 
 test(`${label}: BSEM-01 counts like a Semaphore within the bound (blocking)`, (t) => {
-  const obj = ctx.AioBoundedSemaphore(2)
+  const obj = make(2)
   t.deepEqual(obj.acquire(), true, "spec/bounded-semaphore.yaml:60:9")
   t.deepEqual(obj.acquire(), true, "spec/bounded-semaphore.yaml:62:9")
   t.deepEqual(obj.acquire(false), false, "spec/bounded-semaphore.yaml:64:9")
@@ -25,7 +29,7 @@ test(`${label}: BSEM-01 counts like a Semaphore within the bound (blocking)`, (t
 })
 
 test(`${label}: BSEM-01 counts like a Semaphore within the bound (coro)`, async (t) => {
-  const obj = ctx.AioBoundedSemaphore(2)
+  const obj = make(2)
   t.deepEqual(await obj.coro_acquire(), true, "spec/bounded-semaphore.yaml:60:9")
   t.deepEqual(await obj.coro_acquire(), true, "spec/bounded-semaphore.yaml:62:9")
   t.deepEqual(await obj.coro_acquire(false), false, "spec/bounded-semaphore.yaml:64:9")
@@ -35,19 +39,19 @@ test(`${label}: BSEM-01 counts like a Semaphore within the bound (coro)`, async 
 })
 
 test(`${label}: BSEM-02 BSEM-04 releasing past the bound throws and leaves the value unchanged (blocking)`, (t) => {
-  const obj = ctx.AioBoundedSemaphore(2)
+  const obj = make(2)
   t.throws(() => obj.release(), { instanceOf: ValueError, message: /released too many times/ }, "spec/bounded-semaphore.yaml:73:9")
   t.deepEqual(obj.getValue(), 2, "spec/bounded-semaphore.yaml:76:9")
 })
 
 test(`${label}: BSEM-02 BSEM-04 releasing past the bound throws and leaves the value unchanged (coro)`, async (t) => {
-  const obj = ctx.AioBoundedSemaphore(2)
+  const obj = make(2)
   await t.throwsAsync(async () => await obj.coro_release(), { instanceOf: ValueError, message: /released too many times/ }, "spec/bounded-semaphore.yaml:73:9")
   t.deepEqual(obj.getValue(), 2, "spec/bounded-semaphore.yaml:76:9")
 })
 
 test(`${label}: BSEM-03 the default value is 1 (blocking)`, (t) => {
-  const obj = ctx.AioBoundedSemaphore()
+  const obj = make()
   t.deepEqual(obj.getValue(), 1, "spec/bounded-semaphore.yaml:80:9")
   t.deepEqual(obj.acquire(true, 0), true, "spec/bounded-semaphore.yaml:82:9")
   {
@@ -58,7 +62,7 @@ test(`${label}: BSEM-03 the default value is 1 (blocking)`, (t) => {
 })
 
 test(`${label}: BSEM-03 the default value is 1 (coro)`, async (t) => {
-  const obj = ctx.AioBoundedSemaphore()
+  const obj = make()
   t.deepEqual(obj.getValue(), 1, "spec/bounded-semaphore.yaml:80:9")
   t.deepEqual(await obj.coro_acquire(true, 0), true, "spec/bounded-semaphore.yaml:82:9")
   {
@@ -69,12 +73,12 @@ test(`${label}: BSEM-03 the default value is 1 (coro)`, async (t) => {
 })
 
 test(`${label}: BSEM-05 toString shows value and bound (blocking)`, (t) => {
-  const obj = ctx.AioBoundedSemaphore(2)
+  const obj = make(2)
   t.deepEqual(String(obj), 'AioBoundedSemaphore(value=2, maxvalue=2)', "spec/bounded-semaphore.yaml:90:9")
 })
 
 test(`${label}: BSEM-05 toString shows value and bound (coro)`, async (t) => {
-  const obj = ctx.AioBoundedSemaphore(2)
+  const obj = make(2)
   t.deepEqual(String(obj), 'AioBoundedSemaphore(value=2, maxvalue=2)', "spec/bounded-semaphore.yaml:90:9")
 })
 }

@@ -8,36 +8,40 @@ import test from 'ava'
 import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
 
 import { managerContext } from '../proxy-contexts.generated.js'
-/** Where every case runs: [title prefix, the context that makes its objects]. */
-const CONTEXTS: [string, any][] = [['AioConditionProxy (spawn)', getContext('spawn')], ['AioConditionProxy (manager)', managerContext((shutdown) => test.after.always(shutdown))]]
+const ctxSpawn: any = getContext('spawn')
+const ctxManager: any = managerContext((shutdown) => test.after.always(shutdown))
+/** Where every case runs: [title prefix, the context that makes its objects, what makes the object under test]. */
+const CONTEXTS: [string, any, (...args: any[]) => any][] = [
+  ['AioConditionProxy (spawn)', ctxSpawn, (...args) => ctxSpawn.AioCondition(...args)],
+  ['AioConditionProxy (manager)', ctxManager, (...args) => ctxManager.AioCondition(...args)],
+]
 
-// Every case, in every context.
-for (const [label, ctx] of CONTEXTS) {
+for (const [label, ctx, make] of CONTEXTS) {
 
 test(`${label}: COND-01 wait without the lock throws (blocking)`, (t) => {
-  const obj = ctx.AioCondition()
+  const obj = make()
   t.throws(() => obj.wait(0), { instanceOf: RuntimeError, message: /un-acquired/ }, "spec/condition.yaml:120:9")
 })
 
 test(`${label}: COND-01 wait without the lock throws (coro)`, async (t) => {
-  const obj = ctx.AioCondition()
+  const obj = make()
   await t.throwsAsync(async () => await obj.coro_wait(0), { instanceOf: RuntimeError, message: /un-acquired/ }, "spec/condition.yaml:120:9")
 })
 
 test(`${label}: COND-02 notify and notifyAll without the lock throw (blocking)`, (t) => {
-  const obj = ctx.AioCondition()
+  const obj = make()
   t.throws(() => obj.notify(), { instanceOf: RuntimeError, message: /un-acquired/ }, "spec/condition.yaml:125:9")
   t.throws(() => obj.notifyAll(), { instanceOf: RuntimeError }, "spec/condition.yaml:128:9")
 })
 
 test(`${label}: COND-02 notify and notifyAll without the lock throw (coro)`, async (t) => {
-  const obj = ctx.AioCondition()
+  const obj = make()
   await t.throwsAsync(async () => await obj.coro_notify(), { instanceOf: RuntimeError, message: /un-acquired/ }, "spec/condition.yaml:125:9")
   await t.throwsAsync(async () => await obj.coro_notifyAll(), { instanceOf: RuntimeError }, "spec/condition.yaml:128:9")
 })
 
 test(`${label}: COND-03 COND-04 wait(t) with nobody notifying returns false after t, with the lock held again (blocking)`, (t) => {
-  const obj = ctx.AioCondition()
+  const obj = make()
   t.deepEqual(obj.acquire(), true, "spec/condition.yaml:132:9")
   t.deepEqual(obj.wait(0), false, "spec/condition.yaml:134:9")
   {
@@ -50,7 +54,7 @@ test(`${label}: COND-03 COND-04 wait(t) with nobody notifying returns false afte
 })
 
 test(`${label}: COND-03 COND-04 wait(t) with nobody notifying returns false after t, with the lock held again (coro)`, async (t) => {
-  const obj = ctx.AioCondition()
+  const obj = make()
   t.deepEqual(await obj.coro_acquire(), true, "spec/condition.yaml:132:9")
   t.deepEqual(await obj.coro_wait(0), false, "spec/condition.yaml:134:9")
   {
@@ -63,7 +67,7 @@ test(`${label}: COND-03 COND-04 wait(t) with nobody notifying returns false afte
 })
 
 test(`${label}: COND-10 notify with no waiters does nothing (blocking)`, (t) => {
-  const obj = ctx.AioCondition()
+  const obj = make()
   obj.acquire()
   t.deepEqual(obj.notify(), undefined, "spec/condition.yaml:145:9")
   obj.notify(3)
@@ -72,7 +76,7 @@ test(`${label}: COND-10 notify with no waiters does nothing (blocking)`, (t) => 
 })
 
 test(`${label}: COND-10 notify with no waiters does nothing (coro)`, async (t) => {
-  const obj = ctx.AioCondition()
+  const obj = make()
   await obj.coro_acquire()
   t.deepEqual(await obj.coro_notify(), undefined, "spec/condition.yaml:145:9")
   await obj.coro_notify(3)
@@ -81,21 +85,21 @@ test(`${label}: COND-10 notify with no waiters does nothing (coro)`, async (t) =
 })
 
 test(`${label}: COND-11 waitFor returns the predicate's value without waiting when it holds (blocking)`, (t) => {
-  const obj = ctx.AioCondition()
+  const obj = make()
   obj.acquire()
   t.deepEqual(obj.waitFor(() => 42), 42, "spec/condition.yaml:153:9")
   obj.release()
 })
 
 test(`${label}: COND-11 waitFor returns the predicate's value without waiting when it holds (coro)`, async (t) => {
-  const obj = ctx.AioCondition()
+  const obj = make()
   await obj.coro_acquire()
   t.deepEqual(await obj.coro_waitFor(() => 42), 42, "spec/condition.yaml:153:9")
   await obj.coro_release()
 })
 
 test(`${label}: COND-13 COND-14 waitFor whose predicate never holds returns its last value after the timeout (blocking)`, (t) => {
-  const obj = ctx.AioCondition()
+  const obj = make()
   obj.acquire()
   t.deepEqual(obj.waitFor(() => '', 0), '', "spec/condition.yaml:159:9")
   t.deepEqual(obj.waitFor(() => null, -1), null, "spec/condition.yaml:161:9")
@@ -108,7 +112,7 @@ test(`${label}: COND-13 COND-14 waitFor whose predicate never holds returns its 
 })
 
 test(`${label}: COND-13 COND-14 waitFor whose predicate never holds returns its last value after the timeout (coro)`, async (t) => {
-  const obj = ctx.AioCondition()
+  const obj = make()
   await obj.coro_acquire()
   t.deepEqual(await obj.coro_waitFor(() => '', 0), '', "spec/condition.yaml:159:9")
   t.deepEqual(await obj.coro_waitFor(() => null, -1), null, "spec/condition.yaml:161:9")
@@ -121,7 +125,7 @@ test(`${label}: COND-13 COND-14 waitFor whose predicate never holds returns its 
 })
 
 test(`${label}: COND-15 wait gives up a recursively held RLock and restores its depth (blocking)`, (t) => {
-  const obj = ctx.AioCondition()
+  const obj = make()
   obj.acquire()
   obj.acquire()
   t.deepEqual(obj.wait(10), false, "spec/condition.yaml:171:9")
@@ -132,7 +136,7 @@ test(`${label}: COND-15 wait gives up a recursively held RLock and restores its 
 })
 
 test(`${label}: COND-15 wait gives up a recursively held RLock and restores its depth (coro)`, async (t) => {
-  const obj = ctx.AioCondition()
+  const obj = make()
   await obj.coro_acquire()
   await obj.coro_acquire()
   t.deepEqual(await obj.coro_wait(10), false, "spec/condition.yaml:171:9")
@@ -143,7 +147,7 @@ test(`${label}: COND-15 wait gives up a recursively held RLock and restores its 
 })
 
 test(`${label}: COND-16 a given Lock is used (blocking)`, (t) => {
-  const obj = ctx.AioCondition(ctx.AioLock())
+  const obj = make(ctx.AioLock())
   t.deepEqual(obj.acquire(), true, "spec/condition.yaml:182:9")
   t.deepEqual(obj.acquire(false), false, "spec/condition.yaml:184:9")
   t.deepEqual(obj.wait(1), false, "spec/condition.yaml:186:9")
@@ -151,7 +155,7 @@ test(`${label}: COND-16 a given Lock is used (blocking)`, (t) => {
 })
 
 test(`${label}: COND-16 a given Lock is used (coro)`, async (t) => {
-  const obj = ctx.AioCondition(ctx.AioLock())
+  const obj = make(ctx.AioLock())
   t.deepEqual(await obj.coro_acquire(), true, "spec/condition.yaml:182:9")
   t.deepEqual(await obj.coro_acquire(false), false, "spec/condition.yaml:184:9")
   t.deepEqual(await obj.coro_wait(1), false, "spec/condition.yaml:186:9")
@@ -159,8 +163,8 @@ test(`${label}: COND-16 a given Lock is used (coro)`, async (t) => {
 })
 
 test(`${label}: bad arguments name the argument (blocking)`, (t) => {
-  const obj = ctx.AioCondition()
-  t.regex(String((() => { try { ctx.AioCondition({} as never); return 'no error' } catch (e) { return String(e) } })()), /lock must be an AioLock or an AioRLock/, "spec/condition.yaml:191:9")
+  const obj = make()
+  t.regex(String((() => { try { make({} as never); return 'no error' } catch (e) { return String(e) } })()), /lock must be an AioLock or an AioRLock/, "spec/condition.yaml:191:9")
   obj.acquire()
   t.throws(() => obj.waitFor(42 as never), { instanceOf: TypeError, message: /predicate/ }, "spec/condition.yaml:194:9")
   t.throws(() => obj.notify(-1), { instanceOf: RangeError, message: /n must be/ }, "spec/condition.yaml:197:9")
@@ -168,8 +172,8 @@ test(`${label}: bad arguments name the argument (blocking)`, (t) => {
 })
 
 test(`${label}: bad arguments name the argument (coro)`, async (t) => {
-  const obj = ctx.AioCondition()
-  t.regex(String((() => { try { ctx.AioCondition({} as never); return 'no error' } catch (e) { return String(e) } })()), /lock must be an AioLock or an AioRLock/, "spec/condition.yaml:191:9")
+  const obj = make()
+  t.regex(String((() => { try { make({} as never); return 'no error' } catch (e) { return String(e) } })()), /lock must be an AioLock or an AioRLock/, "spec/condition.yaml:191:9")
   await obj.coro_acquire()
   await t.throwsAsync(async () => await obj.coro_waitFor(42 as never), { instanceOf: TypeError, message: /predicate/ }, "spec/condition.yaml:194:9")
   await t.throwsAsync(async () => await obj.coro_notify(-1), { instanceOf: RangeError, message: /n must be/ }, "spec/condition.yaml:197:9")

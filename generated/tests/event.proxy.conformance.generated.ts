@@ -8,14 +8,18 @@ import test from 'ava'
 import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
 
 import { managerContext } from '../proxy-contexts.generated.js'
-/** Where every case runs: [title prefix, the context that makes its objects]. */
-const CONTEXTS: [string, any][] = [['AioEventProxy (spawn)', getContext('spawn')], ['AioEventProxy (manager)', managerContext((shutdown) => test.after.always(shutdown))]]
+const ctxSpawn: any = getContext('spawn')
+const ctxManager: any = managerContext((shutdown) => test.after.always(shutdown))
+/** Where every case runs: [title prefix, the context that makes its objects, what makes the object under test]. */
+const CONTEXTS: [string, any, (...args: any[]) => any][] = [
+  ['AioEventProxy (spawn)', ctxSpawn, (...args) => ctxSpawn.AioEvent(...args)],
+  ['AioEventProxy (manager)', ctxManager, (...args) => ctxManager.AioEvent(...args)],
+]
 
-// Every case, in every context.
-for (const [label, ctx] of CONTEXTS) {
+for (const [label, ctx, make] of CONTEXTS) {
 
 test(`${label}: EVT-01 a new event is clear, wait(0) returns false at once, wait(t) after t (blocking)`, (t) => {
-  const obj = ctx.AioEvent()
+  const obj = make()
   t.deepEqual(obj.isSet(), false, "spec/event.yaml:43:9")
   t.deepEqual(obj.wait(0), false, "spec/event.yaml:45:9")
   {
@@ -26,7 +30,7 @@ test(`${label}: EVT-01 a new event is clear, wait(0) returns false at once, wait
 })
 
 test(`${label}: EVT-01 a new event is clear, wait(0) returns false at once, wait(t) after t (coro)`, async (t) => {
-  const obj = ctx.AioEvent()
+  const obj = make()
   t.deepEqual(obj.isSet(), false, "spec/event.yaml:43:9")
   t.deepEqual(await obj.coro_wait(0), false, "spec/event.yaml:45:9")
   {
@@ -37,7 +41,7 @@ test(`${label}: EVT-01 a new event is clear, wait(0) returns false at once, wait
 })
 
 test(`${label}: EVT-02 EVT-05 after set, wait returns true at once (blocking)`, (t) => {
-  const obj = ctx.AioEvent()
+  const obj = make()
   obj.set()
   t.deepEqual(obj.isSet(), true, "spec/event.yaml:53:9")
   t.deepEqual(obj.wait(), true, "spec/event.yaml:55:9")
@@ -45,7 +49,7 @@ test(`${label}: EVT-02 EVT-05 after set, wait returns true at once (blocking)`, 
 })
 
 test(`${label}: EVT-02 EVT-05 after set, wait returns true at once (coro)`, async (t) => {
-  const obj = ctx.AioEvent()
+  const obj = make()
   obj.set()
   t.deepEqual(obj.isSet(), true, "spec/event.yaml:53:9")
   t.deepEqual(await obj.coro_wait(), true, "spec/event.yaml:55:9")
@@ -53,7 +57,7 @@ test(`${label}: EVT-02 EVT-05 after set, wait returns true at once (coro)`, asyn
 })
 
 test(`${label}: EVT-03 EVT-06 clear makes isSet false; set and clear repeat safely (blocking)`, (t) => {
-  const obj = ctx.AioEvent()
+  const obj = make()
   obj.set()
   obj.set()
   obj.clear()
@@ -62,7 +66,7 @@ test(`${label}: EVT-03 EVT-06 clear makes isSet false; set and clear repeat safe
 })
 
 test(`${label}: EVT-03 EVT-06 clear makes isSet false; set and clear repeat safely (coro)`, async (t) => {
-  const obj = ctx.AioEvent()
+  const obj = make()
   obj.set()
   obj.set()
   obj.clear()
@@ -71,36 +75,36 @@ test(`${label}: EVT-03 EVT-06 clear makes isSet false; set and clear repeat safe
 })
 
 test(`${label}: EVT-07 wait(-1) on a clear event returns false at once (blocking)`, (t) => {
-  const obj = ctx.AioEvent()
+  const obj = make()
   t.deepEqual(obj.wait(-1), false, "spec/event.yaml:69:9")
 })
 
 test(`${label}: EVT-07 wait(-1) on a clear event returns false at once (coro)`, async (t) => {
-  const obj = ctx.AioEvent()
+  const obj = make()
   t.deepEqual(await obj.coro_wait(-1), false, "spec/event.yaml:69:9")
 })
 
 test(`${label}: bad timeouts name the argument (blocking)`, (t) => {
-  const obj = ctx.AioEvent()
+  const obj = make()
   t.throws(() => obj.wait(NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/event.yaml:73:9")
   t.throws(() => obj.wait({} as never), { instanceOf: TypeError, message: /timeout/ }, "spec/event.yaml:76:9")
 })
 
 test(`${label}: bad timeouts name the argument (coro)`, async (t) => {
-  const obj = ctx.AioEvent()
+  const obj = make()
   await t.throwsAsync(async () => await obj.coro_wait(NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/event.yaml:73:9")
   await t.throwsAsync(async () => await obj.coro_wait({} as never), { instanceOf: TypeError, message: /timeout/ }, "spec/event.yaml:76:9")
 })
 
 test(`${label}: EVT-08 toString shows the flag (blocking)`, (t) => {
-  const obj = ctx.AioEvent()
+  const obj = make()
   t.deepEqual(String(obj), 'AioEvent(unset)', "spec/event.yaml:81:9")
   obj.set()
   t.deepEqual(String(obj), 'AioEvent(set)', "spec/event.yaml:84:9")
 })
 
 test(`${label}: EVT-08 toString shows the flag (coro)`, async (t) => {
-  const obj = ctx.AioEvent()
+  const obj = make()
   t.deepEqual(String(obj), 'AioEvent(unset)', "spec/event.yaml:81:9")
   obj.set()
   t.deepEqual(String(obj), 'AioEvent(set)', "spec/event.yaml:84:9")

@@ -8,38 +8,42 @@ import test from 'ava'
 import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
 
 import { managerContext } from '../proxy-contexts.generated.js'
-/** Where every case runs: [title prefix, the context that makes its objects]. */
-const CONTEXTS: [string, any][] = [['AioLockProxy (spawn)', getContext('spawn')], ['AioLockProxy (manager)', managerContext((shutdown) => test.after.always(shutdown))]]
+const ctxSpawn: any = getContext('spawn')
+const ctxManager: any = managerContext((shutdown) => test.after.always(shutdown))
+/** Where every case runs: [title prefix, the context that makes its objects, what makes the object under test]. */
+const CONTEXTS: [string, any, (...args: any[]) => any][] = [
+  ['AioLockProxy (spawn)', ctxSpawn, (...args) => ctxSpawn.AioLock(...args)],
+  ['AioLockProxy (manager)', ctxManager, (...args) => ctxManager.AioLock(...args)],
+]
 
-// Every case, in every context.
-for (const [label, ctx] of CONTEXTS) {
+for (const [label, ctx, make] of CONTEXTS) {
 
 test(`${label}: LOCK-01 acquire returns true; acquire(false) on a held lock returns false (blocking)`, (t) => {
-  const obj = ctx.AioLock()
+  const obj = make()
   t.deepEqual(obj.acquire(), true, "spec/lock.yaml:48:9")
   t.deepEqual(obj.acquire(false), false, "spec/lock.yaml:50:9")
   t.deepEqual(obj.release(), undefined, "spec/lock.yaml:52:9")
 })
 
 test(`${label}: LOCK-01 acquire returns true; acquire(false) on a held lock returns false (coro)`, async (t) => {
-  const obj = ctx.AioLock()
+  const obj = make()
   t.deepEqual(await obj.coro_acquire(), true, "spec/lock.yaml:48:9")
   t.deepEqual(await obj.coro_acquire(false), false, "spec/lock.yaml:50:9")
   t.deepEqual(await obj.coro_release(), undefined, "spec/lock.yaml:52:9")
 })
 
 test(`${label}: LOCK-02 releasing an unlocked lock throws ValueError (blocking)`, (t) => {
-  const obj = ctx.AioLock()
+  const obj = make()
   t.throws(() => obj.release(), { instanceOf: ValueError, message: /released too many times/ }, "spec/lock.yaml:56:9")
 })
 
 test(`${label}: LOCK-02 releasing an unlocked lock throws ValueError (coro)`, async (t) => {
-  const obj = ctx.AioLock()
+  const obj = make()
   await t.throwsAsync(async () => await obj.coro_release(), { instanceOf: ValueError, message: /released too many times/ }, "spec/lock.yaml:56:9")
 })
 
 test(`${label}: LOCK-04 acquire(true, timeout) on a held lock returns false after the timeout (blocking)`, (t) => {
-  const obj = ctx.AioLock()
+  const obj = make()
   t.deepEqual(obj.acquire(), true, "spec/lock.yaml:61:9")
   {
     const started = performance.now()
@@ -49,7 +53,7 @@ test(`${label}: LOCK-04 acquire(true, timeout) on a held lock returns false afte
 })
 
 test(`${label}: LOCK-04 acquire(true, timeout) on a held lock returns false after the timeout (coro)`, async (t) => {
-  const obj = ctx.AioLock()
+  const obj = make()
   t.deepEqual(await obj.coro_acquire(), true, "spec/lock.yaml:61:9")
   {
     const started = performance.now()
@@ -59,62 +63,62 @@ test(`${label}: LOCK-04 acquire(true, timeout) on a held lock returns false afte
 })
 
 test(`${label}: LOCK-05 a negative timeout acts as 0 (blocking)`, (t) => {
-  const obj = ctx.AioLock()
+  const obj = make()
   obj.acquire()
   t.deepEqual(obj.acquire(true, -1), false, "spec/lock.yaml:69:9")
 })
 
 test(`${label}: LOCK-05 a negative timeout acts as 0 (coro)`, async (t) => {
-  const obj = ctx.AioLock()
+  const obj = make()
   await obj.coro_acquire()
   t.deepEqual(await obj.coro_acquire(true, -1), false, "spec/lock.yaml:69:9")
 })
 
 test(`${label}: LOCK-06 acquire(false, timeout) ignores the timeout (blocking)`, (t) => {
-  const obj = ctx.AioLock()
+  const obj = make()
   obj.acquire()
   t.deepEqual(obj.acquire(false, 60000), false, "spec/lock.yaml:74:9")
 })
 
 test(`${label}: LOCK-06 acquire(false, timeout) ignores the timeout (coro)`, async (t) => {
-  const obj = ctx.AioLock()
+  const obj = make()
   await obj.coro_acquire()
   t.deepEqual(await obj.coro_acquire(false, 60000), false, "spec/lock.yaml:74:9")
 })
 
 test(`${label}: LOCK-09 not re-entrant (blocking)`, (t) => {
-  const obj = ctx.AioLock()
+  const obj = make()
   t.deepEqual(obj.acquire(false), true, "spec/lock.yaml:78:9")
   t.deepEqual(obj.acquire(false), false, "spec/lock.yaml:80:9")
 })
 
 test(`${label}: LOCK-09 not re-entrant (coro)`, async (t) => {
-  const obj = ctx.AioLock()
+  const obj = make()
   t.deepEqual(await obj.coro_acquire(false), true, "spec/lock.yaml:78:9")
   t.deepEqual(await obj.coro_acquire(false), false, "spec/lock.yaml:80:9")
 })
 
 test(`${label}: acquire with a NaN or non-numeric timeout throws TypeError naming the argument (blocking)`, (t) => {
-  const obj = ctx.AioLock()
+  const obj = make()
   obj.acquire()
   t.throws(() => obj.acquire(true, NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/lock.yaml:85:9")
   t.throws(() => obj.acquire(true, '10' as never), { instanceOf: TypeError, message: /timeout/ }, "spec/lock.yaml:88:9")
 })
 
 test(`${label}: acquire with a NaN or non-numeric timeout throws TypeError naming the argument (coro)`, async (t) => {
-  const obj = ctx.AioLock()
+  const obj = make()
   await obj.coro_acquire()
   await t.throwsAsync(async () => await obj.coro_acquire(true, NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/lock.yaml:85:9")
   await t.throwsAsync(async () => await obj.coro_acquire(true, '10' as never), { instanceOf: TypeError, message: /timeout/ }, "spec/lock.yaml:88:9")
 })
 
 test(`${label}: acquire with a non-boolean block throws TypeError naming the argument (blocking)`, (t) => {
-  const obj = ctx.AioLock()
+  const obj = make()
   t.throws(() => obj.acquire(1 as never), { instanceOf: TypeError, message: /block/ }, "spec/lock.yaml:93:9")
 })
 
 test(`${label}: acquire with a non-boolean block throws TypeError naming the argument (coro)`, async (t) => {
-  const obj = ctx.AioLock()
+  const obj = make()
   await t.throwsAsync(async () => await obj.coro_acquire(1 as never), { instanceOf: TypeError, message: /block/ }, "spec/lock.yaml:93:9")
 })
 }

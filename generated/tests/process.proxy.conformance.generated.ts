@@ -7,14 +7,16 @@
 import test from 'ava'
 import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
 
-/** Where every case runs: [title prefix, the context that makes its objects]. */
-const CONTEXTS: [string, any][] = [['AioProcessProxy (spawn)', getContext('spawn')]]
+const ctxSpawn: any = getContext('spawn')
+/** Where every case runs: [title prefix, the context that makes its objects, what makes the object under test]. */
+const CONTEXTS: [string, any, (...args: any[]) => any][] = [
+  ['AioProcessProxy (spawn)', ctxSpawn, (...args) => ctxSpawn.AioProcess(...args)],
+]
 
-// Every case, in every context.
-for (const [label, ctx] of CONTEXTS) {
+for (const [label, ctx, make] of CONTEXTS) {
 
 test(`${label}: PROC-01 before start there is no pid, no exitcode, and it is not alive (blocking)`, (t) => {
-  const obj = ctx.AioProcess({ target: () => {} })
+  const obj = make({ target: () => {} })
   t.deepEqual(obj.pid, null, "spec/process.yaml:87:9")
   t.deepEqual(obj.exitcode, null, "spec/process.yaml:89:9")
   t.deepEqual(obj.isAlive(), false, "spec/process.yaml:91:9")
@@ -24,7 +26,7 @@ test(`${label}: PROC-01 before start there is no pid, no exitcode, and it is not
 })
 
 test(`${label}: PROC-01 before start there is no pid, no exitcode, and it is not alive (coro)`, async (t) => {
-  const obj = ctx.AioProcess({ target: () => {} })
+  const obj = make({ target: () => {} })
   t.deepEqual(obj.pid, null, "spec/process.yaml:87:9")
   t.deepEqual(obj.exitcode, null, "spec/process.yaml:89:9")
   t.deepEqual(obj.isAlive(), false, "spec/process.yaml:91:9")
@@ -34,7 +36,7 @@ test(`${label}: PROC-01 before start there is no pid, no exitcode, and it is not
 })
 
 test(`${label}: PROC-10 PROC-11 PROC-14 start, join, exitcode 0; join again (blocking)`, (t) => {
-  const obj = ctx.AioProcess({ target: (a: number, b: number) => { if (a + b !== 3) throw new Error('bad args') }, args: [1, 2] })
+  const obj = make({ target: (a: number, b: number) => { if (a + b !== 3) throw new Error('bad args') }, args: [1, 2] })
   try {
     obj.start()
     t.deepEqual(typeof obj.pid, 'number', "spec/process.yaml:105:9")
@@ -49,7 +51,7 @@ test(`${label}: PROC-10 PROC-11 PROC-14 start, join, exitcode 0; join again (blo
 })
 
 test(`${label}: PROC-10 PROC-11 PROC-14 start, join, exitcode 0; join again (coro)`, async (t) => {
-  const obj = ctx.AioProcess({ target: (a: number, b: number) => { if (a + b !== 3) throw new Error('bad args') }, args: [1, 2] })
+  const obj = make({ target: (a: number, b: number) => { if (a + b !== 3) throw new Error('bad args') }, args: [1, 2] })
   try {
     obj.start()
     t.deepEqual(typeof obj.pid, 'number', "spec/process.yaml:105:9")
@@ -64,37 +66,37 @@ test(`${label}: PROC-10 PROC-11 PROC-14 start, join, exitcode 0; join again (cor
 })
 
 test(`${label}: PROC-09 starting twice throws (blocking)`, (t) => {
-  const obj = ctx.AioProcess({ target: () => {} })
+  const obj = make({ target: () => {} })
   obj.start()
   t.throws(() => obj.start(), { instanceOf: ValueError, message: /cannot start a process twice/ }, "spec/process.yaml:120:9")
   obj.join(30000)
 })
 
 test(`${label}: PROC-09 starting twice throws (coro)`, async (t) => {
-  const obj = ctx.AioProcess({ target: () => {} })
+  const obj = make({ target: () => {} })
   obj.start()
   await t.throwsAsync(async () => obj.start(), { instanceOf: ValueError, message: /cannot start a process twice/ }, "spec/process.yaml:120:9")
   await obj.coro_join(30000)
 })
 
 test(`${label}: PROC-19 PROC-20 exitcode 1 after an uncaught error, n after process.exit(n) (blocking)`, (t) => {
-  const obj = ctx.AioProcess({ target: () => { process.exit(7) } })
+  const obj = make({ target: () => { process.exit(7) } })
   obj.start()
   obj.join(30000)
   t.deepEqual(obj.exitcode, 7, "spec/process.yaml:129:9")
-  t.deepEqual((() => { const p = ctx.AioProcess({ target: () => { throw new Error('expected in a test: exitcode 1') } }); p.start(); p.join(30000); return p.exitcode })(), 1, "spec/process.yaml:131:9")
+  t.deepEqual((() => { const p = make({ target: () => { throw new Error('expected in a test: exitcode 1') } }); p.start(); p.join(30000); return p.exitcode })(), 1, "spec/process.yaml:131:9")
 })
 
 test(`${label}: PROC-19 PROC-20 exitcode 1 after an uncaught error, n after process.exit(n) (coro)`, async (t) => {
-  const obj = ctx.AioProcess({ target: () => { process.exit(7) } })
+  const obj = make({ target: () => { process.exit(7) } })
   obj.start()
   await obj.coro_join(30000)
   t.deepEqual(obj.exitcode, 7, "spec/process.yaml:129:9")
-  t.deepEqual((() => { const p = ctx.AioProcess({ target: () => { throw new Error('expected in a test: exitcode 1') } }); p.start(); p.join(30000); return p.exitcode })(), 1, "spec/process.yaml:131:9")
+  t.deepEqual((() => { const p = make({ target: () => { throw new Error('expected in a test: exitcode 1') } }); p.start(); p.join(30000); return p.exitcode })(), 1, "spec/process.yaml:131:9")
 })
 
 test(`${label}: PROC-15 PROC-16 PROC-12 terminate gives -15, kill gives -9; join(timeout) returns while alive (blocking)`, (t) => {
-  const obj = ctx.AioProcess({ target: () => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0) } })
+  const obj = make({ target: () => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0) } })
   try {
     obj.start()
     t.deepEqual(obj.join(50), undefined, "spec/process.yaml:138:9")
@@ -104,14 +106,14 @@ test(`${label}: PROC-15 PROC-16 PROC-12 terminate gives -15, kill gives -9; join
     t.deepEqual(obj.exitcode, -15, "spec/process.yaml:144:9")
     obj.terminate()
     obj.kill()
-    t.deepEqual((() => { const p = ctx.AioProcess({ target: () => { for (;;); } }); p.start(); p.kill(); p.join(30000); return p.exitcode })(), -9, "spec/process.yaml:148:9")
+    t.deepEqual((() => { const p = make({ target: () => { for (;;); } }); p.start(); p.kill(); p.join(30000); return p.exitcode })(), -9, "spec/process.yaml:148:9")
   } finally {
     obj.kill()
   }
 })
 
 test(`${label}: PROC-15 PROC-16 PROC-12 terminate gives -15, kill gives -9; join(timeout) returns while alive (coro)`, async (t) => {
-  const obj = ctx.AioProcess({ target: () => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0) } })
+  const obj = make({ target: () => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0) } })
   try {
     obj.start()
     t.deepEqual(await obj.coro_join(50), undefined, "spec/process.yaml:138:9")
@@ -121,14 +123,14 @@ test(`${label}: PROC-15 PROC-16 PROC-12 terminate gives -15, kill gives -9; join
     t.deepEqual(obj.exitcode, -15, "spec/process.yaml:144:9")
     obj.terminate()
     obj.kill()
-    t.deepEqual((() => { const p = ctx.AioProcess({ target: () => { for (;;); } }); p.start(); p.kill(); p.join(30000); return p.exitcode })(), -9, "spec/process.yaml:148:9")
+    t.deepEqual((() => { const p = make({ target: () => { for (;;); } }); p.start(); p.kill(); p.join(30000); return p.exitcode })(), -9, "spec/process.yaml:148:9")
   } finally {
     obj.kill()
   }
 })
 
 test(`${label}: PROC-22 close while running throws; after join it closes, and later calls throw (blocking)`, (t) => {
-  const obj = ctx.AioProcess({ target: () => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200) } })
+  const obj = make({ target: () => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200) } })
   obj.start()
   t.throws(() => obj.close(), { instanceOf: ValueError, message: /still running/ }, "spec/process.yaml:154:9")
   obj.join(30000)
@@ -139,7 +141,7 @@ test(`${label}: PROC-22 close while running throws; after join it closes, and la
 })
 
 test(`${label}: PROC-22 close while running throws; after join it closes, and later calls throw (coro)`, async (t) => {
-  const obj = ctx.AioProcess({ target: () => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200) } })
+  const obj = make({ target: () => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200) } })
   obj.start()
   await t.throwsAsync(async () => obj.close(), { instanceOf: ValueError, message: /still running/ }, "spec/process.yaml:154:9")
   await obj.coro_join(30000)
@@ -150,38 +152,38 @@ test(`${label}: PROC-22 close while running throws; after join it closes, and la
 })
 
 test(`${label}: PROC-02 PROC-05 names and daemon (blocking)`, (t) => {
-  const obj = ctx.AioProcess({ target: () => {}, name: 'worker-a', daemon: true })
+  const obj = make({ target: () => {}, name: 'worker-a', daemon: true })
   t.deepEqual(obj.name, 'worker-a', "spec/process.yaml:168:9")
   t.deepEqual(obj.daemon, true, "spec/process.yaml:170:9")
   obj.start()
   t.regex(String((() => { try { obj.daemon = false; return 'no error' } catch (e) { return String(e) } })()), /process has already started/, "spec/process.yaml:173:9")
   obj.join(30000)
-  t.deepEqual(/^Process-\d+$/.test(ctx.AioProcess({ target: () => {} }).name), true, "spec/process.yaml:176:9")
+  t.deepEqual(/^Process-\d+$/.test(make({ target: () => {} }).name), true, "spec/process.yaml:176:9")
 })
 
 test(`${label}: PROC-02 PROC-05 names and daemon (coro)`, async (t) => {
-  const obj = ctx.AioProcess({ target: () => {}, name: 'worker-a', daemon: true })
+  const obj = make({ target: () => {}, name: 'worker-a', daemon: true })
   t.deepEqual(obj.name, 'worker-a', "spec/process.yaml:168:9")
   t.deepEqual(obj.daemon, true, "spec/process.yaml:170:9")
   obj.start()
   t.regex(String((() => { try { obj.daemon = false; return 'no error' } catch (e) { return String(e) } })()), /process has already started/, "spec/process.yaml:173:9")
   await obj.coro_join(30000)
-  t.deepEqual(/^Process-\d+$/.test(ctx.AioProcess({ target: () => {} }).name), true, "spec/process.yaml:176:9")
+  t.deepEqual(/^Process-\d+$/.test(make({ target: () => {} }).name), true, "spec/process.yaml:176:9")
 })
 
 test(`${label}: bad arguments fail at once with the argument named (blocking)`, (t) => {
-  const obj = ctx.AioProcess({ target: () => {}, args: [1, () => 2] })
+  const obj = make({ target: () => {}, args: [1, () => 2] })
   t.throws(() => obj.start(), { instanceOf: TypeError, message: /args\[1\] is a function/ }, "spec/process.yaml:181:9")
-  t.regex(String((() => { try { ctx.AioProcess({ target: 42 as never }); return 'no error' } catch (e) { return String(e) } })()), /target must be a function/, "spec/process.yaml:184:9")
-  t.regex(String((() => { try { ctx.AioProcess({ target: Math.max }); return 'no error' } catch (e) { return String(e) } })()), /self-contained function/, "spec/process.yaml:186:9")
-  t.regex(String((() => { try { ctx.AioProcess({ target: () => {}, args: 'x' as never }); return 'no error' } catch (e) { return String(e) } })()), /args must be an array/, "spec/process.yaml:188:9")
+  t.regex(String((() => { try { make({ target: 42 as never }); return 'no error' } catch (e) { return String(e) } })()), /target must be a function/, "spec/process.yaml:184:9")
+  t.regex(String((() => { try { make({ target: Math.max }); return 'no error' } catch (e) { return String(e) } })()), /self-contained function/, "spec/process.yaml:186:9")
+  t.regex(String((() => { try { make({ target: () => {}, args: 'x' as never }); return 'no error' } catch (e) { return String(e) } })()), /args must be an array/, "spec/process.yaml:188:9")
 })
 
 test(`${label}: bad arguments fail at once with the argument named (coro)`, async (t) => {
-  const obj = ctx.AioProcess({ target: () => {}, args: [1, () => 2] })
+  const obj = make({ target: () => {}, args: [1, () => 2] })
   await t.throwsAsync(async () => obj.start(), { instanceOf: TypeError, message: /args\[1\] is a function/ }, "spec/process.yaml:181:9")
-  t.regex(String((() => { try { ctx.AioProcess({ target: 42 as never }); return 'no error' } catch (e) { return String(e) } })()), /target must be a function/, "spec/process.yaml:184:9")
-  t.regex(String((() => { try { ctx.AioProcess({ target: Math.max }); return 'no error' } catch (e) { return String(e) } })()), /self-contained function/, "spec/process.yaml:186:9")
-  t.regex(String((() => { try { ctx.AioProcess({ target: () => {}, args: 'x' as never }); return 'no error' } catch (e) { return String(e) } })()), /args must be an array/, "spec/process.yaml:188:9")
+  t.regex(String((() => { try { make({ target: 42 as never }); return 'no error' } catch (e) { return String(e) } })()), /target must be a function/, "spec/process.yaml:184:9")
+  t.regex(String((() => { try { make({ target: Math.max }); return 'no error' } catch (e) { return String(e) } })()), /self-contained function/, "spec/process.yaml:186:9")
+  t.regex(String((() => { try { make({ target: () => {}, args: 'x' as never }); return 'no error' } catch (e) { return String(e) } })()), /args must be an array/, "spec/process.yaml:188:9")
 })
 }

@@ -7,24 +7,29 @@
 import test from 'ava'
 import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
 
-test("AioQueue: shared objects in items arrive working, over the same memory (Python refuses them) (blocking)", (t) => {
+/** AioQueue's cases run on every class that extends it. */
+const CLASSES: (typeof AioQueue)[] = [AioQueue, AioJoinableQueue]
+
+for (const Cls of CLASSES) {
+
+test(`${Cls.name}: shared objects in items arrive working, over the same memory (Python refuses them) (blocking)`, (t) => {
   const lock = new AioLock()
-  const obj = new AioQueue()
+  const obj = new Cls()
   obj.put({ lock } as never)
   t.deepEqual((obj.get() as any).lock.acquire(false), true, "spec/queue.yaml:142:9")
   t.deepEqual(lock.acquire(false), false, "spec/queue.yaml:144:9")
 })
 
-test("AioQueue: shared objects in items arrive working, over the same memory (Python refuses them) (coro)", async (t) => {
+test(`${Cls.name}: shared objects in items arrive working, over the same memory (Python refuses them) (coro)`, async (t) => {
   const lock = new AioLock()
-  const obj = new AioQueue()
+  const obj = new Cls()
   await obj.coro_put({ lock } as never)
   t.deepEqual((obj.get() as any).lock.acquire(false), true, "spec/queue.yaml:142:9")
   t.deepEqual(lock.acquire(false), false, "spec/queue.yaml:144:9")
 })
 
-test("AioQueue: Q-01 Q-02 Q-05 a new queue is empty; puts in every form succeed while not full (blocking)", (t) => {
-  const obj = new AioQueue(6)
+test(`${Cls.name}: Q-01 Q-02 Q-05 a new queue is empty; puts in every form succeed while not full (blocking)`, (t) => {
+  const obj = new Cls(6)
   t.deepEqual(obj.empty(), true, "spec/queue.yaml:149:9")
   t.deepEqual(obj.full(), false, "spec/queue.yaml:151:9")
   t.deepEqual(obj.qsize(), 0, "spec/queue.yaml:153:9")
@@ -38,8 +43,8 @@ test("AioQueue: Q-01 Q-02 Q-05 a new queue is empty; puts in every form succeed 
   t.deepEqual(obj.qsize(), 6, "spec/queue.yaml:163:9")
 })
 
-test("AioQueue: Q-01 Q-02 Q-05 a new queue is empty; puts in every form succeed while not full (coro)", async (t) => {
-  const obj = new AioQueue(6)
+test(`${Cls.name}: Q-01 Q-02 Q-05 a new queue is empty; puts in every form succeed while not full (coro)`, async (t) => {
+  const obj = new Cls(6)
   t.deepEqual(obj.empty(), true, "spec/queue.yaml:149:9")
   t.deepEqual(obj.full(), false, "spec/queue.yaml:151:9")
   t.deepEqual(obj.qsize(), 0, "spec/queue.yaml:153:9")
@@ -53,8 +58,8 @@ test("AioQueue: Q-01 Q-02 Q-05 a new queue is empty; puts in every form succeed 
   t.deepEqual(obj.qsize(), 6, "spec/queue.yaml:163:9")
 })
 
-test("AioQueue: Q-06 items come back in FIFO order through every form of get (blocking)", (t) => {
-  const obj = new AioQueue()
+test(`${Cls.name}: Q-06 items come back in FIFO order through every form of get (blocking)`, (t) => {
+  const obj = new Cls()
   obj.put('a')
   obj.put('b')
   obj.put('c')
@@ -66,8 +71,8 @@ test("AioQueue: Q-06 items come back in FIFO order through every form of get (bl
   t.deepEqual(obj.empty(), true, "spec/queue.yaml:179:9")
 })
 
-test("AioQueue: Q-06 items come back in FIFO order through every form of get (coro)", async (t) => {
-  const obj = new AioQueue()
+test(`${Cls.name}: Q-06 items come back in FIFO order through every form of get (coro)`, async (t) => {
+  const obj = new Cls()
   await obj.coro_put('a')
   await obj.coro_put('b')
   await obj.coro_put('c')
@@ -79,8 +84,8 @@ test("AioQueue: Q-06 items come back in FIFO order through every form of get (co
   t.deepEqual(obj.empty(), true, "spec/queue.yaml:179:9")
 })
 
-test("AioQueue: Q-03 Q-04 a full queue throws Full at once without blocking, after the timeout with it (blocking)", (t) => {
-  const obj = new AioQueue(1)
+test(`${Cls.name}: Q-03 Q-04 a full queue throws Full at once without blocking, after the timeout with it (blocking)`, (t) => {
+  const obj = new Cls(1)
   obj.put(1)
   t.throws(() => obj.put(2, false), { instanceOf: Full }, "spec/queue.yaml:185:9")
   t.throws(() => obj.putNowait(2), { instanceOf: Full }, "spec/queue.yaml:187:9")
@@ -94,8 +99,8 @@ test("AioQueue: Q-03 Q-04 a full queue throws Full at once without blocking, aft
   t.deepEqual(obj.qsize(), 1, "spec/queue.yaml:196:9")
 })
 
-test("AioQueue: Q-03 Q-04 a full queue throws Full at once without blocking, after the timeout with it (coro)", async (t) => {
-  const obj = new AioQueue(1)
+test(`${Cls.name}: Q-03 Q-04 a full queue throws Full at once without blocking, after the timeout with it (coro)`, async (t) => {
+  const obj = new Cls(1)
   await obj.coro_put(1)
   await t.throwsAsync(async () => await obj.coro_put(2, false), { instanceOf: Full }, "spec/queue.yaml:185:9")
   await t.throwsAsync(async () => await obj.coro_putNowait(2), { instanceOf: Full }, "spec/queue.yaml:187:9")
@@ -109,8 +114,8 @@ test("AioQueue: Q-03 Q-04 a full queue throws Full at once without blocking, aft
   t.deepEqual(obj.qsize(), 1, "spec/queue.yaml:196:9")
 })
 
-test("AioQueue: Q-07 Q-08 Q-09 an empty queue throws Empty at once without blocking, after the timeout with it (blocking)", (t) => {
-  const obj = new AioQueue()
+test(`${Cls.name}: Q-07 Q-08 Q-09 an empty queue throws Empty at once without blocking, after the timeout with it (blocking)`, (t) => {
+  const obj = new Cls()
   t.throws(() => obj.get(false), { instanceOf: Empty }, "spec/queue.yaml:200:9")
   t.throws(() => obj.getNowait(), { instanceOf: Empty }, "spec/queue.yaml:202:9")
   t.throws(() => obj.get(false, 1000), { instanceOf: Empty }, "spec/queue.yaml:204:9")
@@ -123,8 +128,8 @@ test("AioQueue: Q-07 Q-08 Q-09 an empty queue throws Empty at once without block
   }
 })
 
-test("AioQueue: Q-07 Q-08 Q-09 an empty queue throws Empty at once without blocking, after the timeout with it (coro)", async (t) => {
-  const obj = new AioQueue()
+test(`${Cls.name}: Q-07 Q-08 Q-09 an empty queue throws Empty at once without blocking, after the timeout with it (coro)`, async (t) => {
+  const obj = new Cls()
   await t.throwsAsync(async () => await obj.coro_get(false), { instanceOf: Empty }, "spec/queue.yaml:200:9")
   await t.throwsAsync(async () => await obj.coro_getNowait(), { instanceOf: Empty }, "spec/queue.yaml:202:9")
   await t.throwsAsync(async () => await obj.coro_get(false, 1000), { instanceOf: Empty }, "spec/queue.yaml:204:9")
@@ -137,8 +142,8 @@ test("AioQueue: Q-07 Q-08 Q-09 an empty queue throws Empty at once without block
   }
 })
 
-test("AioQueue: Q-11 qsize tracks puts and gets (blocking)", (t) => {
-  const obj = new AioQueue()
+test(`${Cls.name}: Q-11 qsize tracks puts and gets (blocking)`, (t) => {
+  const obj = new Cls()
   obj.put(1)
   t.deepEqual(obj.qsize(), 1, "spec/queue.yaml:216:9")
   obj.put(2)
@@ -149,8 +154,8 @@ test("AioQueue: Q-11 qsize tracks puts and gets (blocking)", (t) => {
   t.deepEqual(obj.qsize(), 0, "spec/queue.yaml:225:9")
 })
 
-test("AioQueue: Q-11 qsize tracks puts and gets (coro)", async (t) => {
-  const obj = new AioQueue()
+test(`${Cls.name}: Q-11 qsize tracks puts and gets (coro)`, async (t) => {
+  const obj = new Cls()
   await obj.coro_put(1)
   t.deepEqual(obj.qsize(), 1, "spec/queue.yaml:216:9")
   await obj.coro_put(2)
@@ -161,52 +166,52 @@ test("AioQueue: Q-11 qsize tracks puts and gets (coro)", async (t) => {
   t.deepEqual(obj.qsize(), 0, "spec/queue.yaml:225:9")
 })
 
-test("AioQueue: structured-cloneable items round-trip (blocking)", (t) => {
-  const obj = new AioQueue()
+test(`${Cls.name}: structured-cloneable items round-trip (blocking)`, (t) => {
+  const obj = new Cls()
   obj.put({ n: 1, s: 'é', big: 2n ** 70n, nested: [null, undefined, true, -0.5], map: new Map([[1, new Set([2])]]), date: new Date(5), bytes: new Uint8Array([1, 2]), f64: new Float64Array([1.5]) })
   t.deepEqual(obj.get(), { n: 1, s: 'é', big: 2n ** 70n, nested: [null, undefined, true, -0.5], map: new Map([[1, new Set([2])]]), date: new Date(5), bytes: new Uint8Array([1, 2]), f64: new Float64Array([1.5]) }, "spec/queue.yaml:230:9")
 })
 
-test("AioQueue: structured-cloneable items round-trip (coro)", async (t) => {
-  const obj = new AioQueue()
+test(`${Cls.name}: structured-cloneable items round-trip (coro)`, async (t) => {
+  const obj = new Cls()
   await obj.coro_put({ n: 1, s: 'é', big: 2n ** 70n, nested: [null, undefined, true, -0.5], map: new Map([[1, new Set([2])]]), date: new Date(5), bytes: new Uint8Array([1, 2]), f64: new Float64Array([1.5]) })
   t.deepEqual(await obj.coro_get(), { n: 1, s: 'é', big: 2n ** 70n, nested: [null, undefined, true, -0.5], map: new Map([[1, new Set([2])]]), date: new Date(5), bytes: new Uint8Array([1, 2]), f64: new Float64Array([1.5]) }, "spec/queue.yaml:230:9")
 })
 
-test("AioQueue: Q-14 a non-cloneable item throws at put, naming its type, and the queue is unchanged (blocking)", (t) => {
-  const obj = new AioQueue()
+test(`${Cls.name}: Q-14 a non-cloneable item throws at put, naming its type, and the queue is unchanged (blocking)`, (t) => {
+  const obj = new Cls()
   t.throws(() => obj.put(() => 1), { instanceOf: TypeError, message: /item is a function/ }, "spec/queue.yaml:234:9")
   t.throws(() => obj.put({ a: [Symbol('s')] }), { instanceOf: TypeError, message: /item.a\[0\] is symbol/ }, "spec/queue.yaml:237:9")
   t.deepEqual(obj.qsize(), 0, "spec/queue.yaml:240:9")
   t.deepEqual(obj.empty(), true, "spec/queue.yaml:242:9")
 })
 
-test("AioQueue: Q-14 a non-cloneable item throws at put, naming its type, and the queue is unchanged (coro)", async (t) => {
-  const obj = new AioQueue()
+test(`${Cls.name}: Q-14 a non-cloneable item throws at put, naming its type, and the queue is unchanged (coro)`, async (t) => {
+  const obj = new Cls()
   await t.throwsAsync(async () => await obj.coro_put(() => 1), { instanceOf: TypeError, message: /item is a function/ }, "spec/queue.yaml:234:9")
   await t.throwsAsync(async () => await obj.coro_put({ a: [Symbol('s')] }), { instanceOf: TypeError, message: /item.a\[0\] is symbol/ }, "spec/queue.yaml:237:9")
   t.deepEqual(obj.qsize(), 0, "spec/queue.yaml:240:9")
   t.deepEqual(obj.empty(), true, "spec/queue.yaml:242:9")
 })
 
-test("AioQueue: Q-17 Q-18 after close, put and get throw; closing twice is fine (blocking)", (t) => {
-  const obj = new AioQueue()
+test(`${Cls.name}: Q-17 Q-18 after close, put and get throw; closing twice is fine (blocking)`, (t) => {
+  const obj = new Cls()
   obj.close()
   obj.close()
   t.throws(() => obj.put(1), { instanceOf: ValueError, message: /is closed/ }, "spec/queue.yaml:248:9")
   t.throws(() => obj.get(false), { instanceOf: ValueError, message: /is closed/ }, "spec/queue.yaml:251:9")
 })
 
-test("AioQueue: Q-17 Q-18 after close, put and get throw; closing twice is fine (coro)", async (t) => {
-  const obj = new AioQueue()
+test(`${Cls.name}: Q-17 Q-18 after close, put and get throw; closing twice is fine (coro)`, async (t) => {
+  const obj = new Cls()
   obj.close()
   obj.close()
   await t.throwsAsync(async () => await obj.coro_put(1), { instanceOf: ValueError, message: /is closed/ }, "spec/queue.yaml:248:9")
   await t.throwsAsync(async () => await obj.coro_get(false), { instanceOf: ValueError, message: /is closed/ }, "spec/queue.yaml:251:9")
 })
 
-test("AioQueue: Q-19 joinThread before close throws; after close it returns (blocking)", (t) => {
-  const obj = new AioQueue()
+test(`${Cls.name}: Q-19 joinThread before close throws; after close it returns (blocking)`, (t) => {
+  const obj = new Cls()
   t.throws(() => obj.joinThread(), { instanceOf: ValueError, message: /not closed/ }, "spec/queue.yaml:256:9")
   obj.put(1)
   obj.cancelJoinThread()
@@ -214,8 +219,8 @@ test("AioQueue: Q-19 joinThread before close throws; after close it returns (blo
   t.deepEqual(obj.joinThread(), undefined, "spec/queue.yaml:262:9")
 })
 
-test("AioQueue: Q-19 joinThread before close throws; after close it returns (coro)", async (t) => {
-  const obj = new AioQueue()
+test(`${Cls.name}: Q-19 joinThread before close throws; after close it returns (coro)`, async (t) => {
+  const obj = new Cls()
   await t.throwsAsync(async () => await obj.coro_joinThread(), { instanceOf: ValueError, message: /not closed/ }, "spec/queue.yaml:256:9")
   await obj.coro_put(1)
   obj.cancelJoinThread()
@@ -223,46 +228,47 @@ test("AioQueue: Q-19 joinThread before close throws; after close it returns (cor
   t.deepEqual(await obj.coro_joinThread(), undefined, "spec/queue.yaml:262:9")
 })
 
-test("AioQueue: an item larger than the ring passes through a small ring (blocking)", (t) => {
-  const obj = new AioQueue(0, { bufferSize: 64 })
+test(`${Cls.name}: an item larger than the ring passes through a small ring (blocking)`, (t) => {
+  const obj = new Cls(0, { bufferSize: 64 })
   obj.put('x'.repeat(10_000))
   obj.put(7)
   t.deepEqual(obj.get(true, 30_000), 'x'.repeat(10_000), "spec/queue.yaml:269:9")
   t.deepEqual(obj.get(true, 30_000), 7, "spec/queue.yaml:271:9")
 })
 
-test("AioQueue: an item larger than the ring passes through a small ring (coro)", async (t) => {
-  const obj = new AioQueue(0, { bufferSize: 64 })
+test(`${Cls.name}: an item larger than the ring passes through a small ring (coro)`, async (t) => {
+  const obj = new Cls(0, { bufferSize: 64 })
   await obj.coro_put('x'.repeat(10_000))
   await obj.coro_put(7)
   t.deepEqual(await obj.coro_get(true, 30_000), 'x'.repeat(10_000), "spec/queue.yaml:269:9")
   t.deepEqual(await obj.coro_get(true, 30_000), 7, "spec/queue.yaml:271:9")
 })
 
-test("AioQueue: bad arguments name the argument (blocking)", (t) => {
-  const obj = new AioQueue()
+test(`${Cls.name}: bad arguments name the argument (blocking)`, (t) => {
+  const obj = new Cls()
   t.throws(() => obj.get(true, NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/queue.yaml:275:9")
   t.throws(() => obj.put(1, 'yes' as never), { instanceOf: TypeError, message: /block/ }, "spec/queue.yaml:278:9")
-  t.regex(String((() => { try { new AioQueue(1.5); return 'no error' } catch (e) { return String(e) } })()), /maxsize must be an integer/, "spec/queue.yaml:281:9")
-  t.regex(String((() => { try { new AioQueue(0, { bufferSize: 100 }); return 'no error' } catch (e) { return String(e) } })()), /power of two/, "spec/queue.yaml:283:9")
+  t.regex(String((() => { try { new Cls(1.5); return 'no error' } catch (e) { return String(e) } })()), /maxsize must be an integer/, "spec/queue.yaml:281:9")
+  t.regex(String((() => { try { new Cls(0, { bufferSize: 100 }); return 'no error' } catch (e) { return String(e) } })()), /power of two/, "spec/queue.yaml:283:9")
 })
 
-test("AioQueue: bad arguments name the argument (coro)", async (t) => {
-  const obj = new AioQueue()
+test(`${Cls.name}: bad arguments name the argument (coro)`, async (t) => {
+  const obj = new Cls()
   await t.throwsAsync(async () => await obj.coro_get(true, NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/queue.yaml:275:9")
   await t.throwsAsync(async () => await obj.coro_put(1, 'yes' as never), { instanceOf: TypeError, message: /block/ }, "spec/queue.yaml:278:9")
-  t.regex(String((() => { try { new AioQueue(1.5); return 'no error' } catch (e) { return String(e) } })()), /maxsize must be an integer/, "spec/queue.yaml:281:9")
-  t.regex(String((() => { try { new AioQueue(0, { bufferSize: 100 }); return 'no error' } catch (e) { return String(e) } })()), /power of two/, "spec/queue.yaml:283:9")
+  t.regex(String((() => { try { new Cls(1.5); return 'no error' } catch (e) { return String(e) } })()), /maxsize must be an integer/, "spec/queue.yaml:281:9")
+  t.regex(String((() => { try { new Cls(0, { bufferSize: 100 }); return 'no error' } catch (e) { return String(e) } })()), /power of two/, "spec/queue.yaml:283:9")
 })
 
-test("AioQueue: toString shows the size (blocking)", (t) => {
-  const obj = new AioQueue(3)
+test(`${Cls.name}: toString shows the size (blocking)`, (t) => {
+  const obj = new Cls(3)
   obj.put(1)
   t.regex(String(String(obj)), /Queue\(size=1, maxsize=3/, "spec/queue.yaml:289:9")
 })
 
-test("AioQueue: toString shows the size (coro)", async (t) => {
-  const obj = new AioQueue(3)
+test(`${Cls.name}: toString shows the size (coro)`, async (t) => {
+  const obj = new Cls(3)
   await obj.coro_put(1)
   t.regex(String(String(obj)), /Queue\(size=1, maxsize=3/, "spec/queue.yaml:289:9")
 })
+}

@@ -8,15 +8,21 @@ import test from 'ava'
 import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
 
 import { managerContext } from '../proxy-contexts.generated.js'
-/** Where every case runs: [title prefix, the context that makes its objects]. */
-const CONTEXTS: [string, any][] = [['AioQueueProxy (spawn)', getContext('spawn')], ['AioQueueProxy (manager)', managerContext((shutdown) => test.after.always(shutdown))]]
+const ctxSpawn: any = getContext('spawn')
+const ctxManager: any = managerContext((shutdown) => test.after.always(shutdown))
+/** Where every case runs: [title prefix, the context that makes its objects, what makes the object under test]. */
+const CONTEXTS: [string, any, (...args: any[]) => any][] = [
+  ['AioQueueProxy (spawn)', ctxSpawn, (...args) => ctxSpawn.AioQueue(...args)],
+  ['AioJoinableQueueProxy (spawn)', ctxSpawn, (...args) => ctxSpawn.AioJoinableQueue(...args)],
+  ['AioQueueProxy (manager)', ctxManager, (...args) => ctxManager.AioQueue(...args)],
+  ['AioJoinableQueueProxy (manager)', ctxManager, (...args) => ctxManager.AioJoinableQueue(...args)],
+]
 
-// Every case, in every context.
-for (const [label, ctx] of CONTEXTS) {
+for (const [label, ctx, make] of CONTEXTS) {
 
 test(`${label}: shared objects in items arrive working, over the same memory (Python refuses them) (blocking)`, (t) => {
   const lock = ctx.AioLock()
-  const obj = ctx.AioQueue()
+  const obj = make()
   obj.put({ lock } as never)
   t.deepEqual((obj.get() as any).lock.acquire(false), true, "spec/queue.yaml:142:9")
   t.deepEqual(lock.acquire(false), false, "spec/queue.yaml:144:9")
@@ -24,14 +30,14 @@ test(`${label}: shared objects in items arrive working, over the same memory (Py
 
 test(`${label}: shared objects in items arrive working, over the same memory (Python refuses them) (coro)`, async (t) => {
   const lock = ctx.AioLock()
-  const obj = ctx.AioQueue()
+  const obj = make()
   await obj.coro_put({ lock } as never)
   t.deepEqual((obj.get() as any).lock.acquire(false), true, "spec/queue.yaml:142:9")
   t.deepEqual(lock.acquire(false), false, "spec/queue.yaml:144:9")
 })
 
 test(`${label}: Q-01 Q-02 Q-05 a new queue is empty; puts in every form succeed while not full (blocking)`, (t) => {
-  const obj = ctx.AioQueue(6)
+  const obj = make(6)
   t.deepEqual(obj.empty(), true, "spec/queue.yaml:149:9")
   t.deepEqual(obj.full(), false, "spec/queue.yaml:151:9")
   t.deepEqual(obj.qsize(), 0, "spec/queue.yaml:153:9")
@@ -46,7 +52,7 @@ test(`${label}: Q-01 Q-02 Q-05 a new queue is empty; puts in every form succeed 
 })
 
 test(`${label}: Q-01 Q-02 Q-05 a new queue is empty; puts in every form succeed while not full (coro)`, async (t) => {
-  const obj = ctx.AioQueue(6)
+  const obj = make(6)
   t.deepEqual(obj.empty(), true, "spec/queue.yaml:149:9")
   t.deepEqual(obj.full(), false, "spec/queue.yaml:151:9")
   t.deepEqual(obj.qsize(), 0, "spec/queue.yaml:153:9")
@@ -61,7 +67,7 @@ test(`${label}: Q-01 Q-02 Q-05 a new queue is empty; puts in every form succeed 
 })
 
 test(`${label}: Q-06 items come back in FIFO order through every form of get (blocking)`, (t) => {
-  const obj = ctx.AioQueue()
+  const obj = make()
   obj.put('a')
   obj.put('b')
   obj.put('c')
@@ -74,7 +80,7 @@ test(`${label}: Q-06 items come back in FIFO order through every form of get (bl
 })
 
 test(`${label}: Q-06 items come back in FIFO order through every form of get (coro)`, async (t) => {
-  const obj = ctx.AioQueue()
+  const obj = make()
   await obj.coro_put('a')
   await obj.coro_put('b')
   await obj.coro_put('c')
@@ -87,7 +93,7 @@ test(`${label}: Q-06 items come back in FIFO order through every form of get (co
 })
 
 test(`${label}: Q-03 Q-04 a full queue throws Full at once without blocking, after the timeout with it (blocking)`, (t) => {
-  const obj = ctx.AioQueue(1)
+  const obj = make(1)
   obj.put(1)
   t.throws(() => obj.put(2, false), { instanceOf: Full }, "spec/queue.yaml:185:9")
   t.throws(() => obj.putNowait(2), { instanceOf: Full }, "spec/queue.yaml:187:9")
@@ -102,7 +108,7 @@ test(`${label}: Q-03 Q-04 a full queue throws Full at once without blocking, aft
 })
 
 test(`${label}: Q-03 Q-04 a full queue throws Full at once without blocking, after the timeout with it (coro)`, async (t) => {
-  const obj = ctx.AioQueue(1)
+  const obj = make(1)
   await obj.coro_put(1)
   await t.throwsAsync(async () => await obj.coro_put(2, false), { instanceOf: Full }, "spec/queue.yaml:185:9")
   await t.throwsAsync(async () => await obj.coro_putNowait(2), { instanceOf: Full }, "spec/queue.yaml:187:9")
@@ -117,7 +123,7 @@ test(`${label}: Q-03 Q-04 a full queue throws Full at once without blocking, aft
 })
 
 test(`${label}: Q-07 Q-08 Q-09 an empty queue throws Empty at once without blocking, after the timeout with it (blocking)`, (t) => {
-  const obj = ctx.AioQueue()
+  const obj = make()
   t.throws(() => obj.get(false), { instanceOf: Empty }, "spec/queue.yaml:200:9")
   t.throws(() => obj.getNowait(), { instanceOf: Empty }, "spec/queue.yaml:202:9")
   t.throws(() => obj.get(false, 1000), { instanceOf: Empty }, "spec/queue.yaml:204:9")
@@ -131,7 +137,7 @@ test(`${label}: Q-07 Q-08 Q-09 an empty queue throws Empty at once without block
 })
 
 test(`${label}: Q-07 Q-08 Q-09 an empty queue throws Empty at once without blocking, after the timeout with it (coro)`, async (t) => {
-  const obj = ctx.AioQueue()
+  const obj = make()
   await t.throwsAsync(async () => await obj.coro_get(false), { instanceOf: Empty }, "spec/queue.yaml:200:9")
   await t.throwsAsync(async () => await obj.coro_getNowait(), { instanceOf: Empty }, "spec/queue.yaml:202:9")
   await t.throwsAsync(async () => await obj.coro_get(false, 1000), { instanceOf: Empty }, "spec/queue.yaml:204:9")
@@ -145,7 +151,7 @@ test(`${label}: Q-07 Q-08 Q-09 an empty queue throws Empty at once without block
 })
 
 test(`${label}: Q-11 qsize tracks puts and gets (blocking)`, (t) => {
-  const obj = ctx.AioQueue()
+  const obj = make()
   obj.put(1)
   t.deepEqual(obj.qsize(), 1, "spec/queue.yaml:216:9")
   obj.put(2)
@@ -157,7 +163,7 @@ test(`${label}: Q-11 qsize tracks puts and gets (blocking)`, (t) => {
 })
 
 test(`${label}: Q-11 qsize tracks puts and gets (coro)`, async (t) => {
-  const obj = ctx.AioQueue()
+  const obj = make()
   await obj.coro_put(1)
   t.deepEqual(obj.qsize(), 1, "spec/queue.yaml:216:9")
   await obj.coro_put(2)
@@ -169,19 +175,19 @@ test(`${label}: Q-11 qsize tracks puts and gets (coro)`, async (t) => {
 })
 
 test(`${label}: structured-cloneable items round-trip (blocking)`, (t) => {
-  const obj = ctx.AioQueue()
+  const obj = make()
   obj.put({ n: 1, s: 'é', big: 2n ** 70n, nested: [null, undefined, true, -0.5], map: new Map([[1, new Set([2])]]), date: new Date(5), bytes: new Uint8Array([1, 2]), f64: new Float64Array([1.5]) })
   t.deepEqual(obj.get(), { n: 1, s: 'é', big: 2n ** 70n, nested: [null, undefined, true, -0.5], map: new Map([[1, new Set([2])]]), date: new Date(5), bytes: new Uint8Array([1, 2]), f64: new Float64Array([1.5]) }, "spec/queue.yaml:230:9")
 })
 
 test(`${label}: structured-cloneable items round-trip (coro)`, async (t) => {
-  const obj = ctx.AioQueue()
+  const obj = make()
   await obj.coro_put({ n: 1, s: 'é', big: 2n ** 70n, nested: [null, undefined, true, -0.5], map: new Map([[1, new Set([2])]]), date: new Date(5), bytes: new Uint8Array([1, 2]), f64: new Float64Array([1.5]) })
   t.deepEqual(await obj.coro_get(), { n: 1, s: 'é', big: 2n ** 70n, nested: [null, undefined, true, -0.5], map: new Map([[1, new Set([2])]]), date: new Date(5), bytes: new Uint8Array([1, 2]), f64: new Float64Array([1.5]) }, "spec/queue.yaml:230:9")
 })
 
 test(`${label}: Q-14 a non-cloneable item throws at put, naming its type, and the queue is unchanged (blocking)`, (t) => {
-  const obj = ctx.AioQueue()
+  const obj = make()
   t.throws(() => obj.put(() => 1), { instanceOf: TypeError, message: /item is a function/ }, "spec/queue.yaml:234:9")
   t.throws(() => obj.put({ a: [Symbol('s')] }), { instanceOf: TypeError, message: /item.a\[0\] is symbol/ }, "spec/queue.yaml:237:9")
   t.deepEqual(obj.qsize(), 0, "spec/queue.yaml:240:9")
@@ -189,7 +195,7 @@ test(`${label}: Q-14 a non-cloneable item throws at put, naming its type, and th
 })
 
 test(`${label}: Q-14 a non-cloneable item throws at put, naming its type, and the queue is unchanged (coro)`, async (t) => {
-  const obj = ctx.AioQueue()
+  const obj = make()
   await t.throwsAsync(async () => await obj.coro_put(() => 1), { instanceOf: TypeError, message: /item is a function/ }, "spec/queue.yaml:234:9")
   await t.throwsAsync(async () => await obj.coro_put({ a: [Symbol('s')] }), { instanceOf: TypeError, message: /item.a\[0\] is symbol/ }, "spec/queue.yaml:237:9")
   t.deepEqual(obj.qsize(), 0, "spec/queue.yaml:240:9")
@@ -197,7 +203,7 @@ test(`${label}: Q-14 a non-cloneable item throws at put, naming its type, and th
 })
 
 test(`${label}: an item larger than the ring passes through a small ring (blocking)`, (t) => {
-  const obj = ctx.AioQueue(0, { bufferSize: 64 })
+  const obj = make(0, { bufferSize: 64 })
   obj.put('x'.repeat(10_000))
   obj.put(7)
   t.deepEqual(obj.get(true, 30_000), 'x'.repeat(10_000), "spec/queue.yaml:269:9")
@@ -205,7 +211,7 @@ test(`${label}: an item larger than the ring passes through a small ring (blocki
 })
 
 test(`${label}: an item larger than the ring passes through a small ring (coro)`, async (t) => {
-  const obj = ctx.AioQueue(0, { bufferSize: 64 })
+  const obj = make(0, { bufferSize: 64 })
   await obj.coro_put('x'.repeat(10_000))
   await obj.coro_put(7)
   t.deepEqual(await obj.coro_get(true, 30_000), 'x'.repeat(10_000), "spec/queue.yaml:269:9")
@@ -213,29 +219,29 @@ test(`${label}: an item larger than the ring passes through a small ring (coro)`
 })
 
 test(`${label}: bad arguments name the argument (blocking)`, (t) => {
-  const obj = ctx.AioQueue()
+  const obj = make()
   t.throws(() => obj.get(true, NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/queue.yaml:275:9")
   t.throws(() => obj.put(1, 'yes' as never), { instanceOf: TypeError, message: /block/ }, "spec/queue.yaml:278:9")
-  t.regex(String((() => { try { ctx.AioQueue(1.5); return 'no error' } catch (e) { return String(e) } })()), /maxsize must be an integer/, "spec/queue.yaml:281:9")
-  t.regex(String((() => { try { ctx.AioQueue(0, { bufferSize: 100 }); return 'no error' } catch (e) { return String(e) } })()), /power of two/, "spec/queue.yaml:283:9")
+  t.regex(String((() => { try { make(1.5); return 'no error' } catch (e) { return String(e) } })()), /maxsize must be an integer/, "spec/queue.yaml:281:9")
+  t.regex(String((() => { try { make(0, { bufferSize: 100 }); return 'no error' } catch (e) { return String(e) } })()), /power of two/, "spec/queue.yaml:283:9")
 })
 
 test(`${label}: bad arguments name the argument (coro)`, async (t) => {
-  const obj = ctx.AioQueue()
+  const obj = make()
   await t.throwsAsync(async () => await obj.coro_get(true, NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/queue.yaml:275:9")
   await t.throwsAsync(async () => await obj.coro_put(1, 'yes' as never), { instanceOf: TypeError, message: /block/ }, "spec/queue.yaml:278:9")
-  t.regex(String((() => { try { ctx.AioQueue(1.5); return 'no error' } catch (e) { return String(e) } })()), /maxsize must be an integer/, "spec/queue.yaml:281:9")
-  t.regex(String((() => { try { ctx.AioQueue(0, { bufferSize: 100 }); return 'no error' } catch (e) { return String(e) } })()), /power of two/, "spec/queue.yaml:283:9")
+  t.regex(String((() => { try { make(1.5); return 'no error' } catch (e) { return String(e) } })()), /maxsize must be an integer/, "spec/queue.yaml:281:9")
+  t.regex(String((() => { try { make(0, { bufferSize: 100 }); return 'no error' } catch (e) { return String(e) } })()), /power of two/, "spec/queue.yaml:283:9")
 })
 
 test(`${label}: toString shows the size (blocking)`, (t) => {
-  const obj = ctx.AioQueue(3)
+  const obj = make(3)
   obj.put(1)
   t.regex(String(String(obj)), /Queue\(size=1, maxsize=3/, "spec/queue.yaml:289:9")
 })
 
 test(`${label}: toString shows the size (coro)`, async (t) => {
-  const obj = ctx.AioQueue(3)
+  const obj = make(3)
   await obj.coro_put(1)
   t.regex(String(String(obj)), /Queue\(size=1, maxsize=3/, "spec/queue.yaml:289:9")
 })

@@ -8,14 +8,18 @@ import test from 'ava'
 import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
 
 import { managerContext } from '../proxy-contexts.generated.js'
-/** Where every case runs: [title prefix, the context that makes its objects]. */
-const CONTEXTS: [string, any][] = [['AioRLockProxy (spawn)', getContext('spawn')], ['AioRLockProxy (manager)', managerContext((shutdown) => test.after.always(shutdown))]]
+const ctxSpawn: any = getContext('spawn')
+const ctxManager: any = managerContext((shutdown) => test.after.always(shutdown))
+/** Where every case runs: [title prefix, the context that makes its objects, what makes the object under test]. */
+const CONTEXTS: [string, any, (...args: any[]) => any][] = [
+  ['AioRLockProxy (spawn)', ctxSpawn, (...args) => ctxSpawn.AioRLock(...args)],
+  ['AioRLockProxy (manager)', ctxManager, (...args) => ctxManager.AioRLock(...args)],
+]
 
-// Every case, in every context.
-for (const [label, ctx] of CONTEXTS) {
+for (const [label, ctx, make] of CONTEXTS) {
 
 test(`${label}: RLOCK-01 acquire three times, release three times, a fourth release throws (blocking)`, (t) => {
-  const obj = ctx.AioRLock()
+  const obj = make()
   t.deepEqual(obj.acquire(), true, "spec/rlock.yaml:47:9")
   t.deepEqual(obj.acquire(), true, "spec/rlock.yaml:49:9")
   t.deepEqual(obj.acquire(false), true, "spec/rlock.yaml:51:9")
@@ -26,7 +30,7 @@ test(`${label}: RLOCK-01 acquire three times, release three times, a fourth rele
 })
 
 test(`${label}: RLOCK-01 acquire three times, release three times, a fourth release throws (coro)`, async (t) => {
-  const obj = ctx.AioRLock()
+  const obj = make()
   t.deepEqual(await obj.coro_acquire(), true, "spec/rlock.yaml:47:9")
   t.deepEqual(await obj.coro_acquire(), true, "spec/rlock.yaml:49:9")
   t.deepEqual(await obj.coro_acquire(false), true, "spec/rlock.yaml:51:9")
@@ -37,17 +41,17 @@ test(`${label}: RLOCK-01 acquire three times, release three times, a fourth rele
 })
 
 test(`${label}: RLOCK-02 releasing an RLock nobody owns throws (blocking)`, (t) => {
-  const obj = ctx.AioRLock()
+  const obj = make()
   t.throws(() => obj.release(), { instanceOf: RuntimeError }, "spec/rlock.yaml:61:9")
 })
 
 test(`${label}: RLOCK-02 releasing an RLock nobody owns throws (coro)`, async (t) => {
-  const obj = ctx.AioRLock()
+  const obj = make()
   await t.throwsAsync(async () => await obj.coro_release(), { instanceOf: RuntimeError }, "spec/rlock.yaml:61:9")
 })
 
 test(`${label}: RLOCK-06 free again only when the depth returns to 0 (blocking)`, (t) => {
-  const obj = ctx.AioRLock()
+  const obj = make()
   obj.acquire()
   obj.acquire()
   obj.release()
@@ -57,7 +61,7 @@ test(`${label}: RLOCK-06 free again only when the depth returns to 0 (blocking)`
 })
 
 test(`${label}: RLOCK-06 free again only when the depth returns to 0 (coro)`, async (t) => {
-  const obj = ctx.AioRLock()
+  const obj = make()
   await obj.coro_acquire()
   await obj.coro_acquire()
   await obj.coro_release()
@@ -67,7 +71,7 @@ test(`${label}: RLOCK-06 free again only when the depth returns to 0 (coro)`, as
 })
 
 test(`${label}: RLOCK-08 a negative timeout acts as 0 and block false ignores the timeout (blocking)`, (t) => {
-  const obj = ctx.AioRLock()
+  const obj = make()
   t.deepEqual(obj.acquire(true, -5), true, "spec/rlock.yaml:75:9")
   obj.release()
   t.deepEqual(obj.acquire(false, 1000), true, "spec/rlock.yaml:78:9")
@@ -75,7 +79,7 @@ test(`${label}: RLOCK-08 a negative timeout acts as 0 and block false ignores th
 })
 
 test(`${label}: RLOCK-08 a negative timeout acts as 0 and block false ignores the timeout (coro)`, async (t) => {
-  const obj = ctx.AioRLock()
+  const obj = make()
   t.deepEqual(await obj.coro_acquire(true, -5), true, "spec/rlock.yaml:75:9")
   await obj.coro_release()
   t.deepEqual(await obj.coro_acquire(false, 1000), true, "spec/rlock.yaml:78:9")
@@ -83,13 +87,13 @@ test(`${label}: RLOCK-08 a negative timeout acts as 0 and block false ignores th
 })
 
 test(`${label}: bad arguments name the argument (blocking)`, (t) => {
-  const obj = ctx.AioRLock()
+  const obj = make()
   t.throws(() => obj.acquire(true, NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/rlock.yaml:83:9")
   t.throws(() => obj.acquire('yes' as never), { instanceOf: TypeError, message: /block/ }, "spec/rlock.yaml:86:9")
 })
 
 test(`${label}: bad arguments name the argument (coro)`, async (t) => {
-  const obj = ctx.AioRLock()
+  const obj = make()
   await t.throwsAsync(async () => await obj.coro_acquire(true, NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/rlock.yaml:83:9")
   await t.throwsAsync(async () => await obj.coro_acquire('yes' as never), { instanceOf: TypeError, message: /block/ }, "spec/rlock.yaml:86:9")
 })

@@ -8,14 +8,18 @@ import test from 'ava'
 import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
 
 import { managerContext } from '../proxy-contexts.generated.js'
-/** Where every case runs: [title prefix, the context that makes its objects]. */
-const CONTEXTS: [string, any][] = [['AioSemaphoreProxy (spawn)', getContext('spawn')], ['AioSemaphoreProxy (manager)', managerContext((shutdown) => test.after.always(shutdown))]]
+const ctxSpawn: any = getContext('spawn')
+const ctxManager: any = managerContext((shutdown) => test.after.always(shutdown))
+/** Where every case runs: [title prefix, the context that makes its objects, what makes the object under test]. */
+const CONTEXTS: [string, any, (...args: any[]) => any][] = [
+  ['AioSemaphoreProxy (spawn)', ctxSpawn, (...args) => ctxSpawn.AioSemaphore(...args)],
+  ['AioSemaphoreProxy (manager)', ctxManager, (...args) => ctxManager.AioSemaphore(...args)],
+]
 
-// Every case, in every context.
-for (const [label, ctx] of CONTEXTS) {
+for (const [label, ctx, make] of CONTEXTS) {
 
 test(`${label}: SEM-01 getValue follows acquires and releases (blocking)`, (t) => {
-  const obj = ctx.AioSemaphore(2)
+  const obj = make(2)
   t.deepEqual(obj.getValue(), 2, "spec/semaphore.yaml:63:9")
   t.deepEqual(obj.acquire(), true, "spec/semaphore.yaml:65:9")
   t.deepEqual(obj.getValue(), 1, "spec/semaphore.yaml:67:9")
@@ -30,7 +34,7 @@ test(`${label}: SEM-01 getValue follows acquires and releases (blocking)`, (t) =
 })
 
 test(`${label}: SEM-01 getValue follows acquires and releases (coro)`, async (t) => {
-  const obj = ctx.AioSemaphore(2)
+  const obj = make(2)
   t.deepEqual(obj.getValue(), 2, "spec/semaphore.yaml:63:9")
   t.deepEqual(await obj.coro_acquire(), true, "spec/semaphore.yaml:65:9")
   t.deepEqual(obj.getValue(), 1, "spec/semaphore.yaml:67:9")
@@ -45,7 +49,7 @@ test(`${label}: SEM-01 getValue follows acquires and releases (coro)`, async (t)
 })
 
 test(`${label}: SEM-02 an unbounded semaphore may be released past its initial value (blocking)`, (t) => {
-  const obj = ctx.AioSemaphore(2)
+  const obj = make(2)
   obj.release()
   t.deepEqual(obj.getValue(), 3, "spec/semaphore.yaml:87:9")
   obj.release(1)
@@ -53,7 +57,7 @@ test(`${label}: SEM-02 an unbounded semaphore may be released past its initial v
 })
 
 test(`${label}: SEM-02 an unbounded semaphore may be released past its initial value (coro)`, async (t) => {
-  const obj = ctx.AioSemaphore(2)
+  const obj = make(2)
   await obj.coro_release()
   t.deepEqual(obj.getValue(), 3, "spec/semaphore.yaml:87:9")
   await obj.coro_release(1)
@@ -61,17 +65,17 @@ test(`${label}: SEM-02 an unbounded semaphore may be released past its initial v
 })
 
 test(`${label}: SEM-03 the default value is 1 (blocking)`, (t) => {
-  const obj = ctx.AioSemaphore()
+  const obj = make()
   t.deepEqual(obj.getValue(), 1, "spec/semaphore.yaml:94:9")
 })
 
 test(`${label}: SEM-03 the default value is 1 (coro)`, async (t) => {
-  const obj = ctx.AioSemaphore()
+  const obj = make()
   t.deepEqual(obj.getValue(), 1, "spec/semaphore.yaml:94:9")
 })
 
 test(`${label}: SEM-05 on a zero semaphore, non-blocking tries fail at once and timed ones after the timeout (blocking)`, (t) => {
-  const obj = ctx.AioSemaphore(0)
+  const obj = make(0)
   t.deepEqual(obj.acquire(false), false, "spec/semaphore.yaml:99:9")
   t.deepEqual(obj.acquire(false, null), false, "spec/semaphore.yaml:101:9")
   t.deepEqual(obj.acquire(false, 1000), false, "spec/semaphore.yaml:103:9")
@@ -83,7 +87,7 @@ test(`${label}: SEM-05 on a zero semaphore, non-blocking tries fail at once and 
 })
 
 test(`${label}: SEM-05 on a zero semaphore, non-blocking tries fail at once and timed ones after the timeout (coro)`, async (t) => {
-  const obj = ctx.AioSemaphore(0)
+  const obj = make(0)
   t.deepEqual(await obj.coro_acquire(false), false, "spec/semaphore.yaml:99:9")
   t.deepEqual(await obj.coro_acquire(false, null), false, "spec/semaphore.yaml:101:9")
   t.deepEqual(await obj.coro_acquire(false, 1000), false, "spec/semaphore.yaml:103:9")
@@ -95,36 +99,36 @@ test(`${label}: SEM-05 on a zero semaphore, non-blocking tries fail at once and 
 })
 
 test(`${label}: SEM-06 a negative or zero timeout fails at once (blocking)`, (t) => {
-  const obj = ctx.AioSemaphore(0)
+  const obj = make(0)
   t.deepEqual(obj.acquire(true, -5), false, "spec/semaphore.yaml:111:9")
   t.deepEqual(obj.acquire(true, 0), false, "spec/semaphore.yaml:113:9")
 })
 
 test(`${label}: SEM-06 a negative or zero timeout fails at once (coro)`, async (t) => {
-  const obj = ctx.AioSemaphore(0)
+  const obj = make(0)
   t.deepEqual(await obj.coro_acquire(true, -5), false, "spec/semaphore.yaml:111:9")
   t.deepEqual(await obj.coro_acquire(true, 0), false, "spec/semaphore.yaml:113:9")
 })
 
 test(`${label}: SEM-04 a negative initial value is refused, naming the argument (blocking)`, (t) => {
-  const obj = ctx.AioSemaphore(1)
-  t.regex(String((() => { try { ctx.AioSemaphore(-1); return 'no error' } catch (e) { return String(e) } })()), /value must be >= 0/, "spec/semaphore.yaml:118:9")
-  t.regex(String((() => { try { ctx.AioSemaphore(1.5); return 'no error' } catch (e) { return String(e) } })()), /TypeError: value must be an integer/, "spec/semaphore.yaml:120:9")
+  const obj = make(1)
+  t.regex(String((() => { try { make(-1); return 'no error' } catch (e) { return String(e) } })()), /value must be >= 0/, "spec/semaphore.yaml:118:9")
+  t.regex(String((() => { try { make(1.5); return 'no error' } catch (e) { return String(e) } })()), /TypeError: value must be an integer/, "spec/semaphore.yaml:120:9")
 })
 
 test(`${label}: SEM-04 a negative initial value is refused, naming the argument (coro)`, async (t) => {
-  const obj = ctx.AioSemaphore(1)
-  t.regex(String((() => { try { ctx.AioSemaphore(-1); return 'no error' } catch (e) { return String(e) } })()), /value must be >= 0/, "spec/semaphore.yaml:118:9")
-  t.regex(String((() => { try { ctx.AioSemaphore(1.5); return 'no error' } catch (e) { return String(e) } })()), /TypeError: value must be an integer/, "spec/semaphore.yaml:120:9")
+  const obj = make(1)
+  t.regex(String((() => { try { make(-1); return 'no error' } catch (e) { return String(e) } })()), /value must be >= 0/, "spec/semaphore.yaml:118:9")
+  t.regex(String((() => { try { make(1.5); return 'no error' } catch (e) { return String(e) } })()), /TypeError: value must be an integer/, "spec/semaphore.yaml:120:9")
 })
 
 test(`${label}: SEM-07 toString shows the value (blocking)`, (t) => {
-  const obj = ctx.AioSemaphore(2)
+  const obj = make(2)
   t.deepEqual(String(obj), 'AioSemaphore(value=2)', "spec/semaphore.yaml:125:9")
 })
 
 test(`${label}: SEM-07 toString shows the value (coro)`, async (t) => {
-  const obj = ctx.AioSemaphore(2)
+  const obj = make(2)
   t.deepEqual(String(obj), 'AioSemaphore(value=2)', "spec/semaphore.yaml:125:9")
 })
 }

@@ -8,14 +8,18 @@ import test from 'ava'
 import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
 
 import { managerContext } from '../proxy-contexts.generated.js'
-/** Where every case runs: [title prefix, the context that makes its objects]. */
-const CONTEXTS: [string, any][] = [['AioSimpleQueueProxy (spawn)', getContext('spawn')], ['AioSimpleQueueProxy (manager)', managerContext((shutdown) => test.after.always(shutdown))]]
+const ctxSpawn: any = getContext('spawn')
+const ctxManager: any = managerContext((shutdown) => test.after.always(shutdown))
+/** Where every case runs: [title prefix, the context that makes its objects, what makes the object under test]. */
+const CONTEXTS: [string, any, (...args: any[]) => any][] = [
+  ['AioSimpleQueueProxy (spawn)', ctxSpawn, (...args) => ctxSpawn.AioSimpleQueue(...args)],
+  ['AioSimpleQueueProxy (manager)', ctxManager, (...args) => ctxManager.AioSimpleQueue(...args)],
+]
 
-// Every case, in every context.
-for (const [label, ctx] of CONTEXTS) {
+for (const [label, ctx, make] of CONTEXTS) {
 
 test(`${label}: SQ-01 SQ-07 empty until a put, FIFO, and null is an ordinary value (blocking)`, (t) => {
-  const obj = ctx.AioSimpleQueue()
+  const obj = make()
   t.deepEqual(obj.empty(), true, "spec/simple-queue.yaml:64:9")
   obj.put(null)
   t.deepEqual(obj.empty(), false, "spec/simple-queue.yaml:67:9")
@@ -26,7 +30,7 @@ test(`${label}: SQ-01 SQ-07 empty until a put, FIFO, and null is an ordinary val
 })
 
 test(`${label}: SQ-01 SQ-07 empty until a put, FIFO, and null is an ordinary value (coro)`, async (t) => {
-  const obj = ctx.AioSimpleQueue()
+  const obj = make()
   t.deepEqual(obj.empty(), true, "spec/simple-queue.yaml:64:9")
   await obj.coro_put(null)
   t.deepEqual(obj.empty(), false, "spec/simple-queue.yaml:67:9")
@@ -37,13 +41,13 @@ test(`${label}: SQ-01 SQ-07 empty until a put, FIFO, and null is an ordinary val
 })
 
 test(`${label}: SQ-02 get takes no timeout; SQ-03 a non-cloneable item throws at put (blocking)`, (t) => {
-  const obj = ctx.AioSimpleQueue()
+  const obj = make()
   t.throws(() => obj.put(Symbol('x')), { instanceOf: TypeError, message: /symbol/ }, "spec/simple-queue.yaml:78:9")
   t.deepEqual(obj.empty(), true, "spec/simple-queue.yaml:81:9")
 })
 
 test(`${label}: SQ-02 get takes no timeout; SQ-03 a non-cloneable item throws at put (coro)`, async (t) => {
-  const obj = ctx.AioSimpleQueue()
+  const obj = make()
   await t.throwsAsync(async () => await obj.coro_put(Symbol('x')), { instanceOf: TypeError, message: /symbol/ }, "spec/simple-queue.yaml:78:9")
   t.deepEqual(obj.empty(), true, "spec/simple-queue.yaml:81:9")
 })

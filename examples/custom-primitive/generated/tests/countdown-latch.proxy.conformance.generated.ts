@@ -8,14 +8,16 @@ import test from 'ava'
 import { AioClient, AioPipe, AuthenticationError, BrokenBarrierError, BufferTooShort, CountDownLatch, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
 
 import { managerContext } from '../proxy-contexts.generated.js'
-/** Where every case runs: [title prefix, the context that makes its objects]. */
-const CONTEXTS: [string, any][] = [['CountDownLatchProxy (manager)', managerContext((shutdown) => test.after.always(shutdown))]]
+const ctxManager: any = managerContext((shutdown) => test.after.always(shutdown))
+/** Where every case runs: [title prefix, the context that makes its objects, what makes the object under test]. */
+const CONTEXTS: [string, any, (...args: any[]) => any][] = [
+  ['CountDownLatchProxy (manager)', ctxManager, (...args) => ctxManager.CountDownLatch(...args)],
+]
 
-// Every case, in every context.
-for (const [label, ctx] of CONTEXTS) {
+for (const [label, ctx, make] of CONTEXTS) {
 
 test(`${label}: counting down to 0 opens the latch (blocking)`, (t) => {
-  const obj = ctx.CountDownLatch(2)
+  const obj = make(2)
   t.deepEqual(obj.wait(0), false, "examples/custom-primitive/spec/countdown-latch.yaml:45:9")
   obj.countDown()
   t.deepEqual(obj.getCount(), 1, "examples/custom-primitive/spec/countdown-latch.yaml:48:9")
@@ -31,7 +33,7 @@ test(`${label}: counting down to 0 opens the latch (blocking)`, (t) => {
 })
 
 test(`${label}: counting down to 0 opens the latch (coro)`, async (t) => {
-  const obj = ctx.CountDownLatch(2)
+  const obj = make(2)
   t.deepEqual(await obj.coro_wait(0), false, "examples/custom-primitive/spec/countdown-latch.yaml:45:9")
   obj.countDown()
   t.deepEqual(obj.getCount(), 1, "examples/custom-primitive/spec/countdown-latch.yaml:48:9")
@@ -47,14 +49,14 @@ test(`${label}: counting down to 0 opens the latch (coro)`, async (t) => {
 })
 
 test(`${label}: a negative count is refused, naming the argument (blocking)`, (t) => {
-  const obj = ctx.CountDownLatch(0)
+  const obj = make(0)
   t.deepEqual(obj.wait(), true, "examples/custom-primitive/spec/countdown-latch.yaml:62:9")
-  t.regex(String((() => { try { ctx.CountDownLatch(-1); return 'no error' } catch (e) { return String(e) } })()), /count must be >= 0/, "examples/custom-primitive/spec/countdown-latch.yaml:64:9")
+  t.regex(String((() => { try { make(-1); return 'no error' } catch (e) { return String(e) } })()), /count must be >= 0/, "examples/custom-primitive/spec/countdown-latch.yaml:64:9")
 })
 
 test(`${label}: a negative count is refused, naming the argument (coro)`, async (t) => {
-  const obj = ctx.CountDownLatch(0)
+  const obj = make(0)
   t.deepEqual(await obj.coro_wait(), true, "examples/custom-primitive/spec/countdown-latch.yaml:62:9")
-  t.regex(String((() => { try { ctx.CountDownLatch(-1); return 'no error' } catch (e) { return String(e) } })()), /count must be >= 0/, "examples/custom-primitive/spec/countdown-latch.yaml:64:9")
+  t.regex(String((() => { try { make(-1); return 'no error' } catch (e) { return String(e) } })()), /count must be >= 0/, "examples/custom-primitive/spec/countdown-latch.yaml:64:9")
 })
 }
