@@ -2,7 +2,7 @@
 // methods, properties, using/await using guards, toString, and the transfer hooks.
 // Built as ts-morph structures; the statements of each member come from the model.
 
-import { Project, Scope, StructureKind, type ClassDeclarationStructure, type MethodDeclarationStructure, type OptionalKind, type ParameterDeclarationStructure, type GetAccessorDeclarationStructure, type SetAccessorDeclarationStructure, type JSDocStructure } from 'ts-morph'
+import { Project, StructureKind, type ClassDeclarationStructure, type MethodDeclarationStructure, type OptionalKind, type ParameterDeclarationStructure, type GetAccessorDeclarationStructure, type SetAccessorDeclarationStructure, type JSDocStructure } from 'ts-morph'
 import { PARAM_TYPES, type ClassModel, type MethodModel, type ParamModel, type SpecModel } from './model.js'
 import { CALL } from './load.js'
 

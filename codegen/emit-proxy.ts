@@ -77,7 +77,8 @@ export function emitProxy(cls: ClassModel, spec: SpecModel, target: Target): str
   ])
   const body = file.getFullText()
   const used = (n: string) => new RegExp(`(?<![\\w$.])${n}(?![\\w$])`).test(body)
-  const lines = [`import { ProxyCore, PROXY_CLASSES, wrapProxy } from '${target.runtime('proxy')}'`, `import { BaseProxy } from '${target.runtime('proxy-base')}'`]
+  const lines = [`import { ProxyCore, PROXY_CLASSES, wrapProxy } from '${target.runtime('proxy')}'`]
+  if (!parent) lines.push(`import { BaseProxy } from '${target.runtime('proxy-base')}'`)
   lines.push(`import { registerHostedType } from '${target.runtime('manager-types')}'`, `import { ${cls.name} } from './${cls.stem}.generated.js'`)
   lines.push(`import { CORE, registerType, registerWrapper } from '${target.runtime('transfer')}'`)
   if (used('CoroOptions')) lines.push(`import type { CoroOptions } from '${target.runtime('wait')}'`)

@@ -3,7 +3,6 @@
 // regenerate: npm run generate
 
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/proxy.js'
-import { BaseProxy } from '../runtime/proxy-base.js'
 import { registerHostedType } from '../runtime/manager-types.js'
 import { AioJoinableQueue } from './joinable-queue.generated.js'
 import { CORE, registerType, registerWrapper } from '../runtime/transfer.js'

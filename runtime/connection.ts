@@ -5,7 +5,7 @@
 // send() waits for room, as writing to a full OS pipe does, streaming a message larger than the
 // ring in parts; once the first part is in, an abort comes too late and the send completes.
 
-import { COMMITTED, PENDING, coroBlockOn, park, type Committed, type Pending, type Waiter } from './wait.js'
+import { COMMITTED, PENDING, coroBlockOn, type Committed, type Pending, type Waiter } from './wait.js'
 import { CUT_OFF, EOF, GetState, Ring } from './queue.js'
 import { decode, encode, encoded } from './serialize.js'
 import { BufferTooShort, EOFError, OSError, ValueError } from './errors.js'

@@ -99,6 +99,8 @@ class ClientConn {
 
 export class Server {
   readonly objects = new Map<number, Hosted>()
+  /** The id of each hosted object, to send one back as a proxy without a search. */
+  private readonly ids = new WeakMap<object, number>()
   private nextId = 1
   private readonly net: net.Server
   address: ProxyState['address']
@@ -287,6 +289,7 @@ export class Server {
   private hostId(typeid: string, obj: unknown, type: HostedType): number {
     const id = this.nextId++
     this.objects.set(id, { typeid, obj, type })
+    if (obj !== null && typeof obj === 'object') this.ids.set(obj, id)
     return id
   }
 
@@ -297,10 +300,9 @@ export class Server {
   private returned(value: unknown): unknown {
     if (value === null || typeof value !== 'object') return value
     if (REDUCE in value && CORE in value) {
-      const existing = [...this.objects].find(([, h]) => h.obj === value)
-      let id: number
+      let id = this.ids.get(value)
       let typeid: string
-      if (existing) [id, { typeid }] = existing
+      if (id !== undefined) typeid = this.objects.get(id)!.typeid
       else {
         typeid = (value as object).constructor.name.replace(/^Aio/, '')
         const type = HOSTED[typeid]

@@ -169,7 +169,6 @@ class WorkerSlot {
 }
 
 let nextTaskId = 1
-let nextPoolNumber = 1
 
 /** What a job does with its chunks' results. */
 abstract class Job implements Waiter {
@@ -226,7 +225,7 @@ abstract class Job implements Waiter {
 /** The result of applyAsync and mapAsync (Python's AsyncResult / MapResult). */
 export class AsyncResultCore<R = unknown> extends Job {
   private readonly results: unknown[] | undefined
-  constructor(pool: PoolCore, chunks: number, private readonly isMap: boolean, private readonly options: AsyncOptions<R>) {
+  constructor(pool: PoolCore, chunks: number, isMap: boolean, private readonly options: AsyncOptions<R>) {
     super(pool)
     this.remaining = chunks
     if (isMap) this.results = new Array(chunks)
@@ -412,7 +411,6 @@ export class PoolCore implements Waiter {
   /** Exponential average of one task's run time in µs, as the workers measure it. */
   private taskMicros = -1
   private depth = FIRST_DEPTH
-  private readonly number = nextPoolNumber++
 
   constructor(options: PoolOptions = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')

@@ -14,7 +14,7 @@
 import { Worker, type MessagePort, type ResourceLimits } from 'node:worker_threads'
 import { livenessTable } from './liveness.js'
 import { upstreamPort } from './feeder-client.js'
-import { PENDING, park, type Pending, type Waiter, blockOn, coroBlockOn } from './wait.js'
+import { park, type Pending, type Waiter, blockOn, coroBlockOn } from './wait.js'
 import { ValueError } from './errors.js'
 import { reduceTree } from './transfer.js'
 import { currentProcess, nextChildIdentity } from './current.js'

@@ -9,7 +9,7 @@
 // sleeper. Each release wakes one sleeper and each woken sleeper retries, so n releases can make
 // n acquirers progress; a barging acquirer takes a unit first at worst, never loses one.
 
-import { PENDING, park, type Pending, type Waiter } from './wait.js'
+import { park, type Pending, type Waiter } from './wait.js'
 import { ValueError } from './errors.js'
 
 const VALUE = 0

@@ -7,9 +7,8 @@ import { PENDING, park, type Pending, type Waiter } from './wait.js'
 import { ConnectionCore, SendState } from './connection.js'
 import { GetState, Ring } from './queue.js'
 import { clientHandshake, serverHandshake, type Step } from './auth.js'
-import { AuthenticationError, OSError, ValueError } from './errors.js'
+import { OSError, ValueError } from './errors.js'
 import { createWorker } from './exec-argv.js'
-import { checkString } from './args.js'
 import { wrapCore } from './transfer.js'
 
 /** ['host', port] (TCP) or a filesystem path (Unix socket), as in Python. */
