@@ -127,24 +127,6 @@ export function targetOf(target: Target, what = 'target'): ProcessData['target']
   throw new Error('unreachable')
 }
 
-/**
- * A spawned process shares no memory with this one: only proxies (records marked portable) may
- * cross. Anything else shared is refused with its path and what to use instead.
- */
-function portableTree(value: unknown, path: string): unknown {
-  if (value === null || typeof value !== 'object') return value
-  const record = value as { __aio__?: unknown; portable?: boolean }
-  if (typeof record.__aio__ === 'string') {
-    if (record.portable) return value
-    throw new TypeError(`${path} is a ${record.__aio__} of the thread context, which lives in this process's memory; a spawned process needs ctx.${record.__aio__}() from getContext('spawn'), or an AioManager's`)
-  }
-  if (Array.isArray(value)) value.forEach((v, i) => portableTree(v, `${path}[${i}]`))
-  else if (value instanceof Map) for (const [k, v] of value) portableTree(v, `${path}.get(${String(k)})`)
-  else if (value instanceof Set) for (const v of value) portableTree(v, `${path} item`)
-  else if (Object.getPrototypeOf(value) === Object.prototype) for (const [k, v] of Object.entries(value)) portableTree(v, `${path}.${k}`)
-  return value
-}
-
 export class ProcessCore implements Waiter {
   readonly i32 = new Int32Array(new SharedArrayBuffer(WORDS * 4))
   waitIndex = STATE
@@ -190,7 +172,7 @@ export class ProcessCore implements Waiter {
     if (this.target === undefined) throw new TypeError('target is required: a self-contained function or { module, name }')
     const data: ProcessData = {
       target: targetOf(this.target),
-      args: this.startMethod === 'spawn' ? portableTree(reduceTree(this.args, 'args'), 'args') : reduceTree(this.args, 'args'),
+      args: reduceTree(this.args, 'args', this.startMethod === 'spawn'),
       startMethod: this.startMethod,
       name: this.name,
       identity: this.identity,

@@ -62,9 +62,10 @@ function isShareable(v: object): v is Shareable {
 
 /**
  * Replaces every shareable object in `value` (nested in arrays, plain objects, Maps and Sets) by
- * its record, and refuses what structured clone would drop or reject, naming its path.
+ * its record, and refuses what structured clone would drop or reject, naming its path. With
+ * `portableOnly` (for a spawned process) it also refuses objects that live in this process's memory.
  */
-export function reduceTree(value: unknown, path: string): unknown {
+export function reduceTree(value: unknown, path: string, portableOnly = false): unknown {
   switch (typeof value) {
     case 'function':
       throw new TypeError(
@@ -78,25 +79,32 @@ export function reduceTree(value: unknown, path: string): unknown {
       return value
   }
   if (value === null) return value
-  if (isShareable(value)) return value[REDUCE]()
-  if (Array.isArray(value)) return value.map((v, i) => reduceTree(v, `${path}[${i}]`))
+  if (isShareable(value)) {
+    const record = value[REDUCE]()
+    // A spawned process shares no memory with this one: only proxies may go to it.
+    if (portableOnly && !record.portable) {
+      throw new TypeError(`${path} is a ${record.__aio__} of the thread context, which lives in this process's memory; a spawned process needs ctx.${record.__aio__}() from getContext('spawn'), or an AioManager's`)
+    }
+    return record
+  }
+  if (Array.isArray(value)) return value.map((v, i) => reduceTree(v, `${path}[${i}]`, portableOnly))
   if (value instanceof Map) {
     const out = new Map()
     let i = 0
     for (const [k, v] of value) {
-      out.set(reduceTree(k, `${path} key #${i}`), reduceTree(v, `${path}.get(${String(k)})`))
+      out.set(reduceTree(k, `${path} key #${i}`, portableOnly), reduceTree(v, `${path}.get(${String(k)})`, portableOnly))
       i++
     }
     return out
   }
   if (value instanceof Set) {
     let i = 0
-    return new Set([...value].map((v) => reduceTree(v, `${path} item #${i++}`)))
+    return new Set([...value].map((v) => reduceTree(v, `${path} item #${i++}`, portableOnly)))
   }
   const proto = Object.getPrototypeOf(value)
   if (proto === Object.prototype || proto === null) {
     const out: Record<string, unknown> = {}
-    for (const key of Object.keys(value)) out[key] = reduceTree((value as Record<string, unknown>)[key], `${path}.${key}`)
+    for (const key of Object.keys(value)) out[key] = reduceTree((value as Record<string, unknown>)[key], `${path}.${key}`, portableOnly)
     return out
   }
   // Typed arrays, Dates, RegExps, Errors, ArrayBuffers and the like clone natively; check the rest.
