@@ -6,11 +6,9 @@
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { AioProcess } from '../generated/process.generated.js'
-import type { AioConnection } from '../generated/connection.generated.js'
-import { pipeEnds } from './connection.js'
 import { AuthenticationError, ProcessError, ValueError } from './errors.js'
 import { channelTo, coroCreateRemote, createPipe, createRemote, dropChannel, shutdownRemote } from './proxy.js'
-import { socketFolder, waitReady } from './spawn-context.js'
+import { socketFolder, startServerThread } from './spawn-context.js'
 import { ProcessCore, targetOf, type Target } from './process.js'
 import { CORE } from './transfer.js'
 import type { ProxyState, ServerOptions } from './manager-server.js'
@@ -115,14 +113,8 @@ export class ManagerCore implements Waiter {
   /** Runs the server in a thread of this process; serveForever()'s wait then lasts until a client shuts it down. */
   serveBegin(): ProcessCore {
     this.checkInitial()
-    const options = this.options()
-    const [ready, theirs] = pipeEnds<AioConnection>(false)
-    const server = new AioProcess({ target: { module: SERVER(), name: 'runServer' }, args: [options, theirs], name: 'SyncManager', daemon: false })
-    server.start()
-    theirs.close()
-    waitReady(ready, server, 'the manager server')
-    this.address = ready.recv() as ProxyState['address']
-    ready.close()
+    const { server, address } = startServerThread(this.options(), 'SyncManager', false)
+    this.address = address
     this.server = server
     this.role = 'serve'
     this.state = STARTED

@@ -11,7 +11,7 @@ import { AioProcess } from '../generated/process.generated.js'
 import { pipeEnds } from './connection.js'
 import type { AioConnection } from '../generated/connection.generated.js'
 import { createPipe, createRemote, coroCreateRemote } from './proxy.js'
-import type { ProxyState } from './manager-server.js'
+import type { ProxyState, ServerOptions } from './manager-server.js'
 import { ProcessError } from './errors.js'
 
 let broker: { address: ProxyState['address']; authkey: string } | undefined
@@ -23,36 +23,33 @@ export function socketFolder(): string {
   return dir
 }
 
+/**
+ * Runs a manager server in a thread of this process and waits until it listens: the process, and
+ * the address it got (the real port for port 0). A server that fails first (an address in use) is
+ * reported at once, not after the 30 s bound.
+ */
+export function startServerThread(options: ServerOptions, name: string, daemon: boolean): { server: AioProcess; address: ProxyState['address'] } {
+  const [ready, theirs] = pipeEnds<AioConnection>(false)
+  const server = new AioProcess({ target: { module: new URL('./manager-server.js', import.meta.url).href, name: 'runServer' }, args: [options, theirs], name, daemon })
+  server.start()
+  theirs.close()
+  const deadline = performance.now() + 30_000
+  while (!ready.poll(20)) {
+    if (!server.isAlive()) throw new ProcessError(`${name} failed to start (exitcode ${server.exitcode}); its error is printed above`)
+    if (performance.now() > deadline) throw new ProcessError(`${name} did not start within 30 s`)
+  }
+  const address = ready.recv() as ProxyState['address']
+  ready.close()
+  return { server, address }
+}
+
 function spawnBroker(): { address: ProxyState['address']; authkey: string } {
   if (!broker) {
     const authkey = randomBytes(32).toString('hex')
-    const address = join(socketFolder(), 'broker.sock')
-    const [ready, theirs] = pipeEnds<AioConnection>(false)
-    const server = new AioProcess({
-      target: { module: new URL('./manager-server.js', import.meta.url).href, name: 'runServer' },
-      args: [{ address, authkey }, theirs],
-      name: 'SpawnBroker',
-      daemon: true,
-    })
-    server.start()
-    theirs.close()
-    waitReady(ready, server, 'the spawn context broker')
-    broker = { address: ready.recv() as ProxyState['address'], authkey }
-    ready.close()
+    const { address } = startServerThread({ address: join(socketFolder(), 'broker.sock'), authkey }, 'SpawnBroker', true)
+    broker = { address, authkey }
   }
   return broker
-}
-
-/**
- * Waits until a server thread reports its address; one that fails first (an address in use) is
- * reported at once, not after the 30 s bound.
- */
-export function waitReady(ready: AioConnection, server: AioProcess, what: string): void {
-  const deadline = performance.now() + 30_000
-  while (!ready.poll(20)) {
-    if (!server.isAlive()) throw new ProcessError(`${what} failed to start (exitcode ${server.exitcode}); its error is printed above`)
-    if (performance.now() > deadline) throw new ProcessError(`${what} did not start within 30 s`)
-  }
 }
 
 /** ctx.AioLock(...) and friends of the spawn context: the object is made in the broker. */
