@@ -33,6 +33,13 @@ function refuse(typeid: string, method: string): never {
   throw new NotImplementedError(`'${typeid}' proxy does not expose method '${method}'`)
 }
 
+/** A call's arguments as the method's parameters: cut to `n`, missing ones undefined (their defaults apply). */
+function exactly(args: unknown[], n: number): unknown[] {
+  const out = args.slice(0, n)
+  while (out.length < n) out.push(undefined)
+  return out
+}
+
 function hold(client: ClientRef, id: number, delta: number): void {
   const n = (client.held.get(id) ?? 0) + delta
   if (n > 0) client.held.set(id, n)
@@ -59,8 +66,7 @@ function specType(typeid: string, t: HostedSpec): HostedType {
       }
       const m = Object.hasOwn(t.methods, method) ? t.methods[method] : undefined
       if (!m || m.composite) refuse(typeid, method)
-      const padded = args.slice(0, m.params)
-      while (padded.length < m.params) padded.push(undefined)
+      const padded = exactly(args, m.params)
       const result = m.coro ? await o[`coro_${method}`](...padded, { signal }) : o[method](...padded)
       if (track === 'acquire') {
         if (method === 'acquire' && result === true) {
@@ -215,8 +221,7 @@ function ownedType(typeid: string, create: (args: unknown[]) => unknown, methods
     create,
     async call(obj, method, args, signal, client, id) {
       if (!Object.hasOwn(methods, method)) refuse(typeid, method)
-      const padded = args.slice(0, methods[method])
-      while (padded.length < methods[method]) padded.push(undefined)
+      const padded = exactly(args, methods[method])
       const result = await (obj as Record<string, (...a: unknown[]) => unknown>)[method](client, ...padded, signal)
       if (method === 'acquire' && result === true) hold(client, id, 1)
       else if (method === 'release') hold(client, id, -1)
