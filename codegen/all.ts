@@ -6,8 +6,8 @@ import { fileURLToPath } from 'node:url'
 const cli = fileURLToPath(new URL('./cli.js', import.meta.url))
 const extra = process.argv.slice(2)
 const runs = [
-  [],
-  ['--spec', 'examples/custom-primitive/spec', '--out', 'examples/custom-primitive/generated', '--runtime', 'aioprocessing/runtime'],
+  ['--self'],
+  ['--spec', 'examples/custom-primitive/spec', '--out', 'examples/custom-primitive/generated'],
 ]
 for (const args of runs) {
   const r = spawnSync(process.execPath, [cli, ...args, ...extra], { stdio: 'inherit' })

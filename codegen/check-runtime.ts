@@ -2,7 +2,7 @@
 // method or property a generated member calls. Reads the runtime source with ts-morph.
 
 import { existsSync } from 'node:fs'
-import { join } from 'node:path'
+import { relative } from 'node:path'
 import { Project, type ClassDeclaration } from 'ts-morph'
 import type { ClassModel, Problem, SpecModel } from './model.js'
 import { CALL } from './load.js'
@@ -36,16 +36,16 @@ export function checkRuntime(spec: SpecModel, root: string): Problem[] {
 }
 
 function checkClass(c: ClassModel, root: string, project: Project, problems: Problem[]): void {
-  const file = join(root, c.core.module)
+  const file = c.core.module
   if (!existsSync(file)) {
-    problems.push({ at: c.core.at, path: 'core.module', message: `no file ${c.core.module}; write the path of the runtime module that defines ${c.core.class}, like runtime/lock.ts` })
+    problems.push({ at: c.core.at, path: 'core.module', message: `no file ${relative(root, file)}; write the path, relative to the spec file, of the runtime module that defines ${c.core.class}, like ../runtime/lock.ts` })
     return
   }
   const source = project.getSourceFile(file) ?? project.addSourceFileAtPath(file)
   const cls = source.getClass(c.core.class)
   if (!cls || !cls.isExported()) {
     const exported = source.getClasses().filter((k) => k.isExported()).map((k) => k.getName())
-    problems.push({ at: c.core.at, path: 'core.class', message: `${c.core.module} exports no class ${c.core.class}; it exports: ${exported.join(', ') || '(no classes)'}` })
+    problems.push({ at: c.core.at, path: 'core.class', message: `${relative(root, c.core.module)} exports no class ${c.core.class}; it exports: ${exported.join(', ') || '(no classes)'}` })
     return
   }
   const { instance, statics } = memberNames(cls)
@@ -57,7 +57,7 @@ function checkClass(c: ClassModel, root: string, project: Project, problems: Pro
     if (!set.has(name)) {
       problems.push({
         at, path,
-        message: `${c.core.class} (${c.core.module}) has no ${where === 'static' ? 'static ' : ''}member '${name}'; add it to the runtime core or write one of: ${[...set].sort().join(', ')}`,
+        message: `${c.core.class} (${relative(root, c.core.module)}) has no ${where === 'static' ? 'static ' : ''}member '${name}'; add it to the runtime core or write one of: ${[...set].sort().join(', ')}`,
       })
     }
   }

@@ -19,23 +19,28 @@ interface Options {
   spec: string
   out: string
   check: boolean
-  /** Where generated code imports the runtime from: a package path ('aioprocessing/runtime') or, by default, this repository's runtime/ folder. */
-  runtime?: string
+  /**
+   * Where generated code imports the library from: the package (`aioprocessing`, its `extend`
+   * entry for what a generated class needs), or, with `--self`, this repository's runtime/ folder.
+   */
+  library: string
+  self: boolean
   /** Where the API reference goes (default: <out>/api.generated.md). */
   docs?: string
 }
 
 function parseArgs(argv: string[]): Options {
   const root = process.cwd()
-  const o: Options = { root, spec: join(root, 'spec'), out: join(root, 'generated'), check: false }
+  const o: Options = { root, spec: join(root, 'spec'), out: join(root, 'generated'), check: false, library: 'aioprocessing', self: false }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     if (a === '--check') o.check = true
     else if (a === '--spec') o.spec = resolve(argv[++i])
     else if (a === '--out') o.out = resolve(argv[++i])
-    else if (a === '--runtime') o.runtime = argv[++i]
+    else if (a === '--library') o.library = argv[++i]
+    else if (a === '--self') o.self = true
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: aioprocessing-codegen [--spec <dir or file.yaml>] [--out <dir>] [--runtime <package path, e.g. aioprocessing/runtime>] [--check]\n')
+      process.stdout.write('usage: aioprocessing-codegen [--spec <dir or file.yaml>] [--out <dir>] [--library <package name, default aioprocessing>] [--check]\n')
       process.exit(0)
     } else throw new Error(`unknown argument ${a}; see --help`)
   }
@@ -45,6 +50,18 @@ function parseArgs(argv: string[]): Options {
 function specFiles(spec: string): string[] {
   if (spec.endsWith('.yaml') || spec.endsWith('.yml')) return [spec]
   return readdirSync(spec).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => join(spec, f))
+}
+
+/** The repository's runtime modules by file name (`wait` → runtime/core/wait.ts): names are unique across layers. */
+function runtimeModules(dir: string): Map<string, string> {
+  const out = new Map<string, string>()
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile() || !e.name.endsWith('.ts')) continue
+    const name = e.name.slice(0, -3)
+    if (out.has(name)) throw new Error(`two runtime modules are named ${name}: ${out.get(name)} and ${join(e.parentPath, e.name)}`)
+    out.set(name, join(e.parentPath, e.name))
+  }
+  return out
 }
 
 function importPath(fromDir: string, file: string): string {
@@ -57,7 +74,7 @@ function importPath(fromDir: string, file: string): string {
 function proxyVariants(o: Options): Variant[] {
   // A user's own classes: only a manager that registers their proxy modules (the spawn broker knows only the library's).
   return [
-    ...(o.runtime ? [] : [{ name: 'spawn', prelude: [], ctx: "getContext('spawn')" }]),
+    ...(!o.self ? [] : [{ name: 'spawn', prelude: [], ctx: "getContext('spawn')" }]),
     {
       name: 'manager',
       prelude: ["import { managerContext } from '../proxy-contexts.generated.js'"],
@@ -69,10 +86,10 @@ function proxyVariants(o: Options): Variant[] {
 /** The manager context of the proxy tests, one module for every test file (see proxyVariants). */
 function emitProxyContexts(spec: SpecModel, o: Options): string {
   const proxied = spec.classes.filter((c) => c.proxy)
-  const user = Boolean(o.runtime)
+  const user = !o.self
   const names = ['AioManager', ...(spec.classes.some((c) => c.name === 'AioProcess') ? ['AioProcess'] : [])]
   const lines = [
-    user ? `import { ${names.join(', ')} } from '${o.runtime!.replace(/\/runtime$/, '')}'` : `import { ${names.join(', ')} } from './index.generated.js'`,
+    user ? `import { ${names.join(', ')} } from '${o.library}'` : `import { ${names.join(', ')} } from './index.generated.js'`,
     '',
     '/**',
     ' * Starts an AioManager for one test file and returns factories that make every object of the',
@@ -95,9 +112,16 @@ function emitProxyContexts(spec: SpecModel, o: Options): string {
 
 /** Every generated file, by path relative to the out folder. */
 export function generate(spec: SpecModel, o: Options): Map<string, string> {
+  const modules = o.self ? runtimeModules(join(o.root, 'runtime')) : undefined
   const target: Target = {
-    runtime: (m) => (o.runtime ? `${o.runtime}/${m}.js` : importPath(o.out, join(o.root, 'runtime', `${m}.ts`))),
-    core: (m) => (o.runtime && m.startsWith('runtime/') && !existsSync(join(o.root, m)) ? `${o.runtime}/${m.slice(8).replace(/\.ts$/, '.js')}` : importPath(o.out, join(o.root, m))),
+    // A user's generated code reaches the library through its two entry points only.
+    runtime: (m) => {
+      if (!modules) return m === 'public' ? o.library : `${o.library}/extend`
+      const file = modules.get(m)
+      if (!file) throw new Error(`no runtime module '${m}' under runtime/`)
+      return importPath(o.out, file)
+    },
+    core: (m) => importPath(o.out, m),
   }
   const files = new Map<string, string>()
   for (const cls of spec.classes) {

@@ -8,7 +8,7 @@ import { CALL } from './load.js'
 
 const hbs = Handlebars.create()
 hbs.registerHelper('json', (v: unknown) => JSON.stringify(v))
-const template = hbs.compile(readFileSync(new URL('../../codegen/templates/conformance.hbs', import.meta.url), 'utf8'), { strict: true, noEscape: true })
+const template = hbs.compile(readFileSync(new URL('../templates/conformance.hbs', import.meta.url), 'utf8'), { strict: true, noEscape: true })
 
 function hasCoro(m: MethodModel): boolean {
   return Boolean(m.blocking || m.composite || m.coro)

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs'
 import type { MethodModel, ParamModel, SpecModel } from './model.js'
 
 const hbs = Handlebars.create()
-const template = hbs.compile(readFileSync(new URL('../../codegen/templates/api.hbs', import.meta.url), 'utf8'), { strict: true, noEscape: true })
+const template = hbs.compile(readFileSync(new URL('../templates/api.hbs', import.meta.url), 'utf8'), { strict: true, noEscape: true })
 
 const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ')
 

@@ -17,10 +17,18 @@ export function emitIndex(spec: SpecModel, target: Target): string {
     ...(proxied.length ? [`export { ${proxied.map((c) => `${c.name}Proxy`).join(', ')} }`] : []),
     ...(spawn ? [`import { spawnObject, spawnPipe } from '${target.runtime('spawn-context')}'`, `import type { ProcessOptions } from '${target.runtime('process')}'`] : []),
     `import { NotImplementedError, ValueError } from '${target.runtime('errors')}'`,
+    `import { registerClassModule } from '${target.runtime('transfer')}'`,
     `export * from '${target.runtime('public')}'`,
+    // The public functions (AioPipe, AioClient, wait) return the generated AioConnection: tell the runtime its type.
+    ...(classes.some((c) => c.name === 'AioConnection')
+      ? [`declare module '${target.runtime('public')}' {\n  interface PublicClasses {\n    AioConnection: AioConnection\n  }\n}`]
+      : []),
     `export { ${classes.map((c) => c.name).join(', ')} }`,
   ])
   file.addStatements((w) => {
+    w.writeLine('// Threads and processes started from here load this module first, so that shared objects of its classes rebuild there.')
+    w.writeLine('registerClassModule(import.meta.url)')
+    w.writeLine('')
     w.writeLine('/** The start methods this version has; the first is the default. */')
     w.writeLine(spawn ? "export const startMethods = ['thread', 'spawn'] as const" : "export const startMethods = ['thread'] as const")
     w.writeLine('')

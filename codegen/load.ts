@@ -2,7 +2,7 @@
 // in the spec, then reported all at once; unknown keys are errors, never silence.
 
 import { readFileSync } from 'node:fs'
-import { basename, relative } from 'node:path'
+import { basename, dirname, relative, resolve } from 'node:path'
 import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node, type Document } from 'yaml'
 import {
   PARAM_TYPES,
@@ -308,7 +308,8 @@ function loadClass(src: Source): ClassModel | undefined {
         src.problem(pair.value as Node, `imports.${mod}`, 'write a list of names to import from that module')
         continue
       }
-      imports.set(mod, pair.value.items.map((n) => String((n as any).value)))
+      // A module path is relative to the spec file, so a spec/ + runtime/ pair works wherever it is copied.
+      imports.set(mod === 'generated' ? mod : resolve(dirname(src.file), mod), pair.value.items.map((n) => String((n as any).value)))
     }
   }
   const confNode = f.get('conformance')
@@ -334,7 +335,7 @@ function loadClass(src: Source): ClassModel | undefined {
   const stem = basename(src.file).replace(/\.ya?ml$/, '')
   return {
     at: src.at(root), name, stem, specFile: src.display, doc: str(f, 'doc')!, typeParams: str(f, 'type_params'),
-    core: { module: str(core, 'module') ?? '', class: str(core, 'class') ?? '', create: checkCall(src, core?.get('create'), 'core.create', str(core, 'create')) ?? '', at: src.at(f.get('core')) },
+    core: { module: str(core, 'module') === undefined ? '' : resolve(dirname(src.file), str(core, 'module')!), class: str(core, 'class') ?? '', create: checkCall(src, core?.get('create'), 'core.create', str(core, 'create')) ?? '', at: src.at(f.get('core')) },
     constructorParams: ctorParams,
     constructorDoc: str(ctor, 'doc') ?? '',
     describe: str(f, 'describe'),

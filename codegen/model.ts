@@ -105,6 +105,7 @@ export interface ClassModel extends Located {
    * parent's test file, so `conformance` holds its own cases only.
    */
   readonly inherited?: { readonly methods: ReadonlySet<string>; readonly properties: ReadonlySet<string> }
+  /** `module` is an absolute path (the spec writes it relative to the spec file). */
   readonly core: { readonly module: string; readonly class: string; readonly create: string; readonly at: string }
   readonly constructorParams: readonly ParamModel[]
   readonly constructorDoc: string

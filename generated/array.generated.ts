@@ -3,13 +3,13 @@
 // regenerate: npm run generate
 
 import { inspect } from 'node:util'
-import { ArrayCore } from '../runtime/sharedctypes.js'
-import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/wait.js'
-import { checkBoolean, checkTimeout, checkInteger, checkString, deadlineOf, type Timeout } from '../runtime/args.js'
-import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
-import { guard } from '../runtime/guard.js'
-import { ValueError } from '../runtime/errors.js'
-import { Typecode, Element, LockOption } from '../runtime/sharedctypes.js'
+import { ArrayCore } from '../runtime/sync/sharedctypes.js'
+import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/core/wait.js'
+import { checkBoolean, checkTimeout, checkInteger, checkString, deadlineOf, type Timeout } from '../runtime/core/args.js'
+import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
+import { guard } from '../runtime/core/guard.js'
+import { ValueError } from '../runtime/core/errors.js'
+import { Typecode, Element, LockOption } from '../runtime/sync/sharedctypes.js'
 import type { AioLock } from './lock.generated.js'
 import type { AioRLock } from './rlock.generated.js'
 let wrapping: ArrayCore | undefined

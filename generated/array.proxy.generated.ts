@@ -2,14 +2,14 @@
 // source: spec/array.yaml
 // regenerate: npm run generate
 
-import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/proxy.js'
-import { BaseProxy } from '../runtime/proxy-base.js'
-import { registerHostedType } from '../runtime/manager-types.js'
+import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/manager/proxy.js'
+import { BaseProxy } from '../runtime/manager/proxy-base.js'
+import { registerHostedType } from '../runtime/manager/manager-types.js'
 import { AioArray } from './array.generated.js'
-import { CORE, registerType, registerWrapper } from '../runtime/transfer.js'
-import type { CoroOptions } from '../runtime/wait.js'
-import { checkInteger } from '../runtime/args.js'
-import type { Typecode, Element, LockOption } from '../runtime/sharedctypes.js'
+import { CORE, registerType, registerWrapper } from '../runtime/core/transfer.js'
+import type { CoroOptions } from '../runtime/core/wait.js'
+import { checkInteger } from '../runtime/core/args.js'
+import type { Typecode, Element, LockOption } from '../runtime/sync/sharedctypes.js'
 /** A proxy of a AioArray held by a manager server (typeid 'Array'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. An array of numbers in shared memory (Python's multiprocessing.Array), guarded by an AioRLock unless created with `lock: false`. Index with get()/set(); slices copy out. */
 export class AioArrayProxy extends BaseProxy {
   /**

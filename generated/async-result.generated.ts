@@ -3,11 +3,11 @@
 // regenerate: npm run generate
 
 import { inspect } from 'node:util'
-import { AsyncResultCore } from '../runtime/pool.js'
-import { PENDING, blockOn, coroAwaitOn, type CoroOptions, type Pending } from '../runtime/wait.js'
-import { checkTimeout, deadlineOf, type Timeout } from '../runtime/args.js'
-import { CORE, REDUCE, registerWrapper } from '../runtime/transfer.js'
-import { TimeoutError, ValueError, NotImplementedError, WorkerLostError, PoolTerminatedError } from '../runtime/errors.js'
+import { AsyncResultCore } from '../runtime/pool/pool.js'
+import { PENDING, blockOn, coroAwaitOn, type CoroOptions, type Pending } from '../runtime/core/wait.js'
+import { checkTimeout, deadlineOf, type Timeout } from '../runtime/core/args.js'
+import { CORE, REDUCE, registerWrapper } from '../runtime/core/transfer.js'
+import { TimeoutError, ValueError, NotImplementedError, WorkerLostError, PoolTerminatedError } from '../runtime/core/errors.js'
 let wrapping: AsyncResultCore | undefined
 
 /** The result of AioPool.applyAsync, mapAsync and starmapAsync (Python's AsyncResult). get() waits for it and re-throws a task's error with the worker's stack; an error's `cause` is a RemoteTraceback holding that stack as text. */

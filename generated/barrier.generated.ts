@@ -3,11 +3,11 @@
 // regenerate: npm run generate
 
 import { inspect } from 'node:util'
-import { BarrierCore } from '../runtime/barrier.js'
-import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/wait.js'
-import { checkTimeout, checkInteger, checkFunction, deadlineOf, type Timeout } from '../runtime/args.js'
-import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
-import { BrokenBarrierError } from '../runtime/errors.js'
+import { BarrierCore } from '../runtime/sync/barrier.js'
+import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/core/wait.js'
+import { checkTimeout, checkInteger, checkFunction, deadlineOf, type Timeout } from '../runtime/core/args.js'
+import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
+import { BrokenBarrierError } from '../runtime/core/errors.js'
 let wrapping: BarrierCore | undefined
 
 /** A barrier for a fixed number of parties (Python's multiprocessing.Barrier): each wait() blocks until `parties` threads wait, then all pass together; `action` runs once per pass, in the last to arrive. */

@@ -2,14 +2,14 @@
 // source: spec/barrier.yaml
 // regenerate: npm run generate
 
-import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/proxy.js'
-import { BaseProxy } from '../runtime/proxy-base.js'
-import { registerHostedType } from '../runtime/manager-types.js'
+import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/manager/proxy.js'
+import { BaseProxy } from '../runtime/manager/proxy-base.js'
+import { registerHostedType } from '../runtime/manager/manager-types.js'
 import { AioBarrier } from './barrier.generated.js'
-import { CORE, registerType, registerWrapper } from '../runtime/transfer.js'
-import type { CoroOptions } from '../runtime/wait.js'
-import { checkTimeout } from '../runtime/args.js'
-import type { Timeout } from '../runtime/args.js'
+import { CORE, registerType, registerWrapper } from '../runtime/core/transfer.js'
+import type { CoroOptions } from '../runtime/core/wait.js'
+import { checkTimeout } from '../runtime/core/args.js'
+import type { Timeout } from '../runtime/core/args.js'
 /** A proxy of a AioBarrier held by a manager server (typeid 'Barrier'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. A barrier for a fixed number of parties (Python's multiprocessing.Barrier): each wait() blocks until `parties` threads wait, then all pass together; `action` runs once per pass, in the last to arrive. */
 export class AioBarrierProxy extends BaseProxy {
   /**

@@ -3,12 +3,12 @@
 // regenerate: npm run generate
 
 import { inspect } from 'node:util'
-import { BoundedSemaphoreCore } from '../runtime/semaphore.js'
-import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/wait.js'
-import { checkBoolean, checkTimeout, checkInteger, deadlineOf, type Timeout } from '../runtime/args.js'
-import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
-import { guard } from '../runtime/guard.js'
-import { ValueError } from '../runtime/errors.js'
+import { BoundedSemaphoreCore } from '../runtime/sync/semaphore.js'
+import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/core/wait.js'
+import { checkBoolean, checkTimeout, checkInteger, deadlineOf, type Timeout } from '../runtime/core/args.js'
+import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
+import { guard } from '../runtime/core/guard.js'
+import { ValueError } from '../runtime/core/errors.js'
 let wrapping: BoundedSemaphoreCore | undefined
 
 /** A semaphore that may not be released past its initial value (Python's multiprocessing.BoundedSemaphore); an over-release throws and leaves the count unchanged. */

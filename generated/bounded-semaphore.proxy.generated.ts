@@ -2,15 +2,15 @@
 // source: spec/bounded-semaphore.yaml
 // regenerate: npm run generate
 
-import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/proxy.js'
-import { BaseProxy } from '../runtime/proxy-base.js'
-import { registerHostedType } from '../runtime/manager-types.js'
+import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/manager/proxy.js'
+import { BaseProxy } from '../runtime/manager/proxy-base.js'
+import { registerHostedType } from '../runtime/manager/manager-types.js'
 import { AioBoundedSemaphore } from './bounded-semaphore.generated.js'
-import { CORE, registerType, registerWrapper } from '../runtime/transfer.js'
-import type { CoroOptions } from '../runtime/wait.js'
-import { checkBoolean, checkTimeout } from '../runtime/args.js'
-import { guard } from '../runtime/guard.js'
-import type { Timeout } from '../runtime/args.js'
+import { CORE, registerType, registerWrapper } from '../runtime/core/transfer.js'
+import type { CoroOptions } from '../runtime/core/wait.js'
+import { checkBoolean, checkTimeout } from '../runtime/core/args.js'
+import { guard } from '../runtime/core/guard.js'
+import type { Timeout } from '../runtime/core/args.js'
 /** A proxy of a AioBoundedSemaphore held by a manager server (typeid 'BoundedSemaphore'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. A semaphore that may not be released past its initial value (Python's multiprocessing.BoundedSemaphore); an over-release throws and leaves the count unchanged. */
 export class AioBoundedSemaphoreProxy extends BaseProxy {
   /**

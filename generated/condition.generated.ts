@@ -3,13 +3,13 @@
 // regenerate: npm run generate
 
 import { inspect } from 'node:util'
-import { ConditionCore } from '../runtime/condition.js'
-import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/wait.js'
-import { checkBoolean, checkTimeout, checkInteger, checkFunction, deadlineOf, type Timeout } from '../runtime/args.js'
-import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
-import { guard } from '../runtime/guard.js'
-import { RuntimeError } from '../runtime/errors.js'
-import { RLockCore, lockCoreOf } from '../runtime/lock.js'
+import { ConditionCore } from '../runtime/sync/condition.js'
+import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/core/wait.js'
+import { checkBoolean, checkTimeout, checkInteger, checkFunction, deadlineOf, type Timeout } from '../runtime/core/args.js'
+import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
+import { guard } from '../runtime/core/guard.js'
+import { RuntimeError } from '../runtime/core/errors.js'
+import { RLockCore, lockCoreOf } from '../runtime/sync/lock.js'
 import type { AioLock } from './lock.generated.js'
 import type { AioRLock } from './rlock.generated.js'
 let wrapping: ConditionCore | undefined

@@ -2,16 +2,16 @@
 // source: spec/condition.yaml
 // regenerate: npm run generate
 
-import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/proxy.js'
-import { BaseProxy } from '../runtime/proxy-base.js'
-import { registerHostedType } from '../runtime/manager-types.js'
+import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/manager/proxy.js'
+import { BaseProxy } from '../runtime/manager/proxy-base.js'
+import { registerHostedType } from '../runtime/manager/manager-types.js'
 import { AioCondition } from './condition.generated.js'
-import { CORE, registerType, registerWrapper } from '../runtime/transfer.js'
-import type { CoroOptions } from '../runtime/wait.js'
-import { checkBoolean, checkTimeout, checkInteger, checkFunction, deadlineOf } from '../runtime/args.js'
-import { guard } from '../runtime/guard.js'
-import type { Timeout } from '../runtime/args.js'
-import type { RLockCore, lockCoreOf } from '../runtime/lock.js'
+import { CORE, registerType, registerWrapper } from '../runtime/core/transfer.js'
+import type { CoroOptions } from '../runtime/core/wait.js'
+import { checkBoolean, checkTimeout, checkInteger, checkFunction, deadlineOf } from '../runtime/core/args.js'
+import { guard } from '../runtime/core/guard.js'
+import type { Timeout } from '../runtime/core/args.js'
+import type { RLockCore, lockCoreOf } from '../runtime/sync/lock.js'
 /** A proxy of a AioCondition held by a manager server (typeid 'Condition'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. A condition variable (Python's multiprocessing.Condition) over an AioLock or AioRLock (a new AioRLock by default). notify(n) wakes exactly the n longest waiters; a waiter that timed out is never counted as woken. */
 export class AioConditionProxy extends BaseProxy {
   /**

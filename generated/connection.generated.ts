@@ -3,11 +3,11 @@
 // regenerate: npm run generate
 
 import { inspect } from 'node:util'
-import { ConnectionCore } from '../runtime/connection.js'
-import { PENDING, blockOn, coroBlockOn, type CoroOptions, type Pending } from '../runtime/wait.js'
-import { checkTimeout, checkInteger, deadlineOf, type Timeout } from '../runtime/args.js'
-import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
-import { BufferTooShort, EOFError, ValueError, OSError } from '../runtime/errors.js'
+import { ConnectionCore } from '../runtime/ipc/connection.js'
+import { PENDING, blockOn, coroBlockOn, type CoroOptions, type Pending } from '../runtime/core/wait.js'
+import { checkTimeout, checkInteger, deadlineOf, type Timeout } from '../runtime/core/args.js'
+import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
+import { BufferTooShort, EOFError, ValueError, OSError } from '../runtime/core/errors.js'
 let wrapping: ConnectionCore | undefined
 
 /** One end of a connection (Python's multiprocessing.connection.Connection), from AioPipe(), AioClient() or AioListener.accept(). send()/recv() carry any structured-cloneable value through the project's serializer; sendBytes()/recvBytes() carry raw bytes and speak CPython's framing on sockets. */

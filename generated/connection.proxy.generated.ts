@@ -2,14 +2,14 @@
 // source: spec/connection.yaml
 // regenerate: npm run generate
 
-import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/proxy.js'
-import { BaseProxy } from '../runtime/proxy-base.js'
-import { registerHostedType } from '../runtime/manager-types.js'
+import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/manager/proxy.js'
+import { BaseProxy } from '../runtime/manager/proxy-base.js'
+import { registerHostedType } from '../runtime/manager/manager-types.js'
 import { AioConnection } from './connection.generated.js'
-import { CORE, registerType, registerWrapper } from '../runtime/transfer.js'
-import type { CoroOptions } from '../runtime/wait.js'
-import { checkTimeout, checkInteger } from '../runtime/args.js'
-import type { Timeout } from '../runtime/args.js'
+import { CORE, registerType, registerWrapper } from '../runtime/core/transfer.js'
+import type { CoroOptions } from '../runtime/core/wait.js'
+import { checkTimeout, checkInteger } from '../runtime/core/args.js'
+import type { Timeout } from '../runtime/core/args.js'
 /** A proxy of a AioConnection held by a manager server (typeid 'Connection'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. One end of a connection (Python's multiprocessing.connection.Connection), from AioPipe(), AioClient() or AioListener.accept(). send()/recv() carry any structured-cloneable value through the project's serializer; sendBytes()/recvBytes() carry raw bytes and speak CPython's framing on sockets. */
 export class AioConnectionProxy extends BaseProxy {
   /**

@@ -3,10 +3,10 @@
 // regenerate: npm run generate
 
 import { inspect } from 'node:util'
-import { EventCore } from '../runtime/event.js'
-import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/wait.js'
-import { checkTimeout, deadlineOf, type Timeout } from '../runtime/args.js'
-import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
+import { EventCore } from '../runtime/sync/event.js'
+import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/core/wait.js'
+import { checkTimeout, deadlineOf, type Timeout } from '../runtime/core/args.js'
+import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
 let wrapping: EventCore | undefined
 
 /** An event flag shared between threads (Python's multiprocessing.Event): wait() returns once the flag is set; set() wakes every waiter. */

@@ -2,14 +2,14 @@
 // source: spec/event.yaml
 // regenerate: npm run generate
 
-import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/proxy.js'
-import { BaseProxy } from '../runtime/proxy-base.js'
-import { registerHostedType } from '../runtime/manager-types.js'
+import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/manager/proxy.js'
+import { BaseProxy } from '../runtime/manager/proxy-base.js'
+import { registerHostedType } from '../runtime/manager/manager-types.js'
 import { AioEvent } from './event.generated.js'
-import { CORE, registerType, registerWrapper } from '../runtime/transfer.js'
-import type { CoroOptions } from '../runtime/wait.js'
-import { checkTimeout } from '../runtime/args.js'
-import type { Timeout } from '../runtime/args.js'
+import { CORE, registerType, registerWrapper } from '../runtime/core/transfer.js'
+import type { CoroOptions } from '../runtime/core/wait.js'
+import { checkTimeout } from '../runtime/core/args.js'
+import type { Timeout } from '../runtime/core/args.js'
 /** A proxy of a AioEvent held by a manager server (typeid 'Event'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. An event flag shared between threads (Python's multiprocessing.Event): wait() returns once the flag is set; set() wakes every waiter. */
 export class AioEventProxy extends BaseProxy {
   /**

@@ -3,11 +3,11 @@
 // regenerate: npm run generate
 
 import { inspect } from 'node:util'
-import { IMapCore } from '../runtime/pool.js'
-import { PENDING, blockOn, coroAwaitOn, type CoroOptions, type Pending } from '../runtime/wait.js'
-import { checkTimeout, deadlineOf, type Timeout } from '../runtime/args.js'
-import { CORE, REDUCE, registerWrapper } from '../runtime/transfer.js'
-import { TimeoutError, NotImplementedError } from '../runtime/errors.js'
+import { IMapCore } from '../runtime/pool/pool.js'
+import { PENDING, blockOn, coroAwaitOn, type CoroOptions, type Pending } from '../runtime/core/wait.js'
+import { checkTimeout, deadlineOf, type Timeout } from '../runtime/core/args.js'
+import { CORE, REDUCE, registerWrapper } from '../runtime/core/transfer.js'
+import { TimeoutError, NotImplementedError } from '../runtime/core/errors.js'
 let wrapping: IMapCore | undefined
 
 /** The results of AioPool.imap and imapUnordered (Python's IMapIterator): a blocking iterator (`for (const x of it)`, `next(timeout)`) and an async iterable (`for await (const x of it)`). A failed task throws at its place; with chunksize 1 the iteration can go on after it. */

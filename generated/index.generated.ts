@@ -36,11 +36,21 @@ import { AioSimpleQueueProxy } from './simple-queue.proxy.generated.js'
 import { AioValueProxy } from './value.proxy.generated.js'
 export { AioArrayProxy, AioBarrierProxy, AioBoundedSemaphoreProxy, AioConditionProxy, AioConnectionProxy, AioEventProxy, AioJoinableQueueProxy, AioLockProxy, AioQueueProxy, AioRLockProxy, AioSemaphoreProxy, AioSimpleQueueProxy, AioValueProxy }
 
-import { spawnObject, spawnPipe } from '../runtime/spawn-context.js'
-import type { ProcessOptions } from '../runtime/process.js'
-import { NotImplementedError, ValueError } from '../runtime/errors.js'
-export * from '../runtime/public.js'
+import { spawnObject, spawnPipe } from '../runtime/manager/spawn-context.js'
+import type { ProcessOptions } from '../runtime/process/process.js'
+import { NotImplementedError, ValueError } from '../runtime/core/errors.js'
+import { registerClassModule } from '../runtime/core/transfer.js'
+export * from '../runtime/api/public.js'
+declare module '../runtime/api/public.js' {
+  interface PublicClasses {
+    AioConnection: AioConnection
+  }
+}
+
 export { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue }
+// Threads and processes started from here load this module first, so that shared objects of its classes rebuild there.
+registerClassModule(import.meta.url)
+
 /** The start methods this version has; the first is the default. */
 export const startMethods = ['thread', 'spawn'] as const
 

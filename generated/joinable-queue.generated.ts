@@ -2,12 +2,12 @@
 // source: spec/joinable-queue.yaml
 // regenerate: npm run generate
 
-import { JoinableQueueCore } from '../runtime/queue.js'
-import { PENDING, blockOn, coroBlockOn, type CoroOptions, type Pending } from '../runtime/wait.js'
-import { checkTimeout, deadlineOf, type Timeout } from '../runtime/args.js'
-import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
-import { ValueError } from '../runtime/errors.js'
-import { QueueOptions } from '../runtime/queue.js'
+import { JoinableQueueCore } from '../runtime/ipc/queue.js'
+import { PENDING, blockOn, coroBlockOn, type CoroOptions, type Pending } from '../runtime/core/wait.js'
+import { checkTimeout, deadlineOf, type Timeout } from '../runtime/core/args.js'
+import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
+import { ValueError } from '../runtime/core/errors.js'
+import { QueueOptions } from '../runtime/ipc/queue.js'
 import { AioQueue } from './queue.generated.js'
 /** A queue whose consumers mark each item done (Python's multiprocessing.JoinableQueue): join() waits until every item put has been marked with taskDone(). */
 export class AioJoinableQueue<T = unknown> extends AioQueue<T> {

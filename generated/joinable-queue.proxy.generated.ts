@@ -2,14 +2,14 @@
 // source: spec/joinable-queue.yaml
 // regenerate: npm run generate
 
-import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/proxy.js'
-import { registerHostedType } from '../runtime/manager-types.js'
+import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/manager/proxy.js'
+import { registerHostedType } from '../runtime/manager/manager-types.js'
 import { AioJoinableQueue } from './joinable-queue.generated.js'
-import { CORE, registerType, registerWrapper } from '../runtime/transfer.js'
-import type { CoroOptions } from '../runtime/wait.js'
-import { checkTimeout } from '../runtime/args.js'
-import type { Timeout } from '../runtime/args.js'
-import type { QueueOptions } from '../runtime/queue.js'
+import { CORE, registerType, registerWrapper } from '../runtime/core/transfer.js'
+import type { CoroOptions } from '../runtime/core/wait.js'
+import { checkTimeout } from '../runtime/core/args.js'
+import type { Timeout } from '../runtime/core/args.js'
+import type { QueueOptions } from '../runtime/ipc/queue.js'
 import { AioQueueProxy } from './queue.proxy.generated.js'
 /** A proxy of a AioJoinableQueue held by a manager server (typeid 'JoinableQueue'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. A queue whose consumers mark each item done (Python's multiprocessing.JoinableQueue): join() waits until every item put has been marked with taskDone(). */
 export class AioJoinableQueueProxy<T = unknown> extends AioQueueProxy<T> {

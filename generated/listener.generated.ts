@@ -3,12 +3,12 @@
 // regenerate: npm run generate
 
 import { inspect } from 'node:util'
-import { ListenerCore } from '../runtime/sockets.js'
-import { PENDING, blockOn, coroBlockOn, type CoroOptions, type Pending } from '../runtime/wait.js'
-import { deadlineOf } from '../runtime/args.js'
-import { CORE, REDUCE, registerWrapper } from '../runtime/transfer.js'
-import { AuthenticationError, NotImplementedError, OSError } from '../runtime/errors.js'
-import { ListenerOptions } from '../runtime/sockets.js'
+import { ListenerCore } from '../runtime/ipc/sockets.js'
+import { PENDING, blockOn, coroBlockOn, type CoroOptions, type Pending } from '../runtime/core/wait.js'
+import { deadlineOf } from '../runtime/core/args.js'
+import { CORE, REDUCE, registerWrapper } from '../runtime/core/transfer.js'
+import { AuthenticationError, NotImplementedError, OSError } from '../runtime/core/errors.js'
+import { ListenerOptions } from '../runtime/ipc/sockets.js'
 import type { AioConnection } from './connection.generated.js'
 let wrapping: ListenerCore | undefined
 

@@ -3,12 +3,12 @@
 // regenerate: npm run generate
 
 import { inspect } from 'node:util'
-import { LockCore } from '../runtime/lock.js'
-import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/wait.js'
-import { checkBoolean, checkTimeout, deadlineOf, type Timeout } from '../runtime/args.js'
-import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
-import { guard } from '../runtime/guard.js'
-import { ValueError } from '../runtime/errors.js'
+import { LockCore } from '../runtime/sync/lock.js'
+import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/core/wait.js'
+import { checkBoolean, checkTimeout, deadlineOf, type Timeout } from '../runtime/core/args.js'
+import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
+import { guard } from '../runtime/core/guard.js'
+import { ValueError } from '../runtime/core/errors.js'
 let wrapping: LockCore | undefined
 
 /** A non-recursive lock shared between threads (Python's multiprocessing.Lock). Any thread may release it, including one that did not acquire it. */

@@ -3,15 +3,15 @@
 // regenerate: npm run generate
 
 import { inspect } from 'node:util'
-import { ManagerCore } from '../runtime/manager.js'
-import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/wait.js'
-import { checkBoolean, checkTimeout, checkInteger, checkString, deadlineOf, type Timeout } from '../runtime/args.js'
-import { CORE, REDUCE, registerWrapper } from '../runtime/transfer.js'
-import { ProcessError, AuthenticationError, NotImplementedError, OSError } from '../runtime/errors.js'
-import { ManagerOptions } from '../runtime/manager.js'
-import { Target } from '../runtime/process.js'
-import { Typecode, Element } from '../runtime/sharedctypes.js'
-import { QueueOptions } from '../runtime/queue.js'
+import { ManagerCore } from '../runtime/manager/manager.js'
+import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/core/wait.js'
+import { checkBoolean, checkTimeout, checkInteger, checkString, deadlineOf, type Timeout } from '../runtime/core/args.js'
+import { CORE, REDUCE, registerWrapper } from '../runtime/core/transfer.js'
+import { ProcessError, AuthenticationError, NotImplementedError, OSError } from '../runtime/core/errors.js'
+import { ManagerOptions } from '../runtime/manager/manager.js'
+import { Target } from '../runtime/process/process.js'
+import { Typecode, Element } from '../runtime/sync/sharedctypes.js'
+import { QueueOptions } from '../runtime/ipc/queue.js'
 import { AioLockProxy } from './lock.proxy.generated.js'
 import { AioRLockProxy } from './rlock.proxy.generated.js'
 import { AioSemaphoreProxy } from './semaphore.proxy.generated.js'
@@ -24,7 +24,7 @@ import { AioArrayProxy } from './array.proxy.generated.js'
 import { AioQueueProxy } from './queue.proxy.generated.js'
 import { AioJoinableQueueProxy } from './joinable-queue.proxy.generated.js'
 import { AioConnectionProxy } from './connection.proxy.generated.js'
-import { AioDictProxy, AioListProxy, AioNamespaceProxy, AioAutoProxy } from '../runtime/containers.js'
+import { AioDictProxy, AioListProxy, AioNamespaceProxy, AioAutoProxy } from '../runtime/manager/containers.js'
 let wrapping: ManagerCore | undefined
 
 /** Python's SyncManager: a server process that hosts locks, queues, values, dicts, lists and namespaces, used from any process through proxies (AioLockProxy, AioQueueProxy, ...). start() launches the server as a spawned process; connect() reaches one served elsewhere (over TCP with an authkey, a remote manager); serveForever() serves here until a client shuts it down. A client that disconnects (or is killed) releases the locks it held; its pending waits are dropped. */

@@ -3,12 +3,12 @@
 // regenerate: npm run generate
 
 import { inspect } from 'node:util'
-import { PoolCore } from '../runtime/pool.js'
-import { PENDING, blockOn, coroBlockOn, coroAwaitOn, type CoroOptions, type Pending } from '../runtime/wait.js'
-import { deadlineOf } from '../runtime/args.js'
-import { CORE, REDUCE, registerWrapper } from '../runtime/transfer.js'
-import { ValueError, NotImplementedError, WorkerLostError, PoolTerminatedError } from '../runtime/errors.js'
-import { PoolOptions, PoolFunction, AsyncOptions } from '../runtime/pool.js'
+import { PoolCore } from '../runtime/pool/pool.js'
+import { PENDING, blockOn, coroBlockOn, coroAwaitOn, type CoroOptions, type Pending } from '../runtime/core/wait.js'
+import { deadlineOf } from '../runtime/core/args.js'
+import { CORE, REDUCE, registerWrapper } from '../runtime/core/transfer.js'
+import { ValueError, NotImplementedError, WorkerLostError, PoolTerminatedError } from '../runtime/core/errors.js'
+import { PoolOptions, PoolFunction, AsyncOptions } from '../runtime/pool/pool.js'
 import type { AioAsyncResult } from './async-result.generated.js'
 import type { AioIMapIterator } from './imap-iterator.generated.js'
 let wrapping: PoolCore | undefined

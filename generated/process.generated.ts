@@ -3,12 +3,12 @@
 // regenerate: npm run generate
 
 import { inspect } from 'node:util'
-import { ProcessCore } from '../runtime/process.js'
-import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/wait.js'
-import { checkTimeout, deadlineOf, type Timeout } from '../runtime/args.js'
-import { CORE, REDUCE, registerWrapper } from '../runtime/transfer.js'
-import { ValueError, NotImplementedError } from '../runtime/errors.js'
-import { ProcessOptions } from '../runtime/process.js'
+import { ProcessCore } from '../runtime/process/process.js'
+import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/core/wait.js'
+import { checkTimeout, deadlineOf, type Timeout } from '../runtime/core/args.js'
+import { CORE, REDUCE, registerWrapper } from '../runtime/core/transfer.js'
+import { ValueError, NotImplementedError } from '../runtime/core/errors.js'
+import { ProcessOptions } from '../runtime/process/process.js'
 let wrapping: ProcessCore | undefined
 
 /** A process (Python's multiprocessing.Process). In the 'thread' context it runs `target(...args)` in a worker thread; shared primitives in `args` arrive working, over the same memory. */

@@ -3,12 +3,12 @@
 // regenerate: npm run generate
 
 import { inspect } from 'node:util'
-import { QueueCore } from '../runtime/queue.js'
-import { PENDING, blockOn, coroBlockOn, type CoroOptions, type Pending } from '../runtime/wait.js'
-import { checkBoolean, checkTimeout, checkInteger, deadlineOf, type Timeout } from '../runtime/args.js'
-import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
-import { Empty, Full, ValueError } from '../runtime/errors.js'
-import { QueueOptions } from '../runtime/queue.js'
+import { QueueCore } from '../runtime/ipc/queue.js'
+import { PENDING, blockOn, coroBlockOn, type CoroOptions, type Pending } from '../runtime/core/wait.js'
+import { checkBoolean, checkTimeout, checkInteger, deadlineOf, type Timeout } from '../runtime/core/args.js'
+import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
+import { Empty, Full, ValueError } from '../runtime/core/errors.js'
+import { QueueOptions } from '../runtime/ipc/queue.js'
 let wrapping: QueueCore | undefined
 
 /** A FIFO queue shared between threads (Python's multiprocessing.Queue), unbounded by default. Items are any structured-cloneable values, copied in; put() never waits for room in the buffer (a feeder streams in what does not fit), so items of any size pass and a put() that returned is not lost if its thread is terminated. */

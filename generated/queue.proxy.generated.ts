@@ -2,15 +2,15 @@
 // source: spec/queue.yaml
 // regenerate: npm run generate
 
-import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/proxy.js'
-import { BaseProxy } from '../runtime/proxy-base.js'
-import { registerHostedType } from '../runtime/manager-types.js'
+import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/manager/proxy.js'
+import { BaseProxy } from '../runtime/manager/proxy-base.js'
+import { registerHostedType } from '../runtime/manager/manager-types.js'
 import { AioQueue } from './queue.generated.js'
-import { CORE, registerType, registerWrapper } from '../runtime/transfer.js'
-import type { CoroOptions } from '../runtime/wait.js'
-import { checkBoolean, checkTimeout } from '../runtime/args.js'
-import type { Timeout } from '../runtime/args.js'
-import type { QueueOptions } from '../runtime/queue.js'
+import { CORE, registerType, registerWrapper } from '../runtime/core/transfer.js'
+import type { CoroOptions } from '../runtime/core/wait.js'
+import { checkBoolean, checkTimeout } from '../runtime/core/args.js'
+import type { Timeout } from '../runtime/core/args.js'
+import type { QueueOptions } from '../runtime/ipc/queue.js'
 /** A proxy of a AioQueue held by a manager server (typeid 'Queue'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. A FIFO queue shared between threads (Python's multiprocessing.Queue), unbounded by default. Items are any structured-cloneable values, copied in; put() never waits for room in the buffer (a feeder streams in what does not fit), so items of any size pass and a put() that returned is not lost if its thread is terminated. */
 export class AioQueueProxy<T = unknown> extends BaseProxy {
   /**

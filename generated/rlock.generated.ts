@@ -3,12 +3,12 @@
 // regenerate: npm run generate
 
 import { inspect } from 'node:util'
-import { RLockCore } from '../runtime/lock.js'
-import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/wait.js'
-import { checkBoolean, checkTimeout, deadlineOf, type Timeout } from '../runtime/args.js'
-import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
-import { guard } from '../runtime/guard.js'
-import { RuntimeError } from '../runtime/errors.js'
+import { RLockCore } from '../runtime/sync/lock.js'
+import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/core/wait.js'
+import { checkBoolean, checkTimeout, deadlineOf, type Timeout } from '../runtime/core/args.js'
+import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
+import { guard } from '../runtime/core/guard.js'
+import { RuntimeError } from '../runtime/core/errors.js'
 let wrapping: RLockCore | undefined
 
 /** A recursive lock (Python's multiprocessing.RLock): the owning thread may acquire it again, and it is free once released as many times as acquired. Ownership is per thread, so async tasks on one thread share it; only the owner may release it. */

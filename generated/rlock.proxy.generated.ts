@@ -2,15 +2,15 @@
 // source: spec/rlock.yaml
 // regenerate: npm run generate
 
-import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/proxy.js'
-import { BaseProxy } from '../runtime/proxy-base.js'
-import { registerHostedType } from '../runtime/manager-types.js'
+import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/manager/proxy.js'
+import { BaseProxy } from '../runtime/manager/proxy-base.js'
+import { registerHostedType } from '../runtime/manager/manager-types.js'
 import { AioRLock } from './rlock.generated.js'
-import { CORE, registerType, registerWrapper } from '../runtime/transfer.js'
-import type { CoroOptions } from '../runtime/wait.js'
-import { checkBoolean, checkTimeout } from '../runtime/args.js'
-import { guard } from '../runtime/guard.js'
-import type { Timeout } from '../runtime/args.js'
+import { CORE, registerType, registerWrapper } from '../runtime/core/transfer.js'
+import type { CoroOptions } from '../runtime/core/wait.js'
+import { checkBoolean, checkTimeout } from '../runtime/core/args.js'
+import { guard } from '../runtime/core/guard.js'
+import type { Timeout } from '../runtime/core/args.js'
 /** A proxy of a AioRLock held by a manager server (typeid 'RLock'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. A recursive lock (Python's multiprocessing.RLock): the owning thread may acquire it again, and it is free once released as many times as acquired. Ownership is per thread, so async tasks on one thread share it; only the owner may release it. */
 export class AioRLockProxy extends BaseProxy {
   /**

@@ -3,11 +3,11 @@
 // regenerate: npm run generate
 
 import { inspect } from 'node:util'
-import { SemaphoreCore } from '../runtime/semaphore.js'
-import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/wait.js'
-import { checkBoolean, checkTimeout, checkInteger, deadlineOf, type Timeout } from '../runtime/args.js'
-import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
-import { guard } from '../runtime/guard.js'
+import { SemaphoreCore } from '../runtime/sync/semaphore.js'
+import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/core/wait.js'
+import { checkBoolean, checkTimeout, checkInteger, deadlineOf, type Timeout } from '../runtime/core/args.js'
+import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
+import { guard } from '../runtime/core/guard.js'
 let wrapping: SemaphoreCore | undefined
 
 /** A counting semaphore (Python's multiprocessing.Semaphore): acquire takes a unit, waiting while the count is 0; release gives one back, and may raise the count past its initial value. */

@@ -3,12 +3,12 @@
 // regenerate: npm run generate
 
 import { inspect } from 'node:util'
-import { SimpleQueueCore } from '../runtime/queue.js'
-import { PENDING, blockOn, coroBlockOn, type CoroOptions, type Pending } from '../runtime/wait.js'
-import { deadlineOf } from '../runtime/args.js'
-import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/transfer.js'
-import { Full, ValueError } from '../runtime/errors.js'
-import { QueueOptions } from '../runtime/queue.js'
+import { SimpleQueueCore } from '../runtime/ipc/queue.js'
+import { PENDING, blockOn, coroBlockOn, type CoroOptions, type Pending } from '../runtime/core/wait.js'
+import { deadlineOf } from '../runtime/core/args.js'
+import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
+import { Full, ValueError } from '../runtime/core/errors.js'
+import { QueueOptions } from '../runtime/ipc/queue.js'
 let wrapping: SimpleQueueCore | undefined
 
 /** A simplified queue (Python's multiprocessing.SimpleQueue): unbounded, get() without a timeout, and a put() that fits in the buffer is visible at once. */

@@ -2,13 +2,13 @@
 // source: spec/simple-queue.yaml
 // regenerate: npm run generate
 
-import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/proxy.js'
-import { BaseProxy } from '../runtime/proxy-base.js'
-import { registerHostedType } from '../runtime/manager-types.js'
+import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/manager/proxy.js'
+import { BaseProxy } from '../runtime/manager/proxy-base.js'
+import { registerHostedType } from '../runtime/manager/manager-types.js'
 import { AioSimpleQueue } from './simple-queue.generated.js'
-import { CORE, registerType, registerWrapper } from '../runtime/transfer.js'
-import type { CoroOptions } from '../runtime/wait.js'
-import type { QueueOptions } from '../runtime/queue.js'
+import { CORE, registerType, registerWrapper } from '../runtime/core/transfer.js'
+import type { CoroOptions } from '../runtime/core/wait.js'
+import type { QueueOptions } from '../runtime/ipc/queue.js'
 /** A proxy of a AioSimpleQueue held by a manager server (typeid 'SimpleQueue'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. A simplified queue (Python's multiprocessing.SimpleQueue): unbounded, get() without a timeout, and a put() that fits in the buffer is visible at once. */
 export class AioSimpleQueueProxy<T = unknown> extends BaseProxy {
   /**

@@ -2,12 +2,12 @@
 // source: spec/value.yaml
 // regenerate: npm run generate
 
-import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/proxy.js'
-import { BaseProxy } from '../runtime/proxy-base.js'
-import { registerHostedType } from '../runtime/manager-types.js'
+import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/manager/proxy.js'
+import { BaseProxy } from '../runtime/manager/proxy-base.js'
+import { registerHostedType } from '../runtime/manager/manager-types.js'
 import { AioValue } from './value.generated.js'
-import { CORE, registerType, registerWrapper } from '../runtime/transfer.js'
-import type { Typecode, Element, LockOption } from '../runtime/sharedctypes.js'
+import { CORE, registerType, registerWrapper } from '../runtime/core/transfer.js'
+import type { Typecode, Element, LockOption } from '../runtime/sync/sharedctypes.js'
 /** A proxy of a AioValue held by a manager server (typeid 'Value'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. One number in shared memory (Python's multiprocessing.Value), guarded by an AioRLock unless created with `lock: false`. Reading and writing `value` is atomic for one access; `value += 1` is not: wrap it in `using _ = v.hold()`. */
 export class AioValueProxy extends BaseProxy {
   /**

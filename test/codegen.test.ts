@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-const CLI = join(ROOT, 'build-codegen/codegen/cli.js')
+const CLI = join(ROOT, 'codegen/dist/cli.js')
 
 function codegen(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -24,7 +24,8 @@ function tempDir(t: { teardown(fn: () => void): void }): string {
   return dir
 }
 
-const GOOD = readFileSync(join(ROOT, 'spec/lock.yaml'), 'utf8')
+// Paths in a spec are relative to the spec file: a copy elsewhere names the repository's runtime absolutely.
+const GOOD = readFileSync(join(ROOT, 'spec/lock.yaml'), 'utf8').replaceAll('../runtime/', `${join(ROOT, 'runtime')}/`)
 
 test('every spec problem is reported at once, located, with what to write instead', async (t) => {
   const dir = tempDir(t)
@@ -43,7 +44,7 @@ test('every spec problem is reported at once, located, with what to write instea
   t.regex(r.stderr, /unknown type 'bool'; write one of: boolean, timeout/)
   t.regex(r.stderr, /dup\.yaml:\d+:\d+: methods\.acquire: duplicate method 'acquire'/)
   t.regex(r.stderr, /noattempt\.yaml:\d+:\d+: methods\[0\]\.blocking\.attempt: missing required key 'attempt'/)
-  t.regex(r.stderr, /lock\.yaml:\d+:\d+: methods\.acquire\.blocking\.attempt: LockCore \(runtime\/lock\.ts\) has no member 'acquireAttemptt'/)
+  t.regex(r.stderr, /lock\.yaml:\d+:\d+: methods\.acquire\.blocking\.attempt: LockCore \(runtime\/sync\/lock\.ts\) has no member 'acquireAttemptt'/)
   t.regex(r.stderr, /\d+ problems in the spec/)
 })
 
@@ -52,10 +53,10 @@ test('a missing runtime symbol names the core class and the members it has', asy
   writeFileSync(join(dir, 'lock.yaml'), GOOD.replace('      attempt: acquireAttempt()', '      attempt: acquireAttemptt()').replace('  class: LockCore', '  class: LockCore'))
   const r = await codegen('--spec', join(dir, 'lock.yaml'), '--out', join(dir, 'out'))
   t.is(r.code, 1)
-  t.regex(r.stderr, /lock\.yaml:\d+:\d+: methods\.acquire\.blocking\.attempt: LockCore \(runtime\/lock\.ts\) has no member 'acquireAttemptt'; add it to the runtime core or write one of: .*acquireAttempt/)
+  t.regex(r.stderr, /lock\.yaml:\d+:\d+: methods\.acquire\.blocking\.attempt: LockCore \(runtime\/sync\/lock\.ts\) has no member 'acquireAttemptt'; add it to the runtime core or write one of: .*acquireAttempt/)
   writeFileSync(join(dir, 'lock.yaml'), GOOD.replace('  class: LockCore', '  class: LockCor'))
   const r2 = await codegen('--spec', join(dir, 'lock.yaml'), '--out', join(dir, 'out'))
-  t.regex(r2.stderr, /runtime\/lock\.ts exports no class LockCor; it exports: .*LockCore/)
+  t.regex(r2.stderr, /runtime\/sync\/lock\.ts exports no class LockCor; it exports: .*LockCore/)
 })
 
 test('a method without a conformance case is an error', async (t) => {
@@ -89,7 +90,9 @@ test('--check passes on fresh output and fails on stale, missing and extra files
 
 test('regenerating is idempotent: a second run writes nothing', async (t) => {
   const dir = tempDir(t)
+  // spec/ and runtime/ side by side, as in the repository: the spec's relative paths hold in the copy.
   cpSync(join(ROOT, 'spec'), join(dir, 'spec'), { recursive: true })
+  cpSync(join(ROOT, 'runtime'), join(dir, 'runtime'), { recursive: true })
   const out = join(dir, 'out')
   t.is((await codegen('--spec', join(dir, 'spec'), '--out', out)).code, 0)
   const again = await codegen('--spec', join(dir, 'spec'), '--out', out)

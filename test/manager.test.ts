@@ -163,9 +163,9 @@ test('a client killed inside Condition.wait leaves the condition\'s lock free', 
 })
 
 test('frames sent after a failed handshake are not served', async (t) => {
-  const { encode, encoded } = await import('../runtime/serialize.js')
-  const { frameHeader, messageReader } = await import('../runtime/framing.js')
-  const { OP_SHUTDOWN } = await import('../runtime/manager-server.js')
+  const { encode, encoded } = await import('../runtime/ipc/serialize.js')
+  const { frameHeader, messageReader } = await import('../runtime/ipc/framing.js')
+  const { OP_SHUTDOWN } = await import('../runtime/manager/protocol.js')
   const m = manager(t)
   const frame = (b: Buffer) => Buffer.concat([frameHeader(b.length), b])
   const sock = net.connect(m.address as string)

@@ -1,85 +1,184 @@
-// The package as users install it: `import` from ESM and `require()` from CommonJS, by name.
+// The two packages as users install them: `npm pack` of each, the tarballs installed into a fresh
+// project outside the repository (no symlink), and used there by name: ESM and CommonJS imports, a
+// type-checked consumer, a Process + Queue + Pool program, and aioprocessing-codegen run on a copy
+// of the custom-primitive example whose class then works across two threads.
 import test from 'ava'
-import { spawn } from 'node:child_process'
-import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { execFile } from 'node:child_process'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { runNode } from './helpers.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const NPM_TIMEOUT = 180_000
 
-function project(t: { teardown(f: () => void): void }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'aio-consumer-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  mkdirSync(join(dir, 'node_modules'))
-  symlinkSync(ROOT, join(dir, 'node_modules', 'aioprocessing'), 'dir')
-  writeFileSync(join(dir, 'package.json'), '{ "name": "consumer", "version": "1.0.0" }')
+interface Run {
+  code: number
+  out: string
+  err: string
+}
+
+function run(cmd: string, args: string[], cwd: string, timeout = 60_000): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { cwd, timeout, maxBuffer: 64 * 1024 * 1024 }, (error, out, err) => {
+      resolve({ code: error ? Number((error as { code?: unknown }).code ?? 1) || 1 : 0, out, err })
+    })
+  })
+}
+const node = (args: string[], cwd: string): Promise<Run> => run(process.execPath, args, cwd)
+// The repository's npm, so that the test needs nothing outside it and the machine.
+const npm = (args: string[], cwd: string): Promise<Run> => run('npm', [...args, '--no-audit', '--no-fund', '--prefer-offline'], cwd, NPM_TIMEOUT)
+const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
+
+/** Packs a workspace package (built by npm test before the tests run) into `dest`; the tarball's path. */
+async function pack(dir: string, dest: string): Promise<string> {
+  const r = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dest], dir, NPM_TIMEOUT)
+  if (r.code !== 0) throw new Error(`npm pack in ${dir} failed: ${r.err}`)
+  return join(dest, JSON.parse(r.out)[0].filename)
+}
+
+/** A fresh project in the temp folder, with `tarballs` installed from files. */
+async function project(name: string, tarballs: string[]): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), `aio-${name}-`))
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true, type: 'module' }))
+  const r = await npm(['install', ...tarballs], dir)
+  if (r.code !== 0) throw new Error(`npm install in ${dir} failed: ${r.err}`)
   return dir
 }
 
-function run(dir: string, file: string): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [file], { cwd: dir, timeout: 30_000 })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (d) => (out += d))
-    child.stderr.on('data', (d) => (err += d))
-    child.on('close', (code) => resolve({ code, out, err }))
-  })
-}
+let lib = ''
+let codegen = ''
+let app = ''
+let gen = ''
+const made: string[] = []
 
-const SCRIPT = (load: string) => `${load}
-const lock = new AioLock()
+test.before(async () => {
+  const dest = mkdtempSync(join(tmpdir(), 'aio-tarballs-'))
+  made.push(dest)
+  lib = await pack(ROOT, dest)
+  codegen = await pack(join(ROOT, 'codegen'), dest)
+  app = await project('app', [lib])
+  made.push(app)
+})
+test.after.always(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true })
+})
+
+test.serial('the library installs alone: no dependency, and only what users run', (t) => {
+  const modules = readdirSync(join(app, 'node_modules')).filter((n) => !n.startsWith('.'))
+  t.deepEqual(modules, ['aioprocessing'])
+  const installed = JSON.parse(readFileSync(join(app, 'node_modules', 'aioprocessing', 'package.json'), 'utf8'))
+  t.is(installed.dependencies, undefined)
+  const files = readdirSync(join(app, 'node_modules', 'aioprocessing'), { recursive: true }).map(String)
+  t.deepEqual(files.filter((f) => /(^|\/)(test|tests|bench|examples|custom-primitive)(\/|$)|\.map$|conformance/.test(f)), [])
+  t.true(files.includes('dist/runtime/api/extend.js'))
+  t.false(existsSync(join(app, 'node_modules', 'aioprocessing', 'codegen')))
+})
+
+const SMOKE = (load: string) => `${load}
 const q = new AioQueue()
-const p = new AioProcess({ target: (q) => q.put('from a worker'), args: [q] })
+const p = new AioProcess({ target: (q, n) => { for (let i = 0; i < n; i++) q.put(i) }, args: [q, 100] })
 p.start()
-const item = q.get(true, 30000)
+let sum = 0
+for (let i = 0; i < 100; i++) sum += q.get(true, 30000)
 p.join(30000)
-console.log(lock.acquire(), item, p.exitcode)
+const pool = new AioPool({ processes: 2 })
+const squares = pool.map((x) => x * x, [1, 2, 3, 4])
+pool.terminate()
+pool.join()
+console.log(p.exitcode, sum, squares.join(','), typeof AioLock)
 `
 
-const LOADERS = [
-  ['require() from CommonJS', 'main.cjs', "const { AioLock, AioQueue, AioProcess } = require('aioprocessing')"],
-  ['import from an ES module', 'main.mjs', "import { AioLock, AioQueue, AioProcess } from 'aioprocessing'"],
-] as const
-
-for (const [how, file, load] of LOADERS) {
-  test(`${how} works by package name`, async (t) => {
-    const dir = project(t)
-    writeFileSync(join(dir, file), SCRIPT(load))
-    const r = await run(dir, file)
+for (const [how, file, load] of [
+  ['import from an ES module', 'main.mjs', "import { AioLock, AioQueue, AioProcess, AioPool } from 'aioprocessing'"],
+  ['require() from CommonJS', 'main.cjs', "const { AioLock, AioQueue, AioProcess, AioPool } = require('aioprocessing')"],
+] as const) {
+  test.serial(`${how}: a Process + Queue + Pool program runs by package name`, async (t) => {
+    writeFileSync(join(app, file), SMOKE(load))
+    const r = await node([file], app)
     t.is(r.code, 0, r.err)
-    t.is(r.out, 'true from a worker 0\n')
+    t.is(r.out, '0 4950 1,4,9,16 function\n')
   })
 }
 
-test('aioprocessing-codegen works on a user\'s own spec in a user\'s own project', async (t) => {
-  const dir = project(t)
-  mkdirSync(join(dir, 'spec'))
-  mkdirSync(join(dir, 'src'))
-  const { readFileSync } = await import('node:fs')
-  writeFileSync(join(dir, 'src', 'latch.ts'), readFileSync(join(ROOT, 'examples/custom-primitive/runtime/countdown-latch.ts')))
-  writeFileSync(
-    join(dir, 'spec', 'latch.yaml'),
-    readFileSync(join(ROOT, 'examples/custom-primitive/spec/countdown-latch.yaml'), 'utf8').replace('examples/custom-primitive/runtime/countdown-latch.ts', 'src/latch.ts'),
-  )
-  const cli = join('node_modules', 'aioprocessing', 'build-codegen', 'codegen', 'cli.js')
-  const gen = (check: boolean) =>
-    new Promise<{ code: number | null; err: string }>((resolve) => {
-      const args = [cli, '--spec', 'spec', '--out', 'src/generated', '--runtime', 'aioprocessing/runtime', ...(check ? ['--check'] : [])]
-      const child = spawn(process.execPath, args, { cwd: dir, timeout: 60_000 })
-      let err = ''
-      child.stderr.on('data', (d) => (err += d))
-      child.on('close', (code) => resolve({ code, err }))
-    })
-  t.is((await gen(false)).code, 0)
-  const r = await gen(true)
+test.serial('internal modules are not importable; the two entry points are', async (t) => {
+  writeFileSync(join(app, 'deep.mjs'), `
+const tries = ['aioprocessing/runtime/core/wait.js', 'aioprocessing/dist/runtime/core/wait.js', 'aioprocessing/extend', 'aioprocessing']
+for (const s of tries) {
+  try { const m = await import(s); console.log(s, 'ok', typeof (m.park ?? m.AioLock)) } catch (e) { console.log(s, e.code) }
+}`)
+  const r = await node(['deep.mjs'], app)
   t.is(r.code, 0, r.err)
-  const cls = readFileSync(join(dir, 'src/generated/latch.generated.ts'), 'utf8')
-  t.regex(cls, /from 'aioprocessing\/runtime\/wait\.js'/)
-  t.regex(cls, /from '\.\.\/latch\.js'/)
-  t.regex(readFileSync(join(dir, 'src/generated/tests/latch.conformance.generated.ts'), 'utf8'), /CountDownLatch: counting down to 0 opens the latch \(coro\)/)
+  t.is(r.out, [
+    'aioprocessing/runtime/core/wait.js ERR_PACKAGE_PATH_NOT_EXPORTED',
+    'aioprocessing/dist/runtime/core/wait.js ERR_PACKAGE_PATH_NOT_EXPORTED',
+    'aioprocessing/extend ok function',
+    'aioprocessing ok function',
+    '',
+  ].join('\n'))
+})
+
+test.serial('a TypeScript consumer type-checks against the published types, which hide @internal members', async (t) => {
+  writeFileSync(join(app, 'consumer.ts'), `
+import { AioLock, AioQueue, AioPool, AioPipe, type AioConnection, type Timeout } from 'aioprocessing'
+import { park, PENDING, BaseProxy, type Waiter } from 'aioprocessing/extend'
+export async function use(): Promise<number> {
+  const lock = new AioLock()
+  const held: boolean = await lock.coro_acquire(true, 10)
+  const q = new AioQueue<number>()
+  q.put(1)
+  const n: number = q.get()
+  const [a]: [AioConnection, AioConnection] = AioPipe()
+  const t: Timeout = null
+  const w: Waiter | undefined = undefined
+  // @ts-expect-error fromCore is @internal: stripped from the published types
+  AioLock.fromCore
+  void [held, a, t, w, park, PENDING, BaseProxy, AioPool]
+  return n
+}
+`)
+  writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: false, lib: ['ES2024', 'ESNext.Disposable'], types: ['node'], typeRoots: [join(ROOT, 'node_modules', '@types')] },
+    files: ['consumer.ts'],
+  }))
+  const r = await node([tsc, '-p', '.'], app)
+  t.is(r.code, 0, r.out + r.err)
+})
+
+test.serial('aioprocessing-codegen on a copy of the custom-primitive example, in another folder, used across two threads', async (t) => {
+  gen = await project('latch-app', [lib, codegen])
+  made.push(gen)
+  // The example's spec/ and runtime/ under another folder name: the spec's paths are relative to it.
+  const home = join(gen, 'src', 'primitives')
+  mkdirSync(home, { recursive: true })
+  for (const sub of ['spec', 'runtime']) cpSync(join(ROOT, 'examples', 'custom-primitive', sub), join(home, sub), { recursive: true })
+  const r = await run('npx', ['--no-install', 'aioprocessing-codegen', '--spec', 'src/primitives/spec', '--out', 'src/primitives/generated'], gen, NPM_TIMEOUT)
+  t.is(r.code, 0, r.err)
+  const check = await run('npx', ['--no-install', 'aioprocessing-codegen', '--spec', 'src/primitives/spec', '--out', 'src/primitives/generated', '--check'], gen, NPM_TIMEOUT)
+  t.is(check.code, 0, check.err)
+  const cls = readFileSync(join(home, 'generated', 'countdown-latch.generated.ts'), 'utf8')
+  t.regex(cls, /from 'aioprocessing\/extend'/)
+  t.regex(cls, /from '\.\.\/runtime\/countdown-latch\.js'/)
+  writeFileSync(join(gen, 'src', 'main.ts'), `
+import { AioProcess } from 'aioprocessing'
+import { CountDownLatch } from './primitives/generated/index.generated.js'
+const latch = new CountDownLatch(2)
+const workers = [0, 1].map(() => new AioProcess({ target: (l: CountDownLatch) => l.countDown(), args: [latch] }))
+for (const w of workers) w.start()
+const opened = await latch.coro_wait(30_000)
+for (const w of workers) w.join(30_000)
+console.log(opened, latch.getCount(), workers.map((w) => w.exitcode).join(','))
+`)
+  writeFileSync(join(gen, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, outDir: 'out', rootDir: 'src', skipLibCheck: true, lib: ['ES2024', 'ESNext.Disposable'], types: ['node'], typeRoots: [join(ROOT, 'node_modules', '@types')] },
+    include: ['src/main.ts', 'src/primitives/generated/*.ts', 'src/primitives/runtime/*.ts'],
+  }))
+  const built = await node([tsc, '-p', '.'], gen)
+  t.is(built.code, 0, built.out + built.err)
+  const ran = await node(['out/main.js'], gen)
+  t.is(ran.code, 0, ran.err)
+  t.is(ran.out, 'true 0 0,0\n')
 })
 
 test('the examples that npm start runs work: seed, quickstart, pool and manager', async (t) => {

@@ -3,7 +3,7 @@
 import test from 'ava'
 import { createHash } from 'node:crypto'
 import { AioArray, AioEvent, AioJoinableQueue, AioLock, AioPipe, AioQueue, AioSimpleQueue, AioValue } from '../generated/index.generated.js'
-import { CORE } from '../runtime/transfer.js'
+import { CORE } from '../runtime/core/transfer.js'
 import { LONG, STYLES, call, joined, start } from './helpers.js'
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')

@@ -4,9 +4,9 @@
 
 import { inspect } from 'node:util'
 import { CountDownLatchCore } from '../runtime/countdown-latch.js'
-import { PENDING, blockOn, coroBlockOn, type CoroOptions } from 'aioprocessing/runtime/wait.js'
-import { checkTimeout, checkInteger, deadlineOf, type Timeout } from 'aioprocessing/runtime/args.js'
-import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from 'aioprocessing/runtime/transfer.js'
+import { PENDING, blockOn, coroBlockOn, type CoroOptions } from 'aioprocessing/extend'
+import { checkTimeout, checkInteger, deadlineOf, type Timeout } from 'aioprocessing/extend'
+import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from 'aioprocessing/extend'
 let wrapping: CountDownLatchCore | undefined
 
 /** A latch that opens once countDown() was called `count` times; wait() blocks until then. */

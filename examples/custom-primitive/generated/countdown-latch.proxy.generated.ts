@@ -2,14 +2,14 @@
 // source: examples/custom-primitive/spec/countdown-latch.yaml
 // regenerate: npm run generate
 
-import { ProxyCore, PROXY_CLASSES, wrapProxy } from 'aioprocessing/runtime/proxy.js'
-import { BaseProxy } from 'aioprocessing/runtime/proxy-base.js'
-import { registerHostedType } from 'aioprocessing/runtime/manager-types.js'
+import { ProxyCore, PROXY_CLASSES, wrapProxy } from 'aioprocessing/extend'
+import { BaseProxy } from 'aioprocessing/extend'
+import { registerHostedType } from 'aioprocessing/extend'
 import { CountDownLatch } from './countdown-latch.generated.js'
-import { CORE, registerType, registerWrapper } from 'aioprocessing/runtime/transfer.js'
-import type { CoroOptions } from 'aioprocessing/runtime/wait.js'
-import { checkTimeout } from 'aioprocessing/runtime/args.js'
-import type { Timeout } from 'aioprocessing/runtime/args.js'
+import { CORE, registerType, registerWrapper } from 'aioprocessing/extend'
+import type { CoroOptions } from 'aioprocessing/extend'
+import { checkTimeout } from 'aioprocessing/extend'
+import type { Timeout } from 'aioprocessing/extend'
 /** A proxy of a CountDownLatch held by a manager server (typeid 'CountDownLatch'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. A latch that opens once countDown() was called `count` times; wait() blocks until then. */
 export class CountDownLatchProxy extends BaseProxy {
   /**

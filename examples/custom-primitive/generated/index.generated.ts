@@ -6,9 +6,13 @@ import { CountDownLatch } from './countdown-latch.generated.js'
 import { CountDownLatchProxy } from './countdown-latch.proxy.generated.js'
 export { CountDownLatchProxy }
 
-import { NotImplementedError, ValueError } from 'aioprocessing/runtime/errors.js'
-export * from 'aioprocessing/runtime/public.js'
+import { NotImplementedError, ValueError } from 'aioprocessing/extend'
+import { registerClassModule } from 'aioprocessing/extend'
+export * from 'aioprocessing'
 export { CountDownLatch }
+// Threads and processes started from here load this module first, so that shared objects of its classes rebuild there.
+registerClassModule(import.meta.url)
+
 /** The start methods this version has; the first is the default. */
 export const startMethods = ['thread'] as const
 

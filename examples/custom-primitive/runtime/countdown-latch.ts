@@ -3,7 +3,7 @@
 //
 // word  name   meaning
 // 0     COUNT  what is left to count down; waiters sleep on it while it is above 0
-import { park, type Pending, type Waiter } from 'aioprocessing/runtime/wait.js'
+import { park, type Pending, type Waiter } from 'aioprocessing/extend'
 
 const COUNT = 0
 

@@ -1,0 +1,76 @@
+// The runtime names the package exports beside the generated classes.
+export * from '../core/errors.js'
+export { currentProcess, type CurrentProcess } from '../core/current.js'
+export type { Timeout } from '../core/args.js'
+export type { CoroOptions } from '../core/wait.js'
+export type { ProcessOptions, Target } from '../process/process.js'
+export type { QueueOptions } from '../ipc/queue.js'
+export type { PoolOptions, PoolFunction, AsyncOptions } from '../pool/pool.js'
+export { RemoteTraceback } from '../core/remote-error.js'
+
+import { pipeEnds, type Connection } from '../ipc/connection.js'
+
+/**
+ * The generated classes these functions hand out. The generated index fills it in (a module
+ * augmentation), so that the runtime names the public class without importing generated/.
+ */
+export interface PublicClasses {}
+type AioConnection = PublicClasses extends { AioConnection: infer C } ? C : Connection
+
+/**
+ * Python's `Pipe(duplex = true)`: two connected AioConnections over shared memory, usable from any
+ * threads they are passed to. With `duplex = false` the first only receives and the second only sends.
+ */
+export function AioPipe(duplex = true): [AioConnection, AioConnection] {
+  return pipeEnds<AioConnection>(duplex)
+}
+
+import { blockOn, coroBlockOn, type CoroOptions, type Waiter } from '../core/wait.js'
+import { connectAttempt, connectBegin, waitReadyAttempt, type SocketOptions } from '../ipc/sockets.js'
+import { coreOf } from '../core/transfer.js'
+import { ConnectionCore } from '../ipc/connection.js'
+import { deadlineOf, type Timeout } from '../core/args.js'
+export type { Address, SocketOptions, ListenerOptions } from '../ipc/sockets.js'
+
+/**
+ * Python's `Client(address, family, authkey)`: connects to an AioListener (or a Python
+ * `multiprocessing.connection.Listener`), runs the authkey handshake when `authkey` is given, and
+ * returns the connection. It blocks the calling thread; `AioClient.coro` is the awaitable form.
+ * @throws {@link AuthenticationError} when the keys differ; `OSError` when nothing listens there.
+ */
+export function AioClient(address: readonly [string, number] | string, options: SocketOptions = {}): AioConnection {
+  const st = connectBegin(address, options)
+  return blockOn<AioConnection>(st, () => connectAttempt<AioConnection>(st), Infinity, () => st.expire() as never, true)
+}
+
+/** The awaitable form of {@link AioClient}; `signal` aborts it (the half-made connection is dropped). */
+AioClient.coro = async function coroClient(address: readonly [string, number] | string, options: SocketOptions = {}, { signal }: CoroOptions = {}): Promise<AioConnection> {
+  signal?.throwIfAborted()
+  const st = connectBegin(address, options)
+  return coroBlockOn<AioConnection>(st, () => connectAttempt<AioConnection>(st), Infinity, () => st.expire() as never, signal, true)
+}
+
+function waitArgs(connections: readonly AioConnection[]): ConnectionCore[] {
+  if (!Array.isArray(connections)) throw new TypeError('connections must be an array of AioConnection')
+  return connections.map((c, i) => coreOf<ConnectionCore>(`connections[${i}]`, c, [ConnectionCore], 'an AioConnection'))
+}
+
+/**
+ * Python's `multiprocessing.connection.wait(object_list, timeout)`: the connections that have
+ * something to read (or whose peer closed), waiting up to `timeout` ms for one; [] on timeout.
+ */
+export function wait(connections: readonly AioConnection[], timeout: Timeout = null): AioConnection[] {
+  const cores = waitArgs(connections)
+  const w: Waiter = { i32: new Int32Array(1), waitIndex: 0, waitValue: 0 }
+  return blockOn(w, () => waitReadyAttempt(connections, cores, w), deadlineOf('timeout', timeout), () => [])
+}
+
+/** The awaitable form of {@link wait}. */
+export async function coro_wait(connections: readonly AioConnection[], timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<AioConnection[]> {
+  const cores = waitArgs(connections)
+  const w: Waiter = { i32: new Int32Array(1), waitIndex: 0, waitValue: 0 }
+  return coroBlockOn(w, () => waitReadyAttempt(connections, cores, w), deadlineOf('timeout', timeout), () => [], signal)
+}
+
+export { AioDictProxy, AioListProxy, AioNamespaceProxy, AioAutoProxy } from '../manager/containers.js'
+export type { ManagerOptions } from '../manager/manager.js'

@@ -1,0 +1,110 @@
+// CPython's multiprocessing.connection framing on a byte stream: a signed 4-byte big-endian
+// length, or -1 followed by an 8-byte length for messages of 2 GiB and more, then the payload.
+// Used by the I/O thread (sockets pumped into rings) and by the manager server (its own sockets).
+
+/** The largest frame a peer may send unless a listener says otherwise: a peer never sizes our allocations beyond it. */
+export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+/** Parses frames from chunks as they arrive; a payload is handed on in parts, as it comes. */
+export class FrameReader {
+  private readonly header = Buffer.alloc(12)
+  private have = 0 // header bytes read
+  private need = 4 // header bytes needed: 4, or 12 after the -1 escape
+  private remaining = -1 // payload bytes still to come; -1 while reading a header
+
+  /**
+   * `start(size)` is called at each frame (false refuses it: the stream is cut off), `part` with
+   * each piece of its payload, `bad()` for a frame no peer may send (a negative length, or one over
+   * `maxMessageSize`: a peer never sizes our allocations).
+   */
+  constructor(
+    private readonly maxMessageSize: number,
+    private readonly start: (size: number) => void,
+    private readonly part: (bytes: Buffer) => void,
+    private readonly bad: () => void,
+  ) {}
+
+  /** Whether the stream stopped inside a frame (EOF there is a cut-off). */
+  get inFrame(): boolean {
+    return this.remaining >= 0 || this.have > 0
+  }
+
+  /** Feeds a chunk; returns false once the stream was found bad (the rest is not read). */
+  push(chunk: Buffer): boolean {
+    let at = 0
+    while (at < chunk.length) {
+      if (this.remaining < 0) {
+        const k = Math.min(this.need - this.have, chunk.length - at)
+        chunk.copy(this.header, this.have, at, at + k)
+        this.have += k
+        at += k
+        if (this.have < this.need) break
+        let size: number
+        if (this.need === 4) {
+          const n32 = this.header.readInt32BE(0)
+          if (n32 === -1) {
+            this.need = 12
+            continue
+          }
+          if (n32 < 0) return this.refuse()
+          size = n32
+        } else {
+          const n64 = this.header.readBigUInt64BE(4)
+          size = n64 > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(n64)
+        }
+        this.have = 0
+        this.need = 4
+        if (size > this.maxMessageSize) return this.refuse()
+        this.start(size)
+        this.remaining = size === 0 ? -1 : size
+        continue
+      }
+      const take = Math.min(this.remaining, chunk.length - at)
+      this.part(chunk.subarray(at, at + take))
+      at += take
+      this.remaining -= take
+      if (this.remaining === 0) this.remaining = -1
+    }
+    return true
+  }
+
+  private refuse(): false {
+    this.bad()
+    return false
+  }
+}
+
+/** The header of a frame of `length` bytes. */
+export function frameHeader(length: number): Buffer {
+  const head = Buffer.alloc(length > 0x7fffffff ? 12 : 4)
+  if (head.length === 12) {
+    head.writeInt32BE(-1, 0)
+    head.writeBigUInt64BE(BigInt(length), 4)
+  } else head.writeInt32BE(length, 0)
+  return head
+}
+
+/** Collects whole messages: `message(bytes)` once each frame's payload is complete. */
+export function messageReader(maxMessageSize: number, message: (bytes: Buffer) => void, bad: () => void): FrameReader {
+  let buf = Buffer.alloc(0)
+  let filled = 0
+  const done = () => {
+    const b = buf
+    buf = Buffer.alloc(0)
+    message(b)
+  }
+  return new FrameReader(
+    maxMessageSize,
+    (size) => {
+      buf = Buffer.allocUnsafe(size)
+      filled = 0
+      if (size === 0) done()
+    },
+    (bytes) => {
+      bytes.copy(buf, filled)
+      filled += bytes.length
+      if (filled === buf.length) done()
+    },
+    bad,
+  )
+}

@@ -1,0 +1,677 @@
+// Queue, JoinableQueue and SimpleQueue: length-prefixed records in a byte ring in shared memory.
+//
+// word  name        meaning
+// 0-1   RLOCK       read-side futex mutex (STATE, OWNER): one consumer reads a record at a time
+// 2-3   WLOCK       write-side futex mutex: one producer writes a record at a time
+// 4     HEAD        bytes consumed (wrapping int32; ring index = HEAD & (CAPACITY-1))
+// 5     TAIL        bytes committed; readers sleep on it while a large record streams in
+// 6     SIZE        items put and not yet got (qsize(): counts an item as soon as put() returns)
+// 7     SLOTS       free slots of a bounded queue; a full put sleeps on it
+// 8     MAXSIZE     0 = unbounded
+// 9     DATA_SEQ    bumped after every commit; consumers waiting for data sleep on it
+// 10    SPACE_SEQ   bumped after every consume; the feeder waiting for room sleeps on it
+// 11    UNFINISHED  JoinableQueue: items put and not yet marked done; join() sleeps on it
+// 12    SKIP        bytes of the record being read that are not consumed yet (a reader that takes
+//                   RLOCK over from a dead one discards them)
+// 13    CAPACITY    ring size in bytes, a power of two
+// 14    ID          a random id, so the feeder can tell queues apart across messages
+// 15    FLAGS       WRITER_CLOSED=1 | READER_CLOSED=2 | FAILED=4 (a socket was cut off mid-stream)
+//                   | SOCKET=8 (the I/O thread pumps this ring to a socket)
+// 16    UNSENT      a socket's outgoing ring: messages sent and not yet handed to the kernel
+// 17    WANT_ROOM   1 while a writer sleeps on SPACE_SEQ; readers wake it only once a quarter of
+//                   the ring is free, so a full ring is not refilled one record per wake-up
+// 18    READERS     connection handles that read this ring (counted like file descriptors)
+// 19    WRITERS     connection handles that write it; the last close() closes the end
+// Bytes from HEADER_BYTES: the ring. A record is a u32 length then the serialized item.
+//
+// Writes never wait for room in the producer's own thread, as Python's feeder thread guarantees:
+// a record that fits is written and committed at once (one TAIL store makes it visible whole);
+// one that does not — the ring is full, another producer holds WLOCK, or the item is larger than
+// the ring — goes to the feeder, which lives in the supervisor of the thread's parent and streams
+// it in as room frees. A producer keeps its order by sending everything to the feeder while any of
+// its records are still there. So a put() that returned is never lost when its thread is
+// terminated, and no item size can wedge the ring: a reader streams a large record out as the
+// feeder streams it in.
+//
+// The internal locks are robust: a thread that ends while holding one (terminate() can stop it
+// anywhere) is detected through the liveness table and its lock is taken over; a reader that ended
+// mid-record leaves SKIP behind, and the next reader discards the rest of that record.
+
+import { COMMITTED, PENDING, coroBlockOn, park, type Committed, type Pending, type Waiter } from '../core/wait.js'
+import { LockCore } from '../sync/lock.js'
+import { SELF } from '../core/identity.js'
+import { ownerEnded } from '../core/liveness.js'
+import { Empty, OSError, ValueError } from '../core/errors.js'
+import { decode, encode, encoded } from './serialize.js'
+import { feed } from './feeder-client.js'
+
+const RSTATE = 0
+const ROWNER = 1
+const WSTATE = 2
+const WOWNER = 3
+const HEAD = 4
+const TAIL = 5
+const SIZE = 6
+const SLOTS = 7
+const MAXSIZE = 8
+const DATA_SEQ = 9
+const SPACE_SEQ = 10
+const UNFINISHED = 11
+const SKIP = 12
+const CAPACITY = 13
+const ID = 14
+const FLAGS = 15
+const WRITER_CLOSED = 1
+const READER_CLOSED = 2
+const FAILED = 4
+const SOCKET = 8
+const UNSENT = 16
+const WANT_ROOM = 17
+const READERS = 18
+const WRITERS = 19
+export const CUT_OFF = 'the connection was cut off: the peer broke the framing protocol, or reset or ended it inside a message'
+/** Returned by Ring.takeAttempt once the writer closed and every record was taken. */
+export const EOF: unique symbol = Symbol('aioprocessing.eof')
+export const HEADER_WORDS = 20
+export const HEADER_BYTES = HEADER_WORDS * 4
+const LEN = 4
+/** Default ring size: an idle queue costs this plus 64 bytes of header. */
+export const DEFAULT_CAPACITY = 32 * 1024
+/** How long a put() waits for a consumer to make room before it hands the record to the feeder. */
+const ROOM_WAIT_MS = 1
+/** Records of one handle the feeder may hold before put() waits (about Python's pipe + feeder buffer). */
+export const MAX_BACKLOG = 65_536
+/** How long a sleeper on an internal lock waits before it checks whether the holder died. */
+const DEAD_OWNER_CHECK_MS = 50
+
+/** The shared part of a queue: header words and ring, used by handles and by the feeder. */
+export class Ring {
+  readonly bytes: Buffer
+  readonly mask: number
+  readonly rlock: LockCore
+  readonly wlock: LockCore
+  constructor(readonly i32: Int32Array) {
+    const sab = i32.buffer as SharedArrayBuffer
+    this.bytes = Buffer.from(sab, HEADER_BYTES, i32[CAPACITY])
+    this.mask = i32[CAPACITY] - 1
+    this.rlock = new LockCore(i32.subarray(RSTATE, RSTATE + 2))
+    this.wlock = new LockCore(i32.subarray(WSTATE, WSTATE + 2))
+  }
+
+  static create(maxsize: number, capacity = DEFAULT_CAPACITY): Ring {
+    if (!Number.isInteger(Math.log2(capacity)) || capacity < 64) throw new RangeError(`capacity must be a power of two >= 64, not ${capacity}`)
+    const i32 = new Int32Array(new SharedArrayBuffer(HEADER_BYTES + capacity))
+    i32[CAPACITY] = capacity
+    i32[MAXSIZE] = maxsize
+    i32[SLOTS] = maxsize
+    i32[ID] = crypto.getRandomValues(new Int32Array(1))[0]
+    return new Ring(i32)
+  }
+
+  get id(): number {
+    return this.i32[ID]
+  }
+
+  get capacity(): number {
+    return this.mask + 1
+  }
+
+  /** Bytes that can be written now. */
+  free(): number {
+    return this.capacity - ((Atomics.load(this.i32, TAIL) - Atomics.load(this.i32, HEAD)) | 0)
+  }
+
+  /** Copies `src[from..to)` into the ring at byte position `pos` (wrapping). */
+  put(pos: number, src: Uint8Array, from: number, to: number): void {
+    const at = pos & this.mask
+    const first = Math.min(to - from, this.capacity - at)
+    this.bytes.set(src.subarray(from, from + first), at)
+    if (first < to - from) this.bytes.set(src.subarray(from + first, to), 0)
+  }
+
+  /** Copies `n` ring bytes at `pos` (wrapping) into `dst` at `offset`. */
+  get(pos: number, dst: Uint8Array, offset: number, n: number): void {
+    const at = pos & this.mask
+    const first = Math.min(n, this.capacity - at)
+    dst.set(this.bytes.subarray(at, at + first), offset)
+    if (first < n) dst.set(this.bytes.subarray(0, n - first), offset + first)
+  }
+
+  readLength(pos: number): number {
+    const at = pos & this.mask
+    if (at + LEN <= this.capacity) return this.bytes.readUInt32LE(at)
+    const tmp = Buffer.allocUnsafe(LEN)
+    this.get(pos, tmp, 0, LEN)
+    return tmp.readUInt32LE(0)
+  }
+
+  writeLength(pos: number, n: number): void {
+    const at = pos & this.mask
+    if (at + LEN <= this.capacity) {
+      this.bytes.writeUInt32LE(n, at)
+      return
+    }
+    const tmp = Buffer.allocUnsafe(LEN)
+    tmp.writeUInt32LE(n, 0)
+    this.put(pos, tmp, 0, LEN)
+  }
+
+  /**
+   * Makes bytes up to `tail` visible to readers and wakes one of them. A partial record (only the
+   * feeder writes those) also wakes the reader streaming it, which sleeps on TAIL.
+   */
+  commit(tail: number, partial = false): void {
+    const i32 = this.i32
+    Atomics.store(i32, TAIL, tail)
+    Atomics.add(i32, DATA_SEQ, 1)
+    // All, not one: poll() and wait() sleep on DATA_SEQ too, and a wake-up taken by a poller
+    // must not leave a reader asleep beside readable data.
+    Atomics.notify(i32, DATA_SEQ)
+    if (partial) Atomics.notify(i32, TAIL)
+  }
+
+
+  /** Releases ring bytes up to `head`; wakes a writer waiting for room once a quarter is free. */
+  consume(head: number): void {
+    const i32 = this.i32
+    Atomics.store(i32, HEAD, head)
+    if (Atomics.load(i32, WANT_ROOM) !== 0 && this.free() >= this.capacity >> 2) {
+      Atomics.store(i32, WANT_ROOM, 0)
+      Atomics.add(i32, SPACE_SEQ, 1)
+      Atomics.notify(i32, SPACE_SEQ)
+    }
+  }
+
+  /**
+   * A writer about to sleep for room: returns the SPACE_SEQ to sleep on, read before the flag is
+   * raised, so a reader that frees room after the writer's last look either sees the flag or the
+   * writer sees the room.
+   */
+  wantRoom(): number {
+    const seq = Atomics.load(this.i32, SPACE_SEQ)
+    Atomics.store(this.i32, WANT_ROOM, 1)
+    return seq
+  }
+
+  /**
+   * One step of taking an internal lock, robustly: the lock, or PENDING with `w` parked on it for
+   * at most DEAD_OWNER_CHECK_MS, after which the holder is checked for having ended.
+   */
+  lockAttempt(lock: LockCore, w: Waiter): true | Pending {
+    if (lock.tryAcquire() === true) return true
+    const owner = Atomics.load(lock.i32, 1)
+    if (ownerEnded(owner) && Atomics.compareExchange(lock.i32, 1, owner, SELF) === owner) return true
+    if (lock.acquireAttempt(w) === true) return true
+    w.waitCapMs = DEAD_OWNER_CHECK_MS
+    return PENDING
+  }
+
+  /**
+   * Writes as much of `src[from..to)` as fits now and commits it (a part of a record, so a reader
+   * streaming it wakes); the caller holds WLOCK. Returns the bytes written, or PENDING with `w`
+   * parked on SPACE_SEQ when the ring is full.
+   */
+  writeSome(src: Uint8Array, from: number, to: number, w: Waiter): number | Pending {
+    const seq = this.wantRoom()
+    const free = this.free()
+    if (free === 0) return park(w, this.i32, SPACE_SEQ, seq)
+    const tail = Atomics.load(this.i32, TAIL)
+    const k = Math.min(free, to - from)
+    this.put(tail, src, from, from + k)
+    this.commit((tail + k) | 0, true)
+    return k
+  }
+
+  /** Whether the writing side closed (a connection's peer). */
+  writerClosed(): boolean {
+    return (Atomics.load(this.i32, FLAGS) & WRITER_CLOSED) !== 0
+  }
+
+  /** Marks the writing side closed and wakes every reader, which then sees EOF once drained. */
+  closeWriter(): void {
+    Atomics.or(this.i32, FLAGS, WRITER_CLOSED)
+    Atomics.add(this.i32, DATA_SEQ, 1)
+    Atomics.notify(this.i32, DATA_SEQ)
+    Atomics.notify(this.i32, TAIL)
+  }
+
+  /** One more connection handle reads (`READERS`) or writes (`WRITERS`) this ring. */
+  addHandle(writer: boolean): void {
+    Atomics.add(this.i32, writer ? WRITERS : READERS, 1)
+  }
+  /** One handle closed; the last one closes that end, as closing the last dup of an fd does. */
+  dropHandle(writer: boolean): void {
+    if (Atomics.sub(this.i32, writer ? WRITERS : READERS, 1) !== 1) return
+    if (writer) this.closeWriter()
+    else this.closeReader()
+  }
+
+  markSocket(): void {
+    Atomics.or(this.i32, FLAGS, SOCKET)
+  }
+  isSocket(): boolean {
+    return (Atomics.load(this.i32, FLAGS) & SOCKET) !== 0
+  }
+  /** A message went into a socket's outgoing ring (the sender counts it; the I/O thread uncounts it). */
+  countUnsent(delta: number): void {
+    Atomics.add(this.i32, UNSENT, delta)
+    if (delta < 0) Atomics.notify(this.i32, UNSENT)
+  }
+  /** Attempt: done once every message sent is with the kernel, or the socket is gone. */
+  sentAttempt(w: Waiter): undefined | Pending {
+    const n = Atomics.load(this.i32, UNSENT)
+    return n <= 0 || this.failed() ? undefined : park(w, this.i32, UNSENT, n)
+  }
+
+  /** The socket behind this ring was cut off (bad frame, reset, EOF inside a message). */
+  fail(): void {
+    Atomics.or(this.i32, FLAGS, FAILED)
+    this.closeWriter()
+  }
+  failed(): boolean {
+    return (Atomics.load(this.i32, FLAGS) & FAILED) !== 0
+  }
+
+  readerClosed(): boolean {
+    return (Atomics.load(this.i32, FLAGS) & READER_CLOSED) !== 0
+  }
+
+  /** Marks the reading side closed and wakes a writer waiting for room, which then fails. */
+  closeReader(): void {
+    Atomics.or(this.i32, FLAGS, READER_CLOSED)
+    Atomics.add(this.i32, SPACE_SEQ, 1)
+    Atomics.notify(this.i32, SPACE_SEQ)
+  }
+
+  /** Whether poll() would return true now. */
+  readable(): boolean {
+    return Atomics.load(this.i32, TAIL) !== Atomics.load(this.i32, HEAD) || this.writerClosed()
+  }
+
+  /** poll(): true once a record (or part of one) is there, or the writer closed; else `w` parks. */
+  pollAttempt(w: Waiter): true | Pending {
+    const seq = Atomics.load(this.i32, DATA_SEQ)
+    return this.readable() ? true : park(w, this.i32, DATA_SEQ, seq)
+  }
+
+  /**
+   * One step of taking the next record out: `finish(bytes, start, end, owned)` turns its bytes into
+   * the result; unless `owned`, they are a view of the ring: copy what must outlive the call. Returns PENDING with
+   * `st` parked, or EOF once the writer closed and nothing is left. A record longer than `limit`
+   * throws and stays where it is.
+   */
+  takeAttempt<R>(st: GetState, finish: (bytes: Buffer, start: number, end: number, owned: boolean) => R, limit = Infinity): R | Pending | typeof EOF {
+    const i32 = this.i32
+    if (st.phase === 0) {
+      const seq = Atomics.load(i32, DATA_SEQ)
+      if (this.lockAttempt(this.rlock, st) === PENDING) return PENDING
+      if (Atomics.load(i32, SKIP) > 0) {
+        // The previous reader ended mid-record: discard what is left of it, then start over.
+        st.phase = 1
+        st.len = Atomics.load(i32, SKIP)
+        st.off = 0
+        st.buf = undefined
+        return this.stream(st, finish, limit)
+      }
+      const head = Atomics.load(i32, HEAD)
+      const avail = (Atomics.load(i32, TAIL) - head) | 0
+      if (avail < LEN) {
+        const closed = this.writerClosed()
+        this.rlock.release()
+        if (closed && avail === 0) {
+          if (this.failed()) throw new OSError(CUT_OFF)
+          return EOF
+        }
+        return park(st, i32, DATA_SEQ, seq)
+      }
+      const n = this.readLength(head)
+      if (n > limit) {
+        this.rlock.release()
+        throw new OSError('bad message length')
+      }
+      if (avail >= LEN + n) {
+        const at = (head + LEN) & this.mask
+        let result: R
+        if (at + n <= this.capacity) result = finish(this.bytes, at, at + n, false)
+        else {
+          const tmp = Buffer.allocUnsafe(n)
+          this.get(head + LEN, tmp, 0, n)
+          result = finish(tmp, 0, n, true)
+        }
+        this.consume((head + LEN + n) | 0)
+        this.rlock.release()
+        this.taken()
+        return result
+      }
+      // Larger than what has arrived: keep RLOCK and stream it out as the writer streams it in.
+      st.phase = 1
+      st.buf = Buffer.allocUnsafe(n)
+      st.len = n
+      st.off = 0
+      this.consume((head + LEN) | 0)
+      Atomics.store(i32, SKIP, n)
+    }
+    return this.stream(st, finish, limit)
+  }
+
+  private stream<R>(st: GetState, finish: (bytes: Buffer, start: number, end: number, owned: boolean) => R, limit: number): R | Pending | typeof EOF {
+    const i32 = this.i32
+    const tail = Atomics.load(i32, TAIL)
+    const head = Atomics.load(i32, HEAD)
+    const n = Math.min((tail - head) | 0, st.len - st.off)
+    if (n > 0) {
+      if (st.buf) this.get(head, st.buf, st.off, n)
+      st.off += n
+      Atomics.store(i32, SKIP, st.len - st.off)
+      this.consume((head + n) | 0)
+    }
+    if (st.off < st.len) {
+      // The writer closes only after its last byte is in: closed now means the rest never comes.
+      if (this.writerClosed() && ((Atomics.load(i32, TAIL) - Atomics.load(i32, HEAD)) | 0) === 0) {
+        Atomics.store(i32, SKIP, 0)
+        this.rlock.release()
+        st.phase = 0
+        throw new OSError('got end of file during message')
+      }
+      return park(st, i32, TAIL, tail)
+    }
+    this.rlock.release()
+    st.phase = 0
+    this.taken()
+    if (!st.buf) return this.takeAttempt(st, finish, limit) // finished discarding a dead reader's record
+    return finish(st.buf, 0, st.len, true)
+  }
+
+  /** After a record was taken: uncount it and free its slot. */
+  private taken(): void {
+    const i32 = this.i32
+    Atomics.sub(i32, SIZE, 1)
+    if (i32[MAXSIZE] > 0) {
+      Atomics.add(i32, SLOTS, 1)
+      Atomics.notify(i32, SLOTS, 1)
+    }
+  }
+
+  /** Writes a whole record if it fits now without waiting; the caller holds WLOCK. */
+  tryWriteRecord(src: Uint8Array, n: number): boolean {
+    if (this.free() < LEN + n) return false
+    const tail = Atomics.load(this.i32, TAIL)
+    this.writeLength(tail, n)
+    this.put(tail + LEN, src, 0, n)
+    this.commit((tail + LEN + n) | 0)
+    return true
+  }
+}
+
+export interface QueueOptions {
+  /** Bytes of the shared ring, a power of two (default 32 KiB). Items of any size pass through. */
+  bufferSize?: number
+}
+
+/** One call to get(): where it is in taking a record out. */
+export class GetState implements Waiter {
+  i32: Int32Array
+  waitIndex = 0
+  waitValue = 0
+  waitCapMs = Infinity
+  /** 0: not holding RLOCK; 1: holding it and streaming a large record (or discarding a dead reader's). */
+  phase = 0
+  buf: Buffer | undefined
+  off = 0
+  len = 0
+  constructor(i32: Int32Array) {
+    this.i32 = i32
+  }
+}
+
+/** One call to put(): the encoded item, copied out of the scratch buffer only if the put must wait. */
+export class PutState implements Waiter {
+  i32: Int32Array
+  waitIndex = SLOTS
+  waitValue = 0
+  waitCapMs = Infinity
+  bytes: Buffer | undefined
+  constructor(i32: Int32Array, readonly n: number) {
+    this.i32 = i32
+  }
+}
+
+export class QueueCore implements Waiter {
+  waitIndex = 0
+  waitValue = 0
+  waitCapMs = Infinity
+  readonly i32: Int32Array
+  closed = false
+  /** Records this handle gave to the feeder and the feeder has not written yet (word 0). */
+  pending: Int32Array | undefined
+  constructor(readonly ring: Ring) {
+    this.i32 = ring.i32
+  }
+
+  static create<T extends QueueCore>(this: new (ring: Ring) => T, maxsize = 0, options: QueueOptions = {}): T {
+    return new this(Ring.create(maxsize > 0 ? maxsize : 0, options.bufferSize))
+  }
+  static rebuild<T extends QueueCore>(this: new (ring: Ring) => T, state: { sab: SharedArrayBuffer }): T {
+    return new this(new Ring(new Int32Array(state.sab)))
+  }
+  reduce(): { sab: SharedArrayBuffer } {
+    return { sab: this.i32.buffer as SharedArrayBuffer }
+  }
+
+  protected checkOpen(): void {
+    if (this.closed) throw new ValueError(`${this.constructor.name.replace(/Core$/, '')} is closed`)
+  }
+
+  // --- put ---------------------------------------------------------------------------------
+
+  /** Encodes the item first: a value that cannot be sent throws here and the queue is unchanged. */
+  putBegin(item: unknown): PutState {
+    this.checkOpen()
+    return new PutState(this.i32, encode(item))
+  }
+
+  putAttempt(st: PutState): undefined | Pending {
+    const i32 = this.i32
+    const pending = this.pending
+    if (pending !== undefined) {
+      // The feeder holds at most MAX_BACKLOG of this handle's records: past that a producer with
+      // no consumer would fill the supervisor's memory, so put() waits for the backlog to shrink.
+      const backlog = Atomics.load(pending, 0)
+      if (backlog >= MAX_BACKLOG) {
+        st.bytes ??= Buffer.from(encoded().subarray(0, st.n))
+        return park(st, pending, 0, backlog)
+      }
+    }
+    if (i32[MAXSIZE] > 0) {
+      let slots = Atomics.load(i32, SLOTS)
+      for (; slots > 0; slots = Atomics.load(i32, SLOTS)) {
+        if (Atomics.compareExchange(i32, SLOTS, slots, slots - 1) === slots) break
+      }
+      if (slots <= 0) {
+        // Waiting: the scratch buffer will be reused by other puts meanwhile.
+        st.bytes ??= Buffer.from(encoded().subarray(0, st.n))
+        return park(st, i32, SLOTS, slots)
+      }
+    }
+    this.counted()
+    this.write(st.bytes ?? encoded(), st.n)
+    return undefined
+  }
+
+  /** Counts a put item (SIZE, and UNFINISHED for a JoinableQueue). */
+  protected counted(): void {
+    Atomics.add(this.i32, SIZE, 1)
+  }
+
+  private write(src: Buffer, n: number): void {
+    const ring = this.ring
+    if (LEN + n <= ring.capacity && !this.backlogged() && ring.wlock.tryAcquire() === true) {
+      const done = ring.tryWriteRecord(src, n)
+      ring.wlock.release()
+      if (done) return
+    }
+    if (LEN + n <= ring.capacity && this.writeSoon(src, n)) return
+    this.pending ??= new Int32Array(new SharedArrayBuffer(4))
+    Atomics.add(this.pending, 0, 1)
+    fedHandles.add(this)
+    feed(this.ring, src, n, this.pending)
+  }
+
+  private backlogged(): boolean {
+    return this.pending !== undefined && Atomics.load(this.pending, 0) > 0
+  }
+
+  /**
+   * A consumer usually makes room (and the feeder drains this handle's backlog) within
+   * microseconds: wait for that a little (ROOM_WAIT_MS) rather than hand every record of a fast
+   * producer to the feeder, which is far slower per record. Past that the feeder takes over, so
+   * put() never waits long.
+   */
+  private writeSoon(src: Buffer, n: number): boolean {
+    const ring = this.ring
+    const deadline = performance.now() + ROOM_WAIT_MS
+    for (;;) {
+      const left = deadline - performance.now()
+      const backlog = this.pending === undefined ? 0 : Atomics.load(this.pending, 0)
+      if (backlog > 0) {
+        if (left <= 0) return false
+        Atomics.wait(this.pending!, 0, backlog, left) // keep this handle's order: feeder first
+        continue
+      }
+      const seq = ring.wantRoom()
+      if (ring.wlock.tryAcquire() === true) {
+        const done = ring.tryWriteRecord(src, n)
+        ring.wlock.release()
+        if (done) return true
+        if (left <= 0) return false
+        Atomics.wait(this.i32, SPACE_SEQ, seq, left)
+      } else {
+        if (left <= 0) return false
+        Atomics.wait(this.i32, WSTATE, Atomics.load(this.i32, WSTATE), Math.min(left, 0.05)) // another writer
+      }
+    }
+  }
+
+  // --- get ---------------------------------------------------------------------------------
+
+  getBegin(): GetState {
+    this.checkOpen()
+    return new GetState(this.i32)
+  }
+
+  getAttempt(st: GetState): unknown {
+    const r = this.ring.takeAttempt(st, decode)
+    if (r === EOF) throw new Error('unreachable: a queue has no writer that closes')
+    return r
+  }
+
+  /** Timeout or abort: nothing was taken unless a large record is already streaming out. */
+  getExpire(st: GetState): Committed {
+    if (st.phase === 1 && st.buf) return COMMITTED
+    if (st.phase === 1) {
+      // Still discarding a dead reader's record: SKIP keeps the progress for the next reader.
+      st.phase = 0
+      this.ring.rlock.release()
+    }
+    throw new Empty()
+  }
+
+  // --- the rest ------------------------------------------------------------------------------
+
+  qsize(): number {
+    return Math.max(0, Atomics.load(this.i32, SIZE))
+  }
+  empty(): boolean {
+    this.checkOpen()
+    return Atomics.load(this.i32, TAIL) === Atomics.load(this.i32, HEAD)
+  }
+  full(): boolean {
+    return this.i32[MAXSIZE] > 0 && Atomics.load(this.i32, SLOTS) <= 0
+  }
+  get maxsize(): number {
+    return this.i32[MAXSIZE]
+  }
+
+  close(): void {
+    this.closed = true
+  }
+
+  /** joinThread()'s attempt: done once the feeder wrote every record this handle gave it. */
+  joinThreadAttempt(): undefined | Pending {
+    if (!this.closed) throw new ValueError('joinThread() needs close() first: the queue is not closed')
+    return this.flushedAttempt()
+  }
+
+  flushedAttempt(): undefined | Pending {
+    const pending = this.pending
+    const n = pending ? Atomics.load(pending, 0) : 0
+    return n === 0 ? undefined : park(this, pending!, 0, n)
+  }
+
+  /**
+   * Python's cancel_join_thread(): this thread's process may end before the feeder has written
+   * its items. They are not lost (the feeder outlives the thread), only maybe not yet in the queue.
+   */
+  cancelJoinThread(): void {
+    this.joinCancelled = true
+  }
+  joinCancelled = false
+
+  describe(): string {
+    return `size=${this.qsize()}${this.maxsize ? `, maxsize=${this.maxsize}` : ''}${this.closed ? ', closed' : ''}`
+  }
+}
+
+/** Handles of this thread that gave records to the feeder. */
+const fedHandles = new Set<QueueCore>()
+
+/**
+ * Waits until the feeder has written every record this thread's handles gave it, as a Python
+ * process flushes its queues' feeder threads before it exits (Q-22): so a parent that joins a
+ * producer finds all its items in the queue, ahead of anything put after the join.
+ */
+export async function flushFedQueues(): Promise<void> {
+  for (const core of fedHandles) {
+    if (!core.joinCancelled) await coroBlockOn(core, () => core.flushedAttempt(), Infinity, () => PENDING, undefined)
+  }
+}
+
+/** JoinableQueue: counts unfinished items; join() waits until every one is marked done. */
+export class JoinableQueueCore extends QueueCore {
+  protected override counted(): void {
+    Atomics.add(this.i32, UNFINISHED, 1)
+    super.counted()
+  }
+
+  taskDone(): void {
+    const i32 = this.i32
+    for (;;) {
+      const n = Atomics.load(i32, UNFINISHED)
+      if (n <= 0) throw new ValueError('task_done() called too many times')
+      if (Atomics.compareExchange(i32, UNFINISHED, n, n - 1) === n) {
+        if (n === 1) Atomics.notify(i32, UNFINISHED)
+        return
+      }
+    }
+  }
+
+  joinAttempt(): undefined | Pending {
+    const n = Atomics.load(this.i32, UNFINISHED)
+    return n === 0 ? undefined : park(this, this.i32, UNFINISHED, n)
+  }
+
+  unfinished(): number {
+    return Atomics.load(this.i32, UNFINISHED)
+  }
+
+  override describe(): string {
+    return `${super.describe()}, unfinished=${this.unfinished()}`
+  }
+}
+
+/** SimpleQueue: unbounded, no timeouts; a put that fits is visible at once. */
+export class SimpleQueueCore extends QueueCore {
+  protected override checkOpen(): void {
+    if (this.closed) throw new ValueError('SimpleQueue is closed (handle is closed)')
+  }
+}

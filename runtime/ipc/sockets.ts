@@ -1,0 +1,258 @@
+// Listener and Client over Unix sockets and TCP. Sockets live in the I/O thread (io-thread.ts);
+// here, each operation is an attempt on shared words like every other wait: accept() offers a
+// fresh pair of rings and waits for the I/O thread to attach a socket to them, then runs the
+// authkey handshake step by step over the new connection.
+import { Worker } from 'node:worker_threads'
+import { PENDING, park, type Pending, type Waiter } from '../core/wait.js'
+import { ConnectionCore, SendState } from './connection.js'
+import { GetState, Ring } from './queue.js'
+import { clientHandshake, serverHandshake, type Step } from './auth.js'
+import { OSError, ValueError } from '../core/errors.js'
+import { createWorker } from '../core/exec-argv.js'
+import { wrapCore } from '../core/transfer.js'
+import { MAX_MESSAGE_BYTES } from './framing.js'
+
+/** ['host', port] (TCP) or a filesystem path (Unix socket), as in Python. */
+export type Address = string | readonly [string, number]
+
+export interface SocketOptions {
+  /** 'AF_INET' or 'AF_UNIX'; inferred from the address when omitted. */
+  family?: 'AF_INET' | 'AF_UNIX'
+  /** The shared secret for the handshake; none means no authentication, as in Python. */
+  authkey?: Uint8Array | string | null
+  /** The longest message a peer may send, in bytes (default 64 MiB); a longer frame cuts it off. */
+  maxMessageSize?: number
+}
+
+export interface ListenerOptions extends SocketOptions {
+  backlog?: number
+}
+
+export type IoMessage =
+  | { op: 'listen'; id: number; address: Address; backlog: number; status: SharedArrayBuffer; maxMessageSize: number }
+  | { op: 'offer'; id: number; status: SharedArrayBuffer; rx: SharedArrayBuffer; tx: SharedArrayBuffer }
+  | { op: 'connect'; address: Address; status: SharedArrayBuffer; rx: SharedArrayBuffer; tx: SharedArrayBuffer; maxMessageSize: number }
+  | { op: 'closeListener'; id: number }
+
+/** Status word 0 of an operation's SAB; word 1 a port, word 2 a text length, text from byte 16. */
+export const STATUS = { WAITING: 0, CONNECTED_PENDING: 1, CONNECTED: 2, ERROR: 3, WITHDRAWN: 4 } as const
+const STATUS_BYTES = 16 + 512
+const DEFAULT_MAX_MESSAGE = MAX_MESSAGE_BYTES
+
+let io: Worker | undefined
+/** Starts this process's I/O thread now (a spawned process does, as it will call its broker soon). */
+export function startIoThread(): void {
+  ioThread()
+}
+
+function ioThread(): Worker {
+  if (!io) {
+    io = createWorker((execArgv) => new Worker(new URL('./io-thread.js', import.meta.url), { execArgv }))
+    io.on('error', (e) => process.stderr.write(`aioprocessing: the I/O thread failed: ${e.stack ?? e}\n`))
+    io.unref()
+  }
+  return io
+}
+
+function statusText(status: Int32Array): string {
+  return Buffer.from(status.buffer as SharedArrayBuffer).subarray(16, 16 + status[2]).toString()
+}
+
+function checkAddress(address: unknown, family?: string): Address {
+  if (typeof address === 'string') {
+    if (family === 'AF_INET') throw new ValueError(`family AF_INET needs an address ['host', port], not a path`)
+    return address
+  }
+  if (Array.isArray(address) && address.length === 2 && typeof address[0] === 'string' && Number.isInteger(address[1]) && address[1] >= 0 && address[1] < 65536) {
+    if (family === 'AF_UNIX') throw new ValueError('family AF_UNIX needs a path address')
+    return [address[0], address[1]]
+  }
+  throw new TypeError(`address must be ['host', port] for TCP or a path for a Unix socket, not ${JSON.stringify(address)}`)
+}
+
+function keyOf(authkey: SocketOptions['authkey']): Buffer | null {
+  if (authkey === undefined || authkey === null) return null
+  if (typeof authkey === 'string') return Buffer.from(authkey)
+  if (authkey instanceof Uint8Array) return Buffer.from(authkey)
+  throw new TypeError('authkey must be a Uint8Array or a string')
+}
+
+function maxOf(o: SocketOptions): number {
+  const m = o.maxMessageSize ?? DEFAULT_MAX_MESSAGE
+  // Ring records carry a 32-bit length: the cap cannot go past it.
+  if (!Number.isInteger(m) || m < 0 || m > 0xffffffff) throw new TypeError(`maxMessageSize must be an integer from 0 to 4294967295, not ${m}`)
+  return m
+}
+
+/**
+ * One connection being set up: waiting for the I/O thread, then the handshake's steps, each a
+ * send or recv attempt on the connection.
+ */
+export class ConnectState implements Waiter {
+  i32: Int32Array
+  waitIndex = 0
+  waitValue = 0
+  waitCapMs = Infinity
+  readonly status = new Int32Array(new SharedArrayBuffer(STATUS_BYTES))
+  readonly conn: ConnectionCore
+  private step: IteratorResult<Step, void> | undefined
+  private send: SendState | undefined
+  private recv: GetState | undefined
+  peer = ''
+  constructor(private readonly handshake: Generator<Step, void, Buffer> | null) {
+    const rx = Ring.create(0)
+    const tx = Ring.create(0)
+    tx.markSocket()
+    this.conn = new ConnectionCore(rx, tx)
+    this.i32 = this.status
+  }
+
+  rings(): { rx: SharedArrayBuffer; tx: SharedArrayBuffer } {
+    return { rx: this.conn.rx!.i32.buffer as SharedArrayBuffer, tx: this.conn.tx!.i32.buffer as SharedArrayBuffer }
+  }
+
+  attempt(): ConnectionCore | Pending {
+    const s = Atomics.load(this.status, 0)
+    if (s === STATUS.WAITING || s === STATUS.CONNECTED_PENDING) return park(this, this.status, 0, s)
+    if (s === STATUS.ERROR) throw new OSError(statusText(this.status))
+    if (s === STATUS.WITHDRAWN) throw new OSError('the operation was withdrawn')
+    this.peer = statusText(this.status)
+    try {
+      return this.shake()
+    } catch (error) {
+      this.conn.close()
+      throw error
+    }
+  }
+
+  private shake(): ConnectionCore | Pending {
+    const hs = this.handshake
+    if (!hs) return this.conn
+    this.step ??= hs.next()
+    for (;;) {
+      if (this.step.done) return this.conn
+      const op = this.step.value
+      let result: Buffer
+      try {
+        if ('send' in op) {
+          this.send ??= this.conn.sendBytesBegin(op.send)
+          if (this.conn.sendAttempt(this.send) === PENDING) return this.relay(this.send)
+          result = Buffer.alloc(0)
+        } else {
+          this.recv ??= this.conn.recvBegin()
+          const r = this.conn.recvBytesAttempt(this.recv, op.recv)
+          if (r === PENDING) return this.relay(this.recv)
+          result = r
+        }
+      } catch (error) {
+        // The handshake decides which error the caller sees (a failed #FAILURE# send after a
+        // wrong digest is still an AuthenticationError).
+        this.send = this.recv = undefined
+        this.step = hs.throw(error)
+        continue
+      }
+      this.send = this.recv = undefined
+      this.step = hs.next(result)
+    }
+  }
+
+  /** Sleeps where the inner attempt parked. */
+  private relay(inner: Waiter): Pending {
+    return park(this, inner.i32, inner.waitIndex, inner.waitValue, inner.waitCapMs ?? Infinity)
+  }
+
+  /** Timeout or abort: withdraw if no socket was attached yet; else the connection is dropped. */
+  expire(): undefined {
+    if (Atomics.compareExchange(this.status, 0, STATUS.WAITING, STATUS.WITHDRAWN) !== STATUS.WAITING) this.conn.close()
+    return undefined
+  }
+}
+
+let nextListener = 1
+
+export class ListenerCore {
+  private readonly id = nextListener++
+  private readonly key: Buffer | null
+  private readonly status = new Int32Array(new SharedArrayBuffer(STATUS_BYTES))
+  readonly address: Address
+  lastAccepted: string | null = null
+  closed = false
+
+  constructor(address: unknown = ['127.0.0.1', 0], options: ListenerOptions = {}) {
+    let a = checkAddress(address, options.family)
+    this.key = keyOf(options.authkey)
+    const backlog = options.backlog ?? 1
+    if (!Number.isInteger(backlog) || backlog < 0) throw new TypeError('backlog must be a non-negative integer')
+    ioThread().postMessage({ op: 'listen', id: this.id, address: a, backlog, status: this.status.buffer as SharedArrayBuffer, maxMessageSize: maxOf(options) } satisfies IoMessage)
+    // Python's Listener() binds before it returns: wait for the I/O thread (briefly).
+    const end = performance.now() + 30_000
+    while (Atomics.load(this.status, 0) === STATUS.WAITING && performance.now() < end) Atomics.wait(this.status, 0, STATUS.WAITING, 100)
+    const s = Atomics.load(this.status, 0)
+    if (s !== STATUS.CONNECTED) throw new OSError(s === STATUS.ERROR ? statusText(this.status) : 'the I/O thread did not answer')
+    if (typeof a !== 'string') a = [a[0], this.status[1]]
+    this.address = a
+  }
+
+  static create(address?: unknown, options?: ListenerOptions): ListenerCore {
+    return new ListenerCore(address, options)
+  }
+
+  acceptBegin(): ConnectState {
+    if (this.closed) throw new OSError('listener is closed')
+    const st = new ConnectState(this.key ? serverHandshake(this.key) : null)
+    ioThread().postMessage({ op: 'offer', id: this.id, status: st.status.buffer as SharedArrayBuffer, ...st.rings() } satisfies IoMessage)
+    return st
+  }
+
+  /** accept()'s attempt: the new connection, as its public AioConnection. */
+  acceptAttempt<C>(st: ConnectState): C | Pending {
+    const r = st.attempt()
+    if (r === PENDING) return PENDING
+    this.lastAccepted = st.peer
+    return wrapCore<C>(r)
+  }
+
+  /** accept() has no timeout; an abort withdraws the offer (the abort's reason is what the caller sees). */
+  acceptExpire(st: ConnectState): never {
+    st.expire()
+    throw new OSError('accept aborted')
+  }
+
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    ioThread().postMessage({ op: 'closeListener', id: this.id } satisfies IoMessage)
+  }
+
+  describe(): string {
+    return `address=${JSON.stringify(this.address)}${this.closed ? ', closed' : ''}`
+  }
+}
+
+/** Starts connecting; the returned state's attempt finishes the connection and the handshake. */
+export function connectBegin(address: unknown, options: SocketOptions = {}): ConnectState {
+  const a = checkAddress(address, options.family)
+  const key = keyOf(options.authkey)
+  const st = new ConnectState(key ? clientHandshake(key) : null)
+  ioThread().postMessage({ op: 'connect', address: a, status: st.status.buffer as SharedArrayBuffer, ...st.rings(), maxMessageSize: maxOf(options) } satisfies IoMessage)
+  return st
+}
+
+
+/** Connects (blocking, as Python's Client) or, with `coroConnect`, without parking the thread. */
+export function connectAttempt<C>(st: ConnectState): C | Pending {
+  const r = st.attempt()
+  return r === PENDING ? PENDING : wrapCore<C>(r)
+}
+
+/** wait()'s attempt: the connections that have something to read (or whose peer closed). */
+export function waitReadyAttempt<C>(conns: readonly C[], cores: readonly ConnectionCore[], w: Waiter): C[] | Pending {
+  const ready = conns.filter((_, i) => cores[i].rx !== null && cores[i].rx!.readable())
+  if (ready.length > 0 || cores.length === 0) return ready
+  // One word can be slept on: the first connection's; the others are looked at every few ms.
+  const first = cores.find((c) => c.rx !== null)
+  if (!first) return ready
+  const r = first.rx!.pollAttempt(w)
+  if (r === PENDING && cores.length > 1) w.waitCapMs = 5
+  return r === PENDING ? PENDING : waitReadyAttempt(conns, cores, w)
+}

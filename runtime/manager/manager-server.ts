@@ -1,0 +1,347 @@
+// The manager server (Python's multiprocessing.managers.Server): hosts objects and runs the calls
+// that proxies send it. It serves the spawn context's primitives (in a thread of the parent) and
+// every AioManager (in a process of its own, or in serveForever()).
+//
+// Wire: each client connection (AioClient with the authkey handshake) carries requests
+// `[callId, op, ...]` and answers `[callId, ok, value]`, in the library's serializer. Calls run
+// concurrently, each as the awaitable (coro_) form of the method, so a waiting acquire or get
+// never stalls the server; a CANCEL aborts one through its AbortSignal, and the library's rule for
+// aborts holds: nothing is left acquired or taken, or the call had already finished and its
+// answer stands.
+//
+// A client that disconnects has its pending calls aborted and the locks and semaphores it holds
+// released, as many times as it acquired them: a killed client cannot wedge the others.
+
+import * as net from 'node:net'
+import { handshakeDriver, serverHandshake } from '../ipc/auth.js'
+import { decode, encode, encoded } from '../ipc/serialize.js'
+import { frameHeader, messageReader } from '../ipc/framing.js'
+import type { Connection } from '../ipc/connection.js'
+import { errorRecord } from '../core/remote-error.js'
+import { compileFunction, loadFunction, type FunctionRef } from '../core/source.js'
+import { NotImplementedError, ValueError } from '../core/errors.js'
+import { CORE, REDUCE } from '../core/transfer.js'
+import { HOSTED, type HostedType } from './manager-types.js'
+import { ProxyCore, wrapProxy } from './proxy.js'
+import { OP_CALL, OP_CANCEL, OP_CREATE, OP_DESCRIBE, OP_HELLO, OP_SHUTDOWN, MAX_FRAME_BYTES, isLocalServer, setLocalServer, type ProxyState } from './protocol.js'
+import { pipeEnds } from '../ipc/connection.js'
+
+
+/**
+ * A client: one thread of one process. It may use two connections (one for blocking calls, pumped
+ * by its I/O thread, one for awaitable calls, in its own event loop); both carry its key, so that
+ * it owns RLocks and Conditions as one, and its locks are released when its last connection goes.
+ */
+interface Owner {
+  held: Map<number, number>
+  connections: number
+}
+
+export interface ServerOptions {
+  address: string | [string, number]
+  authkey: string | null
+  /** User classes: typeid → `{ module, name }` of a class to construct (or a function to call). */
+  registry?: Record<string, FunctionRef>
+  /** A server process that ends with its parent (start()); not for one that serves others (serveForever()). */
+  exitWithParent?: boolean
+}
+
+interface Hosted {
+  typeid: string
+  obj: unknown
+  type: HostedType
+}
+
+/** One client connection: framed messages in our serializer over a socket of this thread. */
+class ClientConn {
+  readonly pending = new Map<number, AbortController>()
+  /** Calls still running, so that a disconnect releases locks only after they have settled. */
+  readonly running = new Set<Promise<void>>()
+  owner: Owner = { held: new Map(), connections: 1 }
+  key: string | undefined
+  closed = false
+  constructor(readonly socket: net.Socket) {}
+
+  send(msg: unknown): void {
+    if (this.closed) return
+    const n = encode(msg, 'result')
+    const head = frameHeader(n)
+    this.socket.write(Buffer.concat([head, encoded().subarray(0, n)]))
+  }
+}
+
+export class Server {
+  readonly objects = new Map<number, Hosted>()
+  /** The id of each hosted object, to send one back as a proxy without a search. */
+  private readonly ids = new WeakMap<object, number>()
+  private nextId = 1
+  private readonly net: net.Server
+  address: ProxyState['address']
+  private stopping = false
+  private readonly clients = new Set<ClientConn>()
+  private readonly owners = new Map<string, Owner>()
+  private readonly userTypes = new Map<string, FunctionRef>()
+  private readonly key: Buffer | null
+  private stopped!: () => void
+  readonly done = new Promise<void>((resolve) => (this.stopped = resolve))
+
+  constructor(readonly options: ServerOptions) {
+    this.key = options.authkey === null ? null : Buffer.from(options.authkey, 'hex')
+    this.address = options.address
+    for (const [typeid, ref] of Object.entries(options.registry ?? {})) this.userTypes.set(typeid, ref)
+    // Sockets of this thread, not the I/O thread's rings: a call costs no hop between threads here.
+    this.net = net.createServer({ noDelay: true }, (socket) => this.accept(socket))
+    this.net.on('close', () => this.stopped())
+    setLocalServer(this)
+  }
+
+  /** Binds and listens; the address then has the real port (for port 0). */
+  async listen(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.net.once('error', reject)
+      const a = this.options.address
+      if (typeof a === 'string') this.net.listen({ path: a, backlog: 511 }, resolve)
+      else this.net.listen({ host: a[0], port: a[1], backlog: 511 }, resolve)
+    })
+    const bound = this.net.address()
+    if (bound && typeof bound === 'object') this.address = [(this.options.address as [string, number])[0], bound.port]
+  }
+
+  /** Runs the handshake (when there is an authkey), then serves the client's requests. */
+  private accept(socket: net.Socket): void {
+    const client = new ClientConn(socket)
+    const write = (bytes: Buffer): void => void socket.write(Buffer.concat([frameHeader(bytes.length), bytes]))
+    let shake = this.key ? handshakeDriver(serverHandshake(this.key), write) : undefined
+    let dead = false
+    const drive = (input?: Buffer): void => {
+      try {
+        if (shake!(input)) shake = undefined
+      } catch {
+        // A wrong authkey or a broken handshake: that connection ends (nothing more it sent is
+        // read), and the server goes on.
+        dead = true
+        socket.destroy()
+      }
+    }
+    const reader = messageReader(MAX_FRAME_BYTES, (bytes) => {
+      if (dead || socket.destroyed) return
+      if (shake) return drive(bytes)
+      let msg: unknown[]
+      try {
+        msg = decode(bytes) as unknown[]
+      } catch {
+        dead = true
+        socket.destroy()
+        return
+      }
+      const [callId, op] = msg as [number, number]
+      if (op === OP_CANCEL) client.pending.get(msg[2] as number)?.abort(new Error('cancelled by the client'))
+      else if (op === OP_HELLO) this.hello(client, String(msg[2]))
+      else {
+        const call = this.run(client, callId, op, msg)
+        client.running.add(call)
+        void call.finally(() => client.running.delete(call))
+      }
+    }, () => socket.destroy())
+    socket.on('data', (chunk: Buffer) => {
+      reader.push(chunk)
+    })
+    socket.on('error', () => socket.destroy())
+    socket.on('close', () => this.gone(client))
+    this.clients.add(client)
+    if (shake) drive()
+  }
+
+  /** The connection's first message: which client it belongs to. */
+  private hello(client: ClientConn, key: string): void {
+    let owner = this.owners.get(key)
+    if (owner) owner.connections++
+    else this.owners.set(key, (owner = { held: new Map(), connections: 1 }))
+    client.owner = owner
+    client.key = key
+  }
+
+  /** A connection went away (closed, crashed or killed): drop its waits; with the client's last, release what it held. */
+  private gone(client: ClientConn): void {
+    client.closed = true
+    this.clients.delete(client)
+    for (const c of client.pending.values()) c.abort(new Error('the client disconnected'))
+    const owner = client.owner
+    if (--owner.connections > 0) return
+    if (client.key !== undefined) this.owners.delete(client.key)
+    // An aborted Condition.wait takes its lock back before it settles: release after that.
+    void Promise.allSettled(client.running).then(() => this.releaseHeld(owner))
+  }
+
+  private releaseHeld(owner: Owner): void {
+    for (const [id, count] of owner.held) {
+      const h = this.objects.get(id)
+      for (let i = 0; i < count; i++) {
+        try {
+          h?.type.release?.(h.obj, owner)
+        } catch {
+          // already released by someone else
+        }
+      }
+    }
+    owner.held.clear()
+  }
+
+  private async run(client: ClientConn, callId: number, op: number, msg: unknown[]): Promise<void> {
+    const controller = new AbortController()
+    client.pending.set(callId, controller)
+    let answer: unknown[]
+    try {
+      answer = [callId, true, await this.execute(client, op, msg, controller.signal)]
+    } catch (error) {
+      answer = [callId, false, errorRecord(error)]
+    } finally {
+      client.pending.delete(callId)
+    }
+    try {
+      client.send(answer)
+    } catch (error) {
+      // An answer that cannot be serialized is an error for the caller.
+      client.send([callId, false, errorRecord(new TypeError(`the result cannot be sent back: ${(error as Error).message}`))])
+    }
+    if (op === OP_SHUTDOWN) this.stop()
+  }
+
+  private async execute(client: ClientConn, op: number, msg: unknown[], signal: AbortSignal): Promise<unknown> {
+    switch (op) {
+      case OP_CREATE: {
+        const [, , typeid, args] = msg as [number, number, string, unknown[]]
+        return this.create(typeid, args)
+      }
+      case OP_CALL: {
+        const [, , id, method, args] = msg as [number, number, number, string, unknown[]]
+        const h = this.objects.get(id)
+        if (!h) throw new ValueError(`no object ${id} on this manager (it was never created here)`)
+        const result = await h.type.call(h.obj, method, args, signal, client.owner, id)
+        return this.returned(result)
+      }
+      case OP_DESCRIBE: {
+        const h = this.objects.get(msg[2] as number)
+        if (!h) throw new ValueError(`no object ${String(msg[2])} on this manager`)
+        return String(h.obj)
+      }
+      case OP_SHUTDOWN:
+        return undefined
+      default:
+        throw new NotImplementedError(`unknown manager operation ${String(op)}`)
+    }
+  }
+
+  /** Hosts a new object and returns its proxy record. */
+  private async create(typeid: string, given: unknown[]): Promise<unknown> {
+    const args = given.map((a) => (a !== null && typeof a === 'object' && '__function__' in a ? compileFunction(String((a as { __function__: string }).__function__)) : a))
+    // A pipe is two objects: both ends are hosted, and their proxies go back.
+    if (typeid === 'Pipe') return this.returned(pipeEnds(args[0] === undefined ? true : (args[0] as boolean)))
+    let type = HOSTED[typeid]
+    let obj: unknown
+    if (type) obj = type.create(args)
+    else {
+      const ref = this.userTypes.get(typeid)
+      if (!ref) throw new ValueError(`this manager has no type '${typeid}'; register it with register('${typeid}', { module, name })`)
+      const make = await loadFunction(ref)
+      // A generated proxy module registers its class as a hosted type when imported.
+      if (HOSTED[typeid]) return this.host(typeid, HOSTED[typeid].create(args), HOSTED[typeid])
+      obj = /^class\b/.test(Function.prototype.toString.call(make)) ? Reflect.construct(make, args) : await make(...args)
+      // A callable that returns one of the library's objects (a shared queue) serves it as that type.
+      const own = obj !== null && typeof obj === 'object' && CORE in obj ? (obj as object).constructor.name.replace(/^Aio/, '') : undefined
+      if (own && HOSTED[own]) return this.host(own, obj, HOSTED[own])
+      type = userType(obj)
+    }
+    return this.host(typeid, obj, type)
+  }
+
+  private host(typeid: string, obj: unknown, type: HostedType): unknown {
+    return { __proxy__: true, typeid, id: this.hostId(typeid, obj, type) }
+  }
+
+  private hostId(typeid: string, obj: unknown, type: HostedType): number {
+    const id = this.nextId++
+    this.objects.set(id, { typeid, obj, type })
+    if (obj !== null && typeof obj === 'object') this.ids.set(obj, id)
+    return id
+  }
+
+  /**
+   * A result holding the library's shared objects (a lock in a queue item, a Value's lock) sends
+   * each back as a proxy of it: the object stays here, where its memory is.
+   */
+  private returned(value: unknown): unknown {
+    if (value === null || typeof value !== 'object') return value
+    if (REDUCE in value && CORE in value) {
+      let id = this.ids.get(value)
+      let typeid: string
+      if (id !== undefined) typeid = this.objects.get(id)!.typeid
+      else {
+        typeid = (value as object).constructor.name.replace(/^Aio/, '')
+        const type = HOSTED[typeid]
+        if (!type) return value
+        id = this.hostId(typeid, value, type)
+      }
+      return wrapProxy(new ProxyCore({ address: this.address, authkey: this.options.authkey, id, typeid }))
+    }
+    if (Array.isArray(value)) return value.map((v) => this.returned(v))
+    if (value instanceof Map) return new Map([...value].map(([k, v]) => [k, this.returned(v)]))
+    if (Object.getPrototypeOf(value) === Object.prototype) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.returned(v)]))
+    return value
+  }
+
+  /** The hosted object behind a proxy id (protocol.ts localReferent). */
+  referent(id: number): unknown {
+    return this.objects.get(id)?.obj
+  }
+
+  stop(): void {
+    if (this.stopping) return
+    this.stopping = true
+    this.net.close()
+    for (const c of this.clients) c.socket.destroy()
+    if (isLocalServer(this)) setLocalServer(undefined)
+  }
+}
+
+/** A registered user class: every public method, called as is (awaited if it returns a promise). */
+function userType(obj: unknown): HostedType {
+  const name = (obj as object).constructor.name
+  return {
+    exposed: publicMethods(obj),
+    create: () => obj,
+    call: async (o, method, args) => {
+      const fn = (o as Record<string, unknown>)[method]
+      if (method.startsWith('_') || typeof fn !== 'function') throw new NotImplementedError(`'${name}' proxy does not expose method '${method}'`)
+      return await (fn as (...a: unknown[]) => unknown).apply(o, args)
+    },
+  }
+}
+
+function publicMethods(obj: unknown): string[] {
+  const out = new Set<string>()
+  for (let p = Object.getPrototypeOf(obj); p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+    for (const k of Object.getOwnPropertyNames(p)) if (k !== 'constructor' && !k.startsWith('_') && typeof (obj as Record<string, unknown>)[k] === 'function') out.add(k)
+  }
+  return [...out]
+}
+
+/**
+ * The entry of a manager server process or thread: serves until a client asks for shutdown.
+ * `ready` (a pipe end, thread context only) receives the address once listening.
+ */
+export async function runServer(options: ServerOptions, ready?: Connection): Promise<void> {
+  if (options.exitWithParent && process.channel) {
+    // The spawn bootstrap let go of its channel; a manager's server keeps it to see its parent go.
+    process.channel.ref()
+    process.once('disconnect', () => process.exit(0))
+  }
+  const server = new Server(options)
+  await server.listen()
+  if (ready) {
+    ready.send(server.address)
+    ready.close()
+  }
+  await server.done
+}
+

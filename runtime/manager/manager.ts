@@ -1,0 +1,190 @@
+// AioManager (Python's SyncManager / BaseManager): a server process that hosts objects, and the
+// proxies that use them from any process. start() launches the server as a spawned process;
+// connect() reaches one started elsewhere (a remote manager: TCP and an authkey); serveForever()
+// runs one here, in a thread of this process, until a client asks it to shut down.
+
+import { randomBytes } from 'node:crypto'
+import { join } from 'node:path'
+import { AuthenticationError, ProcessError, ValueError } from '../core/errors.js'
+import { channelTo, coroCreateRemote, createPipe, createRemote, dropChannel, shutdownRemote } from './proxy.js'
+import { socketFolder, startServerThread } from './spawn-context.js'
+import { ProcessCore, targetOf, type Target } from '../process/process.js'
+import { CORE } from '../core/transfer.js'
+import type { ServerOptions } from './manager-server.js'
+import type { ProxyState } from './protocol.js'
+import type { FunctionRef } from '../core/source.js'
+import { park, type Pending, type Waiter } from '../core/wait.js'
+
+export interface ManagerOptions {
+  /** ['host', port] for TCP (a remote manager) or a Unix socket path; default: a private Unix socket. */
+  address?: string | readonly [string, number]
+  /** The shared secret (bytes or a string); default: 32 random bytes. Remote clients must give the same. */
+  authkey?: Uint8Array | string
+}
+
+const INITIAL = 0
+const STARTED = 1
+const SHUTDOWN = 2
+const STATE_NAMES = ['initial', 'started', 'shut down']
+const SERVER = () => new URL('./manager-server.js', import.meta.url).href
+
+function hexKey(key: Uint8Array | string | undefined): string {
+  if (key === undefined) return randomBytes(32).toString('hex')
+  if (typeof key === 'string') return Buffer.from(key).toString('hex')
+  if (key instanceof Uint8Array) return Buffer.from(key).toString('hex')
+  throw new TypeError('authkey must be a Uint8Array or a string')
+}
+
+export class ManagerCore implements Waiter {
+  readonly i32 = new Int32Array(new SharedArrayBuffer(4))
+  waitIndex = 0
+  waitValue = 0
+  address: ProxyState['address'] | undefined
+  readonly authkey: string
+  private state = INITIAL
+  private server: ProcessCore | undefined
+  private readonly registry: Record<string, FunctionRef> = {}
+  /** 'start' and 'serveForever' own their server; 'connect' does not. */
+  private role: 'start' | 'serve' | 'connect' | undefined
+
+  constructor(options: ManagerOptions = {}) {
+    if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
+    const { address, authkey } = options
+    if (address !== undefined && typeof address !== 'string' && !(Array.isArray(address) && address.length === 2 && typeof address[0] === 'string' && Number.isInteger(address[1]))) {
+      throw new TypeError(`address must be ['host', port] or a Unix socket path, not ${JSON.stringify(address)}`)
+    }
+    this.address = address === undefined ? undefined : typeof address === 'string' ? address : [address[0], address[1]]
+    this.authkey = hexKey(authkey)
+  }
+
+  /** Python's register(typeid, callable): the server makes `typeid` objects with `{ module, name }` (a class, or a function returning the object). */
+  register(typeid: string, callable: Target): void {
+    if (typeof typeid !== 'string' || !/^[A-Za-z_]\w*$/.test(typeid)) throw new TypeError('typeid must be an identifier')
+    if (this.state !== INITIAL) throw new ProcessError('register() must come before start(), connect() or serveForever()')
+    const ref = targetOf(callable, 'callable')
+    if ('source' in ref) throw new TypeError(`callable for '${typeid}' must be { module, name }: the server imports it`)
+    this.registry[typeid] = ref
+  }
+
+  private checkInitial(): void {
+    if (this.state === STARTED) throw new ProcessError('Already started server')
+    if (this.state === SHUTDOWN) throw new ProcessError('Manager has shut down')
+  }
+
+  private options(): ServerOptions {
+    this.address ??= join(socketFolder(), 'manager.sock')
+    return { address: this.address, authkey: this.authkey, registry: this.registry }
+  }
+
+  /** Launches the server as a spawned process and waits until it answers. */
+  startBegin(): Waiter & { deadline: number } {
+    this.checkInitial()
+    const options = this.options()
+    if (Array.isArray(options.address) && options.address[1] === 0) throw new ValueError('start() needs a fixed port (port 0 is for serveForever(), which reports the port it got)')
+    this.server = new ProcessCore({ target: { module: SERVER(), name: 'runServer' }, args: [{ ...options, exitWithParent: true }], name: 'SyncManager', daemon: true, startMethod: 'spawn' })
+    this.server.start()
+    this.role = 'start'
+    return { i32: new Int32Array(new SharedArrayBuffer(4)), waitIndex: 0, waitValue: 0, deadline: performance.now() + 30_000 }
+  }
+
+  /** start()'s attempt: connected, or PENDING for a short sleep while the server binds. */
+  startAttempt(w: Waiter & { deadline: number }): undefined | Pending {
+    try {
+      channelTo(this.address!, this.authkey).probe()
+      this.state = STARTED
+      return undefined
+    } catch (error) {
+      if (this.server!.exitcode !== null) throw new ProcessError(`the manager server process ended with exitcode ${this.server!.exitcode} before it served`)
+      if (error instanceof AuthenticationError) throw error
+      if (performance.now() > w.deadline) throw new ProcessError(`the manager server did not answer within 30 s: ${(error as Error).message}`)
+      return park(w, w.i32, 0, 0, 5)
+    }
+  }
+
+  /** Connects to a manager served elsewhere (Python's connect()); a wrong authkey throws AuthenticationError. */
+  connect(): void {
+    this.checkInitial()
+    if (this.address === undefined) throw new ValueError('connect() needs the address of a running manager')
+    channelTo(this.address, this.authkey).probe()
+    this.role = 'connect'
+    this.state = STARTED
+  }
+
+  /** Runs the server in a thread of this process; serveForever()'s wait then lasts until a client shuts it down. */
+  serveBegin(): ProcessCore {
+    this.checkInitial()
+    const { server, address } = startServerThread(this.options(), 'SyncManager', false)
+    this.address = address
+    this.server = server
+    this.role = 'serve'
+    this.state = STARTED
+    return server
+  }
+
+  /** serveForever()'s attempt: done when the server has stopped. */
+  serveAttempt(server: ProcessCore): undefined | Pending {
+    const r = server.joinAttempt()
+    if (r === undefined) this.state = SHUTDOWN
+    return r
+  }
+
+  /** Asks the server to stop; shutdown() then waits for the server process of start() or serveForever(). */
+  shutdownBegin(): Waiter {
+    const idle: Waiter = { i32: this.i32, waitIndex: 0, waitValue: 0 }
+    if (this.state !== STARTED) {
+      this.state = SHUTDOWN
+      return idle
+    }
+    this.state = SHUTDOWN
+    try {
+      shutdownRemote(this.address!, this.authkey)
+    } catch {
+      // gone already
+    }
+    dropChannel(this.address!, this.authkey)
+    return this.role === 'connect' || !this.server ? idle : this.server
+  }
+
+  /** shutdown()'s attempt: the server process has ended (at once for a connect()ed manager). */
+  shutdownAttempt(w: Waiter): undefined | Pending {
+    return w instanceof ProcessCore ? w.joinAttempt() : undefined
+  }
+
+  /** shutdown()'s timeout: a server that does not end is terminated, as Python's does after its shutdown timeout. */
+  shutdownExpire(w: Waiter): undefined {
+    if (w instanceof ProcessCore) w.terminate()
+    return undefined
+  }
+
+  private checkStarted(): void {
+    if (this.state === INITIAL) throw new ProcessError('server not yet started: call start() or connect() first')
+    if (this.state === SHUTDOWN) throw new ProcessError('Manager has shut down')
+  }
+
+  /** Makes an object on the server: its proxy. */
+  create<T>(typeid: string, args: unknown[]): T {
+    this.checkStarted()
+    return createRemote(this.address!, this.authkey, typeid, args) as T
+  }
+
+  /** A pipe whose two ends the server holds: proxies that any process may use. */
+  pipe<C = any>(duplex: boolean): [C, C] {
+    this.checkStarted()
+    return createPipe<C>(this.address!, this.authkey, duplex)
+  }
+
+  async coroCreate<T>(typeid: string, args: unknown[]): Promise<T> {
+    this.checkStarted()
+    return (await coroCreateRemote(this.address!, this.authkey, typeid, args)) as T
+  }
+
+  get pid(): number | null {
+    return this.role === 'start' ? (this.server?.pid ?? null) : null
+  }
+
+  describe(): string {
+    return `state=${STATE_NAMES[this.state]}${this.address ? ` address=${JSON.stringify(this.address)}` : ''}`
+  }
+
+}
+

@@ -1,0 +1,56 @@
+// The proxy ⇄ manager wire, imported by both ends (proxy.ts, manager-server.ts); neither end
+// imports the other for it. Each frame is one message in the library's serializer, in the
+// CPython framing of ipc/framing.ts, after the authkey handshake of ipc/auth.ts.
+//
+// A request is a tuple `[callId, op, ...]`, an answer `[callId, ok, value]`; the tuple types
+// below name every field, so both ends read them by name and the compiler checks each use.
+
+import { MAX_MESSAGE_BYTES } from '../ipc/framing.js'
+
+export const OP_CREATE = 0
+export const OP_CALL = 1
+export const OP_CANCEL = 2
+export const OP_SHUTDOWN = 3
+export const OP_DESCRIBE = 4
+export const OP_HELLO = 5
+
+export type Request =
+  | [callId: number, op: typeof OP_CREATE, typeid: string, args: unknown[]] // → objectId
+  | [callId: number, op: typeof OP_CALL, objectId: number, method: string, args: unknown[]] // → result
+  | [callId: number, op: typeof OP_CANCEL, cancelled: number] // no answer of its own
+  | [callId: number, op: typeof OP_SHUTDOWN] // → undefined, then the server stops
+  | [callId: number, op: typeof OP_DESCRIBE, objectId: number] // → the referent's toString()
+  | [callId: number, op: typeof OP_HELLO, clientKey: string] // no answer; the connection belongs to that client
+
+/** `ok` false: `value` is an ErrorRecord (core/remote-error.ts). */
+export type Answer = [callId: number, ok: boolean, value: unknown]
+
+/** The largest frame either end accepts. */
+export const MAX_FRAME_BYTES = MAX_MESSAGE_BYTES
+
+/** What a proxy record holds: enough to reach the referent from any process. */
+export interface ProxyState {
+  address: string | [string, number]
+  authkey: string | null
+  id: number
+  typeid: string
+}
+
+export function sameAddress(a: ProxyState['address'], b: ProxyState['address']): boolean {
+  return typeof a === 'string' ? a === b : Array.isArray(b) && a[0] === b[0] && a[1] === b[1]
+}
+
+/** The server of this thread, so that proxies of its own objects rebuild as the objects themselves. */
+let local: { readonly address: ProxyState['address']; referent(id: number): unknown } | undefined
+
+export function setLocalServer(server: typeof local): void {
+  local = server
+}
+export function isLocalServer(server: object): boolean {
+  return local === server
+}
+
+export function localReferent(state: ProxyState): unknown {
+  if (!local || !sameAddress(local.address, state.address)) return undefined
+  return local.referent(state.id)
+}

@@ -1,0 +1,331 @@
+// The client side of a manager (Python's BaseProxy and its connection): one connection per
+// server and thread, on which calls are numbered so that awaitable calls can be in flight together.
+//
+// A blocking call sends its request and blocks the thread in recv() (the socket is pumped by the
+// I/O thread, so this really blocks and needs no event loop); answers to this thread's pending
+// awaitable calls that arrive meanwhile are handed to them. An awaitable call's answer is read by
+// one reader loop per connection, running while any such call is pending.
+//
+// An aborted awaitable call sends CANCEL and still waits for the server's answer: either the
+// server aborted it (nothing was acquired or taken, and the call rejects with the abort's reason)
+// or it had already finished, and its result is delivered (too late to cancel, as everywhere in
+// this library). A server that goes away fails every pending call with OSError.
+
+import { threadId } from 'node:worker_threads'
+import { connectAttempt, connectBegin } from '../ipc/sockets.js'
+import { blockOn } from '../core/wait.js'
+import { functionSource } from '../core/source.js'
+import type { Connection } from '../ipc/connection.js'
+import { AuthenticationError, OSError } from '../core/errors.js'
+import { rebuildError, type ErrorRecord } from '../core/remote-error.js'
+import { OP_CALL, OP_CANCEL, OP_CREATE, OP_DESCRIBE, OP_HELLO, OP_SHUTDOWN, MAX_FRAME_BYTES, localReferent, type ProxyState } from './protocol.js'
+import * as net from 'node:net'
+import { randomBytes } from 'node:crypto'
+import { clientHandshake, handshakeDriver } from '../ipc/auth.js'
+import { decode, encode, encoded } from '../ipc/serialize.js'
+import { frameHeader, messageReader } from '../ipc/framing.js'
+
+/** The proxy classes by typeid, filled by the generated proxy modules (and the hand-written ones). */
+export const PROXY_CLASSES = new Map<string, new (core: ProxyCore) => unknown>()
+
+/** The public proxy for a core. */
+export function wrapProxy(core: ProxyCore): unknown {
+  const cls = PROXY_CLASSES.get(core.state.typeid) ?? PROXY_CLASSES.get('*')
+  if (!cls) throw new TypeError(`no proxy class for typeid '${core.state.typeid}'`)
+  return new cls(core)
+}
+
+function addressText(a: ProxyState['address']): string {
+  return typeof a === 'string' ? a : `${a[0]}:${a[1]}`
+}
+
+interface Pending {
+  resolve(value: unknown): void
+  reject(error: unknown): void
+  aborted?: { reason: unknown }
+}
+
+/**
+ * This thread's link to one server: a connection for blocking calls (pumped by the I/O thread,
+ * so the calling thread can block on it) and, from the first awaitable call, a socket of this
+ * thread's own event loop for awaitable calls (no hop through another thread). Both announce the
+ * same client key, so the server sees one client: it owns RLocks through either.
+ */
+class Channel {
+  private sync: Connection | undefined
+  private readonly key = randomBytes(16).toString('hex')
+  private nextId = 1
+  private readonly pending = new Map<number, Pending>()
+  private socket: Promise<net.Socket> | undefined
+  private broken: Error | undefined
+
+  /** Connects nothing yet: a blocking call opens the blocking connection, an awaitable one the socket. */
+  constructor(readonly address: ProxyState['address'], private readonly authkey: string | null) {}
+
+  private unreachable(error: unknown): Error {
+    if (error instanceof AuthenticationError) return error
+    return new OSError(`cannot reach the manager at ${addressText(this.address)}: ${(error as Error).message}`, { cause: error })
+  }
+
+  /** The connection for blocking calls, opened (blocking) on first use. */
+  private get conn(): Connection {
+    if (!this.sync) {
+      try {
+        const st = connectBegin(this.address, { authkey: this.authkey === null ? null : Buffer.from(this.authkey, 'hex') })
+        const conn = blockOn<Connection>(st, () => connectAttempt<Connection>(st), Infinity, () => st.expire() as never, true)
+        conn.send([0, OP_HELLO, this.key])
+        this.sync = conn
+      } catch (error) {
+        throw this.unreachable(error)
+      }
+    }
+    return this.sync
+  }
+
+  /** Connects now (blocking): a wrong authkey or an absent server shows here. */
+  probe(): void {
+    void this.conn
+  }
+
+  get isBroken(): boolean {
+    return this.broken !== undefined
+  }
+
+  private gone(error: unknown): Error {
+    this.broken ??= new OSError(`the manager at ${addressText(this.address)} is gone (${(error as Error)?.message ?? String(error)}); its objects cannot be used any more`, { cause: error })
+    return this.broken
+  }
+
+  private outcome(msg: unknown[]): { ok: boolean; value: unknown } {
+    const [, ok, value] = msg as [number, boolean, unknown]
+    return { ok, value: ok ? value : rebuildError(value as ErrorRecord, `the manager at ${addressText(this.address)}`) }
+  }
+
+  /** A send that failed: the caller's own bad argument (the connection is fine), or the server gone. */
+  private sendFailed(error: unknown, request: unknown[], names?: readonly string[]): Error {
+    if (error instanceof TypeError) {
+      // The serializer names the value's path in the request: say it in the caller's terms.
+      const what = request[0] === OP_CALL ? `${String(request[2])}() argument ` : 'argument '
+      error.message = error.message.replace(/^(?:obj|item)\[\d+\]\[(\d+)\]/, (_, i) => names?.[Number(i)] ?? `${what}${i}`)
+      return error
+    }
+    return this.gone(error)
+  }
+
+  call(request: unknown[], names?: readonly string[]): unknown {
+    if (this.broken) throw this.broken
+    const id = this.nextId++
+    try {
+      this.conn.send([id, ...request])
+    } catch (error) {
+      throw this.sendFailed(error, request, names)
+    }
+    let msg: unknown[]
+    try {
+      msg = this.conn.recv() as unknown[]
+    } catch (error) {
+      this.failAll(error)
+      throw this.gone(error)
+    }
+    const r = this.outcome(msg)
+    if (r.ok) return r.value
+    throw r.value
+  }
+
+  /** The socket for awaitable calls: connected, authenticated and announced on first use. */
+  private async asyncSocket(): Promise<net.Socket> {
+    this.socket ??= new Promise<net.Socket>((resolve, reject) => {
+      const a = this.address
+      const sock = typeof a === 'string' ? net.connect(a) : net.connect(a[1], a[0])
+      sock.setNoDelay(true)
+      const write = (bytes: Buffer): void => void sock.write(Buffer.concat([frameHeader(bytes.length), bytes]))
+      let shake = this.authkey === null ? undefined : handshakeDriver(clientHandshake(Buffer.from(this.authkey, 'hex')), write)
+      const ready = (): void => {
+        shake = undefined
+        sock.write(frame(0, [OP_HELLO, this.key]))
+        sock.unref() // only pending calls keep this process alive
+        resolve(sock)
+      }
+      const drive = (input?: Buffer): void => {
+        if (shake!(input)) ready()
+      }
+      const reader = messageReader(MAX_FRAME_BYTES, (bytes) => {
+        if (shake) {
+          try {
+            drive(bytes)
+          } catch (error) {
+            sock.destroy()
+            reject(error)
+          }
+          return
+        }
+        this.deliver(decode(bytes) as unknown[])
+        if (this.pending.size === 0) sock.unref()
+      }, () => sock.destroy())
+      sock.on('connect', () => {
+        try {
+          if (shake) drive()
+          else ready()
+        } catch (error) {
+          sock.destroy()
+          reject(error)
+        }
+      })
+      sock.on('data', (chunk: Buffer) => reader.push(chunk))
+      let connected = false
+      sock.once('connect', () => (connected = true))
+      sock.on('error', (error) => reject(connected ? this.gone(error) : this.unreachable(error)))
+      sock.on('close', () => {
+        this.socket = undefined
+        // Closed before the handshake ended (the server died meanwhile): the connect fails too.
+        reject(connected ? this.gone(new Error('the connection closed')) : this.unreachable(new Error('the connection closed')))
+        if (this.pending.size) this.failAll(new Error('the connection closed'))
+      })
+    })
+    return this.socket
+  }
+
+  private deliver(msg: unknown[]): void {
+    const p = this.pending.get(msg[0] as number)
+    if (!p) return
+    this.pending.delete(msg[0] as number)
+    const r = this.outcome(msg)
+    if (p.aborted && !r.ok) p.reject(p.aborted.reason)
+    else if (r.ok) p.resolve(r.value)
+    else p.reject(r.value)
+  }
+
+  async coro_call(request: unknown[], signal?: AbortSignal, names?: readonly string[]): Promise<unknown> {
+    if (this.broken) throw this.broken
+    signal?.throwIfAborted()
+    const sock = await this.asyncSocket()
+    signal?.throwIfAborted() // aborted while connecting: nothing was sent
+    const id = this.nextId++
+    let bytes: Buffer
+    try {
+      bytes = frame(id, request)
+    } catch (error) {
+      throw this.sendFailed(error, request, names)
+    }
+    const p = {} as Pending
+    const answer = new Promise<unknown>((resolve, reject) => {
+      p.resolve = resolve
+      p.reject = reject
+    })
+    this.pending.set(id, p)
+    sock.ref()
+    sock.write(bytes)
+    const onAbort = (): void => {
+      p.aborted = { reason: signal!.reason }
+      sock.write(frame(this.nextId++, [OP_CANCEL, id]))
+    }
+    signal?.addEventListener('abort', onAbort, { once: true })
+    try {
+      return await answer
+    } finally {
+      signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
+  private failAll(error: unknown): void {
+    const e = this.gone(error)
+    for (const p of this.pending.values()) p.reject(e)
+    this.pending.clear()
+  }
+}
+
+/** One framed message in the serializer: `[id, ...request]`. */
+function frame(id: number, request: unknown[]): Buffer {
+  const n = encode([id, ...request], 'obj')
+  return Buffer.concat([frameHeader(n), encoded().subarray(0, n)])
+}
+
+/** This thread's channels, by server address and key. */
+const channels = new Map<string, Channel>()
+
+export function channelTo(address: ProxyState['address'], authkey: string | null): Channel {
+  const key = `${threadId} ${addressText(address)} ${authkey ?? ''}`
+  let ch = channels.get(key)
+  // A server that went away may be back at the same address: a broken channel is replaced.
+  if (!ch || ch.isBroken) {
+    ch = new Channel(address, authkey)
+    channels.set(key, ch)
+  }
+  return ch
+}
+
+/** Forgets this thread's connection to a server (after its shutdown). */
+export function dropChannel(address: ProxyState['address'], authkey: string | null): void {
+  channels.delete(`${threadId} ${addressText(address)} ${authkey ?? ''}`)
+}
+
+/** Creates an object on a server; returns its proxy. */
+/** Constructor arguments: a function (a barrier's action) crosses as its source, as to a thread. */
+function creationArgs(args: unknown[]): unknown[] {
+  return args.map((a, i) => (typeof a === 'function' ? { __function__: functionSource(`argument ${i}`, a as (...x: unknown[]) => unknown) } : a))
+}
+
+export function createRemote(address: ProxyState['address'], authkey: string | null, typeid: string, args: unknown[]): unknown {
+  const r = channelTo(address, authkey).call([OP_CREATE, typeid, creationArgs(args)]) as { id: number; typeid: string }
+  return wrapProxy(new ProxyCore({ address, authkey, id: r.id, typeid: r.typeid }))
+}
+
+export async function coroCreateRemote(address: ProxyState['address'], authkey: string | null, typeid: string, args: unknown[], signal?: AbortSignal): Promise<unknown> {
+  const r = (await channelTo(address, authkey).coro_call([OP_CREATE, typeid, creationArgs(args)], signal)) as { id: number; typeid: string }
+  return wrapProxy(new ProxyCore({ address, authkey, id: r.id, typeid: r.typeid }))
+}
+
+/** Python's Pipe() with both ends served by a server: proxies of two connected ends. */
+export function createPipe<C>(address: ProxyState['address'], authkey: string | null, duplex: boolean): [C, C] {
+  if (typeof duplex !== 'boolean') throw new TypeError('duplex must be a boolean')
+  return channelTo(address, authkey).call([OP_CREATE, 'Pipe', [duplex]]) as [C, C]
+}
+
+/** Asks a server to stop. */
+export function shutdownRemote(address: ProxyState['address'], authkey: string | null): void {
+  channelTo(address, authkey).call([OP_SHUTDOWN])
+}
+
+/** A proxy's state and its calls. */
+export class ProxyCore {
+  constructor(readonly state: ProxyState) {}
+
+  static rebuild(state: ProxyState): ProxyCore {
+    return new ProxyCore(state)
+  }
+
+  /** In the server's own thread, a proxy of one of its objects is that object. */
+  static referent(state: ProxyState): unknown {
+    return localReferent(state)
+  }
+
+  reduce(): ProxyState {
+    return this.state
+  }
+
+  /** A method call on the referent; `names` (the parameters') let an unsendable argument be named. */
+  call(method: string, args: unknown[], names?: readonly string[]): unknown {
+    return this.answer(channelTo(this.state.address, this.state.authkey).call([OP_CALL, this.state.id, method, args], names))
+  }
+
+  async coro_call(method: string, args: unknown[], signal?: AbortSignal, names?: readonly string[]): Promise<unknown> {
+    return this.answer(await channelTo(this.state.address, this.state.authkey).coro_call([OP_CALL, this.state.id, method, args], signal, names))
+  }
+
+  /** A returned proxy record (`{ __proxy__, typeid, id }`) becomes a proxy on the same server. */
+  private answer(value: unknown): unknown {
+    if (value !== null && typeof value === 'object' && (value as { __proxy__?: boolean }).__proxy__) {
+      const r = value as { typeid: string; id: number }
+      return wrapProxy(new ProxyCore({ ...this.state, id: r.id, typeid: r.typeid }))
+    }
+    return value
+  }
+
+  describe(): string {
+    try {
+      return String(channelTo(this.state.address, this.state.authkey).call([OP_DESCRIBE, this.state.id]))
+    } catch {
+      return `typeid='${this.state.typeid}' id=${this.state.id} at ${addressText(this.state.address)}, unreachable`
+    }
+  }
+}

@@ -1,0 +1,149 @@
+// The loop of one AioPool worker (see pool.ts): a process target that takes tasks from its pipe,
+// runs them one at a time, and writes each result back the moment it has it.
+//
+// The pool sleeps on one word for all its workers; a worker bumps it only when the pool needs
+// to hear: when its queue of sent-ahead tasks runs low (so it never starves), when it is about
+// to sleep, and when a result has waited 50 µs unannounced (so a slow task's result is not
+// held back by the next one). Trivial tasks thus cost no wake-up each.
+
+import { ConnectionCore, SendState } from '../ipc/connection.js'
+import { EOF, GetState, Ring } from '../ipc/queue.js'
+import { PENDING, blockOn, coroBlockOn } from '../core/wait.js'
+import { decode, encode, encoded } from '../ipc/serialize.js'
+import { loadFunction, type FunctionRef } from '../core/source.js'
+import { CURRENT, DONE, LOW_WATER, MODE_APPLY, MODE_STARMAP, OP_DEFINE, OP_STOP, SENT, SHARED_FLAG, WAITING } from './pool.js'
+import { errorRecord } from '../core/remote-error.js'
+import { describeValue } from '../core/args.js'
+import { loadClassModules } from '../core/transfer.js'
+
+interface WorkerArgs {
+  rx: SharedArrayBuffer
+  tx: SharedArrayBuffer
+  words: SharedArrayBuffer
+  events: SharedArrayBuffer
+  initializer: FunctionRef | null
+  initargs: unknown[]
+  maxtasks: number
+}
+
+type Fn = (...args: unknown[]) => unknown
+
+/** How long a result may wait before the pool is told of it, in ms, while the pool is busy (not WAITING). */
+const ANNOUNCE_MS = 0.05
+
+export async function poolWorker(a: WorkerArgs): Promise<void> {
+  const conn = new ConnectionCore(new Ring(new Int32Array(a.rx)), new Ring(new Int32Array(a.tx)), true)
+  const words = new Int32Array(a.words)
+  const events = new Int32Array(a.events)
+  const fns = new Map<number, Fn | { error: unknown }>()
+  let lastAnnounce = performance.now()
+  let unannounced = false
+  const announce = (): void => {
+    unannounced = false
+    lastAnnounce = performance.now()
+    Atomics.add(events, 0, 1)
+    Atomics.notify(events, 0)
+  }
+  const send = (msg: unknown): void => {
+    const n = encode(msg, 'result')
+    const st = new SendState(conn.tx!.i32, encoded().subarray(0, n))
+    if (conn.sendAttempt(st) === PENDING) {
+      // The pipe is full: the pool must read before this worker can go on.
+      announce()
+      blockOn(st, () => conn.sendAttempt(st), Infinity, () => undefined, true)
+    }
+  }
+
+  if (a.initializer) {
+    const init = await loadFunction(a.initializer)
+    await init(...a.initargs)
+  }
+
+  // A record from the pool is a batch: messages, each a u32 length and its encoded bytes.
+  const rx = conn.rx!
+  const recv = new GetState(rx.i32)
+  // A message with shared objects is decoded once the library's classes are loaded (this worker
+  // started without them, to start sooner): it is kept as bytes until then.
+  const split = (bytes: Buffer, start: number, end: number): (unknown[] | Buffer)[] => {
+    const out: (unknown[] | Buffer)[] = []
+    for (let at = start; at < end; ) {
+      const word = bytes.readUInt32LE(at)
+      const n = (word & ~SHARED_FLAG) >>> 0
+      out.push(word & SHARED_FLAG ? Buffer.from(bytes.subarray(at + 4, at + 4 + n)) : (decode(bytes, at + 4, at + 4 + n) as unknown[]))
+      at += 4 + n
+    }
+    return out
+  }
+  const take = (): (unknown[] | Buffer)[] | typeof PENDING => {
+    const r = rx.takeAttempt(recv, split)
+    return r === EOF ? [[OP_STOP]] : r
+  }
+  let tasks = 0
+  for (;;) {
+    let batch = take()
+    if (batch === PENDING) {
+      if (unannounced) announce()
+      batch = await coroBlockOn(recv, take, Infinity, () => undefined as never, undefined, true)
+    }
+    for (const m of batch) {
+      if (Buffer.isBuffer(m)) await loadClassModules()
+      if (await handle(Buffer.isBuffer(m) ? (decode(m) as unknown[]) : m)) return void (unannounced && announce())
+    }
+  }
+
+  /** Runs one message; true when the worker is to end. */
+  async function handle(m: unknown[]): Promise<boolean> {
+    const op = m[0]
+    if (op === OP_STOP) return true
+    if (op === OP_DEFINE) {
+      const [, id, ref] = m as [number, number, FunctionRef]
+      try {
+        fns.set(id, await loadFunction(ref))
+      } catch (error) {
+        fns.set(id, { error })
+      }
+      return false
+    }
+    const [, id, fnId, mode, items] = m as [number, number, number, number, unknown[]]
+    Atomics.store(words, CURRENT, id)
+    const t0 = performance.now()
+    let ok = true
+    let value: unknown
+    try {
+      const fn = fns.get(fnId)!
+      if (typeof fn !== 'function') throw fn.error
+      if (mode === MODE_APPLY) {
+        value = fn(...(items[0] as unknown[]))
+        if (isThenable(value)) value = await value
+      } else {
+        const out = new Array(items.length)
+        for (let i = 0; i < items.length; i++) {
+          let v = mode === MODE_STARMAP ? fn(...(items[i] as unknown[])) : fn(items[i])
+          if (isThenable(v)) v = await v
+          out[i] = v
+        }
+        value = out
+      }
+    } catch (error) {
+      ok = false
+      value = errorRecord(error)
+    }
+    const micros = (performance.now() - t0) * 1000
+    try {
+      send([id, ok, value, micros])
+    } catch (error) {
+      // Python's MaybeEncodingError: the result cannot be sent; the task fails, the worker goes on.
+      const reason = error instanceof Error ? error.message : String(error)
+      send([id, false, { name: 'MaybeEncodingError', message: `Error sending result: '${describeValue(value)}'. Reason: '${reason}'`, isError: true }, micros])
+    }
+    Atomics.store(words, CURRENT, 0)
+    const done = Atomics.add(words, DONE, 1) + 1
+    unannounced = true
+    if (Atomics.load(events, WAITING) === 1 || Atomics.load(words, SENT) - done <= Atomics.load(words, LOW_WATER) || performance.now() - lastAnnounce >= ANNOUNCE_MS) announce()
+    return a.maxtasks > 0 && ++tasks >= a.maxtasks
+  }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && typeof v === 'object' && typeof (v as { then?: unknown }).then === 'function'
+}

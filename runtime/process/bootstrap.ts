@@ -1,0 +1,51 @@
+// First code in a process worker: registers the shareable types, rebuilds the args into working
+// objects over the parent's shared memory, then runs the target.
+import { workerData } from 'node:worker_threads'
+import { writeAllSync } from '../core/stdio.js'
+import type { ProcessData } from './process.js'
+import { setCurrentProcess } from '../core/current.js'
+import { announceClassModules, loadClassModules, missingModules, rebuildTree } from '../core/transfer.js'
+import { loadFunction } from '../core/source.js'
+import { joinChildren } from './process.js'
+import { installLivenessTable } from '../core/liveness.js'
+import { installFeederPort } from '../ipc/feeder-client.js'
+import { flushFedQueues } from '../ipc/queue.js'
+import { closeRebuiltHandles, flushSockets } from '../ipc/connection.js'
+import { parentPort, threadId } from 'node:worker_threads'
+
+// The library's classes (the modules the parent named), so that shared objects arriving later
+// (in queue items) can be rebuilt. A spare loads those its supervisor knew of while it waits.
+let registry = workerData?.spare ? loadClassModules(workerData.classModules) : undefined
+registry?.catch(() => {}) // awaited below; a failure is thrown there
+
+// A child writes straight to the inherited stdout/stderr, as a Python child does: through the
+// parent's streams its output would wait for the parent's event loop, and come after whatever the
+// parent prints once a blocking join() returns.
+for (const [stream, fd] of [[process.stdout, 1], [process.stderr, 2]] as const) {
+  stream.write = ((chunk: string | Uint8Array, encoding?: BufferEncoding | ((e?: Error) => void), cb?: (e?: Error) => void) => {
+    writeAllSync(fd, typeof chunk === 'string' ? Buffer.from(chunk, typeof encoding === 'string' ? encoding : 'utf8') : chunk)
+    ;(typeof encoding === 'function' ? encoding : cb)?.()
+    return true
+  }) as typeof stream.write
+}
+
+// A spare (see supervisor-thread.ts) has loaded everything above and waits for its process.
+if (registry) await registry
+const data: ProcessData = workerData?.spare ? await new Promise((resolve) => parentPort!.once('message', resolve)) : workerData
+// A pool worker loads them itself when a task needs them (see pool-worker.ts).
+if (!data.lazyRegistry) await loadClassModules(data.classModules)
+else announceClassModules(data.classModules)
+if (data.liveness) installLivenessTable(data.liveness)
+if (data.feeder) installFeederPort(data.feeder)
+setCurrentProcess({ name: data.name, pid: threadId, daemon: data.daemon, identity: data.identity })
+
+const target = await loadFunction(data.target)
+// Shared objects of classes this thread has not loaded (a user's own primitives) bring their module.
+for (const module of missingModules(data.args)) await import(module)
+await target(...(rebuildTree(data.args) as unknown[]))
+await flushFedQueues()
+await flushSockets()
+closeRebuiltHandles()
+await joinChildren()
+// Python ends a process when run() returns (os._exit), whatever timers or handles are left.
+process.exit(0)

@@ -1,0 +1,271 @@
+// AioProcess on the 'thread' start method: the target runs in a worker thread.
+//
+// word  name      meaning
+// 0     STATE     INITIAL=0 | STARTED=1 | STOPPED=2; join() sleeps on it
+// 1     EXITCODE  valid once STOPPED: 0 on return, 1 after an uncaught error, n after
+//                 process.exit(n), -15 after terminate(), -9 after kill()
+// 2     PID       the worker's threadId, once it exists (0 before)
+//
+// Workers are created by a supervisor thread, not by the caller: a worker's 'exit' event is
+// delivered on the thread that created it, and a caller parked in a blocking join() runs no
+// event loop. The supervisor turns every end — return, throw, process.exit, terminate(),
+// kill(), out-of-memory under resourceLimits — into a store to STATE and an Atomics.notify.
+
+import { Worker, type MessagePort, type ResourceLimits } from 'node:worker_threads'
+import { livenessTable } from '../core/liveness.js'
+import { provideSupervisor, upstreamPort } from '../ipc/feeder-client.js'
+import { park, type Pending, type Waiter, blockOn, coroBlockOn } from '../core/wait.js'
+import { ValueError } from '../core/errors.js'
+import { classModuleList, reduceTree } from '../core/transfer.js'
+import { currentProcess, nextChildIdentity } from '../core/current.js'
+import { checkFunction } from '../core/args.js'
+import { functionSource } from '../core/source.js'
+import { createWorker } from '../core/exec-argv.js'
+
+const STATE = 0
+const EXITCODE = 1
+const PID = 2
+const WORDS = 3
+const INITIAL = 0
+const STARTED = 1
+const STOPPED = 2
+const SIGKILL = 9
+const SIGTERM = 15
+
+/** A process target: a self-contained function (shipped as source) or a module export. */
+export type Target = ((...args: any[]) => unknown) | { module: string | URL; name?: string }
+
+export interface ProcessOptions {
+  target?: Target
+  args?: unknown[]
+  name?: string
+  daemon?: boolean
+  /** Node's worker resource limits (e.g. maxOldGenerationSizeMb); exceeding them ends the process with exitcode 1. */
+  resourceLimits?: ResourceLimits
+  /**
+   * 'thread' (default): a worker thread over shared memory. 'spawn': a new Node process; its
+   * shared objects must be proxies (from getContext('spawn') or an AioManager).
+   */
+  startMethod?: 'thread' | 'spawn'
+  /** Internal: word 0 of this buffer is incremented and notified when the process ends. */
+  exitNotify?: SharedArrayBuffer
+  /** Internal: the target loads the library's classes itself when it needs them (a pool worker). */
+  lazyRegistry?: boolean
+}
+
+/** What the worker bootstrap receives. */
+export interface ProcessData {
+  target: { source: string } | { module: string; name: string }
+  /** Set by the supervisor: the child's port to its feeder, and the liveness table. */
+  feeder?: MessagePort
+  liveness?: SharedArrayBuffer
+  args: unknown
+  name: string
+  identity: number[]
+  daemon: boolean
+  lazyRegistry?: boolean
+  startMethod?: 'thread' | 'spawn'
+  /** The modules that register the shareable classes (core/transfer.ts registerClassModule). */
+  classModules: string[]
+}
+
+// ---------------------------------------------------------------------------------------------
+// The supervisor: one per thread that starts processes, ref'd while a non-daemon child runs.
+
+type SupervisorMessage = { op: 'exited'; id: number }
+let supervisor: Worker | undefined
+let nextId = 1
+const live = new Map<number, ProcessCore>()
+
+export function supervisorWorker(): Worker {
+  if (!supervisor) {
+    const upstream = upstreamPort()
+    const workerData = { liveness: livenessTable(), upstream, classModules: classModuleList() }
+    const transferList = upstream ? [upstream] : []
+    supervisor = createWorker((execArgv) => new Worker(new URL('./supervisor-thread.js', import.meta.url), { workerData, transferList, execArgv }))
+    supervisor.on('message', (m: SupervisorMessage) => {
+      if (m.op !== 'exited') throw new Error(`unknown supervisor message ${JSON.stringify(m)}`)
+      live.delete(m.id)
+      refSupervisor()
+    })
+    supervisor.on('error', (e) => {
+      process.stderr.write(`aioprocessing: the process supervisor failed: ${e.stack ?? e}\n`)
+    })
+    supervisor.unref()
+  }
+  return supervisor
+}
+
+provideSupervisor(supervisorWorker)
+
+/** Non-daemon children keep this thread alive, as Python joins them at exit; daemon ones do not. */
+function refSupervisor(): void {
+  for (const p of live.values()) {
+    if (!p.daemon) {
+      supervisor!.ref()
+      return
+    }
+  }
+  supervisor!.unref()
+}
+
+/**
+ * Waits for this thread's non-daemon children, as a Python process does at exit (its daemonic
+ * children are terminated, as they are here when the thread ends).
+ */
+export async function joinChildren(): Promise<void> {
+  for (const p of [...live.values()]) {
+    if (!p.daemon) await coroBlockOn(p, () => p.joinAttempt(), Infinity, () => undefined, undefined)
+  }
+}
+
+export function targetOf(target: Target, what = 'target'): ProcessData['target'] {
+  if (typeof target === 'function') {
+    return { source: functionSource(what, target) }
+  }
+  if (target && typeof target === 'object' && (typeof target.module === 'string' || target.module instanceof URL)) {
+    const module = target.module instanceof URL ? target.module.href : target.module
+    return { module, name: target.name ?? 'default' }
+  }
+  checkFunction(what, target)
+  throw new Error('unreachable')
+}
+
+export class ProcessCore implements Waiter {
+  readonly i32 = new Int32Array(new SharedArrayBuffer(WORDS * 4))
+  waitIndex = STATE
+  waitValue = STARTED
+  name: string
+  daemon: boolean
+  private readonly identity: number[]
+  private target: Target | undefined
+  private args: unknown[]
+  private readonly resourceLimits: ResourceLimits | undefined
+  private readonly exitNotify: SharedArrayBuffer | undefined
+  private readonly lazyRegistry: boolean | undefined
+  readonly startMethod: 'thread' | 'spawn'
+  private closed = false
+  private readonly id = nextId++
+
+  constructor(options: ProcessOptions) {
+    const { target, args = [], name, daemon, resourceLimits, exitNotify, lazyRegistry, startMethod = 'thread' } = options
+    if (startMethod !== 'thread' && startMethod !== 'spawn') throw new ValueError(`cannot find context for '${String(startMethod)}'`)
+    this.startMethod = startMethod
+    if (!Array.isArray(args)) throw new TypeError(`args must be an array, not ${typeof args}`)
+    if (name !== undefined && typeof name !== 'string') throw new TypeError('name must be a string')
+    if (daemon !== undefined && typeof daemon !== 'boolean') throw new TypeError('daemon must be a boolean')
+    if (target !== undefined) targetOf(target) // fail early on a bad target
+    this.target = target
+    this.args = args
+    this.identity = nextChildIdentity()
+    this.name = name ?? `Process-${this.identity.join(':')}`
+    this.daemon = daemon ?? currentProcess().daemon
+    this.resourceLimits = resourceLimits
+    this.exitNotify = exitNotify
+    this.lazyRegistry = lazyRegistry
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new ValueError('process object is closed')
+  }
+
+  start(): void {
+    this.checkOpen()
+    if (Atomics.load(this.i32, STATE) !== INITIAL) throw new ValueError('cannot start a process twice')
+    if (currentProcess().daemon) throw new ValueError('daemonic processes are not allowed to have children')
+    if (this.target === undefined) throw new TypeError('target is required: a self-contained function or { module, name }')
+    const data: ProcessData = {
+      target: targetOf(this.target),
+      args: reduceTree(this.args, 'args', this.startMethod === 'spawn'),
+      startMethod: this.startMethod,
+      name: this.name,
+      identity: this.identity,
+      daemon: this.daemon,
+      lazyRegistry: this.lazyRegistry,
+      classModules: classModuleList(),
+    }
+    const sup = supervisorWorker()
+    // STARTED before the supervisor can see the message: its STOPPED must never be overwritten.
+    Atomics.store(this.i32, STATE, STARTED)
+    try {
+      sup.postMessage({ op: 'spawn', id: this.id, sab: this.i32.buffer, data, resourceLimits: this.resourceLimits, exitNotify: this.exitNotify })
+    } catch (error) {
+      Atomics.store(this.i32, STATE, INITIAL)
+      throw new TypeError(`args cannot be sent to the process: ${(error as Error).message}`, { cause: error })
+    }
+    live.set(this.id, this)
+    refSupervisor()
+    // Python drops its reference to the target once the child has it.
+    this.target = undefined
+    this.args = []
+  }
+
+  /** join()'s attempt: done once the supervisor marked the process stopped. */
+  joinAttempt(): undefined | Pending {
+    this.checkOpen()
+    const state = Atomics.load(this.i32, STATE)
+    if (state === INITIAL) throw new ValueError('can only join a started process')
+    if (state === STOPPED) return undefined
+    return park(this, this.i32, STATE, STARTED)
+  }
+
+  isAlive(): boolean {
+    this.checkOpen()
+    return Atomics.load(this.i32, STATE) === STARTED
+  }
+
+  get exitcode(): number | null {
+    this.checkOpen()
+    return Atomics.load(this.i32, STATE) === STOPPED ? Atomics.load(this.i32, EXITCODE) : null
+  }
+
+  get pid(): number | null {
+    if (Atomics.load(this.i32, STATE) === INITIAL) return null
+    // The supervisor fills PID right after it created the worker: a short wait at most.
+    const known = () => Atomics.load(this.i32, PID) !== 0 || Atomics.load(this.i32, STATE) === STOPPED
+    blockOn(this, () => (known() ? true : park(this, this.i32, PID, 0)), performance.now() + 30_000, () => true)
+    return Atomics.load(this.i32, PID) || null
+  }
+
+  terminate(): void {
+    this.signal(SIGTERM)
+  }
+  kill(): void {
+    this.signal(SIGKILL)
+  }
+  private signal(sig: number): void {
+    this.checkOpen()
+    const state = Atomics.load(this.i32, STATE)
+    if (state === INITIAL) throw new ValueError('can only terminate a started process')
+    if (state === STOPPED) return
+    supervisorWorker().postMessage({ op: 'kill', id: this.id, exitcode: -sig })
+  }
+
+  close(): void {
+    if (this.closed) return
+    if (Atomics.load(this.i32, STATE) === STARTED) {
+      throw new ValueError('Cannot close a process while it is still running. You should first call join() or terminate().')
+    }
+    this.closed = true
+  }
+
+  setDaemon(value: boolean): void {
+    if (Atomics.load(this.i32, STATE) !== INITIAL) throw new ValueError('process has already started')
+    if (typeof value !== 'boolean') throw new TypeError('daemon must be a boolean')
+    this.daemon = value
+  }
+
+  setName(value: string): void {
+    if (typeof value !== 'string') throw new TypeError('name must be a string')
+    this.name = value
+  }
+
+  describe(): string {
+    if (this.closed) return `name='${this.name}' closed`
+    const state = Atomics.load(this.i32, STATE)
+    const status = state === INITIAL ? 'initial' : state === STARTED ? 'started' : `stopped exitcode=${this.exitcode}`
+    const pid = state === INITIAL ? '' : ` pid=${Atomics.load(this.i32, PID)}`
+    return `name='${this.name}'${pid} ${status}${this.daemon ? ' daemon' : ''}${this.startMethod === 'spawn' ? ' spawn' : ''}`
+  }
+}
+

@@ -1,0 +1,42 @@
+// First code of a process of the 'spawn' start method: a new Node process (see supervisor-thread.ts).
+// It takes its ProcessData from the IPC channel, loads the library's classes so that the proxies
+// in its arguments rebuild, runs the target, and ends as a Python process does after run().
+import { setCurrentProcess } from '../core/current.js'
+import { loadClassModules, rebuildTree, missingModules } from '../core/transfer.js'
+import { loadFunction } from '../core/source.js'
+import { joinChildren, type ProcessData } from './process.js'
+import { closeRebuiltHandles, flushSockets } from '../ipc/connection.js'
+import { flushFedQueues } from '../ipc/queue.js'
+import { writeAllSync } from '../core/stdio.js'
+import { startIoThread } from '../ipc/sockets.js'
+
+// The library's classes first (the modules named in our arguments): a spare process (see
+// supervisor-thread.ts) loads them while it waits.
+await loadClassModules(process.argv.slice(2))
+// Its proxies' blocking calls go through the I/O thread: start it while nothing waits for it.
+startIoThread()
+const untilData = (): void => process.exit(0) // a spare whose parent went before it was used
+process.once('disconnect', untilData)
+const data = await new Promise<ProcessData>((resolve) => process.once('message', (m) => resolve(m as ProcessData)))
+process.off('disconnect', untilData)
+// The channel only brought the data: it must not keep this process alive. A daemon ends with its
+// parent, as Python terminates daemonic children at exit (the channel closes when the parent goes).
+process.channel?.unref()
+if (data.daemon) process.once('disconnect', () => process.exit(1))
+setCurrentProcess({ name: data.name, pid: process.pid, daemon: data.daemon, identity: data.identity })
+
+try {
+  await loadClassModules(data.classModules)
+  const target = await loadFunction(data.target)
+  for (const module of missingModules(data.args)) await import(module)
+  await target(...(rebuildTree(data.args) as unknown[]))
+} catch (error) {
+  // Python prints the traceback under "Process <name>:" and exits with 1.
+  writeAllSync(2, `Process ${data.name}:\n${(error as Error)?.stack ?? String(error)}\n`)
+  process.exit(1)
+}
+await flushFedQueues()
+await flushSockets()
+closeRebuiltHandles()
+await joinChildren()
+process.exit(0)

@@ -1,0 +1,244 @@
+// The supervisor thread (see process.ts): creates process workers and turns each one's end into
+// the STOPPED state word, whatever the caller's own thread is doing.
+import { MessageChannel, Worker, parentPort, receiveMessageOnPort, workerData, type MessagePort, type ResourceLimits } from 'node:worker_threads'
+import { enqueueFeed, type FeedMessage } from '../ipc/feeder.js'
+import { handleBrokerMessage, type BrokerMessage } from '../ipc/broker.js'
+import { installLivenessTable, markEnded } from '../core/liveness.js'
+import { writeAllSync } from '../core/stdio.js'
+import type { ProcessData } from './process.js'
+import { createWorker, workerExecArgv } from '../core/exec-argv.js'
+import { spawn as spawnChild, type ChildProcess } from 'node:child_process'
+import { constants } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { availableParallelism } from 'node:os'
+
+const STATE = 0
+const EXITCODE = 1
+const PID = 2
+const STOPPED = 2
+
+type Message =
+  | { op: 'spawn'; id: number; sab: SharedArrayBuffer; data: ProcessData; resourceLimits?: ResourceLimits; exitNotify?: SharedArrayBuffer }
+  | { op: 'kill'; id: number; exitcode: number }
+  | { op: 'connect'; port: MessagePort }
+
+const { liveness, upstream, classModules } = workerData as { liveness: SharedArrayBuffer; upstream?: MessagePort; classModules: string[] }
+upstream?.unref()
+installLivenessTable(liveness)
+
+/** Feeder requests come from the thread that owns this supervisor and from every child it started. */
+function dispatch(m: FeedMessage | BrokerMessage | { op: 'connect'; port: MessagePort }): void {
+  switch (m.op) {
+    case 'feed':
+      return enqueueFeed(m)
+    case 'store':
+    case 'fetch':
+      return handleBrokerMessage(m, upstream)
+    case 'connect':
+      return listen(m.port)
+    default:
+      throw new Error(`unknown message to the supervisor's port: ${JSON.stringify(m)}`)
+  }
+}
+
+function listen(port: MessagePort): void {
+  port.on('message', dispatch)
+  port.unref()
+}
+
+/** Closes a child's port, after taking every message it had sent and not yet delivered. */
+function closeDrained(port: MessagePort): void {
+  for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) dispatch(m.message)
+  port.close()
+}
+
+interface Child {
+  worker: { terminate(): unknown }
+  exitcodeOverride: number | null
+}
+const children = new Map<number, Child>()
+const bootstrap = new URL('./bootstrap.js', import.meta.url)
+
+function spawn(m: Extract<Message, { op: 'spawn' }>): void {
+  const i32 = new Int32Array(m.sab)
+  const stop = (code: number): void => {
+    Atomics.store(i32, EXITCODE, code)
+    Atomics.store(i32, STATE, STOPPED)
+    Atomics.notify(i32, STATE)
+    Atomics.notify(i32, PID) // a pid reader may still wait if the worker never started
+    if (m.exitNotify) {
+      // An owner that waits on several processes at once (a pool) sleeps on one word of its own.
+      const word = new Int32Array(m.exitNotify)
+      Atomics.add(word, 0, 1)
+      Atomics.notify(word, 0)
+    }
+    children.delete(m.id)
+    parentPort!.postMessage({ op: 'exited', id: m.id })
+  }
+  if (m.data.startMethod === 'spawn') return spawnProcess(m, i32, stop)
+  let worker: Worker
+  const feeder = new MessageChannel()
+  listen(feeder.port1)
+  try {
+    const childData: ProcessData = { ...m.data, feeder: feeder.port2, liveness }
+    worker = takeSpare(m.resourceLimits, childData) ??
+      createWorker((execArgv) => new Worker(bootstrap, { workerData: childData, transferList: [feeder.port2], resourceLimits: m.resourceLimits, execArgv }))
+  } catch (error) {
+    writeAllSync(2, `Process ${m.data.name}:\n${(error as Error).stack ?? error}\n`)
+    stop(1)
+    return
+  }
+  const child: Child = { worker, exitcodeOverride: null }
+  children.set(m.id, child)
+  Atomics.store(i32, PID, worker.threadId)
+  Atomics.notify(i32, PID)
+  worker.on('error', (error: Error) => {
+    // Python prints the child's traceback, prefixed with "Process <name>:", and exits with 1.
+    writeAllSync(2, `Process ${m.data.name}:\n${error?.stack ?? String(error)}\n`)
+  })
+  const threadId = worker.threadId
+  worker.on('exit', (code) => {
+    markEnded(threadId, liveness)
+    stop(child.exitcodeOverride ?? code)
+    closeDrained(feeder.port1)
+  })
+}
+
+const spawnBootstrap = fileURLToPath(new URL('./spawn-bootstrap.js', import.meta.url))
+
+/**
+ * The 'spawn' start method: a new Node process, given its ProcessData over the IPC channel. Its
+ * exit code is Python's: the process's own, or minus the signal that ended it.
+ */
+function spawnProcess(m: Extract<Message, { op: 'spawn' }>, i32: Int32Array, stop: (code: number) => void): void {
+  let child: ChildProcess
+  try {
+    child = spareProcesses.take() ?? startProcess()
+  } catch (error) {
+    writeAllSync(2, `Process ${m.data.name}:\n${(error as Error).stack ?? error}\n`)
+    stop(1)
+    return
+  }
+  let ended = false
+  const entry: Child = {
+    worker: { terminate: () => child.kill(entry.exitcodeOverride === -9 ? 'SIGKILL' : 'SIGTERM') },
+    exitcodeOverride: null,
+  }
+  children.set(m.id, entry)
+  const end = (code: number): void => {
+    if (ended) return
+    ended = true
+    stop(code)
+  }
+  child.on('error', (error) => {
+    writeAllSync(2, `Process ${m.data.name}:\n${error.stack ?? error}\n`)
+    end(1)
+  })
+  child.on('exit', (code, signal) => end(signal ? -(constants.signals[signal] ?? 1) : (code ?? 1)))
+  if (child.pid !== undefined) {
+    Atomics.store(i32, PID, child.pid)
+    Atomics.notify(i32, PID)
+  }
+  child.send(m.data, (error) => {
+    if (error && !ended) child.kill('SIGKILL')
+  })
+}
+
+// Spares: workers and processes booted ahead (Node's start-up and the library's module loading,
+// ~60 ms for a worker and ~150 ms for a process here) and waiting for a process to run, as
+// Python's forkserver keeps a server ready to fork. Kept after the first spawn only, as many as
+// the largest burst of spawns in one turn (a pool's size), up to the CPU count, and booted once
+// spawning has been quiet for SPARE_DELAY_MS, so that they never slow the spawns asked for now. A
+// spare never keeps anything alive; a spare process ends with this process.
+
+/** Spares boot once spawning has been quiet this long. */
+const SPARE_DELAY_MS = 150
+
+interface Spare {
+  on(event: 'exit' | 'error', listener: () => void): unknown
+  removeAllListeners(event: 'exit' | 'error'): unknown
+}
+
+class Spares<S extends Spare> {
+  private readonly idle: S[] = []
+  private target = 0
+  private burst = 0
+  private timer: ReturnType<typeof setTimeout> | undefined
+
+  constructor(private readonly make: () => S) {}
+
+  /** A booted spare, or undefined; either way the next refill is planned. */
+  take(): S | undefined {
+    if (this.burst++ === 0) setImmediate(() => (this.burst = 0))
+    this.target = Math.min(Math.max(this.target, this.burst), availableParallelism())
+    this.schedule()
+    const spare = this.idle.shift()
+    spare?.removeAllListeners('exit')
+    spare?.removeAllListeners('error')
+    return spare
+  }
+
+  private schedule(): void {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      while (this.idle.length < this.target) {
+        const spare = this.make()
+        const drop = (): void => {
+          const i = this.idle.indexOf(spare)
+          if (i >= 0) this.idle.splice(i, 1)
+        }
+        spare.on('exit', drop)
+        spare.on('error', drop) // a spare that failed to boot is not used; the next spawn makes its own
+        this.idle.push(spare)
+      }
+    }, SPARE_DELAY_MS)
+  }
+}
+
+const spareWorkers = new Spares(() => {
+  const worker = createWorker((execArgv) => new Worker(bootstrap, { workerData: { spare: true, classModules }, execArgv }))
+  worker.unref()
+  return worker
+})
+
+function takeSpare(resourceLimits: ResourceLimits | undefined, data: ProcessData): Worker | undefined {
+  // A worker with resourceLimits is made for its process: such spawns neither use nor call for spares.
+  if (resourceLimits && Object.keys(resourceLimits).length) return undefined
+  const worker = spareWorkers.take()
+  if (!worker) return undefined
+  worker.ref()
+  worker.postMessage(data, [data.feeder!])
+  return worker
+}
+
+const startProcess = (): ChildProcess =>
+  // The class modules go as arguments, so that a spare loads them while it waits.
+  spawnChild(process.execPath, [...workerExecArgv(), spawnBootstrap, ...classModules], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' })
+
+const spareProcesses = new Spares(() => {
+  const child = startProcess()
+  child.unref()
+  child.channel?.unref()
+  return child
+})
+
+parentPort!.on('message', (m: Message) => {
+  switch (m.op) {
+    case 'spawn':
+      spawn(m)
+      break
+    case 'connect':
+      listen(m.port)
+      break
+    case 'kill': {
+      const child = children.get(m.id)
+      if (!child) break // already ended
+      child.exitcodeOverride = m.exitcode
+      void child.worker.terminate()
+      break
+    }
+    default:
+      throw new Error(`unknown message to the process supervisor: ${JSON.stringify(m)}`)
+  }
+})

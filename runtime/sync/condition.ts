@@ -1,0 +1,148 @@
+// Condition: a FIFO table of waiter slots guarded by the condition's own lock.
+//
+// Header words (Int32Array over a growable SharedArrayBuffer):
+// word  name      meaning
+// 0     NEXT      registration counter: gives each waiter its FIFO ticket
+// 1     SLEEPERS  slots in WAITING state
+// 2     SLOTS     slot capacity (the table grows, doubling, under the lock)
+// Slot k (from word HEADER + 2k):
+// +0    STATE     FREE=0 | WAITING=1 | NOTIFIED=2; the waiter sleeps on this word
+// +1    TICKET    its NEXT at registration
+//
+// Every change to the table happens with the lock held: wait() registers before it releases the
+// lock, notify(n) requires the lock, and a waiter frees its slot only after it has re-taken the
+// lock. So notify(n) wakes exactly the n oldest waiters, and a waiter that timed out is never
+// counted as woken. A notify that reaches a timed-out waiter before it re-took the lock makes its
+// wait() return true: the notification is delivered, not lost (threading.Condition drops it).
+
+import { PENDING, park, type Pending, type Waiter } from '../core/wait.js'
+import { RuntimeError } from '../core/errors.js'
+import { RLockCore, rebuildLock, type LockLike } from './lock.js'
+
+const NEXT = 0
+const SLEEPERS = 1
+const SLOTS = 2
+const HEADER = 3
+const FREE = 0
+const WAITING = 1
+const NOTIFIED = 2
+const INITIAL_SLOTS = 8
+const MAX_SLOTS = 1 << 20
+
+/** One call to wait(): its slot, the depth of the lock it gave up, and its phase. */
+export class ConditionWait implements Waiter {
+  i32: Int32Array
+  waitIndex = 0
+  waitValue = 0
+  relocking = false
+  /** Set by the awaitable loop when the wait was aborted. */
+  aborted = false
+  constructor(readonly table: Int32Array, readonly slot: number, readonly depth: number) {
+    this.i32 = table
+  }
+}
+
+export class ConditionCore {
+  constructor(readonly lock: LockLike, readonly table: Int32Array) {}
+
+  static create(lock: LockLike): ConditionCore {
+    const bytes = (HEADER + 2 * INITIAL_SLOTS) * 4
+    const table = new Int32Array(new SharedArrayBuffer(bytes, { maxByteLength: (HEADER + 2 * MAX_SLOTS) * 4 }))
+    table[SLOTS] = INITIAL_SLOTS
+    return new ConditionCore(lock, table)
+  }
+  static rebuild(state: { lock: ReturnType<LockLike['reduce']>; table: SharedArrayBuffer }): ConditionCore {
+    return new ConditionCore(rebuildLock(state.lock), new Int32Array(state.table))
+  }
+  reduce(): { lock: ReturnType<LockLike['reduce']>; table: SharedArrayBuffer } {
+    return { lock: this.lock.reduce(), table: this.table.buffer as SharedArrayBuffer }
+  }
+
+  /** Registers a waiter and gives up the lock (Python: "must acquire() condition before using wait()"). */
+  waitBegin(): ConditionWait {
+    if (!this.lock.isMine()) throw new RuntimeError('cannot wait on un-acquired lock')
+    const t = this.table
+    let slot = -1
+    for (let k = 0; k < t[SLOTS]; k++) {
+      if (t[HEADER + 2 * k] === FREE) {
+        slot = HEADER + 2 * k
+        break
+      }
+    }
+    if (slot < 0) slot = this.grow()
+    Atomics.store(t, slot + 1, t[NEXT]++)
+    Atomics.store(t, slot, WAITING)
+    t[SLEEPERS]++
+    const depth = this.lock.releaseAll()
+    return new ConditionWait(t, slot, depth)
+  }
+
+  private grow(): number {
+    const t = this.table
+    const slots = t[SLOTS]
+    if (slots >= MAX_SLOTS) throw new RuntimeError(`a Condition supports at most ${MAX_SLOTS} waiters at once`)
+    ;(t.buffer as SharedArrayBuffer).grow((HEADER + 4 * slots) * 4)
+    t[SLOTS] = slots * 2
+    return HEADER + 2 * slots
+  }
+
+  waitAttempt(w: ConditionWait): boolean | Pending {
+    if (!w.relocking) {
+      if (Atomics.load(w.table, w.slot) === WAITING) return park(w, w.table, w.slot, WAITING)
+      w.relocking = true
+    }
+    if (this.lock.relockAttempt(w) === PENDING) return PENDING
+    // The lock is ours again: settle the slot.
+    this.lock.restore(w.depth)
+    const t = this.table
+    const notified = Atomics.load(t, w.slot) === NOTIFIED
+    if (!notified) t[SLEEPERS]--
+    Atomics.store(t, w.slot, FREE)
+    // An aborted waiter that was notified meanwhile hands the notification on (asyncio's rule).
+    if (notified && w.aborted) this.notify(1)
+    return notified
+  }
+
+  /** Timeout or abort: stop waiting for a notify, but still take the lock back before returning. */
+  waitExpire(w: ConditionWait): Pending {
+    w.relocking = true
+    return PENDING
+  }
+
+  notify(n: number): void {
+    if (!this.lock.isMine()) throw new RuntimeError('cannot notify on un-acquired lock')
+    const t = this.table
+    for (; n > 0 && t[SLEEPERS] > 0; n--) {
+      let oldest = -1
+      for (let k = 0, slots = t[SLOTS]; k < slots; k++) {
+        const s = HEADER + 2 * k
+        if (t[s] === WAITING && (oldest < 0 || t[s + 1] - t[oldest + 1] < 0)) oldest = s
+      }
+      if (oldest < 0) break
+      this.wake(oldest)
+    }
+  }
+
+  notifyAll(): void {
+    if (!this.lock.isMine()) throw new RuntimeError('cannot notify on un-acquired lock')
+    const t = this.table
+    for (let k = 0, slots = t[SLOTS]; k < slots && t[SLEEPERS] > 0; k++) {
+      if (t[HEADER + 2 * k] === WAITING) this.wake(HEADER + 2 * k)
+    }
+  }
+
+  private wake(slot: number): void {
+    const t = this.table
+    Atomics.store(t, slot, NOTIFIED)
+    t[SLEEPERS]--
+    Atomics.notify(t, slot, 1)
+  }
+
+  describe(): string {
+    return `${this.lock instanceof RLockCore ? 'AioRLock' : 'AioLock'}(${this.lock.describe()}), waiters=${this.sleepers()}`
+  }
+
+  sleepers(): number {
+    return Atomics.load(this.table, SLEEPERS)
+  }
+}
