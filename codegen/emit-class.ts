@@ -19,7 +19,7 @@ export interface Target {
 
 const HELPERS: Record<string, string[]> = {
   wait: ['PENDING', 'blockOn', 'coroBlockOn', 'coroAwaitOn', 'type CoroOptions', 'type Pending'],
-  args: ['checkBoolean', 'checkTimeout', 'checkInteger', 'checkNumber', 'checkString', 'checkFunction', 'deadlineOf', 'type Timeout'],
+  args: ['checkBoolean', 'checkTimeout', 'checkInteger', 'checkNumber', 'checkString', 'checkFunction', 'checkSignal', 'deadlineOf', 'type Timeout'],
   transfer: ['CORE', 'REDUCE', 'registerType', 'registerWrapper', 'type Reduced'],
   guard: ['guard'],
 }
@@ -112,7 +112,7 @@ function blockingBody(cls: ClassModel, m: MethodModel, coro: boolean): string[] 
   const b = m.blocking!
   const ret = m.returns.type
   const lines = [...paramChecks(m.params)]
-  if (coro) lines.push('signal?.throwIfAborted()')
+  if (coro) lines.push('checkSignal(signal)')
   lines.push('const core = this.#core')
   if (b.begin) lines.push(`const s = core.${b.begin}`)
   const first = b.fast ?? b.attempt
@@ -158,7 +158,7 @@ function methodStructures(cls: ClassModel, m: MethodModel): OptionalKind<MethodD
   } else if (m.composite) {
     const body = m.composite.trim().split('\n')
     out.push({ name: m.name, parameters: params, returnType: m.returns.type, statements: [...paramChecks(m.params), ...renderComposite(body.join('\n'), cls, false).split('\n')], docs: docs(`${m.doc} Blocks the calling thread.`, [...paramTags(m), ...returnsTag, ...throwsTags]) })
-    out.push({ name: `coro_${m.name}`, isAsync: true, parameters: coroParams, returnType: `Promise<${m.returns.type}>`, statements: [...paramChecks(m.params), 'signal?.throwIfAborted()', ...renderComposite(body.join('\n'), cls, true).split('\n')], docs: coroDoc(m.doc) })
+    out.push({ name: `coro_${m.name}`, isAsync: true, parameters: coroParams, returnType: `Promise<${m.returns.type}>`, statements: [...paramChecks(m.params), 'checkSignal(signal)', ...renderComposite(body.join('\n'), cls, true).split('\n')], docs: coroDoc(m.doc) })
   } else {
     const ret = m.returns.type === 'void' ? '' : 'return '
     out.push({ name: m.name, typeParameters, parameters: params, returnType: m.returns.type, statements: [...paramChecks(m.params), `${ret}this.#core.${m.call}${ret && (m.typeParams || cls.typeParams) ? ` as ${m.returns.type}` : ''}`], docs: docs(m.doc, [...paramTags(m), ...returnsTag, ...throwsTags]) })
@@ -166,7 +166,7 @@ function methodStructures(cls: ClassModel, m: MethodModel): OptionalKind<MethodD
       const args = m.params.map((p) => p.name).join(', ')
       out.push({
         name: `coro_${m.name}`, isAsync: true, parameters: coroParams, returnType: `Promise<${m.returns.type}>`,
-        statements: ['signal?.throwIfAborted()', `${ret}this.${m.name}(${args})`],
+        statements: ['checkSignal(signal)', `${ret}this.${m.name}(${args})`],
         docs: docs(`${m.doc} It never waits; the twin exists so that code ported from Python's aioprocessing runs unchanged.`, [...paramTags(m), SIGNAL_TAG, ...returnsTag, ...throwsTags]),
       })
     }

@@ -28,7 +28,7 @@ function proxyMethods(cls: ClassModel, spec: SpecModel, m: MethodModel): Optiona
     const body = m.composite.trim()
     return [
       { name: m.name, parameters: params, returnType: ret, statements: [...paramChecks(m.params), ...renderComposite(body, cls, false).split('\n')], docs: docs(`${m.doc} Runs here, calling the server for each step.`, tags) },
-      { name: `coro_${m.name}`, isAsync: true, parameters: [...params, { name: '{ signal }', type: 'CoroOptions', initializer: '{}' }], returnType: `Promise<${ret}>`, statements: [...paramChecks(m.params), 'signal?.throwIfAborted()', ...renderComposite(body, cls, true).split('\n')], docs: docs(`Awaitable twin of ${m.name}.`, [...tags, SIGNAL_TAG]) },
+      { name: `coro_${m.name}`, isAsync: true, parameters: [...params, { name: '{ signal }', type: 'CoroOptions', initializer: '{}' }], returnType: `Promise<${ret}>`, statements: [...paramChecks(m.params), 'checkSignal(signal)', ...renderComposite(body, cls, true).split('\n')], docs: docs(`Awaitable twin of ${m.name}.`, [...tags, SIGNAL_TAG]) },
     ]
   }
   return [
@@ -82,7 +82,7 @@ export function emitProxy(cls: ClassModel, spec: SpecModel, target: Target): str
   lines.push(`import { registerHostedType } from '${target.runtime('manager-types')}'`, `import { ${cls.name} } from './${cls.stem}.generated.js'`)
   lines.push(`import { CORE, registerType, registerWrapper } from '${target.runtime('transfer')}'`)
   if (used('CoroOptions')) lines.push(`import type { CoroOptions } from '${target.runtime('wait')}'`)
-  const checks = ['checkBoolean', 'checkTimeout', 'checkInteger', 'checkNumber', 'checkString', 'checkFunction', 'deadlineOf'].filter(used)
+  const checks = ['checkBoolean', 'checkTimeout', 'checkInteger', 'checkNumber', 'checkString', 'checkFunction', 'checkSignal', 'deadlineOf'].filter(used)
   if (checks.length) lines.push(`import { ${checks.join(', ')} } from '${target.runtime('args')}'`)
   if (used('guard')) lines.push(`import { guard } from '${target.runtime('guard')}'`)
   if (used('Timeout')) lines.push(`import type { Timeout } from '${target.runtime('args')}'`)

@@ -5,7 +5,7 @@
 import { inspect } from 'node:util'
 import { AsyncResultCore } from '../runtime/pool/pool.js'
 import { PENDING, blockOn, coroAwaitOn, type CoroOptions, type Pending } from '../runtime/core/wait.js'
-import { checkTimeout, deadlineOf, type Timeout } from '../runtime/core/args.js'
+import { checkTimeout, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerWrapper } from '../runtime/core/transfer.js'
 import { TimeoutError, ValueError, NotImplementedError, WorkerLostError, PoolTerminatedError } from '../runtime/core/errors.js'
 let wrapping: AsyncResultCore | undefined
@@ -68,7 +68,7 @@ export class AioAsyncResult<R = unknown> {
    */
   async coro_get(timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<R> {
     checkTimeout('timeout', timeout)
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this.#core
     const r = (core.getAttempt() as R | Pending)
     if (r !== PENDING) return r
@@ -96,7 +96,7 @@ export class AioAsyncResult<R = unknown> {
    */
   async coro_wait(timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<void> {
     checkTimeout('timeout', timeout)
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this.#core
     const r = (core.waitAttempt() as void | Pending)
     if (r !== PENDING) return r

@@ -5,7 +5,7 @@
 import { inspect } from 'node:util'
 import { BarrierCore } from '../runtime/sync/barrier.js'
 import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/core/wait.js'
-import { checkTimeout, checkInteger, checkFunction, deadlineOf, type Timeout } from '../runtime/core/args.js'
+import { checkTimeout, checkInteger, checkFunction, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
 import { BrokenBarrierError } from '../runtime/core/errors.js'
 let wrapping: BarrierCore | undefined
@@ -89,7 +89,7 @@ export class AioBarrier {
    */
   async coro_wait(timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<number> {
     checkTimeout('timeout', timeout)
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this.#core
     const s = core.waitBegin()
     const r = core.waitAttempt(s)

@@ -5,7 +5,7 @@
 import { inspect } from 'node:util'
 import { BoundedSemaphoreCore } from '../runtime/sync/semaphore.js'
 import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/core/wait.js'
-import { checkBoolean, checkTimeout, checkInteger, deadlineOf, type Timeout } from '../runtime/core/args.js'
+import { checkBoolean, checkTimeout, checkInteger, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
 import { guard } from '../runtime/core/guard.js'
 import { ValueError } from '../runtime/core/errors.js'
@@ -72,7 +72,7 @@ export class AioBoundedSemaphore {
   async coro_acquire(block: boolean = true, timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<boolean> {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this.#core
     const r = core.acquireAttempt()
     if (r !== PENDING) return r
@@ -93,7 +93,7 @@ export class AioBoundedSemaphore {
    * @throws {@link ValueError} when the count is already at its bound ("semaphore or lock released too many times")
    */
   async coro_release({ signal }: CoroOptions = {}): Promise<void> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     this.release()
   }
 

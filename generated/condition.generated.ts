@@ -5,7 +5,7 @@
 import { inspect } from 'node:util'
 import { ConditionCore } from '../runtime/sync/condition.js'
 import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/core/wait.js'
-import { checkBoolean, checkTimeout, checkInteger, checkFunction, deadlineOf, type Timeout } from '../runtime/core/args.js'
+import { checkBoolean, checkTimeout, checkInteger, checkFunction, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
 import { guard } from '../runtime/core/guard.js'
 import { RuntimeError } from '../runtime/core/errors.js'
@@ -75,7 +75,7 @@ export class AioCondition {
   async coro_acquire(block: boolean = true, timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<boolean> {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this.#core
     const r = core.lock.tryAcquire()
     if (r !== PENDING) return r
@@ -93,7 +93,7 @@ export class AioCondition {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_release({ signal }: CoroOptions = {}): Promise<void> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     this.release()
   }
 
@@ -121,7 +121,7 @@ export class AioCondition {
    */
   async coro_wait(timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<boolean> {
     checkTimeout('timeout', timeout)
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this.#core
     const s = core.waitBegin()
     const r = core.waitAttempt(s)
@@ -160,7 +160,7 @@ export class AioCondition {
   async coro_waitFor(predicate: () => unknown, timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<unknown> {
     checkFunction('predicate', predicate)
     checkTimeout('timeout', timeout)
-    signal?.throwIfAborted()
+    checkSignal(signal)
     let result = predicate()
     const deadline = deadlineOf('timeout', timeout)
     while (!result) {
@@ -190,7 +190,7 @@ export class AioCondition {
    * @throws {@link RuntimeError} when this thread does not hold the lock ("cannot notify on un-acquired lock")
    */
   async coro_notify(n: number = 1, { signal }: CoroOptions = {}): Promise<void> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     this.notify(n)
   }
 
@@ -208,7 +208,7 @@ export class AioCondition {
    * @throws {@link RuntimeError} when this thread does not hold the lock
    */
   async coro_notifyAll({ signal }: CoroOptions = {}): Promise<void> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     this.notifyAll()
   }
 

@@ -8,7 +8,7 @@ import { registerHostedType } from '../runtime/manager/manager-types.js'
 import { AioCondition } from './condition.generated.js'
 import { CORE, registerType, registerWrapper } from '../runtime/core/transfer.js'
 import type { CoroOptions } from '../runtime/core/wait.js'
-import { checkBoolean, checkTimeout, checkInteger, checkFunction, deadlineOf } from '../runtime/core/args.js'
+import { checkBoolean, checkTimeout, checkInteger, checkFunction, checkSignal, deadlineOf } from '../runtime/core/args.js'
 import { guard } from '../runtime/core/guard.js'
 import type { Timeout } from '../runtime/core/args.js'
 import type { RLockCore, lockCoreOf } from '../runtime/sync/lock.js'
@@ -118,7 +118,7 @@ export class AioConditionProxy extends BaseProxy {
   async coro_waitFor(predicate: () => unknown, timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<unknown> {
     checkFunction('predicate', predicate)
     checkTimeout('timeout', timeout)
-    signal?.throwIfAborted()
+    checkSignal(signal)
     let result = predicate()
     const deadline = deadlineOf('timeout', timeout)
     while (!result) {

@@ -5,7 +5,7 @@
 import { inspect } from 'node:util'
 import { ConnectionCore } from '../runtime/ipc/connection.js'
 import { PENDING, blockOn, coroBlockOn, type CoroOptions, type Pending } from '../runtime/core/wait.js'
-import { checkTimeout, checkInteger, deadlineOf, type Timeout } from '../runtime/core/args.js'
+import { checkTimeout, checkInteger, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
 import { BufferTooShort, EOFError, ValueError, OSError } from '../runtime/core/errors.js'
 let wrapping: ConnectionCore | undefined
@@ -78,7 +78,7 @@ export class AioConnection {
    * @throws {@link OSError} when the connection is closed, read-only, or the receiving end closed
    */
   async coro_send(obj: unknown, { signal }: CoroOptions = {}): Promise<void> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this.#core
     const s = core.sendBegin(obj)
     const r = core.sendAttempt(s)
@@ -106,7 +106,7 @@ export class AioConnection {
    * @throws {@link EOFError} when the peer closed and nothing is left to read
    */
   async coro_recv({ signal }: CoroOptions = {}): Promise<unknown> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this.#core
     const s = core.recvBegin()
     const r = core.recvAttempt(s)
@@ -142,7 +142,7 @@ export class AioConnection {
   async coro_sendBytes(buf: Uint8Array, offset: number = 0, size?: number | null, { signal }: CoroOptions = {}): Promise<void> {
     checkInteger('offset', offset, 0)
     if (size !== undefined && size !== null) checkInteger('size', size, 0)
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this.#core
     const s = core.sendBytesBegin(buf, offset, size)
     const r = core.sendAttempt(s)
@@ -176,7 +176,7 @@ export class AioConnection {
    */
   async coro_recvBytes(maxlength?: number | null, { signal }: CoroOptions = {}): Promise<Buffer> {
     if (maxlength !== undefined && maxlength !== null) checkInteger('maxlength', maxlength, 0)
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this.#core
     const s = core.recvBegin()
     const r = (core.recvBytesAttempt(s, maxlength) as Buffer | Pending)
@@ -210,7 +210,7 @@ export class AioConnection {
    */
   async coro_recvBytesInto(buf: Uint8Array, offset: number = 0, { signal }: CoroOptions = {}): Promise<number> {
     checkInteger('offset', offset, 0)
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this.#core
     const s = core.recvBegin()
     const r = core.recvBytesIntoAttempt(s, buf, offset)
@@ -239,7 +239,7 @@ export class AioConnection {
    */
   async coro_poll(timeout: Timeout = 0, { signal }: CoroOptions = {}): Promise<boolean> {
     checkTimeout('timeout', timeout)
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this.#core
     const r = core.pollAttempt()
     if (r !== PENDING) return r

@@ -5,7 +5,7 @@
 import { inspect } from 'node:util'
 import { EventCore } from '../runtime/sync/event.js'
 import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/core/wait.js'
-import { checkTimeout, deadlineOf, type Timeout } from '../runtime/core/args.js'
+import { checkTimeout, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
 let wrapping: EventCore | undefined
 
@@ -80,7 +80,7 @@ export class AioEvent {
    */
   async coro_wait(timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<boolean> {
     checkTimeout('timeout', timeout)
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this.#core
     const s = core.waitBegin()
     const r = core.waitAttempt(s)

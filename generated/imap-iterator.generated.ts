@@ -5,7 +5,7 @@
 import { inspect } from 'node:util'
 import { IMapCore } from '../runtime/pool/pool.js'
 import { PENDING, blockOn, coroAwaitOn, type CoroOptions, type Pending } from '../runtime/core/wait.js'
-import { checkTimeout, deadlineOf, type Timeout } from '../runtime/core/args.js'
+import { checkTimeout, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerWrapper } from '../runtime/core/transfer.js'
 import { TimeoutError, NotImplementedError } from '../runtime/core/errors.js'
 let wrapping: IMapCore | undefined
@@ -64,7 +64,7 @@ export class AioIMapIterator<R = unknown> {
    */
   async coro_next(timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<IteratorResult<R>> {
     checkTimeout('timeout', timeout)
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this.#core
     const r = (core.nextAttempt() as IteratorResult<R> | Pending)
     if (r !== PENDING) return r

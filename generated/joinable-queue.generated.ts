@@ -4,7 +4,7 @@
 
 import { JoinableQueueCore } from '../runtime/ipc/queue.js'
 import { PENDING, blockOn, coroBlockOn, type CoroOptions, type Pending } from '../runtime/core/wait.js'
-import { checkTimeout, deadlineOf, type Timeout } from '../runtime/core/args.js'
+import { checkTimeout, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
 import { ValueError } from '../runtime/core/errors.js'
 import { QueueOptions } from '../runtime/ipc/queue.js'
@@ -56,7 +56,7 @@ export class AioJoinableQueue<T = unknown> extends AioQueue<T> {
    */
   async coro_join(timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<void> {
     checkTimeout('timeout', timeout)
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this[CORE]
     const r = (core.joinAttempt() as void | Pending)
     if (r !== PENDING) return r

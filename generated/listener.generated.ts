@@ -5,7 +5,7 @@
 import { inspect } from 'node:util'
 import { ListenerCore } from '../runtime/ipc/sockets.js'
 import { PENDING, blockOn, coroBlockOn, type CoroOptions, type Pending } from '../runtime/core/wait.js'
-import { deadlineOf } from '../runtime/core/args.js'
+import { checkSignal, deadlineOf } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerWrapper } from '../runtime/core/transfer.js'
 import { AuthenticationError, NotImplementedError, OSError } from '../runtime/core/errors.js'
 import { ListenerOptions } from '../runtime/ipc/sockets.js'
@@ -80,7 +80,7 @@ export class AioListener {
    * @throws {@link OSError} when the listener is closed, or the client broke the protocol
    */
   async coro_accept({ signal }: CoroOptions = {}): Promise<AioConnection> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this.#core
     const s = core.acceptBegin()
     const r = (core.acceptAttempt(s) as AioConnection | Pending)

@@ -5,7 +5,7 @@
 import { inspect } from 'node:util'
 import { LockCore } from '../runtime/sync/lock.js'
 import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/core/wait.js'
-import { checkBoolean, checkTimeout, deadlineOf, type Timeout } from '../runtime/core/args.js'
+import { checkBoolean, checkTimeout, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
 import { guard } from '../runtime/core/guard.js'
 import { ValueError } from '../runtime/core/errors.js'
@@ -68,7 +68,7 @@ export class AioLock {
   async coro_acquire(block: boolean = true, timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<boolean> {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this.#core
     const r = core.tryAcquire()
     if (r !== PENDING) return r
@@ -90,7 +90,7 @@ export class AioLock {
    * @throws {@link ValueError} when the lock is not held ("semaphore or lock released too many times")
    */
   async coro_release({ signal }: CoroOptions = {}): Promise<void> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     this.release()
   }
 

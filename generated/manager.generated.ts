@@ -5,7 +5,7 @@
 import { inspect } from 'node:util'
 import { ManagerCore } from '../runtime/manager/manager.js'
 import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/core/wait.js'
-import { checkBoolean, checkTimeout, checkInteger, checkString, deadlineOf, type Timeout } from '../runtime/core/args.js'
+import { checkBoolean, checkTimeout, checkInteger, checkString, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerWrapper } from '../runtime/core/transfer.js'
 import { ProcessError, AuthenticationError, NotImplementedError, OSError } from '../runtime/core/errors.js'
 import { ManagerOptions } from '../runtime/manager/manager.js'
@@ -95,7 +95,7 @@ export class AioManager {
    * @throws {@link ProcessError} when the manager was already started ("Already started server") or shut down, or the server process ended first
    */
   async coro_start({ signal }: CoroOptions = {}): Promise<void> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this.#core
     const s = core.startBegin()
     const r = core.startAttempt(s)
@@ -126,7 +126,7 @@ export class AioManager {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_serveForever({ signal }: CoroOptions = {}): Promise<void> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this.#core
     const s = core.serveBegin()
     const r = core.serveAttempt(s)
@@ -154,7 +154,7 @@ export class AioManager {
    */
   async coro_shutdown(timeout: Timeout = 10000, { signal }: CoroOptions = {}): Promise<void> {
     checkTimeout('timeout', timeout)
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this.#core
     const s = core.shutdownBegin()
     const r = core.shutdownAttempt(s)
@@ -191,7 +191,7 @@ export class AioManager {
    * @returns its proxy.
    */
   async coro_create(typeid: string, args: unknown[] = [], { signal }: CoroOptions = {}): Promise<AioAutoProxy> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     return this.create(typeid, args)
   }
 
@@ -209,7 +209,7 @@ export class AioManager {
    * @returns its proxy.
    */
   async coro_Lock({ signal }: CoroOptions = {}): Promise<AioLockProxy> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     return this.Lock()
   }
 
@@ -227,7 +227,7 @@ export class AioManager {
    * @returns its proxy.
    */
   async coro_RLock({ signal }: CoroOptions = {}): Promise<AioRLockProxy> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     return this.RLock()
   }
 
@@ -248,7 +248,7 @@ export class AioManager {
    * @returns its proxy.
    */
   async coro_Semaphore(value: number = 1, { signal }: CoroOptions = {}): Promise<AioSemaphoreProxy> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     return this.Semaphore(value)
   }
 
@@ -269,7 +269,7 @@ export class AioManager {
    * @returns its proxy.
    */
   async coro_BoundedSemaphore(value: number = 1, { signal }: CoroOptions = {}): Promise<AioBoundedSemaphoreProxy> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     return this.BoundedSemaphore(value)
   }
 
@@ -287,7 +287,7 @@ export class AioManager {
    * @returns its proxy.
    */
   async coro_Event({ signal }: CoroOptions = {}): Promise<AioEventProxy> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     return this.Event()
   }
 
@@ -307,7 +307,7 @@ export class AioManager {
    * @returns its proxy.
    */
   async coro_Condition(lock?: AioLockProxy | AioRLockProxy | null, { signal }: CoroOptions = {}): Promise<AioConditionProxy> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     return this.Condition(lock)
   }
 
@@ -333,7 +333,7 @@ export class AioManager {
    * @returns its proxy.
    */
   async coro_Barrier(parties: number, action?: (() => unknown) | null | null, timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<AioBarrierProxy> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     return this.Barrier(parties, action, timeout)
   }
 
@@ -356,7 +356,7 @@ export class AioManager {
    * @returns its proxy.
    */
   async coro_Value(typecode: Typecode, value: Element | Uint8Array | string, { signal }: CoroOptions = {}): Promise<AioValueProxy> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     return this.Value(typecode, value)
   }
 
@@ -379,7 +379,7 @@ export class AioManager {
    * @returns its proxy.
    */
   async coro_Array(typecode: Typecode, sizeOrInitializer: number | Iterable<Element> | string, { signal }: CoroOptions = {}): Promise<AioArrayProxy> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     return this.Array(typecode, sizeOrInitializer)
   }
 
@@ -400,7 +400,7 @@ export class AioManager {
    * @returns its proxy.
    */
   async coro_Queue(maxsize: number = 0, { signal }: CoroOptions = {}): Promise<AioQueueProxy> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     return this.Queue(maxsize)
   }
 
@@ -421,7 +421,7 @@ export class AioManager {
    * @returns its proxy.
    */
   async coro_JoinableQueue(maxsize: number = 0, { signal }: CoroOptions = {}): Promise<AioJoinableQueueProxy> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     return this.JoinableQueue(maxsize)
   }
 
@@ -442,7 +442,7 @@ export class AioManager {
    * @returns the two ends.
    */
   async coro_Pipe(duplex: boolean = true, { signal }: CoroOptions = {}): Promise<[AioConnectionProxy, AioConnectionProxy]> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     return this.Pipe(duplex)
   }
 
@@ -462,7 +462,7 @@ export class AioManager {
    * @returns its proxy.
    */
   async coro_dict(init?: Map<unknown, unknown> | Record<string, unknown> | null, { signal }: CoroOptions = {}): Promise<AioDictProxy> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     return this.dict(init)
   }
 
@@ -482,7 +482,7 @@ export class AioManager {
    * @returns its proxy.
    */
   async coro_list(init?: Iterable<unknown> | null, { signal }: CoroOptions = {}): Promise<AioListProxy> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     return this.list(init)
   }
 
@@ -502,7 +502,7 @@ export class AioManager {
    * @returns its proxy.
    */
   async coro_Namespace(init?: Record<string, unknown> | null, { signal }: CoroOptions = {}): Promise<AioNamespaceProxy> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     return this.Namespace(init)
   }
 

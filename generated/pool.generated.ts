@@ -5,7 +5,7 @@
 import { inspect } from 'node:util'
 import { PoolCore } from '../runtime/pool/pool.js'
 import { PENDING, blockOn, coroBlockOn, coroAwaitOn, type CoroOptions, type Pending } from '../runtime/core/wait.js'
-import { deadlineOf } from '../runtime/core/args.js'
+import { checkSignal, deadlineOf } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerWrapper } from '../runtime/core/transfer.js'
 import { ValueError, NotImplementedError, WorkerLostError, PoolTerminatedError } from '../runtime/core/errors.js'
 import { PoolOptions, PoolFunction, AsyncOptions } from '../runtime/pool/pool.js'
@@ -84,7 +84,7 @@ export class AioPool {
    * @throws {@link WorkerLostError} when the worker running it ended mid-task
    */
   async coro_apply<R>(func: PoolFunction<R>, args: unknown[] = [], { signal }: CoroOptions = {}): Promise<Awaited<R>> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this.#core
     const s = core.applyBegin(func, args)
     const r = (core.peek(s) as Awaited<R> | Pending)
@@ -129,7 +129,7 @@ export class AioPool {
    * @throws {@link ValueError} when the pool is not running, or chunksize < 1
    */
   async coro_map<R>(func: PoolFunction<R>, iterable: Iterable<unknown>, chunksize?: number | null | null, { signal }: CoroOptions = {}): Promise<Awaited<R>[]> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this.#core
     const s = core.mapBegin(func, iterable, chunksize)
     const r = (core.peek(s) as Awaited<R>[] | Pending)
@@ -173,7 +173,7 @@ export class AioPool {
    * @returns the results in input order.
    */
   async coro_starmap<R>(func: PoolFunction<R>, iterable: Iterable<unknown[]>, chunksize?: number | null | null, { signal }: CoroOptions = {}): Promise<Awaited<R>[]> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this.#core
     const s = core.starmapBegin(func, iterable, chunksize)
     const r = (core.peek(s) as Awaited<R>[] | Pending)
@@ -244,7 +244,7 @@ export class AioPool {
    * @throws {@link ValueError} when the pool is still running ("Pool is still running")
    */
   async coro_join({ signal }: CoroOptions = {}): Promise<void> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this.#core
     const r = core.joinAttempt()
     if (r !== PENDING) return r

@@ -5,7 +5,7 @@
 import { inspect } from 'node:util'
 import { ProcessCore } from '../runtime/process/process.js'
 import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/core/wait.js'
-import { checkTimeout, deadlineOf, type Timeout } from '../runtime/core/args.js'
+import { checkTimeout, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerWrapper } from '../runtime/core/transfer.js'
 import { ValueError, NotImplementedError } from '../runtime/core/errors.js'
 import { ProcessOptions } from '../runtime/process/process.js'
@@ -106,7 +106,7 @@ export class AioProcess {
    */
   async coro_join(timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<void> {
     checkTimeout('timeout', timeout)
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this.#core
     const r = core.joinAttempt()
     if (r !== PENDING) return r

@@ -5,7 +5,7 @@
 import { inspect } from 'node:util'
 import { QueueCore } from '../runtime/ipc/queue.js'
 import { PENDING, blockOn, coroBlockOn, type CoroOptions, type Pending } from '../runtime/core/wait.js'
-import { checkBoolean, checkTimeout, checkInteger, deadlineOf, type Timeout } from '../runtime/core/args.js'
+import { checkBoolean, checkTimeout, checkInteger, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
 import { Empty, Full, ValueError } from '../runtime/core/errors.js'
 import { QueueOptions } from '../runtime/ipc/queue.js'
@@ -88,7 +88,7 @@ export class AioQueue<T = unknown> {
   async coro_put(item: T, block: boolean = true, timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<void> {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this.#core
     const s = core.putBegin(item)
     const r = (core.putAttempt(s) as void | Pending)
@@ -126,7 +126,7 @@ export class AioQueue<T = unknown> {
   async coro_get(block: boolean = true, timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<T> {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this.#core
     const s = core.getBegin()
     const r = (core.getAttempt(s) as T | Pending)
@@ -148,7 +148,7 @@ export class AioQueue<T = unknown> {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_putNowait(item: T, { signal }: CoroOptions = {}): Promise<void> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     await this.coro_put(item, false, undefined, { signal })
   }
 
@@ -166,7 +166,7 @@ export class AioQueue<T = unknown> {
    * @returns the item.
    */
   async coro_getNowait({ signal }: CoroOptions = {}): Promise<T> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     return await this.coro_get(false, undefined, { signal })
   }
 
@@ -216,7 +216,7 @@ export class AioQueue<T = unknown> {
    * @throws {@link ValueError} when the handle is not closed
    */
   async coro_joinThread({ signal }: CoroOptions = {}): Promise<void> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this.#core
     const r = (core.joinThreadAttempt() as void | Pending)
     if (r !== PENDING) return r

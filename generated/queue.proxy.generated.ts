@@ -8,7 +8,7 @@ import { registerHostedType } from '../runtime/manager/manager-types.js'
 import { AioQueue } from './queue.generated.js'
 import { CORE, registerType, registerWrapper } from '../runtime/core/transfer.js'
 import type { CoroOptions } from '../runtime/core/wait.js'
-import { checkBoolean, checkTimeout } from '../runtime/core/args.js'
+import { checkBoolean, checkTimeout, checkSignal } from '../runtime/core/args.js'
 import type { Timeout } from '../runtime/core/args.js'
 import type { QueueOptions } from '../runtime/ipc/queue.js'
 /** A proxy of a AioQueue held by a manager server (typeid 'Queue'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. A FIFO queue shared between threads (Python's multiprocessing.Queue), unbounded by default. Items are any structured-cloneable values, copied in; put() never waits for room in the buffer (a feeder streams in what does not fit), so items of any size pass and a put() that returned is not lost if its thread is terminated. */
@@ -91,7 +91,7 @@ export class AioQueueProxy<T = unknown> extends BaseProxy {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_putNowait(item: T, { signal }: CoroOptions = {}): Promise<void> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     await this.coro_put(item, false, undefined, { signal })
   }
 
@@ -109,7 +109,7 @@ export class AioQueueProxy<T = unknown> extends BaseProxy {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_getNowait({ signal }: CoroOptions = {}): Promise<T> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     return await this.coro_get(false, undefined, { signal })
   }
 

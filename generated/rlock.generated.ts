@@ -5,7 +5,7 @@
 import { inspect } from 'node:util'
 import { RLockCore } from '../runtime/sync/lock.js'
 import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/core/wait.js'
-import { checkBoolean, checkTimeout, deadlineOf, type Timeout } from '../runtime/core/args.js'
+import { checkBoolean, checkTimeout, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
 import { guard } from '../runtime/core/guard.js'
 import { RuntimeError } from '../runtime/core/errors.js'
@@ -68,7 +68,7 @@ export class AioRLock {
   async coro_acquire(block: boolean = true, timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<boolean> {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this.#core
     const r = core.tryAcquire()
     if (r !== PENDING) return r
@@ -90,7 +90,7 @@ export class AioRLock {
    * @throws {@link RuntimeError} when this thread does not own the lock ("cannot release un-acquired lock")
    */
   async coro_release({ signal }: CoroOptions = {}): Promise<void> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     this.release()
   }
 

@@ -5,7 +5,7 @@
 import { inspect } from 'node:util'
 import { SemaphoreCore } from '../runtime/sync/semaphore.js'
 import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/core/wait.js'
-import { checkBoolean, checkTimeout, checkInteger, deadlineOf, type Timeout } from '../runtime/core/args.js'
+import { checkBoolean, checkTimeout, checkInteger, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
 import { guard } from '../runtime/core/guard.js'
 let wrapping: SemaphoreCore | undefined
@@ -71,7 +71,7 @@ export class AioSemaphore {
   async coro_acquire(block: boolean = true, timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<boolean> {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this.#core
     const r = core.acquireAttempt()
     if (r !== PENDING) return r
@@ -93,7 +93,7 @@ export class AioSemaphore {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_release(n: number = 1, { signal }: CoroOptions = {}): Promise<void> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     this.release(n)
   }
 

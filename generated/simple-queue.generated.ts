@@ -5,7 +5,7 @@
 import { inspect } from 'node:util'
 import { SimpleQueueCore } from '../runtime/ipc/queue.js'
 import { PENDING, blockOn, coroBlockOn, type CoroOptions, type Pending } from '../runtime/core/wait.js'
-import { deadlineOf } from '../runtime/core/args.js'
+import { checkSignal, deadlineOf } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
 import { Full, ValueError } from '../runtime/core/errors.js'
 import { QueueOptions } from '../runtime/ipc/queue.js'
@@ -66,7 +66,7 @@ export class AioSimpleQueue<T = unknown> {
    * @throws {@link TypeError} when the item cannot be sent to another thread; the queue is unchanged
    */
   async coro_put(item: T, { signal }: CoroOptions = {}): Promise<void> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this.#core
     const s = core.putBegin(item)
     const r = (core.putAttempt(s) as void | Pending)
@@ -92,7 +92,7 @@ export class AioSimpleQueue<T = unknown> {
    * @returns the item.
    */
   async coro_get({ signal }: CoroOptions = {}): Promise<T> {
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this.#core
     const s = core.getBegin()
     const r = (core.getAttempt(s) as T | Pending)

@@ -4,7 +4,7 @@
 // The wait core: an attempt either returns a result or parks on a word (see DESIGN.md).
 export { PENDING, park, blockOn, coroBlockOn, coroAwaitOn, type Pending, type Waiter, type CoroOptions } from '../core/wait.js'
 // Argument checks the generated methods call.
-export { checkBoolean, checkTimeout, checkInteger, checkNumber, checkString, checkFunction, deadlineOf, describeValue, type Timeout } from '../core/args.js'
+export { checkBoolean, checkTimeout, checkInteger, checkNumber, checkString, checkFunction, checkSignal, deadlineOf, describeValue, type Timeout } from '../core/args.js'
 // Transfer: a core reduces to a cloneable record and is rebuilt over the same memory elsewhere.
 export { CORE, REDUCE, registerType, registerWrapper, registerClassModule, expectTag, type Reduced, type Shareable } from '../core/transfer.js'
 export { guard } from '../core/guard.js'

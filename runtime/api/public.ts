@@ -29,7 +29,7 @@ import { blockOn, coroBlockOn, type CoroOptions, type Waiter } from '../core/wai
 import { connectAttempt, connectBegin, waitReadyAttempt, type SocketOptions } from '../ipc/sockets.js'
 import { coreOf } from '../core/transfer.js'
 import { ConnectionCore } from '../ipc/connection.js'
-import { deadlineOf, type Timeout } from '../core/args.js'
+import { checkSignal, deadlineOf, type Timeout } from '../core/args.js'
 export type { Address, SocketOptions, ListenerOptions } from '../ipc/sockets.js'
 
 /**
@@ -45,7 +45,7 @@ export function AioClient(address: readonly [string, number] | string, options: 
 
 /** The awaitable form of {@link AioClient}; `signal` aborts it (the half-made connection is dropped). */
 AioClient.coro = async function coroClient(address: readonly [string, number] | string, options: SocketOptions = {}, { signal }: CoroOptions = {}): Promise<AioConnection> {
-  signal?.throwIfAborted()
+  checkSignal(signal)
   const st = connectBegin(address, options)
   return coroBlockOn<AioConnection>(st, () => connectAttempt<AioConnection>(st), Infinity, () => st.expire() as never, signal, true)
 }
@@ -67,6 +67,7 @@ export function wait(connections: readonly AioConnection[], timeout: Timeout = n
 
 /** The awaitable form of {@link wait}. */
 export async function coro_wait(connections: readonly AioConnection[], timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<AioConnection[]> {
+  checkSignal(signal)
   const cores = waitArgs(connections)
   const w: Waiter = { i32: new Int32Array(1), waitIndex: 0, waitValue: 0 }
   return coroBlockOn(w, () => waitReadyAttempt(connections, cores, w), deadlineOf('timeout', timeout), () => [], signal)

@@ -14,6 +14,16 @@ function describe(value: unknown): string {
 }
 
 /**
+ * The `{ signal }` of a coro_ call: absent, or an AbortSignal, whose reason is thrown at once if it
+ * has fired already (what `signal?.throwIfAborted()` does, with a clear error for anything else).
+ */
+export function checkSignal(signal: unknown): void {
+  if (signal === undefined || signal === null) return
+  if (!(signal instanceof AbortSignal)) throw new TypeError(`signal must be an AbortSignal, not ${describe(signal)}`)
+  signal.throwIfAborted()
+}
+
+/**
  * Turns a timeout into an absolute deadline on `performance.now()`'s clock.
  * `null`/`undefined` → Infinity; a negative timeout acts as 0 (one try), as in Python.
  */

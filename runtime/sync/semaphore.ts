@@ -15,6 +15,8 @@ import { ValueError } from '../core/errors.js'
 const VALUE = 0
 const MAX = 1
 const UNBOUNDED = -1
+/** The count is an Int32 word: a release past it would wrap to a negative count. */
+const VALUE_MAX = 0x7fffffff
 
 export class SemaphoreCore implements Waiter {
   static readonly WORDS = 2
@@ -23,7 +25,7 @@ export class SemaphoreCore implements Waiter {
   constructor(readonly i32: Int32Array) {}
 
   static create(value: number, bounded = false): SemaphoreCore {
-    if (value > 0x7fffffff) throw new RangeError(`value must be at most 2147483647, not ${value}`)
+    if (value > VALUE_MAX) throw new RangeError(`value must be at most ${VALUE_MAX}, not ${value}`)
     const i32 = new Int32Array(new SharedArrayBuffer(SemaphoreCore.WORDS * 4))
     i32[VALUE] = value
     i32[MAX] = bounded ? value : UNBOUNDED
@@ -47,14 +49,12 @@ export class SemaphoreCore implements Waiter {
   release(n = 1): void {
     const i32 = this.i32
     const max = i32[MAX]
-    if (max === UNBOUNDED) {
-      Atomics.add(i32, VALUE, n)
-    } else {
-      for (;;) {
-        const v = Atomics.load(i32, VALUE)
-        if (v + n > max) throw new ValueError('semaphore or lock released too many times')
-        if (Atomics.compareExchange(i32, VALUE, v, v + n) === v) break
-      }
+    for (;;) {
+      const v = Atomics.load(i32, VALUE)
+      if (max !== UNBOUNDED && v + n > max) throw new ValueError('semaphore or lock released too many times')
+      // Python's sem_post fails the same way (EOVERFLOW); the count stays as it was.
+      if (v + n > VALUE_MAX) throw new ValueError(`semaphore value would exceed ${VALUE_MAX} (value ${v}, releasing ${n})`)
+      if (Atomics.compareExchange(i32, VALUE, v, v + n) === v) break
     }
     Atomics.notify(i32, VALUE, n)
   }

@@ -5,7 +5,7 @@
 import { inspect } from 'node:util'
 import { CountDownLatchCore } from '../runtime/countdown-latch.js'
 import { PENDING, blockOn, coroBlockOn, type CoroOptions } from 'aioprocessing/extend'
-import { checkTimeout, checkInteger, deadlineOf, type Timeout } from 'aioprocessing/extend'
+import { checkTimeout, checkInteger, checkSignal, deadlineOf, type Timeout } from 'aioprocessing/extend'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from 'aioprocessing/extend'
 let wrapping: CountDownLatchCore | undefined
 
@@ -79,7 +79,7 @@ export class CountDownLatch {
    */
   async coro_wait(timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<boolean> {
     checkTimeout('timeout', timeout)
-    signal?.throwIfAborted()
+    checkSignal(signal)
     const core = this.#core
     const r = core.waitAttempt()
     if (r !== PENDING) return r
