@@ -17,9 +17,9 @@ import { encodeCopy, sharedWritten } from '../ipc/serialize.js'
 import { ValueError } from '../core/errors.js'
 import { rebuildError, type ErrorRecord } from '../core/remote-error.js'
 import type { FunctionRef } from '../core/source.js'
-import { EV, LOW_WATER, OP_DEFINE, OP_STOP, OP_TASK, SENT, WAITING, frameBatch, type DefineMessage, type ResultMessage, type StopMessage, type TaskMessage, type TaskMode, type WorkerSettings } from './pool-protocol.js'
+import { EV, LOW_WATER, OP_DEFINE, OP_STOP, OP_TASK, SENT, WAITING, frameBatch, type DefineMessage, type ResultMessage, type StopMessage, type TaskMessage, type TaskMode } from './pool-protocol.js'
 import type { Job, ResultHost, Task } from './results.js'
-import { FIRST_DEPTH, WorkerSlots, type WorkerSlot } from './worker-slots.js'
+import { FIRST_DEPTH, WorkerSlots, type WorkerSettings, type WorkerSlot } from './worker-slots.js'
 
 /** Tasks sent ahead to one worker: bounds, and how much work (µs) to keep queued in each. */
 const MIN_DEPTH = 2

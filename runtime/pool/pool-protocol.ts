@@ -2,7 +2,6 @@
 // the batch framing. The pool (pool.ts and its parts) and the worker loop (pool-worker.ts) import
 // only this module for the wire, so that neither end imports the other.
 
-import type { ResourceLimits } from 'node:worker_threads'
 import type { FunctionRef } from '../core/source.js'
 import type { ErrorRecord } from '../core/remote-error.js'
 import { decode } from '../ipc/serialize.js'
@@ -64,9 +63,6 @@ export interface WorkerArgs {
   initargs: unknown[]
   maxtasks: number
 }
-
-/** The settings every worker of a pool starts with (the per-worker buffers are added by each slot). */
-export type WorkerSettings = Pick<WorkerArgs, 'events' | 'initializer' | 'initargs' | 'maxtasks'> & { resourceLimits: ResourceLimits | undefined }
 
 // A record from the pool is a batch, so that many tasks cost one commit and one wake-up: messages
 // back to back, each a u32 length and its encoded bytes. The length's top bit says the message

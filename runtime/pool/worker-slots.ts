@@ -7,13 +7,17 @@ import { STATE, STOPPED } from '../process/supervisor-protocol.js'
 import { ConnectionCore, SendState } from '../ipc/connection.js'
 import { GetState } from '../ipc/queue.js'
 import { WorkerLostError } from '../core/errors.js'
-import { CURRENT, LOW_WATER, WORKER_WORDS, type WorkerArgs, type WorkerSettings } from './pool-protocol.js'
+import { CURRENT, LOW_WATER, WORKER_WORDS, type WorkerArgs } from './pool-protocol.js'
 import type { Task } from './results.js'
+import type { ResourceLimits } from 'node:worker_threads'
 
 /** Pipe ring size per direction and worker. */
 const PIPE_CAPACITY = 128 * 1024
 /** Tasks sent ahead to a new worker before any task time is measured. */
 export const FIRST_DEPTH = 16
+
+/** What every worker of a pool starts with; each slot adds its own pipe and words. */
+export type WorkerSettings = Omit<WorkerArgs, 'rx' | 'tx' | 'words'> & { resourceLimits: ResourceLimits | undefined }
 
 export class WorkerSlot {
   readonly conn: ConnectionCore
