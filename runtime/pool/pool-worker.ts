@@ -12,7 +12,7 @@ import { EOF, GetState, Ring } from '../ipc/queue.js'
 import { PENDING, blockOn, coroBlockOn } from '../core/wait.js'
 import { decode, encode, encoded } from '../ipc/serialize.js'
 import { loadFunction } from '../core/source.js'
-import { CURRENT, DONE, EV, LOW_WATER, MODE_APPLY, MODE_STARMAP, OP_DEFINE, OP_STOP, SENT, WAITING, splitBatch, type ResultMessage, type ToWorker, type WorkerArgs } from './pool-protocol.js'
+import { CURRENT, DONE, EV, LOW_WATER, MODE_APPLY, MODE_STARMAP, OP_DEFINE, OP_STOP, OP_TASK, SENT, WAITING, splitBatch, type ResultMessage, type ToWorker, type WorkerArgs } from './pool-protocol.js'
 import { errorRecord, type ErrorRecord } from '../core/remote-error.js'
 import { describeValue } from '../core/args.js'
 import { loadClassModules } from '../core/transfer.js'
@@ -83,6 +83,7 @@ export async function poolWorker(a: WorkerArgs): Promise<void> {
       }
       return false
     }
+    if (m[0] !== OP_TASK) throw new Error(`aioprocessing: pool protocol error: unknown message to a worker: ${JSON.stringify(m)}`)
     const [, id, fnId, mode, items] = m
     Atomics.store(words, CURRENT, id)
     const t0 = performance.now()
