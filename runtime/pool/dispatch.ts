@@ -17,7 +17,7 @@ import { encodeCopy, sharedWritten } from '../ipc/serialize.js'
 import { ValueError } from '../core/errors.js'
 import { rebuildError, type ErrorRecord } from '../core/remote-error.js'
 import type { FunctionRef } from '../core/source.js'
-import { EV, LOW_WATER, OP_DEFINE, OP_STOP, OP_TASK, SENT, WAITING, frameBatch, type DefineMessage, type ResultMessage, type StopMessage, type TaskMessage, type TaskMode } from './pool-protocol.js'
+import { EV, LOW_WATER, MODE_APPLY, OP_DEFINE, OP_STOP, OP_TASK, SENT, WAITING, frameBatch, type DefineMessage, type ResultMessage, type StopMessage, type TaskMessage, type TaskMode } from './pool-protocol.js'
 import type { Job, ResultHost, Task } from './results.js'
 import { FIRST_DEPTH, WorkerSlots, type WorkerSettings, type WorkerSlot } from './worker-slots.js'
 
@@ -39,6 +39,18 @@ export function makeTask(job: Job, index: number, fnId: number, mode: TaskMode, 
   const before = sharedWritten()
   const bytes = encodeCopy([OP_TASK, id, fnId, mode, items] satisfies TaskMessage, 'args')
   return { id, job, index, fnId, bytes, shared: sharedWritten() !== before }
+}
+
+/**
+ * The first `count` chunks of `items`, `size` items each, as tasks of `job`. MODE_APPLY takes
+ * chunks of one item, each run as fn(item) with its value as the result (imap's unchunked form).
+ */
+export function chunkTasks(job: Job, fnId: number, mode: TaskMode, items: unknown[], size: number, count: number): Task[] {
+  const tasks: Task[] = []
+  for (let c = 0; c < count; c++) {
+    tasks.push(mode === MODE_APPLY ? makeTask(job, c, fnId, MODE_APPLY, [[items[c]]]) : makeTask(job, c, fnId, mode, items.slice(c * size, (c + 1) * size)))
+  }
+  return tasks
 }
 
 /** Python's rule: ceil(n / (4 × workers)). */

@@ -25,8 +25,8 @@ import { NotImplementedError, ValueError } from '../core/errors.js'
 import type { ResourceLimits } from 'node:worker_threads'
 import type { FunctionRef } from '../core/source.js'
 import { EV, MODE_APPLY, MODE_MAP, MODE_STARMAP, POOL_WORDS } from './pool-protocol.js'
-import { AsyncResultCore, IMapCore, type AsyncOptions, type Job, type Task } from './results.js'
-import { CLOSE, Dispatcher, RUN, checkChunksize, defaultChunksize, makeTask } from './dispatch.js'
+import { AsyncResultCore, IMapCore, type AsyncOptions, type Job } from './results.js'
+import { CLOSE, Dispatcher, RUN, checkChunksize, chunkTasks, defaultChunksize, makeTask } from './dispatch.js'
 
 export type { AsyncOptions } from './results.js'
 
@@ -144,9 +144,7 @@ export class PoolCore implements Waiter {
     const size = checkChunksize(chunksize) ?? defaultChunksize(items.length, this.processes)
     const chunks = items.length === 0 ? 0 : Math.ceil(items.length / size)
     const job = new AsyncResultCore<R[]>(this.dispatcher, chunks, true, options)
-    const tasks: Task[] = []
-    for (let c = 0; c < chunks; c++) tasks.push(makeTask(job, c, fnId, star ? MODE_STARMAP : MODE_MAP, items.slice(c * size, (c + 1) * size)))
-    this.dispatcher.submit(tasks)
+    this.dispatcher.submit(chunkTasks(job, fnId, star ? MODE_STARMAP : MODE_MAP, items, size, chunks))
     return job
   }
 
@@ -166,11 +164,7 @@ export class PoolCore implements Waiter {
     const whole = inputError ? Math.floor(items.length / size) : Math.ceil(items.length / size)
     const job = new IMapCore<R>(this.dispatcher, whole, ordered, size > 1)
     job.inputError = inputError
-    const tasks: Task[] = []
-    for (let c = 0; c < whole; c++) {
-      tasks.push(size === 1 ? makeTask(job, c, fnId, MODE_APPLY, [[items[c]]]) : makeTask(job, c, fnId, MODE_MAP, items.slice(c * size, (c + 1) * size)))
-    }
-    this.dispatcher.submit(tasks)
+    this.dispatcher.submit(chunkTasks(job, fnId, size === 1 ? MODE_APPLY : MODE_MAP, items, size, whole))
     return job
   }
 
