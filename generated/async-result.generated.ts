@@ -3,7 +3,7 @@
 // regenerate: npm run generate
 
 import { inspect } from 'node:util'
-import { AsyncResultCore } from '../runtime/pool/pool.js'
+import { AsyncResultCore } from '../runtime/pool/results.js'
 import { PENDING, blockOn, coroAwaitOn, type CoroOptions, type Pending } from '../runtime/core/wait.js'
 import { checkTimeout, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerWrapper } from '../runtime/core/transfer.js'

@@ -1,5 +1,6 @@
 // The loop of one AioPool worker (see pool.ts): a process target that takes tasks from its pipe,
-// runs them one at a time, and writes each result back the moment it has it.
+// runs them one at a time, and writes each result back the moment it has it. It knows the pool
+// only through the wire (pool-protocol.ts).
 //
 // The pool sleeps on one word for all its workers; a worker bumps it only when the pool needs
 // to hear: when its queue of sent-ahead tasks runs low (so it never starves), when it is about
@@ -10,21 +11,11 @@ import { ConnectionCore, SendState } from '../ipc/connection.js'
 import { EOF, GetState, Ring } from '../ipc/queue.js'
 import { PENDING, blockOn, coroBlockOn } from '../core/wait.js'
 import { decode, encode, encoded } from '../ipc/serialize.js'
-import { loadFunction, type FunctionRef } from '../core/source.js'
-import { CURRENT, DONE, LOW_WATER, MODE_APPLY, MODE_STARMAP, OP_DEFINE, OP_STOP, SENT, SHARED_FLAG, WAITING } from './pool.js'
-import { errorRecord } from '../core/remote-error.js'
+import { loadFunction } from '../core/source.js'
+import { CURRENT, DONE, EV, LOW_WATER, MODE_APPLY, MODE_STARMAP, OP_DEFINE, OP_STOP, OP_TASK, SENT, WAITING, splitBatch, type ResultMessage, type ToWorker, type WorkerArgs } from './pool-protocol.js'
+import { errorRecord, type ErrorRecord } from '../core/remote-error.js'
 import { describeValue } from '../core/args.js'
 import { loadClassModules } from '../core/transfer.js'
-
-interface WorkerArgs {
-  rx: SharedArrayBuffer
-  tx: SharedArrayBuffer
-  words: SharedArrayBuffer
-  events: SharedArrayBuffer
-  initializer: FunctionRef | null
-  initargs: unknown[]
-  maxtasks: number
-}
 
 type Fn = (...args: unknown[]) => unknown
 
@@ -41,10 +32,10 @@ export async function poolWorker(a: WorkerArgs): Promise<void> {
   const announce = (): void => {
     unannounced = false
     lastAnnounce = performance.now()
-    Atomics.add(events, 0, 1)
-    Atomics.notify(events, 0)
+    Atomics.add(events, EV, 1)
+    Atomics.notify(events, EV)
   }
-  const send = (msg: unknown): void => {
+  const send = (msg: ResultMessage): void => {
     const n = encode(msg, 'result')
     const st = new SendState(conn.tx!.i32, encoded().subarray(0, n))
     if (conn.sendAttempt(st) === PENDING) {
@@ -59,23 +50,12 @@ export async function poolWorker(a: WorkerArgs): Promise<void> {
     await init(...a.initargs)
   }
 
-  // A record from the pool is a batch: messages, each a u32 length and its encoded bytes.
+  // A record from the pool is a batch (pool-protocol.ts); a message kept as bytes carries shared
+  // objects and is decoded once the library's classes are loaded.
   const rx = conn.rx!
   const recv = new GetState(rx.i32)
-  // A message with shared objects is decoded once the library's classes are loaded (this worker
-  // started without them, to start sooner): it is kept as bytes until then.
-  const split = (bytes: Buffer, start: number, end: number): (unknown[] | Buffer)[] => {
-    const out: (unknown[] | Buffer)[] = []
-    for (let at = start; at < end; ) {
-      const word = bytes.readUInt32LE(at)
-      const n = (word & ~SHARED_FLAG) >>> 0
-      out.push(word & SHARED_FLAG ? Buffer.from(bytes.subarray(at + 4, at + 4 + n)) : (decode(bytes, at + 4, at + 4 + n) as unknown[]))
-      at += 4 + n
-    }
-    return out
-  }
-  const take = (): (unknown[] | Buffer)[] | typeof PENDING => {
-    const r = rx.takeAttempt(recv, split)
+  const take = (): (ToWorker | Buffer)[] | typeof PENDING => {
+    const r = rx.takeAttempt(recv, splitBatch)
     return r === EOF ? [[OP_STOP]] : r
   }
   let tasks = 0
@@ -87,16 +67,15 @@ export async function poolWorker(a: WorkerArgs): Promise<void> {
     }
     for (const m of batch) {
       if (Buffer.isBuffer(m)) await loadClassModules()
-      if (await handle(Buffer.isBuffer(m) ? (decode(m) as unknown[]) : m)) return void (unannounced && announce())
+      if (await handle(Buffer.isBuffer(m) ? (decode(m) as ToWorker) : m)) return void (unannounced && announce())
     }
   }
 
   /** Runs one message; true when the worker is to end. */
-  async function handle(m: unknown[]): Promise<boolean> {
-    const op = m[0]
-    if (op === OP_STOP) return true
-    if (op === OP_DEFINE) {
-      const [, id, ref] = m as [number, number, FunctionRef]
+  async function handle(m: ToWorker): Promise<boolean> {
+    if (m[0] === OP_STOP) return true
+    if (m[0] === OP_DEFINE) {
+      const [, id, ref] = m
       try {
         fns.set(id, await loadFunction(ref))
       } catch (error) {
@@ -104,7 +83,8 @@ export async function poolWorker(a: WorkerArgs): Promise<void> {
       }
       return false
     }
-    const [, id, fnId, mode, items] = m as [number, number, number, number, unknown[]]
+    if (m[0] !== OP_TASK) throw new Error(`aioprocessing: pool protocol error: unknown message to a worker: ${JSON.stringify(m)}`)
+    const [, id, fnId, mode, items] = m
     Atomics.store(words, CURRENT, id)
     const t0 = performance.now()
     let ok = true
@@ -130,7 +110,7 @@ export async function poolWorker(a: WorkerArgs): Promise<void> {
     }
     const micros = (performance.now() - t0) * 1000
     try {
-      send([id, ok, value, micros])
+      send(ok ? [id, true, value, micros] : [id, false, value as ErrorRecord, micros])
     } catch (error) {
       // Python's MaybeEncodingError: the result cannot be sent; the task fails, the worker goes on.
       const reason = error instanceof Error ? error.message : String(error)

@@ -1,17 +1,12 @@
-// AioProcess on the 'thread' start method: the target runs in a worker thread.
-//
-// word  name      meaning
-// 0     STATE     INITIAL=0 | STARTED=1 | STOPPED=2; join() sleeps on it
-// 1     EXITCODE  valid once STOPPED: 0 on return, 1 after an uncaught error, n after
-//                 process.exit(n), -15 after terminate(), -9 after kill()
-// 2     PID       the worker's threadId, once it exists (0 before)
+// AioProcess on the 'thread' start method: the target runs in a worker thread. Its state is a
+// buffer of three words (STATE, EXITCODE, PID), laid out in supervisor-protocol.ts.
 //
 // Workers are created by a supervisor thread, not by the caller: a worker's 'exit' event is
 // delivered on the thread that created it, and a caller parked in a blocking join() runs no
 // event loop. The supervisor turns every end — return, throw, process.exit, terminate(),
 // kill(), out-of-memory under resourceLimits — into a store to STATE and an Atomics.notify.
 
-import { Worker, type MessagePort, type ResourceLimits } from 'node:worker_threads'
+import { Worker, type ResourceLimits } from 'node:worker_threads'
 import { livenessTable } from '../core/liveness.js'
 import { provideSupervisor, upstreamPort } from '../ipc/feeder-client.js'
 import { park, type Pending, type Waiter, blockOn, coroBlockOn } from '../core/wait.js'
@@ -21,14 +16,10 @@ import { currentProcess, nextChildIdentity } from '../core/current.js'
 import { checkFunction } from '../core/args.js'
 import { functionSource } from '../core/source.js'
 import { createWorker } from '../core/exec-argv.js'
+import { EXITCODE, INITIAL, PID, PROCESS_WORDS, STARTED, STATE, STOPPED, unknownMessage, type FromSupervisor, type ProcessData, type SupervisorData, type ToSupervisor } from './supervisor-protocol.js'
 
-const STATE = 0
-const EXITCODE = 1
-const PID = 2
-const WORDS = 3
-const INITIAL = 0
-const STARTED = 1
-const STOPPED = 2
+export type { ProcessData } from './supervisor-protocol.js'
+
 const SIGKILL = 9
 const SIGTERM = 15
 
@@ -53,26 +44,9 @@ export interface ProcessOptions {
   lazyRegistry?: boolean
 }
 
-/** What the worker bootstrap receives. */
-export interface ProcessData {
-  target: { source: string } | { module: string; name: string }
-  /** Set by the supervisor: the child's port to its feeder, and the liveness table. */
-  feeder?: MessagePort
-  liveness?: SharedArrayBuffer
-  args: unknown
-  name: string
-  identity: number[]
-  daemon: boolean
-  lazyRegistry?: boolean
-  startMethod?: 'thread' | 'spawn'
-  /** The modules that register the shareable classes (core/transfer.ts registerClassModule). */
-  classModules: string[]
-}
-
 // ---------------------------------------------------------------------------------------------
 // The supervisor: one per thread that starts processes, ref'd while a non-daemon child runs.
 
-type SupervisorMessage = { op: 'exited'; id: number }
 let supervisor: Worker | undefined
 let nextId = 1
 const live = new Map<number, ProcessCore>()
@@ -80,13 +54,19 @@ const live = new Map<number, ProcessCore>()
 export function supervisorWorker(): Worker {
   if (!supervisor) {
     const upstream = upstreamPort()
-    const workerData = { liveness: livenessTable(), upstream, classModules: classModuleList() }
+    const workerData: SupervisorData = { liveness: livenessTable(), upstream, classModules: classModuleList() }
     const transferList = upstream ? [upstream] : []
     supervisor = createWorker((execArgv) => new Worker(new URL('./supervisor-thread.js', import.meta.url), { workerData, transferList, execArgv }))
-    supervisor.on('message', (m: SupervisorMessage) => {
-      if (m.op !== 'exited') throw new Error(`unknown supervisor message ${JSON.stringify(m)}`)
-      live.delete(m.id)
-      refSupervisor()
+    supervisor.on('message', (m: FromSupervisor) => {
+      switch (m.op) {
+        case 'exited':
+          live.delete(m.id)
+          refSupervisor()
+          return
+        default:
+          // `as never`: TypeScript narrows a union to never, not a lone message type.
+          unknownMessage('from the process supervisor', m as never)
+      }
     })
     supervisor.on('error', (e) => {
       process.stderr.write(`aioprocessing: the process supervisor failed: ${e.stack ?? e}\n`)
@@ -132,7 +112,7 @@ export function targetOf(target: Target, what = 'target'): ProcessData['target']
 }
 
 export class ProcessCore implements Waiter {
-  readonly i32 = new Int32Array(new SharedArrayBuffer(WORDS * 4))
+  readonly i32 = new Int32Array(new SharedArrayBuffer(PROCESS_WORDS * 4))
   waitIndex = STATE
   waitValue = STARTED
   name: string
@@ -188,7 +168,7 @@ export class ProcessCore implements Waiter {
     // STARTED before the supervisor can see the message: its STOPPED must never be overwritten.
     Atomics.store(this.i32, STATE, STARTED)
     try {
-      sup.postMessage({ op: 'spawn', id: this.id, sab: this.i32.buffer, data, resourceLimits: this.resourceLimits, exitNotify: this.exitNotify })
+      sup.postMessage({ op: 'spawn', id: this.id, sab: this.i32.buffer as SharedArrayBuffer, data, resourceLimits: this.resourceLimits, exitNotify: this.exitNotify } satisfies ToSupervisor)
     } catch (error) {
       Atomics.store(this.i32, STATE, INITIAL)
       throw new TypeError(`args cannot be sent to the process: ${(error as Error).message}`, { cause: error })
@@ -238,7 +218,7 @@ export class ProcessCore implements Waiter {
     const state = Atomics.load(this.i32, STATE)
     if (state === INITIAL) throw new ValueError('can only terminate a started process')
     if (state === STOPPED) return
-    supervisorWorker().postMessage({ op: 'kill', id: this.id, exitcode: -sig })
+    supervisorWorker().postMessage({ op: 'kill', id: this.id, exitcode: -sig } satisfies ToSupervisor)
   }
 
   close(): void {

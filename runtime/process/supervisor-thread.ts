@@ -5,29 +5,19 @@ import { enqueueFeed, type FeedMessage } from '../ipc/feeder.js'
 import { handleBrokerMessage, type BrokerMessage } from '../ipc/broker.js'
 import { installLivenessTable, markEnded } from '../core/liveness.js'
 import { writeAllSync } from '../core/stdio.js'
-import type { ProcessData } from './process.js'
+import { EXITCODE, PID, STATE, STOPPED, unknownMessage, type ConnectMessage, type ExitedMessage, type ProcessData, type SpawnMessage, type SupervisorData, type ToSupervisor } from './supervisor-protocol.js'
 import { createWorker, workerExecArgv } from '../core/exec-argv.js'
 import { spawn as spawnChild, type ChildProcess } from 'node:child_process'
 import { constants } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { availableParallelism } from 'node:os'
 
-const STATE = 0
-const EXITCODE = 1
-const PID = 2
-const STOPPED = 2
-
-type Message =
-  | { op: 'spawn'; id: number; sab: SharedArrayBuffer; data: ProcessData; resourceLimits?: ResourceLimits; exitNotify?: SharedArrayBuffer }
-  | { op: 'kill'; id: number; exitcode: number }
-  | { op: 'connect'; port: MessagePort }
-
-const { liveness, upstream, classModules } = workerData as { liveness: SharedArrayBuffer; upstream?: MessagePort; classModules: string[] }
+const { liveness, upstream, classModules } = workerData as SupervisorData
 upstream?.unref()
 installLivenessTable(liveness)
 
 /** Feeder requests come from the thread that owns this supervisor and from every child it started. */
-function dispatch(m: FeedMessage | BrokerMessage | { op: 'connect'; port: MessagePort }): void {
+function dispatch(m: FeedMessage | BrokerMessage | ConnectMessage): void {
   switch (m.op) {
     case 'feed':
       return enqueueFeed(m)
@@ -37,7 +27,7 @@ function dispatch(m: FeedMessage | BrokerMessage | { op: 'connect'; port: Messag
     case 'connect':
       return listen(m.port)
     default:
-      throw new Error(`unknown message to the supervisor's port: ${JSON.stringify(m)}`)
+      unknownMessage("to the supervisor's port", m)
   }
 }
 
@@ -59,7 +49,7 @@ interface Child {
 const children = new Map<number, Child>()
 const bootstrap = new URL('./bootstrap.js', import.meta.url)
 
-function spawn(m: Extract<Message, { op: 'spawn' }>): void {
+function spawn(m: SpawnMessage): void {
   const i32 = new Int32Array(m.sab)
   const stop = (code: number): void => {
     Atomics.store(i32, EXITCODE, code)
@@ -73,7 +63,7 @@ function spawn(m: Extract<Message, { op: 'spawn' }>): void {
       Atomics.notify(word, 0)
     }
     children.delete(m.id)
-    parentPort!.postMessage({ op: 'exited', id: m.id })
+    parentPort!.postMessage({ op: 'exited', id: m.id } satisfies ExitedMessage)
   }
   if (m.data.startMethod === 'spawn') return spawnProcess(m, i32, stop)
   let worker: Worker
@@ -110,7 +100,7 @@ const spawnBootstrap = fileURLToPath(new URL('./spawn-bootstrap.js', import.meta
  * The 'spawn' start method: a new Node process, given its ProcessData over the IPC channel. Its
  * exit code is Python's: the process's own, or minus the signal that ended it.
  */
-function spawnProcess(m: Extract<Message, { op: 'spawn' }>, i32: Int32Array, stop: (code: number) => void): void {
+function spawnProcess(m: SpawnMessage, i32: Int32Array, stop: (code: number) => void): void {
   let child: ChildProcess
   try {
     child = spareProcesses.take() ?? startProcess()
@@ -223,7 +213,7 @@ const spareProcesses = new Spares(() => {
   return child
 })
 
-parentPort!.on('message', (m: Message) => {
+parentPort!.on('message', (m: ToSupervisor) => {
   switch (m.op) {
     case 'spawn':
       spawn(m)
@@ -239,6 +229,6 @@ parentPort!.on('message', (m: Message) => {
       break
     }
     default:
-      throw new Error(`unknown message to the process supervisor: ${JSON.stringify(m)}`)
+      unknownMessage('to the process supervisor', m)
   }
 })

@@ -1,0 +1,341 @@
+// How tasks reach the workers and answers come back: chunking a job into tasks, the queue, the
+// adaptive batches sent ahead to each worker, and the pump that does all of it. Apart from pool.ts
+// so that the public surface reads without the machinery, and the machinery without the checks.
+//
+// Nothing here runs in a thread of its own. `pump()` does all of the pool's work: it takes the
+// results that arrived, notices workers that ended (and replaces them), and sends queued tasks
+// to workers with room. A blocking get() or join() runs it in its own wait loop; in the event
+// loop a handler loop runs it while any task is outstanding, as Python's three pool threads do.
+//
+// Tasks are pipelined: a worker has up to `depth` tasks sent ahead, so trivial tasks cost no
+// wake-up each; the depth adapts to the measured task time, so that long tasks are not stuck
+// behind each other in one worker while another idles.
+
+import { SendState } from '../ipc/connection.js'
+import { PENDING, coroBlockOn, park, type Pending, type Waiter } from '../core/wait.js'
+import { encodeCopy, sharedWritten } from '../ipc/serialize.js'
+import { ValueError } from '../core/errors.js'
+import { rebuildError, type ErrorRecord } from '../core/remote-error.js'
+import type { FunctionRef } from '../core/source.js'
+import { EV, LOW_WATER, MODE_APPLY, OP_DEFINE, OP_STOP, OP_TASK, SENT, WAITING, frameBatch, type DefineMessage, type ResultMessage, type StopMessage, type TaskMessage, type TaskMode } from './pool-protocol.js'
+import type { Job, ResultHost, Task } from './results.js'
+import { FIRST_DEPTH, WorkerSlots, type WorkerSettings, type WorkerSlot } from './worker-slots.js'
+
+/** Tasks sent ahead to one worker: bounds, and how much work (µs) to keep queued in each. */
+const MIN_DEPTH = 2
+const MAX_DEPTH = 256
+const QUEUED_WORK_US = 2000
+
+export const RUN = 0
+export const CLOSE = 1
+export const TERMINATE = 2
+export type PoolState = typeof RUN | typeof CLOSE | typeof TERMINATE
+
+let nextTaskId = 1
+
+/** A task of `job`: its message encoded now, so that an argument that cannot be sent fails the call. */
+export function makeTask(job: Job, index: number, fnId: number, mode: TaskMode, items: unknown[]): Task {
+  const id = nextTaskId++
+  const before = sharedWritten()
+  const bytes = encodeCopy([OP_TASK, id, fnId, mode, items] satisfies TaskMessage, 'args')
+  return { id, job, index, fnId, bytes, shared: sharedWritten() !== before }
+}
+
+/**
+ * The first `count` chunks of `items`, `size` items each, as tasks of `job`. MODE_APPLY takes
+ * chunks of one item, each run as fn(item) with its value as the result (imap's unchunked form).
+ */
+export function chunkTasks(job: Job, fnId: number, mode: TaskMode, items: unknown[], size: number, count: number): Task[] {
+  const tasks: Task[] = []
+  for (let c = 0; c < count; c++) {
+    tasks.push(mode === MODE_APPLY ? makeTask(job, c, fnId, MODE_APPLY, [[items[c]]]) : makeTask(job, c, fnId, mode, items.slice(c * size, (c + 1) * size)))
+  }
+  return tasks
+}
+
+/** Python's rule: ceil(n / (4 × workers)). */
+export function defaultChunksize(n: number, workers: number): number {
+  const [q, r] = [Math.floor(n / (workers * 4)), n % (workers * 4)]
+  return r ? q + 1 : q
+}
+
+export function checkChunksize(chunksize: unknown): number | undefined {
+  if (chunksize === undefined || chunksize === null) return undefined
+  if (typeof chunksize !== 'number' || !Number.isInteger(chunksize)) throw new TypeError(`chunksize must be an integer, not ${String(chunksize)}`)
+  if (chunksize < 1) throw new ValueError(`Chunksize must be 1+, not ${chunksize}`)
+  return chunksize
+}
+
+const STOP_MESSAGE = encodeCopy([OP_STOP] satisfies StopMessage)
+
+/** The task queue, the workers it feeds, and the pump; the pool's results wait through it. */
+export class Dispatcher implements ResultHost, Waiter {
+  readonly events: Int32Array
+  readonly i32: Int32Array
+  waitIndex = EV
+  waitValue = 0
+  waitCapMs?: number
+  state: PoolState = RUN
+  readonly slots: WorkerSlots
+  /** Tasks waiting for a worker, oldest first (requeued ones go to the front). */
+  private queue: Task[] = []
+  private queueHead = 0
+  /** Tasks submitted and not yet answered or withdrawn. */
+  outstanding = 0
+  private pumping = false
+  private callbacks: (() => void)[] = []
+  private handlerRunning = false
+  private pumpScheduled = false
+  /** Exponential average of one task's run time in µs, as the workers measure it. */
+  private taskMicros = -1
+  private depth = FIRST_DEPTH
+  /** Tasks a worker runs before it retires (maxtasksperchild), 0 for no limit. */
+  private readonly maxtasks: number
+
+  /** `fnRefs[fnId]` is sent to a worker before its first task that calls function fnId. */
+  constructor(settings: WorkerSettings, readonly processes: number, private readonly fnRefs: readonly FunctionRef[]) {
+    this.events = this.i32 = new Int32Array(settings.events)
+    this.slots = new WorkerSlots(settings)
+    this.maxtasks = settings.maxtasks
+  }
+
+  submit(tasks: Task[]): void {
+    for (const t of tasks) this.queue.push(t)
+    this.outstanding += tasks.length
+    this.schedule()
+  }
+
+  /** A coro_ waiter relies on the handler loop: make sure it runs. */
+  keepPumping(): void {
+    if (!this.handlerRunning && this.outstanding > 0) this.schedule()
+  }
+
+  /** Runs the pump soon, and keeps a handler loop running while work is outstanding. */
+  schedule(): void {
+    // In a microtask, so that tasks submitted in one synchronous run go out in one batch.
+    if (this.pumpScheduled) return
+    this.pumpScheduled = true
+    queueMicrotask(() => {
+      this.pumpScheduled = false
+      if (this.handlerRunning || this.outstanding === 0 || this.state === TERMINATE) {
+        this.pump()
+        return
+      }
+      this.handlerRunning = true
+      void coroBlockOn(this, () => this.handlerAttempt(), Infinity, () => undefined, undefined).finally(() => {
+        this.handlerRunning = false
+        if (this.outstanding > 0 && this.state !== TERMINATE) this.schedule()
+      })
+    })
+  }
+
+  private handlerAttempt(): undefined | Pending {
+    const seq = Atomics.load(this.events, EV)
+    this.pump()
+    if (this.outstanding === 0 || this.state === TERMINATE) return undefined
+    return this.sleep(this, seq)
+  }
+
+  /**
+   * Parks `w` on EV (read as `seq` before the pump ran), after raising WAITING and looking for
+   * results once more (see WAITING). The sleep is short while a message is half in a pipe (the
+   * worker frees room silently).
+   */
+  sleep(w: Waiter, seq: number): Pending {
+    Atomics.store(this.events, WAITING, 1)
+    if (this.slots.list.some((s) => s.conn.rx!.readable())) Atomics.add(this.events, EV, 1) // sleep returns at once
+    return park(w, this.events, EV, seq, this.sleepCap())
+  }
+
+  /** The longest sleep of a waiter: short while a message is half in a pipe (the worker frees room silently). */
+  sleepCap(): number {
+    return this.slots.list.some((w) => w.sending) ? 1 : Infinity
+  }
+
+  /** Runs `fn` after the pump, outside it (user callbacks may call the pool). */
+  later(fn: () => void): void {
+    this.callbacks.push(fn)
+  }
+
+  /** Does all the pool's pending work now; cheap when there is none. */
+  pump(): void {
+    if (this.pumping) return
+    this.pumping = true
+    Atomics.store(this.events, WAITING, 0)
+    try {
+      for (const w of this.slots.list) {
+        w.checkEnded()
+        this.drain(w)
+      }
+      this.reap()
+      this.dispatch()
+    } finally {
+      this.pumping = false
+    }
+    if (this.callbacks.length) this.runCallbacks()
+  }
+
+  runCallbacks(): void {
+    const cbs = this.callbacks
+    this.callbacks = []
+    for (const cb of cbs) {
+      try {
+        cb()
+      } catch (error) {
+        // Python's result-handler thread would die of it; here it is reported and the pool goes on.
+        process.stderr.write(`aioprocessing: an AioPool callback threw: ${(error as Error)?.stack ?? String(error)}\n`)
+      }
+    }
+  }
+
+  /** Takes every result that arrived from worker `w`. */
+  private drain(w: WorkerSlot): void {
+    if (w.pending === 0) return
+    for (;;) {
+      let msg: unknown
+      try {
+        msg = w.conn.recvAttempt(w.recv)
+      } catch {
+        return // the worker's end is gone; reap() handles what it left
+      }
+      if (msg === PENDING) return
+      const [id, ok, value, micros] = msg as ResultMessage
+      const task = w.shift()
+      if (!task || task.id !== id) throw new Error(`aioprocessing: pool protocol error: result for task ${id}, expected ${task?.id}`)
+      this.taskMicros = this.taskMicros < 0 ? micros : this.taskMicros * 0.875 + micros * 0.125
+      this.answer(task, ok, ok ? value : rebuildError(value as ErrorRecord, `pool worker ${w.proc.name} (thread ${w.proc.pid})`))
+    }
+  }
+
+  private answer(task: Task, ok: boolean, value: unknown): void {
+    this.outstanding--
+    const job = task.job
+    if (job.cancelled) return // an aborted coro_ call: its late answers are dropped
+    job.taskDone(task.index, ok, value)
+  }
+
+  /** Handles workers that ended: fails the task one was running, requeues the rest, replaces it. */
+  private reap(): void {
+    const requeue = this.slots.reap((w) => this.drain(w), (task, error) => this.answer(task, false, error))
+    if (requeue.length) {
+      this.queue = [...requeue, ...this.queue.slice(this.queueHead)]
+      this.queueHead = 0
+    }
+    if (this.state === TERMINATE) return
+    // Python keeps the pool populated while it runs, and while a closed pool still has work.
+    if (this.state === RUN || this.outstanding > 0) this.slots.fill(this.processes)
+  }
+
+  /** Sends queued tasks to workers with room, the least loaded first. */
+  private dispatch(): void {
+    if (this.state === TERMINATE) return
+    if (this.taskMicros >= 0) this.depth = Math.max(MIN_DEPTH, Math.min(MAX_DEPTH, Math.round(QUEUED_WORK_US / Math.max(this.taskMicros, 0.5))))
+    const workers = this.slots.list
+    for (const w of workers) {
+      if (w.sending && !this.continueSend(w)) continue
+    }
+    while (this.queueHead < this.queue.length) {
+      let best: WorkerSlot | undefined
+      for (const w of workers) {
+        if (w.stopped || w.stopping || w.sending) continue
+        if (this.maxtasks && w.assigned >= this.maxtasks) continue
+        // Refill only once half of the depth is done: batches stay large, wake-ups few.
+        if (w.pending > this.depth >> 1) continue
+        if (!best || w.pending < best.pending) best = w
+      }
+      if (!best) break
+      // Fill the chosen worker up to its depth in one go: one wake-up for many tasks.
+      let room = this.depth - best.pending
+      if (this.maxtasks) room = Math.min(room, this.maxtasks - best.assigned)
+      // Share what is queued fairly when it is less than every worker's room.
+      const queued = this.queue.length - this.queueHead
+      room = Math.min(room, Math.max(1, Math.ceil(queued / workers.length)))
+      // One record carries the whole batch: one commit, one wake-up of the worker.
+      const batch: Buffer[] = []
+      const shared: boolean[] = []
+      let added = 0
+      while (room-- > 0 && this.queueHead < this.queue.length) {
+        const task = this.queue[this.queueHead++]
+        if (task.job.cancelled) {
+          this.outstanding--
+          continue
+        }
+        if (!best.known.has(task.fnId)) {
+          best.known.add(task.fnId)
+          batch.push(encodeCopy([OP_DEFINE, task.fnId, this.fnRefs[task.fnId]] satisfies DefineMessage))
+          shared.push(false)
+        }
+        best.inflight.push(task)
+        best.assigned++
+        added++
+        batch.push(task.bytes)
+        shared.push(task.shared)
+      }
+      Atomics.add(best.words, SENT, added)
+      Atomics.store(best.words, LOW_WATER, Math.max(1, this.depth >> 1))
+      if (batch.length) this.sendBatch(best, batch, shared)
+    }
+    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.queueHead)
+      this.queueHead = 0
+    }
+    if (this.state === CLOSE && this.outstanding === 0) {
+      for (const w of workers) {
+        if (!w.stopping && !w.sending) {
+          w.stopping = true
+          this.sendBatch(w, [STOP_MESSAGE])
+        }
+      }
+    }
+  }
+
+  /** Puts one record in the worker's pipe; one that does not fit now is finished by later pumps, before anything else goes to that worker. */
+  private sendBatch(w: WorkerSlot, messages: Buffer[], shared?: boolean[]): void {
+    const st = new SendState(w.conn.tx!.i32, frameBatch(messages, shared))
+    try {
+      if (w.conn.sendAttempt(st) === PENDING) w.sending = st
+    } catch {
+      // The worker is gone: reap() requeues what it was sent.
+    }
+  }
+
+  private continueSend(w: WorkerSlot): boolean {
+    try {
+      if (w.conn.sendAttempt(w.sending!) === PENDING) return false
+    } catch {
+      // the worker is gone
+    }
+    w.sending = undefined
+    return true
+  }
+
+  /** Takes back a cancelled job's queued tasks (its tasks already in workers are dropped on arrival). */
+  withdraw(job: Job): void {
+    const kept: Task[] = []
+    for (let i = this.queueHead; i < this.queue.length; i++) {
+      const t = this.queue[i]
+      if (t.job === job) this.outstanding--
+      else kept.push(t)
+    }
+    this.queue = kept
+    this.queueHead = 0
+  }
+
+  /** Ends every worker now and fails every job with a task queued or in flight. */
+  terminate(): void {
+    if (this.state === TERMINATE) return
+    this.state = TERMINATE
+    const workers = this.slots.list
+    for (const w of workers) {
+      if (!w.stopped) w.proc.terminate()
+    }
+    const jobs = new Set<Job>()
+    for (let i = this.queueHead; i < this.queue.length; i++) jobs.add(this.queue[i].job)
+    for (const w of workers) for (const t of w.takeAll()) jobs.add(t.job)
+    this.queue = []
+    this.queueHead = 0
+    this.outstanding = 0
+    for (const job of jobs) if (!job.cancelled) job.terminated()
+    this.runCallbacks()
+  }
+}

@@ -1,0 +1,98 @@
+// The pool ⇄ worker wire: the shared words both ends touch, the messages in each direction and
+// the batch framing. The pool (pool.ts and its parts) and the worker loop (pool-worker.ts) import
+// only this module for the wire, so that neither end imports the other.
+
+import type { FunctionRef } from '../core/source.js'
+import type { ErrorRecord } from '../core/remote-error.js'
+import { decode } from '../ipc/serialize.js'
+
+// The pool's words (one buffer per pool, written by its workers and by the supervisor).
+// word  name     meaning
+// 0     EV       a counter the pool sleeps on: a worker bumps it when it has news for the pool,
+//                the supervisor when a worker ends (ProcessOptions.exitNotify)
+// 1     WAITING  1 while the pool is about to sleep or sleeping: a worker then announces each
+//                result at once. The pool raises it, then looks for results once more; a worker
+//                writes a result, then reads it. So either the worker sees it raised, or the pool
+//                sees the result: none waits unannounced.
+export const EV = 0
+export const WAITING = 1
+export const POOL_WORDS = 2
+
+// A worker's words (one buffer per worker).
+// word  name       meaning
+// 0     CURRENT    id of the task the worker is running, 0 between tasks (a lost task is this one)
+// 1     SENT       tasks the pool has sent to this worker (the pool adds)
+// 2     DONE       tasks the worker has finished (the worker adds)
+// 3     LOW_WATER  the worker bumps EV once SENT - DONE falls to this, so that it never starves
+export const CURRENT = 0
+export const SENT = 1
+export const DONE = 2
+export const LOW_WATER = 3
+export const WORKER_WORDS = 4
+
+// Messages to a worker.
+export const OP_DEFINE = 0
+export const OP_TASK = 1
+export const OP_STOP = 2
+
+// Task modes: what a task's items are and what its result is.
+export const MODE_APPLY = 0 // items = [args]: one call fn(...args), the result is its value
+export const MODE_MAP = 1 // items = [x...]: fn(x) each, the result is the list
+export const MODE_STARMAP = 2 // items = [[...args]...]: fn(...args) each, the result is the list
+export type TaskMode = typeof MODE_APPLY | typeof MODE_MAP | typeof MODE_STARMAP
+
+/** Function `fnId` is `ref`: sent to a worker once, before its first task that calls it. */
+export type DefineMessage = [op: typeof OP_DEFINE, fnId: number, ref: FunctionRef]
+export type TaskMessage = [op: typeof OP_TASK, taskId: number, fnId: number, mode: TaskMode, items: unknown[]]
+/** The worker ends after the messages before it (a pipe's end reads as one too). */
+export type StopMessage = [op: typeof OP_STOP]
+export type ToWorker = DefineMessage | TaskMessage | StopMessage
+
+/** A worker's answer to one task, in task order; `micros` is the task's run time. */
+export type ResultMessage =
+  | [taskId: number, ok: true, value: unknown, micros: number]
+  | [taskId: number, ok: false, error: ErrorRecord, micros: number]
+
+/** A worker's process argument: its pipe's rings, the two word buffers, and the pool's settings. */
+export interface WorkerArgs {
+  rx: SharedArrayBuffer
+  tx: SharedArrayBuffer
+  words: SharedArrayBuffer
+  events: SharedArrayBuffer
+  initializer: FunctionRef | null
+  initargs: unknown[]
+  maxtasks: number
+}
+
+// A record from the pool is a batch, so that many tasks cost one commit and one wake-up: messages
+// back to back, each a u32 length and its encoded bytes. The length's top bit says the message
+// carries shared objects: the worker, started without the library's classes to start sooner,
+// keeps such a message as bytes and decodes it once it has loaded them.
+export const SHARED_FLAG = 0x80000000
+
+/** One record of encoded messages; `shared[i]` marks message i as carrying shared objects. */
+export function frameBatch(messages: Buffer[], shared?: boolean[]): Buffer {
+  let size = 0
+  for (const m of messages) size += 4 + m.length
+  const record = Buffer.allocUnsafe(size)
+  let at = 0
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i]
+    record.writeUInt32LE((m.length | (shared?.[i] ? SHARED_FLAG : 0)) >>> 0, at)
+    m.copy(record, at + 4)
+    at += 4 + m.length
+  }
+  return record
+}
+
+/** The messages of a record in bytes[start, end): decoded, or as bytes when they carry shared objects. */
+export function splitBatch(bytes: Buffer, start: number, end: number): (ToWorker | Buffer)[] {
+  const out: (ToWorker | Buffer)[] = []
+  for (let at = start; at < end; ) {
+    const word = bytes.readUInt32LE(at)
+    const n = (word & ~SHARED_FLAG) >>> 0
+    out.push(word & SHARED_FLAG ? Buffer.from(bytes.subarray(at + 4, at + 4 + n)) : (decode(bytes, at + 4, at + 4 + n) as ToWorker))
+    at += 4 + n
+  }
+  return out
+}

@@ -1,0 +1,129 @@
+// A pool's workers: each one's process, pipe, words and tasks in flight, and the set of them —
+// started, and, when one ends, its tasks sorted out and its place freed for a replacement.
+// A worker that ends mid-task fails exactly the task in its CURRENT word; the tasks sent after it go back.
+
+import { ProcessCore } from '../process/process.js'
+import { STATE, STOPPED } from '../process/supervisor-protocol.js'
+import { ConnectionCore, SendState } from '../ipc/connection.js'
+import { GetState } from '../ipc/queue.js'
+import { WorkerLostError } from '../core/errors.js'
+import { CURRENT, LOW_WATER, WORKER_WORDS, type WorkerArgs } from './pool-protocol.js'
+import type { Task } from './results.js'
+import type { ResourceLimits } from 'node:worker_threads'
+
+/** Pipe ring size per direction and worker. */
+const PIPE_CAPACITY = 128 * 1024
+/** Tasks sent ahead to a new worker before any task time is measured. */
+export const FIRST_DEPTH = 16
+
+/** What every worker of a pool starts with; each slot adds its own pipe and words. */
+export type WorkerSettings = Omit<WorkerArgs, 'rx' | 'tx' | 'words'> & { resourceLimits: ResourceLimits | undefined }
+
+export class WorkerSlot {
+  readonly conn: ConnectionCore
+  readonly words = new Int32Array(new SharedArrayBuffer(WORKER_WORDS * 4))
+  readonly proc: ProcessCore
+  /** Tasks sent and not answered, oldest first. */
+  readonly inflight: Task[] = []
+  inflightHead = 0
+  /** Function ids this worker has been sent. */
+  readonly known = new Set<number>()
+  readonly recv: GetState
+  /** A message partly in the pipe (the ring was full): it must finish before the next. */
+  sending: SendState | undefined
+  /** Tasks assigned to this worker over its life (for maxtasksperchild). */
+  assigned = 0
+  stopping = false
+  stopped = false
+
+  constructor(settings: WorkerSettings, n: number) {
+    const [mine, theirs] = ConnectionCore.pipe(true, PIPE_CAPACITY)
+    this.conn = mine
+    this.recv = mine.recvBegin()
+    this.words[LOW_WATER] = FIRST_DEPTH >> 1
+    const { resourceLimits, ...shared } = settings
+    const args: WorkerArgs = { rx: theirs.rx!.i32.buffer as SharedArrayBuffer, tx: theirs.tx!.i32.buffer as SharedArrayBuffer, words: this.words.buffer as SharedArrayBuffer, ...shared }
+    this.proc = new ProcessCore({
+      target: { module: new URL('./pool-worker.js', import.meta.url).href, name: 'poolWorker' },
+      args: [args],
+      name: `PoolWorker-${n}`,
+      daemon: true,
+      resourceLimits,
+      exitNotify: settings.events,
+      lazyRegistry: true,
+    })
+    this.proc.start()
+  }
+
+  get pending(): number {
+    return this.inflight.length - this.inflightHead
+  }
+  shift(): Task | undefined {
+    if (this.inflightHead >= this.inflight.length) return undefined
+    const t = this.inflight[this.inflightHead++]
+    if (this.inflightHead > 1024 && this.inflightHead * 2 > this.inflight.length) {
+      this.inflight.splice(0, this.inflightHead)
+      this.inflightHead = 0
+    }
+    return t
+  }
+  /** Tasks still in flight, in order, emptying the list. */
+  takeAll(): Task[] {
+    const rest = this.inflight.slice(this.inflightHead)
+    this.inflight.length = 0
+    this.inflightHead = 0
+    return rest
+  }
+
+  /** Notes whether the supervisor marked the worker's process stopped; true once it has. */
+  checkEnded(): boolean {
+    if (Atomics.load(this.proc.i32, STATE) === STOPPED) this.stopped = true
+    return this.stopped
+  }
+
+  /** The error of the task the worker was running when it ended. */
+  lostError(): WorkerLostError {
+    const code = this.proc.exitcode
+    const how =
+      code === 1 ? 'it crashed or ran out of memory (exitcode 1)' :
+      code === 13 ? 'the task awaited a promise that could never settle: nothing was left to keep the worker alive (exitcode 13)' :
+      `exitcode ${code}`
+    return new WorkerLostError(`the pool worker ${this.proc.name} ended while running this task (${how}); the task was not retried, and the pool goes on with a new worker`)
+  }
+}
+
+/** The workers of one pool, in the order they started. */
+export class WorkerSlots {
+  readonly list: WorkerSlot[] = []
+  private started = 0
+
+  constructor(private readonly settings: WorkerSettings) {}
+
+  /** Starts workers until there are `n`. */
+  fill(n: number): void {
+    while (this.list.length < n) this.list.push(new WorkerSlot(this.settings, ++this.started))
+  }
+
+  /**
+   * Takes out the workers that ended, once `drain` took what each wrote before it ended. The task
+   * one was running goes to `lost`; the tasks sent after it are returned, to go out again first.
+   */
+  reap(drain: (w: WorkerSlot) => void, lost: (task: Task, error: WorkerLostError) => void): Task[] {
+    let requeue: Task[] = []
+    for (let i = 0; i < this.list.length; i++) {
+      const w = this.list[i]
+      if (!w.stopped) continue
+      drain(w)
+      const current = Atomics.load(w.words, CURRENT)
+      const rest: Task[] = []
+      for (const t of w.takeAll()) {
+        if (t.id === current) lost(t, w.lostError())
+        else rest.push(t)
+      }
+      // A later worker's tasks go before an earlier one's, as each worker's were put at the front.
+      if (rest.length) requeue = [...rest, ...requeue]
+      this.list.splice(i--, 1)
+    }
+    return requeue
+  }
+}

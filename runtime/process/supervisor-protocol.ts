@@ -1,0 +1,80 @@
+// The wire between a thread that starts processes (process.ts) and its supervisor thread
+// (supervisor-thread.ts): the messages each way and the words of a process's state buffer, which
+// the supervisor writes when the process ends. Both ends import this module, neither the other.
+
+import type { MessagePort, ResourceLimits } from 'node:worker_threads'
+
+// A process's state buffer (ProcessCore.i32).
+// word  name      meaning
+// 0     STATE     INITIAL=0 | STARTED=1 | STOPPED=2; join() sleeps on it
+// 1     EXITCODE  valid once STOPPED: 0 on return, 1 after an uncaught error, n after
+//                 process.exit(n), -15 after terminate(), -9 after kill()
+// 2     PID       the worker's threadId (a spawned process's pid), once it exists (0 before)
+export const STATE = 0
+export const EXITCODE = 1
+export const PID = 2
+export const PROCESS_WORDS = 3
+export const INITIAL = 0
+export const STARTED = 1
+export const STOPPED = 2
+
+/** What the worker bootstrap receives. */
+export interface ProcessData {
+  target: { source: string } | { module: string; name: string }
+  /** Set by the supervisor: the child's port to its feeder, and the liveness table. */
+  feeder?: MessagePort
+  liveness?: SharedArrayBuffer
+  args: unknown
+  name: string
+  identity: number[]
+  daemon: boolean
+  lazyRegistry?: boolean
+  startMethod?: 'thread' | 'spawn'
+  /** The modules that register the shareable classes (core/transfer.ts registerClassModule). */
+  classModules: string[]
+}
+
+/** The supervisor thread's workerData. */
+export interface SupervisorData {
+  liveness: SharedArrayBuffer
+  /** The port to the thread's own supervisor's broker, when this thread is a process itself. */
+  upstream?: MessagePort
+  classModules: string[]
+}
+
+/** Start process `id`: `sab` is its state buffer; word 0 of `exitNotify` is bumped when it ends. */
+export interface SpawnMessage {
+  op: 'spawn'
+  id: number
+  sab: SharedArrayBuffer
+  data: ProcessData
+  resourceLimits?: ResourceLimits
+  exitNotify?: SharedArrayBuffer
+}
+/** End process `id` (terminate or kill); `exitcode` is what it will report. */
+export interface KillMessage {
+  op: 'kill'
+  id: number
+  exitcode: number
+}
+/** A port whose feeder and broker requests the supervisor serves (ipc/feeder-client.ts sends it). */
+export interface ConnectMessage {
+  op: 'connect'
+  port: MessagePort
+}
+export type ToSupervisor = SpawnMessage | KillMessage | ConnectMessage
+
+/** Process `id` has ended (its STATE word already says STOPPED): the starter may unref the supervisor. */
+export interface ExitedMessage {
+  op: 'exited'
+  id: number
+}
+export type FromSupervisor = ExitedMessage
+
+/**
+ * The loud end of a dispatcher: typed `never`, so that a message type added here and not handled
+ * fails the build; at run time a message no type allows is a bug on the other end.
+ */
+export function unknownMessage(channel: string, m: never): never {
+  throw new Error(`unknown message ${channel}: ${JSON.stringify(m)}`)
+}
