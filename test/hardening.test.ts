@@ -2,7 +2,8 @@
 // corruption"). Each case failed before its fix: a wrong signal surfaced as "throwIfAborted is not
 // a function", and a semaphore released past 2^31-1 wrapped to a negative count.
 import test from 'ava'
-import { AioEvent, AioLock, AioPipe, AioQueue, AioSemaphore, ValueError, coro_wait } from '../generated/index.generated.js'
+import { AioEvent, AioLock, AioPipe, AioPool, AioQueue, AioSemaphore, ValueError, coro_wait } from '../generated/index.generated.js'
+import { ENTRY, runNode } from './helpers.js'
 
 const NOT_SIGNALS: [string, unknown, RegExp][] = [
   ['a number', 42, /signal must be an AbortSignal, not number 42/],
@@ -46,4 +47,40 @@ test('a semaphore released past 2^31-1 throws ValueError and keeps its count', (
   t.is(sem.getValue(), 2 ** 31 - 1)
   t.true(sem.acquire(false))
   t.is(sem.getValue(), 2 ** 31 - 2)
+})
+
+test('a pool initializer may use shared objects from initargs that hand out others (a Value\'s lock)', async (t) => {
+  // In a fresh process: its first workers are not spares (which would have loaded every class already).
+  const { status, stdout, stderr } = await runNode(`
+    import { AioPool, AioSemaphore, AioValue } from ${ENTRY}
+    const v = new AioValue('i', 0)
+    const failed = new AioSemaphore(0)
+    const init = (v, failed) => {
+      try { globalThis.lock = v.getLock() } catch (e) { failed.release(); throw e }
+    }
+    const pool = new AioPool({ processes: 2, initializer: init, initargs: [v, failed] })
+    const doubled = await pool.coro_map((x) => x * 2, [1, 2, 3])
+    const lock = await pool.coro_apply(() => String(globalThis.lock))
+    console.log(JSON.stringify(doubled), lock.split('(')[0], failed.getValue())
+    pool.terminate()
+  `)
+  t.is(status, 0, stderr)
+  t.is(stdout, '[2,4,6] AioRLock 0\n')
+})
+
+test('a pool whose initializer throws on every start stops after a few tries and fails the tasks with its error', async (t) => {
+  const starts = new AioSemaphore(0)
+  const pool = new AioPool({ processes: 2, initializer: (s: AioSemaphore) => { s.release(); throw new RangeError('no database') }, initargs: [starts] })
+  t.teardown(() => pool.terminate())
+  const error = await t.throwsAsync(pool.coro_map((x: number) => x, [1, 2, 3, 4]), { instanceOf: RangeError, message: 'no database' })
+  t.regex(String(error?.stack), /no database/)
+  // Bounded: INIT_TRIES in a row, plus the workers that were starting at the same time.
+  const n = starts.getValue()
+  t.true(n >= 3 && n <= 5, `${n} worker starts`)
+  // Later calls fail at once with the same error; no worker is started for them.
+  t.throws(() => pool.apply((x: number) => x, [1]), { instanceOf: RangeError, message: 'no database' })
+  await t.throwsAsync(pool.coro_apply((x: number) => x, [1]), { instanceOf: RangeError, message: 'no database' })
+  t.is(starts.getValue(), n)
+  pool.terminate()
+  pool.join()
 })

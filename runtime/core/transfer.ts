@@ -142,6 +142,21 @@ export function reduceTree(value: unknown, path: string, portableOnly = false): 
   return value
 }
 
+/** Whether a reduced tree holds any shared object's record. */
+export function holdsShared(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false
+  if (isReduced(value)) return true
+  if (Array.isArray(value) || value instanceof Set) {
+    for (const v of value) if (holdsShared(v)) return true
+    return false
+  }
+  if (value instanceof Map) {
+    for (const [k, v] of value) if (holdsShared(k) || holdsShared(v)) return true
+    return false
+  }
+  return Object.getPrototypeOf(value) === Object.prototype && Object.values(value).some(holdsShared)
+}
+
 /** The modules defining shared classes in `value` that this thread has not registered yet. */
 export function missingModules(value: unknown, out = new Set<string>()): Set<string> {
   if (typeof value !== 'object' || value === null) return out

@@ -17,7 +17,7 @@ import { encodeCopy, sharedWritten } from '../ipc/serialize.js'
 import { ValueError } from '../core/errors.js'
 import { rebuildError, type ErrorRecord } from '../core/remote-error.js'
 import type { FunctionRef } from '../core/source.js'
-import { EV, LOW_WATER, MODE_APPLY, OP_DEFINE, OP_STOP, OP_TASK, SENT, WAITING, frameBatch, type DefineMessage, type ResultMessage, type StopMessage, type TaskMessage, type TaskMode } from './pool-protocol.js'
+import { EV, INIT_FAILED, LOW_WATER, MODE_APPLY, OP_DEFINE, OP_STOP, OP_TASK, SENT, WAITING, frameBatch, type DefineMessage, type ResultMessage, type StopMessage, type TaskMessage, type TaskMode } from './pool-protocol.js'
 import type { Job, ResultHost, Task } from './results.js'
 import { FIRST_DEPTH, WorkerSlots, type WorkerSettings, type WorkerSlot } from './worker-slots.js'
 
@@ -25,6 +25,11 @@ import { FIRST_DEPTH, WorkerSlots, type WorkerSettings, type WorkerSlot } from '
 const MIN_DEPTH = 2
 const MAX_DEPTH = 256
 const QUEUED_WORK_US = 2000
+/**
+ * Worker starts in a row whose initializer threw before the pool gives up: it then starts no more
+ * workers and fails every task with the initializer's error (Python's pool respawns forever).
+ */
+export const INIT_TRIES = 3
 
 export const RUN = 0
 export const CLOSE = 1
@@ -91,6 +96,10 @@ export class Dispatcher implements ResultHost, Waiter {
   private depth = FIRST_DEPTH
   /** Tasks a worker runs before it retires (maxtasksperchild), 0 for no limit. */
   private readonly maxtasks: number
+  /** Workers in a row whose initializer threw (a delivered result resets it). */
+  private initFailures = 0
+  /** Set once INIT_TRIES initializers failed in a row: every task fails with it from then on. */
+  broken: Error | undefined
 
   /** `fnRefs[fnId]` is sent to a worker before its first task that calls function fnId. */
   constructor(settings: WorkerSettings, readonly processes: number, private readonly fnRefs: readonly FunctionRef[]) {
@@ -102,6 +111,7 @@ export class Dispatcher implements ResultHost, Waiter {
   submit(tasks: Task[]): void {
     for (const t of tasks) this.queue.push(t)
     this.outstanding += tasks.length
+    if (this.broken) this.failQueued(this.broken)
     this.schedule()
   }
 
@@ -190,7 +200,8 @@ export class Dispatcher implements ResultHost, Waiter {
 
   /** Takes every result that arrived from worker `w`. */
   private drain(w: WorkerSlot): void {
-    if (w.pending === 0) return
+    // An ended worker may have left its initializer's error without having a task.
+    if (w.pending === 0 && !w.stopped) return
     for (;;) {
       let msg: unknown
       try {
@@ -200,6 +211,11 @@ export class Dispatcher implements ResultHost, Waiter {
       }
       if (msg === PENDING) return
       const [id, ok, value, micros] = msg as ResultMessage
+      if (id === INIT_FAILED) {
+        w.initError = rebuildError(value as ErrorRecord, `the initializer in pool worker ${w.proc.name} (thread ${w.proc.pid})`) as Error
+        continue
+      }
+      this.initFailures = 0
       const task = w.shift()
       if (!task || task.id !== id) throw new Error(`aioprocessing: pool protocol error: result for task ${id}, expected ${task?.id}`)
       this.taskMicros = this.taskMicros < 0 ? micros : this.taskMicros * 0.875 + micros * 0.125
@@ -216,12 +232,20 @@ export class Dispatcher implements ResultHost, Waiter {
 
   /** Handles workers that ended: fails the task one was running, requeues the rest, replaces it. */
   private reap(): void {
-    const requeue = this.slots.reap((w) => this.drain(w), (task, error) => this.answer(task, false, error))
+    let initError: Error | undefined
+    const ended = (w: WorkerSlot): void => {
+      if (!w.initError) return
+      this.initFailures++
+      initError = w.initError
+    }
+    const requeue = this.slots.reap((w) => this.drain(w), (task, error) => this.answer(task, false, error), ended)
     if (requeue.length) {
       this.queue = [...requeue, ...this.queue.slice(this.queueHead)]
       this.queueHead = 0
     }
     if (this.state === TERMINATE) return
+    if (initError && this.initFailures >= INIT_TRIES && !this.broken) this.giveUp(initError)
+    if (this.broken) return
     // Python keeps the pool populated while it runs, and while a closed pool still has work.
     if (this.state === RUN || this.outstanding > 0) this.slots.fill(this.processes)
   }
@@ -307,6 +331,23 @@ export class Dispatcher implements ResultHost, Waiter {
     }
     w.sending = undefined
     return true
+  }
+
+  /** The initializer failed INIT_TRIES times in a row: no more workers, and every task fails with its error. */
+  private giveUp(error: Error): void {
+    this.broken = error
+    for (const w of this.slots.list) {
+      if (!w.stopped) w.proc.terminate()
+      for (const t of w.takeAll()) this.answer(t, false, error)
+    }
+    this.failQueued(error)
+  }
+
+  private failQueued(error: Error): void {
+    const queued = this.queue.slice(this.queueHead)
+    this.queue = []
+    this.queueHead = 0
+    for (const t of queued) this.answer(t, false, error)
   }
 
   /** Takes back a cancelled job's queued tasks (its tasks already in workers are dropped on arrival). */

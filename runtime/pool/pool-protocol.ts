@@ -52,6 +52,10 @@ export type ToWorker = DefineMessage | TaskMessage | StopMessage
 export type ResultMessage =
   | [taskId: number, ok: true, value: unknown, micros: number]
   | [taskId: number, ok: false, error: ErrorRecord, micros: number]
+  | InitFailedMessage
+/** Task ids start at 1: id 0 says the initializer threw, as the worker's last message before it ends. */
+export const INIT_FAILED = 0
+export type InitFailedMessage = [taskId: typeof INIT_FAILED, ok: false, error: ErrorRecord, micros: 0]
 
 /** A worker's process argument: its pipe's rings, the two word buffers, and the pool's settings. */
 export interface WorkerArgs {

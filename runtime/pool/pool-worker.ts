@@ -12,7 +12,7 @@ import { EOF, GetState, Ring } from '../ipc/queue.js'
 import { PENDING, blockOn, coroBlockOn } from '../core/wait.js'
 import { decode, encode, encoded } from '../ipc/serialize.js'
 import { loadFunction } from '../core/source.js'
-import { CURRENT, DONE, EV, LOW_WATER, MODE_APPLY, MODE_STARMAP, OP_DEFINE, OP_STOP, OP_TASK, SENT, WAITING, splitBatch, type ResultMessage, type ToWorker, type WorkerArgs } from './pool-protocol.js'
+import { CURRENT, DONE, EV, INIT_FAILED, LOW_WATER, MODE_APPLY, MODE_STARMAP, OP_DEFINE, OP_STOP, OP_TASK, SENT, WAITING, splitBatch, type ResultMessage, type ToWorker, type WorkerArgs } from './pool-protocol.js'
 import { errorRecord, type ErrorRecord } from '../core/remote-error.js'
 import { describeValue } from '../core/args.js'
 import { loadClassModules } from '../core/transfer.js'
@@ -46,8 +46,14 @@ export async function poolWorker(a: WorkerArgs): Promise<void> {
   }
 
   if (a.initializer) {
-    const init = await loadFunction(a.initializer)
-    await init(...a.initargs)
+    try {
+      const init = await loadFunction(a.initializer)
+      await init(...a.initargs)
+    } catch (error) {
+      // The pool counts these and stops starting workers after a few in a row (dispatch.ts).
+      send([INIT_FAILED, false, errorRecord(error), 0])
+      return
+    }
   }
 
   // A record from the pool is a batch (pool-protocol.ts); a message kept as bytes carries shared

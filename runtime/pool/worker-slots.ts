@@ -35,6 +35,8 @@ export class WorkerSlot {
   assigned = 0
   stopping = false
   stopped = false
+  /** The initializer's error, when the worker ended because it threw. */
+  initError: Error | undefined
 
   constructor(settings: WorkerSettings, n: number) {
     const [mine, theirs] = ConnectionCore.pipe(true, PIPE_CAPACITY)
@@ -108,12 +110,13 @@ export class WorkerSlots {
    * Takes out the workers that ended, once `drain` took what each wrote before it ended. The task
    * one was running goes to `lost`; the tasks sent after it are returned, to go out again first.
    */
-  reap(drain: (w: WorkerSlot) => void, lost: (task: Task, error: WorkerLostError) => void): Task[] {
+  reap(drain: (w: WorkerSlot) => void, lost: (task: Task, error: WorkerLostError) => void, ended: (w: WorkerSlot) => void): Task[] {
     let requeue: Task[] = []
     for (let i = 0; i < this.list.length; i++) {
       const w = this.list[i]
       if (!w.stopped) continue
       drain(w)
+      ended(w)
       const current = Atomics.load(w.words, CURRENT)
       const rest: Task[] = []
       for (const t of w.takeAll()) {

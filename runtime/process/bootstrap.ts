@@ -4,7 +4,7 @@ import { workerData } from 'node:worker_threads'
 import { writeAllSync } from '../core/stdio.js'
 import type { ProcessData } from './process.js'
 import { setCurrentProcess } from '../core/current.js'
-import { announceClassModules, loadClassModules, missingModules, rebuildTree } from '../core/transfer.js'
+import { announceClassModules, holdsShared, loadClassModules, missingModules, rebuildTree } from '../core/transfer.js'
 import { loadFunction } from '../core/source.js'
 import { joinChildren } from './process.js'
 import { installLivenessTable } from '../core/liveness.js'
@@ -33,7 +33,9 @@ for (const [stream, fd] of [[process.stdout, 1], [process.stderr, 2]] as const) 
 if (registry) await registry
 const data: ProcessData = workerData?.spare ? await new Promise((resolve) => parentPort!.once('message', resolve)) : workerData
 // A pool worker loads them itself when a task needs them (see pool-worker.ts).
-if (!data.lazyRegistry) await loadClassModules(data.classModules)
+// A pool worker loads them itself when a task needs them (see pool-worker.ts), unless its own
+// arguments (a pool's initargs) hold shared objects: those may hand out others (a Value's lock).
+if (!data.lazyRegistry || holdsShared(data.args)) await loadClassModules(data.classModules)
 else announceClassModules(data.classModules)
 if (data.liveness) installLivenessTable(data.liveness)
 if (data.feeder) installFeederPort(data.feeder)
