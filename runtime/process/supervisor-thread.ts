@@ -163,8 +163,13 @@ class Spares<S extends Spare> {
     this.target = Math.min(Math.max(this.target, this.burst), availableParallelism())
     this.schedule()
     const spare = this.idle.shift()
-    spare?.removeAllListeners('exit')
-    spare?.removeAllListeners('error')
+    if (!spare) return undefined
+    spare.removeAllListeners('exit')
+    spare.removeAllListeners('error')
+    // A spare was used, so the process it became is already running: its successor boots now,
+    // not after the quiet spell, so that a steady stream of replacements (a pool's
+    // maxtasksperchild, workers that exit) costs one boot each and no wait.
+    setImmediate(() => this.boot())
     return spare
   }
 
@@ -172,17 +177,20 @@ class Spares<S extends Spare> {
     if (this.timer) clearTimeout(this.timer)
     this.timer = setTimeout(() => {
       this.timer = undefined
-      while (this.idle.length < this.target) {
-        const spare = this.make()
-        const drop = (): void => {
-          const i = this.idle.indexOf(spare)
-          if (i >= 0) this.idle.splice(i, 1)
-        }
-        spare.on('exit', drop)
-        spare.on('error', drop) // a spare that failed to boot is not used; the next spawn makes its own
-        this.idle.push(spare)
-      }
+      while (this.idle.length < this.target) this.boot()
     }, SPARE_DELAY_MS)
+  }
+
+  private boot(): void {
+    if (this.idle.length >= this.target) return
+    const spare = this.make()
+    const drop = (): void => {
+      const i = this.idle.indexOf(spare)
+      if (i >= 0) this.idle.splice(i, 1)
+    }
+    spare.on('exit', drop)
+    spare.on('error', drop) // a spare that failed to boot is not used; the next spawn makes its own
+    this.idle.push(spare)
   }
 }
 
