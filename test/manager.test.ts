@@ -266,6 +266,39 @@ test('a client killed inside Condition.wait with its RLock held twice leaves the
   cond.release()
 })
 
+test('a client with two connections killed inside Condition.wait leaves the lock free, whichever connection closes first', async (t) => {
+  const m = sharedManager()
+  for (let round = 0; round < 4; round++) {
+    const cond = m.Condition()
+    const started = m.Event()
+    const waiter = new AioProcess({
+      target: async (cond: { coro_acquire(): Promise<boolean>; release(): void; acquire(): boolean; wait(): boolean }, started: { set(): void }) => {
+        await cond.coro_acquire() // opens the client's second connection
+        cond.release()
+        cond.acquire()
+        started.set()
+        cond.wait()
+      },
+      args: [cond, started],
+      startMethod: 'spawn',
+    })
+    waiter.start()
+    t.true(await started.coro_wait(LONG))
+    await described(t, cond, /waiters=1/)
+    // Held here while the client dies: its aborted wait must queue for the lock, and settle after
+    // both of its connections are gone.
+    t.true(await cond.coro_acquire(true, LONG))
+    waiter.kill()
+    await waiter.coro_join(LONG)
+    // Lets the server see both connections close while the lock is still held here, the order
+    // that went wrong; the assertions hold for any order.
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    cond.release()
+    t.true(await cond.coro_acquire(true, 5_000), `round ${round}: the dead client kept the lock`)
+    cond.release()
+  }
+})
+
 test('a Condition on a manager Lock: the client that took the Lock through its own proxy may wait and notify', async (t) => {
   const m = sharedManager()
   const lock = m.Lock()
