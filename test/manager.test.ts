@@ -199,6 +199,139 @@ test('one thread is one client: an RLock taken with coro_acquire is released by 
   await c.coro_release()
 })
 
+// The hosted-lock cases below share one manager: each manager adds a process 'exit' listener
+// (its socket folder's removal), and Node warns past ten.
+let shared: AioManager | undefined
+test.after.always(() => shared?.shutdown())
+function sharedManager(): AioManager {
+  if (!shared) {
+    shared = new AioManager()
+    shared.start()
+  }
+  return shared
+}
+
+/** Polls a proxy's description (a server-side count) until it matches, without parking this thread. */
+async function described(t: ExecutionContext, obj: object, pattern: RegExp): Promise<void> {
+  const end = performance.now() + LONG
+  while (!pattern.test(String(obj)) && performance.now() < end) await new Promise((resolve) => setTimeout(resolve, 5))
+  t.regex(String(obj), pattern)
+}
+
+test('an RLock acquired twice by a client through both its connections is freed twice when it dies', async (t) => {
+  const m = sharedManager()
+  const ctx = getContext('spawn')
+  const r = m.RLock()
+  const held = ctx.AioEvent()
+  const holder = start(t, {
+    target: async (r: { acquire(): boolean; coro_acquire(): Promise<boolean> }, held: { set(): void }) => {
+      r.acquire()
+      await r.coro_acquire()
+      held.set()
+      process.exit(0)
+    },
+    args: [r, held],
+    startMethod: 'spawn',
+  })
+  joined(t, holder)
+  t.true(held.isSet())
+  t.true(await r.coro_acquire(true, LONG), 'the dead client still holds the RLock')
+  t.regex(String(r), /owner=a client #\d+, count=1/)
+  r.release()
+  t.regex(String(r), /owner=None/)
+})
+
+test('a client killed inside Condition.wait, its RLock held twice over two connections, leaves it free whichever connection closes first', async (t) => {
+  const m = sharedManager()
+  for (let round = 0; round < 4; round++) {
+    const cond = m.Condition()
+    const started = m.Event()
+    const waiter = new AioProcess({
+      target: async (cond: { coro_acquire(): Promise<boolean>; acquire(): boolean; wait(): boolean }, started: { set(): void }) => {
+        await cond.coro_acquire() // opens the client's second connection
+        cond.acquire()
+        started.set()
+        cond.wait()
+      },
+      args: [cond, started],
+      startMethod: 'spawn',
+    })
+    waiter.start()
+    t.true(await started.coro_wait(LONG))
+    await described(t, cond, /waiters=1/)
+    // Held here while the client dies: its aborted wait must queue for the lock, and settle after
+    // both of its connections are gone.
+    t.true(await cond.coro_acquire(true, LONG))
+    waiter.kill()
+    await waiter.coro_join(LONG)
+    // Lets the server see both connections close while the lock is still held here, the order
+    // that went wrong; the assertions hold for any order.
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    cond.release()
+    // Its aborted wait took the lock back at depth 2; the server then released it twice.
+    t.true(await cond.coro_acquire(true, 5_000), `round ${round}: the dead client kept the lock`)
+    t.regex(String(cond), /count=1/)
+    cond.release()
+  }
+})
+
+test('a Condition on a manager Lock: the client that took the Lock through its own proxy may wait and notify', async (t) => {
+  const m = sharedManager()
+  const lock = m.Lock()
+  const cond = m.Condition(lock)
+  t.throws(() => cond.notify(), { message: /un-acquired/ })
+  t.true(lock.acquire())
+  t.regex(String(lock), /owner=a client/)
+  cond.notify()
+  t.false(await cond.coro_wait(10))
+  t.false(lock.acquire(false), 'wait() did not take the Lock back')
+  lock.release()
+  t.throws(() => cond.wait(0), { message: /un-acquired/ })
+})
+
+test('a manager Condition: notify(n) wakes the n oldest waiters; a notify that reaches an aborted waiter goes to the next', async (t) => {
+  const m = sharedManager()
+  const cond = m.Condition()
+  const woken: number[] = []
+  const aborts = [0, 1, 2, 3].map(() => new AbortController())
+  const waits: Promise<boolean | string>[] = []
+  // Four tasks of one client, parked in order (each registers, then gives up the lock).
+  for (let i = 0; i < 4; i++) {
+    t.true(await cond.coro_acquire(true, LONG))
+    waits.push(
+      cond.coro_wait(null, { signal: aborts[i].signal }).then(
+        async (ok) => {
+          if (ok) woken.push(i)
+          await cond.coro_release()
+          return ok
+        },
+        async (e: Error) => {
+          await cond.coro_release() // an aborted wait took the lock back too
+          return e.message
+        },
+      ),
+    )
+    await described(t, cond, new RegExp(`waiters=${i + 1}`))
+  }
+  t.true(await cond.coro_acquire(true, LONG))
+  await cond.coro_notify(2)
+  await cond.coro_release()
+  t.deepEqual(await Promise.all(waits.slice(0, 2)), [true, true])
+  t.deepEqual(woken, [0, 1])
+  // Waiter 2 is notified, then aborted while the notifier still holds the lock: either it got the
+  // notification in time, or it passes it to waiter 3. It is never lost.
+  t.true(await cond.coro_acquire(true, LONG))
+  await cond.coro_notify(1)
+  aborts[2].abort(new Error('expected in a test: abort'))
+  await cond.coro_release()
+  const third = await waits[2]
+  if (third === true) aborts[3].abort(new Error('expected in a test: abort'))
+  const fourth = await waits[3]
+  t.true(third === true || fourth === true, `the notification was lost: ${third}, ${fourth}`)
+  t.false(third === true && fourth === true)
+  t.regex(String(cond), /owner=None, count=0\), waiters=0/)
+})
+
 test('a spawn-context pipe carries messages between the parent and a spawned process, both ways', async (t) => {
   const ctx = getContext('spawn')
   const [parentEnd, childEnd] = ctx.AioPipe()

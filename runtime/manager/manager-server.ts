@@ -35,6 +35,8 @@ import { pipeEnds } from '../ipc/connection.js'
 interface Owner {
   held: Map<number, number>
   connections: number
+  /** The calls of its closed connections, settling (an aborted wait may still re-take a lock). */
+  settling?: Promise<unknown>[]
 }
 
 export interface ServerOptions {
@@ -167,10 +169,12 @@ export class Server {
     this.clients.delete(client)
     for (const c of client.pending.values()) c.abort(new Error('the client disconnected'))
     const owner = client.owner
+    // An aborted Condition.wait takes its lock back before it settles: release after that, on
+    // whichever of the client's connections it ran.
+    ;(owner.settling ??= []).push(Promise.allSettled(client.running))
     if (--owner.connections > 0) return
     if (client.key !== undefined) this.owners.delete(client.key)
-    // An aborted Condition.wait takes its lock back before it settles: release after that.
-    void Promise.allSettled(client.running).then(() => this.releaseHeld(owner))
+    void Promise.all(owner.settling).then(() => this.releaseHeld(owner))
   }
 
   private releaseHeld(owner: Owner): void {

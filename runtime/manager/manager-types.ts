@@ -1,22 +1,15 @@
-// What a manager server hosts, per typeid (see manager-server.ts). Most types are the library's
-// own classes, called through their coro_ twins (PROXY_TABLE, generated from the spec, says what
-// a proxy may call). Two need owners that are clients, not threads: RLock and Condition (every
-// call runs on the server's one thread), so they are hosted by the classes below. dict, list and
-// Namespace are Python's containers.
+// What a manager server hosts, per typeid (see manager-server.ts). The types of the spec are the
+// library's own classes, called through their coro_ twins (the generated proxy modules say what a
+// proxy may call), except the calls of a Lock, RLock or Condition whose meaning depends on who
+// makes them: those run on the same cores with the client as the owner (ownedCall). dict, list
+// and Namespace are Python's containers.
 
-import { NotImplementedError, RuntimeError, ValueError } from '../core/errors.js'
-import { LockCore } from '../sync/lock.js'
-import { CORE, wrapCore } from '../core/transfer.js'
-import type { CoroOptions } from '../core/wait.js'
-
-/** The public AioLock (generated over LockCore) as the hosted types below use it. */
-interface PublicLock {
-  coro_acquire(block?: boolean, timeout?: number | null, options?: CoroOptions): Promise<boolean>
-  release(): void
-}
-function isPublicLock(lock: unknown): lock is PublicLock {
-  return typeof lock === 'object' && lock !== null && (lock as { [CORE]?: unknown })[CORE] instanceof LockCore
-}
+import { NotImplementedError, ValueError } from '../core/errors.js'
+import { LockCore, RLockCore, type LockLike } from '../sync/lock.js'
+import { ConditionCore } from '../sync/condition.js'
+import { CORE } from '../core/transfer.js'
+import { PENDING, coroBlockOn } from '../core/wait.js'
+import { checkBoolean, checkInteger, checkTimeout, deadlineOf, type Timeout } from '../core/args.js'
 
 /** What a generated proxy module tells the server about its class: what a proxy may call. */
 export interface HostedSpec {
@@ -27,9 +20,74 @@ export interface HostedSpec {
   track?: 'acquire'
 }
 
-/** A client of the server: its acquisitions are released when it disconnects. */
+/** A client of the server (one for all its connections): its acquisitions are released when it disconnects. */
 export interface ClientRef {
   held: Map<number, number>
+}
+
+// A client's identity in owner words: negative, so that it never equals a thread's (identity.SELF
+// is positive, 0 is nobody). Given on first use, so the server's socket code only has to keep one
+// ClientRef per client.
+const clientOwners = new WeakMap<ClientRef, number>()
+let lastClientOwner = 0
+function ownerOf(client: ClientRef): number {
+  let owner = clientOwners.get(client)
+  if (owner === undefined) {
+    // Past 2^31 clients the ids start over: by then the first ones are long gone.
+    lastClientOwner = lastClientOwner === -0x7fffffff ? -1 : lastClientOwner - 1
+    clientOwners.set(client, (owner = lastClientOwner))
+  }
+  return owner
+}
+
+/** The core of a Lock, RLock or Condition, whose acquire, release, wait and notify depend on the caller. */
+function ownedCore(obj: unknown): LockLike | ConditionCore | undefined {
+  const core = obj !== null && typeof obj === 'object' ? (obj as { [CORE]?: unknown })[CORE] : undefined
+  return core instanceof LockCore || core instanceof RLockCore || core instanceof ConditionCore ? core : undefined
+}
+
+/**
+ * The caller-dependent calls of a hosted lock or condition, run on its core with the client as the
+ * owner, in the same awaitable loop as the coro_ twins: through the twins themselves the server's
+ * thread would be the owner, and every client would hold what any one acquired. These bodies are
+ * the generated coro_ ones with the owner passed on; the algorithm stays in the cores.
+ */
+async function ownedCall(core: LockLike | ConditionCore, method: string, args: unknown[], signal: AbortSignal, owner: number): Promise<unknown> {
+  const lock = core instanceof ConditionCore ? core.lock : core
+  if (method === 'acquire') {
+    const [block = true, timeout = null] = args as [boolean?, Timeout?]
+    checkBoolean('block', block)
+    checkTimeout('timeout', timeout)
+    signal.throwIfAborted()
+    const r = lock.tryAcquire(owner)
+    if (r !== PENDING) return r
+    if (!block) return false
+    return coroBlockOn<boolean>(lock, () => lock.acquireAttempt(lock, owner), deadlineOf('timeout', timeout), () => false, signal)
+  }
+  if (method === 'release') return lock.release(owner)
+  if (!(core instanceof ConditionCore)) return NOT_OWNED
+  if (method === 'wait') {
+    const [timeout = null] = args as [Timeout?]
+    checkTimeout('timeout', timeout)
+    signal.throwIfAborted()
+    const s = core.waitBegin(owner)
+    const r = core.waitAttempt(s)
+    if (r !== PENDING) return r
+    return coroBlockOn<boolean>(s, () => core.waitAttempt(s), deadlineOf('timeout', timeout), () => core.waitExpire(s), signal, true)
+  }
+  if (method === 'notify') return core.notify(checkInteger('n', args[0] === undefined ? 1 : args[0], 0), owner)
+  if (method === 'notifyAll') return core.notifyAll(owner)
+  return NOT_OWNED
+}
+const NOT_OWNED: unique symbol = Symbol('not an owned call')
+
+/** Undoes one acquisition of a disconnected client; a lock it no longer holds is left alone. */
+function releaseFor(obj: unknown, client: ClientRef): void {
+  const core = ownedCore(obj)
+  if (!core) return (obj as { release(): void }).release()
+  const lock = core instanceof ConditionCore ? core.lock : core
+  const owner = ownerOf(client)
+  if (lock.isMine(owner)) lock.release(owner)
 }
 
 export interface HostedType {
@@ -57,7 +115,7 @@ function hold(client: ClientRef, id: number, delta: number): void {
   else client.held.delete(id)
 }
 
-/** Which client holds a hosted Lock (for a Condition built on it). */
+/** The client that last acquired a hosted Lock or Semaphore: charged when another client releases it. */
 const lockOwner = new WeakMap<object, ClientRef>()
 
 /** A type from the spec: each call goes to the class's coro_ twin (or its plain method). */
@@ -78,7 +136,9 @@ function specType(typeid: string, t: HostedSpec): HostedType {
       const m = Object.hasOwn(t.methods, method) ? t.methods[method] : undefined
       if (!m || m.composite) refuse(typeid, method)
       const padded = exactly(args, m.params)
-      const result = m.coro ? await o[`coro_${method}`](...padded, { signal }) : o[method](...padded)
+      const core = ownedCore(o)
+      let result = core ? await ownedCall(core, method, padded, signal, ownerOf(client)) : NOT_OWNED
+      if (result === NOT_OWNED) result = m.coro ? await o[`coro_${method}`](...padded, { signal }) : o[method](...padded)
       if (track === 'acquire') {
         if (method === 'acquire' && result === true) {
           hold(client, id, 1)
@@ -94,151 +154,7 @@ function specType(typeid: string, t: HostedSpec): HostedType {
       }
       return result
     },
-    release: track === 'acquire' ? (obj) => (obj as { release(): void }).release() : undefined,
-  }
-}
-
-/** Python's manager RLock: owned by a client (each client thread has its own connection). */
-export class HostedRLock {
-  readonly lock = wrapCore<PublicLock>(LockCore.create())
-  owner: ClientRef | null = null
-  count = 0
-
-  async acquire(client: ClientRef, block = true, timeout: number | null | undefined = null, signal?: AbortSignal): Promise<boolean> {
-    if (this.owner === client) {
-      this.count++
-      return true
-    }
-    if (!(await this.lock.coro_acquire(block, timeout, { signal }))) return false
-    this.owner = client
-    this.count = 1
-    return true
-  }
-
-  release(client: ClientRef): void {
-    if (this.owner !== client) throw new RuntimeError('cannot release un-acquired lock')
-    if (--this.count === 0) {
-      this.owner = null
-      this.lock.release()
-    }
-  }
-
-  owns(client: ClientRef): boolean {
-    return this.owner === client
-  }
-  /** Condition.wait: gives the lock up whatever the depth, and says what to restore. */
-  releaseAll(client: ClientRef): number {
-    const n = this.count
-    this.count = 1
-    this.release(client)
-    return n
-  }
-  async restore(client: ClientRef, depth: number): Promise<void> {
-    await this.acquire(client, true, null)
-    this.count = depth
-  }
-
-  toString(): string {
-    return `AioRLock(owner=${this.owner ? 'a client' : 'None'}, count=${this.count})`
-  }
-}
-
-/** A Lock used by a Condition: ownership as the Lock's hosted calls recorded it. */
-class LockAsOwned {
-  constructor(readonly lock: PublicLock) {}
-  async acquire(client: ClientRef, block = true, timeout: number | null | undefined = null, signal?: AbortSignal): Promise<boolean> {
-    const ok = await this.lock.coro_acquire(block, timeout, { signal })
-    if (ok) lockOwner.set(this.lock, client)
-    return ok
-  }
-  release(client: ClientRef): void {
-    if (lockOwner.get(this.lock) !== client) throw new RuntimeError('cannot release un-acquired lock')
-    lockOwner.delete(this.lock)
-    this.lock.release()
-  }
-  owns(client: ClientRef): boolean {
-    return lockOwner.get(this.lock) === client
-  }
-  releaseAll(client: ClientRef): number {
-    this.release(client)
-    return 1
-  }
-  async restore(client: ClientRef): Promise<void> {
-    await this.acquire(client, true, null)
-  }
-}
-
-/** Python's manager Condition: waiters are promises on the server's thread; notify(n) wakes the n longest. */
-export class HostedCondition {
-  readonly lock: HostedRLock | LockAsOwned
-  private readonly waiters: { wake(): void }[] = []
-
-  constructor(lock?: unknown) {
-    if (lock === undefined || lock === null) this.lock = new HostedRLock()
-    else if (lock instanceof HostedRLock) this.lock = lock
-    else if (isPublicLock(lock)) this.lock = new LockAsOwned(lock)
-    else throw new TypeError('lock must be an AioLock or an AioRLock (a proxy of one of this manager\'s)')
-  }
-
-  acquire(client: ClientRef, block?: boolean, timeout?: number | null, signal?: AbortSignal): Promise<boolean> {
-    return this.lock.acquire(client, block, timeout, signal)
-  }
-  release(client: ClientRef): void {
-    this.lock.release(client)
-  }
-
-  async wait(client: ClientRef, timeout: number | null | undefined, signal?: AbortSignal): Promise<boolean> {
-    if (!this.lock.owns(client)) throw new RuntimeError('cannot wait on un-acquired lock')
-    const depth = this.lock.releaseAll(client)
-    let waiter!: { wake(): void }
-    let timer: ReturnType<typeof setTimeout> | undefined
-    let onAbort: (() => void) | undefined
-    const notified = await new Promise<boolean>((resolve) => {
-      waiter = { wake: () => resolve(true) }
-      this.waiters.push(waiter)
-      if (timeout !== null && timeout !== undefined) timer = setTimeout(() => resolve(false), Math.max(0, timeout))
-      if (signal) {
-        onAbort = () => resolve(false)
-        if (signal.aborted) onAbort()
-        else signal.addEventListener('abort', onAbort, { once: true })
-      }
-    })
-    clearTimeout(timer)
-    if (onAbort) signal!.removeEventListener('abort', onAbort)
-    const i = this.waiters.indexOf(waiter)
-    if (i >= 0) this.waiters.splice(i, 1)
-    // Like threading's Condition: the lock is taken back before wait returns, also on abort. A
-    // notify that came first stands (too late to cancel): it is not lost to the other waiters.
-    await this.lock.restore(client, depth)
-    if (!notified) signal?.throwIfAborted()
-    return notified
-  }
-
-  notify(client: ClientRef, n = 1): void {
-    if (!this.lock.owns(client)) throw new RuntimeError('cannot notify on un-acquired lock')
-    for (const w of this.waiters.splice(0, Math.max(0, n))) w.wake()
-  }
-  notifyAll(client: ClientRef): void {
-    this.notify(client, this.waiters.length)
-  }
-  toString(): string {
-    return `AioCondition(${String(this.lock)}, waiters=${this.waiters.length})`
-  }
-}
-
-/** Owner-aware types: every method gets the client first. */
-function ownedType(typeid: string, create: (args: unknown[]) => unknown, methods: Record<string, number>): HostedType {
-  return {
-    create,
-    async call(obj, method, args, signal, client, id) {
-      if (!Object.hasOwn(methods, method)) refuse(typeid, method)
-      const padded = exactly(args, methods[method])
-      const result = await (obj as Record<string, (...a: unknown[]) => unknown>)[method](client, ...padded, signal)
-      if (method === 'acquire' && result === true) hold(client, id, 1)
-      else if (method === 'release') hold(client, id, -1)
-      return result
-    },
-    release: (obj, client) => (obj as { release(c: ClientRef): void }).release(client),
+    release: track === 'acquire' ? releaseFor : undefined,
   }
 }
 
@@ -441,11 +357,9 @@ export const NAMESPACE_METHODS = ['getattr', 'setattr', 'delattr', 'hasattr', 'n
 
 /**
  * Every type a server can host. The generated proxy modules add the spec's classes (a user's own
- * too) with registerHostedType(); the owner-aware and container types are here.
+ * too) with registerHostedType(); the container types are here.
  */
 export const HOSTED: Record<string, HostedType> = {
-  RLock: ownedType('RLock', () => new HostedRLock(), { acquire: 2, release: 0 }),
-  Condition: ownedType('Condition', (args) => new HostedCondition(args[0]), { acquire: 2, release: 0, wait: 1, notify: 1, notifyAll: 0 }),
   dict: containerType('dict', (args) => new HostedDict(args[0]), DICT_METHODS),
   list: containerType('list', (args) => new HostedList(args[0] as Iterable<unknown>), LIST_METHODS),
   Namespace: containerType('Namespace', (args) => new HostedNamespace(args[0] as Record<string, unknown>), NAMESPACE_METHODS),

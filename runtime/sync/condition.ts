@@ -17,6 +17,7 @@
 
 import { PENDING, park, type Pending, type Waiter } from '../core/wait.js'
 import { RuntimeError } from '../core/errors.js'
+import { SELF } from '../core/identity.js'
 import { RLockCore, rebuildLock, type LockLike } from './lock.js'
 
 const NEXT = 0
@@ -29,7 +30,7 @@ const NOTIFIED = 2
 const INITIAL_SLOTS = 8
 const MAX_SLOTS = 1 << 20
 
-/** One call to wait(): its slot, the depth of the lock it gave up, and its phase. */
+/** One call to wait(): its slot, the depth of the lock it gave up, who takes it back, and its phase. */
 export class ConditionWait implements Waiter {
   i32: Int32Array
   waitIndex = 0
@@ -37,7 +38,7 @@ export class ConditionWait implements Waiter {
   relocking = false
   /** Set by the awaitable loop when the wait was aborted. */
   aborted = false
-  constructor(readonly table: Int32Array, readonly slot: number, readonly depth: number) {
+  constructor(readonly table: Int32Array, readonly slot: number, readonly depth: number, readonly owner: number) {
     this.i32 = table
   }
 }
@@ -58,9 +59,12 @@ export class ConditionCore {
     return { lock: this.lock.reduce(), table: this.table.buffer as SharedArrayBuffer }
   }
 
-  /** Registers a waiter and gives up the lock (Python: "must acquire() condition before using wait()"). */
-  waitBegin(): ConditionWait {
-    if (!this.lock.isMine()) throw new RuntimeError('cannot wait on un-acquired lock')
+  /**
+   * Registers a waiter and gives up the lock (Python: "must acquire() condition before using wait()").
+   * `owner`, here and in notify: who acts, as in LockLike.
+   */
+  waitBegin(owner = SELF): ConditionWait {
+    if (!this.lock.isMine(owner)) throw new RuntimeError('cannot wait on un-acquired lock')
     const t = this.table
     let slot = -1
     for (let k = 0; k < t[SLOTS]; k++) {
@@ -73,8 +77,8 @@ export class ConditionCore {
     Atomics.store(t, slot + 1, t[NEXT]++)
     Atomics.store(t, slot, WAITING)
     t[SLEEPERS]++
-    const depth = this.lock.releaseAll()
-    return new ConditionWait(t, slot, depth)
+    const depth = this.lock.releaseAll(owner)
+    return new ConditionWait(t, slot, depth, owner)
   }
 
   private grow(): number {
@@ -91,7 +95,7 @@ export class ConditionCore {
       if (Atomics.load(w.table, w.slot) === WAITING) return park(w, w.table, w.slot, WAITING)
       w.relocking = true
     }
-    if (this.lock.relockAttempt(w) === PENDING) return PENDING
+    if (this.lock.relockAttempt(w, w.owner) === PENDING) return PENDING
     // The lock is ours again: settle the slot.
     this.lock.restore(w.depth)
     const t = this.table
@@ -99,7 +103,7 @@ export class ConditionCore {
     if (!notified) t[SLEEPERS]--
     Atomics.store(t, w.slot, FREE)
     // An aborted waiter that was notified meanwhile hands the notification on (asyncio's rule).
-    if (notified && w.aborted) this.notify(1)
+    if (notified && w.aborted) this.notify(1, w.owner)
     return notified
   }
 
@@ -109,8 +113,8 @@ export class ConditionCore {
     return PENDING
   }
 
-  notify(n: number): void {
-    if (!this.lock.isMine()) throw new RuntimeError('cannot notify on un-acquired lock')
+  notify(n: number, owner = SELF): void {
+    if (!this.lock.isMine(owner)) throw new RuntimeError('cannot notify on un-acquired lock')
     const t = this.table
     for (; n > 0 && t[SLEEPERS] > 0; n--) {
       let oldest = -1
@@ -123,8 +127,8 @@ export class ConditionCore {
     }
   }
 
-  notifyAll(): void {
-    if (!this.lock.isMine()) throw new RuntimeError('cannot notify on un-acquired lock')
+  notifyAll(owner = SELF): void {
+    if (!this.lock.isMine(owner)) throw new RuntimeError('cannot notify on un-acquired lock')
     const t = this.table
     for (let k = 0, slots = t[SLOTS]; k < slots && t[SLEEPERS] > 0; k++) {
       if (t[HEADER + 2 * k] === WAITING) this.wake(HEADER + 2 * k)

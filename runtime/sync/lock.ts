@@ -2,8 +2,10 @@
 //
 // word  name    meaning
 // 0     STATE   UNLOCKED=0 | LOCKED=1 (no sleepers) | CONTENDED=2 (sleepers may be parked on STATE)
-// 1     OWNER   identity.SELF of the holder, 0 when free (a Lock may be released by anyone; the
-//               owner only feeds toString() and Condition's "is it mine" check)
+// 1     OWNER   the holder, 0 when free: identity.SELF of a thread, or a negative id that a manager
+//               server gives each client (it hosts locks on its one thread for many clients, and
+//               runs these same cores with the client as the owner). A Lock may be released by
+//               anyone; its owner only feeds toString() and Condition's "is it mine" check.
 // 2     COUNT   recursion depth (RLock only)
 //
 // Fast path: one CAS UNLOCKED→LOCKED. Slow path: exchange to CONTENDED and sleep while it stays
@@ -23,24 +25,31 @@ const UNLOCKED = 0
 const LOCKED = 1
 const CONTENDED = 2
 
-/** The operations a Condition and a Value need from either kind of lock. */
+/**
+ * The operations a Condition and a Value need from either kind of lock. `owner` is who acts:
+ * this thread unless a manager server acts for a client (see OWNER above).
+ */
 export interface LockLike extends Waiter {
   readonly i32: Int32Array
-  tryAcquire(): true | Pending
-  acquireAttempt(w?: Waiter): true | Pending
-  release(): void
-  isMine(): boolean
+  tryAcquire(owner?: number): true | Pending
+  acquireAttempt(w?: Waiter, owner?: number): true | Pending
+  release(owner?: number): void
+  isMine(owner?: number): boolean
   /** Releases completely (whatever the recursion depth) and returns what `restore` needs. */
-  releaseAll(): number
+  releaseAll(owner?: number): number
   /** Called right after the lock was re-acquired for a Condition: restores the recursion depth. */
   restore(depth: number): void
   /**
    * Takes the lock back for a Condition waiter: always the futex path, never the re-entrant
    * shortcut (another task of this thread may hold an RLock meanwhile).
    */
-  relockAttempt(w: Waiter): true | Pending
+  relockAttempt(w: Waiter, owner?: number): true | Pending
   reduce(): { kind: 'lock' | 'rlock'; sab: SharedArrayBuffer }
   describe(): string
+}
+
+function holderName(owner: number): string {
+  return owner < 0 ? `a client #${-owner}` : ownerName(owner)
 }
 
 function unlock(i32: Int32Array): boolean {
@@ -67,15 +76,15 @@ abstract class FutexLock implements Waiter {
   }
 
   /** Fast path: one CAS UNLOCKED→LOCKED. */
-  protected lockFast(): boolean {
+  protected lockFast(owner: number): boolean {
     if (Atomics.compareExchange(this.i32, STATE, UNLOCKED, LOCKED) !== UNLOCKED) return false
-    Atomics.store(this.i32, OWNER, SELF)
+    Atomics.store(this.i32, OWNER, owner)
     return true
   }
   /** Slow path: mark CONTENDED; if it was free we hold it, else sleep while it stays CONTENDED. */
-  protected lockContended(w: Waiter): true | Pending {
+  protected lockContended(w: Waiter, owner: number): true | Pending {
     if (Atomics.exchange(this.i32, STATE, CONTENDED) !== UNLOCKED) return park(w, this.i32, STATE, CONTENDED)
-    Atomics.store(this.i32, OWNER, SELF)
+    Atomics.store(this.i32, OWNER, owner)
     return true
   }
   protected unlockOwned(): boolean {
@@ -91,23 +100,23 @@ export class LockCore extends FutexLock implements LockLike {
   static readonly WORDS = 2
   protected readonly kind = 'lock'
 
-  tryAcquire(): true | Pending {
-    return this.lockFast() || PENDING
+  tryAcquire(owner = SELF): true | Pending {
+    return this.lockFast(owner) || PENDING
   }
-  acquireAttempt(w: Waiter = this): true | Pending {
-    return this.lockContended(w)
+  acquireAttempt(w: Waiter = this, owner = SELF): true | Pending {
+    return this.lockContended(w, owner)
   }
 
-  relockAttempt(w: Waiter): true | Pending {
-    return this.lockContended(w)
+  relockAttempt(w: Waiter, owner = SELF): true | Pending {
+    return this.lockContended(w, owner)
   }
 
   release(): void {
     if (!this.isLocked() || !this.unlockOwned()) throw new ValueError('semaphore or lock released too many times')
   }
 
-  isMine(): boolean {
-    return this.isLocked() && Atomics.load(this.i32, OWNER) === SELF
+  isMine(owner = SELF): boolean {
+    return this.isLocked() && Atomics.load(this.i32, OWNER) === owner
   }
   releaseAll(): number {
     this.release()
@@ -116,7 +125,7 @@ export class LockCore extends FutexLock implements LockLike {
   restore(_depth: number): void {}
 
   describe(): string {
-    return `owner=${this.isLocked() ? ownerName(Atomics.load(this.i32, OWNER)) : 'None'}`
+    return `owner=${this.isLocked() ? holderName(Atomics.load(this.i32, OWNER)) : 'None'}`
   }
 }
 
@@ -125,43 +134,43 @@ export class RLockCore extends FutexLock implements LockLike {
   protected readonly kind = 'rlock'
 
   // Only the owning thread writes COUNT, and only while it owns the lock.
-  tryAcquire(): true | Pending {
-    if (Atomics.load(this.i32, OWNER) === SELF) {
+  tryAcquire(owner = SELF): true | Pending {
+    if (Atomics.load(this.i32, OWNER) === owner) {
       this.i32[COUNT]++
       return true
     }
-    if (!this.lockFast()) return PENDING
+    if (!this.lockFast(owner)) return PENDING
     this.i32[COUNT] = 1
     return true
   }
 
-  acquireAttempt(w: Waiter = this): true | Pending {
-    if (Atomics.load(this.i32, OWNER) === SELF) {
+  acquireAttempt(w: Waiter = this, owner = SELF): true | Pending {
+    if (Atomics.load(this.i32, OWNER) === owner) {
       this.i32[COUNT]++
       return true
     }
-    if (this.lockContended(w) === PENDING) return PENDING
+    if (this.lockContended(w, owner) === PENDING) return PENDING
     this.i32[COUNT] = 1
     return true
   }
 
-  relockAttempt(w: Waiter): true | Pending {
-    return this.lockContended(w)
+  relockAttempt(w: Waiter, owner = SELF): true | Pending {
+    return this.lockContended(w, owner)
   }
 
-  release(): void {
-    if (Atomics.load(this.i32, OWNER) !== SELF) throw new RuntimeError('cannot release un-acquired lock')
+  release(owner = SELF): void {
+    if (Atomics.load(this.i32, OWNER) !== owner) throw new RuntimeError('cannot release un-acquired lock')
     if (--this.i32[COUNT] === 0) this.unlockOwned()
   }
 
-  isMine(): boolean {
-    return Atomics.load(this.i32, OWNER) === SELF
+  isMine(owner = SELF): boolean {
+    return Atomics.load(this.i32, OWNER) === owner
   }
-  releaseAll(): number {
-    if (!this.isMine()) throw new RuntimeError('cannot release un-acquired lock')
+  releaseAll(owner = SELF): number {
+    if (!this.isMine(owner)) throw new RuntimeError('cannot release un-acquired lock')
     const depth = this.i32[COUNT]
     this.i32[COUNT] = 1
-    this.release()
+    this.release(owner)
     return depth
   }
   restore(depth: number): void {
@@ -170,7 +179,7 @@ export class RLockCore extends FutexLock implements LockLike {
 
   describe(): string {
     const owner = Atomics.load(this.i32, OWNER)
-    return owner === 0 ? 'owner=None, count=0' : `owner=${ownerName(owner)}, count=${Atomics.load(this.i32, COUNT)}`
+    return owner === 0 ? 'owner=None, count=0' : `owner=${holderName(owner)}, count=${Atomics.load(this.i32, COUNT)}`
   }
 }
 
