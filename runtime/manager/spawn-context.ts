@@ -17,9 +17,15 @@ import { ProcessError } from '../core/errors.js'
 let broker: { address: ProxyState['address']; authkey: string } | undefined
 
 /** A private folder for Unix sockets, removed when this process exits. */
+const folders = new Set<string>()
+
 export function socketFolder(): string {
   const dir = mkdtempSync(join(tmpdir(), 'aioprocessing-'))
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
+  // One exit listener for all of them: a listener per manager would trip Node's leak warning past ten.
+  if (folders.size === 0) process.once('exit', () => {
+    for (const f of folders) rmSync(f, { recursive: true, force: true })
+  })
+  folders.add(dir)
   return dir
 }
 
