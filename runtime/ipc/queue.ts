@@ -1,8 +1,8 @@
 // Queue, JoinableQueue and SimpleQueue: length-prefixed records in a byte ring in shared memory.
 //
 // word  name        meaning
-// 0-1   RLOCK       read-side futex mutex (STATE, OWNER): one consumer reads a record at a time
-// 2-3   WLOCK       write-side futex mutex: one producer writes a record at a time
+// 0-1   RLOCK       read-side futex mutex (sync/lock.ts: its word 0 is the holder's id): one consumer reads a record at a time
+// 2-3   WLOCK       write-side futex mutex (likewise): one producer writes a record at a time
 // 4     HEAD        bytes consumed (wrapping int32; ring index = HEAD & (CAPACITY-1))
 // 5     TAIL        bytes committed; readers sleep on it while a large record streams in
 // 6     SIZE        items put and not yet got (qsize(): counts an item as soon as put() returns)
@@ -39,16 +39,13 @@
 
 import { COMMITTED, PENDING, coroBlockOn, park, type Committed, type Pending, type Waiter } from '../core/wait.js'
 import { LockCore } from '../sync/lock.js'
-import { SELF } from '../core/identity.js'
 import { ownerEnded } from '../core/liveness.js'
 import { Empty, OSError, ValueError } from '../core/errors.js'
 import { decode, encode, encoded } from './serialize.js'
 import { feed } from './feeder-client.js'
 
 const RSTATE = 0
-const ROWNER = 1
 const WSTATE = 2
-const WOWNER = 3
 const HEAD = 4
 const TAIL = 5
 const SIZE = 6
@@ -199,8 +196,7 @@ export class Ring {
    */
   lockAttempt(lock: LockCore, w: Waiter): true | Pending {
     if (lock.tryAcquire() === true) return true
-    const owner = Atomics.load(lock.i32, 1)
-    if (ownerEnded(owner) && Atomics.compareExchange(lock.i32, 1, owner, SELF) === owner) return true
+    if (lock.takeOver(ownerEnded)) return true
     if (lock.acquireAttempt(w) === true) return true
     w.waitCapMs = DEAD_OWNER_CHECK_MS
     return PENDING

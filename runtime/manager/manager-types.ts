@@ -5,7 +5,7 @@
 // and Namespace are Python's containers.
 
 import { NotImplementedError, ValueError } from '../core/errors.js'
-import { LockCore, RLockCore, type LockLike } from '../sync/lock.js'
+import { CLIENT_BASE, LockCore, RLockCore, type LockLike } from '../sync/lock.js'
 import { ConditionCore } from '../sync/condition.js'
 import { CORE } from '../core/transfer.js'
 import { PENDING, coroBlockOn } from '../core/wait.js'
@@ -25,17 +25,17 @@ export interface ClientRef {
   held: Map<number, number>
 }
 
-// A client's identity in owner words: negative, so that it never equals a thread's (identity.SELF
-// is positive, 0 is nobody). Given on first use, so the server's socket code only has to keep one
-// ClientRef per client.
+// A client's identity in owner words: CLIENT_BASE + n, so that it never equals a thread's
+// (identity.SELF is below it, 0 is nobody). Given on first use, so the server's socket code only
+// has to keep one ClientRef per client.
 const clientOwners = new WeakMap<ClientRef, number>()
-let lastClientOwner = 0
+let clientCount = 0
 function ownerOf(client: ClientRef): number {
   let owner = clientOwners.get(client)
   if (owner === undefined) {
-    // Past 2^31 clients the ids start over: by then the first ones are long gone.
-    lastClientOwner = lastClientOwner === -0x7fffffff ? -1 : lastClientOwner - 1
-    clientOwners.set(client, (owner = lastClientOwner))
+    // Past 2^30 clients the ids start over: by then the first ones are long gone.
+    clientCount = (clientCount + 1) % CLIENT_BASE
+    clientOwners.set(client, (owner = CLIENT_BASE + clientCount))
   }
   return owner
 }

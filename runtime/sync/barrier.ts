@@ -1,7 +1,7 @@
 // Barrier: threading.Barrier's algorithm over shared words, guarded by an internal futex lock.
 //
 // word  name     meaning
-// 0-1   LOCK     an internal LockCore (STATE, OWNER) guarding the words below
+// 0-1   LOCK     an internal LockCore (sync/lock.ts) guarding the words below
 // 2     COUNT    parties arrived in the current pass
 // 3     PASSES   completed passes; a waiter whose pass completed returns its index
 // 4     RESETS   bumped by reset(); a waiter that sees it move raises BrokenBarrierError

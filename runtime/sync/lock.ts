@@ -1,17 +1,24 @@
-// Lock and RLock: a futex mutex after Drepper, "Futexes Are Tricky", mutex #3, with an owner word.
+// Lock and RLock: a futex mutex after Drepper, "Futexes Are Tricky", mutex #3, whose locked
+// state is the holder's id, as Linux's robust futexes keep the owner's TID in the futex word.
 //
 // word  name    meaning
-// 0     STATE   UNLOCKED=0 | LOCKED=1 (no sleepers) | CONTENDED=2 (sleepers may be parked on STATE)
-// 1     OWNER   the holder, 0 when free: identity.SELF of a thread, or a negative id that a manager
-//               server gives each client (it hosts locks on its one thread for many clients, and
-//               runs these same cores with the client as the owner). A Lock may be released by
-//               anyone; its owner only feeds toString() and Condition's "is it mine" check.
-// 2     COUNT   recursion depth (RLock only)
+// 0     STATE   0 when free; else the holder (an owner id, below) with the sign bit CONTENDED set
+//               while sleepers may be parked on STATE
+// 1     -       unused: kept so that the layouts that embed a lock (queue, barrier) keep their offsets
+// 2     COUNT   recursion depth (RLock only; written only by the holder, while it holds the lock)
 //
-// Fast path: one CAS UNLOCKED→LOCKED. Slow path: exchange to CONTENDED and sleep while it stays
-// CONTENDED; whoever unlocks from CONTENDED wakes one sleeper, which retries with CONTENDED so
-// that the next unlock wakes the remaining ones. A timed-out sleeper can leave CONTENDED behind
-// with nobody asleep: that costs one spare notify, never a lost wake-up.
+// Owner ids: identity.SELF of a thread (its id + 1, below CLIENT_BASE), or CLIENT_BASE + n for a
+// manager server's client n (the server hosts locks on its one thread for many clients and runs
+// these same cores with the client as the owner). A Lock may be released by anyone.
+//
+// One word is the whole state, so a holder that is stopped at any instruction (terminate() can)
+// leaves its own id behind, and a waiter that finds it dead takes the lock over with one CAS
+// (takeOver). Two words (state, then owner) leave a window where a lock is held by nobody known.
+//
+// Fast path: one CAS 0→owner. Slow path: set CONTENDED and sleep while the word stays the same;
+// whoever unlocks a CONTENDED word wakes one sleeper, which takes the lock as CONTENDED so that
+// the next unlock wakes the remaining ones. A timed-out sleeper can leave CONTENDED behind with
+// nobody asleep: that costs one spare notify, never a lost wake-up.
 
 import { PENDING, park, type Pending, type Waiter } from '../core/wait.js'
 import { SELF, ownerName } from '../core/identity.js'
@@ -19,15 +26,15 @@ import { RuntimeError, ValueError } from '../core/errors.js'
 import { coreOf } from '../core/transfer.js'
 
 const STATE = 0
-const OWNER = 1
 const COUNT = 2
-const UNLOCKED = 0
-const LOCKED = 1
-const CONTENDED = 2
+const CONTENDED = 1 << 31
+const HOLDER = ~CONTENDED
+/** The first owner id of a manager client; thread ids stay below it. */
+export const CLIENT_BASE = 1 << 30
 
 /**
  * The operations a Condition and a Value need from either kind of lock. `owner` is who acts:
- * this thread unless a manager server acts for a client (see OWNER above).
+ * this thread unless a manager server acts for a client (see owner ids above).
  */
 export interface LockLike extends Waiter {
   readonly i32: Int32Array
@@ -49,16 +56,16 @@ export interface LockLike extends Waiter {
 }
 
 function holderName(owner: number): string {
-  return owner < 0 ? `a client #${-owner}` : ownerName(owner)
+  return owner >= CLIENT_BASE ? `a client #${owner - CLIENT_BASE + 1}` : ownerName(owner)
 }
 
 function unlock(i32: Int32Array): boolean {
-  const old = Atomics.exchange(i32, STATE, UNLOCKED)
-  if (old === CONTENDED) Atomics.notify(i32, STATE, 1)
-  return old !== UNLOCKED
+  const old = Atomics.exchange(i32, STATE, 0)
+  if (old & CONTENDED) Atomics.notify(i32, STATE, 1)
+  return old !== 0
 }
 
-/** The futex word and owner shared by both locks; subclasses add what acquiring means. */
+/** The futex word shared by both locks; subclasses add what acquiring means. */
 abstract class FutexLock implements Waiter {
   waitIndex = STATE
   waitValue = CONTENDED
@@ -75,24 +82,45 @@ abstract class FutexLock implements Waiter {
     return { kind: this.kind, sab: this.i32.buffer as SharedArrayBuffer }
   }
 
-  /** Fast path: one CAS UNLOCKED→LOCKED. */
+  /** Fast path: one CAS 0→owner. */
   protected lockFast(owner: number): boolean {
-    if (Atomics.compareExchange(this.i32, STATE, UNLOCKED, LOCKED) !== UNLOCKED) return false
-    Atomics.store(this.i32, OWNER, owner)
-    return true
+    return Atomics.compareExchange(this.i32, STATE, 0, owner) === 0
   }
-  /** Slow path: mark CONTENDED; if it was free we hold it, else sleep while it stays CONTENDED. */
+  /**
+   * Slow path: take a free lock as CONTENDED (others may be asleep), else mark the holder's word
+   * CONTENDED and sleep while it stays that word.
+   */
   protected lockContended(w: Waiter, owner: number): true | Pending {
-    if (Atomics.exchange(this.i32, STATE, CONTENDED) !== UNLOCKED) return park(w, this.i32, STATE, CONTENDED)
-    Atomics.store(this.i32, OWNER, owner)
-    return true
+    const i32 = this.i32
+    let v = Atomics.load(i32, STATE)
+    for (;;) {
+      if (v === 0) {
+        v = Atomics.compareExchange(i32, STATE, 0, owner | CONTENDED)
+        if (v === 0) return true
+      } else if (!(v & CONTENDED)) {
+        const seen = Atomics.compareExchange(i32, STATE, v, v | CONTENDED)
+        if (seen === v) return park(w, i32, STATE, v | CONTENDED)
+        v = seen
+      } else {
+        return park(w, i32, STATE, v)
+      }
+    }
   }
-  protected unlockOwned(): boolean {
-    Atomics.store(this.i32, OWNER, 0)
-    return unlock(this.i32)
+  /**
+   * Takes the lock from a holder that `ended` says is gone; the caller then owns it (as
+   * CONTENDED: others may be asleep). False when the holder lives, or the word changed meanwhile.
+   */
+  takeOver(ended: (holder: number) => boolean, owner = SELF): boolean {
+    const v = Atomics.load(this.i32, STATE)
+    if (v === 0 || !ended(v & HOLDER)) return false
+    return Atomics.compareExchange(this.i32, STATE, v, owner | CONTENDED) === v
+  }
+  /** The holder's owner id, 0 when free. */
+  holder(): number {
+    return Atomics.load(this.i32, STATE) & HOLDER
   }
   isLocked(): boolean {
-    return Atomics.load(this.i32, STATE) !== UNLOCKED
+    return Atomics.load(this.i32, STATE) !== 0
   }
 }
 
@@ -112,11 +140,11 @@ export class LockCore extends FutexLock implements LockLike {
   }
 
   release(): void {
-    if (!this.isLocked() || !this.unlockOwned()) throw new ValueError('semaphore or lock released too many times')
+    if (!unlock(this.i32)) throw new ValueError('semaphore or lock released too many times')
   }
 
   isMine(owner = SELF): boolean {
-    return this.isLocked() && Atomics.load(this.i32, OWNER) === owner
+    return this.holder() === owner
   }
   releaseAll(): number {
     this.release()
@@ -125,7 +153,8 @@ export class LockCore extends FutexLock implements LockLike {
   restore(_depth: number): void {}
 
   describe(): string {
-    return `owner=${this.isLocked() ? holderName(Atomics.load(this.i32, OWNER)) : 'None'}`
+    const holder = this.holder()
+    return `owner=${holder ? holderName(holder) : 'None'}`
   }
 }
 
@@ -135,7 +164,7 @@ export class RLockCore extends FutexLock implements LockLike {
 
   // Only the owning thread writes COUNT, and only while it owns the lock.
   tryAcquire(owner = SELF): true | Pending {
-    if (Atomics.load(this.i32, OWNER) === owner) {
+    if (this.holder() === owner) {
       this.i32[COUNT]++
       return true
     }
@@ -145,7 +174,7 @@ export class RLockCore extends FutexLock implements LockLike {
   }
 
   acquireAttempt(w: Waiter = this, owner = SELF): true | Pending {
-    if (Atomics.load(this.i32, OWNER) === owner) {
+    if (this.holder() === owner) {
       this.i32[COUNT]++
       return true
     }
@@ -158,13 +187,19 @@ export class RLockCore extends FutexLock implements LockLike {
     return this.lockContended(w, owner)
   }
 
+  override takeOver(ended: (holder: number) => boolean, owner = SELF): boolean {
+    if (!super.takeOver(ended, owner)) return false
+    this.i32[COUNT] = 1
+    return true
+  }
+
   release(owner = SELF): void {
-    if (Atomics.load(this.i32, OWNER) !== owner) throw new RuntimeError('cannot release un-acquired lock')
-    if (--this.i32[COUNT] === 0) this.unlockOwned()
+    if (this.holder() !== owner) throw new RuntimeError('cannot release un-acquired lock')
+    if (--this.i32[COUNT] === 0) unlock(this.i32)
   }
 
   isMine(owner = SELF): boolean {
-    return Atomics.load(this.i32, OWNER) === owner
+    return this.holder() === owner
   }
   releaseAll(owner = SELF): number {
     if (!this.isMine(owner)) throw new RuntimeError('cannot release un-acquired lock')
@@ -178,8 +213,8 @@ export class RLockCore extends FutexLock implements LockLike {
   }
 
   describe(): string {
-    const owner = Atomics.load(this.i32, OWNER)
-    return owner === 0 ? 'owner=None, count=0' : `owner=${holderName(owner)}, count=${Atomics.load(this.i32, COUNT)}`
+    const holder = this.holder()
+    return holder === 0 ? 'owner=None, count=0' : `owner=${holderName(holder)}, count=${Atomics.load(this.i32, COUNT)}`
   }
 }
 
