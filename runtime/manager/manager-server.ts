@@ -125,6 +125,7 @@ export class Server {
     let msg: Request
     try {
       msg = decode(bytes) as Request
+      if (!Array.isArray(msg)) throw new OSError(`a request is an array, not ${typeof msg}`)
     } catch (error) {
       client.channel.abort(error as Error)
       return

@@ -1,9 +1,10 @@
 // The proxy ⇄ manager wire, imported by both ends (proxy.ts, manager-server.ts); neither end
-// imports the other for it. Each frame is one message in the library's serializer, in the
-// CPython framing of ipc/framing.ts, after the authkey handshake of ipc/auth.ts.
+// imports the other for it. Each frame is one message in the library's serializer, carried by
+// ipc/framed-socket.ts (CPython's framing, after its authkey handshake).
 //
 // A request is a tuple `[callId, op, ...]`, an answer `[callId, ok, value]`; the tuple types
-// below name every field, so both ends read them by name and the compiler checks each use.
+// below name every field, so both ends read them by name and the compiler checks each use. A
+// proxy builds a request with callId 0; its channel numbers it when it sends it.
 
 import { MAX_MESSAGE_BYTES } from '../ipc/framing.js'
 
