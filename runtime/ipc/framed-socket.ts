@@ -100,8 +100,9 @@ export class FramedSocket {
     socket.on('error', (error) => this.fail(error))
     socket.on('close', () => o.closed?.())
     socket.resume() // a listener's sockets may be paused on connect (net.Server pauseOnConnect)
+    // Not before the constructor returned: a `ready` without a handshake may use this object.
     if (socket.connecting) socket.once('connect', () => this.begin())
-    else this.begin()
+    else queueMicrotask(() => this.begin())
   }
 
   /** Sends one message; false when the socket's buffer is full (see drain). `owned`: the payload is not reused by the caller, so a large one is written without a copy. */

@@ -44,7 +44,6 @@ export const STATUS = { WAITING: 0, CONNECTED_PENDING: 1, CONNECTED: 2, ERROR: 3
 export const ERROR_KIND = { OS: 0, AUTHENTICATION: 1, EOF: 2 } as const
 const ERROR_CLASSES = [OSError, AuthenticationError, EOFError]
 const STATUS_BYTES = 16 + 512
-const DEFAULT_MAX_MESSAGE = MAX_MESSAGE_BYTES
 
 let io: Worker | undefined
 /** Starts this process's I/O thread now (a spawned process does, as it will call its broker soon). */
@@ -85,7 +84,7 @@ function keyOf(authkey: SocketOptions['authkey']): Buffer | null {
 }
 
 function maxOf(o: SocketOptions): number {
-  const m = o.maxMessageSize ?? DEFAULT_MAX_MESSAGE
+  const m = o.maxMessageSize ?? MAX_MESSAGE_BYTES
   // Ring records carry a 32-bit length: the cap cannot go past it.
   if (!Number.isInteger(m) || m < 0 || m > 0xffffffff) throw new TypeError(`maxMessageSize must be an integer from 0 to 4294967295, not ${m}`)
   return m

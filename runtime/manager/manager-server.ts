@@ -22,7 +22,7 @@ import { NotImplementedError, OSError, ValueError } from '../core/errors.js'
 import { CORE, REDUCE } from '../core/transfer.js'
 import { HOSTED, type HostedType } from './manager-types.js'
 import { ProxyCore, wrapProxy } from './proxy.js'
-import { OP_CALL, OP_CANCEL, OP_CREATE, OP_DESCRIBE, OP_HELLO, OP_SHUTDOWN, MAX_FRAME_BYTES, isLocalServer, setLocalServer, type Answer, type ProxyState, type Request } from './protocol.js'
+import { OP_CALL, OP_CANCEL, OP_CREATE, OP_DESCRIBE, OP_HELLO, OP_SHUTDOWN, isLocalServer, setLocalServer, type Answer, type ProxyState, type Request } from './protocol.js'
 import { pipeEnds } from '../ipc/connection.js'
 
 
@@ -113,7 +113,6 @@ export class Server {
     client.channel = new FramedSocket(socket, {
       role: 'server',
       authkey: this.key,
-      maxMessageBytes: MAX_FRAME_BYTES,
       message: (bytes) => this.received(client, bytes),
       ended: () => {},
       closed: () => this.gone(client),

@@ -6,8 +6,6 @@
 // below name every field, so both ends read them by name and the compiler checks each use. A
 // proxy builds a request with callId 0; its channel numbers it when it sends it.
 
-import { MAX_MESSAGE_BYTES } from '../ipc/framing.js'
-
 export const OP_CREATE = 0
 export const OP_CALL = 1
 export const OP_CANCEL = 2
@@ -25,9 +23,6 @@ export type Request =
 
 /** `ok` false: `value` is an ErrorRecord (core/remote-error.ts). */
 export type Answer = [callId: number, ok: boolean, value: unknown]
-
-/** The largest frame either end accepts. */
-export const MAX_FRAME_BYTES = MAX_MESSAGE_BYTES
 
 /** What a proxy record holds: enough to reach the referent from any process. */
 export interface ProxyState {

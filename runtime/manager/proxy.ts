@@ -18,7 +18,7 @@ import { functionSource } from '../core/source.js'
 import type { Connection } from '../ipc/connection.js'
 import { AuthenticationError, OSError } from '../core/errors.js'
 import { rebuildError, type ErrorRecord } from '../core/remote-error.js'
-import { OP_CALL, OP_CANCEL, OP_CREATE, OP_DESCRIBE, OP_HELLO, OP_SHUTDOWN, MAX_FRAME_BYTES, localReferent, type Answer, type ProxyState, type Request } from './protocol.js'
+import { OP_CALL, OP_CANCEL, OP_CREATE, OP_DESCRIBE, OP_HELLO, OP_SHUTDOWN, localReferent, type Answer, type ProxyState, type Request } from './protocol.js'
 import * as net from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { decode, encode, encoded } from '../ipc/serialize.js'
@@ -143,14 +143,21 @@ class Channel {
       const channel: FramedSocket = new FramedSocket(sock, {
         role: 'client',
         authkey: this.authkey === null ? null : Buffer.from(this.authkey, 'hex'),
-        maxMessageBytes: MAX_FRAME_BYTES,
         ready: () => {
           channel.send(encoded().subarray(0, encode([0, OP_HELLO, this.key] satisfies Request, 'obj')))
           sock.unref() // only pending calls keep this process alive
           resolve(channel)
         },
         message: (bytes) => {
-          this.deliver(decode(bytes) as Answer)
+          let answer: Answer
+          try {
+            answer = decode(bytes) as Answer
+          } catch (error) {
+            // Not a manager (or not ours): the connection is dropped and its calls fail.
+            channel.abort(error as Error)
+            return
+          }
+          this.deliver(answer)
           if (this.pending.size === 0) sock.unref()
         },
         // Settles the connect only: a connection that was up fails its calls when it closes.
