@@ -124,7 +124,10 @@ export class ConnectState implements Waiter {
   expire(): undefined {
     for (let s = Atomics.load(this.status, 0); s === STATUS.WAITING || s === STATUS.CONNECTED_PENDING; ) {
       const was = Atomics.compareExchange(this.status, 0, s, STATUS.WITHDRAWN)
-      if (was === s) return undefined
+      if (was === s) {
+        Atomics.notify(this.status, 0) // the I/O thread watches a handshake's status for this
+        return undefined
+      }
       s = was
     }
     this.conn.close()
