@@ -1,6 +1,6 @@
 // CPython's multiprocessing.connection framing on a byte stream: a signed 4-byte big-endian
 // length, or -1 followed by an 8-byte length for messages of 2 GiB and more, then the payload.
-// Used by the I/O thread (sockets pumped into rings) and by the manager server (its own sockets).
+// Read and written by framed-socket.ts, the one place where a socket speaks it.
 
 /** The largest frame a peer may send unless a listener says otherwise: a peer never sizes our allocations beyond it. */
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -13,13 +13,13 @@ export class FrameReader {
   private remaining = -1 // payload bytes still to come; -1 while reading a header
 
   /**
-   * `start(size)` is called at each frame (false refuses it: the stream is cut off), `part` with
-   * each piece of its payload, `bad()` for a frame no peer may send (a negative length, or one over
-   * `maxMessageSize`: a peer never sizes our allocations).
+   * `start(size)` is called at each frame (false refuses it: the caller has cut the stream off),
+   * `part` with each piece of its payload, `bad()` for a frame no peer may send (a negative length,
+   * or one over `maxMessageSize`: a peer never sizes our allocations).
    */
   constructor(
     private readonly maxMessageSize: number,
-    private readonly start: (size: number) => void,
+    private readonly start: (size: number) => boolean | void,
     private readonly part: (bytes: Buffer) => void,
     private readonly bad: () => void,
   ) {}
@@ -55,7 +55,7 @@ export class FrameReader {
         this.have = 0
         this.need = 4
         if (size > this.maxMessageSize) return this.refuse()
-        this.start(size)
+        if (this.start(size) === false) return false
         this.remaining = size === 0 ? -1 : size
         continue
       }
@@ -84,27 +84,55 @@ export function frameHeader(length: number): Buffer {
   return head
 }
 
-/** Collects whole messages: `message(bytes)` once each frame's payload is complete. */
-export function messageReader(maxMessageSize: number, message: (bytes: Buffer) => void, bad: () => void): FrameReader {
-  let buf = Buffer.alloc(0)
+/** A whole frame in one buffer (header and a copy of the payload): one write to the socket. */
+export function framed(payload: Uint8Array): Buffer {
+  if (payload.length > 0x7fffffff) return Buffer.concat([frameHeader(payload.length), payload])
+  const out = Buffer.allocUnsafe(4 + payload.length)
+  out.writeInt32BE(payload.length, 0)
+  out.set(payload, 4)
+  return out
+}
+
+/** A frame's payload as it arrives in parts. */
+export interface FrameSink {
+  start(size: number): boolean | void
+  part(bytes: Buffer): void
+}
+
+/**
+ * Collects whole messages: `message(bytes)` once each frame's payload is complete. A payload that
+ * arrives in one piece is handed on as it is, without a copy (it is a view of the chunk read).
+ */
+export function wholeMessages(message: (bytes: Buffer) => void): FrameSink {
+  let buf: Buffer | undefined
+  let size = 0
   let filled = 0
-  const done = () => {
-    const b = buf
-    buf = Buffer.alloc(0)
-    message(b)
-  }
-  return new FrameReader(
-    maxMessageSize,
-    (size) => {
-      buf = Buffer.allocUnsafe(size)
+  return {
+    start(n) {
+      size = n
       filled = 0
-      if (size === 0) done()
+      buf = undefined
+      if (n === 0) message(Buffer.alloc(0))
     },
-    (bytes) => {
+    part(bytes) {
+      if (filled === 0 && bytes.length === size) {
+        filled = size
+        return message(bytes)
+      }
+      buf ??= Buffer.allocUnsafe(size)
       bytes.copy(buf, filled)
       filled += bytes.length
-      if (filled === buf.length) done()
+      if (filled === size) {
+        const b = buf
+        buf = undefined
+        message(b)
+      }
     },
-    bad,
-  )
+  }
+}
+
+/** A reader of whole messages (see wholeMessages). */
+export function messageReader(maxMessageSize: number, message: (bytes: Buffer) => void, bad: () => void): FrameReader {
+  const sink = wholeMessages(message)
+  return new FrameReader(maxMessageSize, sink.start, sink.part, bad)
 }

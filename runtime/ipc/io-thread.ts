@@ -1,17 +1,14 @@
-// The I/O thread: owns every socket of the thread that started it and pumps bytes between each
-// socket and its connection's two rings, so that a blocking recv() or accept() elsewhere is a
-// wait on a shared word (a thread parked in Atomics.wait runs no socket callbacks).
-//
-// Wire format: CPython's multiprocessing.connection framing — a signed 32-bit big-endian length,
-// or -1 and an unsigned 64-bit length for larger messages, then the payload. A frame longer than
-// `maxMessageSize`, or with another negative length, cuts the connection off: the peer is never
-// trusted to size an allocation.
+// The I/O thread: owns every socket of the thread that started it, runs each one's authkey
+// handshake and then pumps frames between the socket and its connection's two rings, so that a
+// blocking recv() or accept() elsewhere is a wait on a shared word (a thread parked in
+// Atomics.wait runs no socket callbacks). The handshake and the framing are framed-socket.ts's.
 import net from 'node:net'
-import { FrameReader, frameHeader } from './framing.js'
 import { parentPort } from 'node:worker_threads'
-import { EOF, GetState, Ring } from './queue.js'
+import { FramedSocket } from './framed-socket.js'
+import { CUT_OFF, EOF, GetState, Ring } from './queue.js'
 import { PENDING, coroBlockOn, type Waiter } from '../core/wait.js'
-import { STATUS, type Address, type IoMessage } from './sockets.js'
+import { AuthenticationError, EOFError, OSError } from '../core/errors.js'
+import { ERROR_KIND, STATUS, type Address, type IoMessage } from './sockets.js'
 
 interface Offer {
   status: Int32Array
@@ -23,17 +20,30 @@ interface ListenerState {
   server: net.Server
   waiting: net.Socket[]
   offers: Offer[]
+  authkey: Uint8Array | null
   maxMessageSize: number
 }
 
 const listeners = new Map<number, ListenerState>()
 
-function setStatus(status: Int32Array, value: number, text = ''): void {
+function setText(status: Int32Array, text: string): void {
   const bytes = Buffer.from(text).subarray(0, (status.length - 4) * 4)
   new Uint8Array(status.buffer).set(bytes, 16)
   status[2] = bytes.length
+}
+
+function setStatus(status: Int32Array, value: number, text = ''): void {
+  setText(status, text)
   Atomics.store(status, 0, value)
   Atomics.notify(status, 0)
+}
+
+/** The error the caller of accept() or Client() throws when the handshake failed. */
+function setFailed(status: Int32Array, error: Error): void {
+  const known = error instanceof AuthenticationError || error instanceof EOFError || error instanceof OSError
+  // A reset during the handshake reads as any other cut-off connection.
+  status[3] = error instanceof AuthenticationError ? ERROR_KIND.AUTHENTICATION : error instanceof EOFError ? ERROR_KIND.EOF : ERROR_KIND.OS
+  setStatus(status, STATUS.ERROR, known ? error.message : CUT_OFF)
 }
 
 /** Gives a waiting socket to a waiting offer, unless the offer was withdrawn (CAS on its status). */
@@ -43,15 +53,14 @@ function match(l: ListenerState): void {
     if (Atomics.compareExchange(offer.status, 0, STATUS.WAITING, STATUS.CONNECTED_PENDING) !== STATUS.WAITING) continue
     const socket = l.waiting.shift()!
     offer.status[1] = socket.remotePort ?? 0
-    pump(socket, offer, l.maxMessageSize)
-    setStatus(offer.status, STATUS.CONNECTED, socket.remoteAddress ?? 'unix')
+    attach(socket, offer, 'server', l.authkey, l.maxMessageSize, socket.remoteAddress ?? 'unix')
   }
 }
 
 function listen(m: Extract<IoMessage, { op: 'listen' }>): void {
   const status = new Int32Array(m.status)
   const server = net.createServer({ pauseOnConnect: true })
-  const l: ListenerState = { server, waiting: [], offers: [], maxMessageSize: m.maxMessageSize }
+  const l: ListenerState = { server, waiting: [], offers: [], authkey: m.authkey, maxMessageSize: m.maxMessageSize }
   server.maxConnections = Number.MAX_SAFE_INTEGER
   server.on('connection', (socket) => {
     l.waiting.push(socket)
@@ -83,8 +92,7 @@ function connect(m: Extract<IoMessage, { op: 'connect' }>): void {
       socket.destroy()
       return
     }
-    pump(socket, { status, rx: m.rx, tx: m.tx }, m.maxMessageSize)
-    setStatus(status, STATUS.CONNECTED, addressText(m.address))
+    attach(socket, { status, rx: m.rx, tx: m.tx }, 'client', m.authkey, m.maxMessageSize, addressText(m.address))
   })
 }
 
@@ -92,11 +100,18 @@ function addressText(a: Address): string {
   return typeof a === 'string' ? a : `${a[0]}:${a[1]}`
 }
 
-/** Frames arriving on `socket` become records in `rx`; records put in `tx` become frames. */
-function pump(socket: net.Socket, offer: Offer, maxMessageSize: number): void {
+/**
+ * Runs the handshake on `socket`, then connects it to the offer's rings: frames arriving become
+ * records in `rx`, records put in `tx` become frames. The offer's status says CONNECTED (with
+ * `peer`) or ERROR once the handshake is over; a caller that withdrew meanwhile (timeout, abort)
+ * has its socket dropped.
+ */
+function attach(socket: net.Socket, offer: Offer, role: 'server' | 'client', authkey: Uint8Array | null, maxMessageSize: number, peer: string): void {
+  const status = offer.status
   const rx = new Ring(new Int32Array(offer.rx))
   const tx = new Ring(new Int32Array(offer.tx))
   socket.setNoDelay(true)
+  let attached = false
   let closed = false
   // A bad frame, a reset, or EOF inside a message: readers and senders both see CUT_OFF.
   const cutOff = () => {
@@ -106,7 +121,6 @@ function pump(socket: net.Socket, offer: Offer, maxMessageSize: number): void {
     // Senders must not wait for a socket that is gone: their ring is closed and failed too.
     tx.closeReader()
     tx.fail()
-    socket.destroy()
   }
 
   // Receiving. The I/O thread is rx's only writer, so it needs no WLOCK. Writes into rx are
@@ -120,61 +134,70 @@ function pump(socket: net.Socket, offer: Offer, maxMessageSize: number): void {
       }
     })
   }
-  const frames = new FrameReader(
-    maxMessageSize,
-    (size) => {
-      const len = Buffer.allocUnsafe(4)
-      len.writeUInt32LE(size, 0)
-      write(len)
+  const channel: FramedSocket = new FramedSocket(socket, {
+    role,
+    authkey,
+    maxMessageBytes: maxMessageSize,
+    frames: {
+      start(size) {
+        const len = Buffer.allocUnsafe(4)
+        len.writeUInt32LE(size, 0)
+        write(len)
+      },
+      part: write,
     },
-    write,
-    cutOff,
-  )
-  socket.on('data', (chunk: Buffer) => {
-    if (closed || !frames.push(chunk)) return
-    socket.pause()
-    void writing.then(() => {
-      if (!closed) socket.resume()
-    })
-  })
-  socket.on('end', () => {
-    void writing.then(() => {
-      if (frames.inFrame) cutOff() // EOF inside a frame
+    backlog: () => writing,
+    ready() {
+      setText(status, peer)
+      if (Atomics.compareExchange(status, 0, STATUS.CONNECTED_PENDING, STATUS.CONNECTED) !== STATUS.CONNECTED_PENDING) {
+        channel.abort(new OSError('the operation was withdrawn'))
+        return
+      }
+      attached = true
+      Atomics.notify(status, 0)
+      void send(channel, tx, () => closed)
+    },
+    ended(error) {
+      if (!attached) return error && Atomics.load(status, 0) !== STATUS.WITHDRAWN && setFailed(status, error)
+      if (error) cutOff()
       else rx.closeWriter()
-    })
+    },
+    closed() {
+      if (!attached) return
+      tx.closeReader()
+      tx.fail()
+      void writing.then(() => rx.closeWriter())
+    },
   })
-  socket.on('error', cutOff)
-  socket.on('close', () => {
-    tx.closeReader()
-    tx.fail()
-    void writing.then(() => rx.closeWriter())
-  })
-  socket.resume()
+  if (!attached) dropWhenWithdrawn(status, channel)
+}
 
-  // Sending: take records out of tx and frame them (one write for small ones, as CPython does).
-  void (async () => {
-    const st = new GetState(tx.i32)
-    const copy = (b: Buffer, s: number, e: number, owned: boolean) => (owned ? b.subarray(s, e) : Buffer.from(b.subarray(s, e)))
-    for (;;) {
-      let msg: Buffer | typeof EOF
-      try {
-        msg = await coroBlockOn(st, () => tx.takeAttempt(st, copy), Infinity, () => PENDING, undefined)
-      } catch {
-        break
-      }
-      if (msg === EOF || closed) break
-      const head = frameHeader(msg.length)
-      let ok: boolean
-      const written = () => tx.countUnsent(-1)
-      if (msg.length <= 16384) ok = socket.write(Buffer.concat([head, msg]), written)
-      else {
-        socket.write(head)
-        ok = socket.write(msg, written)
-      }
-      if (!ok && !closed) await new Promise((r) => (socket.once('drain', r), socket.once('close', r)))
+/** A caller that gives up during the handshake (timeout, abort) withdraws; its socket is then dropped. */
+function dropWhenWithdrawn(status: Int32Array, channel: FramedSocket): void {
+  const r = Atomics.waitAsync(status, 0, STATUS.CONNECTED_PENDING)
+  const check = () => {
+    if (Atomics.load(status, 0) === STATUS.WITHDRAWN) channel.abort(new OSError('the operation was withdrawn'))
+  }
+  if (r.async) void r.value.then(check)
+  else check()
+}
+
+/** Takes records out of tx and sends each as a frame, until tx ends or the socket is gone. */
+async function send(channel: FramedSocket, tx: Ring, isClosed: () => boolean): Promise<void> {
+  const st = new GetState(tx.i32)
+  const copy = (b: Buffer, s: number, e: number, owned: boolean) => (owned ? b.subarray(s, e) : Buffer.from(b.subarray(s, e)))
+  const written = () => tx.countUnsent(-1)
+  for (;;) {
+    let msg: Buffer | typeof EOF
+    try {
+      msg = await coroBlockOn(st, () => tx.takeAttempt(st, copy), Infinity, () => PENDING, undefined)
+    } catch {
+      break
     }
-    if (!closed) socket.end()
-  })()
+    if (msg === EOF || isClosed()) break
+    if (!channel.send(msg, true, written) && !isClosed()) await channel.drain()
+  }
+  if (!isClosed()) channel.socket.end()
 }
 
 parentPort!.on('message', (m: IoMessage) => {
@@ -183,7 +206,7 @@ parentPort!.on('message', (m: IoMessage) => {
       return listen(m)
     case 'offer': {
       const l = listeners.get(m.id)
-      if (!l) return setStatus(new Int32Array(m.status), STATUS.ERROR, 'the listener is closed')
+      if (!l) return setFailed(new Int32Array(m.status), new OSError('the listener is closed'))
       l.offers.push({ status: new Int32Array(m.status), rx: m.rx, tx: m.tx })
       return match(l)
     }
@@ -195,7 +218,7 @@ parentPort!.on('message', (m: IoMessage) => {
       if (!l) return
       l.server.close()
       for (const s of l.waiting) s.destroy()
-      for (const o of l.offers) setStatus(o.status, STATUS.ERROR, 'the listener is closed')
+      for (const o of l.offers) setFailed(o.status, new OSError('the listener is closed'))
       return
     }
     default:

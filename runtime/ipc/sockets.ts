@@ -1,13 +1,12 @@
-// Listener and Client over Unix sockets and TCP. Sockets live in the I/O thread (io-thread.ts);
-// here, each operation is an attempt on shared words like every other wait: accept() offers a
-// fresh pair of rings and waits for the I/O thread to attach a socket to them, then runs the
-// authkey handshake step by step over the new connection.
+// Listener and Client over Unix sockets and TCP. Sockets live in the I/O thread (io-thread.ts),
+// which also runs their authkey handshake; here, each operation is an attempt on shared words like
+// every other wait: accept() offers a fresh pair of rings and waits until the I/O thread has
+// attached a socket to them that passed the handshake (or says why none did).
 import { Worker } from 'node:worker_threads'
 import { PENDING, park, type Pending, type Waiter } from '../core/wait.js'
-import { ConnectionCore, SendState } from './connection.js'
-import { GetState, Ring } from './queue.js'
-import { clientHandshake, serverHandshake, type Step } from './auth.js'
-import { OSError, ValueError } from '../core/errors.js'
+import { ConnectionCore } from './connection.js'
+import { Ring } from './queue.js'
+import { AuthenticationError, EOFError, OSError, ValueError } from '../core/errors.js'
 import { createWorker } from '../core/exec-argv.js'
 import { wrapCore } from '../core/transfer.js'
 import { MAX_MESSAGE_BYTES } from './framing.js'
@@ -29,15 +28,22 @@ export interface ListenerOptions extends SocketOptions {
 }
 
 export type IoMessage =
-  | { op: 'listen'; id: number; address: Address; backlog: number; status: SharedArrayBuffer; maxMessageSize: number }
+  | { op: 'listen'; id: number; address: Address; backlog: number; status: SharedArrayBuffer; authkey: Uint8Array | null; maxMessageSize: number }
   | { op: 'offer'; id: number; status: SharedArrayBuffer; rx: SharedArrayBuffer; tx: SharedArrayBuffer }
-  | { op: 'connect'; address: Address; status: SharedArrayBuffer; rx: SharedArrayBuffer; tx: SharedArrayBuffer; maxMessageSize: number }
+  | { op: 'connect'; address: Address; status: SharedArrayBuffer; rx: SharedArrayBuffer; tx: SharedArrayBuffer; authkey: Uint8Array | null; maxMessageSize: number }
   | { op: 'closeListener'; id: number }
 
-/** Status word 0 of an operation's SAB; word 1 a port, word 2 a text length, text from byte 16. */
+// An operation's status buffer (listen, offer, connect):
+// word  name    meaning
+// 0     STATUS  WAITING → CONNECTED_PENDING (a socket, its handshake under way) → CONNECTED | ERROR;
+//               WITHDRAWN: the caller gave up (from WAITING or CONNECTED_PENDING)
+// 1     PORT    the bound or remote port
+// 2     TEXT    byte length of the text from byte 16: the peer, or the error's message
+// 3     KIND    ERROR_KIND: which error ERROR stands for
 export const STATUS = { WAITING: 0, CONNECTED_PENDING: 1, CONNECTED: 2, ERROR: 3, WITHDRAWN: 4 } as const
+export const ERROR_KIND = { OS: 0, AUTHENTICATION: 1, EOF: 2 } as const
+const ERROR_CLASSES = [OSError, AuthenticationError, EOFError]
 const STATUS_BYTES = 16 + 512
-const DEFAULT_MAX_MESSAGE = MAX_MESSAGE_BYTES
 
 let io: Worker | undefined
 /** Starts this process's I/O thread now (a spawned process does, as it will call its broker soon). */
@@ -78,16 +84,13 @@ function keyOf(authkey: SocketOptions['authkey']): Buffer | null {
 }
 
 function maxOf(o: SocketOptions): number {
-  const m = o.maxMessageSize ?? DEFAULT_MAX_MESSAGE
+  const m = o.maxMessageSize ?? MAX_MESSAGE_BYTES
   // Ring records carry a 32-bit length: the cap cannot go past it.
   if (!Number.isInteger(m) || m < 0 || m > 0xffffffff) throw new TypeError(`maxMessageSize must be an integer from 0 to 4294967295, not ${m}`)
   return m
 }
 
-/**
- * One connection being set up: waiting for the I/O thread, then the handshake's steps, each a
- * send or recv attempt on the connection.
- */
+/** One connection being set up: waiting for the I/O thread to connect it and run its handshake. */
 export class ConnectState implements Waiter {
   i32: Int32Array
   waitIndex = 0
@@ -95,11 +98,8 @@ export class ConnectState implements Waiter {
   waitCapMs = Infinity
   readonly status = new Int32Array(new SharedArrayBuffer(STATUS_BYTES))
   readonly conn: ConnectionCore
-  private step: IteratorResult<Step, void> | undefined
-  private send: SendState | undefined
-  private recv: GetState | undefined
   peer = ''
-  constructor(private readonly handshake: Generator<Step, void, Buffer> | null) {
+  constructor() {
     const rx = Ring.create(0)
     const tx = Ring.create(0)
     tx.markSocket()
@@ -114,56 +114,23 @@ export class ConnectState implements Waiter {
   attempt(): ConnectionCore | Pending {
     const s = Atomics.load(this.status, 0)
     if (s === STATUS.WAITING || s === STATUS.CONNECTED_PENDING) return park(this, this.status, 0, s)
-    if (s === STATUS.ERROR) throw new OSError(statusText(this.status))
+    if (s === STATUS.ERROR) throw new (ERROR_CLASSES[this.status[3]] ?? OSError)(statusText(this.status))
     if (s === STATUS.WITHDRAWN) throw new OSError('the operation was withdrawn')
     this.peer = statusText(this.status)
-    try {
-      return this.shake()
-    } catch (error) {
-      this.conn.close()
-      throw error
-    }
+    return this.conn
   }
 
-  private shake(): ConnectionCore | Pending {
-    const hs = this.handshake
-    if (!hs) return this.conn
-    this.step ??= hs.next()
-    for (;;) {
-      if (this.step.done) return this.conn
-      const op = this.step.value
-      let result: Buffer
-      try {
-        if ('send' in op) {
-          this.send ??= this.conn.sendBytesBegin(op.send)
-          if (this.conn.sendAttempt(this.send) === PENDING) return this.relay(this.send)
-          result = Buffer.alloc(0)
-        } else {
-          this.recv ??= this.conn.recvBegin()
-          const r = this.conn.recvBytesAttempt(this.recv, op.recv)
-          if (r === PENDING) return this.relay(this.recv)
-          result = r
-        }
-      } catch (error) {
-        // The handshake decides which error the caller sees (a failed #FAILURE# send after a
-        // wrong digest is still an AuthenticationError).
-        this.send = this.recv = undefined
-        this.step = hs.throw(error)
-        continue
-      }
-      this.send = this.recv = undefined
-      this.step = hs.next(result)
-    }
-  }
-
-  /** Sleeps where the inner attempt parked. */
-  private relay(inner: Waiter): Pending {
-    return park(this, inner.i32, inner.waitIndex, inner.waitValue, inner.waitCapMs ?? Infinity)
-  }
-
-  /** Timeout or abort: withdraw if no socket was attached yet; else the connection is dropped. */
+  /** Timeout or abort: withdraw if the handshake is not over yet (the I/O thread drops the socket); else the connection is dropped. */
   expire(): undefined {
-    if (Atomics.compareExchange(this.status, 0, STATUS.WAITING, STATUS.WITHDRAWN) !== STATUS.WAITING) this.conn.close()
+    for (let s = Atomics.load(this.status, 0); s === STATUS.WAITING || s === STATUS.CONNECTED_PENDING; ) {
+      const was = Atomics.compareExchange(this.status, 0, s, STATUS.WITHDRAWN)
+      if (was === s) {
+        Atomics.notify(this.status, 0) // the I/O thread watches a handshake's status for this
+        return undefined
+      }
+      s = was
+    }
+    this.conn.close()
     return undefined
   }
 }
@@ -183,7 +150,7 @@ export class ListenerCore {
     this.key = keyOf(options.authkey)
     const backlog = options.backlog ?? 1
     if (!Number.isInteger(backlog) || backlog < 0) throw new TypeError('backlog must be a non-negative integer')
-    ioThread().postMessage({ op: 'listen', id: this.id, address: a, backlog, status: this.status.buffer as SharedArrayBuffer, maxMessageSize: maxOf(options) } satisfies IoMessage)
+    ioThread().postMessage({ op: 'listen', id: this.id, address: a, backlog, status: this.status.buffer as SharedArrayBuffer, authkey: this.key, maxMessageSize: maxOf(options) } satisfies IoMessage)
     // Python's Listener() binds before it returns: wait for the I/O thread (briefly).
     const end = performance.now() + 30_000
     while (Atomics.load(this.status, 0) === STATUS.WAITING && performance.now() < end) Atomics.wait(this.status, 0, STATUS.WAITING, 100)
@@ -199,7 +166,7 @@ export class ListenerCore {
 
   acceptBegin(): ConnectState {
     if (this.closed) throw new OSError('listener is closed')
-    const st = new ConnectState(this.key ? serverHandshake(this.key) : null)
+    const st = new ConnectState()
     ioThread().postMessage({ op: 'offer', id: this.id, status: st.status.buffer as SharedArrayBuffer, ...st.rings() } satisfies IoMessage)
     return st
   }
@@ -233,8 +200,8 @@ export class ListenerCore {
 export function connectBegin(address: unknown, options: SocketOptions = {}): ConnectState {
   const a = checkAddress(address, options.family)
   const key = keyOf(options.authkey)
-  const st = new ConnectState(key ? clientHandshake(key) : null)
-  ioThread().postMessage({ op: 'connect', address: a, status: st.status.buffer as SharedArrayBuffer, ...st.rings(), maxMessageSize: maxOf(options) } satisfies IoMessage)
+  const st = new ConnectState()
+  ioThread().postMessage({ op: 'connect', address: a, status: st.status.buffer as SharedArrayBuffer, ...st.rings(), authkey: key, maxMessageSize: maxOf(options) } satisfies IoMessage)
   return st
 }
 

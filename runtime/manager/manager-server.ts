@@ -13,17 +13,16 @@
 // released, as many times as it acquired them: a killed client cannot wedge the others.
 
 import * as net from 'node:net'
-import { handshakeDriver, serverHandshake } from '../ipc/auth.js'
 import { decode, encode, encoded } from '../ipc/serialize.js'
-import { frameHeader, messageReader } from '../ipc/framing.js'
+import { FramedSocket } from '../ipc/framed-socket.js'
 import type { Connection } from '../ipc/connection.js'
 import { errorRecord } from '../core/remote-error.js'
 import { compileFunction, loadFunction, type FunctionRef } from '../core/source.js'
-import { NotImplementedError, ValueError } from '../core/errors.js'
+import { NotImplementedError, OSError, ValueError } from '../core/errors.js'
 import { CORE, REDUCE } from '../core/transfer.js'
 import { HOSTED, type HostedType } from './manager-types.js'
 import { ProxyCore, wrapProxy } from './proxy.js'
-import { OP_CALL, OP_CANCEL, OP_CREATE, OP_DESCRIBE, OP_HELLO, OP_SHUTDOWN, MAX_FRAME_BYTES, isLocalServer, setLocalServer, type ProxyState } from './protocol.js'
+import { OP_CALL, OP_CANCEL, OP_CREATE, OP_DESCRIBE, OP_HELLO, OP_SHUTDOWN, isLocalServer, setLocalServer, type Answer, type ProxyState, type Request } from './protocol.js'
 import { pipeEnds } from '../ipc/connection.js'
 
 
@@ -62,13 +61,12 @@ class ClientConn {
   owner: Owner = { held: new Map(), connections: 1 }
   key: string | undefined
   closed = false
-  constructor(readonly socket: net.Socket) {}
+  channel!: FramedSocket
 
-  send(msg: unknown): void {
+  send(msg: Answer): void {
     if (this.closed) return
     const n = encode(msg, 'result')
-    const head = frameHeader(n)
-    this.socket.write(Buffer.concat([head, encoded().subarray(0, n)]))
+    this.channel.send(encoded().subarray(0, n))
   }
 }
 
@@ -111,47 +109,35 @@ export class Server {
 
   /** Runs the handshake (when there is an authkey), then serves the client's requests. */
   private accept(socket: net.Socket): void {
-    const client = new ClientConn(socket)
-    const write = (bytes: Buffer): void => void socket.write(Buffer.concat([frameHeader(bytes.length), bytes]))
-    let shake = this.key ? handshakeDriver(serverHandshake(this.key), write) : undefined
-    let dead = false
-    const drive = (input?: Buffer): void => {
-      try {
-        if (shake!(input)) shake = undefined
-      } catch {
-        // A wrong authkey or a broken handshake: that connection ends (nothing more it sent is
-        // read), and the server goes on.
-        dead = true
-        socket.destroy()
-      }
-    }
-    const reader = messageReader(MAX_FRAME_BYTES, (bytes) => {
-      if (dead || socket.destroyed) return
-      if (shake) return drive(bytes)
-      let msg: unknown[]
-      try {
-        msg = decode(bytes) as unknown[]
-      } catch {
-        dead = true
-        socket.destroy()
-        return
-      }
-      const [callId, op] = msg as [number, number]
-      if (op === OP_CANCEL) client.pending.get(msg[2] as number)?.abort(new Error('cancelled by the client'))
-      else if (op === OP_HELLO) this.hello(client, String(msg[2]))
-      else {
-        const call = this.run(client, callId, op, msg)
-        client.running.add(call)
-        void call.finally(() => client.running.delete(call))
-      }
-    }, () => socket.destroy())
-    socket.on('data', (chunk: Buffer) => {
-      reader.push(chunk)
+    const client = new ClientConn()
+    // A wrong authkey, a broken handshake or a bad frame ends that connection (FramedSocket reads
+    // nothing more it sent), and the server goes on.
+    client.channel = new FramedSocket(socket, {
+      role: 'server',
+      authkey: this.key,
+      message: (bytes) => this.received(client, bytes),
+      ended: () => {},
+      closed: () => this.gone(client),
     })
-    socket.on('error', () => socket.destroy())
-    socket.on('close', () => this.gone(client))
     this.clients.add(client)
-    if (shake) drive()
+  }
+
+  private received(client: ClientConn, bytes: Buffer): void {
+    let msg: Request
+    try {
+      msg = decode(bytes) as Request
+      if (!Array.isArray(msg)) throw new OSError(`a request is an array, not ${typeof msg}`)
+    } catch (error) {
+      client.channel.abort(error as Error)
+      return
+    }
+    if (msg[1] === OP_CANCEL) client.pending.get(msg[2])?.abort(new Error('cancelled by the client'))
+    else if (msg[1] === OP_HELLO) this.hello(client, String(msg[2]))
+    else {
+      const call = this.run(client, msg)
+      client.running.add(call)
+      void call.finally(() => client.running.delete(call))
+    }
   }
 
   /** The connection's first message: which client it belongs to. */
@@ -191,12 +177,13 @@ export class Server {
     owner.held.clear()
   }
 
-  private async run(client: ClientConn, callId: number, op: number, msg: unknown[]): Promise<void> {
+  private async run(client: ClientConn, msg: Request): Promise<void> {
+    const callId = msg[0]
     const controller = new AbortController()
     client.pending.set(callId, controller)
-    let answer: unknown[]
+    let answer: Answer
     try {
-      answer = [callId, true, await this.execute(client, op, msg, controller.signal)]
+      answer = [callId, true, await this.execute(client, msg, controller.signal)]
     } catch (error) {
       answer = [callId, false, errorRecord(error)]
     } finally {
@@ -208,31 +195,31 @@ export class Server {
       // An answer that cannot be serialized is an error for the caller.
       client.send([callId, false, errorRecord(new TypeError(`the result cannot be sent back: ${(error as Error).message}`))])
     }
-    if (op === OP_SHUTDOWN) this.stop()
+    if (msg[1] === OP_SHUTDOWN) this.stop()
   }
 
-  private async execute(client: ClientConn, op: number, msg: unknown[], signal: AbortSignal): Promise<unknown> {
-    switch (op) {
+  private async execute(client: ClientConn, msg: Request, signal: AbortSignal): Promise<unknown> {
+    switch (msg[1]) {
       case OP_CREATE: {
-        const [, , typeid, args] = msg as [number, number, string, unknown[]]
+        const [, , typeid, args] = msg
         return this.create(typeid, args)
       }
       case OP_CALL: {
-        const [, , id, method, args] = msg as [number, number, number, string, unknown[]]
+        const [, , id, method, args] = msg
         const h = this.objects.get(id)
         if (!h) throw new ValueError(`no object ${id} on this manager (it was never created here)`)
         const result = await h.type.call(h.obj, method, args, signal, client.owner, id)
         return this.returned(result)
       }
       case OP_DESCRIBE: {
-        const h = this.objects.get(msg[2] as number)
+        const h = this.objects.get(msg[2])
         if (!h) throw new ValueError(`no object ${String(msg[2])} on this manager`)
         return String(h.obj)
       }
       case OP_SHUTDOWN:
         return undefined
       default:
-        throw new NotImplementedError(`unknown manager operation ${String(op)}`)
+        throw new NotImplementedError(`unknown manager operation ${String(msg[1])}`)
     }
   }
 
@@ -303,7 +290,7 @@ export class Server {
     if (this.stopping) return
     this.stopping = true
     this.net.close()
-    for (const c of this.clients) c.socket.destroy()
+    for (const c of this.clients) c.channel.abort(new OSError('the manager server stopped'))
     if (isLocalServer(this)) setLocalServer(undefined)
   }
 }

@@ -1,11 +1,10 @@
 // The proxy ⇄ manager wire, imported by both ends (proxy.ts, manager-server.ts); neither end
-// imports the other for it. Each frame is one message in the library's serializer, in the
-// CPython framing of ipc/framing.ts, after the authkey handshake of ipc/auth.ts.
+// imports the other for it. Each frame is one message in the library's serializer, carried by
+// ipc/framed-socket.ts (CPython's framing, after its authkey handshake).
 //
 // A request is a tuple `[callId, op, ...]`, an answer `[callId, ok, value]`; the tuple types
-// below name every field, so both ends read them by name and the compiler checks each use.
-
-import { MAX_MESSAGE_BYTES } from '../ipc/framing.js'
+// below name every field, so both ends read them by name and the compiler checks each use. A
+// proxy builds a request with callId 0; its channel numbers it when it sends it.
 
 export const OP_CREATE = 0
 export const OP_CALL = 1
@@ -24,9 +23,6 @@ export type Request =
 
 /** `ok` false: `value` is an ErrorRecord (core/remote-error.ts). */
 export type Answer = [callId: number, ok: boolean, value: unknown]
-
-/** The largest frame either end accepts. */
-export const MAX_FRAME_BYTES = MAX_MESSAGE_BYTES
 
 /** What a proxy record holds: enough to reach the referent from any process. */
 export interface ProxyState {

@@ -18,12 +18,11 @@ import { functionSource } from '../core/source.js'
 import type { Connection } from '../ipc/connection.js'
 import { AuthenticationError, OSError } from '../core/errors.js'
 import { rebuildError, type ErrorRecord } from '../core/remote-error.js'
-import { OP_CALL, OP_CANCEL, OP_CREATE, OP_DESCRIBE, OP_HELLO, OP_SHUTDOWN, MAX_FRAME_BYTES, localReferent, type ProxyState } from './protocol.js'
+import { OP_CALL, OP_CANCEL, OP_CREATE, OP_DESCRIBE, OP_HELLO, OP_SHUTDOWN, localReferent, type Answer, type ProxyState, type Request } from './protocol.js'
 import * as net from 'node:net'
 import { randomBytes } from 'node:crypto'
-import { clientHandshake, handshakeDriver } from '../ipc/auth.js'
 import { decode, encode, encoded } from '../ipc/serialize.js'
-import { frameHeader, messageReader } from '../ipc/framing.js'
+import { FramedSocket } from '../ipc/framed-socket.js'
 
 /** The proxy classes by typeid, filled by the generated proxy modules (and the hand-written ones). */
 export const PROXY_CLASSES = new Map<string, new (core: ProxyCore) => unknown>()
@@ -56,7 +55,7 @@ class Channel {
   private readonly key = randomBytes(16).toString('hex')
   private nextId = 1
   private readonly pending = new Map<number, Pending>()
-  private socket: Promise<net.Socket> | undefined
+  private socket: Promise<FramedSocket> | undefined
   private broken: Error | undefined
 
   /** Connects nothing yet: a blocking call opens the blocking connection, an awaitable one the socket. */
@@ -73,7 +72,7 @@ class Channel {
       try {
         const st = connectBegin(this.address, { authkey: this.authkey === null ? null : Buffer.from(this.authkey, 'hex') })
         const conn = blockOn<Connection>(st, () => connectAttempt<Connection>(st), Infinity, () => st.expire() as never, true)
-        conn.send([0, OP_HELLO, this.key])
+        conn.send([0, OP_HELLO, this.key] satisfies Request)
         this.sync = conn
       } catch (error) {
         throw this.unreachable(error)
@@ -96,33 +95,34 @@ class Channel {
     return this.broken
   }
 
-  private outcome(msg: unknown[]): { ok: boolean; value: unknown } {
-    const [, ok, value] = msg as [number, boolean, unknown]
+  private outcome(msg: Answer): { ok: boolean; value: unknown } {
+    const [, ok, value] = msg
     return { ok, value: ok ? value : rebuildError(value as ErrorRecord, `the manager at ${addressText(this.address)}`) }
   }
 
   /** A send that failed: the caller's own bad argument (the connection is fine), or the server gone. */
-  private sendFailed(error: unknown, request: unknown[], names?: readonly string[]): Error {
+  private sendFailed(error: unknown, request: Request, names?: readonly string[]): Error {
     if (error instanceof TypeError) {
       // The serializer names the value's path in the request: say it in the caller's terms.
-      const what = request[0] === OP_CALL ? `${String(request[2])}() argument ` : 'argument '
+      const what = request[1] === OP_CALL ? `${request[3]}() argument ` : 'argument '
       error.message = error.message.replace(/^(?:obj|item)\[\d+\]\[(\d+)\]/, (_, i) => names?.[Number(i)] ?? `${what}${i}`)
       return error
     }
     return this.gone(error)
   }
 
-  call(request: unknown[], names?: readonly string[]): unknown {
+  /** A blocking call; the request's call id (0 as given) is numbered here. */
+  call(request: Request, names?: readonly string[]): unknown {
     if (this.broken) throw this.broken
-    const id = this.nextId++
+    request[0] = this.nextId++
     try {
-      this.conn.send([id, ...request])
+      this.conn.send(request)
     } catch (error) {
       throw this.sendFailed(error, request, names)
     }
-    let msg: unknown[]
+    let msg: Answer
     try {
-      msg = this.conn.recv() as unknown[]
+      msg = this.conn.recv() as Answer
     } catch (error) {
       this.failAll(error)
       throw this.gone(error)
@@ -133,77 +133,68 @@ class Channel {
   }
 
   /** The socket for awaitable calls: connected, authenticated and announced on first use. */
-  private async asyncSocket(): Promise<net.Socket> {
-    this.socket ??= new Promise<net.Socket>((resolve, reject) => {
+  private async asyncSocket(): Promise<FramedSocket> {
+    this.socket ??= new Promise<FramedSocket>((resolve, reject) => {
       const a = this.address
       const sock = typeof a === 'string' ? net.connect(a) : net.connect(a[1], a[0])
       sock.setNoDelay(true)
-      const write = (bytes: Buffer): void => void sock.write(Buffer.concat([frameHeader(bytes.length), bytes]))
-      let shake = this.authkey === null ? undefined : handshakeDriver(clientHandshake(Buffer.from(this.authkey, 'hex')), write)
-      const ready = (): void => {
-        shake = undefined
-        sock.write(frame(0, [OP_HELLO, this.key]))
-        sock.unref() // only pending calls keep this process alive
-        resolve(sock)
-      }
-      const drive = (input?: Buffer): void => {
-        if (shake!(input)) ready()
-      }
-      const reader = messageReader(MAX_FRAME_BYTES, (bytes) => {
-        if (shake) {
-          try {
-            drive(bytes)
-          } catch (error) {
-            sock.destroy()
-            reject(error)
-          }
-          return
-        }
-        this.deliver(decode(bytes) as unknown[])
-        if (this.pending.size === 0) sock.unref()
-      }, () => sock.destroy())
-      sock.on('connect', () => {
-        try {
-          if (shake) drive()
-          else ready()
-        } catch (error) {
-          sock.destroy()
-          reject(error)
-        }
-      })
-      sock.on('data', (chunk: Buffer) => reader.push(chunk))
       let connected = false
       sock.once('connect', () => (connected = true))
-      sock.on('error', (error) => reject(connected ? this.gone(error) : this.unreachable(error)))
-      sock.on('close', () => {
-        this.socket = undefined
-        // Closed before the handshake ended (the server died meanwhile): the connect fails too.
-        reject(connected ? this.gone(new Error('the connection closed')) : this.unreachable(new Error('the connection closed')))
-        if (this.pending.size) this.failAll(new Error('the connection closed'))
+      const channel: FramedSocket = new FramedSocket(sock, {
+        role: 'client',
+        authkey: this.authkey === null ? null : Buffer.from(this.authkey, 'hex'),
+        ready: () => {
+          channel.send(encoded().subarray(0, encode([0, OP_HELLO, this.key] satisfies Request, 'obj')))
+          sock.unref() // only pending calls keep this process alive
+          resolve(channel)
+        },
+        message: (bytes) => {
+          let answer: Answer
+          try {
+            answer = decode(bytes) as Answer
+          } catch (error) {
+            // Not a manager (or not ours): the connection is dropped and its calls fail.
+            channel.abort(error as Error)
+            return
+          }
+          this.deliver(answer)
+          if (this.pending.size === 0) sock.unref()
+        },
+        // Settles the connect only: a connection that was up fails its calls when it closes.
+        ended: (error) => {
+          if (error) reject(connected && !(error instanceof AuthenticationError) ? this.gone(error) : this.unreachable(error))
+        },
+        closed: () => {
+          this.socket = undefined
+          // Closed before the handshake ended (the server died meanwhile): the connect fails too.
+          reject(connected ? this.gone(new Error('the connection closed')) : this.unreachable(new Error('the connection closed')))
+          if (this.pending.size) this.failAll(new Error('the connection closed'))
+        },
       })
     })
     return this.socket
   }
 
-  private deliver(msg: unknown[]): void {
-    const p = this.pending.get(msg[0] as number)
+  private deliver(msg: Answer): void {
+    const p = this.pending.get(msg[0])
     if (!p) return
-    this.pending.delete(msg[0] as number)
+    this.pending.delete(msg[0])
     const r = this.outcome(msg)
     if (p.aborted && !r.ok) p.reject(p.aborted.reason)
     else if (r.ok) p.resolve(r.value)
     else p.reject(r.value)
   }
 
-  async coro_call(request: unknown[], signal?: AbortSignal, names?: readonly string[]): Promise<unknown> {
+  /** An awaitable call; the request's call id (0 as given) is numbered here. */
+  async coro_call(request: Request, signal?: AbortSignal, names?: readonly string[]): Promise<unknown> {
     if (this.broken) throw this.broken
     signal?.throwIfAborted()
-    const sock = await this.asyncSocket()
+    const channel = await this.asyncSocket()
     signal?.throwIfAborted() // aborted while connecting: nothing was sent
-    const id = this.nextId++
-    let bytes: Buffer
+    const id = (request[0] = this.nextId++)
+    let n: number
     try {
-      bytes = frame(id, request)
+      n = encode(request, 'obj')
     } catch (error) {
       throw this.sendFailed(error, request, names)
     }
@@ -213,11 +204,11 @@ class Channel {
       p.reject = reject
     })
     this.pending.set(id, p)
-    sock.ref()
-    sock.write(bytes)
+    channel.socket.ref()
+    channel.send(encoded().subarray(0, n))
     const onAbort = (): void => {
       p.aborted = { reason: signal!.reason }
-      sock.write(frame(this.nextId++, [OP_CANCEL, id]))
+      channel.send(encoded().subarray(0, encode([this.nextId++, OP_CANCEL, id] satisfies Request, 'obj')))
     }
     signal?.addEventListener('abort', onAbort, { once: true })
     try {
@@ -232,12 +223,6 @@ class Channel {
     for (const p of this.pending.values()) p.reject(e)
     this.pending.clear()
   }
-}
-
-/** One framed message in the serializer: `[id, ...request]`. */
-function frame(id: number, request: unknown[]): Buffer {
-  const n = encode([id, ...request], 'obj')
-  return Buffer.concat([frameHeader(n), encoded().subarray(0, n)])
 }
 
 /** This thread's channels, by server address and key. */
@@ -266,24 +251,24 @@ function creationArgs(args: unknown[]): unknown[] {
 }
 
 export function createRemote(address: ProxyState['address'], authkey: string | null, typeid: string, args: unknown[]): unknown {
-  const r = channelTo(address, authkey).call([OP_CREATE, typeid, creationArgs(args)]) as { id: number; typeid: string }
+  const r = channelTo(address, authkey).call([0, OP_CREATE, typeid, creationArgs(args)]) as { id: number; typeid: string }
   return wrapProxy(new ProxyCore({ address, authkey, id: r.id, typeid: r.typeid }))
 }
 
 export async function coroCreateRemote(address: ProxyState['address'], authkey: string | null, typeid: string, args: unknown[], signal?: AbortSignal): Promise<unknown> {
-  const r = (await channelTo(address, authkey).coro_call([OP_CREATE, typeid, creationArgs(args)], signal)) as { id: number; typeid: string }
+  const r = (await channelTo(address, authkey).coro_call([0, OP_CREATE, typeid, creationArgs(args)], signal)) as { id: number; typeid: string }
   return wrapProxy(new ProxyCore({ address, authkey, id: r.id, typeid: r.typeid }))
 }
 
 /** Python's Pipe() with both ends served by a server: proxies of two connected ends. */
 export function createPipe<C>(address: ProxyState['address'], authkey: string | null, duplex: boolean): [C, C] {
   if (typeof duplex !== 'boolean') throw new TypeError('duplex must be a boolean')
-  return channelTo(address, authkey).call([OP_CREATE, 'Pipe', [duplex]]) as [C, C]
+  return channelTo(address, authkey).call([0, OP_CREATE, 'Pipe', [duplex]]) as [C, C]
 }
 
 /** Asks a server to stop. */
 export function shutdownRemote(address: ProxyState['address'], authkey: string | null): void {
-  channelTo(address, authkey).call([OP_SHUTDOWN])
+  channelTo(address, authkey).call([0, OP_SHUTDOWN])
 }
 
 /** A proxy's state and its calls. */
@@ -305,11 +290,11 @@ export class ProxyCore {
 
   /** A method call on the referent; `names` (the parameters') let an unsendable argument be named. */
   call(method: string, args: unknown[], names?: readonly string[]): unknown {
-    return this.answer(channelTo(this.state.address, this.state.authkey).call([OP_CALL, this.state.id, method, args], names))
+    return this.answer(channelTo(this.state.address, this.state.authkey).call([0, OP_CALL, this.state.id, method, args], names))
   }
 
   async coro_call(method: string, args: unknown[], signal?: AbortSignal, names?: readonly string[]): Promise<unknown> {
-    return this.answer(await channelTo(this.state.address, this.state.authkey).coro_call([OP_CALL, this.state.id, method, args], signal, names))
+    return this.answer(await channelTo(this.state.address, this.state.authkey).coro_call([0, OP_CALL, this.state.id, method, args], signal, names))
   }
 
   /** A returned proxy record (`{ __proxy__, typeid, id }`) becomes a proxy on the same server. */
@@ -323,7 +308,7 @@ export class ProxyCore {
 
   describe(): string {
     try {
-      return String(channelTo(this.state.address, this.state.authkey).call([OP_DESCRIBE, this.state.id]))
+      return String(channelTo(this.state.address, this.state.authkey).call([0, OP_DESCRIBE, this.state.id]))
     } catch {
       return `typeid='${this.state.typeid}' id=${this.state.id} at ${addressText(this.state.address)}, unreachable`
     }

@@ -1,0 +1,180 @@
+// One socket speaking CPython's multiprocessing.connection: the authkey handshake of auth.ts, as
+// server or client, then frames of framing.ts both ways. The I/O thread (AioListener, AioClient),
+// the manager server and the proxies' awaitable connection all use it, so the handshake, the frame
+// limit and the ways a connection breaks are written once.
+//
+// How input ends, reported once by `ended`:
+//   undefined                       EOF at a frame boundary after the handshake
+//   EOFError                        EOF at a frame boundary during the handshake
+//   OSError(CUT_OFF)                a bad frame (negative, over the limit), or EOF inside a frame
+//   OSError('bad message length')   a handshake frame over HANDSHAKE_MAX (CPython's recv_bytes(256))
+//   AuthenticationError             the handshake failed (after #FAILURE# was sent, when we judged)
+//   the socket's own error          a reset, a refused connect, ...
+// A failed handshake ends the socket gently, so that the peer reads our #FAILURE#; anything else
+// destroys it.
+import type { Socket } from 'node:net'
+import { EOFError, OSError } from '../core/errors.js'
+import { HANDSHAKE_MAX, clientHandshake, handshakeDriver, serverHandshake } from './auth.js'
+import { FrameReader, MAX_MESSAGE_BYTES, frameHeader, framed, wholeMessages, type FrameSink } from './framing.js'
+import { CUT_OFF } from './queue.js'
+
+/** Payloads up to this size go out with their header in one write, as CPython does. */
+const ONE_WRITE_BYTES = 16384
+/** How long a peer that failed the handshake has to read our verdict before its socket is dropped. */
+const VERDICT_GRACE_MS = 5_000
+
+export interface FramedSocketOptions {
+  /** 'server' challenges first (Listener.accept), 'client' answers first (Client). */
+  role: 'server' | 'client'
+  /** No key, no handshake, as in Python. */
+  authkey: Uint8Array | null
+  /** The longest frame the peer may send (default MAX_MESSAGE_BYTES): a peer never sizes our allocations beyond it. */
+  maxMessageBytes?: number
+  /** Each whole message after the handshake (the bytes are the caller's to keep); or `frames`. */
+  message?(bytes: Buffer): void
+  /** Each frame after the handshake, its payload in parts as it arrives (for streaming into a ring). */
+  frames?: FrameSink
+  /** The handshake passed (at once when there is no key): frames flow from now on. */
+  ready?(): void
+  /** Input ended, once; see the table at the top. */
+  ended(error?: Error): void
+  /** The socket closed both ways. */
+  closed?(): void
+  /**
+   * While frames handed on are still being stored (a ring that is full), a promise of that: the
+   * socket stops reading until it settles, and EOF is reported after it.
+   */
+  backlog?(): Promise<void> | undefined
+}
+
+export class FramedSocket {
+  private shake: ((input?: Buffer) => boolean) | undefined
+  private readonly reader: FrameReader
+  /** Input is over (ended reported): nothing more is read or handed on. */
+  private done = false
+
+  constructor(
+    readonly socket: Socket,
+    private readonly o: FramedSocketOptions,
+  ) {
+    const sink = o.frames ?? wholeMessages(o.message!)
+    const handshakeSink = wholeMessages((bytes) => this.handshakeFrame(bytes))
+    this.reader = new FrameReader(
+      o.maxMessageBytes ?? MAX_MESSAGE_BYTES,
+      (size) => {
+        // A handshake that failed inside this chunk: what the peer sent after it is not read.
+        if (this.done) return false
+        if (!this.shake) return sink.start(size)
+        if (size > HANDSHAKE_MAX) return this.fail(new OSError('bad message length'))
+        handshakeSink.start(size)
+      },
+      (bytes) => {
+        if (!this.done) (this.shake ? handshakeSink : sink).part(bytes)
+      },
+      () => this.fail(new OSError(CUT_OFF)),
+    )
+    if (o.authkey) {
+      const gen = o.role === 'server' ? serverHandshake(o.authkey) : clientHandshake(o.authkey)
+      this.shake = handshakeDriver(gen, (bytes) => void socket.write(framed(bytes)))
+    }
+    socket.on('data', (chunk: Buffer) => {
+      if (this.done || !this.reader.push(chunk)) return
+      const pending = o.backlog?.()
+      if (!pending) return
+      socket.pause()
+      void pending.then(() => {
+        if (!this.done) socket.resume()
+      })
+    })
+    socket.on('end', () => {
+      const inFrame = this.reader.inFrame
+      const report = (): void => {
+        if (inFrame) this.fail(new OSError(CUT_OFF))
+        else if (this.shake) this.fail(new EOFError())
+        else this.finish()
+      }
+      const pending = o.backlog?.()
+      if (pending) void pending.then(report)
+      else report()
+    })
+    socket.on('error', (error) => this.fail(error))
+    socket.on('close', () => o.closed?.())
+    socket.resume() // a listener's sockets may be paused on connect (net.Server pauseOnConnect)
+    // Not before the constructor returned: a `ready` without a handshake may use this object.
+    if (socket.connecting) socket.once('connect', () => this.begin())
+    else queueMicrotask(() => this.begin())
+  }
+
+  /** Sends one message; false when the socket's buffer is full (see drain). `owned`: the payload is not reused by the caller, so a large one is written without a copy. */
+  send(payload: Uint8Array, owned = false, written?: () => void): boolean {
+    if (owned && payload.length > ONE_WRITE_BYTES) {
+      this.socket.write(frameHeader(payload.length))
+      return this.socket.write(payload, written)
+    }
+    return this.socket.write(framed(payload), written)
+  }
+
+  /** Settles once the socket's buffer drained, or the socket closed. */
+  drain(): Promise<void> {
+    if (this.socket.destroyed) return Promise.resolve()
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.socket.off('drain', done)
+        this.socket.off('close', done)
+        resolve()
+      }
+      this.socket.once('drain', done)
+      this.socket.once('close', done)
+    })
+  }
+
+  /**
+   * Drops the connection now, whatever it was doing (its user went away, the server stops, a
+   * message made no sense, a handshake took too long): nothing more is read, ended(error).
+   */
+  abort(error: Error): void {
+    this.fail(error)
+  }
+
+  private begin(): void {
+    if (this.done) return
+    if (this.shake) this.drive()
+    else this.o.ready?.()
+  }
+
+  private handshakeFrame(bytes: Buffer): void {
+    this.drive(bytes)
+  }
+
+  private drive(input?: Buffer): void {
+    if (this.done) return
+    let passed: boolean
+    try {
+      passed = this.shake!(input)
+    } catch (error) {
+      this.fail(error as Error, true)
+      return
+    }
+    if (!passed) return
+    this.shake = undefined
+    this.o.ready?.()
+  }
+
+  private finish(): void {
+    if (this.done) return
+    this.done = true
+    this.o.ended()
+  }
+
+  /** Ends input with `error`; returns false for FrameReader (the rest of the chunk is not read). */
+  private fail(error: Error, gently = false): false {
+    if (this.done) return false
+    this.done = true
+    if (gently) {
+      this.socket.end()
+      setTimeout(() => this.socket.destroy(), VERDICT_GRACE_MS).unref()
+    } else this.socket.destroy()
+    this.o.ended(error)
+    return false
+  }
+}
