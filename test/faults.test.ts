@@ -1,0 +1,115 @@
+// Fault suite: parties killed at random moments, in tight loops, while the others go on. Bounded:
+// every wait has a generous limit, so a jam fails the test instead of hanging the run.
+import test from 'ava'
+import { AioProcess, AioQueue } from '../generated/index.generated.js'
+import { LONG } from './helpers.js'
+
+const MAX_ITEMS = 1 << 20 // per producer slot
+const BASE = 100_000_000 // item = slot × BASE + index
+
+/** Resolves once `ready()` holds, checking every turn of the event loop; rejects after LONG ms. */
+async function until(ready: () => boolean, what: string): Promise<void> {
+  const end = performance.now() + LONG
+  while (!ready()) {
+    if (performance.now() > end) throw new Error(`timed out waiting until ${what}`)
+    await new Promise((r) => setImmediate(r))
+  }
+}
+
+// Only producers are killed here: a consumer killed between get() returning and recording the item
+// would lose it from the count, which no queue can prevent.
+test.serial('thread context: 4 producers killed 300 times mid-put while 4 consumers get: every put() that returned is got exactly once or remains', async (t) => {
+  const SLOTS = 4
+  const KILLS = 300
+  // A small ring: puts contend for the write lock and overflow to the feeder, the paths a kill can cut.
+  const q = new AioQueue<number>(0, { bufferSize: 4096 })
+  // progress[s]: items of slot s below it were put and their put() returned.
+  const progress = new Int32Array(new SharedArrayBuffer(4 * SLOTS))
+  const seen = new Int32Array(new SharedArrayBuffer(4 * SLOTS * MAX_ITEMS))
+  const maybe = new Set<number>() // put() may have returned for these, unrecorded, before the kill
+
+  const consumers = Array.from({ length: 4 }, () => new AioProcess({
+    target: (q: AioQueue<number>, seen: Int32Array, BASE: number, MAX: number) => {
+      for (;;) {
+        const v = q.get()
+        if (v < 0) return
+        Atomics.add(seen, Math.floor(v / BASE) * MAX + (v % BASE), 1)
+      }
+    },
+    args: [q, seen, BASE, MAX_ITEMS],
+  }))
+  for (const c of consumers) c.start()
+  t.teardown(() => {
+    for (const c of consumers) if (c.isAlive()) c.kill()
+  })
+
+  const producer = (slot: number, from: number): AioProcess => {
+    const p = new AioProcess({
+      target: (q: AioQueue<number>, progress: Int32Array, slot: number, from: number, BASE: number) => {
+        for (let i = from; ; i++) {
+          q.put(slot * BASE + i)
+          Atomics.store(progress, slot, i + 1)
+        }
+      },
+      args: [q, progress, slot, from, BASE],
+    })
+    p.start()
+    return p
+  }
+
+  let kills = 0
+  await Promise.all(Array.from({ length: SLOTS }, async (_, slot) => {
+    let from = 0
+    while (kills < KILLS) {
+      const p = producer(slot, from)
+      // Let it put a random few more items, then kill it wherever it is: usually inside put().
+      const target = from + 1 + Math.floor(Math.random() * 40)
+      await until(() => Atomics.load(progress, slot) >= target, `producer ${slot} reached item ${target}`)
+      if (kills++ % 2) p.kill()
+      else p.terminate()
+      await p.coro_join(LONG)
+      if (p.isAlive()) throw new Error(`producer ${slot} did not end within ${LONG} ms of its kill`)
+      const confirmed = Atomics.load(progress, slot)
+      maybe.add(slot * BASE + confirmed) // its put() may have returned just before the kill
+      from = confirmed + 1
+      Atomics.store(progress, slot, from)
+      if (from + 64 >= MAX_ITEMS) break
+    }
+  }))
+
+  // Sentinels stop the consumers; items a dead producer left to the feeder may arrive after them.
+  for (const _ of consumers) await q.coro_put(-1)
+  for (const c of consumers) {
+    await c.coro_join(LONG)
+    t.false(c.isAlive(), 'a consumer is stuck in get(): the queue jammed')
+  }
+  for (;;) {
+    let v: number
+    try {
+      v = await q.coro_get(true, 1000)
+    } catch {
+      break
+    }
+    if (v >= 0) Atomics.add(seen, Math.floor(v / BASE) * MAX_ITEMS + (v % BASE), 1)
+  }
+
+  let confirmed = 0
+  const problems: string[] = []
+  for (let slot = 0; slot < SLOTS; slot++) {
+    const end = Atomics.load(progress, slot)
+    for (let i = 0; i < end; i++) {
+      const n = seen[slot * MAX_ITEMS + i]
+      const item = slot * BASE + i
+      if (maybe.has(item)) {
+        if (n > 1) problems.push(`item ${item} (put cut by a kill) got ${n} times`)
+      } else if (n !== 1) problems.push(`item ${item} got ${n} times`)
+      else confirmed++
+    }
+  }
+  t.true(kills >= KILLS, `${kills} kills`)
+  t.deepEqual(problems.slice(0, 20), [], `${problems.length} items lost or doubled`)
+  t.true(confirmed > KILLS, `${confirmed} items checked`)
+  // The queue still works both ways.
+  q.put(7)
+  t.is(await q.coro_get(true, LONG), 7)
+})
