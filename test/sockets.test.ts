@@ -34,6 +34,20 @@ for (const style of STYLES) {
     })
   }
 
+  test(`Node ⇄ Node without an authkey: accept, then messages both ways (${style})`, async (t) => {
+    const listener = new AioListener(['127.0.0.1', 0])
+    t.teardown(() => listener.close())
+    const outcome = new AioArray('c', 64)
+    const p = start(t, { target: { module: TARGETS, name: 'echoClient' }, args: [listener.address, null, 2, outcome] })
+    const conn = await call<any>(style, listener, 'accept')
+    for (const word of ['plain', 'text']) {
+      await call(style, conn, 'sendBytes', Buffer.from(word))
+      t.is((await call<Buffer>(style, conn, 'recvBytes')).toString(), word.toUpperCase())
+    }
+    joined(t, p)
+    t.is(outcome.value.toString(), 'ok')
+  })
+
   test(`a client with a wrong authkey gets AuthenticationError; the listener keeps serving (${style})`, async (t) => {
     const listener = new AioListener(['127.0.0.1', 0], { authkey: 'right' })
     t.teardown(() => listener.close())
