@@ -82,64 +82,203 @@ function isReduced(v: unknown): v is Reduced {
   return typeof v === 'object' && v !== null && typeof (v as Reduced).__aio__ === 'string' && 'state' in v
 }
 
-function isShareable(v: object): v is Shareable {
-  return typeof (v as Shareable)[REDUCE] === 'function'
+// --- what a sent value may hold --------------------------------------------------------------
+// One classification for every path that sends a value to another thread: the queue and pipe
+// encoder (ipc/serialize.ts) and a process's arguments (reduceTree). Both walk the same containers
+// (arrays, plain objects, Maps, Sets), reduce shared objects found anywhere in them, and refuse the
+// same values with the same message, so an item that a queue takes a process takes too.
+
+export const UNDEFINED = 0, NULL = 1, BOOLEAN = 2, NUMBER = 3, STRING = 4, BIGINT = 5
+/** A function or a Symbol: refused. */
+export const REFUSED = 6
+export const ARRAY = 7, PLAIN = 8, MAP = 9, SET = 10
+/** A shareable object (lock, queue, connection, proxy...): it travels as its record. */
+export const SHARED = 11
+export const BYTES = 12, BUFFER = 13
+/** Any other object (Date, RegExp, Error, other typed arrays...): V8's structured clone decides. */
+export const CLONE = 14
+export type Kind = number
+
+export function kindOf(v: unknown): Kind {
+  switch (typeof v) {
+    case 'number': return NUMBER
+    case 'string': return STRING
+    case 'boolean': return BOOLEAN
+    case 'undefined': return UNDEFINED
+    case 'bigint': return BIGINT
+    case 'object': return v === null ? NULL : objectKindOf(v)
+    default: return REFUSED
+  }
+}
+
+function objectKindOf(v: object): Kind {
+  if (Array.isArray(v)) return ARRAY
+  // Before the prototype checks: whatever implements REDUCE travels as its record, a user's own
+  // primitive written as an object literal too.
+  if (typeof (v as Shareable)[REDUCE] === 'function') return SHARED
+  const proto = Object.getPrototypeOf(v)
+  if (proto === Object.prototype || proto === null) return PLAIN
+  if (proto === Uint8Array.prototype) return BYTES
+  if (proto === Buffer.prototype) return BUFFER
+  // Structured clone turns a subclass into a plain Map/Set; so do both walks.
+  if (v instanceof Map) return MAP
+  if (v instanceof Set) return SET
+  return CLONE
+}
+
+// Steps of a path that are not a property or an index. Made only inside Maps and Sets, and
+// formatted only for an error message.
+class MapKey {
+  constructor(readonly ordinal: number) {}
+}
+class MapValue {
+  constructor(readonly key: unknown) {}
+}
+class SetItem {
+  constructor(readonly ordinal: number) {}
+}
+
+function keyText(key: unknown): string {
+  try {
+    return String(key)
+  } catch {
+    return describeValue(key)
+  }
 }
 
 /**
- * Replaces every shareable object in `value` (nested in arrays, plain objects, Maps and Sets) by
- * its record, and refuses what structured clone would drop or reject, naming its path. With
- * `portableOnly` (for a spawned process) it also refuses objects that live in this process's memory.
+ * Where a walk is inside the value it sends, as a stack of steps joined into text only for an
+ * error message: building `item.a[2]` for every field cost more than encoding the field.
+ */
+export class TreePath {
+  private readonly steps: unknown[] = []
+  constructor(private root = 'item') {}
+  reset(root: string): void {
+    this.root = root
+    this.steps.length = 0
+  }
+  index(i: number): void {
+    this.steps.push(i)
+  }
+  property(key: string): void {
+    this.steps.push(key)
+  }
+  mapKey(ordinal: number): void {
+    this.steps.push(new MapKey(ordinal))
+  }
+  mapValue(key: unknown): void {
+    this.steps.push(new MapValue(key))
+  }
+  setItem(ordinal: number): void {
+    this.steps.push(new SetItem(ordinal))
+  }
+  leave(): void {
+    this.steps.pop()
+  }
+  toString(): string {
+    let text = this.root
+    for (const s of this.steps) {
+      if (typeof s === 'number') text += `[${s}]`
+      else if (typeof s === 'string') text += `.${s}`
+      else if (s instanceof MapKey) text += ` key #${s.ordinal}`
+      else if (s instanceof MapValue) text += `.get(${keyText(s.key)})`
+      else text += ` item #${(s as SetItem).ordinal}`
+    }
+    return text
+  }
+}
+
+/** The error for a value of kind REFUSED at `path`. */
+export function refuseValue(path: TreePath | string, value: unknown): never {
+  throw new TypeError(
+    `${path} is ${describeValue(value)}, which cannot be sent to another thread` +
+      (typeof value === 'function' ? '; only a process target travels as a function (its source, or { module, name })' : ''),
+  )
+}
+
+/** The error for a value of kind CLONE that V8's structured clone refused. */
+export function refuseClone(path: TreePath | string, value: unknown, error: unknown): never {
+  throw new TypeError(`${path} (${describeValue(value)}) cannot be sent to another thread: ${(error as Error).message}`, { cause: error })
+}
+
+/**
+ * The record of a shareable object found at `path`. With `portableOnly` (a spawned process shares
+ * no memory with this one) only proxies may go.
+ */
+export function reduceShared(value: Shareable, path: TreePath | string, portableOnly: boolean): Reduced {
+  const record = value[REDUCE]()
+  if (portableOnly && !record.portable) {
+    throw new TypeError(`${path} is a ${record.__aio__} of the thread context, which lives in this process's memory; a spawned process needs ctx.${record.__aio__}() from getContext('spawn'), or an AioManager's`)
+  }
+  return record
+}
+
+/**
+ * Replaces every shareable object in `value` by its record, for a process's arguments, which
+ * travel by structured clone; refuses what the queue encoder refuses, naming its path.
  */
 export function reduceTree(value: unknown, path: string, portableOnly = false): unknown {
-  switch (typeof value) {
-    case 'function':
-      throw new TypeError(
-        `${path} is a function, which cannot be sent to another thread; pass it as the process target, or as { module, name }`,
-      )
-    case 'symbol':
-      throw new TypeError(`${path} is a Symbol, which cannot be sent to another thread`)
-    case 'object':
-      break
+  return reduceAt(value, new TreePath(path), portableOnly)
+}
+
+function reduceAt(value: unknown, path: TreePath, portableOnly: boolean): unknown {
+  switch (kindOf(value)) {
+    case REFUSED:
+      return refuseValue(path, value)
+    case SHARED:
+      return reduceShared(value as Shareable, path, portableOnly)
+    case ARRAY: {
+      const items = value as unknown[]
+      const out = new Array(items.length)
+      for (let i = 0; i < items.length; i++) {
+        path.index(i)
+        out[i] = reduceAt(items[i], path, portableOnly)
+        path.leave()
+      }
+      return out
+    }
+    case PLAIN: {
+      const out: Record<string, unknown> = {}
+      for (const key of Object.keys(value as object)) {
+        path.property(key)
+        out[key] = reduceAt((value as Record<string, unknown>)[key], path, portableOnly)
+        path.leave()
+      }
+      return out
+    }
+    case MAP: {
+      const out = new Map()
+      let i = 0
+      for (const [k, v] of value as Map<unknown, unknown>) {
+        path.mapKey(i++)
+        const key = reduceAt(k, path, portableOnly)
+        path.leave()
+        path.mapValue(k)
+        out.set(key, reduceAt(v, path, portableOnly))
+        path.leave()
+      }
+      return out
+    }
+    case SET: {
+      const out = new Set()
+      let i = 0
+      for (const v of value as Set<unknown>) {
+        path.setItem(i++)
+        out.add(reduceAt(v, path, portableOnly))
+        path.leave()
+      }
+      return out
+    }
+    case CLONE:
+      try {
+        structuredClone(value)
+      } catch (error) {
+        refuseClone(path, value, error)
+      }
+      return value
     default:
       return value
   }
-  if (value === null) return value
-  if (isShareable(value)) {
-    const record = value[REDUCE]()
-    // A spawned process shares no memory with this one: only proxies may go to it.
-    if (portableOnly && !record.portable) {
-      throw new TypeError(`${path} is a ${record.__aio__} of the thread context, which lives in this process's memory; a spawned process needs ctx.${record.__aio__}() from getContext('spawn'), or an AioManager's`)
-    }
-    return record
-  }
-  if (Array.isArray(value)) return value.map((v, i) => reduceTree(v, `${path}[${i}]`, portableOnly))
-  if (value instanceof Map) {
-    const out = new Map()
-    let i = 0
-    for (const [k, v] of value) {
-      out.set(reduceTree(k, `${path} key #${i}`, portableOnly), reduceTree(v, `${path}.get(${String(k)})`, portableOnly))
-      i++
-    }
-    return out
-  }
-  if (value instanceof Set) {
-    let i = 0
-    return new Set([...value].map((v) => reduceTree(v, `${path} item #${i++}`, portableOnly)))
-  }
-  const proto = Object.getPrototypeOf(value)
-  if (proto === Object.prototype || proto === null) {
-    const out: Record<string, unknown> = {}
-    for (const key of Object.keys(value)) out[key] = reduceTree((value as Record<string, unknown>)[key], `${path}.${key}`, portableOnly)
-    return out
-  }
-  // Typed arrays, Dates, RegExps, Errors, ArrayBuffers and the like clone natively; check the rest.
-  try {
-    structuredClone(value)
-  } catch (error) {
-    throw new TypeError(`${path} (${describeValue(value)}) cannot be sent to another thread: ${(error as Error).message}`)
-  }
-  return value
 }
 
 /** The modules defining shared classes in `value` that this thread has not registered yet. */
@@ -172,12 +311,4 @@ export function rebuildTree(value: unknown): unknown {
     return out
   }
   return value
-}
-
-/** Checks a record's tag before a core rebuilds from it. */
-export function expectTag(record: Reduced, tag: string): unknown {
-  if (!isReduced(record) || record.__aio__ !== tag) {
-    throw new TypeError(`expected a shared ${tag}, got ${isReduced(record) ? `a shared ${record.__aio__}` : describeValue(record)}`)
-  }
-  return record.state
 }
