@@ -9,6 +9,25 @@ import { joined, start } from './helpers.js'
 type Path = 'queue' | 'pipe' | 'args'
 const PATHS: readonly Path[] = ['queue', 'pipe', 'args']
 
+/**
+ * Sends `value` along `path` to a child running `target(path, queue | connection | value)`, and
+ * waits until the child has ended well.
+ */
+async function deliver(t: ExecutionContext, path: Path, value: unknown, target: (how: Path, x: any) => void): Promise<void> {
+  if (path === 'queue') {
+    const q = new AioQueue<unknown>()
+    q.put(value)
+    joined(t, start(t, { target, args: [path, q] }))
+  } else if (path === 'pipe') {
+    const [here, there] = AioPipe()
+    const p = start(t, { target, args: [path, there] })
+    await here.coro_send(value)
+    joined(t, p)
+  } else {
+    joined(t, start(t, { target, args: [path, value] }))
+  }
+}
+
 /** Four locks, held here, each inside a different container. */
 function nestedLocks(): { locks: AioLock[]; value: unknown } {
   const locks = [new AioLock(), new AioLock(), new AioLock(), new AioLock()]
@@ -28,18 +47,7 @@ for (const path of PATHS) {
         lock.release()
       }
     }
-    if (path === 'queue') {
-      const q = new AioQueue<unknown>()
-      q.put(value)
-      joined(t, start(t, { target, args: [path, q] }))
-    } else if (path === 'pipe') {
-      const [here, there] = AioPipe()
-      const p = start(t, { target, args: [path, there] })
-      await here.coro_send(value)
-      joined(t, p)
-    } else {
-      joined(t, start(t, { target, args: [path, value] }))
-    }
+    await deliver(t, path, value, target)
     t.deepEqual(
       locks.map((l) => l.acquire(false)),
       [true, true, true, true],
@@ -47,6 +55,26 @@ for (const path of PATHS) {
     )
   })
 }
+
+for (const path of PATHS) {
+  test(`a SharedArrayBuffer and a view over one arrive as the same memory through ${path}, not as copies`, async (t) => {
+    const sab = new SharedArrayBuffer(8)
+    const value = new Map<string, unknown>([['buffer', sab], ['view', new Int32Array(sab, 4, 1)]])
+    const target = (how: Path, x: any) => {
+      const v = how === 'queue' ? x.get(true, 30_000) : how === 'pipe' ? x.recv() : x
+      Atomics.store(new Int32Array(v.get('buffer')), 0, 7)
+      Atomics.store(v.get('view'), 0, 42)
+    }
+    await deliver(t, path, value, target)
+    t.deepEqual([...new Int32Array(sab)], [7, 42])
+  })
+}
+
+test('shared memory in the args of a spawned process is refused with its path: the child could not see it', (t) => {
+  const p = new AioProcess({ target: () => {}, args: [[new Uint8Array(new SharedArrayBuffer(4))]], startMethod: 'spawn' })
+  t.throws(() => p.start(), { instanceOf: TypeError, message: /^args\[0\]\[0\] is an object \(Uint8Array\) over this process's shared memory/ })
+  t.false(p.isAlive())
+})
 
 /** Sends `value` along `path` and returns the TypeError it was refused with, and its root name. */
 function refusal(t: ExecutionContext, path: Path, value: unknown): { root: string; message: string } {

@@ -1,7 +1,8 @@
 // Transfer is an explicit step. A shareable object reduces to a tagged, structured-cloneable
 // record holding its SharedArrayBuffer(s); the receiving thread rebuilds a working object over
-// the same memory. Tags are checked on rebuild, and anything that cannot cross a thread boundary
-// is refused at once with the path of the offending value.
+// the same memory. A record's tag picks its rebuilder, and a tag whose class is not loaded fails
+// loudly; anything that cannot cross a thread boundary is refused at once with the path of the
+// offending value, by the one classification below that every sending path shares.
 
 import { describeValue } from './args.js'
 
@@ -97,6 +98,11 @@ export const SHARED = 11
 export const BYTES = 12, BUFFER = 13
 /** Any other object (Date, RegExp, Error, other typed arrays...): V8's structured clone decides. */
 export const CLONE = 14
+/**
+ * A SharedArrayBuffer, or a typed array or DataView over one: it travels by reference, as
+ * structured clone sends it, never as a copy (V8's serializer copies a view and refuses the buffer).
+ */
+export const SHARED_MEMORY = 15
 export type Kind = number
 
 export function kindOf(v: unknown): Kind {
@@ -118,11 +124,12 @@ function objectKindOf(v: object): Kind {
   if (typeof (v as Shareable)[REDUCE] === 'function') return SHARED
   const proto = Object.getPrototypeOf(v)
   if (proto === Object.prototype || proto === null) return PLAIN
-  if (proto === Uint8Array.prototype) return BYTES
-  if (proto === Buffer.prototype) return BUFFER
+  if (proto === Uint8Array.prototype) return (v as Uint8Array).buffer instanceof SharedArrayBuffer ? SHARED_MEMORY : BYTES
+  if (proto === Buffer.prototype) return (v as Buffer).buffer instanceof SharedArrayBuffer ? SHARED_MEMORY : BUFFER
   // Structured clone turns a subclass into a plain Map/Set; so do both walks.
   if (v instanceof Map) return MAP
   if (v instanceof Set) return SET
+  if (v instanceof SharedArrayBuffer || (ArrayBuffer.isView(v) && v.buffer instanceof SharedArrayBuffer)) return SHARED_MEMORY
   return CLONE
 }
 
@@ -213,6 +220,19 @@ export function reduceShared(value: Shareable, path: TreePath | string, portable
   return record
 }
 
+// Shared memory goes in a record of its own so that the encoder can leave it with the broker
+// like a lock's record; every thread can rebuild it, nothing needs loading.
+const SHARED_MEMORY_TAG = 'SharedMemory'
+registerType(SHARED_MEMORY_TAG, (memory) => memory)
+
+/** The record of shared memory found at `path`; a spawned process shares none with this one. */
+export function reduceSharedMemory(value: object, path: TreePath | string, portableOnly: boolean): Reduced {
+  if (portableOnly) {
+    throw new TypeError(`${path} is ${describeValue(value)} over this process's shared memory, which a spawned process cannot see; send a copy, or use ctx.AioArray() from getContext('spawn')`)
+  }
+  return { __aio__: SHARED_MEMORY_TAG, state: value }
+}
+
 /**
  * Replaces every shareable object in `value` by its record, for a process's arguments, which
  * travel by structured clone; refuses what the queue encoder refuses, naming its path.
@@ -227,6 +247,10 @@ function reduceAt(value: unknown, path: TreePath, portableOnly: boolean): unknow
       return refuseValue(path, value)
     case SHARED:
       return reduceShared(value as Shareable, path, portableOnly)
+    case SHARED_MEMORY:
+      // Structured clone already sends it by reference; the call only refuses it for a spawned process.
+      reduceSharedMemory(value as object, path, portableOnly)
+      return value
     case ARRAY: {
       const items = value as unknown[]
       const out = new Array(items.length)

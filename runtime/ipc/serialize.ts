@@ -18,7 +18,8 @@
 // 10   Buffer                u32 length + bytes
 // 11   bigint                string form (tag 6 payload)
 // 12   V8 structured clone   u32 length + v8.serialize bytes
-// 13   shared object         broker id (tag 6 payload): an AioLock, AioQueue, AioConnection...
+// 13   shared object         broker id (tag 6 payload): an AioLock, AioQueue, AioConnection...,
+//                            a SharedArrayBuffer or a view over one
 // 14   proxy                 its record inline (a plain object: server address, object id)
 // 15   Map                   u32 count + (key + value)*
 // 16   Set                   u32 count + items
@@ -28,7 +29,7 @@
 
 import { serialize as v8Serialize, deserialize as v8Deserialize } from 'node:v8'
 import * as K from '../core/transfer.js'
-import { TreePath, kindOf, rebuildTree, reduceShared, refuseClone, refuseValue, type Shareable } from '../core/transfer.js'
+import { TreePath, kindOf, rebuildTree, reduceShared, reduceSharedMemory, refuseClone, refuseValue, type Reduced, type Shareable } from '../core/transfer.js'
 import { fetchShared, storeShared } from './broker.js'
 
 const UNDEFINED = 0, NULL = 1, FALSE = 2, TRUE = 3, INT32 = 4, FLOAT64 = 5, STRING = 6, ARRAY = 7
@@ -97,9 +98,11 @@ export function sharedWritten(): number {
   return sharedCount
 }
 
-/** A shared object (lock, queue, connection...) goes by reference: its record waits at the broker. */
-function writeShared(w: Writer, v: Shareable): void {
-  const record = reduceShared(v, path, false)
+/**
+ * A shared object (lock, queue, connection..., or shared memory itself) goes by reference: its
+ * record waits at the broker.
+ */
+function writeShared(w: Writer, record: Reduced): void {
   if (record.portable) {
     // A proxy holds no memory of this process: its record (address, id) goes inline.
     w.u8(PORTABLE)
@@ -194,7 +197,9 @@ function write(w: Writer, v: unknown): void {
       return
     }
     case K.SHARED:
-      return writeShared(w, v as Shareable)
+      return writeShared(w, reduceShared(v as Shareable, path, false))
+    case K.SHARED_MEMORY:
+      return writeShared(w, reduceSharedMemory(v as object, path, false))
     case K.BYTES:
       w.u8(BYTES)
       w.bytes(v as Uint8Array)
