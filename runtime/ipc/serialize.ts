@@ -28,8 +28,7 @@
 // is found: V8's serializer would copy a lock's fields and the receiver would get a dead object.
 
 import { serialize as v8Serialize, deserialize as v8Deserialize } from 'node:v8'
-import * as K from '../core/transfer.js'
-import { TreePath, kindOf, rebuildTree, reduceShared, reduceSharedMemory, refuseClone, refuseValue, type Reduced, type Shareable } from '../core/transfer.js'
+import { Kind, TreePath, objectKindOf, rebuildTree, reduceShared, reduceSharedMemory, refuseClone, refuseValue, type Reduced, type Shareable } from '../core/transfer.js'
 import { fetchShared, storeShared } from './broker.js'
 
 const UNDEFINED = 0, NULL = 1, FALSE = 2, TRUE = 3, INT32 = 4, FLOAT64 = 5, STRING = 6, ARRAY = 7
@@ -115,9 +114,11 @@ function writeShared(w: Writer, record: Reduced): void {
 }
 
 function write(w: Writer, v: unknown): void {
-  switch (kindOf(v)) {
-    case K.NUMBER:
-      if (((v as number) | 0) === v && !Object.is(v, -0)) {
+  // Primitives are classified straight off typeof, as kindOf does, without its call: they are
+  // most of the traffic, and switching on kindOf's result made small objects ~10% slower.
+  switch (typeof v) {
+    case 'number':
+      if ((v | 0) === v && !Object.is(v, -0)) {
         w.reserve(5)
         w.buf[w.pos] = INT32
         w.buf.writeInt32LE(v, w.pos + 1)
@@ -125,28 +126,36 @@ function write(w: Writer, v: unknown): void {
       } else {
         w.reserve(9)
         w.buf[w.pos] = FLOAT64
-        w.buf.writeDoubleLE(v as number, w.pos + 1)
+        w.buf.writeDoubleLE(v, w.pos + 1)
         w.pos += 9
       }
       return
-    case K.STRING:
+    case 'string':
       w.u8(STRING)
-      w.string(v as string)
+      w.string(v)
       return
-    case K.BOOLEAN:
+    case 'boolean':
       w.u8(v ? TRUE : FALSE)
       return
-    case K.UNDEFINED:
+    case 'undefined':
       w.u8(UNDEFINED)
       return
-    case K.NULL:
-      w.u8(NULL)
-      return
-    case K.BIGINT:
+    case 'bigint':
       w.u8(BIGINT)
-      w.string((v as bigint).toString())
+      w.string(v.toString())
       return
-    case K.ARRAY: {
+    case 'object':
+      if (v === null) return w.u8(NULL)
+      return writeObject(w, v)
+    default:
+      refuseValue(path, v)
+  }
+}
+
+function writeObject(w: Writer, v: object): void {
+  const kind = objectKindOf(v)
+  switch (kind) {
+    case Kind.ARRAY: {
       const items = v as unknown[]
       w.u8(ARRAY)
       w.u32(items.length)
@@ -157,8 +166,8 @@ function write(w: Writer, v: unknown): void {
       }
       return
     }
-    case K.PLAIN: {
-      const keys = Object.keys(v as object)
+    case Kind.PLAIN: {
+      const keys = Object.keys(v)
       w.u8(OBJECT)
       w.u32(keys.length)
       for (const k of keys) {
@@ -169,7 +178,7 @@ function write(w: Writer, v: unknown): void {
       }
       return
     }
-    case K.MAP: {
+    case Kind.MAP: {
       const map = v as Map<unknown, unknown>
       w.u8(MAP)
       w.u32(map.size)
@@ -184,7 +193,7 @@ function write(w: Writer, v: unknown): void {
       }
       return
     }
-    case K.SET: {
+    case Kind.SET: {
       const set = v as Set<unknown>
       w.u8(SET)
       w.u32(set.size)
@@ -196,19 +205,19 @@ function write(w: Writer, v: unknown): void {
       }
       return
     }
-    case K.SHARED:
+    case Kind.SHARED:
       return writeShared(w, reduceShared(v as Shareable, path, false))
-    case K.SHARED_MEMORY:
+    case Kind.SHARED_MEMORY:
       return writeShared(w, reduceSharedMemory(v as object, path, false))
-    case K.BYTES:
+    case Kind.BYTES:
       w.u8(BYTES)
       w.bytes(v as Uint8Array)
       return
-    case K.BUFFER:
+    case Kind.BUFFER:
       w.u8(BUFFER)
       w.bytes(v as Buffer)
       return
-    case K.CLONE: {
+    case Kind.CLONE: {
       let blob: Buffer
       try {
         blob = v8Serialize(v)
@@ -220,13 +229,13 @@ function write(w: Writer, v: unknown): void {
       return
     }
     default:
-      refuseValue(path, v)
+      throw new Error(`the serializer has no form for kind ${kind} at ${path}`)
   }
 }
 
 /**
  * Encodes `value` into this thread's scratch buffer and returns its length in bytes; the bytes
- * are `encoded()[0..length)`, valid until the next call. `path` names the value in errors.
+ * are `encoded()[0..length)`, valid until the next call. `root` names the value in errors.
  */
 export function encode(value: unknown, root = 'item'): number {
   writer.pos = 0
