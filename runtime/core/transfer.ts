@@ -203,7 +203,7 @@ export class TreePath {
 export function refuseValue(path: TreePath | string, value: unknown): never {
   throw new TypeError(
     `${path} is ${describeValue(value)}, which cannot be sent to another thread` +
-      (typeof value === 'function' ? '; only a process target travels as a function (its source, or { module, name })' : ''),
+      (typeof value === 'function' ? '; a function travels only as a process target (as its source, or as { module, name })' : ''),
   )
 }
 
