@@ -108,7 +108,8 @@ export const enum Kind {
   CLONE,
 }
 
-export function kindOf(v: unknown): Kind {
+/** What `v` is to every sending path; the encoder inlines the primitive half for speed. */
+function kindOf(v: unknown): Kind {
   switch (typeof v) {
     case 'number': return Kind.NUMBER
     case 'string': return Kind.STRING
