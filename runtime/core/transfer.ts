@@ -1,7 +1,8 @@
 // Transfer is an explicit step. A shareable object reduces to a tagged, structured-cloneable
 // record holding its SharedArrayBuffer(s); the receiving thread rebuilds a working object over
-// the same memory. Tags are checked on rebuild, and anything that cannot cross a thread boundary
-// is refused at once with the path of the offending value.
+// the same memory. A record's tag picks its rebuilder, and a tag whose class is not loaded fails
+// loudly; anything that cannot cross a thread boundary is refused at once with the path of the
+// offending value, by the one classification below that every sending path shares.
 
 import { describeValue } from './args.js'
 
@@ -82,64 +83,231 @@ function isReduced(v: unknown): v is Reduced {
   return typeof v === 'object' && v !== null && typeof (v as Reduced).__aio__ === 'string' && 'state' in v
 }
 
-function isShareable(v: object): v is Shareable {
-  return typeof (v as Shareable)[REDUCE] === 'function'
+// --- what a sent value may hold --------------------------------------------------------------
+// One classification for every path that sends a value to another thread: the queue and pipe
+// encoder (ipc/serialize.ts) and a process's arguments (reduceTree). Both walk the same containers
+// (arrays, plain objects, Maps, Sets), reduce shared objects found anywhere in them, and refuse the
+// same values with the same message, so an item that a queue takes a process takes too.
+
+// A const enum: tsc writes the numbers into the switches that use it, which V8 turns into a jump
+// table (imported constants cost the encoder ~5% on small objects).
+export const enum Kind {
+  UNDEFINED, NULL, BOOLEAN, NUMBER, STRING, BIGINT,
+  /** A function or a Symbol: refused. */
+  REFUSED,
+  ARRAY, PLAIN, MAP, SET,
+  /** A shareable object (lock, queue, connection, proxy...): it travels as its record. */
+  SHARED,
+  BYTES, BUFFER,
+  /**
+   * A SharedArrayBuffer, or a typed array or DataView over one: it travels by reference, as
+   * structured clone sends it, never as a copy (V8's serializer copies a view and refuses the buffer).
+   */
+  SHARED_MEMORY,
+  /** Any other object (Date, RegExp, Error, other typed arrays...): V8's structured clone decides. */
+  CLONE,
+}
+
+/** What `v` is to every sending path; the encoder inlines the primitive half for speed. */
+function kindOf(v: unknown): Kind {
+  switch (typeof v) {
+    case 'number': return Kind.NUMBER
+    case 'string': return Kind.STRING
+    case 'boolean': return Kind.BOOLEAN
+    case 'undefined': return Kind.UNDEFINED
+    case 'bigint': return Kind.BIGINT
+    case 'object': return v === null ? Kind.NULL : objectKindOf(v)
+    default: return Kind.REFUSED
+  }
+}
+
+/** kindOf for a non-null object. */
+export function objectKindOf(v: object): Kind {
+  if (Array.isArray(v)) return Kind.ARRAY
+  // Before the prototype checks: whatever implements REDUCE travels as its record, a user's own
+  // primitive written as an object literal too.
+  if (typeof (v as Shareable)[REDUCE] === 'function') return Kind.SHARED
+  const proto = Object.getPrototypeOf(v)
+  if (proto === Object.prototype || proto === null) return Kind.PLAIN
+  if (proto === Uint8Array.prototype) return (v as Uint8Array).buffer instanceof SharedArrayBuffer ? Kind.SHARED_MEMORY : Kind.BYTES
+  if (proto === Buffer.prototype) return (v as Buffer).buffer instanceof SharedArrayBuffer ? Kind.SHARED_MEMORY : Kind.BUFFER
+  // Structured clone turns a subclass into a plain Map/Set; so do both walks.
+  if (v instanceof Map) return Kind.MAP
+  if (v instanceof Set) return Kind.SET
+  if (v instanceof SharedArrayBuffer || (ArrayBuffer.isView(v) && v.buffer instanceof SharedArrayBuffer)) return Kind.SHARED_MEMORY
+  return Kind.CLONE
+}
+
+// Steps of a path that are not a property or an index. Made only inside Maps and Sets, and
+// formatted only for an error message.
+class MapKey {
+  constructor(readonly ordinal: number) {}
+}
+class MapValue {
+  constructor(readonly key: unknown) {}
+}
+class SetItem {
+  constructor(readonly ordinal: number) {}
+}
+
+function keyText(key: unknown): string {
+  try {
+    return String(key)
+  } catch {
+    return describeValue(key)
+  }
 }
 
 /**
- * Replaces every shareable object in `value` (nested in arrays, plain objects, Maps and Sets) by
- * its record, and refuses what structured clone would drop or reject, naming its path. With
- * `portableOnly` (for a spawned process) it also refuses objects that live in this process's memory.
+ * Where a walk is inside the value it sends, as a stack of steps joined into text only for an
+ * error message: building `item.a[2]` for every field cost more than encoding the field.
+ */
+export class TreePath {
+  private readonly steps: unknown[] = []
+  constructor(private root = 'item') {}
+  reset(root: string): void {
+    this.root = root
+    this.steps.length = 0
+  }
+  index(i: number): void {
+    this.steps.push(i)
+  }
+  property(key: string): void {
+    this.steps.push(key)
+  }
+  mapKey(ordinal: number): void {
+    this.steps.push(new MapKey(ordinal))
+  }
+  mapValue(key: unknown): void {
+    this.steps.push(new MapValue(key))
+  }
+  setItem(ordinal: number): void {
+    this.steps.push(new SetItem(ordinal))
+  }
+  leave(): void {
+    this.steps.pop()
+  }
+  toString(): string {
+    let text = this.root
+    for (const s of this.steps) {
+      if (typeof s === 'number') text += `[${s}]`
+      else if (typeof s === 'string') text += `.${s}`
+      else if (s instanceof MapKey) text += ` key #${s.ordinal}`
+      else if (s instanceof MapValue) text += `.get(${keyText(s.key)})`
+      else text += ` item #${(s as SetItem).ordinal}`
+    }
+    return text
+  }
+}
+
+/** The error for a value of kind REFUSED at `path`. */
+export function refuseValue(path: TreePath | string, value: unknown): never {
+  throw new TypeError(
+    `${path} is ${describeValue(value)}, which cannot be sent to another thread` +
+      (typeof value === 'function' ? '; a function travels only as a process target (as its source, or as { module, name })' : ''),
+  )
+}
+
+/** The error for a value of kind CLONE that V8's structured clone refused. */
+export function refuseClone(path: TreePath | string, value: unknown, error: unknown): never {
+  throw new TypeError(`${path} (${describeValue(value)}) cannot be sent to another thread: ${(error as Error).message}`, { cause: error })
+}
+
+/**
+ * The record of a shareable object found at `path`. With `portableOnly` (a spawned process shares
+ * no memory with this one) only proxies may go.
+ */
+export function reduceShared(value: Shareable, path: TreePath | string, portableOnly: boolean): Reduced {
+  const record = value[REDUCE]()
+  if (portableOnly && !record.portable) {
+    throw new TypeError(`${path} is a ${record.__aio__} of the thread context, which lives in this process's memory; a spawned process needs ctx.${record.__aio__}() from getContext('spawn'), or an AioManager's`)
+  }
+  return record
+}
+
+// Shared memory goes in a record of its own so that the encoder can leave it with the broker
+// like a lock's record; every thread can rebuild it, nothing needs loading.
+const SHARED_MEMORY_TAG = 'SharedMemory'
+registerType(SHARED_MEMORY_TAG, (memory) => memory)
+
+/** The record of shared memory found at `path`; a spawned process shares none with this one. */
+export function reduceSharedMemory(value: object, path: TreePath | string, portableOnly: boolean): Reduced {
+  if (portableOnly) {
+    throw new TypeError(`${path} is ${describeValue(value)} over this process's shared memory, which a spawned process cannot see; send a copy, or use ctx.AioArray() from getContext('spawn')`)
+  }
+  return { __aio__: SHARED_MEMORY_TAG, state: value }
+}
+
+/**
+ * Replaces every shareable object in `value` by its record, for a process's arguments, which
+ * travel by structured clone; refuses what the queue encoder refuses, naming its path.
  */
 export function reduceTree(value: unknown, path: string, portableOnly = false): unknown {
-  switch (typeof value) {
-    case 'function':
-      throw new TypeError(
-        `${path} is a function, which cannot be sent to another thread; pass it as the process target, or as { module, name }`,
-      )
-    case 'symbol':
-      throw new TypeError(`${path} is a Symbol, which cannot be sent to another thread`)
-    case 'object':
-      break
+  return reduceAt(value, new TreePath(path), portableOnly)
+}
+
+function reduceAt(value: unknown, path: TreePath, portableOnly: boolean): unknown {
+  switch (kindOf(value)) {
+    case Kind.REFUSED:
+      return refuseValue(path, value)
+    case Kind.SHARED:
+      return reduceShared(value as Shareable, path, portableOnly)
+    case Kind.SHARED_MEMORY:
+      // Structured clone already sends it by reference; the call only refuses it for a spawned process.
+      reduceSharedMemory(value as object, path, portableOnly)
+      return value
+    case Kind.ARRAY: {
+      const items = value as unknown[]
+      const out = new Array(items.length)
+      for (let i = 0; i < items.length; i++) {
+        path.index(i)
+        out[i] = reduceAt(items[i], path, portableOnly)
+        path.leave()
+      }
+      return out
+    }
+    case Kind.PLAIN: {
+      const out: Record<string, unknown> = {}
+      for (const key of Object.keys(value as object)) {
+        path.property(key)
+        out[key] = reduceAt((value as Record<string, unknown>)[key], path, portableOnly)
+        path.leave()
+      }
+      return out
+    }
+    case Kind.MAP: {
+      const out = new Map()
+      let i = 0
+      for (const [k, v] of value as Map<unknown, unknown>) {
+        path.mapKey(i++)
+        const key = reduceAt(k, path, portableOnly)
+        path.leave()
+        path.mapValue(k)
+        out.set(key, reduceAt(v, path, portableOnly))
+        path.leave()
+      }
+      return out
+    }
+    case Kind.SET: {
+      const out = new Set()
+      let i = 0
+      for (const v of value as Set<unknown>) {
+        path.setItem(i++)
+        out.add(reduceAt(v, path, portableOnly))
+        path.leave()
+      }
+      return out
+    }
+    case Kind.CLONE:
+      try {
+        structuredClone(value)
+      } catch (error) {
+        refuseClone(path, value, error)
+      }
+      return value
     default:
       return value
   }
-  if (value === null) return value
-  if (isShareable(value)) {
-    const record = value[REDUCE]()
-    // A spawned process shares no memory with this one: only proxies may go to it.
-    if (portableOnly && !record.portable) {
-      throw new TypeError(`${path} is a ${record.__aio__} of the thread context, which lives in this process's memory; a spawned process needs ctx.${record.__aio__}() from getContext('spawn'), or an AioManager's`)
-    }
-    return record
-  }
-  if (Array.isArray(value)) return value.map((v, i) => reduceTree(v, `${path}[${i}]`, portableOnly))
-  if (value instanceof Map) {
-    const out = new Map()
-    let i = 0
-    for (const [k, v] of value) {
-      out.set(reduceTree(k, `${path} key #${i}`, portableOnly), reduceTree(v, `${path}.get(${String(k)})`, portableOnly))
-      i++
-    }
-    return out
-  }
-  if (value instanceof Set) {
-    let i = 0
-    return new Set([...value].map((v) => reduceTree(v, `${path} item #${i++}`, portableOnly)))
-  }
-  const proto = Object.getPrototypeOf(value)
-  if (proto === Object.prototype || proto === null) {
-    const out: Record<string, unknown> = {}
-    for (const key of Object.keys(value)) out[key] = reduceTree((value as Record<string, unknown>)[key], `${path}.${key}`, portableOnly)
-    return out
-  }
-  // Typed arrays, Dates, RegExps, Errors, ArrayBuffers and the like clone natively; check the rest.
-  try {
-    structuredClone(value)
-  } catch (error) {
-    throw new TypeError(`${path} (${describeValue(value)}) cannot be sent to another thread: ${(error as Error).message}`)
-  }
-  return value
 }
 
 /** Whether a reduced tree holds any shared object's record. */
@@ -187,12 +355,4 @@ export function rebuildTree(value: unknown): unknown {
     return out
   }
   return value
-}
-
-/** Checks a record's tag before a core rebuilds from it. */
-export function expectTag(record: Reduced, tag: string): unknown {
-  if (!isReduced(record) || record.__aio__ !== tag) {
-    throw new TypeError(`expected a shared ${tag}, got ${isReduced(record) ? `a shared ${record.__aio__}` : describeValue(record)}`)
-  }
-  return record.state
 }

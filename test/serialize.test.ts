@@ -1,0 +1,136 @@
+// One serializer contract for every path a value takes to another thread: queue items, pipe
+// messages and process arguments hold the same values, find shared objects at any depth of
+// arrays, objects, Maps and Sets, and refuse the same values with the same message.
+import test, { type ExecutionContext } from 'ava'
+import { AioLock, AioPipe, AioProcess, AioQueue } from '../generated/index.generated.js'
+import { decode, encode, encoded } from '../runtime/ipc/serialize.js'
+import { joined, start } from './helpers.js'
+
+type Path = 'queue' | 'pipe' | 'args'
+const PATHS: readonly Path[] = ['queue', 'pipe', 'args']
+
+/**
+ * Sends `value` along `path` to a child running `target(path, queue | connection | value)`, and
+ * waits until the child has ended well.
+ */
+async function deliver(t: ExecutionContext, path: Path, value: unknown, target: (how: Path, x: any) => void): Promise<void> {
+  if (path === 'queue') {
+    const q = new AioQueue<unknown>()
+    q.put(value)
+    joined(t, start(t, { target, args: [path, q] }))
+  } else if (path === 'pipe') {
+    const [here, there] = AioPipe()
+    const p = start(t, { target, args: [path, there] })
+    await here.coro_send(value)
+    joined(t, p)
+  } else {
+    joined(t, start(t, { target, args: [path, value] }))
+  }
+}
+
+/** Four locks, held here, each inside a different container. */
+function nestedLocks(): { locks: AioLock[]; value: unknown } {
+  const locks = [new AioLock(), new AioLock(), new AioLock(), new AioLock()]
+  for (const l of locks) l.acquire()
+  return { locks, value: { map: new Map([['lock', locks[0]]]), set: new Set([locks[1]]), array: [locks[2]], object: { lock: locks[3] } } }
+}
+
+for (const path of PATHS) {
+  test(`a lock inside a Map, a Set, an array and an object arrives working through ${path}`, async (t) => {
+    const { locks, value } = nestedLocks()
+    // The child finds each lock held (by this thread) and releases it: a copy, or the `{}` a lock
+    // used to become inside a Map, cannot do either.
+    const target = (how: Path, x: any) => {
+      const v = how === 'queue' ? x.get(true, 30_000) : how === 'pipe' ? x.recv() : x
+      for (const lock of [v.map.get('lock'), [...v.set][0], v.array[0], v.object.lock]) {
+        if (lock.acquire(false)) throw new Error('the lock that arrived is not the one sent')
+        lock.release()
+      }
+    }
+    await deliver(t, path, value, target)
+    t.deepEqual(
+      locks.map((l) => l.acquire(false)),
+      [true, true, true, true],
+      'each lock was released by the child',
+    )
+  })
+}
+
+for (const path of PATHS) {
+  test(`a SharedArrayBuffer and a view over one arrive as the same memory through ${path}, not as copies`, async (t) => {
+    const sab = new SharedArrayBuffer(8)
+    const value = new Map<string, unknown>([['buffer', sab], ['view', new Int32Array(sab, 4, 1)]])
+    const target = (how: Path, x: any) => {
+      const v = how === 'queue' ? x.get(true, 30_000) : how === 'pipe' ? x.recv() : x
+      Atomics.store(new Int32Array(v.get('buffer')), 0, 7)
+      Atomics.store(v.get('view'), 0, 42)
+    }
+    await deliver(t, path, value, target)
+    t.deepEqual([...new Int32Array(sab)], [7, 42])
+  })
+}
+
+test('shared memory in the args of a spawned process is refused with its path: the child could not see it', (t) => {
+  const p = new AioProcess({ target: () => {}, args: [[new Uint8Array(new SharedArrayBuffer(4))]], startMethod: 'spawn' })
+  t.throws(() => p.start(), { instanceOf: TypeError, message: /^args\[0\]\[0\] is an object \(Uint8Array\) over this process's shared memory/ })
+  t.false(p.isAlive())
+})
+
+/** Sends `value` along `path` and returns the TypeError it was refused with, and its root name. */
+function refusal(t: ExecutionContext, path: Path, value: unknown): { root: string; message: string } {
+  if (path === 'queue') {
+    const q = new AioQueue<unknown>()
+    const error = t.throws(() => q.put(value), { instanceOf: TypeError }) as Error
+    t.true(q.empty(), 'the refused item is not in the queue')
+    return { root: 'item', message: error.message }
+  }
+  if (path === 'pipe') {
+    const [here, there] = AioPipe()
+    const error = t.throws(() => here.send(value), { instanceOf: TypeError }) as Error
+    t.false(there.poll(0), 'nothing was sent')
+    return { root: 'obj', message: error.message }
+  }
+  const p = new AioProcess({ target: () => {}, args: [value] })
+  const error = t.throws(() => p.start(), { instanceOf: TypeError }) as Error
+  t.false(p.isAlive())
+  return { root: 'args[0]', message: error.message }
+}
+
+const refused: [name: string, value: () => unknown, rest: RegExp][] = [
+  ['a function nested in a Map', () => ({ m: new Map([['k', () => 1]]) }), /^\.m\.get\(k\) is a function, which cannot be sent to another thread/],
+  ['a Symbol in a Set', () => [new Set([1, Symbol('s')])], /^\[0\] item #1 is symbol Symbol\(s\), which cannot be sent to another thread$/],
+  ['a function as a Map key', () => new Map<unknown, number>([[1, 1], [() => 1, 2]]), /^ key #1 is a function/],
+  ['a WeakMap in an object in a Map', () => new Map([['k', { w: new WeakMap() }]]), /^\.get\(k\)\.w \(an object \(WeakMap\)\) cannot be sent to another thread: /],
+]
+
+for (const [name, value, rest] of refused) {
+  test(`${name} is refused with its path, in the same words, through a queue, a pipe and process args`, (t) => {
+    const messages = PATHS.map((path) => {
+      const { root, message } = refusal(t, path, value())
+      t.true(message.startsWith(root), message)
+      t.regex(message.slice(root.length), rest)
+      return message.slice(root.length)
+    })
+    t.deepEqual(messages, [messages[0], messages[0], messages[0]])
+  })
+}
+
+test('Maps and Sets keep their order, their key types and what they hold, in the compact form', (t) => {
+  const when = new Date(0)
+  const value = new Map<unknown, unknown>([
+    [1, 'int key'],
+    ['1', 'string key'],
+    [{ k: 1 }, new Set([1, 'a', null, undefined, 2n, [3], new Map([[when, /re/g]])])],
+    [null, new Map()],
+    [undefined, new Set()],
+  ])
+  const n = encode(value)
+  const bytes = Buffer.from(encoded().subarray(0, n))
+  t.deepEqual(decode(bytes), value)
+  t.deepEqual([...(decode(bytes) as Map<unknown, unknown>).keys()], [1, '1', { k: 1 }, null, undefined])
+  // A Map subclass travels as a Map, as structured clone sends it.
+  class Registry extends Map<string, number> {}
+  const sub = decode(Buffer.from(encoded().subarray(0, encode(new Registry([['a', 1]]))))) as Map<string, number>
+  t.is(Object.getPrototypeOf(sub), Map.prototype)
+  t.deepEqual([...sub], [['a', 1]])
+})
