@@ -249,6 +249,12 @@ export function encoded(): Buffer {
   return writer.buf
 }
 
+/** `value` encoded into a buffer of its own (the pool keeps its tasks' bytes until a worker takes them). */
+export function encodeCopy(value: unknown, root = 'item'): Buffer {
+  const n = encode(value, root)
+  return Buffer.from(writer.buf.subarray(0, n))
+}
+
 // Decoding state lives in module variables: no reader object per call.
 let rbuf: Buffer = Buffer.alloc(0)
 let rpos = 0
