@@ -5,9 +5,11 @@
 // 0     NEXT      registration counter: gives each waiter its FIFO ticket
 // 1     SLEEPERS  slots in WAITING state
 // 2     SLOTS     slot capacity (the table grows, doubling, under the lock)
-// Slot k (from word HEADER + 2k):
+// Slot k (from word HEADER + 3k):
 // +0    STATE     FREE=0 | WAITING=1 | NOTIFIED=2; the waiter sleeps on this word
 // +1    TICKET    its NEXT at registration
+// +2    OWNER     the waiter's owner id (sync/lock.ts): notify skips, and frees, the slot of a
+//                 waiter whose thread has ended, so that a killed waiter never takes a notify
 //
 // Every change to the table happens with the lock held: wait() registers before it releases the
 // lock, notify(n) requires the lock, and a waiter frees its slot only after it has re-taken the
@@ -18,6 +20,7 @@
 import { PENDING, park, type Pending, type Waiter } from '../core/wait.js'
 import { RuntimeError } from '../core/errors.js'
 import { SELF } from '../core/identity.js'
+import { ownerEnded } from '../core/liveness.js'
 import { RLockCore, rebuildLock, type LockLike } from './lock.js'
 
 const NEXT = 0
@@ -27,6 +30,7 @@ const HEADER = 3
 const FREE = 0
 const WAITING = 1
 const NOTIFIED = 2
+const SLOT_WORDS = 3
 const INITIAL_SLOTS = 8
 const MAX_SLOTS = 1 << 20
 
@@ -47,8 +51,8 @@ export class ConditionCore {
   constructor(readonly lock: LockLike, readonly table: Int32Array) {}
 
   static create(lock: LockLike): ConditionCore {
-    const bytes = (HEADER + 2 * INITIAL_SLOTS) * 4
-    const table = new Int32Array(new SharedArrayBuffer(bytes, { maxByteLength: (HEADER + 2 * MAX_SLOTS) * 4 }))
+    const bytes = (HEADER + SLOT_WORDS * INITIAL_SLOTS) * 4
+    const table = new Int32Array(new SharedArrayBuffer(bytes, { maxByteLength: (HEADER + SLOT_WORDS * MAX_SLOTS) * 4 }))
     table[SLOTS] = INITIAL_SLOTS
     return new ConditionCore(lock, table)
   }
@@ -68,13 +72,14 @@ export class ConditionCore {
     const t = this.table
     let slot = -1
     for (let k = 0; k < t[SLOTS]; k++) {
-      if (t[HEADER + 2 * k] === FREE) {
-        slot = HEADER + 2 * k
+      if (t[HEADER + SLOT_WORDS * k] === FREE) {
+        slot = HEADER + SLOT_WORDS * k
         break
       }
     }
     if (slot < 0) slot = this.grow()
     Atomics.store(t, slot + 1, t[NEXT]++)
+    Atomics.store(t, slot + 2, owner)
     Atomics.store(t, slot, WAITING)
     t[SLEEPERS]++
     const depth = this.lock.releaseAll(owner)
@@ -85,9 +90,9 @@ export class ConditionCore {
     const t = this.table
     const slots = t[SLOTS]
     if (slots >= MAX_SLOTS) throw new RuntimeError(`a Condition supports at most ${MAX_SLOTS} waiters at once`)
-    ;(t.buffer as SharedArrayBuffer).grow((HEADER + 4 * slots) * 4)
+    ;(t.buffer as SharedArrayBuffer).grow((HEADER + SLOT_WORDS * 2 * slots) * 4)
     t[SLOTS] = slots * 2
-    return HEADER + 2 * slots
+    return HEADER + SLOT_WORDS * slots
   }
 
   waitAttempt(w: ConditionWait): boolean | Pending {
@@ -119,19 +124,29 @@ export class ConditionCore {
     for (; n > 0 && t[SLEEPERS] > 0; n--) {
       let oldest = -1
       for (let k = 0, slots = t[SLOTS]; k < slots; k++) {
-        const s = HEADER + 2 * k
-        if (t[s] === WAITING && (oldest < 0 || t[s + 1] - t[oldest + 1] < 0)) oldest = s
+        const s = HEADER + SLOT_WORDS * k
+        if (t[s] === WAITING && !this.reapDead(s) && (oldest < 0 || t[s + 1] - t[oldest + 1] < 0)) oldest = s
       }
       if (oldest < 0) break
       this.wake(oldest)
     }
   }
 
+  /** Frees the slot of a waiter whose thread has ended (it was killed inside wait()); true if it did. */
+  private reapDead(slot: number): boolean {
+    const t = this.table
+    if (!ownerEnded(Atomics.load(t, slot + 2))) return false
+    Atomics.store(t, slot, FREE)
+    t[SLEEPERS]--
+    return true
+  }
+
   notifyAll(owner = SELF): void {
     if (!this.lock.isMine(owner)) throw new RuntimeError('cannot notify on un-acquired lock')
     const t = this.table
     for (let k = 0, slots = t[SLOTS]; k < slots && t[SLEEPERS] > 0; k++) {
-      if (t[HEADER + 2 * k] === WAITING) this.wake(HEADER + 2 * k)
+      const s = HEADER + SLOT_WORDS * k
+      if (t[s] === WAITING && !this.reapDead(s)) this.wake(s)
     }
   }
 
