@@ -160,3 +160,27 @@ test('Condition.notify(1) skips a waiter whose thread was killed inside wait(); 
   await live.coro_join(LONG)
   t.false(live.isAlive())
 })
+
+test('a message recv() cannot decode fails with a positioned error and is taken: the connection goes on', async (t) => {
+  const [a, b] = AioPipe()
+  t.teardown(() => {
+    a.close()
+    b.close()
+  })
+  // What Python's Connection.send(obj) writes: a pickle, protocol 4.
+  b.sendBytes(Buffer.from('80049505000000000000004b2a2e', 'hex'))
+  t.throws(() => a.recv(), { instanceOf: ValueError, message: /received a Python pickle \(protocol 4\).*recvBytes\(\)/ })
+  b.sendBytes(Buffer.from([0x63, 0x00]))
+  await t.throwsAsync(a.coro_recv(), { instanceOf: ValueError, message: 'corrupt serialized data: unknown tag 99 at byte 0 of a 2-byte message' })
+  // A length that claims more than the message holds is refused before anything is allocated.
+  b.sendBytes(Buffer.from([0x09, 0xff, 0xff, 0xff, 0x7f]))
+  t.throws(() => a.recv(), { instanceOf: ValueError, message: /a length of 2147483647 runs past the end at byte 5 of a 5-byte message/ })
+  b.sendBytes(Buffer.from([0x07, 0xff, 0xff, 0xff, 0xff]))
+  t.throws(() => a.recv(), { instanceOf: ValueError, message: /runs past the end/ })
+  // Nothing is left behind or held: the next messages arrive, in both styles.
+  b.send({ after: 'the bad ones' })
+  t.deepEqual(await a.coro_recv(), { after: 'the bad ones' })
+  b.send(2)
+  t.is(a.recv(), 2)
+  t.false(a.poll(0))
+})

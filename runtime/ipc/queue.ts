@@ -327,17 +327,18 @@ export class Ring {
       }
       if (avail >= LEN + n) {
         const at = (head + LEN) & this.mask
-        let result: R
-        if (at + n <= this.capacity) result = finish(this.bytes, at, at + n, false)
-        else {
+        // The record is taken whether or not it decodes: one that cannot (a Python pickle on a
+        // connection of ours) must not stay at the head with RLOCK held, wedging every later read.
+        try {
+          if (at + n <= this.capacity) return finish(this.bytes, at, at + n, false)
           const tmp = Buffer.allocUnsafe(n)
           this.get(head + LEN, tmp, 0, n)
-          result = finish(tmp, 0, n, true)
+          return finish(tmp, 0, n, true)
+        } finally {
+          this.consume((head + LEN + n) | 0)
+          this.rlock.release()
+          this.taken()
         }
-        this.consume((head + LEN + n) | 0)
-        this.rlock.release()
-        this.taken()
-        return result
       }
       // Larger than what has arrived: keep RLOCK and stream it out as the writer streams it in.
       st.phase = 1

@@ -30,6 +30,7 @@
 import { serialize as v8Serialize, deserialize as v8Deserialize } from 'node:v8'
 import { Kind, TreePath, objectKindOf, rebuildTree, reduceShared, reduceSharedMemory, refuseClone, refuseValue, type Reduced, type Shareable } from '../core/transfer.js'
 import { fetchShared, storeShared } from './broker.js'
+import { ValueError } from '../core/errors.js'
 
 const UNDEFINED = 0, NULL = 1, FALSE = 2, TRUE = 3, INT32 = 4, FLOAT64 = 5, STRING = 6, ARRAY = 7
 const OBJECT = 8, BYTES = 9, BUFFER = 10, BIGINT = 11, V8 = 12, SHARED = 13, PORTABLE = 14, MAP = 15, SET = 16
@@ -258,15 +259,35 @@ export function encodeCopy(value: unknown, root = 'item'): Buffer {
 // Decoding state lives in module variables: no reader object per call.
 let rbuf: Buffer = Buffer.alloc(0)
 let rpos = 0
+let rstart = 0
+let rend = 0
+
+/** Bytes a peer may not have sent in full: a length is checked before anything is read or allocated for it. */
+function need(n: number): void {
+  if (rpos + n > rend) throw corrupt(`a length of ${n} runs past the end`)
+}
+
+function corrupt(what: string): ValueError {
+  return new ValueError(`corrupt serialized data: ${what} at byte ${rpos - rstart} of a ${rend - rstart}-byte message`)
+}
 
 function readU32(): number {
+  need(4)
   const v = rbuf.readUInt32LE(rpos)
   rpos += 4
   return v
 }
 
+/** A count of items, each at least one byte long. */
+function readCount(): number {
+  const n = readU32()
+  need(n)
+  return n
+}
+
 function readString(): string {
   const n = readU32()
+  need(n)
   if (n <= SHORT) {
     let s = ''
     let i = rpos
@@ -288,6 +309,7 @@ function readString(): string {
 
 function readBytes(): Buffer {
   const n = readU32()
+  need(n)
   const out = Buffer.allocUnsafeSlow(n)
   rbuf.copy(out, 0, rpos, rpos + n)
   rpos += n
@@ -295,6 +317,7 @@ function readBytes(): Buffer {
 }
 
 function read(): unknown {
+  need(1)
   const tag = rbuf[rpos++]
   switch (tag) {
     case UNDEFINED: return undefined
@@ -302,24 +325,26 @@ function read(): unknown {
     case FALSE: return false
     case TRUE: return true
     case INT32: {
+      need(4)
       const v = rbuf.readInt32LE(rpos)
       rpos += 4
       return v
     }
     case FLOAT64: {
+      need(8)
       const v = rbuf.readDoubleLE(rpos)
       rpos += 8
       return v
     }
     case STRING: return readString()
     case ARRAY: {
-      const n = readU32()
+      const n = readCount()
       const out = new Array(n)
       for (let i = 0; i < n; i++) out[i] = read()
       return out
     }
     case OBJECT: {
-      const n = readU32()
+      const n = readCount()
       const out: Record<string, unknown> = {}
       for (let i = 0; i < n; i++) {
         const k = readString()
@@ -334,7 +359,7 @@ function read(): unknown {
     case BUFFER: return readBytes()
     case BIGINT: return BigInt(readString())
     case MAP: {
-      const n = readU32()
+      const n = readCount()
       const out = new Map()
       for (let i = 0; i < n; i++) {
         const k = read()
@@ -343,7 +368,7 @@ function read(): unknown {
       return out
     }
     case SET: {
-      const n = readU32()
+      const n = readCount()
       const out = new Set()
       for (let i = 0; i < n; i++) out.add(read())
       return out
@@ -352,8 +377,14 @@ function read(): unknown {
     case SHARED: return rebuildTree(fetchShared(readString()))
     case PORTABLE: return rebuildTree(read())
     default:
-      throw new Error(`corrupt serialized data: unknown tag ${tag} at byte ${rpos - 1}`)
+      rpos--
+      throw corrupt(`unknown tag ${tag}`)
   }
+}
+
+/** Python's pickle protocols 2 to 5 open with PROTO (0x80) and the protocol number; no tag of ours is 0x80. */
+function isPickle(bytes: Buffer, start: number, end: number): boolean {
+  return end - start >= 2 && bytes[start] === 0x80 && bytes[start + 1] >= 2 && bytes[start + 1] <= 5
 }
 
 /**
@@ -361,16 +392,25 @@ function read(): unknown {
  * memory: nothing in the result aliases it).
  */
 export function decode(bytes: Buffer, start = 0, end = bytes.length): unknown {
+  // Saved and restored: a shared object's rebuild may decode again inside this call.
   const saved = rbuf
   const savedPos = rpos
+  const savedStart = rstart
+  const savedEnd = rend
   rbuf = bytes
-  rpos = start
+  rpos = rstart = start
+  rend = end
   try {
+    if (isPickle(bytes, start, end)) {
+      throw new ValueError(`received a Python pickle (protocol ${bytes[start + 1]}), which this connection cannot read: it speaks the library's own format; take the bytes with recvBytes(), or have the Python side use send_bytes()`)
+    }
     const v = read()
-    if (rpos !== end) throw new Error(`corrupt serialized data: ${end - rpos} bytes left over`)
+    if (rpos !== end) throw corrupt(`${end - rpos} bytes left over`)
     return v
   } finally {
     rbuf = saved
     rpos = savedPos
+    rstart = savedStart
+    rend = savedEnd
   }
 }
