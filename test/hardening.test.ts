@@ -2,9 +2,10 @@
 // corruption"). Each case failed before its fix: a wrong signal surfaced as "throwIfAborted is not
 // a function", and a semaphore released past 2^31-1 wrapped to a negative count.
 import test from 'ava'
-import { AioCondition, AioEvent, AioLock, AioPipe, AioPool, AioQueue, AioSemaphore, ValueError, coro_wait } from '../generated/index.generated.js'
+import { AioCondition, AioEvent, AioLock, AioManager, AioPipe, AioPool, AioQueue, AioSemaphore, ValueError, coro_wait } from '../generated/index.generated.js'
 import { ENTRY, LONG, runNode, start } from './helpers.js'
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 
 const NOT_SIGNALS: [string, unknown, RegExp][] = [
   ['a number', 42, /signal must be an AbortSignal, not number 42/],
@@ -183,4 +184,74 @@ test('a message recv() cannot decode fails with a positioned error and is taken:
   b.send(2)
   t.is(a.recv(), 2)
   t.false(a.poll(0))
+})
+
+/** Whether `pid` runs (a zombie whose new parent has not reaped it yet has ended). */
+const alive = (pid: number): boolean => {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
+  } catch {
+    return false
+  }
+}
+
+for (const signal of ['SIGKILL', 'SIGTERM', 'SIGINT'] as const) {
+  test(`a spawned process, blocked in its main thread, ends when its parent is killed with ${signal}`, async (t) => {
+    const parent = spawn(process.execPath, ['--input-type=module', '-e', `
+      import { getContext } from ${ENTRY}
+      const p = getContext('spawn').AioProcess({ target: () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0) })
+      p.start()
+      console.log(p.pid)
+      p.join()
+    `], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    parent.stdout.on('data', (d) => (out += d))
+    let child = 0
+    t.teardown(() => {
+      if (child && alive(child)) process.kill(child, 'SIGKILL')
+      if (parent.exitCode === null) parent.kill('SIGKILL')
+    })
+    const end = performance.now() + LONG
+    while (!/\d+\n/.test(out) && performance.now() < end) await new Promise((r) => setTimeout(r, 5))
+    child = Number(out.trim())
+    t.true(child > 0 && alive(child), 'the spawned process runs')
+    parent.kill(signal)
+    await new Promise((r) => parent.once('exit', r))
+    while (alive(child) && performance.now() < end) await new Promise((r) => setTimeout(r, 5))
+    t.false(alive(child), `the spawned process ${child} outlived its parent`)
+  })
+}
+
+test('a pool task whose arguments hold a spawn-context or manager proxy runs once, with the proxy working', async (t) => {
+  // A fresh process: its pool workers start without the library's classes loaded (no spares yet).
+  const { status, stdout, stderr } = await runNode(`
+    import { AioPool, AioManager, getContext } from ${ENTRY}
+    // The pool first, its workers up: they started before anything else, so none is a spare.
+    const pool = new AioPool({ processes: 2 })
+    await pool.coro_map((x) => x, [1, 2, 3, 4])
+    const q = getContext('spawn').AioQueue()
+    const manager = new AioManager()
+    manager.start()
+    const d = manager.dict()
+    const r = await pool.coro_apply((q, d) => { q.put('from the pool'); d.set('k', 'v'); return 1 }, [q, d])
+    console.log(r, q.get(true, 10000), d.get('k'))
+    pool.terminate()
+    manager.shutdown()
+  `)
+  t.is(status, 0, stderr)
+  t.is(stdout, '1 from the pool v\n')
+  t.notRegex(stderr, /PoolWorker-\d+:/, 'no pool worker died decoding the task')
+})
+
+test('a manager call over the frame limit fails with a ValueError that says so, and the proxy goes on', async (t) => {
+  const manager = new AioManager()
+  manager.start()
+  t.teardown(() => manager.shutdown())
+  const d = manager.dict()
+  const big = Buffer.alloc(65 * 1024 * 1024)
+  t.throws(() => d.set('big', big), { instanceOf: ValueError, message: /over the 67108864-byte limit of a frame; nothing was sent/ })
+  await t.throwsAsync(d.coro_callMethod('set', ['big', big]), { instanceOf: ValueError, message: /over the 67108864-byte limit/ })
+  d.set('small', 1)
+  t.is(d.get('small'), 1)
+  t.is(await d.coro_callMethod('get', ['small']), 1)
 })

@@ -76,7 +76,9 @@ export function announceClassModules(urls: Iterable<string>): void {
 /** Loads the class modules a parent named (and any registered since); each module loads once. */
 export async function loadClassModules(urls: Iterable<string> = []): Promise<void> {
   announceClassModules(urls)
-  await Promise.all([...classModules].map((url) => import(url)))
+  // One after the other: there is usually one, and concurrent imports of overlapping graphs in
+  // a worker are where Node 20's V8 has crashed in async module evaluation (node#53238).
+  for (const url of classModules) await import(url)
 }
 
 function isReduced(v: unknown): v is Reduced {

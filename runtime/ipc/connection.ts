@@ -267,6 +267,7 @@ export async function flushSockets(capMs = 30_000): Promise<void> {
  */
 export interface Connection {
   send(obj: unknown): void
+  sendBytes(buf: Uint8Array): void
   recv(): unknown
   poll(timeout?: number | null): boolean
   close(): void

@@ -221,6 +221,13 @@ parentPort!.on('message', (m: IoMessage) => {
       for (const o of l.offers) setFailed(o.status, new OSError('the listener is closed'))
       return
     }
+    case 'exitWithParent': {
+      const pipe = new net.Socket({ fd: m.fd, readable: true, writable: false })
+      const die = (): void => void process.kill(process.pid, 'SIGKILL')
+      pipe.on('end', die).on('close', die).on('error', die)
+      pipe.resume()
+      return
+    }
     default:
       throw new Error(`unknown message to the I/O thread: ${JSON.stringify(m)}`)
   }

@@ -103,13 +103,14 @@ export function sharedWritten(): number {
  * record waits at the broker.
  */
 function writeShared(w: Writer, record: Reduced): void {
+  // Counted either way: a reader must load the classes before it can rebuild a proxy too.
+  sharedCount++
   if (record.portable) {
     // A proxy holds no memory of this process: its record (address, id) goes inline.
     w.u8(PORTABLE)
     write(w, record)
     return
   }
-  sharedCount++
   w.u8(SHARED)
   w.string(storeShared(record))
 }

@@ -32,6 +32,7 @@ export type IoMessage =
   | { op: 'offer'; id: number; status: SharedArrayBuffer; rx: SharedArrayBuffer; tx: SharedArrayBuffer }
   | { op: 'connect'; address: Address; status: SharedArrayBuffer; rx: SharedArrayBuffer; tx: SharedArrayBuffer; authkey: Uint8Array | null; maxMessageSize: number }
   | { op: 'closeListener'; id: number }
+  | { op: 'exitWithParent'; fd: number }
 
 // An operation's status buffer (listen, offer, connect):
 // word  name    meaning
@@ -49,6 +50,15 @@ let io: Worker | undefined
 /** Starts this process's I/O thread now (a spawned process does, as it will call its broker soon). */
 export function startIoThread(): void {
   ioThread()
+}
+
+/**
+ * Ends this process (SIGKILL) once `fd` reads end-of-file: the parent holds the other end of that
+ * pipe, and the kernel closes it however the parent ends, SIGKILL included. The I/O thread watches
+ * it, so a main thread blocked in Atomics.wait cannot delay it.
+ */
+export function exitWithParent(fd: number): void {
+  ioThread().postMessage({ op: 'exitWithParent', fd } satisfies IoMessage)
 }
 
 function ioThread(): Worker {

@@ -16,13 +16,14 @@ import { connectAttempt, connectBegin } from '../ipc/sockets.js'
 import { blockOn } from '../core/wait.js'
 import { functionSource } from '../core/source.js'
 import type { Connection } from '../ipc/connection.js'
-import { AuthenticationError, OSError } from '../core/errors.js'
+import { AuthenticationError, OSError, ValueError } from '../core/errors.js'
 import { rebuildError, type ErrorRecord } from '../core/remote-error.js'
 import { OP_CALL, OP_CANCEL, OP_CREATE, OP_DESCRIBE, OP_HELLO, OP_SHUTDOWN, localReferent, type Answer, type ProxyState, type Request } from './protocol.js'
 import * as net from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { decode, encode, encoded } from '../ipc/serialize.js'
 import { FramedSocket } from '../ipc/framed-socket.js'
+import { MAX_MESSAGE_BYTES } from '../ipc/framing.js'
 
 /** The proxy classes by typeid, filled by the generated proxy modules (and the hand-written ones). */
 export const PROXY_CLASSES = new Map<string, new (core: ProxyCore) => unknown>()
@@ -100,8 +101,18 @@ class Channel {
     return { ok, value: ok ? value : rebuildError(value as ErrorRecord, `the manager at ${addressText(this.address)}`) }
   }
 
+  /** Encodes a request into the serializer's scratch buffer; one the server would refuse unread is refused here. */
+  private encodeRequest(request: Request): number {
+    const n = encode(request, 'obj')
+    if (n > MAX_MESSAGE_BYTES) {
+      throw new ValueError(`a call to the manager at ${addressText(this.address)} encodes to ${n} bytes, over the ${MAX_MESSAGE_BYTES}-byte limit of a frame; nothing was sent (pass large data through a queue or a pipe in parts)`)
+    }
+    return n
+  }
+
   /** A send that failed: the caller's own bad argument (the connection is fine), or the server gone. */
   private sendFailed(error: unknown, request: Request, names?: readonly string[]): Error {
+    if (error instanceof ValueError) return error
     if (error instanceof TypeError) {
       // The serializer names the value's path in the request: say it in the caller's terms.
       const what = request[1] === OP_CALL ? `${request[3]}() argument ` : 'argument '
@@ -114,15 +125,23 @@ class Channel {
   /** A blocking call; the request's call id (0 as given) is numbered here. */
   call(request: Request, names?: readonly string[]): unknown {
     if (this.broken) throw this.broken
+    // Connected first: connecting announces this client, which uses the serializer's scratch buffer.
+    const conn = this.conn
     request[0] = this.nextId++
+    let n: number
     try {
-      this.conn.send(request)
+      n = this.encodeRequest(request)
     } catch (error) {
       throw this.sendFailed(error, request, names)
     }
+    try {
+      conn.sendBytes(encoded().subarray(0, n))
+    } catch (error) {
+      throw this.gone(error)
+    }
     let msg: Answer
     try {
-      msg = this.conn.recv() as Answer
+      msg = conn.recv() as Answer
     } catch (error) {
       this.failAll(error)
       throw this.gone(error)
@@ -194,7 +213,7 @@ class Channel {
     const id = (request[0] = this.nextId++)
     let n: number
     try {
-      n = encode(request, 'obj')
+      n = this.encodeRequest(request)
     } catch (error) {
       throw this.sendFailed(error, request, names)
     }

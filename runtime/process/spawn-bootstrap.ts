@@ -5,16 +5,19 @@ import { setCurrentProcess } from '../core/current.js'
 import { loadClassModules, rebuildTree, missingModules } from '../core/transfer.js'
 import { loadFunction } from '../core/source.js'
 import { joinChildren, type ProcessData } from './process.js'
+import { PARENT_FD } from './supervisor-protocol.js'
 import { closeRebuiltHandles, flushSockets } from '../ipc/connection.js'
 import { flushFedQueues } from '../ipc/queue.js'
 import { writeAllSync } from '../core/stdio.js'
-import { startIoThread } from '../ipc/sockets.js'
+import { exitWithParent, startIoThread } from '../ipc/sockets.js'
 
 // The library's classes first (the modules named in our arguments): a spare process (see
 // supervisor-thread.ts) loads them while it waits.
 await loadClassModules(process.argv.slice(2))
 // Its proxies' blocking calls go through the I/O thread: start it while nothing waits for it.
 startIoThread()
+// A spawned process never outlives its parent, however the parent ends (see PARENT_FD).
+exitWithParent(PARENT_FD)
 const untilData = (): void => process.exit(0) // a spare whose parent went before it was used
 process.once('disconnect', untilData)
 const data = await new Promise<ProcessData>((resolve) => process.once('message', (m) => resolve(m as ProcessData)))

@@ -19,6 +19,12 @@ export const STARTED = 1
 export const STOPPED = 2
 
 /** What the worker bootstrap receives. */
+/**
+ * A spawned process's fd of the parent-death pipe: the supervisor keeps the other end open for the
+ * child's life, so it reads end-of-file only when the parent process is gone (spawn-bootstrap.ts).
+ */
+export const PARENT_FD = 4
+
 export interface ProcessData {
   target: { source: string } | { module: string; name: string }
   /** Set by the supervisor: the child's port to its feeder, and the liveness table. */

@@ -5,9 +5,10 @@ import { enqueueFeed, type FeedMessage } from '../ipc/feeder.js'
 import { handleBrokerMessage, type BrokerMessage } from '../ipc/broker.js'
 import { installLivenessTable, markEnded } from '../core/liveness.js'
 import { writeAllSync } from '../core/stdio.js'
-import { EXITCODE, PID, STATE, STOPPED, unknownMessage, type ConnectMessage, type ExitedMessage, type ProcessData, type SpawnMessage, type SupervisorData, type ToSupervisor } from './supervisor-protocol.js'
+import { EXITCODE, PARENT_FD, PID, STATE, STOPPED, unknownMessage, type ConnectMessage, type ExitedMessage, type ProcessData, type SpawnMessage, type SupervisorData, type ToSupervisor } from './supervisor-protocol.js'
 import { createWorker, workerExecArgv } from '../core/exec-argv.js'
-import { spawn as spawnChild, type ChildProcess } from 'node:child_process'
+import { spawn as spawnChild, type ChildProcess, type StdioOptions } from 'node:child_process'
+import type { Socket } from 'node:net'
 import { constants } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { availableParallelism } from 'node:os'
@@ -210,9 +211,16 @@ function takeSpare(resourceLimits: ResourceLimits | undefined, data: ProcessData
   return worker
 }
 
-const startProcess = (): ChildProcess =>
-  // The class modules go as arguments, so that a spare loads them while it waits.
-  spawnChild(process.execPath, [...workerExecArgv(), spawnBootstrap, ...classModules], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' })
+function startProcess(): ChildProcess {
+  // The class modules go as arguments, so that a spare loads them while it waits. Fd PARENT_FD
+  // is a pipe whose end here stays open, unread, for the child's life: it tells the child when
+  // this process is gone.
+  const stdio: StdioOptions = ['ignore', 'inherit', 'inherit', 'ipc']
+  stdio[PARENT_FD] = 'pipe'
+  const child = spawnChild(process.execPath, [...workerExecArgv(), spawnBootstrap, ...classModules], { stdio, serialization: 'advanced' })
+  ;(child.stdio[PARENT_FD] as Socket | null)?.unref()
+  return child
+}
 
 const spareProcesses = new Spares(() => {
   const child = startProcess()
