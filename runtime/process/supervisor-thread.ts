@@ -167,10 +167,6 @@ class Spares<S extends Spare> {
     if (!spare) return undefined
     spare.removeAllListeners('exit')
     spare.removeAllListeners('error')
-    // A spare was used, so the process it became is already running: its successor boots now,
-    // not after the quiet spell, so that a steady stream of replacements (a pool's
-    // maxtasksperchild, workers that exit) costs one boot each and no wait.
-    setImmediate(() => this.boot())
     return spare
   }
 
