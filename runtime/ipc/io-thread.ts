@@ -16,9 +16,19 @@ interface Offer {
   tx: SharedArrayBuffer
 }
 
+/** How long a peer has for the authkey handshake before its socket is dropped. */
+const HANDSHAKE_TIMEOUT_MS = 20_000
+
+/**
+ * A connection that passed its handshake, or the error of one that failed it, waiting for accept().
+ * Connections are handshaken as they arrive, not in accept() as Python does, so that a silent or
+ * hostile peer never holds up the ones behind it.
+ */
+type Admitted = { link: Link; peer: string; port: number } | { error: Error }
+
 interface ListenerState {
   server: net.Server
-  waiting: net.Socket[]
+  admitted: Admitted[]
   offers: Offer[]
   authkey: Uint8Array | null
   maxMessageSize: number
@@ -46,30 +56,60 @@ function setFailed(status: Int32Array, error: Error): void {
   setStatus(status, STATUS.ERROR, known ? error.message : CUT_OFF)
 }
 
-/** Gives a waiting socket to a waiting offer, unless the offer was withdrawn (CAS on its status). */
+/** Gives each admitted connection (or a failed handshake's error) to a waiting offer, unless the offer was withdrawn. */
 function match(l: ListenerState): void {
-  while (l.waiting.length > 0 && l.offers.length > 0) {
+  while (l.admitted.length > 0 && l.offers.length > 0) {
     const offer = l.offers.shift()!
-    if (Atomics.compareExchange(offer.status, 0, STATUS.WAITING, STATUS.CONNECTED_PENDING) !== STATUS.WAITING) continue
-    const socket = l.waiting.shift()!
-    offer.status[1] = socket.remotePort ?? 0
-    attach(socket, offer, 'server', l.authkey, l.maxMessageSize, socket.remoteAddress ?? 'unix')
+    const next = l.admitted[0]
+    if ('error' in next) {
+      if (Atomics.compareExchange(offer.status, 0, STATUS.WAITING, STATUS.CONNECTED_PENDING) !== STATUS.WAITING) continue
+      l.admitted.shift()
+      setFailed(offer.status, next.error)
+      continue
+    }
+    offer.status[1] = next.port
+    setText(offer.status, next.peer)
+    if (Atomics.compareExchange(offer.status, 0, STATUS.WAITING, STATUS.CONNECTED) !== STATUS.WAITING) continue
+    l.admitted.shift()
+    next.link.bind(offer)
+    Atomics.notify(offer.status, 0)
   }
+}
+
+/** Runs a new connection's handshake at once; admits it (or its failure) for accept(). */
+function admit(l: ListenerState, socket: net.Socket): void {
+  const peer = socket.remoteAddress ?? 'unix'
+  const port = socket.remotePort ?? 0
+  let entry: Admitted | undefined
+  const drop = (): void => {
+    const i = entry ? l.admitted.indexOf(entry) : -1
+    if (i >= 0) l.admitted.splice(i, 1)
+  }
+  const timer = setTimeout(() => link.channel.abort(new OSError(`the peer did not finish the authkey handshake within ${HANDSHAKE_TIMEOUT_MS} ms`)), HANDSHAKE_TIMEOUT_MS)
+  timer.unref()
+  const link: Link = new Link(socket, 'server', l.authkey, l.maxMessageSize, {
+    ready() {
+      clearTimeout(timer)
+      l.admitted.push((entry = { link, peer, port }))
+      match(l)
+    },
+    failed(error) {
+      clearTimeout(timer)
+      // Its socket is closed already; as in Python, an accept() raises the error (a server loops
+      // on accept()), but only once its turn comes, so the connections behind it are not held up.
+      l.admitted.push({ error })
+      match(l)
+    },
+    gone: drop,
+  })
 }
 
 function listen(m: Extract<IoMessage, { op: 'listen' }>): void {
   const status = new Int32Array(m.status)
   const server = net.createServer({ pauseOnConnect: true })
-  const l: ListenerState = { server, waiting: [], offers: [], authkey: m.authkey, maxMessageSize: m.maxMessageSize }
+  const l: ListenerState = { server, admitted: [], offers: [], authkey: m.authkey, maxMessageSize: m.maxMessageSize }
   server.maxConnections = Number.MAX_SAFE_INTEGER
-  server.on('connection', (socket) => {
-    l.waiting.push(socket)
-    socket.on('close', () => {
-      const i = l.waiting.indexOf(socket)
-      if (i >= 0) l.waiting.splice(i, 1)
-    })
-    match(l)
-  })
+  server.on('connection', (socket) => admit(l, socket))
   server.on('error', (e) => setStatus(status, STATUS.ERROR, e.message))
   const onListening = () => {
     const a = server.address()
@@ -92,7 +132,23 @@ function connect(m: Extract<IoMessage, { op: 'connect' }>): void {
       socket.destroy()
       return
     }
-    attach(socket, { status, rx: m.rx, tx: m.tx }, 'client', m.authkey, m.maxMessageSize, addressText(m.address))
+    const offer = { status, rx: m.rx, tx: m.tx }
+    const peer = addressText(m.address)
+    const link: Link = new Link(socket, 'client', m.authkey, m.maxMessageSize, {
+      ready() {
+        setText(status, peer)
+        if (Atomics.compareExchange(status, 0, STATUS.CONNECTED_PENDING, STATUS.CONNECTED) !== STATUS.CONNECTED_PENDING) {
+          link.channel.abort(new OSError('the operation was withdrawn'))
+          return
+        }
+        link.bind(offer)
+        Atomics.notify(status, 0)
+      },
+      failed(error) {
+        if (Atomics.load(status, 0) !== STATUS.WITHDRAWN) setFailed(status, error)
+      },
+    })
+    dropWhenWithdrawn(status, link.channel)
   })
 }
 
@@ -101,75 +157,106 @@ function addressText(a: Address): string {
 }
 
 /**
- * Runs the handshake on `socket`, then connects it to the offer's rings: frames arriving become
- * records in `rx`, records put in `tx` become frames. The offer's status says CONNECTED (with
- * `peer`) or ERROR once the handshake is over; a caller that withdrew meanwhile (timeout, abort)
- * has its socket dropped.
+ * One socket: its handshake, then, once bound to an offer's rings, frames arriving become records
+ * in `rx` and records put in `tx` become frames. Frames that come before the binding (a client may
+ * send right after its last handshake message) wait in order and go into rx first.
  */
-function attach(socket: net.Socket, offer: Offer, role: 'server' | 'client', authkey: Uint8Array | null, maxMessageSize: number, peer: string): void {
-  const status = offer.status
-  const rx = new Ring(new Int32Array(offer.rx))
-  const tx = new Ring(new Int32Array(offer.tx))
-  socket.setNoDelay(true)
-  let attached = false
-  let closed = false
-  // A bad frame, a reset, or EOF inside a message: readers and senders both see CUT_OFF.
-  const cutOff = () => {
-    if (closed) return
-    closed = true
-    rx.fail()
-    // Senders must not wait for a socket that is gone: their ring is closed and failed too.
-    tx.closeReader()
-    tx.fail()
+class Link {
+  readonly channel: FramedSocket
+  private rx: Ring | undefined
+  private tx: Ring | undefined
+  private early: Uint8Array[] = []
+  private writing = Promise.resolve()
+  private attached = false
+  private closed = false
+  private w: Waiter | undefined
+  /** Between the handshake and bind(): the socket reads nothing more until an accept() takes it. */
+  private waitingForBind = false
+  private bound!: () => void
+  private readonly untilBound = new Promise<void>((resolve) => (this.bound = resolve))
+
+  constructor(
+    readonly socket: net.Socket,
+    role: 'server' | 'client',
+    authkey: Uint8Array | null,
+    maxMessageSize: number,
+    private readonly on: { ready(): void; failed(error: Error): void; gone?(): void },
+  ) {
+    socket.setNoDelay(true)
+    const write = (part: Uint8Array): void => this.write(part)
+    this.channel = new FramedSocket(socket, {
+      role,
+      authkey,
+      maxMessageBytes: maxMessageSize,
+      frames: {
+        start(size) {
+          const len = Buffer.allocUnsafe(4)
+          len.writeUInt32LE(size, 0)
+          write(len)
+        },
+        part: write,
+      },
+      backlog: () => (this.waitingForBind ? this.untilBound : this.writing),
+      ready: () => {
+        this.waitingForBind = true
+        on.ready()
+      },
+      ended: (error) => {
+        if (!this.attached) {
+          on.gone?.()
+          if (error) on.failed(error)
+          return
+        }
+        if (error) this.cutOff()
+        else void this.writing.then(() => this.rx!.closeWriter())
+      },
+      closed: () => {
+        on.gone?.()
+        if (!this.attached) return
+        this.tx!.closeReader()
+        this.tx!.fail()
+        void this.writing.then(() => this.rx!.closeWriter())
+      },
+    })
   }
 
-  // Receiving. The I/O thread is rx's only writer, so it needs no WLOCK. Writes into rx are
-  // chained; the socket pauses while they lag behind (the reader is slower than the wire).
-  const w: Waiter = { i32: rx.i32, waitIndex: 0, waitValue: 0, waitCapMs: Infinity }
-  let writing = Promise.resolve()
-  const write = (part: Uint8Array) => {
-    writing = writing.then(async () => {
-      for (let off = 0; off < part.length && !closed && !rx.readerClosed(); ) {
+  /** Connects the socket to the offer's rings and starts both directions. */
+  bind(offer: Offer): void {
+    this.rx = new Ring(new Int32Array(offer.rx))
+    this.tx = new Ring(new Int32Array(offer.tx))
+    this.w = { i32: this.rx.i32, waitIndex: 0, waitValue: 0, waitCapMs: Infinity }
+    this.attached = true
+    for (const part of this.early.splice(0)) this.write(part)
+    void send(this.channel, this.tx, () => this.closed)
+    this.waitingForBind = false
+    this.bound()
+  }
+
+  // The I/O thread is rx's only writer, so it needs no WLOCK. Writes into rx are chained; the
+  // socket pauses while they lag behind (the reader is slower than the wire).
+  private write(part: Uint8Array): void {
+    if (!this.rx) {
+      this.early.push(Buffer.from(part))
+      return
+    }
+    const rx = this.rx
+    const w = this.w!
+    this.writing = this.writing.then(async () => {
+      for (let off = 0; off < part.length && !this.closed && !rx.readerClosed(); ) {
         off += await coroBlockOn(w, () => rx.writeSome(part, off, part.length, w), Infinity, () => PENDING, undefined)
       }
     })
   }
-  const channel: FramedSocket = new FramedSocket(socket, {
-    role,
-    authkey,
-    maxMessageBytes: maxMessageSize,
-    frames: {
-      start(size) {
-        const len = Buffer.allocUnsafe(4)
-        len.writeUInt32LE(size, 0)
-        write(len)
-      },
-      part: write,
-    },
-    backlog: () => writing,
-    ready() {
-      setText(status, peer)
-      if (Atomics.compareExchange(status, 0, STATUS.CONNECTED_PENDING, STATUS.CONNECTED) !== STATUS.CONNECTED_PENDING) {
-        channel.abort(new OSError('the operation was withdrawn'))
-        return
-      }
-      attached = true
-      Atomics.notify(status, 0)
-      void send(channel, tx, () => closed)
-    },
-    ended(error) {
-      if (!attached) return error && Atomics.load(status, 0) !== STATUS.WITHDRAWN && setFailed(status, error)
-      if (error) cutOff()
-      else rx.closeWriter()
-    },
-    closed() {
-      if (!attached) return
-      tx.closeReader()
-      tx.fail()
-      void writing.then(() => rx.closeWriter())
-    },
-  })
-  if (!attached) dropWhenWithdrawn(status, channel)
+
+  /** A bad frame, a reset, or EOF inside a message: readers and senders both see CUT_OFF. */
+  private cutOff(): void {
+    if (this.closed) return
+    this.closed = true
+    this.rx!.fail()
+    // Senders must not wait for a socket that is gone: their ring is closed and failed too.
+    this.tx!.closeReader()
+    this.tx!.fail()
+  }
 }
 
 /** A caller that gives up during the handshake (timeout, abort) withdraws; its socket is then dropped. */
@@ -217,7 +304,7 @@ parentPort!.on('message', (m: IoMessage) => {
       listeners.delete(m.id)
       if (!l) return
       l.server.close()
-      for (const s of l.waiting) s.destroy()
+      for (const a of l.admitted) if ('link' in a) a.link.socket.destroy()
       for (const o of l.offers) setFailed(o.status, new OSError('the listener is closed'))
       return
     }
