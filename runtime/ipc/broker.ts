@@ -26,6 +26,9 @@ export function fetchShared(id: string): Reduced {
   const done = new Int32Array(new SharedArrayBuffer(4))
   feederPort().postMessage({ op: 'fetch', id, reply: port2, done: done.buffer as SharedArrayBuffer } satisfies BrokerMessage, [port2])
   try {
+    // A blocking wait also under coro_get(): decoding runs inside the ring's attempt, which is
+    // synchronous in both styles, and the item must not leave the ring before it decodes. The
+    // broker (a supervisor thread) answers within microseconds; 30 s bounds a broker that is gone.
     if (Atomics.wait(done, 0, 0, 30_000) === 'timed-out') throw new OSError(`the shared object ${id} did not arrive from the broker within 30 s`)
     const m = receiveMessageOnPort(port1)
     if (!m) throw new OSError(`the broker answered without the shared object ${id}`)

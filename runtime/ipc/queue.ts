@@ -78,7 +78,11 @@ export const DEFAULT_CAPACITY = 32 * 1024
 const ROOM_WAIT_MS = 1
 /** Records of one handle the feeder may hold before put() waits (about Python's pipe + feeder buffer). */
 export const MAX_BACKLOG = 65_536
-/** How long a sleeper on an internal lock waits before it checks whether the holder died. */
+/**
+ * How long a sleeper on an internal lock waits before it checks whether the holder died. A poll:
+ * a thread that is terminated runs no code of ours, and its supervisor learns of the end only in
+ * its own event loop, long after; the holder's id in the lock word makes each check one load.
+ */
 const DEAD_OWNER_CHECK_MS = 50
 
 /** The shared part of a queue: header words and ring, used by handles and by the feeder. */

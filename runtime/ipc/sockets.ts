@@ -227,6 +227,8 @@ export function waitReadyAttempt<C>(conns: readonly C[], cores: readonly Connect
   const ready = conns.filter((_, i) => cores[i].rx !== null && cores[i].rx!.readable())
   if (ready.length > 0 || cores.length === 0) return ready
   // One word can be slept on: the first connection's; the others are looked at every few ms.
+  // (A shared wake-up word for a set of connections would need every writer to know the sets it
+  // is in; Python's wait() uses select() for this, which a shared-memory ring has no form of.)
   const first = cores.find((c) => c.rx !== null)
   if (!first) return ready
   const r = first.rx!.pollAttempt(w)

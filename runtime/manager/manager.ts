@@ -97,6 +97,10 @@ export class ManagerCore implements Waiter {
       if (this.server!.exitcode !== null) throw new ProcessError(`the manager server process ended with exitcode ${this.server!.exitcode} before it served`)
       if (error instanceof AuthenticationError) throw error
       if (performance.now() > w.deadline) throw new ProcessError(`the manager server did not answer within 30 s: ${(error as Error).message}`)
+      // A poll, not a word: the server is another OS process, which shares no memory with this
+      // one, and this thread may be blocked in start(), so no event of its own loop can store to
+      // a word either. Connecting is what tells that the server serves; it is tried every 5 ms
+      // for at most 30 s, only while a manager starts.
       return park(w, w.i32, 0, 0, 5)
     }
   }

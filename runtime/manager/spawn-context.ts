@@ -40,6 +40,9 @@ export function startServerThread(options: ServerOptions, name: string, daemon: 
   server.start()
   theirs.close()
   const deadline = performance.now() + 30_000
+  // The pipe's word wakes this loop when the server reports its address; the 20 ms steps are for
+  // a server thread that dies before it reports (a bad address): a thread that ends abruptly
+  // does not close its pipe end, so only its process word tells, and one wait sleeps on one word.
   while (!ready.poll(20)) {
     if (!server.isAlive()) throw new ProcessError(`${name} failed to start (exitcode ${server.exitcode}); its error is printed above`)
     if (performance.now() > deadline) throw new ProcessError(`${name} did not start within 30 s`)
