@@ -73,6 +73,7 @@ function checkClass(c: ClassModel, root: string, project: Project, problems: Pro
     if (b) {
       need(b.at, `methods.${m.name}.blocking.fast`, b.fast)
       need(b.at, `methods.${m.name}.blocking.begin`, b.begin)
+      need(b.at, `methods.${m.name}.blocking.coro_begin`, b.coroBegin)
       need(b.at, `methods.${m.name}.blocking.attempt`, b.attempt)
       need(b.at, `methods.${m.name}.blocking.awaits`, b.awaits)
       if ('call' in b.onTimeout) need(b.at, `methods.${m.name}.blocking.on_timeout.call`, b.onTimeout.call)

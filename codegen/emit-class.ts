@@ -114,7 +114,8 @@ function blockingBody(cls: ClassModel, m: MethodModel, coro: boolean): string[] 
   const lines = [...paramChecks(m.params)]
   if (coro) lines.push('checkSignal(signal)')
   lines.push('const core = this.#core')
-  if (b.begin) lines.push(`const s = core.${b.begin}`)
+  const begin = coro ? (b.coroBegin ?? b.begin) : b.begin
+  if (begin) lines.push(`const s = core.${begin}`)
   const first = b.fast ?? b.attempt
   // A generic class's attempts return `unknown`; the spec's return type is what the caller gets.
   // So does an attempt that hands out another public object (accept → AioConnection).

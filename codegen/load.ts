@@ -130,7 +130,7 @@ function loadParams(src: Source, node: Node | undefined, path: string): ParamMod
 }
 
 const BLOCKING: Shape = {
-  fast: { kind: 'string' }, begin: { kind: 'string' }, attempt: { required: true, kind: 'string' },
+  fast: { kind: 'string' }, begin: { kind: 'string' }, coro_begin: { kind: 'string' }, attempt: { required: true, kind: 'string' },
   block: { kind: 'string' }, timeout: { kind: 'string' }, timeout_fallback: { kind: 'string' },
   on_timeout: { required: true, kind: 'map' }, parks_on: { kind: 'string' }, awaits: { kind: 'string' },
 }
@@ -158,6 +158,7 @@ function loadBlocking(src: Source, node: Node, path: string, params: ParamModel[
   }
   const parksOn = str(f, 'parks_on') ?? 'core'
   if (!IDENT.test(parksOn)) src.problem(f.get('parks_on'), `${path}.parks_on`, "write 'core', 'state', or the name of a core member that is a Waiter")
+  if (f.has('coro_begin') && !f.has('begin')) src.problem(f.get('coro_begin'), `${path}.coro_begin`, "'coro_begin' replaces 'begin' in the coro_ twin: write 'begin' too")
   if (parksOn === 'state' && !f.has('begin')) src.problem(f.get('parks_on'), `${path}.parks_on`, "'parks_on: state' needs a 'begin' call that makes the state")
   const attempt = checkCall(src, f.get('attempt'), `${path}.attempt`, str(f, 'attempt'))
   if (!attempt || !onTimeout) return undefined
@@ -165,6 +166,7 @@ function loadBlocking(src: Source, node: Node, path: string, params: ParamModel[
     at: src.at(node), attempt, onTimeout,
     fast: checkCall(src, f.get('fast'), `${path}.fast`, str(f, 'fast')),
     begin: checkCall(src, f.get('begin'), `${path}.begin`, str(f, 'begin')),
+    coroBegin: checkCall(src, f.get('coro_begin'), `${path}.coro_begin`, str(f, 'coro_begin')),
     block: str(f, 'block'), timeout: str(f, 'timeout'), timeoutFallback: str(f, 'timeout_fallback'),
     parksOn, awaits: checkCall(src, f.get('awaits'), `${path}.awaits`, str(f, 'awaits')),
   }

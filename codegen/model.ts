@@ -22,6 +22,8 @@ export type OnTimeout = { readonly return: string } | { readonly throw: string; 
 export interface BlockingModel extends Located {
   readonly fast?: string
   readonly begin?: string
+  /** The coro_ twin's begin, when its state must differ (one that never parks the thread). */
+  readonly coroBegin?: string
   readonly attempt: string
   readonly block?: string
   readonly timeout?: string

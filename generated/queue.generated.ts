@@ -90,7 +90,7 @@ export class AioQueue<T = unknown> {
     checkTimeout('timeout', timeout)
     checkSignal(signal)
     const core = this.#core
-    const s = core.putBegin(item)
+    const s = core.putBegin(item, true)
     const r = (core.putAttempt(s) as void | Pending)
     if (r !== PENDING) return r
     return coroBlockOn<void>(s, () => (core.putAttempt(s) as void | Pending), block ? deadlineOf('timeout', timeout) : 0, () => { throw new Full() }, signal, true)

@@ -68,7 +68,7 @@ export class AioSimpleQueue<T = unknown> {
   async coro_put(item: T, { signal }: CoroOptions = {}): Promise<void> {
     checkSignal(signal)
     const core = this.#core
-    const s = core.putBegin(item)
+    const s = core.putBegin(item, true)
     const r = (core.putAttempt(s) as void | Pending)
     if (r !== PENDING) return r
     return coroBlockOn<void>(s, () => (core.putAttempt(s) as void | Pending), deadlineOf('timeout', null), () => { throw new Full() }, signal, true)

@@ -255,3 +255,25 @@ test('a manager call over the frame limit fails with a ValueError that says so, 
   t.is(d.get('small'), 1)
   t.is(await d.coro_callMethod('get', ['small']), 1)
 })
+
+// Serial: it replaces Atomics.wait in this thread for a moment.
+test.serial('coro_put into a full ring never parks the thread (blocking put may wait for room)', async (t) => {
+  const original = Atomics.wait
+  let parks = 0
+  Atomics.wait = ((...args: Parameters<typeof Atomics.wait>) => {
+    parks++
+    return original(...args)
+  }) as typeof Atomics.wait
+  try {
+    const q = new AioQueue<string>(0, { bufferSize: 64 })
+    // Small items: the ring takes a few, then is full, and each put finds no room.
+    for (let i = 0; i < 100; i++) await q.coro_put(`item ${i}`)
+    t.is(parks, 0, 'coro_put called Atomics.wait')
+    q.put('last')
+    t.true(parks > 0, 'the spy sees a blocking put wait')
+    for (let i = 0; i < 100; i++) t.is(await q.coro_get(true, LONG), `item ${i}`)
+    t.is(await q.coro_get(true, LONG), 'last')
+  } finally {
+    Atomics.wait = original
+  }
+})

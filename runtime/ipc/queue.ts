@@ -432,6 +432,7 @@ export class PutState implements Waiter {
   waitValue = 0
   waitCapMs = Infinity
   bytes: Buffer | undefined
+  onLoop = false
   constructor(i32: Int32Array, readonly n: number) {
     this.i32 = i32
   }
@@ -466,9 +467,12 @@ export class QueueCore implements Waiter {
   // --- put ---------------------------------------------------------------------------------
 
   /** Encodes the item first: a value that cannot be sent throws here and the queue is unchanged. */
-  putBegin(item: unknown): PutState {
+  /** `onLoop`: the put runs on an event loop (coro_put), so it never parks the thread waiting for room. */
+  putBegin(item: unknown, onLoop = false): PutState {
     this.checkOpen()
-    return new PutState(this.i32, encode(item))
+    const st = new PutState(this.i32, encode(item))
+    st.onLoop = onLoop
+    return st
   }
 
   putAttempt(st: PutState): undefined | Pending {
@@ -495,7 +499,7 @@ export class QueueCore implements Waiter {
       }
     }
     this.counted()
-    this.write(st.bytes ?? encoded(), st.n)
+    this.write(st.bytes ?? encoded(), st.n, st.onLoop)
     return undefined
   }
 
@@ -504,14 +508,15 @@ export class QueueCore implements Waiter {
     Atomics.add(this.i32, SIZE, 1)
   }
 
-  private write(src: Buffer, n: number): void {
+  private write(src: Buffer, n: number, onLoop = false): void {
     const ring = this.ring
     if (LEN + n <= ring.capacity && !this.backlogged() && ring.wlock.tryAcquire() === true) {
       const done = ring.tryWriteRecord(src, n)
       ring.wlock.release()
       if (done) return
     }
-    if (LEN + n <= ring.capacity && this.writeSoon(src, n)) return
+    // On an event loop the record goes to the feeder at once: waiting for room would park the loop.
+    if (!onLoop && LEN + n <= ring.capacity && this.writeSoon(src, n)) return
     this.pending ??= new Int32Array(new SharedArrayBuffer(4))
     Atomics.add(this.pending, 0, 1)
     fedHandles.add(this)
