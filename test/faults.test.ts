@@ -1,7 +1,7 @@
 // Fault suite: parties killed at random moments, in tight loops, while the others go on. Bounded:
 // every wait has a generous limit, so a jam fails the test instead of hanging the run.
 import test from 'ava'
-import { AioProcess, AioQueue } from '../generated/index.generated.js'
+import { AioProcess, AioQueue, getContext } from '../generated/index.generated.js'
 import { LONG } from './helpers.js'
 
 const MAX_ITEMS = 1 << 20 // per producer slot
@@ -112,4 +112,70 @@ test.serial('thread context: 4 producers killed 300 times mid-put while 4 consum
   // The queue still works both ways.
   q.put(7)
   t.is(await q.coro_get(true, LONG), 7)
+})
+
+test.serial('spawn context: producer processes SIGKILLed 60 times mid-put: every put() that returned is got exactly once or remains', async (t) => {
+  const ctx = getContext('spawn')
+  const SLOTS = 2
+  const KILLS = 60
+  const q = ctx.AioQueue<number>()
+  // progress[s]: items of slot s below it were put and their put() returned (a proxy of the broker's array).
+  const progress = ctx.AioArray('i', SLOTS)
+  const maybe = new Set<number>()
+  const seen = new Map<number, number>()
+  let consuming = true
+  const consumer = (async () => {
+    while (consuming || q.qsize() > 0) {
+      try {
+        const v = await q.coro_get(true, 100)
+        seen.set(v, (seen.get(v) ?? 0) + 1)
+      } catch {
+        // Empty: look again
+      }
+    }
+  })()
+
+  let kills = 0
+  const ends: number[] = []
+  await Promise.all(Array.from({ length: SLOTS }, async (_, slot) => {
+    let from = 0
+    while (kills < KILLS) {
+      const p = ctx.AioProcess({
+        target: (q: any, progress: any, slot: number, from: number, BASE: number) => {
+          for (let i = from; ; i++) {
+            q.put(slot * BASE + i)
+            progress.set(slot, i + 1)
+          }
+        },
+        args: [q, progress, slot, from, BASE],
+      })
+      p.start()
+      const target = from + 1 + Math.floor(Math.random() * 20)
+      await until(() => (progress.get(slot) as number) >= target, `spawned producer ${slot} reached item ${target}`)
+      kills++
+      p.kill() // SIGKILL
+      await p.coro_join(LONG)
+      if (p.isAlive()) throw new Error(`producer ${slot} outlived SIGKILL`)
+      const confirmed = progress.get(slot) as number
+      maybe.add(slot * BASE + confirmed)
+      from = confirmed + 1
+      progress.set(slot, from)
+    }
+    ends[slot] = from
+  }))
+  consuming = false
+  await consumer
+  const problems: string[] = []
+  let checked = 0
+  for (let slot = 0; slot < SLOTS; slot++) {
+    for (let i = 0; i < ends[slot]; i++) {
+      const item = slot * BASE + i
+      const n = seen.get(item) ?? 0
+      if (maybe.has(item) ? n > 1 : n !== 1) problems.push(`item ${item} got ${n} times`)
+      else if (!maybe.has(item)) checked++
+    }
+  }
+  t.true(kills >= KILLS, `${kills} kills`)
+  t.deepEqual(problems.slice(0, 20), [], `${problems.length} items lost or doubled`)
+  t.true(checked > KILLS, `${checked} items checked`)
 })
