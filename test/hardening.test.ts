@@ -277,3 +277,29 @@ test.serial('coro_put into a full ring never parks the thread (blocking put may 
     Atomics.wait = original
   }
 })
+
+test('a value that holds itself, or nests 100,000 deep, is refused with a clear error on every path, not a stack overflow', async (t) => {
+  const circular: Record<string, unknown> = { name: 'loop' }
+  circular.self = circular
+  let deep: unknown[] = []
+  for (let i = 0; i < 100_000; i++) deep = [deep]
+  const message = /nested more than 1000 levels deep, or holds itself \(a circular reference\)/
+  const q = new AioQueue<unknown>()
+  const [a, b] = AioPipe()
+  t.teardown(() => {
+    a.close()
+    b.close()
+  })
+  for (const value of [circular, deep, new Map([['k', circular]])]) {
+    t.throws(() => q.put(value), { instanceOf: TypeError, message })
+    await t.throwsAsync(q.coro_put(value), { instanceOf: TypeError, message })
+    t.throws(() => a.send(value), { instanceOf: TypeError, message })
+    t.throws(() => start(t, { target: (v: unknown) => v, args: [value] }), { instanceOf: TypeError, message })
+  }
+  t.regex(String(t.throws(() => q.put(circular))?.message), /^item\.self\.self\.self\.self\.self\.self\.self\.self… is nested/)
+  // Nothing was half-sent: the queue and the pipe go on.
+  q.put('after')
+  t.is(q.get(true, LONG), 'after')
+  a.send('after')
+  t.is(b.recv(), 'after')
+})

@@ -164,6 +164,9 @@ function keyText(key: unknown): string {
  * Where a walk is inside the value it sends, as a stack of steps joined into text only for an
  * error message: building `item.a[2]` for every field cost more than encoding the field.
  */
+/** How deep a value sent to another thread or process may nest (see TreePath.enter); Python's pickle stops at its recursion limit, 1000 too. */
+export const MAX_DEPTH = 1000
+
 export class TreePath {
   private readonly steps: unknown[] = []
   constructor(private root = 'item') {}
@@ -172,26 +175,39 @@ export class TreePath {
     this.steps.length = 0
   }
   index(i: number): void {
-    this.steps.push(i)
+    this.enter(i)
   }
   property(key: string): void {
-    this.steps.push(key)
+    this.enter(key)
   }
   mapKey(ordinal: number): void {
-    this.steps.push(new MapKey(ordinal))
+    this.enter(new MapKey(ordinal))
   }
   mapValue(key: unknown): void {
-    this.steps.push(new MapValue(key))
+    this.enter(new MapValue(key))
   }
   setItem(ordinal: number): void {
-    this.steps.push(new SetItem(ordinal))
+    this.enter(new SetItem(ordinal))
   }
   leave(): void {
     this.steps.pop()
   }
-  toString(): string {
+  /**
+   * Both walks recurse, so a value deeper than this (and a value that holds itself, which is
+   * infinitely deep to a copy) gets a clear error here rather than a stack overflow.
+   */
+  private enter(step: unknown): void {
+    if (this.steps.length >= MAX_DEPTH) {
+      throw new TypeError(`${this.toString(8)} is nested more than ${MAX_DEPTH} levels deep, or holds itself (a circular reference): such a value cannot be sent, as it is copied as a tree; flatten it, or share it through a manager's dict or list`)
+    }
+    this.steps.push(step)
+  }
+  /** The path, its first `most` steps only when given (a circular one is as long as the limit). */
+  toString(most = Infinity): string {
     let text = this.root
+    let shown = 0
     for (const s of this.steps) {
+      if (shown++ === most) return `${text}…`
       if (typeof s === 'number') text += `[${s}]`
       else if (typeof s === 'string') text += `.${s}`
       else if (s instanceof MapKey) text += ` key #${s.ordinal}`
