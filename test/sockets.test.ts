@@ -221,6 +221,8 @@ with Listener(('127.0.0.1', 0), authkey=b'pykey') as l:
 `
     const child = spawn('python3', ['-c', script], { env, timeout: LONG })
     t.teardown(() => child.kill())
+    // Listened for from the start: the child may be gone before the test gets to wait for it.
+    const closed = new Promise((r) => child.on('close', r))
     const lines: string[] = []
     child.stdout.on('data', (d) => lines.push(...String(d).split('\n').filter(Boolean)))
     while (lines.length === 0) await new Promise((r) => setTimeout(r, 10))
@@ -231,7 +233,7 @@ with Listener(('127.0.0.1', 0), authkey=b'pykey') as l:
     t.is((await conn.coro_recvBytes()).length, 100000)
     conn.close()
     await t.throwsAsync(AioClient.coro(['127.0.0.1', port], { authkey: 'nope' }), { name: 'AuthenticationError', message: 'digest sent was rejected' })
-    await new Promise((r) => child.on('close', r))
+    await closed
     t.true(lines.includes('refused AuthenticationError'), lines.join('\n'))
   })
 
@@ -320,6 +322,7 @@ print(c.recv_bytes().decode())
 `], { timeout: LONG })
   let out = ''
   py.stdout.on('data', (d) => (out += d))
+  const pyClosed = new Promise((r) => py.on('close', r))
   // As with Python's Listener, each failed handshake makes one accept() raise: a server loops.
   let conn: any
   let failures = 0
@@ -335,7 +338,7 @@ print(c.recv_bytes().decode())
   t.is((await conn.coro_recvBytes()).toString(), 'good client')
   conn.sendBytes(Buffer.from('served'))
   const served = performance.now() - started
-  await new Promise((r) => py.on('close', r))
+  await pyClosed
   t.is(out, 'served\n', `served in ${Math.round(served)} ms with 50 silent peers connected`)
   conn.close()
   for (const s of silent) s.destroy()
