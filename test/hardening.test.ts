@@ -303,3 +303,20 @@ test('a value that holds itself, or nests 100,000 deep, is refused with a clear 
   a.send('after')
   t.is(b.recv(), 'after')
 })
+
+test('a pool task whose shared arguments cannot be rebuilt in the worker fails with the reason; no worker dies for it', async (t) => {
+  const { status, stdout, stderr } = await runNode(`
+    import { AioPool } from ${ENTRY}
+    const pool = new AioPool({ processes: 2 })
+    // A shared object of a class no worker can load (as a user's class whose module is gone would be).
+    const ghost = { [Symbol.for('aioprocessing.reduce')]() { return { __aio__: 'Ghost', state: {} } } }
+    const failed = await pool.coro_apply((g) => 1, [ghost]).then(() => 'ran', (e) => e.name + ': ' + e.message)
+    const next = await pool.coro_map((x) => x + 1, [1, 2, 3])
+    console.log(failed)
+    console.log(JSON.stringify(next))
+    pool.terminate()
+  `)
+  t.is(status, 0, stderr)
+  t.is(stdout, 'TypeError: cannot rebuild a shared Ghost: its class is not loaded in this thread\n[2,3,4]\n')
+  t.notRegex(stderr, /PoolWorker-\d+:/, 'no pool worker died')
+})

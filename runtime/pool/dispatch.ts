@@ -276,7 +276,7 @@ export class Dispatcher implements ResultHost, Waiter {
       room = Math.min(room, Math.max(1, Math.ceil(queued / workers.length)))
       // One record carries the whole batch: one commit, one wake-up of the worker.
       const batch: Buffer[] = []
-      const shared: boolean[] = []
+      const sharedIds: number[] = []
       let added = 0
       while (room-- > 0 && this.queueHead < this.queue.length) {
         const task = this.queue[this.queueHead++]
@@ -287,17 +287,17 @@ export class Dispatcher implements ResultHost, Waiter {
         if (!best.known.has(task.fnId)) {
           best.known.add(task.fnId)
           batch.push(encodeCopy([OP_DEFINE, task.fnId, this.fnRefs[task.fnId]] satisfies DefineMessage))
-          shared.push(false)
+          sharedIds.push(0)
         }
         best.inflight.push(task)
         best.assigned++
         added++
         batch.push(task.bytes)
-        shared.push(task.shared)
+        sharedIds.push(task.shared ? task.id : 0)
       }
       Atomics.add(best.words, SENT, added)
       Atomics.store(best.words, LOW_WATER, Math.max(1, this.depth >> 1))
-      if (batch.length) this.sendBatch(best, batch, shared)
+      if (batch.length) this.sendBatch(best, batch, sharedIds)
     }
     if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.queueHead)
@@ -314,8 +314,8 @@ export class Dispatcher implements ResultHost, Waiter {
   }
 
   /** Puts one record in the worker's pipe; one that does not fit now is finished by later pumps, before anything else goes to that worker. */
-  private sendBatch(w: WorkerSlot, messages: Buffer[], shared?: boolean[]): void {
-    const st = new SendState(w.conn.tx!.i32, frameBatch(messages, shared))
+  private sendBatch(w: WorkerSlot, messages: Buffer[], sharedIds?: number[]): void {
+    const st = new SendState(w.conn.tx!.i32, frameBatch(messages, sharedIds))
     try {
       if (w.conn.sendAttempt(st) === PENDING) w.sending = st
     } catch {

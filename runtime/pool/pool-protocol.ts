@@ -70,33 +70,52 @@ export interface WorkerArgs {
 
 // A record from the pool is a batch, so that many tasks cost one commit and one wake-up: messages
 // back to back, each a u32 length and its encoded bytes. The length's top bit says the message
-// carries shared objects: the worker, started without the library's classes to start sooner,
-// keeps such a message as bytes and decodes it once it has loaded them.
+// carries shared objects: then a u32 task id follows, and the worker (started without the
+// library's classes, to start sooner) keeps the bytes and decodes them once it has loaded them.
+// The id stands outside the encoded bytes, so that a task whose arguments cannot be rebuilt in the
+// worker fails with the reason instead of killing every worker that tries it.
 export const SHARED_FLAG = 0x80000000
 
-/** One record of encoded messages; `shared[i]` marks message i as carrying shared objects. */
-export function frameBatch(messages: Buffer[], shared?: boolean[]): Buffer {
+/** A task message that carries shared objects, kept as bytes until the classes are loaded. */
+export interface SharedMessage {
+  readonly taskId: number
+  readonly bytes: Buffer
+}
+
+/** One record of encoded messages; `sharedIds[i]`, when not 0, is the id of task message i, which carries shared objects. */
+export function frameBatch(messages: Buffer[], sharedIds?: number[]): Buffer {
   let size = 0
-  for (const m of messages) size += 4 + m.length
+  for (let i = 0; i < messages.length; i++) size += 4 + messages[i].length + (sharedIds?.[i] ? 4 : 0)
   const record = Buffer.allocUnsafe(size)
   let at = 0
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i]
-    record.writeUInt32LE((m.length | (shared?.[i] ? SHARED_FLAG : 0)) >>> 0, at)
-    m.copy(record, at + 4)
-    at += 4 + m.length
+    const id = sharedIds?.[i] ?? 0
+    record.writeUInt32LE((m.length | (id ? SHARED_FLAG : 0)) >>> 0, at)
+    at += 4
+    if (id) {
+      record.writeUInt32LE(id, at)
+      at += 4
+    }
+    m.copy(record, at)
+    at += m.length
   }
   return record
 }
 
-/** The messages of a record in bytes[start, end): decoded, or as bytes when they carry shared objects. */
-export function splitBatch(bytes: Buffer, start: number, end: number): (ToWorker | Buffer)[] {
-  const out: (ToWorker | Buffer)[] = []
+/** The messages of a record in bytes[start, end): decoded, or kept as bytes when they carry shared objects. */
+export function splitBatch(bytes: Buffer, start: number, end: number): (ToWorker | SharedMessage)[] {
+  const out: (ToWorker | SharedMessage)[] = []
   for (let at = start; at < end; ) {
     const word = bytes.readUInt32LE(at)
     const n = (word & ~SHARED_FLAG) >>> 0
-    out.push(word & SHARED_FLAG ? Buffer.from(bytes.subarray(at + 4, at + 4 + n)) : (decode(bytes, at + 4, at + 4 + n) as ToWorker))
-    at += 4 + n
+    at += 4
+    if (word & SHARED_FLAG) {
+      const taskId = bytes.readUInt32LE(at)
+      at += 4
+      out.push({ taskId, bytes: Buffer.from(bytes.subarray(at, at + n)) })
+    } else out.push(decode(bytes, at, at + n) as ToWorker)
+    at += n
   }
   return out
 }

@@ -12,7 +12,7 @@ import { EOF, GetState, Ring } from '../ipc/queue.js'
 import { PENDING, blockOn, coroBlockOn } from '../core/wait.js'
 import { decode, encode, encoded } from '../ipc/serialize.js'
 import { loadFunction } from '../core/source.js'
-import { CURRENT, DONE, EV, INIT_FAILED, LOW_WATER, MODE_APPLY, MODE_STARMAP, OP_DEFINE, OP_STOP, OP_TASK, SENT, WAITING, splitBatch, type ResultMessage, type ToWorker, type WorkerArgs } from './pool-protocol.js'
+import { CURRENT, DONE, EV, INIT_FAILED, LOW_WATER, MODE_APPLY, MODE_STARMAP, OP_DEFINE, OP_STOP, OP_TASK, SENT, WAITING, splitBatch, type ResultMessage, type SharedMessage, type ToWorker, type WorkerArgs } from './pool-protocol.js'
 import { errorRecord, type ErrorRecord } from '../core/remote-error.js'
 import { describeValue } from '../core/args.js'
 import { loadClassModules } from '../core/transfer.js'
@@ -60,7 +60,7 @@ export async function poolWorker(a: WorkerArgs): Promise<void> {
   // objects and is decoded once the library's classes are loaded.
   const rx = conn.rx!
   const recv = new GetState(rx.i32)
-  const take = (): (ToWorker | Buffer)[] | typeof PENDING => {
+  const take = (): (ToWorker | SharedMessage)[] | typeof PENDING => {
     const r = rx.takeAttempt(recv, splitBatch)
     return r === EOF ? [[OP_STOP]] : r
   }
@@ -72,9 +72,36 @@ export async function poolWorker(a: WorkerArgs): Promise<void> {
       batch = await coroBlockOn(recv, take, Infinity, () => undefined as never, undefined, true)
     }
     for (const m of batch) {
-      if (Buffer.isBuffer(m)) await loadClassModules()
-      if (await handle(Buffer.isBuffer(m) ? (decode(m) as ToWorker) : m)) return void (unannounced && announce())
+      let message: ToWorker
+      if (Array.isArray(m)) message = m
+      else {
+        try {
+          await loadClassModules()
+          message = decode(m.bytes) as ToWorker
+        } catch (error) {
+          // Its shared objects cannot be rebuilt here: the task fails with the reason; the worker goes on.
+          if (finish(m.taskId, false, errorRecord(error), 0)) return void (unannounced && announce())
+          continue
+        }
+      }
+      if (await handle(message)) return void (unannounced && announce())
     }
+  }
+
+  /** Sends a task's answer and counts it done; true when the worker is to end (maxtasksperchild). */
+  function finish(id: number, ok: boolean, value: unknown, micros: number): boolean {
+    try {
+      send(ok ? [id, true, value, micros] : [id, false, value as ErrorRecord, micros])
+    } catch (error) {
+      // Python's MaybeEncodingError: the result cannot be sent; the task fails, the worker goes on.
+      const reason = error instanceof Error ? error.message : String(error)
+      send([id, false, { name: 'MaybeEncodingError', message: `Error sending result: '${describeValue(value)}'. Reason: '${reason}'`, isError: true }, micros])
+    }
+    Atomics.store(words, CURRENT, 0)
+    const done = Atomics.add(words, DONE, 1) + 1
+    unannounced = true
+    if (Atomics.load(events, WAITING) === 1 || Atomics.load(words, SENT) - done <= Atomics.load(words, LOW_WATER) || performance.now() - lastAnnounce >= ANNOUNCE_MS) announce()
+    return a.maxtasks > 0 && ++tasks >= a.maxtasks
   }
 
   /** Runs one message; true when the worker is to end. */
@@ -114,19 +141,7 @@ export async function poolWorker(a: WorkerArgs): Promise<void> {
       ok = false
       value = errorRecord(error)
     }
-    const micros = (performance.now() - t0) * 1000
-    try {
-      send(ok ? [id, true, value, micros] : [id, false, value as ErrorRecord, micros])
-    } catch (error) {
-      // Python's MaybeEncodingError: the result cannot be sent; the task fails, the worker goes on.
-      const reason = error instanceof Error ? error.message : String(error)
-      send([id, false, { name: 'MaybeEncodingError', message: `Error sending result: '${describeValue(value)}'. Reason: '${reason}'`, isError: true }, micros])
-    }
-    Atomics.store(words, CURRENT, 0)
-    const done = Atomics.add(words, DONE, 1) + 1
-    unannounced = true
-    if (Atomics.load(events, WAITING) === 1 || Atomics.load(words, SENT) - done <= Atomics.load(words, LOW_WATER) || performance.now() - lastAnnounce >= ANNOUNCE_MS) announce()
-    return a.maxtasks > 0 && ++tasks >= a.maxtasks
+    return finish(id, ok, value, (performance.now() - t0) * 1000)
   }
 }
 
