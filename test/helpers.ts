@@ -39,9 +39,9 @@ export function joined(t: ExecutionContext, p: AioProcess, exitcode = 0): void {
 }
 
 /** Runs an ES module script in a fresh `node -e` (killed after LONG ms), without blocking this loop. */
-export function runNode(script: string, env: NodeJS.ProcessEnv = process.env): Promise<{ status: number | null; stdout: string; stderr: string }> {
+export function runNode(script: string, env: NodeJS.ProcessEnv = process.env, nodeArgs: string[] = []): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env, timeout: LONG })
+    const child = spawn(process.execPath, [...nodeArgs, '--input-type=module', '-e', script], { env, timeout: LONG })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d) => (stdout += d))

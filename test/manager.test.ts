@@ -4,7 +4,7 @@
 // a server that dies under pending calls.
 import test, { type ExecutionContext } from 'ava'
 import { AioEvent, AioManager, AioProcess, AuthenticationError, OSError, getContext } from '../generated/index.generated.js'
-import { ENTRY, LONG, joined, start } from './helpers.js'
+import { ENTRY, LONG, joined, runNode, start } from './helpers.js'
 import { spawn } from 'node:child_process'
 import net from 'node:net'
 
@@ -348,4 +348,43 @@ test('a spawn-context pipe carries messages between the parent and a spawned pro
   t.is(reply.n, 42)
   t.is(reply.pid, child.pid as number)
   joined(t, child)
+})
+
+test('a created object goes once its proxy is collected; one whose proxy was sent on stays', async (t) => {
+  const script = `
+    import { AioManager } from ${ENTRY}
+    import { ProxyCore } from ${JSON.stringify(new URL('../runtime/manager/proxy.js', import.meta.url).href)}
+    const CORE = Symbol.for('aioprocessing.core')
+    const manager = new AioManager()
+    manager.start()
+    const kept = manager.Queue()
+    const d = manager.dict()
+    let dropped = manager.Queue()
+    let sent = manager.Queue()
+    d.set('q', sent) // sent on: its record went to the server, so it is not counted any more
+    const droppedState = { ...dropped[CORE].state }
+    const sentState = { ...sent[CORE].state }
+    dropped = null
+    sent = null
+    const exists = (state) => { try { new ProxyCore(state).call('qsize', []); return true } catch (e) { if (!/no object/.test(e.message)) throw e; return false } }
+    // Collect, let the finalizers run, and let an awaitable call (on the socket the decrefs use) pass them.
+    for (let i = 0; i < 200 && exists(droppedState); i++) {
+      globalThis.gc()
+      await new Promise((r) => setTimeout(r, 10))
+      await kept.coro_callMethod('qsize', [])
+    }
+    // Many created and dropped: all go.
+    const states = []
+    for (let i = 0; i < 300; i++) states.push({ ...manager.Queue()[CORE].state })
+    for (let i = 0; i < 200 && states.some(exists); i++) {
+      globalThis.gc()
+      await new Promise((r) => setTimeout(r, 10))
+      await kept.coro_callMethod('qsize', [])
+    }
+    console.log(exists(droppedState), exists(sentState), states.filter(exists).length, kept.qsize())
+    manager.shutdown()
+  `
+  const { status, stdout, stderr } = await runNode(script, process.env, ['--expose-gc'])
+  t.is(status, 0, stderr)
+  t.is(stdout, 'false true 0 0\n')
 })

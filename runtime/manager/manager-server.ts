@@ -22,7 +22,7 @@ import { NotImplementedError, OSError, ValueError } from '../core/errors.js'
 import { CORE, REDUCE } from '../core/transfer.js'
 import { HOSTED, type HostedType } from './manager-types.js'
 import { ProxyCore, wrapProxy } from './proxy.js'
-import { OP_CALL, OP_CANCEL, OP_CREATE, OP_DESCRIBE, OP_HELLO, OP_SHUTDOWN, isLocalServer, setLocalServer, type Answer, type ProxyState, type Request } from './protocol.js'
+import { OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_SHUTDOWN, isLocalServer, setLocalServer, type Answer, type ProxyState, type Request } from './protocol.js'
 import { pipeEnds } from '../ipc/connection.js'
 
 
@@ -51,6 +51,12 @@ interface Hosted {
   typeid: string
   obj: unknown
   type: HostedType
+  /**
+   * Proxies made by create() that are still alive in their clients (OP_DECREF when one is
+   * collected); at 0 the object is dropped. Objects a result handed out, and proxies that were sent
+   * on to another process, are not counted: those stay for the server's life.
+   */
+  refs?: number
 }
 
 /** One client connection: framed messages in our serializer over a socket of this thread. */
@@ -132,6 +138,7 @@ export class Server {
       return
     }
     if (msg[1] === OP_CANCEL) client.pending.get(msg[2])?.abort(new Error('cancelled by the client'))
+    else if (msg[1] === OP_DECREF) this.decref(msg[2])
     else if (msg[1] === OP_HELLO) this.hello(client, String(msg[2]))
     else {
       const call = this.run(client, msg)
@@ -246,8 +253,18 @@ export class Server {
     return this.host(typeid, obj, type)
   }
 
+  /** A created object: its one proxy is counted (refs), and it goes when that proxy is collected. */
   private host(typeid: string, obj: unknown, type: HostedType): unknown {
-    return { __proxy__: true, typeid, id: this.hostId(typeid, obj, type) }
+    const id = this.hostId(typeid, obj, type)
+    this.objects.get(id)!.refs = 1
+    return { __proxy__: true, typeid, id }
+  }
+
+  private decref(id: number): void {
+    const h = this.objects.get(id)
+    if (h?.refs === undefined || --h.refs > 0) return
+    this.objects.delete(id)
+    if (h.obj !== null && typeof h.obj === 'object') this.ids.delete(h.obj)
   }
 
   private hostId(typeid: string, obj: unknown, type: HostedType): number {

@@ -12,6 +12,7 @@ export const OP_CANCEL = 2
 export const OP_SHUTDOWN = 3
 export const OP_DESCRIBE = 4
 export const OP_HELLO = 5
+export const OP_DECREF = 6
 
 export type Request =
   | [callId: number, op: typeof OP_CREATE, typeid: string, args: unknown[]] // → objectId
@@ -20,6 +21,7 @@ export type Request =
   | [callId: number, op: typeof OP_SHUTDOWN] // → undefined, then the server stops
   | [callId: number, op: typeof OP_DESCRIBE, objectId: number] // → the referent's toString()
   | [callId: number, op: typeof OP_HELLO, clientKey: string] // no answer; the connection belongs to that client
+  | [callId: number, op: typeof OP_DECREF, objectId: number] // no answer; a created object's proxy was collected
 
 /** `ok` false: `value` is an ErrorRecord (core/remote-error.ts). */
 export type Answer = [callId: number, ok: boolean, value: unknown]

@@ -18,7 +18,7 @@ import { functionSource } from '../core/source.js'
 import type { Connection } from '../ipc/connection.js'
 import { AuthenticationError, OSError, ValueError } from '../core/errors.js'
 import { rebuildError, type ErrorRecord } from '../core/remote-error.js'
-import { OP_CALL, OP_CANCEL, OP_CREATE, OP_DESCRIBE, OP_HELLO, OP_SHUTDOWN, localReferent, type Answer, type ProxyState, type Request } from './protocol.js'
+import { OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_SHUTDOWN, localReferent, type Answer, type ProxyState, type Request } from './protocol.js'
 import * as net from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { decode, encode, encoded } from '../ipc/serialize.js'
@@ -151,6 +151,15 @@ class Channel {
     throw r.value
   }
 
+  /** Tells the server that a counted proxy of object `id` was collected; nothing is awaited, and a server that is gone needs no telling. */
+  decref(id: number): void {
+    if (this.broken) return
+    void this.asyncSocket().then(
+      (channel) => void channel.send(encoded().subarray(0, encode([this.nextId++, OP_DECREF, id] satisfies Request, 'obj'))),
+      () => {},
+    )
+  }
+
   /** The socket for awaitable calls: connected, authenticated and announced on first use. */
   private async asyncSocket(): Promise<FramedSocket> {
     this.socket ??= new Promise<FramedSocket>((resolve, reject) => {
@@ -271,12 +280,12 @@ function creationArgs(args: unknown[]): unknown[] {
 
 export function createRemote(address: ProxyState['address'], authkey: string | null, typeid: string, args: unknown[]): unknown {
   const r = channelTo(address, authkey).call([0, OP_CREATE, typeid, creationArgs(args)]) as { id: number; typeid: string }
-  return wrapProxy(new ProxyCore({ address, authkey, id: r.id, typeid: r.typeid }))
+  return wrapProxy(ProxyCore.created({ address, authkey, id: r.id, typeid: r.typeid }))
 }
 
 export async function coroCreateRemote(address: ProxyState['address'], authkey: string | null, typeid: string, args: unknown[], signal?: AbortSignal): Promise<unknown> {
   const r = (await channelTo(address, authkey).coro_call([0, OP_CREATE, typeid, creationArgs(args)], signal)) as { id: number; typeid: string }
-  return wrapProxy(new ProxyCore({ address, authkey, id: r.id, typeid: r.typeid }))
+  return wrapProxy(ProxyCore.created({ address, authkey, id: r.id, typeid: r.typeid }))
 }
 
 /** Python's Pipe() with both ends served by a server: proxies of two connected ends. */
@@ -290,9 +299,26 @@ export function shutdownRemote(address: ProxyState['address'], authkey: string |
   channelTo(address, authkey).call([0, OP_SHUTDOWN])
 }
 
+/**
+ * Proxies made by create(): when one is collected, its server is told (OP_DECREF) and drops the
+ * object, as Python's manager does when a proxy's refcount reaches 0.
+ */
+const collected = new FinalizationRegistry<{ address: ProxyState['address']; authkey: string | null; id: number }>((h) => channelTo(h.address, h.authkey).decref(h.id))
+
 /** A proxy's state and its calls. */
 export class ProxyCore {
+  /** This proxy counts at the server: it came from create() and was never sent on. */
+  private counted = false
+
   constructor(readonly state: ProxyState) {}
+
+  /** The proxy of an object create() just made: the object lives as long as this proxy, unless it is sent on. */
+  static created(state: ProxyState): ProxyCore {
+    const core = new ProxyCore(state)
+    core.counted = true
+    collected.register(core, { address: state.address, authkey: state.authkey, id: state.id }, core)
+    return core
+  }
 
   static rebuild(state: ProxyState): ProxyCore {
     return new ProxyCore(state)
@@ -304,6 +330,11 @@ export class ProxyCore {
   }
 
   reduce(): ProxyState {
+    // Sent on to another thread or process, whose copies are not counted: the object must stay.
+    if (this.counted) {
+      this.counted = false
+      collected.unregister(this)
+    }
     return this.state
   }
 
