@@ -13,7 +13,7 @@ export const HEADER = (specFile: string): string =>
 export interface Target {
   /** Import specifier of a runtime module (`wait`, `args`, ...). */
   runtime(module: string): string
-  /** Import specifier of a core module named in the spec (`runtime/lock.ts`). */
+  /** Import specifier of a core module named in the spec (its absolute path, resolved from the spec file). */
   core(module: string): string
 }
 
@@ -23,7 +23,7 @@ const HELPERS: Record<string, string[]> = {
   transfer: ['CORE', 'REDUCE', 'registerType', 'registerWrapper', 'type Reduced'],
   guard: ['guard'],
 }
-/** The runtime's exported error classes (runtime/errors.ts), importable by generated code and tests. */
+/** The runtime's exported error classes (runtime/core/errors.ts), importable by generated code and tests. */
 export const ERRORS = ['ProcessError', 'TimeoutError', 'BufferTooShort', 'AuthenticationError', 'BrokenBarrierError', 'Empty', 'Full', 'EOFError', 'ValueError', 'RuntimeError', 'NotImplementedError', 'OSError', 'WorkerLostError', 'PoolTerminatedError', 'MaybeEncodingError']
 
 export function docs(text: string, tags: [string, string][] = []): OptionalKind<JSDocStructure>[] {
