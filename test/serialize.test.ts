@@ -3,7 +3,7 @@
 // arrays, objects, Maps and Sets, and refuse the same values with the same message.
 import test, { type ExecutionContext } from 'ava'
 import { AioLock, AioPipe, AioProcess, AioQueue } from '../generated/index.generated.js'
-import { decode, encode, encoded } from '../runtime/ipc/serialize.js'
+import { decode, decodeFromPeer, encode, encoded } from '../runtime/ipc/serialize.js'
 import { joined, start } from './helpers.js'
 
 type Path = 'queue' | 'pipe' | 'args'
@@ -133,4 +133,26 @@ test('Maps and Sets keep their order, their key types and what they hold, in the
   const sub = decode(Buffer.from(encoded().subarray(0, encode(new Registry([['a', 1]]))))) as Map<string, number>
   t.is(Object.getPrototypeOf(sub), Map.prototype)
   t.deepEqual([...sub], [['a', 1]])
+})
+
+test('fuzz: 20,000 random or mutated messages from a peer decode or fail with a ValueError, never another error or a wait', (t) => {
+  const samples: unknown[] = [1, 'abc', [1, [2, 'x']], { a: 1, b: [true, null] }, new Map([[1, 'a']]), new Set([1, 2]), 12345678901234567890n, new Uint8Array([1, 2, 3]), Buffer.from('hi'), new Date(0), -0.5]
+  let seed = 7
+  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n)
+  const other: string[] = []
+  for (let i = 0; i < 20_000; i++) {
+    let bytes: Buffer
+    if (i % 2) bytes = Buffer.from(Array.from({ length: 1 + rand(64) }, () => rand(256)))
+    else {
+      const n = encode(samples[i % samples.length])
+      bytes = Buffer.from(encoded().subarray(0, n))
+      for (let k = 0; k <= rand(3); k++) bytes[rand(bytes.length)] ^= 1 << rand(8)
+    }
+    try {
+      decodeFromPeer(bytes)
+    } catch (error) {
+      if (!(error instanceof Error) || error.name !== 'ValueError') other.push(`${bytes.toString('hex')}: ${String(error)}`)
+    }
+  }
+  t.deepEqual(other.slice(0, 5), [], `${other.length} messages failed with another error`)
 })

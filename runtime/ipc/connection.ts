@@ -7,7 +7,7 @@
 
 import { COMMITTED, PENDING, coroBlockOn, type Committed, type Pending, type Waiter } from '../core/wait.js'
 import { CUT_OFF, EOF, GetState, Ring } from './queue.js'
-import { decode, encode, encoded } from './serialize.js'
+import { decode, decodeFromPeer, encode, encoded } from './serialize.js'
 import { BufferTooShort, EOFError, OSError, ValueError } from '../core/errors.js'
 import { wrapCore } from '../core/transfer.js'
 
@@ -177,7 +177,8 @@ export class ConnectionCore implements Waiter {
   }
 
   recvAttempt(st: GetState): unknown {
-    return this.received(this.reader().takeAttempt(st, decode))
+    const rx = this.reader()
+    return this.received(rx.takeAttempt(st, rx.isSocket() ? decodeFromPeer : decode))
   }
 
   recvBytesAttempt(st: GetState, maxlength?: number | null): Buffer | Pending {

@@ -262,6 +262,8 @@ let rbuf: Buffer = Buffer.alloc(0)
 let rpos = 0
 let rstart = 0
 let rend = 0
+/** Decoding what another process sent over a socket: it cannot hold this process tree's shared memory. */
+let rpeer = false
 
 /** Bytes a peer may not have sent in full: a length is checked before anything is read or allocated for it. */
 function need(n: number): void {
@@ -317,6 +319,29 @@ function readBytes(): Buffer {
   return out
 }
 
+// The two forms whose parsers are not ours: what they throw on bad bytes becomes our error.
+function readBigInt(): bigint {
+  const at = rpos
+  const text = readString()
+  try {
+    return BigInt(text)
+  } catch {
+    rpos = at
+    throw corrupt('a bigint that is not a number')
+  }
+}
+
+function readV8(): unknown {
+  const at = rpos
+  const bytes = readBytes()
+  try {
+    return v8Deserialize(bytes)
+  } catch (error) {
+    rpos = at
+    throw corrupt(`V8 data that does not deserialize (${(error as Error).message})`)
+  }
+}
+
 function read(): unknown {
   need(1)
   const tag = rbuf[rpos++]
@@ -358,7 +383,7 @@ function read(): unknown {
       return new Uint8Array(b.buffer, b.byteOffset, b.length)
     }
     case BUFFER: return readBytes()
-    case BIGINT: return BigInt(readString())
+    case BIGINT: return readBigInt()
     case MAP: {
       const n = readCount()
       const out = new Map()
@@ -374,8 +399,12 @@ function read(): unknown {
       for (let i = 0; i < n; i++) out.add(read())
       return out
     }
-    case V8: return v8Deserialize(readBytes())
-    case SHARED: return rebuildTree(fetchShared(readString()))
+    case V8: return readV8()
+    case SHARED:
+      // A broker id means something only inside this process tree; from a peer it would make
+      // recv() wait for a record that never comes.
+      if (rpeer) throw corrupt('a shared-memory object, which another process cannot send')
+      return rebuildTree(fetchShared(readString()))
     case PORTABLE: return rebuildTree(read())
     default:
       rpos--
@@ -393,14 +422,25 @@ function isPickle(bytes: Buffer, start: number, end: number): boolean {
  * memory: nothing in the result aliases it).
  */
 export function decode(bytes: Buffer, start = 0, end = bytes.length): unknown {
+  return decodeAs(bytes, start, end, false)
+}
+
+/** `decode` for a message from another process (a socket connection): shared-memory objects are refused. */
+export function decodeFromPeer(bytes: Buffer, start = 0, end = bytes.length): unknown {
+  return decodeAs(bytes, start, end, true)
+}
+
+function decodeAs(bytes: Buffer, start: number, end: number, peer: boolean): unknown {
   // Saved and restored: a shared object's rebuild may decode again inside this call.
   const saved = rbuf
   const savedPos = rpos
   const savedStart = rstart
   const savedEnd = rend
+  const savedPeer = rpeer
   rbuf = bytes
   rpos = rstart = start
   rend = end
+  rpeer = peer
   try {
     if (isPickle(bytes, start, end)) {
       throw new ValueError(`received a Python pickle (protocol ${bytes[start + 1]}), which this connection cannot read: it speaks the library's own format; take the bytes with recvBytes(), or have the Python side use send_bytes()`)
@@ -413,5 +453,6 @@ export function decode(bytes: Buffer, start = 0, end = bytes.length): unknown {
     rpos = savedPos
     rstart = savedStart
     rend = savedEnd
+    rpeer = savedPeer
   }
 }

@@ -13,7 +13,7 @@
 // released, as many times as it acquired them: a killed client cannot wedge the others.
 
 import * as net from 'node:net'
-import { decode, encode, encoded } from '../ipc/serialize.js'
+import { decodeFromPeer, encode, encoded } from '../ipc/serialize.js'
 import { FramedSocket } from '../ipc/framed-socket.js'
 import type { Connection } from '../ipc/connection.js'
 import { errorRecord } from '../core/remote-error.js'
@@ -131,7 +131,7 @@ export class Server {
   private received(client: ClientConn, bytes: Buffer): void {
     let msg: Request
     try {
-      msg = decode(bytes) as Request
+      msg = decodeFromPeer(bytes) as Request
       if (!Array.isArray(msg)) throw new OSError(`a request is an array, not ${typeof msg}`)
     } catch (error) {
       client.channel.abort(error as Error)

@@ -21,7 +21,7 @@ import { rebuildError, type ErrorRecord } from '../core/remote-error.js'
 import { OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_SHUTDOWN, localReferent, type Answer, type ProxyState, type Request } from './protocol.js'
 import * as net from 'node:net'
 import { randomBytes } from 'node:crypto'
-import { decode, encode, encoded } from '../ipc/serialize.js'
+import { decodeFromPeer, encode, encoded } from '../ipc/serialize.js'
 import { FramedSocket } from '../ipc/framed-socket.js'
 import { MAX_MESSAGE_BYTES } from '../ipc/framing.js'
 
@@ -179,7 +179,7 @@ class Channel {
         message: (bytes) => {
           let answer: Answer
           try {
-            answer = decode(bytes) as Answer
+            answer = decodeFromPeer(bytes) as Answer
           } catch (error) {
             // Not a manager (or not ours): the connection is dropped and its calls fail.
             channel.abort(error as Error)
