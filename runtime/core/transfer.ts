@@ -78,8 +78,14 @@ export async function loadClassModules(urls: Iterable<string> = []): Promise<voi
   announceClassModules(urls)
   // One after the other: there is usually one, and concurrent imports of overlapping graphs in
   // a worker are where Node 20's V8 has crashed in async module evaluation (node#53238).
-  for (const url of classModules) await import(url)
+  for (const url of classModules) {
+    if (imported.has(url)) continue
+    await import(url)
+    imported.add(url)
+  }
 }
+/** Class modules this thread has imported: a pool worker asks again at every message with shared objects. */
+const imported = new Set<string>()
 
 function isReduced(v: unknown): v is Reduced {
   return typeof v === 'object' && v !== null && typeof (v as Reduced).__aio__ === 'string' && 'state' in v
@@ -330,29 +336,34 @@ function reduceAt(value: unknown, path: TreePath, portableOnly: boolean): unknow
 
 /** Whether a reduced tree holds any shared object's record. */
 export function holdsShared(value: unknown): boolean {
-  if (typeof value !== 'object' || value === null) return false
-  if (isReduced(value)) return true
-  if (Array.isArray(value) || value instanceof Set) {
-    for (const v of value) if (holdsShared(v)) return true
-    return false
-  }
-  if (value instanceof Map) {
-    for (const [k, v] of value) if (holdsShared(k) || holdsShared(v)) return true
-    return false
-  }
-  return Object.getPrototypeOf(value) === Object.prototype && Object.values(value).some(holdsShared)
+  return !visitRecords(value, () => false)
 }
 
 /** The modules defining shared classes in `value` that this thread has not registered yet. */
-export function missingModules(value: unknown, out = new Set<string>()): Set<string> {
-  if (typeof value !== 'object' || value === null) return out
-  if (isReduced(value)) {
-    if (!rebuilders.has(value.__aio__) && value.module) out.add(value.module)
-    missingModules(value.state, out)
-  } else if (Array.isArray(value) || value instanceof Set) for (const v of value) missingModules(v, out)
-  else if (value instanceof Map) for (const [k, v] of value) missingModules(k, out), missingModules(v, out)
-  else if (Object.getPrototypeOf(value) === Object.prototype) for (const v of Object.values(value)) missingModules(v, out)
+export function missingModules(value: unknown): Set<string> {
+  const out = new Set<string>()
+  visitRecords(value, (record) => {
+    if (!rebuilders.has(record.__aio__) && record.module) out.add(record.module)
+    return true
+  })
   return out
+}
+
+/**
+ * Calls `visit` on every shared object's record in a reduced tree (and in the records' states),
+ * until it returns false; false when it did.
+ */
+function visitRecords(value: unknown, visit: (record: Reduced) => boolean): boolean {
+  if (typeof value !== 'object' || value === null) return true
+  if (isReduced(value)) return visit(value) && visitRecords(value.state, visit)
+  if (Array.isArray(value) || value instanceof Set) {
+    for (const v of value) if (!visitRecords(v, visit)) return false
+  } else if (value instanceof Map) {
+    for (const [k, v] of value) if (!visitRecords(k, visit) || !visitRecords(v, visit)) return false
+  } else if (Object.getPrototypeOf(value) === Object.prototype) {
+    for (const v of Object.values(value)) if (!visitRecords(v, visit)) return false
+  }
+  return true
 }
 
 /** The inverse of `reduceTree`, run on the receiving side. */
