@@ -69,10 +69,10 @@ export class AioQueue<T = unknown> {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
     const core = this.#core
-    const s = core.putBegin(item)
+    const s = core.putBegin(item, false, block, timeout)
     const r = (core.putAttempt(s) as void | Pending)
     if (r !== PENDING) return r
-    return blockOn<void>(s, () => (core.putAttempt(s) as void | Pending), block ? deadlineOf('timeout', timeout) : 0, () => { throw new Full() }, true)
+    return blockOn<void>(s, () => (core.putAttempt(s) as void | Pending), block ? deadlineOf('timeout', timeout) : 0, () => core.putExpire(s), true)
   }
 
   /**
@@ -90,10 +90,10 @@ export class AioQueue<T = unknown> {
     checkTimeout('timeout', timeout)
     checkSignal(signal)
     const core = this.#core
-    const s = core.putBegin(item, true)
+    const s = core.putBegin(item, true, block, timeout)
     const r = (core.putAttempt(s) as void | Pending)
     if (r !== PENDING) return r
-    return coroBlockOn<void>(s, () => (core.putAttempt(s) as void | Pending), block ? deadlineOf('timeout', timeout) : 0, () => { throw new Full() }, signal, true)
+    return coroBlockOn<void>(s, () => (core.putAttempt(s) as void | Pending), block ? deadlineOf('timeout', timeout) : 0, () => core.putExpire(s), signal, true)
   }
 
   /**

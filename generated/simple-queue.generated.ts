@@ -7,7 +7,7 @@ import { SimpleQueueCore } from '../runtime/ipc/queue.js'
 import { PENDING, blockOn, coroBlockOn, type CoroOptions, type Pending } from '../runtime/core/wait.js'
 import { checkSignal, deadlineOf } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
-import { Full, ValueError } from '../runtime/core/errors.js'
+import { ValueError } from '../runtime/core/errors.js'
 import { QueueOptions } from '../runtime/ipc/queue.js'
 let wrapping: SimpleQueueCore | undefined
 
@@ -56,7 +56,7 @@ export class AioSimpleQueue<T = unknown> {
     const s = core.putBegin(item)
     const r = (core.putAttempt(s) as void | Pending)
     if (r !== PENDING) return r
-    return blockOn<void>(s, () => (core.putAttempt(s) as void | Pending), deadlineOf('timeout', null), () => { throw new Full() }, true)
+    return blockOn<void>(s, () => (core.putAttempt(s) as void | Pending), deadlineOf('timeout', null), () => core.putExpire(s), true)
   }
 
   /**
@@ -71,7 +71,7 @@ export class AioSimpleQueue<T = unknown> {
     const s = core.putBegin(item, true)
     const r = (core.putAttempt(s) as void | Pending)
     if (r !== PENDING) return r
-    return coroBlockOn<void>(s, () => (core.putAttempt(s) as void | Pending), deadlineOf('timeout', null), () => { throw new Full() }, signal, true)
+    return coroBlockOn<void>(s, () => (core.putAttempt(s) as void | Pending), deadlineOf('timeout', null), () => core.putExpire(s), signal, true)
   }
 
   /**

@@ -5,12 +5,12 @@
 // 2-3   WLOCK       write-side futex mutex (likewise): one producer writes a record at a time
 // 4     HEAD        bytes consumed (wrapping int32; ring index = HEAD & (CAPACITY-1))
 // 5     TAIL        bytes committed; readers sleep on it while a large record streams in
-// 6     SIZE        items put and not yet got (qsize(): counts an item as soon as put() returns)
-// 7     SLOTS       free slots of a bounded queue; a full put sleeps on it
+// 6     PUTS        records producers committed themselves (under WLOCK; wrapping)
+// 7     GETS        records taken (under RLOCK; wrapping); a bounded queue's full put sleeps on it
 // 8     MAXSIZE     0 = unbounded
 // 9     DATA_SEQ    bumped after every commit; consumers waiting for data sleep on it
 // 10    SPACE_SEQ   bumped after every consume; the feeder waiting for room sleeps on it
-// 11    UNFINISHED  JoinableQueue: items put and not yet marked done; join() sleeps on it
+// 11    DONE        JoinableQueue: task_done() calls; join() sleeps on it
 // 12    SKIP        bytes of the record being read that are not consumed yet (a reader that takes
 //                   RLOCK over from a dead one discards them)
 // 13    CAPACITY    ring size in bytes, a power of two
@@ -22,6 +22,18 @@
 //                   the ring is free, so a full ring is not refilled one record per wake-up
 // 18    READERS     connection handles that read this ring (counted like file descriptors)
 // 19    WRITERS     connection handles that write it; the last close() closes the end
+// 20    ACCEPTS     records a feeder accepted (counted before the put() that gave it returns)
+// 21-22 J_TAIL, J_PUTS         the writer's journal: the TAIL and PUTS its commit sets
+// 23-25 J_HEAD, J_SKIP, J_GETS the reader's journal: the HEAD, SKIP and GETS its step sets
+// 26    J_WRITING   1 while the writer's journaled step is under way
+//
+// Counts are derived, never stored apart from the data: qsize() = PUTS + ACCEPTS - GETS, and a
+// JoinableQueue's unfinished items = PUTS + ACCEPTS - DONE. An item counts before anyone can take
+// it (a consumer's task_done() must find it counted) and stops counting after it is gone. Each
+// side changes its words in a step that a kill cannot tear: it writes its journal, and whoever
+// takes the lock over from a dead holder uses it to finish the step if its commit point (the
+// store of TAIL or HEAD) was passed, or to undo it if not. Readers of the counts (qsize(),
+// join(), task_done()) take a dead holder's lock over first, so the counts are exact at once.
 // Bytes from HEADER_BYTES: the ring. A record is a u32 length then the serialized item.
 //
 // Writes never wait for room in the producer's own thread, as Python's feeder thread guarantees:
@@ -40,20 +52,22 @@
 import { COMMITTED, PENDING, coroBlockOn, park, type Committed, type Pending, type Waiter } from '../core/wait.js'
 import { LockCore } from '../sync/lock.js'
 import { ownerEnded } from '../core/liveness.js'
-import { Empty, OSError, ValueError } from '../core/errors.js'
+import { Empty, Full, OSError, ValueError } from '../core/errors.js'
+import { deadlineOf, type Timeout } from '../core/args.js'
+import { threadId } from 'node:worker_threads'
 import { decode, encode, encoded } from './serialize.js'
-import { feed } from './feeder-client.js'
+import { ANSWER_ACCEPTED, ANSWER_REFUSED, cancelFeed, feed } from './feeder-client.js'
 
 const RSTATE = 0
 const WSTATE = 2
 const HEAD = 4
 const TAIL = 5
-const SIZE = 6
-const SLOTS = 7
+const PUTS = 6
+const GETS = 7
 const MAXSIZE = 8
 const DATA_SEQ = 9
 const SPACE_SEQ = 10
-const UNFINISHED = 11
+const DONE = 11
 const SKIP = 12
 const CAPACITY = 13
 const ID = 14
@@ -66,10 +80,17 @@ const UNSENT = 16
 const WANT_ROOM = 17
 const READERS = 18
 const WRITERS = 19
+const ACCEPTS = 20
+const J_TAIL = 21
+const J_PUTS = 22
+const J_HEAD = 23
+const J_SKIP = 24
+const J_GETS = 25
+const J_WRITING = 26
 export const CUT_OFF = 'the connection was cut off: the peer broke the framing protocol, or reset or ended it inside a message'
 /** Returned by Ring.takeAttempt once the writer closed and every record was taken. */
 export const EOF: unique symbol = Symbol('aioprocessing.eof')
-export const HEADER_WORDS = 20
+export const HEADER_WORDS = 28
 export const HEADER_BYTES = HEADER_WORDS * 4
 const LEN = 4
 /** Default ring size: an idle queue costs this plus 64 bytes of header. */
@@ -104,7 +125,6 @@ export class Ring {
     const i32 = new Int32Array(new SharedArrayBuffer(HEADER_BYTES + capacity))
     i32[CAPACITY] = capacity
     i32[MAXSIZE] = maxsize
-    i32[SLOTS] = maxsize
     i32[ID] = crypto.getRandomValues(new Int32Array(1))[0]
     return new Ring(i32)
   }
@@ -172,6 +192,43 @@ export class Ring {
   }
 
 
+  /**
+   * One step of a reader (under RLOCK): the journal first, then HEAD (the commit point), then SKIP
+   * and GETS. A reader that takes RLOCK over from a dead one finishes the step if HEAD moved.
+   */
+  private step(head: number, skip: number, gets: number): void {
+    const i32 = this.i32
+    Atomics.store(i32, J_HEAD, head)
+    Atomics.store(i32, J_SKIP, skip)
+    Atomics.store(i32, J_GETS, gets)
+    this.consume(head)
+    Atomics.store(i32, SKIP, skip)
+    if (gets !== i32[GETS]) {
+      Atomics.store(i32, GETS, gets)
+      // A bounded queue's full put sleeps on GETS (all: one woken put may have been aborted).
+      if (i32[MAXSIZE] > 0) Atomics.notify(i32, GETS)
+    }
+  }
+
+  /**
+   * Counts a whole record ending at `tail` and makes it visible (under WLOCK): the journal, PUTS,
+   * then TAIL (the commit point). A feeder's records were counted when it accepted them.
+   */
+  private commitRecord(tail: number, counted: boolean, partial = false): void {
+    const i32 = this.i32
+    if (counted) {
+      this.commit(tail, partial)
+      return
+    }
+    const puts = (i32[PUTS] + 1) | 0
+    Atomics.store(i32, J_TAIL, tail)
+    Atomics.store(i32, J_PUTS, puts)
+    Atomics.store(i32, J_WRITING, 1)
+    Atomics.store(i32, PUTS, puts)
+    this.commit(tail, partial)
+    Atomics.store(i32, J_WRITING, 0)
+  }
+
   /** Releases ring bytes up to `head`; wakes a writer waiting for room once a quarter is free. */
   consume(head: number): void {
     const i32 = this.i32
@@ -199,11 +256,79 @@ export class Ring {
    * at most DEAD_OWNER_CHECK_MS, after which the holder is checked for having ended.
    */
   lockAttempt(lock: LockCore, w: Waiter): true | Pending {
-    if (lock.tryAcquire() === true) return true
-    if (lock.takeOver(ownerEnded)) return true
+    if (lock.tryAcquire() === true || this.takeOverDead(lock)) return true
     if (lock.acquireAttempt(w) === true) return true
     w.waitCapMs = DEAD_OWNER_CHECK_MS
     return PENDING
+  }
+
+  /** Takes `lock` from a holder that ended, and finishes the step it was killed in; false if the holder lives. */
+  takeOverDead(lock: LockCore): boolean {
+    if (!lock.takeOver(ownerEnded)) return false
+    const i32 = this.i32
+    if (lock === this.wlock) {
+      if (Atomics.load(i32, J_WRITING) === 1) {
+        // Committed: PUTS was stored before TAIL. Not committed: uncount the record.
+        if (Atomics.load(i32, TAIL) !== Atomics.load(i32, J_TAIL)) Atomics.store(i32, PUTS, (Atomics.load(i32, J_PUTS) - 1) | 0)
+        Atomics.store(i32, J_WRITING, 0)
+      }
+    } else if (Atomics.load(i32, HEAD) === Atomics.load(i32, J_HEAD)) {
+      Atomics.store(i32, SKIP, Atomics.load(i32, J_SKIP))
+      Atomics.store(i32, GETS, Atomics.load(i32, J_GETS))
+    }
+    return true
+  }
+
+  /** Takes WLOCK if it is free (or its holder ended), without waiting. */
+  tryLockWriter(): boolean {
+    return this.wlock.tryAcquire() === true || this.takeOverDead(this.wlock)
+  }
+
+  /**
+   * Before reading the counts: a holder of either lock that ended may have been killed inside its
+   * step; take its lock over (finishing or undoing the step) and give it back.
+   */
+  settle(): void {
+    for (const lock of [this.wlock, this.rlock]) {
+      const holder = lock.holder()
+      if (holder !== 0 && ownerEnded(holder) && this.takeOverDead(lock)) lock.release()
+    }
+  }
+
+  /** Records in the queue, including those a feeder accepted and has not written yet. */
+  count(): number {
+    const gets = Atomics.load(this.i32, GETS)
+    return (Atomics.load(this.i32, PUTS) + Atomics.load(this.i32, ACCEPTS) - gets) | 0
+  }
+
+  /** An unbounded queue's feeder accepted a record: it counts from now on. */
+  accept(): void {
+    Atomics.add(this.i32, ACCEPTS, 1)
+  }
+
+  /**
+   * A bounded queue's feeder: accepts a record once a slot is free, checking under WLOCK so that
+   * no producer takes the slot meanwhile; else `w` parks until a take (GETS).
+   */
+  acceptAttempt(w: Waiter): true | Pending {
+    const i32 = this.i32
+    const gets = Atomics.load(i32, GETS)
+    // A producer holds WLOCK only to copy one record in: look again shortly.
+    if (!this.tryLockWriter()) return park(w, i32, GETS, gets, 1)
+    try {
+      if (this.count() < i32[MAXSIZE]) {
+        this.accept()
+        return true
+      }
+    } finally {
+      this.wlock.release()
+    }
+    return park(w, i32, GETS, gets)
+  }
+
+  /** Wakes whatever waits for a slot (a feeder's accept to see a cancel). */
+  wakeSlotWaiters(): void {
+    Atomics.notify(this.i32, GETS)
   }
 
   /**
@@ -339,18 +464,17 @@ export class Ring {
           this.get(head + LEN, tmp, 0, n)
           return finish(tmp, 0, n, true)
         } finally {
-          this.consume((head + LEN + n) | 0)
+          this.step((head + LEN + n) | 0, 0, (i32[GETS] + 1) | 0)
           this.rlock.release()
-          this.taken()
         }
       }
-      // Larger than what has arrived: keep RLOCK and stream it out as the writer streams it in.
+      // Larger than what has arrived (only a record larger than the ring streams in): keep RLOCK
+      // and stream it out as the writer streams it in.
       st.phase = 1
       st.buf = Buffer.allocUnsafe(n)
       st.len = n
       st.off = 0
-      this.consume((head + LEN) | 0)
-      Atomics.store(i32, SKIP, n)
+      this.step((head + LEN) | 0, n, i32[GETS])
     }
     return this.stream(st, finish, limit)
   }
@@ -363,8 +487,7 @@ export class Ring {
     if (n > 0) {
       if (st.buf) this.get(head, st.buf, st.off, n)
       st.off += n
-      Atomics.store(i32, SKIP, st.len - st.off)
-      this.consume((head + n) | 0)
+      this.step((head + n) | 0, st.len - st.off, st.off === st.len ? (i32[GETS] + 1) | 0 : i32[GETS])
     }
     if (st.off < st.len) {
       // The writer closes only after its last byte is in: closed now means the rest never comes.
@@ -378,29 +501,28 @@ export class Ring {
     }
     this.rlock.release()
     st.phase = 0
-    this.taken()
     if (!st.buf) return this.takeAttempt(st, finish, limit) // finished discarding a dead reader's record
     return finish(st.buf, 0, st.len, true)
   }
 
-  /** After a record was taken: uncount it and free its slot. */
-  private taken(): void {
-    const i32 = this.i32
-    Atomics.sub(i32, SIZE, 1)
-    if (i32[MAXSIZE] > 0) {
-      Atomics.add(i32, SLOTS, 1)
-      Atomics.notify(i32, SLOTS, 1)
-    }
-  }
-
-  /** Writes a whole record if it fits now without waiting; the caller holds WLOCK. */
-  tryWriteRecord(src: Uint8Array, n: number): boolean {
+  /**
+   * Writes a whole record if it fits now without waiting; the caller holds WLOCK. `counted`: a
+   * feeder's record, counted when it was accepted.
+   */
+  tryWriteRecord(src: Uint8Array, n: number, counted = false): boolean {
     if (this.free() < LEN + n) return false
     const tail = Atomics.load(this.i32, TAIL)
     this.writeLength(tail, n)
     this.put(tail + LEN, src, 0, n)
-    this.commit((tail + LEN + n) | 0)
+    this.commitRecord((tail + LEN + n) | 0, counted)
     return true
+  }
+
+  /** Attempt (under WLOCK): true once `n` bytes are free, else `w` parks until a reader makes room. */
+  roomAttempt(n: number, w: Waiter): true | Pending {
+    const seq = this.wantRoom()
+    if (this.readerClosed() || this.free() >= n) return true
+    return park(w, this.i32, SPACE_SEQ, seq)
   }
 }
 
@@ -428,11 +550,19 @@ export class GetState implements Waiter {
 /** One call to put(): the encoded item, copied out of the scratch buffer only if the put must wait. */
 export class PutState implements Waiter {
   i32: Int32Array
-  waitIndex = SLOTS
+  waitIndex = GETS
   waitValue = 0
   waitCapMs = Infinity
   bytes: Buffer | undefined
   onLoop = false
+  /** When a bounded queue's feeder gives up waiting for a slot (performance.now() of this thread). */
+  deadline = Infinity
+  /** Set by the awaitable loop when the call's signal aborts it. */
+  aborted = false
+  /** Once handed to the feeder: its answer (feeder.ts: ANSWER_*), and the token a cancel names. */
+  answer: Int32Array | undefined
+  token = ''
+  cancelled = false
   constructor(i32: Int32Array, readonly n: number) {
     this.i32 = i32
   }
@@ -466,17 +596,26 @@ export class QueueCore implements Waiter {
 
   // --- put ---------------------------------------------------------------------------------
 
-  /** Encodes the item first: a value that cannot be sent throws here and the queue is unchanged. */
-  /** `onLoop`: the put runs on an event loop (coro_put), so it never parks the thread waiting for room. */
-  putBegin(item: unknown, onLoop = false): PutState {
+  /**
+   * Encodes the item first: a value that cannot be sent throws here and the queue is unchanged.
+   * `onLoop`: the put runs on an event loop (coro_put), so it never parks the thread waiting for
+   * room. `block`/`timeout` bound how long a bounded queue's feeder may wait for a slot.
+   */
+  putBegin(item: unknown, onLoop = false, block = true, timeout: Timeout = null): PutState {
     this.checkOpen()
     const st = new PutState(this.i32, encode(item))
     st.onLoop = onLoop
+    if (this.i32[MAXSIZE] > 0) st.deadline = block ? deadlineOf('timeout', timeout) : 0
     return st
   }
 
+  /**
+   * A put is counted in the step that makes it visible (PUTS, under WLOCK, journaled), or when a
+   * feeder accepts it (ACCEPTS) — and put() returns only after one of the two: so a producer
+   * killed anywhere in put() leaves the counts exact, and a put() that returned is never lost.
+   */
   putAttempt(st: PutState): undefined | Pending {
-    const i32 = this.i32
+    if (st.answer !== undefined) return this.answered(st)
     const pending = this.pending
     if (pending !== undefined) {
       // The feeder holds at most MAX_BACKLOG of this handle's records: past that a producer with
@@ -487,40 +626,32 @@ export class QueueCore implements Waiter {
         return park(st, pending, 0, backlog)
       }
     }
-    if (i32[MAXSIZE] > 0) {
-      let slots = Atomics.load(i32, SLOTS)
-      for (; slots > 0; slots = Atomics.load(i32, SLOTS)) {
-        if (Atomics.compareExchange(i32, SLOTS, slots, slots - 1) === slots) break
-      }
-      if (slots <= 0) {
-        // Waiting: the scratch buffer will be reused by other puts meanwhile.
-        st.bytes ??= Buffer.from(encoded().subarray(0, st.n))
-        return park(st, i32, SLOTS, slots)
-      }
-    }
-    this.counted()
-    this.write(st.bytes ?? encoded(), st.n, st.onLoop)
-    return undefined
-  }
-
-  /** Counts a put item (SIZE, and UNFINISHED for a JoinableQueue). */
-  protected counted(): void {
-    Atomics.add(this.i32, SIZE, 1)
-  }
-
-  private write(src: Buffer, n: number, onLoop = false): void {
-    const ring = this.ring
-    if (LEN + n <= ring.capacity && !this.backlogged() && ring.wlock.tryAcquire() === true) {
-      const done = ring.tryWriteRecord(src, n)
-      ring.wlock.release()
-      if (done) return
-    }
+    const src = st.bytes ?? encoded()
+    const gets = Atomics.load(this.i32, GETS) // read before the slot check: a take after it wakes the park below
+    let r = this.writeNow(src, st.n)
     // On an event loop the record goes to the feeder at once: waiting for room would park the loop.
-    if (!onLoop && LEN + n <= ring.capacity && this.writeSoon(src, n)) return
-    this.pending ??= new Int32Array(new SharedArrayBuffer(4))
-    Atomics.add(this.pending, 0, 1)
-    fedHandles.add(this)
-    feed(this.ring, src, n, this.pending)
+    if (r === 'busy' && !st.onLoop) r = this.writeSoon(src, st.n)
+    if (r === 'done') return undefined
+    // Waiting (for a slot here, or for the feeder's answer): the scratch buffer will be reused.
+    st.bytes ??= Buffer.from(encoded().subarray(0, st.n))
+    if (r === 'full') return park(st, this.i32, GETS, gets)
+    this.toFeeder(st)
+    return this.answered(st)
+  }
+
+  /**
+   * Writes the record now if WLOCK is free, the ring has room and this handle has nothing at the
+   * feeder (whose records go first); 'full' when a bounded queue has no free slot.
+   */
+  private writeNow(src: Uint8Array, n: number): 'done' | 'full' | 'busy' {
+    const ring = this.ring
+    if (LEN + n > ring.capacity || this.backlogged() || !ring.tryLockWriter()) return 'busy'
+    try {
+      if (this.i32[MAXSIZE] > 0 && ring.count() >= this.i32[MAXSIZE]) return 'full'
+      return ring.tryWriteRecord(src, n) ? 'done' : 'busy'
+    } finally {
+      ring.wlock.release()
+    }
   }
 
   private backlogged(): boolean {
@@ -533,29 +664,57 @@ export class QueueCore implements Waiter {
    * producer to the feeder, which is far slower per record. Past that the feeder takes over, so
    * put() never waits long.
    */
-  private writeSoon(src: Buffer, n: number): boolean {
+  private writeSoon(src: Uint8Array, n: number): 'done' | 'full' | 'busy' {
     const ring = this.ring
+    if (LEN + n > ring.capacity) return 'busy'
     const deadline = performance.now() + ROOM_WAIT_MS
     for (;;) {
       const left = deadline - performance.now()
       const backlog = this.pending === undefined ? 0 : Atomics.load(this.pending, 0)
       if (backlog > 0) {
-        if (left <= 0) return false
+        if (left <= 0) return 'busy'
         Atomics.wait(this.pending!, 0, backlog, left) // keep this handle's order: feeder first
         continue
       }
       const seq = ring.wantRoom()
-      if (ring.wlock.tryAcquire() === true) {
-        const done = ring.tryWriteRecord(src, n)
-        ring.wlock.release()
-        if (done) return true
-        if (left <= 0) return false
-        Atomics.wait(this.i32, SPACE_SEQ, seq, left)
-      } else {
-        if (left <= 0) return false
-        Atomics.wait(this.i32, WSTATE, Atomics.load(this.i32, WSTATE), Math.min(left, 0.05)) // another writer
-      }
+      const wstate = Atomics.load(this.i32, WSTATE)
+      const r = this.writeNow(src, n)
+      if (r !== 'busy' || left <= 0) return r
+      if (wstate === 0) Atomics.wait(this.i32, SPACE_SEQ, seq, left) // no room
+      else Atomics.wait(this.i32, WSTATE, wstate, Math.min(left, 0.05)) // another writer
     }
+  }
+
+  /** Hands the record to the feeder; put() returns once the feeder has accepted it (answered). */
+  private toFeeder(st: PutState): void {
+    this.pending ??= new Int32Array(new SharedArrayBuffer(4))
+    Atomics.add(this.pending, 0, 1)
+    fedHandles.add(this)
+    st.answer = new Int32Array(new SharedArrayBuffer(4))
+    st.token = `${threadId}.${++feedSeq}`
+    const deadline = this.i32[MAXSIZE] > 0 ? performance.timeOrigin + st.deadline : 0
+    feed(this.ring, st.bytes!, st.n, this.pending, st.answer, deadline, st.token)
+  }
+
+  private answered(st: PutState): undefined | Pending {
+    const a = Atomics.load(st.answer!, 0)
+    if (a === ANSWER_ACCEPTED) return undefined
+    if (a === ANSWER_REFUSED) throw new Full()
+    return park(st, st.answer!, 0, 0)
+  }
+
+  /**
+   * put()'s deadline passed or its signal aborted it. Before the feeder has it: Full. After: the
+   * feeder decides (it knows the deadline), and an abort asks it to give the record up, if it has
+   * not accepted it yet; either way its answer stands.
+   */
+  putExpire(st: PutState): Committed {
+    if (st.answer === undefined) throw new Full()
+    if (st.aborted && !st.cancelled && this.i32[MAXSIZE] > 0) {
+      st.cancelled = true
+      cancelFeed(this.ring, st.token)
+    }
+    return COMMITTED
   }
 
   // --- get ---------------------------------------------------------------------------------
@@ -585,14 +744,17 @@ export class QueueCore implements Waiter {
   // --- the rest ------------------------------------------------------------------------------
 
   qsize(): number {
-    return Math.max(0, Atomics.load(this.i32, SIZE))
+    this.ring.settle()
+    return Math.max(0, this.ring.count())
   }
   empty(): boolean {
     this.checkOpen()
     return Atomics.load(this.i32, TAIL) === Atomics.load(this.i32, HEAD)
   }
   full(): boolean {
-    return this.i32[MAXSIZE] > 0 && Atomics.load(this.i32, SLOTS) <= 0
+    if (this.i32[MAXSIZE] === 0) return false
+    this.ring.settle()
+    return this.ring.count() >= this.i32[MAXSIZE]
   }
   get maxsize(): number {
     return this.i32[MAXSIZE]
@@ -630,6 +792,7 @@ export class QueueCore implements Waiter {
 
 /** Handles of this thread that gave records to the feeder. */
 const fedHandles = new Set<QueueCore>()
+let feedSeq = 0
 
 /**
  * Waits until the feeder has written every record this thread's handles gave it, as a Python
@@ -644,30 +807,35 @@ export async function flushFedQueues(): Promise<void> {
 
 /** JoinableQueue: counts unfinished items; join() waits until every one is marked done. */
 export class JoinableQueueCore extends QueueCore {
-  protected override counted(): void {
-    Atomics.add(this.i32, UNFINISHED, 1)
-    super.counted()
-  }
-
   taskDone(): void {
     const i32 = this.i32
+    this.ring.settle()
     for (;;) {
-      const n = Atomics.load(i32, UNFINISHED)
-      if (n <= 0) throw new ValueError('task_done() called too many times')
-      if (Atomics.compareExchange(i32, UNFINISHED, n, n - 1) === n) {
-        if (n === 1) Atomics.notify(i32, UNFINISHED)
+      const done = Atomics.load(i32, DONE)
+      if (this.unfinishedAfter(done) <= 0) throw new ValueError('task_done() called too many times')
+      if (Atomics.compareExchange(i32, DONE, done, (done + 1) | 0) === done) {
+        Atomics.notify(i32, DONE)
         return
       }
     }
   }
 
+  /** Items put and not marked done, given DONE read first (PUTS and ACCEPTS only grow). */
+  private unfinishedAfter(done: number): number {
+    return (Atomics.load(this.i32, PUTS) + Atomics.load(this.i32, ACCEPTS) - done) | 0
+  }
+
   joinAttempt(): undefined | Pending {
-    const n = Atomics.load(this.i32, UNFINISHED)
-    return n === 0 ? undefined : park(this, this.i32, UNFINISHED, n)
+    this.ring.settle()
+    const done = Atomics.load(this.i32, DONE)
+    if (this.unfinishedAfter(done) <= 0) return undefined
+    // A writer mid-step may be killed there, leaving a count to undo: look again after a while.
+    return park(this, this.i32, DONE, done, this.ring.wlock.holder() !== 0 ? DEAD_OWNER_CHECK_MS : Infinity)
   }
 
   unfinished(): number {
-    return Atomics.load(this.i32, UNFINISHED)
+    this.ring.settle()
+    return Math.max(0, this.unfinishedAfter(Atomics.load(this.i32, DONE)))
   }
 
   override describe(): string {

@@ -1,7 +1,7 @@
 // The supervisor thread (see process.ts): creates process workers and turns each one's end into
 // the STOPPED state word, whatever the caller's own thread is doing.
 import { MessageChannel, Worker, parentPort, receiveMessageOnPort, workerData, type MessagePort, type ResourceLimits } from 'node:worker_threads'
-import { enqueueFeed, type FeedMessage } from '../ipc/feeder.js'
+import { cancelFeed, enqueueFeed, type FeedCancelMessage, type FeedMessage } from '../ipc/feeder.js'
 import { handleBrokerMessage, type BrokerMessage } from '../ipc/broker.js'
 import { installLivenessTable, markEnded } from '../core/liveness.js'
 import { writeAllSync } from '../core/stdio.js'
@@ -18,10 +18,12 @@ upstream?.unref()
 installLivenessTable(liveness)
 
 /** Feeder requests come from the thread that owns this supervisor and from every child it started. */
-function dispatch(m: FeedMessage | BrokerMessage | ConnectMessage): void {
+function dispatch(m: FeedMessage | FeedCancelMessage | BrokerMessage | ConnectMessage): void {
   switch (m.op) {
     case 'feed':
       return enqueueFeed(m)
+    case 'feed-cancel':
+      return cancelFeed(m)
     case 'store':
     case 'fetch':
       return handleBrokerMessage(m, upstream)
