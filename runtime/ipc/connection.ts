@@ -5,11 +5,11 @@
 // send() waits for room, as writing to a full OS pipe does, streaming a message larger than the
 // ring in parts; once the first part is in, an abort comes too late and the send completes.
 
-import { COMMITTED, PENDING, coroBlockOn, type Committed, type Pending, type Waiter } from '../core/wait.js'
+import { COMMITTED, PENDING, blockOn, coroBlockOn, type Committed, type Pending, type Waiter } from '../core/wait.js'
 import { CUT_OFF, EOF, GetState, Ring } from './queue.js'
 import { decode, decodeFromPeer, encode, encoded } from './serialize.js'
 import { BufferTooShort, EOFError, OSError, ValueError } from '../core/errors.js'
-import { wrapCore } from '../core/transfer.js'
+import { CORE, wrapCore } from '../core/transfer.js'
 
 /**
  * Buffer of each pipe direction: larger than a queue's, since pipes carry bulk data and every
@@ -90,6 +90,11 @@ export class ConnectionCore implements Waiter {
     if (this.unreadable) throw new OSError('connection is unreadable: an earlier recvBytes() found a message over maxlength')
     return this.rx
   }
+  /** The ring this end writes. */
+  get outgoing(): Ring {
+    return this.writer()
+  }
+
   private writer(): Ring {
     this.checkOpen()
     if (!this.tx) throw new OSError('connection is read-only: this is the receiving end of a one-way pipe')
@@ -245,6 +250,18 @@ const rebuiltHandles = new Set<ConnectionCore>()
 
 export function closeRebuiltHandles(): void {
   for (const core of rebuiltHandles) core.close()
+}
+
+/**
+ * Blocks until every message sent on `conn` is with the kernel (at most `capMs`): then it reaches
+ * the peer even if this process is killed next.
+ */
+export function flushSync(conn: Connection, capMs = 10_000): void {
+  const core = (conn as unknown as { [CORE]: ConnectionCore })[CORE]
+  const ring = core.writable ? core.outgoing : undefined
+  if (!ring?.isSocket()) return
+  const w: Waiter = { i32: ring.i32, waitIndex: 0, waitValue: 0 }
+  blockOn(w, () => ring.sentAttempt(w), performance.now() + capMs, () => undefined)
 }
 
 /** Outgoing socket rings this thread sent on. */

@@ -26,9 +26,11 @@
 // 21-22 J_TAIL, J_PUTS         the writer's journal: the TAIL and PUTS its commit sets
 // 23-25 J_HEAD, J_SKIP, J_GETS the reader's journal: the HEAD, SKIP and GETS its step sets
 // 26    J_WRITING   1 while the writer's journaled step is under way
+// 27    REQUEUED    items put back (requeue()) after a taker died: counted again in PUTS or
+//                   ACCEPTS, but still one unfinished item each
 //
 // Counts are derived, never stored apart from the data: qsize() = PUTS + ACCEPTS - GETS, and a
-// JoinableQueue's unfinished items = PUTS + ACCEPTS - DONE. An item counts before anyone can take
+// JoinableQueue's unfinished items = PUTS + ACCEPTS - REQUEUED - DONE. An item counts before anyone can take
 // it (a consumer's task_done() must find it counted) and stops counting after it is gone. Each
 // side changes its words in a step that a kill cannot tear: it writes its journal, and whoever
 // takes the lock over from a dead holder uses it to finish the step if its commit point (the
@@ -87,6 +89,7 @@ const J_HEAD = 23
 const J_SKIP = 24
 const J_GETS = 25
 const J_WRITING = 26
+const REQUEUED = 27
 export const CUT_OFF = 'the connection was cut off: the peer broke the framing protocol, or reset or ended it inside a message'
 /** Returned by Ring.takeAttempt once the writer closed and every record was taken. */
 export const EOF: unique symbol = Symbol('aioprocessing.eof')
@@ -717,6 +720,16 @@ export class QueueCore implements Waiter {
     return COMMITTED
   }
 
+  /**
+   * Puts back an item whose taker died before it had it (a manager's client killed while its
+   * get() was answered): at the end of the queue, and not one more unfinished item.
+   */
+  async requeue(item: unknown): Promise<void> {
+    const st = this.putBegin(item, true)
+    await coroBlockOn(st, () => this.putAttempt(st), Infinity, () => this.putExpire(st), undefined)
+    Atomics.add(this.i32, REQUEUED, 1) // after the put counted it: join() never sees one too few
+  }
+
   // --- get ---------------------------------------------------------------------------------
 
   getBegin(): GetState {
@@ -820,9 +833,10 @@ export class JoinableQueueCore extends QueueCore {
     }
   }
 
-  /** Items put and not marked done, given DONE read first (PUTS and ACCEPTS only grow). */
+  /** Items put and not marked done, given DONE read first (the counts only grow). */
   private unfinishedAfter(done: number): number {
-    return (Atomics.load(this.i32, PUTS) + Atomics.load(this.i32, ACCEPTS) - done) | 0
+    const requeued = Atomics.load(this.i32, REQUEUED) // before the counts that include them
+    return (Atomics.load(this.i32, PUTS) + Atomics.load(this.i32, ACCEPTS) - requeued - done) | 0
   }
 
   joinAttempt(): undefined | Pending {

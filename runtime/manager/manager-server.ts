@@ -22,7 +22,7 @@ import { NotImplementedError, OSError, ValueError } from '../core/errors.js'
 import { CORE, REDUCE } from '../core/transfer.js'
 import { HOSTED, type HostedType } from './manager-types.js'
 import { ProxyCore, wrapProxy } from './proxy.js'
-import { OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_SHUTDOWN, isLocalServer, setLocalServer, type Answer, type ProxyState, type Request } from './protocol.js'
+import { OP_ACK, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_SHUTDOWN, isLocalServer, setLocalServer, type Answer, type ProxyState, type Request } from './protocol.js'
 import { pipeEnds } from '../ipc/connection.js'
 
 
@@ -62,6 +62,8 @@ interface Hosted {
 /** One client connection: framed messages in our serializer over a socket of this thread. */
 class ClientConn {
   readonly pending = new Map<number, AbortController>()
+  /** Answers that took something (a queue's get) and are not acknowledged yet: how to put each back. */
+  readonly unacked = new Map<number, () => Promise<void>>()
   /** Calls still running, so that a disconnect releases locks only after they have settled. */
   readonly running = new Set<Promise<void>>()
   owner: Owner = { held: new Map(), connections: 1 }
@@ -139,6 +141,7 @@ export class Server {
     }
     if (msg[1] === OP_CANCEL) client.pending.get(msg[2])?.abort(new Error('cancelled by the client'))
     else if (msg[1] === OP_DECREF) this.decref(msg[2])
+    else if (msg[1] === OP_ACK) client.unacked.delete(msg[2])
     else if (msg[1] === OP_HELLO) this.hello(client, String(msg[2]))
     else {
       const call = this.run(client, msg)
@@ -161,6 +164,9 @@ export class Server {
     client.closed = true
     this.clients.delete(client)
     for (const c of client.pending.values()) c.abort(new Error('the client disconnected'))
+    // Taken for it, never acknowledged: it died before its call returned, so the item goes back.
+    for (const putBack of client.unacked.values()) void putBack().catch(() => {})
+    client.unacked.clear()
     const owner = client.owner
     // An aborted Condition.wait takes its lock back before it settles: release after that, on
     // whichever of the client's connections it ran.
@@ -190,7 +196,17 @@ export class Server {
     client.pending.set(callId, controller)
     let answer: Answer
     try {
-      answer = [callId, true, await this.execute(client, msg, controller.signal)]
+      const value = await this.execute(client, msg, controller.signal)
+      const putBack = this.putBackOf(msg, value)
+      if (putBack) {
+        if (client.closed) {
+          // Gone while the call ran: nobody will have the item.
+          void putBack().catch(() => {})
+          return
+        }
+        client.unacked.set(callId, putBack)
+        answer = [callId, true, value, true]
+      } else answer = [callId, true, value]
     } catch (error) {
       answer = [callId, false, errorRecord(error)]
     } finally {
@@ -199,10 +215,20 @@ export class Server {
     try {
       client.send(answer)
     } catch (error) {
-      // An answer that cannot be serialized is an error for the caller.
+      // An answer that cannot be serialized is an error for the caller; what it took goes back.
+      const putBack = client.unacked.get(callId)
+      client.unacked.delete(callId)
+      void putBack?.().catch(() => {})
       client.send([callId, false, errorRecord(new TypeError(`the result cannot be sent back: ${(error as Error).message}`))])
     }
     if (msg[1] === OP_SHUTDOWN) this.stop()
+  }
+
+  /** For a call that took something (a queue's get): how to put it back; else undefined. */
+  private putBackOf(msg: Request, value: unknown): (() => Promise<void>) | undefined {
+    if (msg[1] !== OP_CALL) return undefined
+    const h = this.objects.get(msg[2])
+    return h?.type.putBack?.(h.obj, msg[3], value)
   }
 
   private async execute(client: ClientConn, msg: Request, signal: AbortSignal): Promise<unknown> {

@@ -7,6 +7,7 @@
 import { NotImplementedError, ValueError } from '../core/errors.js'
 import { CLIENT_BASE, LockCore, RLockCore, type LockLike } from '../sync/lock.js'
 import { ConditionCore } from '../sync/condition.js'
+import { QueueCore } from '../ipc/queue.js'
 import { CORE } from '../core/transfer.js'
 import { PENDING, coroBlockOn } from '../core/wait.js'
 import { checkBoolean, checkInteger, checkTimeout, deadlineOf, type Timeout } from '../core/args.js'
@@ -96,6 +97,18 @@ export interface HostedType {
   call(obj: unknown, method: string, args: unknown[], signal: AbortSignal, client: ClientRef, id: number): Promise<unknown>
   /** Undoes one acquisition of `client` (on its disconnect). */
   release?(obj: unknown, client: ClientRef): void
+  /**
+   * For a call that took something out of `obj` (a queue's get): how to put `result` back if
+   * the caller dies before it has it; undefined for every other call.
+   */
+  putBack?(obj: unknown, method: string, result: unknown): (() => Promise<void>) | undefined
+}
+
+/** A hosted queue's get() took an item: put it back, at the end, if its taker dies before it has it. */
+function queuePutBack(obj: unknown, method: string, result: unknown): (() => Promise<void>) | undefined {
+  if (method !== 'get' && method !== 'getNowait') return undefined
+  const core = (obj as { [CORE]?: unknown })[CORE]
+  return core instanceof QueueCore ? () => core.requeue(result) : undefined
 }
 
 function refuse(typeid: string, method: string): never {
@@ -155,6 +168,7 @@ function specType(typeid: string, t: HostedSpec): HostedType {
       return result
     },
     release: track === 'acquire' ? releaseFor : undefined,
+    putBack: queuePutBack,
   }
 }
 

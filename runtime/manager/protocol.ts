@@ -13,6 +13,7 @@ export const OP_SHUTDOWN = 3
 export const OP_DESCRIBE = 4
 export const OP_HELLO = 5
 export const OP_DECREF = 6
+export const OP_ACK = 7
 
 export type Request =
   | [callId: number, op: typeof OP_CREATE, typeid: string, args: unknown[]] // → objectId
@@ -22,9 +23,14 @@ export type Request =
   | [callId: number, op: typeof OP_DESCRIBE, objectId: number] // → the referent's toString()
   | [callId: number, op: typeof OP_HELLO, clientKey: string] // no answer; the connection belongs to that client
   | [callId: number, op: typeof OP_DECREF, objectId: number] // no answer; a created object's proxy was collected
+  | [callId: number, op: typeof OP_ACK, acked: number] // no answer; the answer to call `acked` reached its caller
 
-/** `ok` false: `value` is an ErrorRecord (core/remote-error.ts). */
-export type Answer = [callId: number, ok: boolean, value: unknown]
+/**
+ * `ok` false: `value` is an ErrorRecord (core/remote-error.ts). `ack` true: the call took
+ * something (a queue's get) that the server puts back unless the client acknowledges the answer
+ * (OP_ACK) before its connection ends — so a client killed before its call returned loses nothing.
+ */
+export type Answer = [callId: number, ok: boolean, value: unknown, ack?: boolean]
 
 /** What a proxy record holds: enough to reach the referent from any process. */
 export interface ProxyState {

@@ -15,10 +15,10 @@ import { threadId } from 'node:worker_threads'
 import { connectAttempt, connectBegin } from '../ipc/sockets.js'
 import { blockOn } from '../core/wait.js'
 import { functionSource } from '../core/source.js'
-import type { Connection } from '../ipc/connection.js'
+import { flushSync, type Connection } from '../ipc/connection.js'
 import { AuthenticationError, OSError, ValueError } from '../core/errors.js'
 import { rebuildError, type ErrorRecord } from '../core/remote-error.js'
-import { OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_SHUTDOWN, localReferent, type Answer, type ProxyState, type Request } from './protocol.js'
+import { OP_ACK, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_SHUTDOWN, localReferent, type Answer, type ProxyState, type Request } from './protocol.js'
 import * as net from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { decodeFromPeer, encode, encoded } from '../ipc/serialize.js'
@@ -146,6 +146,16 @@ class Channel {
       this.failAll(error)
       throw this.gone(error)
     }
+    if (msg[3] === true) {
+      // The call took something: say so before returning, and see that it left this process, so
+      // that the server puts it back only if this thread dies before the call returned.
+      try {
+        conn.sendBytes(encoded().subarray(0, encode([this.nextId++, OP_ACK, msg[0]] satisfies Request, 'obj')))
+        flushSync(conn)
+      } catch (error) {
+        throw this.gone(error)
+      }
+    }
     const r = this.outcome(msg)
     if (r.ok) return r.value
     throw r.value
@@ -185,6 +195,8 @@ class Channel {
             channel.abort(error as Error)
             return
           }
+          // The call took something: acknowledge it before the caller has it (see call()).
+          if (answer[3] === true) channel.send(encoded().subarray(0, encode([this.nextId++, OP_ACK, answer[0]] satisfies Request, 'obj')))
           this.deliver(answer)
           if (this.pending.size === 0) sock.unref()
         },
