@@ -320,3 +320,25 @@ test('a pool task whose shared arguments cannot be rebuilt in the worker fails w
   t.is(stdout, 'TypeError: cannot rebuild a shared Ghost: its class is not loaded in this thread\n[2,3,4]\n')
   t.notRegex(stderr, /PoolWorker-\d+:/, 'no pool worker died')
 })
+
+test('item 6: a class instance arrives as a plain object, and NODE_DEBUG=aioprocessing says so once per class', async (t) => {
+  const script = `
+    import { AioQueue } from ${ENTRY}
+    class Point { constructor(x, y) { this.x = x; this.y = y } }
+    const q = new AioQueue()
+    for (let i = 0; i < 3; i++) q.put(new Point(i, i))
+    q.put(new Date(0))
+    q.put(new TypeError('e'))
+    const got = [q.get(), q.get(), q.get(), q.get(), q.get()]
+    console.log(JSON.stringify(got.slice(0, 3)), got[0] instanceof Point, got[3] instanceof Date, got[4] instanceof TypeError)
+  `
+  const debug = await runNode(script, { ...process.env, NODE_DEBUG: 'aioprocessing' })
+  t.is(debug.status, 0, debug.stderr)
+  t.is(debug.stdout.trim(), '[{"x":0,"y":0},{"x":1,"y":1},{"x":2,"y":2}] false true true')
+  const notes = debug.stderr.split('\n').filter((l) => /an instance of Point .* without its class/.test(l))
+  t.is(notes.length, 1, debug.stderr)
+  t.false(/an instance of (Date|TypeError)/.test(debug.stderr), 'built-in classes clone as themselves')
+  const quiet = await runNode(script, { ...process.env, NODE_DEBUG: '' })
+  t.is(quiet.status, 0, quiet.stderr)
+  t.false(/an instance of/.test(quiet.stderr))
+})

@@ -350,7 +350,7 @@ test('a spawn-context pipe carries messages between the parent and a spawned pro
   joined(t, child)
 })
 
-test('a created object goes once its proxy is collected; one whose proxy was sent on stays', async (t) => {
+test('a created object goes once its proxy is collected; one whose proxy is held on the server (in a dict) stays', async (t) => {
   const script = `
     import { AioManager } from ${ENTRY}
     import { ProxyCore } from ${JSON.stringify(new URL('../runtime/manager/proxy.js', import.meta.url).href)}
@@ -361,7 +361,7 @@ test('a created object goes once its proxy is collected; one whose proxy was sen
     const d = manager.dict()
     let dropped = manager.Queue()
     let sent = manager.Queue()
-    d.set('q', sent) // sent on: its record went to the server, so it is not counted any more
+    d.set('q', sent) // the dict on the server holds it: that reference is counted
     const droppedState = { ...dropped[CORE].state }
     const sentState = { ...sent[CORE].state }
     dropped = null
@@ -388,3 +388,60 @@ test('a created object goes once its proxy is collected; one whose proxy was sen
   t.is(status, 0, stderr)
   t.is(stdout, 'false true 0 0\n')
 })
+
+test('item 10: references travel with proxies — an object sent to a child goes once every process dropped it; a killed client\'s objects go with it', async (t) => {
+  const script = `
+    import { AioManager, AioProcess } from ${ENTRY}
+    import { ProxyCore } from ${JSON.stringify(new URL('../runtime/manager/proxy.js', import.meta.url).href)}
+    const CORE = Symbol.for('aioprocessing.core')
+    const manager = new AioManager()
+    manager.start()
+    const kept = manager.Queue()
+    const exists = (state) => { try { new ProxyCore(state).call('qsize', []); return true } catch (e) { if (/does not expose/.test(e.message)) return true; if (!/no object/.test(e.message)) throw e; return false } }
+    const settle = async (done) => {
+      for (let i = 0; i < 300 && !done(); i++) {
+        globalThis.gc()
+        await new Promise((r) => setTimeout(r, 20))
+        await kept.coro_callMethod('qsize', [])
+      }
+    }
+    // 1. Sent to a spawned child, which uses it and ends; then the parent drops its own proxy.
+    let shared = manager.Queue()
+    const sharedState = { ...shared[CORE].state }
+    const child = new AioProcess({ startMethod: 'spawn', target: (q) => { q.put('from the child') }, args: [shared] })
+    child.start()
+    child.join(30000)
+    const got = shared.get(true, 30000)
+    const whileHeld = exists(sharedState)
+    shared = null
+    await settle(() => !exists(sharedState))
+    // 2. A child that creates objects and is killed: its references die with it.
+    const states = manager.Queue()
+    const killed = new AioProcess({
+      startMethod: 'spawn',
+      target: async (entry, address, authkey, states) => {
+        const { AioManager } = await import(entry)
+        const m = new AioManager({ address, authkey })
+        m.connect()
+        const CORE = Symbol.for('aioprocessing.core')
+        const mine = [m.Queue(), m.Queue(), m.dict()]
+        for (const p of mine) states.put({ ...p[CORE].state })
+        globalThis.keep = mine
+        for (;;) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000)
+      },
+      args: [${ENTRY}, manager.address, Buffer.from(manager.authkey, 'hex'), states],
+    })
+    killed.start()
+    const childStates = [states.get(true, 30000), states.get(true, 30000), states.get(true, 30000)]
+    const beforeKill = childStates.filter(exists).length
+    killed.kill()
+    killed.join(30000)
+    await settle(() => !childStates.some(exists))
+    console.log(got, whileHeld, exists(sharedState), beforeKill, childStates.filter(exists).length, exists(kept[CORE].state))
+    manager.shutdown()
+  `
+  const { status, stdout, stderr } = await runNode(script, process.env, ['--expose-gc'])
+  t.is(status, 0, stderr)
+  t.is(stdout, 'from the child true false 3 0 true\n')
+})
+

@@ -5,6 +5,7 @@
 // offending value, by the one classification below that every sending path shares.
 
 import { describeValue } from './args.js'
+import { debuglog } from 'node:util'
 
 /** Implemented by every shareable object: its cloneable record. */
 export const REDUCE: unique symbol = Symbol.for('aioprocessing.reduce')
@@ -143,7 +144,20 @@ export function objectKindOf(v: object): Kind {
   if (v instanceof Map) return Kind.MAP
   if (v instanceof Set) return Kind.SET
   if (v instanceof SharedArrayBuffer || (ArrayBuffer.isView(v) && v.buffer instanceof SharedArrayBuffer)) return Kind.SHARED_MEMORY
+  if (debug.enabled) noteClassInstance(v, proto)
   return Kind.CLONE
+}
+
+// NODE_DEBUG=aioprocessing: say once per class that its instances arrive without their class.
+const debug = debuglog('aioprocessing')
+const CLONED_AS_THEMSELVES = [Date, RegExp, ArrayBuffer, DataView, Boolean, Number, String, Error, Object.getPrototypeOf(Int8Array)]
+const noted = new WeakSet<object>()
+
+function noteClassInstance(v: object, proto: object): void {
+  if (noted.has(proto) || CLONED_AS_THEMSELVES.some((c) => v instanceof c)) return
+  noted.add(proto)
+  const name = (proto as { constructor?: { name?: string } }).constructor?.name || 'an anonymous class'
+  debug(`an instance of ${name} is sent to another thread or process: it arrives as a plain object with the same fields, without its class (structured clone keeps no prototype). Pass its fields and rebuild it there, or host it in a manager with register().`)
 }
 
 // Steps of a path that are not a property or an index. Made only inside Maps and Sets, and

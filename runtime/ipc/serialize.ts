@@ -37,8 +37,11 @@ const OBJECT = 8, BYTES = 9, BUFFER = 10, BIGINT = 11, V8 = 12, SHARED = 13, POR
 
 /** Growable output buffer; `encode` reuses one per thread, so a small item allocates nothing. */
 class Writer {
-  buf = Buffer.allocUnsafe(4096)
+  buf: Buffer
   pos = 0
+  constructor(size = 4096) {
+    this.buf = Buffer.allocUnsafe(size)
+  }
   reserve(n: number): void {
     if (this.pos + n <= this.buf.length) return
     const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n))
@@ -255,6 +258,17 @@ export function encoded(): Buffer {
 export function encodeCopy(value: unknown, root = 'item'): Buffer {
   const n = encode(value, root)
   return Buffer.from(writer.buf.subarray(0, n))
+}
+
+/**
+ * A small value of plain data (numbers, strings, arrays of them) encoded into a buffer of its
+ * own, leaving the scratch buffer alone: safe while another encode is under way (a proxy's
+ * reduce() telling its server of a reference, in the middle of encoding the item that holds it).
+ */
+export function encodeAside(value: unknown): Buffer {
+  const w = new Writer(64)
+  write(w, value)
+  return w.buf.subarray(0, w.pos)
 }
 
 // Decoding state lives in module variables: no reader object per call.

@@ -22,8 +22,11 @@ import { NotImplementedError, OSError, ValueError } from '../core/errors.js'
 import { CORE, REDUCE } from '../core/transfer.js'
 import { HOSTED, type HostedType } from './manager-types.js'
 import { ProxyCore, wrapProxy } from './proxy.js'
-import { OP_ACK, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_SHUTDOWN, isLocalServer, setLocalServer, type Answer, type ProxyState, type Request } from './protocol.js'
+import { OP_ACK, OP_ADOPT, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_INCREF, OP_SHUTDOWN, isLocalServer, setLocalServer, type Answer, type ProxyState, type Request } from './protocol.js'
 import { pipeEnds } from '../ipc/connection.js'
+
+/** How long an object whose references reached 0 stays, for a reference sent on meanwhile. */
+const DROP_GRACE_MS = 1000
 
 
 /**
@@ -33,6 +36,8 @@ import { pipeEnds } from '../ipc/connection.js'
  */
 interface Owner {
   held: Map<number, number>
+  /** References its proxies hold (created, adopted), dropped when its last connection goes. */
+  refs: Map<number, number>
   connections: number
   /** The calls of its closed connections, settling (an aborted wait may still re-take a lock). */
   settling?: Promise<unknown>[]
@@ -52,11 +57,17 @@ interface Hosted {
   obj: unknown
   type: HostedType
   /**
-   * Proxies made by create() that are still alive in their clients (OP_DECREF when one is
-   * collected); at 0 the object is dropped. Objects a result handed out, and proxies that were sent
-   * on to another process, are not counted: those stay for the server's life.
+   * Proxies of it alive anywhere, counted as Python's manager does: one per proxy create() made,
+   * one more each time a proxy is sent on (OP_INCREF by the sender, before the receiver can drop
+   * its copy) or handed out in a result; one less when a proxy is collected (OP_DECREF) or its
+   * client's last connection ends. At 0 the object is dropped. Undefined: not counted (an object
+   * that only a result handed out before references were counted).
    */
   refs?: number
+  /** References sent on and not yet claimed by the client that rebuilt the proxy (OP_ADOPT). */
+  unowned: number
+  /** A drop scheduled at refs 0, cancelled by a reference arriving meanwhile. */
+  dropping?: ReturnType<typeof setTimeout>
 }
 
 /** One client connection: framed messages in our serializer over a socket of this thread. */
@@ -66,7 +77,7 @@ class ClientConn {
   readonly unacked = new Map<number, () => Promise<void>>()
   /** Calls still running, so that a disconnect releases locks only after they have settled. */
   readonly running = new Set<Promise<void>>()
-  owner: Owner = { held: new Map(), connections: 1 }
+  owner: Owner = { held: new Map(), refs: new Map(), connections: 1 }
   key: string | undefined
   closed = false
   channel!: FramedSocket
@@ -140,7 +151,9 @@ export class Server {
       return
     }
     if (msg[1] === OP_CANCEL) client.pending.get(msg[2])?.abort(new Error('cancelled by the client'))
-    else if (msg[1] === OP_DECREF) this.decref(msg[2])
+    else if (msg[1] === OP_DECREF) this.decref(msg[2], client.owner)
+    else if (msg[1] === OP_INCREF) this.incref(msg[2])
+    else if (msg[1] === OP_ADOPT) this.adopt(msg[2], client.owner)
     else if (msg[1] === OP_ACK) client.unacked.delete(msg[2])
     else if (msg[1] === OP_HELLO) this.hello(client, String(msg[2]))
     else {
@@ -154,7 +167,7 @@ export class Server {
   private hello(client: ClientConn, key: string): void {
     let owner = this.owners.get(key)
     if (owner) owner.connections++
-    else this.owners.set(key, (owner = { held: new Map(), connections: 1 }))
+    else this.owners.set(key, (owner = { held: new Map(), refs: new Map(), connections: 1 }))
     client.owner = owner
     client.key = key
   }
@@ -173,7 +186,11 @@ export class Server {
     ;(owner.settling ??= []).push(Promise.allSettled(client.running))
     if (--owner.connections > 0) return
     if (client.key !== undefined) this.owners.delete(client.key)
-    void Promise.all(owner.settling).then(() => this.releaseHeld(owner))
+    void Promise.all(owner.settling).then(() => {
+      this.releaseHeld(owner)
+      // Its proxies died with it.
+      for (const [id, n] of [...owner.refs]) for (let i = 0; i < n; i++) this.decref(id, owner)
+    })
   }
 
   private releaseHeld(owner: Owner): void {
@@ -235,7 +252,7 @@ export class Server {
     switch (msg[1]) {
       case OP_CREATE: {
         const [, , typeid, args] = msg
-        return this.create(typeid, args)
+        return this.create(typeid, args, client.owner)
       }
       case OP_CALL: {
         const [, , id, method, args] = msg
@@ -257,7 +274,7 @@ export class Server {
   }
 
   /** Hosts a new object and returns its proxy record. */
-  private async create(typeid: string, given: unknown[]): Promise<unknown> {
+  private async create(typeid: string, given: unknown[], owner: Owner): Promise<unknown> {
     const args = given.map((a) => (a !== null && typeof a === 'object' && '__function__' in a ? compileFunction(String((a as { __function__: string }).__function__)) : a))
     // A pipe is two objects: both ends are hosted, and their proxies go back.
     if (typeid === 'Pipe') return this.returned(pipeEnds(args[0] === undefined ? true : (args[0] as boolean)))
@@ -269,33 +286,62 @@ export class Server {
       if (!ref) throw new ValueError(`this manager has no type '${typeid}'; register it with register('${typeid}', { module, name })`)
       const make = await loadFunction(ref)
       // A generated proxy module registers its class as a hosted type when imported.
-      if (HOSTED[typeid]) return this.host(typeid, HOSTED[typeid].create(args), HOSTED[typeid])
+      if (HOSTED[typeid]) return this.host(typeid, HOSTED[typeid].create(args), HOSTED[typeid], owner)
       obj = /^class\b/.test(Function.prototype.toString.call(make)) ? Reflect.construct(make, args) : await make(...args)
       // A callable that returns one of the library's objects (a shared queue) serves it as that type.
       const own = obj !== null && typeof obj === 'object' && CORE in obj ? (obj as object).constructor.name.replace(/^Aio/, '') : undefined
-      if (own && HOSTED[own]) return this.host(own, obj, HOSTED[own])
+      if (own && HOSTED[own]) return this.host(own, obj, HOSTED[own], owner)
       type = userType(obj)
     }
-    return this.host(typeid, obj, type)
+    return this.host(typeid, obj, type, owner)
   }
 
-  /** A created object: its one proxy is counted (refs), and it goes when that proxy is collected. */
-  private host(typeid: string, obj: unknown, type: HostedType): unknown {
+  /** A created object: its one proxy is counted, owned by the creating client. */
+  private host(typeid: string, obj: unknown, type: HostedType, owner?: Owner): unknown {
     const id = this.hostId(typeid, obj, type)
     this.objects.get(id)!.refs = 1
+    if (owner) owner.refs.set(id, (owner.refs.get(id) ?? 0) + 1)
     return { __proxy__: true, typeid, id }
   }
 
-  private decref(id: number): void {
+  /** A proxy of one of this server's objects was sent on (reduced in this thread, or OP_INCREF). */
+  incref(id: number): void {
     const h = this.objects.get(id)
-    if (h?.refs === undefined || --h.refs > 0) return
-    this.objects.delete(id)
-    if (h.obj !== null && typeof h.obj === 'object') this.ids.delete(h.obj)
+    if (h?.refs === undefined) return
+    h.refs++
+    h.unowned++
+    if (h.dropping) clearTimeout(h.dropping)
+    h.dropping = undefined
+  }
+
+  private adopt(id: number, owner: Owner): void {
+    const h = this.objects.get(id)
+    if (!h || h.unowned === 0) return // its OP_INCREF is still on the way: that reference stays unowned
+    h.unowned--
+    owner.refs.set(id, (owner.refs.get(id) ?? 0) + 1)
+  }
+
+  private decref(id: number, owner: Owner | undefined): void {
+    const h = this.objects.get(id)
+    if (h?.refs === undefined) return
+    const mine = owner?.refs.get(id) ?? 0
+    if (mine > 1) owner!.refs.set(id, mine - 1)
+    else if (mine === 1) owner!.refs.delete(id)
+    else if (h.unowned > 0 && owner) h.unowned--
+    else return // a reference never counted (its sender died before its OP_INCREF left)
+    if (--h.refs > 0) return
+    // A reference sent on may still be on its way from a sender's other connection: drop a moment later.
+    h.dropping = setTimeout(() => {
+      if (h.refs! > 0 || this.objects.get(id) !== h) return
+      this.objects.delete(id)
+      if (h.obj !== null && typeof h.obj === 'object') this.ids.delete(h.obj)
+    }, DROP_GRACE_MS)
+    h.dropping.unref()
   }
 
   private hostId(typeid: string, obj: unknown, type: HostedType): number {
     const id = this.nextId++
-    this.objects.set(id, { typeid, obj, type })
+    this.objects.set(id, { typeid, obj, type, unowned: 0 })
     if (obj !== null && typeof obj === 'object') this.ids.set(obj, id)
     return id
   }
@@ -315,6 +361,7 @@ export class Server {
         const type = HOSTED[typeid]
         if (!type) return value
         id = this.hostId(typeid, value, type)
+        this.objects.get(id)!.refs = 0 // the proxy's reduce() counts it (incref below) as it goes out
       }
       return wrapProxy(new ProxyCore({ address: this.address, authkey: this.options.authkey, id, typeid }))
     }

@@ -14,6 +14,8 @@ export const OP_DESCRIBE = 4
 export const OP_HELLO = 5
 export const OP_DECREF = 6
 export const OP_ACK = 7
+export const OP_INCREF = 8
+export const OP_ADOPT = 9
 
 export type Request =
   | [callId: number, op: typeof OP_CREATE, typeid: string, args: unknown[]] // → objectId
@@ -24,6 +26,8 @@ export type Request =
   | [callId: number, op: typeof OP_HELLO, clientKey: string] // no answer; the connection belongs to that client
   | [callId: number, op: typeof OP_DECREF, objectId: number] // no answer; a created object's proxy was collected
   | [callId: number, op: typeof OP_ACK, acked: number] // no answer; the answer to call `acked` reached its caller
+  | [callId: number, op: typeof OP_INCREF, objectId: number] // no answer; a proxy was sent on: one more reference, owned by nobody yet
+  | [callId: number, op: typeof OP_ADOPT, objectId: number] // no answer; a proxy sent on was rebuilt here: this client owns that reference
 
 /**
  * `ok` false: `value` is an ErrorRecord (core/remote-error.ts). `ack` true: the call took
@@ -45,13 +49,20 @@ export function sameAddress(a: ProxyState['address'], b: ProxyState['address']):
 }
 
 /** The server of this thread, so that proxies of its own objects rebuild as the objects themselves. */
-let local: { readonly address: ProxyState['address']; referent(id: number): unknown } | undefined
+let local: { readonly address: ProxyState['address']; referent(id: number): unknown; incref(id: number): void } | undefined
 
 export function setLocalServer(server: typeof local): void {
   local = server
 }
 export function isLocalServer(server: object): boolean {
   return local === server
+}
+
+/** Counts a reference sent on from the server's own thread; false when the server is elsewhere. */
+export function increfLocal(state: ProxyState): boolean {
+  if (!local || !sameAddress(local.address, state.address)) return false
+  local.incref(state.id)
+  return true
 }
 
 export function localReferent(state: ProxyState): unknown {

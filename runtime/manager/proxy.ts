@@ -18,10 +18,10 @@ import { functionSource } from '../core/source.js'
 import { flushSync, type Connection } from '../ipc/connection.js'
 import { AuthenticationError, OSError, ValueError } from '../core/errors.js'
 import { rebuildError, type ErrorRecord } from '../core/remote-error.js'
-import { OP_ACK, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_SHUTDOWN, localReferent, type Answer, type ProxyState, type Request } from './protocol.js'
+import { OP_ACK, OP_ADOPT, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_INCREF, OP_SHUTDOWN, increfLocal, localReferent, type Answer, type ProxyState, type Request } from './protocol.js'
 import * as net from 'node:net'
 import { randomBytes } from 'node:crypto'
-import { decodeFromPeer, encode, encoded } from '../ipc/serialize.js'
+import { decodeFromPeer, encode, encodeAside, encoded } from '../ipc/serialize.js'
 import { FramedSocket } from '../ipc/framed-socket.js'
 import { MAX_MESSAGE_BYTES } from '../ipc/framing.js'
 
@@ -73,7 +73,7 @@ class Channel {
       try {
         const st = connectBegin(this.address, { authkey: this.authkey === null ? null : Buffer.from(this.authkey, 'hex') })
         const conn = blockOn<Connection>(st, () => connectAttempt<Connection>(st), Infinity, () => st.expire() as never, true)
-        conn.send([0, OP_HELLO, this.key] satisfies Request)
+        conn.sendBytes(encodeAside([0, OP_HELLO, this.key] satisfies Request))
         this.sync = conn
       } catch (error) {
         throw this.unreachable(error)
@@ -161,13 +161,20 @@ class Channel {
     throw r.value
   }
 
-  /** Tells the server that a counted proxy of object `id` was collected; nothing is awaited, and a server that is gone needs no telling. */
-  decref(id: number): void {
+  /**
+   * Tells the server of a reference to object `id`: a proxy collected (OP_DECREF), sent on
+   * (OP_INCREF) or rebuilt here (OP_ADOPT). Nothing is awaited, a server that is gone needs no
+   * telling. All go on the blocking connection, in order (a sender's INCREF is ahead of its
+   * DECREF), pumped by the I/O thread even while this thread blocks, and written before this
+   * process ends; and none touches the scratch buffer of an encode that may be under way.
+   */
+  reference(op: typeof OP_DECREF | typeof OP_INCREF | typeof OP_ADOPT, id: number): void {
     if (this.broken) return
-    void this.asyncSocket().then(
-      (channel) => void channel.send(encoded().subarray(0, encode([this.nextId++, OP_DECREF, id] satisfies Request, 'obj'))),
-      () => {},
-    )
+    try {
+      this.conn.sendBytes(encodeAside([this.nextId++, op, id] satisfies Request))
+    } catch {
+      // the server is gone: nothing to count any more
+    }
   }
 
   /** The socket for awaitable calls: connected, authenticated and announced on first use. */
@@ -315,25 +322,29 @@ export function shutdownRemote(address: ProxyState['address'], authkey: string |
  * Proxies made by create(): when one is collected, its server is told (OP_DECREF) and drops the
  * object, as Python's manager does when a proxy's refcount reaches 0.
  */
-const collected = new FinalizationRegistry<{ address: ProxyState['address']; authkey: string | null; id: number }>((h) => channelTo(h.address, h.authkey).decref(h.id))
+const collected = new FinalizationRegistry<ProxyState>((h) => channelTo(h.address, h.authkey).reference(OP_DECREF, h.id))
 
 /** A proxy's state and its calls. */
 export class ProxyCore {
-  /** This proxy counts at the server: it came from create() and was never sent on. */
-  private counted = false
-
   constructor(readonly state: ProxyState) {}
 
-  /** The proxy of an object create() just made: the object lives as long as this proxy, unless it is sent on. */
-  static created(state: ProxyState): ProxyCore {
+  /** A proxy that holds a reference: when it is collected, the server is told. */
+  private static counted(state: ProxyState): ProxyCore {
     const core = new ProxyCore(state)
-    core.counted = true
-    collected.register(core, { address: state.address, authkey: state.authkey, id: state.id }, core)
+    collected.register(core, { ...state })
     return core
   }
 
+  /** The proxy of an object create() just made: the server counted its reference already. */
+  static created(state: ProxyState): ProxyCore {
+    return ProxyCore.counted(state)
+  }
+
+  /** A proxy sent here: it takes over the reference its sender counted (reduce()). */
   static rebuild(state: ProxyState): ProxyCore {
-    return new ProxyCore(state)
+    const core = ProxyCore.counted(state)
+    channelTo(state.address, state.authkey).reference(OP_ADOPT, state.id)
+    return core
   }
 
   /** In the server's own thread, a proxy of one of its objects is that object. */
@@ -341,12 +352,9 @@ export class ProxyCore {
     return localReferent(state)
   }
 
+  /** Sent on: one more reference, counted before this side can drop its own (see reference()). */
   reduce(): ProxyState {
-    // Sent on to another thread or process, whose copies are not counted: the object must stay.
-    if (this.counted) {
-      this.counted = false
-      collected.unregister(this)
-    }
+    if (!increfLocal(this.state)) channelTo(this.state.address, this.state.authkey).reference(OP_INCREF, this.state.id)
     return this.state
   }
 
