@@ -32,6 +32,8 @@ interface Item {
   m: FeedMessage
   accepted: boolean
   cancelled: boolean
+  /** Sent again: its reader died while streaming it out (the producer counted it down already). */
+  again?: boolean
 }
 
 interface Backlog {
@@ -45,19 +47,46 @@ const backlogs = new Map<number, Backlog>()
 const LEN = 4
 
 export function enqueueFeed(m: FeedMessage): void {
-  let b = backlogs.get(m.id)
-  const fresh = b === undefined
-  b ??= { ring: new Ring(new Int32Array(m.queue)), items: [], next: 0 }
   const item: Item = { m, accepted: false, cancelled: false }
+  const b = backlogOf(m)
   if (m.deadline === 0) {
     b.ring.accept()
     answer(item, ANSWER_ACCEPTED)
   }
+  push(m.id, b, item)
+}
+
+function backlogOf(m: FeedMessage): Backlog {
+  return backlogs.get(m.id) ?? { ring: new Ring(new Int32Array(m.queue)), items: [], next: 0 }
+}
+
+function push(id: number, b: Backlog, item: Item): void {
   b.items.push(item)
-  if (fresh) {
-    backlogs.set(m.id, b)
-    void drain(m.id, b)
+  if (backlogs.get(id) !== b) {
+    backlogs.set(id, b)
+    void drain(id, b)
   }
+}
+
+/**
+ * A record streamed in (larger than the ring): kept until readers are past it, and sent again,
+ * at the end of the queue, if the reader taking it died and the next one discarded the rest.
+ */
+async function watchStreamed(item: Item, ring: Ring, end: number): Promise<void> {
+  const w: Waiter = { i32: ring.i32, waitIndex: 0, waitValue: 0, waitCapMs: Infinity }
+  await coroBlockOn(w, () => ring.passedAttempt(end, w), Infinity, () => PENDING, undefined)
+  if (!ring.lostAt(end)) {
+    release(item)
+    return
+  }
+  ring.acceptAgain()
+  const again: Item = { m: item.m, accepted: true, cancelled: false, again: true }
+  push(item.m.id, backlogOf(item.m), again)
+}
+
+/** Gives the record's memory back now: this thread's heap may not see a full GC for a long time. */
+function release(item: Item): void {
+  ;(item.m.bytes as ArrayBuffer & { resize?: (n: number) => void }).resize?.(0)
 }
 
 /** An aborted put: its record is given up unless it was accepted already (then it stands). */
@@ -84,14 +113,16 @@ async function drain(id: number, b: Backlog): Promise<void> {
   try {
     while (b.next < b.items.length) {
       const item = b.items[b.next]
-      if (item.accepted || (await acceptWhenFree(b.ring, item))) await writeRecord(b.ring, new Uint8Array(item.m.bytes))
+      let streamedTo: number | undefined
+      if (item.accepted || (await acceptWhenFree(b.ring, item))) streamedTo = await writeRecord(b.ring, new Uint8Array(item.m.bytes))
       b.items[b.next++] = undefined as never
       if (b.next > 1024 && b.next * 2 > b.items.length) {
         b.items = b.items.slice(b.next)
         b.next = 0
       }
-      // Give the memory back now: this thread's heap may not see a full GC for a long time.
-      ;(item.m.bytes as ArrayBuffer & { resize?: (n: number) => void }).resize?.(0)
+      if (streamedTo === undefined) release(item)
+      else void watchStreamed(item, b.ring, streamedTo)
+      if (item.again) continue
       const pending = new Int32Array(item.m.pending)
       Atomics.sub(pending, 0, 1)
       Atomics.notify(pending, 0)
@@ -113,16 +144,17 @@ async function acceptWhenFree(ring: Ring, item: Item): Promise<boolean> {
 /**
  * Writes one accepted record under WLOCK: whole, once there is room for all of it, when it fits in
  * the ring (a reader then never sees part of it, so a reader killed while taking it cannot lose
- * it); else streamed in, committing each part as soon as it is in the ring.
+ * it); else streamed in, committing each part as soon as it is in the ring, and then returns
+ * where it ends.
  */
-async function writeRecord(ring: Ring, payload: Uint8Array): Promise<void> {
+async function writeRecord(ring: Ring, payload: Uint8Array): Promise<number | undefined> {
   const w: Waiter = { i32: ring.i32, waitIndex: 0, waitValue: 0, waitCapMs: Infinity }
   await coroBlockOn(w, () => ring.lockAttempt(ring.wlock, w), Infinity, () => PENDING, undefined)
   try {
     if (LEN + payload.length <= ring.capacity) {
       await coroBlockOn(w, () => ring.roomAttempt(LEN + payload.length, w), Infinity, () => PENDING, undefined)
       if (!ring.readerClosed()) ring.tryWriteRecord(payload, payload.length, true)
-      return
+      return undefined
     }
     const header = Buffer.allocUnsafe(LEN)
     header.writeUInt32LE(payload.length, 0)
@@ -131,6 +163,7 @@ async function writeRecord(ring: Ring, payload: Uint8Array): Promise<void> {
         off += await coroBlockOn(w, () => ring.writeSome(part, off, part.length, w), Infinity, () => PENDING, undefined)
       }
     }
+    return ring.tail()
   } finally {
     ring.wlock.release()
   }

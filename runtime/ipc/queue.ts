@@ -26,8 +26,10 @@
 // 21-22 J_TAIL, J_PUTS         the writer's journal: the TAIL and PUTS its commit sets
 // 23-25 J_HEAD, J_SKIP, J_GETS the reader's journal: the HEAD, SKIP and GETS its step sets
 // 26    J_WRITING   1 while the writer's journaled step is under way
-// 27    REQUEUED    items put back (requeue()) after a taker died: counted again in PUTS or
-//                   ACCEPTS, but still one unfinished item each
+// 27    REQUEUED    items put back (requeue(), or a feeder's record lost with a killed reader)
+//                   after a taker died: counted again in PUTS or ACCEPTS, still one unfinished item
+// 28    DISCARDED   where the last record a reader discarded (its reader had died) ended: the
+//                   feeder that streamed that record in sends it again
 //
 // Counts are derived, never stored apart from the data: qsize() = PUTS + ACCEPTS - GETS, and a
 // JoinableQueue's unfinished items = PUTS + ACCEPTS - REQUEUED - DONE. An item counts before anyone can take
@@ -90,10 +92,11 @@ const J_SKIP = 24
 const J_GETS = 25
 const J_WRITING = 26
 const REQUEUED = 27
+const DISCARDED = 28
 export const CUT_OFF = 'the connection was cut off: the peer broke the framing protocol, or reset or ended it inside a message'
 /** Returned by Ring.takeAttempt once the writer closed and every record was taken. */
 export const EOF: unique symbol = Symbol('aioprocessing.eof')
-export const HEADER_WORDS = 28
+export const HEADER_WORDS = 30
 export const HEADER_BYTES = HEADER_WORDS * 4
 const LEN = 4
 /** Default ring size: an idle queue costs this plus 64 bytes of header. */
@@ -138,6 +141,11 @@ export class Ring {
 
   get capacity(): number {
     return this.mask + 1
+  }
+
+  /** Bytes committed so far (a wrapping position). */
+  tail(): number {
+    return Atomics.load(this.i32, TAIL)
   }
 
   /** Bytes that can be written now. */
@@ -200,14 +208,17 @@ export class Ring {
    * and GETS. A reader that takes RLOCK over from a dead one finishes the step if HEAD moved.
    */
   private step(head: number, skip: number, gets: number): void {
+    // Plain stores around the one atomic store of HEAD, which orders them (a store-release that
+    // a takeover's atomic loads acquire): a seq-cst store each would cost more than the copy of
+    // a small record.
     const i32 = this.i32
-    Atomics.store(i32, J_HEAD, head)
-    Atomics.store(i32, J_SKIP, skip)
-    Atomics.store(i32, J_GETS, gets)
+    i32[J_HEAD] = head
+    i32[J_SKIP] = skip
+    i32[J_GETS] = gets
     this.consume(head)
-    Atomics.store(i32, SKIP, skip)
+    if (i32[SKIP] !== skip) i32[SKIP] = skip
     if (gets !== i32[GETS]) {
-      Atomics.store(i32, GETS, gets)
+      i32[GETS] = gets
       // A bounded queue's full put sleeps on GETS (all: one woken put may have been aborted).
       if (i32[MAXSIZE] > 0) Atomics.notify(i32, GETS)
     }
@@ -223,13 +234,14 @@ export class Ring {
       this.commit(tail, partial)
       return
     }
+    // Plain stores ordered by the atomic store of TAIL, as in step().
     const puts = (i32[PUTS] + 1) | 0
-    Atomics.store(i32, J_TAIL, tail)
-    Atomics.store(i32, J_PUTS, puts)
-    Atomics.store(i32, J_WRITING, 1)
-    Atomics.store(i32, PUTS, puts)
+    i32[J_TAIL] = tail
+    i32[J_PUTS] = puts
+    i32[J_WRITING] = 1
+    i32[PUTS] = puts
     this.commit(tail, partial)
-    Atomics.store(i32, J_WRITING, 0)
+    i32[J_WRITING] = 0
   }
 
   /** Releases ring bytes up to `head`; wakes a writer waiting for room once a quarter is free. */
@@ -327,6 +339,27 @@ export class Ring {
       this.wlock.release()
     }
     return park(w, i32, GETS, gets)
+  }
+
+  /**
+   * A feeder that streamed in a record ending at byte `end`: true once readers are past it, else
+   * `w` parks until they make room. Then lostAt(end) says whether it was taken or discarded.
+   */
+  passedAttempt(end: number, w: Waiter): true | Pending {
+    const seq = this.wantRoom()
+    if (((Atomics.load(this.i32, HEAD) - end) | 0) >= 0) return true
+    return park(w, this.i32, SPACE_SEQ, seq)
+  }
+
+  /** Whether the record ending at `end` was discarded because its reader died while taking it. */
+  lostAt(end: number): boolean {
+    return Atomics.load(this.i32, DISCARDED) === end
+  }
+
+  /** A record the feeder sends again (lost with its reader) is counted as accepted, not as one more unfinished item. */
+  acceptAgain(): void {
+    this.accept()
+    Atomics.add(this.i32, REQUEUED, 1)
   }
 
   /** Wakes whatever waits for a slot (a feeder's accept to see a cancel). */
@@ -434,9 +467,11 @@ export class Ring {
       const seq = Atomics.load(i32, DATA_SEQ)
       if (this.lockAttempt(this.rlock, st) === PENDING) return PENDING
       if (Atomics.load(i32, SKIP) > 0) {
-        // The previous reader ended mid-record: discard what is left of it, then start over.
+        // The previous reader ended mid-record: discard what is left of it, then start over. The
+        // feeder that streamed it in sees where it ended and sends it again.
         st.phase = 1
         st.len = Atomics.load(i32, SKIP)
+        Atomics.store(i32, DISCARDED, (Atomics.load(i32, HEAD) + st.len) | 0)
         st.off = 0
         st.buf = undefined
         return this.stream(st, finish, limit)
