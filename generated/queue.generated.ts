@@ -171,7 +171,7 @@ export class AioQueue<T = unknown> {
   }
 
   /**
-   * Items put and not yet taken, counted from the moment put() returns.
+   * Items put and not yet taken: approximate while others put and get, as Python's is, and exact once they stop, however many producers and consumers were killed. An item counts once put() returns, or, when put() handed it to the feeder (the buffer was full), a moment later.
    * @returns the count.
    */
   qsize(): number {

@@ -114,7 +114,7 @@ export class AioQueueProxy<T = unknown> extends BaseProxy {
   }
 
   /**
-   * Items put and not yet taken, counted from the moment put() returns. Runs on the manager server; blocks this thread until it answers.
+   * Items put and not yet taken: approximate while others put and get, as Python's is, and exact once they stop, however many producers and consumers were killed. An item counts once put() returns, or, when put() handed it to the feeder (the buffer was full), a moment later. Runs on the manager server; blocks this thread until it answers.
    * @returns the count.
    */
   qsize(): number {

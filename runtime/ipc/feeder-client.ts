@@ -47,15 +47,15 @@ export const ANSWER_REFUSED = 2
 
 /**
  * Sends `src[0..n)` as one record for `ring`. `pending[0]` was counted up and the feeder counts it
- * down once the record is written (or refused); it stores its decision in `answer[0]`. A bounded
+ * down once the record is written (or refused); it stores its decision in `answer[0]`, when given. A bounded
  * queue's `deadline` (epoch ms, `performance.timeOrigin` based) bounds its wait for a slot; 0 for
  * an unbounded queue, whose records are accepted on arrival. `token` names the put for a cancel.
  */
-export function feed(ring: { readonly i32: Int32Array; readonly id: number }, src: Uint8Array, n: number, pending: Int32Array, answer: Int32Array, deadline: number, token: string): void {
+export function feed(ring: { readonly i32: Int32Array; readonly id: number }, src: Uint8Array, n: number, pending: Int32Array, answer: Int32Array | undefined, deadline: number, token: string): void {
   // Resizable, so that the feeder can release its memory as soon as the record is written.
   const bytes = new ArrayBuffer(n, { maxByteLength: n })
   new Uint8Array(bytes).set(src.subarray(0, n))
-  feederPort().postMessage({ op: 'feed', queue: ring.i32.buffer, id: ring.id, bytes, pending: pending.buffer, answer: answer.buffer, deadline, token }, [bytes])
+  feederPort().postMessage({ op: 'feed', queue: ring.i32.buffer, id: ring.id, bytes, pending: pending.buffer, answer: answer?.buffer, deadline, token }, [bytes])
 }
 
 /** An aborted put asks the feeder to give its record up, if it has not accepted it yet. */

@@ -16,7 +16,8 @@ export interface FeedMessage {
   id: number
   bytes: ArrayBuffer
   pending: SharedArrayBuffer
-  answer: SharedArrayBuffer
+  /** Where the put() that waits for the feeder's decision reads it; none when it does not wait. */
+  answer?: SharedArrayBuffer
   /** Epoch ms (performance.timeOrigin based) a bounded queue's put waits for a slot; 0: unbounded. */
   deadline: number
   token: string
@@ -104,6 +105,7 @@ export function cancelFeed(m: FeedCancelMessage): void {
 
 function answer(item: Item, value: number): void {
   item.accepted = value === ANSWER_ACCEPTED
+  if (!item.m.answer) return
   const word = new Int32Array(item.m.answer)
   Atomics.store(word, 0, value)
   Atomics.notify(word, 0)

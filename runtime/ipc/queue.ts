@@ -23,13 +23,15 @@
 // 18    READERS     connection handles that read this ring (counted like file descriptors)
 // 19    WRITERS     connection handles that write it; the last close() closes the end
 // 20    ACCEPTS     records a feeder accepted (counted before the put() that gave it returns)
-// 21-22 J_TAIL, J_PUTS         the writer's journal: the TAIL and PUTS its commit sets
-// 23-25 J_HEAD, J_SKIP, J_GETS the reader's journal: the HEAD, SKIP and GETS its step sets
-// 26    J_WRITING   1 while the writer's journaled step is under way
-// 27    REQUEUED    items put back (requeue(), or a feeder's record lost with a killed reader)
+// 21    REQUEUED    items put back (requeue(), or a feeder's record lost with a killed reader)
 //                   after a taker died: counted again in PUTS or ACCEPTS, still one unfinished item
-// 28    DISCARDED   where the last record a reader discarded (its reader had died) ended: the
+// 22    DISCARDED   where the last record a reader discarded (its reader had died) ended: the
 //                   feeder that streamed that record in sends it again
+// 32-34 J_TAIL, J_PUTS, J_WRITING  the writer's journal: the TAIL and PUTS its commit sets, and
+//                   1 while that step is under way
+// 48-50 J_HEAD, J_SKIP, J_GETS     the reader's journal: the HEAD, SKIP and GETS its step sets
+// The journals have a cache line each (words 32 and 48, 64 bytes apart): a producer and a
+// consumer writing them on every item must not fight over one line.
 //
 // Counts are derived, never stored apart from the data: qsize() = PUTS + ACCEPTS - GETS, and a
 // JoinableQueue's unfinished items = PUTS + ACCEPTS - REQUEUED - DONE. An item counts before anyone can take
@@ -85,18 +87,18 @@ const WANT_ROOM = 17
 const READERS = 18
 const WRITERS = 19
 const ACCEPTS = 20
-const J_TAIL = 21
-const J_PUTS = 22
-const J_HEAD = 23
-const J_SKIP = 24
-const J_GETS = 25
-const J_WRITING = 26
-const REQUEUED = 27
-const DISCARDED = 28
+const REQUEUED = 21
+const DISCARDED = 22
+const J_TAIL = 32
+const J_PUTS = 33
+const J_WRITING = 34
+const J_HEAD = 48
+const J_SKIP = 49
+const J_GETS = 50
 export const CUT_OFF = 'the connection was cut off: the peer broke the framing protocol, or reset or ended it inside a message'
 /** Returned by Ring.takeAttempt once the writer closed and every record was taken. */
 export const EOF: unique symbol = Symbol('aioprocessing.eof')
-export const HEADER_WORDS = 30
+export const HEADER_WORDS = 64
 export const HEADER_BYTES = HEADER_WORDS * 4
 const LEN = 4
 /** Default ring size: an idle queue costs this plus 64 bytes of header. */
@@ -671,10 +673,22 @@ export class QueueCore implements Waiter {
     if (r === 'busy' && !st.onLoop) r = this.writeSoon(src, st.n)
     if (r === 'done') return undefined
     // Waiting (for a slot here, or for the feeder's answer): the scratch buffer will be reused.
-    st.bytes ??= Buffer.from(encoded().subarray(0, st.n))
-    if (r === 'full') return park(st, this.i32, GETS, gets)
-    this.toFeeder(st)
-    return this.answered(st)
+    if (r === 'full') {
+      st.bytes ??= Buffer.from(encoded().subarray(0, st.n))
+      return park(st, this.i32, GETS, gets)
+    }
+    this.toFeeder(st, st.bytes ?? encoded())
+    return st.answer === undefined ? undefined : this.answered(st)
+  }
+
+  /**
+   * Whether a put() the feeder takes must wait until the feeder has counted it: for a bounded
+   * queue (the feeder decides whether a slot is free) and a JoinableQueue (a join() right after
+   * the put() must wait for the item). Elsewhere the feeder counts a record when it arrives, and
+   * qsize() is approximate, as Python's is, but never drifts: a record counts once it is sent.
+   */
+  protected waitsForFeeder(): boolean {
+    return this.i32[MAXSIZE] > 0
   }
 
   /**
@@ -724,14 +738,16 @@ export class QueueCore implements Waiter {
   }
 
   /** Hands the record to the feeder; put() returns once the feeder has accepted it (answered). */
-  private toFeeder(st: PutState): void {
+  private toFeeder(st: PutState, src: Uint8Array): void {
     this.pending ??= new Int32Array(new SharedArrayBuffer(4))
     Atomics.add(this.pending, 0, 1)
     fedHandles.add(this)
-    st.answer = new Int32Array(new SharedArrayBuffer(4))
-    st.token = `${threadId}.${++feedSeq}`
+    if (this.waitsForFeeder()) {
+      st.answer = new Int32Array(new SharedArrayBuffer(4))
+      st.token = `${threadId}.${++feedSeq}`
+    }
     const deadline = this.i32[MAXSIZE] > 0 ? performance.timeOrigin + st.deadline : 0
-    feed(this.ring, st.bytes!, st.n, this.pending, st.answer, deadline, st.token)
+    feed(this.ring, src, st.n, this.pending, st.answer, deadline, st.token)
   }
 
   private answered(st: PutState): undefined | Pending {
@@ -855,6 +871,10 @@ export async function flushFedQueues(): Promise<void> {
 
 /** JoinableQueue: counts unfinished items; join() waits until every one is marked done. */
 export class JoinableQueueCore extends QueueCore {
+  protected override waitsForFeeder(): boolean {
+    return true
+  }
+
   taskDone(): void {
     const i32 = this.i32
     this.ring.settle()
