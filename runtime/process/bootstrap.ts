@@ -8,6 +8,7 @@ import { announceClassModules, holdsShared, loadClassModules, missingModules, re
 import { loadFunction } from '../core/source.js'
 import { joinChildren } from './process.js'
 import { installLivenessTable } from '../core/liveness.js'
+import { LOADED } from './supervisor-protocol.js'
 import { installFeederPort } from '../ipc/feeder-client.js'
 import { flushFedQueues } from '../ipc/queue.js'
 import { closeRebuiltHandles, flushSockets } from '../ipc/connection.js'
@@ -44,6 +45,8 @@ setCurrentProcess({ name: data.name, pid: threadId, daemon: data.daemon, identit
 const target = await loadFunction(data.target)
 // Shared objects of classes this thread has not loaded (a user's own primitives) bring their module.
 for (const module of missingModules(data.args)) await import(module)
+// Every import is done: the supervisor may terminate this thread now (see LOADED there).
+parentPort?.postMessage(LOADED)
 await target(...(rebuildTree(data.args) as unknown[]))
 await flushFedQueues()
 await flushSockets()

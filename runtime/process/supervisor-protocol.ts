@@ -20,6 +20,15 @@ export const STOPPED = 2
 
 /** What the worker bootstrap receives. */
 /**
+ * A thread's bootstrap posts this once it has imported its modules. A thread terminated while
+ * Node's loader still reads a module leaks that file's descriptor for good (about one per kill
+ * in tight loops, until EMFILE): so the supervisor puts a terminate() off until then.
+ */
+export const LOADED = 'aioprocessing:loaded'
+/** How long a terminate() waits for a thread that never says LOADED (its import hangs). */
+export const LOAD_GRACE_MS = 5_000
+
+/**
  * A spawned process's fd of the parent-death pipe: the supervisor keeps the other end open for the
  * child's life, so it reads end-of-file only when the parent process is gone (spawn-bootstrap.ts).
  */

@@ -5,7 +5,7 @@ import { cancelFeed, enqueueFeed, type FeedCancelMessage, type FeedMessage } fro
 import { handleBrokerMessage, type BrokerMessage } from '../ipc/broker.js'
 import { installLivenessTable, markEnded } from '../core/liveness.js'
 import { writeAllSync } from '../core/stdio.js'
-import { EXITCODE, PARENT_FD, PID, STATE, STOPPED, unknownMessage, type ConnectMessage, type ExitedMessage, type ProcessData, type SpawnMessage, type SupervisorData, type ToSupervisor } from './supervisor-protocol.js'
+import { EXITCODE, LOAD_GRACE_MS, LOADED, PARENT_FD, PID, STATE, STOPPED, unknownMessage, type ConnectMessage, type ExitedMessage, type ProcessData, type SpawnMessage, type SupervisorData, type ToSupervisor } from './supervisor-protocol.js'
 import { createWorker, workerExecArgv } from '../core/exec-argv.js'
 import { spawn as spawnChild, type ChildProcess, type StdioOptions } from 'node:child_process'
 import type { Socket } from 'node:net'
@@ -48,6 +48,20 @@ function closeDrained(port: MessagePort): void {
 interface Child {
   worker: { terminate(): unknown }
   exitcodeOverride: number | null
+  /** A thread: false until its bootstrap says LOADED; a terminate() meanwhile waits for it. */
+  loaded?: boolean
+  terminating?: boolean
+}
+
+/** Terminates a child, or for a thread still importing, as soon as it is done (or LOAD_GRACE_MS). */
+function terminateChild(child: Child): void {
+  if (child.loaded !== false) {
+    void child.worker.terminate()
+    return
+  }
+  if (child.terminating) return
+  child.terminating = true
+  setTimeout(() => void child.worker.terminate(), LOAD_GRACE_MS).unref()
 }
 const children = new Map<number, Child>()
 const bootstrap = new URL('./bootstrap.js', import.meta.url)
@@ -81,8 +95,13 @@ function spawn(m: SpawnMessage): void {
     stop(1)
     return
   }
-  const child: Child = { worker, exitcodeOverride: null }
+  const child: Child = { worker, exitcodeOverride: null, loaded: false }
   children.set(m.id, child)
+  worker.on('message', (message: unknown) => {
+    if (message !== LOADED) return
+    child.loaded = true
+    if (child.terminating) void worker.terminate()
+  })
   Atomics.store(i32, PID, worker.threadId)
   Atomics.notify(i32, PID)
   worker.on('error', (error: Error) => {
@@ -239,7 +258,7 @@ parentPort!.on('message', (m: ToSupervisor) => {
       const child = children.get(m.id)
       if (!child) break // already ended
       child.exitcodeOverride = m.exitcode
-      void child.worker.terminate()
+      terminateChild(child)
       break
     }
     default:
