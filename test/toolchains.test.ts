@@ -1,0 +1,127 @@
+// Targets and tasks as users' toolchains compile them: esbuild (what tsx runs) with keepNames,
+// and tsc, for targets from ES2017. Each compiled function calls the helpers its compiler put at
+// the top of the module (__name, __using/__callDispose, __publicField, __rest, __classPrivateField*...),
+// which the library supplies to the function rebuilt from its source.
+import test from 'ava'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { transform } from 'esbuild'
+import ts from 'typescript'
+import { AioLock, AioPool, AioProcess, AioQueue, getContext } from '../generated/index.generated.js'
+import { LONG } from './helpers.js'
+
+// Loops with `using`, a named function expression, a class with fields, a static and a #private,
+// object spread and rest: 2·n + 1 + 2 + 3 + 1 + 2.
+const BODY = `
+  let total = 0
+  for (let i = 0; i < n; i++) { using _ = lock.hold(); total += 1 }
+  const named = function inner(x: number) { return x * 2 }
+  class K { f = 1; static s = 2; #p = 3; get p() { return this.#p } }
+  const o = { a: 1, b: 2 }
+  const { a, ...rest } = { ...o, c: 3 }
+  const k = new K()
+  return named(total) + k.f + K.s + k.p + a + Object.keys(rest).length`
+const MODULE = `
+export const calc = (lock: any, n: number) => {${BODY}
+}
+export const run = (q: any, lock: any, n: number) => {
+  const result = ((lock: any, n: number) => {${BODY}
+  })(lock, n)
+  q.put(result)
+}
+export const arun = async (q: any, lock: any, n: number) => {
+  await using _ = await lock.coro_hold()
+  q.put(n + 1)
+}
+`
+const expected = (n: number): number => 2 * n + 9
+
+const toolchains: Array<[string, () => Promise<string>]> = [
+  ...(['es2017', 'es2020', 'es2022', 'node20'] as const).map((target): [string, () => Promise<string>] => [
+    `esbuild --target=${target} --keep-names (as tsx runs it)`,
+    async () => (await transform(MODULE, { loader: 'ts', format: 'esm', target, keepNames: true })).code,
+  ]),
+  ...(['ES2017', 'ES2022'] as const).map((target): [string, () => Promise<string>] => [
+    `tsc --target ${target}`,
+    async () => ts.transpileModule(MODULE, { compilerOptions: { target: ts.ScriptTarget[target], module: ts.ModuleKind.ESNext } }).outputText,
+  ]),
+]
+
+const dir = mkdtempSync(join(tmpdir(), 'aio-toolchains-'))
+writeFileSync(join(dir, 'package.json'), '{"type":"module"}')
+test.after.always(() => rmSync(dir, { recursive: true, force: true }))
+
+type Compiled = { calc: (lock: unknown, n: number) => number; run: (...a: unknown[]) => void; arun: (...a: unknown[]) => Promise<void> }
+async function compiled(i: number, make: () => Promise<string>): Promise<Compiled> {
+  const file = join(dir, `m${i}.mjs`)
+  writeFileSync(file, await make())
+  return (await import(pathToFileURL(file).href)) as Compiled
+}
+
+toolchains.forEach(([name, make], i) => {
+  test(`${name}: inline targets and tasks run right in a thread, a spawned process and a pool`, async (t) => {
+    const m = await compiled(i, make)
+    // In this thread, as compiled (the helpers are in the module).
+    t.is(m.calc(new AioLock(), 5), expected(5))
+
+    const lock = new AioLock()
+    const q = new AioQueue<number>()
+    for (const target of [m.run, m.arun]) {
+      const p = new AioProcess({ target, args: [q, lock, 7] })
+      p.start()
+      await p.coro_join(LONG)
+      t.is(p.exitcode, 0, `${target.name} failed in a thread`)
+    }
+    t.deepEqual([await q.coro_get(true, LONG), await q.coro_get(true, LONG)], [expected(7), 8])
+
+    const pool = new AioPool({ processes: 2 })
+    t.teardown(() => pool.terminate())
+    t.deepEqual(await pool.coro_starmap(m.calc, [[lock, 1], [lock, 2], [lock, 3]]), [1, 2, 3].map(expected))
+
+    if (i % 3 === 0) {
+      // Spawned processes cost ~100 ms each: two of the six toolchains.
+      const ctx = getContext('spawn')
+      const sq = ctx.AioQueue<number>()
+      const p = ctx.AioProcess({ target: m.run, args: [sq, ctx.AioLock(), 4] })
+      p.start()
+      await p.coro_join(LONG)
+      t.is(p.exitcode, 0)
+      t.is(await sq.coro_get(true, LONG), expected(4))
+    }
+  })
+})
+
+test('a target calling a compiler helper the library does not supply is refused before it runs, naming it', (t) => {
+  const target = new Function('return function target(a) { return __extends(a, Object) }')() as () => void
+  const error = t.throws(() => new AioProcess({ target }).start(), { instanceOf: TypeError })
+  t.regex(error!.message, /__extends/)
+  t.regex(error!.message, /module, name|ES2022/)
+  // One that defines a function of that shape itself is its own business.
+  const own = new Function('return function target() { function __extends(x) { return x } return __extends(1) }')() as () => void
+  const q = new AioProcess({ target: own })
+  t.notThrows(() => q.start())
+  q.join(LONG)
+  t.is(q.exitcode, 0)
+})
+
+test("the README's quick start under tsx counts right (esbuild's `using` helpers reach the worker)", async (t) => {
+  const example = readFileSync(new URL('../../examples/quickstart.ts', import.meta.url), 'utf8')
+  const entry = new URL('../generated/index.generated.js', import.meta.url).href
+  const file = join(dir, 'quickstart.ts')
+  writeFileSync(file, example.replace("'../generated/index.generated.js'", JSON.stringify(entry)))
+  const tsx = fileURLToPath(new URL('../../node_modules/tsx/dist/cli.mjs', import.meta.url))
+  const { status, stdout, stderr } = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [tsx, file], { timeout: LONG })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    child.on('close', (status) => resolve({ status, stdout, stderr }))
+  })
+  t.is(status, 0, stderr)
+  t.regex(stdout, /counter = 200000 \(expected 200000\), worker exitcode = 0/)
+  t.is(stderr, '')
+})
