@@ -125,3 +125,26 @@ test("the README's quick start under tsx counts right (esbuild's `using` helpers
   t.regex(stdout, /counter = 200000 \(expected 200000\), worker exitcode = 0/)
   t.is(stderr, '')
 })
+
+test('a method that uses `this`, or a class, given as a target or task is refused before it runs, not run without its object', async (t) => {
+  const o = { k: 3, times(x: number) { return this.k * x }, plus(x: number) { return x + 1 } }
+  class Job {}
+  t.throws(() => new AioProcess({ target: o.times, args: [2] }).start(), { instanceOf: TypeError, message: /method that uses `this`/ })
+  t.throws(() => new AioProcess({ target: Job as never }).start(), { instanceOf: TypeError, message: /is a class/ })
+  const pool = new AioPool({ processes: 1 })
+  t.teardown(() => pool.terminate())
+  await t.throwsAsync(async () => pool.coro_apply(o.times, [2]), { instanceOf: TypeError, message: /method that uses `this`/ })
+  // A method that does not use `this` is a plain function shipped as source: it runs.
+  t.is(await pool.coro_apply(o.plus, [2]), 3)
+})
+
+test('a target or task that uses a variable of its enclosing scope fails with the reason and the fix, naming the variable', async (t) => {
+  const outer = 5
+  const pool = new AioPool({ processes: 1 })
+  t.teardown(() => pool.terminate())
+  const error = await t.throwsAsync(async () => pool.coro_apply((x: number) => x + outer, [1]), { instanceOf: ReferenceError })
+  t.regex(error!.message, /outer is not defined — the function was sent .* as source, and outer is a variable of the scope it was written in.*pass outer in args, or use \{ module, name \}/)
+  // A ReferenceError the function's own source does not name is passed on as it is.
+  const other = await t.throwsAsync(async () => pool.coro_apply(() => new Function('return not' + 'There')(), []), { instanceOf: ReferenceError })
+  t.is(other!.message, 'notThere is not defined')
+})

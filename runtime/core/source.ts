@@ -24,6 +24,14 @@ export function functionSource(name: string, fn: (...args: any[]) => unknown): s
   if (/\{\s*\[native code\]\s*\}\s*$/.test(source)) {
     throw new TypeError(`${name} must be a self-contained function written in JavaScript, not a built-in or bound function; use { module, name } instead`)
   }
+  if (/^class\b/.test(source)) {
+    throw new TypeError(`${name} is a class; a target or task is a function (pass one that constructs it, or { module, name })`)
+  }
+  // Method shorthand (`m() { … }`, `async m()`, `get m()`) that uses `this`: shipped as source it
+  // runs without its object, and this.x is undefined (a wrong result, not an error).
+  if (!/^(?:async\s*)?(?:function\b|\(|[\w$]+\s*=>)/.test(source) && /\bthis\b/.test(source)) {
+    throw new TypeError(`${name} is a method that uses \`this\`: shipped to another thread as source it would run without its object; pass a function that takes the object's data as arguments, or { module, name }`)
+  }
   const helper = [...source.matchAll(/\b(__[a-zA-Z]+)\(/g)].map((m) => m[1]).find((h) => !(h in HELPERS) && COMPILER_HELPER.test(h) && !declares(source, h))
   if (helper) {
     throw new TypeError(`${name} calls ${helper}, a helper its compiler (TypeScript or esbuild) put at the top of the module, which does not travel with the function's source; compile for a newer target ("target": "ES2022" or later), or pass { module, name }`)
@@ -60,11 +68,36 @@ function helpersFor(source: string): string {
 /** Rebuilds a function from its source; method shorthand (`run() {}`) is accepted too. */
 export function compileFunction(source: string): (...args: any[]) => unknown {
   const helpers = helpersFor(source)
+  let fn: (...args: any[]) => unknown
   try {
-    return new Function(`${helpers}\nreturn (${source})`)()
+    fn = new Function(`${helpers}\nreturn (${source})`)()
   } catch (error) {
     if (!(error instanceof SyntaxError)) throw error
     const holder = new Function(`${helpers}\nreturn ({ ${source} })`)() as Record<string, (...args: unknown[]) => unknown>
-    return Object.values(holder)[0]
+    fn = Object.values(holder)[0]
+  }
+  return explainingFreeVariables(fn, source)
+}
+
+/**
+ * The rebuilt function, with the reason added to a ReferenceError for a name its own source uses:
+ * a variable of the sender's scope (a closure) did not travel with the source.
+ */
+function explainingFreeVariables(fn: (...args: any[]) => unknown, source: string): (...args: any[]) => unknown {
+  const explain = (error: unknown): never => {
+    const name = error instanceof ReferenceError ? /^(\S+) is not defined$/.exec(error.message)?.[1] : undefined
+    if (name && new RegExp(`(?<![\\w$.])${name.replace(/\$/g, '\\$')}(?![\\w$])`).test(source)) {
+      ;(error as ReferenceError).message += ` — the function was sent to this thread or process as source, and ${name} is a variable of the scope it was written in, which does not travel with it: pass ${name} in args, or use { module, name }`
+    }
+    throw error
+  }
+  return function (this: unknown, ...args: unknown[]) {
+    let r: unknown
+    try {
+      r = fn.apply(this, args)
+    } catch (error) {
+      explain(error)
+    }
+    return r instanceof Promise ? r.catch(explain) : r
   }
 }
