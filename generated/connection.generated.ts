@@ -251,6 +251,16 @@ export class AioConnection {
     this.#core.close()
   }
 
+  /** `using x = new AioConnection(...)`: on leaving the block, close(). */
+  [Symbol.dispose](): void {
+    this.close()
+  }
+
+  /** `await using x = new AioConnection(...)`: on leaving the block, close(), awaiting instead of blocking. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close()
+  }
+
   toString(): string {
     return `AioConnection(${this.#core.describe()})`
   }

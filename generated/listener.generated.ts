@@ -93,6 +93,16 @@ export class AioListener {
     this.#core.close()
   }
 
+  /** `using x = new AioListener(...)`: on leaving the block, close(). */
+  [Symbol.dispose](): void {
+    this.close()
+  }
+
+  /** `await using x = new AioListener(...)`: on leaving the block, close(), awaiting instead of blocking. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close()
+  }
+
   toString(): string {
     return `AioListener(${this.#core.describe()})`
   }

@@ -8,7 +8,7 @@ import { registerHostedType } from '../runtime/manager/manager-types.js'
 import { AioLock } from './lock.generated.js'
 import { CORE, registerType, registerWrapper } from '../runtime/core/transfer.js'
 import type { CoroOptions } from '../runtime/core/wait.js'
-import { checkBoolean, checkTimeout } from '../runtime/core/args.js'
+import { checkBoolean, checkTimeout, checkFunction } from '../runtime/core/args.js'
 import { guard } from '../runtime/core/guard.js'
 import type { Timeout } from '../runtime/core/args.js'
 /** A proxy of a AioLock held by a manager server (typeid 'Lock'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. A non-recursive lock shared between threads (Python's multiprocessing.Lock). Any thread may release it, including one that did not acquire it. */
@@ -78,6 +78,33 @@ export class AioLockProxy extends BaseProxy {
   async coro_hold({ signal }: CoroOptions = {}): Promise<AsyncDisposable & Disposable> {
     await this.coro_acquire(undefined, undefined, { signal })
     return guard(() => this.release())
+  }
+
+  /** Python's `with lock:` without `using` (which plain JavaScript on Node 20 cannot parse): acquires, runs `body`, and releases however it ends; returns what `body` returns. For an async body, coro_with(). */
+  with<R>(body: () => R): R {
+    checkFunction('body', body)
+    this.acquire()
+    try {
+      const r = body()
+      if (r instanceof Promise) throw new TypeError('with() runs a synchronous body: the release would come before the promise settles; use coro_with() for an async one')
+      return r
+    } finally {
+      this.release()
+    }
+  }
+
+  /**
+   * Python's `async with` without `await using`: awaits acquire, awaits `body`, and releases however it ends; resolves to what `body` returns.
+   * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
+   */
+  async coro_with<R>(body: () => R | Promise<R>, { signal }: CoroOptions = {}): Promise<Awaited<R>> {
+    checkFunction('body', body)
+    await this.coro_acquire(undefined, undefined, { signal })
+    try {
+      return await body()
+    } finally {
+      this.release()
+    }
   }
 }
 registerType('AioLockProxy', (state) => (ProxyCore.referent(state) as AioLockProxy | undefined) ?? AioLockProxy.fromCore(ProxyCore.rebuild(state)))

@@ -228,6 +228,18 @@ export class AioQueue<T = unknown> {
     this.#core.cancelJoinThread()
   }
 
+  /** `using x = new AioQueue(...)`: on leaving the block, close() then joinThread(). */
+  [Symbol.dispose](): void {
+    this.close()
+    this.joinThread()
+  }
+
+  /** `await using x = new AioQueue(...)`: on leaving the block, close() then joinThread(), awaiting instead of blocking. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close()
+    await this.coro_joinThread()
+  }
+
   toString(): string {
     return `${this.constructor.name}(${this.#core.describe()})`
   }

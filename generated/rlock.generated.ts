@@ -5,7 +5,7 @@
 import { inspect } from 'node:util'
 import { RLockCore } from '../runtime/sync/lock.js'
 import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/core/wait.js'
-import { checkBoolean, checkTimeout, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
+import { checkBoolean, checkTimeout, checkFunction, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
 import { guard } from '../runtime/core/guard.js'
 import { RuntimeError } from '../runtime/core/errors.js'
@@ -107,6 +107,33 @@ export class AioRLock {
   async coro_hold({ signal }: CoroOptions = {}): Promise<AsyncDisposable & Disposable> {
     await this.coro_acquire(undefined, undefined, { signal })
     return guard(() => this.release())
+  }
+
+  /** Python's `with rlock:` without `using` (which plain JavaScript on Node 20 cannot parse): acquires, runs `body`, and releases however it ends; returns what `body` returns. For an async body, coro_with(). */
+  with<R>(body: () => R): R {
+    checkFunction('body', body)
+    this.acquire()
+    try {
+      const r = body()
+      if (r instanceof Promise) throw new TypeError('with() runs a synchronous body: the release would come before the promise settles; use coro_with() for an async one')
+      return r
+    } finally {
+      this.release()
+    }
+  }
+
+  /**
+   * Python's `async with` without `await using`: awaits acquire, awaits `body`, and releases however it ends; resolves to what `body` returns.
+   * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
+   */
+  async coro_with<R>(body: () => R | Promise<R>, { signal }: CoroOptions = {}): Promise<Awaited<R>> {
+    checkFunction('body', body)
+    await this.coro_acquire(undefined, undefined, { signal })
+    try {
+      return await body()
+    } finally {
+      this.release()
+    }
   }
 
   toString(): string {

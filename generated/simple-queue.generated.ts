@@ -113,6 +113,16 @@ export class AioSimpleQueue<T = unknown> {
     this.#core.close()
   }
 
+  /** `using x = new AioSimpleQueue(...)`: on leaving the block, close(). */
+  [Symbol.dispose](): void {
+    this.close()
+  }
+
+  /** `await using x = new AioSimpleQueue(...)`: on leaving the block, close(), awaiting instead of blocking. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close()
+  }
+
   toString(): string {
     return `AioSimpleQueue(${this.#core.describe()})`
   }

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { transform } from 'esbuild'
 import ts from 'typescript'
-import { AioLock, AioPool, AioProcess, AioQueue, getContext } from '../generated/index.generated.js'
+import { AioConnection, AioListener, AioLock, AioPipe, AioPool, AioProcess, AioQueue, ValueError, getContext } from '../generated/index.generated.js'
 import { LONG } from './helpers.js'
 
 // Loops with `using`, a named function expression, a class with fields, a static and a #private,
@@ -147,4 +147,63 @@ test('a target or task that uses a variable of its enclosing scope fails with th
   // A ReferenceError the function's own source does not name is passed on as it is.
   const other = await t.throwsAsync(async () => pool.coro_apply(() => new Function('return not' + 'There')(), []), { instanceOf: ReferenceError })
   t.is(other!.message, 'notThere is not defined')
+})
+
+test('the quick start as plain JavaScript on Node 20 (examples/quickstart.mjs, no `using`) counts right', async (t) => {
+  const file = fileURLToPath(new URL('../../examples/quickstart.mjs', import.meta.url))
+  const { status, stdout, stderr } = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [file], { timeout: LONG })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    child.on('close', (status) => resolve({ status, stdout, stderr }))
+  })
+  t.is(status, 0, stderr)
+  t.regex(stdout, /counter = 200000 \(expected 200000\), worker exitcode = 0/)
+})
+
+test('with() and coro_with() hold a lock around a function, release it however the function ends, and pass its result on', async (t) => {
+  const lock = new AioLock()
+  t.is(lock.with(() => 7), 7)
+  t.throws(() => lock.with(() => { throw new RangeError('inside') }), { instanceOf: RangeError })
+  t.true(lock.acquire(false), 'released after a throw')
+  lock.release()
+  t.throws(() => lock.with((async () => 1) as never), { instanceOf: TypeError, message: /coro_with/ })
+  t.true(lock.acquire(false), 'released after refusing an async body')
+  lock.release()
+  t.throws(() => lock.with(42 as never), { instanceOf: TypeError, message: /body must be a function/ })
+  t.is(await lock.coro_with(async () => { await new Promise((r) => setTimeout(r, 1)); return 'done' }), 'done')
+  await t.throwsAsync(lock.coro_with(async () => { throw new RangeError('async inside') }), { instanceOf: RangeError })
+  t.true(lock.acquire(false))
+  // A coro_with waiting for a held lock can be aborted; the body never runs.
+  const controller = new AbortController()
+  let ran = false
+  const waiting = lock.coro_with(() => { ran = true }, { signal: controller.signal })
+  controller.abort(new Error('gave up'))
+  await t.throwsAsync(waiting, { message: 'gave up' })
+  t.false(ran)
+  lock.release()
+})
+
+test('listeners, connections and queues are disposable: leaving a `using` block closes them', async (t) => {
+  let listener: AioListener | undefined
+  let conn: AioConnection | undefined
+  {
+    using l = new AioListener(['127.0.0.1', 0])
+    listener = l
+    const [a, b] = AioPipe()
+    using c = a
+    conn = c
+    b.close()
+  }
+  t.throws(() => listener!.accept(), { message: /closed/ })
+  t.true(conn!.closed)
+  let queue: AioQueue<number> | undefined
+  {
+    await using q = new AioQueue<number>()
+    queue = q
+    q.put(1)
+  }
+  t.throws(() => queue!.put(2), { instanceOf: ValueError })
 })

@@ -10,119 +10,119 @@ import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, A
 test("AioConnection: CONN send and recv carry structured-cloneable values, in order (blocking)", (t) => {
   const pair = AioPipe()
   const obj = pair[1]
-  t.deepEqual((pair[0].send([1, 'x']), pair[0].send({ m: new Map([[1, 2n]]) }), 'sent'), 'sent', "spec/connection.yaml:156:9")
-  t.deepEqual(obj.poll(), true, "spec/connection.yaml:158:9")
-  t.deepEqual(obj.recv(), [1, 'x'], "spec/connection.yaml:160:9")
-  t.deepEqual(obj.recv(), { m: new Map([[1, 2n]]) }, "spec/connection.yaml:162:9")
-  t.deepEqual(obj.poll(0), false, "spec/connection.yaml:164:9")
+  t.deepEqual((pair[0].send([1, 'x']), pair[0].send({ m: new Map([[1, 2n]]) }), 'sent'), 'sent', "spec/connection.yaml:157:9")
+  t.deepEqual(obj.poll(), true, "spec/connection.yaml:159:9")
+  t.deepEqual(obj.recv(), [1, 'x'], "spec/connection.yaml:161:9")
+  t.deepEqual(obj.recv(), { m: new Map([[1, 2n]]) }, "spec/connection.yaml:163:9")
+  t.deepEqual(obj.poll(0), false, "spec/connection.yaml:165:9")
 })
 
 test("AioConnection: CONN send and recv carry structured-cloneable values, in order (coro)", async (t) => {
   const pair = AioPipe()
   const obj = pair[1]
-  t.deepEqual((pair[0].send([1, 'x']), pair[0].send({ m: new Map([[1, 2n]]) }), 'sent'), 'sent', "spec/connection.yaml:156:9")
-  t.deepEqual(await obj.coro_poll(), true, "spec/connection.yaml:158:9")
-  t.deepEqual(await obj.coro_recv(), [1, 'x'], "spec/connection.yaml:160:9")
-  t.deepEqual(await obj.coro_recv(), { m: new Map([[1, 2n]]) }, "spec/connection.yaml:162:9")
-  t.deepEqual(await obj.coro_poll(0), false, "spec/connection.yaml:164:9")
+  t.deepEqual((pair[0].send([1, 'x']), pair[0].send({ m: new Map([[1, 2n]]) }), 'sent'), 'sent', "spec/connection.yaml:157:9")
+  t.deepEqual(await obj.coro_poll(), true, "spec/connection.yaml:159:9")
+  t.deepEqual(await obj.coro_recv(), [1, 'x'], "spec/connection.yaml:161:9")
+  t.deepEqual(await obj.coro_recv(), { m: new Map([[1, 2n]]) }, "spec/connection.yaml:163:9")
+  t.deepEqual(await obj.coro_poll(0), false, "spec/connection.yaml:165:9")
 })
 
 test("AioConnection: CONN a duplex pipe carries both ways; sendBytes with offset and size (blocking)", (t) => {
   const pair = AioPipe()
   const obj = pair[0]
   obj.sendBytes(Buffer.from('hello world'), 6, 5)
-  t.deepEqual(pair[1].recvBytes().toString(), 'world', "spec/connection.yaml:172:9")
-  t.deepEqual((pair[1].sendBytes(Buffer.from('')), pair[1].sendBytes(Buffer.from('back')), 'ok'), 'ok', "spec/connection.yaml:174:9")
-  t.deepEqual(obj.recvBytes(), Buffer.alloc(0), "spec/connection.yaml:176:9")
-  t.deepEqual(obj.recvBytes(), Buffer.from('back'), "spec/connection.yaml:178:9")
+  t.deepEqual(pair[1].recvBytes().toString(), 'world', "spec/connection.yaml:173:9")
+  t.deepEqual((pair[1].sendBytes(Buffer.from('')), pair[1].sendBytes(Buffer.from('back')), 'ok'), 'ok', "spec/connection.yaml:175:9")
+  t.deepEqual(obj.recvBytes(), Buffer.alloc(0), "spec/connection.yaml:177:9")
+  t.deepEqual(obj.recvBytes(), Buffer.from('back'), "spec/connection.yaml:179:9")
 })
 
 test("AioConnection: CONN a duplex pipe carries both ways; sendBytes with offset and size (coro)", async (t) => {
   const pair = AioPipe()
   const obj = pair[0]
   await obj.coro_sendBytes(Buffer.from('hello world'), 6, 5)
-  t.deepEqual(pair[1].recvBytes().toString(), 'world', "spec/connection.yaml:172:9")
-  t.deepEqual((pair[1].sendBytes(Buffer.from('')), pair[1].sendBytes(Buffer.from('back')), 'ok'), 'ok', "spec/connection.yaml:174:9")
-  t.deepEqual(await obj.coro_recvBytes(), Buffer.alloc(0), "spec/connection.yaml:176:9")
-  t.deepEqual(await obj.coro_recvBytes(), Buffer.from('back'), "spec/connection.yaml:178:9")
+  t.deepEqual(pair[1].recvBytes().toString(), 'world', "spec/connection.yaml:173:9")
+  t.deepEqual((pair[1].sendBytes(Buffer.from('')), pair[1].sendBytes(Buffer.from('back')), 'ok'), 'ok', "spec/connection.yaml:175:9")
+  t.deepEqual(await obj.coro_recvBytes(), Buffer.alloc(0), "spec/connection.yaml:177:9")
+  t.deepEqual(await obj.coro_recvBytes(), Buffer.from('back'), "spec/connection.yaml:179:9")
 })
 
 test("AioConnection: CONN one-way pipes reject the wrong direction (blocking)", (t) => {
   const pair = AioPipe(false)
   const obj = pair[0]
-  t.deepEqual([obj.readable, obj.writable, pair[1].readable, pair[1].writable], [true, false, false, true], "spec/connection.yaml:185:9")
-  t.throws(() => obj.send(1), { instanceOf: OSError, message: /read-only/ }, "spec/connection.yaml:187:9")
-  t.regex(String((() => { try { pair[1].recv(); return 'no error' } catch (e) { return String(e) } })()), /write-only/, "spec/connection.yaml:190:9")
+  t.deepEqual([obj.readable, obj.writable, pair[1].readable, pair[1].writable], [true, false, false, true], "spec/connection.yaml:186:9")
+  t.throws(() => obj.send(1), { instanceOf: OSError, message: /read-only/ }, "spec/connection.yaml:188:9")
+  t.regex(String((() => { try { pair[1].recv(); return 'no error' } catch (e) { return String(e) } })()), /write-only/, "spec/connection.yaml:191:9")
 })
 
 test("AioConnection: CONN one-way pipes reject the wrong direction (coro)", async (t) => {
   const pair = AioPipe(false)
   const obj = pair[0]
-  t.deepEqual([obj.readable, obj.writable, pair[1].readable, pair[1].writable], [true, false, false, true], "spec/connection.yaml:185:9")
-  await t.throwsAsync(async () => await obj.coro_send(1), { instanceOf: OSError, message: /read-only/ }, "spec/connection.yaml:187:9")
-  t.regex(String((() => { try { pair[1].recv(); return 'no error' } catch (e) { return String(e) } })()), /write-only/, "spec/connection.yaml:190:9")
+  t.deepEqual([obj.readable, obj.writable, pair[1].readable, pair[1].writable], [true, false, false, true], "spec/connection.yaml:186:9")
+  await t.throwsAsync(async () => await obj.coro_send(1), { instanceOf: OSError, message: /read-only/ }, "spec/connection.yaml:188:9")
+  t.regex(String((() => { try { pair[1].recv(); return 'no error' } catch (e) { return String(e) } })()), /write-only/, "spec/connection.yaml:191:9")
 })
 
 test("AioConnection: CONN recv after the peer closed throws EOFError once buffered messages are drained (blocking)", (t) => {
   const pair = AioPipe()
   const obj = pair[1]
-  t.deepEqual((pair[0].send('last'), pair[0].close(), pair[0].closed), true, "spec/connection.yaml:197:9")
-  t.deepEqual(obj.poll(), true, "spec/connection.yaml:199:9")
-  t.deepEqual(obj.recv(), 'last', "spec/connection.yaml:201:9")
-  t.throws(() => obj.recv(), { instanceOf: EOFError }, "spec/connection.yaml:203:9")
-  t.throws(() => obj.send(1), { instanceOf: OSError, message: /receiving end is closed/ }, "spec/connection.yaml:205:9")
+  t.deepEqual((pair[0].send('last'), pair[0].close(), pair[0].closed), true, "spec/connection.yaml:198:9")
+  t.deepEqual(obj.poll(), true, "spec/connection.yaml:200:9")
+  t.deepEqual(obj.recv(), 'last', "spec/connection.yaml:202:9")
+  t.throws(() => obj.recv(), { instanceOf: EOFError }, "spec/connection.yaml:204:9")
+  t.throws(() => obj.send(1), { instanceOf: OSError, message: /receiving end is closed/ }, "spec/connection.yaml:206:9")
   obj.close()
-  t.throws(() => obj.recv(), { instanceOf: OSError, message: /handle is closed/ }, "spec/connection.yaml:209:9")
+  t.throws(() => obj.recv(), { instanceOf: OSError, message: /handle is closed/ }, "spec/connection.yaml:210:9")
 })
 
 test("AioConnection: CONN recv after the peer closed throws EOFError once buffered messages are drained (coro)", async (t) => {
   const pair = AioPipe()
   const obj = pair[1]
-  t.deepEqual((pair[0].send('last'), pair[0].close(), pair[0].closed), true, "spec/connection.yaml:197:9")
-  t.deepEqual(await obj.coro_poll(), true, "spec/connection.yaml:199:9")
-  t.deepEqual(await obj.coro_recv(), 'last', "spec/connection.yaml:201:9")
-  await t.throwsAsync(async () => await obj.coro_recv(), { instanceOf: EOFError }, "spec/connection.yaml:203:9")
-  await t.throwsAsync(async () => await obj.coro_send(1), { instanceOf: OSError, message: /receiving end is closed/ }, "spec/connection.yaml:205:9")
+  t.deepEqual((pair[0].send('last'), pair[0].close(), pair[0].closed), true, "spec/connection.yaml:198:9")
+  t.deepEqual(await obj.coro_poll(), true, "spec/connection.yaml:200:9")
+  t.deepEqual(await obj.coro_recv(), 'last', "spec/connection.yaml:202:9")
+  await t.throwsAsync(async () => await obj.coro_recv(), { instanceOf: EOFError }, "spec/connection.yaml:204:9")
+  await t.throwsAsync(async () => await obj.coro_send(1), { instanceOf: OSError, message: /receiving end is closed/ }, "spec/connection.yaml:206:9")
   obj.close()
-  await t.throwsAsync(async () => await obj.coro_recv(), { instanceOf: OSError, message: /handle is closed/ }, "spec/connection.yaml:209:9")
+  await t.throwsAsync(async () => await obj.coro_recv(), { instanceOf: OSError, message: /handle is closed/ }, "spec/connection.yaml:210:9")
 })
 
 test("AioConnection: CONN recvBytes(maxlength) on a longer message throws and the connection becomes unreadable (blocking)", (t) => {
   const pair = AioPipe()
   const obj = pair[1]
-  t.deepEqual((pair[0].sendBytes(Buffer.alloc(10)), 'ok'), 'ok', "spec/connection.yaml:217:9")
-  t.throws(() => obj.recvBytes(5), { instanceOf: OSError, message: /bad message length/ }, "spec/connection.yaml:219:9")
-  t.throws(() => obj.recvBytes(), { instanceOf: OSError, message: /unreadable/ }, "spec/connection.yaml:222:9")
+  t.deepEqual((pair[0].sendBytes(Buffer.alloc(10)), 'ok'), 'ok', "spec/connection.yaml:218:9")
+  t.throws(() => obj.recvBytes(5), { instanceOf: OSError, message: /bad message length/ }, "spec/connection.yaml:220:9")
+  t.throws(() => obj.recvBytes(), { instanceOf: OSError, message: /unreadable/ }, "spec/connection.yaml:223:9")
 })
 
 test("AioConnection: CONN recvBytes(maxlength) on a longer message throws and the connection becomes unreadable (coro)", async (t) => {
   const pair = AioPipe()
   const obj = pair[1]
-  t.deepEqual((pair[0].sendBytes(Buffer.alloc(10)), 'ok'), 'ok', "spec/connection.yaml:217:9")
-  await t.throwsAsync(async () => await obj.coro_recvBytes(5), { instanceOf: OSError, message: /bad message length/ }, "spec/connection.yaml:219:9")
-  await t.throwsAsync(async () => await obj.coro_recvBytes(), { instanceOf: OSError, message: /unreadable/ }, "spec/connection.yaml:222:9")
+  t.deepEqual((pair[0].sendBytes(Buffer.alloc(10)), 'ok'), 'ok', "spec/connection.yaml:218:9")
+  await t.throwsAsync(async () => await obj.coro_recvBytes(5), { instanceOf: OSError, message: /bad message length/ }, "spec/connection.yaml:220:9")
+  await t.throwsAsync(async () => await obj.coro_recvBytes(), { instanceOf: OSError, message: /unreadable/ }, "spec/connection.yaml:223:9")
 })
 
 test("AioConnection: CONN recvBytesInto a short buffer throws BufferTooShort carrying the whole message (blocking)", (t) => {
   const pair = AioPipe()
   const buf = Buffer.alloc(8)
   const obj = pair[1]
-  t.deepEqual((pair[0].sendBytes(Buffer.from('abc')), pair[0].sendBytes(Buffer.from('0123456789')), 'ok'), 'ok', "spec/connection.yaml:231:9")
-  t.deepEqual(obj.recvBytesInto(buf, 2), 3, "spec/connection.yaml:233:9")
-  t.deepEqual(buf.subarray(2, 5).toString(), 'abc', "spec/connection.yaml:235:9")
-  t.throws(() => obj.recvBytesInto(buf), { instanceOf: BufferTooShort }, "spec/connection.yaml:237:9")
-  t.deepEqual(obj.poll(), false, "spec/connection.yaml:239:9")
+  t.deepEqual((pair[0].sendBytes(Buffer.from('abc')), pair[0].sendBytes(Buffer.from('0123456789')), 'ok'), 'ok', "spec/connection.yaml:232:9")
+  t.deepEqual(obj.recvBytesInto(buf, 2), 3, "spec/connection.yaml:234:9")
+  t.deepEqual(buf.subarray(2, 5).toString(), 'abc', "spec/connection.yaml:236:9")
+  t.throws(() => obj.recvBytesInto(buf), { instanceOf: BufferTooShort }, "spec/connection.yaml:238:9")
+  t.deepEqual(obj.poll(), false, "spec/connection.yaml:240:9")
 })
 
 test("AioConnection: CONN recvBytesInto a short buffer throws BufferTooShort carrying the whole message (coro)", async (t) => {
   const pair = AioPipe()
   const buf = Buffer.alloc(8)
   const obj = pair[1]
-  t.deepEqual((pair[0].sendBytes(Buffer.from('abc')), pair[0].sendBytes(Buffer.from('0123456789')), 'ok'), 'ok', "spec/connection.yaml:231:9")
-  t.deepEqual(await obj.coro_recvBytesInto(buf, 2), 3, "spec/connection.yaml:233:9")
-  t.deepEqual(buf.subarray(2, 5).toString(), 'abc', "spec/connection.yaml:235:9")
-  await t.throwsAsync(async () => await obj.coro_recvBytesInto(buf), { instanceOf: BufferTooShort }, "spec/connection.yaml:237:9")
-  t.deepEqual(await obj.coro_poll(), false, "spec/connection.yaml:239:9")
+  t.deepEqual((pair[0].sendBytes(Buffer.from('abc')), pair[0].sendBytes(Buffer.from('0123456789')), 'ok'), 'ok', "spec/connection.yaml:232:9")
+  t.deepEqual(await obj.coro_recvBytesInto(buf, 2), 3, "spec/connection.yaml:234:9")
+  t.deepEqual(buf.subarray(2, 5).toString(), 'abc', "spec/connection.yaml:236:9")
+  await t.throwsAsync(async () => await obj.coro_recvBytesInto(buf), { instanceOf: BufferTooShort }, "spec/connection.yaml:238:9")
+  t.deepEqual(await obj.coro_poll(), false, "spec/connection.yaml:240:9")
 })
 
 test("AioConnection: CONN poll(timeout) waits and returns false on timeout (blocking)", (t) => {
@@ -130,10 +130,10 @@ test("AioConnection: CONN poll(timeout) waits and returns false on timeout (bloc
   const obj = pair[1]
   {
     const started = performance.now()
-    t.deepEqual(obj.poll(100), false, "spec/connection.yaml:246:9")
-    t.true(performance.now() - started >= 90, "spec/connection.yaml:246:9: returned before 90 ms")
+    t.deepEqual(obj.poll(100), false, "spec/connection.yaml:247:9")
+    t.true(performance.now() - started >= 90, "spec/connection.yaml:247:9: returned before 90 ms")
   }
-  t.deepEqual(obj.poll(-1), false, "spec/connection.yaml:249:9")
+  t.deepEqual(obj.poll(-1), false, "spec/connection.yaml:250:9")
 })
 
 test("AioConnection: CONN poll(timeout) waits and returns false on timeout (coro)", async (t) => {
@@ -141,42 +141,42 @@ test("AioConnection: CONN poll(timeout) waits and returns false on timeout (coro
   const obj = pair[1]
   {
     const started = performance.now()
-    t.deepEqual(await obj.coro_poll(100), false, "spec/connection.yaml:246:9")
-    t.true(performance.now() - started >= 90, "spec/connection.yaml:246:9: returned before 90 ms")
+    t.deepEqual(await obj.coro_poll(100), false, "spec/connection.yaml:247:9")
+    t.true(performance.now() - started >= 90, "spec/connection.yaml:247:9: returned before 90 ms")
   }
-  t.deepEqual(await obj.coro_poll(-1), false, "spec/connection.yaml:249:9")
+  t.deepEqual(await obj.coro_poll(-1), false, "spec/connection.yaml:250:9")
 })
 
 test("AioConnection: CONN a message larger than the buffer streams through (blocking)", (t) => {
   const pair = AioPipe()
   const obj = pair[1]
-  t.deepEqual((pair[0].send('z'.repeat(20_000)), 'ok'), 'ok', "spec/connection.yaml:256:9")
-  t.deepEqual(obj.recv(), 'z'.repeat(20_000), "spec/connection.yaml:258:9")
+  t.deepEqual((pair[0].send('z'.repeat(20_000)), 'ok'), 'ok', "spec/connection.yaml:257:9")
+  t.deepEqual(obj.recv(), 'z'.repeat(20_000), "spec/connection.yaml:259:9")
 })
 
 test("AioConnection: CONN a message larger than the buffer streams through (coro)", async (t) => {
   const pair = AioPipe()
   const obj = pair[1]
-  t.deepEqual((pair[0].send('z'.repeat(20_000)), 'ok'), 'ok', "spec/connection.yaml:256:9")
-  t.deepEqual(await obj.coro_recv(), 'z'.repeat(20_000), "spec/connection.yaml:258:9")
+  t.deepEqual((pair[0].send('z'.repeat(20_000)), 'ok'), 'ok', "spec/connection.yaml:257:9")
+  t.deepEqual(await obj.coro_recv(), 'z'.repeat(20_000), "spec/connection.yaml:259:9")
 })
 
 test("AioConnection: bad arguments name the argument (blocking)", (t) => {
   const pair = AioPipe()
   const obj = pair[0]
-  t.throws(() => obj.send(() => 1), { instanceOf: TypeError, message: /obj is a function/ }, "spec/connection.yaml:265:9")
-  t.throws(() => obj.sendBytes('x' as never), { instanceOf: TypeError, message: /buf must be/ }, "spec/connection.yaml:268:9")
-  t.throws(() => obj.sendBytes(Buffer.alloc(2), 1, 5), { instanceOf: ValueError }, "spec/connection.yaml:271:9")
-  t.throws(() => obj.poll(NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/connection.yaml:273:9")
-  t.regex(String((() => { try { new (AioConnection as any)(); return 'no error' } catch (e) { return String(e) } })()), /come from AioPipe/, "spec/connection.yaml:276:9")
+  t.throws(() => obj.send(() => 1), { instanceOf: TypeError, message: /obj is a function/ }, "spec/connection.yaml:266:9")
+  t.throws(() => obj.sendBytes('x' as never), { instanceOf: TypeError, message: /buf must be/ }, "spec/connection.yaml:269:9")
+  t.throws(() => obj.sendBytes(Buffer.alloc(2), 1, 5), { instanceOf: ValueError }, "spec/connection.yaml:272:9")
+  t.throws(() => obj.poll(NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/connection.yaml:274:9")
+  t.regex(String((() => { try { new (AioConnection as any)(); return 'no error' } catch (e) { return String(e) } })()), /come from AioPipe/, "spec/connection.yaml:277:9")
 })
 
 test("AioConnection: bad arguments name the argument (coro)", async (t) => {
   const pair = AioPipe()
   const obj = pair[0]
-  await t.throwsAsync(async () => await obj.coro_send(() => 1), { instanceOf: TypeError, message: /obj is a function/ }, "spec/connection.yaml:265:9")
-  await t.throwsAsync(async () => await obj.coro_sendBytes('x' as never), { instanceOf: TypeError, message: /buf must be/ }, "spec/connection.yaml:268:9")
-  await t.throwsAsync(async () => await obj.coro_sendBytes(Buffer.alloc(2), 1, 5), { instanceOf: ValueError }, "spec/connection.yaml:271:9")
-  await t.throwsAsync(async () => await obj.coro_poll(NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/connection.yaml:273:9")
-  t.regex(String((() => { try { new (AioConnection as any)(); return 'no error' } catch (e) { return String(e) } })()), /come from AioPipe/, "spec/connection.yaml:276:9")
+  await t.throwsAsync(async () => await obj.coro_send(() => 1), { instanceOf: TypeError, message: /obj is a function/ }, "spec/connection.yaml:266:9")
+  await t.throwsAsync(async () => await obj.coro_sendBytes('x' as never), { instanceOf: TypeError, message: /buf must be/ }, "spec/connection.yaml:269:9")
+  await t.throwsAsync(async () => await obj.coro_sendBytes(Buffer.alloc(2), 1, 5), { instanceOf: ValueError }, "spec/connection.yaml:272:9")
+  await t.throwsAsync(async () => await obj.coro_poll(NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/connection.yaml:274:9")
+  t.regex(String((() => { try { new (AioConnection as any)(); return 'no error' } catch (e) { return String(e) } })()), /come from AioPipe/, "spec/connection.yaml:277:9")
 })

@@ -10,11 +10,11 @@ import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, A
 test("AioListener: LC a listener on TCP port 0 reports its real port; accept after close throws (blocking)", (t) => {
   const obj = new AioListener()
   try {
-    t.deepEqual(typeof obj.address[1] === 'number' && obj.address[1] > 0, true, "spec/listener.yaml:61:9")
-    t.regex(String(String(obj)), /127.0.0.1/, "spec/listener.yaml:63:9")
+    t.deepEqual(typeof obj.address[1] === 'number' && obj.address[1] > 0, true, "spec/listener.yaml:62:9")
+    t.regex(String(String(obj)), /127.0.0.1/, "spec/listener.yaml:64:9")
     obj.close()
     obj.close()
-    t.throws(() => obj.accept(), { instanceOf: OSError, message: /listener is closed/ }, "spec/listener.yaml:67:9")
+    t.throws(() => obj.accept(), { instanceOf: OSError, message: /listener is closed/ }, "spec/listener.yaml:68:9")
   } finally {
     obj.close()
   }
@@ -23,11 +23,11 @@ test("AioListener: LC a listener on TCP port 0 reports its real port; accept aft
 test("AioListener: LC a listener on TCP port 0 reports its real port; accept after close throws (coro)", async (t) => {
   const obj = new AioListener()
   try {
-    t.deepEqual(typeof obj.address[1] === 'number' && obj.address[1] > 0, true, "spec/listener.yaml:61:9")
-    t.regex(String(String(obj)), /127.0.0.1/, "spec/listener.yaml:63:9")
+    t.deepEqual(typeof obj.address[1] === 'number' && obj.address[1] > 0, true, "spec/listener.yaml:62:9")
+    t.regex(String(String(obj)), /127.0.0.1/, "spec/listener.yaml:64:9")
     obj.close()
     obj.close()
-    await t.throwsAsync(async () => await obj.coro_accept(), { instanceOf: OSError, message: /listener is closed/ }, "spec/listener.yaml:67:9")
+    await t.throwsAsync(async () => await obj.coro_accept(), { instanceOf: OSError, message: /listener is closed/ }, "spec/listener.yaml:68:9")
   } finally {
     obj.close()
   }
@@ -36,9 +36,9 @@ test("AioListener: LC a listener on TCP port 0 reports its real port; accept aft
 test("AioListener: bad arguments name the argument (blocking)", (t) => {
   const obj = new AioListener()
   try {
-    t.regex(String((() => { try { new AioListener(42 as never); return 'no error' } catch (e) { return String(e) } })()), /address must be/, "spec/listener.yaml:74:9")
-    t.regex(String((() => { try { new AioListener(['127.0.0.1', 0], { backlog: -1 }); return 'no error' } catch (e) { return String(e) } })()), /backlog/, "spec/listener.yaml:76:9")
-    t.regex(String((() => { try { new AioListener(['127.0.0.1', 0], { authkey: 5 as never }); return 'no error' } catch (e) { return String(e) } })()), /authkey must be/, "spec/listener.yaml:78:9")
+    t.regex(String((() => { try { new AioListener(42 as never); return 'no error' } catch (e) { return String(e) } })()), /address must be/, "spec/listener.yaml:75:9")
+    t.regex(String((() => { try { new AioListener(['127.0.0.1', 0], { backlog: -1 }); return 'no error' } catch (e) { return String(e) } })()), /backlog/, "spec/listener.yaml:77:9")
+    t.regex(String((() => { try { new AioListener(['127.0.0.1', 0], { authkey: 5 as never }); return 'no error' } catch (e) { return String(e) } })()), /authkey must be/, "spec/listener.yaml:79:9")
   } finally {
     obj.close()
   }
@@ -47,9 +47,9 @@ test("AioListener: bad arguments name the argument (blocking)", (t) => {
 test("AioListener: bad arguments name the argument (coro)", async (t) => {
   const obj = new AioListener()
   try {
-    t.regex(String((() => { try { new AioListener(42 as never); return 'no error' } catch (e) { return String(e) } })()), /address must be/, "spec/listener.yaml:74:9")
-    t.regex(String((() => { try { new AioListener(['127.0.0.1', 0], { backlog: -1 }); return 'no error' } catch (e) { return String(e) } })()), /backlog/, "spec/listener.yaml:76:9")
-    t.regex(String((() => { try { new AioListener(['127.0.0.1', 0], { authkey: 5 as never }); return 'no error' } catch (e) { return String(e) } })()), /authkey must be/, "spec/listener.yaml:78:9")
+    t.regex(String((() => { try { new AioListener(42 as never); return 'no error' } catch (e) { return String(e) } })()), /address must be/, "spec/listener.yaml:75:9")
+    t.regex(String((() => { try { new AioListener(['127.0.0.1', 0], { backlog: -1 }); return 'no error' } catch (e) { return String(e) } })()), /backlog/, "spec/listener.yaml:77:9")
+    t.regex(String((() => { try { new AioListener(['127.0.0.1', 0], { authkey: 5 as never }); return 'no error' } catch (e) { return String(e) } })()), /authkey must be/, "spec/listener.yaml:79:9")
   } finally {
     obj.close()
   }

@@ -20,35 +20,35 @@ for (const [label, ctx, make] of CONTEXTS) {
 
 test(`${label}: SQ-01 SQ-07 empty until a put, FIFO, and null is an ordinary value (blocking)`, (t) => {
   const obj = make()
-  t.deepEqual(obj.empty(), true, "spec/simple-queue.yaml:65:9")
+  t.deepEqual(obj.empty(), true, "spec/simple-queue.yaml:66:9")
   obj.put(null)
-  t.deepEqual(obj.empty(), false, "spec/simple-queue.yaml:68:9")
+  t.deepEqual(obj.empty(), false, "spec/simple-queue.yaml:69:9")
   obj.put({ a: 1 })
-  t.deepEqual(obj.get(), null, "spec/simple-queue.yaml:71:9")
-  t.deepEqual(obj.get(), { a: 1 }, "spec/simple-queue.yaml:73:9")
-  t.deepEqual(obj.empty(), true, "spec/simple-queue.yaml:75:9")
+  t.deepEqual(obj.get(), null, "spec/simple-queue.yaml:72:9")
+  t.deepEqual(obj.get(), { a: 1 }, "spec/simple-queue.yaml:74:9")
+  t.deepEqual(obj.empty(), true, "spec/simple-queue.yaml:76:9")
 })
 
 test(`${label}: SQ-01 SQ-07 empty until a put, FIFO, and null is an ordinary value (coro)`, async (t) => {
   const obj = make()
-  t.deepEqual(obj.empty(), true, "spec/simple-queue.yaml:65:9")
+  t.deepEqual(obj.empty(), true, "spec/simple-queue.yaml:66:9")
   await obj.coro_put(null)
-  t.deepEqual(obj.empty(), false, "spec/simple-queue.yaml:68:9")
+  t.deepEqual(obj.empty(), false, "spec/simple-queue.yaml:69:9")
   await obj.coro_put({ a: 1 })
-  t.deepEqual(await obj.coro_get(), null, "spec/simple-queue.yaml:71:9")
-  t.deepEqual(await obj.coro_get(), { a: 1 }, "spec/simple-queue.yaml:73:9")
-  t.deepEqual(obj.empty(), true, "spec/simple-queue.yaml:75:9")
+  t.deepEqual(await obj.coro_get(), null, "spec/simple-queue.yaml:72:9")
+  t.deepEqual(await obj.coro_get(), { a: 1 }, "spec/simple-queue.yaml:74:9")
+  t.deepEqual(obj.empty(), true, "spec/simple-queue.yaml:76:9")
 })
 
 test(`${label}: SQ-02 get takes no timeout; SQ-03 a non-cloneable item throws at put (blocking)`, (t) => {
   const obj = make()
-  t.throws(() => obj.put(Symbol('x')), { instanceOf: TypeError, message: /symbol/ }, "spec/simple-queue.yaml:79:9")
-  t.deepEqual(obj.empty(), true, "spec/simple-queue.yaml:82:9")
+  t.throws(() => obj.put(Symbol('x')), { instanceOf: TypeError, message: /symbol/ }, "spec/simple-queue.yaml:80:9")
+  t.deepEqual(obj.empty(), true, "spec/simple-queue.yaml:83:9")
 })
 
 test(`${label}: SQ-02 get takes no timeout; SQ-03 a non-cloneable item throws at put (coro)`, async (t) => {
   const obj = make()
-  await t.throwsAsync(async () => await obj.coro_put(Symbol('x')), { instanceOf: TypeError, message: /symbol/ }, "spec/simple-queue.yaml:79:9")
-  t.deepEqual(obj.empty(), true, "spec/simple-queue.yaml:82:9")
+  await t.throwsAsync(async () => await obj.coro_put(Symbol('x')), { instanceOf: TypeError, message: /symbol/ }, "spec/simple-queue.yaml:80:9")
+  t.deepEqual(obj.empty(), true, "spec/simple-queue.yaml:83:9")
 })
 }
