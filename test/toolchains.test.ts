@@ -207,3 +207,40 @@ test('listeners, connections and queues are disposable: leaving a `using` block 
   }
   t.throws(() => queue!.put(2), { instanceOf: ValueError })
 })
+
+test('a TypeScript module target loads with preload: [\'tsx/esm/api\'] in a thread, a spawned process and a pool, and says what is missing without it', async (t) => {
+  const file = join(dir, 'tasks.ts')
+  writeFileSync(file, 'export function double(x: number): number { return x * 2 }\nexport function run(q: { put(v: unknown): void }, x: number): void { q.put(double(x)) }\n')
+  const module = pathToFileURL(file)
+  const preload = ['tsx/esm/api']
+
+  const q = new AioQueue<number>()
+  const p = new AioProcess({ target: { module, name: 'run' }, args: [q, 21], preload })
+  p.start()
+  await p.coro_join(LONG)
+  t.is(p.exitcode, 0)
+  t.is(await q.coro_get(true, LONG), 42)
+
+  const ctx = getContext('spawn')
+  const sq = ctx.AioQueue<number>()
+  const sp = ctx.AioProcess({ target: { module, name: 'run' }, args: [sq, 5], preload })
+  sp.start()
+  await sp.coro_join(LONG)
+  t.is(sp.exitcode, 0)
+  t.is(await sq.coro_get(true, LONG), 10)
+
+  const pool = new AioPool({ processes: 1, preload })
+  t.teardown(() => pool.terminate())
+  t.is(await pool.coro_apply({ module, name: 'double' }, [4]), 8)
+  const bare = new AioPool({ processes: 1 })
+  t.teardown(() => bare.terminate())
+  const error = await t.throwsAsync(async () => bare.coro_apply({ module, name: 'double' }, [4]))
+  t.regex(error!.message, /Unknown file extension ".ts".*preload: \['tsx\/esm\/api'\]/s)
+})
+
+test('a relative module path is refused with the new URL(..., import.meta.url) form; a URL or an absolute path is taken', (t) => {
+  t.throws(() => new AioProcess({ target: { module: './tasks.mjs', name: 'run' } }), { instanceOf: TypeError, message: /relative.*new URL\('\.\/tasks\.mjs', import\.meta\.url\)/ })
+  t.throws(() => new AioProcess({ target: () => {}, preload: ['../x.mjs'] }), { instanceOf: TypeError, message: /preload\[0\] '\.\.\/x\.mjs' is relative/ })
+  t.notThrows(() => new AioProcess({ target: { module: join(dir, 'tasks.ts'), name: 'run' } }))
+  t.notThrows(() => new AioProcess({ target: { module: pathToFileURL(join(dir, 'tasks.ts')), name: 'run' } }))
+})

@@ -12,10 +12,33 @@ export type FunctionRef = { source: string } | { module: string; name: string }
 export async function loadFunction(t: FunctionRef): Promise<(...args: unknown[]) => unknown> {
   if ('source' in t) return compileFunction(t.source)
   const specifier = isAbsolute(t.module) ? pathToFileURL(t.module).href : t.module
-  const mod = (await import(specifier)) as Record<string, unknown>
+  const mod = (await importModule(specifier)) as Record<string, unknown>
   const fn = mod[t.name]
   if (typeof fn !== 'function') throw new TypeError(`${t.module} has no exported function '${t.name}'`)
   return fn as (...args: unknown[]) => unknown
+}
+
+/** Imports a module named by another thread's code, saying what went wrong in its terms. */
+export async function importModule(specifier: string): Promise<unknown> {
+  try {
+    return await import(specifier)
+  } catch (error) {
+    const e = error as Error & { code?: string }
+    if (e.code === 'ERR_UNKNOWN_FILE_EXTENSION' && /\.[cm]?tsx?$/.test(specifier)) {
+      e.message += ` — a TypeScript module needs a loader in the thread or process that imports it, and the hooks of node --import tsx do not reach worker threads on Node 20: pass preload: ['tsx/esm/api'] to the process or pool (it registers tsx there), or compile the module to JavaScript`
+    } else if (e.code === 'ERR_MODULE_NOT_FOUND' && !/^(file|data|node):/.test(specifier) && !isAbsolute(specifier)) {
+      e.message += ` — '${specifier}' was resolved as a package from the library's folder; for a file of yours pass new URL('./file.mjs', import.meta.url) or an absolute path`
+    }
+    throw e
+  }
+}
+
+/** Runs the modules a process preloads, in order; one that exports register() has it called (tsx/esm/api). */
+export async function preloadModules(specifiers: readonly string[] = []): Promise<void> {
+  for (const specifier of specifiers) {
+    const mod = (await importModule(specifier)) as { register?: () => unknown }
+    if (typeof mod.register === 'function') await mod.register()
+  }
 }
 
 /** The source of a self-contained function, or a clear error for one that has no usable source. */

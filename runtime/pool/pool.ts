@@ -42,6 +42,8 @@ export interface PoolOptions {
   context?: unknown
   /** Node's worker resource limits for every worker (e.g. `{ maxOldGenerationSizeMb: 64 }`). */
   resourceLimits?: ResourceLimits
+  /** Modules each worker imports before its first task (see ProcessOptions.preload: `['tsx/esm/api']` for TypeScript tasks). */
+  preload?: (string | URL)[]
 }
 
 /** A task function: self-contained (it crosses as source text) or a module export; it may be async. */
@@ -62,7 +64,7 @@ export class PoolCore implements Waiter {
 
   constructor(options: PoolOptions = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
-    const { processes, initializer, initargs = [], maxtasksperchild, context, resourceLimits } = options
+    const { processes, initializer, initargs = [], maxtasksperchild, context, resourceLimits, preload } = options
     const n = processes ?? availableParallelism()
     if (typeof n !== 'number' || !Number.isInteger(n)) throw new TypeError(`processes must be an integer, not ${String(n)}`)
     if (n < 1) throw new ValueError('Number of processes must be at least 1')
@@ -83,6 +85,7 @@ export class PoolCore implements Waiter {
       initargs,
       maxtasks: maxtasksperchild ?? 0,
       resourceLimits,
+      preload,
     }
     this.dispatcher = new Dispatcher(settings, n, this.fnRefs)
     this.i32 = this.dispatcher.events

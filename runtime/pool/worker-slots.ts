@@ -17,7 +17,7 @@ const PIPE_CAPACITY = 128 * 1024
 export const FIRST_DEPTH = 16
 
 /** What every worker of a pool starts with; each slot adds its own pipe and words. */
-export type WorkerSettings = Omit<WorkerArgs, 'rx' | 'tx' | 'words'> & { resourceLimits: ResourceLimits | undefined }
+export type WorkerSettings = Omit<WorkerArgs, 'rx' | 'tx' | 'words'> & { resourceLimits: ResourceLimits | undefined; preload: (string | URL)[] | undefined }
 
 export class WorkerSlot {
   readonly conn: ConnectionCore
@@ -43,7 +43,7 @@ export class WorkerSlot {
     this.conn = mine
     this.recv = mine.recvBegin()
     this.words[LOW_WATER] = FIRST_DEPTH >> 1
-    const { resourceLimits, ...shared } = settings
+    const { resourceLimits, preload, ...shared } = settings
     const args: WorkerArgs = { rx: theirs.rx!.i32.buffer as SharedArrayBuffer, tx: theirs.tx!.i32.buffer as SharedArrayBuffer, words: this.words.buffer as SharedArrayBuffer, ...shared }
     this.proc = new ProcessCore({
       target: { module: new URL('./pool-worker.js', import.meta.url).href, name: 'poolWorker' },
@@ -51,6 +51,7 @@ export class WorkerSlot {
       name: `PoolWorker-${n}`,
       daemon: true,
       resourceLimits,
+      preload,
       exitNotify: settings.events,
       lazyRegistry: true,
     })

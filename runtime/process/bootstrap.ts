@@ -5,7 +5,7 @@ import { writeAllSync } from '../core/stdio.js'
 import type { ProcessData } from './process.js'
 import { setCurrentProcess } from '../core/current.js'
 import { announceClassModules, holdsShared, loadClassModules, missingModules, rebuildTree } from '../core/transfer.js'
-import { loadFunction } from '../core/source.js'
+import { loadFunction, preloadModules } from '../core/source.js'
 import { joinChildren } from './process.js'
 import { installLivenessTable } from '../core/liveness.js'
 import { LOADED } from './supervisor-protocol.js'
@@ -42,6 +42,7 @@ if (data.liveness) installLivenessTable(data.liveness)
 if (data.feeder) installFeederPort(data.feeder)
 setCurrentProcess({ name: data.name, pid: threadId, daemon: data.daemon, identity: data.identity })
 
+await preloadModules(data.preload)
 const target = await loadFunction(data.target)
 // Shared objects of classes this thread has not loaded (a user's own primitives) bring their module.
 for (const module of missingModules(data.args)) await import(module)

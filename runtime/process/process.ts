@@ -15,6 +15,8 @@ import { classModuleList, reduceTree } from '../core/transfer.js'
 import { currentProcess, nextChildIdentity } from '../core/current.js'
 import { checkFunction } from '../core/args.js'
 import { functionSource } from '../core/source.js'
+import { isAbsolute } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { createWorker } from '../core/exec-argv.js'
 import { EXITCODE, INITIAL, PID, PROCESS_WORDS, STARTED, STATE, STOPPED, unknownMessage, type FromSupervisor, type ProcessData, type SupervisorData, type ToSupervisor } from './supervisor-protocol.js'
 
@@ -38,6 +40,13 @@ export interface ProcessOptions {
    * shared objects must be proxies (from getContext('spawn') or an AioManager).
    */
   startMethod?: 'thread' | 'spawn'
+  /**
+   * Modules the process imports before its target, in order (a URL, an absolute path or a package
+   * specifier); one that exports `register()` has it called. Loader hooks of `node --import tsx`
+   * do not reach worker threads on Node 20: `preload: ['tsx/esm/api']` registers tsx in the
+   * process itself, so a `{ module: 'tasks.ts' }` target loads.
+   */
+  preload?: (string | URL)[]
   /** Internal: word 0 of this buffer is incremented and notified when the process ends. */
   exitNotify?: SharedArrayBuffer
   /** Internal: the target loads the library's classes itself when it needs them (a pool worker). */
@@ -104,11 +113,23 @@ export function targetOf(target: Target, what = 'target'): ProcessData['target']
     return { source: functionSource(what, target) }
   }
   if (target && typeof target === 'object' && (typeof target.module === 'string' || target.module instanceof URL)) {
-    const module = target.module instanceof URL ? target.module.href : target.module
-    return { module, name: target.name ?? 'default' }
+    return { module: moduleSpecifier(`${what}.module`, target.module), name: target.name ?? 'default' }
   }
   checkFunction(what, target)
   throw new Error('unreachable')
+}
+
+/**
+ * A module named for another thread or process: a URL, an absolute path, or a package specifier.
+ * A relative path would resolve against the library's own folder there, not the caller's.
+ */
+export function moduleSpecifier(what: string, module: string | URL): string {
+  if (module instanceof URL) return module.href
+  if (typeof module !== 'string') throw new TypeError(`${what} must be a string or a URL, not ${typeof module}`)
+  if (/^\.\.?(\/|\\|$)/.test(module)) {
+    throw new TypeError(`${what} '${module}' is relative: it would resolve against the library's folder in the process that loads it, not against your module; pass new URL('${module}', import.meta.url) or an absolute path`)
+  }
+  return isAbsolute(module) ? pathToFileURL(module).href : module
 }
 
 export class ProcessCore implements Waiter {
@@ -123,12 +144,15 @@ export class ProcessCore implements Waiter {
   private readonly resourceLimits: ResourceLimits | undefined
   private readonly exitNotify: SharedArrayBuffer | undefined
   private readonly lazyRegistry: boolean | undefined
+  private readonly preload: string[] | undefined
   readonly startMethod: 'thread' | 'spawn'
   private closed = false
   private readonly id = nextId++
 
   constructor(options: ProcessOptions) {
-    const { target, args = [], name, daemon, resourceLimits, exitNotify, lazyRegistry, startMethod = 'thread' } = options
+    const { target, args = [], name, daemon, resourceLimits, exitNotify, lazyRegistry, preload, startMethod = 'thread' } = options
+    if (preload !== undefined && !Array.isArray(preload)) throw new TypeError('preload must be an array of module specifiers or URLs')
+    this.preload = preload?.map((m, i) => moduleSpecifier(`preload[${i}]`, m))
     if (startMethod !== 'thread' && startMethod !== 'spawn') throw new ValueError(`cannot find context for '${String(startMethod)}'`)
     this.startMethod = startMethod
     if (!Array.isArray(args)) throw new TypeError(`args must be an array, not ${typeof args}`)
@@ -162,6 +186,7 @@ export class ProcessCore implements Waiter {
       identity: this.identity,
       daemon: this.daemon,
       lazyRegistry: this.lazyRegistry,
+      preload: this.preload,
       classModules: classModuleList(),
     }
     const sup = supervisorWorker()

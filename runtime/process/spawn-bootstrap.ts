@@ -3,7 +3,7 @@
 // in its arguments rebuild, runs the target, and ends as a Python process does after run().
 import { setCurrentProcess } from '../core/current.js'
 import { loadClassModules, rebuildTree, missingModules } from '../core/transfer.js'
-import { loadFunction } from '../core/source.js'
+import { loadFunction, preloadModules } from '../core/source.js'
 import { joinChildren, type ProcessData } from './process.js'
 import { PARENT_FD } from './supervisor-protocol.js'
 import { closeRebuiltHandles, flushSockets } from '../ipc/connection.js'
@@ -30,6 +30,7 @@ setCurrentProcess({ name: data.name, pid: process.pid, daemon: data.daemon, iden
 
 try {
   await loadClassModules(data.classModules)
+  await preloadModules(data.preload)
   const target = await loadFunction(data.target)
   for (const module of missingModules(data.args)) await import(module)
   await target(...(rebuildTree(data.args) as unknown[]))

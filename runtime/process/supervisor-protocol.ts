@@ -47,6 +47,8 @@ export interface ProcessData {
   startMethod?: 'thread' | 'spawn'
   /** The modules that register the shareable classes (core/transfer.ts registerClassModule). */
   classModules: string[]
+  /** Modules imported before the target (ProcessOptions.preload). */
+  preload?: string[]
 }
 
 /** The supervisor thread's workerData. */
