@@ -368,3 +368,21 @@ test('threads terminated and killed in a tight loop, also while they import thei
   // A spare thread or two may be starting at the end; a leak was about one fd per kill.
   t.true(Number(stdout) <= 8, `${stdout.trim()} more fds than before 120 kills`)
 })
+
+test('NODE_DEBUG=aioprocessing flags a timeout that looks like Python seconds (0.5 is 0.5 ms here), once per value; nothing changes otherwise', async (t) => {
+  const script = `
+    import { AioEvent, AioQueue } from ${ENTRY}
+    const e = new AioEvent()
+    console.log(e.wait(0.5), e.wait(0.5), e.wait(2), e.wait(20.5))
+    try { new AioQueue().get(true, 0.25) } catch (err) { console.log(err.constructor.name) }
+  `
+  const debug = await runNode(script, { ...process.env, NODE_DEBUG: 'aioprocessing' })
+  t.is(debug.status, 0, debug.stderr)
+  t.is(debug.stdout, 'false false false false\nEmpty\n')
+  const notes = debug.stderr.split('\n').filter((l) => /timeouts here are milliseconds/.test(l))
+  t.is(notes.length, 2, debug.stderr) // 0.5 once, 0.25 once; 2 and 20.5 are not flagged
+  t.regex(notes[0], /timeout 0\.5 is 0\.5 milliseconds.*for 0\.5 s pass 500/)
+  const quiet = await runNode(script, { ...process.env, NODE_DEBUG: '' })
+  t.is(quiet.stdout, debug.stdout)
+  t.false(/milliseconds/.test(quiet.stderr))
+})

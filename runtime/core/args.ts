@@ -1,5 +1,6 @@
 // Argument checks shared by every generated method: each error names the argument, so a wrong
 // call fails at once with a message that says what to pass instead.
+import { debuglog } from 'node:util'
 
 /** A timeout in milliseconds; `null`/`undefined` waits forever. */
 export type Timeout = number | null | undefined
@@ -29,9 +30,7 @@ export function checkSignal(signal: unknown): void {
  */
 export function deadlineOf(name: string, timeoutMs: Timeout): number {
   if (timeoutMs === null || timeoutMs === undefined) return Infinity
-  if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs)) {
-    throw new TypeError(`${name} must be a number of milliseconds, null or undefined, not ${describe(timeoutMs)}`)
-  }
+  checkTimeout(name, timeoutMs)
   if (timeoutMs <= 0) return 0
   return performance.now() + timeoutMs
 }
@@ -42,6 +41,17 @@ export function checkTimeout(name: string, timeoutMs: unknown): void {
   if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs)) {
     throw new TypeError(`${name} must be a number of milliseconds, null or undefined, not ${describe(timeoutMs)}`)
   }
+  if (debug.enabled && timeoutMs > 0 && timeoutMs < 10 && !Number.isInteger(timeoutMs)) noteSeconds(name, timeoutMs)
+}
+
+// NODE_DEBUG=aioprocessing: a timeout like 0.5 is likely Python's seconds (here it is 0.5 ms).
+const debug = debuglog('aioprocessing')
+const notedTimeouts = new Set<number>()
+
+function noteSeconds(name: string, timeoutMs: number): void {
+  if (notedTimeouts.has(timeoutMs)) return
+  notedTimeouts.add(timeoutMs)
+  debug(`${name} ${timeoutMs} is ${timeoutMs} milliseconds: timeouts here are milliseconds, where Python's are seconds; for ${timeoutMs} s pass ${timeoutMs * 1000}`)
 }
 
 export function checkNumber(name: string, value: unknown): number {
