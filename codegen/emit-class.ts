@@ -3,7 +3,7 @@
 // Built as ts-morph structures; the statements of each member come from the model.
 
 import { Project, StructureKind, type ClassDeclarationStructure, type MethodDeclarationStructure, type OptionalKind, type ParameterDeclarationStructure, type GetAccessorDeclarationStructure, type SetAccessorDeclarationStructure, type JSDocStructure } from 'ts-morph'
-import { PARAM_TYPES, type ClassModel, type MethodModel, type ParamModel, type SpecModel } from './model.js'
+import { PARAM_TYPES, typeParamNames, type ClassModel, type MethodModel, type ParamModel, type SpecModel } from './model.js'
 import { CALL } from './load.js'
 
 export const HEADER = (specFile: string): string =>
@@ -269,7 +269,7 @@ export function emitClass(cls: ClassModel, spec: SpecModel, target: Target): str
     ...(parent ? [] : [...contextMethods(cls), ...iteratorMethods(cls), ...disposeMethods(cls)]),
   ]
   const accessors: (OptionalKind<GetAccessorDeclarationStructure> & { kind: StructureKind.GetAccessor })[] = ownProps.map((p) => ({
-    kind: StructureKind.GetAccessor, name: p.name, returnType: p.type, statements: [`return this.#core.${p.get}`], docs: docs(p.doc),
+    kind: StructureKind.GetAccessor, name: p.name, returnType: p.type, statements: [`return this.#core.${p.get}${cls.typeParams ? ` as ${p.type}` : ''}`], docs: docs(p.doc),
   }))
   const setters: (OptionalKind<SetAccessorDeclarationStructure> & { kind: StructureKind.SetAccessor })[] = ownProps.filter((p) => p.set).map((p) => ({
     kind: StructureKind.SetAccessor, name: p.name, parameters: [{ name: 'value', type: p.type }], statements: [`this.#core.${p.set}`],
@@ -286,7 +286,7 @@ export function emitClass(cls: ClassModel, spec: SpecModel, target: Target): str
         name: cls.name,
         isExported: true,
         typeParameters: cls.typeParams ? [cls.typeParams] : undefined,
-        extends: parent.typeParams ? `${parent.name}<${(cls.typeParams ?? parent.typeParams).split(',').map((t) => t.split('=')[0].trim()).join(', ')}>` : parent.name,
+        extends: parent.typeParams ? `${parent.name}<${typeParamNames(cls.typeParams ?? parent.typeParams)}>` : parent.name,
         docs: docs(cls.doc),
         methods: [createCore, ...methods, reduce],
         getAccessors: [

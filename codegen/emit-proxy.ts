@@ -5,7 +5,7 @@
 // on the server, which leaves nothing acquired or taken.
 
 import { Project, StructureKind, type ClassDeclarationStructure, type MethodDeclarationStructure, type OptionalKind } from 'ts-morph'
-import type { ClassModel, MethodModel, SpecModel } from './model.js'
+import { typeParamNames, type ClassModel, type MethodModel, type SpecModel } from './model.js'
 import { HEADER, SIGNAL_TAG, contextMethods, docs, paramChecks, paramStructures, paramTags, renderComposite, type Target } from './emit-class.js'
 
 /** `AioRLock` → `AioRLockProxy` wherever a proxied class appears in a type. */
@@ -55,7 +55,7 @@ export function emitProxy(cls: ClassModel, spec: SpecModel, target: Target): str
     isExported: true,
     typeParameters: cls.typeParams ? [cls.typeParams] : undefined,
     docs: docs(`A proxy of a ${cls.name} held by a manager server (typeid '${cls.proxy!.typeid}'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. ${cls.doc}`),
-    extends: parent ? `${parent.name}Proxy${parent.typeParams ? `<${parent.typeParams.split(',').map((t) => t.split('=')[0].trim()).join(', ')}>` : ''}` : 'BaseProxy',
+    extends: parent ? `${parent.name}Proxy${parent.typeParams ? `<${typeParamNames(parent.typeParams)}>` : ''}` : 'BaseProxy',
     properties: [{ name: 'module', isStatic: true, isReadonly: true, hasOverrideKeyword: true, initializer: 'import.meta.url', docs: docs('The module that defines this class.', [['internal', '']]) }],
     methods: [
       { name: 'fromCore', isStatic: true, hasOverrideKeyword: Boolean(parent), parameters: [{ name: 'core', type: 'ProxyCore' }], returnType: name, statements: [`return new ${name}(core)`], docs: docs('Wraps a proxy core.', [['internal', '']]) },

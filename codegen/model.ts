@@ -157,3 +157,8 @@ export const PARAM_TYPES: Record<string, { ts: string; check?: string }> = {
   function: { ts: '(...args: any[]) => unknown', check: 'checkFunction' },
   unknown: { ts: 'unknown' },
 }
+
+/** The names of a `type_params` declaration (`T = unknown, C extends Typecode = Typecode` → `T, C`). */
+export function typeParamNames(typeParams: string): string {
+  return typeParams.split(',').map((t) => t.split('=')[0].trim().split(/\s+extends\s+/)[0]).join(', ')
+}

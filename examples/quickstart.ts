@@ -9,11 +9,11 @@ const counter = new AioValue('i', 0, { lock: false })
 
 const worker = new AioProcess({
   // Runs in a worker thread: it is shipped as source, so it uses only its arguments.
-  target: (lock: AioLock, ready: AioEvent, counter: AioValue, n: number) => {
+  target: (lock: AioLock, ready: AioEvent, counter: AioValue<'i'>, n: number) => {
     ready.set()
     for (let i = 0; i < n; i++) {
       using _ = lock.hold() // Python: with lock:
-      counter.value = (counter.value as number) + 1
+      counter.value += 1
     }
   },
   args: [lock, ready, counter, 100_000],
@@ -27,7 +27,7 @@ await ready.coro_wait()
 console.log(`worker ${worker.name} is running (pid ${worker.pid})`)
 for (let i = 0; i < 100_000; i++) {
   await using _ = await lock.coro_hold() // Python: async with lock:
-  counter.value = (counter.value as number) + 1
+  counter.value += 1
 }
 await worker.coro_join()
 clearInterval(ticker)

@@ -48,6 +48,8 @@ declare module '../runtime/api/public.js' {
 }
 
 export { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue }
+
+import type { Typecode } from '../runtime/sync/sharedctypes.js'
 // Threads and processes started from here load this module first, so that shared objects of its classes rebuild there.
 registerClassModule(import.meta.url)
 
@@ -58,47 +60,47 @@ export const startMethods = ['thread', 'spawn'] as const
 export interface Context {
   getStartMethod(): string
   AioArray(...args: ConstructorParameters<typeof AioArray>): AioArray
-  AioAsyncResult(...args: ConstructorParameters<typeof AioAsyncResult>): AioAsyncResult
+  AioAsyncResult<R = unknown>(...args: ConstructorParameters<typeof AioAsyncResult<R>>): AioAsyncResult<R>
   AioBarrier(...args: ConstructorParameters<typeof AioBarrier>): AioBarrier
   AioBoundedSemaphore(...args: ConstructorParameters<typeof AioBoundedSemaphore>): AioBoundedSemaphore
   AioCondition(...args: ConstructorParameters<typeof AioCondition>): AioCondition
   AioConnection(...args: ConstructorParameters<typeof AioConnection>): AioConnection
   AioEvent(...args: ConstructorParameters<typeof AioEvent>): AioEvent
-  AioIMapIterator(...args: ConstructorParameters<typeof AioIMapIterator>): AioIMapIterator
-  AioJoinableQueue(...args: ConstructorParameters<typeof AioJoinableQueue>): AioJoinableQueue
+  AioIMapIterator<R = unknown>(...args: ConstructorParameters<typeof AioIMapIterator<R>>): AioIMapIterator<R>
+  AioJoinableQueue<T = unknown>(...args: ConstructorParameters<typeof AioJoinableQueue<T>>): AioJoinableQueue<T>
   AioListener(...args: ConstructorParameters<typeof AioListener>): AioListener
   AioLock(...args: ConstructorParameters<typeof AioLock>): AioLock
   AioManager(...args: ConstructorParameters<typeof AioManager>): AioManager
   AioPool(...args: ConstructorParameters<typeof AioPool>): AioPool
   AioProcess(...args: ConstructorParameters<typeof AioProcess>): AioProcess
-  AioQueue(...args: ConstructorParameters<typeof AioQueue>): AioQueue
+  AioQueue<T = unknown>(...args: ConstructorParameters<typeof AioQueue<T>>): AioQueue<T>
   AioRLock(...args: ConstructorParameters<typeof AioRLock>): AioRLock
   AioSemaphore(...args: ConstructorParameters<typeof AioSemaphore>): AioSemaphore
-  AioSimpleQueue(...args: ConstructorParameters<typeof AioSimpleQueue>): AioSimpleQueue
-  AioValue(...args: ConstructorParameters<typeof AioValue>): AioValue
+  AioSimpleQueue<T = unknown>(...args: ConstructorParameters<typeof AioSimpleQueue<T>>): AioSimpleQueue<T>
+  AioValue<C extends Typecode = Typecode>(...args: ConstructorParameters<typeof AioValue<C>>): AioValue<C>
 }
 
 const threadContext: Context = Object.freeze({
   getStartMethod: () => 'thread',
-  AioArray: (...args: ConstructorParameters<typeof AioArray>) => new AioArray(...args),
-  AioAsyncResult: (...args: ConstructorParameters<typeof AioAsyncResult>) => new AioAsyncResult(...args),
-  AioBarrier: (...args: ConstructorParameters<typeof AioBarrier>) => new AioBarrier(...args),
-  AioBoundedSemaphore: (...args: ConstructorParameters<typeof AioBoundedSemaphore>) => new AioBoundedSemaphore(...args),
-  AioCondition: (...args: ConstructorParameters<typeof AioCondition>) => new AioCondition(...args),
-  AioConnection: (...args: ConstructorParameters<typeof AioConnection>) => new AioConnection(...args),
-  AioEvent: (...args: ConstructorParameters<typeof AioEvent>) => new AioEvent(...args),
-  AioIMapIterator: (...args: ConstructorParameters<typeof AioIMapIterator>) => new AioIMapIterator(...args),
-  AioJoinableQueue: (...args: ConstructorParameters<typeof AioJoinableQueue>) => new AioJoinableQueue(...args),
-  AioListener: (...args: ConstructorParameters<typeof AioListener>) => new AioListener(...args),
-  AioLock: (...args: ConstructorParameters<typeof AioLock>) => new AioLock(...args),
-  AioManager: (...args: ConstructorParameters<typeof AioManager>) => new AioManager(...args),
-  AioPool: (...args: ConstructorParameters<typeof AioPool>) => new AioPool(...args),
-  AioProcess: (...args: ConstructorParameters<typeof AioProcess>) => new AioProcess(...args),
-  AioQueue: (...args: ConstructorParameters<typeof AioQueue>) => new AioQueue(...args),
-  AioRLock: (...args: ConstructorParameters<typeof AioRLock>) => new AioRLock(...args),
-  AioSemaphore: (...args: ConstructorParameters<typeof AioSemaphore>) => new AioSemaphore(...args),
-  AioSimpleQueue: (...args: ConstructorParameters<typeof AioSimpleQueue>) => new AioSimpleQueue(...args),
-  AioValue: (...args: ConstructorParameters<typeof AioValue>) => new AioValue(...args),
+  AioArray: ((...args: ConstructorParameters<typeof AioArray>) => new AioArray(...args)),
+  AioAsyncResult: ((...args: ConstructorParameters<typeof AioAsyncResult>) => new AioAsyncResult(...args)) as Context['AioAsyncResult'],
+  AioBarrier: ((...args: ConstructorParameters<typeof AioBarrier>) => new AioBarrier(...args)),
+  AioBoundedSemaphore: ((...args: ConstructorParameters<typeof AioBoundedSemaphore>) => new AioBoundedSemaphore(...args)),
+  AioCondition: ((...args: ConstructorParameters<typeof AioCondition>) => new AioCondition(...args)),
+  AioConnection: ((...args: ConstructorParameters<typeof AioConnection>) => new AioConnection(...args)),
+  AioEvent: ((...args: ConstructorParameters<typeof AioEvent>) => new AioEvent(...args)),
+  AioIMapIterator: ((...args: ConstructorParameters<typeof AioIMapIterator>) => new AioIMapIterator(...args)) as Context['AioIMapIterator'],
+  AioJoinableQueue: ((...args: ConstructorParameters<typeof AioJoinableQueue>) => new AioJoinableQueue(...args)) as Context['AioJoinableQueue'],
+  AioListener: ((...args: ConstructorParameters<typeof AioListener>) => new AioListener(...args)),
+  AioLock: ((...args: ConstructorParameters<typeof AioLock>) => new AioLock(...args)),
+  AioManager: ((...args: ConstructorParameters<typeof AioManager>) => new AioManager(...args)),
+  AioPool: ((...args: ConstructorParameters<typeof AioPool>) => new AioPool(...args)),
+  AioProcess: ((...args: ConstructorParameters<typeof AioProcess>) => new AioProcess(...args)),
+  AioQueue: ((...args: ConstructorParameters<typeof AioQueue>) => new AioQueue(...args)) as Context['AioQueue'],
+  AioRLock: ((...args: ConstructorParameters<typeof AioRLock>) => new AioRLock(...args)),
+  AioSemaphore: ((...args: ConstructorParameters<typeof AioSemaphore>) => new AioSemaphore(...args)),
+  AioSimpleQueue: ((...args: ConstructorParameters<typeof AioSimpleQueue>) => new AioSimpleQueue(...args)) as Context['AioSimpleQueue'],
+  AioValue: ((...args: ConstructorParameters<typeof AioValue>) => new AioValue(...args)) as Context['AioValue'],
 })
 
 /** A parameter type of a direct class, as the spawn context takes it: its proxies in place of direct objects. */
@@ -117,13 +119,13 @@ export interface SpawnContext {
   AioCondition(...args: ProxyArgs<ConstructorParameters<typeof AioCondition>>): AioConditionProxy
   AioConnection(...args: ProxyArgs<ConstructorParameters<typeof AioConnection>>): AioConnectionProxy
   AioEvent(...args: ProxyArgs<ConstructorParameters<typeof AioEvent>>): AioEventProxy
-  AioJoinableQueue<T = unknown>(...args: ProxyArgs<ConstructorParameters<typeof AioJoinableQueue>>): AioJoinableQueueProxy<T>
+  AioJoinableQueue<T = unknown>(...args: ProxyArgs<ConstructorParameters<typeof AioJoinableQueue<T>>>): AioJoinableQueueProxy<T>
   AioLock(...args: ProxyArgs<ConstructorParameters<typeof AioLock>>): AioLockProxy
-  AioQueue<T = unknown>(...args: ProxyArgs<ConstructorParameters<typeof AioQueue>>): AioQueueProxy<T>
+  AioQueue<T = unknown>(...args: ProxyArgs<ConstructorParameters<typeof AioQueue<T>>>): AioQueueProxy<T>
   AioRLock(...args: ProxyArgs<ConstructorParameters<typeof AioRLock>>): AioRLockProxy
   AioSemaphore(...args: ProxyArgs<ConstructorParameters<typeof AioSemaphore>>): AioSemaphoreProxy
-  AioSimpleQueue<T = unknown>(...args: ProxyArgs<ConstructorParameters<typeof AioSimpleQueue>>): AioSimpleQueueProxy<T>
-  AioValue(...args: ProxyArgs<ConstructorParameters<typeof AioValue>>): AioValueProxy
+  AioSimpleQueue<T = unknown>(...args: ProxyArgs<ConstructorParameters<typeof AioSimpleQueue<T>>>): AioSimpleQueueProxy<T>
+  AioValue<C extends Typecode = Typecode>(...args: ProxyArgs<ConstructorParameters<typeof AioValue<C>>>): AioValueProxy<C>
 }
 
 const spawnContext: SpawnContext = Object.freeze({

@@ -4,18 +4,18 @@
 
 import { inspect } from 'node:util'
 import { ValueCore } from '../runtime/sync/sharedctypes.js'
-import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/core/wait.js'
+import { PENDING, blockOn, coroBlockOn, type CoroOptions, type Pending } from '../runtime/core/wait.js'
 import { checkBoolean, checkTimeout, checkString, checkFunction, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
 import { guard } from '../runtime/core/guard.js'
 import { ValueError } from '../runtime/core/errors.js'
-import { Typecode, Element, LockOption } from '../runtime/sync/sharedctypes.js'
+import { Typecode, Element, LockOption, ValueOf } from '../runtime/sync/sharedctypes.js'
 import type { AioLock } from './lock.generated.js'
 import type { AioRLock } from './rlock.generated.js'
 let wrapping: ValueCore | undefined
 
 /** One number in shared memory (Python's multiprocessing.Value), guarded by an AioRLock unless created with `lock: false`. Reading and writing `value` is atomic for one access; `value += 1` is not: wrap it in `using _ = v.hold()`. */
-export class AioValue {
+export class AioValue<C extends Typecode = Typecode> {
   readonly #core: ValueCore
 
   /**
@@ -24,7 +24,7 @@ export class AioValue {
    * @param init the initial value (0 if omitted).
    * @param options lock: true/null (a new AioRLock, the default), false (no lock), or an AioLock/AioRLock to share. (default: {})
    */
-  constructor(typecode: Typecode, init?: Element | Uint8Array | string | null, options: { lock?: LockOption } = {}) {
+  constructor(typecode: C, init?: Element | Uint8Array | string | null, options: { lock?: LockOption } = {}) {
     if (wrapping !== undefined) {
       this.#core = wrapping
       wrapping = undefined
@@ -44,11 +44,11 @@ export class AioValue {
   }
 
   /** The value: a number, a bigint for 'q'/'Q'/'l'/'L', a 1-byte Buffer for 'c'. */
-  get value(): Element | Buffer {
-    return this.#core.value
+  get value(): ValueOf<C> {
+    return this.#core.value as ValueOf<C>
   }
 
-  set value(value: Element | Buffer) {
+  set value(value: ValueOf<C>) {
     this.#core.setValue(value)
   }
 
@@ -72,10 +72,10 @@ export class AioValue {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
     const core = this.#core
-    const r = core.tryAcquire()
+    const r = (core.tryAcquire() as boolean | Pending)
     if (r !== PENDING) return r
     if (!block) return false
-    return blockOn<boolean>(core, () => core.acquireAttempt(), deadlineOf('timeout', timeout), () => false, false)
+    return blockOn<boolean>(core, () => (core.acquireAttempt() as boolean | Pending), deadlineOf('timeout', timeout), () => false, false)
   }
 
   /**
@@ -91,10 +91,10 @@ export class AioValue {
     checkTimeout('timeout', timeout)
     checkSignal(signal)
     const core = this.#core
-    const r = core.tryAcquire()
+    const r = (core.tryAcquire() as boolean | Pending)
     if (r !== PENDING) return r
     if (!block) return false
-    return coroBlockOn<boolean>(core, () => core.acquireAttempt(), deadlineOf('timeout', timeout), () => false, signal, false)
+    return coroBlockOn<boolean>(core, () => (core.acquireAttempt() as boolean | Pending), deadlineOf('timeout', timeout), () => false, signal, false)
   }
 
   /** Releases the value's lock. */
@@ -117,7 +117,7 @@ export class AioValue {
    * @throws {@link ValueError} when the value was created with lock false
    */
   getLock(): AioLock | AioRLock {
-    return this.#core.getLock()
+    return this.#core.getLock() as AioLock | AioRLock
   }
 
   /**
@@ -125,7 +125,7 @@ export class AioValue {
    * @returns the view.
    */
   getObj(): ArrayLike<number | bigint> {
-    return this.#core.getObj()
+    return this.#core.getObj() as ArrayLike<number | bigint>
   }
 
   /** Python's `with value:`: acquires now and releases when the returned guard is disposed, as in `using _ = x.hold()`. */

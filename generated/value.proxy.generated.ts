@@ -7,9 +7,9 @@ import { BaseProxy } from '../runtime/manager/proxy-base.js'
 import { registerHostedType } from '../runtime/manager/manager-types.js'
 import { AioValue } from './value.generated.js'
 import { CORE, registerType, registerWrapper } from '../runtime/core/transfer.js'
-import type { Typecode, Element, LockOption } from '../runtime/sync/sharedctypes.js'
+import type { Typecode, Element, LockOption, ValueOf } from '../runtime/sync/sharedctypes.js'
 /** A proxy of a AioValue held by a manager server (typeid 'Value'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. One number in shared memory (Python's multiprocessing.Value), guarded by an AioRLock unless created with `lock: false`. Reading and writing `value` is atomic for one access; `value += 1` is not: wrap it in `using _ = v.hold()`. */
-export class AioValueProxy extends BaseProxy {
+export class AioValueProxy<C extends Typecode = Typecode> extends BaseProxy {
   /**
    * The module that defines this class.
    * @internal
@@ -17,11 +17,11 @@ export class AioValueProxy extends BaseProxy {
   static override readonly module = import.meta.url;
 
   /** The value: a number, a bigint for 'q'/'Q'/'l'/'L', a 1-byte Buffer for 'c'. (Read from the server.) */
-  get value(): Element | Buffer {
-    return this[CORE].call('__get__', ['value']) as Element | Buffer
+  get value(): ValueOf<C> {
+    return this[CORE].call('__get__', ['value']) as ValueOf<C>
   }
 
-  set value(value: Element | Buffer) {
+  set value(value: ValueOf<C>) {
     this[CORE].call('__set__', ['value', value])
   }
 

@@ -9,84 +9,84 @@ import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, A
 
 test("AioValue: SC-01 SC-13 values of each typecode, 0 by default (blocking)", (t) => {
   const obj = new AioValue('i', 4343)
-  t.deepEqual(obj.value, 4343, "spec/value.yaml:90:9")
-  t.deepEqual(new AioValue('d', 3.625).value, 3.625, "spec/value.yaml:92:9")
-  t.deepEqual(new AioValue('h', -232).value, -232, "spec/value.yaml:94:9")
-  t.deepEqual(new AioValue('q', 2n ** 33n).value, 2n ** 33n, "spec/value.yaml:96:9")
-  t.deepEqual(new AioValue('c', 'x').value, Buffer.from('x'), "spec/value.yaml:98:9")
-  t.deepEqual(new AioValue('d').value, 0, "spec/value.yaml:100:9")
+  t.deepEqual(obj.value, 4343, "spec/value.yaml:91:9")
+  t.deepEqual(new AioValue('d', 3.625).value, 3.625, "spec/value.yaml:93:9")
+  t.deepEqual(new AioValue('h', -232).value, -232, "spec/value.yaml:95:9")
+  t.deepEqual(new AioValue('q', 2n ** 33n).value, 2n ** 33n, "spec/value.yaml:97:9")
+  t.deepEqual(new AioValue('c', 'x').value, Buffer.from('x'), "spec/value.yaml:99:9")
+  t.deepEqual(new AioValue('d').value, 0, "spec/value.yaml:101:9")
 })
 
 test("AioValue: SC-01 SC-13 values of each typecode, 0 by default (coro)", async (t) => {
   const obj = new AioValue('i', 4343)
-  t.deepEqual(obj.value, 4343, "spec/value.yaml:90:9")
-  t.deepEqual(new AioValue('d', 3.625).value, 3.625, "spec/value.yaml:92:9")
-  t.deepEqual(new AioValue('h', -232).value, -232, "spec/value.yaml:94:9")
-  t.deepEqual(new AioValue('q', 2n ** 33n).value, 2n ** 33n, "spec/value.yaml:96:9")
-  t.deepEqual(new AioValue('c', 'x').value, Buffer.from('x'), "spec/value.yaml:98:9")
-  t.deepEqual(new AioValue('d').value, 0, "spec/value.yaml:100:9")
+  t.deepEqual(obj.value, 4343, "spec/value.yaml:91:9")
+  t.deepEqual(new AioValue('d', 3.625).value, 3.625, "spec/value.yaml:93:9")
+  t.deepEqual(new AioValue('h', -232).value, -232, "spec/value.yaml:95:9")
+  t.deepEqual(new AioValue('q', 2n ** 33n).value, 2n ** 33n, "spec/value.yaml:97:9")
+  t.deepEqual(new AioValue('c', 'x').value, Buffer.from('x'), "spec/value.yaml:99:9")
+  t.deepEqual(new AioValue('d').value, 0, "spec/value.yaml:101:9")
 })
 
 test("AioValue: SC-14 integers wrap on overflow (blocking)", (t) => {
   const obj = new AioValue('i', 2 ** 33)
-  t.deepEqual(obj.value, 0, "spec/value.yaml:105:9")
+  t.deepEqual(obj.value, 0, "spec/value.yaml:106:9")
 })
 
 test("AioValue: SC-14 integers wrap on overflow (coro)", async (t) => {
   const obj = new AioValue('i', 2 ** 33)
-  t.deepEqual(obj.value, 0, "spec/value.yaml:105:9")
+  t.deepEqual(obj.value, 0, "spec/value.yaml:106:9")
 })
 
 test("AioValue: SC-03 getLock is an RLock by default, the given lock when one is passed (blocking)", (t) => {
   const obj = new AioValue('i', 1)
-  t.regex(String(obj.getLock()), /AioRLock/, "spec/value.yaml:110:9")
-  t.deepEqual(obj.acquire(), true, "spec/value.yaml:112:9")
+  t.regex(String(obj.getLock()), /AioRLock/, "spec/value.yaml:111:9")
+  t.deepEqual(obj.acquire(), true, "spec/value.yaml:113:9")
   obj.release()
-  t.deepEqual((() => { const l = new AioLock(); return new AioValue('i', 1, { lock: l }).getLock() === l })(), true, "spec/value.yaml:115:9")
-  t.regex(String(obj.getObj()), /1/, "spec/value.yaml:117:9")
+  t.deepEqual((() => { const l = new AioLock(); return new AioValue('i', 1, { lock: l }).getLock() === l })(), true, "spec/value.yaml:116:9")
+  t.regex(String(obj.getObj()), /1/, "spec/value.yaml:118:9")
 })
 
 test("AioValue: SC-03 getLock is an RLock by default, the given lock when one is passed (coro)", async (t) => {
   const obj = new AioValue('i', 1)
-  t.regex(String(obj.getLock()), /AioRLock/, "spec/value.yaml:110:9")
-  t.deepEqual(await obj.coro_acquire(), true, "spec/value.yaml:112:9")
+  t.regex(String(obj.getLock()), /AioRLock/, "spec/value.yaml:111:9")
+  t.deepEqual(await obj.coro_acquire(), true, "spec/value.yaml:113:9")
   await obj.coro_release()
-  t.deepEqual((() => { const l = new AioLock(); return new AioValue('i', 1, { lock: l }).getLock() === l })(), true, "spec/value.yaml:115:9")
-  t.regex(String(obj.getObj()), /1/, "spec/value.yaml:117:9")
+  t.deepEqual((() => { const l = new AioLock(); return new AioValue('i', 1, { lock: l }).getLock() === l })(), true, "spec/value.yaml:116:9")
+  t.regex(String(obj.getObj()), /1/, "spec/value.yaml:118:9")
 })
 
 test("AioValue: SC-03 lock false has no lock; a non-lock is refused (blocking)", (t) => {
   const obj = new AioValue('i', 1, { lock: false })
-  t.throws(() => obj.getLock(), { instanceOf: ValueError, message: /lock: false/ }, "spec/value.yaml:122:9")
-  t.throws(() => obj.acquire(), { instanceOf: ValueError }, "spec/value.yaml:125:9")
-  t.regex(String((() => { try { new AioValue('i', 1, { lock: 'navalue' as never }); return 'no error' } catch (e) { return String(e) } })()), /lock must be/, "spec/value.yaml:127:9")
+  t.throws(() => obj.getLock(), { instanceOf: ValueError, message: /lock: false/ }, "spec/value.yaml:123:9")
+  t.throws(() => obj.acquire(), { instanceOf: ValueError }, "spec/value.yaml:126:9")
+  t.regex(String((() => { try { new AioValue('i', 1, { lock: 'navalue' as never }); return 'no error' } catch (e) { return String(e) } })()), /lock must be/, "spec/value.yaml:128:9")
 })
 
 test("AioValue: SC-03 lock false has no lock; a non-lock is refused (coro)", async (t) => {
   const obj = new AioValue('i', 1, { lock: false })
-  await t.throwsAsync(async () => obj.getLock(), { instanceOf: ValueError, message: /lock: false/ }, "spec/value.yaml:122:9")
-  await t.throwsAsync(async () => await obj.coro_acquire(), { instanceOf: ValueError }, "spec/value.yaml:125:9")
-  t.regex(String((() => { try { new AioValue('i', 1, { lock: 'navalue' as never }); return 'no error' } catch (e) { return String(e) } })()), /lock must be/, "spec/value.yaml:127:9")
+  await t.throwsAsync(async () => obj.getLock(), { instanceOf: ValueError, message: /lock: false/ }, "spec/value.yaml:123:9")
+  await t.throwsAsync(async () => await obj.coro_acquire(), { instanceOf: ValueError }, "spec/value.yaml:126:9")
+  t.regex(String((() => { try { new AioValue('i', 1, { lock: 'navalue' as never }); return 'no error' } catch (e) { return String(e) } })()), /lock must be/, "spec/value.yaml:128:9")
 })
 
 test("AioValue: SC-15 SC-22 bad typecodes and values are refused (blocking)", (t) => {
   const obj = new AioValue('i')
-  t.regex(String((() => { try { new AioValue('z' as never); return 'no error' } catch (e) { return String(e) } })()), /typecode must be one of/, "spec/value.yaml:132:9")
-  t.regex(String((() => { try { obj.value = 1.5; return 'no error' } catch (e) { return String(e) } })()), /TypeError: value must be an integer/, "spec/value.yaml:134:9")
+  t.regex(String((() => { try { new AioValue('z' as never); return 'no error' } catch (e) { return String(e) } })()), /typecode must be one of/, "spec/value.yaml:133:9")
+  t.regex(String((() => { try { obj.value = 1.5; return 'no error' } catch (e) { return String(e) } })()), /TypeError: value must be an integer/, "spec/value.yaml:135:9")
 })
 
 test("AioValue: SC-15 SC-22 bad typecodes and values are refused (coro)", async (t) => {
   const obj = new AioValue('i')
-  t.regex(String((() => { try { new AioValue('z' as never); return 'no error' } catch (e) { return String(e) } })()), /typecode must be one of/, "spec/value.yaml:132:9")
-  t.regex(String((() => { try { obj.value = 1.5; return 'no error' } catch (e) { return String(e) } })()), /TypeError: value must be an integer/, "spec/value.yaml:134:9")
+  t.regex(String((() => { try { new AioValue('z' as never); return 'no error' } catch (e) { return String(e) } })()), /typecode must be one of/, "spec/value.yaml:133:9")
+  t.regex(String((() => { try { obj.value = 1.5; return 'no error' } catch (e) { return String(e) } })()), /TypeError: value must be an integer/, "spec/value.yaml:135:9")
 })
 
 test("AioValue: toString shows typecode and value (blocking)", (t) => {
   const obj = new AioValue('i', 5)
-  t.deepEqual(String(obj), "AioValue('i', 5)", "spec/value.yaml:139:9")
+  t.deepEqual(String(obj), "AioValue('i', 5)", "spec/value.yaml:140:9")
 })
 
 test("AioValue: toString shows typecode and value (coro)", async (t) => {
   const obj = new AioValue('i', 5)
-  t.deepEqual(String(obj), "AioValue('i', 5)", "spec/value.yaml:139:9")
+  t.deepEqual(String(obj), "AioValue('i', 5)", "spec/value.yaml:140:9")
 })

@@ -44,3 +44,26 @@ export async function typed(): Promise<void> {
   void [AioRLockProxy, AioSemaphoreProxy, AioBoundedSemaphoreProxy, AioEventProxy, AioConditionProxy, AioBarrierProxy, AioValueProxy, AioArrayProxy, AioJoinableQueueProxy, AioSimpleQueueProxy, AioListProxy, AioNamespaceProxy, AioAutoProxy]
   void [AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, NotImplementedError, OSError, ProcessError, RuntimeError, TimeoutError, ValueError]
 }
+
+// Types that carry the data (each @ts-expect-error fails the build if the line compiles).
+export function typedValues(): void {
+  const i = new AioValue('i', 1)
+  const n: number = i.value
+  const q = new AioValue('q', 2n)
+  const big: bigint = q.value
+  const c = new AioValue('c', 'x')
+  const byte: Buffer = c.value
+  // @ts-expect-error a 'q' value is a bigint, not a number
+  const wrong: number = q.value
+  // @ts-expect-error an 'i' value is a number
+  i.value = 3n
+  const ctx = getContext('thread')
+  const strings = ctx.AioQueue<string>()
+  const s: string = strings.get()
+  // @ts-expect-error the thread context's queue is generic: a string queue takes strings
+  strings.put(42)
+  const d: bigint = ctx.AioValue('Q').value
+  const spawn = getContext('spawn')
+  const sv: number = spawn.AioValue('d').value
+  void [n, big, byte, wrong, s, d, sv]
+}

@@ -24,7 +24,7 @@ export interface Context {
 
 const threadContext: Context = Object.freeze({
   getStartMethod: () => 'thread',
-  CountDownLatch: (...args: ConstructorParameters<typeof CountDownLatch>) => new CountDownLatch(...args),
+  CountDownLatch: ((...args: ConstructorParameters<typeof CountDownLatch>) => new CountDownLatch(...args)),
 })
 
 /** Python's `get_context()`: 'thread' (worker_threads, shared memory) is the default. */
