@@ -2,7 +2,7 @@
 // whose 'thread' context offers a factory for every spec class.
 
 import { Project } from 'ts-morph'
-import { typeParamNames, type SpecModel } from './model.js'
+import { typeParamNames, withoutVariance, type SpecModel } from './model.js'
 import type { Target } from './emit-class.js'
 
 export function emitIndex(spec: SpecModel, target: Target): string {
@@ -92,7 +92,7 @@ type ClassModel = SpecModel['classes'][number]
 
 /** `<T = unknown>`: a class's type parameters as declared, or nothing. */
 function generic(c: ClassModel): string {
-  return c.typeParams ? `<${c.typeParams}>` : ''
+  return c.typeParams ? `<${withoutVariance(c.typeParams)}>` : ''
 }
 
 /** `<T>`: a class's type parameters as arguments, or nothing. */

@@ -160,5 +160,10 @@ export const PARAM_TYPES: Record<string, { ts: string; check?: string }> = {
 
 /** The names of a `type_params` declaration (`T = unknown, C extends Typecode = Typecode` → `T, C`). */
 export function typeParamNames(typeParams: string): string {
-  return typeParams.split(',').map((t) => t.split('=')[0].trim().split(/\s+extends\s+/)[0]).join(', ')
+  return typeParams.split(',').map((t) => t.split('=')[0].trim().split(/\s+extends\s+/)[0].replace(/^(?:in|out)\s+/, '')).join(', ')
+}
+
+/** A `type_params` declaration without variance annotations (`out C` → `C`), for a function's type parameters. */
+export function withoutVariance(typeParams: string): string {
+  return typeParams.split(',').map((t) => t.trim().replace(/^(?:in|out)\s+/, '')).join(', ')
 }

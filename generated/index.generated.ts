@@ -72,12 +72,12 @@ export interface Context {
   AioLock(...args: ConstructorParameters<typeof AioLock>): AioLock
   AioManager(...args: ConstructorParameters<typeof AioManager>): AioManager
   AioPool(...args: ConstructorParameters<typeof AioPool>): AioPool
-  AioProcess(...args: ConstructorParameters<typeof AioProcess>): AioProcess
+  AioProcess<A extends unknown[] = any[]>(...args: ConstructorParameters<typeof AioProcess<A>>): AioProcess<A>
   AioQueue<T = unknown>(...args: ConstructorParameters<typeof AioQueue<T>>): AioQueue<T>
   AioRLock(...args: ConstructorParameters<typeof AioRLock>): AioRLock
   AioSemaphore(...args: ConstructorParameters<typeof AioSemaphore>): AioSemaphore
   AioSimpleQueue<T = unknown>(...args: ConstructorParameters<typeof AioSimpleQueue<T>>): AioSimpleQueue<T>
-  AioValue<C extends Typecode = Typecode>(...args: ConstructorParameters<typeof AioValue<C>>): AioValue<C>
+  AioValue<C extends Typecode = any>(...args: ConstructorParameters<typeof AioValue<C>>): AioValue<C>
 }
 
 const threadContext: Context = Object.freeze({
@@ -95,7 +95,7 @@ const threadContext: Context = Object.freeze({
   AioLock: ((...args: ConstructorParameters<typeof AioLock>) => new AioLock(...args)),
   AioManager: ((...args: ConstructorParameters<typeof AioManager>) => new AioManager(...args)),
   AioPool: ((...args: ConstructorParameters<typeof AioPool>) => new AioPool(...args)),
-  AioProcess: ((...args: ConstructorParameters<typeof AioProcess>) => new AioProcess(...args)),
+  AioProcess: ((...args: ConstructorParameters<typeof AioProcess>) => new AioProcess(...args)) as Context['AioProcess'],
   AioQueue: ((...args: ConstructorParameters<typeof AioQueue>) => new AioQueue(...args)) as Context['AioQueue'],
   AioRLock: ((...args: ConstructorParameters<typeof AioRLock>) => new AioRLock(...args)),
   AioSemaphore: ((...args: ConstructorParameters<typeof AioSemaphore>) => new AioSemaphore(...args)),
@@ -125,7 +125,7 @@ export interface SpawnContext {
   AioRLock(...args: ProxyArgs<ConstructorParameters<typeof AioRLock>>): AioRLockProxy
   AioSemaphore(...args: ProxyArgs<ConstructorParameters<typeof AioSemaphore>>): AioSemaphoreProxy
   AioSimpleQueue<T = unknown>(...args: ProxyArgs<ConstructorParameters<typeof AioSimpleQueue<T>>>): AioSimpleQueueProxy<T>
-  AioValue<C extends Typecode = Typecode>(...args: ProxyArgs<ConstructorParameters<typeof AioValue<C>>>): AioValueProxy<C>
+  AioValue<C extends Typecode = any>(...args: ProxyArgs<ConstructorParameters<typeof AioValue<C>>>): AioValueProxy<C>
 }
 
 const spawnContext: SpawnContext = Object.freeze({

@@ -4,7 +4,7 @@
 
 import { inspect } from 'node:util'
 import { ProcessCore } from '../runtime/process/process.js'
-import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/core/wait.js'
+import { PENDING, blockOn, coroBlockOn, type CoroOptions, type Pending } from '../runtime/core/wait.js'
 import { checkTimeout, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerWrapper } from '../runtime/core/transfer.js'
 import { ValueError, NotImplementedError } from '../runtime/core/errors.js'
@@ -12,14 +12,14 @@ import { ProcessOptions } from '../runtime/process/process.js'
 let wrapping: ProcessCore | undefined
 
 /** A process (Python's multiprocessing.Process). In the 'thread' context it runs `target(...args)` in a worker thread; shared primitives in `args` arrive working, over the same memory. */
-export class AioProcess {
+export class AioProcess<A extends unknown[] = any[]> {
   readonly #core: ProcessCore
 
   /**
    * Creates a process; nothing runs until start().
    * @param options target: a self-contained function (it crosses as source text) or { module, name }; args: its arguments; name; daemon; resourceLimits.
    */
-  constructor(options: ProcessOptions) {
+  constructor(options: ProcessOptions<A>) {
     if (wrapping !== undefined) {
       this.#core = wrapping
       wrapping = undefined
@@ -39,17 +39,17 @@ export class AioProcess {
 
   /** null until the process ends; then 0 on return, 1 after an uncaught error, n after process.exit(n), -15 after terminate(), -9 after kill(). */
   get exitcode(): number | null {
-    return this.#core.exitcode
+    return this.#core.exitcode as number | null
   }
 
   /** The worker's threadId once started (the thread context has no OS process of its own), else null. */
   get pid(): number | null {
-    return this.#core.pid
+    return this.#core.pid as number | null
   }
 
   /** The process name, 'Process-N' by default. */
   get name(): string {
-    return this.#core.name
+    return this.#core.name as string
   }
 
   set name(value: string) {
@@ -58,7 +58,7 @@ export class AioProcess {
 
   /** A daemon process does not keep Node alive and may not start children; set it before start(). */
   get daemon(): boolean {
-    return this.#core.daemon
+    return this.#core.daemon as boolean
   }
 
   set daemon(value: boolean) {
@@ -92,9 +92,9 @@ export class AioProcess {
   join(timeout: Timeout = null): void {
     checkTimeout('timeout', timeout)
     const core = this.#core
-    const r = core.joinAttempt()
+    const r = (core.joinAttempt() as void | Pending)
     if (r !== PENDING) return r
-    return blockOn<void>(core, () => core.joinAttempt(), deadlineOf('timeout', timeout), () => undefined, true)
+    return blockOn<void>(core, () => (core.joinAttempt() as void | Pending), deadlineOf('timeout', timeout), () => undefined, true)
   }
 
   /**
@@ -108,9 +108,9 @@ export class AioProcess {
     checkTimeout('timeout', timeout)
     checkSignal(signal)
     const core = this.#core
-    const r = core.joinAttempt()
+    const r = (core.joinAttempt() as void | Pending)
     if (r !== PENDING) return r
-    return coroBlockOn<void>(core, () => core.joinAttempt(), deadlineOf('timeout', timeout), () => undefined, signal, true)
+    return coroBlockOn<void>(core, () => (core.joinAttempt() as void | Pending), deadlineOf('timeout', timeout), () => undefined, signal, true)
   }
 
   /**
@@ -118,7 +118,7 @@ export class AioProcess {
    * @returns true while it runs.
    */
   isAlive(): boolean {
-    return this.#core.isAlive()
+    return this.#core.isAlive() as boolean
   }
 
   /** Stops the process; its exitcode becomes -15 (-SIGTERM). Does nothing if it already ended. */

@@ -15,7 +15,7 @@ import type { AioRLock } from './rlock.generated.js'
 let wrapping: ValueCore | undefined
 
 /** One number in shared memory (Python's multiprocessing.Value), guarded by an AioRLock unless created with `lock: false`. Reading and writing `value` is atomic for one access; `value += 1` is not: wrap it in `using _ = v.hold()`. */
-export class AioValue<C extends Typecode = Typecode> {
+export class AioValue<C extends Typecode = any> {
   readonly #core: ValueCore
 
   /**

@@ -9,7 +9,7 @@ import { AioValue } from './value.generated.js'
 import { CORE, registerType, registerWrapper } from '../runtime/core/transfer.js'
 import type { Typecode, Element, LockOption, ValueOf } from '../runtime/sync/sharedctypes.js'
 /** A proxy of a AioValue held by a manager server (typeid 'Value'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. One number in shared memory (Python's multiprocessing.Value), guarded by an AioRLock unless created with `lock: false`. Reading and writing `value` is atomic for one access; `value += 1` is not: wrap it in `using _ = v.hold()`. */
-export class AioValueProxy<C extends Typecode = Typecode> extends BaseProxy {
+export class AioValueProxy<C extends Typecode = any> extends BaseProxy {
   /**
    * The module that defines this class.
    * @internal

@@ -139,7 +139,7 @@ test('non-cloneable arguments are refused at start with their path; the process 
     [[new WeakMap()], /args\[0\] .*cannot be sent/],
   ]
   for (const [args, message] of cases) {
-    const p = new AioProcess({ target: () => {}, args })
+    const p = new AioProcess({ target: (..._: unknown[]) => {}, args })
     t.throws(() => p.start(), { instanceOf: TypeError, message })
     t.false(p.isAlive())
     t.is(p.exitcode, null)

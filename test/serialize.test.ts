@@ -71,7 +71,7 @@ for (const path of PATHS) {
 }
 
 test('shared memory in the args of a spawned process is refused with its path: the child could not see it', (t) => {
-  const p = new AioProcess({ target: () => {}, args: [[new Uint8Array(new SharedArrayBuffer(4))]], startMethod: 'spawn' })
+  const p = new AioProcess({ target: (_: unknown) => {}, args: [[new Uint8Array(new SharedArrayBuffer(4))]], startMethod: 'spawn' })
   t.throws(() => p.start(), { instanceOf: TypeError, message: /^args\[0\]\[0\] is an object \(Uint8Array\) over this process's shared memory/ })
   t.false(p.isAlive())
 })
@@ -90,7 +90,7 @@ function refusal(t: ExecutionContext, path: Path, value: unknown): { root: strin
     t.false(there.poll(0), 'nothing was sent')
     return { root: 'obj', message: error.message }
   }
-  const p = new AioProcess({ target: () => {}, args: [value] })
+  const p = new AioProcess({ target: (_: unknown) => {}, args: [value] })
   const error = t.throws(() => p.start(), { instanceOf: TypeError }) as Error
   t.false(p.isAlive())
   return { root: 'args[0]', message: error.message }

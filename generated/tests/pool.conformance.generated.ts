@@ -247,7 +247,7 @@ test("AioPool: POOL-25 POOL-26 terminate stops running tasks, fails pending resu
 
 test("AioPool: POOL-26 POOL-48 using terminates the pool; a pool cannot be sent to another process (blocking)", (t) => {
   const obj = new AioPool({ processes: 1 })
-  t.regex(String((() => { try { new AioProcess({ target: () => {}, args: [obj] }).start(); return 'no error' } catch (e) { return String(e) } })()), /NotImplementedError: AioPool objects cannot be passed between processes/, "spec/pool.yaml:299:9")
+  t.regex(String((() => { try { new AioProcess({ target: (_: unknown) => {}, args: [obj] }).start(); return 'no error' } catch (e) { return String(e) } })()), /NotImplementedError: AioPool objects cannot be passed between processes/, "spec/pool.yaml:299:9")
   obj[Symbol.dispose]()
   t.throws(() => obj.apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:302:9")
   obj.join()
@@ -255,7 +255,7 @@ test("AioPool: POOL-26 POOL-48 using terminates the pool; a pool cannot be sent 
 
 test("AioPool: POOL-26 POOL-48 using terminates the pool; a pool cannot be sent to another process (coro)", async (t) => {
   const obj = new AioPool({ processes: 1 })
-  t.regex(String((() => { try { new AioProcess({ target: () => {}, args: [obj] }).start(); return 'no error' } catch (e) { return String(e) } })()), /NotImplementedError: AioPool objects cannot be passed between processes/, "spec/pool.yaml:299:9")
+  t.regex(String((() => { try { new AioProcess({ target: (_: unknown) => {}, args: [obj] }).start(); return 'no error' } catch (e) { return String(e) } })()), /NotImplementedError: AioPool objects cannot be passed between processes/, "spec/pool.yaml:299:9")
   obj[Symbol.dispose]()
   await t.throwsAsync(async () => await obj.coro_apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:302:9")
   await obj.coro_join()

@@ -26,11 +26,15 @@ const SIGKILL = 9
 const SIGTERM = 15
 
 /** A process target: a self-contained function (shipped as source) or a module export. */
-export type Target = ((...args: any[]) => unknown) | { module: string | URL; name?: string }
+export type Target<A extends unknown[] = any[]> = ((...args: A) => unknown) | { module: string | URL; name?: string }
 
-export interface ProcessOptions {
-  target?: Target
-  args?: unknown[]
+/**
+ * `A`: the target's parameters, inferred from an inline target; `args` is checked against them
+ * (NoInfer: the args do not widen what the target takes). A `{ module, name }` target is unchecked.
+ */
+export interface ProcessOptions<A extends unknown[] = any[]> {
+  target?: Target<A>
+  args?: NoInfer<A>
   name?: string
   daemon?: boolean
   /** Node's worker resource limits (e.g. maxOldGenerationSizeMb); exceeding them ends the process with exitcode 1. */

@@ -19,8 +19,11 @@ const TYPECODES: Record<string, Ctor> = {
 
 export type Typecode = keyof typeof TYPECODES
 export type Element = number | bigint
-/** What `value` holds for typecode `C`: a bigint for the 64-bit codes, a 1-byte Buffer for 'c', else a number. */
-export type ValueOf<C extends Typecode> = Typecode extends C ? Element | Buffer : C extends 'q' | 'Q' | 'l' | 'L' ? bigint : C extends 'c' ? Buffer : number
+/**
+ * What `value` holds for typecode `C`: a bigint for the 64-bit codes, a 1-byte Buffer for 'c', else a
+ * number; any of those for an AioValue whose typecode is not known (`AioValue`, `AioValue<Typecode>`).
+ */
+export type ValueOf<C extends Typecode> = 0 extends 1 & C ? Element | Buffer : Typecode extends C ? Element | Buffer : C extends 'q' | 'Q' | 'l' | 'L' ? bigint : C extends 'c' ? Buffer : number
 /** `true`/`null`/`undefined`: a new AioRLock; `false`: no lock; or an AioLock/AioRLock to use. */
 export type LockOption = boolean | null | undefined | object
 

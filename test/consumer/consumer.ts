@@ -20,7 +20,7 @@ export async function typed(): Promise<void> {
   q.put({ id: 1 })
   const item: { id: number } = await q.coro_get()
   const [a, b]: [AioConnection, AioConnection] = AioPipe()
-  const p = new AioProcess({ target: (x: number) => x, args: [1] } satisfies ProcessOptions)
+  const p = new AioProcess({ target: (x: number) => x, args: [1] } satisfies ProcessOptions<[number]>)
   const t: Timeout = null
   const o: CoroOptions = {}
   void [ok, later, item, a, b, p, t, o, wait, coro_wait, AioClient, AioListener, currentProcess, getContext]
@@ -66,4 +66,19 @@ export function typedValues(): void {
   const spawn = getContext('spawn')
   const sv: number = spawn.AioValue('d').value
   void [n, big, byte, wrong, s, d, sv]
+}
+
+// A process's args are checked against its inline target's parameters.
+export function typedArgs(): void {
+  const ok = new AioProcess({ target: (x: number, s: string) => s.repeat(x), args: [2, 'ab'] })
+  // @ts-expect-error args do not match the target's parameters
+  const bad = new AioProcess({ target: (x: number) => x, args: ['a'] })
+  // @ts-expect-error a missing argument
+  const missing = new AioProcess({ target: (x: number, y: number) => x + y, args: [1] })
+  const v = new AioValue('i', 0)
+  const shared = new AioProcess({ target: (counter: AioValue<'i'>) => { counter.value += 1 }, args: [v] })
+  const anyValue = (value: AioValue): void => void value
+  anyValue(v) // an AioValue<'i'> is an AioValue
+  const byModule = new AioProcess({ target: { module: 'pkg', name: 'run' }, args: [1, 'anything'] })
+  void [ok, bad, missing, shared, byModule]
 }
