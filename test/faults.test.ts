@@ -14,7 +14,7 @@ const BASE = 100_000_000 // item = slot × BASE + index
 async function until(ready: () => boolean, what: string): Promise<void> {
   const end = performance.now() + LONG
   while (!ready()) {
-    if (performance.now() > end) throw new Error(`timed out waiting until ${what}`)
+    if (performance.now() > end) throw new Error(`timed out waiting until ${what} ${(globalThis as any).__diag?.() ?? ''}`)
     await new Promise((r) => setImmediate(r))
   }
 }
@@ -328,6 +328,7 @@ test.serial('thread context: consumers killed 40 times while streaming out items
   const N = 400
   const SIZE = 64 * 1024 // 16 times the ring: every item streams through it
   const q = new AioQueue<Uint8Array>(0, { bufferSize: 4096 })
+  ;(globalThis as any).__diag = () => JSON.stringify({ words: Array.from((q as any)[Symbol.for('aioprocessing.core')].i32.slice(0, 24)), live: [...live].map((p) => [p.pid, p.isAlive(), p.exitcode]) })
   const seen = new Int32Array(new SharedArrayBuffer(4 * N))
   const hand = new Int32Array(new SharedArrayBuffer(4 * 2)) // item + 1 a consumer got and has not recorded
   for (let i = 0; i < N; i++) {
