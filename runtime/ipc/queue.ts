@@ -296,6 +296,20 @@ export class Ring {
     return true
   }
 
+  /**
+   * A reader waits for data: woken by the commit's notify. A writer killed between its store of
+   * TAIL and that notify would leave it asleep beside data, so while WLOCK is held it looks again
+   * every DEAD_OWNER_CHECK_MS.
+   */
+  private parkForData(w: Waiter, index: number, value: number): Pending {
+    return park(w, this.i32, index, value, this.wlock.holder() !== 0 ? DEAD_OWNER_CHECK_MS : Infinity)
+  }
+
+  /** A writer waits for room; likewise for a reader killed between its store of HEAD and its notify. */
+  private parkForRoom(w: Waiter, seq: number): Pending {
+    return park(w, this.i32, SPACE_SEQ, seq, this.rlock.holder() !== 0 ? DEAD_OWNER_CHECK_MS : Infinity)
+  }
+
   /** Takes WLOCK if it is free (or its holder ended), without waiting. */
   tryLockWriter(): boolean {
     return this.wlock.tryAcquire() === true || this.takeOverDead(this.wlock)
@@ -350,7 +364,7 @@ export class Ring {
   passedAttempt(end: number, w: Waiter): true | Pending {
     const seq = this.wantRoom()
     if (((Atomics.load(this.i32, HEAD) - end) | 0) >= 0) return true
-    return park(w, this.i32, SPACE_SEQ, seq)
+    return this.parkForRoom(w, seq)
   }
 
   /** Whether the record ending at `end` was discarded because its reader died while taking it. */
@@ -377,7 +391,7 @@ export class Ring {
   writeSome(src: Uint8Array, from: number, to: number, w: Waiter): number | Pending {
     const seq = this.wantRoom()
     const free = this.free()
-    if (free === 0) return park(w, this.i32, SPACE_SEQ, seq)
+    if (free === 0) return this.parkForRoom(w, seq)
     const tail = Atomics.load(this.i32, TAIL)
     const k = Math.min(free, to - from)
     this.put(tail, src, from, from + k)
@@ -454,7 +468,7 @@ export class Ring {
   /** poll(): true once a record (or part of one) is there, or the writer closed; else `w` parks. */
   pollAttempt(w: Waiter): true | Pending {
     const seq = Atomics.load(this.i32, DATA_SEQ)
-    return this.readable() ? true : park(w, this.i32, DATA_SEQ, seq)
+    return this.readable() ? true : this.parkForData(w, DATA_SEQ, seq)
   }
 
   /**
@@ -487,7 +501,7 @@ export class Ring {
           if (this.failed()) throw new OSError(CUT_OFF)
           return EOF
         }
-        return park(st, i32, DATA_SEQ, seq)
+        return this.parkForData(st, DATA_SEQ, seq)
       }
       const n = this.readLength(head)
       if (n > limit) {
@@ -537,7 +551,7 @@ export class Ring {
         st.phase = 0
         throw new OSError('got end of file during message')
       }
-      return park(st, i32, TAIL, tail)
+      return this.parkForData(st, TAIL, tail)
     }
     this.rlock.release()
     st.phase = 0
@@ -562,7 +576,7 @@ export class Ring {
   roomAttempt(n: number, w: Waiter): true | Pending {
     const seq = this.wantRoom()
     if (this.readerClosed() || this.free() >= n) return true
-    return park(w, this.i32, SPACE_SEQ, seq)
+    return this.parkForRoom(w, seq)
   }
 }
 
