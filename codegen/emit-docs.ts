@@ -48,7 +48,7 @@ export function emitDocs(spec: SpecModel): string {
       params: params(c.constructorParams),
       context: c.context ? `\`${c.context.enter}\` on entry, \`${c.context.exit}\` on exit` : '',
       proxy: c.proxy
-        ? `\`${c.name}Proxy\`, from \`getContext('spawn').${c.name}(…)\` or \`manager.${c.proxy.typeid}(…)\` (typeid \`${c.proxy.typeid}\`): the same methods and properties as calls to the server, every one with a \`coro_\` twin${c.proxy.hide.length ? `; not offered: ${c.proxy.hide.map((h) => `\`${h}\``).join(', ')}` : ''}.`
+        ? `\`${c.name}Proxy\`, from ${proxySources(spec, c)} (typeid \`${c.proxy.typeid}\`): the same methods and properties as calls to the server, every one with a \`coro_\` twin${c.proxy.hide.length ? `; not offered: ${c.proxy.hide.map((h) => `\`${h}\``).join(', ')}` : ''}.`
         : '',
       extras: [
         c.iterator ? `Iterable: \`for (const x of it)\` calls \`${c.iterator}()\`; \`for await (const x of it)\` awaits \`coro_${c.iterator}()\`.` : '',
@@ -68,4 +68,17 @@ export function emitDocs(spec: SpecModel): string {
       properties: c.properties.map((p) => ({ name: p.name, type: cell(p.type), doc: cell(p.doc), settable: Boolean(p.set) })),
     })),
   })
+}
+
+/**
+ * Where a class's proxies come from, naming only what exists: the spawn context's factory (a
+ * connection comes in pairs, from its AioPipe) and the manager's method of that typeid, if any.
+ */
+function proxySources(spec: SpecModel, c: SpecModel['classes'][number]): string {
+  const typeid = c.proxy!.typeid
+  const sources = [typeid === 'Connection' ? "`getContext('spawn').AioPipe(…)`" : `\`getContext('spawn').${c.name}(…)\``]
+  const manager = spec.classes.find((k) => k.name === 'AioManager')
+  if (manager?.methods.some((m) => m.name === typeid)) sources.push(`\`manager.${typeid}(…)\``)
+  else if (typeid === 'Connection' && manager?.methods.some((m) => m.name === 'Pipe')) sources.push('`manager.Pipe(…)`')
+  return sources.join(' or ')
 }

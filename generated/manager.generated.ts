@@ -163,7 +163,7 @@ export class AioManager {
   }
 
   /**
-   * Python's register(typeid, callable): the server makes `typeid` objects with `{ module, name }`, a class or a function returning the object; create(typeid, ...args) returns an AioAutoProxy (or the library's own proxy, for a function that returns a library object).
+   * Python's register(typeid, callable): the server makes `typeid` objects with `{ module, name }`, a class or a function returning the object; create(typeid, args) returns an AioAutoProxy (or the library's own proxy, for a function that returns a library object).
    * @param typeid the type's name.
    * @param callable `{ module, name }` of a class or function the server imports.
    */

@@ -135,7 +135,7 @@ export class AioQueue<T = unknown> {
   }
 
   /**
-   * put(item, false). Blocks the calling thread.
+   * put(item, false): puts the item if a slot is free now, else throws Full at once (it never waits). Blocks the calling thread.
    * @param item the item.
    */
   putNowait(item: T): void {
@@ -143,7 +143,7 @@ export class AioQueue<T = unknown> {
   }
 
   /**
-   * put(item, false). Awaitable twin of {@link AioQueue.putNowait}: same parameters and result, never parks the thread.
+   * put(item, false): puts the item if a slot is free now, else throws Full at once (it never waits). Awaitable twin of {@link AioQueue.putNowait}: same parameters and result, never parks the thread.
    * @param item the item.
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */

@@ -78,7 +78,7 @@ export class AioQueueProxy<T = unknown> extends BaseProxy {
   }
 
   /**
-   * put(item, false). Runs here, calling the server for each step.
+   * put(item, false): puts the item if a slot is free now, else throws Full at once (it never waits). Runs here, calling the server for each step.
    * @param item the item.
    */
   putNowait(item: T): void {
