@@ -166,8 +166,8 @@ function methodStructures(cls: ClassModel, m: MethodModel): OptionalKind<MethodD
     if (m.coro) {
       const args = m.params.map((p) => p.name).join(', ')
       out.push({
-        name: `coro_${m.name}`, isAsync: true, parameters: coroParams, returnType: `Promise<${m.returns.type}>`,
-        statements: ['checkSignal(signal)', `${ret}this.${m.name}(${args})`],
+        name: `coro_${m.name}`, isAsync: true, typeParameters, parameters: coroParams, returnType: `Promise<${m.returns.type}>`,
+        statements: ['checkSignal(signal)', `${ret}this.${m.name}${m.typeParams ? `<${typeParamNames(m.typeParams)}>` : ''}(${args})`],
         docs: docs(`${m.doc} It never waits; the twin exists so that code ported from Python's aioprocessing runs unchanged.`, [...paramTags(m), SIGNAL_TAG, ...returnsTag, ...throwsTags]),
       })
     }

@@ -388,9 +388,9 @@ export class AioManager {
    * @param maxsize 0 for unbounded. (default: 0)
    * @returns its proxy.
    */
-  Queue(maxsize: number = 0): AioQueueProxy {
+  Queue<T = unknown>(maxsize: number = 0): AioQueueProxy<T> {
     checkInteger('maxsize', maxsize)
-    return this.#core.create('Queue', [maxsize])
+    return this.#core.create('Queue', [maxsize]) as AioQueueProxy<T>
   }
 
   /**
@@ -399,9 +399,9 @@ export class AioManager {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    * @returns its proxy.
    */
-  async coro_Queue(maxsize: number = 0, { signal }: CoroOptions = {}): Promise<AioQueueProxy> {
+  async coro_Queue<T = unknown>(maxsize: number = 0, { signal }: CoroOptions = {}): Promise<AioQueueProxy<T>> {
     checkSignal(signal)
-    return this.Queue(maxsize)
+    return this.Queue<T>(maxsize)
   }
 
   /**
@@ -409,9 +409,9 @@ export class AioManager {
    * @param maxsize 0 for unbounded. (default: 0)
    * @returns its proxy.
    */
-  JoinableQueue(maxsize: number = 0): AioJoinableQueueProxy {
+  JoinableQueue<T = unknown>(maxsize: number = 0): AioJoinableQueueProxy<T> {
     checkInteger('maxsize', maxsize)
-    return this.#core.create('JoinableQueue', [maxsize])
+    return this.#core.create('JoinableQueue', [maxsize]) as AioJoinableQueueProxy<T>
   }
 
   /**
@@ -420,9 +420,9 @@ export class AioManager {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    * @returns its proxy.
    */
-  async coro_JoinableQueue(maxsize: number = 0, { signal }: CoroOptions = {}): Promise<AioJoinableQueueProxy> {
+  async coro_JoinableQueue<T = unknown>(maxsize: number = 0, { signal }: CoroOptions = {}): Promise<AioJoinableQueueProxy<T>> {
     checkSignal(signal)
-    return this.JoinableQueue(maxsize)
+    return this.JoinableQueue<T>(maxsize)
   }
 
   /**
@@ -451,8 +451,8 @@ export class AioManager {
    * @param init initial entries.
    * @returns its proxy.
    */
-  dict(init?: Map<unknown, unknown> | Record<string, unknown> | null): AioDictProxy {
-    return this.#core.create('dict', [init ?? undefined])
+  dict<K = unknown, V = unknown>(init?: Map<K, V> | Record<string, V> | null): AioDictProxy<K, V> {
+    return this.#core.create('dict', [init ?? undefined]) as AioDictProxy<K, V>
   }
 
   /**
@@ -461,9 +461,9 @@ export class AioManager {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    * @returns its proxy.
    */
-  async coro_dict(init?: Map<unknown, unknown> | Record<string, unknown> | null, { signal }: CoroOptions = {}): Promise<AioDictProxy> {
+  async coro_dict<K = unknown, V = unknown>(init?: Map<K, V> | Record<string, V> | null, { signal }: CoroOptions = {}): Promise<AioDictProxy<K, V>> {
     checkSignal(signal)
-    return this.dict(init)
+    return this.dict<K, V>(init)
   }
 
   /**
@@ -471,8 +471,8 @@ export class AioManager {
    * @param init initial items.
    * @returns its proxy.
    */
-  list(init?: Iterable<unknown> | null): AioListProxy {
-    return this.#core.create('list', [init ? [...init] : undefined])
+  list<T = unknown>(init?: Iterable<T> | null): AioListProxy<T> {
+    return this.#core.create('list', [init ? [...init] : undefined]) as AioListProxy<T>
   }
 
   /**
@@ -481,9 +481,9 @@ export class AioManager {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    * @returns its proxy.
    */
-  async coro_list(init?: Iterable<unknown> | null, { signal }: CoroOptions = {}): Promise<AioListProxy> {
+  async coro_list<T = unknown>(init?: Iterable<T> | null, { signal }: CoroOptions = {}): Promise<AioListProxy<T>> {
     checkSignal(signal)
-    return this.list(init)
+    return this.list<T>(init)
   }
 
   /**

@@ -82,3 +82,18 @@ export function typedArgs(): void {
   const byModule = new AioProcess({ target: { module: 'pkg', name: 'run' }, args: [1, 'anything'] })
   void [ok, bad, missing, shared, byModule]
 }
+
+// A manager's containers and queues are generic.
+export function typedManager(m: AioManager): void {
+  const d = m.dict<string, number>({ a: 1 })
+  const one: number | undefined = d.get('a')
+  // @ts-expect-error a dict of numbers takes numbers
+  d.set('b', 'two')
+  const l = m.list<string>(['x'])
+  const first: string = l.get(0)
+  const q = m.Queue<{ id: number }>()
+  // @ts-expect-error a queue of { id } takes { id }
+  q.put('not an item')
+  const jq = m.JoinableQueue<number>()
+  void [one, first, q, jq]
+}
