@@ -60,13 +60,13 @@ export class AioPool {
 
   /**
    * Runs `func(...args)` in a worker and waits for its result (Python's apply). Blocks the calling thread.
-   * @param func the task function.
-   * @param args its arguments. (default: [])
+   * @param func the task function; an inline one's parameters check args.
+   * @param args its arguments. (default: [] as unknown as NoInfer<A>)
    * @returns what func returned (awaited if it returned a promise).
    * @throws {@link ValueError} when the pool is closed or terminated ("Pool not running")
    * @throws {@link WorkerLostError} when the worker running it ended mid-task
    */
-  apply<R>(func: PoolFunction<R>, args: unknown[] = []): Awaited<R> {
+  apply<R, A extends unknown[] = any[]>(func: PoolFunction<R, A>, args: NoInfer<A> = [] as unknown as NoInfer<A>): Awaited<R> {
     const core = this.#core
     const s = core.applyBegin(func, args)
     const r = (core.peek(s) as Awaited<R> | Pending)
@@ -76,14 +76,14 @@ export class AioPool {
 
   /**
    * Runs `func(...args)` in a worker and waits for its result (Python's apply). Awaitable twin of {@link AioPool.apply}: same parameters and result, never parks the thread.
-   * @param func the task function.
-   * @param args its arguments. (default: [])
+   * @param func the task function; an inline one's parameters check args.
+   * @param args its arguments. (default: [] as unknown as NoInfer<A>)
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    * @returns what func returned (awaited if it returned a promise).
    * @throws {@link ValueError} when the pool is closed or terminated ("Pool not running")
    * @throws {@link WorkerLostError} when the worker running it ended mid-task
    */
-  async coro_apply<R>(func: PoolFunction<R>, args: unknown[] = [], { signal }: CoroOptions = {}): Promise<Awaited<R>> {
+  async coro_apply<R, A extends unknown[] = any[]>(func: PoolFunction<R, A>, args: NoInfer<A> = [] as unknown as NoInfer<A>, { signal }: CoroOptions = {}): Promise<Awaited<R>> {
     checkSignal(signal)
     const core = this.#core
     const s = core.applyBegin(func, args)
@@ -94,12 +94,12 @@ export class AioPool {
 
   /**
    * Starts `func(...args)` in a worker and returns at once (Python's apply_async).
-   * @param func the task function.
-   * @param args its arguments. (default: [])
+   * @param func the task function; an inline one's parameters check args.
+   * @param args its arguments. (default: [] as unknown as NoInfer<A>)
    * @param options callback(result) on success, errorCallback(error) on failure; each runs once, in this thread. (default: {})
    * @returns the pending result.
    */
-  applyAsync<R>(func: PoolFunction<R>, args: unknown[] = [], options: AsyncOptions<Awaited<R>> = {}): AioAsyncResult<Awaited<R>> {
+  applyAsync<R, A extends unknown[] = any[]>(func: PoolFunction<R, A>, args: NoInfer<A> = [] as unknown as NoInfer<A>, options: AsyncOptions<Awaited<R>> = {}): AioAsyncResult<Awaited<R>> {
     return this.#core.applyAsync(func, args, options) as AioAsyncResult<Awaited<R>>
   }
 

@@ -16,7 +16,7 @@ test("AioPool: POOL-01 POOL-04 POOL-05 bad options throw clear errors (blocking)
     t.throws(() => obj.apply(42 as never), { instanceOf: TypeError, message: /func must be a function/ }, "spec/pool.yaml:159:9")
     t.throws(() => obj.map((x: number) => x, [1, 2], 0), { instanceOf: ValueError, message: /Chunksize must be 1\+, not 0/ }, "spec/pool.yaml:162:9")
     t.regex(String((() => { try { obj.imap((x: number) => x, [1], 0); return 'no error' } catch (e) { return String(e) } })()), /Chunksize must be 1\+, not 0/, "spec/pool.yaml:165:9")
-    t.throws(() => obj.apply((x: number) => x, [() => 1]), { instanceOf: TypeError, message: /function/ }, "spec/pool.yaml:167:9")
+    t.throws(() => obj.apply((x: unknown) => x, [() => 1]), { instanceOf: TypeError, message: /function/ }, "spec/pool.yaml:167:9")
   } finally {
     obj.terminate(); obj.join()
   }
@@ -31,7 +31,7 @@ test("AioPool: POOL-01 POOL-04 POOL-05 bad options throw clear errors (coro)", a
     await t.throwsAsync(async () => await obj.coro_apply(42 as never), { instanceOf: TypeError, message: /func must be a function/ }, "spec/pool.yaml:159:9")
     await t.throwsAsync(async () => await obj.coro_map((x: number) => x, [1, 2], 0), { instanceOf: ValueError, message: /Chunksize must be 1\+, not 0/ }, "spec/pool.yaml:162:9")
     t.regex(String((() => { try { obj.imap((x: number) => x, [1], 0); return 'no error' } catch (e) { return String(e) } })()), /Chunksize must be 1\+, not 0/, "spec/pool.yaml:165:9")
-    await t.throwsAsync(async () => await obj.coro_apply((x: number) => x, [() => 1]), { instanceOf: TypeError, message: /function/ }, "spec/pool.yaml:167:9")
+    await t.throwsAsync(async () => await obj.coro_apply((x: unknown) => x, [() => 1]), { instanceOf: TypeError, message: /function/ }, "spec/pool.yaml:167:9")
   } finally {
     obj.terminate(); obj.join()
   }

@@ -47,7 +47,8 @@ export interface PoolOptions {
 }
 
 /** A task function: self-contained (it crosses as source text) or a module export; it may be async. */
-export type PoolFunction<R = unknown> = ((...args: any[]) => R | PromiseLike<R>) | { module: string | URL; name?: string }
+/** A task: an inline function (its parameters `A` check the args it is given) or `{ module, name }`. */
+export type PoolFunction<R = unknown, A extends unknown[] = any[]> = ((...args: A) => R | PromiseLike<R>) | { module: string | URL; name?: string }
 
 const STATE_NAMES = ['RUN', 'CLOSE', 'TERMINATE']
 

@@ -97,3 +97,13 @@ export function typedManager(m: AioManager): void {
   const jq = m.JoinableQueue<number>()
   void [one, first, q, jq]
 }
+
+// A pool task's args are checked against an inline task's parameters.
+export async function typedTasks(pool: AioPool): Promise<void> {
+  const n: number = await pool.coro_apply((x: number, y: number) => x + y, [1, 2])
+  // @ts-expect-error a string where the task takes a number
+  pool.apply((x: number) => x, ['1'])
+  const r = pool.applyAsync((s: string) => s.length, ['abc'])
+  const byModule: unknown = pool.apply({ module: 'pkg', name: 'task' }, [1, 'anything'])
+  void [n, r, byModule]
+}
