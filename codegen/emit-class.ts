@@ -17,11 +17,11 @@ export interface Target {
   core(module: string): string
 }
 
-const HELPERS: Record<string, string[]> = {
+export const HELPERS: Record<string, string[]> = {
   wait: ['PENDING', 'blockOn', 'coroBlockOn', 'coroAwaitOn', 'type CoroOptions', 'type Pending'],
   args: ['checkBoolean', 'checkTimeout', 'checkInteger', 'checkNumber', 'checkString', 'checkFunction', 'checkSignal', 'deadlineOf', 'type Timeout'],
   transfer: ['CORE', 'REDUCE', 'registerType', 'registerWrapper', 'type Reduced'],
-  guard: ['guard'],
+  guard: ['guard', 'holding', 'coroHolding'],
 }
 /** The runtime's exported error classes (runtime/core/errors.ts), importable by generated code and tests. */
 export const ERRORS = ['ProcessError', 'TimeoutError', 'BufferTooShort', 'AuthenticationError', 'BrokenBarrierError', 'Empty', 'Full', 'EOFError', 'ValueError', 'RuntimeError', 'NotImplementedError', 'OSError', 'WorkerLostError', 'PoolTerminatedError', 'MaybeEncodingError']
@@ -192,34 +192,15 @@ export function contextMethods(cls: ClassModel): OptionalKind<MethodDeclarationS
       docs: docs(`Python's \`async with\`: awaits ${enter.name} and returns a guard that ${exit}s on disposal, as in \`await using _ = await x.coro_hold()\`.`, [SIGNAL_TAG]),
     },
     {
-      name: 'with', typeParameters: ['R'], parameters: [{ name: 'body', type: '() => R' }],
-      returnType: 'R',
-      statements: [
-        "checkFunction('body', body)",
-        `this.${enter.name}()`,
-        'try {',
-        '  const r = body()',
-        `  if (r instanceof Promise) throw new TypeError('with() runs a synchronous body: the ${exit} would come before the promise settles; use coro_with() for an async one')`,
-        '  return r',
-        '} finally {',
-        `  this.${exit}()`,
-        '}',
-      ],
+      name: 'with', typeParameters: ['R'], parameters: [{ name: 'body', type: '() => R' }], returnType: 'R',
+      statements: [`return holding(() => this.${enter.name}(), () => this.${exit}(), body)`],
       docs: docs(`Python's \`with ${cls.name.replace(/^Aio/, '').toLowerCase()}:\` without \`using\` (which plain JavaScript on Node 20 cannot parse): ${enter.name}s, runs \`body\`, and ${exit}s however it ends; returns what \`body\` returns. For an async body, coro_with().`),
     },
     {
       name: 'coro_with', isAsync: true, typeParameters: ['R'],
       parameters: [{ name: 'body', type: '() => R | Promise<R>' }, { name: '{ signal }', type: 'CoroOptions', initializer: '{}' }],
       returnType: 'Promise<Awaited<R>>',
-      statements: [
-        "checkFunction('body', body)",
-        `await this.coro_${enter.name}(${padArgs(enter, [], '{ signal }')})`,
-        'try {',
-        '  return await body()',
-        '} finally {',
-        `  this.${exit}()`,
-        '}',
-      ],
+      statements: [`return coroHolding(() => this.coro_${enter.name}(${padArgs(enter, [], '{ signal }')}), () => this.${exit}(), body)`],
       docs: docs(`Python's \`async with\` without \`await using\`: awaits ${enter.name}, awaits \`body\`, and ${exit}s however it ends; resolves to what \`body\` returns.`, [SIGNAL_TAG]),
     },
   ]

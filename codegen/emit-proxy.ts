@@ -6,7 +6,7 @@
 
 import { Project, StructureKind, type ClassDeclarationStructure, type MethodDeclarationStructure, type OptionalKind } from 'ts-morph'
 import { typeParamNames, type ClassModel, type MethodModel, type SpecModel } from './model.js'
-import { HEADER, SIGNAL_TAG, contextMethods, docs, paramChecks, paramStructures, paramTags, renderComposite, type Target } from './emit-class.js'
+import { HEADER, HELPERS, SIGNAL_TAG, contextMethods, docs, paramChecks, paramStructures, paramTags, renderComposite, type Target } from './emit-class.js'
 
 /** `AioRLock` → `AioRLockProxy` wherever a proxied class appears in a type. */
 export function proxyTypes(text: string, spec: SpecModel): string {
@@ -84,7 +84,8 @@ export function emitProxy(cls: ClassModel, spec: SpecModel, target: Target): str
   if (used('CoroOptions')) lines.push(`import type { CoroOptions } from '${target.runtime('wait')}'`)
   const checks = ['checkBoolean', 'checkTimeout', 'checkInteger', 'checkNumber', 'checkString', 'checkFunction', 'checkSignal', 'deadlineOf'].filter(used)
   if (checks.length) lines.push(`import { ${checks.join(', ')} } from '${target.runtime('args')}'`)
-  if (used('guard')) lines.push(`import { guard } from '${target.runtime('guard')}'`)
+  const guards = HELPERS.guard.filter(used)
+  if (guards.length) lines.push(`import { ${guards.join(', ')} } from '${target.runtime('guard')}'`)
   if (used('Timeout')) lines.push(`import type { Timeout } from '${target.runtime('args')}'`)
   for (const [module, names] of cls.imports) {
     if (module === 'generated') continue

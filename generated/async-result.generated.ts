@@ -7,6 +7,7 @@ import { AsyncResultCore } from '../runtime/pool/results.js'
 import { PENDING, blockOn, coroAwaitOn, type CoroOptions, type Pending } from '../runtime/core/wait.js'
 import { checkTimeout, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerWrapper } from '../runtime/core/transfer.js'
+import { holding } from '../runtime/core/guard.js'
 import { TimeoutError, ValueError, NotImplementedError, WorkerLostError, PoolTerminatedError } from '../runtime/core/errors.js'
 let wrapping: AsyncResultCore | undefined
 

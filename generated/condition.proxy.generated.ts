@@ -9,7 +9,7 @@ import { AioCondition } from './condition.generated.js'
 import { CORE, registerType, registerWrapper } from '../runtime/core/transfer.js'
 import type { CoroOptions } from '../runtime/core/wait.js'
 import { checkBoolean, checkTimeout, checkInteger, checkFunction, checkSignal, deadlineOf } from '../runtime/core/args.js'
-import { guard } from '../runtime/core/guard.js'
+import { guard, holding, coroHolding } from '../runtime/core/guard.js'
 import type { Timeout } from '../runtime/core/args.js'
 import type { RLockCore, lockCoreOf } from '../runtime/sync/lock.js'
 /** A proxy of a AioCondition held by a manager server (typeid 'Condition'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. A condition variable (Python's multiprocessing.Condition) over an AioLock or AioRLock (a new AioRLock by default). notify(n) wakes exactly the n longest waiters; a waiter that timed out is never counted as woken. */
@@ -180,15 +180,7 @@ export class AioConditionProxy extends BaseProxy {
 
   /** Python's `with condition:` without `using` (which plain JavaScript on Node 20 cannot parse): acquires, runs `body`, and releases however it ends; returns what `body` returns. For an async body, coro_with(). */
   with<R>(body: () => R): R {
-    checkFunction('body', body)
-    this.acquire()
-    try {
-      const r = body()
-      if (r instanceof Promise) throw new TypeError('with() runs a synchronous body: the release would come before the promise settles; use coro_with() for an async one')
-      return r
-    } finally {
-      this.release()
-    }
+    return holding(() => this.acquire(), () => this.release(), body)
   }
 
   /**
@@ -196,13 +188,7 @@ export class AioConditionProxy extends BaseProxy {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_with<R>(body: () => R | Promise<R>, { signal }: CoroOptions = {}): Promise<Awaited<R>> {
-    checkFunction('body', body)
-    await this.coro_acquire(undefined, undefined, { signal })
-    try {
-      return await body()
-    } finally {
-      this.release()
-    }
+    return coroHolding(() => this.coro_acquire(undefined, undefined, { signal }), () => this.release(), body)
   }
 }
 registerType('AioConditionProxy', (state) => (ProxyCore.referent(state) as AioConditionProxy | undefined) ?? AioConditionProxy.fromCore(ProxyCore.rebuild(state)))

@@ -5,9 +5,9 @@
 import { inspect } from 'node:util'
 import { LockCore } from '../runtime/sync/lock.js'
 import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/core/wait.js'
-import { checkBoolean, checkTimeout, checkFunction, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
+import { checkBoolean, checkTimeout, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
-import { guard } from '../runtime/core/guard.js'
+import { guard, holding, coroHolding } from '../runtime/core/guard.js'
 import { ValueError } from '../runtime/core/errors.js'
 let wrapping: LockCore | undefined
 
@@ -111,15 +111,7 @@ export class AioLock {
 
   /** Python's `with lock:` without `using` (which plain JavaScript on Node 20 cannot parse): acquires, runs `body`, and releases however it ends; returns what `body` returns. For an async body, coro_with(). */
   with<R>(body: () => R): R {
-    checkFunction('body', body)
-    this.acquire()
-    try {
-      const r = body()
-      if (r instanceof Promise) throw new TypeError('with() runs a synchronous body: the release would come before the promise settles; use coro_with() for an async one')
-      return r
-    } finally {
-      this.release()
-    }
+    return holding(() => this.acquire(), () => this.release(), body)
   }
 
   /**
@@ -127,13 +119,7 @@ export class AioLock {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_with<R>(body: () => R | Promise<R>, { signal }: CoroOptions = {}): Promise<Awaited<R>> {
-    checkFunction('body', body)
-    await this.coro_acquire(undefined, undefined, { signal })
-    try {
-      return await body()
-    } finally {
-      this.release()
-    }
+    return coroHolding(() => this.coro_acquire(undefined, undefined, { signal }), () => this.release(), body)
   }
 
   toString(): string {

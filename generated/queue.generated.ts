@@ -7,6 +7,7 @@ import { QueueCore } from '../runtime/ipc/queue.js'
 import { PENDING, blockOn, coroBlockOn, type CoroOptions, type Pending } from '../runtime/core/wait.js'
 import { checkBoolean, checkTimeout, checkInteger, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
+import { holding } from '../runtime/core/guard.js'
 import { Empty, Full, ValueError } from '../runtime/core/errors.js'
 import { QueueOptions } from '../runtime/ipc/queue.js'
 let wrapping: QueueCore | undefined

@@ -8,8 +8,8 @@ import { registerHostedType } from '../runtime/manager/manager-types.js'
 import { AioRLock } from './rlock.generated.js'
 import { CORE, registerType, registerWrapper } from '../runtime/core/transfer.js'
 import type { CoroOptions } from '../runtime/core/wait.js'
-import { checkBoolean, checkTimeout, checkFunction } from '../runtime/core/args.js'
-import { guard } from '../runtime/core/guard.js'
+import { checkBoolean, checkTimeout } from '../runtime/core/args.js'
+import { guard, holding, coroHolding } from '../runtime/core/guard.js'
 import type { Timeout } from '../runtime/core/args.js'
 /** A proxy of a AioRLock held by a manager server (typeid 'RLock'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. A recursive lock (Python's multiprocessing.RLock): the owning thread may acquire it again, and it is free once released as many times as acquired. Ownership is per thread, so async tasks on one thread share it; only the owner may release it. */
 export class AioRLockProxy extends BaseProxy {
@@ -82,15 +82,7 @@ export class AioRLockProxy extends BaseProxy {
 
   /** Python's `with rlock:` without `using` (which plain JavaScript on Node 20 cannot parse): acquires, runs `body`, and releases however it ends; returns what `body` returns. For an async body, coro_with(). */
   with<R>(body: () => R): R {
-    checkFunction('body', body)
-    this.acquire()
-    try {
-      const r = body()
-      if (r instanceof Promise) throw new TypeError('with() runs a synchronous body: the release would come before the promise settles; use coro_with() for an async one')
-      return r
-    } finally {
-      this.release()
-    }
+    return holding(() => this.acquire(), () => this.release(), body)
   }
 
   /**
@@ -98,13 +90,7 @@ export class AioRLockProxy extends BaseProxy {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_with<R>(body: () => R | Promise<R>, { signal }: CoroOptions = {}): Promise<Awaited<R>> {
-    checkFunction('body', body)
-    await this.coro_acquire(undefined, undefined, { signal })
-    try {
-      return await body()
-    } finally {
-      this.release()
-    }
+    return coroHolding(() => this.coro_acquire(undefined, undefined, { signal }), () => this.release(), body)
   }
 }
 registerType('AioRLockProxy', (state) => (ProxyCore.referent(state) as AioRLockProxy | undefined) ?? AioRLockProxy.fromCore(ProxyCore.rebuild(state)))

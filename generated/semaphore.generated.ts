@@ -5,9 +5,9 @@
 import { inspect } from 'node:util'
 import { SemaphoreCore } from '../runtime/sync/semaphore.js'
 import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/core/wait.js'
-import { checkBoolean, checkTimeout, checkInteger, checkFunction, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
+import { checkBoolean, checkTimeout, checkInteger, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
-import { guard } from '../runtime/core/guard.js'
+import { guard, holding, coroHolding } from '../runtime/core/guard.js'
 let wrapping: SemaphoreCore | undefined
 
 /** A counting semaphore (Python's multiprocessing.Semaphore): acquire takes a unit, waiting while the count is 0; release gives one back, and may raise the count past its initial value. */
@@ -122,15 +122,7 @@ export class AioSemaphore {
 
   /** Python's `with semaphore:` without `using` (which plain JavaScript on Node 20 cannot parse): acquires, runs `body`, and releases however it ends; returns what `body` returns. For an async body, coro_with(). */
   with<R>(body: () => R): R {
-    checkFunction('body', body)
-    this.acquire()
-    try {
-      const r = body()
-      if (r instanceof Promise) throw new TypeError('with() runs a synchronous body: the release would come before the promise settles; use coro_with() for an async one')
-      return r
-    } finally {
-      this.release()
-    }
+    return holding(() => this.acquire(), () => this.release(), body)
   }
 
   /**
@@ -138,13 +130,7 @@ export class AioSemaphore {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
   async coro_with<R>(body: () => R | Promise<R>, { signal }: CoroOptions = {}): Promise<Awaited<R>> {
-    checkFunction('body', body)
-    await this.coro_acquire(undefined, undefined, { signal })
-    try {
-      return await body()
-    } finally {
-      this.release()
-    }
+    return coroHolding(() => this.coro_acquire(undefined, undefined, { signal }), () => this.release(), body)
   }
 
   toString(): string {

@@ -7,7 +7,7 @@ export { PENDING, park, blockOn, coroBlockOn, coroAwaitOn, type Pending, type Wa
 export { checkBoolean, checkTimeout, checkInteger, checkNumber, checkString, checkFunction, checkSignal, deadlineOf, describeValue, type Timeout } from '../core/args.js'
 // Transfer: a core reduces to a cloneable record and is rebuilt over the same memory elsewhere.
 export { CORE, REDUCE, registerType, registerWrapper, registerClassModule, type Reduced, type Shareable } from '../core/transfer.js'
-export { guard } from '../core/guard.js'
+export { coroHolding, guard, holding } from '../core/guard.js'
 export * from '../core/errors.js'
 // Proxies: a generated proxy class, and what a manager server may call on the hosted object.
 export { ProxyCore, PROXY_CLASSES, wrapProxy } from '../manager/proxy.js'

@@ -320,10 +320,13 @@ export class Ring {
    * step; take its lock over (finishing or undoing the step) and give it back.
    */
   settle(): void {
-    for (const lock of [this.wlock, this.rlock]) {
-      const holder = lock.holder()
-      if (holder !== 0 && ownerEnded(holder) && this.takeOverDead(lock)) lock.release()
-    }
+    this.settleLock(this.wlock)
+    this.settleLock(this.rlock)
+  }
+
+  private settleLock(lock: LockCore): void {
+    const holder = lock.holder()
+    if (holder !== 0 && ownerEnded(holder) && this.takeOverDead(lock)) lock.release()
   }
 
   /** Records in the queue, including those a feeder accepted and has not written yet. */
