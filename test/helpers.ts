@@ -40,8 +40,13 @@ export function joined(t: ExecutionContext, p: AioProcess, exitcode = 0): void {
 
 /** Runs an ES module script in a fresh `node -e` (killed after LONG ms), without blocking this loop. */
 export function runNode(script: string, env: NodeJS.ProcessEnv = process.env, nodeArgs: string[] = []): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return runNodeWith([...nodeArgs, '--input-type=module', '-e', script], env)
+}
+
+/** Runs `node ...args` (killed after LONG ms), without blocking this loop. */
+export function runNodeWith(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...nodeArgs, '--input-type=module', '-e', script], { env, timeout: LONG })
+    const child = spawn(process.execPath, args, { env, timeout: LONG })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d) => (stdout += d))

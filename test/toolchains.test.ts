@@ -4,14 +4,13 @@
 // which the library supplies to the function rebuilt from its source.
 import test from 'ava'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { spawn } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { transform } from 'esbuild'
 import ts from 'typescript'
 import { AioConnection, AioListener, AioLock, AioPipe, AioPool, AioProcess, AioQueue, ValueError, getContext } from '../generated/index.generated.js'
-import { LONG } from './helpers.js'
+import { LONG, runNodeWith } from './helpers.js'
 
 // Loops with `using`, a named function expression, a class with fields, a static and a #private,
 // object spread and rest: 2·n + 1 + 2 + 3 + 1 + 2.
@@ -113,14 +112,7 @@ test("the README's quick start under tsx counts right (esbuild's `using` helpers
   const file = join(dir, 'quickstart.ts')
   writeFileSync(file, example.replace("'../generated/index.generated.js'", JSON.stringify(entry)))
   const tsx = fileURLToPath(new URL('../../node_modules/tsx/dist/cli.mjs', import.meta.url))
-  const { status, stdout, stderr } = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [tsx, file], { timeout: LONG })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    child.on('close', (status) => resolve({ status, stdout, stderr }))
-  })
+  const { status, stdout, stderr } = await runNodeWith([tsx, file])
   t.is(status, 0, stderr)
   t.regex(stdout, /counter = 200000 \(expected 200000\), worker exitcode = 0/)
   t.is(stderr, '')
@@ -151,14 +143,7 @@ test('a target or task that uses a variable of its enclosing scope fails with th
 
 test('the quick start as plain JavaScript on Node 20 (examples/quickstart.mjs, no `using`) counts right', async (t) => {
   const file = fileURLToPath(new URL('../../examples/quickstart.mjs', import.meta.url))
-  const { status, stdout, stderr } = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [file], { timeout: LONG })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    child.on('close', (status) => resolve({ status, stdout, stderr }))
-  })
+  const { status, stdout, stderr } = await runNodeWith([file])
   t.is(status, 0, stderr)
   t.regex(stdout, /counter = 200000 \(expected 200000\), worker exitcode = 0/)
 })

@@ -684,7 +684,8 @@ export class QueueCore implements Waiter {
       }
     }
     const src = st.bytes ?? encoded()
-    const gets = Atomics.load(this.i32, GETS) // read before the slot check: a take after it wakes the park below
+    // A bounded queue reads GETS before its slot check: a take after it wakes the park below.
+    const gets = this.i32[MAXSIZE] > 0 ? Atomics.load(this.i32, GETS) : 0
     let r = this.writeNow(src, st.n)
     // On an event loop the record goes to the feeder at once: waiting for room would park the loop.
     if (r === 'busy' && !st.onLoop) r = this.writeSoon(src, st.n)
