@@ -3,7 +3,7 @@
 // die holding locks or blocked in a call), remote managers over TCP in another OS process, and
 // a server that dies under pending calls.
 import test, { type ExecutionContext } from 'ava'
-import { AioEvent, AioManager, AioProcess, AuthenticationError, OSError, getContext } from '../generated/index.generated.js'
+import { AioClient, AioEvent, AioManager, AioProcess, AuthenticationError, OSError, getContext } from '../generated/index.generated.js'
 import { ENTRY, LONG, joined, runNode, start } from './helpers.js'
 import { spawn } from 'node:child_process'
 import net from 'node:net'
@@ -445,3 +445,29 @@ test('item 10: references travel with proxies — an object sent to a child goes
   t.is(stdout, 'from the child true false 3 0 true\n')
 })
 
+
+test('hostile reference and acknowledgement messages from an authenticated client neither crash the server nor free what others hold', async (t) => {
+  const { OP_ACK, OP_ADOPT, OP_DECREF, OP_INCREF } = await import('../runtime/manager/protocol.js')
+  const m = new AioManager({ authkey: 'k' })
+  m.start()
+  t.teardown(() => m.shutdown())
+  const q = m.Queue<string>()
+  const id = (q as unknown as { [k: symbol]: { state: { id: number } } })[Symbol.for('aioprocessing.core')].state.id
+  const conn = AioClient(m.address as string, { authkey: 'k' })
+  t.teardown(() => conn.close())
+  const hostile: unknown[] = [
+    [1, OP_ACK], [2, OP_ACK, 'nonsense'], [3, OP_ACK, 999], // acknowledgements of nothing
+    [4, OP_ADOPT, id], [5, OP_ADOPT, 'x'], [6, OP_INCREF, -1], [7, OP_DECREF, 1e9],
+    [8, OP_DECREF, id], [9, OP_DECREF, id], [10, OP_DECREF, id], // references it never held
+  ]
+  for (const msg of hostile) conn.send(msg)
+  // Wait for the server to have read them: a real call on the same connection answers after them.
+  conn.send([11, 4, id]) // OP_DESCRIBE
+  const answer = (await conn.coro_recv()) as [number, boolean, unknown]
+  t.deepEqual(answer.slice(0, 2), [11, true])
+  // The creator's queue is still there (an object whose references reach 0 goes after a 1 s grace)
+  // and works.
+  await new Promise((r) => setTimeout(r, 1500))
+  q.put('alive')
+  t.is(await q.coro_get(true, LONG), 'alive')
+})
