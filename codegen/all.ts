@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 const cli = fileURLToPath(new URL('./cli.js', import.meta.url))
 const extra = process.argv.slice(2)
 const runs = [
-  ['--self'],
+  ['--self', '--docs', 'docs/api.md'],
   ['--spec', 'examples/custom-primitive/spec', '--out', 'examples/custom-primitive/generated'],
 ]
 for (const args of runs) {

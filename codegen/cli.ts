@@ -9,7 +9,7 @@ import { checkRuntime } from './check-runtime.js'
 import { ERRORS, HEADER, emitClass, type Target } from './emit-class.js'
 import { emitIndex } from './emit-index.js'
 import { emitConformance, type Variant } from './emit-conformance.js'
-import { emitDocs } from './emit-docs.js'
+import { emitDocs, type DocParts } from './emit-docs.js'
 import { emitProxy } from './emit-proxy.js'
 import { SpecError, type SpecModel } from './model.js'
 
@@ -25,7 +25,7 @@ interface Options {
    */
   library: string
   self: boolean
-  /** Where the API reference goes (default: <out>/api.generated.md). */
+  /** Where the API reference goes, relative to the root (default: <out>/api.generated.md). */
   docs?: string
 }
 
@@ -39,8 +39,9 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--out') o.out = resolve(argv[++i])
     else if (a === '--library') o.library = argv[++i]
     else if (a === '--self') o.self = true
+    else if (a === '--docs') o.docs = resolve(argv[++i])
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: aioprocessing-codegen [--spec <dir or file.yaml>] [--out <dir>] [--library <package name, default aioprocessing>] [--check]\n')
+      process.stdout.write('usage: aioprocessing-codegen [--spec <dir or file.yaml>] [--out <dir>] [--docs <file.md>] [--library <package name, default aioprocessing>] [--check]\n')
       process.exit(0)
     } else throw new Error(`unknown argument ${a}; see --help`)
   }
@@ -137,8 +138,15 @@ export function generate(spec: SpecModel, o: Options): Map<string, string> {
   }
   if (spec.classes.some((c) => c.proxy)) files.set('proxy-contexts.generated.ts', emitProxyContexts(spec, o))
   files.set('index.generated.ts', emitIndex(spec, target))
-  files.set('api.generated.md', emitDocs(spec))
+  files.set(o.docs ? relative(o.out, o.docs).split(sep).join('/') : 'api.generated.md', emitDocs(spec, docParts(o.spec)))
   return files
+}
+
+/** The reference's hand-written parts: <spec>/docs/intro.md and more.md, when there. */
+function docParts(spec: string): DocParts {
+  const dir = join(spec.endsWith('.yaml') || spec.endsWith('.yml') ? dirname(spec) : spec, 'docs')
+  const read = (name: string) => (existsSync(join(dir, name)) ? readFileSync(join(dir, name), 'utf8') : undefined)
+  return { intro: read('intro.md'), more: read('more.md') }
 }
 
 function existing(out: string, dir = ''): string[] {

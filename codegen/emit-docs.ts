@@ -1,5 +1,6 @@
-// Emits the API reference (generated/api.generated.md) from the spec: every class, method,
-// parameter with its default and unit, return value, what a timeout does, errors, and variants.
+// Emits the API reference (docs/api.md for the library) from the spec: every class, method,
+// parameter with its default and unit, return value, what a timeout does, errors, variants and an
+// example; hand-written sections for what is not in the spec come from <spec>/docs/*.md.
 import Handlebars from 'handlebars'
 import { readFileSync } from 'node:fs'
 import type { MethodModel, ParamModel, SpecModel } from './model.js'
@@ -35,15 +36,29 @@ function onTimeout(m: MethodModel): string {
   return 'see the errors below.'
 }
 
-export function emitDocs(spec: SpecModel): string {
+/** Hand-written parts: `intro` goes before the classes, `more` after them (its `## ` sections join the contents). */
+export interface DocParts {
+  readonly intro?: string
+  readonly more?: string
+}
+
+const heading = (h: string) => ({ title: h, anchor: h.toLowerCase().replace(/[^\w\- ]/g, '').replace(/ /g, '-') })
+
+export function emitDocs(spec: SpecModel, parts: DocParts = {}): string {
   const classes = [...spec.classes].sort((a, b) => a.name.localeCompare(b.name))
+  const sections = (text: string | undefined) => [...(text ?? '').matchAll(/^## (.+)$/gm)].map((m) => heading(m[1]))
   return template({
+    intro: parts.intro?.trim() ?? '',
+    introSections: sections(parts.intro),
+    more: parts.more?.trim() ?? '',
+    moreSections: sections(parts.more),
     classes: classes.map((c) => ({
       name: c.name,
       anchor: c.name.toLowerCase(),
       typeParams: c.typeParams ? `<${c.typeParams}>` : '',
       doc: c.doc,
       ctorDoc: c.constructorDoc,
+      example: c.example?.trimEnd() ?? '',
       signature: signature(c.constructorParams),
       params: params(c.constructorParams),
       context: c.context ? `\`${c.context.enter}\` on entry, \`${c.context.exit}\` on exit` : '',

@@ -268,7 +268,7 @@ const CLASS: Shape = {
   class: { required: true, kind: 'string' }, doc: { required: true, kind: 'string' }, core: { required: true, kind: 'map' },
   type_params: { kind: 'string' }, extends: { kind: 'string' },
   ['constructor' as string]: { kind: 'map' as const }, describe: { kind: 'string' }, transfer: { kind: 'boolean' }, context: { kind: 'map' },
-  iterator: { kind: 'string' }, dispose: { kind: 'list' }, proxy: { kind: 'map' },
+  iterator: { kind: 'string' }, dispose: { kind: 'list' }, proxy: { kind: 'map' }, example: { kind: 'string' },
   imports: { kind: 'map' }, methods: { kind: 'list' }, properties: { kind: 'list' }, conformance: { kind: 'list' },
 }
 const CORE: Shape = { module: { required: true, kind: 'string' }, class: { required: true, kind: 'string' }, create: { required: true, kind: 'string' } }
@@ -340,6 +340,7 @@ function loadClass(src: Source): ClassModel | undefined {
     core: { module: str(core, 'module') === undefined ? '' : resolve(dirname(src.file), str(core, 'module')!), class: str(core, 'class') ?? '', create: checkCall(src, core?.get('create'), 'core.create', str(core, 'create')) ?? '', at: src.at(f.get('core')) },
     constructorParams: ctorParams,
     constructorDoc: str(ctor, 'doc') ?? '',
+    example: str(f, 'example'),
     describe: str(f, 'describe'),
     transfer: f.has('transfer') ? Boolean((f.get('transfer') as any).value) : true,
     context: context ? { enter: str(context, 'enter')!, exit: str(context, 'exit')! } : undefined,

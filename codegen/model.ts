@@ -111,6 +111,8 @@ export interface ClassModel extends Located {
   readonly core: { readonly module: string; readonly class: string; readonly create: string; readonly at: string }
   readonly constructorParams: readonly ParamModel[]
   readonly constructorDoc: string
+  /** A complete program using the class, shown in the API reference and run by the docs test. */
+  readonly example?: string
   readonly describe?: string
   readonly transfer: boolean
   readonly context?: { readonly enter: string; readonly exit: string }

@@ -4,18 +4,18 @@
 
 import { inspect } from 'node:util'
 import { ArrayCore } from '../runtime/sync/sharedctypes.js'
-import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/core/wait.js'
+import { PENDING, blockOn, coroBlockOn, type CoroOptions, type Pending } from '../runtime/core/wait.js'
 import { checkBoolean, checkTimeout, checkInteger, checkString, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
 import { guard, holding, coroHolding } from '../runtime/core/guard.js'
 import { ValueError } from '../runtime/core/errors.js'
-import { Typecode, Element, LockOption } from '../runtime/sync/sharedctypes.js'
+import { Typecode, ItemOf, LockOption } from '../runtime/sync/sharedctypes.js'
 import type { AioLock } from './lock.generated.js'
 import type { AioRLock } from './rlock.generated.js'
 let wrapping: ArrayCore | undefined
 
 /** An array of numbers in shared memory (Python's multiprocessing.Array), guarded by an AioRLock unless created with `lock: false`. Index with get()/set(); slices copy out. */
-export class AioArray {
+export class AioArray<C extends Typecode = any> {
   readonly #core: ArrayCore
 
   /**
@@ -24,7 +24,7 @@ export class AioArray {
    * @param sizeOrInitializer a length (zero-filled) or the initial items.
    * @param options lock: true/null (a new AioRLock, the default), false (no lock), or an AioLock/AioRLock to share. (default: {})
    */
-  constructor(typecode: Typecode, sizeOrInitializer: number | Iterable<Element> | string, options: { lock?: LockOption } = {}) {
+  constructor(typecode: C, sizeOrInitializer: number | Iterable<ItemOf<C>> | string, options: { lock?: LockOption } = {}) {
     if (wrapping !== undefined) {
       this.#core = wrapping
       wrapping = undefined
@@ -45,12 +45,12 @@ export class AioArray {
 
   /** The number of items. */
   get length(): number {
-    return this.#core.length
+    return this.#core.length as number
   }
 
   /** 'c' arrays: the bytes up to the first NUL; setting stores them NUL-terminated. */
   get value(): Buffer {
-    return this.#core.getBytes()
+    return this.#core.getBytes() as Buffer
   }
 
   set value(value: Buffer) {
@@ -59,7 +59,7 @@ export class AioArray {
 
   /** 'c' arrays: every byte. */
   get raw(): Buffer {
-    return this.#core.getRawBytes()
+    return this.#core.getRawBytes() as Buffer
   }
 
   /**
@@ -81,10 +81,10 @@ export class AioArray {
     checkBoolean('block', block)
     checkTimeout('timeout', timeout)
     const core = this.#core
-    const r = core.tryAcquire()
+    const r = (core.tryAcquire() as boolean | Pending)
     if (r !== PENDING) return r
     if (!block) return false
-    return blockOn<boolean>(core, () => core.acquireAttempt(), deadlineOf('timeout', timeout), () => false, false)
+    return blockOn<boolean>(core, () => (core.acquireAttempt() as boolean | Pending), deadlineOf('timeout', timeout), () => false, false)
   }
 
   /**
@@ -99,10 +99,10 @@ export class AioArray {
     checkTimeout('timeout', timeout)
     checkSignal(signal)
     const core = this.#core
-    const r = core.tryAcquire()
+    const r = (core.tryAcquire() as boolean | Pending)
     if (r !== PENDING) return r
     if (!block) return false
-    return coroBlockOn<boolean>(core, () => core.acquireAttempt(), deadlineOf('timeout', timeout), () => false, signal, false)
+    return coroBlockOn<boolean>(core, () => (core.acquireAttempt() as boolean | Pending), deadlineOf('timeout', timeout), () => false, signal, false)
   }
 
   /** Releases the array's lock. */
@@ -124,7 +124,7 @@ export class AioArray {
    * @returns the lock.
    */
   getLock(): AioLock | AioRLock {
-    return this.#core.getLock()
+    return this.#core.getLock() as AioLock | AioRLock
   }
 
   /**
@@ -132,7 +132,7 @@ export class AioArray {
    * @returns the view.
    */
   getObj(): ArrayLike<number | bigint> {
-    return this.#core.getObj()
+    return this.#core.getObj() as ArrayLike<number | bigint>
   }
 
   /**
@@ -141,9 +141,9 @@ export class AioArray {
    * @returns the item.
    * @throws {@link RangeError} when the index is out of range
    */
-  get(index: number): Element {
+  get(index: number): ItemOf<C> {
     checkInteger('index', index)
-    return this.#core.getItem(index)
+    return this.#core.getItem(index) as ItemOf<C>
   }
 
   /**
@@ -151,7 +151,7 @@ export class AioArray {
    * @param index the position.
    * @param value the item.
    */
-  set(index: number, value: Element): void {
+  set(index: number, value: ItemOf<C>): void {
     checkInteger('index', index)
     this.#core.setItem(index, value)
   }
@@ -162,10 +162,10 @@ export class AioArray {
    * @param end index after the last.
    * @returns the items.
    */
-  slice(start?: number | null, end?: number | null): Element[] {
+  slice(start?: number | null, end?: number | null): ItemOf<C>[] {
     if (start !== undefined && start !== null) checkInteger('start', start)
     if (end !== undefined && end !== null) checkInteger('end', end)
-    return this.#core.slice(start, end)
+    return this.#core.slice(start, end) as ItemOf<C>[]
   }
 
   /**
@@ -174,7 +174,7 @@ export class AioArray {
    * @param values the items.
    * @throws {@link ValueError} when the values do not fit ("Can only assign sequence of same size")
    */
-  setSlice(start: number, values: Iterable<Element>): void {
+  setSlice(start: number, values: Iterable<ItemOf<C>>): void {
     checkInteger('start', start)
     this.#core.setSlice(start, values)
   }
@@ -183,8 +183,8 @@ export class AioArray {
    * A copy of every item.
    * @returns the items.
    */
-  toArray(): Element[] {
-    return this.#core.slice()
+  toArray(): ItemOf<C>[] {
+    return this.#core.slice() as ItemOf<C>[]
   }
 
   /** Python's `with array:`: acquires now and releases when the returned guard is disposed, as in `using _ = x.hold()`. */

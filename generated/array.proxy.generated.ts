@@ -9,9 +9,9 @@ import { AioArray } from './array.generated.js'
 import { CORE, registerType, registerWrapper } from '../runtime/core/transfer.js'
 import type { CoroOptions } from '../runtime/core/wait.js'
 import { checkInteger } from '../runtime/core/args.js'
-import type { Typecode, Element, LockOption } from '../runtime/sync/sharedctypes.js'
+import type { Typecode, ItemOf, LockOption } from '../runtime/sync/sharedctypes.js'
 /** A proxy of a AioArray held by a manager server (typeid 'Array'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. An array of numbers in shared memory (Python's multiprocessing.Array), guarded by an AioRLock unless created with `lock: false`. Index with get()/set(); slices copy out. */
-export class AioArrayProxy extends BaseProxy {
+export class AioArrayProxy<C extends Typecode = any> extends BaseProxy {
   /**
    * The module that defines this class.
    * @internal
@@ -50,9 +50,9 @@ export class AioArrayProxy extends BaseProxy {
    * @param index the position.
    * @returns the item.
    */
-  get(index: number): Element {
+  get(index: number): ItemOf<C> {
     checkInteger('index', index)
-    return this[CORE].call('get', [index], ['index']) as Element
+    return this[CORE].call('get', [index], ['index']) as ItemOf<C>
   }
 
   /**
@@ -61,9 +61,9 @@ export class AioArrayProxy extends BaseProxy {
    * @returns the item.
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
-  async coro_get(index: number, { signal }: CoroOptions = {}): Promise<Element> {
+  async coro_get(index: number, { signal }: CoroOptions = {}): Promise<ItemOf<C>> {
     checkInteger('index', index)
-    return (await this[CORE].coro_call('get', [index], signal, ['index'])) as Element
+    return (await this[CORE].coro_call('get', [index], signal, ['index'])) as ItemOf<C>
   }
 
   /**
@@ -71,7 +71,7 @@ export class AioArrayProxy extends BaseProxy {
    * @param index the position.
    * @param value the item.
    */
-  set(index: number, value: Element): void {
+  set(index: number, value: ItemOf<C>): void {
     checkInteger('index', index)
     return this[CORE].call('set', [index, value], ['index', 'value']) as void
   }
@@ -82,7 +82,7 @@ export class AioArrayProxy extends BaseProxy {
    * @param value the item.
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
-  async coro_set(index: number, value: Element, { signal }: CoroOptions = {}): Promise<void> {
+  async coro_set(index: number, value: ItemOf<C>, { signal }: CoroOptions = {}): Promise<void> {
     checkInteger('index', index)
     return (await this[CORE].coro_call('set', [index, value], signal, ['index', 'value'])) as void
   }
@@ -93,10 +93,10 @@ export class AioArrayProxy extends BaseProxy {
    * @param end index after the last.
    * @returns the items.
    */
-  slice(start?: number | null, end?: number | null): Element[] {
+  slice(start?: number | null, end?: number | null): ItemOf<C>[] {
     if (start !== undefined && start !== null) checkInteger('start', start)
     if (end !== undefined && end !== null) checkInteger('end', end)
-    return this[CORE].call('slice', [start, end], ['start', 'end']) as Element[]
+    return this[CORE].call('slice', [start, end], ['start', 'end']) as ItemOf<C>[]
   }
 
   /**
@@ -106,10 +106,10 @@ export class AioArrayProxy extends BaseProxy {
    * @returns the items.
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
-  async coro_slice(start?: number | null, end?: number | null, { signal }: CoroOptions = {}): Promise<Element[]> {
+  async coro_slice(start?: number | null, end?: number | null, { signal }: CoroOptions = {}): Promise<ItemOf<C>[]> {
     if (start !== undefined && start !== null) checkInteger('start', start)
     if (end !== undefined && end !== null) checkInteger('end', end)
-    return (await this[CORE].coro_call('slice', [start, end], signal, ['start', 'end'])) as Element[]
+    return (await this[CORE].coro_call('slice', [start, end], signal, ['start', 'end'])) as ItemOf<C>[]
   }
 
   /**
@@ -117,7 +117,7 @@ export class AioArrayProxy extends BaseProxy {
    * @param start first index.
    * @param values the items.
    */
-  setSlice(start: number, values: Iterable<Element>): void {
+  setSlice(start: number, values: Iterable<ItemOf<C>>): void {
     checkInteger('start', start)
     return this[CORE].call('setSlice', [start, values], ['start', 'values']) as void
   }
@@ -128,7 +128,7 @@ export class AioArrayProxy extends BaseProxy {
    * @param values the items.
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
-  async coro_setSlice(start: number, values: Iterable<Element>, { signal }: CoroOptions = {}): Promise<void> {
+  async coro_setSlice(start: number, values: Iterable<ItemOf<C>>, { signal }: CoroOptions = {}): Promise<void> {
     checkInteger('start', start)
     return (await this[CORE].coro_call('setSlice', [start, values], signal, ['start', 'values'])) as void
   }
@@ -137,8 +137,8 @@ export class AioArrayProxy extends BaseProxy {
    * A copy of every item. Runs on the manager server; blocks this thread until it answers.
    * @returns the items.
    */
-  toArray(): Element[] {
-    return this[CORE].call('toArray', [], []) as Element[]
+  toArray(): ItemOf<C>[] {
+    return this[CORE].call('toArray', [], []) as ItemOf<C>[]
   }
 
   /**
@@ -146,8 +146,8 @@ export class AioArrayProxy extends BaseProxy {
    * @returns the items.
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
-  async coro_toArray({ signal }: CoroOptions = {}): Promise<Element[]> {
-    return (await this[CORE].coro_call('toArray', [], signal, [])) as Element[]
+  async coro_toArray({ signal }: CoroOptions = {}): Promise<ItemOf<C>[]> {
+    return (await this[CORE].coro_call('toArray', [], signal, [])) as ItemOf<C>[]
   }
 }
 registerType('AioArrayProxy', (state) => (ProxyCore.referent(state) as AioArrayProxy | undefined) ?? AioArrayProxy.fromCore(ProxyCore.rebuild(state)))

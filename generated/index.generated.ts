@@ -59,7 +59,7 @@ export const startMethods = ['thread', 'spawn'] as const
 /** A start method's factories, as Python's `get_context(method)`: `ctx.AioLock()`, `ctx.AioQueue()`. */
 export interface Context {
   getStartMethod(): string
-  AioArray(...args: ConstructorParameters<typeof AioArray>): AioArray
+  AioArray<C extends Typecode = any>(...args: ConstructorParameters<typeof AioArray<C>>): AioArray<C>
   AioAsyncResult<R = unknown>(...args: ConstructorParameters<typeof AioAsyncResult<R>>): AioAsyncResult<R>
   AioBarrier(...args: ConstructorParameters<typeof AioBarrier>): AioBarrier
   AioBoundedSemaphore(...args: ConstructorParameters<typeof AioBoundedSemaphore>): AioBoundedSemaphore
@@ -82,7 +82,7 @@ export interface Context {
 
 const threadContext: Context = Object.freeze({
   getStartMethod: () => 'thread',
-  AioArray: ((...args: ConstructorParameters<typeof AioArray>) => new AioArray(...args)),
+  AioArray: ((...args: ConstructorParameters<typeof AioArray>) => new AioArray(...args)) as Context['AioArray'],
   AioAsyncResult: ((...args: ConstructorParameters<typeof AioAsyncResult>) => new AioAsyncResult(...args)) as Context['AioAsyncResult'],
   AioBarrier: ((...args: ConstructorParameters<typeof AioBarrier>) => new AioBarrier(...args)),
   AioBoundedSemaphore: ((...args: ConstructorParameters<typeof AioBoundedSemaphore>) => new AioBoundedSemaphore(...args)),
@@ -113,7 +113,7 @@ export interface SpawnContext {
   AioProcess(options: ProcessOptions): AioProcess
   /** Python's Pipe(duplex): both ends live in the broker, so either may go to a spawned process. */
   AioPipe(duplex?: boolean): [AioConnectionProxy, AioConnectionProxy]
-  AioArray(...args: ProxyArgs<ConstructorParameters<typeof AioArray>>): AioArrayProxy
+  AioArray<C extends Typecode = any>(...args: ProxyArgs<ConstructorParameters<typeof AioArray<C>>>): AioArrayProxy<C>
   AioBarrier(...args: ProxyArgs<ConstructorParameters<typeof AioBarrier>>): AioBarrierProxy
   AioBoundedSemaphore(...args: ProxyArgs<ConstructorParameters<typeof AioBoundedSemaphore>>): AioBoundedSemaphoreProxy
   AioCondition(...args: ProxyArgs<ConstructorParameters<typeof AioCondition>>): AioConditionProxy

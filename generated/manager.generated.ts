@@ -10,7 +10,7 @@ import { CORE, REDUCE, registerWrapper } from '../runtime/core/transfer.js'
 import { ProcessError, AuthenticationError, NotImplementedError, OSError } from '../runtime/core/errors.js'
 import { ManagerOptions } from '../runtime/manager/manager.js'
 import { Target } from '../runtime/process/process.js'
-import { Typecode, Element } from '../runtime/sync/sharedctypes.js'
+import { Typecode, Element, ItemOf } from '../runtime/sync/sharedctypes.js'
 import { QueueOptions } from '../runtime/ipc/queue.js'
 import { AioLockProxy } from './lock.proxy.generated.js'
 import { AioRLockProxy } from './rlock.proxy.generated.js'
@@ -343,9 +343,9 @@ export class AioManager {
    * @param value the initial value.
    * @returns its proxy.
    */
-  Value(typecode: Typecode, value: Element | Uint8Array | string): AioValueProxy {
+  Value<C extends Typecode = any>(typecode: C, value: Element | Uint8Array | string): AioValueProxy<C> {
     checkString('typecode', typecode)
-    return this.#core.create('Value', [typecode, value, { lock: false }])
+    return this.#core.create('Value', [typecode, value, { lock: false }]) as AioValueProxy<C>
   }
 
   /**
@@ -355,9 +355,9 @@ export class AioManager {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    * @returns its proxy.
    */
-  async coro_Value(typecode: Typecode, value: Element | Uint8Array | string, { signal }: CoroOptions = {}): Promise<AioValueProxy> {
+  async coro_Value<C extends Typecode = any>(typecode: C, value: Element | Uint8Array | string, { signal }: CoroOptions = {}): Promise<AioValueProxy<C>> {
     checkSignal(signal)
-    return this.Value(typecode, value)
+    return this.Value<C>(typecode, value)
   }
 
   /**
@@ -366,9 +366,9 @@ export class AioManager {
    * @param sizeOrInitializer a length or the items.
    * @returns its proxy.
    */
-  Array(typecode: Typecode, sizeOrInitializer: number | Iterable<Element> | string): AioArrayProxy {
+  Array<C extends Typecode = any>(typecode: C, sizeOrInitializer: number | Iterable<ItemOf<C>> | string): AioArrayProxy<C> {
     checkString('typecode', typecode)
-    return this.#core.create('Array', [typecode, sizeOrInitializer, { lock: false }])
+    return this.#core.create('Array', [typecode, sizeOrInitializer, { lock: false }]) as AioArrayProxy<C>
   }
 
   /**
@@ -378,9 +378,9 @@ export class AioManager {
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    * @returns its proxy.
    */
-  async coro_Array(typecode: Typecode, sizeOrInitializer: number | Iterable<Element> | string, { signal }: CoroOptions = {}): Promise<AioArrayProxy> {
+  async coro_Array<C extends Typecode = any>(typecode: C, sizeOrInitializer: number | Iterable<ItemOf<C>> | string, { signal }: CoroOptions = {}): Promise<AioArrayProxy<C>> {
     checkSignal(signal)
-    return this.Array(typecode, sizeOrInitializer)
+    return this.Array<C>(typecode, sizeOrInitializer)
   }
 
   /**

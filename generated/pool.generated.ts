@@ -105,13 +105,13 @@ export class AioPool {
 
   /**
    * Python's map — `func(x)` for each item, in chunks; waits for every result. It does not fail fast. Blocks the calling thread.
-   * @param func the task function.
+   * @param func the task function; an inline one's parameter checks the inputs.
    * @param iterable the inputs (read at once).
    * @param chunksize items per task; default ceil(n / (4 × processes)), as in Python.
    * @returns the results in input order.
    * @throws {@link ValueError} when the pool is not running, or chunksize < 1
    */
-  map<R>(func: PoolFunction<R>, iterable: Iterable<unknown>, chunksize?: number | null | null): Awaited<R>[] {
+  map<R, T = any>(func: PoolFunction<R, [T]>, iterable: Iterable<NoInfer<T>>, chunksize?: number | null | null): Awaited<R>[] {
     const core = this.#core
     const s = core.mapBegin(func, iterable, chunksize)
     const r = (core.peek(s) as Awaited<R>[] | Pending)
@@ -121,14 +121,14 @@ export class AioPool {
 
   /**
    * Python's map — `func(x)` for each item, in chunks; waits for every result. It does not fail fast. Awaitable twin of {@link AioPool.map}: same parameters and result, never parks the thread.
-   * @param func the task function.
+   * @param func the task function; an inline one's parameter checks the inputs.
    * @param iterable the inputs (read at once).
    * @param chunksize items per task; default ceil(n / (4 × processes)), as in Python.
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    * @returns the results in input order.
    * @throws {@link ValueError} when the pool is not running, or chunksize < 1
    */
-  async coro_map<R>(func: PoolFunction<R>, iterable: Iterable<unknown>, chunksize?: number | null | null, { signal }: CoroOptions = {}): Promise<Awaited<R>[]> {
+  async coro_map<R, T = any>(func: PoolFunction<R, [T]>, iterable: Iterable<NoInfer<T>>, chunksize?: number | null | null, { signal }: CoroOptions = {}): Promise<Awaited<R>[]> {
     checkSignal(signal)
     const core = this.#core
     const s = core.mapBegin(func, iterable, chunksize)
@@ -139,24 +139,24 @@ export class AioPool {
 
   /**
    * Starts a map and returns at once (Python's map_async); the callback gets the whole list.
-   * @param func the task function.
+   * @param func the task function; an inline one's parameter checks the inputs.
    * @param iterable the inputs (read at once).
    * @param chunksize items per task.
    * @param options callback and errorCallback. (default: {})
    * @returns the pending list of results.
    */
-  mapAsync<R>(func: PoolFunction<R>, iterable: Iterable<unknown>, chunksize?: number | null | null, options: AsyncOptions<Awaited<R>[]> = {}): AioAsyncResult<Awaited<R>[]> {
+  mapAsync<R, T = any>(func: PoolFunction<R, [T]>, iterable: Iterable<NoInfer<T>>, chunksize?: number | null | null, options: AsyncOptions<Awaited<R>[]> = {}): AioAsyncResult<Awaited<R>[]> {
     return this.#core.mapAsync(func, iterable, chunksize, options) as AioAsyncResult<Awaited<R>[]>
   }
 
   /**
    * Like map, with each item an array of arguments — `func(...item)` (Python's starmap). Blocks the calling thread.
-   * @param func the task function.
+   * @param func the task function; an inline one's parameters check the argument lists.
    * @param iterable argument lists.
    * @param chunksize items per task.
    * @returns the results in input order.
    */
-  starmap<R>(func: PoolFunction<R>, iterable: Iterable<unknown[]>, chunksize?: number | null | null): Awaited<R>[] {
+  starmap<R, A extends unknown[] = any[]>(func: PoolFunction<R, A>, iterable: Iterable<NoInfer<A>>, chunksize?: number | null | null): Awaited<R>[] {
     const core = this.#core
     const s = core.starmapBegin(func, iterable, chunksize)
     const r = (core.peek(s) as Awaited<R>[] | Pending)
@@ -166,13 +166,13 @@ export class AioPool {
 
   /**
    * Like map, with each item an array of arguments — `func(...item)` (Python's starmap). Awaitable twin of {@link AioPool.starmap}: same parameters and result, never parks the thread.
-   * @param func the task function.
+   * @param func the task function; an inline one's parameters check the argument lists.
    * @param iterable argument lists.
    * @param chunksize items per task.
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    * @returns the results in input order.
    */
-  async coro_starmap<R>(func: PoolFunction<R>, iterable: Iterable<unknown[]>, chunksize?: number | null | null, { signal }: CoroOptions = {}): Promise<Awaited<R>[]> {
+  async coro_starmap<R, A extends unknown[] = any[]>(func: PoolFunction<R, A>, iterable: Iterable<NoInfer<A>>, chunksize?: number | null | null, { signal }: CoroOptions = {}): Promise<Awaited<R>[]> {
     checkSignal(signal)
     const core = this.#core
     const s = core.starmapBegin(func, iterable, chunksize)
@@ -183,35 +183,35 @@ export class AioPool {
 
   /**
    * Starts a starmap and returns at once (Python's starmap_async).
-   * @param func the task function.
+   * @param func the task function; an inline one's parameters check the argument lists.
    * @param iterable argument lists.
    * @param chunksize items per task.
    * @param options callback and errorCallback. (default: {})
    * @returns the pending list of results.
    */
-  starmapAsync<R>(func: PoolFunction<R>, iterable: Iterable<unknown[]>, chunksize?: number | null | null, options: AsyncOptions<Awaited<R>[]> = {}): AioAsyncResult<Awaited<R>[]> {
+  starmapAsync<R, A extends unknown[] = any[]>(func: PoolFunction<R, A>, iterable: Iterable<NoInfer<A>>, chunksize?: number | null | null, options: AsyncOptions<Awaited<R>[]> = {}): AioAsyncResult<Awaited<R>[]> {
     return this.#core.starmapAsync(func, iterable, chunksize, options) as AioAsyncResult<Awaited<R>[]>
   }
 
   /**
    * Python's imap — results one by one, in input order, as they come.
-   * @param func the task function.
+   * @param func the task function; an inline one's parameter checks the inputs.
    * @param iterable the inputs (read at once; an error it throws comes after the results before it).
    * @param chunksize items per task. (default: 1)
    * @returns an iterator: next(timeout), for...of, for await...of.
    */
-  imap<R>(func: PoolFunction<R>, iterable: Iterable<unknown>, chunksize: number | null = 1): AioIMapIterator<Awaited<R>> {
+  imap<R, T = any>(func: PoolFunction<R, [T]>, iterable: Iterable<NoInfer<T>>, chunksize: number | null = 1): AioIMapIterator<Awaited<R>> {
     return this.#core.imap(func, iterable, chunksize) as AioIMapIterator<Awaited<R>>
   }
 
   /**
    * Like imap, in completion order (Python's imap_unordered).
-   * @param func the task function.
+   * @param func the task function; an inline one's parameter checks the inputs.
    * @param iterable the inputs.
    * @param chunksize items per task. (default: 1)
    * @returns an iterator over the results in completion order.
    */
-  imapUnordered<R>(func: PoolFunction<R>, iterable: Iterable<unknown>, chunksize: number | null = 1): AioIMapIterator<Awaited<R>> {
+  imapUnordered<R, T = any>(func: PoolFunction<R, [T]>, iterable: Iterable<NoInfer<T>>, chunksize: number | null = 1): AioIMapIterator<Awaited<R>> {
     return this.#core.imapUnordered(func, iterable, chunksize) as AioIMapIterator<Awaited<R>>
   }
 

@@ -24,6 +24,11 @@ export type Element = number | bigint
  * number; any of those for an AioValue whose typecode is not known (`AioValue`, `AioValue<Typecode>`).
  */
 export type ValueOf<C extends Typecode> = 0 extends 1 & C ? Element | Buffer : Typecode extends C ? Element | Buffer : C extends 'q' | 'Q' | 'l' | 'L' ? bigint : C extends 'c' ? Buffer : number
+/**
+ * What an array of typecode `C` holds per item: a bigint for the 64-bit codes, else a number (a
+ * byte for 'c'); either for an AioArray whose typecode is not known.
+ */
+export type ItemOf<C extends Typecode> = 0 extends 1 & C ? Element : Typecode extends C ? Element : C extends 'q' | 'Q' | 'l' | 'L' ? bigint : number
 /** `true`/`null`/`undefined`: a new AioRLock; `false`: no lock; or an AioLock/AioRLock to use. */
 export type LockOption = boolean | null | undefined | object
 

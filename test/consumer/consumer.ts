@@ -105,5 +105,32 @@ export async function typedTasks(pool: AioPool): Promise<void> {
   pool.apply((x: number) => x, ['1'])
   const r = pool.applyAsync((s: string) => s.length, ['abc'])
   const byModule: unknown = pool.apply({ module: 'pkg', name: 'task' }, [1, 'anything'])
-  void [n, r, byModule]
+  const lengths: number[] = pool.map((s: string) => s.length, ['a', 'bb'])
+  // @ts-expect-error map's inputs are checked against the task's parameter
+  pool.map((s: string) => s.length, [1, 2])
+  const sums: number[] = await pool.coro_starmap((x: number, y: number) => x + y, [[1, 2], [3, 4]])
+  // @ts-expect-error starmap's argument lists are checked against the task's parameters
+  pool.starmap((x: number, y: number) => x + y, [[1, 'b']])
+  const upper: AioIMapIterator<string> = pool.imap((s: string) => s.toUpperCase(), ['a'])
+  // @ts-expect-error imapUnordered's inputs are checked too
+  pool.imapUnordered((s: string) => s, [1])
+  const anyInputs: unknown[] = pool.map({ module: 'pkg', name: 'task' }, [1, 'x'])
+  void [n, r, byModule, lengths, sums, upper, anyInputs]
+}
+
+// An array's items are typed from its typecode.
+export function typedArrays(m: AioManager): void {
+  const d = new AioArray('d', [1.5, 2])
+  const x: number = d.get(0)
+  const q = new AioArray('q', 4)
+  const big: bigint = q.get(0)
+  // @ts-expect-error a 'q' array holds bigints
+  q.set(0, 1)
+  // @ts-expect-error a 'd' array's items are numbers
+  const wrong: bigint = d.get(1)
+  const items: number[] = d.toArray()
+  const proxy = getContext('spawn').AioArray('Q', 2)
+  const p: bigint = proxy.get(0)
+  const managed: number = m.Array('i', [1, 2]).get(0)
+  void [x, big, wrong, items, p, managed]
 }
