@@ -24,6 +24,8 @@ function signature(ps: readonly ParamModel[]): string {
 }
 
 function variants(m: MethodModel): string {
+  // A *Nowait method parks only on the queue's internal lock, never for an item or a slot.
+  if ((m.blocking || m.composite) && /Nowait$/.test(m.name)) return `\`${m.name}(…)\` (does not wait for an item or a slot; it may wait a moment for the queue's internal lock) and awaitable \`coro_${m.name}(…, { signal })\``
   if (m.blocking || m.composite) return `**blocking** \`${m.name}(…)\` and awaitable \`coro_${m.name}(…, { signal })\``
   return m.coro ? `\`${m.name}(…)\` (never waits) and \`coro_${m.name}(…, { signal })\` for ported aioprocessing code` : `\`${m.name}(…)\` (never waits)`
 }
@@ -59,6 +61,7 @@ export function emitDocs(spec: SpecModel, parts: DocParts = {}): string {
       doc: c.doc,
       ctorDoc: c.constructorDoc,
       example: c.example?.trimEnd() ?? '',
+      prints: c.prints?.trimEnd() ?? '',
       signature: signature(c.constructorParams),
       params: params(c.constructorParams),
       context: c.context ? `\`${c.context.enter}\` on entry, \`${c.context.exit}\` on exit` : '',

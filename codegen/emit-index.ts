@@ -18,6 +18,7 @@ export function emitIndex(spec: SpecModel, target: Target): string {
     ...(spawn ? [`import { spawnObject, spawnPipe } from '${target.runtime('spawn-context')}'`, `import type { ProcessOptions } from '${target.runtime('process')}'`] : []),
     `import { NotImplementedError, ValueError } from '${target.runtime('errors')}'`,
     `import { registerClassModule } from '${target.runtime('transfer')}'`,
+    `import { withContextOptions, type ContextOptions } from '${target.runtime('context-options')}'`,
     `export * from '${target.runtime('public')}'`,
     // The public functions (AioPipe, AioClient, wait) return the generated AioConnection: tell the runtime its type.
     ...(classes.some((c) => c.name === 'AioConnection')
@@ -67,15 +68,15 @@ export function emitIndex(spec: SpecModel, target: Target): string {
       w.writeLine('}) as SpawnContext')
       w.writeLine('')
     }
-    w.writeLine("/** Python's `get_context()`: 'thread' (worker_threads, shared memory) is the default. */")
+    w.writeLine("/** Python's `get_context()`: 'thread' (worker_threads, shared memory) is the default; `options` apply to every process and pool it makes. */")
     if (spawn) {
-      w.writeLine("export function getContext(method: 'spawn'): SpawnContext")
-      w.writeLine("export function getContext(method?: 'thread'): Context")
-      w.writeLine('export function getContext(method?: string): Context | SpawnContext')
+      w.writeLine("export function getContext(method: 'spawn', options?: ContextOptions): SpawnContext")
+      w.writeLine("export function getContext(method?: 'thread', options?: ContextOptions): Context")
+      w.writeLine('export function getContext(method?: string, options?: ContextOptions): Context | SpawnContext')
     }
-    w.writeLine(`export function getContext(method: string = 'thread'): Context${spawn ? ' | SpawnContext' : ''} {`)
-    w.writeLine("  if (method === 'thread') return threadContext")
-    if (spawn) w.writeLine("  if (method === 'spawn') return spawnContext")
+    w.writeLine(`export function getContext(method: string = 'thread', options: ContextOptions = {}): Context${spawn ? ' | SpawnContext' : ''} {`)
+    w.writeLine("  if (method === 'thread') return withContextOptions(threadContext, options)")
+    if (spawn) w.writeLine("  if (method === 'spawn') return withContextOptions(spawnContext, options)")
     w.writeLine("  if (method === 'spawn' || method === 'fork' || method === 'forkserver') {")
     w.writeLine(spawn
       ? "    throw new NotImplementedError(`the '${method}' start method is not supported: Node cannot fork a running process; use getContext('spawn') (new processes) or getContext('thread') (worker threads)`)"

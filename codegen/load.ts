@@ -268,7 +268,7 @@ const CLASS: Shape = {
   class: { required: true, kind: 'string' }, doc: { required: true, kind: 'string' }, core: { required: true, kind: 'map' },
   type_params: { kind: 'string' }, extends: { kind: 'string' },
   ['constructor' as string]: { kind: 'map' as const }, describe: { kind: 'string' }, transfer: { kind: 'boolean' }, context: { kind: 'map' },
-  iterator: { kind: 'string' }, dispose: { kind: 'list' }, proxy: { kind: 'map' }, example: { kind: 'string' },
+  iterator: { kind: 'string' }, dispose: { kind: 'list' }, proxy: { kind: 'map' }, example: { kind: 'string' }, prints: { kind: 'string' },
   imports: { kind: 'map' }, methods: { kind: 'list' }, properties: { kind: 'list' }, conformance: { kind: 'list' },
 }
 const CORE: Shape = { module: { required: true, kind: 'string' }, class: { required: true, kind: 'string' }, create: { required: true, kind: 'string' } }
@@ -341,6 +341,7 @@ function loadClass(src: Source): ClassModel | undefined {
     constructorParams: ctorParams,
     constructorDoc: str(ctor, 'doc') ?? '',
     example: str(f, 'example'),
+    prints: str(f, 'prints'),
     describe: str(f, 'describe'),
     transfer: f.has('transfer') ? Boolean((f.get('transfer') as any).value) : true,
     context: context ? { enter: str(context, 'enter')!, exit: str(context, 'exit')! } : undefined,

@@ -113,6 +113,8 @@ export interface ClassModel extends Located {
   readonly constructorDoc: string
   /** A complete program using the class, shown in the API reference and run by the docs test. */
   readonly example?: string
+  /** What the example prints (the docs test compares). */
+  readonly prints?: string
   readonly describe?: string
   readonly transfer: boolean
   readonly context?: { readonly enter: string; readonly exit: string }

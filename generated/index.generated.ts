@@ -40,6 +40,7 @@ import { spawnObject, spawnPipe } from '../runtime/manager/spawn-context.js'
 import type { ProcessOptions } from '../runtime/process/process.js'
 import { NotImplementedError, ValueError } from '../runtime/core/errors.js'
 import { registerClassModule } from '../runtime/core/transfer.js'
+import { withContextOptions, type ContextOptions } from '../runtime/api/context-options.js'
 export * from '../runtime/api/public.js'
 declare module '../runtime/api/public.js' {
   interface PublicClasses {
@@ -147,13 +148,13 @@ const spawnContext: SpawnContext = Object.freeze({
   AioValue: (...args: unknown[]) => spawnObject<AioValueProxy>('Value', args),
 }) as SpawnContext
 
-/** Python's `get_context()`: 'thread' (worker_threads, shared memory) is the default. */
-export function getContext(method: 'spawn'): SpawnContext
-export function getContext(method?: 'thread'): Context
-export function getContext(method?: string): Context | SpawnContext
-export function getContext(method: string = 'thread'): Context | SpawnContext {
-  if (method === 'thread') return threadContext
-  if (method === 'spawn') return spawnContext
+/** Python's `get_context()`: 'thread' (worker_threads, shared memory) is the default; `options` apply to every process and pool it makes. */
+export function getContext(method: 'spawn', options?: ContextOptions): SpawnContext
+export function getContext(method?: 'thread', options?: ContextOptions): Context
+export function getContext(method?: string, options?: ContextOptions): Context | SpawnContext
+export function getContext(method: string = 'thread', options: ContextOptions = {}): Context | SpawnContext {
+  if (method === 'thread') return withContextOptions(threadContext, options)
+  if (method === 'spawn') return withContextOptions(spawnContext, options)
   if (method === 'spawn' || method === 'fork' || method === 'forkserver') {
     throw new NotImplementedError(`the '${method}' start method is not supported: Node cannot fork a running process; use getContext('spawn') (new processes) or getContext('thread') (worker threads)`)
   }

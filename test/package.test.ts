@@ -73,6 +73,7 @@ test.serial('the library installs alone: no dependency, and only what users run'
   const files = readdirSync(join(app, 'node_modules', 'aioprocessing'), { recursive: true }).map(String)
   t.deepEqual(files.filter((f) => /(^|\/)(test|tests|bench|examples|custom-primitive)(\/|$)|\.map$|conformance/.test(f)), [])
   t.true(files.includes('dist/runtime/api/extend.js'))
+  t.true(files.includes('docs/api.md'), 'the API reference ships')
   t.false(existsSync(join(app, 'node_modules', 'aioprocessing', 'codegen')))
 })
 

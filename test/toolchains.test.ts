@@ -11,6 +11,7 @@ import { transform } from 'esbuild'
 import ts from 'typescript'
 import { AioConnection, AioListener, AioLock, AioPipe, AioPool, AioProcess, AioQueue, ValueError, getContext } from '../generated/index.generated.js'
 import { LONG, runNodeWith } from './helpers.js'
+import type { ProcessOptions } from '../generated/index.generated.js'
 
 // Loops with `using`, a named function expression, a class with fields, a static and a #private,
 // object spread and rest: 2·n + 1 + 2 + 3 + 1 + 2.
@@ -193,30 +194,37 @@ test('listeners, connections and queues are disposable: leaving a `using` block 
   t.throws(() => queue!.put(2), { instanceOf: ValueError })
 })
 
-test('a TypeScript module target loads with preload: [\'tsx/esm/api\'] in a thread, a spawned process and a pool, and says what is missing without it', async (t) => {
+test('a TypeScript module target loads with preload: [\'tsx/esm/api\'] in a thread, a spawned process and a pool, given to each or to the context, and says what is missing without it', async (t) => {
   const file = join(dir, 'tasks.ts')
   writeFileSync(file, 'export function double(x: number): number { return x * 2 }\nexport function run(q: { put(v: unknown): void }, x: number): void { q.put(double(x)) }\n')
   const module = pathToFileURL(file)
   const preload = ['tsx/esm/api']
 
-  const q = new AioQueue<number>()
-  const p = new AioProcess({ target: { module, name: 'run' }, args: [q, 21], preload })
-  p.start()
-  await p.coro_join(LONG)
-  t.is(p.exitcode, 0)
-  t.is(await q.coro_get(true, LONG), 42)
-
-  const ctx = getContext('spawn')
-  const sq = ctx.AioQueue<number>()
-  const sp = ctx.AioProcess({ target: { module, name: 'run' }, args: [sq, 5], preload })
-  sp.start()
-  await sp.coro_join(LONG)
-  t.is(sp.exitcode, 0)
-  t.is(await sq.coro_get(true, LONG), 10)
+  // A process of `ctx` runs the module's run(q, x), which puts 2·x.
+  type Maker = { AioQueue<T>(): { coro_get(block: boolean, timeout: number): Promise<T> }; AioProcess(o: ProcessOptions): AioProcess }
+  const doubles = async (ctx: Maker, x: number, options: Partial<ProcessOptions> = {}) => {
+    const q = ctx.AioQueue<number>()
+    const p = ctx.AioProcess({ target: { module, name: 'run' }, args: [q, x], ...options })
+    p.start()
+    await p.coro_join(LONG)
+    t.is(p.exitcode, 0)
+    t.is(await q.coro_get(true, LONG), 2 * x)
+  }
+  await doubles(getContext('thread') as Maker, 21, { preload })
+  await doubles(getContext('spawn') as unknown as Maker, 5, { preload })
 
   const pool = new AioPool({ processes: 1, preload })
   t.teardown(() => pool.terminate())
   t.is(await pool.coro_apply({ module, name: 'double' }, [4]), 8)
+  // The same, given once to the context: its processes and pools preload it.
+  const tsCtx = getContext('thread', { preload })
+  await doubles(tsCtx as Maker, 1)
+  await doubles(getContext('spawn', { preload }) as unknown as Maker, 3)
+  const ctxPool = tsCtx.AioPool({ processes: 1 })
+  t.teardown(() => ctxPool.terminate())
+  t.is(await ctxPool.coro_apply({ module, name: 'double' }, [5]), 10)
+  t.is(getContext('thread'), getContext('thread', {}), 'a context without options is the shared one')
+
   const bare = new AioPool({ processes: 1 })
   t.teardown(() => bare.terminate())
   const error = await t.throwsAsync(async () => bare.coro_apply({ module, name: 'double' }, [4]))

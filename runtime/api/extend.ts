@@ -8,6 +8,8 @@ export { checkBoolean, checkTimeout, checkInteger, checkNumber, checkString, che
 // Transfer: a core reduces to a cloneable record and is rebuilt over the same memory elsewhere.
 export { CORE, REDUCE, registerType, registerWrapper, registerClassModule, type Reduced, type Shareable } from '../core/transfer.js'
 export { coroHolding, guard, holding } from '../core/guard.js'
+// What getContext(method, options) applies to a generated context.
+export { withContextOptions, type ContextOptions } from './context-options.js'
 export * from '../core/errors.js'
 // Proxies: a generated proxy class, and what a manager server may call on the hosted object.
 export { ProxyCore, PROXY_CLASSES, wrapProxy } from '../manager/proxy.js'

@@ -5,6 +5,7 @@ export type { Timeout } from '../core/args.js'
 export type { CoroOptions } from '../core/wait.js'
 export type { ProcessOptions, Target } from '../process/process.js'
 export type { QueueOptions } from '../ipc/queue.js'
+export type { ContextOptions } from './context-options.js'
 export type { PoolOptions, PoolFunction, AsyncOptions } from '../pool/pool.js'
 export { RemoteTraceback } from '../core/remote-error.js'
 

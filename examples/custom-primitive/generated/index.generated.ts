@@ -8,6 +8,7 @@ export { CountDownLatchProxy }
 
 import { NotImplementedError, ValueError } from 'aioprocessing/extend'
 import { registerClassModule } from 'aioprocessing/extend'
+import { withContextOptions, type ContextOptions } from 'aioprocessing/extend'
 export * from 'aioprocessing'
 export { CountDownLatch }
 // Threads and processes started from here load this module first, so that shared objects of its classes rebuild there.
@@ -27,9 +28,9 @@ const threadContext: Context = Object.freeze({
   CountDownLatch: ((...args: ConstructorParameters<typeof CountDownLatch>) => new CountDownLatch(...args)),
 })
 
-/** Python's `get_context()`: 'thread' (worker_threads, shared memory) is the default. */
-export function getContext(method: string = 'thread'): Context {
-  if (method === 'thread') return threadContext
+/** Python's `get_context()`: 'thread' (worker_threads, shared memory) is the default; `options` apply to every process and pool it makes. */
+export function getContext(method: string = 'thread', options: ContextOptions = {}): Context {
+  if (method === 'thread') return withContextOptions(threadContext, options)
   if (method === 'spawn' || method === 'fork' || method === 'forkserver') {
     throw new NotImplementedError(`the '${method}' start method is not supported yet; use getContext('thread'), whose processes are worker threads`)
   }

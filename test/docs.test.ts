@@ -1,0 +1,169 @@
+// Every example in the README and the API reference (docs/api.md) is a whole program, and this
+// file runs each one: TypeScript blocks under tsx after one type check of them all, JavaScript
+// blocks as plain .mjs on this Node, a Python block together with the Node block after it (the
+// two ends of one connection). A block followed by "Prints:" and a text block must print exactly
+// that. The examples import 'aioprocessing', which resolves to this repository's build.
+import test from 'ava'
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { LONG } from './helpers.js'
+
+const root = fileURLToPath(new URL('../../', import.meta.url))
+
+interface Block {
+  readonly doc: string
+  /** 1-based line of the opening fence. */
+  readonly line: number
+  readonly lang: 'ts' | 'js' | 'python'
+  readonly code: string
+  /** What it must print, when the document says. */
+  readonly prints?: string
+}
+
+/** The fenced blocks of a Markdown file that are programs (ts, js, python), with what each prints. */
+export function programs(doc: string, text: string): Block[] {
+  const lines = text.split('\n')
+  const blocks: Block[] = []
+  for (let i = 0; i < lines.length; i++) {
+    // A block whose info string has more words (```ts signature) is not a program.
+    const open = /^```(\S*)(\s.*)?$/.exec(lines[i])
+    if (!open) continue
+    const end = lines.indexOf('```', i + 1)
+    if (end < 0) throw new Error(`${doc}:${i + 1}: a code block that does not end`)
+    const lang = open[2]?.trim() ? 'other' : open[1]
+    if (lang === 'ts' || lang === 'js' || lang === 'python') {
+      // "Prints:" then a text block, possibly after a blank line.
+      let j = end + 1
+      while (j < lines.length && lines[j].trim() === '') j++
+      let prints: string | undefined
+      if (lines[j]?.trim() === 'Prints:') {
+        let k = j + 1
+        while (k < lines.length && lines[k].trim() === '') k++
+        if (lines[k] !== '```text') throw new Error(`${doc}:${k + 1}: "Prints:" must be followed by a \`\`\`text block`)
+        const close = lines.indexOf('```', k + 1)
+        prints = lines.slice(k + 1, close).join('\n') + '\n'
+      }
+      blocks.push({ doc, line: i + 1, lang, code: lines.slice(i + 1, end).join('\n') + '\n', prints })
+    }
+    i = end
+  }
+  return blocks
+}
+
+const docs = ['README.md', 'docs/api.md'].flatMap((doc) => programs(doc, readFileSync(join(root, doc), 'utf8')))
+
+// A folder outside the repository where `import 'aioprocessing'` finds this build, as in a user's project.
+const dir = mkdtempSync(join(tmpdir(), 'aio-docs-'))
+test.after.always(() => rmSync(dir, { recursive: true, force: true }))
+mkdirSync(join(dir, 'node_modules'))
+symlinkSync(root, join(dir, 'node_modules', 'aioprocessing'), 'dir')
+writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n')
+
+const fileOf = (b: Block) => join(dir, `${b.doc.replace(/\W/g, '_')}_${b.line}.${b.lang === 'ts' ? 'ts' : b.lang === 'js' ? 'mjs' : 'py'}`)
+for (const b of docs) writeFileSync(fileOf(b), b.code)
+
+test('the README and the API reference have examples, and the reference has one for every class', (t) => {
+  t.true(docs.filter((b) => b.doc === 'README.md').length >= 5)
+  const api = readFileSync(join(root, 'docs/api.md'), 'utf8')
+  const sections = api.split(/^## /m).slice(1)
+  const classes = sections.filter((s) => /^Aio\w+\n/.test(s))
+  t.true(classes.length >= 19)
+  for (const s of classes) t.true(/\nExample:\n\n```ts\n/.test(s), `the section of ${s.split('\n')[0]} has no example`)
+})
+
+test.serial('the TypeScript examples type-check against the published types', (t) => {
+  const files = docs.filter((b) => b.lang === 'ts').map((b) => fileOf(b))
+  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: {
+      strict: true, noEmit: true, target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', skipLibCheck: true,
+      typeRoots: [join(root, 'node_modules/@types')], types: ['node'], lib: ['es2022', 'esnext.disposable'],
+    },
+    files,
+  }))
+  const tsc = join(root, 'node_modules/typescript/bin/tsc')
+  const r = spawnSync(process.execPath, [tsc, '-p', dir], { encoding: 'utf8', timeout: 5 * LONG })
+  // Name the document's line, not the temporary file's.
+  const where = (out: string) => docs.reduce((text, b) => text.split(fileOf(b)).join(`${b.doc}:${b.line}+`), out)
+  t.is(r.status, 0, where(r.stdout + r.stderr))
+})
+
+/** Runs one program to its end (killed after LONG ms). */
+function run(command: string, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { cwd: dir, timeout: LONG })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    child.on('close', (status) => resolve({ status, stdout, stderr }))
+  })
+}
+
+const tsx = join(root, 'node_modules/tsx/dist/cli.mjs')
+const node = (b: Block) => (b.lang === 'ts' ? run(process.execPath, [tsx, fileOf(b)]) : run(process.execPath, [fileOf(b)]))
+
+/** A TCP port nothing listens on now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number }
+      s.close(() => resolve(port))
+    })
+    s.on('error', reject)
+  })
+}
+
+/** Until something listens on 127.0.0.1:port (read from /proc, so no probe connection is made). */
+async function listening(port: number, deadline: number): Promise<boolean> {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')} `
+  while (Date.now() < deadline) {
+    if (readFileSync('/proc/net/tcp', 'utf8').split('\n').some((l) => l.includes(hex) && / 0A /.test(l))) return true
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  return false
+}
+
+// At most two examples at once: each starts threads or processes of its own.
+let running = 0
+const queue: Array<() => void> = []
+async function slot<T>(f: () => Promise<T>): Promise<T> {
+  if (running >= 2) await new Promise<void>((r) => queue.push(r))
+  running++
+  try {
+    return await f()
+  } finally {
+    running--
+    queue.shift()?.()
+  }
+}
+
+docs.forEach((b, i) => {
+  if (b.lang === 'python') return
+  const peer = docs[i - 1]?.lang === 'python' && docs[i - 1].doc === b.doc ? docs[i - 1] : undefined
+  test(`${b.doc}:${b.line} runs${peer ? ` with the Python peer of line ${peer.line}` : ''}${b.prints ? ' and prints what the document says' : ''}`, (t) =>
+    slot(async () => {
+      let python: Promise<{ status: number | null; stdout: string; stderr: string }> | undefined
+      if (peer) {
+        // The two ends meet at the port the document names; a free one is put in its place.
+        const named = /\b(\d{4,5})\b/.exec(peer.code)![1]
+        const port = String(await freePort())
+        writeFileSync(fileOf(peer), peer.code.split(named).join(port))
+        writeFileSync(fileOf(b), b.code.split(named).join(port))
+        python = run('python3', [fileOf(peer)])
+        t.true(await listening(Number(port), Date.now() + LONG), 'the Python side never listened')
+      }
+      const r = await node(b)
+      t.is(r.status, 0, `${r.stdout}\n${r.stderr}`)
+      t.is(r.stderr, '')
+      if (b.prints !== undefined) t.is(r.stdout, b.prints)
+      if (python) {
+        const p = await python
+        t.is(p.status, 0, p.stderr)
+      }
+    }),
+  )
+})
