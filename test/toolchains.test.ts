@@ -1,5 +1,5 @@
 // Targets and tasks as users' toolchains compile them: esbuild (what tsx runs) with keepNames,
-// and tsc, for targets from ES2017. Each compiled function calls the helpers its compiler put at
+// tsc and swc, for targets from ES2017. Each compiled function calls the helpers its compiler put at
 // the top of the module (__name, __using/__callDispose, __publicField, __rest, __classPrivateField*...),
 // which the library supplies to the function rebuilt from its source.
 import test from 'ava'
@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { transform } from 'esbuild'
 import ts from 'typescript'
+import swc from '@swc/core'
 import { AioConnection, AioListener, AioLock, AioPipe, AioPool, AioProcess, AioQueue, ValueError, getContext } from '../generated/index.generated.js'
 import { LONG, runNodeWith } from './helpers.js'
 import type { ProcessOptions } from '../generated/index.generated.js'
@@ -47,6 +48,9 @@ const toolchains: Array<[string, () => Promise<string>]> = [
   ...(['ES2017', 'ES2022'] as const).map((target): [string, () => Promise<string>] => [
     `tsc --target ${target}`,
     async () => ts.transpileModule(MODULE, { compilerOptions: { target: ts.ScriptTarget[target], module: ts.ModuleKind.ESNext } }).outputText,
+  ]),  ...(['es2017', 'es2020', 'es2022'] as const).map((target): [string, () => Promise<string>] => [
+    `swc --target ${target} (helpers inlined)`,
+    async () => (await swc.transform(MODULE, { jsc: { parser: { syntax: 'typescript' }, target, externalHelpers: false }, module: { type: 'es6' } })).code,
   ]),
 ]
 
@@ -99,6 +103,9 @@ test('a target calling a compiler helper the library does not supply is refused 
   const error = t.throws(() => new AioProcess({ target }).start(), { instanceOf: TypeError })
   t.regex(error!.message, /__extends/)
   t.regex(error!.message, /module, name|ES2022/)
+  // swc for ES2016 wraps async functions in _async_to_generator, a helper not supplied.
+  const swcOld = new Function('return function target(a) { return _async_to_generator(function* () { yield a })() }')() as () => void
+  t.throws(() => new AioProcess({ target: swcOld }).start(), { instanceOf: TypeError, message: /calls _async_to_generator, a helper its compiler \(swc\).*ES2022/ })
   // One that defines a function of that shape itself is its own business.
   const own = new Function('return function target() { function __extends(x) { return x } return __extends(1) }')() as () => void
   const q = new AioProcess({ target: own })

@@ -3,7 +3,7 @@
 
 import { pathToFileURL } from 'node:url'
 import { isAbsolute } from 'node:path'
-import { ESBUILD_HELPERS, TS_HELPERS } from './compiler-helpers.js'
+import { ESBUILD_HELPERS, SWC_HELPERS, TS_HELPERS } from './compiler-helpers.js'
 
 /** A function as it crosses threads: its source text, or the module export to import. */
 export type FunctionRef = { source: string } | { module: string; name: string }
@@ -55,9 +55,9 @@ export function functionSource(name: string, fn: (...args: any[]) => unknown): s
   if (!/^(?:async\s*)?(?:function\b|\(|[\w$]+\s*=>)/.test(source) && /\bthis\b/.test(source)) {
     throw new TypeError(`${name} is a method that uses \`this\`: shipped to another thread as source it would run without its object; pass a function that takes the object's data as arguments, or { module, name }`)
   }
-  const helper = [...source.matchAll(/\b(__[a-zA-Z]+)\(/g)].map((m) => m[1]).find((h) => !(h in HELPERS) && COMPILER_HELPER.test(h) && !declares(source, h))
+  const helper = [...source.matchAll(/(?<![\w$.])(_{1,2}[a-zA-Z_]+)\(/g)].map((m) => m[1]).find((h) => !Object.hasOwn(HELPERS, h) && (COMPILER_HELPER.test(h) || SWC_HELPER.test(h)) && !declares(source, h))
   if (helper) {
-    throw new TypeError(`${name} calls ${helper}, a helper its compiler (TypeScript or esbuild) put at the top of the module, which does not travel with the function's source; compile for a newer target ("target": "ES2022" or later), or pass { module, name }`)
+    throw new TypeError(`${name} calls ${helper}, a helper its compiler (${SWC_HELPER.test(helper) ? 'swc' : 'TypeScript or esbuild'}) put at the top of the module, which does not travel with the function's source; compile for a newer target ("target": "ES2022" or later), or pass { module, name }`)
   }
   return source
 }
@@ -70,15 +70,18 @@ function declares(source: string, name: string): boolean {
 /** Names compilers give their module-level helpers (TypeScript's tslib, esbuild's runtime). */
 const COMPILER_HELPER = /^__(awaiter|generator|rest|assign|spreadArray|extends|decorate\w*|esDecorate|runInitializers|classPrivate\w*|private\w*|accessCheck|pow|template|yieldStar|forAwait|asyncGenerator|await|super\w*|require|toESM|toCommonJS|esm|commonJS|export|reExport|create|getProtoOf|getOwnProp\w*|decorator\w*|expectFn|earlyAccess|restKey|setFunctionName|propKey|makeTemplateObject|importStar|importDefault|createBinding|setModuleDefault|metadata|param|values|read|asyncValues|asyncDelegator)$/
 
+/** Names swc gives the helpers it inlines (@swc/helpers): `_define_property`, `_object_spread`... */
+const SWC_HELPER = /^_(?:async|await|apply|array|assert|call|check|class|construct|create|decorate|define|extends|get|inherits|init|instanceof|interop|is|iterable|new|non|object|overload|possible|read|set|skip|sliced|super|tagged|throw|to|ts|type|unsupported|update|using|wrap|write)_[a-z_]+$/
+
 /** Every helper supplied to a rebuilt function that calls it, by name. */
-const HELPERS: Record<string, string> = { ...TS_HELPERS, ...ESBUILD_HELPERS }
+const HELPERS: Record<string, string> = { ...TS_HELPERS, ...ESBUILD_HELPERS, ...SWC_HELPERS }
 
 /** The helper texts `source` needs, and the helpers those need, in definition order. */
 function helpersFor(source: string): string {
   const needed = new Set<string>()
   const visit = (text: string): void => {
-    for (const m of text.matchAll(/\b__[a-zA-Z]+\b/g)) {
-      if (m[0] in HELPERS && !needed.has(m[0])) {
+    for (const m of text.matchAll(/(?<![\w$.])_{1,2}[a-zA-Z_]+\b/g)) {
+      if (Object.hasOwn(HELPERS, m[0]) && !needed.has(m[0])) {
         needed.add(m[0])
         visit(HELPERS[m[0]])
       }
