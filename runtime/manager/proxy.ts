@@ -21,7 +21,7 @@ import { rebuildError, type ErrorRecord } from '../core/remote-error.js'
 import { OP_ACK, OP_ADOPT, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_INCREF, OP_SHUTDOWN, increfLocal, localReferent, type Answer, type ProxyState, type Request } from './protocol.js'
 import * as net from 'node:net'
 import { randomBytes } from 'node:crypto'
-import { decodeFromPeer, encode, encodeAside, encoded } from '../ipc/serialize.js'
+import { decodeFromPeer, encode, encodeAside, encodeCopy, encoded } from '../ipc/serialize.js'
 import { FramedSocket } from '../ipc/framed-socket.js'
 import { MAX_MESSAGE_BYTES } from '../ipc/framing.js'
 
@@ -150,7 +150,7 @@ class Channel {
       // The call took something: say so before returning, and see that it left this process, so
       // that the server puts it back only if this thread dies before the call returned.
       try {
-        conn.sendBytes(encoded().subarray(0, encode([this.nextId++, OP_ACK, msg[0]] satisfies Request, 'obj')))
+        conn.sendBytes(encodeCopy([this.nextId++, OP_ACK, msg[0]] satisfies Request, 'obj'))
         flushSync(conn)
       } catch (error) {
         throw this.gone(error)
@@ -189,7 +189,7 @@ class Channel {
         role: 'client',
         authkey: this.authkey === null ? null : Buffer.from(this.authkey, 'hex'),
         ready: () => {
-          channel.send(encoded().subarray(0, encode([0, OP_HELLO, this.key] satisfies Request, 'obj')))
+          channel.send(encodeCopy([0, OP_HELLO, this.key] satisfies Request, 'obj'))
           sock.unref() // only pending calls keep this process alive
           resolve(channel)
         },
@@ -203,7 +203,7 @@ class Channel {
             return
           }
           // The call took something: acknowledge it before the caller has it (see call()).
-          if (answer[3] === true) channel.send(encoded().subarray(0, encode([this.nextId++, OP_ACK, answer[0]] satisfies Request, 'obj')))
+          if (answer[3] === true) channel.send(encodeCopy([this.nextId++, OP_ACK, answer[0]] satisfies Request, 'obj'))
           this.deliver(answer)
           if (this.pending.size === 0) sock.unref()
         },
@@ -255,7 +255,7 @@ class Channel {
     channel.send(encoded().subarray(0, n))
     const onAbort = (): void => {
       p.aborted = { reason: signal!.reason }
-      channel.send(encoded().subarray(0, encode([this.nextId++, OP_CANCEL, id] satisfies Request, 'obj')))
+      channel.send(encodeCopy([this.nextId++, OP_CANCEL, id] satisfies Request, 'obj'))
     }
     signal?.addEventListener('abort', onAbort, { once: true })
     try {

@@ -15,6 +15,7 @@ import { SendState } from '../ipc/connection.js'
 import { PENDING, coroBlockOn, park, type Pending, type Waiter } from '../core/wait.js'
 import { encodeCopy, sharedWritten } from '../ipc/serialize.js'
 import { ValueError } from '../core/errors.js'
+import { holdsShared, reduceTree } from '../core/transfer.js'
 import { rebuildError, type ErrorRecord } from '../core/remote-error.js'
 import type { FunctionRef } from '../core/source.js'
 import { EV, INIT_FAILED, LOW_WATER, MODE_APPLY, OP_DEFINE, OP_STOP, OP_TASK, SENT, WAITING, frameBatch, type DefineMessage, type ResultMessage, type StopMessage, type TaskMessage, type TaskMode } from './pool-protocol.js'
@@ -38,9 +39,18 @@ export type PoolState = typeof RUN | typeof CLOSE | typeof TERMINATE
 
 let nextTaskId = 1
 
-/** A task of `job`: its message encoded now, so that an argument that cannot be sent fails the call. */
+/**
+ * A task of `job`: its message encoded now, so that an argument that cannot be sent fails the
+ * call. For worker processes, shared objects go as their records (proxies rebuild there; a
+ * thread-context object is refused, naming its path and what to pass instead).
+ */
 export function makeTask(job: Job, index: number, fnId: number, mode: TaskMode, items: unknown[]): Task {
   const id = nextTaskId++
+  if (job.pool.portable) {
+    const reduced = reduceTree(items, 'args', true) as unknown[]
+    const bytes = encodeCopy([OP_TASK, id, fnId, mode, reduced] satisfies TaskMessage, 'args')
+    return { id, job, index, fnId, bytes, shared: holdsShared(reduced) }
+  }
   const before = sharedWritten()
   const bytes = encodeCopy([OP_TASK, id, fnId, mode, items] satisfies TaskMessage, 'args')
   return { id, job, index, fnId, bytes, shared: sharedWritten() !== before }
@@ -100,12 +110,14 @@ export class Dispatcher implements ResultHost, Waiter {
   private initFailures = 0
   /** Set once INIT_TRIES initializers failed in a row: every task fails with it from then on. */
   broken: Error | undefined
+  readonly portable: boolean
 
   /** `fnRefs[fnId]` is sent to a worker before its first task that calls function fnId. */
   constructor(settings: WorkerSettings, readonly processes: number, private readonly fnRefs: readonly FunctionRef[]) {
     this.events = this.i32 = new Int32Array(settings.events)
     this.slots = new WorkerSlots(settings)
     this.maxtasks = settings.maxtasks
+    this.portable = settings.startMethod === 'spawn'
   }
 
   submit(tasks: Task[]): void {
@@ -212,14 +224,14 @@ export class Dispatcher implements ResultHost, Waiter {
       if (msg === PENDING) return
       const [id, ok, value, micros] = msg as ResultMessage
       if (id === INIT_FAILED) {
-        w.initError = rebuildError(value as ErrorRecord, `the initializer in pool worker ${w.proc.name} (thread ${w.proc.pid})`) as Error
+        w.initError = rebuildError(value as ErrorRecord, `the initializer in pool worker ${w.where()}`) as Error
         continue
       }
       this.initFailures = 0
       const task = w.shift()
       if (!task || task.id !== id) throw new Error(`aioprocessing: pool protocol error: result for task ${id}, expected ${task?.id}`)
       this.taskMicros = this.taskMicros < 0 ? micros : this.taskMicros * 0.875 + micros * 0.125
-      this.answer(task, ok, ok ? value : rebuildError(value as ErrorRecord, `pool worker ${w.proc.name} (thread ${w.proc.pid})`))
+      this.answer(task, ok, ok ? value : rebuildError(value as ErrorRecord, `pool worker ${w.where()}`))
     }
   }
 

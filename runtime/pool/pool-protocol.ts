@@ -68,6 +68,9 @@ export interface WorkerArgs {
   maxtasks: number
 }
 
+/** A spawn-context worker's process argument: the pool's settings (its pipe is DATA_FD, relayed by the supervisor). */
+export type ProcessWorkerArgs = Pick<WorkerArgs, 'initializer' | 'initargs' | 'maxtasks'>
+
 // A record from the pool is a batch, so that many tasks cost one commit and one wake-up: messages
 // back to back, each a u32 length and its encoded bytes. The length's top bit says the message
 // carries shared objects: then a u32 task id follows, and the worker (started without the

@@ -10,14 +10,11 @@
 import { ConnectionCore, SendState } from '../ipc/connection.js'
 import { EOF, GetState, Ring } from '../ipc/queue.js'
 import { PENDING, blockOn, coroBlockOn } from '../core/wait.js'
-import { decode, encode, encoded } from '../ipc/serialize.js'
-import { loadFunction } from '../core/source.js'
-import { CURRENT, DONE, EV, INIT_FAILED, LOW_WATER, MODE_APPLY, MODE_STARMAP, OP_DEFINE, OP_STOP, OP_TASK, SENT, WAITING, splitBatch, type ResultMessage, type SharedMessage, type ToWorker, type WorkerArgs } from './pool-protocol.js'
-import { errorRecord, type ErrorRecord } from '../core/remote-error.js'
-import { describeValue } from '../core/args.js'
+import { decode, encoded } from '../ipc/serialize.js'
+import { CURRENT, DONE, EV, INIT_FAILED, LOW_WATER, OP_STOP, SENT, WAITING, splitBatch, type ResultMessage, type SharedMessage, type ToWorker, type WorkerArgs } from './pool-protocol.js'
+import { errorRecord } from '../core/remote-error.js'
 import { loadClassModules } from '../core/transfer.js'
-
-type Fn = (...args: unknown[]) => unknown
+import { TaskRunner, encodeResult, runInitializer } from './run-task.js'
 
 /** How long a result may wait before the pool is told of it, in ms, while the pool is busy (not WAITING). */
 const ANNOUNCE_MS = 0.05
@@ -26,7 +23,7 @@ export async function poolWorker(a: WorkerArgs): Promise<void> {
   const conn = new ConnectionCore(new Ring(new Int32Array(a.rx)), new Ring(new Int32Array(a.tx)), true)
   const words = new Int32Array(a.words)
   const events = new Int32Array(a.events)
-  const fns = new Map<number, Fn | { error: unknown }>()
+  const runner = new TaskRunner()
   let lastAnnounce = performance.now()
   let unannounced = false
   const announce = (): void => {
@@ -36,7 +33,7 @@ export async function poolWorker(a: WorkerArgs): Promise<void> {
     Atomics.notify(events, EV)
   }
   const send = (msg: ResultMessage): void => {
-    const n = encode(msg, 'result')
+    const n = encodeResult(msg)
     const st = new SendState(conn.tx!.i32, encoded().subarray(0, n))
     if (conn.sendAttempt(st) === PENDING) {
       // The pipe is full: the pool must read before this worker can go on.
@@ -45,15 +42,11 @@ export async function poolWorker(a: WorkerArgs): Promise<void> {
     }
   }
 
-  if (a.initializer) {
-    try {
-      const init = await loadFunction(a.initializer)
-      await init(...a.initargs)
-    } catch (error) {
-      // The pool counts these and stops starting workers after a few in a row (dispatch.ts).
-      send([INIT_FAILED, false, errorRecord(error), 0])
-      return
-    }
+  const initError = await runInitializer(a)
+  if (initError) {
+    // The pool counts these and stops starting workers after a few in a row (dispatch.ts).
+    send([INIT_FAILED, false, initError, 0])
+    return
   }
 
   // A record from the pool is a batch (pool-protocol.ts); a message kept as bytes carries shared
@@ -80,71 +73,22 @@ export async function poolWorker(a: WorkerArgs): Promise<void> {
           message = decode(m.bytes) as ToWorker
         } catch (error) {
           // Its shared objects cannot be rebuilt here: the task fails with the reason; the worker goes on.
-          if (finish(m.taskId, false, errorRecord(error), 0)) return void (unannounced && announce())
+          if (finish([m.taskId, false, errorRecord(error), 0])) return void (unannounced && announce())
           continue
         }
       }
-      if (await handle(message)) return void (unannounced && announce())
+      const result = await runner.handle(message, (id) => Atomics.store(words, CURRENT, id))
+      if (result === 'stop' || (result && finish(result))) return void (unannounced && announce())
     }
   }
 
   /** Sends a task's answer and counts it done; true when the worker is to end (maxtasksperchild). */
-  function finish(id: number, ok: boolean, value: unknown, micros: number): boolean {
-    try {
-      send(ok ? [id, true, value, micros] : [id, false, value as ErrorRecord, micros])
-    } catch (error) {
-      // Python's MaybeEncodingError: the result cannot be sent; the task fails, the worker goes on.
-      const reason = error instanceof Error ? error.message : String(error)
-      send([id, false, { name: 'MaybeEncodingError', message: `Error sending result: '${describeValue(value)}'. Reason: '${reason}'`, isError: true }, micros])
-    }
+  function finish(result: ResultMessage): boolean {
+    send(result)
     Atomics.store(words, CURRENT, 0)
     const done = Atomics.add(words, DONE, 1) + 1
     unannounced = true
     if (Atomics.load(events, WAITING) === 1 || Atomics.load(words, SENT) - done <= Atomics.load(words, LOW_WATER) || performance.now() - lastAnnounce >= ANNOUNCE_MS) announce()
     return a.maxtasks > 0 && ++tasks >= a.maxtasks
   }
-
-  /** Runs one message; true when the worker is to end. */
-  async function handle(m: ToWorker): Promise<boolean> {
-    if (m[0] === OP_STOP) return true
-    if (m[0] === OP_DEFINE) {
-      const [, id, ref] = m
-      try {
-        fns.set(id, await loadFunction(ref))
-      } catch (error) {
-        fns.set(id, { error })
-      }
-      return false
-    }
-    if (m[0] !== OP_TASK) throw new Error(`aioprocessing: pool protocol error: unknown message to a worker: ${JSON.stringify(m)}`)
-    const [, id, fnId, mode, items] = m
-    Atomics.store(words, CURRENT, id)
-    const t0 = performance.now()
-    let ok = true
-    let value: unknown
-    try {
-      const fn = fns.get(fnId)!
-      if (typeof fn !== 'function') throw fn.error
-      if (mode === MODE_APPLY) {
-        value = fn(...(items[0] as unknown[]))
-        if (isThenable(value)) value = await value
-      } else {
-        const out = new Array(items.length)
-        for (let i = 0; i < items.length; i++) {
-          let v = mode === MODE_STARMAP ? fn(...(items[i] as unknown[])) : fn(items[i])
-          if (isThenable(v)) v = await v
-          out[i] = v
-        }
-        value = out
-      }
-    } catch (error) {
-      ok = false
-      value = errorRecord(error)
-    }
-    return finish(id, ok, value, (performance.now() - t0) * 1000)
-  }
-}
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return v !== null && typeof v === 'object' && typeof (v as { then?: unknown }).then === 'function'
 }

@@ -38,7 +38,11 @@ export interface PoolOptions {
   initargs?: unknown[]
   /** A worker retires after this many tasks (a chunk counts as one) and a fresh one replaces it. */
   maxtasksperchild?: number | null
-  /** Only 'thread' (the default) and the thread context object are accepted. */
+  /**
+   * 'thread' (the default): workers are worker threads. 'spawn' (or `getContext('spawn')`): workers
+   * are Node processes, for isolation (a crash, memory, `process.chdir`, a hard kill); task
+   * arguments may hold spawn-context objects and manager proxies, not thread-context ones.
+   */
   context?: unknown
   /** Node's worker resource limits for every worker (e.g. `{ maxOldGenerationSizeMb: 64 }`). */
   resourceLimits?: ResourceLimits
@@ -76,8 +80,9 @@ export class PoolCore implements Waiter {
       throw new TypeError('initializer must be a callable: a self-contained function or { module, name }')
     }
     if (!Array.isArray(initargs)) throw new TypeError('initargs must be an array')
-    if (context !== undefined && context !== null && context !== 'thread' && (context as { getStartMethod?: () => string }).getStartMethod?.() !== 'thread') {
-      throw new NotImplementedError('AioPool runs on the thread start method only')
+    const startMethod = typeof context === 'string' ? context : context === undefined || context === null ? 'thread' : (context as { getStartMethod?: () => string }).getStartMethod?.()
+    if (startMethod !== 'thread' && startMethod !== 'spawn') {
+      throw new ValueError(`context must be 'thread', 'spawn' or a context from getContext(), not ${typeof context === 'string' ? `'${context}'` : String(context)}`)
     }
     this.processes = n
     const settings = {
@@ -87,7 +92,8 @@ export class PoolCore implements Waiter {
       maxtasks: maxtasksperchild ?? 0,
       resourceLimits,
       preload,
-    }
+      startMethod,
+    } as const
     this.dispatcher = new Dispatcher(settings, n, this.fnRefs)
     this.i32 = this.dispatcher.events
     try {
@@ -226,7 +232,7 @@ export class PoolCore implements Waiter {
     return `state=${STATE_NAMES[this.dispatcher.state]} pool_size=${this.processes}`
   }
 
-  /** The workers' pids (thread ids), for tests and diagnostics. */
+  /** The workers' pids (thread ids in the thread context, OS pids in the spawn context), for tests and diagnostics. */
   get pids(): (number | null)[] {
     return this.dispatcher.slots.list.map((w) => w.proc.pid)
   }

@@ -28,6 +28,8 @@ export interface ResultHost {
   keepPumping(): void
   /** Takes back a cancelled job's queued tasks. */
   withdraw(job: Job): void
+  /** The workers are processes: task arguments must be portable (proxies, not thread-context objects). */
+  readonly portable: boolean
 }
 
 /** One unit sent to a worker: a call or a chunk of a map. */

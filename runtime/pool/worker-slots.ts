@@ -7,7 +7,7 @@ import { STATE, STOPPED } from '../process/supervisor-protocol.js'
 import { ConnectionCore, SendState } from '../ipc/connection.js'
 import { GetState } from '../ipc/queue.js'
 import { WorkerLostError } from '../core/errors.js'
-import { CURRENT, LOW_WATER, WORKER_WORDS, type WorkerArgs } from './pool-protocol.js'
+import { CURRENT, LOW_WATER, WORKER_WORDS, type ProcessWorkerArgs, type WorkerArgs } from './pool-protocol.js'
 import type { Task } from './results.js'
 import type { ResourceLimits } from 'node:worker_threads'
 
@@ -17,7 +17,12 @@ const PIPE_CAPACITY = 128 * 1024
 export const FIRST_DEPTH = 16
 
 /** What every worker of a pool starts with; each slot adds its own pipe and words. */
-export type WorkerSettings = Omit<WorkerArgs, 'rx' | 'tx' | 'words'> & { resourceLimits: ResourceLimits | undefined; preload: (string | URL)[] | undefined }
+export type WorkerSettings = Omit<WorkerArgs, 'rx' | 'tx' | 'words'> & {
+  resourceLimits: ResourceLimits | undefined
+  preload: (string | URL)[] | undefined
+  /** 'spawn': workers are processes, their pipes relayed by the supervisor (pool-process-worker.ts). */
+  startMethod: 'thread' | 'spawn'
+}
 
 export class WorkerSlot {
   readonly conn: ConnectionCore
@@ -43,18 +48,29 @@ export class WorkerSlot {
     this.conn = mine
     this.recv = mine.recvBegin()
     this.words[LOW_WATER] = FIRST_DEPTH >> 1
-    const { resourceLimits, preload, ...shared } = settings
-    const args: WorkerArgs = { rx: theirs.rx!.i32.buffer as SharedArrayBuffer, tx: theirs.tx!.i32.buffer as SharedArrayBuffer, words: this.words.buffer as SharedArrayBuffer, ...shared }
-    this.proc = new ProcessCore({
-      target: { module: new URL('./pool-worker.js', import.meta.url).href, name: 'poolWorker' },
-      args: [args],
-      name: `PoolWorker-${n}`,
-      daemon: true,
-      resourceLimits,
-      preload,
-      exitNotify: settings.events,
-      lazyRegistry: true,
-    })
+    const { resourceLimits, preload, startMethod, ...shared } = settings
+    const ends = { rx: theirs.rx!.i32.buffer as SharedArrayBuffer, tx: theirs.tx!.i32.buffer as SharedArrayBuffer }
+    const common = { name: `PoolWorker-${n}`, daemon: true, resourceLimits, preload, exitNotify: settings.events }
+    if (startMethod === 'spawn') {
+      // A process shares no memory with us: the supervisor relays its pipe to `theirs`, and the
+      // relay holds that end from now on.
+      const args: ProcessWorkerArgs = { initializer: shared.initializer, initargs: shared.initargs, maxtasks: shared.maxtasks }
+      this.proc = new ProcessCore({
+        ...common,
+        target: { module: new URL('./pool-process-worker.js', import.meta.url).href, name: 'poolProcessWorker' },
+        args: [args],
+        startMethod: 'spawn',
+        relay: { ...ends, notify: settings.events },
+      })
+    } else {
+      const args: WorkerArgs = { ...ends, words: this.words.buffer as SharedArrayBuffer, ...shared }
+      this.proc = new ProcessCore({
+        ...common,
+        target: { module: new URL('./pool-worker.js', import.meta.url).href, name: 'poolWorker' },
+        args: [args],
+        lazyRegistry: true,
+      })
+    }
     this.proc.start()
   }
 
@@ -84,14 +100,32 @@ export class WorkerSlot {
     return this.stopped
   }
 
+  /** The worker as error messages name it: `PoolWorker-2 (thread 7)`, `PoolWorker-2 (pid 4242)`. */
+  where(): string {
+    return `${this.proc.name} (${this.proc.startMethod === 'spawn' ? 'pid' : 'thread'} ${this.proc.pid})`
+  }
+
+  /**
+   * The id of the task the worker was running when it ended: its CURRENT word, or for a process
+   * (which shares no words) the oldest task it had not answered, the one it ran or was about to.
+   */
+  current(): number {
+    if (this.proc.startMethod === 'spawn') return this.inflight[this.inflightHead]?.id ?? 0
+    return Atomics.load(this.words, CURRENT)
+  }
+
   /** The error of the task the worker was running when it ended. */
   lostError(): WorkerLostError {
     const code = this.proc.exitcode
     const how =
       code === 1 ? 'it crashed or ran out of memory (exitcode 1)' :
       code === 13 ? 'the task awaited a promise that could never settle: nothing was left to keep the worker alive (exitcode 13)' :
+      code === -9 ? 'it was killed (SIGKILL; the system kills a process that runs out of memory so)' :
+      code === -6 || code === 134 ? 'it aborted (SIGABRT: a native crash, or out of memory under --max-old-space-size)' :
+      code === -11 || code === 139 ? 'it crashed (SIGSEGV: a native addon or a bug)' :
+      code !== null && code < 0 ? `signal ${-code}` :
       `exitcode ${code}`
-    return new WorkerLostError(`the pool worker ${this.proc.name} ended while running this task (${how}); the task was not retried, and the pool goes on with a new worker`)
+    return new WorkerLostError(`the pool worker ${this.where()} ended while running this task (${how}); the task was not retried, and the pool goes on with a new worker`)
   }
 }
 
@@ -118,7 +152,7 @@ export class WorkerSlots {
       if (!w.stopped) continue
       drain(w)
       ended(w)
-      const current = Atomics.load(w.words, CURRENT)
+      const current = w.current()
       const rest: Task[] = []
       for (const t of w.takeAll()) {
         if (t.id === current) lost(t, w.lostError())

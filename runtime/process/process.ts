@@ -6,6 +6,7 @@
 // event loop. The supervisor turns every end — return, throw, process.exit, terminate(),
 // kill(), out-of-memory under resourceLimits — into a store to STATE and an Atomics.notify.
 
+import type { RelayEnds } from '../ipc/stream-relay.js'
 import { Worker, type ResourceLimits } from 'node:worker_threads'
 import { livenessTable } from '../core/liveness.js'
 import { provideSupervisor, upstreamPort } from '../ipc/feeder-client.js'
@@ -51,10 +52,12 @@ export interface ProcessOptions<A extends unknown[] = any[]> {
    * process itself, so a `{ module: 'tasks.ts' }` target loads.
    */
   preload?: (string | URL)[]
-  /** Internal: word 0 of this buffer is incremented and notified when the process ends. */
+  /** @internal Word 0 of this buffer is incremented and notified when the process ends. */
   exitNotify?: SharedArrayBuffer
-  /** Internal: the target loads the library's classes itself when it needs them (a pool worker). */
+  /** @internal The target loads the library's classes itself when it needs them (a pool worker). */
   lazyRegistry?: boolean
+  /** @internal A spawned process's DATA_FD is relayed to this shared-memory pipe end (a spawn pool worker). */
+  relay?: RelayEnds
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -148,13 +151,14 @@ export class ProcessCore implements Waiter {
   private readonly resourceLimits: ResourceLimits | undefined
   private readonly exitNotify: SharedArrayBuffer | undefined
   private readonly lazyRegistry: boolean | undefined
+  private readonly relay: RelayEnds | undefined
   private readonly preload: string[] | undefined
   readonly startMethod: 'thread' | 'spawn'
   private closed = false
   private readonly id = nextId++
 
   constructor(options: ProcessOptions) {
-    const { target, args = [], name, daemon, resourceLimits, exitNotify, lazyRegistry, preload, startMethod = 'thread' } = options
+    const { target, args = [], name, daemon, resourceLimits, exitNotify, lazyRegistry, preload, startMethod = 'thread', relay } = options
     if (preload !== undefined && !Array.isArray(preload)) throw new TypeError('preload must be an array of module specifiers or URLs')
     this.preload = preload?.map((m, i) => moduleSpecifier(`preload[${i}]`, m))
     if (startMethod !== 'thread' && startMethod !== 'spawn') throw new ValueError(`cannot find context for '${String(startMethod)}'`)
@@ -171,6 +175,7 @@ export class ProcessCore implements Waiter {
     this.resourceLimits = resourceLimits
     this.exitNotify = exitNotify
     this.lazyRegistry = lazyRegistry
+    this.relay = relay
   }
 
   private checkOpen(): void {
@@ -197,7 +202,7 @@ export class ProcessCore implements Waiter {
     // STARTED before the supervisor can see the message: its STOPPED must never be overwritten.
     Atomics.store(this.i32, STATE, STARTED)
     try {
-      sup.postMessage({ op: 'spawn', id: this.id, sab: this.i32.buffer as SharedArrayBuffer, data, resourceLimits: this.resourceLimits, exitNotify: this.exitNotify } satisfies ToSupervisor)
+      sup.postMessage({ op: 'spawn', id: this.id, sab: this.i32.buffer as SharedArrayBuffer, data, resourceLimits: this.resourceLimits, exitNotify: this.exitNotify, relay: this.relay } satisfies ToSupervisor)
     } catch (error) {
       Atomics.store(this.i32, STATE, INITIAL)
       throw new TypeError(`args cannot be sent to the process: ${(error as Error).message}`, { cause: error })

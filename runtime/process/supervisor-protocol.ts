@@ -3,6 +3,7 @@
 // the supervisor writes when the process ends. Both ends import this module, neither the other.
 
 import type { MessagePort, ResourceLimits } from 'node:worker_threads'
+import type { RelayEnds } from '../ipc/stream-relay.js'
 
 // A process's state buffer (ProcessCore.i32).
 // word  name      meaning
@@ -33,6 +34,13 @@ export const LOAD_GRACE_MS = 5_000
  * child's life, so it reads end-of-file only when the parent process is gone (spawn-bootstrap.ts).
  */
 export const PARENT_FD = 4
+
+/**
+ * A spawned process's fd of its data pipe to the supervisor, which relays it to a shared-memory
+ * pipe of the process that started it (SpawnMessage.relay): a spawn-context pool worker's tasks
+ * and results. Unused, and never read, in other processes.
+ */
+export const DATA_FD = 5
 
 export interface ProcessData {
   target: { source: string } | { module: string; name: string }
@@ -67,6 +75,8 @@ export interface SpawnMessage {
   data: ProcessData
   resourceLimits?: ResourceLimits
   exitNotify?: SharedArrayBuffer
+  /** The shared-memory pipe end the child's DATA_FD is relayed to; word 0 of `notify` is bumped when records arrive. */
+  relay?: RelayEnds
 }
 /** End process `id` (terminate or kill); `exitcode` is what it will report. */
 export interface KillMessage {

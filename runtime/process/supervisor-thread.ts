@@ -5,7 +5,8 @@ import { cancelFeed, enqueueFeed, type FeedCancelMessage, type FeedMessage } fro
 import { handleBrokerMessage, type BrokerMessage } from '../ipc/broker.js'
 import { installLivenessTable, markEnded } from '../core/liveness.js'
 import { writeAllSync } from '../core/stdio.js'
-import { EXITCODE, LOAD_GRACE_MS, LOADED, PARENT_FD, PID, STATE, STOPPED, unknownMessage, type ConnectMessage, type ExitedMessage, type ProcessData, type SpawnMessage, type SupervisorData, type ToSupervisor } from './supervisor-protocol.js'
+import { relay } from '../ipc/stream-relay.js'
+import { EXITCODE, LOAD_GRACE_MS, LOADED, DATA_FD, PARENT_FD, PID, STATE, STOPPED, unknownMessage, type ConnectMessage, type ExitedMessage, type ProcessData, type SpawnMessage, type SupervisorData, type ToSupervisor } from './supervisor-protocol.js'
 import { createWorker, workerExecArgv } from '../core/exec-argv.js'
 import { spawn as spawnChild, type ChildProcess, type StdioOptions } from 'node:child_process'
 import type { Socket } from 'node:net'
@@ -124,8 +125,10 @@ const spawnBootstrap = fileURLToPath(new URL('./spawn-bootstrap.js', import.meta
  */
 function spawnProcess(m: SpawnMessage, i32: Int32Array, stop: (code: number) => void): void {
   let child: ChildProcess
+  // A heap limit is a flag of the node command: such a process cannot be a spare booted without it.
+  const heapMb = m.resourceLimits?.maxOldGenerationSizeMb
   try {
-    child = spareProcesses.take() ?? startProcess()
+    child = heapMb ? startProcess([`--max-old-space-size=${heapMb}`]) : (spareProcesses.take() ?? startProcess())
   } catch (error) {
     writeAllSync(2, `Process ${m.data.name}:\n${(error as Error).stack ?? error}\n`)
     stop(1)
@@ -146,7 +149,16 @@ function spawnProcess(m: SpawnMessage, i32: Int32Array, stop: (code: number) => 
     writeAllSync(2, `Process ${m.data.name}:\n${error.stack ?? error}\n`)
     end(1)
   })
-  child.on('exit', (code, signal) => end(signal ? -(constants.signals[signal] ?? 1) : (code ?? 1)))
+  // A relayed pipe (a pool worker's) ends after the process: the pool must find everything the
+  // process wrote before it ended in its pipe by the time the process is marked stopped.
+  const data = (child.stdio as unknown as (Socket | null)[])[DATA_FD]
+  const relayed = m.relay && data ? relay(data, m.relay) : undefined
+  if (relayed) data!.ref()
+  child.on('exit', (code, signal) => {
+    const exitcode = signal ? -(constants.signals[signal] ?? 1) : (code ?? 1)
+    if (relayed) void relayed.then(() => end(exitcode))
+    else end(exitcode)
+  })
   if (child.pid !== undefined) {
     Atomics.store(i32, PID, child.pid)
     Atomics.notify(i32, PID)
@@ -228,14 +240,17 @@ function takeSpare(resourceLimits: ResourceLimits | undefined, data: ProcessData
   return worker
 }
 
-function startProcess(): ChildProcess {
+function startProcess(execArgv: string[] = []): ChildProcess {
   // The class modules go as arguments, so that a spare loads them while it waits. Fd PARENT_FD
   // is a pipe whose end here stays open, unread, for the child's life: it tells the child when
   // this process is gone.
   const stdio: StdioOptions = ['ignore', 'inherit', 'inherit', 'ipc']
   stdio[PARENT_FD] = 'pipe'
-  const child = spawnChild(process.execPath, [...workerExecArgv(), spawnBootstrap, ...classModules], { stdio, serialization: 'advanced' })
+  stdio[DATA_FD] = 'pipe'
+  const child = spawnChild(process.execPath, [...workerExecArgv(), ...execArgv, spawnBootstrap, ...classModules], { stdio, serialization: 'advanced' })
   ;(child.stdio[PARENT_FD] as Socket | null)?.unref()
+  // Read only when relayed (a pool worker's); otherwise it never keeps this thread alive.
+  ;((child.stdio as unknown as (Socket | null)[])[DATA_FD])?.unref()
   return child
 }
 

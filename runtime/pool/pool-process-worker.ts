@@ -1,0 +1,103 @@
+// The loop of one worker of a spawn-context AioPool: a process target that reads batches of tasks
+// from the pipe it inherited (DATA_FD), runs them one at a time, and writes the results back.
+// In the parent, the supervisor relays that pipe to the pool's shared-memory pipe and wakes the
+// pool (ipc/stream-relay.ts), so the pool is the thread pool's, unchanged.
+//
+// Results go out together: those of trivial tasks are written once the batch is done or once the
+// oldest has waited 50 µs, so that a stream of short tasks costs one write per batch, and a slow
+// task never holds back the result before it.
+
+import { Socket } from 'node:net'
+import { DATA_FD } from '../process/supervisor-protocol.js'
+import { decode } from '../ipc/serialize.js'
+import { FrameReader, frame } from '../ipc/stream-relay.js'
+import { holdsShared, loadClassModules, missingModules, rebuildTree } from '../core/transfer.js'
+import { errorRecord } from '../core/remote-error.js'
+import { INIT_FAILED, MODE_APPLY, OP_STOP, OP_TASK, splitBatch, type ProcessWorkerArgs, type ResultMessage, type SharedMessage, type TaskMessage, type ToWorker } from './pool-protocol.js'
+import { TaskRunner, resultBytes, runInitializer } from './run-task.js'
+
+/** How long a result may wait unsent, in ms, while the worker goes on with the next task. */
+const FLUSH_MS = 0.05
+
+export async function poolProcessWorker(a: ProcessWorkerArgs): Promise<void> {
+  const pipe = new Socket({ fd: DATA_FD, readable: true, writable: true })
+  pipe.setNoDelay?.(true)
+  const out: Buffer[] = []
+  let oldest = 0
+  const flush = (): void => {
+    if (!out.length) return
+    pipe.write(out.length === 1 ? out[0] : Buffer.concat(out))
+    out.length = 0
+  }
+  const send = (msg: ResultMessage): void => {
+    if (!out.length) oldest = performance.now()
+    out.push(frame(resultBytes(msg)))
+  }
+  const end = (): Promise<void> => {
+    flush()
+    return new Promise((resolve) => pipe.end(resolve))
+  }
+
+  const initError = await runInitializer(a)
+  if (initError) {
+    // The pool counts these and stops starting workers after a few in a row (dispatch.ts).
+    send([INIT_FAILED, false, initError, 0])
+    return end()
+  }
+
+  // Batches as they arrive; the loop below takes them in order.
+  const batches: Buffer[] = []
+  let arrived: (() => void) | undefined
+  let closed = false
+  const reader = new FrameReader((record) => {
+    batches.push(record)
+    arrived?.()
+  })
+  pipe.on('data', (chunk: Buffer) => reader.push(chunk))
+  pipe.on('close', () => {
+    closed = true
+    arrived?.()
+  })
+  pipe.on('error', () => undefined) // the pool's end is gone: 'close' follows
+
+  const runner = new TaskRunner()
+  let tasks = 0
+  for (;;) {
+    if (!batches.length) {
+      flush()
+      if (closed) return end()
+      await new Promise<void>((resolve) => (arrived = resolve))
+      arrived = undefined
+      continue
+    }
+    const record = batches.shift()!
+    for (const m of splitBatch(record, 0, record.length)) {
+      let message: ToWorker
+      try {
+        message = Array.isArray(m) ? m : await rebuilt(m)
+      } catch (error) {
+        // Its shared objects cannot be rebuilt here: the task fails with the reason; the worker goes on.
+        send([(m as SharedMessage).taskId, false, errorRecord(error), 0])
+        if (a.maxtasks > 0 && ++tasks >= a.maxtasks) return end()
+        continue
+      }
+      const result = await runner.handle(message)
+      if (result === 'stop') return end()
+      if (!result) continue
+      send(result)
+      // A task that took a while: its result goes now; a trivial one's waits for the next few.
+      if (result[3] >= FLUSH_MS * 1000 || performance.now() - oldest >= FLUSH_MS) flush()
+      if (a.maxtasks > 0 && ++tasks >= a.maxtasks) return end()
+    }
+  }
+}
+
+/** A task whose items hold proxies: their records rebuilt into working proxies in this process. */
+async function rebuilt(m: SharedMessage): Promise<TaskMessage> {
+  const task = decode(m.bytes) as TaskMessage
+  const items = task[4]
+  if (!holdsShared(items)) return task
+  await loadClassModules()
+  for (const module of missingModules(items)) await import(module)
+  return [OP_TASK, task[1], task[2], task[3] ?? MODE_APPLY, rebuildTree(items) as unknown[]]
+}

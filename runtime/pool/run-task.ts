@@ -1,0 +1,95 @@
+// What every pool worker does with a message, whatever carries it: the thread worker over its
+// shared-memory pipe (pool-worker.ts) and the process worker over its inherited pipe
+// (pool-process-worker.ts). Only the transport and the way the pool hears of results differ.
+
+import { loadFunction } from '../core/source.js'
+import { describeValue } from '../core/args.js'
+import { errorRecord, type ErrorRecord } from '../core/remote-error.js'
+import { encode, encoded } from '../ipc/serialize.js'
+import { MODE_APPLY, MODE_STARMAP, OP_DEFINE, OP_STOP, OP_TASK, type ResultMessage, type TaskMessage, type ToWorker, type WorkerArgs } from './pool-protocol.js'
+
+type Fn = (...args: unknown[]) => unknown
+
+/** Runs the pool's initializer; its error record if it threw (the worker then ends). */
+export async function runInitializer(a: Pick<WorkerArgs, 'initializer' | 'initargs'>): Promise<ErrorRecord | undefined> {
+  if (!a.initializer) return undefined
+  try {
+    const init = await loadFunction(a.initializer)
+    await init(...a.initargs)
+    return undefined
+  } catch (error) {
+    return errorRecord(error)
+  }
+}
+
+/** A worker's functions, and the running of its tasks. */
+export class TaskRunner {
+  private readonly fns = new Map<number, Fn | { error: unknown }>()
+
+  /**
+   * Handles one message: a definition is stored, a task is run and its answer returned; null for
+   * a definition, 'stop' for the end.
+   */
+  async handle(m: ToWorker, started?: (id: number) => void): Promise<ResultMessage | null | 'stop'> {
+    if (m[0] === OP_STOP) return 'stop'
+    if (m[0] === OP_DEFINE) {
+      const [, id, ref] = m
+      try {
+        this.fns.set(id, await loadFunction(ref))
+      } catch (error) {
+        this.fns.set(id, { error })
+      }
+      return null
+    }
+    if (m[0] !== OP_TASK) throw new Error(`aioprocessing: pool protocol error: unknown message to a worker: ${JSON.stringify(m)}`)
+    started?.(m[1])
+    return this.run(m)
+  }
+
+  private async run([, id, fnId, mode, items]: TaskMessage): Promise<ResultMessage> {
+    const t0 = performance.now()
+    try {
+      const fn = this.fns.get(fnId)!
+      if (typeof fn !== 'function') throw fn.error
+      let value: unknown
+      if (mode === MODE_APPLY) {
+        value = fn(...(items[0] as unknown[]))
+        if (isThenable(value)) value = await value
+      } else {
+        const out = new Array(items.length)
+        for (let i = 0; i < items.length; i++) {
+          let v = mode === MODE_STARMAP ? fn(...(items[i] as unknown[])) : fn(items[i])
+          if (isThenable(v)) v = await v
+          out[i] = v
+        }
+        value = out
+      }
+      return [id, true, value, (performance.now() - t0) * 1000]
+    } catch (error) {
+      return [id, false, errorRecord(error), (performance.now() - t0) * 1000]
+    }
+  }
+}
+
+/**
+ * A result encoded (in the serializer's scratch buffer; its length is returned). One that cannot
+ * be encoded becomes Python's MaybeEncodingError: the task fails, the worker goes on.
+ */
+export function encodeResult(msg: ResultMessage): number {
+  try {
+    return encode(msg, 'result')
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error)
+    return encode([msg[0], false, { name: 'MaybeEncodingError', message: `Error sending result: '${describeValue(msg[2])}'. Reason: '${reason}'`, isError: true }, msg[3]] satisfies ResultMessage, 'result')
+  }
+}
+
+/** The bytes of encodeResult(), copied out of the scratch buffer. */
+export function resultBytes(msg: ResultMessage): Buffer {
+  const n = encodeResult(msg) // first: encoding may replace the scratch buffer with a larger one
+  return Buffer.from(encoded().subarray(0, n))
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && typeof v === 'object' && typeof (v as { then?: unknown }).then === 'function'
+}
