@@ -71,6 +71,9 @@ function importPath(fromDir: string, file: string): string {
   return rel.replace(/\.ts$/, '.js')
 }
 
+/** The pool and what its calls return: their cases run on a spawn-context pool too. */
+const POOL_FAMILY = ['AioPool', 'AioAsyncResult', 'AioIMapIterator']
+
 /** The proxies' runs of the conformance cases: the spawn context's broker, and an AioManager's server. */
 function proxyVariants(o: Options): Variant[] {
   // A user's own classes: only a manager that registers their proxy modules (the spawn broker knows only the library's).
@@ -134,6 +137,12 @@ export function generate(spec: SpecModel, o: Options): Map<string, string> {
       const variants = proxyVariants(o).filter((v) => cls.proxy || v.name === 'spawn')
       const made = [...spec.classes.filter((c) => c.proxy).map((c) => c.name), 'AioProcess']
       if (variants.length) files.set(`tests/${cls.stem}.proxy.conformance.generated.ts`, emitConformance(cls, spec, '../index.generated.js', [...ERRORS, 'AioPipe', 'AioClient', 'getContext', 'currentProcess'], variants, made))
+    }
+    if (o.self && POOL_FAMILY.includes(cls.name) && spec.classes.some((c) => c.name === 'AioPool')) {
+      // The pool's cases again with worker processes: every object they make comes from the spawn context.
+      const made = ['AioPool', 'AioProcess', ...spec.classes.filter((c) => c.proxy).map((c) => c.name)]
+      const spawnPool: Variant = { name: 'spawn', prelude: [], ctx: "getContext('spawn')", typed: true }
+      files.set(`tests/${cls.stem}.spawn.conformance.generated.ts`, emitConformance(cls, spec, '../index.generated.js', [...ERRORS, 'AioPipe', 'AioClient', 'getContext', 'currentProcess'], [spawnPool], made))
     }
   }
   if (spec.classes.some((c) => c.proxy)) files.set('proxy-contexts.generated.ts', emitProxyContexts(spec, o))

@@ -59,6 +59,8 @@ export interface Variant {
   readonly prelude: readonly string[]
   /** The context object's expression. */
   readonly ctx: string
+  /** The object under test is the class itself, not a proxy: `make` is typed as its constructor. */
+  readonly typed?: boolean
 }
 
 /** The const that holds a variant's context in a test file: `ctxSpawn`, `ctxManager`. */
@@ -95,8 +97,9 @@ export function emitConformance(cls: ClassModel, spec: SpecModel, entry: string,
       ...variants.flatMap((v) => v.prelude),
       ...variants.map((v) => `const ${ctxName(v)}: any = ${v.ctx}`),
       '/** Where every case runs: [title prefix, the context that makes its objects, what makes the object under test]. */',
-      'const CONTEXTS: [string, any, (...args: any[]) => any][] = [',
-      ...variants.flatMap((v) => family.map((c) => `  ['${c.name}Proxy (${v.name})', ${ctxName(v)}, (...args) => ${ctxName(v)}.${c.name}(...args)],`)),
+      // A class without proxies (the pool, on the spawn context) is made as itself: its cases' callbacks keep their types.
+      `const CONTEXTS: [string, any, ${!variants.every((v) => v.typed) ? '(...args: any[]) => any' : `(...args: ConstructorParameters<typeof ${cls.name}>) => ${cls.name}`}][] = [`,
+      ...variants.flatMap((v) => family.map((c) => `  ['${c.name}${c.proxy ? 'Proxy' : ''} (${v.name})', ${ctxName(v)}, (...args) => ${ctxName(v)}.${c.name}(...args)],`)),
       ']',
     ].join('\n')
     loop = 'for (const [label, ctx, make] of CONTEXTS) {'
@@ -113,7 +116,7 @@ export function emitConformance(cls: ClassModel, spec: SpecModel, entry: string,
   }
   return template({
     specFile: cls.specFile,
-    className: variants ? `${cls.name}Proxy` : cls.name,
+    className: variants && cls.proxy ? `${cls.name}Proxy` : cls.name,
     imports,
     entry,
     prelude,

@@ -56,6 +56,10 @@ export function emitIndex(spec: SpecModel, target: Target): string {
       w.writeLine('export interface SpawnContext {')
       w.writeLine('  getStartMethod(): string')
       w.writeLine('  AioProcess(options: ProcessOptions): AioProcess')
+      if (classes.some((c) => c.name === 'AioPool')) {
+        w.writeLine('  /** A pool of worker processes: `new AioPool({ ...options, context: \'spawn\' })`. */')
+        w.writeLine('  AioPool(...args: ConstructorParameters<typeof AioPool>): AioPool')
+      }
       if (proxied.some((c) => c.name === 'AioConnection')) w.writeLine('  /** Python\'s Pipe(duplex): both ends live in the broker, so either may go to a spawned process. */\n  AioPipe(duplex?: boolean): [AioConnectionProxy, AioConnectionProxy]')
       for (const c of proxied) w.writeLine(`  ${c.name}${generic(c)}(...args: ProxyArgs<ConstructorParameters<typeof ${c.name}${names(c)}>>): ${c.name}Proxy${names(c)}`)
       w.writeLine('}')
@@ -63,6 +67,7 @@ export function emitIndex(spec: SpecModel, target: Target): string {
       w.writeLine('const spawnContext: SpawnContext = Object.freeze({')
       w.writeLine("  getStartMethod: () => 'spawn',")
       w.writeLine("  AioProcess: (options: ProcessOptions) => new AioProcess({ ...options, startMethod: 'spawn' }),")
+      if (classes.some((c) => c.name === 'AioPool')) w.writeLine("  AioPool: (options: ConstructorParameters<typeof AioPool>[0] = {}) => new AioPool({ ...options, context: 'spawn' }),")
       if (proxied.some((c) => c.name === 'AioConnection')) w.writeLine('  AioPipe: (duplex = true) => spawnPipe<AioConnectionProxy>(duplex),')
       for (const c of proxied) w.writeLine(`  ${c.name}: (...args: unknown[]) => spawnObject<${c.name}Proxy>('${c.proxy!.typeid}', args),`)
       w.writeLine('}) as SpawnContext')

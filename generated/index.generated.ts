@@ -112,6 +112,8 @@ type ProxyArgs<A extends unknown[]> = { [K in keyof A]: Proxied<A[K]> }
 export interface SpawnContext {
   getStartMethod(): string
   AioProcess(options: ProcessOptions): AioProcess
+  /** A pool of worker processes: `new AioPool({ ...options, context: 'spawn' })`. */
+  AioPool(...args: ConstructorParameters<typeof AioPool>): AioPool
   /** Python's Pipe(duplex): both ends live in the broker, so either may go to a spawned process. */
   AioPipe(duplex?: boolean): [AioConnectionProxy, AioConnectionProxy]
   AioArray<C extends Typecode = any>(...args: ProxyArgs<ConstructorParameters<typeof AioArray<C>>>): AioArrayProxy<C>
@@ -132,6 +134,7 @@ export interface SpawnContext {
 const spawnContext: SpawnContext = Object.freeze({
   getStartMethod: () => 'spawn',
   AioProcess: (options: ProcessOptions) => new AioProcess({ ...options, startMethod: 'spawn' }),
+  AioPool: (options: ConstructorParameters<typeof AioPool>[0] = {}) => new AioPool({ ...options, context: 'spawn' }),
   AioPipe: (duplex = true) => spawnPipe<AioConnectionProxy>(duplex),
   AioArray: (...args: unknown[]) => spawnObject<AioArrayProxy>('Array', args),
   AioBarrier: (...args: unknown[]) => spawnObject<AioBarrierProxy>('Barrier', args),

@@ -76,7 +76,7 @@ test("AioAsyncResult: POOL-17 get(timeout) throws TimeoutError and the task goes
 test("AioAsyncResult: POOL-28 POOL-35 POOL-41 a task's error is re-thrown on every get, same class and message, with the worker's stack (blocking)", (t) => {
   const pool = new AioPool({ processes: 1 })
   const seen = [] as unknown[]
-  const obj = pool.applyAsync(() => { throw new RangeError('bad range') }, [], { errorCallback: (e) => seen.push(e) })
+  const obj = pool.applyAsync(() => { throw new RangeError('bad range') }, [], { errorCallback: (e: unknown) => seen.push(e) })
   try {
     t.throws(() => obj.get(30000), { instanceOf: RangeError, message: /bad range/ }, "spec/async-result.yaml:113:9")
     t.throws(() => obj.get(30000), { instanceOf: RangeError }, "spec/async-result.yaml:116:9")
@@ -92,7 +92,7 @@ test("AioAsyncResult: POOL-28 POOL-35 POOL-41 a task's error is re-thrown on eve
 test("AioAsyncResult: POOL-28 POOL-35 POOL-41 a task's error is re-thrown on every get, same class and message, with the worker's stack (coro)", async (t) => {
   const pool = new AioPool({ processes: 1 })
   const seen = [] as unknown[]
-  const obj = pool.applyAsync(() => { throw new RangeError('bad range') }, [], { errorCallback: (e) => seen.push(e) })
+  const obj = pool.applyAsync(() => { throw new RangeError('bad range') }, [], { errorCallback: (e: unknown) => seen.push(e) })
   try {
     await t.throwsAsync(async () => await obj.coro_get(30000), { instanceOf: RangeError, message: /bad range/ }, "spec/async-result.yaml:113:9")
     await t.throwsAsync(async () => await obj.coro_get(30000), { instanceOf: RangeError }, "spec/async-result.yaml:116:9")

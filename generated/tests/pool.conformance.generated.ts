@@ -103,7 +103,7 @@ test("AioPool: POOL-12 POOL-37 mapAsync's callback receives the whole list once 
   const got = [] as unknown[]
   const obj = new AioPool({ processes: 2 })
   try {
-    const r = obj.mapAsync((x: number) => x * 2, [1, 2, 3], 1, { callback: (r) => got.push(r), errorCallback: (e) => got.push(e) })
+    const r = obj.mapAsync((x: number) => x * 2, [1, 2, 3], 1, { callback: (r: unknown) => got.push(r), errorCallback: (e: unknown) => got.push(e) })
     t.deepEqual(r.get(30000), [2, 4, 6], "spec/pool.yaml:216:9")
     t.deepEqual(got, [[2, 4, 6]], "spec/pool.yaml:218:9")
   } finally {
@@ -115,7 +115,7 @@ test("AioPool: POOL-12 POOL-37 mapAsync's callback receives the whole list once 
   const got = [] as unknown[]
   const obj = new AioPool({ processes: 2 })
   try {
-    const r = obj.mapAsync((x: number) => x * 2, [1, 2, 3], 1, { callback: (r) => got.push(r), errorCallback: (e) => got.push(e) })
+    const r = obj.mapAsync((x: number) => x * 2, [1, 2, 3], 1, { callback: (r: unknown) => got.push(r), errorCallback: (e: unknown) => got.push(e) })
     t.deepEqual(r.get(30000), [2, 4, 6], "spec/pool.yaml:216:9")
     t.deepEqual(got, [[2, 4, 6]], "spec/pool.yaml:218:9")
   } finally {
@@ -169,10 +169,11 @@ test("AioPool: POOL-31 POOL-32 map does not fail fast and throws the first error
 
 test("AioPool: POOL-06 the initializer runs once in each worker, before its tasks (blocking)", (t) => {
   const count = new AioValue('i', 0)
-  const obj = new AioPool({ processes: 2, initializer: (v: AioValue) => { v.getLock().acquire(); v.value = (v.value as number) + 1; v.getLock().release(); (globalThis as Record<string, unknown>).initialized = true }, initargs: [count] })
+  const lock = new AioLock()
+  const obj = new AioPool({ processes: 2, initializer: (v: AioValue, lock: AioLock) => { lock.acquire(); v.value = (v.value as number) + 1; lock.release(); (globalThis as Record<string, unknown>).initialized = true }, initargs: [count, lock] })
   try {
-    t.deepEqual(obj.map(() => (globalThis as Record<string, unknown>).initialized === true, [1, 2, 3, 4], 1), [true, true, true, true], "spec/pool.yaml:248:9")
-    t.deepEqual(count.value, 2, "spec/pool.yaml:250:9")
+    t.deepEqual(obj.map(() => (globalThis as Record<string, unknown>).initialized === true, [1, 2, 3, 4], 1), [true, true, true, true], "spec/pool.yaml:249:9")
+    t.deepEqual(count.value, 2, "spec/pool.yaml:251:9")
   } finally {
     obj.terminate(); obj.join()
   }
@@ -180,10 +181,11 @@ test("AioPool: POOL-06 the initializer runs once in each worker, before its task
 
 test("AioPool: POOL-06 the initializer runs once in each worker, before its tasks (coro)", async (t) => {
   const count = new AioValue('i', 0)
-  const obj = new AioPool({ processes: 2, initializer: (v: AioValue) => { v.getLock().acquire(); v.value = (v.value as number) + 1; v.getLock().release(); (globalThis as Record<string, unknown>).initialized = true }, initargs: [count] })
+  const lock = new AioLock()
+  const obj = new AioPool({ processes: 2, initializer: (v: AioValue, lock: AioLock) => { lock.acquire(); v.value = (v.value as number) + 1; lock.release(); (globalThis as Record<string, unknown>).initialized = true }, initargs: [count, lock] })
   try {
-    t.deepEqual(await obj.coro_map(() => (globalThis as Record<string, unknown>).initialized === true, [1, 2, 3, 4], 1), [true, true, true, true], "spec/pool.yaml:248:9")
-    t.deepEqual(count.value, 2, "spec/pool.yaml:250:9")
+    t.deepEqual(await obj.coro_map(() => (globalThis as Record<string, unknown>).initialized === true, [1, 2, 3, 4], 1), [true, true, true, true], "spec/pool.yaml:249:9")
+    t.deepEqual(count.value, 2, "spec/pool.yaml:251:9")
   } finally {
     obj.terminate(); obj.join()
   }
@@ -192,35 +194,35 @@ test("AioPool: POOL-06 the initializer runs once in each worker, before its task
 test("AioPool: POOL-45 POOL-46 POOL-47 close lets queued tasks finish, join waits; a closed pool refuses work (blocking)", (t) => {
   const gate = new AioEvent()
   const obj = new AioPool({ processes: 1 })
-  t.throws(() => obj.join(), { instanceOf: ValueError, message: /Pool is still running/ }, "spec/pool.yaml:257:9")
+  t.throws(() => obj.join(), { instanceOf: ValueError, message: /Pool is still running/ }, "spec/pool.yaml:258:9")
   const slow = obj.applyAsync((ev: AioEvent) => { ev.wait(); return 'finished' }, [gate])
   const queued = obj.applyAsync((x: number) => x + 1, [1])
   obj.close()
   obj.close()
-  t.throws(() => obj.apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:266:9")
-  t.throws(() => obj.mapAsync((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:269:9")
-  t.throws(() => obj.imap((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:272:9")
+  t.throws(() => obj.apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:267:9")
+  t.throws(() => obj.mapAsync((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:270:9")
+  t.throws(() => obj.imap((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:273:9")
   gate.set()
   obj.join()
-  t.deepEqual([slow.get(0), queued.get(0)], ['finished', 2], "spec/pool.yaml:277:9")
-  t.regex(String(String(obj)), /state=CLOSE/, "spec/pool.yaml:279:9")
+  t.deepEqual([slow.get(0), queued.get(0)], ['finished', 2], "spec/pool.yaml:278:9")
+  t.regex(String(String(obj)), /state=CLOSE/, "spec/pool.yaml:280:9")
 })
 
 test("AioPool: POOL-45 POOL-46 POOL-47 close lets queued tasks finish, join waits; a closed pool refuses work (coro)", async (t) => {
   const gate = new AioEvent()
   const obj = new AioPool({ processes: 1 })
-  await t.throwsAsync(async () => await obj.coro_join(), { instanceOf: ValueError, message: /Pool is still running/ }, "spec/pool.yaml:257:9")
+  await t.throwsAsync(async () => await obj.coro_join(), { instanceOf: ValueError, message: /Pool is still running/ }, "spec/pool.yaml:258:9")
   const slow = obj.applyAsync((ev: AioEvent) => { ev.wait(); return 'finished' }, [gate])
   const queued = obj.applyAsync((x: number) => x + 1, [1])
   obj.close()
   obj.close()
-  await t.throwsAsync(async () => await obj.coro_apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:266:9")
-  await t.throwsAsync(async () => obj.mapAsync((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:269:9")
-  await t.throwsAsync(async () => obj.imap((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:272:9")
+  await t.throwsAsync(async () => await obj.coro_apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:267:9")
+  await t.throwsAsync(async () => obj.mapAsync((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:270:9")
+  await t.throwsAsync(async () => obj.imap((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:273:9")
   gate.set()
   await obj.coro_join()
-  t.deepEqual([slow.get(0), queued.get(0)], ['finished', 2], "spec/pool.yaml:277:9")
-  t.regex(String(String(obj)), /state=CLOSE/, "spec/pool.yaml:279:9")
+  t.deepEqual([slow.get(0), queued.get(0)], ['finished', 2], "spec/pool.yaml:278:9")
+  t.regex(String(String(obj)), /state=CLOSE/, "spec/pool.yaml:280:9")
 })
 
 test("AioPool: POOL-25 POOL-26 terminate stops running tasks, fails pending results, and join returns (blocking)", (t) => {
@@ -229,9 +231,9 @@ test("AioPool: POOL-25 POOL-26 terminate stops running tasks, fails pending resu
   obj.terminate()
   obj.terminate()
   obj.join()
-  t.regex(String((() => { try { r.get(0); return 'no error' } catch (e) { return String(e) } })()), /PoolTerminatedError/, "spec/pool.yaml:289:9")
-  t.throws(() => obj.applyAsync((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:291:9")
-  t.regex(String(String(obj)), /state=TERMINATE/, "spec/pool.yaml:294:9")
+  t.regex(String((() => { try { r.get(0); return 'no error' } catch (e) { return String(e) } })()), /PoolTerminatedError/, "spec/pool.yaml:290:9")
+  t.throws(() => obj.applyAsync((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:292:9")
+  t.regex(String(String(obj)), /state=TERMINATE/, "spec/pool.yaml:295:9")
 })
 
 test("AioPool: POOL-25 POOL-26 terminate stops running tasks, fails pending results, and join returns (coro)", async (t) => {
@@ -240,23 +242,23 @@ test("AioPool: POOL-25 POOL-26 terminate stops running tasks, fails pending resu
   obj.terminate()
   obj.terminate()
   await obj.coro_join()
-  t.regex(String((() => { try { r.get(0); return 'no error' } catch (e) { return String(e) } })()), /PoolTerminatedError/, "spec/pool.yaml:289:9")
-  await t.throwsAsync(async () => obj.applyAsync((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:291:9")
-  t.regex(String(String(obj)), /state=TERMINATE/, "spec/pool.yaml:294:9")
+  t.regex(String((() => { try { r.get(0); return 'no error' } catch (e) { return String(e) } })()), /PoolTerminatedError/, "spec/pool.yaml:290:9")
+  await t.throwsAsync(async () => obj.applyAsync((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:292:9")
+  t.regex(String(String(obj)), /state=TERMINATE/, "spec/pool.yaml:295:9")
 })
 
 test("AioPool: POOL-26 POOL-48 using terminates the pool; a pool cannot be sent to another process (blocking)", (t) => {
   const obj = new AioPool({ processes: 1 })
-  t.regex(String((() => { try { new AioProcess({ target: (_: unknown) => {}, args: [obj] }).start(); return 'no error' } catch (e) { return String(e) } })()), /NotImplementedError: AioPool objects cannot be passed between processes/, "spec/pool.yaml:299:9")
+  t.regex(String((() => { try { new AioProcess({ target: (_: unknown) => {}, args: [obj] }).start(); return 'no error' } catch (e) { return String(e) } })()), /NotImplementedError: AioPool objects cannot be passed between processes/, "spec/pool.yaml:300:9")
   obj[Symbol.dispose]()
-  t.throws(() => obj.apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:302:9")
+  t.throws(() => obj.apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:303:9")
   obj.join()
 })
 
 test("AioPool: POOL-26 POOL-48 using terminates the pool; a pool cannot be sent to another process (coro)", async (t) => {
   const obj = new AioPool({ processes: 1 })
-  t.regex(String((() => { try { new AioProcess({ target: (_: unknown) => {}, args: [obj] }).start(); return 'no error' } catch (e) { return String(e) } })()), /NotImplementedError: AioPool objects cannot be passed between processes/, "spec/pool.yaml:299:9")
+  t.regex(String((() => { try { new AioProcess({ target: (_: unknown) => {}, args: [obj] }).start(); return 'no error' } catch (e) { return String(e) } })()), /NotImplementedError: AioPool objects cannot be passed between processes/, "spec/pool.yaml:300:9")
   obj[Symbol.dispose]()
-  await t.throwsAsync(async () => await obj.coro_apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:302:9")
+  await t.throwsAsync(async () => await obj.coro_apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:303:9")
   await obj.coro_join()
 })

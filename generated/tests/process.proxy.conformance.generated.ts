@@ -2,7 +2,7 @@
 // source: spec/process.yaml
 // regenerate: npm run generate
 //
-// Conformance cases of AioProcessProxy, each run once with blocking calls and once with coro_ twins.
+// Conformance cases of AioProcess, each run once with blocking calls and once with coro_ twins.
 
 import test from 'ava'
 import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
@@ -10,7 +10,7 @@ import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, A
 const ctxSpawn: any = getContext('spawn')
 /** Where every case runs: [title prefix, the context that makes its objects, what makes the object under test]. */
 const CONTEXTS: [string, any, (...args: any[]) => any][] = [
-  ['AioProcessProxy (spawn)', ctxSpawn, (...args) => ctxSpawn.AioProcess(...args)],
+  ['AioProcess (spawn)', ctxSpawn, (...args) => ctxSpawn.AioProcess(...args)],
 ]
 
 for (const [label, ctx, make] of CONTEXTS) {

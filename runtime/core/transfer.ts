@@ -258,7 +258,7 @@ export function refuseClone(path: TreePath | string, value: unknown, error: unkn
 export function reduceShared(value: Shareable, path: TreePath | string, portableOnly: boolean): Reduced {
   const record = value[REDUCE]()
   if (portableOnly && !record.portable) {
-    throw new TypeError(`${path} is a ${record.__aio__} of the thread context, which lives in this process's memory; a spawned process needs ctx.${record.__aio__}() from getContext('spawn'), or an AioManager's`)
+    throw new TypeError(`${path} is ${/^[AEIOU]/.test(record.__aio__) ? 'an' : 'a'} ${record.__aio__} of the thread context, which lives in this process's memory; a spawned process needs ctx.${record.__aio__}() from getContext('spawn'), or an AioManager's`)
   }
   return record
 }

@@ -40,14 +40,19 @@ export type PoolState = typeof RUN | typeof CLOSE | typeof TERMINATE
 let nextTaskId = 1
 
 /**
- * A task of `job`: its message encoded now, so that an argument that cannot be sent fails the
+ * A task of `job` (`first`: the index of its first item in the input; -1 for apply's args): its message encoded now, so that an argument that cannot be sent fails the
  * call. For worker processes, shared objects go as their records (proxies rebuild there; a
  * thread-context object is refused, naming its path and what to pass instead).
  */
-export function makeTask(job: Job, index: number, fnId: number, mode: TaskMode, items: unknown[]): Task {
+export function makeTask(job: Job, index: number, fnId: number, mode: TaskMode, items: unknown[], first = 0): Task {
   const id = nextTaskId++
   if (job.pool.portable) {
-    const reduced = reduceTree(items, 'args', true) as unknown[]
+    // Paths as the caller wrote them: args[i] of an apply, iterable[i] of a map's input.
+    const reduced = mode !== MODE_APPLY
+      ? items.map((item, i) => reduceTree(item, `iterable[${first + i}]`, true))
+      : first < 0
+        ? [reduceTree(items[0], 'args', true)] // apply(fn, args)
+        : [[reduceTree((items[0] as unknown[])[0], `iterable[${first}]`, true)]] // imap's one item
     const bytes = encodeCopy([OP_TASK, id, fnId, mode, reduced] satisfies TaskMessage, 'args')
     return { id, job, index, fnId, bytes, shared: holdsShared(reduced) }
   }
@@ -63,7 +68,7 @@ export function makeTask(job: Job, index: number, fnId: number, mode: TaskMode, 
 export function chunkTasks(job: Job, fnId: number, mode: TaskMode, items: unknown[], size: number, count: number): Task[] {
   const tasks: Task[] = []
   for (let c = 0; c < count; c++) {
-    tasks.push(mode === MODE_APPLY ? makeTask(job, c, fnId, MODE_APPLY, [[items[c]]]) : makeTask(job, c, fnId, mode, items.slice(c * size, (c + 1) * size)))
+    tasks.push(mode === MODE_APPLY ? makeTask(job, c, fnId, MODE_APPLY, [[items[c]]], c) : makeTask(job, c, fnId, mode, items.slice(c * size, (c + 1) * size), c * size))
   }
   return tasks
 }

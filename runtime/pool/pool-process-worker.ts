@@ -3,9 +3,7 @@
 // In the parent, the supervisor relays that pipe to the pool's shared-memory pipe and wakes the
 // pool (ipc/stream-relay.ts), so the pool is the thread pool's, unchanged.
 //
-// Results go out together: those of trivial tasks are written once the batch is done or once the
-// oldest has waited 50 µs, so that a stream of short tasks costs one write per batch, and a slow
-// task never holds back the result before it.
+// Tasks come in batches (one frame, one wake-up for many); each result is written as its task ends.
 
 import { Socket } from 'node:net'
 import { DATA_FD } from '../process/supervisor-protocol.js'
@@ -16,27 +14,18 @@ import { errorRecord } from '../core/remote-error.js'
 import { INIT_FAILED, MODE_APPLY, OP_STOP, OP_TASK, splitBatch, type ProcessWorkerArgs, type ResultMessage, type SharedMessage, type TaskMessage, type ToWorker } from './pool-protocol.js'
 import { TaskRunner, resultBytes, runInitializer } from './run-task.js'
 
-/** How long a result may wait unsent, in ms, while the worker goes on with the next task. */
-const FLUSH_MS = 0.05
-
 export async function poolProcessWorker(a: ProcessWorkerArgs): Promise<void> {
   const pipe = new Socket({ fd: DATA_FD, readable: true, writable: true })
-  pipe.setNoDelay?.(true)
-  const out: Buffer[] = []
-  let oldest = 0
-  const flush = (): void => {
-    if (!out.length) return
-    pipe.write(out.length === 1 ? out[0] : Buffer.concat(out))
-    out.length = 0
-  }
+  pipe.unref()
+  // Each result goes to the pipe before the next task starts, and is in the kernel by then: so a
+  // worker that dies loses no answer, and the oldest task the pool has no answer to is the one it
+  // was running (worker-slots.ts).
   const send = (msg: ResultMessage): void => {
-    if (!out.length) oldest = performance.now()
-    out.push(frame(resultBytes(msg)))
+    pipe.write(frame(resultBytes(msg)))
   }
-  const end = (): Promise<void> => {
-    flush()
-    return new Promise((resolve) => pipe.end(resolve))
-  }
+  const sent = (): Promise<void> | undefined =>
+    pipe.writableLength === 0 ? undefined : new Promise((resolve) => pipe.once('drain', resolve).once('close', resolve))
+  const end = (): Promise<void> => new Promise((resolve) => pipe.end(resolve))
 
   const initError = await runInitializer(a)
   if (initError) {
@@ -64,10 +53,13 @@ export async function poolProcessWorker(a: ProcessWorkerArgs): Promise<void> {
   let tasks = 0
   for (;;) {
     if (!batches.length) {
-      flush()
       if (closed) return end()
+      // Waiting for tasks keeps the process alive; running one does not, so that a task awaiting
+      // a promise that can never settle ends the worker (exitcode 13), as in a thread worker.
+      pipe.ref()
       await new Promise<void>((resolve) => (arrived = resolve))
       arrived = undefined
+      pipe.unref()
       continue
     }
     const record = batches.shift()!
@@ -85,9 +77,8 @@ export async function poolProcessWorker(a: ProcessWorkerArgs): Promise<void> {
       if (result === 'stop') return end()
       if (!result) continue
       send(result)
-      // A task that took a while: its result goes now; a trivial one's waits for the next few.
-      if (result[3] >= FLUSH_MS * 1000 || performance.now() - oldest >= FLUSH_MS) flush()
       if (a.maxtasks > 0 && ++tasks >= a.maxtasks) return end()
+      await sent()
     }
   }
 }

@@ -141,7 +141,7 @@ export class PoolCore implements Waiter {
     checkCallbacks(options)
     const fnId = this.fnId(fn)
     const job = new AsyncResultCore<R>(this.dispatcher, 1, false, options)
-    this.dispatcher.submit([makeTask(job, 0, fnId, MODE_APPLY, [args])])
+    this.dispatcher.submit([makeTask(job, 0, fnId, MODE_APPLY, [args], -1)])
     return job
   }
 

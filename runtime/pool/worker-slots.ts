@@ -110,7 +110,8 @@ export class WorkerSlot {
    * (which shares no words) the oldest task it had not answered, the one it ran or was about to.
    */
   current(): number {
-    if (this.proc.startMethod === 'spawn') return this.inflight[this.inflightHead]?.id ?? 0
+    // One whose initializer threw ran none: its tasks all go back.
+    if (this.proc.startMethod === 'spawn') return this.initError ? 0 : (this.inflight[this.inflightHead]?.id ?? 0)
     return Atomics.load(this.words, CURRENT)
   }
 

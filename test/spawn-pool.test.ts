@@ -1,0 +1,197 @@
+// AioPool({ context: 'spawn' }): the thread pool's conformance cases run on it from
+// generated/tests/*.spawn.conformance; here are its faults — worker processes that die mid-task
+// every way a process can, terminate() of running tasks, an initializer that always throws,
+// arguments that cannot cross to a process, and an owner killed with SIGKILL.
+import test, { type ExecutionContext } from 'ava'
+import { spawn } from 'node:child_process'
+import { AioLock, AioManager, AioPool, PoolTerminatedError, WorkerLostError, getContext, type AioQueueProxy, type PoolOptions } from '../generated/index.generated.js'
+import { ENTRY, LONG } from './helpers.js'
+
+function pool(t: ExecutionContext, options: PoolOptions = {}): AioPool {
+  const p = new AioPool({ processes: 2, ...options, context: 'spawn' })
+  t.teardown(() => {
+    p.terminate()
+    p.join()
+  })
+  return p
+}
+
+/** Runs an ES module script under `ulimit -n 256`. */
+function underUlimit(script: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('bash', ['-c', 'ulimit -n 256 && exec "$0" --input-type=module -e "$1"', process.execPath, script], { timeout: 2 * LONG })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    child.on('close', (status) => resolve({ status, stdout, stderr }))
+  })
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Until `check` holds, or `ms` passed. */
+async function until(check: () => boolean, ms = LONG): Promise<boolean> {
+  const end = Date.now() + ms
+  while (!check()) {
+    if (Date.now() > end) return false
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  return true
+}
+
+test('workers are processes of their own, and results, errors and the worker\'s stack come back', async (t) => {
+  const p = pool(t)
+  const pids = await p.coro_map(() => process.pid, [1, 2, 3, 4, 5, 6], 1)
+  t.false(pids.includes(process.pid))
+  t.true(pids.every((pid) => p.pids.includes(pid)))
+  const error = await t.throwsAsync(p.coro_apply(function failing(n: number) { throw new RangeError(`bad ${n}`) }, [7]), { instanceOf: RangeError, message: 'bad 7' })
+  t.regex(error!.stack!, /failing/)
+  t.regex(String((error!.cause as { tb?: string }).tb), /RangeError: bad 7/)
+  t.deepEqual(p.starmap((a: string, b: number) => a.repeat(b), [['x', 2], ['y', 3]]), ['xx', 'yyy'])
+})
+
+for (const [how, task] of [
+  ['process.exit(7)', () => process.exit(7)],
+  ['SIGKILL', () => process.kill(process.pid, 'SIGKILL')],
+  ['a native crash (abort)', () => process.abort()],
+] as const) {
+  test(`a worker that dies mid-task by ${how} fails exactly that task; it is replaced and every other task completes`, async (t) => {
+    const p = pool(t)
+    const before = [...p.pids]
+    const results = await Promise.allSettled(Array.from({ length: 40 }, (_, i) => (i === 13 ? p.coro_apply(task) : p.coro_apply((x: number) => x * 2, [i]))))
+    const lost = results.filter((r) => r.status === 'rejected')
+    t.is(lost.length, 1)
+    t.is(results.indexOf(lost[0]), 13)
+    t.true((lost[0] as PromiseRejectedResult).reason instanceof WorkerLostError)
+    t.regex(String((lost[0] as PromiseRejectedResult).reason.message), /PoolWorker-\d+ \(pid \d+\) ended while running this task/)
+    t.deepEqual(results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<number>).value), Array.from({ length: 40 }, (_, i) => i * 2).filter((_, i) => i !== 13))
+    t.notDeepEqual(p.pids, before, 'the dead worker was replaced')
+    t.is(p.pids.length, 2)
+  })
+}
+
+test('a worker out of memory under resourceLimits (--max-old-space-size) fails that task, and the pool goes on', async (t) => {
+  const p = pool(t, { processes: 1, resourceLimits: { maxOldGenerationSizeMb: 48 } })
+  const hog = () => {
+    const keep: number[][] = []
+    for (;;) keep.push(new Array(1e6).fill(1))
+  }
+  const error = await t.throwsAsync(p.coro_apply(hog), { instanceOf: WorkerLostError })
+  t.regex(error!.message, /SIGABRT|exitcode 134|out of memory/)
+  t.is(await p.coro_apply((x: number) => x + 1, [1]), 2)
+})
+
+test('a task awaiting a promise that can never settle fails with WorkerLostError, as in the thread pool', async (t) => {
+  const p = pool(t, { processes: 1 })
+  await t.throwsAsync(p.coro_apply(() => new Promise(() => {})), { instanceOf: WorkerLostError, message: /could never settle/ })
+  t.is(await p.coro_apply((x: number) => x + 1, [1]), 2)
+})
+
+test('terminate() kills running tasks: their processes are gone and their results fail', async (t) => {
+  const p = new AioPool({ processes: 2, context: 'spawn' })
+  const pids = await p.coro_map(() => process.pid, [1, 2], 1)
+  const running = [p.coro_apply(() => { for (;;); }), p.coro_apply(() => { for (;;); })]
+  // Both are in their workers (a map of pids answered, so the workers read their pipes).
+  await new Promise((r) => setTimeout(r, 50))
+  p.terminate()
+  for (const r of running) await t.throwsAsync(r, { instanceOf: PoolTerminatedError })
+  p.join()
+  t.true(await until(() => pids.every((pid) => !alive(pid))), 'worker processes still running after terminate()')
+})
+
+test('maxtasksperchild retires worker processes: new pids, every result right', async (t) => {
+  const p = pool(t, { processes: 2, maxtasksperchild: 2 })
+  const results = await p.coro_map((x: number) => [x * 3, process.pid], Array.from({ length: 12 }, (_, i) => i), 1)
+  t.deepEqual(results.map(([v]) => v), Array.from({ length: 12 }, (_, i) => i * 3))
+  t.true(new Set(results.map(([, pid]) => pid)).size >= 6)
+})
+
+test('an initializer that throws on every start stops the respawning and fails pending tasks with its error', async (t) => {
+  const p = pool(t, { processes: 2, initializer: () => { throw new Error('no database') } })
+  const tasks = Array.from({ length: 5 }, (_, i) => p.coro_apply((x: number) => x, [i]))
+  for (const task of tasks) await t.throwsAsync(task, { message: /no database/ })
+  await t.throwsAsync(p.coro_apply((x: number) => x, [1]), { message: /no database/ })
+  t.is(p.pids.length, 0, 'no worker is started again')
+})
+
+test('a thread-context object in the args fails at submission, saying what to pass instead; spawn-context objects and manager proxies work', async (t) => {
+  const p = pool(t)
+  t.throws(() => p.applyAsync((l: unknown) => l, [new AioLock()]), { instanceOf: TypeError, message: /args\[0\] is an AioLock of the thread context.*getContext\('spawn'\)/ })
+  t.throws(() => p.map((x: unknown) => x, [1, { lock: new AioLock() }]), { instanceOf: TypeError, message: /iterable\[1\]\.lock is an AioLock of the thread context/ })
+  const ctx = getContext('spawn')
+  const q = ctx.AioQueue<number>()
+  await p.coro_starmap((q: AioQueueProxy<number>, x: number) => q.put(x * 10), [[q, 1], [q, 2], [q, 3]])
+  const got = [await q.coro_get(true, LONG), await q.coro_get(true, LONG), await q.coro_get(true, LONG)].sort()
+  t.deepEqual(got, [10, 20, 30])
+  const manager = new AioManager()
+  manager.start()
+  t.teardown(() => manager.shutdown())
+  const d = manager.dict<string, number>()
+  await p.coro_starmap((d: { set(k: string, v: number): void }, k: string) => d.set(k, k.length), [[d, 'ab'], [d, 'abc']])
+  t.deepEqual(d.items().sort(), [['ab', 2], ['abc', 3]])
+})
+
+test('getContext(\'spawn\').AioPool makes the same pool', async (t) => {
+  const p = getContext('spawn').AioPool({ processes: 1 })
+  t.teardown(() => p.terminate())
+  t.not(await p.coro_apply(() => process.pid), process.pid)
+})
+
+test('pool worker processes never outlive an owner killed with SIGKILL', async (t) => {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', `
+    import { AioPool } from ${ENTRY}
+    const pool = new AioPool({ processes: 2, context: 'spawn' })
+    const pids = await pool.coro_map(() => process.pid, [1, 2], 1)
+    console.log(JSON.stringify(pids))
+    pool.applyAsync(() => { for (;;); })
+    setInterval(() => {}, 1000)
+  `], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => child.kill('SIGKILL'))
+  let out = ''
+  child.stdout.on('data', (d) => (out += d))
+  t.true(await until(() => out.includes(']')), 'the owner never printed its workers')
+  const pids = JSON.parse(out) as number[]
+  t.true(pids.every(alive))
+  child.kill('SIGKILL')
+  t.true(await until(() => pids.every((pid) => !alive(pid))), `workers ${pids.filter(alive)} outlived their owner`)
+})
+
+test('replacing crashed worker processes leaks no fd (ulimit -n 256)', async (t) => {
+  const { status, stdout, stderr } = await underUlimit(`
+    import { readdirSync } from 'node:fs'
+    import { AioPool } from ${ENTRY}
+    const fds = () => readdirSync('/proc/self/fd').length
+    const pool = new AioPool({ processes: 2, context: 'spawn' })
+    const round = () => Promise.all(Array.from({ length: 60 }, (_, i) =>
+      pool.coro_apply((i) => { if (i % 6 === 5) process.exit(3); return i }, [i]).then(() => 'ok', (e) => e.name)))
+    // Spare processes boot once starts are quiet (3 fds each): count once the number holds still.
+    const settled = async () => {
+      let last = -1
+      for (let same = 0, tries = 0; same < 10 && tries < 300; tries++) {
+        await new Promise((r) => setTimeout(r, 30))
+        const n = fds()
+        same = n === last ? same + 1 : 0
+        last = n
+      }
+      return last
+    }
+    await round()
+    const base = await settled()
+    const results = [...(await round()), ...(await round())]
+    console.log(results.filter((r) => r === 'ok').length, results.filter((r) => r === 'WorkerLostError').length, (await settled()) - base)
+    pool.terminate()
+  `)
+  t.is(status, 0, stderr)
+  const [ok, lost, grown] = stdout.trim().split(' ').map(Number)
+  t.is(ok, 100)
+  t.is(lost, 20)
+  t.true(grown <= 0, `fds grew by ${grown} over 20 replaced workers`)
+})
