@@ -4,6 +4,7 @@
 import { pathToFileURL } from 'node:url'
 import { isAbsolute } from 'node:path'
 import { ESBUILD_HELPERS, SWC_HELPERS, TS_HELPERS } from './compiler-helpers.js'
+import { freeNames } from './free-names.js'
 
 /** A function as it crosses threads: its source text, or the module export to import. */
 export type FunctionRef = { source: string } | { module: string; name: string }
@@ -41,8 +42,16 @@ export async function preloadModules(specifiers: readonly string[] = []): Promis
   }
 }
 
+/** What functionSource knows of where a function goes. */
+export interface Destination {
+  /** Whether its sender may pass values in args or send { module, name } instead (a process or a pool can; a barrier's action cannot): what an error suggests. */
+  argsOrModule?: boolean
+  /** Whether modules run there first (`preload`): they may define globals this thread lacks, so a free name is left to the run-time explanation. */
+  preloaded?: boolean
+}
+
 /** The source of a self-contained function, or a clear error for one that has no usable source. */
-export function functionSource(name: string, fn: (...args: any[]) => unknown): string {
+export function functionSource(name: string, fn: (...args: any[]) => unknown, { argsOrModule = true, preloaded = false }: Destination = {}): string {
   const source = Function.prototype.toString.call(fn)
   if (/\{\s*\[native code\]\s*\}\s*$/.test(source)) {
     throw new TypeError(`${name} must be a self-contained function written in JavaScript, not a built-in or bound function; use { module, name } instead`)
@@ -59,7 +68,29 @@ export function functionSource(name: string, fn: (...args: any[]) => unknown): s
   if (helper) {
     throw new TypeError(`${name} calls ${helper}, a helper its compiler (${SWC_HELPER.test(helper) ? 'swc' : 'TypeScript or esbuild'}) put at the top of the module, which does not travel with the function's source; compile for a newer target ("target": "ES2022" or later), or pass { module, name }`)
   }
+  if (!preloaded) checkSelfContained(name, source, argsOrModule)
   return source
+}
+
+/**
+ * Refuses a function that uses a variable of the scope it was written in. What the receiving
+ * thread provides is this thread's globals (both are Node) and the helpers compileFunction adds; a
+ * global this thread has and the other lacks is left to the explanation added at run time.
+ */
+function checkSelfContained(name: string, source: string, argsOrModule: boolean): void {
+  const closure = freeNames(source).filter((n) => !(n in globalThis) && !Object.hasOwn(HELPERS, n))
+  if (closure.length === 0) return
+  const names = listed(closure)
+  const what = closure.length === 1 ? 'a variable' : 'variables'
+  const fix = argsOrModule
+    ? `pass ${names} in args (and take ${closure.length === 1 ? 'it as a parameter' : 'them as parameters'}), or use { module, name }`
+    : 'it may use only its parameters, its own variables and globals'
+  throw new TypeError(`${name} uses ${names}, ${what} of the scope it was written in: it travels to its thread or process as source, without its closure; ${fix}`)
+}
+
+/** `a`, `a and b`, `a, b and c`. */
+function listed(names: string[]): string {
+  return names.length === 1 ? names[0] : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`
 }
 
 /** Whether `source` defines `name` itself (a function of the user's that happens to look like a helper). */
@@ -107,7 +138,9 @@ export function compileFunction(source: string): (...args: any[]) => unknown {
 
 /**
  * The rebuilt function, with the reason added to a ReferenceError for a name its own source uses:
- * a variable of the sender's scope (a closure) did not travel with the source.
+ * a variable of the sender's scope (a closure) did not travel with the source. functionSource
+ * refuses most of those in the sender; this catches the names its scan lets through, and globals
+ * the sender has and this thread lacks.
  */
 function explainingFreeVariables(fn: (...args: any[]) => unknown, source: string): (...args: any[]) => unknown {
   const explain = (error: unknown): never => {

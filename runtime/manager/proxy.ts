@@ -294,7 +294,7 @@ export function dropChannel(address: ProxyState['address'], authkey: string | nu
 /** Creates an object on a server; returns its proxy. */
 /** Constructor arguments: a function (a barrier's action) crosses as its source, as to a thread. */
 function creationArgs(args: unknown[]): unknown[] {
-  return args.map((a, i) => (typeof a === 'function' ? { __function__: functionSource(`argument ${i}`, a as (...x: unknown[]) => unknown) } : a))
+  return args.map((a, i) => (typeof a === 'function' ? { __function__: functionSource(`argument ${i}`, a as (...x: unknown[]) => unknown, { argsOrModule: false }) } : a))
 }
 
 export function createRemote(address: ProxyState['address'], authkey: string | null, typeid: string, args: unknown[]): unknown {

@@ -66,6 +66,7 @@ export class PoolCore implements Waiter {
   private readonly fnIds = new Map<string, number>()
   private readonly fnByObject = new WeakMap<object, number>()
   private readonly fnRefs: FunctionRef[] = []
+  private readonly preload: PoolOptions['preload']
 
   constructor(options: PoolOptions = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
@@ -85,9 +86,10 @@ export class PoolCore implements Waiter {
       throw new ValueError(`context must be 'thread', 'spawn' or a context from getContext(), not ${typeof context === 'string' ? `'${context}'` : String(context)}`)
     }
     this.processes = n
+    this.preload = preload
     const settings = {
       events: new SharedArrayBuffer(POOL_WORDS * 4),
-      initializer: initializer ? targetOf(initializer, 'initializer') : null,
+      initializer: initializer ? targetOf(initializer, 'initializer', preload) : null,
       initargs,
       maxtasks: maxtasksperchild ?? 0,
       resourceLimits,
@@ -116,7 +118,7 @@ export class PoolCore implements Waiter {
       const known = this.fnByObject.get(fn)
       if (known !== undefined) return known
     }
-    const ref = targetOf(fn, 'func')
+    const ref = targetOf(fn, 'func', this.preload)
     const key = 'source' in ref ? ref.source : `${ref.module}#${ref.name}`
     let id = this.fnIds.get(key)
     if (id === undefined) {

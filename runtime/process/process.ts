@@ -115,9 +115,10 @@ export async function joinChildren(): Promise<void> {
   }
 }
 
-export function targetOf(target: Target, what = 'target'): ProcessData['target'] {
+/** How a target travels; `preload`, the modules its thread runs first (which may define globals). */
+export function targetOf(target: Target, what = 'target', preload?: readonly unknown[]): ProcessData['target'] {
   if (typeof target === 'function') {
-    return { source: functionSource(what, target) }
+    return { source: functionSource(what, target, { preloaded: (preload?.length ?? 0) > 0 }) }
   }
   if (target && typeof target === 'object' && (typeof target.module === 'string' || target.module instanceof URL)) {
     return { module: moduleSpecifier(`${what}.module`, target.module), name: target.name ?? 'default' }
@@ -166,7 +167,7 @@ export class ProcessCore implements Waiter {
     if (!Array.isArray(args)) throw new TypeError(`args must be an array, not ${typeof args}`)
     if (name !== undefined && typeof name !== 'string') throw new TypeError('name must be a string')
     if (daemon !== undefined && typeof daemon !== 'boolean') throw new TypeError('daemon must be a boolean')
-    if (target !== undefined) targetOf(target) // fail early on a bad target
+    if (target !== undefined) targetOf(target, 'target', this.preload) // fail early on a bad target
     this.target = target
     this.args = args
     this.identity = nextChildIdentity()
@@ -188,7 +189,7 @@ export class ProcessCore implements Waiter {
     if (currentProcess().daemon) throw new ValueError('daemonic processes are not allowed to have children')
     if (this.target === undefined) throw new TypeError('target is required: a self-contained function or { module, name }')
     const data: ProcessData = {
-      target: targetOf(this.target),
+      target: targetOf(this.target, 'target', this.preload),
       args: reduceTree(this.args, 'args', this.startMethod === 'spawn'),
       startMethod: this.startMethod,
       name: this.name,

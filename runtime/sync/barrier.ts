@@ -55,7 +55,7 @@ export class BarrierCore implements Waiter {
     return new BarrierCore(new Int32Array(state.sab), action, state.timeout)
   }
   reduce(): { sab: SharedArrayBuffer; action: string | null; timeout: number | null } {
-    return { sab: this.i32.buffer as SharedArrayBuffer, action: this.action ? functionSource('action', this.action) : null, timeout: this.defaultTimeoutMs }
+    return { sab: this.i32.buffer as SharedArrayBuffer, action: this.action ? functionSource('action', this.action, { argsOrModule: false }) : null, timeout: this.defaultTimeoutMs }
   }
 
   get parties(): number {
