@@ -13,40 +13,19 @@ import { fileURLToPath } from 'node:url'
 import { writeFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Piscina } from 'piscina'
-import Tinypool from 'tinypool'
-import workerpool from 'workerpool'
 import { FixedThreadPool } from 'poolifier'
 import { AioPool } from '../generated/index.generated.js'
 import { interleaved, row, type BenchOptions, type Row } from './primitives.js'
+import { CPU_MS, CPU_TASKS, IDEAL_MS, ROOT, RUNS, TIMEOUT_MS, TRIVIAL, WORKERS, check, runPythonPool, timed, peer, tinypoolSubject, workerpoolSubject, type Subject } from './pool-common.js'
 import type { Job } from './peers/task.js'
 
-const RUNS = 5
-const WORKERS = 2
-const TRIVIAL = 20_000
-const CPU_TASKS = 200
-const CPU_MS = 5
-const IDEAL_MS = (CPU_TASKS * CPU_MS) / WORKERS
-const TIMEOUT_MS = 120_000
 
-const peer = (name: string) => fileURLToPath(new URL(`./peers/${name}.js`, import.meta.url))
 const TASK_MODULE = new URL('./peers/task.js', import.meta.url).href
-/** The package root: the cold-start scripts live there for the moment they run, to resolve the peers. */
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
-/** One pool under test: what each benchmark needs from it. */
-interface Subject {
-  name: string
-  start(): Promise<void>
-  /** One call per task, all in flight at once. */
-  each(jobs: Job[]): Promise<number[]>
-  stop(): Promise<void>
-}
 
 function subjects(): Subject[] {
   let aio: AioPool
   let piscina: Piscina
-  let tiny: Tinypool
-  let wp: ReturnType<typeof workerpool.pool>
   let poolifier: FixedThreadPool<Job, number>
   return [
     {
@@ -70,26 +49,8 @@ function subjects(): Subject[] {
       each: (jobs) => Promise.all(jobs.map((j) => piscina.run(j) as Promise<number>)),
       stop: () => piscina.destroy(),
     },
-    {
-      name: 'tinypool run',
-      start: async () => {
-        tiny = new Tinypool({ filename: peer('piscina-worker'), minThreads: WORKERS, maxThreads: WORKERS })
-        await tiny.run({ op: 'double', x: 0 })
-      },
-      each: (jobs) => Promise.all(jobs.map((j) => tiny.run(j) as Promise<number>)),
-      stop: () => tiny.destroy(),
-    },
-    {
-      name: 'workerpool exec',
-      start: async () => {
-        wp = workerpool.pool(peer('workerpool-worker'), { minWorkers: WORKERS, maxWorkers: WORKERS, workerType: 'thread' })
-        await wp.exec('run', [{ op: 'double', x: 0 }])
-      },
-      each: (jobs) => Promise.all(jobs.map((j) => wp.exec('run', [j]) as unknown as Promise<number>)),
-      stop: async () => {
-        await wp.terminate()
-      },
-    },
+    tinypoolSubject('tinypool run', 'worker_threads'),
+    workerpoolSubject('workerpool exec', 'thread'),
     {
       name: 'poolifier execute',
       start: async () => {
@@ -129,71 +90,6 @@ export async function coldStart(script: string): Promise<number> {
   } finally {
     await rm(file, { force: true })
   }
-}
-
-function check(got: number[], jobs: Job[]): void {
-  for (let i = 0; i < jobs.length; i++) {
-    const j = jobs[i]
-    if (j.op === 'double' ? got[i] !== j.x * 2 : !(got[i] > 0)) throw new Error(`wrong result for task ${i}: ${got[i]}`)
-  }
-}
-
-async function timed(f: () => Promise<void>): Promise<number> {
-  const t0 = performance.now()
-  let timer: ReturnType<typeof setTimeout> | undefined
-  await Promise.race([f(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('bench run timed out')), TIMEOUT_MS)))])
-  clearTimeout(timer)
-  return performance.now() - t0
-}
-
-const PYTHON = String.raw`
-import json, math, sys, time
-import multiprocessing as mp
-RUNS, TRIVIAL, CPU_TASKS, CPU_MS, WORKERS = (int(a) for a in sys.argv[1:6])
-now = time.perf_counter
-
-def double(x):
-    return x * 2
-
-def spin(ms):
-    end = now() + ms / 1000
-    n = 0
-    while now() < end:
-        n += 1
-    return n
-
-if __name__ == '__main__':
-    ctx = mp.get_context('fork')
-    out = {'map': [], 'apply_async': [], 'cpu_map': [], 'startup': []}
-    for r in range(RUNS + 1):
-        t = now()
-        with ctx.Pool(WORKERS) as p:
-            assert p.apply(double, (1,)) == 2
-            started = now() - t
-            t = now()
-            assert p.map(double, range(TRIVIAL)) == [x * 2 for x in range(TRIVIAL)]
-            m = now() - t
-            t = now()
-            rs = [p.apply_async(double, (x,)) for x in range(TRIVIAL)]
-            assert [r.get(120) for r in rs] == [x * 2 for x in range(TRIVIAL)]
-            a = now() - t
-            t = now()
-            assert all(n > 0 for n in p.map(spin, [CPU_MS] * CPU_TASKS))
-            c = now() - t
-        if r:
-            out['startup'].append(started * 1000)
-            out['map'].append(m * 1000)
-            out['apply_async'].append(a * 1000)
-            out['cpu_map'].append(c * 1000)
-    print(json.dumps(out))
-`
-
-function runPython(): Promise<Record<string, number[]> | undefined> {
-  return new Promise((resolve) => {
-    execFile('python3', ['-c', PYTHON, String(RUNS), String(TRIVIAL), String(CPU_TASKS), String(CPU_MS), String(WORKERS)], { timeout: TIMEOUT_MS * 4 }, (error, stdout) => {
-      resolve(error ? undefined : JSON.parse(stdout))
-    })
-  })
 }
 
 export async function benchPool({ log = () => {}, only }: BenchOptions = {}): Promise<Row[]> {
@@ -250,12 +146,13 @@ export async function benchPool({ log = () => {}, only }: BenchOptions = {}): Pr
   }
 
   log('pool: Python multiprocessing.Pool')
-  const py = await runPython()
-  if (py) {
+  const runs = await runPythonPool(['fork'])
+  if (!(runs instanceof Error)) {
+    const py = runs.fork
     rows.push(row('pool start-up to first result, a later pool', 'Python multiprocessing.Pool (fork)', 'ms', 1, py.startup))
     rows.push(row('20,000 trivial tasks, map with default chunking', 'Python Pool.map', 'tasks/s', TRIVIAL, py.map.map((ms) => (TRIVIAL * 1000) / ms)))
     rows.push(row('20,000 trivial tasks, one call each', 'Python Pool.apply_async', 'tasks/s', TRIVIAL, py.apply_async.map((ms) => (TRIVIAL * 1000) / ms)))
     rows.push(row(`${CPU_TASKS} CPU tasks of ${CPU_MS} ms, wall ÷ ideal ${IDEAL_MS} ms`, 'Python Pool.map (default chunking)', '× ideal', CPU_TASKS, py.cpu_map.map((ms) => ms / IDEAL_MS)))
-  } else log('pool: python3 not available or failed; no Python rows')
+  } else log(`pool: python3 failed (${runs.message}); no Python rows`)
   return rows
 }

@@ -130,19 +130,19 @@ export function generate(spec: SpecModel, o: Options): Map<string, string> {
   const files = new Map<string, string>()
   for (const cls of spec.classes) {
     files.set(`${cls.stem}.generated.ts`, emitClass(cls, spec, target))
-    files.set(`tests/${cls.stem}.conformance.generated.ts`, emitConformance(cls, spec, '../index.generated.js', [...ERRORS, 'AioPipe', 'AioClient', 'getContext', 'currentProcess']))
+    if (o.self && POOL_FAMILY.includes(cls.name) && spec.classes.some((c) => c.name === 'AioPool')) {
+      // The pool's cases run on worker threads and on worker processes: every object they make
+      // comes from the context of each run.
+      const made = ['AioPool', 'AioProcess', ...spec.classes.filter((c) => c.proxy).map((c) => c.name)]
+      const contexts: Variant[] = ['thread', 'spawn'].map((m) => ({ name: m, prelude: [], ctx: `getContext('${m}')`, typed: true }))
+      files.set(`tests/${cls.stem}.conformance.generated.ts`, emitConformance(cls, spec, '../index.generated.js', [...ERRORS, 'AioPipe', 'AioClient', 'getContext', 'currentProcess'], contexts, made))
+    } else files.set(`tests/${cls.stem}.conformance.generated.ts`, emitConformance(cls, spec, '../index.generated.js', [...ERRORS, 'AioPipe', 'AioClient', 'getContext', 'currentProcess']))
     if (cls.proxy) files.set(`${cls.stem}.proxy.generated.ts`, emitProxy(cls, spec, target))
     if (cls.proxy || cls.name === 'AioProcess') {
       // AioProcess runs again in the spawn context only: its objects there are new Node processes.
       const variants = proxyVariants(o).filter((v) => cls.proxy || v.name === 'spawn')
       const made = [...spec.classes.filter((c) => c.proxy).map((c) => c.name), 'AioProcess']
       if (variants.length) files.set(`tests/${cls.stem}.proxy.conformance.generated.ts`, emitConformance(cls, spec, '../index.generated.js', [...ERRORS, 'AioPipe', 'AioClient', 'getContext', 'currentProcess'], variants, made))
-    }
-    if (o.self && POOL_FAMILY.includes(cls.name) && spec.classes.some((c) => c.name === 'AioPool')) {
-      // The pool's cases again with worker processes: every object they make comes from the spawn context.
-      const made = ['AioPool', 'AioProcess', ...spec.classes.filter((c) => c.proxy).map((c) => c.name)]
-      const spawnPool: Variant = { name: 'spawn', prelude: [], ctx: "getContext('spawn')", typed: true }
-      files.set(`tests/${cls.stem}.spawn.conformance.generated.ts`, emitConformance(cls, spec, '../index.generated.js', [...ERRORS, 'AioPipe', 'AioClient', 'getContext', 'currentProcess'], [spawnPool], made))
     }
   }
   if (spec.classes.some((c) => c.proxy)) files.set('proxy-contexts.generated.ts', emitProxyContexts(spec, o))

@@ -13,7 +13,7 @@ import type { AioAsyncResult } from './async-result.generated.js'
 import type { AioIMapIterator } from './imap-iterator.generated.js'
 let wrapping: PoolCore | undefined
 
-/** A pool of worker processes (Python's multiprocessing.Pool). Task functions are self-contained functions (they cross as source text) or `{ module, name }`; arguments and results go through the library's serializer, and shared primitives and queues in them arrive working. Tasks are pipelined to the workers, so trivial tasks cost no wake-up each. Unlike Python's Pool, a worker that dies mid-task (process.exit, crash, out of memory) fails only that task with WorkerLostError and is replaced; and terminate() fails pending results with PoolTerminatedError instead of leaving them pending forever. */
+/** A pool of worker processes (Python's multiprocessing.Pool): worker threads, or with `context: 'spawn'` Node processes. Task functions are self-contained functions (they cross as source text) or `{ module, name }`; arguments and results go through the library's serializer, and shared primitives and queues in them arrive working. Tasks are pipelined to the workers, so trivial tasks cost no wake-up each. Unlike Python's Pool, a worker that dies mid-task (process.exit, crash, out of memory) fails only that task with WorkerLostError and is replaced; and terminate() fails pending results with PoolTerminatedError instead of leaving them pending forever. */
 export class AioPool {
   readonly #core: PoolCore
 

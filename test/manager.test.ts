@@ -89,7 +89,7 @@ test('proxies pass to processes of either context', async (t) => {
 
 test('a thread-context primitive cannot go to a spawned process; the error says what to use', (t) => {
   const error = t.throws(() => new AioProcess({ target: (_: unknown) => {}, args: [{ e: new AioEvent() }], startMethod: 'spawn' }).start())
-  t.regex(error!.message, /args\[0\]\.e is a AioEvent of the thread context.*getContext\('spawn'\)/)
+  t.regex(error!.message, /args\[0\]\.e is an AioEvent of the thread context.*getContext\('spawn'\)/)
 })
 
 test('a server that dies fails pending and later proxy calls with a clear error, without hanging', async (t) => {

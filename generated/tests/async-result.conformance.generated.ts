@@ -7,9 +7,19 @@
 import test from 'ava'
 import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
 
-test("AioAsyncResult: POOL-16 POOL-38 POOL-39 POOL-40 get waits for the result; ready and successful follow it (blocking)", (t) => {
-  const pool = new AioPool({ processes: 1 })
-  const gate = new AioEvent()
+const ctxThread: any = getContext('thread')
+const ctxSpawn: any = getContext('spawn')
+/** Where every case runs: [title prefix, the context that makes its objects, what makes the object under test]. */
+const CONTEXTS: [string, any, (...args: ConstructorParameters<typeof AioAsyncResult>) => AioAsyncResult][] = [
+  ['AioAsyncResult (thread)', ctxThread, (...args) => ctxThread.AioAsyncResult(...args)],
+  ['AioAsyncResult (spawn)', ctxSpawn, (...args) => ctxSpawn.AioAsyncResult(...args)],
+]
+
+for (const [label, ctx, make] of CONTEXTS) {
+
+test(`${label}: POOL-16 POOL-38 POOL-39 POOL-40 get waits for the result; ready and successful follow it (blocking)`, (t) => {
+  const pool = ctx.AioPool({ processes: 1 })
+  const gate = ctx.AioEvent()
   const obj = pool.applyAsync((ev: AioEvent, x: number) => { ev.wait(); return x * x }, [gate, 7])
   try {
     t.deepEqual(obj.ready(), false, "spec/async-result.yaml:74:9")
@@ -26,9 +36,9 @@ test("AioAsyncResult: POOL-16 POOL-38 POOL-39 POOL-40 get waits for the result; 
   }
 })
 
-test("AioAsyncResult: POOL-16 POOL-38 POOL-39 POOL-40 get waits for the result; ready and successful follow it (coro)", async (t) => {
-  const pool = new AioPool({ processes: 1 })
-  const gate = new AioEvent()
+test(`${label}: POOL-16 POOL-38 POOL-39 POOL-40 get waits for the result; ready and successful follow it (coro)`, async (t) => {
+  const pool = ctx.AioPool({ processes: 1 })
+  const gate = ctx.AioEvent()
   const obj = pool.applyAsync((ev: AioEvent, x: number) => { ev.wait(); return x * x }, [gate, 7])
   try {
     t.deepEqual(obj.ready(), false, "spec/async-result.yaml:74:9")
@@ -45,9 +55,9 @@ test("AioAsyncResult: POOL-16 POOL-38 POOL-39 POOL-40 get waits for the result; 
   }
 })
 
-test("AioAsyncResult: POOL-17 get(timeout) throws TimeoutError and the task goes on (blocking)", (t) => {
-  const pool = new AioPool({ processes: 1 })
-  const gate = new AioEvent()
+test(`${label}: POOL-17 get(timeout) throws TimeoutError and the task goes on (blocking)`, (t) => {
+  const pool = ctx.AioPool({ processes: 1 })
+  const gate = ctx.AioEvent()
   const obj = pool.applyAsync((ev: AioEvent) => { ev.wait(); return 'done' }, [gate])
   try {
     t.throws(() => obj.get(30), { instanceOf: TimeoutError }, "spec/async-result.yaml:99:9")
@@ -59,9 +69,9 @@ test("AioAsyncResult: POOL-17 get(timeout) throws TimeoutError and the task goes
   }
 })
 
-test("AioAsyncResult: POOL-17 get(timeout) throws TimeoutError and the task goes on (coro)", async (t) => {
-  const pool = new AioPool({ processes: 1 })
-  const gate = new AioEvent()
+test(`${label}: POOL-17 get(timeout) throws TimeoutError and the task goes on (coro)`, async (t) => {
+  const pool = ctx.AioPool({ processes: 1 })
+  const gate = ctx.AioEvent()
   const obj = pool.applyAsync((ev: AioEvent) => { ev.wait(); return 'done' }, [gate])
   try {
     await t.throwsAsync(async () => await obj.coro_get(30), { instanceOf: TimeoutError }, "spec/async-result.yaml:99:9")
@@ -73,8 +83,8 @@ test("AioAsyncResult: POOL-17 get(timeout) throws TimeoutError and the task goes
   }
 })
 
-test("AioAsyncResult: POOL-28 POOL-35 POOL-41 a task's error is re-thrown on every get, same class and message, with the worker's stack (blocking)", (t) => {
-  const pool = new AioPool({ processes: 1 })
+test(`${label}: POOL-28 POOL-35 POOL-41 a task's error is re-thrown on every get, same class and message, with the worker's stack (blocking)`, (t) => {
+  const pool = ctx.AioPool({ processes: 1 })
   const seen = [] as unknown[]
   const obj = pool.applyAsync(() => { throw new RangeError('bad range') }, [], { errorCallback: (e: unknown) => seen.push(e) })
   try {
@@ -89,8 +99,8 @@ test("AioAsyncResult: POOL-28 POOL-35 POOL-41 a task's error is re-thrown on eve
   }
 })
 
-test("AioAsyncResult: POOL-28 POOL-35 POOL-41 a task's error is re-thrown on every get, same class and message, with the worker's stack (coro)", async (t) => {
-  const pool = new AioPool({ processes: 1 })
+test(`${label}: POOL-28 POOL-35 POOL-41 a task's error is re-thrown on every get, same class and message, with the worker's stack (coro)`, async (t) => {
+  const pool = ctx.AioPool({ processes: 1 })
   const seen = [] as unknown[]
   const obj = pool.applyAsync(() => { throw new RangeError('bad range') }, [], { errorCallback: (e: unknown) => seen.push(e) })
   try {
@@ -104,3 +114,4 @@ test("AioAsyncResult: POOL-28 POOL-35 POOL-41 a task's error is re-thrown on eve
     pool.terminate(); pool.join()
   }
 })
+}

@@ -7,9 +7,19 @@
 import test from 'ava'
 import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
 
-test("AioIMapIterator: POOL-18 POOL-24 results in order, TimeoutError while the next is not ready, then done (blocking)", (t) => {
-  const pool = new AioPool({ processes: 2 })
-  const gate = new AioEvent()
+const ctxThread: any = getContext('thread')
+const ctxSpawn: any = getContext('spawn')
+/** Where every case runs: [title prefix, the context that makes its objects, what makes the object under test]. */
+const CONTEXTS: [string, any, (...args: ConstructorParameters<typeof AioIMapIterator>) => AioIMapIterator][] = [
+  ['AioIMapIterator (thread)', ctxThread, (...args) => ctxThread.AioIMapIterator(...args)],
+  ['AioIMapIterator (spawn)', ctxSpawn, (...args) => ctxSpawn.AioIMapIterator(...args)],
+]
+
+for (const [label, ctx, make] of CONTEXTS) {
+
+test(`${label}: POOL-18 POOL-24 results in order, TimeoutError while the next is not ready, then done (blocking)`, (t) => {
+  const pool = ctx.AioPool({ processes: 2 })
+  const gate = ctx.AioEvent()
   const obj = pool.imap((x: [AioEvent, number]) => { if (x[1] === 0) x[0].wait(); return x[1] * 10 }, [[gate, 0], [gate, 1], [gate, 2]])
   try {
     t.throws(() => obj.next(0), { instanceOf: TimeoutError }, "spec/imap-iterator.yaml:41:9")
@@ -25,9 +35,9 @@ test("AioIMapIterator: POOL-18 POOL-24 results in order, TimeoutError while the 
   }
 })
 
-test("AioIMapIterator: POOL-18 POOL-24 results in order, TimeoutError while the next is not ready, then done (coro)", async (t) => {
-  const pool = new AioPool({ processes: 2 })
-  const gate = new AioEvent()
+test(`${label}: POOL-18 POOL-24 results in order, TimeoutError while the next is not ready, then done (coro)`, async (t) => {
+  const pool = ctx.AioPool({ processes: 2 })
+  const gate = ctx.AioEvent()
   const obj = pool.imap((x: [AioEvent, number]) => { if (x[1] === 0) x[0].wait(); return x[1] * 10 }, [[gate, 0], [gate, 1], [gate, 2]])
   try {
     await t.throwsAsync(async () => await obj.coro_next(0), { instanceOf: TimeoutError }, "spec/imap-iterator.yaml:41:9")
@@ -43,8 +53,8 @@ test("AioIMapIterator: POOL-18 POOL-24 results in order, TimeoutError while the 
   }
 })
 
-test("AioIMapIterator: POOL-20 a failed task throws at its place and the iteration goes on (blocking)", (t) => {
-  const pool = new AioPool({ processes: 2 })
+test(`${label}: POOL-20 a failed task throws at its place and the iteration goes on (blocking)`, (t) => {
+  const pool = ctx.AioPool({ processes: 2 })
   const obj = pool.imap((x: number) => { if (x === 1) throw new TypeError('one'); return x }, [0, 1, 2])
   try {
     t.deepEqual(obj.next(30000), { value: 0, done: false }, "spec/imap-iterator.yaml:62:9")
@@ -56,8 +66,8 @@ test("AioIMapIterator: POOL-20 a failed task throws at its place and the iterati
   }
 })
 
-test("AioIMapIterator: POOL-20 a failed task throws at its place and the iteration goes on (coro)", async (t) => {
-  const pool = new AioPool({ processes: 2 })
+test(`${label}: POOL-20 a failed task throws at its place and the iteration goes on (coro)`, async (t) => {
+  const pool = ctx.AioPool({ processes: 2 })
   const obj = pool.imap((x: number) => { if (x === 1) throw new TypeError('one'); return x }, [0, 1, 2])
   try {
     t.deepEqual(await obj.coro_next(30000), { value: 0, done: false }, "spec/imap-iterator.yaml:62:9")
@@ -68,3 +78,4 @@ test("AioIMapIterator: POOL-20 a failed task throws at its place and the iterati
     pool.terminate(); pool.join()
   }
 })
+}

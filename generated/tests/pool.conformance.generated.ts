@@ -7,258 +7,269 @@
 import test from 'ava'
 import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
 
-test("AioPool: POOL-01 POOL-04 POOL-05 bad options throw clear errors (blocking)", (t) => {
-  const obj = new AioPool({ processes: 1 })
+const ctxThread: any = getContext('thread')
+const ctxSpawn: any = getContext('spawn')
+/** Where every case runs: [title prefix, the context that makes its objects, what makes the object under test]. */
+const CONTEXTS: [string, any, (...args: ConstructorParameters<typeof AioPool>) => AioPool][] = [
+  ['AioPool (thread)', ctxThread, (...args) => ctxThread.AioPool(...args)],
+  ['AioPool (spawn)', ctxSpawn, (...args) => ctxSpawn.AioPool(...args)],
+]
+
+for (const [label, ctx, make] of CONTEXTS) {
+
+test(`${label}: POOL-01 POOL-04 POOL-05 bad options throw clear errors (blocking)`, (t) => {
+  const obj = make({ processes: 1 })
   try {
-    t.regex(String((() => { try { new AioPool({ processes: 0 }); return 'no error' } catch (e) { return String(e) } })()), /ValueError: Number of processes must be at least 1/, "spec/pool.yaml:153:9")
-    t.regex(String((() => { try { new AioPool({ processes: 1, maxtasksperchild: 0.5 }); return 'no error' } catch (e) { return String(e) } })()), /ValueError: maxtasksperchild must be a positive int or None/, "spec/pool.yaml:155:9")
-    t.regex(String((() => { try { new AioPool({ processes: 1, initializer: 42 as never }); return 'no error' } catch (e) { return String(e) } })()), /TypeError: initializer must be a callable/, "spec/pool.yaml:157:9")
-    t.throws(() => obj.apply(42 as never), { instanceOf: TypeError, message: /func must be a function/ }, "spec/pool.yaml:159:9")
-    t.throws(() => obj.map((x: number) => x, [1, 2], 0), { instanceOf: ValueError, message: /Chunksize must be 1\+, not 0/ }, "spec/pool.yaml:162:9")
-    t.regex(String((() => { try { obj.imap((x: number) => x, [1], 0); return 'no error' } catch (e) { return String(e) } })()), /Chunksize must be 1\+, not 0/, "spec/pool.yaml:165:9")
-    t.throws(() => obj.apply((x: unknown) => x, [() => 1]), { instanceOf: TypeError, message: /function/ }, "spec/pool.yaml:167:9")
+    t.regex(String((() => { try { make({ processes: 0 }); return 'no error' } catch (e) { return String(e) } })()), /ValueError: Number of processes must be at least 1/, "spec/pool.yaml:154:9")
+    t.regex(String((() => { try { make({ processes: 1, maxtasksperchild: 0.5 }); return 'no error' } catch (e) { return String(e) } })()), /ValueError: maxtasksperchild must be a positive int or None/, "spec/pool.yaml:156:9")
+    t.regex(String((() => { try { make({ processes: 1, initializer: 42 as never }); return 'no error' } catch (e) { return String(e) } })()), /TypeError: initializer must be a callable/, "spec/pool.yaml:158:9")
+    t.throws(() => obj.apply(42 as never), { instanceOf: TypeError, message: /func must be a function/ }, "spec/pool.yaml:160:9")
+    t.throws(() => obj.map((x: number) => x, [1, 2], 0), { instanceOf: ValueError, message: /Chunksize must be 1\+, not 0/ }, "spec/pool.yaml:163:9")
+    t.regex(String((() => { try { obj.imap((x: number) => x, [1], 0); return 'no error' } catch (e) { return String(e) } })()), /Chunksize must be 1\+, not 0/, "spec/pool.yaml:166:9")
+    t.throws(() => obj.apply((x: unknown) => x, [() => 1]), { instanceOf: TypeError, message: /function/ }, "spec/pool.yaml:168:9")
   } finally {
     obj.terminate(); obj.join()
   }
 })
 
-test("AioPool: POOL-01 POOL-04 POOL-05 bad options throw clear errors (coro)", async (t) => {
-  const obj = new AioPool({ processes: 1 })
+test(`${label}: POOL-01 POOL-04 POOL-05 bad options throw clear errors (coro)`, async (t) => {
+  const obj = make({ processes: 1 })
   try {
-    t.regex(String((() => { try { new AioPool({ processes: 0 }); return 'no error' } catch (e) { return String(e) } })()), /ValueError: Number of processes must be at least 1/, "spec/pool.yaml:153:9")
-    t.regex(String((() => { try { new AioPool({ processes: 1, maxtasksperchild: 0.5 }); return 'no error' } catch (e) { return String(e) } })()), /ValueError: maxtasksperchild must be a positive int or None/, "spec/pool.yaml:155:9")
-    t.regex(String((() => { try { new AioPool({ processes: 1, initializer: 42 as never }); return 'no error' } catch (e) { return String(e) } })()), /TypeError: initializer must be a callable/, "spec/pool.yaml:157:9")
-    await t.throwsAsync(async () => await obj.coro_apply(42 as never), { instanceOf: TypeError, message: /func must be a function/ }, "spec/pool.yaml:159:9")
-    await t.throwsAsync(async () => await obj.coro_map((x: number) => x, [1, 2], 0), { instanceOf: ValueError, message: /Chunksize must be 1\+, not 0/ }, "spec/pool.yaml:162:9")
-    t.regex(String((() => { try { obj.imap((x: number) => x, [1], 0); return 'no error' } catch (e) { return String(e) } })()), /Chunksize must be 1\+, not 0/, "spec/pool.yaml:165:9")
-    await t.throwsAsync(async () => await obj.coro_apply((x: unknown) => x, [() => 1]), { instanceOf: TypeError, message: /function/ }, "spec/pool.yaml:167:9")
+    t.regex(String((() => { try { make({ processes: 0 }); return 'no error' } catch (e) { return String(e) } })()), /ValueError: Number of processes must be at least 1/, "spec/pool.yaml:154:9")
+    t.regex(String((() => { try { make({ processes: 1, maxtasksperchild: 0.5 }); return 'no error' } catch (e) { return String(e) } })()), /ValueError: maxtasksperchild must be a positive int or None/, "spec/pool.yaml:156:9")
+    t.regex(String((() => { try { make({ processes: 1, initializer: 42 as never }); return 'no error' } catch (e) { return String(e) } })()), /TypeError: initializer must be a callable/, "spec/pool.yaml:158:9")
+    await t.throwsAsync(async () => await obj.coro_apply(42 as never), { instanceOf: TypeError, message: /func must be a function/ }, "spec/pool.yaml:160:9")
+    await t.throwsAsync(async () => await obj.coro_map((x: number) => x, [1, 2], 0), { instanceOf: ValueError, message: /Chunksize must be 1\+, not 0/ }, "spec/pool.yaml:163:9")
+    t.regex(String((() => { try { obj.imap((x: number) => x, [1], 0); return 'no error' } catch (e) { return String(e) } })()), /Chunksize must be 1\+, not 0/, "spec/pool.yaml:166:9")
+    await t.throwsAsync(async () => await obj.coro_apply((x: unknown) => x, [() => 1]), { instanceOf: TypeError, message: /function/ }, "spec/pool.yaml:168:9")
   } finally {
     obj.terminate(); obj.join()
   }
 })
 
-test("AioPool: POOL-02 POOL-07 POOL-08 POOL-11 apply, map and starmap compute in the workers (blocking)", (t) => {
-  const obj = new AioPool({ processes: 2 })
+test(`${label}: POOL-02 POOL-07 POOL-08 POOL-11 apply, map and starmap compute in the workers (blocking)`, (t) => {
+  const obj = make({ processes: 2 })
   try {
-    t.deepEqual(obj.apply((x: number) => x * x, [7]), 49, "spec/pool.yaml:174:9")
-    t.deepEqual(obj.apply(async (a: string, b: string) => a + b, ['x', 'y']), 'xy', "spec/pool.yaml:176:9")
-    t.deepEqual(obj.map((x: number) => x * 2, Array.from({ length: 100 }, (_, i) => i), 20), Array.from({ length: 100 }, (_, i) => i * 2), "spec/pool.yaml:178:9")
-    t.deepEqual(obj.map((x: number) => x + 1, new Set([1, 2, 3])), [2, 3, 4], "spec/pool.yaml:180:9")
-    t.deepEqual(obj.starmap((a: number, b: number) => a ** b, [[2, 3], [3, 2]]), [8, 9], "spec/pool.yaml:182:9")
-    t.deepEqual(obj.starmapAsync((a: number, b: number) => a - b, [[5, 1], [9, 4]]).get(30000), [4, 5], "spec/pool.yaml:184:9")
-    t.regex(String(String(obj)), /AioPool\(state=RUN pool_size=2\)/, "spec/pool.yaml:186:9")
-    t.deepEqual(obj.pids.length, 2, "spec/pool.yaml:188:9")
-    t.deepEqual(obj.pendingTasks, 0, "spec/pool.yaml:190:9")
+    t.deepEqual(obj.apply((x: number) => x * x, [7]), 49, "spec/pool.yaml:175:9")
+    t.deepEqual(obj.apply(async (a: string, b: string) => a + b, ['x', 'y']), 'xy', "spec/pool.yaml:177:9")
+    t.deepEqual(obj.map((x: number) => x * 2, Array.from({ length: 100 }, (_, i) => i), 20), Array.from({ length: 100 }, (_, i) => i * 2), "spec/pool.yaml:179:9")
+    t.deepEqual(obj.map((x: number) => x + 1, new Set([1, 2, 3])), [2, 3, 4], "spec/pool.yaml:181:9")
+    t.deepEqual(obj.starmap((a: number, b: number) => a ** b, [[2, 3], [3, 2]]), [8, 9], "spec/pool.yaml:183:9")
+    t.deepEqual(obj.starmapAsync((a: number, b: number) => a - b, [[5, 1], [9, 4]]).get(30000), [4, 5], "spec/pool.yaml:185:9")
+    t.regex(String(String(obj)), /AioPool\(state=RUN pool_size=2\)/, "spec/pool.yaml:187:9")
+    t.deepEqual(obj.pids.length, 2, "spec/pool.yaml:189:9")
+    t.deepEqual(obj.pendingTasks, 0, "spec/pool.yaml:191:9")
   } finally {
     obj.terminate(); obj.join()
   }
 })
 
-test("AioPool: POOL-02 POOL-07 POOL-08 POOL-11 apply, map and starmap compute in the workers (coro)", async (t) => {
-  const obj = new AioPool({ processes: 2 })
+test(`${label}: POOL-02 POOL-07 POOL-08 POOL-11 apply, map and starmap compute in the workers (coro)`, async (t) => {
+  const obj = make({ processes: 2 })
   try {
-    t.deepEqual(await obj.coro_apply((x: number) => x * x, [7]), 49, "spec/pool.yaml:174:9")
-    t.deepEqual(await obj.coro_apply(async (a: string, b: string) => a + b, ['x', 'y']), 'xy', "spec/pool.yaml:176:9")
-    t.deepEqual(await obj.coro_map((x: number) => x * 2, Array.from({ length: 100 }, (_, i) => i), 20), Array.from({ length: 100 }, (_, i) => i * 2), "spec/pool.yaml:178:9")
-    t.deepEqual(await obj.coro_map((x: number) => x + 1, new Set([1, 2, 3])), [2, 3, 4], "spec/pool.yaml:180:9")
-    t.deepEqual(await obj.coro_starmap((a: number, b: number) => a ** b, [[2, 3], [3, 2]]), [8, 9], "spec/pool.yaml:182:9")
-    t.deepEqual(obj.starmapAsync((a: number, b: number) => a - b, [[5, 1], [9, 4]]).get(30000), [4, 5], "spec/pool.yaml:184:9")
-    t.regex(String(String(obj)), /AioPool\(state=RUN pool_size=2\)/, "spec/pool.yaml:186:9")
-    t.deepEqual(obj.pids.length, 2, "spec/pool.yaml:188:9")
-    t.deepEqual(obj.pendingTasks, 0, "spec/pool.yaml:190:9")
+    t.deepEqual(await obj.coro_apply((x: number) => x * x, [7]), 49, "spec/pool.yaml:175:9")
+    t.deepEqual(await obj.coro_apply(async (a: string, b: string) => a + b, ['x', 'y']), 'xy', "spec/pool.yaml:177:9")
+    t.deepEqual(await obj.coro_map((x: number) => x * 2, Array.from({ length: 100 }, (_, i) => i), 20), Array.from({ length: 100 }, (_, i) => i * 2), "spec/pool.yaml:179:9")
+    t.deepEqual(await obj.coro_map((x: number) => x + 1, new Set([1, 2, 3])), [2, 3, 4], "spec/pool.yaml:181:9")
+    t.deepEqual(await obj.coro_starmap((a: number, b: number) => a ** b, [[2, 3], [3, 2]]), [8, 9], "spec/pool.yaml:183:9")
+    t.deepEqual(obj.starmapAsync((a: number, b: number) => a - b, [[5, 1], [9, 4]]).get(30000), [4, 5], "spec/pool.yaml:185:9")
+    t.regex(String(String(obj)), /AioPool\(state=RUN pool_size=2\)/, "spec/pool.yaml:187:9")
+    t.deepEqual(obj.pids.length, 2, "spec/pool.yaml:189:9")
+    t.deepEqual(obj.pendingTasks, 0, "spec/pool.yaml:191:9")
   } finally {
     obj.terminate(); obj.join()
   }
 })
 
-test("AioPool: POOL-09 POOL-10 POOL-21 empty inputs and imapUnordered (blocking)", (t) => {
-  const obj = new AioPool({ processes: 2 })
+test(`${label}: POOL-09 POOL-10 POOL-21 empty inputs and imapUnordered (blocking)`, (t) => {
+  const obj = make({ processes: 2 })
   try {
-    t.deepEqual(obj.map((x: number) => x, []), [], "spec/pool.yaml:196:9")
-    t.deepEqual([...obj.imap((x: number) => x, [])], [], "spec/pool.yaml:198:9")
-    t.deepEqual(obj.mapAsync((x: number) => x, [], 1).get(100), [], "spec/pool.yaml:200:9")
+    t.deepEqual(obj.map((x: number) => x, []), [], "spec/pool.yaml:197:9")
+    t.deepEqual([...obj.imap((x: number) => x, [])], [], "spec/pool.yaml:199:9")
+    t.deepEqual(obj.mapAsync((x: number) => x, [], 1).get(100), [], "spec/pool.yaml:201:9")
     const unordered = obj.imapUnordered((x: number) => x * 3, [1, 2, 3, 4, 5])
-    t.deepEqual([...unordered].sort((a, b) => a - b), [3, 6, 9, 12, 15], "spec/pool.yaml:204:9")
-    t.deepEqual([...obj.imap((x: number) => -x, [1, 2, 3, 4, 5, 6, 7], 3)], [-1, -2, -3, -4, -5, -6, -7], "spec/pool.yaml:206:9")
+    t.deepEqual([...unordered].sort((a, b) => a - b), [3, 6, 9, 12, 15], "spec/pool.yaml:205:9")
+    t.deepEqual([...obj.imap((x: number) => -x, [1, 2, 3, 4, 5, 6, 7], 3)], [-1, -2, -3, -4, -5, -6, -7], "spec/pool.yaml:207:9")
   } finally {
     obj.terminate(); obj.join()
   }
 })
 
-test("AioPool: POOL-09 POOL-10 POOL-21 empty inputs and imapUnordered (coro)", async (t) => {
-  const obj = new AioPool({ processes: 2 })
+test(`${label}: POOL-09 POOL-10 POOL-21 empty inputs and imapUnordered (coro)`, async (t) => {
+  const obj = make({ processes: 2 })
   try {
-    t.deepEqual(await obj.coro_map((x: number) => x, []), [], "spec/pool.yaml:196:9")
-    t.deepEqual([...obj.imap((x: number) => x, [])], [], "spec/pool.yaml:198:9")
-    t.deepEqual(obj.mapAsync((x: number) => x, [], 1).get(100), [], "spec/pool.yaml:200:9")
+    t.deepEqual(await obj.coro_map((x: number) => x, []), [], "spec/pool.yaml:197:9")
+    t.deepEqual([...obj.imap((x: number) => x, [])], [], "spec/pool.yaml:199:9")
+    t.deepEqual(obj.mapAsync((x: number) => x, [], 1).get(100), [], "spec/pool.yaml:201:9")
     const unordered = obj.imapUnordered((x: number) => x * 3, [1, 2, 3, 4, 5])
-    t.deepEqual([...unordered].sort((a, b) => a - b), [3, 6, 9, 12, 15], "spec/pool.yaml:204:9")
-    t.deepEqual([...obj.imap((x: number) => -x, [1, 2, 3, 4, 5, 6, 7], 3)], [-1, -2, -3, -4, -5, -6, -7], "spec/pool.yaml:206:9")
+    t.deepEqual([...unordered].sort((a, b) => a - b), [3, 6, 9, 12, 15], "spec/pool.yaml:205:9")
+    t.deepEqual([...obj.imap((x: number) => -x, [1, 2, 3, 4, 5, 6, 7], 3)], [-1, -2, -3, -4, -5, -6, -7], "spec/pool.yaml:207:9")
   } finally {
     obj.terminate(); obj.join()
   }
 })
 
-test("AioPool: POOL-12 POOL-37 mapAsync's callback receives the whole list once (blocking)", (t) => {
+test(`${label}: POOL-12 POOL-37 mapAsync's callback receives the whole list once (blocking)`, (t) => {
   const got = [] as unknown[]
-  const obj = new AioPool({ processes: 2 })
+  const obj = make({ processes: 2 })
   try {
     const r = obj.mapAsync((x: number) => x * 2, [1, 2, 3], 1, { callback: (r: unknown) => got.push(r), errorCallback: (e: unknown) => got.push(e) })
-    t.deepEqual(r.get(30000), [2, 4, 6], "spec/pool.yaml:216:9")
-    t.deepEqual(got, [[2, 4, 6]], "spec/pool.yaml:218:9")
+    t.deepEqual(r.get(30000), [2, 4, 6], "spec/pool.yaml:217:9")
+    t.deepEqual(got, [[2, 4, 6]], "spec/pool.yaml:219:9")
   } finally {
     obj.terminate(); obj.join()
   }
 })
 
-test("AioPool: POOL-12 POOL-37 mapAsync's callback receives the whole list once (coro)", async (t) => {
+test(`${label}: POOL-12 POOL-37 mapAsync's callback receives the whole list once (coro)`, async (t) => {
   const got = [] as unknown[]
-  const obj = new AioPool({ processes: 2 })
+  const obj = make({ processes: 2 })
   try {
     const r = obj.mapAsync((x: number) => x * 2, [1, 2, 3], 1, { callback: (r: unknown) => got.push(r), errorCallback: (e: unknown) => got.push(e) })
-    t.deepEqual(r.get(30000), [2, 4, 6], "spec/pool.yaml:216:9")
-    t.deepEqual(got, [[2, 4, 6]], "spec/pool.yaml:218:9")
+    t.deepEqual(r.get(30000), [2, 4, 6], "spec/pool.yaml:217:9")
+    t.deepEqual(got, [[2, 4, 6]], "spec/pool.yaml:219:9")
   } finally {
     obj.terminate(); obj.join()
   }
 })
 
-test("AioPool: POOL-14 POOL-19 POOL-22 an input that throws fails map at once; imap yields what came before, then throws (blocking)", (t) => {
-  const obj = new AioPool({ processes: 2 })
+test(`${label}: POOL-14 POOL-19 POOL-22 an input that throws fails map at once; imap yields what came before, then throws (blocking)`, (t) => {
+  const obj = make({ processes: 2 })
   try {
-    t.throws(() => obj.map((x: number) => x, (function* () { yield 1; throw new SyntaxError('input broke') })()), { instanceOf: SyntaxError, message: /input broke/ }, "spec/pool.yaml:224:9")
-    t.deepEqual((() => { const it = obj.imap((x: number) => x, (function* () { for (let i = 0; i < 7; i++) yield i; throw new SyntaxError('at 7') })(), 2); const got: unknown[] = []; try { for (const x of it) got.push(x) } catch (e) { got.push(String(e)) } return got })(), [0, 1, 2, 3, 4, 5, 'SyntaxError: at 7'], "spec/pool.yaml:227:9")
-    t.deepEqual((() => { const it = obj.imapUnordered((x: number) => x, (function* () { yield 1; throw new SyntaxError('late') })()); try { for (const x of it) void x; return 'no error' } catch (e) { return String(e) } })(), 'SyntaxError: late', "spec/pool.yaml:229:9")
-    t.deepEqual(obj.apply((x: number) => x, [5]), 5, "spec/pool.yaml:231:9")
+    t.throws(() => obj.map((x: number) => x, (function* () { yield 1; throw new SyntaxError('input broke') })()), { instanceOf: SyntaxError, message: /input broke/ }, "spec/pool.yaml:225:9")
+    t.deepEqual((() => { const it = obj.imap((x: number) => x, (function* () { for (let i = 0; i < 7; i++) yield i; throw new SyntaxError('at 7') })(), 2); const got: unknown[] = []; try { for (const x of it) got.push(x) } catch (e) { got.push(String(e)) } return got })(), [0, 1, 2, 3, 4, 5, 'SyntaxError: at 7'], "spec/pool.yaml:228:9")
+    t.deepEqual((() => { const it = obj.imapUnordered((x: number) => x, (function* () { yield 1; throw new SyntaxError('late') })()); try { for (const x of it) void x; return 'no error' } catch (e) { return String(e) } })(), 'SyntaxError: late', "spec/pool.yaml:230:9")
+    t.deepEqual(obj.apply((x: number) => x, [5]), 5, "spec/pool.yaml:232:9")
   } finally {
     obj.terminate(); obj.join()
   }
 })
 
-test("AioPool: POOL-14 POOL-19 POOL-22 an input that throws fails map at once; imap yields what came before, then throws (coro)", async (t) => {
-  const obj = new AioPool({ processes: 2 })
+test(`${label}: POOL-14 POOL-19 POOL-22 an input that throws fails map at once; imap yields what came before, then throws (coro)`, async (t) => {
+  const obj = make({ processes: 2 })
   try {
-    await t.throwsAsync(async () => await obj.coro_map((x: number) => x, (function* () { yield 1; throw new SyntaxError('input broke') })()), { instanceOf: SyntaxError, message: /input broke/ }, "spec/pool.yaml:224:9")
-    t.deepEqual((() => { const it = obj.imap((x: number) => x, (function* () { for (let i = 0; i < 7; i++) yield i; throw new SyntaxError('at 7') })(), 2); const got: unknown[] = []; try { for (const x of it) got.push(x) } catch (e) { got.push(String(e)) } return got })(), [0, 1, 2, 3, 4, 5, 'SyntaxError: at 7'], "spec/pool.yaml:227:9")
-    t.deepEqual((() => { const it = obj.imapUnordered((x: number) => x, (function* () { yield 1; throw new SyntaxError('late') })()); try { for (const x of it) void x; return 'no error' } catch (e) { return String(e) } })(), 'SyntaxError: late', "spec/pool.yaml:229:9")
-    t.deepEqual(await obj.coro_apply((x: number) => x, [5]), 5, "spec/pool.yaml:231:9")
+    await t.throwsAsync(async () => await obj.coro_map((x: number) => x, (function* () { yield 1; throw new SyntaxError('input broke') })()), { instanceOf: SyntaxError, message: /input broke/ }, "spec/pool.yaml:225:9")
+    t.deepEqual((() => { const it = obj.imap((x: number) => x, (function* () { for (let i = 0; i < 7; i++) yield i; throw new SyntaxError('at 7') })(), 2); const got: unknown[] = []; try { for (const x of it) got.push(x) } catch (e) { got.push(String(e)) } return got })(), [0, 1, 2, 3, 4, 5, 'SyntaxError: at 7'], "spec/pool.yaml:228:9")
+    t.deepEqual((() => { const it = obj.imapUnordered((x: number) => x, (function* () { yield 1; throw new SyntaxError('late') })()); try { for (const x of it) void x; return 'no error' } catch (e) { return String(e) } })(), 'SyntaxError: late', "spec/pool.yaml:230:9")
+    t.deepEqual(await obj.coro_apply((x: number) => x, [5]), 5, "spec/pool.yaml:232:9")
   } finally {
     obj.terminate(); obj.join()
   }
 })
 
-test("AioPool: POOL-31 POOL-32 map does not fail fast and throws the first error (blocking)", (t) => {
-  const obj = new AioPool({ processes: 2 })
+test(`${label}: POOL-31 POOL-32 map does not fail fast and throws the first error (blocking)`, (t) => {
+  const obj = make({ processes: 2 })
   try {
-    t.throws(() => obj.map((x: number) => { if (x % 2) throw new RangeError(`odd ${x}`); return x }, [0, 1, 2, 3], 1), { instanceOf: RangeError, message: /odd/ }, "spec/pool.yaml:237:9")
-    t.deepEqual(obj.apply(() => 'still usable'), 'still usable', "spec/pool.yaml:240:9")
+    t.throws(() => obj.map((x: number) => { if (x % 2) throw new RangeError(`odd ${x}`); return x }, [0, 1, 2, 3], 1), { instanceOf: RangeError, message: /odd/ }, "spec/pool.yaml:238:9")
+    t.deepEqual(obj.apply(() => 'still usable'), 'still usable', "spec/pool.yaml:241:9")
   } finally {
     obj.terminate(); obj.join()
   }
 })
 
-test("AioPool: POOL-31 POOL-32 map does not fail fast and throws the first error (coro)", async (t) => {
-  const obj = new AioPool({ processes: 2 })
+test(`${label}: POOL-31 POOL-32 map does not fail fast and throws the first error (coro)`, async (t) => {
+  const obj = make({ processes: 2 })
   try {
-    await t.throwsAsync(async () => await obj.coro_map((x: number) => { if (x % 2) throw new RangeError(`odd ${x}`); return x }, [0, 1, 2, 3], 1), { instanceOf: RangeError, message: /odd/ }, "spec/pool.yaml:237:9")
-    t.deepEqual(await obj.coro_apply(() => 'still usable'), 'still usable', "spec/pool.yaml:240:9")
+    await t.throwsAsync(async () => await obj.coro_map((x: number) => { if (x % 2) throw new RangeError(`odd ${x}`); return x }, [0, 1, 2, 3], 1), { instanceOf: RangeError, message: /odd/ }, "spec/pool.yaml:238:9")
+    t.deepEqual(await obj.coro_apply(() => 'still usable'), 'still usable', "spec/pool.yaml:241:9")
   } finally {
     obj.terminate(); obj.join()
   }
 })
 
-test("AioPool: POOL-06 the initializer runs once in each worker, before its tasks (blocking)", (t) => {
-  const count = new AioValue('i', 0)
-  const lock = new AioLock()
-  const obj = new AioPool({ processes: 2, initializer: (v: AioValue, lock: AioLock) => { lock.acquire(); v.value = (v.value as number) + 1; lock.release(); (globalThis as Record<string, unknown>).initialized = true }, initargs: [count, lock] })
+test(`${label}: POOL-06 the initializer runs once in each worker, before its tasks (blocking)`, (t) => {
+  const count = ctx.AioValue('i', 0)
+  const lock = ctx.AioLock()
+  const obj = make({ processes: 2, initializer: (v: AioValue, lock: AioLock) => { lock.acquire(); v.value = (v.value as number) + 1; lock.release(); (globalThis as Record<string, unknown>).initialized = true }, initargs: [count, lock] })
   try {
-    t.deepEqual(obj.map(() => (globalThis as Record<string, unknown>).initialized === true, [1, 2, 3, 4], 1), [true, true, true, true], "spec/pool.yaml:249:9")
-    t.deepEqual(count.value, 2, "spec/pool.yaml:251:9")
+    t.deepEqual(obj.map(() => (globalThis as Record<string, unknown>).initialized === true, [1, 2, 3, 4], 1), [true, true, true, true], "spec/pool.yaml:250:9")
+    t.deepEqual(count.value, 2, "spec/pool.yaml:252:9")
   } finally {
     obj.terminate(); obj.join()
   }
 })
 
-test("AioPool: POOL-06 the initializer runs once in each worker, before its tasks (coro)", async (t) => {
-  const count = new AioValue('i', 0)
-  const lock = new AioLock()
-  const obj = new AioPool({ processes: 2, initializer: (v: AioValue, lock: AioLock) => { lock.acquire(); v.value = (v.value as number) + 1; lock.release(); (globalThis as Record<string, unknown>).initialized = true }, initargs: [count, lock] })
+test(`${label}: POOL-06 the initializer runs once in each worker, before its tasks (coro)`, async (t) => {
+  const count = ctx.AioValue('i', 0)
+  const lock = ctx.AioLock()
+  const obj = make({ processes: 2, initializer: (v: AioValue, lock: AioLock) => { lock.acquire(); v.value = (v.value as number) + 1; lock.release(); (globalThis as Record<string, unknown>).initialized = true }, initargs: [count, lock] })
   try {
-    t.deepEqual(await obj.coro_map(() => (globalThis as Record<string, unknown>).initialized === true, [1, 2, 3, 4], 1), [true, true, true, true], "spec/pool.yaml:249:9")
-    t.deepEqual(count.value, 2, "spec/pool.yaml:251:9")
+    t.deepEqual(await obj.coro_map(() => (globalThis as Record<string, unknown>).initialized === true, [1, 2, 3, 4], 1), [true, true, true, true], "spec/pool.yaml:250:9")
+    t.deepEqual(count.value, 2, "spec/pool.yaml:252:9")
   } finally {
     obj.terminate(); obj.join()
   }
 })
 
-test("AioPool: POOL-45 POOL-46 POOL-47 close lets queued tasks finish, join waits; a closed pool refuses work (blocking)", (t) => {
-  const gate = new AioEvent()
-  const obj = new AioPool({ processes: 1 })
-  t.throws(() => obj.join(), { instanceOf: ValueError, message: /Pool is still running/ }, "spec/pool.yaml:258:9")
+test(`${label}: POOL-45 POOL-46 POOL-47 close lets queued tasks finish, join waits; a closed pool refuses work (blocking)`, (t) => {
+  const gate = ctx.AioEvent()
+  const obj = make({ processes: 1 })
+  t.throws(() => obj.join(), { instanceOf: ValueError, message: /Pool is still running/ }, "spec/pool.yaml:259:9")
   const slow = obj.applyAsync((ev: AioEvent) => { ev.wait(); return 'finished' }, [gate])
   const queued = obj.applyAsync((x: number) => x + 1, [1])
   obj.close()
   obj.close()
-  t.throws(() => obj.apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:267:9")
-  t.throws(() => obj.mapAsync((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:270:9")
-  t.throws(() => obj.imap((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:273:9")
+  t.throws(() => obj.apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:268:9")
+  t.throws(() => obj.mapAsync((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:271:9")
+  t.throws(() => obj.imap((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:274:9")
   gate.set()
   obj.join()
-  t.deepEqual([slow.get(0), queued.get(0)], ['finished', 2], "spec/pool.yaml:278:9")
-  t.regex(String(String(obj)), /state=CLOSE/, "spec/pool.yaml:280:9")
+  t.deepEqual([slow.get(0), queued.get(0)], ['finished', 2], "spec/pool.yaml:279:9")
+  t.regex(String(String(obj)), /state=CLOSE/, "spec/pool.yaml:281:9")
 })
 
-test("AioPool: POOL-45 POOL-46 POOL-47 close lets queued tasks finish, join waits; a closed pool refuses work (coro)", async (t) => {
-  const gate = new AioEvent()
-  const obj = new AioPool({ processes: 1 })
-  await t.throwsAsync(async () => await obj.coro_join(), { instanceOf: ValueError, message: /Pool is still running/ }, "spec/pool.yaml:258:9")
+test(`${label}: POOL-45 POOL-46 POOL-47 close lets queued tasks finish, join waits; a closed pool refuses work (coro)`, async (t) => {
+  const gate = ctx.AioEvent()
+  const obj = make({ processes: 1 })
+  await t.throwsAsync(async () => await obj.coro_join(), { instanceOf: ValueError, message: /Pool is still running/ }, "spec/pool.yaml:259:9")
   const slow = obj.applyAsync((ev: AioEvent) => { ev.wait(); return 'finished' }, [gate])
   const queued = obj.applyAsync((x: number) => x + 1, [1])
   obj.close()
   obj.close()
-  await t.throwsAsync(async () => await obj.coro_apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:267:9")
-  await t.throwsAsync(async () => obj.mapAsync((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:270:9")
-  await t.throwsAsync(async () => obj.imap((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:273:9")
+  await t.throwsAsync(async () => await obj.coro_apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:268:9")
+  await t.throwsAsync(async () => obj.mapAsync((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:271:9")
+  await t.throwsAsync(async () => obj.imap((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:274:9")
   gate.set()
   await obj.coro_join()
-  t.deepEqual([slow.get(0), queued.get(0)], ['finished', 2], "spec/pool.yaml:278:9")
-  t.regex(String(String(obj)), /state=CLOSE/, "spec/pool.yaml:280:9")
+  t.deepEqual([slow.get(0), queued.get(0)], ['finished', 2], "spec/pool.yaml:279:9")
+  t.regex(String(String(obj)), /state=CLOSE/, "spec/pool.yaml:281:9")
 })
 
-test("AioPool: POOL-25 POOL-26 terminate stops running tasks, fails pending results, and join returns (blocking)", (t) => {
-  const obj = new AioPool({ processes: 2 })
+test(`${label}: POOL-25 POOL-26 terminate stops running tasks, fails pending results, and join returns (blocking)`, (t) => {
+  const obj = make({ processes: 2 })
   const r = obj.starmapAsync((ms: number) => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms) }, Array.from({ length: 1000 }, () => [60000]), 1)
   obj.terminate()
   obj.terminate()
   obj.join()
-  t.regex(String((() => { try { r.get(0); return 'no error' } catch (e) { return String(e) } })()), /PoolTerminatedError/, "spec/pool.yaml:290:9")
-  t.throws(() => obj.applyAsync((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:292:9")
-  t.regex(String(String(obj)), /state=TERMINATE/, "spec/pool.yaml:295:9")
+  t.regex(String((() => { try { r.get(0); return 'no error' } catch (e) { return String(e) } })()), /PoolTerminatedError/, "spec/pool.yaml:291:9")
+  t.throws(() => obj.applyAsync((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:293:9")
+  t.regex(String(String(obj)), /state=TERMINATE/, "spec/pool.yaml:296:9")
 })
 
-test("AioPool: POOL-25 POOL-26 terminate stops running tasks, fails pending results, and join returns (coro)", async (t) => {
-  const obj = new AioPool({ processes: 2 })
+test(`${label}: POOL-25 POOL-26 terminate stops running tasks, fails pending results, and join returns (coro)`, async (t) => {
+  const obj = make({ processes: 2 })
   const r = obj.starmapAsync((ms: number) => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms) }, Array.from({ length: 1000 }, () => [60000]), 1)
   obj.terminate()
   obj.terminate()
   await obj.coro_join()
-  t.regex(String((() => { try { r.get(0); return 'no error' } catch (e) { return String(e) } })()), /PoolTerminatedError/, "spec/pool.yaml:290:9")
-  await t.throwsAsync(async () => obj.applyAsync((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:292:9")
-  t.regex(String(String(obj)), /state=TERMINATE/, "spec/pool.yaml:295:9")
+  t.regex(String((() => { try { r.get(0); return 'no error' } catch (e) { return String(e) } })()), /PoolTerminatedError/, "spec/pool.yaml:291:9")
+  await t.throwsAsync(async () => obj.applyAsync((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:293:9")
+  t.regex(String(String(obj)), /state=TERMINATE/, "spec/pool.yaml:296:9")
 })
 
-test("AioPool: POOL-26 POOL-48 using terminates the pool; a pool cannot be sent to another process (blocking)", (t) => {
-  const obj = new AioPool({ processes: 1 })
-  t.regex(String((() => { try { new AioProcess({ target: (_: unknown) => {}, args: [obj] }).start(); return 'no error' } catch (e) { return String(e) } })()), /NotImplementedError: AioPool objects cannot be passed between processes/, "spec/pool.yaml:300:9")
+test(`${label}: POOL-26 POOL-48 using terminates the pool; a pool cannot be sent to another process (blocking)`, (t) => {
+  const obj = make({ processes: 1 })
+  t.regex(String((() => { try { ctx.AioProcess({ target: (_: unknown) => {}, args: [obj] }).start(); return 'no error' } catch (e) { return String(e) } })()), /NotImplementedError: AioPool objects cannot be passed between processes/, "spec/pool.yaml:301:9")
   obj[Symbol.dispose]()
-  t.throws(() => obj.apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:303:9")
+  t.throws(() => obj.apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:304:9")
   obj.join()
 })
 
-test("AioPool: POOL-26 POOL-48 using terminates the pool; a pool cannot be sent to another process (coro)", async (t) => {
-  const obj = new AioPool({ processes: 1 })
-  t.regex(String((() => { try { new AioProcess({ target: (_: unknown) => {}, args: [obj] }).start(); return 'no error' } catch (e) { return String(e) } })()), /NotImplementedError: AioPool objects cannot be passed between processes/, "spec/pool.yaml:300:9")
+test(`${label}: POOL-26 POOL-48 using terminates the pool; a pool cannot be sent to another process (coro)`, async (t) => {
+  const obj = make({ processes: 1 })
+  t.regex(String((() => { try { ctx.AioProcess({ target: (_: unknown) => {}, args: [obj] }).start(); return 'no error' } catch (e) { return String(e) } })()), /NotImplementedError: AioPool objects cannot be passed between processes/, "spec/pool.yaml:301:9")
   obj[Symbol.dispose]()
-  await t.throwsAsync(async () => await obj.coro_apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:303:9")
+  await t.throwsAsync(async () => await obj.coro_apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:304:9")
   await obj.coro_join()
 })
+}
