@@ -46,6 +46,10 @@ test.serial('thread context: 4 producers killed 300 times mid-put while 4 consum
     for (const c of consumers) if (c.isAlive()) c.kill()
   })
 
+  // On a timeout, the queue's words and the producers' states go in the error (a jam is then diagnosable).
+  const producers = new Map<number, AioProcess>()
+  ;(globalThis as any).__diag = () => JSON.stringify({ words: Array.from((q as any)[Symbol.for('aioprocessing.core')].i32.slice(0, 51)), producers: [...producers].map(([slot, p]) => [slot, p.pid, p.isAlive(), p.exitcode]) })
+  t.teardown(() => void delete (globalThis as any).__diag)
   const producer = (slot: number, from: number): AioProcess => {
     const p = new AioProcess({
       target: (q: AioQueue<number>, progress: Int32Array, slot: number, from: number, BASE: number) => {
@@ -57,6 +61,7 @@ test.serial('thread context: 4 producers killed 300 times mid-put while 4 consum
       args: [q, progress, slot, from, BASE],
     })
     p.start()
+    producers.set(slot, p)
     return p
   }
 

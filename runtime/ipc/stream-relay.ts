@@ -131,7 +131,7 @@ export function relay(socket: Socket, ends: RelayEnds): Promise<void> {
         socket.end()
         return
       }
-      if (full) await new Promise<void>((resolve) => (closed ? resolve() : socket.once('drain', resolve).once('close', resolve)))
+      if (full && !closed) await drained(socket)
       if (closed) return
     }
   }
@@ -147,5 +147,16 @@ export function relay(socket: Socket, ends: RelayEnds): Promise<void> {
         resolve()
       })
     })
+  })
+}
+
+/** Until `socket`'s buffered writes have gone to the kernel, or it closed; no listener stays behind. */
+export function drained(socket: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      socket.off('drain', done).off('close', done)
+      resolve()
+    }
+    socket.on('drain', done).on('close', done)
   })
 }

@@ -8,7 +8,7 @@
 import { Socket } from 'node:net'
 import { DATA_FD } from '../process/supervisor-protocol.js'
 import { decode } from '../ipc/serialize.js'
-import { FrameReader, frame } from '../ipc/stream-relay.js'
+import { FrameReader, drained, frame } from '../ipc/stream-relay.js'
 import { holdsShared, loadClassModules, missingModules, rebuildTree } from '../core/transfer.js'
 import { errorRecord } from '../core/remote-error.js'
 import { INIT_FAILED, MODE_APPLY, OP_STOP, OP_TASK, splitBatch, type ProcessWorkerArgs, type ResultMessage, type SharedMessage, type TaskMessage, type ToWorker } from './pool-protocol.js'
@@ -23,8 +23,7 @@ export async function poolProcessWorker(a: ProcessWorkerArgs): Promise<void> {
   const send = (msg: ResultMessage): void => {
     pipe.write(frame(resultBytes(msg)))
   }
-  const sent = (): Promise<void> | undefined =>
-    pipe.writableLength === 0 ? undefined : new Promise((resolve) => pipe.once('drain', resolve).once('close', resolve))
+  const sent = (): Promise<void> | undefined => (pipe.writableLength === 0 || closed ? undefined : drained(pipe))
   const end = (): Promise<void> => new Promise((resolve) => pipe.end(resolve))
 
   const initError = await runInitializer(a)
