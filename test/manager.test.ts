@@ -471,3 +471,53 @@ test('hostile reference and acknowledgement messages from an authenticated clien
   q.put('alive')
   t.is(await q.coro_get(true, LONG), 'alive')
 })
+
+test("a main thread's blocking calls take the fast lane (FIFOs, no I/O thread), which closes with its manager and leaks no fd", async (t) => {
+  const { status, stdout, stderr } = await runNode(`
+    import { readdirSync, readlinkSync } from 'node:fs'
+    import { AioManager } from ${ENTRY}
+    const fifos = () => readdirSync('/proc/self/fd').filter((f) => { try { return /aio-manager-.*\\.(request|answer)/.test(readlinkSync('/proc/self/fd/' + f)) } catch { return false } }).length
+    const fds = () => readdirSync('/proc/self/fd').length
+    const round = () => {
+      const m = new AioManager()
+      m.start()
+      const q = m.Queue()
+      q.put('x')
+      const got = q.get()
+      const during = fifos()
+      m.shutdown()
+      return [got, during]
+    }
+    const first = round()
+    const base = fds()
+    for (let i = 0; i < 10; i++) round()
+    console.log(JSON.stringify({ first, after: fifos(), grown: fds() - base }))
+  `)
+  t.is(status, 0, stderr)
+  const { first, after, grown } = JSON.parse(stdout.trim().split('\n').pop()!)
+  t.deepEqual(first, ['x', 2], 'both FIFO ends are open while the manager serves')
+  t.is(after, 0, 'a shut-down manager leaves no lane open')
+  t.true(grown <= 2, `fds grew by ${grown} over 10 managers`)
+})
+
+test('a blocking call waiting on the fast lane when the manager process dies fails with OSError, not a hang', async (t) => {
+  const { status, stdout, stderr } = await runNode(`
+    import { spawn } from 'node:child_process'
+    import { AioManager, OSError } from ${ENTRY}
+    const m = new AioManager()
+    m.start()
+    const q = m.Queue()
+    q.put(1)
+    q.get() // the lane is open
+    // Another process kills the server: this thread is about to block.
+    spawn('sh', ['-c', 'sleep 0.3; kill -9 ' + m.pid], { stdio: 'ignore' })
+    try {
+      q.get() // blocks on the lane until the server dies
+      console.log('returned')
+    } catch (e) {
+      console.log(e instanceof OSError ? 'OSError' : String(e))
+    }
+  `)
+  t.is(status, 0, stderr)
+  t.is(stdout.trim(), 'OSError')
+})

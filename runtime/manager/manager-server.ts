@@ -13,6 +13,12 @@
 // released, as many times as it acquired them: a killed client cannot wedge the others.
 
 import * as net from 'node:net'
+import { isMainThread } from 'node:worker_threads'
+import { execFileSync } from 'node:child_process'
+import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { FrameReader, frame } from '../ipc/stream-relay.js'
 import { decodeFromPeer, encode, encoded } from '../ipc/serialize.js'
 import { FramedSocket } from '../ipc/framed-socket.js'
 import type { Connection } from '../ipc/connection.js'
@@ -22,7 +28,7 @@ import { NotImplementedError, OSError, ValueError } from '../core/errors.js'
 import { CORE, REDUCE } from '../core/transfer.js'
 import { HOSTED, type HostedType } from './manager-types.js'
 import { ProxyCore, wrapProxy } from './proxy.js'
-import { OP_ACK, OP_ADOPT, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_INCREF, OP_SHUTDOWN, isLocalServer, setLocalServer, type Answer, type ProxyState, type Request } from './protocol.js'
+import { OP_ACK, OP_ADOPT, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_INCREF, OP_SHUTDOWN, OP_SYNC, isLocalServer, setLocalServer, type Answer, type ProxyState, type Request } from './protocol.js'
 import { pipeEnds } from '../ipc/connection.js'
 
 /** How long an object whose references reached 0 stays, for a reference sent on meanwhile. */
@@ -70,7 +76,13 @@ interface Hosted {
   dropping?: ReturnType<typeof setTimeout>
 }
 
-/** One client connection: framed messages in our serializer over a socket of this thread. */
+/** Where a connection's answers go and how it is cut: a socket's framing, or a client's fast lane. */
+interface Wire {
+  send(bytes: Uint8Array): void
+  abort(error: Error): void
+}
+
+/** One client connection: framed messages in our serializer over a socket of this thread (or a fast lane, sync-pipe.ts). */
 class ClientConn {
   readonly pending = new Map<number, AbortController>()
   /** Answers that took something (a queue's get) and are not acknowledged yet: how to put each back. */
@@ -80,7 +92,9 @@ class ClientConn {
   owner: Owner = { held: new Map(), refs: new Map(), connections: 1 }
   key: string | undefined
   closed = false
-  channel!: FramedSocket
+  channel!: Wire
+  /** The fast lane this connection opened for its client's blocking calls (OP_SYNC): it ends with it. */
+  lane: ClientConn | undefined
 
   send(msg: Answer): void {
     if (this.closed) return
@@ -97,6 +111,9 @@ export class Server {
   private readonly net: net.Server
   address: ProxyState['address']
   private stopping = false
+  /** The private folder of the fast lanes' FIFOs, made on first use. */
+  private laneDir: string | undefined
+  private nextLane = 1
   private readonly clients = new Set<ClientConn>()
   private readonly owners = new Map<string, Owner>()
   private readonly userTypes = new Map<string, FunctionRef>()
@@ -174,6 +191,9 @@ export class Server {
 
   /** A connection went away (closed, crashed or killed): drop its waits; with the client's last, release what it held. */
   private gone(client: ClientConn): void {
+    if (client.closed) return
+    // A client's fast lane ends with the connection that opened it (the lane sees no end of its own).
+    if (client.lane) client.lane.channel.abort(new OSError('the client disconnected'))
     client.closed = true
     this.clients.delete(client)
     for (const c of client.pending.values()) c.abort(new Error('the client disconnected'))
@@ -250,6 +270,8 @@ export class Server {
 
   private async execute(client: ClientConn, msg: Request, signal: AbortSignal): Promise<unknown> {
     switch (msg[1]) {
+      case OP_SYNC:
+        return this.openLane(client)
       case OP_CREATE: {
         const [, , typeid, args] = msg
         return this.create(typeid, args, client.owner)
@@ -382,6 +404,77 @@ export class Server {
     this.net.close()
     for (const c of this.clients) c.channel.abort(new OSError('the manager server stopped'))
     if (isLocalServer(this)) setLocalServer(undefined)
+    if (this.laneDir) rmSync(this.laneDir, { recursive: true, force: true })
+  }
+
+  /**
+   * A fast lane for `parent`'s client (sync-pipe.ts): two FIFOs in a private folder, whose paths
+   * the client opens. The request FIFO is held open for writing here too, so that its reader sees
+   * no end-of-file before the client opens it; the lane ends when `parent` does. Null where FIFOs
+   * cannot be made, or in a worker thread (the client then stays on its socket).
+   */
+  private openLane(parent: ClientConn): { request: string; answer: string } | null {
+    // Only a server on a main thread: in a worker thread (the spawn context's broker) Node tracks
+    // the fds fs opens, and a socket closing one would leave that record stale (a later fd of the
+    // same number, closed at the thread's end, would be someone else's).
+    if (parent.lane || process.platform === 'win32' || !isMainThread) return null
+    try {
+      this.laneDir ??= mkdtempSync(join(tmpdir(), 'aio-manager-'))
+    } catch {
+      return null
+    }
+    const n = this.nextLane++
+    const request = join(this.laneDir, `${n}.request`)
+    const answer = join(this.laneDir, `${n}.answer`)
+    const fds: number[] = []
+    try {
+      execFileSync('mkfifo', ['-m', '600', request, answer], { stdio: 'ignore' })
+      fds.push(openSync(request, constants.O_RDONLY | constants.O_NONBLOCK))
+      fds.push(openSync(request, constants.O_WRONLY | constants.O_NONBLOCK))
+      fds.push(openSync(answer, constants.O_RDWR | constants.O_NONBLOCK))
+    } catch {
+      for (const fd of fds) closeSync(fd)
+      rmSync(request, { force: true })
+      rmSync(answer, { force: true })
+      return null
+    }
+    const [readFd, keepFd, writeFd] = fds
+    const input = new net.Socket({ fd: readFd, readable: true, writable: false })
+    const output = new net.Socket({ fd: writeFd, readable: false, writable: true })
+    input.unref()
+    output.unref()
+    const lane = new ClientConn()
+    lane.owner = parent.owner
+    lane.key = parent.key
+    parent.owner.connections++
+    parent.lane = lane
+    let unlinked = false
+    const cut = (): void => {
+      input.destroy()
+      output.destroy()
+      closeSync(keepFd)
+      this.gone(lane)
+    }
+    lane.channel = { send: (bytes) => void output.write(frame(bytes)), abort: cut }
+    const reader = new FrameReader((bytes) => {
+      if (!unlinked) {
+        // The client has both ends open by its first request: the names are not needed any more.
+        unlinked = true
+        rmSync(request, { force: true })
+        rmSync(answer, { force: true })
+      }
+      this.received(lane, bytes)
+    })
+    input.on('data', (chunk: Buffer) => {
+      try {
+        reader.push(chunk)
+      } catch (error) {
+        lane.channel.abort(error as Error)
+      }
+    })
+    input.on('error', () => lane.channel.abort(new OSError('the lane broke')))
+    output.on('error', () => lane.channel.abort(new OSError('the lane broke')))
+    return { request, answer }
   }
 }
 

@@ -3,7 +3,9 @@
 //
 // A blocking call sends its request and blocks the thread in recv() (the socket is pumped by the
 // I/O thread, so this really blocks and needs no event loop); answers to this thread's pending
-// awaitable calls that arrive meanwhile are handed to them. An awaitable call's answer is read by
+// awaitable calls that arrive meanwhile are handed to them. In a process's main thread, blocking
+// calls to a manager on this machine take a fast lane instead (sync-pipe.ts): a pair of FIFOs
+// read and written with blocking system calls, no other thread in between. An awaitable call's answer is read by
 // one reader loop per connection, running while any such call is pending.
 //
 // An aborted awaitable call sends CANCEL and still waits for the server's answer: either the
@@ -11,14 +13,15 @@
 // or it had already finished, and its result is delivered (too late to cancel, as everywhere in
 // this library). A server that goes away fails every pending call with OSError.
 
-import { threadId } from 'node:worker_threads'
+import { isMainThread, threadId } from 'node:worker_threads'
+import { SyncPipe } from './sync-pipe.js'
 import { connectAttempt, connectBegin } from '../ipc/sockets.js'
 import { blockOn } from '../core/wait.js'
 import { functionSource } from '../core/source.js'
 import { flushSync, type Connection } from '../ipc/connection.js'
 import { AuthenticationError, OSError, ValueError } from '../core/errors.js'
 import { rebuildError, type ErrorRecord } from '../core/remote-error.js'
-import { OP_ACK, OP_ADOPT, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_INCREF, OP_SHUTDOWN, increfLocal, localReferent, type Answer, type ProxyState, type Request } from './protocol.js'
+import { OP_ACK, OP_ADOPT, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_INCREF, OP_SHUTDOWN, OP_SYNC, increfLocal, localReferent, type Answer, type ProxyState, type Request } from './protocol.js'
 import * as net from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { decodeFromPeer, encode, encodeAside, encodeCopy, encoded } from '../ipc/serialize.js'
@@ -53,6 +56,7 @@ interface Pending {
  */
 class Channel {
   private sync: Connection | undefined
+  private lane: SyncPipe | null | undefined
   private readonly key = randomBytes(16).toString('hex')
   private nextId = 1
   private readonly pending = new Map<number, Pending>()
@@ -93,7 +97,14 @@ class Channel {
 
   private gone(error: unknown): Error {
     this.broken ??= new OSError(`the manager at ${addressText(this.address)} is gone (${(error as Error)?.message ?? String(error)}); its objects cannot be used any more`, { cause: error })
+    this.closeLane()
     return this.broken
+  }
+
+  /** Closes the fast lane's fds (the server's end goes with the connection that opened it). */
+  closeLane(): void {
+    this.lane?.close()
+    if (this.lane) this.lane = null
   }
 
   private outcome(msg: Answer): { ok: boolean; value: unknown } {
@@ -122,11 +133,35 @@ class Channel {
     return this.gone(error)
   }
 
+  /**
+   * The fast lane for this thread's blocking calls (sync-pipe.ts), opened on the first one: only
+   * in a process's main thread (a worker thread can be terminated, and its fds would stay open)
+   * and where the server can make one (a manager on this machine); null where there is none.
+   */
+  private get fast(): SyncPipe | null {
+    if (this.lane === undefined) {
+      this.lane = null
+      if (isMainThread && process.env.AIOPROCESSING_NO_LANE !== '1') {
+        try {
+          const paths = this.callOver(this.conn, [0, OP_SYNC]) as { request: string; answer: string } | null
+          if (paths) this.lane = SyncPipe.open(paths.request, paths.answer)
+        } catch (error) {
+          if (this.broken) throw this.broken
+        }
+      }
+    }
+    return this.lane
+  }
+
   /** A blocking call; the request's call id (0 as given) is numbered here. */
   call(request: Request, names?: readonly string[]): unknown {
     if (this.broken) throw this.broken
     // Connected first: connecting announces this client, which uses the serializer's scratch buffer.
-    const conn = this.conn
+    return this.callOver(this.fast ?? this.conn, request, names)
+  }
+
+  /** A blocking call over the lane or the connection: one write, one read, and an acknowledgement if the call took something. */
+  private callOver(wire: SyncPipe | Connection, request: Request, names?: readonly string[]): unknown {
     request[0] = this.nextId++
     let n: number
     try {
@@ -135,23 +170,24 @@ class Channel {
       throw this.sendFailed(error, request, names)
     }
     try {
-      conn.sendBytes(encoded().subarray(0, n))
+      wire.sendBytes(encoded().subarray(0, n))
     } catch (error) {
       throw this.gone(error)
     }
     let msg: Answer
     try {
-      msg = conn.recv() as Answer
+      msg = (wire instanceof SyncPipe ? decodeFromPeer(wire.recv()) : wire.recv()) as Answer
     } catch (error) {
       this.failAll(error)
       throw this.gone(error)
     }
     if (msg[3] === true) {
       // The call took something: say so before returning, and see that it left this process, so
-      // that the server puts it back only if this thread dies before the call returned.
+      // that the server puts it back only if this thread dies before the call returned. (A
+      // lane's write is in the kernel when it returns.)
       try {
-        conn.sendBytes(encodeCopy([this.nextId++, OP_ACK, msg[0]] satisfies Request, 'obj'))
-        flushSync(conn)
+        wire.sendBytes(encodeCopy([this.nextId++, OP_ACK, msg[0]] satisfies Request, 'obj'))
+        if (!(wire instanceof SyncPipe)) flushSync(wire)
       } catch (error) {
         throw this.gone(error)
       }
@@ -288,7 +324,9 @@ export function channelTo(address: ProxyState['address'], authkey: string | null
 
 /** Forgets this thread's connection to a server (after its shutdown). */
 export function dropChannel(address: ProxyState['address'], authkey: string | null): void {
-  channels.delete(`${threadId} ${addressText(address)} ${authkey ?? ''}`)
+  const key = `${threadId} ${addressText(address)} ${authkey ?? ''}`
+  channels.get(key)?.closeLane()
+  channels.delete(key)
 }
 
 /** Creates an object on a server; returns its proxy. */
