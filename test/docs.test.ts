@@ -1,6 +1,6 @@
 // Every example in the README and the API reference (docs/api.md) is a whole program, and this
-// file runs each one: TypeScript blocks under tsx after one type check of them all, JavaScript
-// blocks as plain .mjs on this Node, a Python block together with the Node block after it (the
+// file runs each one: TypeScript blocks under tsx and, compiled by tsc, as plain .mjs on this Node
+// (after one type check of them all), JavaScript blocks as plain .mjs, a Python block together with the Node block after it (the
 // two ends of one connection). A block followed by "Prints:" and a text block must print exactly
 // that. The examples import 'aioprocessing', which resolves to this repository's build.
 import test from 'ava'
@@ -10,6 +10,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import ts from 'typescript'
 import { LONG } from './helpers.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
@@ -104,7 +105,14 @@ function run(command: string, args: string[]): Promise<{ status: number | null; 
 }
 
 const tsx = join(root, 'node_modules/tsx/dist/cli.mjs')
-const node = (b: Block) => (b.lang === 'ts' ? run(process.execPath, [tsx, fileOf(b)]) : run(process.execPath, [fileOf(b)]))
+let runId = 0
+/** A TypeScript example as tsc compiles it for Node 20 (ES2022: `using` becomes helper calls), run as plain .mjs. */
+function compiled(b: Block, code: string): string {
+  const file = fileOf(b).replace(/\.ts$/, `.compiled-${runId++}.mjs`)
+  writeFileSync(file, ts.transpileModule(code, { compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext } }).outputText)
+  return file
+}
+const node = (b: Block, how: 'tsx' | 'mjs', code: string, file = fileOf(b)) => (b.lang === 'js' ? run(process.execPath, [file]) : how === 'tsx' ? run(process.execPath, [tsx, file]) : run(process.execPath, [compiled(b, code)]))
 
 /** A TCP port nothing listens on now. */
 function freePort(): Promise<number> {
@@ -141,22 +149,29 @@ async function slot<T>(f: () => Promise<T>): Promise<T> {
   }
 }
 
-docs.forEach((b, i) => {
-  if (b.lang === 'python') return
+const runs = docs.flatMap((b, i) => (b.lang === 'ts' ? [[b, i, 'tsx'], [b, i, 'mjs']] : b.lang === 'js' ? [[b, i, 'mjs']] : [])) as [Block, number, 'tsx' | 'mjs'][]
+runs.forEach(([b, i, how]) => {
   const peer = docs[i - 1]?.lang === 'python' && docs[i - 1].doc === b.doc ? docs[i - 1] : undefined
-  test(`${b.doc}:${b.line} runs${peer ? ` with the Python peer of line ${peer.line}` : ''}${b.prints ? ' and prints what the document says' : ''}`, (t) =>
+  const as = b.lang === 'js' ? 'as plain .mjs' : how === 'tsx' ? 'under tsx' : 'compiled by tsc, as plain .mjs'
+  test(`${b.doc}:${b.line} runs ${as}${peer ? ` with the Python peer of line ${peer.line}` : ''}${b.prints ? ' and prints what the document says' : ''}`, (t) =>
     slot(async () => {
       let python: Promise<{ status: number | null; stdout: string; stderr: string }> | undefined
+      let code = b.code
+      let file = fileOf(b)
       if (peer) {
         // The two ends meet at the port the document names; a free one is put in its place.
         const named = /\b(\d{4,5})\b/.exec(peer.code)![1]
         const port = String(await freePort())
-        writeFileSync(fileOf(peer), peer.code.split(named).join(port))
-        writeFileSync(fileOf(b), b.code.split(named).join(port))
-        python = run('python3', [fileOf(peer)])
+        // Files of this run's own: the same pair runs again (tsx, .mjs), maybe at the same time.
+        const pyFile = fileOf(peer).replace(/\.py$/, `.${how}.py`)
+        file = fileOf(b).replace(/(\.\w+)$/, `.${how}$1`)
+        writeFileSync(pyFile, peer.code.split(named).join(port))
+        code = b.code.split(named).join(port)
+        writeFileSync(file, code)
+        python = run('python3', [pyFile])
         t.true(await listening(Number(port), Date.now() + LONG), 'the Python side never listened')
       }
-      const r = await node(b)
+      const r = await node(b, how, code, file)
       t.is(r.status, 0, `${r.stdout}\n${r.stderr}`)
       t.is(r.stderr, '')
       if (b.prints !== undefined) t.is(r.stdout, b.prints)
