@@ -521,3 +521,25 @@ test('a blocking call waiting on the fast lane when the manager process dies fai
   t.is(status, 0, stderr)
   t.is(stdout.trim(), 'OSError')
 })
+
+test("a spawned process's blocking calls to the spawn context's broker take the fast lane too", async (t) => {
+  const { status, stdout, stderr } = await runNode(`
+    import { getContext } from ${ENTRY}
+    const ctx = getContext('spawn')
+    const q = ctx.AioQueue()
+    const p = ctx.AioProcess({
+      target: async (q) => {
+        const { readdirSync, readlinkSync } = await import('node:fs')
+        q.put('first') // a blocking call: it opens the lane
+        const lanes = readdirSync('/proc/self/fd').filter((f) => { try { return /aio-manager-.*\\.(request|answer)/.test(readlinkSync('/proc/self/fd/' + f)) } catch { return false } }).length
+        q.put(lanes)
+      },
+      args: [q],
+    })
+    p.start()
+    console.log(JSON.stringify([await q.coro_get(true, 30000), await q.coro_get(true, 30000)]))
+    await p.coro_join(30000)
+  `)
+  t.is(status, 0, stderr)
+  t.deepEqual(JSON.parse(stdout.trim()), ['first', 2])
+})

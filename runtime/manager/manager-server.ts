@@ -56,6 +56,8 @@ export interface ServerOptions {
   registry?: Record<string, FunctionRef>
   /** A server process that ends with its parent (start()); not for one that serves others (serveForever()). */
   exitWithParent?: boolean
+  /** Serve fast lanes from a worker thread: set where Node does not track the thread's fds (ProcessData.untrackedFds). */
+  lanes?: boolean
 }
 
 interface Hosted {
@@ -411,13 +413,14 @@ export class Server {
    * A fast lane for `parent`'s client (sync-pipe.ts): two FIFOs in a private folder, whose paths
    * the client opens. The request FIFO is held open for writing here too, so that its reader sees
    * no end-of-file before the client opens it; the lane ends when `parent` does. Null where FIFOs
-   * cannot be made, or in a worker thread (the client then stays on its socket).
+   * cannot be made, or in a tracked worker thread (the client then stays on its socket).
    */
   private openLane(parent: ClientConn): { request: string; answer: string } | null {
-    // Only a server on a main thread: in a worker thread (the spawn context's broker) Node tracks
-    // the fds fs opens, and a socket closing one would leave that record stale (a later fd of the
-    // same number, closed at the thread's end, would be someone else's).
-    if (parent.lane || process.platform === 'win32' || !isMainThread) return null
+    // Only a server on a main thread, or in a thread whose fds Node does not track (the spawn
+    // context's broker): elsewhere Node tracks the fds fs opens in a worker thread, and a socket
+    // closing one would leave that record stale (a later fd of the same number, closed at the
+    // thread's end, would be someone else's).
+    if (parent.lane || process.platform === 'win32' || !(isMainThread || this.options.lanes)) return null
     try {
       this.laneDir ??= mkdtempSync(join(tmpdir(), 'aio-manager-'))
     } catch {

@@ -36,7 +36,8 @@ export function socketFolder(): string {
  */
 export function startServerThread(options: ServerOptions, name: string, daemon: boolean): { server: ProcessCore; address: ProxyState['address'] } {
   const [ready, theirs] = pipeEnds<Connection>(false)
-  const server = new ProcessCore({ target: { module: new URL('./manager-server.js', import.meta.url).href, name: 'runServer' }, args: [options, theirs], name, daemon })
+  // Its fds untracked, so that it may serve fast lanes (manager-server.ts openLane).
+  const server = new ProcessCore({ target: { module: new URL('./manager-server.js', import.meta.url).href, name: 'runServer' }, args: [{ ...options, lanes: true }, theirs], name, daemon, untrackedFds: true })
   server.start()
   theirs.close()
   const deadline = performance.now() + 30_000

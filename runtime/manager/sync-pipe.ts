@@ -1,6 +1,5 @@
-// The fast lane for blocking proxy calls of a process's main thread to a manager server running
-// in the main thread of a process on the same machine (an AioManager's; not the spawn context's
-// broker, a worker thread): a pair of named pipes (FIFOs) that the client reads and writes with blocking system
+// The fast lane for blocking proxy calls of a process's main thread to a manager server on the
+// same machine (an AioManager's, or the spawn context's broker): a pair of named pipes (FIFOs) that the client reads and writes with blocking system
 // calls (fs.readSync/fs.writeSync), so a call needs no other thread of the client: a request is
 // one write, its answer one read, as in Python's Connection. The server reads and writes its ends
 // in its event loop (manager-server.ts). Frames are a u32 little-endian length, then the bytes.

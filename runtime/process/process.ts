@@ -58,6 +58,8 @@ export interface ProcessOptions<A extends unknown[] = any[]> {
   lazyRegistry?: boolean
   /** @internal A spawned process's DATA_FD is relayed to this shared-memory pipe end (a spawn pool worker). */
   relay?: RelayEnds
+  /** @internal See ProcessData.untrackedFds. */
+  untrackedFds?: boolean
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -153,13 +155,14 @@ export class ProcessCore implements Waiter {
   private readonly exitNotify: SharedArrayBuffer | undefined
   private readonly lazyRegistry: boolean | undefined
   private readonly relay: RelayEnds | undefined
+  private readonly untrackedFds: boolean | undefined
   private readonly preload: string[] | undefined
   readonly startMethod: 'thread' | 'spawn'
   private closed = false
   private readonly id = nextId++
 
   constructor(options: ProcessOptions) {
-    const { target, args = [], name, daemon, resourceLimits, exitNotify, lazyRegistry, preload, startMethod = 'thread', relay } = options
+    const { target, args = [], name, daemon, resourceLimits, exitNotify, lazyRegistry, preload, startMethod = 'thread', relay, untrackedFds } = options
     if (preload !== undefined && !Array.isArray(preload)) throw new TypeError('preload must be an array of module specifiers or URLs')
     this.preload = preload?.map((m, i) => moduleSpecifier(`preload[${i}]`, m))
     if (startMethod !== 'thread' && startMethod !== 'spawn') throw new ValueError(`cannot find context for '${String(startMethod)}'`)
@@ -177,6 +180,7 @@ export class ProcessCore implements Waiter {
     this.exitNotify = exitNotify
     this.lazyRegistry = lazyRegistry
     this.relay = relay
+    this.untrackedFds = untrackedFds
   }
 
   private checkOpen(): void {
@@ -196,6 +200,7 @@ export class ProcessCore implements Waiter {
       identity: this.identity,
       daemon: this.daemon,
       lazyRegistry: this.lazyRegistry,
+      untrackedFds: this.untrackedFds,
       preload: this.preload,
       classModules: classModuleList(),
     }

@@ -43,6 +43,12 @@ export const PARENT_FD = 4
 export const DATA_FD = 5
 
 export interface ProcessData {
+  /**
+   * A thread-context process whose fds Node must not track (a manager server serving fast lanes:
+   * it opens FIFOs with fs and hands them to sockets, which close them; tracked, each would look
+   * open still, and be closed again, as someone else's fd, when the thread ends).
+   */
+  untrackedFds?: boolean
   target: { source: string } | { module: string; name: string }
   /** Set by the supervisor: the child's port to its feeder, and the liveness table. */
   feeder?: MessagePort

@@ -89,8 +89,10 @@ function spawn(m: SpawnMessage): void {
   listen(feeder.port1)
   try {
     const childData: ProcessData = { ...m.data, feeder: feeder.port2, liveness }
-    worker = takeSpare(m.resourceLimits, childData) ??
-      createWorker((execArgv) => new Worker(bootstrap, { workerData: childData, transferList: [feeder.port2], resourceLimits: m.resourceLimits, execArgv }))
+    // A thread whose fds must not be tracked (see ProcessData.untrackedFds) is made for it, not taken from the spares.
+    const untracked = m.data.untrackedFds === true
+    worker = (untracked ? undefined : takeSpare(m.resourceLimits, childData)) ??
+      createWorker((execArgv) => new Worker(bootstrap, { workerData: childData, transferList: [feeder.port2], resourceLimits: m.resourceLimits, execArgv, trackUnmanagedFds: !untracked }))
   } catch (error) {
     writeAllSync(2, `Process ${m.data.name}:\n${(error as Error).stack ?? error}\n`)
     stop(1)
