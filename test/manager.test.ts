@@ -482,8 +482,11 @@ test("a main thread's blocking calls take the fast lane (FIFOs, no I/O thread), 
       const m = new AioManager()
       m.start()
       const q = m.Queue()
-      q.put('x')
-      const got = q.get()
+      let got
+      for (let i = 0; i < 3; i++) {
+        q.put('x') // a few blocking calls: the lane opens after the first three
+        got = q.get()
+      }
       const during = fifos()
       m.shutdown()
       return [got, during]
@@ -507,8 +510,10 @@ test('a blocking call waiting on the fast lane when the manager process dies fai
     const m = new AioManager()
     m.start()
     const q = m.Queue()
-    q.put(1)
-    q.get() // the lane is open
+    for (let i = 0; i < 3; i++) {
+      q.put(1)
+      q.get() // the lane opens after the first few calls
+    }
     // Another process kills the server: this thread is about to block.
     spawn('sh', ['-c', 'sleep 0.3; kill -9 ' + m.pid], { stdio: 'ignore' })
     try {
@@ -530,16 +535,18 @@ test("a spawned process's blocking calls to the spawn context's broker take the 
     const p = ctx.AioProcess({
       target: async (q) => {
         const { readdirSync, readlinkSync } = await import('node:fs')
-        q.put('first') // a blocking call: it opens the lane
+        for (let i = 0; i < 4; i++) q.put('first') // blocking calls: the lane opens after three
         const lanes = readdirSync('/proc/self/fd').filter((f) => { try { return /aio-manager-.*\\.(request|answer)/.test(readlinkSync('/proc/self/fd/' + f)) } catch { return false } }).length
         q.put(lanes)
       },
       args: [q],
     })
     p.start()
-    console.log(JSON.stringify([await q.coro_get(true, 30000), await q.coro_get(true, 30000)]))
+    const got = []
+    for (let i = 0; i < 5; i++) got.push(await q.coro_get(true, 30000))
+    console.log(JSON.stringify(got))
     await p.coro_join(30000)
   `)
   t.is(status, 0, stderr)
-  t.deepEqual(JSON.parse(stdout.trim()), ['first', 2])
+  t.deepEqual(JSON.parse(stdout.trim()), ['first', 'first', 'first', 'first', 2])
 })

@@ -28,6 +28,9 @@ import { decodeFromPeer, encode, encodeAside, encodeCopy, encoded } from '../ipc
 import { FramedSocket } from '../ipc/framed-socket.js'
 import { MAX_MESSAGE_BYTES } from '../ipc/framing.js'
 
+/** Blocking calls a thread makes over its connection before it opens a fast lane. */
+const LANE_AFTER_CALLS = 3
+
 /** The proxy classes by typeid, filled by the generated proxy modules (and the hand-written ones). */
 export const PROXY_CLASSES = new Map<string, new (core: ProxyCore) => unknown>()
 
@@ -57,6 +60,7 @@ interface Pending {
 class Channel {
   private sync: Connection | undefined
   private lane: SyncPipe | null | undefined
+  private blockingCalls = 0
   private readonly key = randomBytes(16).toString('hex')
   private nextId = 1
   private readonly pending = new Map<number, Pending>()
@@ -139,7 +143,9 @@ class Channel {
    * and where the server can make one (a manager on this machine); null where there is none.
    */
   private get fast(): SyncPipe | null {
-    if (this.lane === undefined) {
+    // Opening a lane costs a round trip and two FIFOs on the server: not for a thread that makes
+    // a call or two (a process's first message then goes no slower).
+    if (this.lane === undefined && ++this.blockingCalls > LANE_AFTER_CALLS) {
       this.lane = null
       if (isMainThread && process.env.AIOPROCESSING_NO_LANE !== '1') {
         try {
@@ -150,7 +156,7 @@ class Channel {
         }
       }
     }
-    return this.lane
+    return this.lane ?? null
   }
 
   /** A blocking call; the request's call id (0 as given) is numbered here. */
