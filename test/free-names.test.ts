@@ -38,6 +38,7 @@ const TABLE: Array<[string, string, string[]]> = [
   ['super in an object literal method', '() => ({ m() { return super.m() + a } })', ['a']],
   ['labels, break and continue', 'function () { outer: for (;;) { inner: while (x) { if (y) continue outer; break inner } } block: { break block } }', ['x', 'y']],
   ['a label named like a variable', 'function () { q: for (;;) break q }', []],
+  ['a regular expression after of', 'function (s) { const r = []; for (const m of /a(b)/.exec(s) ?? []) r.push(m); return r }', []],
   ['typeof of an undeclared name (guarded), and typeof of what it holds (not)', 'function () { return typeof a === "undefined" && typeof (b) && typeof c.d && typeof e() && typeof (f).g }', ['c', 'e', 'f']],
   ['import.meta and new.target', 'function () { return [import.meta.url, new.target, a] }', ['a']],
   ['keywords and contextual keywords', 'function* () { let async = 1, of = 2, get = 3, set = 4, from = 5; yield async + of + get + set + from; return this + a }', ['a']],

@@ -7,6 +7,9 @@ import { AioClient, AioEvent, AioManager, AioProcess, AuthenticationError, OSErr
 import { ENTRY, LONG, joined, runNode, start } from './helpers.js'
 import { spawn } from 'node:child_process'
 import net from 'node:net'
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 const TARGETS = new URL('./targets.js', import.meta.url).href
 
@@ -549,4 +552,22 @@ test("a spawned process's blocking calls to the spawn context's broker take the 
   `)
   t.is(status, 0, stderr)
   t.deepEqual(JSON.parse(stdout.trim()), ['first', 'first', 'first', 'first', 2])
+})
+
+test('a fast lane leaves no folder in the temp directory, also when its owner exits without shutdown()', async (t) => {
+  const tmp = mkdtempSync(join(tmpdir(), 'aio-lane-test-'))
+  t.teardown(() => rmSync(tmp, { recursive: true, force: true }))
+  const { status, stderr } = await runNode(`
+    import { AioManager } from ${ENTRY}
+    const m = new AioManager()
+    m.start()
+    const q = m.Queue()
+    for (let i = 0; i < 5; i++) { q.put(i); q.get() } // the lane opens
+    process.exit(0) // no shutdown(): the server ends with its parent
+  `, { ...process.env, TMPDIR: tmp })
+  t.is(status, 0, stderr)
+  // The server process ends with its parent: wait until its folders are gone.
+  const end = Date.now() + LONG
+  while (readdirSync(tmp).length && Date.now() < end) await new Promise((r) => setTimeout(r, 50))
+  t.deepEqual(readdirSync(tmp), [])
 })

@@ -197,3 +197,33 @@ test('replacing crashed worker processes leaks no fd (ulimit -n 256)', async (t)
   t.is(lost, 20)
   t.true(grown <= 0, `fds grew by ${grown} over 20 replaced workers`)
 })
+
+for (const context of ['thread', 'spawn'] as const) {
+  test(`${context} pool: results larger than the worker's pipe (256 KiB) come back, blocking and awaited`, async (t) => {
+    const p = new AioPool({ processes: 2, context })
+    t.teardown(() => p.terminate())
+    t.is((await p.coro_apply((n: number) => 'y'.repeat(n), [300_000])).length, 300_000)
+    t.is(p.apply((n: number) => 'z'.repeat(n), [3_000_000]).length, 3_000_000)
+    t.deepEqual((await p.coro_map((n: number) => 'w'.repeat(n).length, [1_000_000, 10, 2_000_000], 1)), [1_000_000, 10, 2_000_000])
+  })
+}
+
+test('spawn pool: a stream of mid-sized results that fills the pipe fails no task (the worker waits for the pool to read, alive)', async (t) => {
+  const p = pool(t)
+  for (const size of [300, 1000, 10_000]) {
+    const got = await p.coro_map((n: number) => 'y'.repeat(n), Array.from({ length: 2000 }, () => size), 1)
+    t.is(got.length, 2000)
+    t.true(got.every((s) => s.length === size))
+  }
+})
+
+test('spawn pool: terminate() with a large result on its way still joins', async (t) => {
+  const p = new AioPool({ processes: 1, context: 'spawn' })
+  await p.coro_apply((x: number) => x, [1])
+  const big = p.coro_apply((n: number) => 'y'.repeat(n), [20_000_000])
+  big.catch(() => undefined)
+  await new Promise((r) => setTimeout(r, 100))
+  p.terminate()
+  const joined = await Promise.race([p.coro_join().then(() => true), new Promise((r) => setTimeout(() => r(false), LONG))])
+  t.true(joined, 'join() did not return after terminate()')
+})

@@ -103,6 +103,13 @@ test('a target calling a compiler helper the library does not supply is refused 
   const error = t.throws(() => new AioProcess({ target }).start(), { instanceOf: TypeError })
   t.regex(error!.message, /__extends/)
   t.regex(error!.message, /module, name|ES2022/)
+  // A function of the user's named like a helper, as a parameter or a destructured binding, is theirs.
+  const names = new AioQueue<string>()
+  const named = new Function('return function target(q, xs, _get_value = (x) => x.v) { const { _to_upper } = { _to_upper: (s) => s.toUpperCase() }; q.put(_to_upper(xs.map((x) => _get_value(x)).join(""))) }')() as (...a: unknown[]) => void
+  const namedP = new AioProcess({ target: named, args: [names, [{ v: 'a' }, { v: 'b' }]] })
+  namedP.start()
+  namedP.join(LONG)
+  t.is(names.get(true, LONG), 'AB')
   // swc for ES2016 wraps async functions in _async_to_generator, a helper not supplied.
   const swcOld = new Function('return function target(a) { return _async_to_generator(function* () { yield a })() }')() as () => void
   t.throws(() => new AioProcess({ target: swcOld }).start(), { instanceOf: TypeError, message: /calls _async_to_generator, a helper its compiler \(swc\).*ES2022/ })
@@ -134,8 +141,11 @@ test('a method that uses `this`, or a class, given as a target or task is refuse
   const pool = new AioPool({ processes: 1 })
   t.teardown(() => pool.terminate())
   await t.throwsAsync(async () => pool.coro_apply(o.times, [2]), { instanceOf: TypeError, message: /method that uses `this`/ })
-  // A method that does not use `this` is a plain function shipped as source: it runs.
+  // A method that does not use `this` is a plain function shipped as source: it runs, also with
+  // "this" in a string or a comment.
   t.is(await pool.coro_apply(o.plus, [2]), 3)
+  const said = { run(x: string) { /* not using this */ return 'this is ' + x } }
+  t.is(await pool.coro_apply(said.run, ['fine']), 'this is fine')
 })
 
 test('a global of the sending thread that the receiving one lacks fails where the function runs, with the reason and the fix, naming it', async (t) => {

@@ -32,7 +32,7 @@ const RESERVED = new Set(
 const CONTEXTUAL = new Set('arguments async await yield let static of get set as from accessor using'.split(' '))
 // Keywords after which an expression starts: a `/` there opens a regular expression, a `{` an object
 // (after var, let and const, an object pattern).
-const BEFORE_EXPRESSION = new Set('return typeof instanceof in new delete void throw case yield await extends var let const'.split(' '))
+const BEFORE_EXPRESSION = new Set('return typeof instanceof in of new delete void throw case yield await extends var let const'.split(' '))
 // A declaration's initializer ends where a line starts with one of these (no semicolons needed).
 const STATEMENT_START = new Set('break case class const continue debugger default do else for function if let return switch throw try var while with'.split(' '))
 const CONTROL = new Set(['if', 'while', 'for', 'with', 'switch'])
@@ -65,6 +65,12 @@ export function freeNames(source: string): string[] {
     free.add(t.value)
   }
   return [...free]
+}
+
+/** Whether `source` uses `this` as code: not in a string, a comment or a property name (`o.this`). */
+export function usesThis(source: string): boolean {
+  const tokens = tokenize(`(${source}\n)`)
+  return tokens.some((t, i) => t.kind === 'name' && t.value === 'this' && !afterDot(tokens, i))
 }
 
 // --- tokens ------------------------------------------------------------------------------------

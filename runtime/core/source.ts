@@ -4,7 +4,7 @@
 import { pathToFileURL } from 'node:url'
 import { isAbsolute } from 'node:path'
 import { ESBUILD_HELPERS, SWC_HELPERS, TS_HELPERS } from './compiler-helpers.js'
-import { freeNames } from './free-names.js'
+import { freeNames, usesThis } from './free-names.js'
 
 /** A function as it crosses threads: its source text, or the module export to import. */
 export type FunctionRef = { source: string } | { module: string; name: string }
@@ -61,14 +61,16 @@ export function functionSource(name: string, fn: (...args: any[]) => unknown, { 
   }
   // Method shorthand (`m() { … }`, `async m()`, `get m()`) that uses `this`: shipped as source it
   // runs without its object, and this.x is undefined (a wrong result, not an error).
-  if (!/^(?:async\s*)?(?:function\b|\(|[\w$]+\s*=>)/.test(source) && /\bthis\b/.test(source)) {
+  if (!/^(?:async\s*)?(?:function\b|\(|[\w$]+\s*=>)/.test(source) && usesThis(source)) {
     throw new TypeError(`${name} is a method that uses \`this\`: shipped to another thread as source it would run without its object; pass a function that takes the object's data as arguments, or { module, name }`)
   }
-  const helper = [...source.matchAll(/(?<![\w$.])(_{1,2}[a-zA-Z_]+)\(/g)].map((m) => m[1]).find((h) => !Object.hasOwn(HELPERS, h) && (COMPILER_HELPER.test(h) || SWC_HELPER.test(h)) && !declares(source, h))
+  // A helper is a free name the function calls (a parameter or a variable of its own named so is the user's).
+  const free = preloaded ? [] : freeNames(source)
+  const helper = [...source.matchAll(/(?<![\w$.])(_{1,2}[a-zA-Z_]+)\(/g)].map((m) => m[1]).find((h) => !Object.hasOwn(HELPERS, h) && (COMPILER_HELPER.test(h) || SWC_HELPER.test(h)) && (preloaded ? !declares(source, h) : free.includes(h)))
   if (helper) {
     throw new TypeError(`${name} calls ${helper}, a helper its compiler (${SWC_HELPER.test(helper) ? 'swc' : 'TypeScript or esbuild'}) put at the top of the module, which does not travel with the function's source; compile for a newer target ("target": "ES2022" or later), or pass { module, name }`)
   }
-  if (!preloaded) checkSelfContained(name, source, argsOrModule)
+  if (!preloaded) checkSelfContained(name, free, argsOrModule)
   return source
 }
 
@@ -77,8 +79,8 @@ export function functionSource(name: string, fn: (...args: any[]) => unknown, { 
  * thread provides is this thread's globals (both are Node) and the helpers compileFunction adds; a
  * global this thread has and the other lacks is left to the explanation added at run time.
  */
-function checkSelfContained(name: string, source: string, argsOrModule: boolean): void {
-  const closure = freeNames(source).filter((n) => !(n in globalThis) && !Object.hasOwn(HELPERS, n))
+function checkSelfContained(name: string, free: readonly string[], argsOrModule: boolean): void {
+  const closure = free.filter((n) => !(n in globalThis) && !Object.hasOwn(HELPERS, n))
   if (closure.length === 0) return
   const names = listed(closure)
   const what = closure.length === 1 ? 'a variable' : 'variables'

@@ -80,11 +80,16 @@ export function relay(socket: Socket, ends: RelayEnds): Promise<void> {
         if (end.sendAttempt(st) === PENDING) {
           socket.pause()
           bump() // the reader must hear of what is already in, to make room
-          await coroBlockOn(st, () => end.sendAttempt(st), Infinity, () => undefined, undefined, true)
+          // A frame larger than the ring goes in part by part: the reader hears of each part.
+          await coroBlockOn(st, () => {
+            const r = end.sendAttempt(st)
+            bump()
+            return r
+          }, Infinity, () => undefined, undefined, true)
           if (!closed) socket.resume()
         }
       } catch {
-        inbound.length = 0 // the near end is gone: nobody reads what is left
+        inbound.length = 0 // the near end is gone (its reader closed it): nobody reads what is left
       }
     }
     bump()

@@ -31,6 +31,10 @@ import { ProxyCore, wrapProxy } from './proxy.js'
 import { OP_ACK, OP_ADOPT, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_INCREF, OP_SHUTDOWN, OP_SYNC, isLocalServer, setLocalServer, type Answer, type ProxyState, type Request } from './protocol.js'
 import { pipeEnds } from '../ipc/connection.js'
 
+/** The fast lanes' folders of this process's servers, removed when it exits. */
+const laneDirs = new Set<string>()
+let laneExitHook = false
+
 /** How long an object whose references reached 0 stays, for a reference sent on meanwhile. */
 const DROP_GRACE_MS = 1000
 
@@ -116,6 +120,8 @@ export class Server {
   /** The private folder of the fast lanes' FIFOs, made on first use. */
   private laneDir: string | undefined
   private nextLane = 1
+  /** Lanes whose FIFO names still exist (the client has not opened both ends yet). */
+  private lanesOpening = 0
   private readonly clients = new Set<ClientConn>()
   private readonly owners = new Map<string, Owner>()
   private readonly userTypes = new Map<string, FunctionRef>()
@@ -406,7 +412,10 @@ export class Server {
     this.net.close()
     for (const c of this.clients) c.channel.abort(new OSError('the manager server stopped'))
     if (isLocalServer(this)) setLocalServer(undefined)
-    if (this.laneDir) rmSync(this.laneDir, { recursive: true, force: true })
+    if (this.laneDir) {
+      rmSync(this.laneDir, { recursive: true, force: true })
+      laneDirs.delete(this.laneDir)
+    }
   }
 
   /**
@@ -422,7 +431,13 @@ export class Server {
     // thread's end, would be someone else's).
     if (parent.lane || process.platform === 'win32' || !(isMainThread || this.options.lanes)) return null
     try {
-      this.laneDir ??= mkdtempSync(join(tmpdir(), 'aio-manager-'))
+      if (!this.laneDir) {
+        this.laneDir = mkdtempSync(join(tmpdir(), 'aio-manager-'))
+        // A server that ends with its process (exitWithParent, process.exit) leaves no folder.
+        if (!laneExitHook) process.once('exit', () => laneDirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
+        laneExitHook = true
+        laneDirs.add(this.laneDir)
+      }
     } catch {
       return null
     }
@@ -439,9 +454,15 @@ export class Server {
       for (const fd of fds) closeSync(fd)
       rmSync(request, { force: true })
       rmSync(answer, { force: true })
+      if (this.lanesOpening === 0 && this.laneDir) {
+        rmSync(this.laneDir, { recursive: true, force: true })
+        laneDirs.delete(this.laneDir)
+        this.laneDir = undefined
+      }
       return null
     }
     const [readFd, keepFd, writeFd] = fds
+    this.lanesOpening++
     const input = new net.Socket({ fd: readFd, readable: true, writable: false })
     const output = new net.Socket({ fd: writeFd, readable: false, writable: true })
     input.unref()
@@ -452,7 +473,21 @@ export class Server {
     parent.owner.connections++
     parent.lane = lane
     let unlinked = false
+    // The names go once the client has both ends open (by its first request), or with the lane;
+    // the folder with the last of them, so that nothing is left in /tmp however this process ends.
+    const unlink = (): void => {
+      if (unlinked) return
+      unlinked = true
+      rmSync(request, { force: true })
+      rmSync(answer, { force: true })
+      if (--this.lanesOpening === 0 && this.laneDir) {
+        rmSync(this.laneDir, { recursive: true, force: true })
+        laneDirs.delete(this.laneDir)
+        this.laneDir = undefined
+      }
+    }
     const cut = (): void => {
+      unlink()
       input.destroy()
       output.destroy()
       closeSync(keepFd)
@@ -460,12 +495,7 @@ export class Server {
     }
     lane.channel = { send: (bytes) => void output.write(frame(bytes)), abort: cut }
     const reader = new FrameReader((bytes) => {
-      if (!unlinked) {
-        // The client has both ends open by its first request: the names are not needed any more.
-        unlinked = true
-        rmSync(request, { force: true })
-        rmSync(answer, { force: true })
-      }
+      unlink()
       this.received(lane, bytes)
     })
     input.on('data', (chunk: Buffer) => {

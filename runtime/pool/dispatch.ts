@@ -174,9 +174,12 @@ export class Dispatcher implements ResultHost, Waiter {
     return park(w, this.events, EV, seq, this.sleepCap())
   }
 
-  /** The longest sleep of a waiter: short while a message is half in a pipe (the worker frees room silently). */
+  /**
+   * The longest sleep of a waiter: short while a message is half in a pipe, either way (the
+   * worker frees room, or writes the rest, silently but for its announcements).
+   */
   sleepCap(): number {
-    return this.slots.list.some((w) => w.sending) ? 1 : Infinity
+    return this.slots.list.some((w) => w.sending || w.recv.phase === 1) ? 1 : Infinity
   }
 
   /** Runs `fn` after the pump, outside it (user callbacks may call the pool). */
@@ -386,6 +389,8 @@ export class Dispatcher implements ResultHost, Waiter {
     const workers = this.slots.list
     for (const w of workers) {
       if (!w.stopped) w.proc.terminate()
+      // Nothing more is read: a writer waiting for room in the pipe (a process worker's relay) stops.
+      w.conn.close()
     }
     const jobs = new Set<Job>()
     for (let i = this.queueHead; i < this.queue.length; i++) jobs.add(this.queue[i].job)

@@ -8,7 +8,7 @@
 import { Socket } from 'node:net'
 import { DATA_FD } from '../process/supervisor-protocol.js'
 import { decode } from '../ipc/serialize.js'
-import { FrameReader, drained, frame } from '../ipc/stream-relay.js'
+import { FrameReader, frame } from '../ipc/stream-relay.js'
 import { holdsShared, loadClassModules, missingModules, rebuildTree } from '../core/transfer.js'
 import { errorRecord } from '../core/remote-error.js'
 import { INIT_FAILED, MODE_APPLY, OP_STOP, OP_TASK, splitBatch, type ProcessWorkerArgs, type ResultMessage, type SharedMessage, type TaskMessage, type ToWorker } from './pool-protocol.js'
@@ -19,11 +19,24 @@ export async function poolProcessWorker(a: ProcessWorkerArgs): Promise<void> {
   pipe.unref()
   // Each result goes to the pipe before the next task starts, and is in the kernel by then: so a
   // worker that dies loses no answer, and the oldest task the pool has no answer to is the one it
-  // was running (worker-slots.ts).
+  // was running (worker-slots.ts). A write's callback says when it is there ('drain' comes only
+  // after a write the stream refused).
+  let unflushed = 0
+  let flushed: (() => void) | undefined
   const send = (msg: ResultMessage): void => {
-    pipe.write(frame(resultBytes(msg)))
+    unflushed++
+    pipe.write(frame(resultBytes(msg)), () => {
+      if (--unflushed === 0) flushed?.()
+    })
   }
-  const sent = (): Promise<void> | undefined => (pipe.writableLength === 0 || closed ? undefined : drained(pipe))
+  // Waiting for the pool to read keeps the process alive (the pipe is unref'd while a task runs).
+  const sent = async (): Promise<void> => {
+    if (unflushed === 0 || closed) return
+    pipe.ref()
+    await new Promise<void>((resolve) => (flushed = resolve))
+    flushed = undefined
+    pipe.unref()
+  }
   const end = (): Promise<void> => new Promise((resolve) => pipe.end(resolve))
 
   const initError = await runInitializer(a)

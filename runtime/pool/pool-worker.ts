@@ -36,9 +36,15 @@ export async function poolWorker(a: WorkerArgs): Promise<void> {
     const n = encodeResult(msg)
     const st = new SendState(conn.tx!.i32, encoded().subarray(0, n))
     if (conn.sendAttempt(st) === PENDING) {
-      // The pipe is full: the pool must read before this worker can go on.
+      // The pipe is full: the pool must read before this worker can go on. A result larger than
+      // the pipe goes in part by part, and the pool hears of each part (it sleeps on EV, not on
+      // the pipe's words).
       announce()
-      blockOn(st, () => conn.sendAttempt(st), Infinity, () => undefined, true)
+      blockOn(st, () => {
+        const r = conn.sendAttempt(st)
+        announce()
+        return r
+      }, Infinity, () => undefined, true)
     }
   }
 
