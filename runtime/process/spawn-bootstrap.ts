@@ -11,11 +11,12 @@ import { flushFedQueues } from '../ipc/queue.js'
 import { writeAllSync } from '../core/stdio.js'
 import { exitWithParent, startIoThread } from '../ipc/sockets.js'
 
-// The library's classes first (the modules named in our arguments): a spare process (see
+// Its proxies' first blocking calls go through the I/O thread: start it before anything else, so
+// that it boots while the library's classes load (a first call otherwise waits ~30 ms for it).
+startIoThread()
+// The library's classes (the modules named in our arguments): a spare process (see
 // supervisor-thread.ts) loads them while it waits.
 await loadClassModules(process.argv.slice(2))
-// Its proxies' blocking calls go through the I/O thread: start it while nothing waits for it.
-startIoThread()
 // A spawned process never outlives its parent, however the parent ends (see PARENT_FD).
 exitWithParent(PARENT_FD)
 const untilData = (): void => process.exit(0) // a spare whose parent went before it was used
