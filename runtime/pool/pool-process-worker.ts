@@ -11,12 +11,14 @@ import { decode } from '../ipc/serialize.js'
 import { FrameReader, frame } from '../ipc/stream-relay.js'
 import { holdsShared, loadClassModules, missingModules, rebuildTree } from '../core/transfer.js'
 import { errorRecord } from '../core/remote-error.js'
-import { INIT_FAILED, MODE_APPLY, OP_STOP, OP_TASK, splitBatch, type ProcessWorkerArgs, type ResultMessage, type SharedMessage, type TaskMessage, type ToWorker } from './pool-protocol.js'
+import { INIT_FAILED, MODE_APPLY, OP_TASK, splitBatch, type ProcessWorkerArgs, type ResultMessage, type SharedMessage, type TaskMessage, type ToWorker } from './pool-protocol.js'
 import { TaskRunner, resultBytes, runInitializer } from './run-task.js'
 
 export async function poolProcessWorker(a: ProcessWorkerArgs): Promise<void> {
   const pipe = new Socket({ fd: DATA_FD, readable: true, writable: true })
   pipe.unref()
+  /** The pool's end is gone (the pool terminated, or its owner ended). */
+  let closed = false
   // Each result goes to the pipe before the next task starts, and is in the kernel by then: so a
   // worker that dies loses no answer, and the oldest task the pool has no answer to is the one it
   // was running (worker-slots.ts). A write's callback says when it is there ('drain' comes only
@@ -49,7 +51,6 @@ export async function poolProcessWorker(a: ProcessWorkerArgs): Promise<void> {
   // Batches as they arrive; the loop below takes them in order.
   const batches: Buffer[] = []
   let arrived: (() => void) | undefined
-  let closed = false
   const reader = new FrameReader((record) => {
     batches.push(record)
     arrived?.()
