@@ -326,3 +326,7 @@ test('a target that uses only globals, its parameters and its own functions is a
   t.teardown(() => pool.terminate())
   t.deepEqual(await pool.coro_apply(target, [null, 3]), expected)
 })
+
+test('an object literal right after extends is part of the heritage, not the class body (a syntax TypeScript does not parse)', (t) => {
+  t.deepEqual(freeNames('function () { return class extends {}.constructor { foo() { return bar } } }'), ['bar'])
+})

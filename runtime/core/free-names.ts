@@ -158,8 +158,11 @@ function tokenize(text: string): Token[] {
       const frame = top()
       const t = push('punct', value)
       if (value === '{') {
-        t.brace = frame.pendingClass ? 'class' : braceAfter(tokens, tokens.length - 2)
-        frame.pendingClass = false
+        // `class extends {}.constructor { … }`: a brace right after `extends` is an object literal
+        // of the heritage, and the class body is still to come.
+        const heritage = frame.pendingClass && tokens[tokens.length - 2]?.value === 'extends'
+        t.brace = frame.pendingClass && !heritage ? 'class' : braceAfter(tokens, tokens.length - 2)
+        if (!heritage) frame.pendingClass = false
         open(t.brace)
       } else if (value === '(' || value === '[') {
         open('paren')
