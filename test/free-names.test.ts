@@ -274,6 +274,11 @@ test('a pool task that uses a variable of its scope is refused at submission, na
   t.throws(() => pool.apply((x: number) => x + offset, [1]), { instanceOf: TypeError, message: /^func uses offset, a variable of the scope .* pass offset in args/ })
   await t.throwsAsync(async () => pool.coro_map((x: number) => x + offset, [1, 2]), { instanceOf: TypeError, message: /^func uses offset,/ })
   t.is(await pool.coro_apply((x: number, offset: number) => x + offset, [1, offset]), 11)
+  // Accepted sources are remembered (an inline lambda is checked once, not at every call); refused ones are not.
+  for (let i = 0; i < 3; i++) {
+    t.is(await pool.coro_apply((x: number, k: number) => x * k, [i, 2]), i * 2)
+    t.throws(() => pool.apply((x: number) => x * offset, [i]), { instanceOf: TypeError, message: /uses offset/ })
+  }
 })
 
 test('a barrier action that uses a variable of its scope runs in its own thread, and is refused when the barrier is sent to a process or a manager', async (t) => {

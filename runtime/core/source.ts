@@ -53,6 +53,10 @@ export interface Destination {
 /** The source of a self-contained function, or a clear error for one that has no usable source. */
 export function functionSource(name: string, fn: (...args: any[]) => unknown, { argsOrModule = true, preloaded = false }: Destination = {}): string {
   const source = Function.prototype.toString.call(fn)
+  // An inline lambda is a new function object at every call (pool.apply((x) => …) in a loop): its
+  // source was checked already, and the checks below tokenize it.
+  const key = preloaded ? `p${source}` : source
+  if (accepted.has(key)) return source
   if (/\{\s*\[native code\]\s*\}\s*$/.test(source)) {
     throw new TypeError(`${name} must be a self-contained function written in JavaScript, not a built-in or bound function; use { module, name } instead`)
   }
@@ -71,8 +75,14 @@ export function functionSource(name: string, fn: (...args: any[]) => unknown, { 
     throw new TypeError(`${name} calls ${helper}, a helper its compiler (${SWC_HELPER.test(helper) ? 'swc' : 'TypeScript or esbuild'}) put at the top of the module, which does not travel with the function's source; compile for a newer target ("target": "ES2022" or later), or pass { module, name }`)
   }
   if (!preloaded) checkSelfContained(name, free, argsOrModule)
+  if (accepted.size >= ACCEPTED_MAX) accepted.clear()
+  accepted.add(key)
   return source
 }
+
+/** Sources that passed functionSource's checks (keyed with 'p' in front when preloaded), at most ACCEPTED_MAX. */
+const accepted = new Set<string>()
+const ACCEPTED_MAX = 1024
 
 /**
  * Refuses a function that uses a variable of the scope it was written in. What the receiving
