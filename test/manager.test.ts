@@ -571,3 +571,24 @@ test('a fast lane leaves no folder in the temp directory, also when its owner ex
   while (readdirSync(tmp).length && Date.now() < end) await new Promise((r) => setTimeout(r, 50))
   t.deepEqual(readdirSync(tmp), [])
 })
+
+test('hostile bytes on a fast lane (a length over the frame limit) cut that lane only: the server goes on serving', async (t) => {
+  const { status, stdout, stderr } = await runNode(`
+    import { readdirSync, readlinkSync, writeSync } from 'node:fs'
+    import { AioManager, OSError } from ${ENTRY}
+    const m = new AioManager()
+    m.start()
+    const q = m.Queue()
+    for (let i = 0; i < 4; i++) { q.put(i); q.get() } // the lane is open
+    const fd = readdirSync('/proc/self/fd').map(Number).find((f) => { try { return /aio-manager-.*\\.request/.test(readlinkSync('/proc/self/fd/' + f)) } catch { return false } })
+    writeSync(fd, Buffer.from([0x7f, 0xff, 0xff, 0xf0])) // a frame of ~2 GiB announced
+    let first
+    try { q.put(1); first = 'served' } catch (e) { first = e instanceof OSError ? 'OSError' : String(e) }
+    const q2 = m.Queue() // a new connection: the server is still there
+    q2.put('after')
+    console.log(JSON.stringify([first, q2.get(), (() => { try { process.kill(m.pid, 0); return 'alive' } catch { return 'dead' } })()]))
+    m.shutdown()
+  `)
+  t.is(status, 0, stderr)
+  t.deepEqual(JSON.parse(stdout.trim()), ['OSError', 'after', 'alive'])
+})

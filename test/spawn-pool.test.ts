@@ -227,3 +227,14 @@ test('spawn pool: terminate() with a large result on its way still joins', async
   const joined = await Promise.race([p.coro_join().then(() => true), new Promise((r) => setTimeout(() => r(false), LONG))])
   t.true(joined, 'join() did not return after terminate()')
 })
+
+test('spawn pool: a task that writes hostile bytes into the worker\'s pipe fails alone (the worker is killed), and the pool goes on', async (t) => {
+  const p = pool(t, { processes: 1 })
+  const error = await t.throwsAsync(p.coro_apply(async () => {
+    const { writeSync } = await import('node:fs')
+    writeSync(5, Buffer.from([0xff, 0xff, 0xff, 0xfe])) // a negative frame length on the relayed pipe
+    await new Promise((r) => setTimeout(r, 30_000))
+  }), { instanceOf: WorkerLostError })
+  t.regex(error!.message, /SIGKILL/)
+  t.is(await p.coro_apply((x: number) => x + 1, [1]), 2)
+})

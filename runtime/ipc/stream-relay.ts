@@ -1,6 +1,6 @@
 // A relay between one end of a shared-memory pipe (connection.ts) and a stream to another
 // process, in the event loop of the thread that owns the stream (the supervisor's, for a spawned
-// process's DATA_FD). Records cross as frames: a u32 little-endian length, then the bytes. So a
+// process's DATA_FD). Records cross as frames of CPython's connection framing (framing.ts). So a
 // process that shares no memory with us can be the far end of a pipe whose near end is used by
 // code written for threads (a spawn-context pool worker, pool/pool-process-worker.ts).
 //
@@ -13,6 +13,7 @@ import type { Socket } from 'node:net'
 import { ConnectionCore, SendState } from './connection.js'
 import { EOF, GetState, Ring } from './queue.js'
 import { PENDING, coroBlockOn } from '../core/wait.js'
+import { framed, messageReader } from './framing.js'
 
 /** The near end a relay serves: its rings (as ConnectionCore.reduce gives them) and a word it bumps when records arrive. */
 export interface RelayEnds {
@@ -22,44 +23,15 @@ export interface RelayEnds {
   notify: SharedArrayBuffer
 }
 
-/** Frames longer than this are a broken peer, not data (a pool batch or result is far smaller). */
-const MAX_FRAME = 1 << 30
-
-/** `payload` as one frame. */
-export function frame(payload: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(4 + payload.length)
-  out.writeUInt32LE(payload.length, 0)
-  out.set(payload, 4)
-  return out
-}
-
-/** Cuts a byte stream into frames, calling `onFrame` with each payload (a copy it may keep). */
-export class FrameReader {
-  private pending: Buffer | undefined
-
-  constructor(private readonly onFrame: (payload: Buffer) => void) {}
-
-  push(chunk: Buffer): void {
-    let buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk
-    let at = 0
-    while (buf.length - at >= 4) {
-      const n = buf.readUInt32LE(at)
-      if (n > MAX_FRAME) throw new RangeError(`a frame of ${n} bytes: the peer is broken`)
-      if (buf.length - at - 4 < n) break
-      this.onFrame(Buffer.from(buf.subarray(at + 4, at + 4 + n)))
-      at += 4 + n
-    }
-    this.pending = at === buf.length ? undefined : buf.subarray(at)
-    buf = undefined as never
-  }
-}
+/** The longest frame a relayed process may send (a pool batch or result; our own child, not a peer). */
+export const MAX_RELAYED_BYTES = 1 << 30
 
 /**
  * Relays between `socket` and the pipe end `ends` until the socket closes. Resolves once every
  * frame that came is in the ring (or the near end is gone); the near end is then closed, so its
- * peer reads end-of-file.
+ * peer reads end-of-file. `broken` is called when the far end breaks the framing.
  */
-export function relay(socket: Socket, ends: RelayEnds): Promise<void> {
+export function relay(socket: Socket, ends: RelayEnds, broken: () => void = () => undefined): Promise<void> {
   const end = new ConnectionCore(new Ring(new Int32Array(ends.rx)), new Ring(new Int32Array(ends.tx)), true)
   const notify = new Int32Array(ends.notify)
   const bump = (): void => {
@@ -95,20 +67,18 @@ export function relay(socket: Socket, ends: RelayEnds): Promise<void> {
     bump()
     writing = undefined
   }
-  const reader = new FrameReader((payload) => inbound.push(payload))
+  // A frame no child of ours sends (a negative or huge length): the stream is cut, and `broken` told.
+  const reader = messageReader(MAX_RELAYED_BYTES, (payload) => inbound.push(payload), () => {
+    socket.destroy()
+    broken()
+  })
   socket.on('data', (chunk: Buffer) => {
-    try {
-      reader.push(chunk)
-    } catch {
-      socket.destroy()
-      return
-    }
-    writing ??= writeIn()
+    if (reader.push(chunk)) writing ??= writeIn()
   })
 
   // Near → far: every record the ring has, as frames, in one write.
   const st = new GetState(end.rx!.i32)
-  const take = (): Buffer | typeof PENDING | typeof EOF => end.rx!.takeAttempt(st, (bytes, from, to) => frame(bytes.subarray(from, to)))
+  const take = (): Buffer | typeof PENDING | typeof EOF => end.rx!.takeAttempt(st, (bytes, from, to) => framed(bytes.subarray(from, to)))
   const writeOut = async (): Promise<void> => {
     for (;;) {
       let r = take()

@@ -18,9 +18,9 @@ import { execFileSync } from 'node:child_process'
 import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { FrameReader, frame } from '../ipc/stream-relay.js'
 import { decodeFromPeer, encode, encoded } from '../ipc/serialize.js'
 import { FramedSocket } from '../ipc/framed-socket.js'
+import { MAX_MESSAGE_BYTES, framed, messageReader } from '../ipc/framing.js'
 import type { Connection } from '../ipc/connection.js'
 import { errorRecord } from '../core/remote-error.js'
 import { compileFunction, loadFunction, type FunctionRef } from '../core/source.js'
@@ -493,18 +493,13 @@ export class Server {
       closeSync(keepFd)
       this.gone(lane)
     }
-    lane.channel = { send: (bytes) => void output.write(frame(bytes)), abort: cut }
-    const reader = new FrameReader((bytes) => {
+    lane.channel = { send: (bytes) => void output.write(framed(bytes)), abort: cut }
+    // The same framing and size limit as a socket's: a client never sizes the server's allocations.
+    const reader = messageReader(MAX_MESSAGE_BYTES, (bytes) => {
       unlink()
       this.received(lane, bytes)
-    })
-    input.on('data', (chunk: Buffer) => {
-      try {
-        reader.push(chunk)
-      } catch (error) {
-        lane.channel.abort(error as Error)
-      }
-    })
+    }, () => lane.channel.abort(new OSError('a frame over the size limit on a fast lane')))
+    input.on('data', (chunk: Buffer) => void reader.push(chunk))
     input.on('error', () => lane.channel.abort(new OSError('the lane broke')))
     output.on('error', () => lane.channel.abort(new OSError('the lane broke')))
     return { request, answer }

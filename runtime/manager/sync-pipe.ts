@@ -2,18 +2,24 @@
 // same machine (an AioManager's, or the spawn context's broker): a pair of named pipes (FIFOs) that the client reads and writes with blocking system
 // calls (fs.readSync/fs.writeSync), so a call needs no other thread of the client: a request is
 // one write, its answer one read, as in Python's Connection. The server reads and writes its ends
-// in its event loop (manager-server.ts). Frames are a u32 little-endian length, then the bytes.
+// in its event loop (manager-server.ts). Frames are the connections' (framing.ts).
 //
 // The FIFOs live in a private folder of the server (mode 0700) and are unlinked once both ends
 // are open. The client's read end sees end-of-file when the server process is gone; the server
 // learns that the client is gone from the client's socket connection, to which this lane belongs.
 
-import { closeSync, constants, openSync, readSync, writeSync } from 'node:fs'
-import { EOFError } from '../core/errors.js'
-import { frame } from '../ipc/stream-relay.js'
+import { closeSync, constants, openSync, readSync, writeSync, writevSync } from 'node:fs'
+import { EOFError, OSError } from '../core/errors.js'
+import { MAX_MESSAGE_BYTES, frameHeader } from '../ipc/framing.js'
+
+/** Bytes read ahead: an answer and its header usually come in one read. */
+const READ_AHEAD = 64 * 1024
 
 export class SyncPipe {
-  private readonly header = Buffer.allocUnsafe(4)
+  private readonly buf = Buffer.allocUnsafe(READ_AHEAD)
+  /** Bytes read and not yet taken: buf[start, end). */
+  private start = 0
+  private end = 0
   private closed = false
 
   private constructor(private readonly out: number, private readonly in_: number) {}
@@ -32,26 +38,60 @@ export class SyncPipe {
     }
   }
 
-  /** Writes one frame, all of it (a large one waits for the server to read). */
+  /** Writes one frame (connection framing, framing.ts), all of it, without copying the payload. */
   sendBytes(payload: Uint8Array): void {
-    const bytes = frame(payload)
-    for (let at = 0; at < bytes.length; ) at += writeSync(this.out, bytes, at, bytes.length - at)
+    const head = frameHeader(payload.length)
+    let n = writevSync(this.out, [head, payload])
+    // A large frame may go in parts (the server reads as it comes).
+    for (let at = n - head.length; at < payload.length; at += n) {
+      if (at < 0) {
+        n = writeSync(this.out, head, head.length + at)
+        continue
+      }
+      n = writeSync(this.out, payload, at, payload.length - at)
+    }
   }
 
   /** Reads one frame, blocking the thread until it is whole; EOFError once the server is gone. */
   recv(): Buffer {
-    this.fill(this.header)
-    const payload = Buffer.allocUnsafe(this.header.readUInt32LE(0))
-    this.fill(payload)
-    return payload
+    this.fill(4)
+    let size = this.buf.readInt32BE(this.start)
+    this.start += 4
+    if (size === -1) {
+      this.fill(8)
+      size = Number(this.buf.readBigUInt64BE(this.start))
+      this.start += 8
+    }
+    if (size < 0 || size > MAX_MESSAGE_BYTES) throw new OSError(`a frame of ${size} bytes from the manager: the lane is broken`)
+    if (size <= this.end - this.start || size <= READ_AHEAD) {
+      this.fill(size)
+      const out = Buffer.from(this.buf.subarray(this.start, this.start + size))
+      this.start += size
+      return out
+    }
+    // Larger than the read-ahead: what is buffered, then the rest straight into the payload.
+    const out = Buffer.allocUnsafe(size)
+    let at = this.buf.copy(out, 0, this.start, this.end)
+    this.start = this.end = 0
+    while (at < size) at += this.read(out, at, size - at)
+    return out
   }
 
-  private fill(buf: Buffer): void {
-    for (let at = 0; at < buf.length; ) {
-      const n = readSync(this.in_, buf, at, buf.length - at, null)
-      if (n === 0) throw new EOFError('the manager closed the connection')
-      at += n
+  /** Until `n` (≤ READ_AHEAD) bytes are buffered from `start`. */
+  private fill(n: number): void {
+    if (this.end - this.start >= n) return
+    if (this.start + n > READ_AHEAD) {
+      this.buf.copy(this.buf, 0, this.start, this.end)
+      this.end -= this.start
+      this.start = 0
     }
+    while (this.end - this.start < n) this.end += this.read(this.buf, this.end, READ_AHEAD - this.end)
+  }
+
+  private read(into: Buffer, at: number, max: number): number {
+    const n = readSync(this.in_, into, at, max, null)
+    if (n === 0) throw new EOFError('the manager closed the connection')
+    return n
   }
 
   close(): void {

@@ -7,12 +7,13 @@
 
 import { Socket } from 'node:net'
 import { DATA_FD } from '../process/supervisor-protocol.js'
-import { decode } from '../ipc/serialize.js'
-import { FrameReader, frame } from '../ipc/stream-relay.js'
+import { MAX_RELAYED_BYTES } from '../ipc/stream-relay.js'
+import { framed, messageReader } from '../ipc/framing.js'
 import { holdsShared, loadClassModules, missingModules, rebuildTree } from '../core/transfer.js'
 import { errorRecord } from '../core/remote-error.js'
 import { INIT_FAILED, MODE_APPLY, OP_TASK, splitBatch, type ProcessWorkerArgs, type ResultMessage, type SharedMessage, type TaskMessage, type ToWorker } from './pool-protocol.js'
-import { TaskRunner, resultBytes, runInitializer } from './run-task.js'
+import { TaskRunner, encodeResult, runInitializer } from './run-task.js'
+import { decode, encoded } from '../ipc/serialize.js'
 
 export async function poolProcessWorker(a: ProcessWorkerArgs): Promise<void> {
   const pipe = new Socket({ fd: DATA_FD, readable: true, writable: true })
@@ -27,7 +28,7 @@ export async function poolProcessWorker(a: ProcessWorkerArgs): Promise<void> {
   let flushed: (() => void) | undefined
   const send = (msg: ResultMessage): void => {
     unflushed++
-    pipe.write(frame(resultBytes(msg)), () => {
+    pipe.write(resultFrame(msg), () => {
       if (--unflushed === 0) flushed?.()
     })
   }
@@ -51,11 +52,11 @@ export async function poolProcessWorker(a: ProcessWorkerArgs): Promise<void> {
   // Batches as they arrive; the loop below takes them in order.
   const batches: Buffer[] = []
   let arrived: (() => void) | undefined
-  const reader = new FrameReader((record) => {
+  const reader = messageReader(MAX_RELAYED_BYTES, (record) => {
     batches.push(record)
     arrived?.()
-  })
-  pipe.on('data', (chunk: Buffer) => reader.push(chunk))
+  }, () => pipe.destroy())
+  pipe.on('data', (chunk: Buffer) => void reader.push(chunk))
   pipe.on('close', () => {
     closed = true
     arrived?.()
@@ -104,4 +105,10 @@ async function rebuilt(m: SharedMessage): Promise<TaskMessage> {
   await loadClassModules()
   for (const module of missingModules(items)) await import(module)
   return [OP_TASK, task[1], task[2], task[3] ?? MODE_APPLY, rebuildTree(items) as unknown[]]
+}
+
+/** A result as one frame: encoded in the scratch buffer, copied once into the frame. */
+function resultFrame(msg: ResultMessage): Buffer {
+  const n = encodeResult(msg) // first: encoding may replace the scratch buffer with a larger one
+  return framed(encoded().subarray(0, n))
 }

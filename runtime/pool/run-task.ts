@@ -5,7 +5,7 @@
 import { loadFunction } from '../core/source.js'
 import { describeValue } from '../core/args.js'
 import { errorRecord, type ErrorRecord } from '../core/remote-error.js'
-import { encode, encoded } from '../ipc/serialize.js'
+import { encode } from '../ipc/serialize.js'
 import { MODE_APPLY, MODE_STARMAP, OP_DEFINE, OP_STOP, OP_TASK, type ResultMessage, type TaskMessage, type ToWorker, type WorkerArgs } from './pool-protocol.js'
 
 type Fn = (...args: unknown[]) => unknown
@@ -82,12 +82,6 @@ export function encodeResult(msg: ResultMessage): number {
     const reason = error instanceof Error ? error.message : String(error)
     return encode([msg[0], false, { name: 'MaybeEncodingError', message: `Error sending result: '${describeValue(msg[2])}'. Reason: '${reason}'`, isError: true }, msg[3]] satisfies ResultMessage, 'result')
   }
-}
-
-/** The bytes of encodeResult(), copied out of the scratch buffer. */
-export function resultBytes(msg: ResultMessage): Buffer {
-  const n = encodeResult(msg) // first: encoding may replace the scratch buffer with a larger one
-  return Buffer.from(encoded().subarray(0, n))
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {

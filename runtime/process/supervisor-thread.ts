@@ -154,7 +154,8 @@ function spawnProcess(m: SpawnMessage, i32: Int32Array, stop: (code: number) => 
   // A relayed pipe (a pool worker's) ends after the process: the pool must find everything the
   // process wrote before it ended in its pipe by the time the process is marked stopped.
   const data = (child.stdio as unknown as (Socket | null)[])[DATA_FD]
-  const relayed = m.relay && data ? relay(data, m.relay) : undefined
+  // A process that breaks the relay's framing is killed: its pool then fails the task it ran.
+  const relayed = m.relay && data ? relay(data, m.relay, () => child.kill('SIGKILL')) : undefined
   if (relayed) data!.ref()
   child.on('exit', (code, signal) => {
     const exitcode = signal ? -(constants.signals[signal] ?? 1) : (code ?? 1)
