@@ -256,6 +256,7 @@ export function refuseClone(path: TreePath | string, value: unknown, error: unkn
  * no memory with this one) only proxies may go.
  */
 export function reduceShared(value: Shareable, path: TreePath | string, portableOnly: boolean): Reduced {
+  reductions++
   const record = value[REDUCE]()
   if (portableOnly && !record.portable) {
     throw new TypeError(`${path} is ${/^[AEIOU]/.test(record.__aio__) ? 'an' : 'a'} ${record.__aio__} of the thread context, which lives in this process's memory; a spawned process needs ctx.${record.__aio__}() from getContext('spawn'), or an AioManager's`)
@@ -282,6 +283,25 @@ export function reduceSharedMemory(value: object, path: TreePath | string, porta
  */
 export function reduceTree(value: unknown, path: string, portableOnly = false): unknown {
   return reduceAt(value, new TreePath(path), portableOnly)
+}
+
+/** Shareable objects reduced so far (a caller compares before and after to know whether a tree held any). */
+let reductions = 0
+
+/**
+ * reduceTree for each item of `items`, named `name[first + i]` in errors (one path object, built
+ * into text only for an error), and whether any held a shared object: one walk of the data.
+ */
+export function reduceItems(items: readonly unknown[], name: string, first: number, portableOnly: boolean): { items: unknown[]; shared: boolean } {
+  const before = reductions
+  const path = new TreePath(name)
+  const out = new Array(items.length)
+  for (let i = 0; i < items.length; i++) {
+    path.index(first + i)
+    out[i] = reduceAt(items[i], path, portableOnly)
+    path.leave()
+  }
+  return { items: out, shared: reductions !== before }
 }
 
 function reduceAt(value: unknown, path: TreePath, portableOnly: boolean): unknown {

@@ -15,7 +15,7 @@ import { SendState } from '../ipc/connection.js'
 import { PENDING, coroBlockOn, park, type Pending, type Waiter } from '../core/wait.js'
 import { encodeCopy, sharedWritten } from '../ipc/serialize.js'
 import { ValueError } from '../core/errors.js'
-import { holdsShared, reduceTree } from '../core/transfer.js'
+import { reduceItems } from '../core/transfer.js'
 import { rebuildError, type ErrorRecord } from '../core/remote-error.js'
 import type { FunctionRef } from '../core/source.js'
 import { EV, INIT_FAILED, LOW_WATER, MODE_APPLY, OP_DEFINE, OP_STOP, OP_TASK, SENT, WAITING, frameBatch, type DefineMessage, type ResultMessage, type StopMessage, type TaskMessage, type TaskMode } from './pool-protocol.js'
@@ -48,13 +48,14 @@ export function makeTask(job: Job, index: number, fnId: number, mode: TaskMode, 
   const id = nextTaskId++
   if (job.pool.portable) {
     // Paths as the caller wrote them: args[i] of an apply, iterable[i] of a map's input.
-    const reduced = mode !== MODE_APPLY
-      ? items.map((item, i) => reduceTree(item, `iterable[${first + i}]`, true))
+    const r = mode !== MODE_APPLY
+      ? reduceItems(items, 'iterable', first, true)
       : first < 0
-        ? [reduceTree(items[0], 'args', true)] // apply(fn, args)
-        : [[reduceTree((items[0] as unknown[])[0], `iterable[${first}]`, true)]] // imap's one item
+        ? reduceItems(items[0] as unknown[], 'args', 0, true) // apply(fn, args)
+        : reduceItems(items[0] as unknown[], 'iterable', first, true) // imap's one item
+    const reduced = mode === MODE_APPLY ? [r.items] : r.items
     const bytes = encodeCopy([OP_TASK, id, fnId, mode, reduced] satisfies TaskMessage, 'args')
-    return { id, job, index, fnId, bytes, shared: holdsShared(reduced) }
+    return { id, job, index, fnId, bytes, shared: r.shared }
   }
   const before = sharedWritten()
   const bytes = encodeCopy([OP_TASK, id, fnId, mode, items] satisfies TaskMessage, 'args')
