@@ -161,3 +161,13 @@ export function workerpoolSubject(name: string, workerType: 'thread' | 'process'
     },
   }
 }
+
+/** One run of "a later pool": the previous pool's background work (spares booting) settled, then a new one to its first result. */
+export function laterStart(s: Subject): () => Promise<number> {
+  return async () => {
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    const ms = await timed(() => s.start())
+    await s.stop()
+    return ms
+  }
+}

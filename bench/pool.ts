@@ -16,7 +16,7 @@ import { Piscina } from 'piscina'
 import { FixedThreadPool } from 'poolifier'
 import { AioPool } from '../generated/index.generated.js'
 import { interleaved, row, type BenchOptions, type Row } from './primitives.js'
-import { CPU_MS, CPU_TASKS, IDEAL_MS, ROOT, RUNS, TIMEOUT_MS, TRIVIAL, WORKERS, check, runPythonPool, timed, peer, tinypoolSubject, workerpoolSubject, type Subject } from './pool-common.js'
+import { CPU_MS, CPU_TASKS, IDEAL_MS, ROOT, RUNS, TIMEOUT_MS, TRIVIAL, WORKERS, check, runPythonPool, timed, peer, tinypoolSubject, workerpoolSubject, laterStart, type Subject } from './pool-common.js'
 import type { Job } from './peers/task.js'
 
 
@@ -104,13 +104,7 @@ export async function benchPool({ log = () => {}, only }: BenchOptions = {}): Pr
   COLD.forEach(([name], k) => rows.push(row('pool start-up to first result, first pool of a fresh process', name, 'ms', 1, cold[k])))
 
   log('pool: start-up to first result, a later pool')
-  const startup = await interleaved(subs.map((s) => async () => {
-    // Let the previous pool's background work (AioPool's spare workers booting) settle first.
-    await new Promise((resolve) => setTimeout(resolve, 300))
-    const ms = await timed(() => s.start())
-    await s.stop()
-    return ms
-  }), RUNS)
+  const startup = await interleaved(subs.map(laterStart), RUNS)
   subs.forEach((s, k) => rows.push(row('pool start-up to first result, a later pool', s.name.replace(/ \w+$/, ''), 'ms', 1, startup[k])))
 
   for (const s of subs) await s.start()

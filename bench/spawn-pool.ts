@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 import { AioPool } from '../generated/index.generated.js'
 import { row, type BenchOptions, type Row } from './primitives.js'
-import { CPU_MS, CPU_TASKS, IDEAL_MS, ROOT, RUNS, TRIVIAL, WORKERS, check, runPythonPool, timed, tolerant, peer, tinypoolSubject, workerpoolSubject, type Subject } from './pool-common.js'
+import { CPU_MS, CPU_TASKS, IDEAL_MS, ROOT, RUNS, TRIVIAL, WORKERS, check, runPythonPool, timed, tolerant, peer, tinypoolSubject, workerpoolSubject, laterStart, type Subject } from './pool-common.js'
 import { ENTRY, coldStart } from './pool.js'
 import type { Job } from './peers/task.js'
 
@@ -72,13 +72,7 @@ export async function benchSpawnPool({ log = () => {}, only }: BenchOptions = {}
   COLD.forEach(([name], k) => add(COLD_TITLE, name, 'ms', 1, cold[k], (ms) => ms))
 
   log('spawn-pool: start-up to first result, a later pool')
-  const later = await tolerant(subs.map((s) => async () => {
-    // Let the previous pool's background work (spare processes booting) settle first.
-    await new Promise((resolve) => setTimeout(resolve, 300))
-    const ms = await timed(() => s.start())
-    await s.stop()
-    return ms
-  }), RUNS)
+  const later = await tolerant(subs.map(laterStart), RUNS)
   subs.forEach((s, k) => add('process pool start-up to first result, a later pool', s.name.replace(/ \w+$/, ''), 'ms', 1, later[k], (ms) => ms))
 
   const started: Subject[] = []

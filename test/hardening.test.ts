@@ -3,7 +3,7 @@
 // a function", and a semaphore released past 2^31-1 wrapped to a negative count.
 import test from 'ava'
 import { AioCondition, AioEvent, AioLock, AioManager, AioPipe, AioPool, AioQueue, AioSemaphore, ValueError, coro_wait } from '../generated/index.generated.js'
-import { ENTRY, LONG, runNode, start } from './helpers.js'
+import { ENTRY, FD_COUNTING, LONG, runNode, runNodeUnderFdLimit, start } from './helpers.js'
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 
@@ -89,9 +89,8 @@ test('a pool whose initializer throws on every start stops after a few tries and
 
 test('pools of 2,000 tasks, 5 % of them ending their worker with process.exit, complete under ulimit -n 256 with their fds back', async (t) => {
   const script = `
-    import { readdirSync } from 'node:fs'
     import { AioPool } from ${ENTRY}
-    const fds = () => readdirSync('/proc/self/fd').length
+    ${FD_COUNTING}
     const run = async (n) => {
       const pool = new AioPool({ processes: 2 })
       const results = await Promise.all(Array.from({ length: n }, (_, i) =>
@@ -99,17 +98,6 @@ test('pools of 2,000 tasks, 5 % of them ending their worker with process.exit, c
       pool.terminate()
       pool.join()
       return results
-    }
-    // Workers end and spares boot a little after join() returns: count once the number holds still.
-    const settled = async () => {
-      let last = -1
-      for (let same = 0, tries = 0; same < 5 && tries < 200; tries++) {
-        await new Promise((r) => setTimeout(r, 20))
-        const n = fds()
-        same = n === last ? same + 1 : 0
-        last = n
-      }
-      return last
     }
     // The first round leaves what is kept on purpose (the spare workers booted ahead); two more
     // must then cost nothing: a leak of one fd per replaced worker would be 200 more.
@@ -119,13 +107,8 @@ test('pools of 2,000 tasks, 5 % of them ending their worker with process.exit, c
     const count = (what) => results.filter((r) => r === what).length
     console.log(count('ok'), count('WorkerLostError'), (await settled()) - base)
   `
-  const child = spawn('bash', ['-c', 'ulimit -n 256 && exec "$0" --input-type=module -e "$1"', process.execPath, script], { timeout: 120_000 })
-  let out = ''
-  let err = ''
-  child.stdout.on('data', (d) => (out += d))
-  child.stderr.on('data', (d) => (err += d))
-  const code = await new Promise((resolve) => child.on('close', resolve))
-  t.is(code, 0, err)
+  const { status, stdout: out, stderr: err } = await runNodeUnderFdLimit(script)
+  t.is(status, 0, err)
   const [ok, lost, grown] = out.trim().split(' ').map(Number)
   t.is(ok, 1900)
   t.is(lost, 100)

@@ -43,10 +43,38 @@ export function runNode(script: string, env: NodeJS.ProcessEnv = process.env, no
   return runNodeWith([...nodeArgs, '--input-type=module', '-e', script], env)
 }
 
+/** Runs an ES module script in a fresh `node` under `ulimit -n 256` (killed after 4 × LONG ms). */
+export function runNodeUnderFdLimit(script: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return run('bash', ['-c', 'ulimit -n 256 && exec "$0" --input-type=module -e "$1"', process.execPath, script], process.env, 4 * LONG)
+}
+
+/**
+ * Script text for a `runNode` script that counts its fds: `fds()` now, and `await settled()` once the
+ * count has held still (threads and spare processes end and boot a little after a pool's join()).
+ */
+export const FD_COUNTING = `
+  const { readdirSync: fdDir } = await import('node:fs')
+  const fds = () => fdDir('/proc/self/fd').length
+  const settled = async () => {
+    let last = -1
+    for (let same = 0, tries = 0; same < 10 && tries < 300; tries++) {
+      await new Promise((r) => setTimeout(r, 30))
+      const n = fds()
+      same = n === last ? same + 1 : 0
+      last = n
+    }
+    return last
+  }
+`
+
 /** Runs `node ...args` (killed after LONG ms), without blocking this loop. */
 export function runNodeWith(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return run(process.execPath, args, env, LONG)
+}
+
+function run(command: string, args: string[], env: NodeJS.ProcessEnv, timeout: number): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { env, timeout: LONG })
+    const child = spawn(command, args, { env, timeout })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d) => (stdout += d))

@@ -5,7 +5,7 @@
 import test, { type ExecutionContext } from 'ava'
 import { spawn } from 'node:child_process'
 import { AioLock, AioManager, AioPool, PoolTerminatedError, WorkerLostError, getContext, type AioQueueProxy, type PoolOptions } from '../generated/index.generated.js'
-import { ENTRY, LONG } from './helpers.js'
+import { ENTRY, FD_COUNTING, LONG, runNodeUnderFdLimit } from './helpers.js'
 
 function pool(t: ExecutionContext, options: PoolOptions = {}): AioPool {
   const p = new AioPool({ processes: 2, ...options, context: 'spawn' })
@@ -14,18 +14,6 @@ function pool(t: ExecutionContext, options: PoolOptions = {}): AioPool {
     p.join()
   })
   return p
-}
-
-/** Runs an ES module script under `ulimit -n 256`. */
-function underUlimit(script: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('bash', ['-c', 'ulimit -n 256 && exec "$0" --input-type=module -e "$1"', process.execPath, script], { timeout: 2 * LONG })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    child.on('close', (status) => resolve({ status, stdout, stderr }))
-  })
 }
 
 const alive = (pid: number): boolean => {
@@ -167,24 +155,12 @@ test('pool worker processes never outlive an owner killed with SIGKILL', async (
 })
 
 test('replacing crashed worker processes leaks no fd (ulimit -n 256)', async (t) => {
-  const { status, stdout, stderr } = await underUlimit(`
-    import { readdirSync } from 'node:fs'
+  const { status, stdout, stderr } = await runNodeUnderFdLimit(`
     import { AioPool } from ${ENTRY}
-    const fds = () => readdirSync('/proc/self/fd').length
+    ${FD_COUNTING}
     const pool = new AioPool({ processes: 2, context: 'spawn' })
     const round = () => Promise.all(Array.from({ length: 60 }, (_, i) =>
       pool.coro_apply((i) => { if (i % 6 === 5) process.exit(3); return i }, [i]).then(() => 'ok', (e) => e.name)))
-    // Spare processes boot once starts are quiet (3 fds each): count once the number holds still.
-    const settled = async () => {
-      let last = -1
-      for (let same = 0, tries = 0; same < 10 && tries < 300; tries++) {
-        await new Promise((r) => setTimeout(r, 30))
-        const n = fds()
-        same = n === last ? same + 1 : 0
-        last = n
-      }
-      return last
-    }
     await round()
     const base = await settled()
     const results = [...(await round()), ...(await round())]
