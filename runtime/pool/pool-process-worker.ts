@@ -9,9 +9,9 @@ import { Socket } from 'node:net'
 import { DATA_FD } from '../process/supervisor-protocol.js'
 import { MAX_RELAYED_BYTES } from '../ipc/stream-relay.js'
 import { framed, messageReader } from '../ipc/framing.js'
-import { holdsShared, loadClassModules, missingModules, rebuildTree } from '../core/transfer.js'
+import { loadClassModules, missingModules, rebuildTree } from '../core/transfer.js'
 import { errorRecord } from '../core/remote-error.js'
-import { INIT_FAILED, MODE_APPLY, OP_TASK, splitBatch, type ProcessWorkerArgs, type ResultMessage, type SharedMessage, type TaskMessage, type ToWorker } from './pool-protocol.js'
+import { INIT_FAILED, OP_TASK, splitBatch, type ProcessWorkerArgs, type ResultMessage, type SharedMessage, type TaskMessage, type ToWorker } from './pool-protocol.js'
 import { TaskRunner, encodeResult, runInitializer } from './run-task.js'
 import { decode, encoded } from '../ipc/serialize.js'
 
@@ -97,14 +97,12 @@ export async function poolProcessWorker(a: ProcessWorkerArgs): Promise<void> {
   }
 }
 
-/** A task whose items hold proxies: their records rebuilt into working proxies in this process. */
+/** A task whose items hold proxies (the pool flagged it): their records rebuilt into working proxies in this process. */
 async function rebuilt(m: SharedMessage): Promise<TaskMessage> {
-  const task = decode(m.bytes) as TaskMessage
-  const items = task[4]
-  if (!holdsShared(items)) return task
+  const [, id, fnId, mode, items] = decode(m.bytes) as TaskMessage
   await loadClassModules()
   for (const module of missingModules(items)) await import(module)
-  return [OP_TASK, task[1], task[2], task[3] ?? MODE_APPLY, rebuildTree(items) as unknown[]]
+  return [OP_TASK, id, fnId, mode, rebuildTree(items) as unknown[]]
 }
 
 /** A result as one frame: encoded in the scratch buffer, copied once into the frame. */
