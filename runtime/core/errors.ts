@@ -17,6 +17,9 @@ const TABLE = {
   WorkerLostError: ['ERR_AIO_WORKER_LOST', 'the pool worker running this task ended before it finished'],
   PoolTerminatedError: ['ERR_AIO_POOL_TERMINATED', 'the pool was terminated before this task finished'],
   MaybeEncodingError: ['ERR_AIO_ENCODING', 'a task result could not be sent back'],
+  PicklingError: ['ERR_AIO_PICKLING', 'the value cannot be pickled'],
+  UnpicklingError: ['ERR_AIO_UNPICKLING', 'the pickle is invalid'],
+  RemoteError: ['ERR_AIO_REMOTE', 'the manager raised an error'],
 } as const
 
 /** Base of every error class below: its name is its class name, its code comes from the table. */
@@ -63,3 +66,17 @@ export class WorkerLostError extends ProcessError {}
 export class PoolTerminatedError extends ProcessError {}
 /** Python's `MaybeEncodingError`: a task's result could not be serialized to send it back. */
 export class MaybeEncodingError extends ProcessError {}
+/** Python's `pickle.PicklingError`: a value has no form in a Python pickle (a function, a class instance). */
+export class PicklingError extends AioError {}
+/** Python's `pickle.UnpicklingError`: a stream is not a pickle this codec reads, or names a global it does not allow. */
+export class UnpicklingError extends AioError {}
+/**
+ * Python's `multiprocessing.managers.RemoteError`: a Python manager raised an exception of a kind
+ * that has no class here. `pythonType` names it (`KeyError`), `args` are its arguments and
+ * `traceback` is the server's text when it sent one.
+ */
+export class RemoteError extends AioError {
+  pythonType = 'Exception'
+  args: unknown[] = []
+  traceback: string | undefined
+}
