@@ -9,7 +9,8 @@ export type { ContextOptions } from './context-options.js'
 export type { PoolOptions, PoolFunction, AsyncOptions } from '../pool/pool.js'
 export { RemoteTraceback } from '../core/remote-error.js'
 
-import { pipeEnds, type Connection } from '../ipc/connection.js'
+import { pipeEnds, type Connection, type PipeOptions } from '../ipc/connection.js'
+export type { PipeOptions, Serializer } from '../ipc/connection.js'
 
 /**
  * The generated classes these functions hand out. The generated index fills it in (a module
@@ -21,9 +22,10 @@ type AioConnection = PublicClasses extends { AioConnection: infer C } ? C : Conn
 /**
  * Python's `Pipe(duplex = true)`: two connected AioConnections over shared memory, usable from any
  * threads they are passed to. With `duplex = false` the first only receives and the second only sends.
+ * `{ serializer: 'pickle' }` makes send()/recv() speak Python's pickle (see AioClient).
  */
-export function AioPipe(duplex = true): [AioConnection, AioConnection] {
-  return pipeEnds<AioConnection>(duplex)
+export function AioPipe(duplex = true, options: PipeOptions = {}): [AioConnection, AioConnection] {
+  return pipeEnds<AioConnection>(duplex, options)
 }
 
 import { blockOn, coroBlockOn, type CoroOptions, type Waiter } from '../core/wait.js'
@@ -76,3 +78,7 @@ export async function coro_wait(connections: readonly AioConnection[], timeout: 
 
 export { AioDictProxy, AioListProxy, AioNamespaceProxy, AioAutoProxy } from '../manager/containers.js'
 export type { ManagerOptions } from '../manager/manager.js'
+
+/** Python's pickle (`pickle.dumps`, `pickle.loads`, `pickle.tuple(...)`), as the 'pickle' serializer uses it. */
+export * as pickle from '../ipc/pickle.js'
+export { PyTuple, PyObject, PyGlobal, PyFrozenSet, PyByteArray, PyFloat, type PickleOptions, type UnpickleOptions } from '../ipc/pickle.js'

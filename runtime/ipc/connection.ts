@@ -8,6 +8,7 @@
 import { COMMITTED, PENDING, blockOn, coroBlockOn, type Committed, type Pending, type Waiter } from '../core/wait.js'
 import { CUT_OFF, EOF, GetState, Ring } from './queue.js'
 import { decode, decodeFromPeer, encode, encoded } from './serialize.js'
+import { dumps, loads } from './pickle.js'
 import { BufferTooShort, EOFError, OSError, ValueError } from '../core/errors.js'
 import { CORE, wrapCore } from '../core/transfer.js'
 
@@ -37,6 +38,17 @@ export class SendState implements Waiter {
 const copyOut = (bytes: Buffer, start: number, end: number, owned: boolean): Buffer =>
   owned && start === 0 && end === bytes.length ? bytes : Buffer.from(bytes.subarray(start, end))
 
+/** How a connection's send()/recv() encode objects: the library's format, or Python's pickle. */
+export type Serializer = 'default' | 'pickle'
+
+export function serializerOf(s: unknown): Serializer {
+  if (s === undefined || s === 'default' || s === 'pickle') return s ?? 'default'
+  throw new TypeError(`serializer must be 'default' or 'pickle', not ${JSON.stringify(s)}`)
+}
+
+/** A pickle read off a ring (pickle.ts's loads; its errors say what was wrong). */
+const unpickle = (bytes: Buffer, start: number, end: number): unknown => loads(bytes.subarray(start, end))
+
 export class ConnectionCore implements Waiter {
   waitIndex = 0
   waitValue = 0
@@ -45,7 +57,7 @@ export class ConnectionCore implements Waiter {
   closed = false
   private unreadable = false
   /** `counted`: this handle is already counted in the rings (a rebuilt one was counted when reduced). */
-  constructor(readonly rx: Ring | null, readonly tx: Ring | null, counted = false) {
+  constructor(readonly rx: Ring | null, readonly tx: Ring | null, counted = false, readonly serializer: Serializer = 'default') {
     this.i32 = (rx ?? tx)!.i32
     if (!counted) this.count()
   }
@@ -56,18 +68,18 @@ export class ConnectionCore implements Waiter {
   }
 
   /** Python's Pipe(duplex): two connected ends over shared memory. */
-  static pipe(duplex = true, capacity = PIPE_CAPACITY): [ConnectionCore, ConnectionCore] {
+  static pipe(duplex = true, capacity = PIPE_CAPACITY, serializer: Serializer = 'default'): [ConnectionCore, ConnectionCore] {
     const a = Ring.create(0, capacity)
-    if (!duplex) return [new ConnectionCore(a, null), new ConnectionCore(null, a)]
+    if (!duplex) return [new ConnectionCore(a, null, false, serializer), new ConnectionCore(null, a, false, serializer)]
     const b = Ring.create(0, capacity)
-    return [new ConnectionCore(a, b), new ConnectionCore(b, a)]
+    return [new ConnectionCore(a, b, false, serializer), new ConnectionCore(b, a, false, serializer)]
   }
   static unconnected(): never {
     throw new TypeError('AioConnection objects come from AioPipe(), AioClient() or AioListener.accept(), not from new')
   }
-  static rebuild(state: { rx: SharedArrayBuffer | null; tx: SharedArrayBuffer | null }): ConnectionCore {
+  static rebuild(state: { rx: SharedArrayBuffer | null; tx: SharedArrayBuffer | null; serializer?: Serializer }): ConnectionCore {
     const ring = (sab: SharedArrayBuffer | null) => (sab ? new Ring(new Int32Array(sab)) : null)
-    const core = new ConnectionCore(ring(state.rx), ring(state.tx), true)
+    const core = new ConnectionCore(ring(state.rx), ring(state.tx), true, state.serializer)
     rebuiltHandles.add(core)
     return core
   }
@@ -75,10 +87,11 @@ export class ConnectionCore implements Waiter {
    * The record for another thread. The handle it becomes is counted now, so that this thread may
    * close its own right after start() (Python's idiom) without closing the pipe under the child.
    */
-  reduce(): { rx: SharedArrayBuffer | null; tx: SharedArrayBuffer | null } {
+  reduce(): { rx: SharedArrayBuffer | null; tx: SharedArrayBuffer | null; serializer?: Serializer } {
     this.checkOpen()
     this.count()
-    return { rx: (this.rx?.i32.buffer as SharedArrayBuffer) ?? null, tx: (this.tx?.i32.buffer as SharedArrayBuffer) ?? null }
+    const rings = { rx: (this.rx?.i32.buffer as SharedArrayBuffer) ?? null, tx: (this.tx?.i32.buffer as SharedArrayBuffer) ?? null }
+    return this.serializer === 'default' ? rings : { ...rings, serializer: this.serializer }
   }
 
   private checkOpen(): void {
@@ -112,6 +125,7 @@ export class ConnectionCore implements Waiter {
 
   sendBegin(obj: unknown): SendState {
     const tx = this.writer()
+    if (this.serializer === 'pickle') return new SendState(tx.i32, dumps(obj))
     const n = encode(obj, 'obj')
     return new SendState(tx.i32, Buffer.from(encoded().subarray(0, n)))
   }
@@ -183,7 +197,7 @@ export class ConnectionCore implements Waiter {
 
   recvAttempt(st: GetState): unknown {
     const rx = this.reader()
-    return this.received(rx.takeAttempt(st, rx.isSocket() ? decodeFromPeer : decode))
+    return this.received(rx.takeAttempt(st, this.serializer === 'pickle' ? unpickle : rx.isSocket() ? decodeFromPeer : decode))
   }
 
   recvBytesAttempt(st: GetState, maxlength?: number | null): Buffer | Pending {
@@ -241,7 +255,7 @@ export class ConnectionCore implements Waiter {
 
   describe(): string {
     const dir = this.rx && this.tx ? 'duplex' : this.rx ? 'read-only' : 'write-only'
-    return `${dir}${this.closed ? ', closed' : ''}`
+    return `${dir}${this.serializer === 'pickle' ? ', pickle' : ''}${this.closed ? ', closed' : ''}`
   }
 }
 
@@ -291,10 +305,15 @@ export interface Connection {
   close(): void
 }
 
+export interface PipeOptions {
+  /** How send()/recv() encode objects: 'default', or 'pickle' (Python's format; it carries data only, no shared objects). */
+  serializer?: Serializer
+}
+
 /** Python's `Pipe(duplex = true)`: `[conn1, conn2]`; with duplex false, conn1 only receives and conn2 only sends. */
-export function pipeEnds<C>(duplex = true): [C, C] {
+export function pipeEnds<C>(duplex = true, options: PipeOptions = {}): [C, C] {
   if (typeof duplex !== 'boolean') throw new TypeError('duplex must be a boolean')
-  const [a, b] = ConnectionCore.pipe(duplex)
+  const [a, b] = ConnectionCore.pipe(duplex, PIPE_CAPACITY, serializerOf(options?.serializer))
   return [wrapCore<C>(a), wrapCore<C>(b)]
 }
 

@@ -28,8 +28,8 @@ export class PyTuple<T = unknown> extends Array<T> {
 }
 
 /** A tuple of the given items (`tuple(1, 'a')` is Python's `(1, 'a')`). */
-export function tuple<T>(...items: T[]): PyTuple<T> {
-  const t = new PyTuple<T>()
+export function tuple<T extends unknown[]>(...items: T): PyTuple<T[number]> {
+  const t = new PyTuple<T[number]>()
   for (const v of items) t.push(v)
   return t
 }

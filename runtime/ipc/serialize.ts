@@ -23,6 +23,8 @@
 // 14   proxy                 its record inline (a plain object: server address, object id)
 // 15   Map                   u32 count + (key + value)*
 // 16   Set                   u32 count + items
+// 17   Python tuple          as an array; read back as a PyTuple (pickle.ts), so a tuple a Python
+//                            client put in a hosted queue reaches the next Python client as one
 //
 // Maps and Sets are written here rather than in the V8 blob so that a shared object inside one
 // is found: V8's serializer would copy a lock's fields and the receiver would get a dead object.
@@ -31,9 +33,10 @@ import { serialize as v8Serialize, deserialize as v8Deserialize } from 'node:v8'
 import { Kind, TreePath, objectKindOf, rebuildTree, reduceShared, reduceSharedMemory, refuseClone, refuseValue, type Reduced, type Shareable } from '../core/transfer.js'
 import { fetchShared, storeShared } from './broker.js'
 import { ValueError } from '../core/errors.js'
+import { PyTuple } from './pickle.js'
 
 const UNDEFINED = 0, NULL = 1, FALSE = 2, TRUE = 3, INT32 = 4, FLOAT64 = 5, STRING = 6, ARRAY = 7
-const OBJECT = 8, BYTES = 9, BUFFER = 10, BIGINT = 11, V8 = 12, SHARED = 13, PORTABLE = 14, MAP = 15, SET = 16
+const OBJECT = 8, BYTES = 9, BUFFER = 10, BIGINT = 11, V8 = 12, SHARED = 13, PORTABLE = 14, MAP = 15, SET = 16, TUPLE = 17
 
 /** Growable output buffer; `encode` reuses one per thread, so a small item allocates nothing. */
 class Writer {
@@ -162,7 +165,7 @@ function writeObject(w: Writer, v: object): void {
   switch (kind) {
     case Kind.ARRAY: {
       const items = v as unknown[]
-      w.u8(ARRAY)
+      w.u8(v instanceof PyTuple ? TUPLE : ARRAY)
       w.u32(items.length)
       for (let i = 0; i < items.length; i++) {
         path.index(i)
@@ -383,6 +386,12 @@ function read(): unknown {
       for (let i = 0; i < n; i++) out[i] = read()
       return out
     }
+    case TUPLE: {
+      const n = readCount()
+      const out = new PyTuple()
+      for (let i = 0; i < n; i++) out.push(read())
+      return out
+    }
     case OBJECT: {
       const n = readCount()
       const out: Record<string, unknown> = {}
@@ -457,7 +466,7 @@ function decodeAs(bytes: Buffer, start: number, end: number, peer: boolean): unk
   rpeer = peer
   try {
     if (isPickle(bytes, start, end)) {
-      throw new ValueError(`received a Python pickle (protocol ${bytes[start + 1]}), which this connection cannot read: it speaks the library's own format; take the bytes with recvBytes(), or have the Python side use send_bytes()`)
+      throw new ValueError(`received a Python pickle (protocol ${bytes[start + 1]}); open the connection with serializer: 'pickle' to exchange objects with Python (or take the bytes with recvBytes())`)
     }
     const v = read()
     if (rpos !== end) throw corrupt(`${end - rpos} bytes left over`)

@@ -4,7 +4,7 @@
 // attached a socket to them that passed the handshake (or says why none did).
 import { Worker } from 'node:worker_threads'
 import { PENDING, park, type Pending, type Waiter } from '../core/wait.js'
-import { ConnectionCore } from './connection.js'
+import { ConnectionCore, serializerOf, type Serializer } from './connection.js'
 import { Ring } from './queue.js'
 import { AuthenticationError, EOFError, OSError, ValueError } from '../core/errors.js'
 import { createWorker } from '../core/exec-argv.js'
@@ -21,6 +21,11 @@ export interface SocketOptions {
   authkey?: Uint8Array | string | null
   /** The longest message a peer may send, in bytes (default 64 MiB); a longer frame cuts it off. */
   maxMessageSize?: number
+  /**
+   * How send()/recv() encode objects: 'default' (the library's format, which carries shared
+   * objects and proxies) or 'pickle' (Python's, protocol 4, to talk to CPython's Connection).
+   */
+  serializer?: Serializer
 }
 
 export interface ListenerOptions extends SocketOptions {
@@ -109,11 +114,11 @@ export class ConnectState implements Waiter {
   readonly status = new Int32Array(new SharedArrayBuffer(STATUS_BYTES))
   readonly conn: ConnectionCore
   peer = ''
-  constructor() {
+  constructor(serializer: Serializer) {
     const rx = Ring.create(0)
     const tx = Ring.create(0)
     tx.markSocket()
-    this.conn = new ConnectionCore(rx, tx)
+    this.conn = new ConnectionCore(rx, tx, false, serializer)
     this.i32 = this.status
   }
 
@@ -150,6 +155,7 @@ let nextListener = 1
 export class ListenerCore {
   private readonly id = nextListener++
   private readonly key: Buffer | null
+  private readonly serializer: Serializer
   private readonly status = new Int32Array(new SharedArrayBuffer(STATUS_BYTES))
   readonly address: Address
   lastAccepted: string | null = null
@@ -158,6 +164,7 @@ export class ListenerCore {
   constructor(address: unknown = ['127.0.0.1', 0], options: ListenerOptions = {}) {
     let a = checkAddress(address, options.family)
     this.key = keyOf(options.authkey)
+    this.serializer = serializerOf(options.serializer)
     const backlog = options.backlog ?? 1
     if (!Number.isInteger(backlog) || backlog < 0) throw new TypeError('backlog must be a non-negative integer')
     ioThread().postMessage({ op: 'listen', id: this.id, address: a, backlog, status: this.status.buffer as SharedArrayBuffer, authkey: this.key, maxMessageSize: maxOf(options) } satisfies IoMessage)
@@ -176,7 +183,7 @@ export class ListenerCore {
 
   acceptBegin(): ConnectState {
     if (this.closed) throw new OSError('listener is closed')
-    const st = new ConnectState()
+    const st = new ConnectState(this.serializer)
     ioThread().postMessage({ op: 'offer', id: this.id, status: st.status.buffer as SharedArrayBuffer, ...st.rings() } satisfies IoMessage)
     return st
   }
@@ -210,7 +217,7 @@ export class ListenerCore {
 export function connectBegin(address: unknown, options: SocketOptions = {}): ConnectState {
   const a = checkAddress(address, options.family)
   const key = keyOf(options.authkey)
-  const st = new ConnectState()
+  const st = new ConnectState(serializerOf(options.serializer))
   ioThread().postMessage({ op: 'connect', address: a, status: st.status.buffer as SharedArrayBuffer, ...st.rings(), authkey: key, maxMessageSize: maxOf(options) } satisfies IoMessage)
   return st
 }

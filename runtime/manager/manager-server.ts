@@ -30,6 +30,8 @@ import { HOSTED, type HostedType } from './manager-types.js'
 import { ProxyCore, wrapProxy } from './proxy.js'
 import { OP_ACK, OP_ADOPT, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_INCREF, OP_SHUTDOWN, OP_SYNC, isLocalServer, setLocalServer, type Answer, type ProxyState, type Request } from './protocol.js'
 import { pipeEnds } from '../ipc/connection.js'
+import { looksLikePickle } from '../ipc/pickle.js'
+import { PyConnection, type PyHost } from './py-server.js'
 
 /** The fast lanes' folders of this process's servers, removed when it exits. */
 const laneDirs = new Set<string>()
@@ -101,6 +103,9 @@ class ClientConn {
   channel!: Wire
   /** The fast lane this connection opened for its client's blocking calls (OP_SYNC): it ends with it. */
   lane: ClientConn | undefined
+  /** Set by the first message: a Python client (pickles, py-server.ts), or undefined for the library's own. */
+  python: PyConnection | undefined
+  firstSeen = false
 
   send(msg: Answer): void {
     if (this.closed) return
@@ -109,7 +114,7 @@ class ClientConn {
   }
 }
 
-export class Server {
+export class Server implements PyHost {
   readonly objects = new Map<number, Hosted>()
   /** The id of each hosted object, to send one back as a proxy without a search. */
   private readonly ids = new WeakMap<object, number>()
@@ -167,6 +172,16 @@ export class Server {
   }
 
   private received(client: ClientConn, bytes: Buffer): void {
+    if (!client.firstSeen) {
+      client.firstSeen = true
+      // One address serves both: the library's messages start with a small tag, a pickle with PROTO.
+      if (looksLikePickle(bytes)) {
+        const controller = new AbortController()
+        client.pending.set(-1, controller)
+        client.python = new PyConnection(this, (b) => client.channel.send(b), client.owner, controller.signal)
+      }
+    }
+    if (client.python) return client.python.received(bytes)
     let msg: Request
     try {
       msg = decodeFromPeer(bytes) as Request
@@ -360,7 +375,11 @@ export class Server {
     else if (h.unowned > 0 && owner) h.unowned--
     else return // a reference never counted (its sender died before its OP_INCREF left)
     if (--h.refs > 0) return
-    // A reference sent on may still be on its way from a sender's other connection: drop a moment later.
+    this.dropLater(id, h)
+  }
+
+  /** A reference sent on may still be on its way from a sender's other connection: drop a moment later. */
+  private dropLater(id: number, h: Hosted): void {
     h.dropping = setTimeout(() => {
       if (h.refs! > 0 || this.objects.get(id) !== h) return
       this.objects.delete(id)
@@ -399,6 +418,32 @@ export class Server {
     if (value instanceof Map) return new Map([...value].map(([k, v]) => [k, this.returned(v)]))
     if (Object.getPrototypeOf(value) === Object.prototype) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.returned(v)]))
     return value
+  }
+
+  /** An object a Python client made (py-server.ts): one reference, its proxy's, as Python's create() counts. */
+  hostPython(typeid: string, obj: unknown, type: HostedType): number {
+    const id = this.hostId(typeid, obj, type)
+    this.objects.get(id)!.refs = 1
+    return id
+  }
+
+  lookup(id: number): Hosted | undefined {
+    return this.objects.get(id)
+  }
+
+  pyIncref(id: number): void {
+    const h = this.objects.get(id)
+    if (h?.refs === undefined) throw new ValueError(`no object ${id} on this manager`)
+    h.refs++
+    if (h.dropping) clearTimeout(h.dropping)
+    h.dropping = undefined
+  }
+
+  /** Python's decref: references are counted by its proxies, not by connections (they come and go per call). */
+  pyDecref(id: number): void {
+    const h = this.objects.get(id)
+    if (h?.refs === undefined || h.refs === 0) return
+    if (--h.refs === 0) this.dropLater(id, h)
   }
 
   /** The hosted object behind a proxy id (protocol.ts localReferent). */
