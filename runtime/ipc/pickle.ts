@@ -132,6 +132,13 @@ const DEFAULT_GLOBALS: Record<string, true | GlobalBuilder> = {
     return out
   },
   '_codecs encode': (a) => Buffer.from(bytesFrom(a, '_codecs.encode')),
+  // ForkingPickler's forms of dict views (a manager's dict.keys()): list(...) of a list.
+  'builtins list': (a) => [...itemsOf(a, 'list')],
+  'builtins tuple': (a) => {
+    const t = new PyTuple()
+    for (const x of itemsOf(a, 'tuple')) t.push(x)
+    return t
+  },
   'builtins complex': true,
   'builtins object': true,
   'builtins slice': true,
@@ -157,6 +164,10 @@ const DEFAULT_GLOBALS: Record<string, true | GlobalBuilder> = {
   'multiprocessing.context AuthenticationError': true,
   'multiprocessing.context BufferTooShort': true,
   'multiprocessing.pool MaybeEncodingError': true,
+  // What a Python manager's answers carry: a proxy's token, a Namespace's value, a proxy sent as an argument.
+  'multiprocessing.managers Token': true,
+  'multiprocessing.managers Namespace': true,
+  'multiprocessing.managers RebuildProxy': true,
 }
 for (const e of EXCEPTIONS) DEFAULT_GLOBALS[`builtins ${e}`] = true
 

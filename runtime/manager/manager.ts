@@ -5,13 +5,14 @@
 
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
-import { AuthenticationError, ProcessError, ValueError } from '../core/errors.js'
+import { AuthenticationError, NotImplementedError, ProcessError, ValueError } from '../core/errors.js'
 import { channelTo, coroCreateRemote, createPipe, createRemote, dropChannel, shutdownRemote } from './proxy.js'
+import { coroPyCreate, dropPyConnections, pyCreate, pyDispatch } from './py-client.js'
+import { OP_DESCRIBE, type ProxyState } from './protocol.js'
 import { socketFolder, startServerThread } from './spawn-context.js'
 import { ProcessCore, targetOf, type Target } from '../process/process.js'
 import { CORE } from '../core/transfer.js'
 import type { ServerOptions } from './manager-server.js'
-import type { ProxyState } from './protocol.js'
 import type { FunctionRef } from '../core/source.js'
 import { park, type Pending, type Waiter } from '../core/wait.js'
 
@@ -20,6 +21,13 @@ export interface ManagerOptions {
   address?: string | readonly [string, number]
   /** The shared secret (bytes or a string); default: 32 random bytes. Remote clients must give the same. */
   authkey?: Uint8Array | string
+  /**
+   * 'pickle': connect() to a Python manager (`multiprocessing.managers.SyncManager` or a
+   * `BaseManager` with registered types), speaking its protocol. The library's proxies come back
+   * (a Queue proxy for `Queue()`...), their methods called by their Python names. Default: the
+   * library's own protocol. A server started here serves Python clients either way.
+   */
+  serializer?: 'default' | 'pickle'
 }
 
 const INITIAL = 0
@@ -46,10 +54,14 @@ export class ManagerCore implements Waiter {
   private readonly registry: Record<string, FunctionRef> = {}
   /** 'start' and 'serveForever' own their server; 'connect' does not. */
   private role: 'start' | 'serve' | 'connect' | undefined
+  /** A Python manager (connect() with serializer 'pickle'): py-client.ts makes its proxies. */
+  private readonly python: boolean
 
   constructor(options: ManagerOptions = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
-    const { address, authkey } = options
+    const { address, authkey, serializer } = options
+    if (serializer !== undefined && serializer !== 'default' && serializer !== 'pickle') throw new TypeError(`serializer must be 'default' or 'pickle', not ${JSON.stringify(serializer)}`)
+    this.python = serializer === 'pickle'
     if (address !== undefined && typeof address !== 'string' && !(Array.isArray(address) && address.length === 2 && typeof address[0] === 'string' && Number.isInteger(address[1]))) {
       throw new TypeError(`address must be ['host', port] or a Unix socket path, not ${JSON.stringify(address)}`)
     }
@@ -66,6 +78,10 @@ export class ManagerCore implements Waiter {
     this.registry[typeid] = ref
   }
 
+  private checkNotPython(what: string): void {
+    if (this.python) throw new ValueError(`${what} with serializer 'pickle': a Node manager serves Python clients with the default serializer already; 'pickle' is for connect() to a Python manager`)
+  }
+
   private checkInitial(): void {
     if (this.state === STARTED) throw new ProcessError('Already started server')
     if (this.state === SHUTDOWN) throw new ProcessError('Manager has shut down')
@@ -79,6 +95,7 @@ export class ManagerCore implements Waiter {
   /** Launches the server as a spawned process and waits until it answers. */
   startBegin(): Waiter & { deadline: number } {
     this.checkInitial()
+    this.checkNotPython('start()')
     const options = this.options()
     if (Array.isArray(options.address) && options.address[1] === 0) throw new ValueError('start() needs a fixed port (port 0 is for serveForever(), which reports the port it got)')
     this.server = new ProcessCore({ target: { module: SERVER(), name: 'runServer' }, args: [{ ...options, exitWithParent: true }], name: 'SyncManager', daemon: true, startMethod: 'spawn' })
@@ -109,14 +126,34 @@ export class ManagerCore implements Waiter {
   connect(): void {
     this.checkInitial()
     if (this.address === undefined) throw new ValueError('connect() needs the address of a running manager')
-    channelTo(this.address, this.authkey).probe()
+    if (this.python) pyDispatch(this.address, this.authkey, 'dummy')
+    else this.probe(this.address)
     this.role = 'connect'
     this.state = STARTED
+  }
+
+  /**
+   * Connects and makes one call that has an answer: a Python manager answers it with a pickle,
+   * which says what to do instead of failing at the first real call.
+   */
+  private probe(address: ProxyState['address']): void {
+    const channel = channelTo(address, this.authkey)
+    channel.probe()
+    try {
+      channel.call([0, OP_DESCRIBE, 0])
+    } catch (error) {
+      if (/Python pickle/.test(String((error as Error)?.message))) {
+        dropChannel(address, this.authkey)
+        throw new ValueError(`the manager at ${JSON.stringify(address)} is a Python manager: connect with new AioManager({ address, authkey, serializer: 'pickle' })`)
+      }
+      // The library's server: "no object 0", as expected.
+    }
   }
 
   /** Runs the server in a thread of this process; serveForever()'s wait then lasts until a client shuts it down. */
   serveBegin(): ProcessCore {
     this.checkInitial()
+    this.checkNotPython('serveForever()')
     const { server, address } = startServerThread(this.options(), 'SyncManager', false)
     this.address = address
     this.server = server
@@ -140,6 +177,10 @@ export class ManagerCore implements Waiter {
       return idle
     }
     this.state = SHUTDOWN
+    if (this.python) {
+      dropPyConnections(this.address!)
+      return idle
+    }
     try {
       shutdownRemote(this.address!, this.authkey)
     } catch {
@@ -168,17 +209,20 @@ export class ManagerCore implements Waiter {
   /** Makes an object on the server: its proxy. */
   create<T>(typeid: string, args: unknown[]): T {
     this.checkStarted()
+    if (this.python) return pyCreate(this.address!, this.authkey, typeid, args) as T
     return createRemote(this.address!, this.authkey, typeid, args) as T
   }
 
   /** A pipe whose two ends the server holds: proxies that any process may use. */
   pipe<C = any>(duplex: boolean): [C, C] {
     this.checkStarted()
+    if (this.python) throw new NotImplementedError("Pipe() of a Python manager is not reachable from Node; use a Queue")
     return createPipe<C>(this.address!, this.authkey, duplex)
   }
 
   async coroCreate<T>(typeid: string, args: unknown[]): Promise<T> {
     this.checkStarted()
+    if (this.python) return (await coroPyCreate(this.address!, this.authkey, typeid, args)) as T
     return (await coroCreateRemote(this.address!, this.authkey, typeid, args)) as T
   }
 
@@ -187,7 +231,7 @@ export class ManagerCore implements Waiter {
   }
 
   describe(): string {
-    return `state=${STATE_NAMES[this.state]}${this.address ? ` address=${JSON.stringify(this.address)}` : ''}`
+    return `state=${STATE_NAMES[this.state]}${this.python ? ' python' : ''}${this.address ? ` address=${JSON.stringify(this.address)}` : ''}`
   }
 
 }

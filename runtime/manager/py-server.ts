@@ -26,9 +26,6 @@ export interface PyHost {
   stop(): void
 }
 
-/** Globals a Python client sends: a Token when it passes a proxy, a slice for `lst[1:3]`. */
-const PY_GLOBALS = { 'multiprocessing.managers Token': true, 'multiprocessing.managers RebuildProxy': true, 'builtins slice': true } as const
-
 /** Python's seconds (None = forever) as the library's milliseconds. */
 function ms(t: unknown, negativeIsForever = false): number | null {
   if (t === null || t === undefined) return null
@@ -179,7 +176,7 @@ export class PyConnection {
   private async handle(bytes: Buffer): Promise<void> {
     let request: unknown
     try {
-      request = loads(bytes, { globals: PY_GLOBALS })
+      request = loads(bytes)
     } catch (error) {
       this.reply(tuple('#TRACEBACK', `the Node manager could not read the request: ${(error as Error).message}`))
       return

@@ -1,0 +1,465 @@
+// Node as a client of a Python manager (`AioManager.connect({ address, authkey, serializer:
+// 'pickle' })`): the library's proxy classes over a core that speaks Python's manager protocol
+// (py-server.ts describes the wire). Names go camelCase → snake_case, milliseconds → seconds, and
+// Python's exceptions come back as the library's errors (Empty, Full, BrokenBarrierError,
+// ValueError) or as RemoteError naming the Python class.
+//
+// Python's server runs one request at a time per connection, on a thread of its own. A thread
+// here keeps idle connections per manager and takes one per call, so that awaitable calls may be
+// in flight together. An awaitable wait with an AbortSignal (a queue's get or put, an acquire, an
+// Event's or Condition's wait) goes in slices of at most SLICE_MS: Python cannot cancel a call, and
+// an abort must take nothing, so it is honoured between slices, and a slice that took something
+// after the abort still returns it (the call had finished).
+
+import { randomUUID } from 'node:crypto'
+import { connectAttempt, connectBegin } from '../ipc/sockets.js'
+import { blockOn, coroBlockOn } from '../core/wait.js'
+import type { Connection } from '../ipc/connection.js'
+import { PyObject, PyTuple, tuple } from '../ipc/pickle.js'
+import { BrokenBarrierError, Empty, Full, NotImplementedError, OSError, RemoteError, ValueError } from '../core/errors.js'
+import { ProxyCore, wrapProxy } from './proxy.js'
+import type { ProxyState } from './protocol.js'
+
+/** The longest a sliced awaitable wait asks Python to wait before it looks at its signal again. */
+const SLICE_MS = 100
+
+interface PyConn extends Connection {
+  coro_send(obj: unknown, options?: { signal?: AbortSignal }): Promise<void>
+  coro_recv(options?: { signal?: AbortSignal }): Promise<unknown>
+}
+
+type Address = ProxyState['address']
+
+function socketAddress(a: Address): string | [string, number] {
+  return typeof a === 'string' ? a : [a[0], a[1]]
+}
+
+function options(authkey: string | null) {
+  return { authkey: authkey === null ? null : Buffer.from(authkey, 'hex'), serializer: 'pickle' as const }
+}
+
+/** Idle connections of this thread per manager: each is past 'accept_connection' and serves any object. */
+const idle = new Map<string, PyConn[]>()
+const keyOf = (a: Address): string => (typeof a === 'string' ? a : `${a[0]}:${a[1]}`)
+
+function connectSync(a: Address, authkey: string | null): PyConn {
+  const st = connectBegin(socketAddress(a), options(authkey))
+  return blockOn<PyConn>(st, () => connectAttempt<PyConn>(st), Infinity, () => st.expire() as never, true)
+}
+
+async function connectAsync(a: Address, authkey: string | null): Promise<PyConn> {
+  const st = connectBegin(socketAddress(a), options(authkey))
+  return coroBlockOn<PyConn>(st, () => connectAttempt<PyConn>(st), Infinity, () => st.expire() as never, undefined, true)
+}
+
+const NAME = `Node-${process.pid}-${randomUUID().slice(0, 8)}`
+
+/** A call of the server itself on a connection of its own, as Python's dispatch() does. */
+export function pyDispatch(a: Address, authkey: string | null, method: string, args: unknown[] = [], kwds: Record<string, unknown> = {}): unknown {
+  const c = connectSync(a, authkey)
+  try {
+    c.send(tuple(null, method, tuple(...args), kwds))
+    return answer(c.recv(), a)
+  } finally {
+    c.close()
+  }
+}
+
+export async function coroPyDispatch(a: Address, authkey: string | null, method: string, args: unknown[] = [], kwds: Record<string, unknown> = {}): Promise<unknown> {
+  const c = await connectAsync(a, authkey)
+  try {
+    await c.coro_send(tuple(null, method, tuple(...args), kwds))
+    return answer(await c.coro_recv(), a)
+  } finally {
+    c.close()
+  }
+}
+
+function takeSync(a: Address, authkey: string | null): PyConn {
+  const c = idle.get(keyOf(a))?.pop()
+  if (c) return c
+  const fresh = connectSync(a, authkey)
+  fresh.send(tuple(null, 'accept_connection', tuple(NAME), {}))
+  answer(fresh.recv(), a)
+  return fresh
+}
+
+async function takeAsync(a: Address, authkey: string | null): Promise<PyConn> {
+  const c = idle.get(keyOf(a))?.pop()
+  if (c) return c
+  const fresh = await connectAsync(a, authkey)
+  await fresh.coro_send(tuple(null, 'accept_connection', tuple(NAME), {}))
+  answer(await fresh.coro_recv(), a)
+  return fresh
+}
+
+function giveBack(a: Address, c: PyConn): void {
+  const k = keyOf(a)
+  let list = idle.get(k)
+  if (!list) idle.set(k, (list = []))
+  // A few idle connections are plenty; Python's server keeps a thread per connection.
+  if (list.length < 8) list.push(c)
+  else c.close()
+}
+
+/** Python's exception as the library's error: Empty, Full, BrokenBarrierError, ValueError, else RemoteError. */
+export function fromPython(e: unknown, traceback?: string): Error {
+  if (!(e instanceof PyObject)) return remote('Exception', [e], traceback)
+  const key = `${e.module}.${e.name}`
+  const text = e.args.length ? String(e.args[0]) : undefined
+  if (key === '_queue.Empty' || key === 'queue.Empty') return new Empty()
+  if (key === 'queue.Full') return new Full()
+  if (key === 'threading.BrokenBarrierError') return new BrokenBarrierError()
+  if (key === 'builtins.ValueError') return new ValueError(text)
+  if (key === 'builtins.TypeError') return new TypeError(text)
+  return remote(e.name, [...e.args], traceback)
+}
+
+function remote(pythonType: string, args: unknown[], traceback?: string): RemoteError {
+  const shown = args.length === 1 && typeof args[0] === 'string' && pythonType === 'KeyError' ? `'${args[0]}'` : args.map((x) => (typeof x === 'string' ? x : JSON.stringify(x, (_k, v) => (typeof v === 'bigint' ? String(v) : v)))).join(', ')
+  const error = new RemoteError(`${pythonType}${shown ? `: ${shown}` : ''}${traceback ? `\n${traceback}` : ''}`)
+  error.pythonType = pythonType
+  error.args = args
+  error.traceback = traceback
+  return error
+}
+
+/** A Python manager's answer: its value, or its error thrown here. */
+function answer(msg: unknown, a: Address): unknown {
+  if (!(msg instanceof PyTuple) || msg.length !== 2) throw new OSError(`the manager at ${keyOf(a)} answered with something that is not (kind, result)`)
+  const [kind, result] = msg
+  if (kind === '#RETURN') return result
+  if (kind === '#ERROR') throw fromPython(result)
+  if (kind === '#TRACEBACK' || kind === '#UNSERIALIZABLE') {
+    const text = String(result)
+    const last = text.trim().split('\n').pop() ?? ''
+    const m = /^([\w.]+)(?::\s*(.*))?$/.exec(last)
+    throw remote(m ? m[1].split('.').pop()! : 'Exception', m?.[2] ? [m[2]] : [], text)
+  }
+  if (kind === '#PROXY') return new ProxyAnswer(result)
+  throw new OSError(`the manager at ${keyOf(a)} answered with an unknown kind ${String(kind)}`)
+}
+
+class ProxyAnswer {
+  constructor(readonly result: unknown) {}
+}
+
+const toSeconds = (ms: unknown): number | null => (ms === null || ms === undefined ? null : Math.max(0, Number(ms)) / 1000)
+
+/** A lock's or semaphore's acquire: Python's Lock refuses a timeout with blocking False. */
+function acquireArgs(block: unknown, timeout: unknown): unknown[] {
+  if (block === false) return [false]
+  return timeout === null || timeout === undefined ? [true] : [true, toSeconds(timeout)]
+}
+
+/** How a library method becomes a Python call: its Python name, and its arguments. */
+type Translation = [python: string, args: (a: unknown[]) => unknown[]]
+const same = (a: unknown[]): unknown[] => a
+const none = (): unknown[] => []
+
+const QUEUE: Record<string, Translation> = {
+  put: ['put', ([item, block, t]) => [item, block ?? true, toSeconds(t)]],
+  get: ['get', ([block, t]) => [block ?? true, toSeconds(t)]],
+  qsize: ['qsize', none],
+  empty: ['empty', none],
+  full: ['full', none],
+}
+const LOCK: Record<string, Translation> = {
+  acquire: ['acquire', ([b, t]) => acquireArgs(b, t)],
+  release: ['release', none],
+}
+const TRANSLATIONS: Record<string, Record<string, Translation>> = {
+  Queue: QUEUE,
+  JoinableQueue: {
+    ...QUEUE,
+    taskDone: ['task_done', none],
+    join: [
+      'join',
+      ([t]) => {
+        if (t !== null && t !== undefined) throw new NotImplementedError("join(timeout) on a Python manager's queue: Python's JoinableQueue.join() has no timeout")
+        return []
+      },
+    ],
+  },
+  Lock: LOCK,
+  RLock: LOCK,
+  Semaphore: { ...LOCK, release: ['release', ([n]) => [n ?? 1]] },
+  BoundedSemaphore: { ...LOCK, release: ['release', ([n]) => [n ?? 1]] },
+  Condition: { ...LOCK, wait: ['wait', ([t]) => [toSeconds(t)]], notify: ['notify', ([n]) => [n ?? 1]], notifyAll: ['notify_all', none] },
+  Event: { isSet: ['is_set', none], set: ['set', none], clear: ['clear', none], wait: ['wait', ([t]) => [toSeconds(t)]] },
+  Barrier: { wait: ['wait', ([t]) => [toSeconds(t)]], abort: ['abort', none], reset: ['reset', none] },
+  dict: {
+    get: ['get', ([k, f]) => [k, f ?? null]],
+    getitem: ['__getitem__', same],
+    set: ['__setitem__', same],
+    delete: ['__delitem__', same],
+    has: ['__contains__', same],
+    keys: ['keys', none],
+    values: ['values', none],
+    items: ['items', none],
+    len: ['__len__', none],
+    clear: ['clear', none],
+    pop: ['pop', (a) => (a[1] === undefined ? [a[0]] : a.slice(0, 2))],
+    popitem: ['popitem', none],
+    setdefault: ['setdefault', ([k, v]) => [k, v ?? null]],
+    update: ['update', ([o]) => [o]],
+    copy: ['copy', none],
+  },
+  list: {
+    get: ['__getitem__', same],
+    set: ['__setitem__', same],
+    append: ['append', same],
+    extend: ['extend', same],
+    insert: ['insert', same],
+    pop: ['pop', (a) => (a[0] === undefined ? [] : [a[0]])],
+    remove: ['remove', same],
+    index: ['index', same],
+    count: ['count', same],
+    reverse: ['reverse', none],
+    len: ['__len__', none],
+    slice: ['__getitem__', ([s, e]) => [new PyObject('builtins', 'slice', [s ?? null, e ?? null, null])]],
+    toArray: ['#GETVALUE', none],
+    clear: ['__delitem__', () => [new PyObject('builtins', 'slice', [null, null, null])]],
+  },
+  Namespace: { getattr: ['__getattribute__', same], setattr: ['__setattr__', same], delattr: ['__delattr__', same] },
+}
+const PROPERTIES: Record<string, Record<string, Translation>> = {
+  Barrier: { parties: ['__getattribute__', () => ['parties']], nWaiting: ['__getattribute__', () => ['n_waiting']], broken: ['__getattribute__', () => ['broken']] },
+  Value: { value: ['get', none] },
+}
+
+/** Waits that Python cannot cancel and that take nothing when repeated: sliced under a signal. */
+const SLICED: Record<string, [block: number | null, timeout: number]> = {
+  get: [0, 1],
+  put: [1, 2],
+  acquire: [0, 1],
+  wait: [null, 0],
+}
+
+const snake = (name: string): string => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
+
+/** Python's objects are collected with their proxies here: a decref on a connection of its own, as Python's finalizer does. */
+const collected = new FinalizationRegistry<{ address: Address; authkey: string | null; id: unknown }>((s) => {
+  void coroPyDispatch(s.address, s.authkey, 'decref', [s.id]).catch(() => {})
+})
+
+/** The core of a proxy of a Python manager's object: the library's proxy classes call it as their own. */
+export class PyProxyCore extends ProxyCore {
+  constructor(
+    state: ProxyState,
+    /** Python's id of the object (a str of hex digits). */
+    readonly ident: unknown,
+    readonly exposed: readonly string[],
+  ) {
+    super(state)
+    collected.register(this, { address: state.address, authkey: state.authkey, id: ident })
+  }
+
+  /** What a call is in Python: its method name and arguments. */
+  private translate(method: string, args: unknown[]): [string, unknown[]] {
+    const { typeid } = this.state
+    if (method === '__get__' || method === '__set__') {
+      const name = String(args[0])
+      if (typeid === 'Value' && name === 'value') return method === '__get__' ? ['get', []] : ['set', [args[1]]]
+      const p = PROPERTIES[typeid]?.[name]
+      if (!p || method === '__set__') throw new NotImplementedError(`'${name}' of a Python manager's ${typeid} is not reachable from Node`)
+      return [p[0], p[1]([])]
+    }
+    const table = TRANSLATIONS[typeid]
+    if (table) {
+      const t = table[method]
+      if (!t) throw new NotImplementedError(`${method}() of a Python manager's ${typeid}: Python's proxy does not expose it`)
+      return [t[0], t[1](args)]
+    }
+    // A registered type (AutoProxy): the referent's method by its Python name, arguments as given.
+    const python = snake(method)
+    if (this.exposed.length && !this.exposed.includes(python) && !this.exposed.includes(method)) {
+      throw new NotImplementedError(`'${method}' is not exposed by the Python manager's '${typeid}' (it exposes ${this.exposed.join(', ')})`)
+    }
+    return [this.exposed.includes(method) ? method : python, args]
+  }
+
+  override reduce(): ProxyState {
+    throw new NotImplementedError("a proxy of a Python manager's object cannot be sent to another thread or process: connect there to the manager")
+  }
+
+  override call(method: string, args: unknown[]): unknown {
+    const [name, pyArgs] = this.translate(method, args)
+    const a = this.state.address
+    const c = takeSync(a, this.state.authkey)
+    let ok = false
+    try {
+      c.send(tuple(this.ident, name, tuple(...pyArgs), {}))
+      const r = c.recv()
+      ok = true
+      return this.result(r, method)
+    } finally {
+      if (ok) giveBack(a, c)
+      else c.close()
+    }
+  }
+
+  override async coro_call(method: string, args: unknown[], signal?: AbortSignal): Promise<unknown> {
+    signal?.throwIfAborted()
+    const slice = SLICED[method]
+    if (!signal || !slice || !(this.state.typeid in TRANSLATIONS)) return this.once(method, args, signal)
+    // Sliced: a bounded wait, again and again, until it succeeds, its own timeout passes, or the signal fires.
+    const [blockAt, timeoutAt] = slice
+    if (blockAt !== null && args[blockAt] === false) return this.once(method, args, signal)
+    const total = args[timeoutAt] === null || args[timeoutAt] === undefined ? Infinity : Math.max(0, Number(args[timeoutAt]))
+    const deadline = performance.now() + total
+    for (;;) {
+      const left = deadline - performance.now()
+      const part = [...args]
+      part[timeoutAt] = Math.max(0, Math.min(SLICE_MS, left))
+      let r: unknown
+      try {
+        r = await this.once(method, part, undefined)
+      } catch (error) {
+        // A slice that ran out: Empty (get), Full (put). Anything else is the answer.
+        if (!(error instanceof Empty || error instanceof Full) || left <= SLICE_MS) throw error
+        signal.throwIfAborted()
+        continue
+      }
+      // acquire and wait say false when their slice ran out.
+      if (r !== false || left <= SLICE_MS) return r
+      signal.throwIfAborted()
+    }
+  }
+
+  private async once(method: string, args: unknown[], signal: AbortSignal | undefined): Promise<unknown> {
+    const [name, pyArgs] = this.translate(method, args)
+    const a = this.state.address
+    const c = await takeAsync(a, this.state.authkey)
+    let ok = false
+    // A wait that cannot be sliced (a Barrier's, a join) and is aborted: its connection is dropped
+    // (Python's thread for it goes on waiting and takes nothing), and the abort is what the caller sees.
+    const onAbort = (): void => c.close()
+    signal?.addEventListener('abort', onAbort, { once: true })
+    try {
+      await c.coro_send(tuple(this.ident, name, tuple(...pyArgs), {}))
+      const r = await c.coro_recv()
+      ok = true
+      return this.result(r, method)
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason
+      throw error
+    } finally {
+      signal?.removeEventListener('abort', onAbort)
+      if (ok && !signal?.aborted) giveBack(a, c)
+      else c.close()
+    }
+  }
+
+  private result(msg: unknown, method: string): unknown {
+    const v = answer(msg, this.state.address)
+    if (v instanceof ProxyAnswer) return this.proxyOf(v.result)
+    // Python's Namespace comes back whole from #GETVALUE; the library's names() wants its keys.
+    if (method === 'names') return v instanceof PyObject ? Object.keys((v.state as object) ?? {}) : v
+    return v
+  }
+
+  /** A '#PROXY' answer (exposed, token): a proxy of another object of the same manager. */
+  private proxyOf(result: unknown): unknown {
+    const [exposed, token] = result as [string[], PyObject]
+    const [typeid, , id] = token.state as [string, unknown, unknown]
+    // Python's client takes its own reference, then drops the one the server made for the answer.
+    const core = new PyProxyCore({ ...this.state, typeid: String(typeid), id: 0 }, id, exposed)
+    pyDispatch(this.state.address, this.state.authkey, 'incref', [id])
+    pyDispatch(this.state.address, this.state.authkey, 'decref', [id])
+    return wrapPy(core)
+  }
+
+  override describe(): string {
+    try {
+      return String(this.call('__str__', []))
+    } catch {
+      return `typeid='${this.state.typeid}' of a Python manager at ${keyOf(this.state.address)}`
+    }
+  }
+}
+
+// names(), hasattr() of a Namespace, __str__ of any: calls the tables above do not hold.
+TRANSLATIONS.Namespace.names = ['#GETVALUE', none]
+for (const t of Object.values(TRANSLATIONS)) t.__str__ = ['__str__', none]
+
+/** The proxy class the library has for the typeid, or AutoProxy for a registered type. */
+function wrapPy(core: PyProxyCore): unknown {
+  const proxy = wrapProxy(core) as object
+  if (core.state.typeid === 'Namespace') patchHasattr(proxy, core)
+  return proxy
+}
+
+/** A Namespace's hasattr: Python's proxy has no such call; a getattr that raises AttributeError says no. */
+function patchHasattr(proxy: object, core: PyProxyCore): void {
+  const has = (name: string): boolean => {
+    try {
+      core.call('getattr', [name])
+      return true
+    } catch (error) {
+      if (error instanceof RemoteError && error.pythonType === 'AttributeError') return false
+      throw error
+    }
+  }
+  Object.defineProperty(proxy, 'hasattr', { value: has })
+  Object.defineProperty(proxy, 'coro_hasattr', { value: async (name: string) => has(name) })
+}
+
+/** create()'s arguments as Python's SyncManager takes them, per typeid. */
+function createArgs(typeid: string, args: unknown[]): [unknown[], Record<string, unknown>] {
+  switch (typeid) {
+    case 'Value':
+      return [[args[0], args[1] ?? 0], {}]
+    case 'Barrier':
+      if (args[1] !== undefined && args[1] !== null) throw new NotImplementedError("a Barrier action cannot run on a Python manager (it would be Node code in Python's process)")
+      return [[args[0], null, toSeconds(args[2])], {}]
+    case 'Condition':
+      if (args[0] !== undefined) throw new NotImplementedError("Condition(lock) on a Python manager: pass no lock (Python's proxy of a lock cannot be made from Node)")
+      return [[], {}]
+    case 'Namespace':
+      return [[], (args[0] as Record<string, unknown>) ?? {}]
+    case 'dict':
+    case 'list':
+      return [args[0] === undefined ? [] : [args[0]], {}]
+    case 'Array':
+    case 'Pipe':
+      throw new NotImplementedError(`${typeid} of a Python manager is not reachable from Node; use a list, or a Queue`)
+    default:
+      return [args.filter((a) => a !== undefined), {}]
+  }
+}
+
+/** A new object on a Python manager: its proxy (the library's class for the typeid, AutoProxy for a registered one). */
+export function pyCreate(a: Address, authkey: string | null, typeid: string, args: unknown[]): unknown {
+  const [pyArgs, kwds] = createArgs(typeid, args)
+  return made(a, authkey, typeid, pyDispatch(a, authkey, 'create', [typeid, ...pyArgs], kwds))
+}
+
+export async function coroPyCreate(a: Address, authkey: string | null, typeid: string, args: unknown[]): Promise<unknown> {
+  const [pyArgs, kwds] = createArgs(typeid, args)
+  return made(a, authkey, typeid, await coroPyDispatch(a, authkey, 'create', [typeid, ...pyArgs], kwds))
+}
+
+function made(a: Address, authkey: string | null, typeid: string, r: unknown): unknown {
+  const [ident, exposed] = r as [unknown, string[] | null]
+  // The server counted one reference for this proxy (Python's create() increfs once).
+  return wrapPy(new PyProxyCore({ address: a, authkey, id: 0, typeid: asLibraryType(typeid, exposed ?? []) }, ident, exposed ?? []))
+}
+
+/**
+ * A registered getter (`BaseManager.register('get_jobs', ...)`) of a queue is a queue: it gets the
+ * library's queue proxy when its exposed methods are a queue's; any other, AutoProxy.
+ */
+function asLibraryType(typeid: string, exposed: readonly string[]): string {
+  if (typeid in TRANSLATIONS) return typeid
+  const has = (...names: string[]) => names.every((n) => exposed.includes(n))
+  if (has('put', 'get', 'qsize', 'task_done', 'join')) return 'JoinableQueue'
+  if (has('put', 'get', 'qsize')) return 'Queue'
+  return typeid
+}
+
+/** Drops this thread's idle connections to a manager (shutdown, or a manager that went away). */
+export function dropPyConnections(a: Address): void {
+  for (const c of idle.get(keyOf(a)) ?? []) c.close()
+  idle.delete(keyOf(a))
+}
