@@ -1,5 +1,5 @@
 // Module targets for process tests ({ module, name }); they may import the library.
-import { AioClient, AioEvent, AioProcess, currentProcess, type AioArray, type AioQueue, type AioValue } from '../generated/index.generated.js'
+import { AioClient, AioEvent, AioProcess, AioQueue, AioLock, currentProcess, type AioArray, type AioValue } from '../generated/index.generated.js'
 
 export function addTen(v: AioValue): void {
   v.value = (v.value as number) + 10
@@ -117,3 +117,14 @@ export function waitOnCondition(cond: { acquire(): boolean; wait(): boolean }, s
   started.set()
   cond.wait()
 }
+
+// Shared objects of a manager server, one each per process, reached by registered getters (the
+// "remote manager" pattern): Node and Python clients of the same manager meet at them.
+const sharedObjects = new Map<string, unknown>()
+function shared<T>(name: string, make: () => T): T {
+  if (!sharedObjects.has(name)) sharedObjects.set(name, make())
+  return sharedObjects.get(name) as T
+}
+export const toPython = (): AioQueue => shared('toPython', () => new AioQueue())
+export const toNode = (): AioQueue => shared('toNode', () => new AioQueue())
+export const sharedLock = (): AioLock => shared('lock', () => new AioLock())

@@ -30,7 +30,7 @@ import { HOSTED, type HostedType } from './manager-types.js'
 import { ProxyCore, wrapProxy } from './proxy.js'
 import { OP_ACK, OP_ADOPT, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_INCREF, OP_SHUTDOWN, OP_SYNC, isLocalServer, setLocalServer, type Answer, type ProxyState, type Request } from './protocol.js'
 import { pipeEnds } from '../ipc/connection.js'
-import { looksLikePickle } from '../ipc/pickle.js'
+import { PyTuple, looksLikePickle } from '../ipc/pickle.js'
 import { PyConnection, type PyHost } from './py-server.js'
 
 /** The fast lanes' folders of this process's servers, removed when it exits. */
@@ -320,25 +320,30 @@ export class Server implements PyHost {
 
   /** Hosts a new object and returns its proxy record. */
   private async create(typeid: string, given: unknown[], owner: Owner): Promise<unknown> {
-    const args = given.map((a) => (a !== null && typeof a === 'object' && '__function__' in a ? compileFunction(String((a as { __function__: string }).__function__)) : a))
     // A pipe is two objects: both ends are hosted, and their proxies go back.
-    if (typeid === 'Pipe') return this.returned(pipeEnds(args[0] === undefined ? true : (args[0] as boolean)))
-    let type = HOSTED[typeid]
-    let obj: unknown
-    if (type) obj = type.create(args)
-    else {
-      const ref = this.userTypes.get(typeid)
-      if (!ref) throw new ValueError(`this manager has no type '${typeid}'; register it with register('${typeid}', { module, name })`)
-      const make = await loadFunction(ref)
-      // A generated proxy module registers its class as a hosted type when imported.
-      if (HOSTED[typeid]) return this.host(typeid, HOSTED[typeid].create(args), HOSTED[typeid], owner)
-      obj = /^class\b/.test(Function.prototype.toString.call(make)) ? Reflect.construct(make, args) : await make(...args)
-      // A callable that returns one of the library's objects (a shared queue) serves it as that type.
-      const own = obj !== null && typeof obj === 'object' && CORE in obj ? (obj as object).constructor.name.replace(/^Aio/, '') : undefined
-      if (own && HOSTED[own]) return this.host(own, obj, HOSTED[own], owner)
-      type = userType(obj)
-    }
-    return this.host(typeid, obj, type, owner)
+    if (typeid === 'Pipe') return this.returned(pipeEnds(given[0] === undefined ? true : (given[0] as boolean)))
+    const made = await this.make(typeid, given)
+    return this.host(made.typeid, made.obj, made.type, owner)
+  }
+
+  /**
+   * A new object of a typeid: the library's own, or a registered one (whose callable may return
+   * one of the library's objects, served as that type). Not hosted yet.
+   */
+  async make(typeid: string, given: unknown[]): Promise<{ typeid: string; obj: unknown; type: HostedType }> {
+    const args = given.map((a) => (a !== null && typeof a === 'object' && '__function__' in a ? compileFunction(String((a as { __function__: string }).__function__)) : a))
+    const type = HOSTED[typeid]
+    if (type) return { typeid, obj: type.create(args), type }
+    const ref = this.userTypes.get(typeid)
+    if (!ref) throw new ValueError(`this manager has no type '${typeid}'; register it with register('${typeid}', { module, name })`)
+    const make = await loadFunction(ref)
+    // A generated proxy module registers its class as a hosted type when imported.
+    if (HOSTED[typeid]) return { typeid, obj: HOSTED[typeid].create(args), type: HOSTED[typeid] }
+    const obj = /^class\b/.test(Function.prototype.toString.call(make)) ? Reflect.construct(make, args) : await make(...args)
+    // A callable that returns one of the library's objects (a shared queue) serves it as that type.
+    const own = obj !== null && typeof obj === 'object' && CORE in obj ? (obj as object).constructor.name.replace(/^Aio/, '') : undefined
+    if (own && HOSTED[own]) return { typeid: own, obj, type: HOSTED[own] }
+    return { typeid, obj, type: userType(obj) }
   }
 
   /** A created object: its one proxy is counted, owned by the creating client. */
@@ -414,6 +419,8 @@ export class Server implements PyHost {
       }
       return wrapProxy(new ProxyCore({ address: this.address, authkey: this.options.authkey, id, typeid }))
     }
+    // A Python tuple stays one (map() of a PyTuple gives a plain array).
+    if (value instanceof PyTuple) return PyTuple.from(value, (v) => this.returned(v))
     if (Array.isArray(value)) return value.map((v) => this.returned(v))
     if (value instanceof Map) return new Map([...value].map(([k, v]) => [k, this.returned(v)]))
     if (Object.getPrototypeOf(value) === Object.prototype) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.returned(v)]))

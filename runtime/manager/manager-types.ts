@@ -172,27 +172,69 @@ function specType(typeid: string, t: HostedSpec): HostedType {
   }
 }
 
-/** Python's dict, as a Map: keys may be any serializable value. */
+/**
+ * The identity of a dict key that is an object: equal tuples, lists and byte strings are one key,
+ * as in Python (each call decodes a fresh object, so a Map's own identity would never match).
+ * Undefined for other objects, which stay keys by identity.
+ */
+function keySignature(k: unknown): string | undefined {
+  if (k === null || typeof k !== 'object') return `${typeof k}:${typeof k === 'string' ? JSON.stringify(k) : String(k)}`
+  if (k instanceof Uint8Array) return `b:${Buffer.from(k.buffer, k.byteOffset, k.length).toString('hex')}`
+  if (Array.isArray(k)) {
+    const parts: string[] = []
+    for (const x of k) {
+      const p = keySignature(x)
+      if (p === undefined) return undefined
+      parts.push(p)
+    }
+    return `${k.constructor === Array ? 'l' : 't'}[${parts.join(',')}]`
+  }
+  return undefined
+}
+
+/** Python's dict, as a Map: keys may be any serializable value; equal tuples, arrays and bytes are one key. */
 export class HostedDict {
-  readonly map: Map<unknown, unknown>
+  readonly map = new Map<unknown, unknown>()
+  /** The stored key object of each structural key (keySignature). */
+  private readonly canon = new Map<string, unknown>()
   constructor(init?: unknown) {
-    this.map = new Map(init instanceof Map ? init : init && typeof init === 'object' ? Object.entries(init) : [])
+    for (const [k, v] of init instanceof Map ? init : init && typeof init === 'object' ? Object.entries(init) : []) this.set(k, v)
+  }
+  /** The key as stored: an object equal to one already stored is that one. */
+  private k(key: unknown): unknown {
+    if (key === null || typeof key !== 'object') return key
+    const sig = keySignature(key)
+    if (sig === undefined) return key
+    const found = this.canon.get(sig)
+    if (found !== undefined) return found
+    this.canon.set(sig, key)
+    return key
+  }
+  private forget(key: unknown): void {
+    if (key !== null && typeof key === 'object') {
+      const sig = keySignature(key)
+      if (sig !== undefined) this.canon.delete(sig)
+    }
   }
   get(key: unknown, fallback?: unknown): unknown {
+    key = this.k(key)
     return this.map.has(key) ? this.map.get(key) : fallback
   }
   getitem(key: unknown): unknown {
-    if (!this.map.has(key)) throw keyError(key)
-    return this.map.get(key)
+    const k = this.k(key)
+    if (!this.map.has(k)) throw keyError(key)
+    return this.map.get(k)
   }
   set(key: unknown, value: unknown): void {
-    this.map.set(key, value)
+    this.map.set(this.k(key), value)
   }
   delete(key: unknown): void {
-    if (!this.map.delete(key)) throw keyError(key)
+    const k = this.k(key)
+    if (!this.map.delete(k)) throw keyError(key)
+    this.forget(k)
   }
   has(key: unknown): boolean {
-    return this.map.has(key)
+    return this.map.has(this.k(key))
   }
   keys(): unknown[] {
     return [...this.map.keys()]
@@ -208,11 +250,14 @@ export class HostedDict {
   }
   clear(): void {
     this.map.clear()
+    this.canon.clear()
   }
   pop(key: unknown, ...fallback: unknown[]): unknown {
-    if (this.map.has(key)) {
-      const v = this.map.get(key)
-      this.map.delete(key)
+    const k = this.k(key)
+    if (this.map.has(k)) {
+      const v = this.map.get(k)
+      this.map.delete(k)
+      this.forget(k)
       return v
     }
     if (fallback.length && fallback[0] !== undefined) return fallback[0]
@@ -222,14 +267,16 @@ export class HostedDict {
     const last = [...this.map.entries()].pop()
     if (!last) throw keyError('popitem(): dictionary is empty')
     this.map.delete(last[0])
+    this.forget(last[0])
     return last
   }
   setdefault(key: unknown, value?: unknown): unknown {
-    if (!this.map.has(key)) this.map.set(key, value ?? null)
-    return this.map.get(key)
+    const k = this.k(key)
+    if (!this.map.has(k)) this.map.set(k, value ?? null)
+    return this.map.get(k)
   }
   update(other: unknown): void {
-    for (const [k, v] of other instanceof Map ? other : Object.entries(other as object)) this.map.set(k, v)
+    for (const [k, v] of other instanceof Map ? other : Object.entries(other as object)) this.set(k, v)
   }
   copy(): Map<unknown, unknown> {
     return new Map(this.map)

@@ -448,13 +448,17 @@ function made(a: Address, authkey: string | null, typeid: string, r: unknown): u
 
 /**
  * A registered getter (`BaseManager.register('get_jobs', ...)`) of a queue is a queue: it gets the
- * library's queue proxy when its exposed methods are a queue's; any other, AutoProxy.
+ * library's proxy when its exposed methods are a queue's, a lock's, a condition's or an event's
+ * (so milliseconds become seconds as for the library's own); any other, AutoProxy.
  */
 function asLibraryType(typeid: string, exposed: readonly string[]): string {
   if (typeid in TRANSLATIONS) return typeid
   const has = (...names: string[]) => names.every((n) => exposed.includes(n))
   if (has('put', 'get', 'qsize', 'task_done', 'join')) return 'JoinableQueue'
   if (has('put', 'get', 'qsize')) return 'Queue'
+  if (has('acquire', 'release', 'wait', 'notify', 'notify_all')) return 'Condition'
+  if (has('acquire', 'release')) return 'Lock'
+  if (has('is_set', 'set', 'clear', 'wait')) return 'Event'
   return typeid
 }
 

@@ -20,6 +20,8 @@ export interface PyHost {
   readonly address: string | [string, number]
   /** Hosts an object and returns its id. */
   hostPython(typeid: string, obj: unknown, type: HostedType): number
+  /** An object of a typeid the server knows (the library's, or registered with register()), not hosted yet. */
+  make(typeid: string, args: unknown[]): Promise<{ typeid: string; obj: unknown; type: HostedType }>
   lookup(id: number): { typeid: string; obj: unknown; type: HostedType } | undefined
   pyIncref(id: number): void
   pyDecref(id: number): void
@@ -220,7 +222,7 @@ export class PyConnection {
           return tuple('#RETURN', null)
         case 'create': {
           const [typeid, ...rest] = args
-          const [id, exposed] = this.create(String(typeid), rest, kwds)
+          const [id, exposed] = await this.create(String(typeid), rest, kwds)
           return tuple('#RETURN', tuple(id, exposed))
         }
         case 'incref':
@@ -249,9 +251,17 @@ export class PyConnection {
     }
   }
 
-  private create(typeid: string, args: unknown[], kwds: Record<string, unknown> | undefined): [number, PyTuple<string>] {
+  private async create(typeid: string, args: unknown[], kwds: Record<string, unknown> | undefined): Promise<[number, PyTuple<string>]> {
     const t = PY_TYPES[typeid]
-    if (!t || typeid === 'Iterator') throw new ValueError(`this Node manager has no type '${typeid}' for Python clients (it serves ${Object.keys(PY_TYPES).filter((k) => k !== 'Iterator').join(', ')})`)
+    if (!t || typeid === 'Iterator') {
+      // A typeid registered on the Node manager (the "remote manager" pattern: get_jobs() returning a
+      // shared queue): served as the library's type it returns, or its public methods by name.
+      if (kwds && Object.keys(kwds).length) throw new ValueError(`'${typeid}' takes positional arguments only from Python`)
+      const made = await this.host.make(typeid, args)
+      const known = PY_TYPES[made.typeid]
+      const exposed = known && made.typeid !== 'Iterator' ? Object.keys(known.methods) : (made.type.exposed ?? [])
+      return [this.host.hostPython(made.typeid, made.obj, made.type), tuple(...exposed)]
+    }
     const exposed = tuple(...Object.keys(t.methods))
     if (t.create) return [this.host.hostPython(typeid, t.create(args, kwds), PY_CONTAINER), exposed]
     const hosted = HOSTED[t.hosted!]
@@ -266,8 +276,16 @@ export class PyConnection {
     const t = PY_TYPES[h.typeid]
     if (method === '__repr__' || method === '__str__') return tuple('#RETURN', reprOf(h.obj, h.typeid))
     if (method === '#GETVALUE') return tuple('#RETURN', valueOf(h.obj))
-    const m = t?.methods[method]
-    if (!t || !m) return tuple('#ERROR', pyError('builtins', 'AttributeError', `method '${method}' of '${h.typeid}' object is not in exposed=${JSON.stringify(Object.keys(t?.methods ?? {}))}`))
+    if (!t) {
+      // A registered user class: its public methods, by the name Python calls.
+      try {
+        return tuple('#RETURN', await h.type.call(h.obj, method, args, this.signal, this.client, id))
+      } catch (error) {
+        return tuple('#ERROR', pythonException(error))
+      }
+    }
+    const m = t.methods[method]
+    if (!m) return tuple('#ERROR', pyError('builtins', 'AttributeError', `method '${method}' of '${h.typeid}' object is not in exposed=${JSON.stringify(Object.keys(t?.methods ?? {}))}`))
     try {
       if (h.type === PY_CONTAINER) return this.containerCall(h.obj, h.typeid, method, args, kwds)
       const given = m.params ? named(args, kwds, m.params, method) : args

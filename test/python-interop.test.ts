@@ -1,0 +1,405 @@
+// Node and CPython 3.11, 3.12 and 3.13 in one system: objects over Connection with the 'pickle'
+// serializer both ways, Python clients of a Node AioManager, Node clients of a Python SyncManager,
+// queues and locks shared across the languages on both server sides, and hostile pickles sent to a
+// Node manager and a Node listener that go on serving a good Python client.
+import test from 'ava'
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { AioClient, AioListener, AioManager, AioPipe, Empty, RemoteError, UnpicklingError, ValueError, pickle, type AioLock, type AioQueue, type PyTuple } from '../generated/index.generated.js'
+import { LONG, python, pythons } from './helpers.js'
+
+/** A Python process whose stdout lines are collected; `line(i)` waits (bounded) for the i-th. */
+interface Py {
+  child: ChildProcessWithoutNullStreams
+  lines: string[]
+  line(i: number): Promise<string>
+  closed: Promise<number | null>
+  err(): string
+}
+
+function startPython(t: { teardown(f: () => void): void }, env: NodeJS.ProcessEnv, script: string): Py {
+  const child = spawn('python3', ['-u', '-c', script], { env, timeout: LONG })
+  t.teardown(() => child.kill('SIGKILL'))
+  const lines: string[] = []
+  let err = ''
+  let rest = ''
+  child.stdout.on('data', (d) => {
+    rest += d
+    const parts = rest.split('\n')
+    rest = parts.pop()!
+    lines.push(...parts)
+  })
+  child.stderr.on('data', (d) => (err += d))
+  const closed = new Promise<number | null>((r) => child.on('close', r))
+  let done = false
+  void closed.then(() => (done = true))
+  return {
+    child,
+    lines,
+    closed,
+    err: () => err,
+    async line(i) {
+      const end = Date.now() + LONG
+      while (lines.length <= i) {
+        if (done) throw new Error(`python ended before line ${i}: ${lines.join('\n')}\n${err}`)
+        if (Date.now() > end) throw new Error(`python did not print line ${i} in time: ${lines.join('\n')}\n${err}`)
+        await new Promise((r) => setTimeout(r, 5))
+      }
+      return lines[i]
+    },
+  }
+}
+
+const TARGETS = new URL('./targets.js', import.meta.url).href
+
+/** A Python SyncManager serving at a free port, with registered getters of shared objects; prints the port. */
+const PY_MANAGER = `
+import queue, sys, threading
+from multiprocessing.managers import SyncManager
+jobs, to_python, to_node, lock = queue.Queue(), queue.Queue(), queue.Queue(), threading.Lock()
+class M(SyncManager): pass
+M.register('get_jobs', callable=lambda: jobs)
+M.register('get_to_python', callable=lambda: to_python)
+M.register('get_to_node', callable=lambda: to_node)
+M.register('get_lock', callable=lambda: lock, proxytype=__import__('multiprocessing.managers').managers.AcquirerProxy)
+m = M(('127.0.0.1', 0), authkey=b'secret')
+s = m.get_server()
+print(s.address[1], flush=True)
+s.serve_forever()
+`
+
+/**
+ * Both server sides for one Python version: a Node AioManager (started as a process) with the
+ * shared objects of test/targets.ts registered, and a Python SyncManager (PY_MANAGER). `connect`
+ * is the Python code that reaches it as \`m\`, with the getters registered.
+ */
+async function managers(t: { teardown(f: () => void): void }, env: NodeJS.ProcessEnv): Promise<{ name: string; connect: string; manager: AioManager }[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'aio-py-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const node = new AioManager({ address: join(dir, 'n.sock'), authkey: 'secret' })
+  node.register('get_to_python', { module: TARGETS, name: 'toPython' })
+  node.register('get_to_node', { module: TARGETS, name: 'toNode' })
+  node.register('get_lock', { module: TARGETS, name: 'sharedLock' })
+  node.start()
+  t.teardown(() => node.shutdown())
+  const server = startPython(t, env, PY_MANAGER)
+  const port = Number(await server.line(0))
+  const python = new AioManager({ address: ['127.0.0.1', port], authkey: 'secret', serializer: 'pickle' })
+  python.connect()
+  t.teardown(() => python.shutdown())
+  const register = "M.register('get_to_python'); M.register('get_to_node'); M.register('get_lock')"
+  return [
+    { name: 'Node server', connect: `from multiprocessing.managers import SyncManager\nclass M(SyncManager): pass\n${register}\nm = M(${JSON.stringify(join(dir, 'n.sock'))}, authkey=b'secret'); m.connect()`, manager: node },
+    { name: 'Python server', connect: `from multiprocessing.managers import SyncManager\nclass M(SyncManager): pass\n${register}\nm = M(('127.0.0.1', ${port}), authkey=b'secret'); m.connect()`, manager: python },
+  ]
+}
+
+/** The values of the Connection checks, as Python literals and as what Node reads. */
+const VALUES: [python: string, node: unknown][] = [
+  ['None', null],
+  ['True', true],
+  ['-7', -7],
+  ['2**70', 2n ** 70n],
+  ['1.5', 1.5],
+  ["'héllo ✓'", 'héllo ✓'],
+  ["b'\\x00\\xff'", Buffer.from([0, 255])],
+  ['[1, [2, 3]]', [1, [2, 3]]],
+  ["(1, 'a')", pickle.tuple(1, 'a')],
+  ["{'k': [1], 'n': None}", { k: [1], n: null }],
+  ["{1: 'one', (2, 3): 'pair'}", new Map<unknown, unknown>([[1, 'one'], [pickle.tuple(2, 3), 'pair']])],
+  ['{1, 2}', new Set([1, 2])],
+]
+
+for (const [version, env] of pythons()) {
+  const run = env.SKIP ? test.skip : test
+  if (env.SKIP) console.log(`# python ${version} not found: its interop tests are skipped`)
+
+  run(`Connection objects both ways with Python ${version}: Node AioListener ⇄ Python Client, Python Listener ⇄ Node AioClient`, async (t) => {
+    // Node listens: Python sends each value, Node checks it and sends it back; Python checks the echo.
+    const listener = new AioListener(['127.0.0.1', 0], { authkey: 'k', serializer: 'pickle' })
+    t.teardown(() => listener.close())
+    const py = startPython(t, env, `
+from multiprocessing.connection import Client
+c = Client(('127.0.0.1', ${(listener.address as [string, number])[1]}), authkey=b'k')
+for v in [${VALUES.map(([p]) => p).join(', ')}]:
+    c.send(v)
+    back = c.recv()
+    print('same' if back == v and type(back) == type(v) else 'DIFFERENT %r %r' % (v, back), flush=True)
+`)
+    const conn = await listener.coro_accept()
+    for (const [, want] of VALUES) {
+      const got = await conn.coro_recv()
+      t.deepEqual(got, want)
+      await conn.coro_send(got)
+    }
+    t.is(await py.closed, 0, py.err())
+    t.deepEqual(py.lines, VALUES.map(() => 'same'))
+    conn.close()
+
+    // Python listens: Node sends, Python answers repr(value), type name.
+    const server = startPython(t, env, `
+from multiprocessing.connection import Listener
+with Listener(('127.0.0.1', 0), authkey=b'k') as l:
+    print(l.address[1], flush=True)
+    with l.accept() as c:
+        while True:
+            try:
+                v = c.recv()
+            except EOFError:
+                break
+            c.send((type(v).__name__, v))
+`)
+    const client = await AioClient.coro(['127.0.0.1', Number(await server.line(0))], { authkey: 'k', serializer: 'pickle' })
+    const sent: [unknown, string][] = [[pickle.tuple(1, 2), 'tuple'], [[1, 2], 'list'], [{ a: 1 }, 'dict'], [new Map([[1, 2]]), 'dict'], [2n ** 64n, 'int'], [3, 'int'], [0.5, 'float'], [new pickle.PyFloat(2), 'float'], [new Uint8Array([1]), 'bytes'], [undefined, 'NoneType'], [new Set(['x']), 'set']]
+    for (const [v, type] of sent) {
+      client.send(v)
+      const [name, back] = client.recv() as PyTuple
+      t.is(name, type)
+      t.deepEqual(back, v instanceof pickle.PyFloat ? 2 : v instanceof Uint8Array ? Buffer.from(v) : v === undefined ? null : v)
+    }
+    client.close()
+    t.is(await server.closed, 0, server.err())
+  })
+
+  run(`Python ${version} clients use a Node AioManager's objects (started as a process), at the address Node clients use`, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'aio-py-'))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const m = new AioManager({ address: join(dir, 'm.sock'), authkey: 'secret' })
+    m.start()
+    t.teardown(() => m.shutdown())
+    // A Node client of the same manager, in the library's own protocol, beside the Python one.
+    const nodeQueue = m.Queue()
+    nodeQueue.put('from node')
+    const r = await python(env, `
+from multiprocessing.managers import SyncManager
+import queue, threading
+m = SyncManager(${JSON.stringify(join(dir, 'm.sock'))}, authkey=b'secret')
+m.connect()
+out = []
+q = m.Queue()
+q.put({'a': (1, 2)})
+out.append(q.get(timeout=5) == {'a': (1, 2)})
+try:
+    q.get(timeout=0.05); out.append(False)
+except queue.Empty:
+    out.append(True)
+q2 = m.Queue(1); q2.put(1)
+try:
+    q2.put(2, timeout=0.05); out.append(False)
+except queue.Full:
+    out.append(True)
+l = m.Lock()
+with l:
+    out.append(l.acquire(False) is False)
+out.append(l.acquire(timeout=0.05) is True); l.release()
+rl = m.RLock(); rl.acquire(); rl.acquire(); rl.release(); rl.release(); out.append(True)
+e = m.Event(); out.append(e.wait(0.01) is False); e.set(); out.append(e.is_set() and e.wait(1))
+d = m.dict({'x': 1}); d['y'] = [1]; d[(1, 2)] = 'pair'
+out.append(d['x'] == 1 and len(d) == 3 and d.get('z', 5) == 5 and d[(1, 2)] == 'pair' and sorted(map(str, d.keys())) == ['(1, 2)', 'x', 'y'])
+out.append(sorted(map(str, d)) == ['(1, 2)', 'x', 'y'])
+try:
+    d['nope']; out.append(False)
+except KeyError as ex:
+    out.append(ex.args == ('nope',))
+li = m.list([3, 1, 2]); li.append(0); li.sort(); li += [9]
+out.append(li[:] == [0, 1, 2, 3, 9] and li[1:3] == [1, 2] and len(li) == 5 and li[-1] == 9 and 2 in li)
+try:
+    li[10]; out.append(False)
+except IndexError:
+    out.append(True)
+ns = m.Namespace(a=1); ns.b = 2; out.append(ns.a == 1 and ns.b == 2)
+try:
+    ns.zz; out.append(False)
+except AttributeError:
+    out.append(True)
+v = m.Value('i', 7); v.value += 1; out.append(v.value == 8)
+s = m.Semaphore(2); out.append([s.acquire(), s.acquire(), s.acquire(timeout=0.05)] == [True, True, False])
+bs = m.BoundedSemaphore(1); bs.acquire(); bs.release()
+try:
+    bs.release(); out.append(False)
+except ValueError:
+    out.append(True)
+c = m.Condition()
+with c:
+    out.append(c.wait(0.02) is False)
+b = m.Barrier(1); out.append(b.wait() == 0 and b.parties == 1 and b.broken is False)
+jq = m.JoinableQueue(); jq.put(1); jq.get(); jq.task_done(); jq.join(); out.append(True)
+print(out)
+print(m.Queue().get(timeout=0.01) if False else 'ok')
+`)
+    t.is(r.code, 0, r.err)
+    const flags = r.out.split('\n')[0]
+    t.false(flags.includes('False'), flags)
+    t.is(flags.split(',').length, 21, flags)
+    t.is(nodeQueue.get(false), 'from node')
+  })
+
+  run(`Node uses a Python ${version} SyncManager's objects: every typeid, registered getters, Python's errors as the library's`, async (t) => {
+    const py = startPython(t, env, PY_MANAGER)
+    const m = new AioManager({ address: ['127.0.0.1', Number(await py.line(0))], authkey: 'secret', serializer: 'pickle' })
+    m.connect()
+    t.teardown(() => m.shutdown())
+    const q = m.Queue()
+    q.put({ a: pickle.tuple(1, 2) })
+    t.deepEqual(q.get(), { a: pickle.tuple(1, 2) })
+    t.throws(() => q.get(true, 30), { instanceOf: Empty })
+    await q.coro_put(5)
+    t.is(await q.coro_get(), 5)
+    t.is(q.qsize(), 0)
+    t.true(q.empty())
+    const l = m.Lock()
+    t.true(l.acquire())
+    t.false(l.acquire(false))
+    t.false(await l.coro_acquire(true, 30))
+    l.release()
+    const rl = m.RLock()
+    t.true(rl.acquire())
+    t.true(rl.acquire())
+    rl.release()
+    rl.release()
+    const e = m.Event()
+    t.false(e.wait(10))
+    e.set()
+    t.true(e.isSet())
+    t.true(await e.coro_wait(1000))
+    const d = m.dict<unknown, unknown>()
+    d.set('k', [1, 2])
+    d.set(3, 'x')
+    t.deepEqual(d.get('k'), [1, 2])
+    t.is(d.get('nope', 'fallback'), 'fallback')
+    t.is(d.getitem(3), 'x')
+    t.is(d.len(), 2)
+    t.true(d.has(3))
+    t.deepEqual(d.keys(), ['k', 3])
+    t.deepEqual(d.items(), [pickle.tuple('k', [1, 2]), pickle.tuple(3, 'x')])
+    const missing = t.throws(() => d.getitem('nope'), { instanceOf: RemoteError })
+    t.is(missing?.pythonType, 'KeyError')
+    const li = m.list([3, 1])
+    li.append(2)
+    t.deepEqual(li.toArray(), [3, 1, 2])
+    t.deepEqual(li.slice(0, 2), [3, 1])
+    t.is(li.len(), 3)
+    li.clear()
+    t.is(li.len(), 0)
+    const ns = m.Namespace({ a: 1 }) as Record<string, unknown>
+    ns.b = 2
+    t.is(ns.a, 1)
+    t.is(ns.b, 2)
+    t.false('c' in ns)
+    const v = m.Value('i', 3)
+    v.value = 9
+    t.is(v.value, 9)
+    const b = m.Barrier(1)
+    t.is(b.wait(), 0)
+    t.is(b.parties, 1)
+    t.false(b.broken)
+    const c = m.Condition()
+    t.true(c.acquire())
+    t.false(c.wait(10))
+    c.notifyAll()
+    c.release()
+    const s = m.Semaphore(1)
+    t.true(s.acquire())
+    t.false(s.acquire(true, 10))
+    s.release()
+    const jq = m.JoinableQueue()
+    jq.put(1)
+    jq.get()
+    jq.taskDone()
+    jq.join()
+    const jobs = m.create('get_jobs') as unknown as { put(v: unknown): void; get(): unknown; qsize(): number; constructor: { name: string } }
+    t.is(jobs.constructor.name, 'AioJoinableQueueProxy')
+    jobs.put('job')
+    t.is(jobs.get(), 'job')
+    // An aborted coro_get takes nothing: the item put after the abort is still there.
+    const ac = new AbortController()
+    const pending = q.coro_get(true, null, { signal: ac.signal })
+    ac.abort()
+    await t.throwsAsync(pending, { any: true, name: 'AbortError' })
+    q.put('after')
+    t.is(q.get(false), 'after')
+  })
+
+  run(`a queue across languages, both server sides (Python ${version}): Node → Python and Python → Node, nothing lost or doubled`, async (t) => {
+    const N = 1500
+    for (const side of await managers(t, env)) {
+      const toPython = side.manager.create('get_to_python') as unknown as AioQueue
+      const toNode = side.manager.create('get_to_node') as unknown as AioQueue
+      const py = startPython(t, env, `
+${side.connect}
+to_python = m.get_to_python(); to_node = m.get_to_node()
+got = [to_python.get(timeout=20) for _ in range(${N})]
+for i in range(${N}):
+    to_node.put(('py', i))
+print(len(got), len(set(map(tuple, got))), sorted(got) == [['node', i] for i in range(${N})], flush=True)
+`)
+      for (let i = 0; i < N; i++) {
+        if (i % 2) toPython.put(['node', i])
+        else await toPython.coro_put(['node', i])
+      }
+      const got: unknown[] = []
+      for (let i = 0; i < N; i++) got.push(i % 2 ? toNode.get(true, LONG) : await toNode.coro_get(true, LONG))
+      t.is(await py.closed, 0, `${side.name}: ${py.err()}`)
+      t.is(py.lines[0], `${N} ${N} True`, side.name)
+      t.deepEqual(got, Array.from({ length: N }, (_, i) => pickle.tuple('py', i)), side.name)
+      t.true(toNode.empty() && toPython.empty(), side.name)
+    }
+  })
+
+  run(`a lock across languages, both server sides (Python ${version}): held by Python, Node's coro_acquire waits for its release, and the reverse`, async (t) => {
+    for (const side of await managers(t, env)) {
+      const lock = side.manager.create('get_lock') as unknown as AioLock
+      const py = startPython(t, env, `
+import sys
+${side.connect}
+lock = m.get_lock()
+lock.acquire()
+print('held', flush=True)
+sys.stdin.readline()
+lock.release()
+print('released', flush=True)
+sys.stdin.readline()
+print('try', lock.acquire(timeout=0.05), flush=True)
+print('waiting', flush=True)
+lock.acquire()
+print('got', flush=True)
+lock.release()
+`)
+      t.is(await py.line(0), 'held', side.name)
+      let settled = false
+      const acquired = lock.coro_acquire(true, LONG).then((r) => ((settled = true), r))
+      // Held by Python: a try from Node fails, and the awaited acquire is still waiting after it.
+      t.false(lock.acquire(false), side.name)
+      t.false(await lock.coro_acquire(true, 20), side.name)
+      t.false(settled, side.name)
+      py.child.stdin.write('\n')
+      t.true(await acquired, side.name)
+      t.is(await py.line(1), 'released', side.name)
+      // Held by Node: Python's timed acquire fails, its blocking one returns once Node releases.
+      py.child.stdin.write('\n')
+      t.is(await py.line(2), 'try False', side.name)
+      t.is(await py.line(3), 'waiting', side.name)
+      t.is(py.lines.length, 4, side.name)
+      lock.release()
+      t.is(await py.line(4), 'got', side.name)
+      t.is(await py.closed, 0, py.err())
+    }
+  })
+}
+
+test('a connection on the default serializer that receives a pickle says to open it with the pickle serializer', async (t) => {
+  const [a, b] = AioPipe()
+  b.sendBytes(pickle.dumps({ from: 'python' }))
+  t.throws(() => a.recv(), { instanceOf: ValueError, message: /received a Python pickle.*serializer: 'pickle'/ })
+  const [c, d] = AioPipe(true, { serializer: 'pickle' })
+  d.send(pickle.tuple(1, { x: 2n ** 80n }))
+  t.deepEqual(c.recv(), pickle.tuple(1, { x: 2n ** 80n }))
+  // A stream that is not a pickle fails that recv only; the next message is read.
+  d.sendBytes(Buffer.from([0x80, 0x04, 0x63, 0x6f, 0x73, 0x0a]))
+  t.throws(() => c.recv(), { instanceOf: UnpicklingError })
+  d.send('next')
+  t.is(c.recv(), 'next')
+  for (const x of [a, b, c, d]) x.close()
+})
