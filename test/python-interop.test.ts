@@ -403,3 +403,140 @@ test('a connection on the default serializer that receives a pickle says to open
   t.is(c.recv(), 'next')
   for (const x of [a, b, c, d]) x.close()
 })
+
+/** A deterministic PRNG (mulberry32), so a failing fuzz case is the same on every run. */
+function prng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** One mutation of a stream: bytes flipped, inserted, deleted, duplicated or cut off. */
+function mutate(base: Buffer, rand: () => number): Buffer {
+  const b = [...base]
+  const edits = 1 + Math.floor(rand() * 4)
+  for (let e = 0; e < edits; e++) {
+    const at = Math.floor(rand() * (b.length + 1))
+    switch (Math.floor(rand() * 5)) {
+      case 0:
+        if (at < b.length) b[at] = Math.floor(rand() * 256)
+        break
+      case 1:
+        b.splice(at, 0, Math.floor(rand() * 256))
+        break
+      case 2:
+        b.splice(at, 1)
+        break
+      case 3:
+        b.splice(at, 0, ...b.slice(at, at + 1 + Math.floor(rand() * 8)))
+        break
+      default:
+        b.length = Math.max(0, Math.min(b.length, at))
+    }
+  }
+  return Buffer.from(b)
+}
+
+const [, good] = pythons().find(([, env]) => !env.SKIP) ?? ['', { SKIP: '1' }]
+const withPython = good.SKIP ? test.skip : test
+
+withPython('1,000+ hostile pickles against a Node manager and a Node listener: every one answered or refused, and a good Python client is served afterwards', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'aio-fuzz-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const address = join(dir, 'm.sock')
+  const m = new AioManager({ address, authkey: 'secret' })
+  m.start()
+  t.teardown(() => m.shutdown())
+  const { tuple } = pickle
+  const bases = [
+    tuple(null, 'dummy', tuple(), {}),
+    tuple(null, 'create', tuple('Queue', 2), {}),
+    tuple(null, 'create', tuple('dict', new Map<unknown, unknown>([[tuple(1, 2), [1, 2n ** 70n]]])), {}),
+    tuple(null, 'create', tuple('Namespace'), { a: 1, b: 'x' }),
+    tuple(null, 'incref', tuple(1), {}),
+    tuple(null, 'decref', tuple(2), {}),
+    tuple(null, 'accept_connection', tuple('fuzz'), {}),
+    tuple(1, 'put', tuple('item', true, 0.01), {}),
+    tuple(1, 'get', tuple(true, 0.01), {}),
+    tuple(2, '__setitem__', tuple(tuple('k', 1), Buffer.alloc(40, 7)), {}),
+    tuple(3, '__getattribute__', tuple('a'), {}),
+  ].map((v) => pickle.dumps(v))
+  const rand = prng(20261130)
+  const outcome = { answered: 0, cut: 0, silent: 0 }
+  let conn: ReturnType<typeof AioClient> | undefined
+  const STREAMS = 1200
+  for (let i = 0; i < STREAMS; i++) {
+    if (!conn) {
+      conn = await AioClient.coro(address, { authkey: 'secret', serializer: 'pickle' })
+      // Some connections are proxy connections first, so that object calls are fuzzed too.
+      if (i % 3 === 1) {
+        await conn.coro_send(tuple(null, 'accept_connection', tuple('fuzz'), {}))
+        await conn.coro_recv()
+      }
+    }
+    const stream = mutate(bases[Math.floor(rand() * bases.length)], rand)
+    try {
+      await conn.coro_sendBytes(stream)
+      // An answer, the server cutting the connection (a first message that is not a pickle), or a
+      // call that waits (a get with no timeout): the connection is replaced in the last two cases.
+      if (await conn.coro_poll(2000)) {
+        await conn.coro_recvBytes()
+        outcome.answered++
+        // A fresh connection now and then, so that first messages (which pick the protocol) are fuzzed too.
+        if (i % 20) continue
+      } else outcome.silent++
+    } catch {
+      outcome.cut++
+    }
+    conn.close()
+    conn = undefined
+  }
+  conn?.close()
+  t.log(`manager: ${JSON.stringify(outcome)}`)
+  t.is(outcome.answered + outcome.cut + outcome.silent, STREAMS)
+  t.true(outcome.answered > STREAMS / 2, JSON.stringify(outcome))
+
+  // The listener: each mutated stream is a value or an UnpicklingError on recv, nothing else.
+  const listener = new AioListener(join(dir, 'l.sock'), { authkey: 'k', serializer: 'pickle' })
+  t.teardown(() => listener.close())
+  const sender = await AioClient.coro(join(dir, 'l.sock'), { authkey: 'k' })
+  const receiver = await listener.coro_accept()
+  const counts = { decoded: 0, refused: 0 }
+  for (let i = 0; i < STREAMS; i++) {
+    await sender.coro_sendBytes(mutate(bases[i % bases.length], rand))
+    try {
+      await receiver.coro_recv()
+      counts.decoded++
+    } catch (error) {
+      t.true(error instanceof UnpicklingError, String(error))
+      counts.refused++
+    }
+  }
+  sender.close()
+  receiver.close()
+  t.log(`listener: ${JSON.stringify(counts)}`)
+  t.true(counts.refused > 0 && counts.decoded + counts.refused === STREAMS)
+
+  // Both still serve a good Python client.
+  const py = startPython(t, good, `
+from multiprocessing.managers import SyncManager
+from multiprocessing.connection import Client
+m = SyncManager(${JSON.stringify(address)}, authkey=b'secret'); m.connect()
+q = m.Queue(); q.put((1, 'x')); d = m.dict(); d[(1, 2)] = 3
+print(q.get(timeout=5) == (1, 'x') and d[(1, 2)] == 3, flush=True)
+c = Client(${JSON.stringify(join(dir, 'l.sock'))}, authkey=b'k'); c.send({'still': 'serving'}); print(c.recv(), flush=True)
+`)
+  const last = await listener.coro_accept()
+  t.deepEqual(await last.coro_recv(), { still: 'serving' })
+  await last.coro_send('yes')
+  t.is(await py.closed, 0, py.err())
+  t.deepEqual(py.lines, ['True', 'yes'])
+  last.close()
+  // And the library's own clients.
+  const q = m.Queue()
+  q.put(1)
+  t.is(q.get(), 1)
+})

@@ -172,7 +172,8 @@ export class PyConnection {
   constructor(private readonly host: PyHost, private readonly send: (bytes: Uint8Array) => void, private readonly client: ClientRef, private readonly signal: AbortSignal) {}
 
   received(bytes: Buffer): void {
-    this.queue = this.queue.then(() => this.handle(bytes))
+    // Whatever a request does, the connection answers it and goes on to the next.
+    this.queue = this.queue.then(() => this.handle(bytes)).catch((error) => this.reply(tuple('#TRACEBACK', tracebackOf(error))))
   }
 
   private async handle(bytes: Buffer): Promise<void> {
