@@ -173,6 +173,27 @@ export class AioManager {
   }
 
   /**
+   * Gives an object of this manager a typeid of its own: any client that asks create(name) gets that same object — a Node client, or a Python SyncManager with `register(name)` calling `manager.<name>()` (the remote-manager pattern, without a module for the server to import). The object stays while the manager runs.
+   * @param name the typeid clients ask for (an identifier; not a built-in one).
+   * @param proxy a proxy this manager gave out (manager.Queue()...).
+   */
+  publish(name: string, proxy: object): void {
+    checkString('name', name)
+    this.#core.publish(name, proxy)
+  }
+
+  /**
+   * Gives an object of this manager a typeid of its own: any client that asks create(name) gets that same object — a Node client, or a Python SyncManager with `register(name)` calling `manager.<name>()` (the remote-manager pattern, without a module for the server to import). The object stays while the manager runs. It never waits; the twin exists so that code ported from Python's aioprocessing runs unchanged.
+   * @param name the typeid clients ask for (an identifier; not a built-in one).
+   * @param proxy a proxy this manager gave out (manager.Queue()...).
+   * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
+   */
+  async coro_publish(name: string, proxy: object, { signal }: CoroOptions = {}): Promise<void> {
+    checkSignal(signal)
+    this.publish(name, proxy)
+  }
+
+  /**
    * Makes an object of a registered (or built-in) typeid on the server.
    * @param typeid the typeid.
    * @param args the constructor's arguments. (default: [])

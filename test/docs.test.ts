@@ -1,7 +1,8 @@
 // Every example in the README and the API reference (docs/api.md) is a whole program, and this
 // file runs each one: TypeScript blocks under tsx and, compiled by tsc, as plain .mjs on this Node
-// (after one type check of them all), JavaScript blocks as plain .mjs, a Python block together with the Node block after it (the
-// two ends of one connection). A block followed by "Prints:" and a text block must print exactly
+// (after one type check of them all), JavaScript blocks as plain .mjs, a Python block together with
+// its Node block (the two ends of one connection or manager: a Python server before its Node client, a
+// Python client after its Node server). A block followed by "Prints:" and a text block must print exactly
 // that. The examples import 'aioprocessing', which resolves to this repository's build.
 import test from 'ava'
 import { spawn, spawnSync } from 'node:child_process'
@@ -150,28 +151,44 @@ async function slot<T>(f: () => Promise<T>): Promise<T> {
 }
 
 const runs = docs.flatMap((b, i) => (b.lang === 'ts' ? [[b, i, 'tsx'], [b, i, 'mjs']] : b.lang === 'js' ? [[b, i, 'mjs']] : [])) as [Block, number, 'tsx' | 'mjs'][]
+/** A Python block that serves (a Listener, a manager's server) runs before the Node block after it; a client, after the Node block before it. */
+const serves = (p: Block): boolean => /Listener\(|get_server\(|serve_forever/.test(p.code)
+
 runs.forEach(([b, i, how]) => {
-  const peer = docs[i - 1]?.lang === 'python' && docs[i - 1].doc === b.doc ? docs[i - 1] : undefined
+  const before = docs[i - 1]?.lang === 'python' && docs[i - 1].doc === b.doc && serves(docs[i - 1]) ? docs[i - 1] : undefined
+  const after = docs[i + 1]?.lang === 'python' && docs[i + 1].doc === b.doc && !serves(docs[i + 1]) ? docs[i + 1] : undefined
+  const peer = before ?? after
   const as = b.lang === 'js' ? 'as plain .mjs' : how === 'tsx' ? 'under tsx' : 'compiled by tsc, as plain .mjs'
-  test(`${b.doc}:${b.line} runs ${as}${peer ? ` with the Python peer of line ${peer.line}` : ''}${b.prints ? ' and prints what the document says' : ''}`, (t) =>
+  test(`${b.doc}:${b.line} runs ${as}${peer ? ` with the Python ${before ? 'server' : 'client'} of line ${peer.line}` : ''}${b.prints ? ' and prints what the document says' : ''}`, (t) =>
     slot(async () => {
       let python: Promise<{ status: number | null; stdout: string; stderr: string }> | undefined
       let code = b.code
       let file = fileOf(b)
+      let port = 0
+      let pyFile = ''
       if (peer) {
         // The two ends meet at the port the document names; a free one is put in its place.
         const named = /\b(\d{4,5})\b/.exec(peer.code)![1]
-        const port = String(await freePort())
+        port = await freePort()
         // Files of this run's own: the same pair runs again (tsx, .mjs), maybe at the same time.
-        const pyFile = fileOf(peer).replace(/\.py$/, `.${how}.py`)
+        pyFile = fileOf(peer).replace(/\.py$/, `.${how}.py`)
         file = fileOf(b).replace(/(\.\w+)$/, `.${how}$1`)
-        writeFileSync(pyFile, peer.code.split(named).join(port))
-        code = b.code.split(named).join(port)
+        writeFileSync(pyFile, peer.code.split(named).join(String(port)))
+        code = b.code.split(named).join(String(port))
         writeFileSync(file, code)
-        python = run('python3', [pyFile])
-        t.true(await listening(Number(port), Date.now() + LONG), 'the Python side never listened')
       }
-      const r = await node(b, how, code, file)
+      if (before) {
+        python = run('python3', [pyFile])
+        t.true(await listening(port, Date.now() + LONG), 'the Python side never listened')
+      }
+      const started = node(b, how, code, file)
+      if (after) {
+        // The Python client starts once the Node side listens (or the Node side has ended: its status says why).
+        const up = await Promise.race([listening(port, Date.now() + LONG), started.then(() => false)])
+        t.true(up, 'the Node side never listened')
+        if (up) python = run('python3', [pyFile])
+      }
+      const r = await started
       t.is(r.status, 0, `${r.stdout}\n${r.stderr}`)
       t.is(r.stderr, '')
       if (b.prints !== undefined) t.is(r.stdout, b.prints)

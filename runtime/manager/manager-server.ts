@@ -28,7 +28,7 @@ import { NotImplementedError, OSError, ValueError } from '../core/errors.js'
 import { CORE, REDUCE } from '../core/transfer.js'
 import { HOSTED, type HostedType } from './manager-types.js'
 import { ProxyCore, wrapProxy } from './proxy.js'
-import { OP_ACK, OP_ADOPT, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_INCREF, OP_SHUTDOWN, OP_SYNC, isLocalServer, setLocalServer, type Answer, type ProxyState, type Request } from './protocol.js'
+import { OP_ACK, OP_ADOPT, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_INCREF, OP_PUBLISH, OP_SHUTDOWN, OP_SYNC, isLocalServer, setLocalServer, type Answer, type ProxyState, type Request } from './protocol.js'
 import { pipeEnds } from '../ipc/connection.js'
 import { PyTuple, looksLikePickle } from '../ipc/pickle.js'
 import { PyConnection, type PyHost } from './py-server.js'
@@ -130,6 +130,8 @@ export class Server implements PyHost {
   private readonly clients = new Set<ClientConn>()
   private readonly owners = new Map<string, Owner>()
   private readonly userTypes = new Map<string, FunctionRef>()
+  /** Typeids given to existing objects (publish()): create(name) gives that object. */
+  private readonly published = new Map<string, number>()
   private readonly key: Buffer | null
   private stopped!: () => void
   readonly done = new Promise<void>((resolve) => (this.stopped = resolve))
@@ -311,6 +313,8 @@ export class Server implements PyHost {
         if (!h) throw new ValueError(`no object ${String(msg[2])} on this manager`)
         return String(h.obj)
       }
+      case OP_PUBLISH:
+        return this.publish(msg[2], msg[3])
       case OP_SHUTDOWN:
         return undefined
       default:
@@ -331,6 +335,8 @@ export class Server implements PyHost {
    * one of the library's objects, served as that type). Not hosted yet.
    */
   async make(typeid: string, given: unknown[]): Promise<{ typeid: string; obj: unknown; type: HostedType }> {
+    const shared = this.objects.get(this.published.get(typeid) ?? -1)
+    if (shared) return { typeid: shared.typeid, obj: shared.obj, type: shared.type }
     const args = given.map((a) => (a !== null && typeof a === 'object' && '__function__' in a ? compileFunction(String((a as { __function__: string }).__function__)) : a))
     const type = HOSTED[typeid]
     if (type) return { typeid, obj: type.create(args), type }
@@ -344,6 +350,22 @@ export class Server implements PyHost {
     const own = obj !== null && typeof obj === 'object' && CORE in obj ? (obj as object).constructor.name.replace(/^Aio/, '') : undefined
     if (own && HOSTED[own]) return { typeid: own, obj, type: HOSTED[own] }
     return { typeid, obj, type: userType(obj) }
+  }
+
+  /** publish(): `name` is now a typeid whose create() gives object `id`, which the name keeps alive. */
+  private publish(name: unknown, id: unknown): undefined {
+    if (typeof name !== 'string' || !/^[A-Za-z_]\w*$/.test(name)) throw new TypeError('name must be an identifier')
+    if (HOSTED[name] || this.userTypes.has(name) || name === 'Pipe') throw new ValueError(`'${name}' is a type of this manager already: publish under another name`)
+    const h = this.objects.get(Number(id))
+    if (!h) throw new ValueError(`no object ${String(id)} on this manager to publish`)
+    const before = this.published.get(name)
+    if (before === Number(id)) return undefined
+    h.refs = (h.refs ?? 0) + 1
+    if (h.dropping) clearTimeout(h.dropping)
+    h.dropping = undefined
+    this.published.set(name, Number(id))
+    if (before !== undefined) this.pyDecref(before)
+    return undefined
   }
 
   /** A created object: its one proxy is counted, owned by the creating client. */

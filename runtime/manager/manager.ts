@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { AuthenticationError, NotImplementedError, ProcessError, ValueError } from '../core/errors.js'
 import { channelTo, coroCreateRemote, createPipe, createRemote, dropChannel, shutdownRemote } from './proxy.js'
 import { coroPyCreate, dropPyConnections, pyCreate, pyDispatch } from './py-client.js'
-import { OP_DESCRIBE, type ProxyState } from './protocol.js'
+import { OP_DESCRIBE, OP_PUBLISH, sameAddress, type ProxyState } from './protocol.js'
 import { socketFolder, startServerThread } from './spawn-context.js'
 import { ProcessCore, targetOf, type Target } from '../process/process.js'
 import { CORE } from '../core/transfer.js'
@@ -76,6 +76,17 @@ export class ManagerCore implements Waiter {
     const ref = targetOf(callable, 'callable')
     if ('source' in ref) throw new TypeError(`callable for '${typeid}' must be { module, name }: the server imports it`)
     this.registry[typeid] = ref
+  }
+
+  /** Gives `proxy`'s object (one of this manager's) the typeid `name` on the server. */
+  publish(name: string, proxy: object): void {
+    this.checkStarted()
+    if (typeof name !== 'string' || !/^[A-Za-z_]\w*$/.test(name)) throw new TypeError('name must be an identifier')
+    if (this.python) throw new NotImplementedError("publish() on a Python manager: register a getter on the Python side (BaseManager.register('name', callable))")
+    const core = proxy !== null && typeof proxy === 'object' ? (proxy as { [CORE]?: unknown })[CORE] : undefined
+    const state = (core as { state?: ProxyState } | undefined)?.state
+    if (!state || typeof state.id !== 'number' || !sameAddress(state.address, this.address!)) throw new TypeError('proxy must be a proxy of an object of this manager (manager.Queue(), manager.dict()...)')
+    channelTo(this.address!, this.authkey).call([0, OP_PUBLISH, name, state.id])
   }
 
   private checkNotPython(what: string): void {

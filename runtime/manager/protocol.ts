@@ -17,6 +17,7 @@ export const OP_ACK = 7
 export const OP_INCREF = 8
 export const OP_ADOPT = 9
 export const OP_SYNC = 10
+export const OP_PUBLISH = 11
 
 export type Request =
   | [callId: number, op: typeof OP_CREATE, typeid: string, args: unknown[]] // → objectId
@@ -30,6 +31,7 @@ export type Request =
   | [callId: number, op: typeof OP_INCREF, objectId: number] // no answer; a proxy was sent on: one more reference, owned by nobody yet
   | [callId: number, op: typeof OP_ADOPT, objectId: number] // no answer; a proxy sent on was rebuilt here: this client owns that reference
   | [callId: number, op: typeof OP_SYNC] // → { request, answer }: FIFO paths of a fast lane for this client's blocking calls (sync-pipe.ts), or null
+  | [callId: number, op: typeof OP_PUBLISH, name: string, objectId: number] // → undefined; create(name) now gives that object
 
 /**
  * `ok` false: `value` is an ErrorRecord (core/remote-error.ts). `ack` true: the call took
