@@ -9,6 +9,7 @@ import { CUT_OFF, EOF, GetState, Ring } from './queue.js'
 import { PENDING, coroBlockOn, type Waiter } from '../core/wait.js'
 import { AuthenticationError, EOFError, OSError } from '../core/errors.js'
 import { ERROR_KIND, STATUS, type Address, type IoMessage } from './sockets.js'
+import { MAX_MESSAGE_BYTES } from './framing.js'
 
 interface Offer {
   status: Int32Array
@@ -143,6 +144,58 @@ function connect(m: Extract<IoMessage, { op: 'connect' }>): void {
         }
         link.bind(offer)
         Atomics.notify(status, 0)
+      },
+      failed(error) {
+        if (Atomics.load(status, 0) !== STATUS.WITHDRAWN) setFailed(status, error)
+      },
+    })
+    dropWhenWithdrawn(status, link.channel)
+  })
+}
+
+/** Sockets handed over to their callers by fd (connectDetached): kept here, paused, until closeDetached. */
+const detached = new Map<number, net.Socket>()
+
+function connectDetached(m: Extract<IoMessage, { op: 'connectDetached' }>): void {
+  const status = new Int32Array(m.status)
+  const socket = typeof m.address === 'string' ? net.connect({ path: m.address }) : net.connect({ host: m.address[0], port: m.address[1] })
+  socket.once('error', (e) => setStatus(status, STATUS.ERROR, e.message))
+  socket.once('connect', () => {
+    socket.removeAllListeners('error')
+    if (Atomics.compareExchange(status, 0, STATUS.WAITING, STATUS.CONNECTED_PENDING) !== STATUS.WAITING) {
+      socket.destroy()
+      return
+    }
+    const link: Link = new Link(socket, 'client', m.authkey, MAX_MESSAGE_BYTES, {
+      ready() {
+        // Nothing more is read here; the handshake's last write must be on the wire before the
+        // caller writes to the fd itself.
+        // pause() alone lets libuv go on reading into the stream's buffer, and any later read(0)
+        // of the stream would start the handle again: stop the handle, and keep it stopped.
+        socket.pause()
+        const handle = (socket as unknown as { _handle?: { fd?: number; reading?: boolean; readStop?(): number; readStart?(): number } })._handle
+        if (handle) {
+          handle.readStop?.()
+          handle.reading = false
+          handle.readStart = () => 0
+        }
+        ;(socket as unknown as { _read(): void })._read = () => {}
+        const fd = handle?.fd
+        if (typeof fd !== 'number' || fd < 0) {
+          setFailed(status, new OSError('the socket has no file descriptor to hand over'))
+          socket.destroy()
+          return
+        }
+        socket.write(Buffer.alloc(0), () => {
+          setText(status, addressText(m.address))
+          status[1] = fd
+          if (Atomics.compareExchange(status, 0, STATUS.CONNECTED_PENDING, STATUS.CONNECTED) !== STATUS.CONNECTED_PENDING) {
+            socket.destroy()
+            return
+          }
+          detached.set(fd, socket)
+          Atomics.notify(status, 0)
+        })
       },
       failed(error) {
         if (Atomics.load(status, 0) !== STATUS.WITHDRAWN) setFailed(status, error)
@@ -299,6 +352,12 @@ parentPort!.on('message', (m: IoMessage) => {
     }
     case 'connect':
       return connect(m)
+    case 'connectDetached':
+      return connectDetached(m)
+    case 'closeDetached':
+      detached.get(m.fd)?.destroy()
+      detached.delete(m.fd)
+      return
     case 'closeListener': {
       const l = listeners.get(m.id)
       listeners.delete(m.id)

@@ -36,6 +36,9 @@ export type IoMessage =
   | { op: 'listen'; id: number; address: Address; backlog: number; status: SharedArrayBuffer; authkey: Uint8Array | null; maxMessageSize: number }
   | { op: 'offer'; id: number; status: SharedArrayBuffer; rx: SharedArrayBuffer; tx: SharedArrayBuffer }
   | { op: 'connect'; address: Address; status: SharedArrayBuffer; rx: SharedArrayBuffer; tx: SharedArrayBuffer; authkey: Uint8Array | null; maxMessageSize: number }
+  // A connection whose socket the caller reads and writes itself (its fd, in PORT), after the handshake.
+  | { op: 'connectDetached'; address: Address; status: SharedArrayBuffer; authkey: Uint8Array | null }
+  | { op: 'closeDetached'; fd: number }
   | { op: 'closeListener'; id: number }
   | { op: 'exitWithParent'; fd: number }
 
@@ -137,17 +140,59 @@ export class ConnectState implements Waiter {
 
   /** Timeout or abort: withdraw if the handshake is not over yet (the I/O thread drops the socket); else the connection is dropped. */
   expire(): undefined {
-    for (let s = Atomics.load(this.status, 0); s === STATUS.WAITING || s === STATUS.CONNECTED_PENDING; ) {
-      const was = Atomics.compareExchange(this.status, 0, s, STATUS.WITHDRAWN)
-      if (was === s) {
-        Atomics.notify(this.status, 0) // the I/O thread watches a handshake's status for this
-        return undefined
-      }
-      s = was
-    }
-    this.conn.close()
+    if (!withdraw(this.status)) this.conn.close()
     return undefined
   }
+}
+
+/** Withdraws an operation whose handshake is not over (the I/O thread drops its socket); false when it is over. */
+function withdraw(status: Int32Array): boolean {
+  for (let s = Atomics.load(status, 0); s === STATUS.WAITING || s === STATUS.CONNECTED_PENDING; ) {
+    const was = Atomics.compareExchange(status, 0, s, STATUS.WITHDRAWN)
+    if (was === s) {
+      Atomics.notify(status, 0) // the I/O thread watches a handshake's status for this
+      return true
+    }
+    s = was
+  }
+  return false
+}
+
+/**
+ * A connection whose socket its caller reads and writes itself, with system calls on the fd (see
+ * manager/sync-pipe.ts): the I/O thread connects it and runs the handshake, then stops reading it.
+ * For request/answer protocols, where the I/O thread's two hops per message cost more than the
+ * peer's own work (a Python manager's calls).
+ */
+export class DetachedConnectState implements Waiter {
+  readonly status = new Int32Array(new SharedArrayBuffer(STATUS_BYTES))
+  i32 = this.status
+  waitIndex = 0
+  waitValue = 0
+  waitCapMs = Infinity
+
+  constructor(address: unknown, options: SocketOptions = {}) {
+    ioThread().postMessage({ op: 'connectDetached', address: checkAddress(address, options.family), status: this.status.buffer as SharedArrayBuffer, authkey: keyOf(options.authkey) } satisfies IoMessage)
+  }
+
+  /** The socket's fd, once connected and past the handshake. */
+  attempt(): number | Pending {
+    const s = Atomics.load(this.status, 0)
+    if (s === STATUS.WAITING || s === STATUS.CONNECTED_PENDING) return park(this, this.status, 0, s)
+    if (s === STATUS.ERROR) throw new (ERROR_CLASSES[this.status[3]] ?? OSError)(statusText(this.status))
+    if (s === STATUS.WITHDRAWN) throw new OSError('the operation was withdrawn')
+    return this.status[1]
+  }
+
+  expire(): undefined {
+    if (!withdraw(this.status)) closeDetached(this.status[1])
+    return undefined
+  }
+}
+
+/** Closes a socket of DetachedConnectState (the I/O thread holds it): its fd is not to be used after. */
+export function closeDetached(fd: number): void {
+  ioThread().postMessage({ op: 'closeDetached', fd } satisfies IoMessage)
 }
 
 let nextListener = 1

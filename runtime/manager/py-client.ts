@@ -12,91 +12,153 @@
 // after the abort still returns it (the call had finished).
 
 import { randomUUID } from 'node:crypto'
-import { connectAttempt, connectBegin } from '../ipc/sockets.js'
-import { blockOn, coroBlockOn } from '../core/wait.js'
-import type { Connection } from '../ipc/connection.js'
-import { PyObject, PyTuple, tuple } from '../ipc/pickle.js'
+import * as net from 'node:net'
+import { FramedSocket } from '../ipc/framed-socket.js'
+import { dumps, loads, PyObject, PyTuple, tuple } from '../ipc/pickle.js'
 import { BrokenBarrierError, Empty, Full, NotImplementedError, OSError, RemoteError, ValueError } from '../core/errors.js'
 import { ProxyCore, wrapProxy } from './proxy.js'
+import { SyncPipe } from './sync-pipe.js'
 import type { ProxyState } from './protocol.js'
 
 /** The longest a sliced awaitable wait asks Python to wait before it looks at its signal again. */
 const SLICE_MS = 100
 
-interface PyConn extends Connection {
-  coro_send(obj: unknown, options?: { signal?: AbortSignal }): Promise<void>
-  coro_recv(options?: { signal?: AbortSignal }): Promise<unknown>
-}
-
 type Address = ProxyState['address']
 
-function socketAddress(a: Address): string | [string, number] {
-  return typeof a === 'string' ? a : [a[0], a[1]]
-}
-
-function options(authkey: string | null) {
-  return { authkey: authkey === null ? null : Buffer.from(authkey, 'hex'), serializer: 'pickle' as const }
-}
-
-/** Idle connections of this thread per manager: each is past 'accept_connection' and serves any object. */
-const idle = new Map<string, PyConn[]>()
+const keyBytes = (authkey: string | null): Buffer | null => (authkey === null ? null : Buffer.from(authkey, 'hex'))
 const keyOf = (a: Address): string => (typeof a === 'string' ? a : `${a[0]}:${a[1]}`)
 
-function connectSync(a: Address, authkey: string | null): PyConn {
-  const st = connectBegin(socketAddress(a), options(authkey))
-  return blockOn<PyConn>(st, () => connectAttempt<PyConn>(st), Infinity, () => st.expire() as never, true)
+/**
+ * A connection for blocking calls: the calling thread reads and writes the socket itself
+ * (SyncPipe.socket), so a call costs what Python's own client's does, with no hop through the
+ * I/O thread.
+ */
+class SyncConn {
+  private readonly pipe: SyncPipe
+  constructor(a: Address, authkey: string | null) {
+    this.pipe = SyncPipe.socket(typeof a === 'string' ? a : [a[0], a[1]], keyBytes(authkey))
+  }
+  request(msg: unknown): unknown {
+    this.pipe.sendBytes(dumps(msg))
+    return loads(this.pipe.recv())
+  }
+  close(): void {
+    this.pipe.close()
+  }
 }
 
-async function connectAsync(a: Address, authkey: string | null): Promise<PyConn> {
-  const st = connectBegin(socketAddress(a), options(authkey))
-  return coroBlockOn<PyConn>(st, () => connectAttempt<PyConn>(st), Infinity, () => st.expire() as never, undefined, true)
+/** A connection for awaitable calls: a socket of this thread's event loop, one request at a time. */
+class LoopConn {
+  private readonly framed: FramedSocket
+  private readonly socket: net.Socket
+  private readonly opened: Promise<void>
+  private waiting: { resolve(b: Buffer): void; reject(e: Error): void } | undefined
+  private failure: Error | undefined
+  private isOpen = false
+
+  constructor(a: Address, authkey: string | null) {
+    this.socket = typeof a === 'string' ? net.connect({ path: a }) : net.connect({ host: a[0], port: a[1] })
+    this.socket.setNoDelay(true)
+    let opened!: () => void
+    let refused!: (e: Error) => void
+    this.opened = new Promise<void>((resolve, reject) => ((opened = resolve), (refused = reject)))
+    const fail = (error: Error): void => {
+      this.failure ??= error
+      refused(error)
+      this.waiting?.reject(error)
+      this.waiting = undefined
+    }
+    this.framed = new FramedSocket(this.socket, {
+      role: 'client',
+      authkey: keyBytes(authkey),
+      message: (bytes) => {
+        const w = this.waiting
+        this.waiting = undefined
+        // An idle connection keeps no process alive.
+        this.socket.unref()
+        w?.resolve(bytes)
+      },
+      ready: () => opened(),
+      ended: (error) => fail(error ?? new OSError(`the manager at ${keyOf(a)} closed the connection`)),
+      closed: () => fail(new OSError(`the connection to the manager at ${keyOf(a)} closed`)),
+    })
+  }
+
+  async request(msg: unknown): Promise<unknown> {
+    if (!this.isOpen) {
+      await this.opened
+      this.isOpen = true
+    }
+    if (this.failure) throw this.failure
+    const answer = new Promise<Buffer>((resolve, reject) => (this.waiting = { resolve, reject }))
+    this.socket.ref()
+    this.framed.send(dumps(msg), true)
+    return loads(await answer)
+  }
+
+  close(): void {
+    this.socket.destroy()
+  }
 }
+
+type Conn = SyncConn | LoopConn
+
+/** Idle connections of this thread per manager, past 'accept_connection': each serves any object. */
+const idleSync = new Map<string, SyncConn[]>()
+const idleLoop = new Map<string, LoopConn[]>()
 
 const NAME = `Node-${process.pid}-${randomUUID().slice(0, 8)}`
 
 /** A call of the server itself on a connection of its own, as Python's dispatch() does. */
 export function pyDispatch(a: Address, authkey: string | null, method: string, args: unknown[] = [], kwds: Record<string, unknown> = {}): unknown {
-  const c = connectSync(a, authkey)
+  const c = new SyncConn(a, authkey)
   try {
-    c.send(tuple(null, method, tuple(...args), kwds))
-    return answer(c.recv(), a)
+    return answer(c.request(tuple(null, method, tuple(...args), kwds)), a)
   } finally {
     c.close()
   }
 }
 
 export async function coroPyDispatch(a: Address, authkey: string | null, method: string, args: unknown[] = [], kwds: Record<string, unknown> = {}): Promise<unknown> {
-  const c = await connectAsync(a, authkey)
+  const c = new LoopConn(a, authkey)
   try {
-    await c.coro_send(tuple(null, method, tuple(...args), kwds))
-    return answer(await c.coro_recv(), a)
+    return answer(await c.request(tuple(null, method, tuple(...args), kwds)), a)
   } finally {
     c.close()
   }
 }
 
-function takeSync(a: Address, authkey: string | null): PyConn {
-  const c = idle.get(keyOf(a))?.pop()
+function takeSync(a: Address, authkey: string | null): SyncConn {
+  const c = idleSync.get(keyOf(a))?.pop()
   if (c) return c
-  const fresh = connectSync(a, authkey)
-  fresh.send(tuple(null, 'accept_connection', tuple(NAME), {}))
-  answer(fresh.recv(), a)
+  const fresh = new SyncConn(a, authkey)
+  try {
+    answer(fresh.request(tuple(null, 'accept_connection', tuple(NAME), {})), a)
+  } catch (error) {
+    fresh.close()
+    throw error
+  }
   return fresh
 }
 
-async function takeAsync(a: Address, authkey: string | null): Promise<PyConn> {
-  const c = idle.get(keyOf(a))?.pop()
+async function takeAsync(a: Address, authkey: string | null): Promise<LoopConn> {
+  const c = idleLoop.get(keyOf(a))?.pop()
   if (c) return c
-  const fresh = await connectAsync(a, authkey)
-  await fresh.coro_send(tuple(null, 'accept_connection', tuple(NAME), {}))
-  answer(await fresh.coro_recv(), a)
+  const fresh = new LoopConn(a, authkey)
+  try {
+    answer(await fresh.request(tuple(null, 'accept_connection', tuple(NAME), {})), a)
+  } catch (error) {
+    fresh.close()
+    throw error
+  }
   return fresh
 }
 
-function giveBack(a: Address, c: PyConn): void {
+function giveBack(a: Address, c: Conn): void {
+  const pools: Map<string, Conn[]> = c instanceof SyncConn ? idleSync : idleLoop
   const k = keyOf(a)
-  let list = idle.get(k)
-  if (!list) idle.set(k, (list = []))
+  let list = pools.get(k)
+  if (!list) pools.set(k, (list = []))
   // A few idle connections are plenty; Python's server keeps a thread per connection.
   if (list.length < 8) list.push(c)
   else c.close()
@@ -289,8 +351,7 @@ export class PyProxyCore extends ProxyCore {
     const c = takeSync(a, this.state.authkey)
     let ok = false
     try {
-      c.send(tuple(this.ident, name, tuple(...pyArgs), {}))
-      const r = c.recv()
+      const r = c.request(tuple(this.ident, name, tuple(...pyArgs), {}))
       ok = true
       return this.result(r, method)
     } finally {
@@ -330,15 +391,14 @@ export class PyProxyCore extends ProxyCore {
   private async once(method: string, args: unknown[], signal: AbortSignal | undefined): Promise<unknown> {
     const [name, pyArgs] = this.translate(method, args)
     const a = this.state.address
-    const c = await takeAsync(a, this.state.authkey)
+    const c = idleLoop.get(keyOf(a))?.pop() ?? (await takeAsync(a, this.state.authkey))
     let ok = false
     // A wait that cannot be sliced (a Barrier's, a join) and is aborted: its connection is dropped
     // (Python's thread for it goes on waiting and takes nothing), and the abort is what the caller sees.
     const onAbort = (): void => c.close()
     signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      await c.coro_send(tuple(this.ident, name, tuple(...pyArgs), {}))
-      const r = await c.coro_recv()
+      const r = await c.request(tuple(this.ident, name, tuple(...pyArgs), {}))
       ok = true
       return this.result(r, method)
     } catch (error) {
@@ -464,6 +524,8 @@ function asLibraryType(typeid: string, exposed: readonly string[]): string {
 
 /** Drops this thread's idle connections to a manager (shutdown, or a manager that went away). */
 export function dropPyConnections(a: Address): void {
-  for (const c of idle.get(keyOf(a)) ?? []) c.close()
-  idle.delete(keyOf(a))
+  for (const pools of [idleSync, idleLoop] as Map<string, Conn[]>[]) {
+    for (const c of pools.get(keyOf(a)) ?? []) c.close()
+    pools.delete(keyOf(a))
+  }
 }

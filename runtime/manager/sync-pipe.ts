@@ -7,10 +7,47 @@
 // The FIFOs live in a private folder of the server (mode 0700) and are unlinked once both ends
 // are open. The client's read end sees end-of-file when the server process is gone; the server
 // learns that the client is gone from the client's socket connection, to which this lane belongs.
+//
+// The same class reads and writes a socket that the I/O thread connected and handed over
+// (SyncPipe.socket: a Python manager's connection). A socket's fd does not block: a read that
+// finds nothing spins a moment (an answer usually comes within tens of µs), then sleeps in
+// growing steps of at most POLL_CAP_MS, so a call that waits long costs a few wake-ups a second.
 
 import { closeSync, constants, openSync, readSync, writeSync, writevSync } from 'node:fs'
 import { EOFError, OSError } from '../core/errors.js'
 import { MAX_MESSAGE_BYTES, frameHeader } from '../ipc/framing.js'
+import { DetachedConnectState, closeDetached } from '../ipc/sockets.js'
+import { blockOn } from '../core/wait.js'
+
+/** Reads of a socket that found nothing, retried at once before the thread sleeps. */
+const SPIN_READS = 40
+/** The longest sleep between two reads of a socket that is waited on; after a second of waiting, POLL_CAP_LONG_MS. */
+const POLL_CAP_MS = 1
+const POLL_CAP_LONG_MS = 5
+const nap = new Int32Array(new SharedArrayBuffer(4))
+
+/** A system call on a non-blocking fd that would block: EAGAIN (or EWOULDBLOCK). */
+function wouldBlock(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException)?.code
+  return code === 'EAGAIN' || code === 'EWOULDBLOCK'
+}
+
+/** Retries `io` on a non-blocking fd until it does something: spins, then sleeps in growing steps. */
+function polled(io: () => number): number {
+  let delay = 0
+  const start = performance.now()
+  for (let tries = 0; ; tries++) {
+    try {
+      return io()
+    } catch (error) {
+      if (!wouldBlock(error)) throw error
+    }
+    if (tries < SPIN_READS) continue
+    const cap = performance.now() - start > 1000 ? POLL_CAP_LONG_MS : POLL_CAP_MS
+    delay = Math.min(cap, delay === 0 ? 0.02 : delay * 2)
+    Atomics.wait(nap, 0, 0, delay)
+  }
+}
 
 /** Bytes read ahead: an answer and its header usually come in one read. */
 const READ_AHEAD = 64 * 1024
@@ -22,7 +59,19 @@ export class SyncPipe {
   private end = 0
   private closed = false
 
-  private constructor(private readonly out: number, private readonly in_: number) {}
+  private constructor(
+    private readonly out: number,
+    private readonly in_: number,
+    /** A handed-over socket (one fd both ways, non-blocking), closed by the I/O thread. */
+    private readonly socketFd = false,
+  ) {}
+
+  /** Connects to `address` (the I/O thread connects and runs the handshake) and takes the socket over. */
+  static socket(address: string | [string, number], authkey: Uint8Array | null): SyncPipe {
+    const st = new DetachedConnectState(address, { authkey })
+    const fd = blockOn<number>(st, () => st.attempt(), Infinity, () => st.expire() as never, true)
+    return new SyncPipe(fd, fd, true)
+  }
 
   /**
    * Opens the client's ends of the FIFOs the server made (`request` it reads, `answer` it writes):
@@ -41,14 +90,14 @@ export class SyncPipe {
   /** Writes one frame (connection framing, framing.ts), all of it, without copying the payload. */
   sendBytes(payload: Uint8Array): void {
     const head = frameHeader(payload.length)
-    let n = writevSync(this.out, [head, payload])
+    let n = this.socketFd ? polled(() => writevSync(this.out, [head, payload])) : writevSync(this.out, [head, payload])
     // A large frame may go in parts (the server reads as it comes).
     for (let at = n - head.length; at < payload.length; at += n) {
       if (at < 0) {
-        n = writeSync(this.out, head, head.length + at)
+        n = this.write(head, head.length + at, -at)
         continue
       }
-      n = writeSync(this.out, payload, at, payload.length - at)
+      n = this.write(payload, at, payload.length - at)
     }
   }
 
@@ -88,8 +137,12 @@ export class SyncPipe {
     while (this.end - this.start < n) this.end += this.read(this.buf, this.end, READ_AHEAD - this.end)
   }
 
+  private write(from: Uint8Array, at: number, length: number): number {
+    return this.socketFd ? polled(() => writeSync(this.out, from, at, length)) : writeSync(this.out, from, at, length)
+  }
+
   private read(into: Buffer, at: number, max: number): number {
-    const n = readSync(this.in_, into, at, max, null)
+    const n = this.socketFd ? polled(() => readSync(this.in_, into, at, max, null)) : readSync(this.in_, into, at, max, null)
     if (n === 0) throw new EOFError('the manager closed the connection')
     return n
   }
@@ -97,6 +150,7 @@ export class SyncPipe {
   close(): void {
     if (this.closed) return
     this.closed = true
+    if (this.socketFd) return closeDetached(this.out)
     closeSync(this.out)
     closeSync(this.in_)
   }
