@@ -1,7 +1,7 @@
 // Shared test helpers: run a behaviour in each call style, and start processes that are always
 // ended by the test that started them.
 import type { ExecutionContext } from 'ava'
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { AioProcess, type ProcessOptions } from '../generated/index.generated.js'
 
 export type Style = 'blocking' | 'coro'
@@ -85,3 +85,21 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv, timeout: n
 
 /** The library's entry point as an import specifier for `runNode` scripts. */
 export const ENTRY = JSON.stringify(new URL('../generated/index.generated.js', import.meta.url).href)
+
+/**
+ * CPython 3.11, 3.12 and 3.13 as [version, env for `python3`]: pyenv's when it has that version,
+ * else the system python3 when it is that version; `{ SKIP: '1' }` for one that is not here.
+ */
+export function pythons(): [string, NodeJS.ProcessEnv][] {
+  const found: [string, NodeJS.ProcessEnv][] = []
+  const bare = spawnSync('pyenv', ['versions', '--bare'], { encoding: 'utf8' })
+  const versions = bare.status === 0 ? bare.stdout.split('\n').map((v) => v.trim()) : []
+  for (const want of ['3.11', '3.12', '3.13']) {
+    const v = versions.find((x) => x.startsWith(`${want}.`))
+    const env = v ? { ...process.env, PYENV_VERSION: v } : process.env
+    const probe = spawnSync('python3', ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], { encoding: 'utf8', env })
+    if (probe.status === 0 && probe.stdout.trim() === want) found.push([want, env])
+    else found.push([want, { SKIP: '1' }])
+  }
+  return found
+}

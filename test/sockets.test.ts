@@ -2,13 +2,13 @@
 // HMAC-MD5 handshake and 3.12+/3.13's {digest} one), wrong keys, and hostile peers.
 import test from 'ava'
 import net from 'node:net'
-import { spawn, spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { AioArray, AioClient, AioListener, wait, coro_wait, AioPipe } from '../generated/index.generated.js'
-import { LONG, STYLES, call, joined, start } from './helpers.js'
+import { LONG, STYLES, call, joined, pythons, start } from './helpers.js'
 
 const TARGETS = new URL('./targets.js', import.meta.url)
 
@@ -173,20 +173,6 @@ test('fuzz: 200 rounds of random bytes and random frame sequences; the listener 
 })
 
 // --- CPython as the peer ------------------------------------------------------------------------
-
-function pythons(): [string, NodeJS.ProcessEnv][] {
-  const found: [string, NodeJS.ProcessEnv][] = []
-  const bare = spawnSync('pyenv', ['versions', '--bare'], { encoding: 'utf8' })
-  const versions = bare.status === 0 ? bare.stdout.split('\n').map((v) => v.trim()) : []
-  for (const want of ['3.11', '3.12', '3.13']) {
-    const v = versions.find((x) => x.startsWith(`${want}.`))
-    const env = v ? { ...process.env, PYENV_VERSION: v } : process.env
-    const probe = spawnSync('python3', ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], { encoding: 'utf8', env })
-    if (probe.status === 0 && probe.stdout.trim() === want) found.push([want, env])
-    else found.push([want, { SKIP: '1' }])
-  }
-  return found
-}
 
 function python(env: NodeJS.ProcessEnv, script: string): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
