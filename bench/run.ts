@@ -9,6 +9,7 @@ import { benchPool } from './pool.js'
 import { benchManager } from './manager.js'
 import { benchSpawnPool } from './spawn-pool.js'
 import { benchPythonManager } from './python-manager.js'
+import { benchPickle } from './pickle.js'
 
 function fmt(v: number, unit: string): string {
   // Rates and µs-scale figures: whole numbers with separators; small ns/pair keep one decimal.
@@ -32,7 +33,7 @@ function table(rows: Row[]): string {
 const started = performance.now()
 const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY, 'i') : undefined
 const log = (line: string): boolean => process.stderr.write(`bench: ${line}\n`)
-const rows = [...(await benchPrimitives({ log, only })), ...(await benchQueues({ log, only })), ...(await benchPipes({ log, only })), ...(await benchPool({ log, only })), ...(await benchSpawnPool({ log, only })), ...(await benchManager({ log, only })), ...(await benchPythonManager({ log, only }))]
+const rows = [...(await benchPrimitives({ log, only })), ...(await benchQueues({ log, only })), ...(await benchPipes({ log, only })), ...(await benchPool({ log, only })), ...(await benchSpawnPool({ log, only })), ...(await benchManager({ log, only })), ...(await benchPythonManager({ log, only })), ...(await benchPickle({ log, only }))]
 
 console.log(table(rows))
 console.log()

@@ -86,7 +86,10 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv, timeout: n
 /** The library's entry point as an import specifier for `runNode` scripts. */
 export const ENTRY = JSON.stringify(new URL('../generated/index.generated.js', import.meta.url).href)
 
-/** CPython 3.11, 3.12 and 3.13 (pyenv's, or the system's): each with its env, or `{ SKIP: '1' }` when absent. */
+/**
+ * CPython 3.11, 3.12 and 3.13 as [version, env for `python3`]: pyenv's when it has that version,
+ * else the system python3 when it is that version; `{ SKIP: '1' }` for one that is not here.
+ */
 export function pythons(): [string, NodeJS.ProcessEnv][] {
   const found: [string, NodeJS.ProcessEnv][] = []
   const bare = spawnSync('pyenv', ['versions', '--bare'], { encoding: 'utf8' })

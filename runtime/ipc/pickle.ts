@@ -173,6 +173,13 @@ for (const e of EXCEPTIONS) DEFAULT_GLOBALS[`builtins ${e}`] = true
 
 // Python 2 names that protocol 2 streams may carry (Lib/_compat_pickle.py, the parts that matter here).
 const PY2_MODULES: Record<string, string> = { __builtin__: 'builtins', copy_reg: 'copyreg', Queue: 'queue', exceptions: 'builtins' }
+// And the allowed names Python 3 renames at protocol 2 (_compat_pickle's NAME_MAPPING): range is
+// written as __builtin__.xrange, multiprocessing.context's errors as multiprocessing's.
+const PY2_NAMES: Record<string, readonly [string, string]> = {
+  '__builtin__ xrange': ['builtins', 'range'],
+  'exceptions StandardError': ['builtins', 'Exception'],
+}
+for (const e of ['AuthenticationError', 'BufferTooShort', 'ProcessError', 'TimeoutError']) PY2_NAMES[`multiprocessing ${e}`] = ['multiprocessing.context', e]
 const PY3_MODULES: Record<string, string> = { builtins: '__builtin__', copyreg: 'copy_reg', queue: 'Queue' }
 
 // Opcodes (Lib/pickletools.py).
@@ -344,6 +351,86 @@ function rawUnicodeEscape(s: string): string {
   return s.replace(/\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g, (_m, u?: string, U?: string) => String.fromCodePoint(parseInt((u ?? U)!, 16)))
 }
 
+/** Python's float() of a str: decimal, exponent, inf, infinity, nan (FLOAT's argument). */
+const PY_FLOAT = /^[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|inf(?:inity)?|nan)$/i
+
+/** A memo index written as text (PUT, GET): a non-negative int, as Python's int() reads it. */
+function memoKey(line: string, what: string): number {
+  const i = intFromText(line, what)
+  if (typeof i !== 'number' || i < 0) throw new UnpicklingError(`${what} of ${JSON.stringify(line.slice(0, 40))}: not a memo index`)
+  return i
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype
+}
+
+/**
+ * The value once more, for a stream that pushed an object twice (GET, DUP). The depths kept beside
+ * the stack then fall short for a container filled after it was shared (a stream can nest without
+ * bound that way), and a dict that became a Map after it was shared is still the plain object where
+ * it was taken before (Python's `d = {}; d[1] = d`). One walk with a visited set, as an encoder of
+ * the value walks it (dumps' memo), puts each Map in its plain object's places and measures the
+ * containers on its path. Iterative: its own depth costs no stack.
+ */
+function settle(root: unknown, converted: ReadonlyMap<object, Map<unknown, unknown>>, maxDepth: number): unknown {
+  const fix = (v: unknown): unknown => (v !== null && typeof v === 'object' ? (converted.get(v) ?? v) : v)
+  const seen = new Set<object>()
+  /** The containers below each one on the path, and how many of them were entered. */
+  const path: Array<{ below: object[]; next: number }> = []
+  const enter = (v: unknown): void => {
+    if (v === null || typeof v !== 'object' || seen.has(v)) return
+    seen.add(v)
+    const below = childrenFixed(v, fix)
+    if (below === undefined) return
+    if (path.length + 1 > maxDepth) throw new UnpicklingError(`containers nested more than ${maxDepth} deep`)
+    path.push({ below, next: 0 })
+  }
+  const top = fix(root)
+  enter(top)
+  while (path.length > 0) {
+    const frame = path[path.length - 1]
+    if (frame.next < frame.below.length) enter(frame.below[frame.next++])
+    else path.pop()
+  }
+  return top
+}
+
+/** A container's items that are objects, after each replaced dict in it is put right; undefined for a leaf. */
+function childrenFixed(v: object, fix: (v: unknown) => unknown): object[] | undefined {
+  const below: object[] = []
+  const note = (x: unknown): unknown => {
+    const y = fix(x)
+    if (y !== null && typeof y === 'object') below.push(y)
+    return y
+  }
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) v[i] = note(v[i])
+  } else if (v instanceof Map) {
+    const entries = [...v].map(([k, x]): [unknown, unknown] => [note(k), note(x)])
+    v.clear()
+    for (const [k, x] of entries) v.set(k, x)
+  } else if (v instanceof Set) {
+    const items = [...v].map(note)
+    v.clear()
+    for (const x of items) v.add(x)
+  } else if (v instanceof PyObject) {
+    // Its args are an array of its own (call() copies them), a container as the tuple dumps writes.
+    note(v.args)
+    v.state = note(v.state)
+    if (v.kwargs) note(v.kwargs)
+  } else if (isPlainObject(v)) {
+    for (const k of Object.keys(v)) {
+      const x = v[k]
+      const y = note(x)
+      if (y !== x) v[k] = y
+    }
+  } else {
+    return undefined
+  }
+  return below
+}
+
 /** Sets one key of a dict being built: a plain object while every key is a str, then a Map. */
 function setItem(d: unknown, k: unknown, v: unknown): unknown {
   if (d instanceof Map) {
@@ -391,6 +478,19 @@ function load(data: Uint8Array, options: UnpickleOptions): unknown {
   const marks: number[] = []
   const memo = new Map<number, unknown>()
   const memoDepth = new Map<number, number>()
+  // The memo keys of each plain-object dict, so that one which becomes a Map is found without a
+  // scan of the whole memo (a scan per dict is quadratic in a list of dicts with int keys). Made at
+  // the first such dict: a stream without one pays nothing for it.
+  let dictKeys: Map<object, number[]> | undefined
+  const indexDict = (v: object, i: number): void => {
+    const keys = dictKeys!.get(v)
+    if (keys) keys.push(i)
+    else dictKeys!.set(v, [i])
+  }
+  // Dicts that became Maps (the plain object → its Map), and whether any object was pushed a second
+  // time (GET, DUP): then copies may hold a replaced dict or a depth that its filling outgrew.
+  const converted = new Map<object, Map<unknown, unknown>>()
+  let aliased = false
   let proto = 0
 
   const push = (v: unknown, d = 0): void => {
@@ -419,15 +519,23 @@ function load(data: Uint8Array, options: UnpickleOptions): unknown {
   }
   const memoPut = (i: number): void => {
     const t = top('PUT')
-    memo.set(i, stack[t])
+    const v = stack[t]
+    memo.set(i, v)
     memoDepth.set(i, depth[t])
+    if (dictKeys && isPlainObject(v)) indexDict(v, i)
   }
   const memoGet = (i: number): void => {
     if (!memo.has(i)) throw new UnpicklingError(`memo key ${i} was never stored`)
-    push(memo.get(i), memoDepth.get(i))
+    const v = memo.get(i)
+    if (v !== null && typeof v === 'object') aliased = true
+    push(v, memoDepth.get(i))
   }
   const global = (module: string, name: string): PyGlobal => {
-    if (proto < 3) module = PY2_MODULES[module] ?? module
+    if (proto < 3) {
+      const key = `${module} ${name}`
+      if (Object.hasOwn(PY2_NAMES, key)) [module, name] = PY2_NAMES[key]
+      else if (Object.hasOwn(PY2_MODULES, module)) module = PY2_MODULES[module]
+    }
     if (!Object.hasOwn(globals, `${module} ${name}`)) {
       throw new UnpicklingError(`the pickle names the global ${module}.${name}, which is not allowed here: nothing is imported from a stream (allow it with the globals option if it is data)`)
     }
@@ -456,11 +564,9 @@ function load(data: Uint8Array, options: UnpickleOptions): unknown {
         r.need(r.u64('FRAME'), 'FRAME')
         break
       case STOP: {
+        // CPython ignores what is left on the stack or the marks; so does this.
         const v = pop('STOP')
-        if (stack.length !== 0 || marks.length !== 0) {
-          // CPython ignores what is left; so does this, a stream's own business.
-        }
-        return v
+        return aliased ? settle(v, converted, maxDepth) : v
       }
       case MARK:
         marks.push(stack.length)
@@ -474,6 +580,7 @@ function load(data: Uint8Array, options: UnpickleOptions): unknown {
         break
       case DUP: {
         const t = top('DUP')
+        if (stack[t] !== null && typeof stack[t] === 'object') aliased = true
         push(stack[t], depth[t])
         break
       }
@@ -517,8 +624,9 @@ function load(data: Uint8Array, options: UnpickleOptions): unknown {
         break
       case FLOAT: {
         const s = r.line('FLOAT').trim()
-        const v = Number(s === 'inf' ? 'Infinity' : s === '-inf' ? '-Infinity' : s === 'nan' ? 'NaN' : s)
-        if (Number.isNaN(v) && s !== 'nan') throw new UnpicklingError(`FLOAT of ${JSON.stringify(s.slice(0, 40))}`)
+        // Python's float() syntax; Number() alone would also take '', '0x10' and '0b1'.
+        if (!PY_FLOAT.test(s)) throw new UnpicklingError(`FLOAT of ${JSON.stringify(s.slice(0, 40))}: not a float`)
+        const v = Number(s.replace(/^([-+]?)inf(inity)?$/i, '$1Infinity').replace(/^[-+]?nan$/i, 'NaN'))
         push(v)
         break
       }
@@ -624,10 +732,13 @@ function load(data: Uint8Array, options: UnpickleOptions): unknown {
         break
       }
       case SETITEM: {
+        const dv = depth[depth.length - 1] ?? 0
         const v = pop('SETITEM')
+        const dk = depth[depth.length - 1] ?? 0
         const k = pop('SETITEM')
         const t = top('SETITEM')
         stack[t] = replaceDict(stack[t], setItem(stack[t], k, v))
+        bumpDepth(t, Math.max(dk, dv))
         break
       }
       case SETITEMS: {
@@ -650,7 +761,7 @@ function load(data: Uint8Array, options: UnpickleOptions): unknown {
         break
       }
       case PUT:
-        memoPut(Number(r.line('PUT')))
+        memoPut(memoKey(r.line('PUT'), 'PUT'))
         break
       case BINPUT:
         memoPut(r.u8())
@@ -662,7 +773,7 @@ function load(data: Uint8Array, options: UnpickleOptions): unknown {
         memoPut(memo.size)
         break
       case GET:
-        memoGet(Number(r.line('GET')))
+        memoGet(memoKey(r.line('GET'), 'GET'))
         break
       case BINGET:
         memoGet(r.u8())
@@ -719,8 +830,9 @@ function load(data: Uint8Array, options: UnpickleOptions): unknown {
         const obj = stack[t]
         if (obj instanceof PyObject) {
           obj.state = state
-        } else if (obj !== null && typeof obj === 'object' && Object.getPrototypeOf(obj) === Object.prototype && state !== null && typeof state === 'object' && !Array.isArray(state)) {
-          Object.assign(obj, state)
+        } else if (isPlainObject(obj) && isPlainObject(state)) {
+          // Key by key, as SETITEM does: a '__proto__' key is a key, not the object's prototype.
+          for (const [k, v] of Object.entries(state)) setItem(obj, k, v)
         } else {
           throw new UnpicklingError(`BUILD of ${describe(obj)}: its state has nowhere to go`)
         }
@@ -756,7 +868,14 @@ function load(data: Uint8Array, options: UnpickleOptions): unknown {
   }
   /** A dict that became a Map (its first key that is not a str): the memo's references follow it. */
   function replaceDict(before: unknown, after: unknown): unknown {
-    if (before !== after) for (const [k, v] of memo) if (v === before) memo.set(k, after)
+    if (before === after) return after
+    const map = after as Map<unknown, unknown>
+    converted.set(before as object, map)
+    if (!dictKeys) {
+      dictKeys = new Map()
+      for (const [i, v] of memo) if (isPlainObject(v)) indexDict(v, i)
+    }
+    for (const k of dictKeys.get(before as object) ?? []) if (memo.get(k) === before) memo.set(k, map)
     return after
   }
 }
@@ -1124,14 +1243,21 @@ class Pickler {
 /**
  * Python's `pickle.dumps`: the pickle of a value, protocol 4 unless told (2–5); CPython's
  * `pickle.loads` reads it.
- * @throws {@link PicklingError} for a value Python has no form of (a function, a class instance).
+ * @throws {@link PicklingError} for a value Python has no form of (a function, a class instance), or
+ * one nested deeper than maxDepth or than this thread's stack holds.
  */
 export function dumps(value: unknown, options: PickleOptions = {}): Buffer {
   const proto = options.protocol ?? 4
   if (![2, 3, 4, 5].includes(proto)) throw new PicklingError(`pickle protocol ${proto}: this codec writes 2 to 5`)
   const p = new Pickler(proto, options.maxDepth ?? 1000)
   p.out.op2(PROTO, proto)
-  p.save(value)
+  try {
+    p.save(value)
+  } catch (e) {
+    // The stack ran out before maxDepth (a maxDepth set beyond what this thread's stack holds).
+    if (e instanceof RangeError) throw new PicklingError(`the value cannot be pickled: ${e.message}`, { cause: e })
+    throw e
+  }
   p.out.u8(STOP)
   return Buffer.from(p.out.buf.subarray(0, p.out.pos))
 }
