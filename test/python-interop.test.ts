@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { AioClient, AioListener, AioManager, AioPipe, Empty, RemoteError, UnpicklingError, ValueError, pickle, type AioLock, type AioQueue, type PyTuple } from '../generated/index.generated.js'
-import { LONG, python, pythons } from './helpers.js'
+import { ENTRY, FD_COUNTING, LONG, python, pythons, runNodeUnderFdLimit } from './helpers.js'
 
 /** A Python process whose stdout lines are collected; `line(i)` waits (bounded) for the i-th. */
 interface Py {
@@ -539,4 +539,60 @@ c = Client(${JSON.stringify(join(dir, 'l.sock'))}, authkey=b'k'); c.send({'still
   const q = m.Queue()
   q.put(1)
   t.is(q.get(), 1)
+})
+
+/** A Python SyncManager at a free port that prints the port, then its number of objects for each line on stdin. */
+const PY_COUNTING_MANAGER = `
+import sys, threading
+from multiprocessing.managers import SyncManager
+s = SyncManager(('127.0.0.1', 0), authkey=b'secret').get_server()
+print(s.address[1], flush=True)
+def count():
+    for _ in sys.stdin:
+        print(len(s.id_to_refcount), flush=True)
+threading.Thread(target=count, daemon=True).start()
+s.serve_forever()
+`
+
+withPython('1,000 proxies of a Python manager made and collected under ulimit -n 256: decrefs go one at a time, the fds come back and Python frees the objects', async (t) => {
+  const py = startPython(t, good, PY_COUNTING_MANAGER)
+  const port = Number(await py.line(0))
+  // Collections free proxies by the hundred at once (forced here with gc()): a decref connection
+  // each, all at once, ran out of fds after the second collection.
+  const script = `
+    import { AioManager } from ${ENTRY}
+    import { setFlagsFromString } from 'node:v8'
+    import { runInNewContext } from 'node:vm'
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc')
+    ${FD_COUNTING}
+    const m = new AioManager({ address: ['127.0.0.1', ${port}], authkey: 'secret', serializer: 'pickle' })
+    m.connect()
+    const base = fds()
+    let most = 0
+    for (let i = 0; i < 1000; i++) {
+      const q = i % 2 ? m.Queue() : await m.coro_Queue()
+      q.put(i)
+      if ((i % 3 ? q.get() : await q.coro_get()) !== i) throw new Error('wrong item')
+      if (i % 100 === 99) {
+        gc()
+        await new Promise((r) => setTimeout(r, 0))
+        most = Math.max(most, fds() - base)
+      }
+    }
+    gc()
+    // shutdown() closes the idle connections this thread kept; the decrefs may go on a while.
+    m.shutdown()
+    const end = Date.now() + 20_000
+    while ((await settled()) > base && Date.now() < end);
+    console.log(most, fds() - base)
+  `
+  const { status, stdout: out, stderr: err } = await runNodeUnderFdLimit(script)
+  t.is(status, 0, err)
+  const [most, left] = out.trim().split(' ').map(Number)
+  t.true(most <= 16, `${most} fds more than at the start`)
+  t.true(left <= 0, `${left} fds left after shutdown()`)
+  // Every proxy's decref reached Python (the script's process stays until they are sent).
+  py.child.stdin.write('\n')
+  t.true(Number(await py.line(1)) <= 2, `${py.lines[1]} objects left on the Python manager`)
 })

@@ -300,9 +300,19 @@ const SLICED: Record<string, [block: number | null, timeout: number]> = {
 
 const snake = (name: string): string => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
 
+/**
+ * Decrefs of collected proxies, sent one after another: a collection frees proxies by the
+ * hundred at once, and a connection each, all together, would run out of fds here and threads
+ * in Python's server (Python's own finalizers run one at a time).
+ */
+let decrefs: Promise<void> = Promise.resolve()
+
 /** Python's objects are collected with their proxies here: a decref on a connection of its own, as Python's finalizer does. */
 const collected = new FinalizationRegistry<{ address: Address; authkey: string | null; id: unknown }>((s) => {
-  void coroPyDispatch(s.address, s.authkey, 'decref', [s.id]).catch(() => {})
+  decrefs = decrefs.then(() => coroPyDispatch(s.address, s.authkey, 'decref', [s.id]).then(
+    () => {},
+    () => {},
+  ))
 })
 
 /** The core of a proxy of a Python manager's object: the library's proxy classes call it as their own. */
