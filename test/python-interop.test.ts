@@ -443,13 +443,19 @@ function mutate(base: Buffer, rand: () => number): Buffer {
 const [, good] = pythons().find(([, env]) => !env.SKIP) ?? ['', { SKIP: '1' }]
 const withPython = good.SKIP ? test.skip : test
 
-withPython('1,000+ hostile pickles against a Node manager and a Node listener: every one answered or refused, and a good Python client is served afterwards', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'aio-fuzz-'))
+/** A Node AioManager started as a process, at a Unix socket in a folder of its own; the test ends both. */
+function nodeManager(t: { teardown(f: () => void): void }): { dir: string; address: string; m: AioManager } {
+  const dir = mkdtempSync(join(tmpdir(), 'aio-py-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const address = join(dir, 'm.sock')
   const m = new AioManager({ address, authkey: 'secret' })
   m.start()
   t.teardown(() => m.shutdown())
+  return { dir, address, m }
+}
+
+withPython('1,000+ hostile pickles against a Node manager and a Node listener: every one answered or refused, and a good Python client is served afterwards', async (t) => {
+  const { dir, address, m } = nodeManager(t)
   const { tuple } = pickle
   const bases = [
     tuple(null, 'dummy', tuple(), {}),
@@ -595,4 +601,65 @@ withPython('1,000 proxies of a Python manager made and collected under ulimit -n
   // Every proxy's decref reached Python (the script's process stays until they are sent).
   py.child.stdin.write('\n')
   t.true(Number(await py.line(1)) <= 2, `${py.lines[1]} objects left on the Python manager`)
+})
+
+withPython("a Python client's list and dict calls on a Node manager mean what they mean in Python: range and pairs taken, [] * 10**9 cheap, [1] * 10**9 a MemoryError (it ended the manager), a million items extended", async (t) => {
+  const { address, m } = nodeManager(t)
+  const r = await python(good, `
+from multiprocessing.managers import SyncManager
+m = SyncManager(${JSON.stringify(address)}, authkey=b'secret'); m.connect()
+def error(f):
+    try:
+        f()
+        return 'no error'
+    except Exception as e:
+        return type(e).__name__ + ': ' + str(e).strip().splitlines()[-2 if type(e).__name__ == 'RemoteError' else -1].strip()
+l = m.list(range(10))
+print(l[:])
+l[::2] = 'abcde'
+l[2:5] = range(3)
+l.extend(range(2))
+print(l[:])
+empty = m.list()
+print(len(empty * 10**9), len(10**9 * empty), len(empty * 2**70))
+empty *= 10**9
+print(len(empty))
+one = m.list([1])
+print(error(lambda: one * 10**9))
+print(error(lambda: one * 2.5))
+print(one * 3, one * True, one * -1)
+big = m.list()
+big.extend(list(range(1_000_000)))
+big[0:0] = list(range(1_000_000))
+print(len(big))
+d = m.dict([(1, 2), ((1, 2), b'x')])
+d.update([('a', 'b')], z=5)
+print(sorted(map(repr, d.items())))
+print(error(lambda: m.dict([(1, 2, 3)])))
+print(error(lambda: m.Queue(foo=1)))
+s = m.list([(10,), (9,), (9, 1)])
+s.sort()
+print(s[:])
+print(error(lambda: m.list([1, 'a']).sort()))
+`)
+  t.is(r.code, 0, r.err)
+  t.deepEqual(r.out.trim().split('\n'), [
+    '[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]',
+    "['a', 1, 0, 1, 2, 5, 'd', 7, 'e', 9, 0, 1]",
+    '0 0 0',
+    '0',
+    'MemoryError: a list of more than 16777216 items on a Node manager',
+    "TypeError: can't multiply sequence by non-int of type 'float'",
+    '[1, 1, 1] [1] []',
+    '2000000',
+    `["('a', 'b')", "('z', 5)", "((1, 2), b'x')", '(1, 2)']`,
+    'RemoteError: ValueError: dictionary update sequence element #0 has length 3; 2 is required',
+    "RemoteError: TypeError: Queue() got an unexpected keyword argument 'foo'",
+    '[(9,), (9, 1), (10,)]',
+    "TypeError: '<' not supported between instances of 'str' and 'int'",
+  ])
+  // Still serving.
+  const q = m.Queue()
+  q.put(1)
+  t.is(q.get(), 1)
 })

@@ -320,7 +320,8 @@ export class HostedList {
     this.items.push(v)
   }
   extend(vs: unknown[]): void {
-    this.items.push(...vs)
+    // One push per item: push(...vs) of a million items overflows the stack.
+    for (const v of vs) this.items.push(v)
   }
   insert(i: number, v: unknown): void {
     this.items.splice(i < 0 ? Math.max(0, this.items.length + i) : i, 0, v)
