@@ -663,3 +663,39 @@ print(error(lambda: m.list([1, 'a']).sort()))
   q.put(1)
   t.is(q.get(), 1)
 })
+
+withPython('a Python peer that sends requests and reads no answers is served no further than its socket takes (each answer waited in the heap before), then fully once it reads', async (t) => {
+  const { address, m } = nodeManager(t)
+  const l = m.list<number>()
+  l.extend(Array.from({ length: 1_000_000 }, (_, i) => i))
+  m.publish('get_list', l)
+  const ROUNDS = 200
+  const py = startPython(t, good, `
+import pickle, sys
+from multiprocessing.managers import SyncManager
+from multiprocessing.connection import Client
+class M(SyncManager): pass
+M.register('get_list')
+m = M(${JSON.stringify(address)}, authkey=b'secret'); m.connect()
+shared = m.get_list()  # kept: the object lives while a proxy does
+ident = shared._token.id
+c = Client(${JSON.stringify(address)}, authkey=b'secret')
+c.send((None, 'accept_connection', ('reads-nothing',), {})); c.recv()
+# A copy of the whole list (megabytes), then an append: the appends count the answers made.
+for i in range(${ROUNDS}):
+    c.send((ident, '#GETVALUE', (), {}))
+    c.send((ident, 'append', (i,), {}))
+print('sent', flush=True)
+sys.stdin.readline()
+answers = [c.recv() for _ in range(2 * ${ROUNDS})]
+print(all(a[0] == '#RETURN' for a in answers), flush=True)
+`)
+  t.is(await py.line(0), 'sent')
+  // Not a wait for something to happen: a bound on how much did, a while after all was sent.
+  await new Promise((r) => setTimeout(r, 1000))
+  t.true(l.len() - 1_000_000 <= 2, `${l.len() - 1_000_000} requests answered to a peer that read none`)
+  py.child.stdin.write('\n')
+  t.is(await py.line(1), 'True')
+  t.is(l.len(), 1_000_000 + ROUNDS)
+  t.is(await py.closed, 0, py.err())
+})

@@ -164,17 +164,47 @@ const PY_TYPES: Record<string, PyType> = {
 /** The hosted type of a container of this file: its Python methods, run on the object here. */
 const PY_CONTAINER: HostedType = { create: () => undefined, call: async () => undefined }
 
-/** One connection from a Python client: its requests are answered in order, one at a time. */
+/** Where a Python connection's answers go: send() is false once the socket's buffer is full, drain() settles when it has room. */
+export interface PyWire {
+  send(bytes: Uint8Array): boolean
+  drain(): Promise<void>
+}
+
+/**
+ * Requests read ahead of the one being answered, past which the socket is not read. Python's own
+ * client has one in flight; a peer that sends more without reading its answers is held to this.
+ */
+const MAX_READ_AHEAD = 64
+
+/**
+ * One connection from a Python client: its requests are answered in order, one at a time, and an
+ * answer waits until the socket took the one before, as Python's server thread blocks in send():
+ * a peer that does not read its answers stops being served instead of filling this heap.
+ */
 export class PyConnection {
   /** After 'accept_connection': requests are a proxy's method calls. */
   private proxying = false
   private queue: Promise<void> = Promise.resolve()
+  /** Requests received and not answered yet. */
+  private unanswered = 0
+  /** The socket's buffer was full after the last answer: the next one waits for it to drain. */
+  private full = false
 
-  constructor(private readonly host: PyHost, private readonly send: (bytes: Uint8Array) => void, private readonly client: ClientRef, private readonly signal: AbortSignal) {}
+  constructor(private readonly host: PyHost, private readonly wire: PyWire, private readonly client: ClientRef, private readonly signal: AbortSignal) {}
 
   received(bytes: Buffer): void {
+    this.unanswered++
     // Whatever a request does, the connection answers it and goes on to the next.
-    this.queue = this.queue.then(() => this.handle(bytes)).catch((error) => this.reply(tuple('#TRACEBACK', tracebackOf(error))))
+    this.queue = this.queue
+      .then(() => (this.full ? this.wire.drain() : undefined))
+      .then(() => this.handle(bytes))
+      .catch((error) => this.reply(tuple('#TRACEBACK', tracebackOf(error))))
+      .finally(() => this.unanswered--)
+  }
+
+  /** For FramedSocket's backlog: while too many requests wait, the socket is not read until they are answered. */
+  backlog(): Promise<void> | undefined {
+    return this.unanswered > MAX_READ_AHEAD ? this.queue : undefined
   }
 
   private async handle(bytes: Buffer): Promise<void> {
@@ -210,7 +240,7 @@ export class PyConnection {
     } catch (error) {
       bytes = dumps(tuple('#UNSERIALIZABLE', `the Node manager could not pickle the result: ${(error as Error).message}`))
     }
-    this.send(bytes)
+    this.full = !this.wire.send(bytes)
   }
 
   /** The server's own methods (Server.public in managers.py); errors come back as '#TRACEBACK', as there. */
