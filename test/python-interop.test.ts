@@ -281,6 +281,11 @@ print(m.Queue().get(timeout=0.01) if False else 'ok')
     t.deepEqual(li.toArray(), [3, 1, 2])
     t.deepEqual(li.slice(0, 2), [3, 1])
     t.is(li.len(), 3)
+    // Python's ListProxy exposes sort, its reverse by keyword only.
+    li.sort()
+    t.deepEqual(li.toArray(), [1, 2, 3])
+    await li.coro_sort(true)
+    t.deepEqual(li.toArray(), [3, 2, 1])
     li.clear()
     t.is(li.len(), 0)
     const ns = m.Namespace({ a: 1 }) as Record<string, unknown>
