@@ -190,6 +190,15 @@ try:
     q2.put(2, timeout=0.05); out.append(False)
 except queue.Full:
     out.append(True)
+q3 = m.Queue(1); q3.put_nowait('n')
+try:
+    q3.put_nowait('m'); out.append(False)
+except queue.Full:
+    out.append(q3.get_nowait() == 'n')
+try:
+    q3.get_nowait(); out.append(False)
+except queue.Empty:
+    out.append(True)
 l = m.Lock()
 with l:
     out.append(l.acquire(False) is False)
@@ -232,7 +241,7 @@ print(m.Queue().get(timeout=0.01) if False else 'ok')
     t.is(r.code, 0, r.err)
     const flags = r.out.split('\n')[0]
     t.false(flags.includes('False'), flags)
-    t.is(flags.split(',').length, 21, flags)
+    t.is(flags.split(',').length, 23, flags)
     t.is(nodeQueue.get(false), 'from node')
   })
 

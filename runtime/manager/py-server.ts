@@ -62,9 +62,10 @@ interface PyMethod {
 
 const QUEUE: Record<string, PyMethod> = {
   put: { call: 'put', params: ['item', 'block', 'timeout'], map: ([item, block, t]) => [item, block ?? true, ms(t)] },
-  put_nowait: { call: 'putNowait', params: ['item'] },
+  // The hosted queue serves put and get; its putNowait and getNowait are those with block false.
+  put_nowait: { call: 'put', params: ['item'], map: ([item]) => [item, false, null] },
   get: { call: 'get', params: ['block', 'timeout'], map: ([block, t]) => [block ?? true, ms(t)] },
-  get_nowait: { call: 'getNowait', params: [] },
+  get_nowait: { call: 'get', params: [], map: () => [false, null] },
   qsize: { call: 'qsize', params: [] },
   empty: { call: 'empty', params: [] },
   full: { call: 'full', params: [] },
