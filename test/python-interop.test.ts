@@ -713,3 +713,36 @@ print(all(a[0] == '#RETURN' for a in answers), flush=True)
   t.is(l.len(), 1_000_000 + ROUNDS)
   t.is(await py.closed, 0, py.err())
 })
+
+withPython("a dict, list and Namespace a Node client made and published: a Python client indexes them (Python's calls were refused), with tuple, bytes and int keys both ways", async (t) => {
+  const { address, m } = nodeManager(t)
+  const d = m.dict<unknown, string>()
+  d.set(pickle.tuple(1, 2), 'tuple')
+  d.set(Buffer.from('b'), 'bytes')
+  d.set(2n ** 70n, 'big')
+  const l = m.list<number>([3, 1, 2])
+  const ns = m.Namespace({ a: 1 }) as unknown as Record<string, unknown>
+  m.publish('get_d', d)
+  m.publish('get_l', l)
+  m.publish('get_ns', ns)
+  const r = await python(good, `
+from multiprocessing.managers import SyncManager, DictProxy, ListProxy, NamespaceProxy
+class M(SyncManager): pass
+M.register('get_d', proxytype=DictProxy)
+M.register('get_l', proxytype=ListProxy)
+M.register('get_ns', proxytype=NamespaceProxy)
+m = M(${JSON.stringify(address)}, authkey=b'secret'); m.connect()
+d, l, ns = m.get_d(), m.get_l(), m.get_ns()
+print(d[(1, 2)], d[b'b'], d[2**70], (1, 2) in d, [1, 2] in list(d.keys()), sorted(map(repr, d.items()))[0])
+d[(5, 6)] = 'py tuple'; d[b'pb'] = 'py bytes'; d[7] = 'py int'
+l.sort(); l.append(4); print(l[:], l[-1])
+print(ns.a); ns.b = 'py'
+`)
+  t.is(r.code, 0, r.err)
+  t.deepEqual(r.out.trim().split('\n'), ["tuple bytes big True False ((1, 2), 'tuple')", '[1, 2, 3, 4] 4', '1'])
+  t.is(d.getitem(pickle.tuple(5, 6)), 'py tuple')
+  t.is(d.getitem(Buffer.from('pb')), 'py bytes')
+  t.is(d.getitem(7), 'py int')
+  t.deepEqual(l.toArray(), [1, 2, 3, 4])
+  t.is(ns.b, 'py')
+})

@@ -293,7 +293,9 @@ export class PyConnection {
       const made = await this.host.make(typeid, args)
       const known = PY_TYPES[made.typeid]
       const exposed = known && made.typeid !== 'Iterator' ? Object.keys(known.methods) : (made.type.exposed ?? [])
-      return [this.host.hostPython(made.typeid, made.obj, made.type), tuple(...exposed)]
+      // A dict, list or Namespace (one a Node client made and published) takes Python's calls here.
+      const container = made.obj instanceof HostedDict || made.obj instanceof HostedList || made.obj instanceof HostedNamespace
+      return [this.host.hostPython(made.typeid, made.obj, container ? PY_CONTAINER : made.type), tuple(...exposed)]
     }
     const exposed = tuple(...Object.keys(t.methods))
     if (t.create) return [this.host.hostPython(typeid, t.create(args, kwds), PY_CONTAINER), exposed]
