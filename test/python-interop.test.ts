@@ -794,3 +794,31 @@ while True:
   t.is(await q.coro_qsize(), 1)
   t.true(performance.now() - start >= 4900, `answered after ${performance.now() - start} ms`)
 })
+
+withPython("a Python client's incref and decref reach only objects made for Python clients: decrefs of every id did not free a Node client's queue", async (t) => {
+  const { address, m } = nodeManager(t)
+  const q = m.Queue<string>()
+  q.put('node item')
+  const r = await python(good, `
+from multiprocessing.connection import Client
+from multiprocessing.managers import SyncManager, dispatch
+def server(method, ident):
+    c = Client(${JSON.stringify(address)}, authkey=b'secret')
+    try:
+        return dispatch(c, None, method, (ident,))
+    except Exception as e:
+        return type(e).__name__
+    finally:
+        c.close()
+print([server('decref', ident) for ident in range(1, 10) for _ in range(3)].count(None), server('incref', 1))
+# A Python client's own objects work as before.
+m = SyncManager(${JSON.stringify(address)}, authkey=b'secret'); m.connect()
+pq = m.Queue(); pq.put(1)
+print(pq.qsize())
+`)
+  t.is(r.code, 0, r.err)
+  t.deepEqual(r.out.trim().split('\n'), ['27 RemoteError', '1'])
+  // Past the server's drop grace: a dropped object would be gone by now.
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  t.is(q.get(false), 'node item')
+})
