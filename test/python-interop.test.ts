@@ -4,7 +4,7 @@
 // Node manager and a Node listener that go on serving a good Python client.
 import test from 'ava'
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { AioClient, AioListener, AioManager, AioPipe, Empty, RemoteError, UnpicklingError, ValueError, pickle, type AioLock, type AioQueue, type PyTuple } from '../generated/index.generated.js'
@@ -821,4 +821,44 @@ print(pq.qsize())
   // Past the server's drop grace: a dropped object would be gone by now.
   await new Promise((resolve) => setTimeout(resolve, 1500))
   t.is(q.get(false), 'node item')
+})
+
+withPython('Python clients SIGKILLed inside get() and inside `with lock:`, 10 times each: their waits take nothing, the lock is free, the server keeps no fd of theirs', async (t) => {
+  const { address, m } = nodeManager(t)
+  const q = m.Queue<string>()
+  const lock = m.Lock()
+  m.publish('get_q', q)
+  m.publish('get_lock', lock)
+  const fds = (): number => readdirSync(`/proc/${m.pid}/fd`).length
+  const what = (): string => readdirSync(`/proc/${m.pid}/fd`).map((f) => { try { return readlinkSync(`/proc/${m.pid}/fd/${f}`) } catch { return '?' } }).join(' ')
+  const connect = `
+import time
+from multiprocessing.managers import SyncManager, AcquirerProxy
+class M(SyncManager): pass
+M.register('get_q'); M.register('get_lock', proxytype=AcquirerProxy)
+m = M(${JSON.stringify(address)}, authkey=b'secret'); m.connect()
+q, lock = m.get_q(), m.get_lock()
+`
+  // This client's own connections (blocking and awaitable) are open before the count.
+  t.true(await lock.coro_acquire())
+  lock.release()
+  const before = fds()
+  const whatBefore = what()
+  for (let i = 0; i < 10; i++) {
+    for (const body of ["print('waiting', flush=True); q.get()", "with lock:\n    print('waiting', flush=True); time.sleep(60)"]) {
+      const py = startPython(t, good, connect + body)
+      t.is(await py.line(0), 'waiting')
+      py.child.kill('SIGKILL')
+      await py.closed
+    }
+  }
+  // The server learns of each death from its socket: the lock comes back as soon as it has.
+  t.true(await lock.coro_acquire(true, LONG))
+  lock.release()
+  q.put('for the living')
+  t.is(q.get(true, LONG), 'for the living')
+  // A leak per killed client would be 20 fds; a few may be the server's own, opened meanwhile.
+  const end = Date.now() + LONG
+  while (fds() > before && Date.now() < end) await new Promise((r) => setTimeout(r, 20))
+  t.true(fds() - before < 10, `${fds() - before} fds more on the server: ${what()} (before: ${whatBefore})`)
 })
