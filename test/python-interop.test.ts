@@ -457,12 +457,14 @@ function mutate(base: Buffer, rand: () => number): Buffer {
 const [, good] = pythons().find(([, env]) => !env.SKIP) ?? ['', { SKIP: '1' }]
 const withPython = good.SKIP ? test.skip : test
 
-/** A Node AioManager started as a process, at a Unix socket in a folder of its own; the test ends both. */
-function nodeManager(t: { teardown(f: () => void): void }): { dir: string; address: string; m: AioManager } {
+/** A Node AioManager started as a process, at a Unix socket in a folder of its own, with `registry`'s typeids; the test ends both. */
+function nodeManager(t: { teardown(f: () => void): void }, registry: Record<string, string> = {}): { dir: string; address: string; m: AioManager } {
   const dir = mkdtempSync(join(tmpdir(), 'aio-py-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const address = join(dir, 'm.sock')
   const m = new AioManager({ address, authkey: 'secret' })
+  // typeid → an export of test/targets.ts.
+  for (const [typeid, name] of Object.entries(registry)) m.register(typeid, { module: TARGETS, name })
   m.start()
   t.teardown(() => m.shutdown())
   return { dir, address, m }
@@ -861,4 +863,23 @@ q, lock = m.get_q(), m.get_lock()
   const end = Date.now() + LONG
   while (fds() > before && Date.now() < end) await new Promise((r) => setTimeout(r, 20))
   t.true(fds() - before < 10, `${fds() - before} fds more on the server: ${what()} (before: ${whatBefore})`)
+})
+
+withPython("a registered Node class's method called from Python with keywords is a TypeError (the keywords were dropped: add(n=5) added undefined)", async (t) => {
+  const { address } = nodeManager(t, { Counter: 'Counter' })
+  const r = await python(good, `
+from multiprocessing.managers import SyncManager
+class M(SyncManager): pass
+M.register('Counter')
+m = M(${JSON.stringify(address)}, authkey=b'secret'); m.connect()
+c = m.Counter()
+c.add(5)
+try:
+    c.add(n=5)
+except TypeError as e:
+    print(e)
+print(c.total())
+`)
+  t.is(r.code, 0, r.err)
+  t.deepEqual(r.out.trim().split('\n'), ['add() of a Node object takes positional arguments only, not n=', '5'])
 })
