@@ -84,7 +84,9 @@ class LoopConn {
     let opened!: () => void
     let refused!: (e: Error) => void
     this.opened = new Promise<void>((resolve, reject) => ((opened = resolve), (refused = reject)))
-    const fail = (error: Error): void => {
+    const fail = (cause: Error): void => {
+      // A system error of the socket (ECONNREFUSED...) is an OSError, as on the blocking path.
+      const error = cause.constructor === Error ? new OSError(cause.message, { cause }) : cause
       this.failure ??= error
       refused(error)
       this.waiting?.reject(error)
