@@ -948,3 +948,17 @@ s.serve_forever()
   t.true(lost(t.throws(() => q.qsize())))
   t.true(lost(await t.throwsAsync(q.coro_qsize())))
 })
+
+withPython("a Barrier's coro_wait on a Python manager with a signal waits as long as it takes (slices of 100 ms broke the barrier, as Python breaks one whose wait times out)", async (t) => {
+  const py = startPython(t, good, PY_COUNTING_MANAGER)
+  const m = new AioManager({ address: ['127.0.0.1', Number(await py.line(0))], authkey: 'secret', serializer: 'pickle' })
+  m.connect()
+  t.teardown(() => m.shutdown())
+  const b = m.Barrier(2)
+  const first = b.coro_wait(null, { signal: new AbortController().signal })
+  // Past a few slices, then the second party comes.
+  await new Promise((r) => setTimeout(r, 350))
+  const second = b.wait(LONG)
+  t.deepEqual([await first, second].sort(), [0, 1])
+  t.false(b.broken)
+})

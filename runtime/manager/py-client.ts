@@ -438,7 +438,9 @@ export class PyProxyCore extends ProxyCore {
   override async coro_call(method: string, args: unknown[], signal?: AbortSignal): Promise<unknown> {
     signal?.throwIfAborted()
     const slice = SLICED[method]
-    if (!signal || !slice || !(this.state.typeid in TRANSLATIONS)) return this.once(method, args, signal)
+    // Not a Barrier's wait: Python breaks a barrier whose wait times out, so a slice that ran out
+    // broke it for every party (its abort drops the connection instead, see once()).
+    if (!signal || !slice || !(this.state.typeid in TRANSLATIONS) || this.state.typeid === 'Barrier') return this.once(method, args, signal)
     // Sliced: a bounded wait, again and again, until it succeeds, its own timeout passes, or the signal fires.
     const [blockAt, timeoutAt] = slice
     if (blockAt !== null && args[blockAt] === false) return this.once(method, args, signal)
