@@ -719,6 +719,18 @@ print(all(a[0] == '#RETURN' for a in answers), flush=True)
   t.is(await py.closed, 0, py.err())
 })
 
+withPython('a Python client that reads each large answer gets the next: a wait for room in the socket asked after the room came back waited forever', async (t) => {
+  const { address } = nodeManager(t)
+  const r = await python(good, `
+from multiprocessing.managers import SyncManager
+m = SyncManager(${JSON.stringify(address)}, authkey=b'secret'); m.connect()
+l = m.list(list(range(100000)))
+print([len(l[:]) for _ in range(3)])
+`)
+  t.is(r.code, 0, r.err)
+  t.is(r.out.trim(), '[100000, 100000, 100000]')
+})
+
 withPython("a dict, list and Namespace a Node client made and published: a Python client indexes them (Python's calls were refused), with tuple, bytes and int keys both ways", async (t) => {
   const { address, m } = nodeManager(t)
   const d = m.dict<unknown, string>()

@@ -114,9 +114,10 @@ export class FramedSocket {
     return this.socket.write(framed(payload), written)
   }
 
-  /** Settles once the socket's buffer drained, or the socket closed. */
+  /** Settles once the socket's buffer drained (at once if it has already), or the socket closed. */
   drain(): Promise<void> {
-    if (this.socket.destroyed) return Promise.resolve()
+    // A caller may ask later than the send that filled the buffer: its 'drain' may be past.
+    if (this.socket.destroyed || !this.socket.writableNeedDrain) return Promise.resolve()
     return new Promise((resolve) => {
       const done = (): void => {
         this.socket.off('drain', done)

@@ -187,7 +187,7 @@ export class Server implements PyHost {
       if (socket && looksLikePickle(bytes)) {
         const controller = new AbortController()
         client.pending.set(-1, controller)
-        client.python = new PyConnection(this, { send: (b) => socket.send(b, true), drain: () => socket.drain() }, client.owner, controller.signal)
+        client.python = new PyConnection(this, { send: (b) => void socket.send(b, true), drain: () => socket.drain() }, client.owner, controller.signal)
       }
     }
     if (client.python) return client.python.received(bytes)

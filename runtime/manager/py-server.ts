@@ -165,9 +165,9 @@ const PY_TYPES: Record<string, PyType> = {
 /** The hosted type of a container of this file: its Python methods, run on the object here. */
 const PY_CONTAINER: HostedType = { create: () => undefined, call: async () => undefined }
 
-/** Where a Python connection's answers go: send() is false once the socket's buffer is full, drain() settles when it has room. */
+/** Where a Python connection's answers go; drain() settles when the socket's buffer has room (at once if it has). */
 export interface PyWire {
-  send(bytes: Uint8Array): boolean
+  send(bytes: Uint8Array): void
   drain(): Promise<void>
 }
 
@@ -188,8 +188,6 @@ export class PyConnection {
   private queue: Promise<void> = Promise.resolve()
   /** Requests received and not answered yet. */
   private unanswered = 0
-  /** The socket's buffer was full after the last answer: the next one waits for it to drain. */
-  private full = false
 
   constructor(private readonly host: PyHost, private readonly wire: PyWire, private readonly client: ClientRef, private readonly signal: AbortSignal) {}
 
@@ -197,7 +195,7 @@ export class PyConnection {
     this.unanswered++
     // Whatever a request does, the connection answers it and goes on to the next.
     this.queue = this.queue
-      .then(() => (this.full ? this.wire.drain() : undefined))
+      .then(() => this.wire.drain())
       .then(() => this.handle(bytes))
       .catch((error) => this.reply(tuple('#TRACEBACK', tracebackOf(error))))
       .finally(() => this.unanswered--)
@@ -241,7 +239,7 @@ export class PyConnection {
     } catch (error) {
       bytes = dumps(tuple('#UNSERIALIZABLE', `the Node manager could not pickle the result: ${(error as Error).message}`))
     }
-    this.full = !this.wire.send(bytes)
+    this.wire.send(bytes)
   }
 
   /** The server's own methods (Server.public in managers.py); errors come back as '#TRACEBACK', as there. */
