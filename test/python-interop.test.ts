@@ -974,3 +974,30 @@ withPython("a Barrier's coro_wait on a Python manager with a signal waits as lon
   t.deepEqual([await first, second].sort(), [0, 1])
   t.false(b.broken)
 })
+
+withPython('a process whose proxies of a frozen Python manager are collected ends after one handshake bound (30 s), not one per proxy (a decref waited for a handshake forever)', async (t) => {
+  const py = startPython(t, good, PY_COUNTING_MANAGER)
+  const port = Number(await py.line(0))
+  const child = spawn(process.execPath, ['--input-type=module', '-e', `
+    import { AioManager } from ${ENTRY}
+    import { setFlagsFromString } from 'node:v8'
+    import { runInNewContext } from 'node:vm'
+    setFlagsFromString('--expose-gc')
+    const m = new AioManager({ address: ['127.0.0.1', ${port}], authkey: 'secret', serializer: 'pickle' })
+    m.connect()
+    for (let i = 0; i < 10; i++) m.Queue()
+    console.log('made')
+    await new Promise((r) => setTimeout(r, 300))
+    runInNewContext('gc')()
+  `])
+  t.teardown(() => child.kill('SIGKILL'))
+  const closed = new Promise<number | null>((r) => child.on('close', r))
+  await new Promise<void>((r) => child.stdout.on('data', (d) => String(d).includes('made') && r()))
+  // Frozen: its kernel still accepts connections, its handshakes never begin.
+  py.child.kill('SIGSTOP')
+  t.teardown(() => py.child.kill('SIGCONT'))
+  const start = Date.now()
+  const ended = await Promise.race([closed.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 3 * LONG))])
+  t.true(ended, 'the process was still waiting to send its decrefs')
+  t.true(Date.now() - start >= 25_000, `ended after ${Date.now() - start} ms: the decref was not tried`)
+})

@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto'
 import * as net from 'node:net'
 import { FramedSocket } from '../ipc/framed-socket.js'
 import { dumps, loads, PyObject, PyTuple, tuple } from '../ipc/pickle.js'
-import { BrokenBarrierError, Empty, Full, NotImplementedError, OSError, RemoteError, ValueError } from '../core/errors.js'
+import { BrokenBarrierError, EOFError, Empty, Full, NotImplementedError, OSError, RemoteError, ValueError } from '../core/errors.js'
 import { ProxyCore, wrapProxy } from './proxy.js'
 import { SyncPipe } from './sync-pipe.js'
 import type { ProxyState } from './protocol.js'
@@ -371,13 +371,24 @@ const snake = (name: string): string => name.replace(/[A-Z]/g, (c) => `_${c.toLo
  * in Python's server (Python's own finalizers run one at a time).
  */
 let decrefs: Promise<void> = Promise.resolve()
+/**
+ * Managers a decref could not reach: the decrefs queued behind it are dropped (their objects went
+ * with the manager, or it is unreachable, and each would wait out the handshake's retries, 30 s,
+ * holding this process open), until an object is made there again.
+ */
+const unreachable = new Set<string>()
 
 /** Python's objects are collected with their proxies here: a decref on a connection of its own, as Python's finalizer does. */
 const collected = new FinalizationRegistry<{ address: Address; authkey: string | null; id: unknown }>((s) => {
-  decrefs = decrefs.then(() => coroPyDispatch(s.address, s.authkey, 'decref', [s.id]).then(
-    () => {},
-    () => {},
-  ))
+  const k = keyOf(s.address)
+  decrefs = decrefs.then(async () => {
+    if (unreachable.has(k)) return
+    try {
+      await coroPyDispatch(s.address, s.authkey, 'decref', [s.id])
+    } catch (error) {
+      if (error instanceof OSError || error instanceof EOFError) unreachable.add(k)
+    }
+  })
 })
 
 /** The core of a proxy of a Python manager's object: the library's proxy classes call it as their own. */
@@ -579,6 +590,7 @@ export async function coroPyCreate(a: Address, authkey: string | null, typeid: s
 
 function made(a: Address, authkey: string | null, typeid: string, r: unknown): unknown {
   const [ident, exposed] = r as [unknown, string[] | null]
+  unreachable.delete(keyOf(a))
   // The server counted one reference for this proxy (Python's create() increfs once).
   return wrapPy(new PyProxyCore({ address: a, authkey, id: 0, typeid: asLibraryType(typeid, exposed ?? []) }, ident, exposed ?? []))
 }
