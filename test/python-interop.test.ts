@@ -1001,3 +1001,27 @@ withPython('a process whose proxies of a frozen Python manager are collected end
   t.true(ended, 'the process was still waiting to send its decrefs')
   t.true(Date.now() - start >= 25_000, `ended after ${Date.now() - start} ms: the decref was not tried`)
 })
+
+withPython('the classic stress test across languages: 20 Python processes × 50 increments of a Node Namespace under a Node Lock, at once, total exactly 1,000', async (t) => {
+  const { address, m } = nodeManager(t)
+  const lock = m.Lock()
+  const ns = m.Namespace({ n: 0 }) as unknown as { n: number }
+  m.publish('get_lock', lock)
+  m.publish('get_ns', ns)
+  const K = 20
+  const J = 50
+  const runs = Array.from({ length: K }, () =>
+    python(good, `
+from multiprocessing.managers import SyncManager, AcquirerProxy, NamespaceProxy
+class M(SyncManager): pass
+M.register('get_lock', proxytype=AcquirerProxy); M.register('get_ns', proxytype=NamespaceProxy)
+m = M(${JSON.stringify(address)}, authkey=b'secret'); m.connect()
+lock, ns = m.get_lock(), m.get_ns()
+for _ in range(${J}):
+    with lock:
+        ns.n = ns.n + 1
+`),
+  )
+  for (const r of await Promise.all(runs)) t.is(r.code, 0, r.err)
+  t.is(ns.n, K * J)
+})
