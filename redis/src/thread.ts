@@ -1,0 +1,162 @@
+// The Redis thread of a calling thread: its ioredis clients, the leases it renews, and the
+// operations of ops.ts, for blocking calls (the caller sleeps on a word until the answer is on its
+// port) and awaitable ones alike. Leases are renewed here, in a thread that never blocks, so a
+// caller blocked in a long call keeps its locks; when its process dies, renewals stop and Redis
+// frees them within the lease.
+
+import { randomUUID } from 'node:crypto'
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
+import { Redis } from 'ioredis'
+import { OpError, SCRIPTS, run, type Env, type Listener, type Op } from './ops.js'
+
+interface Setup {
+  url: string
+  namespace: string
+  leaseMs: number
+  /** Word 0: set to 1 when an answer for a blocking call is on `sync`. */
+  flag: SharedArrayBuffer
+  sync: MessagePort
+  async: MessagePort
+}
+
+type Request = Op & { id: number }
+export type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: { name: string; message: string } }
+
+const setup = workerData as Setup
+const flag = new Int32Array(setup.flag)
+const me = randomUUID()
+
+// A command waits through a reconnect (a restarted Redis): ioredis resends it, up to 20 tries, then fails it.
+const options = { lazyConnect: false, enableAutoPipelining: true } as const
+const r = new Redis(setup.url, options)
+for (const [name, s] of Object.entries(SCRIPTS)) r.defineCommand(name, { numberOfKeys: s.keys, lua: s.lua })
+const sub = new Redis(setup.url, { ...options, enableAutoPipelining: false })
+const idle: Redis[] = []
+let clientError: Error | undefined
+r.on('error', (e) => (clientError = e))
+sub.on('error', () => {})
+
+const channels = new Map<string, Set<() => void>>()
+sub.on('message', (channel: string) => {
+  for (const wake of channels.get(channel) ?? []) wake()
+})
+
+async function listen(channel: string): Promise<Listener> {
+  let wake: () => void = () => {}
+  const waiters = channels.get(channel) ?? new Set<() => void>()
+  const first = waiters.size === 0
+  channels.set(channel, waiters)
+  let pending = false
+  const mine = (): void => {
+    pending = true
+    wake()
+  }
+  waiters.add(mine)
+  if (first) await sub.subscribe(channel)
+  return {
+    next(ms, signal) {
+      if (pending) {
+        pending = false
+        return Promise.resolve()
+      }
+      return new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer)
+          signal.removeEventListener('abort', done)
+          pending = false
+          wake = () => {}
+          resolve()
+        }
+        const timer = setTimeout(done, ms)
+        signal.addEventListener('abort', done, { once: true })
+        wake = done
+      })
+    },
+    close() {
+      waiters.delete(mine)
+      if (waiters.size === 0) {
+        channels.delete(channel)
+        void sub.unsubscribe(channel).catch(() => {})
+      }
+    },
+  }
+}
+
+const renewals = new Map<string, ReturnType<typeof setInterval>>()
+
+function envFor(signal: AbortSignal, abortable: boolean): Env {
+  return {
+    r,
+    ns: setup.namespace,
+    leaseMs: setup.leaseMs,
+    me,
+    signal,
+    abortable,
+    blocking: () => idle.pop() ?? r.duplicate(),
+    releaseBlocking: (c) => {
+      if (idle.length < 4) idle.push(c)
+      else c.disconnect()
+    },
+    listen,
+    renew(key, renew) {
+      clearInterval(renewals.get(key))
+      const timer = setInterval(() => {
+        void renew()
+          .then((still) => {
+            if (!still) {
+              clearInterval(timer)
+              renewals.delete(key)
+            }
+          })
+          .catch(() => {})
+      }, Math.max(10, Math.floor(setup.leaseMs / 3)))
+      renewals.set(key, timer)
+    },
+    stopRenewing(key) {
+      clearInterval(renewals.get(key))
+      renewals.delete(key)
+    },
+  }
+}
+
+const aborts = new Map<number, AbortController>()
+
+async function answer(req: Request): Promise<Reply> {
+  const controller = new AbortController()
+  aborts.set(req.id, controller)
+  try {
+    return { id: req.id, ok: true, value: await run(envFor(controller.signal, req.abortable), req) }
+  } catch (error) {
+    if (error instanceof OpError) return { id: req.id, ok: false, error: { name: error.kind, message: error.message } }
+    if (controller.signal.aborted) return { id: req.id, ok: false, error: { name: 'AbortError', message: 'aborted' } }
+    const e = error as Error
+    // A connection that is down: the library's OSError, with what ioredis said.
+    return { id: req.id, ok: false, error: { name: 'OSError', message: `Redis at ${setup.url}: ${e?.message ?? String(error)}${clientError && clientError !== e ? ` (${clientError.message})` : ''}` } }
+  } finally {
+    aborts.delete(req.id)
+  }
+}
+
+setup.sync.on('message', (req: Request) => {
+  void answer(req).then((reply) => {
+    setup.sync.postMessage(reply)
+    Atomics.store(flag, 0, 1)
+    Atomics.notify(flag, 0)
+  })
+})
+
+setup.async.on('message', (m: Request | { cancel: number }) => {
+  if ('cancel' in m) {
+    aborts.get(m.cancel)?.abort()
+    return
+  }
+  void answer(m).then((reply) => setup.async.postMessage(reply))
+})
+
+parentPort!.on('message', (m: { close?: boolean }) => {
+  if (!m.close) return
+  for (const t of renewals.values()) clearInterval(t)
+  for (const c of [r, sub, ...idle]) c.disconnect()
+  setup.sync.close()
+  setup.async.close()
+})
