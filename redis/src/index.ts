@@ -5,7 +5,9 @@
 // an awaitable one awaits it; every call has both forms, as everywhere in the library.
 
 import { Worker, MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads'
+import { deserialize, serialize } from 'node:v8'
 import * as errors from 'aioprocessing'
+import { AioBarrier, AioBoundedSemaphore, AioCondition, AioJoinableQueue, AioQueue, AioSemaphore, AioSimpleQueue, AioValue } from 'aioprocessing'
 import { ProxyCore, wrapProxy, NotImplementedError, OSError, type CoroOptions } from 'aioprocessing/extend'
 import type { AioBarrierProxy, AioBoundedSemaphoreProxy, AioConditionProxy, AioDictProxy, AioEventProxy, AioJoinableQueueProxy, AioListProxy, AioLockProxy, AioNamespaceProxy, AioQueueProxy, AioRLockProxy, AioSemaphoreProxy, AioSimpleQueueProxy, AioValueProxy } from 'aioprocessing'
 import type { Reply } from './thread.js'
@@ -52,7 +54,7 @@ class Bridge {
   call(typeid: string, name: string, method: string, args: unknown[]): unknown {
     const id = this.nextId++
     Atomics.store(this.flag, 0, 0)
-    this.sync.postMessage({ id, typeid, name, method, args, abortable: false })
+    this.sync.postMessage({ id, typeid, name, method, args: serialize(args), abortable: false })
     while (Atomics.load(this.flag, 0) === 0) Atomics.wait(this.flag, 0, 0, 1000)
     const m = receiveMessageOnPort(this.sync)
     if (!m) throw new OSError('the Redis thread gave no answer')
@@ -66,7 +68,7 @@ class Bridge {
     this.async.ref()
     const onAbort = (): void => this.async.postMessage({ cancel: id })
     signal?.addEventListener('abort', onAbort, { once: true })
-    this.async.postMessage({ id, typeid, name, method, args, abortable: signal !== undefined })
+    this.async.postMessage({ id, typeid, name, method, args: serialize(args), abortable: signal !== undefined })
     try {
       const r = await reply
       // An abort that came too late (the call had finished) leaves its answer standing.
@@ -85,7 +87,7 @@ class Bridge {
 
 /** An answer: its value, or the library's error of that name. */
 function outcome(r: Reply, url: string): unknown {
-  if (r.ok) return r.value
+  if (r.ok) return deserialize(r.value)
   const known = (errors as unknown as Record<string, unknown>)[r.error.name]
   if (typeof known === 'function') throw new (known as new (m: string) => Error)(r.error.message)
   const e = new Error(r.error.message)
@@ -96,6 +98,34 @@ function outcome(r: Reply, url: string): unknown {
   throw e
 }
 
+/**
+ * What a call's arguments may hold: data that V8 serializes (numbers, strings, bigints, arrays,
+ * plain objects, Maps, Sets, Dates, typed arrays...). A function, a symbol or a live object (a
+ * lock, a proxy) has no form in Redis: the TypeError names where it is, as the local classes do.
+ */
+function checkSendable(value: unknown, path: string, seen = new Set<object>()): void {
+  if (typeof value === 'function') throw new TypeError(`${path} is a function, which cannot be kept in Redis: send data`)
+  if (typeof value === 'symbol') throw new TypeError(`${path} is symbol, which cannot be kept in Redis`)
+  if (value === null || typeof value !== 'object' || seen.has(value)) return
+  seen.add(value)
+  if (Array.isArray(value)) return value.forEach((v, i) => checkSendable(v, `${path}[${i}]`, seen))
+  if (value instanceof Map) {
+    for (const [k, v] of value) {
+      checkSendable(k, `${path} key`, seen)
+      checkSendable(v, `${path}.get(${typeof k === 'string' ? JSON.stringify(k) : String(k)})`, seen)
+    }
+    return
+  }
+  if (value instanceof Set) return [...value].forEach((v, i) => checkSendable(v, `${path} item ${i}`, seen))
+  const proto = Object.getPrototypeOf(value)
+  if (proto === Object.prototype || proto === null) {
+    for (const [k, v] of Object.entries(value)) checkSendable(v, `${path}.${k}`, seen)
+    return
+  }
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof Date || value instanceof RegExp || value instanceof Error) return
+  throw new TypeError(`${path} is ${proto?.constructor?.name ?? 'an object'}, which cannot be kept in Redis: send data (a Redis object travels by its name)`)
+}
+
 /** The core of a named object's proxy: the library's proxy class calls it as it calls a manager's. */
 class RedisCore extends ProxyCore {
   constructor(
@@ -103,16 +133,34 @@ class RedisCore extends ProxyCore {
     readonly typeid: string,
     readonly name: string,
     url: string,
+    /** A Value's local twin: what is stored goes through it, so it is what a local Value of that typecode holds (wrapping, rounding, bytes). */
+    private readonly scratch?: { value: unknown },
   ) {
     super({ address: url, authkey: null, id: 0, typeid })
   }
 
-  override call(method: string, args: unknown[]): unknown {
-    return this.bridge().call(this.typeid, this.name, method, args)
+  private args(method: string, args: unknown[], names?: readonly string[]): unknown[] {
+    if (this.scratch && method === '__set__' && args[0] === 'value') {
+      this.scratch.value = args[1]
+      return ['value', this.scratch.value]
+    }
+    args.forEach((a, i) => checkSendable(a, names?.[i] ?? `${method}() argument ${i}`))
+    return args
   }
 
-  override coro_call(method: string, args: unknown[], signal?: AbortSignal): Promise<unknown> {
-    return this.bridge().coroCall(this.typeid, this.name, method, args, signal)
+  override call(method: string, args: unknown[], names?: readonly string[]): unknown {
+    if (method === 'getLock' || method === 'getObj') return this.local(method)
+    return this.bridge().call(this.typeid, this.name, method, this.args(method, args, names))
+  }
+
+  override coro_call(method: string, args: unknown[], signal?: AbortSignal, names?: readonly string[]): Promise<unknown> {
+    if (method === 'getLock' || method === 'getObj') return Promise.resolve().then(() => this.local(method))
+    return this.bridge().coroCall(this.typeid, this.name, method, this.args(method, args, names), signal)
+  }
+
+  /** A Value's getLock/getObj: a Redis Value has its own RLock and no ctypes object. */
+  private local(method: string): never {
+    throw new NotImplementedError(`${method}() of a Redis Value: its lock is its own (acquire()/release() on the Value), and it has no ctypes object`)
   }
 
   override reduce(): never {
@@ -120,7 +168,50 @@ class RedisCore extends ProxyCore {
   }
 
   override describe(): string {
-    return `${this.typeid} '${this.name}' on ${this.state.address}`
+    try {
+      return String(this.bridge().call(this.typeid, this.name, '__describe__', []))
+    } catch {
+      return `${this.typeid} '${this.name}' on ${this.state.address}, unreachable`
+    }
+  }
+}
+
+/**
+ * Checks a factory's arguments by making the local object (so the errors are the local class's,
+ * word for word), then lets it go; for a Value, keeps it as the core's scratch.
+ */
+function validate(typeid: string, args: unknown[]): { value: unknown } | undefined {
+  switch (typeid) {
+    case 'Queue':
+      new AioQueue(...(args as [number, never])).close()
+      return undefined
+    case 'JoinableQueue':
+      new AioJoinableQueue(...(args as [number, never])).close()
+      return undefined
+    case 'SimpleQueue':
+      new AioSimpleQueue().close()
+      return undefined
+    case 'Semaphore':
+      new AioSemaphore(...(args as [number]))
+      return undefined
+    case 'BoundedSemaphore':
+      new AioBoundedSemaphore(...(args as [number]))
+      return undefined
+    case 'Condition':
+      new AioCondition(...(args as [never]))
+      if (args[0] !== undefined) throw new NotImplementedError('a Redis Condition has its own Redis RLock: a lock of another context cannot guard it')
+      return undefined
+    case 'Barrier':
+      new AioBarrier(...(args as [number, never, number]))
+      if (args[1] !== undefined) throw new NotImplementedError('a Barrier action cannot be shared through Redis: run it in the party whose wait() returned 0')
+      return undefined
+    case 'Value': {
+      const options = args[2] as { lock?: unknown } | undefined
+      if (options?.lock !== undefined && options.lock !== true && options.lock !== false) throw new NotImplementedError('a Redis Value has its own Redis RLock: a lock of another context cannot guard it')
+      return new AioValue(...(args.slice(0, 2) as [never, never]))
+    }
+    default:
+      return undefined
   }
 }
 
@@ -154,23 +245,25 @@ export class RedisContext {
     return this.bridgeOf
   }
 
-  private make<T>(typeid: string, name: unknown, args: unknown[]): T {
+  private make<T>(typeid: string, name: unknown, args: unknown[], local: unknown[] = args): T {
     const n = checkName(name)
-    this.bridge().call(typeid, n, '__create', args)
-    return wrapProxy(new RedisCore(() => this.bridge(), typeid, n, this.url)) as T
+    const scratch = validate(typeid, local)
+    this.bridge().call(typeid, n, '__create', scratch ? [args[0], scratch.value] : args)
+    return wrapProxy(new RedisCore(() => this.bridge(), typeid, n, this.url, scratch)) as T
   }
 
   private async coroMake<T>(typeid: string, name: unknown, args: unknown[], signal?: AbortSignal): Promise<T> {
     const n = checkName(name)
-    await this.bridge().coroCall(typeid, n, '__create', args, signal)
-    return wrapProxy(new RedisCore(() => this.bridge(), typeid, n, this.url)) as T
+    const scratch = validate(typeid, args)
+    await this.bridge().coroCall(typeid, n, '__create', scratch ? [args[0], scratch.value] : args, signal)
+    return wrapProxy(new RedisCore(() => this.bridge(), typeid, n, this.url, scratch)) as T
   }
 
-  AioQueue<T = unknown>(name: string, maxsize = 0): AioQueueProxy<T> {
-    return this.make('Queue', name, [maxsize])
+  AioQueue<T = unknown>(name: string, maxsize = 0, options?: object): AioQueueProxy<T> {
+    return this.make('Queue', name, [maxsize], [maxsize, options])
   }
-  AioJoinableQueue<T = unknown>(name: string, maxsize = 0): AioJoinableQueueProxy<T> {
-    return this.make('JoinableQueue', name, [maxsize])
+  AioJoinableQueue<T = unknown>(name: string, maxsize = 0, options?: object): AioJoinableQueueProxy<T> {
+    return this.make('JoinableQueue', name, [maxsize], [maxsize, options])
   }
   AioSimpleQueue<T = unknown>(name: string): AioSimpleQueueProxy<T> {
     return this.make('SimpleQueue', name, [])
@@ -190,14 +283,17 @@ export class RedisContext {
   AioEvent(name: string): AioEventProxy {
     return this.make('Event', name, [])
   }
-  AioCondition(name: string): AioConditionProxy {
-    return this.make('Condition', name, [])
+  /** A Condition over its own Redis RLock (a lock of another context cannot guard it). */
+  AioCondition(name: string, lock?: never): AioConditionProxy {
+    return this.make('Condition', name, [], lock === undefined ? [] : [lock])
   }
+  /** A Barrier; an `action` cannot be shared through Redis (run it where wait() returned 0). */
   AioBarrier(name: string, parties: number, action?: null, timeout: number | null = null): AioBarrierProxy {
-    return this.make('Barrier', name, [parties, action ?? undefined, timeout])
+    return this.make('Barrier', name, [parties, undefined, timeout], [parties, action ?? undefined, timeout])
   }
-  AioValue(name: string, typecode: string, value?: unknown): AioValueProxy {
-    return this.make('Value', name, [typecode, value])
+  /** A Value of a ctypes typecode: what it holds is what a local AioValue of that typecode would (wrapping, bytes for 'c'). */
+  AioValue(name: string, typecode: string, value?: unknown, options?: { lock?: boolean }): AioValueProxy {
+    return this.make('Value', name, [typecode, value], [typecode, value, options])
   }
   dict<K = unknown, V = unknown>(name: string, init?: Map<K, V> | Record<string, V>): AioDictProxy<K, V> {
     return this.make('dict', name, [init])
@@ -209,7 +305,7 @@ export class RedisContext {
     return this.make('Namespace', name, [init])
   }
 
-  /** The awaitable form of each factory: `await ctx.coro_make('Queue', 'jobs', [maxsize], { signal })`. */
+  /** The awaitable form of the factories: `await ctx.coro_make('Queue', 'jobs', [maxsize], { signal })`. */
   coro_make<T = unknown>(typeid: string, name: string, args: unknown[] = [], { signal }: CoroOptions = {}): Promise<T> {
     return this.coroMake<T>(typeid, name, args, signal)
   }

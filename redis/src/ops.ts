@@ -785,6 +785,50 @@ const NAMESPACE: Record<string, Handler> = {
   names: async (env, key) => env.r.hkeys(key),
 }
 
+/** What a holder token says about its holder: this thread, or another client of Redis. */
+function holderText(env: Env, owner: string | null): string {
+  if (!owner) return 'None'
+  return owner.startsWith(env.me) ? 'MainThread (this thread, a client of Redis)' : 'a client of Redis'
+}
+
+/** The texts of the local classes' toString (runtime/sync, runtime/ipc), for the same state in Redis. */
+const DESCRIBE: Record<string, (env: Env, key: string) => Promise<string>> = {
+  Queue: async (env, key) => {
+    const max = Number(await env.r.hget(`${key}:meta`, 'maxsize')) || 0
+    return `AioQueue(size=${await env.r.llen(key)}${max ? `, maxsize=${max}` : ''})`
+  },
+  SimpleQueue: async (env, key) => `AioSimpleQueue(size=${await env.r.llen(key)})`,
+  JoinableQueue: async (env, key) => {
+    const max = Number(await env.r.hget(`${key}:meta`, 'maxsize')) || 0
+    return `AioJoinableQueue(size=${await env.r.llen(key)}${max ? `, maxsize=${max}` : ''}, unfinished=${Number(await env.r.get(`${key}:unfinished`))})`
+  },
+  Lock: async (env, key) => `AioLock(owner=${holderText(env, await env.r.get(key))})`,
+  RLock: async (env, key) => {
+    const [owner, depth] = await env.r.hmget(key, 'owner', 'depth')
+    return owner ? `AioRLock(owner=${holderText(env, owner)}, count=${Number(depth)})` : 'AioRLock(owner=None, count=0)'
+  },
+  Semaphore: async (env, key) => `AioSemaphore(value=${Number(await sc(env).aioSemValue(`${key}:count`, `${key}:holders`, Number(await env.r.get(`${key}:init`)) || 1))})`,
+  BoundedSemaphore: async (env, key) => {
+    const bound = Number(await env.r.get(`${key}:init`)) || 1
+    return `AioBoundedSemaphore(value=${Number(await sc(env).aioSemValue(`${key}:count`, `${key}:holders`, bound))}, maxvalue=${bound})`
+  },
+  Event: async (env, key) => `AioEvent(${(await env.r.exists(key)) === 1 ? 'set' : 'unset'})`,
+  Condition: async (env, key) => {
+    const [owner, depth] = await env.r.hmget(`${key}:lock`, 'owner', 'depth')
+    const lock = owner ? `owner=${holderText(env, owner)}, count=${Number(depth)}` : 'owner=None, count=0'
+    return `AioCondition(AioRLock(${lock}), waiters=${await env.r.llen(`${key}:waiters`)})`
+  },
+  Barrier: async (env, key) => {
+    const [parties, count, broken] = await env.r.hmget(key, 'parties', 'count', 'broken')
+    return broken === '1' ? `AioBarrier(parties=${Number(parties)}, broken)` : `AioBarrier(parties=${Number(parties)}, waiting=${Number(count)})`
+  },
+  Value: async (env, key) => {
+    const v = unpack(await env.r.getBuffer(key))
+    const shown = typeof v === 'bigint' ? `${v}n` : v instanceof Uint8Array ? `b'${Buffer.from(v).toString('latin1')}'` : String(v)
+    return `AioValue('${await env.r.hget(`${key}:meta`, 'typecode')}', ${shown})`
+  },
+}
+
 export const TYPES: Record<string, Record<string, Handler>> = {
   Queue: queue(false),
   SimpleQueue: queue(false),
@@ -811,6 +855,7 @@ export function keyOf(ns: string, typeid: string, name: string): string {
 export async function run(env: Env, op: Op): Promise<unknown> {
   const t = TYPES[op.typeid]
   if (!t) throw new OpError('NotImplementedError', `the Redis context has no type '${op.typeid}'`)
+  if (op.method === '__describe__' && DESCRIBE[op.typeid]) return DESCRIBE[op.typeid](env, keyOf(env.ns, op.typeid, op.name))
   const h = t[op.method]
   if (!h) throw new OpError('NotImplementedError', `'${op.typeid}' of the Redis context has no method '${op.method}'`)
   return h(env, keyOf(env.ns, op.typeid, op.name), op.args)

@@ -6,6 +6,7 @@
 
 import { randomUUID } from 'node:crypto'
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
+import { deserialize, serialize } from 'node:v8'
 import { Redis } from 'ioredis'
 import { OpError, SCRIPTS, run, type Env, type Listener, type Op } from './ops.js'
 
@@ -19,8 +20,9 @@ interface Setup {
   async: MessagePort
 }
 
-type Request = Op & { id: number }
-export type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: { name: string; message: string } }
+/** Arguments and values cross between the threads as V8's serialization, so a Buffer stays a Buffer. */
+type Request = Omit<Op, 'args'> & { id: number; args: Uint8Array }
+export type Reply = { id: number; ok: true; value: Uint8Array } | { id: number; ok: false; error: { name: string; message: string } }
 
 const setup = workerData as Setup
 const flag = new Int32Array(setup.flag)
@@ -125,7 +127,8 @@ async function answer(req: Request): Promise<Reply> {
   const controller = new AbortController()
   aborts.set(req.id, controller)
   try {
-    return { id: req.id, ok: true, value: await run(envFor(controller.signal, req.abortable), req) }
+    const op: Op = { ...req, args: deserialize(req.args) as unknown[] }
+    return { id: req.id, ok: true, value: serialize(await run(envFor(controller.signal, req.abortable), op)) }
   } catch (error) {
     if (error instanceof OpError) return { id: req.id, ok: false, error: { name: error.kind, message: error.message } }
     if (controller.signal.aborted) return { id: req.id, ok: false, error: { name: 'AbortError', message: 'aborted' } }
