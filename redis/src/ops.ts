@@ -69,6 +69,9 @@ function deadlineOf(timeout: unknown): number {
 
 /** Waits until `attempt` gives something, the deadline passes (undefined) or the caller aborts. */
 async function until<T>(env: Env, channel: string, deadline: number, attempt: () => Promise<T | undefined>): Promise<T | undefined> {
+  // Most calls need no wait: one try before subscribing costs no round trip for them.
+  const first = await attempt()
+  if (first !== undefined || deadline <= performance.now()) return first
   const l = await env.listen(channel)
   try {
     for (;;) {
@@ -385,13 +388,24 @@ async function queueGet(env: Env, key: string, block: unknown, timeout: unknown)
   }
 }
 
+/** A queue's maxsize, fixed by its first creator: read once per thread. */
+const maxsizes = new Map<string, number>()
+async function maxsizeOf(env: Env, key: string): Promise<number> {
+  let m = maxsizes.get(key)
+  if (m === undefined) {
+    m = Number(await env.r.hget(`${key}:meta`, 'maxsize')) || 0
+    maxsizes.set(key, m)
+  }
+  return m
+}
+
 /** A bounded queue's putters wait for room: told by each get. */
 async function afterGet(env: Env, key: string): Promise<void> {
-  if (Number(await env.r.hget(`${key}:meta`, 'maxsize')) > 0) await env.r.publish(`${key}:space`, '1')
+  if ((await maxsizeOf(env, key)) > 0) await env.r.publish(`${key}:space`, '1')
 }
 
 async function queuePut(env: Env, key: string, [item, block = true, timeout = null]: unknown[], joinable: boolean): Promise<undefined> {
-  const max = Number(await env.r.hget(`${key}:meta`, 'maxsize')) || 0
+  const max = await maxsizeOf(env, key)
   const bytes = pack(item)
   const attempt = async (): Promise<true | undefined> => (Number(await sc(env).aioPut(key, joinable ? `${key}:unfinished` : '', bytes, max)) === 1 ? true : undefined)
   const done = block === false ? await attempt() : await until(env, `${key}:space`, deadlineOf(timeout), attempt)
@@ -413,7 +427,7 @@ function queue(joinable: boolean): Record<string, Handler> {
     qsize: (env, key) => queueLen(env, key),
     empty: async (env, key) => (await queueLen(env, key)) === 0,
     full: async (env, key) => {
-      const max = Number(await env.r.hget(`${key}:meta`, 'maxsize')) || 0
+      const max = await maxsizeOf(env, key)
       return max > 0 && (await queueLen(env, key)) >= max
     },
     taskDone: async (env, key) => {
