@@ -37,6 +37,7 @@ async function timed(f: () => Promise<void> | void): Promise<number> {
 export async function benchRedis({ log = () => {}, only }: { log?: (line: string) => void; only?: RegExp } = {}): Promise<Row[]> {
   if (only && !only.test('redis')) return []
   const { row, interleaved } = (await import(new URL('../../../dist/bench/primitives.js', import.meta.url).href)) as Helpers
+  const { proxyPairs } = (await import(new URL('../../../dist/bench/pairs.js', import.meta.url).href)) as { proxyPairs(q: unknown, lock: unknown, n: number): Array<() => Promise<number>> }
   const rows: Row[] = []
   const failed = (benchmark: string, implementation: string, error: unknown): Row => ({ ...row(benchmark, implementation, 'failed', 0, [NaN]), notes: [`failed in this run: ${String((error as Error)?.message ?? error).split('\n')[0]}`] })
   const rate = (n: number) => (ms: number[]) => ms.map((t) => (n * 1000) / t)
@@ -51,30 +52,7 @@ export async function benchRedis({ log = () => {}, only }: { log?: (line: string
       () => timed(async () => {
         for (let i = 0; i < PAIRS; i++) await ping.ping()
       }),
-      () => timed(() => {
-        for (let i = 0; i < PAIRS; i++) {
-          q.put(i)
-          if (q.get() !== i) throw new Error('queue order')
-        }
-      }),
-      () => timed(async () => {
-        for (let i = 0; i < PAIRS; i++) {
-          await q.coro_put(i)
-          if ((await q.coro_get()) !== i) throw new Error('queue order')
-        }
-      }),
-      () => timed(() => {
-        for (let i = 0; i < PAIRS; i++) {
-          lock.acquire()
-          lock.release()
-        }
-      }),
-      () => timed(async () => {
-        for (let i = 0; i < PAIRS; i++) {
-          await lock.coro_acquire()
-          await lock.coro_release()
-        }
-      }),
+      ...proxyPairs(q, lock, PAIRS),
     ], RUNS)
     rows.push(row(FLOOR, 'ioredis PING, awaited one by one', 'round trips/s', PAIRS, rate(PAIRS)(floor)))
     rows.push(row(QUEUE, 'aioprocessing-redis put()/get()', 'pairs/s', PAIRS, rate(PAIRS)(qb)))
