@@ -62,12 +62,6 @@ function pythonServer(): Promise<{ port: number; child: ChildProcessWithoutNullS
   })
 }
 
-async function timed(f: () => Promise<void> | void): Promise<number> {
-  const t0 = performance.now()
-  await f()
-  return performance.now() - t0
-}
-
 const rate = (ms: number[]) => ms.map((t) => (PAIRS * 1000) / t)
 const failed = (benchmark: string, implementation: string, error: unknown): Row => ({ ...row(benchmark, implementation, 'failed', 0, [NaN]), notes: [`failed in this run: ${String((error as Error)?.message ?? error).split('\n')[0]}`] })
 

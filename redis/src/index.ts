@@ -85,17 +85,20 @@ class Bridge {
   }
 }
 
-/** An answer: its value, or the library's error of that name. */
+/**
+ * An error that crossed from the Redis thread or a pool worker: the library's class of that name,
+ * JavaScript's own (RangeError, TypeError...), or an Error carrying the name (KeyError, AttributeError).
+ */
+function rebuildError(name: string, message: string): Error {
+  const builtin = (globalThis as Record<string, unknown>)[name]
+  const known = (errors as unknown as Record<string, unknown>)[name] ?? (typeof builtin === 'function' && (builtin === Error || builtin.prototype instanceof Error) ? builtin : undefined)
+  return typeof known === 'function' ? new (known as new (m: string) => Error)(message) : Object.assign(new Error(message), { name })
+}
+
+/** An answer: its value, or its error thrown here. */
 function outcome(r: Reply, url: string): unknown {
   if (r.ok) return deserialize(r.value)
-  const known = (errors as unknown as Record<string, unknown>)[r.error.name]
-  if (typeof known === 'function') throw new (known as new (m: string) => Error)(r.error.message)
-  const e = new Error(r.error.message)
-  e.name = r.error.name
-  if (r.error.name === 'KeyError' || r.error.name === 'IndexError') Object.setPrototypeOf(e, RangeError.prototype)
-  if (r.error.name === 'AttributeError') Object.setPrototypeOf(e, TypeError.prototype)
-  if (r.error.name === 'OSError') e.message = `${e.message} (${url})`
-  throw e
+  throw rebuildError(r.error.name, r.error.name === 'OSError' ? `${r.error.message} (${url})` : r.error.message)
 }
 
 /**
@@ -220,6 +223,256 @@ function checkName(name: unknown): string {
   return name
 }
 
+/** A task of a Redis pool: a function a worker loaded, by its module's id and its export's name. */
+export interface TaskRef {
+  module: string
+  name: string
+}
+
+export interface RedisPoolOptions {
+  /** Runs of a task whose worker died before another worker takes it over for good (default 1: one retry). */
+  retries?: number
+  /** How long (ms) a task's entry may go without its worker's heartbeat before it is retried (default 30,000; the workers' --idle should match). */
+  idle?: number
+}
+
+interface TaskResult {
+  task: number
+  ok: boolean
+  value?: unknown[]
+  error?: { name: string; message: string; stack?: string }
+}
+
+function checkTask(func: unknown): TaskRef {
+  if (typeof func === 'function') throw new TypeError('a Redis pool runs functions by { module, name } only: shipping function source to other machines would be running code from the network. Start workers with --module and name the function')
+  const f = func as TaskRef
+  if (!f || typeof f !== 'object' || typeof f.module !== 'string' || typeof f.name !== 'string') throw new TypeError('func must be { module, name }: the module id a worker was started with (--module) and the name of its exported function')
+  return { module: f.module, name: f.name }
+}
+
+/** A task's values, or its error rebuilt as the library's class of that name, with the worker's stack. */
+function unwrap(r: TaskResult): unknown[] {
+  if (r.ok) return r.value ?? []
+  const e = r.error!
+  const error = rebuildError(e.name, e.message)
+  if (e.stack) error.stack = `${error.name}: ${e.message}\n    (in a pool worker)\n${e.stack.split('\n').slice(1).join('\n')}`
+  throw error
+}
+
+/** The result of applyAsync/mapAsync/starmapAsync: Python's AsyncResult. */
+export class RedisAsyncResult<R> {
+  private value: { r: R } | { e: unknown } | undefined
+  constructor(
+    private readonly pool: RedisPool,
+    private readonly tasks: number[],
+    private readonly finish: (values: unknown[][]) => R,
+  ) {}
+  private settle(results: TaskResult[] | undefined): void {
+    if (!results) return
+    try {
+      this.value = { r: this.finish(results.map(unwrap)) }
+    } catch (e) {
+      this.value = { e }
+    }
+  }
+  private out(): R {
+    if (!this.value) throw new errors.TimeoutError()
+    if ('e' in this.value) throw this.value.e
+    return this.value.r
+  }
+  /** Waits up to `timeout` ms (forever by default); TimeoutError if not ready then. */
+  get(timeout: number | null = null): R {
+    if (!this.value) this.settle(this.pool.waitTasks(this.tasks, timeout))
+    return this.out()
+  }
+  async coro_get(timeout: number | null = null, { signal }: CoroOptions = {}): Promise<R> {
+    if (!this.value) this.settle(await this.pool.coroWaitTasks(this.tasks, timeout, signal))
+    return this.out()
+  }
+  wait(timeout: number | null = null): void {
+    try {
+      this.get(timeout)
+    } catch {
+      // wait() only waits
+    }
+  }
+  async coro_wait(timeout: number | null = null, options: CoroOptions = {}): Promise<void> {
+    await this.coro_get(timeout, options).catch(() => undefined)
+  }
+  ready(): boolean {
+    return this.value !== undefined || this.pool.readyTasks(this.tasks)
+  }
+  successful(): boolean {
+    if (!this.ready()) throw new errors.ValueError('the result is not ready')
+    this.get(0)
+    return this.value !== undefined && 'r' in this.value
+  }
+}
+
+/**
+ * A pool whose workers run anywhere (`npx aioprocessing-worker --pool <name> --module ./tasks.js`):
+ * the thread pool's methods, tasks by `{ module, name }`. A worker that dies mid-task has the task
+ * taken over by another after `idle` ms, `retries` times; then it fails with WorkerLostError.
+ */
+export class RedisPool {
+  private readonly ref: string
+  private readonly pending = new Set<number>()
+  private state: 'run' | 'close' | 'terminate' = 'run'
+
+  constructor(
+    private readonly bridge: () => Bridge,
+    readonly name: string,
+    options: RedisPoolOptions,
+  ) {
+    this.ref = String(this.bridge().call('Pool', name, '__create', [options]))
+  }
+
+  private submit(func: unknown, chunks: unknown[][][]): number[] {
+    const f = checkTask(func)
+    if (this.state !== 'run') throw new errors.ValueError('Pool not running')
+    chunks.forEach((calls, i) => calls.forEach((args, j) => checkSendable(args, `args of call ${i * calls.length + j}`)))
+    const tasks = this.bridge().call('Pool', this.name, 'submit', [this.ref, f.module, f.name, chunks]) as number[]
+    for (const t of tasks) this.pending.add(t)
+    return tasks
+  }
+
+  /** @internal */
+  waitTasks(tasks: number[], timeout: number | null): TaskResult[] | undefined {
+    const r = this.bridge().call('Pool', this.name, 'wait', [this.ref, tasks, timeout]) as TaskResult[] | undefined
+    if (r) for (const t of tasks) this.pending.delete(t)
+    return r
+  }
+  /** @internal */
+  async coroWaitTasks(tasks: number[], timeout: number | null, signal?: AbortSignal): Promise<TaskResult[] | undefined> {
+    const r = (await this.bridge().coroCall('Pool', this.name, 'wait', [this.ref, tasks, timeout], signal)) as TaskResult[] | undefined
+    if (r) for (const t of tasks) this.pending.delete(t)
+    return r
+  }
+  /** @internal */
+  readyTasks(tasks: number[]): boolean {
+    return (this.bridge().call('Pool', this.name, 'ready', [this.ref, tasks]) as number[]).length === tasks.length
+  }
+
+  private static chunks(items: unknown[][], chunksize?: number): unknown[][][] {
+    const size = chunksize ?? Math.max(1, Math.ceil(items.length / 64))
+    if (!Number.isInteger(size) || size < 1) throw new TypeError('chunksize must be a positive integer')
+    const out: unknown[][][] = []
+    for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
+    return out
+  }
+
+  apply<R = unknown>(func: TaskRef, args: unknown[] = []): R {
+    return this.applyAsync<R>(func, args).get()
+  }
+  async coro_apply<R = unknown>(func: TaskRef, args: unknown[] = [], options: CoroOptions = {}): Promise<R> {
+    return this.applyAsync<R>(func, args).coro_get(null, options)
+  }
+  applyAsync<R = unknown>(func: TaskRef, args: unknown[] = []): RedisAsyncResult<R> {
+    return new RedisAsyncResult<R>(this, this.submit(func, [[args]]), (v) => v[0][0] as R)
+  }
+  map<R = unknown>(func: TaskRef, iterable: Iterable<unknown>, chunksize?: number): R[] {
+    return this.mapAsync<R>(func, iterable, chunksize).get()
+  }
+  async coro_map<R = unknown>(func: TaskRef, iterable: Iterable<unknown>, chunksize?: number, options: CoroOptions = {}): Promise<R[]> {
+    return this.mapAsync<R>(func, iterable, chunksize).coro_get(null, options)
+  }
+  mapAsync<R = unknown>(func: TaskRef, iterable: Iterable<unknown>, chunksize?: number): RedisAsyncResult<R[]> {
+    return this.starmapAsync<R>(func, [...iterable].map((x) => [x]), chunksize)
+  }
+  starmap<R = unknown>(func: TaskRef, iterable: Iterable<unknown[]>, chunksize?: number): R[] {
+    return this.starmapAsync<R>(func, iterable, chunksize).get()
+  }
+  async coro_starmap<R = unknown>(func: TaskRef, iterable: Iterable<unknown[]>, chunksize?: number, options: CoroOptions = {}): Promise<R[]> {
+    return this.starmapAsync<R>(func, iterable, chunksize).coro_get(null, options)
+  }
+  starmapAsync<R = unknown>(func: TaskRef, iterable: Iterable<unknown[]>, chunksize?: number): RedisAsyncResult<R[]> {
+    const calls = [...iterable].map((a) => {
+      if (!Array.isArray(a)) throw new TypeError('starmap takes an iterable of argument lists')
+      return a
+    })
+    return new RedisAsyncResult<R[]>(this, this.submit(func, RedisPool.chunks(calls, chunksize)), (v) => v.flat() as R[])
+  }
+
+  /** Results in order, as they come: `for await (const r of pool.imap(...))`, or `next(timeout)`. */
+  imap<R = unknown>(func: TaskRef, iterable: Iterable<unknown>, chunksize = 1): RedisIMapIterator<R> {
+    return new RedisIMapIterator<R>(this, this.submit(func, RedisPool.chunks([...iterable].map((x) => [x]), chunksize)), true)
+  }
+  /** Results in the order they finish. */
+  imapUnordered<R = unknown>(func: TaskRef, iterable: Iterable<unknown>, chunksize = 1): RedisIMapIterator<R> {
+    return new RedisIMapIterator<R>(this, this.submit(func, RedisPool.chunks([...iterable].map((x) => [x]), chunksize)), false)
+  }
+  /** @internal */
+  waitAny(tasks: number[], timeout: number | null): TaskResult | undefined {
+    const r = this.bridge().call('Pool', this.name, 'waitAny', [this.ref, tasks, timeout]) as TaskResult | undefined
+    if (r) this.pending.delete(r.task)
+    return r
+  }
+  /** @internal */
+  async coroWaitAny(tasks: number[], timeout: number | null, signal?: AbortSignal): Promise<TaskResult | undefined> {
+    const r = (await this.bridge().coroCall('Pool', this.name, 'waitAny', [this.ref, tasks, timeout], signal)) as TaskResult | undefined
+    if (r) this.pending.delete(r.task)
+    return r
+  }
+
+  /** No more tasks; those submitted still finish. */
+  close(): void {
+    if (this.state === 'run') this.state = 'close'
+    this.bridge().call('Pool', this.name, 'close', [this.ref])
+  }
+  /** Takes back every task not finished (PoolTerminatedError); running ones finish on their workers, unanswered. */
+  terminate(): void {
+    this.state = 'terminate'
+    this.bridge().call('Pool', this.name, 'terminate', [this.ref])
+  }
+  /** Waits for every task submitted (after close() or terminate(), as Python's). */
+  join(timeout: number | null = null): void {
+    if (this.state === 'run') throw new errors.ValueError('Pool is still running')
+    if (this.pending.size) this.waitTasks([...this.pending], timeout)
+  }
+  async coro_join(timeout: number | null = null, { signal }: CoroOptions = {}): Promise<void> {
+    if (this.state === 'run') throw new errors.ValueError('Pool is still running')
+    if (this.pending.size) await this.coroWaitTasks([...this.pending], timeout, signal)
+  }
+  [Symbol.dispose](): void {
+    this.terminate()
+  }
+}
+
+/** Python's IMapIterator over a Redis pool's results. */
+export class RedisIMapIterator<R> implements IterableIterator<R> {
+  private buffered: unknown[] = []
+  private left: number[]
+  constructor(
+    private readonly pool: RedisPool,
+    tasks: number[],
+    private readonly ordered: boolean,
+  ) {
+    this.left = [...tasks]
+  }
+  private take(r: TaskResult | TaskResult[] | undefined): void {
+    if (!r) throw new errors.TimeoutError()
+    for (const one of Array.isArray(r) ? r : [r]) {
+      this.left = this.left.filter((t) => t !== one.task)
+      this.buffered.push(...unwrap(one))
+    }
+  }
+  /** The next result, waiting up to `timeout` ms (TimeoutError); done when all came. */
+  next(timeout: number | null = null): IteratorResult<R> {
+    if (this.buffered.length === 0 && this.left.length) this.take(this.ordered ? this.pool.waitTasks([this.left[0]], timeout) : this.pool.waitAny(this.left, timeout))
+    return this.buffered.length ? { value: this.buffered.shift() as R, done: false } : { value: undefined as never, done: true }
+  }
+  async coro_next(timeout: number | null = null, { signal }: CoroOptions = {}): Promise<IteratorResult<R>> {
+    if (this.buffered.length === 0 && this.left.length) this.take(this.ordered ? await this.pool.coroWaitTasks([this.left[0]], timeout, signal) : await this.pool.coroWaitAny(this.left, timeout, signal))
+    return this.buffered.length ? { value: this.buffered.shift() as R, done: false } : { value: undefined as never, done: true }
+  }
+  [Symbol.iterator](): IterableIterator<R> {
+    return this
+  }
+  [Symbol.asyncIterator](): AsyncIterableIterator<R> {
+    return { next: () => this.coro_next(), [Symbol.asyncIterator]() { return this } } as AsyncIterableIterator<R>
+  }
+}
+
 /**
  * The Redis context: factories that take a name first, so that every process naming the same
  * object (in the same namespace of the same Redis) gets it. Arguments after the name are the
@@ -305,6 +558,11 @@ export class RedisContext {
     return this.make('Namespace', name, [init])
   }
 
+  /** A pool whose workers run anywhere: start them with `npx aioprocessing-worker --url ... --namespace ... --pool <name> --module ./tasks.js`. */
+  AioPool(name: string, options: RedisPoolOptions = {}): RedisPool {
+    return new RedisPool(() => this.bridge(), checkName(name), options)
+  }
+
   /** The awaitable form of the factories: `await ctx.coro_make('Queue', 'jobs', [maxsize], { signal })`. */
   coro_make<T = unknown>(typeid: string, name: string, args: unknown[] = [], { signal }: CoroOptions = {}): Promise<T> {
     return this.coroMake<T>(typeid, name, args, signal)
@@ -327,6 +585,8 @@ function urlOf(url: string): string {
 }
 
 /** `redisContext({ url, namespace })`: the Redis context (see RedisContext). */
+export { runWorker, type WorkerOptions } from './worker.js'
+
 export function redisContext(options: RedisContextOptions = {}): RedisContext {
   return new RedisContext(options)
 }

@@ -8,7 +8,10 @@ import { randomUUID } from 'node:crypto'
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
 import { deserialize, serialize } from 'node:v8'
 import { Redis } from 'ioredis'
-import { OpError, SCRIPTS, run, type Env, type Listener, type Op } from './ops.js'
+import { OpError, SCRIPTS, TYPES, run, type Env, type Listener, type Op } from './ops.js'
+import { POOL } from './pool-ops.js'
+
+TYPES.Pool = POOL
 
 interface Setup {
   url: string
