@@ -563,7 +563,7 @@ const BARRIER: Record<string, Handler> = {
       const deadline = deadlineOf(t === null || t === undefined ? null : Number(t))
       for (;;) {
         const [g, broken, brokenGen] = await env.r.hmget(key, 'gen', 'broken', 'brokenGen')
-        if (Number(brokenGen) === gen && g !== null && Number(g) > gen) throw new OpError('BrokenBarrierError', 'the barrier was reset')
+        if (brokenGen !== null && Number(brokenGen) === gen && Number(g) > gen) throw new OpError('BrokenBarrierError', 'the barrier was reset')
         if (Number(g) > gen) return index
         if (broken === '1') throw new OpError('BrokenBarrierError', 'the barrier is broken')
         const left = deadline - performance.now()

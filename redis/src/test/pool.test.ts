@@ -59,6 +59,16 @@ test('two worker processes: apply, map (chunked), starmap, imap in order and as 
   pool.join(LONG)
 })
 
+test('two pool workers meet at named objects: a barrier of 2 passes only with both, each reports to a named queue', async (t) => {
+  const { ctx, pool: name, url, ns } = setup(t, 2)
+  const pool = ctx.AioPool(name, { idle: IDLE })
+  const both = await pool.coro_starmap<number>(task('meet'), [[url, ns], [url, ns]], 1)
+  t.is(new Set(both).size, 2, 'the two tasks ran in two worker processes')
+  const met = ctx.AioQueue<number>('met')
+  const reported = [met.get(true, LONG), met.get(true, LONG)]
+  t.deepEqual(reported.sort(), [...both].sort())
+})
+
 test("a task's error comes back as its class, with the worker's stack; unknown modules and inline functions are refused", async (t) => {
   const { ctx, pool: name } = setup(t, 1)
   const pool = ctx.AioPool(name, { idle: IDLE })

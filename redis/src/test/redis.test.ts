@@ -308,3 +308,21 @@ test('without redis-server the Redis tests fail saying how to install it', (t) =
     }),
   )
 })
+
+test('a Barrier of 3 parties passes them together, generation after generation; reset() breaks only the waiters of its generation', async (t) => {
+  const { server, ctx, ns } = setup(t)
+  const others = [0, 1].map(() => redisContext({ url: server.socket, namespace: ns }))
+  t.teardown(() => others.forEach((c) => c.close()))
+  const parties = [ctx, ...others].map((c) => c.AioBarrier('b', 3))
+  for (let round = 0; round < 3; round++) {
+    const indexes = await Promise.all(parties.map((b) => b.coro_wait(LONG)))
+    t.deepEqual([...indexes].sort(), [0, 1, 2])
+  }
+  const waiting = [parties[0].coro_wait(LONG), parties[1].coro_wait(LONG)].map((p) => p.then(() => 'passed', (e: Error) => e.name))
+  while (parties[2].nWaiting < 2) await new Promise((r) => setTimeout(r, 5))
+  parties[2].reset()
+  t.deepEqual(await Promise.all(waiting), ['BrokenBarrierError', 'BrokenBarrierError'])
+  // Usable again after the reset.
+  const again = await Promise.all(parties.map((b) => b.coro_wait(LONG)))
+  t.deepEqual([...again].sort(), [0, 1, 2])
+})

@@ -29,3 +29,24 @@ export async function marked(x: number, dir: string, ms: number): Promise<[numbe
   await new Promise((r) => setTimeout(r, ms))
   return [x, process.pid]
 }
+
+/** Meets the other pool worker at a named Redis barrier (both must run it at once), then reports its pid. */
+export async function meet(url: string, namespace: string): Promise<number> {
+  const { redisContext } = await import('../index.js')
+  const ctx = redisContext({ url, namespace })
+  try {
+    await ctx.AioBarrier('meet', 2).coro_wait(20_000)
+    await ctx.AioQueue('met').coro_put(process.pid)
+    return process.pid
+  } finally {
+    ctx.close()
+  }
+}
+
+/** About `ms` of CPU work. */
+export function busy(ms: number): number {
+  const end = performance.now() + ms
+  let n = 0
+  while (performance.now() < end) n++
+  return n > 0 ? ms : 0
+}
