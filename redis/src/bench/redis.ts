@@ -3,7 +3,10 @@
 // Mutex), and Redis's own round-trip floor (ioredis PING), so each row can be read as PINGs per
 // operation. Run by the library's `npm run bench` (BENCH_ONLY=redis).
 
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
+import { AioPool } from 'aioprocessing'
 import { redisContext } from '../index.js'
 import { startRedis } from '../test/context.js'
 
@@ -27,6 +30,11 @@ const QUEUE = 'Redis: queue put+get pairs, one client'
 const JOB_RATE = 'Redis: 2,000 items through a queue (put all, then one consumer takes all)'
 const LOCK = 'Redis: lock acquire+release pairs, one client, uncontended'
 const FLOOR = "Redis: round trips, one client (Redis's own floor)"
+const POOL_TRIVIAL = 'Redis pool: 20,000 trivial tasks, map with default chunking, 2 workers'
+const POOL_CPU = 'Redis pool: 200 CPU tasks of 5 ms, wall ÷ ideal 500 ms, 2 workers'
+const TRIVIAL = 20_000
+const CPU_TASKS = 200
+const CPU_MS = 5
 
 async function timed(f: () => Promise<void> | void): Promise<number> {
   const t0 = performance.now()
@@ -124,6 +132,38 @@ export async function benchRedis({ log = () => {}, only }: { log?: (line: string
       rows.push(row(JOB_RATE, 'BullMQ addBulk() then one Worker (concurrency 1)', 'items/s', JOBS, rate(JOBS)(runs)))
     } catch (error) {
       rows.push(failed(JOB_RATE, 'BullMQ', error))
+    }
+
+    log('redis: a pool of 2 worker processes beside the thread pool')
+    const cli = fileURLToPath(new URL('../worker-cli.js', import.meta.url))
+    const tasks = fileURLToPath(new URL('../test/tasks.js', import.meta.url))
+    const workers = [0, 1].map(() => spawn(process.execPath, [cli, '--url', server.socket, '--namespace', 'bench', '--pool', 'bench', '--module', tasks], { stdio: 'ignore' }))
+    const thread = new AioPool({ processes: 2 })
+    try {
+      const pool = ctx.AioPool('bench')
+      const xs = Array.from({ length: TRIVIAL }, (_, i) => i)
+      const cpu = Array.from({ length: CPU_TASKS }, () => [CPU_MS])
+      const [rt, tt, rc, tc] = await interleaved([
+        () => timed(async () => void (await pool.coro_map({ module: 'tasks', name: 'square' }, xs))),
+        () => timed(async () => void (await thread.coro_map((x: number) => x * x, xs))),
+        () => timed(async () => void (await pool.coro_starmap({ module: 'tasks', name: 'busy' }, cpu, 1))),
+        () => timed(async () => void (await thread.coro_starmap((ms: number) => {
+          const end = performance.now() + ms
+          while (performance.now() < end);
+          return ms
+        }, cpu as [number][], 1))),
+      ], RUNS)
+      const ideal = (CPU_TASKS * CPU_MS) / 2
+      rows.push(row(POOL_TRIVIAL, 'aioprocessing-redis AioPool coro_map (2 worker processes)', 'tasks/s', TRIVIAL, rate(TRIVIAL)(rt)))
+      rows.push(row(POOL_TRIVIAL, 'aioprocessing AioPool (2 worker threads) coro_map', 'tasks/s', TRIVIAL, rate(TRIVIAL)(tt)))
+      rows.push(row(POOL_CPU, 'aioprocessing-redis AioPool coro_starmap, chunksize 1', '× ideal', CPU_TASKS, rc.map((ms) => ms / ideal)))
+      rows.push(row(POOL_CPU, 'aioprocessing AioPool (2 worker threads) coro_starmap, chunksize 1', '× ideal', CPU_TASKS, tc.map((ms) => ms / ideal)))
+      pool.terminate()
+    } catch (error) {
+      rows.push(failed(POOL_TRIVIAL, 'Redis pool', error))
+    } finally {
+      thread.terminate()
+      for (const w of workers) w.kill('SIGKILL')
     }
   } finally {
     ping.disconnect()
