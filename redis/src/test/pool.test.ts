@@ -99,6 +99,15 @@ test.serial('a worker killed mid-task (SIGKILL): the task runs again on the othe
   t.true(readdirSync(dir).filter((f) => f.startsWith(`started-${x}-`)).length >= 2, `task ${x} started twice`)
 })
 
+test('a worker killed while it sends a result: the task is answered once, by it or by the worker that runs it again', async (t) => {
+  const { ctx, dir, pool: name } = setup(t, 2)
+  const pool = ctx.AioPool(name, { idle: IDLE })
+  // Before, the worker acknowledged the entry and then pushed the result: killed between the two,
+  // the task was acknowledged, never answered, and the pool waited for ever.
+  t.is(await pool.applyAsync<number>(task('dieAfterReturn'), [5, join(dir, 'marker')]).coro_get(LONG), 5)
+  t.is(pool.apply<number>(task('square'), [4]), 16)
+})
+
 test('a task that kills every worker it meets fails with WorkerLostError after its retry; others are unaffected', async (t) => {
   const { ctx, pool: name } = setup(t, 2)
   const pool = ctx.AioPool(name, { idle: IDLE, retries: 1 })
