@@ -198,7 +198,8 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) then redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1]) return 1 end
 return 0`,
   },
-  // KEYS: waiters; ARGV: n (-1: all), prefix of the waiters' keys. How many were woken.
+  // KEYS: waiters; ARGV: n (-1: all), prefix of the waiters' keys, prefix of their leases. How many
+  // were woken; a waiter whose lease ran out (its process died while waiting) is dropped, not counted.
   aioNotify: {
     keys: 1,
     lua: `local n = tonumber(ARGV[1])
@@ -206,9 +207,11 @@ local woken = 0
 while n < 0 or woken < n do
   local w = redis.call('LPOP', KEYS[1])
   if not w then break end
-  redis.call('RPUSH', ARGV[2] .. w, '1')
-  redis.call('PEXPIRE', ARGV[2] .. w, 600000)
-  woken = woken + 1
+  if redis.call('EXISTS', ARGV[3] .. w) == 1 then
+    redis.call('RPUSH', ARGV[2] .. w, '1')
+    redis.call('PEXPIRE', ARGV[2] .. w, 600000)
+    woken = woken + 1
+  end
 end
 return woken`,
   },
@@ -503,7 +506,10 @@ const CONDITION: Record<string, Handler> = {
     if ((await env.r.hget(lock, 'owner')) !== env.me) throw new OpError('RuntimeError', 'cannot wait on un-acquired lock')
     const depth = Number(await env.r.hget(lock, 'depth'))
     const w = randomUUID()
-    await env.r.rpush(`${key}:waiters`, w)
+    // A waiter holds a lease while it waits, renewed here: notify() passes over one whose process died.
+    const alive = `${key}:alive:${w}`
+    await env.r.multi().set(alive, '1', 'PX', env.leaseMs).rpush(`${key}:waiters`, w).exec()
+    env.renew(alive, async () => Number(await env.r.pexpire(alive, env.leaseMs)) === 1)
     await rlockRelease(env, lock, true)
     const deadline = deadlineOf(timeout)
     const c = env.blocking()
@@ -524,6 +530,8 @@ const CONDITION: Record<string, Handler> = {
       }
     } finally {
       env.releaseBlocking(c)
+      env.stopRenewing(alive)
+      await env.r.del(alive)
       // The lock comes back, at its depth, whatever happened (an abort included), as Python's wait does.
       const restore = new AbortController().signal
       await until({ ...env, signal: restore }, lockChannel(lock), Infinity, async () => ((await rlockAcquire({ ...env, signal: restore }, lock, [false])) ? true : undefined))
@@ -533,12 +541,12 @@ const CONDITION: Record<string, Handler> = {
   },
   notify: async (env, key, [n = 1]) => {
     if ((await env.r.hget(`${key}:lock`, 'owner')) !== env.me) throw new OpError('RuntimeError', 'cannot notify on un-acquired lock')
-    await sc(env).aioNotify(`${key}:waiters`, Number(n), `${key}:w:`)
+    await sc(env).aioNotify(`${key}:waiters`, Number(n), `${key}:w:`, `${key}:alive:`)
     return undefined
   },
   notifyAll: async (env, key) => {
     if ((await env.r.hget(`${key}:lock`, 'owner')) !== env.me) throw new OpError('RuntimeError', 'cannot notify on un-acquired lock')
-    await sc(env).aioNotify(`${key}:waiters`, -1, `${key}:w:`)
+    await sc(env).aioNotify(`${key}:waiters`, -1, `${key}:w:`, `${key}:alive:`)
     return undefined
   },
 }

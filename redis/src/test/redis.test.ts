@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Empty, ValueError } from 'aioprocessing'
+import { Redis } from 'ioredis'
 import { redisContext, type RedisContext } from '../index.js'
 import { startRedis, type RedisServer } from './context.js'
 
@@ -132,6 +133,45 @@ setInterval(() => {}, 1000)
   t.is(s.getValue(), 0)
   s.release(2)
   t.is(s.getValue(), 2)
+})
+
+test('a Condition waiter killed while it waits: once its lease ran out, notify(1) passes over it and wakes the live waiter', async (t) => {
+  const { server, ctx, ns, dir } = setup(t, 500)
+  const c = child(t, dir, server.socket, ns, `
+const cond = ctx.AioCondition('c')
+cond.acquire()
+console.log('waiting')
+cond.wait()
+`, 500)
+  await c.line(0)
+  const cond = ctx.AioCondition('c')
+  const parked = async (n: number): Promise<void> => {
+    const end = Date.now() + LONG
+    while (!String(cond).endsWith(`waiters=${n})`)) {
+      if (Date.now() > end) throw new Error(`not ${n} waiters in time: ${String(cond)}`)
+      await new Promise((r) => setTimeout(r, 5))
+    }
+  }
+  await parked(1)
+  c.proc.kill('SIGKILL')
+  await c.exited
+  // Its lease (renewed while it waited) runs out: past that, Redis knows the waiter is gone.
+  const seen = new Redis(server.socket)
+  t.teardown(() => seen.disconnect())
+  const end = Date.now() + LONG
+  while ((await seen.keys(`${ns}:Condition:c:alive:*`)).length > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20))
+  // Before, the dead waiter stayed first in the list and took the notification: the live one slept on.
+  const other = redisContext({ url: server.socket, namespace: ns, lease: 500 })
+  t.teardown(() => other.close())
+  const notifier = other.AioCondition('c')
+  t.true(await cond.coro_acquire(true, LONG))
+  const woken = cond.coro_wait(LONG)
+  await parked(2)
+  t.true(await notifier.coro_acquire(true, LONG))
+  notifier.notify(1)
+  notifier.release()
+  t.true(await woken, 'the live waiter was notified')
+  cond.release()
 })
 
 test('a stale holder (stopped past its lease) cannot release the lock another holder took since', async (t) => {
