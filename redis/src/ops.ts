@@ -464,17 +464,22 @@ const RLOCK: Record<string, Handler> = {
   fence: async (env, key) => Number(await env.r.get(`${key}:fence`)),
 }
 
+/** A semaphore's initial value (its bound), fixed by its first creator; 0 is a value, 1 only when absent. */
+async function semInit(env: Env, key: string): Promise<number> {
+  const init = await env.r.get(`${key}:init`)
+  return init === null ? 1 : Number(init)
+}
+
 function semaphore(bounded: boolean): Record<string, Handler> {
-  const valueOf = async (env: Env, key: string): Promise<number> => Number(await env.r.get(`${key}:init`)) || 1
   return {
     __create: async (env, key, [value = 1]) => {
       if (!Number.isInteger(value) || (value as number) < 0) throw new OpError('ValueError', 'semaphore initial value must be >= 0')
       await env.r.set(`${key}:init`, Number(value), 'NX')
       await sc(env).aioSemValue(`${key}:count`, `${key}:holders`, Number(value))
     },
-    acquire: async (env, key, args) => semAcquire(env, key, args, await valueOf(env, key)),
-    release: async (env, key, [n = 1]) => semRelease(env, key, Number(n), bounded, await valueOf(env, key)),
-    getValue: async (env, key) => Number(await sc(env).aioSemValue(`${key}:count`, `${key}:holders`, await valueOf(env, key))),
+    acquire: async (env, key, args) => semAcquire(env, key, args, await semInit(env, key)),
+    release: async (env, key, [n = 1]) => semRelease(env, key, Number(n), bounded, await semInit(env, key)),
+    getValue: async (env, key) => Number(await sc(env).aioSemValue(`${key}:count`, `${key}:holders`, await semInit(env, key))),
   }
 }
 
@@ -829,9 +834,9 @@ const DESCRIBE: Record<string, (env: Env, key: string) => Promise<string>> = {
     const [owner, depth] = await env.r.hmget(key, 'owner', 'depth')
     return owner ? `AioRLock(owner=${holderText(env, owner)}, count=${Number(depth)})` : 'AioRLock(owner=None, count=0)'
   },
-  Semaphore: async (env, key) => `AioSemaphore(value=${Number(await sc(env).aioSemValue(`${key}:count`, `${key}:holders`, Number(await env.r.get(`${key}:init`)) || 1))})`,
+  Semaphore: async (env, key) => `AioSemaphore(value=${Number(await sc(env).aioSemValue(`${key}:count`, `${key}:holders`, await semInit(env, key)))})`,
   BoundedSemaphore: async (env, key) => {
-    const bound = Number(await env.r.get(`${key}:init`)) || 1
+    const bound = await semInit(env, key)
     return `AioBoundedSemaphore(value=${Number(await sc(env).aioSemValue(`${key}:count`, `${key}:holders`, bound))}, maxvalue=${bound})`
   },
   Event: async (env, key) => `AioEvent(${(await env.r.exists(key)) === 1 ? 'set' : 'unset'})`,

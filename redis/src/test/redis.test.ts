@@ -301,6 +301,16 @@ ctx.close()
   t.true(aborted >= 12)
 })
 
+test('a BoundedSemaphore of 0 refuses a release, as the local one does, and says maxvalue=0', (t) => {
+  const { ctx } = setup(t)
+  // Before, an initial value of 0 was read back as 1 (`Number(init) || 1`): the release went through.
+  const s = ctx.AioBoundedSemaphore('none', 0)
+  t.throws(() => s.release(), { instanceOf: ValueError })
+  t.is(s.getValue(), 0)
+  t.false(s.acquire(false))
+  t.is(String(s), 'AioBoundedSemaphore(value=0, maxvalue=0)')
+})
+
 test('containers by name: dict (any keys), list, Namespace, and their errors', (t) => {
   const { ctx } = setup(t)
   const d = ctx.dict<unknown, unknown>('d', { a: 1 })
