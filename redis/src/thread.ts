@@ -37,6 +37,8 @@ const r = new Redis(setup.url, options)
 for (const [name, s] of Object.entries(SCRIPTS)) r.defineCommand(name, { numberOfKeys: s.keys, lua: s.lua })
 const sub = new Redis(setup.url, { ...options, enableAutoPipelining: false })
 const idle: Redis[] = []
+/** A connection whose errors are told by its commands: without a listener ioredis prints each reconnection failure. */
+const quiet = (c: Redis): Redis => c.on('error', () => {})
 let clientError: Error | undefined
 // Down from a lost or refused connection until the next 'ready' (not while the first one is made).
 let down = false
@@ -103,7 +105,7 @@ function envFor(signal: AbortSignal, abortable: boolean, noteDeadline: (deadline
     me,
     signal,
     abortable,
-    blocking: () => idle.pop() ?? r.duplicate(),
+    blocking: () => idle.pop() ?? quiet(r.duplicate()),
     releaseBlocking: (c) => {
       if (idle.length < 4) idle.push(c)
       else c.disconnect()

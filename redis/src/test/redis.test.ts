@@ -252,6 +252,12 @@ test('Redis restarted while a consumer waits: the wait goes on over the new serv
 
 test('Redis down: a call with a timeout ends at its timeout with OSError; what its queued commands take once Redis is back is given back', async (t) => {
   const { server, ctx, ns } = setup(t)
+  // What the Redis threads print comes through this process's stderr: each blocking connection
+  // without an error listener printed ioredis's "Unhandled error event" per reconnection attempt.
+  const printed: string[] = []
+  const write = process.stderr.write.bind(process.stderr)
+  process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => (printed.push(String(chunk)), write(chunk, ...rest))) as typeof process.stderr.write
+  t.teardown(() => (process.stderr.write = write))
   const lock = ctx.AioLock('l')
   const sem = ctx.AioSemaphore('s', 1)
   const q = ctx.AioQueue('q')
@@ -302,6 +308,7 @@ test('Redis down: a call with a timeout ends at its timeout with OSError; what i
   lock.release()
   t.true(sem.acquire(true, LONG))
   sem.release()
+  t.deepEqual(printed.filter((p) => p.includes('Unhandled error event')), [])
 })
 
 test('4 producer and 4 consumer processes, 10,000 items each, consumers aborting some gets: the multiset matches', async (t) => {
