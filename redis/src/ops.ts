@@ -51,6 +51,13 @@ export interface Env {
   signal: AbortSignal
   /** The caller passed a signal: waits that Redis cannot cancel go in slices. */
   abortable: boolean
+  /** Tells the Redis thread when the caller's timeout ends (the first call counts), so that a Redis down past it fails the call then. */
+  noteDeadline(deadline: number): void
+  /**
+   * Aborted when the caller was answered OSError (Redis unreachable past its deadline) while this
+   * call's commands still wait to be sent: what they take when Redis comes back is given back.
+   */
+  gone: AbortSignal
 }
 
 export interface Listener {
@@ -62,9 +69,11 @@ export interface Listener {
 const pack = (v: unknown): Buffer => serialize(v)
 const unpack = (b: Buffer | null): unknown => (b === null ? undefined : deserialize(b))
 
-function deadlineOf(timeout: unknown): number {
-  if (timeout === null || timeout === undefined) return Infinity
-  return performance.now() + Math.max(0, Number(timeout))
+/** When a wait of `timeout` ms (null: for ever) ends; the first one a call computes is the call's own. */
+function deadlineOf(env: Env, timeout: unknown): number {
+  const deadline = timeout === null || timeout === undefined ? Infinity : performance.now() + Math.max(0, Number(timeout))
+  env.noteDeadline(deadline)
+  return deadline
 }
 
 /** Waits until `attempt` gives something, the deadline passes (undefined) or the caller aborts. */
@@ -198,7 +207,8 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) then redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1]) return 1 end
 return 0`,
   },
-  // KEYS: waiters; ARGV: n (-1: all), prefix of the waiters' keys. How many were woken.
+  // KEYS: waiters; ARGV: n (-1: all), prefix of the waiters' keys, prefix of their leases. How many
+  // were woken; a waiter whose lease ran out (its process died while waiting) is dropped, not counted.
   aioNotify: {
     keys: 1,
     lua: `local n = tonumber(ARGV[1])
@@ -206,9 +216,11 @@ local woken = 0
 while n < 0 or woken < n do
   local w = redis.call('LPOP', KEYS[1])
   if not w then break end
-  redis.call('RPUSH', ARGV[2] .. w, '1')
-  redis.call('PEXPIRE', ARGV[2] .. w, 600000)
-  woken = woken + 1
+  if redis.call('EXISTS', ARGV[3] .. w) == 1 then
+    redis.call('RPUSH', ARGV[2] .. w, '1')
+    redis.call('PEXPIRE', ARGV[2] .. w, 600000)
+    woken = woken + 1
+  end
 end
 return woken`,
   },
@@ -292,16 +304,21 @@ const held = new Map<string, { token: string; fence: number }>()
 const slots = new Map<string, string[]>()
 
 async function lockAcquire(env: Env, key: string, [block = true, timeout = null]: unknown[]): Promise<boolean> {
+  const deadline = deadlineOf(env, block === false ? 0 : timeout)
   const token = `${env.me}:${randomUUID()}`
   const attempt = async (): Promise<true | undefined> => {
     const fence = Number(await sc(env).aioLockAcquire(key, `${key}:fence`, token, env.leaseMs))
     if (fence === 0) return undefined
+    if (env.gone.aborted) {
+      await sc(env).aioLockRelease(key, lockChannel(key), token)
+      return undefined
+    }
     held.set(key, { token, fence })
     env.renew(key, async () => Number(await sc(env).aioRenew(key, token, env.leaseMs)) === 1)
     return true
   }
   if (block === false) return (await attempt()) ?? false
-  return (await until(env, lockChannel(key), deadlineOf(timeout), attempt)) ?? false
+  return (await until(env, lockChannel(key), deadline, attempt)) ?? false
 }
 
 async function lockRelease(env: Env, key: string): Promise<undefined> {
@@ -318,14 +335,19 @@ async function lockRelease(env: Env, key: string): Promise<undefined> {
 }
 
 async function rlockAcquire(env: Env, key: string, [block = true, timeout = null]: unknown[]): Promise<boolean> {
+  const deadline = deadlineOf(env, block === false ? 0 : timeout)
   const attempt = async (): Promise<true | undefined> => {
     const depth = Number(await sc(env).aioRLockAcquire(key, `${key}:fence`, env.me, env.leaseMs))
     if (depth === 0) return undefined
+    if (env.gone.aborted) {
+      await sc(env).aioRLockRelease(key, lockChannel(key), env.me, '0')
+      return undefined
+    }
     if (depth === 1) env.renew(key, async () => Number(await sc(env).aioRenew(key, env.me, env.leaseMs)) === 1)
     return true
   }
   if (block === false) return (await attempt()) ?? false
-  return (await until(env, lockChannel(key), deadlineOf(timeout), attempt)) ?? false
+  return (await until(env, lockChannel(key), deadline, attempt)) ?? false
 }
 
 async function rlockRelease(env: Env, key: string, all = false): Promise<number> {
@@ -335,10 +357,16 @@ async function rlockRelease(env: Env, key: string, all = false): Promise<number>
   return depth
 }
 
-async function semAcquire(env: Env, key: string, [block = true, timeout = null]: unknown[], value: number): Promise<boolean> {
+async function semAcquire(env: Env, key: string, [block = true, timeout = null]: unknown[]): Promise<boolean> {
+  const deadline = deadlineOf(env, block === false ? 0 : timeout)
+  const value = await semInit(env, key)
   const attempt = async (): Promise<true | undefined> => {
     const member = `${env.me}:${randomUUID()}`
     if (Number(await sc(env).aioSemAcquire(`${key}:count`, `${key}:holders`, `${key}:bound`, member, env.leaseMs, value)) !== 1) return undefined
+    if (env.gone.aborted) {
+      await sc(env).aioSemRelease(`${key}:count`, `${key}:holders`, `${key}:bound`, lockChannel(key), member, '0', value)
+      return undefined
+    }
     const mine = slots.get(key) ?? []
     mine.push(member)
     slots.set(key, mine)
@@ -346,7 +374,7 @@ async function semAcquire(env: Env, key: string, [block = true, timeout = null]:
     return true
   }
   if (block === false) return (await attempt()) ?? false
-  return (await until(env, lockChannel(key), deadlineOf(timeout), attempt)) ?? false
+  return (await until(env, lockChannel(key), deadline, attempt)) ?? false
 }
 
 async function semRelease(env: Env, key: string, n: number, bounded: boolean, value: number): Promise<undefined> {
@@ -360,14 +388,22 @@ async function semRelease(env: Env, key: string, n: number, bounded: boolean, va
   return undefined
 }
 
+/** An item popped for a caller already answered (Redis was unreachable past its deadline) goes back to the head. */
+async function keepIfGone(env: Env, key: string, b: Buffer): Promise<void> {
+  if (!env.gone.aborted) return
+  await env.r.lpush(key, b)
+  throw new OpError('OSError', 'Redis was unreachable past the timeout; the item went back')
+}
+
 async function queueGet(env: Env, key: string, block: unknown, timeout: unknown): Promise<unknown> {
+  const deadline = deadlineOf(env, block === false ? 0 : timeout)
   if (block === false) {
     const b = await env.r.lpopBuffer(key)
     if (b === null) throw new OpError('Empty', 'the queue is empty')
+    await keepIfGone(env, key, b)
     await afterGet(env, key)
     return unpack(b)
   }
-  const deadline = deadlineOf(timeout)
   // An abortable wait goes in slices, so an abort is seen between them and takes nothing.
   const sliceMs = env.abortable ? SLICE_MS : Infinity
   const c = env.blocking()
@@ -377,6 +413,7 @@ async function queueGet(env: Env, key: string, block: unknown, timeout: unknown)
       // BLPOP's timeout is in seconds, 0 for ever.
       const r = await c.blpopBuffer(key, s === Infinity ? 0 : Math.max(0.001, s / 1000))
       if (r) {
+        await keepIfGone(env, key, r[1])
         await afterGet(env, key)
         return unpack(r[1])
       }
@@ -405,10 +442,11 @@ async function afterGet(env: Env, key: string): Promise<void> {
 }
 
 async function queuePut(env: Env, key: string, [item, block = true, timeout = null]: unknown[], joinable: boolean): Promise<undefined> {
+  const deadline = deadlineOf(env, block === false ? 0 : timeout)
   const max = await maxsizeOf(env, key)
   const bytes = pack(item)
   const attempt = async (): Promise<true | undefined> => (Number(await sc(env).aioPut(key, joinable ? `${key}:unfinished` : '', bytes, max)) === 1 ? true : undefined)
-  const done = block === false ? await attempt() : await until(env, `${key}:space`, deadlineOf(timeout), attempt)
+  const done = block === false ? await attempt() : await until(env, `${key}:space`, deadline, attempt)
   if (!done) throw new OpError('Full', 'the queue is full')
   return undefined
 }
@@ -435,7 +473,7 @@ function queue(joinable: boolean): Record<string, Handler> {
       return undefined
     },
     join: async (env, key, [timeout = null]) => {
-      await until(env, `${key}:done`, deadlineOf(timeout), async () => (Number(await env.r.get(`${key}:unfinished`)) > 0 ? undefined : true))
+      await until(env, `${key}:done`, deadlineOf(env, timeout), async () => (Number(await env.r.get(`${key}:unfinished`)) > 0 ? undefined : true))
       return undefined
     },
     close: async () => undefined,
@@ -461,17 +499,22 @@ const RLOCK: Record<string, Handler> = {
   fence: async (env, key) => Number(await env.r.get(`${key}:fence`)),
 }
 
+/** A semaphore's initial value (its bound), fixed by its first creator; 0 is a value, 1 only when absent. */
+async function semInit(env: Env, key: string): Promise<number> {
+  const init = await env.r.get(`${key}:init`)
+  return init === null ? 1 : Number(init)
+}
+
 function semaphore(bounded: boolean): Record<string, Handler> {
-  const valueOf = async (env: Env, key: string): Promise<number> => Number(await env.r.get(`${key}:init`)) || 1
   return {
     __create: async (env, key, [value = 1]) => {
       if (!Number.isInteger(value) || (value as number) < 0) throw new OpError('ValueError', 'semaphore initial value must be >= 0')
       await env.r.set(`${key}:init`, Number(value), 'NX')
       await sc(env).aioSemValue(`${key}:count`, `${key}:holders`, Number(value))
     },
-    acquire: async (env, key, args) => semAcquire(env, key, args, await valueOf(env, key)),
-    release: async (env, key, [n = 1]) => semRelease(env, key, Number(n), bounded, await valueOf(env, key)),
-    getValue: async (env, key) => Number(await sc(env).aioSemValue(`${key}:count`, `${key}:holders`, await valueOf(env, key))),
+    acquire: (env, key, args) => semAcquire(env, key, args),
+    release: async (env, key, [n = 1]) => semRelease(env, key, Number(n), bounded, await semInit(env, key)),
+    getValue: async (env, key) => Number(await sc(env).aioSemValue(`${key}:count`, `${key}:holders`, await semInit(env, key))),
   }
 }
 
@@ -487,7 +530,7 @@ const EVENT: Record<string, Handler> = {
     await env.r.del(key)
     return undefined
   },
-  wait: async (env, key, [timeout = null]) => (await until(env, `${key}:set`, deadlineOf(timeout), async () => ((await env.r.exists(key)) === 1 ? true : undefined))) ?? false,
+  wait: async (env, key, [timeout = null]) => (await until(env, `${key}:set`, deadlineOf(env, timeout), async () => ((await env.r.exists(key)) === 1 ? true : undefined))) ?? false,
 }
 
 /** Python's Condition over a Redis RLock (`<key>:lock`) and a list of waiters, each woken by its own key. */
@@ -499,13 +542,16 @@ const CONDITION: Record<string, Handler> = {
     return undefined
   },
   wait: async (env, key, [timeout = null]) => {
+    const deadline = deadlineOf(env, timeout)
     const lock = `${key}:lock`
     if ((await env.r.hget(lock, 'owner')) !== env.me) throw new OpError('RuntimeError', 'cannot wait on un-acquired lock')
     const depth = Number(await env.r.hget(lock, 'depth'))
     const w = randomUUID()
-    await env.r.rpush(`${key}:waiters`, w)
+    // A waiter holds a lease while it waits, renewed here: notify() passes over one whose process died.
+    const alive = `${key}:alive:${w}`
+    await env.r.multi().set(alive, '1', 'PX', env.leaseMs).rpush(`${key}:waiters`, w).exec()
+    env.renew(alive, async () => Number(await env.r.pexpire(alive, env.leaseMs)) === 1)
     await rlockRelease(env, lock, true)
-    const deadline = deadlineOf(timeout)
     const c = env.blocking()
     let notified = false
     try {
@@ -524,6 +570,8 @@ const CONDITION: Record<string, Handler> = {
       }
     } finally {
       env.releaseBlocking(c)
+      env.stopRenewing(alive)
+      await env.r.del(alive)
       // The lock comes back, at its depth, whatever happened (an abort included), as Python's wait does.
       const restore = new AbortController().signal
       await until({ ...env, signal: restore }, lockChannel(lock), Infinity, async () => ((await rlockAcquire({ ...env, signal: restore }, lock, [false])) ? true : undefined))
@@ -533,12 +581,12 @@ const CONDITION: Record<string, Handler> = {
   },
   notify: async (env, key, [n = 1]) => {
     if ((await env.r.hget(`${key}:lock`, 'owner')) !== env.me) throw new OpError('RuntimeError', 'cannot notify on un-acquired lock')
-    await sc(env).aioNotify(`${key}:waiters`, Number(n), `${key}:w:`)
+    await sc(env).aioNotify(`${key}:waiters`, Number(n), `${key}:w:`, `${key}:alive:`)
     return undefined
   },
   notifyAll: async (env, key) => {
     if ((await env.r.hget(`${key}:lock`, 'owner')) !== env.me) throw new OpError('RuntimeError', 'cannot notify on un-acquired lock')
-    await sc(env).aioNotify(`${key}:waiters`, -1, `${key}:w:`)
+    await sc(env).aioNotify(`${key}:waiters`, -1, `${key}:w:`, `${key}:alive:`)
     return undefined
   },
 }
@@ -551,6 +599,7 @@ const BARRIER: Record<string, Handler> = {
     if (timeout !== undefined && timeout !== null) await env.r.hsetnx(key, 'timeout', Number(timeout))
   },
   wait: async (env, key, [timeout]) => {
+    if (timeout !== null && timeout !== undefined) deadlineOf(env, timeout)
     const channel = `${key}:barrier`
     const l = await env.listen(channel)
     try {
@@ -560,7 +609,7 @@ const BARRIER: Record<string, Handler> = {
       const [index, gen, passed] = r.map(Number)
       if (passed === 1) return index
       const t = timeout ?? (await env.r.hget(key, 'timeout'))
-      const deadline = deadlineOf(t === null || t === undefined ? null : Number(t))
+      const deadline = deadlineOf(env, t === null || t === undefined ? null : Number(t))
       for (;;) {
         const [g, broken, brokenGen] = await env.r.hmget(key, 'gen', 'broken', 'brokenGen')
         if (brokenGen !== null && Number(brokenGen) === gen && Number(g) > gen) throw new OpError('BrokenBarrierError', 'the barrier was reset')
@@ -821,9 +870,9 @@ const DESCRIBE: Record<string, (env: Env, key: string) => Promise<string>> = {
     const [owner, depth] = await env.r.hmget(key, 'owner', 'depth')
     return owner ? `AioRLock(owner=${holderText(env, owner)}, count=${Number(depth)})` : 'AioRLock(owner=None, count=0)'
   },
-  Semaphore: async (env, key) => `AioSemaphore(value=${Number(await sc(env).aioSemValue(`${key}:count`, `${key}:holders`, Number(await env.r.get(`${key}:init`)) || 1))})`,
+  Semaphore: async (env, key) => `AioSemaphore(value=${Number(await sc(env).aioSemValue(`${key}:count`, `${key}:holders`, await semInit(env, key)))})`,
   BoundedSemaphore: async (env, key) => {
-    const bound = Number(await env.r.get(`${key}:init`)) || 1
+    const bound = await semInit(env, key)
     return `AioBoundedSemaphore(value=${Number(await sc(env).aioSemValue(`${key}:count`, `${key}:holders`, bound))}, maxvalue=${bound})`
   },
   Event: async (env, key) => `AioEvent(${(await env.r.exists(key)) === 1 ? 'set' : 'unset'})`,

@@ -75,7 +75,7 @@ function stateOf(key: string): PoolState {
 
 /** Reads this pool's results list until the pool goes; each result wakes its waiters. */
 async function readResults(env: Env, key: string, p: PoolState): Promise<void> {
-  const c = env.r.duplicate()
+  const c = env.blocking()
   try {
     while (!p.terminated && !(p.closed && p.entries.size === 0)) {
       const r = await c.blpopBuffer(p.reply, 1)
@@ -88,7 +88,7 @@ async function readResults(env: Env, key: string, p: PoolState): Promise<void> {
       } else await failLost(env, p)
     }
   } finally {
-    c.disconnect()
+    env.releaseBlocking(c)
   }
 }
 

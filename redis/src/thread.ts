@@ -37,8 +37,14 @@ const r = new Redis(setup.url, options)
 for (const [name, s] of Object.entries(SCRIPTS)) r.defineCommand(name, { numberOfKeys: s.keys, lua: s.lua })
 const sub = new Redis(setup.url, { ...options, enableAutoPipelining: false })
 const idle: Redis[] = []
+/** A connection whose errors are told by its commands: without a listener ioredis prints each reconnection failure. */
+const quiet = (c: Redis): Redis => c.on('error', () => {})
 let clientError: Error | undefined
+// Down from a lost or refused connection until the next 'ready' (not while the first one is made).
+let down = false
 r.on('error', (e) => (clientError = e))
+r.on('close', () => (down = true))
+r.on('ready', () => (down = false))
 sub.on('error', () => {})
 
 const channels = new Map<string, Set<() => void>>()
@@ -89,15 +95,17 @@ async function listen(channel: string): Promise<Listener> {
 
 const renewals = new Map<string, ReturnType<typeof setInterval>>()
 
-function envFor(signal: AbortSignal, abortable: boolean): Env {
+function envFor(signal: AbortSignal, abortable: boolean, noteDeadline: (deadline: number) => void, gone: AbortSignal): Env {
   return {
+    noteDeadline,
+    gone,
     r,
     ns: setup.namespace,
     leaseMs: setup.leaseMs,
     me,
     signal,
     abortable,
-    blocking: () => idle.pop() ?? r.duplicate(),
+    blocking: () => idle.pop() ?? quiet(r.duplicate()),
     releaseBlocking: (c) => {
       if (idle.length < 4) idle.push(c)
       else c.disconnect()
@@ -126,19 +134,60 @@ function envFor(signal: AbortSignal, abortable: boolean): Env {
 
 const aborts = new Map<number, AbortController>()
 
+/** How often a call past its deadline looks whether Redis is back, in ms. */
+const OUTAGE_CHECK_MS = 50
+
+class Unreachable extends Error {}
+
+/**
+ * Fails a call whose deadline passed while Redis is unreachable: ioredis would keep its commands
+ * for 20 reconnection attempts (over a minute) before failing them. The call goes on in the
+ * background (its commands are queued), aborted, with `gone` telling it to give back what it takes.
+ */
+function watchOutage(gone: AbortController): { note(deadline: number): void; failed: Promise<never>; stop(): void } {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let noted = false
+  let fail: (e: Error) => void = () => {}
+  const failed = new Promise<never>((_, reject) => (fail = reject))
+  failed.catch(() => {})
+  const check = (): void => {
+    if (!down) {
+      timer = setTimeout(check, OUTAGE_CHECK_MS)
+      return
+    }
+    gone.abort()
+    fail(new Unreachable(`unreachable past the call's timeout (connection ${r.status})`))
+  }
+  return {
+    note(deadline) {
+      if (noted) return
+      noted = true
+      if (deadline !== Infinity) timer = setTimeout(check, Math.max(0, deadline - performance.now()))
+    },
+    failed,
+    stop: () => clearTimeout(timer),
+  }
+}
+
 async function answer(req: Request): Promise<Reply> {
   const controller = new AbortController()
   aborts.set(req.id, controller)
+  const gone = new AbortController()
+  const outage = watchOutage(gone)
   try {
     const op: Op = { ...req, args: deserialize(req.args) as unknown[] }
-    return { id: req.id, ok: true, value: serialize(await run(envFor(controller.signal, req.abortable), op)) }
+    const work = run(envFor(controller.signal, req.abortable, outage.note, gone.signal), op)
+    work.catch(() => {})
+    return { id: req.id, ok: true, value: serialize(await Promise.race([work, outage.failed])) }
   } catch (error) {
-    if (error instanceof OpError) return { id: req.id, ok: false, error: { name: error.kind, message: error.message } }
-    if (controller.signal.aborted) return { id: req.id, ok: false, error: { name: 'AbortError', message: 'aborted' } }
+    if (error instanceof Unreachable) controller.abort()
+    else if (error instanceof OpError) return { id: req.id, ok: false, error: { name: error.kind, message: error.message } }
+    else if (controller.signal.aborted) return { id: req.id, ok: false, error: { name: 'AbortError', message: 'aborted' } }
     const e = error as Error
     // A connection that is down: the library's OSError, with what ioredis said.
     return { id: req.id, ok: false, error: { name: 'OSError', message: `Redis at ${setup.url}: ${e?.message ?? String(error)}${clientError && clientError !== e ? ` (${clientError.message})` : ''}` } }
   } finally {
+    outage.stop()
     aborts.delete(req.id)
   }
 }

@@ -47,6 +47,17 @@ async function loadModules(specs: string[]): Promise<Map<string, Record<string, 
   return out
 }
 
+// KEYS: stream, results list; ARGV: group, entry, result. 1 when this call acknowledged the entry
+// and answered; the list goes a day after its last result, so a pool that died leaves nothing for good.
+const ANSWER = {
+  numberOfKeys: 2,
+  lua: `if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) ~= 1 then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], 86400000)
+redis.call('XDEL', KEYS[1], ARGV[2])
+return 1`,
+}
+
 /** Runs a worker until its signal aborts (or forever). */
 export async function runWorker(o: WorkerOptions): Promise<void> {
   const modules = await loadModules(o.modules)
@@ -55,7 +66,8 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
   const stream = streamOf(o.namespace ?? 'aio', o.pool)
   const idle = o.idle ?? 30_000
   const consumer = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`
-  const r = new Redis(url)
+  // The script goes in the options, so the duplicates (one per slot) have it too.
+  const r = new Redis(url, { scripts: { aioAnswer: ANSWER } })
   await ensureGroup(r, stream)
   const slots = Math.max(1, o.concurrency ?? 1)
   const loops = Array.from({ length: slots }, () => take(r.duplicate()))
@@ -86,7 +98,7 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
     const [[, , , deliveries]] = ((await c.xpending(stream, GROUP, id, id, 1)) as [string, string, number, number][]).concat([['', '', 0, 1]])
     if (deliveries > retries + 1) {
       // Past its retries: failed, by whoever acknowledges it first.
-      if (Number(await c.xack(stream, GROUP, id)) === 1) await answer(c, reply, lost(task, deliveries - 1), id)
+      await answer(c, reply, lost(task, deliveries - 1), id)
       return
     }
     // While it runs, the entry's idle time is reset: no one takes over a task that is alive.
@@ -110,7 +122,7 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
       clearInterval(beat)
     }
     o.onTask?.(module, name, result.ok)
-    if (Number(await c.xack(stream, GROUP, id)) === 1) await answer(c, reply, result, id)
+    await answer(c, reply, result, id)
   }
 
   async function answer(c: Redis, reply: string, result: TaskResult, id: string): Promise<void> {
@@ -120,7 +132,8 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
     } catch (error) {
       bytes = serialize({ task: result.task, ok: false, error: { name: 'MaybeEncodingError', message: `Error sending result: ${(error as Error).message}` } } satisfies TaskResult)
     }
-    // The list goes a day after its last result: a pool that died leaves nothing for good.
-    await c.multi().rpush(reply, bytes).pexpire(reply, 86_400_000).xdel(stream, id).exec()
+    // Whoever acknowledges the entry first answers for it, in the same script: a worker killed
+    // between an XACK and its RPUSH would leave a task acknowledged and never answered.
+    await (c as Redis & { aioAnswer(...a: (string | Buffer)[]): Promise<number> }).aioAnswer(stream, reply, GROUP, id, bytes)
   }
 }

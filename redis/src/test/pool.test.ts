@@ -3,7 +3,7 @@
 // meets fails with WorkerLostError, terminate() takes back what is left, and only { module, name }
 // tasks of a worker's own modules run.
 import test from 'ava'
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -99,6 +99,15 @@ test.serial('a worker killed mid-task (SIGKILL): the task runs again on the othe
   t.true(readdirSync(dir).filter((f) => f.startsWith(`started-${x}-`)).length >= 2, `task ${x} started twice`)
 })
 
+test('a worker killed while it sends a result: the task is answered once, by it or by the worker that runs it again', async (t) => {
+  const { ctx, dir, pool: name } = setup(t, 2)
+  const pool = ctx.AioPool(name, { idle: IDLE })
+  // Before, the worker acknowledged the entry and then pushed the result: killed between the two,
+  // the task was acknowledged, never answered, and the pool waited for ever.
+  t.is(await pool.applyAsync<number>(task('dieAfterReturn'), [5, join(dir, 'marker')]).coro_get(LONG), 5)
+  t.is(pool.apply<number>(task('square'), [4]), 16)
+})
+
 test('a task that kills every worker it meets fails with WorkerLostError after its retry; others are unaffected', async (t) => {
   const { ctx, pool: name } = setup(t, 2)
   const pool = ctx.AioPool(name, { idle: IDLE, retries: 1 })
@@ -115,4 +124,13 @@ test('terminate() takes back the tasks not finished: they fail with PoolTerminat
   t.throws(() => r.get(LONG), { instanceOf: PoolTerminatedError })
   t.throws(() => pool.apply(task('square'), [2]), { instanceOf: ValueError, message: /not running/ })
   pool.join(LONG)
+})
+
+test('a worker with a bad command line ends with 2 and its usage, never running as a worker of no slots', (t) => {
+  for (const bad of [['--concurrency', 'abc'], ['--concurrency', '0'], ['--idle', 'soon'], ['--bogus']]) {
+    // Before, --concurrency abc made a worker of NaN slots that exited 0 at once, and --bogus threw a stack.
+    const r = spawnSync(process.execPath, [CLI, '--url', '/nonexistent.sock', '--pool', 'p', '--module', TASKS, ...bad], { encoding: 'utf8', timeout: LONG })
+    t.is(r.status, 2, `${bad.join(' ')}: ${r.stderr}`)
+    t.regex(r.stderr, /usage: aioprocessing-worker/, bad.join(' '))
+  }
 })

@@ -6,7 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Empty, ValueError } from 'aioprocessing'
+import { Empty, OSError, ValueError } from 'aioprocessing'
+import { Redis } from 'ioredis'
 import { redisContext, type RedisContext } from '../index.js'
 import { startRedis, type RedisServer } from './context.js'
 
@@ -134,6 +135,45 @@ setInterval(() => {}, 1000)
   t.is(s.getValue(), 2)
 })
 
+test('a Condition waiter killed while it waits: once its lease ran out, notify(1) passes over it and wakes the live waiter', async (t) => {
+  const { server, ctx, ns, dir } = setup(t, 1_000)
+  const c = child(t, dir, server.socket, ns, `
+const cond = ctx.AioCondition('c')
+cond.acquire()
+console.log('waiting')
+cond.wait()
+`, 1_000)
+  await c.line(0)
+  const cond = ctx.AioCondition('c')
+  const parked = async (n: number): Promise<void> => {
+    const end = Date.now() + LONG
+    while (!String(cond).endsWith(`waiters=${n})`)) {
+      if (Date.now() > end) throw new Error(`not ${n} waiters in time: ${String(cond)}`)
+      await new Promise((r) => setTimeout(r, 5))
+    }
+  }
+  await parked(1)
+  c.proc.kill('SIGKILL')
+  await c.exited
+  // Its lease (renewed while it waited) runs out: past that, Redis knows the waiter is gone.
+  const seen = new Redis(server.socket)
+  t.teardown(() => seen.disconnect())
+  const end = Date.now() + LONG
+  while ((await seen.keys(`${ns}:Condition:c:alive:*`)).length > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20))
+  // Before, the dead waiter stayed first in the list and took the notification: the live one slept on.
+  const other = redisContext({ url: server.socket, namespace: ns, lease: 1_000 })
+  t.teardown(() => other.close())
+  const notifier = other.AioCondition('c')
+  t.true(await cond.coro_acquire(true, LONG))
+  const woken = cond.coro_wait(LONG)
+  await parked(2)
+  t.true(await notifier.coro_acquire(true, LONG))
+  notifier.notify(1)
+  notifier.release()
+  t.true(await woken, 'the live waiter was notified')
+  cond.release()
+})
+
 test('a stale holder (stopped past its lease) cannot release the lock another holder took since', async (t) => {
   const { server, ctx, ns, dir } = setup(t, 500)
   const c = child(t, dir, server.socket, ns, `
@@ -210,6 +250,67 @@ test('Redis restarted while a consumer waits: the wait goes on over the new serv
   else t.is(outcome.e.name, 'OSError', String(outcome.e))
 })
 
+test('Redis down: a call with a timeout ends at its timeout with OSError; what its queued commands take once Redis is back is given back', async (t) => {
+  const { server, ctx, ns } = setup(t)
+  // What the Redis threads print comes through this process's stderr: each blocking connection
+  // without an error listener printed ioredis's "Unhandled error event" per reconnection attempt.
+  const printed: string[] = []
+  const write = process.stderr.write.bind(process.stderr)
+  process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => (printed.push(String(chunk)), write(chunk, ...rest))) as typeof process.stderr.write
+  t.teardown(() => (process.stderr.write = write))
+  const lock = ctx.AioLock('l')
+  const sem = ctx.AioSemaphore('s', 1)
+  const q = ctx.AioQueue('q')
+  const ev = ctx.AioEvent('e')
+  t.false(ev.isSet())
+  server.child.kill('SIGKILL')
+  await new Promise((r) => server.child.once('exit', r))
+  // Before, each waited for ioredis's 20 reconnection attempts: over a minute for a 300 ms timeout.
+  const calls: [string, () => unknown][] = [
+    ['lock.acquire(true, 300)', () => lock.acquire(true, 300)],
+    ['lock.coro_acquire(true, 300)', () => lock.coro_acquire(true, 300)],
+    ['lock.acquire(false)', () => lock.acquire(false)],
+    ['sem.acquire(true, 300)', () => sem.acquire(true, 300)],
+    ['q.get(true, 300)', () => q.get(true, 300)],
+    ['q.coro_get(true, 300)', () => q.coro_get(true, 300)],
+    ['q.put(1, true, 300)', () => q.put(1, true, 300)],
+    ['ev.wait(300)', () => ev.wait(300)],
+    ['ev.coro_wait(300)', () => ev.coro_wait(300)],
+  ]
+  for (const [what, call] of calls) {
+    const started = performance.now()
+    await t.throwsAsync(async () => call(), { instanceOf: OSError, message: /unreachable/ }, what)
+    t.true(performance.now() - started < 5_000, `${what} took ${Math.round(performance.now() - started)} ms`)
+  }
+  // A new, empty server at the same socket: the queued acquires run there, and give back what they took.
+  rmSync(server.socket, { force: true })
+  const again = spawn('redis-server', ['--port', '0', '--unixsocket', server.socket, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+  t.teardown(() => again.kill('SIGKILL'))
+  const other = redisContext({ url: server.socket, namespace: ns })
+  t.teardown(() => other.close())
+  /** Until `free` is true, while a context may still be reconnecting (OSError). */
+  const eventually = async (free: () => boolean): Promise<boolean> => {
+    const end = Date.now() + LONG
+    for (;;) {
+      try {
+        if (free()) return true
+      } catch (error) {
+        if (!(error instanceof OSError)) throw error
+      }
+      if (Date.now() > end) return false
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  }
+  t.true(await eventually(() => other.AioLock('l').acquire(false)), 'the lock is free once Redis is back')
+  other.AioLock('l').release()
+  // The first context works again, and holds nothing it was not told of.
+  t.true(await eventually(() => lock.acquire(false)))
+  lock.release()
+  t.true(sem.acquire(true, LONG))
+  sem.release()
+  t.deepEqual(printed.filter((p) => p.includes('Unhandled error event')), [])
+})
+
 test('4 producer and 4 consumer processes, 10,000 items each, consumers aborting some gets: the multiset matches', async (t) => {
   const { server, ctx, ns, dir } = setup(t)
   const N = 10_000
@@ -259,6 +360,16 @@ ctx.close()
   t.is(new Set(all).size, 4 * N)
   for (let p = 0; p < 4; p++) for (let i = 0; i < N; i += 997) t.true(all.includes(`${p}:${i}`))
   t.true(aborted >= 12)
+})
+
+test('a BoundedSemaphore of 0 refuses a release, as the local one does, and says maxvalue=0', (t) => {
+  const { ctx } = setup(t)
+  // Before, an initial value of 0 was read back as 1 (`Number(init) || 1`): the release went through.
+  const s = ctx.AioBoundedSemaphore('none', 0)
+  t.throws(() => s.release(), { instanceOf: ValueError })
+  t.is(s.getValue(), 0)
+  t.false(s.acquire(false))
+  t.is(String(s), 'AioBoundedSemaphore(value=0, maxvalue=0)')
 })
 
 test('containers by name: dict (any keys), list, Namespace, and their errors', (t) => {

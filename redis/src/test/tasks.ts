@@ -1,5 +1,5 @@
 // Task functions of the pool tests' workers (started with --module <this file>).
-import { writeFileSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 export function square(x: number): number {
@@ -21,6 +21,15 @@ export function fail(x: unknown): never {
 
 export function die(): void {
   process.kill(process.pid, 'SIGKILL')
+}
+
+/** The first time (no file `marker` yet): returns x, and its worker is killed right after, while it sends the result. */
+export function dieAfterReturn(x: number, marker: string): number {
+  if (!existsSync(marker)) {
+    writeFileSync(marker, '')
+    setImmediate(() => process.kill(process.pid, 'SIGKILL'))
+  }
+  return x
 }
 
 /** Says which worker runs it (a file named after x, holding its pid), then runs long enough to be killed. */
