@@ -175,7 +175,7 @@ cond.wait()
 })
 
 test('a stale holder (stopped past its lease) cannot release the lock another holder took since', async (t) => {
-  const { server, ctx, ns, dir } = setup(t, 500)
+  const { server, ctx, ns, dir } = setup(t, 2_000)
   const c = child(t, dir, server.socket, ns, `
 const lock = ctx.AioLock('db')
 lock.acquire()
