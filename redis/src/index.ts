@@ -26,7 +26,7 @@ class Bridge {
   private readonly worker: Worker
   private readonly sync: MessagePort
   private readonly async: MessagePort
-  private readonly flag = new Int32Array(new SharedArrayBuffer(4))
+  private readonly flag = new Int32Array(new SharedArrayBuffer(8))
   private nextId = 1
   private readonly pending = new Map<number, { resolve(r: Reply): void }>()
 
@@ -41,6 +41,11 @@ class Bridge {
     })
     this.worker.unref()
     this.worker.on('error', (e) => process.stderr.write(`aioprocessing-redis: the Redis thread failed: ${e.stack ?? e}\n`))
+    // Awaited calls of a Redis thread that ended get an error instead of waiting for ever.
+    this.worker.on('exit', () => {
+      for (const [id, p] of this.pending) p.resolve({ id, ok: false, error: { name: 'OSError', message: 'the Redis thread of this context ended: make a new context' } })
+      this.pending.clear()
+    })
     this.async.on('message', (reply: Reply) => {
       const p = this.pending.get(reply.id)
       this.pending.delete(reply.id)
@@ -55,7 +60,10 @@ class Bridge {
     const id = this.nextId++
     Atomics.store(this.flag, 0, 0)
     this.sync.postMessage({ id, typeid, name, method, args: serialize(args), abortable: false })
-    while (Atomics.load(this.flag, 0) === 0) Atomics.wait(this.flag, 0, 0, 1000)
+    while (Atomics.load(this.flag, 0) === 0) {
+      if (Atomics.load(this.flag, 1) === 1) throw new OSError(`the Redis thread of this context ended (${this.url}): make a new context`)
+      Atomics.wait(this.flag, 0, 0, 1000)
+    }
     const m = receiveMessageOnPort(this.sync)
     if (!m) throw new OSError('the Redis thread gave no answer')
     return outcome(m.message as Reply, this.url)

@@ -29,6 +29,11 @@ export type Reply = { id: number; ok: true; value: Uint8Array } | { id: number; 
 
 const setup = workerData as Setup
 const flag = new Int32Array(setup.flag)
+// Word 1: this thread ended (a crash included): a caller blocked on word 0 wakes and says so.
+process.on('exit', () => {
+  Atomics.store(flag, 1, 1)
+  Atomics.notify(flag, 0)
+})
 const me = randomUUID()
 
 // A command waits through a reconnect (a restarted Redis): ioredis resends it, up to 20 tries, then fails it.

@@ -36,4 +36,10 @@ if (!Number.isInteger(concurrency) || concurrency < 1) refuse(`--concurrency mus
 if (!Number.isInteger(idle) || idle < 1) refuse(`--idle must be a positive integer of ms, not '${values.idle}'`)
 const stop = new AbortController()
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop.abort())
-await runWorker({ url: values.url, namespace: values.namespace, pool: values.pool, modules: values.module, concurrency, idle, signal: stop.signal })
+try {
+  await runWorker({ url: values.url, namespace: values.namespace, pool: values.pool, modules: values.module, concurrency, idle, signal: stop.signal })
+} catch (error) {
+  // A module that does not load, a Redis that does not answer: one line, and 1.
+  process.stderr.write(`aioprocessing-worker: ${(error as Error)?.message ?? String(error)}\n`)
+  process.exit(1)
+}
