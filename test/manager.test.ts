@@ -592,3 +592,10 @@ test('hostile bytes on a fast lane (a length over the frame limit) cut that lane
   t.is(status, 0, stderr)
   t.deepEqual(JSON.parse(stdout.trim()), ['OSError', 'after', 'alive'])
 })
+
+test("a manager list's extend() takes a million items (it spread them into one call's arguments, past the stack)", (t) => {
+  const l = manager(t).list<number>()
+  l.extend(Array.from({ length: 1_000_000 }, (_, i) => i))
+  t.is(l.len(), 1_000_000)
+  t.is(l.get(-1), 999_999)
+})

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { AioClient, AioListener, AioManager, AioPipe, Empty, RemoteError, UnpicklingError, ValueError, pickle, type AioLock, type AioQueue, type PyTuple } from '../generated/index.generated.js'
-import { LONG, python, pythons } from './helpers.js'
+import { ENTRY, FD_COUNTING, LONG, python, pythons, runNodeUnderFdLimit } from './helpers.js'
 
 /** A Python process whose stdout lines are collected; `line(i)` waits (bounded) for the i-th. */
 interface Py {
@@ -190,6 +190,15 @@ try:
     q2.put(2, timeout=0.05); out.append(False)
 except queue.Full:
     out.append(True)
+q3 = m.Queue(1); q3.put_nowait('n')
+try:
+    q3.put_nowait('m'); out.append(False)
+except queue.Full:
+    out.append(q3.get_nowait() == 'n')
+try:
+    q3.get_nowait(); out.append(False)
+except queue.Empty:
+    out.append(True)
 l = m.Lock()
 with l:
     out.append(l.acquire(False) is False)
@@ -232,7 +241,7 @@ print(m.Queue().get(timeout=0.01) if False else 'ok')
     t.is(r.code, 0, r.err)
     const flags = r.out.split('\n')[0]
     t.false(flags.includes('False'), flags)
-    t.is(flags.split(',').length, 21, flags)
+    t.is(flags.split(',').length, 23, flags)
     t.is(nodeQueue.get(false), 'from node')
   })
 
@@ -281,6 +290,11 @@ print(m.Queue().get(timeout=0.01) if False else 'ok')
     t.deepEqual(li.toArray(), [3, 1, 2])
     t.deepEqual(li.slice(0, 2), [3, 1])
     t.is(li.len(), 3)
+    // Python's ListProxy exposes sort, its reverse by keyword only.
+    li.sort()
+    t.deepEqual(li.toArray(), [1, 2, 3])
+    await li.coro_sort(true)
+    t.deepEqual(li.toArray(), [3, 2, 1])
     li.clear()
     t.is(li.len(), 0)
     const ns = m.Namespace({ a: 1 }) as Record<string, unknown>
@@ -443,13 +457,19 @@ function mutate(base: Buffer, rand: () => number): Buffer {
 const [, good] = pythons().find(([, env]) => !env.SKIP) ?? ['', { SKIP: '1' }]
 const withPython = good.SKIP ? test.skip : test
 
-withPython('1,000+ hostile pickles against a Node manager and a Node listener: every one answered or refused, and a good Python client is served afterwards', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'aio-fuzz-'))
+/** A Node AioManager started as a process, at a Unix socket in a folder of its own; the test ends both. */
+function nodeManager(t: { teardown(f: () => void): void }): { dir: string; address: string; m: AioManager } {
+  const dir = mkdtempSync(join(tmpdir(), 'aio-py-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const address = join(dir, 'm.sock')
   const m = new AioManager({ address, authkey: 'secret' })
   m.start()
   t.teardown(() => m.shutdown())
+  return { dir, address, m }
+}
+
+withPython('1,000+ hostile pickles against a Node manager and a Node listener: every one answered or refused, and a good Python client is served afterwards', async (t) => {
+  const { dir, address, m } = nodeManager(t)
   const { tuple } = pickle
   const bases = [
     tuple(null, 'dummy', tuple(), {}),
@@ -539,4 +559,190 @@ c = Client(${JSON.stringify(join(dir, 'l.sock'))}, authkey=b'k'); c.send({'still
   const q = m.Queue()
   q.put(1)
   t.is(q.get(), 1)
+})
+
+/** A Python SyncManager at a free port that prints the port, then its number of objects for each line on stdin. */
+const PY_COUNTING_MANAGER = `
+import sys, threading
+from multiprocessing.managers import SyncManager
+s = SyncManager(('127.0.0.1', 0), authkey=b'secret').get_server()
+print(s.address[1], flush=True)
+def count():
+    for _ in sys.stdin:
+        print(len(s.id_to_refcount), flush=True)
+threading.Thread(target=count, daemon=True).start()
+s.serve_forever()
+`
+
+withPython('1,000 proxies of a Python manager made and collected under ulimit -n 256: decrefs go one at a time, the fds come back and Python frees the objects', async (t) => {
+  const py = startPython(t, good, PY_COUNTING_MANAGER)
+  const port = Number(await py.line(0))
+  // Collections free proxies by the hundred at once (forced here with gc()): a decref connection
+  // each, all at once, ran out of fds after the second collection.
+  const script = `
+    import { AioManager } from ${ENTRY}
+    import { setFlagsFromString } from 'node:v8'
+    import { runInNewContext } from 'node:vm'
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc')
+    ${FD_COUNTING}
+    const m = new AioManager({ address: ['127.0.0.1', ${port}], authkey: 'secret', serializer: 'pickle' })
+    m.connect()
+    const base = fds()
+    let most = 0
+    for (let i = 0; i < 1000; i++) {
+      const q = i % 2 ? m.Queue() : await m.coro_Queue()
+      q.put(i)
+      if ((i % 3 ? q.get() : await q.coro_get()) !== i) throw new Error('wrong item')
+      if (i % 100 === 99) {
+        gc()
+        await new Promise((r) => setTimeout(r, 0))
+        most = Math.max(most, fds() - base)
+      }
+    }
+    gc()
+    // shutdown() closes the idle connections this thread kept; the decrefs may go on a while.
+    m.shutdown()
+    const end = Date.now() + 20_000
+    while ((await settled()) > base && Date.now() < end);
+    console.log(most, fds() - base)
+  `
+  const { status, stdout: out, stderr: err } = await runNodeUnderFdLimit(script)
+  t.is(status, 0, err)
+  const [most, left] = out.trim().split(' ').map(Number)
+  t.true(most <= 16, `${most} fds more than at the start`)
+  t.true(left <= 0, `${left} fds left after shutdown()`)
+  // Every proxy's decref reached Python (the script's process stays until they are sent).
+  py.child.stdin.write('\n')
+  t.true(Number(await py.line(1)) <= 2, `${py.lines[1]} objects left on the Python manager`)
+})
+
+withPython("a Python client's list and dict calls on a Node manager mean what they mean in Python: range and pairs taken, [] * 10**9 cheap, [1] * 10**9 a MemoryError (it ended the manager), a million items extended", async (t) => {
+  const { address, m } = nodeManager(t)
+  const r = await python(good, `
+from multiprocessing.managers import SyncManager
+m = SyncManager(${JSON.stringify(address)}, authkey=b'secret'); m.connect()
+def error(f):
+    try:
+        f()
+        return 'no error'
+    except Exception as e:
+        return type(e).__name__ + ': ' + str(e).strip().splitlines()[-2 if type(e).__name__ == 'RemoteError' else -1].strip()
+l = m.list(range(10))
+print(l[:])
+l[::2] = 'abcde'
+l[2:5] = range(3)
+l.extend(range(2))
+print(l[:])
+empty = m.list()
+print(len(empty * 10**9), len(10**9 * empty), len(empty * 2**70))
+empty *= 10**9
+print(len(empty))
+one = m.list([1])
+print(error(lambda: one * 10**9))
+print(error(lambda: one * 2.5))
+print(one * 3, one * True, one * -1)
+big = m.list()
+big.extend(list(range(1_000_000)))
+big[0:0] = list(range(1_000_000))
+print(len(big))
+d = m.dict([(1, 2), ((1, 2), b'x')])
+d.update([('a', 'b')], z=5)
+print(sorted(map(repr, d.items())))
+print(error(lambda: m.dict([(1, 2, 3)])))
+print(error(lambda: m.Queue(foo=1)))
+s = m.list([(10,), (9,), (9, 1)])
+s.sort()
+print(s[:])
+print(error(lambda: m.list([1, 'a']).sort()))
+`)
+  t.is(r.code, 0, r.err)
+  t.deepEqual(r.out.trim().split('\n'), [
+    '[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]',
+    "['a', 1, 0, 1, 2, 5, 'd', 7, 'e', 9, 0, 1]",
+    '0 0 0',
+    '0',
+    'MemoryError: a list of more than 16777216 items on a Node manager',
+    "TypeError: can't multiply sequence by non-int of type 'float'",
+    '[1, 1, 1] [1] []',
+    '2000000',
+    `["('a', 'b')", "('z', 5)", "((1, 2), b'x')", '(1, 2)']`,
+    'RemoteError: ValueError: dictionary update sequence element #0 has length 3; 2 is required',
+    "RemoteError: TypeError: Queue() got an unexpected keyword argument 'foo'",
+    '[(9,), (9, 1), (10,)]',
+    "TypeError: '<' not supported between instances of 'str' and 'int'",
+  ])
+  // Still serving.
+  const q = m.Queue()
+  q.put(1)
+  t.is(q.get(), 1)
+})
+
+withPython('a Python peer that sends requests and reads no answers is served no further than its socket takes (each answer waited in the heap before), then fully once it reads', async (t) => {
+  const { address, m } = nodeManager(t)
+  const l = m.list<number>()
+  l.extend(Array.from({ length: 1_000_000 }, (_, i) => i))
+  m.publish('get_list', l)
+  const ROUNDS = 200
+  const py = startPython(t, good, `
+import pickle, sys
+from multiprocessing.managers import SyncManager
+from multiprocessing.connection import Client
+class M(SyncManager): pass
+M.register('get_list')
+m = M(${JSON.stringify(address)}, authkey=b'secret'); m.connect()
+shared = m.get_list()  # kept: the object lives while a proxy does
+ident = shared._token.id
+c = Client(${JSON.stringify(address)}, authkey=b'secret')
+c.send((None, 'accept_connection', ('reads-nothing',), {})); c.recv()
+# A copy of the whole list (megabytes), then an append: the appends count the answers made.
+for i in range(${ROUNDS}):
+    c.send((ident, '#GETVALUE', (), {}))
+    c.send((ident, 'append', (i,), {}))
+print('sent', flush=True)
+sys.stdin.readline()
+answers = [c.recv() for _ in range(2 * ${ROUNDS})]
+print(all(a[0] == '#RETURN' for a in answers), flush=True)
+`)
+  t.is(await py.line(0), 'sent')
+  // Not a wait for something to happen: a bound on how much did, a while after all was sent.
+  await new Promise((r) => setTimeout(r, 1000))
+  t.true(l.len() - 1_000_000 <= 2, `${l.len() - 1_000_000} requests answered to a peer that read none`)
+  py.child.stdin.write('\n')
+  t.is(await py.line(1), 'True')
+  t.is(l.len(), 1_000_000 + ROUNDS)
+  t.is(await py.closed, 0, py.err())
+})
+
+withPython("a dict, list and Namespace a Node client made and published: a Python client indexes them (Python's calls were refused), with tuple, bytes and int keys both ways", async (t) => {
+  const { address, m } = nodeManager(t)
+  const d = m.dict<unknown, string>()
+  d.set(pickle.tuple(1, 2), 'tuple')
+  d.set(Buffer.from('b'), 'bytes')
+  d.set(2n ** 70n, 'big')
+  const l = m.list<number>([3, 1, 2])
+  const ns = m.Namespace({ a: 1 }) as unknown as Record<string, unknown>
+  m.publish('get_d', d)
+  m.publish('get_l', l)
+  m.publish('get_ns', ns)
+  const r = await python(good, `
+from multiprocessing.managers import SyncManager, DictProxy, ListProxy, NamespaceProxy
+class M(SyncManager): pass
+M.register('get_d', proxytype=DictProxy)
+M.register('get_l', proxytype=ListProxy)
+M.register('get_ns', proxytype=NamespaceProxy)
+m = M(${JSON.stringify(address)}, authkey=b'secret'); m.connect()
+d, l, ns = m.get_d(), m.get_l(), m.get_ns()
+print(d[(1, 2)], d[b'b'], d[2**70], (1, 2) in d, [1, 2] in list(d.keys()), sorted(map(repr, d.items()))[0])
+d[(5, 6)] = 'py tuple'; d[b'pb'] = 'py bytes'; d[7] = 'py int'
+l.sort(); l.append(4); print(l[:], l[-1])
+print(ns.a); ns.b = 'py'
+`)
+  t.is(r.code, 0, r.err)
+  t.deepEqual(r.out.trim().split('\n'), ["tuple bytes big True False ((1, 2), 'tuple')", '[1, 2, 3, 4] 4', '1'])
+  t.is(d.getitem(pickle.tuple(5, 6)), 'py tuple')
+  t.is(d.getitem(Buffer.from('pb')), 'py bytes')
+  t.is(d.getitem(7), 'py int')
+  t.deepEqual(l.toArray(), [1, 2, 3, 4])
+  t.is(ns.b, 'py')
 })

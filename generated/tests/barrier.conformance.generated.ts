@@ -128,23 +128,25 @@ test("AioBarrier: BAR-06 BAR-08 abort breaks the barrier, reset mends it (coro)"
 test("AioBarrier: parties below 1 and bad arguments are refused, naming the argument (blocking)", (t) => {
   const obj = new AioBarrier(1)
   t.regex(String((() => { try { new AioBarrier(0); return 'no error' } catch (e) { return String(e) } })()), /parties must be >= 1/, "spec/barrier.yaml:139:9")
-  t.regex(String((() => { try { new AioBarrier(2, 'x' as never); return 'no error' } catch (e) { return String(e) } })()), /action must be a function/, "spec/barrier.yaml:141:9")
-  t.throws(() => obj.wait(NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/barrier.yaml:143:9")
+  t.regex(String((() => { try { new AioBarrier(2 ** 31); return 'no error' } catch (e) { return String(e) } })()), /parties must be at most 2147483647/, "spec/barrier.yaml:141:9")
+  t.regex(String((() => { try { new AioBarrier(2, 'x' as never); return 'no error' } catch (e) { return String(e) } })()), /action must be a function/, "spec/barrier.yaml:143:9")
+  t.throws(() => obj.wait(NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/barrier.yaml:145:9")
 })
 
 test("AioBarrier: parties below 1 and bad arguments are refused, naming the argument (coro)", async (t) => {
   const obj = new AioBarrier(1)
   t.regex(String((() => { try { new AioBarrier(0); return 'no error' } catch (e) { return String(e) } })()), /parties must be >= 1/, "spec/barrier.yaml:139:9")
-  t.regex(String((() => { try { new AioBarrier(2, 'x' as never); return 'no error' } catch (e) { return String(e) } })()), /action must be a function/, "spec/barrier.yaml:141:9")
-  await t.throwsAsync(async () => await obj.coro_wait(NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/barrier.yaml:143:9")
+  t.regex(String((() => { try { new AioBarrier(2 ** 31); return 'no error' } catch (e) { return String(e) } })()), /parties must be at most 2147483647/, "spec/barrier.yaml:141:9")
+  t.regex(String((() => { try { new AioBarrier(2, 'x' as never); return 'no error' } catch (e) { return String(e) } })()), /action must be a function/, "spec/barrier.yaml:143:9")
+  await t.throwsAsync(async () => await obj.coro_wait(NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/barrier.yaml:145:9")
 })
 
 test("AioBarrier: toString shows the state (blocking)", (t) => {
   const obj = new AioBarrier(2)
-  t.deepEqual(String(obj), 'AioBarrier(parties=2, waiting=0)', "spec/barrier.yaml:149:9")
+  t.deepEqual(String(obj), 'AioBarrier(parties=2, waiting=0)', "spec/barrier.yaml:151:9")
 })
 
 test("AioBarrier: toString shows the state (coro)", async (t) => {
   const obj = new AioBarrier(2)
-  t.deepEqual(String(obj), 'AioBarrier(parties=2, waiting=0)', "spec/barrier.yaml:149:9")
+  t.deepEqual(String(obj), 'AioBarrier(parties=2, waiting=0)', "spec/barrier.yaml:151:9")
 })

@@ -223,7 +223,8 @@ test(`${label}: bad arguments name the argument (blocking)`, (t) => {
   t.throws(() => obj.get(true, NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/queue.yaml:282:9")
   t.throws(() => obj.put(1, 'yes' as never), { instanceOf: TypeError, message: /block/ }, "spec/queue.yaml:285:9")
   t.regex(String((() => { try { make(1.5); return 'no error' } catch (e) { return String(e) } })()), /maxsize must be an integer/, "spec/queue.yaml:288:9")
-  t.regex(String((() => { try { make(0, { bufferSize: 100 }); return 'no error' } catch (e) { return String(e) } })()), /power of two/, "spec/queue.yaml:290:9")
+  t.regex(String((() => { try { make(2 ** 31); return 'no error' } catch (e) { return String(e) } })()), /maxsize must be at most 2147483647/, "spec/queue.yaml:290:9")
+  t.regex(String((() => { try { make(0, { bufferSize: 100 }); return 'no error' } catch (e) { return String(e) } })()), /power of two/, "spec/queue.yaml:292:9")
 })
 
 test(`${label}: bad arguments name the argument (coro)`, async (t) => {
@@ -231,18 +232,19 @@ test(`${label}: bad arguments name the argument (coro)`, async (t) => {
   await t.throwsAsync(async () => await obj.coro_get(true, NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/queue.yaml:282:9")
   await t.throwsAsync(async () => await obj.coro_put(1, 'yes' as never), { instanceOf: TypeError, message: /block/ }, "spec/queue.yaml:285:9")
   t.regex(String((() => { try { make(1.5); return 'no error' } catch (e) { return String(e) } })()), /maxsize must be an integer/, "spec/queue.yaml:288:9")
-  t.regex(String((() => { try { make(0, { bufferSize: 100 }); return 'no error' } catch (e) { return String(e) } })()), /power of two/, "spec/queue.yaml:290:9")
+  t.regex(String((() => { try { make(2 ** 31); return 'no error' } catch (e) { return String(e) } })()), /maxsize must be at most 2147483647/, "spec/queue.yaml:290:9")
+  t.regex(String((() => { try { make(0, { bufferSize: 100 }); return 'no error' } catch (e) { return String(e) } })()), /power of two/, "spec/queue.yaml:292:9")
 })
 
 test(`${label}: toString shows the size (blocking)`, (t) => {
   const obj = make(3)
   obj.put(1)
-  t.regex(String(String(obj)), /Queue\(size=1, maxsize=3/, "spec/queue.yaml:296:9")
+  t.regex(String(String(obj)), /Queue\(size=1, maxsize=3/, "spec/queue.yaml:298:9")
 })
 
 test(`${label}: toString shows the size (coro)`, async (t) => {
   const obj = make(3)
   await obj.coro_put(1)
-  t.regex(String(String(obj)), /Queue\(size=1, maxsize=3/, "spec/queue.yaml:296:9")
+  t.regex(String(String(obj)), /Queue\(size=1, maxsize=3/, "spec/queue.yaml:298:9")
 })
 }

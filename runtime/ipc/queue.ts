@@ -638,6 +638,8 @@ export class QueueCore implements Waiter {
   }
 
   static create<T extends QueueCore>(this: new (ring: Ring) => T, maxsize = 0, options: QueueOptions = {}): T {
+    // MAXSIZE is an Int32 word: a larger bound would be stored negative.
+    if (maxsize > 0x7fffffff) throw new RangeError(`maxsize must be at most ${0x7fffffff}, not ${maxsize}`)
     return new this(Ring.create(maxsize > 0 ? maxsize : 0, options.bufferSize))
   }
   static rebuild<T extends QueueCore>(this: new (ring: Ring) => T, state: { sab: SharedArrayBuffer }): T {

@@ -163,24 +163,26 @@ export class Server implements PyHost {
     const client = new ClientConn()
     // A wrong authkey, a broken handshake or a bad frame ends that connection (FramedSocket reads
     // nothing more it sent), and the server goes on.
-    client.channel = new FramedSocket(socket, {
+    const channel = new FramedSocket(socket, {
       role: 'server',
       authkey: this.key,
-      message: (bytes) => this.received(client, bytes),
+      message: (bytes) => this.received(client, bytes, channel),
       ended: () => {},
       closed: () => this.gone(client),
+      backlog: () => client.python?.backlog(),
     })
+    client.channel = channel
     this.clients.add(client)
   }
 
-  private received(client: ClientConn, bytes: Buffer): void {
+  private received(client: ClientConn, bytes: Buffer, socket?: FramedSocket): void {
     if (!client.firstSeen) {
       client.firstSeen = true
       // One address serves both: the library's messages start with a small tag, a pickle with PROTO.
-      if (looksLikePickle(bytes)) {
+      if (socket && looksLikePickle(bytes)) {
         const controller = new AbortController()
         client.pending.set(-1, controller)
-        client.python = new PyConnection(this, (b) => client.channel.send(b), client.owner, controller.signal)
+        client.python = new PyConnection(this, { send: (b) => socket.send(b, true), drain: () => socket.drain() }, client.owner, controller.signal)
       }
     }
     if (client.python) return client.python.received(bytes)

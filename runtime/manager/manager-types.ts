@@ -195,20 +195,31 @@ function keySignature(k: unknown): string | undefined {
 /** Python's dict, as a Map: keys may be any serializable value; equal tuples, arrays and bytes are one key. */
 export class HostedDict {
   readonly map = new Map<unknown, unknown>()
-  /** The stored key object of each structural key (keySignature). */
+  /** The stored key object of each structural key (keySignature) in the map. */
   private readonly canon = new Map<string, unknown>()
+  /**
+   * The keys in insertion order, for popitem(): kept until a new key comes (then it is no longer
+   * the order), with keys deleted meanwhile skipped, so that a loop of popitem() costs O(n), not
+   * a copy of the keys per call.
+   */
+  private order: unknown[] | undefined
   constructor(init?: unknown) {
     for (const [k, v] of init instanceof Map ? init : init && typeof init === 'object' ? Object.entries(init) : []) this.set(k, v)
   }
-  /** The key as stored: an object equal to one already stored is that one. */
+  /** The key as stored: an object equal to one already stored is that one (a lookup stores nothing). */
   private k(key: unknown): unknown {
     if (key === null || typeof key !== 'object') return key
     const sig = keySignature(key)
-    if (sig === undefined) return key
-    const found = this.canon.get(sig)
-    if (found !== undefined) return found
-    this.canon.set(sig, key)
-    return key
+    return sig === undefined ? key : (this.canon.get(sig) ?? key)
+  }
+  /** The key to store under: k(key), remembered as the canonical one when it is new. */
+  private stored(key: unknown): unknown {
+    const k = this.k(key)
+    if (this.map.has(k)) return k
+    this.order = undefined
+    const sig = k !== null && typeof k === 'object' ? keySignature(k) : undefined
+    if (sig !== undefined) this.canon.set(sig, k)
+    return k
   }
   private forget(key: unknown): void {
     if (key !== null && typeof key === 'object') {
@@ -226,7 +237,7 @@ export class HostedDict {
     return this.map.get(k)
   }
   set(key: unknown, value: unknown): void {
-    this.map.set(this.k(key), value)
+    this.map.set(this.stored(key), value)
   }
   delete(key: unknown): void {
     const k = this.k(key)
@@ -251,6 +262,7 @@ export class HostedDict {
   clear(): void {
     this.map.clear()
     this.canon.clear()
+    this.order = undefined
   }
   pop(key: unknown, ...fallback: unknown[]): unknown {
     const k = this.k(key)
@@ -264,14 +276,19 @@ export class HostedDict {
     throw keyError(key)
   }
   popitem(): [unknown, unknown] {
-    const last = [...this.map.entries()].pop()
-    if (!last) throw keyError('popitem(): dictionary is empty')
-    this.map.delete(last[0])
-    this.forget(last[0])
-    return last
+    if (this.map.size === 0) throw keyError('popitem(): dictionary is empty')
+    for (;;) {
+      if (!this.order?.length) this.order = [...this.map.keys()]
+      const k = this.order.pop()
+      if (!this.map.has(k)) continue
+      const v = this.map.get(k)
+      this.map.delete(k)
+      this.forget(k)
+      return [k, v]
+    }
   }
   setdefault(key: unknown, value?: unknown): unknown {
-    const k = this.k(key)
+    const k = this.stored(key)
     if (!this.map.has(k)) this.map.set(k, value ?? null)
     return this.map.get(k)
   }
@@ -320,7 +337,8 @@ export class HostedList {
     this.items.push(v)
   }
   extend(vs: unknown[]): void {
-    this.items.push(...vs)
+    // One push per item: push(...vs) of a million items overflows the stack.
+    for (const v of vs) this.items.push(v)
   }
   insert(i: number, v: unknown): void {
     this.items.splice(i < 0 ? Math.max(0, this.items.length + i) : i, 0, v)

@@ -214,8 +214,8 @@ function acquireArgs(block: unknown, timeout: unknown): unknown[] {
   return timeout === null || timeout === undefined ? [true] : [true, toSeconds(timeout)]
 }
 
-/** How a library method becomes a Python call: its Python name, and its arguments. */
-type Translation = [python: string, args: (a: unknown[]) => unknown[]]
+/** How a library method becomes a Python call: its Python name, its arguments, and keyword arguments (sort's reverse). */
+type Translation = [python: string, args: (a: unknown[]) => unknown[], kwds?: (a: unknown[]) => Record<string, unknown>]
 const same = (a: unknown[]): unknown[] => a
 const none = (): unknown[] => []
 
@@ -278,6 +278,8 @@ const TRANSLATIONS: Record<string, Record<string, Translation>> = {
     index: ['index', same],
     count: ['count', same],
     reverse: ['reverse', none],
+    // Python's sort takes reverse by keyword only (sort(True) is a TypeError there).
+    sort: ['sort', none, ([reverse]) => (reverse === undefined ? {} : { reverse })],
     len: ['__len__', none],
     slice: ['__getitem__', ([s, e]) => [new PyObject('builtins', 'slice', [s ?? null, e ?? null, null])]],
     toArray: ['#GETVALUE', none],
@@ -300,9 +302,19 @@ const SLICED: Record<string, [block: number | null, timeout: number]> = {
 
 const snake = (name: string): string => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
 
+/**
+ * Decrefs of collected proxies, sent one after another: a collection frees proxies by the
+ * hundred at once, and a connection each, all together, would run out of fds here and threads
+ * in Python's server (Python's own finalizers run one at a time).
+ */
+let decrefs: Promise<void> = Promise.resolve()
+
 /** Python's objects are collected with their proxies here: a decref on a connection of its own, as Python's finalizer does. */
 const collected = new FinalizationRegistry<{ address: Address; authkey: string | null; id: unknown }>((s) => {
-  void coroPyDispatch(s.address, s.authkey, 'decref', [s.id]).catch(() => {})
+  decrefs = decrefs.then(() => coroPyDispatch(s.address, s.authkey, 'decref', [s.id]).then(
+    () => {},
+    () => {},
+  ))
 })
 
 /** The core of a proxy of a Python manager's object: the library's proxy classes call it as their own. */
@@ -317,8 +329,8 @@ export class PyProxyCore extends ProxyCore {
     collected.register(this, { address: state.address, authkey: state.authkey, id: ident })
   }
 
-  /** What a call is in Python: its method name and arguments. */
-  private translate(method: string, args: unknown[]): [string, unknown[]] {
+  /** What a call is in Python: its method name, arguments and keyword arguments. */
+  private translate(method: string, args: unknown[]): [string, unknown[], Record<string, unknown>?] {
     const { typeid } = this.state
     if (method === '__get__' || method === '__set__') {
       const name = String(args[0])
@@ -331,7 +343,7 @@ export class PyProxyCore extends ProxyCore {
     if (table) {
       const t = table[method]
       if (!t) throw new NotImplementedError(`${method}() of a Python manager's ${typeid}: Python's proxy does not expose it`)
-      return [t[0], t[1](args)]
+      return [t[0], t[1](args), t[2]?.(args)]
     }
     // A registered type (AutoProxy): the referent's method by its Python name, arguments as given.
     const python = snake(method)
@@ -346,12 +358,12 @@ export class PyProxyCore extends ProxyCore {
   }
 
   override call(method: string, args: unknown[]): unknown {
-    const [name, pyArgs] = this.translate(method, args)
+    const [name, pyArgs, kwds = {}] = this.translate(method, args)
     const a = this.state.address
     const c = takeSync(a, this.state.authkey)
     let ok = false
     try {
-      const r = c.request(tuple(this.ident, name, tuple(...pyArgs), {}))
+      const r = c.request(tuple(this.ident, name, tuple(...pyArgs), kwds))
       ok = true
       return this.result(r, method)
     } finally {
@@ -389,7 +401,7 @@ export class PyProxyCore extends ProxyCore {
   }
 
   private async once(method: string, args: unknown[], signal: AbortSignal | undefined): Promise<unknown> {
-    const [name, pyArgs] = this.translate(method, args)
+    const [name, pyArgs, kwds = {}] = this.translate(method, args)
     const a = this.state.address
     const c = idleLoop.get(keyOf(a))?.pop() ?? (await takeAsync(a, this.state.authkey))
     let ok = false
@@ -398,7 +410,7 @@ export class PyProxyCore extends ProxyCore {
     const onAbort = (): void => c.close()
     signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      const r = await c.request(tuple(this.ident, name, tuple(...pyArgs), {}))
+      const r = await c.request(tuple(this.ident, name, tuple(...pyArgs), kwds))
       ok = true
       return this.result(r, method)
     } catch (error) {

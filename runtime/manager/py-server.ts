@@ -62,9 +62,10 @@ interface PyMethod {
 
 const QUEUE: Record<string, PyMethod> = {
   put: { call: 'put', params: ['item', 'block', 'timeout'], map: ([item, block, t]) => [item, block ?? true, ms(t)] },
-  put_nowait: { call: 'putNowait', params: ['item'] },
+  // The hosted queue serves put and get; its putNowait and getNowait are those with block false.
+  put_nowait: { call: 'put', params: ['item'], map: ([item]) => [item, false, null] },
   get: { call: 'get', params: ['block', 'timeout'], map: ([block, t]) => [block ?? true, ms(t)] },
-  get_nowait: { call: 'getNowait', params: [] },
+  get_nowait: { call: 'get', params: [], map: () => [false, null] },
   qsize: { call: 'qsize', params: [] },
   empty: { call: 'empty', params: [] },
   full: { call: 'full', params: [] },
@@ -143,14 +144,15 @@ const PY_TYPES: Record<string, PyType> = {
   },
   dict: {
     create: (a, k) => {
-      const d = new HostedDict(a[0] ?? {})
+      const d = new HostedDict()
+      if (a[0] !== undefined) for (const [key, v] of pyPairs(a[0])) d.set(key, v)
       for (const [key, v] of Object.entries(k ?? {})) d.set(key, v)
       return d
     },
     methods: Object.fromEntries(['__contains__', '__delitem__', '__getitem__', '__iter__', '__len__', '__setitem__', 'clear', 'copy', 'get', 'items', 'keys', 'pop', 'popitem', 'setdefault', 'update', 'values'].map((m) => [m, {}])),
   },
   list: {
-    create: (a) => new HostedList((a[0] as Iterable<unknown> | undefined) ?? []),
+    create: (a) => new HostedList(a[0] === undefined ? [] : pyItems(a[0])),
     methods: Object.fromEntries(['__add__', '__contains__', '__delitem__', '__getitem__', '__len__', '__mul__', '__reversed__', '__rmul__', '__setitem__', 'append', 'count', 'extend', 'index', 'insert', 'pop', 'remove', 'reverse', 'sort', '__imul__'].map((m) => [m, {}])),
   },
   Namespace: {
@@ -163,17 +165,47 @@ const PY_TYPES: Record<string, PyType> = {
 /** The hosted type of a container of this file: its Python methods, run on the object here. */
 const PY_CONTAINER: HostedType = { create: () => undefined, call: async () => undefined }
 
-/** One connection from a Python client: its requests are answered in order, one at a time. */
+/** Where a Python connection's answers go: send() is false once the socket's buffer is full, drain() settles when it has room. */
+export interface PyWire {
+  send(bytes: Uint8Array): boolean
+  drain(): Promise<void>
+}
+
+/**
+ * Requests read ahead of the one being answered, past which the socket is not read. Python's own
+ * client has one in flight; a peer that sends more without reading its answers is held to this.
+ */
+const MAX_READ_AHEAD = 64
+
+/**
+ * One connection from a Python client: its requests are answered in order, one at a time, and an
+ * answer waits until the socket took the one before, as Python's server thread blocks in send():
+ * a peer that does not read its answers stops being served instead of filling this heap.
+ */
 export class PyConnection {
   /** After 'accept_connection': requests are a proxy's method calls. */
   private proxying = false
   private queue: Promise<void> = Promise.resolve()
+  /** Requests received and not answered yet. */
+  private unanswered = 0
+  /** The socket's buffer was full after the last answer: the next one waits for it to drain. */
+  private full = false
 
-  constructor(private readonly host: PyHost, private readonly send: (bytes: Uint8Array) => void, private readonly client: ClientRef, private readonly signal: AbortSignal) {}
+  constructor(private readonly host: PyHost, private readonly wire: PyWire, private readonly client: ClientRef, private readonly signal: AbortSignal) {}
 
   received(bytes: Buffer): void {
+    this.unanswered++
     // Whatever a request does, the connection answers it and goes on to the next.
-    this.queue = this.queue.then(() => this.handle(bytes)).catch((error) => this.reply(tuple('#TRACEBACK', tracebackOf(error))))
+    this.queue = this.queue
+      .then(() => (this.full ? this.wire.drain() : undefined))
+      .then(() => this.handle(bytes))
+      .catch((error) => this.reply(tuple('#TRACEBACK', tracebackOf(error))))
+      .finally(() => this.unanswered--)
+  }
+
+  /** For FramedSocket's backlog: while too many requests wait, the socket is not read until they are answered. */
+  backlog(): Promise<void> | undefined {
+    return this.unanswered > MAX_READ_AHEAD ? this.queue : undefined
   }
 
   private async handle(bytes: Buffer): Promise<void> {
@@ -209,7 +241,7 @@ export class PyConnection {
     } catch (error) {
       bytes = dumps(tuple('#UNSERIALIZABLE', `the Node manager could not pickle the result: ${(error as Error).message}`))
     }
-    this.send(bytes)
+    this.full = !this.wire.send(bytes)
   }
 
   /** The server's own methods (Server.public in managers.py); errors come back as '#TRACEBACK', as there. */
@@ -261,7 +293,9 @@ export class PyConnection {
       const made = await this.host.make(typeid, args)
       const known = PY_TYPES[made.typeid]
       const exposed = known && made.typeid !== 'Iterator' ? Object.keys(known.methods) : (made.type.exposed ?? [])
-      return [this.host.hostPython(made.typeid, made.obj, made.type), tuple(...exposed)]
+      // A dict, list or Namespace (one a Node client made and published) takes Python's calls here.
+      const container = made.obj instanceof HostedDict || made.obj instanceof HostedList || made.obj instanceof HostedNamespace
+      return [this.host.hostPython(made.typeid, made.obj, container ? PY_CONTAINER : made.type), tuple(...exposed)]
     }
     const exposed = tuple(...Object.keys(t.methods))
     if (t.create) return [this.host.hostPython(typeid, t.create(args, kwds), PY_CONTAINER), exposed]
@@ -398,7 +432,7 @@ function dictCall(d: HostedDict, method: string, args: unknown[], kwds: Record<s
       if (!d.has(a)) d.set(a, b ?? null)
       return d.getitem(a)
     case 'update':
-      if (a !== undefined) d.update(a)
+      if (a !== undefined) for (const [k, v] of pyPairs(a)) d.set(k, v)
       for (const [k, v] of Object.entries(kwds ?? {})) d.set(k, v)
       return null
     default:
@@ -439,8 +473,8 @@ function listCall(l: HostedList, method: string, args: unknown[], kwds: Record<s
     case '__setitem__':
       if (isSlice(a)) {
         const idx = sliceIndices(a, items.length)
-        const vals = [...(b as Iterable<unknown>)]
-        if ((a.args[2] ?? 1) === 1) items.splice(idx[0] ?? Math.min(Math.max(Number(a.args[0] ?? 0), 0), items.length), idx.length, ...vals)
+        const vals = pyItems(b)
+        if ((a.args[2] ?? 1) === 1) spliceIn(items, idx[0] ?? Math.min(Math.max(Number(a.args[0] ?? 0), 0), items.length), idx.length, vals)
         else if (vals.length !== idx.length) throw pyError('builtins', 'ValueError', `attempt to assign sequence of size ${vals.length} to extended slice of size ${idx.length}`)
         else idx.forEach((i, k) => (items[i] = vals[k]))
       } else items[indexOf(a, items.length)] = b
@@ -457,21 +491,21 @@ function listCall(l: HostedList, method: string, args: unknown[], kwds: Record<s
       return [...items, ...(a as unknown[])]
     case '__mul__':
     case '__rmul__':
-      return Array.from({ length: Math.max(0, Number(a)) }, () => items).flat()
-    case '__imul__': {
-      const copy = [...items]
-      items.length = 0
-      for (let k = 0; k < Number(a); k++) items.push(...copy)
+      return repeated(items, a)
+    case '__imul__':
+      spliceIn(items, 0, items.length, repeated(items, a))
       return null
-    }
     case '__reversed__':
       return [...items].reverse()
     case 'append':
       items.push(a)
       return null
-    case 'extend':
-      items.push(...(a as Iterable<unknown>))
+    case 'extend': {
+      const more = pyItems(a)
+      if (items.length + more.length > MAX_LIST_ITEMS) throw tooLong()
+      for (const x of more) items.push(x)
       return null
+    }
     case 'insert':
       l.insert(Number(a), b)
       return null
@@ -498,12 +532,102 @@ function listCall(l: HostedList, method: string, args: unknown[], kwds: Record<s
     case 'sort': {
       if (kwds?.key !== undefined && kwds.key !== null) throw pyError('builtins', 'TypeError', 'sort(key=...) cannot run on a Node manager')
       const reverse = Boolean(kwds?.reverse)
-      items.sort((x, y) => (x! < y! ? -1 : x! > y! ? 1 : 0) * (reverse ? -1 : 1))
+      items.sort((x, y) => pyCompare(x, y) * (reverse ? -1 : 1))
       return null
     }
     default:
       throw pyError('builtins', 'AttributeError', method)
   }
+}
+
+/**
+ * The most items a list call may make (16 Mi, 128 MiB of slots): the Node manager's heap is
+ * bounded, and a list past it ends the process with every client's objects, where Python would
+ * raise MemoryError. Python's `[] * 10**9` is cheap there; here it must not be a loop of 10**9.
+ */
+const MAX_LIST_ITEMS = 2 ** 24
+
+function tooLong(): PyObject {
+  return pyError('builtins', 'MemoryError', `a list of more than ${MAX_LIST_ITEMS} items on a Node manager`)
+}
+
+/** Python's `list * n`: n an int (a bool is one); nothing for n <= 0. */
+function repeated(items: readonly unknown[], n: unknown): unknown[] {
+  if (typeof n === 'boolean') n = Number(n)
+  if (typeof n !== 'bigint' && !(typeof n === 'number' && Number.isInteger(n))) throw pyError('builtins', 'TypeError', `can't multiply sequence by non-int of type '${pyTypeName(n)}'`)
+  if (n <= 0 || items.length === 0) return []
+  if (BigInt(items.length) * BigInt(n) > MAX_LIST_ITEMS) throw tooLong()
+  const out: unknown[] = []
+  for (let k = 0; k < Number(n); k++) for (const x of items) out.push(x)
+  return out
+}
+
+/** items.splice(start, deleteCount, ...vals) without spreading vals into arguments (a million of them overflow the stack). */
+function spliceIn(items: unknown[], start: number, deleteCount: number, vals: readonly unknown[]): void {
+  if (items.length - deleteCount + vals.length > MAX_LIST_ITEMS) throw tooLong()
+  const rest = items.splice(start)
+  for (const x of vals) items.push(x)
+  for (let i = deleteCount; i < rest.length; i++) items.push(rest[i])
+}
+
+/** The items of a Python iterable as a pickle carries it: a list or tuple, str, bytes, set, dict (its keys) or range. */
+function pyItems(v: unknown): unknown[] {
+  if (Array.isArray(v)) return v
+  if (typeof v === 'string' || v instanceof Uint8Array || v instanceof Set) return [...v]
+  if (v instanceof Map) return [...v.keys()]
+  if (v instanceof PyObject && v.module === 'builtins' && v.name === 'range') {
+    const [start, stop, step] = (v.args.length === 1 ? [0, v.args[0], 1] : [v.args[0], v.args[1], v.args[2] ?? 1]).map(Number)
+    const n = Math.max(0, Math.ceil((stop - start) / step))
+    if (n > MAX_LIST_ITEMS) throw tooLong()
+    return Array.from({ length: n }, (_, i) => start + i * step)
+  }
+  if (v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) return Object.keys(v)
+  throw pyError('builtins', 'TypeError', `'${pyTypeName(v)}' object is not iterable`)
+}
+
+/** A dict's update argument: a mapping, or an iterable of (key, value) pairs, as dict() takes. */
+function pyPairs(v: unknown): [unknown, unknown][] {
+  if (v instanceof Map) return [...v]
+  if (v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) return Object.entries(v)
+  return pyItems(v).map((pair, i) => {
+    const kv = typeof pair === 'string' || pair instanceof Uint8Array ? [...pair] : pair
+    if (!Array.isArray(kv) || kv.length !== 2) throw pyError('builtins', 'ValueError', `dictionary update sequence element #${i} has length ${Array.isArray(kv) ? kv.length : 1}; 2 is required`)
+    return [kv[0], kv[1]]
+  })
+}
+
+/** The name Python gives the type of a value a pickle carries, for its error messages. */
+function pyTypeName(v: unknown): string {
+  if (v === null || v === undefined) return 'NoneType'
+  if (typeof v === 'boolean') return 'bool'
+  if (typeof v === 'bigint' || (typeof v === 'number' && Number.isInteger(v))) return 'int'
+  if (typeof v === 'number') return 'float'
+  if (typeof v === 'string') return 'str'
+  if (v instanceof PyTuple) return 'tuple'
+  if (Array.isArray(v)) return 'list'
+  if (v instanceof Uint8Array) return 'bytes'
+  if (v instanceof Set) return 'set'
+  if (v instanceof PyObject) return v.name
+  return 'dict'
+}
+
+/** Python's `<` for sort(): numbers with numbers, str with str, bytes with bytes, sequences item by item; else TypeError, as Python raises. */
+function pyCompare(a: unknown, b: unknown): number {
+  const numeric = (x: unknown): x is number | bigint | boolean => typeof x === 'number' || typeof x === 'bigint' || typeof x === 'boolean'
+  if (numeric(a) && numeric(b)) {
+    const [x, y] = [typeof a === 'boolean' ? Number(a) : a, typeof b === 'boolean' ? Number(b) : b]
+    return x < y ? -1 : x > y ? 1 : 0
+  }
+  if (typeof a === 'string' && typeof b === 'string') return a < b ? -1 : a > b ? 1 : 0
+  if (a instanceof Uint8Array && b instanceof Uint8Array) return Buffer.compare(a, b)
+  if (Array.isArray(a) && Array.isArray(b) && a instanceof PyTuple === b instanceof PyTuple) {
+    for (let i = 0; i < Math.min(a.length, b.length); i++) {
+      if (pyEqual(a[i], b[i])) continue
+      return pyCompare(a[i], b[i])
+    }
+    return a.length - b.length
+  }
+  throw pyError('builtins', 'TypeError', `'<' not supported between instances of '${pyTypeName(a)}' and '${pyTypeName(b)}'`)
 }
 
 /** Python's == for the values a pickle carries: structural for containers and bytes. */
@@ -570,7 +694,9 @@ function pythonException(error: unknown): PyObject {
 }
 
 function tracebackOf(error: unknown): string {
+  // A Python exception made here (a create's TypeError): its last line as format_exc() ends.
+  if (error instanceof PyObject) return `Traceback (from a Node AioManager):\n${error.name}: ${error.args.map((a) => (typeof a === 'string' ? a : reprOf(a))).join(', ')}\n`
   const e = error as Error
-  return `Traceback (from a Node AioManager):\n${e?.stack ?? String(error)}`
+  return `Traceback (from a Node AioManager):\n${e?.stack ?? String(error)}\n`
 }
 

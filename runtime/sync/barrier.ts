@@ -45,6 +45,8 @@ export class BarrierCore implements Waiter {
   }
 
   static create(parties: number, action: BarrierCore['action'], timeoutMs: number | null): BarrierCore {
+    // PARTIES is an Int32 word: a larger count would be stored negative.
+    if (parties > 0x7fffffff) throw new RangeError(`parties must be at most ${0x7fffffff}, not ${parties}`)
     const i32 = new Int32Array(new SharedArrayBuffer(WORDS * 4))
     i32[PARTIES] = parties
     return new BarrierCore(i32, action, timeoutMs)
