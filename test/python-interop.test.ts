@@ -748,3 +748,48 @@ print(ns.a); ns.b = 'py'
   t.deepEqual(l.toArray(), [1, 2, 3, 4])
   t.is(ns.b, 'py')
 })
+
+withPython("60 awaitable calls at once to a Python manager all answer: the connections they open do not overflow Python's listen backlog of 16 (its kernel dropped some silently, and they waited for a handshake forever)", async (t) => {
+  const py = startPython(t, good, PY_COUNTING_MANAGER)
+  const m = new AioManager({ address: ['127.0.0.1', Number(await py.line(0))], authkey: 'secret', serializer: 'pickle' })
+  m.connect()
+  t.teardown(() => m.shutdown())
+  const q = m.Queue<number>()
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const bound = new Promise<string>((r) => (timer = setTimeout(() => r('still waiting after 30 s'), LONG)))
+  const all = Promise.all(Array.from({ length: 60 }, (_, i) => (i % 2 ? q.coro_put(i) : q.coro_qsize()))).then(() => 'answered')
+  t.is(await Promise.race([all, bound]), 'answered')
+  clearTimeout(timer)
+  t.is(q.qsize(), 30)
+})
+
+withPython('a connection whose handshake never begins (one the kernel dropped on a full backlog) is opened again after 5 s, on the blocking and the awaitable path', async (t) => {
+  // A SyncManager whose accepting loop keeps its 2nd and 5th connections without a word, as a
+  // server that lost them would: the create() and the coro_qsize() below.
+  const py = startPython(t, good, `
+import threading
+from multiprocessing.managers import SyncManager
+s = SyncManager(('127.0.0.1', 0), authkey=b'secret').get_server()
+print(s.address[1], flush=True)
+s.stop_event = threading.Event()  # as serve_forever() sets it up
+kept = []
+n = 0
+while True:
+    c = s.listener.accept()
+    n += 1
+    if n in (2, 5):
+        kept.append(c)
+        continue
+    threading.Thread(target=s.handle_request, args=(c,), daemon=True).start()
+`)
+  const m = new AioManager({ address: ['127.0.0.1', Number(await py.line(0))], authkey: 'secret', serializer: 'pickle' })
+  m.connect()
+  t.teardown(() => m.shutdown())
+  let start = performance.now()
+  const q = m.Queue<number>()
+  t.true(performance.now() - start >= 4900, `created after ${performance.now() - start} ms`)
+  q.put(1)
+  start = performance.now()
+  t.is(await q.coro_qsize(), 1)
+  t.true(performance.now() - start >= 4900, `answered after ${performance.now() - start} ms`)
+})

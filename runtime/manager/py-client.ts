@@ -23,6 +23,21 @@ import type { ProxyState } from './protocol.js'
 /** The longest a sliced awaitable wait asks Python to wait before it looks at its signal again. */
 const SLICE_MS = 100
 
+// Python's server listens with a backlog of 16 and accepts in one thread, which starts a thread
+// per connection. A burst of connects (60 awaitable calls at once) overflows that queue, and the
+// kernel may drop a connection silently (a syncookie connection whose last ACK found the queue
+// full): the client sees a connection, the server has none, and as Python's client speaks only
+// after the server's challenge, both wait forever. So a thread opens at most MAX_OPENING
+// connections to a manager at once, and one that sees no handshake within HANDSHAKE_MS is dropped
+// and opened again (nothing was sent on it), HANDSHAKE_TRIES times at most.
+const MAX_OPENING = 4
+const HANDSHAKE_MS = 5000
+const HANDSHAKE_TRIES = 6
+
+function handshakeLost(a: Address): OSError {
+  return new OSError(`the manager at ${keyOf(a)} did not answer: none of ${HANDSHAKE_TRIES} connections began its authkey handshake within ${HANDSHAKE_MS} ms`)
+}
+
 type Address = ProxyState['address']
 
 const keyBytes = (authkey: string | null): Buffer | null => (authkey === null ? null : Buffer.from(authkey, 'hex'))
@@ -36,7 +51,14 @@ const keyOf = (a: Address): string => (typeof a === 'string' ? a : `${a[0]}:${a[
 class SyncConn {
   private readonly pipe: SyncPipe
   constructor(a: Address, authkey: string | null) {
-    this.pipe = SyncPipe.socket(typeof a === 'string' ? a : [a[0], a[1]], keyBytes(authkey))
+    for (let tries = 1; ; tries++) {
+      const pipe = SyncPipe.socket(typeof a === 'string' ? a : [a[0], a[1]], keyBytes(authkey), HANDSHAKE_MS)
+      if (pipe) {
+        this.pipe = pipe
+        return
+      }
+      if (tries === HANDSHAKE_TRIES) throw handshakeLost(a)
+    }
   }
   request(msg: unknown): unknown {
     this.pipe.sendBytes(dumps(msg))
@@ -84,6 +106,19 @@ class LoopConn {
     })
   }
 
+  /** Whether the handshake is done within `ms` (false: the connection is closed); rejects when the connection failed. */
+  async handshaken(ms: number): Promise<boolean> {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)))
+    try {
+      const done = await Promise.race([this.opened.then(() => true), late])
+      if (!done) this.close()
+      return done
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
   request(msg: unknown): Promise<unknown> {
     if (!this.isOpen) {
       return this.opened.then(() => {
@@ -111,6 +146,30 @@ class LoopConn {
 
 type Conn = SyncConn | LoopConn
 
+/** Per manager: connections this thread is opening, and the openings waiting for one of them to finish. */
+const opening = new Map<string, { count: number; queue: (() => void)[] }>()
+
+/** A new awaitable connection, past its handshake: at most MAX_OPENING at once per manager, each retried when its handshake never begins. */
+async function openLoop(a: Address, authkey: string | null): Promise<LoopConn> {
+  const k = keyOf(a)
+  let slots = opening.get(k)
+  if (!slots) opening.set(k, (slots = { count: 0, queue: [] }))
+  if (slots.count >= MAX_OPENING) await new Promise<void>((resolve) => slots.queue.push(resolve))
+  else slots.count++
+  try {
+    for (let tries = 1; ; tries++) {
+      const c = new LoopConn(a, authkey)
+      if (await c.handshaken(HANDSHAKE_MS)) return c
+      if (tries === HANDSHAKE_TRIES) throw handshakeLost(a)
+    }
+  } finally {
+    // The slot goes to the next waiting opening, or back.
+    const next = slots.queue.shift()
+    if (next) next()
+    else if (--slots.count === 0) opening.delete(k)
+  }
+}
+
 /** Idle connections of this thread per manager, past 'accept_connection': each serves any object. */
 const idleSync = new Map<string, SyncConn[]>()
 const idleLoop = new Map<string, LoopConn[]>()
@@ -128,7 +187,7 @@ export function pyDispatch(a: Address, authkey: string | null, method: string, a
 }
 
 export async function coroPyDispatch(a: Address, authkey: string | null, method: string, args: unknown[] = [], kwds: Record<string, unknown> = {}): Promise<unknown> {
-  const c = new LoopConn(a, authkey)
+  const c = await openLoop(a, authkey)
   try {
     return answer(await c.request(tuple(null, method, tuple(...args), kwds)), a)
   } finally {
@@ -152,7 +211,7 @@ function takeSync(a: Address, authkey: string | null): SyncConn {
 async function takeAsync(a: Address, authkey: string | null): Promise<LoopConn> {
   const c = idleLoop.get(keyOf(a))?.pop()
   if (c) return c
-  const fresh = new LoopConn(a, authkey)
+  const fresh = await openLoop(a, authkey)
   try {
     answer(await fresh.request(tuple(null, 'accept_connection', tuple(NAME), {})), a)
   } catch (error) {

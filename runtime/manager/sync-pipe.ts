@@ -66,11 +66,14 @@ export class SyncPipe {
     private readonly socketFd = false,
   ) {}
 
-  /** Connects to `address` (the I/O thread connects and runs the handshake) and takes the socket over. */
-  static socket(address: string | [string, number], authkey: Uint8Array | null): SyncPipe {
+  /**
+   * Connects to `address` (the I/O thread connects and runs the handshake) and takes the socket
+   * over; null when that took more than `timeoutMs` (the attempt is withdrawn).
+   */
+  static socket(address: string | [string, number], authkey: Uint8Array | null, timeoutMs = Infinity): SyncPipe | null {
     const st = new DetachedConnectState(address, { authkey })
-    const fd = blockOn<number>(st, () => st.attempt(), Infinity, () => st.expire() as never, true)
-    return new SyncPipe(fd, fd, true)
+    const fd = blockOn<number | null>(st, () => st.attempt(), performance.now() + timeoutMs, () => st.expire() ?? null, true)
+    return fd === null ? null : new SyncPipe(fd, fd, true)
   }
 
   /**
