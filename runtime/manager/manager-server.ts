@@ -82,6 +82,11 @@ interface Hosted {
   unowned: number
   /** A drop scheduled at refs 0, cancelled by a reference arriving meanwhile. */
   dropping?: ReturnType<typeof setTimeout>
+  /**
+   * Made for a Python client (hostPython): counted by Python's incref/decref, which name no owner.
+   * Only these take them, so that a Python client cannot free what a Node client holds.
+   */
+  python?: true
 }
 
 /** Where a connection's answers go and how it is cut: a socket's framing, or a client's fast lane. */
@@ -366,7 +371,7 @@ export class Server implements PyHost {
     if (h.dropping) clearTimeout(h.dropping)
     h.dropping = undefined
     this.published.set(name, Number(id))
-    if (before !== undefined) this.pyDecref(before)
+    if (before !== undefined) this.dropUncharged(before)
     return undefined
   }
 
@@ -454,7 +459,9 @@ export class Server implements PyHost {
   /** An object a Python client made (py-server.ts): one reference, its proxy's, as Python's create() counts. */
   hostPython(typeid: string, obj: unknown, type: HostedType): number {
     const id = this.hostId(typeid, obj, type)
-    this.objects.get(id)!.refs = 1
+    const h = this.objects.get(id)!
+    h.refs = 1
+    h.python = true
     return id
   }
 
@@ -464,7 +471,7 @@ export class Server implements PyHost {
 
   pyIncref(id: number): void {
     const h = this.objects.get(id)
-    if (h?.refs === undefined) throw new ValueError(`no object ${id} on this manager`)
+    if (!h?.python || h.refs === undefined) throw new ValueError(`no object ${id} of a Python client on this manager`)
     h.refs++
     if (h.dropping) clearTimeout(h.dropping)
     h.dropping = undefined
@@ -472,6 +479,11 @@ export class Server implements PyHost {
 
   /** Python's decref: references are counted by its proxies, not by connections (they come and go per call). */
   pyDecref(id: number): void {
+    if (this.objects.get(id)?.python) this.dropUncharged(id)
+  }
+
+  /** One reference less that no client was charged with: a published name's (publish() again), or a Python proxy's. */
+  private dropUncharged(id: number): void {
     const h = this.objects.get(id)
     if (h?.refs === undefined || h.refs === 0) return
     if (--h.refs === 0) this.dropLater(id, h)
