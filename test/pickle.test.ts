@@ -376,6 +376,28 @@ test('300,000 dicts with int keys decode in one pass over the memo each (a scan 
   t.is(r.stdout.trim(), '300000 299999')
 })
 
+test('ints of a megabyte go both ways in linear time, and CPython reads the bytes dumps writes for them', async (t) => {
+  const pickle = JSON.stringify(new URL('../runtime/ipc/pickle.js', import.meta.url).href)
+  // In a child killed after LONG ms: dumps shifted the int a byte at a time (a 400 KB int took
+  // two minutes), loads built its hex a digit at a time (a 10 MB LONG4 took 11 s).
+  const r = await runNode(`
+    import { spawnSync } from 'node:child_process'
+    import { dumps, loads } from ${pickle}
+    const out = []
+    for (const sign of [1n, -1n]) {
+      const v = sign * ((1n << 8_000_000n) + 12345n)
+      const stream = dumps(v, { protocol: 2 })
+      out.push(loads(stream) === v)
+      const py = spawnSync('python3', ['-c', 'import pickle, sys; print(pickle.loads(sys.stdin.buffer.read()) == ' + sign + ' * (2**8000000 + 12345))'], { input: stream, encoding: 'utf8' })
+      out.push(py.status === 0 ? py.stdout.trim() : 'no python3')
+    }
+    console.log(out.join(' '))
+  `)
+  t.is(r.status, 0, r.stderr)
+  const out = r.stdout.trim()
+  t.true(out === 'true True true True' || out === 'true no python3 true no python3', out)
+})
+
 // ---------------------------------------------------------------------------------------------
 // Truncation and fuzzing, over pickles from Python and from dumps
 

@@ -4,7 +4,7 @@
 // Node manager and a Node listener that go on serving a good Python client.
 import test from 'ava'
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { AioClient, AioListener, AioManager, AioPipe, Empty, RemoteError, UnpicklingError, ValueError, pickle, type AioLock, type AioQueue, type PyTuple } from '../generated/index.generated.js'
@@ -457,12 +457,14 @@ function mutate(base: Buffer, rand: () => number): Buffer {
 const [, good] = pythons().find(([, env]) => !env.SKIP) ?? ['', { SKIP: '1' }]
 const withPython = good.SKIP ? test.skip : test
 
-/** A Node AioManager started as a process, at a Unix socket in a folder of its own; the test ends both. */
-function nodeManager(t: { teardown(f: () => void): void }): { dir: string; address: string; m: AioManager } {
+/** A Node AioManager started as a process, at a Unix socket in a folder of its own, with `registry`'s typeids; the test ends both. */
+function nodeManager(t: { teardown(f: () => void): void }, registry: Record<string, string> = {}): { dir: string; address: string; m: AioManager } {
   const dir = mkdtempSync(join(tmpdir(), 'aio-py-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const address = join(dir, 'm.sock')
   const m = new AioManager({ address, authkey: 'secret' })
+  // typeid → an export of test/targets.ts.
+  for (const [typeid, name] of Object.entries(registry)) m.register(typeid, { module: TARGETS, name })
   m.start()
   t.teardown(() => m.shutdown())
   return { dir, address, m }
@@ -821,4 +823,63 @@ print(pq.qsize())
   // Past the server's drop grace: a dropped object would be gone by now.
   await new Promise((resolve) => setTimeout(resolve, 1500))
   t.is(q.get(false), 'node item')
+})
+
+withPython('Python clients SIGKILLed inside get() and inside `with lock:`, 10 times each: their waits take nothing, the lock is free, the server keeps no fd of theirs', async (t) => {
+  const { address, m } = nodeManager(t)
+  const q = m.Queue<string>()
+  const lock = m.Lock()
+  m.publish('get_q', q)
+  m.publish('get_lock', lock)
+  const fds = (): number => readdirSync(`/proc/${m.pid}/fd`).length
+  const what = (): string => readdirSync(`/proc/${m.pid}/fd`).map((f) => { try { return readlinkSync(`/proc/${m.pid}/fd/${f}`) } catch { return '?' } }).join(' ')
+  const connect = `
+import time
+from multiprocessing.managers import SyncManager, AcquirerProxy
+class M(SyncManager): pass
+M.register('get_q'); M.register('get_lock', proxytype=AcquirerProxy)
+m = M(${JSON.stringify(address)}, authkey=b'secret'); m.connect()
+q, lock = m.get_q(), m.get_lock()
+`
+  // This client's own connections (blocking and awaitable) are open before the count.
+  t.true(await lock.coro_acquire())
+  lock.release()
+  const before = fds()
+  const whatBefore = what()
+  for (let i = 0; i < 10; i++) {
+    for (const body of ["print('waiting', flush=True); q.get()", "with lock:\n    print('waiting', flush=True); time.sleep(60)"]) {
+      const py = startPython(t, good, connect + body)
+      t.is(await py.line(0), 'waiting')
+      py.child.kill('SIGKILL')
+      await py.closed
+    }
+  }
+  // The server learns of each death from its socket: the lock comes back as soon as it has.
+  t.true(await lock.coro_acquire(true, LONG))
+  lock.release()
+  q.put('for the living')
+  t.is(q.get(true, LONG), 'for the living')
+  // A leak per killed client would be 20 fds; a few may be the server's own, opened meanwhile.
+  const end = Date.now() + LONG
+  while (fds() > before && Date.now() < end) await new Promise((r) => setTimeout(r, 20))
+  t.true(fds() - before < 10, `${fds() - before} fds more on the server: ${what()} (before: ${whatBefore})`)
+})
+
+withPython("a registered Node class's method called from Python with keywords is a TypeError (the keywords were dropped: add(n=5) added undefined)", async (t) => {
+  const { address } = nodeManager(t, { Counter: 'Counter' })
+  const r = await python(good, `
+from multiprocessing.managers import SyncManager
+class M(SyncManager): pass
+M.register('Counter')
+m = M(${JSON.stringify(address)}, authkey=b'secret'); m.connect()
+c = m.Counter()
+c.add(5)
+try:
+    c.add(n=5)
+except TypeError as e:
+    print(e)
+print(c.total())
+`)
+  t.is(r.code, 0, r.err)
+  t.deepEqual(r.out.trim().split('\n'), ['add() of a Node object takes positional arguments only, not n=', '5'])
 })

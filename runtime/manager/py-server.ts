@@ -312,8 +312,10 @@ export class PyConnection {
     if (method === '__repr__' || method === '__str__') return tuple('#RETURN', reprOf(h.obj, h.typeid))
     if (method === '#GETVALUE') return tuple('#RETURN', valueOf(h.obj))
     if (!t) {
-      // A registered user class: its public methods, by the name Python calls.
+      // A registered user class: its public methods, by the name Python calls. A JavaScript
+      // method has no parameter names to match keywords with: they are refused, not dropped.
       try {
+        if (kwds && Object.keys(kwds).length) throw pyError('builtins', 'TypeError', `${method}() of a Node object takes positional arguments only, not ${Object.keys(kwds).join(', ')}=`)
         return tuple('#RETURN', await h.type.call(h.obj, method, args, this.signal, this.client, id))
       } catch (error) {
         return tuple('#ERROR', pythonException(error))
