@@ -273,12 +273,14 @@ class ProxyAnswer {
   constructor(readonly result: unknown) {}
 }
 
-const toSeconds = (ms: unknown): number | null => (ms === null || ms === undefined ? null : Math.max(0, Number(ms)) / 1000)
+/** The library's milliseconds as Python's seconds; Infinity is None (forever), as Python's waits overflow on inf. */
+const toSeconds = (ms: unknown): number | null => (ms === null || ms === undefined || ms === Infinity ? null : Math.max(0, Number(ms)) / 1000)
 
 /** A lock's or semaphore's acquire: Python's Lock refuses a timeout with blocking False. */
 function acquireArgs(block: unknown, timeout: unknown): unknown[] {
   if (block === false) return [false]
-  return timeout === null || timeout === undefined ? [true] : [true, toSeconds(timeout)]
+  const seconds = toSeconds(timeout)
+  return seconds === null ? [true] : [true, seconds]
 }
 
 /** How a library method becomes a Python call: its Python name, its arguments, and keyword arguments (sort's reverse). */
