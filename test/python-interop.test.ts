@@ -7,7 +7,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { AioClient, AioListener, AioManager, AioPipe, Empty, RemoteError, UnpicklingError, ValueError, pickle, type AioLock, type AioQueue, type PyTuple } from '../generated/index.generated.js'
+import { AioClient, AioListener, AioManager, AioPipe, type AioQueueProxy, EOFError, Empty, OSError, RemoteError, UnpicklingError, ValueError, pickle, type AioLock, type AioQueue, type PyTuple } from '../generated/index.generated.js'
 import { ENTRY, FD_COUNTING, LONG, python, pythons, runNodeUnderFdLimit } from './helpers.js'
 
 /** A Python process whose stdout lines are collected; `line(i)` waits (bounded) for the i-th. */
@@ -911,4 +911,54 @@ print(q.get(True, inf), l.acquire(True, inf), e.wait(inf))
 `)
   t.is(r.code, 0, r.err)
   t.is(r.out.trim(), '1 True True')
+})
+
+withPython('a Python manager SIGKILLed under a blocking get(), an awaited coro_get() and a sliced one (with a signal): each fails at once with EOFError or OSError, and so do later calls, awaited ones included', async (t) => {
+  // A queue that says when a get() begins, and with which timeout.
+  const py = startPython(t, good, `
+import queue, threading
+from multiprocessing.managers import BaseManager
+class Q(queue.Queue):
+    def get(self, block=True, timeout=None):
+        print('get', timeout, flush=True)
+        return super().get(block, timeout)
+q = Q()
+class M(BaseManager): pass
+M.register('get_q', callable=lambda: q)
+s = M(('127.0.0.1', 0), authkey=b'secret').get_server()
+print(s.address[1], flush=True)
+s.serve_forever()
+`)
+  const m = new AioManager({ address: ['127.0.0.1', Number(await py.line(0))], authkey: 'secret', serializer: 'pickle' })
+  m.connect()
+  t.teardown(() => m.shutdown())
+  const q = m.create('get_q') as unknown as AioQueueProxy<number>
+  const lost = (e: unknown): boolean => e instanceof EOFError || e instanceof OSError
+  const awaited = q.coro_get().then(() => 'answered', (e) => (lost(e) ? 'lost' : String(e)))
+  const sliced = q.coro_get(true, null, { signal: new AbortController().signal }).then(() => 'answered', (e) => (lost(e) ? 'lost' : String(e)))
+  const end = Date.now() + LONG
+  while (!(py.lines.includes('get None') && py.lines.includes('get 0.1')) && Date.now() < end) await new Promise((r) => setTimeout(r, 5))
+  // Both wait in Python now. The blocking get holds this thread: another process kills the manager.
+  spawn('sh', ['-c', `sleep 0.5; kill -9 ${py.child.pid}`], { stdio: 'ignore' })
+  const start = performance.now()
+  const blocking = t.throws(() => q.get(true, LONG))
+  t.true(lost(blocking), String(blocking))
+  t.true(performance.now() - start < LONG / 2)
+  t.deepEqual(await Promise.all([awaited, sliced]), ['lost', 'lost'])
+  t.true(lost(t.throws(() => q.qsize())))
+  t.true(lost(await t.throwsAsync(q.coro_qsize())))
+})
+
+withPython("a Barrier's coro_wait on a Python manager with a signal waits as long as it takes (slices of 100 ms broke the barrier, as Python breaks one whose wait times out)", async (t) => {
+  const py = startPython(t, good, PY_COUNTING_MANAGER)
+  const m = new AioManager({ address: ['127.0.0.1', Number(await py.line(0))], authkey: 'secret', serializer: 'pickle' })
+  m.connect()
+  t.teardown(() => m.shutdown())
+  const b = m.Barrier(2)
+  const first = b.coro_wait(null, { signal: new AbortController().signal })
+  // Past a few slices, then the second party comes.
+  await new Promise((r) => setTimeout(r, 350))
+  const second = b.wait(LONG)
+  t.deepEqual([await first, second].sort(), [0, 1])
+  t.false(b.broken)
 })

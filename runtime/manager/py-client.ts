@@ -84,7 +84,9 @@ class LoopConn {
     let opened!: () => void
     let refused!: (e: Error) => void
     this.opened = new Promise<void>((resolve, reject) => ((opened = resolve), (refused = reject)))
-    const fail = (error: Error): void => {
+    const fail = (cause: Error): void => {
+      // A system error of the socket (ECONNREFUSED...) is an OSError, as on the blocking path.
+      const error = cause.constructor === Error ? new OSError(cause.message, { cause }) : cause
       this.failure ??= error
       refused(error)
       this.waiting?.reject(error)
@@ -476,7 +478,9 @@ export class PyProxyCore extends ProxyCore {
   private async guarded(method: string, args: unknown[], signal: AbortSignal): Promise<unknown> {
     signal.throwIfAborted()
     const slice = SLICED[method]
-    if (!slice || !(this.state.typeid in TRANSLATIONS)) return this.once(method, args, signal)
+    // Not a Barrier's wait: Python breaks a barrier whose wait times out, so a slice that ran out
+    // broke it for every party (its abort drops the connection instead, see once()).
+    if (!slice || !(this.state.typeid in TRANSLATIONS) || this.state.typeid === 'Barrier') return this.once(method, args, signal)
     // Sliced: a bounded wait, again and again, until it succeeds, its own timeout passes, or the signal fires.
     const [blockAt, timeoutAt] = slice
     if (blockAt !== null && args[blockAt] === false) return this.once(method, args, signal)
