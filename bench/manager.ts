@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process'
 import { AioManager, AioProcess, AioQueue, getContext } from '../generated/index.generated.js'
 import { interleaved, row, type BenchOptions, type Row } from './primitives.js'
 import { ENTRY, coldStart } from './pool.js'
+import { proxyPairs } from './pairs.js'
 
 const RUNS = 5
 const START = 'Process start to first message, a later process (start, the child puts, the parent gets it)'
@@ -79,32 +80,7 @@ export async function benchManager({ log = () => {}, only }: BenchOptions = {}):
     const q = m.Queue()
     const lock = m.Lock()
     log('manager: proxy queue put+get and lock acquire+release pairs')
-    const [qb, qc, lb, lc] = await interleaved([
-      () => timed(() => {
-        for (let i = 0; i < N.queuePairs; i++) {
-          q.put(i)
-          if (q.get() !== i) throw new Error('queue order')
-        }
-      }),
-      () => timed(async () => {
-        for (let i = 0; i < N.queuePairs; i++) {
-          await q.coro_put(i)
-          if ((await q.coro_get()) !== i) throw new Error('queue order')
-        }
-      }),
-      () => timed(() => {
-        for (let i = 0; i < N.lockPairs; i++) {
-          lock.acquire()
-          lock.release()
-        }
-      }),
-      () => timed(async () => {
-        for (let i = 0; i < N.lockPairs; i++) {
-          await lock.coro_acquire()
-          await lock.coro_release()
-        }
-      }),
-    ], RUNS)
+    const [qb, qc, lb, lc] = await interleaved(proxyPairs(q, lock, N.queuePairs), RUNS)
     const rate = (n: number, ms: number[]) => ms.map((t) => (n * 1000) / t)
     rows.push(row('Manager Queue proxy put+get pairs, one client', 'aioprocessing-ts put()/get()', 'pairs/s', N.queuePairs, rate(N.queuePairs, qb)))
     rows.push(row('Manager Queue proxy put+get pairs, one client', 'aioprocessing-ts await coro_put()/coro_get()', 'pairs/s', N.queuePairs, rate(N.queuePairs, qc)))

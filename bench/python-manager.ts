@@ -6,6 +6,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { AioManager } from '../generated/index.generated.js'
 import { interleaved, row, type BenchOptions, type Row } from './primitives.js'
 import { runPythonScript } from './python-peers.js'
+import { proxyPairs } from './pairs.js'
 
 const RUNS = 5
 const PAIRS = 3_000
@@ -61,12 +62,6 @@ function pythonServer(): Promise<{ port: number; child: ChildProcessWithoutNullS
   })
 }
 
-async function timed(f: () => Promise<void> | void): Promise<number> {
-  const t0 = performance.now()
-  await f()
-  return performance.now() - t0
-}
-
 const rate = (ms: number[]) => ms.map((t) => (PAIRS * 1000) / t)
 const failed = (benchmark: string, implementation: string, error: unknown): Row => ({ ...row(benchmark, implementation, 'failed', 0, [NaN]), notes: [`failed in this run: ${String((error as Error)?.message ?? error).split('\n')[0]}`] })
 
@@ -89,32 +84,7 @@ export async function benchPythonManager({ log = () => {}, only }: BenchOptions 
     m.connect()
     const q = m.Queue<number>()
     const lock = m.Lock()
-    const [qb, qc, lb, lc] = await interleaved([
-      () => timed(() => {
-        for (let i = 0; i < PAIRS; i++) {
-          q.put(i)
-          if (q.get() !== i) throw new Error('queue order')
-        }
-      }),
-      () => timed(async () => {
-        for (let i = 0; i < PAIRS; i++) {
-          await q.coro_put(i)
-          if ((await q.coro_get()) !== i) throw new Error('queue order')
-        }
-      }),
-      () => timed(() => {
-        for (let i = 0; i < PAIRS; i++) {
-          lock.acquire()
-          lock.release()
-        }
-      }),
-      () => timed(async () => {
-        for (let i = 0; i < PAIRS; i++) {
-          await lock.coro_acquire()
-          await lock.coro_release()
-        }
-      }),
-    ], RUNS)
+    const [qb, qc, lb, lc] = await interleaved(proxyPairs(q, lock, PAIRS), RUNS)
     rows.push(row(QUEUE, 'Node client (aioprocessing-ts) → Python SyncManager: put()/get()', 'pairs/s', PAIRS, rate(qb)))
     rows.push(row(QUEUE, 'Node client (aioprocessing-ts) → Python SyncManager: await coro_put()/coro_get()', 'pairs/s', PAIRS, rate(qc)))
     rows.push(row(LOCK, 'Node client (aioprocessing-ts) → Python SyncManager: acquire()/release()', 'pairs/s', PAIRS, rate(lb)))

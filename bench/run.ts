@@ -33,7 +33,9 @@ function table(rows: Row[]): string {
 const started = performance.now()
 const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY, 'i') : undefined
 const log = (line: string): boolean => process.stderr.write(`bench: ${line}\n`)
-const rows = [...(await benchPrimitives({ log, only })), ...(await benchQueues({ log, only })), ...(await benchPipes({ log, only })), ...(await benchPool({ log, only })), ...(await benchSpawnPool({ log, only })), ...(await benchManager({ log, only })), ...(await benchPythonManager({ log, only })), ...(await benchPickle({ log, only }))]
+// The Redis context's bench lives in its package (built after this one): loaded by path.
+const redisBench = (await import(new URL('../../redis/dist/bench/redis.js', import.meta.url).href)) as { benchRedis: typeof benchPool }
+const rows = [...(await benchPrimitives({ log, only })), ...(await benchQueues({ log, only })), ...(await benchPipes({ log, only })), ...(await benchPool({ log, only })), ...(await benchSpawnPool({ log, only })), ...(await benchManager({ log, only })), ...(await benchPythonManager({ log, only })), ...(await benchPickle({ log, only })), ...(await redisBench.benchRedis({ log, only }))]
 
 console.log(table(rows))
 console.log()

@@ -71,6 +71,9 @@ function importPath(fromDir: string, file: string): string {
   return rel.replace(/\.ts$/, '.js')
 }
 
+/** The typeids the Redis context keeps (redis/src/ops.ts TYPES): their cases run on it too. */
+const REDIS_TYPES = ['Queue', 'JoinableQueue', 'SimpleQueue', 'Lock', 'RLock', 'Semaphore', 'BoundedSemaphore', 'Event', 'Condition', 'Barrier', 'Value']
+
 /** The pool and what its calls return: their cases run on a spawn-context pool too. */
 const POOL_FAMILY = ['AioPool', 'AioAsyncResult', 'AioIMapIterator']
 
@@ -146,6 +149,15 @@ export function generate(spec: SpecModel, o: Options): Map<string, string> {
     }
   }
   if (spec.classes.some((c) => c.proxy)) files.set('proxy-contexts.generated.ts', emitProxyContexts(spec, o))
+  if (o.self) {
+    // The same cases on the Redis context (the aioprocessing-redis workspace package), for the types it keeps.
+    const redis: Variant = { name: 'redis', prelude: ["import { redisTestContext } from '../test/context.js'"], ctx: 'redisTestContext((stop) => test.after.always(stop))', redis: true }
+    const made = spec.classes.filter((c) => c.proxy).map((c) => c.name)
+    for (const cls of spec.classes.filter((c) => c.proxy && REDIS_TYPES.includes(c.proxy.typeid))) {
+      const out = relative(o.out, join(o.root, 'redis', 'src', 'generated-tests', `${cls.stem}.redis.conformance.generated.ts`)).split(sep).join('/')
+      files.set(out, emitConformance(cls, spec, 'aioprocessing', [...ERRORS, 'AioPipe', 'AioClient', 'getContext', 'currentProcess'], [redis], made))
+    }
+  }
   files.set('index.generated.ts', emitIndex(spec, target))
   files.set(o.docs ? relative(o.out, o.docs).split(sep).join('/') : 'api.generated.md', emitDocs(spec, docParts(o.spec)))
   return files

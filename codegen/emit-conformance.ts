@@ -61,6 +61,8 @@ export interface Variant {
   readonly ctx: string
   /** The object under test is the class itself, not a proxy: `make` is typed as its constructor. */
   readonly typed?: boolean
+  /** Objects kept in Redis: cases marked `redis_skip` are left out. */
+  readonly redis?: boolean
 }
 
 /** The const that holds a variant's context in a test file: `ctxSpawn`, `ctxManager`. */
@@ -89,7 +91,7 @@ export function emitConformance(cls: ClassModel, spec: SpecModel, entry: string,
     if (variants) return text.replace(under, 'make').replace(others, 'ctx.$1').replace(/(?<![\w.])AioPipe\(/g, 'ctx.AioPipe(')
     return family.length > 1 ? text.replace(under, 'new Cls') : text
   }
-  const cases = variants ? cls.conformance.filter((c) => proxyCase(cls, c)) : cls.conformance
+  const cases = variants ? cls.conformance.filter((c) => proxyCase(cls, c) && !(variants.some((v) => v.redis) && c.redis === false)) : cls.conformance
   let prelude = ''
   let loop = ''
   if (variants) {

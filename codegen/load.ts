@@ -227,6 +227,7 @@ const STEP: Shape = {
 const CASE: Shape = {
   name: { required: true, kind: 'string' }, given: { kind: 'map' }, setup: { kind: 'string' }, steps: { required: true, kind: 'list' }, teardown: { kind: 'string' },
   proxy_skip: { kind: 'string' },
+  redis_skip: { kind: 'string' },
 }
 
 function loadCase(src: Source, item: Node, path: string): CaseModel | undefined {
@@ -261,7 +262,7 @@ function loadCase(src: Source, item: Node, path: string): CaseModel | undefined 
     ? givenNode.items.map((pair) => [String((pair.key as any)?.value ?? pair.key), scalarText(pair.value as Node) ?? ''])
     : []
   for (const [name] of given) if (!IDENT.test(name)) src.problem(givenNode as Node, `${path}.given`, `'${name}' is not an identifier`)
-  return { at: src.at(item), name: str(f, 'name')!, given, setup: str(f, 'setup'), teardown: str(f, 'teardown'), steps, proxy: f.has('proxy_skip') ? false : undefined }
+  return { at: src.at(item), name: str(f, 'name')!, given, setup: str(f, 'setup'), teardown: str(f, 'teardown'), steps, proxy: f.has('proxy_skip') ? false : undefined, redis: f.has('proxy_skip') || f.has('redis_skip') ? false : undefined }
 }
 
 const CLASS: Shape = {

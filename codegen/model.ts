@@ -89,6 +89,8 @@ export interface CaseModel extends Located {
   readonly teardown?: string
   /** false: the case is about this process's memory or threads, and is not run on proxies (`proxy_skip` says why). */
   readonly proxy?: boolean
+  /** false: the case cannot hold for objects kept in Redis (`redis_skip` or `proxy_skip` says why). */
+  readonly redis?: boolean
 }
 
 export interface ClassModel extends Located {

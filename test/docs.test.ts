@@ -56,13 +56,14 @@ export function programs(doc: string, text: string): Block[] {
   return blocks
 }
 
-const docs = ['README.md', 'docs/api.md'].flatMap((doc) => programs(doc, readFileSync(join(root, doc), 'utf8')))
+const docs = ['README.md', 'docs/api.md', 'redis/README.md'].flatMap((doc) => programs(doc, readFileSync(join(root, doc), 'utf8')))
 
 // A folder outside the repository where `import 'aioprocessing'` finds this build, as in a user's project.
 const dir = mkdtempSync(join(tmpdir(), 'aio-docs-'))
 test.after.always(() => rmSync(dir, { recursive: true, force: true }))
 mkdirSync(join(dir, 'node_modules'))
 symlinkSync(root, join(dir, 'node_modules', 'aioprocessing'), 'dir')
+symlinkSync(join(root, 'redis'), join(dir, 'node_modules', 'aioprocessing-redis'), 'dir')
 writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n')
 
 const fileOf = (b: Block) => join(dir, `${b.doc.replace(/\W/g, '_')}_${b.line}.${b.lang === 'ts' ? 'ts' : b.lang === 'js' ? 'mjs' : 'py'}`)
@@ -175,6 +176,17 @@ runs.forEach(([b, i, how]) => {
         file = fileOf(b).replace(/(\.\w+)$/, `.${how}$1`)
         writeFileSync(pyFile, peer.code.split(named).join(String(port)))
         code = b.code.split(named).join(String(port))
+        writeFileSync(file, code)
+      }
+      // An example of the Redis context gets a private redis-server, at the port the document names.
+      let redis: ReturnType<typeof spawn> | undefined
+      if (code.includes("from 'aioprocessing-redis'")) {
+        const port = await freePort()
+        redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+        t.teardown(() => redis!.kill('SIGKILL'))
+        t.true(await listening(port, Date.now() + LONG), 'redis-server never listened')
+        code = code.split('6379').join(String(port))
+        file = fileOf(b).replace(/(\.\w+)$/, `.${how}-redis$1`)
         writeFileSync(file, code)
       }
       if (before) {

@@ -245,6 +245,9 @@ test.serial('thread context: 4 producers and 4 consumers of a JoinableQueue kill
   let confirmed = 0
   let lostInHand = 0
   let inWindow = 0
+  // Items whose put a killed producer may or may not have made, never got: some may have been put
+  // and then taken by a consumer killed inside get() (taken, never done), which nothing records.
+  let maybeUnseen = 0
   for (let slot = 0; slot < SLOTS; slot++) {
     const end = Atomics.load(progress, slot)
     for (let i = 0; i < end; i++) {
@@ -254,6 +257,7 @@ test.serial('thread context: 4 producers and 4 consumers of a JoinableQueue kill
       else if (n === 1) confirmed++
       else if (held.has(item)) lostInHand++
       else if (!maybe.has(item)) inWindow++
+      else maybeUnseen++
     }
   }
   // A consumer killed after get() took its item — in the few instructions between get()'s commit
@@ -274,7 +278,11 @@ test.serial('thread context: 4 producers and 4 consumers of a JoinableQueue kill
       break
     }
   }
-  t.true(open <= held.size + inWindow, `${open} items unfinished, but consumers were killed holding only ${held.size + inWindow}`)
+  // Each killed consumer leaves at most one item unfinished: those known to be in hand or lost in
+  // the get() window, and, up to the kills left, maybe-put items it may have taken inside get().
+  const unknownKills = Math.max(0, consumerKills - held.size - inWindow)
+  const allowed = held.size + inWindow + Math.min(maybeUnseen, unknownKills)
+  t.true(open <= allowed, `${open} items unfinished, but consumers were killed holding only ${allowed} (${held.size} in hand, ${inWindow} in get()'s window, ${Math.min(maybeUnseen, unknownKills)} maybe-put items)`)
   await q.coro_join(LONG) // returns at once: join() sleeps on nothing that is not there
 })
 

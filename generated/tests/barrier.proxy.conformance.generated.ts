@@ -46,39 +46,39 @@ test(`${label}: BAR-12 a barrier of one passes at once with index 0, every time 
 
 test(`${label}: BAR-13 a failing action breaks the barrier and throws in the party that ran it (blocking)`, (t) => {
   const obj = make(1, () => { throw new Error('action failed') })
-  t.throws(() => obj.wait(), { instanceOf: Error, message: /action failed/ }, "spec/barrier.yaml:98:9")
-  t.deepEqual(obj.broken, true, "spec/barrier.yaml:101:9")
-  t.throws(() => obj.wait(), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:103:9")
+  t.throws(() => obj.wait(), { instanceOf: Error, message: /action failed/ }, "spec/barrier.yaml:99:9")
+  t.deepEqual(obj.broken, true, "spec/barrier.yaml:102:9")
+  t.throws(() => obj.wait(), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:104:9")
 })
 
 test(`${label}: BAR-13 a failing action breaks the barrier and throws in the party that ran it (coro)`, async (t) => {
   const obj = make(1, () => { throw new Error('action failed') })
-  await t.throwsAsync(async () => await obj.coro_wait(), { instanceOf: Error, message: /action failed/ }, "spec/barrier.yaml:98:9")
-  t.deepEqual(obj.broken, true, "spec/barrier.yaml:101:9")
-  await t.throwsAsync(async () => await obj.coro_wait(), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:103:9")
+  await t.throwsAsync(async () => await obj.coro_wait(), { instanceOf: Error, message: /action failed/ }, "spec/barrier.yaml:99:9")
+  t.deepEqual(obj.broken, true, "spec/barrier.yaml:102:9")
+  await t.throwsAsync(async () => await obj.coro_wait(), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:104:9")
 })
 
 test(`${label}: BAR-14 BAR-09 wait with a 0 or expiring timeout while parties are missing breaks the barrier (blocking)`, (t) => {
   const obj = make(2)
-  t.throws(() => obj.wait(0), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:108:9")
-  t.deepEqual(obj.broken, true, "spec/barrier.yaml:110:9")
+  t.throws(() => obj.wait(0), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:109:9")
+  t.deepEqual(obj.broken, true, "spec/barrier.yaml:111:9")
   obj.reset()
   {
     const started = performance.now()
-    t.throws(() => obj.wait(100), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:113:9")
-    t.true(performance.now() - started >= 90, "spec/barrier.yaml:113:9: returned before 90 ms")
+    t.throws(() => obj.wait(100), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:114:9")
+    t.true(performance.now() - started >= 90, "spec/barrier.yaml:114:9: returned before 90 ms")
   }
 })
 
 test(`${label}: BAR-14 BAR-09 wait with a 0 or expiring timeout while parties are missing breaks the barrier (coro)`, async (t) => {
   const obj = make(2)
-  await t.throwsAsync(async () => await obj.coro_wait(0), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:108:9")
-  t.deepEqual(obj.broken, true, "spec/barrier.yaml:110:9")
+  await t.throwsAsync(async () => await obj.coro_wait(0), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:109:9")
+  t.deepEqual(obj.broken, true, "spec/barrier.yaml:111:9")
   obj.reset()
   {
     const started = performance.now()
-    await t.throwsAsync(async () => await obj.coro_wait(100), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:113:9")
-    t.true(performance.now() - started >= 90, "spec/barrier.yaml:113:9: returned before 90 ms")
+    await t.throwsAsync(async () => await obj.coro_wait(100), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:114:9")
+    t.true(performance.now() - started >= 90, "spec/barrier.yaml:114:9: returned before 90 ms")
   }
 })
 
@@ -86,8 +86,8 @@ test(`${label}: BAR-10 the constructor's timeout applies when wait has none (blo
   const obj = make(2, undefined, 50)
   {
     const started = performance.now()
-    t.throws(() => obj.wait(), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:119:9")
-    t.true(performance.now() - started >= 40, "spec/barrier.yaml:119:9: returned before 40 ms")
+    t.throws(() => obj.wait(), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:120:9")
+    t.true(performance.now() - started >= 40, "spec/barrier.yaml:120:9: returned before 40 ms")
   }
 })
 
@@ -95,54 +95,54 @@ test(`${label}: BAR-10 the constructor's timeout applies when wait has none (cor
   const obj = make(2, undefined, 50)
   {
     const started = performance.now()
-    await t.throwsAsync(async () => await obj.coro_wait(), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:119:9")
-    t.true(performance.now() - started >= 40, "spec/barrier.yaml:119:9: returned before 40 ms")
+    await t.throwsAsync(async () => await obj.coro_wait(), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:120:9")
+    t.true(performance.now() - started >= 40, "spec/barrier.yaml:120:9: returned before 40 ms")
   }
 })
 
 test(`${label}: BAR-06 BAR-08 abort breaks the barrier, reset mends it (blocking)`, (t) => {
   const obj = make(1)
   obj.abort()
-  t.deepEqual(obj.broken, true, "spec/barrier.yaml:126:9")
-  t.throws(() => obj.wait(), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:128:9")
+  t.deepEqual(obj.broken, true, "spec/barrier.yaml:127:9")
+  t.throws(() => obj.wait(), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:129:9")
   obj.reset()
-  t.deepEqual(obj.broken, false, "spec/barrier.yaml:131:9")
-  t.deepEqual(obj.wait(), 0, "spec/barrier.yaml:133:9")
+  t.deepEqual(obj.broken, false, "spec/barrier.yaml:132:9")
+  t.deepEqual(obj.wait(), 0, "spec/barrier.yaml:134:9")
 })
 
 test(`${label}: BAR-06 BAR-08 abort breaks the barrier, reset mends it (coro)`, async (t) => {
   const obj = make(1)
   obj.abort()
-  t.deepEqual(obj.broken, true, "spec/barrier.yaml:126:9")
-  await t.throwsAsync(async () => await obj.coro_wait(), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:128:9")
+  t.deepEqual(obj.broken, true, "spec/barrier.yaml:127:9")
+  await t.throwsAsync(async () => await obj.coro_wait(), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:129:9")
   obj.reset()
-  t.deepEqual(obj.broken, false, "spec/barrier.yaml:131:9")
-  t.deepEqual(await obj.coro_wait(), 0, "spec/barrier.yaml:133:9")
+  t.deepEqual(obj.broken, false, "spec/barrier.yaml:132:9")
+  t.deepEqual(await obj.coro_wait(), 0, "spec/barrier.yaml:134:9")
 })
 
 test(`${label}: parties below 1 and bad arguments are refused, naming the argument (blocking)`, (t) => {
   const obj = make(1)
-  t.regex(String((() => { try { make(0); return 'no error' } catch (e) { return String(e) } })()), /parties must be >= 1/, "spec/barrier.yaml:138:9")
-  t.regex(String((() => { try { make(2 ** 31); return 'no error' } catch (e) { return String(e) } })()), /parties must be at most 2147483647/, "spec/barrier.yaml:140:9")
-  t.regex(String((() => { try { make(2, 'x' as never); return 'no error' } catch (e) { return String(e) } })()), /action must be a function/, "spec/barrier.yaml:142:9")
-  t.throws(() => obj.wait(NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/barrier.yaml:144:9")
+  t.regex(String((() => { try { make(0); return 'no error' } catch (e) { return String(e) } })()), /parties must be >= 1/, "spec/barrier.yaml:139:9")
+  t.regex(String((() => { try { make(2 ** 31); return 'no error' } catch (e) { return String(e) } })()), /parties must be at most 2147483647/, "spec/barrier.yaml:141:9")
+  t.regex(String((() => { try { make(2, 'x' as never); return 'no error' } catch (e) { return String(e) } })()), /action must be a function/, "spec/barrier.yaml:143:9")
+  t.throws(() => obj.wait(NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/barrier.yaml:145:9")
 })
 
 test(`${label}: parties below 1 and bad arguments are refused, naming the argument (coro)`, async (t) => {
   const obj = make(1)
-  t.regex(String((() => { try { make(0); return 'no error' } catch (e) { return String(e) } })()), /parties must be >= 1/, "spec/barrier.yaml:138:9")
-  t.regex(String((() => { try { make(2 ** 31); return 'no error' } catch (e) { return String(e) } })()), /parties must be at most 2147483647/, "spec/barrier.yaml:140:9")
-  t.regex(String((() => { try { make(2, 'x' as never); return 'no error' } catch (e) { return String(e) } })()), /action must be a function/, "spec/barrier.yaml:142:9")
-  await t.throwsAsync(async () => await obj.coro_wait(NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/barrier.yaml:144:9")
+  t.regex(String((() => { try { make(0); return 'no error' } catch (e) { return String(e) } })()), /parties must be >= 1/, "spec/barrier.yaml:139:9")
+  t.regex(String((() => { try { make(2 ** 31); return 'no error' } catch (e) { return String(e) } })()), /parties must be at most 2147483647/, "spec/barrier.yaml:141:9")
+  t.regex(String((() => { try { make(2, 'x' as never); return 'no error' } catch (e) { return String(e) } })()), /action must be a function/, "spec/barrier.yaml:143:9")
+  await t.throwsAsync(async () => await obj.coro_wait(NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/barrier.yaml:145:9")
 })
 
 test(`${label}: toString shows the state (blocking)`, (t) => {
   const obj = make(2)
-  t.deepEqual(String(obj), 'AioBarrier(parties=2, waiting=0)', "spec/barrier.yaml:150:9")
+  t.deepEqual(String(obj), 'AioBarrier(parties=2, waiting=0)', "spec/barrier.yaml:151:9")
 })
 
 test(`${label}: toString shows the state (coro)`, async (t) => {
   const obj = make(2)
-  t.deepEqual(String(obj), 'AioBarrier(parties=2, waiting=0)', "spec/barrier.yaml:150:9")
+  t.deepEqual(String(obj), 'AioBarrier(parties=2, waiting=0)', "spec/barrier.yaml:151:9")
 })
 }

@@ -137,34 +137,34 @@ test("AioCondition: COND-15 wait gives up a recursively held RLock and restores 
 
 test("AioCondition: COND-16 a given Lock is used (blocking)", (t) => {
   const obj = new AioCondition(new AioLock())
-  t.deepEqual(obj.acquire(), true, "spec/condition.yaml:182:9")
-  t.deepEqual(obj.acquire(false), false, "spec/condition.yaml:184:9")
-  t.deepEqual(obj.wait(1), false, "spec/condition.yaml:186:9")
+  t.deepEqual(obj.acquire(), true, "spec/condition.yaml:183:9")
+  t.deepEqual(obj.acquire(false), false, "spec/condition.yaml:185:9")
+  t.deepEqual(obj.wait(1), false, "spec/condition.yaml:187:9")
   obj.release()
 })
 
 test("AioCondition: COND-16 a given Lock is used (coro)", async (t) => {
   const obj = new AioCondition(new AioLock())
-  t.deepEqual(await obj.coro_acquire(), true, "spec/condition.yaml:182:9")
-  t.deepEqual(await obj.coro_acquire(false), false, "spec/condition.yaml:184:9")
-  t.deepEqual(await obj.coro_wait(1), false, "spec/condition.yaml:186:9")
+  t.deepEqual(await obj.coro_acquire(), true, "spec/condition.yaml:183:9")
+  t.deepEqual(await obj.coro_acquire(false), false, "spec/condition.yaml:185:9")
+  t.deepEqual(await obj.coro_wait(1), false, "spec/condition.yaml:187:9")
   await obj.coro_release()
 })
 
 test("AioCondition: bad arguments name the argument (blocking)", (t) => {
   const obj = new AioCondition()
-  t.regex(String((() => { try { new AioCondition({} as never); return 'no error' } catch (e) { return String(e) } })()), /lock must be an AioLock or an AioRLock/, "spec/condition.yaml:191:9")
+  t.regex(String((() => { try { new AioCondition({} as never); return 'no error' } catch (e) { return String(e) } })()), /lock must be an AioLock or an AioRLock/, "spec/condition.yaml:192:9")
   obj.acquire()
-  t.throws(() => obj.waitFor(42 as never), { instanceOf: TypeError, message: /predicate/ }, "spec/condition.yaml:194:9")
-  t.throws(() => obj.notify(-1), { instanceOf: RangeError, message: /n must be/ }, "spec/condition.yaml:197:9")
+  t.throws(() => obj.waitFor(42 as never), { instanceOf: TypeError, message: /predicate/ }, "spec/condition.yaml:195:9")
+  t.throws(() => obj.notify(-1), { instanceOf: RangeError, message: /n must be/ }, "spec/condition.yaml:198:9")
   obj.release()
 })
 
 test("AioCondition: bad arguments name the argument (coro)", async (t) => {
   const obj = new AioCondition()
-  t.regex(String((() => { try { new AioCondition({} as never); return 'no error' } catch (e) { return String(e) } })()), /lock must be an AioLock or an AioRLock/, "spec/condition.yaml:191:9")
+  t.regex(String((() => { try { new AioCondition({} as never); return 'no error' } catch (e) { return String(e) } })()), /lock must be an AioLock or an AioRLock/, "spec/condition.yaml:192:9")
   await obj.coro_acquire()
-  await t.throwsAsync(async () => await obj.coro_waitFor(42 as never), { instanceOf: TypeError, message: /predicate/ }, "spec/condition.yaml:194:9")
-  await t.throwsAsync(async () => await obj.coro_notify(-1), { instanceOf: RangeError, message: /n must be/ }, "spec/condition.yaml:197:9")
+  await t.throwsAsync(async () => await obj.coro_waitFor(42 as never), { instanceOf: TypeError, message: /predicate/ }, "spec/condition.yaml:195:9")
+  await t.throwsAsync(async () => await obj.coro_notify(-1), { instanceOf: RangeError, message: /n must be/ }, "spec/condition.yaml:198:9")
   await obj.coro_release()
 })

@@ -39,54 +39,54 @@ test("AioValue: SC-14 integers wrap on overflow (coro)", async (t) => {
 
 test("AioValue: SC-03 getLock is an RLock by default, the given lock when one is passed (blocking)", (t) => {
   const obj = new AioValue('i', 1)
-  t.regex(String(obj.getLock()), /AioRLock/, "spec/value.yaml:111:9")
-  t.deepEqual(obj.acquire(), true, "spec/value.yaml:113:9")
+  t.regex(String(obj.getLock()), /AioRLock/, "spec/value.yaml:112:9")
+  t.deepEqual(obj.acquire(), true, "spec/value.yaml:114:9")
   obj.release()
-  t.deepEqual((() => { const l = new AioLock(); return new AioValue('i', 1, { lock: l }).getLock() === l })(), true, "spec/value.yaml:116:9")
-  t.regex(String(obj.getObj()), /1/, "spec/value.yaml:118:9")
+  t.deepEqual((() => { const l = new AioLock(); return new AioValue('i', 1, { lock: l }).getLock() === l })(), true, "spec/value.yaml:117:9")
+  t.regex(String(obj.getObj()), /1/, "spec/value.yaml:119:9")
 })
 
 test("AioValue: SC-03 getLock is an RLock by default, the given lock when one is passed (coro)", async (t) => {
   const obj = new AioValue('i', 1)
-  t.regex(String(obj.getLock()), /AioRLock/, "spec/value.yaml:111:9")
-  t.deepEqual(await obj.coro_acquire(), true, "spec/value.yaml:113:9")
+  t.regex(String(obj.getLock()), /AioRLock/, "spec/value.yaml:112:9")
+  t.deepEqual(await obj.coro_acquire(), true, "spec/value.yaml:114:9")
   await obj.coro_release()
-  t.deepEqual((() => { const l = new AioLock(); return new AioValue('i', 1, { lock: l }).getLock() === l })(), true, "spec/value.yaml:116:9")
-  t.regex(String(obj.getObj()), /1/, "spec/value.yaml:118:9")
+  t.deepEqual((() => { const l = new AioLock(); return new AioValue('i', 1, { lock: l }).getLock() === l })(), true, "spec/value.yaml:117:9")
+  t.regex(String(obj.getObj()), /1/, "spec/value.yaml:119:9")
 })
 
 test("AioValue: SC-03 lock false has no lock; a non-lock is refused (blocking)", (t) => {
   const obj = new AioValue('i', 1, { lock: false })
-  t.throws(() => obj.getLock(), { instanceOf: ValueError, message: /lock: false/ }, "spec/value.yaml:123:9")
-  t.throws(() => obj.acquire(), { instanceOf: ValueError }, "spec/value.yaml:126:9")
-  t.regex(String((() => { try { new AioValue('i', 1, { lock: 'navalue' as never }); return 'no error' } catch (e) { return String(e) } })()), /lock must be/, "spec/value.yaml:128:9")
+  t.throws(() => obj.getLock(), { instanceOf: ValueError, message: /lock: false/ }, "spec/value.yaml:125:9")
+  t.throws(() => obj.acquire(), { instanceOf: ValueError }, "spec/value.yaml:128:9")
+  t.regex(String((() => { try { new AioValue('i', 1, { lock: 'navalue' as never }); return 'no error' } catch (e) { return String(e) } })()), /lock must be/, "spec/value.yaml:130:9")
 })
 
 test("AioValue: SC-03 lock false has no lock; a non-lock is refused (coro)", async (t) => {
   const obj = new AioValue('i', 1, { lock: false })
-  await t.throwsAsync(async () => obj.getLock(), { instanceOf: ValueError, message: /lock: false/ }, "spec/value.yaml:123:9")
-  await t.throwsAsync(async () => await obj.coro_acquire(), { instanceOf: ValueError }, "spec/value.yaml:126:9")
-  t.regex(String((() => { try { new AioValue('i', 1, { lock: 'navalue' as never }); return 'no error' } catch (e) { return String(e) } })()), /lock must be/, "spec/value.yaml:128:9")
+  await t.throwsAsync(async () => obj.getLock(), { instanceOf: ValueError, message: /lock: false/ }, "spec/value.yaml:125:9")
+  await t.throwsAsync(async () => await obj.coro_acquire(), { instanceOf: ValueError }, "spec/value.yaml:128:9")
+  t.regex(String((() => { try { new AioValue('i', 1, { lock: 'navalue' as never }); return 'no error' } catch (e) { return String(e) } })()), /lock must be/, "spec/value.yaml:130:9")
 })
 
 test("AioValue: SC-15 SC-22 bad typecodes and values are refused (blocking)", (t) => {
   const obj = new AioValue('i')
-  t.regex(String((() => { try { new AioValue('z' as never); return 'no error' } catch (e) { return String(e) } })()), /typecode must be one of/, "spec/value.yaml:133:9")
-  t.regex(String((() => { try { obj.value = 1.5; return 'no error' } catch (e) { return String(e) } })()), /TypeError: value must be an integer/, "spec/value.yaml:135:9")
+  t.regex(String((() => { try { new AioValue('z' as never); return 'no error' } catch (e) { return String(e) } })()), /typecode must be one of/, "spec/value.yaml:135:9")
+  t.regex(String((() => { try { obj.value = 1.5; return 'no error' } catch (e) { return String(e) } })()), /TypeError: value must be an integer/, "spec/value.yaml:137:9")
 })
 
 test("AioValue: SC-15 SC-22 bad typecodes and values are refused (coro)", async (t) => {
   const obj = new AioValue('i')
-  t.regex(String((() => { try { new AioValue('z' as never); return 'no error' } catch (e) { return String(e) } })()), /typecode must be one of/, "spec/value.yaml:133:9")
-  t.regex(String((() => { try { obj.value = 1.5; return 'no error' } catch (e) { return String(e) } })()), /TypeError: value must be an integer/, "spec/value.yaml:135:9")
+  t.regex(String((() => { try { new AioValue('z' as never); return 'no error' } catch (e) { return String(e) } })()), /typecode must be one of/, "spec/value.yaml:135:9")
+  t.regex(String((() => { try { obj.value = 1.5; return 'no error' } catch (e) { return String(e) } })()), /TypeError: value must be an integer/, "spec/value.yaml:137:9")
 })
 
 test("AioValue: toString shows typecode and value (blocking)", (t) => {
   const obj = new AioValue('i', 5)
-  t.deepEqual(String(obj), "AioValue('i', 5)", "spec/value.yaml:140:9")
+  t.deepEqual(String(obj), "AioValue('i', 5)", "spec/value.yaml:142:9")
 })
 
 test("AioValue: toString shows typecode and value (coro)", async (t) => {
   const obj = new AioValue('i', 5)
-  t.deepEqual(String(obj), "AioValue('i', 5)", "spec/value.yaml:140:9")
+  t.deepEqual(String(obj), "AioValue('i', 5)", "spec/value.yaml:142:9")
 })

@@ -121,16 +121,24 @@ class LoopConn {
     }
   }
 
-  async request(msg: unknown): Promise<unknown> {
+  request(msg: unknown): Promise<unknown> {
     if (!this.isOpen) {
-      await this.opened
-      this.isOpen = true
+      return this.opened.then(() => {
+        this.isOpen = true
+        return this.request(msg)
+      })
     }
-    if (this.failure) throw this.failure
+    if (this.failure) return Promise.reject(this.failure)
+    let bytes: Buffer
+    try {
+      bytes = dumps(msg)
+    } catch (error) {
+      return Promise.reject(error)
+    }
     const answer = new Promise<Buffer>((resolve, reject) => (this.waiting = { resolve, reject }))
     this.socket.ref()
-    this.framed.send(dumps(msg), true)
-    return loads(await answer)
+    this.framed.send(bytes, true)
+    return answer.then((b) => loads(b))
   }
 
   close(): void {
@@ -446,12 +454,44 @@ export class PyProxyCore extends ProxyCore {
     }
   }
 
-  override async coro_call(method: string, args: unknown[], signal?: AbortSignal): Promise<unknown> {
-    signal?.throwIfAborted()
+  override coro_call(method: string, args: unknown[], signal?: AbortSignal): Promise<unknown> {
+    return signal ? this.guarded(method, args, signal) : this.quick(method, args)
+  }
+
+  /**
+   * An awaited call without a signal on an idle connection: no async layers between the caller
+   * and the socket (each would cost a turn of the microtask queue per call).
+   */
+  private quick(method: string, args: unknown[]): Promise<unknown> {
+    const a = this.state.address
+    const c = idleLoop.get(keyOf(a))?.pop()
+    if (!c) return this.once(method, args, undefined)
+    let request: PyTuple
+    try {
+      const [name, pyArgs, kwds = {}] = this.translate(method, args)
+      request = tuple(this.ident, name, tuple(...pyArgs), kwds)
+    } catch (error) {
+      giveBack(a, c)
+      return Promise.reject(error)
+    }
+    return c.request(request).then(
+      (r) => {
+        giveBack(a, c)
+        return this.result(r, method)
+      },
+      (error: unknown) => {
+        c.close()
+        throw error
+      },
+    )
+  }
+
+  private async guarded(method: string, args: unknown[], signal: AbortSignal): Promise<unknown> {
+    signal.throwIfAborted()
     const slice = SLICED[method]
     // Not a Barrier's wait: Python breaks a barrier whose wait times out, so a slice that ran out
     // broke it for every party (its abort drops the connection instead, see once()).
-    if (!signal || !slice || !(this.state.typeid in TRANSLATIONS) || this.state.typeid === 'Barrier') return this.once(method, args, signal)
+    if (!slice || !(this.state.typeid in TRANSLATIONS) || this.state.typeid === 'Barrier') return this.once(method, args, signal)
     // Sliced: a bounded wait, again and again, until it succeeds, its own timeout passes, or the signal fires.
     const [blockAt, timeoutAt] = slice
     if (blockAt !== null && args[blockAt] === false) return this.once(method, args, signal)
