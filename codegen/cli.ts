@@ -8,7 +8,7 @@ import { loadSpec } from './load.js'
 import { checkRuntime } from './check-runtime.js'
 import { ERRORS, HEADER, emitClass, type Target } from './emit-class.js'
 import { emitIndex } from './emit-index.js'
-import { emitConformance, type Variant } from './emit-conformance.js'
+import { emitConformance, emitProxyRunner, type Variant } from './emit-conformance.js'
 import { emitDocs, type DocParts } from './emit-docs.js'
 import { emitProxy } from './emit-proxy.js'
 import { SpecError, type SpecModel } from './model.js'
@@ -70,6 +70,9 @@ function importPath(fromDir: string, file: string): string {
   if (!rel.startsWith('.')) rel = `./${rel}`
   return rel.replace(/\.ts$/, '.js')
 }
+
+/** What every conformance test file imports beside the spec's classes. */
+const TEST_NAMES = [...ERRORS, 'AioPipe', 'AioClient', 'getContext', 'currentProcess']
 
 /** The typeids the Redis context keeps (redis/src/ops.ts TYPES): their cases run on it too. */
 const REDIS_TYPES = ['Queue', 'JoinableQueue', 'SimpleQueue', 'Lock', 'RLock', 'Semaphore', 'BoundedSemaphore', 'Event', 'Condition', 'Barrier', 'Value']
@@ -138,24 +141,28 @@ export function generate(spec: SpecModel, o: Options): Map<string, string> {
       // comes from the context of each run.
       const made = ['AioPool', 'AioProcess', ...spec.classes.filter((c) => c.proxy).map((c) => c.name)]
       const contexts: Variant[] = ['thread', 'spawn'].map((m) => ({ name: m, prelude: [], ctx: `getContext('${m}')`, typed: true }))
-      files.set(`tests/${cls.stem}.conformance.generated.ts`, emitConformance(cls, spec, '../index.generated.js', [...ERRORS, 'AioPipe', 'AioClient', 'getContext', 'currentProcess'], contexts, made))
-    } else files.set(`tests/${cls.stem}.conformance.generated.ts`, emitConformance(cls, spec, '../index.generated.js', [...ERRORS, 'AioPipe', 'AioClient', 'getContext', 'currentProcess']))
+      files.set(`tests/${cls.stem}.conformance.generated.ts`, emitConformance(cls, spec, '../index.generated.js', TEST_NAMES, contexts, made))
+    } else files.set(`tests/${cls.stem}.conformance.generated.ts`, emitConformance(cls, spec, '../index.generated.js', TEST_NAMES))
     if (cls.proxy) files.set(`${cls.stem}.proxy.generated.ts`, emitProxy(cls, spec, target))
     if (cls.proxy || cls.name === 'AioProcess') {
       // AioProcess runs again in the spawn context only: its objects there are new Node processes.
       const variants = proxyVariants(o).filter((v) => cls.proxy || v.name === 'spawn')
       const made = [...spec.classes.filter((c) => c.proxy).map((c) => c.name), 'AioProcess']
-      if (variants.length) files.set(`tests/${cls.stem}.proxy.conformance.generated.ts`, emitConformance(cls, spec, '../index.generated.js', [...ERRORS, 'AioPipe', 'AioClient', 'getContext', 'currentProcess'], variants, made))
+      if (variants.length && cls.proxy) {
+        // The cases once, in a module; each context's file runs them (the Redis package's too).
+        files.set(`tests/${cls.stem}.proxy.cases.generated.ts`, emitConformance(cls, spec, '../index.generated.js', TEST_NAMES, undefined, made, { redisSkip: o.self }))
+        files.set(`tests/${cls.stem}.proxy.conformance.generated.ts`, emitProxyRunner(cls, spec, variants, `./${cls.stem}.proxy.cases.generated.js`, undefined, '../index.generated.js'))
+      } else if (variants.length) files.set(`tests/${cls.stem}.proxy.conformance.generated.ts`, emitConformance(cls, spec, '../index.generated.js', TEST_NAMES, variants, made))
     }
   }
   if (spec.classes.some((c) => c.proxy)) files.set('proxy-contexts.generated.ts', emitProxyContexts(spec, o))
   if (o.self) {
     // The same cases on the Redis context (the aioprocessing-redis workspace package), for the types it keeps.
     const redis: Variant = { name: 'redis', prelude: ["import { redisTestContext } from '../test/context.js'"], ctx: 'redisTestContext((stop) => test.after.always(stop))', redis: true }
-    const made = spec.classes.filter((c) => c.proxy).map((c) => c.name)
     for (const cls of spec.classes.filter((c) => c.proxy && REDIS_TYPES.includes(c.proxy.typeid))) {
       const out = relative(o.out, join(o.root, 'redis', 'src', 'generated-tests', `${cls.stem}.redis.conformance.generated.ts`)).split(sep).join('/')
-      files.set(out, emitConformance(cls, spec, 'aioprocessing', [...ERRORS, 'AioPipe', 'AioClient', 'getContext', 'currentProcess'], [redis], made))
+      // The library's build of the cases module (the Redis package builds after it).
+      files.set(out, emitProxyRunner(cls, spec, [redis], `../../../dist/generated/tests/${cls.stem}.proxy.cases.generated.js`, 'REDIS_SKIP'))
     }
   }
   files.set('index.generated.ts', emitIndex(spec, target))

@@ -2,10 +2,11 @@
 // source: spec/array.yaml
 // regenerate: npm run generate
 //
-// Conformance cases of AioArrayProxy, each run once with blocking calls and once with coro_ twins.
+// Conformance cases of AioArrayProxy (./array.proxy.cases.generated.js), each run once with blocking calls and once with coro_ twins, in: spawn, manager.
 
 import test from 'ava'
-import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
+import { getContext } from '../index.generated.js'
+import { arrayProxyCases } from './array.proxy.cases.generated.js'
 
 import { managerContext } from '../proxy-contexts.generated.js'
 const ctxSpawn: any = getContext('spawn')
@@ -16,77 +17,4 @@ const CONTEXTS: [string, any, (...args: any[]) => any][] = [
   ['AioArrayProxy (manager)', ctxManager, (...args) => ctxManager.AioArray(...args)],
 ]
 
-for (const [label, ctx, make] of CONTEXTS) {
-
-test(`${label}: SC-05 length, items, negative indices, slices (blocking)`, (t) => {
-  const obj = make('i', [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
-  t.deepEqual(obj.length, 10, "spec/array.yaml:150:9")
-  t.deepEqual(obj.get(3), 3, "spec/array.yaml:152:9")
-  t.deepEqual(obj.get(-1), 9, "spec/array.yaml:154:9")
-  t.deepEqual(obj.slice(2, 5), [2, 3, 4], "spec/array.yaml:156:9")
-  obj.set(0, 42)
-  t.deepEqual(obj.toArray(), [42, 1, 2, 3, 4, 5, 6, 7, 8, 9], "spec/array.yaml:159:9")
-  obj.setSlice(8, [1, 2])
-  t.deepEqual(obj.slice(-2), [1, 2], "spec/array.yaml:162:9")
-})
-
-test(`${label}: SC-05 length, items, negative indices, slices (coro)`, async (t) => {
-  const obj = make('i', [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
-  t.deepEqual(obj.length, 10, "spec/array.yaml:150:9")
-  t.deepEqual(obj.get(3), 3, "spec/array.yaml:152:9")
-  t.deepEqual(obj.get(-1), 9, "spec/array.yaml:154:9")
-  t.deepEqual(obj.slice(2, 5), [2, 3, 4], "spec/array.yaml:156:9")
-  obj.set(0, 42)
-  t.deepEqual(obj.toArray(), [42, 1, 2, 3, 4, 5, 6, 7, 8, 9], "spec/array.yaml:159:9")
-  obj.setSlice(8, [1, 2])
-  t.deepEqual(obj.slice(-2), [1, 2], "spec/array.yaml:162:9")
-})
-
-test(`${label}: SC-06 a sized array starts as zeros (blocking)`, (t) => {
-  const obj = make('d', 10)
-  t.deepEqual(obj.toArray(), Array(10).fill(0), "spec/array.yaml:167:9")
-})
-
-test(`${label}: SC-06 a sized array starts as zeros (coro)`, async (t) => {
-  const obj = make('d', 10)
-  t.deepEqual(obj.toArray(), Array(10).fill(0), "spec/array.yaml:167:9")
-})
-
-test(`${label}: SC-16 out-of-range indices and wrong slice sizes throw (blocking)`, (t) => {
-  const obj = make('i', 3)
-  t.throws(() => obj.get(3), { instanceOf: RangeError, message: /invalid index/ }, "spec/array.yaml:172:9")
-  t.throws(() => obj.set(-4, 1), { instanceOf: RangeError }, "spec/array.yaml:175:9")
-  t.throws(() => obj.setSlice(2, [1, 2]), { instanceOf: ValueError, message: /same size/ }, "spec/array.yaml:177:9")
-})
-
-test(`${label}: SC-16 out-of-range indices and wrong slice sizes throw (coro)`, async (t) => {
-  const obj = make('i', 3)
-  await t.throwsAsync(async () => obj.get(3), { instanceOf: RangeError, message: /invalid index/ }, "spec/array.yaml:172:9")
-  await t.throwsAsync(async () => obj.set(-4, 1), { instanceOf: RangeError }, "spec/array.yaml:175:9")
-  await t.throwsAsync(async () => obj.setSlice(2, [1, 2]), { instanceOf: ValueError, message: /same size/ }, "spec/array.yaml:177:9")
-})
-
-test(`${label}: SC-09 SC-17 'c' arrays have value and raw (blocking)`, (t) => {
-  const obj = make('c', 10)
-  t.deepEqual((obj.value = Buffer.from('hello'), obj.value.toString()), 'hello', "spec/array.yaml:183:9")
-  t.deepEqual(obj.raw.length, 10, "spec/array.yaml:185:9")
-  t.regex(String((() => { try { obj.value = Buffer.alloc(11); return 'no error' } catch (e) { return String(e) } })()), /byte string too long/, "spec/array.yaml:187:9")
-})
-
-test(`${label}: SC-09 SC-17 'c' arrays have value and raw (coro)`, async (t) => {
-  const obj = make('c', 10)
-  t.deepEqual((obj.value = Buffer.from('hello'), obj.value.toString()), 'hello', "spec/array.yaml:183:9")
-  t.deepEqual(obj.raw.length, 10, "spec/array.yaml:185:9")
-  t.regex(String((() => { try { obj.value = Buffer.alloc(11); return 'no error' } catch (e) { return String(e) } })()), /byte string too long/, "spec/array.yaml:187:9")
-})
-
-test(`${label}: toString shows typecode and items (blocking)`, (t) => {
-  const obj = make('i', [1, 2])
-  t.deepEqual(String(obj), "AioArray('i', [1, 2])", "spec/array.yaml:204:9")
-})
-
-test(`${label}: toString shows typecode and items (coro)`, async (t) => {
-  const obj = make('i', [1, 2])
-  t.deepEqual(String(obj), "AioArray('i', [1, 2])", "spec/array.yaml:204:9")
-})
-}
+arrayProxyCases(test, CONTEXTS)

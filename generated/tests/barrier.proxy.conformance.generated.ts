@@ -2,10 +2,11 @@
 // source: spec/barrier.yaml
 // regenerate: npm run generate
 //
-// Conformance cases of AioBarrierProxy, each run once with blocking calls and once with coro_ twins.
+// Conformance cases of AioBarrierProxy (./barrier.proxy.cases.generated.js), each run once with blocking calls and once with coro_ twins, in: spawn, manager.
 
 import test from 'ava'
-import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
+import { getContext } from '../index.generated.js'
+import { barrierProxyCases } from './barrier.proxy.cases.generated.js'
 
 import { managerContext } from '../proxy-contexts.generated.js'
 const ctxSpawn: any = getContext('spawn')
@@ -16,133 +17,4 @@ const CONTEXTS: [string, any, (...args: any[]) => any][] = [
   ['AioBarrierProxy (manager)', ctxManager, (...args) => ctxManager.AioBarrier(...args)],
 ]
 
-for (const [label, ctx, make] of CONTEXTS) {
-
-test(`${label}: BAR-01 a new barrier has its parties, none waiting, not broken (blocking)`, (t) => {
-  const obj = make(3)
-  t.deepEqual(obj.parties, 3, "spec/barrier.yaml:71:9")
-  t.deepEqual(obj.nWaiting, 0, "spec/barrier.yaml:73:9")
-  t.deepEqual(obj.broken, false, "spec/barrier.yaml:75:9")
-})
-
-test(`${label}: BAR-01 a new barrier has its parties, none waiting, not broken (coro)`, async (t) => {
-  const obj = make(3)
-  t.deepEqual(obj.parties, 3, "spec/barrier.yaml:71:9")
-  t.deepEqual(obj.nWaiting, 0, "spec/barrier.yaml:73:9")
-  t.deepEqual(obj.broken, false, "spec/barrier.yaml:75:9")
-})
-
-test(`${label}: BAR-12 a barrier of one passes at once with index 0, every time (blocking)`, (t) => {
-  const obj = make(1)
-  t.deepEqual(obj.wait(), 0, "spec/barrier.yaml:80:9")
-  t.deepEqual(obj.wait(), 0, "spec/barrier.yaml:82:9")
-})
-
-test(`${label}: BAR-12 a barrier of one passes at once with index 0, every time (coro)`, async (t) => {
-  const obj = make(1)
-  t.deepEqual(await obj.coro_wait(), 0, "spec/barrier.yaml:80:9")
-  t.deepEqual(await obj.coro_wait(), 0, "spec/barrier.yaml:82:9")
-})
-
-test(`${label}: BAR-13 a failing action breaks the barrier and throws in the party that ran it (blocking)`, (t) => {
-  const obj = make(1, () => { throw new Error('action failed') })
-  t.throws(() => obj.wait(), { instanceOf: Error, message: /action failed/ }, "spec/barrier.yaml:99:9")
-  t.deepEqual(obj.broken, true, "spec/barrier.yaml:102:9")
-  t.throws(() => obj.wait(), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:104:9")
-})
-
-test(`${label}: BAR-13 a failing action breaks the barrier and throws in the party that ran it (coro)`, async (t) => {
-  const obj = make(1, () => { throw new Error('action failed') })
-  await t.throwsAsync(async () => await obj.coro_wait(), { instanceOf: Error, message: /action failed/ }, "spec/barrier.yaml:99:9")
-  t.deepEqual(obj.broken, true, "spec/barrier.yaml:102:9")
-  await t.throwsAsync(async () => await obj.coro_wait(), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:104:9")
-})
-
-test(`${label}: BAR-14 BAR-09 wait with a 0 or expiring timeout while parties are missing breaks the barrier (blocking)`, (t) => {
-  const obj = make(2)
-  t.throws(() => obj.wait(0), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:109:9")
-  t.deepEqual(obj.broken, true, "spec/barrier.yaml:111:9")
-  obj.reset()
-  {
-    const started = performance.now()
-    t.throws(() => obj.wait(100), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:114:9")
-    t.true(performance.now() - started >= 90, "spec/barrier.yaml:114:9: returned before 90 ms")
-  }
-})
-
-test(`${label}: BAR-14 BAR-09 wait with a 0 or expiring timeout while parties are missing breaks the barrier (coro)`, async (t) => {
-  const obj = make(2)
-  await t.throwsAsync(async () => await obj.coro_wait(0), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:109:9")
-  t.deepEqual(obj.broken, true, "spec/barrier.yaml:111:9")
-  obj.reset()
-  {
-    const started = performance.now()
-    await t.throwsAsync(async () => await obj.coro_wait(100), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:114:9")
-    t.true(performance.now() - started >= 90, "spec/barrier.yaml:114:9: returned before 90 ms")
-  }
-})
-
-test(`${label}: BAR-10 the constructor's timeout applies when wait has none (blocking)`, (t) => {
-  const obj = make(2, undefined, 50)
-  {
-    const started = performance.now()
-    t.throws(() => obj.wait(), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:120:9")
-    t.true(performance.now() - started >= 40, "spec/barrier.yaml:120:9: returned before 40 ms")
-  }
-})
-
-test(`${label}: BAR-10 the constructor's timeout applies when wait has none (coro)`, async (t) => {
-  const obj = make(2, undefined, 50)
-  {
-    const started = performance.now()
-    await t.throwsAsync(async () => await obj.coro_wait(), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:120:9")
-    t.true(performance.now() - started >= 40, "spec/barrier.yaml:120:9: returned before 40 ms")
-  }
-})
-
-test(`${label}: BAR-06 BAR-08 abort breaks the barrier, reset mends it (blocking)`, (t) => {
-  const obj = make(1)
-  obj.abort()
-  t.deepEqual(obj.broken, true, "spec/barrier.yaml:127:9")
-  t.throws(() => obj.wait(), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:129:9")
-  obj.reset()
-  t.deepEqual(obj.broken, false, "spec/barrier.yaml:132:9")
-  t.deepEqual(obj.wait(), 0, "spec/barrier.yaml:134:9")
-})
-
-test(`${label}: BAR-06 BAR-08 abort breaks the barrier, reset mends it (coro)`, async (t) => {
-  const obj = make(1)
-  obj.abort()
-  t.deepEqual(obj.broken, true, "spec/barrier.yaml:127:9")
-  await t.throwsAsync(async () => await obj.coro_wait(), { instanceOf: BrokenBarrierError }, "spec/barrier.yaml:129:9")
-  obj.reset()
-  t.deepEqual(obj.broken, false, "spec/barrier.yaml:132:9")
-  t.deepEqual(await obj.coro_wait(), 0, "spec/barrier.yaml:134:9")
-})
-
-test(`${label}: parties below 1 and bad arguments are refused, naming the argument (blocking)`, (t) => {
-  const obj = make(1)
-  t.regex(String((() => { try { make(0); return 'no error' } catch (e) { return String(e) } })()), /parties must be >= 1/, "spec/barrier.yaml:139:9")
-  t.regex(String((() => { try { make(2 ** 31); return 'no error' } catch (e) { return String(e) } })()), /parties must be at most 2147483647/, "spec/barrier.yaml:141:9")
-  t.regex(String((() => { try { make(2, 'x' as never); return 'no error' } catch (e) { return String(e) } })()), /action must be a function/, "spec/barrier.yaml:143:9")
-  t.throws(() => obj.wait(NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/barrier.yaml:145:9")
-})
-
-test(`${label}: parties below 1 and bad arguments are refused, naming the argument (coro)`, async (t) => {
-  const obj = make(1)
-  t.regex(String((() => { try { make(0); return 'no error' } catch (e) { return String(e) } })()), /parties must be >= 1/, "spec/barrier.yaml:139:9")
-  t.regex(String((() => { try { make(2 ** 31); return 'no error' } catch (e) { return String(e) } })()), /parties must be at most 2147483647/, "spec/barrier.yaml:141:9")
-  t.regex(String((() => { try { make(2, 'x' as never); return 'no error' } catch (e) { return String(e) } })()), /action must be a function/, "spec/barrier.yaml:143:9")
-  await t.throwsAsync(async () => await obj.coro_wait(NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/barrier.yaml:145:9")
-})
-
-test(`${label}: toString shows the state (blocking)`, (t) => {
-  const obj = make(2)
-  t.deepEqual(String(obj), 'AioBarrier(parties=2, waiting=0)', "spec/barrier.yaml:151:9")
-})
-
-test(`${label}: toString shows the state (coro)`, async (t) => {
-  const obj = make(2)
-  t.deepEqual(String(obj), 'AioBarrier(parties=2, waiting=0)', "spec/barrier.yaml:151:9")
-})
-}
+barrierProxyCases(test, CONTEXTS)

@@ -2,7 +2,7 @@
 // source: spec/bounded-semaphore.yaml
 // regenerate: npm run generate
 //
-// Conformance cases of AioBoundedSemaphore, each run once with blocking calls and once with coro_ twins.
+// The conformance cases of AioBoundedSemaphore, each run once with blocking calls and once with coro_ twins.
 
 import test from 'ava'
 import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'

@@ -2,10 +2,11 @@
 // source: spec/event.yaml
 // regenerate: npm run generate
 //
-// Conformance cases of AioEventProxy, each run once with blocking calls and once with coro_ twins.
+// Conformance cases of AioEventProxy (./event.proxy.cases.generated.js), each run once with blocking calls and once with coro_ twins, in: spawn, manager.
 
 import test from 'ava'
-import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
+import { getContext } from '../index.generated.js'
+import { eventProxyCases } from './event.proxy.cases.generated.js'
 
 import { managerContext } from '../proxy-contexts.generated.js'
 const ctxSpawn: any = getContext('spawn')
@@ -16,97 +17,4 @@ const CONTEXTS: [string, any, (...args: any[]) => any][] = [
   ['AioEventProxy (manager)', ctxManager, (...args) => ctxManager.AioEvent(...args)],
 ]
 
-for (const [label, ctx, make] of CONTEXTS) {
-
-test(`${label}: EVT-01 a new event is clear, wait(0) returns false at once, wait(t) after t (blocking)`, (t) => {
-  const obj = make()
-  t.deepEqual(obj.isSet(), false, "spec/event.yaml:43:9")
-  t.deepEqual(obj.wait(0), false, "spec/event.yaml:45:9")
-  {
-    const started = performance.now()
-    t.deepEqual(obj.wait(100), false, "spec/event.yaml:47:9")
-    t.true(performance.now() - started >= 90, "spec/event.yaml:47:9: returned before 90 ms")
-  }
-})
-
-test(`${label}: EVT-01 a new event is clear, wait(0) returns false at once, wait(t) after t (coro)`, async (t) => {
-  const obj = make()
-  t.deepEqual(obj.isSet(), false, "spec/event.yaml:43:9")
-  t.deepEqual(await obj.coro_wait(0), false, "spec/event.yaml:45:9")
-  {
-    const started = performance.now()
-    t.deepEqual(await obj.coro_wait(100), false, "spec/event.yaml:47:9")
-    t.true(performance.now() - started >= 90, "spec/event.yaml:47:9: returned before 90 ms")
-  }
-})
-
-test(`${label}: EVT-02 EVT-05 after set, wait returns true at once (blocking)`, (t) => {
-  const obj = make()
-  obj.set()
-  t.deepEqual(obj.isSet(), true, "spec/event.yaml:53:9")
-  t.deepEqual(obj.wait(), true, "spec/event.yaml:55:9")
-  t.deepEqual(obj.wait(1000), true, "spec/event.yaml:57:9")
-})
-
-test(`${label}: EVT-02 EVT-05 after set, wait returns true at once (coro)`, async (t) => {
-  const obj = make()
-  obj.set()
-  t.deepEqual(obj.isSet(), true, "spec/event.yaml:53:9")
-  t.deepEqual(await obj.coro_wait(), true, "spec/event.yaml:55:9")
-  t.deepEqual(await obj.coro_wait(1000), true, "spec/event.yaml:57:9")
-})
-
-test(`${label}: EVT-03 EVT-06 clear makes isSet false; set and clear repeat safely (blocking)`, (t) => {
-  const obj = make()
-  obj.set()
-  obj.set()
-  obj.clear()
-  obj.clear()
-  t.deepEqual(obj.isSet(), false, "spec/event.yaml:65:9")
-})
-
-test(`${label}: EVT-03 EVT-06 clear makes isSet false; set and clear repeat safely (coro)`, async (t) => {
-  const obj = make()
-  obj.set()
-  obj.set()
-  obj.clear()
-  obj.clear()
-  t.deepEqual(obj.isSet(), false, "spec/event.yaml:65:9")
-})
-
-test(`${label}: EVT-07 wait(-1) on a clear event returns false at once (blocking)`, (t) => {
-  const obj = make()
-  t.deepEqual(obj.wait(-1), false, "spec/event.yaml:69:9")
-})
-
-test(`${label}: EVT-07 wait(-1) on a clear event returns false at once (coro)`, async (t) => {
-  const obj = make()
-  t.deepEqual(await obj.coro_wait(-1), false, "spec/event.yaml:69:9")
-})
-
-test(`${label}: bad timeouts name the argument (blocking)`, (t) => {
-  const obj = make()
-  t.throws(() => obj.wait(NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/event.yaml:73:9")
-  t.throws(() => obj.wait({} as never), { instanceOf: TypeError, message: /timeout/ }, "spec/event.yaml:76:9")
-})
-
-test(`${label}: bad timeouts name the argument (coro)`, async (t) => {
-  const obj = make()
-  await t.throwsAsync(async () => await obj.coro_wait(NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/event.yaml:73:9")
-  await t.throwsAsync(async () => await obj.coro_wait({} as never), { instanceOf: TypeError, message: /timeout/ }, "spec/event.yaml:76:9")
-})
-
-test(`${label}: EVT-08 toString shows the flag (blocking)`, (t) => {
-  const obj = make()
-  t.deepEqual(String(obj), 'AioEvent(unset)', "spec/event.yaml:81:9")
-  obj.set()
-  t.deepEqual(String(obj), 'AioEvent(set)', "spec/event.yaml:84:9")
-})
-
-test(`${label}: EVT-08 toString shows the flag (coro)`, async (t) => {
-  const obj = make()
-  t.deepEqual(String(obj), 'AioEvent(unset)', "spec/event.yaml:81:9")
-  obj.set()
-  t.deepEqual(String(obj), 'AioEvent(set)', "spec/event.yaml:84:9")
-})
-}
+eventProxyCases(test, CONTEXTS)

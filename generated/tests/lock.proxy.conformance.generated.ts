@@ -2,10 +2,11 @@
 // source: spec/lock.yaml
 // regenerate: npm run generate
 //
-// Conformance cases of AioLockProxy, each run once with blocking calls and once with coro_ twins.
+// Conformance cases of AioLockProxy (./lock.proxy.cases.generated.js), each run once with blocking calls and once with coro_ twins, in: spawn, manager.
 
 import test from 'ava'
-import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
+import { getContext } from '../index.generated.js'
+import { lockProxyCases } from './lock.proxy.cases.generated.js'
 
 import { managerContext } from '../proxy-contexts.generated.js'
 const ctxSpawn: any = getContext('spawn')
@@ -16,109 +17,4 @@ const CONTEXTS: [string, any, (...args: any[]) => any][] = [
   ['AioLockProxy (manager)', ctxManager, (...args) => ctxManager.AioLock(...args)],
 ]
 
-for (const [label, ctx, make] of CONTEXTS) {
-
-test(`${label}: LOCK-01 acquire returns true; acquire(false) on a held lock returns false (blocking)`, (t) => {
-  const obj = make()
-  t.deepEqual(obj.acquire(), true, "spec/lock.yaml:48:9")
-  t.deepEqual(obj.acquire(false), false, "spec/lock.yaml:50:9")
-  t.deepEqual(obj.release(), undefined, "spec/lock.yaml:52:9")
-})
-
-test(`${label}: LOCK-01 acquire returns true; acquire(false) on a held lock returns false (coro)`, async (t) => {
-  const obj = make()
-  t.deepEqual(await obj.coro_acquire(), true, "spec/lock.yaml:48:9")
-  t.deepEqual(await obj.coro_acquire(false), false, "spec/lock.yaml:50:9")
-  t.deepEqual(await obj.coro_release(), undefined, "spec/lock.yaml:52:9")
-})
-
-test(`${label}: LOCK-02 releasing an unlocked lock throws ValueError (blocking)`, (t) => {
-  const obj = make()
-  t.throws(() => obj.release(), { instanceOf: ValueError, message: /released too many times/ }, "spec/lock.yaml:56:9")
-})
-
-test(`${label}: LOCK-02 releasing an unlocked lock throws ValueError (coro)`, async (t) => {
-  const obj = make()
-  await t.throwsAsync(async () => await obj.coro_release(), { instanceOf: ValueError, message: /released too many times/ }, "spec/lock.yaml:56:9")
-})
-
-test(`${label}: LOCK-04 acquire(true, timeout) on a held lock returns false after the timeout (blocking)`, (t) => {
-  const obj = make()
-  t.deepEqual(obj.acquire(), true, "spec/lock.yaml:61:9")
-  {
-    const started = performance.now()
-    t.deepEqual(obj.acquire(true, 100), false, "spec/lock.yaml:63:9")
-    t.true(performance.now() - started >= 90, "spec/lock.yaml:63:9: returned before 90 ms")
-  }
-})
-
-test(`${label}: LOCK-04 acquire(true, timeout) on a held lock returns false after the timeout (coro)`, async (t) => {
-  const obj = make()
-  t.deepEqual(await obj.coro_acquire(), true, "spec/lock.yaml:61:9")
-  {
-    const started = performance.now()
-    t.deepEqual(await obj.coro_acquire(true, 100), false, "spec/lock.yaml:63:9")
-    t.true(performance.now() - started >= 90, "spec/lock.yaml:63:9: returned before 90 ms")
-  }
-})
-
-test(`${label}: LOCK-05 a negative timeout acts as 0 (blocking)`, (t) => {
-  const obj = make()
-  obj.acquire()
-  t.deepEqual(obj.acquire(true, -1), false, "spec/lock.yaml:69:9")
-})
-
-test(`${label}: LOCK-05 a negative timeout acts as 0 (coro)`, async (t) => {
-  const obj = make()
-  await obj.coro_acquire()
-  t.deepEqual(await obj.coro_acquire(true, -1), false, "spec/lock.yaml:69:9")
-})
-
-test(`${label}: LOCK-06 acquire(false, timeout) ignores the timeout (blocking)`, (t) => {
-  const obj = make()
-  obj.acquire()
-  t.deepEqual(obj.acquire(false, 60000), false, "spec/lock.yaml:74:9")
-})
-
-test(`${label}: LOCK-06 acquire(false, timeout) ignores the timeout (coro)`, async (t) => {
-  const obj = make()
-  await obj.coro_acquire()
-  t.deepEqual(await obj.coro_acquire(false, 60000), false, "spec/lock.yaml:74:9")
-})
-
-test(`${label}: LOCK-09 not re-entrant (blocking)`, (t) => {
-  const obj = make()
-  t.deepEqual(obj.acquire(false), true, "spec/lock.yaml:78:9")
-  t.deepEqual(obj.acquire(false), false, "spec/lock.yaml:80:9")
-})
-
-test(`${label}: LOCK-09 not re-entrant (coro)`, async (t) => {
-  const obj = make()
-  t.deepEqual(await obj.coro_acquire(false), true, "spec/lock.yaml:78:9")
-  t.deepEqual(await obj.coro_acquire(false), false, "spec/lock.yaml:80:9")
-})
-
-test(`${label}: acquire with a NaN or non-numeric timeout throws TypeError naming the argument (blocking)`, (t) => {
-  const obj = make()
-  obj.acquire()
-  t.throws(() => obj.acquire(true, NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/lock.yaml:85:9")
-  t.throws(() => obj.acquire(true, '10' as never), { instanceOf: TypeError, message: /timeout/ }, "spec/lock.yaml:88:9")
-})
-
-test(`${label}: acquire with a NaN or non-numeric timeout throws TypeError naming the argument (coro)`, async (t) => {
-  const obj = make()
-  await obj.coro_acquire()
-  await t.throwsAsync(async () => await obj.coro_acquire(true, NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/lock.yaml:85:9")
-  await t.throwsAsync(async () => await obj.coro_acquire(true, '10' as never), { instanceOf: TypeError, message: /timeout/ }, "spec/lock.yaml:88:9")
-})
-
-test(`${label}: acquire with a non-boolean block throws TypeError naming the argument (blocking)`, (t) => {
-  const obj = make()
-  t.throws(() => obj.acquire(1 as never), { instanceOf: TypeError, message: /block/ }, "spec/lock.yaml:93:9")
-})
-
-test(`${label}: acquire with a non-boolean block throws TypeError naming the argument (coro)`, async (t) => {
-  const obj = make()
-  await t.throwsAsync(async () => await obj.coro_acquire(1 as never), { instanceOf: TypeError, message: /block/ }, "spec/lock.yaml:93:9")
-})
-}
+lockProxyCases(test, CONTEXTS)

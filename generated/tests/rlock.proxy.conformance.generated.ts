@@ -2,10 +2,11 @@
 // source: spec/rlock.yaml
 // regenerate: npm run generate
 //
-// Conformance cases of AioRLockProxy, each run once with blocking calls and once with coro_ twins.
+// Conformance cases of AioRLockProxy (./rlock.proxy.cases.generated.js), each run once with blocking calls and once with coro_ twins, in: spawn, manager.
 
 import test from 'ava'
-import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
+import { getContext } from '../index.generated.js'
+import { rlockProxyCases } from './rlock.proxy.cases.generated.js'
 
 import { managerContext } from '../proxy-contexts.generated.js'
 const ctxSpawn: any = getContext('spawn')
@@ -16,85 +17,4 @@ const CONTEXTS: [string, any, (...args: any[]) => any][] = [
   ['AioRLockProxy (manager)', ctxManager, (...args) => ctxManager.AioRLock(...args)],
 ]
 
-for (const [label, ctx, make] of CONTEXTS) {
-
-test(`${label}: RLOCK-01 acquire three times, release three times, a fourth release throws (blocking)`, (t) => {
-  const obj = make()
-  t.deepEqual(obj.acquire(), true, "spec/rlock.yaml:47:9")
-  t.deepEqual(obj.acquire(), true, "spec/rlock.yaml:49:9")
-  t.deepEqual(obj.acquire(false), true, "spec/rlock.yaml:51:9")
-  obj.release()
-  obj.release()
-  obj.release()
-  t.throws(() => obj.release(), { instanceOf: RuntimeError, message: /un-acquired/ }, "spec/rlock.yaml:56:9")
-})
-
-test(`${label}: RLOCK-01 acquire three times, release three times, a fourth release throws (coro)`, async (t) => {
-  const obj = make()
-  t.deepEqual(await obj.coro_acquire(), true, "spec/rlock.yaml:47:9")
-  t.deepEqual(await obj.coro_acquire(), true, "spec/rlock.yaml:49:9")
-  t.deepEqual(await obj.coro_acquire(false), true, "spec/rlock.yaml:51:9")
-  await obj.coro_release()
-  await obj.coro_release()
-  await obj.coro_release()
-  await t.throwsAsync(async () => await obj.coro_release(), { instanceOf: RuntimeError, message: /un-acquired/ }, "spec/rlock.yaml:56:9")
-})
-
-test(`${label}: RLOCK-02 releasing an RLock nobody owns throws (blocking)`, (t) => {
-  const obj = make()
-  t.throws(() => obj.release(), { instanceOf: RuntimeError }, "spec/rlock.yaml:61:9")
-})
-
-test(`${label}: RLOCK-02 releasing an RLock nobody owns throws (coro)`, async (t) => {
-  const obj = make()
-  await t.throwsAsync(async () => await obj.coro_release(), { instanceOf: RuntimeError }, "spec/rlock.yaml:61:9")
-})
-
-test(`${label}: RLOCK-06 free again only when the depth returns to 0 (blocking)`, (t) => {
-  const obj = make()
-  obj.acquire()
-  obj.acquire()
-  obj.release()
-  t.regex(String(String(obj)), /count=1/, "spec/rlock.yaml:68:9")
-  obj.release()
-  t.regex(String(String(obj)), /owner=None/, "spec/rlock.yaml:71:9")
-})
-
-test(`${label}: RLOCK-06 free again only when the depth returns to 0 (coro)`, async (t) => {
-  const obj = make()
-  await obj.coro_acquire()
-  await obj.coro_acquire()
-  await obj.coro_release()
-  t.regex(String(String(obj)), /count=1/, "spec/rlock.yaml:68:9")
-  await obj.coro_release()
-  t.regex(String(String(obj)), /owner=None/, "spec/rlock.yaml:71:9")
-})
-
-test(`${label}: RLOCK-08 a negative timeout acts as 0 and block false ignores the timeout (blocking)`, (t) => {
-  const obj = make()
-  t.deepEqual(obj.acquire(true, -5), true, "spec/rlock.yaml:75:9")
-  obj.release()
-  t.deepEqual(obj.acquire(false, 1000), true, "spec/rlock.yaml:78:9")
-  obj.release()
-})
-
-test(`${label}: RLOCK-08 a negative timeout acts as 0 and block false ignores the timeout (coro)`, async (t) => {
-  const obj = make()
-  t.deepEqual(await obj.coro_acquire(true, -5), true, "spec/rlock.yaml:75:9")
-  await obj.coro_release()
-  t.deepEqual(await obj.coro_acquire(false, 1000), true, "spec/rlock.yaml:78:9")
-  await obj.coro_release()
-})
-
-test(`${label}: bad arguments name the argument (blocking)`, (t) => {
-  const obj = make()
-  t.throws(() => obj.acquire(true, NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/rlock.yaml:83:9")
-  t.throws(() => obj.acquire('yes' as never), { instanceOf: TypeError, message: /block/ }, "spec/rlock.yaml:86:9")
-})
-
-test(`${label}: bad arguments name the argument (coro)`, async (t) => {
-  const obj = make()
-  await t.throwsAsync(async () => await obj.coro_acquire(true, NaN), { instanceOf: TypeError, message: /timeout/ }, "spec/rlock.yaml:83:9")
-  await t.throwsAsync(async () => await obj.coro_acquire('yes' as never), { instanceOf: TypeError, message: /block/ }, "spec/rlock.yaml:86:9")
-})
-}
+rlockProxyCases(test, CONTEXTS)

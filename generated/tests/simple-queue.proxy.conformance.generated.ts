@@ -2,10 +2,11 @@
 // source: spec/simple-queue.yaml
 // regenerate: npm run generate
 //
-// Conformance cases of AioSimpleQueueProxy, each run once with blocking calls and once with coro_ twins.
+// Conformance cases of AioSimpleQueueProxy (./simple-queue.proxy.cases.generated.js), each run once with blocking calls and once with coro_ twins, in: spawn, manager.
 
 import test from 'ava'
-import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
+import { getContext } from '../index.generated.js'
+import { simpleQueueProxyCases } from './simple-queue.proxy.cases.generated.js'
 
 import { managerContext } from '../proxy-contexts.generated.js'
 const ctxSpawn: any = getContext('spawn')
@@ -16,39 +17,4 @@ const CONTEXTS: [string, any, (...args: any[]) => any][] = [
   ['AioSimpleQueueProxy (manager)', ctxManager, (...args) => ctxManager.AioSimpleQueue(...args)],
 ]
 
-for (const [label, ctx, make] of CONTEXTS) {
-
-test(`${label}: SQ-01 SQ-07 empty until a put, FIFO, and null is an ordinary value (blocking)`, (t) => {
-  const obj = make()
-  t.deepEqual(obj.empty(), true, "spec/simple-queue.yaml:66:9")
-  obj.put(null)
-  t.deepEqual(obj.empty(), false, "spec/simple-queue.yaml:69:9")
-  obj.put({ a: 1 })
-  t.deepEqual(obj.get(), null, "spec/simple-queue.yaml:72:9")
-  t.deepEqual(obj.get(), { a: 1 }, "spec/simple-queue.yaml:74:9")
-  t.deepEqual(obj.empty(), true, "spec/simple-queue.yaml:76:9")
-})
-
-test(`${label}: SQ-01 SQ-07 empty until a put, FIFO, and null is an ordinary value (coro)`, async (t) => {
-  const obj = make()
-  t.deepEqual(obj.empty(), true, "spec/simple-queue.yaml:66:9")
-  await obj.coro_put(null)
-  t.deepEqual(obj.empty(), false, "spec/simple-queue.yaml:69:9")
-  await obj.coro_put({ a: 1 })
-  t.deepEqual(await obj.coro_get(), null, "spec/simple-queue.yaml:72:9")
-  t.deepEqual(await obj.coro_get(), { a: 1 }, "spec/simple-queue.yaml:74:9")
-  t.deepEqual(obj.empty(), true, "spec/simple-queue.yaml:76:9")
-})
-
-test(`${label}: SQ-02 get takes no timeout; SQ-03 a non-cloneable item throws at put (blocking)`, (t) => {
-  const obj = make()
-  t.throws(() => obj.put(Symbol('x')), { instanceOf: TypeError, message: /symbol/ }, "spec/simple-queue.yaml:80:9")
-  t.deepEqual(obj.empty(), true, "spec/simple-queue.yaml:83:9")
-})
-
-test(`${label}: SQ-02 get takes no timeout; SQ-03 a non-cloneable item throws at put (coro)`, async (t) => {
-  const obj = make()
-  await t.throwsAsync(async () => await obj.coro_put(Symbol('x')), { instanceOf: TypeError, message: /symbol/ }, "spec/simple-queue.yaml:80:9")
-  t.deepEqual(obj.empty(), true, "spec/simple-queue.yaml:83:9")
-})
-}
+simpleQueueProxyCases(test, CONTEXTS)

@@ -2,10 +2,11 @@
 // source: spec/value.yaml
 // regenerate: npm run generate
 //
-// Conformance cases of AioValueProxy, each run once with blocking calls and once with coro_ twins.
+// Conformance cases of AioValueProxy (./value.proxy.cases.generated.js), each run once with blocking calls and once with coro_ twins, in: spawn, manager.
 
 import test from 'ava'
-import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
+import { getContext } from '../index.generated.js'
+import { valueProxyCases } from './value.proxy.cases.generated.js'
 
 import { managerContext } from '../proxy-contexts.generated.js'
 const ctxSpawn: any = getContext('spawn')
@@ -16,57 +17,4 @@ const CONTEXTS: [string, any, (...args: any[]) => any][] = [
   ['AioValueProxy (manager)', ctxManager, (...args) => ctxManager.AioValue(...args)],
 ]
 
-for (const [label, ctx, make] of CONTEXTS) {
-
-test(`${label}: SC-01 SC-13 values of each typecode, 0 by default (blocking)`, (t) => {
-  const obj = make('i', 4343)
-  t.deepEqual(obj.value, 4343, "spec/value.yaml:91:9")
-  t.deepEqual(make('d', 3.625).value, 3.625, "spec/value.yaml:93:9")
-  t.deepEqual(make('h', -232).value, -232, "spec/value.yaml:95:9")
-  t.deepEqual(make('q', 2n ** 33n).value, 2n ** 33n, "spec/value.yaml:97:9")
-  t.deepEqual(make('c', 'x').value, Buffer.from('x'), "spec/value.yaml:99:9")
-  t.deepEqual(make('d').value, 0, "spec/value.yaml:101:9")
-})
-
-test(`${label}: SC-01 SC-13 values of each typecode, 0 by default (coro)`, async (t) => {
-  const obj = make('i', 4343)
-  t.deepEqual(obj.value, 4343, "spec/value.yaml:91:9")
-  t.deepEqual(make('d', 3.625).value, 3.625, "spec/value.yaml:93:9")
-  t.deepEqual(make('h', -232).value, -232, "spec/value.yaml:95:9")
-  t.deepEqual(make('q', 2n ** 33n).value, 2n ** 33n, "spec/value.yaml:97:9")
-  t.deepEqual(make('c', 'x').value, Buffer.from('x'), "spec/value.yaml:99:9")
-  t.deepEqual(make('d').value, 0, "spec/value.yaml:101:9")
-})
-
-test(`${label}: SC-14 integers wrap on overflow (blocking)`, (t) => {
-  const obj = make('i', 2 ** 33)
-  t.deepEqual(obj.value, 0, "spec/value.yaml:106:9")
-})
-
-test(`${label}: SC-14 integers wrap on overflow (coro)`, async (t) => {
-  const obj = make('i', 2 ** 33)
-  t.deepEqual(obj.value, 0, "spec/value.yaml:106:9")
-})
-
-test(`${label}: SC-15 SC-22 bad typecodes and values are refused (blocking)`, (t) => {
-  const obj = make('i')
-  t.regex(String((() => { try { make('z' as never); return 'no error' } catch (e) { return String(e) } })()), /typecode must be one of/, "spec/value.yaml:135:9")
-  t.regex(String((() => { try { obj.value = 1.5; return 'no error' } catch (e) { return String(e) } })()), /TypeError: value must be an integer/, "spec/value.yaml:137:9")
-})
-
-test(`${label}: SC-15 SC-22 bad typecodes and values are refused (coro)`, async (t) => {
-  const obj = make('i')
-  t.regex(String((() => { try { make('z' as never); return 'no error' } catch (e) { return String(e) } })()), /typecode must be one of/, "spec/value.yaml:135:9")
-  t.regex(String((() => { try { obj.value = 1.5; return 'no error' } catch (e) { return String(e) } })()), /TypeError: value must be an integer/, "spec/value.yaml:137:9")
-})
-
-test(`${label}: toString shows typecode and value (blocking)`, (t) => {
-  const obj = make('i', 5)
-  t.deepEqual(String(obj), "AioValue('i', 5)", "spec/value.yaml:142:9")
-})
-
-test(`${label}: toString shows typecode and value (coro)`, async (t) => {
-  const obj = make('i', 5)
-  t.deepEqual(String(obj), "AioValue('i', 5)", "spec/value.yaml:142:9")
-})
-}
+valueProxyCases(test, CONTEXTS)

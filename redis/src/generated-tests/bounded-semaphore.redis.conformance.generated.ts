@@ -2,10 +2,10 @@
 // source: spec/bounded-semaphore.yaml
 // regenerate: npm run generate
 //
-// Conformance cases of AioBoundedSemaphoreProxy, each run once with blocking calls and once with coro_ twins.
+// Conformance cases of AioBoundedSemaphoreProxy (../../../dist/generated/tests/bounded-semaphore.proxy.cases.generated.js), each run once with blocking calls and once with coro_ twins, in: redis.
 
 import test from 'ava'
-import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from 'aioprocessing'
+import { boundedSemaphoreProxyCases, REDIS_SKIP } from '../../../dist/generated/tests/bounded-semaphore.proxy.cases.generated.js'
 
 import { redisTestContext } from '../test/context.js'
 const ctxRedis: any = redisTestContext((stop) => test.after.always(stop))
@@ -14,69 +14,4 @@ const CONTEXTS: [string, any, (...args: any[]) => any][] = [
   ['AioBoundedSemaphoreProxy (redis)', ctxRedis, (...args) => ctxRedis.AioBoundedSemaphore(...args)],
 ]
 
-for (const [label, ctx, make] of CONTEXTS) {
-
-test(`${label}: BSEM-01 counts like a Semaphore within the bound (blocking)`, (t) => {
-  const obj = make(2)
-  t.deepEqual(obj.acquire(), true, "spec/bounded-semaphore.yaml:60:9")
-  t.deepEqual(obj.acquire(), true, "spec/bounded-semaphore.yaml:62:9")
-  t.deepEqual(obj.acquire(false), false, "spec/bounded-semaphore.yaml:64:9")
-  obj.release()
-  obj.release()
-  t.deepEqual(obj.getValue(), 2, "spec/bounded-semaphore.yaml:68:9")
-})
-
-test(`${label}: BSEM-01 counts like a Semaphore within the bound (coro)`, async (t) => {
-  const obj = make(2)
-  t.deepEqual(await obj.coro_acquire(), true, "spec/bounded-semaphore.yaml:60:9")
-  t.deepEqual(await obj.coro_acquire(), true, "spec/bounded-semaphore.yaml:62:9")
-  t.deepEqual(await obj.coro_acquire(false), false, "spec/bounded-semaphore.yaml:64:9")
-  await obj.coro_release()
-  await obj.coro_release()
-  t.deepEqual(obj.getValue(), 2, "spec/bounded-semaphore.yaml:68:9")
-})
-
-test(`${label}: BSEM-02 BSEM-04 releasing past the bound throws and leaves the value unchanged (blocking)`, (t) => {
-  const obj = make(2)
-  t.throws(() => obj.release(), { instanceOf: ValueError, message: /released too many times/ }, "spec/bounded-semaphore.yaml:73:9")
-  t.deepEqual(obj.getValue(), 2, "spec/bounded-semaphore.yaml:76:9")
-})
-
-test(`${label}: BSEM-02 BSEM-04 releasing past the bound throws and leaves the value unchanged (coro)`, async (t) => {
-  const obj = make(2)
-  await t.throwsAsync(async () => await obj.coro_release(), { instanceOf: ValueError, message: /released too many times/ }, "spec/bounded-semaphore.yaml:73:9")
-  t.deepEqual(obj.getValue(), 2, "spec/bounded-semaphore.yaml:76:9")
-})
-
-test(`${label}: BSEM-03 the default value is 1 (blocking)`, (t) => {
-  const obj = make()
-  t.deepEqual(obj.getValue(), 1, "spec/bounded-semaphore.yaml:80:9")
-  t.deepEqual(obj.acquire(true, 0), true, "spec/bounded-semaphore.yaml:82:9")
-  {
-    const started = performance.now()
-    t.deepEqual(obj.acquire(true, 50), false, "spec/bounded-semaphore.yaml:84:9")
-    t.true(performance.now() - started >= 40, "spec/bounded-semaphore.yaml:84:9: returned before 40 ms")
-  }
-})
-
-test(`${label}: BSEM-03 the default value is 1 (coro)`, async (t) => {
-  const obj = make()
-  t.deepEqual(obj.getValue(), 1, "spec/bounded-semaphore.yaml:80:9")
-  t.deepEqual(await obj.coro_acquire(true, 0), true, "spec/bounded-semaphore.yaml:82:9")
-  {
-    const started = performance.now()
-    t.deepEqual(await obj.coro_acquire(true, 50), false, "spec/bounded-semaphore.yaml:84:9")
-    t.true(performance.now() - started >= 40, "spec/bounded-semaphore.yaml:84:9: returned before 40 ms")
-  }
-})
-
-test(`${label}: BSEM-05 toString shows value and bound (blocking)`, (t) => {
-  const obj = make(2)
-  t.deepEqual(String(obj), 'AioBoundedSemaphore(value=2, maxvalue=2)', "spec/bounded-semaphore.yaml:90:9")
-})
-
-test(`${label}: BSEM-05 toString shows value and bound (coro)`, async (t) => {
-  const obj = make(2)
-  t.deepEqual(String(obj), 'AioBoundedSemaphore(value=2, maxvalue=2)', "spec/bounded-semaphore.yaml:90:9")
-})
-}
+boundedSemaphoreProxyCases(test, CONTEXTS, REDIS_SKIP)

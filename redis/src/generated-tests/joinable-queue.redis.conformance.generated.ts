@@ -2,10 +2,10 @@
 // source: spec/joinable-queue.yaml
 // regenerate: npm run generate
 //
-// Conformance cases of AioJoinableQueueProxy, each run once with blocking calls and once with coro_ twins.
+// Conformance cases of AioJoinableQueueProxy (../../../dist/generated/tests/joinable-queue.proxy.cases.generated.js), each run once with blocking calls and once with coro_ twins, in: redis.
 
 import test from 'ava'
-import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from 'aioprocessing'
+import { joinableQueueProxyCases, REDIS_SKIP } from '../../../dist/generated/tests/joinable-queue.proxy.cases.generated.js'
 
 import { redisTestContext } from '../test/context.js'
 const ctxRedis: any = redisTestContext((stop) => test.after.always(stop))
@@ -14,55 +14,4 @@ const CONTEXTS: [string, any, (...args: any[]) => any][] = [
   ['AioJoinableQueueProxy (redis)', ctxRedis, (...args) => ctxRedis.AioJoinableQueue(...args)],
 ]
 
-for (const [label, ctx, make] of CONTEXTS) {
-
-test(`${label}: JQ-01 taskDone more often than items were put throws (blocking)`, (t) => {
-  const obj = make()
-  t.throws(() => obj.taskDone(), { instanceOf: ValueError, message: /task_done\(\) called too many times/ }, "spec/joinable-queue.yaml:37:9")
-  obj.put(1)
-  obj.get()
-  obj.taskDone()
-  t.throws(() => obj.taskDone(), { instanceOf: ValueError }, "spec/joinable-queue.yaml:43:9")
-})
-
-test(`${label}: JQ-01 taskDone more often than items were put throws (coro)`, async (t) => {
-  const obj = make()
-  await t.throwsAsync(async () => obj.taskDone(), { instanceOf: ValueError, message: /task_done\(\) called too many times/ }, "spec/joinable-queue.yaml:37:9")
-  await obj.coro_put(1)
-  await obj.coro_get()
-  obj.taskDone()
-  await t.throwsAsync(async () => obj.taskDone(), { instanceOf: ValueError }, "spec/joinable-queue.yaml:43:9")
-})
-
-test(`${label}: JQ-02 JQ-05 join returns at once with nothing unfinished; get does not finish an item (blocking)`, (t) => {
-  const obj = make()
-  t.deepEqual(obj.join(), undefined, "spec/joinable-queue.yaml:47:9")
-  obj.put(1)
-  obj.get()
-  {
-    const started = performance.now()
-    obj.join(50)
-    t.true(performance.now() - started >= 40, "spec/joinable-queue.yaml:51:9: returned before 40 ms")
-  }
-  t.regex(String(String(obj)), /unfinished=1/, "spec/joinable-queue.yaml:53:9")
-  obj.taskDone()
-  obj.join()
-  t.regex(String(String(obj)), /unfinished=0/, "spec/joinable-queue.yaml:57:9")
-})
-
-test(`${label}: JQ-02 JQ-05 join returns at once with nothing unfinished; get does not finish an item (coro)`, async (t) => {
-  const obj = make()
-  t.deepEqual(await obj.coro_join(), undefined, "spec/joinable-queue.yaml:47:9")
-  await obj.coro_put(1)
-  await obj.coro_get()
-  {
-    const started = performance.now()
-    await obj.coro_join(50)
-    t.true(performance.now() - started >= 40, "spec/joinable-queue.yaml:51:9: returned before 40 ms")
-  }
-  t.regex(String(String(obj)), /unfinished=1/, "spec/joinable-queue.yaml:53:9")
-  obj.taskDone()
-  await obj.coro_join()
-  t.regex(String(String(obj)), /unfinished=0/, "spec/joinable-queue.yaml:57:9")
-})
-}
+joinableQueueProxyCases(test, CONTEXTS, REDIS_SKIP)

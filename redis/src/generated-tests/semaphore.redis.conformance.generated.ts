@@ -2,10 +2,10 @@
 // source: spec/semaphore.yaml
 // regenerate: npm run generate
 //
-// Conformance cases of AioSemaphoreProxy, each run once with blocking calls and once with coro_ twins.
+// Conformance cases of AioSemaphoreProxy (../../../dist/generated/tests/semaphore.proxy.cases.generated.js), each run once with blocking calls and once with coro_ twins, in: redis.
 
 import test from 'ava'
-import { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioClient, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPipe, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue, AuthenticationError, BrokenBarrierError, BufferTooShort, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from 'aioprocessing'
+import { semaphoreProxyCases, REDIS_SKIP } from '../../../dist/generated/tests/semaphore.proxy.cases.generated.js'
 
 import { redisTestContext } from '../test/context.js'
 const ctxRedis: any = redisTestContext((stop) => test.after.always(stop))
@@ -14,119 +14,4 @@ const CONTEXTS: [string, any, (...args: any[]) => any][] = [
   ['AioSemaphoreProxy (redis)', ctxRedis, (...args) => ctxRedis.AioSemaphore(...args)],
 ]
 
-for (const [label, ctx, make] of CONTEXTS) {
-
-test(`${label}: SEM-01 getValue follows acquires and releases (blocking)`, (t) => {
-  const obj = make(2)
-  t.deepEqual(obj.getValue(), 2, "spec/semaphore.yaml:63:9")
-  t.deepEqual(obj.acquire(), true, "spec/semaphore.yaml:65:9")
-  t.deepEqual(obj.getValue(), 1, "spec/semaphore.yaml:67:9")
-  t.deepEqual(obj.acquire(), true, "spec/semaphore.yaml:69:9")
-  t.deepEqual(obj.getValue(), 0, "spec/semaphore.yaml:71:9")
-  t.deepEqual(obj.acquire(false), false, "spec/semaphore.yaml:73:9")
-  t.deepEqual(obj.getValue(), 0, "spec/semaphore.yaml:75:9")
-  obj.release()
-  t.deepEqual(obj.getValue(), 1, "spec/semaphore.yaml:78:9")
-  obj.release()
-  t.deepEqual(obj.getValue(), 2, "spec/semaphore.yaml:81:9")
-})
-
-test(`${label}: SEM-01 getValue follows acquires and releases (coro)`, async (t) => {
-  const obj = make(2)
-  t.deepEqual(obj.getValue(), 2, "spec/semaphore.yaml:63:9")
-  t.deepEqual(await obj.coro_acquire(), true, "spec/semaphore.yaml:65:9")
-  t.deepEqual(obj.getValue(), 1, "spec/semaphore.yaml:67:9")
-  t.deepEqual(await obj.coro_acquire(), true, "spec/semaphore.yaml:69:9")
-  t.deepEqual(obj.getValue(), 0, "spec/semaphore.yaml:71:9")
-  t.deepEqual(await obj.coro_acquire(false), false, "spec/semaphore.yaml:73:9")
-  t.deepEqual(obj.getValue(), 0, "spec/semaphore.yaml:75:9")
-  await obj.coro_release()
-  t.deepEqual(obj.getValue(), 1, "spec/semaphore.yaml:78:9")
-  await obj.coro_release()
-  t.deepEqual(obj.getValue(), 2, "spec/semaphore.yaml:81:9")
-})
-
-test(`${label}: SEM-02 an unbounded semaphore may be released past its initial value (blocking)`, (t) => {
-  const obj = make(2)
-  obj.release()
-  t.deepEqual(obj.getValue(), 3, "spec/semaphore.yaml:87:9")
-  obj.release(1)
-  t.deepEqual(obj.getValue(), 4, "spec/semaphore.yaml:90:9")
-})
-
-test(`${label}: SEM-02 an unbounded semaphore may be released past its initial value (coro)`, async (t) => {
-  const obj = make(2)
-  await obj.coro_release()
-  t.deepEqual(obj.getValue(), 3, "spec/semaphore.yaml:87:9")
-  await obj.coro_release(1)
-  t.deepEqual(obj.getValue(), 4, "spec/semaphore.yaml:90:9")
-})
-
-test(`${label}: SEM-03 the default value is 1 (blocking)`, (t) => {
-  const obj = make()
-  t.deepEqual(obj.getValue(), 1, "spec/semaphore.yaml:94:9")
-})
-
-test(`${label}: SEM-03 the default value is 1 (coro)`, async (t) => {
-  const obj = make()
-  t.deepEqual(obj.getValue(), 1, "spec/semaphore.yaml:94:9")
-})
-
-test(`${label}: SEM-05 on a zero semaphore, non-blocking tries fail at once and timed ones after the timeout (blocking)`, (t) => {
-  const obj = make(0)
-  t.deepEqual(obj.acquire(false), false, "spec/semaphore.yaml:99:9")
-  t.deepEqual(obj.acquire(false, null), false, "spec/semaphore.yaml:101:9")
-  t.deepEqual(obj.acquire(false, 1000), false, "spec/semaphore.yaml:103:9")
-  {
-    const started = performance.now()
-    t.deepEqual(obj.acquire(true, 100), false, "spec/semaphore.yaml:105:9")
-    t.true(performance.now() - started >= 90, "spec/semaphore.yaml:105:9: returned before 90 ms")
-  }
-})
-
-test(`${label}: SEM-05 on a zero semaphore, non-blocking tries fail at once and timed ones after the timeout (coro)`, async (t) => {
-  const obj = make(0)
-  t.deepEqual(await obj.coro_acquire(false), false, "spec/semaphore.yaml:99:9")
-  t.deepEqual(await obj.coro_acquire(false, null), false, "spec/semaphore.yaml:101:9")
-  t.deepEqual(await obj.coro_acquire(false, 1000), false, "spec/semaphore.yaml:103:9")
-  {
-    const started = performance.now()
-    t.deepEqual(await obj.coro_acquire(true, 100), false, "spec/semaphore.yaml:105:9")
-    t.true(performance.now() - started >= 90, "spec/semaphore.yaml:105:9: returned before 90 ms")
-  }
-})
-
-test(`${label}: SEM-06 a negative or zero timeout fails at once (blocking)`, (t) => {
-  const obj = make(0)
-  t.deepEqual(obj.acquire(true, -5), false, "spec/semaphore.yaml:111:9")
-  t.deepEqual(obj.acquire(true, 0), false, "spec/semaphore.yaml:113:9")
-})
-
-test(`${label}: SEM-06 a negative or zero timeout fails at once (coro)`, async (t) => {
-  const obj = make(0)
-  t.deepEqual(await obj.coro_acquire(true, -5), false, "spec/semaphore.yaml:111:9")
-  t.deepEqual(await obj.coro_acquire(true, 0), false, "spec/semaphore.yaml:113:9")
-})
-
-test(`${label}: SEM-04 a negative initial value is refused, naming the argument (blocking)`, (t) => {
-  const obj = make(1)
-  t.regex(String((() => { try { make(-1); return 'no error' } catch (e) { return String(e) } })()), /value must be >= 0/, "spec/semaphore.yaml:118:9")
-  t.regex(String((() => { try { make(1.5); return 'no error' } catch (e) { return String(e) } })()), /TypeError: value must be an integer/, "spec/semaphore.yaml:120:9")
-})
-
-test(`${label}: SEM-04 a negative initial value is refused, naming the argument (coro)`, async (t) => {
-  const obj = make(1)
-  t.regex(String((() => { try { make(-1); return 'no error' } catch (e) { return String(e) } })()), /value must be >= 0/, "spec/semaphore.yaml:118:9")
-  t.regex(String((() => { try { make(1.5); return 'no error' } catch (e) { return String(e) } })()), /TypeError: value must be an integer/, "spec/semaphore.yaml:120:9")
-})
-
-test(`${label}: SEM-07 toString shows the value (blocking)`, (t) => {
-  const obj = make(2)
-  t.deepEqual(String(obj), 'AioSemaphore(value=2)', "spec/semaphore.yaml:125:9")
-})
-
-test(`${label}: SEM-07 toString shows the value (coro)`, async (t) => {
-  const obj = make(2)
-  t.deepEqual(String(obj), 'AioSemaphore(value=2)', "spec/semaphore.yaml:125:9")
-})
-}
+semaphoreProxyCases(test, CONTEXTS, REDIS_SKIP)

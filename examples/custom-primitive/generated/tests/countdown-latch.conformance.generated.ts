@@ -2,7 +2,7 @@
 // source: examples/custom-primitive/spec/countdown-latch.yaml
 // regenerate: npm run generate
 //
-// Conformance cases of CountDownLatch, each run once with blocking calls and once with coro_ twins.
+// The conformance cases of CountDownLatch, each run once with blocking calls and once with coro_ twins.
 
 import test from 'ava'
 import { AioClient, AioPipe, AuthenticationError, BrokenBarrierError, BufferTooShort, CountDownLatch, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'

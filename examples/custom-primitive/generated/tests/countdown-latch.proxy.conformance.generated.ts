@@ -2,10 +2,10 @@
 // source: examples/custom-primitive/spec/countdown-latch.yaml
 // regenerate: npm run generate
 //
-// Conformance cases of CountDownLatchProxy, each run once with blocking calls and once with coro_ twins.
+// Conformance cases of CountDownLatchProxy (./countdown-latch.proxy.cases.generated.js), each run once with blocking calls and once with coro_ twins, in: manager.
 
 import test from 'ava'
-import { AioClient, AioPipe, AuthenticationError, BrokenBarrierError, BufferTooShort, CountDownLatch, EOFError, Empty, Full, MaybeEncodingError, NotImplementedError, OSError, PoolTerminatedError, ProcessError, RuntimeError, TimeoutError, ValueError, WorkerLostError, currentProcess, getContext } from '../index.generated.js'
+import { countdownLatchProxyCases } from './countdown-latch.proxy.cases.generated.js'
 
 import { managerContext } from '../proxy-contexts.generated.js'
 const ctxManager: any = managerContext((shutdown) => test.after.always(shutdown))
@@ -14,49 +14,4 @@ const CONTEXTS: [string, any, (...args: any[]) => any][] = [
   ['CountDownLatchProxy (manager)', ctxManager, (...args) => ctxManager.CountDownLatch(...args)],
 ]
 
-for (const [label, ctx, make] of CONTEXTS) {
-
-test(`${label}: counting down to 0 opens the latch (blocking)`, (t) => {
-  const obj = make(2)
-  t.deepEqual(obj.wait(0), false, "examples/custom-primitive/spec/countdown-latch.yaml:45:9")
-  obj.countDown()
-  t.deepEqual(obj.getCount(), 1, "examples/custom-primitive/spec/countdown-latch.yaml:48:9")
-  {
-    const started = performance.now()
-    t.deepEqual(obj.wait(50), false, "examples/custom-primitive/spec/countdown-latch.yaml:50:9")
-    t.true(performance.now() - started >= 40, "examples/custom-primitive/spec/countdown-latch.yaml:50:9: returned before 40 ms")
-  }
-  obj.countDown()
-  t.deepEqual(obj.wait(), true, "examples/custom-primitive/spec/countdown-latch.yaml:54:9")
-  obj.countDown()
-  t.deepEqual(obj.getCount(), 0, "examples/custom-primitive/spec/countdown-latch.yaml:57:9")
-})
-
-test(`${label}: counting down to 0 opens the latch (coro)`, async (t) => {
-  const obj = make(2)
-  t.deepEqual(await obj.coro_wait(0), false, "examples/custom-primitive/spec/countdown-latch.yaml:45:9")
-  obj.countDown()
-  t.deepEqual(obj.getCount(), 1, "examples/custom-primitive/spec/countdown-latch.yaml:48:9")
-  {
-    const started = performance.now()
-    t.deepEqual(await obj.coro_wait(50), false, "examples/custom-primitive/spec/countdown-latch.yaml:50:9")
-    t.true(performance.now() - started >= 40, "examples/custom-primitive/spec/countdown-latch.yaml:50:9: returned before 40 ms")
-  }
-  obj.countDown()
-  t.deepEqual(await obj.coro_wait(), true, "examples/custom-primitive/spec/countdown-latch.yaml:54:9")
-  obj.countDown()
-  t.deepEqual(obj.getCount(), 0, "examples/custom-primitive/spec/countdown-latch.yaml:57:9")
-})
-
-test(`${label}: a negative count is refused, naming the argument (blocking)`, (t) => {
-  const obj = make(0)
-  t.deepEqual(obj.wait(), true, "examples/custom-primitive/spec/countdown-latch.yaml:62:9")
-  t.regex(String((() => { try { make(-1); return 'no error' } catch (e) { return String(e) } })()), /count must be >= 0/, "examples/custom-primitive/spec/countdown-latch.yaml:64:9")
-})
-
-test(`${label}: a negative count is refused, naming the argument (coro)`, async (t) => {
-  const obj = make(0)
-  t.deepEqual(await obj.coro_wait(), true, "examples/custom-primitive/spec/countdown-latch.yaml:62:9")
-  t.regex(String((() => { try { make(-1); return 'no error' } catch (e) { return String(e) } })()), /count must be >= 0/, "examples/custom-primitive/spec/countdown-latch.yaml:64:9")
-})
-}
+countdownLatchProxyCases(test, CONTEXTS)
