@@ -122,29 +122,22 @@ function listen(m: Extract<IoMessage, { op: 'listen' }>): void {
   listeners.set(m.id, l)
 }
 
-function connect(m: Extract<IoMessage, { op: 'connect' }>): void {
+/**
+ * Connects to `m.address` and runs the client's handshake; `ready` gets the link once it passed.
+ * A caller that gave up meanwhile (an aborted AioClient.coro, a timeout) has the socket dropped.
+ */
+function connectLink(m: { address: Address; status: SharedArrayBuffer; authkey: Uint8Array | null }, maxMessageSize: number, ready: (link: Link, status: Int32Array) => void): void {
   const status = new Int32Array(m.status)
   const socket = typeof m.address === 'string' ? net.connect({ path: m.address }) : net.connect({ host: m.address[0], port: m.address[1] })
   socket.once('error', (e) => setStatus(status, STATUS.ERROR, e.message))
   socket.once('connect', () => {
     socket.removeAllListeners('error')
-    // The caller may have given up (an aborted AioClient.coro): then the socket is not wanted.
     if (Atomics.compareExchange(status, 0, STATUS.WAITING, STATUS.CONNECTED_PENDING) !== STATUS.WAITING) {
       socket.destroy()
       return
     }
-    const offer = { status, rx: m.rx, tx: m.tx }
-    const peer = addressText(m.address)
-    const link: Link = new Link(socket, 'client', m.authkey, m.maxMessageSize, {
-      ready() {
-        setText(status, peer)
-        if (Atomics.compareExchange(status, 0, STATUS.CONNECTED_PENDING, STATUS.CONNECTED) !== STATUS.CONNECTED_PENDING) {
-          link.channel.abort(new OSError('the operation was withdrawn'))
-          return
-        }
-        link.bind(offer)
-        Atomics.notify(status, 0)
-      },
+    const link: Link = new Link(socket, 'client', m.authkey, maxMessageSize, {
+      ready: () => ready(link, status),
       failed(error) {
         if (Atomics.load(status, 0) !== STATUS.WITHDRAWN) setFailed(status, error)
       },
@@ -153,55 +146,50 @@ function connect(m: Extract<IoMessage, { op: 'connect' }>): void {
   })
 }
 
+/** CONNECTED, with the peer's text, unless the caller withdrew (then false); the caller is woken after. */
+function claim(status: Int32Array, peer: string): boolean {
+  setText(status, peer)
+  return Atomics.compareExchange(status, 0, STATUS.CONNECTED_PENDING, STATUS.CONNECTED) === STATUS.CONNECTED_PENDING
+}
+
+function connect(m: Extract<IoMessage, { op: 'connect' }>): void {
+  connectLink(m, m.maxMessageSize, (link, status) => {
+    if (!claim(status, addressText(m.address))) return link.channel.abort(new OSError('the operation was withdrawn'))
+    link.bind({ status, rx: m.rx, tx: m.tx })
+    Atomics.notify(status, 0)
+  })
+}
+
 /** Sockets handed over to their callers by fd (connectDetached): kept here, paused, until closeDetached. */
 const detached = new Map<number, net.Socket>()
 
 function connectDetached(m: Extract<IoMessage, { op: 'connectDetached' }>): void {
-  const status = new Int32Array(m.status)
-  const socket = typeof m.address === 'string' ? net.connect({ path: m.address }) : net.connect({ host: m.address[0], port: m.address[1] })
-  socket.once('error', (e) => setStatus(status, STATUS.ERROR, e.message))
-  socket.once('connect', () => {
-    socket.removeAllListeners('error')
-    if (Atomics.compareExchange(status, 0, STATUS.WAITING, STATUS.CONNECTED_PENDING) !== STATUS.WAITING) {
+  connectLink(m, MAX_MESSAGE_BYTES, (link, status) => {
+    const socket = link.channel.socket
+    // Nothing more is read here. pause() alone lets libuv go on reading into the stream's buffer,
+    // and any later read(0) of the stream would start the handle again: stop the handle, and keep
+    // it stopped.
+    socket.pause()
+    const handle = (socket as unknown as { _handle?: { fd?: number; reading?: boolean; readStop?(): number; readStart?(): number } })._handle
+    if (handle) {
+      handle.readStop?.()
+      handle.reading = false
+      handle.readStart = () => 0
+    }
+    ;(socket as unknown as { _read(): void })._read = () => {}
+    const fd = handle?.fd
+    if (typeof fd !== 'number' || fd < 0) {
+      setFailed(status, new OSError('the socket has no file descriptor to hand over'))
       socket.destroy()
       return
     }
-    const link: Link = new Link(socket, 'client', m.authkey, MAX_MESSAGE_BYTES, {
-      ready() {
-        // Nothing more is read here; the handshake's last write must be on the wire before the
-        // caller writes to the fd itself.
-        // pause() alone lets libuv go on reading into the stream's buffer, and any later read(0)
-        // of the stream would start the handle again: stop the handle, and keep it stopped.
-        socket.pause()
-        const handle = (socket as unknown as { _handle?: { fd?: number; reading?: boolean; readStop?(): number; readStart?(): number } })._handle
-        if (handle) {
-          handle.readStop?.()
-          handle.reading = false
-          handle.readStart = () => 0
-        }
-        ;(socket as unknown as { _read(): void })._read = () => {}
-        const fd = handle?.fd
-        if (typeof fd !== 'number' || fd < 0) {
-          setFailed(status, new OSError('the socket has no file descriptor to hand over'))
-          socket.destroy()
-          return
-        }
-        socket.write(Buffer.alloc(0), () => {
-          setText(status, addressText(m.address))
-          status[1] = fd
-          if (Atomics.compareExchange(status, 0, STATUS.CONNECTED_PENDING, STATUS.CONNECTED) !== STATUS.CONNECTED_PENDING) {
-            socket.destroy()
-            return
-          }
-          detached.set(fd, socket)
-          Atomics.notify(status, 0)
-        })
-      },
-      failed(error) {
-        if (Atomics.load(status, 0) !== STATUS.WITHDRAWN) setFailed(status, error)
-      },
+    // The handshake's last write must be on the wire before the caller writes to the fd itself.
+    socket.write(Buffer.alloc(0), () => {
+      status[1] = fd
+      if (!claim(status, addressText(m.address))) return void socket.destroy()
+      detached.set(fd, socket)
+      Atomics.notify(status, 0)
     })
-    dropWhenWithdrawn(status, link.channel)
   })
 }
 
