@@ -18,6 +18,7 @@
 // The opcodes are those of CPython's Lib/pickletools.py; the layouts follow Lib/pickle.py.
 
 import { PicklingError, UnpicklingError } from '../core/errors.js'
+import { Growable } from './growable.js'
 
 /** Python's tuple: an Array whose class says it is a tuple, so it goes back as one. */
 export class PyTuple<T = unknown> extends Array<T> {
@@ -883,19 +884,8 @@ function load(data: Uint8Array, options: UnpickleOptions): unknown {
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
-class Out {
-  buf = Buffer.allocUnsafe(256)
-  pos = 0
-  reserve(n: number): void {
-    if (this.pos + n <= this.buf.length) return
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n))
-    this.buf.copy(next, 0, 0, this.pos)
-    this.buf = next
-  }
-  u8(v: number): void {
-    this.reserve(1)
-    this.buf[this.pos++] = v
-  }
+/** The pickler's writer: opcodes with their arguments. */
+class Out extends Growable {
   op2(op: number, v: number): void {
     this.reserve(2)
     this.buf[this.pos++] = op
@@ -912,11 +902,6 @@ class Out {
     this.buf[this.pos] = op
     this.buf.writeBigUInt64LE(BigInt(v), this.pos + 1)
     this.pos += 9
-  }
-  raw(b: Uint8Array): void {
-    this.reserve(b.length)
-    this.buf.set(b, this.pos)
-    this.pos += b.length
   }
 }
 
@@ -948,13 +933,16 @@ function longBytes(v: bigint): Buffer {
 }
 
 class Pickler {
-  readonly out = new Out()
   private readonly memo = new Map<object, number>()
   /** Tuples being written: one that holds itself has no pickle (it would need Python's recursion trick). */
   private readonly open = new Set<object>()
   private depth = 0
 
-  constructor(readonly proto: number, readonly maxDepth: number) {}
+  /** Writes into `out` (this thread's one writer) from its start. */
+  constructor(readonly out: Out, readonly proto: number, readonly maxDepth: number) {
+    out.pos = 0
+  }
+
 
   private memoize(v: object): void {
     const i = this.memo.size
@@ -1247,7 +1235,7 @@ class Pickler {
 export function dumps(value: unknown, options: PickleOptions = {}): Buffer {
   const proto = options.protocol ?? 4
   if (![2, 3, 4, 5].includes(proto)) throw new PicklingError(`pickle protocol ${proto}: this codec writes 2 to 5`)
-  const p = new Pickler(proto, options.maxDepth ?? 1000)
+  const p = new Pickler(out, proto, options.maxDepth ?? 1000)
   p.out.op2(PROTO, proto)
   try {
     p.save(value)
@@ -1257,8 +1245,13 @@ export function dumps(value: unknown, options: PickleOptions = {}): Buffer {
     throw e
   }
   p.out.u8(STOP)
-  return Buffer.from(p.out.buf.subarray(0, p.out.pos))
+  const result = Buffer.from(out.buf.subarray(0, out.pos))
+  // One writer per thread (dumps calls nothing that pickles again); a huge message's room is let go.
+  if (out.buf.length > 1 << 20) out.buf = Buffer.allocUnsafe(256)
+  return result
 }
+
+const out = new Out(256)
 
 /** Whether a message looks like a pickle (what CPython's Connection sends starts with PROTO). */
 export function looksLikePickle(b: Uint8Array): boolean {

@@ -34,27 +34,13 @@ import { Kind, TreePath, objectKindOf, rebuildTree, reduceShared, reduceSharedMe
 import { fetchShared, storeShared } from './broker.js'
 import { ValueError } from '../core/errors.js'
 import { PyTuple } from './pickle.js'
+import { Growable } from './growable.js'
 
 const UNDEFINED = 0, NULL = 1, FALSE = 2, TRUE = 3, INT32 = 4, FLOAT64 = 5, STRING = 6, ARRAY = 7
 const OBJECT = 8, BYTES = 9, BUFFER = 10, BIGINT = 11, V8 = 12, SHARED = 13, PORTABLE = 14, MAP = 15, SET = 16, TUPLE = 17
 
-/** Growable output buffer; `encode` reuses one per thread, so a small item allocates nothing. */
-class Writer {
-  buf: Buffer
-  pos = 0
-  constructor(size = 4096) {
-    this.buf = Buffer.allocUnsafe(size)
-  }
-  reserve(n: number): void {
-    if (this.pos + n <= this.buf.length) return
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n))
-    this.buf.copy(next, 0, 0, this.pos)
-    this.buf = next
-  }
-  u8(v: number): void {
-    this.reserve(1)
-    this.buf[this.pos++] = v
-  }
+/** The serializer's writer; `encode` reuses one per thread, so a small item allocates nothing. */
+class Writer extends Growable {
   u32(v: number): void {
     this.reserve(4)
     this.buf.writeUInt32LE(v, this.pos)
@@ -86,13 +72,11 @@ class Writer {
   }
   bytes(b: Uint8Array): void {
     this.u32(b.length)
-    this.reserve(b.length)
-    this.buf.set(b, this.pos)
-    this.pos += b.length
+    this.raw(b)
   }
 }
 
-const writer = new Writer()
+const writer = new Writer(4096)
 /** Strings up to this many units take the byte-by-byte ASCII path. */
 const SHORT = 24
 
