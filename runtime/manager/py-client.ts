@@ -18,6 +18,7 @@ import { dumps, loads, PyObject, PyTuple, tuple } from '../ipc/pickle.js'
 import { BrokenBarrierError, EOFError, Empty, Full, NotImplementedError, OSError, RemoteError, ValueError } from '../core/errors.js'
 import { ProxyCore, wrapProxy } from './proxy.js'
 import { SyncPipe } from './sync-pipe.js'
+import { fromPythonClass } from './py-errors.js'
 import type { ProxyState } from './protocol.js'
 
 /** The longest a sliced awaitable wait asks Python to wait before it looks at its signal again. */
@@ -236,13 +237,8 @@ function giveBack(a: Address, c: Conn): void {
 /** Python's exception as the library's error: Empty, Full, BrokenBarrierError, ValueError, else RemoteError. */
 export function fromPython(e: unknown, traceback?: string): Error {
   if (!(e instanceof PyObject)) return remote('Exception', [e], traceback)
-  const key = `${e.module}.${e.name}`
-  const text = e.args.length ? String(e.args[0]) : undefined
-  if (key === '_queue.Empty' || key === 'queue.Empty') return new Empty()
-  if (key === 'queue.Full') return new Full()
-  if (key === 'threading.BrokenBarrierError') return new BrokenBarrierError()
-  if (key === 'builtins.ValueError') return new ValueError(text)
-  if (key === 'builtins.TypeError') return new TypeError(text)
+  const known = fromPythonClass(e)
+  if (known) return known
   return remote(e.name, [...e.args], traceback)
 }
 

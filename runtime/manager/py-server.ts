@@ -13,6 +13,7 @@
 
 import { dumps, loads, tuple, PyObject, PyTuple } from '../ipc/pickle.js'
 import { ValueError } from '../core/errors.js'
+import { toPython } from './py-errors.js'
 import { HOSTED, HostedDict, HostedList, HostedNamespace, type ClientRef, type HostedType } from './manager-types.js'
 
 /** What the Python protocol needs of the server (manager-server.ts). */
@@ -316,7 +317,7 @@ export class PyConnection {
         if (kwds && Object.keys(kwds).length) throw pyError('builtins', 'TypeError', `${method}() of a Node object takes positional arguments only, not ${Object.keys(kwds).join(', ')}=`)
         return tuple('#RETURN', await h.type.call(h.obj, method, args, this.signal, this.client, id))
       } catch (error) {
-        return tuple('#ERROR', pythonException(error))
+        return tuple('#ERROR', toPython(error))
       }
     }
     const m = t.methods[method]
@@ -327,7 +328,7 @@ export class PyConnection {
       const result = await h.type.call(h.obj, m.call ?? method, m.map ? m.map(given) : given, this.signal, this.client, id)
       return tuple('#RETURN', result)
     } catch (error) {
-      return tuple('#ERROR', pythonException(error))
+      return tuple('#ERROR', toPython(error))
     }
   }
 
@@ -664,34 +665,6 @@ function valueOf(v: unknown): unknown {
   throw pyError('builtins', 'TypeError', 'this object has no value to copy')
 }
 
-/** The library's error as the Python exception a Python caller expects. */
-function pythonException(error: unknown): PyObject {
-  if (error instanceof PyObject) return error
-  const e = error as Error
-  const message = e?.message ?? String(error)
-  switch (e?.name) {
-    case 'Empty':
-      return pyError('_queue', 'Empty')
-    case 'Full':
-      return pyError('queue', 'Full')
-    case 'BrokenBarrierError':
-      return pyError('threading', 'BrokenBarrierError')
-    case 'ValueError':
-      return pyError('builtins', 'ValueError', message)
-    case 'TypeError':
-      return pyError('builtins', 'TypeError', message)
-    case 'RuntimeError':
-      return pyError('builtins', 'RuntimeError', message)
-    case 'KeyError':
-      return pyError('builtins', 'KeyError', message)
-    case 'IndexError':
-      return pyError('builtins', 'IndexError', message)
-    case 'NotImplementedError':
-      return pyError('builtins', 'AttributeError', message)
-    default:
-      return pyError('builtins', 'RuntimeError', `${e?.name ?? 'Error'}: ${message}`)
-  }
-}
 
 function tracebackOf(error: unknown): string {
   // A Python exception made here (a create's TypeError): its last line as format_exc() ends.
