@@ -987,18 +987,30 @@ withPython('a process whose proxies of a frozen Python manager are collected end
     m.connect()
     for (let i = 0; i < 10; i++) m.Queue()
     console.log('made')
-    await new Promise((r) => setTimeout(r, 300))
-    runInNewContext('gc')()
+    // Collected only once the manager is frozen: the test says when, on stdin.
+    process.stdin.once('data', () => { runInNewContext('gc')(); process.stdin.destroy(); console.log('collected') })
   `])
   t.teardown(() => child.kill('SIGKILL'))
+  let out = ''
+  let err = ''
+  child.stderr.on('data', (d) => (err += d))
   const closed = new Promise<number | null>((r) => child.on('close', r))
-  await new Promise<void>((r) => child.stdout.on('data', (d) => String(d).includes('made') && r()))
+  const saw = (word: string) =>
+    new Promise<void>((r) => {
+      const look = () => out.includes(word) && r()
+      child.stdout.on('data', (d) => ((out += d), look()))
+      look()
+    })
+  await saw('made')
   // Frozen: its kernel still accepts connections, its handshakes never begin.
   py.child.kill('SIGSTOP')
   t.teardown(() => py.child.kill('SIGCONT'))
+  child.stdin.end('go\n')
+  await saw('collected')
   const start = Date.now()
-  const ended = await Promise.race([closed.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 3 * LONG))])
-  t.true(ended, 'the process was still waiting to send its decrefs')
+  const code = await Promise.race([closed, new Promise<'waiting'>((r) => setTimeout(() => r('waiting'), 3 * LONG))])
+  t.not(code, 'waiting', 'the process was still waiting to send its decrefs')
+  t.is(code, 0, err)
   t.true(Date.now() - start >= 25_000, `ended after ${Date.now() - start} ms: the decref was not tried`)
 })
 
