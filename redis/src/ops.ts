@@ -67,6 +67,14 @@ export interface Listener {
 }
 
 const pack = (v: unknown): Buffer => serialize(v)
+
+/**
+ * A value that is already V8's serialization (an item as Redis holds it): the Redis thread answers
+ * with these bytes as they are, instead of deserializing them to serialize them again.
+ */
+export class Packed {
+  constructor(readonly bytes: Buffer) {}
+}
 const unpack = (b: Buffer | null): unknown => (b === null ? undefined : deserialize(b))
 
 /** When a wait of `timeout` ms (null: for ever) ends; the first one a call computes is the call's own. */
@@ -395,14 +403,14 @@ async function keepIfGone(env: Env, key: string, b: Buffer): Promise<void> {
   throw new OpError('OSError', 'Redis was unreachable past the timeout; the item went back')
 }
 
-async function queueGet(env: Env, key: string, block: unknown, timeout: unknown): Promise<unknown> {
+async function queueGet(env: Env, key: string, block: unknown, timeout: unknown): Promise<Packed> {
   const deadline = deadlineOf(env, block === false ? 0 : timeout)
   if (block === false) {
     const b = await env.r.lpopBuffer(key)
     if (b === null) throw new OpError('Empty', 'the queue is empty')
     await keepIfGone(env, key, b)
     await afterGet(env, key)
-    return unpack(b)
+    return new Packed(b)
   }
   // An abortable wait goes in slices, so an abort is seen between them and takes nothing.
   const sliceMs = env.abortable ? SLICE_MS : Infinity
@@ -415,7 +423,7 @@ async function queueGet(env: Env, key: string, block: unknown, timeout: unknown)
       if (r) {
         await keepIfGone(env, key, r[1])
         await afterGet(env, key)
-        return unpack(r[1])
+        return new Packed(r[1])
       }
       if (deadline - performance.now() <= 0) throw new OpError('Empty', 'the queue is empty')
       env.signal.throwIfAborted()
@@ -499,10 +507,19 @@ const RLOCK: Record<string, Handler> = {
   fence: async (env, key) => Number(await env.r.get(`${key}:fence`)),
 }
 
-/** A semaphore's initial value (its bound), fixed by its first creator; 0 is a value, 1 only when absent. */
+/**
+ * A semaphore's initial value (its bound), fixed by its first creator; 0 is a value, 1 only when
+ * absent. Once set it never changes, so each thread reads it once, not on every acquire.
+ */
+const semInits = new Map<string, number>()
 async function semInit(env: Env, key: string): Promise<number> {
-  const init = await env.r.get(`${key}:init`)
-  return init === null ? 1 : Number(init)
+  let v = semInits.get(key)
+  if (v === undefined) {
+    const init = await env.r.get(`${key}:init`)
+    v = init === null ? 1 : Number(init)
+    if (init !== null) semInits.set(key, v)
+  }
+  return v
 }
 
 function semaphore(bounded: boolean): Record<string, Handler> {
@@ -652,7 +669,8 @@ const VALUE: Record<string, Handler> = {
   },
   __get__: async (env, key, [name]) => {
     if (name !== 'value') throw new OpError('NotImplementedError', `a Redis Value has no property '${String(name)}'`)
-    return unpack(await env.r.getBuffer(key))
+    const b = await env.r.getBuffer(key)
+    return b === null ? undefined : new Packed(b)
   },
   __set__: async (env, key, [name, v]) => {
     if (name !== 'value') throw new OpError('NotImplementedError', `a Redis Value has no property '${String(name)}'`)
@@ -688,12 +706,12 @@ const DICT: Record<string, Handler> = {
   },
   get: async (env, key, [k, fallback]) => {
     const b = await env.r.hgetBuffer(key, field(k))
-    return b === null ? fallback : unpack(b)
+    return b === null ? fallback : new Packed(b)
   },
   getitem: async (env, key, [k]) => {
     const b = await env.r.hgetBuffer(key, field(k))
     if (b === null) throw keyError(k)
-    return unpack(b)
+    return new Packed(b)
   },
   set: async (env, key, [k, v]) => {
     await env.r.hset(key, field(k), pack(v))
@@ -761,7 +779,7 @@ const LIST: Record<string, Handler> = {
   get: async (env, key, [i]) => {
     const b = await env.r.lindexBuffer(key, Number(i))
     if (b === null) throw indexError()
-    return unpack(b)
+    return new Packed(b)
   },
   set: async (env, key, [i, v]) => {
     try {
@@ -787,7 +805,7 @@ const LIST: Record<string, Handler> = {
   pop: async (env, key, [i = -1]) => {
     const b = (await (env.r as Scripted).aioListPopBuffer(key, Number(i))) as Buffer | null
     if (b === null) throw new OpError('IndexError', 'pop index out of range')
-    return unpack(b)
+    return new Packed(b)
   },
   remove: async (env, key, [v]) => {
     if ((await env.r.lrem(key, 1, pack(v))) === 0) throw new OpError('ValueError', 'list.remove(x): x not in list')
@@ -834,7 +852,7 @@ const NAMESPACE: Record<string, Handler> = {
   getattr: async (env, key, [name]) => {
     const b = await env.r.hgetBuffer(key, String(name))
     if (b === null) throw new OpError('AttributeError', `'Namespace' object has no attribute '${String(name)}'`)
-    return unpack(b)
+    return new Packed(b)
   },
   setattr: async (env, key, [name, v]) => {
     await env.r.hset(key, String(name), pack(v))

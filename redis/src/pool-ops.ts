@@ -59,7 +59,6 @@ interface PoolState {
   waiters: Map<number, Array<() => void>>
   /** Entry ids of tasks not yet answered, so terminate() can take them back. */
   entries: Map<number, string>
-  reading: boolean
   /** No more tasks (close()); the results of those submitted are still read. */
   closed: boolean
   terminated: boolean
@@ -160,14 +159,12 @@ export const POOL: Record<string, (env: Env, key: string, args: unknown[]) => Pr
       results: new Map(),
       waiters: new Map(),
       entries: new Map(),
-      reading: false,
       closed: false,
       terminated: false,
     }
     await ensureGroup(env.r, key)
     // One pool object per call of the factory: its key in this thread is its results list.
     pools.set(p.reply, p)
-    p.reading = true
     void readResults(env, p.reply, p).catch(() => {})
     return p.reply
   },

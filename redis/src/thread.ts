@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto'
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
 import { deserialize, serialize } from 'node:v8'
 import { Redis } from 'ioredis'
-import { OpError, SCRIPTS, TYPES, run, type Env, type Listener, type Op } from './ops.js'
+import { OpError, Packed, SCRIPTS, TYPES, run, type Env, type Listener, type Op } from './ops.js'
 import { POOL } from './pool-ops.js'
 
 TYPES.Pool = POOL
@@ -183,7 +183,8 @@ async function answer(req: Request): Promise<Reply> {
     const op: Op = { ...req, args: deserialize(req.args) as unknown[] }
     const work = run(envFor(controller.signal, req.abortable, outage.note, gone.signal), op)
     work.catch(() => {})
-    return { id: req.id, ok: true, value: serialize(await Promise.race([work, outage.failed])) }
+    const result = await Promise.race([work, outage.failed])
+    return { id: req.id, ok: true, value: result instanceof Packed ? result.bytes : serialize(result) }
   } catch (error) {
     if (error instanceof Unreachable) controller.abort()
     else if (error instanceof OpError) return { id: req.id, ok: false, error: { name: error.kind, message: error.message } }
