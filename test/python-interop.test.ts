@@ -20,7 +20,8 @@ interface Py {
 }
 
 function startPython(t: { teardown(f: () => void): void }, env: NodeJS.ProcessEnv, script: string): Py {
-  const child = spawn('python3', ['-u', '-c', script], { env, timeout: LONG })
+  // No timeout of its own: a manager must outlive a slow run of its test (the teardown ends it).
+  const child = spawn('python3', ['-u', '-c', script], { env })
   t.teardown(() => child.kill('SIGKILL'))
   const lines: string[] = []
   let err = ''
@@ -959,6 +960,41 @@ s.serve_forever()
   t.deepEqual(await Promise.all([awaited, sliced]), ['lost', 'lost'])
   t.true(lost(t.throws(() => q.qsize())))
   t.true(lost(await t.throwsAsync(q.coro_qsize())))
+})
+
+withPython('a connection a Python manager resets (RST) under a blocking call and an awaited one fails each with OSError (ECONNRESET kept as its cause), not a raw system error; later calls go on new connections', async (t) => {
+  // reset() closes the connection it is called on with SO_LINGER 0: the kernel sends RST.
+  const py = startPython(t, good, `
+import os, socket, struct, sys
+from multiprocessing.managers import BaseManager
+class R:
+    def reset(self):
+        conn = sys._getframe(1).f_locals['conn']
+        s = socket.socket(fileno=os.dup(conn.fileno()))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+        s.close()
+        conn.close()
+    def ok(self):
+        return 'ok'
+r = R()
+class M(BaseManager): pass
+M.register('get_r', callable=lambda: r)
+s = M(('127.0.0.1', 0), authkey=b'secret').get_server()
+print(s.address[1], flush=True)
+s.serve_forever()
+`)
+  const m = new AioManager({ address: ['127.0.0.1', Number(await py.line(0))], authkey: 'secret', serializer: 'pickle' })
+  m.connect()
+  t.teardown(() => m.shutdown())
+  const r = m.create('get_r') as unknown as { reset(): void; coro_reset(): Promise<void>; ok(): string; coro_ok(): Promise<string> }
+  const reset = (e: unknown): boolean => e instanceof OSError && (e.cause as NodeJS.ErrnoException | undefined)?.code === 'ECONNRESET'
+  const blocking = t.throws(() => r.reset())
+  t.true(reset(blocking) || blocking instanceof EOFError, `${String(blocking)} (${(blocking?.cause as Error | undefined)?.message})`)
+  t.true(blocking instanceof OSError || blocking instanceof EOFError)
+  const awaited = await t.throwsAsync(r.coro_reset())
+  t.true(awaited instanceof OSError || awaited instanceof EOFError, String(awaited))
+  t.is(r.ok(), 'ok')
+  t.is(await r.coro_ok(), 'ok')
 })
 
 withPython("a Barrier's coro_wait on a Python manager with a signal waits as long as it takes (slices of 100 ms broke the barrier, as Python breaks one whose wait times out)", async (t) => {

@@ -49,6 +49,15 @@ function polled(io: () => number): number {
   }
 }
 
+/**
+ * A system call's failure (ECONNRESET, EPIPE...) as the library's OSError, its code kept on the
+ * cause, as the awaitable path reports it: Node's raw error is no class of the library's.
+ */
+function systemError(error: unknown): unknown {
+  const e = error as NodeJS.ErrnoException
+  return typeof e?.code === 'string' && !(e instanceof OSError) ? new OSError(`the connection to the manager failed: ${e.message}`, { cause: e }) : e
+}
+
 /** Bytes read ahead: an answer and its header usually come in one read. */
 const READ_AHEAD = 64 * 1024
 
@@ -93,7 +102,12 @@ export class SyncPipe {
   /** Writes one frame (connection framing, framing.ts), all of it, without copying the payload. */
   sendBytes(payload: Uint8Array): void {
     const head = frameHeader(payload.length)
-    let n = this.socketFd ? polled(() => writevSync(this.out, [head, payload])) : writevSync(this.out, [head, payload])
+    let n: number
+    try {
+      n = this.socketFd ? polled(() => writevSync(this.out, [head, payload])) : writevSync(this.out, [head, payload])
+    } catch (error) {
+      throw systemError(error)
+    }
     // A large frame may go in parts (the server reads as it comes).
     for (let at = n - head.length; at < payload.length; at += n) {
       if (at < 0) {
@@ -141,11 +155,20 @@ export class SyncPipe {
   }
 
   private write(from: Uint8Array, at: number, length: number): number {
-    return this.socketFd ? polled(() => writeSync(this.out, from, at, length)) : writeSync(this.out, from, at, length)
+    try {
+      return this.socketFd ? polled(() => writeSync(this.out, from, at, length)) : writeSync(this.out, from, at, length)
+    } catch (error) {
+      throw systemError(error)
+    }
   }
 
   private read(into: Buffer, at: number, max: number): number {
-    const n = this.socketFd ? polled(() => readSync(this.in_, into, at, max, null)) : readSync(this.in_, into, at, max, null)
+    let n: number
+    try {
+      n = this.socketFd ? polled(() => readSync(this.in_, into, at, max, null)) : readSync(this.in_, into, at, max, null)
+    } catch (error) {
+      throw systemError(error)
+    }
     if (n === 0) throw new EOFError('the manager closed the connection')
     return n
   }
