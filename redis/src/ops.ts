@@ -107,6 +107,38 @@ async function until<T>(env: Env, channel: string, deadline: number, attempt: ()
 
 // --- Lua --------------------------------------------------------------------------------------
 
+/**
+ * Waiters of locks and semaphores are served in order of arrival. A blocking acquire that cannot
+ * take joins a queue (a sorted set by arrival number) and holds a lease there, renewed by its
+ * Redis thread while it waits; with `free` slots, only the first `free` live waiters may take, so
+ * a newcomer cannot pass one that was woken. A waiter whose lease ran out (its process died) is
+ * dropped from the front when met. A non-blocking try (`join` 0) takes a free slot at once, as
+ * Java's tryLock does: it never waits, so it is in no one's way for long.
+ */
+const FAIR = `local function fair(q, seq, alive, token, free, lease, join)
+  if join == '0' then return free > 0 end
+  while free > 0 do
+    local heads = redis.call('ZRANGE', q, 0, free - 1)
+    local dead = false
+    for _, w in ipairs(heads) do
+      if w ~= token and redis.call('EXISTS', alive .. w) == 0 then redis.call('ZREM', q, w) dead = true end
+    end
+    if not dead then
+      local mine = #heads < free
+      for _, w in ipairs(heads) do if w == token then mine = true end end
+      if mine then
+        redis.call('ZREM', q, token)
+        redis.call('DEL', alive .. token)
+        return true
+      end
+      break
+    end
+  end
+  if not redis.call('ZSCORE', q, token) then redis.call('ZADD', q, redis.call('INCR', seq), token) end
+  redis.call('SET', alive .. token, '1', 'PX', lease)
+  return false
+end`
+
 export const SCRIPTS: Record<string, { keys: number; lua: string }> = {
   // KEYS: list, unfinished (or ''); ARGV: item, maxsize. 1 when put, 0 when full.
   aioPut: {
@@ -125,11 +157,24 @@ if n < 0 then redis.call('INCR', KEYS[1]) return -1 end
 if n == 0 then redis.call('PUBLISH', KEYS[2], '0') end
 return n`,
   },
-  // KEYS: lock, fence; ARGV: token, lease ms. The fencing number when acquired, else 0.
+  // KEYS: lock, fence, queue, seq; ARGV: token, lease ms, join, waiters' lease prefix. The fencing
+  // number when acquired, else 0.
   aioLockAcquire: {
+    keys: 4,
+    lua: `${FAIR}
+local free = 0
+if redis.call('EXISTS', KEYS[1]) == 0 then free = 1 end
+if not fair(KEYS[3], KEYS[4], ARGV[4], ARGV[1], free, ARGV[2], ARGV[3]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return redis.call('INCR', KEYS[2])`,
+  },
+  // KEYS: queue, channel; ARGV: token, waiters' lease prefix. A waiter that gives up leaves the
+  // queue, and those behind it look again (it may have been next).
+  aioLeaveQueue: {
     keys: 2,
-    lua: `if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return redis.call('INCR', KEYS[2]) end
-return 0`,
+    lua: `if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then redis.call('PUBLISH', KEYS[2], '1') end
+redis.call('DEL', ARGV[2] .. ARGV[1])
+return 1`,
   },
   // KEYS: lock, channel; ARGV: token. 1 released, 0 held by another, -1 not held.
   aioLockRelease: {
@@ -148,18 +193,20 @@ return 1`,
 if redis.call('TYPE', KEYS[1]).ok == 'hash' and redis.call('HGET', KEYS[1], 'owner') == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
 return 0`,
   },
-  // KEYS: rlock, fence; ARGV: owner, lease. The depth after, or 0 when another owns it.
+  // KEYS: rlock, fence, queue, seq; ARGV: owner, lease, join, waiters' lease prefix, waiter token.
+  // The depth after, or 0 when another owns it.
   aioRLockAcquire: {
-    keys: 2,
-    lua: `local owner = redis.call('HGET', KEYS[1], 'owner')
-if not owner then
-  redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'depth', 1)
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  redis.call('INCR', KEYS[2])
-  return 1
-end
+    keys: 4,
+    lua: `${FAIR}
+local owner = redis.call('HGET', KEYS[1], 'owner')
 if owner == ARGV[1] then return redis.call('HINCRBY', KEYS[1], 'depth', 1) end
-return 0`,
+local free = 0
+if not owner then free = 1 end
+if not fair(KEYS[3], KEYS[4], ARGV[4], ARGV[5], free, ARGV[2], ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'depth', 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('INCR', KEYS[2])
+return 1`,
   },
   // KEYS: rlock, channel; ARGV: owner, all (1: release every level). The depth left, or -1 when not the owner.
   aioRLockRelease: {
@@ -170,21 +217,21 @@ if ARGV[2] == '1' then d = 0 end
 if d <= 0 then redis.call('DEL', KEYS[1]) redis.call('PUBLISH', KEYS[2], '1') return 0 end
 return d`,
   },
-  // KEYS: count, holders, bound; ARGV: member, lease, value (initial). The member's slot taken: 1, else 0.
+  // KEYS: count, holders, bound, queue, seq; ARGV: member, lease, value (initial), join, waiters'
+  // lease prefix. The member's slot taken: 1, else 0.
   aioSemAcquire: {
-    keys: 3,
-    lua: `redis.call('SET', KEYS[1], ARGV[3], 'NX')
+    keys: 5,
+    lua: `${FAIR}
+redis.call('SET', KEYS[1], ARGV[3], 'NX')
 redis.call('SET', KEYS[3], ARGV[3], 'NX')
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
 for _, m in ipairs(dead) do redis.call('ZREM', KEYS[2], m) redis.call('INCR', KEYS[1]) end
-if tonumber(redis.call('GET', KEYS[1])) > 0 then
-  redis.call('DECR', KEYS[1])
-  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
-  return 1
-end
-return 0`,
+if not fair(KEYS[4], KEYS[5], ARGV[5], ARGV[1], tonumber(redis.call('GET', KEYS[1])), ARGV[2], ARGV[4]) then return 0 end
+redis.call('DECR', KEYS[1])
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
+return 1`,
   },
   // KEYS: count, holders, bound, channel; ARGV: member ('' for none), bounded (1/0), value. 1, or -1 past the bound.
   aioSemRelease: {
@@ -311,11 +358,43 @@ const lockChannel = (key: string) => `${key}:released`
 const held = new Map<string, { token: string; fence: number }>()
 const slots = new Map<string, string[]>()
 
+/** The queue of a lock's or semaphore's waiters (FAIR) and the prefix of their leases. */
+const queueOf = (key: string) => ({ q: `${key}:queue`, seq: `${key}:queue:seq`, alive: `${key}:queue:alive:` })
+
+/**
+ * A blocking acquire in its turn (FAIR): `attempt(join)` tries once, joining the queue of waiters
+ * when it cannot take. While queued, the waiter's lease is renewed; a waiter that gives up (its
+ * timeout, an abort, an error) leaves the queue.
+ */
+async function inTurn(env: Env, key: string, token: string, block: unknown, deadline: number, attempt: (join: '0' | '1') => Promise<true | undefined>): Promise<boolean> {
+  if (block === false) return (await attempt('0')) ?? false
+  const { q, alive } = queueOf(key)
+  let queued = false
+  let took: true | undefined
+  try {
+    took = await until(env, lockChannel(key), deadline, async () => {
+      const r = await attempt('1')
+      if (r === undefined && !queued) {
+        queued = true
+        env.renew(alive + token, async () => (await env.r.pexpire(alive + token, env.leaseMs), true))
+      }
+      return r
+    })
+    return took ?? false
+  } finally {
+    if (queued) {
+      env.stopRenewing(alive + token)
+      if (!took) await sc(env).aioLeaveQueue(q, lockChannel(key), token, alive).catch(() => {})
+    }
+  }
+}
+
 async function lockAcquire(env: Env, key: string, [block = true, timeout = null]: unknown[]): Promise<boolean> {
   const deadline = deadlineOf(env, block === false ? 0 : timeout)
   const token = `${env.me}:${randomUUID()}`
-  const attempt = async (): Promise<true | undefined> => {
-    const fence = Number(await sc(env).aioLockAcquire(key, `${key}:fence`, token, env.leaseMs))
+  const { q, seq, alive } = queueOf(key)
+  return inTurn(env, key, token, block, deadline, async (join) => {
+    const fence = Number(await sc(env).aioLockAcquire(key, `${key}:fence`, q, seq, token, env.leaseMs, join, alive))
     if (fence === 0) return undefined
     if (env.gone.aborted) {
       await sc(env).aioLockRelease(key, lockChannel(key), token)
@@ -324,9 +403,7 @@ async function lockAcquire(env: Env, key: string, [block = true, timeout = null]
     held.set(key, { token, fence })
     env.renew(key, async () => Number(await sc(env).aioRenew(key, token, env.leaseMs)) === 1)
     return true
-  }
-  if (block === false) return (await attempt()) ?? false
-  return (await until(env, lockChannel(key), deadline, attempt)) ?? false
+  })
 }
 
 async function lockRelease(env: Env, key: string): Promise<undefined> {
@@ -344,8 +421,10 @@ async function lockRelease(env: Env, key: string): Promise<undefined> {
 
 async function rlockAcquire(env: Env, key: string, [block = true, timeout = null]: unknown[]): Promise<boolean> {
   const deadline = deadlineOf(env, block === false ? 0 : timeout)
-  const attempt = async (): Promise<true | undefined> => {
-    const depth = Number(await sc(env).aioRLockAcquire(key, `${key}:fence`, env.me, env.leaseMs))
+  const token = `${env.me}:${randomUUID()}`
+  const { q, seq, alive } = queueOf(key)
+  return inTurn(env, key, token, block, deadline, async (join) => {
+    const depth = Number(await sc(env).aioRLockAcquire(key, `${key}:fence`, q, seq, env.me, env.leaseMs, join, alive, token))
     if (depth === 0) return undefined
     if (env.gone.aborted) {
       await sc(env).aioRLockRelease(key, lockChannel(key), env.me, '0')
@@ -353,9 +432,7 @@ async function rlockAcquire(env: Env, key: string, [block = true, timeout = null
     }
     if (depth === 1) env.renew(key, async () => Number(await sc(env).aioRenew(key, env.me, env.leaseMs)) === 1)
     return true
-  }
-  if (block === false) return (await attempt()) ?? false
-  return (await until(env, lockChannel(key), deadline, attempt)) ?? false
+  })
 }
 
 async function rlockRelease(env: Env, key: string, all = false): Promise<number> {
@@ -368,9 +445,10 @@ async function rlockRelease(env: Env, key: string, all = false): Promise<number>
 async function semAcquire(env: Env, key: string, [block = true, timeout = null]: unknown[]): Promise<boolean> {
   const deadline = deadlineOf(env, block === false ? 0 : timeout)
   const value = await semInit(env, key)
-  const attempt = async (): Promise<true | undefined> => {
-    const member = `${env.me}:${randomUUID()}`
-    if (Number(await sc(env).aioSemAcquire(`${key}:count`, `${key}:holders`, `${key}:bound`, member, env.leaseMs, value)) !== 1) return undefined
+  const member = `${env.me}:${randomUUID()}`
+  const { q, seq, alive } = queueOf(key)
+  return inTurn(env, key, member, block, deadline, async (join) => {
+    if (Number(await sc(env).aioSemAcquire(`${key}:count`, `${key}:holders`, `${key}:bound`, q, seq, member, env.leaseMs, value, join, alive)) !== 1) return undefined
     if (env.gone.aborted) {
       await sc(env).aioSemRelease(`${key}:count`, `${key}:holders`, `${key}:bound`, lockChannel(key), member, '0', value)
       return undefined
@@ -380,9 +458,7 @@ async function semAcquire(env: Env, key: string, [block = true, timeout = null]:
     slots.set(key, mine)
     env.renew(`${key}#${member}`, async () => Number(await sc(env).aioSemRenew(`${key}:holders`, member, env.leaseMs)) === 1)
     return true
-  }
-  if (block === false) return (await attempt()) ?? false
-  return (await until(env, lockChannel(key), deadline, attempt)) ?? false
+  })
 }
 
 async function semRelease(env: Env, key: string, n: number, bounded: boolean, value: number): Promise<undefined> {

@@ -437,3 +437,77 @@ test('a Barrier of 3 parties passes them together, generation after generation; 
   const again = await Promise.all(parties.map((b) => b.coro_wait(LONG)))
   t.deepEqual([...again].sort(), [0, 1, 2])
 })
+
+/** Waits until `n` waiters (at least, or exactly) are queued at `key` (the FIFO queue of a lock's or semaphore's waiters). */
+async function queued(server: RedisServer, key: string, n: number, exactly = false): Promise<void> {
+  const r = new Redis(server.socket)
+  try {
+    const end = Date.now() + LONG
+    for (let c = await r.zcard(`${key}:queue`); exactly ? c !== n : c < n; c = await r.zcard(`${key}:queue`)) {
+      if (Date.now() > end) throw new Error(`${n} waiters were not queued at ${key} in time`)
+      await new Promise((res) => setTimeout(res, 5))
+    }
+  } finally {
+    r.disconnect()
+  }
+}
+
+test('waiters of a Lock, an RLock and a Semaphore are served in order of arrival; one that gives up leaves the queue and is not waited for', async (t) => {
+  // A lease longer than the test's waits: a waiter that gave up and stayed queued would hold up the rest past them.
+  const lease = 3 * LONG
+  const { server, ctx, ns, dir } = setup(t, lease)
+  for (const [type, make] of [['Lock', `ctx.AioLock('l')`], ['RLock', `ctx.AioRLock('l')`], ['Semaphore', `ctx.AioSemaphore('l', 1)`]] as const) {
+    const lock = type === 'Lock' ? ctx.AioLock('l') : type === 'RLock' ? ctx.AioRLock('l') : ctx.AioSemaphore('l', 1)
+    t.true(lock.acquire(false))
+    const order = ctx.list(`order-${type}`)
+    const waiters: Child[] = []
+    for (let i = 0; i < 5; i++) {
+      // The third gives up (aborts) once told, while the others still wait behind the holder.
+      waiters.push(child(t, dir, server.socket, ns, `
+const lock = ${make}
+const giveUp = new AbortController()
+if (${i} === 2) ctx.AioEvent('give-up-${type}').coro_wait().then(() => giveUp.abort())
+const got = await lock.coro_acquire(true, ${LONG}, { signal: giveUp.signal }).catch((e) => e.name)
+if (got === true) { ctx.list('order-${type}').append(${i}); lock.release() }
+console.log(String(got))
+ctx.close()
+`, lease))
+      await queued(server, `${ns}:${type}:l`, i < 3 ? i + 1 : i)
+      // The one that gave up has left the queue before the next comes.
+      if (i === 2) {
+        ctx.AioEvent(`give-up-${type}`).set()
+        t.is(await waiters[2].line(0), 'AbortError', type)
+        await queued(server, `${ns}:${type}:l`, 2, true)
+      }
+    }
+    lock.release()
+    for (const [i, w] of waiters.entries()) t.is(await w.exited, 0, `${type} ${i}: ${w.err()}`)
+    t.deepEqual(order.toArray(), [0, 1, 3, 4], type)
+  }
+})
+
+test('a Semaphore released by 2 serves its first two waiters, in order; a queued waiter SIGKILLed is passed over once its lease runs out', async (t) => {
+  const { server, ctx, ns, dir } = setup(t, 1_000)
+  const s = ctx.AioSemaphore('s', 0)
+  const waiters: Child[] = []
+  for (let i = 0; i < 5; i++) {
+    waiters.push(child(t, dir, server.socket, ns, `
+const s = ctx.AioSemaphore('s', 0)
+if (await s.coro_acquire(true, ${LONG})) ctx.list('order').append(${i})
+console.log('got')
+setInterval(() => {}, 1000)
+`, 1_000))
+    await queued(server, `${ns}:Semaphore:s`, i + 1)
+  }
+  // The first in line dies: its place goes once its lease runs out.
+  waiters[0].proc.kill('SIGKILL')
+  await waiters[0].exited
+  s.release(2)
+  await waiters[1].line(0)
+  await waiters[2].line(0)
+  t.deepEqual(new Set(ctx.list('order').toArray() as number[]), new Set([1, 2]))
+  s.release(2)
+  await waiters[3].line(0)
+  await waiters[4].line(0)
+  t.deepEqual((ctx.list('order').toArray() as number[]).slice(2).sort(), [3, 4])
+})
