@@ -280,7 +280,8 @@ test('Redis down: a call with a timeout ends at its timeout with OSError; what i
   for (const [what, call] of calls) {
     const started = performance.now()
     await t.throwsAsync(async () => call(), { instanceOf: OSError, message: /unreachable/ }, what)
-    t.true(performance.now() - started < 5_000, `${what} took ${Math.round(performance.now() - started)} ms`)
+    // A bound far from both: ~0.3 s when it works, over 60 s when it waits out ioredis's retries (a loaded CI took 5 s once).
+    t.true(performance.now() - started < 20_000, `${what} took ${Math.round(performance.now() - started)} ms`)
   }
   // A new, empty server at the same socket: the queued acquires run there, and give back what they took.
   rmSync(server.socket, { force: true })
