@@ -7,7 +7,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { AioClient, AioListener, AioManager, AioPipe, type AioQueueProxy, EOFError, Empty, OSError, RemoteError, UnpicklingError, ValueError, pickle, type AioLock, type AioQueue, type PyTuple } from '../generated/index.generated.js'
+import { AioClient, AioListener, AioManager, AioPipe, type AioQueueProxy, EOFError, Empty, OSError, RemoteError, RuntimeError, UnpicklingError, ValueError, pickle, type AioCondition, type AioLock, type AioQueue, type PyTuple } from '../generated/index.generated.js'
 import { ENTRY, FD_COUNTING, LONG, python, pythons, runNodeUnderFdLimit } from './helpers.js'
 
 /** A Python process whose stdout lines are collected; `line(i)` waits (bounded) for the i-th. */
@@ -457,6 +457,19 @@ function mutate(base: Buffer, rand: () => number): Buffer {
 
 const [, good] = pythons().find(([, env]) => !env.SKIP) ?? ['', { SKIP: '1' }]
 const withPython = good.SKIP ? test.skip : test
+
+/** A Python manager of the class M that `code` defines, serving at a free port, and a Node manager connected to it; the test ends both. */
+async function pythonServing(t: { teardown(f: () => void): void }, code: string): Promise<{ py: Py; m: AioManager }> {
+  const py = startPython(t, good, `${code}
+s = M(('127.0.0.1', 0), authkey=b'secret').get_server()
+print(s.address[1], flush=True)
+s.serve_forever()
+`)
+  const m = new AioManager({ address: ['127.0.0.1', Number(await py.line(0))], authkey: 'secret', serializer: 'pickle' })
+  m.connect()
+  t.teardown(() => m.shutdown())
+  return { py, m }
+}
 
 /** A Node AioManager started as a process, at a Unix socket in a folder of its own, with `registry`'s typeids; the test ends both. */
 function nodeManager(t: { teardown(f: () => void): void }, registry: Record<string, string> = {}): { dir: string; address: string; m: AioManager } {
@@ -928,7 +941,7 @@ print(q.get(True, inf), l.acquire(True, inf), e.wait(inf))
 
 withPython('a Python manager SIGKILLed under a blocking get(), an awaited coro_get() and a sliced one (with a signal): each fails at once with EOFError or OSError, and so do later calls, awaited ones included', async (t) => {
   // A queue that says when a get() begins, and with which timeout.
-  const py = startPython(t, good, `
+  const { py, m } = await pythonServing(t, `
 import queue, threading
 from multiprocessing.managers import BaseManager
 class Q(queue.Queue):
@@ -938,13 +951,7 @@ class Q(queue.Queue):
 q = Q()
 class M(BaseManager): pass
 M.register('get_q', callable=lambda: q)
-s = M(('127.0.0.1', 0), authkey=b'secret').get_server()
-print(s.address[1], flush=True)
-s.serve_forever()
 `)
-  const m = new AioManager({ address: ['127.0.0.1', Number(await py.line(0))], authkey: 'secret', serializer: 'pickle' })
-  m.connect()
-  t.teardown(() => m.shutdown())
   const q = m.create('get_q') as unknown as AioQueueProxy<number>
   const lost = (e: unknown): boolean => e instanceof EOFError || e instanceof OSError
   const awaited = q.coro_get().then(() => 'answered', (e) => (lost(e) ? 'lost' : String(e)))
@@ -962,9 +969,50 @@ s.serve_forever()
   t.true(lost(await t.throwsAsync(q.coro_qsize())))
 })
 
+withPython("an RLock's and a Condition's owner on a Python manager is the proxy's thread in both styles, as in Python: coro_acquire then release(), acquire() then coro_release(), awaited calls at once, a coro_wait woken by another proxy's notify", async (t) => {
+  const { m } = await pythonServing(t, `
+import threading
+from multiprocessing.managers import SyncManager, ConditionProxy
+cond = threading.Condition()
+class M(SyncManager): pass
+M.register('get_cond', callable=lambda: cond, proxytype=ConditionProxy)
+`)
+  const rl = m.RLock()
+  // Mixed styles, one owner: each of these raised RuntimeError when a style had connections of its own.
+  t.true(await rl.coro_acquire())
+  t.true(rl.acquire())
+  rl.release()
+  await rl.coro_release()
+  t.true(rl.acquire())
+  await rl.coro_release()
+  t.deepEqual(await Promise.all([rl.coro_acquire(), rl.coro_acquire(), rl.coro_acquire(true, null, { signal: new AbortController().signal })]), [true, true, true])
+  await Promise.all([rl.coro_release(), rl.coro_release(), rl.coro_release()])
+  t.throws(() => rl.release(), { instanceOf: RuntimeError })
+  // Two proxies of one Condition are two owners, as two proxies are in Python.
+  const waiter = m.create('get_cond') as unknown as AioCondition
+  const notifier = m.create('get_cond') as unknown as AioCondition
+  for (const signal of [undefined, new AbortController().signal]) {
+    t.true(await waiter.coro_acquire(true, null, signal && { signal }))
+    // Without a signal: under one, a wait goes in slices, and a notify that meets a slice's end is
+    // spent on it, as on any Python wait that times out (README, Not there yet).
+    const woken = waiter.coro_wait(LONG)
+    // Once the wait is sent (its microtasks ran), a blocking call of the same proxy is refused:
+    // Python would serve it only after the wait, and this thread would wait for ever.
+    await new Promise((r) => setImmediate(r))
+    t.throws(() => waiter.notify(), { instanceOf: RuntimeError, message: /in flight/ })
+    t.true(await notifier.coro_acquire(true, LONG))
+    notifier.notify()
+    notifier.release()
+    t.true(await woken)
+    waiter.release()
+  }
+  t.true(notifier.acquire(false))
+  await notifier.coro_release()
+})
+
 withPython('a connection a Python manager resets (RST) under a blocking call and an awaited one fails each with OSError (ECONNRESET kept as its cause), not a raw system error; later calls go on new connections', async (t) => {
   // reset() closes the connection it is called on with SO_LINGER 0: the kernel sends RST.
-  const py = startPython(t, good, `
+  const { m } = await pythonServing(t, `
 import os, socket, struct, sys
 from multiprocessing.managers import BaseManager
 class R:
@@ -979,13 +1027,7 @@ class R:
 r = R()
 class M(BaseManager): pass
 M.register('get_r', callable=lambda: r)
-s = M(('127.0.0.1', 0), authkey=b'secret').get_server()
-print(s.address[1], flush=True)
-s.serve_forever()
 `)
-  const m = new AioManager({ address: ['127.0.0.1', Number(await py.line(0))], authkey: 'secret', serializer: 'pickle' })
-  m.connect()
-  t.teardown(() => m.shutdown())
   const r = m.create('get_r') as unknown as { reset(): void; coro_reset(): Promise<void>; ok(): string; coro_ok(): Promise<string> }
   const reset = (e: unknown): boolean => e instanceof OSError && (e.cause as NodeJS.ErrnoException | undefined)?.code === 'ECONNRESET'
   const blocking = t.throws(() => r.reset())

@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto'
 import * as net from 'node:net'
 import { FramedSocket } from '../ipc/framed-socket.js'
 import { dumps, loads, PyObject, PyTuple, tuple } from '../ipc/pickle.js'
-import { BrokenBarrierError, EOFError, Empty, Full, NotImplementedError, OSError, RemoteError, ValueError } from '../core/errors.js'
+import { BrokenBarrierError, EOFError, Empty, Full, NotImplementedError, OSError, RemoteError, RuntimeError, ValueError } from '../core/errors.js'
 import { ProxyCore, wrapProxy } from './proxy.js'
 import { SyncPipe } from './sync-pipe.js'
 import { fromPythonClass } from './py-errors.js'
@@ -51,13 +51,19 @@ const keyOf = (a: Address): string => (typeof a === 'string' ? a : `${a[0]}:${a[
  */
 class SyncConn {
   private readonly pipe: SyncPipe
-  constructor(a: Address, authkey: string | null) {
+  constructor(a: Address, authkey: string | null, pipe?: SyncPipe) {
+    for (let tries = 1; !pipe; tries++) {
+      pipe = SyncPipe.socket(typeof a === 'string' ? a : [a[0], a[1]], keyBytes(authkey), HANDSHAKE_MS) ?? undefined
+      if (!pipe && tries === HANDSHAKE_TRIES) throw handshakeLost(a)
+    }
+    this.pipe = pipe
+  }
+
+  /** A new connection, awaited: the same handshake bound and retries. */
+  static async open(a: Address, authkey: string | null): Promise<SyncConn> {
     for (let tries = 1; ; tries++) {
-      const pipe = SyncPipe.socket(typeof a === 'string' ? a : [a[0], a[1]], keyBytes(authkey), HANDSHAKE_MS)
-      if (pipe) {
-        this.pipe = pipe
-        return
-      }
+      const pipe = await SyncPipe.coroSocket(typeof a === 'string' ? a : [a[0], a[1]], keyBytes(authkey), HANDSHAKE_MS)
+      if (pipe) return new SyncConn(a, authkey, pipe)
       if (tries === HANDSHAKE_TRIES) throw handshakeLost(a)
     }
   }
@@ -65,8 +71,83 @@ class SyncConn {
     this.pipe.sendBytes(dumps(msg))
     return loads(this.pipe.recv())
   }
+  /** An awaitable request on this connection: sent at once, its answer polled for without blocking the thread. */
+  async requestPolled(msg: unknown): Promise<unknown> {
+    this.pipe.sendBytes(dumps(msg))
+    // Most answers come within a few hundred µs: turns of the event loop first, then timers, up to POLL_CAP_MS apart.
+    const start = performance.now()
+    for (let delay = 1; !this.pipe.poll(); ) {
+      if (performance.now() - start < 0.5) await new Promise<void>((r) => setImmediate(r))
+      else {
+        await new Promise<void>((r) => setTimeout(r, delay))
+        delay = Math.min(POLL_CAP_MS, delay * 2)
+      }
+    }
+    return loads(this.pipe.recv())
+  }
   close(): void {
     this.pipe.close()
+  }
+}
+
+/** The longest an awaited call on a pinned connection sleeps between looks for its answer. */
+const POLL_CAP_MS = 4
+
+/**
+ * Owned types: in Python, an RLock's owner (and the owner of a Condition's lock) is the server
+ * thread that serves a connection, and Python's client gives each thread one connection per proxy.
+ * So a proxy of one of these makes every call of its thread, blocking or awaited, on one connection
+ * of its own: `coro_acquire()` then `release()` are one owner, as in Python. Blocking calls read
+ * and write it directly; awaited ones, one at a time, send at once and poll for the answer.
+ */
+const OWNED = new Set(['RLock', 'Condition'])
+
+class PinnedConn {
+  private readonly conn: SyncConn
+  /** The awaited call in flight, which the next one waits for. */
+  private tail: Promise<unknown> = Promise.resolve()
+  private busy = false
+
+  private constructor(conn: SyncConn) {
+    this.conn = conn
+  }
+
+  static open(a: Address, authkey: string | null): PinnedConn {
+    return new PinnedConn(acceptedSync(a, authkey))
+  }
+
+  static async coroOpen(a: Address, authkey: string | null): Promise<PinnedConn> {
+    const conn = await SyncConn.open(a, authkey)
+    try {
+      answer(await conn.requestPolled(tuple(null, 'accept_connection', tuple(NAME), {})), a)
+    } catch (error) {
+      conn.close()
+      throw error
+    }
+    return new PinnedConn(conn)
+  }
+
+  request(msg: unknown): unknown {
+    if (this.busy) throw new RuntimeError("a blocking call of a Python manager's RLock or Condition while an awaited call of the same proxy is in flight in this thread: Python serves one call at a time per owner; await it first")
+    return this.conn.request(msg)
+  }
+
+  requestAsync(msg: unknown): Promise<unknown> {
+    const run = async (): Promise<unknown> => {
+      this.busy = true
+      try {
+        return await this.conn.requestPolled(msg)
+      } finally {
+        this.busy = false
+      }
+    }
+    const next = this.tail.then(run, run)
+    this.tail = next.catch(() => {})
+    return next
+  }
+
+  close(): void {
+    this.conn.close()
   }
 }
 
@@ -199,8 +280,11 @@ export async function coroPyDispatch(a: Address, authkey: string | null, method:
 }
 
 function takeSync(a: Address, authkey: string | null): SyncConn {
-  const c = idleSync.get(keyOf(a))?.pop()
-  if (c) return c
+  return idleSync.get(keyOf(a))?.pop() ?? acceptedSync(a, authkey)
+}
+
+/** A new blocking connection past 'accept_connection': Python's server serves any object on it from now on. */
+function acceptedSync(a: Address, authkey: string | null): SyncConn {
   const fresh = new SyncConn(a, authkey)
   try {
     answer(fresh.request(tuple(null, 'accept_connection', tuple(NAME), {})), a)
@@ -383,7 +467,8 @@ let decrefs: Promise<void> = Promise.resolve()
 const unreachable = new Set<string>()
 
 /** Python's objects are collected with their proxies here: a decref on a connection of its own, as Python's finalizer does. */
-const collected = new FinalizationRegistry<{ address: Address; authkey: string | null; id: unknown }>((s) => {
+const collected = new FinalizationRegistry<{ address: Address; authkey: string | null; id: unknown; pinned: { conn?: PinnedConn } }>((s) => {
+  s.pinned.conn?.close()
   const k = keyOf(s.address)
   decrefs = decrefs.then(async () => {
     if (unreachable.has(k)) return
@@ -404,7 +489,43 @@ export class PyProxyCore extends ProxyCore {
     readonly exposed: readonly string[],
   ) {
     super(state)
-    collected.register(this, { address: state.address, authkey: state.authkey, id: ident })
+    collected.register(this, { address: state.address, authkey: state.authkey, id: ident, pinned: this.pinned })
+  }
+
+  /** This thread's connection for an owned type (OWNED), opened on first use; closed when the proxy is collected. */
+  private readonly pinned: { conn?: PinnedConn } = {}
+  /** An awaited opening of it under way, which other awaited calls share. */
+  private opening: Promise<PinnedConn> | undefined
+  private pinnedConn(): PinnedConn | undefined {
+    if (!OWNED.has(this.state.typeid)) return undefined
+    return (this.pinned.conn ??= PinnedConn.open(this.state.address, this.state.authkey))
+  }
+
+  private async coroPinnedConn(): Promise<PinnedConn> {
+    if (this.pinned.conn) return this.pinned.conn
+    this.opening ??= PinnedConn.coroOpen(this.state.address, this.state.authkey).finally(() => (this.opening = undefined))
+    const c = await this.opening
+    // A blocking call may have opened one meanwhile: the first stays, so that the owner is one.
+    if (this.pinned.conn && this.pinned.conn !== c) {
+      c.close()
+      return this.pinned.conn
+    }
+    return (this.pinned.conn = c)
+  }
+
+  /** An awaited call on the pinned connection; a failed connection is dropped (the next call opens another). */
+  private async onPinned(c: PinnedConn, request: PyTuple, method: string): Promise<unknown> {
+    try {
+      return this.result(await c.requestAsync(request), method)
+    } catch (error) {
+      if (error instanceof OSError || error instanceof EOFError) this.dropPinned(c)
+      throw error
+    }
+  }
+
+  private dropPinned(c: PinnedConn): void {
+    c.close()
+    if (this.pinned.conn === c) this.pinned.conn = undefined
   }
 
   /** What a call is in Python: its method name, arguments and keyword arguments. */
@@ -438,6 +559,15 @@ export class PyProxyCore extends ProxyCore {
   override call(method: string, args: unknown[]): unknown {
     const [name, pyArgs, kwds = {}] = this.translate(method, args)
     const a = this.state.address
+    const pinned = this.pinnedConn()
+    if (pinned) {
+      try {
+        return this.result(pinned.request(tuple(this.ident, name, tuple(...pyArgs), kwds)), method)
+      } catch (error) {
+        if (error instanceof OSError || error instanceof EOFError) this.dropPinned(pinned)
+        throw error
+      }
+    }
     const c = takeSync(a, this.state.authkey)
     let ok = false
     try {
@@ -451,7 +581,7 @@ export class PyProxyCore extends ProxyCore {
   }
 
   override coro_call(method: string, args: unknown[], signal?: AbortSignal): Promise<unknown> {
-    return signal ? this.guarded(method, args, signal) : this.quick(method, args)
+    return signal ? this.guarded(method, args, signal) : OWNED.has(this.state.typeid) ? this.once(method, args, undefined) : this.quick(method, args)
   }
 
   /**
@@ -515,6 +645,8 @@ export class PyProxyCore extends ProxyCore {
   private async once(method: string, args: unknown[], signal: AbortSignal | undefined): Promise<unknown> {
     const [name, pyArgs, kwds = {}] = this.translate(method, args)
     const a = this.state.address
+    // Its waits are sliced (acquire, wait): an abort is seen between slices, never by dropping the owner's connection.
+    if (OWNED.has(this.state.typeid)) return this.onPinned(await this.coroPinnedConn(), tuple(this.ident, name, tuple(...pyArgs), kwds), method)
     const c = idleLoop.get(keyOf(a))?.pop() ?? (await takeAsync(a, this.state.authkey))
     let ok = false
     // A wait that cannot be sliced (a Barrier's, a join) and is aborted: its connection is dropped

@@ -17,7 +17,7 @@ import { closeSync, constants, openSync, readSync, writeSync, writevSync } from 
 import { EOFError, OSError } from '../core/errors.js'
 import { MAX_MESSAGE_BYTES, frameHeader } from '../ipc/framing.js'
 import { DetachedConnectState, closeDetached } from '../ipc/sockets.js'
-import { blockOn } from '../core/wait.js'
+import { blockOn, coroBlockOn } from '../core/wait.js'
 
 /** Reads of a socket that found nothing, retried at once before the thread sleeps. */
 const SPIN_READS = 40
@@ -85,6 +85,13 @@ export class SyncPipe {
     return fd === null ? null : new SyncPipe(fd, fd, true)
   }
 
+  /** socket(), awaited: the event loop runs while the I/O thread connects. */
+  static async coroSocket(address: string | [string, number], authkey: Uint8Array | null, timeoutMs = Infinity): Promise<SyncPipe | null> {
+    const st = new DetachedConnectState(address, { authkey })
+    const fd = await coroBlockOn<number | null>(st, () => st.attempt(), performance.now() + timeoutMs, () => st.expire() ?? null, undefined, true)
+    return fd === null ? null : new SyncPipe(fd, fd, true)
+  }
+
   /**
    * Opens the client's ends of the FIFOs the server made (`request` it reads, `answer` it writes):
    * neither open waits, since the server holds its ends open already.
@@ -115,6 +122,24 @@ export class SyncPipe {
         continue
       }
       n = this.write(payload, at, payload.length - at)
+    }
+  }
+
+  /**
+   * Whether input has come (a handed-over socket only): reads what is there without waiting. A
+   * caller that must not block polls this, then takes the frame with recv(), which waits at most
+   * for the rest of a frame already begun. True at end of input too (recv() then says so).
+   */
+  poll(): boolean {
+    if (this.end > this.start) return true
+    this.start = this.end = 0
+    try {
+      const n = readSync(this.in_, this.buf, 0, READ_AHEAD, null)
+      this.end = n
+      return true
+    } catch (error) {
+      if (wouldBlock(error)) return false
+      throw systemError(error)
     }
   }
 
