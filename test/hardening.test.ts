@@ -369,3 +369,29 @@ test('NODE_DEBUG=aioprocessing flags a timeout that looks like Python seconds (0
   t.is(quiet.stdout, debug.stdout)
   t.false(/milliseconds/.test(quiet.stderr))
 })
+
+test('spawned clients SIGKILLed inside a blocking call leave the broker thread no fd that Node would close twice', async (t) => {
+  // A fast lane's FIFOs are opened with openSync and closed by their net.Socket, which Node's fd
+  // tracking of a worker thread does not see. The broker was made with trackUnmanagedFds: false,
+  // but a worker inherits tracking from its parent, the supervisor thread, which tracked: each
+  // reopened number was reported on stderr, and the thread's exit would close numbers reused since.
+  const { status, stdout, stderr } = await runNode(`
+    import { getContext } from ${ENTRY}
+    const ctx = getContext('spawn')
+    for (let round = 0; round < 4; round++) {
+      const cond = ctx.AioCondition()
+      const started = ctx.AioSemaphore(0)
+      const ps = [0, 1, 2, 3].map(() => ctx.AioProcess({ target: (cond, started) => { cond.acquire(); started.release(); cond.wait(); cond.release() }, args: [cond, started] }))
+      for (const p of ps) p.start()
+      for (const p of ps) if (!(await started.coro_acquire(true, 30000))) throw new Error('a child did not start')
+      for (const p of ps.slice(0, 2)) process.kill(p.pid, 'SIGKILL')
+      cond.acquire(); cond.notifyAll(); cond.release()
+      for (const p of ps) await p.coro_join(30000)
+      if (ps.some((p) => p.isAlive())) throw new Error('a child outlived its round')
+    }
+    console.log('done')
+  `)
+  t.is(status, 0, stderr)
+  t.is(stdout.trim(), 'done')
+  t.notRegex(stderr, /opened in unmanaged mode twice/)
+})

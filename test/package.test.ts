@@ -72,6 +72,10 @@ test.serial('the library installs alone: no dependency, and only what users run'
   t.is(installed.dependencies, undefined)
   const files = readdirSync(join(app, 'node_modules', 'aioprocessing'), { recursive: true }).map(String)
   t.deepEqual(files.filter((f) => /(^|\/)(test|tests|bench|examples|custom-primitive)(\/|$)|\.map$|conformance/.test(f)), [])
+  // The maps are left out, so no file may point at one: bundlers and --enable-source-maps look
+  // for each and warn (source-map-loader once per file) when it is missing.
+  const pointing = files.filter((f) => f.endsWith('.js') && /^\/\/# sourceMappingURL=/m.test(readFileSync(join(app, 'node_modules', 'aioprocessing', f), 'utf8')))
+  t.deepEqual(pointing, [], 'files that name a source map the package does not ship')
   t.true(files.includes('dist/runtime/api/extend.js'))
   t.true(files.includes('docs/api.md'), 'the API reference ships')
   t.false(existsSync(join(app, 'node_modules', 'aioprocessing', 'codegen')))

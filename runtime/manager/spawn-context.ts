@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
+import { isMainThread } from 'node:worker_threads'
 import { pipeEnds, type Connection } from '../ipc/connection.js'
 import { ProcessCore } from '../process/process.js'
 import { createPipe, createRemote } from './proxy.js'
@@ -36,8 +37,10 @@ export function socketFolder(): string {
  */
 export function startServerThread(options: ServerOptions, name: string, daemon: boolean): { server: ProcessCore; address: ProxyState['address'] } {
   const [ready, theirs] = pipeEnds<Connection>(false)
-  // Its fds untracked, so that it may serve fast lanes (manager-server.ts openLane).
-  const server = new ProcessCore({ target: { module: new URL('./manager-server.js', import.meta.url).href, name: 'runServer' }, args: [{ ...options, lanes: true }, theirs], name, daemon, untrackedFds: true })
+  // Its fds untracked, so that it may serve fast lanes (manager-server.ts openLane). Node tracks a
+  // worker's fds when any thread above it does: under a main thread (whose supervisor does not)
+  // the server is untracked; under a worker thread it cannot be, so it serves no lanes there.
+  const server = new ProcessCore({ target: { module: new URL('./manager-server.js', import.meta.url).href, name: 'runServer' }, args: [{ ...options, lanes: isMainThread }, theirs], name, daemon, untrackedFds: true })
   server.start()
   theirs.close()
   const deadline = performance.now() + 30_000

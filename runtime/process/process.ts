@@ -74,7 +74,11 @@ export function supervisorWorker(): Worker {
     const upstream = upstreamPort()
     const workerData: SupervisorData = { liveness: livenessTable(), upstream, classModules: classModuleList() }
     const transferList = upstream ? [upstream] : []
-    supervisor = createWorker((execArgv) => new Worker(new URL('./supervisor-thread.js', import.meta.url), { workerData, transferList, execArgv }))
+    // Untracked: Node's fd tracking is inherited (a worker tracks when any thread above it does),
+    // so a tracking supervisor would make the manager server it starts track its fast lanes'
+    // FIFOs too (ProcessData.untrackedFds). It opens no fds of its own; the process threads it
+    // starts still track theirs (trackUnmanagedFds: true there).
+    supervisor = createWorker((execArgv) => new Worker(new URL('./supervisor-thread.js', import.meta.url), { workerData, transferList, execArgv, trackUnmanagedFds: false }))
     supervisor.on('message', (m: FromSupervisor) => {
       switch (m.op) {
         case 'exited':
