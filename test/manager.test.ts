@@ -188,6 +188,33 @@ test('frames sent after a failed handshake are not served', async (t) => {
   t.is(await q.coro_get(true, LONG), 'still serving')
 })
 
+test('peers that connect and say nothing are dropped once the handshake timeout passes, mid-handshake ones too; the server goes on serving', async (t) => {
+  // Short, but not so short that a loaded machine's own clients miss it (300 ms did under load).
+  const m = new AioManager({ handshakeTimeout: 3000 })
+  m.start()
+  t.teardown(() => m.shutdown())
+  const socks = Array.from({ length: 40 }, (_, i) => {
+    const s = net.connect(m.address as string)
+    // Half say nothing at all; half begin (a byte of a frame header) and stop.
+    if (i % 2) s.write(Buffer.from([0]))
+    s.on('error', () => {})
+    // Reads (the challenge), so that the server's end of the connection is seen.
+    s.resume()
+    return s
+  })
+  t.teardown(() => socks.forEach((s) => s.destroy()))
+  // Each is closed by the server (before: kept open for ever, each holding an fd of the server).
+  const closed = await Promise.race([
+    Promise.all(socks.map((s) => new Promise((resolve) => s.once('close', resolve)))).then(() => true),
+    new Promise<false>((resolve) => setTimeout(() => resolve(false), LONG)),
+  ])
+  t.true(closed, 'the silent peers were still connected')
+  const q = m.Queue()
+  q.put('still serving')
+  t.is(await q.coro_get(true, LONG), 'still serving')
+  t.throws(() => new AioManager({ handshakeTimeout: 0 }), { instanceOf: TypeError, message: /handshakeTimeout must be a positive number/ })
+})
+
 test('one thread is one client: an RLock taken with coro_acquire is released by release(), and the reverse', async (t) => {
   const m = manager(t)
   const r = m.RLock()

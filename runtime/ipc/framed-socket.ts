@@ -20,6 +20,8 @@ import { CUT_OFF } from './queue.js'
 
 /** Payloads up to this size go out with their header in one write, as CPython does. */
 const ONE_WRITE_BYTES = 16384
+/** How long a peer has for the authkey handshake at a server (a listener's, a manager's) unless told otherwise. */
+export const HANDSHAKE_TIMEOUT_MS = 20_000
 /** How long a peer that failed the handshake has to read our verdict before its socket is dropped. */
 const VERDICT_GRACE_MS = 5_000
 
@@ -28,6 +30,11 @@ export interface FramedSocketOptions {
   role: 'server' | 'client'
   /** No key, no handshake, as in Python. */
   authkey: Uint8Array | null
+  /**
+   * Past this many ms without a finished handshake the connection is dropped (OSError): a server's
+   * guard against peers that connect and say nothing, each holding an fd for ever.
+   */
+  handshakeMs?: number
   /** The longest frame the peer may send (default MAX_MESSAGE_BYTES): a peer never sizes our allocations beyond it. */
   maxMessageBytes?: number
   /** Each whole message after the handshake (the bytes are the caller's to keep); or `frames`. */
@@ -52,6 +59,7 @@ export class FramedSocket {
   private readonly reader: FrameReader
   /** Input is over (ended reported): nothing more is read or handed on. */
   private done = false
+  private handshakeTimer: ReturnType<typeof setTimeout> | undefined
 
   constructor(
     readonly socket: Socket,
@@ -76,6 +84,10 @@ export class FramedSocket {
     if (o.authkey) {
       const gen = o.role === 'server' ? serverHandshake(o.authkey) : clientHandshake(o.authkey)
       this.shake = handshakeDriver(gen, (bytes) => void socket.write(framed(bytes)))
+      if (o.handshakeMs !== undefined) {
+        this.handshakeTimer = setTimeout(() => this.fail(new OSError(`the peer did not finish the authkey handshake within ${o.handshakeMs} ms`)), o.handshakeMs)
+        this.handshakeTimer.unref()
+      }
     }
     socket.on('data', (chunk: Buffer) => {
       if (this.done || !this.reader.push(chunk)) return
@@ -158,6 +170,7 @@ export class FramedSocket {
     }
     if (!passed) return
     this.shake = undefined
+    clearTimeout(this.handshakeTimer)
     this.o.ready?.()
   }
 
@@ -171,6 +184,7 @@ export class FramedSocket {
   private fail(error: Error, gently = false): false {
     if (this.done) return false
     this.done = true
+    clearTimeout(this.handshakeTimer)
     if (gently) {
       this.socket.end()
       setTimeout(() => this.socket.destroy(), VERDICT_GRACE_MS).unref()

@@ -4,7 +4,7 @@
 // Atomics.wait runs no socket callbacks). The handshake and the framing are framed-socket.ts's.
 import net from 'node:net'
 import { parentPort } from 'node:worker_threads'
-import { FramedSocket } from './framed-socket.js'
+import { FramedSocket, HANDSHAKE_TIMEOUT_MS } from './framed-socket.js'
 import { CUT_OFF, EOF, GetState, Ring } from './queue.js'
 import { PENDING, coroBlockOn, type Waiter } from '../core/wait.js'
 import { AuthenticationError, EOFError, OSError } from '../core/errors.js'
@@ -16,9 +16,6 @@ interface Offer {
   rx: SharedArrayBuffer
   tx: SharedArrayBuffer
 }
-
-/** How long a peer has for the authkey handshake before its socket is dropped. */
-const HANDSHAKE_TIMEOUT_MS = 20_000
 
 /**
  * A connection that passed its handshake, or the error of one that failed it, waiting for accept().
@@ -86,16 +83,12 @@ function admit(l: ListenerState, socket: net.Socket): void {
     const i = entry ? l.admitted.indexOf(entry) : -1
     if (i >= 0) l.admitted.splice(i, 1)
   }
-  const timer = setTimeout(() => link.channel.abort(new OSError(`the peer did not finish the authkey handshake within ${HANDSHAKE_TIMEOUT_MS} ms`)), HANDSHAKE_TIMEOUT_MS)
-  timer.unref()
   const link: Link = new Link(socket, 'server', l.authkey, l.maxMessageSize, {
     ready() {
-      clearTimeout(timer)
       l.admitted.push((entry = { link, peer, port }))
       match(l)
     },
     failed(error) {
-      clearTimeout(timer)
       // Its socket is closed already; as in Python, an accept() raises the error (a server loops
       // on accept()), but only once its turn comes, so the connections behind it are not held up.
       l.admitted.push({ error })
@@ -228,6 +221,8 @@ class Link {
     this.channel = new FramedSocket(socket, {
       role,
       authkey,
+      // A server drops a peer that does not finish its handshake, so that silent ones never hold fds for ever.
+      handshakeMs: role === 'server' ? HANDSHAKE_TIMEOUT_MS : undefined,
       maxMessageBytes: maxMessageSize,
       frames: {
         start(size) {

@@ -19,7 +19,7 @@ import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { decodeFromPeer, encode, encoded } from '../ipc/serialize.js'
-import { FramedSocket } from '../ipc/framed-socket.js'
+import { FramedSocket, HANDSHAKE_TIMEOUT_MS } from '../ipc/framed-socket.js'
 import { MAX_MESSAGE_BYTES, framed, messageReader } from '../ipc/framing.js'
 import type { Connection } from '../ipc/connection.js'
 import { errorRecord } from '../core/remote-error.js'
@@ -62,6 +62,8 @@ export interface ServerOptions {
   registry?: Record<string, FunctionRef>
   /** A server process that ends with its parent (start()); not for one that serves others (serveForever()). */
   exitWithParent?: boolean
+  /** How long a connection has for its authkey handshake before it is dropped (ms). */
+  handshakeTimeout?: number
   /** Serve fast lanes from a worker thread: set where Node does not track the thread's fds (ProcessData.untrackedFds). */
   lanes?: boolean
 }
@@ -171,6 +173,8 @@ export class Server implements PyHost {
     const channel = new FramedSocket(socket, {
       role: 'server',
       authkey: this.key,
+      // A peer that connects and never finishes the handshake is dropped, not kept with its fd for ever.
+      handshakeMs: this.options.handshakeTimeout ?? HANDSHAKE_TIMEOUT_MS,
       message: (bytes) => this.received(client, bytes, channel),
       ended: () => {},
       closed: () => this.gone(client),

@@ -28,6 +28,12 @@ export interface ManagerOptions {
    * library's own protocol. A server started here serves Python clients either way.
    */
   serializer?: 'default' | 'pickle'
+  /**
+   * A server started here (start(), serveForever()) drops a connection that has not finished its
+   * authkey handshake within this many ms (default 20,000): peers that connect and say nothing
+   * would each hold an fd for ever, and enough of them stop the server from accepting.
+   */
+  handshakeTimeout?: number
 }
 
 const INITIAL = 0
@@ -56,10 +62,15 @@ export class ManagerCore implements Waiter {
   private role: 'start' | 'serve' | 'connect' | undefined
   /** A Python manager (connect() with serializer 'pickle'): py-client.ts makes its proxies. */
   private readonly python: boolean
+  private readonly handshakeTimeout: number | undefined
 
   constructor(options: ManagerOptions = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
-    const { address, authkey, serializer } = options
+    const { address, authkey, serializer, handshakeTimeout } = options
+    if (handshakeTimeout !== undefined && !(typeof handshakeTimeout === 'number' && handshakeTimeout > 0 && Number.isFinite(handshakeTimeout))) {
+      throw new TypeError(`handshakeTimeout must be a positive number of ms, not ${String(handshakeTimeout)}`)
+    }
+    this.handshakeTimeout = handshakeTimeout
     if (serializer !== undefined && serializer !== 'default' && serializer !== 'pickle') throw new TypeError(`serializer must be 'default' or 'pickle', not ${JSON.stringify(serializer)}`)
     this.python = serializer === 'pickle'
     if (address !== undefined && typeof address !== 'string' && !(Array.isArray(address) && address.length === 2 && typeof address[0] === 'string' && Number.isInteger(address[1]))) {
@@ -100,7 +111,7 @@ export class ManagerCore implements Waiter {
 
   private options(): ServerOptions {
     this.address ??= join(socketFolder(), 'manager.sock')
-    return { address: this.address, authkey: this.authkey, registry: this.registry }
+    return { address: this.address, authkey: this.authkey, registry: this.registry, handshakeTimeout: this.handshakeTimeout }
   }
 
   /** Launches the server as a spawned process and waits until it answers. */
