@@ -190,9 +190,13 @@ test('frames sent after a failed handshake are not served', async (t) => {
 
 test('peers that connect and say nothing are dropped once the handshake timeout passes, mid-handshake ones too; the server goes on serving', async (t) => {
   // Short, but not so short that a loaded machine's own clients miss it (300 ms did under load).
-  const m = new AioManager({ handshakeTimeout: 3000 })
+  const m = new AioManager({ handshakeTimeout: 5000 })
   m.start()
   t.teardown(() => m.shutdown())
+  // This client's connections are made (and handshaken) before the silent peers come.
+  const q = m.Queue()
+  q.put('warm')
+  t.is(await q.coro_get(true, LONG), 'warm')
   const socks = Array.from({ length: 40 }, (_, i) => {
     const s = net.connect(m.address as string)
     // Half say nothing at all; half begin (a byte of a frame header) and stop.
@@ -209,10 +213,35 @@ test('peers that connect and say nothing are dropped once the handshake timeout 
     new Promise<false>((resolve) => setTimeout(() => resolve(false), LONG)),
   ])
   t.true(closed, 'the silent peers were still connected')
-  const q = m.Queue()
   q.put('still serving')
   t.is(await q.coro_get(true, LONG), 'still serving')
   t.throws(() => new AioManager({ handshakeTimeout: 0 }), { instanceOf: TypeError, message: /handshakeTimeout must be a positive number/ })
+})
+
+test('awaited calls whose answers are read on turns of the loop (readNow) keep every byte: 4 MiB items, 200 calls at once, and the same with the spin off', async (t) => {
+  const m = manager(t)
+  const q = m.Queue()
+  const big = (i: number) => Buffer.alloc(4 << 20, i)
+  for (let i = 0; i < 3; i++) await q.coro_put(big(i))
+  for (let i = 0; i < 3; i++) t.true(Buffer.from((await q.coro_get(true, LONG)) as Uint8Array).equals(big(i)))
+  const n = 200
+  const puts = await Promise.all(Array.from({ length: n }, (_, i) => q.coro_put({ i, pad: 'x'.repeat(i * 50) })))
+  t.is(puts.length, n)
+  const got = await Promise.all(Array.from({ length: n }, () => q.coro_get(true, LONG)))
+  t.deepEqual((got as { i: number; pad: string }[]).map((g) => g.i).sort((a, b) => a - b), Array.from({ length: n }, (_, i) => i))
+  t.true((got as { i: number; pad: string }[]).every((g) => g.pad === 'x'.repeat(g.i * 50)))
+  // The same in a process where the spin is off: answers come through the loop alone.
+  const r = await runNode(`
+    import { AioManager } from ${ENTRY}
+    const m = new AioManager(); m.start()
+    const q = m.Queue()
+    await q.coro_put(Buffer.alloc(1 << 20, 7))
+    const b = await q.coro_get()
+    console.log(b.length, b[12345])
+    m.shutdown()
+  `, { ...process.env, AIOPROCESSING_SPIN: '0' })
+  t.is(r.status, 0, r.stderr)
+  t.is(r.stdout.trim(), '1048576 7')
 })
 
 test('one thread is one client: an RLock taken with coro_acquire is released by release(), and the reverse', async (t) => {
@@ -528,7 +557,8 @@ test("a main thread's blocking calls take the fast lane (FIFOs, no I/O thread), 
   `)
   t.is(status, 0, stderr)
   const { first, after, grown } = JSON.parse(stdout.trim().split('\n').pop()!)
-  t.deepEqual(first, ['x', 2], 'both FIFO ends are open while the manager serves')
+  // The request FIFO's write end, and the answer FIFO's read end twice (blocking, and non-blocking for the spin before it sleeps).
+  t.deepEqual(first, ['x', 3], 'the FIFO ends are open while the manager serves')
   t.is(after, 0, 'a shut-down manager leaves no lane open')
   t.true(grown <= 2, `fds grew by ${grown} over 10 managers`)
 })
@@ -578,7 +608,8 @@ test("a spawned process's blocking calls to the spawn context's broker take the 
     await p.coro_join(30000)
   `)
   t.is(status, 0, stderr)
-  t.deepEqual(JSON.parse(stdout.trim()), ['first', 'first', 'first', 'first', 2])
+  // Its lane's three fds (see the main thread's test above).
+  t.deepEqual(JSON.parse(stdout.trim()), ['first', 'first', 'first', 'first', 3])
 })
 
 test('a fast lane leaves no folder in the temp directory, also when its owner exits without shutdown()', async (t) => {

@@ -198,10 +198,12 @@ with Listener(('127.0.0.1', 0), authkey=b'pykey') as l:
     t.teardown(() => child.kill())
     // Listened for from the start: the child may be gone before the test gets to wait for it.
     const closed = new Promise((r) => child.on('close', r))
-    const lines: string[] = []
-    child.stdout.on('data', (d) => lines.push(...String(d).split('\n').filter(Boolean)))
-    while (lines.length === 0) await new Promise((r) => setTimeout(r, 10))
-    const port = Number(lines[0])
+    // Lines from the text so far: a line may come in two chunks ('refused' and ' AuthenticationError' did).
+    let out = ''
+    child.stdout.on('data', (d) => (out += d))
+    const lines = (): string[] => out.split('\n').slice(0, -1)
+    while (lines().length === 0) await new Promise((r) => setTimeout(r, 10))
+    const port = Number(lines()[0])
     const conn = await AioClient.coro(['127.0.0.1', port], { authkey: 'pykey' })
     await conn.coro_sendBytes(Buffer.from('hello'))
     t.is((await conn.coro_recvBytes()).toString(), 'olleh|5')
@@ -209,7 +211,7 @@ with Listener(('127.0.0.1', 0), authkey=b'pykey') as l:
     conn.close()
     await t.throwsAsync(AioClient.coro(['127.0.0.1', port], { authkey: 'nope' }), { name: 'AuthenticationError', message: 'digest sent was rejected' })
     await closed
-    t.true(lines.includes('refused AuthenticationError'), lines.join('\n'))
+    t.true(lines().includes('refused AuthenticationError'), out)
   })
 
   run(`Node AioListener ⇄ Python ${version} Client: handshake and bytes both ways; a wrong key is refused`, async (t) => {

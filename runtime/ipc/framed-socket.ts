@@ -12,6 +12,7 @@
 //   the socket's own error          a reset, a refused connect, ...
 // A failed handshake ends the socket gently, so that the peer reads our #FAILURE#; anything else
 // destroys it.
+import { readSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import { EOFError, OSError } from '../core/errors.js'
 import { HANDSHAKE_MAX, clientHandshake, handshakeDriver, serverHandshake } from './auth.js'
@@ -20,6 +21,53 @@ import { CUT_OFF } from './queue.js'
 
 /** Payloads up to this size go out with their header in one write, as CPython does. */
 const ONE_WRITE_BYTES = 16384
+/** How long watchFor() looks for an answer before it leaves it to the event loop, in ms (none with AIOPROCESSING_SPIN=0). */
+const WATCH_MS = process.env.AIOPROCESSING_SPIN === '0' ? 0 : 0.3
+/** readNow()'s buffer: what it reads is copied out at once. */
+const scratch = Buffer.allocUnsafe(64 * 1024)
+
+/**
+ * Reads what has come on `socket` now, straight from its fd, without waiting for the event loop to
+ * be woken for it (that wake-up costs tens of µs after a sleep; a peer on this machine often
+ * answers sooner), and hands it to `input`, which must take it as the socket's 'data' would: true
+ * when bytes were read. The loop's own read then finds nothing, or the rest. False when nothing
+ * was there, input is over (the loop reads the 0 again and reports it), or the socket has no fd
+ * here (its input comes through the loop as usual).
+ */
+export function readNow(socket: Socket, input: (chunk: Buffer) => void): boolean {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd
+  if (typeof fd !== 'number' || fd < 0) return false
+  // Bytes the loop read and the stream holds are not handed on yet: newer ones must not pass them.
+  if (socket.readableLength > 0 || socket.readableFlowing !== true) return false
+  let n: number
+  try {
+    n = readSync(fd, scratch, 0, scratch.length, null)
+  } catch {
+    // EAGAIN: nothing yet. Any other error the loop's own read reports, as usual.
+    return false
+  }
+  if (n === 0) return false
+  input(Buffer.from(scratch.subarray(0, n)))
+  return true
+}
+
+/**
+ * Calls `read` on turns of the event loop for up to `ms`, until `answered()`, then leaves input
+ * to the loop: for a request whose answer usually comes within microseconds (and for a server,
+ * the next request of a client in a loop). The loop runs other work between the turns.
+ */
+export function watchFor(read: () => boolean, answered: () => boolean, ms = WATCH_MS): void {
+  if (ms <= 0) return
+  const end = performance.now() + ms
+  const turn = (): void => {
+    if (answered()) return
+    read()
+    if (!answered() && performance.now() < end) setImmediate(turn)
+  }
+  setImmediate(turn)
+}
+
+
 /** How long a peer has for the authkey handshake at a server (a listener's, a manager's) unless told otherwise. */
 export const HANDSHAKE_TIMEOUT_MS = 20_000
 /** How long a peer that failed the handshake has to read our verdict before its socket is dropped. */
@@ -89,15 +137,7 @@ export class FramedSocket {
         this.handshakeTimer.unref()
       }
     }
-    socket.on('data', (chunk: Buffer) => {
-      if (this.done || !this.reader.push(chunk)) return
-      const pending = o.backlog?.()
-      if (!pending) return
-      socket.pause()
-      void pending.then(() => {
-        if (!this.done) socket.resume()
-      })
-    })
+    socket.on('data', (chunk: Buffer) => this.input(chunk))
     socket.on('end', () => {
       const inFrame = this.reader.inFrame
       const report = (): void => {
@@ -115,6 +155,30 @@ export class FramedSocket {
     // Not before the constructor returned: a `ready` without a handshake may use this object.
     if (socket.connecting) socket.once('connect', () => this.begin())
     else queueMicrotask(() => this.begin())
+  }
+
+  private input(chunk: Buffer): void {
+    if (this.done || !this.reader.push(chunk)) return
+    const pending = this.o.backlog?.()
+    if (!pending) return
+    this.socket.pause()
+    void pending.then(() => {
+      if (!this.done) this.socket.resume()
+    })
+  }
+
+  /**
+   * Reads what has come on the socket now, without waiting for the event loop to be woken for it
+   * (the module's readNow), handed on as the 'data' event would be.
+   */
+  readNow(): boolean {
+    if (this.done) return false
+    return readNow(this.socket, (chunk) => this.input(chunk))
+  }
+
+  /** Looks for input on turns of the event loop until `answered()` (the module's watchFor). */
+  watchFor(answered: () => boolean, ms = WATCH_MS): void {
+    watchFor(() => this.readNow(), () => this.done || answered(), ms)
   }
 
   /** Sends one message; false when the socket's buffer is full (see drain). `owned`: the payload is not reused by the caller, so a large one is written without a copy. */

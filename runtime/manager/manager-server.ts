@@ -19,7 +19,7 @@ import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { decodeFromPeer, encode, encoded } from '../ipc/serialize.js'
-import { FramedSocket, HANDSHAKE_TIMEOUT_MS } from '../ipc/framed-socket.js'
+import { FramedSocket, HANDSHAKE_TIMEOUT_MS, readNow, watchFor } from '../ipc/framed-socket.js'
 import { MAX_MESSAGE_BYTES, framed, messageReader } from '../ipc/framing.js'
 import type { Connection } from '../ipc/connection.js'
 import { errorRecord } from '../core/remote-error.js'
@@ -95,6 +95,8 @@ interface Hosted {
 interface Wire {
   send(bytes: Uint8Array): void
   abort(error: Error): void
+  /** Looks for the next request on turns of the loop until `answered()` (framed-socket.ts watchFor). */
+  watchFor(answered: () => boolean): void
 }
 
 /** One client connection: framed messages in our serializer over a socket of this thread (or a fast lane, sync-pipe.ts). */
@@ -113,11 +115,16 @@ class ClientConn {
   /** Set by the first message: a Python client (pickles, py-server.ts), or undefined for the library's own. */
   python: PyConnection | undefined
   firstSeen = false
+  /** Messages received: a watch for the next request ends when it moves. */
+  received = 0
 
   send(msg: Answer): void {
     if (this.closed) return
     const n = encode(msg, 'result')
     this.channel.send(encoded().subarray(0, n))
+    // A client in a loop sends its next request within µs: looked for before the loop would wake for it.
+    const seen = this.received
+    this.channel.watchFor(() => this.received !== seen || this.closed)
   }
 }
 
@@ -185,6 +192,7 @@ export class Server implements PyHost {
   }
 
   private received(client: ClientConn, bytes: Buffer, socket?: FramedSocket): void {
+    client.received++
     if (!client.firstSeen) {
       client.firstSeen = true
       // One address serves both: the library's messages start with a small tag, a pickle with PROTO.
@@ -585,7 +593,11 @@ export class Server implements PyHost {
       closeSync(keepFd)
       this.gone(lane)
     }
-    lane.channel = { send: (bytes) => void output.write(framed(bytes)), abort: cut }
+    lane.channel = {
+      send: (bytes) => void output.write(framed(bytes)),
+      abort: cut,
+      watchFor: (answered) => watchFor(() => readNow(input, (chunk) => void reader.push(chunk)), answered),
+    }
     // The same framing and size limit as a socket's: a client never sizes the server's allocations.
     const reader = messageReader(MAX_MESSAGE_BYTES, (bytes) => {
       unlink()

@@ -295,6 +295,8 @@ class Channel {
     this.pending.set(id, p)
     channel.socket.ref()
     channel.send(encoded().subarray(0, n))
+    // The server answers most calls within tens of µs: looked for on turns of the loop, sooner than its wake-up.
+    channel.watchFor(() => !this.pending.has(id))
     const onAbort = (): void => {
       p.aborted = { reason: signal!.reason }
       channel.send(encodeCopy([this.nextId++, OP_CANCEL, id] satisfies Request, 'obj'))

@@ -58,6 +58,9 @@ function systemError(error: unknown): unknown {
   return typeof e?.code === 'string' && !(e instanceof OSError) ? new OSError(`the connection to the manager failed: ${e.message}`, { cause: e }) : e
 }
 
+/** How long a lane's blocking read spins before it sleeps, in ms (not at all with AIOPROCESSING_SPIN=0). */
+const LANE_SPIN_MS = process.env.AIOPROCESSING_SPIN === '0' ? 0 : 0.1
+
 /** Bytes read ahead: an answer and its header usually come in one read. */
 const READ_AHEAD = 64 * 1024
 
@@ -67,6 +70,8 @@ export class SyncPipe {
   private start = 0
   private end = 0
   private closed = false
+  /** A lane's answer FIFO opened a second time, non-blocking: read in a spin before the blocking read sleeps. */
+  private spinIn = -1
 
   private constructor(
     private readonly out: number,
@@ -98,10 +103,15 @@ export class SyncPipe {
    */
   static open(request: string, answer: string): SyncPipe {
     const in_ = openSync(answer, constants.O_RDONLY)
+    let spinIn = -1
     try {
-      return new SyncPipe(openSync(request, constants.O_WRONLY), in_)
+      if (LANE_SPIN_MS > 0) spinIn = openSync(answer, constants.O_RDONLY | constants.O_NONBLOCK)
+      const pipe = new SyncPipe(openSync(request, constants.O_WRONLY), in_)
+      pipe.spinIn = spinIn
+      return pipe
     } catch (error) {
       closeSync(in_)
+      if (spinIn >= 0) closeSync(spinIn)
       throw error
     }
   }
@@ -190,12 +200,30 @@ export class SyncPipe {
   private read(into: Buffer, at: number, max: number): number {
     let n: number
     try {
-      n = this.socketFd ? polled(() => readSync(this.in_, into, at, max, null)) : readSync(this.in_, into, at, max, null)
+      n = this.socketFd ? polled(() => readSync(this.in_, into, at, max, null)) : this.spun(into, at, max) ?? readSync(this.in_, into, at, max, null)
     } catch (error) {
       throw systemError(error)
     }
     if (n === 0) throw new EOFError('the manager closed the connection')
     return n
+  }
+
+  /**
+   * A lane's answer read in a spin of up to LANE_SPIN_MS: the server answers a call within tens
+   * of µs, sooner than this thread would be woken from a blocking read (40–55 µs after a sleep
+   * here). Undefined when nothing came (the blocking read follows); 0 at end of input.
+   */
+  private spun(into: Buffer, at: number, max: number): number | undefined {
+    if (this.spinIn < 0) return undefined
+    const end = performance.now() + LANE_SPIN_MS
+    do {
+      try {
+        return readSync(this.spinIn, into, at, max, null)
+      } catch (error) {
+        if (!wouldBlock(error)) throw error
+      }
+    } while (performance.now() < end)
+    return undefined
   }
 
   close(): void {
@@ -204,5 +232,6 @@ export class SyncPipe {
     if (this.socketFd) return closeDetached(this.out)
     closeSync(this.out)
     closeSync(this.in_)
+    if (this.spinIn >= 0) closeSync(this.spinIn)
   }
 }
