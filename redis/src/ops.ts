@@ -262,22 +262,32 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) then redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1]) return 1 end
 return 0`,
   },
-  // KEYS: waiters; ARGV: n (-1: all), prefix of the waiters' keys, prefix of their leases. How many
-  // were woken; a waiter whose lease ran out (its process died while waiting) is dropped, not counted.
+  // KEYS: waiters; ARGV: n (-1: all), prefix of the waiters' keys, prefix of their leases. The
+  // waiters woken; a waiter whose lease ran out (its process died while waiting) is dropped, not counted.
   aioNotify: {
     keys: 1,
     lua: `local n = tonumber(ARGV[1])
-local woken = 0
-while n < 0 or woken < n do
+local woken = {}
+while n < 0 or #woken < n do
   local w = redis.call('LPOP', KEYS[1])
   if not w then break end
   if redis.call('EXISTS', ARGV[3] .. w) == 1 then
     redis.call('RPUSH', ARGV[2] .. w, '1')
     redis.call('PEXPIRE', ARGV[2] .. w, 600000)
-    woken = woken + 1
+    woken[#woken + 1] = w
   end
 end
 return woken`,
+  },
+  // KEYS: a notified waiter's wake-up list, its lease. 1 when the waiter died before it took the
+  // wake-up (still there, lease gone): taken back, to be given to another; 0 when it took it or lives.
+  aioNotifyLost: {
+    keys: 2,
+    lua: `if redis.call('LLEN', KEYS[1]) > 0 and redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0`,
   },
   // KEYS: barrier, channel; ARGV: parties. {index, generation, passed (1/0)}, or {-1} when broken.
   aioBarrierArrive: {
@@ -627,6 +637,27 @@ const EVENT: Record<string, Handler> = {
 }
 
 /** Python's Condition over a Redis RLock (`<key>:lock`) and a list of waiters, each woken by its own key. */
+/**
+ * A notify(n) can reach a waiter that died an instant before (its lease not yet run out): until
+ * each waiter it woke has taken its wake-up, this thread looks, every third of a lease; one that
+ * died first has it taken back and given to the next live waiter, so that n live waiters wake.
+ * (Looked after by the notifier's Redis thread: if that process dies too, the wake-up is lost.)
+ */
+function watchNotified(env: Env, key: string, woken: string[]): void {
+  for (const w of woken) {
+    const watch = `${key}#notified#${w}`
+    const until = performance.now() + 10 * env.leaseMs
+    env.renew(watch, async () => {
+      if (Number(await sc(env).aioNotifyLost(`${key}:w:${w}`, `${key}:alive:${w}`)) === 1) {
+        watchNotified(env, key, (await sc(env).aioNotify(`${key}:waiters`, 1, `${key}:w:`, `${key}:alive:`)) as string[])
+        return false
+      }
+      // Taken (the list is gone) or long enough: stop looking.
+      return (await env.r.exists(`${key}:w:${w}`)) === 1 && performance.now() < until
+    })
+  }
+}
+
 const CONDITION: Record<string, Handler> = {
   __create: async () => undefined,
   acquire: (env, key, args) => rlockAcquire(env, `${key}:lock`, args),
@@ -674,7 +705,7 @@ const CONDITION: Record<string, Handler> = {
   },
   notify: async (env, key, [n = 1]) => {
     if ((await env.r.hget(`${key}:lock`, 'owner')) !== env.me) throw new OpError('RuntimeError', 'cannot notify on un-acquired lock')
-    await sc(env).aioNotify(`${key}:waiters`, Number(n), `${key}:w:`, `${key}:alive:`)
+    watchNotified(env, key, (await sc(env).aioNotify(`${key}:waiters`, Number(n), `${key}:w:`, `${key}:alive:`)) as string[])
     return undefined
   },
   notifyAll: async (env, key) => {

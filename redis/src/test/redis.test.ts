@@ -512,3 +512,37 @@ setInterval(() => {}, 1000)
   await waiters[4].line(0)
   t.deepEqual((ctx.list('order').toArray() as number[]).slice(2).sort(), [3, 4])
 })
+
+test('a notify(1) spent on a waiter that had just died (its lease still running) is passed on to the next live waiter once the lease runs out', async (t) => {
+  const lease = 3_000
+  const { server, ctx, ns, dir } = setup(t, lease)
+  const cond = ctx.AioCondition('c')
+  const parked = async (n: number): Promise<void> => {
+    const end = Date.now() + LONG
+    while (!String(cond).endsWith(`waiters=${n})`)) {
+      if (Date.now() > end) throw new Error(`not ${n} waiters in time: ${String(cond)}`)
+      await new Promise((r) => setTimeout(r, 5))
+    }
+  }
+  const waiter = (): Child =>
+    child(t, dir, server.socket, ns, `
+const cond = ctx.AioCondition('c')
+cond.acquire()
+console.log(String(cond.wait(${LONG})))
+cond.release()
+ctx.close()
+`, lease)
+  // First in line, then killed: notify(1) reaches it while its lease runs, as it would a live one.
+  const first = waiter()
+  await parked(1)
+  const second = waiter()
+  await parked(2)
+  first.proc.kill('SIGKILL')
+  await first.exited
+  t.true(await cond.coro_acquire(true, LONG))
+  cond.notify(1)
+  cond.release()
+  // Before, the wake-up went with the dead waiter and the live one slept until its timeout (false).
+  t.is(await second.line(0), 'true')
+  t.is(await second.exited, 0, second.err())
+})
