@@ -58,6 +58,15 @@ function child(t: { teardown(f: () => void): void }, dir: string, url: string, n
   }
 }
 
+/** Waits until `n` waiters are parked on `cond` (its text says so). */
+async function parkedOn(cond: object, n: number): Promise<void> {
+  const end = Date.now() + LONG
+  while (!String(cond).endsWith(`waiters=${n})`)) {
+    if (Date.now() > end) throw new Error(`not ${n} waiters in time: ${String(cond)}`)
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
 let n = 0
 function setup(t: { teardown(f: () => void): void }, lease = 10_000): { server: RedisServer; ctx: RedisContext; ns: string; dir: string } {
   const server = startRedis()
@@ -145,13 +154,7 @@ cond.wait()
 `, 1_000)
   await c.line(0)
   const cond = ctx.AioCondition('c')
-  const parked = async (n: number): Promise<void> => {
-    const end = Date.now() + LONG
-    while (!String(cond).endsWith(`waiters=${n})`)) {
-      if (Date.now() > end) throw new Error(`not ${n} waiters in time: ${String(cond)}`)
-      await new Promise((r) => setTimeout(r, 5))
-    }
-  }
+  const parked = (n: number): Promise<void> => parkedOn(cond, n)
   await parked(1)
   c.proc.kill('SIGKILL')
   await c.exited
@@ -517,13 +520,7 @@ test('a notify(1) spent on a waiter that had just died (its lease still running)
   const lease = 3_000
   const { server, ctx, ns, dir } = setup(t, lease)
   const cond = ctx.AioCondition('c')
-  const parked = async (n: number): Promise<void> => {
-    const end = Date.now() + LONG
-    while (!String(cond).endsWith(`waiters=${n})`)) {
-      if (Date.now() > end) throw new Error(`not ${n} waiters in time: ${String(cond)}`)
-      await new Promise((r) => setTimeout(r, 5))
-    }
-  }
+  const parked = (n: number): Promise<void> => parkedOn(cond, n)
   const waiter = (): Child =>
     child(t, dir, server.socket, ns, `
 const cond = ctx.AioCondition('c')
