@@ -246,6 +246,28 @@ test('awaited calls whose answers are read on turns of the loop (readNow) keep e
   t.is(r.stdout.trim(), '1048576 7')
 })
 
+test('a connection reset that readNow meets is reported as the reset (an error), not as a clean end of input', async (t) => {
+  const { readNow } = await import('../runtime/ipc/framed-socket.js')
+  const server = net.createServer()
+  t.teardown(() => server.close())
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve))
+  const c = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1')
+  t.teardown(() => c.destroy())
+  const outcome = new Promise<string>((resolve) => {
+    c.on('error', (e: NodeJS.ErrnoException) => resolve(`error ${e.code} ${e.message}`))
+    c.on('end', () => resolve('end'))
+  })
+  c.on('data', () => {})
+  const s = await accepted
+  await new Promise((resolve) => c.once('connect', resolve))
+  // The peer resets on loopback: the kernel has the reset for c's next read before this returns,
+  // and readNow's read, not the loop's, is that read (the kernel reports it to one read only).
+  s.resetAndDestroy()
+  t.false(readNow(c, () => t.fail('no bytes were sent')))
+  t.is(await outcome, 'error ECONNRESET read ECONNRESET')
+})
+
 test('one thread is one client: an RLock taken with coro_acquire is released by release(), and the reverse', async (t) => {
   const m = manager(t)
   const r = m.RLock()
