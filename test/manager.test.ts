@@ -246,6 +246,35 @@ test('awaited calls whose answers are read on turns of the loop (readNow) keep e
   t.is(r.stdout.trim(), '1048576 7')
 })
 
+test('no spin while runnable threads outnumber the cores: a spinning client took the core its server needed (4 clients on 2 cores made 2.5x fewer calls)', async (t) => {
+  const r = await runNode(`
+    import { Worker } from 'node:worker_threads'
+    import { availableParallelism } from 'node:os'
+    import { coreFree } from ${JSON.stringify(new URL('../runtime/core/idle-core.js', import.meta.url).href)}
+    import { watchFor } from ${JSON.stringify(new URL('../runtime/ipc/framed-socket.js', import.meta.url).href)}
+    const stop = new Int32Array(new SharedArrayBuffer(4))
+    // Threads that are always runnable, more than the cores.
+    const busy = Array.from({ length: availableParallelism() + 2 }, () => new Worker(
+      'import { workerData } from "node:worker_threads"; const s = new Int32Array(workerData); while (Atomics.load(s, 0) === 0);',
+      { eval: true, workerData: stop.buffer }))
+    await Promise.all(busy.map((w) => new Promise((resolve) => w.once('online', resolve))))
+    let free = true
+    const end = performance.now() + 10000
+    while (free && performance.now() < end) {
+      free = coreFree()
+      await new Promise((resolve) => setTimeout(resolve, 3))
+    }
+    let reads = 0
+    watchFor(() => (reads++, false), () => false, 50)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    Atomics.store(stop, 0, 1)
+    await Promise.all(busy.map((w) => w.terminate()))
+    console.log(JSON.stringify({ free, reads }))
+  `)
+  t.is(r.status, 0, r.stderr)
+  t.deepEqual(JSON.parse(r.stdout.trim()), { free: false, reads: 0 })
+})
+
 test('a connection reset that readNow meets is reported as the reset (an error), not as a clean end of input', async (t) => {
   const { readNow } = await import('../runtime/ipc/framed-socket.js')
   const server = net.createServer()

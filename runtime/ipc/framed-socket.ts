@@ -15,6 +15,7 @@
 import { readSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import { EOFError, OSError } from '../core/errors.js'
+import { coreFree } from '../core/idle-core.js'
 import { HANDSHAKE_MAX, clientHandshake, handshakeDriver, serverHandshake } from './auth.js'
 import { FrameReader, MAX_MESSAGE_BYTES, frameHeader, framed, wholeMessages, type FrameSink } from './framing.js'
 import { CUT_OFF } from './queue.js'
@@ -60,10 +61,12 @@ export function readNow(socket: Socket, input: (chunk: Buffer) => void): boolean
 /**
  * Calls `read` on turns of the event loop for up to `ms`, until `answered()`, then leaves input
  * to the loop: for a request whose answer usually comes within microseconds (and for a server,
- * the next request of a client in a loop). The loop runs other work between the turns.
+ * the next request of a client in a loop). The loop runs other work between the turns. Not at all
+ * while the machine has no core free (idle-core.ts).
  */
 export function watchFor(read: () => boolean, answered: () => boolean, ms = WATCH_MS): void {
-  if (ms <= 0) return
+  // Only while a core is free: else the turns take the core the peer needs to answer.
+  if (ms <= 0 || !coreFree()) return
   const end = performance.now() + ms
   const turn = (): void => {
     if (answered()) return
