@@ -15,6 +15,7 @@
 import { readSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import { EOFError, OSError } from '../core/errors.js'
+import { coreFree } from '../core/idle-core.js'
 import { HANDSHAKE_MAX, clientHandshake, handshakeDriver, serverHandshake } from './auth.js'
 import { FrameReader, MAX_MESSAGE_BYTES, frameHeader, framed, wholeMessages, type FrameSink } from './framing.js'
 import { CUT_OFF } from './queue.js'
@@ -31,8 +32,9 @@ const scratch = Buffer.allocUnsafe(64 * 1024)
  * be woken for it (that wake-up costs tens of µs after a sleep; a peer on this machine often
  * answers sooner), and hands it to `input`, which must take it as the socket's 'data' would: true
  * when bytes were read. The loop's own read then finds nothing, or the rest. False when nothing
- * was there, input is over (the loop reads the 0 again and reports it), or the socket has no fd
- * here (its input comes through the loop as usual).
+ * was there, input is over (the loop reads the 0 again and reports it), the read failed (the
+ * socket is destroyed with that error, as its own read would), or the socket has no fd here (its
+ * input comes through the loop as usual).
  */
 export function readNow(socket: Socket, input: (chunk: Buffer) => void): boolean {
   const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd
@@ -42,8 +44,13 @@ export function readNow(socket: Socket, input: (chunk: Buffer) => void): boolean
   let n: number
   try {
     n = readSync(fd, scratch, 0, scratch.length, null)
-  } catch {
-    // EAGAIN: nothing yet. Any other error the loop's own read reports, as usual.
+  } catch (error) {
+    // EAGAIN: nothing yet. Any other error is reported as the loop's own read would: the kernel
+    // hands a socket's error (ECONNRESET...) to one read only, so the loop's would see a clean end.
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'EAGAIN' || code === 'EWOULDBLOCK' || code === 'EINTR') return false
+    const { errno } = error as NodeJS.ErrnoException
+    socket.destroy(Object.assign(new Error(`read ${code}`), { errno, code, syscall: 'read' }))
     return false
   }
   if (n === 0) return false
@@ -54,10 +61,12 @@ export function readNow(socket: Socket, input: (chunk: Buffer) => void): boolean
 /**
  * Calls `read` on turns of the event loop for up to `ms`, until `answered()`, then leaves input
  * to the loop: for a request whose answer usually comes within microseconds (and for a server,
- * the next request of a client in a loop). The loop runs other work between the turns.
+ * the next request of a client in a loop). The loop runs other work between the turns. Not at all
+ * while the machine has no core free (idle-core.ts).
  */
 export function watchFor(read: () => boolean, answered: () => boolean, ms = WATCH_MS): void {
-  if (ms <= 0) return
+  // Only while a core is free: else the turns take the core the peer needs to answer.
+  if (ms <= 0 || !coreFree()) return
   const end = performance.now() + ms
   const turn = (): void => {
     if (answered()) return

@@ -18,6 +18,7 @@ import { EOFError, OSError } from '../core/errors.js'
 import { MAX_MESSAGE_BYTES, frameHeader } from '../ipc/framing.js'
 import { DetachedConnectState, closeDetached } from '../ipc/sockets.js'
 import { blockOn, coroBlockOn } from '../core/wait.js'
+import { coreFree } from '../core/idle-core.js'
 
 /** Reads of a socket that found nothing, retried at once before the thread sleeps. */
 const SPIN_READS = 40
@@ -211,10 +212,12 @@ export class SyncPipe {
   /**
    * A lane's answer read in a spin of up to LANE_SPIN_MS: the server answers a call within tens
    * of µs, sooner than this thread would be woken from a blocking read (40–55 µs after a sleep
-   * here). Undefined when nothing came (the blocking read follows); 0 at end of input.
+   * here). Undefined when nothing came (the blocking read follows), or when no core is free
+   * (idle-core.ts); 0 at end of input.
    */
   private spun(into: Buffer, at: number, max: number): number | undefined {
-    if (this.spinIn < 0) return undefined
+    // Only while a core is free: else the spin takes the core the server needs to answer.
+    if (this.spinIn < 0 || !coreFree()) return undefined
     const end = performance.now() + LANE_SPIN_MS
     do {
       try {
