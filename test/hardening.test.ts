@@ -115,6 +115,51 @@ test('pools of 2,000 tasks, 5 % of them ending their worker with process.exit, c
   t.true(grown <= 16, `${grown} fds more than after the first round`)
 })
 
+test('a spare process that cannot be spawned for want of fds (EMFILE) fails alone: the supervisor and the manager it runs live on', async (t) => {
+  const script = `
+    import { closeSync, openSync } from 'node:fs'
+    import { AioManager, AioProcess } from ${ENTRY}
+    let failed = ''
+    const write = process.stderr.write.bind(process.stderr)
+    process.stderr.write = (s, ...rest) => {
+      if (String(s).includes('supervisor failed')) failed += String(s).split('\\n')[0]
+      return write(s, ...rest)
+    }
+    const m = new AioManager()
+    m.start()
+    const q = m.Queue()
+    q.put(1)
+    q.get()
+    // A spawn: the supervisor refills its spare processes shortly after (SPARE_DELAY_MS), here
+    // while no fd is left.
+    const p = new AioProcess({ target: () => {}, startMethod: 'spawn' })
+    p.start()
+    const held = []
+    try {
+      for (;;) held.push(openSync('/dev/null', 'r'))
+    } catch (e) {
+      if (e.code !== 'EMFILE') throw e
+    }
+    // Long past the refill's delay (150 ms); a failure shows at once.
+    const end = performance.now() + 3000
+    while (!failed && performance.now() < end) await new Promise((resolve) => setTimeout(resolve, 50))
+    for (const fd of held) closeSync(fd)
+    let alive
+    try {
+      q.put('after')
+      alive = q.get(true, 10000)
+    } catch (e) {
+      alive = e.message
+    }
+    await p.coro_join(30000)
+    m.shutdown()
+    console.log(JSON.stringify({ failed, alive }))
+  `
+  const { status, stdout: out, stderr: err } = await runNodeUnderFdLimit(script)
+  t.is(status, 0, err)
+  t.deepEqual(JSON.parse(out.trim().split('\n').pop()!), { failed: '', alive: 'after' })
+})
+
 test('Condition.notify(1) skips a waiter whose thread was killed inside wait(); the live waiter wakes', async (t) => {
   const cond = new AioCondition()
   const results = new AioQueue<boolean>()

@@ -4,7 +4,7 @@
 // a server that dies under pending calls.
 import test, { type ExecutionContext } from 'ava'
 import { AioClient, AioEvent, AioManager, AioProcess, AuthenticationError, OSError, getContext } from '../generated/index.generated.js'
-import { ENTRY, LONG, joined, runNode, start } from './helpers.js'
+import { ENTRY, LONG, joined, runNode, runNodeUnderFdLimit, start } from './helpers.js'
 import { spawn } from 'node:child_process'
 import net from 'node:net'
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
@@ -190,7 +190,10 @@ test('frames sent after a failed handshake are not served', async (t) => {
   t.is(await q.coro_get(true, LONG), 'still serving')
 })
 
-test('peers that connect and say nothing are dropped once the handshake timeout passes, mid-handshake ones too; the server goes on serving', async (t) => {
+// Serial (alone in this process, before the others): this client's own awaited connection has
+// to finish its handshake within the short timeout, on this process's event loop, which the
+// other tests' blocking calls (start() waits for its server) can hold for seconds under load.
+test.serial('peers that connect and say nothing are dropped once the handshake timeout passes, mid-handshake ones too; the server goes on serving', async (t) => {
   // Short, but not so short that a loaded machine's own clients miss it (300 ms did under load).
   const m = new AioManager({ handshakeTimeout: 5000 })
   m.start()
@@ -614,6 +617,44 @@ test("a main thread's blocking calls take the fast lane (FIFOs, no I/O thread), 
   t.deepEqual(first, ['x', LANE_FDS], 'the FIFO ends are open while the manager serves')
   t.is(after, 0, 'a shut-down manager leaves no lane open')
   t.true(grown <= 2, `fds grew by ${grown} over 10 managers`)
+})
+
+test("a fast lane opens with one fd left short of the spin's: it goes without the spin, not without the lane", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'aio-lane-fds-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  // The lane's FIFOs with the server's ends open, in a process of no other thread that opens fds.
+  const { status, stdout, stderr } = await runNodeUnderFdLimit(`
+    import { closeSync, constants, openSync, readdirSync, writeSync } from 'node:fs'
+    import { execFileSync } from 'node:child_process'
+    import { join } from 'node:path'
+    import { SyncPipe } from ${JSON.stringify(new URL('../runtime/manager/sync-pipe.js', import.meta.url).href)}
+    import { framed } from ${JSON.stringify(new URL('../runtime/ipc/framing.js', import.meta.url).href)}
+    const request = join(${JSON.stringify(dir)}, 'r')
+    const answer = join(${JSON.stringify(dir)}, 'a')
+    execFileSync('mkfifo', ['-m', '600', request, answer])
+    const serverIn = openSync(request, constants.O_RDONLY | constants.O_NONBLOCK)
+    const serverOut = openSync(answer, constants.O_RDWR | constants.O_NONBLOCK)
+    const before = readdirSync('/proc/self/fd').length
+    const held = []
+    try {
+      for (;;) held.push(openSync('/dev/null', 'r'))
+    } catch (e) {
+      if (e.code !== 'EMFILE') throw e
+    }
+    // Room for the lane's two fds, not for the spin's third.
+    closeSync(held.pop())
+    closeSync(held.pop())
+    const pipe = SyncPipe.open(request, answer)
+    for (const fd of held) closeSync(fd)
+    const fds = readdirSync('/proc/self/fd').length - before
+    writeSync(serverOut, framed(Buffer.from('answer')))
+    console.log(JSON.stringify({ fds, got: pipe.recv().toString() }))
+    pipe.close()
+    closeSync(serverIn)
+    closeSync(serverOut)
+  `)
+  t.is(status, 0, stderr)
+  t.deepEqual(JSON.parse(stdout.trim()), { fds: 2, got: 'answer' })
 })
 
 test('a blocking call waiting on the fast lane when the manager process dies fails with OSError, not a hang', async (t) => {

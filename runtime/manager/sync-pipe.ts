@@ -104,17 +104,22 @@ export class SyncPipe {
    */
   static open(request: string, answer: string): SyncPipe {
     const in_ = openSync(answer, constants.O_RDONLY)
-    let spinIn = -1
+    let pipe: SyncPipe
     try {
-      if (LANE_SPIN_MS > 0) spinIn = openSync(answer, constants.O_RDONLY | constants.O_NONBLOCK)
-      const pipe = new SyncPipe(openSync(request, constants.O_WRONLY), in_)
-      pipe.spinIn = spinIn
-      return pipe
+      pipe = new SyncPipe(openSync(request, constants.O_WRONLY), in_)
     } catch (error) {
       closeSync(in_)
-      if (spinIn >= 0) closeSync(spinIn)
       throw error
     }
+    // The spin's fd is a nicety: without it (no fd left: EMFILE) the lane reads as before.
+    if (LANE_SPIN_MS > 0) {
+      try {
+        pipe.spinIn = openSync(answer, constants.O_RDONLY | constants.O_NONBLOCK)
+      } catch {
+        // no spin on this lane
+      }
+    }
+    return pipe
   }
 
   /** Writes one frame (connection framing, framing.ts), all of it, without copying the payload. */

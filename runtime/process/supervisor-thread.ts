@@ -151,6 +151,8 @@ function spawnProcess(m: SpawnMessage, i32: Int32Array, stop: (code: number) => 
     writeAllSync(2, `Process ${m.data.name}:\n${error.stack ?? error}\n`)
     end(1)
   })
+  // The spawn failed at once (EMFILE...): nothing to relay or send; its 'error' ends it.
+  if (!child.stdio) return
   // A relayed pipe (a pool worker's) ends after the process: the pool must find everything the
   // process wrote before it ended in its pipe by the time the process is marked stopped.
   const data = (child.stdio as unknown as (Socket | null)[])[DATA_FD]
@@ -251,6 +253,10 @@ function startProcess(execArgv: string[] = []): ChildProcess {
   stdio[PARENT_FD] = 'pipe'
   stdio[DATA_FD] = 'pipe'
   const child = spawnChild(process.execPath, [...workerExecArgv(), ...execArgv, spawnBootstrap, ...classModules], { stdio, serialization: 'advanced' })
+  // A spawn that failed at once (EMFILE: no fd for its pipes) has no stdio and no channel; its
+  // 'error' event comes next. Reading its stdio threw here, in a spare's refill that killed this
+  // thread, and with it every process it supervised (a manager's server among them).
+  if (!child.stdio) return child
   ;(child.stdio[PARENT_FD] as Socket | null)?.unref()
   // Read only when relayed (a pool worker's); otherwise it never keeps this thread alive.
   ;((child.stdio as unknown as (Socket | null)[])[DATA_FD])?.unref()
