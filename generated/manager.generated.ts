@@ -33,7 +33,7 @@ export class AioManager {
 
   /**
    * A manager not yet started; call start(), connect() or serveForever().
-   * @param options address: ['host', port] (TCP, for remote managers) or a Unix socket path (default: a private one); authkey: the shared secret (default: 32 random bytes); serializer: 'pickle' to connect() to a Python manager; handshakeTimeout: the ms a server started here gives a connection to finish its authkey handshake before it drops it (default 20,000). (default: {})
+   * @param options address: ['host', port] (TCP, for remote managers) or a Unix socket path (default: a private one); authkey: the shared secret (default: 32 random bytes); serializer: 'pickle' to connect() to a Python manager; handshakeTimeout: the ms a server started here gives a connection to finish its authkey handshake before it drops it (default: no limit; past 64 connections in their handshake at once the oldest is dropped anyway). (default: {})
    */
   constructor(options: ManagerOptions = {}) {
     if (wrapping !== undefined) {

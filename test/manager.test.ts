@@ -300,6 +300,29 @@ test('a connection reset that readNow meets is reported as the reset (an error),
   t.is(await outcome, 'error ECONNRESET read ECONNRESET')
 })
 
+test.serial('past 64 connections in their handshake at once, the oldest is dropped (no time limit by default): 100 silent peers leave the server serving, holding at most 64 of them', async (t) => {
+  const m = manager(t)
+  const q = m.Queue()
+  q.put('warm')
+  t.is(await q.coro_get(true, LONG), 'warm')
+  let closed = 0
+  const socks = Array.from({ length: 100 }, () => {
+    const s = net.connect(m.address as string)
+    s.on('error', () => {})
+    s.on('close', () => closed++)
+    s.resume()
+    return s
+  })
+  t.teardown(() => socks.forEach((s) => s.destroy()))
+  const end = Date.now() + LONG
+  while (closed < 36 && Date.now() < end) await new Promise((r) => setTimeout(r, 10))
+  t.true(closed >= 36, `${closed} of 100 silent peers were dropped`)
+  // The first ones went, the last 64 are still there.
+  t.true(socks[0].destroyed && !socks[99].destroyed)
+  q.put('still serving')
+  t.is(await q.coro_get(true, LONG), 'still serving')
+})
+
 test('one thread is one client: an RLock taken with coro_acquire is released by release(), and the reverse', async (t) => {
   const m = manager(t)
   const r = m.RLock()

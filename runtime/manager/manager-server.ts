@@ -19,7 +19,7 @@ import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { decodeFromPeer, encode, encoded } from '../ipc/serialize.js'
-import { FramedSocket, HANDSHAKE_TIMEOUT_MS, readNow, watchFor } from '../ipc/framed-socket.js'
+import { FramedSocket, readNow, watchFor } from '../ipc/framed-socket.js'
 import { MAX_MESSAGE_BYTES, framed, messageReader } from '../ipc/framing.js'
 import type { Connection } from '../ipc/connection.js'
 import { errorRecord } from '../core/remote-error.js'
@@ -91,6 +91,9 @@ interface Hosted {
   python?: true
 }
 
+/** The most connections a server keeps in their handshake at once (see accept). */
+const MAX_HANDSHAKING = 64
+
 /** Where a connection's answers go and how it is cut: a socket's framing, or a client's fast lane. */
 interface Wire {
   send(bytes: Uint8Array): void
@@ -147,6 +150,8 @@ export class Server implements PyHost {
   /** Typeids given to existing objects (publish()): create(name) gives that object. */
   private readonly published = new Map<string, number>()
   private readonly key: Buffer | null
+  /** Connections not past their handshake yet, oldest first. */
+  private readonly handshaking = new Set<ClientConn>()
   private stopped!: () => void
   readonly done = new Promise<void>((resolve) => (this.stopped = resolve))
 
@@ -180,15 +185,28 @@ export class Server implements PyHost {
     const channel = new FramedSocket(socket, {
       role: 'server',
       authkey: this.key,
-      // A peer that connects and never finishes the handshake is dropped, not kept with its fd for ever.
-      handshakeMs: this.options.handshakeTimeout ?? HANDSHAKE_TIMEOUT_MS,
+      // Only when asked: a client of this library handshakes on its event loop, which its own
+      // blocking calls may hold for as long as they wait; a deadline would drop it as if silent.
+      handshakeMs: this.options.handshakeTimeout,
+      ready: () => this.handshaking.delete(client),
       message: (bytes) => this.received(client, bytes, channel),
       ended: () => {},
-      closed: () => this.gone(client),
+      closed: () => {
+        this.handshaking.delete(client)
+        this.gone(client)
+      },
       backlog: () => client.python?.backlog(),
     })
     client.channel = channel
     this.clients.add(client)
+    // Peers that connect and say nothing hold an fd each: past MAX_HANDSHAKING of them at once, the
+    // one waiting longest is dropped (as sshd's MaxStartups), so they cannot use up the server's fds.
+    this.handshaking.add(client)
+    if (this.handshaking.size > MAX_HANDSHAKING) {
+      const oldest = this.handshaking.values().next().value!
+      this.handshaking.delete(oldest)
+      oldest.channel.abort(new OSError(`more than ${MAX_HANDSHAKING} connections were in their handshake at once: the oldest was dropped`))
+    }
   }
 
   private received(client: ClientConn, bytes: Buffer, socket?: FramedSocket): void {

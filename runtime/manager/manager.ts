@@ -30,8 +30,10 @@ export interface ManagerOptions {
   serializer?: 'default' | 'pickle'
   /**
    * A server started here (start(), serveForever()) drops a connection that has not finished its
-   * authkey handshake within this many ms (default 20,000): peers that connect and say nothing
-   * would each hold an fd for ever, and enough of them stop the server from accepting.
+   * authkey handshake within this many ms (default: no limit). Silent peers are bounded anyway:
+   * past 64 connections in their handshake at once, the oldest is dropped. A limit also drops a
+   * client of this library whose event loop its own blocking calls hold longer than that while
+   * its awaitable connection handshakes, so set it above your longest blocking wait.
    */
   handshakeTimeout?: number
 }
