@@ -323,6 +323,23 @@ test.serial('past 64 connections in their handshake at once, the oldest is dropp
   t.is(await q.coro_get(true, LONG), 'still serving')
 })
 
+test('one watch per socket: 200 calls of watchFor while one runs read the socket once a turn, not 200 times', async (t) => {
+  const { FramedSocket } = await import('../runtime/ipc/framed-socket.js')
+  const server = net.createServer((c) => c.resume())
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  t.teardown(() => server.close())
+  const sock = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1')
+  t.teardown(() => sock.destroy())
+  const channel = new FramedSocket(sock, { role: 'client', authkey: null, message: () => {}, ended: () => {} })
+  await new Promise((r) => sock.once('connect', r))
+  let reads = 0
+  channel.readNow = () => (reads++, false)
+  for (let i = 0; i < 200; i++) channel.watchFor(() => false, 50)
+  await new Promise((r) => setImmediate(r))
+  // None where no core is free (the watch does not start), else one: before, each call had its own loop.
+  t.true(reads <= 1, `${reads} reads in one turn`)
+})
+
 test('one thread is one client: an RLock taken with coro_acquire is released by release(), and the reverse', async (t) => {
   const m = manager(t)
   const r = m.RLock()

@@ -60,20 +60,21 @@ export function readNow(socket: Socket, input: (chunk: Buffer) => void): boolean
 
 /**
  * Calls `read` on turns of the event loop for up to `ms`, until `answered()`, then leaves input
- * to the loop: for a request whose answer usually comes within microseconds (and for a server,
- * the next request of a client in a loop). The loop runs other work between the turns. Not at all
- * while the machine has no core free (idle-core.ts).
+ * to the loop (and calls `ended`): for a request whose answer usually comes within microseconds
+ * (and for a server, the next request of a client in a loop). The loop runs other work between the
+ * turns. Not at all (false) while the machine has no core free (idle-core.ts), or with the spin off.
  */
-export function watchFor(read: () => boolean, answered: () => boolean, ms = WATCH_MS): void {
+export function watchFor(read: () => boolean, answered: () => boolean, ms = WATCH_MS, ended?: () => void): boolean {
   // Only while a core is free: else the turns take the core the peer needs to answer.
-  if (ms <= 0 || !coreFree()) return
+  if (ms <= 0 || !coreFree()) return false
   const end = performance.now() + ms
   const turn = (): void => {
-    if (answered()) return
-    read()
+    if (!answered()) read()
     if (!answered() && performance.now() < end) setImmediate(turn)
+    else ended?.()
   }
   setImmediate(turn)
+  return true
 }
 
 
@@ -117,6 +118,8 @@ export class FramedSocket {
   /** Input is over (ended reported): nothing more is read or handed on. */
   private done = false
   private handshakeTimer: ReturnType<typeof setTimeout> | undefined
+  /** The watch for input running on this socket, if any (see watchFor). */
+  private watch: { end: number; answered: () => boolean } | undefined
 
   constructor(
     readonly socket: Socket,
@@ -185,9 +188,22 @@ export class FramedSocket {
     return readNow(this.socket, (chunk) => this.input(chunk))
   }
 
-  /** Looks for input on turns of the event loop until `answered()` (the module's watchFor). */
+  /**
+   * Looks for input on turns of the event loop until `answered()` (the module's watchFor). One
+   * watch per socket: a call while one runs extends it and gives it the new `answered`, instead of
+   * a second loop reading the same socket (a server answering 200 pipelined calls started 200).
+   */
   watchFor(answered: () => boolean, ms = WATCH_MS): void {
-    watchFor(() => this.readNow(), () => this.done || answered(), ms)
+    const end = performance.now() + ms
+    if (this.watch) {
+      this.watch.end = Math.max(this.watch.end, end)
+      this.watch.answered = answered
+      return
+    }
+    const watch = { end, answered }
+    // The loop's own bound is the watch's end, which later calls may move.
+    const stop = (): boolean => this.done || watch.answered() || performance.now() >= watch.end
+    if (watchFor(() => this.readNow(), stop, ms > 0 ? Infinity : 0, () => (this.watch = undefined))) this.watch = watch
   }
 
   /** Sends one message; false when the socket's buffer is full (see drain). `owned`: the payload is not reused by the caller, so a large one is written without a copy. */

@@ -296,7 +296,8 @@ class Channel {
     channel.socket.ref()
     channel.send(encoded().subarray(0, n))
     // The server answers most calls within tens of µs: looked for on turns of the loop, sooner than its wake-up.
-    channel.watchFor(() => !this.pending.has(id))
+    // Until every call in flight is answered: one watch per socket serves them all.
+    channel.watchFor(() => this.pending.size === 0)
     const onAbort = (): void => {
       p.aborted = { reason: signal!.reason }
       channel.send(encodeCopy([this.nextId++, OP_CANCEL, id] satisfies Request, 'obj'))
