@@ -56,7 +56,10 @@ export function emitProxy(cls: ClassModel, spec: SpecModel, target: Target): str
     typeParameters: cls.typeParams ? [cls.typeParams] : undefined,
     docs: docs(`A proxy of a ${cls.name} held by a manager server (typeid '${cls.proxy!.typeid}'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. ${cls.doc}`),
     extends: parent ? `${parent.name}Proxy${parent.typeParams ? `<${typeParamNames(parent.typeParams)}>` : ''}` : 'BaseProxy',
-    properties: [{ name: 'module', isStatic: true, isReadonly: true, hasOverrideKeyword: true, initializer: 'import.meta.url', docs: docs('The module that defines this class.', [['internal', '']]) }],
+    properties: [
+      { name: 'module', isStatic: true, isReadonly: true, hasOverrideKeyword: true, initializer: 'import.meta.url', docs: docs('The module that defines this class.', [['internal', '']]) },
+      { name: 'tag', type: 'string', isStatic: true, isReadonly: true, hasOverrideKeyword: true, initializer: `'${name}'`, docs: docs('The name it travels under (see BaseProxy.tag).', [['internal', '']]) },
+    ],
     methods: [
       { name: 'fromCore', isStatic: true, hasOverrideKeyword: Boolean(parent), parameters: [{ name: 'core', type: 'ProxyCore' }], returnType: name, statements: [`return new ${name}(core)`], docs: docs('Wraps a proxy core.', [['internal', '']]) },
       ...methods.flatMap((m) => proxyMethods(cls, spec, m).map((x) => ({ ...x, hasOverrideKeyword: Boolean(parent?.methods.some((pm) => pm.name === m.name)) }))),

@@ -17,6 +17,11 @@ export class AioArrayProxy<C extends Typecode = any> extends BaseProxy {
    * @internal
    */
   static override readonly module = import.meta.url;
+  /**
+   * The name it travels under (see BaseProxy.tag).
+   * @internal
+   */
+  static override readonly tag: string = 'AioArrayProxy';
 
   /** The number of items. (Read from the server.) */
   get length(): number {

@@ -17,6 +17,11 @@ export class AioBarrierProxy extends BaseProxy {
    * @internal
    */
   static override readonly module = import.meta.url;
+  /**
+   * The name it travels under (see BaseProxy.tag).
+   * @internal
+   */
+  static override readonly tag: string = 'AioBarrierProxy';
 
   /** The number of parties needed to pass. (Read from the server.) */
   get parties(): number {

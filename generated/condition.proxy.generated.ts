@@ -19,6 +19,11 @@ export class AioConditionProxy extends BaseProxy {
    * @internal
    */
   static override readonly module = import.meta.url;
+  /**
+   * The name it travels under (see BaseProxy.tag).
+   * @internal
+   */
+  static override readonly tag: string = 'AioConditionProxy';
 
   /**
    * Wraps a proxy core.

@@ -17,6 +17,11 @@ export class AioConnectionProxy extends BaseProxy {
    * @internal
    */
   static override readonly module = import.meta.url;
+  /**
+   * The name it travels under (see BaseProxy.tag).
+   * @internal
+   */
+  static override readonly tag: string = 'AioConnectionProxy';
 
   /** Whether close() was called on this end. (Read from the server.) */
   get closed(): boolean {

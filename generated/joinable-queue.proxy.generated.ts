@@ -18,6 +18,11 @@ export class AioJoinableQueueProxy<T = unknown> extends AioQueueProxy<T> {
    * @internal
    */
   static override readonly module = import.meta.url;
+  /**
+   * The name it travels under (see BaseProxy.tag).
+   * @internal
+   */
+  static override readonly tag: string = 'AioJoinableQueueProxy';
 
   /**
    * Wraps a proxy core.

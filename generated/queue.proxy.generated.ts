@@ -18,6 +18,11 @@ export class AioQueueProxy<T = unknown> extends BaseProxy {
    * @internal
    */
   static override readonly module = import.meta.url;
+  /**
+   * The name it travels under (see BaseProxy.tag).
+   * @internal
+   */
+  static override readonly tag: string = 'AioQueueProxy';
 
   /**
    * Wraps a proxy core.

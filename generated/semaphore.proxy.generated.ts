@@ -18,6 +18,11 @@ export class AioSemaphoreProxy extends BaseProxy {
    * @internal
    */
   static override readonly module = import.meta.url;
+  /**
+   * The name it travels under (see BaseProxy.tag).
+   * @internal
+   */
+  static override readonly tag: string = 'AioSemaphoreProxy';
 
   /**
    * Wraps a proxy core.

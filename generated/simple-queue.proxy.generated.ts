@@ -16,6 +16,11 @@ export class AioSimpleQueueProxy<T = unknown> extends BaseProxy {
    * @internal
    */
   static override readonly module = import.meta.url;
+  /**
+   * The name it travels under (see BaseProxy.tag).
+   * @internal
+   */
+  static override readonly tag: string = 'AioSimpleQueueProxy';
 
   /**
    * Wraps a proxy core.

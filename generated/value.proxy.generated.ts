@@ -15,6 +15,11 @@ export class AioValueProxy<C extends Typecode = any> extends BaseProxy {
    * @internal
    */
   static override readonly module = import.meta.url;
+  /**
+   * The name it travels under (see BaseProxy.tag).
+   * @internal
+   */
+  static override readonly tag: string = 'AioValueProxy';
 
   /** The value: a number, a bigint for 'q'/'Q'/'l'/'L', a 1-byte Buffer for 'c'. (Read from the server.) */
   get value(): ValueOf<C> {

@@ -508,7 +508,7 @@ test('a spawn-context pipe carries messages between the parent and a spawned pro
 test('a created object goes once its proxy is collected; one whose proxy is held on the server (in a dict) stays', async (t) => {
   const script = `
     import { AioManager } from ${ENTRY}
-    import { ProxyCore } from ${JSON.stringify(new URL('../runtime/manager/proxy.js', import.meta.url).href)}
+    import { ProxyCore } from ${JSON.stringify(new URL('../lib/extend.js', import.meta.url).href)}
     const CORE = Symbol.for('aioprocessing.core')
     const manager = new AioManager()
     manager.start()
@@ -547,7 +547,7 @@ test('a created object goes once its proxy is collected; one whose proxy is held
 test('item 10: references travel with proxies — an object sent to a child goes once every process dropped it; a killed client\'s objects go with it', async (t) => {
   const script = `
     import { AioManager, AioProcess } from ${ENTRY}
-    import { ProxyCore } from ${JSON.stringify(new URL('../runtime/manager/proxy.js', import.meta.url).href)}
+    import { ProxyCore } from ${JSON.stringify(new URL('../lib/extend.js', import.meta.url).href)}
     const CORE = Symbol.for('aioprocessing.core')
     const manager = new AioManager()
     manager.start()

@@ -76,7 +76,12 @@ test.serial('the library installs alone: no dependency, and only what users run'
   // for each and warn (source-map-loader once per file) when it is missing.
   const pointing = files.filter((f) => f.endsWith('.js') && /^\/\/# sourceMappingURL=/m.test(readFileSync(join(app, 'node_modules', 'aioprocessing', f), 'utf8')))
   t.deepEqual(pointing, [], 'files that name a source map the package does not ship')
-  t.true(files.includes('dist/runtime/api/extend.js'))
+  t.true(files.includes('dist/lib/extend.js'))
+  // The code ships as the bundle (build/bundle.mjs) and its types: none of tsc's 83 modules, which
+  // would be a second copy of the library's classes in a thread that loaded both.
+  t.deepEqual(files.filter((f) => f.endsWith('.js') && !f.startsWith('dist/lib/')), [])
+  t.true(files.filter((f) => f.startsWith('dist/lib/')).every((f) => f.endsWith('.js')))
+  t.true(files.includes('dist/generated/index.generated.d.ts') && files.includes('dist/runtime/api/extend.d.ts'))
   t.true(files.includes('docs/api.md'), 'the API reference ships')
   t.false(existsSync(join(app, 'node_modules', 'aioprocessing', 'codegen')))
 })

@@ -59,6 +59,7 @@ interface DictMethods<K, V> {
 export interface AioDictProxy<K = unknown, V = unknown> extends Twins<DictMethods<K, V>> {}
 export class AioDictProxy<K = unknown, V = unknown> extends BaseProxy {
   static override readonly module = import.meta.url
+  static override readonly tag: string = 'AioDictProxy'
 }
 install(AioDictProxy, DICT_METHODS)
 
@@ -83,6 +84,7 @@ interface ListMethods<T> {
 export interface AioListProxy<T = unknown> extends Twins<ListMethods<T>> {}
 export class AioListProxy<T = unknown> extends BaseProxy {
   static override readonly module = import.meta.url
+  static override readonly tag: string = 'AioListProxy'
 }
 install(AioListProxy, LIST_METHODS)
 
@@ -103,6 +105,7 @@ export interface AioNamespaceProxy extends Twins<NamespaceMethods> {
 }
 export class AioNamespaceProxy extends BaseProxy {
   static override readonly module = import.meta.url
+  static override readonly tag: string = 'AioNamespaceProxy'
   constructor(core: ProxyCore) {
     super(core)
     // 'then' stays local too: promise resolution looks for it on every value.
@@ -127,6 +130,7 @@ export interface AioAutoProxy {
 }
 export class AioAutoProxy extends BaseProxy {
   static override readonly module = import.meta.url
+  static override readonly tag: string = 'AioAutoProxy'
   constructor(core: ProxyCore) {
     super(core)
     // eslint-disable-next-line no-constructor-return
@@ -144,7 +148,7 @@ for (const [typeid, cls] of [['dict', AioDictProxy], ['list', AioListProxy], ['N
   PROXY_CLASSES.set(typeid, cls as unknown as new (core: ProxyCore) => unknown)
 }
 for (const cls of [AioDictProxy, AioListProxy, AioNamespaceProxy, AioAutoProxy]) {
-  registerType(cls.name, (state) => (ProxyCore.referent(state as never) as object | undefined) ?? wrapProxy(ProxyCore.rebuild(state as never)))
+  registerType(cls.tag, (state) => (ProxyCore.referent(state as never) as object | undefined) ?? wrapProxy(ProxyCore.rebuild(state as never)))
 }
 registerWrapper(ProxyCore, (core) => wrapProxy(core))
 export { AioAutoProxy as AutoProxy }

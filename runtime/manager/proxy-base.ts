@@ -13,6 +13,13 @@ const CORE_OF: unique symbol = Symbol('aioprocessing.proxyCore')
 export abstract class BaseProxy {
   /** The module that defines the class, so that a thread or process that has not loaded it can. */
   static readonly module: string | undefined = undefined
+  /**
+   * The name it travels under (`__aio__`), which the receiver's registerType() was given. Not
+   * `constructor.name`: bundlers rename classes (esbuild writes `var AioLockProxy = class
+   * _AioLockProxy`), and the receiver may be bundled otherwise or not at all. A subclass without
+   * one travels under its class's name.
+   */
+  static readonly tag: string | undefined = undefined
   private readonly [CORE_OF]: ProxyCore
 
   /** Proxies come from a context or a manager (ctx.AioLock(), manager.Lock()); a generated subclass wraps a core with it. */
@@ -41,11 +48,15 @@ export abstract class BaseProxy {
   }
 
   [inspect.custom](): string {
-    return `${this.constructor.name}(${this[CORE_OF].describe()})`
+    return `${tagOf(this)}(${this[CORE_OF].describe()})`
   }
 
   /** A proxy travels as its address and id, to a thread or a spawned process. @internal */
   [REDUCE](): Reduced {
-    return { __aio__: this.constructor.name, state: this[CORE_OF].reduce(), module: (this.constructor as typeof BaseProxy).module, portable: true }
+    return { __aio__: tagOf(this), state: this[CORE_OF].reduce(), module: (this.constructor as typeof BaseProxy).module, portable: true }
   }
+}
+
+function tagOf(proxy: BaseProxy): string {
+  return (proxy.constructor as typeof BaseProxy).tag ?? proxy.constructor.name
 }

@@ -17,6 +17,11 @@ export class CountDownLatchProxy extends BaseProxy {
    * @internal
    */
   static override readonly module = import.meta.url;
+  /**
+   * The name it travels under (see BaseProxy.tag).
+   * @internal
+   */
+  static override readonly tag: string = 'CountDownLatchProxy';
 
   /**
    * Wraps a proxy core.
