@@ -19,6 +19,13 @@ export interface RedisContextOptions {
   namespace?: string
   /** How long a lock or semaphore slot outlives its holder's death, in ms (default 10,000): renewed every third of it while the holder lives. */
   lease?: number
+  /**
+   * How long a call waits for an unreachable Redis to come back, in ms (default 10,000): a Redis
+   * restarted within it is transparent (ioredis reconnects and resends), past it every call in
+   * flight, and every new one while Redis stays down, fails with OSError. A call with a shorter
+   * timeout fails at its timeout.
+   */
+  outage?: number
 }
 
 /** One Redis thread per calling thread and context: its ports and the word a blocking call sleeps on. */
@@ -30,13 +37,13 @@ class Bridge {
   private nextId = 1
   private readonly pending = new Map<number, { resolve(r: Reply): void }>()
 
-  constructor(readonly url: string, namespace: string, leaseMs: number) {
+  constructor(readonly url: string, namespace: string, leaseMs: number, outageMs: number) {
     const sync = new MessageChannel()
     const async = new MessageChannel()
     this.sync = sync.port1
     this.async = async.port1
     this.worker = new Worker(new URL('./thread.js', import.meta.url), {
-      workerData: { url, namespace, leaseMs, flag: this.flag.buffer, sync: sync.port2, async: async.port2 },
+      workerData: { url, namespace, leaseMs, outageMs, flag: this.flag.buffer, sync: sync.port2, async: async.port2 },
       transferList: [sync.port2, async.port2],
     })
     this.worker.unref()
@@ -491,6 +498,7 @@ export class RedisContext {
   readonly url: string
   readonly namespace: string
   readonly lease: number
+  readonly outage: number
   private bridgeOf: Bridge | undefined
 
   constructor(options: RedisContextOptions = {}) {
@@ -498,11 +506,13 @@ export class RedisContext {
     this.namespace = options.namespace ?? 'aio'
     this.lease = options.lease ?? 10_000
     if (!Number.isInteger(this.lease) || this.lease < 100) throw new TypeError('lease must be an integer of at least 100 (ms)')
+    this.outage = options.outage ?? 10_000
+    if (!Number.isInteger(this.outage) || this.outage < 0) throw new TypeError('outage must be an integer of at least 0 (ms)')
     if (typeof this.namespace !== 'string' || this.namespace.includes(' ')) throw new TypeError('namespace must be a string without spaces')
   }
 
   private bridge(): Bridge {
-    this.bridgeOf ??= new Bridge(this.url, this.namespace, this.lease)
+    this.bridgeOf ??= new Bridge(this.url, this.namespace, this.lease, this.outage)
     return this.bridgeOf
   }
 

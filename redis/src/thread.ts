@@ -17,6 +17,8 @@ interface Setup {
   url: string
   namespace: string
   leaseMs: number
+  /** How long a call waits for an unreachable Redis to come back before it fails, in ms. */
+  outageMs: number
   /** Word 0: set to 1 when an answer for a blocking call is on `sync`. */
   flag: SharedArrayBuffer
   sync: MessagePort
@@ -36,7 +38,8 @@ process.on('exit', () => {
 })
 const me = randomUUID()
 
-// A command waits through a reconnect (a restarted Redis): ioredis resends it, up to 20 tries, then fails it.
+// A command waits through a reconnect (a restarted Redis): ioredis resends it. A call fails once
+// Redis has been unreachable for setup.outageMs (watchOutage), long before ioredis's 20 tries.
 const options = { lazyConnect: false, enableAutoPipelining: true } as const
 const r = new Redis(setup.url, options)
 for (const [name, s] of Object.entries(SCRIPTS)) r.defineCommand(name, { numberOfKeys: s.keys, lua: s.lua })
@@ -47,9 +50,25 @@ const quiet = (c: Redis): Redis => c.on('error', () => {})
 let clientError: Error | undefined
 // Down from a lost or refused connection until the next 'ready' (not while the first one is made).
 let down = false
+/** When the connection went down (performance.now()), for calls that come while it stays down. */
+let downSince = 0
+/** Fails every call in flight: Redis has been unreachable for setup.outageMs. */
+let outageTimer: ReturnType<typeof setTimeout> | undefined
+const inFlight = new Set<(e: Error) => void>()
 r.on('error', (e) => (clientError = e))
-r.on('close', () => (down = true))
-r.on('ready', () => (down = false))
+r.on('close', () => {
+  if (down) return
+  down = true
+  downSince = performance.now()
+  outageTimer = setTimeout(() => {
+    for (const fail of [...inFlight]) fail(outageError())
+  }, setup.outageMs)
+})
+r.on('ready', () => {
+  down = false
+  clearTimeout(outageTimer)
+})
+const outageError = (): Unreachable => new Unreachable(`unreachable for ${Math.round(performance.now() - downSince)} ms (connection ${r.status}; the context's outage option is ${setup.outageMs} ms)`)
 sub.on('error', () => {})
 
 const channels = new Map<string, Set<() => void>>()
@@ -145,24 +164,32 @@ const OUTAGE_CHECK_MS = 50
 class Unreachable extends Error {}
 
 /**
- * Fails a call whose deadline passed while Redis is unreachable: ioredis would keep its commands
- * for 20 reconnection attempts (over a minute) before failing them. The call goes on in the
- * background (its commands are queued), aborted, with `gone` telling it to give back what it takes.
+ * Fails a call while Redis is unreachable, at its deadline if it has one, and in any case once
+ * Redis has been unreachable for setup.outageMs: ioredis would keep its commands for 20
+ * reconnection attempts (over a minute) before failing them. The call goes on in the background
+ * (its commands are queued), aborted, with `gone` telling it to give back what it takes.
  */
 function watchOutage(gone: AbortController): { note(deadline: number): void; failed: Promise<never>; stop(): void } {
   let timer: ReturnType<typeof setTimeout> | undefined
   let noted = false
-  let fail: (e: Error) => void = () => {}
-  const failed = new Promise<never>((_, reject) => (fail = reject))
+  let reject: (e: Error) => void = () => {}
+  const failed = new Promise<never>((_, no) => (reject = no))
   failed.catch(() => {})
+  const fail = (e: Error): void => {
+    inFlight.delete(fail)
+    gone.abort()
+    reject(e)
+  }
   const check = (): void => {
     if (!down) {
       timer = setTimeout(check, OUTAGE_CHECK_MS)
       return
     }
-    gone.abort()
     fail(new Unreachable(`unreachable past the call's timeout (connection ${r.status})`))
   }
+  // A call that comes while Redis has been down for the whole outage bound fails at once.
+  if (down && performance.now() - downSince >= setup.outageMs) queueMicrotask(() => fail(outageError()))
+  else inFlight.add(fail)
   return {
     note(deadline) {
       if (noted) return
@@ -170,7 +197,10 @@ function watchOutage(gone: AbortController): { note(deadline: number): void; fai
       if (deadline !== Infinity) timer = setTimeout(check, Math.max(0, deadline - performance.now()))
     },
     failed,
-    stop: () => clearTimeout(timer),
+    stop: () => {
+      clearTimeout(timer)
+      inFlight.delete(fail)
+    },
   }
 }
 

@@ -315,6 +315,36 @@ test('Redis down: a call with a timeout ends at its timeout with OSError; what i
   t.deepEqual(printed.filter((p) => p.includes('Unhandled error event')), [])
 })
 
+test("Redis down past the context's outage bound: calls without a timeout fail with OSError then, blocking and awaited, and a new call fails at once", async (t) => {
+  const { server, ns } = setup(t)
+  const ctx = redisContext({ url: server.socket, namespace: ns, outage: 500 })
+  t.teardown(() => ctx.close())
+  const q = ctx.AioQueue('q')
+  const lock = ctx.AioLock('l')
+  t.true(lock.acquire())
+  const other = redisContext({ url: server.socket, namespace: ns, outage: 500 })
+  t.teardown(() => other.close())
+  const theirs = other.AioLock('l')
+  t.false(theirs.acquire(false))
+  // Waiting without a timeout when Redis goes: an awaited get, and an awaited acquire of a held lock.
+  const waiting = [q.coro_get(), theirs.coro_acquire()]
+  for (const w of waiting) w.catch(() => {})
+  server.child.kill('SIGKILL')
+  await new Promise((r) => server.child.once('exit', r))
+  const started = performance.now()
+  for (const w of waiting) await t.throwsAsync(w, { instanceOf: OSError, message: /unreachable for \d+ ms/ })
+  // Blocking, no timeout: fails at the bound too (before, ioredis's 20 reconnection tries: ~73 s).
+  t.throws(() => q.get(), { instanceOf: OSError, message: /unreachable/ })
+  // The bound passed: a new call fails at once.
+  const again = performance.now()
+  t.throws(() => q.put(1), { instanceOf: OSError, message: /unreachable/ })
+  await t.throwsAsync(q.coro_put(1), { instanceOf: OSError, message: /unreachable/ })
+  // Bounds far from the ~0.5 s and ~0 s this takes, and from the minute it took before.
+  t.true(performance.now() - started < 20_000, `${Math.round(performance.now() - started)} ms`)
+  t.true(performance.now() - again < 10_000, `${Math.round(performance.now() - again)} ms`)
+  t.throws(() => redisContext({ url: server.socket, outage: -1 }), { instanceOf: TypeError, message: /outage/ })
+})
+
 test('4 producer and 4 consumer processes, 10,000 items each, consumers aborting some gets: the multiset matches', async (t) => {
   const { server, ctx, ns, dir } = setup(t)
   const N = 10_000
