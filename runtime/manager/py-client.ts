@@ -166,6 +166,10 @@ class LoopConn {
     let opened!: () => void
     let refused!: (e: Error) => void
     this.opened = new Promise<void>((resolve, reject) => ((opened = resolve), (refused = reject)))
+    // A connection that fails before anyone waits for its handshake is told by `failure` and the
+    // next call: unhandled, the rejection ended the process (a Python manager that closed a
+    // connection as it was made, under load in CI).
+    this.opened.catch(() => {})
     const fail = (cause: Error): void => {
       // A system error of the socket (ECONNREFUSED...) is an OSError, as on the blocking path.
       const error = cause.constructor === Error ? new OSError(cause.message, { cause }) : cause
