@@ -70,6 +70,9 @@ test.serial('the library installs alone: no dependency, and only what users run'
   t.deepEqual(modules, ['aioprocessing'])
   const installed = JSON.parse(readFileSync(join(app, 'node_modules', 'aioprocessing', 'package.json'), 'utf8'))
   t.is(installed.dependencies, undefined)
+  // Nothing runs at install: `prepare` rebuilt the package from sources it does not ship (an
+  // install from a folder deleted dist/ and failed).
+  t.deepEqual(Object.keys(installed.scripts ?? {}).filter((s) => /^(pre|post)?install$|^prepare$/.test(s)), [])
   const files = readdirSync(join(app, 'node_modules', 'aioprocessing'), { recursive: true }).map(String)
   t.deepEqual(files.filter((f) => /(^|\/)(test|tests|bench|examples|custom-primitive)(\/|$)|\.map$|conformance/.test(f)), [])
   // The maps are left out, so no file may point at one: bundlers and --enable-source-maps look

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { transform } from 'esbuild'
+import { build, transform } from 'esbuild'
 import ts from 'typescript'
 import swc from '@swc/core'
 import { AioConnection, AioListener, AioLock, AioPipe, AioPool, AioProcess, AioQueue, ValueError, getContext } from '../generated/index.generated.js'
@@ -250,6 +250,19 @@ test('a TypeScript module target loads with preload: [\'tsx/esm/api\'] in a thre
   t.teardown(() => bare.terminate())
   const error = await t.throwsAsync(async () => bare.coro_apply({ module, name: 'double' }, [4]))
   t.regex(error!.message, /Unknown file extension ".ts".*preload: \['tsx\/esm\/api'\]/s)
+})
+
+test('an app bundled with aioprocessing inside it: start() says to keep aioprocessing external, at once (it printed the supervisor\'s failure and its join waited for ever)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'aio-bundled-app-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const lib = fileURLToPath(new URL('../lib/index.js', import.meta.url))
+  writeFileSync(join(dir, 'app.mjs'), `import { AioProcess, ProcessError } from ${JSON.stringify(lib)}
+const p = new AioProcess({ target: () => 1 })
+try { p.start(); p.join(); console.log('started', p.exitcode) } catch (e) { console.log(e instanceof ProcessError, e.message) }`)
+  await build({ entryPoints: [join(dir, 'app.mjs')], bundle: true, platform: 'node', format: 'esm', outfile: join(dir, 'out', 'app.mjs'), logLevel: 'silent' })
+  const r = await runNodeWith([join(dir, 'out', 'app.mjs')])
+  t.is(r.status, 0, r.stderr)
+  t.regex(r.stdout, /^true cannot start a process: the library's file .*supervisor-thread\.js is missing.*keep aioprocessing external/)
 })
 
 test('a relative module path is refused with the new URL(..., import.meta.url) form; a URL or an absolute path is taken', (t) => {

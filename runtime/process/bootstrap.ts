@@ -16,7 +16,9 @@ import { parentPort, threadId } from 'node:worker_threads'
 
 // The library's classes (the modules the parent named), so that shared objects arriving later
 // (in queue items) can be rebuilt. A spare loads those its supervisor knew of while it waits.
-let registry = workerData?.spare ? loadClassModules(workerData.classModules) : undefined
+// Only JavaScript ones: a module that needs a loader (a .ts one under tsx) loads after the
+// process's preload modules, which may register it.
+let registry = workerData?.spare ? loadClassModules((workerData.classModules as string[]).filter((m) => /\.[cm]?js$/.test(m))) : undefined
 registry?.catch(() => {}) // awaited below; a failure is thrown there
 
 // A child writes straight to the inherited stdout/stderr, as a Python child does: through the
@@ -33,16 +35,16 @@ for (const [stream, fd] of [[process.stdout, 1], [process.stderr, 2]] as const) 
 // A spare (see supervisor-thread.ts) has loaded everything above and waits for its process.
 if (registry) await registry
 const data: ProcessData = workerData?.spare ? await new Promise((resolve) => parentPort!.once('message', resolve)) : workerData
-// A pool worker loads them itself when a task needs them (see pool-worker.ts).
+if (data.liveness) installLivenessTable(data.liveness)
+if (data.feeder) installFeederPort(data.feeder)
+setCurrentProcess({ name: data.name, pid: threadId, daemon: data.daemon, identity: data.identity })
+// The preload modules first: one may register the loader (tsx) that a class module needs (a
+// primitive of your own written in TypeScript).
+await preloadModules(data.preload)
 // A pool worker loads them itself when a task needs them (see pool-worker.ts), unless its own
 // arguments (a pool's initargs) hold shared objects: those may hand out others (a Value's lock).
 if (!data.lazyRegistry || holdsShared(data.args)) await loadClassModules(data.classModules)
 else announceClassModules(data.classModules)
-if (data.liveness) installLivenessTable(data.liveness)
-if (data.feeder) installFeederPort(data.feeder)
-setCurrentProcess({ name: data.name, pid: threadId, daemon: data.daemon, identity: data.identity })
-
-await preloadModules(data.preload)
 const target = await loadFunction(data.target)
 // Shared objects of classes this thread has not loaded (a user's own primitives) bring their module.
 for (const module of missingModules(data.args)) await import(module)

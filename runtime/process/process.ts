@@ -11,13 +11,14 @@ import { Worker, type ResourceLimits } from 'node:worker_threads'
 import { livenessTable } from '../core/liveness.js'
 import { provideSupervisor, upstreamPort } from '../ipc/feeder-client.js'
 import { park, type Pending, type Waiter, blockOn, coroBlockOn } from '../core/wait.js'
-import { ValueError } from '../core/errors.js'
+import { ProcessError, ValueError } from '../core/errors.js'
 import { classModuleList, reduceTree } from '../core/transfer.js'
 import { currentProcess, nextChildIdentity } from '../core/current.js'
 import { checkFunction } from '../core/args.js'
 import { functionSource } from '../core/source.js'
 import { isAbsolute } from 'node:path'
-import { pathToFileURL } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { existsSync } from 'node:fs'
 import { createWorker } from '../core/exec-argv.js'
 import { EXITCODE, INITIAL, PID, PROCESS_WORDS, STARTED, STATE, STOPPED, unknownMessage, type FromSupervisor, type ProcessData, type SupervisorData, type ToSupervisor } from './supervisor-protocol.js'
 
@@ -78,7 +79,9 @@ export function supervisorWorker(): Worker {
     // so a tracking supervisor would make the manager server it starts track its fast lanes'
     // FIFOs too (ProcessData.untrackedFds). It opens no fds of its own; the process threads it
     // starts still track theirs (trackUnmanagedFds: true there).
-    supervisor = createWorker((execArgv) => new Worker(new URL('./supervisor-thread.js', import.meta.url), { workerData, transferList, execArgv, trackUnmanagedFds: false }))
+    const main = new URL('./supervisor-thread.js', import.meta.url)
+    if (!existsSync(main)) throw new ProcessError(`cannot start a process: the library's file ${fileURLToPath(main)} is missing. aioprocessing starts its threads and processes from its own files: if your app is bundled, keep aioprocessing external (esbuild --packages=external or --external:aioprocessing)`)
+    supervisor = createWorker((execArgv) => new Worker(main, { workerData, transferList, execArgv, trackUnmanagedFds: false }))
     supervisor.on('message', (m: FromSupervisor) => {
       switch (m.op) {
         case 'exited':
@@ -90,8 +93,17 @@ export function supervisorWorker(): Worker {
           unknownMessage('from the process supervisor', m as never)
       }
     })
-    supervisor.on('error', (e) => {
-      process.stderr.write(`aioprocessing: the process supervisor failed: ${e.stack ?? e}\n`)
+    supervisor.on('error', (e: Error & { code?: string }) => {
+      // Its own module missing: the library was bundled into an app, away from its files.
+      const hint = e.code === 'ERR_MODULE_NOT_FOUND' ? ' (aioprocessing starts its threads and processes from its own files: if your app is bundled, keep aioprocessing external, e.g. esbuild --packages=external)' : ''
+      process.stderr.write(`aioprocessing: the process supervisor failed${hint}: ${e.stack ?? e}\n`)
+    })
+    // Its processes went with it (a thread's workers end with it): each ends with exitcode 1, so
+    // that a join() returns instead of waiting for ever; the next start() makes a new supervisor.
+    supervisor.on('exit', () => {
+      supervisor = undefined
+      for (const p of live.values()) p.supervisorLost()
+      live.clear()
     })
     supervisor.unref()
   }
@@ -222,6 +234,20 @@ export class ProcessCore implements Waiter {
     // Python drops its reference to the target once the child has it.
     this.target = undefined
     this.args = []
+  }
+
+  /** The supervisor ended (it failed): this process ended with it, with exitcode 1. */
+  supervisorLost(): void {
+    if (Atomics.load(this.i32, STATE) !== STARTED) return
+    Atomics.store(this.i32, EXITCODE, 1)
+    Atomics.store(this.i32, STATE, STOPPED)
+    Atomics.notify(this.i32, STATE)
+    Atomics.notify(this.i32, PID)
+    if (this.exitNotify) {
+      const word = new Int32Array(this.exitNotify)
+      Atomics.add(word, 0, 1)
+      Atomics.notify(word, 0)
+    }
   }
 
   /** join()'s attempt: done once the supervisor marked the process stopped. */
