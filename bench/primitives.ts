@@ -41,7 +41,8 @@ export function row(benchmark: string, implementation: string, unit: string, n: 
   const s = [...values].sort((x, y) => x - y)
   const mid = s.length >> 1
   const median = s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2
-  return { benchmark, implementation, median, min: s[0], max: s[s.length - 1], unit, n, runs: values.length, samples: values }
+  const failed = values.some(Number.isNaN) ? { notes: ['failed in this run: see the bench log'] } : {}
+  return { benchmark, implementation, median, min: s[0], max: s[s.length - 1], unit, n, runs: values.length, samples: values, ...failed }
 }
 
 /** Two rows for a pair benchmark: ns per pair and pairs per second, from elapsed ms per run. */
@@ -60,12 +61,31 @@ function tripRows(benchmark: string, implementation: string, n: number, ms: numb
  * Round-robin runs: run r of every implementation before run r+1 of any, so a slow spell of the
  * shared machine is spread over all rows instead of landing on one. Run 0 is a warm-up.
  */
+/**
+ * A run not done in this long failed. Its pending timer also keeps the process alive: a run whose
+ * promise never settled, with nothing else holding the loop, ended the whole bench (exit 13).
+ */
+const RUN_BOUND_MS = 180_000
+
 export async function interleaved(impls: Array<() => Promise<number>>, runs = RUNS): Promise<number[][]> {
   const out = impls.map((): number[] => [])
+  const failed = new Set<number>()
   for (let r = 0; r <= runs; r++) {
     for (const [k, run] of impls.entries()) {
-      const ms = await run()
-      if (r > 0) out[k].push(ms)
+      if (failed.has(k)) continue
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const bound = new Promise<never>((_, fail) => (timer = setTimeout(() => fail(new Error(`a run did not finish within ${RUN_BOUND_MS / 1000} s`)), RUN_BOUND_MS)))
+      try {
+        const ms = await Promise.race([run(), bound])
+        if (r > 0) out[k].push(ms)
+      } catch (error) {
+        // The other implementations go on; this one's row says it failed (NaN, and a note).
+        failed.add(k)
+        out[k] = [NaN]
+        process.stderr.write(`bench: implementation ${k + 1} of ${impls.length} failed: ${(error as Error)?.message ?? error}\n`)
+      } finally {
+        clearTimeout(timer)
+      }
     }
   }
   return out

@@ -9,7 +9,7 @@
 // loads those, by the same rule. dist/generated/index.generated.js, which the tests import as the
 // public entry, is replaced by a re-export of the bundle, so that the suite runs what ships.
 import { build } from 'esbuild'
-import { writeFileSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -25,6 +25,8 @@ const ENTRIES = [
   'runtime/pool/pool-process-worker.ts',
 ]
 
+// Chunks are named by their content: the last build's would stay beside this one's, and ship.
+rmSync(`${root}/dist/lib`, { recursive: true, force: true })
 await build({
   absWorkingDir: root,
   entryPoints: Object.fromEntries(ENTRIES.map((e) => [e.replace(/^.*\//, '').replace(/(\.generated)?\.ts$/, ''), e])),

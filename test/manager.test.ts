@@ -791,3 +791,26 @@ test("a manager list's extend() takes a million items (it spread them into one c
   t.is(l.len(), 1_000_000)
   t.is(l.get(-1), 999_999)
 })
+
+test("a manager's dict, list or Namespace kept in another of its objects comes back as a proxy of it, as in Python (it came back as its insides)", (t) => {
+  const m = manager(t)
+  const outer = m.dict<string, unknown>()
+  const inner = m.dict<string, number>()
+  inner.set('k', 1)
+  outer.set('inner', inner)
+  const list = m.list<unknown>()
+  list.append(inner)
+  const ns = m.Namespace()
+  ns.x = 5
+  outer.set('ns', ns)
+  const back = outer.get('inner') as typeof inner
+  t.is(back.get('k'), 1)
+  back.set('k', 2) // the same dict: seen through every proxy of it
+  t.is(inner.get('k'), 2)
+  t.is((list.get(0) as typeof inner).get('k'), 2)
+  t.is((outer.get('ns') as typeof ns).x, 5)
+  // Kept alive by the dict that holds it, after its own proxy went, and proxied again.
+  t.is((outer.get('inner') as typeof inner).get('k'), 2)
+  // A copy stays a copy.
+  t.is((outer.copy() as Map<string, unknown>).size, 2)
+})

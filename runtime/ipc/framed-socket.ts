@@ -12,7 +12,7 @@
 //   the socket's own error          a reset, a refused connect, ...
 // A failed handshake ends the socket gently, so that the peer reads our #FAILURE#; anything else
 // destroys it.
-import { readSync } from 'node:fs'
+import { tryReadSync } from '../core/nonblocking.js'
 import type { Socket } from 'node:net'
 import { EOFError, OSError } from '../core/errors.js'
 import { coreFree } from '../core/idle-core.js'
@@ -43,17 +43,16 @@ export function readNow(socket: Socket, input: (chunk: Buffer) => void): boolean
   if (socket.readableLength > 0 || socket.readableFlowing !== true) return false
   let n: number
   try {
-    n = readSync(fd, scratch, 0, scratch.length, null)
+    n = tryReadSync(fd, scratch, 0, scratch.length)
   } catch (error) {
-    // EAGAIN: nothing yet. Any other error is reported as the loop's own read would: the kernel
-    // hands a socket's error (ECONNRESET...) to one read only, so the loop's would see a clean end.
-    const code = (error as NodeJS.ErrnoException).code
-    if (code === 'EAGAIN' || code === 'EWOULDBLOCK' || code === 'EINTR') return false
-    const { errno } = error as NodeJS.ErrnoException
+    // Reported as the loop's own read would: the kernel hands a socket's error (ECONNRESET...) to
+    // one read only, so the loop's would see a clean end.
+    const { errno, code } = error as NodeJS.ErrnoException
     socket.destroy(Object.assign(new Error(`read ${code}`), { errno, code, syscall: 'read' }))
     return false
   }
-  if (n === 0) return false
+  // -1: nothing yet (EAGAIN).
+  if (n <= 0) return false
   input(Buffer.from(scratch.subarray(0, n)))
   return true
 }

@@ -135,6 +135,8 @@ export class Server implements PyHost {
   readonly objects = new Map<number, Hosted>()
   /** The id of each hosted object, to send one back as a proxy without a search. */
   private readonly ids = new WeakMap<object, number>()
+  /** What each object this server made or took is, kept after its id goes: it may live on in another object (a dict in a dict). */
+  private readonly kinds = new WeakMap<object, { typeid: string; type: HostedType }>()
   private nextId = 1
   private readonly net: net.Server
   address: ProxyState['address']
@@ -343,7 +345,7 @@ export class Server implements PyHost {
         const h = this.objects.get(id)
         if (!h) throw new ValueError(`no object ${id} on this manager (it was never created here)`)
         const result = await h.type.call(h.obj, method, args, signal, client.owner, id)
-        return this.returned(result)
+        return this.returned(result, h.obj)
       }
       case OP_DESCRIBE: {
         const h = this.objects.get(msg[2])
@@ -455,7 +457,10 @@ export class Server implements PyHost {
   private hostId(typeid: string, obj: unknown, type: HostedType): number {
     const id = this.nextId++
     this.objects.set(id, { typeid, obj, type, unowned: 0 })
-    if (obj !== null && typeof obj === 'object') this.ids.set(obj, id)
+    if (obj !== null && typeof obj === 'object') {
+      this.ids.set(obj, id)
+      this.kinds.set(obj, { typeid, type })
+    }
     return id
   }
 
@@ -463,8 +468,21 @@ export class Server implements PyHost {
    * A result holding the library's shared objects (a lock in a queue item, a Value's lock) sends
    * each back as a proxy of it: the object stays here, where its memory is.
    */
-  private returned(value: unknown): unknown {
+  private returned(value: unknown, self?: unknown): unknown {
     if (value === null || typeof value !== 'object') return value
+    // One of this server's objects kept in another (a dict in a dict or a list, a Namespace, an
+    // object of a registered type): a proxy of it, as in Python, not its insides. Hosted again if
+    // every proxy of it had gone meanwhile. A method that returns its own object gives a copy, as
+    // Python pickles it.
+    const kind = this.kinds.get(value)
+    if (kind && value !== self && !(REDUCE in value && CORE in value)) {
+      let id = this.ids.get(value)
+      if (id === undefined) {
+        id = this.hostId(kind.typeid, value, kind.type)
+        this.objects.get(id)!.refs = 0 // the proxy's reduce() counts it (incref below) as it goes out
+      }
+      return wrapProxy(new ProxyCore({ address: this.address, authkey: this.options.authkey, id, typeid: kind.typeid }))
+    }
     if (REDUCE in value && CORE in value) {
       let id = this.ids.get(value)
       let typeid: string

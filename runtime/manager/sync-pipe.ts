@@ -19,6 +19,7 @@ import { MAX_MESSAGE_BYTES, frameHeader } from '../ipc/framing.js'
 import { DetachedConnectState, closeDetached } from '../ipc/sockets.js'
 import { blockOn, coroBlockOn } from '../core/wait.js'
 import { coreFree } from '../core/idle-core.js'
+import { tryReadSync, tryWriteSync } from '../core/nonblocking.js'
 
 /** Reads of a socket that found nothing, retried at once before the thread sleeps. */
 const SPIN_READS = 40
@@ -27,22 +28,13 @@ const POLL_CAP_MS = 1
 const POLL_CAP_LONG_MS = 5
 const nap = new Int32Array(new SharedArrayBuffer(4))
 
-/** A system call on a non-blocking fd that would block: EAGAIN (or EWOULDBLOCK). */
-function wouldBlock(error: unknown): boolean {
-  const code = (error as NodeJS.ErrnoException)?.code
-  return code === 'EAGAIN' || code === 'EWOULDBLOCK'
-}
-
-/** Retries `io` on a non-blocking fd until it does something: spins, then sleeps in growing steps. */
+/** Retries `io` on a non-blocking fd (-1: it would block) until it does something: spins, then sleeps in growing steps. */
 function polled(io: () => number): number {
   let delay = 0
   const start = performance.now()
   for (let tries = 0; ; tries++) {
-    try {
-      return io()
-    } catch (error) {
-      if (!wouldBlock(error)) throw error
-    }
+    const n = io()
+    if (n >= 0) return n
     if (tries < SPIN_READS) continue
     const cap = performance.now() - start > 1000 ? POLL_CAP_LONG_MS : POLL_CAP_MS
     delay = Math.min(cap, delay === 0 ? 0.02 : delay * 2)
@@ -149,14 +141,15 @@ export class SyncPipe {
   poll(): boolean {
     if (this.end > this.start) return true
     this.start = this.end = 0
+    let n: number
     try {
-      const n = readSync(this.in_, this.buf, 0, READ_AHEAD, null)
-      this.end = n
-      return true
+      n = tryReadSync(this.in_, this.buf, 0, READ_AHEAD)
     } catch (error) {
-      if (wouldBlock(error)) return false
       throw systemError(error)
     }
+    if (n < 0) return false
+    this.end = n
+    return true
   }
 
   /** Reads one frame, blocking the thread until it is whole; EOFError once the server is gone. */
@@ -197,7 +190,7 @@ export class SyncPipe {
 
   private write(from: Uint8Array, at: number, length: number): number {
     try {
-      return this.socketFd ? polled(() => writeSync(this.out, from, at, length)) : writeSync(this.out, from, at, length)
+      return this.socketFd ? polled(() => tryWriteSync(this.out, from, at, length)) : writeSync(this.out, from, at, length)
     } catch (error) {
       throw systemError(error)
     }
@@ -206,7 +199,7 @@ export class SyncPipe {
   private read(into: Buffer, at: number, max: number): number {
     let n: number
     try {
-      n = this.socketFd ? polled(() => readSync(this.in_, into, at, max, null)) : this.spun(into, at, max) ?? readSync(this.in_, into, at, max, null)
+      n = this.socketFd ? polled(() => tryReadSync(this.in_, into, at, max)) : this.spun(into, at, max) ?? readSync(this.in_, into, at, max, null)
     } catch (error) {
       throw systemError(error)
     }
@@ -225,11 +218,8 @@ export class SyncPipe {
     if (this.spinIn < 0 || !coreFree()) return undefined
     const end = performance.now() + LANE_SPIN_MS
     do {
-      try {
-        return readSync(this.spinIn, into, at, max, null)
-      } catch (error) {
-        if (!wouldBlock(error)) throw error
-      }
+      const n = tryReadSync(this.spinIn, into, at, max)
+      if (n >= 0) return n
     } while (performance.now() < end)
     return undefined
   }
