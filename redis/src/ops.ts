@@ -4,8 +4,8 @@
 // woken by pub/sub or by a blocking pop, and also look again on a bounded period, so a wake-up lost
 // with a connection costs time, never correctness.
 //
-// Failure semantics (README.md of this package): queue items move with RPUSH/LPOP/BLPOP, so an
-// aborted or timed-out get takes nothing; locks and semaphore slots are leases renewed here while
+// Failure semantics (README.md of this package): queue items move with RPUSH and (B)LMOVE to a
+// get's own list, so an aborted or timed-out get takes nothing, nor does a pop whose answer was lost; locks and semaphore slots are leases renewed here while
 // their holder's thread lives, freed by Redis when it dies; a lock's value is its holder's token,
 // so a stale holder cannot release another's lock; each acquisition of a lock gets a fencing number.
 
@@ -148,6 +148,18 @@ if max > 0 and redis.call('LLEN', KEYS[1]) >= max then return 0 end
 redis.call('RPUSH', KEYS[1], ARGV[1])
 if KEYS[2] ~= '' then redis.call('INCR', KEYS[2]) end
 return 1`,
+  },
+  // KEYS: a get's own list, the queue; ARGV: 1 when the get returns the last item of its list.
+  // Every other item there was taken by a pop whose answer was lost (ioredis sent it again after
+  // a reconnect): back to the queue's head, in order. The get's list goes.
+  aioTaken: {
+    keys: 2,
+    lua: `local items = redis.call('LRANGE', KEYS[1], 0, -1)
+local last = #items
+if ARGV[1] == '1' then last = last - 1 end
+for i = last, 1, -1 do redis.call('LPUSH', KEYS[2], items[i]) end
+redis.call('DEL', KEYS[1])
+return last`,
   },
   // KEYS: unfinished, done channel. The count left, or -1 when it would go below 0.
   aioTaskDone: {
@@ -482,21 +494,44 @@ async function semRelease(env: Env, key: string, n: number, bounded: boolean, va
   return undefined
 }
 
-/** An item popped for a caller already answered (Redis was unreachable past its deadline) goes back to the head. */
-async function keepIfGone(env: Env, key: string, b: Buffer): Promise<void> {
-  if (!env.gone.aborted) return
-  await env.r.lpush(key, b)
-  throw new OpError('OSError', 'Redis was unreachable past the timeout; the item went back')
+/** Names each get's own list (see taken()). */
+let gets = 0
+
+/**
+ * After a pop into a get's own list (`taking`): the item it answered stays taken, unless the
+ * caller is gone (Redis was unreachable past its deadline); every other item there goes back to
+ * the queue's head. Not awaited when the get keeps its item: the caller has it at once, and the
+ * script runs before anything this thread sends Redis later.
+ */
+function taken(env: Env, taking: string, key: string, item: Buffer | null): Promise<unknown> {
+  const keep = item !== null && !env.gone.aborted
+  const done = sc(env).aioTaken(taking, key, keep ? '1' : '0')
+  if (keep) {
+    done.catch(() => {}) // a connection lost now: ioredis sends it again once back
+    return Promise.resolve()
+  }
+  return done
 }
 
+/**
+ * A get moves the item to a list of its own (LMOVE, BLMOVE), not off the queue (LPOP): a pop whose
+ * answer is lost with the connection is sent again by ioredis after the reconnect, and took an
+ * item nobody got. Now that item waits in the get's list, and goes back (taken()).
+ */
 async function queueGet(env: Env, key: string, block: unknown, timeout: unknown): Promise<Packed> {
   const deadline = deadlineOf(env, block === false ? 0 : timeout)
-  if (block === false) {
-    const b = await env.r.lpopBuffer(key)
-    if (b === null) throw new OpError('Empty', 'the queue is empty')
-    await keepIfGone(env, key, b)
+  const taking = `${key}:taking:${env.me}:${++gets}`
+  const got = async (b: Buffer | null): Promise<Packed | null> => {
+    await taken(env, taking, key, b)
+    if (b === null) return null
+    if (env.gone.aborted) throw new OpError('OSError', 'Redis was unreachable past the timeout; the item went back')
     await afterGet(env, key)
     return new Packed(b)
+  }
+  if (block === false) {
+    const item = await got(await env.r.lmoveBuffer(key, taking, 'LEFT', 'RIGHT'))
+    if (item === null) throw new OpError('Empty', 'the queue is empty')
+    return item
   }
   // An abortable wait goes in slices, so an abort is seen between them and takes nothing.
   const sliceMs = env.abortable ? SLICE_MS : Infinity
@@ -504,13 +539,9 @@ async function queueGet(env: Env, key: string, block: unknown, timeout: unknown)
   try {
     for (;;) {
       const s = Math.min(deadline - performance.now(), sliceMs)
-      // BLPOP's timeout is in seconds, 0 for ever.
-      const r = await c.blpopBuffer(key, s === Infinity ? 0 : Math.max(0.001, s / 1000))
-      if (r) {
-        await keepIfGone(env, key, r[1])
-        await afterGet(env, key)
-        return new Packed(r[1])
-      }
+      // BLMOVE's timeout is in seconds, 0 for ever.
+      const item = await got(await c.blmoveBuffer(key, taking, 'LEFT', 'RIGHT', s === Infinity ? 0 : Math.max(0.001, s / 1000)))
+      if (item) return item
       if (deadline - performance.now() <= 0) throw new OpError('Empty', 'the queue is empty')
       env.signal.throwIfAborted()
     }

@@ -345,6 +345,69 @@ test("Redis down past the context's outage bound: calls without a timeout fail w
   t.throws(() => redisContext({ url: server.socket, outage: -1 }), { instanceOf: TypeError, message: /outage/ })
 })
 
+test('a pop whose answer is lost with its connection takes nothing: ioredis sends it again after the reconnect, and the first item goes back to the queue', async (t) => {
+  const { server, ns, dir } = setup(t)
+  // Between the context and Redis, in a process of its own (this thread blocks in calls): the
+  // first answer that carries the marked item is never delivered (the connection drops instead),
+  // as when a network fails after Redis answered.
+  const via = join(dir, 'proxy.sock')
+  const proxy = spawn(process.execPath, ['--input-type=module', '-e', `
+    import net from 'node:net'
+    let dropped = 0
+    net.createServer((client) => {
+      const upstream = net.connect(${JSON.stringify(server.socket)})
+      for (const s of [client, upstream]) {
+        s.on('error', () => {})
+        s.on('close', () => (client.destroy(), upstream.destroy()))
+      }
+      client.pipe(upstream)
+      upstream.on('data', (chunk) => {
+        if (dropped === 0 && chunk.includes('LOSE-ME')) {
+          dropped++
+          console.log('dropped')
+          client.destroy()
+          return
+        }
+        client.write(chunk)
+      })
+    }).listen(${JSON.stringify(via)}, () => console.log('ready'))`], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => proxy.kill('SIGKILL'))
+  let said = ''
+  proxy.stdout!.on('data', (d) => (said += d))
+  const told = async (word: string): Promise<void> => {
+    const end = Date.now() + LONG
+    while (!said.includes(word)) {
+      if (Date.now() > end) throw new Error(`the proxy did not say '${word}'`)
+      await new Promise((r) => setTimeout(r, 5))
+    }
+  }
+  await told('ready')
+  const ctx = redisContext({ url: via, namespace: ns })
+  t.teardown(() => ctx.close())
+  const q = ctx.AioQueue<string>('q')
+  const direct = redisContext({ url: server.socket, namespace: ns })
+  t.teardown(() => direct.close())
+  const theirs = direct.AioQueue<string>('q')
+  const getting = q.coro_get(true, LONG)
+  // Until the get waits in Redis (a client blocked in a pop), then two items.
+  const admin = new Redis(server.socket)
+  t.teardown(() => admin.disconnect())
+  const end = Date.now() + LONG
+  while (!/cmd=blmove|cmd=blpop/.test(String(await admin.call('CLIENT', 'LIST')))) {
+    if (Date.now() > end) throw new Error('the get never waited in Redis')
+    await new Promise((r) => setTimeout(r, 5))
+  }
+  theirs.put('LOSE-ME')
+  theirs.put('second')
+  const first = await getting
+  await told('dropped')
+  // Nothing lost, nothing doubled (with LPOP/BLPOP, LOSE-ME was gone and this get waited in vain).
+  const next = await q.coro_get(true, 10_000)
+  t.deepEqual([first, next].sort(), ['LOSE-ME', 'second'])
+  t.is(q.qsize(), 0)
+  t.is(theirs.qsize(), 0)
+})
+
 test('4 producer and 4 consumer processes, 10,000 items each, consumers aborting some gets: the multiset matches', async (t) => {
   const { server, ctx, ns, dir } = setup(t)
   const N = 10_000
