@@ -497,15 +497,30 @@ async function semRelease(env: Env, key: string, n: number, bounded: boolean, va
 /** Names each get's own list (see taken()). */
 let gets = 0
 
+/** How often each connection went down: an answer lost with it is possible only across a change. */
+const drops = new WeakMap<Redis, { n: number }>()
+function dropsOf(c: Redis): { n: number } {
+  let d = drops.get(c)
+  if (!d) {
+    const count = { n: 0 }
+    drops.set(c, (d = count))
+    c.on('close', () => count.n++)
+  }
+  return d
+}
+
 /**
- * After a pop into a get's own list (`taking`): the item it answered stays taken, unless the
- * caller is gone (Redis was unreachable past its deadline); every other item there goes back to
- * the queue's head. Not awaited when the get keeps its item: the caller has it at once, and the
- * script runs before anything this thread sends Redis later.
+ * After a pop into a get's own list (`taking`), on connection `c`, which had gone down `before`
+ * times when the pop was sent: the item it answered stays taken, unless the caller is gone (Redis
+ * was unreachable past its deadline); every other item there goes back to the queue's head. With
+ * no drop in between, the list holds that item alone: it is deleted. Not awaited when the get
+ * keeps its item: the caller has it at once, and it runs before anything this thread sends later.
  */
-function taken(env: Env, taking: string, key: string, item: Buffer | null): Promise<unknown> {
+function taken(env: Env, c: Redis, before: number, taking: string, key: string, item: Buffer | null): Promise<unknown> {
   const keep = item !== null && !env.gone.aborted
-  const done = sc(env).aioTaken(taking, key, keep ? '1' : '0')
+  const calm = dropsOf(c).n === before
+  if (calm && item === null) return Promise.resolve() // nothing was moved
+  const done = calm && keep ? env.r.del(taking) : sc(env).aioTaken(taking, key, keep ? '1' : '0')
   if (keep) {
     done.catch(() => {}) // a connection lost now: ioredis sends it again once back
     return Promise.resolve()
@@ -521,15 +536,16 @@ function taken(env: Env, taking: string, key: string, item: Buffer | null): Prom
 async function queueGet(env: Env, key: string, block: unknown, timeout: unknown): Promise<Packed> {
   const deadline = deadlineOf(env, block === false ? 0 : timeout)
   const taking = `${key}:taking:${env.me}:${++gets}`
-  const got = async (b: Buffer | null): Promise<Packed | null> => {
-    await taken(env, taking, key, b)
+  const got = async (c: Redis, before: number, b: Buffer | null): Promise<Packed | null> => {
+    await taken(env, c, before, taking, key, b)
     if (b === null) return null
     if (env.gone.aborted) throw new OpError('OSError', 'Redis was unreachable past the timeout; the item went back')
     await afterGet(env, key)
     return new Packed(b)
   }
   if (block === false) {
-    const item = await got(await env.r.lmoveBuffer(key, taking, 'LEFT', 'RIGHT'))
+    const before = dropsOf(env.r).n
+    const item = await got(env.r, before, await env.r.lmoveBuffer(key, taking, 'LEFT', 'RIGHT'))
     if (item === null) throw new OpError('Empty', 'the queue is empty')
     return item
   }
@@ -539,8 +555,9 @@ async function queueGet(env: Env, key: string, block: unknown, timeout: unknown)
   try {
     for (;;) {
       const s = Math.min(deadline - performance.now(), sliceMs)
+      const before = dropsOf(c).n
       // BLMOVE's timeout is in seconds, 0 for ever.
-      const item = await got(await c.blmoveBuffer(key, taking, 'LEFT', 'RIGHT', s === Infinity ? 0 : Math.max(0.001, s / 1000)))
+      const item = await got(c, before, await c.blmoveBuffer(key, taking, 'LEFT', 'RIGHT', s === Infinity ? 0 : Math.max(0.001, s / 1000)))
       if (item) return item
       if (deadline - performance.now() <= 0) throw new OpError('Empty', 'the queue is empty')
       env.signal.throwIfAborted()
