@@ -814,3 +814,20 @@ test("a manager's dict, list or Namespace kept in another of its objects comes b
   // A copy stays a copy.
   t.is((outer.copy() as Map<string, unknown>).size, 2)
 })
+
+test("an object of a registered type kept in a manager's dict comes back as a working proxy (a probe of `__proxy__` took the proxy's method caller for a proxy record)", (t) => {
+  const m = new AioManager()
+  m.register('Counter', { module: new URL('./targets.js', import.meta.url).href, name: 'Counter' })
+  m.start()
+  t.teardown(() => m.shutdown())
+  type Counter = { add(n: number): void; total(): number }
+  const counter = m.create('Counter', [3]) as unknown as Counter
+  const d = m.dict<string, Counter>()
+  d.set('c', counter)
+  const viaDict = d.get('c')!
+  viaDict.add(2)
+  t.is(counter.total(), 5)
+  t.is(viaDict.total(), 5)
+  // Names starting with '_' are not methods of the proxy, as in Python.
+  t.is((counter as unknown as Record<string, unknown>)._private, undefined)
+})

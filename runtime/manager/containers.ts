@@ -136,7 +136,9 @@ export class AioAutoProxy extends BaseProxy {
     // eslint-disable-next-line no-constructor-return
     return new Proxy(this, {
       get: (target, k, receiver) => {
-        if (typeof k === 'symbol' || k in target || k === 'then') return Reflect.get(target, k, receiver)
+        // Names starting with '_' are not methods, as Python's AutoProxy exposes public ones only:
+        // code that probes a value (`value.__proxy__`) got a method caller, and took it for a record.
+        if (typeof k === 'symbol' || k in target || k === 'then' || k.startsWith('_')) return Reflect.get(target, k, receiver)
         if (k.startsWith('coro_')) return (...args: unknown[]) => target.coro_callMethod(k.slice(5), args)
         return (...args: unknown[]) => target.callMethod(k, args)
       },
