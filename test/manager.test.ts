@@ -278,6 +278,37 @@ test('no spin while runnable threads outnumber the cores: a spinning client took
   t.deepEqual(JSON.parse(r.stdout.trim()), { free: false, reads: 0 })
 })
 
+test('looking for an answer goes on while the cores are short only as long as recent looks found their answers soon; one late answer stops it', async (t) => {
+  const r = await runNode(`
+    import { Worker } from 'node:worker_threads'
+    import { availableParallelism } from 'node:os'
+    import { coreFree, lookWorthIt, noteLook } from ${JSON.stringify(new URL('../runtime/core/idle-core.js', import.meta.url).href)}
+    const stop = new Int32Array(new SharedArrayBuffer(4))
+    const busy = Array.from({ length: availableParallelism() + 2 }, () => new Worker(
+      'import { workerData } from "node:worker_threads"; const s = new Int32Array(workerData); while (Atomics.load(s, 0) === 0);',
+      { eval: true, workerData: stop.buffer }))
+    await Promise.all(busy.map((w) => new Promise((resolve) => w.once('online', resolve))))
+    let free = true
+    const end = performance.now() + 10000
+    while (free && performance.now() < end) {
+      free = coreFree()
+      await new Promise((resolve) => setTimeout(resolve, 3))
+    }
+    const seen = { free, first: lookWorthIt() }
+    for (let i = 0; i < 20; i++) noteLook(20) // answers within 20 µs
+    seen.soon = lookWorthIt()
+    noteLook(3000) // preempted: the answer seen 3 ms late
+    seen.late = lookWorthIt()
+    noteLook(null) // nothing within the look
+    seen.nothing = lookWorthIt()
+    Atomics.store(stop, 0, 1)
+    await Promise.all(busy.map((w) => w.terminate()))
+    console.log(JSON.stringify(seen))
+  `)
+  t.is(r.status, 0, r.stderr)
+  t.deepEqual(JSON.parse(r.stdout.trim()), { free: false, first: false, soon: true, late: false, nothing: false })
+})
+
 test('a connection reset that readNow meets is reported as the reset (an error), not as a clean end of input', async (t) => {
   const { readNow } = await import('../runtime/ipc/framed-socket.js')
   const server = net.createServer()

@@ -52,3 +52,29 @@ export function coreFree(): boolean {
   }
   return free
 }
+
+// The runnable count flickers: on 2 cores a client and its server looking for each other's
+// answers are 2, and any third thread (V8's own helpers included) turns the looking off for
+// FREE_SAMPLES samples, while it was paying (answers within ~20 µs). So the looks also tell how
+// they went: while recent ones found their answer soon, a look goes on even when the count says
+// no core is free. When the cores are short, a look is preempted, sees its answer milliseconds
+// late, and that stops it at once; it starts again only when the count says a core is free.
+
+/** A look whose answer came later than this (µs, running mean) is not worth the core it takes. */
+const SOON_US = 100
+/** What a look that found nothing counts as, in µs: as bad as a slow one. */
+const NOTHING_US = 1000
+/** How much one look moves the mean. */
+const WEIGHT = 0.1
+let lookUs = Infinity
+
+/** Whether to look for a peer's answer before sleeping: a core is free, or recent looks paid. */
+export function lookWorthIt(): boolean {
+  return lookUs < SOON_US || coreFree()
+}
+
+/** How a look went: its answer came after `us` µs, or (null) not within the look. */
+export function noteLook(us: number | null): void {
+  const sample = us === null ? NOTHING_US : us
+  lookUs = lookUs === Infinity ? sample : lookUs * (1 - WEIGHT) + sample * WEIGHT
+}

@@ -15,7 +15,7 @@
 import { tryReadSync } from '../core/nonblocking.js'
 import type { Socket } from 'node:net'
 import { EOFError, OSError } from '../core/errors.js'
-import { coreFree } from '../core/idle-core.js'
+import { lookWorthIt, noteLook } from '../core/idle-core.js'
 import { HANDSHAKE_MAX, clientHandshake, handshakeDriver, serverHandshake } from './auth.js'
 import { FrameReader, MAX_MESSAGE_BYTES, frameHeader, framed, wholeMessages, type FrameSink } from './framing.js'
 import { CUT_OFF } from './queue.js'
@@ -61,16 +61,20 @@ export function readNow(socket: Socket, input: (chunk: Buffer) => void): boolean
  * Calls `read` on turns of the event loop for up to `ms`, until `answered()`, then leaves input
  * to the loop (and calls `ended`): for a request whose answer usually comes within microseconds
  * (and for a server, the next request of a client in a loop). The loop runs other work between the
- * turns. Not at all (false) while the machine has no core free (idle-core.ts), or with the spin off.
+ * turns. Not at all (false) while looking does not pay (idle-core.ts), or with the spin off.
+ * `until`, when given, is the end instead (a time a later call may move).
  */
-export function watchFor(read: () => boolean, answered: () => boolean, ms = WATCH_MS, ended?: () => void): boolean {
-  // Only while a core is free: else the turns take the core the peer needs to answer.
-  if (ms <= 0 || !coreFree()) return false
-  const end = performance.now() + ms
+export function watchFor(read: () => boolean, answered: () => boolean, ms = WATCH_MS, ended?: () => void, until?: () => number): boolean {
+  // Only while it pays: else the turns take the core the peer needs to answer (idle-core.ts).
+  if (ms <= 0 || !lookWorthIt()) return false
+  const start = performance.now()
+  const end = until ?? (() => start + ms)
   const turn = (): void => {
-    if (!answered()) read()
-    if (!answered() && performance.now() < end) setImmediate(turn)
-    else ended?.()
+    const found = answered() || (read(), answered())
+    const now = performance.now()
+    if (!found && now < end()) return void setImmediate(turn)
+    noteLook(found ? (now - start) * 1000 : null)
+    ended?.()
   }
   setImmediate(turn)
   return true
@@ -200,9 +204,9 @@ export class FramedSocket {
       return
     }
     const watch = { end, answered }
-    // The loop's own bound is the watch's end, which later calls may move.
-    const stop = (): boolean => this.done || watch.answered() || performance.now() >= watch.end
-    if (watchFor(() => this.readNow(), stop, ms > 0 ? Infinity : 0, () => (this.watch = undefined))) this.watch = watch
+    // The loop's bound is the watch's end, which later calls may move.
+    const found = (): boolean => this.done || watch.answered()
+    if (watchFor(() => this.readNow(), found, ms, () => (this.watch = undefined), () => watch.end)) this.watch = watch
   }
 
   /** Sends one message; false when the socket's buffer is full (see drain). `owned`: the payload is not reused by the caller, so a large one is written without a copy. */

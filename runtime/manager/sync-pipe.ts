@@ -18,7 +18,7 @@ import { EOFError, OSError } from '../core/errors.js'
 import { MAX_MESSAGE_BYTES, frameHeader } from '../ipc/framing.js'
 import { DetachedConnectState, closeDetached } from '../ipc/sockets.js'
 import { blockOn, coroBlockOn } from '../core/wait.js'
-import { coreFree } from '../core/idle-core.js'
+import { lookWorthIt, noteLook } from '../core/idle-core.js'
 import { tryReadSync, tryWriteSync } from '../core/nonblocking.js'
 
 /** Reads of a socket that found nothing, retried at once before the thread sleeps. */
@@ -214,13 +214,20 @@ export class SyncPipe {
    * (idle-core.ts); 0 at end of input.
    */
   private spun(into: Buffer, at: number, max: number): number | undefined {
-    // Only while a core is free: else the spin takes the core the server needs to answer.
-    if (this.spinIn < 0 || !coreFree()) return undefined
-    const end = performance.now() + LANE_SPIN_MS
+    // Only while it pays: else the spin takes the core the server needs to answer (idle-core.ts).
+    if (this.spinIn < 0 || !lookWorthIt()) return undefined
+    const start = performance.now()
+    const end = start + LANE_SPIN_MS
+    let now = start
     do {
       const n = tryReadSync(this.spinIn, into, at, max)
-      if (n >= 0) return n
-    } while (performance.now() < end)
+      if (n >= 0) {
+        noteLook((performance.now() - start) * 1000)
+        return n
+      }
+      now = performance.now()
+    } while (now < end)
+    noteLook(null)
     return undefined
   }
 
