@@ -249,11 +249,14 @@ test('awaited calls whose answers are read on turns of the loop (readNow) keep e
   t.is(r.stdout.trim(), '1048576 7')
 })
 
-test('no spin while runnable threads outnumber the cores: a spinning client took the core its server needed (4 clients on 2 cores made 2.5x fewer calls)', async (t) => {
-  const r = await runNode(`
+/**
+ * A script that runs `body` while more threads than cores are always runnable, once coreFree()
+ * says so (in `free`); `imports`: more named imports of idle-core.js, if any.
+ */
+const underBusyCores = (imports: string, body: string): string => `
     import { Worker } from 'node:worker_threads'
     import { availableParallelism } from 'node:os'
-    import { coreFree } from ${JSON.stringify(new URL('../runtime/core/idle-core.js', import.meta.url).href)}
+    import { coreFree${imports ? `, ${imports}` : ''} } from ${JSON.stringify(new URL('../runtime/core/idle-core.js', import.meta.url).href)}
     import { watchFor } from ${JSON.stringify(new URL('../runtime/ipc/framed-socket.js', import.meta.url).href)}
     const stop = new Int32Array(new SharedArrayBuffer(4))
     // Threads that are always runnable, more than the cores.
@@ -267,33 +270,22 @@ test('no spin while runnable threads outnumber the cores: a spinning client took
       free = coreFree()
       await new Promise((resolve) => setTimeout(resolve, 3))
     }
+    ${body}
+    Atomics.store(stop, 0, 1)
+    await Promise.all(busy.map((w) => w.terminate()))`
+
+test('no spin while runnable threads outnumber the cores: a spinning client took the core its server needed (4 clients on 2 cores made 2.5x fewer calls)', async (t) => {
+  const r = await runNode(underBusyCores('', `
     let reads = 0
     watchFor(() => (reads++, false), () => false, 50)
     await new Promise((resolve) => setTimeout(resolve, 100))
-    Atomics.store(stop, 0, 1)
-    await Promise.all(busy.map((w) => w.terminate()))
-    console.log(JSON.stringify({ free, reads }))
-  `)
+    console.log(JSON.stringify({ free, reads }))`))
   t.is(r.status, 0, r.stderr)
   t.deepEqual(JSON.parse(r.stdout.trim()), { free: false, reads: 0 })
 })
 
 test('looking for an answer goes on while the cores are short only as long as recent looks found their answers soon; one late answer stops it', async (t) => {
-  const r = await runNode(`
-    import { Worker } from 'node:worker_threads'
-    import { availableParallelism } from 'node:os'
-    import { coreFree, lookWorthIt, noteLook } from ${JSON.stringify(new URL('../runtime/core/idle-core.js', import.meta.url).href)}
-    const stop = new Int32Array(new SharedArrayBuffer(4))
-    const busy = Array.from({ length: availableParallelism() + 2 }, () => new Worker(
-      'import { workerData } from "node:worker_threads"; const s = new Int32Array(workerData); while (Atomics.load(s, 0) === 0);',
-      { eval: true, workerData: stop.buffer }))
-    await Promise.all(busy.map((w) => new Promise((resolve) => w.once('online', resolve))))
-    let free = true
-    const end = performance.now() + 10000
-    while (free && performance.now() < end) {
-      free = coreFree()
-      await new Promise((resolve) => setTimeout(resolve, 3))
-    }
+  const r = await runNode(underBusyCores('lookWorthIt, noteLook', `
     const seen = { free, first: lookWorthIt() }
     for (let i = 0; i < 20; i++) noteLook(20) // answers within 20 µs
     seen.soon = lookWorthIt()
@@ -301,10 +293,7 @@ test('looking for an answer goes on while the cores are short only as long as re
     seen.late = lookWorthIt()
     noteLook(null) // nothing within the look
     seen.nothing = lookWorthIt()
-    Atomics.store(stop, 0, 1)
-    await Promise.all(busy.map((w) => w.terminate()))
-    console.log(JSON.stringify(seen))
-  `)
+    console.log(JSON.stringify(seen))`))
   t.is(r.status, 0, r.stderr)
   t.deepEqual(JSON.parse(r.stdout.trim()), { free: false, first: false, soon: true, late: false, nothing: false })
 })
