@@ -2,13 +2,20 @@
 // serializer both ways, Python clients of a Node AioManager, Node clients of a Python SyncManager,
 // queues and locks shared across the languages on both server sides, and hostile pickles sent to a
 // Node manager and a Node listener that go on serving a good Python client.
-import test from 'ava'
+import ava from 'ava'
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { AioClient, AioListener, AioManager, AioPipe, type AioQueueProxy, EOFError, Empty, OSError, RemoteError, RuntimeError, UnpicklingError, ValueError, pickle, type AioCondition, type AioLock, type AioQueue, type PyTuple } from '../generated/index.generated.js'
 import { ENTRY, FD_COUNTING, LONG, python, pythons, runNodeUnderFdLimit } from './helpers.js'
+
+// One test at a time: many of these block this process's event loop in a call that waits for a
+// Python process (a blocking get of 1,500 items, a 5 s dropped handshake by design), and a test
+// running beside one stalled that long: its awaited puts did not reach its Python partner, whose
+// get(timeout=20) gave up (CI saw a Barrier's sliced wait broken, 60 awaitable calls past their
+// bound, queues across languages Empty, in 2 of 4 runs).
+const test = ava.serial
 
 /** A Python process whose stdout lines are collected; `line(i)` waits (bounded) for the i-th. */
 interface Py {
@@ -457,12 +464,6 @@ function mutate(base: Buffer, rand: () => number): Buffer {
 
 const [, good] = pythons().find(([, env]) => !env.SKIP) ?? ['', { SKIP: '1' }]
 const withPython = good.SKIP ? test.skip : test
-/**
- * For a test whose blocking call holds this process's event loop for seconds by design: run
- * alone (ava runs serial tests before the others), or every test running beside it stalls that
- * long (CI saw a Barrier's sliced wait, 60 awaitable calls and a frozen manager's bound fail so).
- */
-const withPythonAlone = good.SKIP ? test.skip : test.serial
 
 /** A Python manager of the class M that `code` defines, serving at a free port, and a Node manager connected to it; the test ends both. */
 async function pythonServing(t: { teardown(f: () => void): void }, code: string): Promise<{ py: Py; m: AioManager }> {
@@ -798,7 +799,7 @@ withPython("60 awaitable calls at once to a Python manager all answer: the conne
   t.is(q.qsize(), 30)
 })
 
-withPythonAlone('a connection whose handshake never begins (one the kernel dropped on a full backlog) is opened again after 5 s, on the blocking and the awaitable path', async (t) => {
+withPython('a connection whose handshake never begins (one the kernel dropped on a full backlog) is opened again after 5 s, on the blocking and the awaitable path', async (t) => {
   // A SyncManager whose accepting loop keeps its 2nd and 5th connections without a word, as a
   // server that lost them would: the create() and the coro_qsize() below.
   const py = startPython(t, good, `
