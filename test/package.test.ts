@@ -4,11 +4,11 @@
 // of the custom-primitive example whose class then works across two threads.
 import test from 'ava'
 import { execFile } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { runNode } from './helpers.js'
+import { runNode, runNodeWith } from './helpers.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const NPM_TIMEOUT = 180_000
@@ -201,4 +201,21 @@ test('the examples that npm start runs work: seed, quickstart, pool and manager'
     t.is(status, 0, `${name}: ${stderr}`)
     t.regex(stdout, { seed: /Got result 78/, quickstart: /counter = 200000 \(expected 200000\)/, 'pool-and-manager': /manager dict: \{"written by":"process \d+"\}, child exitcode 0/ }[name]!, name)
   }
+})
+
+test('a symlinked install (npm link) under node --preserve-symlinks: a thread gets one copy of the library (it loaded a second, and could not rebuild a queue)', async (t) => {
+  const app = mkdtempSync(join(tmpdir(), 'aio-linked-'))
+  t.teardown(() => rmSync(app, { recursive: true, force: true }))
+  mkdirSync(join(app, 'node_modules'))
+  symlinkSync(ROOT, join(app, 'node_modules', 'aioprocessing'))
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'linked', private: true, type: 'module' }))
+  writeFileSync(join(app, 'app.mjs'), `import { AioQueue, AioProcess } from 'aioprocessing'
+const q = new AioQueue()
+const p = new AioProcess({ target: (q) => q.put('from the thread'), args: [q] })
+p.start()
+console.log(await q.coro_get(true, 30000))
+await p.coro_join()`)
+  const r = await runNodeWith(['--preserve-symlinks', join(app, 'app.mjs')])
+  t.is(r.stdout.trim(), 'from the thread', r.stderr)
+  t.is(r.status, 0, r.stderr)
 })

@@ -6,6 +6,8 @@
 
 import { describeValue } from './args.js'
 import { debuglog } from 'node:util'
+import { realpathSync } from 'node:fs'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 
 /** Implemented by every shareable object: its cloneable record. */
 export const REDUCE: unique symbol = Symbol.for('aioprocessing.reduce')
@@ -61,7 +63,21 @@ const classModules = new Set<string>()
 
 /** Called on load by a module that registers classes (a generated index): children load it too. */
 export function registerClassModule(url: string): void {
-  classModules.add(url)
+  classModules.add(realUrl(url))
+}
+
+/**
+ * A file URL by its real path. A new thread's first module is loaded by its real path even under
+ * `node --preserve-symlinks` (which keeps a link's path for imports only), so a class module named
+ * by the link's path loaded the library a second time in every thread of an `npm link`ed install.
+ */
+function realUrl(url: string): string {
+  if (!url.startsWith('file:')) return url
+  try {
+    return pathToFileURL(realpathSync(fileURLToPath(url))).href
+  } catch {
+    return url
+  }
 }
 
 /** The class modules this thread knows of, for a child it starts. */
