@@ -851,3 +851,11 @@ test("an object of a registered type kept in a manager's dict comes back as a wo
   // Names starting with '_' are not methods of the proxy, as in Python.
   t.is((counter as unknown as Record<string, unknown>)._private, undefined)
 })
+
+test("a manager dict's KeyError comes back as the server threw it: a RangeError named KeyError (it came back as a plain Error)", (t) => {
+  const d = manager(t).dict<string, number>()
+  const e = t.throws(() => d.getitem('missing'))
+  t.true(e instanceof RangeError, String(e))
+  t.is(e?.name, 'KeyError')
+  t.regex(String(e?.message), /missing/)
+})

@@ -10,6 +10,8 @@ export interface ErrorRecord {
   message: string
   stack?: string
   props?: Record<string, unknown>
+  /** The class, when its name is not the error's (Python's KeyError is a RangeError named KeyError). */
+  base?: string
   /** Set when what was thrown was not an Error: the value itself. */
   thrown?: unknown
   isError: boolean
@@ -23,7 +25,8 @@ export function errorRecord(e: unknown): ErrorRecord {
     const v = (e as unknown as Record<string, unknown>)[k]
     if (k !== 'cause' && (v === null || ['string', 'number', 'boolean'].includes(typeof v))) props[k] = v
   }
-  return { name: e.name, message: e.message, stack: e.stack, props, isError: true }
+  const base = (e.constructor as { name?: unknown } | undefined)?.name
+  return { name: e.name, message: e.message, stack: e.stack, props, isError: true, ...(typeof base === 'string' && base !== e.name ? { base } : {}) }
 }
 
 /** Python's `multiprocessing.pool.RemoteTraceback`: the `cause` of an error re-thrown from elsewhere. */
@@ -37,14 +40,14 @@ export class RemoteTraceback extends Error {
 /** Turns a record back into an error of the same class, with the remote stack first. */
 export function rebuildError(r: ErrorRecord, where: string): unknown {
   if (!r.isError) return r.thrown
-  const known = (errors as Record<string, unknown>)[r.name] ?? (globalThis as Record<string, unknown>)[r.name]
-  let error: Error
-  if (typeof known === 'function' && (known === Error || (known as { prototype: unknown }).prototype instanceof Error)) {
-    error = new (known as new (message: string, options?: ErrorOptions) => Error)(r.message, { cause: new RemoteTraceback(r.stack ?? '', where) })
-  } else {
-    error = new Error(r.message, { cause: new RemoteTraceback(r.stack ?? '', where) })
-    error.name = r.name
+  const classOf = (name: string | undefined): (new (message: string, options?: ErrorOptions) => Error) | undefined => {
+    if (name === undefined) return undefined
+    const known = (errors as Record<string, unknown>)[name] ?? (globalThis as Record<string, unknown>)[name]
+    return typeof known === 'function' && (known === Error || (known as { prototype: unknown }).prototype instanceof Error) ? (known as new (message: string, options?: ErrorOptions) => Error) : undefined
   }
+  const cls = classOf(r.name) ?? classOf(r.base) ?? Error
+  const error = new cls(r.message, { cause: new RemoteTraceback(r.stack ?? '', where) })
+  if (error.name !== r.name) error.name = r.name
   if (r.props) Object.assign(error, r.props)
   // The stack that matters is where it was thrown: the remote one, then where it was re-thrown.
   error.stack = `${r.stack ?? `${r.name}: ${r.message}`}\n    --- re-thrown from ${where} ---${(error.stack ?? '').replace(/^[^\n]*/, '')}`
