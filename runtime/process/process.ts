@@ -20,7 +20,7 @@ import { isAbsolute } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { existsSync } from 'node:fs'
 import { createWorker } from '../core/exec-argv.js'
-import { EXITCODE, INITIAL, PID, PROCESS_WORDS, STARTED, STATE, STOPPED, unknownMessage, type FromSupervisor, type ProcessData, type SupervisorData, type ToSupervisor } from './supervisor-protocol.js'
+import { EXITCODE, INITIAL, PID, PROCESS_WORDS, STARTED, STATE, STOPPED, markStopped, unknownMessage, type FromSupervisor, type ProcessData, type SupervisorData, type ToSupervisor } from './supervisor-protocol.js'
 
 export type { ProcessData } from './supervisor-protocol.js'
 
@@ -93,10 +93,8 @@ export function supervisorWorker(): Worker {
           unknownMessage('from the process supervisor', m as never)
       }
     })
-    supervisor.on('error', (e: Error & { code?: string }) => {
-      // Its own module missing: the library was bundled into an app, away from its files.
-      const hint = e.code === 'ERR_MODULE_NOT_FOUND' ? ' (aioprocessing starts its threads and processes from its own files: if your app is bundled, keep aioprocessing external, e.g. esbuild --packages=external)' : ''
-      process.stderr.write(`aioprocessing: the process supervisor failed${hint}: ${e.stack ?? e}\n`)
+    supervisor.on('error', (e) => {
+      process.stderr.write(`aioprocessing: the process supervisor failed: ${e.stack ?? e}\n`)
     })
     // Its processes went with it (a thread's workers end with it): each ends with exitcode 1, so
     // that a join() returns instead of waiting for ever; the next start() makes a new supervisor.
@@ -238,16 +236,7 @@ export class ProcessCore implements Waiter {
 
   /** The supervisor ended (it failed): this process ended with it, with exitcode 1. */
   supervisorLost(): void {
-    if (Atomics.load(this.i32, STATE) !== STARTED) return
-    Atomics.store(this.i32, EXITCODE, 1)
-    Atomics.store(this.i32, STATE, STOPPED)
-    Atomics.notify(this.i32, STATE)
-    Atomics.notify(this.i32, PID)
-    if (this.exitNotify) {
-      const word = new Int32Array(this.exitNotify)
-      Atomics.add(word, 0, 1)
-      Atomics.notify(word, 0)
-    }
+    if (Atomics.load(this.i32, STATE) === STARTED) markStopped(this.i32, 1, this.exitNotify)
   }
 
   /** join()'s attempt: done once the supervisor marked the process stopped. */

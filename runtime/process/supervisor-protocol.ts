@@ -25,6 +25,23 @@ export const STOPPED = 2
  * Node's loader still reads a module leaks that file's descriptor for good (about one per kill
  * in tight loops, until EMFILE): so the supervisor puts a terminate() off until then.
  */
+/**
+ * Marks a process stopped with `code` and wakes whoever waits on it: join() on STATE, a pid
+ * reader on PID (the worker may never have started), and an owner that waits on several
+ * processes at once (a pool) on its own word, `exitNotify`.
+ */
+export function markStopped(i32: Int32Array, code: number, exitNotify: SharedArrayBuffer | undefined): void {
+  Atomics.store(i32, EXITCODE, code)
+  Atomics.store(i32, STATE, STOPPED)
+  Atomics.notify(i32, STATE)
+  Atomics.notify(i32, PID)
+  if (exitNotify) {
+    const word = new Int32Array(exitNotify)
+    Atomics.add(word, 0, 1)
+    Atomics.notify(word, 0)
+  }
+}
+
 export const LOADED = 'aioprocessing:loaded'
 /** How long a terminate() waits for a thread that never says LOADED (its import hangs). */
 export const LOAD_GRACE_MS = 5_000

@@ -6,7 +6,7 @@ import { handleBrokerMessage, type BrokerMessage } from '../ipc/broker.js'
 import { installLivenessTable, markEnded } from '../core/liveness.js'
 import { writeAllSync } from '../core/stdio.js'
 import { relay } from '../ipc/stream-relay.js'
-import { EXITCODE, LOAD_GRACE_MS, LOADED, DATA_FD, PARENT_FD, PID, STATE, STOPPED, unknownMessage, type ConnectMessage, type ExitedMessage, type ProcessData, type SpawnMessage, type SupervisorData, type ToSupervisor } from './supervisor-protocol.js'
+import { LOAD_GRACE_MS, LOADED, DATA_FD, PARENT_FD, PID, markStopped, unknownMessage, type ConnectMessage, type ExitedMessage, type ProcessData, type SpawnMessage, type SupervisorData, type ToSupervisor } from './supervisor-protocol.js'
 import { createWorker, workerExecArgv } from '../core/exec-argv.js'
 import { spawn as spawnChild, type ChildProcess, type StdioOptions } from 'node:child_process'
 import type { Socket } from 'node:net'
@@ -70,16 +70,7 @@ const bootstrap = new URL('./bootstrap.js', import.meta.url)
 function spawn(m: SpawnMessage): void {
   const i32 = new Int32Array(m.sab)
   const stop = (code: number): void => {
-    Atomics.store(i32, EXITCODE, code)
-    Atomics.store(i32, STATE, STOPPED)
-    Atomics.notify(i32, STATE)
-    Atomics.notify(i32, PID) // a pid reader may still wait if the worker never started
-    if (m.exitNotify) {
-      // An owner that waits on several processes at once (a pool) sleeps on one word of its own.
-      const word = new Int32Array(m.exitNotify)
-      Atomics.add(word, 0, 1)
-      Atomics.notify(word, 0)
-    }
+    markStopped(i32, code, m.exitNotify)
     children.delete(m.id)
     parentPort!.postMessage({ op: 'exited', id: m.id } satisfies ExitedMessage)
   }
