@@ -174,6 +174,74 @@ test('POOL-52 a script that never closes its pool still exits with 0', async (t)
   t.regex(stdout, /\[ 2, 4, 6 \]/)
 })
 
+// The first pool of a process makes its workers itself, and its supervisor watches them only
+// later (process.ts): each of these runs in a fresh process, so that its pool is a first one.
+const FIRST_FATES = [
+  ['process.exit(7)', '() => { process.exit(7) }', 'exitcode 7'],
+  ['an uncaught error in a callback', "() => new Promise(() => { setTimeout(() => { throw new Error('expected in a test: crash') }) })", 'crashed or ran out of memory'],
+  ['running out of memory', '() => { const hog = []; for (;;) hog.push(new Array(100_000).fill(1)) }', 'crashed or ran out of memory'],
+] as const
+for (const style of STYLES) {
+  for (const [how, die, message] of FIRST_FATES) {
+    test(`the first pool of a process: its first task ends its worker (${how}); that task fails, the pool goes on (${style})`, async (t) => {
+      const get = style === 'blocking' ? 'r.get(30000)' : 'await r.coro_get(30000)'
+      const { status, stdout, stderr } = await runNode(`
+        import { AioPool, WorkerLostError } from ${ENTRY}
+        const p = new AioPool({ processes: 2, resourceLimits: { maxOldGenerationSizeMb: 32 } })
+        const r = p.applyAsync(${die})
+        const others = [1, 2, 3].map((x) => p.applyAsync((x) => x * 2, [x]))
+        try {
+          ${get}
+          console.log('no error')
+        } catch (error) {
+          console.log(error instanceof WorkerLostError, error.message)
+        }
+        for (const o of others) console.log(${style === 'blocking' ? 'o.get(30000)' : 'await o.coro_get(30000)'})
+        console.log(${style === 'blocking' ? 'p.apply((x) => x + 1, [41])' : 'await p.coro_apply((x) => x + 1, [41])'})
+        p.terminate()
+        ${style === 'blocking' ? 'p.join()' : 'await p.coro_join()'}
+        console.log('joined')
+      `)
+      t.is(status, 0, stderr)
+      const lines = stdout.trim().split('\n')
+      t.true(lines[0].startsWith('true '), stdout)
+      t.true(lines[0].includes(message), stdout)
+      t.deepEqual(lines.slice(1), ['2', '4', '6', '42', 'joined'], stdout)
+    })
+  }
+
+  test(`the first pool of a process, terminated while its workers still load, joins (${style})`, async (t) => {
+    const { status, stdout, stderr } = await runNode(`
+      import { AioPool } from ${ENTRY}
+      const p = new AioPool({ processes: 2 })
+      const r = p.applyAsync((x) => x, [1])
+      p.terminate()
+      ${style === 'blocking' ? 'p.join()' : 'await p.coro_join()'}
+      try { ${style === 'blocking' ? 'r.get(30000)' : 'await r.coro_get(30000)'} } catch (error) { console.log(error.name) }
+      console.log('joined')
+    `)
+    t.is(status, 0, stderr)
+    t.deepEqual(stdout.trim().split('\n'), ['PoolTerminatedError', 'joined'])
+  })
+}
+
+test('the first pool of a process: a task handing a large item to the feeder while the owner awaits', async (t) => {
+  // A put larger than the queue's ring goes through the feeder, which the supervisor runs: it
+  // must come up although the owner never blocks.
+  const { status, stdout, stderr } = await runNode(`
+    import { AioPool, AioQueue } from ${ENTRY}
+    const q = new AioQueue()
+    const p = new AioPool({ processes: 2 })
+    const done = p.coro_apply((q) => { q.put(new Uint8Array(4 << 20).fill(7)); return 'put' }, [q])
+    const item = await q.coro_get(true, 30000)
+    console.log(await done, item.length, item[item.length - 1])
+    p.terminate()
+    await p.coro_join()
+  `)
+  t.is(status, 0, stderr)
+  t.is(stdout.trim(), `put ${4 << 20} 7`)
+})
+
 test('a task whose promise can never settle fails with WorkerLostError naming the cause', async (t) => {
   const p = pool(t, { processes: 1 })
   await t.throwsAsync(p.coro_apply(() => new Promise(() => {})), { instanceOf: WorkerLostError, message: /could never settle/ })

@@ -180,10 +180,11 @@ test(`${label}: POOL-31 POOL-32 map does not fail fast and throws the first erro
 test(`${label}: POOL-06 the initializer runs once in each worker, before its tasks (blocking)`, (t) => {
   const count = ctx.AioValue('i', 0)
   const lock = ctx.AioLock()
+  const both = ctx.AioBarrier(2)
   const obj = make({ processes: 2, initializer: (v: AioValue, lock: AioLock) => { lock.acquire(); v.value = (v.value as number) + 1; lock.release(); (globalThis as Record<string, unknown>).initialized = true }, initargs: [count, lock] })
   try {
-    t.deepEqual(obj.map(() => (globalThis as Record<string, unknown>).initialized === true, [1, 2, 3, 4], 1), [true, true, true, true], "spec/pool.yaml:250:9")
-    t.deepEqual(count.value, 2, "spec/pool.yaml:252:9")
+    t.deepEqual(obj.map((b: AioBarrier) => { b.wait(); return (globalThis as Record<string, unknown>).initialized === true }, [both, both], 1), [true, true], "spec/pool.yaml:252:9")
+    t.deepEqual(count.value, 2, "spec/pool.yaml:254:9")
   } finally {
     obj.terminate(); obj.join()
   }
@@ -192,10 +193,11 @@ test(`${label}: POOL-06 the initializer runs once in each worker, before its tas
 test(`${label}: POOL-06 the initializer runs once in each worker, before its tasks (coro)`, async (t) => {
   const count = ctx.AioValue('i', 0)
   const lock = ctx.AioLock()
+  const both = ctx.AioBarrier(2)
   const obj = make({ processes: 2, initializer: (v: AioValue, lock: AioLock) => { lock.acquire(); v.value = (v.value as number) + 1; lock.release(); (globalThis as Record<string, unknown>).initialized = true }, initargs: [count, lock] })
   try {
-    t.deepEqual(await obj.coro_map(() => (globalThis as Record<string, unknown>).initialized === true, [1, 2, 3, 4], 1), [true, true, true, true], "spec/pool.yaml:250:9")
-    t.deepEqual(count.value, 2, "spec/pool.yaml:252:9")
+    t.deepEqual(await obj.coro_map((b: AioBarrier) => { b.wait(); return (globalThis as Record<string, unknown>).initialized === true }, [both, both], 1), [true, true], "spec/pool.yaml:252:9")
+    t.deepEqual(count.value, 2, "spec/pool.yaml:254:9")
   } finally {
     obj.terminate(); obj.join()
   }
@@ -204,35 +206,35 @@ test(`${label}: POOL-06 the initializer runs once in each worker, before its tas
 test(`${label}: POOL-45 POOL-46 POOL-47 close lets queued tasks finish, join waits; a closed pool refuses work (blocking)`, (t) => {
   const gate = ctx.AioEvent()
   const obj = make({ processes: 1 })
-  t.throws(() => obj.join(), { instanceOf: ValueError, message: /Pool is still running/ }, "spec/pool.yaml:259:9")
+  t.throws(() => obj.join(), { instanceOf: ValueError, message: /Pool is still running/ }, "spec/pool.yaml:261:9")
   const slow = obj.applyAsync((ev: AioEvent) => { ev.wait(); return 'finished' }, [gate])
   const queued = obj.applyAsync((x: number) => x + 1, [1])
   obj.close()
   obj.close()
-  t.throws(() => obj.apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:268:9")
-  t.throws(() => obj.mapAsync((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:271:9")
-  t.throws(() => obj.imap((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:274:9")
+  t.throws(() => obj.apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:270:9")
+  t.throws(() => obj.mapAsync((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:273:9")
+  t.throws(() => obj.imap((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:276:9")
   gate.set()
   obj.join()
-  t.deepEqual([slow.get(0), queued.get(0)], ['finished', 2], "spec/pool.yaml:279:9")
-  t.regex(String(String(obj)), /state=CLOSE/, "spec/pool.yaml:281:9")
+  t.deepEqual([slow.get(0), queued.get(0)], ['finished', 2], "spec/pool.yaml:281:9")
+  t.regex(String(String(obj)), /state=CLOSE/, "spec/pool.yaml:283:9")
 })
 
 test(`${label}: POOL-45 POOL-46 POOL-47 close lets queued tasks finish, join waits; a closed pool refuses work (coro)`, async (t) => {
   const gate = ctx.AioEvent()
   const obj = make({ processes: 1 })
-  await t.throwsAsync(async () => await obj.coro_join(), { instanceOf: ValueError, message: /Pool is still running/ }, "spec/pool.yaml:259:9")
+  await t.throwsAsync(async () => await obj.coro_join(), { instanceOf: ValueError, message: /Pool is still running/ }, "spec/pool.yaml:261:9")
   const slow = obj.applyAsync((ev: AioEvent) => { ev.wait(); return 'finished' }, [gate])
   const queued = obj.applyAsync((x: number) => x + 1, [1])
   obj.close()
   obj.close()
-  await t.throwsAsync(async () => await obj.coro_apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:268:9")
-  await t.throwsAsync(async () => obj.mapAsync((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:271:9")
-  await t.throwsAsync(async () => obj.imap((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:274:9")
+  await t.throwsAsync(async () => await obj.coro_apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:270:9")
+  await t.throwsAsync(async () => obj.mapAsync((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:273:9")
+  await t.throwsAsync(async () => obj.imap((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:276:9")
   gate.set()
   await obj.coro_join()
-  t.deepEqual([slow.get(0), queued.get(0)], ['finished', 2], "spec/pool.yaml:279:9")
-  t.regex(String(String(obj)), /state=CLOSE/, "spec/pool.yaml:281:9")
+  t.deepEqual([slow.get(0), queued.get(0)], ['finished', 2], "spec/pool.yaml:281:9")
+  t.regex(String(String(obj)), /state=CLOSE/, "spec/pool.yaml:283:9")
 })
 
 test(`${label}: POOL-25 POOL-26 terminate stops running tasks, fails pending results, and join returns (blocking)`, (t) => {
@@ -241,9 +243,9 @@ test(`${label}: POOL-25 POOL-26 terminate stops running tasks, fails pending res
   obj.terminate()
   obj.terminate()
   obj.join()
-  t.regex(String((() => { try { r.get(0); return 'no error' } catch (e) { return String(e) } })()), /PoolTerminatedError/, "spec/pool.yaml:291:9")
-  t.throws(() => obj.applyAsync((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:293:9")
-  t.regex(String(String(obj)), /state=TERMINATE/, "spec/pool.yaml:296:9")
+  t.regex(String((() => { try { r.get(0); return 'no error' } catch (e) { return String(e) } })()), /PoolTerminatedError/, "spec/pool.yaml:293:9")
+  t.throws(() => obj.applyAsync((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:295:9")
+  t.regex(String(String(obj)), /state=TERMINATE/, "spec/pool.yaml:298:9")
 })
 
 test(`${label}: POOL-25 POOL-26 terminate stops running tasks, fails pending results, and join returns (coro)`, async (t) => {
@@ -252,24 +254,24 @@ test(`${label}: POOL-25 POOL-26 terminate stops running tasks, fails pending res
   obj.terminate()
   obj.terminate()
   await obj.coro_join()
-  t.regex(String((() => { try { r.get(0); return 'no error' } catch (e) { return String(e) } })()), /PoolTerminatedError/, "spec/pool.yaml:291:9")
-  await t.throwsAsync(async () => obj.applyAsync((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:293:9")
-  t.regex(String(String(obj)), /state=TERMINATE/, "spec/pool.yaml:296:9")
+  t.regex(String((() => { try { r.get(0); return 'no error' } catch (e) { return String(e) } })()), /PoolTerminatedError/, "spec/pool.yaml:293:9")
+  await t.throwsAsync(async () => obj.applyAsync((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:295:9")
+  t.regex(String(String(obj)), /state=TERMINATE/, "spec/pool.yaml:298:9")
 })
 
 test(`${label}: POOL-26 POOL-48 using terminates the pool; a pool cannot be sent to another process (blocking)`, (t) => {
   const obj = make({ processes: 1 })
-  t.regex(String((() => { try { ctx.AioProcess({ target: (_: unknown) => {}, args: [obj] }).start(); return 'no error' } catch (e) { return String(e) } })()), /NotImplementedError: AioPool objects cannot be passed between processes/, "spec/pool.yaml:301:9")
+  t.regex(String((() => { try { ctx.AioProcess({ target: (_: unknown) => {}, args: [obj] }).start(); return 'no error' } catch (e) { return String(e) } })()), /NotImplementedError: AioPool objects cannot be passed between processes/, "spec/pool.yaml:303:9")
   obj[Symbol.dispose]()
-  t.throws(() => obj.apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:304:9")
+  t.throws(() => obj.apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:306:9")
   obj.join()
 })
 
 test(`${label}: POOL-26 POOL-48 using terminates the pool; a pool cannot be sent to another process (coro)`, async (t) => {
   const obj = make({ processes: 1 })
-  t.regex(String((() => { try { ctx.AioProcess({ target: (_: unknown) => {}, args: [obj] }).start(); return 'no error' } catch (e) { return String(e) } })()), /NotImplementedError: AioPool objects cannot be passed between processes/, "spec/pool.yaml:301:9")
+  t.regex(String((() => { try { ctx.AioProcess({ target: (_: unknown) => {}, args: [obj] }).start(); return 'no error' } catch (e) { return String(e) } })()), /NotImplementedError: AioPool objects cannot be passed between processes/, "spec/pool.yaml:303:9")
   obj[Symbol.dispose]()
-  await t.throwsAsync(async () => await obj.coro_apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:304:9")
+  await t.throwsAsync(async () => await obj.coro_apply((x: number) => x, [1]), { instanceOf: ValueError, message: /Pool not running/ }, "spec/pool.yaml:306:9")
   await obj.coro_join()
 })
 }

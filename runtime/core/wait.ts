@@ -71,6 +71,25 @@ function spinUntilChanged(i32: Int32Array, index: number, value: number): boolea
   return false
 }
 
+let blockHook: (() => void) | undefined
+
+/**
+ * `hook` runs once, right before this thread next sleeps in a blocking call. A layer above uses it
+ * for work that its event loop would do, and that a blocked thread needs done by another (the
+ * first pool's threads must be watched by a supervisor before their owner blocks: process.ts).
+ */
+export function beforeNextBlock(hook: () => void): void {
+  blockHook = hook
+}
+
+/** Called by every blocking sleep on another thread's word, before it sleeps. */
+export function blocking(): void {
+  const hook = blockHook
+  if (hook === undefined) return
+  blockHook = undefined
+  hook()
+}
+
 /**
  * Blocking loop: the calling thread really sleeps (Atomics.wait). With `parked`, the caller's own
  * first attempt already failed and parked `w`, so the loop starts by sleeping.
@@ -96,6 +115,7 @@ export function blockOn<R>(
     }
     const { i32, waitIndex, waitValue } = w
     const sleep = Math.min(remaining, w.waitCapMs ?? Infinity)
+    if (blockHook !== undefined) blocking()
     if (!spinUntilChanged(i32, waitIndex, waitValue)) {
       Atomics.wait(i32, waitIndex, waitValue, sleep === Infinity ? undefined : sleep)
     }

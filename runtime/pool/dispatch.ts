@@ -279,22 +279,25 @@ export class Dispatcher implements ResultHost, Waiter {
     for (const w of workers) {
       if (w.sending && !this.continueSend(w)) continue
     }
+    // A worker's fair share of the work not yet done (queued or in a worker), when that is less
+    // than every worker's room: a worker still booting gets its share once it is up, rather than
+    // find the first one up holding everything (long tasks would run one after another there).
+    let inflight = 0
+    for (const w of workers) inflight += w.pending
+    const share = Math.ceil((this.queue.length - this.queueHead + inflight) / Math.max(1, workers.length))
     while (this.queueHead < this.queue.length) {
       let best: WorkerSlot | undefined
       for (const w of workers) {
-        if (w.stopped || w.stopping || w.sending) continue
+        if (w.stopped || w.stopping || w.sending || !w.ready()) continue
         if (this.maxtasks && w.assigned >= this.maxtasks) continue
         // Refill only once half of the depth is done: batches stay large, wake-ups few.
-        if (w.pending > this.depth >> 1) continue
+        if (w.pending > this.depth >> 1 || w.pending >= share) continue
         if (!best || w.pending < best.pending) best = w
       }
       if (!best) break
-      // Fill the chosen worker up to its depth in one go: one wake-up for many tasks.
-      let room = this.depth - best.pending
+      // Fill the chosen worker up to its depth (or its share) in one go: one wake-up for many tasks.
+      let room = Math.min(this.depth, share) - best.pending
       if (this.maxtasks) room = Math.min(room, this.maxtasks - best.assigned)
-      // Share what is queued fairly when it is less than every worker's room.
-      const queued = this.queue.length - this.queueHead
-      room = Math.min(room, Math.max(1, Math.ceil(queued / workers.length)))
       // One record carries the whole batch: one commit, one wake-up of the worker.
       const batch: Buffer[] = []
       const sharedIds: number[] = []

@@ -24,11 +24,15 @@ export const POOL_WORDS = 2
 // 1     SENT       tasks the pool has sent to this worker (the pool adds)
 // 2     DONE       tasks the worker has finished (the worker adds)
 // 3     LOW_WATER  the worker bumps EV once SENT - DONE falls to this, so that it never starves
+// 4     READY      1 once the worker has loaded and run its initializer (then it bumps EV): the
+//                  pool sends tasks only to ready workers, so the first task of a new pool goes
+//                  to whichever worker is up first, not to one still booting
 export const CURRENT = 0
 export const SENT = 1
 export const DONE = 2
 export const LOW_WATER = 3
-export const WORKER_WORDS = 4
+export const READY = 4
+export const WORKER_WORDS = 5
 
 // Messages to a worker.
 export const OP_DEFINE = 0

@@ -11,7 +11,7 @@ import { ConnectionCore, SendState } from '../ipc/connection.js'
 import { EOF, GetState, Ring } from '../ipc/queue.js'
 import { PENDING, blockOn, coroBlockOn } from '../core/wait.js'
 import { decode, encoded } from '../ipc/serialize.js'
-import { CURRENT, DONE, EV, INIT_FAILED, LOW_WATER, OP_STOP, SENT, WAITING, splitBatch, type ResultMessage, type SharedMessage, type ToWorker, type WorkerArgs } from './pool-protocol.js'
+import { CURRENT, DONE, EV, INIT_FAILED, LOW_WATER, OP_STOP, READY, SENT, WAITING, splitBatch, type ResultMessage, type SharedMessage, type ToWorker, type WorkerArgs } from './pool-protocol.js'
 import { errorRecord } from '../core/remote-error.js'
 import { loadClassModules } from '../core/transfer.js'
 import { TaskRunner, encodeResult, runInitializer } from './run-task.js'
@@ -54,6 +54,8 @@ export async function poolWorker(a: WorkerArgs): Promise<void> {
     send([INIT_FAILED, false, initError, 0])
     return
   }
+  Atomics.store(words, READY, 1)
+  announce()
 
   // A record from the pool is a batch (pool-protocol.ts); a message kept as bytes carries shared
   // objects and is decoded once the library's classes are loaded.

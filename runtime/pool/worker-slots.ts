@@ -7,7 +7,7 @@ import { STATE, STOPPED } from '../process/supervisor-protocol.js'
 import { ConnectionCore, SendState } from '../ipc/connection.js'
 import { GetState } from '../ipc/queue.js'
 import { WorkerLostError } from '../core/errors.js'
-import { CURRENT, LOW_WATER, WORKER_WORDS, type ProcessWorkerArgs, type WorkerArgs } from './pool-protocol.js'
+import { CURRENT, LOW_WATER, READY, WORKER_WORDS, type ProcessWorkerArgs, type WorkerArgs } from './pool-protocol.js'
 import type { Task } from './results.js'
 import type { ResourceLimits } from 'node:worker_threads'
 
@@ -69,6 +69,8 @@ export class WorkerSlot {
         target: { module: new URL('./pool-worker.js', import.meta.url).href, name: 'poolWorker' },
         args: [args],
         lazyRegistry: true,
+        // The first pool of a thread need not wait for its supervisor to boot (process.ts).
+        direct: true,
       })
     }
     this.proc.start()
@@ -92,6 +94,11 @@ export class WorkerSlot {
     this.inflight.length = 0
     this.inflightHead = 0
     return rest
+  }
+
+  /** Up and past its initializer (a process shares no words: its tasks wait in its pipe meanwhile). */
+  ready(): boolean {
+    return this.proc.startMethod === 'spawn' || Atomics.load(this.words, READY) === 1
   }
 
   /** Notes whether the supervisor marked the worker's process stopped; true once it has. */

@@ -8,7 +8,7 @@ import { announceClassModules, holdsShared, loadClassModules, missingModules, re
 import { loadFunction, preloadModules } from '../core/source.js'
 import { joinChildren } from './process.js'
 import { installLivenessTable } from '../core/liveness.js'
-import { LOADED } from './supervisor-protocol.js'
+import { KILL_PENDING, LOAD, LOADED, LOADED_WORD, LOADING, OWN_CODE, UNSET } from './supervisor-protocol.js'
 import { installFeederPort } from '../ipc/feeder-client.js'
 import { flushFedQueues } from '../ipc/queue.js'
 import { closeRebuiltHandles, flushSockets } from '../ipc/connection.js'
@@ -35,6 +35,9 @@ for (const [stream, fd] of [[process.stdout, 1], [process.stderr, 2]] as const) 
 // A spare (see supervisor-thread.ts) has loaded everything above and waits for its process.
 if (registry) await registry
 const data: ProcessData = workerData?.spare ? await new Promise((resolve) => parentPort!.once('message', resolve)) : workerData
+// A direct thread (process.ts) tells its supervisor its exit code, which it cannot see otherwise.
+const state = data.state ? new Int32Array(data.state) : undefined
+if (state) process.on('exit', (code) => void Atomics.compareExchange(state, OWN_CODE, UNSET, code))
 if (data.liveness) installLivenessTable(data.liveness)
 if (data.feeder) installFeederPort(data.feeder)
 setCurrentProcess({ name: data.name, pid: threadId, daemon: data.daemon, identity: data.identity })
@@ -50,6 +53,8 @@ const target = await loadFunction(data.target)
 for (const module of missingModules(data.args)) await import(module)
 // Every import is done: the supervisor may terminate this thread now (see LOADED there).
 parentPort?.postMessage(LOADED)
+// A direct thread ends itself if a terminate() came while it loaded (its OWN_CODE says which).
+if (state && Atomics.compareExchange(state, LOAD, LOADING, LOADED_WORD) === KILL_PENDING) process.exit()
 await target(...(rebuildTree(data.args) as unknown[]))
 await flushFedQueues()
 await flushSockets()

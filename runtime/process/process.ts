@@ -5,12 +5,20 @@
 // delivered on the thread that created it, and a caller parked in a blocking join() runs no
 // event loop. The supervisor turns every end — return, throw, process.exit, terminate(),
 // kill(), out-of-memory under resourceLimits — into a store to STATE and an Atomics.notify.
+//
+// Except for the first pool of a thread: its workers would wait for the supervisor's boot, then
+// boot themselves (two thread start-ups in a row, ~25 ms each here). So a process started with
+// `direct` while this thread has no supervisor is created here, and the supervisor, started once
+// the first of them has loaded (or before this thread first blocks), watches it: it holds the
+// worker's feeder port, whose 'close' says the worker ended, however it ended. The exit code
+// comes from the worker's own 'exit' handler (OWN_CODE); terminate() while it still loads is left
+// to the worker itself (LOAD), as the supervisor defers it (supervisor-thread.ts).
 
 import type { RelayEnds } from '../ipc/stream-relay.js'
-import { Worker, type ResourceLimits } from 'node:worker_threads'
+import { MessageChannel, Worker, type ResourceLimits } from 'node:worker_threads'
 import { livenessTable } from '../core/liveness.js'
 import { provideSupervisor, upstreamPort } from '../ipc/feeder-client.js'
-import { park, type Pending, type Waiter, blockOn, coroBlockOn } from '../core/wait.js'
+import { park, type Pending, type Waiter, beforeNextBlock, blockOn, coroBlockOn } from '../core/wait.js'
 import { ProcessError, ValueError } from '../core/errors.js'
 import { classModuleList, reduceTree } from '../core/transfer.js'
 import { currentProcess, nextChildIdentity } from '../core/current.js'
@@ -20,7 +28,8 @@ import { isAbsolute } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { existsSync } from 'node:fs'
 import { createWorker } from '../core/exec-argv.js'
-import { EXITCODE, INITIAL, PID, PROCESS_WORDS, STARTED, STATE, STOPPED, markStopped, unknownMessage, type FromSupervisor, type ProcessData, type SupervisorData, type ToSupervisor } from './supervisor-protocol.js'
+import { writeAllSync } from '../core/stdio.js'
+import { EXITCODE, INITIAL, KILL_PENDING, LOAD, LOADED, LOADED_WORD, LOAD_GRACE_MS, LOADING, OWN_CODE, PID, PROCESS_WORDS, STARTED, STATE, STOPPED, UNSET, markStopped, markWatchedStopped, unknownMessage, type FromSupervisor, type ProcessData, type SupervisorData, type ToSupervisor, type WatchMessage } from './supervisor-protocol.js'
 
 export type { ProcessData } from './supervisor-protocol.js'
 
@@ -61,6 +70,8 @@ export interface ProcessOptions<A extends unknown[] = any[]> {
   relay?: RelayEnds
   /** @internal See ProcessData.untrackedFds. */
   untrackedFds?: boolean
+  /** @internal A daemon thread this thread may create itself while it has no supervisor (a pool worker; see above). */
+  direct?: boolean
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -69,6 +80,14 @@ export interface ProcessOptions<A extends unknown[] = any[]> {
 let supervisor: Worker | undefined
 let nextId = 1
 const live = new Map<number, ProcessCore>()
+/**
+ * How long after the first direct worker has loaded its supervisor starts. Until then a feeder
+ * request of the workers (a put into a full queue) waits for it.
+ */
+const SUPERVISOR_DELAY_MS = 50
+/** Direct workers' watch requests, until the supervisor exists. */
+const unwatched: WatchMessage[] = []
+const bootstrapUrl = new URL('./bootstrap.js', import.meta.url)
 
 export function supervisorWorker(): Worker {
   if (!supervisor) {
@@ -104,8 +123,24 @@ export function supervisorWorker(): Worker {
       live.clear()
     })
     supervisor.unref()
+    for (const m of unwatched.splice(0)) handOver(supervisor, m)
   }
   return supervisor
+}
+
+function watch(m: WatchMessage): void {
+  if (supervisor) handOver(supervisor, m)
+  else if (unwatched.push(m) === 1) beforeNextBlock(() => void supervisorWorker())
+}
+
+/** Hands a direct worker's port to the supervisor; a worker that ended meanwhile (its port closed) is marked stopped here. */
+function handOver(sup: Worker, m: WatchMessage): void {
+  try {
+    sup.postMessage(m, [m.port])
+  } catch {
+    markWatchedStopped(m, livenessTable())
+    live.delete(m.id)
+  }
 }
 
 provideSupervisor(supervisorWorker)
@@ -170,13 +205,16 @@ export class ProcessCore implements Waiter {
   private readonly lazyRegistry: boolean | undefined
   private readonly relay: RelayEnds | undefined
   private readonly untrackedFds: boolean | undefined
+  private readonly direct: boolean | undefined
+  /** A direct worker's thread, made by this one. */
+  private worker: Worker | undefined
   private readonly preload: string[] | undefined
   readonly startMethod: 'thread' | 'spawn'
   private closed = false
   private readonly id = nextId++
 
   constructor(options: ProcessOptions) {
-    const { target, args = [], name, daemon, resourceLimits, exitNotify, lazyRegistry, preload, startMethod = 'thread', relay, untrackedFds } = options
+    const { target, args = [], name, daemon, resourceLimits, exitNotify, lazyRegistry, preload, startMethod = 'thread', relay, untrackedFds, direct } = options
     if (preload !== undefined && !Array.isArray(preload)) throw new TypeError('preload must be an array of module specifiers or URLs')
     this.preload = preload?.map((m, i) => moduleSpecifier(`preload[${i}]`, m))
     if (startMethod !== 'thread' && startMethod !== 'spawn') throw new ValueError(`cannot find context for '${String(startMethod)}'`)
@@ -195,6 +233,7 @@ export class ProcessCore implements Waiter {
     this.lazyRegistry = lazyRegistry
     this.relay = relay
     this.untrackedFds = untrackedFds
+    this.direct = direct
   }
 
   private checkOpen(): void {
@@ -206,18 +245,8 @@ export class ProcessCore implements Waiter {
     if (Atomics.load(this.i32, STATE) !== INITIAL) throw new ValueError('cannot start a process twice')
     if (currentProcess().daemon) throw new ValueError('daemonic processes are not allowed to have children')
     if (this.target === undefined) throw new TypeError('target is required: a self-contained function or { module, name }')
-    const data: ProcessData = {
-      target: targetOf(this.target, 'target', this.preload),
-      args: reduceTree(this.args, 'args', this.startMethod === 'spawn'),
-      startMethod: this.startMethod,
-      name: this.name,
-      identity: this.identity,
-      daemon: this.daemon,
-      lazyRegistry: this.lazyRegistry,
-      untrackedFds: this.untrackedFds,
-      preload: this.preload,
-      classModules: classModuleList(),
-    }
+    if (supervisor === undefined && this.direct && this.daemon && this.startMethod === 'thread') return this.startDirect()
+    const data = this.data()
     const sup = supervisorWorker()
     // STARTED before the supervisor can see the message: its STOPPED must never be overwritten.
     Atomics.store(this.i32, STATE, STARTED)
@@ -234,9 +263,67 @@ export class ProcessCore implements Waiter {
     this.args = []
   }
 
+  /** ProcessData of start(), without the feeder and liveness table the starter adds. */
+  private data(): ProcessData {
+    return {
+      target: targetOf(this.target!, 'target', this.preload),
+      args: reduceTree(this.args, 'args', this.startMethod === 'spawn'),
+      startMethod: this.startMethod,
+      name: this.name,
+      identity: this.identity,
+      daemon: this.daemon,
+      lazyRegistry: this.lazyRegistry,
+      untrackedFds: this.untrackedFds,
+      preload: this.preload,
+      classModules: classModuleList(),
+    }
+  }
+
+  /** start() without a supervisor: this thread creates the worker, and the supervisor watches it (see above). */
+  private startDirect(): void {
+    const feeder = new MessageChannel()
+    const data: ProcessData = { ...this.data(), feeder: feeder.port2, liveness: livenessTable(), state: this.i32.buffer as SharedArrayBuffer }
+    Atomics.store(this.i32, OWN_CODE, UNSET)
+    Atomics.store(this.i32, STATE, STARTED)
+    let worker: Worker
+    try {
+      worker = createWorker((execArgv) => new Worker(bootstrapUrl, { workerData: data, transferList: [feeder.port2], resourceLimits: this.resourceLimits, execArgv }))
+    } catch (error) {
+      feeder.port1.close()
+      if ((error as Error).name === 'DataCloneError') {
+        Atomics.store(this.i32, STATE, INITIAL)
+        throw new TypeError(`args cannot be sent to the process: ${(error as Error).message}`, { cause: error })
+      }
+      // As a supervisor does with a worker it could not create: Python's child would have failed.
+      writeAllSync(2, `Process ${this.name}:\n${(error as Error).stack ?? error}\n`)
+      markStopped(this.i32, 1, this.exitNotify)
+      return
+    }
+    this.worker = worker
+    worker.on('error', (error: Error) => writeAllSync(2, `Process ${this.name}:\n${error?.stack ?? String(error)}\n`))
+    // Its supervisor boots a little after the first worker is up, not beside the workers on the
+    // same cores, nor in the way of their first tasks; at once when one ends (the supervisor alone
+    // marks a worker stopped), this thread blocks (watch()) or kills one.
+    worker.on('message', (m: unknown) => {
+      if (m === LOADED && supervisor === undefined) setTimeout(() => void supervisorWorker(), SUPERVISOR_DELAY_MS).unref()
+    })
+    worker.once('exit', () => void supervisorWorker())
+    // A daemon: it does not keep this thread alive (after the listeners, which would ref it again).
+    worker.unref()
+    Atomics.store(this.i32, PID, worker.threadId)
+    Atomics.notify(this.i32, PID)
+    live.set(this.id, this)
+    watch({ op: 'watch', id: this.id, sab: this.i32.buffer as SharedArrayBuffer, threadId: worker.threadId, port: feeder.port1, exitNotify: this.exitNotify })
+    this.target = undefined
+    this.args = []
+  }
+
   /** The supervisor ended (it failed): this process ended with it, with exitcode 1. */
   supervisorLost(): void {
-    if (Atomics.load(this.i32, STATE) === STARTED) markStopped(this.i32, 1, this.exitNotify)
+    if (Atomics.load(this.i32, STATE) !== STARTED) return
+    // A direct worker is this thread's: it would run on unwatched.
+    void this.worker?.terminate()
+    markStopped(this.i32, 1, this.exitNotify)
   }
 
   /** join()'s attempt: done once the supervisor marked the process stopped. */
@@ -277,7 +364,20 @@ export class ProcessCore implements Waiter {
     const state = Atomics.load(this.i32, STATE)
     if (state === INITIAL) throw new ValueError('can only terminate a started process')
     if (state === STOPPED) return
-    supervisorWorker().postMessage({ op: 'kill', id: this.id, exitcode: -sig } satisfies ToSupervisor)
+    const worker = this.worker
+    if (worker === undefined) {
+      supervisorWorker().postMessage({ op: 'kill', id: this.id, exitcode: -sig } satisfies ToSupervisor)
+      return
+    }
+    // A direct worker (see above): the first code of the two wins, as the supervisor's override
+    // does not undo an exit already under way.
+    supervisorWorker()
+    Atomics.compareExchange(this.i32, OWN_CODE, UNSET, -sig)
+    // Still importing: it ends itself once loaded (terminated now, it would leak the fd of the
+    // file being read); after LOAD_GRACE_MS it is terminated anyway (an import that hangs).
+    const load = Atomics.compareExchange(this.i32, LOAD, LOADING, KILL_PENDING)
+    if (load === LOADED_WORD) void worker.terminate()
+    else if (load === LOADING) setTimeout(() => void worker.terminate(), LOAD_GRACE_MS).unref()
   }
 
   close(): void {

@@ -4,6 +4,7 @@
 
 import type { MessagePort, ResourceLimits } from 'node:worker_threads'
 import type { RelayEnds } from '../ipc/stream-relay.js'
+import { markEnded } from '../core/liveness.js'
 
 // A process's state buffer (ProcessCore.i32).
 // word  name      meaning
@@ -11,13 +12,25 @@ import type { RelayEnds } from '../ipc/stream-relay.js'
 // 1     EXITCODE  valid once STOPPED: 0 on return, 1 after an uncaught error, n after
 //                 process.exit(n), -15 after terminate(), -9 after kill()
 // 2     PID       the worker's threadId (a spawned process's pid), once it exists (0 before)
+// A thread its starter made itself (a direct one, see process.ts) has two more:
+// 3     LOAD      LOADING=0 | LOADED_WORD=1 once its imports are done | KILL_PENDING=2 when a
+//                 terminate() came first (the thread ends itself once loaded)
+// 4     OWN_CODE  the exit code the thread gave itself (its 'exit' handler), or -sig of a
+//                 terminate(), whichever came first; UNSET when it ended without either (out of
+//                 memory under resourceLimits: exitcode 1)
 export const STATE = 0
 export const EXITCODE = 1
 export const PID = 2
-export const PROCESS_WORDS = 3
+export const LOAD = 3
+export const OWN_CODE = 4
+export const PROCESS_WORDS = 5
 export const INITIAL = 0
 export const STARTED = 1
 export const STOPPED = 2
+export const LOADING = 0
+export const LOADED_WORD = 1
+export const KILL_PENDING = 2
+export const UNSET = -0x80000000
 
 /** What the worker bootstrap receives. */
 /**
@@ -80,6 +93,8 @@ export interface ProcessData {
   classModules: string[]
   /** Modules imported before the target (ProcessOptions.preload). */
   preload?: string[]
+  /** A direct thread's state buffer: it writes LOAD and OWN_CODE there (see WatchMessage). */
+  state?: SharedArrayBuffer
 }
 
 /** The supervisor thread's workerData. */
@@ -112,7 +127,29 @@ export interface ConnectMessage {
   op: 'connect'
   port: MessagePort
 }
-export type ToSupervisor = SpawnMessage | KillMessage | ConnectMessage
+/**
+ * Watch a thread its starter made itself (the first pool of a thread, which need not wait for a
+ * supervisor to boot first): `port` is the thread's feeder port, served as a spawned one's is; its
+ * 'close' says the thread ended, however it ended (even before this message came), and the
+ * supervisor marks it stopped with OWN_CODE, or 1.
+ */
+export interface WatchMessage {
+  op: 'watch'
+  id: number
+  sab: SharedArrayBuffer
+  threadId: number
+  port: MessagePort
+  exitNotify?: SharedArrayBuffer
+}
+export type ToSupervisor = SpawnMessage | KillMessage | ConnectMessage | WatchMessage
+
+/** A watched thread has ended: its thread id ended in `liveness`, the process stopped with its own code (or 1). */
+export function markWatchedStopped(m: WatchMessage, liveness: SharedArrayBuffer): void {
+  const i32 = new Int32Array(m.sab)
+  markEnded(m.threadId, liveness)
+  const code = Atomics.load(i32, OWN_CODE)
+  markStopped(i32, code === UNSET ? 1 : code, m.exitNotify)
+}
 
 /** Process `id` has ended (its STATE word already says STOPPED): the starter may unref the supervisor. */
 export interface ExitedMessage {

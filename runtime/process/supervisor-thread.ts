@@ -6,7 +6,7 @@ import { handleBrokerMessage, type BrokerMessage } from '../ipc/broker.js'
 import { installLivenessTable, markEnded } from '../core/liveness.js'
 import { writeAllSync } from '../core/stdio.js'
 import { relay } from '../ipc/stream-relay.js'
-import { LOAD_GRACE_MS, LOADED, DATA_FD, PARENT_FD, PID, markStopped, unknownMessage, type ConnectMessage, type ExitedMessage, type ProcessData, type SpawnMessage, type SupervisorData, type ToSupervisor } from './supervisor-protocol.js'
+import { LOAD_GRACE_MS, LOADED, DATA_FD, PARENT_FD, PID, markStopped, markWatchedStopped, unknownMessage, type ConnectMessage, type ExitedMessage, type ProcessData, type SpawnMessage, type SupervisorData, type ToSupervisor, type WatchMessage } from './supervisor-protocol.js'
 import { createWorker, workerExecArgv } from '../core/exec-argv.js'
 import { spawn as spawnChild, type ChildProcess, type StdioOptions } from 'node:child_process'
 import type { Socket } from 'node:net'
@@ -107,6 +107,18 @@ function spawn(m: SpawnMessage): void {
     markEnded(threadId, liveness)
     stop(child.exitcodeOverride ?? code)
     closeDrained(feeder.port1)
+  })
+}
+
+/**
+ * A thread its starter created (process.ts, direct): its feeder port is served as a spawned one's,
+ * and its 'close' (every message delivered before it) is the thread's end.
+ */
+function watch(m: WatchMessage): void {
+  listen(m.port)
+  m.port.once('close', () => {
+    markWatchedStopped(m, liveness)
+    parentPort!.postMessage({ op: 'exited', id: m.id } satisfies ExitedMessage)
   })
 }
 
@@ -268,6 +280,9 @@ parentPort!.on('message', (m: ToSupervisor) => {
       break
     case 'connect':
       listen(m.port)
+      break
+    case 'watch':
+      watch(m)
       break
     case 'kill': {
       const child = children.get(m.id)
