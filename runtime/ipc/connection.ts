@@ -6,7 +6,7 @@
 // ring in parts; once the first part is in, an abort comes too late and the send completes.
 
 import { COMMITTED, PENDING, blockOn, coroBlockOn, type Committed, type Pending, type Waiter } from '../core/wait.js'
-import { CUT_OFF, EOF, GetState, Ring } from './queue.js'
+import { CUT_OFF, EOF, GetState, Ring } from './ring.js'
 import { decode, decodeFromPeer, encode, encoded } from './serialize.js'
 import { dumps, loads } from './pickle.js'
 import { BufferTooShort, EOFError, OSError, ValueError } from '../core/errors.js'

@@ -6,7 +6,7 @@
 // A record counts (ACCEPTS) from the moment the feeder accepts it, and the put() that gave it
 // returns only then: at once for an unbounded queue, once a slot is free for a bounded one (or
 // never: the put's deadline passed, or it was aborted, and the answer is a refusal).
-import { Ring } from './queue.js'
+import { Ring } from './ring.js'
 import { ANSWER_ACCEPTED, ANSWER_REFUSED } from './feeder-client.js'
 import { PENDING, coroBlockOn, type Waiter } from '../core/wait.js'
 

@@ -18,7 +18,7 @@ import { EOFError, OSError } from '../core/errors.js'
 import { lookWorthIt, noteLook } from '../core/idle-core.js'
 import { HANDSHAKE_MAX, clientHandshake, handshakeDriver, serverHandshake } from './auth.js'
 import { FrameReader, MAX_MESSAGE_BYTES, frameHeader, framed, wholeMessages, type FrameSink } from './framing.js'
-import { CUT_OFF } from './queue.js'
+import { CUT_OFF } from './ring.js'
 
 /** Payloads up to this size go out with their header in one write, as CPython does. */
 const ONE_WRITE_BYTES = 16384

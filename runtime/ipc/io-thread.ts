@@ -5,10 +5,10 @@
 import net from 'node:net'
 import { parentPort } from 'node:worker_threads'
 import { FramedSocket, HANDSHAKE_TIMEOUT_MS } from './framed-socket.js'
-import { CUT_OFF, EOF, GetState, Ring } from './queue.js'
+import { CUT_OFF, EOF, GetState, Ring } from './ring.js'
 import { PENDING, coroBlockOn, type Waiter } from '../core/wait.js'
 import { AuthenticationError, EOFError, OSError } from '../core/errors.js'
-import { ERROR_KIND, STATUS, type Address, type IoMessage } from './sockets.js'
+import { ERROR_KIND, STATUS, type Address, type IoMessage } from './io-protocol.js'
 import { MAX_MESSAGE_BYTES } from './framing.js'
 
 interface Offer {

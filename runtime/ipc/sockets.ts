@@ -2,17 +2,17 @@
 // which also runs their authkey handshake; here, each operation is an attempt on shared words like
 // every other wait: accept() offers a fresh pair of rings and waits until the I/O thread has
 // attached a socket to them that passed the handshake (or says why none did).
-import { Worker } from 'node:worker_threads'
 import { PENDING, park, type Pending, type Waiter } from '../core/wait.js'
 import { ConnectionCore, serializerOf, type Serializer } from './connection.js'
-import { Ring } from './queue.js'
+import { Ring } from './ring.js'
 import { AuthenticationError, EOFError, OSError, ValueError } from '../core/errors.js'
-import { createWorker } from '../core/exec-argv.js'
 import { wrapCore } from '../core/transfer.js'
 import { MAX_MESSAGE_BYTES } from './framing.js'
+import { ioThread } from './io-start.js'
+import { STATUS, type Address, type IoMessage } from './io-protocol.js'
 
-/** ['host', port] (TCP) or a filesystem path (Unix socket), as in Python. */
-export type Address = string | readonly [string, number]
+export type { Address } from './io-protocol.js'
+
 
 export interface SocketOptions {
   /** 'AF_INET' or 'AF_UNIX'; inferred from the address when omitted. */
@@ -32,33 +32,8 @@ export interface ListenerOptions extends SocketOptions {
   backlog?: number
 }
 
-export type IoMessage =
-  | { op: 'listen'; id: number; address: Address; backlog: number; status: SharedArrayBuffer; authkey: Uint8Array | null; maxMessageSize: number }
-  | { op: 'offer'; id: number; status: SharedArrayBuffer; rx: SharedArrayBuffer; tx: SharedArrayBuffer }
-  | { op: 'connect'; address: Address; status: SharedArrayBuffer; rx: SharedArrayBuffer; tx: SharedArrayBuffer; authkey: Uint8Array | null; maxMessageSize: number }
-  // A connection whose socket the caller reads and writes itself (its fd, in PORT), after the handshake.
-  | { op: 'connectDetached'; address: Address; status: SharedArrayBuffer; authkey: Uint8Array | null }
-  | { op: 'closeDetached'; fd: number }
-  | { op: 'closeListener'; id: number }
-  | { op: 'exitWithParent'; fd: number }
-
-// An operation's status buffer (listen, offer, connect):
-// word  name    meaning
-// 0     STATUS  WAITING → CONNECTED_PENDING (a socket, its handshake under way) → CONNECTED | ERROR;
-//               WITHDRAWN: the caller gave up (from WAITING or CONNECTED_PENDING)
-// 1     PORT    the bound or remote port
-// 2     TEXT    byte length of the text from byte 16: the peer, or the error's message
-// 3     KIND    ERROR_KIND: which error ERROR stands for
-export const STATUS = { WAITING: 0, CONNECTED_PENDING: 1, CONNECTED: 2, ERROR: 3, WITHDRAWN: 4 } as const
-export const ERROR_KIND = { OS: 0, AUTHENTICATION: 1, EOF: 2 } as const
 const ERROR_CLASSES = [OSError, AuthenticationError, EOFError]
 const STATUS_BYTES = 16 + 512
-
-let io: Worker | undefined
-/** Starts this process's I/O thread now (a spawned process does, as it will call its broker soon). */
-export function startIoThread(): void {
-  ioThread()
-}
 
 /**
  * Ends this process (SIGKILL) once `fd` reads end-of-file: the parent holds the other end of that
@@ -69,14 +44,6 @@ export function exitWithParent(fd: number): void {
   ioThread().postMessage({ op: 'exitWithParent', fd } satisfies IoMessage)
 }
 
-function ioThread(): Worker {
-  if (!io) {
-    io = createWorker((execArgv) => new Worker(new URL('./io-thread.js', import.meta.url), { execArgv }))
-    io.on('error', (e) => process.stderr.write(`aioprocessing: the I/O thread failed: ${e.stack ?? e}\n`))
-    io.unref()
-  }
-  return io
-}
 
 function statusText(status: Int32Array): string {
   return Buffer.from(status.buffer as SharedArrayBuffer).subarray(16, 16 + status[2]).toString()

@@ -11,7 +11,7 @@
 
 import type { Socket } from 'node:net'
 import { ConnectionCore, SendState } from './connection.js'
-import { EOF, GetState, Ring } from './queue.js'
+import { EOF, GetState, Ring } from './ring.js'
 import { PENDING, coroBlockOn } from '../core/wait.js'
 import { framed, messageReader } from './framing.js'
 

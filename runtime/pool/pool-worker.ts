@@ -8,7 +8,7 @@
 // held back by the next one). Trivial tasks thus cost no wake-up each.
 
 import { ConnectionCore, SendState } from '../ipc/connection.js'
-import { EOF, GetState, Ring } from '../ipc/queue.js'
+import { EOF, GetState, Ring } from '../ipc/ring.js'
 import { PENDING, blockOn, coroBlockOn } from '../core/wait.js'
 import { decode, encoded } from '../ipc/serialize.js'
 import { CURRENT, DONE, EV, INIT_FAILED, LOW_WATER, OP_STOP, READY, SENT, WAITING, splitBatch, type ResultMessage, type SharedMessage, type ToWorker, type WorkerArgs } from './pool-protocol.js'

@@ -5,7 +5,7 @@
 import { ProcessCore } from '../process/process.js'
 import { STATE, STOPPED } from '../process/supervisor-protocol.js'
 import { ConnectionCore, SendState } from '../ipc/connection.js'
-import { GetState } from '../ipc/queue.js'
+import { GetState } from '../ipc/ring.js'
 import { WorkerLostError } from '../core/errors.js'
 import { CURRENT, LOW_WATER, READY, WORKER_WORDS, type ProcessWorkerArgs, type WorkerArgs } from './pool-protocol.js'
 import type { Task } from './results.js'

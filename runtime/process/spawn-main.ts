@@ -1,0 +1,45 @@
+// A process of the 'spawn' start method (see supervisor-thread.ts), once spawn-bootstrap.ts has
+// started its I/O thread: it takes its ProcessData from the IPC channel, loads the library's
+// classes so that the proxies in its arguments rebuild, runs the target, and ends as a Python
+// process does after run().
+import { setCurrentProcess } from '../core/current.js'
+import { loadClassModules, rebuildTree, missingModules } from '../core/transfer.js'
+import { loadFunction, preloadModules } from '../core/source.js'
+import { joinChildren, type ProcessData } from './process.js'
+import { PARENT_FD } from './supervisor-protocol.js'
+import { closeRebuiltHandles, flushSockets } from '../ipc/connection.js'
+import { flushFedQueues } from '../ipc/queue.js'
+import { writeAllSync } from '../core/stdio.js'
+import { exitWithParent } from '../ipc/sockets.js'
+
+// The library's classes (the modules named in our arguments): a spare process (see
+// supervisor-thread.ts) loads them while it waits.
+await loadClassModules(process.argv.slice(2))
+// A spawned process never outlives its parent, however the parent ends (see PARENT_FD).
+exitWithParent(PARENT_FD)
+const untilData = (): void => process.exit(0) // a spare whose parent went before it was used
+process.once('disconnect', untilData)
+const data = await new Promise<ProcessData>((resolve) => process.once('message', (m) => resolve(m as ProcessData)))
+process.off('disconnect', untilData)
+// The channel only brought the data: it must not keep this process alive. A daemon ends with its
+// parent, as Python terminates daemonic children at exit (the channel closes when the parent goes).
+process.channel?.unref()
+if (data.daemon) process.once('disconnect', () => process.exit(1))
+setCurrentProcess({ name: data.name, pid: process.pid, daemon: data.daemon, identity: data.identity })
+
+try {
+  await loadClassModules(data.classModules)
+  await preloadModules(data.preload)
+  const target = await loadFunction(data.target)
+  for (const module of missingModules(data.args)) await import(module)
+  await target(...(rebuildTree(data.args) as unknown[]))
+} catch (error) {
+  // Python prints the traceback under "Process <name>:" and exits with 1.
+  writeAllSync(2, `Process ${data.name}:\n${(error as Error)?.stack ?? String(error)}\n`)
+  process.exit(1)
+}
+await flushFedQueues()
+await flushSockets()
+closeRebuiltHandles()
+await joinChildren()
+process.exit(0)
