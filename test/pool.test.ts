@@ -2,8 +2,11 @@
 // of memory mid-task), worker recycling, aborted coro_ calls, shared objects in arguments, and the
 // pool's life inside processes.
 import test, { type ExecutionContext } from 'ava'
-import { AioEvent, AioPool, AioProcess, AioQueue, AioValue, MaybeEncodingError, PoolTerminatedError, WorkerLostError, type PoolOptions } from '../generated/index.generated.js'
+import { AioEvent, AioPool, AioProcess, AioQueue, AioValue, MaybeEncodingError, PoolTerminatedError, ProcessError, WorkerLostError, type PoolOptions } from '../generated/index.generated.js'
 import { ENTRY, LONG, STYLES, call, joined, runNode, start } from './helpers.js'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 const TARGETS = new URL('./targets.js', import.meta.url).href
 
@@ -241,6 +244,26 @@ test('the first pool of a process: a task handing a large item to the feeder whi
   t.is(status, 0, stderr)
   t.is(stdout.trim(), `put ${4 << 20} 7`)
 })
+
+for (const style of STYLES) {
+  test(`a pool whose workers cannot load their preload module fails its tasks instead of respawning for ever (${style})`, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'aio-preload-'))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const bad = join(dir, 'throws.mjs')
+    writeFileSync(bad, "throw new Error('expected in a test: this preload fails')")
+    const p = pool(t, { processes: 1, preload: [bad] })
+    const r = p.applyAsync((x: number) => x, [1])
+    const error = await (async () => {
+      try {
+        await call(style, r, 'get', LONG)
+      } catch (e) {
+        return e as Error
+      }
+    })()
+    t.true(error instanceof ProcessError, String(error))
+    t.regex(error!.message, /ended before it was ready .*preload/)
+  })
+}
 
 test('a task whose promise can never settle fails with WorkerLostError naming the cause', async (t) => {
   const p = pool(t, { processes: 1 })

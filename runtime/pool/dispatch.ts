@@ -14,7 +14,7 @@
 import { SendState } from '../ipc/connection.js'
 import { PENDING, coroBlockOn, park, type Pending, type Waiter } from '../core/wait.js'
 import { encodeCopy, sharedWritten } from '../ipc/serialize.js'
-import { ValueError } from '../core/errors.js'
+import { ProcessError, ValueError } from '../core/errors.js'
 import { reduceItems } from '../core/transfer.js'
 import { rebuildError, type ErrorRecord } from '../core/remote-error.js'
 import type { FunctionRef } from '../core/source.js'
@@ -255,6 +255,11 @@ export class Dispatcher implements ResultHost, Waiter {
   private reap(): void {
     let initError: Error | undefined
     const ended = (w: WorkerSlot): void => {
+      // A worker thread that ended before it was up failed as an initializer that throws does:
+      // a module it loads first (a preload) fails to load, and would in every replacement.
+      if (!w.initError && !w.ready() && this.state !== TERMINATE) {
+        w.initError = new ProcessError(`the pool worker ${w.where()} ended before it was ready (exitcode ${w.proc.exitcode}): a module it loads first (preload) failed to load; its error is printed above`)
+      }
       if (!w.initError) return
       this.initFailures++
       initError = w.initError
