@@ -5,7 +5,7 @@ import {
   AioArray, AioBarrier, AioCondition, AioEvent, AioLock, AioProcess, AioRLock, AioSemaphore, AioValue,
   NotImplementedError, ValueError, currentProcess, getContext,
 } from '../generated/index.generated.js'
-import { LONG, STYLES, call, joined, runNode, start } from './helpers.js'
+import { ENTRY, LONG, STYLES, call, joined, runNode, start } from './helpers.js'
 
 const TARGETS = new URL('./targets.js', import.meta.url)
 
@@ -91,6 +91,32 @@ for (const style of STYLES) {
     t.is(p.exitcode, 0)
   })
 }
+
+test('a process gets the environment of its starter when it starts, as in Python, also after the supervisor and its spares exist', async (t) => {
+  const { status, stdout, stderr } = await runNode(`
+    import { AioProcess, AioQueue, getContext } from ${ENTRY}
+    for (const ctx of [getContext('thread'), getContext('spawn')]) {
+      const q = ctx.AioQueue()
+      const read = (q) => q.put([process.env.AIO_TEST_ENV ?? 'unset', process.env.AIO_TEST_GONE ?? 'unset'])
+      process.env.AIO_TEST_GONE = 'here'
+      // The first start makes the supervisor (and, for later starts, its spares) with this environment.
+      const first = ctx.AioProcess({ target: read, args: [q] })
+      first.start()
+      console.log(JSON.stringify(await q.coro_get(true, 30000)))
+      first.join()
+      await new Promise((r) => setTimeout(r, 400)) // spares boot once starts have been quiet 150 ms
+      process.env.AIO_TEST_ENV = 'set after'
+      delete process.env.AIO_TEST_GONE
+      const later = ctx.AioProcess({ target: read, args: [q] })
+      later.start()
+      console.log(JSON.stringify(await q.coro_get(true, 30000)))
+      later.join()
+      delete process.env.AIO_TEST_ENV
+    }
+  `)
+  t.is(status, 0, stderr)
+  t.deepEqual(stdout.trim().split('\n'), ['["unset","here"]', '["set after","unset"]', '["unset","here"]', '["set after","unset"]'])
+})
 
 test('an uncaught error prints "Process <name>:" and the stack to stderr, like Python', async (t) => {
   const script = `

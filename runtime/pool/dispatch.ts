@@ -180,7 +180,10 @@ export class Dispatcher implements ResultHost, Waiter {
    * worker frees room, or writes the rest, silently but for its announcements).
    */
   sleepCap(): number {
-    return this.slots.list.some((w) => w.sending || w.recv.phase === 1) ? 1 : Infinity
+    // A worker's put-off terminate (process.ts graceLeft) is done by the waiting thread itself.
+    let cap = Infinity
+    for (const w of this.slots.list) cap = Math.min(cap, w.proc.graceLeft())
+    return this.slots.list.some((w) => w.sending || w.recv.phase === 1) ? Math.min(1, cap) : cap
   }
 
   /** Runs `fn` after the pump, outside it (user callbacks may call the pool). */
@@ -258,7 +261,7 @@ export class Dispatcher implements ResultHost, Waiter {
       // A worker thread that ended before it was up failed as an initializer that throws does:
       // a module it loads first (a preload) fails to load, and would in every replacement.
       if (!w.initError && !w.ready() && this.state !== TERMINATE) {
-        w.initError = new ProcessError(`the pool worker ${w.where()} ended before it was ready (exitcode ${w.proc.exitcode}): a module it loads first (preload) failed to load; its error is printed above`)
+        w.initError = new ProcessError(`the pool worker ${w.where()} ended before it was ready (exitcode ${w.proc.exitcode}): a module it loads first (preload) failed to load, or the thread could not start; its error is printed above`)
       }
       if (!w.initError) return
       this.initFailures++

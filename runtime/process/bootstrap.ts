@@ -8,7 +8,7 @@ import { announceClassModules, holdsShared, loadClassModules, missingModules, re
 import { loadFunction, preloadModules } from '../core/source.js'
 import { joinChildren } from './process.js'
 import { installLivenessTable } from '../core/liveness.js'
-import { KILL_PENDING, LOAD, LOADED, LOADED_WORD, LOADING, OWN_CODE, UNSET } from './supervisor-protocol.js'
+import { KILL_PENDING, LOAD, LOADED, LOADED_WORD, LOADING, OWN_CODE, UNSET, applyEnv } from './supervisor-protocol.js'
 import { installFeederPort } from '../ipc/feeder-client.js'
 import { flushFedQueues } from '../ipc/queue.js'
 import { closeRebuiltHandles, flushSockets } from '../ipc/connection.js'
@@ -37,7 +37,17 @@ if (registry) await registry
 const data: ProcessData = workerData?.spare ? await new Promise((resolve) => parentPort!.once('message', resolve)) : workerData
 // A direct thread (process.ts) tells its supervisor its exit code, which it cannot see otherwise.
 const state = data.state ? new Int32Array(data.state) : undefined
-if (state) process.on('exit', (code) => void Atomics.compareExchange(state, OWN_CODE, UNSET, code))
+// Node ends a thread whose top-level await can never settle with 13, but tells its 'exit'
+// listeners 0: process.exitCode has the 13.
+if (state) process.on('exit', (code) => void Atomics.compareExchange(state, OWN_CODE, UNSET, Number(process.exitCode ?? code)))
+// Its starter hears of an uncaught error only in its own event loop (a supervisor prints it at
+// once for the threads it made): printed here, as Python's child prints its traceback.
+if (state) {
+  process.on('uncaughtExceptionMonitor', (error) => {
+    if (process.listenerCount('uncaughtException') === 0) writeAllSync(2, `Process ${data.name}:\n${(error as Error)?.stack ?? String(error)}\n`)
+  })
+}
+applyEnv(data.env)
 if (data.liveness) installLivenessTable(data.liveness)
 if (data.feeder) installFeederPort(data.feeder)
 setCurrentProcess({ name: data.name, pid: threadId, daemon: data.daemon, identity: data.identity })

@@ -208,6 +208,8 @@ export class ProcessCore implements Waiter {
   private readonly direct: boolean | undefined
   /** A direct worker's thread, made by this one. */
   private worker: Worker | undefined
+  /** When a terminate() put off while a direct worker loads is due (graceLeft). */
+  private graceUntil = Infinity
   private readonly preload: string[] | undefined
   readonly startMethod: 'thread' | 'spawn'
   private closed = false
@@ -276,6 +278,7 @@ export class ProcessCore implements Waiter {
       untrackedFds: this.untrackedFds,
       preload: this.preload,
       classModules: classModuleList(),
+      env: { ...process.env },
     }
   }
 
@@ -300,7 +303,12 @@ export class ProcessCore implements Waiter {
       return
     }
     this.worker = worker
-    worker.on('error', (error: Error) => writeAllSync(2, `Process ${this.name}:\n${error?.stack ?? String(error)}\n`))
+    // Its uncaught error is printed by the worker itself (bootstrap.ts), at once, as a Python
+    // child prints its traceback: here it would wait for this thread's event loop, or be lost.
+    // Node's own about the thread (out of memory under resourceLimits) only this thread hears.
+    worker.on('error', (error: Error & { code?: string }) => {
+      if (error?.code?.startsWith('ERR_WORKER')) writeAllSync(2, `Process ${this.name}:\n${error.stack ?? String(error)}\n`)
+    })
     // Its supervisor boots a little after the first worker is up, not beside the workers on the
     // same cores, nor in the way of their first tasks; at once when one ends (the supervisor alone
     // marks a worker stopped), this thread blocks (watch()) or kills one.
@@ -332,7 +340,7 @@ export class ProcessCore implements Waiter {
     const state = Atomics.load(this.i32, STATE)
     if (state === INITIAL) throw new ValueError('can only join a started process')
     if (state === STOPPED) return undefined
-    return park(this, this.i32, STATE, STARTED)
+    return park(this, this.i32, STATE, STARTED, this.graceLeft())
   }
 
   isAlive(): boolean {
@@ -377,7 +385,24 @@ export class ProcessCore implements Waiter {
     // file being read); after LOAD_GRACE_MS it is terminated anyway (an import that hangs).
     const load = Atomics.compareExchange(this.i32, LOAD, LOADING, KILL_PENDING)
     if (load === LOADED_WORD) void worker.terminate()
-    else if (load === LOADING) setTimeout(() => void worker.terminate(), LOAD_GRACE_MS).unref()
+    else if (load === LOADING && this.graceUntil === Infinity) {
+      this.graceUntil = performance.now() + LOAD_GRACE_MS
+      setTimeout(() => this.graceLeft(), LOAD_GRACE_MS + 1).unref()
+    }
+  }
+
+  /**
+   * The ms until a terminate() put off while the worker loads is due (Infinity: none); one that is
+   * due is done now. A blocking wait for this process caps its sleeps with it: the timer above
+   * runs in this thread's event loop, which a blocked thread does not turn.
+   */
+  graceLeft(): number {
+    if (this.graceUntil === Infinity) return Infinity
+    const left = this.graceUntil - performance.now()
+    if (left > 0 && Atomics.load(this.i32, STATE) === STARTED) return left
+    this.graceUntil = Infinity
+    if (Atomics.load(this.i32, STATE) === STARTED) void this.worker?.terminate()
+    return Infinity
   }
 
   close(): void {

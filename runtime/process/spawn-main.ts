@@ -6,7 +6,7 @@ import { setCurrentProcess } from '../core/current.js'
 import { loadClassModules, rebuildTree, missingModules } from '../core/transfer.js'
 import { loadFunction, preloadModules } from '../core/source.js'
 import { joinChildren, type ProcessData } from './process.js'
-import { PARENT_FD } from './supervisor-protocol.js'
+import { PARENT_FD, applyEnv } from './supervisor-protocol.js'
 import { closeRebuiltHandles, flushSockets } from '../ipc/connection.js'
 import { flushFedQueues } from '../ipc/queue.js'
 import { writeAllSync } from '../core/stdio.js'
@@ -25,6 +25,7 @@ process.off('disconnect', untilData)
 // parent, as Python terminates daemonic children at exit (the channel closes when the parent goes).
 process.channel?.unref()
 if (data.daemon) process.once('disconnect', () => process.exit(1))
+applyEnv(data.env)
 setCurrentProcess({ name: data.name, pid: process.pid, daemon: data.daemon, identity: data.identity })
 
 try {

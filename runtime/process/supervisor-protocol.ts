@@ -93,8 +93,20 @@ export interface ProcessData {
   classModules: string[]
   /** Modules imported before the target (ProcessOptions.preload). */
   preload?: string[]
+  /**
+   * The starter's environment when start() was called, as a Python child gets os.environ then:
+   * a thread the supervisor makes (or a spare, booted earlier) would have the supervisor's copy.
+   */
+  env?: Record<string, string | undefined>
   /** A direct thread's state buffer: it writes LOAD and OWN_CODE there (see WatchMessage). */
   state?: SharedArrayBuffer
+}
+
+/** Makes this process's (or thread's) environment `env`, the one its starter had at start(). */
+export function applyEnv(env: Record<string, string | undefined> | undefined): void {
+  if (!env) return
+  for (const k of Object.keys(process.env)) if (!(k in env)) delete process.env[k]
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && process.env[k] !== v) process.env[k] = v
 }
 
 /** The supervisor thread's workerData. */
