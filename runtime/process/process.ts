@@ -1,5 +1,6 @@
 // AioProcess on the 'thread' start method: the target runs in a worker thread. Its state is a
-// buffer of three words (STATE, EXITCODE, PID), laid out in supervisor-protocol.ts.
+// buffer of words (STATE, EXITCODE, PID, and LOAD and OWN_CODE for a direct one), laid out in
+// supervisor-protocol.ts.
 //
 // Workers are created by a supervisor thread, not by the caller: a worker's 'exit' event is
 // delivered on the thread that created it, and a caller parked in a blocking join() runs no
@@ -8,11 +9,13 @@
 //
 // Except for the first pool of a thread: its workers would wait for the supervisor's boot, then
 // boot themselves (two thread start-ups in a row, ~25 ms each here). So a process started with
-// `direct` while this thread has no supervisor is created here, and the supervisor, started once
-// the first of them has loaded (or before this thread first blocks), watches it: it holds the
-// worker's feeder port, whose 'close' says the worker ended, however it ended. The exit code
-// comes from the worker's own 'exit' handler (OWN_CODE); terminate() while it still loads is left
-// to the worker itself (LOAD), as the supervisor defers it (supervisor-thread.ts).
+// `direct` while this thread has no supervisor is created here, and the supervisor, started
+// SUPERVISOR_DELAY_MS after the first of them has loaded (at once when this thread is about to
+// block, or one ends or is killed), watches it: it holds the worker's feeder port, whose 'close'
+// says the worker ended, however it ended. The exit code comes from the worker's own 'exit'
+// handler (OWN_CODE); a terminate() while it still loads is left to the worker itself (LOAD), as
+// the supervisor defers it (supervisor-thread.ts), and after LOAD_GRACE_MS done by this thread
+// (graceLeft(), which its blocking waits call too). The worker prints its own uncaught error.
 
 import type { RelayEnds } from '../ipc/stream-relay.js'
 import { MessageChannel, Worker, type ResourceLimits } from 'node:worker_threads'

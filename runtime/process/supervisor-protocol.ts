@@ -32,12 +32,6 @@ export const LOADED_WORD = 1
 export const KILL_PENDING = 2
 export const UNSET = -0x80000000
 
-/** What the worker bootstrap receives. */
-/**
- * A thread's bootstrap posts this once it has imported its modules. A thread terminated while
- * Node's loader still reads a module leaks that file's descriptor for good (about one per kill
- * in tight loops, until EMFILE): so the supervisor puts a terminate() off until then.
- */
 /**
  * Marks a process stopped with `code` and wakes whoever waits on it: join() on STATE, a pid
  * reader on PID (the worker may never have started), and an owner that waits on several
@@ -55,6 +49,12 @@ export function markStopped(i32: Int32Array, code: number, exitNotify: SharedArr
   }
 }
 
+/**
+ * A thread's bootstrap posts this once it has imported its modules. A thread terminated while
+ * Node's loader still reads a module leaks that file's descriptor for good (about one per kill
+ * in tight loops, until EMFILE): so the supervisor puts a terminate() off until then (and a direct
+ * thread's starter, with the LOAD word).
+ */
 export const LOADED = 'aioprocessing:loaded'
 /** How long a terminate() waits for a thread that never says LOADED (its import hangs). */
 export const LOAD_GRACE_MS = 5_000
@@ -72,6 +72,7 @@ export const PARENT_FD = 4
  */
 export const DATA_FD = 5
 
+/** What the worker bootstrap receives. */
 export interface ProcessData {
   /**
    * A thread-context process whose fds Node must not track (a manager server serving fast lanes:
