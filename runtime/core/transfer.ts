@@ -101,6 +101,15 @@ export async function loadClassModules(urls: Iterable<string> = []): Promise<voi
     imported.add(url)
   }
 }
+/**
+ * The class modules a process loads before its target: all of them, unless it loads them itself
+ * when it needs them (`lazy`: a pool worker, when a task holds shared objects) and its own
+ * arguments hold none (a pool's initargs may: a Value hands out its lock).
+ */
+export async function loadClassesFor(urls: string[], args: unknown, lazy: boolean | undefined): Promise<void> {
+  if (!lazy || holdsShared(args)) await loadClassModules(urls)
+  else announceClassModules(urls)
+}
 /** Class modules this thread has imported: a pool worker asks again at every message with shared objects. */
 const imported = new Set<string>()
 

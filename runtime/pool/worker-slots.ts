@@ -61,6 +61,8 @@ export class WorkerSlot {
         args: [args],
         startMethod: 'spawn',
         relay: { ...ends, notify: settings.events },
+        // It loads the library's classes when a task holds proxies (pool-process-worker.ts rebuilt()).
+        lazyRegistry: true,
       })
     } else {
       const args: WorkerArgs = { ...ends, words: this.words.buffer as SharedArrayBuffer, ...shared }

@@ -4,7 +4,7 @@ import { workerData } from 'node:worker_threads'
 import { writeAllSync } from '../core/stdio.js'
 import type { ProcessData } from './process.js'
 import { setCurrentProcess } from '../core/current.js'
-import { announceClassModules, holdsShared, loadClassModules, missingModules, rebuildTree } from '../core/transfer.js'
+import { loadClassModules, loadClassesFor, missingModules, rebuildTree } from '../core/transfer.js'
 import { loadFunction, preloadModules } from '../core/source.js'
 import { joinChildren } from './process.js'
 import { installLivenessTable } from '../core/liveness.js'
@@ -56,8 +56,7 @@ setCurrentProcess({ name: data.name, pid: threadId, daemon: data.daemon, identit
 await preloadModules(data.preload)
 // A pool worker loads them itself when a task needs them (see pool-worker.ts), unless its own
 // arguments (a pool's initargs) hold shared objects: those may hand out others (a Value's lock).
-if (!data.lazyRegistry || holdsShared(data.args)) await loadClassModules(data.classModules)
-else announceClassModules(data.classModules)
+await loadClassesFor(data.classModules, data.args, data.lazyRegistry)
 const target = await loadFunction(data.target)
 // Shared objects of classes this thread has not loaded (a user's own primitives) bring their module.
 for (const module of missingModules(data.args)) await import(module)

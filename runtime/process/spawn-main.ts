@@ -3,7 +3,7 @@
 // classes so that the proxies in its arguments rebuild, runs the target, and ends as a Python
 // process does after run().
 import { setCurrentProcess } from '../core/current.js'
-import { loadClassModules, rebuildTree, missingModules } from '../core/transfer.js'
+import { loadClassModules, loadClassesFor, rebuildTree, missingModules } from '../core/transfer.js'
 import { loadFunction, preloadModules } from '../core/source.js'
 import { joinChildren, type ProcessData } from './process.js'
 import { PARENT_FD, applyEnv } from './supervisor-protocol.js'
@@ -12,14 +12,19 @@ import { flushFedQueues } from '../ipc/queue.js'
 import { writeAllSync } from '../core/stdio.js'
 import { exitWithParent } from '../ipc/sockets.js'
 
-// The library's classes (the modules named in our arguments): a spare process (see
-// supervisor-thread.ts) loads them while it waits.
-await loadClassModules(process.argv.slice(2))
 // A spawned process never outlives its parent, however the parent ends (see PARENT_FD).
 exitWithParent(PARENT_FD)
 const untilData = (): void => process.exit(0) // a spare whose parent went before it was used
 process.once('disconnect', untilData)
-const data = await new Promise<ProcessData>((resolve) => process.once('message', (m) => resolve(m as ProcessData)))
+const arrived = new Promise<ProcessData>((resolve) => process.once('message', (m) => resolve(m as ProcessData)))
+// A process spawned for a start() finds its data waiting. A spare (see supervisor-thread.ts)
+// loads the library's classes while it waits (the JavaScript modules named in its arguments; one
+// that needs a loader loads after the preload modules, which may register it).
+let data = await Promise.race([arrived, new Promise<undefined>((resolve) => setImmediate(() => resolve(undefined)))])
+if (!data) {
+  await loadClassModules(process.argv.slice(2).filter((m) => /\.[cm]?js$/.test(m)))
+  data = await arrived
+}
 process.off('disconnect', untilData)
 // The channel only brought the data: it must not keep this process alive. A daemon ends with its
 // parent, as Python terminates daemonic children at exit (the channel closes when the parent goes).
@@ -29,8 +34,10 @@ applyEnv(data.env)
 setCurrentProcess({ name: data.name, pid: process.pid, daemon: data.daemon, identity: data.identity })
 
 try {
-  await loadClassModules(data.classModules)
+  // The preload modules first, as in a thread (bootstrap.ts): one may register a class module's loader.
   await preloadModules(data.preload)
+  // A pool worker loads the classes when a task needs them: a first pool's process does not wait for them.
+  await loadClassesFor(data.classModules, data.args, data.lazyRegistry)
   const target = await loadFunction(data.target)
   for (const module of missingModules(data.args)) await import(module)
   await target(...(rebuildTree(data.args) as unknown[]))
