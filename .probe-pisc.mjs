@@ -1,1 +1,0 @@
-import { Piscina } from 'piscina'; const t = performance.now(); const p = new Piscina({ filename: '/work/main/dist/bench/peers/piscina-worker.js', minThreads: 2, maxThreads: 2 }); await p.run({ op: 'double', x: 1 }); console.log('piscina', (performance.now() - t).toFixed(1)); await p.destroy()
