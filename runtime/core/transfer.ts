@@ -102,6 +102,15 @@ export async function loadClassModules(urls: Iterable<string> = []): Promise<voi
   }
 }
 /**
+ * A spare's class modules (a thread or process booted before it has a process to run): the
+ * JavaScript ones only, as one that needs a loader (a .ts one under tsx) loads after the
+ * process's preload modules, which may register it.
+ */
+export function loadSpareClassModules(urls: string[]): Promise<void> {
+  return loadClassModules(urls.filter((m) => /\.[cm]?js$/.test(m)))
+}
+
+/**
  * The class modules a process loads before its target: all of them, unless it loads them itself
  * when it needs them (`lazy`: a pool worker, when a task holds shared objects) and its own
  * arguments hold none (a pool's initargs may: a Value hands out its lock).

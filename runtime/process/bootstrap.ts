@@ -4,11 +4,11 @@ import { workerData } from 'node:worker_threads'
 import { writeAllSync } from '../core/stdio.js'
 import type { ProcessData } from './process.js'
 import { setCurrentProcess } from '../core/current.js'
-import { loadClassModules, loadClassesFor, missingModules, rebuildTree } from '../core/transfer.js'
+import { loadClassesFor, loadSpareClassModules, missingModules, rebuildTree } from '../core/transfer.js'
 import { loadFunction, preloadModules } from '../core/source.js'
 import { joinChildren } from './process.js'
 import { installLivenessTable } from '../core/liveness.js'
-import { KILL_PENDING, LOAD, LOADED, LOADED_WORD, LOADING, OWN_CODE, UNSET, applyEnv } from './supervisor-protocol.js'
+import { applyEnv, KILL_PENDING, LOAD, LOADED, LOADED_WORD, LOADING, OWN_CODE, printProcessError, UNSET } from './supervisor-protocol.js'
 import { installFeederPort } from '../ipc/feeder-client.js'
 import { flushFedQueues } from '../ipc/queue.js'
 import { closeRebuiltHandles, flushSockets } from '../ipc/connection.js'
@@ -18,7 +18,7 @@ import { parentPort, threadId } from 'node:worker_threads'
 // (in queue items) can be rebuilt. A spare loads those its supervisor knew of while it waits.
 // Only JavaScript ones: a module that needs a loader (a .ts one under tsx) loads after the
 // process's preload modules, which may register it.
-let registry = workerData?.spare ? loadClassModules((workerData.classModules as string[]).filter((m) => /\.[cm]?js$/.test(m))) : undefined
+let registry = workerData?.spare ? loadSpareClassModules(workerData.classModules as string[]) : undefined
 registry?.catch(() => {}) // awaited below; a failure is thrown there
 
 // A child writes straight to the inherited stdout/stderr, as a Python child does: through the
@@ -44,7 +44,7 @@ if (state) process.on('exit', (code) => void Atomics.compareExchange(state, OWN_
 // once for the threads it made): printed here, as Python's child prints its traceback.
 if (state) {
   process.on('uncaughtExceptionMonitor', (error) => {
-    if (process.listenerCount('uncaughtException') === 0) writeAllSync(2, `Process ${data.name}:\n${(error as Error)?.stack ?? String(error)}\n`)
+    if (process.listenerCount('uncaughtException') === 0) printProcessError(data.name, error)
   })
 }
 applyEnv(data.env)

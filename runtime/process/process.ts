@@ -31,8 +31,7 @@ import { isAbsolute } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { existsSync } from 'node:fs'
 import { createWorker } from '../core/exec-argv.js'
-import { writeAllSync } from '../core/stdio.js'
-import { EXITCODE, INITIAL, KILL_PENDING, LOAD, LOADED, LOADED_WORD, LOAD_GRACE_MS, LOADING, OWN_CODE, PID, PROCESS_WORDS, STARTED, STATE, STOPPED, UNSET, markStopped, markWatchedStopped, unknownMessage, type FromSupervisor, type ProcessData, type SupervisorData, type ToSupervisor, type WatchMessage } from './supervisor-protocol.js'
+import { EXITCODE, INITIAL, KILL_PENDING, LOAD, LOAD_GRACE_MS, LOADED, LOADED_WORD, LOADING, markStopped, markWatchedStopped, OWN_CODE, PID, printProcessError, PROCESS_WORDS, STARTED, STATE, STOPPED, unknownMessage, UNSET, type FromSupervisor, type ProcessData, type SupervisorData, type ToSupervisor, type WatchMessage } from './supervisor-protocol.js'
 
 export type { ProcessData } from './supervisor-protocol.js'
 
@@ -301,7 +300,7 @@ export class ProcessCore implements Waiter {
         throw new TypeError(`args cannot be sent to the process: ${(error as Error).message}`, { cause: error })
       }
       // As a supervisor does with a worker it could not create: Python's child would have failed.
-      writeAllSync(2, `Process ${this.name}:\n${(error as Error).stack ?? error}\n`)
+      printProcessError(this.name, error)
       markStopped(this.i32, 1, this.exitNotify)
       return
     }
@@ -310,7 +309,7 @@ export class ProcessCore implements Waiter {
     // child prints its traceback: here it would wait for this thread's event loop, or be lost.
     // Node's own about the thread (out of memory under resourceLimits) only this thread hears.
     worker.on('error', (error: Error & { code?: string }) => {
-      if (error?.code?.startsWith('ERR_WORKER')) writeAllSync(2, `Process ${this.name}:\n${error.stack ?? String(error)}\n`)
+      if (error?.code?.startsWith('ERR_WORKER')) printProcessError(this.name, error)
     })
     // Its supervisor boots a little after the first worker is up, not beside the workers on the
     // same cores, nor in the way of their first tasks; at once when one ends (the supervisor alone

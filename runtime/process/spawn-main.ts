@@ -3,13 +3,12 @@
 // classes so that the proxies in its arguments rebuild, runs the target, and ends as a Python
 // process does after run().
 import { setCurrentProcess } from '../core/current.js'
-import { loadClassModules, loadClassesFor, rebuildTree, missingModules } from '../core/transfer.js'
+import { loadClassesFor, loadSpareClassModules, rebuildTree, missingModules } from '../core/transfer.js'
 import { loadFunction, preloadModules } from '../core/source.js'
 import { joinChildren, type ProcessData } from './process.js'
-import { PARENT_FD, applyEnv } from './supervisor-protocol.js'
+import { applyEnv, PARENT_FD, printProcessError } from './supervisor-protocol.js'
 import { closeRebuiltHandles, flushSockets } from '../ipc/connection.js'
 import { flushFedQueues } from '../ipc/queue.js'
-import { writeAllSync } from '../core/stdio.js'
 import { exitWithParent } from '../ipc/sockets.js'
 
 // A spawned process never outlives its parent, however the parent ends (see PARENT_FD).
@@ -22,7 +21,7 @@ const arrived = new Promise<ProcessData>((resolve) => process.once('message', (m
 // that needs a loader loads after the preload modules, which may register it).
 let data = await Promise.race([arrived, new Promise<undefined>((resolve) => setImmediate(() => resolve(undefined)))])
 if (!data) {
-  await loadClassModules(process.argv.slice(2).filter((m) => /\.[cm]?js$/.test(m)))
+  await loadSpareClassModules(process.argv.slice(2))
   data = await arrived
 }
 process.off('disconnect', untilData)
@@ -43,7 +42,7 @@ try {
   await target(...(rebuildTree(data.args) as unknown[]))
 } catch (error) {
   // Python prints the traceback under "Process <name>:" and exits with 1.
-  writeAllSync(2, `Process ${data.name}:\n${(error as Error)?.stack ?? String(error)}\n`)
+  printProcessError(data.name, error)
   process.exit(1)
 }
 await flushFedQueues()

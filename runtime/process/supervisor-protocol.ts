@@ -5,6 +5,7 @@
 import type { MessagePort, ResourceLimits } from 'node:worker_threads'
 import type { RelayEnds } from '../ipc/stream-relay.js'
 import { markEnded } from '../core/liveness.js'
+import { writeAllSync } from '../core/stdio.js'
 
 // A process's state buffer (ProcessCore.i32).
 // word  name      meaning
@@ -101,6 +102,11 @@ export interface ProcessData {
   env?: Record<string, string | undefined>
   /** A direct thread's state buffer: it writes LOAD and OWN_CODE there (see WatchMessage). */
   state?: SharedArrayBuffer
+}
+
+/** An error that ended process `name`, on stderr at once, as Python prints a child's traceback: `Process <name>:` and the stack. */
+export function printProcessError(name: string, error: unknown): void {
+  writeAllSync(2, `Process ${name}:\n${(error as Error | undefined)?.stack ?? String(error)}\n`)
 }
 
 /** Makes this process's (or thread's) environment `env`, the one its starter had at start(). */

@@ -4,9 +4,8 @@ import { MessageChannel, Worker, parentPort, receiveMessageOnPort, workerData, t
 import { cancelFeed, enqueueFeed, type FeedCancelMessage, type FeedMessage } from '../ipc/feeder.js'
 import { handleBrokerMessage, type BrokerMessage } from '../ipc/broker.js'
 import { installLivenessTable, markEnded } from '../core/liveness.js'
-import { writeAllSync } from '../core/stdio.js'
 import { relay } from '../ipc/stream-relay.js'
-import { LOAD_GRACE_MS, LOADED, DATA_FD, PARENT_FD, PID, markStopped, markWatchedStopped, unknownMessage, type ConnectMessage, type ExitedMessage, type ProcessData, type SpawnMessage, type SupervisorData, type ToSupervisor, type WatchMessage } from './supervisor-protocol.js'
+import { DATA_FD, LOAD_GRACE_MS, LOADED, markStopped, markWatchedStopped, PARENT_FD, PID, printProcessError, unknownMessage, type ConnectMessage, type ExitedMessage, type ProcessData, type SpawnMessage, type SupervisorData, type ToSupervisor, type WatchMessage } from './supervisor-protocol.js'
 import { createWorker, workerExecArgv } from '../core/exec-argv.js'
 import { spawn as spawnChild, type ChildProcess, type StdioOptions } from 'node:child_process'
 import type { Socket } from 'node:net'
@@ -85,7 +84,7 @@ function spawn(m: SpawnMessage): void {
     worker = (untracked ? undefined : takeSpare(m.resourceLimits, childData)) ??
       createWorker((execArgv) => new Worker(bootstrap, { workerData: childData, transferList: [feeder.port2], resourceLimits: m.resourceLimits, execArgv, trackUnmanagedFds: !untracked }))
   } catch (error) {
-    writeAllSync(2, `Process ${m.data.name}:\n${(error as Error).stack ?? error}\n`)
+    printProcessError(m.data.name, error)
     stop(1)
     return
   }
@@ -100,7 +99,7 @@ function spawn(m: SpawnMessage): void {
   Atomics.notify(i32, PID)
   worker.on('error', (error: Error) => {
     // Python prints the child's traceback, prefixed with "Process <name>:", and exits with 1.
-    writeAllSync(2, `Process ${m.data.name}:\n${error?.stack ?? String(error)}\n`)
+    printProcessError(m.data.name, error)
   })
   const threadId = worker.threadId
   worker.on('exit', (code) => {
@@ -135,7 +134,7 @@ function spawnProcess(m: SpawnMessage, i32: Int32Array, stop: (code: number) => 
   try {
     child = heapMb ? startProcess([`--max-old-space-size=${heapMb}`]) : (spareProcesses.take() ?? startProcess())
   } catch (error) {
-    writeAllSync(2, `Process ${m.data.name}:\n${(error as Error).stack ?? error}\n`)
+    printProcessError(m.data.name, error)
     stop(1)
     return
   }
@@ -151,7 +150,7 @@ function spawnProcess(m: SpawnMessage, i32: Int32Array, stop: (code: number) => 
     stop(code)
   }
   child.on('error', (error) => {
-    writeAllSync(2, `Process ${m.data.name}:\n${error.stack ?? error}\n`)
+    printProcessError(m.data.name, error)
     end(1)
   })
   // The spawn failed at once (EMFILE...): nothing to relay or send; its 'error' ends it.
