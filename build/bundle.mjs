@@ -26,7 +26,6 @@ const ENTRIES = [
   'runtime/api/extend.ts',
   'runtime/process/supervisor-thread.ts',
   'runtime/process/bootstrap.ts',
-  'runtime/process/spawn-bootstrap.ts',
   'runtime/process/spawn-main.ts',
   'runtime/ipc/io-thread.ts',
   'runtime/manager/manager-server.ts',
@@ -42,7 +41,7 @@ const FIRST_MODULES = [
   'runtime/pool/pool-process-worker.ts',
 ]
 /** Entries that stay small: they do not import CORE. */
-const SMALL = new Set(['runtime/ipc/io-thread.ts', 'runtime/process/spawn-bootstrap.ts'])
+const SMALL = new Set(['runtime/ipc/io-thread.ts'])
 
 const options = {
   absWorkingDir: root,

@@ -679,6 +679,76 @@ test("a main thread's blocking calls take the fast lane (FIFOs, no I/O thread), 
   t.true(grown <= 2, `fds grew by ${grown} over 10 managers`)
 })
 
+test("a main thread's first blocking calls to a manager on a Unix socket start no other thread; a wrong key, nothing listening and hostile handshakes fail clearly", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'aio-own-socket-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const address = join(dir, 'm.sock')
+  const server = spawn(process.execPath, ['--input-type=module', '-e', `
+    import { AioManager } from ${ENTRY}
+    const m = new AioManager({ address: ${JSON.stringify(address)}, authkey: 'own socket' })
+    const serving = m.coro_serveForever()
+    console.log('up')
+    await serving
+  `], { stdio: ['ignore', 'pipe', 'inherit'], timeout: LONG })
+  t.teardown(() => server.kill('SIGKILL'))
+  await new Promise((resolve, reject) => {
+    server.stdout.once('data', resolve)
+    server.once('exit', (code) => reject(new Error(`server exited with ${code}`)))
+  })
+  // Hostile peers: one whose challenge is over the handshake's 256 bytes, one that closes at once,
+  // one that sends a challenge that is not one.
+  const hostile = (name: string, onConnection: (s: net.Socket) => void): Promise<string> => new Promise((resolve) => {
+    const path = join(dir, name)
+    const srv = net.createServer(onConnection).listen(path, () => resolve(path))
+    t.teardown(() => srv.close())
+  })
+  const frame = (payload: Buffer) => Buffer.concat([Buffer.from([0, 0, payload.length >> 8, payload.length & 255]), payload])
+  const oversized = await hostile('big.sock', (s) => s.end(frame(Buffer.alloc(300, 1))))
+  const closing = await hostile('close.sock', (s) => s.destroy())
+  const junk = await hostile('junk.sock', (s) => s.end(frame(Buffer.from('#NOT A CHALLENGE#0123456789abcdef0123'))))
+  const { status, stdout, stderr } = await runNode(`
+    import { readdirSync } from 'node:fs'
+    import { AioManager } from ${ENTRY}
+    const threads = () => readdirSync('/proc/self/task').length
+    const out = {}
+    const before = threads()
+    const m = new AioManager({ address: ${JSON.stringify(address)}, authkey: 'own socket' })
+    m.connect()
+    const q = m.Queue()
+    for (let i = 0; i < 5; i++) { q.put(i); if (q.get() !== i) throw new Error('order') }
+    await q.coro_put('awaited')
+    out.awaited = await q.coro_get()
+    out.threadsAdded = threads() - before
+    const failure = (address, authkey) => {
+      try {
+        new AioManager({ address, authkey }).connect()
+        return 'connected'
+      } catch (e) {
+        return e.name + ': ' + e.message
+      }
+    }
+    out.wrongKey = failure(${JSON.stringify(address)}, 'not the key')
+    out.nothing = failure(${JSON.stringify(join(dir, 'nothing.sock'))}, 'k')
+    out.oversized = failure(${JSON.stringify(oversized)}, 'k')
+    out.closing = failure(${JSON.stringify(closing)}, 'k')
+    out.junk = failure(${JSON.stringify(junk)}, 'k')
+    m.shutdown()
+    console.log(JSON.stringify(out))
+  `)
+  t.is(status, 0, stderr)
+  const out = JSON.parse(stdout.trim().split('\n').pop()!)
+  t.is(out.awaited, 'awaited')
+  t.is(out.threadsAdded, 0, 'no I/O thread (nor any other) was started for blocking or awaited calls')
+  t.regex(out.wrongKey, /^AuthenticationError: digest sent was rejected/)
+  t.regex(out.nothing, /^OSError: cannot reach the manager at .*nothing\.sock: .*ENOENT/)
+  t.regex(out.oversized, /^OSError: cannot reach the manager at .*big\.sock: bad message length/)
+  t.regex(out.closing, /^(OSError|EOFError): /)
+  t.regex(out.junk, /^AuthenticationError: protocol error: expected a challenge/)
+  // The server saw the client's shutdown() and ended.
+  const code = await new Promise((resolve) => (server.exitCode !== null ? resolve(server.exitCode) : server.once('exit', resolve)))
+  t.is(code, 0)
+})
+
 test("a fast lane opens with one fd left short of the spin's: it goes without the spin, not without the lane", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'aio-lane-fds-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))

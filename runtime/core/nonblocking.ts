@@ -3,7 +3,7 @@
 // (EAGAIN), and its Error captures a stack each time: a few µs, paid on every look, where an
 // answer comes within tens of µs. These return -1 instead and capture no stack for it.
 
-import { readSync, writeSync } from 'node:fs'
+import { readSync, writeSync, writevSync } from 'node:fs'
 
 /** A call that would block, or was interrupted: look again. */
 function wouldBlock(error: unknown): boolean {
@@ -35,4 +35,9 @@ export function tryReadSync(fd: number, into: Uint8Array, at: number, length: nu
 /** fs.writeSync on a non-blocking fd: the bytes written, or -1 when it has no room yet. */
 export function tryWriteSync(fd: number, from: Uint8Array, at: number, length: number): number {
   return attempt(() => writeSync(fd, from, at, length))
+}
+
+/** fs.writevSync on a non-blocking fd: the bytes written, or -1 when it has no room yet. */
+export function tryWritevSync(fd: number, buffers: readonly NodeJS.ArrayBufferView[]): number {
+  return attempt(() => writevSync(fd, buffers))
 }

@@ -8,8 +8,9 @@ import { Ring } from './ring.js'
 import { AuthenticationError, EOFError, OSError, ValueError } from '../core/errors.js'
 import { wrapCore } from '../core/transfer.js'
 import { MAX_MESSAGE_BYTES } from './framing.js'
-import { ioThread } from './io-start.js'
 import { STATUS, type Address, type IoMessage } from './io-protocol.js'
+import { Worker } from 'node:worker_threads'
+import { createWorker } from '../core/exec-argv.js'
 
 export type { Address } from './io-protocol.js'
 
@@ -34,6 +35,18 @@ export interface ListenerOptions extends SocketOptions {
 
 const ERROR_CLASSES = [OSError, AuthenticationError, EOFError]
 const STATUS_BYTES = 16 + 512
+
+let io: Worker | undefined
+
+/** This process's I/O thread (io-thread.ts), started on first use. */
+export function ioThread(): Worker {
+  if (!io) {
+    io = createWorker((execArgv) => new Worker(new URL('./io-thread.js', import.meta.url), { execArgv }))
+    io.on('error', (e) => process.stderr.write(`aioprocessing: the I/O thread failed: ${e.stack ?? e}\n`))
+    io.unref()
+  }
+  return io
+}
 
 /**
  * Ends this process (SIGKILL) once `fd` reads end-of-file: the parent holds the other end of that

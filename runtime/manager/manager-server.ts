@@ -628,7 +628,11 @@ export class Server implements PyHost {
         this.laneDir = undefined
       }
     }
+    // Once: a lane cut for a bad frame is cut again when its client's connection closes.
+    let cutAlready = false
     const cut = (): void => {
+      if (cutAlready) return
+      cutAlready = true
       unlink()
       input.destroy()
       output.destroy()

@@ -1,12 +1,12 @@
 // The client side of a manager (Python's BaseProxy and its connection): one connection per
 // server and thread, on which calls are numbered so that awaitable calls can be in flight together.
 //
-// A blocking call sends its request and blocks the thread in recv() (the socket is pumped by the
-// I/O thread, so this really blocks and needs no event loop); answers to this thread's pending
-// awaitable calls that arrive meanwhile are handed to them. In a process's main thread, blocking
-// calls to a manager on this machine take a fast lane instead (sync-pipe.ts): a pair of FIFOs
-// read and written with blocking system calls, no other thread in between. An awaitable call's answer is read by
-// one reader loop per connection, running while any such call is pending.
+// A blocking call sends its request and blocks the thread until the answer is read: in a
+// process's main thread over a socket of its own that it reads and writes with system calls
+// (SyncPipe.here), and from the fourth call on a fast lane of FIFOs (sync-pipe.ts); in a worker
+// thread, or to a TCP address, over a connection that the I/O thread pumps and that wakes the
+// thread when the answer comes. Awaitable calls go over a socket of the thread's own event loop;
+// each answer is matched to its call by number, so many can be in flight.
 //
 // An aborted awaitable call sends CANCEL and still waits for the server's answer: either the
 // server aborted it (nothing was acquired or taken, and the call rejects with the abort's reason)
@@ -58,8 +58,10 @@ interface Pending {
  * same client key, so the server sees one client: it owns RLocks through either.
  */
 class Channel {
-  private sync: Connection | undefined
+  private sync: Connection | SyncPipe | undefined
   private lane: SyncPipe | null | undefined
+  /** Blocking calls' connection where a main thread gets no lane (see fast). */
+  private pumped: Connection | undefined
   private blockingCalls = 0
   private readonly key = randomBytes(16).toString('hex')
   private nextId = 1
@@ -75,19 +77,43 @@ class Channel {
     return new OSError(`cannot reach the manager at ${addressText(this.address)}: ${(error as Error).message}`, { cause: error })
   }
 
-  /** The connection for blocking calls, opened (blocking) on first use. */
-  private get conn(): Connection {
+  /**
+   * The connection for blocking calls and references, opened (blocking) on first use. A
+   * process's main thread connects to a Unix socket itself (sync-pipe.ts SyncPipe.here): its
+   * first call then waits for no other thread (a spawned process's first message waited for its
+   * I/O thread to boot), and from the fourth on its calls take a fast lane. A worker thread's
+   * blocking calls, which take no lane, and calls over TCP go through the I/O thread, which wakes
+   * the thread when the answer comes.
+   */
+  private get conn(): Connection | SyncPipe {
     if (!this.sync) {
+      let own: SyncPipe | null = null
       try {
-        const st = connectBegin(this.address, { authkey: this.authkey === null ? null : Buffer.from(this.authkey, 'hex') })
-        const conn = blockOn<Connection>(st, () => connectAttempt<Connection>(st), Infinity, () => st.expire() as never, true)
-        conn.sendBytes(encodeAside([0, OP_HELLO, this.key] satisfies Request))
-        this.sync = conn
+        if (isMainThread && typeof this.address === 'string') own = SyncPipe.here(this.address, this.authkey === null ? null : Buffer.from(this.authkey, 'hex'))
+        own?.sendBytes(encodeAside([0, OP_HELLO, this.key] satisfies Request))
       } catch (error) {
+        own?.close()
         throw this.unreachable(error)
       }
+      this.sync = own ?? this.pumpedConnection()
     }
     return this.sync
+  }
+
+  /**
+   * A connection that the I/O thread pumps, announced as this client. For blocking calls of a
+   * main thread that gets no lane (a server in a worker thread cannot open FIFOs for it) too:
+   * a long wait on it costs no wake-ups, where a read of the thread's own socket polls.
+   */
+  private pumpedConnection(): Connection {
+    try {
+      const st = connectBegin(this.address, { authkey: this.authkey === null ? null : Buffer.from(this.authkey, 'hex') })
+      const conn = blockOn<Connection>(st, () => connectAttempt<Connection>(st), Infinity, () => st.expire() as never, true)
+      conn.sendBytes(encodeAside([0, OP_HELLO, this.key] satisfies Request))
+      return conn
+    } catch (error) {
+      throw this.unreachable(error)
+    }
   }
 
   /** Connects now (blocking): a wrong authkey or an absent server shows here. */
@@ -101,14 +127,22 @@ class Channel {
 
   private gone(error: unknown): Error {
     this.broken ??= new OSError(`the manager at ${addressText(this.address)} is gone (${(error as Error)?.message ?? String(error)}); its objects cannot be used any more`, { cause: error })
-    this.closeLane()
+    this.closeOwn()
     return this.broken
   }
 
-  /** Closes the fast lane's fds (the server's end goes with the connection that opened it). */
-  closeLane(): void {
+  /**
+   * Closes the fds this thread reads itself: the fast lane's (the server's end goes with the
+   * connection that opened it) and its own socket, which no event loop reads, so nothing else
+   * would see the server's end of it. (The I/O thread closes its connection when the server does.)
+   */
+  closeOwn(): void {
     this.lane?.close()
     if (this.lane) this.lane = null
+    if (this.sync instanceof SyncPipe) {
+      this.sync.close()
+      this.sync = undefined
+    }
   }
 
   private outcome(msg: Answer): { ok: boolean; value: unknown } {
@@ -138,11 +172,12 @@ class Channel {
   }
 
   /**
-   * The fast lane for this thread's blocking calls (sync-pipe.ts), opened on the first one: only
-   * in a process's main thread (a worker thread can be terminated, and its fds would stay open)
-   * and where the server can make one (a manager on this machine); null where there is none.
+   * The fast lane for this thread's blocking calls (sync-pipe.ts), opened on the first one after
+   * LANE_AFTER_CALLS: only in a process's main thread (a worker thread can be terminated, and its
+   * fds would stay open) and where the server can make one (a manager on this machine). Where
+   * none comes, the calls go on over the connection, one the I/O thread pumps (pumpedConnection).
    */
-  private get fast(): SyncPipe | null {
+  private get fast(): SyncPipe | Connection | null {
     // Opening a lane costs a round trip and two FIFOs on the server: not for a thread that makes
     // a call or two (a process's first message then goes no slower).
     if (this.lane === undefined && ++this.blockingCalls > LANE_AFTER_CALLS) {
@@ -155,8 +190,9 @@ class Channel {
           if (this.broken) throw this.broken
         }
       }
+      if (this.lane === null && this.sync instanceof SyncPipe) this.pumped = this.pumpedConnection()
     }
-    return this.lane ?? null
+    return this.lane ?? this.pumped ?? null
   }
 
   /** A blocking call; the request's call id (0 as given) is numbered here. */
@@ -207,8 +243,9 @@ class Channel {
    * Tells the server of a reference to object `id`: a proxy collected (OP_DECREF), sent on
    * (OP_INCREF) or rebuilt here (OP_ADOPT). Nothing is awaited, a server that is gone needs no
    * telling. All go on the blocking connection, in order (a sender's INCREF is ahead of its
-   * DECREF), pumped by the I/O thread even while this thread blocks, and written before this
-   * process ends; and none touches the scratch buffer of an encode that may be under way.
+   * DECREF), written at once (this thread's own socket) or pumped by the I/O thread even while
+   * this thread blocks, and so before this process ends; and none touches the scratch buffer of
+   * an encode that may be under way.
    */
   reference(op: typeof OP_DECREF | typeof OP_INCREF | typeof OP_ADOPT, id: number): void {
     if (this.broken) return
@@ -334,7 +371,7 @@ export function channelTo(address: ProxyState['address'], authkey: string | null
 /** Forgets this thread's connection to a server (after its shutdown). */
 export function dropChannel(address: ProxyState['address'], authkey: string | null): void {
   const key = `${threadId} ${addressText(address)} ${authkey ?? ''}`
-  channels.get(key)?.closeLane()
+  channels.get(key)?.closeOwn()
   channels.delete(key)
 }
 

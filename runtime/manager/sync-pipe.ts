@@ -14,12 +14,14 @@
 // growing steps of at most POLL_CAP_MS, so a call that waits long costs a few wake-ups a second.
 
 import { closeSync, constants, openSync, readSync, writeSync, writevSync } from 'node:fs'
+import { connect, type Socket } from 'node:net'
 import { EOFError, OSError } from '../core/errors.js'
 import { MAX_MESSAGE_BYTES, frameHeader } from '../ipc/framing.js'
+import { clientHandshake } from '../ipc/auth.js'
 import { DetachedConnectState, closeDetached } from '../ipc/sockets.js'
 import { blockOn, coroBlockOn } from '../core/wait.js'
 import { lookWorthIt, noteLook } from '../core/idle-core.js'
-import { tryReadSync, tryWriteSync } from '../core/nonblocking.js'
+import { tryReadSync, tryWriteSync, tryWritevSync } from '../core/nonblocking.js'
 
 /** Reads of a socket that found nothing, retried at once before the thread sleeps. */
 const SPIN_READS = 40
@@ -69,9 +71,57 @@ export class SyncPipe {
   private constructor(
     private readonly out: number,
     private readonly in_: number,
-    /** A handed-over socket (one fd both ways, non-blocking), closed by the I/O thread. */
-    private readonly socketFd = false,
+    /** A socket (one fd both ways, non-blocking): true for one the I/O thread handed over (it closes it), or this thread's own. */
+    private readonly socketFd: boolean | Socket = false,
   ) {}
+
+  /**
+   * Connects to the Unix socket at `path` from this thread, with no other thread: connecting a
+   * Unix socket completes in the system call, which libuv makes inside net.connect(), so the fd
+   * can be written and read at once. The event loop never reads it (the socket is paused), and
+   * the authkey handshake runs here. Null when nothing accepts there: the caller connects
+   * through the I/O thread, whose error says why. The socket is a handle of this thread's loop,
+   * closed with the thread however it ends.
+   */
+  static here(path: string, authkey: Uint8Array | null): SyncPipe | null {
+    const socket = connect(path)
+    socket.pause()
+    socket.unref()
+    socket.on('error', () => {}) // a failed connect shows in the first read below; its event comes later
+    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd
+    if (typeof fd !== 'number' || fd < 0) {
+      socket.destroy()
+      return null
+    }
+    const pipe = new SyncPipe(fd, fd, socket)
+    // An unconnected socket fails this read (EINVAL); a connected one has nothing yet, or the
+    // server's challenge (kept for the handshake), or its end.
+    let reachable: boolean
+    try {
+      reachable = !pipe.poll() || pipe.end > 0
+    } catch {
+      reachable = false
+    }
+    if (!reachable) {
+      pipe.close()
+      return null
+    }
+    if (authkey) {
+      try {
+        const steps = clientHandshake(authkey)
+        for (let step = steps.next(); !step.done; ) {
+          if ('send' in step.value) {
+            pipe.sendBytes(step.value.send)
+            step = steps.next(Buffer.alloc(0))
+          } else step = steps.next(pipe.recv(step.value.recv))
+        }
+      } catch (error) {
+        pipe.close()
+        throw error
+      }
+    }
+    return pipe
+  }
 
   /**
    * Connects to `address` (the I/O thread connects and runs the handshake) and takes the socket
@@ -119,7 +169,7 @@ export class SyncPipe {
     const head = frameHeader(payload.length)
     let n: number
     try {
-      n = this.socketFd ? polled(() => writevSync(this.out, [head, payload])) : writevSync(this.out, [head, payload])
+      n = this.socketFd ? polled(() => tryWritevSync(this.out, [head, payload])) : writevSync(this.out, [head, payload])
     } catch (error) {
       throw systemError(error)
     }
@@ -153,7 +203,7 @@ export class SyncPipe {
   }
 
   /** Reads one frame, blocking the thread until it is whole; EOFError once the server is gone. */
-  recv(): Buffer {
+  recv(max = MAX_MESSAGE_BYTES): Buffer {
     this.fill(4)
     let size = this.buf.readInt32BE(this.start)
     this.start += 4
@@ -162,7 +212,7 @@ export class SyncPipe {
       size = Number(this.buf.readBigUInt64BE(this.start))
       this.start += 8
     }
-    if (size < 0 || size > MAX_MESSAGE_BYTES) throw new OSError(`a frame of ${size} bytes from the manager: the lane is broken`)
+    if (size < 0 || size > max) throw new OSError(max < MAX_MESSAGE_BYTES ? 'bad message length' : `a frame of ${size} bytes from the manager: the lane is broken`)
     if (size <= this.end - this.start || size <= READ_AHEAD) {
       this.fill(size)
       const out = Buffer.from(this.buf.subarray(this.start, this.start + size))
@@ -234,7 +284,8 @@ export class SyncPipe {
   close(): void {
     if (this.closed) return
     this.closed = true
-    if (this.socketFd) return closeDetached(this.out)
+    if (this.socketFd === true) return closeDetached(this.out)
+    if (this.socketFd) return void this.socketFd.destroy()
     closeSync(this.out)
     closeSync(this.in_)
     if (this.spinIn >= 0) closeSync(this.spinIn)

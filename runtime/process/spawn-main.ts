@@ -1,7 +1,6 @@
-// A process of the 'spawn' start method (see supervisor-thread.ts), once spawn-bootstrap.ts has
-// started its I/O thread: it takes its ProcessData from the IPC channel, loads the library's
-// classes so that the proxies in its arguments rebuild, runs the target, and ends as a Python
-// process does after run().
+// A process of the 'spawn' start method (see supervisor-thread.ts): it takes its ProcessData from
+// the IPC channel, loads the library's classes so that the proxies in its arguments rebuild, runs
+// the target, and ends as a Python process does after run().
 import { setCurrentProcess } from '../core/current.js'
 import { loadClassesFor, loadSpareClassModules, rebuildTree, missingModules } from '../core/transfer.js'
 import { loadFunction, preloadModules } from '../core/source.js'
@@ -11,8 +10,20 @@ import { closeRebuiltHandles, flushSockets } from '../ipc/connection.js'
 import { flushFedQueues } from '../ipc/queue.js'
 import { exitWithParent } from '../ipc/sockets.js'
 
-// A spawned process never outlives its parent, however the parent ends (see PARENT_FD).
-exitWithParent(PARENT_FD)
+/**
+ * A spawned process never outlives its parent, however the parent ends (see PARENT_FD): its I/O
+ * thread watches, even while this thread blocks or spins. That thread boots in ~20 ms of CPU,
+ * which a process started for a start() does not spend while it loads the library (a first
+ * message came ~4 ms later): it starts the watch just before its target runs, or once loading
+ * has taken WATCH_AFTER_MS (a preload that never ends). A spare starts it at once.
+ */
+let watching = false
+function watchParent(): void {
+  if (!watching) exitWithParent(PARENT_FD)
+  watching = true
+}
+const WATCH_AFTER_MS = 50
+
 const untilData = (): void => process.exit(0) // a spare whose parent went before it was used
 process.once('disconnect', untilData)
 const arrived = new Promise<ProcessData>((resolve) => process.once('message', (m) => resolve(m as ProcessData)))
@@ -21,6 +32,7 @@ const arrived = new Promise<ProcessData>((resolve) => process.once('message', (m
 // that needs a loader loads after the preload modules, which may register it).
 let data = await Promise.race([arrived, new Promise<undefined>((resolve) => setImmediate(() => resolve(undefined)))])
 if (!data) {
+  watchParent()
   await loadSpareClassModules(process.argv.slice(2))
   data = await arrived
 }
@@ -32,6 +44,7 @@ if (data.daemon) process.once('disconnect', () => process.exit(1))
 applyEnv(data.env)
 setCurrentProcess({ name: data.name, pid: process.pid, daemon: data.daemon, identity: data.identity })
 
+setTimeout(watchParent, WATCH_AFTER_MS).unref()
 try {
   // The preload modules first, as in a thread (bootstrap.ts): one may register a class module's loader.
   await preloadModules(data.preload)
@@ -39,6 +52,7 @@ try {
   await loadClassesFor(data.classModules, data.args, data.lazyRegistry)
   const target = await loadFunction(data.target)
   for (const module of missingModules(data.args)) await import(module)
+  watchParent()
   await target(...(rebuildTree(data.args) as unknown[]))
 } catch (error) {
   // Python prints the traceback under "Process <name>:" and exits with 1.

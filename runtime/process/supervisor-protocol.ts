@@ -62,7 +62,7 @@ export const LOAD_GRACE_MS = 5_000
 
 /**
  * A spawned process's fd of the parent-death pipe: the supervisor keeps the other end open for the
- * child's life, so it reads end-of-file only when the parent process is gone (spawn-bootstrap.ts).
+ * child's life, so it reads end-of-file only when the parent process is gone (spawn-main.ts).
  */
 export const PARENT_FD = 4
 

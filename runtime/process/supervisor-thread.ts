@@ -121,7 +121,7 @@ function watch(m: WatchMessage): void {
   })
 }
 
-const spawnBootstrap = fileURLToPath(new URL('./spawn-bootstrap.js', import.meta.url))
+const spawnMain = fileURLToPath(new URL('./spawn-main.js', import.meta.url))
 
 /**
  * The 'spawn' start method: a new Node process, given its ProcessData over the IPC channel. Its
@@ -254,7 +254,7 @@ function startProcess(execArgv: string[] = []): ChildProcess {
   const stdio: StdioOptions = ['ignore', 'inherit', 'inherit', 'ipc']
   stdio[PARENT_FD] = 'pipe'
   stdio[DATA_FD] = 'pipe'
-  const child = spawnChild(process.execPath, [...workerExecArgv(), ...execArgv, spawnBootstrap, ...classModules], { stdio, serialization: 'advanced' })
+  const child = spawnChild(process.execPath, [...workerExecArgv(), ...execArgv, spawnMain, ...classModules], { stdio, serialization: 'advanced' })
   // A spawn that failed at once (EMFILE: no fd for its pipes) has no stdio and no channel; its
   // 'error' event comes next. Reading its stdio threw here, in a spare's refill that killed this
   // thread, and with it every process it supervised (a manager's server among them).
