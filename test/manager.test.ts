@@ -905,6 +905,45 @@ test("a manager's dict, list or Namespace kept in another of its objects comes b
   t.is((outer.copy() as Map<string, unknown>).size, 2)
 })
 
+test("a manager's dict, list or Namespace put in its Queue or sent through its Pipe comes out as a proxy of the same object, as in Python (a get() returned a copy of its insides)", async (t) => {
+  const m = manager(t)
+  const q = m.Queue()
+  const d = m.dict<string, number>()
+  const l = m.list<number>()
+  const ns = m.Namespace()
+  const lock = m.Lock()
+  d.set('k', 1)
+  l.append(7)
+  ns.x = 5
+  q.put(d)
+  const back = q.get() as typeof d
+  t.is(back.constructor.name, 'AioDictProxy')
+  back.set('k', 2) // the same dict
+  t.is(d.get('k'), 2)
+  // Nested, beside plain data and a library object, and awaited.
+  await q.coro_put([ns, { l }, new Map([['d', d]]), lock, 'plain', 3])
+  const [ns2, o, mp, lock2, s, n] = (await q.coro_get()) as [typeof ns, { l: typeof l }, Map<string, typeof d>, typeof lock, string, number]
+  t.is(ns2.x, 5)
+  t.is(o.l.len(), 1)
+  t.is(mp.get('d')!.get('k'), 2)
+  t.true(lock2.acquire(false))
+  lock2.release()
+  t.deepEqual([s, n], ['plain', 3])
+  // Changed while in the queue: the get sees the change (it is the object, not a snapshot).
+  q.put(l)
+  l.append(8)
+  t.deepEqual((q.get() as typeof l).toArray(), [7, 8])
+  // A pipe's message too.
+  const [a, b] = m.Pipe()
+  a.send({ d })
+  const got = b.recv() as { d: typeof d }
+  got.d.set('k', 3)
+  t.is(d.get('k'), 3)
+  // A string that looks like what the server keeps in the queue's place stays a string.
+  q.put('\u0000aioprocessing-kept-0:1')
+  t.is(q.get(), '\u0000aioprocessing-kept-0:1')
+})
+
 test("an object of a registered type kept in a manager's dict comes back as a working proxy (a probe of `__proxy__` took the proxy's method caller for a proxy record)", (t) => {
   const m = new AioManager()
   m.register('Counter', { module: new URL('./targets.js', import.meta.url).href, name: 'Counter' })

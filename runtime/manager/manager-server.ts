@@ -14,6 +14,7 @@
 
 import * as net from 'node:net'
 import { isMainThread } from 'node:worker_threads'
+import { randomBytes } from 'node:crypto'
 import { execFileSync } from 'node:child_process'
 import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -131,6 +132,24 @@ class ClientConn {
   }
 }
 
+/**
+ * `value` with its parts replaced: an object for which `object` gives something is replaced by
+ * it, a primitive for which `primitive` does too; arrays, Python tuples (kept tuples), Maps'
+ * values and plain objects are rebuilt around their parts, each part through `part` (by default
+ * this same walk); anything else stays as it is.
+ */
+function mapTree(value: unknown, object: (v: object) => unknown, primitive?: (v: unknown) => unknown, part?: (v: unknown) => unknown): unknown {
+  if (value === null || typeof value !== 'object') return primitive?.(value) ?? value
+  const replaced = object(value)
+  if (replaced !== undefined) return replaced
+  const each = part ?? ((v: unknown) => mapTree(v, object, primitive))
+  if (value instanceof PyTuple) return PyTuple.from(value, each)
+  if (Array.isArray(value)) return value.map(each)
+  if (value instanceof Map) return new Map([...value].map(([k, v]) => [k, each(v)]))
+  if (Object.getPrototypeOf(value) === Object.prototype) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, each(v)]))
+  return value
+}
+
 export class Server implements PyHost {
   readonly objects = new Map<number, Hosted>()
   /** The id of each hosted object, to send one back as a proxy without a search. */
@@ -138,6 +157,12 @@ export class Server implements PyHost {
   /** What each object this server made or took is, kept after its id goes: it may live on in another object (a dict in a dict). */
   private readonly kinds = new WeakMap<object, { typeid: string; type: HostedType }>()
   private nextId = 1
+  /** Objects of this server's kept in a queue's items or a pipe's messages, by token (keepIn). */
+  private readonly kept = new Map<string, object>()
+  private readonly keptPrefix = `\u0000aioprocessing-kept-${randomBytes(12).toString('hex')}:`
+  private nextKept = 1
+  /** Whether any object hosted here lives by identity (keepIn has work only then). */
+  private keepsByIdentity = false
   private readonly net: net.Server
   address: ProxyState['address']
   private stopping = false
@@ -350,8 +375,9 @@ export class Server implements PyHost {
         const [, , id, method, args] = msg
         const h = this.objects.get(id)
         if (!h) throw new ValueError(`no object ${id} on this manager (it was never created here)`)
-        const result = await h.type.call(h.obj, method, args, signal, client.owner, id)
-        return this.returned(result, h.obj)
+        if (!h.type.byValue) return this.returned(await h.type.call(h.obj, method, args, signal, client.owner, id), h.obj)
+        const result = await h.type.call(h.obj, method, this.keepIn(args), signal, client.owner, id)
+        return this.returned(this.takeOut(result), h.obj)
       }
       case OP_DESCRIBE: {
         const h = this.objects.get(msg[2])
@@ -466,8 +492,38 @@ export class Server implements PyHost {
     if (obj !== null && typeof obj === 'object') {
       this.ids.set(obj, id)
       this.kinds.set(obj, { typeid, type })
+      if (!(REDUCE in obj && CORE in obj)) this.keepsByIdentity = true
     }
     return id
+  }
+
+  /**
+   * Arguments for an object that stores them by value (a queue's item, a pipe's message): each of
+   * this server's objects that lives by identity (a dict, a list, a Namespace, a registered
+   * type's object) goes in as a token, and the object is kept here until the token comes out
+   * (takeOut), so that a get() returns a proxy of the same object, as Python's does: it returned
+   * a copy of the object's insides. (The library's own objects travel by their shared memory.)
+   */
+  private keepIn(args: unknown[]): unknown[] {
+    if (!this.keepsByIdentity) return args
+    return mapTree(args, (v) => {
+      if (!this.kinds.has(v) || (REDUCE in v && CORE in v)) return undefined
+      const token = `${this.keptPrefix}${this.nextKept++}`
+      this.kept.set(token, v)
+      return token
+    }) as unknown[]
+  }
+
+  /** A by-value object's result with its tokens (keepIn) back as the objects they stand for. */
+  takeOut(value: unknown): unknown {
+    if (this.kept.size === 0) return value
+    const take = (v: unknown): unknown => {
+      if (typeof v !== 'string' || !v.startsWith(this.keptPrefix)) return undefined
+      const obj = this.kept.get(v)
+      this.kept.delete(v)
+      return obj
+    }
+    return typeof value === 'string' ? take(value) ?? value : mapTree(value, () => undefined, take)
   }
 
   /**
@@ -502,12 +558,7 @@ export class Server implements PyHost {
       }
       return wrapProxy(new ProxyCore({ address: this.address, authkey: this.options.authkey, id, typeid }))
     }
-    // A Python tuple stays one (map() of a PyTuple gives a plain array).
-    if (value instanceof PyTuple) return PyTuple.from(value, (v) => this.returned(v))
-    if (Array.isArray(value)) return value.map((v) => this.returned(v))
-    if (value instanceof Map) return new Map([...value].map(([k, v]) => [k, this.returned(v)]))
-    if (Object.getPrototypeOf(value) === Object.prototype) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.returned(v)]))
-    return value
+    return mapTree(value, () => undefined, undefined, (v) => this.returned(v))
   }
 
   /** An object a Python client made (py-server.ts): one reference, its proxy's, as Python's create() counts. */

@@ -93,6 +93,8 @@ function releaseFor(obj: unknown, client: ClientRef): void {
 
 export interface HostedType {
   exposed?: string[]
+  /** It stores what it is given by value (a queue's items, a pipe's messages): a copy comes out. */
+  byValue?: boolean
   create(args: unknown[]): unknown
   call(obj: unknown, method: string, args: unknown[], signal: AbortSignal, client: ClientRef, id: number): Promise<unknown>
   /** Undoes one acquisition of `client` (on its disconnect). */
@@ -135,6 +137,7 @@ const lockOwner = new WeakMap<object, ClientRef>()
 function specType(typeid: string, t: HostedSpec): HostedType {
   const track = t.track ?? 'none'
   return {
+    byValue: true,
     create: (args) => new t.cls(...args),
     async call(obj, method, args, signal, client, id) {
       const o = obj as Record<string, any>

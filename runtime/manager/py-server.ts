@@ -26,6 +26,8 @@ export interface PyHost {
   lookup(id: number): { typeid: string; obj: unknown; type: HostedType } | undefined
   pyIncref(id: number): void
   pyDecref(id: number): void
+  /** A by-value object's result with the server's objects that Node clients put in it (manager-server.ts keepIn). */
+  takeOut(value: unknown): unknown
   stop(): void
 }
 
@@ -326,7 +328,7 @@ export class PyConnection {
       if (h.type === PY_CONTAINER) return this.containerCall(h.obj, h.typeid, method, args, kwds)
       const given = m.params ? named(args, kwds, m.params, method) : args
       const result = await h.type.call(h.obj, m.call ?? method, m.map ? m.map(given) : given, this.signal, this.client, id)
-      return tuple('#RETURN', result)
+      return tuple('#RETURN', h.type.byValue ? this.host.takeOut(result) : result)
     } catch (error) {
       return tuple('#ERROR', toPython(error))
     }
