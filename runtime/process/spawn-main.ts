@@ -10,20 +10,11 @@ import { closeRebuiltHandles, flushSockets } from '../ipc/connection.js'
 import { flushFedQueues } from '../ipc/queue.js'
 import { exitWithParent } from '../ipc/sockets.js'
 
-/**
- * A spawned process never outlives its parent, however the parent ends (see PARENT_FD): its I/O
- * thread watches, even while this thread blocks or spins. That thread boots in ~20 ms of CPU,
- * which a process started for a start() does not spend while it loads the library (a first
- * message came ~4 ms later): it starts the watch just before its target runs, or once loading
- * has taken WATCH_AFTER_MS (a preload that never ends). A spare starts it at once.
- */
-let watching = false
-function watchParent(): void {
-  if (!watching) exitWithParent(PARENT_FD)
-  watching = true
-}
-const WATCH_AFTER_MS = 50
-
+// A spawned process never outlives its parent, however the parent ends (see PARENT_FD): its I/O
+// thread watches, even while this thread blocks or spins. (Started just before the target
+// instead, a first message came ~4 ms sooner, but a spawned manager server then served its
+// blocking lock pairs ~10% slower, repeatably, for reasons not found.)
+exitWithParent(PARENT_FD)
 const untilData = (): void => process.exit(0) // a spare whose parent went before it was used
 process.once('disconnect', untilData)
 const arrived = new Promise<ProcessData>((resolve) => process.once('message', (m) => resolve(m as ProcessData)))
@@ -32,7 +23,6 @@ const arrived = new Promise<ProcessData>((resolve) => process.once('message', (m
 // that needs a loader loads after the preload modules, which may register it).
 let data = await Promise.race([arrived, new Promise<undefined>((resolve) => setImmediate(() => resolve(undefined)))])
 if (!data) {
-  watchParent()
   await loadSpareClassModules(process.argv.slice(2))
   data = await arrived
 }
@@ -44,7 +34,6 @@ if (data.daemon) process.once('disconnect', () => process.exit(1))
 applyEnv(data.env)
 setCurrentProcess({ name: data.name, pid: process.pid, daemon: data.daemon, identity: data.identity })
 
-setTimeout(watchParent, WATCH_AFTER_MS).unref()
 try {
   // The preload modules first, as in a thread (bootstrap.ts): one may register a class module's loader.
   await preloadModules(data.preload)
@@ -52,7 +41,6 @@ try {
   await loadClassesFor(data.classModules, data.args, data.lazyRegistry)
   const target = await loadFunction(data.target)
   for (const module of missingModules(data.args)) await import(module)
-  watchParent()
   await target(...(rebuildTree(data.args) as unknown[]))
 } catch (error) {
   // Python prints the traceback under "Process <name>:" and exits with 1.
