@@ -24,6 +24,8 @@ import { CUT_OFF } from './ring.js'
 const ONE_WRITE_BYTES = 16384
 /** How long watchFor() looks for an answer before it leaves it to the event loop, in ms (none with AIOPROCESSING_SPIN=0). */
 const WATCH_MS = process.env.AIOPROCESSING_SPIN === '0' ? 0 : 0.3
+/** How long one of watchFor()'s turns reads in a tight loop before it lets the event loop run, in ms. */
+const TURN_MS = 0.03
 /** readNow()'s buffer: what it reads is copied out at once. */
 const scratch = Buffer.allocUnsafe(64 * 1024)
 
@@ -60,9 +62,12 @@ export function readNow(socket: Socket, input: (chunk: Buffer) => void): boolean
 /**
  * Calls `read` on turns of the event loop for up to `ms`, until `answered()`, then leaves input
  * to the loop (and calls `ended`): for a request whose answer usually comes within microseconds
- * (and for a server, the next request of a client in a loop). The loop runs other work between the
- * turns. Not at all (false) while looking does not pay (idle-core.ts), or with the spin off.
- * `until`, when given, is the end instead (a time a later call may move).
+ * (and for a server, the next request of a client in a loop). Each turn reads in a tight loop for
+ * up to TURN_MS (a turn of the event loop costs a few µs of its own, a poll of every handle; the
+ * tight loop took awaited proxy pairs from ~18.7k to ~21.9k a second here, lock pairs from ~19.1k
+ * to ~25.7k), and the loop runs other work between the turns. Not at all (false) while looking
+ * does not pay (idle-core.ts), or with the spin off. `until`, when given, is the end instead (a
+ * time a later call may move).
  */
 export function watchFor(read: () => boolean, answered: () => boolean, ms = WATCH_MS, ended?: () => void, until?: () => number): boolean {
   // Only while it pays: else the turns take the core the peer needs to answer (idle-core.ts).
@@ -70,8 +75,14 @@ export function watchFor(read: () => boolean, answered: () => boolean, ms = WATC
   const start = performance.now()
   const end = until ?? (() => start + ms)
   const turn = (): void => {
-    const found = answered() || (read(), answered())
-    const now = performance.now()
+    let found = answered() || (read(), answered())
+    let now = performance.now()
+    const spinUntil = Math.min(now + TURN_MS, end())
+    while (!found && now < spinUntil) {
+      read()
+      found = answered()
+      now = performance.now()
+    }
     if (!found && now < end()) return void setImmediate(turn)
     noteLook(found ? (now - start) * 1000 : null)
     ended?.()
