@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process'
 import { AioManager, AioProcess, AioQueue, getContext } from '../generated/index.generated.js'
 import { interleaved, row, type BenchOptions, type Row } from './primitives.js'
 import { ENTRY, coldStart } from './pool.js'
+import { BARE_FORK } from './pool-common.js'
 import { proxyPairs } from './pairs.js'
 
 const RUNS = 5
@@ -100,9 +101,11 @@ export async function benchManager({ log = () => {}, only }: BenchOptions = {}):
     if ((await q.coro_get(true, 60000)) !== 'hello') throw new Error('no message')
     console.log(performance.now() - t)
     p.join()`
-  const [threadCold, spawnCold] = await interleaved([() => coldStart(cold('thread')), () => coldStart(cold('spawn'))], RUNS)
+  // A bare fork beside them: the spawn context's target is 2× it, in the same run.
+  const [threadCold, spawnCold, forkCold] = await interleaved([() => coldStart(cold('thread')), () => coldStart(cold('spawn')), () => coldStart(BARE_FORK[1])], RUNS)
   rows.push(row(COLD_START, 'aioprocessing-ts thread context', 'ms', 1, threadCold))
   rows.push(row(COLD_START, 'aioprocessing-ts spawn context', 'ms', 1, spawnCold))
+  rows.push(row(COLD_START, BARE_FORK[0], 'ms', 1, forkCold))
 
   log('manager: process start to first message, thread vs spawn')
   const ctx = getContext('spawn')

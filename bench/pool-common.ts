@@ -18,6 +18,8 @@ export const IDEAL_MS = (CPU_TASKS * CPU_MS) / WORKERS
 export const TIMEOUT_MS = 120_000
 /** The package root: scripts run from there, to resolve the peers. */
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+/** A script for a fresh `node` that prints the ms a bare child_process.fork of an empty script takes to its first message. */
+export const BARE_FORK = ['a bare child_process.fork of an empty script, to its first message', `import { fork } from 'node:child_process'; import { writeFileSync, rmSync } from 'node:fs'; const f = ${JSON.stringify(join(ROOT, '.bench-empty-child.cjs'))}; writeFileSync(f, "process.send('hi')"); const t = performance.now(); const c = fork(f); await new Promise((r) => c.once('message', r)); console.log(performance.now() - t); c.kill(); rmSync(f, { force: true })`] as const
 
 /** Throws unless every result is right. */
 export function check(got: number[], jobs: Job[]): void {

@@ -9,7 +9,6 @@
 // Each figure is the median of RUNS runs after one warm-up run, every result checked.
 
 import { execFile } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import { writeFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Piscina } from 'piscina'

@@ -9,11 +9,9 @@
 //     child_process.fork of an empty script until its first message.
 // A peer that fails is reported in a note and its rows left out; the run goes on.
 
-import { fileURLToPath } from 'node:url'
-import { join } from 'node:path'
 import { AioPool } from '../generated/index.generated.js'
 import { row, type BenchOptions, type Row } from './primitives.js'
-import { CPU_MS, CPU_TASKS, IDEAL_MS, ROOT, RUNS, TRIVIAL, WORKERS, check, runPythonPool, timed, tolerant, peer, tinypoolSubject, workerpoolSubject, laterStart, type Subject } from './pool-common.js'
+import { BARE_FORK, CPU_MS, CPU_TASKS, IDEAL_MS, RUNS, TRIVIAL, WORKERS, check, runPythonPool, timed, tolerant, peer, tinypoolSubject, workerpoolSubject, laterStart, type Subject } from './pool-common.js'
 import { ENTRY, coldStart } from './pool.js'
 import type { Job } from './peers/task.js'
 
@@ -53,7 +51,7 @@ const COLD: [string, string][] = [
   ["tinypool runtime: 'child_process', env: process.env", `import Tinypool from 'tinypool'; const t = performance.now(); const p = new Tinypool({ filename: ${PEER('piscina-worker')}, runtime: 'child_process', env: process.env, minThreads: 2, maxThreads: 2 }); await p.run({ op: 'double', x: 1 }); console.log(performance.now() - t); await p.destroy()`],
   ["workerpool workerType: 'process'", `import workerpool from 'workerpool'; const t = performance.now(); const p = workerpool.pool(${PEER('workerpool-worker')}, { minWorkers: 2, maxWorkers: 2, workerType: 'process' }); await p.exec('run', [{ op: 'double', x: 1 }]); console.log(performance.now() - t); await p.terminate()`],
   ['piscina (threads)', `import { Piscina } from 'piscina'; const t = performance.now(); const p = new Piscina({ filename: ${PEER('piscina-worker')}, minThreads: 2, maxThreads: 2 }); await p.run({ op: 'double', x: 1 }); console.log(performance.now() - t); await p.destroy()`],
-  ['a bare child_process.fork of an empty script, to its first message', `import { fork } from 'node:child_process'; import { writeFileSync, rmSync } from 'node:fs'; const f = ${JSON.stringify(join(ROOT, '.bench-empty-child.cjs'))}; writeFileSync(f, "process.send('hi')"); const t = performance.now(); const c = fork(f); await new Promise((r) => c.once('message', r)); console.log(performance.now() - t); c.kill(); rmSync(f, { force: true })`],
+  [...BARE_FORK],
 ]
 
 export async function benchSpawnPool({ log = () => {}, only }: BenchOptions = {}): Promise<Row[]> {
