@@ -5,7 +5,9 @@ import test from 'ava'
 import { AioCondition, AioEvent, AioLock, AioManager, AioPipe, AioPool, AioQueue, AioSemaphore, ValueError, coro_wait } from '../generated/index.generated.js'
 import { ENTRY, FD_COUNTING, LONG, runNode, runNodeUnderFdLimit, start } from './helpers.js'
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 const NOT_SIGNALS: [string, unknown, RegExp][] = [
   ['a number', 42, /signal must be an AbortSignal, not number 42/],
@@ -439,4 +441,47 @@ test('spawned clients SIGKILLed inside a blocking call leave the broker thread n
   t.is(status, 0, stderr)
   t.is(stdout.trim(), 'done')
   t.notRegex(stderr, /opened in unmanaged mode twice/)
+})
+
+test('out of fds, a first connection fails at once with a clear OSError (it waited for ever: the I/O thread could not start, and said so only in an event the blocked thread never saw)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'aio-emfile-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const address = join(dir, 'm.sock')
+  const script = `
+    import { closeSync, openSync } from 'node:fs'
+    import { spawn } from 'node:child_process'
+    import { AioClient, AioManager } from ${ENTRY}
+    const server = spawn(process.execPath, ['--input-type=module', '-e', \`
+      import { AioManager } from ${ENTRY.replace(/`/g, '\\`')}
+      const m = new AioManager({ address: ${JSON.stringify(address)}, authkey: 'k' })
+      const serving = m.coro_serveForever()
+      console.log('up')
+      await serving\`], { stdio: ['ignore', 'pipe', 'inherit'] })
+    await new Promise((resolve) => server.stdout.once('data', resolve))
+    const held = []
+    try { for (;;) held.push(openSync('/dev/null', 'r')) } catch {}
+    const failure = (f) => { try { f(); return 'no error' } catch (e) { return e.name + ': ' + e.message } }
+    const manager = new AioManager({ address: ${JSON.stringify(address)}, authkey: 'k' })
+    const out = {
+      manager: failure(() => manager.connect()),
+      client: failure(() => AioClient(${JSON.stringify(address)}, { authkey: 'k' })),
+    }
+    for (const fd of held) closeSync(fd)
+    // With fds back, both work.
+    manager.connect()
+    const q = manager.Queue()
+    q.put('back')
+    out.after = q.get()
+    const c = AioClient(${JSON.stringify(address)}, { authkey: 'k' })
+    c.close()
+    manager.shutdown()
+    await new Promise((resolve) => server.once('exit', resolve))
+    console.log(JSON.stringify(out))
+  `
+  const { status, stdout, stderr } = await runNodeUnderFdLimit(script)
+  t.is(status, 0, stderr)
+  const out = JSON.parse(stdout.trim().split('\n').pop()!)
+  t.regex(out.manager, /^OSError: cannot reach the manager at .*: .*EMFILE/)
+  t.regex(out.client, /^OSError: too many open files: the I\/O thread cannot start/)
+  t.is(out.after, 'back')
 })

@@ -10,6 +10,7 @@ import { wrapCore } from '../core/transfer.js'
 import { MAX_MESSAGE_BYTES } from './framing.js'
 import { STATUS, type Address, type IoMessage } from './io-protocol.js'
 import { Worker } from 'node:worker_threads'
+import { closeSync, openSync } from 'node:fs'
 import { createWorker } from '../core/exec-argv.js'
 
 export type { Address } from './io-protocol.js'
@@ -38,9 +39,26 @@ const STATUS_BYTES = 16 + 512
 
 let io: Worker | undefined
 
-/** This process's I/O thread (io-thread.ts), started on first use. */
+/** Fds a new thread needs (4 for its loop and ports, 1 to read its module; measured here), looked for before the I/O thread is made. */
+const THREAD_FDS = 6
+
+/**
+ * This process's I/O thread (io-thread.ts), started on first use. Out of fds it cannot start, and
+ * says so only in an 'error' event, which a thread blocked on its answer never sees: so the fds
+ * are looked for first, and their absence is an OSError here.
+ */
 export function ioThread(): Worker {
   if (!io) {
+    const probes: number[] = []
+    try {
+      while (probes.length < THREAD_FDS) probes.push(openSync('/dev/null', 'r'))
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EMFILE' || (error as NodeJS.ErrnoException).code === 'ENFILE') {
+        throw new OSError(`too many open files: the I/O thread cannot start (${(error as Error).message})`, { cause: error })
+      }
+    } finally {
+      for (const fd of probes) closeSync(fd)
+    }
     io = createWorker((execArgv) => new Worker(new URL('./io-thread.js', import.meta.url), { execArgv }))
     io.on('error', (e) => process.stderr.write(`aioprocessing: the I/O thread failed: ${e.stack ?? e}\n`))
     io.unref()

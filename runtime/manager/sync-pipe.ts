@@ -80,7 +80,7 @@ export class SyncPipe {
    * Unix socket completes in the system call, which libuv makes inside net.connect(), so the fd
    * can be written and read at once. The event loop never reads it (the socket is paused), and
    * the authkey handshake runs here. Null when nothing accepts there: the caller connects
-   * through the I/O thread, whose error says why. The socket is a handle of this thread's loop,
+   * through the I/O thread, whose error says why. Throws when no socket can be made (no fd left). The socket is a handle of this thread's loop,
    * closed with the thread however it ends.
    */
   static here(path: string, authkey: Uint8Array | null): SyncPipe | null {
@@ -88,6 +88,9 @@ export class SyncPipe {
     socket.pause()
     socket.unref()
     socket.on('error', () => {}) // a failed connect shows in the first read below; its event comes later
+    // No socket could be made (EMFILE): Node destroyed it at once, with the error; the I/O thread
+    // would fare no better, and could not even start.
+    if (socket.destroyed) throw socket.errored ?? new OSError(`cannot connect to ${path}`)
     const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd
     if (typeof fd !== 'number' || fd < 0) {
       socket.destroy()
