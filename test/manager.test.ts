@@ -968,3 +968,92 @@ test("a manager dict's KeyError comes back as the server threw it: a RangeError 
   t.is(e?.name, 'KeyError')
   t.regex(String(e?.message), /missing/)
 })
+
+test("a manager's own code that takes an item out of its queue gives a client the dict in it as a proxy, not the token the queue keeps in its place", (t) => {
+  const m = new AioManager()
+  m.register('Drainer', { module: TARGETS, name: 'Drainer' })
+  m.start()
+  t.teardown(() => m.shutdown())
+  const q = m.Queue()
+  const d = m.dict<string, number>()
+  d.set('k', 1)
+  q.put({ d })
+  const drainer = m.create('Drainer', []) as unknown as { drain(q: unknown): { d: typeof d } }
+  const out = drainer.drain(q)
+  t.is(out.d.constructor.name, 'AioDictProxy')
+  t.is(out.d.get('k'), 1)
+})
+
+test("puts into a manager's queue that fail (full, timed out) keep nothing of the server's objects they carried", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'aio-kept-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const address = join(dir, 'm.sock')
+  const { status, stdout, stderr } = await runNode(`
+    import { execFile } from 'node:child_process'
+    import { Server } from ${JSON.stringify(new URL('../runtime/manager/manager-server.js', import.meta.url).href)}
+    import ${JSON.stringify(new URL('../generated/queue.proxy.generated.js', import.meta.url).href)}
+    import ${JSON.stringify(new URL('../runtime/manager/containers.js', import.meta.url).href)}
+    const s = new Server({ address: ${JSON.stringify(address)}, authkey: Buffer.from('kk').toString('hex'), lanes: true })
+    await s.listen()
+    // Not spawnSync: this process's event loop serves the client.
+    const child = await new Promise((resolve) => execFile(process.execPath, ['--input-type=module', '-e', \`
+      import { AioManager } from ${ENTRY.replace(/`/g, '\\`')}
+      const m = new AioManager({ address: ${JSON.stringify(address)}, authkey: 'kk' })
+      m.connect()
+      const q = m.Queue(1)
+      q.put('occupied')
+      const d = m.dict()
+      let failed = 0
+      for (let i = 0; i < 50; i++) try { q.putNowait({ d }) } catch { failed++ }
+      for (let i = 0; i < 5; i++) try { q.put([d], true, 1) } catch { failed++ }
+      q.get()
+      q.put({ d }) // one that goes in: kept until taken
+      console.log(failed)\`], { encoding: 'utf8', timeout: ${LONG} }, (error, stdout, stderr) => resolve({ stdout, stderr: stderr + (error ? String(error) : '') })))
+    console.log(JSON.stringify({ failed: Number(child.stdout.trim()), kept: s.kept.size, err: child.stderr }))
+    s.stop()
+    process.exit(0)
+  `)
+  t.is(status, 0, stderr)
+  const out = JSON.parse(stdout.trim().split('\n').pop()!)
+  t.is(out.failed, 55, out.err)
+  t.is(out.kept, 1, 'only the item that went in keeps its dict')
+})
+
+test("a main thread's connection to a manager, and its lane, close when the server goes, without waiting for another call", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'aio-gone-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const { status, stdout, stderr } = await runNode(`
+    import { readdirSync } from 'node:fs'
+    import { spawn } from 'node:child_process'
+    import { AioManager } from ${ENTRY}
+    const fds = () => readdirSync('/proc/self/fd').length
+    const out = []
+    for (const calls of [1, 5]) { // the own socket only, and with a lane
+      const address = ${JSON.stringify(dir)} + '/m' + calls + '.sock'
+      const server = spawn(process.execPath, ['--input-type=module', '-e', \`
+        import { AioManager } from ${ENTRY.replace(/`/g, '\\`')}
+        const m = new AioManager({ address: \${JSON.stringify(address)}, authkey: 'k' })
+        const serving = m.coro_serveForever()
+        console.log('up')
+        await serving\`], { stdio: ['ignore', 'pipe', 'inherit'] })
+      await new Promise((resolve) => server.stdout.once('data', resolve))
+      // Its pipe's fd closes when it dies: not counted.
+      server.stdout.destroy()
+      await new Promise((resolve) => setImmediate(resolve))
+      const base = fds()
+      const m = new AioManager({ address, authkey: 'k' })
+      m.connect()
+      const q = m.Queue()
+      for (let i = 0; i < calls; i++) { q.put(i); q.get() }
+      const during = fds() - base
+      server.kill('SIGKILL')
+      await new Promise((resolve) => server.once('exit', resolve))
+      const end = performance.now() + 10000
+      while (fds() > base && performance.now() < end) await new Promise((resolve) => setTimeout(resolve, 20))
+      out.push([during > 0, fds() - base])
+    }
+    console.log(JSON.stringify(out))
+  `)
+  t.is(status, 0, stderr)
+  t.deepEqual(JSON.parse(stdout.trim().split('\n').pop()!), [[true, 0], [true, 0]])
+})

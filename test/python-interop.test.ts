@@ -1122,3 +1122,25 @@ for _ in range(${J}):
   for (const r of await Promise.all(runs)) t.is(r.code, 0, r.err)
   t.is(ns.n, K * J)
 })
+
+withPython("a Python client's get of a queue item holding a Node client's dict gets a copy of its values, and nothing is lost (it failed to pickle the dict and the item was gone)", async (t) => {
+  const { address, m } = nodeManager(t)
+  const q = m.Queue()
+  const d = m.dict<string, number>()
+  d.set('k', 7)
+  q.put({ d, n: 1 })
+  q.put('plain')
+  m.publish('the_queue', q)
+  const r = await python(good, `
+from multiprocessing.managers import SyncManager
+class M(SyncManager): pass
+M.register('the_queue')
+m = M(${JSON.stringify(address)}, authkey=b'secret'); m.connect()
+q = m.the_queue()
+item = q.get(timeout=10)
+print(sorted(item.keys()), dict(item['d']), item['n'])
+print(q.get(timeout=10))
+`)
+  t.is(r.code, 0, r.err)
+  t.deepEqual(r.out.trim().split('\n'), ["['d', 'n'] {'k': 7} 1", 'plain'])
+})

@@ -375,8 +375,18 @@ export class Server implements PyHost {
         const [, , id, method, args] = msg
         const h = this.objects.get(id)
         if (!h) throw new ValueError(`no object ${id} on this manager (it was never created here)`)
-        if (!h.type.byValue) return this.returned(await h.type.call(h.obj, method, args, signal, client.owner, id), h.obj)
-        const result = await h.type.call(h.obj, method, this.keepIn(args), signal, client.owner, id)
+        // Code of this server's (a registered type's method) may have taken a token out of a
+        // queue itself: any result gives its tokens back as the objects.
+        if (!h.type.byValue) return this.returned(this.takeOut(await h.type.call(h.obj, method, args, signal, client.owner, id)), h.obj)
+        const tokens: string[] = []
+        let result: unknown
+        try {
+          result = await h.type.call(h.obj, method, this.keepIn(args, tokens), signal, client.owner, id)
+        } catch (error) {
+          // Nothing was stored (a full queue, a timeout): nothing to keep.
+          for (const token of tokens) this.kept.delete(token)
+          throw error
+        }
         return this.returned(this.takeOut(result), h.obj)
       }
       case OP_DESCRIBE: {
@@ -504,12 +514,13 @@ export class Server implements PyHost {
    * (takeOut), so that a get() returns a proxy of the same object, as Python's does: it returned
    * a copy of the object's insides. (The library's own objects travel by their shared memory.)
    */
-  private keepIn(args: unknown[]): unknown[] {
+  private keepIn(args: unknown[], tokens: string[]): unknown[] {
     if (!this.keepsByIdentity) return args
     return mapTree(args, (v) => {
       if (!this.kinds.has(v) || (REDUCE in v && CORE in v)) return undefined
       const token = `${this.keptPrefix}${this.nextKept++}`
       this.kept.set(token, v)
+      tokens.push(token)
       return token
     }) as unknown[]
   }

@@ -89,7 +89,9 @@ class Channel {
     if (!this.sync) {
       let own: SyncPipe | null = null
       try {
-        if (isMainThread && typeof this.address === 'string') own = SyncPipe.here(this.address, this.authkey === null ? null : Buffer.from(this.authkey, 'hex'))
+        // A server that goes away closes it between calls (the I/O thread's connection did so
+        // too): its fds, and the lane's, are not kept until a next call that may never come.
+        if (isMainThread && typeof this.address === 'string') own = SyncPipe.here(this.address, this.authkey === null ? null : Buffer.from(this.authkey, 'hex'), (pipe) => this.sync === pipe && this.closeOwn())
         own?.sendBytes(encodeAside([0, OP_HELLO, this.key] satisfies Request))
       } catch (error) {
         own?.close()

@@ -328,7 +328,7 @@ export class PyConnection {
       if (h.type === PY_CONTAINER) return this.containerCall(h.obj, h.typeid, method, args, kwds)
       const given = m.params ? named(args, kwds, m.params, method) : args
       const result = await h.type.call(h.obj, m.call ?? method, m.map ? m.map(given) : given, this.signal, this.client, id)
-      return tuple('#RETURN', h.type.byValue ? this.host.takeOut(result) : result)
+      return tuple('#RETURN', h.type.byValue ? pyCopies(this.host.takeOut(result)) : result)
     } catch (error) {
       return tuple('#ERROR', toPython(error))
     }
@@ -656,6 +656,20 @@ function reprOf(v: unknown, typeid?: string): string {
   if (v instanceof PyTuple) return `(${v.map((x) => reprOf(x)).join(', ')}${v.length === 1 ? ',' : ''})`
   if (Array.isArray(v)) return `[${v.map((x) => reprOf(x)).join(', ')}]`
   return typeid ? `<${typeid} object of a Node manager: ${String(v)}>` : String(v)
+}
+
+/**
+ * A result for a Python client with the containers a Node client put in it (a dict in a queue
+ * item) as copies of their values: Python has no proxy of a Node client's object (their
+ * references are counted differently), and the container itself cannot be pickled.
+ */
+function pyCopies(v: unknown): unknown {
+  if (v instanceof HostedDict || v instanceof HostedList || v instanceof HostedNamespace) return pyCopies(valueOf(v))
+  if (v instanceof PyTuple) return PyTuple.from(v, pyCopies)
+  if (Array.isArray(v)) return v.map(pyCopies)
+  if (v instanceof Map) return new Map([...v].map(([k, x]) => [k, pyCopies(x)]))
+  if (v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, pyCopies(x)]))
+  return v
 }
 
 /** '#GETVALUE': a copy of the referent. */

@@ -78,12 +78,12 @@ export class SyncPipe {
   /**
    * Connects to the Unix socket at `path` from this thread, with no other thread: connecting a
    * Unix socket completes in the system call, which libuv makes inside net.connect(), so the fd
-   * can be written and read at once. The event loop never reads it (the socket is paused), and
-   * the authkey handshake runs here. Null when nothing accepts there: the caller connects
-   * through the I/O thread, whose error says why. Throws when no socket can be made (no fd left). The socket is a handle of this thread's loop,
-   * closed with the thread however it ends.
+   * can be written and read at once, with the authkey handshake run here; the event loop reads it
+   * only between calls, for its end (`ended`). Null when nothing accepts there: the caller
+   * connects through the I/O thread, whose error says why. Throws when no socket can be made (no
+   * fd left). The socket is a handle of this thread's loop, closed with the thread however it ends.
    */
-  static here(path: string, authkey: Uint8Array | null): SyncPipe | null {
+  static here(path: string, authkey: Uint8Array | null, ended?: (pipe: SyncPipe) => void): SyncPipe | null {
     const socket = connect(path)
     socket.pause()
     socket.unref()
@@ -122,6 +122,14 @@ export class SyncPipe {
         pipe.close()
         throw error
       }
+    }
+    // Between calls the event loop reads it, to see the server go (its end, a reset): nothing
+    // else comes then, as every answer is read within its call (the loop does not run during
+    // one). Unasked-for bytes are a broken connection too.
+    if (ended) {
+      const end = (): void => ended(pipe)
+      socket.on('data', end).on('end', end).on('close', end).on('error', end)
+      socket.resume()
     }
     return pipe
   }
