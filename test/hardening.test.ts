@@ -485,3 +485,43 @@ test('out of fds, a first connection fails at once with a clear OSError (it wait
   t.regex(out.client, /^OSError: too many open files: the I\/O thread cannot start/)
   t.is(out.after, 'back')
 })
+
+test("out of fds when a main thread's fourth call would open its lane, the calls go on over its own socket (they failed: 'cannot reach the manager')", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'aio-emfile-lane-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const address = join(dir, 'm.sock')
+  const script = `
+    import { closeSync, openSync } from 'node:fs'
+    import { spawn } from 'node:child_process'
+    import { AioManager } from ${ENTRY}
+    const server = spawn(process.execPath, ['--input-type=module', '-e', \`
+      import { AioManager } from ${ENTRY}
+      const m = new AioManager({ address: ${JSON.stringify(address)}, authkey: 'k' })
+      const serving = m.coro_serveForever()
+      console.log('up')
+      await serving\`], { stdio: ['ignore', 'pipe', 'inherit'] })
+    await new Promise((resolve) => server.stdout.once('data', resolve))
+    const manager = new AioManager({ address: ${JSON.stringify(address)}, authkey: 'k' })
+    manager.connect()
+    const q = manager.Queue() // a first call
+    q.put(1) // a second
+    const held = []
+    try { for (;;) held.push(openSync('/dev/null', 'r')) } catch {}
+    const got = []
+    let error = ''
+    try {
+      got.push(q.get()) // the third
+      q.put(2) // the fourth: no lane, no I/O thread
+      got.push(q.get())
+    } catch (e) {
+      error = e.name + ': ' + e.message
+    }
+    for (const fd of held) closeSync(fd)
+    manager.shutdown()
+    await new Promise((resolve) => server.once('exit', resolve))
+    console.log(JSON.stringify({ got, error }))
+  `
+  const { status, stdout, stderr } = await runNodeUnderFdLimit(script)
+  t.is(status, 0, stderr)
+  t.deepEqual(JSON.parse(stdout.trim().split('\n').pop()!), { got: [1, 2], error: '' })
+})

@@ -192,7 +192,14 @@ class Channel {
           if (this.broken) throw this.broken
         }
       }
-      if (this.lane === null && this.sync instanceof SyncPipe) this.pumped = this.pumpedConnection()
+      if (this.lane === null && this.sync instanceof SyncPipe) {
+        try {
+          this.pumped = this.pumpedConnection()
+        } catch {
+          // No fd or thread for it (EMFILE, which also kept the lane away): the calls stay on
+          // this thread's own socket, which works.
+        }
+      }
     }
     return this.lane ?? this.pumped ?? null
   }
