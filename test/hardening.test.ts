@@ -1,7 +1,7 @@
 // Hardening: bad input gets a clear error and changes nothing (issue "no jam, no leak, no silent
 // corruption"). Each case failed before its fix: a wrong signal surfaced as "throwIfAborted is not
 // a function", and a semaphore released past 2^31-1 wrapped to a negative count.
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { AioCondition, AioEvent, AioLock, AioManager, AioPipe, AioPool, AioQueue, AioSemaphore, ValueError, coro_wait } from '../generated/index.generated.js'
 import { ENTRY, FD_COUNTING, LONG, runNode, runNodeUnderFdLimit, start } from './helpers.js'
 import { spawn } from 'node:child_process'
@@ -443,30 +443,47 @@ test('spawned clients SIGKILLed inside a blocking call leave the broker thread n
   t.notRegex(stderr, /opened in unmanaged mode twice/)
 })
 
-test('out of fds, a first connection fails at once with a clear OSError (it waited for ever: the I/O thread could not start, and said so only in an event the blocked thread never saw)', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'aio-emfile-'))
+/**
+ * For a script under runNodeUnderFdLimit: a Unix socket's address in a folder of the test's (gone
+ * after it), and the script's opening, which serves an AioManager there (authkey 'k') from a child
+ * process until a client shuts it down, waits until it listens, and defines takeAllFds() (opens fds
+ * until none is left, and returns them) and giveBack(fds).
+ */
+function servedManager(t: ExecutionContext, name: string): { address: string; opening: string } {
+  const dir = mkdtempSync(join(tmpdir(), `aio-${name}-`))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const address = join(dir, 'm.sock')
-  const script = `
+  const opening = `
     import { closeSync, openSync } from 'node:fs'
     import { spawn } from 'node:child_process'
-    import { AioClient, AioManager } from ${ENTRY}
     const server = spawn(process.execPath, ['--input-type=module', '-e', \`
-      import { AioManager } from ${ENTRY.replace(/`/g, '\\`')}
+      import { AioManager } from ${ENTRY}
       const m = new AioManager({ address: ${JSON.stringify(address)}, authkey: 'k' })
       const serving = m.coro_serveForever()
       console.log('up')
       await serving\`], { stdio: ['ignore', 'pipe', 'inherit'] })
     await new Promise((resolve) => server.stdout.once('data', resolve))
-    const held = []
-    try { for (;;) held.push(openSync('/dev/null', 'r')) } catch {}
+    const takeAllFds = () => {
+      const held = []
+      try { for (;;) held.push(openSync('/dev/null', 'r')) } catch {}
+      return held
+    }
+    const giveBack = (held) => { for (const fd of held) closeSync(fd) }`
+  return { address, opening }
+}
+
+test('out of fds, a first connection fails at once with a clear OSError (it waited for ever: the I/O thread could not start, and said so only in an event the blocked thread never saw)', async (t) => {
+  const { address, opening } = servedManager(t, 'emfile')
+  const script = `${opening}
+    import { AioClient, AioManager } from ${ENTRY}
+    const held = takeAllFds()
     const failure = (f) => { try { f(); return 'no error' } catch (e) { return e.name + ': ' + e.message } }
     const manager = new AioManager({ address: ${JSON.stringify(address)}, authkey: 'k' })
     const out = {
       manager: failure(() => manager.connect()),
       client: failure(() => AioClient(${JSON.stringify(address)}, { authkey: 'k' })),
     }
-    for (const fd of held) closeSync(fd)
+    giveBack(held)
     // With fds back, both work.
     manager.connect()
     const q = manager.Queue()
@@ -487,26 +504,14 @@ test('out of fds, a first connection fails at once with a clear OSError (it wait
 })
 
 test("out of fds when a main thread's fourth call would open its lane, the calls go on over its own socket (they failed: 'cannot reach the manager')", async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'aio-emfile-lane-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const address = join(dir, 'm.sock')
-  const script = `
-    import { closeSync, openSync } from 'node:fs'
-    import { spawn } from 'node:child_process'
+  const { address, opening } = servedManager(t, 'emfile-lane')
+  const script = `${opening}
     import { AioManager } from ${ENTRY}
-    const server = spawn(process.execPath, ['--input-type=module', '-e', \`
-      import { AioManager } from ${ENTRY}
-      const m = new AioManager({ address: ${JSON.stringify(address)}, authkey: 'k' })
-      const serving = m.coro_serveForever()
-      console.log('up')
-      await serving\`], { stdio: ['ignore', 'pipe', 'inherit'] })
-    await new Promise((resolve) => server.stdout.once('data', resolve))
     const manager = new AioManager({ address: ${JSON.stringify(address)}, authkey: 'k' })
     manager.connect()
     const q = manager.Queue() // a first call
     q.put(1) // a second
-    const held = []
-    try { for (;;) held.push(openSync('/dev/null', 'r')) } catch {}
+    const held = takeAllFds()
     const got = []
     let error = ''
     try {
@@ -516,7 +521,7 @@ test("out of fds when a main thread's fourth call would open its lane, the calls
     } catch (e) {
       error = e.name + ': ' + e.message
     }
-    for (const fd of held) closeSync(fd)
+    giveBack(held)
     manager.shutdown()
     await new Promise((resolve) => server.once('exit', resolve))
     console.log(JSON.stringify({ got, error }))
