@@ -93,7 +93,7 @@ export function* clientHandshake(key: Uint8Array): Generator<Step, void, Buffer>
 }
 
 /**
- * Drives a handshake over an event-driven stream: `feed()` starts it, `feed(frame)` gives it each
+ * Drives a handshake over a stream, event-driven or blocking (sync-pipe.ts): `feed()` starts it, `feed(frame)` gives it each
  * frame received; it returns true once the handshake succeeded and throws AuthenticationError when
  * it failed. `send` writes one frame.
  */

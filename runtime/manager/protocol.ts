@@ -40,6 +40,11 @@ export type Request =
  */
 export type Answer = [callId: number, ok: boolean, value: unknown, ack?: boolean]
 
+/** A proxy record's authkey (hex, as it travels) as the handshake takes it; null: none. */
+export function keyBytes(authkey: string | null): Buffer | null {
+  return authkey === null ? null : Buffer.from(authkey, 'hex')
+}
+
 /** What a proxy record holds: enough to reach the referent from any process. */
 export interface ProxyState {
   address: string | [string, number]

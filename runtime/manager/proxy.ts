@@ -21,7 +21,7 @@ import { functionSource } from '../core/source.js'
 import { flushSync, type Connection } from '../ipc/connection.js'
 import { AuthenticationError, OSError, ValueError } from '../core/errors.js'
 import { rebuildError, type ErrorRecord } from '../core/remote-error.js'
-import { OP_ACK, OP_ADOPT, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_INCREF, OP_SHUTDOWN, OP_SYNC, increfLocal, localReferent, type Answer, type ProxyState, type Request } from './protocol.js'
+import { OP_ACK, OP_ADOPT, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_INCREF, OP_SHUTDOWN, OP_SYNC, increfLocal, keyBytes, localReferent, type Answer, type ProxyState, type Request } from './protocol.js'
 import * as net from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { decodeFromPeer, encode, encodeAside, encodeCopy, encoded } from '../ipc/serialize.js'
@@ -91,7 +91,7 @@ class Channel {
       try {
         // A server that goes away closes it between calls (the I/O thread's connection did so
         // too): its fds, and the lane's, are not kept until a next call that may never come.
-        if (isMainThread && typeof this.address === 'string') own = SyncPipe.here(this.address, this.authkey === null ? null : Buffer.from(this.authkey, 'hex'), (pipe) => this.sync === pipe && this.closeOwn())
+        if (isMainThread && typeof this.address === 'string') own = SyncPipe.here(this.address, keyBytes(this.authkey), (pipe) => this.sync === pipe && this.closeOwn())
         own?.sendBytes(encodeAside([0, OP_HELLO, this.key] satisfies Request))
       } catch (error) {
         own?.close()
@@ -109,7 +109,7 @@ class Channel {
    */
   private pumpedConnection(): Connection {
     try {
-      const st = connectBegin(this.address, { authkey: this.authkey === null ? null : Buffer.from(this.authkey, 'hex') })
+      const st = connectBegin(this.address, { authkey: keyBytes(this.authkey) })
       const conn = blockOn<Connection>(st, () => connectAttempt<Connection>(st), Infinity, () => st.expire() as never, true)
       conn.sendBytes(encodeAside([0, OP_HELLO, this.key] satisfies Request))
       return conn
@@ -275,7 +275,7 @@ class Channel {
       sock.once('connect', () => (connected = true))
       const channel: FramedSocket = new FramedSocket(sock, {
         role: 'client',
-        authkey: this.authkey === null ? null : Buffer.from(this.authkey, 'hex'),
+        authkey: keyBytes(this.authkey),
         ready: () => {
           channel.send(encodeCopy([0, OP_HELLO, this.key] satisfies Request, 'obj'))
           sock.unref() // only pending calls keep this process alive

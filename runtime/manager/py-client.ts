@@ -19,7 +19,7 @@ import { BrokenBarrierError, EOFError, Empty, Full, NotImplementedError, OSError
 import { ProxyCore, wrapProxy } from './proxy.js'
 import { SyncPipe } from './sync-pipe.js'
 import { fromPythonClass } from './py-errors.js'
-import type { ProxyState } from './protocol.js'
+import { keyBytes, type ProxyState } from './protocol.js'
 
 /** The longest a sliced awaitable wait asks Python to wait before it looks at its signal again. */
 const SLICE_MS = 100
@@ -41,7 +41,6 @@ function handshakeLost(a: Address): OSError {
 
 type Address = ProxyState['address']
 
-const keyBytes = (authkey: string | null): Buffer | null => (authkey === null ? null : Buffer.from(authkey, 'hex'))
 const keyOf = (a: Address): string => (typeof a === 'string' ? a : `${a[0]}:${a[1]}`)
 
 /**

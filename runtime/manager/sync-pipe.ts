@@ -17,7 +17,7 @@ import { closeSync, constants, openSync, readSync, writeSync, writevSync } from 
 import { connect, type Socket } from 'node:net'
 import { EOFError, OSError } from '../core/errors.js'
 import { MAX_MESSAGE_BYTES, frameHeader } from '../ipc/framing.js'
-import { clientHandshake } from '../ipc/auth.js'
+import { HANDSHAKE_MAX, clientHandshake, handshakeDriver } from '../ipc/auth.js'
 import { DetachedConnectState, closeDetached } from '../ipc/sockets.js'
 import { blockOn, coroBlockOn } from '../core/wait.js'
 import { lookWorthIt, noteLook } from '../core/idle-core.js'
@@ -111,13 +111,8 @@ export class SyncPipe {
     }
     if (authkey) {
       try {
-        const steps = clientHandshake(authkey)
-        for (let step = steps.next(); !step.done; ) {
-          if ('send' in step.value) {
-            pipe.sendBytes(step.value.send)
-            step = steps.next(Buffer.alloc(0))
-          } else step = steps.next(pipe.recv(step.value.recv))
-        }
+        const feed = handshakeDriver(clientHandshake(authkey), (bytes) => pipe.sendBytes(bytes))
+        for (let done = feed(); !done; ) done = feed(pipe.recv(HANDSHAKE_MAX))
       } catch (error) {
         pipe.close()
         throw error
