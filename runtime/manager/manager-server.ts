@@ -27,11 +27,11 @@ import { errorRecord } from '../core/remote-error.js'
 import { compileFunction, loadFunction, type FunctionRef } from '../core/source.js'
 import { NotImplementedError, OSError, ValueError } from '../core/errors.js'
 import { CORE, REDUCE } from '../core/transfer.js'
-import { HOSTED, type HostedType } from './manager-types.js'
+import { HOSTED, mapTree, type HostedType } from './manager-types.js'
 import { ProxyCore, wrapProxy } from './proxy.js'
 import { OP_ACK, OP_ADOPT, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_INCREF, OP_PUBLISH, OP_SHUTDOWN, OP_SYNC, isLocalServer, setLocalServer, type Answer, type ProxyState, type Request } from './protocol.js'
 import { pipeEnds } from '../ipc/connection.js'
-import { PyTuple, looksLikePickle } from '../ipc/pickle.js'
+import { looksLikePickle } from '../ipc/pickle.js'
 import { PyConnection, type PyHost } from './py-server.js'
 
 /** The fast lanes' folders of this process's servers, removed when it exits. */
@@ -130,24 +130,6 @@ class ClientConn {
     const seen = this.received
     this.channel.watchFor(() => this.received !== seen || this.closed)
   }
-}
-
-/**
- * `value` with its parts replaced: an object for which `object` gives something is replaced by
- * it, a primitive for which `primitive` does too; arrays, Python tuples (kept tuples), Maps'
- * values and plain objects are rebuilt around their parts, each part through `part` (by default
- * this same walk); anything else stays as it is.
- */
-function mapTree(value: unknown, object: (v: object) => unknown, primitive?: (v: unknown) => unknown, part?: (v: unknown) => unknown): unknown {
-  if (value === null || typeof value !== 'object') return primitive?.(value) ?? value
-  const replaced = object(value)
-  if (replaced !== undefined) return replaced
-  const each = part ?? ((v: unknown) => mapTree(v, object, primitive))
-  if (value instanceof PyTuple) return PyTuple.from(value, each)
-  if (Array.isArray(value)) return value.map(each)
-  if (value instanceof Map) return new Map([...value].map(([k, v]) => [k, each(v)]))
-  if (Object.getPrototypeOf(value) === Object.prototype) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, each(v)]))
-  return value
 }
 
 export class Server implements PyHost {
@@ -375,9 +357,7 @@ export class Server implements PyHost {
         const [, , id, method, args] = msg
         const h = this.objects.get(id)
         if (!h) throw new ValueError(`no object ${id} on this manager (it was never created here)`)
-        // Code of this server's (a registered type's method) may have taken a token out of a
-        // queue itself: any result gives its tokens back as the objects.
-        if (!h.type.byValue) return this.returned(this.takeOut(await h.type.call(h.obj, method, args, signal, client.owner, id)), h.obj)
+        if (!h.type.byValue) return this.returned(await h.type.call(h.obj, method, args, signal, client.owner, id), h.obj)
         const tokens: string[] = []
         let result: unknown
         try {
@@ -387,7 +367,7 @@ export class Server implements PyHost {
           for (const token of tokens) this.kept.delete(token)
           throw error
         }
-        return this.returned(this.takeOut(result), h.obj)
+        return this.returned(result, h.obj)
       }
       case OP_DESCRIBE: {
         const h = this.objects.get(msg[2])
@@ -511,13 +491,14 @@ export class Server implements PyHost {
    * Arguments for an object that stores them by value (a queue's item, a pipe's message): each of
    * this server's objects that lives by identity (a dict, a list, a Namespace, a registered
    * type's object) goes in as a token, and the object is kept here until the token comes out
-   * (takeOut), so that a get() returns a proxy of the same object, as Python's does: it returned
-   * a copy of the object's insides. (The library's own objects travel by their shared memory.)
+   * (taken(), in returned()), so that a get() returns a proxy of the same object, as Python's
+   * does: it returned a copy of the object's insides. (The library's own objects travel by their
+   * shared memory.)
    */
   private keepIn(args: unknown[], tokens: string[]): unknown[] {
     if (!this.keepsByIdentity) return args
     return mapTree(args, (v) => {
-      if (!this.kinds.has(v) || (REDUCE in v && CORE in v)) return undefined
+      if (v === null || typeof v !== 'object' || !this.kinds.has(v) || (REDUCE in v && CORE in v)) return undefined
       const token = `${this.keptPrefix}${this.nextKept++}`
       this.kept.set(token, v)
       tokens.push(token)
@@ -525,51 +506,46 @@ export class Server implements PyHost {
     }) as unknown[]
   }
 
-  /** A by-value object's result with its tokens (keepIn) back as the objects they stand for. */
-  takeOut(value: unknown): unknown {
-    if (this.kept.size === 0) return value
-    const take = (v: unknown): unknown => {
-      if (typeof v !== 'string' || !v.startsWith(this.keptPrefix)) return undefined
-      const obj = this.kept.get(v)
-      this.kept.delete(v)
-      return obj
-    }
-    return typeof value === 'string' ? take(value) ?? value : mapTree(value, () => undefined, take)
+  /** The object a token of keepIn stands for, taken out of keeping; undefined for anything else. */
+  taken(v: unknown): object | undefined {
+    if (this.kept.size === 0 || typeof v !== 'string' || !v.startsWith(this.keptPrefix)) return undefined
+    const obj = this.kept.get(v)
+    this.kept.delete(v)
+    return obj
   }
 
   /**
-   * A result holding the library's shared objects (a lock in a queue item, a Value's lock) sends
-   * each back as a proxy of it: the object stays here, where its memory is.
+   * A result for a client: each of this server's objects in it as a proxy of it. The library's
+   * shared objects (a lock in a queue item, a Value's lock) stay here, where their memory is. One
+   * kept in another (a dict in a dict or a list, a Namespace, an object of a registered type, and
+   * one a queue or pipe holds as a token, also where this server's own code took it out) goes as a
+   * proxy too, as in Python, not as its insides; hosted again if every proxy of it had gone
+   * meanwhile. A method that returns its own object gives a copy, as Python pickles it.
    */
   private returned(value: unknown, self?: unknown): unknown {
-    if (value === null || typeof value !== 'object') return value
-    // One of this server's objects kept in another (a dict in a dict or a list, a Namespace, an
-    // object of a registered type): a proxy of it, as in Python, not its insides. Hosted again if
-    // every proxy of it had gone meanwhile. A method that returns its own object gives a copy, as
-    // Python pickles it.
-    const kind = this.kinds.get(value)
-    if (kind && value !== self && !(REDUCE in value && CORE in value)) {
-      let id = this.ids.get(value)
-      if (id === undefined) {
-        id = this.hostId(kind.typeid, value, kind.type)
-        this.objects.get(id)!.refs = 0 // the proxy's reduce() counts it (incref below) as it goes out
+    return mapTree(value, (v) => {
+      const obj = this.taken(v) ?? v
+      if (obj === null || typeof obj !== 'object') return undefined
+      if (!(REDUCE in obj && CORE in obj)) {
+        const kind = this.kinds.get(obj)
+        if (kind && obj !== self) return this.proxyOf(obj, kind.typeid, kind.type)
+        return obj === v ? undefined : obj
       }
-      return wrapProxy(new ProxyCore({ address: this.address, authkey: this.options.authkey, id, typeid: kind.typeid }))
+      const id = this.ids.get(obj)
+      const typeid = id !== undefined ? this.objects.get(id)!.typeid : obj.constructor.name.replace(/^Aio/, '')
+      const type = id !== undefined ? this.objects.get(id)!.type : HOSTED[typeid]
+      return type ? this.proxyOf(obj, typeid, type) : obj
+    })
+  }
+
+  /** A proxy of `obj`, hosted here (again) if it has no id. */
+  private proxyOf(obj: object, typeid: string, type: HostedType): unknown {
+    let id = this.ids.get(obj)
+    if (id === undefined) {
+      id = this.hostId(typeid, obj, type)
+      this.objects.get(id)!.refs = 0 // the proxy's reduce() counts it (incref) as it goes out
     }
-    if (REDUCE in value && CORE in value) {
-      let id = this.ids.get(value)
-      let typeid: string
-      if (id !== undefined) typeid = this.objects.get(id)!.typeid
-      else {
-        typeid = (value as object).constructor.name.replace(/^Aio/, '')
-        const type = HOSTED[typeid]
-        if (!type) return value
-        id = this.hostId(typeid, value, type)
-        this.objects.get(id)!.refs = 0 // the proxy's reduce() counts it (incref below) as it goes out
-      }
-      return wrapProxy(new ProxyCore({ address: this.address, authkey: this.options.authkey, id, typeid }))
-    }
-    return mapTree(value, () => undefined, undefined, (v) => this.returned(v))
+    return wrapProxy(new ProxyCore({ address: this.address, authkey: this.options.authkey, id, typeid }))
   }
 
   /** An object a Python client made (py-server.ts): one reference, its proxy's, as Python's create() counts. */

@@ -11,6 +11,25 @@ import { QueueCore } from '../ipc/queue.js'
 import { CORE } from '../core/transfer.js'
 import { PENDING, coroBlockOn } from '../core/wait.js'
 import { checkBoolean, checkInteger, checkTimeout, deadlineOf, type Timeout } from '../core/args.js'
+import { PyTuple } from '../ipc/pickle.js'
+
+/**
+ * `value` with its nodes replaced: a node (the value, then each part of what it holds) for which
+ * `replace` gives something other than undefined becomes that; arrays, Python tuples (kept
+ * tuples), Maps' values and plain objects are rebuilt around their parts; anything else stays.
+ * The server's walks over what goes in and out of its objects (manager-server.ts, py-server.ts).
+ */
+export function mapTree(value: unknown, replace: (v: unknown) => unknown): unknown {
+  const replaced = replace(value)
+  if (replaced !== undefined) return replaced
+  if (value === null || typeof value !== 'object') return value
+  const each = (v: unknown): unknown => mapTree(v, replace)
+  if (value instanceof PyTuple) return PyTuple.from(value, each)
+  if (Array.isArray(value)) return value.map(each)
+  if (value instanceof Map) return new Map([...value].map(([k, v]) => [k, each(v)]))
+  if (Object.getPrototypeOf(value) === Object.prototype) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, each(v)]))
+  return value
+}
 
 /** What a generated proxy module tells the server about its class: what a proxy may call. */
 export interface HostedSpec {

@@ -14,7 +14,7 @@
 import { dumps, loads, tuple, PyObject, PyTuple } from '../ipc/pickle.js'
 import { ValueError } from '../core/errors.js'
 import { toPython } from './py-errors.js'
-import { HOSTED, HostedDict, HostedList, HostedNamespace, type ClientRef, type HostedType } from './manager-types.js'
+import { HOSTED, HostedDict, HostedList, HostedNamespace, mapTree, type ClientRef, type HostedType } from './manager-types.js'
 
 /** What the Python protocol needs of the server (manager-server.ts). */
 export interface PyHost {
@@ -26,8 +26,8 @@ export interface PyHost {
   lookup(id: number): { typeid: string; obj: unknown; type: HostedType } | undefined
   pyIncref(id: number): void
   pyDecref(id: number): void
-  /** A by-value object's result with the server's objects that Node clients put in it (manager-server.ts keepIn). */
-  takeOut(value: unknown): unknown
+  /** The object a token of a Node client's (manager-server.ts keepIn) stands for, taken out; undefined for anything else. */
+  taken(v: unknown): object | undefined
   stop(): void
 }
 
@@ -328,7 +328,7 @@ export class PyConnection {
       if (h.type === PY_CONTAINER) return this.containerCall(h.obj, h.typeid, method, args, kwds)
       const given = m.params ? named(args, kwds, m.params, method) : args
       const result = await h.type.call(h.obj, m.call ?? method, m.map ? m.map(given) : given, this.signal, this.client, id)
-      return tuple('#RETURN', h.type.byValue ? pyCopies(this.host.takeOut(result)) : result)
+      return tuple('#RETURN', h.type.byValue ? pyCopies(result, this.host) : result)
     } catch (error) {
       return tuple('#ERROR', toPython(error))
     }
@@ -659,17 +659,16 @@ function reprOf(v: unknown, typeid?: string): string {
 }
 
 /**
- * A result for a Python client with the containers a Node client put in it (a dict in a queue
- * item) as copies of their values: Python has no proxy of a Node client's object (their
+ * A by-value object's result for a Python client, with the containers a Node client put in it (a
+ * dict in a queue item; as tokens, manager-server.ts keepIn) as copies of their values: Python has no proxy of a Node client's object (their
  * references are counted differently), and the container itself cannot be pickled.
  */
-function pyCopies(v: unknown): unknown {
-  if (v instanceof HostedDict || v instanceof HostedList || v instanceof HostedNamespace) return pyCopies(valueOf(v))
-  if (v instanceof PyTuple) return PyTuple.from(v, pyCopies)
-  if (Array.isArray(v)) return v.map(pyCopies)
-  if (v instanceof Map) return new Map([...v].map(([k, x]) => [k, pyCopies(x)]))
-  if (v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, pyCopies(x)]))
-  return v
+function pyCopies(value: unknown, host: PyHost): unknown {
+  return mapTree(value, (v) => {
+    const obj = host.taken(v) ?? v
+    if (obj instanceof HostedDict || obj instanceof HostedList || obj instanceof HostedNamespace) return pyCopies(valueOf(obj), host)
+    return obj === v ? undefined : obj
+  })
 }
 
 /** '#GETVALUE': a copy of the referent. */
