@@ -411,3 +411,15 @@ for (const style of STYLES) {
     }
   })
 }
+
+test("work due at a time runs in a thread blocked in a wait, whose sleep ends by then (a timer would wait for the event loop the wait holds up): a first pool's put-off terminate ran only in join() and the pool's own waits", async (t) => {
+  const { blockOn, dueAt, park } = await import('../runtime/core/wait.js')
+  const i32 = new Int32Array(new SharedArrayBuffer(4))
+  const w = { i32, waitIndex: 0, waitValue: 0 }
+  const start = performance.now()
+  dueAt(start + 30, () => Atomics.store(i32, 0, 1))
+  // A wait on a word nobody else will change, with a long deadline: only the due work ends it.
+  const r = blockOn<string>(w, () => (Atomics.load(i32, 0) === 1 ? 'changed by the due work' : park(w, i32, 0, 0)), start + LONG, () => 'timed out')
+  t.is(r, 'changed by the due work')
+  t.true(performance.now() - start >= 30, 'not before its time')
+})

@@ -90,6 +90,34 @@ export function blocking(): void {
   hook()
 }
 
+/** Work this thread owes at a time (dueAt), and the earliest of those times. */
+let dues: { at: number; run: () => void }[] = []
+let nextDue = Infinity
+
+/**
+ * Runs `run` once at `at` (performance.now() ms) on this thread, whether it is then in its event
+ * loop (a timer) or blocked in a wait of this module (whose sleeps end by then): for work a layer
+ * above would leave to a timer, which a blocked thread does not run (a terminate put off while a
+ * thread loads: process.ts).
+ */
+export function dueAt(at: number, run: () => void): void {
+  dues.push({ at, run })
+  nextDue = Math.min(nextDue, at)
+  setTimeout(runDue, Math.max(0, at - performance.now()) + 1).unref()
+}
+
+/** Runs what is due; the ms until the next is (Infinity: nothing owed). */
+function runDue(): number {
+  const now = performance.now()
+  if (now >= nextDue) {
+    const due = dues.filter((d) => d.at <= now)
+    dues = dues.filter((d) => d.at > now)
+    nextDue = dues.reduce((m, d) => Math.min(m, d.at), Infinity)
+    for (const d of due) d.run()
+  }
+  return nextDue - now
+}
+
 /**
  * Blocking loop: the calling thread really sleeps (Atomics.wait). With `parked`, the caller's own
  * first attempt already failed and parked `w`, so the loop starts by sleeping.
@@ -114,8 +142,9 @@ export function blockOn<R>(
       continue
     }
     const { i32, waitIndex, waitValue } = w
-    const sleep = Math.min(remaining, w.waitCapMs ?? Infinity)
+    let sleep = Math.min(remaining, w.waitCapMs ?? Infinity)
     if (blockHook !== undefined) blocking()
+    if (nextDue !== Infinity) sleep = Math.min(sleep, runDue())
     if (!spinUntilChanged(i32, waitIndex, waitValue)) {
       Atomics.wait(i32, waitIndex, waitValue, sleep === Infinity ? undefined : sleep)
     }

@@ -180,10 +180,7 @@ export class Dispatcher implements ResultHost, Waiter {
    * worker frees room, or writes the rest, silently but for its announcements).
    */
   sleepCap(): number {
-    // A worker's put-off terminate (process.ts graceLeft) is done by the waiting thread itself.
-    let cap = Infinity
-    for (const w of this.slots.list) cap = Math.min(cap, w.proc.graceLeft())
-    return this.slots.list.some((w) => w.sending || w.recv.phase === 1) ? Math.min(1, cap) : cap
+    return this.slots.list.some((w) => w.sending || w.recv.phase === 1) ? 1 : Infinity
   }
 
   /** Runs `fn` after the pump, outside it (user callbacks may call the pool). */

@@ -15,13 +15,13 @@
 // says the worker ended, however it ended. The exit code comes from the worker's own 'exit'
 // handler (OWN_CODE); a terminate() while it still loads is left to the worker itself (LOAD), as
 // the supervisor defers it (supervisor-thread.ts), and after LOAD_GRACE_MS done by this thread
-// (graceLeft(), which its blocking waits call too). The worker prints its own uncaught error.
+// (wait.ts dueAt, which its blocking waits run too). The worker prints its own uncaught error.
 
 import type { RelayEnds } from '../ipc/stream-relay.js'
 import { MessageChannel, Worker, type ResourceLimits } from 'node:worker_threads'
 import { livenessTable } from '../core/liveness.js'
 import { provideSupervisor, upstreamPort } from '../ipc/feeder-client.js'
-import { park, type Pending, type Waiter, beforeNextBlock, blockOn, coroBlockOn } from '../core/wait.js'
+import { park, type Pending, type Waiter, beforeNextBlock, blockOn, coroBlockOn, dueAt } from '../core/wait.js'
 import { ProcessError, ValueError } from '../core/errors.js'
 import { classModuleList, reduceTree } from '../core/transfer.js'
 import { currentProcess, nextChildIdentity } from '../core/current.js'
@@ -210,8 +210,8 @@ export class ProcessCore implements Waiter {
   private readonly direct: boolean | undefined
   /** A direct worker's thread, made by this one. */
   private worker: Worker | undefined
-  /** When a terminate() put off while a direct worker loads is due (graceLeft). */
-  private graceUntil = Infinity
+  /** A terminate() put off while a direct worker loads is due (dueAt). */
+  private terminateDue = false
   private readonly preload: string[] | undefined
   readonly startMethod: 'thread' | 'spawn'
   private closed = false
@@ -342,7 +342,7 @@ export class ProcessCore implements Waiter {
     const state = Atomics.load(this.i32, STATE)
     if (state === INITIAL) throw new ValueError('can only join a started process')
     if (state === STOPPED) return undefined
-    return park(this, this.i32, STATE, STARTED, this.graceLeft())
+    return park(this, this.i32, STATE, STARTED)
   }
 
   isAlive(): boolean {
@@ -387,24 +387,13 @@ export class ProcessCore implements Waiter {
     // file being read); after LOAD_GRACE_MS it is terminated anyway (an import that hangs).
     const load = Atomics.compareExchange(this.i32, LOAD, LOADING, KILL_PENDING)
     if (load === LOADED_WORD) void worker.terminate()
-    else if (load === LOADING && this.graceUntil === Infinity) {
-      this.graceUntil = performance.now() + LOAD_GRACE_MS
-      setTimeout(() => this.graceLeft(), LOAD_GRACE_MS + 1).unref()
+    else if (load === LOADING && !this.terminateDue) {
+      // By this thread, blocked or not (wait.ts dueAt).
+      this.terminateDue = true
+      dueAt(performance.now() + LOAD_GRACE_MS, () => {
+        if (Atomics.load(this.i32, STATE) === STARTED) void worker.terminate()
+      })
     }
-  }
-
-  /**
-   * The ms until a terminate() put off while the worker loads is due (Infinity: none); one that is
-   * due is done now. A blocking wait for this process caps its sleeps with it: the timer above
-   * runs in this thread's event loop, which a blocked thread does not turn.
-   */
-  graceLeft(): number {
-    if (this.graceUntil === Infinity) return Infinity
-    const left = this.graceUntil - performance.now()
-    if (left > 0 && Atomics.load(this.i32, STATE) === STARTED) return left
-    this.graceUntil = Infinity
-    if (Atomics.load(this.i32, STATE) === STARTED) void this.worker?.terminate()
-    return Infinity
   }
 
   close(): void {
