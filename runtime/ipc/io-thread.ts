@@ -214,7 +214,7 @@ class Link {
     role: 'server' | 'client',
     authkey: Uint8Array | null,
     maxMessageSize: number,
-    private readonly on: { ready(): void; failed(error: Error): void; gone?(): void },
+    on: { ready(): void; failed(error: Error): void; gone?(): void },
   ) {
     socket.setNoDelay(true)
     const write = (part: Uint8Array): void => this.write(part)

@@ -16,7 +16,7 @@ import { deadlineOf, type Timeout } from '../core/args.js'
 import { threadId } from 'node:worker_threads'
 import { decode, encode, encoded } from './serialize.js'
 import { ANSWER_ACCEPTED, ANSWER_REFUSED, cancelFeed, feed } from './feeder-client.js'
-import { ACCEPTS, DEAD_OWNER_CHECK_MS, DONE, EOF, GETS, GetState, HEAD, LEN, MAXSIZE, PUTS, REQUEUED, Ring, SKIP, SPACE_SEQ, TAIL, WSTATE } from './ring.js'
+import { ACCEPTS, DEAD_OWNER_CHECK_MS, DONE, EOF, GETS, GetState, HEAD, LEN, MAXSIZE, PUTS, REQUEUED, Ring, SPACE_SEQ, TAIL, WSTATE } from './ring.js'
 
 /** How long a put() waits for a consumer to make room before it hands the record to the feeder. */
 const ROOM_WAIT_MS = 1
