@@ -1057,3 +1057,57 @@ test("a main thread's connection to a manager, and its lane, close when the serv
   t.is(status, 0, stderr)
   t.deepEqual(JSON.parse(stdout.trim().split('\n').pop()!), [[true, 0], [true, 0]])
 })
+
+test("a peer that passes the authkey handshake and then answers a main thread's blocking call with hostile bytes (garbage, a frame of ~2 GiB, a negative length, its end) fails the call at once with OSError, over the thread's own socket", async (t) => {
+  const { createHmac, randomBytes } = await import('node:crypto')
+  const dir = mkdtempSync(join(tmpdir(), 'aio-hostile-answer-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const frame = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, b.length >> 8, b.length & 255]), b])
+  // CPython's server side of the handshake (key 'k'), then `reply` to the first call.
+  const serve = (path: string, reply: Buffer | null): Promise<net.Server> => new Promise((resolve) => {
+    const srv = net.createServer((s) => {
+      let buf = Buffer.alloc(0)
+      let step = 0
+      s.on('error', () => {})
+      s.write(frame(Buffer.concat([Buffer.from('#CHALLENGE#{sha256}'), randomBytes(32)])))
+      s.on('data', (d) => {
+        buf = Buffer.concat([buf, d])
+        while (buf.length >= 4 && buf.length >= 4 + buf.readInt32BE(0)) {
+          const msg = buf.subarray(4, 4 + buf.readInt32BE(0))
+          buf = buf.subarray(4 + msg.length)
+          if (step === 0) s.write(frame(Buffer.from('#WELCOME#')))
+          else if (step === 1) s.write(frame(Buffer.concat([Buffer.from('{sha256}'), createHmac('sha256', 'k').update(msg.subarray('#CHALLENGE#'.length)).digest()])))
+          else if (step === 4) return void (reply ? s.write(reply) : s.destroy())
+          step++ // 2: the client's #WELCOME#, 3: its HELLO
+        }
+      })
+    }).listen(path, () => resolve(srv))
+    t.teardown(() => srv.close())
+  })
+  const replies: [string, Buffer | null][] = [
+    ['garbage', frame(Buffer.from([0xff, 0xfe, 0x00, 0x13]))],
+    ['huge', Buffer.from([0x7f, 0xff, 0xff, 0xf0])],
+    ['negative', Buffer.from([0xff, 0xff, 0xff, 0xf0])],
+    ['end', null],
+  ]
+  const paths: Record<string, string> = {}
+  for (const [name, reply] of replies) {
+    paths[name] = join(dir, `${name}.sock`)
+    await serve(paths[name], reply)
+  }
+  const { status, stdout, stderr } = await runNode(`
+    import { AioManager } from ${ENTRY}
+    const out = {}
+    for (const [name, address] of Object.entries(${JSON.stringify(paths)})) {
+      const m = new AioManager({ address, authkey: 'k' })
+      try { m.connect(); m.Queue(); out[name] = 'no error' } catch (e) { out[name] = e.name + ': ' + e.message }
+    }
+    console.log(JSON.stringify(out))
+  `)
+  t.is(status, 0, stderr)
+  const out = JSON.parse(stdout.trim().split('\n').pop()!)
+  t.regex(out.garbage, /^OSError: the manager at .* is gone \(corrupt serialized data/)
+  t.regex(out.huge, /^OSError: the manager at .* is gone \(a frame of 2147483632 bytes from the manager: the connection is broken\)/)
+  t.regex(out.negative, /^OSError: the manager at .* is gone \(a frame of -16 bytes from the manager: the connection is broken\)/)
+  t.regex(out.end, /^OSError: the manager at .* is gone \(the manager closed the connection\)/)
+})

@@ -218,7 +218,7 @@ export class SyncPipe {
       size = Number(this.buf.readBigUInt64BE(this.start))
       this.start += 8
     }
-    if (size < 0 || size > max) throw new OSError(max < MAX_MESSAGE_BYTES ? 'bad message length' : `a frame of ${size} bytes from the manager: the lane is broken`)
+    if (size < 0 || size > max) throw new OSError(max < MAX_MESSAGE_BYTES ? 'bad message length' : `a frame of ${size} bytes from the manager: the ${this.socketFd ? 'connection' : 'lane'} is broken`)
     if (size <= this.end - this.start || size <= READ_AHEAD) {
       this.fill(size)
       const out = Buffer.from(this.buf.subarray(this.start, this.start + size))
