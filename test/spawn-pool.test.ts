@@ -68,6 +68,52 @@ for (const [how, task] of [
   })
 }
 
+// A worker that dies leaves its last results in the kernel, unread by the supervisor. A write to
+// it then fails (EPIPE), and a socket it had not read to the end is reset (ECONNRESET): either
+// error destroyed the one two-way socket the relay used before it read those results, and the
+// pool blamed the oldest task it had no result for, one that had succeeded (seen in CI as two
+// lost tasks, one per worker, in the SIGKILL case above). The worker's tasks and results now go
+// through two sockets; here the tasks' socket is reset first, and the results must still come.
+test('a relay reads every result its far end writes after the socket of its tasks failed', async (t) => {
+  const { relay } = await import('../runtime/ipc/stream-relay.js')
+  const { ConnectionCore, SendState } = await import('../runtime/ipc/connection.js')
+  const { EOF, GetState } = await import('../runtime/ipc/ring.js')
+  const { framed } = await import('../runtime/ipc/framing.js')
+  const script = `const fs = require('fs')
+    fs.readSync(0, Buffer.alloc(1)) // a task is in fd 3, unread
+    fs.closeSync(3) // so the kernel resets the parent's end of it
+    fs.readSync(0, Buffer.alloc(1)) // the relay saw that socket fail
+    for (const s of ['one', 'two', 'three']) { const b = Buffer.from(s); const h = Buffer.alloc(4); h.writeInt32BE(b.length); fs.writeSync(4, Buffer.concat([h, b])) }
+    process.exit(0)`
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'inherit', 'inherit', 'pipe', 'pipe'] })
+  const stdio = child.stdio as unknown as import('node:net').Socket[]
+  t.teardown(() => {
+    child.kill('SIGKILL')
+    for (const s of stdio) s?.destroy()
+  })
+  const [to, from] = [stdio[3], stdio[4]]
+  await new Promise((resolve) => to.write(framed(Buffer.from('unread task')), resolve))
+  const [mine, theirs] = ConnectionCore.pipe(true, 64 * 1024)
+  const { rx, tx } = theirs.reduce()
+  const relayed = relay({ to, from }, { rx: rx!, tx: tx!, notify: new SharedArrayBuffer(4) })
+  const toClosed = new Promise((resolve) => to.once('close', resolve))
+  child.stdin!.write('1')
+  await toClosed
+  // A task for the far end now: it cannot go, and the reading goes on.
+  t.is(mine.sendAttempt(new SendState(mine.tx!.i32, Buffer.from('task'))), undefined)
+  child.stdin!.write('2')
+  const ended = await Promise.race([relayed.then(() => true), new Promise((r) => setTimeout(() => r(false), LONG))])
+  t.true(ended, 'the relay did not end after its far end did')
+  const got: string[] = []
+  const st = new GetState(mine.rx!.i32)
+  for (;;) {
+    const r = mine.rx!.takeAttempt(st, (bytes, from, to) => bytes.subarray(from, to).toString())
+    if (r === EOF || typeof r !== 'string') break
+    got.push(r)
+  }
+  t.deepEqual(got, ['one', 'two', 'three'])
+})
+
 test('a worker out of memory under resourceLimits (--max-old-space-size) fails that task, and the pool goes on', async (t) => {
   const p = pool(t, { processes: 1, resourceLimits: { maxOldGenerationSizeMb: 48 } })
   const hog = () => {
@@ -210,7 +256,7 @@ test('spawn pool: a task that writes hostile bytes into the worker\'s pipe fails
   const p = pool(t, { processes: 1 })
   const error = await t.throwsAsync(p.coro_apply(async () => {
     const { writeSync } = await import('node:fs')
-    writeSync(5, Buffer.from([0xff, 0xff, 0xff, 0xfe])) // a negative frame length on the relayed pipe
+    writeSync(6, Buffer.from([0xff, 0xff, 0xff, 0xfe])) // a negative frame length where results go (DATA_OUT_FD)
     await new Promise((r) => setTimeout(r, 30_000))
   }), { instanceOf: WorkerLostError })
   t.regex(error!.message, /SIGKILL/)

@@ -1,13 +1,15 @@
-// A relay between one end of a shared-memory pipe (connection.ts) and a stream to another
-// process, in the event loop of the thread that owns the stream (the supervisor's, for a spawned
-// process's DATA_FD). Records cross as frames of CPython's connection framing (framing.ts). So a
-// process that shares no memory with us can be the far end of a pipe whose near end is used by
-// code written for threads (a spawn-context pool worker, pool/pool-process-worker.ts).
+// A relay between one end of a shared-memory pipe (connection.ts) and the streams of another
+// process, in the event loop of the thread that owns them (the supervisor's, for a spawned
+// process's DATA_IN_FD and DATA_OUT_FD). Records cross as frames of CPython's connection framing
+// (framing.ts). So a process that shares no memory with us can be the far end of a pipe whose
+// near end is used by code written for threads (a spawn-context pool worker,
+// pool/pool-process-worker.ts).
 //
-// It never blocks its thread: it waits on the ring with Atomics.waitAsync and on the stream with
-// its events. A frame the ring has no room for pauses the stream (the kernel's buffer then
-// pushes back on the writer); the relay ends once the stream has closed and every frame that
-// came is in the ring, so the owner of the pipe may treat the far end as gone from then on.
+// It never blocks its thread: it waits on the ring with Atomics.waitAsync and on the streams with
+// their events. A frame the ring has no room for pauses the stream it came from (the kernel's
+// buffer then pushes back on the writer); the relay ends once that stream has closed and every
+// frame that came is in the ring, so the owner of the pipe may treat the far end as gone from
+// then on.
 
 import type { Socket } from 'node:net'
 import { ConnectionCore, SendState } from './connection.js'
@@ -26,12 +28,21 @@ export interface RelayEnds {
 /** The longest frame a relayed process may send (a pool batch or result; our own child, not a peer). */
 export const MAX_RELAYED_BYTES = 1 << 30
 
+/** The far end's two streams: one we write its records to, one we read its records from. */
+export interface FarStreams {
+  to: Socket
+  from: Socket
+}
+
 /**
- * Relays between `socket` and the pipe end `ends` until the socket closes. Resolves once every
- * frame that came is in the ring (or the near end is gone); the near end is then closed, so its
- * peer reads end-of-file. `broken` is called when the far end breaks the framing.
+ * Relays between the streams `far` and the pipe end `ends` until `far.from` closes. Resolves once
+ * every frame that came is in the ring (or the near end is gone); the near end is then closed, so
+ * its peer reads end-of-file. `broken` is called when the far end breaks the framing. An error
+ * writing to the far end (it is gone) stops the writes only: what it wrote before it went is
+ * still read to the end.
  */
-export function relay(socket: Socket, ends: RelayEnds, broken: () => void = () => undefined): Promise<void> {
+export function relay(far: FarStreams, ends: RelayEnds, broken: () => void = () => undefined): Promise<void> {
+  const { to, from } = far
   const end = new ConnectionCore(new Ring(new Int32Array(ends.rx)), new Ring(new Int32Array(ends.tx)), true)
   const notify = new Int32Array(ends.notify)
   const bump = (): void => {
@@ -39,7 +50,15 @@ export function relay(socket: Socket, ends: RelayEnds, broken: () => void = () =
     Atomics.notify(notify, 0)
   }
   const stop = new AbortController()
+  /** `from` closed: the relay is over. */
   let closed = false
+  /** `to` failed or closed: nothing more can reach the far end. */
+  let cut = false
+  to.on('error', () => undefined) // 'close' follows
+  to.once('close', () => {
+    cut = true
+    stop.abort()
+  })
 
   // Far → near: frames into the ring, in order; one bump per burst.
   const inbound: Buffer[] = []
@@ -50,7 +69,7 @@ export function relay(socket: Socket, ends: RelayEnds, broken: () => void = () =
       const st = new SendState(end.tx!.i32, inbound.shift()!)
       try {
         if (end.sendAttempt(st) === PENDING) {
-          socket.pause()
+          from.pause()
           bump() // the reader must hear of what is already in, to make room
           // A frame larger than the ring goes in part by part: the reader hears of each part.
           await coroBlockOn(st, () => {
@@ -58,7 +77,7 @@ export function relay(socket: Socket, ends: RelayEnds, broken: () => void = () =
             bump()
             return r
           }, Infinity, () => undefined, undefined, true)
-          if (!closed) socket.resume()
+          if (!closed) from.resume()
         }
       } catch {
         inbound.length = 0 // the near end is gone (its reader closed it): nobody reads what is left
@@ -67,12 +86,13 @@ export function relay(socket: Socket, ends: RelayEnds, broken: () => void = () =
     bump()
     writing = undefined
   }
-  // A frame no child of ours sends (a negative or huge length): the stream is cut, and `broken` told.
+  // A frame no child of ours sends (a negative or huge length): the streams are cut, and `broken` told.
   const reader = messageReader(MAX_RELAYED_BYTES, (payload) => inbound.push(payload), () => {
-    socket.destroy()
+    from.destroy()
+    to.destroy()
     broken()
   })
-  socket.on('data', (chunk: Buffer) => {
+  from.on('data', (chunk: Buffer) => {
     if (reader.push(chunk)) writing ??= writeIn()
   })
 
@@ -90,32 +110,33 @@ export function relay(socket: Socket, ends: RelayEnds, broken: () => void = () =
         }
       }
       if (r === EOF) {
-        socket.end()
+        to.end()
         return
       }
-      socket.cork()
+      to.cork()
       let more: Buffer | typeof PENDING | typeof EOF = r
       let full = false
       while (more !== PENDING && more !== EOF) {
-        full = !socket.write(more)
+        full = !to.write(more)
         if (full) break
         more = take()
       }
-      socket.uncork()
+      to.uncork()
       if (more === EOF) {
-        socket.end()
+        to.end()
         return
       }
-      if (full && !closed) await drained(socket)
-      if (closed) return
+      if (full && !cut) await drained(to)
+      if (cut) return
     }
   }
   void writeOut()
 
   return new Promise((resolve) => {
-    socket.on('error', () => undefined) // 'close' follows
-    socket.once('close', () => {
+    from.on('error', () => undefined) // 'close' follows
+    from.once('close', () => {
       closed = true
+      to.destroy()
       stop.abort()
       void Promise.resolve(writing).then(() => {
         end.close()

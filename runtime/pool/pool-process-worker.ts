@@ -1,12 +1,13 @@
 // The loop of one worker of a spawn-context AioPool: a process target that reads batches of tasks
-// from the pipe it inherited (DATA_FD), runs them one at a time, and writes the results back.
-// In the parent, the supervisor relays that pipe to the pool's shared-memory pipe and wakes the
+// from the socket it inherited (DATA_IN_FD), runs them one at a time, and writes the results to
+// another (DATA_OUT_FD).
+// In the parent, the supervisor relays them to the pool's shared-memory pipe and wakes the
 // pool (ipc/stream-relay.ts), so the pool is the thread pool's, unchanged.
 //
 // Tasks come in batches (one frame, one wake-up for many); each result is written as its task ends.
 
 import { Socket } from 'node:net'
-import { DATA_FD } from '../process/supervisor-protocol.js'
+import { DATA_IN_FD, DATA_OUT_FD } from '../process/supervisor-protocol.js'
 import { MAX_RELAYED_BYTES } from '../ipc/stream-relay.js'
 import { framed, messageReader } from '../ipc/framing.js'
 import { loadClassModules, missingModules, rebuildTree } from '../core/transfer.js'
@@ -16,8 +17,10 @@ import { TaskRunner, encodeResult, runInitializer } from './run-task.js'
 import { decode, encoded } from '../ipc/serialize.js'
 
 export async function poolProcessWorker(a: ProcessWorkerArgs): Promise<void> {
-  const pipe = new Socket({ fd: DATA_FD, readable: true, writable: true })
-  pipe.unref()
+  const input = new Socket({ fd: DATA_IN_FD, readable: true, writable: false })
+  const output = new Socket({ fd: DATA_OUT_FD, readable: false, writable: true })
+  input.unref()
+  output.unref()
   /** The pool's end is gone (the pool terminated, or its owner ended). */
   let closed = false
   // Each result goes to the pipe before the next task starts, and is in the kernel by then: so a
@@ -28,19 +31,19 @@ export async function poolProcessWorker(a: ProcessWorkerArgs): Promise<void> {
   let flushed: (() => void) | undefined
   const send = (msg: ResultMessage): void => {
     unflushed++
-    pipe.write(resultFrame(msg), () => {
+    output.write(resultFrame(msg), () => {
       if (--unflushed === 0) flushed?.()
     })
   }
-  // Waiting for the pool to read keeps the process alive (the pipe is unref'd while a task runs).
+  // Waiting for the pool to read keeps the process alive (the sockets are unref'd while a task runs).
   const sent = async (): Promise<void> => {
     if (unflushed === 0 || closed) return
-    pipe.ref()
+    output.ref()
     await new Promise<void>((resolve) => (flushed = resolve))
     flushed = undefined
-    pipe.unref()
+    output.unref()
   }
-  const end = (): Promise<void> => new Promise((resolve) => pipe.end(resolve))
+  const end = (): Promise<void> => new Promise((resolve) => output.end(resolve))
 
   const initError = await runInitializer(a)
   if (initError) {
@@ -55,13 +58,14 @@ export async function poolProcessWorker(a: ProcessWorkerArgs): Promise<void> {
   const reader = messageReader(MAX_RELAYED_BYTES, (record) => {
     batches.push(record)
     arrived?.()
-  }, () => pipe.destroy())
-  pipe.on('data', (chunk: Buffer) => void reader.push(chunk))
-  pipe.on('close', () => {
+  }, () => input.destroy())
+  input.on('data', (chunk: Buffer) => void reader.push(chunk))
+  input.on('close', () => {
     closed = true
     arrived?.()
   })
-  pipe.on('error', () => undefined) // the pool's end is gone: 'close' follows
+  input.on('error', () => undefined) // the pool's end is gone: 'close' follows
+  output.on('error', () => undefined) // the same: a result nobody will read
 
   const runner = new TaskRunner()
   let tasks = 0
@@ -70,10 +74,10 @@ export async function poolProcessWorker(a: ProcessWorkerArgs): Promise<void> {
       if (closed) return end()
       // Waiting for tasks keeps the process alive; running one does not, so that a task awaiting
       // a promise that can never settle ends the worker (exitcode 13), as in a thread worker.
-      pipe.ref()
+      input.ref()
       await new Promise<void>((resolve) => (arrived = resolve))
       arrived = undefined
-      pipe.unref()
+      input.unref()
       continue
     }
     const record = batches.shift()!

@@ -72,7 +72,7 @@ export interface WorkerArgs {
   maxtasks: number
 }
 
-/** A spawn-context worker's process argument: the pool's settings (its pipe is DATA_FD, relayed by the supervisor). */
+/** A spawn-context worker's process argument: the pool's settings (its sockets are DATA_IN_FD and DATA_OUT_FD, relayed by the supervisor). */
 export type ProcessWorkerArgs = Pick<WorkerArgs, 'initializer' | 'initargs' | 'maxtasks'>
 
 // A record from the pool is a batch, so that many tasks cost one commit and one wake-up: messages

@@ -68,7 +68,7 @@ export interface ProcessOptions<A extends unknown[] = any[]> {
   exitNotify?: SharedArrayBuffer
   /** @internal The target loads the library's classes itself when it needs them (a pool worker). */
   lazyRegistry?: boolean
-  /** @internal A spawned process's DATA_FD is relayed to this shared-memory pipe end (a spawn pool worker). */
+  /** @internal A spawned process's DATA_IN_FD and DATA_OUT_FD are relayed to this shared-memory pipe end (a spawn pool worker). */
   relay?: RelayEnds
   /** @internal See ProcessData.untrackedFds. */
   untrackedFds?: boolean

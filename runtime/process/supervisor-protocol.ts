@@ -67,11 +67,19 @@ export const LOAD_GRACE_MS = 5_000
 export const PARENT_FD = 4
 
 /**
- * A spawned process's fd of its data pipe to the supervisor, which relays it to a shared-memory
- * pipe of the process that started it (SpawnMessage.relay): a spawn-context pool worker's tasks
- * and results. Unused, and never read, in other processes.
+ * A spawned process's fds of its data pipes with the supervisor, which relays them to a
+ * shared-memory pipe of the process that started it (SpawnMessage.relay): a spawn-context pool
+ * worker reads its tasks from DATA_IN_FD and writes its results to DATA_OUT_FD. Unused, and never
+ * read, in other processes.
+ *
+ * Two sockets, each used one way, not one both ways: a process that dies with tasks it had not
+ * read makes the kernel reset the socket that reads its results (ECONNRESET), and a write to a
+ * dead process fails (EPIPE); either error destroyed a shared socket in the supervisor before it
+ * had read every result the process wrote before it died, and its pool then blamed a task that
+ * had succeeded. The results' socket is never written to, so it reads every result, then its end.
  */
-export const DATA_FD = 5
+export const DATA_IN_FD = 5
+export const DATA_OUT_FD = 6
 
 /** What the worker bootstrap receives. */
 export interface ProcessData {
@@ -132,7 +140,7 @@ export interface SpawnMessage {
   data: ProcessData
   resourceLimits?: ResourceLimits
   exitNotify?: SharedArrayBuffer
-  /** The shared-memory pipe end the child's DATA_FD is relayed to; word 0 of `notify` is bumped when records arrive. */
+  /** The shared-memory pipe end the child's DATA_IN_FD and DATA_OUT_FD are relayed to; word 0 of `notify` is bumped when records arrive. */
   relay?: RelayEnds
 }
 /** End process `id` (terminate or kill); `exitcode` is what it will report. */

@@ -5,7 +5,7 @@ import { cancelFeed, enqueueFeed, type FeedCancelMessage, type FeedMessage } fro
 import { handleBrokerMessage, type BrokerMessage } from '../ipc/broker.js'
 import { installLivenessTable, markEnded } from '../core/liveness.js'
 import { relay } from '../ipc/stream-relay.js'
-import { DATA_FD, LOAD_GRACE_MS, LOADED, markStopped, markWatchedStopped, PARENT_FD, PID, printProcessError, unknownMessage, type ConnectMessage, type ExitedMessage, type ProcessData, type SpawnMessage, type SupervisorData, type ToSupervisor, type WatchMessage } from './supervisor-protocol.js'
+import { DATA_IN_FD, DATA_OUT_FD, LOAD_GRACE_MS, LOADED, markStopped, markWatchedStopped, PARENT_FD, PID, printProcessError, unknownMessage, type ConnectMessage, type ExitedMessage, type ProcessData, type SpawnMessage, type SupervisorData, type ToSupervisor, type WatchMessage } from './supervisor-protocol.js'
 import { createWorker, workerExecArgv } from '../core/exec-argv.js'
 import { spawn as spawnChild, type ChildProcess, type StdioOptions } from 'node:child_process'
 import type { Socket } from 'node:net'
@@ -157,10 +157,11 @@ function spawnProcess(m: SpawnMessage, i32: Int32Array, stop: (code: number) => 
   if (!child.stdio) return
   // A relayed pipe (a pool worker's) ends after the process: the pool must find everything the
   // process wrote before it ended in its pipe by the time the process is marked stopped.
-  const data = (child.stdio as unknown as (Socket | null)[])[DATA_FD]
+  const stdio = child.stdio as unknown as (Socket | null)[]
+  const [to, from] = [stdio[DATA_IN_FD], stdio[DATA_OUT_FD]]
   // A process that breaks the relay's framing is killed: its pool then fails the task it ran.
-  const relayed = m.relay && data ? relay(data, m.relay, () => child.kill('SIGKILL')) : undefined
-  if (relayed) data!.ref()
+  const relayed = m.relay && to && from ? relay({ to, from }, m.relay, () => child.kill('SIGKILL')) : undefined
+  if (relayed) from!.ref()
   child.on('exit', (code, signal) => {
     const exitcode = signal ? -(constants.signals[signal] ?? 1) : (code ?? 1)
     if (relayed) void relayed.then(() => end(exitcode))
@@ -253,7 +254,8 @@ function startProcess(execArgv: string[] = []): ChildProcess {
   // this process is gone.
   const stdio: StdioOptions = ['ignore', 'inherit', 'inherit', 'ipc']
   stdio[PARENT_FD] = 'pipe'
-  stdio[DATA_FD] = 'pipe'
+  stdio[DATA_IN_FD] = 'pipe'
+  stdio[DATA_OUT_FD] = 'pipe'
   const child = spawnChild(process.execPath, [...workerExecArgv(), ...execArgv, spawnMain, ...classModules], { stdio, serialization: 'advanced' })
   // A spawn that failed at once (EMFILE: no fd for its pipes) has no stdio and no channel; its
   // 'error' event comes next. Reading its stdio threw here, in a spare's refill that killed this
@@ -261,7 +263,7 @@ function startProcess(execArgv: string[] = []): ChildProcess {
   if (!child.stdio) return child
   ;(child.stdio[PARENT_FD] as Socket | null)?.unref()
   // Read only when relayed (a pool worker's); otherwise it never keeps this thread alive.
-  ;((child.stdio as unknown as (Socket | null)[])[DATA_FD])?.unref()
+  for (const fd of [DATA_IN_FD, DATA_OUT_FD]) ((child.stdio as unknown as (Socket | null)[])[fd])?.unref()
   return child
 }
 
