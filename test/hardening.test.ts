@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 
 const NOT_SIGNALS: [string, unknown, RegExp][] = [
   ['a number', 42, /signal must be an AbortSignal, not number 42/],
@@ -225,15 +226,19 @@ const alive = (pid: number): boolean => {
   }
 }
 
-for (const signal of ['SIGKILL', 'SIGTERM', 'SIGINT'] as const) {
-  test(`a spawned process, blocked in its main thread, ends when its parent is killed with ${signal}`, async (t) => {
+// Two ways: the kernel's parent-death signal (setpriv --pdeathsig, where there is one) and the
+// spawned process's I/O thread watching its parent's pipe (AIOPROCESSING_NO_PDEATHSIG=1, and
+// where there is no setpriv).
+for (const [signal, watch] of [['SIGKILL', 'kernel'], ['SIGTERM', 'kernel'], ['SIGINT', 'kernel'], ['SIGKILL', 'I/O thread']] as const) {
+  test(`a spawned process, blocked in its main thread, ends when its parent is killed with ${signal} (${watch} watching)`, async (t) => {
+    const env = watch === 'kernel' ? process.env : { ...process.env, AIOPROCESSING_NO_PDEATHSIG: '1' }
     const parent = spawn(process.execPath, ['--input-type=module', '-e', `
       import { getContext } from ${ENTRY}
       const p = getContext('spawn').AioProcess({ target: () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0) })
       p.start()
       console.log(p.pid)
       p.join()
-    `], { stdio: ['ignore', 'pipe', 'inherit'] })
+    `], { stdio: ['ignore', 'pipe', 'inherit'], env })
     let out = ''
     parent.stdout.on('data', (d) => (out += d))
     let child = 0
@@ -251,6 +256,19 @@ for (const signal of ['SIGKILL', 'SIGTERM', 'SIGINT'] as const) {
     t.false(alive(child), `the spawned process ${child} outlived its parent`)
   })
 }
+
+// The kernel's signal is set up by setpriv before node runs: a parent that ended before that
+// sends none, and the spawned process's event loop sees its pipe closed as it starts.
+test('a spawned process whose parent ended before the kernel watched for it ends at once', async (t) => {
+  const main = fileURLToPath(new URL('../lib/spawn-main.js', import.meta.url))
+  const child = spawn(process.execPath, [main, '--aioprocessing-pdeathsig'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'] })
+  t.teardown(() => void child.kill('SIGKILL'))
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_, signal) => resolve(signal)))
+  ;(child.stdio[4] as import('node:net').Socket).destroy() // the parent's end of PARENT_FD: gone
+  // It waits for its ProcessData on the channel, which stays open: only the pipe can end it.
+  const signal = await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running'), LONG))])
+  t.is(signal, 'SIGKILL')
+})
 
 test('a pool task whose arguments hold a spawn-context or manager proxy runs once, with the proxy working', async (t) => {
   // A fresh process: its pool workers start without the library's classes loaded (no spares yet).

@@ -10,6 +10,7 @@ import { PENDING, coroBlockOn, type Waiter } from '../core/wait.js'
 import { AuthenticationError, EOFError, OSError } from '../core/errors.js'
 import { ERROR_KIND, STATUS, type Address, type IoMessage } from './io-protocol.js'
 import { MAX_MESSAGE_BYTES } from './framing.js'
+import { killAtEnd } from './parent-death.js'
 
 interface Offer {
   status: Int32Array
@@ -350,13 +351,9 @@ parentPort!.on('message', (m: IoMessage) => {
       for (const o of l.offers) setFailed(o.status, new OSError('the listener is closed'))
       return
     }
-    case 'exitWithParent': {
-      const pipe = new net.Socket({ fd: m.fd, readable: true, writable: false })
-      const die = (): void => void process.kill(process.pid, 'SIGKILL')
-      pipe.on('end', die).on('close', die).on('error', die)
-      pipe.resume()
+    case 'exitWithParent':
+      killAtEnd(m.fd)
       return
-    }
     default:
       throw new Error(`unknown message to the I/O thread: ${JSON.stringify(m)}`)
   }

@@ -5,16 +5,18 @@ import { setCurrentProcess } from '../core/current.js'
 import { loadClassesFor, loadSpareClassModules, rebuildTree, missingModules } from '../core/transfer.js'
 import { loadFunction, preloadModules } from '../core/source.js'
 import { joinChildren, type ProcessData } from './process.js'
-import { applyEnv, PARENT_FD, printProcessError } from './supervisor-protocol.js'
+import { applyEnv, KERNEL_WATCH_ARG, PARENT_FD, printProcessError } from './supervisor-protocol.js'
 import { closeRebuiltHandles, flushSockets } from '../ipc/connection.js'
 import { flushFedQueues } from '../ipc/queue.js'
 import { exitWithParent } from '../ipc/sockets.js'
 
-// A spawned process never outlives its parent, however the parent ends (see PARENT_FD): its I/O
-// thread watches, even while this thread blocks or spins. (Started just before the target
-// instead, a first message came ~4 ms sooner, but a spawned manager server then served its
-// blocking lock pairs ~10% slower, repeatably, for reasons not found.)
-exitWithParent(PARENT_FD)
+// A spawned process never outlives its parent, however the parent ends (see PARENT_FD): the
+// kernel sends it SIGKILL (KERNEL_WATCH_ARG), or its I/O thread watches, even while this thread
+// blocks or spins. (That thread started just before the target instead, a first message came
+// ~4 ms sooner, but a spawned manager server then served its blocking lock pairs ~10% slower,
+// repeatably, for reasons not found.)
+const kernelWatches = process.argv[2] === KERNEL_WATCH_ARG
+exitWithParent(PARENT_FD, kernelWatches)
 const untilData = (): void => process.exit(0) // a spare whose parent went before it was used
 process.once('disconnect', untilData)
 const arrived = new Promise<ProcessData>((resolve) => process.once('message', (m) => resolve(m as ProcessData)))

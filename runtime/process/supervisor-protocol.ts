@@ -67,6 +67,13 @@ export const LOAD_GRACE_MS = 5_000
 export const PARENT_FD = 4
 
 /**
+ * A spawned process's first argument when the kernel ends it with its parent: the supervisor ran
+ * it through util-linux's `setpriv --pdeathsig KILL`, which sets PR_SET_PDEATHSIG and runs node.
+ * Then it needs no I/O thread to watch PARENT_FD (sockets.ts exitWithParent).
+ */
+export const KERNEL_WATCH_ARG = '--aioprocessing-pdeathsig'
+
+/**
  * A spawned process's fds of its data pipes with the supervisor, which relays them to a
  * shared-memory pipe of the process that started it (SpawnMessage.relay): a spawn-context pool
  * worker reads its tasks from DATA_IN_FD and writes its results to DATA_OUT_FD. Unused, and never

@@ -5,12 +5,13 @@ import { cancelFeed, enqueueFeed, type FeedCancelMessage, type FeedMessage } fro
 import { handleBrokerMessage, type BrokerMessage } from '../ipc/broker.js'
 import { installLivenessTable, markEnded } from '../core/liveness.js'
 import { relay } from '../ipc/stream-relay.js'
-import { DATA_IN_FD, DATA_OUT_FD, LOAD_GRACE_MS, LOADED, markStopped, markWatchedStopped, PARENT_FD, PID, printProcessError, unknownMessage, type ConnectMessage, type ExitedMessage, type ProcessData, type SpawnMessage, type SupervisorData, type ToSupervisor, type WatchMessage } from './supervisor-protocol.js'
+import { DATA_IN_FD, DATA_OUT_FD, KERNEL_WATCH_ARG, LOAD_GRACE_MS, LOADED, markStopped, markWatchedStopped, PARENT_FD, PID, printProcessError, unknownMessage, type ConnectMessage, type ExitedMessage, type ProcessData, type SpawnMessage, type SupervisorData, type ToSupervisor, type WatchMessage } from './supervisor-protocol.js'
 import { createWorker, workerExecArgv } from '../core/exec-argv.js'
 import { spawn as spawnChild, type ChildProcess, type StdioOptions } from 'node:child_process'
 import type { Socket } from 'node:net'
 import { constants } from 'node:os'
 import { fileURLToPath } from 'node:url'
+import { existsSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 
 const { liveness, upstream, classModules } = workerData as SupervisorData
@@ -248,6 +249,14 @@ function takeSpare(resourceLimits: ResourceLimits | undefined, data: ProcessData
   return worker
 }
 
+/**
+ * util-linux's setpriv, on Linux: a process started through `setpriv --pdeathsig KILL` is killed
+ * by the kernel when this thread ends (with its process, however that ends). Without it, each
+ * spawned process boots an I/O thread to watch its PARENT_FD. AIOPROCESSING_NO_PDEATHSIG=1 makes
+ * the library do without it (the tests run both ways).
+ */
+const SETPRIV = process.platform === 'linux' && !process.env.AIOPROCESSING_NO_PDEATHSIG ? ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p)) : undefined
+
 function startProcess(execArgv: string[] = []): ChildProcess {
   // The class modules go as arguments, so that a spare loads them while it waits. Fd PARENT_FD
   // is a pipe whose end here stays open, unread, for the child's life: it tells the child when
@@ -256,7 +265,9 @@ function startProcess(execArgv: string[] = []): ChildProcess {
   stdio[PARENT_FD] = 'pipe'
   stdio[DATA_IN_FD] = 'pipe'
   stdio[DATA_OUT_FD] = 'pipe'
-  const child = spawnChild(process.execPath, [...workerExecArgv(), ...execArgv, spawnMain, ...classModules], { stdio, serialization: 'advanced' })
+  const node = [process.execPath, ...workerExecArgv(), ...execArgv, spawnMain, ...(SETPRIV ? [KERNEL_WATCH_ARG] : []), ...classModules]
+  const [file, ...args] = SETPRIV ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...node] : node
+  const child = spawnChild(file, args, { stdio, serialization: 'advanced' })
   // A spawn that failed at once (EMFILE: no fd for its pipes) has no stdio and no channel; its
   // 'error' event comes next. Reading its stdio threw here, in a spare's refill that killed this
   // thread, and with it every process it supervised (a manager's server among them).
