@@ -19,14 +19,31 @@ export interface ErrorRecord {
 
 /** The record of a thrown value; own fields that are plain values (an error's `code`) travel too. */
 export function errorRecord(e: unknown): ErrorRecord {
-  if (!(e instanceof Error)) return { name: 'Error', message: String(e), thrown: e, isError: false }
+  // Every part is read with care: a getter that throws (a message, a stack, a Proxy) must not turn
+  // a task's error into the death of its worker.
+  if (!safely(() => e instanceof Error, false)) return { name: 'Error', message: safely(() => String(e), '(a value that cannot be made a string)'), thrown: e, isError: false }
+  const err = e as Error
   const props: Record<string, unknown> = {}
-  for (const k of Object.keys(e)) {
-    const v = (e as unknown as Record<string, unknown>)[k]
+  for (const k of safely(() => Object.keys(err), [] as string[])) {
+    const v = safely(() => (err as unknown as Record<string, unknown>)[k], undefined)
     if (k !== 'cause' && (v === null || ['string', 'number', 'boolean'].includes(typeof v))) props[k] = v
   }
-  const base = (e.constructor as { name?: unknown } | undefined)?.name
-  return { name: e.name, message: e.message, stack: e.stack, props, isError: true, ...(typeof base === 'string' && base !== e.name ? { base } : {}) }
+  const text = (read: () => unknown, otherwise: string): string => {
+    const v = safely(read, otherwise)
+    return typeof v === 'string' ? v : otherwise
+  }
+  const name = text(() => err.name, 'Error')
+  const stack = safely(() => err.stack, undefined)
+  const base = safely(() => (err.constructor as { name?: unknown } | undefined)?.name, undefined)
+  return { name, message: text(() => err.message, '(its message could not be read)'), stack: typeof stack === 'string' ? stack : undefined, props, isError: true, ...(typeof base === 'string' && base !== name ? { base } : {}) }
+}
+
+function safely<T>(read: () => T, otherwise: T): T {
+  try {
+    return read()
+  } catch {
+    return otherwise
+  }
 }
 
 /** Python's `multiprocessing.pool.RemoteTraceback`: the `cause` of an error re-thrown from elsewhere. */

@@ -15,7 +15,7 @@ import type { Socket } from 'node:net'
 import { ConnectionCore, SendState } from './connection.js'
 import { EOF, GetState, Ring } from './ring.js'
 import { PENDING, coroBlockOn } from '../core/wait.js'
-import { framed, messageReader } from './framing.js'
+import { FrameReader, framed, wholeMessages, type FrameSink } from './framing.js'
 
 /** The near end a relay serves: its rings (as ConnectionCore.reduce gives them) and a word it bumps when records arrive. */
 export interface RelayEnds {
@@ -23,7 +23,21 @@ export interface RelayEnds {
   tx: SharedArrayBuffer
   /** Word 0 is bumped (and notified) after records from the far end are in `tx`'s ring. */
   notify: SharedArrayBuffer
+  /**
+   * When given, each frame from the far end starts with this u32 (big-endian), which is not
+   * relayed: anything else there (bytes the far end's own code wrote into the stream, which the
+   * framing would read as a length, up to 1 GiB, and wait for) breaks the framing at once.
+   */
+  stamp?: number
 }
+
+/** Why a relay cut its far end off (its `broken` callback's argument). */
+export const BROKE_FRAMING = 1
+export const STOPPED_READING = 2
+export type CutReason = typeof BROKE_FRAMING | typeof STOPPED_READING
+
+/** How long the far end has to close `from` after `to` closed before it counts as broken (ms). */
+const CUT_GRACE_MS = 100
 
 /** The longest frame a relayed process may send (a pool batch or result; our own child, not a peer). */
 export const MAX_RELAYED_BYTES = 1 << 30
@@ -37,11 +51,11 @@ export interface FarStreams {
 /**
  * Relays between the streams `far` and the pipe end `ends` until `far.from` closes. Resolves once
  * every frame that came is in the ring (or the near end is gone); the near end is then closed, so
- * its peer reads end-of-file. `broken` is called when the far end breaks the framing. An error
- * writing to the far end (it is gone) stops the writes only: what it wrote before it went is
- * still read to the end.
+ * its peer reads end-of-file. `broken` is called when the far end breaks the framing, or stops
+ * reading while it goes on (`to` closed, `from` not). An error writing to the far end (it is gone)
+ * stops the writes only: what it wrote before it went is still read to the end.
  */
-export function relay(far: FarStreams, ends: RelayEnds, broken: () => void = () => undefined): Promise<void> {
+export function relay(far: FarStreams, ends: RelayEnds, broken: (why: CutReason) => void = () => undefined): Promise<void> {
   const { to, from } = far
   const end = new ConnectionCore(new Ring(new Int32Array(ends.rx)), new Ring(new Int32Array(ends.tx)), true)
   const notify = new Int32Array(ends.notify)
@@ -54,10 +68,16 @@ export function relay(far: FarStreams, ends: RelayEnds, broken: () => void = () 
   let closed = false
   /** `to` failed or closed: nothing more can reach the far end. */
   let cut = false
+  /** We ended `to`: the near end has no more records for the far end. */
+  let ended = false
   to.on('error', () => undefined) // 'close' follows
   to.once('close', () => {
     cut = true
     stop.abort()
+    // The far end stopped reading while it still writes (its code closed its fd): what we send
+    // it from now on is lost, and its owner would wait for answers for ever. A far end that is
+    // ending closes `from` too, within microseconds.
+    if (!ended && !closed) setTimeout(() => void (closed || broken(STOPPED_READING)), CUT_GRACE_MS).unref()
   })
 
   // Far → near: frames into the ring, in order; one bump per burst.
@@ -87,11 +107,14 @@ export function relay(far: FarStreams, ends: RelayEnds, broken: () => void = () 
     writing = undefined
   }
   // A frame no child of ours sends (a negative or huge length): the streams are cut, and `broken` told.
-  const reader = messageReader(MAX_RELAYED_BYTES, (payload) => inbound.push(payload), () => {
+  const cutOff = (): void => {
     from.destroy()
     to.destroy()
-    broken()
-  })
+    broken(BROKE_FRAMING)
+  }
+  const whole = wholeMessages((payload) => inbound.push(payload))
+  const sink = ends.stamp === undefined ? whole : stamped(whole, ends.stamp, cutOff)
+  const reader = new FrameReader(MAX_RELAYED_BYTES, sink.start, sink.part, cutOff)
   from.on('data', (chunk: Buffer) => {
     if (reader.push(chunk)) writing ??= writeIn()
   })
@@ -110,6 +133,7 @@ export function relay(far: FarStreams, ends: RelayEnds, broken: () => void = () 
         }
       }
       if (r === EOF) {
+        ended = true
         to.end()
         return
       }
@@ -123,6 +147,7 @@ export function relay(far: FarStreams, ends: RelayEnds, broken: () => void = () 
       }
       to.uncork()
       if (more === EOF) {
+        ended = true
         to.end()
         return
       }
@@ -155,4 +180,44 @@ export function drained(socket: Socket): Promise<void> {
     }
     socket.on('drain', done).on('close', done)
   })
+}
+
+/**
+ * `inner`, for frames whose payload starts with the u32 `stamp`: it gets the rest of each, once
+ * the stamp is there and right. A frame without it calls `bad` (once) and ends the stream.
+ */
+function stamped(inner: FrameSink, stamp: number, bad: () => void): FrameSink {
+  const head = Buffer.alloc(4)
+  let have = 0
+  let size = 0
+  let refused = false
+  return {
+    start(n) {
+      if (refused) return false
+      if (n < 4) {
+        refused = true
+        bad()
+        return false
+      }
+      size = n - 4
+      have = 0
+    },
+    part(bytes) {
+      if (refused) return
+      if (have < 4) {
+        const k = Math.min(4 - have, bytes.length)
+        bytes.copy(head, have, 0, k)
+        have += k
+        if (have < 4) return
+        if (head.readUInt32BE(0) !== stamp) {
+          refused = true
+          return bad()
+        }
+        inner.start(size)
+        bytes = bytes.subarray(k)
+        if (bytes.length === 0) return
+      }
+      inner.part(bytes)
+    },
+  }
 }

@@ -12,7 +12,7 @@
 // behind each other in one worker while another idles.
 
 import { SendState } from '../ipc/connection.js'
-import { PENDING, coroBlockOn, park, type Pending, type Waiter } from '../core/wait.js'
+import { PENDING, coroBlockOn, dueAt, park, type Pending, type Waiter } from '../core/wait.js'
 import { encodeCopy, sharedWritten } from '../ipc/serialize.js'
 import { ProcessError, ValueError } from '../core/errors.js'
 import { reduceItems } from '../core/transfer.js'
@@ -31,6 +31,8 @@ const QUEUED_WORK_US = 2000
  * workers and fails every task with the initializer's error (Python's pool respawns forever).
  */
 export const INIT_TRIES = 3
+/** How long terminate() gives a worker process to end on SIGTERM before it sends SIGKILL (ms). */
+const KILL_GRACE_MS = 500
 
 export const RUN = 0
 export const CLOSE = 1
@@ -221,8 +223,9 @@ export class Dispatcher implements ResultHost, Waiter {
 
   /** Takes every result that arrived from worker `w`. */
   private drain(w: WorkerSlot): void {
-    // An ended worker may have left its initializer's error without having a task.
-    if (w.pending === 0 && !w.stopped) return
+    // An ended worker may have left its initializer's error without having a task; one that broke
+    // the protocol is being killed, and nothing more it sent is believed.
+    if ((w.pending === 0 && !w.stopped) || w.broken) return
     for (;;) {
       let msg: unknown
       try {
@@ -231,17 +234,30 @@ export class Dispatcher implements ResultHost, Waiter {
         return // the worker's end is gone; reap() handles what it left
       }
       if (msg === PENDING) return
-      const [id, ok, value, micros] = msg as ResultMessage
+      if (!isResult(msg)) return this.breakWorker(w, 'it sent something that is not a result')
+      const [id, ok, value, micros] = msg
       if (id === INIT_FAILED) {
         w.initError = rebuildError(value as ErrorRecord, `the initializer in pool worker ${w.where()}`) as Error
         continue
       }
+      // Results come in task order: any other id is not one of ours (a task that wrote into its
+      // worker's own pipe, say).
+      const task = w.inflight[w.inflightHead]
+      if (!task || task.id !== id) return this.breakWorker(w, `it answered task ${id} where task ${task?.id ?? '(none)'} was next`)
+      w.shift()
       this.initFailures = 0
-      const task = w.shift()
-      if (!task || task.id !== id) throw new Error(`aioprocessing: pool protocol error: result for task ${id}, expected ${task?.id}`)
       this.taskMicros = this.taskMicros < 0 ? micros : this.taskMicros * 0.875 + micros * 0.125
       this.answer(task, ok, ok ? value : rebuildError(value as ErrorRecord, `pool worker ${w.where()}`))
     }
+  }
+
+  /**
+   * A worker that broke the pool's protocol is killed, as the relay kills a process that breaks
+   * its framing: its task in flight fails with `why` (reap), and a new worker takes its place.
+   */
+  private breakWorker(w: WorkerSlot, why: string): void {
+    w.broken = why
+    if (!w.stopped) w.proc.kill()
   }
 
   private answer(task: Task, ok: boolean, value: unknown): void {
@@ -401,6 +417,14 @@ export class Dispatcher implements ResultHost, Waiter {
       // Nothing more is read: a writer waiting for room in the pipe (a process worker's relay) stops.
       w.conn.close()
     }
+    // A process whose task handles SIGTERM would run on, and join() wait for it for ever: it is
+    // killed KILL_GRACE_MS later, by whichever wait of this thread (or its event loop) is first.
+    const processes = workers.filter((w) => w.proc.startMethod === 'spawn' && !w.stopped)
+    if (processes.length) {
+      dueAt(performance.now() + KILL_GRACE_MS, () => {
+        for (const w of processes) if (!w.checkEnded()) w.proc.kill()
+      })
+    }
     const jobs = new Set<Job>()
     for (let i = this.queueHead; i < this.queue.length; i++) jobs.add(this.queue[i].job)
     for (const w of workers) for (const t of w.takeAll()) jobs.add(t.job)
@@ -410,4 +434,11 @@ export class Dispatcher implements ResultHost, Waiter {
     for (const job of jobs) if (!job.cancelled) job.terminated()
     this.runCallbacks()
   }
+}
+
+/** Whether `m` has a result's shape ([id, ok, value, micros], an error record when not ok): what a worker of ours sends. */
+function isResult(m: unknown): m is ResultMessage {
+  if (!Array.isArray(m) || m.length !== 4 || !Number.isSafeInteger(m[0]) || m[0] < 0 || typeof m[1] !== 'boolean' || typeof m[3] !== 'number') return false
+  const record = m[2] as ErrorRecord | null
+  return m[1] || (typeof record === 'object' && record !== null && typeof record.isError === 'boolean' && typeof record.name === 'string' && typeof record.message === 'string')
 }

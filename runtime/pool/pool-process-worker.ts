@@ -9,7 +9,7 @@
 import { Socket } from 'node:net'
 import { DATA_IN_FD, DATA_OUT_FD } from '../process/supervisor-protocol.js'
 import { MAX_RELAYED_BYTES } from '../ipc/stream-relay.js'
-import { framed, messageReader } from '../ipc/framing.js'
+import { frameHeader, messageReader } from '../ipc/framing.js'
 import { loadClassModules, missingModules, rebuildTree } from '../core/transfer.js'
 import { errorRecord } from '../core/remote-error.js'
 import { INIT_FAILED, OP_TASK, splitBatch, type ProcessWorkerArgs, type ResultMessage, type SharedMessage, type TaskMessage, type ToWorker } from './pool-protocol.js'
@@ -31,7 +31,7 @@ export async function poolProcessWorker(a: ProcessWorkerArgs): Promise<void> {
   let flushed: (() => void) | undefined
   const send = (msg: ResultMessage): void => {
     unflushed++
-    output.write(resultFrame(msg), () => {
+    output.write(resultFrame(msg, a.stamp), () => {
       if (--unflushed === 0) flushed?.()
     })
   }
@@ -109,8 +109,10 @@ async function rebuilt(m: SharedMessage): Promise<TaskMessage> {
   return [OP_TASK, id, fnId, mode, rebuildTree(items) as unknown[]]
 }
 
-/** A result as one frame: encoded in the scratch buffer, copied once into the frame. */
-function resultFrame(msg: ResultMessage): Buffer {
+/** A result as one frame, its payload `stamp` and the encoded result: encoded in the scratch buffer, copied once into the frame. */
+function resultFrame(msg: ResultMessage, stamp: number): Buffer {
   const n = encodeResult(msg) // first: encoding may replace the scratch buffer with a larger one
-  return framed(encoded().subarray(0, n))
+  const stampBytes = Buffer.allocUnsafe(4)
+  stampBytes.writeUInt32BE(stamp, 0)
+  return Buffer.concat([frameHeader(n + 4), stampBytes, encoded().subarray(0, n)])
 }

@@ -73,7 +73,13 @@ export interface WorkerArgs {
 }
 
 /** A spawn-context worker's process argument: the pool's settings (its sockets are DATA_IN_FD and DATA_OUT_FD, relayed by the supervisor). */
-export type ProcessWorkerArgs = Pick<WorkerArgs, 'initializer' | 'initargs' | 'maxtasks'>
+export type ProcessWorkerArgs = Pick<WorkerArgs, 'initializer' | 'initargs' | 'maxtasks'> & {
+  /**
+   * Starts each frame the worker writes, after its length (stream-relay.ts RelayEnds.stamp): bytes
+   * a task writes into the worker's results socket are caught at once instead of read as a frame.
+   */
+  stamp: number
+}
 
 // A record from the pool is a batch, so that many tasks cost one commit and one wake-up: messages
 // back to back, each a u32 length and its encoded bytes. The length's top bit says the message

@@ -100,6 +100,8 @@ export abstract class Job implements Waiter {
 /** The result of applyAsync and mapAsync (Python's AsyncResult / MapResult). */
 export class AsyncResultCore<R = unknown> extends Job {
   private readonly results: unknown[] | undefined
+  /** A task failed: `error` is its error (which may be anything thrown, undefined included). */
+  private failed = false
   constructor(pool: ResultHost, chunks: number, isMap: boolean, private readonly options: AsyncOptions<R>) {
     super(pool)
     this.remaining = chunks
@@ -109,12 +111,16 @@ export class AsyncResultCore<R = unknown> extends Job {
 
   taskDone(index: number, ok: boolean, value: unknown): void {
     if (this.status !== 0) return
-    if (!ok && this.error === undefined) this.error = value // Python keeps the first error
+    // Python keeps the first error. A flag, not `error === undefined`: `throw undefined` is an error.
+    if (!ok && !this.failed) {
+      this.failed = true
+      this.error = value
+    }
     if (ok && this.results) this.results[index] = value
     else if (ok) this.value = value
     if (--this.remaining > 0) return
     // Python's map does not fail fast: it reports the first error once every chunk has ended.
-    if (this.error !== undefined) this.finish(2, this.error)
+    if (this.failed) this.finish(2, this.error)
     else this.finish(1, this.results ? (this.results as unknown[][]).flat() : this.value)
   }
 

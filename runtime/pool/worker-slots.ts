@@ -3,7 +3,8 @@
 // A worker that ends mid-task fails exactly the task in its CURRENT word; the tasks sent after it go back.
 
 import { ProcessCore } from '../process/process.js'
-import { STATE, STOPPED } from '../process/supervisor-protocol.js'
+import { CUT, STATE, STOPPED } from '../process/supervisor-protocol.js'
+import { BROKE_FRAMING, STOPPED_READING } from '../ipc/stream-relay.js'
 import { ConnectionCore, SendState } from '../ipc/connection.js'
 import { GetState } from '../ipc/ring.js'
 import { WorkerLostError } from '../core/errors.js'
@@ -42,6 +43,8 @@ export class WorkerSlot {
   stopped = false
   /** The initializer's error, when the worker ended because it threw. */
   initError: Error | undefined
+  /** Why the pool killed it: it broke the pool's protocol (dispatch.ts breakWorker). */
+  broken: string | undefined
 
   constructor(settings: WorkerSettings, n: number) {
     const [mine, theirs] = ConnectionCore.pipe(true, PIPE_CAPACITY)
@@ -54,13 +57,14 @@ export class WorkerSlot {
     if (startMethod === 'spawn') {
       // A process shares no memory with us: the supervisor relays its pipe to `theirs`, and the
       // relay holds that end from now on.
-      const args: ProcessWorkerArgs = { initializer: shared.initializer, initargs: shared.initargs, maxtasks: shared.maxtasks }
+      const stamp = (Math.random() * 0x100000000) >>> 0
+      const args: ProcessWorkerArgs = { initializer: shared.initializer, initargs: shared.initargs, maxtasks: shared.maxtasks, stamp }
       this.proc = new ProcessCore({
         ...common,
         target: { module: new URL('./pool-process-worker.js', import.meta.url).href, name: 'poolProcessWorker' },
         args: [args],
         startMethod: 'spawn',
-        relay: { ...ends, notify: settings.events },
+        relay: { ...ends, notify: settings.events, stamp },
         // It loads the library's classes when a task holds proxies (pool-process-worker.ts rebuilt()).
         lazyRegistry: true,
       })
@@ -127,7 +131,11 @@ export class WorkerSlot {
   /** The error of the task the worker was running when it ended. */
   lostError(): WorkerLostError {
     const code = this.proc.exitcode
+    const cut = Atomics.load(this.proc.i32, CUT)
     const how =
+      this.broken ? `the pool killed it: ${this.broken}` :
+      cut === BROKE_FRAMING ? 'killed: it wrote into its results socket something that is not a result, bytes of its own code perhaps' :
+      cut === STOPPED_READING ? 'killed: it stopped reading its tasks (its code closed their socket, perhaps)' :
       code === 1 ? 'it crashed or ran out of memory (exitcode 1)' :
       code === 13 ? 'the task awaited a promise that could never settle: nothing was left to keep the worker alive (exitcode 13)' :
       code === -9 ? 'it was killed (SIGKILL; the system kills a process that runs out of memory so)' :

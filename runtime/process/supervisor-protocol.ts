@@ -19,12 +19,16 @@ import { writeAllSync } from '../core/stdio.js'
 // 4     OWN_CODE  the exit code the thread gave itself (its 'exit' handler), or -sig of a
 //                 terminate(), whichever came first; UNSET when it ended without either (out of
 //                 memory under resourceLimits: exitcode 1)
+// A spawned process whose streams are relayed (a pool worker's) has one more:
+// 5     CUT       why the supervisor killed it, when its relay cut it off (stream-relay.ts
+//                 BROKE_FRAMING or STOPPED_READING); 0 otherwise
 export const STATE = 0
 export const EXITCODE = 1
 export const PID = 2
 export const LOAD = 3
 export const OWN_CODE = 4
-export const PROCESS_WORDS = 5
+export const CUT = 5
+export const PROCESS_WORDS = 6
 export const INITIAL = 0
 export const STARTED = 1
 export const STOPPED = 2

@@ -5,7 +5,7 @@ import { cancelFeed, enqueueFeed, type FeedCancelMessage, type FeedMessage } fro
 import { handleBrokerMessage, type BrokerMessage } from '../ipc/broker.js'
 import { installLivenessTable, markEnded } from '../core/liveness.js'
 import { relay } from '../ipc/stream-relay.js'
-import { DATA_IN_FD, DATA_OUT_FD, KERNEL_WATCH_ARG, LOAD_GRACE_MS, LOADED, markStopped, markWatchedStopped, PARENT_FD, PID, printProcessError, unknownMessage, type ConnectMessage, type ExitedMessage, type ProcessData, type SpawnMessage, type SupervisorData, type ToSupervisor, type WatchMessage } from './supervisor-protocol.js'
+import { CUT, DATA_IN_FD, DATA_OUT_FD, KERNEL_WATCH_ARG, LOAD_GRACE_MS, LOADED, markStopped, markWatchedStopped, PARENT_FD, PID, printProcessError, unknownMessage, type ConnectMessage, type ExitedMessage, type ProcessData, type SpawnMessage, type SupervisorData, type ToSupervisor, type WatchMessage } from './supervisor-protocol.js'
 import { createWorker, workerExecArgv } from '../core/exec-argv.js'
 import { spawn as spawnChild, type ChildProcess, type StdioOptions } from 'node:child_process'
 import type { Socket } from 'node:net'
@@ -161,7 +161,12 @@ function spawnProcess(m: SpawnMessage, i32: Int32Array, stop: (code: number) => 
   const stdio = child.stdio as unknown as (Socket | null)[]
   const [to, from] = [stdio[DATA_IN_FD], stdio[DATA_OUT_FD]]
   // A process that breaks the relay's framing is killed: its pool then fails the task it ran.
-  const relayed = m.relay && to && from ? relay({ to, from }, m.relay, () => child.kill('SIGKILL')) : undefined
+  const relayed = m.relay && to && from
+    ? relay({ to, from }, m.relay, (why) => {
+        Atomics.store(i32, CUT, why)
+        child.kill('SIGKILL')
+      })
+    : undefined
   if (relayed) from!.ref()
   child.on('exit', (code, signal) => {
     const exitcode = signal ? -(constants.signals[signal] ?? 1) : (code ?? 1)
