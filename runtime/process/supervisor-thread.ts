@@ -160,9 +160,12 @@ function spawnProcess(m: SpawnMessage, i32: Int32Array, stop: (code: number) => 
   // process wrote before it ended in its pipe by the time the process is marked stopped.
   const stdio = child.stdio as unknown as (Socket | null)[]
   const [to, from] = [stdio[DATA_IN_FD], stdio[DATA_OUT_FD]]
-  // A process that breaks the relay's framing is killed: its pool then fails the task it ran.
+  // A process that breaks the relay's framing, or stops reading its tasks, is killed: its pool
+  // then fails the task it ran, saying why. One that already ended (its results wait in a full
+  // ring, so their socket is still open) was not cut off.
   const relayed = m.relay && to && from
     ? relay({ to, from }, m.relay, (why) => {
+        if (child.exitCode !== null || child.signalCode !== null) return
         Atomics.store(i32, CUT, why)
         child.kill('SIGKILL')
       })
