@@ -89,6 +89,34 @@ test('wait() returns the connections that are ready', async (t) => {
   t.true(performance.now() - t0 >= 90)
 })
 
+// Serial: it watches every Atomics.waitAsync of this worker, and no other test may run meanwhile.
+test.serial('coro_wait on several connections sleeps on all of them at once: none is looked at every few ms', async (t) => {
+  const [a, b] = AioPipe()
+  const [c, d] = AioPipe()
+  const sleeps: unknown[] = []
+  const original = Atomics.waitAsync
+  Atomics.waitAsync = ((...args: Parameters<typeof Atomics.waitAsync>) => {
+    sleeps.push(args[3])
+    return original(...args)
+  }) as typeof Atomics.waitAsync
+  t.teardown(() => {
+    Atomics.waitAsync = original
+  })
+  const waiting = coro_wait([b, d], LONG)
+  // A message for the second connection, once the wait sleeps.
+  setTimeout(() => c.send('late'), 30)
+  t.deepEqual(await waiting, [d])
+  Atomics.waitAsync = original
+  t.true(sleeps.length > 0)
+  // Each sleep was as long as the timeout left; a wait that slept on the first connection alone
+  // would have looked at the second every 5 ms.
+  t.false(sleeps.some((ms) => typeof ms === 'number' && ms <= 5), JSON.stringify(sleeps))
+  t.deepEqual(await coro_wait([b, d], 0), [d])
+  a.send(1)
+  t.deepEqual(await coro_wait([b, d], LONG), [b, d])
+  for (const conn of [a, b, c, d]) conn.close()
+})
+
 // --- hostile peers ------------------------------------------------------------------------------
 
 function rawSend(address: [string, number], bytes: Buffer): Promise<Buffer> {

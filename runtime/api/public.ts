@@ -28,8 +28,8 @@ export function AioPipe(duplex = true, options: PipeOptions = {}): [AioConnectio
   return pipeEnds<AioConnection>(duplex, options)
 }
 
-import { blockOn, coroBlockOn, type CoroOptions, type Waiter } from '../core/wait.js'
-import { connectAttempt, connectBegin, waitReadyAttempt, type SocketOptions } from '../ipc/sockets.js'
+import { blockOn, coroBlockOn, coroBlockOnAny, type CoroOptions, type Waiter } from '../core/wait.js'
+import { connectAttempt, connectBegin, waitAnyAttempt, waitReadyAttempt, type SocketOptions } from '../ipc/sockets.js'
 import { coreOf } from '../core/transfer.js'
 import { ConnectionCore } from '../ipc/connection.js'
 import { checkSignal, deadlineOf, type Timeout } from '../core/args.js'
@@ -72,8 +72,9 @@ export function wait(connections: readonly AioConnection[], timeout: Timeout = n
 export async function coro_wait(connections: readonly AioConnection[], timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<AioConnection[]> {
   checkSignal(signal)
   const cores = waitArgs(connections)
-  const w: Waiter = { i32: new Int32Array(1), waitIndex: 0, waitValue: 0 }
-  return coroBlockOn(w, () => waitReadyAttempt(connections, cores, w), deadlineOf('timeout', timeout), () => [], signal)
+  // One waiter per connection that reads: the call wakes as soon as any of them has something.
+  const ws: Waiter[] = cores.filter((c) => c.rx !== null).map(() => ({ i32: new Int32Array(1), waitIndex: 0, waitValue: 0 }))
+  return coroBlockOnAny(ws, () => waitAnyAttempt(connections, cores, ws), deadlineOf('timeout', timeout), () => [], signal)
 }
 
 export { AioDictProxy, AioListProxy, AioNamespaceProxy, AioAutoProxy } from '../manager/containers.js'

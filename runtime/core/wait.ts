@@ -165,6 +165,53 @@ function releaseLoop(): void {
   if (--parkedCoros === 0) keepAlive!.unref()
 }
 
+/**
+ * The awaitable loop for an attempt that parks several waiters at once (a wait on many
+ * connections): it sleeps until any of their words changes, where a thread can sleep on one word
+ * only. `attempt` parks every waiter in `ws`, or returns a result; `timedOut()` is the result past
+ * `deadline`. On abort it rejects with `signal.reason`; an attempt that takes nothing needs no undo.
+ */
+export async function coroBlockOnAny<R>(ws: readonly Waiter[], attempt: () => R | Pending, deadline: number, timedOut: () => R, signal?: AbortSignal): Promise<R> {
+  if (signal?.aborted) throw abortReason(signal)
+  let r = attempt()
+  if (r !== PENDING) return r
+  const { aborted, stop } = abortWatch(signal)
+  holdLoop()
+  try {
+    for (;;) {
+      const remaining = deadline - performance.now()
+      if (remaining <= 0) return timedOut()
+      let sleep = remaining
+      for (const w of ws) sleep = Math.min(sleep, w.waitCapMs ?? Infinity)
+      const waits = ws.map((w) => Atomics.waitAsync(w.i32, w.waitIndex, w.waitValue, sleep === Infinity ? undefined : sleep))
+      if (waits.every((x) => x.async)) {
+        const how = await Promise.race(aborted ? [...waits.map((x) => x.value), aborted] : waits.map((x) => x.value))
+        // The waits still queued on words that did not change would pile up, one per call, on a
+        // connection that stays quiet: a notify of all takes them off (every writer of these
+        // words notifies all, and a waiter woken for nothing looks again).
+        for (const w of ws) Atomics.notify(w.i32, w.waitIndex)
+        if (how === 'aborted') throw abortReason(signal!)
+      }
+      r = attempt()
+      if (r !== PENDING) return r
+    }
+  } finally {
+    releaseLoop()
+    stop()
+  }
+}
+
+/** A promise that settles as 'aborted' when `signal` aborts (none without a signal), and `stop()` to stop listening. */
+function abortWatch(signal: AbortSignal | undefined): { aborted: Promise<'aborted'> | undefined; stop(): void } {
+  if (!signal) return { aborted: undefined, stop: () => undefined }
+  let onAbort!: () => void
+  const aborted = new Promise<'aborted'>((resolve) => {
+    onAbort = () => resolve('aborted')
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+  return { aborted, stop: () => signal.removeEventListener('abort', onAbort) }
+}
+
 /** Rejection reason for an aborted call: the signal's reason, as `fetch` and `timers/promises` do. */
 function abortReason(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException('This operation was aborted', 'AbortError')
@@ -187,13 +234,7 @@ export async function coroBlockOn<R>(
   let r: R | Pending = parked ? PENDING : attempt()
   if (r !== PENDING) return r
   let aborted = false
-  let onAbort: (() => void) | undefined
-  const abortPromise = signal
-    ? new Promise<'aborted'>((resolve) => {
-        onAbort = () => resolve('aborted')
-        signal.addEventListener('abort', onAbort, { once: true })
-      })
-    : undefined
+  const { aborted: abortPromise, stop } = abortWatch(signal)
   holdLoop()
   let expired = false
   let busy = 0 // iterations in a row that did not await (the spin saw changes)
@@ -246,7 +287,7 @@ export async function coroBlockOn<R>(
     }
   } finally {
     releaseLoop()
-    if (onAbort) signal!.removeEventListener('abort', onAbort)
+    stop()
   }
   if (aborted) throw abortReason(signal!)
   return r as R
