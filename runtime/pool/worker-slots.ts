@@ -143,7 +143,10 @@ export class WorkerSlot {
       code === -11 || code === 139 ? 'it crashed (SIGSEGV: a native addon or a bug)' :
       code !== null && code < 0 ? `signal ${-code}` :
       `exitcode ${code}`
-    return new WorkerLostError(`the pool worker ${this.where()} ended while running this task (${how}); the task was not retried, and the pool goes on with a new worker`)
+    // A process shares no word that says which task runs: the task is the oldest it had not
+    // answered, which it ran or, if it was killed from outside between two tasks, was about to.
+    const when = this.proc.startMethod === 'spawn' ? 'while running this task, or just before it' : 'while running this task'
+    return new WorkerLostError(`the pool worker ${this.where()} ended ${when} (${how}); the task was not retried, and the pool goes on with a new worker`)
   }
 }
 
