@@ -257,6 +257,30 @@ for (const [signal, watch] of [['SIGKILL', 'kernel'], ['SIGTERM', 'kernel'], ['S
   })
 }
 
+test('a spawned process runs under the kernel\'s parent-death signal where setpriv has --pdeathsig, and under its own watch elsewhere', async (t) => {
+  const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => {
+    try {
+      return readFileSync(p).includes('pdeathsig')
+    } catch {
+      return false
+    }
+  })
+  for (const off of [false, true]) {
+    const { status, stdout, stderr } = await runNode(`
+      import { getContext } from ${ENTRY}
+      const p = getContext('spawn').AioProcess({ target: () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000) })
+      p.start()
+      const { readFileSync } = await import('node:fs')
+      const args = readFileSync('/proc/' + p.pid + '/cmdline', 'latin1').split('\\0')
+      console.log(args.includes('--aioprocessing-pdeathsig'))
+      p.kill()
+      p.join()
+    `, off ? { ...process.env, AIOPROCESSING_NO_PDEATHSIG: '1' } : process.env)
+    t.is(status, 0, stderr)
+    t.is(stdout.trim(), String(Boolean(setpriv) && !off), `AIOPROCESSING_NO_PDEATHSIG=${off ? 1 : ''}`)
+  }
+})
+
 // The kernel's signal is set up by setpriv before node runs: a parent that ended before that
 // sends none, and the spawned process's event loop sees its pipe closed as it starts.
 test('a spawned process whose parent ended before the kernel watched for it ends at once', async (t) => {

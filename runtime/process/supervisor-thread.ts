@@ -11,7 +11,7 @@ import { spawn as spawnChild, type ChildProcess, type StdioOptions } from 'node:
 import type { Socket } from 'node:net'
 import { constants } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 
 const { liveness, upstream, classModules } = workerData as SupervisorData
@@ -261,9 +261,23 @@ function takeSpare(resourceLimits: ResourceLimits | undefined, data: ProcessData
  * util-linux's setpriv, on Linux: a process started through `setpriv --pdeathsig KILL` is killed
  * by the kernel when this thread ends (with its process, however that ends). Without it, each
  * spawned process boots an I/O thread to watch its PARENT_FD. AIOPROCESSING_NO_PDEATHSIG=1 makes
- * the library do without it (the tests run both ways).
+ * the library do without it (the tests run both ways). A setpriv older than util-linux 2.33 (2018)
+ * has no --pdeathsig and would end every process it started: its binary must name the option
+ * (a look at its bytes, ~0.5 ms, where asking it would spawn a process).
  */
-const SETPRIV = process.platform === 'linux' && !process.env.AIOPROCESSING_NO_PDEATHSIG ? ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p)) : undefined
+let setpriv: string | undefined | null = null
+function setprivPath(): string | undefined {
+  if (setpriv === null) setpriv = process.platform === 'linux' && !process.env.AIOPROCESSING_NO_PDEATHSIG ? ['/usr/bin/setpriv', '/bin/setpriv'].find(knowsPdeathsig) : undefined
+  return setpriv
+}
+
+function knowsPdeathsig(path: string): boolean {
+  try {
+    return existsSync(path) && readFileSync(path).includes('pdeathsig')
+  } catch {
+    return false
+  }
+}
 
 function startProcess(execArgv: string[] = []): ChildProcess {
   // The class modules go as arguments, so that a spare loads them while it waits. Fd PARENT_FD
@@ -273,8 +287,9 @@ function startProcess(execArgv: string[] = []): ChildProcess {
   stdio[PARENT_FD] = 'pipe'
   stdio[DATA_IN_FD] = 'pipe'
   stdio[DATA_OUT_FD] = 'pipe'
-  const node = [process.execPath, ...workerExecArgv(), ...execArgv, spawnMain, ...(SETPRIV ? [KERNEL_WATCH_ARG] : []), ...classModules]
-  const [file, ...args] = SETPRIV ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...node] : node
+  const kernel = setprivPath()
+  const node = [process.execPath, ...workerExecArgv(), ...execArgv, spawnMain, ...(kernel ? [KERNEL_WATCH_ARG] : []), ...classModules]
+  const [file, ...args] = kernel ? [kernel, '--pdeathsig', 'KILL', '--', ...node] : node
   const child = spawnChild(file, args, { stdio, serialization: 'advanced' })
   // A spawn that failed at once (EMFILE: no fd for its pipes) has no stdio and no channel; its
   // 'error' event comes next. Reading its stdio threw here, in a spare's refill that killed this
