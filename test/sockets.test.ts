@@ -117,6 +117,33 @@ test.serial('coro_wait on several connections sleeps on all of them at once: non
   for (const conn of [a, b, c, d]) conn.close()
 })
 
+// Found by an outside attack: two coro_wait calls sharing a quiet connection, once one of them
+// woke (a timeout, an abort), woke each other back for ever: each cleaned up its waits with a
+// notify of all, which woke the other's. A core ran at 100% until a message came.
+test.serial('coro_wait calls that share a quiet connection do not wake each other back and forth', async (t) => {
+  const [a, b] = AioPipe()
+  const others = [AioPipe(), AioPipe()]
+  const waiting = others.map(([o]) => coro_wait([a, o], null))
+  let waits = 0
+  const original = Atomics.waitAsync
+  Atomics.waitAsync = ((...args: Parameters<typeof Atomics.waitAsync>) => {
+    waits++
+    return original(...args)
+  }) as typeof Atomics.waitAsync
+  t.teardown(() => {
+    Atomics.waitAsync = original
+  })
+  t.deepEqual(await coro_wait([a], 1), []) // times out, and takes its wait off `a`'s word
+  const after = waits
+  for (let turn = 0; turn < 200; turn++) await new Promise((r) => setImmediate(r))
+  Atomics.waitAsync = original
+  // Woken once each by that clean-up, the two calls wait again: a few waits, not one per turn.
+  t.true(waits - after <= 6, `${waits - after} waits in 200 turns of the event loop`)
+  b.send('go')
+  t.deepEqual((await Promise.all(waiting)).map((r) => r.length), [1, 1])
+  for (const conn of [a, b, ...others.flat()]) conn.close()
+})
+
 // --- hostile peers ------------------------------------------------------------------------------
 
 function rawSend(address: [string, number], bytes: Buffer): Promise<Buffer> {

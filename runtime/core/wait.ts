@@ -170,6 +170,12 @@ function releaseLoop(): void {
  * connections): it sleeps until any of their words changes, where a thread can sleep on one word
  * only. `attempt` parks every waiter in `ws`, or returns a result; `timedOut()` is the result past
  * `deadline`. On abort it rejects with `signal.reason`; an attempt that takes nothing needs no undo.
+ *
+ * One wait per word, armed again only after it fired: the waits left on the words that did not
+ * fire are taken off once, as the call ends (a notify of all). Taking them off at every wake-up
+ * woke the waits of another call on a shared word, whose own clean-up woke this one back, for
+ * ever (a core at 100%). The waits carry no timeout (V8 keeps a timed one's task until its time,
+ * notified or not): one timer per sleep does the deadline and the waiters' caps.
  */
 export async function coroBlockOnAny<R>(ws: readonly Waiter[], attempt: () => R | Pending, deadline: number, timedOut: () => R, signal?: AbortSignal): Promise<R> {
   if (signal?.aborted) throw abortReason(signal)
@@ -177,27 +183,47 @@ export async function coroBlockOnAny<R>(ws: readonly Waiter[], attempt: () => R 
   if (r !== PENDING) return r
   const { aborted, stop } = abortWatch(signal)
   holdLoop()
+  /** The wait armed for ws[k] (settling as k), and the word and value it is on. */
+  const armed: ({ fired: Promise<number>; i32: Int32Array; index: number; value: number } | undefined)[] = ws.map(() => undefined)
+  let timer: ReturnType<typeof setTimeout> | undefined
   try {
     for (;;) {
       const remaining = deadline - performance.now()
       if (remaining <= 0) return timedOut()
       let sleep = remaining
       for (const w of ws) sleep = Math.min(sleep, w.waitCapMs ?? Infinity)
-      const waits = ws.map((w) => Atomics.waitAsync(w.i32, w.waitIndex, w.waitValue, sleep === Infinity ? undefined : sleep))
-      if (waits.every((x) => x.async)) {
-        const how = await Promise.race(aborted ? [...waits.map((x) => x.value), aborted] : waits.map((x) => x.value))
-        // The waits still queued on words that did not change would pile up, one per call, on a
-        // connection that stays quiet: a notify of all takes them off (every writer of these
-        // words notifies all, and a waiter woken for nothing looks again).
-        for (const w of ws) Atomics.notify(w.i32, w.waitIndex)
+      let changed = false
+      for (let k = 0; k < ws.length; k++) {
+        const w = ws[k]
+        const a = armed[k]
+        // (One on an older value has settled: the writer that changed the word notified it.)
+        if (a && a.i32 === w.i32 && a.index === w.waitIndex && a.value === w.waitValue) continue
+        const res = Atomics.waitAsync(w.i32, w.waitIndex, w.waitValue)
+        if (!res.async) {
+          armed[k] = undefined
+          changed = true
+          continue
+        }
+        armed[k] = { fired: res.value.then(() => k), i32: w.i32, index: w.waitIndex, value: w.waitValue }
+      }
+      if (!changed) {
+        const racers: Promise<number | 'aborted' | 'timeout'>[] = armed.map((a) => a!.fired)
+        if (aborted) racers.push(aborted)
+        if (sleep !== Infinity) racers.push(new Promise((resolve) => (timer = setTimeout(() => resolve('timeout'), sleep))))
+        const how = await Promise.race(racers)
+        clearTimeout(timer)
         if (how === 'aborted') throw abortReason(signal!)
+        if (typeof how === 'number') armed[how] = undefined
       }
       r = attempt()
       if (r !== PENDING) return r
     }
   } finally {
+    clearTimeout(timer)
     releaseLoop()
     stop()
+    // A waiter of another call woken by this arms its own wait again, without a notify.
+    for (const a of armed) if (a) Atomics.notify(a.i32, a.index)
   }
 }
 
