@@ -84,13 +84,25 @@ export function frameHeader(length: number): Buffer {
   return head
 }
 
-/** A whole frame in one buffer (header and a copy of the payload): one write to the socket. */
-export function framed(payload: Uint8Array): Buffer {
-  if (payload.length > 0x7fffffff) return Buffer.concat([frameHeader(payload.length), payload])
-  const out = Buffer.allocUnsafe(4 + payload.length)
-  out.writeInt32BE(payload.length, 0)
-  out.set(payload, 4)
+/**
+ * A whole frame in one buffer (header and a copy of the payload): one write to the socket. With
+ * `stamp`, the payload is that u32 (big-endian) and then `payload` (stream-relay.ts RelayEnds.stamp).
+ */
+export function framed(payload: Uint8Array, stamp?: number): Buffer {
+  const extra = stamp === undefined ? 0 : 4
+  const length = extra + payload.length
+  if (length > 0x7fffffff) return Buffer.concat([frameHeader(length), ...(extra ? [stampBytes(stamp!)] : []), payload])
+  const out = Buffer.allocUnsafe(4 + length)
+  out.writeInt32BE(length, 0)
+  if (extra) out.writeUInt32BE(stamp!, 4)
+  out.set(payload, 4 + extra)
   return out
+}
+
+function stampBytes(stamp: number): Buffer {
+  const b = Buffer.allocUnsafe(4)
+  b.writeUInt32BE(stamp, 0)
+  return b
 }
 
 /** A frame's payload as it arrives in parts. */

@@ -9,7 +9,7 @@
 import { Socket } from 'node:net'
 import { DATA_IN_FD, DATA_OUT_FD } from '../process/supervisor-protocol.js'
 import { MAX_RELAYED_BYTES } from '../ipc/stream-relay.js'
-import { frameHeader, messageReader } from '../ipc/framing.js'
+import { framed, messageReader } from '../ipc/framing.js'
 import { loadClassModules, missingModules, rebuildTree } from '../core/transfer.js'
 import { errorRecord } from '../core/remote-error.js'
 import { INIT_FAILED, OP_TASK, splitBatch, type ProcessWorkerArgs, type ResultMessage, type SharedMessage, type TaskMessage, type ToWorker } from './pool-protocol.js'
@@ -109,10 +109,8 @@ async function rebuilt(m: SharedMessage): Promise<TaskMessage> {
   return [OP_TASK, id, fnId, mode, rebuildTree(items) as unknown[]]
 }
 
-/** A result as one frame, its payload `stamp` and the encoded result: encoded in the scratch buffer, copied once into the frame. */
+/** A result as one frame, `stamp` first: encoded in the scratch buffer, copied once into the frame. */
 function resultFrame(msg: ResultMessage, stamp: number): Buffer {
   const n = encodeResult(msg) // first: encoding may replace the scratch buffer with a larger one
-  const stampBytes = Buffer.allocUnsafe(4)
-  stampBytes.writeUInt32BE(stamp, 0)
-  return Buffer.concat([frameHeader(n + 4), stampBytes, encoded().subarray(0, n)])
+  return framed(encoded().subarray(0, n), stamp)
 }

@@ -11,7 +11,7 @@ import { spawn as spawnChild, type ChildProcess, type StdioOptions } from 'node:
 import type { Socket } from 'node:net'
 import { constants } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { existsSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 
 const { liveness, upstream, classModules } = workerData as SupervisorData
@@ -273,7 +273,7 @@ function setprivPath(): string | undefined {
 
 function knowsPdeathsig(path: string): boolean {
   try {
-    return existsSync(path) && readFileSync(path).includes('pdeathsig')
+    return readFileSync(path).includes('pdeathsig')
   } catch {
     return false
   }
