@@ -65,7 +65,8 @@ function waitArgs(connections: readonly AioConnection[]): ConnectionCore[] {
 export function wait(connections: readonly AioConnection[], timeout: Timeout = null): AioConnection[] {
   const cores = waitArgs(connections)
   const w: Waiter = { i32: new Int32Array(1), waitIndex: 0, waitValue: 0 }
-  return blockOn(w, () => waitReadyAttempt(connections, cores, w), deadlineOf('timeout', timeout), () => [])
+  const ws = cores.some((c) => c.rx !== null) ? ([w] as const) : ([] as const)
+  return blockOn(w, () => waitReadyAttempt(connections, cores, ws), deadlineOf('timeout', timeout), () => [])
 }
 
 /** The awaitable form of {@link wait}. */

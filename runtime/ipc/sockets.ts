@@ -279,10 +279,9 @@ export function connectAttempt<C>(st: ConnectState): C | Pending {
   return r === PENDING ? PENDING : wrapCore<C>(r)
 }
 
-/** wait()'s attempt: the connections that have something to read (or whose peer closed). */
 /**
  * The connections of `conns` with something to read (or whose peer closed); else PENDING with
- * `ws[i]` parked on the i-th connection that reads (coro_wait sleeps on all of them at once).
+ * `ws[k]` parked on the k-th connection that reads, for as many as `ws` holds.
  */
 export function waitAnyAttempt<C>(conns: readonly C[], cores: readonly ConnectionCore[], ws: readonly Waiter[]): C[] | Pending {
   const ready = conns.filter((_, i) => cores[i].rx !== null && cores[i].rx!.readable())
@@ -292,20 +291,19 @@ export function waitAnyAttempt<C>(conns: readonly C[], cores: readonly Connectio
     if (c.rx === null) continue
     // Parks it on its ring's data word; true when something came since the look above.
     if (c.rx.pollAttempt(ws[k++]) !== PENDING) return waitAnyAttempt(conns, cores, ws)
+    if (k === ws.length) break
   }
   return PENDING
 }
 
-export function waitReadyAttempt<C>(conns: readonly C[], cores: readonly ConnectionCore[], w: Waiter): C[] | Pending {
-  const ready = conns.filter((_, i) => cores[i].rx !== null && cores[i].rx!.readable())
-  if (ready.length > 0 || cores.length === 0) return ready
-  // A thread sleeps on one word: the first connection's; the others are looked at every few ms.
-  // (A shared wake-up word for a set of connections would need every writer to know the sets it
-  // is in; Python's wait() uses select() for this, which a shared-memory ring has no form of.
-  // coro_wait has no such limit: waitAnyAttempt.)
-  const first = cores.find((c) => c.rx !== null)
-  if (!first) return ready
-  const r = first.rx!.pollAttempt(w)
-  if (r === PENDING && cores.length > 1) w.waitCapMs = 5
-  return r === PENDING ? PENDING : waitReadyAttempt(conns, cores, w)
+/**
+ * wait()'s attempt. A thread sleeps on one word: `ws` is one waiter, parked on the first
+ * connection that reads, and the others are looked at every few ms. (A shared wake-up word for a
+ * set of connections would need every writer to know the sets it is in; Python's wait() uses
+ * select() for this, which a shared-memory ring has no form of. coro_wait sleeps on them all.)
+ */
+export function waitReadyAttempt<C>(conns: readonly C[], cores: readonly ConnectionCore[], ws: readonly [Waiter] | readonly []): C[] | Pending {
+  const r = waitAnyAttempt(conns, cores, ws)
+  if (r === PENDING && cores.length > 1) ws[0]!.waitCapMs = 5
+  return r
 }
