@@ -7,7 +7,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { AioClient, AioListener, AioManager, AioPipe, type AioQueueProxy, EOFError, Empty, OSError, RemoteError, RuntimeError, UnpicklingError, ValueError, pickle, type AioCondition, type AioLock, type AioQueue, type PyTuple } from '../generated/index.generated.js'
+import { AioClient, AioListener, AioManager, AioPipe, AioPool, type AioQueueProxy, EOFError, Empty, OSError, RemoteError, RuntimeError, UnpicklingError, ValueError, pickle, type AioCondition, type AioLock, type AioQueue, type PyTuple } from '../generated/index.generated.js'
 import { ENTRY, FD_COUNTING, LONG, python, pythons, runNodeUnderFdLimit } from './helpers.js'
 
 // One test at a time: many of these block this process's event loop in a call that waits for a
@@ -424,6 +424,20 @@ test('a connection on the default serializer that receives a pickle says to open
   d.send('next')
   t.is(c.recv(), 'next')
   for (const x of [a, b, c, d]) x.close()
+})
+
+test("a connection with the pickle serializer works in a pool's worker it was passed to (a worker loads the pickle module only with the library's classes)", async (t) => {
+  const [mine, theirs] = AioPipe(true, { serializer: 'pickle' })
+  const pool = new AioPool({ processes: 1 })
+  t.teardown(() => {
+    pool.terminate()
+    mine.close()
+    theirs.close()
+  })
+  const task = pool.coro_apply((conn: { send(x: unknown): void; recv(): unknown }) => conn.send([conn.recv(), 'from the worker']), [theirs])
+  mine.send(pickle.tuple(1, 2n ** 70n))
+  t.deepEqual(await mine.coro_recv({ signal: AbortSignal.timeout(LONG) }), [pickle.tuple(1, 2n ** 70n), 'from the worker'])
+  await task
 })
 
 /** A deterministic PRNG (mulberry32), so a failing fuzz case is the same on every run. */

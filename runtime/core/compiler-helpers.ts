@@ -79,3 +79,22 @@ export const SWC_HELPERS: Record<string, string> = {
   _ts_dispose_resources: "function _ts_dispose_resources(env) {\n    function fail(e) {\n        env.error = env.hasError ? new _SuppressedError(e, env.error, \"An error was suppressed during disposal.\") : e;\n        env.hasError = true;\n    }\n    var r, s = 0;\n    function next() {\n        while(r = env.stack.pop()){\n            try {\n                if (!r.async && s === 1) {\n                    return s = 0, env.stack.push(r), Promise.resolve().then(next);\n                }\n                if (r.dispose) {\n                    var result = r.dispose.call(r.value);\n                    if (r.async) {\n                        return s |= 2, Promise.resolve(result).then(next, function(e) {\n                            fail(e);\n                            return next();\n                        });\n                    }\n                } else {\n                    s |= 1;\n                }\n            } catch (e) {\n                fail(e);\n            }\n        }\n        if (s === 1) {\n            return env.hasError ? Promise.reject(env.error) : Promise.resolve();\n        }\n        if (env.hasError) {\n            throw env.error;\n        }\n    }\n    return next();\n}",
   _wrap_async_generator: "function _wrap_async_generator(fn) {\n    return function() {\n        return new _async_generator(fn.apply(this, arguments));\n    };\n}",
 }
+
+/** Every helper supplied to a rebuilt function that calls it, by name. */
+export const HELPERS: Record<string, string> = { ...TS_HELPERS, ...ESBUILD_HELPERS, ...SWC_HELPERS }
+
+/** The helper texts `source` needs, and the helpers those need, in definition order. */
+export function helpersFor(source: string): string {
+  const needed = new Set<string>()
+  const visit = (text: string): void => {
+    for (const m of text.matchAll(/(?<![\w$.])_{1,2}[a-zA-Z_]+\b/g)) {
+      if (Object.hasOwn(HELPERS, m[0]) && !needed.has(m[0])) {
+        needed.add(m[0])
+        visit(HELPERS[m[0]])
+      }
+    }
+  }
+  visit(source)
+  return Object.keys(HELPERS).filter((name) => needed.has(name)).map((name) => HELPERS[name]).join('\n')
+}
+

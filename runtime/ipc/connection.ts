@@ -8,9 +8,10 @@
 import { COMMITTED, PENDING, blockOn, coroBlockOn, type Committed, type Pending, type Waiter } from '../core/wait.js'
 import { CUT_OFF, EOF, GetState, Ring } from './ring.js'
 import { decode, decodeFromPeer, encode, encoded } from './serialize.js'
-import { dumps, loads } from './pickle.js'
+import { pickleCodec } from './codecs.js'
 import { BufferTooShort, EOFError, OSError, ValueError } from '../core/errors.js'
 import { CORE, wrapCore } from '../core/transfer.js'
+import { CLOSE_HANDLES, FLUSH_SOCKETS, atProcessEnd } from '../core/process-end.js'
 
 /**
  * Buffer of each pipe direction: larger than a queue's, since pipes carry bulk data and every
@@ -47,7 +48,7 @@ export function serializerOf(s: unknown): Serializer {
 }
 
 /** A pickle read off a ring (pickle.ts's loads; its errors say what was wrong). */
-const unpickle = (bytes: Buffer, start: number, end: number): unknown => loads(bytes.subarray(start, end))
+const unpickle = (bytes: Buffer, start: number, end: number): unknown => pickleCodec().loads(bytes.subarray(start, end))
 
 export class ConnectionCore implements Waiter {
   waitIndex = 0
@@ -125,7 +126,7 @@ export class ConnectionCore implements Waiter {
 
   sendBegin(obj: unknown): SendState {
     const tx = this.writer()
-    if (this.serializer === 'pickle') return new SendState(tx.i32, dumps(obj))
+    if (this.serializer === 'pickle') return new SendState(tx.i32, pickleCodec().dumps(obj))
     const n = encode(obj, 'obj')
     return new SendState(tx.i32, Buffer.from(encoded().subarray(0, n)))
   }
@@ -261,10 +262,9 @@ export class ConnectionCore implements Waiter {
 
 /** Connection handles that arrived in this thread: closed when its process ends, as a process's fds are. */
 const rebuiltHandles = new Set<ConnectionCore>()
-
-export function closeRebuiltHandles(): void {
+atProcessEnd(CLOSE_HANDLES, () => {
   for (const core of rebuiltHandles) core.close()
-}
+})
 
 /**
  * Blocks until every message sent on `conn` is with the kernel (at most `capMs`): then it reaches
@@ -282,16 +282,18 @@ export function flushSync(conn: Connection, capMs = 10_000): void {
 const socketRings = new Set<Ring>()
 
 /**
- * Waits (at most `capMs`) until every message this thread sent on a socket is with the kernel: a
- * process ends only then, as a Python process's send() has returned only once it was written.
+ * At the end of its process, this thread waits (at most SOCKET_FLUSH_CAP_MS) until every message
+ * it sent on a socket is with the kernel: a process ends only then, as a Python process's send()
+ * has returned only once it was written.
  */
-export async function flushSockets(capMs = 30_000): Promise<void> {
-  const deadline = performance.now() + capMs
+const SOCKET_FLUSH_CAP_MS = 30_000
+atProcessEnd(FLUSH_SOCKETS, async () => {
+  const deadline = performance.now() + SOCKET_FLUSH_CAP_MS
   for (const ring of socketRings) {
     const w: Waiter = { i32: ring.i32, waitIndex: 0, waitValue: 0 }
     await coroBlockOn(w, () => ring.sentAttempt(w), deadline, () => undefined, undefined)
   }
-}
+})
 
 /**
  * The public connection class (AioConnection, generated over ConnectionCore) as code in runtime/

@@ -19,21 +19,11 @@
 
 import { PicklingError, UnpicklingError } from '../core/errors.js'
 import { Growable } from './growable.js'
+import { PyTuple, tuple } from './py-tuple.js'
+import { providePickle } from './codecs.js'
 
-/** Python's tuple: an Array whose class says it is a tuple, so it goes back as one. */
-export class PyTuple<T = unknown> extends Array<T> {
-  // map/filter/slice of a tuple give plain arrays, as in Python they give lists.
-  static override get [Symbol.species](): ArrayConstructor {
-    return Array
-  }
-}
+export { PyTuple, tuple } from './py-tuple.js'
 
-/** A tuple of the given items (`tuple(1, 'a')` is Python's `(1, 'a')`). */
-export function tuple<T extends unknown[]>(...items: T): PyTuple<T[number]> {
-  const t = new PyTuple<T[number]>()
-  for (const v of items) t.push(v)
-  return t
-}
 
 /** Python's frozenset. */
 export class PyFrozenSet<T = unknown> extends Set<T> {}
@@ -1257,3 +1247,6 @@ const out = new Out(256)
 export function looksLikePickle(b: Uint8Array): boolean {
   return b.length >= 3 && b[0] === PROTO && b[1] >= 2 && b[1] <= 5
 }
+
+// Connections with serializer 'pickle' (connection.ts) use this module through codecs.ts.
+providePickle({ dumps, loads })

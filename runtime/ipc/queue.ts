@@ -14,6 +14,7 @@ import { COMMITTED, PENDING, coroBlockOn, park, type Committed, type Pending, ty
 import { Empty, Full, ValueError } from '../core/errors.js'
 import { deadlineOf, type Timeout } from '../core/args.js'
 import { threadId } from 'node:worker_threads'
+import { FLUSH_QUEUES, atProcessEnd } from '../core/process-end.js'
 import { decode, encode, encoded } from './serialize.js'
 import { ANSWER_ACCEPTED, ANSWER_REFUSED, cancelFeed, feed } from './feeder-client.js'
 import { ACCEPTS, DEAD_OWNER_CHECK_MS, DONE, EOF, GETS, GetState, HEAD, LEN, MAXSIZE, PUTS, REQUEUED, Ring, SPACE_SEQ, TAIL, WSTATE } from './ring.js'
@@ -303,15 +304,16 @@ const fedHandles = new Set<QueueCore>()
 let feedSeq = 0
 
 /**
- * Waits until the feeder has written every record this thread's handles gave it, as a Python
- * process flushes its queues' feeder threads before it exits (Q-22): so a parent that joins a
- * producer finds all its items in the queue, ahead of anything put after the join.
+ * At the end of its process, this thread waits until the feeder has written every record its
+ * handles gave it, as a Python process flushes its queues' feeder threads before it exits (Q-22):
+ * so a parent that joins a producer finds all its items in the queue, ahead of anything put after
+ * the join.
  */
-export async function flushFedQueues(): Promise<void> {
+atProcessEnd(FLUSH_QUEUES, async () => {
   for (const core of fedHandles) {
     if (!core.joinCancelled) await coroBlockOn(core, () => core.flushedAttempt(), Infinity, () => PENDING, undefined)
   }
-}
+})
 
 /** JoinableQueue: counts unfinished items; join() waits until every one is marked done. */
 export class JoinableQueueCore extends QueueCore {

@@ -23,7 +23,7 @@
 // 14   proxy                 its record inline (a plain object: server address, object id)
 // 15   Map                   u32 count + (key + value)*
 // 16   Set                   u32 count + items
-// 17   Python tuple          as an array; read back as a PyTuple (pickle.ts), so a tuple a Python
+// 17   Python tuple          as an array; read back as a PyTuple (py-tuple.ts), so a tuple a Python
 //                            client put in a hosted queue reaches the next Python client as one
 //
 // Maps and Sets are written here rather than in the V8 blob so that a shared object inside one
@@ -33,7 +33,7 @@ import { serialize as v8Serialize, deserialize as v8Deserialize } from 'node:v8'
 import { Kind, TreePath, objectKindOf, rebuildTree, reduceShared, reduceSharedMemory, refuseClone, refuseValue, type Reduced, type Shareable } from '../core/transfer.js'
 import { fetchShared, storeShared } from './broker.js'
 import { ValueError } from '../core/errors.js'
-import { PyTuple } from './pickle.js'
+import { PyTuple } from './py-tuple.js'
 import { Growable } from './growable.js'
 
 const UNDEFINED = 0, NULL = 1, FALSE = 2, TRUE = 3, INT32 = 4, FLOAT64 = 5, STRING = 6, ARRAY = 7

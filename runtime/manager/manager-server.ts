@@ -25,6 +25,7 @@ import { MAX_MESSAGE_BYTES, framed, messageReader } from '../ipc/framing.js'
 import type { Connection } from '../ipc/connection.js'
 import { errorRecord } from '../core/remote-error.js'
 import { compileFunction, loadFunction, type FunctionRef } from '../core/source.js'
+import { helpersFor } from '../core/compiler-helpers.js'
 import { NotImplementedError, OSError, ValueError } from '../core/errors.js'
 import { CORE, REDUCE } from '../core/transfer.js'
 import { HOSTED, mapTree, type HostedType } from './manager-types.js'
@@ -398,7 +399,11 @@ export class Server implements PyHost {
   async make(typeid: string, given: unknown[]): Promise<{ typeid: string; obj: unknown; type: HostedType }> {
     const shared = this.objects.get(this.published.get(typeid) ?? -1)
     if (shared) return { typeid: shared.typeid, obj: shared.obj, type: shared.type }
-    const args = given.map((a) => (a !== null && typeof a === 'object' && '__function__' in a ? compileFunction(String((a as { __function__: string }).__function__)) : a))
+    const args = given.map((a) => {
+      if (a === null || typeof a !== 'object' || !('__function__' in a)) return a
+      const source = String((a as { __function__: string }).__function__)
+      return compileFunction(source, helpersFor(source))
+    })
     const type = HOSTED[typeid]
     if (type) return { typeid, obj: type.create(args), type }
     const ref = this.userTypes.get(typeid)

@@ -6,12 +6,10 @@ import type { ProcessData } from './process.js'
 import { setCurrentProcess } from '../core/current.js'
 import { loadClassesFor, loadSpareClassModules, missingModules, rebuildTree } from '../core/transfer.js'
 import { loadFunction, preloadModules } from '../core/source.js'
-import { joinChildren } from './process.js'
 import { installLivenessTable } from '../core/liveness.js'
 import { applyEnv, KILL_PENDING, LOAD, LOADED, LOADED_WORD, LOADING, OWN_CODE, printProcessError, UNSET } from './supervisor-protocol.js'
 import { installFeederPort } from '../ipc/feeder-client.js'
-import { flushFedQueues } from '../ipc/queue.js'
-import { closeRebuiltHandles, flushSockets } from '../ipc/connection.js'
+import { finishProcess } from '../core/process-end.js'
 import { parentPort, threadId } from 'node:worker_threads'
 
 // The library's classes (the modules the parent named), so that shared objects arriving later
@@ -65,9 +63,6 @@ parentPort?.postMessage(LOADED)
 // A direct thread ends itself if a terminate() came while it loaded (its OWN_CODE says which).
 if (state && Atomics.compareExchange(state, LOAD, LOADING, LOADED_WORD) === KILL_PENDING) process.exit()
 await target(...(rebuildTree(data.args) as unknown[]))
-await flushFedQueues()
-await flushSockets()
-closeRebuiltHandles()
-await joinChildren()
+await finishProcess()
 // Python ends a process when run() returns (os._exit), whatever timers or handles are left.
 process.exit(0)

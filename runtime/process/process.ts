@@ -26,11 +26,12 @@ import { ProcessError, ValueError } from '../core/errors.js'
 import { classModuleList, reduceTree } from '../core/transfer.js'
 import { currentProcess, nextChildIdentity } from '../core/current.js'
 import { checkFunction } from '../core/args.js'
-import { functionSource } from '../core/source.js'
+import { functionSource } from '../core/function-source.js'
 import { isAbsolute } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { existsSync } from 'node:fs'
 import { createWorker } from '../core/exec-argv.js'
+import { JOIN_CHILDREN, atProcessEnd } from '../core/process-end.js'
 import { EXITCODE, INITIAL, KILL_PENDING, LOAD, LOAD_GRACE_MS, LOADED, LOADED_WORD, LOADING, markStopped, markWatchedStopped, OWN_CODE, PID, printProcessError, PROCESS_WORDS, STARTED, STATE, STOPPED, unknownMessage, UNSET, type FromSupervisor, type ProcessData, type SupervisorData, type ToSupervisor, type WatchMessage } from './supervisor-protocol.js'
 
 export type { ProcessData } from './supervisor-protocol.js'
@@ -159,14 +160,14 @@ function refSupervisor(): void {
 }
 
 /**
- * Waits for this thread's non-daemon children, as a Python process does at exit (its daemonic
- * children are terminated, as they are here when the thread ends).
+ * At the end of its process, this thread waits for its non-daemon children, as a Python process
+ * does at exit (its daemonic children are terminated, as they are here when the thread ends).
  */
-export async function joinChildren(): Promise<void> {
+atProcessEnd(JOIN_CHILDREN, async () => {
   for (const p of [...live.values()]) {
     if (!p.daemon) await coroBlockOn(p, () => p.joinAttempt(), Infinity, () => undefined, undefined)
   }
-}
+})
 
 /** How a target travels; `preload`, the modules its thread runs first (which may define globals). */
 export function targetOf(target: Target, what = 'target', preload?: readonly unknown[]): ProcessData['target'] {

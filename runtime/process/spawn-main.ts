@@ -4,11 +4,10 @@
 import { setCurrentProcess } from '../core/current.js'
 import { loadClassesFor, loadSpareClassModules, rebuildTree, missingModules } from '../core/transfer.js'
 import { loadFunction, preloadModules } from '../core/source.js'
-import { joinChildren, type ProcessData } from './process.js'
+import type { ProcessData } from './process.js'
+import { finishProcess } from '../core/process-end.js'
 import { applyEnv, KERNEL_WATCH_ARG, PARENT_FD, printProcessError } from './supervisor-protocol.js'
-import { closeRebuiltHandles, flushSockets } from '../ipc/connection.js'
-import { flushFedQueues } from '../ipc/queue.js'
-import { exitWithParent } from '../ipc/sockets.js'
+import { exitWithParent } from '../ipc/io-client.js'
 
 // A spawned process never outlives its parent, however the parent ends (see PARENT_FD): the
 // kernel sends it SIGKILL (KERNEL_WATCH_ARG), or its I/O thread watches, even while this thread
@@ -49,8 +48,5 @@ try {
   printProcessError(data.name, error)
   process.exit(1)
 }
-await flushFedQueues()
-await flushSockets()
-closeRebuiltHandles()
-await joinChildren()
+await finishProcess()
 process.exit(0)

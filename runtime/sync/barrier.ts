@@ -15,7 +15,9 @@
 import { PENDING, blockOn, park, type Pending, type Waiter } from '../core/wait.js'
 import { LockCore } from './lock.js'
 import { BrokenBarrierError } from '../core/errors.js'
-import { compileFunction, functionSource } from '../core/source.js'
+import { compileFunction } from '../core/source.js'
+import { helpersFor } from '../core/compiler-helpers.js'
+import { functionSource } from '../core/function-source.js'
 
 const COUNT = 2
 const PASSES = 3
@@ -53,7 +55,7 @@ export class BarrierCore implements Waiter {
   }
   static rebuild(state: { sab: SharedArrayBuffer; action: string | null; timeout: number | null }): BarrierCore {
     // The action crosses threads as source text, like a process target: it must be self-contained.
-    const action = state.action === null ? undefined : (compileFunction(state.action) as BarrierCore['action'])
+    const action = state.action === null ? undefined : (compileFunction(state.action, helpersFor(state.action)) as BarrierCore['action'])
     return new BarrierCore(new Int32Array(state.sab), action, state.timeout)
   }
   reduce(): { sab: SharedArrayBuffer; action: string | null; timeout: number | null } {

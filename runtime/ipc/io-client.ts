@@ -1,0 +1,53 @@
+// This process's I/O thread (io-thread.ts), which runs the sockets of Listener and Client
+// (sockets.ts) and, where the kernel does not, watches a spawned process's parent. Apart from
+// sockets.ts, so that a spawned process's first module starts it without loading the sockets' code.
+import { OSError } from '../core/errors.js'
+import type { IoMessage } from './io-protocol.js'
+import { killAtEnd } from './parent-death.js'
+import { Worker } from 'node:worker_threads'
+import { closeSync, openSync } from 'node:fs'
+import { createWorker } from '../core/exec-argv.js'
+
+let io: Worker | undefined
+
+/** Fds a new thread needs (4 for its loop and ports, 1 to read its module; measured here), looked for before the I/O thread is made. */
+const THREAD_FDS = 6
+
+/**
+ * This process's I/O thread (io-thread.ts), started on first use. Out of fds it cannot start, and
+ * says so only in an 'error' event, which a thread blocked on its answer never sees: so the fds
+ * are looked for first, and their absence is an OSError here.
+ */
+export function ioThread(): Worker {
+  if (!io) {
+    const probes: number[] = []
+    try {
+      while (probes.length < THREAD_FDS) probes.push(openSync('/dev/null', 'r'))
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EMFILE' || (error as NodeJS.ErrnoException).code === 'ENFILE') {
+        throw new OSError(`too many open files: the I/O thread cannot start (${(error as Error).message})`, { cause: error })
+      }
+    } finally {
+      for (const fd of probes) closeSync(fd)
+    }
+    io = createWorker((execArgv) => new Worker(new URL('./io-thread.js', import.meta.url), { execArgv }))
+    io.on('error', (e) => process.stderr.write(`aioprocessing: the I/O thread failed: ${e.stack ?? e}\n`))
+    io.unref()
+  }
+  return io
+}
+
+/**
+ * Ends this process (SIGKILL) once `fd` reads end-of-file: the parent holds the other end of that
+ * pipe, and the kernel closes it however the parent ends, SIGKILL included. The I/O thread watches
+ * it, so a main thread blocked in Atomics.wait cannot delay it.
+ *
+ * `kernel`: the kernel itself sends this process SIGKILL when its parent ends (PR_SET_PDEATHSIG,
+ * set before it ran node: supervisor-thread.ts). Only a parent that ended before that was set is
+ * left to see, which this thread's event loop does as it starts: no I/O thread boots, which made
+ * a first spawned process ~9 ms and a first process pool ~12 ms slower to their first message.
+ */
+export function exitWithParent(fd: number, kernel = false): void {
+  if (kernel) killAtEnd(fd).unref()
+  else ioThread().postMessage({ op: 'exitWithParent', fd } satisfies IoMessage)
+}
