@@ -5,7 +5,7 @@ import test, { type ExecutionContext } from 'ava'
 import { AioCondition, AioEvent, AioLock, AioManager, AioPipe, AioPool, AioQueue, AioSemaphore, ValueError, coro_wait } from '../generated/index.generated.js'
 import { ENTRY, FD_COUNTING, LONG, runNode, runNodeUnderFdLimit, start } from './helpers.js'
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -116,6 +116,50 @@ test('pools of 2,000 tasks, 5 % of them ending their worker with process.exit, c
   t.is(ok, 1900)
   t.is(lost, 100)
   t.true(grown <= 16, `${grown} fds more than after the first round`)
+})
+
+test('spares boot only once what was spawned has loaded: a process that loads slowly has no spare booting beside it, and spares come after', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'aio-spares-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  // A preload that takes 1.5 s to load (10 times the spares' quiet time), and a target that says it runs.
+  writeFileSync(join(dir, 'slow.mjs'), 'const end = Date.now() + 1500\nwhile (Date.now() < end);\n')
+  writeFileSync(join(dir, 'target.mjs'), `import { writeFileSync } from 'node:fs'\nexport default async (flag) => {\n  writeFileSync(flag, 'running')\n  await new Promise((r) => setTimeout(r, 60_000))\n}\n`)
+  const script = `
+    import { existsSync, readFileSync, readdirSync } from 'node:fs'
+    import { AioProcess } from ${ENTRY}
+    // This process's children that run the library's spawned-process module: the process and any spares.
+    const spawned = () => readdirSync('/proc').filter((p) => /^\\d+$/.test(p)).filter((p) => {
+      try {
+        const stat = readFileSync('/proc/' + p + '/stat', 'utf8')
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid && readFileSync('/proc/' + p + '/cmdline', 'utf8').includes('spawn-main.js')
+      } catch {
+        return false
+      }
+    }).length
+    const flag = ${JSON.stringify(join(dir, 'flag'))}
+    const p = new AioProcess({ target: { module: ${JSON.stringify(join(dir, 'target.mjs'))} }, args: [flag], startMethod: 'spawn', preload: [${JSON.stringify(join(dir, 'slow.mjs'))}] })
+    p.start()
+    let whileLoading = 0
+    const end = Date.now() + ${LONG}
+    while (!existsSync(flag) && Date.now() < end) {
+      whileLoading = Math.max(whileLoading, spawned())
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    let after = spawned()
+    while (after < 2 && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 20))
+      after = spawned()
+    }
+    p.kill()
+    p.join(${LONG})
+    console.log(JSON.stringify({ ran: existsSync(flag), whileLoading, after }))
+  `
+  const r = await runNode(script)
+  t.is(r.status, 0, r.stderr)
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!)
+  t.true(out.ran, r.stdout)
+  t.is(out.whileLoading, 1, 'a spare booted while the spawned process was loading')
+  t.true(out.after >= 2, 'no spare came once it had loaded')
 })
 
 test('a spare process that cannot be spawned for want of fds (EMFILE) fails alone: the supervisor and the manager it runs live on', async (t) => {

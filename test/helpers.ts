@@ -57,8 +57,10 @@ export const FD_COUNTING = `
   const fds = () => fdDir('/proc/self/fd').length
   const settled = async () => {
     let last = -1
-    for (let same = 0, tries = 0; same < 10 && tries < 300; tries++) {
-      await new Promise((r) => setTimeout(r, 30))
+    // Still for 1.2 s: a spare boots only once what was spawned has loaded, which on a loaded
+    // machine takes a worker process a few hundred ms.
+    for (let same = 0, tries = 0; same < 20 && tries < 400; tries++) {
+      await new Promise((r) => setTimeout(r, 60))
       const n = fds()
       same = n === last ? same + 1 : 0
       last = n

@@ -6,7 +6,7 @@ import { loadClassesFor, loadSpareClassModules, rebuildTree, missingModules } fr
 import { loadFunction, preloadModules } from '../core/source.js'
 import type { ProcessData } from './process.js'
 import { finishProcess } from '../core/process-end.js'
-import { applyEnv, KERNEL_WATCH_ARG, PARENT_FD, printProcessError } from './supervisor-protocol.js'
+import { applyEnv, KERNEL_WATCH_ARG, LOADED, PARENT_FD, printProcessError } from './supervisor-protocol.js'
 import { exitWithParent } from '../ipc/io-client.js'
 
 // A spawned process never outlives its parent, however the parent ends (see PARENT_FD): the
@@ -42,6 +42,8 @@ try {
   await loadClassesFor(data.classModules, data.args, data.lazyRegistry)
   const target = await loadFunction(data.target)
   for (const module of missingModules(data.args)) await import(module)
+  // Loaded: its supervisor may boot spares now, without slowing this process's start (supervisor-thread.ts).
+  if (process.connected) process.send!(LOADED, () => {})
   await target(...(rebuildTree(data.args) as unknown[]))
 } catch (error) {
   // Python prints the traceback under "Process <name>:" and exits with 1.

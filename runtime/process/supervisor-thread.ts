@@ -91,8 +91,10 @@ function spawn(m: SpawnMessage): void {
   }
   const child: Child = { worker, exitcodeOverride: null, loaded: false }
   children.set(m.id, child)
+  const loaded = loading()
   worker.on('message', (message: unknown) => {
     if (message !== LOADED) return
+    loaded()
     child.loaded = true
     if (child.terminating) void worker.terminate()
   })
@@ -104,6 +106,7 @@ function spawn(m: SpawnMessage): void {
   })
   const threadId = worker.threadId
   worker.on('exit', (code) => {
+    loaded()
     markEnded(threadId, liveness)
     stop(child.exitcodeOverride ?? code)
     closeDrained(feeder.port1)
@@ -145,11 +148,16 @@ function spawnProcess(m: SpawnMessage, i32: Int32Array, stop: (code: number) => 
     exitcodeOverride: null,
   }
   children.set(m.id, entry)
+  const loaded = loading()
   const end = (code: number): void => {
+    loaded()
     if (ended) return
     ended = true
     stop(code)
   }
+  child.on('message', (message: unknown) => {
+    if (message === LOADED) loaded()
+  })
   child.on('error', (error) => {
     printProcessError(m.data.name, error)
     end(1)
@@ -189,11 +197,31 @@ function spawnProcess(m: SpawnMessage, i32: Int32Array, stop: (code: number) => 
 // ~60 ms for a worker and ~150 ms for a process here) and waiting for a process to run, as
 // Python's forkserver keeps a server ready to fork. Kept after the first spawn only, as many as
 // the largest burst of spawns in one turn (a pool's size), up to the CPU count, and booted once
-// spawning has been quiet for SPARE_DELAY_MS, so that they never slow the spawns asked for now. A
+// spawning has been quiet for SPARE_DELAY_MS and every thread and process spawned has loaded, so
+// that they never slow the spawns asked for now (on a slow machine a process took longer than
+// SPARE_DELAY_MS to load, and spares booting beside it made a first process pool ~20% slower). A
 // spare never keeps anything alive; a spare process ends with this process.
 
-/** Spares boot once spawning has been quiet this long. */
+/** Spares boot once spawning has been quiet this long (and what was spawned has loaded). */
 const SPARE_DELAY_MS = 150
+
+/** Threads and processes spawned that have not said LOADED (nor ended) yet. */
+let loadingNow = 0
+/** Spares whose quiet time is over, waiting for loadingNow to reach 0. */
+const refillsDue = new Set<Spares<Spare>>()
+
+/** Counts a spawned thread or process as loading; the function returned says it has loaded or ended (once). */
+function loading(): () => void {
+  loadingNow++
+  let done = false
+  return () => {
+    if (done) return
+    done = true
+    if (--loadingNow > 0) return
+    for (const spares of refillsDue) spares.refill()
+    refillsDue.clear()
+  }
+}
 
 interface Spare {
   on(event: 'exit' | 'error', listener: () => void): unknown
@@ -222,10 +250,16 @@ class Spares<S extends Spare> {
 
   private schedule(): void {
     if (this.timer) clearTimeout(this.timer)
+    refillsDue.delete(this)
     this.timer = setTimeout(() => {
       this.timer = undefined
-      while (this.idle.length < this.target) this.boot()
+      if (loadingNow > 0) refillsDue.add(this)
+      else this.refill()
     }, SPARE_DELAY_MS)
+  }
+
+  refill(): void {
+    while (this.idle.length < this.target) this.boot()
   }
 
   private boot(): void {
