@@ -1,7 +1,7 @@
 // The Redis context across OS processes and under failure: processes meeting at named objects, a
 // lock or semaphore holder killed with SIGKILL (its lease frees it), a stale holder refused, Redis
 // restarted under a waiting consumer, and 4 producers × 4 consumers with aborts, counted exactly.
-import test from 'ava'
+import ava from 'ava'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -13,6 +13,13 @@ import { startRedis, type RedisServer } from './context.js'
 
 const INDEX = JSON.stringify(new URL('../index.js', import.meta.url).href)
 const LONG = 30_000
+
+// One test at a time: these tests block this thread in the context's blocking calls (and in
+// startRedis), and run OS processes against windows of time. Run together, as ava runs a file's
+// tests by default, each one's blocking calls stopped the others' timers, pipes and spawns: this
+// thread stalled for up to 48 s on a loaded machine, and a child's line, a queued waiter or a
+// bounded call was 'not in time' while it was there.
+const test = ava.serial
 
 interface Child {
   proc: ChildProcess
@@ -550,7 +557,8 @@ async function queued(server: RedisServer, key: string, n: number, exactly = fal
 }
 
 test('waiters of a Lock, an RLock and a Semaphore are served in order of arrival; one that gives up leaves the queue and is not waited for', async (t) => {
-  // A lease longer than the test's waits: a waiter that gave up and stayed queued would hold up the rest past them.
+  // A lease far longer than serving the line takes: a waiter that gave up and stayed queued would
+  // hold up those behind it until its lease ran out, from the holder's release on.
   const lease = 3 * LONG
   const { server, ctx, ns, dir } = setup(t, lease)
   for (const [type, make] of [['Lock', `ctx.AioLock('l')`], ['RLock', `ctx.AioRLock('l')`], ['Semaphore', `ctx.AioSemaphore('l', 1)`]] as const) {
@@ -559,13 +567,16 @@ test('waiters of a Lock, an RLock and a Semaphore are served in order of arrival
     const order = ctx.list(`order-${type}`)
     const waiters: Child[] = []
     for (let i = 0; i < 5; i++) {
-      // The third gives up (aborts) once told, while the others still wait behind the holder.
+      // The third gives up (aborts) once told, while the others still wait behind the holder. No
+      // timeout: the line forms at this machine's pace (a loaded one takes seconds to start each
+      // process, and 5 of them once took longer than the first waiter's 30 s: it had left the line).
+      // Each one served says when, to measure from the release.
       waiters.push(child(t, dir, server.socket, ns, `
 const lock = ${make}
 const giveUp = new AbortController()
 if (${i} === 2) ctx.AioEvent('give-up-${type}').coro_wait().then(() => giveUp.abort())
-const got = await lock.coro_acquire(true, ${LONG}, { signal: giveUp.signal }).catch((e) => e.name)
-if (got === true) { ctx.list('order-${type}').append(${i}); lock.release() }
+const got = await lock.coro_acquire(true, null, { signal: giveUp.signal }).catch((e) => e.name)
+if (got === true) { ctx.list('order-${type}').append([${i}, Date.now()]); lock.release() }
 console.log(String(got))
 ctx.close()
 `, lease))
@@ -577,9 +588,19 @@ ctx.close()
         await queued(server, `${ns}:${type}:l`, 2, true)
       }
     }
+    const released = Date.now()
     lock.release()
     for (const [i, w] of waiters.entries()) t.is(await w.exited, 0, `${type} ${i}: ${w.err()}`)
-    t.deepEqual(order.toArray(), [0, 1, 3, 4], type)
+    const served = order.toArray() as [number, number][]
+    t.deepEqual(
+      served.map(([i]) => i),
+      [0, 1, 3, 4],
+      type,
+    )
+    // Not waited for: the four were served one after another from the release, in a moment, not
+    // after the lease of the one that gave up (its clocks are this machine's).
+    const took = Math.max(...served.map(([, at]) => at)) - released
+    t.true(took < LONG, `${type}: the last waiter was served ${took} ms after the release`)
   }
 })
 
@@ -588,9 +609,10 @@ test('a Semaphore released by 2 serves its first two waiters, in order; a queued
   const s = ctx.AioSemaphore('s', 0)
   const waiters: Child[] = []
   for (let i = 0; i < 5; i++) {
+    // No timeout: the line forms at this machine's pace (a waiter that timed out meanwhile left it).
     waiters.push(child(t, dir, server.socket, ns, `
 const s = ctx.AioSemaphore('s', 0)
-if (await s.coro_acquire(true, ${LONG})) ctx.list('order').append(${i})
+if (await s.coro_acquire(true, null)) ctx.list('order').append(${i})
 console.log('got')
 setInterval(() => {}, 1000)
 `, 1_000))
