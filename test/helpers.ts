@@ -38,9 +38,9 @@ export function joined(t: ExecutionContext, p: AioProcess, exitcode = 0): void {
   t.is(p.exitcode, exitcode)
 }
 
-/** Runs an ES module script in a fresh `node -e` (killed after LONG ms), without blocking this loop. */
-export function runNode(script: string, env: NodeJS.ProcessEnv = process.env, nodeArgs: string[] = []): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return runNodeWith([...nodeArgs, '--input-type=module', '-e', script], env)
+/** Runs an ES module script in a fresh `node -e` (killed after `timeout` ms), without blocking this loop. */
+export function runNode(script: string, env: NodeJS.ProcessEnv = process.env, nodeArgs: string[] = [], timeout = LONG): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return run(process.execPath, [...nodeArgs, '--input-type=module', '-e', script], env, timeout)
 }
 
 /** Runs an ES module script in a fresh `node` under `ulimit -n 256` (killed after 4 × LONG ms). */
