@@ -89,6 +89,19 @@ test('wait() returns the connections that are ready', async (t) => {
   t.true(performance.now() - t0 >= 90)
 })
 
+test('wait() and coro_wait() on a closed connection raise OSError, as Python does (they returned [], as if nothing came)', async (t) => {
+  const [a, b] = AioPipe()
+  const [c, d] = AioPipe()
+  t.teardown(() => [a, c, d].forEach((x) => x.close()))
+  a.send('ready') // what was ready does not matter once the end is closed
+  b.close()
+  t.throws(() => wait([d, b], 0), { name: 'OSError', message: /handle is closed \(connections\[1\]\)/ })
+  await t.throwsAsync(coro_wait([b], LONG), { name: 'OSError', message: /handle is closed/ })
+  // The other connections are untouched.
+  c.send(1)
+  t.deepEqual(wait([d], LONG), [d])
+})
+
 // Serial: it watches every Atomics.waitAsync of this worker, and no other test may run meanwhile.
 test.serial('coro_wait on several connections sleeps on all of them at once: none is looked at every few ms', async (t) => {
   const [a, b] = AioPipe()

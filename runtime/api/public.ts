@@ -33,6 +33,7 @@ import { connectAttempt, connectBegin, waitAnyAttempt, waitReadyAttempt, type So
 import { coreOf } from '../core/transfer.js'
 import { ConnectionCore } from '../ipc/connection.js'
 import { checkSignal, deadlineOf, type Timeout } from '../core/args.js'
+import { OSError } from '../core/errors.js'
 export type { Address, SocketOptions, ListenerOptions } from '../ipc/sockets.js'
 
 /**
@@ -55,7 +56,12 @@ AioClient.coro = async function coroClient(address: readonly [string, number] | 
 
 function waitArgs(connections: readonly AioConnection[]): ConnectionCore[] {
   if (!Array.isArray(connections)) throw new TypeError('connections must be an array of AioConnection')
-  return connections.map((c, i) => coreOf<ConnectionCore>(`connections[${i}]`, c, [ConnectionCore], 'an AioConnection'))
+  return connections.map((c, i) => {
+    const core = coreOf<ConnectionCore>(`connections[${i}]`, c, [ConnectionCore], 'an AioConnection')
+    // As Python's wait(), which asks each connection for its fd: a closed one raises (it returned [] here, as if nothing came).
+    if (core.closed) throw new OSError(`handle is closed (connections[${i}])`)
+    return core
+  })
 }
 
 /**
