@@ -102,6 +102,40 @@ test('wait() and coro_wait() on a closed connection raise OSError, as Python doe
   t.deepEqual(wait([d], LONG), [d])
 })
 
+// Serial: it watches every Buffer.allocUnsafe of this worker.
+test.serial('a frame whose header claims 60 MiB holds about what has come of it, not 60 MiB; messages in random parts come back whole', async (t) => {
+  const { frameHeader, messageReader } = await import('../runtime/ipc/framing.js')
+  const sizes: number[] = []
+  const original = Buffer.allocUnsafe
+  Buffer.allocUnsafe = ((n: number) => {
+    sizes.push(n)
+    return original(n)
+  }) as typeof Buffer.allocUnsafe
+  const got: Buffer[] = []
+  try {
+    const reader = messageReader(64 << 20, (b) => got.push(b), () => t.fail('refused'))
+    reader.push(Buffer.concat([frameHeader(60 << 20), Buffer.alloc(1000, 7)]))
+    for (let i = 0; i < 10; i++) reader.push(Buffer.alloc(1000, 7))
+  } finally {
+    Buffer.allocUnsafe = original
+  }
+  t.is(got.length, 0)
+  t.true(Math.max(0, ...sizes) <= 128 * 1024, `allocated ${Math.max(...sizes)} bytes for 11,000 received`)
+  // Whole and in order, whatever the parts: 1 byte to 200 KB, a header split across two of them.
+  let seed = 7
+  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n)
+  const messages = [0, 1, 5, 70_000, 1 << 20, 3].map((n) => Buffer.from(Array.from({ length: n }, () => rand(256))))
+  const stream = Buffer.concat(messages.flatMap((m) => [frameHeader(m.length), m]))
+  const out: Buffer[] = []
+  const reader = messageReader(64 << 20, (b) => out.push(Buffer.from(b)), () => t.fail('refused'))
+  for (let at = 0; at < stream.length; ) {
+    const n = 1 + rand(rand(2) ? 7 : 200_000)
+    reader.push(stream.subarray(at, at + n))
+    at += n
+  }
+  t.deepEqual(out, messages)
+})
+
 // Serial: it watches every Atomics.waitAsync of this worker, and no other test may run meanwhile.
 test.serial('coro_wait on several connections sleeps on all of them at once: none is looked at every few ms', async (t) => {
   const [a, b] = AioPipe()

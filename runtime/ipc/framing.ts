@@ -111,6 +111,9 @@ export interface FrameSink {
   part(bytes: Buffer): void
 }
 
+/** A partial message's first buffer; it doubles as more comes, up to the message's size. */
+const GROW_FROM_BYTES = 64 * 1024
+
 /**
  * Collects whole messages: `message(bytes)` once each frame's payload is complete. A payload that
  * arrives in one piece is handed on as it is, without a copy (it is a view of the chunk read).
@@ -131,9 +134,16 @@ export function wholeMessages(message: (bytes: Buffer) => void): FrameSink {
         filled = size
         return message(bytes)
       }
-      buf ??= Buffer.allocUnsafe(size)
+      // Grown as the bytes come, never to the size a header claims: a peer that claims 64 MiB and
+      // sends a few bytes held 64 MiB of this process (per connection); now at most twice what it sent.
+      const need = filled + bytes.length
+      if (!buf || need > buf.length) {
+        const grown = Buffer.allocUnsafe(Math.min(size, Math.max(2 * need, GROW_FROM_BYTES)))
+        buf?.copy(grown, 0, 0, filled)
+        buf = grown
+      }
       bytes.copy(buf, filled)
-      filled += bytes.length
+      filled = need
       if (filled === size) {
         const b = buf
         buf = undefined
