@@ -315,7 +315,14 @@ test('a spawned process runs under the kernel\'s parent-death signal where setpr
       const p = getContext('spawn').AioProcess({ target: () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000) })
       p.start()
       const { readFileSync } = await import('node:fs')
-      const args = readFileSync('/proc/' + p.pid + '/cmdline', 'latin1').split('\\0')
+      // Read until it names the library's module: while the process execs (setpriv, then node)
+      // its cmdline can read empty for a moment (it did once in CI).
+      let args = []
+      for (const end = Date.now() + 30000; !args.some((a) => a.endsWith('spawn-main.js')) && Date.now() < end; ) {
+        args = readFileSync('/proc/' + p.pid + '/cmdline', 'latin1').split('\\0')
+        if (!args.some((a) => a.endsWith('spawn-main.js'))) await new Promise((r) => setTimeout(r, 5))
+      }
+      process.stderr.write(args.join(' ') + '\\n')
       console.log(args.includes('--aioprocessing-pdeathsig'))
       p.kill()
       p.join()
