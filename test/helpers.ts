@@ -40,7 +40,7 @@ export function joined(t: ExecutionContext, p: AioProcess, exitcode = 0): void {
 
 /** Runs an ES module script in a fresh `node -e` (killed after `timeout` ms), without blocking this loop. */
 export function runNode(script: string, env: NodeJS.ProcessEnv = process.env, nodeArgs: string[] = [], timeout = LONG): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return run(process.execPath, [...nodeArgs, '--input-type=module', '-e', script], env, timeout)
+  return runNodeWith([...nodeArgs, '--input-type=module', '-e', script], env, timeout)
 }
 
 /** Runs an ES module script in a fresh `node` under `ulimit -n 256` (killed after 4 × LONG ms). */
@@ -69,9 +69,9 @@ export const FD_COUNTING = `
   }
 `
 
-/** Runs `node ...args` (killed after LONG ms), without blocking this loop. */
-export function runNodeWith(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return run(process.execPath, args, env, LONG)
+/** Runs `node ...args` (killed after `timeout` ms), without blocking this loop. */
+export function runNodeWith(args: string[], env: NodeJS.ProcessEnv = process.env, timeout = LONG): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return run(process.execPath, args, env, timeout)
 }
 
 function run(command: string, args: string[], env: NodeJS.ProcessEnv, timeout: number): Promise<{ status: number | null; stdout: string; stderr: string }> {
