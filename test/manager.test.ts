@@ -56,6 +56,43 @@ test('aborted coro_acquire and coro_get never take the lock or an item, over man
   }
 })
 
+test('the server reuses a finished call\'s abort signal only when nothing heard it and it was never aborted', async (t) => {
+  const m = manager(t)
+  const q = m.Queue()
+  const lock = m.Lock()
+  const ev = m.Event()
+  // Calls that end at once: their controllers go back to be reused.
+  for (let i = 0; i < 100; i++) {
+    await q.coro_put(i)
+    t.is(await q.coro_get(), i)
+  }
+  for (let round = 0; round < 20; round++) {
+    // A wait aborted by its client: that call's signal is aborted and must serve no later call.
+    // Each is aborted once the server runs it: an awaited call after it on the same connection
+    // has come back by then (aborted sooner, the call is never sent and the server sees nothing).
+    const c = new AbortController()
+    const aborted = q.coro_get(true, null, { signal: c.signal })
+    t.false(await ev.coro_wait(0))
+    c.abort(new Error('expected in a test: abort'))
+    await t.throwsAsync(aborted, { message: 'expected in a test: abort' })
+    lock.acquire()
+    const c2 = new AbortController()
+    const abortedAcquire = lock.coro_acquire(true, null, { signal: c2.signal })
+    t.false(await ev.coro_wait(0))
+    c2.abort(new Error('expected in a test: abort'))
+    await t.throwsAsync(abortedAcquire, { message: 'expected in a test: abort' })
+    // Later calls that wait are not aborted at once by a signal handed on, and get what comes.
+    const waiting = [q.coro_get(true, LONG), q.coro_get(true, LONG)]
+    const acquiring = lock.coro_acquire(true, LONG)
+    q.put(`a ${round}`)
+    q.put(`b ${round}`)
+    t.deepEqual((await Promise.all(waiting)).sort(), [`a ${round}`, `b ${round}`])
+    lock.release()
+    t.true(await acquiring, `round ${round}: a waiting acquire did not get the lock`)
+    lock.release()
+  }
+})
+
 test('a client process that exits holding a manager lock releases it; its blocked get takes nothing', async (t) => {
   const m = manager(t)
   const ctx = getContext('spawn')

@@ -13,6 +13,7 @@
 // released, as many times as it acquired them: a killed client cannot wedge the others.
 
 import * as net from 'node:net'
+import { getEventListeners } from 'node:events'
 import { isMainThread } from 'node:worker_threads'
 import { randomBytes } from 'node:crypto'
 import { execFileSync } from 'node:child_process'
@@ -95,6 +96,24 @@ interface Hosted {
 
 /** The most connections a server keeps in their handshake at once (see accept). */
 const MAX_HANDSHAKING = 64
+
+/**
+ * The AbortControllers of calls, reused. Node 20 takes ~2 µs to make one and its collector more:
+ * together a quarter of what serving a queue's put or get cost here (a served call took ~9 µs,
+ * ~5 µs with reuse). Nearly every call ends with its signal unaborted and no listener left on it
+ * (a wait removes its own); only such a one is reused, so no wait of a finished call can hear a
+ * later call's abort.
+ */
+const spareControllers: AbortController[] = []
+const SPARE_CONTROLLERS = 64
+
+function callController(): AbortController {
+  return spareControllers.pop() ?? new AbortController()
+}
+
+function callEnded(controller: AbortController): void {
+  if (spareControllers.length < SPARE_CONTROLLERS && !controller.signal.aborted && getEventListeners(controller.signal, 'abort').length === 0) spareControllers.push(controller)
+}
 
 /** Where a connection's answers go and how it is cut: a socket's framing, or a client's fast lane. */
 interface Wire {
@@ -307,7 +326,7 @@ export class Server implements PyHost {
 
   private async run(client: ClientConn, msg: Request): Promise<void> {
     const callId = msg[0]
-    const controller = new AbortController()
+    const controller = callController()
     client.pending.set(callId, controller)
     let answer: Answer
     try {
@@ -326,6 +345,7 @@ export class Server implements PyHost {
       answer = [callId, false, errorRecord(error)]
     } finally {
       client.pending.delete(callId)
+      callEnded(controller)
     }
     try {
       client.send(answer)
