@@ -118,14 +118,14 @@ test('pools of 2,000 tasks, 5 % of them ending their worker with process.exit, c
   t.true(grown <= 16, `${grown} fds more than after the first round`)
 })
 
-test('spares boot only once what was spawned has loaded: a process that loads slowly has no spare booting beside it, and spares come after', async (t) => {
+test('spares boot only once what was spawned has loaded, and a while after: a process that loads slowly has no spare booting beside it, nor as its target begins, and spares come after', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'aio-spares-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   // A preload that takes 1.5 s to load (10 times the spares' quiet time), and a target that says it runs.
   writeFileSync(join(dir, 'slow.mjs'), 'const end = Date.now() + 1500\nwhile (Date.now() < end);\n')
   writeFileSync(join(dir, 'target.mjs'), `import { writeFileSync } from 'node:fs'\nexport default async (flag) => {\n  writeFileSync(flag, 'running')\n  await new Promise((r) => setTimeout(r, 60_000))\n}\n`)
   const script = `
-    import { existsSync, readFileSync, readdirSync } from 'node:fs'
+    import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
     import { AioProcess } from ${ENTRY}
     // This process's children that run the library's spawned-process module: the process and any spares.
     const spawned = () => readdirSync('/proc').filter((p) => /^\\d+$/.test(p)).filter((p) => {
@@ -145,6 +145,14 @@ test('spares boot only once what was spawned has loaded: a process that loads sl
       whileLoading = Math.max(whileLoading, spawned())
       await new Promise((r) => setTimeout(r, 20))
     }
+    // The spares' delay after a load is 1 s here (AIOPROCESSING_SPARE_DELAY_MS): for half of it
+    // from when the target began (the flag's time), none comes.
+    const began = statSync(flag).mtimeMs
+    let asTargetBegins = 0
+    while (Date.now() < began + 500) {
+      asTargetBegins = Math.max(asTargetBegins, spawned())
+      await new Promise((r) => setTimeout(r, 20))
+    }
     let after = spawned()
     while (after < 2 && Date.now() < end) {
       await new Promise((r) => setTimeout(r, 20))
@@ -152,13 +160,14 @@ test('spares boot only once what was spawned has loaded: a process that loads sl
     }
     p.kill()
     p.join(${LONG})
-    console.log(JSON.stringify({ ran: existsSync(flag), whileLoading, after }))
+    console.log(JSON.stringify({ ran: existsSync(flag), whileLoading, asTargetBegins, after }))
   `
-  const r = await runNode(script)
+  const r = await runNode(script, { ...process.env, AIOPROCESSING_SPARE_DELAY_MS: '1000' })
   t.is(r.status, 0, r.stderr)
   const out = JSON.parse(r.stdout.trim().split('\n').pop()!)
   t.true(out.ran, r.stdout)
   t.is(out.whileLoading, 1, 'a spare booted while the spawned process was loading')
+  t.is(out.asTargetBegins, 1, 'a spare booted as the spawned process began its target')
   t.true(out.after >= 2, 'no spare came once it had loaded')
 })
 

@@ -197,13 +197,18 @@ function spawnProcess(m: SpawnMessage, i32: Int32Array, stop: (code: number) => 
 // ~60 ms for a worker and ~150 ms for a process here) and waiting for a process to run, as
 // Python's forkserver keeps a server ready to fork. Kept after the first spawn only, as many as
 // the largest burst of spawns in one turn (a pool's size), up to the CPU count, and booted once
-// spawning has been quiet for SPARE_DELAY_MS and every thread and process spawned has loaded, so
-// that they never slow the spawns asked for now (on a slow machine a process took longer than
-// SPARE_DELAY_MS to load, and spares booting beside it made a first process pool ~20% slower). A
-// spare never keeps anything alive; a spare process ends with this process.
+// spawning has been quiet for SPARE_DELAY_MS and SPARE_DELAY_MS have passed since the last thread
+// or process spawned loaded, so that they never slow the spawns asked for now:
+// - on a slow machine a process took longer than SPARE_DELAY_MS to load, and spares booting beside
+//   it made a first process pool ~20% slower;
+// - a process that has loaded runs its target at once, and its first messages went out while a
+//   spare process was forked from this whole process (its threads wait on the copy): a first
+//   spawned process's first message came ~25 ms later (from loaded to the message: ~40 ms with the
+//   spare booting then, ~15 ms without).
+// A spare never keeps anything alive; a spare process ends with this process.
 
-/** Spares boot once spawning has been quiet this long (and what was spawned has loaded). */
-const SPARE_DELAY_MS = 150
+/** Spares boot once spawning has been quiet this long, and this long after the last load. */
+const SPARE_DELAY_MS = Number(process.env.AIOPROCESSING_SPARE_DELAY_MS) || 150
 
 /** Threads and processes spawned that have not said LOADED (nor ended) yet. */
 let loadingNow = 0
@@ -218,7 +223,7 @@ function loading(): () => void {
     if (done) return
     done = true
     if (--loadingNow > 0) return
-    for (const spares of refillsDue) spares.refill()
+    for (const spares of refillsDue) spares.schedule()
     refillsDue.clear()
   }
 }
@@ -248,7 +253,8 @@ class Spares<S extends Spare> {
     return spare
   }
 
-  private schedule(): void {
+  /** Refills SPARE_DELAY_MS from now, once nothing spawned is loading. */
+  schedule(): void {
     if (this.timer) clearTimeout(this.timer)
     refillsDue.delete(this)
     this.timer = setTimeout(() => {
