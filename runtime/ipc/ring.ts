@@ -119,7 +119,9 @@ export class Ring {
     const i32 = new Int32Array(new SharedArrayBuffer(HEADER_BYTES + capacity))
     i32[CAPACITY] = capacity
     i32[MAXSIZE] = maxsize
-    i32[ID] = crypto.getRandomValues(new Int32Array(1))[0]
+    // Not crypto's: its first use loads WebCrypto, ~1 ms in a main thread and ~5 ms in a worker
+    // (a first pool's constructor paid it). An id only tells this process tree's queues apart.
+    i32[ID] = (Math.random() * 0x1_0000_0000) | 0
     return new Ring(i32)
   }
 
