@@ -2,10 +2,14 @@
 // and 1 MiB sendBytes throughput, beside a raw MessagePort and Python's multiprocessing.Pipe.
 import { MessageChannel, Worker } from 'node:worker_threads'
 import { spawnSync } from 'node:child_process'
-import { AioPipe, AioProcess, type AioConnection } from '../generated/index.generated.js'
+import { AioPipe, AioProcess, coro_wait, wait, type AioConnection } from '../generated/index.generated.js'
 import { interleaved, row, type BenchOptions, type Row } from './primitives.js'
 
 const ROUNDS = 10_000
+/** Round trips through wait(): fewer, as a slow path may take ms each. */
+const WAIT_ROUNDS = 2_000
+/** Connections wait() watches; the answer comes on the last. */
+const WAIT_CONNECTIONS = 4
 const MIB = 1024 * 1024
 const BIG = 256 // 1 MiB messages per throughput run
 
@@ -36,6 +40,38 @@ async function pipePingPong(style: 'blocking' | 'coro'): Promise<number> {
   const rate = ROUNDS / ((performance.now() - t0) / 1000)
   p.join(30_000)
   if (p.exitcode !== 0) throw new Error(`ping-pong worker ended with ${p.exitcode}`)
+  return rate
+}
+
+/**
+ * A ping-pong whose answers come on the last of WAIT_CONNECTIONS pipes, found with wait() (or
+ * coro_wait()) on all of them, as a loop serving several peers does: Python's
+ * multiprocessing.connection.wait selects on their fds.
+ */
+async function waitPingPong(style: 'blocking' | 'coro'): Promise<number> {
+  const [request, requested] = AioPipe()
+  const pipes = Array.from({ length: WAIT_CONNECTIONS }, () => AioPipe(false))
+  const readers = pipes.map(([r]) => r)
+  const p = new AioProcess({
+    target: (req: AioConnection, answer: AioConnection, n: number) => {
+      for (let i = 0; i < n; i++) answer.sendBytes(req.recvBytes())
+    },
+    args: [requested, pipes[WAIT_CONNECTIONS - 1][1], WAIT_ROUNDS + 100],
+  })
+  p.start()
+  const msg = Buffer.from('ping')
+  const round = async (): Promise<void> => {
+    request.sendBytes(msg)
+    const ready = style === 'blocking' ? wait(readers, 30_000) : await coro_wait(readers, 30_000)
+    if (ready.length !== 1) throw new Error('wait() found no answer')
+    ready[0].recvBytes()
+  }
+  for (let i = 0; i < 100; i++) await round()
+  const t0 = performance.now()
+  for (let i = 0; i < WAIT_ROUNDS; i++) await round()
+  const rate = WAIT_ROUNDS / ((performance.now() - t0) / 1000)
+  p.join(30_000)
+  if (p.exitcode !== 0) throw new Error(`wait ping-pong worker ended with ${p.exitcode}`)
   return rate
 }
 
@@ -111,14 +147,17 @@ async function messagePortThroughput(transfer: boolean): Promise<number> {
 const PY = String.raw`
 import json, time, sys
 from multiprocessing import Pipe, Process
-R, BIG = int(sys.argv[1]), int(sys.argv[2])
+from multiprocessing.connection import wait
+R, BIG, WR, WC = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 def echo(c, n):
     for _ in range(n): c.send_bytes(c.recv_bytes())
+def answer_on(req, ans, n):
+    for _ in range(n): ans.send_bytes(req.recv_bytes())
 def blast(c, n):
     b = b'\1' * (1 << 20)
     for _ in range(n): c.send_bytes(b)
 if __name__ == '__main__':
-    out = {'pingpong': [], 'mbps': []}
+    out = {'pingpong': [], 'mbps': [], 'waitpp': []}
     for _ in range(5):
         a, b = Pipe(); p = Process(target=echo, args=(b, R + 500)); p.start()
         for _ in range(500): a.send_bytes(b'ping'); a.recv_bytes()
@@ -129,6 +168,14 @@ if __name__ == '__main__':
         t = time.perf_counter(); n = 0
         for _ in range(BIG): n += len(r.recv_bytes())
         out['mbps'].append(n / 1e6 / (time.perf_counter() - t)); p.join()
+        a, b = Pipe(); pipes = [Pipe(False) for _ in range(WC)]; readers = [r for r, _ in pipes]
+        p = Process(target=answer_on, args=(b, pipes[-1][1], WR + 100)); p.start()
+        def rnd():
+            a.send_bytes(b'ping'); ready = wait(readers, 30); ready[0].recv_bytes()
+        for _ in range(100): rnd()
+        t = time.perf_counter()
+        for _ in range(WR): rnd()
+        out['waitpp'].append(WR / (time.perf_counter() - t)); p.join()
     print(json.dumps(out))
 `
 
@@ -142,15 +189,21 @@ export async function benchPipes({ log = () => {}, only }: BenchOptions = {}): P
   rows.push(row(PP, 'aioprocessing-ts blocking', 'round trips/s', ROUNDS, blocking))
   rows.push(row(PP, 'aioprocessing-ts coro_', 'round trips/s', ROUNDS, coro))
   rows.push(row(PP, 'raw MessagePort postMessage', 'round trips/s', ROUNDS, port))
+  const WP = `Pipe ping-pong through wait() on ${WAIT_CONNECTIONS} connections, answered on the last`
+  log('pipes: ping-pong through wait()')
+  const [waitBlocking, waitCoro] = await interleaved([() => waitPingPong('blocking'), () => waitPingPong('coro')], 5)
+  rows.push(row(WP, 'aioprocessing-ts wait()', 'round trips/s', WAIT_ROUNDS, waitBlocking))
+  rows.push(row(WP, 'aioprocessing-ts coro_wait()', 'round trips/s', WAIT_ROUNDS, waitCoro))
   log('pipes: throughput')
   const [tp, copy, moved] = await interleaved([pipeThroughput, () => messagePortThroughput(false), () => messagePortThroughput(true)], 5)
   rows.push(row(TP, 'aioprocessing-ts recvBytes', 'MB/s', BIG, tp))
   rows.push(row(TP, 'raw MessagePort (copy)', 'MB/s', BIG, copy))
   rows.push(row(TP, 'raw MessagePort (transfer)', 'MB/s', BIG, moved))
-  const py = spawnSync('python3', ['-c', PY, String(ROUNDS), String(BIG)], { encoding: 'utf8', timeout: 120_000 })
+  const py = spawnSync('python3', ['-c', PY, String(ROUNDS), String(BIG), String(WAIT_ROUNDS), String(WAIT_CONNECTIONS)], { encoding: 'utf8', timeout: 120_000 })
   if (py.status === 0) {
-    const r = JSON.parse(py.stdout) as { pingpong: number[]; mbps: number[] }
+    const r = JSON.parse(py.stdout) as { pingpong: number[]; mbps: number[]; waitpp: number[] }
     rows.push(row(PP, 'Python multiprocessing.Pipe, 2 processes', 'round trips/s', ROUNDS, r.pingpong))
+    rows.push(row(WP, 'Python multiprocessing.connection.wait, 2 processes', 'round trips/s', WAIT_ROUNDS, r.waitpp))
     rows.push(row(TP, 'Python multiprocessing.Pipe, 2 processes', 'MB/s', BIG, r.mbps))
   } else log(`pipes: python3 peer skipped: ${py.stderr || py.error}`)
   return rows

@@ -89,6 +89,32 @@ test('wait() returns the connections that are ready', async (t) => {
   t.true(performance.now() - t0 >= 90)
 })
 
+test('a blocking wait() on several connections wakes for a message on the last one, sent soon or late while it sleeps', async (t) => {
+  const [request, requested] = AioPipe()
+  const ends = [AioPipe(false), AioPipe(false), AioPipe(false)]
+  const readers = ends.map(([r]) => r)
+  const p = start(t, {
+    // Answers each request on the last pipe after the ms it names; a negative one ends it.
+    target: (req: { recv(): number }, out: { send(x: number): void }) => {
+      for (;;) {
+        const ms = req.recv()
+        if (ms < 0) return
+        if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
+        out.send(ms)
+      }
+    },
+    args: [requested, ends[2][1]],
+  })
+  // At once (the first look), after a few steps of the growing sleep, and past its cap of 5 ms.
+  for (const ms of [0, 0, 3, 30, 300]) {
+    request.send(ms)
+    t.deepEqual(wait(readers, LONG), [readers[2]], `an answer after ${ms} ms`)
+    t.is(readers[2].recv(), ms)
+  }
+  request.send(-1)
+  joined(t, p)
+})
+
 test('wait() and coro_wait() on a closed connection raise OSError, as Python does (they returned [], as if nothing came)', async (t) => {
   const [a, b] = AioPipe()
   const [c, d] = AioPipe()

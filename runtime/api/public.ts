@@ -72,7 +72,8 @@ export function wait(connections: readonly AioConnection[], timeout: Timeout = n
   const cores = waitArgs(connections)
   const w: Waiter = { i32: new Int32Array(1), waitIndex: 0, waitValue: 0 }
   const ws = cores.some((c) => c.rx !== null) ? ([w] as const) : ([] as const)
-  return blockOn(w, () => waitReadyAttempt(connections, cores, ws), deadlineOf('timeout', timeout), () => [])
+  const look = { ms: 0 }
+  return blockOn(w, () => waitReadyAttempt(connections, cores, ws, look), deadlineOf('timeout', timeout), () => [])
 }
 
 /** The awaitable form of {@link wait}. */
