@@ -121,8 +121,8 @@ test('pools of 2,000 tasks, 5 % of them ending their worker with process.exit, c
 test('spares boot only once what was spawned has loaded, and a while after: a process that loads slowly has no spare booting beside it, nor as its target begins, and spares come after', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'aio-spares-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  // A preload that takes 1.5 s to load (10 times the spares' quiet time), and a target that says it runs.
-  writeFileSync(join(dir, 'slow.mjs'), 'const end = Date.now() + 1500\nwhile (Date.now() < end);\n')
+  // A preload that takes 3.5 s to load (past the spares' quiet time, 3 s here), and a target that says it runs.
+  writeFileSync(join(dir, 'slow.mjs'), 'Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3500)\n')
   writeFileSync(join(dir, 'target.mjs'), `import { writeFileSync } from 'node:fs'\nexport default async (flag) => {\n  writeFileSync(flag, 'running')\n  await new Promise((r) => setTimeout(r, 60_000))\n}\n`)
   const script = `
     import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
@@ -145,8 +145,8 @@ test('spares boot only once what was spawned has loaded, and a while after: a pr
       whileLoading = Math.max(whileLoading, spawned())
       await new Promise((r) => setTimeout(r, 20))
     }
-    // The spares' delay after a load is 1 s here (AIOPROCESSING_SPARE_DELAY_MS): for half of it
-    // from when the target began (the flag's time), none comes.
+    // The spares' wait after a load is 1 s here (a third of AIOPROCESSING_SPARE_DELAY_MS): for
+    // half of it from when the target began (the flag's time), none comes.
     const began = statSync(flag).mtimeMs
     let asTargetBegins = 0
     while (Date.now() < began + 500) {
@@ -162,7 +162,7 @@ test('spares boot only once what was spawned has loaded, and a while after: a pr
     p.join(${LONG})
     console.log(JSON.stringify({ ran: existsSync(flag), whileLoading, asTargetBegins, after }))
   `
-  const r = await runNode(script, { ...process.env, AIOPROCESSING_SPARE_DELAY_MS: '1000' })
+  const r = await runNode(script, { ...process.env, AIOPROCESSING_SPARE_DELAY_MS: '3000' })
   t.is(r.status, 0, r.stderr)
   const out = JSON.parse(r.stdout.trim().split('\n').pop()!)
   t.true(out.ran, r.stdout)

@@ -197,18 +197,23 @@ function spawnProcess(m: SpawnMessage, i32: Int32Array, stop: (code: number) => 
 // ~60 ms for a worker and ~150 ms for a process here) and waiting for a process to run, as
 // Python's forkserver keeps a server ready to fork. Kept after the first spawn only, as many as
 // the largest burst of spawns in one turn (a pool's size), up to the CPU count, and booted once
-// spawning has been quiet for SPARE_DELAY_MS and SPARE_DELAY_MS have passed since the last thread
-// or process spawned loaded, so that they never slow the spawns asked for now:
+// spawning has been quiet for SPARE_DELAY_MS, what was spawned has loaded, and SPARE_AFTER_LOAD_MS
+// have passed since, so that they never slow the spawns asked for now:
 // - on a slow machine a process took longer than SPARE_DELAY_MS to load, and spares booting beside
 //   it made a first process pool ~20% slower;
 // - a process that has loaded runs its target at once, and its first messages went out while a
 //   spare process was forked from this whole process (its threads wait on the copy): a first
 //   spawned process's first message came ~25 ms later (from loaded to the message: ~40 ms with the
 //   spare booting then, ~15 ms without).
+// The wait after a load is short: a spawn meanwhile starts the quiet time again, so processes
+// replaced one after the other (maxtasksperchild=1) every L + SPARE_AFTER_LOAD_MS or sooner (L:
+// their load, if longer than SPARE_DELAY_MS) get no spares, where every L was the bound before.
 // A spare never keeps anything alive; a spare process ends with this process.
 
-/** Spares boot once spawning has been quiet this long, and this long after the last load. */
+/** Spares boot once spawning has been quiet this long (AIOPROCESSING_SPARE_DELAY_MS)... */
 const SPARE_DELAY_MS = Number(process.env.AIOPROCESSING_SPARE_DELAY_MS) || 150
+/** ...and this long after the last load. */
+const SPARE_AFTER_LOAD_MS = SPARE_DELAY_MS / 3
 
 /** Threads and processes spawned that have not said LOADED (nor ended) yet. */
 let loadingNow = 0
@@ -223,7 +228,7 @@ function loading(): () => void {
     if (done) return
     done = true
     if (--loadingNow > 0) return
-    for (const spares of refillsDue) spares.schedule()
+    for (const spares of refillsDue) spares.schedule(SPARE_AFTER_LOAD_MS)
     refillsDue.clear()
   }
 }
@@ -253,15 +258,15 @@ class Spares<S extends Spare> {
     return spare
   }
 
-  /** Refills SPARE_DELAY_MS from now, once nothing spawned is loading. */
-  schedule(): void {
+  /** Refills `ms` from now, once nothing spawned is loading. */
+  schedule(ms = SPARE_DELAY_MS): void {
     if (this.timer) clearTimeout(this.timer)
     refillsDue.delete(this)
     this.timer = setTimeout(() => {
       this.timer = undefined
       if (loadingNow > 0) refillsDue.add(this)
       else this.refill()
-    }, SPARE_DELAY_MS)
+    }, ms)
   }
 
   refill(): void {
