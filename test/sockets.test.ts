@@ -115,6 +115,28 @@ test('a blocking wait() on several connections wakes for a message on the last o
   joined(t, p)
 })
 
+test('wait() and coro_wait() on connections none of which can receive sleep out their timeout, as Python\'s do (they returned [] at once); one listed twice raises', async (t) => {
+  const [r, w] = AioPipe(false)
+  t.teardown(() => [r, w].forEach((x) => x.close()))
+  for (const [list, name] of [[[w], 'a send-only end'], [[], 'no connection']] as const) {
+    let t0 = performance.now()
+    t.deepEqual(wait(list as never, 150), [], name)
+    t.true(performance.now() - t0 >= 140, `wait() on ${name} returned after ${performance.now() - t0} ms`)
+    t0 = performance.now()
+    t.deepEqual(await coro_wait(list as never, 150), [], name)
+    t.true(performance.now() - t0 >= 140, `coro_wait() on ${name} returned after ${performance.now() - t0} ms`)
+  }
+  // Without a timeout it waits until aborted.
+  const c = new AbortController()
+  const waiting = coro_wait([w], null, { signal: c.signal })
+  setTimeout(() => c.abort(new Error('expected in a test: abort')), 50)
+  await t.throwsAsync(waiting, { message: 'expected in a test: abort' })
+  const [a, b] = AioPipe()
+  t.teardown(() => [a, b].forEach((x) => x.close()))
+  t.throws(() => wait([a, b, a], 0), { name: 'ValueError', message: /connections\[2\] is connections\[0\] again/ })
+  await t.throwsAsync(coro_wait([b, b], 0), { name: 'ValueError', message: /connections\[1\] is connections\[0\] again/ })
+})
+
 test('wait() and coro_wait() on a closed connection raise OSError, as Python does (they returned [], as if nothing came)', async (t) => {
   const [a, b] = AioPipe()
   const [c, d] = AioPipe()

@@ -28,12 +28,12 @@ export function AioPipe(duplex = true, options: PipeOptions = {}): [AioConnectio
   return pipeEnds<AioConnection>(duplex, options)
 }
 
-import { blockOn, coroBlockOn, coroBlockOnAny, type CoroOptions, type Waiter } from '../core/wait.js'
+import { blockOn, coroBlockOn, coroBlockOnAny, park, type CoroOptions, type Waiter } from '../core/wait.js'
 import { connectAttempt, connectBegin, waitAnyAttempt, waitReadyAttempt, type SocketOptions } from '../ipc/sockets.js'
 import { coreOf } from '../core/transfer.js'
 import { ConnectionCore } from '../ipc/connection.js'
 import { checkSignal, deadlineOf, type Timeout } from '../core/args.js'
-import { OSError } from '../core/errors.js'
+import { OSError, ValueError } from '../core/errors.js'
 export type { Address, SocketOptions, ListenerOptions } from '../ipc/sockets.js'
 
 /**
@@ -60,8 +60,20 @@ function waitArgs(connections: readonly AioConnection[]): ConnectionCore[] {
     const core = coreOf<ConnectionCore>(`connections[${i}]`, c, [ConnectionCore], 'an AioConnection')
     // As Python's wait(), which asks each connection for its fd: a closed one raises (it returned [] here, as if nothing came).
     if (core.closed) throw new OSError(`handle is closed (connections[${i}])`)
+    // Python's selector refuses a connection registered twice (KeyError).
+    const first = connections.indexOf(c)
+    if (first !== i) throw new ValueError(`connections[${i}] is connections[${first}] again: a connection may be waited on once (Python's wait() raises KeyError)`)
     return core
   })
+}
+
+/**
+ * A wait on connections none of which can receive (send-only ends, or none at all) sleeps out its
+ * timeout, as Python's select() on no readable fd does, and returns []: a waiter on a word of its
+ * own that nothing changes. It returned [] at once, so a loop around it spun.
+ */
+function nothingToRead(): Waiter {
+  return { i32: new Int32Array(new SharedArrayBuffer(4)), waitIndex: 0, waitValue: 0 }
 }
 
 /**
@@ -70,19 +82,28 @@ function waitArgs(connections: readonly AioConnection[]): ConnectionCore[] {
  */
 export function wait(connections: readonly AioConnection[], timeout: Timeout = null): AioConnection[] {
   const cores = waitArgs(connections)
+  const deadline = deadlineOf('timeout', timeout)
+  if (!cores.some((c) => c.rx !== null)) {
+    const none = nothingToRead()
+    return blockOn(none, () => park(none, none.i32, 0, 0), deadline, () => [])
+  }
   const w: Waiter = { i32: new Int32Array(1), waitIndex: 0, waitValue: 0 }
-  const ws = cores.some((c) => c.rx !== null) ? ([w] as const) : ([] as const)
   const look = { ms: 0 }
-  return blockOn(w, () => waitReadyAttempt(connections, cores, ws, look), deadlineOf('timeout', timeout), () => [])
+  return blockOn(w, () => waitReadyAttempt(connections, cores, [w], look), deadline, () => [])
 }
 
 /** The awaitable form of {@link wait}. */
 export async function coro_wait(connections: readonly AioConnection[], timeout: Timeout = null, { signal }: CoroOptions = {}): Promise<AioConnection[]> {
   checkSignal(signal)
   const cores = waitArgs(connections)
+  const deadline = deadlineOf('timeout', timeout)
+  if (!cores.some((c) => c.rx !== null)) {
+    const none = nothingToRead()
+    return coroBlockOn<AioConnection[]>(none, () => park(none, none.i32, 0, 0), deadline, () => [], signal)
+  }
   // One waiter per connection that reads: the call wakes as soon as any of them has something.
   const ws: Waiter[] = cores.filter((c) => c.rx !== null).map(() => ({ i32: new Int32Array(1), waitIndex: 0, waitValue: 0 }))
-  return coroBlockOnAny(ws, () => waitAnyAttempt(connections, cores, ws), deadlineOf('timeout', timeout), () => [], signal)
+  return coroBlockOnAny(ws, () => waitAnyAttempt(connections, cores, ws), deadline, () => [], signal)
 }
 
 export { AioDictProxy, AioListProxy, AioNamespaceProxy, AioAutoProxy } from '../manager/containers.js'

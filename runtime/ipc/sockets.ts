@@ -266,7 +266,7 @@ const WAIT_SPIN_MS = process.env.AIOPROCESSING_SPIN === '0' ? 0 : 0.1
  * of connections would need every writer to know the sets it is in; Python's wait() uses
  * select() for this, which a shared-memory ring has no form of. coro_wait sleeps on them all.)
  */
-export function waitReadyAttempt<C>(conns: readonly C[], cores: readonly ConnectionCore[], ws: readonly [Waiter] | readonly [], look: { ms: number }): C[] | Pending {
+export function waitReadyAttempt<C>(conns: readonly C[], cores: readonly ConnectionCore[], ws: readonly [Waiter], look: { ms: number }): C[] | Pending {
   const r = waitAnyAttempt(conns, cores, ws)
   if (r === PENDING && cores.length > 1) {
     if (look.ms === 0 && WAIT_SPIN_MS > 0 && lookWorthIt()) {
@@ -283,7 +283,7 @@ export function waitReadyAttempt<C>(conns: readonly C[], cores: readonly Connect
       noteLook(null)
     }
     look.ms = look.ms === 0 ? WAIT_LOOK_FIRST_MS : Math.min(WAIT_LOOK_MAX_MS, look.ms * 2)
-    ws[0]!.waitCapMs = look.ms
+    ws[0].waitCapMs = look.ms
   }
   return r
 }
