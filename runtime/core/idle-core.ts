@@ -78,3 +78,23 @@ export function noteLook(us: number | null): void {
   const sample = us === null ? NOTHING_US : us
   lookUs = lookUs === Infinity ? sample : lookUs * (1 - WEIGHT) + sample * WEIGHT
 }
+
+/**
+ * Calls `found` in a tight loop for up to `ms` while looking pays (lookWorthIt), and notes how the
+ * look went: true as soon as `found()` is, false when it never was or looking does not pay. The
+ * look of a thread that would otherwise sleep until a peer's answer wakes it (a fast lane's read,
+ * wait() on several connections).
+ */
+export function lookFor(found: () => boolean, ms: number): boolean {
+  if (ms <= 0 || !lookWorthIt()) return false
+  const start = performance.now()
+  const end = start + ms
+  do {
+    if (found()) {
+      noteLook((performance.now() - start) * 1000)
+      return true
+    }
+  } while (performance.now() < end)
+  noteLook(null)
+  return false
+}

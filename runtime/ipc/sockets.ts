@@ -3,7 +3,7 @@
 // every other wait: accept() offers a fresh pair of rings and waits until the I/O thread has
 // attached a socket to them that passed the handshake (or says why none did).
 import { PENDING, park, type Pending, type Waiter } from '../core/wait.js'
-import { lookWorthIt, noteLook } from '../core/idle-core.js'
+import { lookFor } from '../core/idle-core.js'
 import { ConnectionCore, serializerOf, type Serializer } from './connection.js'
 import { Ring } from './ring.js'
 import { AuthenticationError, EOFError, OSError, ValueError } from '../core/errors.js'
@@ -232,12 +232,15 @@ export function connectAttempt<C>(st: ConnectState): C | Pending {
   return r === PENDING ? PENDING : wrapCore<C>(r)
 }
 
+/** Whether a connection has something to read (or its peer closed); false for a send-only end. */
+const readable = (c: ConnectionCore): boolean => c.rx !== null && c.rx.readable()
+
 /**
  * The connections of `conns` with something to read (or whose peer closed); else PENDING with
  * `ws[k]` parked on the k-th connection that reads, for as many as `ws` holds.
  */
 export function waitAnyAttempt<C>(conns: readonly C[], cores: readonly ConnectionCore[], ws: readonly Waiter[]): C[] | Pending {
-  const ready = conns.filter((_, i) => cores[i].rx !== null && cores[i].rx!.readable())
+  const ready = conns.filter((_, i) => readable(cores[i]))
   if (ready.length > 0 || ws.length === 0) return ready
   let k = 0
   for (const c of cores) {
@@ -262,26 +265,15 @@ const WAIT_SPIN_MS = process.env.AIOPROCESSING_SPIN === '0' ? 0 : 0.1
  * 100 µs where a core is free (idle-core.ts): a message that comes soon is seen soon, and a long
  * wait costs 200 wake-ups a second. A ping-pong through wait() on 4 connections, answered on the
  * last (bench/pipes.ts), made ~285 round trips a second with a fixed 5 ms step, ~6.7k with the
- * growing step, ~23k with the look too (Python's select()-based wait ~27k in the same run). (A shared wake-up word for a set
- * of connections would need every writer to know the sets it is in; Python's wait() uses
- * select() for this, which a shared-memory ring has no form of. coro_wait sleeps on them all.)
+ * growing step, ~23k with the look too (Python's select()-based wait ~27k in the same run).
+ * (A shared wake-up word for a set of connections would need every writer to know the sets it is
+ * in; Python's wait() uses select() for this, which a shared-memory ring has no form of.
+ * coro_wait sleeps on them all.)
  */
 export function waitReadyAttempt<C>(conns: readonly C[], cores: readonly ConnectionCore[], ws: readonly [Waiter], look: { ms: number }): C[] | Pending {
   const r = waitAnyAttempt(conns, cores, ws)
   if (r === PENDING && cores.length > 1) {
-    if (look.ms === 0 && WAIT_SPIN_MS > 0 && lookWorthIt()) {
-      const start = performance.now()
-      const end = start + WAIT_SPIN_MS
-      let now = start
-      do {
-        if (cores.some((c) => c.rx !== null && c.rx.readable())) {
-          noteLook((performance.now() - start) * 1000)
-          return waitAnyAttempt(conns, cores, ws)
-        }
-        now = performance.now()
-      } while (now < end)
-      noteLook(null)
-    }
+    if (look.ms === 0 && lookFor(() => cores.some(readable), WAIT_SPIN_MS)) return waitAnyAttempt(conns, cores, ws)
     look.ms = look.ms === 0 ? WAIT_LOOK_FIRST_MS : Math.min(WAIT_LOOK_MAX_MS, look.ms * 2)
     ws[0].waitCapMs = look.ms
   }

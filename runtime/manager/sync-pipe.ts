@@ -20,7 +20,7 @@ import { MAX_MESSAGE_BYTES, frameHeader } from '../ipc/framing.js'
 import { HANDSHAKE_MAX, clientHandshake, handshakeDriver } from '../ipc/auth.js'
 import { DetachedConnectState, closeDetached } from '../ipc/sockets.js'
 import { blockOn, coroBlockOn } from '../core/wait.js'
-import { lookWorthIt, noteLook } from '../core/idle-core.js'
+import { lookFor } from '../core/idle-core.js'
 import { tryReadSync, tryWriteSync, tryWritevSync } from '../core/nonblocking.js'
 
 /** Reads of a socket that found nothing, retried at once before the thread sleeps. */
@@ -271,20 +271,9 @@ export class SyncPipe {
    */
   private spun(into: Buffer, at: number, max: number): number | undefined {
     // Only while it pays: else the spin takes the core the server needs to answer (idle-core.ts).
-    if (this.spinIn < 0 || !lookWorthIt()) return undefined
-    const start = performance.now()
-    const end = start + LANE_SPIN_MS
-    let now = start
-    do {
-      const n = tryReadSync(this.spinIn, into, at, max)
-      if (n >= 0) {
-        noteLook((performance.now() - start) * 1000)
-        return n
-      }
-      now = performance.now()
-    } while (now < end)
-    noteLook(null)
-    return undefined
+    if (this.spinIn < 0) return undefined
+    let n = -1
+    return lookFor(() => (n = tryReadSync(this.spinIn, into, at, max)) >= 0, LANE_SPIN_MS) ? n : undefined
   }
 
   close(): void {
