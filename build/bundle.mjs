@@ -27,6 +27,9 @@ import { resolve } from 'node:path'
 const root = fileURLToPath(new URL('..', import.meta.url))
 const ENTRIES = [
   'generated/index.generated.ts',
+  // What a spawned process loads of the classes (transfer.ts portableModuleList): the index
+  // imports it, so it is a chunk of its own that both share.
+  'generated/portable.generated.ts',
   'runtime/api/extend.ts',
   'runtime/process/supervisor-thread.ts',
   'runtime/process/bootstrap.ts',

@@ -7,7 +7,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path'
 import { loadSpec } from './load.js'
 import { checkRuntime } from './check-runtime.js'
 import { ERRORS, HEADER, emitClass, type Target } from './emit-class.js'
-import { emitIndex } from './emit-index.js'
+import { emitIndex, emitPortable } from './emit-index.js'
 import { emitConformance, emitProxyRunner, type Variant } from './emit-conformance.js'
 import { emitDocs, type DocParts } from './emit-docs.js'
 import { emitProxy } from './emit-proxy.js'
@@ -132,6 +132,7 @@ export function generate(spec: SpecModel, o: Options): Map<string, string> {
       return importPath(o.out, file)
     },
     core: (m) => importPath(o.out, m),
+    portable: o.self,
   }
   const files = new Map<string, string>()
   for (const cls of spec.classes) {
@@ -166,6 +167,7 @@ export function generate(spec: SpecModel, o: Options): Map<string, string> {
     }
   }
   files.set('index.generated.ts', emitIndex(spec, target))
+  if (target.portable) files.set('portable.generated.ts', emitPortable(spec, target))
   files.set(o.docs ? relative(o.out, o.docs).split(sep).join('/') : 'api.generated.md', emitDocs(spec, docParts(o.spec)))
   return files
 }

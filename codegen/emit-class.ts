@@ -3,6 +3,7 @@
 // Built as ts-morph structures; the statements of each member come from the model.
 
 import { Project, StructureKind, type ClassDeclarationStructure, type MethodDeclarationStructure, type OptionalKind, type ParameterDeclarationStructure, type GetAccessorDeclarationStructure, type SetAccessorDeclarationStructure, type JSDocStructure } from 'ts-morph'
+import { hostedSpec } from './emit-proxy.js'
 import { PARAM_TYPES, typeParamNames, type ClassModel, type MethodModel, type ParamModel, type SpecModel } from './model.js'
 import { CALL } from './load.js'
 
@@ -15,6 +16,13 @@ export interface Target {
   runtime(module: string): string
   /** Import specifier of a core module named in the spec (its absolute path, resolved from the spec file). */
   core(module: string): string
+  /**
+   * The library's own classes: each proxy module is the client only, the index tells a server what
+   * it hosts, and a portable module gathers the proxies, which is all that a spawned process loads
+   * (emit-index.ts emitPortable). A user's proxy module registers what a server hosts itself, as
+   * a server loads that module only.
+   */
+  portable?: boolean
 }
 
 export const HELPERS: Record<string, string[]> = {
@@ -319,6 +327,9 @@ export function emitClass(cls: ClassModel, spec: SpecModel, target: Target): str
   if (cls.transfer) file.addStatements([`registerType('${cls.name}', (state) => ${cls.name}.fromCore(${core}.rebuild(state)))`])
   // A core may hand out this class's core (a pool hands out results): wrapCore finds the class.
   file.addStatements([`registerWrapper(${core}, (core) => ${cls.name}.fromCore(core))`])
+  // The library's proxy modules are clients only (emit-proxy.ts): what a server hosting this class
+  // lets its proxies call is said here, where a server has the class.
+  if (target.portable && cls.proxy) file.addStatements([`registerHostedType('${cls.proxy.typeid}', ${hostedSpec(cls)})`])
   // A subclass has no #core of its own: it reaches the parent's through [CORE]. Accessors it
   // redefines are overrides (ts-morph's accessor structures have no override flag).
   if (parent) {
@@ -336,6 +347,7 @@ export function emitClass(cls: ClassModel, spec: SpecModel, target: Target): str
     const wanted = names.filter(used)
     if (wanted.length) importLines.push(`import { ${wanted.join(', ')} } from '${target.runtime(module)}'`)
   }
+  if (used('registerHostedType')) importLines.push(`import { registerHostedType } from '${target.runtime('manager-types')}'`)
   const errors = ERRORS.filter(used)
   if (errors.length) importLines.push(`import { ${errors.join(', ')} } from '${target.runtime('errors')}'`)
   for (const [module, names] of cls.imports) {

@@ -75,14 +75,13 @@ export function emitProxy(cls: ClassModel, spec: SpecModel, target: Target): str
     `registerType('${name}', (state) => (ProxyCore.referent(state) as ${name} | undefined) ?? ${name}.fromCore(ProxyCore.rebuild(state)))`,
     `registerWrapper(ProxyCore, (core) => wrapProxy(core))`,
     `PROXY_CLASSES.set('${cls.proxy!.typeid}', ${name} as unknown as new (core: ProxyCore) => unknown)`,
-    `// What a server hosting a ${cls.name} lets its proxies call.`,
-    `registerHostedType('${cls.proxy!.typeid}', ${hostedSpec(cls)})`,
+    ...(target.portable ? [] : [`// What a server hosting a ${cls.name} lets its proxies call.`, `registerHostedType('${cls.proxy!.typeid}', ${hostedSpec(cls)})`]),
   ])
   const body = file.getFullText()
   const used = (n: string) => new RegExp(`(?<![\\w$.])${n}(?![\\w$])`).test(body)
   const lines = [`import { ProxyCore, PROXY_CLASSES, wrapProxy } from '${target.runtime('proxy')}'`]
   if (!parent) lines.push(`import { BaseProxy } from '${target.runtime('proxy-base')}'`)
-  lines.push(`import { registerHostedType } from '${target.runtime('manager-types')}'`, `import { ${cls.name} } from './${cls.stem}.generated.js'`)
+  if (!target.portable) lines.push(`import { registerHostedType } from '${target.runtime('manager-types')}'`, `import { ${cls.name} } from './${cls.stem}.generated.js'`)
   lines.push(`import { CORE, registerType, registerWrapper } from '${target.runtime('transfer')}'`)
   if (used('CoroOptions')) lines.push(`import type { CoroOptions } from '${target.runtime('wait')}'`)
   const checks = ['checkBoolean', 'checkTimeout', 'checkInteger', 'checkNumber', 'checkString', 'checkFunction', 'checkSignal', 'deadlineOf'].filter(used)
@@ -104,7 +103,7 @@ export function emitProxy(cls: ClassModel, spec: SpecModel, target: Target): str
 }
 
 /** The server's entry for a class: each method a proxy may call (parameter count, coro_ twin) and property. */
-function hostedSpec(cls: ClassModel): string {
+export function hostedSpec(cls: ClassModel): string {
   const methods = shown(cls).map((m) => `${m.name}: { params: ${m.params.length}, coro: ${Boolean(m.blocking || m.composite || m.coro)}, composite: ${Boolean(m.composite)} }`)
   const props = cls.properties.filter((p) => !cls.proxy!.hide.includes(p.name)).map((p) => `${p.name}: { set: ${Boolean(p.set)} }`)
   // Locks and semaphores: what a client acquired is released if it disconnects.

@@ -8,6 +8,7 @@ import { PENDING, blockOn, coroBlockOn, type CoroOptions, type Pending } from '.
 import { checkBoolean, checkTimeout, checkInteger, checkString, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
 import { guard, holding, coroHolding } from '../runtime/core/guard.js'
+import { registerHostedType } from '../runtime/manager/manager-types.js'
 import { ValueError } from '../runtime/core/errors.js'
 import { Typecode, ItemOf, LockOption } from '../runtime/sync/sharedctypes.js'
 import type { AioLock } from './lock.generated.js'
@@ -233,3 +234,4 @@ export class AioArray<C extends Typecode = any> {
 }
 registerType('AioArray', (state) => AioArray.fromCore(ArrayCore.rebuild(state)))
 registerWrapper(ArrayCore, (core) => AioArray.fromCore(core))
+registerHostedType('Array', { cls: AioArray as unknown as new (...args: any[]) => object, methods: { get: { params: 1, coro: false, composite: false }, set: { params: 2, coro: false, composite: false }, slice: { params: 2, coro: false, composite: false }, setSlice: { params: 2, coro: false, composite: false }, toArray: { params: 0, coro: false, composite: false } }, properties: { length: { set: false }, value: { set: true }, raw: { set: false } } })

@@ -4,8 +4,6 @@
 
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/manager/proxy.js'
 import { BaseProxy } from '../runtime/manager/proxy-base.js'
-import { registerHostedType } from '../runtime/manager/manager-types.js'
-import { AioArray } from './array.generated.js'
 import { CORE, registerType, registerWrapper } from '../runtime/core/transfer.js'
 import type { CoroOptions } from '../runtime/core/wait.js'
 import { checkInteger } from '../runtime/core/args.js'
@@ -158,5 +156,3 @@ export class AioArrayProxy<C extends Typecode = any> extends BaseProxy {
 registerType('AioArrayProxy', (state) => (ProxyCore.referent(state) as AioArrayProxy | undefined) ?? AioArrayProxy.fromCore(ProxyCore.rebuild(state)))
 registerWrapper(ProxyCore, (core) => wrapProxy(core))
 PROXY_CLASSES.set('Array', AioArrayProxy as unknown as new (core: ProxyCore) => unknown)
-// What a server hosting a AioArray lets its proxies call.
-registerHostedType('Array', { cls: AioArray as unknown as new (...args: any[]) => object, methods: { get: { params: 1, coro: false, composite: false }, set: { params: 2, coro: false, composite: false }, slice: { params: 2, coro: false, composite: false }, setSlice: { params: 2, coro: false, composite: false }, toArray: { params: 0, coro: false, composite: false } }, properties: { length: { set: false }, value: { set: true }, raw: { set: false } } })

@@ -7,6 +7,7 @@ import { BarrierCore } from '../runtime/sync/barrier.js'
 import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/core/wait.js'
 import { checkTimeout, checkInteger, checkFunction, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
+import { registerHostedType } from '../runtime/manager/manager-types.js'
 import { BrokenBarrierError } from '../runtime/core/errors.js'
 let wrapping: BarrierCore | undefined
 
@@ -125,3 +126,4 @@ export class AioBarrier {
 }
 registerType('AioBarrier', (state) => AioBarrier.fromCore(BarrierCore.rebuild(state)))
 registerWrapper(BarrierCore, (core) => AioBarrier.fromCore(core))
+registerHostedType('Barrier', { cls: AioBarrier as unknown as new (...args: any[]) => object, methods: { wait: { params: 1, coro: true, composite: false }, abort: { params: 0, coro: false, composite: false }, reset: { params: 0, coro: false, composite: false } }, properties: { parties: { set: false }, nWaiting: { set: false }, broken: { set: false } } })

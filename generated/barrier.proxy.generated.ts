@@ -4,8 +4,6 @@
 
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/manager/proxy.js'
 import { BaseProxy } from '../runtime/manager/proxy-base.js'
-import { registerHostedType } from '../runtime/manager/manager-types.js'
-import { AioBarrier } from './barrier.generated.js'
 import { CORE, registerType, registerWrapper } from '../runtime/core/transfer.js'
 import type { CoroOptions } from '../runtime/core/wait.js'
 import { checkTimeout } from '../runtime/core/args.js'
@@ -96,5 +94,3 @@ export class AioBarrierProxy extends BaseProxy {
 registerType('AioBarrierProxy', (state) => (ProxyCore.referent(state) as AioBarrierProxy | undefined) ?? AioBarrierProxy.fromCore(ProxyCore.rebuild(state)))
 registerWrapper(ProxyCore, (core) => wrapProxy(core))
 PROXY_CLASSES.set('Barrier', AioBarrierProxy as unknown as new (core: ProxyCore) => unknown)
-// What a server hosting a AioBarrier lets its proxies call.
-registerHostedType('Barrier', { cls: AioBarrier as unknown as new (...args: any[]) => object, methods: { wait: { params: 1, coro: true, composite: false }, abort: { params: 0, coro: false, composite: false }, reset: { params: 0, coro: false, composite: false } }, properties: { parties: { set: false }, nWaiting: { set: false }, broken: { set: false } } })

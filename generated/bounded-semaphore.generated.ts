@@ -8,6 +8,7 @@ import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/core
 import { checkBoolean, checkTimeout, checkInteger, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
 import { guard, holding, coroHolding } from '../runtime/core/guard.js'
+import { registerHostedType } from '../runtime/manager/manager-types.js'
 import { ValueError } from '../runtime/core/errors.js'
 let wrapping: BoundedSemaphoreCore | undefined
 
@@ -151,3 +152,4 @@ export class AioBoundedSemaphore {
 }
 registerType('AioBoundedSemaphore', (state) => AioBoundedSemaphore.fromCore(BoundedSemaphoreCore.rebuild(state)))
 registerWrapper(BoundedSemaphoreCore, (core) => AioBoundedSemaphore.fromCore(core))
+registerHostedType('BoundedSemaphore', { cls: AioBoundedSemaphore as unknown as new (...args: any[]) => object, methods: { acquire: { params: 2, coro: true, composite: false }, release: { params: 0, coro: true, composite: false }, getValue: { params: 0, coro: false, composite: false } }, properties: {}, track: 'acquire' })

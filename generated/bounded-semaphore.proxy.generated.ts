@@ -4,8 +4,6 @@
 
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/manager/proxy.js'
 import { BaseProxy } from '../runtime/manager/proxy-base.js'
-import { registerHostedType } from '../runtime/manager/manager-types.js'
-import { AioBoundedSemaphore } from './bounded-semaphore.generated.js'
 import { CORE, registerType, registerWrapper } from '../runtime/core/transfer.js'
 import type { CoroOptions } from '../runtime/core/wait.js'
 import { checkBoolean, checkTimeout } from '../runtime/core/args.js'
@@ -118,5 +116,3 @@ export class AioBoundedSemaphoreProxy extends BaseProxy {
 registerType('AioBoundedSemaphoreProxy', (state) => (ProxyCore.referent(state) as AioBoundedSemaphoreProxy | undefined) ?? AioBoundedSemaphoreProxy.fromCore(ProxyCore.rebuild(state)))
 registerWrapper(ProxyCore, (core) => wrapProxy(core))
 PROXY_CLASSES.set('BoundedSemaphore', AioBoundedSemaphoreProxy as unknown as new (core: ProxyCore) => unknown)
-// What a server hosting a AioBoundedSemaphore lets its proxies call.
-registerHostedType('BoundedSemaphore', { cls: AioBoundedSemaphore as unknown as new (...args: any[]) => object, methods: { acquire: { params: 2, coro: true, composite: false }, release: { params: 0, coro: true, composite: false }, getValue: { params: 0, coro: false, composite: false } }, properties: {}, track: 'acquire' })

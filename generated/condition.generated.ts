@@ -8,6 +8,7 @@ import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/core
 import { checkBoolean, checkTimeout, checkInteger, checkFunction, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
 import { guard, holding, coroHolding } from '../runtime/core/guard.js'
+import { registerHostedType } from '../runtime/manager/manager-types.js'
 import { RuntimeError } from '../runtime/core/errors.js'
 import { RLockCore, lockCoreOf } from '../runtime/sync/lock.js'
 import type { AioLock } from './lock.generated.js'
@@ -258,3 +259,4 @@ export class AioCondition {
 }
 registerType('AioCondition', (state) => AioCondition.fromCore(ConditionCore.rebuild(state)))
 registerWrapper(ConditionCore, (core) => AioCondition.fromCore(core))
+registerHostedType('Condition', { cls: AioCondition as unknown as new (...args: any[]) => object, methods: { acquire: { params: 2, coro: true, composite: false }, release: { params: 0, coro: true, composite: false }, wait: { params: 1, coro: true, composite: false }, waitFor: { params: 2, coro: true, composite: true }, notify: { params: 1, coro: true, composite: false }, notifyAll: { params: 0, coro: true, composite: false } }, properties: {}, track: 'acquire' })

@@ -4,8 +4,6 @@
 
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/manager/proxy.js'
 import { BaseProxy } from '../runtime/manager/proxy-base.js'
-import { registerHostedType } from '../runtime/manager/manager-types.js'
-import { AioCondition } from './condition.generated.js'
 import { CORE, registerType, registerWrapper } from '../runtime/core/transfer.js'
 import type { CoroOptions } from '../runtime/core/wait.js'
 import { checkBoolean, checkTimeout, checkInteger, checkFunction, checkSignal, deadlineOf } from '../runtime/core/args.js'
@@ -199,5 +197,3 @@ export class AioConditionProxy extends BaseProxy {
 registerType('AioConditionProxy', (state) => (ProxyCore.referent(state) as AioConditionProxy | undefined) ?? AioConditionProxy.fromCore(ProxyCore.rebuild(state)))
 registerWrapper(ProxyCore, (core) => wrapProxy(core))
 PROXY_CLASSES.set('Condition', AioConditionProxy as unknown as new (core: ProxyCore) => unknown)
-// What a server hosting a AioCondition lets its proxies call.
-registerHostedType('Condition', { cls: AioCondition as unknown as new (...args: any[]) => object, methods: { acquire: { params: 2, coro: true, composite: false }, release: { params: 0, coro: true, composite: false }, wait: { params: 1, coro: true, composite: false }, waitFor: { params: 2, coro: true, composite: true }, notify: { params: 1, coro: true, composite: false }, notifyAll: { params: 0, coro: true, composite: false } }, properties: {}, track: 'acquire' })

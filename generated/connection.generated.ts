@@ -7,6 +7,7 @@ import { ConnectionCore } from '../runtime/ipc/connection.js'
 import { PENDING, blockOn, coroBlockOn, type CoroOptions, type Pending } from '../runtime/core/wait.js'
 import { checkTimeout, checkInteger, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
+import { registerHostedType } from '../runtime/manager/manager-types.js'
 import { BufferTooShort, EOFError, ValueError, OSError } from '../runtime/core/errors.js'
 let wrapping: ConnectionCore | undefined
 
@@ -279,3 +280,4 @@ export class AioConnection {
 }
 registerType('AioConnection', (state) => AioConnection.fromCore(ConnectionCore.rebuild(state)))
 registerWrapper(ConnectionCore, (core) => AioConnection.fromCore(core))
+registerHostedType('Connection', { cls: AioConnection as unknown as new (...args: any[]) => object, methods: { send: { params: 1, coro: true, composite: false }, recv: { params: 0, coro: true, composite: false }, sendBytes: { params: 3, coro: true, composite: false }, recvBytes: { params: 1, coro: true, composite: false }, poll: { params: 1, coro: true, composite: false }, close: { params: 0, coro: false, composite: false } }, properties: { closed: { set: false }, readable: { set: false }, writable: { set: false } } })

@@ -4,8 +4,6 @@
 
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/manager/proxy.js'
 import { BaseProxy } from '../runtime/manager/proxy-base.js'
-import { registerHostedType } from '../runtime/manager/manager-types.js'
-import { AioConnection } from './connection.generated.js'
 import { CORE, registerType, registerWrapper } from '../runtime/core/transfer.js'
 import type { CoroOptions } from '../runtime/core/wait.js'
 import { checkTimeout, checkInteger } from '../runtime/core/args.js'
@@ -163,5 +161,3 @@ export class AioConnectionProxy extends BaseProxy {
 registerType('AioConnectionProxy', (state) => (ProxyCore.referent(state) as AioConnectionProxy | undefined) ?? AioConnectionProxy.fromCore(ProxyCore.rebuild(state)))
 registerWrapper(ProxyCore, (core) => wrapProxy(core))
 PROXY_CLASSES.set('Connection', AioConnectionProxy as unknown as new (core: ProxyCore) => unknown)
-// What a server hosting a AioConnection lets its proxies call.
-registerHostedType('Connection', { cls: AioConnection as unknown as new (...args: any[]) => object, methods: { send: { params: 1, coro: true, composite: false }, recv: { params: 0, coro: true, composite: false }, sendBytes: { params: 3, coro: true, composite: false }, recvBytes: { params: 1, coro: true, composite: false }, poll: { params: 1, coro: true, composite: false }, close: { params: 0, coro: false, composite: false } }, properties: { closed: { set: false }, readable: { set: false }, writable: { set: false } } })

@@ -7,6 +7,7 @@ import { EventCore } from '../runtime/sync/event.js'
 import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/core/wait.js'
 import { checkTimeout, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
+import { registerHostedType } from '../runtime/manager/manager-types.js'
 let wrapping: EventCore | undefined
 
 /** An event flag shared between threads (Python's multiprocessing.Event): wait() returns once the flag is set; set() wakes every waiter. */
@@ -106,3 +107,4 @@ export class AioEvent {
 }
 registerType('AioEvent', (state) => AioEvent.fromCore(EventCore.rebuild(state)))
 registerWrapper(EventCore, (core) => AioEvent.fromCore(core))
+registerHostedType('Event', { cls: AioEvent as unknown as new (...args: any[]) => object, methods: { isSet: { params: 0, coro: false, composite: false }, set: { params: 0, coro: false, composite: false }, clear: { params: 0, coro: false, composite: false }, wait: { params: 1, coro: true, composite: false } }, properties: {} })

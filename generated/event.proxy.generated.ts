@@ -4,8 +4,6 @@
 
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/manager/proxy.js'
 import { BaseProxy } from '../runtime/manager/proxy-base.js'
-import { registerHostedType } from '../runtime/manager/manager-types.js'
-import { AioEvent } from './event.generated.js'
 import { CORE, registerType, registerWrapper } from '../runtime/core/transfer.js'
 import type { CoroOptions } from '../runtime/core/wait.js'
 import { checkTimeout } from '../runtime/core/args.js'
@@ -98,5 +96,3 @@ export class AioEventProxy extends BaseProxy {
 registerType('AioEventProxy', (state) => (ProxyCore.referent(state) as AioEventProxy | undefined) ?? AioEventProxy.fromCore(ProxyCore.rebuild(state)))
 registerWrapper(ProxyCore, (core) => wrapProxy(core))
 PROXY_CLASSES.set('Event', AioEventProxy as unknown as new (core: ProxyCore) => unknown)
-// What a server hosting a AioEvent lets its proxies call.
-registerHostedType('Event', { cls: AioEvent as unknown as new (...args: any[]) => object, methods: { isSet: { params: 0, coro: false, composite: false }, set: { params: 0, coro: false, composite: false }, clear: { params: 0, coro: false, composite: false }, wait: { params: 1, coro: true, composite: false } }, properties: {} })

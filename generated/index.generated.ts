@@ -40,6 +40,7 @@ import { spawnObject, spawnPipe } from '../runtime/manager/spawn-context.js'
 import type { ProcessOptions } from '../runtime/process/process.js'
 import { NotImplementedError, ValueError } from '../runtime/core/errors.js'
 import { registerClassModule } from '../runtime/core/transfer.js'
+import { PORTABLE_MODULE } from './portable.generated.js'
 import { withContextOptions, type ContextOptions } from '../runtime/api/context-options.js'
 export * from '../runtime/api/public.js'
 declare module '../runtime/api/public.js' {
@@ -51,8 +52,9 @@ declare module '../runtime/api/public.js' {
 export { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue }
 
 import type { Typecode } from '../runtime/sync/sharedctypes.js'
-// Threads and processes started from here load this module first, so that shared objects of its classes rebuild there.
-registerClassModule(import.meta.url)
+// Threads and processes started from here load this module first, so that shared objects of its classes
+// rebuild there; a spawned process, which can receive proxies only, loads the portable module instead.
+registerClassModule(import.meta.url, PORTABLE_MODULE)
 
 /** The start methods this version has; the first is the default. */
 export const startMethods = ['thread', 'spawn'] as const

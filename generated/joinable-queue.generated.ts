@@ -6,6 +6,7 @@ import { JoinableQueueCore } from '../runtime/ipc/queue.js'
 import { PENDING, blockOn, coroBlockOn, type CoroOptions, type Pending } from '../runtime/core/wait.js'
 import { checkTimeout, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
+import { registerHostedType } from '../runtime/manager/manager-types.js'
 import { ValueError } from '../runtime/core/errors.js'
 import { QueueOptions } from '../runtime/ipc/queue.js'
 import { AioQueue } from './queue.generated.js'
@@ -73,3 +74,4 @@ export class AioJoinableQueue<T = unknown> extends AioQueue<T> {
 }
 registerType('AioJoinableQueue', (state) => AioJoinableQueue.fromCore(JoinableQueueCore.rebuild(state)))
 registerWrapper(JoinableQueueCore, (core) => AioJoinableQueue.fromCore(core))
+registerHostedType('JoinableQueue', { cls: AioJoinableQueue as unknown as new (...args: any[]) => object, methods: { put: { params: 3, coro: true, composite: false }, get: { params: 2, coro: true, composite: false }, putNowait: { params: 1, coro: true, composite: true }, getNowait: { params: 0, coro: true, composite: true }, qsize: { params: 0, coro: false, composite: false }, empty: { params: 0, coro: false, composite: false }, full: { params: 0, coro: false, composite: false }, taskDone: { params: 0, coro: false, composite: false }, join: { params: 1, coro: true, composite: false } }, properties: {} })

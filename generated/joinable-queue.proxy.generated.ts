@@ -3,8 +3,6 @@
 // regenerate: npm run generate
 
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/manager/proxy.js'
-import { registerHostedType } from '../runtime/manager/manager-types.js'
-import { AioJoinableQueue } from './joinable-queue.generated.js'
 import { CORE, registerType, registerWrapper } from '../runtime/core/transfer.js'
 import type { CoroOptions } from '../runtime/core/wait.js'
 import { checkTimeout } from '../runtime/core/args.js'
@@ -69,5 +67,3 @@ export class AioJoinableQueueProxy<T = unknown> extends AioQueueProxy<T> {
 registerType('AioJoinableQueueProxy', (state) => (ProxyCore.referent(state) as AioJoinableQueueProxy | undefined) ?? AioJoinableQueueProxy.fromCore(ProxyCore.rebuild(state)))
 registerWrapper(ProxyCore, (core) => wrapProxy(core))
 PROXY_CLASSES.set('JoinableQueue', AioJoinableQueueProxy as unknown as new (core: ProxyCore) => unknown)
-// What a server hosting a AioJoinableQueue lets its proxies call.
-registerHostedType('JoinableQueue', { cls: AioJoinableQueue as unknown as new (...args: any[]) => object, methods: { put: { params: 3, coro: true, composite: false }, get: { params: 2, coro: true, composite: false }, putNowait: { params: 1, coro: true, composite: true }, getNowait: { params: 0, coro: true, composite: true }, qsize: { params: 0, coro: false, composite: false }, empty: { params: 0, coro: false, composite: false }, full: { params: 0, coro: false, composite: false }, taskDone: { params: 0, coro: false, composite: false }, join: { params: 1, coro: true, composite: false } }, properties: {} })

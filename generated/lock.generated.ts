@@ -8,6 +8,7 @@ import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/core
 import { checkBoolean, checkTimeout, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
 import { guard, holding, coroHolding } from '../runtime/core/guard.js'
+import { registerHostedType } from '../runtime/manager/manager-types.js'
 import { ValueError } from '../runtime/core/errors.js'
 let wrapping: LockCore | undefined
 
@@ -140,3 +141,4 @@ export class AioLock {
 }
 registerType('AioLock', (state) => AioLock.fromCore(LockCore.rebuild(state)))
 registerWrapper(LockCore, (core) => AioLock.fromCore(core))
+registerHostedType('Lock', { cls: AioLock as unknown as new (...args: any[]) => object, methods: { acquire: { params: 2, coro: true, composite: false }, release: { params: 0, coro: true, composite: false } }, properties: {}, track: 'acquire' })

@@ -4,8 +4,6 @@
 
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/manager/proxy.js'
 import { BaseProxy } from '../runtime/manager/proxy-base.js'
-import { registerHostedType } from '../runtime/manager/manager-types.js'
-import { AioLock } from './lock.generated.js'
 import { CORE, registerType, registerWrapper } from '../runtime/core/transfer.js'
 import type { CoroOptions } from '../runtime/core/wait.js'
 import { checkBoolean, checkTimeout } from '../runtime/core/args.js'
@@ -101,5 +99,3 @@ export class AioLockProxy extends BaseProxy {
 registerType('AioLockProxy', (state) => (ProxyCore.referent(state) as AioLockProxy | undefined) ?? AioLockProxy.fromCore(ProxyCore.rebuild(state)))
 registerWrapper(ProxyCore, (core) => wrapProxy(core))
 PROXY_CLASSES.set('Lock', AioLockProxy as unknown as new (core: ProxyCore) => unknown)
-// What a server hosting a AioLock lets its proxies call.
-registerHostedType('Lock', { cls: AioLock as unknown as new (...args: any[]) => object, methods: { acquire: { params: 2, coro: true, composite: false }, release: { params: 0, coro: true, composite: false } }, properties: {}, track: 'acquire' })

@@ -8,6 +8,7 @@ import { PENDING, blockOn, coroBlockOn, type CoroOptions, type Pending } from '.
 import { checkBoolean, checkTimeout, checkInteger, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
 import { holding } from '../runtime/core/guard.js'
+import { registerHostedType } from '../runtime/manager/manager-types.js'
 import { Empty, Full, ValueError } from '../runtime/core/errors.js'
 import { QueueOptions } from '../runtime/ipc/queue.js'
 let wrapping: QueueCore | undefined
@@ -259,3 +260,4 @@ export class AioQueue<T = unknown> {
 }
 registerType('AioQueue', (state) => AioQueue.fromCore(QueueCore.rebuild(state)))
 registerWrapper(QueueCore, (core) => AioQueue.fromCore(core))
+registerHostedType('Queue', { cls: AioQueue as unknown as new (...args: any[]) => object, methods: { put: { params: 3, coro: true, composite: false }, get: { params: 2, coro: true, composite: false }, putNowait: { params: 1, coro: true, composite: true }, getNowait: { params: 0, coro: true, composite: true }, qsize: { params: 0, coro: false, composite: false }, empty: { params: 0, coro: false, composite: false }, full: { params: 0, coro: false, composite: false } }, properties: {} })

@@ -4,8 +4,6 @@
 
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/manager/proxy.js'
 import { BaseProxy } from '../runtime/manager/proxy-base.js'
-import { registerHostedType } from '../runtime/manager/manager-types.js'
-import { AioQueue } from './queue.generated.js'
 import { CORE, registerType, registerWrapper } from '../runtime/core/transfer.js'
 import type { CoroOptions } from '../runtime/core/wait.js'
 import { checkBoolean, checkTimeout, checkSignal } from '../runtime/core/args.js'
@@ -172,5 +170,3 @@ export class AioQueueProxy<T = unknown> extends BaseProxy {
 registerType('AioQueueProxy', (state) => (ProxyCore.referent(state) as AioQueueProxy | undefined) ?? AioQueueProxy.fromCore(ProxyCore.rebuild(state)))
 registerWrapper(ProxyCore, (core) => wrapProxy(core))
 PROXY_CLASSES.set('Queue', AioQueueProxy as unknown as new (core: ProxyCore) => unknown)
-// What a server hosting a AioQueue lets its proxies call.
-registerHostedType('Queue', { cls: AioQueue as unknown as new (...args: any[]) => object, methods: { put: { params: 3, coro: true, composite: false }, get: { params: 2, coro: true, composite: false }, putNowait: { params: 1, coro: true, composite: true }, getNowait: { params: 0, coro: true, composite: true }, qsize: { params: 0, coro: false, composite: false }, empty: { params: 0, coro: false, composite: false }, full: { params: 0, coro: false, composite: false } }, properties: {} })

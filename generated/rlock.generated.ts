@@ -8,6 +8,7 @@ import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/core
 import { checkBoolean, checkTimeout, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
 import { guard, holding, coroHolding } from '../runtime/core/guard.js'
+import { registerHostedType } from '../runtime/manager/manager-types.js'
 import { RuntimeError } from '../runtime/core/errors.js'
 let wrapping: RLockCore | undefined
 
@@ -140,3 +141,4 @@ export class AioRLock {
 }
 registerType('AioRLock', (state) => AioRLock.fromCore(RLockCore.rebuild(state)))
 registerWrapper(RLockCore, (core) => AioRLock.fromCore(core))
+registerHostedType('RLock', { cls: AioRLock as unknown as new (...args: any[]) => object, methods: { acquire: { params: 2, coro: true, composite: false }, release: { params: 0, coro: true, composite: false } }, properties: {}, track: 'acquire' })

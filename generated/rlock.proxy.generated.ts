@@ -4,8 +4,6 @@
 
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/manager/proxy.js'
 import { BaseProxy } from '../runtime/manager/proxy-base.js'
-import { registerHostedType } from '../runtime/manager/manager-types.js'
-import { AioRLock } from './rlock.generated.js'
 import { CORE, registerType, registerWrapper } from '../runtime/core/transfer.js'
 import type { CoroOptions } from '../runtime/core/wait.js'
 import { checkBoolean, checkTimeout } from '../runtime/core/args.js'
@@ -101,5 +99,3 @@ export class AioRLockProxy extends BaseProxy {
 registerType('AioRLockProxy', (state) => (ProxyCore.referent(state) as AioRLockProxy | undefined) ?? AioRLockProxy.fromCore(ProxyCore.rebuild(state)))
 registerWrapper(ProxyCore, (core) => wrapProxy(core))
 PROXY_CLASSES.set('RLock', AioRLockProxy as unknown as new (core: ProxyCore) => unknown)
-// What a server hosting a AioRLock lets its proxies call.
-registerHostedType('RLock', { cls: AioRLock as unknown as new (...args: any[]) => object, methods: { acquire: { params: 2, coro: true, composite: false }, release: { params: 0, coro: true, composite: false } }, properties: {}, track: 'acquire' })

@@ -8,6 +8,7 @@ import { PENDING, blockOn, coroBlockOn, type CoroOptions } from '../runtime/core
 import { checkBoolean, checkTimeout, checkInteger, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
 import { guard, holding, coroHolding } from '../runtime/core/guard.js'
+import { registerHostedType } from '../runtime/manager/manager-types.js'
 let wrapping: SemaphoreCore | undefined
 
 /** A counting semaphore (Python's multiprocessing.Semaphore): acquire takes a unit, waiting while the count is 0; release gives one back, and may raise the count past its initial value. */
@@ -151,3 +152,4 @@ export class AioSemaphore {
 }
 registerType('AioSemaphore', (state) => AioSemaphore.fromCore(SemaphoreCore.rebuild(state)))
 registerWrapper(SemaphoreCore, (core) => AioSemaphore.fromCore(core))
+registerHostedType('Semaphore', { cls: AioSemaphore as unknown as new (...args: any[]) => object, methods: { acquire: { params: 2, coro: true, composite: false }, release: { params: 1, coro: true, composite: false }, getValue: { params: 0, coro: false, composite: false } }, properties: {}, track: 'acquire' })

@@ -4,8 +4,6 @@
 
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/manager/proxy.js'
 import { BaseProxy } from '../runtime/manager/proxy-base.js'
-import { registerHostedType } from '../runtime/manager/manager-types.js'
-import { AioSemaphore } from './semaphore.generated.js'
 import { CORE, registerType, registerWrapper } from '../runtime/core/transfer.js'
 import type { CoroOptions } from '../runtime/core/wait.js'
 import { checkBoolean, checkTimeout, checkInteger } from '../runtime/core/args.js'
@@ -124,5 +122,3 @@ export class AioSemaphoreProxy extends BaseProxy {
 registerType('AioSemaphoreProxy', (state) => (ProxyCore.referent(state) as AioSemaphoreProxy | undefined) ?? AioSemaphoreProxy.fromCore(ProxyCore.rebuild(state)))
 registerWrapper(ProxyCore, (core) => wrapProxy(core))
 PROXY_CLASSES.set('Semaphore', AioSemaphoreProxy as unknown as new (core: ProxyCore) => unknown)
-// What a server hosting a AioSemaphore lets its proxies call.
-registerHostedType('Semaphore', { cls: AioSemaphore as unknown as new (...args: any[]) => object, methods: { acquire: { params: 2, coro: true, composite: false }, release: { params: 1, coro: true, composite: false }, getValue: { params: 0, coro: false, composite: false } }, properties: {}, track: 'acquire' })

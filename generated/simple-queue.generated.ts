@@ -7,6 +7,7 @@ import { SimpleQueueCore } from '../runtime/ipc/queue.js'
 import { PENDING, blockOn, coroBlockOn, type CoroOptions, type Pending } from '../runtime/core/wait.js'
 import { checkSignal, deadlineOf } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
+import { registerHostedType } from '../runtime/manager/manager-types.js'
 import { ValueError } from '../runtime/core/errors.js'
 import { QueueOptions } from '../runtime/ipc/queue.js'
 let wrapping: SimpleQueueCore | undefined
@@ -141,3 +142,4 @@ export class AioSimpleQueue<T = unknown> {
 }
 registerType('AioSimpleQueue', (state) => AioSimpleQueue.fromCore(SimpleQueueCore.rebuild(state)))
 registerWrapper(SimpleQueueCore, (core) => AioSimpleQueue.fromCore(core))
+registerHostedType('SimpleQueue', { cls: AioSimpleQueue as unknown as new (...args: any[]) => object, methods: { put: { params: 1, coro: true, composite: false }, get: { params: 0, coro: true, composite: false }, empty: { params: 0, coro: false, composite: false } }, properties: {} })

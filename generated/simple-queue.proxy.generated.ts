@@ -4,8 +4,6 @@
 
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/manager/proxy.js'
 import { BaseProxy } from '../runtime/manager/proxy-base.js'
-import { registerHostedType } from '../runtime/manager/manager-types.js'
-import { AioSimpleQueue } from './simple-queue.generated.js'
 import { CORE, registerType, registerWrapper } from '../runtime/core/transfer.js'
 import type { CoroOptions } from '../runtime/core/wait.js'
 import type { QueueOptions } from '../runtime/ipc/queue.js'
@@ -84,5 +82,3 @@ export class AioSimpleQueueProxy<T = unknown> extends BaseProxy {
 registerType('AioSimpleQueueProxy', (state) => (ProxyCore.referent(state) as AioSimpleQueueProxy | undefined) ?? AioSimpleQueueProxy.fromCore(ProxyCore.rebuild(state)))
 registerWrapper(ProxyCore, (core) => wrapProxy(core))
 PROXY_CLASSES.set('SimpleQueue', AioSimpleQueueProxy as unknown as new (core: ProxyCore) => unknown)
-// What a server hosting a AioSimpleQueue lets its proxies call.
-registerHostedType('SimpleQueue', { cls: AioSimpleQueue as unknown as new (...args: any[]) => object, methods: { put: { params: 1, coro: true, composite: false }, get: { params: 0, coro: true, composite: false }, empty: { params: 0, coro: false, composite: false } }, properties: {} })

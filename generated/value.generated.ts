@@ -8,6 +8,7 @@ import { PENDING, blockOn, coroBlockOn, type CoroOptions, type Pending } from '.
 import { checkBoolean, checkTimeout, checkString, checkSignal, deadlineOf, type Timeout } from '../runtime/core/args.js'
 import { CORE, REDUCE, registerType, registerWrapper, type Reduced } from '../runtime/core/transfer.js'
 import { guard, holding, coroHolding } from '../runtime/core/guard.js'
+import { registerHostedType } from '../runtime/manager/manager-types.js'
 import { ValueError } from '../runtime/core/errors.js'
 import { Typecode, Element, LockOption, ValueOf } from '../runtime/sync/sharedctypes.js'
 import type { AioLock } from './lock.generated.js'
@@ -174,3 +175,4 @@ export class AioValue<C extends Typecode = any> {
 }
 registerType('AioValue', (state) => AioValue.fromCore(ValueCore.rebuild(state)))
 registerWrapper(ValueCore, (core) => AioValue.fromCore(core))
+registerHostedType('Value', { cls: AioValue as unknown as new (...args: any[]) => object, methods: {}, properties: { value: { set: true } } })

@@ -4,8 +4,6 @@
 
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from '../runtime/manager/proxy.js'
 import { BaseProxy } from '../runtime/manager/proxy-base.js'
-import { registerHostedType } from '../runtime/manager/manager-types.js'
-import { AioValue } from './value.generated.js'
 import { CORE, registerType, registerWrapper } from '../runtime/core/transfer.js'
 import type { Typecode, Element, LockOption, ValueOf } from '../runtime/sync/sharedctypes.js'
 /** A proxy of a AioValue held by a manager server (typeid 'Value'): the spawn context's primitives and AioManager's are these. It travels to processes of either context. One number in shared memory (Python's multiprocessing.Value), guarded by an AioRLock unless created with `lock: false`. Reading and writing `value` is atomic for one access; `value += 1` is not: wrap it in `using _ = v.hold()`. */
@@ -41,5 +39,3 @@ export class AioValueProxy<C extends Typecode = any> extends BaseProxy {
 registerType('AioValueProxy', (state) => (ProxyCore.referent(state) as AioValueProxy | undefined) ?? AioValueProxy.fromCore(ProxyCore.rebuild(state)))
 registerWrapper(ProxyCore, (core) => wrapProxy(core))
 PROXY_CLASSES.set('Value', AioValueProxy as unknown as new (core: ProxyCore) => unknown)
-// What a server hosting a AioValue lets its proxies call.
-registerHostedType('Value', { cls: AioValue as unknown as new (...args: any[]) => object, methods: {}, properties: { value: { set: true } } })

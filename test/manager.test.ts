@@ -1028,7 +1028,7 @@ test("puts into a manager's queue that fail (full, timed out) keep nothing of th
   const { status, stdout, stderr } = await runNode(`
     import { execFile } from 'node:child_process'
     import { Server } from ${JSON.stringify(new URL('../runtime/manager/manager-server.js', import.meta.url).href)}
-    import ${JSON.stringify(new URL('../generated/queue.proxy.generated.js', import.meta.url).href)}
+    import ${JSON.stringify(new URL('../generated/queue.generated.js', import.meta.url).href)}
     import ${JSON.stringify(new URL('../runtime/manager/containers.js', import.meta.url).href)}
     const s = new Server({ address: ${JSON.stringify(address)}, authkey: Buffer.from('kk').toString('hex'), lanes: true })
     await s.listen()

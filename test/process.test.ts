@@ -5,7 +5,10 @@ import {
   AioArray, AioBarrier, AioCondition, AioEvent, AioLock, AioProcess, AioRLock, AioSemaphore, AioValue,
   NotImplementedError, ValueError, currentProcess, getContext,
 } from '../generated/index.generated.js'
-import { ENTRY, LONG, STYLES, call, joined, runNode, start } from './helpers.js'
+import { ENTRY, LONG, STYLES, call, joined, runNode, runNodeWith, start } from './helpers.js'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 const TARGETS = new URL('./targets.js', import.meta.url)
 
@@ -185,6 +188,56 @@ test('getContext: thread is the default, spawn makes processes and proxies, fork
   t.throws(() => getContext('fork'), { instanceOf: NotImplementedError, message: /'fork' start method is not supported/ })
   t.throws(() => getContext('bogus'), { instanceOf: ValueError, message: "cannot find context for 'bogus'" })
   t.is(currentProcess().name, 'MainProcess')
+})
+
+test('a spawned process loads the library\'s portable part (its proxies), not the whole index, and every kind of proxy rebuilds there', async (t) => {
+  // Every module each process loads, logged by a loader hook that the spawned process inherits
+  // with the parent's flags.
+  const dir = await mkdtemp(join(tmpdir(), 'aio-loads-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const log = join(dir, 'loads.log')
+  const hooks = `import { appendFileSync } from 'node:fs'
+    export async function load(url, context, next) {
+      appendFileSync(${JSON.stringify(log)}, process.pid + ' ' + url + '\\n')
+      return next(url, context)
+    }`
+  const register = `import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hooks)}`)})`
+  const script = `
+    const { getContext } = await import(${ENTRY})
+    const ctx = getContext('spawn')
+    const q = ctx.AioQueue(), inbox = ctx.AioQueue(), lock = ctx.AioLock(), ev = ctx.AioEvent(), value = ctx.AioValue('i', 41)
+    const [a, b] = ctx.AioPipe()
+    inbox.put({ inside: ctx.AioSemaphore(0) })
+    const p = ctx.AioProcess({
+      target: async (q, inbox, lock, ev, value, b) => {
+        const { inside } = inbox.get(true, 60_000)
+        inside.release()
+        lock.acquire()
+        value.value += 1
+        lock.release()
+        ev.set()
+        b.send('over the pipe')
+        q.put(process.pid)
+      },
+      args: [q, inbox, lock, ev, value, b],
+    })
+    p.start()
+    const pid = await q.coro_get(true, 60_000)
+    p.join(60_000)
+    const inside = ${'`'}\${a.recv()} \${value.value} \${ev.isSet()} \${lock.acquire(false)}${'`'}
+    console.log(JSON.stringify({ pid, parent: process.pid, exitcode: p.exitcode, inside }))`
+  const r = await runNodeWith(['--import', `data:text/javascript,${encodeURIComponent(register)}`, '--input-type=module', '-e', script])
+  t.is(r.status, 0, r.stderr)
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!)
+  t.is(out.exitcode, 0)
+  t.is(out.inside, 'over the pipe 42 true true')
+  const lines = (await readFile(log, 'utf8')).trim().split('\n').map((l) => l.split(' '))
+  const loads = (pid: number) => lines.filter(([p]) => Number(p) === pid).map(([, url]) => url)
+  // The log sees the parent load the index: it can see the child load it too.
+  t.true(loads(out.parent).some((u) => u.endsWith('/dist/lib/index.js')))
+  const child = loads(out.pid)
+  t.true(child.some((u) => u.endsWith('/dist/lib/spawn-main.js')), child.join('\n'))
+  t.false(child.some((u) => u.endsWith('/dist/lib/index.js')), child.join('\n'))
 })
 
 test('a target may use `using` and `await using`: TypeScript\'s disposal helpers travel with it', async (t) => {

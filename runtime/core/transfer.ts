@@ -60,10 +60,18 @@ export function wrapCore<T = unknown>(core: object): T {
 // A new thread or process loads them before it rebuilds anything: its parent names them, so the
 // runtime never imports generated/ (DESIGN.md, runtime layers).
 const classModules = new Set<string>()
+/** A class module's portable part, by the module: what a spawned process loads in its place. */
+const portableParts = new Map<string, string>()
 
-/** Called on load by a module that registers classes (a generated index): children load it too. */
-export function registerClassModule(url: string): void {
-  classModules.add(realUrl(url))
+/**
+ * Called on load by a module that registers classes (a generated index): children load it too.
+ * `portable`, when given, is the part of it that registers the classes able to reach another
+ * process (proxies): a spawned process loads that part only (portableModuleList).
+ */
+export function registerClassModule(url: string, portable?: string): void {
+  const real = realUrl(url)
+  classModules.add(real)
+  if (portable) portableParts.set(real, realUrl(portable))
 }
 
 /**
@@ -83,6 +91,15 @@ function realUrl(url: string): string {
 /** The class modules this thread knows of, for a child it starts. */
 export function classModuleList(): string[] {
   return [...classModules]
+}
+
+/**
+ * The class modules for a spawned process: each one's portable part where it has one. Only
+ * proxies (and a user's own portable classes) can reach another process, so that is all such a
+ * process rebuilds; code of its own that imports the library loads the rest.
+ */
+export function portableModuleList(): string[] {
+  return [...new Set([...classModules].map((url) => portableParts.get(url) ?? url))]
 }
 
 /** Notes the class modules a parent named, for loadClassModules() later. */

@@ -122,7 +122,7 @@ export class ManagerCore implements Waiter {
     this.checkNotPython('start()')
     const options = this.options()
     if (Array.isArray(options.address) && options.address[1] === 0) throw new ValueError('start() needs a fixed port (port 0 is for serveForever(), which reports the port it got)')
-    this.server = new ProcessCore({ target: { module: SERVER(), name: 'runServer' }, args: [{ ...options, exitWithParent: true }], name: 'SyncManager', daemon: true, startMethod: 'spawn' })
+    this.server = new ProcessCore({ target: { module: SERVER(), name: 'runServer' }, args: [{ ...options, exitWithParent: true }], name: 'SyncManager', daemon: true, startMethod: 'spawn', allClasses: true })
     this.server.start()
     this.role = 'start'
     return { i32: new Int32Array(new SharedArrayBuffer(4)), waitIndex: 0, waitValue: 0, deadline: performance.now() + 30_000 }

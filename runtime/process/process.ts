@@ -23,7 +23,7 @@ import { livenessTable } from '../core/liveness.js'
 import { provideSupervisor, upstreamPort } from '../ipc/feeder-client.js'
 import { park, type Pending, type Waiter, beforeNextBlock, blockOn, coroBlockOn, dueAt } from '../core/wait.js'
 import { ProcessError, ValueError } from '../core/errors.js'
-import { classModuleList, reduceTree } from '../core/transfer.js'
+import { classModuleList, portableModuleList, reduceTree } from '../core/transfer.js'
 import { currentProcess, nextChildIdentity } from '../core/current.js'
 import { checkFunction } from '../core/args.js'
 import { functionSource } from '../core/function-source.js'
@@ -69,6 +69,11 @@ export interface ProcessOptions<A extends unknown[] = any[]> {
   exitNotify?: SharedArrayBuffer
   /** @internal The target loads the library's classes itself when it needs them (a pool worker). */
   lazyRegistry?: boolean
+  /**
+   * @internal A spawned process that loads every class module, not only their portable parts
+   * (transfer.ts portableModuleList): a manager server, which hosts the classes.
+   */
+  allClasses?: boolean
   /** @internal A spawned process's DATA_IN_FD and DATA_OUT_FD are relayed to this shared-memory pipe end (a spawn pool worker). */
   relay?: RelayEnds
   /** @internal See ProcessData.untrackedFds. */
@@ -95,7 +100,7 @@ const bootstrapUrl = new URL('./bootstrap.js', import.meta.url)
 export function supervisorWorker(): Worker {
   if (!supervisor) {
     const upstream = upstreamPort()
-    const workerData: SupervisorData = { liveness: livenessTable(), upstream, classModules: classModuleList() }
+    const workerData: SupervisorData = { liveness: livenessTable(), upstream, classModules: classModuleList(), portableModules: portableModuleList() }
     const transferList = upstream ? [upstream] : []
     // Untracked: Node's fd tracking is inherited (a worker tracks when any thread above it does),
     // so a tracking supervisor would make the manager server it starts track its fast lanes'
@@ -206,6 +211,7 @@ export class ProcessCore implements Waiter {
   private readonly resourceLimits: ResourceLimits | undefined
   private readonly exitNotify: SharedArrayBuffer | undefined
   private readonly lazyRegistry: boolean | undefined
+  private readonly allClasses: boolean | undefined
   private readonly relay: RelayEnds | undefined
   private readonly untrackedFds: boolean | undefined
   private readonly direct: boolean | undefined
@@ -219,7 +225,7 @@ export class ProcessCore implements Waiter {
   private readonly id = nextId++
 
   constructor(options: ProcessOptions) {
-    const { target, args = [], name, daemon, resourceLimits, exitNotify, lazyRegistry, preload, startMethod = 'thread', relay, untrackedFds, direct } = options
+    const { target, args = [], name, daemon, resourceLimits, exitNotify, lazyRegistry, allClasses, preload, startMethod = 'thread', relay, untrackedFds, direct } = options
     if (preload !== undefined && !Array.isArray(preload)) throw new TypeError('preload must be an array of module specifiers or URLs')
     this.preload = preload?.map((m, i) => moduleSpecifier(`preload[${i}]`, m))
     if (startMethod !== 'thread' && startMethod !== 'spawn') throw new ValueError(`cannot find context for '${String(startMethod)}'`)
@@ -236,6 +242,7 @@ export class ProcessCore implements Waiter {
     this.resourceLimits = resourceLimits
     this.exitNotify = exitNotify
     this.lazyRegistry = lazyRegistry
+    this.allClasses = allClasses
     this.relay = relay
     this.untrackedFds = untrackedFds
     this.direct = direct
@@ -280,7 +287,7 @@ export class ProcessCore implements Waiter {
       lazyRegistry: this.lazyRegistry,
       untrackedFds: this.untrackedFds,
       preload: this.preload,
-      classModules: classModuleList(),
+      classModules: this.startMethod === 'spawn' && !this.allClasses ? portableModuleList() : classModuleList(),
       env: { ...process.env },
     }
   }

@@ -141,6 +141,8 @@ export interface SupervisorData {
   /** The port to the thread's own supervisor's broker, when this thread is a process itself. */
   upstream?: MessagePort
   classModules: string[]
+  /** What a spawned spare loads while it waits (transfer.ts portableModuleList). */
+  portableModules: string[]
 }
 
 /** Start process `id`: `sab` is its state buffer; word 0 of `exitNotify` is bumped when it ends. */

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url'
 import { readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 
-const { liveness, upstream, classModules } = workerData as SupervisorData
+const { liveness, upstream, classModules, portableModules } = workerData as SupervisorData
 upstream?.unref()
 installLivenessTable(liveness)
 
@@ -325,7 +325,8 @@ function knowsPdeathsig(path: string): boolean {
 }
 
 function startProcess(execArgv: string[] = []): ChildProcess {
-  // The class modules go as arguments, so that a spare loads them while it waits. Fd PARENT_FD
+  // The class modules go as arguments (their portable parts: what a spawned process loads), so
+  // that a spare loads them while it waits. Fd PARENT_FD
   // is a pipe whose end here stays open, unread, for the child's life: it tells the child when
   // this process is gone.
   const stdio: StdioOptions = ['ignore', 'inherit', 'inherit', 'ipc']
@@ -333,7 +334,7 @@ function startProcess(execArgv: string[] = []): ChildProcess {
   stdio[DATA_IN_FD] = 'pipe'
   stdio[DATA_OUT_FD] = 'pipe'
   const kernel = setprivPath()
-  const node = [process.execPath, ...workerExecArgv(), ...execArgv, spawnMain, ...(kernel ? [KERNEL_WATCH_ARG] : []), ...classModules]
+  const node = [process.execPath, ...workerExecArgv(), ...execArgv, spawnMain, ...(kernel ? [KERNEL_WATCH_ARG] : []), ...portableModules]
   const [file, ...args] = kernel ? [kernel, '--pdeathsig', 'KILL', '--', ...node] : node
   const child = spawnChild(file, args, { stdio, serialization: 'advanced' })
   // A spawn that failed at once (EMFILE: no fd for its pipes) has no stdio and no channel; its
