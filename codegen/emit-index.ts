@@ -105,10 +105,9 @@ type ClassModel = SpecModel['classes'][number]
 
 /**
  * The library's portable module: every proxy class, the containers' (dict, list, Namespace), and
- * AioConnection.
- * A spawned process loads it in place of the index (transfer.ts registerClassModule): a proxy is
- * all that can reach another process, and the rest of the index cost a first spawned process
- * ~20 ms to load.
+ * AioConnection. A spawned process loads it in place of the index (transfer.ts
+ * registerClassModule): a proxy is all that can reach another process, and the rest of the index
+ * cost a first spawned process ~17 ms to load.
  */
 export function emitPortable(spec: SpecModel, target: Target): string {
   const proxied = [...spec.classes].filter((c) => c.proxy).sort((a, b) => a.name.localeCompare(b.name))

@@ -133,6 +133,32 @@ test('an uncaught error prints "Process <name>:" and the stack to stderr, like P
   t.regex(r.stderr, /Process worker-x:\nError: kaboom\n\s+at boom/)
 })
 
+test('a thread\'s first processes do not wait for its supervisor: it makes their threads itself, and their ends are reported as any process\'s', async (t) => {
+  // One script per kind of end: each process is the first of a fresh Node.
+  const ends = {
+    put: 'q.put(1)',
+    exit: 'process.exit(7)',
+    kill: 'q.put(1); for (;;);',
+    terminate: 'q.put(1); for (;;);',
+  }
+  for (const [end, body] of Object.entries(ends)) {
+    const r = await runNode(`
+      import { AioProcess, AioQueue } from ${ENTRY}
+      const q = new AioQueue()
+      const p = new AioProcess({ target: (q) => { ${body} }, args: [q] })
+      p.start()
+      // Its thread is this process's first: the supervisor's would have come first.
+      const pid = p.pid
+      if (${JSON.stringify(end)} !== 'exit') await q.coro_get(true, 60_000)
+      if (${JSON.stringify(end)} === 'kill') p.kill()
+      if (${JSON.stringify(end)} === 'terminate') p.terminate()
+      p.join(60_000)
+      console.log(JSON.stringify({ pid, exitcode: p.exitcode }))`)
+    t.is(r.status, 0, r.stderr)
+    t.deepEqual(JSON.parse(r.stdout.trim().split('\n').pop()!), { pid: 1, exitcode: { put: 0, exit: 7, kill: -9, terminate: -15 }[end] }, end)
+  }
+})
+
 test('non-daemon processes keep Node alive until they end; daemon ones do not', async (t) => {
   const entry = JSON.stringify(new URL('../generated/index.generated.js', import.meta.url).href)
   const script = (daemon: boolean) => `

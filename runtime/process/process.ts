@@ -106,8 +106,7 @@ export function supervisorWorker(): Worker {
     // so a tracking supervisor would make the manager server it starts track its fast lanes'
     // FIFOs too (ProcessData.untrackedFds). It opens no fds of its own; the process threads it
     // starts still track theirs (trackUnmanagedFds: true there).
-    const main = new URL('./supervisor-thread.js', import.meta.url)
-    if (!existsSync(main)) throw new ProcessError(`cannot start a process: the library's file ${fileURLToPath(main)} is missing. aioprocessing starts its threads and processes from its own files: if your app is bundled, keep aioprocessing external (esbuild --packages=external or --external:aioprocessing)`)
+    const main = libraryFile('./supervisor-thread.js')
     supervisor = createWorker((execArgv) => new Worker(main, { workerData, transferList, execArgv, trackUnmanagedFds: false }))
     supervisor.on('message', (m: FromSupervisor) => {
       switch (m.op) {
@@ -134,6 +133,13 @@ export function supervisorWorker(): Worker {
     for (const m of unwatched.splice(0)) handOver(supervisor, m)
   }
   return supervisor
+}
+
+/** A file of the library's that a thread it starts runs first; a clear error when it is not there (an app that bundled the library). */
+function libraryFile(name: string): URL {
+  const url = new URL(name, import.meta.url)
+  if (!existsSync(url)) throw new ProcessError(`cannot start a process: the library's file ${fileURLToPath(url)} is missing. aioprocessing starts its threads and processes from its own files: if your app is bundled, keep aioprocessing external (esbuild --packages=external or --external:aioprocessing)`)
+  return url
 }
 
 function watch(m: WatchMessage): void {
@@ -257,7 +263,7 @@ export class ProcessCore implements Waiter {
     if (Atomics.load(this.i32, STATE) !== INITIAL) throw new ValueError('cannot start a process twice')
     if (currentProcess().daemon) throw new ValueError('daemonic processes are not allowed to have children')
     if (this.target === undefined) throw new TypeError('target is required: a self-contained function or { module, name }')
-    if (supervisor === undefined && this.direct && this.daemon && this.startMethod === 'thread') return this.startDirect()
+    if (supervisor === undefined && this.mayStartDirect()) return this.startDirect()
     const data = this.data()
     const sup = supervisorWorker()
     // STARTED before the supervisor can see the message: its STOPPED must never be overwritten.
@@ -294,6 +300,8 @@ export class ProcessCore implements Waiter {
 
   /** start() without a supervisor: this thread creates the worker, and the supervisor watches it (see above). */
   private startDirect(): void {
+    // The supervisor comes later, from the same folder: an app that bundled the library learns now.
+    libraryFile('./supervisor-thread.js')
     const feeder = new MessageChannel()
     const data: ProcessData = { ...this.data(), feeder: feeder.port2, liveness: livenessTable(), state: this.i32.buffer as SharedArrayBuffer }
     Atomics.store(this.i32, OWN_CODE, UNSET)
@@ -326,14 +334,28 @@ export class ProcessCore implements Waiter {
       if (m === LOADED && supervisor === undefined) setTimeout(() => void supervisorWorker(), SUPERVISOR_DELAY_MS).unref()
     })
     worker.once('exit', () => void supervisorWorker())
-    // A daemon: it does not keep this thread alive (after the listeners, which would ref it again).
-    worker.unref()
+    // A daemon does not keep this thread alive (after the listeners, which would ref it again);
+    // a non-daemon does, as Python joins it at exit.
+    if (this.daemon) worker.unref()
     Atomics.store(this.i32, PID, worker.threadId)
     Atomics.notify(this.i32, PID)
     live.set(this.id, this)
     watch({ op: 'watch', id: this.id, sab: this.i32.buffer as SharedArrayBuffer, threadId: worker.threadId, port: feeder.port1, exitNotify: this.exitNotify })
     this.target = undefined
     this.args = []
+  }
+
+  /**
+   * Whether this thread may create the worker itself while it has no supervisor (see above): a
+   * pool's daemon workers, and a thread's first processes, which would otherwise wait for the
+   * supervisor's boot (a first process sent its first message ~185 ms after start(), against
+   * ~105 ms for a bare fork). Not one with resourceLimits, whose end by running out of memory
+   * only the thread that made it hears the code of, nor one with untracked fds (a broker).
+   */
+  private mayStartDirect(): boolean {
+    if (this.startMethod !== 'thread') return false
+    if (this.direct) return this.daemon
+    return this.resourceLimits === undefined && this.untrackedFds !== true
   }
 
   /** The supervisor ended (it failed): this process ended with it, with exitcode 1. */
