@@ -5,7 +5,7 @@
 import { ProxyCore, PROXY_CLASSES, wrapProxy } from './proxy.js'
 import { CORE, registerType, registerWrapper } from '../core/transfer.js'
 import { BaseProxy } from './proxy-base.js'
-import { DICT_METHODS, LIST_METHODS, NAMESPACE_METHODS } from './manager-types.js'
+import { DICT_METHODS, LIST_METHODS, NAMESPACE_METHODS } from './protocol.js'
 import type { CoroOptions } from '../core/wait.js'
 
 /** Parameter counts, so that a coro_ twin finds its `{ signal }` after them. */

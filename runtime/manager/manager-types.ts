@@ -11,7 +11,8 @@ import { QueueCore } from '../ipc/queue.js'
 import { CORE } from '../core/transfer.js'
 import { PENDING, coroBlockOn } from '../core/wait.js'
 import { checkBoolean, checkInteger, checkTimeout, deadlineOf, type Timeout } from '../core/args.js'
-import { PyTuple } from '../ipc/pickle.js'
+import { PyTuple } from '../ipc/py-tuple.js'
+import { DICT_METHODS, LIST_METHODS, NAMESPACE_METHODS } from './protocol.js'
 
 /**
  * `value` with its nodes replaced: a node (the value, then each part of what it holds) for which
@@ -452,13 +453,10 @@ function containerType(typeid: string, create: (args: unknown[]) => unknown, met
   }
 }
 
-export const DICT_METHODS = ['get', 'getitem', 'set', 'delete', 'has', 'keys', 'values', 'items', 'len', 'clear', 'pop', 'popitem', 'setdefault', 'update', 'copy'] as const
-export const LIST_METHODS = ['get', 'set', 'append', 'extend', 'insert', 'pop', 'remove', 'index', 'count', 'sort', 'reverse', 'len', 'slice', 'toArray', 'clear'] as const
-export const NAMESPACE_METHODS = ['getattr', 'setattr', 'delattr', 'hasattr', 'names'] as const
 
 /**
- * Every type a server can host. The generated proxy modules add the spec's classes (a user's own
- * too) with registerHostedType(); the container types are here.
+ * Every type a server can host. The library's generated class modules add its classes, and a
+ * user's generated proxy modules theirs, with registerHostedType(); the container types are here.
  */
 export const HOSTED: Record<string, HostedType> = {
   dict: containerType('dict', (args) => new HostedDict(args[0]), DICT_METHODS),

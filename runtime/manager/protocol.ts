@@ -78,3 +78,9 @@ export function localReferent(state: ProxyState): unknown {
   if (!local || !sameAddress(local.address, state.address)) return undefined
   return local.referent(state.id)
 }
+
+// What a container's proxy may call (containers.ts), and its server lets it (manager-types.ts):
+// here, not beside the server's containers, so that a spawned process loads none of those.
+export const DICT_METHODS = ['get', 'getitem', 'set', 'delete', 'has', 'keys', 'values', 'items', 'len', 'clear', 'pop', 'popitem', 'setdefault', 'update', 'copy'] as const
+export const LIST_METHODS = ['get', 'set', 'append', 'extend', 'insert', 'pop', 'remove', 'index', 'count', 'sort', 'reverse', 'len', 'slice', 'toArray', 'clear'] as const
+export const NAMESPACE_METHODS = ['getattr', 'setattr', 'delattr', 'hasattr', 'names'] as const

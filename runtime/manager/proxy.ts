@@ -17,7 +17,6 @@ import { isMainThread, threadId } from 'node:worker_threads'
 import { SyncPipe } from './sync-pipe.js'
 import { connectAttempt, connectBegin } from '../ipc/sockets.js'
 import { blockOn } from '../core/wait.js'
-import { functionSource } from '../core/function-source.js'
 import { flushSync, type Connection } from '../ipc/connection.js'
 import { AuthenticationError, OSError, ValueError } from '../core/errors.js'
 import { rebuildError, type ErrorRecord } from '../core/remote-error.js'
@@ -382,22 +381,6 @@ export function dropChannel(address: ProxyState['address'], authkey: string | nu
   const key = `${threadId} ${addressText(address)} ${authkey ?? ''}`
   channels.get(key)?.closeOwn()
   channels.delete(key)
-}
-
-/** Creates an object on a server; returns its proxy. */
-/** Constructor arguments: a function (a barrier's action) crosses as its source, as to a thread. */
-function creationArgs(args: unknown[]): unknown[] {
-  return args.map((a, i) => (typeof a === 'function' ? { __function__: functionSource(`argument ${i}`, a as (...x: unknown[]) => unknown, { argsOrModule: false }) } : a))
-}
-
-export function createRemote(address: ProxyState['address'], authkey: string | null, typeid: string, args: unknown[]): unknown {
-  const r = channelTo(address, authkey).call([0, OP_CREATE, typeid, creationArgs(args)]) as { id: number; typeid: string }
-  return wrapProxy(ProxyCore.created({ address, authkey, id: r.id, typeid: r.typeid }))
-}
-
-export async function coroCreateRemote(address: ProxyState['address'], authkey: string | null, typeid: string, args: unknown[], signal?: AbortSignal): Promise<unknown> {
-  const r = (await channelTo(address, authkey).coro_call([0, OP_CREATE, typeid, creationArgs(args)], signal)) as { id: number; typeid: string }
-  return wrapProxy(ProxyCore.created({ address, authkey, id: r.id, typeid: r.typeid }))
 }
 
 /** Python's Pipe() with both ends served by a server: proxies of two connected ends. */
