@@ -159,6 +159,24 @@ test('a thread\'s first processes do not wait for its supervisor: it makes their
   }
 })
 
+test('a first process\'s end is seen by a thread that polls isAlive() or exitcode without returning to its event loop', async (t) => {
+  // Found by an outside attack: a first process is made by its thread, and only the supervisor
+  // marks its end; the timer that starts the supervisor never ran in a loop like these.
+  for (const poll of ['isAlive', 'exitcode']) {
+    const r = await runNode(`
+      import { AioProcess } from ${ENTRY}
+      const p = new AioProcess({ target: () => {} })
+      p.start()
+      const nap = new Int32Array(new SharedArrayBuffer(4))
+      const until = Date.now() + 30_000
+      const running = () => (${JSON.stringify(poll)} === 'isAlive' ? p.isAlive() : p.exitcode === null)
+      while (running() && Date.now() < until) Atomics.wait(nap, 0, 0, 20) // Python's time.sleep(0.02)
+      console.log(JSON.stringify({ alive: p.isAlive(), exitcode: p.exitcode }))`)
+    t.is(r.status, 0, r.stderr)
+    t.deepEqual(JSON.parse(r.stdout.trim().split('\n').pop()!), { alive: false, exitcode: 0 }, poll)
+  }
+})
+
 test('non-daemon processes keep Node alive until they end; daemon ones do not', async (t) => {
   const entry = JSON.stringify(new URL('../generated/index.generated.js', import.meta.url).href)
   const script = (daemon: boolean) => `

@@ -377,12 +377,24 @@ export class ProcessCore implements Waiter {
 
   isAlive(): boolean {
     this.checkOpen()
+    this.watched()
     return Atomics.load(this.i32, STATE) === STARTED
   }
 
   get exitcode(): number | null {
     this.checkOpen()
+    this.watched()
     return Atomics.load(this.i32, STATE) === STOPPED ? Atomics.load(this.i32, EXITCODE) : null
+  }
+
+  /**
+   * A direct worker's end is marked by the supervisor alone: one is started now if none is yet,
+   * for a thread that polls isAlive() or exitcode without returning to its event loop (a loop
+   * that sleeps with Atomics.wait, as Python's `while p.is_alive(): time.sleep(0.1)`), which the
+   * timer that would start it never gets to run in.
+   */
+  private watched(): void {
+    if (this.worker !== undefined && supervisor === undefined && Atomics.load(this.i32, STATE) === STARTED) supervisorWorker()
   }
 
   get pid(): number | null {
