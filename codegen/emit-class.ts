@@ -3,7 +3,6 @@
 // Built as ts-morph structures; the statements of each member come from the model.
 
 import { Project, StructureKind, type ClassDeclarationStructure, type MethodDeclarationStructure, type OptionalKind, type ParameterDeclarationStructure, type GetAccessorDeclarationStructure, type SetAccessorDeclarationStructure, type JSDocStructure } from 'ts-morph'
-import { hostedSpec } from './emit-proxy.js'
 import { PARAM_TYPES, typeParamNames, type ClassModel, type MethodModel, type ParamModel, type SpecModel } from './model.js'
 import { CALL } from './load.js'
 
@@ -17,10 +16,10 @@ export interface Target {
   /** Import specifier of a core module named in the spec (its absolute path, resolved from the spec file). */
   core(module: string): string
   /**
-   * The library's own classes: each proxy module is the client only, the index tells a server what
-   * it hosts, and a portable module gathers the proxies, which is all that a spawned process loads
-   * (emit-index.ts emitPortable). A user's proxy module registers what a server hosts itself, as
-   * a server loads that module only.
+   * The library's own classes: each proxy module is the client only, each class's module tells a
+   * server what it hosts, and a portable module gathers the proxies, which is all that a spawned
+   * process loads (emit-index.ts emitPortable). A user's proxy module registers what a server
+   * hosts itself, as a server loads that module only.
    */
   portable?: boolean
 }
@@ -368,4 +367,18 @@ export function emitClass(cls: ClassModel, spec: SpecModel, target: Target): str
   file.insertStatements(0, importLines)
   file.formatText({ indentSize: 2, convertTabsToSpaces: true, semicolons: 'remove' as any })
   return HEADER(cls.specFile) + '\n' + file.getFullText()
+}
+
+/** The methods of a proxied class that its proxy has. */
+export function shown(cls: ClassModel): MethodModel[] {
+  return cls.methods.filter((m) => !cls.proxy!.hide.includes(m.name))
+}
+
+/** The server's entry for a class: each method a proxy may call (parameter count, coro_ twin) and property. */
+export function hostedSpec(cls: ClassModel): string {
+  const methods = shown(cls).map((m) => `${m.name}: { params: ${m.params.length}, coro: ${Boolean(m.blocking || m.composite || m.coro)}, composite: ${Boolean(m.composite)} }`)
+  const props = cls.properties.filter((p) => !cls.proxy!.hide.includes(p.name)).map((p) => `${p.name}: { set: ${Boolean(p.set)} }`)
+  // Locks and semaphores: what a client acquired is released if it disconnects.
+  const track = shown(cls).some((m) => m.name === 'acquire') && shown(cls).some((m) => m.name === 'release') ? ", track: 'acquire'" : ''
+  return `{ cls: ${cls.name} as unknown as new (...args: any[]) => object, methods: { ${methods.join(', ')} }, properties: { ${props.join(', ')} }${track} }`
 }

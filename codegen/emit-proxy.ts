@@ -6,15 +6,11 @@
 
 import { Project, StructureKind, type ClassDeclarationStructure, type MethodDeclarationStructure, type OptionalKind } from 'ts-morph'
 import { typeParamNames, type ClassModel, type MethodModel, type SpecModel } from './model.js'
-import { HEADER, HELPERS, SIGNAL_TAG, contextMethods, docs, paramChecks, paramStructures, paramTags, renderComposite, type Target } from './emit-class.js'
+import { HEADER, HELPERS, SIGNAL_TAG, contextMethods, docs, hostedSpec, paramChecks, paramStructures, paramTags, renderComposite, shown, type Target } from './emit-class.js'
 
 /** `AioRLock` → `AioRLockProxy` wherever a proxied class appears in a type. */
 export function proxyTypes(text: string, spec: SpecModel): string {
   return text.replace(/\bAio(\w+)\b/g, (whole) => (spec.classes.some((c) => c.name === whole && c.proxy) ? `${whole}Proxy` : whole))
-}
-
-function shown(cls: ClassModel): MethodModel[] {
-  return cls.methods.filter((m) => !cls.proxy!.hide.includes(m.name))
 }
 
 function proxyMethods(cls: ClassModel, spec: SpecModel, m: MethodModel): OptionalKind<MethodDeclarationStructure>[] {
@@ -100,13 +96,4 @@ export function emitProxy(cls: ClassModel, spec: SpecModel, target: Target): str
   file.insertStatements(0, lines)
   file.formatText({ indentSize: 2, convertTabsToSpaces: true, semicolons: 'remove' as any })
   return HEADER(cls.specFile) + '\n' + file.getFullText()
-}
-
-/** The server's entry for a class: each method a proxy may call (parameter count, coro_ twin) and property. */
-export function hostedSpec(cls: ClassModel): string {
-  const methods = shown(cls).map((m) => `${m.name}: { params: ${m.params.length}, coro: ${Boolean(m.blocking || m.composite || m.coro)}, composite: ${Boolean(m.composite)} }`)
-  const props = cls.properties.filter((p) => !cls.proxy!.hide.includes(p.name)).map((p) => `${p.name}: { set: ${Boolean(p.set)} }`)
-  // Locks and semaphores: what a client acquired is released if it disconnects.
-  const track = shown(cls).some((m) => m.name === 'acquire') && shown(cls).some((m) => m.name === 'release') ? ", track: 'acquire'" : ''
-  return `{ cls: ${cls.name} as unknown as new (...args: any[]) => object, methods: { ${methods.join(', ')} }, properties: { ${props.join(', ')} }${track} }`
 }

@@ -52,8 +52,8 @@ declare module '../runtime/api/public.js' {
 export { AioArray, AioAsyncResult, AioBarrier, AioBoundedSemaphore, AioCondition, AioConnection, AioEvent, AioIMapIterator, AioJoinableQueue, AioListener, AioLock, AioManager, AioPool, AioProcess, AioQueue, AioRLock, AioSemaphore, AioSimpleQueue, AioValue }
 
 import type { Typecode } from '../runtime/sync/sharedctypes.js'
-// Threads and processes started from here load this module first, so that shared objects of its classes
-// rebuild there; a spawned process, which can receive proxies only, loads the portable module instead.
+// Threads and processes started from here load this module first, so that shared objects of its classes rebuild there.
+// A spawned process, which can receive proxies only, loads the portable module instead.
 registerClassModule(import.meta.url, PORTABLE_MODULE)
 
 /** The start methods this version has; the first is the default. */
