@@ -377,24 +377,24 @@ export class ProcessCore implements Waiter {
 
   isAlive(): boolean {
     this.checkOpen()
-    this.watched()
-    return Atomics.load(this.i32, STATE) === STARTED
+    return this.state() === STARTED
   }
 
   get exitcode(): number | null {
     this.checkOpen()
-    this.watched()
-    return Atomics.load(this.i32, STATE) === STOPPED ? Atomics.load(this.i32, EXITCODE) : null
+    return this.state() === STOPPED ? Atomics.load(this.i32, EXITCODE) : null
   }
 
   /**
-   * A direct worker's end is marked by the supervisor alone: one is started now if none is yet,
-   * for a thread that polls isAlive() or exitcode without returning to its event loop (a loop
-   * that sleeps with Atomics.wait, as Python's `while p.is_alive(): time.sleep(0.1)`), which the
-   * timer that would start it never gets to run in.
+   * STATE, as a caller that looks at it sees it. A direct worker's end is marked by the supervisor
+   * alone: one is started now if none is yet, for a thread that polls without returning to its
+   * event loop (a loop that sleeps with Atomics.wait, as Python's `while p.is_alive():
+   * time.sleep(0.1)`), where the timer that would start it never runs.
    */
-  private watched(): void {
-    if (this.worker !== undefined && supervisor === undefined && Atomics.load(this.i32, STATE) === STARTED) supervisorWorker()
+  private state(): number {
+    const state = Atomics.load(this.i32, STATE)
+    if (state === STARTED && this.worker !== undefined && supervisor === undefined) supervisorWorker()
+    return state
   }
 
   get pid(): number | null {
@@ -459,7 +459,7 @@ export class ProcessCore implements Waiter {
 
   describe(): string {
     if (this.closed) return `name='${this.name}' closed`
-    const state = Atomics.load(this.i32, STATE)
+    const state = this.state()
     const status = state === INITIAL ? 'initial' : state === STARTED ? 'started' : `stopped exitcode=${this.exitcode}`
     const pid = state === INITIAL ? '' : ` pid=${Atomics.load(this.i32, PID)}`
     return `name='${this.name}'${pid} ${status}${this.daemon ? ' daemon' : ''}${this.startMethod === 'spawn' ? ' spawn' : ''}`
