@@ -68,9 +68,12 @@ const NOTHING_US = 1000
 const WEIGHT = 0.1
 let lookUs = Infinity
 
-/** Whether to look for a peer's answer before sleeping: a core is free, or recent looks paid. */
+/** Whether looks are on at all: `AIOPROCESSING_SPIN=0` turns every look off (and the wait core's spin, wait.ts). */
+export const LOOKS = process.env.AIOPROCESSING_SPIN !== '0'
+
+/** Whether to look for a peer's answer before sleeping: looks are on, and a core is free or recent looks paid. */
 export function lookWorthIt(): boolean {
-  return lookUs < SOON_US || coreFree()
+  return LOOKS && (lookUs < SOON_US || coreFree())
 }
 
 /** How a look went: its answer came after `us` µs, or (null) not within the look. */

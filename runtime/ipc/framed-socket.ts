@@ -22,8 +22,8 @@ import { CUT_OFF } from './ring.js'
 
 /** Payloads up to this size go out with their header in one write, as CPython does. */
 const ONE_WRITE_BYTES = 16384
-/** How long watchFor() looks for an answer before it leaves it to the event loop, in ms (none with AIOPROCESSING_SPIN=0). */
-const WATCH_MS = process.env.AIOPROCESSING_SPIN === '0' ? 0 : 0.3
+/** How long watchFor() looks for an answer before it leaves it to the event loop, in ms (while looks are on: idle-core.ts LOOKS). */
+const WATCH_MS = 0.3
 /** How long one of watchFor()'s turns reads in a tight loop before it lets the event loop run, in ms. */
 const TURN_MS = 0.03
 /** readNow()'s buffer: what it reads is copied out at once. */

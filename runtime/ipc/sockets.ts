@@ -255,8 +255,8 @@ export function waitAnyAttempt<C>(conns: readonly C[], cores: readonly Connectio
 /** wait()'s first look at its other connections comes this soon (ms); each look doubles the step, up to WAIT_LOOK_MAX_MS. */
 const WAIT_LOOK_FIRST_MS = 0.05
 const WAIT_LOOK_MAX_MS = 5
-/** How long wait() looks at all its connections in a tight loop before its first sleep, in ms (not at all with AIOPROCESSING_SPIN=0). */
-const WAIT_SPIN_MS = process.env.AIOPROCESSING_SPIN === '0' ? 0 : 0.1
+/** How long wait() looks at all its connections in a tight loop before its first sleep, in ms (while looks are on: idle-core.ts LOOKS). */
+const WAIT_SPIN_MS = 0.1
 
 /**
  * wait()'s attempt. A thread sleeps on one word: `ws` is one waiter, parked on the first

@@ -20,7 +20,7 @@ import { MAX_MESSAGE_BYTES, frameHeader } from '../ipc/framing.js'
 import { HANDSHAKE_MAX, clientHandshake, handshakeDriver } from '../ipc/auth.js'
 import { DetachedConnectState, closeDetached } from '../ipc/sockets.js'
 import { blockOn, coroBlockOn } from '../core/wait.js'
-import { lookFor } from '../core/idle-core.js'
+import { LOOKS, lookFor } from '../core/idle-core.js'
 import { tryReadSync, tryWriteSync, tryWritevSync } from '../core/nonblocking.js'
 
 /** Reads of a socket that found nothing, retried at once before the thread sleeps. */
@@ -53,8 +53,8 @@ function systemError(error: unknown): unknown {
   return typeof e?.code === 'string' && !(e instanceof OSError) ? new OSError(`the connection to the manager failed: ${e.message}`, { cause: e }) : e
 }
 
-/** How long a lane's blocking read spins before it sleeps, in ms (not at all with AIOPROCESSING_SPIN=0). */
-const LANE_SPIN_MS = process.env.AIOPROCESSING_SPIN === '0' ? 0 : 0.1
+/** How long a lane's blocking read spins before it sleeps, in ms (while looks are on: idle-core.ts LOOKS). */
+const LANE_SPIN_MS = 0.1
 
 /** Bytes read ahead: an answer and its header usually come in one read. */
 const READ_AHEAD = 64 * 1024
@@ -160,7 +160,7 @@ export class SyncPipe {
       throw error
     }
     // The spin's fd is a nicety: without it (no fd left: EMFILE) the lane reads as before.
-    if (LANE_SPIN_MS > 0) {
+    if (LOOKS) {
       try {
         pipe.spinIn = openSync(answer, constants.O_RDONLY | constants.O_NONBLOCK)
       } catch {
