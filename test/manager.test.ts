@@ -998,6 +998,42 @@ test("an object of a registered type kept in a manager's dict comes back as a wo
   t.is((counter as unknown as Record<string, unknown>)._private, undefined)
 })
 
+test("a proxy of a user's own class read where its class is not loaded: a blocking call fails saying what to import and leaves the item in the queue, an awaited call imports its module, and the connection goes on (it was called gone)", async (t) => {
+  const m = new AioManager()
+  m.register('Counter', { module: TARGETS, name: 'Counter' })
+  m.start()
+  t.teardown(() => m.shutdown())
+  const counter = m.create('Counter', [5])
+  const q = m.Queue()
+  const d = m.dict<string, unknown>()
+  // A thread that imports the proxy's module puts one in each; the server imports it to read the put.
+  const p = new AioProcess({ target: { module: new URL('./counter-proxy.js', import.meta.url), name: 'putCounter' }, args: [counter, q, d] })
+  p.start()
+  p.join(LONG)
+  t.is(p.exitcode, 0)
+  // Nothing could import the lost one's module: that put failed in the thread, which went on.
+  t.regex(String(d.get('lost')), /^TypeError: cannot rebuild a shared LostProxy: its class is not loaded in this thread .*no-such-module\.js.*importing it failed/)
+
+  // This thread never imported counter-proxy.js.
+  const blocking = t.throws(() => q.get(true, LONG))
+  t.true(blocking instanceof TypeError, String(blocking))
+  t.regex(String(blocking?.message), /cannot rebuild a shared CounterProxy: its class is not loaded in this thread .*counter-proxy\.js.*import .*counter-proxy\.js in this thread first.*went back to the manager/)
+  t.is(q.qsize(), 2, 'the item went back (at the end, after the one put after it)')
+  t.is(q.get(true, LONG), 'after')
+  t.throws(() => d.get('c'), { instanceOf: TypeError, message: /CounterProxy/ })
+  t.is(counter.total(), 5, 'the connection is not gone')
+
+  const viaQueue = (await q.coro_get(true, LONG)) as { total(): number; add(n: number): void }
+  t.is(viaQueue.constructor.name, 'CounterProxy')
+  viaQueue.add(2)
+  const viaDict = (await d.coro_get('c')) as { total(): number }
+  t.is(viaDict.constructor.name, 'CounterProxy')
+  t.is(viaDict.total(), 7)
+  // Loaded now: blocking calls read it too.
+  q.put(viaDict)
+  t.is((q.get(true, LONG) as { total(): number }).total(), 7)
+})
+
 test("a manager dict's KeyError comes back as the server threw it: a RangeError named KeyError (it came back as a plain Error)", (t) => {
   const d = manager(t).dict<string, number>()
   const e = t.throws(() => d.getitem('missing'))

@@ -451,12 +451,73 @@ function visitRecords(value: unknown, visit: (record: Reduced) => boolean): bool
   return true
 }
 
+/**
+ * A shared object that cannot be rebuilt here: its class is not loaded in this thread. `module`
+ * is the module its record names (a user's own proxy class names its own), which would load it.
+ */
+export class ClassNotLoadedError extends TypeError {
+  constructor(
+    readonly tag: string,
+    readonly module: string | undefined,
+  ) {
+    super(`cannot rebuild a shared ${tag}: its class is not loaded in this thread${module ? ` (its module is ${module})` : ''}`)
+  }
+}
+
+/**
+ * Imports the modules that the records of `unloaded` name, as Python's unpickler imports a
+ * class's module: undefined when all were imported, else why not (a record that names none, an
+ * import that failed). Only files: a class's module names itself by its `import.meta.url`, and a
+ * peer's record is no way to run code sent along with it (a `data:` URL).
+ */
+export async function importModules(unloaded: readonly ClassNotLoadedError[]): Promise<unknown> {
+  try {
+    for (const module of new Set(unloaded.map((e) => e.module))) {
+      if (module === undefined) return new TypeError('its record names no module to import')
+      if (!module.startsWith('file:')) return new TypeError(`its record names ${module}, which is not a file: only a file: URL is imported`)
+      await import(module)
+    }
+    return undefined
+  } catch (error) {
+    return error
+  }
+}
+
+/** The error of a message that holds `unloaded` objects; `loadError` says why importing their modules failed. */
+export function unloadedError(unloaded: readonly ClassNotLoadedError[], loadError?: unknown): TypeError {
+  const why = loadError === undefined ? '' : `: importing it failed (${(loadError as Error)?.message ?? String(loadError)})`
+  return new TypeError(`${unloaded[0].message}${why}`, loadError === undefined ? undefined : { cause: loadError })
+}
+
+/** Where rebuildTree() puts what it cannot rebuild, while a caller collects instead of failing (collectingUnloaded). */
+let unloaded: ClassNotLoadedError[] | undefined
+
+/**
+ * Runs `decode` with every shared object whose class is not loaded left out (undefined in its
+ * place) instead of failing: for a message that must be read whole (a manager's answer, whose
+ * call and item are to be sorted out) before what it holds can be.
+ */
+export function collectingUnloaded<T>(decode: () => T): { value: T; unloaded: ClassNotLoadedError[] } {
+  const saved = unloaded
+  const mine: ClassNotLoadedError[] = (unloaded = [])
+  try {
+    return { value: decode(), unloaded: mine }
+  } finally {
+    unloaded = saved
+  }
+}
+
 /** The inverse of `reduceTree`, run on the receiving side. */
 export function rebuildTree(value: unknown): unknown {
   if (typeof value !== 'object' || value === null) return value
   if (isReduced(value)) {
     const rebuild = rebuilders.get(value.__aio__)
-    if (!rebuild) throw new TypeError(`cannot rebuild a shared ${value.__aio__}: its class is not loaded in this thread`)
+    if (!rebuild) {
+      const error = new ClassNotLoadedError(value.__aio__, value.module)
+      if (!unloaded) throw error
+      unloaded.push(error)
+      return undefined
+    }
     return rebuild(value.state)
   }
   if (Array.isArray(value)) return value.map(rebuildTree)

@@ -18,6 +18,7 @@ export const OP_INCREF = 8
 export const OP_ADOPT = 9
 export const OP_SYNC = 10
 export const OP_PUBLISH = 11
+export const OP_PUT_BACK = 12
 
 export type Request =
   | [callId: number, op: typeof OP_CREATE, typeid: string, args: unknown[]] // → objectId
@@ -32,11 +33,13 @@ export type Request =
   | [callId: number, op: typeof OP_ADOPT, objectId: number] // no answer; a proxy sent on was rebuilt here: this client owns that reference
   | [callId: number, op: typeof OP_SYNC] // → { request, answer }: FIFO paths of a fast lane for this client's blocking calls (sync-pipe.ts), or null
   | [callId: number, op: typeof OP_PUBLISH, name: string, objectId: number] // → undefined; create(name) now gives that object
+  | [callId: number, op: typeof OP_PUT_BACK, answered: number] // no answer; the answer to call `answered` could not be read here: what it took goes back
 
 /**
  * `ok` false: `value` is an ErrorRecord (core/remote-error.ts). `ack` true: the call took
  * something (a queue's get) that the server puts back unless the client acknowledges the answer
- * (OP_ACK) before its connection ends — so a client killed before its call returned loses nothing.
+ * (OP_ACK) before its connection ends — so a client killed before its call returned loses nothing —
+ * or asks for it back at once (OP_PUT_BACK: the answer holds an object this client cannot rebuild).
  */
 export type Answer = [callId: number, ok: boolean, value: unknown, ack?: boolean]
 

@@ -20,12 +20,13 @@ import { blockOn } from '../core/wait.js'
 import { flushSync, type Connection } from '../ipc/connection.js'
 import { AuthenticationError, OSError, ValueError } from '../core/errors.js'
 import { rebuildError, type ErrorRecord } from '../core/remote-error.js'
-import { OP_ACK, OP_ADOPT, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_INCREF, OP_SHUTDOWN, OP_SYNC, increfLocal, keyBytes, localReferent, type Answer, type ProxyState, type Request } from './protocol.js'
+import { OP_ACK, OP_ADOPT, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_INCREF, OP_PUT_BACK, OP_SHUTDOWN, OP_SYNC, increfLocal, keyBytes, localReferent, type Answer, type ProxyState, type Request } from './protocol.js'
 import * as net from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { decodeFromPeer, encode, encodeAside, encodeCopy, encoded } from '../ipc/serialize.js'
 import { FramedSocket } from '../ipc/framed-socket.js'
 import { MAX_MESSAGE_BYTES } from '../ipc/framing.js'
+import { collectingUnloaded, importModules, unloadedError, type ClassNotLoadedError } from '../core/transfer.js'
 
 /** Blocking calls a thread makes over its connection before it opens a fast lane. */
 const LANE_AFTER_CALLS = 3
@@ -225,26 +226,40 @@ class Channel {
       throw this.gone(error)
     }
     let msg: Answer
+    let unloaded: ClassNotLoadedError[]
     try {
-      msg = (wire instanceof SyncPipe ? decodeFromPeer(wire.recv()) : wire.recv()) as Answer
+      ;({ value: msg, unloaded } = collectingUnloaded(() => (wire instanceof SyncPipe ? decodeFromPeer(wire.recv()) : wire.recv()) as Answer))
     } catch (error) {
       this.failAll(error)
       throw this.gone(error)
+    }
+    if (unloaded.length) {
+      // The answer holds an object whose class this thread has not loaded, and a blocking call
+      // cannot import it: the call fails, what it took goes back, the connection goes on.
+      const tookBack = msg[3] === true
+      if (tookBack) this.sendOver(wire, [this.nextId++, OP_PUT_BACK, msg[0]])
+      const module = unloaded[0].module
+      throw new TypeError(`${unloaded[0].message}: a blocking call cannot import it; import ${module ?? 'its module'} in this thread first (an awaited coro_ call imports it itself)${tookBack ? '; what the call took went back to the manager' : ''}`)
     }
     if (msg[3] === true) {
       // The call took something: say so before returning, and see that it left this process, so
       // that the server puts it back only if this thread dies before the call returned. (A
       // lane's write is in the kernel when it returns.)
-      try {
-        wire.sendBytes(encodeCopy([this.nextId++, OP_ACK, msg[0]] satisfies Request, 'obj'))
-        if (!(wire instanceof SyncPipe)) flushSync(wire)
-      } catch (error) {
-        throw this.gone(error)
-      }
+      this.sendOver(wire, [this.nextId++, OP_ACK, msg[0]])
     }
     const r = this.outcome(msg)
     if (r.ok) return r.value
     throw r.value
+  }
+
+  /** Sends a request that has no answer (OP_ACK, OP_PUT_BACK) and sees it leave this process (a lane's write is in the kernel when it returns). */
+  private sendOver(wire: SyncPipe | Connection, request: Request): void {
+    try {
+      wire.sendBytes(encodeCopy(request, 'obj'))
+      if (!(wire instanceof SyncPipe)) flushSync(wire)
+    } catch (error) {
+      throw this.gone(error)
+    }
   }
 
   /**
@@ -280,20 +295,7 @@ class Channel {
           sock.unref() // only pending calls keep this process alive
           resolve(channel)
         },
-        message: (bytes) => {
-          let answer: Answer
-          try {
-            answer = decodeFromPeer(bytes) as Answer
-          } catch (error) {
-            // Not a manager (or not ours): the connection is dropped and its calls fail.
-            channel.abort(error as Error)
-            return
-          }
-          // The call took something: acknowledge it before the caller has it (see call()).
-          if (answer[3] === true) channel.send(encodeCopy([this.nextId++, OP_ACK, answer[0]] satisfies Request, 'obj'))
-          this.deliver(answer)
-          if (this.pending.size === 0) sock.unref()
-        },
+        message: (bytes) => this.answered(channel, bytes),
         // Settles the connect only: a connection that was up fails its calls when it closes.
         ended: (error) => {
           if (error) reject(connected && !(error instanceof AuthenticationError) ? this.gone(error) : this.unreachable(error))
@@ -307,6 +309,36 @@ class Channel {
       })
     })
     return this.socket
+  }
+
+  /**
+   * An answer on the awaitable socket. One holding objects whose classes this thread has not
+   * loaded has their modules imported first, as Python's unpickler does, then is read again
+   * (`loadError`: why that failed); one that still cannot be read fails its call, and what the
+   * call took goes back. Answers are matched to calls by number: the others need not wait.
+   */
+  private answered(channel: FramedSocket, bytes: Buffer, loaded = false, loadError?: unknown): void {
+    let answer: Answer
+    let unloaded: ClassNotLoadedError[]
+    try {
+      ;({ value: answer, unloaded } = collectingUnloaded(() => decodeFromPeer(bytes) as Answer))
+    } catch (error) {
+      // Not a manager (or not ours): the connection is dropped and its calls fail.
+      channel.abort(error as Error)
+      return
+    }
+    if (unloaded.length) {
+      if (!loaded) return void importModules(unloaded).then((error) => this.answered(channel, bytes, true, error))
+      if (answer[3] === true) channel.send(encodeCopy([this.nextId++, OP_PUT_BACK, answer[0]] satisfies Request, 'obj'))
+      const p = this.pending.get(answer[0])
+      this.pending.delete(answer[0])
+      p?.reject(p.aborted ? p.aborted.reason : unloadedError(unloaded, loadError))
+    } else {
+      // The call took something: acknowledge it before the caller has it (see call()).
+      if (answer[3] === true) channel.send(encodeCopy([this.nextId++, OP_ACK, answer[0]] satisfies Request, 'obj'))
+      this.deliver(answer)
+    }
+    if (this.pending.size === 0) channel.socket.unref()
   }
 
   private deliver(msg: Answer): void {
