@@ -998,6 +998,48 @@ test("an object of a registered type kept in a manager's dict comes back as a wo
   t.is((counter as unknown as Record<string, unknown>)._private, undefined)
 })
 
+test("the socket folder of a process killed with SIGKILL is removed by the next process that makes one; a live process's folder stays (SIGKILLed owners left theirs in the temporary folder)", async (t) => {
+  // Each makes the spawn context's broker (a socket folder), prints the folder's name, and waits.
+  const owner = `
+    import { getContext } from ${ENTRY}
+    import { readdirSync } from 'node:fs'
+    import { tmpdir } from 'node:os'
+    getContext('spawn').AioQueue().put(1)
+    console.log(JSON.stringify(readdirSync(tmpdir()).filter((n) => n.startsWith('aioprocessing-') && n.includes('-' + process.pid + '-'))))
+    setInterval(() => {}, 1000)`
+  const launch = async () => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', owner], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    t.teardown(async () => {
+      child.kill('SIGKILL')
+      await exited
+    })
+    let out = ''
+    for await (const chunk of child.stdout) {
+      out += chunk
+      if (out.includes('\n')) break
+    }
+    const names = JSON.parse(out) as string[]
+    t.is(names.length, 1, out)
+    t.teardown(() => rmSync(join(tmpdir(), names[0]), { recursive: true, force: true }))
+    return { child, exited, folder: join(tmpdir(), names[0]) }
+  }
+  const killed = await launch()
+  const live = await launch()
+  killed.child.kill('SIGKILL')
+  await killed.exited
+  const exists = (path: string) => readdirSync(tmpdir()).includes(path.slice(tmpdir().length + 1))
+  t.true(exists(killed.folder), 'nothing ran in the killed process to remove it')
+  const { status, stderr } = await runNode(`
+    import { AioManager } from ${ENTRY}
+    const m = new AioManager()
+    m.start()
+    m.shutdown()`)
+  t.is(status, 0, stderr)
+  t.false(exists(killed.folder), 'the next process removed the orphan')
+  t.true(exists(live.folder), 'a live process keeps its folder')
+})
+
 test("a proxy of a user's own class read where its class is not loaded: a blocking call fails saying what to import and leaves the item in the queue, an awaited call imports its module, and the connection goes on (it was called gone)", async (t) => {
   const m = new AioManager()
   m.register('Counter', { module: TARGETS, name: 'Counter' })

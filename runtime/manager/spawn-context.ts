@@ -3,7 +3,7 @@
 // folder, with a random authkey. Its proxies travel to spawned processes, which connect to it.
 // The broker ends with the process that started it (its spawned children then lose the objects).
 
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -21,14 +21,64 @@ let broker: { address: ProxyState['address']; authkey: string } | undefined
 /** A private folder for Unix sockets, removed when this process exits. */
 const folders = new Set<string>()
 
+/**
+ * The folders' name: `aioprocessing-<pid namespace>-<pid>-<random>`, so that a later process can
+ * tell one whose process is gone without an exit (SIGKILL, a crash) and remove it. The namespace
+ * (its inode, Linux) keeps a process from judging a pid of another container that shares /tmp.
+ */
+const NAMESPACE = pidNamespace()
+const FOLDER = /^aioprocessing-(\d+)-(\d+)-[A-Za-z0-9]{6}$/
+
+function pidNamespace(): string | undefined {
+  try {
+    return /^pid:\[(\d+)\]$/.exec(readlinkSync('/proc/self/ns/pid'))?.[1]
+  } catch {
+    return undefined
+  }
+}
+
 export function socketFolder(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'aioprocessing-'))
+  if (folders.size === 0 && NAMESPACE !== undefined) removeOrphans()
+  const dir = mkdtempSync(join(tmpdir(), `aioprocessing-${NAMESPACE ?? 0}-${process.pid}-`))
   // One exit listener for all of them: a listener per manager would trip Node's leak warning past ten.
   if (folders.size === 0) process.once('exit', () => {
     for (const f of folders) rmSync(f, { recursive: true, force: true })
   })
   folders.add(dir)
   return dir
+}
+
+/**
+ * Removes the folders of this pid namespace whose process is gone: one killed (SIGKILL) or
+ * crashed ran no exit listener. Once per process, before its first folder. A pid in use again
+ * keeps its folder until that process ends too.
+ */
+function removeOrphans(): void {
+  let names: string[]
+  try {
+    names = readdirSync(tmpdir())
+  } catch {
+    return
+  }
+  for (const name of names) {
+    const m = FOLDER.exec(name)
+    if (!m || m[1] !== NAMESPACE || Number(m[2]) === process.pid || alive(Number(m[2]))) continue
+    try {
+      rmSync(join(tmpdir(), name), { recursive: true, force: true })
+    } catch {
+      // another user's, or removed meanwhile
+    }
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    // EPERM: it exists, as another user's process
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
 }
 
 /**
