@@ -16,6 +16,13 @@ export async function call<T = unknown>(style: Style, obj: object, method: strin
 /** A generous bound for waits that must succeed: a bug fails the test instead of hanging it. */
 export const LONG = 30_000
 
+/**
+ * The bound of a server process that a test starts and ends itself: it must outlive the test's
+ * body, which under a whole suite on 2 cores can take longer than LONG (a remote manager's server
+ * killed at 30 s failed its test's calls with EPIPE, in CI).
+ */
+export const SERVER_LIFE = 4 * LONG
+
 /** Starts a process and makes sure the test ends it. */
 export function start(t: ExecutionContext, options: ProcessOptions): AioProcess {
   const p = new AioProcess(options)

@@ -4,7 +4,7 @@
 // a server that dies under pending calls.
 import test, { type ExecutionContext } from 'ava'
 import { AioClient, AioEvent, AioManager, AioProcess, AuthenticationError, OSError, getContext } from '../generated/index.generated.js'
-import { ENTRY, LONG, joined, runNode, runNodeUnderFdLimit, start } from './helpers.js'
+import { ENTRY, LONG, SERVER_LIFE, joined, runNode, runNodeUnderFdLimit, start } from './helpers.js'
 import { spawn } from 'node:child_process'
 import net from 'node:net'
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
@@ -157,7 +157,7 @@ test('remote manager: a server in another OS process over TCP, clients with the 
     console.log(JSON.stringify(m.address))
     await serving
     console.log('served')
-  `], { stdio: ['ignore', 'pipe', 'inherit'], timeout: LONG })
+  `], { stdio: ['ignore', 'pipe', 'inherit'], timeout: SERVER_LIFE })
   t.teardown(() => server.kill('SIGKILL'))
   let out = ''
   const address = await new Promise<[string, number]>((resolve, reject) => {
@@ -726,7 +726,7 @@ test("a main thread's first blocking calls to a manager on a Unix socket start n
     const serving = m.coro_serveForever()
     console.log('up')
     await serving
-  `], { stdio: ['ignore', 'pipe', 'inherit'], timeout: LONG })
+  `], { stdio: ['ignore', 'pipe', 'inherit'], timeout: SERVER_LIFE })
   t.teardown(() => server.kill('SIGKILL'))
   await new Promise((resolve, reject) => {
     server.stdout.once('data', resolve)
