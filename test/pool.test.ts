@@ -3,8 +3,8 @@
 // pool's life inside processes.
 import test, { type ExecutionContext } from 'ava'
 import { AioEvent, AioPool, AioProcess, AioQueue, AioValue, MaybeEncodingError, PoolTerminatedError, ProcessError, WorkerLostError, type PoolOptions } from '../generated/index.generated.js'
-import { ENTRY, LONG, STYLES, call, joined, runNode, start } from './helpers.js'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { ENTRY, LONG, STYLES, call, joined, runNode, runNodeWith, start } from './helpers.js'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -302,3 +302,32 @@ test('a callback that throws is reported and the pool goes on', async (t) => {
 })
 
 void AioProcess
+
+test("a pool's worker, thread or process, runs its loop without importing a module for it: the bundle loads the loop with the worker's first module (the import cost a booting worker ~2 ms before its first task)", async (t) => {
+  // Every module loaded, by any thread or process, logged by a loader hook that a worker thread
+  // and a spawned process inherit with the parent's flags.
+  const dir = mkdtempSync(join(tmpdir(), 'aio-pool-loads-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  for (const context of ['thread', 'spawn']) {
+    const log = join(dir, `${context}.log`)
+    const hooks = `import { appendFileSync } from 'node:fs'
+      export async function load(url, context, next) {
+        appendFileSync(${JSON.stringify(log)}, url + '\\n')
+        return next(url, context)
+      }`
+    const register = `import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hooks)}`)})`
+    const script = `
+      const { AioPool } = await import(${ENTRY})
+      const p = new AioPool({ processes: 1, context: '${context}' })
+      console.log(await p.coro_apply((x) => x * 2, [21]))
+      p.close()
+      await p.coro_join()`
+    const r = await runNodeWith(['--import', `data:text/javascript,${encodeURIComponent(register)}`, '--input-type=module', '-e', script])
+    t.is(r.status, 0, r.stderr)
+    t.is(r.stdout.trim(), '42')
+    const loads = readFileSync(log, 'utf8').trim().split('\n')
+    // The log sees the worker's first module: it would see the loop's module too.
+    t.true(loads.some((u) => u.endsWith(context === 'thread' ? '/dist/lib/bootstrap.js' : '/dist/lib/spawn-main.js')), loads.join('\n'))
+    t.false(loads.some((u) => /\/dist\/lib\/pool-(process-)?worker\.js$/.test(u)), loads.join('\n'))
+  }
+})

@@ -3,7 +3,7 @@
 // process's DATA_IN_FD and DATA_OUT_FD). Records cross as frames of CPython's connection framing
 // (framing.ts). So a process that shares no memory with us can be the far end of a pipe whose
 // near end is used by code written for threads (a spawn-context pool worker,
-// pool/pool-process-worker.ts).
+// pool/pool-process-loop.ts).
 //
 // It never blocks its thread: it waits on the ring with Atomics.waitAsync and on the streams with
 // their events. A frame the ring has no room for pauses the stream it came from (the kernel's

@@ -1,10 +1,15 @@
 // The pool ⇄ worker wire: the shared words both ends touch, the messages in each direction and
-// the batch framing. The pool (pool.ts and its parts) and the worker loop (pool-worker.ts) import
+// the batch framing. The pool (pool.ts and its parts) and the worker loop (pool-loop.ts) import
 // only this module for the wire, so that neither end imports the other.
 
 import type { FunctionRef } from '../core/source.js'
 import type { ErrorRecord } from '../core/remote-error.js'
 import { decode } from '../ipc/serialize.js'
+
+/** The target a pool's worker threads run (worker-slots.ts): pool-loop.ts's loop, named by pool-worker.ts. */
+export const POOL_WORKER_TARGET = { module: new URL('./pool-worker.js', import.meta.url).href, name: 'poolWorker' } as const
+/** The target a spawn-context pool's worker processes run: pool-process-loop.ts's loop, named by pool-process-worker.ts. */
+export const POOL_PROCESS_WORKER_TARGET = { module: new URL('./pool-process-worker.js', import.meta.url).href, name: 'poolProcessWorker' } as const
 
 // The pool's words (one buffer per pool, written by its workers and by the supervisor).
 // word  name     meaning

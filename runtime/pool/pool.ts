@@ -6,7 +6,7 @@
 //   results.ts       AsyncResultCore and IMapCore, the results a call returns
 //   dispatch.ts      chunking, the task queue, batches sent ahead, and the pump that runs it all
 //   worker-slots.ts  the workers: started, and replaced when they end
-//   pool-worker.ts   the loop each worker runs
+//   pool-loop.ts     the loop each worker runs (pool-worker.ts names it)
 //
 // Every worker has a duplex pipe (connection.ts): tasks go down it, results come back up it, each
 // result written the moment its task ends. The pool thread waits on word EV of its own buffer,

@@ -1,6 +1,6 @@
 // What every pool worker does with a message, whatever carries it: the thread worker over its
-// shared-memory pipe (pool-worker.ts) and the process worker over its inherited pipe
-// (pool-process-worker.ts). Only the transport and the way the pool hears of results differ.
+// shared-memory pipe (pool-loop.ts) and the process worker over its inherited pipe
+// (pool-process-loop.ts). Only the transport and the way the pool hears of results differ.
 
 import { loadFunction } from '../core/source.js'
 import { describeValue } from '../core/args.js'

@@ -8,7 +8,7 @@ import { BROKE_FRAMING, STOPPED_READING } from '../ipc/stream-relay.js'
 import { ConnectionCore, SendState } from '../ipc/connection.js'
 import { GetState } from '../ipc/ring.js'
 import { WorkerLostError } from '../core/errors.js'
-import { CURRENT, LOW_WATER, READY, WORKER_WORDS, type ProcessWorkerArgs, type WorkerArgs } from './pool-protocol.js'
+import { CURRENT, LOW_WATER, POOL_PROCESS_WORKER_TARGET, POOL_WORKER_TARGET, READY, WORKER_WORDS, type ProcessWorkerArgs, type WorkerArgs } from './pool-protocol.js'
 import type { Task } from './results.js'
 import type { ResourceLimits } from 'node:worker_threads'
 
@@ -21,7 +21,7 @@ export const FIRST_DEPTH = 16
 export type WorkerSettings = Omit<WorkerArgs, 'rx' | 'tx' | 'words'> & {
   resourceLimits: ResourceLimits | undefined
   preload: (string | URL)[] | undefined
-  /** 'spawn': workers are processes, their pipes relayed by the supervisor (pool-process-worker.ts). */
+  /** 'spawn': workers are processes, their pipes relayed by the supervisor (pool-process-loop.ts). */
   startMethod: 'thread' | 'spawn'
 }
 
@@ -61,18 +61,18 @@ export class WorkerSlot {
       const args: ProcessWorkerArgs = { initializer: shared.initializer, initargs: shared.initargs, maxtasks: shared.maxtasks, stamp }
       this.proc = new ProcessCore({
         ...common,
-        target: { module: new URL('./pool-process-worker.js', import.meta.url).href, name: 'poolProcessWorker' },
+        target: POOL_PROCESS_WORKER_TARGET,
         args: [args],
         startMethod: 'spawn',
         relay: { ...ends, notify: settings.events, stamp },
-        // It loads the library's classes when a task holds proxies (pool-process-worker.ts rebuilt()).
+        // It loads the library's classes when a task holds proxies (pool-process-loop.ts rebuilt()).
         lazyRegistry: true,
       })
     } else {
       const args: WorkerArgs = { ...ends, words: this.words.buffer as SharedArrayBuffer, ...shared }
       this.proc = new ProcessCore({
         ...common,
-        target: { module: new URL('./pool-worker.js', import.meta.url).href, name: 'poolWorker' },
+        target: POOL_WORKER_TARGET,
         args: [args],
         lazyRegistry: true,
         // The first pool of a thread need not wait for its supervisor to boot (process.ts).

@@ -52,7 +52,7 @@ setCurrentProcess({ name: data.name, pid: threadId, daemon: data.daemon, identit
 // The preload modules first: one may register the loader (tsx) that a class module needs (a
 // primitive of your own written in TypeScript).
 await preloadModules(data.preload)
-// A pool worker loads them itself when a task needs them (see pool-worker.ts), unless its own
+// A pool worker loads them itself when a task needs them (see pool-loop.ts), unless its own
 // arguments (a pool's initargs) hold shared objects: those may hand out others (a Value's lock).
 await loadClassesFor(data.classModules, data.args, data.lazyRegistry)
 const target = await loadFunction(data.target)
