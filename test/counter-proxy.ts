@@ -1,6 +1,6 @@
 // A proxy class of a user's own for the manager typeid 'Counter' (targets.ts Counter), in a
-// module that a test's own thread never imports: a thread that reads one out of a manager's queue
-// or dict has not loaded its class, nor has the manager's server until such a proxy reaches it.
+// module that a test's own thread does not import: a thread that reads one out of a manager's
+// queue or dict has not loaded its class.
 import { BaseProxy, CORE, PROXY_CLASSES, ProxyCore, registerType, registerWrapper, wrapProxy } from 'aioprocessing/extend'
 
 export class CounterProxy extends BaseProxy {
@@ -16,8 +16,8 @@ export class CounterProxy extends BaseProxy {
 
 /**
  * One whose record names a module that does not exist, and whose type only putCounter's thread
- * registers (not this module, which a server imports for CounterProxy): nothing can load it
- * where it is not loaded.
+ * registers (not this module, which a server may load for CounterProxy): nowhere else can
+ * rebuild it.
  */
 export class LostProxy extends CounterProxy {
   static override readonly module: string | undefined = new URL('./no-such-module.js', import.meta.url).href

@@ -1040,40 +1040,56 @@ test("the socket folder of a process killed with SIGKILL is removed by the next 
   t.true(exists(live.folder), 'a live process keeps its folder')
 })
 
-test("a proxy of a user's own class read where its class is not loaded: a blocking call fails saying what to import and leaves the item in the queue, an awaited call imports its module, and the connection goes on (it was called gone)", async (t) => {
-  const m = new AioManager()
-  m.register('Counter', { module: TARGETS, name: 'Counter' })
-  m.start()
-  t.teardown(() => m.shutdown())
-  const counter = m.create('Counter', [5])
-  const q = m.Queue()
-  const d = m.dict<string, unknown>()
-  // A thread that imports the proxy's module puts one in each; the server imports it to read the put.
-  const p = new AioProcess({ target: { module: new URL('./counter-proxy.js', import.meta.url), name: 'putCounter' }, args: [counter, q, d] })
-  p.start()
-  p.join(LONG)
-  t.is(p.exitcode, 0)
-  // Nothing could import the lost one's module: that put failed in the thread, which went on.
-  t.regex(String(d.get('lost')), /^TypeError: cannot rebuild a shared LostProxy: its class is not loaded in this thread .*no-such-module\.js.*importing it failed/)
-
-  // This thread never imported counter-proxy.js.
-  const blocking = t.throws(() => q.get(true, LONG))
-  t.true(blocking instanceof TypeError, String(blocking))
-  t.regex(String(blocking?.message), /cannot rebuild a shared CounterProxy: its class is not loaded in this thread .*counter-proxy\.js.*import .*counter-proxy\.js in this thread first.*went back to the manager/)
-  t.is(q.qsize(), 2, 'the item went back (at the end, after the one put after it)')
-  t.is(q.get(true, LONG), 'after')
-  t.throws(() => d.get('c'), { instanceOf: TypeError, message: /CounterProxy/ })
-  t.is(counter.total(), 5, 'the connection is not gone')
-
-  const viaQueue = (await q.coro_get(true, LONG)) as { total(): number; add(n: number): void }
-  t.is(viaQueue.constructor.name, 'CounterProxy')
-  viaQueue.add(2)
-  const viaDict = (await d.coro_get('c')) as { total(): number }
-  t.is(viaDict.constructor.name, 'CounterProxy')
-  t.is(viaDict.total(), 7)
-  // Loaded now: blocking calls read it too.
-  q.put(viaDict)
-  t.is((q.get(true, LONG) as { total(): number }).total(), 7)
+test("a proxy of a user's own class read where its class is not loaded fails that call with a TypeError saying what to load, a queue's item goes back, and the connection goes on (it was called gone)", async (t) => {
+  // In a fresh process: the class module it registers reaches its manager's server and its
+  // children, and no other test's.
+  const proxyModule = JSON.stringify(new URL('./counter-proxy.js', import.meta.url).href)
+  const { status, stdout, stderr } = await runNode(`
+    import { AioManager, AioProcess } from ${ENTRY}
+    import { registerClassModule } from 'aioprocessing/extend'
+    const out = {}
+    const attempt = async (f) => { try { return await f() } catch (e) { return e.name + ': ' + e.message } }
+    // The server and the children load it; this thread does not.
+    registerClassModule(${proxyModule})
+    const m = new AioManager()
+    m.register('Counter', { module: ${JSON.stringify(TARGETS)}, name: 'Counter' })
+    m.start()
+    const counter = m.create('Counter', [5])
+    const q = m.Queue()
+    const d = m.dict()
+    const p = new AioProcess({ target: { module: ${proxyModule}, name: 'putCounter' }, args: [counter, q, d] })
+    p.start()
+    p.join(60_000)
+    out.exitcode = p.exitcode
+    out.lost = d.get('lost')
+    out.blockingGet = await attempt(() => q.get(true, 60_000))
+    out.sizeAfter = q.qsize()
+    out.next = q.get(true, 60_000)
+    out.awaitedGet = await attempt(() => q.coro_get(true, 60_000))
+    out.sizeAfterAwaited = q.qsize()
+    out.dictGet = await attempt(() => d.get('c'))
+    out.awaitedDictGet = await attempt(() => d.coro_get('c'))
+    out.total = counter.total()
+    await import(${proxyModule})
+    const viaQueue = q.get(true, 60_000)
+    viaQueue.add(2)
+    out.loaded = [viaQueue.constructor.name, (await d.coro_get('c')).total()]
+    m.shutdown()
+    console.log(JSON.stringify(out))`)
+  t.is(status, 0, stderr)
+  const out = JSON.parse(stdout.trim().split('\n').pop()!)
+  t.is(out.exitcode, 0)
+  // The server has not loaded LostProxy (only the child registered it): that put did not run.
+  t.regex(out.lost, /^TypeError: cannot rebuild a shared LostProxy: its class is not loaded in this thread \(its module is .*no-such-module\.js\): load its module in this thread first .*; the call did not run on the manager$/)
+  t.regex(out.blockingGet, /^TypeError: cannot rebuild a shared CounterProxy: its class is not loaded in this thread \(its module is .*counter-proxy\.js\): load its module .*registerClassModule.*; the item the call took went back to the queue$/)
+  t.is(out.sizeAfter, 2, 'the item went back, after the one put after it')
+  t.is(out.next, 'after')
+  t.regex(out.awaitedGet, /CounterProxy: .*went back to the queue$/)
+  t.is(out.sizeAfterAwaited, 1)
+  t.regex(out.dictGet, /CounterProxy: .*the call ran on the manager, and its answer is dropped$/)
+  t.regex(out.awaitedDictGet, /CounterProxy: .*answer is dropped$/)
+  t.is(out.total, 5, 'the connection is not gone')
+  t.deepEqual(out.loaded, ['CounterProxy', 7], 'once loaded, the same item and value read as the class')
 })
 
 test("a manager dict's KeyError comes back as the server threw it: a RangeError named KeyError (it came back as a plain Error)", (t) => {

@@ -465,28 +465,13 @@ export class ClassNotLoadedError extends TypeError {
 }
 
 /**
- * Imports the modules that the records of `unloaded` name, as Python's unpickler imports a
- * class's module: undefined when all were imported, else why not (a record that names none, an
- * import that failed). Only files: a class's module names itself by its `import.meta.url`, and a
- * peer's record is no way to run code sent along with it (a `data:` URL).
+ * The error of a message that holds `unloaded` objects: which class, how to load it, and
+ * `outcome`, what became of the call. Nothing imports a record's module for it: the module may be
+ * another program's main script, which would run again there (a server that imported one hung on
+ * the script's own connect()).
  */
-export async function importModules(unloaded: readonly ClassNotLoadedError[]): Promise<unknown> {
-  try {
-    for (const module of new Set(unloaded.map((e) => e.module))) {
-      if (module === undefined) return new TypeError('its record names no module to import')
-      if (!module.startsWith('file:')) return new TypeError(`its record names ${module}, which is not a file: only a file: URL is imported`)
-      await import(module)
-    }
-    return undefined
-  } catch (error) {
-    return error
-  }
-}
-
-/** The error of a message that holds `unloaded` objects; `loadError` says why importing their modules failed. */
-export function unloadedError(unloaded: readonly ClassNotLoadedError[], loadError?: unknown): TypeError {
-  const why = loadError === undefined ? '' : `: importing it failed (${(loadError as Error)?.message ?? String(loadError)})`
-  return new TypeError(`${unloaded[0].message}${why}`, loadError === undefined ? undefined : { cause: loadError })
+export function unloadedError(unloaded: readonly ClassNotLoadedError[], outcome: string): TypeError {
+  return new TypeError(`${unloaded[0].message}: load its module in this thread first (import it, or register it with registerClassModule() in the program that starts the others); ${outcome}`)
 }
 
 /** Where rebuildTree() puts what it cannot rebuild, while a caller collects instead of failing (collectingUnloaded). */

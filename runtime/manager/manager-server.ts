@@ -28,7 +28,7 @@ import { errorRecord } from '../core/remote-error.js'
 import { compileFunction, loadFunction, type FunctionRef } from '../core/source.js'
 import { helpersFor } from '../core/compiler-helpers.js'
 import { NotImplementedError, OSError, ValueError } from '../core/errors.js'
-import { CORE, REDUCE, collectingUnloaded, importModules, unloadedError, type ClassNotLoadedError } from '../core/transfer.js'
+import { CORE, REDUCE, collectingUnloaded, unloadedError, type ClassNotLoadedError } from '../core/transfer.js'
 import { HOSTED, mapTree, type HostedType } from './manager-types.js'
 import { ProxyCore, wrapProxy } from './proxy.js'
 import { OP_ACK, OP_ADOPT, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_INCREF, OP_PUBLISH, OP_PUT_BACK, OP_SHUTDOWN, OP_SYNC, isLocalServer, setLocalServer, type Answer, type ProxyState, type Request } from './protocol.js'
@@ -136,8 +136,6 @@ class ClientConn {
   channel!: Wire
   /** The fast lane this connection opened for its client's blocking calls (OP_SYNC): it ends with it. */
   lane: ClientConn | undefined
-  /** Requests that came while an earlier one's classes were being imported (Server.loadThenReceive), in order. */
-  held: Buffer[] | undefined
   /** Set by the first message: a Python client (pickles, py-server.ts), or undefined for the library's own. */
   python: PyConnection | undefined
   firstSeen = false
@@ -240,7 +238,7 @@ export class Server implements PyHost {
     }
   }
 
-  private received(client: ClientConn, bytes: Buffer, socket?: FramedSocket, loaded = false, loadError?: unknown): void {
+  private received(client: ClientConn, bytes: Buffer, socket?: FramedSocket): void {
     if (!client.firstSeen) {
       client.firstSeen = true
       // One address serves both: the library's messages start with a small tag, a pickle with PROTO.
@@ -254,8 +252,6 @@ export class Server implements PyHost {
       client.received++
       return client.python.received(bytes)
     }
-    // Behind a request whose classes are being imported, in order (loadThenReceive).
-    if (client.held) return void client.held.push(bytes)
     let msg: Request
     let unloaded: ClassNotLoadedError[]
     try {
@@ -266,9 +262,9 @@ export class Server implements PyHost {
       return
     }
     if (unloaded.length) {
-      if (!loaded) return this.loadThenReceive(client, bytes, unloaded)
-      // Still not rebuilt once its modules were imported: that call fails, the connection goes on.
-      if (msg[1] === OP_CALL || msg[1] === OP_CREATE) client.send([msg[0], false, errorRecord(unloadedError(unloaded, loadError))])
+      // An object of a class this server has not loaded (a proxy class of a user's own): that call
+      // fails and does not run, the connection goes on (the objects it did rebuild are dropped).
+      if (msg[1] === OP_CALL || msg[1] === OP_CREATE) client.send([msg[0], false, errorRecord(unloadedError(unloaded, 'the call did not run on the manager'))])
       return
     }
     // Only a request that is answered ends the watch for the next one (ClientConn.send): an
@@ -287,26 +283,6 @@ export class Server implements PyHost {
       client.running.add(call)
       void call.finally(() => client.running.delete(call))
     }
-  }
-
-  /**
-   * A request holding shared objects whose classes this server has not loaded (a proxy class of a
-   * user's own, from a program that registered it where this server's did not): their modules
-   * are imported, as Python's unpickler imports a class's module, then it is read again. The
-   * client's later requests wait meanwhile, so that they still run in the order it sent them.
-   */
-  private loadThenReceive(client: ClientConn, bytes: Buffer, unloaded: readonly ClassNotLoadedError[]): void {
-    const held: Buffer[] = (client.held = [])
-    void importModules(unloaded).then((loadError) => {
-      client.held = undefined
-      if (client.closed) return
-      this.received(client, bytes, undefined, true, loadError)
-      for (let i = 0; i < held.length; i++) {
-        // Another import began: the rest waits behind it, still in order.
-        if (client.held) return void (client.held as Buffer[]).push(...held.slice(i))
-        this.received(client, held[i])
-      }
-    })
   }
 
   /** The client could not take what call `id` took (its answer held a class it has not loaded): it goes back now. */

@@ -26,7 +26,7 @@ import { randomBytes } from 'node:crypto'
 import { decodeFromPeer, encode, encodeAside, encodeCopy, encoded } from '../ipc/serialize.js'
 import { FramedSocket } from '../ipc/framed-socket.js'
 import { MAX_MESSAGE_BYTES } from '../ipc/framing.js'
-import { collectingUnloaded, importModules, unloadedError, type ClassNotLoadedError } from '../core/transfer.js'
+import { collectingUnloaded, unloadedError, type ClassNotLoadedError } from '../core/transfer.js'
 
 /** Blocking calls a thread makes over its connection before it opens a fast lane. */
 const LANE_AFTER_CALLS = 3
@@ -234,12 +234,10 @@ class Channel {
       throw this.gone(error)
     }
     if (unloaded.length) {
-      // The answer holds an object whose class this thread has not loaded, and a blocking call
-      // cannot import it: the call fails, what it took goes back, the connection goes on.
-      const tookBack = msg[3] === true
-      if (tookBack) this.sendOver(wire, [this.nextId++, OP_PUT_BACK, msg[0]])
-      const module = unloaded[0].module
-      throw new TypeError(`${unloaded[0].message}: a blocking call cannot import it; import ${module ?? 'its module'} in this thread first (an awaited coro_ call imports it itself)${tookBack ? '; what the call took went back to the manager' : ''}`)
+      // The answer holds an object whose class this thread has not loaded: the call fails, what
+      // it took goes back, the connection goes on.
+      if (msg[3] === true) this.sendOver(wire, [this.nextId++, OP_PUT_BACK, msg[0]])
+      throw unloadedError(unloaded, unloadedOutcome(msg))
     }
     if (msg[3] === true) {
       // The call took something: say so before returning, and see that it left this process, so
@@ -312,12 +310,10 @@ class Channel {
   }
 
   /**
-   * An answer on the awaitable socket. One holding objects whose classes this thread has not
-   * loaded has their modules imported first, as Python's unpickler does, then is read again
-   * (`loadError`: why that failed); one that still cannot be read fails its call, and what the
-   * call took goes back. Answers are matched to calls by number: the others need not wait.
+   * An answer on the awaitable socket. One holding an object whose class this thread has not
+   * loaded fails its call, as a blocking call's does (call()), and what the call took goes back.
    */
-  private answered(channel: FramedSocket, bytes: Buffer, loaded = false, loadError?: unknown): void {
+  private answered(channel: FramedSocket, bytes: Buffer): void {
     let answer: Answer
     let unloaded: ClassNotLoadedError[]
     try {
@@ -328,11 +324,10 @@ class Channel {
       return
     }
     if (unloaded.length) {
-      if (!loaded) return void importModules(unloaded).then((error) => this.answered(channel, bytes, true, error))
       if (answer[3] === true) channel.send(encodeCopy([this.nextId++, OP_PUT_BACK, answer[0]] satisfies Request, 'obj'))
       const p = this.pending.get(answer[0])
       this.pending.delete(answer[0])
-      p?.reject(p.aborted ? p.aborted.reason : unloadedError(unloaded, loadError))
+      p?.reject(p.aborted ? p.aborted.reason : unloadedError(unloaded, unloadedOutcome(answer)))
     } else {
       // The call took something: acknowledge it before the caller has it (see call()).
       if (answer[3] === true) channel.send(encodeCopy([this.nextId++, OP_ACK, answer[0]] satisfies Request, 'obj'))
@@ -392,6 +387,11 @@ class Channel {
     for (const p of this.pending.values()) p.reject(e)
     this.pending.clear()
   }
+}
+
+/** What became of a call whose answer cannot be read here (unloadedError). */
+function unloadedOutcome(answer: Answer): string {
+  return answer[3] === true ? 'the item the call took went back to the queue' : 'the call ran on the manager, and its answer is dropped'
 }
 
 /** This thread's channels, by server address and key. */
