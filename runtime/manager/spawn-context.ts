@@ -4,9 +4,9 @@
 // The broker ends with the process that started it (its spawned children then lose the objects).
 
 import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { isMainThread } from 'node:worker_threads'
 import { pipeEnds, type Connection } from '../ipc/connection.js'
 import { ProcessCore } from '../process/process.js'
@@ -22,12 +22,15 @@ let broker: { address: ProxyState['address']; authkey: string } | undefined
 const folders = new Set<string>()
 
 /**
- * The folders' name: `aioprocessing-<pid namespace>-<pid>-<random>`, so that a later process can
- * tell one whose process is gone without an exit (SIGKILL, a crash) and remove it. The namespace
- * (its inode, Linux) keeps a process from judging a pid of another container that shares /tmp.
+ * The folders' name: `aioprocessing-<machine>-<pid>-<random>`, so that a later process can tell
+ * one whose process is gone without an exit (SIGKILL, a crash) and remove it. `machine` stands
+ * for this host's name and pid namespace (its inode, Linux), so that a pid is only judged where it
+ * means that process: not from a container that shares /tmp, nor from another host that shares
+ * the folder (every host's first pid namespace has the same inode).
  */
 const NAMESPACE = pidNamespace()
-const FOLDER = /^aioprocessing-(\d+)-(\d+)-[A-Za-z0-9]{6}$/
+const MACHINE = createHash('sha1').update(`${hostname()} ${NAMESPACE ?? ''}`).digest('hex').slice(0, 8)
+const FOLDER = /^aioprocessing-([0-9a-f]{8})-(\d+)-[A-Za-z0-9]{6}$/
 
 function pidNamespace(): string | undefined {
   try {
@@ -39,7 +42,7 @@ function pidNamespace(): string | undefined {
 
 export function socketFolder(): string {
   if (folders.size === 0 && NAMESPACE !== undefined) removeOrphans()
-  const dir = mkdtempSync(join(tmpdir(), `aioprocessing-${NAMESPACE ?? 0}-${process.pid}-`))
+  const dir = mkdtempSync(join(tmpdir(), `aioprocessing-${MACHINE}-${process.pid}-`))
   // One exit listener for all of them: a listener per manager would trip Node's leak warning past ten.
   if (folders.size === 0) process.once('exit', () => {
     for (const f of folders) rmSync(f, { recursive: true, force: true })
@@ -49,7 +52,7 @@ export function socketFolder(): string {
 }
 
 /**
- * Removes the folders of this pid namespace whose process is gone: one killed (SIGKILL) or
+ * Removes the folders of this machine whose process is gone: one killed (SIGKILL) or
  * crashed ran no exit listener. Once per process, before its first folder. A pid in use again
  * keeps its folder until that process ends too.
  */
@@ -62,7 +65,7 @@ function removeOrphans(): void {
   }
   for (const name of names) {
     const m = FOLDER.exec(name)
-    if (!m || m[1] !== NAMESPACE || Number(m[2]) === process.pid || alive(Number(m[2]))) continue
+    if (!m || m[1] !== MACHINE || Number(m[2]) === process.pid || alive(Number(m[2]))) continue
     try {
       rmSync(join(tmpdir(), name), { recursive: true, force: true })
     } catch {
