@@ -7,7 +7,7 @@ import { AioClient, AioEvent, AioManager, AioProcess, AuthenticationError, OSErr
 import { ENTRY, LONG, SERVER_LIFE, joined, runNode, runNodeUnderFdLimit, start } from './helpers.js'
 import { spawn } from 'node:child_process'
 import net from 'node:net'
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -1002,10 +1002,12 @@ test("the socket folder of a process killed with SIGKILL is removed by the next 
   // Each makes the spawn context's broker (a socket folder), prints the folder's name, and waits.
   const owner = `
     import { getContext } from ${ENTRY}
-    import { readdirSync } from 'node:fs'
+    import { readdirSync, readFileSync } from 'node:fs'
     import { tmpdir } from 'node:os'
+    import { join } from 'node:path'
     getContext('spawn').AioQueue().put(1)
-    console.log(JSON.stringify(readdirSync(tmpdir()).filter((n) => n.startsWith('aioprocessing-') && n.includes('-' + process.pid + '-'))))
+    const owner = (n) => { try { return readFileSync(join(tmpdir(), n, 'owner'), 'latin1') } catch { return '' } }
+    console.log(JSON.stringify(readdirSync(tmpdir()).filter((n) => n.startsWith('aioprocessing-') && owner(n).endsWith(' ' + process.pid))))
     setInterval(() => {}, 1000)`
   const launch = async () => {
     const child = spawn(process.execPath, ['--input-type=module', '-e', owner], { stdio: ['ignore', 'pipe', 'inherit'] })
@@ -1038,6 +1040,25 @@ test("the socket folder of a process killed with SIGKILL is removed by the next 
   t.is(status, 0, stderr)
   t.false(exists(killed.folder), 'the next process removed the orphan')
   t.true(exists(live.folder), 'a live process keeps its folder')
+})
+
+test('under a TMPDIR of 72 characters a manager and the spawn context work: a socket path has at most 107 bytes, and socket folders that named their pid made it longer (EADDRINUSE)', async (t) => {
+  const base = mkdtempSync(join(tmpdir(), 'aio-long-'))
+  t.teardown(() => rmSync(base, { recursive: true, force: true }))
+  const dir = join(base, 'y'.repeat(72 - base.length - 1))
+  mkdirSync(dir)
+  const { status, stdout, stderr } = await runNode(`
+    import { AioManager, getContext } from ${ENTRY}
+    const m = new AioManager()
+    m.start()
+    const q = m.Queue()
+    q.put(1)
+    const sq = getContext('spawn').AioQueue()
+    sq.put(2)
+    console.log(JSON.stringify([q.get(), sq.get()]))
+    m.shutdown()`, { ...process.env, TMPDIR: dir })
+  t.is(status, 0, stderr)
+  t.is(stdout.trim(), '[1,2]')
 })
 
 test("a proxy of a user's own class read where its class is not loaded fails that call with a TypeError saying what to load, a queue's item goes back, and the connection goes on (it was called gone)", async (t) => {

@@ -3,7 +3,7 @@
 // folder, with a random authkey. Its proxies travel to spawned processes, which connect to it.
 // The broker ends with the process that started it (its spawned children then lose the objects).
 
-import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs'
+import { lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createHash, randomBytes } from 'node:crypto'
@@ -22,15 +22,17 @@ let broker: { address: ProxyState['address']; authkey: string } | undefined
 const folders = new Set<string>()
 
 /**
- * The folders' name: `aioprocessing-<machine>-<pid>-<random>`, so that a later process can tell
- * one whose process is gone without an exit (SIGKILL, a crash) and remove it. `machine` stands
- * for this host's name and pid namespace (its inode, Linux), so that a pid is only judged where it
- * means that process: not from a container that shares /tmp, nor from another host that shares
- * the folder (every host's first pid namespace has the same inode).
+ * Each folder holds a file OWNER, `<machine> <pid>`, so that a later process can tell one whose
+ * process is gone without an exit (SIGKILL, a crash) and remove it. In the file, not in the name:
+ * a socket's path has at most 107 bytes, and a longer name left a long TMPDIR without managers.
+ * `machine` stands for this host's name and pid namespace (its inode, Linux), so that a pid is
+ * only judged where it means that process: not from a container that shares /tmp, nor from
+ * another host that shares the folder (every host's first pid namespace has the same inode).
  */
+const OWNER = 'owner'
 const NAMESPACE = pidNamespace()
 const MACHINE = createHash('sha1').update(`${hostname()} ${NAMESPACE ?? ''}`).digest('hex').slice(0, 8)
-const FOLDER = /^aioprocessing-([0-9a-f]{8})-(\d+)-[A-Za-z0-9]{6}$/
+const FOLDER = /^aioprocessing-[A-Za-z0-9]{6}$/
 
 function pidNamespace(): string | undefined {
   try {
@@ -42,7 +44,8 @@ function pidNamespace(): string | undefined {
 
 export function socketFolder(): string {
   if (folders.size === 0 && NAMESPACE !== undefined) removeOrphans()
-  const dir = mkdtempSync(join(tmpdir(), `aioprocessing-${MACHINE}-${process.pid}-`))
+  const dir = mkdtempSync(join(tmpdir(), 'aioprocessing-'))
+  writeFileSync(join(dir, OWNER), `${MACHINE} ${process.pid}`)
   // One exit listener for all of them: a listener per manager would trip Node's leak warning past ten.
   if (folders.size === 0) process.once('exit', () => {
     for (const f of folders) rmSync(f, { recursive: true, force: true })
@@ -52,9 +55,10 @@ export function socketFolder(): string {
 }
 
 /**
- * Removes the folders of this machine whose process is gone: one killed (SIGKILL) or
- * crashed ran no exit listener. Once per process, before its first folder. A pid in use again
- * keeps its folder until that process ends too.
+ * Removes the folders of this machine whose process is gone: one killed (SIGKILL) or crashed ran
+ * no exit listener. Once per process, before its first folder. A folder without an OWNER (being
+ * made, or an older version's) stays, and another user's; a pid in use again keeps its folder
+ * until that process ends.
  */
 function removeOrphans(): void {
   let names: string[]
@@ -64,10 +68,21 @@ function removeOrphans(): void {
     return
   }
   for (const name of names) {
-    const m = FOLDER.exec(name)
-    if (!m || m[1] !== MACHINE || Number(m[2]) === process.pid || alive(Number(m[2]))) continue
+    if (!FOLDER.test(name)) continue
+    const dir = join(tmpdir(), name)
+    let owner: string[]
     try {
-      rmSync(join(tmpdir(), name), { recursive: true, force: true })
+      // This user's folders only (root would remove any user's).
+      const st = lstatSync(dir)
+      if (!st.isDirectory() || st.uid !== process.getuid?.()) continue
+      owner = readFileSync(join(dir, OWNER), 'latin1').split(' ')
+    } catch {
+      continue
+    }
+    const pid = Number(owner[1])
+    if (owner[0] !== MACHINE || !Number.isInteger(pid) || pid <= 0 || pid === process.pid || alive(pid)) continue
+    try {
+      rmSync(dir, { recursive: true, force: true })
     } catch {
       // another user's, or removed meanwhile
     }
