@@ -50,3 +50,12 @@ export function putCounter(counter: Auto, q: Sink, d: Dict): void {
   }
   q.put('after')
 }
+
+/** A process target: puts `counter` in `d` under 'c', as a CounterProxy. */
+export function setCounter(counter: Auto, d: Dict): void {
+  d.set('c', new CounterProxy(counter[CORE]))
+}
+
+// With AIO_TEST_GC and --expose-gc: every thread and process that loads this module (a manager's
+// server too, given the module) collects often, so that collected proxies tell their servers.
+if (process.env.AIO_TEST_GC && typeof globalThis.gc === 'function') setInterval(() => globalThis.gc!(), 100).unref()

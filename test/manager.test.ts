@@ -1113,6 +1113,47 @@ test("a proxy of a user's own class read where its class is not loaded fails tha
   t.deepEqual(out.loaded, ['CounterProxy', 7], 'once loaded, the same item and value read as the class')
 })
 
+test("an object held through a proxy of a class that a reader has not loaded is freed once its holders let go: failed reads give back the reference the answer carried (it lived on its server for ever)", async (t) => {
+  const proxyModule = JSON.stringify(new URL('./counter-proxy.js', import.meta.url).href)
+  const { status, stdout, stderr } = await runNode(`
+    import { AioManager, AioProcess } from ${ENTRY}
+    import { CORE, ProxyCore, registerClassModule } from 'aioprocessing/extend'
+    registerClassModule(${proxyModule})
+    const managers = [new AioManager(), new AioManager()]
+    for (const m of managers) {
+      m.register('Counter', { module: ${JSON.stringify(TARGETS)}, name: 'Counter' })
+      m.start()
+    }
+    const [m1, m2] = managers
+    let counter = m2.create('Counter', [7])
+    const state = { ...counter[CORE].state }
+    const d = m1.dict()
+    // m1's dict holds a CounterProxy of m2's counter; this thread has not loaded the class.
+    const p = new AioProcess({ target: { module: ${proxyModule}, name: 'setCounter' }, args: [counter, d] })
+    p.start()
+    p.join(60_000)
+    let failed = 0
+    for (let i = 0; i < 10; i++) {
+      try { i % 2 ? await d.coro_get('c') : d.get('c') } catch { failed++ }
+    }
+    d.delete('c')
+    counter = undefined
+    // A core that counts no reference asks whether the counter is still there, until it is not.
+    const probe = () => { try { return new ProxyCore(state).call('total', []) } catch (e) { return e.message } }
+    let seen
+    for (const end = Date.now() + 20_000; Date.now() < end; ) {
+      globalThis.gc()
+      await new Promise((r) => setTimeout(r, 200))
+      if (typeof (seen = probe()) === 'string') break
+    }
+    for (const m of managers) m.shutdown()
+    console.log(JSON.stringify({ failed, seen }))`, { ...process.env, NODE_OPTIONS: '--expose-gc', AIO_TEST_GC: '1' })
+  t.is(status, 0, stderr)
+  const out = JSON.parse(stdout.trim().split('\n').pop()!)
+  t.is(out.failed, 10)
+  t.regex(String(out.seen), /no object \d+ on this manager/, 'the counter was freed')
+})
+
 test("a manager dict's KeyError comes back as the server threw it: a RangeError named KeyError (it came back as a plain Error)", (t) => {
   const d = manager(t).dict<string, number>()
   const e = t.throws(() => d.getitem('missing'))

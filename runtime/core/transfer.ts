@@ -459,6 +459,8 @@ export class ClassNotLoadedError extends TypeError {
   constructor(
     readonly tag: string,
     readonly module: string | undefined,
+    /** The record's state (a proxy's address and id): what a rebuild would have taken over. */
+    readonly state: unknown,
   ) {
     super(`cannot rebuild a shared ${tag}: its class is not loaded in this thread${module ? ` (its module is ${module})` : ''}`)
   }
@@ -498,7 +500,7 @@ export function rebuildTree(value: unknown): unknown {
   if (isReduced(value)) {
     const rebuild = rebuilders.get(value.__aio__)
     if (!rebuild) {
-      const error = new ClassNotLoadedError(value.__aio__, value.module)
+      const error = new ClassNotLoadedError(value.__aio__, value.module, value.state)
       if (!unloaded) throw error
       unloaded.push(error)
       return undefined

@@ -30,7 +30,7 @@ import { helpersFor } from '../core/compiler-helpers.js'
 import { NotImplementedError, OSError, ValueError } from '../core/errors.js'
 import { CORE, REDUCE, collectingUnloaded, unloadedError, type ClassNotLoadedError } from '../core/transfer.js'
 import { HOSTED, mapTree, type HostedType } from './manager-types.js'
-import { ProxyCore, wrapProxy } from './proxy.js'
+import { ProxyCore, releaseUnloaded, wrapProxy } from './proxy.js'
 import { OP_ACK, OP_ADOPT, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_INCREF, OP_PUBLISH, OP_PUT_BACK, OP_SHUTDOWN, OP_SYNC, isLocalServer, setLocalServer, type Answer, type ProxyState, type Request } from './protocol.js'
 import { pipeEnds } from '../ipc/connection.js'
 import { looksLikePickle } from '../ipc/pickle.js'
@@ -263,7 +263,9 @@ export class Server implements PyHost {
     }
     if (unloaded.length) {
       // An object of a class this server has not loaded (a proxy class of a user's own): that call
-      // fails and does not run, the connection goes on (the objects it did rebuild are dropped).
+      // fails and does not run, the connection goes on (the objects it did rebuild are dropped,
+      // and so are the references the others carried).
+      releaseUnloaded(unloaded)
       if (msg[1] === OP_CALL || msg[1] === OP_CREATE) client.send([msg[0], false, errorRecord(unloadedError(unloaded, 'the call did not run on the manager'))])
       return
     }

@@ -70,6 +70,11 @@ export function isLocalServer(server: object): boolean {
   return local === server
 }
 
+/** Whether `address` is this thread's own server's. */
+export function isLocalAddress(address: ProxyState['address']): boolean {
+  return local !== undefined && sameAddress(local.address, address)
+}
+
 /** Counts a reference sent on from the server's own thread; false when the server is elsewhere. */
 export function increfLocal(state: ProxyState): boolean {
   if (!local || !sameAddress(local.address, state.address)) return false

@@ -20,7 +20,7 @@ import { blockOn } from '../core/wait.js'
 import { flushSync, type Connection } from '../ipc/connection.js'
 import { AuthenticationError, OSError, ValueError } from '../core/errors.js'
 import { rebuildError, type ErrorRecord } from '../core/remote-error.js'
-import { OP_ACK, OP_ADOPT, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_INCREF, OP_PUT_BACK, OP_SHUTDOWN, OP_SYNC, increfLocal, keyBytes, localReferent, type Answer, type ProxyState, type Request } from './protocol.js'
+import { OP_ACK, OP_ADOPT, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_INCREF, OP_PUT_BACK, OP_SHUTDOWN, OP_SYNC, increfLocal, isLocalAddress, keyBytes, localReferent, type Answer, type ProxyState, type Request } from './protocol.js'
 import * as net from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { decodeFromPeer, encode, encodeAside, encodeCopy, encoded } from '../ipc/serialize.js'
@@ -236,6 +236,7 @@ class Channel {
     if (unloaded.length) {
       // The answer holds an object whose class this thread has not loaded: the call fails, what
       // it took goes back, the connection goes on.
+      releaseUnloaded(unloaded)
       if (msg[3] === true) this.sendOver(wire, [this.nextId++, OP_PUT_BACK, msg[0]])
       throw unloadedError(unloaded, unloadedOutcome(msg))
     }
@@ -324,6 +325,7 @@ class Channel {
       return
     }
     if (unloaded.length) {
+      releaseUnloaded(unloaded)
       if (answer[3] === true) channel.send(encodeCopy([this.nextId++, OP_PUT_BACK, answer[0]] satisfies Request, 'obj'))
       const p = this.pending.get(answer[0])
       this.pending.delete(answer[0])
@@ -386,6 +388,23 @@ class Channel {
     const e = this.gone(error)
     for (const p of this.pending.values()) p.reject(e)
     this.pending.clear()
+  }
+}
+
+/**
+ * Gives back the references that the proxy records of `unloaded` carried. A proxy's sender counts
+ * one for its receiver (reduce()), which a rebuild takes over (OP_ADOPT) and drops once the proxy
+ * is collected (OP_DECREF): a record that cannot be rebuilt as its class is rebuilt as a bare core
+ * and dropped, which does both, in the same order and time as any proxy (a DECREF sent at once may
+ * pass its sender's INCREF, which comes over another connection, and then counts nothing).
+ * Without it, its object lived on its server for ever. One of this thread's own server stays as a
+ * rebuild would leave it (as the object itself, whose reference no one takes over).
+ */
+export function releaseUnloaded(unloaded: readonly ClassNotLoadedError[]): void {
+  for (const { state } of unloaded) {
+    const s = state as Partial<ProxyState> | null
+    if (typeof s !== 'object' || s === null || typeof s.id !== 'number' || !(typeof s.address === 'string' || Array.isArray(s.address))) continue
+    if (!isLocalAddress(s.address)) ProxyCore.rebuild(s as ProxyState)
   }
 }
 
