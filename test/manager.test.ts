@@ -3,7 +3,7 @@
 // die holding locks or blocked in a call), remote managers over TCP in another OS process, and
 // a server that dies under pending calls.
 import test, { type ExecutionContext } from 'ava'
-import { AioClient, AioEvent, AioManager, AioProcess, AuthenticationError, OSError, getContext } from '../generated/index.generated.js'
+import { AioClient, AioEvent, AioListener, AioManager, AioProcess, AuthenticationError, OSError, getContext } from '../generated/index.generated.js'
 import { ENTRY, LONG, SERVER_LIFE, joined, runNode, runNodeUnderFdLimit, start } from './helpers.js'
 import { spawn } from 'node:child_process'
 import net from 'node:net'
@@ -1042,23 +1042,30 @@ test("the socket folder of a process killed with SIGKILL is removed by the next 
   t.true(exists(live.folder), 'a live process keeps its folder')
 })
 
-test('under a TMPDIR of 72 characters a manager and the spawn context work: a socket path has at most 107 bytes, and socket folders that named their pid made it longer (EADDRINUSE)', async (t) => {
+test("under a long TMPDIR a manager and the spawn context work, and a Unix socket path over 107 bytes is refused by name: Node cuts it without a word (a TMPDIR of 72 characters failed with EADDRINUSE once socket folders named their pid)", async (t) => {
   const base = mkdtempSync(join(tmpdir(), 'aio-long-'))
   t.teardown(() => rmSync(base, { recursive: true, force: true }))
-  const dir = join(base, 'y'.repeat(72 - base.length - 1))
-  mkdirSync(dir)
-  const { status, stdout, stderr } = await runNode(`
-    import { AioManager, getContext } from ${ENTRY}
-    const m = new AioManager()
-    m.start()
-    const q = m.Queue()
-    q.put(1)
-    const sq = getContext('spawn').AioQueue()
-    sq.put(2)
-    console.log(JSON.stringify([q.get(), sq.get()]))
-    m.shutdown()`, { ...process.env, TMPDIR: dir })
-  t.is(status, 0, stderr)
-  t.is(stdout.trim(), '[1,2]')
+  for (const length of [72, 100]) {
+    // 72: the folders fit under it; 100: they go to /tmp.
+    const dir = join(base, 'y'.repeat(length - base.length - 1))
+    mkdirSync(dir)
+    const { status, stdout, stderr } = await runNode(`
+      import { AioManager, getContext } from ${ENTRY}
+      const m = new AioManager()
+      m.start()
+      const q = m.Queue()
+      q.put(1)
+      const sq = getContext('spawn').AioQueue()
+      sq.put(2)
+      console.log(JSON.stringify([q.get(), sq.get(), m.address.startsWith(process.env.TMPDIR)]))
+      m.shutdown()`, { ...process.env, TMPDIR: dir })
+    t.is(status, 0, stderr)
+    t.is(stdout.trim(), JSON.stringify([1, 2, length === 72]))
+  }
+  const long = join(base, 'z'.repeat(120)) + '.sock'
+  t.throws(() => new AioManager({ address: long }), { instanceOf: OSError, message: /^AF_UNIX path too long: .* has \d+ bytes, over the 107/ })
+  t.throws(() => new AioListener(long), { instanceOf: OSError, message: /^AF_UNIX path too long/ })
+  t.throws(() => AioClient(long), { instanceOf: OSError, message: /^AF_UNIX path too long/ })
 })
 
 test("a proxy of a user's own class read where its class is not loaded fails that call with a TypeError saying what to load, a queue's item goes back, and the connection goes on (it was called gone)", async (t) => {

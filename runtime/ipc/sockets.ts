@@ -40,10 +40,24 @@ function statusText(status: Int32Array): string {
   return Buffer.from(status.buffer as SharedArrayBuffer).subarray(16, 16 + status[2]).toString()
 }
 
+/** The most bytes a Unix socket's path may have (Linux's sun_path, less its final NUL). */
+export const UNIX_PATH_MAX = 107
+
+/**
+ * A Unix socket's path, refused when it is too long, as Python refuses it ("AF_UNIX path too
+ * long"): Node 20 cuts a longer one without a word, and the socket then lands elsewhere or fails
+ * with a misleading EADDRINUSE.
+ */
+export function checkUnixPath(path: string): string {
+  const n = Buffer.byteLength(path)
+  if (n > UNIX_PATH_MAX) throw new OSError(`AF_UNIX path too long: ${JSON.stringify(path)} has ${n} bytes, over the ${UNIX_PATH_MAX} a Unix socket's path may have`)
+  return path
+}
+
 function checkAddress(address: unknown, family?: string): Address {
   if (typeof address === 'string') {
     if (family === 'AF_INET') throw new ValueError(`family AF_INET needs an address ['host', port], not a path`)
-    return address
+    return checkUnixPath(address)
   }
   if (Array.isArray(address) && address.length === 2 && typeof address[0] === 'string' && Number.isInteger(address[1]) && address[1] >= 0 && address[1] < 65536) {
     if (family === 'AF_UNIX') throw new ValueError('family AF_UNIX needs a path address')

@@ -11,6 +11,7 @@ import { coroCreateRemote, createRemote } from './create-remote.js'
 import { coroPyCreate, dropPyConnections, pyCreate, pyDispatch } from './py-client.js'
 import { OP_DESCRIBE, OP_PUBLISH, sameAddress, type ProxyState } from './protocol.js'
 import { socketFolder, startServerThread } from './spawn-context.js'
+import { checkUnixPath } from '../ipc/sockets.js'
 import { ProcessCore, targetOf, type Target } from '../process/process.js'
 import { CORE } from '../core/transfer.js'
 import type { ServerOptions } from './manager-server.js'
@@ -79,7 +80,7 @@ export class ManagerCore implements Waiter {
     if (address !== undefined && typeof address !== 'string' && !(Array.isArray(address) && address.length === 2 && typeof address[0] === 'string' && Number.isInteger(address[1]))) {
       throw new TypeError(`address must be ['host', port] or a Unix socket path, not ${JSON.stringify(address)}`)
     }
-    this.address = address === undefined ? undefined : typeof address === 'string' ? address : [address[0], address[1]]
+    this.address = address === undefined ? undefined : typeof address === 'string' ? checkUnixPath(address) : [address[0], address[1]]
     this.authkey = hexKey(authkey)
   }
 

@@ -3,18 +3,19 @@
 // folder, with a random authkey. Its proxies travel to spawned processes, which connect to it.
 // The broker ends with the process that started it (its spawned children then lose the objects).
 
-import { lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createHash, randomBytes } from 'node:crypto'
 import { isMainThread } from 'node:worker_threads'
 import { pipeEnds, type Connection } from '../ipc/connection.js'
+import { UNIX_PATH_MAX } from '../ipc/sockets.js'
 import { ProcessCore } from '../process/process.js'
 import { createPipe } from './proxy.js'
 import { createRemote } from './create-remote.js'
 import type { ServerOptions } from './manager-server.js'
 import type { ProxyState } from './protocol.js'
-import { ProcessError } from '../core/errors.js'
+import { OSError, ProcessError } from '../core/errors.js'
 
 let broker: { address: ProxyState['address']; authkey: string } | undefined
 
@@ -42,9 +43,23 @@ function pidNamespace(): string | undefined {
   }
 }
 
+/**
+ * Where the folders go: the temporary folder, or /tmp where a socket's path under that one would
+ * be too long (a TMPDIR of more than ~80 characters); else the error says so.
+ */
+function socketBase(): string {
+  const fits = (base: string): boolean => Buffer.byteLength(join(base, 'aioprocessing-XXXXXX', 'manager.sock')) <= UNIX_PATH_MAX
+  const base = tmpdir()
+  if (fits(base) || process.platform === 'win32' || !existsSync('/tmp')) return base
+  return fits('/tmp') ? '/tmp' : base
+}
+
 export function socketFolder(): string {
-  if (folders.size === 0 && NAMESPACE !== undefined) removeOrphans()
-  const dir = mkdtempSync(join(tmpdir(), 'aioprocessing-'))
+  const base = socketBase()
+  const n = Buffer.byteLength(join(base, 'aioprocessing-XXXXXX', 'manager.sock'))
+  if (n > UNIX_PATH_MAX) throw new OSError(`a Unix socket's path in the temporary folder ${JSON.stringify(base)} would have ${n} bytes, over the ${UNIX_PATH_MAX} it may have: set TMPDIR to a shorter folder`)
+  if (folders.size === 0 && NAMESPACE !== undefined) removeOrphans(base)
+  const dir = mkdtempSync(join(base, 'aioprocessing-'))
   writeFileSync(join(dir, OWNER), `${MACHINE} ${process.pid}`)
   // One exit listener for all of them: a listener per manager would trip Node's leak warning past ten.
   if (folders.size === 0) process.once('exit', () => {
@@ -60,16 +75,16 @@ export function socketFolder(): string {
  * made, or an older version's) stays, and another user's; a pid in use again keeps its folder
  * until that process ends.
  */
-function removeOrphans(): void {
+function removeOrphans(base: string): void {
   let names: string[]
   try {
-    names = readdirSync(tmpdir())
+    names = readdirSync(base)
   } catch {
     return
   }
   for (const name of names) {
     if (!FOLDER.test(name)) continue
-    const dir = join(tmpdir(), name)
+    const dir = join(base, name)
     let owner: string[]
     try {
       // This user's folders only (root would remove any user's).
