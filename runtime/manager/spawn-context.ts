@@ -31,16 +31,22 @@ const folders = new Set<string>()
  * another host that shares the folder (every host's first pid namespace has the same inode).
  */
 const OWNER = 'owner'
-const NAMESPACE = pidNamespace()
-const MACHINE = createHash('sha1').update(`${hostname()} ${NAMESPACE ?? ''}`).digest('hex').slice(0, 8)
 const FOLDER = /^aioprocessing-[A-Za-z0-9]{6}$/
 
-function pidNamespace(): string | undefined {
+/** This machine as OWNER names it; undefined where the pid namespace cannot be read (no sweep there). Worked out on a first folder, not when the module loads. */
+function machine(): string | undefined {
+  let namespace: string | undefined
   try {
-    return /^pid:\[(\d+)\]$/.exec(readlinkSync('/proc/self/ns/pid'))?.[1]
+    namespace = /^pid:\[(\d+)\]$/.exec(readlinkSync('/proc/self/ns/pid'))?.[1]
   } catch {
-    return undefined
+    // not Linux
   }
+  return namespace === undefined ? undefined : createHash('sha1').update(`${hostname()} ${namespace}`).digest('hex').slice(0, 8)
+}
+
+/** The bytes of a socket's path in a folder under `base`. */
+function socketPathBytes(base: string): number {
+  return Buffer.byteLength(join(base, 'aioprocessing-XXXXXX', 'manager.sock'))
 }
 
 /**
@@ -48,24 +54,30 @@ function pidNamespace(): string | undefined {
  * be too long (a TMPDIR of more than ~80 characters); else the error says so.
  */
 function socketBase(): string {
-  const fits = (base: string): boolean => Buffer.byteLength(join(base, 'aioprocessing-XXXXXX', 'manager.sock')) <= UNIX_PATH_MAX
   const base = tmpdir()
-  if (fits(base) || process.platform === 'win32' || !existsSync('/tmp')) return base
-  return fits('/tmp') ? '/tmp' : base
+  if (socketPathBytes(base) <= UNIX_PATH_MAX) return base
+  if (process.platform !== 'win32' && existsSync('/tmp') && socketPathBytes('/tmp') <= UNIX_PATH_MAX) return '/tmp'
+  throw new OSError(`a Unix socket's path in the temporary folder ${JSON.stringify(base)} would have ${socketPathBytes(base)} bytes, over the ${UNIX_PATH_MAX} it may have: set TMPDIR to a shorter folder`)
 }
+
+/** What this process writes in its folders' OWNER; set by its first folder, which sweeps. */
+let owner: string | undefined
 
 export function socketFolder(): string {
   const base = socketBase()
-  const n = Buffer.byteLength(join(base, 'aioprocessing-XXXXXX', 'manager.sock'))
-  if (n > UNIX_PATH_MAX) throw new OSError(`a Unix socket's path in the temporary folder ${JSON.stringify(base)} would have ${n} bytes, over the ${UNIX_PATH_MAX} it may have: set TMPDIR to a shorter folder`)
-  if (folders.size === 0 && NAMESPACE !== undefined) removeOrphans(base)
+  if (owner === undefined) {
+    const m = machine()
+    owner = `${m ?? 'unknown'} ${process.pid}`
+    if (m !== undefined) removeOrphans(base, m)
+  }
   const dir = mkdtempSync(join(base, 'aioprocessing-'))
-  writeFileSync(join(dir, OWNER), `${MACHINE} ${process.pid}`)
   // One exit listener for all of them: a listener per manager would trip Node's leak warning past ten.
   if (folders.size === 0) process.once('exit', () => {
     for (const f of folders) rmSync(f, { recursive: true, force: true })
   })
+  // Noted before OWNER is written: a write that fails (no fd left) leaves no folder behind at exit.
   folders.add(dir)
+  writeFileSync(join(dir, OWNER), owner)
   return dir
 }
 
@@ -75,7 +87,7 @@ export function socketFolder(): string {
  * made, or an older version's) stays, and another user's; a pid in use again keeps its folder
  * until that process ends.
  */
-function removeOrphans(base: string): void {
+function removeOrphans(base: string, machine: string): void {
   let names: string[]
   try {
     names = readdirSync(base)
@@ -85,17 +97,17 @@ function removeOrphans(base: string): void {
   for (const name of names) {
     if (!FOLDER.test(name)) continue
     const dir = join(base, name)
-    let owner: string[]
+    let claim: string[]
     try {
       // This user's folders only (root would remove any user's).
       const st = lstatSync(dir)
       if (!st.isDirectory() || st.uid !== process.getuid?.()) continue
-      owner = readFileSync(join(dir, OWNER), 'latin1').split(' ')
+      claim = readFileSync(join(dir, OWNER), 'latin1').split(' ')
     } catch {
       continue
     }
-    const pid = Number(owner[1])
-    if (owner[0] !== MACHINE || !Number.isInteger(pid) || pid <= 0 || pid === process.pid || alive(pid)) continue
+    const pid = Number(claim[1])
+    if (claim[0] !== machine || !Number.isInteger(pid) || pid <= 0 || pid === process.pid || alive(pid)) continue
     try {
       rmSync(dir, { recursive: true, force: true })
     } catch {
