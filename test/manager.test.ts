@@ -562,7 +562,23 @@ test('a spawn-context pipe carries messages between the parent and a spawned pro
   joined(t, child)
 })
 
-test('a created object goes once its proxy is collected; one whose proxy is held on the server (in a dict) stays', async (t) => {
+/**
+ * For a child script that watches references go (it defines \`kept\`, a manager queue, and imports
+ * ProxyCore): \`exists(state)\`, whether the object of a proxy state is on the server still, and
+ * \`settle(done)\`, which collects garbage, lets finalizers run and an awaitable call (on the socket
+ * the decrefs use) pass them, until \`done()\` or about 6 s.
+ */
+const REFERENCES = `
+    const exists = (state) => { try { new ProxyCore(state).call('qsize', []); return true } catch (e) { if (/does not expose/.test(e.message)) return true; if (!/no object/.test(e.message)) throw e; return false } }
+    const settle = async (done) => {
+      for (let i = 0; i < 300 && !done(); i++) {
+        globalThis.gc()
+        await new Promise((r) => setTimeout(r, 20))
+        await kept.coro_callMethod('qsize', [])
+      }
+    }`
+
+test('a created object goes once its proxy is collected; one held on the server (in a dict, in a queue) lives while it is held there, and goes after', async (t) => {
   const script = `
     import { AioManager } from ${ENTRY}
     import { ProxyCore } from ${JSON.stringify(new URL('../lib/extend.js', import.meta.url).href)}
@@ -571,34 +587,43 @@ test('a created object goes once its proxy is collected; one whose proxy is held
     manager.start()
     const kept = manager.Queue()
     const d = manager.dict()
+    const box = manager.Queue()
     let dropped = manager.Queue()
     let sent = manager.Queue()
-    d.set('q', sent) // the dict on the server holds it: that reference is counted
+    let lock = manager.Lock()
+    d.set('q', sent) // the dict on the server holds the queue itself, and the queue a lock
+    sent.put('kept in the dict')
+    await box.coro_put(lock)
     const droppedState = { ...dropped[CORE].state }
     const sentState = { ...sent[CORE].state }
+    const lockState = { ...lock[CORE].state }
     dropped = null
     sent = null
-    const exists = (state) => { try { new ProxyCore(state).call('qsize', []); return true } catch (e) { if (!/no object/.test(e.message)) throw e; return false } }
-    // Collect, let the finalizers run, and let an awaitable call (on the socket the decrefs use) pass them.
-    for (let i = 0; i < 200 && exists(droppedState); i++) {
-      globalThis.gc()
-      await new Promise((r) => setTimeout(r, 10))
-      await kept.coro_callMethod('qsize', [])
-    }
+    lock = null
+    ${REFERENCES}
+    await settle(() => !exists(droppedState) && !exists(sentState) && !exists(lockState))
+    const gone = [exists(droppedState), exists(sentState), exists(lockState)]
+    // What the dict and the queue hold is the object itself: handed out again, as a new proxy.
+    let again = d.get('q')
+    const item = again.get(true, 10)
+    const againState = { ...again[CORE].state }
+    const back = box.get(true, 10)
+    const locked = [back.acquire(false), back.acquire(false)]
+    back.release()
+    // Out of the dict, and its last proxy collected: it goes (its reference was the entry's, not the server's for ever).
+    d.delete('q')
+    again = null
+    await settle(() => !exists(againState))
     // Many created and dropped: all go.
     const states = []
     for (let i = 0; i < 300; i++) states.push({ ...manager.Queue()[CORE].state })
-    for (let i = 0; i < 200 && states.some(exists); i++) {
-      globalThis.gc()
-      await new Promise((r) => setTimeout(r, 10))
-      await kept.coro_callMethod('qsize', [])
-    }
-    console.log(exists(droppedState), exists(sentState), states.filter(exists).length, kept.qsize())
+    await settle(() => !states.some(exists))
+    console.log(gone.join(' '), item, locked.join(' '), exists(againState), states.filter(exists).length, kept.qsize())
     manager.shutdown()
   `
   const { status, stdout, stderr } = await runNode(script, process.env, ['--expose-gc'])
   t.is(status, 0, stderr)
-  t.is(stdout, 'false true 0 0\n')
+  t.is(stdout, 'false false false kept in the dict true false false 0 0\n')
 })
 
 test('item 10: references travel with proxies — an object sent to a child goes once every process dropped it; a killed client\'s objects go with it', async (t) => {
@@ -609,14 +634,7 @@ test('item 10: references travel with proxies — an object sent to a child goes
     const manager = new AioManager()
     manager.start()
     const kept = manager.Queue()
-    const exists = (state) => { try { new ProxyCore(state).call('qsize', []); return true } catch (e) { if (/does not expose/.test(e.message)) return true; if (!/no object/.test(e.message)) throw e; return false } }
-    const settle = async (done) => {
-      for (let i = 0; i < 300 && !done(); i++) {
-        globalThis.gc()
-        await new Promise((r) => setTimeout(r, 20))
-        await kept.coro_callMethod('qsize', [])
-      }
-    }
+    ${REFERENCES}
     // 1. Sent to a spawned child, which uses it and ends; then the parent drops its own proxy.
     let shared = manager.Queue()
     const sharedState = { ...shared[CORE].state }

@@ -85,6 +85,8 @@ interface Hosted {
   refs?: number
   /** References sent on and not yet claimed by the client that rebuilt the proxy (OP_ADOPT). */
   unowned: number
+  /** Records rebuilt here (release) before their sender's OP_INCREF came: that many INCREFs count nothing. */
+  owed?: number
   /** A drop scheduled at refs 0, cancelled by a reference arriving meanwhile. */
   dropping?: ReturnType<typeof setTimeout>
   /**
@@ -483,10 +485,28 @@ export class Server implements PyHost {
   incref(id: number): void {
     const h = this.objects.get(id)
     if (h?.refs === undefined) return
+    if (h.owed) return void h.owed--
     h.refs++
     h.unowned++
     if (h.dropping) clearTimeout(h.dropping)
     h.dropping = undefined
+  }
+
+  /**
+   * A proxy record of this server's object came in a request and was rebuilt here as the object
+   * itself (protocol.ts localReferent): no client takes over the reference it carried, so it goes.
+   * Its sender's OP_INCREF may come later, on another connection (a blocking call's lane passes
+   * the socket): then that INCREF counts nothing.
+   */
+  release(id: number): void {
+    const h = this.objects.get(id)
+    if (h?.refs === undefined) return
+    if (h.unowned === 0) {
+      h.owed = (h.owed ?? 0) + 1
+      return
+    }
+    h.unowned--
+    if (--h.refs === 0) this.dropLater(id, h)
   }
 
   private adopt(id: number, owner: Owner): void {

@@ -61,7 +61,7 @@ export function sameAddress(a: ProxyState['address'], b: ProxyState['address']):
 }
 
 /** The server of this thread, so that proxies of its own objects rebuild as the objects themselves. */
-let local: { readonly address: ProxyState['address']; referent(id: number): unknown; incref(id: number): void } | undefined
+let local: { readonly address: ProxyState['address']; referent(id: number): unknown; incref(id: number): void; release(id: number): void } | undefined
 
 export function setLocalServer(server: typeof local): void {
   local = server
@@ -82,9 +82,25 @@ export function increfLocal(state: ProxyState): boolean {
   return true
 }
 
+/**
+ * A proxy record of one of this thread's server's objects, rebuilt here: the object itself, and
+ * the reference the record carried (its sender's OP_INCREF) is let go, since no proxy here takes
+ * it over. Whatever holds the object now (a dict's entry, a list's) keeps it alive as long as it
+ * holds it, and hands it out as a proxy again (the server hosts it anew if every proxy had gone):
+ * counted, the reference outlived the entry, and the object its server.
+ */
 export function localReferent(state: ProxyState): unknown {
   if (!local || !sameAddress(local.address, state.address)) return undefined
-  return local.referent(state.id)
+  const obj = local.referent(state.id)
+  if (obj !== undefined) local.release(state.id)
+  return obj
+}
+
+/** Lets go of the reference a record of this thread's server's object carried, one not rebuilt (its class is not loaded here); false when the server is elsewhere. */
+export function releaseLocal(state: ProxyState): boolean {
+  if (!local || !sameAddress(local.address, state.address)) return false
+  local.release(state.id)
+  return true
 }
 
 // What a container's proxy may call (containers.ts), and its server lets it (manager-types.ts):

@@ -20,7 +20,7 @@ import { blockOn } from '../core/wait.js'
 import { flushSync, type Connection } from '../ipc/connection.js'
 import { AuthenticationError, OSError, ValueError } from '../core/errors.js'
 import { rebuildError, type ErrorRecord } from '../core/remote-error.js'
-import { OP_ACK, OP_ADOPT, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_INCREF, OP_PUT_BACK, OP_SHUTDOWN, OP_SYNC, increfLocal, isLocalAddress, keyBytes, localReferent, type Answer, type ProxyState, type Request } from './protocol.js'
+import { OP_ACK, OP_ADOPT, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_INCREF, OP_PUT_BACK, OP_SHUTDOWN, OP_SYNC, increfLocal, keyBytes, localReferent, releaseLocal, type Answer, type ProxyState, type Request } from './protocol.js'
 import * as net from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { decodeFromPeer, encode, encodeAside, encodeCopy, encoded } from '../ipc/serialize.js'
@@ -397,14 +397,14 @@ class Channel {
  * is collected (OP_DECREF): a record that cannot be rebuilt as its class is rebuilt as a bare core
  * and dropped, which does both, in the same order and time as any proxy (a DECREF sent at once may
  * pass its sender's INCREF, which comes over another connection, and then counts nothing).
- * Without it, its object lived on its server for ever. One of this thread's own server stays as a
- * rebuild would leave it (as the object itself, whose reference no one takes over).
+ * Without it, its object lived on its server for ever. One of this thread's own server is let go
+ * there, as its rebuild as the object itself would (protocol.ts localReferent).
  */
 export function releaseUnloaded(unloaded: readonly ClassNotLoadedError[]): void {
   for (const { state } of unloaded) {
     const s = state as Partial<ProxyState> | null
     if (typeof s !== 'object' || s === null || typeof s.id !== 'number' || !(typeof s.address === 'string' || Array.isArray(s.address))) continue
-    if (!isLocalAddress(s.address)) ProxyCore.rebuild(s as ProxyState)
+    if (!releaseLocal(s as ProxyState)) ProxyCore.rebuild(s as ProxyState)
   }
 }
 
