@@ -2,9 +2,9 @@
 // messages and process arguments hold the same values, find shared objects at any depth of
 // arrays, objects, Maps and Sets, and refuse the same values with the same message.
 import test, { type ExecutionContext } from 'ava'
-import { AioLock, AioPipe, AioProcess, AioQueue } from '../generated/index.generated.js'
+import { AioLock, AioManager, AioPipe, AioProcess, AioQueue } from '../generated/index.generated.js'
 import { decode, decodeFromPeer, encode, encoded } from '../runtime/ipc/serialize.js'
-import { joined, start } from './helpers.js'
+import { LONG, joined, start } from './helpers.js'
 
 type Path = 'queue' | 'pipe' | 'args'
 const PATHS: readonly Path[] = ['queue', 'pipe', 'args']
@@ -114,6 +114,40 @@ for (const [name, value, rest] of refused) {
     t.deepEqual(messages, [messages[0], messages[0], messages[0]])
   })
 }
+
+test('an own key named __proto__ (a JSON.parse\'d object has one) arrives as a key on every path, not as the prototype', async (t) => {
+  const value = JSON.parse('{"__proto__": {"a": 1}, "b": 2, "inner": [{"__proto__": null}]}')
+  const check = (got: any): void => {
+    t.deepEqual(Object.keys(got), ['__proto__', 'b', 'inner'])
+    t.is(Object.getPrototypeOf(got), Object.prototype)
+    t.deepEqual(Object.getOwnPropertyDescriptor(got, '__proto__')?.value, { a: 1 })
+    t.is(got.a, undefined)
+    t.true(Object.hasOwn(got.inner[0], '__proto__'))
+    t.is(Object.getPrototypeOf(got.inner[0]), Object.prototype)
+  }
+  check(decode(Buffer.from(encoded().subarray(0, encode(value)))))
+  check(decodeFromPeer(Buffer.from(encoded().subarray(0, encode(value)))))
+  for (const path of PATHS) {
+    await deliver(t, path, value, (how, x) => {
+      const got = how === 'queue' ? x.get() : how === 'pipe' ? x.recv() : x
+      const ok = Object.keys(got).join() === '__proto__,b,inner' && Object.getPrototypeOf(got) === Object.prototype && got.a === undefined && Object.hasOwn(got.inner[0], '__proto__')
+      if (!ok) throw new Error(`through ${how}: ${JSON.stringify(Object.keys(got))}, a = ${got.a}`)
+    })
+  }
+  const m = new AioManager()
+  m.start()
+  try {
+    const q = m.Queue()
+    q.put(value)
+    check(q.get(true, LONG))
+    const d = m.dict()
+    d.set('k', value)
+    check(d.get('k'))
+    check(await d.coro_get('k'))
+  } finally {
+    m.shutdown()
+  }
+})
 
 test('Maps and Sets keep their order, their key types and what they hold, in the compact form', (t) => {
   const when = new Date(0)

@@ -8,6 +8,7 @@ import { describeValue } from './args.js'
 import { debuglog } from 'node:util'
 import { realpathSync } from 'node:fs'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { setOwnKey } from './own-key.js'
 
 /** Implemented by every shareable object: its cloneable record. */
 export const REDUCE: unique symbol = Symbol.for('aioprocessing.reduce')
@@ -379,7 +380,7 @@ function reduceAt(value: unknown, path: TreePath, portableOnly: boolean): unknow
       const out: Record<string, unknown> = {}
       for (const key of Object.keys(value as object)) {
         path.property(key)
-        out[key] = reduceAt((value as Record<string, unknown>)[key], path, portableOnly)
+        setOwnKey(out, key, reduceAt((value as Record<string, unknown>)[key], path, portableOnly))
         path.leave()
       }
       return out
@@ -513,7 +514,7 @@ export function rebuildTree(value: unknown): unknown {
   const proto = Object.getPrototypeOf(value)
   if (proto === Object.prototype || proto === null) {
     const out: Record<string, unknown> = {}
-    for (const key of Object.keys(value)) out[key] = rebuildTree((value as Record<string, unknown>)[key])
+    for (const key of Object.keys(value)) setOwnKey(out, key, rebuildTree((value as Record<string, unknown>)[key]))
     return out
   }
   return value

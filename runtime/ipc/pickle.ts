@@ -21,6 +21,7 @@ import { PicklingError, UnpicklingError } from '../core/errors.js'
 import { Growable } from './growable.js'
 import { PyTuple, tuple } from './py-tuple.js'
 import { providePickle } from './codecs.js'
+import { setOwnKey } from '../core/own-key.js'
 
 export { PyTuple, tuple } from './py-tuple.js'
 
@@ -433,10 +434,7 @@ function setItem(d: unknown, k: unknown, v: unknown): unknown {
   }
   const o = d as Record<string, unknown>
   if (typeof k === 'string') {
-    // A key named __proto__ is a key, not the object's prototype.
-    if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true })
-    else o[k] = v
-    return o
+    return setOwnKey(o, k, v)
   }
   const m = new Map<unknown, unknown>(Object.entries(o))
   m.set(k, v)

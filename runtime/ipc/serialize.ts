@@ -35,6 +35,7 @@ import { fetchShared, storeShared } from './broker.js'
 import { ValueError } from '../core/errors.js'
 import { PyTuple } from './py-tuple.js'
 import { Growable } from './growable.js'
+import { setOwnKey } from '../core/own-key.js'
 
 const UNDEFINED = 0, NULL = 1, FALSE = 2, TRUE = 3, INT32 = 4, FLOAT64 = 5, STRING = 6, ARRAY = 7
 const OBJECT = 8, BYTES = 9, BUFFER = 10, BIGINT = 11, V8 = 12, SHARED = 13, PORTABLE = 14, MAP = 15, SET = 16, TUPLE = 17
@@ -381,7 +382,7 @@ function read(): unknown {
       const out: Record<string, unknown> = {}
       for (let i = 0; i < n; i++) {
         const k = readString()
-        out[k] = read()
+        setOwnKey(out, k, read())
       }
       return out
     }
