@@ -2,7 +2,7 @@
 // corruption"). Each case failed before its fix: a wrong signal surfaced as "throwIfAborted is not
 // a function", and a semaphore released past 2^31-1 wrapped to a negative count.
 import test, { type ExecutionContext } from 'ava'
-import { AioCondition, AioEvent, AioLock, AioManager, AioPipe, AioPool, AioQueue, AioSemaphore, ValueError, coro_wait } from '../generated/index.generated.js'
+import { AioClient, AioCondition, AioEvent, AioLock, AioManager, AioPipe, AioPool, AioQueue, AioSemaphore, EOFError, ValueError, coro_wait } from '../generated/index.generated.js'
 import { ENTRY, FD_COUNTING, LONG, runNode, runNodeUnderFdLimit, start } from './helpers.js'
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -386,6 +386,27 @@ test('a manager call over the frame limit fails with a ValueError that says so, 
   d.set('small', 1)
   t.is(d.get('small'), 1)
   t.is(await d.coro_callMethod('get', ['small']), 1)
+})
+
+test('an authenticated peer whose request has a call id that cannot be sent back (an array 1,200 deep, an object) loses its connection; the manager serves on', async (t) => {
+  const manager = new AioManager({ authkey: 'k' })
+  manager.start()
+  t.teardown(() => manager.shutdown())
+  const q = manager.Queue()
+  // Our serializer's bytes, written by hand (it refuses to encode either id): [id, OP_DESCRIBE, 0].
+  const array = (n: number): Buffer => Buffer.from([7, n, 0, 0, 0])
+  const int = (v: number): Buffer => Buffer.from([4, v, 0, 0, 0])
+  const deep = Buffer.concat([...Array.from({ length: 1200 }, () => array(1)), int(0)])
+  const object = Buffer.concat([Buffer.from([8, 1, 0, 0, 0, 1, 0, 0, 0]), Buffer.from('x'), int(1)])
+  for (const id of [deep, object]) {
+    const c = AioClient(manager.address as string, { authkey: 'k' })
+    c.sendBytes(Buffer.concat([array(3), id, int(4), int(0)]))
+    // The server drops the connection, without an answer.
+    await t.throwsAsync(c.coro_recvBytes(), { instanceOf: EOFError })
+    c.close()
+    q.put('still here')
+    t.is(await q.coro_get(true, LONG), 'still here')
+  }
 })
 
 // Serial: it replaces Atomics.wait in this thread for a moment.

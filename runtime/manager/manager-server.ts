@@ -259,6 +259,9 @@ export class Server implements PyHost {
     try {
       ;({ value: msg, unloaded } = collectingUnloaded(() => decodeFromPeer(bytes) as Request))
       if (!Array.isArray(msg)) throw new OSError(`a request is an array, not ${typeof msg}`)
+      // Its answer repeats the call id: one that could not be sent back (an array 1,200 deep, an
+      // object whose prototype a peer chose) broke the answer and then the error answer too.
+      if (!Number.isSafeInteger(msg[0]) || !Number.isSafeInteger(msg[1])) throw new OSError('a request starts with two integers, its call id and its operation')
     } catch (error) {
       client.channel.abort(error as Error)
       return
@@ -373,7 +376,12 @@ export class Server implements PyHost {
       const putBack = client.unacked.get(callId)
       client.unacked.delete(callId)
       void putBack?.().catch(() => {})
-      client.send([callId, false, errorRecord(new TypeError(`the result cannot be sent back: ${(error as Error).message}`))])
+      try {
+        client.send([callId, false, errorRecord(new TypeError(`the result cannot be sent back: ${(error as Error).message}`))])
+      } catch (again) {
+        // Not even the error goes: this connection is broken, not the server.
+        client.channel.abort(again as Error)
+      }
     }
     if (msg[1] === OP_SHUTDOWN) this.stop()
   }
