@@ -1329,3 +1329,23 @@ test("a peer that passes the authkey handshake and then answers a main thread's 
   t.regex(out.negative, /^OSError: the manager at .* is gone \(a frame of -16 bytes from the manager: the connection is broken\)/)
   t.regex(out.end, /^OSError: the manager at .* is gone \(the manager closed the connection\)/)
 })
+
+test('a second manager started on an address another one serves fails with OSError (Address already in use); the first serves on, and the second\'s shutdown() does not stop it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'aio-dup-address-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const address = join(dir, 'm.sock')
+  const first = new AioManager({ address, authkey: 'k' })
+  first.start()
+  t.teardown(() => first.shutdown())
+  const q = first.Queue()
+  q.put('first')
+  const second = new AioManager({ address, authkey: 'k' })
+  // Before, its server died (EADDRINUSE), start() reached the first one and took it for its own.
+  t.throws(() => second.start(), { instanceOf: OSError, message: /Address already in use/ })
+  second.shutdown()
+  const other = new AioManager({ address, authkey: 'k' })
+  await t.throwsAsync(other.coro_start(), { instanceOf: OSError, message: /Address already in use/ })
+  t.is(q.get(true, LONG), 'first')
+  q.put('still')
+  t.is(await q.coro_get(true, LONG), 'still')
+})

@@ -31,7 +31,7 @@ import { NotImplementedError, OSError, ValueError } from '../core/errors.js'
 import { CORE, REDUCE, collectingUnloaded, unloadedError, type ClassNotLoadedError } from '../core/transfer.js'
 import { HOSTED, mapTree, type HostedType } from './manager-types.js'
 import { ProxyCore, releaseUnloaded, wrapProxy } from './proxy.js'
-import { OP_ACK, OP_ADOPT, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_INCREF, OP_PUBLISH, OP_PUT_BACK, OP_SHUTDOWN, OP_SYNC, isLocalServer, setLocalServer, type Answer, type ProxyState, type Request } from './protocol.js'
+import { SERVER_ITSELF, OP_ACK, OP_ADOPT, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_INCREF, OP_PUBLISH, OP_PUT_BACK, OP_SHUTDOWN, OP_SYNC, isLocalServer, setLocalServer, type Answer, type ProxyState, type Request } from './protocol.js'
 import { pipeEnds } from '../ipc/connection.js'
 import { looksLikePickle } from '../ipc/pickle.js'
 import { PyConnection, type PyHost } from './py-server.js'
@@ -418,6 +418,8 @@ export class Server implements PyHost {
         return this.returned(result, h.obj)
       }
       case OP_DESCRIBE: {
+        // Object 0 is none: the server itself, which says whose process it is (start() asks).
+        if (msg[2] === 0) return `${SERVER_ITSELF} ${process.pid}`
         const h = this.objects.get(msg[2])
         if (!h) throw new ValueError(`no object ${String(msg[2])} on this manager`)
         return String(h.obj)

@@ -5,11 +5,11 @@
 
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
-import { AuthenticationError, NotImplementedError, ProcessError, ValueError } from '../core/errors.js'
+import { AuthenticationError, NotImplementedError, OSError, ProcessError, ValueError } from '../core/errors.js'
 import { channelTo, createPipe, dropChannel, shutdownRemote } from './proxy.js'
 import { coroCreateRemote, createRemote } from './create-remote.js'
 import { coroPyCreate, dropPyConnections, pyCreate, pyDispatch } from './py-client.js'
-import { OP_DESCRIBE, OP_PUBLISH, sameAddress, type ProxyState } from './protocol.js'
+import { OP_DESCRIBE, OP_PUBLISH, SERVER_ITSELF, sameAddress, type ProxyState } from './protocol.js'
 import { socketFolder, startServerThread } from './spawn-context.js'
 import { checkUnixPath } from '../ipc/sockets.js'
 import { ProcessCore, targetOf, type Target } from '../process/process.js'
@@ -132,10 +132,11 @@ export class ManagerCore implements Waiter {
 
   /** start()'s attempt: connected, or PENDING for a short sleep while the server binds. */
   startAttempt(w: Waiter & { deadline: number }): undefined | Pending {
+    let answer: unknown
     try {
-      channelTo(this.address!, this.authkey).probe()
-      this.state = STARTED
-      return undefined
+      const channel = channelTo(this.address!, this.authkey)
+      channel.probe()
+      answer = channel.call([0, OP_DESCRIBE, 0])
     } catch (error) {
       if (this.server!.exitcode !== null) throw new ProcessError(`the manager server process ended with exitcode ${this.server!.exitcode} before it served`)
       if (error instanceof AuthenticationError) throw error
@@ -146,6 +147,15 @@ export class ManagerCore implements Waiter {
       // for at most 30 s, only while a manager starts.
       return park(w, w.i32, 0, 0, 5)
     }
+    // What answers may be another manager at the same address, this one's server having failed
+    // to bind it (EADDRINUSE): its proxies would reach the other, and shutdown() would stop it.
+    if (answer !== `${SERVER_ITSELF} ${this.server!.pid}`) {
+      dropChannel(this.address!, this.authkey)
+      this.server!.kill()
+      throw new OSError(`[Errno 98] Address already in use: another server answers at ${JSON.stringify(this.address)}`)
+    }
+    this.state = STARTED
+    return undefined
   }
 
   /** Connects to a manager served elsewhere (Python's connect()); a wrong authkey throws AuthenticationError. */
@@ -172,7 +182,7 @@ export class ManagerCore implements Waiter {
         dropChannel(address, this.authkey)
         throw new ValueError(`the manager at ${JSON.stringify(address)} is a Python manager: connect with new AioManager({ address, authkey, serializer: 'pickle' })`)
       }
-      // The library's server: "no object 0", as expected.
+      // An older server of the library: "no object 0".
     }
   }
 

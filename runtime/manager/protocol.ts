@@ -11,6 +11,8 @@ export const OP_CALL = 1
 export const OP_CANCEL = 2
 export const OP_SHUTDOWN = 3
 export const OP_DESCRIBE = 4
+/** OP_DESCRIBE of object 0, the server itself, answers this and its process's pid. */
+export const SERVER_ITSELF = 'aioprocessing manager server, pid'
 export const OP_HELLO = 5
 export const OP_DECREF = 6
 export const OP_ACK = 7
