@@ -7,7 +7,7 @@ import { AioClient, AioEvent, AioListener, AioManager, AioProcess, Authenticatio
 import { ENTRY, LONG, SERVER_LIFE, joined, runNode, runNodeUnderFdLimit, start } from './helpers.js'
 import { spawn } from 'node:child_process'
 import net from 'node:net'
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -1060,25 +1060,30 @@ test("the socket folder of a process killed with SIGKILL is removed by the next 
   t.true(exists(live.folder), 'a live process keeps its folder')
 })
 
-test("under a long TMPDIR a manager and the spawn context work, and a Unix socket path over 107 bytes is refused by name: Node cuts it without a word (a TMPDIR of 72 characters failed with EADDRINUSE once socket folders named their pid)", async (t) => {
+test("under a long TMPDIR, a missing one or a file, a manager and the spawn context work, and a Unix socket path over 107 bytes is refused by name: Node cuts it without a word (a TMPDIR of 72 characters failed with EADDRINUSE once socket folders named their pid; a missing one failed with ENOENT, where Python goes on in /tmp)", async (t) => {
   const base = mkdtempSync(join(tmpdir(), 'aio-long-'))
   t.teardown(() => rmSync(base, { recursive: true, force: true }))
-  for (const length of [72, 100]) {
-    // 72: the folders fit under it; 100: they go to /tmp.
-    const dir = join(base, 'y'.repeat(length - base.length - 1))
-    mkdirSync(dir)
+  const file = join(base, 'a-file')
+  writeFileSync(file, '')
+  // 72: the folders fit under it; 100: they go to /tmp, as they do when TMPDIR is missing or a file.
+  const fits = join(base, 'y'.repeat(72 - base.length - 1))
+  const cases: [string, boolean][] = [[fits, true], [join(base, 'y'.repeat(100 - base.length - 1)), false], [join(base, 'missing'), false], [file, false]]
+  for (const [dir, under] of cases) {
+    if (dir.includes('yyy')) mkdirSync(dir)
     const { status, stdout, stderr } = await runNode(`
       import { AioManager, getContext } from ${ENTRY}
       const m = new AioManager()
       m.start()
       const q = m.Queue()
-      q.put(1)
+      // Enough blocking calls for the fast lane, whose FIFOs go to a folder of their own.
+      for (let i = 0; i < 5; i++) q.put(i)
+      const got = [0, 1, 2, 3, 4].map(() => q.get())
       const sq = getContext('spawn').AioQueue()
       sq.put(2)
-      console.log(JSON.stringify([q.get(), sq.get(), m.address.startsWith(process.env.TMPDIR)]))
+      console.log(JSON.stringify([got.join(''), sq.get(), m.address.startsWith(process.env.TMPDIR)]))
       m.shutdown()`, { ...process.env, TMPDIR: dir })
     t.is(status, 0, stderr)
-    t.is(stdout.trim(), JSON.stringify([1, 2, length === 72]))
+    t.is(stdout.trim(), JSON.stringify(['01234', 2, under]), dir)
   }
   const long = join(base, 'z'.repeat(120)) + '.sock'
   t.throws(() => new AioManager({ address: long }), { instanceOf: OSError, message: /^AF_UNIX path too long: .* has \d+ bytes, over the 107/ })
@@ -1348,4 +1353,25 @@ test('a second manager started on an address another one serves fails with OSErr
   t.is(q.get(true, LONG), 'first')
   q.put('still')
   t.is(await q.coro_get(true, LONG), 'still')
+})
+
+test('a manager started and shut down leaves no socket folder behind (a hundred cycles left a hundred till exit), blocking or awaited', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'aio-folders-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const { status, stdout, stderr } = await runNode(`
+    import { AioManager } from ${ENTRY}
+    import { readdirSync } from 'node:fs'
+    const seen = []
+    for (let i = 0; i < 6; i++) {
+      const m = new AioManager()
+      if (i % 2) await m.coro_start()
+      else m.start()
+      m.Queue().put(i)
+      if (i % 2) await m.coro_shutdown()
+      else m.shutdown()
+      seen.push(readdirSync(process.env.TMPDIR).filter((n) => n.startsWith('aioprocessing-')).length)
+    }
+    console.log(seen.join(' '))`, { ...process.env, TMPDIR: dir })
+  t.is(status, 0, stderr)
+  t.is(stdout.trim(), '0 0 0 0 0 0')
 })

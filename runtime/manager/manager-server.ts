@@ -17,8 +17,8 @@ import { getEventListeners } from 'node:events'
 import { isMainThread } from 'node:worker_threads'
 import { randomBytes } from 'node:crypto'
 import { execFileSync } from 'node:child_process'
-import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { closeSync, constants, openSync, rmSync } from 'node:fs'
+import { makeTempFolder } from '../core/temp-folder.js'
 import { join } from 'node:path'
 import { decodeFromPeer, encode, encoded } from '../ipc/serialize.js'
 import { FramedSocket, readNow, watchFor } from '../ipc/framed-socket.js'
@@ -684,7 +684,7 @@ export class Server implements PyHost {
     if (parent.lane || process.platform === 'win32' || !(isMainThread || this.options.lanes)) return null
     try {
       if (!this.laneDir) {
-        this.laneDir = mkdtempSync(join(tmpdir(), 'aio-manager-'))
+        this.laneDir = makeTempFolder('aio-manager-')
         // A server that ends with its process (exitWithParent, process.exit) leaves no folder.
         if (!laneExitHook) process.once('exit', () => laneDirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
         laneExitHook = true

@@ -10,7 +10,7 @@ import { channelTo, createPipe, dropChannel, shutdownRemote } from './proxy.js'
 import { coroCreateRemote, createRemote } from './create-remote.js'
 import { coroPyCreate, dropPyConnections, pyCreate, pyDispatch } from './py-client.js'
 import { OP_DESCRIBE, OP_PUBLISH, SERVER_ITSELF, sameAddress, type ProxyState } from './protocol.js'
-import { socketFolder, startServerThread } from './spawn-context.js'
+import { removeSocketFolder, socketFolder, startServerThread } from './spawn-context.js'
 import { checkUnixPath } from '../ipc/sockets.js'
 import { ProcessCore, targetOf, type Target } from '../process/process.js'
 import { CORE } from '../core/transfer.js'
@@ -64,6 +64,8 @@ export class ManagerCore implements Waiter {
   private readonly registry: Record<string, FunctionRef> = {}
   /** 'start' and 'serveForever' own their server; 'connect' does not. */
   private role: 'start' | 'serve' | 'connect' | undefined
+  /** The socket folder made for this manager's server (no address was given), removed once the server stopped. */
+  private folder: string | undefined
   /** A Python manager (connect() with serializer 'pickle'): py-client.ts makes its proxies. */
   private readonly python: boolean
   private readonly handshakeTimeout: number | undefined
@@ -114,7 +116,10 @@ export class ManagerCore implements Waiter {
   }
 
   private options(): ServerOptions {
-    this.address ??= join(socketFolder(), 'manager.sock')
+    if (this.address === undefined) {
+      this.folder = socketFolder()
+      this.address = join(this.folder, 'manager.sock')
+    }
     return { address: this.address, authkey: this.authkey, registry: this.registry, handshakeTimeout: this.handshakeTimeout }
   }
 
@@ -201,8 +206,15 @@ export class ManagerCore implements Waiter {
   /** serveForever()'s attempt: done when the server has stopped. */
   serveAttempt(server: ProcessCore): undefined | Pending {
     const r = server.joinAttempt()
-    if (r === undefined) this.state = SHUTDOWN
+    if (r === undefined) this.ended()
     return r
+  }
+
+  /** The server has stopped: the socket folder this manager made for it goes. */
+  private ended(): void {
+    this.state = SHUTDOWN
+    if (this.folder !== undefined) removeSocketFolder(this.folder)
+    this.folder = undefined
   }
 
   /** Asks the server to stop; shutdown() then waits for the server process of start() or serveForever(). */
@@ -228,7 +240,9 @@ export class ManagerCore implements Waiter {
 
   /** shutdown()'s attempt: the server process has ended (at once for a connect()ed manager). */
   shutdownAttempt(w: Waiter): undefined | Pending {
-    return w instanceof ProcessCore ? w.joinAttempt() : undefined
+    const r = w instanceof ProcessCore ? w.joinAttempt() : undefined
+    if (r === undefined) this.ended()
+    return r
   }
 
   /** shutdown()'s timeout: a server that does not end is terminated, as Python's does after its shutdown timeout. */

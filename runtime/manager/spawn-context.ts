@@ -3,9 +3,9 @@
 // folder, with a random authkey. Its proxies travel to spawned processes, which connect to it.
 // The broker ends with the process that started it (its spawned children then lose the objects).
 
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs'
-import { hostname, tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { lstatSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs'
+import { hostname } from 'node:os'
+import { dirname, join } from 'node:path'
 import { createHash, randomBytes } from 'node:crypto'
 import { isMainThread } from 'node:worker_threads'
 import { pipeEnds, type Connection } from '../ipc/connection.js'
@@ -15,7 +15,8 @@ import { createPipe } from './proxy.js'
 import { createRemote } from './create-remote.js'
 import type { ServerOptions } from './manager-server.js'
 import type { ProxyState } from './protocol.js'
-import { OSError, ProcessError } from '../core/errors.js'
+import { ProcessError } from '../core/errors.js'
+import { makeTempFolder } from '../core/temp-folder.js'
 
 let broker: { address: ProxyState['address']; authkey: string } | undefined
 
@@ -49,28 +50,23 @@ function socketPathBytes(base: string): number {
   return Buffer.byteLength(join(base, 'aioprocessing-XXXXXX', 'manager.sock'))
 }
 
-/**
- * Where the folders go: the temporary folder, or /tmp where a socket's path under that one would
- * be too long (a TMPDIR of more than ~80 characters); else the error says so.
- */
-function socketBase(): string {
-  const base = tmpdir()
-  if (socketPathBytes(base) <= UNIX_PATH_MAX) return base
-  if (process.platform !== 'win32' && existsSync('/tmp') && socketPathBytes('/tmp') <= UNIX_PATH_MAX) return '/tmp'
-  throw new OSError(`a Unix socket's path in the temporary folder ${JSON.stringify(base)} would have ${socketPathBytes(base)} bytes, over the ${UNIX_PATH_MAX} it may have: set TMPDIR to a shorter folder`)
+/** Why a socket folder under `base` cannot be, or undefined: a socket's path there would be too long (a TMPDIR of more than ~80 characters). */
+function socketPathTooLong(base: string): string | undefined {
+  const n = socketPathBytes(base)
+  return n > UNIX_PATH_MAX ? `a Unix socket's path there would have ${n} bytes, over the ${UNIX_PATH_MAX} it may have` : undefined
 }
 
 /** What this process writes in its folders' OWNER; set by its first folder, which sweeps. */
 let owner: string | undefined
 
 export function socketFolder(): string {
-  const base = socketBase()
+  // In the temporary folder, or where a socket's path fits and a folder can be made (core/temp-folder.ts).
+  const dir = makeTempFolder('aioprocessing-', socketPathTooLong)
   if (owner === undefined) {
     const m = machine()
     owner = `${m ?? 'unknown'} ${process.pid}`
-    if (m !== undefined) removeOrphans(base, m)
+    if (m !== undefined) removeOrphans(dirname(dir), m)
   }
-  const dir = mkdtempSync(join(base, 'aioprocessing-'))
   // One exit listener for all of them: a listener per manager would trip Node's leak warning past ten.
   if (folders.size === 0) process.once('exit', () => {
     for (const f of folders) rmSync(f, { recursive: true, force: true })
@@ -79,6 +75,16 @@ export function socketFolder(): string {
   folders.add(dir)
   writeFileSync(join(dir, OWNER), owner)
   return dir
+}
+
+/** Removes a folder of socketFolder() whose server has stopped: a manager started and shut down a hundred times left a hundred till exit. */
+export function removeSocketFolder(dir: string): void {
+  if (!folders.delete(dir)) return
+  try {
+    rmSync(dir, { recursive: true, force: true })
+  } catch {
+    // removed at exit, or by the next process's sweep
+  }
 }
 
 /**

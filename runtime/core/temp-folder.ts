@@ -1,0 +1,34 @@
+// A private folder in the temporary folder, found as Python's tempfile finds it: TMPDIR (Node's
+// os.tmpdir()), else /tmp, else /var/tmp, whichever first takes a folder. A TMPDIR that does not
+// exist or is not writable broke managers and the spawn context (ENOENT, EACCES), where Python's
+// Manager() goes on in /tmp.
+
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { OSError } from './errors.js'
+
+/**
+ * Makes a folder `<base>/<prefix>XXXXXX` (mode 0700) in the first base that `fits` and takes it;
+ * OSError naming each base and why not when none does.
+ */
+export function makeTempFolder(prefix: string, fits: (base: string) => string | undefined = () => undefined): string {
+  const bases = [...new Set([tmpdir(), ...(process.platform === 'win32' ? [] : ['/tmp', '/var/tmp'])])]
+  const why: string[] = []
+  for (const base of bases) {
+    const unfit = fits(base)
+    if (unfit) {
+      why.push(`${base}: ${unfit}`)
+      continue
+    }
+    try {
+      return mkdtempSync(join(base, prefix))
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      // Out of fds, or of space: another base would fare no better.
+      if (code === 'EMFILE' || code === 'ENFILE' || code === 'ENOSPC') throw error
+      why.push(`${base}: ${code ?? (error as Error).message}`)
+    }
+  }
+  throw new OSError(`no temporary folder takes a folder of ours (${why.join('; ')}): set TMPDIR to a writable folder`)
+}
