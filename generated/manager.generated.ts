@@ -135,7 +135,7 @@ export class AioManager {
   }
 
   /**
-   * Stops the server (also a remote one reached with connect(), as in Python) and waits for its process; calling it again is fine. Blocks the calling thread.
+   * Stops the server and waits for its process; calling it again is fine. On a manager from connect() it stops the remote server too, for every client (how a serveForever() server is stopped from elsewhere; Python's connected manager has no shutdown()); to let go of a server others use, close(). Blocks the calling thread.
    * @param timeout milliseconds to wait for the server process to end before it is terminated. (default: 10000)
    */
   shutdown(timeout: Timeout = 10000): void {
@@ -148,7 +148,7 @@ export class AioManager {
   }
 
   /**
-   * Stops the server (also a remote one reached with connect(), as in Python) and waits for its process; calling it again is fine. Awaitable twin of {@link AioManager.shutdown}: same parameters and result, never parks the thread.
+   * Stops the server and waits for its process; calling it again is fine. On a manager from connect() it stops the remote server too, for every client (how a serveForever() server is stopped from elsewhere; Python's connected manager has no shutdown()); to let go of a server others use, close(). Awaitable twin of {@link AioManager.shutdown}: same parameters and result, never parks the thread.
    * @param timeout milliseconds to wait for the server process to end before it is terminated. (default: 10000)
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */
@@ -157,6 +157,34 @@ export class AioManager {
     checkSignal(signal)
     const core = this.#core
     const s = core.shutdownBegin()
+    const r = core.shutdownAttempt(s)
+    if (r !== PENDING) return r
+    return coroBlockOn<void>(s, () => core.shutdownAttempt(s), deadlineOf('timeout', timeout), () => core.shutdownExpire(s), signal, true)
+  }
+
+  /**
+   * Ends this handle, as leaving a `using` block does: a manager from start() or serveForever() shuts its server down (shutdown()); one from connect() only drops its connections, and the server serves its other clients on (shutdown() would stop it for all of them). Blocks the calling thread.
+   * @param timeout milliseconds to wait for a server process of start() to end before it is terminated. (default: 10000)
+   */
+  close(timeout: Timeout = 10000): void {
+    checkTimeout('timeout', timeout)
+    const core = this.#core
+    const s = core.closeBegin()
+    const r = core.shutdownAttempt(s)
+    if (r !== PENDING) return r
+    return blockOn<void>(s, () => core.shutdownAttempt(s), deadlineOf('timeout', timeout), () => core.shutdownExpire(s), true)
+  }
+
+  /**
+   * Ends this handle, as leaving a `using` block does: a manager from start() or serveForever() shuts its server down (shutdown()); one from connect() only drops its connections, and the server serves its other clients on (shutdown() would stop it for all of them). Awaitable twin of {@link AioManager.close}: same parameters and result, never parks the thread.
+   * @param timeout milliseconds to wait for a server process of start() to end before it is terminated. (default: 10000)
+   * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
+   */
+  async coro_close(timeout: Timeout = 10000, { signal }: CoroOptions = {}): Promise<void> {
+    checkTimeout('timeout', timeout)
+    checkSignal(signal)
+    const core = this.#core
+    const s = core.closeBegin()
     const r = core.shutdownAttempt(s)
     if (r !== PENDING) return r
     return coroBlockOn<void>(s, () => core.shutdownAttempt(s), deadlineOf('timeout', timeout), () => core.shutdownExpire(s), signal, true)
@@ -527,14 +555,14 @@ export class AioManager {
     return this.Namespace(init)
   }
 
-  /** `using x = new AioManager(...)`: on leaving the block, shutdown(). */
+  /** `using x = new AioManager(...)`: on leaving the block, close(). */
   [Symbol.dispose](): void {
-    this.shutdown()
+    this.close()
   }
 
-  /** `await using x = new AioManager(...)`: on leaving the block, shutdown(), awaiting instead of blocking. */
+  /** `await using x = new AioManager(...)`: on leaving the block, close(), awaiting instead of blocking. */
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.coro_shutdown()
+    await this.coro_close()
   }
 
   toString(): string {

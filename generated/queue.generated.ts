@@ -60,7 +60,7 @@ export class AioQueue<T = unknown> {
 
   /**
    * Puts `item` at the end of the queue, waiting for a free slot if the queue is bounded and full. Blocks the calling thread.
-   * @param item any structured-cloneable value (shared primitives are refused; pass them in process args).
+   * @param item any structured-cloneable value, and the library's shared objects in it (a lock, a queue, a manager proxy), which arrive working.
    * @param block false throws Full at once when there is no free slot; the timeout is then ignored. (default: true)
    * @param timeout milliseconds to wait for a slot at most; null or undefined waits forever, a negative value acts as 0. (default: null)
    * @throws {@link Full} when the queue is full and block is false or the timeout passed
@@ -79,7 +79,7 @@ export class AioQueue<T = unknown> {
 
   /**
    * Puts `item` at the end of the queue, waiting for a free slot if the queue is bounded and full. Awaitable twin of {@link AioQueue.put}: same parameters and result, never parks the thread.
-   * @param item any structured-cloneable value (shared primitives are refused; pass them in process args).
+   * @param item any structured-cloneable value, and the library's shared objects in it (a lock, a queue, a manager proxy), which arrive working.
    * @param block false throws Full at once when there is no free slot; the timeout is then ignored. (default: true)
    * @param timeout milliseconds to wait for a slot at most; null or undefined waits forever, a negative value acts as 0. (default: null)
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.

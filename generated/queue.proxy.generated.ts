@@ -32,7 +32,7 @@ export class AioQueueProxy<T = unknown> extends BaseProxy {
 
   /**
    * Puts `item` at the end of the queue, waiting for a free slot if the queue is bounded and full. Runs on the manager server; blocks this thread until it answers.
-   * @param item any structured-cloneable value (shared primitives are refused; pass them in process args).
+   * @param item any structured-cloneable value, and the library's shared objects in it (a lock, a queue, a manager proxy), which arrive working.
    * @param block false throws Full at once when there is no free slot; the timeout is then ignored. (default: true)
    * @param timeout milliseconds to wait for a slot at most; null or undefined waits forever, a negative value acts as 0. (default: null)
    */
@@ -44,7 +44,7 @@ export class AioQueueProxy<T = unknown> extends BaseProxy {
 
   /**
    * Awaitable twin of put: the thread never parks; an abort cancels the call on the server.
-   * @param item any structured-cloneable value (shared primitives are refused; pass them in process args).
+   * @param item any structured-cloneable value, and the library's shared objects in it (a lock, a queue, a manager proxy), which arrive working.
    * @param block false throws Full at once when there is no free slot; the timeout is then ignored. (default: true)
    * @param timeout milliseconds to wait for a slot at most; null or undefined waits forever, a negative value acts as 0. (default: null)
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.

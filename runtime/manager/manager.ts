@@ -238,6 +238,15 @@ export class ManagerCore implements Waiter {
     return this.role === 'connect' || !this.server ? idle : this.server
   }
 
+  /** close(): shutdown() of a server this manager runs; for a connect()ed one, its connections go and the server serves on. */
+  closeBegin(): Waiter {
+    if (this.role !== 'connect' || this.state !== STARTED) return this.shutdownBegin()
+    this.state = SHUTDOWN
+    if (this.python) dropPyConnections(this.address!)
+    else dropChannel(this.address!, this.authkey)
+    return { i32: this.i32, waitIndex: 0, waitValue: 0 }
+  }
+
   /** shutdown()'s attempt: the server process has ended (at once for a connect()ed manager). */
   shutdownAttempt(w: Waiter): undefined | Pending {
     const r = w instanceof ProcessCore ? w.joinAttempt() : undefined
