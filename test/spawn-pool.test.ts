@@ -4,7 +4,7 @@
 // arguments that cannot cross to a process, and an owner killed with SIGKILL.
 import test, { type ExecutionContext } from 'ava'
 import { spawn } from 'node:child_process'
-import { AioLock, AioManager, AioPool, PoolTerminatedError, WorkerLostError, getContext, type AioQueueProxy, type PoolOptions } from '../generated/index.generated.js'
+import { AioLock, AioManager, AioPool, AioSemaphore, PoolTerminatedError, WorkerLostError, getContext, type AioQueueProxy, type PoolOptions } from '../generated/index.generated.js'
 import { ENTRY, FD_COUNTING, LONG, runNodeUnderFdLimit } from './helpers.js'
 
 function pool(t: ExecutionContext, options: PoolOptions = {}, context: 'spawn' | 'thread' = 'spawn'): AioPool {
@@ -159,6 +159,28 @@ test('an initializer that throws on every start stops the respawning and fails p
   t.true(await until(() => p.pids.every((pid) => pid === null || !alive(pid))), 'a worker process still runs')
   t.true(p.pids.length <= 2)
 })
+
+const NOT_UP: [string, (s: { release(): void }) => void, RegExp][] = [
+  ['ends its process (process.exit(5))', (s) => { s.release(); process.exit(5) }, /ended before it was ready \(exitcode 5\)/],
+  ['throws null', (s) => { s.release(); throw null }, /the initializer in pool worker PoolWorker-\d+.* threw null/],
+  ["throws ''", (s) => { s.release(); throw '' }, /the initializer in pool worker PoolWorker-\d+.* threw ""/],
+]
+for (const context of ['spawn', 'thread'] as const) {
+  for (const [how, initializer, message] of NOT_UP) {
+    test(`${context} context: an initializer that ${how} on every start stops the respawning after a few and fails every task with why; no task is blamed (a process pool started one worker per task, each failing a task as lost)`, async (t) => {
+      const starts = context === 'spawn' ? getContext('spawn').AioSemaphore(0) : new AioSemaphore(0)
+      const p = pool(t, { processes: 2, initializer, initargs: [starts] }, context)
+      const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => p.coro_apply((x: number) => x, [i])))
+      for (const r of results) {
+        t.is(r.status, 'rejected')
+        if (r.status === 'rejected') t.regex(String(r.reason?.message ?? r.reason), message)
+      }
+      // Bounded: INIT_TRIES in a row, plus the workers that were starting at the same time.
+      const n = starts.getValue()
+      t.true(n >= 3 && n <= 5, `${n} worker starts`)
+    })
+  }
+}
 
 test('a thread-context object in the args fails at submission, saying what to pass instead; spawn-context objects and manager proxies work', async (t) => {
   const p = pool(t)

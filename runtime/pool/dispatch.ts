@@ -237,7 +237,9 @@ export class Dispatcher implements ResultHost, Waiter {
       if (!isResult(msg)) return this.breakWorker(w, 'it sent something that is not a result')
       const [id, ok, value, micros] = msg
       if (id === INIT_FAILED) {
-        w.initError = rebuildError(value as ErrorRecord, `the initializer in pool worker ${w.where()}`) as Error
+        // [0, true, ...]: a process's initializer ran (a thread says so in its READY word).
+        if (ok) w.up = true
+        else w.initError = initializerError(rebuildError(value as ErrorRecord, `the initializer in pool worker ${w.where()}`), w)
         continue
       }
       // Results come in task order: any other id is not one of ours (a task that wrote into its
@@ -271,10 +273,14 @@ export class Dispatcher implements ResultHost, Waiter {
   private reap(): void {
     let initError: Error | undefined
     const ended = (w: WorkerSlot): void => {
-      // A worker thread that ended before it was up failed as an initializer that throws does:
-      // a module it loads first (a preload) fails to load, and would in every replacement.
-      if (!w.initError && !w.ready() && this.state !== TERMINATE) {
-        w.initError = new ProcessError(`the pool worker ${w.where()} ended before it was ready (exitcode ${w.proc.exitcode}): a module it loads first (preload) failed to load, or the thread could not start; its error is printed above`)
+      // A worker that ended before it was up failed as an initializer that throws does: a module
+      // it loads first (a preload) fails to load, or its initializer ended it (process.exit, a
+      // crash), and would in every replacement. A process killed from outside meanwhile (SIGKILL,
+      // SIGTERM) is only replaced: nothing of the pool's was to blame.
+      if (!w.initError && !w.wasUp() && this.state !== TERMINATE && !w.killedFromOutside()) {
+        w.initError = new ProcessError(w.proc.startMethod === 'spawn'
+          ? `the pool worker ${w.where()} ended before it was ready (exitcode ${w.proc.exitcode}): its initializer ended it (process.exit, a crash), or a module it loads first failed to load; its error, if any, is printed above`
+          : `the pool worker ${w.where()} ended before it was ready (exitcode ${w.proc.exitcode}): a module it loads first (preload) failed to load, or the thread could not start; its error is printed above`)
       }
       if (!w.initError) return
       this.initFailures++
@@ -437,6 +443,12 @@ export class Dispatcher implements ResultHost, Waiter {
 }
 
 /** Whether `m` has a result's shape ([id, ok, value, micros], an error record when not ok): what a worker of ours sends. */
+/** What an initializer threw, as the pool's error: a falsy value (throw null) would read as none, so it is named instead. */
+function initializerError(thrown: unknown, w: WorkerSlot): Error {
+  if (thrown) return thrown as Error
+  return new ProcessError(`the initializer in pool worker ${w.where()} threw ${typeof thrown === 'string' ? JSON.stringify(thrown) : String(thrown)}`)
+}
+
 function isResult(m: unknown): m is ResultMessage {
   if (!Array.isArray(m) || m.length !== 4 || !Number.isSafeInteger(m[0]) || m[0] < 0 || typeof m[1] !== 'boolean' || typeof m[3] !== 'number') return false
   const record = m[2] as ErrorRecord | null

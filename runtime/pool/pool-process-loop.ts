@@ -56,6 +56,8 @@ export async function poolProcessWorker(a: ProcessWorkerArgs): Promise<void> {
     send([INIT_FAILED, false, initError, 0])
     return end()
   }
+  // Up: the pool blames a task for this process's end only from now on (worker-slots.ts current()).
+  send([INIT_FAILED, true, null, 0])
 
   // Batches as they arrive; the loop below takes them in order.
   const batches: Buffer[] = []

@@ -62,9 +62,13 @@ export type ResultMessage =
   | [taskId: number, ok: true, value: unknown, micros: number]
   | [taskId: number, ok: false, error: ErrorRecord, micros: number]
   | InitFailedMessage
-/** Task ids start at 1: id 0 says the initializer threw, as the worker's last message before it ends. */
+/**
+ * Task ids start at 1: id 0 says the initializer threw, as the worker's last message before it
+ * ends; or, from a process pool's worker, with ok true, that its initializer ran (a thread's
+ * READY word says it): one that ends before is not up, and its tasks were not run.
+ */
 export const INIT_FAILED = 0
-export type InitFailedMessage = [taskId: typeof INIT_FAILED, ok: false, error: ErrorRecord, micros: 0]
+export type InitFailedMessage = [taskId: typeof INIT_FAILED, ok: false, error: ErrorRecord, micros: 0] | [taskId: typeof INIT_FAILED, ok: true, value: null, micros: 0]
 
 /** A worker's process argument: its pipe's rings, the two word buffers, and the pool's settings. */
 export interface WorkerArgs {

@@ -43,6 +43,8 @@ export class WorkerSlot {
   stopped = false
   /** The initializer's error, when the worker ended because it threw. */
   initError: Error | undefined
+  /** A process's initializer ran: its message [INIT_FAILED, true] came (a thread's READY word says it). */
+  up = false
   /** Why the pool killed it: it broke the pool's protocol (dispatch.ts breakWorker). */
   broken: string | undefined
 
@@ -107,6 +109,16 @@ export class WorkerSlot {
     return this.proc.startMethod === 'spawn' || Atomics.load(this.words, READY) === 1
   }
 
+  /** Whether it got past its initializer: a thread's READY word, a process's message saying so (`up`). */
+  wasUp(): boolean {
+    return this.proc.startMethod === 'spawn' ? this.up : Atomics.load(this.words, READY) === 1
+  }
+
+  /** A process that a signal of the kind others send ended (SIGKILL, SIGTERM), not its own code. */
+  killedFromOutside(): boolean {
+    return this.proc.startMethod === 'spawn' && (this.proc.exitcode === -9 || this.proc.exitcode === -15)
+  }
+
   /** Notes whether the supervisor marked the worker's process stopped; true once it has. */
   checkEnded(): boolean {
     if (Atomics.load(this.proc.i32, STATE) === STOPPED) this.stopped = true
@@ -124,7 +136,7 @@ export class WorkerSlot {
    */
   current(): number {
     // One whose initializer threw ran none: its tasks all go back.
-    if (this.proc.startMethod === 'spawn') return this.initError ? 0 : (this.inflight[this.inflightHead]?.id ?? 0)
+    if (this.proc.startMethod === 'spawn') return this.initError || !this.up ? 0 : (this.inflight[this.inflightHead]?.id ?? 0)
     return Atomics.load(this.words, CURRENT)
   }
 
