@@ -182,6 +182,25 @@ for (const context of ['spawn', 'thread'] as const) {
   }
 }
 
+for (const context of ['thread', 'spawn'] as const) {
+  test(`${context} context: a task value that cannot be sent is named by the caller's path (the thread pool named its message's: args[4][0][1])`, async (t) => {
+    const p = pool(t, { processes: 1 }, context)
+    const fn = (): number => 1
+    const cases: [string, () => Promise<unknown>][] = [
+      ['args[1]', async () => p.coro_apply((a: number, b: unknown) => b, [1, fn])],
+      ['args[0].deep[1].f', async () => p.coro_apply((a: unknown) => a, [{ deep: [0, { f: Symbol('s') }] }])],
+      ['iterable[2]', async () => p.coro_map((a: unknown) => a, [1, 2, fn], 1)],
+      ['iterable[2]', async () => p.coro_map((a: unknown) => a, [1, 2, fn], 3)],
+      ['iterable[1][0]', async () => p.coro_starmap((a: unknown) => a, [[1], [fn]])],
+      ['args[0]', async () => p.applyAsync((a: unknown) => a, [fn]).coro_get()],
+    ]
+    for (const [path, call] of cases) {
+      const error = await t.throwsAsync(call, { instanceOf: TypeError })
+      t.true(error?.message.startsWith(`${path} is `), `${path}: ${error?.message}`)
+    }
+  })
+}
+
 test('a thread-context object in the args fails at submission, saying what to pass instead; spawn-context objects and manager proxies work', async (t) => {
   const p = pool(t)
   t.throws(() => p.applyAsync((l: unknown) => l, [new AioLock()]), { instanceOf: TypeError, message: /args\[0\] is an AioLock of the thread context.*getContext\('spawn'\)/ })

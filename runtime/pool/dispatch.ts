@@ -60,8 +60,26 @@ export function makeTask(job: Job, index: number, fnId: number, mode: TaskMode, 
     return { id, job, index, fnId, bytes, shared: r.shared }
   }
   const before = sharedWritten()
-  const bytes = encodeCopy([OP_TASK, id, fnId, mode, items] satisfies TaskMessage, 'args')
+  let bytes: Buffer
+  try {
+    bytes = encodeCopy([OP_TASK, id, fnId, mode, items] satisfies TaskMessage, 'args')
+  } catch (error) {
+    throw callersPath(error, mode, first)
+  }
   return { id, job, index, fnId, bytes, shared: sharedWritten() !== before }
+}
+
+/**
+ * A value of a task that cannot be sent is named by its path in the task's message (`args[4][0][1]`,
+ * the message's items): named as the caller wrote it instead (`args[1]`, `iterable[7].f`), as the
+ * process pool names it.
+ */
+function callersPath(error: unknown, mode: TaskMode, first: number): unknown {
+  if (!(error instanceof Error)) return error
+  const path = (text: string): string => text.replace(/args\[4\]\[(\d+)\]/, (_, k: string) => (mode !== MODE_APPLY ? `iterable[${first + Number(k)}]` : first < 0 ? 'args' : `iterable[${first}]`))
+  error.message = path(error.message)
+  if (error.stack) error.stack = path(error.stack)
+  return error
 }
 
 /**
