@@ -149,6 +149,15 @@ test('an own key named __proto__ (a JSON.parse\'d object has one) arrives as a k
   }
 })
 
+test('the scratch buffer that one large value grew is let go at the next value (a thread that once sent 1 GB held 2 GB for ever, and past 2 GiB wrote every later string empty)', (t) => {
+  const n = encode([new Uint8Array(100e6), 'héllo wörld, a string past the short ones'])
+  t.true(encoded().length >= n && n > 100e6)
+  t.deepEqual((decode(Buffer.from(encoded().subarray(0, n))) as unknown[])[1], 'héllo wörld, a string past the short ones')
+  const m = encode('après')
+  t.true(encoded().length < 1024 * 1024, `${encoded().length} bytes kept`)
+  t.is(decode(Buffer.from(encoded().subarray(0, m))), 'après')
+})
+
 test('Maps and Sets keep their order, their key types and what they hold, in the compact form', (t) => {
   const when = new Date(0)
   const value = new Map<unknown, unknown>([

@@ -5,7 +5,7 @@
 import test, { type ExecutionContext } from 'ava'
 import { spawn } from 'node:child_process'
 import { AioLock, AioManager, AioPool, AioSemaphore, PoolTerminatedError, WorkerLostError, getContext, type AioQueueProxy, type PoolOptions } from '../generated/index.generated.js'
-import { ENTRY, FD_COUNTING, LONG, runNodeUnderFdLimit } from './helpers.js'
+import { ENTRY, FD_COUNTING, LONG, runNode, runNodeUnderFdLimit } from './helpers.js'
 
 function pool(t: ExecutionContext, options: PoolOptions = {}, context: 'spawn' | 'thread' = 'spawn'): AioPool {
   const p = new AioPool({ processes: 2, ...options, context })
@@ -200,6 +200,29 @@ for (const context of ['thread', 'spawn'] as const) {
     }
   })
 }
+
+test('a process pool refuses a task over its size limit at submission, fails a result over it with MaybeEncodingError, and splits batches under it: the worker goes on (over 1 GiB, an argument ended the worker and a result was called garbage)', async (t) => {
+  // The limit is 1 GiB less 1 MiB; the test sets 1 MB, in a process of its own.
+  const { status, stdout, stderr } = await runNode(`
+    import { AioPool } from ${ENTRY}
+    const p = new AioPool({ processes: 1, context: 'spawn' })
+    const out = []
+    const attempt = async (f) => { try { return await f() } catch (e) { return e.name + ': ' + e.message } }
+    out.push(await attempt(() => p.coro_apply((a) => a.length, [new Uint8Array(2e6)])))
+    out.push(await attempt(() => p.coro_apply(() => new Uint8Array(2e6))))
+    // 12 tasks of 300 kB: batches of at most 3 (16 went in one batch, over the limit).
+    out.push((await p.coro_map((a) => a.length + a[0], Array.from({ length: 12 }, (_, i) => new Uint8Array(3e5).fill(i)), 1)).join(' '))
+    out.push(await p.coro_apply(() => 'the worker goes on'))
+    console.log(JSON.stringify(out))
+    p.terminate()
+  `, { ...process.env, AIOPROCESSING_TEST_MAX_TASK_BYTES: '1000000' })
+  t.is(status, 0, stderr)
+  const [arg, result, batched, after] = JSON.parse(stdout) as string[]
+  t.regex(arg, /^ValueError: a task's arguments are 2000040 bytes encoded, over the 1000000 a process pool's task may have/)
+  t.regex(result, /^MaybeEncodingError: Error sending result: 'an object \(Uint8Array\)'. Reason: 'it is \d+ bytes encoded, over the 1000000/)
+  t.is(batched, Array.from({ length: 12 }, (_, i) => 300000 + i).join(' '))
+  t.is(after, 'the worker goes on')
+})
 
 test('a thread-context object in the args fails at submission, saying what to pass instead; spawn-context objects and manager proxies work', async (t) => {
   const p = pool(t)

@@ -928,7 +928,7 @@ class Pickler {
 
   /** Writes into `out` (this thread's one writer) from its start. */
   constructor(readonly out: Out, readonly proto: number, readonly maxDepth: number) {
-    out.pos = 0
+    out.restart()
   }
 
 
@@ -988,7 +988,7 @@ class Pickler {
     const len = s.length
     if (this.proto >= 4 && len * 3 < 256) {
       o.reserve(2 + len * 3)
-      const n = o.buf.write(s, o.pos + 2, 'utf8')
+      const n = o.buf.write(s, o.pos + 2, len * 3, 'utf8')
       o.buf[o.pos] = SHORT_BINUNICODE
       o.buf[o.pos + 1] = n
       o.pos += 2 + n
@@ -999,7 +999,7 @@ class Pickler {
     else if (n <= 0xffffffff) o.u32(BINUNICODE, n)
     else o.u64(BINUNICODE8, n)
     o.reserve(n)
-    o.buf.write(s, o.pos, 'utf8')
+    o.buf.write(s, o.pos, n, 'utf8') // the length given: past 2 GiB of buffer Node wrote nothing without it
     o.pos += n
   }
 

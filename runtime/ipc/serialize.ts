@@ -67,7 +67,9 @@ class Writer extends Growable {
         return
       }
     }
-    const n = buf.write(s, this.pos + 4, 'utf8')
+    // The length given: by default it is the rest of the buffer, and past 2 GiB (a buffer that a
+    // large value grew) Node wrote nothing, so every such string after it went out empty.
+    const n = buf.write(s, this.pos + 4, len * 3, 'utf8')
     this.buf.writeUInt32LE(n, this.pos)
     this.pos += 4 + n
   }
@@ -231,7 +233,7 @@ function writeObject(w: Writer, v: object): void {
  * are `encoded()[0..length)`, valid until the next call. `root` names the value in errors.
  */
 export function encode(value: unknown, root = 'item'): number {
-  writer.pos = 0
+  writer.restart()
   path.reset(root)
   write(writer, value)
   return writer.pos

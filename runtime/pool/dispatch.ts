@@ -18,7 +18,7 @@ import { ProcessError, ValueError } from '../core/errors.js'
 import { reduceItems } from '../core/transfer.js'
 import { rebuildError, type ErrorRecord } from '../core/remote-error.js'
 import type { FunctionRef } from '../core/source.js'
-import { EV, INIT_FAILED, LOW_WATER, MODE_APPLY, OP_DEFINE, OP_STOP, OP_TASK, SENT, WAITING, frameBatch, type DefineMessage, type ResultMessage, type StopMessage, type TaskMessage, type TaskMode } from './pool-protocol.js'
+import { EV, INIT_FAILED, LOW_WATER, MAX_TASK_BYTES, MODE_APPLY, OP_DEFINE, OP_STOP, OP_TASK, SENT, WAITING, frameBatch, type DefineMessage, type ResultMessage, type StopMessage, type TaskMessage, type TaskMode } from './pool-protocol.js'
 import type { Job, ResultHost, Task } from './results.js'
 import { FIRST_DEPTH, WorkerSlots, type WorkerSettings, type WorkerSlot } from './worker-slots.js'
 
@@ -57,6 +57,7 @@ export function makeTask(job: Job, index: number, fnId: number, mode: TaskMode, 
         : reduceItems(items[0] as unknown[], 'iterable', first, true) // imap's one item
     const reduced = mode === MODE_APPLY ? [r.items] : r.items
     const bytes = encodeCopy([OP_TASK, id, fnId, mode, reduced] satisfies TaskMessage, 'args')
+    if (bytes.length > MAX_TASK_BYTES) throw new ValueError(`a task's arguments are ${bytes.length} bytes encoded, over the ${MAX_TASK_BYTES} a process pool's task may have (a thread pool's has no such limit): pass large data another way (a file, a smaller chunksize)`)
     return { id, job, index, fnId, bytes, shared: r.shared }
   }
   const before = sharedWritten()
@@ -347,7 +348,10 @@ export class Dispatcher implements ResultHost, Waiter {
       const batch: Buffer[] = []
       const sharedIds: number[] = []
       let added = 0
+      let bytes = 0
       while (room-- > 0 && this.queueHead < this.queue.length) {
+        // A process's batch is one relayed record, which has a size limit: the tasks past it wait.
+        if (this.portable && added > 0 && bytes + this.queue[this.queueHead].bytes.length > MAX_TASK_BYTES) break
         const task = this.queue[this.queueHead++]
         if (task.job.cancelled) {
           this.outstanding--
@@ -362,6 +366,7 @@ export class Dispatcher implements ResultHost, Waiter {
         best.assigned++
         added++
         batch.push(task.bytes)
+        bytes += task.bytes.length
         sharedIds.push(task.shared ? task.id : 0)
       }
       Atomics.add(best.words, SENT, added)

@@ -13,6 +13,7 @@
 import { Socket } from 'node:net'
 import { DATA_IN_FD, DATA_OUT_FD } from '../process/supervisor-protocol.js'
 import { MAX_RELAYED_BYTES } from '../ipc/stream-relay.js'
+import { MAX_TASK_BYTES } from './pool-protocol.js'
 import { framed, messageReader } from '../ipc/framing.js'
 import { loadClassModules, missingModules, rebuildTree } from '../core/transfer.js'
 import { errorRecord } from '../core/remote-error.js'
@@ -118,7 +119,7 @@ async function rebuilt(m: SharedMessage): Promise<TaskMessage> {
 
 /** A result as one frame, `stamp` first: encoded in the scratch buffer, copied once into the frame. */
 function resultFrame(msg: ResultMessage, stamp: number): Buffer {
-  const n = encodeResult(msg) // first: encoding may replace the scratch buffer with a larger one
+  const n = encodeResult(msg, MAX_TASK_BYTES) // first: encoding may replace the scratch buffer with a larger one
   return framed(encoded().subarray(0, n), stamp)
 }
 

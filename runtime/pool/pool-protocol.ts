@@ -63,6 +63,13 @@ export type ResultMessage =
   | [taskId: number, ok: false, error: ErrorRecord, micros: number]
   | InitFailedMessage
 /**
+ * The most bytes one task's message, or one result, of a process pool may have: a record its
+ * relay passes is at most MAX_RELAYED_BYTES (stream-relay.ts), frames and a batch's other
+ * messages included. A thread pool's have no such limit.
+ */
+export const MAX_TASK_BYTES = Number(process.env.AIOPROCESSING_TEST_MAX_TASK_BYTES) || (1 << 30) - (1 << 20) // smaller in a test, which cannot send 1 GiB
+
+/**
  * Task ids start at 1: id 0 says the initializer threw, as the worker's last message before it
  * ends; or, from a process pool's worker, with ok true, that its initializer ran (a thread's
  * READY word says it): one that ends before is not up, and its tasks were not run.

@@ -73,15 +73,22 @@ export class TaskRunner {
 
 /**
  * A result encoded (in the serializer's scratch buffer; its length is returned). One that cannot
- * be encoded becomes Python's MaybeEncodingError: the task fails, the worker goes on.
+ * be encoded becomes Python's MaybeEncodingError: the task fails, the worker goes on; so does one
+ * over `limit` bytes (a process pool's, which its relay would take for a broken frame).
  */
-export function encodeResult(msg: ResultMessage): number {
+export function encodeResult(msg: ResultMessage, limit = Infinity): number {
+  let n: number
   try {
-    return encode(msg, 'result')
+    n = encode(msg, 'result')
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error)
-    return encode([msg[0], false, { name: 'MaybeEncodingError', message: `Error sending result: '${describeValue(msg[2])}'. Reason: '${reason}'`, isError: true }, msg[3]] satisfies ResultMessage, 'result')
+    return unsendable(msg, error instanceof Error ? error.message : String(error))
   }
+  if (n <= limit) return n
+  return unsendable(msg, `it is ${n} bytes encoded, over the ${limit} a result of a process pool's worker may have (a thread pool's has no such limit)`)
+}
+
+function unsendable(msg: ResultMessage, reason: string): number {
+  return encode([msg[0], false, { name: 'MaybeEncodingError', message: `Error sending result: '${describeValue(msg[2])}'. Reason: '${reason}'`, isError: true }, msg[3]] satisfies ResultMessage, 'result')
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
