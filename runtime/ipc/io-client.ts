@@ -6,7 +6,7 @@ import type { IoMessage } from './io-protocol.js'
 import { killAtEnd } from './parent-death.js'
 import { Worker } from 'node:worker_threads'
 import { closeSync, openSync } from 'node:fs'
-import { createWorker } from '../core/exec-argv.js'
+import { createWorker, libraryFile } from '../core/exec-argv.js'
 
 let io: Worker | undefined
 
@@ -30,7 +30,8 @@ export function ioThread(): Worker {
     } finally {
       for (const fd of probes) closeSync(fd)
     }
-    io = createWorker((execArgv) => new Worker(new URL('./io-thread.js', import.meta.url), { execArgv }))
+    const main = libraryFile(new URL('./io-thread.js', import.meta.url), 'start the I/O thread that sockets need')
+    io = createWorker((execArgv) => new Worker(main, { execArgv }))
     io.on('error', (e) => process.stderr.write(`aioprocessing: the I/O thread failed: ${e.stack ?? e}\n`))
     io.unref()
   }

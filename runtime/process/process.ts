@@ -28,9 +28,8 @@ import { currentProcess, nextChildIdentity } from '../core/current.js'
 import { checkFunction } from '../core/args.js'
 import { functionSource } from '../core/function-source.js'
 import { isAbsolute } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
-import { existsSync } from 'node:fs'
-import { createWorker } from '../core/exec-argv.js'
+import { pathToFileURL } from 'node:url'
+import { createWorker, libraryFile } from '../core/exec-argv.js'
 import { JOIN_CHILDREN, atProcessEnd } from '../core/process-end.js'
 import { EXITCODE, INITIAL, KILL_PENDING, LOAD, LOAD_GRACE_MS, LOADED, LOADED_WORD, LOADING, markStopped, markWatchedStopped, OWN_CODE, PID, printProcessError, PROCESS_WORDS, STARTED, STATE, STOPPED, unknownMessage, UNSET, type FromSupervisor, type ProcessData, type SupervisorData, type ToSupervisor, type WatchMessage } from './supervisor-protocol.js'
 
@@ -106,7 +105,7 @@ export function supervisorWorker(): Worker {
     // so a tracking supervisor would make the manager server it starts track its fast lanes'
     // FIFOs too (ProcessData.untrackedFds). It opens no fds of its own; the process threads it
     // starts still track theirs (trackUnmanagedFds: true there).
-    const main = libraryFile('./supervisor-thread.js')
+    const main = libraryFile(new URL('./supervisor-thread.js', import.meta.url), 'start a process')
     supervisor = createWorker((execArgv) => new Worker(main, { workerData, transferList, execArgv, trackUnmanagedFds: false }))
     supervisor.on('message', (m: FromSupervisor) => {
       switch (m.op) {
@@ -133,13 +132,6 @@ export function supervisorWorker(): Worker {
     for (const m of unwatched.splice(0)) handOver(supervisor, m)
   }
   return supervisor
-}
-
-/** A file of the library's that a thread it starts runs first; a clear error when it is not there (an app that bundled the library). */
-function libraryFile(name: string): URL {
-  const url = new URL(name, import.meta.url)
-  if (!existsSync(url)) throw new ProcessError(`cannot start a process: the library's file ${fileURLToPath(url)} is missing. aioprocessing starts its threads and processes from its own files: if your app is bundled, keep aioprocessing external (esbuild --packages=external or --external:aioprocessing)`)
-  return url
 }
 
 function watch(m: WatchMessage): void {
@@ -301,7 +293,7 @@ export class ProcessCore implements Waiter {
   /** start() without a supervisor: this thread creates the worker, and the supervisor watches it (see above). */
   private startDirect(): void {
     // The supervisor comes later, from the same folder: an app that bundled the library learns now.
-    libraryFile('./supervisor-thread.js')
+    libraryFile(new URL('./supervisor-thread.js', import.meta.url), 'start a process')
     const feeder = new MessageChannel()
     const data: ProcessData = { ...this.data(), feeder: feeder.port2, liveness: livenessTable(), state: this.i32.buffer as SharedArrayBuffer }
     Atomics.store(this.i32, OWN_CODE, UNSET)
