@@ -163,7 +163,7 @@ export class AioManager {
   }
 
   /**
-   * Ends this handle, as leaving a `using` block does: a manager from start() or serveForever() shuts its server down (shutdown()); one from connect() only drops its connections, and the server serves its other clients on (shutdown() would stop it for all of them). Blocks the calling thread.
+   * Ends this handle, as leaving a `using` block does: a manager from start() or serveForever() shuts its server down (shutdown()); one from connect() makes no more objects, while the proxies it made work on and the server serves its other clients (shutdown() would stop it for all of them). Blocks the calling thread.
    * @param timeout milliseconds to wait for a server process of start() to end before it is terminated. (default: 10000)
    */
   close(timeout: Timeout = 10000): void {
@@ -176,7 +176,7 @@ export class AioManager {
   }
 
   /**
-   * Ends this handle, as leaving a `using` block does: a manager from start() or serveForever() shuts its server down (shutdown()); one from connect() only drops its connections, and the server serves its other clients on (shutdown() would stop it for all of them). Awaitable twin of {@link AioManager.close}: same parameters and result, never parks the thread.
+   * Ends this handle, as leaving a `using` block does: a manager from start() or serveForever() shuts its server down (shutdown()); one from connect() makes no more objects, while the proxies it made work on and the server serves its other clients (shutdown() would stop it for all of them). Awaitable twin of {@link AioManager.close}: same parameters and result, never parks the thread.
    * @param timeout milliseconds to wait for a server process of start() to end before it is terminated. (default: 10000)
    * @param options.signal aborts the wait: the promise rejects with the signal's reason, and nothing is left acquired or taken.
    */

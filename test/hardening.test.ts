@@ -5,6 +5,7 @@ import test, { type ExecutionContext } from 'ava'
 import { AioClient, AioCondition, AioEvent, AioLock, AioManager, AioPipe, AioPool, AioQueue, AioSemaphore, EOFError, ValueError, coro_wait } from '../generated/index.generated.js'
 import { ENTRY, FD_COUNTING, LONG, runNode, runNodeUnderFdLimit, start } from './helpers.js'
 import { spawn } from 'node:child_process'
+import net from 'node:net'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -407,6 +408,31 @@ test('an authenticated peer whose request has a call id that cannot be sent back
     q.put('still here')
     t.is(await q.coro_get(true, LONG), 'still here')
   }
+})
+
+test('past 64 connections in their handshake, a manager drops the longest silent one, not a client midway through its handshake (silent peers that reconnected at once evicted real clients)', async (t) => {
+  const manager = new AioManager({ authkey: 'k' })
+  manager.start()
+  t.teardown(() => manager.shutdown())
+  const sockets: net.Socket[] = []
+  t.teardown(() => sockets.forEach((s) => s.destroy()))
+  const closed = new Set<number>()
+  // Connected and accepted: the server's challenge has come.
+  const open = (): Promise<net.Socket> => new Promise((resolve, reject) => {
+    const s = net.connect(manager.address as string)
+    const i = sockets.push(s) - 1
+    s.once('data', () => resolve(s)).once('error', reject)
+    s.on('close', () => closed.add(i))
+  })
+  // The oldest has answered something (a client midway); the next 63 say nothing.
+  const midway = await open()
+  midway.write(Buffer.from([0, 0, 0, 60]))
+  for (let i = 0; i < 63; i++) await open()
+  await open() // the 65th: one must go
+  const deadline = Date.now() + LONG
+  while (closed.size === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+  t.deepEqual([...closed], [1])
+  t.false(midway.destroyed)
 })
 
 // Serial: it replaces Atomics.wait in this thread for a moment.

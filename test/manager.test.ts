@@ -1335,7 +1335,7 @@ test("a peer that passes the authkey handshake and then answers a main thread's 
   t.regex(out.end, /^OSError: the manager at .* is gone \(the manager closed the connection\)/)
 })
 
-test('a second manager started on an address another one serves fails with OSError (Address already in use); the first serves on, and the second\'s shutdown() does not stop it', async (t) => {
+test('a second manager started on an address another one serves fails with OSError (Address already in use); the first serves on, and neither the second\'s shutdown() nor a connected handle\'s close() stops it or drops what this thread holds there', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'aio-dup-address-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const address = join(dir, 'm.sock')
@@ -1350,6 +1350,16 @@ test('a second manager started on an address another one serves fails with OSErr
   second.shutdown()
   const other = new AioManager({ address, authkey: 'k' })
   await t.throwsAsync(other.coro_start(), { instanceOf: OSError, message: /Address already in use/ })
+  // A connect()ed handle of the same server, closed: its proxies work on, and the server serves.
+  const client = new AioManager({ address, authkey: 'k' })
+  client.connect()
+  const theirs = client.Queue()
+  client.close()
+  theirs.put('theirs')
+  // Neither failure nor close() closed this thread's connection to the server (it did, and the
+  // server let go of this client's objects once its drop grace of 1 s had passed).
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  t.is(theirs.get(true, LONG), 'theirs')
   t.is(q.get(true, LONG), 'first')
   q.put('still')
   t.is(await q.coro_get(true, LONG), 'still')

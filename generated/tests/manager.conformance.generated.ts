@@ -110,7 +110,7 @@ test("AioManager: MGR-03 register serves a user class; connect with a wrong auth
     t.regex(String((() => { const other = new AioManager({ address: obj.address, authkey: 'wrong' }); try { other.connect(); return 'no error' } catch (e) { return String(e) } })()), /AuthenticationError/, "spec/manager.yaml:304:9")
     t.deepEqual((() => { const again = new AioManager({ address: obj.address, authkey: Buffer.from(obj.authkey, 'hex') }); again.connect(); return again.Queue().qsize() })(), 0, "spec/manager.yaml:306:9")
     t.regex(String((() => { try { obj.Lock().callMethod('explode'); return 'no error' } catch (e) { return String(e) } })()), /'Lock' proxy does not expose method 'explode'/, "spec/manager.yaml:308:9")
-    t.deepEqual((() => { const client = new AioManager({ address: obj.address, authkey: Buffer.from(obj.authkey, 'hex') }); client.connect(); client.Queue(); client.close(); let after = 'no error'; try { client.Queue() } catch (e) { after = String(e) } return [after, obj.Queue().qsize()] })(), ['ProcessError: Manager has shut down', 0], "spec/manager.yaml:310:9")
+    t.deepEqual((() => { const mine = obj.Queue(); mine.put('kept'); const client = new AioManager({ address: obj.address, authkey: Buffer.from(obj.authkey, 'hex') }); client.connect(); const theirs = client.Queue(); theirs.put(1); client.close(); let after = 'no error'; try { client.Queue() } catch (e) { after = String(e) } return [after, theirs.get(), mine.get()] })(), ['ProcessError: Manager has shut down', 1, 'kept'], "spec/manager.yaml:310:9")
     obj.close()
     t.throws(() => obj.Lock(), { instanceOf: ProcessError, message: /Manager has shut down/ }, "spec/manager.yaml:313:9")
   } finally {
@@ -127,7 +127,7 @@ test("AioManager: MGR-03 register serves a user class; connect with a wrong auth
     t.regex(String((() => { const other = new AioManager({ address: obj.address, authkey: 'wrong' }); try { other.connect(); return 'no error' } catch (e) { return String(e) } })()), /AuthenticationError/, "spec/manager.yaml:304:9")
     t.deepEqual((() => { const again = new AioManager({ address: obj.address, authkey: Buffer.from(obj.authkey, 'hex') }); again.connect(); return again.Queue().qsize() })(), 0, "spec/manager.yaml:306:9")
     t.regex(String((() => { try { obj.Lock().callMethod('explode'); return 'no error' } catch (e) { return String(e) } })()), /'Lock' proxy does not expose method 'explode'/, "spec/manager.yaml:308:9")
-    t.deepEqual((() => { const client = new AioManager({ address: obj.address, authkey: Buffer.from(obj.authkey, 'hex') }); client.connect(); client.Queue(); client.close(); let after = 'no error'; try { client.Queue() } catch (e) { after = String(e) } return [after, obj.Queue().qsize()] })(), ['ProcessError: Manager has shut down', 0], "spec/manager.yaml:310:9")
+    t.deepEqual((() => { const mine = obj.Queue(); mine.put('kept'); const client = new AioManager({ address: obj.address, authkey: Buffer.from(obj.authkey, 'hex') }); client.connect(); const theirs = client.Queue(); theirs.put(1); client.close(); let after = 'no error'; try { client.Queue() } catch (e) { after = String(e) } return [after, theirs.get(), mine.get()] })(), ['ProcessError: Manager has shut down', 1, 'kept'], "spec/manager.yaml:310:9")
     await obj.coro_close()
     await t.throwsAsync(async () => await obj.coro_Lock(), { instanceOf: ProcessError, message: /Manager has shut down/ }, "spec/manager.yaml:313:9")
   } finally {

@@ -141,6 +141,8 @@ class ClientConn {
   /** Set by the first message: a Python client (pickles, py-server.ts), or undefined for the library's own. */
   python: PyConnection | undefined
   firstSeen = false
+  /** A client connected over a socket of this server's (not a lane): what it has sent tells a silent peer. */
+  socket: net.Socket | undefined
   /** Requests received that are answered: a watch for the next request ends when it moves. */
   received = 0
 
@@ -229,14 +231,24 @@ export class Server implements PyHost {
       backlog: () => client.python?.backlog(),
     })
     client.channel = channel
+    client.socket = socket
     this.clients.add(client)
     // Peers that connect and say nothing hold an fd each: past MAX_HANDSHAKING of them at once, the
-    // one waiting longest is dropped (as sshd's MaxStartups), so they cannot use up the server's fds.
+    // one waiting longest is dropped (as sshd's MaxStartups), so they cannot use up the server's
+    // fds; one that has said nothing yet before one that answered (a client midway through its
+    // handshake): silent peers that reconnect at once when dropped evicted real clients midway.
     this.handshaking.add(client)
     if (this.handshaking.size > MAX_HANDSHAKING) {
-      const oldest = this.handshaking.values().next().value!
-      this.handshaking.delete(oldest)
-      oldest.channel.abort(new OSError(`more than ${MAX_HANDSHAKING} connections were in their handshake at once: the oldest was dropped`))
+      let victim: ClientConn | undefined
+      for (const c of this.handshaking) {
+        if (c !== client && c.socket?.bytesRead === 0) {
+          victim = c
+          break
+        }
+      }
+      victim ??= this.handshaking.values().next().value!
+      this.handshaking.delete(victim)
+      victim.channel.abort(new OSError(`more than ${MAX_HANDSHAKING} connections were in their handshake at once: the longest silent was dropped`))
     }
   }
 

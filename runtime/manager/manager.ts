@@ -155,7 +155,7 @@ export class ManagerCore implements Waiter {
     // What answers may be another manager at the same address, this one's server having failed
     // to bind it (EADDRINUSE): its proxies would reach the other, and shutdown() would stop it.
     if (answer !== `${SERVER_ITSELF} ${this.server!.pid}`) {
-      dropChannel(this.address!, this.authkey)
+      // The connection stays: it is this thread's to that address, which another manager's proxies use.
       this.server!.kill()
       throw new OSError(`[Errno 98] Address already in use: another server answers at ${JSON.stringify(this.address)}`)
     }
@@ -238,12 +238,15 @@ export class ManagerCore implements Waiter {
     return this.role === 'connect' || !this.server ? idle : this.server
   }
 
-  /** close(): shutdown() of a server this manager runs; for a connect()ed one, its connections go and the server serves on. */
+  /**
+   * close(): shutdown() of a server this manager runs; a connect()ed one makes no more objects and
+   * the server serves on. Its connection stays: it is this thread's to that address, which the
+   * proxies it made use (and another manager's, of the same server): closing it would release
+   * their objects on the server.
+   */
   closeBegin(): Waiter {
     if (this.role !== 'connect' || this.state !== STARTED) return this.shutdownBegin()
     this.state = SHUTDOWN
-    if (this.python) dropPyConnections(this.address!)
-    else dropChannel(this.address!, this.authkey)
     return { i32: this.i32, waitIndex: 0, waitValue: 0 }
   }
 
