@@ -1158,3 +1158,29 @@ print(q.get(timeout=10))
   t.is(r.code, 0, r.err)
   t.deepEqual(r.out.trim().split('\n'), ["['d', 'n'] {'k': 7} 1", 'plain'])
 })
+
+withPython("a Python client reading a Node client's list or dict kept in a dict, or a Namespace's attribute, gets a copy of its values (it got RemoteError: a HostedList object cannot be pickled)", async (t) => {
+  const { address, m } = nodeManager(t)
+  const d = m.dict<string, unknown>()
+  const ns = m.Namespace()
+  d.set('inner_list', m.list([1, 2]))
+  const inner = m.dict<string, number>()
+  inner.set('k', 3)
+  d.set('inner_dict', inner)
+  ;(ns as unknown as { sub: unknown }).sub = m.list([4])
+  m.publish('the_dict', d)
+  m.publish('the_ns', ns)
+  const r = await python(good, `
+from multiprocessing.managers import SyncManager, NamespaceProxy
+class M(SyncManager): pass
+M.register('the_dict')
+M.register('the_ns', proxytype=NamespaceProxy)
+m = M(${JSON.stringify(address)}, authkey=b'secret'); m.connect()
+d = m.the_dict()
+print(d.get('inner_list'), d.get('inner_dict'), m.the_ns().sub)
+`)
+  t.is(r.code, 0, r.err)
+  t.is(r.out.trim(), "[1, 2] {'k': 3} [4]")
+  // The Node side still has them as proxies of the same objects.
+  t.deepEqual((d.get('inner_list') as { toArray(): unknown[] }).toArray(), [1, 2])
+})

@@ -328,7 +328,9 @@ export class PyConnection {
       if (h.type === PY_CONTAINER) return this.containerCall(h.obj, h.typeid, method, args, kwds)
       const given = m.params ? named(args, kwds, m.params, method) : args
       const result = await h.type.call(h.obj, m.call ?? method, m.map ? m.map(given) : given, this.signal, this.client, id)
-      return tuple('#RETURN', h.type.byValue ? pyCopies(result, this.host) : result)
+      // A container of the server's in the result (a list kept in a dict, a queue's item) goes
+      // as a copy of its values: Python has no proxy of a Node client's object.
+      return tuple('#RETURN', pyCopies(result, this.host))
     } catch (error) {
       return tuple('#ERROR', toPython(error))
     }
@@ -336,7 +338,7 @@ export class PyConnection {
 
   /** dict, list, Namespace, Value and iterators: Python's methods on the containers here. */
   private containerCall(obj: unknown, typeid: string, method: string, args: unknown[], kwds: Record<string, unknown> | undefined): PyTuple {
-    const ret = (v: unknown): PyTuple => tuple('#RETURN', v)
+    const ret = (v: unknown): PyTuple => tuple('#RETURN', pyCopies(v, this.host))
     if (obj instanceof PyValue) {
       if (method === 'get') return ret(obj.value)
       obj.value = named(args, kwds, ['value'], 'set')[0]
