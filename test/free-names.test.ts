@@ -259,9 +259,9 @@ for (const [context, make, queue] of CONTEXTS) {
     const q = queue()
     const n = 2
     const one = t.throws(() => make({ target: () => q.put(1) }).start(), { instanceOf: TypeError })
-    t.is(one!.message, 'target uses q, a variable of the scope it was written in: it travels to its thread or process as source, without its closure; pass q in args (and take it as a parameter), or use { module, name }')
+    t.is(one!.message, 'target uses q, a variable of the scope it was written in: it travels to its thread or process as source, without its closure; pass q in args (and take it as a parameter) if it is data or a shared object; if it is a function, which cannot go in args, import it inside (await import(\'node:crypto\')) or use { module, name }')
     const two = t.throws(() => make({ target: async (x: number) => q.put(x + n) }).start(), { instanceOf: TypeError })
-    t.regex(two!.message, /^target uses q and n, variables of the scope it was written in: .*; pass q and n in args \(and take them as parameters\), or use \{ module, name \}$/)
+    t.regex(two!.message, /^target uses q and n, variables of the scope it was written in: .*; pass q and n in args \(and take them as parameters\) if they are data or shared objects; for a function among them, which cannot go in args, import it inside \(await import\('node:crypto'\)\) or use \{ module, name \}$/)
     // Given in args, the same values work.
     t.is(await resultOf(t, make({ target: (q: Queue, n: number) => q.put(n), args: [q, n] }), q), n)
   })

@@ -58,8 +58,10 @@ function checkSelfContained(name: string, free: readonly string[], argsOrModule:
   if (closure.length === 0) return
   const names = listed(closure)
   const what = closure.length === 1 ? 'a variable' : 'variables'
+  const one = closure.length === 1
+  // A function cannot go in args: what the first fix cannot carry, the second does.
   const fix = argsOrModule
-    ? `pass ${names} in args (and take ${closure.length === 1 ? 'it as a parameter' : 'them as parameters'}), or use { module, name }`
+    ? `pass ${names} in args (and take ${one ? 'it as a parameter' : 'them as parameters'}) if ${one ? 'it is data or a shared object' : 'they are data or shared objects'}; ${one ? 'if it is a function' : 'for a function among them'}, which cannot go in args, import it inside (await import('node:crypto')) or use { module, name }`
     : 'it may use only its parameters, its own variables and globals'
   throw new TypeError(`${name} uses ${names}, ${what} of the scope it was written in: it travels to its thread or process as source, without its closure; ${fix}`)
 }
