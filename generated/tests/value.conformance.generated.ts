@@ -72,21 +72,23 @@ test("AioValue: SC-03 lock false has no lock; a non-lock is refused (coro)", asy
 test("AioValue: SC-15 SC-22 bad typecodes and values are refused (blocking)", (t) => {
   const obj = new AioValue('i')
   t.regex(String((() => { try { new AioValue('z' as never); return 'no error' } catch (e) { return String(e) } })()), /typecode must be one of/, "spec/value.yaml:135:9")
-  t.regex(String((() => { try { obj.value = 1.5; return 'no error' } catch (e) { return String(e) } })()), /TypeError: value must be an integer/, "spec/value.yaml:137:9")
+  t.regex(String((() => { try { new AioValue('constructor' as never, 1); return 'no error' } catch (e) { return String(e) } })()), /typecode must be one of/, "spec/value.yaml:137:9")
+  t.regex(String((() => { try { obj.value = 1.5; return 'no error' } catch (e) { return String(e) } })()), /TypeError: value must be an integer/, "spec/value.yaml:139:9")
 })
 
 test("AioValue: SC-15 SC-22 bad typecodes and values are refused (coro)", async (t) => {
   const obj = new AioValue('i')
   t.regex(String((() => { try { new AioValue('z' as never); return 'no error' } catch (e) { return String(e) } })()), /typecode must be one of/, "spec/value.yaml:135:9")
-  t.regex(String((() => { try { obj.value = 1.5; return 'no error' } catch (e) { return String(e) } })()), /TypeError: value must be an integer/, "spec/value.yaml:137:9")
+  t.regex(String((() => { try { new AioValue('constructor' as never, 1); return 'no error' } catch (e) { return String(e) } })()), /typecode must be one of/, "spec/value.yaml:137:9")
+  t.regex(String((() => { try { obj.value = 1.5; return 'no error' } catch (e) { return String(e) } })()), /TypeError: value must be an integer/, "spec/value.yaml:139:9")
 })
 
 test("AioValue: toString shows typecode and value (blocking)", (t) => {
   const obj = new AioValue('i', 5)
-  t.deepEqual(String(obj), "AioValue('i', 5)", "spec/value.yaml:142:9")
+  t.deepEqual(String(obj), "AioValue('i', 5)", "spec/value.yaml:144:9")
 })
 
 test("AioValue: toString shows typecode and value (coro)", async (t) => {
   const obj = new AioValue('i', 5)
-  t.deepEqual(String(obj), "AioValue('i', 5)", "spec/value.yaml:142:9")
+  t.deepEqual(String(obj), "AioValue('i', 5)", "spec/value.yaml:144:9")
 })

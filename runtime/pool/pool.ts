@@ -43,7 +43,7 @@ export interface PoolOptions {
    * are Node processes, for isolation (a crash, memory, `process.chdir`, a hard kill); task
    * arguments may hold spawn-context objects and manager proxies, not thread-context ones.
    */
-  context?: unknown
+  context?: 'thread' | 'spawn' | { getStartMethod(): string } | null
   /** Node's worker resource limits for every worker (e.g. `{ maxOldGenerationSizeMb: 64 }`). */
   resourceLimits?: ResourceLimits
   /** Modules each worker imports before its first task (see ProcessOptions.preload: `['tsx/esm/api']` for TypeScript tasks). */

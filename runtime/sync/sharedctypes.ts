@@ -11,11 +11,11 @@ type Ctor = Int8ArrayConstructor | Uint8ArrayConstructor | Int16ArrayConstructor
   BigInt64ArrayConstructor | BigUint64ArrayConstructor
 
 /** Python typecode → element type. 'c' is a byte (char), 'q'/'Q' hold BigInts. */
-const TYPECODES: Record<string, Ctor> = {
+const TYPECODES = {
   c: Uint8Array, b: Int8Array, B: Uint8Array, h: Int16Array, H: Uint16Array,
   i: Int32Array, I: Uint32Array, l: BigInt64Array, L: BigUint64Array, q: BigInt64Array, Q: BigUint64Array,
   f: Float32Array, d: Float64Array,
-}
+} satisfies Record<string, Ctor>
 
 export type Typecode = keyof typeof TYPECODES
 export type Element = number | bigint
@@ -33,7 +33,7 @@ export type ItemOf<C extends Typecode> = 0 extends 1 & C ? Element : Typecode ex
 export type LockOption = boolean | null | undefined | object
 
 function ctorOf(typecode: unknown): Ctor {
-  const ctor = typeof typecode === 'string' ? TYPECODES[typecode] : undefined
+  const ctor = typeof typecode === 'string' && Object.hasOwn(TYPECODES, typecode) ? TYPECODES[typecode as Typecode] : undefined
   if (!ctor) {
     throw new TypeError(`typecode must be one of ${Object.keys(TYPECODES).map((c) => `'${c}'`).join(' ')}, not ${JSON.stringify(typecode)}`)
   }

@@ -65,7 +65,12 @@ export function typedValues(): void {
   const d: bigint = ctx.AioValue('Q').value
   const spawn = getContext('spawn')
   const sv: number = spawn.AioValue('d').value
-  void [n, big, byte, wrong, s, d, sv]
+  // @ts-expect-error 'z' is no typecode (it compiled: Typecode was any string)
+  const noCode = new AioValue('z', 0)
+  // @ts-expect-error a misspelt start method (it compiled: context was unknown)
+  const misspelt = new AioPool({ context: 'spwan' })
+  const spawnPool = new AioPool({ context: spawn })
+  void [n, big, byte, wrong, s, d, sv, noCode, misspelt, spawnPool]
 }
 
 // A process's args are checked against its inline target's parameters.
