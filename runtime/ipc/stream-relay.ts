@@ -36,8 +36,12 @@ export const BROKE_FRAMING = 1
 export const STOPPED_READING = 2
 export type CutReason = typeof BROKE_FRAMING | typeof STOPPED_READING
 
-/** How long the far end has to close `from` after `to` closed before it counts as broken (ms). */
-const CUT_GRACE_MS = 100
+/**
+ * How long the far end has to close `from` after `to` closed before it counts as broken (ms). A
+ * process that closed its task socket inside a task still writes that task's result: on a loaded
+ * machine it took over 100 ms (the grace was 100), was killed first, and its task was lost.
+ */
+const CUT_GRACE_MS = 1000
 
 /** The longest frame a relayed process may send (a pool batch or result; our own child, not a peer). */
 export const MAX_RELAYED_BYTES = 1 << 30
