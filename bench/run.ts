@@ -1,7 +1,14 @@
 // `npm run bench`: runs the primitive benchmarks and prints one Markdown table on stdout
 // (progress goes to stderr so the table can be redirected on its own).
+//
+// Each section runs in a process of its own (this file again, with BENCH_SECTION set), so that a
+// peer that kills its process survives as a failed section: piscina's worker once hit a V8 fatal
+// error inside Node 20's require(esm) and took the whole run, and every row, with it. A section
+// that fails is run once more, then reported as failed with its exit and last error line.
 
 import { availableParallelism, cpus } from 'node:os'
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { benchPrimitives, type Row } from './primitives.js'
 import { benchQueues } from './queues.js'
 import { benchPipes } from './pipes.js'
@@ -34,8 +41,59 @@ const started = performance.now()
 const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY, 'i') : undefined
 const log = (line: string): boolean => process.stderr.write(`bench: ${line}\n`)
 // The Redis context's bench lives in its package (built after this one): loaded by path.
-const redisBench = (await import(new URL('../../redis/dist/bench/redis.js', import.meta.url).href)) as { benchRedis: typeof benchPool }
-const rows = [...(await benchPrimitives({ log, only })), ...(await benchQueues({ log, only })), ...(await benchPipes({ log, only })), ...(await benchPool({ log, only })), ...(await benchSpawnPool({ log, only })), ...(await benchManager({ log, only })), ...(await benchPythonManager({ log, only })), ...(await benchPickle({ log, only })), ...(await redisBench.benchRedis({ log, only }))]
+const SECTIONS: [string, () => Promise<Row[]>][] = [
+  ['primitives', () => benchPrimitives({ log, only })],
+  ['queues', () => benchQueues({ log, only })],
+  ['pipes', () => benchPipes({ log, only })],
+  ['pool', () => benchPool({ log, only })],
+  ['spawn-pool', () => benchSpawnPool({ log, only })],
+  ['manager', () => benchManager({ log, only })],
+  ['python-manager', () => benchPythonManager({ log, only })],
+  ['pickle', () => benchPickle({ log, only })],
+  ['redis', async () => ((await import(new URL('../../redis/dist/bench/redis.js', import.meta.url).href)) as { benchRedis: typeof benchPool }).benchRedis({ log, only })],
+]
+/** The line a section's process prints its rows on. */
+const ROWS = 'bench-rows: '
+
+const section = process.env.BENCH_SECTION
+if (section !== undefined) {
+  const run = SECTIONS.find(([name]) => name === section)
+  if (!run) throw new Error(`no bench section ${section}`)
+  process.stdout.write(`${ROWS}${JSON.stringify(await run[1]())}\n`)
+  process.exit(0)
+}
+
+/** A section in a process of its own: its rows, or why it failed (its exit and last error line). */
+function runSection(name: string): Promise<Row[] | string> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], { env: { ...process.env, BENCH_SECTION: name }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let lastError = ''
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d))
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      process.stderr.write(d)
+      const lines = d.split('\n').filter((l) => /error/i.test(l))
+      if (lines.length) lastError = lines[lines.length - 1].trim()
+    })
+    child.on('close', (code, signal) => {
+      const line = out.split('\n').find((l) => l.startsWith(ROWS))
+      if (code === 0 && line) resolve(JSON.parse(line.slice(ROWS.length)) as Row[])
+      else resolve(`exit ${signal ?? code}${lastError ? `: ${lastError}` : ''}`)
+    })
+  })
+}
+
+const rows: Row[] = []
+const failed: string[] = []
+for (const [name] of SECTIONS) {
+  let got = await runSection(name)
+  if (typeof got === 'string') {
+    log(`${name}: failed (${got}); running it again`)
+    got = await runSection(name)
+  }
+  if (typeof got === 'string') failed.push(`${name} (${got})`)
+  else rows.push(...got)
+}
 
 console.log(table(rows))
 console.log()
@@ -50,6 +108,7 @@ if (process.env.BENCH_SAMPLES === '1') {
   console.log()
   for (const r of rows) console.log(`- ${r.benchmark} / ${r.implementation} [${r.unit}]: ${r.samples.map((v) => fmt(v, r.unit)).join(', ')}`)
 }
+for (const f of failed) console.log(`- FAILED section ${f}, twice: its rows are missing`)
 console.log()
 // Ping-pong figures swing with thread placement (same CPU or not); pinning gives stable numbers.
 console.log('Ping-pong rows depend on whether both threads share a CPU; `taskset -c 0 npm run bench` pins them.')
