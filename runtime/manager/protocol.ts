@@ -72,16 +72,16 @@ export function isLocalServer(server: object): boolean {
   return local === server
 }
 
-/** Whether `address` is this thread's own server's. */
-export function isLocalAddress(address: ProxyState['address']): boolean {
-  return local !== undefined && sameAddress(local.address, address)
+/** This thread's server, when `state` names one of its objects. */
+function ownServer(state: ProxyState): typeof local {
+  return local !== undefined && sameAddress(local.address, state.address) ? local : undefined
 }
 
 /** Counts a reference sent on from the server's own thread; false when the server is elsewhere. */
 export function increfLocal(state: ProxyState): boolean {
-  if (!local || !sameAddress(local.address, state.address)) return false
-  local.incref(state.id)
-  return true
+  const server = ownServer(state)
+  server?.incref(state.id)
+  return server !== undefined
 }
 
 /**
@@ -92,17 +92,16 @@ export function increfLocal(state: ProxyState): boolean {
  * counted, the reference outlived the entry, and the object its server.
  */
 export function localReferent(state: ProxyState): unknown {
-  if (!local || !sameAddress(local.address, state.address)) return undefined
-  const obj = local.referent(state.id)
-  if (obj !== undefined) local.release(state.id)
+  const obj = ownServer(state)?.referent(state.id)
+  if (obj !== undefined) local!.release(state.id)
   return obj
 }
 
 /** Lets go of the reference a record of this thread's server's object carried, one not rebuilt (its class is not loaded here); false when the server is elsewhere. */
 export function releaseLocal(state: ProxyState): boolean {
-  if (!local || !sameAddress(local.address, state.address)) return false
-  local.release(state.id)
-  return true
+  const server = ownServer(state)
+  server?.release(state.id)
+  return server !== undefined
 }
 
 // What a container's proxy may call (containers.ts), and its server lets it (manager-types.ts):
