@@ -49,14 +49,8 @@ let nextTaskId = 1
 export function makeTask(job: Job, index: number, fnId: number, mode: TaskMode, items: unknown[], first = 0): Task {
   const id = nextTaskId++
   if (job.pool.portable) {
-    // Paths as the caller wrote them: args[i] of an apply, iterable[i] of a map's input.
-    const r = mode !== MODE_APPLY
-      ? reduceItems(items, 'iterable', first, true)
-      : first < 0
-        ? reduceItems(items[0] as unknown[], 'args', 0, true) // apply(fn, args)
-        : reduceItems(items[0] as unknown[], 'iterable', first, true) // imap's one item
-    const reduced = mode === MODE_APPLY ? [r.items] : r.items
-    const bytes = encodeCopy([OP_TASK, id, fnId, mode, reduced] satisfies TaskMessage, 'args')
+    const r = reduceTask(items, mode, first, true)
+    const bytes = encodeCopy([OP_TASK, id, fnId, mode, r.items] satisfies TaskMessage, 'args')
     if (bytes.length > MAX_TASK_BYTES) throw new ValueError(`a task's arguments are ${bytes.length} bytes encoded, over the ${MAX_TASK_BYTES} a process pool's task may have (a thread pool's has no such limit): pass large data another way (a file, a smaller chunksize)`)
     return { id, job, index, fnId, bytes, shared: r.shared }
   }
@@ -65,22 +59,23 @@ export function makeTask(job: Job, index: number, fnId: number, mode: TaskMode, 
   try {
     bytes = encodeCopy([OP_TASK, id, fnId, mode, items] satisfies TaskMessage, 'args')
   } catch (error) {
-    throw callersPath(error, mode, first)
+    // The encoder names a value by its place in the message (args[4][0][1]); the walk a process
+    // pool's task takes names it as the caller wrote it, and throws first (only on this path: a
+    // thread's task is not walked before it is encoded).
+    reduceTask(items, mode, first, false)
+    throw error
   }
   return { id, job, index, fnId, bytes, shared: sharedWritten() !== before }
 }
 
-/**
- * A value of a task that cannot be sent is named by its path in the task's message (`args[4][0][1]`,
- * the message's items): named as the caller wrote it instead (`args[1]`, `iterable[7].f`), as the
- * process pool names it.
- */
-function callersPath(error: unknown, mode: TaskMode, first: number): unknown {
-  if (!(error instanceof Error)) return error
-  const path = (text: string): string => text.replace(/args\[4\]\[(\d+)\]/, (_, k: string) => (mode !== MODE_APPLY ? `iterable[${first + Number(k)}]` : first < 0 ? 'args' : `iterable[${first}]`))
-  error.message = path(error.message)
-  if (error.stack) error.stack = path(error.stack)
-  return error
+/** A task's items with their shared objects reduced, each named as the caller wrote it: args[i] of an apply, iterable[i] of a map's input. */
+function reduceTask(items: unknown[], mode: TaskMode, first: number, portableOnly: boolean): { items: unknown[]; shared: boolean } {
+  const r = mode !== MODE_APPLY
+    ? reduceItems(items, 'iterable', first, portableOnly)
+    : first < 0
+      ? reduceItems(items[0] as unknown[], 'args', 0, portableOnly) // apply(fn, args)
+      : reduceItems(items[0] as unknown[], 'iterable', first, portableOnly) // imap's one item
+  return { items: mode === MODE_APPLY ? [r.items] : r.items, shared: r.shared }
 }
 
 /**
