@@ -13,22 +13,55 @@ import { PENDING, coroBlockOn } from '../core/wait.js'
 import { checkBoolean, checkInteger, checkTimeout, deadlineOf, type Timeout } from '../core/args.js'
 import { PyTuple } from '../ipc/py-tuple.js'
 import { DICT_METHODS, LIST_METHODS, NAMESPACE_METHODS } from './protocol.js'
+import { setOwnKey } from '../core/own-key.js'
 
 /**
  * `value` with its nodes replaced: a node (the value, then each part of what it holds) for which
  * `replace` gives something other than undefined becomes that; arrays, Python tuples (kept
- * tuples), Maps' values and plain objects are rebuilt around their parts; anything else stays.
- * The server's walks over what goes in and out of its objects (manager-server.ts, py-server.ts).
+ * tuples), Maps' values and plain objects are rebuilt around their parts, and given back as they
+ * are when no part changed (the walk runs on every result a Python client gets, and most have
+ * nothing to replace: a copy of a large list each time was waste); anything else stays. The
+ * server's walks over what goes in and out of its objects (manager-server.ts, py-server.ts),
+ * whose results are encoded next: a tree shared with the input is as good as a copy.
  */
 export function mapTree(value: unknown, replace: (v: unknown) => unknown): unknown {
   const replaced = replace(value)
   if (replaced !== undefined) return replaced
   if (value === null || typeof value !== 'object') return value
-  const each = (v: unknown): unknown => mapTree(v, replace)
-  if (value instanceof PyTuple) return PyTuple.from(value, each)
-  if (Array.isArray(value)) return value.map(each)
-  if (value instanceof Map) return new Map([...value].map(([k, v]) => [k, each(v)]))
-  if (Object.getPrototypeOf(value) === Object.prototype) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, each(v)]))
+  let changed = false
+  const each = (v: unknown): unknown => {
+    const out = mapTree(v, replace)
+    if (out !== v) changed = true
+    return out
+  }
+  if (value instanceof PyTuple) {
+    const out = PyTuple.from(value, each)
+    return changed ? out : value
+  }
+  if (Array.isArray(value)) {
+    // Copied from the first part that changes on: nothing is allocated for a tree left as it is.
+    let out: unknown[] | undefined
+    for (let i = 0; i < value.length; i++) {
+      const part = mapTree(value[i], replace)
+      if (out === undefined && part !== value[i]) out = value.slice(0, i)
+      out?.push(part)
+    }
+    return out ?? value
+  }
+  if (value instanceof Map) {
+    const out = new Map([...value].map(([k, v]) => [k, each(v)]))
+    return changed ? out : value
+  }
+  if (Object.getPrototypeOf(value) === Object.prototype) {
+    let out: Record<string, unknown> | undefined
+    for (const k of Object.keys(value)) {
+      const v = (value as Record<string, unknown>)[k]
+      const part = mapTree(v, replace)
+      if (out === undefined && part !== v) out = { ...(value as Record<string, unknown>) }
+      if (out !== undefined) setOwnKey(out, k, part)
+    }
+    return out ?? value
+  }
   return value
 }
 
