@@ -32,6 +32,8 @@ const ENTRIES = [
   'generated/portable.generated.ts',
   'runtime/api/extend.ts',
   'runtime/process/supervisor-thread.ts',
+  // The supervisor's first module: small, so that it starts the processes asked for at once (start-process.ts).
+  'runtime/process/supervisor-start.ts',
   'runtime/process/bootstrap.ts',
   'runtime/process/spawn-main.ts',
   'runtime/ipc/io-thread.ts',
@@ -44,7 +46,7 @@ const THREAD_FIRST = ['runtime/process/bootstrap.ts', 'runtime/pool/pool-worker.
 /** The first modules of a spawned process and a process pool's: PROCESS_CORE is what they reach beyond. */
 const PROCESS_FIRST = ['runtime/process/spawn-main.ts', 'runtime/pool/pool-process-worker.ts']
 /** Entries that stay small: they do not import CORE. */
-const SMALL = new Set(['runtime/ipc/io-thread.ts'])
+const SMALL = new Set(['runtime/ipc/io-thread.ts', 'runtime/process/supervisor-start.ts'])
 
 const options = {
   absWorkingDir: root,

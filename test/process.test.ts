@@ -159,6 +159,52 @@ test('a thread\'s first processes do not wait for its supervisor: it makes their
   }
 })
 
+test('a fresh Node\'s first spawned processes start while its supervisor\'s code loads, and each end is reported as any process\'s', async (t) => {
+  // All started, and some killed, in the first turn: the supervisor's first module holds those
+  // messages, starts the processes at once, and its code takes them over with what they did meanwhile.
+  const r = await runNode(`
+    import { getContext } from ${ENTRY}
+    const ctx = getContext('spawn')
+    const start = (target) => { const p = ctx.AioProcess({ target }); p.start(); return p }
+    const ps = {
+      kill: start(() => { for (;;); }),
+      terminate: start(() => { for (;;); }),
+      exit: start(() => process.exit(7)),
+      returns: start(() => {}),
+      throws: start(() => { throw new Error('boom') }),
+    }
+    ps.kill.kill()
+    ps.terminate.terminate()
+    for (const p of Object.values(ps)) p.join(60_000)
+    console.log(JSON.stringify(Object.fromEntries(Object.entries(ps).map(([k, p]) => [k, p.exitcode]))))`)
+  t.is(r.status, 0, r.stderr)
+  t.deepEqual(JSON.parse(r.stdout.trim().split('\n').pop()!), { kill: -9, terminate: -15, exit: 7, returns: 0, throws: 1 })
+})
+
+test('a process that ends before its supervisor\'s code has loaded is reported with its exit code', async (t) => {
+  // AIOPROCESSING_TEST_SUPERVISOR_HOLD_MS: the supervisor's code loads a second late, so that the
+  // process, started at once, is killed from outside while only the supervisor's first module runs.
+  const r = await runNode(`
+    import { getContext } from ${ENTRY}
+    import { readdirSync, readFileSync } from 'node:fs'
+    const ctx = getContext('spawn')
+    const p = ctx.AioProcess({ target: () => { for (;;); } })
+    p.start()
+    const children = () => readdirSync('/proc').filter((d) => /^\\d+$/.test(d)).filter((d) => {
+      try { return readFileSync('/proc/' + d + '/stat', 'utf8').split(') ')[1].split(' ')[1] === String(process.pid) } catch { return false }
+    })
+    let pids = []
+    for (const until = Date.now() + 30_000; !pids.length && Date.now() < until; ) {
+      pids = children()
+      if (!pids.length) await new Promise((r) => setTimeout(r, 5))
+    }
+    for (const pid of pids) process.kill(Number(pid), 'SIGKILL')
+    p.join(60_000)
+    console.log(JSON.stringify({ found: pids.length, exitcode: p.exitcode }))`, { ...process.env, AIOPROCESSING_TEST_SUPERVISOR_HOLD_MS: '1000' })
+  t.is(r.status, 0, r.stderr)
+  t.deepEqual(JSON.parse(r.stdout.trim().split('\n').pop()!), { found: 1, exitcode: -9 })
+})
+
 test('a first process\'s end is seen by a thread that polls isAlive() or exitcode without returning to its event loop', async (t) => {
   // Found by an outside attack: a first process is made by its thread, and only the supervisor
   // marks its end; the timer that starts the supervisor never ran in a loop like these.

@@ -265,7 +265,7 @@ try { await AioClient.coro(${JSON.stringify(join(dir, 'none.sock'))}); console.l
   const r = await runNodeWith([join(dir, 'out', 'app.mjs')])
   t.is(r.status, 0, r.stderr)
   const [process, listener, client] = r.stdout.trim().split('\n')
-  t.regex(process, /^true cannot start a process: the library's file .*supervisor-thread\.js is missing.*keep aioprocessing external/)
+  t.regex(process, /^true cannot start a process: the library's file .*supervisor-start\.js is missing.*keep aioprocessing external/)
   t.regex(listener, /^true cannot start the I\/O thread that sockets need: the library's file .*io-thread\.js is missing.*keep aioprocessing external/)
   t.regex(client, /^true cannot start the I\/O thread that sockets need: the library's file .*io-thread\.js is missing/)
 })

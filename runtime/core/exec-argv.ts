@@ -1,10 +1,6 @@
 // Node flags for the workers this library starts: the parent's, minus those that would make a
-// worker run the parent's inline script instead of its own file (`node -e`, `-p`, `--input-type`);
-// and the library's own files those workers run.
-
-import { existsSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
-import { ProcessError } from './errors.js'
+// worker run the parent's inline script instead of its own file (`node -e`, `-p`, `--input-type`).
+// It imports nothing of the library's: the supervisor's first module loads it (start-process.ts).
 
 const WITH_VALUE = new Set(['-e', '--eval', '-p', '--print', '--input-type'])
 const ALONE = /^(?:-e|--eval|-p|--print|--input-type)=|^-(?:pe|ep)$/
@@ -38,14 +34,4 @@ export function createWorker<W>(make: (execArgv: string[]) => W): W {
       for (const f of fresh) refused.add(f.split('=')[0])
     }
   }
-}
-
-/**
- * A file of the library's that a thread it starts runs first (`url`, beside the module that asks);
- * a clear error when it is not there: an app that bundled the library has no such file, and its
- * thread failed later in a way that said nothing of why (a listener waited 30 s, a client for ever).
- */
-export function libraryFile(url: URL, what: string): URL {
-  if (!existsSync(url)) throw new ProcessError(`cannot ${what}: the library's file ${fileURLToPath(url)} is missing. aioprocessing starts its threads and processes from its own files: if your app is bundled, keep aioprocessing external (esbuild --packages=external or --external:aioprocessing)`)
-  return url
 }

@@ -6,7 +6,8 @@ import type { IoMessage } from './io-protocol.js'
 import { killAtEnd } from './parent-death.js'
 import { Worker } from 'node:worker_threads'
 import { closeSync, openSync } from 'node:fs'
-import { createWorker, libraryFile } from '../core/exec-argv.js'
+import { createWorker } from '../core/exec-argv.js'
+import { libraryFile } from '../core/library-file.js'
 
 let io: Worker | undefined
 

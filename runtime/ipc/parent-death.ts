@@ -1,5 +1,5 @@
 // How a spawned process ends with its parent: it holds one end of a pipe whose other end only its
-// parent holds (PARENT_FD, supervisor-protocol.ts), and the kernel closes that end however the
+// parent holds (PARENT_FD, spawn-fds.ts), and the kernel closes that end however the
 // parent ends, SIGKILL included. Run by whichever thread watches the pipe: the I/O thread
 // (io-thread.ts), or the main thread's event loop when the kernel already sends the signal
 // (sockets.ts exitWithParent).

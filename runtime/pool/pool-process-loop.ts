@@ -11,7 +11,7 @@
 // itself as loaded: a pool's worker process then runs it with no import of a module of its own.
 
 import { Socket } from 'node:net'
-import { DATA_IN_FD, DATA_OUT_FD } from '../process/supervisor-protocol.js'
+import { DATA_IN_FD, DATA_OUT_FD } from '../process/spawn-fds.js'
 import { MAX_RELAYED_BYTES } from '../ipc/stream-relay.js'
 import { MAX_TASK_BYTES } from './pool-protocol.js'
 import { framed, messageReader } from '../ipc/framing.js'

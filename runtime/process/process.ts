@@ -29,7 +29,8 @@ import { checkFunction } from '../core/args.js'
 import { functionSource } from '../core/function-source.js'
 import { isAbsolute } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { createWorker, libraryFile } from '../core/exec-argv.js'
+import { createWorker } from '../core/exec-argv.js'
+import { libraryFile } from '../core/library-file.js'
 import { JOIN_CHILDREN, atProcessEnd } from '../core/process-end.js'
 import { EXITCODE, INITIAL, KILL_PENDING, LOAD, LOAD_GRACE_MS, LOADED, LOADED_WORD, LOADING, markStopped, markWatchedStopped, OWN_CODE, PID, printProcessError, PROCESS_WORDS, STARTED, STATE, STOPPED, unknownMessage, UNSET, type FromSupervisor, type ProcessData, type SupervisorData, type ToSupervisor, type WatchMessage } from './supervisor-protocol.js'
 
@@ -105,7 +106,7 @@ export function supervisorWorker(): Worker {
     // so a tracking supervisor would make the manager server it starts track its fast lanes'
     // FIFOs too (ProcessData.untrackedFds). It opens no fds of its own; the process threads it
     // starts still track theirs (trackUnmanagedFds: true there).
-    const main = libraryFile(new URL('./supervisor-thread.js', import.meta.url), 'start a process')
+    const main = libraryFile(new URL('./supervisor-start.js', import.meta.url), 'start a process')
     supervisor = createWorker((execArgv) => new Worker(main, { workerData, transferList, execArgv, trackUnmanagedFds: false }))
     supervisor.on('message', (m: FromSupervisor) => {
       switch (m.op) {
@@ -293,7 +294,7 @@ export class ProcessCore implements Waiter {
   /** start() without a supervisor: this thread creates the worker, and the supervisor watches it (see above). */
   private startDirect(): void {
     // The supervisor comes later, from the same folder: an app that bundled the library learns now.
-    libraryFile(new URL('./supervisor-thread.js', import.meta.url), 'start a process')
+    libraryFile(new URL('./supervisor-start.js', import.meta.url), 'start a process')
     const feeder = new MessageChannel()
     const data: ProcessData = { ...this.data(), feeder: feeder.port2, liveness: livenessTable(), state: this.i32.buffer as SharedArrayBuffer }
     Atomics.store(this.i32, OWN_CODE, UNSET)

@@ -6,7 +6,8 @@ import { loadClassesFor, loadSpareClassModules, rebuildTree, missingModules } fr
 import { loadFunction, preloadModules } from '../core/source.js'
 import type { ProcessData } from './process.js'
 import { finishProcess } from '../core/process-end.js'
-import { applyEnv, KERNEL_WATCH_ARG, LOADED, PARENT_FD, printProcessError } from './supervisor-protocol.js'
+import { applyEnv, LOADED, printProcessError } from './supervisor-protocol.js'
+import { KERNEL_WATCH_ARG, PARENT_FD } from './spawn-fds.js'
 import { exitWithParent } from '../ipc/io-client.js'
 
 // A spawned process never outlives its parent, however the parent ends (see PARENT_FD): the

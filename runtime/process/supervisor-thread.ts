@@ -5,16 +5,16 @@ import { cancelFeed, enqueueFeed, type FeedCancelMessage, type FeedMessage } fro
 import { handleBrokerMessage, type BrokerMessage } from '../ipc/broker.js'
 import { installLivenessTable, markEnded } from '../core/liveness.js'
 import { relay } from '../ipc/stream-relay.js'
-import { CUT, DATA_IN_FD, DATA_OUT_FD, KERNEL_WATCH_ARG, LOAD_GRACE_MS, LOADED, markStopped, markWatchedStopped, PARENT_FD, PID, printProcessError, unknownMessage, type ConnectMessage, type ExitedMessage, type ProcessData, type SpawnMessage, type SupervisorData, type ToSupervisor, type WatchMessage } from './supervisor-protocol.js'
-import { createWorker, workerExecArgv } from '../core/exec-argv.js'
-import { spawn as spawnChild, type ChildProcess, type StdioOptions } from 'node:child_process'
+import { DATA_IN_FD, DATA_OUT_FD } from './spawn-fds.js'
+import { CUT, LOAD_GRACE_MS, LOADED, markStopped, markWatchedStopped, PID, printProcessError, unknownMessage, type ConnectMessage, type ExitedMessage, type ProcessData, type SpawnMessage, type SupervisorData, type ToSupervisor, type WatchMessage } from './supervisor-protocol.js'
+import { createWorker } from '../core/exec-argv.js'
+import { closedBeforeLoad, heldMessages, ownFlags, startProcess, takeEarly } from './start-process.js'
+import type { ChildProcess } from 'node:child_process'
 import type { Socket } from 'node:net'
 import { constants } from 'node:os'
-import { fileURLToPath } from 'node:url'
-import { readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 
-const { liveness, upstream, classModules, portableModules } = workerData as SupervisorData
+const { liveness, upstream, classModules } = workerData as SupervisorData
 upstream?.unref()
 installLivenessTable(liveness)
 
@@ -118,14 +118,18 @@ function spawn(m: SpawnMessage): void {
  * and its 'close' (every message delivered before it) is the thread's end.
  */
 function watch(m: WatchMessage): void {
-  listen(m.port)
-  m.port.once('close', () => {
+  const ended = (): void => {
     markWatchedStopped(m, liveness)
     parentPort!.postMessage({ op: 'exited', id: m.id } satisfies ExitedMessage)
-  })
+  }
+  // A thread that ended while this module loaded: its port closed then, and says so no more.
+  if (closedBeforeLoad(m.port)) {
+    closeDrained(m.port)
+    return ended()
+  }
+  listen(m.port)
+  m.port.once('close', ended)
 }
-
-const spawnMain = fileURLToPath(new URL('./spawn-main.js', import.meta.url))
 
 /**
  * The 'spawn' start method: a new Node process, given its ProcessData over the IPC channel. Its
@@ -133,10 +137,12 @@ const spawnMain = fileURLToPath(new URL('./spawn-main.js', import.meta.url))
  */
 function spawnProcess(m: SpawnMessage, i32: Int32Array, stop: (code: number) => void): void {
   let child: ChildProcess
-  // A heap limit is a flag of the node command: such a process cannot be a spare booted without it.
-  const heapMb = m.resourceLimits?.maxOldGenerationSizeMb
+  const flags = ownFlags(m)
+  // One started before this module loaded (start-process.ts) comes first: it has booted longest.
+  const early = takeEarly(m.id)
   try {
-    child = heapMb ? startProcess([`--max-old-space-size=${heapMb}`]) : (spareProcesses.take() ?? startProcess())
+    if (early?.error) throw early.error
+    child = early?.child ?? (flags ? startProcess(flags) : (spareProcesses.take() ?? startProcess()))
   } catch (error) {
     printProcessError(m.data.name, error)
     stop(1)
@@ -162,8 +168,12 @@ function spawnProcess(m: SpawnMessage, i32: Int32Array, stop: (code: number) => 
     printProcessError(m.data.name, error)
     end(1)
   })
+  // What an early process emitted before these listeners, once they all listen.
+  const replay = (): void => {
+    for (const [event, args] of early?.events ?? []) child.emit(event, ...args)
+  }
   // The spawn failed at once (EMFILE...): nothing to relay or send; its 'error' ends it.
-  if (!child.stdio) return
+  if (!child.stdio) return replay()
   // A relayed pipe (a pool worker's) ends after the process: the pool must find everything the
   // process wrote before it ended in its pipe by the time the process is marked stopped.
   const stdio = child.stdio as unknown as (Socket | null)[]
@@ -191,6 +201,7 @@ function spawnProcess(m: SpawnMessage, i32: Int32Array, stop: (code: number) => 
   child.send(m.data, (error) => {
     if (error && !ended) child.kill('SIGKILL')
   })
+  replay()
 }
 
 // Spares: workers and processes booted ahead (Node's start-up and the library's module loading,
@@ -302,51 +313,6 @@ function takeSpare(resourceLimits: ResourceLimits | undefined, data: ProcessData
   return worker
 }
 
-/**
- * util-linux's setpriv, on Linux: a process started through `setpriv --pdeathsig KILL` is killed
- * by the kernel when this thread ends (with its process, however that ends). Without it, each
- * spawned process boots an I/O thread to watch its PARENT_FD. AIOPROCESSING_NO_PDEATHSIG=1 makes
- * the library do without it (the tests run both ways). A setpriv older than util-linux 2.33 (2018)
- * has no --pdeathsig and would end every process it started: its binary must name the option
- * (a look at its bytes, ~0.5 ms, where asking it would spawn a process).
- */
-let setpriv: string | undefined | null = null
-function setprivPath(): string | undefined {
-  if (setpriv === null) setpriv = process.platform === 'linux' && !process.env.AIOPROCESSING_NO_PDEATHSIG ? ['/usr/bin/setpriv', '/bin/setpriv'].find(knowsPdeathsig) : undefined
-  return setpriv
-}
-
-function knowsPdeathsig(path: string): boolean {
-  try {
-    return readFileSync(path).includes('pdeathsig')
-  } catch {
-    return false
-  }
-}
-
-function startProcess(execArgv: string[] = []): ChildProcess {
-  // The class modules go as arguments (their portable parts: what a spawned process loads), so
-  // that a spare loads them while it waits. Fd PARENT_FD
-  // is a pipe whose end here stays open, unread, for the child's life: it tells the child when
-  // this process is gone.
-  const stdio: StdioOptions = ['ignore', 'inherit', 'inherit', 'ipc']
-  stdio[PARENT_FD] = 'pipe'
-  stdio[DATA_IN_FD] = 'pipe'
-  stdio[DATA_OUT_FD] = 'pipe'
-  const kernel = setprivPath()
-  const node = [process.execPath, ...workerExecArgv(), ...execArgv, spawnMain, ...(kernel ? [KERNEL_WATCH_ARG] : []), ...portableModules]
-  const [file, ...args] = kernel ? [kernel, '--pdeathsig', 'KILL', '--', ...node] : node
-  const child = spawnChild(file, args, { stdio, serialization: 'advanced' })
-  // A spawn that failed at once (EMFILE: no fd for its pipes) has no stdio and no channel; its
-  // 'error' event comes next. Reading its stdio threw here, in a spare's refill that killed this
-  // thread, and with it every process it supervised (a manager's server among them).
-  if (!child.stdio) return child
-  ;(child.stdio[PARENT_FD] as Socket | null)?.unref()
-  // Read only when relayed (a pool worker's); otherwise it never keeps this thread alive.
-  for (const fd of [DATA_IN_FD, DATA_OUT_FD]) ((child.stdio as unknown as (Socket | null)[])[fd])?.unref()
-  return child
-}
-
 const spareProcesses = new Spares(() => {
   const child = startProcess()
   child.unref()
@@ -354,7 +320,7 @@ const spareProcesses = new Spares(() => {
   return child
 })
 
-parentPort!.on('message', (m: ToSupervisor) => {
+function onMessage(m: ToSupervisor): void {
   switch (m.op) {
     case 'spawn':
       spawn(m)
@@ -375,4 +341,7 @@ parentPort!.on('message', (m: ToSupervisor) => {
     default:
       unknownMessage('to the process supervisor', m)
   }
-})
+}
+
+for (const m of heldMessages(parentPort!)) onMessage(m)
+parentPort!.on('message', onMessage)

@@ -1,0 +1,11 @@
+// The supervisor thread's first module (see start-process.ts): it starts the processes asked for
+// while the supervisor's own code loads.
+import { parentPort } from 'node:worker_threads'
+import { holdMessages } from './start-process.js'
+
+holdMessages(parentPort!)
+// For the tests: what a slow load would do, the processes' own events coming before the supervisor's code.
+const holdMs = Number(process.env.AIOPROCESSING_TEST_SUPERVISOR_HOLD_MS)
+if (holdMs > 0) await new Promise((resolve) => setTimeout(resolve, holdMs))
+// Not a literal: the bundle loads the supervisor's entry, where a literal would make it a chunk.
+await import(new URL('./supervisor-thread.js', import.meta.url).href)
