@@ -73,6 +73,8 @@ export interface EarlyProcess {
   /** What startProcess threw. */
   error?: unknown
   events: [string, unknown[]][]
+  /** Its recording listeners, to be removed (only those: Node's own stay). */
+  listeners: [string, (...args: unknown[]) => void][]
 }
 
 const EARLY_EVENTS = ['error', 'exit', 'message'] as const
@@ -91,12 +93,16 @@ function hold(m: ToSupervisor): void {
     m.port.once('close', closed)
   }
   if (m.op !== 'spawn' || m.data.startMethod !== 'spawn') return
-  const record: EarlyProcess = { events: [] }
+  const record: EarlyProcess = { events: [], listeners: [] }
   early.set(m.id, record)
   try {
     const child = (record.child = startProcess(ownFlags(m)))
     // An 'error' with no listener would throw, and end this thread with every process it watches.
-    for (const event of EARLY_EVENTS) child.on(event, (...args: unknown[]) => void record.events.push([event, args]))
+    for (const event of EARLY_EVENTS) {
+      const listener = (...args: unknown[]): void => void record.events.push([event, args])
+      record.listeners.push([event, listener])
+      child.on(event, listener)
+    }
   } catch (error) {
     record.error = error
   }
@@ -118,7 +124,7 @@ export function takeEarly(id: number): EarlyProcess | undefined {
   const record = early.get(id)
   if (!record) return undefined
   early.delete(id)
-  for (const event of EARLY_EVENTS) record.child?.removeAllListeners(event)
+  for (const [event, listener] of record.listeners) record.child?.off(event, listener)
   return record
 }
 

@@ -142,7 +142,12 @@ function spawnProcess(m: SpawnMessage, i32: Int32Array, stop: (code: number) => 
   const early = takeEarly(m.id)
   try {
     if (early?.error) throw early.error
-    child = early?.child ?? (flags ? startProcess(flags) : (spareProcesses.take() ?? startProcess()))
+    if (!early?.child) child = flags ? startProcess(flags) : (spareProcesses.take() ?? startProcess())
+    else {
+      // It counts toward the spares as a spawn that found none (none exists before this module loads).
+      if (!flags) spareProcesses.counted()
+      child = early.child
+    }
   } catch (error) {
     printProcessError(m.data.name, error)
     stop(1)
@@ -257,11 +262,16 @@ class Spares<S extends Spare> {
 
   constructor(private readonly make: () => S) {}
 
-  /** A booted spare, or undefined; either way the next refill is planned. */
-  take(): S | undefined {
+  /** Counts a spawn in its burst, which sets how many spares to keep, and plans the next refill. */
+  counted(): void {
     if (this.burst++ === 0) setImmediate(() => (this.burst = 0))
     this.target = Math.min(Math.max(this.target, this.burst), availableParallelism())
     this.schedule()
+  }
+
+  /** A booted spare, or undefined; either way the spawn is counted. */
+  take(): S | undefined {
+    this.counted()
     const spare = this.idle.shift()
     if (!spare) return undefined
     spare.removeAllListeners('exit')
