@@ -12,13 +12,15 @@
 // Few files, not only few bytes: a fresh thread pays ~0.3–0.5 ms per file it loads, about what
 // 15–20 KB cost. esbuild puts modules in one chunk when the same entries reach them, and each
 // entry reaches its own part of the library, so the chunks multiplied (a thread's bootstrap loaded
-// 10 files). So every entry but the I/O thread's imports THREAD_CORE first, every module that the
-// first module of a process's thread or a pool's thread reaches, and every entry but those two
-// imports PROCESS_CORE too, what a spawned process's or process pool's first module reaches
-// beyond. A thread then loads one chunk of the library (two, with the few modules the I/O thread
-// needs as well) and nothing a thread does not run: a pool's first result waits for its threads
-// to compile what they load (~0.1 ms per KB here; 218 KB took a thread ~20 ms, piscina's worker
-// loads in ~7 ms).
+// 10 files). So the library's code that the first modules of threads and of spawned processes
+// reach is cut in three cores: SHARED (reached by both), THREAD (by a process's thread or a
+// pool's thread only: the rings, locks and waits of shared memory) and PROCESS (by a spawned
+// process or a process pool's only). A thread's first module imports SHARED and THREAD, a spawned
+// process's SHARED and PROCESS, every other entry but the small ones all three: a thread loads the
+// library in few chunks and nothing a thread does not run, and a spawned process no longer
+// compiles the shared-memory code it cannot use (~45 KB, a third of what it loaded: a first process
+// pool's first result came ~20 ms sooner). A pool's first result waits for its threads to compile
+// what they load (~0.1 ms per KB here; 218 KB took a thread ~20 ms, piscina's worker loads in ~7 ms).
 import { build } from 'esbuild'
 import { rmSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -41,9 +43,9 @@ const ENTRIES = [
   'runtime/pool/pool-worker.ts',
   'runtime/pool/pool-process-worker.ts',
 ]
-/** The first modules of a process's thread and a pool's thread: THREAD_CORE is what they reach. */
+/** The first modules of a process's thread and a pool's thread. */
 const THREAD_FIRST = ['runtime/process/bootstrap.ts', 'runtime/pool/pool-worker.ts']
-/** The first modules of a spawned process and a process pool's: PROCESS_CORE is what they reach beyond. */
+/** The first modules of a spawned process and a process pool's. */
 const PROCESS_FIRST = ['runtime/process/spawn-main.ts', 'runtime/pool/pool-process-worker.ts']
 /** Entries that stay small: they do not import CORE. */
 const SMALL = new Set(['runtime/ipc/io-thread.ts', 'runtime/process/supervisor-start.ts'])
@@ -72,11 +74,17 @@ function reached(from, seen = new Set()) {
   return seen
 }
 const reach = (first) => new Set(first.flatMap((m) => [...reached(m)]).filter((m) => !ENTRIES.includes(m))) // an entry's own code runs when it starts, not before
-const threadCore = reach(THREAD_FIRST)
-const processCore = new Set([...reach(PROCESS_FIRST)].filter((m) => !threadCore.has(m)))
-const CORES = { 'aio-core:thread': threadCore, 'aio-core:process': processCore }
+const threadReach = reach(THREAD_FIRST)
+const processReach = reach(PROCESS_FIRST)
+const sharedCore = new Set([...threadReach].filter((m) => processReach.has(m)))
+const threadCore = new Set([...threadReach].filter((m) => !sharedCore.has(m)))
+const processCore = new Set([...processReach].filter((m) => !sharedCore.has(m)))
+const CORES = { 'aio-core:shared': sharedCore, 'aio-core:thread': threadCore, 'aio-core:process': processCore }
 /** The cores an entry imports first. */
-const coresOf = (e) => (THREAD_FIRST.includes(e) ? ['aio-core:thread'] : ['aio-core:thread', 'aio-core:process'])
+const coresOf = (e) =>
+  THREAD_FIRST.includes(e) ? ['aio-core:shared', 'aio-core:thread'] :
+  PROCESS_FIRST.includes(e) ? ['aio-core:shared', 'aio-core:process'] :
+  ['aio-core:shared', 'aio-core:thread', 'aio-core:process']
 
 // Chunks are named by their content: the last build's would stay beside this one's, and ship.
 rmSync(`${root}/dist/lib`, { recursive: true, force: true })

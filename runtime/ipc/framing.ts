@@ -4,6 +4,8 @@
 
 /** The largest frame a peer may send unless a listener says otherwise: a peer never sizes our allocations beyond it. */
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+/** The longest frame a relayed process may send (a pool batch or result; our own child, not a peer: stream-relay.ts). */
+export const MAX_RELAYED_BYTES = 1 << 30
 
 /** Parses frames from chunks as they arrive; a payload is handed on in parts, as it comes. */
 export class FrameReader {

@@ -15,7 +15,7 @@ import type { Socket } from 'node:net'
 import { ConnectionCore, SendState } from './connection.js'
 import { EOF, GetState, Ring } from './ring.js'
 import { PENDING, coroBlockOn } from '../core/wait.js'
-import { FrameReader, framed, wholeMessages, type FrameSink } from './framing.js'
+import { FrameReader, MAX_RELAYED_BYTES, framed, wholeMessages, type FrameSink } from './framing.js'
 
 /** The near end a relay serves: its rings (as ConnectionCore.reduce gives them) and a word it bumps when records arrive. */
 export interface RelayEnds {
@@ -43,8 +43,6 @@ export type CutReason = typeof BROKE_FRAMING | typeof STOPPED_READING
  */
 const CUT_GRACE_MS = 1000
 
-/** The longest frame a relayed process may send (a pool batch or result; our own child, not a peer). */
-export const MAX_RELAYED_BYTES = 1 << 30
 
 /** The far end's two streams: one we write its records to, one we read its records from. */
 export interface FarStreams {

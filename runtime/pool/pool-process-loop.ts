@@ -12,9 +12,8 @@
 
 import { Socket } from 'node:net'
 import { DATA_IN_FD, DATA_OUT_FD } from '../process/spawn-fds.js'
-import { MAX_RELAYED_BYTES } from '../ipc/stream-relay.js'
 import { MAX_TASK_BYTES } from './pool-protocol.js'
-import { framed, messageReader } from '../ipc/framing.js'
+import { MAX_RELAYED_BYTES, framed, messageReader } from '../ipc/framing.js'
 import { loadClassModules, missingModules, rebuildTree } from '../core/transfer.js'
 import { errorRecord } from '../core/remote-error.js'
 import { INIT_FAILED, OP_TASK, POOL_PROCESS_WORKER_TARGET, splitBatch, type ProcessWorkerArgs, type ResultMessage, type SharedMessage, type TaskMessage, type ToWorker } from './pool-protocol.js'
