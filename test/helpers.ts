@@ -50,9 +50,9 @@ export function runNode(script: string, env: NodeJS.ProcessEnv = process.env, no
   return runNodeWith([...nodeArgs, '--input-type=module', '-e', script], env, timeout)
 }
 
-/** Runs an ES module script in a fresh `node` under `ulimit -n 256` (killed after 4 × LONG ms). */
-export function runNodeUnderFdLimit(script: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return run('bash', ['-c', 'ulimit -n 256 && exec "$0" --input-type=module -e "$1"', process.execPath, script], process.env, 4 * LONG)
+/** Runs an ES module script in a fresh `node` under `ulimit -n <fds>` (killed after 4 × LONG ms). */
+export function runNodeUnderFdLimit(script: string, fds = 256, env: NodeJS.ProcessEnv = process.env): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return run('bash', ['-c', `ulimit -n ${fds} && exec "$0" --input-type=module -e "$1"`, process.execPath, script], env, 4 * LONG)
 }
 
 /**
@@ -73,6 +73,21 @@ export const FD_COUNTING = `
       last = n
     }
     return last
+  }
+`
+
+/** Script text for a `runNode` script: `await childPids()`, the pids of its child processes, once it has one (or after 30 s, none). */
+export const CHILD_PIDS = `
+  const { readdirSync: procDir, readFileSync: procFile } = await import('node:fs')
+  const childrenNow = () => procDir('/proc').filter((d) => /^\\d+$/.test(d)).filter((d) => {
+    try { return procFile('/proc/' + d + '/stat', 'utf8').split(') ')[1].split(' ')[1] === String(process.pid) } catch { return false }
+  })
+  const childPids = async () => {
+    for (const until = Date.now() + 30_000; Date.now() < until; await new Promise((r) => setTimeout(r, 5))) {
+      const pids = childrenNow()
+      if (pids.length) return pids.map(Number)
+    }
+    return []
   }
 `
 

@@ -5,7 +5,7 @@
 import test, { type ExecutionContext } from 'ava'
 import { spawn } from 'node:child_process'
 import { AioLock, AioManager, AioPool, AioSemaphore, PoolTerminatedError, WorkerLostError, getContext, type AioQueueProxy, type PoolOptions } from '../generated/index.generated.js'
-import { ENTRY, FD_COUNTING, LONG, runNode, runNodeUnderFdLimit } from './helpers.js'
+import { CHILD_PIDS, ENTRY, FD_COUNTING, LONG, runNode, runNodeUnderFdLimit } from './helpers.js'
 
 function pool(t: ExecutionContext, options: PoolOptions = {}, context: 'spawn' | 'thread' = 'spawn'): AioPool {
   const p = new AioPool({ processes: 2, ...options, context })
@@ -264,6 +264,23 @@ test('pool worker processes never outlive an owner killed with SIGKILL', async (
   t.true(pids.every(alive))
   child.kill('SIGKILL')
   t.true(await until(() => pids.every((pid) => !alive(pid))), `workers ${pids.filter(alive)} outlived their owner`)
+})
+
+test('a worker process killed before the supervisor\'s code has loaded is replaced, and the pool\'s tasks run', async (t) => {
+  // Found by an outside attack: the worker, started by the supervisor's first module, ended with
+  // nothing written; its result stream closed before the relay listened, the relay waited for that
+  // 'close' for ever, the worker was never marked stopped, and every task waited with it.
+  const r = await runNode(`
+    import { getContext } from ${ENTRY}
+    const pool = getContext('spawn').AioPool({ processes: 1 })
+    ${CHILD_PIDS}
+    const pids = await childPids()
+    for (const pid of pids) process.kill(pid, 'SIGKILL')
+    const got = await Promise.race([pool.coro_apply((x) => x + 1, [1]), new Promise((r) => setTimeout(() => r('no result in 60 s'), 60_000).unref())])
+    console.log(JSON.stringify({ killed: pids.length, got }))
+    pool.terminate()`, { ...process.env, AIOPROCESSING_TEST_SUPERVISOR_HOLD_MS: '1000' })
+  t.is(r.status, 0, r.stderr)
+  t.deepEqual(JSON.parse(r.stdout.trim().split('\n').pop()!), { killed: 1, got: 2 })
 })
 
 test('replacing crashed worker processes leaks no fd (ulimit -n 256)', async (t) => {

@@ -73,7 +73,7 @@ export function relay(far: FarStreams, ends: RelayEnds, broken: (why: CutReason)
   /** We ended `to`: the near end has no more records for the far end. */
   let ended = false
   to.on('error', () => undefined) // 'close' follows
-  to.once('close', () => {
+  whenClosed(to, () => {
     cut = true
     stop.abort()
     // The far end stopped reading while it still writes (its code closed its fd): what we send
@@ -161,7 +161,7 @@ export function relay(far: FarStreams, ends: RelayEnds, broken: (why: CutReason)
 
   return new Promise((resolve) => {
     from.on('error', () => undefined) // 'close' follows
-    from.once('close', () => {
+    whenClosed(from, () => {
       closed = true
       to.destroy()
       stop.abort()
@@ -171,6 +171,16 @@ export function relay(far: FarStreams, ends: RelayEnds, broken: (why: CutReason)
       })
     })
   })
+}
+
+/**
+ * Runs `then` on `socket`'s 'close', or at once if that came before anyone listened: a process the
+ * supervisor started before its code had loaded may have ended with nothing written, its streams
+ * closed (start-process.ts), and a relay that waited for their 'close' never ended.
+ */
+function whenClosed(socket: Socket, then: () => void): void {
+  if (socket.closed) then()
+  else socket.once('close', then)
 }
 
 /** Until `socket`'s buffered writes have gone to the kernel, or it closed; no listener stays behind. */

@@ -1,12 +1,13 @@
 // How the supervisor starts a 'spawn' process (the node command, its fds), and the processes it
 // starts before its own code has loaded. The supervisor thread's first module
 // (supervisor-start.ts) loads this alone, holds the messages that come meanwhile and starts the
-// processes they ask for at once; supervisor-thread.ts then takes those over. A first process pool
+// first processes they ask for at once (a few, and only while fds are to spare: the code still has
+// to load); supervisor-thread.ts then takes those over and starts the rest. A first process pool
 // waited for the supervisor's ~170 KB to compile (~25 ms of a fresh thread) before its processes
 // were forked; they boot for ~75 ms, so the supervisor is ready long before they say anything.
 
 import { spawn as spawnChild, type ChildProcess, type StdioOptions } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { workerData, type MessagePort } from 'node:worker_threads'
@@ -78,6 +79,28 @@ export interface EarlyProcess {
 }
 
 const EARLY_EVENTS = ['error', 'exit', 'message'] as const
+
+/** At most this many processes start before the supervisor's code has loaded: a first pool's, on most machines. */
+const EARLY_MAX = 4
+/**
+ * Fds that must stay free for a process to start before the supervisor's code has loaded. Each
+ * start keeps four here (its pipes and channel) and opens a few more for a moment, and the
+ * loader opens the code's files one at a time: under `ulimit -n 64`, 14 processes started at once
+ * took the last fds, the code failed to load (EMFILE), and the supervisor ended with every process
+ * it had started. A process not started early is started by the supervisor's code, as any other.
+ */
+const FDS_KEPT_FREE = 32
+
+let fdLimit: number | undefined
+/** Whether this process has FDS_KEPT_FREE fds to spare (Linux's /proc tells; elsewhere nothing starts early). */
+function fdsToSpare(): boolean {
+  try {
+    fdLimit ??= Number(/^Max open files\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1].replace('unlimited', 'Infinity'))
+    return fdLimit - readdirSync('/proc/self/fd').length >= FDS_KEPT_FREE
+  } catch {
+    return false
+  }
+}
 const held: ToSupervisor[] = []
 const early = new Map<number, EarlyProcess>()
 
@@ -92,7 +115,7 @@ function hold(m: ToSupervisor): void {
     noteClosed.set(m.port, closed)
     m.port.once('close', closed)
   }
-  if (m.op !== 'spawn' || m.data.startMethod !== 'spawn') return
+  if (m.op !== 'spawn' || m.data.startMethod !== 'spawn' || early.size >= EARLY_MAX || !fdsToSpare()) return
   const record: EarlyProcess = { events: [], listeners: [] }
   early.set(m.id, record)
   try {
