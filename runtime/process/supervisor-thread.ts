@@ -141,12 +141,13 @@ function spawnProcess(m: SpawnMessage, i32: Int32Array, stop: (code: number) => 
   // One started before this module loaded (start-process.ts) comes first: it has booted longest.
   const early = takeEarly(m.id)
   try {
-    if (early?.error) throw early.error
-    if (!early?.child) child = flags ? startProcess(flags) : (spareProcesses.take() ?? startProcess())
+    if (!early) child = flags ? startProcess(flags) : (spareProcesses.take() ?? startProcess())
     else {
-      // It counts toward the spares as a spawn that found none (none exists before this module loads).
+      // It counts toward the spares as a spawn that found none (none exists before this module
+      // loads), whether or not it could start.
       if (!flags) spareProcesses.counted()
-      child = early.child
+      if (early.error) throw early.error
+      child = early.child!
     }
   } catch (error) {
     printProcessError(m.data.name, error)
