@@ -1,7 +1,7 @@
 // Pipes between threads, in blocking and coro style.
 import test from 'ava'
 import { createHash } from 'node:crypto'
-import { AioLock, AioPipe, type AioConnection } from '../generated/index.generated.js'
+import { AioLock, AioPipe, getContext, type AioConnection } from '../generated/index.generated.js'
 import { LONG, STYLES, call, joined, start } from './helpers.js'
 
 for (const style of STYLES) {
@@ -95,6 +95,40 @@ test('closing the child\'s end in the parent after start() leaves the child\'s h
   t.is(await parentEnd.coro_recv(), 21)
   await t.throwsAsync(parentEnd.coro_recv(), { name: 'EOFError' })
   joined(t, p)
+})
+
+test('spawn context: closing the child\'s end in the parent after start() closes only the parent\'s handle; EOF comes when the child closes its own, or is killed', async (t) => {
+  // Found by an outside attack: Python's idiom closed the end for the child too (its send failed
+  // with "handle is closed", the parent read EOF at once).
+  const ctx = getContext('spawn')
+  const [a, b] = ctx.AioPipe()
+  const p = ctx.AioProcess({ target: (c: AioConnection) => { c.send(c.recv()); c.send('bye'); c.close() }, args: [b] })
+  p.start()
+  b.close()
+  t.true(b.closed)
+  t.throws(() => b.send(1), { name: 'OSError', message: 'handle is closed' })
+  b.close() // closing it again does nothing, as in Python
+  a.send(21)
+  for (const expected of [21, 'bye']) {
+    t.true(await a.coro_poll(LONG), `nothing came in ${LONG} ms`)
+    t.is(await a.coro_recv(), expected)
+  }
+  t.true(await a.coro_poll(LONG))
+  await t.throwsAsync(a.coro_recv(), { name: 'EOFError' })
+  await p.coro_join(LONG)
+  t.is(p.exitcode, 0)
+
+  // A holder that is killed closes nothing itself: the end closes once the broker sees it gone.
+  const [c, d] = ctx.AioPipe()
+  const q = ctx.AioProcess({ target: (e: AioConnection) => { e.send('up'); for (;;); }, args: [d] })
+  q.start()
+  d.close()
+  t.true(await c.coro_poll(LONG))
+  t.is(await c.coro_recv(), 'up')
+  q.kill()
+  await q.coro_join(LONG)
+  t.true(await c.coro_poll(LONG), 'no EOF after the last holder was killed')
+  await t.throwsAsync(c.coro_recv(), { name: 'EOFError' })
 })
 
 test('a lock sent through a pipe arrives working in the worker', async (t) => {

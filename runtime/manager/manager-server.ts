@@ -556,6 +556,9 @@ export class Server implements PyHost {
       if (h.refs! > 0 || this.objects.get(id) !== h) return
       this.objects.delete(id)
       if (h.obj !== null && typeof h.obj === 'object') this.ids.delete(h.obj)
+      // A pipe end whose every holder closed its handle or is gone closes: its peer reads EOF, as
+      // when the last fd of a pipe's end is closed (proxy.ts closeHandleOnly).
+      if (h.typeid === 'Connection') (h.obj as Connection).close()
     }, DROP_GRACE_MS)
     h.dropping.unref()
   }

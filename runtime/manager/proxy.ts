@@ -453,12 +453,17 @@ const collected = new FinalizationRegistry<ProxyState>((h) => channelTo(h.addres
 
 /** A proxy's state and its calls. */
 export class ProxyCore {
+  /** Sent on (reduce()) at least once: another thread or process may hold a proxy of the same object. */
+  private sentOn = false
+  /** A pipe end's handle closed here while others may hold it (release()). */
+  private released = false
+
   constructor(readonly state: ProxyState) {}
 
   /** A proxy that holds a reference: when it is collected, the server is told. */
   private static counted(state: ProxyState): ProxyCore {
     const core = new ProxyCore(state)
-    collected.register(core, { ...state })
+    collected.register(core, { ...state }, core)
     return core
   }
 
@@ -481,17 +486,42 @@ export class ProxyCore {
 
   /** Sent on: one more reference, counted before this side can drop its own (see reference()). */
   reduce(): ProxyState {
+    this.sentOn = true
     if (!increfLocal(this.state)) channelTo(this.state.address, this.state.authkey).reference(OP_INCREF, this.state.id)
     return this.state
   }
 
   /** A method call on the referent; `names` (the parameters') let an unsendable argument be named. */
   call(method: string, args: unknown[], names?: readonly string[]): unknown {
+    if (this.released || (method === 'close' && this.closeHandleOnly())) return this.onReleased(method, args)
     return this.answer(channelTo(this.state.address, this.state.authkey).call([0, OP_CALL, this.state.id, method, args], names))
   }
 
   async coro_call(method: string, args: unknown[], signal?: AbortSignal, names?: readonly string[]): Promise<unknown> {
+    if (this.released || (method === 'close' && this.closeHandleOnly())) return this.onReleased(method, args)
     return this.answer(await channelTo(this.state.address, this.state.authkey).coro_call([0, OP_CALL, this.state.id, method, args], signal, names))
+  }
+
+  /**
+   * Closes only this handle of a pipe end, and says so, when that is what close() means, as
+   * closing a Connection's fd does in Python: the end was sent on (to a process's args, say), so
+   * another thread or process may hold it. Python's idiom, `p.start(); childEnd.close()` in the parent, closed the child's end
+   * too. The end closes, and its peer reads EOF, when its last holder closes it or is gone (the
+   * server closes a pipe end whose references are all gone: manager-server.ts dropLater).
+   */
+  private closeHandleOnly(): boolean {
+    if (!this.sentOn || this.state.typeid !== 'Connection') return false
+    this.released = true
+    collected.unregister(this)
+    channelTo(this.state.address, this.state.authkey).reference(OP_DECREF, this.state.id)
+    return true
+  }
+
+  /** A call on a pipe end whose handle was closed here: what a closed Connection answers. */
+  private onReleased(method: string, args: unknown[]): unknown {
+    if (method === 'close') return undefined
+    if (method === '__get__' && args[0] === 'closed') return true
+    throw new OSError('handle is closed')
   }
 
   /** A returned proxy record (`{ __proxy__, typeid, id }`) becomes a proxy on the same server. */
