@@ -22,6 +22,7 @@ let broker: { address: ProxyState['address']; authkey: string } | undefined
 
 /** A private folder for Unix sockets, removed when this process exits. */
 const folders = new Set<string>()
+let folderExitHook = false
 
 /**
  * Each folder holds a file OWNER, `<machine> <pid>`, so that a later process can tell one whose
@@ -67,10 +68,13 @@ export function socketFolder(): string {
     owner = `${m ?? 'unknown'} ${process.pid}`
     if (m !== undefined) removeOrphans(dirname(dir), m)
   }
-  // One exit listener for all of them: a listener per manager would trip Node's leak warning past ten.
-  if (folders.size === 0) process.once('exit', () => {
+  // One exit listener for all of them, for the process's life: a listener per manager would trip
+  // Node's leak warning past ten. (Added whenever the set was empty, it did: a folder goes when its
+  // server stops, and eleven managers started and shut down one after another added eleven.)
+  if (!folderExitHook) process.once('exit', () => {
     for (const f of folders) rmSync(f, { recursive: true, force: true })
   })
+  folderExitHook = true
   // Noted before OWNER is written: a write that fails (no fd left) leaves no folder behind at exit.
   folders.add(dir)
   writeFileSync(join(dir, OWNER), owner)
