@@ -283,6 +283,18 @@ test('a worker process killed before the supervisor\'s code has loaded is replac
   t.deepEqual(JSON.parse(r.stdout.trim().split('\n').pop()!), { killed: 1, got: 2 })
 })
 
+test('a pool larger than the fds allow (ulimit -n 64) fails its tasks saying its workers could not be started, and hangs nothing', async (t) => {
+  const r = await runNodeUnderFdLimit(`
+    import { getContext } from ${ENTRY}
+    const pool = getContext('spawn').AioPool({ processes: 14 })
+    const got = await pool.coro_map((x) => x * 2, Array.from({ length: 20 }, (_, i) => i)).then((v) => 'ok ' + v.length, (e) => e.name + ': ' + e.message)
+    console.log(JSON.stringify(got))
+    pool.terminate()`, 64)
+  t.is(r.status, 0, r.stderr)
+  t.regex(JSON.parse(r.stdout.trim().split('\n').pop()!), /^ProcessError: the pool worker PoolWorker-\d+ \(pid null\) could not be started \(exitcode 1\): its error is printed above \(EMFILE/)
+  t.regex(r.stderr, /EMFILE/)
+})
+
 test('replacing crashed worker processes leaks no fd (ulimit -n 256)', async (t) => {
   const { status, stdout, stderr } = await runNodeUnderFdLimit(`
     import { AioPool } from ${ENTRY}
