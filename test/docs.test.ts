@@ -6,7 +6,7 @@
 // that. The examples import 'aioprocessing', which resolves to this repository's build.
 import test from 'ava'
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -94,15 +94,24 @@ test.serial('the TypeScript examples type-check against the published types', (t
   t.is(r.status, 0, where(r.stdout + r.stderr))
 })
 
-/** Runs one program to its end (killed after LONG ms). */
-function run(command: string, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+/**
+ * Runs one program to its end (killed after LONG ms), with a temporary folder of its own (TMPDIR):
+ * `left` is what it left there. (The AioAutoProxy example left a folder in /tmp on every run.)
+ */
+function run(command: string, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string; left: string[] }> {
+  const tmp = mkdtempSync(join(dir, 'tmp-'))
   return new Promise((resolve) => {
-    const child = spawn(command, args, { cwd: dir, timeout: LONG })
+    const child = spawn(command, args, { cwd: dir, timeout: LONG, env: { ...process.env, TMPDIR: tmp } })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d) => (stdout += d))
     child.stderr.on('data', (d) => (stderr += d))
-    child.on('close', (status) => resolve({ status, stdout, stderr }))
+    child.on('close', (status) => {
+      // tsx keeps its compile cache there (tsx-<uid>), as it does in /tmp: tsx's, not the program's.
+      const left = readdirSync(tmp).filter((f) => !/^tsx-\d+$/.test(f))
+      rmSync(tmp, { recursive: true, force: true })
+      resolve({ status, stdout, stderr, left })
+    })
   })
 }
 
@@ -162,7 +171,7 @@ runs.forEach(([b, i, how]) => {
   const as = b.lang === 'js' ? 'as plain .mjs' : how === 'tsx' ? 'under tsx' : 'compiled by tsc, as plain .mjs'
   test(`${b.doc}:${b.line} runs ${as}${peer ? ` with the Python ${before ? 'server' : 'client'} of line ${peer.line}` : ''}${b.prints ? ' and prints what the document says' : ''}`, (t) =>
     slot(async () => {
-      let python: Promise<{ status: number | null; stdout: string; stderr: string }> | undefined
+      let python: ReturnType<typeof run> | undefined
       let code = b.code
       let file = fileOf(b)
       let port = 0
@@ -204,9 +213,11 @@ runs.forEach(([b, i, how]) => {
       t.is(r.status, 0, `${r.stdout}\n${r.stderr}`)
       t.is(r.stderr, '')
       if (b.prints !== undefined) t.is(r.stdout, b.prints)
+      t.deepEqual(r.left, [], 'what the program left in its temporary folder')
       if (python) {
         const p = await python
         t.is(p.status, 0, p.stderr)
+        t.deepEqual(p.left, [], 'what the Python program left in its temporary folder')
       }
     }),
   )
