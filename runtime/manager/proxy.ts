@@ -14,6 +14,7 @@
 // this library). A server that goes away fails every pending call with OSError.
 
 import { isMainThread, threadId } from 'node:worker_threads'
+import { debuglog } from 'node:util'
 import { SyncPipe } from './sync-pipe.js'
 import { connectAttempt, connectBegin } from '../ipc/sockets.js'
 import { blockOn } from '../core/wait.js'
@@ -40,6 +41,9 @@ export function wrapProxy(core: ProxyCore): unknown {
   if (!cls) throw new TypeError(`no proxy class for typeid '${core.state.typeid}'`)
   return new cls(core)
 }
+
+// NODE_DEBUG=aioprocessing: say why a main thread's blocking calls got no fast lane (they still work, slower).
+const debug = debuglog('aioprocessing')
 
 function addressText(a: ProxyState['address']): string {
   return typeof a === 'string' ? a : `${a[0]}:${a[1]}`
@@ -188,8 +192,10 @@ class Channel {
         try {
           const paths = this.callOver(this.conn, [0, OP_SYNC]) as { request: string; answer: string } | null
           if (paths) this.lane = SyncPipe.open(paths.request, paths.answer)
+          else debug(`the manager at ${addressText(this.address)} opened no fast lane: this thread's blocking calls go through its I/O thread`)
         } catch (error) {
           if (this.broken) throw this.broken
+          debug(`no fast lane to the manager at ${addressText(this.address)} (${(error as Error)?.message ?? String(error)}): this thread's blocking calls go through its I/O thread`)
         }
       }
       if (this.lane === null && this.sync instanceof SyncPipe) {
