@@ -461,7 +461,7 @@ const collected = new FinalizationRegistry<ProxyState>((h) => channelTo(h.addres
 export class ProxyCore {
   /** Sent on (reduce()) at least once: another thread or process may hold a proxy of the same object. */
   private sentOn = false
-  /** A pipe end's handle closed here while others may hold it (release()). */
+  /** A pipe end's handle closed here while others may hold it (closeHandleOnly()). */
   private released = false
 
   constructor(readonly state: ProxyState) {}
@@ -511,9 +511,10 @@ export class ProxyCore {
   /**
    * Closes only this handle of a pipe end, and says so, when that is what close() means, as
    * closing a Connection's fd does in Python: the end was sent on (to a process's args, say), so
-   * another thread or process may hold it. Python's idiom, `p.start(); childEnd.close()` in the parent, closed the child's end
-   * too. The end closes, and its peer reads EOF, when its last holder closes it or is gone (the
-   * server closes a pipe end whose references are all gone: manager-server.ts dropLater).
+   * another thread or process may hold it. Python's idiom, `p.start(); childEnd.close()` in the
+   * parent, closed the child's end too. The end closes, and its peer reads EOF, when its last
+   * holder closes it or is gone (the server closes a pipe end whose references are all gone:
+   * manager-server.ts dropLater).
    */
   private closeHandleOnly(): boolean {
     if (!this.sentOn || this.state.typeid !== 'Connection') return false
