@@ -667,17 +667,30 @@ test('item 10: references travel with proxies — an object sent to a child goes
     killed.kill()
     killed.join(30000)
     await settle(() => !childStates.some(exists))
-    console.log(got, whileHeld, exists(sharedState), beforeKill, childStates.filter(exists).length, exists(kept[CORE].state))
+    // 3. Sent to children killed before they took it up (at once after start(), and a little later):
+    // the references counted for them go with them, and the object once the parent drops its proxy.
+    let orphan = manager.Queue()
+    const orphanState = { ...orphan[CORE].state }
+    for (const delayMs of [0, 30]) {
+      const early = new AioProcess({ startMethod: 'spawn', target: (q) => { q.put('late') }, args: [orphan] })
+      early.start()
+      if (delayMs) await new Promise((r) => setTimeout(r, delayMs))
+      early.kill()
+      early.join(30000)
+    }
+    orphan = null
+    await settle(() => !exists(orphanState))
+    console.log(got, whileHeld, exists(sharedState), beforeKill, childStates.filter(exists).length, exists(orphanState), exists(kept[CORE].state))
     manager.shutdown()
   `
   const { status, stdout, stderr } = await runNode(script, process.env, ['--expose-gc'])
   t.is(status, 0, stderr)
-  t.is(stdout, 'from the child true false 3 0 true\n')
+  t.is(stdout, 'from the child true false 3 0 false true\n')
 })
 
 
 test('hostile reference and acknowledgement messages from an authenticated client neither crash the server nor free what others hold', async (t) => {
-  const { OP_ACK, OP_ADOPT, OP_DECREF, OP_INCREF } = await import('../runtime/manager/protocol.js')
+  const { OP_ACK, OP_ADOPT, OP_DECREF, OP_GONE, OP_INCREF } = await import('../runtime/manager/protocol.js')
   const m = new AioManager({ authkey: 'k' })
   m.start()
   t.teardown(() => m.shutdown())
@@ -689,6 +702,7 @@ test('hostile reference and acknowledgement messages from an authenticated clien
     [1, OP_ACK], [2, OP_ACK, 'nonsense'], [3, OP_ACK, 999], // acknowledgements of nothing
     [4, OP_ADOPT, id], [5, OP_ADOPT, 'x'], [6, OP_INCREF, -1], [7, OP_DECREF, 1e9],
     [8, OP_DECREF, id], [9, OP_DECREF, id], [10, OP_DECREF, id], // references it never held
+    [12, OP_GONE, 'nobody'], [13, OP_GONE, 7], [14, OP_GONE], [15, OP_INCREF, id, 5], // processes it never started
   ]
   for (const msg of hostile) conn.send(msg)
   // Wait for the server to have read them: a real call on the same connection answers after them.

@@ -131,6 +131,36 @@ test('spawn context: closing the child\'s end in the parent after start() closes
   await t.throwsAsync(c.coro_recv(), { name: 'EOFError' })
 })
 
+for (const style of STYLES) {
+  test(`spawn context: a child killed before it took up its pipe end (at once, or a little later) still gives its peer EOF (${style})`, async (t) => {
+    // Found by an outside attack: the reference its starter counted for it was never adopted, so
+    // the broker kept the end open for ever and the peer waited (a kill right after start(): always).
+    const ctx = getContext('spawn')
+    for (const delayMs of [0, 0, 5, 40]) {
+      const [a, b] = ctx.AioPipe()
+      const p = ctx.AioProcess({ target: (c: AioConnection) => { c.send('up'); for (;;); }, args: [b] })
+      p.start()
+      b.close()
+      if (delayMs) await new Promise((r) => setTimeout(r, delayMs))
+      p.kill()
+      const got: unknown[] = []
+      let ended = ''
+      while (!ended) {
+        t.true(await call(style, a, 'poll', LONG), `no EOF in ${LONG} ms after a kill ${delayMs} ms after start()`)
+        try {
+          got.push(await call(style, a, 'recv'))
+        } catch (error) {
+          ended = (error as Error).name
+        }
+      }
+      t.is(ended, 'EOFError')
+      t.true(got.every((m) => m === 'up') && got.length <= 1, `got ${JSON.stringify(got)}`)
+      await p.coro_join(LONG)
+      t.is(p.exitcode, -9)
+    }
+  })
+}
+
 test('a lock sent through a pipe arrives working in the worker', async (t) => {
   const [a, b] = AioPipe()
   const lock = new AioLock()

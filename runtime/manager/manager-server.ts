@@ -31,7 +31,7 @@ import { NotImplementedError, OSError, ValueError } from '../core/errors.js'
 import { CORE, REDUCE, collectingUnloaded, unloadedError, type ClassNotLoadedError } from '../core/transfer.js'
 import { HOSTED, mapTree, type HostedType } from './manager-types.js'
 import { ProxyCore, releaseUnloaded, wrapProxy } from './proxy.js'
-import { SERVER_ITSELF, OP_ACK, OP_ADOPT, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_INCREF, OP_PUBLISH, OP_PUT_BACK, OP_SHUTDOWN, OP_SYNC, isLocalServer, setLocalServer, type Answer, type ProxyState, type Request } from './protocol.js'
+import { SERVER_ITSELF, OP_ACK, OP_ADOPT, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_GONE, OP_HELLO, OP_INCREF, OP_PUBLISH, OP_PUT_BACK, OP_SHUTDOWN, OP_SYNC, isLocalServer, setLocalServer, type Answer, type ProxyState, type Request } from './protocol.js'
 import { pipeEnds } from '../ipc/connection.js'
 import { looksLikePickle } from '../ipc/pickle.js'
 import { PyConnection, type PyHost } from './py-server.js'
@@ -95,6 +95,9 @@ interface Hosted {
    */
   python?: true
 }
+
+/** How many ended clients a server remembers (Server.goneKeys): far more than reports can be in flight. */
+const GONE_KEYS_KEPT = 4096
 
 /** The most connections a server keeps in their handshake at once (see accept). */
 const MAX_HANDSHAKING = 64
@@ -179,6 +182,8 @@ export class Server implements PyHost {
   private lanesOpening = 0
   private readonly clients = new Set<ClientConn>()
   private readonly owners = new Map<string, Owner>()
+  /** Clients reported ended (OP_GONE), the latest GONE_KEYS_KEPT: a reference counted for one later counts nothing. */
+  private readonly goneKeys = new Set<string>()
   private readonly userTypes = new Map<string, FunctionRef>()
   /** Typeids given to existing objects (publish()): create(name) gives that object. */
   private readonly published = new Map<string, number>()
@@ -289,11 +294,12 @@ export class Server implements PyHost {
     // Only a request that is answered ends the watch for the next one (ClientConn.send): an
     // acknowledgement comes between an awaited get's answer and the client's next request, which
     // would then wake this thread from its sleep (~25 µs here, paid in the client's write).
-    if (msg[1] !== OP_CANCEL && msg[1] !== OP_DECREF && msg[1] !== OP_INCREF && msg[1] !== OP_ADOPT && msg[1] !== OP_ACK && msg[1] !== OP_PUT_BACK) client.received++
+    if (msg[1] !== OP_CANCEL && msg[1] !== OP_DECREF && msg[1] !== OP_INCREF && msg[1] !== OP_ADOPT && msg[1] !== OP_ACK && msg[1] !== OP_PUT_BACK && msg[1] !== OP_GONE) client.received++
     if (msg[1] === OP_CANCEL) client.pending.get(msg[2])?.abort(new Error('cancelled by the client'))
     else if (msg[1] === OP_PUT_BACK) this.putBackNow(client, msg[2])
     else if (msg[1] === OP_DECREF) this.decref(msg[2], client.owner)
-    else if (msg[1] === OP_INCREF) this.incref(msg[2])
+    else if (msg[1] === OP_INCREF) this.incref(msg[2], typeof msg[3] === 'string' ? msg[3] : undefined)
+    else if (msg[1] === OP_GONE) this.clientGone(String(msg[2]))
     else if (msg[1] === OP_ADOPT) this.adopt(msg[2], client.owner)
     else if (msg[1] === OP_ACK) client.unacked.delete(msg[2])
     else if (msg[1] === OP_HELLO) this.hello(client, String(msg[2]))
@@ -337,11 +343,31 @@ export class Server implements PyHost {
     ;(owner.settling ??= []).push(Promise.allSettled(client.running))
     if (--owner.connections > 0) return
     if (client.key !== undefined) this.owners.delete(client.key)
-    void Promise.all(owner.settling).then(() => {
+    this.releaseOwner(owner)
+  }
+
+  /** A client without connections: its locks and its proxies' references go (once its last calls settled). */
+  private releaseOwner(owner: Owner): void {
+    void Promise.all(owner.settling ?? []).then(() => {
       this.releaseHeld(owner)
       // Its proxies died with it.
       for (const [id, n] of [...owner.refs]) for (let i = 0; i < n; i++) this.decref(id, owner)
     })
+  }
+
+  /**
+   * Client `key`, a process, has ended (its supervisor says so: ipc/key-release.ts). One that never
+   * connected (killed before it loaded) held the references its arguments were counted for
+   * (incref's `to`) with no connection whose end would release them: they go now. One still
+   * connected here is released when those connections end, as any client.
+   */
+  private clientGone(key: string): void {
+    this.goneKeys.add(key)
+    if (this.goneKeys.size > GONE_KEYS_KEPT) this.goneKeys.delete(this.goneKeys.values().next().value!)
+    const owner = this.owners.get(key)
+    if (!owner || owner.connections > 0) return
+    this.owners.delete(key)
+    this.releaseOwner(owner)
   }
 
   private releaseHeld(owner: Owner): void {
@@ -503,13 +529,25 @@ export class Server implements PyHost {
     return { __proxy__: true, typeid, id }
   }
 
-  /** A proxy of one of this server's objects was sent on (reduced in this thread, or OP_INCREF). */
-  incref(id: number): void {
+  /**
+   * A proxy of one of this server's objects was sent on (reduced in this thread, or OP_INCREF): a
+   * reference owned by nobody until its receiver adopts it, or by client `to` (a process whose
+   * arguments held it: core/destination.ts), whose end releases it.
+   */
+  incref(id: number, to?: string): void {
     const h = this.objects.get(id)
     if (h?.refs === undefined) return
-    if (h.owed) return void h.owed--
+    if (to !== undefined) {
+      // Its process ended before this came (another connection's OP_GONE was faster): nobody has it.
+      if (this.goneKeys.has(to)) return
+      let owner = this.owners.get(to)
+      if (!owner) this.owners.set(to, (owner = { held: new Map(), refs: new Map(), connections: 0 }))
+      owner.refs.set(id, (owner.refs.get(id) ?? 0) + 1)
+    } else {
+      if (h.owed) return void h.owed--
+      h.unowned++
+    }
     h.refs++
-    h.unowned++
     if (h.dropping) clearTimeout(h.dropping)
     h.dropping = undefined
   }

@@ -6,6 +6,8 @@
 // below name every field, so both ends read them by name and the compiler checks each use. A
 // proxy builds a request with callId 0; its channel numbers it when it sends it.
 
+import { OP_GONE } from '../ipc/key-release.js'
+
 export const OP_CREATE = 0
 export const OP_CALL = 1
 export const OP_CANCEL = 2
@@ -21,6 +23,8 @@ export const OP_ADOPT = 9
 export const OP_SYNC = 10
 export const OP_PUBLISH = 11
 export const OP_PUT_BACK = 12
+/** Sent by a supervisor whose process ended: defined below this layer, where it is sent from (ipc/key-release.ts). */
+export { OP_GONE }
 
 export type Request =
   | [callId: number, op: typeof OP_CREATE, typeid: string, args: unknown[]] // → objectId
@@ -31,11 +35,12 @@ export type Request =
   | [callId: number, op: typeof OP_HELLO, clientKey: string] // no answer; the connection belongs to that client
   | [callId: number, op: typeof OP_DECREF, objectId: number] // no answer; a created object's proxy was collected
   | [callId: number, op: typeof OP_ACK, acked: number] // no answer; the answer to call `acked` reached its caller
-  | [callId: number, op: typeof OP_INCREF, objectId: number] // no answer; a proxy was sent on: one more reference, owned by nobody yet
+  | [callId: number, op: typeof OP_INCREF, objectId: number, to?: string] // no answer; a proxy was sent on: one more reference, owned by nobody yet, or by client `to` (a process's arguments: core/destination.ts)
   | [callId: number, op: typeof OP_ADOPT, objectId: number] // no answer; a proxy sent on was rebuilt here: this client owns that reference
   | [callId: number, op: typeof OP_SYNC] // → { request, answer }: FIFO paths of a fast lane for this client's blocking calls (sync-pipe.ts), or null
   | [callId: number, op: typeof OP_PUBLISH, name: string, objectId: number] // → undefined; create(name) now gives that object
   | [callId: number, op: typeof OP_PUT_BACK, answered: number] // no answer; the answer to call `answered` could not be read here: what it took goes back
+  | [callId: number, op: typeof OP_GONE, clientKey: string] // no answer; that client (a process) ended: what it owns goes once it has no connection
 
 /**
  * `ok` false: `value` is an ErrorRecord (core/remote-error.ts). `ack` true: the call took
@@ -56,6 +61,8 @@ export interface ProxyState {
   authkey: string | null
   id: number
   typeid: string
+  /** The client key it was counted for, when sent as a process's argument (core/destination.ts): that client need not adopt it. */
+  to?: string
 }
 
 export function sameAddress(a: ProxyState['address'], b: ProxyState['address']): boolean {
@@ -63,7 +70,7 @@ export function sameAddress(a: ProxyState['address'], b: ProxyState['address']):
 }
 
 /** The server of this thread, so that proxies of its own objects rebuild as the objects themselves. */
-let local: { readonly address: ProxyState['address']; referent(id: number): unknown; incref(id: number): void; release(id: number): void } | undefined
+let local: { readonly address: ProxyState['address']; referent(id: number): unknown; incref(id: number, to?: string): void; release(id: number): void } | undefined
 
 export function setLocalServer(server: typeof local): void {
   local = server
@@ -77,10 +84,10 @@ function ownServer(state: ProxyState): typeof local {
   return local !== undefined && sameAddress(local.address, state.address) ? local : undefined
 }
 
-/** Counts a reference sent on from the server's own thread; false when the server is elsewhere. */
-export function increfLocal(state: ProxyState): boolean {
+/** Counts a reference sent on from the server's own thread (for client `to`, if known); false when the server is elsewhere. */
+export function increfLocal(state: ProxyState, to?: string): boolean {
   const server = ownServer(state)
-  server?.incref(state.id)
+  server?.incref(state.id, to)
   return server !== undefined
 }
 

@@ -23,7 +23,7 @@ import { AuthenticationError, OSError, ValueError } from '../core/errors.js'
 import { rebuildError, type ErrorRecord } from '../core/remote-error.js'
 import { OP_ACK, OP_ADOPT, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_INCREF, OP_PUT_BACK, OP_SHUTDOWN, OP_SYNC, increfLocal, keyBytes, localReferent, releaseLocal, type Answer, type ProxyState, type Request } from './protocol.js'
 import * as net from 'node:net'
-import { randomBytes } from 'node:crypto'
+import { destinationOf, newClientKey, ownClientKey } from '../core/destination.js'
 import { decodeFromPeer, encode, encodeAside, encodeCopy, encoded } from '../ipc/serialize.js'
 import { FramedSocket } from '../ipc/framed-socket.js'
 import { MAX_MESSAGE_BYTES } from '../ipc/framing.js'
@@ -67,7 +67,8 @@ class Channel {
   /** Blocking calls' connection where a main thread gets no lane (see fast). */
   private pumped: Connection | undefined
   private blockingCalls = 0
-  private readonly key = randomBytes(16).toString('hex')
+  /** The client this thread is to its servers: the key its starter counted its arguments' proxies for, if it was given one (core/destination.ts). */
+  private readonly key = ownClientKey() ?? newClientKey()
   private nextId = 1
   private readonly pending = new Map<number, Pending>()
   private socket: Promise<FramedSocket> | undefined
@@ -275,10 +276,10 @@ class Channel {
    * this thread blocks, and so before this process ends; and none touches the scratch buffer of
    * an encode that may be under way.
    */
-  reference(op: typeof OP_DECREF | typeof OP_INCREF | typeof OP_ADOPT, id: number): void {
+  reference(op: typeof OP_DECREF | typeof OP_INCREF | typeof OP_ADOPT, id: number, to?: string): void {
     if (this.broken) return
     try {
-      this.conn.sendBytes(encodeAside([this.nextId++, op, id] satisfies Request))
+      this.conn.sendBytes(encodeAside((to === undefined ? [this.nextId++, op, id] : [this.nextId++, OP_INCREF, id, to]) satisfies Request))
     } catch {
       // the server is gone: nothing to count any more
     }
@@ -478,10 +479,11 @@ export class ProxyCore {
     return ProxyCore.counted(state)
   }
 
-  /** A proxy sent here: it takes over the reference its sender counted (reduce()). */
-  static rebuild(state: ProxyState): ProxyCore {
+  /** A proxy sent here: it takes over the reference its sender counted (reduce()), unless that was counted for this thread already. */
+  static rebuild(record: ProxyState): ProxyCore {
+    const { to, ...state } = record
     const core = ProxyCore.counted(state)
-    channelTo(state.address, state.authkey).reference(OP_ADOPT, state.id)
+    if (to === undefined || to !== ownClientKey()) channelTo(state.address, state.authkey).reference(OP_ADOPT, state.id)
     return core
   }
 
@@ -490,11 +492,15 @@ export class ProxyCore {
     return localReferent(state)
   }
 
-  /** Sent on: one more reference, counted before this side can drop its own (see reference()). */
+  /**
+   * Sent on: one more reference, counted before this side can drop its own (see reference()); for
+   * the client it goes to when that is known (a process's arguments), which then owns it at once.
+   */
   reduce(): ProxyState {
     this.sentOn = true
-    if (!increfLocal(this.state)) channelTo(this.state.address, this.state.authkey).reference(OP_INCREF, this.state.id)
-    return this.state
+    const to = destinationOf(this.state)
+    if (!increfLocal(this.state, to)) channelTo(this.state.address, this.state.authkey).reference(OP_INCREF, this.state.id, to)
+    return to === undefined ? this.state : { ...this.state, to }
   }
 
   /** A method call on the referent; `names` (the parameters') let an unsendable argument be named. */

@@ -24,6 +24,7 @@ import { provideSupervisor, upstreamPort } from '../ipc/feeder-client.js'
 import { park, type Pending, type Waiter, beforeNextBlock, blockOn, coroBlockOn, dueAt } from '../core/wait.js'
 import { ProcessError, ValueError } from '../core/errors.js'
 import { classModuleList, portableModuleList, reduceTree } from '../core/transfer.js'
+import { newClientKey, reduceFor } from '../core/destination.js'
 import { currentProcess, nextChildIdentity } from '../core/current.js'
 import { checkFunction } from '../core/args.js'
 import { functionSource } from '../core/function-source.js'
@@ -276,9 +277,14 @@ export class ProcessCore implements Waiter {
 
   /** ProcessData of start(), without the feeder and liveness table the starter adds. */
   private data(): ProcessData {
+    // Proxies in the args are counted for the child (core/destination.ts): if it never takes them
+    // up (killed before it loaded), its supervisor releases them once it ends.
+    const clientKey = newClientKey()
+    const { value: args, servers } = reduceFor(clientKey, () => reduceTree(this.args, 'args', this.startMethod === 'spawn'))
     return {
+      ...(servers.length ? { clientKey, keyServers: servers } : {}),
       target: targetOf(this.target!, 'target', this.preload),
-      args: reduceTree(this.args, 'args', this.startMethod === 'spawn'),
+      args,
       startMethod: this.startMethod,
       name: this.name,
       identity: this.identity,
@@ -333,7 +339,7 @@ export class ProcessCore implements Waiter {
     Atomics.store(this.i32, PID, worker.threadId)
     Atomics.notify(this.i32, PID)
     live.set(this.id, this)
-    watch({ op: 'watch', id: this.id, sab: this.i32.buffer as SharedArrayBuffer, threadId: worker.threadId, port: feeder.port1, exitNotify: this.exitNotify })
+    watch({ op: 'watch', id: this.id, sab: this.i32.buffer as SharedArrayBuffer, threadId: worker.threadId, port: feeder.port1, exitNotify: this.exitNotify, clientKey: data.clientKey, keyServers: data.keyServers })
     this.target = undefined
     this.args = []
   }

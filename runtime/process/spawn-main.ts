@@ -5,6 +5,7 @@ import { setCurrentProcess } from '../core/current.js'
 import { loadClassesFor, loadSpareClassModules, rebuildTree, missingModules } from '../core/transfer.js'
 import { loadFunction, preloadModules } from '../core/source.js'
 import type { ProcessData } from './process.js'
+import { setOwnClientKey } from '../core/destination.js'
 import { finishProcess } from '../core/process-end.js'
 import { applyEnv, LOADED, printProcessError } from './supervisor-protocol.js'
 import { KERNEL_WATCH_ARG, PARENT_FD } from './spawn-fds.js'
@@ -34,6 +35,8 @@ process.off('disconnect', untilData)
 process.channel?.unref()
 if (data.daemon) process.once('disconnect', () => process.exit(1))
 applyEnv(data.env)
+// Before any proxy is rebuilt: the args' were counted for this key (core/destination.ts).
+setOwnClientKey(data.clientKey)
 setCurrentProcess({ name: data.name, pid: process.pid, daemon: data.daemon, identity: data.identity })
 
 try {

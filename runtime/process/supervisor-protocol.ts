@@ -6,6 +6,7 @@ import type { MessagePort, ResourceLimits } from 'node:worker_threads'
 import type { RelayEnds } from '../ipc/stream-relay.js'
 import { markEnded } from '../core/liveness.js'
 import { writeAllSync } from '../core/stdio.js'
+import type { KeyServer } from '../core/destination.js'
 
 // A process's state buffer (ProcessCore.i32).
 // word  name      meaning
@@ -93,6 +94,9 @@ export interface ProcessData {
   env?: Record<string, string | undefined>
   /** A direct thread's state buffer: it writes LOAD and OWN_CODE there (see WatchMessage). */
   state?: SharedArrayBuffer
+  /** The client key its first thread uses with manager servers, for which its args' proxies were counted at `keyServers` (core/destination.ts). */
+  clientKey?: string
+  keyServers?: KeyServer[]
 }
 
 /** An error that ended process `name`, on stderr at once, as Python prints a child's traceback: `Process <name>:` and the stack. */
@@ -152,6 +156,9 @@ export interface WatchMessage {
   threadId: number
   port: MessagePort
   exitNotify?: SharedArrayBuffer
+  /** Its ProcessData's: released when it ends. */
+  clientKey?: string
+  keyServers?: KeyServer[]
 }
 export type ToSupervisor = SpawnMessage | KillMessage | ConnectMessage | WatchMessage
 

@@ -5,6 +5,7 @@ import { cancelFeed, enqueueFeed, type FeedCancelMessage, type FeedMessage } fro
 import { handleBrokerMessage, type BrokerMessage } from '../ipc/broker.js'
 import { installLivenessTable, markEnded } from '../core/liveness.js'
 import { relay } from '../ipc/stream-relay.js'
+import { releaseClientKey } from '../ipc/key-release.js'
 import { DATA_IN_FD, DATA_OUT_FD } from './spawn-fds.js'
 import { CUT, LOAD_GRACE_MS, LOADED, markStopped, markWatchedStopped, PID, printProcessError, unknownMessage, type ConnectMessage, type ExitedMessage, type ProcessData, type SpawnMessage, type SupervisorData, type ToSupervisor, type WatchMessage } from './supervisor-protocol.js'
 import { createWorker } from '../core/exec-argv.js'
@@ -71,6 +72,7 @@ function spawn(m: SpawnMessage): void {
   const i32 = new Int32Array(m.sab)
   const stop = (code: number): void => {
     markStopped(i32, code, m.exitNotify)
+    releaseClientKey(m.data)
     children.delete(m.id)
     parentPort!.postMessage({ op: 'exited', id: m.id } satisfies ExitedMessage)
   }
@@ -120,6 +122,7 @@ function spawn(m: SpawnMessage): void {
 function watch(m: WatchMessage): void {
   const ended = (): void => {
     markWatchedStopped(m, liveness)
+    releaseClientKey(m)
     parentPort!.postMessage({ op: 'exited', id: m.id } satisfies ExitedMessage)
   }
   // A thread that ended while this module loaded: its port closed then, and says so no more.
