@@ -3,7 +3,7 @@
 // exist or is not writable broke managers and the spawn context (ENOENT, EACCES), where Python's
 // Manager() goes on in /tmp.
 
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { OSError } from './errors.js'
@@ -31,4 +31,24 @@ export function makeTempFolder(prefix: string, fits: (base: string) => string | 
     }
   }
   throw new OSError(`no temporary folder takes a folder of ours (${why.join('; ')}): set TMPDIR to a writable folder`)
+}
+
+/** Folders of ours to remove when this process exits, if still there (a manager's sockets, its fast lanes' FIFOs). */
+const atExit = new Set<string>()
+let exitHook = false
+
+/**
+ * Removes `dir` when this process exits. One exit listener for all folders, for the process's life:
+ * one per folder tripped Node's leak warning past ten (eleven managers started and shut down one
+ * after another added eleven).
+ */
+export function removeAtExit(dir: string): void {
+  if (!exitHook) process.once('exit', () => atExit.forEach((d) => rmSync(d, { recursive: true, force: true })))
+  exitHook = true
+  atExit.add(dir)
+}
+
+/** Takes `dir` off the exit's list (it was removed already); false when it was not on it. */
+export function forgetAtExit(dir: string): boolean {
+  return atExit.delete(dir)
 }

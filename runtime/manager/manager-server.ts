@@ -18,7 +18,7 @@ import { isMainThread } from 'node:worker_threads'
 import { randomBytes } from 'node:crypto'
 import { execFileSync } from 'node:child_process'
 import { closeSync, constants, openSync, rmSync } from 'node:fs'
-import { makeTempFolder } from '../core/temp-folder.js'
+import { forgetAtExit, makeTempFolder, removeAtExit } from '../core/temp-folder.js'
 import { join } from 'node:path'
 import { decodeFromPeer, encode, encoded } from '../ipc/serialize.js'
 import { FramedSocket, readNow, watchFor } from '../ipc/framed-socket.js'
@@ -36,9 +36,6 @@ import { pipeEnds } from '../ipc/connection.js'
 import { looksLikePickle } from '../ipc/pickle.js'
 import { PyConnection, type PyHost } from './py-server.js'
 
-/** The fast lanes' folders of this process's servers, removed when it exits. */
-const laneDirs = new Set<string>()
-let laneExitHook = false
 
 /** How long an object whose references reached 0 stays, for a reference sent on meanwhile. */
 const DROP_GRACE_MS = 1000
@@ -719,7 +716,7 @@ export class Server implements PyHost {
     if (isLocalServer(this)) setLocalServer(undefined)
     if (this.laneDir) {
       rmSync(this.laneDir, { recursive: true, force: true })
-      laneDirs.delete(this.laneDir)
+      forgetAtExit(this.laneDir)
     }
   }
 
@@ -739,9 +736,7 @@ export class Server implements PyHost {
       if (!this.laneDir) {
         this.laneDir = makeTempFolder('aio-manager-')
         // A server that ends with its process (exitWithParent, process.exit) leaves no folder.
-        if (!laneExitHook) process.once('exit', () => laneDirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
-        laneExitHook = true
-        laneDirs.add(this.laneDir)
+        removeAtExit(this.laneDir)
       }
     } catch {
       return null
@@ -761,7 +756,7 @@ export class Server implements PyHost {
       rmSync(answer, { force: true })
       if (this.lanesOpening === 0 && this.laneDir) {
         rmSync(this.laneDir, { recursive: true, force: true })
-        laneDirs.delete(this.laneDir)
+        forgetAtExit(this.laneDir)
         this.laneDir = undefined
       }
       return null
@@ -787,7 +782,7 @@ export class Server implements PyHost {
       rmSync(answer, { force: true })
       if (--this.lanesOpening === 0 && this.laneDir) {
         rmSync(this.laneDir, { recursive: true, force: true })
-        laneDirs.delete(this.laneDir)
+        forgetAtExit(this.laneDir)
         this.laneDir = undefined
       }
     }

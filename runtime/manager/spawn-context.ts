@@ -16,13 +16,10 @@ import { createRemote } from './create-remote.js'
 import type { ServerOptions } from './manager-server.js'
 import type { ProxyState } from './protocol.js'
 import { ProcessError } from '../core/errors.js'
-import { makeTempFolder } from '../core/temp-folder.js'
+import { forgetAtExit, makeTempFolder, removeAtExit } from '../core/temp-folder.js'
 
 let broker: { address: ProxyState['address']; authkey: string } | undefined
 
-/** A private folder for Unix sockets, removed when this process exits. */
-const folders = new Set<string>()
-let folderExitHook = false
 
 /**
  * Each folder holds a file OWNER, `<machine> <pid>`, so that a later process can tell one whose
@@ -68,22 +65,15 @@ export function socketFolder(): string {
     owner = `${m ?? 'unknown'} ${process.pid}`
     if (m !== undefined) removeOrphans(dirname(dir), m)
   }
-  // One exit listener for all of them, for the process's life: a listener per manager would trip
-  // Node's leak warning past ten. (Added whenever the set was empty, it did: a folder goes when its
-  // server stops, and eleven managers started and shut down one after another added eleven.)
-  if (!folderExitHook) process.once('exit', () => {
-    for (const f of folders) rmSync(f, { recursive: true, force: true })
-  })
-  folderExitHook = true
   // Noted before OWNER is written: a write that fails (no fd left) leaves no folder behind at exit.
-  folders.add(dir)
+  removeAtExit(dir)
   writeFileSync(join(dir, OWNER), owner)
   return dir
 }
 
 /** Removes a folder of socketFolder() whose server has stopped: a manager started and shut down a hundred times left a hundred till exit. */
 export function removeSocketFolder(dir: string): void {
-  if (!folders.delete(dir)) return
+  if (!forgetAtExit(dir)) return
   try {
     rmSync(dir, { recursive: true, force: true })
   } catch {
