@@ -49,11 +49,13 @@ const PROCESS_FIRST = ['runtime/process/spawn-main.ts', 'runtime/pool/pool-proce
 /** Entries that stay small: they do not import CORE. */
 const SMALL = new Set(['runtime/process/supervisor-start.ts'])
 /**
- * The I/O thread's first module is built on its own, with what it uses of the library inside it:
- * that thread loads nothing else of the library. Built with the others, the modules it shares with
- * them were cut out of the cores into chunks of their own, and a pool's thread loaded 6 files, not 4.
+ * Built each on its own, with what they use of the library inside them. The I/O thread's first
+ * module: that thread loads nothing else of the library. Built with the others, the modules it
+ * shares with them were cut out of the cores into chunks of their own, and a pool's thread loaded
+ * 6 files, not 4. The sender of OP_GONE (ipc/gone.ts), which a supervisor loads by URL when a
+ * process ends: imported, it put ~15 KB and node:crypto in every supervisor's boot.
  */
-const ALONE = 'runtime/ipc/io-thread.ts'
+const ALONE = ['runtime/ipc/io-thread.ts', 'runtime/ipc/key-release.ts']
 
 const options = {
   absWorkingDir: root,
@@ -110,5 +112,5 @@ await build({
     },
   }],
 })
-await build({ ...options, splitting: false, entryPoints: { [entryName(ALONE)]: ALONE }, outdir: 'dist/lib' })
+for (const alone of ALONE) await build({ ...options, splitting: false, entryPoints: { [entryName(alone)]: alone }, outdir: 'dist/lib' })
 writeFileSync(`${root}/dist/generated/index.generated.js`, "// The public entry is the bundle (build/bundle.mjs).\nexport * from '../lib/index.js'\n")

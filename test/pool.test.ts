@@ -96,6 +96,14 @@ for (const style of STYLES) {
   })
 }
 
+test('a worker thread runs its first task without loading node:crypto, node:net or node:child_process', async (t) => {
+  // A first pool's start waits for its threads to load what they import: node:crypto alone took a
+  // fresh thread ~2 ms here, and a change that made every thread's first module import it passed
+  // every other test.
+  const p = pool(t, { processes: 1 })
+  t.deepEqual(await p.coro_apply(() => (process as unknown as { moduleLoadList: string[] }).moduleLoadList.filter((m) => /^NativeModule (crypto|net|child_process)$/.test(m)), []), [])
+})
+
 test('an aborted coro_map rejects at once; its queued tasks never run and no stale results remain', async (t) => {
   const p = pool(t, { processes: 2 })
   const gate = new AioEvent()

@@ -5,9 +5,10 @@
 // context never closed, so its peer read no EOF. A process's arguments are counted for the client
 // key its first thread will use, given to it by its starter: its server releases them when that
 // client's last connection ends, or, if it never connected, when its supervisor reports it gone
-// (ipc/key-release.ts).
-
-import { randomBytes } from 'node:crypto'
+// (ipc/gone.ts).
+//
+// Every thread's first module imports this one (to take its key): it imports no other, node:crypto
+// least of all, which costs a fresh thread ~2 ms to load (core/client-key.ts makes the keys).
 
 /** A manager server as a proxy record names it. */
 export interface KeyServer {
@@ -16,11 +17,6 @@ export interface KeyServer {
 }
 
 let reducing: { key: string; servers: Map<string, KeyServer> } | undefined
-
-/** A new client key (what a proxy's channel announces in OP_HELLO). */
-export function newClientKey(): string {
-  return randomBytes(16).toString('hex')
-}
 
 /**
  * Runs `reduce` (a reduction of a process's arguments) with every proxy it sends counted for client

@@ -1,8 +1,6 @@
-// A process ended: the references its arguments' proxies were counted for (core/destination.ts)
-// go, at each manager server they are of. Its supervisor, which saw it end, says so: a process
-// killed before it connected to a server would otherwise hold them for ever. Here, below the
-// manager's layer, because a supervisor loads it (process/supervisor-thread.ts): one request on a
-// connection of its own, `[0, OP_GONE, key]` in the manager's wire (manager/protocol.ts).
+// Sends OP_GONE for a process that ended (gone.ts): nothing is awaited or reported, as a server
+// that is gone holds nothing. Built alone (build/bundle.mjs), loaded by URL; its OP_GONE is the
+// manager's wire's (manager/protocol.ts imports it from here, below its layer).
 
 import net from 'node:net'
 import type { KeyServer } from '../core/destination.js'
@@ -15,13 +13,8 @@ export const OP_GONE = 13
 /** How long a server has to take the handshake (ms): one that does not keeps what it counted. */
 const RELEASE_HANDSHAKE_MS = 10_000
 
-/**
- * Tells each server a process's arguments' proxies were counted at (ProcessData's clientKey and
- * keyServers) that it has ended; nothing is awaited or reported (a server that is gone holds nothing).
- */
-export function releaseClientKey({ clientKey: key, keyServers }: { clientKey?: string; keyServers?: readonly KeyServer[] }): void {
-  if (key === undefined) return
-  for (const { address, authkey } of keyServers ?? []) {
+export function sendGone(key: string, servers: readonly KeyServer[]): void {
+  for (const { address, authkey } of servers) {
     const socket = typeof address === 'string' ? net.connect(address) : net.connect(address[1], address[0])
     socket.unref()
     const framed = new FramedSocket(socket, {

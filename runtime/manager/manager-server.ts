@@ -353,7 +353,7 @@ export class Server implements PyHost {
   }
 
   /**
-   * Client `key`, a process, has ended (its supervisor says so: ipc/key-release.ts). One that never
+   * Client `key`, a process, has ended (its supervisor says so: ipc/gone.ts). One that never
    * connected (killed before it loaded) held the references its arguments were counted for
    * (incref's `to`) with no connection whose end would release them: they go now. One still
    * connected here is released when those connections end, as any client.

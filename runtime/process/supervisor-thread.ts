@@ -5,7 +5,7 @@ import { cancelFeed, enqueueFeed, type FeedCancelMessage, type FeedMessage } fro
 import { handleBrokerMessage, type BrokerMessage } from '../ipc/broker.js'
 import { installLivenessTable, markEnded } from '../core/liveness.js'
 import { relay } from '../ipc/stream-relay.js'
-import { releaseClientKey } from '../ipc/key-release.js'
+import { releaseClientKey } from '../ipc/gone.js'
 import { DATA_IN_FD, DATA_OUT_FD } from './spawn-fds.js'
 import { CUT, LOAD_GRACE_MS, LOADED, markStopped, markWatchedStopped, PID, printProcessError, unknownMessage, type ConnectMessage, type ExitedMessage, type ProcessData, type SpawnMessage, type SupervisorData, type ToSupervisor, type WatchMessage } from './supervisor-protocol.js'
 import { createWorker } from '../core/exec-argv.js'
