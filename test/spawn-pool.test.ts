@@ -4,6 +4,9 @@
 // arguments that cannot cross to a process, and an owner killed with SIGKILL.
 import test, { type ExecutionContext } from 'ava'
 import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { AioLock, AioManager, AioPool, AioSemaphore, PoolTerminatedError, WorkerLostError, getContext, type AioQueueProxy, type PoolOptions } from '../generated/index.generated.js'
 import { CHILD_PIDS, ENTRY, FD_COUNTING, LONG, runNode, runNodeUnderFdLimit } from './helpers.js'
 
@@ -158,6 +161,31 @@ test('an initializer that throws on every start stops the respawning and fails p
   // The workers it had are ended and none is started again.
   t.true(await until(() => p.pids.every((pid) => pid === null || !alive(pid))), 'a worker process still runs')
   t.true(p.pids.length <= 2)
+})
+
+test('workers killed while they start by SIGINT, SIGHUP or SIGQUIT (a script\'s kill, a supervisor\'s) are only replaced: the pool goes on (three in a row broke it for good, blamed on an initializer it did not have)', async (t) => {
+  // Found by an outside attack. Each worker waits in a preload module, before it is ready, until
+  // the test has killed it; the fifth one is let through.
+  const dir = mkdtempSync(join(tmpdir(), 'aio-signals-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const go = join(dir, 'go')
+  const preload = join(dir, 'wait.mjs')
+  writeFileSync(preload, `import { existsSync } from 'node:fs'
+    const end = Date.now() + ${LONG}
+    while (!existsSync(${JSON.stringify(go)}) && Date.now() < end) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5)`)
+  const p = pool(t, { processes: 1, preload: [preload] })
+  const result = p.coro_apply((x: number) => x * 2, [21])
+  const killed: number[] = []
+  for (const signal of ['SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGINT'] as const) {
+    t.true(await until(() => p.pids.some((pid) => pid !== null && !killed.includes(pid) && alive(pid))), `no new worker to send ${signal} to`)
+    const pid = p.pids.find((x) => x !== null && !killed.includes(x))!
+    killed.push(pid)
+    process.kill(pid, signal)
+  }
+  t.true(await until(() => p.pids.some((pid) => pid !== null && !killed.includes(pid))), 'the last killed worker was not replaced')
+  writeFileSync(go, '')
+  t.is(await result, 42)
+  t.is(await p.coro_apply((x: number) => x + 1, [1]), 2)
 })
 
 const NOT_UP: [string, (s: { release(): void }) => void, RegExp][] = [

@@ -290,12 +290,12 @@ export class Dispatcher implements ResultHost, Waiter {
       // A worker that ended before it was up failed as an initializer that throws does: a module
       // it loads first (a preload) fails to load, or its initializer ended it (process.exit, a
       // crash), and would in every replacement. A process killed from outside meanwhile (SIGKILL,
-      // SIGTERM) is only replaced: nothing of the pool's was to blame.
+      // SIGTERM, SIGINT...) is only replaced: nothing of the pool's was to blame.
       if (!w.initError && !w.wasUp() && this.state !== TERMINATE && !w.killedFromOutside()) {
         w.initError = new ProcessError(w.proc.pid === null
           ? `the pool worker ${w.where()} could not be started (exitcode ${w.proc.exitcode}): its error is printed above (EMFILE: this process has no file descriptor left for its pipes, for one)`
           : w.proc.startMethod === 'spawn'
-          ? `the pool worker ${w.where()} ended before it was ready (exitcode ${w.proc.exitcode}): its initializer ended it (process.exit, a crash), or a module it loads first failed to load; its error, if any, is printed above`
+          ? `the pool worker ${w.where()} ended before it was ready (exitcode ${w.proc.exitcode}): ${this.slots.initializer ? 'its initializer ended it (process.exit, a crash), or ' : ''}a module it loads first failed to load${this.slots.initializer ? '' : ', or it crashed while it started'}; its error, if any, is printed above`
           : `the pool worker ${w.where()} ended before it was ready (exitcode ${w.proc.exitcode}): a module it loads first (preload) failed to load, or the thread could not start; its error is printed above`)
       }
       if (!w.initError) return

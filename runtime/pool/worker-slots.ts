@@ -11,6 +11,10 @@ import { WorkerLostError } from '../core/errors.js'
 import { CURRENT, LOW_WATER, POOL_PROCESS_WORKER_TARGET, POOL_WORKER_TARGET, READY, WORKER_WORDS, type ProcessWorkerArgs, type WorkerArgs } from './pool-protocol.js'
 import type { Task } from './results.js'
 import type { ResourceLimits } from 'node:worker_threads'
+import { constants } from 'node:os'
+
+/** The signals a process gets from its own fault (a native crash, an abort), by number. */
+const OWN_FAULT_SIGNALS = new Set((['SIGILL', 'SIGTRAP', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGSEGV', 'SIGSYS'] as const).map((s) => constants.signals[s]))
 
 /** Pipe ring size per direction and worker. */
 const PIPE_CAPACITY = 128 * 1024
@@ -114,9 +118,15 @@ export class WorkerSlot {
     return this.proc.startMethod === 'spawn' ? this.up : Atomics.load(this.words, READY) === 1
   }
 
-  /** A process that a signal of the kind others send ended (SIGKILL, SIGTERM), not its own code. */
+  /**
+   * A process that a signal of the kind others send ended (SIGKILL, SIGTERM, SIGINT, SIGHUP...),
+   * not its own fault: a native crash or an abort (out of memory under --max-old-space-size) ends
+   * it with one of OWN_FAULT_SIGNALS. (SIGINT and SIGHUP were taken for its initializer's doing:
+   * a few sent to a pool's starting workers, by a script or a supervisor, broke the pool for good.)
+   */
   killedFromOutside(): boolean {
-    return this.proc.startMethod === 'spawn' && (this.proc.exitcode === -9 || this.proc.exitcode === -15)
+    const code = this.proc.exitcode
+    return this.proc.startMethod === 'spawn' && code !== null && code < 0 && !OWN_FAULT_SIGNALS.has(-code)
   }
 
   /** Notes whether the supervisor marked the worker's process stopped; true once it has. */
@@ -168,6 +178,11 @@ export class WorkerSlots {
   private started = 0
 
   constructor(private readonly settings: WorkerSettings) {}
+
+  /** Whether the workers run an initializer before their first task. */
+  get initializer(): boolean {
+    return this.settings.initializer !== null
+  }
 
   /** Starts workers until there are `n`. */
   fill(n: number): void {
