@@ -149,6 +149,28 @@ test('a server that dies fails pending and later proxy calls with a clear error,
   m.shutdown(1000)
 })
 
+test('start() with port 0 serves on the port the system picked, and address tells it, as in Python (it was refused); its folder goes with the server', async (t) => {
+  const m = new AioManager({ address: ['127.0.0.1', 0], authkey: 'k' })
+  m.start()
+  let stopped = false
+  t.teardown(() => void (stopped || m.shutdown()))
+  const [host, port] = m.address as [string, number]
+  t.is(host, '127.0.0.1')
+  t.true(Number.isInteger(port) && port > 0, `port ${port}`)
+  const q = m.Queue<string>()
+  q.put('over tcp')
+  // Another client reaches it at that port.
+  const other = new AioManager({ address: ['127.0.0.1', port], authkey: 'k' })
+  other.connect()
+  t.is(await other.Queue<string>().coro_qsize(), 0)
+  t.is(q.get(true, LONG), 'over tcp')
+  const folder = (m as unknown as Record<symbol, { folder: string }>)[Symbol.for('aioprocessing.core')].folder
+  t.true(readdirSync(folder).includes('address.json'))
+  m.shutdown()
+  stopped = true
+  t.throws(() => readdirSync(folder), { code: 'ENOENT' })
+})
+
 test('remote manager: a server in another OS process over TCP, clients with the right and a wrong authkey', async (t) => {
   const server = spawn(process.execPath, ['--input-type=module', '-e', `
     import { AioManager } from ${ENTRY}

@@ -17,7 +17,7 @@ import { getEventListeners } from 'node:events'
 import { isMainThread } from 'node:worker_threads'
 import { randomBytes } from 'node:crypto'
 import { execFileSync } from 'node:child_process'
-import { closeSync, constants, openSync, rmSync } from 'node:fs'
+import { closeSync, constants, openSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { forgetAtExit, makeTempFolder, removeAtExit } from '../core/temp-folder.js'
 import { join } from 'node:path'
 import { decodeFromPeer, encode, encoded } from '../ipc/serialize.js'
@@ -66,6 +66,8 @@ export interface ServerOptions {
   handshakeTimeout?: number
   /** Serve fast lanes from a worker thread: set where Node does not track the thread's fds (ProcessData.untrackedFds). */
   lanes?: boolean
+  /** A file to write the address to once listening (JSON; the real port for port 0): AioManager.start() reads it. */
+  addressFile?: string
 }
 
 interface Hosted {
@@ -848,6 +850,11 @@ export async function runServer(options: ServerOptions, ready?: Connection): Pro
   }
   const server = new Server(options)
   await server.listen()
+  if (options.addressFile) {
+    // Whole or not at all: written aside, then renamed.
+    writeFileSync(`${options.addressFile}.part`, JSON.stringify(server.address))
+    renameSync(`${options.addressFile}.part`, options.addressFile)
+  }
   if (ready) {
     ready.send(server.address)
     ready.close()

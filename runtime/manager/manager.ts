@@ -4,6 +4,7 @@
 // runs one here, in a thread of this process, until a client asks it to shut down.
 
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { AuthenticationError, NotImplementedError, OSError, ProcessError, ValueError } from '../core/errors.js'
 import { channelTo, createPipe, dropChannel, shutdownRemote } from './proxy.js'
@@ -66,6 +67,8 @@ export class ManagerCore implements Waiter {
   private role: 'start' | 'serve' | 'connect' | undefined
   /** The socket folder made for this manager's server (no address was given), removed once the server stopped. */
   private folder: string | undefined
+  /** Where the server started with port 0 writes the address it got, until start() has read it. */
+  private addressFile: string | undefined
   /** A Python manager (connect() with serializer 'pickle'): py-client.ts makes its proxies. */
   private readonly python: boolean
   private readonly handshakeTimeout: number | undefined
@@ -128,8 +131,13 @@ export class ManagerCore implements Waiter {
     this.checkInitial()
     this.checkNotPython('start()')
     const options = this.options()
-    if (Array.isArray(options.address) && options.address[1] === 0) throw new ValueError('start() needs a fixed port (port 0 is for serveForever(), which reports the port it got)')
-    this.server = new ProcessCore({ target: { module: SERVER(), name: 'runServer' }, args: [{ ...options, exitWithParent: true }], name: 'SyncManager', daemon: true, startMethod: 'spawn', allClasses: true })
+    // Port 0: the server writes the address it got to a file in a private folder of ours, which
+    // start() reads before it connects (Python's start() has it back over a pipe).
+    if (Array.isArray(options.address) && options.address[1] === 0) {
+      this.folder ??= socketFolder()
+      this.addressFile = join(this.folder, 'address.json')
+    }
+    this.server = new ProcessCore({ target: { module: SERVER(), name: 'runServer' }, args: [{ ...options, exitWithParent: true, addressFile: this.addressFile }], name: 'SyncManager', daemon: true, startMethod: 'spawn', allClasses: true })
     this.server.start()
     this.role = 'start'
     return { i32: new Int32Array(new SharedArrayBuffer(4)), waitIndex: 0, waitValue: 0, deadline: performance.now() + 30_000 }
@@ -139,6 +147,10 @@ export class ManagerCore implements Waiter {
   startAttempt(w: Waiter & { deadline: number }): undefined | Pending {
     let answer: unknown
     try {
+      if (this.addressFile) {
+        this.address = JSON.parse(readFileSync(this.addressFile, 'utf8')) as [string, number]
+        this.addressFile = undefined
+      }
       const channel = channelTo(this.address!, this.authkey)
       channel.probe()
       answer = channel.call([0, OP_DESCRIBE, 0])
