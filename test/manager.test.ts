@@ -711,6 +711,32 @@ test('item 10: references travel with proxies — an object sent to a child goes
 })
 
 
+test('an object sent to children and dropped by the parent before they connected lives until they have used it: the references counted for them hold it', async (t) => {
+  const script = `
+    import { AioManager, AioProcess } from ${ENTRY}
+    const m = new AioManager()
+    m.start()
+    const out = m.Queue()
+    let q = m.Queue()
+    const children = []
+    for (let i = 0; i < 4; i++) {
+      const p = new AioProcess({ startMethod: 'spawn', target: async (q, out, i) => { await new Promise((r) => setTimeout(r, 300 + i * 50)); q.put(i); out.put(q.get(true, 10000)) }, args: [q, out, i] })
+      p.start()
+      children.push(p)
+    }
+    q = null
+    for (let k = 0; k < 20; k++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 20)) }
+    const got = []
+    for (let i = 0; i < 4; i++) got.push(await out.coro_get(true, 30000))
+    for (const p of children) await p.coro_join(30000)
+    console.log(got.sort().join(','), children.map((p) => p.exitcode).join(','))
+    m.shutdown()
+  `
+  const { status, stdout, stderr } = await runNode(script, process.env, ['--expose-gc'])
+  t.is(status, 0, stderr)
+  t.is(stdout, '0,1,2,3 0,0,0,0\n')
+})
+
 test('hostile reference and acknowledgement messages from an authenticated client neither crash the server nor free what others hold', async (t) => {
   const { OP_ACK, OP_ADOPT, OP_DECREF, OP_GONE, OP_INCREF } = await import('../runtime/manager/protocol.js')
   const m = new AioManager({ authkey: 'k' })
