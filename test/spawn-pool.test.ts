@@ -188,6 +188,34 @@ test('workers killed while they start by SIGINT, SIGHUP or SIGQUIT (a script\'s 
   t.is(await p.coro_apply((x: number) => x + 1, [1]), 2)
 })
 
+for (const style of ['blocking', 'coro'] as const) {
+  test(`a task lost with its worker before the worker took its arguments up gives them back: a pipe end in it closes once the caller closed its own (${style})`, async (t) => {
+    // The task's references were counted at submission for whichever worker would adopt them; one
+    // killed before it did left them counted for nobody, and the pipe's peer waited for ever.
+    const ctx = getContext('spawn')
+    const p = pool(t, { processes: 1 })
+    const [a, b] = ctx.AioPipe()
+    // The worker answers, then blocks its own event loop: the next task waits unread in its pipe.
+    t.is(await p.coro_apply(() => { setImmediate(() => { const end = Date.now() + 60_000; while (Date.now() < end); }); return 'answered' }), 'answered')
+    const lost = p.coro_apply((c: { send(m: unknown): void }) => c.send('never'), [b])
+    b.close()
+    await new Promise((r) => setTimeout(r, 50))
+    process.kill(p.pids.find((pid) => pid !== null)!, 'SIGKILL')
+    await t.throwsAsync(lost, { instanceOf: WorkerLostError })
+    t.true(style === 'blocking' ? a.poll(LONG) : await a.coro_poll(LONG), 'no EOF')
+    if (style === 'blocking') t.throws(() => a.recv(), { name: 'EOFError' })
+    else await t.throwsAsync(a.coro_recv(), { name: 'EOFError' })
+    // The pool goes on, and a task that uses its pipe end after the caller closed its own still has it.
+    const [c, d] = ctx.AioPipe()
+    const used = p.coro_apply((e: { send(m: unknown): void; close(): void }) => { e.send('used'); e.close() }, [d])
+    d.close()
+    await used
+    t.is(await c.coro_recv(), 'used')
+    t.true(await c.coro_poll(LONG))
+    await t.throwsAsync(c.coro_recv(), { name: 'EOFError' })
+  })
+}
+
 const NOT_UP: [string, (s: { release(): void }) => void, RegExp][] = [
   ['ends its process (process.exit(5))', (s) => { s.release(); process.exit(5) }, /ended before it was ready \(exitcode 5\)/],
   ['throws null', (s) => { s.release(); throw null }, /the initializer in pool worker PoolWorker-\d+.* threw null/],

@@ -16,21 +16,58 @@ export interface KeyServer {
   authkey: string | null
 }
 
-let reducing: { key: string; servers: Map<string, KeyServer> } | undefined
+let reducing: { key: string; servers: Map<string, KeyServer>; counted: CountedRef[] } | undefined
+
+/**
+ * The destination of a pool task's arguments: which worker rebuilds them is not known when they
+ * are reduced (at submission), and a task may go to another worker after its first one died. So
+ * the sender counts a reference of its own for the task while it is in the pool (released when it
+ * leaves, answered, lost or withdrawn: pool dispatch.ts), and the worker that rebuilds a record
+ * counts its own (proxy.ts rebuild), as Python's rebuild does. Counted for nobody at submission
+ * and adopted by the worker, a task lost with a worker killed before it had rebuilt the task's
+ * arguments kept them for ever (a pipe end in it never closed).
+ */
+export const REBUILDER = 'rebuilder'
+
+/** A reference counted for a pool task (REBUILDER): its server and object. */
+export interface CountedRef extends KeyServer {
+  id: number
+}
+
+/** Gives back references counted for a task; set by the proxies' module, which alone counts them. */
+let releaser: ((refs: readonly CountedRef[]) => void) | undefined
+
+export function setCountedReleaser(release: (refs: readonly CountedRef[]) => void): void {
+  releaser = release
+}
+
+/** Gives back the references counted for a task that left its pool. */
+export function releaseCounted(refs: readonly CountedRef[] | undefined): void {
+  if (refs?.length) releaser?.(refs)
+}
 
 /**
  * Runs `reduce` (a reduction of a process's arguments) with every proxy it sends counted for client
  * `key`; returns its value and the servers those proxies are of.
  */
-export function reduceFor<T>(key: string, reduce: () => T): { value: T; servers: KeyServer[] } {
+export function reduceFor<T>(key: string, reduce: () => T): { value: T; servers: KeyServer[]; counted: CountedRef[] } {
   const outer = reducing
-  reducing = { key, servers: new Map() }
+  const mine = (reducing = { key, servers: new Map(), counted: [] as CountedRef[] })
   try {
     const value = reduce()
-    return { value, servers: [...reducing.servers.values()] }
+    return { value, servers: [...mine.servers.values()], counted: mine.counted }
+  } catch (error) {
+    // A task that could not be made: what was counted for it goes back.
+    releaseCounted(mine.counted)
+    throw error
   } finally {
     reducing = outer
   }
+}
+
+/** Notes a reference counted for the task being reduced now (REBUILDER). */
+export function noteCounted(ref: CountedRef): void {
+  reducing?.counted.push(ref)
 }
 
 /** The client key the proxy being reduced now goes to, noting its server; undefined when unknown. */

@@ -7,6 +7,7 @@
 // proxy builds a request with callId 0; its channel numbers it when it sends it.
 
 import { OP_GONE } from '../ipc/key-release.js'
+import { REBUILDER } from '../core/destination.js'
 
 export const OP_CREATE = 0
 export const OP_CALL = 1
@@ -100,14 +101,15 @@ export function increfLocal(state: ProxyState, to?: string): boolean {
  */
 export function localReferent(state: ProxyState): unknown {
   const obj = ownServer(state)?.referent(state.id)
-  if (obj !== undefined) local!.release(state.id)
+  // A pool task's record carried none (core/destination.ts REBUILDER).
+  if (obj !== undefined && state.to !== REBUILDER) local!.release(state.id)
   return obj
 }
 
 /** Lets go of the reference a record of this thread's server's object carried, one not rebuilt (its class is not loaded here); false when the server is elsewhere. */
 export function releaseLocal(state: ProxyState): boolean {
   const server = ownServer(state)
-  server?.release(state.id)
+  if (state.to !== REBUILDER) server?.release(state.id)
   return server !== undefined
 }
 

@@ -23,7 +23,7 @@ import { AuthenticationError, OSError, ValueError } from '../core/errors.js'
 import { rebuildError, type ErrorRecord } from '../core/remote-error.js'
 import { OP_ACK, OP_ADOPT, OP_CALL, OP_CANCEL, OP_CREATE, OP_DECREF, OP_DESCRIBE, OP_HELLO, OP_INCREF, OP_PUT_BACK, OP_SHUTDOWN, OP_SYNC, increfLocal, keyBytes, localReferent, releaseLocal, type Answer, type ProxyState, type Request } from './protocol.js'
 import * as net from 'node:net'
-import { destinationOf, ownClientKey } from '../core/destination.js'
+import { REBUILDER, destinationOf, noteCounted, ownClientKey, setCountedReleaser } from '../core/destination.js'
 import { newClientKey } from '../core/client-key.js'
 import { decodeFromPeer, encode, encodeAside, encodeCopy, encoded } from '../ipc/serialize.js'
 import { FramedSocket } from '../ipc/framed-socket.js'
@@ -277,6 +277,11 @@ class Channel {
    * this thread blocks, and so before this process ends; and none touches the scratch buffer of
    * an encode that may be under way.
    */
+  /** A reference of this client's own to object `id` (a pool task's argument rebuilt here: ProxyCore.rebuild). */
+  countOwn(id: number): void {
+    this.reference(OP_INCREF, id, this.key)
+  }
+
   reference(op: typeof OP_DECREF | typeof OP_INCREF | typeof OP_ADOPT, id: number, to?: string): void {
     if (this.broken) return
     try {
@@ -459,6 +464,11 @@ export function shutdownRemote(address: ProxyState['address'], authkey: string |
  */
 const collected = new FinalizationRegistry<ProxyState>((h) => channelTo(h.address, h.authkey).reference(OP_DECREF, h.id))
 
+// The references a pool task's proxies were counted for while it was in the pool (ProxyCore.reduce).
+setCountedReleaser((refs) => {
+  for (const r of refs) channelTo(r.address, r.authkey).reference(OP_DECREF, r.id)
+})
+
 /** A proxy's state and its calls. */
 export class ProxyCore {
   /** Sent on (reduce()) at least once: another thread or process may hold a proxy of the same object. */
@@ -480,11 +490,16 @@ export class ProxyCore {
     return ProxyCore.counted(state)
   }
 
-  /** A proxy sent here: it takes over the reference its sender counted (reduce()), unless that was counted for this thread already. */
+  /**
+   * A proxy sent here: it takes over the reference its sender counted (reduce()), unless that was
+   * counted for this thread already; a pool task's (REBUILDER) carried none: it counts its own.
+   */
   static rebuild(record: ProxyState): ProxyCore {
     const { to, ...state } = record
     const core = ProxyCore.counted(state)
-    if (to === undefined || to !== ownClientKey()) channelTo(state.address, state.authkey).reference(OP_ADOPT, state.id)
+    const channel = channelTo(state.address, state.authkey)
+    if (to === REBUILDER) channel.countOwn(state.id)
+    else if (to === undefined || to !== ownClientKey()) channel.reference(OP_ADOPT, state.id)
     return core
   }
 
@@ -500,6 +515,14 @@ export class ProxyCore {
   reduce(): ProxyState {
     this.sentOn = true
     const to = destinationOf(this.state)
+    if (to === REBUILDER) {
+      // A pool task's: counted for this client while the task is in the pool, and by the worker
+      // that rebuilds it (core/destination.ts). In the server's own thread, as any record sent on.
+      if (increfLocal(this.state)) return this.state
+      channelTo(this.state.address, this.state.authkey).countOwn(this.state.id)
+      noteCounted({ address: this.state.address, authkey: this.state.authkey, id: this.state.id })
+      return { ...this.state, to }
+    }
     if (!increfLocal(this.state, to)) channelTo(this.state.address, this.state.authkey).reference(OP_INCREF, this.state.id, to)
     return to === undefined ? this.state : { ...this.state, to }
   }

@@ -16,6 +16,7 @@ import { PENDING, coroBlockOn, dueAt, park, type Pending, type Waiter } from '..
 import { encodeCopy, sharedWritten } from '../ipc/serialize.js'
 import { ProcessError, ValueError } from '../core/errors.js'
 import { reduceItems } from '../core/transfer.js'
+import { REBUILDER, reduceFor, releaseCounted } from '../core/destination.js'
 import { rebuildError, type ErrorRecord } from '../core/remote-error.js'
 import type { FunctionRef } from '../core/source.js'
 import { EV, INIT_FAILED, LOW_WATER, MAX_TASK_BYTES, MODE_APPLY, OP_DEFINE, OP_STOP, OP_TASK, SENT, WAITING, frameBatch, type DefineMessage, type ResultMessage, type StopMessage, type TaskMessage, type TaskMode } from './pool-protocol.js'
@@ -47,6 +48,14 @@ let nextTaskId = 1
  * thread-context object is refused, naming its path and what to pass instead).
  */
 export function makeTask(job: Job, index: number, fnId: number, mode: TaskMode, items: unknown[], first = 0): Task {
+  // Its manager proxies are counted for it while it is in the pool (given back by left()), and by
+  // the worker that rebuilds them (core/destination.ts REBUILDER).
+  const { value: task, counted } = reduceFor(REBUILDER, () => encodeTask(job, index, fnId, mode, items, first))
+  if (counted.length) task.counted = counted
+  return task
+}
+
+function encodeTask(job: Job, index: number, fnId: number, mode: TaskMode, items: unknown[], first: number): Task {
   const id = nextTaskId++
   if (job.pool.portable) {
     const r = reduceTask(items, mode, first, true)
@@ -277,7 +286,7 @@ export class Dispatcher implements ResultHost, Waiter {
   }
 
   private answer(task: Task, ok: boolean, value: unknown): void {
-    this.outstanding--
+    this.left(task)
     const job = task.job
     if (job.cancelled) return // an aborted coro_ call: its late answers are dropped
     job.taskDone(task.index, ok, value)
@@ -351,7 +360,7 @@ export class Dispatcher implements ResultHost, Waiter {
         if (this.portable && added > 0 && bytes + this.queue[this.queueHead].bytes.length > MAX_TASK_BYTES) break
         const task = this.queue[this.queueHead++]
         if (task.job.cancelled) {
-          this.outstanding--
+          this.left(task)
           continue
         }
         if (!best.known.has(task.fnId)) {
@@ -421,12 +430,19 @@ export class Dispatcher implements ResultHost, Waiter {
     for (const t of queued) this.answer(t, false, error)
   }
 
+  /** A task leaves the pool (answered, lost, withdrawn): what was counted for it goes back (makeTask). */
+  private left(task: Task): void {
+    this.outstanding--
+    releaseCounted(task.counted)
+    task.counted = undefined
+  }
+
   /** Takes back a cancelled job's queued tasks (its tasks already in workers are dropped on arrival). */
   withdraw(job: Job): void {
     const kept: Task[] = []
     for (let i = this.queueHead; i < this.queue.length; i++) {
       const t = this.queue[i]
-      if (t.job === job) this.outstanding--
+      if (t.job === job) this.left(t)
       else kept.push(t)
     }
     this.queue = kept
@@ -452,8 +468,10 @@ export class Dispatcher implements ResultHost, Waiter {
       })
     }
     const jobs = new Set<Job>()
-    for (let i = this.queueHead; i < this.queue.length; i++) jobs.add(this.queue[i].job)
-    for (const w of workers) for (const t of w.takeAll()) jobs.add(t.job)
+    for (const t of [...this.queue.slice(this.queueHead), ...workers.flatMap((w) => w.takeAll())]) {
+      jobs.add(t.job)
+      releaseCounted(t.counted)
+    }
     this.queue = []
     this.queueHead = 0
     this.outstanding = 0

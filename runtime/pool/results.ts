@@ -5,6 +5,7 @@
 import { PENDING, type Pending, type Waiter } from '../core/wait.js'
 import { PoolTerminatedError, ValueError } from '../core/errors.js'
 import { EV } from './pool-protocol.js'
+import type { CountedRef } from '../core/destination.js'
 
 /** Options of applyAsync / mapAsync / starmapAsync. */
 export interface AsyncOptions<R> {
@@ -43,6 +44,12 @@ export interface Task {
   bytes: Buffer
   /** It carries shared objects: the worker loads the library's classes before decoding it. */
   shared: boolean
+  /**
+   * References to its arguments' manager proxies counted for it while it is in the pool, given
+   * back when it leaves (answered, lost, withdrawn); the worker that rebuilds them counts its own
+   * (core/destination.ts REBUILDER).
+   */
+  counted?: CountedRef[]
 }
 
 /** What a job does with its chunks' results. */
