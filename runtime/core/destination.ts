@@ -48,17 +48,18 @@ export function releaseCounted(refs: readonly CountedRef[] | undefined): void {
 
 /**
  * Runs `reduce` (a reduction of a process's arguments) with every proxy it sends counted for client
- * `key`; returns its value and the servers those proxies are of.
+ * `key`; returns its value and the servers those proxies are of (given to `failed` if it throws).
  */
-export function reduceFor<T>(key: string, reduce: () => T): { value: T; servers: KeyServer[]; counted: CountedRef[] } {
+export function reduceFor<T>(key: string, reduce: () => T, failed?: (servers: KeyServer[]) => void): { value: T; servers: KeyServer[]; counted: CountedRef[] } {
   const outer = reducing
   const mine = (reducing = { key, servers: new Map(), counted: [] as CountedRef[] })
   try {
     const value = reduce()
     return { value, servers: [...mine.servers.values()], counted: mine.counted }
   } catch (error) {
-    // A task that could not be made: what was counted for it goes back.
+    // A task or process that could not be made: what was counted for it goes back.
     releaseCounted(mine.counted)
+    failed?.([...mine.servers.values()])
     throw error
   } finally {
     reducing = outer

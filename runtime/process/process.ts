@@ -24,7 +24,8 @@ import { provideSupervisor, upstreamPort } from '../ipc/feeder-client.js'
 import { park, type Pending, type Waiter, beforeNextBlock, blockOn, coroBlockOn, dueAt } from '../core/wait.js'
 import { ProcessError, ValueError } from '../core/errors.js'
 import { classModuleList, portableModuleList, reduceTree } from '../core/transfer.js'
-import { reduceFor } from '../core/destination.js'
+import { reduceFor, type KeyServer } from '../core/destination.js'
+import { releaseClientKey } from '../ipc/gone.js'
 import { newClientKey } from '../core/client-key.js'
 import { currentProcess, nextChildIdentity } from '../core/current.js'
 import { checkFunction } from '../core/args.js'
@@ -267,6 +268,7 @@ export class ProcessCore implements Waiter {
       sup.postMessage({ op: 'spawn', id: this.id, sab: this.i32.buffer as SharedArrayBuffer, data, resourceLimits: this.resourceLimits, exitNotify: this.exitNotify, relay: this.relay } satisfies ToSupervisor)
     } catch (error) {
       Atomics.store(this.i32, STATE, INITIAL)
+      releaseClientKey(data)
       throw new TypeError(`args cannot be sent to the process: ${(error as Error).message}`, { cause: error })
     }
     live.set(this.id, this)
@@ -280,11 +282,13 @@ export class ProcessCore implements Waiter {
   private data(): ProcessData {
     // Proxies in the args are counted for the child (core/destination.ts): if it never takes them
     // up (killed before it loaded), its supervisor releases them once it ends.
+    const target = targetOf(this.target!, 'target', this.preload)
     const clientKey = newClientKey()
-    const { value: args, servers } = reduceFor(clientKey, () => reduceTree(this.args, 'args', this.startMethod === 'spawn'))
+    const failed = (keyServers: KeyServer[]): void => releaseClientKey({ clientKey, keyServers })
+    const { value: args, servers } = reduceFor(clientKey, () => reduceTree(this.args, 'args', this.startMethod === 'spawn'), failed)
     return {
       ...(servers.length ? { clientKey, keyServers: servers } : {}),
-      target: targetOf(this.target!, 'target', this.preload),
+      target,
       args,
       startMethod: this.startMethod,
       name: this.name,
@@ -311,6 +315,7 @@ export class ProcessCore implements Waiter {
       worker = createWorker((execArgv) => new Worker(bootstrapUrl, { workerData: data, transferList: [feeder.port2], resourceLimits: this.resourceLimits, execArgv }))
     } catch (error) {
       feeder.port1.close()
+      releaseClientKey(data)
       if ((error as Error).name === 'DataCloneError') {
         Atomics.store(this.i32, STATE, INITIAL)
         throw new TypeError(`args cannot be sent to the process: ${(error as Error).message}`, { cause: error })
