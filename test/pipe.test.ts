@@ -161,6 +161,33 @@ for (const style of STYLES) {
   })
 }
 
+test('spawn context: a child killed right after it started a grandchild with its pipe end gives the peer EOF: the grandchild dies with it before it took the end up', async (t) => {
+  // Found by an outside attack: the grandchild's reference was counted by the child, whose
+  // supervisor, which would report the grandchild's end, died with it.
+  const ctx = getContext('spawn')
+  for (let round = 0; round < 2; round++) {
+    const [a, b] = ctx.AioPipe()
+    const started = ctx.AioQueue<string>()
+    const child = ctx.AioProcess({
+      target: async (entry: string, end: AioConnection, started: { put(m: string): void }) => {
+        const { getContext } = (await import(entry)) as typeof import('../generated/index.generated.js')
+        getContext('spawn').AioProcess({ target: async () => new Promise((r) => setTimeout(r, 60_000)), args: [end] }).start()
+        end.close()
+        started.put('started')
+        await new Promise((r) => setTimeout(r, 60_000))
+      },
+      args: [new URL('../generated/index.generated.js', import.meta.url).href, b, started],
+    })
+    child.start()
+    b.close()
+    t.is(await started.coro_get(true, LONG), 'started')
+    child.kill()
+    await child.coro_join(LONG)
+    t.true(await a.coro_poll(LONG), `no EOF in ${LONG} ms (round ${round})`)
+    await t.throwsAsync(a.coro_recv(), { name: 'EOFError' })
+  }
+})
+
 test('a lock sent through a pipe arrives working in the worker', async (t) => {
   const [a, b] = AioPipe()
   const lock = new AioLock()

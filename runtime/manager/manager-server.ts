@@ -53,6 +53,8 @@ interface Owner {
   connections: number
   /** The calls of its closed connections, settling (an aborted wait may still re-take a lock). */
   settling?: Promise<unknown>[]
+  /** A process's, counted for it by its starter before it connected: the starter's client key (see clientGone). */
+  startedBy?: string
 }
 
 export interface ServerOptions {
@@ -297,7 +299,7 @@ export class Server implements PyHost {
     if (msg[1] === OP_CANCEL) client.pending.get(msg[2])?.abort(new Error('cancelled by the client'))
     else if (msg[1] === OP_PUT_BACK) this.putBackNow(client, msg[2])
     else if (msg[1] === OP_DECREF) this.decref(msg[2], client.owner)
-    else if (msg[1] === OP_INCREF) this.incref(msg[2], typeof msg[3] === 'string' ? msg[3] : undefined)
+    else if (msg[1] === OP_INCREF) this.incref(msg[2], typeof msg[3] === 'string' ? msg[3] : undefined, client.key)
     else if (msg[1] === OP_GONE) this.clientGone(String(msg[2]))
     else if (msg[1] === OP_ADOPT) this.adopt(msg[2], client.owner)
     else if (msg[1] === OP_ACK) client.unacked.delete(msg[2])
@@ -361,8 +363,12 @@ export class Server implements PyHost {
    * connected here is released when those connections end, as any client.
    */
   private clientGone(key: string): void {
+    if (this.goneKeys.has(key)) return
     this.goneKeys.add(key)
     if (this.goneKeys.size > GONE_KEYS_KEPT) this.goneKeys.delete(this.goneKeys.values().next().value!)
+    // The processes it started and that never connected ended with it (a spawned process ends with
+    // its parent, a thread with its process), and its supervisor, which would have said so, too.
+    for (const [k, o] of [...this.owners]) if (o.startedBy === key && o.connections === 0) this.clientGone(k)
     const owner = this.owners.get(key)
     if (!owner || owner.connections > 0) return
     this.owners.delete(key)
@@ -533,14 +539,15 @@ export class Server implements PyHost {
    * reference owned by nobody until its receiver adopts it, or by client `to` (a process whose
    * arguments held it: core/destination.ts), whose end releases it.
    */
-  incref(id: number, to?: string): void {
+  incref(id: number, to?: string, by?: string): void {
     const h = this.objects.get(id)
     if (h?.refs === undefined) return
     if (to !== undefined) {
-      // Its process ended before this came (another connection's OP_GONE was faster): nobody has it.
-      if (this.goneKeys.has(to)) return
+      // Its process, or the one that started it, ended before this came (another connection's
+      // OP_GONE was faster): nobody has it.
+      if (this.goneKeys.has(to) || (by !== undefined && this.goneKeys.has(by))) return
       let owner = this.owners.get(to)
-      if (!owner) this.owners.set(to, (owner = { held: new Map(), refs: new Map(), connections: 0 }))
+      if (!owner) this.owners.set(to, (owner = { held: new Map(), refs: new Map(), connections: 0, startedBy: by }))
       owner.refs.set(id, (owner.refs.get(id) ?? 0) + 1)
     } else {
       if (h.owed) return void h.owed--
