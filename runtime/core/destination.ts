@@ -16,7 +16,9 @@ export interface KeyServer {
   authkey: string | null
 }
 
-let reducing: { key: string; servers: Map<string, KeyServer>; counted: CountedRef[] } | undefined
+/** The reduction under way: its destination, and what it noted (made on first use: a pool makes one per task, most with no proxy). */
+let reducing: { key: string; servers?: Map<string, KeyServer>; counted?: CountedRef[] } | undefined
+const NONE: never[] = []
 
 /**
  * The destination of a pool task's arguments: which worker rebuilds them is not known when they
@@ -52,14 +54,15 @@ export function releaseCounted(refs: readonly CountedRef[] | undefined): void {
  */
 export function reduceFor<T>(key: string, reduce: () => T, failed?: (servers: KeyServer[]) => void): { value: T; servers: KeyServer[]; counted: CountedRef[] } {
   const outer = reducing
-  const mine = (reducing = { key, servers: new Map(), counted: [] as CountedRef[] })
+  const mine: NonNullable<typeof reducing> = (reducing = { key })
+  const servers = (): KeyServer[] => (mine.servers ? [...mine.servers.values()] : NONE)
   try {
     const value = reduce()
-    return { value, servers: [...mine.servers.values()], counted: mine.counted }
+    return { value, servers: servers(), counted: mine.counted ?? NONE }
   } catch (error) {
     // A task or process that could not be made: what was counted for it goes back.
     releaseCounted(mine.counted)
-    failed?.([...mine.servers.values()])
+    failed?.(servers())
     throw error
   } finally {
     reducing = outer
@@ -68,13 +71,14 @@ export function reduceFor<T>(key: string, reduce: () => T, failed?: (servers: Ke
 
 /** Notes a reference counted for the task being reduced now (REBUILDER). */
 export function noteCounted(ref: CountedRef): void {
-  reducing?.counted.push(ref)
+  if (reducing) (reducing.counted ??= []).push(ref)
 }
 
 /** The client key the proxy being reduced now goes to, noting its server; undefined when unknown. */
 export function destinationOf(server: KeyServer): string | undefined {
   if (!reducing) return undefined
   const at = `${typeof server.address === 'string' ? server.address : server.address.join(':')} ${server.authkey ?? ''}`
+  reducing.servers ??= new Map()
   if (!reducing.servers.has(at)) reducing.servers.set(at, { address: server.address, authkey: server.authkey })
   return reducing.key
 }

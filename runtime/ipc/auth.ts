@@ -16,6 +16,11 @@ export const HANDSHAKE_MAX = 256
 
 export type Step = { send: Buffer } | { recv: number }
 
+/** An authkey as it travels in a proxy record (hex) as the handshake takes it; null: none. */
+export function keyBytes(authkey: string | null): Buffer | null {
+  return authkey === null ? null : Buffer.from(authkey, 'hex')
+}
+
 function hmac(digest: string, key: Uint8Array, msg: Uint8Array): Buffer {
   return createHmac(DIGESTS[digest], key).update(msg).digest()
 }

@@ -6,6 +6,7 @@ import net from 'node:net'
 import type { KeyServer } from '../core/destination.js'
 import { encodeAside } from './serialize.js'
 import { FramedSocket } from './framed-socket.js'
+import { keyBytes } from './auth.js'
 
 /** No answer; client `key` has ended: what its proxies held goes once it has no connection (manager-server.ts). */
 export const OP_GONE = 13
@@ -19,7 +20,7 @@ export function sendGone(key: string, servers: readonly KeyServer[]): void {
     socket.unref()
     const framed = new FramedSocket(socket, {
       role: 'client',
-      authkey: authkey === null ? null : Buffer.from(authkey, 'hex'),
+      authkey: keyBytes(authkey),
       handshakeMs: RELEASE_HANDSHAKE_MS,
       message: () => {},
       ready: () => {

@@ -7,6 +7,7 @@
 // proxy builds a request with callId 0; its channel numbers it when it sends it.
 
 import { OP_GONE } from '../ipc/key-release.js'
+import { keyBytes } from '../ipc/auth.js'
 import { REBUILDER } from '../core/destination.js'
 
 export const OP_CREATE = 0
@@ -51,10 +52,8 @@ export type Request =
  */
 export type Answer = [callId: number, ok: boolean, value: unknown, ack?: boolean]
 
-/** A proxy record's authkey (hex, as it travels) as the handshake takes it; null: none. */
-export function keyBytes(authkey: string | null): Buffer | null {
-  return authkey === null ? null : Buffer.from(authkey, 'hex')
-}
+/** A proxy record's authkey as the handshake takes it: ipc/auth.ts, where OP_GONE's sender takes it too. */
+export { keyBytes }
 
 /** What a proxy record holds: enough to reach the referent from any process. */
 export interface ProxyState {

@@ -277,15 +277,20 @@ class Channel {
    * this thread blocks, and so before this process ends; and none touches the scratch buffer of
    * an encode that may be under way.
    */
-  /** A reference of this client's own to object `id` (a pool task's argument rebuilt here: ProxyCore.rebuild). */
-  countOwn(id: number): void {
-    this.reference(OP_INCREF, id, this.key)
+  reference(op: typeof OP_DECREF | typeof OP_INCREF | typeof OP_ADOPT, id: number): void {
+    this.tell([this.nextId++, op, id])
   }
 
-  reference(op: typeof OP_DECREF | typeof OP_INCREF | typeof OP_ADOPT, id: number, to?: string): void {
+  /** One more reference to object `id`, owned by client `to` (core/destination.ts), or this client itself: a pool task's argument rebuilt here. */
+  increfFor(id: number, to = this.key): void {
+    this.tell([this.nextId++, OP_INCREF, id, to])
+  }
+
+  /** Sends a request that has no answer (see reference()). */
+  private tell(request: Request): void {
     if (this.broken) return
     try {
-      this.conn.sendBytes(encodeAside((to === undefined ? [this.nextId++, op, id] : [this.nextId++, OP_INCREF, id, to]) satisfies Request))
+      this.conn.sendBytes(encodeAside(request))
     } catch {
       // the server is gone: nothing to count any more
     }
@@ -498,7 +503,7 @@ export class ProxyCore {
     const { to, ...state } = record
     const core = ProxyCore.counted(state)
     const channel = channelTo(state.address, state.authkey)
-    if (to === REBUILDER) channel.countOwn(state.id)
+    if (to === REBUILDER) channel.increfFor(state.id)
     else if (to === undefined || to !== ownClientKey()) channel.reference(OP_ADOPT, state.id)
     return core
   }
@@ -519,11 +524,15 @@ export class ProxyCore {
       // A pool task's: counted for this client while the task is in the pool, and by the worker
       // that rebuilds it (core/destination.ts). In the server's own thread, as any record sent on.
       if (increfLocal(this.state)) return this.state
-      channelTo(this.state.address, this.state.authkey).countOwn(this.state.id)
+      channelTo(this.state.address, this.state.authkey).increfFor(this.state.id)
       noteCounted({ address: this.state.address, authkey: this.state.authkey, id: this.state.id })
       return { ...this.state, to }
     }
-    if (!increfLocal(this.state, to)) channelTo(this.state.address, this.state.authkey).reference(OP_INCREF, this.state.id, to)
+    if (!increfLocal(this.state, to)) {
+      const channel = channelTo(this.state.address, this.state.authkey)
+      if (to === undefined) channel.reference(OP_INCREF, this.state.id)
+      else channel.increfFor(this.state.id, to)
+    }
     return to === undefined ? this.state : { ...this.state, to }
   }
 
