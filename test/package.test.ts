@@ -115,6 +115,22 @@ for (const [how, file, load] of [
   })
 }
 
+test.serial('the installed package gives a pipe\'s peer EOF when a child holding the other end is killed before it loaded (its supervisor loads the release\'s sender by URL, from the package)', async (t) => {
+  writeFileSync(join(app, 'killed-child.mjs'), `import { getContext } from 'aioprocessing'
+const ctx = getContext('spawn')
+const [a, b] = ctx.AioPipe()
+const p = ctx.AioProcess({ target: (c) => { c.send('up'); for (;;); }, args: [b] })
+p.start(); b.close(); p.kill()
+const ready = await a.coro_poll(30000)
+let how = 'no EOF'
+try { while (true) await a.coro_recv() } catch (e) { how = e.name }
+console.log(ready, how)
+`)
+  const r = await node(['killed-child.mjs'], app)
+  t.is(r.code, 0, r.err)
+  t.is(r.out, 'true EOFError\n')
+})
+
 test.serial('internal modules are not importable; the two entry points are', async (t) => {
   writeFileSync(join(app, 'deep.mjs'), `
 const tries = ['aioprocessing/runtime/core/wait.js', 'aioprocessing/dist/runtime/core/wait.js', 'aioprocessing/extend', 'aioprocessing']
