@@ -18,7 +18,9 @@ import { benchSpawnPool } from './spawn-pool.js'
 import { benchPythonManager } from './python-manager.js'
 import { benchPickle } from './pickle.js'
 
-function fmt(v: number, unit: string): string {
+function fmt(v: number | null, unit: string): string {
+  // A failed run's NaN crosses from its section's process as null (JSON): the row says so.
+  if (v === null || !Number.isFinite(v)) return 'failed'
   // Rates and µs-scale figures: whole numbers with separators; small ns/pair keep one decimal.
   if (unit === 'ns/pair' && v < 1000) return v.toFixed(1)
   if (unit === '× ideal') return v.toFixed(3)
