@@ -339,7 +339,7 @@ test('a worker process killed before the supervisor\'s code has loaded is replac
   t.deepEqual(JSON.parse(r.stdout.trim().split('\n').pop()!), { killed: 1, got: 2 })
 })
 
-test('a pool larger than the fds allow (ulimit -n 64) fails its tasks saying its workers could not be started, and hangs nothing', async (t) => {
+test('a pool larger than the fds allow (ulimit -n 64) runs its tasks on the workers that could start, says why the others could not, and hangs nothing', async (t) => {
   const r = await runNodeUnderFdLimit(`
     import { getContext } from ${ENTRY}
     const pool = getContext('spawn').AioPool({ processes: 14 })
@@ -347,7 +347,53 @@ test('a pool larger than the fds allow (ulimit -n 64) fails its tasks saying its
     console.log(JSON.stringify(got))
     pool.terminate()`, 64)
   t.is(r.status, 0, r.stderr)
-  t.regex(JSON.parse(r.stdout.trim().split('\n').pop()!), /^ProcessError: the pool worker PoolWorker-\d+ \(pid null\) could not be started \(exitcode 1\): its error is printed above \(EMFILE/)
+  t.is(JSON.parse(r.stdout.trim().split('\n').pop()!), 'ok 20')
+  t.regex(r.stderr, /EMFILE/)
+})
+
+test('a pool whose process is out of fds for a while goes on: its live worker runs the tasks, with none they fail saying why, and it starts workers again once fds are back (it gave up for good, killing its live worker)', async (t) => {
+  // Found by an outside attack: three workers in a row that could not be started (EMFILE) were
+  // taken for an initializer that fails, and the pool broke for good.
+  const r = await runNodeUnderFdLimit(`
+    import { getContext } from ${ENTRY}
+    import { openSync, closeSync } from 'node:fs'
+    const pool = getContext('spawn').AioPool({ processes: 2 })
+    const outcome = (p) => p.then((v) => 'ok ' + JSON.stringify(v), (e) => e.name + ': ' + e.message)
+    const until = async (check) => { for (let i = 0; i < 3000 && !check(); i++) await new Promise((r) => setTimeout(r, 10)); return check() }
+    await pool.coro_map(() => process.pid, [1, 2, 3, 4], 1)
+    const [survivor] = pool.pids
+    const held = []
+    // Every fd held, and no live worker but \`keep\`: a worker that dies frees fds, which a
+    // replacement may take, so it is killed too and the fds taken again, until none is left.
+    let noticed = true
+    const only = async (keep) => {
+      for (let round = 0; round < 50; round++) {
+        try { for (;;) held.push(openSync('/dev/null', 'r')) } catch {}
+        const others = pool.pids.filter((p) => typeof p === 'number' && p !== keep)
+        if (others.length === 0 && round > 0) return
+        for (const p of others) try { process.kill(p, 'SIGKILL') } catch {}
+        noticed &&= await until(() => !pool.pids.some((p) => others.includes(p)))
+      }
+      noticed = false
+    }
+    await only(survivor)
+    const withSurvivor = await outcome(pool.coro_map((x) => x * 2, [0, 1, 2, 3, 4], 1))
+    const survived = pool.pids.includes(survivor)
+    await only(undefined)
+    const withNone = await outcome(pool.coro_map((x) => x * 2, [5, 6], 1))
+    for (const fd of held) closeSync(fd)
+    const fdsBack = await outcome(pool.coro_map((x) => x * 2, [7, 8, 9], 1))
+    const refilled = await until(() => pool.pids.filter((p) => typeof p === 'number').length === 2)
+    console.log(JSON.stringify({ noticed, withSurvivor, survived, withNone, fdsBack, refilled }))
+    pool.terminate()`)
+  t.is(r.status, 0, r.stderr)
+  const got = JSON.parse(r.stdout.trim().split('\n').pop()!)
+  t.true(got.noticed, 'the pool saw its workers end')
+  t.is(got.withSurvivor, 'ok [0,2,4,6,8]', 'the live worker ran the tasks')
+  t.true(got.survived, 'the live worker was not killed')
+  t.regex(got.withNone, /^ProcessError: the pool worker PoolWorker-\d+ \(pid null\) could not be started \(exitcode 1\): its error is printed above \(EMFILE.*the pool tries again with its next task/)
+  t.is(got.fdsBack, 'ok [14,16,18]', 'the pool started workers again')
+  t.true(got.refilled, 'both workers are back')
   t.regex(r.stderr, /EMFILE/)
 })
 
@@ -498,3 +544,52 @@ test('a task\'s error whose message cannot be read comes back as an error; the w
   }
 })
 
+
+for (const style of ['blocking', 'coro'] as const) {
+  test(`errors whose constructors take other arguments come back as thrown, in both pools (${style}): a DOMException (its name a getter) crashed the owner, an AggregateError came back mangled`, async (t) => {
+    const apply = (p: AioPool, f: () => unknown): Promise<unknown> => (style === 'coro' ? p.coro_apply(f) : Promise.resolve().then(() => p.apply(f)))
+    for (const context of ['thread', 'spawn'] as const) {
+      const p = pool(t, { processes: 1 }, context)
+      const [before] = p.pids
+      // (A DOMException is no native error to ava's throwsAsync, on Node 20.)
+      const thrown = (f: () => unknown): Promise<unknown> => apply(p, f).then(() => 'resolved', (e: unknown) => e)
+      // structuredClone's own error: a DOMException named DataCloneError, code 25.
+      const clone = (await thrown(() => structuredClone(() => 1))) as DOMException
+      t.true(clone instanceof DOMException, context)
+      t.is(clone.name, 'DataCloneError', context)
+      t.is(clone.code, 25, context)
+      t.regex(String((clone.cause as { tb?: string }).tb), /DataCloneError/, context)
+      const abort = (await thrown(() => { throw new DOMException('stopped', 'AbortError') })) as DOMException
+      t.true(abort instanceof DOMException, context)
+      t.is(abort.message, 'stopped', context)
+      t.is(abort.name, 'AbortError', context)
+      // A plain error named as a class whose name cannot be set.
+      const renamed = await t.throwsAsync(apply(p, () => { const e = new Error('boom'); e.name = 'DOMException'; throw e }), { instanceOf: Error, message: 'boom' }, context)
+      t.is(renamed!.name, 'DOMException', context)
+      t.false(renamed instanceof DOMException, `${context}: it was an Error`)
+      const all = await t.throwsAsync(apply(p, () => { throw new AggregateError([new Error('a'), new RangeError('b'), 'c'], 'two failures and a string') }), { instanceOf: AggregateError, message: 'two failures and a string' }, context)
+      const list = (all as AggregateError).errors
+      t.is(list.length, 3, context)
+      t.true(list[0] instanceof Error && list[0].message === 'a', context)
+      t.true(list[1] instanceof RangeError && list[1].message === 'b', context)
+      t.is(list[2], 'c', context)
+      t.deepEqual(p.pids, [before], `${context}: the worker was replaced`)
+    }
+  })
+}
+
+test('an error\'s own fields travel when they can be cloned, as Python pickles its __dict__: objects and arrays too; one that cannot (a function) is left out, not the error', async (t) => {
+  for (const context of ['thread', 'spawn'] as const) {
+    const p = pool(t, { processes: 1 }, context)
+    const error = await t.throwsAsync(p.coro_apply(() => {
+      const e = Object.assign(new Error('http 503'), { code: 'EUNAVAILABLE', status: 503, body: { retryAfter: [1, 2] }, when: new Date(0), onRetry: () => 1 })
+      throw e
+    }), { message: 'http 503' })
+    const fields = error as unknown as Record<string, unknown>
+    t.is(fields.code, 'EUNAVAILABLE', context)
+    t.is(fields.status, 503, context)
+    t.deepEqual(fields.body, { retryAfter: [1, 2] }, context)
+    t.deepEqual(fields.when, new Date(0), context)
+    t.false('onRetry' in error!, context)
+  }
+})

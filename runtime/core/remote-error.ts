@@ -14,20 +14,32 @@ export interface ErrorRecord {
   base?: string
   /** Set when what was thrown was not an Error: the value itself. */
   thrown?: unknown
+  /** An AggregateError's errors, each a record of its own. */
+  errors?: ErrorRecord[]
   isError: boolean
 }
 
-/** The record of a thrown value; own fields that are plain values (an error's `code`) travel too. */
-export function errorRecord(e: unknown): ErrorRecord {
+/** How deep an AggregateError's errors are recorded (an error in its own list must end somewhere). */
+const ERRORS_DEPTH = 4
+
+/**
+ * The record of a thrown value. Its own fields travel too, as Python pickles an exception's
+ * `__dict__`: plain values (an error's `code`) and values that can be cloned (`{ status, body }`);
+ * one that cannot (a function, a socket) is left out rather than fail the whole answer.
+ */
+export function errorRecord(e: unknown, depth = 0): ErrorRecord {
   // Every part is read with care: a getter that throws (a message, a stack, a Proxy) must not turn
   // a task's error into the death of its worker.
   if (!safely(() => e instanceof Error, false)) return { name: 'Error', message: safely(() => String(e), '(a value that cannot be made a string)'), thrown: e, isError: false }
   const err = e as Error
   const props: Record<string, unknown> = {}
+  const aggregate = safely(() => err instanceof AggregateError && Array.isArray(err.errors), false)
   for (const k of safely(() => Object.keys(err), [] as string[])) {
+    if (k === 'cause' || (aggregate && k === 'errors')) continue
     const v = safely(() => (err as unknown as Record<string, unknown>)[k], undefined)
-    if (k !== 'cause' && (v === null || ['string', 'number', 'boolean'].includes(typeof v))) props[k] = v
+    if (v === null || ['string', 'number', 'boolean'].includes(typeof v) || (typeof v === 'object' && clones(v))) props[k] = v
   }
+  const errors = aggregate && depth < ERRORS_DEPTH ? safely(() => (err as AggregateError).errors.map((x: unknown) => errorRecord(x, depth + 1)), undefined) : undefined
   const text = (read: () => unknown, otherwise: string): string => {
     const v = safely(read, otherwise)
     return typeof v === 'string' ? v : otherwise
@@ -35,7 +47,12 @@ export function errorRecord(e: unknown): ErrorRecord {
   const name = text(() => err.name, 'Error')
   const stack = safely(() => err.stack, undefined)
   const base = safely(() => (err.constructor as { name?: unknown } | undefined)?.name, undefined)
-  return { name, message: text(() => err.message, '(its message could not be read)'), stack: typeof stack === 'string' ? stack : undefined, props, isError: true, ...(typeof base === 'string' && base !== name ? { base } : {}) }
+  return { name, message: text(() => err.message, '(its message could not be read)'), stack: typeof stack === 'string' ? stack : undefined, props, isError: true, ...(typeof base === 'string' && base !== name ? { base } : {}), ...(errors ? { errors } : {}) }
+}
+
+/** Whether a field's value can travel: structured clone is what both transports can carry at least. */
+function clones(v: object): boolean {
+  return safely(() => (structuredClone(v), true), false)
 }
 
 function safely<T>(read: () => T, otherwise: T): T {
@@ -54,19 +71,46 @@ export class RemoteTraceback extends Error {
   }
 }
 
-/** Turns a record back into an error of the same class, with the remote stack first. */
+type ErrorClass = new (...args: any[]) => Error
+
+/** Turns a record back into an error of the same class, with the remote stack first; never throws. */
 export function rebuildError(r: ErrorRecord, where: string): unknown {
   if (!r.isError) return r.thrown
-  const classOf = (name: string | undefined): (new (message: string, options?: ErrorOptions) => Error) | undefined => {
+  const classOf = (name: string | undefined, where: object): ErrorClass | undefined => {
     if (name === undefined) return undefined
-    const known = (errors as Record<string, unknown>)[name] ?? (globalThis as Record<string, unknown>)[name]
-    return typeof known === 'function' && (known === Error || (known as { prototype: unknown }).prototype instanceof Error) ? (known as new (message: string, options?: ErrorOptions) => Error) : undefined
+    const known = (where as Record<string, unknown>)[name]
+    return typeof known === 'function' && (known === Error || (known as { prototype: unknown }).prototype instanceof Error) ? (known as ErrorClass) : undefined
   }
-  const cls = classOf(r.name) ?? classOf(r.base) ?? Error
-  const error = new cls(r.message, { cause: new RemoteTraceback(r.stack ?? '', where) })
-  if (error.name !== r.name) error.name = r.name
-  if (r.props) Object.assign(error, r.props)
+  // The library's class of that name (a KeyError, which is a RangeError named so), else the class
+  // it was made by (a DOMException named DataCloneError; an Error renamed 'DOMException' stays an
+  // Error), else the global class of its name.
+  const cls = classOf(r.name, errors) ?? classOf(r.base, errors) ?? classOf(r.base, globalThis) ?? classOf(r.name, globalThis) ?? Error
+  const cause = new RemoteTraceback(r.stack ?? '', where)
+  const error = safely(() => construct(cls, r, cause, where), undefined) ?? new Error(r.message, { cause })
+  if (error.cause !== cause) own(error, 'cause', cause)
+  // A class's name may be a getter (DOMException's): an own field says the record's.
+  if (error.name !== r.name) own(error, 'name', r.name)
+  for (const [k, v] of Object.entries(r.props ?? {})) own(error, k, v)
   // The stack that matters is where it was thrown: the remote one, then where it was re-thrown.
-  error.stack = `${r.stack ?? `${r.name}: ${r.message}`}\n    --- re-thrown from ${where} ---${(error.stack ?? '').replace(/^[^\n]*/, '')}`
+  own(error, 'stack', `${r.stack ?? `${r.name}: ${r.message}`}\n    --- re-thrown from ${where} ---${(safely(() => error.stack, '') ?? '').replace(/^[^\n]*/, '')}`)
   return error
+}
+
+/** An error of class `cls` for record `r`: the classes whose constructors take other arguments than (message, options) get theirs. */
+function construct(cls: ErrorClass, r: ErrorRecord, cause: RemoteTraceback, where: string): Error {
+  if (cls === AggregateError) return new AggregateError((r.errors ?? []).map((e) => rebuildError(e, where)), r.message, { cause })
+  // (message, name): its name sets its code, as where it was thrown.
+  if (typeof DOMException === 'function' && cls === (DOMException as unknown)) return new DOMException(r.message, r.name)
+  return new cls(r.message, { cause })
+}
+
+/** Sets `error[key]`, as an own field where assigning is refused (a getter only, a frozen field). */
+function own(error: Error, key: string, value: unknown): void {
+  try {
+    ;(error as unknown as Record<string, unknown>)[key] = value
+    if ((error as unknown as Record<string, unknown>)[key] === value) return
+  } catch {
+    // defined below
+  }
+  safely(() => Object.defineProperty(error, key, { value, writable: true, configurable: true, enumerable: key !== 'stack' && key !== 'name' && key !== 'cause' }), undefined)
 }

@@ -32,6 +32,9 @@ const QUEUED_WORK_US = 2000
  * workers and fails every task with the initializer's error (Python's pool respawns forever).
  */
 export const INIT_TRIES = 3
+/** The first wait before starting again a worker that could not be started; it doubles up to the max. */
+const START_RETRY_MS = 50
+const START_RETRY_MAX_MS = 2000
 /** How long terminate() gives a worker process to end on SIGTERM before it sends SIGKILL (ms). */
 const KILL_GRACE_MS = 500
 
@@ -132,6 +135,8 @@ export class Dispatcher implements ResultHost, Waiter {
   private callbacks: (() => void)[] = []
   private handlerRunning = false
   private pumpScheduled = false
+  /** An idle pool's watch of EV is pending (watchIdle). */
+  private watching = false
   /** Exponential average of one task's run time in µs, as the workers measure it. */
   private taskMicros = -1
   private depth = FIRST_DEPTH
@@ -139,6 +144,10 @@ export class Dispatcher implements ResultHost, Waiter {
   private readonly maxtasks: number
   /** Workers in a row whose initializer threw (a delivered result resets it). */
   private initFailures = 0
+  /** Workers in a row that could not be started at all (no fd left, say: see reap); a delivered result resets it. */
+  private startFailures = 0
+  /** Until when a pool that still has workers waits before it tries to start the missing ones again. */
+  private retryAt = 0
   /** Set once INIT_TRIES initializers failed in a row: every task fails with it from then on. */
   broken: Error | undefined
   readonly portable: boolean
@@ -178,8 +187,28 @@ export class Dispatcher implements ResultHost, Waiter {
       void coroBlockOn(this, () => this.handlerAttempt(), Infinity, () => undefined, undefined).finally(() => {
         this.handlerRunning = false
         if (this.outstanding > 0 && this.state !== TERMINATE) this.schedule()
+        else this.watchIdle()
       })
     })
+  }
+
+  /**
+   * While no work is outstanding, a worker that ends (killed, out of memory) is still replaced at
+   * once, as Python's pool thread does, and `pids` says so: EV, which the supervisor bumps when a
+   * worker ends, is watched. A pending Atomics.waitAsync keeps no process alive.
+   */
+  watchIdle(): void {
+    if (this.watching || this.handlerRunning || this.state !== RUN) return
+    this.watching = true
+    const r = Atomics.waitAsync(this.events, EV, Atomics.load(this.events, EV))
+    const woken = (): void => {
+      this.watching = false
+      if (this.handlerRunning || this.state !== RUN) return
+      this.pump()
+      this.watchIdle()
+    }
+    if (r.async) void r.value.then(woken)
+    else queueMicrotask(woken)
   }
 
   private handlerAttempt(): undefined | Pending {
@@ -271,6 +300,7 @@ export class Dispatcher implements ResultHost, Waiter {
       if (!task || task.id !== id) return this.breakWorker(w, `it answered task ${id} where task ${task?.id ?? '(none)'} was next`)
       w.shift()
       this.initFailures = 0
+      this.startFailures = 0
       this.taskMicros = this.taskMicros < 0 ? micros : this.taskMicros * 0.875 + micros * 0.125
       this.answer(task, ok, ok ? value : rebuildError(value as ErrorRecord, `pool worker ${w.where()}`))
     }
@@ -295,15 +325,21 @@ export class Dispatcher implements ResultHost, Waiter {
   /** Handles workers that ended: fails the task one was running, requeues the rest, replaces it. */
   private reap(): void {
     let initError: Error | undefined
+    let startError: Error | undefined
     const ended = (w: WorkerSlot): void => {
+      // Not started at all: the system refused this process a thread or a process (EMFILE, EAGAIN,
+      // ENOMEM), a shortage of the moment, not the pool's code. The workers it has go on, and the
+      // missing ones are tried again later (below), whenever fds are back.
+      if (w.proc.pid === null && !w.initError && this.state !== TERMINATE) {
+        startError = new ProcessError(`the pool worker ${w.where()} could not be started (exitcode ${w.proc.exitcode}): its error is printed above (EMFILE: this process has no file descriptor left for its pipes, for one); the pool tries again with its next task`)
+        return
+      }
       // A worker that ended before it was up failed as an initializer that throws does: a module
       // it loads first (a preload) fails to load, or its initializer ended it (process.exit, a
       // crash), and would in every replacement. A process killed from outside meanwhile (SIGKILL,
       // SIGTERM, SIGINT...) is only replaced: nothing of the pool's was to blame.
       if (!w.initError && !w.wasUp() && this.state !== TERMINATE && !w.killedFromOutside()) {
-        w.initError = new ProcessError(w.proc.pid === null
-          ? `the pool worker ${w.where()} could not be started (exitcode ${w.proc.exitcode}): its error is printed above (EMFILE: this process has no file descriptor left for its pipes, for one)`
-          : w.proc.startMethod === 'spawn'
+        w.initError = new ProcessError(w.proc.startMethod === 'spawn'
           ? `the pool worker ${w.where()} ended before it was ready (exitcode ${w.proc.exitcode}): ${this.slots.initializer ? 'its initializer ended it (process.exit, a crash), or ' : ''}a module it loads first failed to load${this.slots.initializer ? '' : ', or it crashed while it started'}; its error, if any, is printed above`
           : `the pool worker ${w.where()} ended before it was ready (exitcode ${w.proc.exitcode}): a module it loads first (preload) failed to load, or the thread could not start; its error is printed above`)
       }
@@ -319,8 +355,26 @@ export class Dispatcher implements ResultHost, Waiter {
     if (this.state === TERMINATE) return
     if (initError && this.initFailures >= INIT_TRIES && !this.broken) this.giveUp(initError)
     if (this.broken) return
+    if (startError) {
+      this.startFailures++
+      this.retryAt = performance.now() + Math.min(START_RETRY_MAX_MS, START_RETRY_MS * 2 ** (this.startFailures - 1))
+      // No worker left to run them: the tasks fail rather than wait for fds that may never come
+      // back. The pool is not broken: its next task tries again.
+      if (this.slots.list.length === 0 && this.startFailures >= INIT_TRIES) this.failQueued(startError)
+    }
     // Python keeps the pool populated while it runs, and while a closed pool still has work.
-    if (this.state === RUN || this.outstanding > 0) this.slots.fill(this.processes)
+    if (this.state === RUN || this.outstanding > 0) this.refill()
+  }
+
+  /**
+   * Starts the missing workers; after workers that could not be started, not before retryAt while
+   * others run the work (a process without fds would fail each start at once, in a loop), nor
+   * with no work at all: a task submitted then tries at once.
+   */
+  private refill(): void {
+    if (this.slots.list.length >= this.processes) return
+    if (this.startFailures > 0 && performance.now() < this.retryAt && (this.slots.list.length > 0 || this.outstanding === 0)) return
+    this.slots.fill(this.processes)
   }
 
   /** Sends queued tasks to workers with room, the least loaded first. */

@@ -100,6 +100,7 @@ export class PoolCore implements Waiter {
     this.i32 = this.dispatcher.events
     try {
       this.dispatcher.slots.fill(n)
+      this.dispatcher.watchIdle()
     } catch (error) {
       // Python terminates the workers already started (none are leaked).
       for (const w of this.dispatcher.slots.list) w.proc.kill()
