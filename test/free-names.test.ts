@@ -281,6 +281,21 @@ test('a pool task that uses a variable of its scope is refused at submission, na
   }
 })
 
+test('a task or target that uses import.meta is refused at submission, saying what to pass instead (it failed in the worker with a bare SyntaxError); the word in a string, a comment or as a property is not', async (t) => {
+  // Found by an outside attack. (Here, this file's import.meta: these never run here.)
+  const uses = (x: number): string => import.meta.url + x
+  const method = ({ m(): string { return import.meta.dirname } }).m
+  for (const context of ['thread', 'spawn'] as const) {
+    const pool = new AioPool({ processes: 1, context })
+    t.teardown(() => pool.terminate())
+    t.throws(() => pool.apply(uses, [1]), { instanceOf: TypeError, message: /^func uses import\.meta, .*pass that in args .*\{ module: import\.meta\.url, name \}/ })
+    await t.throwsAsync(async () => pool.coro_map(uses, [1]), { instanceOf: TypeError, message: /^func uses import\.meta/ })
+    t.throws(() => pool.apply(method), { instanceOf: TypeError, message: /uses import\.meta/ })
+    t.is(await pool.coro_apply((o: { import: { meta: string } }) => `import.meta ${o.import.meta}` /* import.meta */, [{ import: { meta: 'm' } }]), 'import.meta m')
+  }
+  t.throws(() => new AioProcess({ target: uses }).start(), { instanceOf: TypeError, message: /^target uses import\.meta/ })
+})
+
 test('a barrier action that uses a variable of its scope runs in its own thread, and is refused when the barrier is sent to a process or a manager', async (t) => {
   const q = new AioQueue<number>()
   const barrier = new AioBarrier(1, () => q.put(7))

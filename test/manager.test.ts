@@ -1091,6 +1091,63 @@ test("an object of a registered type kept in a manager's dict comes back as a wo
   t.is((counter as unknown as Record<string, unknown>)._private, undefined)
 })
 
+test("a typeid or method named as what every object has (constructor, toString, hasOwnProperty) is no type and no method: create('constructor') made a junk object whose every call answered its own name", async (t) => {
+  // Found by an outside attack.
+  const m = new AioManager()
+  m.register('Counter', { module: new URL('./targets.js', import.meta.url).href, name: 'Counter' })
+  m.start()
+  t.teardown(() => m.shutdown())
+  for (const typeid of ['constructor', 'toString', 'valueOf', 'hasOwnProperty', '__proto__', 'isPrototypeOf']) {
+    t.throws(() => m.create(typeid), { name: 'ValueError', message: new RegExp(`has no type '${typeid}'`) }, typeid)
+  }
+  const counter = m.create('Counter', [3]) as unknown as { callMethod(method: string, args?: unknown[]): unknown; coro_callMethod(method: string, args?: unknown[]): Promise<unknown> }
+  for (const method of ['constructor', 'toString', 'hasOwnProperty', 'valueOf', 'isPrototypeOf']) {
+    t.throws(() => counter.callMethod(method, ['x']), { name: 'NotImplementedError', message: new RegExp(`does not expose method '${method}'`) }, method)
+    await t.throwsAsync(counter.coro_callMethod(method, ['x']), { name: 'NotImplementedError' }, method)
+  }
+  t.is(counter.callMethod('total'), 3)
+})
+
+test("a registered method's result that holds itself, or nests more than 1,000 deep, fails with a TypeError that says so (the server's walk overflowed its stack: RangeError), and the server goes on", async (t) => {
+  const m = new AioManager()
+  m.register('Tangle', { module: new URL('./targets.js', import.meta.url).href, name: 'Tangle' })
+  m.start()
+  t.teardown(() => m.shutdown())
+  const tangle = m.create('Tangle') as unknown as { circular(): unknown; deep(n: number): unknown; coro_circular(): Promise<unknown> }
+  const said = /^the result cannot be sent back: a value nested more than 1000 levels deep, or holding itself \(a circular reference\)/
+  t.throws(() => tangle.circular(), { instanceOf: TypeError, message: said })
+  await t.throwsAsync(tangle.coro_circular(), { instanceOf: TypeError, message: said })
+  t.throws(() => tangle.deep(100_000), { instanceOf: TypeError, message: said })
+  t.is(JSON.stringify(tangle.deep(3)), '[[[[]]]]')
+})
+
+test('a process that exits with no fd free exits quietly: removing its socket folder fails (EMFILE) without a stack trace, and the next process sweeps the folder', async (t) => {
+  // Found by an outside attack: the exit listener threw, printing EMFILE's stack, and skipped the folders after it.
+  const dir = mkdtempSync(join(tmpdir(), 'aio-exit-emfile-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const env = { ...process.env, TMPDIR: dir }
+  const r = await runNodeUnderFdLimit(`
+    import { getContext } from ${ENTRY}
+    import { openSync } from 'node:fs'
+    const q = getContext('spawn').AioQueue()
+    q.put(1)
+    q.get()
+    const held = []
+    try { for (;;) held.push(openSync('/dev/null', 'r')) } catch {}
+    console.log('held', held.length)
+    process.exit(0)`, 256, env)
+  t.is(r.status, 0, r.stderr)
+  t.regex(r.stdout, /^held \d+/)
+  t.notRegex(r.stderr, /EMFILE|Error/)
+  const next = await runNode(`
+    import { getContext } from ${ENTRY}
+    const q = getContext('spawn').AioQueue()
+    q.put(1)
+    console.log(q.get())`, env)
+  t.is(next.status, 0, next.stderr)
+  t.deepEqual(readdirSync(dir), [], 'the folder left was swept, and the next process removed its own')
+})
+
 test("the socket folder of a process killed with SIGKILL is removed by the next process that makes one; a live process's folder stays (SIGKILLed owners left theirs in the temporary folder)", async (t) => {
   // Each makes the spawn context's broker (a socket folder), prints the folder's name, and waits.
   const owner = `

@@ -135,3 +135,17 @@ export class Drainer {
     return q.get(false)
   }
 }
+
+/** A registered type whose methods return what cannot be sent back as a tree. */
+export class Tangle {
+  circular(): unknown {
+    const a: Record<string, unknown> = {}
+    a.self = a
+    return a
+  }
+  deep(n: number): unknown {
+    let x: unknown[] = []
+    for (let i = 0; i < n; i++) x = [x]
+    return x
+  }
+}

@@ -73,6 +73,12 @@ export function usesThis(source: string): boolean {
   return tokens.some((t, i) => t.kind === 'name' && t.value === 'this' && !afterDot(tokens, i))
 }
 
+/** Whether `source` uses `import.meta` (which a function compiled from its source text has not: it is no module). */
+export function usesImportMeta(source: string): boolean {
+  const tokens = tokenize(`(${source}\n)`)
+  return tokens.some((t, i) => t.kind === 'name' && t.value === 'import' && !afterDot(tokens, i) && tokens[i + 1]?.value === '.' && tokens[i + 2]?.value === 'meta')
+}
+
 // --- tokens ------------------------------------------------------------------------------------
 
 interface Frame {

@@ -4,7 +4,7 @@
 // functions does not load the tokenizer they need (free-names.ts).
 
 import { HELPERS } from './compiler-helpers.js'
-import { freeNames, usesThis } from './free-names.js'
+import { freeNames, usesImportMeta, usesThis } from './free-names.js'
 
 /** What functionSource knows of where a function goes. */
 export interface Destination {
@@ -31,6 +31,10 @@ export function functionSource(name: string, fn: (...args: any[]) => unknown, { 
   // runs without its object, and this.x is undefined (a wrong result, not an error).
   if (!/^(?:async\s*)?(?:function\b|\(|[\w$]+\s*=>)/.test(source) && usesThis(source)) {
     throw new TypeError(`${name} is a method that uses \`this\`: shipped to another thread as source it would run without its object; pass a function that takes the object's data as arguments, or { module, name }`)
+  }
+  // Compiled from its text where it runs, it is no module: `import.meta` is a syntax error there.
+  if (usesImportMeta(source)) {
+    throw new TypeError(`${name} uses import.meta, which a function sent as source text does not have where it runs (it is compiled there, not imported); ${argsOrModule ? 'read what you need of it here and pass that in args (import.meta.url, import.meta.dirname), or export the function from a module and pass { module: import.meta.url, name }' : 'read what you need of it outside the function'}`)
   }
   // A helper is a free name the function calls (a parameter or a variable of its own named so is the user's).
   const free = preloaded ? [] : freeNames(source)

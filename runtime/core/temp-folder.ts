@@ -43,7 +43,16 @@ let exitHook = false
  * after another added eleven).
  */
 export function removeAtExit(dir: string): void {
-  if (!exitHook) process.once('exit', () => atExit.forEach((d) => rmSync(d, { recursive: true, force: true })))
+  // Each on its own, and quietly: a process out of fds cannot list a folder (EMFILE), and the
+  // folders after it must still go. A socket folder left so is swept by a later process (its
+  // OWNER is gone: spawn-context.ts); a lane folder stays.
+  if (!exitHook) process.once('exit', () => atExit.forEach((d) => {
+    try {
+      rmSync(d, { recursive: true, force: true })
+    } catch {
+      // left for the sweep
+    }
+  }))
   exitHook = true
   atExit.add(dir)
 }

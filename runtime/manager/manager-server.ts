@@ -654,6 +654,14 @@ export class Server implements PyHost {
    * meanwhile. A method that returns its own object gives a copy, as Python pickles it.
    */
   private returned(value: unknown, self?: unknown): unknown {
+    try {
+      return this.returnedTree(value, self)
+    } catch (error) {
+      throw error instanceof TypeError ? new TypeError(`the result cannot be sent back: ${error.message}`) : error
+    }
+  }
+
+  private returnedTree(value: unknown, self?: unknown): unknown {
     return mapTree(value, (v) => {
       const obj = this.taken(v) ?? v
       if (obj === null || typeof obj !== 'object') return undefined
@@ -831,7 +839,9 @@ function userType(obj: unknown): HostedType {
     create: () => obj,
     call: async (o, method, args) => {
       const fn = (o as Record<string, unknown>)[method]
-      if (method.startsWith('_') || typeof fn !== 'function') throw new NotImplementedError(`'${name}' proxy does not expose method '${method}'`)
+      // Python exposes an object's public methods: not what every object has (constructor,
+      // toString, hasOwnProperty: Object.prototype's, whose names are no Python method's).
+      if (method.startsWith('_') || typeof fn !== 'function' || method === 'constructor' || fn === (Object.prototype as unknown as Record<string, unknown>)[method]) throw new NotImplementedError(`'${name}' proxy does not expose method '${method}'`)
       return await (fn as (...a: unknown[]) => unknown).apply(o, args)
     },
   }

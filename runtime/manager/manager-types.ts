@@ -8,7 +8,7 @@ import { NotImplementedError, ValueError } from '../core/errors.js'
 import { CLIENT_BASE, LockCore, RLockCore, type LockLike } from '../sync/lock.js'
 import { ConditionCore } from '../sync/condition.js'
 import { QueueCore } from '../ipc/queue.js'
-import { CORE } from '../core/transfer.js'
+import { CORE, MAX_DEPTH } from '../core/transfer.js'
 import { PENDING, coroBlockOn } from '../core/wait.js'
 import { checkBoolean, checkInteger, checkTimeout, deadlineOf, type Timeout } from '../core/args.js'
 import { PyTuple } from '../ipc/py-tuple.js'
@@ -24,13 +24,15 @@ import { setOwnKey } from '../core/own-key.js'
  * server's walks over what goes in and out of its objects (manager-server.ts, py-server.ts),
  * whose results are encoded next: a tree shared with the input is as good as a copy.
  */
-export function mapTree(value: unknown, replace: (v: unknown) => unknown): unknown {
+export function mapTree(value: unknown, replace: (v: unknown) => unknown, depth = 0): unknown {
   const replaced = replace(value)
   if (replaced !== undefined) return replaced
   if (value === null || typeof value !== 'object') return value
+  // A value that holds itself would overflow the stack (RangeError): say what it is, as an argument's walk does (transfer.ts).
+  if (depth >= MAX_DEPTH) throw new TypeError(`a value nested more than ${MAX_DEPTH} levels deep, or holding itself (a circular reference), cannot be sent, as it is copied as a tree; flatten it, or share it through a manager's dict or list`)
   let changed = false
   const each = (v: unknown): unknown => {
-    const out = mapTree(v, replace)
+    const out = mapTree(v, replace, depth + 1)
     if (out !== v) changed = true
     return out
   }
@@ -42,7 +44,7 @@ export function mapTree(value: unknown, replace: (v: unknown) => unknown): unkno
     // Copied from the first part that changes on: nothing is allocated for a tree left as it is.
     let out: unknown[] | undefined
     for (let i = 0; i < value.length; i++) {
-      const part = mapTree(value[i], replace)
+      const part = mapTree(value[i], replace, depth + 1)
       if (out === undefined && part !== value[i]) out = value.slice(0, i)
       out?.push(part)
     }
@@ -56,7 +58,7 @@ export function mapTree(value: unknown, replace: (v: unknown) => unknown): unkno
     let out: Record<string, unknown> | undefined
     for (const k of Object.keys(value)) {
       const v = (value as Record<string, unknown>)[k]
-      const part = mapTree(v, replace)
+      const part = mapTree(v, replace, depth + 1)
       if (out === undefined && part !== v) out = { ...(value as Record<string, unknown>) }
       if (out !== undefined) setOwnKey(out, k, part)
     }
@@ -490,12 +492,13 @@ function containerType(typeid: string, create: (args: unknown[]) => unknown, met
 /**
  * Every type a server can host. The library's generated class modules add its classes, and a
  * user's generated proxy modules theirs, with registerHostedType(); the container types are here.
+ * It has no prototype: a client's typeid is looked up in it as given ('constructor' is no type).
  */
-export const HOSTED: Record<string, HostedType> = {
+export const HOSTED: Record<string, HostedType> = Object.assign(Object.create(null) as Record<string, HostedType>, {
   dict: containerType('dict', (args) => new HostedDict(args[0]), DICT_METHODS),
   list: containerType('list', (args) => new HostedList(args[0] as Iterable<unknown>), LIST_METHODS),
   Namespace: containerType('Namespace', (args) => new HostedNamespace(args[0] as Record<string, unknown>), NAMESPACE_METHODS),
-}
+})
 
 /** Called by each generated proxy module: the server can host this class. */
 export function registerHostedType(typeid: string, spec: HostedSpec): void {
