@@ -1121,6 +1121,30 @@ test("a registered method's result that holds itself, or nests more than 1,000 d
   t.is(JSON.stringify(tangle.deep(3)), '[[[[]]]]')
 })
 
+for (const context of ['spawn', 'thread'] as const) {
+  test(`spawn-context objects a ${context} child makes live in its parent's broker: sent to the parent, they work after the child has ended, and what was put in them is there (they lived in a broker of the child's own, and died with it: OSError)`, async (t) => {
+    // Found by an outside attack.
+    const ctx = getContext('spawn')
+    const q = ctx.AioQueue<{ made: { coro_get(block?: boolean, timeout?: number): Promise<string> }; lock: { acquire(block?: boolean, timeout?: number): boolean; release(): void } }>()
+    const child = getContext(context).AioProcess({
+      target: async (entry: string, q: { put(v: unknown): void }) => {
+        const { getContext } = (await import(entry)) as typeof import('../generated/index.generated.js')
+        const made = getContext('spawn').AioQueue<string>()
+        made.put('made in the child')
+        q.put({ made, lock: getContext('spawn').AioLock() })
+      },
+      args: [new URL('../generated/index.generated.js', import.meta.url).href, q],
+    })
+    child.start()
+    const { made, lock } = await q.coro_get(true, LONG)
+    await child.coro_join(LONG)
+    t.is(child.exitcode, 0)
+    t.is(await made.coro_get(true, LONG), 'made in the child')
+    t.true(lock.acquire(true, LONG))
+    lock.release()
+  })
+}
+
 test('a process that exits with no fd free exits quietly: removing its socket folder fails (EMFILE) without a stack trace, and the next process sweeps the folder', async (t) => {
   // Found by an outside attack: the exit listener threw, printing EMFILE's stack, and skipped the folders after it.
   const dir = mkdtempSync(join(tmpdir(), 'aio-exit-emfile-'))

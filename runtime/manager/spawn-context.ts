@@ -1,7 +1,8 @@
 // The spawn context's shared objects live in a broker: a manager server (manager-server.ts) in a
 // daemon thread of the first process that asks for one, on a Unix socket in a private temporary
-// folder, with a random authkey. Its proxies travel to spawned processes, which connect to it.
-// The broker ends with the process that started it (its spawned children then lose the objects).
+// folder, with a random authkey. Its proxies travel to spawned processes, which connect to it,
+// and the processes (and threads) it starts make their objects there too (core/thread-broker.ts).
+// The broker ends with the process that started it (its spawned children end with it).
 
 import { lstatSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
@@ -17,8 +18,8 @@ import type { ServerOptions } from './manager-server.js'
 import type { ProxyState } from './protocol.js'
 import { ProcessError } from '../core/errors.js'
 import { forgetAtExit, makeTempFolder, removeAtExit } from '../core/temp-folder.js'
+import { setThreadBroker, threadBroker, type BrokerAddress } from '../core/thread-broker.js'
 
-let broker: { address: ProxyState['address']; authkey: string } | undefined
 
 
 /**
@@ -152,11 +153,13 @@ export function startServerThread(options: ServerOptions, name: string, daemon: 
   return { server, address }
 }
 
-function spawnBroker(): { address: ProxyState['address']; authkey: string } {
+/** This thread's broker: its starter's (core/thread-broker.ts), else one it starts, once. */
+function spawnBroker(): BrokerAddress {
+  let broker = threadBroker()
   if (!broker) {
     const authkey = randomBytes(32).toString('hex')
     const { address } = startServerThread({ address: join(socketFolder(), 'broker.sock'), authkey }, 'SpawnBroker', true)
-    broker = { address, authkey }
+    setThreadBroker((broker = { address, authkey }))
   }
   return broker
 }

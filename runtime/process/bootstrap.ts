@@ -10,6 +10,7 @@ import { installLivenessTable } from '../core/liveness.js'
 import { applyEnv, KILL_PENDING, LOAD, LOADED, LOADED_WORD, LOADING, OWN_CODE, printProcessError, UNSET } from './supervisor-protocol.js'
 import { installFeederPort } from '../ipc/feeder-client.js'
 import { setOwnClientKey } from '../core/destination.js'
+import { setThreadBroker } from '../core/thread-broker.js'
 import { finishProcess } from '../core/process-end.js'
 import { parentPort, threadId } from 'node:worker_threads'
 
@@ -49,6 +50,7 @@ if (state) {
 applyEnv(data.env)
 // Before any proxy is rebuilt: the args' were counted for this key (core/destination.ts).
 setOwnClientKey(data.clientKey)
+setThreadBroker(data.broker)
 if (data.liveness) installLivenessTable(data.liveness)
 if (data.feeder) installFeederPort(data.feeder)
 setCurrentProcess({ name: data.name, pid: threadId, daemon: data.daemon, identity: data.identity })

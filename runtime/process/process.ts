@@ -25,6 +25,7 @@ import { park, type Pending, type Waiter, beforeNextBlock, blockOn, coroBlockOn,
 import { ProcessError, ValueError } from '../core/errors.js'
 import { classModuleList, portableModuleList, reduceTree } from '../core/transfer.js'
 import { reduceFor, type KeyServer } from '../core/destination.js'
+import { threadBroker } from '../core/thread-broker.js'
 import { releaseClientKey } from '../ipc/gone.js'
 import { newClientKey } from '../core/client-key.js'
 import { currentProcess, nextChildIdentity } from '../core/current.js'
@@ -288,6 +289,7 @@ export class ProcessCore implements Waiter {
     const { value: args, servers } = reduceFor(clientKey, () => reduceTree(this.args, 'args', this.startMethod === 'spawn'), failed)
     return {
       ...(servers.length ? { clientKey, keyServers: servers } : {}),
+      ...(threadBroker() ? { broker: threadBroker() } : {}),
       target,
       args,
       startMethod: this.startMethod,

@@ -6,6 +6,7 @@ import { loadClassesFor, loadSpareClassModules, rebuildTree, missingModules } fr
 import { loadFunction, preloadModules } from '../core/source.js'
 import type { ProcessData } from './process.js'
 import { setOwnClientKey } from '../core/destination.js'
+import { setThreadBroker } from '../core/thread-broker.js'
 import { finishProcess } from '../core/process-end.js'
 import { applyEnv, LOADED, printProcessError } from './supervisor-protocol.js'
 import { KERNEL_WATCH_ARG, PARENT_FD } from './spawn-fds.js'
@@ -37,6 +38,7 @@ if (data.daemon) process.once('disconnect', () => process.exit(1))
 applyEnv(data.env)
 // Before any proxy is rebuilt: the args' were counted for this key (core/destination.ts).
 setOwnClientKey(data.clientKey)
+setThreadBroker(data.broker)
 setCurrentProcess({ name: data.name, pid: process.pid, daemon: data.daemon, identity: data.identity })
 
 try {

@@ -7,6 +7,7 @@ import type { RelayEnds } from '../ipc/stream-relay.js'
 import { markEnded } from '../core/liveness.js'
 import { writeAllSync } from '../core/stdio.js'
 import type { KeyServer } from '../core/destination.js'
+import type { BrokerAddress } from '../core/thread-broker.js'
 
 // A process's state buffer (ProcessCore.i32).
 // word  name      meaning
@@ -97,6 +98,8 @@ export interface ProcessData {
   /** The client key its first thread uses with manager servers, for which its args' proxies were counted at `keyServers` (core/destination.ts). */
   clientKey?: string
   keyServers?: KeyServer[]
+  /** The spawn context's broker its starter used, which it uses too (core/thread-broker.ts). */
+  broker?: BrokerAddress
 }
 
 /** An error that ended process `name`, on stderr at once, as Python prints a child's traceback: `Process <name>:` and the stack. */
