@@ -1108,6 +1108,36 @@ test("a typeid or method named as what every object has (constructor, toString, 
   t.is(counter.callMethod('total'), 3)
 })
 
+test('a registered callable that returns a function object is served: its own methods answer (listing its methods read the throwing accessors of a strict function, and create() failed)', (t) => {
+  // Found by an outside attack.
+  const m = new AioManager()
+  m.register('Callable', { module: new URL('./targets.js', import.meta.url).href, name: 'makeCallable' })
+  m.start()
+  t.teardown(() => m.shutdown())
+  const f = m.create('Callable') as unknown as { callMethod(method: string, args?: unknown[]): unknown }
+  t.is(f.callMethod('hello'), 'hi')
+  t.throws(() => f.callMethod('bind'), { name: 'NotImplementedError' })
+})
+
+test("a registered method's answer over a frame's 64 MiB fails that call alone: an error with a huge field comes back without it, a huge result as a TypeError (the client took the frame for a broken connection, and every call on it failed)", async (t) => {
+  // Found by an outside attack.
+  const m = new AioManager()
+  m.register('Big', { module: new URL('./targets.js', import.meta.url).href, name: 'Big' })
+  m.start()
+  t.teardown(() => m.shutdown())
+  const big = m.create('Big') as unknown as { coro_throwBig(n: number): Promise<unknown>; coro_returnBig(n: number): Promise<string>; coro_ok(): Promise<string> }
+  const q = m.Queue<string>()
+  const waiting = q.coro_get(true, LONG)
+  const n = 70 * 1024 * 1024
+  const thrown = await t.throwsAsync(big.coro_throwBig(n), { instanceOf: RangeError, message: 'with a big field' })
+  t.is((thrown as unknown as { code: string }).code, 'EBIG')
+  t.false('big' in thrown!, 'the huge field is left out')
+  await t.throwsAsync(big.coro_returnBig(n), { instanceOf: TypeError, message: /^the result cannot be sent back: it encodes to \d+ bytes, over the 67108864-byte limit of a frame/ })
+  q.put('item')
+  t.is(await waiting, 'item', 'a call pending on the same connection went on')
+  t.is(await big.coro_ok(), 'ok')
+})
+
 test("a registered method's result that holds itself, or nests more than 1,000 deep, fails with a TypeError that says so (the server's walk overflowed its stack: RangeError), and the server goes on", async (t) => {
   const m = new AioManager()
   m.register('Tangle', { module: new URL('./targets.js', import.meta.url).href, name: 'Tangle' })

@@ -593,3 +593,63 @@ test('an error\'s own fields travel when they can be cloned, as Python pickles i
     t.false('onRetry' in error!, context)
   }
 })
+
+test('hostile errors from a task come back as errors and break nothing, in both pools: an enumerable stack that is no string (it crashed the owner), a field that holds itself (the error became MaybeEncodingError), an AggregateError that lists itself 40 times (40^4 records ran the owner out of memory)', async (t) => {
+  // Found by an outside attack on this session's error records.
+  for (const context of ['thread', 'spawn'] as const) {
+    const p = pool(t, { processes: 1 }, context)
+    const [before] = p.pids
+    const stack = await t.throwsAsync(p.coro_apply(() => {
+      const e = new Error('stack is a number')
+      Object.defineProperty(e, 'stack', { value: 42, enumerable: true, writable: true, configurable: true })
+      throw e
+    }), { message: 'stack is a number' }, context)
+    t.is(typeof stack!.stack, 'string', context)
+    const circular = await t.throwsAsync(p.coro_apply(() => {
+      const request: Record<string, unknown> = { url: '/x' }
+      request.self = request
+      throw Object.assign(new RangeError('status 404'), { code: 'E404', request })
+    }), { instanceOf: RangeError, message: 'status 404' }, context)
+    t.is((circular as unknown as { code: string }).code, 'E404', context)
+    t.false('request' in circular!, `${context}: the field that holds itself is left out`)
+    const started = performance.now()
+    const self = await t.throwsAsync(p.coro_apply((w: number) => {
+      const e = new AggregateError([new Error('inner')], 'self')
+      for (let i = 0; i < w; i++) e.errors.push(e)
+      throw e
+    }, [40]), { instanceOf: AggregateError, message: 'self' }, context)
+    t.deepEqual((self as AggregateError).errors.map((e: Error) => e.message), ['inner'], `${context}: the error itself is left out of its own list`)
+    t.log(`${context}: the self-listing AggregateError came back in ${(performance.now() - started).toFixed(0)} ms`)
+    t.is(await p.coro_apply((x: number) => x + 1, [1]), 2, context)
+    t.deepEqual(p.pids, [before], `${context}: the worker was replaced`)
+  }
+})
+
+test('a thread pool out of fds for a while goes on, as a process pool does: its live workers run the tasks and it starts workers again once fds are back (threads that could not load their first module counted as a failing initializer, and broke the pool for good)', async (t) => {
+  // Found by an outside attack on this session's fix, which covered processes only.
+  const r = await runNodeUnderFdLimit(`
+    import { AioPool } from ${ENTRY}
+    import { openSync, closeSync } from 'node:fs'
+    const pool = new AioPool({ processes: 3 })
+    const outcome = (p) => p.then((v) => 'ok ' + JSON.stringify(v), (e) => e.name + ': ' + e.message)
+    const until = async (check) => { for (let i = 0; i < 3000 && !check(); i++) await new Promise((r) => setTimeout(r, 10)); return check() }
+    await pool.coro_map((x) => x, [1, 2, 3, 4, 5, 6], 1)
+    const held = []
+    try { for (;;) held.push(openSync('/dev/null', 'r')) } catch {}
+    // Three workers end one after another, and their replacements find no fd.
+    const ended = []
+    for (let i = 0; i < 3; i++) ended.push(await outcome(pool.coro_apply(() => process.exit(3))))
+    const whileOut = await outcome(pool.coro_map((x) => x * 2, [1, 2, 3, 4], 1))
+    for (const fd of held) closeSync(fd)
+    const fdsBack = await outcome(pool.coro_map((x) => x * 2, [5, 6, 7], 1))
+    const refilled = await until(() => pool.pids.filter((p) => typeof p === 'number').length === 3)
+    console.log(JSON.stringify({ ended, whileOut, fdsBack, refilled }))
+    pool.terminate()`)
+  t.is(r.status, 0, r.stderr)
+  const got = JSON.parse(r.stdout.trim().split('\n').pop()!)
+  // A task that ends its worker fails with WorkerLostError; once no worker is left, with the reason none could be started.
+  t.true(got.ended.every((e: string) => e.startsWith('WorkerLostError') || /^ProcessError: .*could not be started.*tries again/.test(e)), got.ended.join('; '))
+  t.true(got.whileOut === 'ok [2,4,6,8]' || /^ProcessError: .*could not be started.*tries again/.test(got.whileOut), got.whileOut)
+  t.is(got.fdsBack, 'ok [10,12,14]', 'the pool started workers again')
+  t.true(got.refilled, 'all three workers are back')
+})

@@ -149,3 +149,24 @@ export class Tangle {
     return x
   }
 }
+
+/** A registered type whose answers are over a manager frame's limit. */
+export class Big {
+  throwBig(n: number): never {
+    throw Object.assign(new RangeError('with a big field'), { code: 'EBIG', big: 'x'.repeat(n) })
+  }
+  returnBig(n: number): string {
+    return 'y'.repeat(n)
+  }
+  ok(): string {
+    return 'ok'
+  }
+}
+
+/** A registered callable that returns a function object with a method of its own. */
+export function makeCallable(): unknown {
+  const f = function (): number {
+    return 1
+  }
+  return Object.assign(f, { hello: () => 'hi' })
+}

@@ -21,13 +21,23 @@ export interface ErrorRecord {
 
 /** How deep an AggregateError's errors are recorded (an error in its own list must end somewhere). */
 const ERRORS_DEPTH = 4
+/** How many errors one record holds at most, its AggregateErrors' included (one that lists itself 40 times made 40^4). */
+const ERRORS_MAX = 100
+/** How deep, and how large, an error's field may be to travel: a field is a detail, not a payload. */
+const FIELD_DEPTH = 64
+const FIELD_NODES = 10_000
+/** The longest string field a plain record keeps (plainRecord). */
+const PLAIN_STRING_MAX = 64 * 1024
+/** Fields an error's record carries apart from its other own fields. */
+const OWN = new Set(['cause', 'stack', 'message', 'name'])
 
 /**
  * The record of a thrown value. Its own fields travel too, as Python pickles an exception's
- * `__dict__`: plain values (an error's `code`) and values that can be cloned (`{ status, body }`);
- * one that cannot (a function, a socket) is left out rather than fail the whole answer.
+ * `__dict__`: plain values (an error's `code`) and trees that can be cloned (`{ status, body }`);
+ * one that cannot (a function, a socket, a value that holds itself) is left out rather than fail
+ * the whole answer.
  */
-export function errorRecord(e: unknown, depth = 0): ErrorRecord {
+export function errorRecord(e: unknown, budget = { errors: ERRORS_MAX }, path: unknown[] = []): ErrorRecord {
   // Every part is read with care: a getter that throws (a message, a stack, a Proxy) must not turn
   // a task's error into the death of its worker.
   if (!safely(() => e instanceof Error, false)) return { name: 'Error', message: safely(() => String(e), '(a value that cannot be made a string)'), thrown: e, isError: false }
@@ -35,11 +45,21 @@ export function errorRecord(e: unknown, depth = 0): ErrorRecord {
   const props: Record<string, unknown> = {}
   const aggregate = safely(() => err instanceof AggregateError && Array.isArray(err.errors), false)
   for (const k of safely(() => Object.keys(err), [] as string[])) {
-    if (k === 'cause' || (aggregate && k === 'errors')) continue
+    if (OWN.has(k) || (aggregate && k === 'errors')) continue
     const v = safely(() => (err as unknown as Record<string, unknown>)[k], undefined)
-    if (v === null || ['string', 'number', 'boolean'].includes(typeof v) || (typeof v === 'object' && clones(v))) props[k] = v
+    if (v === null || ['string', 'number', 'boolean'].includes(typeof v) || (typeof v === 'object' && travels(v))) props[k] = v
   }
-  const errors = aggregate && depth < ERRORS_DEPTH ? safely(() => (err as AggregateError).errors.map((x: unknown) => errorRecord(x, depth + 1)), undefined) : undefined
+  // An AggregateError's errors, each once per path (one that lists itself is left out there), to a depth and a count.
+  let errors: ErrorRecord[] | undefined
+  if (aggregate && path.length < ERRORS_DEPTH) {
+    const inner = [...path, e]
+    errors = []
+    for (const x of safely(() => [...(err as AggregateError).errors], [] as unknown[])) {
+      if (inner.includes(x) || budget.errors <= 0) continue
+      budget.errors--
+      errors.push(errorRecord(x, budget, inner))
+    }
+  }
   const text = (read: () => unknown, otherwise: string): string => {
     const v = safely(read, otherwise)
     return typeof v === 'string' ? v : otherwise
@@ -50,9 +70,31 @@ export function errorRecord(e: unknown, depth = 0): ErrorRecord {
   return { name, message: text(() => err.message, '(its message could not be read)'), stack: typeof stack === 'string' ? stack : undefined, props, isError: true, ...(typeof base === 'string' && base !== name ? { base } : {}), ...(errors ? { errors } : {}) }
 }
 
-/** Whether a field's value can travel: structured clone is what both transports can carry at least. */
-function clones(v: object): boolean {
-  return safely(() => (structuredClone(v), true), false)
+/**
+ * The record with only its fields that are plain values and short strings, its errors' too: what
+ * goes when the record as it was cannot be sent (a field the transport refuses after all, or one
+ * so large that the answer is over a frame's limit).
+ */
+export function plainRecord(r: ErrorRecord): ErrorRecord {
+  const props = Object.fromEntries(Object.entries(r.props ?? {}).filter(([, v]) => v === null || ['number', 'boolean'].includes(typeof v) || (typeof v === 'string' && v.length <= PLAIN_STRING_MAX)))
+  return { ...r, props, ...(r.errors ? { errors: r.errors.map(plainRecord) } : {}) }
+}
+
+/**
+ * Whether a field's value can travel: a tree (the transports copy trees: no value that holds
+ * itself) of modest depth and size that structured clone, which both transports can carry at
+ * least, accepts.
+ */
+function travels(v: object): boolean {
+  let nodes = 0
+  const tree = (x: unknown, ancestors: object[]): boolean => {
+    if (x === null || typeof x !== 'object') return true
+    if (++nodes > FIELD_NODES || ancestors.length >= FIELD_DEPTH || ancestors.includes(x)) return false
+    const inner = [...ancestors, x]
+    const parts = x instanceof Map ? [...x.keys(), ...x.values()] : x instanceof Set ? [...x] : Array.isArray(x) ? x : ArrayBuffer.isView(x) ? [] : Object.values(x)
+    return parts.every((p) => tree(p, inner))
+  }
+  return safely(() => tree(v, []) && (structuredClone(v), true), false)
 }
 
 function safely<T>(read: () => T, otherwise: T): T {
@@ -92,7 +134,8 @@ export function rebuildError(r: ErrorRecord, where: string): unknown {
   if (error.name !== r.name) own(error, 'name', r.name)
   for (const [k, v] of Object.entries(r.props ?? {})) own(error, k, v)
   // The stack that matters is where it was thrown: the remote one, then where it was re-thrown.
-  own(error, 'stack', `${r.stack ?? `${r.name}: ${r.message}`}\n    --- re-thrown from ${where} ---${(safely(() => error.stack, '') ?? '').replace(/^[^\n]*/, '')}`)
+  const here = safely(() => error.stack, undefined)
+  own(error, 'stack', `${r.stack ?? `${r.name}: ${r.message}`}\n    --- re-thrown from ${where} ---${(typeof here === 'string' ? here : '').replace(/^[^\n]*/, '')}`)
   return error
 }
 

@@ -24,7 +24,7 @@ import { decodeFromPeer, encode, encoded } from '../ipc/serialize.js'
 import { FramedSocket, readNow, watchFor } from '../ipc/framed-socket.js'
 import { MAX_MESSAGE_BYTES, framed, messageReader } from '../ipc/framing.js'
 import type { Connection } from '../ipc/connection.js'
-import { errorRecord } from '../core/remote-error.js'
+import { errorRecord, plainRecord, type ErrorRecord } from '../core/remote-error.js'
 import { compileFunction, loadFunction, type FunctionRef } from '../core/source.js'
 import { helpersFor } from '../core/compiler-helpers.js'
 import { NotImplementedError, OSError, ValueError } from '../core/errors.js'
@@ -153,6 +153,9 @@ class ClientConn {
   send(msg: Answer): void {
     if (this.closed) return
     const n = encode(msg, 'result')
+    // The client takes a longer frame for a broken connection, and every call on it fails: this
+    // one fails alone (the caller's send has the same limit, proxy.ts).
+    if (n > MAX_MESSAGE_BYTES) throw new ValueError(`it encodes to ${n} bytes, over the ${MAX_MESSAGE_BYTES}-byte limit of a frame (pass large data through a queue or a pipe in parts)`)
     this.channel.send(encoded().subarray(0, n))
     // A client in a loop sends its next request within µs: looked for before the loop would wake for it.
     const seen = this.received
@@ -420,7 +423,14 @@ export class Server implements PyHost {
       client.unacked.delete(callId)
       void putBack?.().catch(() => {})
       try {
-        client.send([callId, false, errorRecord(new TypeError(`the result cannot be sent back: ${(error as Error).message}`))])
+        // A method's error whose fields the transport refuses after all goes with its plain fields.
+        const record = answer[1] ? undefined : (answer[2] as ErrorRecord)
+        try {
+          if (!record?.isError) throw error
+          client.send([callId, false, plainRecord(record)])
+        } catch {
+          client.send([callId, false, errorRecord(new TypeError(`the result cannot be sent back: ${(error as Error).message}`))])
+        }
       } catch (again) {
         // Not even the error goes: this connection is broken, not the server.
         client.channel.abort(again as Error)
@@ -839,9 +849,9 @@ function userType(obj: unknown): HostedType {
     create: () => obj,
     call: async (o, method, args) => {
       const fn = (o as Record<string, unknown>)[method]
-      // Python exposes an object's public methods: not what every object has (constructor,
-      // toString, hasOwnProperty: Object.prototype's, whose names are no Python method's).
-      if (method.startsWith('_') || typeof fn !== 'function' || method === 'constructor' || fn === (Object.prototype as unknown as Record<string, unknown>)[method]) throw new NotImplementedError(`'${name}' proxy does not expose method '${method}'`)
+      // Python exposes an object's public methods: not what every object (or function) has
+      // (constructor, toString, hasOwnProperty, bind: Object.prototype's and Function.prototype's).
+      if (method.startsWith('_') || typeof fn !== 'function' || method === 'constructor' || fn === (Object.prototype as unknown as Record<string, unknown>)[method] || fn === (Function.prototype as unknown as Record<string, unknown>)[method]) throw new NotImplementedError(`'${name}' proxy does not expose method '${method}'`)
       return await (fn as (...a: unknown[]) => unknown).apply(o, args)
     },
   }
@@ -849,8 +859,13 @@ function userType(obj: unknown): HostedType {
 
 function publicMethods(obj: unknown): string[] {
   const out = new Set<string>()
-  for (let p = Object.getPrototypeOf(obj); p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
-    for (const k of Object.getOwnPropertyNames(p)) if (k !== 'constructor' && !k.startsWith('_') && typeof (obj as Record<string, unknown>)[k] === 'function') out.add(k)
+  // Not what every object or function has; read as descriptors: a strict function's prototype
+  // chain has accessors that throw (caller, arguments), and a getter is no method.
+  for (let p = Object.getPrototypeOf(obj); p && p !== Object.prototype && p !== Function.prototype; p = Object.getPrototypeOf(p)) {
+    for (const k of Object.getOwnPropertyNames(p)) {
+      const d = Object.getOwnPropertyDescriptor(p, k)
+      if (k !== 'constructor' && !k.startsWith('_') && typeof d?.value === 'function') out.add(k)
+    }
   }
   return [...out]
 }

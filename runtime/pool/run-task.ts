@@ -4,7 +4,7 @@
 
 import { loadFunction } from '../core/source.js'
 import { describeValue } from '../core/args.js'
-import { errorRecord, type ErrorRecord } from '../core/remote-error.js'
+import { errorRecord, plainRecord, type ErrorRecord } from '../core/remote-error.js'
 import { encode } from '../ipc/serialize.js'
 import { MODE_APPLY, MODE_STARMAP, OP_DEFINE, OP_STOP, OP_TASK, type ResultMessage, type TaskMessage, type ToWorker, type WorkerArgs } from './pool-protocol.js'
 
@@ -76,14 +76,19 @@ export class TaskRunner {
  * be encoded becomes Python's MaybeEncodingError: the task fails, the worker goes on; so does one
  * over `limit` bytes (a process pool's, which its relay would take for a broken frame).
  */
-export function encodeResult(msg: ResultMessage, limit = Infinity): number {
+export function encodeResult(msg: ResultMessage, limit = Infinity, plain = false): number {
+  // A task's error whose fields the transport refuses after all, or that are too large, goes with its plain fields.
+  const record = msg[1] ? undefined : (msg[2] as ErrorRecord | undefined)
+  const asPlain = (): number => encodeResult([msg[0], false, plainRecord(record!), msg[3]], limit, true)
   let n: number
   try {
     n = encode(msg, 'result')
   } catch (error) {
+    if (record?.isError && !plain) return asPlain()
     return unsendable(msg, error instanceof Error ? error.message : String(error))
   }
   if (n <= limit) return n
+  if (record?.isError && !plain) return asPlain()
   return unsendable(msg, `it is ${n} bytes encoded, over the ${limit} a result of a process pool's worker may have (a thread pool's has no such limit)`)
 }
 

@@ -39,6 +39,18 @@ export const LOADED_WORD = 1
 export const KILL_PENDING = 2
 export const UNSET = -0x80000000
 
+/** Errors of a system out of something for the moment (fds, memory, threads), not of the code. */
+const SHORTAGE = new Set(['ERR_WORKER_INIT_FAILED', 'EMFILE', 'ENFILE', 'EAGAIN', 'ENOMEM'])
+
+/**
+ * A thread that failed before its first module had loaded for want of fds (Node could not make
+ * its channels, or open that module) never started: it gets no pid, as a spawn that failed, so
+ * that a pool tries it again later instead of blaming an initializer (pool/dispatch.ts reap).
+ */
+export function markNeverStarted(i32: Int32Array, error: { code?: unknown } | undefined): void {
+  if (SHORTAGE.has(String(error?.code)) && Atomics.load(i32, LOAD) !== LOADED_WORD) Atomics.store(i32, PID, 0)
+}
+
 /**
  * Marks a process stopped with `code` and wakes whoever waits on it: join() on STATE, a pid
  * reader on PID (the worker may never have started), and an owner that waits on several
@@ -170,6 +182,9 @@ export function markWatchedStopped(m: WatchMessage, liveness: SharedArrayBuffer)
   const i32 = new Int32Array(m.sab)
   markEnded(m.threadId, liveness)
   const code = Atomics.load(i32, OWN_CODE)
+  // Its first module never ran (it set no exit code, nor said it loaded): Node could not open it or
+  // make the thread (EMFILE). Its starter's 'error' event may come after this: it is said here.
+  if (code === UNSET && Atomics.load(i32, LOAD) === LOADING) Atomics.store(i32, PID, 0)
   markStopped(i32, code === UNSET ? 1 : code, m.exitNotify)
 }
 

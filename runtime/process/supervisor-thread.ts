@@ -7,7 +7,7 @@ import { installLivenessTable, markEnded } from '../core/liveness.js'
 import { relay } from '../ipc/stream-relay.js'
 import { releaseClientKey } from '../ipc/gone.js'
 import { DATA_IN_FD, DATA_OUT_FD } from './spawn-fds.js'
-import { CUT, LOAD_GRACE_MS, LOADED, markStopped, markWatchedStopped, PID, printProcessError, unknownMessage, type ConnectMessage, type ExitedMessage, type ProcessData, type SpawnMessage, type SupervisorData, type ToSupervisor, type WatchMessage } from './supervisor-protocol.js'
+import { CUT, LOAD_GRACE_MS, LOADED, markNeverStarted, markStopped, markWatchedStopped, PID, printProcessError, unknownMessage, type ConnectMessage, type ExitedMessage, type ProcessData, type SpawnMessage, type SupervisorData, type ToSupervisor, type WatchMessage } from './supervisor-protocol.js'
 import { createWorker } from '../core/exec-argv.js'
 import { closedBeforeLoad, heldMessages, ownFlags, startProcess, takeEarly } from './start-process.js'
 import type { ChildProcess } from 'node:child_process'
@@ -102,9 +102,10 @@ function spawn(m: SpawnMessage): void {
   })
   Atomics.store(i32, PID, worker.threadId)
   Atomics.notify(i32, PID)
-  worker.on('error', (error: Error) => {
+  worker.on('error', (error: Error & { code?: string }) => {
     // Python prints the child's traceback, prefixed with "Process <name>:", and exits with 1.
     printProcessError(m.data.name, error)
+    markNeverStarted(i32, error)
   })
   const threadId = worker.threadId
   worker.on('exit', (code) => {
