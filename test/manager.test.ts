@@ -1370,6 +1370,57 @@ test("an object held through a proxy of a class that a reader has not loaded is 
   t.regex(String(out.seen), /no object \d+ on this manager/, 'the counter was freed')
 })
 
+test("an object a call's answer handed to a client that ended before it took the answer up is freed once its other holders let go (the answer's reference waited for the client's OP_ADOPT for ever: a pipe made by a child killed at once stayed)", async (t) => {
+  // Found by an outside attack. A thread asks for a queue kept in a dict and never reads the
+  // answer (its event loop is held), then is terminated; the queue is then dropped everywhere else.
+  const { status, stdout, stderr } = await runNode(`
+    import { AioEvent, AioManager, AioProcess } from ${ENTRY}
+    import { CORE, ProxyCore } from 'aioprocessing/extend'
+    const m = new AioManager()
+    m.start()
+    const d = m.dict()
+    let q = m.Queue()
+    d.set('q', q)
+    const state = { ...q[CORE].state }
+    q = undefined
+    const asked = new AioEvent()
+    const child = new AioProcess({
+      target: async (d, asked) => {
+        await d.coro_get('warm') // its awaitable socket is open
+        void d.coro_get('q')
+        // Turns of microtasks (no I/O between them): the request is written, its answer never read.
+        let turns = 0
+        const hold = () => {
+          if (++turns < 100) return queueMicrotask(hold)
+          asked.set()
+          for (;;);
+        }
+        await new Promise(() => queueMicrotask(hold)) // the target does not return: its thread would end
+      },
+      args: [d, asked],
+    })
+    child.start()
+    const wasAsked = await asked.coro_wait(60_000)
+    d.get('warm') // a round trip after the child's request: the server has answered it
+    child.terminate()
+    await child.coro_join(60_000)
+    d.delete('q')
+    // A core that counts no reference asks whether the queue is still there, until it is not.
+    const probe = () => { try { return new ProxyCore(state).call('qsize', []) } catch (e) { return e.message } }
+    let seen
+    for (const end = Date.now() + 20_000; Date.now() < end; ) {
+      globalThis.gc()
+      await new Promise((r) => setTimeout(r, 200))
+      if (typeof (seen = probe()) === 'string') break
+    }
+    m.shutdown()
+    console.log(JSON.stringify({ wasAsked, seen }))`, { ...process.env, NODE_OPTIONS: '--expose-gc' })
+  t.is(status, 0, stderr)
+  const out = JSON.parse(stdout.trim().split('\n').pop()!)
+  t.true(out.wasAsked)
+  t.regex(String(out.seen), /no object \d+ on this manager/, 'the queue was freed')
+})
+
 test("a manager dict's KeyError comes back as the server threw it: a RangeError named KeyError (it came back as a plain Error)", (t) => {
   const d = manager(t).dict<string, number>()
   const e = t.throws(() => d.getitem('missing'))

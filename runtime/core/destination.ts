@@ -17,7 +17,7 @@ export interface KeyServer {
 }
 
 /** The reduction under way: its destination, and what it noted (made on first use: a pool makes one per task, most with no proxy). */
-let reducing: { key: string; servers?: Map<string, KeyServer>; counted?: CountedRef[] } | undefined
+let reducing: { key: string; only?: string; servers?: Map<string, KeyServer>; counted?: CountedRef[] } | undefined
 const NONE: never[] = []
 
 /**
@@ -51,10 +51,12 @@ export function releaseCounted(refs: readonly CountedRef[] | undefined): void {
 /**
  * Runs `reduce` (a reduction of a process's arguments) with every proxy it sends counted for client
  * `key`; returns its value and the servers those proxies are of (given to `failed` if it throws).
+ * With `only`, just the proxies of that server: a server's answer to a client, whose key is its
+ * key with that server alone (a thread has one key per server but in its process's first thread).
  */
-export function reduceFor<T>(key: string, reduce: () => T, failed?: (servers: KeyServer[]) => void): { value: T; servers: KeyServer[]; counted: CountedRef[] } {
+export function reduceFor<T>(key: string, reduce: () => T, failed?: (servers: KeyServer[]) => void, only?: KeyServer): { value: T; servers: KeyServer[]; counted: CountedRef[] } {
   const outer = reducing
-  const mine: NonNullable<typeof reducing> = (reducing = { key })
+  const mine: NonNullable<typeof reducing> = (reducing = { key, ...(only ? { only: serverText(only) } : {}) })
   const servers = (): KeyServer[] => (mine.servers ? [...mine.servers.values()] : NONE)
   try {
     const value = reduce()
@@ -77,7 +79,8 @@ export function noteCounted(ref: CountedRef): void {
 /** The client key the proxy being reduced now goes to, noting its server; undefined when unknown. */
 export function destinationOf(server: KeyServer): string | undefined {
   if (!reducing) return undefined
-  const at = `${typeof server.address === 'string' ? server.address : server.address.join(':')} ${server.authkey ?? ''}`
+  const at = serverText(server)
+  if (reducing.only !== undefined && at !== reducing.only) return undefined
   reducing.servers ??= new Map()
   if (!reducing.servers.has(at)) reducing.servers.set(at, { address: server.address, authkey: server.authkey })
   return reducing.key
@@ -92,4 +95,9 @@ export function setOwnClientKey(key: string | undefined): void {
 
 export function ownClientKey(): string | undefined {
   return own
+}
+
+/** A server as one string: its address and authkey. */
+function serverText(server: KeyServer): string {
+  return `${typeof server.address === 'string' ? server.address : server.address.join(':')} ${server.authkey ?? ''}`
 }

@@ -25,6 +25,7 @@ import { FramedSocket, readNow, watchFor } from '../ipc/framed-socket.js'
 import { MAX_MESSAGE_BYTES, framed, messageReader } from '../ipc/framing.js'
 import type { Connection } from '../ipc/connection.js'
 import { errorRecord, plainRecord, type ErrorRecord } from '../core/remote-error.js'
+import { reduceFor, type KeyServer } from '../core/destination.js'
 import { compileFunction, loadFunction, type FunctionRef } from '../core/source.js'
 import { helpersFor } from '../core/compiler-helpers.js'
 import { NotImplementedError, OSError, ValueError } from '../core/errors.js'
@@ -150,9 +151,16 @@ class ClientConn {
   /** Requests received that are answered: a watch for the next request ends when it moves. */
   received = 0
 
+  /** `server`: the server's address and authkey, as its proxies carry them (send). */
+  constructor(private readonly server: KeyServer) {}
+
   send(msg: Answer): void {
     if (this.closed) return
-    const n = encode(msg, 'result')
+    // The proxies of this server's objects in an answer are counted for this client
+    // (core/destination.ts), which owns them at once: one that dies before it has taken them up
+    // releases them with its connections. As references waiting for the client's OP_ADOPT, they
+    // stayed for ever (a pipe's ends, its maker killed right after AioPipe()).
+    const n = this.key === undefined ? encode(msg, 'result') : reduceFor(this.key, () => encode(msg, 'result'), undefined, this.server).value
     // The client takes a longer frame for a broken connection, and every call on it fails: this
     // one fails alone (the caller's send has the same limit, proxy.ts).
     if (n > MAX_MESSAGE_BYTES) throw new ValueError(`it encodes to ${n} bytes, over the ${MAX_MESSAGE_BYTES}-byte limit of a frame (pass large data through a queue or a pipe in parts)`)
@@ -219,9 +227,14 @@ export class Server implements PyHost {
     if (bound && typeof bound === 'object') this.address = [(this.options.address as [string, number])[0], bound.port]
   }
 
+  /** This server as its proxies name it. */
+  private own(): KeyServer {
+    return { address: this.address, authkey: this.options.authkey }
+  }
+
   /** Runs the handshake (when there is an authkey), then serves the client's requests. */
   private accept(socket: net.Socket): void {
-    const client = new ClientConn()
+    const client = new ClientConn(this.own())
     // A wrong authkey, a broken handshake or a bad frame ends that connection (FramedSocket reads
     // nothing more it sent), and the server goes on.
     const channel = new FramedSocket(socket, {
@@ -794,7 +807,7 @@ export class Server implements PyHost {
     const output = new net.Socket({ fd: writeFd, readable: false, writable: true })
     input.unref()
     output.unref()
-    const lane = new ClientConn()
+    const lane = new ClientConn(this.own())
     lane.owner = parent.owner
     lane.key = parent.key
     parent.owner.connections++

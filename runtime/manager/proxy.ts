@@ -69,7 +69,7 @@ class Channel {
   private pumped: Connection | undefined
   private blockingCalls = 0
   /** The client this thread is to its servers: the key its starter counted its arguments' proxies for, if it was given one (core/destination.ts). */
-  private readonly key = ownClientKey() ?? newClientKey()
+  readonly key = ownClientKey() ?? newClientKey()
   private nextId = 1
   private readonly pending = new Map<number, Pending>()
   private socket: Promise<FramedSocket> | undefined
@@ -504,7 +504,8 @@ export class ProxyCore {
     const core = ProxyCore.counted(state)
     const channel = channelTo(state.address, state.authkey)
     if (to === REBUILDER) channel.increfFor(state.id)
-    else if (to === undefined || to !== ownClientKey()) channel.reference(OP_ADOPT, state.id)
+    // Counted for this thread already: by its starter (its args), or by the server (a call's answer).
+    else if (to === undefined || (to !== ownClientKey() && to !== channel.key)) channel.reference(OP_ADOPT, state.id)
     return core
   }
 
