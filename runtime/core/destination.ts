@@ -51,12 +51,13 @@ export function releaseCounted(refs: readonly CountedRef[] | undefined): void {
 /**
  * Runs `reduce` (a reduction of a process's arguments) with every proxy it sends counted for client
  * `key`; returns its value and the servers those proxies are of (given to `failed` if it throws).
- * With `only`, just the proxies of that server: a server's answer to a client, whose key is its
- * key with that server alone (a thread has one key per server but in its process's first thread).
+ * With `only` (a serverText), just the proxies of that server: a server's answer to a client, whose
+ * key is its key with that server alone (a thread has one key per server but in its process's
+ * first thread).
  */
-export function reduceFor<T>(key: string, reduce: () => T, failed?: (servers: KeyServer[]) => void, only?: KeyServer): { value: T; servers: KeyServer[]; counted: CountedRef[] } {
+export function reduceFor<T>(key: string, reduce: () => T, failed?: (servers: KeyServer[]) => void, only?: string): { value: T; servers: KeyServer[]; counted: CountedRef[] } {
   const outer = reducing
-  const mine: NonNullable<typeof reducing> = (reducing = { key, ...(only ? { only: serverText(only) } : {}) })
+  const mine: NonNullable<typeof reducing> = (reducing = only === undefined ? { key } : { key, only })
   const servers = (): KeyServer[] => (mine.servers ? [...mine.servers.values()] : NONE)
   try {
     const value = reduce()
@@ -98,6 +99,6 @@ export function ownClientKey(): string | undefined {
 }
 
 /** A server as one string: its address and authkey. */
-function serverText(server: KeyServer): string {
+export function serverText(server: KeyServer): string {
   return `${typeof server.address === 'string' ? server.address : server.address.join(':')} ${server.authkey ?? ''}`
 }

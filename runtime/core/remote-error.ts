@@ -47,7 +47,7 @@ export function errorRecord(e: unknown, budget = { errors: ERRORS_MAX }, path: u
   for (const k of safely(() => Object.keys(err), [] as string[])) {
     if (OWN.has(k) || (aggregate && k === 'errors')) continue
     const v = safely(() => (err as unknown as Record<string, unknown>)[k], undefined)
-    if (v === null || ['string', 'number', 'boolean'].includes(typeof v) || (typeof v === 'object' && travels(v))) props[k] = v
+    if (plain(v) || (typeof v === 'object' && v !== null && travels(v))) props[k] = v
   }
   // An AggregateError's errors, each once per path (one that lists itself is left out there), to a depth and a count.
   let errors: ErrorRecord[] | undefined
@@ -76,8 +76,13 @@ export function errorRecord(e: unknown, budget = { errors: ERRORS_MAX }, path: u
  * so large that the answer is over a frame's limit).
  */
 export function plainRecord(r: ErrorRecord): ErrorRecord {
-  const props = Object.fromEntries(Object.entries(r.props ?? {}).filter(([, v]) => v === null || ['number', 'boolean'].includes(typeof v) || (typeof v === 'string' && v.length <= PLAIN_STRING_MAX)))
+  const props = Object.fromEntries(Object.entries(r.props ?? {}).filter(([, v]) => plain(v) && !(typeof v === 'string' && v.length > PLAIN_STRING_MAX)))
   return { ...r, props, ...(r.errors ? { errors: r.errors.map(plainRecord) } : {}) }
+}
+
+/** A field that travels as it is: null, a string, a number, a boolean. */
+function plain(v: unknown): boolean {
+  return v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean'
 }
 
 /**

@@ -25,7 +25,7 @@ import { FramedSocket, readNow, watchFor } from '../ipc/framed-socket.js'
 import { MAX_MESSAGE_BYTES, framed, messageReader } from '../ipc/framing.js'
 import type { Connection } from '../ipc/connection.js'
 import { errorRecord, plainRecord, type ErrorRecord } from '../core/remote-error.js'
-import { reduceFor, type KeyServer } from '../core/destination.js'
+import { reduceFor, serverText } from '../core/destination.js'
 import { compileFunction, loadFunction, type FunctionRef } from '../core/source.js'
 import { helpersFor } from '../core/compiler-helpers.js'
 import { NotImplementedError, OSError, ValueError } from '../core/errors.js'
@@ -151,8 +151,8 @@ class ClientConn {
   /** Requests received that are answered: a watch for the next request ends when it moves. */
   received = 0
 
-  /** `server`: the server's address and authkey, as its proxies carry them (send). */
-  constructor(private readonly server: KeyServer) {}
+  /** `server`: the server's address and authkey as one string (core/destination.ts serverText), as its proxies carry them (send). */
+  constructor(private readonly server: string) {}
 
   send(msg: Answer): void {
     if (this.closed) return
@@ -228,8 +228,8 @@ export class Server implements PyHost {
   }
 
   /** This server as its proxies name it. */
-  private own(): KeyServer {
-    return { address: this.address, authkey: this.options.authkey }
+  private own(): string {
+    return serverText({ address: this.address, authkey: this.options.authkey })
   }
 
   /** Runs the handshake (when there is an authkey), then serves the client's requests. */

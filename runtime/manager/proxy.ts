@@ -504,8 +504,9 @@ export class ProxyCore {
     const core = ProxyCore.counted(state)
     const channel = channelTo(state.address, state.authkey)
     if (to === REBUILDER) channel.increfFor(state.id)
-    // Counted for this thread already: by its starter (its args), or by the server (a call's answer).
-    else if (to === undefined || (to !== ownClientKey() && to !== channel.key)) channel.reference(OP_ADOPT, state.id)
+    // Counted for this thread already: by its starter (its args: the channel's key is then the
+    // one it was given, ownClientKey), or by the server (a call's answer).
+    else if (to !== channel.key) channel.reference(OP_ADOPT, state.id)
     return core
   }
 
