@@ -36,7 +36,7 @@ import { pathToFileURL } from 'node:url'
 import { createWorker } from '../core/exec-argv.js'
 import { libraryFile } from '../core/library-file.js'
 import { JOIN_CHILDREN, atProcessEnd } from '../core/process-end.js'
-import { EXITCODE, INITIAL, KILL_PENDING, LOAD, LOAD_GRACE_MS, LOADED, LOADED_WORD, LOADING, markStopped, markWatchedStopped, OWN_CODE, PID, printProcessError, PROCESS_WORDS, STARTED, STATE, STOPPED, unknownMessage, UNSET, type FromSupervisor, type ProcessData, type SupervisorData, type ToSupervisor, type WatchMessage } from './supervisor-protocol.js'
+import { EXITCODE, INITIAL, KILL_PENDING, LOAD, LOAD_GRACE_MS, LOADED, LOADED_WORD, LOADING, markNeverStarted, markStopped, markWatchedStopped, OWN_CODE, PID, printProcessError, PROCESS_WORDS, STARTED, STATE, STOPPED, unknownMessage, UNSET, type FromSupervisor, type ProcessData, type SupervisorData, type ToSupervisor, type WatchMessage } from './supervisor-protocol.js'
 
 export type { ProcessData } from './supervisor-protocol.js'
 
@@ -333,6 +333,9 @@ export class ProcessCore implements Waiter {
     // Node's own about the thread (out of memory under resourceLimits) only this thread hears.
     worker.on('error', (error: Error & { code?: string }) => {
       if (error?.code?.startsWith('ERR_WORKER')) printProcessError(this.name, error)
+      // Never started for want of fds: no pid (supervisor-protocol.ts; the supervisor says so too
+      // when it marks the end, which this event may come after, but not always before).
+      markNeverStarted(this.i32, error)
     })
     // Its supervisor boots a little after the first worker is up, not beside the workers on the
     // same cores, nor in the way of their first tasks; at once when one ends (the supervisor alone
