@@ -624,32 +624,3 @@ test('hostile errors from a task come back as errors and break nothing, in both 
     t.deepEqual(p.pids, [before], `${context}: the worker was replaced`)
   }
 })
-
-test('a thread pool out of fds for a while goes on, as a process pool does: its live workers run the tasks and it starts workers again once fds are back (threads that could not load their first module counted as a failing initializer, and broke the pool for good)', async (t) => {
-  // Found by an outside attack on this session's fix, which covered processes only.
-  const r = await runNodeUnderFdLimit(`
-    import { AioPool } from ${ENTRY}
-    import { openSync, closeSync } from 'node:fs'
-    const pool = new AioPool({ processes: 3 })
-    const outcome = (p) => p.then((v) => 'ok ' + JSON.stringify(v), (e) => e.name + ': ' + e.message)
-    const until = async (check) => { for (let i = 0; i < 3000 && !check(); i++) await new Promise((r) => setTimeout(r, 10)); return check() }
-    await pool.coro_map((x) => x, [1, 2, 3, 4, 5, 6], 1)
-    const held = []
-    try { for (;;) held.push(openSync('/dev/null', 'r')) } catch {}
-    // Three workers end one after another, and their replacements find no fd.
-    const ended = []
-    for (let i = 0; i < 3; i++) ended.push(await outcome(pool.coro_apply(() => process.exit(3))))
-    const whileOut = await outcome(pool.coro_map((x) => x * 2, [1, 2, 3, 4], 1))
-    for (const fd of held) closeSync(fd)
-    const fdsBack = await outcome(pool.coro_map((x) => x * 2, [5, 6, 7], 1))
-    const refilled = await until(() => pool.pids.filter((p) => typeof p === 'number').length === 3)
-    console.log(JSON.stringify({ ended, whileOut, fdsBack, refilled }))
-    pool.terminate()`)
-  t.is(r.status, 0, r.stderr)
-  const got = JSON.parse(r.stdout.trim().split('\n').pop()!)
-  // A task that ends its worker fails with WorkerLostError; once no worker is left, with the reason none could be started.
-  t.true(got.ended.every((e: string) => e.startsWith('WorkerLostError') || /^ProcessError: .*could not be started.*tries again/.test(e)), got.ended.join('; '))
-  t.true(got.whileOut === 'ok [2,4,6,8]' || /^ProcessError: .*could not be started.*tries again/.test(got.whileOut), got.whileOut)
-  t.is(got.fdsBack, 'ok [10,12,14]', 'the pool started workers again')
-  t.true(got.refilled, 'all three workers are back')
-})
