@@ -624,3 +624,66 @@ test('hostile errors from a task come back as errors and break nothing, in both 
     t.deepEqual(p.pids, [before], `${context}: the worker was replaced`)
   }
 })
+
+
+test('a thread pool out of fds for a while goes on, as a process pool does: its live workers run the tasks and it starts workers again once fds are back (threads that could not load their first module counted as a failing initializer, and broke the pool for good)', async (t) => {
+  // Found by an outside attack on this session's fix, which covered processes only.
+  const r = await runNodeUnderFdLimit(`
+    import { AioPool } from ${ENTRY}
+    import { openSync, closeSync } from 'node:fs'
+    const pool = new AioPool({ processes: 3 })
+    const outcome = (p) => p.then((v) => 'ok ' + JSON.stringify(v), (e) => e.name + ': ' + e.message)
+    const until = async (check) => { for (let i = 0; i < 3000 && !check(); i++) await new Promise((r) => setTimeout(r, 10)); return check() }
+    await pool.coro_map((x) => x, [1, 2, 3, 4, 5, 6], 1)
+    const held = []
+    try { for (;;) held.push(openSync('/dev/null', 'r')) } catch {}
+    // Three workers end one after another, and their replacements find no fd.
+    const ended = []
+    for (let i = 0; i < 3; i++) ended.push(await outcome(pool.coro_apply(() => process.exit(3))))
+    const whileOut = await outcome(pool.coro_map((x) => x * 2, [1, 2, 3, 4], 1))
+    for (const fd of held) closeSync(fd)
+    const fdsBack = await outcome(pool.coro_map((x) => x * 2, [5, 6, 7], 1))
+    const refilled = await until(() => pool.pids.filter((p) => typeof p === 'number').length === 3)
+    console.log(JSON.stringify({ ended, whileOut, fdsBack, refilled }))
+    pool.terminate()`)
+  t.is(r.status, 0, r.stderr)
+  const got = JSON.parse(r.stdout.trim().split('\n').pop()!)
+  // A task that ends its worker fails with WorkerLostError; once no worker is left, with the reason none could be started.
+  t.true(got.ended.every((e: string) => e.startsWith('WorkerLostError') || /^ProcessError: .*could not be started.*tries again/.test(e)), got.ended.join('; '))
+  t.true(got.whileOut === 'ok [2,4,6,8]' || /^ProcessError: .*could not be started.*tries again/.test(got.whileOut), got.whileOut)
+  t.is(got.fdsBack, 'ok [10,12,14]', 'the pool started workers again')
+  t.true(got.refilled, 'all three workers are back')
+})
+
+test('a thread pool whose process supervisor cannot start for want of fds goes on: the workers it takes along, still in their initializer, are replaced and not counted against it, and the pool works again once fds are back', async (t) => {
+  // The supervisor starts a second after the first worker loaded (the test's delay), finds no
+  // fd and fails. It took its workers along, and those still loading or in their initializer
+  // counted as a failing initializer: three broke the pool for good.
+  const r = await runNodeUnderFdLimit(`
+    import { AioPool, AioEvent, AioSemaphore } from ${ENTRY}
+    import { openSync, closeSync } from 'node:fs'
+    const outcome = (p) => p.then((v) => 'ok ' + JSON.stringify(v), (e) => e.name + ': ' + e.message)
+    const until = async (check) => { for (let i = 0; i < 3000 && !check(); i++) await new Promise((r) => setTimeout(r, 10)); return check() }
+    const inInit = new AioSemaphore(0)
+    const go = new AioEvent()
+    const pool = new AioPool({ processes: 3, initializer: async (inInit, go) => { inInit.release(); await go.coro_wait() }, initargs: [inInit, go] })
+    for (let i = 0; i < 3; i++) await inInit.coro_acquire()
+    const before = JSON.stringify(pool.pids)
+    const held = []
+    try { for (;;) held.push(openSync('/dev/null', 'r')) } catch {}
+    const changed = await until(() => JSON.stringify(pool.pids) !== before)
+    const whileOut = await outcome(pool.coro_map((x) => x * 2, [1, 2, 3], 1))
+    for (const fd of held) closeSync(fd)
+    go.set()
+    const fdsBack = await outcome(pool.coro_map((x) => x * 2, [5, 6, 7], 1))
+    const refilled = await until(() => pool.pids.filter((p) => typeof p === 'number').length === 3)
+    console.log(JSON.stringify({ changed, whileOut, fdsBack, refilled }))
+    pool.terminate()`, 256, { ...process.env, AIOPROCESSING_TEST_SUPERVISOR_DELAY_MS: '1000' })
+  t.is(r.status, 0, r.stderr)
+  const got = JSON.parse(r.stdout.trim().split('\n').pop()!)
+  t.true(got.changed, 'the supervisor failed and its workers went with it')
+  t.regex(r.stderr, /the process supervisor failed: .*EMFILE/)
+  t.true(got.whileOut === 'ok [2,4,6]' || /^ProcessError: .*could not be started.*tries again/.test(got.whileOut), got.whileOut)
+  t.is(got.fdsBack, 'ok [10,12,14]', 'the pool started workers again')
+  t.true(got.refilled, 'all three workers are back')
+})

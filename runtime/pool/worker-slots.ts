@@ -123,8 +123,10 @@ export class WorkerSlot {
    * not its own fault: a native crash or an abort (out of memory under --max-old-space-size) ends
    * it with one of OWN_FAULT_SIGNALS. (SIGINT and SIGHUP were taken for its initializer's doing:
    * a few sent to a pool's starting workers, by a script or a supervisor, broke the pool for good.)
+   * So did a thread whose process supervisor failed to start (EMFILE) and took it along.
    */
   killedFromOutside(): boolean {
+    if (this.proc.lostWithSupervisor) return true
     const code = this.proc.exitcode
     return this.proc.startMethod === 'spawn' && code !== null && code < 0 && !OWN_FAULT_SIGNALS.has(-code)
   }
@@ -158,6 +160,7 @@ export class WorkerSlot {
       this.broken ? `the pool killed it: ${this.broken}` :
       cut === BROKE_FRAMING ? 'killed: it wrote into its results socket something that is not a result, bytes of its own code perhaps' :
       cut === STOPPED_READING ? 'killed: it stopped reading its tasks (its code closed their socket, perhaps)' :
+      this.proc.lostWithSupervisor ? 'its process supervisor failed (its error is printed above: EMFILE, for one), and ended it' :
       code === 1 ? 'it crashed or ran out of memory (exitcode 1)' :
       code === 13 ? 'the task awaited a promise that could never settle: nothing was left to keep the worker alive (exitcode 13)' :
       code === -9 ? 'it was killed (SIGKILL; the system kills a process that runs out of memory so)' :

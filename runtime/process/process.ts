@@ -94,9 +94,10 @@ let nextId = 1
 const live = new Map<number, ProcessCore>()
 /**
  * How long after the first direct worker has loaded its supervisor starts. Until then a feeder
- * request of the workers (a put into a full queue) waits for it.
+ * request of the workers (a put into a full queue) waits for it. The tests set it longer to start
+ * a supervisor when they choose (AIOPROCESSING_TEST_SUPERVISOR_DELAY_MS).
  */
-const SUPERVISOR_DELAY_MS = 50
+const SUPERVISOR_DELAY_MS = Number(process.env.AIOPROCESSING_TEST_SUPERVISOR_DELAY_MS) || 50
 /** Direct workers' watch requests, until the supervisor exists. */
 const unwatched: WatchMessage[] = []
 const bootstrapUrl = new URL('./bootstrap.js', import.meta.url)
@@ -368,11 +369,23 @@ export class ProcessCore implements Waiter {
     return this.resourceLimits === undefined && this.untrackedFds !== true
   }
 
+  /**
+   * Set when this process ended because its supervisor did (supervisorLost): nothing of its own
+   * was to blame. A pool replaces such a worker without counting it against its initializer.
+   */
+  lostWithSupervisor = false
+
   /** The supervisor ended (it failed): this process ended with it, with exitcode 1. */
   supervisorLost(): void {
     if (Atomics.load(this.i32, STATE) !== STARTED) return
-    // A direct worker is this thread's: it would run on unwatched.
-    void this.worker?.terminate()
+    this.lostWithSupervisor = true
+    if (this.worker) {
+      // A direct worker is this thread's: it would run on unwatched. One still loading never
+      // started, as far as anyone can tell: a supervisor fails to start for want of fds (EMFILE),
+      // and the same shortage would have stopped the worker (see markNeverStarted).
+      if (Atomics.load(this.i32, LOAD) !== LOADED_WORD) Atomics.store(this.i32, PID, 0)
+      void this.worker.terminate()
+    }
     markStopped(this.i32, 1, this.exitNotify)
   }
 
