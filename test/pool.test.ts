@@ -339,3 +339,18 @@ test("a pool's worker, thread or process, runs its loop without importing a modu
     t.false(loads.some((u) => /\/dist\/lib\/pool-(process-)?worker\.js$/.test(u)), loads.join('\n'))
   }
 })
+
+test("a thread's first pool whose workers' data cannot be made throws at once and leaves no thread behind: the process ends (its threads, made before the data, kept it alive)", async (t) => {
+  // A first pool makes its threads before anything else (process.ts threadsAhead); they wait for
+  // their data, and one whose data could not be made waited for ever, ref'd.
+  const r = await runNode(`
+    import { AioPool } from ${ENTRY}
+    for (const initargs of [[Symbol('x')], [1, () => 2]]) {
+      try { new AioPool({ processes: 3, initializer: () => {}, initargs }) } catch (e) { console.log(e.name) }
+    }
+    const p = new AioPool({ processes: 2 })
+    console.log(await p.coro_apply((x) => x + 1, [1]))
+    p.terminate()`, process.env, [], LONG)
+  t.is(r.status, 0, `the process did not end by itself: ${r.stderr}`)
+  t.deepEqual(r.stdout.trim().split('\n'), ['TypeError', 'TypeError', '2'])
+})

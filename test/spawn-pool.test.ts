@@ -672,9 +672,10 @@ test('a thread pool whose process supervisor cannot start for want of fds goes o
     const held = []
     try { for (;;) held.push(openSync('/dev/null', 'r')) } catch {}
     const changed = await until(() => JSON.stringify(pool.pids) !== before)
+    // A replacement that found fds (those its predecessors freed) must not wait in its initializer for ever.
+    go.set()
     const whileOut = await outcome(pool.coro_map((x) => x * 2, [1, 2, 3], 1))
     for (const fd of held) closeSync(fd)
-    go.set()
     const fdsBack = await outcome(pool.coro_map((x) => x * 2, [5, 6, 7], 1))
     const refilled = await until(() => pool.pids.filter((p) => typeof p === 'number').length === 3)
     console.log(JSON.stringify({ changed, whileOut, fdsBack, refilled }))

@@ -18,7 +18,7 @@
 // after that one go back to the front of the queue for the replacement worker.
 
 import { availableParallelism } from 'node:os'
-import { targetOf, type Target } from '../process/process.js'
+import { supervisorWorker, targetOf, threadsAhead, type Target } from '../process/process.js'
 import { PENDING, type Pending, type Waiter } from '../core/wait.js'
 import { wrapCore } from '../core/transfer.js'
 import { ValueError } from '../core/errors.js'
@@ -87,25 +87,25 @@ export class PoolCore implements Waiter {
     }
     this.processes = n
     this.preload = preload
-    const settings = {
-      events: new SharedArrayBuffer(POOL_WORDS * 4),
-      initializer: initializer ? targetOf(initializer, 'initializer', preload) : null,
-      initargs,
-      maxtasks: maxtasksperchild ?? 0,
-      resourceLimits,
-      preload,
-      startMethod,
-    } as const
-    this.dispatcher = new Dispatcher(settings, n, this.fnRefs)
-    this.i32 = this.dispatcher.events
+    const initTarget = initializer ? targetOf(initializer, 'initializer', preload) : null
+    // What boots longest starts first, and the rest is done while it boots: a first pool's
+    // threads, or the supervisor thread that starts a process pool's processes (~25 ms).
+    const ahead = startMethod === 'thread' ? threadsAhead(n, resourceLimits) : []
+    if (startMethod === 'spawn') supervisorWorker()
+    let dispatcher: Dispatcher | undefined
     try {
-      this.dispatcher.slots.fill(n)
-      this.dispatcher.watchIdle()
+      const settings = { events: new SharedArrayBuffer(POOL_WORDS * 4), initializer: initTarget, initargs, maxtasks: maxtasksperchild ?? 0, resourceLimits, preload, startMethod } as const
+      dispatcher = new Dispatcher(settings, n, this.fnRefs)
+      dispatcher.slots.fill(n, [...ahead])
+      dispatcher.watchIdle()
     } catch (error) {
       // Python terminates the workers already started (none are leaked).
-      for (const w of this.dispatcher.slots.list) w.proc.kill()
+      for (const w of dispatcher?.slots.list ?? []) w.proc.kill()
+      for (const w of ahead) void w.terminate()
       throw error
     }
+    this.dispatcher = dispatcher
+    this.i32 = dispatcher.events
   }
 
   private checkRunning(): void {

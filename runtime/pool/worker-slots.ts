@@ -10,7 +10,7 @@ import { GetState } from '../ipc/ring.js'
 import { WorkerLostError } from '../core/errors.js'
 import { CURRENT, LOW_WATER, POOL_PROCESS_WORKER_TARGET, POOL_WORKER_TARGET, READY, WORKER_WORDS, type ProcessWorkerArgs, type WorkerArgs } from './pool-protocol.js'
 import type { Task } from './results.js'
-import type { ResourceLimits } from 'node:worker_threads'
+import type { ResourceLimits, Worker } from 'node:worker_threads'
 import { constants } from 'node:os'
 
 /** The signals a process gets from its own fault (a native crash, an abort), by number. */
@@ -52,7 +52,7 @@ export class WorkerSlot {
   /** Why the pool killed it: it broke the pool's protocol (dispatch.ts breakWorker). */
   broken: string | undefined
 
-  constructor(settings: WorkerSettings, n: number) {
+  constructor(settings: WorkerSettings, n: number, ahead?: Worker) {
     const [mine, theirs] = ConnectionCore.pipe(true, PIPE_CAPACITY)
     this.conn = mine
     this.recv = mine.recvBegin()
@@ -83,6 +83,7 @@ export class WorkerSlot {
         lazyRegistry: true,
         // The first pool of a thread need not wait for its supervisor to boot (process.ts).
         direct: true,
+        ahead,
       })
     }
     this.proc.start()
@@ -188,8 +189,9 @@ export class WorkerSlots {
   }
 
   /** Starts workers until there are `n`. */
-  fill(n: number): void {
-    while (this.list.length < n) this.list.push(new WorkerSlot(this.settings, ++this.started))
+  /** Starts workers until there are `n`, on the threads made `ahead` first (process.ts threadsAhead). */
+  fill(n: number, ahead: Worker[] = []): void {
+    while (this.list.length < n) this.list.push(new WorkerSlot(this.settings, ++this.started, ahead.shift()))
   }
 
   /**

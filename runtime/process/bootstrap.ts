@@ -12,7 +12,7 @@ import { installFeederPort } from '../ipc/feeder-client.js'
 import { setOwnClientKey } from '../core/destination.js'
 import { setThreadBroker } from '../core/thread-broker.js'
 import { finishProcess } from '../core/process-end.js'
-import { parentPort, threadId } from 'node:worker_threads'
+import { parentPort, receiveMessageOnPort, threadId } from 'node:worker_threads'
 
 // The library's classes (the modules the parent named), so that shared objects arriving later
 // (in queue items) can be rebuilt. A spare loads those its supervisor knew of while it waits.
@@ -34,7 +34,10 @@ for (const [stream, fd] of [[process.stdout, 1], [process.stderr, 2]] as const) 
 
 // A spare (see supervisor-thread.ts) has loaded everything above and waits for its process.
 if (registry) await registry
-const data: ProcessData = workerData?.spare ? await new Promise((resolve) => parentPort!.once('message', resolve)) : workerData
+// So does a thread made ahead of its data (process.ts threadsAhead), whose data came long before it booted.
+const data: ProcessData = workerData?.spare || workerData?.ahead
+  ? (receiveMessageOnPort(parentPort!)?.message ?? (await new Promise((resolve) => parentPort!.once('message', resolve))))
+  : workerData
 // A direct thread (process.ts) tells its supervisor its exit code, which it cannot see otherwise.
 const state = data.state ? new Int32Array(data.state) : undefined
 // Node ends a thread whose top-level await can never settle with 13, but tells its 'exit'

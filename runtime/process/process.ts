@@ -84,6 +84,8 @@ export interface ProcessOptions<A extends unknown[] = any[]> {
   untrackedFds?: boolean
   /** @internal A daemon thread this thread may create itself while it has no supervisor (a pool worker; see above). */
   direct?: boolean
+  /** @internal A thread made ahead of this process's data (threadsAhead), for a direct start. */
+  ahead?: Worker
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -143,6 +145,33 @@ export function supervisorWorker(): Worker {
 function watch(m: WatchMessage): void {
   if (supervisor) handOver(supervisor, m)
   else if (unwatched.push(m) === 1) beforeNextBlock(() => void supervisorWorker())
+}
+
+/** workerData of a thread made ahead of its process: its ProcessData comes in its first message (bootstrap.ts). */
+export const AHEAD = { ahead: true } as const
+
+/**
+ * Threads for a thread's first pool, made before anything else of it (see PoolCore): a first
+ * thread boots for ~25 ms, and the ~2 ms that its process's data and the pool's pipes take to
+ * make (the first calls of that code compile it) need not come first. Each waits for its data in
+ * a message (ProcessOptions.ahead). None while this thread has a supervisor, which starts the
+ * workers, and fewer than `n` when the system refuses one (the pool starts the rest as usual).
+ */
+export function threadsAhead(n: number, resourceLimits: ResourceLimits | undefined): Worker[] {
+  if (supervisor !== undefined) return []
+  libraryFile(new URL('./supervisor-start.js', import.meta.url), 'start a process')
+  const made: Worker[] = []
+  try {
+    while (made.length < n) {
+      const worker = createWorker((execArgv) => new Worker(bootstrapUrl, { workerData: AHEAD, resourceLimits, execArgv }))
+      // Its process listens from start() on: until then, an error (EMFILE) must not throw here.
+      worker.on('error', () => undefined)
+      made.push(worker)
+    }
+  } catch {
+    // No thread to be had now: the rest start when their processes do.
+  }
+  return made
 }
 
 /** Hands a direct worker's port to the supervisor; a worker that ended meanwhile (its port closed) is marked stopped here. */
@@ -221,6 +250,8 @@ export class ProcessCore implements Waiter {
   private readonly direct: boolean | undefined
   /** A direct worker's thread, made by this one. */
   private worker: Worker | undefined
+  /** A thread made ahead for it (ProcessOptions.ahead), until start() uses it or ends it. */
+  private ahead: Worker | undefined
   /** A terminate() put off while a direct worker loads is due (dueAt). */
   private terminateDue = false
   private readonly preload: string[] | undefined
@@ -229,7 +260,7 @@ export class ProcessCore implements Waiter {
   private readonly id = nextId++
 
   constructor(options: ProcessOptions) {
-    const { target, args = [], name, daemon, resourceLimits, exitNotify, lazyRegistry, allClasses, preload, startMethod = 'thread', relay, untrackedFds, direct } = options
+    const { target, args = [], name, daemon, resourceLimits, exitNotify, lazyRegistry, allClasses, preload, startMethod = 'thread', relay, untrackedFds, direct, ahead } = options
     if (preload !== undefined && !Array.isArray(preload)) throw new TypeError('preload must be an array of module specifiers or URLs')
     this.preload = preload?.map((m, i) => moduleSpecifier(`preload[${i}]`, m))
     if (startMethod !== 'thread' && startMethod !== 'spawn') throw new ValueError(`cannot find context for '${String(startMethod)}'`)
@@ -250,6 +281,7 @@ export class ProcessCore implements Waiter {
     this.relay = relay
     this.untrackedFds = untrackedFds
     this.direct = direct
+    this.ahead = ahead
   }
 
   private checkOpen(): void {
@@ -261,7 +293,14 @@ export class ProcessCore implements Waiter {
     if (Atomics.load(this.i32, STATE) !== INITIAL) throw new ValueError('cannot start a process twice')
     if (currentProcess().daemon) throw new ValueError('daemonic processes are not allowed to have children')
     if (this.target === undefined) throw new TypeError('target is required: a self-contained function or { module, name }')
-    if (supervisor === undefined && this.mayStartDirect()) return this.startDirect()
+    if (supervisor === undefined && this.mayStartDirect()) {
+      try {
+        return this.startDirect()
+      } finally {
+        this.dropAhead() // unless startDirect took it up: its data could not be made, say
+      }
+    }
+    this.dropAhead()
     const data = this.data()
     const sup = supervisorWorker()
     // STARTED before the supervisor can see the message: its STOPPED must never be overwritten.
@@ -314,9 +353,13 @@ export class ProcessCore implements Waiter {
     Atomics.store(this.i32, OWN_CODE, UNSET)
     Atomics.store(this.i32, STATE, STARTED)
     let worker: Worker
+    const ahead = this.ahead
+    this.ahead = undefined
     try {
-      worker = createWorker((execArgv) => new Worker(bootstrapUrl, { workerData: data, transferList: [feeder.port2], resourceLimits: this.resourceLimits, execArgv }))
+      if (ahead) ahead.postMessage(data, [feeder.port2])
+      worker = ahead ?? createWorker((execArgv) => new Worker(bootstrapUrl, { workerData: data, transferList: [feeder.port2], resourceLimits: this.resourceLimits, execArgv }))
     } catch (error) {
+      void ahead?.terminate()
       feeder.port1.close()
       releaseClientKey(data)
       if ((error as Error).name === 'DataCloneError') {
@@ -354,6 +397,12 @@ export class ProcessCore implements Waiter {
     watch({ op: 'watch', id: this.id, sab: this.i32.buffer as SharedArrayBuffer, threadId: worker.threadId, port: feeder.port1, exitNotify: this.exitNotify, clientKey: data.clientKey, keyServers: data.keyServers })
     this.target = undefined
     this.args = []
+  }
+
+  /** Ends the thread made ahead for this process, which it does not use (a supervisor starts it, or its start failed). */
+  dropAhead(): void {
+    void this.ahead?.terminate()
+    this.ahead = undefined
   }
 
   /**
