@@ -158,7 +158,8 @@ export const AHEAD = { ahead: true } as const
  * workers, and fewer than `n` when the system refuses one (the pool starts the rest as usual).
  */
 export function threadsAhead(n: number, resourceLimits: ResourceLimits | undefined): Worker[] {
-  if (supervisor !== undefined) return []
+  // A daemon's start() refuses children (Python's rule): no thread for them.
+  if (supervisor !== undefined || currentProcess().daemon) return []
   libraryFile(new URL('./supervisor-start.js', import.meta.url), 'start a process')
   const made: Worker[] = []
   try {
