@@ -594,6 +594,33 @@ test('an error\'s own fields travel when they can be cloned, as Python pickles i
   }
 })
 
+test("an error of the task's own class comes back as the nearest class the owner has (a DOMException's subclass a DOMException, an HttpError extends TypeError a TypeError, not a plain Error), and its BigInt fields travel", async (t) => {
+  for (const context of ['thread', 'spawn'] as const) {
+    const p = pool(t, { processes: 1 }, context)
+    const caught = (f: () => unknown): Promise<unknown> => p.coro_apply(f).then(() => 'resolved', (e: unknown) => e)
+    const dom = (await caught(() => {
+      class Cancelled extends DOMException {}
+      throw new Cancelled('stopped', 'AbortError')
+    })) as DOMException
+    t.true(dom instanceof DOMException, context)
+    t.is(dom.name, 'AbortError', context)
+    t.is(dom.message, 'stopped', context)
+    const http = (await caught(() => {
+      class HttpError extends TypeError {
+        constructor(readonly status: number) {
+          super(`status ${status}`)
+          this.name = 'HttpError'
+        }
+      }
+      throw Object.assign(new HttpError(503), { bytes: 2n ** 70n })
+    })) as TypeError & { status: number; bytes: bigint }
+    t.true(http instanceof TypeError, context)
+    t.is(http.name, 'HttpError', context)
+    t.is(http.status, 503, context)
+    t.is(http.bytes, 2n ** 70n, context)
+  }
+})
+
 test('hostile errors from a task come back as errors and break nothing, in both pools: an enumerable stack that is no string (it crashed the owner), a field that holds itself (the error became MaybeEncodingError), an AggregateError that lists itself 40 times (40^4 records ran the owner out of memory)', async (t) => {
   // Found by an outside attack on this session's error records.
   for (const context of ['thread', 'spawn'] as const) {

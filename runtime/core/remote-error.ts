@@ -10,7 +10,11 @@ export interface ErrorRecord {
   message: string
   stack?: string
   props?: Record<string, unknown>
-  /** The class, when its name is not the error's (Python's KeyError is a RangeError named KeyError). */
+  /**
+   * Its class, when that is not named as the error is (a DOMException named DataCloneError): the
+   * library's or a global one, or for a class of the thrower's own, the nearest such class it
+   * extends (a user's HttpError extends TypeError: 'TypeError'), which the other side has too.
+   */
   base?: string
   /** Set when what was thrown was not an Error: the value itself. */
   thrown?: unknown
@@ -47,7 +51,7 @@ export function errorRecord(e: unknown, budget = { errors: ERRORS_MAX }, path: u
   for (const k of safely(() => Object.keys(err), [] as string[])) {
     if (OWN.has(k) || (aggregate && k === 'errors')) continue
     const v = safely(() => (err as unknown as Record<string, unknown>)[k], undefined)
-    if (plain(v) || (typeof v === 'object' && v !== null && travels(v))) props[k] = v
+    if (plain(v) || typeof v === 'bigint' || (typeof v === 'object' && v !== null && travels(v))) props[k] = v
   }
   // An AggregateError's errors, each once per path (one that lists itself is left out there), to a depth and a count.
   let errors: ErrorRecord[] | undefined
@@ -66,8 +70,18 @@ export function errorRecord(e: unknown, budget = { errors: ERRORS_MAX }, path: u
   }
   const name = text(() => err.name, 'Error')
   const stack = safely(() => err.stack, undefined)
-  const base = safely(() => (err.constructor as { name?: unknown } | undefined)?.name, undefined)
+  const base = safely(() => knownClass(err), undefined)
   return { name, message: text(() => err.message, '(its message could not be read)'), stack: typeof stack === 'string' ? stack : undefined, props, isError: true, ...(typeof base === 'string' && base !== name ? { base } : {}), ...(errors ? { errors } : {}) }
+}
+
+/** The name of the nearest class of `err` that is the library's or a global (see ErrorRecord.base). */
+function knownClass(err: Error): string | undefined {
+  for (let p = Object.getPrototypeOf(err), depth = 0; p !== null && depth < 64; p = Object.getPrototypeOf(p), depth++) {
+    const c: unknown = Object.getOwnPropertyDescriptor(p, 'constructor')?.value
+    const name = typeof c === 'function' ? c.name : undefined
+    if (name && ((errors as Record<string, unknown>)[name] === c || (globalThis as Record<string, unknown>)[name] === c)) return name
+  }
+  return undefined
 }
 
 /**
@@ -129,8 +143,9 @@ export function rebuildError(r: ErrorRecord, where: string): unknown {
     return typeof known === 'function' && (known === Error || (known as { prototype: unknown }).prototype instanceof Error) ? (known as ErrorClass) : undefined
   }
   // The library's class of that name (a KeyError, which is a RangeError named so), else the class
-  // it was made by (a DOMException named DataCloneError; an Error renamed 'DOMException' stays an
-  // Error), else the global class of its name.
+  // it was made by, or the nearest the other side knows of a class of its own (a DOMException
+  // named DataCloneError; an Error renamed 'DOMException' stays an Error; a user's HttpError that
+  // extends TypeError is a TypeError here), else the global class of its name.
   const cls = classOf(r.name, errors) ?? classOf(r.base, errors) ?? classOf(r.base, globalThis) ?? classOf(r.name, globalThis) ?? Error
   const cause = new RemoteTraceback(r.stack ?? '', where)
   const error = safely(() => construct(cls, r, cause, where), undefined) ?? new Error(r.message, { cause })
