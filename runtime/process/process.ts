@@ -472,6 +472,9 @@ export class ProcessCore implements Waiter {
 
   get pid(): number | null {
     if (Atomics.load(this.i32, STATE) === INITIAL) return null
+    // A direct worker's PID is filled by start(), and zeroed when the thread never started (EMFILE):
+    // nothing is to come. A wait here blocked the event loop that hears of that, 30 s each.
+    if (this.worker !== undefined) return Atomics.load(this.i32, PID) || null
     // The supervisor fills PID right after it created the worker: a short wait at most.
     const known = () => Atomics.load(this.i32, PID) !== 0 || Atomics.load(this.i32, STATE) === STOPPED
     blockOn(this, () => (known() ? true : park(this, this.i32, PID, 0)), performance.now() + 30_000, () => true)
