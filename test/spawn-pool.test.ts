@@ -715,3 +715,47 @@ test('a thread pool whose process supervisor cannot start for want of fds goes o
   t.is(got.fdsBack, 'ok [10,12,14]', 'the pool started workers again')
   t.true(got.refilled, 'all three workers are back')
 })
+
+test("a thread pool's pids do not block for long while its workers cannot start for want of fds: a thread that never started has no pid at once, and one asked of a supervisor that could not start either none after 2 s (the getter waited 30 s, blocking the event loop that hears of it)", async (t) => {
+  // Found by an outside attack: pool.pids took 30 s, then 60 s, with 6 fds free.
+  const r = await runNodeUnderFdLimit(`
+    import { AioPool } from ${ENTRY}
+    import { openSync, closeSync } from 'node:fs'
+    const held = []
+    try { for (;;) held.push(openSync('/dev/null', 'r')) } catch {}
+    for (let i = 0; i < 6 && held.length; i++) closeSync(held.pop())
+    const pool = new AioPool({ processes: 2 })
+    let slowest = 0
+    const probe = setInterval(() => { const t = performance.now(); pool.pids; slowest = Math.max(slowest, performance.now() - t) }, 5)
+    const first = await pool.coro_apply(() => 42).then((v) => 'ok ' + v, (e) => e.name + ': ' + e.message)
+    clearInterval(probe)
+    for (const fd of held) closeSync(fd)
+    const after = await pool.coro_apply(() => 43)
+    console.log(JSON.stringify({ slowest, first, after }))
+    pool.terminate()`, 128)
+  t.is(r.status, 0, r.stderr)
+  const got = JSON.parse(r.stdout.trim().split('\n').pop()!)
+  t.true(got.slowest < 10_000, `pool.pids blocked for ${Math.round(got.slowest)} ms`)
+  t.true(got.first === 'ok 42' || /^ProcessError: .*could not be started/.test(got.first), got.first)
+  t.is(got.after, 43, 'the pool works once fds are back')
+})
+
+test("a process's pid does not block for long when the supervisor that was to start it could not start for want of fds (it waited 30 s)", async (t) => {
+  // Found by an outside attack. A process with resourceLimits is always started by the supervisor.
+  const r = await runNodeUnderFdLimit(`
+    import { AioProcess } from ${ENTRY}
+    import { openSync, closeSync } from 'node:fs'
+    const held = []
+    try { for (;;) held.push(openSync('/dev/null', 'r')) } catch {}
+    const p = new AioProcess({ target: () => {}, resourceLimits: { maxOldGenerationSizeMb: 64 } })
+    p.start()
+    const started = performance.now()
+    const pid = p.pid
+    const took = performance.now() - started
+    for (const fd of held) closeSync(fd)
+    console.log(JSON.stringify({ pid, took }))`, 128)
+  t.is(r.status, 0, r.stderr)
+  const got = JSON.parse(r.stdout.trim().split('\n').pop()!)
+  t.is(got.pid, null, 'it never started')
+  t.true(got.took < 15_000, `pid blocked for ${Math.round(got.took)} ms`)
+})

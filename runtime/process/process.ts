@@ -100,6 +100,20 @@ const live = new Map<number, ProcessCore>()
  * a supervisor when they choose (AIOPROCESSING_TEST_SUPERVISOR_DELAY_MS).
  */
 const SUPERVISOR_DELAY_MS = Number(process.env.AIOPROCESSING_TEST_SUPERVISOR_DELAY_MS) || 50
+/** Word 0 of the supervisor's SupervisorData.up, and when it was made. */
+let supervisorUp: Int32Array | undefined
+let supervisorMadeAt = 0
+/**
+ * A supervisor that has not run its first statement this long after it was made could not start
+ * (no fd for its thread: EMFILE). Its failure reaches only this thread's event loop, which a
+ * blocking wait for what it would do (a pid) must not hold for long.
+ */
+const SUPERVISOR_SILENT_MS = 2_000
+
+function supervisorSilent(): boolean {
+  return supervisorUp !== undefined && Atomics.load(supervisorUp, 0) === 0 && performance.now() - supervisorMadeAt > SUPERVISOR_SILENT_MS
+}
+
 /** Direct workers' watch requests, until the supervisor exists. */
 const unwatched: WatchMessage[] = []
 const bootstrapUrl = new URL('./bootstrap.js', import.meta.url)
@@ -107,7 +121,8 @@ const bootstrapUrl = new URL('./bootstrap.js', import.meta.url)
 export function supervisorWorker(): Worker {
   if (!supervisor) {
     const upstream = upstreamPort()
-    const workerData: SupervisorData = { liveness: livenessTable(), upstream, classModules: classModuleList(), portableModules: portableModuleList() }
+    const up = new SharedArrayBuffer(4)
+    const workerData: SupervisorData = { liveness: livenessTable(), upstream, classModules: classModuleList(), portableModules: portableModuleList(), up }
     const transferList = upstream ? [upstream] : []
     // Untracked: Node's fd tracking is inherited (a worker tracks when any thread above it does),
     // so a tracking supervisor would make the manager server it starts track its fast lanes'
@@ -115,6 +130,8 @@ export function supervisorWorker(): Worker {
     // starts still track theirs (trackUnmanagedFds: true there).
     const main = libraryFile(new URL('./supervisor-start.js', import.meta.url), 'start a process')
     supervisor = createWorker((execArgv) => new Worker(main, { workerData, transferList, execArgv, trackUnmanagedFds: false }))
+    supervisorUp = new Int32Array(up)
+    supervisorMadeAt = performance.now()
     supervisor.on('message', (m: FromSupervisor) => {
       switch (m.op) {
         case 'exited':
@@ -133,6 +150,7 @@ export function supervisorWorker(): Worker {
     // that a join() returns instead of waiting for ever; the next start() makes a new supervisor.
     supervisor.on('exit', () => {
       supervisor = undefined
+      supervisorUp = undefined
       for (const p of live.values()) p.supervisorLost()
       live.clear()
     })
@@ -475,9 +493,10 @@ export class ProcessCore implements Waiter {
     // A direct worker's PID is filled by start(), and zeroed when the thread never started (EMFILE):
     // nothing is to come. A wait here blocked the event loop that hears of that, 30 s each.
     if (this.worker !== undefined) return Atomics.load(this.i32, PID) || null
-    // The supervisor fills PID right after it created the worker: a short wait at most.
-    const known = () => Atomics.load(this.i32, PID) !== 0 || Atomics.load(this.i32, STATE) === STOPPED
-    blockOn(this, () => (known() ? true : park(this, this.i32, PID, 0)), performance.now() + 30_000, () => true)
+    // The supervisor fills PID right after it created the worker: a short wait at most, unless
+    // the supervisor never started (supervisorSilent).
+    const known = () => Atomics.load(this.i32, PID) !== 0 || Atomics.load(this.i32, STATE) === STOPPED || supervisorSilent()
+    blockOn(this, () => (known() ? true : park(this, this.i32, PID, 0, 100)), performance.now() + 30_000, () => true)
     return Atomics.load(this.i32, PID) || null
   }
 

@@ -134,6 +134,8 @@ export interface SupervisorData {
   classModules: string[]
   /** What a spawned spare loads while it waits (transfer.ts portableModuleList). */
   portableModules: string[]
+  /** Word 0 becomes 1 once the supervisor's first module runs: a starter that blocks sees that it started. */
+  up: SharedArrayBuffer
 }
 
 /** Start process `id`: `sab` is its state buffer; word 0 of `exitNotify` is bumped when it ends. */

@@ -1,9 +1,11 @@
 // The supervisor thread's first module (see start-process.ts): it starts the processes asked for
 // while the supervisor's own code loads.
-import { parentPort } from 'node:worker_threads'
+import { parentPort, workerData } from 'node:worker_threads'
 import { holdMessages } from './start-process.js'
+import type { SupervisorData } from './supervisor-protocol.js'
 
 holdMessages(parentPort!)
+Atomics.store(new Int32Array((workerData as SupervisorData).up), 0, 1)
 // For the tests: what a slow load would do, the processes' own events coming before the supervisor's code.
 const holdMs = Number(process.env.AIOPROCESSING_TEST_SUPERVISOR_HOLD_MS)
 if (holdMs > 0) await new Promise((resolve) => setTimeout(resolve, holdMs))
