@@ -36,7 +36,7 @@ import { pathToFileURL } from 'node:url'
 import { createWorker } from '../core/exec-argv.js'
 import { libraryFile } from '../core/library-file.js'
 import { JOIN_CHILDREN, atProcessEnd } from '../core/process-end.js'
-import { EXITCODE, INITIAL, KILL_PENDING, LOAD, LOAD_GRACE_MS, LOADED, LOADED_WORD, LOADING, markNeverStarted, markStopped, markWatchedStopped, OWN_CODE, PID, printProcessError, PROCESS_WORDS, STARTED, STATE, STOPPED, unknownMessage, UNSET, type FromSupervisor, type ProcessData, type SupervisorData, type ToSupervisor, type WatchMessage } from './supervisor-protocol.js'
+import { EXITCODE, INITIAL, KILL_PENDING, LOAD, LOAD_GRACE_MS, LOADED, LOADED_WORD, LOADING, markNeverStarted, markStopped, markWatchedStopped, noPidUnlessLoaded, OWN_CODE, PID, printProcessError, PROCESS_WORDS, STARTED, STATE, STOPPED, unknownMessage, UNSET, type FromSupervisor, type ProcessData, type SupervisorData, type ToSupervisor, type WatchMessage } from './supervisor-protocol.js'
 
 export type { ProcessData } from './supervisor-protocol.js'
 
@@ -312,14 +312,13 @@ export class ProcessCore implements Waiter {
     if (Atomics.load(this.i32, STATE) !== INITIAL) throw new ValueError('cannot start a process twice')
     if (currentProcess().daemon) throw new ValueError('daemonic processes are not allowed to have children')
     if (this.target === undefined) throw new TypeError('target is required: a self-contained function or { module, name }')
-    if (supervisor === undefined && this.mayStartDirect()) {
-      try {
-        return this.startDirect()
-      } finally {
-        this.dropAhead() // unless startDirect took it up: its data could not be made, say
-      }
+    try {
+      if (supervisor === undefined && this.mayStartDirect()) return this.startDirect()
+    } finally {
+      // A thread made ahead that startDirect did not take up (a supervisor starts this process,
+      // or its data could not be made) is not to run.
+      this.dropAhead()
     }
-    this.dropAhead()
     const data = this.data()
     const sup = supervisorWorker()
     // STARTED before the supervisor can see the message: its STOPPED must never be overwritten.
@@ -449,9 +448,8 @@ export class ProcessCore implements Waiter {
     this.lostWithSupervisor = true
     if (this.worker) {
       // A direct worker is this thread's: it would run on unwatched. One still loading never
-      // started, as far as anyone can tell: a supervisor fails to start for want of fds (EMFILE),
-      // and the same shortage would have stopped the worker (see markNeverStarted).
-      if (Atomics.load(this.i32, LOAD) !== LOADED_WORD) Atomics.store(this.i32, PID, 0)
+      // started: a supervisor fails to start for want of fds (EMFILE), as the worker would have.
+      noPidUnlessLoaded(this.i32)
       void this.worker.terminate()
     }
     markStopped(this.i32, 1, this.exitNotify)

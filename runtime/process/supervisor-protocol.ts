@@ -48,7 +48,12 @@ const SHORTAGE = new Set(['ERR_WORKER_INIT_FAILED', 'EMFILE', 'ENFILE', 'EAGAIN'
  * that a pool tries it again later instead of blaming an initializer (pool/dispatch.ts reap).
  */
 export function markNeverStarted(i32: Int32Array, error: { code?: unknown } | undefined): void {
-  if (SHORTAGE.has(String(error?.code)) && Atomics.load(i32, LOAD) !== LOADED_WORD) Atomics.store(i32, PID, 0)
+  if (SHORTAGE.has(String(error?.code))) noPidUnlessLoaded(i32)
+}
+
+/** A direct thread that had not loaded when it was lost never started, as far as anyone can tell: no pid. */
+export function noPidUnlessLoaded(i32: Int32Array): void {
+  if (Atomics.load(i32, LOAD) !== LOADED_WORD) Atomics.store(i32, PID, 0)
 }
 
 /**
