@@ -217,6 +217,50 @@ test('a spare process that cannot be spawned for want of fds (EMFILE) fails alon
   t.deepEqual(JSON.parse(out.trim().split('\n').pop()!), { failed: '', alive: 'after' })
 })
 
+test('with every fd held, blocking calls that need a new thread fail at once with the reason (they waited for ever), and all works again once fds are back', async (t) => {
+  // Found by an outside attack: a thread that cannot start for want of fds says so only in an
+  // 'error' event of its owner's event loop, which a blocking call holds. The fds a thread needs
+  // are now looked for before it is made.
+  const script = `
+    import { closeSync, openSync } from 'node:fs'
+    import { AioPool, AioProcess, AioQueue, getContext } from ${ENTRY}
+    const outcome = (f) => { try { return 'ok ' + JSON.stringify(f()) } catch (e) { return e.name + ': ' + e.message } }
+    const held = []
+    try { for (;;) held.push(openSync('/dev/null', 'r')) } catch (e) { if (e.code !== 'EMFILE') throw e }
+    const pool = new AioPool({ processes: 2 })
+    const out = {}
+    out.apply = outcome(() => pool.apply((x) => x * 2, [21]))
+    out.map = outcome(() => pool.map((x) => x * 2, [1, 2, 3]))
+    out.thread = outcome(() => { const p = new AioProcess({ target: () => {} }); p.start(); p.join(30000); return [p.exitcode, p.pid] })
+    out.spawn = outcome(() => { const p = getContext('spawn').AioProcess({ target: () => {} }); p.start(); p.join(30000); return p.exitcode })
+    out.spawnPool = outcome(() => new AioPool({ processes: 1, context: 'spawn' }))
+    const q = new AioQueue()
+    // Larger than the queue's pipe: the feeder thread writes it.
+    out.bigPut = outcome(() => q.put('x'.repeat(1 << 20)))
+    for (const fd of held.splice(0)) closeSync(fd)
+    out.applyAfter = outcome(() => pool.apply((x) => x * 2, [21]))
+    pool.close()
+    pool.join()
+    out.bigPutAfter = outcome(() => { q.put('y'.repeat(1 << 20)); return q.get(true, 30000).length })
+    out.spawnAfter = outcome(() => { const p = getContext('spawn').AioProcess({ target: () => {} }); p.start(); p.join(30000); return p.exitcode })
+    console.log(JSON.stringify(out))
+  `
+  const r = await runNodeUnderFdLimit(script, 128)
+  t.is(r.status, 0, r.stderr)
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!)
+  const noThread = /too many open files: .*a new thread needs 6 free file descriptors, and this process has 0/
+  t.regex(out.apply, /^ProcessError: the pool worker PoolWorker-\d+ \(thread null\) could not be started .*EMFILE/)
+  t.regex(out.map, /^ProcessError: the pool worker PoolWorker-\d+ \(thread null\) could not be started/)
+  t.is(out.thread, 'ok [1,null]', 'a thread that could not start ended with exitcode 1 and no pid')
+  t.regex(out.spawn, /^OSError: too many open files: the process supervisor thread cannot start/)
+  t.regex(out.spawnPool, /^OSError: too many open files: the process supervisor thread cannot start/)
+  t.regex(out.bigPut, /^OSError: too many open files: the process supervisor thread cannot start/)
+  t.regex(r.stderr, noThread)
+  t.is(out.applyAfter, 'ok 42')
+  t.is(out.bigPutAfter, 'ok 1048576', 'the refused put left nothing behind, and a later one went through')
+  t.is(out.spawnAfter, 'ok 0')
+})
+
 test('Condition.notify(1) skips a waiter whose thread was killed inside wait(); the live waiter wakes', async (t) => {
   const cond = new AioCondition()
   const results = new AioQueue<boolean>()

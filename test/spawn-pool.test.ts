@@ -685,7 +685,9 @@ test('a thread pool out of fds for a while goes on, as a process pool does: its 
 test('a thread pool whose process supervisor cannot start for want of fds goes on: the workers it takes along, still in their initializer, are replaced and not counted against it, and the pool works again once fds are back', async (t) => {
   // The supervisor starts a second after the first worker loaded (the test's delay), finds no
   // fd and fails. It took its workers along, and those still loading or in their initializer
-  // counted as a failing initializer: three broke the pool for good.
+  // counted as a failing initializer: three broke the pool for good. The fds a thread needs are
+  // counted before it is made, and a supervisor that has none is not made (the next test); this
+  // one makes it anyway, as when another thread takes the fds after they were counted.
   const r = await runNodeUnderFdLimit(`
     import { AioPool, AioEvent, AioSemaphore } from ${ENTRY}
     import { openSync, closeSync } from 'node:fs'
@@ -706,7 +708,7 @@ test('a thread pool whose process supervisor cannot start for want of fds goes o
     const fdsBack = await outcome(pool.coro_map((x) => x * 2, [5, 6, 7], 1))
     const refilled = await until(() => pool.pids.filter((p) => typeof p === 'number').length === 3)
     console.log(JSON.stringify({ changed, whileOut, fdsBack, refilled }))
-    pool.terminate()`, 256, { ...process.env, AIOPROCESSING_TEST_SUPERVISOR_DELAY_MS: '1000' })
+    pool.terminate()`, 256, { ...process.env, AIOPROCESSING_TEST_SUPERVISOR_DELAY_MS: '1000', AIOPROCESSING_TEST_NO_FD_COUNT: '1' })
   t.is(r.status, 0, r.stderr)
   const got = JSON.parse(r.stdout.trim().split('\n').pop()!)
   t.true(got.changed, 'the supervisor failed and its workers went with it')
@@ -714,6 +716,37 @@ test('a thread pool whose process supervisor cannot start for want of fds goes o
   t.true(got.whileOut === 'ok [2,4,6]' || /^ProcessError: .*could not be started.*tries again/.test(got.whileOut), got.whileOut)
   t.is(got.fdsBack, 'ok [10,12,14]', 'the pool started workers again')
   t.true(got.refilled, 'all three workers are back')
+})
+
+test('a thread pool whose process supervisor has no fds to start with is not made one: its workers, unwatched, run on, and the pool works again once fds are back', async (t) => {
+  const r = await runNodeUnderFdLimit(`
+    import { AioPool, AioEvent, AioSemaphore } from ${ENTRY}
+    import { openSync, closeSync } from 'node:fs'
+    const outcome = (p) => p.then((v) => 'ok ' + JSON.stringify(v), (e) => e.name + ': ' + e.message)
+    const inInit = new AioSemaphore(0)
+    const go = new AioEvent()
+    const pool = new AioPool({ processes: 2, initializer: async (inInit, go) => { inInit.release(); await go.coro_wait() }, initargs: [inInit, go] })
+    for (let i = 0; i < 2; i++) await inInit.coro_acquire()
+    const before = JSON.stringify(pool.pids)
+    const held = []
+    try { for (;;) held.push(openSync('/dev/null', 'r')) } catch {}
+    // Past the supervisor's start (the test's delay: a second after the first worker loaded).
+    await new Promise((r) => setTimeout(r, 1500))
+    go.set()
+    const whileOut = await outcome(pool.coro_map((x) => x * 2, [1, 2, 3], 1))
+    const blocking = (() => { try { return 'ok ' + JSON.stringify(pool.map((x) => x * 3, [1, 2], 1)) } catch (e) { return e.name + ': ' + e.message } })()
+    const same = JSON.stringify(pool.pids) === before
+    for (const fd of held) closeSync(fd)
+    const fdsBack = await outcome(pool.coro_map((x) => x * 2, [5, 6, 7], 1))
+    console.log(JSON.stringify({ whileOut, blocking, same, fdsBack }))
+    pool.terminate()`, 256, { ...process.env, AIOPROCESSING_TEST_SUPERVISOR_DELAY_MS: '1000' })
+  t.is(r.status, 0, r.stderr)
+  const got = JSON.parse(r.stdout.trim().split('\n').pop()!)
+  t.is(got.whileOut, 'ok [2,4,6]')
+  t.is(got.blocking, 'ok [3,6]', 'a blocking call with no supervisor ran on the same workers')
+  t.true(got.same, 'no worker was lost')
+  t.is(got.fdsBack, 'ok [10,12,14]')
+  t.notRegex(r.stderr, /supervisor failed/)
 })
 
 test("a thread pool's pids do not block for long while its workers cannot start for want of fds: a thread that never started has no pid at once, and one asked of a supervisor that could not start either none after 2 s (the getter waited 30 s, blocking the event loop that hears of it)", async (t) => {
@@ -742,6 +775,8 @@ test("a thread pool's pids do not block for long while its workers cannot start 
 
 test("a process's pid does not block for long when the supervisor that was to start it could not start for want of fds (it waited 30 s)", async (t) => {
   // Found by an outside attack. A process with resourceLimits is always started by the supervisor.
+  // Its thread is made without counting fds first (start() would throw an OSError at once: the
+  // hardening tests), as when another thread takes them after they were counted.
   const r = await runNodeUnderFdLimit(`
     import { AioProcess } from ${ENTRY}
     import { openSync, closeSync } from 'node:fs'
@@ -753,7 +788,7 @@ test("a process's pid does not block for long when the supervisor that was to st
     const pid = p.pid
     const took = performance.now() - started
     for (const fd of held) closeSync(fd)
-    console.log(JSON.stringify({ pid, took }))`, 128)
+    console.log(JSON.stringify({ pid, took }))`, 128, { ...process.env, AIOPROCESSING_TEST_NO_FD_COUNT: '1' })
   t.is(r.status, 0, r.stderr)
   const got = JSON.parse(r.stdout.trim().split('\n').pop()!)
   t.is(got.pid, null, 'it never started')

@@ -55,8 +55,17 @@ export class ValueError extends AioError {}
 export class RuntimeError extends AioError {}
 /** Python's `NotImplementedError`: a feature this version does not have yet. */
 export class NotImplementedError extends AioError {}
-/** Python's `OSError`: a broken or desynchronised connection (bad message length, EOF inside a message). */
+/** Python's `OSError`: a broken or desynchronised connection (bad message length, EOF inside a message), a system out of fds. */
 export class OSError extends AioError {}
+/**
+ * `error` as the caller's own: an OSError that says `what` when the system is out of fds (EMFILE,
+ * ENFILE: Python's `OSError: [Errno 24] Too many open files`), Node's error as its cause; else `error`.
+ */
+export function outOfFds(error: unknown, what: string): unknown {
+  const code = (error as { code?: unknown } | null)?.code
+  if (code !== 'EMFILE' && code !== 'ENFILE') return error
+  return new OSError(`too many open files: ${what} (${(error as Error).message})`, { cause: error })
+}
 /**
  * A pool worker ended (process.exit, a crash, out of memory) while it ran this task. Only that
  * task fails; tasks queued behind it go to a replacement worker. Python's Pool hangs instead.

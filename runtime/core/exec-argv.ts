@@ -1,6 +1,7 @@
 // Node flags for the workers this library starts: the parent's, minus those that would make a
 // worker run the parent's inline script instead of its own file (`node -e`, `-p`, `--input-type`).
 // It imports nothing of the library's: the supervisor's first module loads it (start-process.ts).
+import { readFileSync, readdirSync } from 'node:fs'
 
 const WITH_VALUE = new Set(['-e', '--eval', '-p', '--print', '--input-type'])
 const ALONE = /^(?:-e|--eval|-p|--print|--input-type)=|^-(?:pe|ep)$/
@@ -17,11 +18,55 @@ export function workerExecArgv(argv: readonly string[] = process.execArgv): stri
 /** Flags a Worker refused (per-process ones like --expose-gc), learnt from its error and left out since. */
 const refused = new Set<string>()
 
+/** Fds a new thread needs: 4 for its event loop and ports, 1 to read its first module, 1 for the next (measured here). */
+export const THREAD_FDS = 6
+
+/** A test hook: threads are made without counting fds, as when another thread takes them in between. */
+const NO_FD_COUNT = process.env.AIOPROCESSING_TEST_NO_FD_COUNT === '1'
+
+/** This process's limit on open fds (the soft RLIMIT_NOFILE), read once; Infinity where /proc does not say. */
+let fdLimit: number | undefined
+
 /**
- * Creates a Worker with the parent's flags; if Node refuses some of them for workers, retries
- * without those (its error names them).
+ * Throws EMFILE unless THREAD_FDS more fds may be opened now. A thread that has none fails in its
+ * own start-up, and says so only in an 'error' event of this thread's event loop: a thread blocked
+ * on what the new one would do (a pool's apply(), a join()) would never hear of it, and wait for
+ * ever. Counted, not opened (a probe that opened them took them from a thread made just before,
+ * still starting), so another thread may still take them in between: that case stays the event's.
+ */
+export function threadFdsFree(): void {
+  if (NO_FD_COUNT) return
+  let open: number
+  try {
+    fdLimit ??= softFdLimit()
+    if (fdLimit === Infinity) return
+    open = readdirSync('/proc/self/fd').length - 1 // less the one that reads the folder
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException
+    if (e.code !== 'EMFILE' && e.code !== 'ENFILE') {
+      fdLimit ??= Infinity // nothing to count with (no /proc): threads just try
+      return
+    }
+    open = fdLimit ?? 0
+  }
+  const free = Math.max(0, (fdLimit ?? 0) - open)
+  if (free < THREAD_FDS) {
+    throw Object.assign(new Error(`EMFILE: too many open files: a new thread needs ${THREAD_FDS} free file descriptors, and this process has ${free}`), { code: 'EMFILE' })
+  }
+}
+
+function softFdLimit(): number {
+  const line = /^Max open files\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))
+  const n = Number(line?.[1])
+  return Number.isFinite(n) ? n : Infinity
+}
+
+/**
+ * Creates a Worker with the parent's flags, once the fds it needs are there (threadFdsFree); if
+ * Node refuses some of the flags for workers, retries without those (its error names them).
  */
 export function createWorker<W>(make: (execArgv: string[]) => W): W {
+  threadFdsFree()
   for (;;) {
     const argv = workerExecArgv().filter((a) => !refused.has(a.split('=')[0]))
     try {

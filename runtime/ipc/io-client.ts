@@ -1,18 +1,14 @@
 // This process's I/O thread (io-thread.ts), which runs the sockets of Listener and Client
 // (sockets.ts) and, where the kernel does not, watches a spawned process's parent. Apart from
 // sockets.ts, so that a spawned process's first module starts it without loading the sockets' code.
-import { OSError } from '../core/errors.js'
+import { outOfFds } from '../core/errors.js'
 import type { IoMessage } from './io-protocol.js'
 import { killAtEnd } from './parent-death.js'
 import { Worker } from 'node:worker_threads'
-import { closeSync, openSync } from 'node:fs'
 import { createWorker } from '../core/exec-argv.js'
 import { libraryFile } from '../core/library-file.js'
 
 let io: Worker | undefined
-
-/** Fds a new thread needs (4 for its loop and ports, 1 to read its module; measured here), looked for before the I/O thread is made. */
-const THREAD_FDS = 6
 
 /**
  * This process's I/O thread (io-thread.ts), started on first use. Out of fds it cannot start, and
@@ -21,18 +17,12 @@ const THREAD_FDS = 6
  */
 export function ioThread(): Worker {
   if (!io) {
-    const probes: number[] = []
-    try {
-      while (probes.length < THREAD_FDS) probes.push(openSync('/dev/null', 'r'))
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EMFILE' || (error as NodeJS.ErrnoException).code === 'ENFILE') {
-        throw new OSError(`too many open files: the I/O thread cannot start (${(error as Error).message})`, { cause: error })
-      }
-    } finally {
-      for (const fd of probes) closeSync(fd)
-    }
     const main = libraryFile(new URL('./io-thread.js', import.meta.url), 'start the I/O thread that sockets need')
-    io = createWorker((execArgv) => new Worker(main, { execArgv }))
+    try {
+      io = createWorker((execArgv) => new Worker(main, { execArgv }))
+    } catch (error) {
+      throw outOfFds(error, 'the I/O thread cannot start')
+    }
     io.on('error', (e) => process.stderr.write(`aioprocessing: the I/O thread failed: ${e.stack ?? e}\n`))
     io.unref()
   }

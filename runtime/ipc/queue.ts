@@ -16,7 +16,7 @@ import { deadlineOf, type Timeout } from '../core/args.js'
 import { threadId } from 'node:worker_threads'
 import { FLUSH_QUEUES, atProcessEnd } from '../core/process-end.js'
 import { decode, encode, encoded } from './serialize.js'
-import { ANSWER_ACCEPTED, ANSWER_REFUSED, cancelFeed, feed } from './feeder-client.js'
+import { ANSWER_ACCEPTED, ANSWER_REFUSED, cancelFeed, feed, feederPort } from './feeder-client.js'
 import { ACCEPTS, DEAD_OWNER_CHECK_MS, DONE, EOF, GETS, GetState, HEAD, LEN, MAXSIZE, PUTS, REQUEUED, Ring, SPACE_SEQ, TAIL, WSTATE } from './ring.js'
 
 /** How long a put() waits for a consumer to make room before it hands the record to the feeder. */
@@ -184,6 +184,8 @@ export class QueueCore implements Waiter {
 
   /** Hands the record to the feeder; put() returns once the feeder has accepted it (answered). */
   private toFeeder(st: PutState, src: Uint8Array): void {
+    // The feeder first: out of fds for its thread this throws (OSError), before anything is counted.
+    feederPort()
     this.pending ??= new Int32Array(new SharedArrayBuffer(4))
     Atomics.add(this.pending, 0, 1)
     fedHandles.add(this)

@@ -22,7 +22,7 @@ import { MessageChannel, Worker, type ResourceLimits } from 'node:worker_threads
 import { livenessTable } from '../core/liveness.js'
 import { provideSupervisor, upstreamPort } from '../ipc/feeder-client.js'
 import { park, type Pending, type Waiter, beforeNextBlock, blockOn, coroBlockOn, dueAt } from '../core/wait.js'
-import { ProcessError, ValueError } from '../core/errors.js'
+import { ProcessError, ValueError, outOfFds } from '../core/errors.js'
 import { classModuleList, portableModuleList, reduceTree } from '../core/transfer.js'
 import { reduceFor, type KeyServer } from '../core/destination.js'
 import { threadBroker } from '../core/thread-broker.js'
@@ -129,7 +129,12 @@ export function supervisorWorker(): Worker {
     // FIFOs too (ProcessData.untrackedFds). It opens no fds of its own; the process threads it
     // starts still track theirs (trackUnmanagedFds: true there).
     const main = libraryFile(new URL('./supervisor-start.js', import.meta.url), 'start a process')
-    supervisor = createWorker((execArgv) => new Worker(main, { workerData, transferList, execArgv, trackUnmanagedFds: false }))
+    try {
+      supervisor = createWorker((execArgv) => new Worker(main, { workerData, transferList, execArgv, trackUnmanagedFds: false }))
+    } catch (error) {
+      upstream?.close()
+      throw outOfFds(error, 'the process supervisor thread cannot start')
+    }
     supervisorUp = new Int32Array(up)
     supervisorMadeAt = performance.now()
     supervisor.on('message', (m: FromSupervisor) => {
@@ -160,9 +165,27 @@ export function supervisorWorker(): Worker {
   return supervisor
 }
 
+/**
+ * The supervisor, started if need be, or undefined while there are no fds for its thread (an
+ * OSError of supervisorWorker): for those who only want the direct workers watched, which the
+ * next call tries again (an event handler, a getter, a blocking wait must not throw for it).
+ */
+function trySupervisor(): Worker | undefined {
+  try {
+    return supervisorWorker()
+  } catch {
+    return undefined
+  }
+}
+
+/** Watches before this thread blocks; out of fds, before each later sleep, until it can. */
+function watchBeforeBlocking(): void {
+  beforeNextBlock(() => void (trySupervisor() ?? watchBeforeBlocking()))
+}
+
 function watch(m: WatchMessage): void {
   if (supervisor) handOver(supervisor, m)
-  else if (unwatched.push(m) === 1) beforeNextBlock(() => void supervisorWorker())
+  else if (unwatched.push(m) === 1) watchBeforeBlocking()
 }
 
 /** workerData of a thread made ahead of its process: its ProcessData comes in its first message (bootstrap.ts). */
@@ -319,8 +342,9 @@ export class ProcessCore implements Waiter {
       // or its data could not be made) is not to run.
       this.dropAhead()
     }
-    const data = this.data()
+    // First: out of fds for it, start() throws an OSError, as Python's does (no pipe for the child).
     const sup = supervisorWorker()
+    const data = this.data()
     // STARTED before the supervisor can see the message: its STOPPED must never be overwritten.
     Atomics.store(this.i32, STATE, STARTED)
     try {
@@ -385,7 +409,7 @@ export class ProcessCore implements Waiter {
         throw new TypeError(`args cannot be sent to the process: ${(error as Error).message}`, { cause: error })
       }
       // As a supervisor does with a worker it could not create: Python's child would have failed.
-      printProcessError(this.name, error)
+      printProcessError(this.name, outOfFds(error, 'its thread cannot start'))
       markStopped(this.i32, 1, this.exitNotify)
       return
     }
@@ -403,9 +427,11 @@ export class ProcessCore implements Waiter {
     // same cores, nor in the way of their first tasks; at once when one ends (the supervisor alone
     // marks a worker stopped), this thread blocks (watch()) or kills one.
     worker.on('message', (m: unknown) => {
-      if (m === LOADED && supervisor === undefined) setTimeout(() => void supervisorWorker(), SUPERVISOR_DELAY_MS).unref()
+      if (m === LOADED && supervisor === undefined) setTimeout(trySupervisor, SUPERVISOR_DELAY_MS).unref()
     })
-    worker.once('exit', () => void supervisorWorker())
+    worker.once('exit', () => {
+      if (trySupervisor() === undefined) this.endedUnwatched()
+    })
     // A daemon does not keep this thread alive (after the listeners, which would ref it again);
     // a non-daemon does, as Python joins it at exit.
     if (this.daemon) worker.unref()
@@ -415,6 +441,20 @@ export class ProcessCore implements Waiter {
     watch({ op: 'watch', id: this.id, sab: this.i32.buffer as SharedArrayBuffer, threadId: worker.threadId, port: feeder.port1, exitNotify: this.exitNotify, clientKey: data.clientKey, keyServers: data.keyServers })
     this.target = undefined
     this.args = []
+  }
+
+  /**
+   * The direct worker ended while no supervisor could start (no fds for its thread), which alone
+   * marks a worker's end: this thread marks it instead, as handOver does for one that ended before
+   * the supervisor had it.
+   */
+  private endedUnwatched(): void {
+    const i = unwatched.findIndex((m) => m.id === this.id)
+    if (i < 0) return
+    const [m] = unwatched.splice(i, 1)
+    m.port.close()
+    markWatchedStopped(m, livenessTable())
+    live.delete(this.id)
   }
 
   /** Ends the thread made ahead for this process, which it does not use (a supervisor starts it, or its start failed). */
@@ -482,7 +522,7 @@ export class ProcessCore implements Waiter {
    */
   private state(): number {
     const state = Atomics.load(this.i32, STATE)
-    if (state === STARTED && this.worker !== undefined && supervisor === undefined) supervisorWorker()
+    if (state === STARTED && this.worker !== undefined && supervisor === undefined) trySupervisor()
     return state
   }
 
@@ -516,7 +556,7 @@ export class ProcessCore implements Waiter {
     }
     // A direct worker (see above): the first code of the two wins, as the supervisor's override
     // does not undo an exit already under way.
-    supervisorWorker()
+    trySupervisor()
     Atomics.compareExchange(this.i32, OWN_CODE, UNSET, -sig)
     // Still importing: it ends itself once loaded (terminated now, it would leak the fd of the
     // file being read); after LOAD_GRACE_MS it is terminated anyway (an import that hangs).

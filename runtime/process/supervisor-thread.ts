@@ -9,6 +9,7 @@ import { releaseClientKey } from '../ipc/gone.js'
 import { DATA_IN_FD, DATA_OUT_FD } from './spawn-fds.js'
 import { CUT, LOAD_GRACE_MS, LOADED, markNeverStarted, markStopped, markWatchedStopped, PID, printProcessError, unknownMessage, type ConnectMessage, type ExitedMessage, type ProcessData, type SpawnMessage, type SupervisorData, type ToSupervisor, type WatchMessage } from './supervisor-protocol.js'
 import { createWorker } from '../core/exec-argv.js'
+import { outOfFds } from '../core/errors.js'
 import { closedBeforeLoad, heldMessages, ownFlags, startProcess, takeEarly } from './start-process.js'
 import type { ChildProcess } from 'node:child_process'
 import type { Socket } from 'node:net'
@@ -87,7 +88,7 @@ function spawn(m: SpawnMessage): void {
     worker = (untracked ? undefined : takeSpare(m.resourceLimits, childData)) ??
       createWorker((execArgv) => new Worker(bootstrap, { workerData: childData, transferList: [feeder.port2], resourceLimits: m.resourceLimits, execArgv, trackUnmanagedFds: !untracked }))
   } catch (error) {
-    printProcessError(m.data.name, error)
+    printProcessError(m.data.name, outOfFds(error, 'its thread cannot start'))
     stop(1)
     return
   }
@@ -154,7 +155,7 @@ function spawnProcess(m: SpawnMessage, i32: Int32Array, stop: (code: number) => 
       child = early.child!
     }
   } catch (error) {
-    printProcessError(m.data.name, error)
+    printProcessError(m.data.name, outOfFds(error, 'its thread cannot start'))
     stop(1)
     return
   }
@@ -301,7 +302,13 @@ class Spares<S extends Spare> {
 
   private boot(): void {
     if (this.idle.length >= this.target) return
-    const spare = this.make()
+    let spare: S
+    try {
+      spare = this.make()
+    } catch {
+      this.target = this.idle.length // no fds for one now (createWorker): the next spawn makes its own
+      return
+    }
     const drop = (): void => {
       const i = this.idle.indexOf(spare)
       if (i >= 0) this.idle.splice(i, 1)
