@@ -248,7 +248,7 @@ test('with every fd held, blocking calls that need a new thread fail at once wit
   const r = await runNodeUnderFdLimit(script, 128)
   t.is(r.status, 0, r.stderr)
   const out = JSON.parse(r.stdout.trim().split('\n').pop()!)
-  const noThread = /too many open files: .*a new thread needs 6 free file descriptors, and this process has 0/
+  const noThread = /too many open files: .*a new thread needs 10 free file descriptors, and this process has 0/
   t.regex(out.apply, /^ProcessError: the pool worker PoolWorker-\d+ \(thread null\) could not be started .*EMFILE/)
   t.regex(out.map, /^ProcessError: the pool worker PoolWorker-\d+ \(thread null\) could not be started/)
   t.is(out.thread, 'ok [1,null]', 'a thread that could not start ended with exitcode 1 and no pid')
@@ -259,6 +259,70 @@ test('with every fd held, blocking calls that need a new thread fail at once wit
   t.is(out.applyAfter, 'ok 42')
   t.is(out.bigPutAfter, 'ok 1048576', 'the refused put left nothing behind, and a later one went through')
   t.is(out.spawnAfter, 'ok 0')
+})
+
+test('threads that run unwatched (no fds for the supervisor thread once they loaded) and end while their owner blocks: join() returns their exit code and a blocking apply() fails with WorkerLostError (both waited for ever)', async (t) => {
+  // Found by an outside attack. The supervisor alone marks a thread's end; without one, the
+  // owner's 'exit' event did, which a blocked owner never runs. It now looks, blocked or not.
+  const script = `
+    import { closeSync, openSync } from 'node:fs'
+    import { AioEvent, AioPool, AioProcess } from ${ENTRY}
+    const outcome = (f) => { try { return 'ok ' + JSON.stringify(f()) } catch (e) { return e.name + ': ' + e.message } }
+    const up = new AioEvent()
+    const p = new AioProcess({ target: (up) => { up.set(); Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300); process.exit(3) }, args: [up] })
+    p.start()
+    const pool = new AioPool({ processes: 2 })
+    const warm = await pool.coro_map((x) => x, [1, 2], 1)
+    await up.coro_wait()
+    const held = []
+    try { for (;;) held.push(openSync('/dev/null', 'r')) } catch (e) { if (e.code !== 'EMFILE') throw e }
+    const out = { warm }
+    out.join = outcome(() => { p.join(30000); return p.exitcode })
+    out.exitTask = outcome(() => pool.apply(() => process.exit(3)))
+    for (const fd of held.splice(0)) closeSync(fd)
+    out.after = outcome(() => pool.apply((x) => x + 1, [1]))
+    pool.close()
+    pool.join()
+    console.log(JSON.stringify(out))
+  `
+  // The supervisor starts once a first worker has loaded, after this delay: here, once the fds are held.
+  const r = await runNodeUnderFdLimit(script, 128, { ...process.env, AIOPROCESSING_TEST_SUPERVISOR_DELAY_MS: '60000' })
+  t.is(r.status, 0, r.stderr)
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!)
+  t.deepEqual(out.warm, [1, 2])
+  t.is(out.join, 'ok 3')
+  t.regex(out.exitTask, /^WorkerLostError: the pool worker PoolWorker-\d+ \(thread \d+\) ended while running this task \(exitcode 3\)/)
+  t.is(out.after, 'ok 2')
+  t.notRegex(r.stderr, /supervisor failed/)
+})
+
+test('a thread or supervisor that passed the fd count but could not start (another thread took the fds) fails a blocking call within seconds, not never', async (t) => {
+  // The count is skipped (test hook), as when another thread takes the fds right after it: the
+  // threads are made and fail in their start-up, which only the blocked event loop would hear of.
+  const script = `
+    import { closeSync, openSync } from 'node:fs'
+    import { AioPool, AioProcess } from ${ENTRY}
+    const outcome = (f) => { const t0 = performance.now(); try { return ['ok ' + JSON.stringify(f()), performance.now() - t0] } catch (e) { return [e.name + ': ' + e.message, performance.now() - t0] } }
+    const held = []
+    try { for (;;) held.push(openSync('/dev/null', 'r')) } catch (e) { if (e.code !== 'EMFILE') throw e }
+    const out = {}
+    const pool = new AioPool({ processes: 1 })
+    out.map = outcome(() => pool.map((x) => x * 2, [1, 2]))
+    out.join = outcome(() => { const p = new AioProcess({ target: () => {} }); p.start(); p.join(60000); return [p.exitcode, p.pid] })
+    for (const fd of held.splice(0)) closeSync(fd)
+    out.after = outcome(() => pool.apply((x) => x + 1, [1]))
+    pool.terminate()
+    console.log(JSON.stringify(out))
+  `
+  const r = await runNodeUnderFdLimit(script, 128, { ...process.env, AIOPROCESSING_TEST_NO_FD_COUNT: '1' })
+  t.is(r.status, 0, r.stderr)
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!)
+  t.regex(out.map[0], /^ProcessError: the pool worker PoolWorker-\d+ \(thread null\) could not be started/)
+  t.is(out.join[0], 'ok [1,null]')
+  // 5 s for a thread that never ran its first module; the rest is the margin of a loaded machine.
+  t.true(out.map[1] < 30_000 && out.join[1] < 30_000, JSON.stringify(out))
+  t.regex(r.stderr, /its thread did not start in 5 s/)
+  t.is(out.after[0], 'ok 2')
 })
 
 test('Condition.notify(1) skips a waiter whose thread was killed inside wait(); the live waiter wakes', async (t) => {

@@ -18,14 +18,27 @@ export function workerExecArgv(argv: readonly string[] = process.execArgv): stri
 /** Flags a Worker refused (per-process ones like --expose-gc), learnt from its error and left out since. */
 const refused = new Set<string>()
 
-/** Fds a new thread needs: 4 for its event loop and ports, 1 to read its first module, 1 for the next (measured here). */
-export const THREAD_FDS = 6
+/**
+ * Fds a new thread needs: 4 for its event loop and ports, the rest for the modules it reads, some
+ * at once (a pool's thread of this library started with 7 free and failed with 6, measured here;
+ * 3 spare).
+ */
+export const THREAD_FDS = 10
 
 /** A test hook: threads are made without counting fds, as when another thread takes them in between. */
 const NO_FD_COUNT = process.env.AIOPROCESSING_TEST_NO_FD_COUNT === '1'
 
 /** This process's limit on open fds (the soft RLIMIT_NOFILE), read once; Infinity where /proc does not say. */
 let fdLimit: number | undefined
+
+/**
+ * When this thread made its latest threads. One made less than RESERVE_MS ago may still be
+ * loading and about to take fds that the count sees free: RESERVED_FDS of them are left to it.
+ * (Its pool's threads loading, a supervisor made beside them passed the count and failed.)
+ */
+const made: number[] = []
+const RESERVE_MS = 100
+const RESERVED_FDS = 5
 
 /**
  * Throws EMFILE unless THREAD_FDS more fds may be opened now. A thread that has none fails in its
@@ -40,7 +53,10 @@ export function threadFdsFree(): void {
   try {
     fdLimit ??= softFdLimit()
     if (fdLimit === Infinity) return
-    open = readdirSync('/proc/self/fd').length - 1 // less the one that reads the folder
+    // Below the limit only: an fd inherited with a higher number takes no place a new one could.
+    let below = 0
+    for (const fd of readdirSync('/proc/self/fd')) if (Number(fd) < fdLimit) below++
+    open = below - 1 // less the one that reads the folder
   } catch (error) {
     const e = error as NodeJS.ErrnoException
     if (e.code !== 'EMFILE' && e.code !== 'ENFILE') {
@@ -50,8 +66,11 @@ export function threadFdsFree(): void {
     open = fdLimit ?? 0
   }
   const free = Math.max(0, (fdLimit ?? 0) - open)
-  if (free < THREAD_FDS) {
-    throw Object.assign(new Error(`EMFILE: too many open files: a new thread needs ${THREAD_FDS} free file descriptors, and this process has ${free}`), { code: 'EMFILE' })
+  const now = performance.now()
+  while (made.length > 0 && now - made[0] > RESERVE_MS) made.shift()
+  if (free < THREAD_FDS + RESERVED_FDS * made.length) {
+    const starting = made.length ? ` (and ${RESERVED_FDS} for each of the ${made.length} made just before, still starting)` : ''
+    throw Object.assign(new Error(`EMFILE: too many open files: a new thread needs ${THREAD_FDS} free file descriptors${starting}, and this process has ${free}`), { code: 'EMFILE' })
   }
 }
 
@@ -70,7 +89,9 @@ export function createWorker<W>(make: (execArgv: string[]) => W): W {
   for (;;) {
     const argv = workerExecArgv().filter((a) => !refused.has(a.split('=')[0]))
     try {
-      return make(argv)
+      const worker = make(argv)
+      made.push(performance.now())
+      return worker
     } catch (error) {
       const e = error as { code?: string; message: string }
       const bad = e.code === 'ERR_WORKER_INVALID_EXEC_ARGV' ? e.message.split(':').pop()!.split(/[ ,]+/).filter((f) => f.startsWith('-')) : []

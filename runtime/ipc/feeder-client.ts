@@ -40,6 +40,16 @@ export function feederPort(): MessagePort {
   return port
 }
 
+/**
+ * This thread's own supervisor ended (it failed to start, for one): the next record fed connects
+ * to its successor. Before, every later fed put went to the dead one's port and was lost.
+ */
+export function ownSupervisorGone(): void {
+  if (port === undefined || port === inherited) return
+  port.close()
+  port = undefined
+}
+
 /** A fed put's answer word: 0 while the feeder has not decided. */
 export const ANSWER_ACCEPTED = 1
 /** A bounded queue had no free slot before the put's deadline, or the put was aborted in time. */

@@ -331,7 +331,7 @@ export class Dispatcher implements ResultHost, Waiter {
       // ENOMEM), a shortage of the moment, not the pool's code. The workers it has go on, and the
       // missing ones are tried again later (below), whenever fds are back.
       if (w.proc.pid === null && !w.initError && this.state !== TERMINATE) {
-        startError = new ProcessError(`the pool worker ${w.where()} could not be started (exitcode ${w.proc.exitcode}): its error is printed above (EMFILE: this process has no file descriptor left for its pipes, for one); the pool tries again with its next task`)
+        startError = new ProcessError(`the pool worker ${w.where()} could not be started (exitcode ${w.proc.exitcode}): its error is printed above (EMFILE: this process has no file descriptor left for its ${w.proc.startMethod === 'spawn' ? 'pipes' : 'thread'}, for one); the pool tries again with its next task`)
         return
       }
       // A worker that ended before it was up failed as an initializer that throws does: a module

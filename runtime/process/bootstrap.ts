@@ -7,7 +7,7 @@ import { setCurrentProcess } from '../core/current.js'
 import { loadClassesFor, loadSpareClassModules, missingModules, rebuildTree } from '../core/transfer.js'
 import { loadFunction, preloadModules } from '../core/source.js'
 import { installLivenessTable } from '../core/liveness.js'
-import { applyEnv, KILL_PENDING, LOAD, LOADED, LOADED_WORD, LOADING, OWN_CODE, printProcessError, UNSET } from './supervisor-protocol.js'
+import { applyEnv, BOOTED, KILL_PENDING, LOAD, LOADED, LOADED_WORD, LOADING, OWN_CODE, printProcessError, UNSET } from './supervisor-protocol.js'
 import { installFeederPort } from '../ipc/feeder-client.js'
 import { setOwnClientKey } from '../core/destination.js'
 import { setThreadBroker } from '../core/thread-broker.js'
@@ -40,6 +40,7 @@ const data: ProcessData = workerData?.spare || workerData?.ahead
   : workerData
 // A direct thread (process.ts) tells its supervisor its exit code, which it cannot see otherwise.
 const state = data.state ? new Int32Array(data.state) : undefined
+if (state) Atomics.store(state, BOOTED, 1)
 // Node ends a thread whose top-level await can never settle with 13, but tells its 'exit'
 // listeners 0: process.exitCode has the 13.
 if (state) process.on('exit', (code) => void Atomics.compareExchange(state, OWN_CODE, UNSET, Number(process.exitCode ?? code)))

@@ -20,7 +20,7 @@
 import type { RelayEnds } from '../ipc/stream-relay.js'
 import { MessageChannel, Worker, type ResourceLimits } from 'node:worker_threads'
 import { livenessTable } from '../core/liveness.js'
-import { provideSupervisor, upstreamPort } from '../ipc/feeder-client.js'
+import { ownSupervisorGone, provideSupervisor, upstreamPort } from '../ipc/feeder-client.js'
 import { park, type Pending, type Waiter, beforeNextBlock, blockOn, coroBlockOn, dueAt } from '../core/wait.js'
 import { ProcessError, ValueError, outOfFds } from '../core/errors.js'
 import { classModuleList, portableModuleList, reduceTree } from '../core/transfer.js'
@@ -36,7 +36,7 @@ import { pathToFileURL } from 'node:url'
 import { createWorker } from '../core/exec-argv.js'
 import { libraryFile } from '../core/library-file.js'
 import { JOIN_CHILDREN, atProcessEnd } from '../core/process-end.js'
-import { EXITCODE, INITIAL, KILL_PENDING, LOAD, LOAD_GRACE_MS, LOADED, LOADED_WORD, LOADING, markNeverStarted, markStopped, markWatchedStopped, noPidUnlessLoaded, OWN_CODE, PID, printProcessError, PROCESS_WORDS, STARTED, STATE, STOPPED, unknownMessage, UNSET, type FromSupervisor, type ProcessData, type SupervisorData, type ToSupervisor, type WatchMessage } from './supervisor-protocol.js'
+import { BOOTED, EXITCODE, INITIAL, KILL_PENDING, LOAD, LOAD_GRACE_MS, LOADED, LOADED_WORD, LOADING, markNeverStarted, markStopped, markWatchedStopped, noPidUnlessLoaded, OWN_CODE, PID, printProcessError, PROCESS_WORDS, STARTED, STATE, STOPPED, unknownMessage, UNSET, type FromSupervisor, type ProcessData, type SupervisorData, type ToSupervisor, type WatchMessage } from './supervisor-protocol.js'
 
 export type { ProcessData } from './supervisor-protocol.js'
 
@@ -109,9 +109,15 @@ let supervisorMadeAt = 0
  * blocking wait for what it would do (a pid) must not hold for long.
  */
 const SUPERVISOR_SILENT_MS = 2_000
+/** A supervisor that has not run its first statement this long after it was made is given up (supervisorWorker). */
+const SUPERVISOR_DEAD_MS = 10_000
+/** How often a thread, blocked or not, looks at a supervisor's word until it is up (supervisorWorker). */
+const SUPERVISOR_CHECK_MS = 250
 
 function supervisorSilent(): boolean {
-  return supervisorUp !== undefined && Atomics.load(supervisorUp, 0) === 0 && performance.now() - supervisorMadeAt > SUPERVISOR_SILENT_MS
+  if (supervisorUp === undefined) return false
+  const up = Atomics.load(supervisorUp, 0)
+  return up === -1 || (up === 0 && performance.now() - supervisorMadeAt > SUPERVISOR_SILENT_MS)
 }
 
 /** Direct workers' watch requests, until the supervisor exists. */
@@ -153,12 +159,32 @@ export function supervisorWorker(): Worker {
     })
     // Its processes went with it (a thread's workers end with it): each ends with exitcode 1, so
     // that a join() returns instead of waiting for ever; the next start() makes a new supervisor.
-    supervisor.on('exit', () => {
+    const sup = supervisor
+    const lost = (): void => {
+      if (supervisor !== sup) return
       supervisor = undefined
       supervisorUp = undefined
+      ownSupervisorGone()
       for (const p of live.values()) p.supervisorLost()
       live.clear()
-    })
+    }
+    sup.on('exit', lost)
+    // One that failed in its start-up (another thread took the fds it was counted) says so in its
+    // 'exit', to this thread's event loop alone: a blocked thread learns it here (wait.ts dueAt),
+    // from its word: 1 once its first statement ran, 2 once its code loaded, -1 when that failed;
+    // still 0 when its first statement never ran (a supervisor runs it ~25 ms after it was made
+    // here; one this slow is ended).
+    const upWord = supervisorUp
+    const check = (): void => {
+      if (supervisor !== sup) return
+      const up = Atomics.load(upWord, 0)
+      if (up === 2) return // its code loaded
+      if (up === 1 || performance.now() - supervisorMadeAt < SUPERVISOR_DEAD_MS) return dueAt(performance.now() + SUPERVISOR_CHECK_MS, check)
+      process.stderr.write(`aioprocessing: the process supervisor ${up === 0 ? `did not start in ${SUPERVISOR_DEAD_MS / 1000} s` : 'could not load its code'} (no fds for its thread, for one): it is ended, with the processes it watched\n`)
+      void sup.terminate()
+      lost()
+    }
+    dueAt(supervisorMadeAt + SUPERVISOR_CHECK_MS, check)
     supervisor.unref()
     for (const m of unwatched.splice(0)) handOver(supervisor, m)
   }
@@ -178,14 +204,52 @@ function trySupervisor(): Worker | undefined {
   }
 }
 
-/** Watches before this thread blocks; out of fds, before each later sleep, until it can. */
-function watchBeforeBlocking(): void {
-  beforeNextBlock(() => void (trySupervisor() ?? watchBeforeBlocking()))
+/** How often this thread, blocked or not, looks after direct workers that no supervisor could watch. */
+const UNWATCHED_POLL_MS = 50
+/**
+ * A direct worker whose first module has not run this long after it was made failed in its
+ * start-up (another thread took the fds it was counted: exec-argv.ts), as far as a blocked owner
+ * can tell: its 'error' event says so only to the event loop that is blocked, and a supervisor
+ * watching it hears of its end only once that loop has let it go. A thread runs its first module
+ * ~30 ms after it was made here, before anything of the user's loads; one this slow is ended.
+ */
+const NEVER_BOOTED_MS = 5_000
+let pollDue = false
+
+/**
+ * While no supervisor can start (no fds for its thread), this thread does its part for the direct
+ * workers, whether it is in its event loop or blocked (wait.ts dueAt): it tries the supervisor
+ * again, and marks the end of a worker that set its own exit code (it ran its exit handlers) or
+ * was killed, which would otherwise reach only this thread's event loop ('exit', endedUnwatched).
+ * A worker that could not load its first module sets nothing: only its 'exit' event tells.
+ */
+function pollUnwatched(): void {
+  if (pollDue || unwatched.length === 0) return
+  pollDue = true
+  dueAt(performance.now() + UNWATCHED_POLL_MS, () => {
+    pollDue = false
+    if (supervisor !== undefined || trySupervisor() !== undefined) return // it has them now
+    for (const m of [...unwatched]) if (Atomics.load(new Int32Array(m.sab), OWN_CODE) !== UNSET) endedUnwatched(m.id)
+    pollUnwatched()
+  })
+}
+
+/**
+ * A direct worker ended while no supervisor could start, which alone marks a worker's end: this
+ * thread marks it instead, as handOver does for one that ended before the supervisor had it.
+ */
+function endedUnwatched(id: number): void {
+  const i = unwatched.findIndex((m) => m.id === id)
+  if (i < 0) return
+  const [m] = unwatched.splice(i, 1)
+  m.port.close()
+  markWatchedStopped(m, livenessTable())
+  live.delete(id)
 }
 
 function watch(m: WatchMessage): void {
-  if (supervisor) handOver(supervisor, m)
-  else if (unwatched.push(m) === 1) watchBeforeBlocking()
+  if (supervisor) return handOver(supervisor, m)
+  if (unwatched.push(m) === 1) beforeNextBlock(() => void (trySupervisor() ?? pollUnwatched()))
 }
 
 /** workerData of a thread made ahead of its process: its ProcessData comes in its first message (bootstrap.ts). */
@@ -430,7 +494,7 @@ export class ProcessCore implements Waiter {
       if (m === LOADED && supervisor === undefined) setTimeout(trySupervisor, SUPERVISOR_DELAY_MS).unref()
     })
     worker.once('exit', () => {
-      if (trySupervisor() === undefined) this.endedUnwatched()
+      if (trySupervisor() === undefined) endedUnwatched(this.id)
     })
     // A daemon does not keep this thread alive (after the listeners, which would ref it again);
     // a non-daemon does, as Python joins it at exit.
@@ -439,22 +503,22 @@ export class ProcessCore implements Waiter {
     Atomics.notify(this.i32, PID)
     live.set(this.id, this)
     watch({ op: 'watch', id: this.id, sab: this.i32.buffer as SharedArrayBuffer, threadId: worker.threadId, port: feeder.port1, exitNotify: this.exitNotify, clientKey: data.clientKey, keyServers: data.keyServers })
+    dueAt(performance.now() + NEVER_BOOTED_MS, () => this.neverBooted())
     this.target = undefined
     this.args = []
   }
 
-  /**
-   * The direct worker ended while no supervisor could start (no fds for its thread), which alone
-   * marks a worker's end: this thread marks it instead, as handOver does for one that ended before
-   * the supervisor had it.
-   */
-  private endedUnwatched(): void {
-    const i = unwatched.findIndex((m) => m.id === this.id)
-    if (i < 0) return
-    const [m] = unwatched.splice(i, 1)
-    m.port.close()
-    markWatchedStopped(m, livenessTable())
-    live.delete(this.id)
+  /** A direct worker whose first module never ran (NEVER_BOOTED_MS) is ended as one that never started: exitcode 1, no pid. */
+  private neverBooted(): void {
+    if (Atomics.load(this.i32, STATE) !== STARTED || Atomics.load(this.i32, BOOTED) !== 0) return
+    printProcessError(this.name, new Error(`its thread did not start in ${NEVER_BOOTED_MS / 1000} s (no fds for it, for one): it is ended`))
+    void this.worker?.terminate()
+    Atomics.store(this.i32, PID, 0)
+    if (unwatched.some((m) => m.id === this.id)) endedUnwatched(this.id)
+    else {
+      live.delete(this.id)
+      markStopped(this.i32, 1, this.exitNotify)
+    }
   }
 
   /** Ends the thread made ahead for this process, which it does not use (a supervisor starts it, or its start failed). */

@@ -30,7 +30,9 @@ export const PID = 2
 export const LOAD = 3
 export const OWN_CODE = 4
 export const CUT = 5
-export const PROCESS_WORDS = 6
+/** 1 once a direct thread's first module ran (bootstrap.ts): before anything of the user's loads. */
+export const BOOTED = 6
+export const PROCESS_WORDS = 7
 export const INITIAL = 0
 export const STARTED = 1
 export const STOPPED = 2
@@ -139,7 +141,7 @@ export interface SupervisorData {
   classModules: string[]
   /** What a spawned spare loads while it waits (transfer.ts portableModuleList). */
   portableModules: string[]
-  /** Word 0 becomes 1 once the supervisor's first module runs: a starter that blocks sees that it started. */
+  /** Word 0 becomes 1 once the supervisor's first module runs and 2 once its code loaded (-1: that failed): a starter that blocks sees how it started. */
   up: SharedArrayBuffer
 }
 

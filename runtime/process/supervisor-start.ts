@@ -5,9 +5,17 @@ import { holdMessages } from './start-process.js'
 import type { SupervisorData } from './supervisor-protocol.js'
 
 holdMessages(parentPort!)
-Atomics.store(new Int32Array((workerData as SupervisorData).up), 0, 1)
+const up = new Int32Array((workerData as SupervisorData).up)
+Atomics.store(up, 0, 1)
 // For the tests: what a slow load would do, the processes' own events coming before the supervisor's code.
 const holdMs = Number(process.env.AIOPROCESSING_TEST_SUPERVISOR_HOLD_MS)
 if (holdMs > 0) await new Promise((resolve) => setTimeout(resolve, holdMs))
 // Not a literal: the bundle loads the supervisor's entry, where a literal would make it a chunk.
-await import(new URL('./supervisor-thread.js', import.meta.url).href)
+try {
+  await import(new URL('./supervisor-thread.js', import.meta.url).href)
+  Atomics.store(up, 0, 2)
+} catch (error) {
+  // Its code could not load (EMFILE): its starter, which may be blocked, learns it here too.
+  Atomics.store(up, 0, -1)
+  throw error
+}
