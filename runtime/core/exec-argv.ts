@@ -39,6 +39,14 @@ let fdLimit: number | undefined
 const made: number[] = []
 const RESERVE_MS = 100
 const RESERVED_FDS = 5
+/**
+ * The last count, reused for COUNT_FRESH_MS less THREAD_FDS for each thread made since: listing
+ * /proc/self/fd takes ~2.6 ms with 5,000 fds open and ~18 ms with 19,000 (a server's sockets),
+ * which a pool's burst of threads would pay each.
+ */
+let lastCount: { at: number; free: number; made: number } | undefined
+let madeTotal = 0
+const COUNT_FRESH_MS = 50
 
 /**
  * Throws EMFILE unless THREAD_FDS more fds may be opened now. A thread that has none fails in its
@@ -49,6 +57,15 @@ const RESERVED_FDS = 5
  */
 export function threadFdsFree(): void {
   if (NO_FD_COUNT) return
+  const now = performance.now()
+  while (made.length > 0 && now - made[0] > RESERVE_MS) made.shift()
+  if (lastCount !== undefined && now - lastCount.at < COUNT_FRESH_MS) {
+    // Those made since are counted in full; those made before it, still starting, as below. A
+    // shortage is counted again (fds may have come back since).
+    const since = madeTotal - lastCount.made
+    if (enough(lastCount.free - THREAD_FDS * since, made.length - since)) return
+  }
+  lastCount = undefined
   let open: number
   try {
     fdLimit ??= softFdLimit()
@@ -66,12 +83,17 @@ export function threadFdsFree(): void {
     open = fdLimit ?? 0
   }
   const free = Math.max(0, (fdLimit ?? 0) - open)
-  const now = performance.now()
-  while (made.length > 0 && now - made[0] > RESERVE_MS) made.shift()
-  if (free < THREAD_FDS + RESERVED_FDS * made.length) {
-    const starting = made.length ? ` (and ${RESERVED_FDS} for each of the ${made.length} made just before, still starting)` : ''
-    throw Object.assign(new Error(`EMFILE: too many open files: a new thread needs ${THREAD_FDS} free file descriptors${starting}, and this process has ${free}`), { code: 'EMFILE' })
+  if (enough(free, made.length)) {
+    lastCount = { at: now, free, made: madeTotal }
+    return
   }
+  const also = made.length > 0 ? ` (and ${RESERVED_FDS} for each of the ${made.length} made just before, still starting)` : ''
+  throw Object.assign(new Error(`EMFILE: too many open files: a new thread needs ${THREAD_FDS} free file descriptors${also}, and this process has ${free}`), { code: 'EMFILE' })
+}
+
+/** Whether `free` fds leave THREAD_FDS for a new thread and RESERVED_FDS for each of `starting` made just before it. */
+function enough(free: number, starting: number): boolean {
+  return free >= THREAD_FDS + RESERVED_FDS * Math.max(0, starting)
 }
 
 function softFdLimit(): number {
@@ -91,6 +113,7 @@ export function createWorker<W>(make: (execArgv: string[]) => W): W {
     try {
       const worker = make(argv)
       made.push(performance.now())
+      madeTotal++
       return worker
     } catch (error) {
       const e = error as { code?: string; message: string }
