@@ -44,8 +44,7 @@ const RESERVED_FDS = 5
  * /proc/self/fd takes ~2.6 ms with 5,000 fds open and ~18 ms with 19,000 (a server's sockets),
  * which a pool's burst of threads would pay each.
  */
-let lastCount: { at: number; free: number; made: number } | undefined
-let madeTotal = 0
+let lastCount: { at: number; free: number } | undefined
 const COUNT_FRESH_MS = 50
 
 /**
@@ -62,7 +61,7 @@ export function threadFdsFree(): void {
   if (lastCount !== undefined && now - lastCount.at < COUNT_FRESH_MS) {
     // Those made since are counted in full; those made before it, still starting, as below. A
     // shortage is counted again (fds may have come back since).
-    const since = madeTotal - lastCount.made
+    const since = made.filter((t) => t >= lastCount!.at).length // all within RESERVE_MS
     if (enough(lastCount.free - THREAD_FDS * since, made.length - since)) return
   }
   lastCount = undefined
@@ -84,7 +83,7 @@ export function threadFdsFree(): void {
   }
   const free = Math.max(0, (fdLimit ?? 0) - open)
   if (enough(free, made.length)) {
-    lastCount = { at: now, free, made: madeTotal }
+    lastCount = { at: now, free }
     return
   }
   const also = made.length > 0 ? ` (and ${RESERVED_FDS} for each of the ${made.length} made just before, still starting)` : ''
@@ -113,7 +112,6 @@ export function createWorker<W>(make: (execArgv: string[]) => W): W {
     try {
       const worker = make(argv)
       made.push(performance.now())
-      madeTotal++
       return worker
     } catch (error) {
       const e = error as { code?: string; message: string }

@@ -513,12 +513,12 @@ export class ProcessCore implements Waiter {
     if (Atomics.load(this.i32, STATE) !== STARTED || Atomics.load(this.i32, BOOTED) !== 0) return
     printProcessError(this.name, new Error(`its thread did not start in ${NEVER_BOOTED_MS / 1000} s (no fds for it, for one): it is ended`))
     void this.worker?.terminate()
-    Atomics.store(this.i32, PID, 0)
-    if (unwatched.some((m) => m.id === this.id)) endedUnwatched(this.id)
-    else {
-      live.delete(this.id)
-      markStopped(this.i32, 1, this.exitNotify)
-    }
+    noPidUnlessLoaded(this.i32)
+    // Unwatched, it ends as one that ended unwatched; watched, here, before the supervisor's own
+    // mark, which comes once this thread's loop lets the dead thread go.
+    if (unwatched.some((m) => m.id === this.id)) return endedUnwatched(this.id)
+    live.delete(this.id)
+    markStopped(this.i32, 1, this.exitNotify)
   }
 
   /** Ends the thread made ahead for this process, which it does not use (a supervisor starts it, or its start failed). */
