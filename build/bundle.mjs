@@ -53,9 +53,11 @@ const SMALL = new Set(['runtime/process/supervisor-start.ts'])
  * module: that thread loads nothing else of the library. Built with the others, the modules it
  * shares with them were cut out of the cores into chunks of their own, and a pool's thread loaded
  * 6 files, not 4. The sender of OP_GONE (ipc/gone.ts), which a supervisor loads by URL when a
- * process ends: imported, it put ~15 KB and node:crypto in every supervisor's boot.
+ * process ends: imported, it put ~15 KB and node:crypto in every supervisor's boot. The first
+ * module of a first pool's threads (pool/first-task.ts), which runs the pool's first task
+ * before that thread loads the library: with it, it would load the library first.
  */
-const ALONE = ['runtime/ipc/io-thread.ts', 'runtime/ipc/key-release.ts']
+const ALONE = ['runtime/ipc/io-thread.ts', 'runtime/ipc/key-release.ts', 'runtime/pool/first-task.ts']
 
 const options = {
   absWorkingDir: root,

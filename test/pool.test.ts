@@ -259,6 +259,121 @@ for (const style of STYLES) {
   })
 }
 
+// A thread's first pool offers its first task to its threads while they boot (first-offer.ts): the
+// first one up runs it before it loads the library. Each of these runs in a fresh process, so that
+// its pool is a first one; a task tells whether the library had loaded in its thread by its mark.
+const LIBRARY_IN_THREAD = "() => Symbol.for('aioprocessing.loaded') in globalThis"
+
+for (const style of STYLES) {
+  const get = (call: string) => (style === 'blocking' ? `p.${call}` : `await p.coro_${call}`)
+  test(`a first pool's first task runs before its thread loads the library, and the pool goes on as usual (${style})`, async (t) => {
+    const { status, stdout, stderr } = await runNode(`
+      import { AioPool } from ${ENTRY}
+      const p = new AioPool({ processes: 2 })
+      console.log(${get(`apply(${LIBRARY_IN_THREAD})`)})
+      console.log(JSON.stringify(${get('map((x) => x * 2, Array.from({ length: 100 }, (_, i) => i))')}))
+      console.log(${get(`apply(${LIBRARY_IN_THREAD})`)})
+      p.close()
+      ${style === 'blocking' ? 'p.join()' : 'await p.coro_join()'}
+    `)
+    t.is(status, 0, stderr)
+    t.deepEqual(stdout.trim().split('\n'), ['false', JSON.stringify(Array.from({ length: 100 }, (_, i) => i * 2)), 'true'])
+  })
+
+  test(`a first pool's first task that outlives the 5 s a thread has to boot is not taken for a thread that never started (${style})`, async (t) => {
+    const { status, stdout, stderr } = await runNode(`
+      import { AioPool } from ${ENTRY}
+      const p = new AioPool({ processes: 1 })
+      console.log(${get("apply((ms) => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms); return 'slept' }, [5500])")})
+      console.log(${get('apply((x) => x + 1, [41])')})
+      p.terminate()
+      ${style === 'blocking' ? 'p.join()' : 'await p.coro_join()'}
+    `)
+    t.is(status, 0, stderr)
+    t.deepEqual(stdout.trim().split('\n'), ['slept', '42'])
+  })
+
+  test(`terminate() ends a first pool's first task at once, as any running task (${style})`, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'aio-first-'))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const flag = join(dir, 'running')
+    // Once its thread runs the task, a terminate() must not wait for the 5 s that one still
+    // importing gets (LOAD_GRACE_MS).
+    const { status, stdout, stderr } = await runNode(`
+      import { AioPool } from ${ENTRY}
+      import { existsSync } from 'node:fs'
+      const p = new AioPool({ processes: 1 })
+      const r = p.applyAsync(async (flag) => { (await import('node:fs')).writeFileSync(flag, ''); for (;;); }, [${JSON.stringify(flag)}])
+      const until = Date.now() + 30000
+      while (!existsSync(${JSON.stringify(flag)}) && Date.now() < until) await new Promise((res) => setTimeout(res, 5))
+      const t0 = performance.now()
+      p.terminate()
+      ${style === 'blocking' ? 'p.join()' : 'await p.coro_join()'}
+      console.log(performance.now() - t0 < 4000)
+      try { ${style === 'blocking' ? 'r.get(30000)' : 'await r.coro_get(30000)'} } catch (error) { console.log(error.name) }
+    `)
+    t.is(status, 0, stderr)
+    t.deepEqual(stdout.trim().split('\n'), ['true', 'PoolTerminatedError'])
+  })
+}
+
+test("a first pool's first task whose module loads the library runs once the library has set up its thread: it sees its own process", async (t) => {
+  const { status, stdout, stderr } = await runNode(`
+    import { AioPool } from ${ENTRY}
+    const p = new AioPool({ processes: 2 })
+    console.log(await p.coro_apply({ module: ${JSON.stringify(TARGETS)}, name: 'processName' }))
+    p.terminate()
+    await p.coro_join()
+  `)
+  t.is(status, 0, stderr)
+  t.regex(stdout.trim(), /^PoolWorker-\d+$/)
+})
+
+// What a first task returns or throws, and what it is given, arrives as by the usual road: the
+// same task run later, by a worker that has loaded the library, gives the same. The values that
+// the offers port carries are sent so; the others (a Buffer, a Map, -0...) by the library's codec.
+const FIRST_VALUES = [
+  '1.5', '-0', 'NaN', "'h\\u00e9llo'", "'\\ud800 lone'", '2n ** 70n', 'undefined', 'null', "{ a: { b: [null, undefined, true, 'x'] } }",
+  '[1, , 3]', 'Object.assign([1], { extra: 1 })', "Buffer.from('hi')", 'new Uint16Array([1, 2])', 'new Map([[1, { a: 2 }]])',
+  'new Set([1])', 'new Date(0)', 'Object.assign(Object.create(null), { a: 1 })', // (its own key __proto__, written so that the source does not look like it calls a compiler helper)
+  'JSON.parse(`{"${"_".repeat(2)}proto${"_".repeat(2)}": 1}`)',
+  'new (class Point { constructor() { this.x = 1 } })()', '(() => { throw new RangeError("expected in a test") })()', 'Symbol("s")',
+  'new Promise((r) => setTimeout(() => r([1, 2]), 10))',
+]
+
+test("a first pool's first task: every kind of result and error arrives as the usual road brings it", async (t) => {
+  t.timeout(4 * LONG)
+  const outcome = `(make, arg) => {
+    try { return Promise.resolve(make(arg)).then((v) => ({ ok: true, v }), (e) => ({ ok: false, e: e.name + ': ' + e.message })) }
+    catch (e) { return { ok: false, e: e.name + ': ' + e.message } }
+  }`
+  const run = (expr: string) => runNode(`
+    import { AioPool } from ${ENTRY}
+    import { isDeepStrictEqual } from 'node:util'
+    const p = new AioPool({ processes: 2 })
+    const task = (arg) => { const v = ${expr}; return [v, arg, Symbol.for('aioprocessing.loaded') in globalThis] }
+    const outcome = ${outcome}
+    const first = await outcome((a) => p.coro_apply(task, [a]), [2, 'arg', { k: null }])
+    const later = await outcome((a) => p.coro_apply(task, [a]), [2, 'arg', { k: null }])
+    // Strict: prototypes alike, -0 not 0.
+    const same = first.ok === later.ok && (first.ok ? isDeepStrictEqual(first.v.slice(0, 2), later.v.slice(0, 2)) : first.e.replace(/first-task\\.js|shared-\\w+\\.js/g, '') === later.e.replace(/first-task\\.js|shared-\\w+\\.js/g, ''))
+    console.log(JSON.stringify({ same, first: first.ok ? first.v[2] : first.e, later: later.ok ? later.v[2] : later.e }))
+    p.terminate()
+    await p.coro_join()
+  `)
+  for (let i = 0; i < FIRST_VALUES.length; i += 3) {
+    const batch = FIRST_VALUES.slice(i, i + 3)
+    const outs = await Promise.all(batch.map(run))
+    outs.forEach(({ status, stdout, stderr }, k) => {
+      t.is(status, 0, `${batch[k]}: ${stderr}`)
+      const r = JSON.parse(stdout.trim().split('\n').pop()!)
+      t.true(r.same, `${batch[k]}: ${stdout}`)
+      // The first ran in a thread without the library, the later one in a worker that had it.
+      if (r.first === false || r.first === true) t.deepEqual([r.first, r.later], [false, true], batch[k])
+    })
+  }
+})
+
 test('the first pool of a process: a task handing a large item to the feeder while the owner awaits', async (t) => {
   // A put larger than the queue's ring goes through the feeder, which the supervisor runs: it
   // must come up although the owner never blocks.

@@ -199,3 +199,40 @@ test('fuzz: 20,000 random or mutated messages from a peer decode or fail with a 
   }
   t.deepEqual(other.slice(0, 5), [], `${other.length} messages failed with another error`)
 })
+
+// A pool's first task crosses by a port's structured clone when crossesAlike says the clone is what
+// the codec gives (pool/first-offer.ts): checked on values built at random from every kind the
+// codec knows, and on the kinds it must refuse.
+test('crossesAlike: what it lets through, the structured clone carries exactly as the codec does', async (t) => {
+  const { crossesAlike } = await import('../runtime/pool/first-offer.js')
+  const { isDeepStrictEqual } = await import('node:util')
+  let seed = 7
+  const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff)
+  const leaves = [0, -0, 1.5, -7, 2 ** 40, NaN, Infinity, 'x', 'héllo', '\ud800', '', true, false, null, undefined, 10n ** 30n, Buffer.from('b'), new Uint8Array([1]), new Date(1), new Map([[1, 2]]), new Set(['s'])]
+  const make = (depth: number): unknown => {
+    const r = random()
+    if (depth > 3 || r < 0.4) return leaves[Math.floor(random() * leaves.length)]
+    if (r < 0.6) return Array.from({ length: Math.floor(random() * 4) }, () => make(depth + 1))
+    if (r < 0.7) return Object.assign([make(depth + 1)], { extra: 1 })
+    if (r < 0.75) return [make(depth + 1), , make(depth + 1)] // eslint-disable-line no-sparse-arrays
+    const o: Record<string, unknown> = random() < 0.1 ? Object.create(null) : {}
+    for (let i = Math.floor(random() * 4); i > 0; i--) o[random() < 0.05 ? '\udc00' : `k${i}`] = make(depth + 1)
+    return o
+  }
+  let through = 0
+  for (let i = 0; i < 2000; i++) {
+    const v = make(0)
+    if (!crossesAlike(v)) continue
+    through++
+    const n = encode(v)
+    t.true(isDeepStrictEqual(structuredClone(v), decode(encoded().subarray(0, n))), `value ${i}`)
+  }
+  // Enough of them go the quick way for the check to mean something.
+  t.true(through > 300, `${through}`)
+  for (const v of [{ a: [1, 'x', null, { b: true }] }, [1, 2, 3], 'text', 42]) t.true(crossesAlike(v))
+  for (const v of [-0, '\ud800', [1, , 2], Buffer.from('x'), new Map(), Object.assign([1], { x: 1 }), () => 1, Symbol('s'), { [Symbol('k')]: 1 }, new (class A {})()]) t.false(crossesAlike(v)) // eslint-disable-line no-sparse-arrays
+  const deep: unknown[] = []
+  let at = deep
+  for (let i = 0; i < 20_000; i++) at.push((at = []))
+  t.false(crossesAlike(deep), 'past its budget a value is not looked through')
+})

@@ -170,3 +170,8 @@ export function makeCallable(): unknown {
   }
   return Object.assign(f, { hello: () => 'hi' })
 }
+
+/** The name of the process it runs in: a module that loads the library, run as a first pool's first task. */
+export function processName(): string {
+  return currentProcess().name
+}

@@ -1,6 +1,7 @@
 // The current process as seen from this thread: Python's current_process() and the child counter
 // that names children 'Process-N' (and 'Process-N1:N2' for grandchildren).
 import { isMainThread, threadId } from 'node:worker_threads'
+import { LIBRARY_LOADED } from './loaded-mark.js'
 
 export interface CurrentProcess {
   readonly name: string
@@ -8,6 +9,8 @@ export interface CurrentProcess {
   readonly daemon: boolean
   readonly identity: readonly number[]
 }
+
+;(globalThis as { [LIBRARY_LOADED]?: true })[LIBRARY_LOADED] = true
 
 let current: CurrentProcess = { name: isMainThread ? 'MainProcess' : `Thread-${threadId}`, pid: threadId, daemon: false, identity: [] }
 let children = 0

@@ -15,3 +15,18 @@ export function writeAllSync(fd: number, data: string | Uint8Array): void {
     }
   }
 }
+
+/**
+ * A child thread writes straight to the inherited stdout/stderr, as a Python child does: through
+ * the parent's streams its output would wait for the parent's event loop, and come after whatever
+ * the parent prints once a blocking join() returns.
+ */
+export function writeStdioDirectly(): void {
+  for (const [stream, fd] of [[process.stdout, 1], [process.stderr, 2]] as const) {
+    stream.write = ((chunk: string | Uint8Array, encoding?: BufferEncoding | ((e?: Error) => void), cb?: (e?: Error) => void) => {
+      writeAllSync(fd, typeof chunk === 'string' ? Buffer.from(chunk, typeof encoding === 'string' ? encoding : 'utf8') : chunk)
+      ;(typeof encoding === 'function' ? encoding : cb)?.()
+      return true
+    }) as typeof stream.write
+  }
+}

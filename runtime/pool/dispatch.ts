@@ -13,13 +13,16 @@
 
 import { SendState } from '../ipc/connection.js'
 import { PENDING, coroBlockOn, dueAt, park, type Pending, type Waiter } from '../core/wait.js'
-import { encodeCopy, sharedWritten } from '../ipc/serialize.js'
-import { ProcessError, ValueError } from '../core/errors.js'
+import { decode, encodeCopy, sharedWritten } from '../ipc/serialize.js'
+import { ProcessError, ValueError, WorkerLostError } from '../core/errors.js'
 import { reduceItems } from '../core/transfer.js'
 import { REBUILDER, reduceFor, releaseCounted } from '../core/destination.js'
 import { rebuildError, type ErrorRecord } from '../core/remote-error.js'
 import type { FunctionRef } from '../core/source.js'
 import { EV, INIT_FAILED, LOW_WATER, MAX_TASK_BYTES, MODE_APPLY, OP_DEFINE, OP_STOP, OP_TASK, SENT, WAITING, frameBatch, type DefineMessage, type ResultMessage, type StopMessage, type TaskMessage, type TaskMode } from './pool-protocol.js'
+import { crossesAlike, type FirstOffer } from './first-offer.js'
+import { MAY_CALL_HELPER } from '../core/function-load.js'
+import { receiveMessageOnPort } from 'node:worker_threads'
 import type { Job, ResultHost, Task } from './results.js'
 import { FIRST_DEPTH, WorkerSlots, type WorkerSettings, type WorkerSlot } from './worker-slots.js'
 
@@ -35,6 +38,8 @@ export const INIT_TRIES = 3
 /** The first wait before starting again a worker that could not be started; it doubles up to the max. */
 const START_RETRY_MS = 50
 const START_RETRY_MAX_MS = 2000
+/** A first task's message larger than this is not offered to the booting threads (first-offer.ts): it goes by the usual road. */
+const OFFER_MAX_BYTES = 64 * 1024
 /** How long terminate() gives a worker process to end on SIGTERM before it sends SIGKILL (ms). */
 const KILL_GRACE_MS = 500
 
@@ -151,6 +156,12 @@ export class Dispatcher implements ResultHost, Waiter {
   /** Set once INIT_TRIES initializers failed in a row: every task fails with it from then on. */
   broken: Error | undefined
   readonly portable: boolean
+  /** The claim word of the pool's first task (first-offer.ts): its id while offered, -n once worker n claimed it. */
+  private readonly claim = new Int32Array(new SharedArrayBuffer(4))
+  /** The first task while it is offered and not claimed (it is in no queue meanwhile). */
+  private offered: Task | undefined
+  /** Until the first dispatch: then the first task is offered to the threads made ahead, if it may be. */
+  private mayOffer = true
 
   /** `fnRefs[fnId]` is sent to a worker before its first task that calls function fnId. */
   constructor(settings: WorkerSettings, readonly processes: number, private readonly fnRefs: readonly FunctionRef[]) {
@@ -248,11 +259,14 @@ export class Dispatcher implements ResultHost, Waiter {
     this.pumping = true
     Atomics.store(this.events, WAITING, 0)
     try {
+      if (this.offered) this.takeClaim()
       for (const w of this.slots.list) {
         w.checkEnded()
         this.drain(w)
       }
       this.reap()
+      // No thread left that could claim the first task (they all ended): it goes by the usual road.
+      if (this.offered && !this.slots.list.some((w) => w.offers && !w.stopped)) this.takeOfferBack()
       this.dispatch()
     } finally {
       this.pumping = false
@@ -278,6 +292,11 @@ export class Dispatcher implements ResultHost, Waiter {
     // An ended worker may have left its initializer's error without having a task; one that broke
     // the protocol is being killed, and nothing more it sent is believed.
     if ((w.pending === 0 && !w.stopped) || w.broken) return
+    // The answer to the first task, if this worker ran it before its library loaded, comes first.
+    if (w.offers) {
+      const answer = receiveMessageOnPort(w.offers)
+      if (answer && !this.result(w, answer.message)) return
+    }
     for (;;) {
       let msg: unknown
       try {
@@ -285,25 +304,97 @@ export class Dispatcher implements ResultHost, Waiter {
       } catch {
         return // the worker's end is gone; reap() handles what it left
       }
-      if (msg === PENDING) return
-      if (!isResult(msg)) return this.breakWorker(w, 'it sent something that is not a result')
-      const [id, ok, value, micros] = msg
-      if (id === INIT_FAILED) {
-        // [0, true, ...]: a process's initializer ran (a thread says so in its READY word).
-        if (ok) w.up = true
-        else w.initError = initializerError(rebuildError(value as ErrorRecord, `the initializer in pool worker ${w.where()}`), w)
-        continue
-      }
-      // Results come in task order: any other id is not one of ours (a task that wrote into its
-      // worker's own pipe, say).
-      const task = w.inflight[w.inflightHead]
-      if (!task || task.id !== id) return this.breakWorker(w, `it answered task ${id} where task ${task?.id ?? '(none)'} was next`)
-      w.shift()
-      this.initFailures = 0
-      this.startFailures = 0
-      this.taskMicros = this.taskMicros < 0 ? micros : this.taskMicros * 0.875 + micros * 0.125
-      this.answer(task, ok, ok ? value : rebuildError(value as ErrorRecord, `pool worker ${w.where()}`))
+      if (msg === PENDING || !this.result(w, msg)) return
     }
+  }
+
+  /** Handles one message of worker `w`; false once it broke the protocol (nothing more it sent is read). */
+  private result(w: WorkerSlot, msg: unknown): boolean {
+    if (!isResult(msg)) {
+      this.breakWorker(w, 'it sent something that is not a result')
+      return false
+    }
+    const [id, ok, value, micros] = msg
+    if (id === INIT_FAILED) {
+      // [0, true, ...]: a process's initializer ran (a thread says so in its READY word).
+      if (ok) w.up = true
+      else w.initError = initializerError(rebuildError(value as ErrorRecord, `the initializer in pool worker ${w.where()}`), w)
+      return true
+    }
+    // Results come in task order: any other id is not one of ours (a task that wrote into its
+    // worker's own pipe, say).
+    const task = w.inflight[w.inflightHead]
+    if (!task || task.id !== id) {
+      this.breakWorker(w, `it answered task ${id} where task ${task?.id ?? '(none)'} was next`)
+      return false
+    }
+    w.shift()
+    // Its first answer is in: no other comes by the offers port.
+    w.closeOffers()
+    this.initFailures = 0
+    this.startFailures = 0
+    this.taskMicros = this.taskMicros < 0 ? micros : this.taskMicros * 0.875 + micros * 0.125
+    this.answer(task, ok, ok ? value : rebuildError(value as ErrorRecord, `pool worker ${w.where()}`))
+    return true
+  }
+
+  /**
+   * Offers the first task to the threads made ahead while they boot (first-offer.ts), when no
+   * worker is up yet and the task may go so: its function rebuilt without the library's compiler
+   * helpers, its arguments carried alike by the port, none of them shared objects.
+   */
+  private offerFirst(): void {
+    this.mayOffer = false
+    const targets = this.slots.list.filter((w) => w.offers && !w.checkEnded())
+    const task = this.queue[this.queueHead]
+    const fn = this.fnRefs[task.fnId]
+    const offerable = targets.length > 0 && !task.shared && task.bytes.length <= OFFER_MAX_BYTES && !('source' in fn && MAY_CALL_HELPER.test(fn.source))
+    // Decoded here as the worker would, so that the port carries what the usual road would have.
+    const message = offerable ? (decode(task.bytes) as TaskMessage) : undefined
+    if (!message || !crossesAlike(message[4])) {
+      for (const w of this.slots.list) w.closeOffers()
+      return
+    }
+    const [, id, , mode, items] = message
+    this.queueHead++
+    this.offered = task
+    Atomics.store(this.claim, 0, id)
+    for (const w of targets) {
+      const offer: FirstOffer = { id, fnId: task.fnId, fn, mode, items, n: w.n, name: w.proc.name, claim: this.claim.buffer as SharedArrayBuffer, events: this.events.buffer as SharedArrayBuffer, words: w.words.buffer as SharedArrayBuffer, state: w.proc.i32.buffer as SharedArrayBuffer }
+      w.offers!.postMessage(offer)
+    }
+  }
+
+  /** The offered first task, once a thread claimed it, is one of that worker's tasks in flight. */
+  private takeClaim(): void {
+    const claim = Atomics.load(this.claim, 0)
+    if (claim >= 0) return
+    const task = this.offered!
+    this.offered = undefined
+    for (const w of this.slots.list) if (w.n !== -claim) w.closeOffers()
+    const w = this.slots.list.find((s) => s.n === -claim)
+    // A worker leaves the list only in a pump, after this has run: never so.
+    if (!w) return this.answer(task, false, new WorkerLostError('the pool worker that took the first task is gone'))
+    w.inflight.splice(w.inflightHead, 0, task)
+    w.assigned++
+    Atomics.add(w.words, SENT, 1)
+  }
+
+  /**
+   * Takes the offered first task back, to the front of the queue, unless a thread claimed it
+   * first: then it is that worker's (takeClaim). Returns it when taken back.
+   */
+  private takeOfferBack(): Task | undefined {
+    const task = this.offered!
+    if (Atomics.compareExchange(this.claim, 0, task.id, 0) !== task.id) {
+      this.takeClaim()
+      return undefined
+    }
+    this.offered = undefined
+    for (const w of this.slots.list) w.closeOffers()
+    if (this.queueHead > 0) this.queue[--this.queueHead] = task
+    else this.queue.unshift(task)
+    return task
   }
 
   /**
@@ -385,6 +476,9 @@ export class Dispatcher implements ResultHost, Waiter {
     for (const w of workers) {
       if (w.sending && !this.continueSend(w)) continue
     }
+    // A worker is up by the usual road before any thread claimed the first task: it goes there.
+    if (this.offered && workers.some((w) => w.ready())) this.takeOfferBack()
+    if (this.mayOffer && this.queueHead < this.queue.length && !workers.some((w) => w.ready())) this.offerFirst()
     // A worker's fair share of the work not yet done (queued or in a worker), when that is less
     // than every worker's room: a worker still booting gets its share once it is up, rather than
     // find the first one up holding everything (long tasks would run one after another there).
@@ -493,6 +587,7 @@ export class Dispatcher implements ResultHost, Waiter {
 
   /** Takes back a cancelled job's queued tasks (its tasks already in workers are dropped on arrival). */
   withdraw(job: Job): void {
+    if (this.offered?.job === job) this.takeOfferBack()
     const kept: Task[] = []
     for (let i = this.queueHead; i < this.queue.length; i++) {
       const t = this.queue[i]
@@ -506,12 +601,15 @@ export class Dispatcher implements ResultHost, Waiter {
   /** Ends every worker now and fails every job with a task queued or in flight. */
   terminate(): void {
     if (this.state === TERMINATE) return
+    // The first task, if still offered, is failed with the queued ones; claimed, with its worker's.
+    if (this.offered) this.takeOfferBack()
     this.state = TERMINATE
     const workers = this.slots.list
     for (const w of workers) {
       if (!w.stopped) w.proc.terminate()
       // Nothing more is read: a writer waiting for room in the pipe (a process worker's relay) stops.
       w.conn.close()
+      w.closeOffers()
     }
     // A process whose task handles SIGTERM would run on, and join() wait for it for ever: it is
     // killed KILL_GRACE_MS later, by whichever wait of this thread (or its event loop) is first.

@@ -15,11 +15,12 @@ import { ConnectionCore, SendState } from '../ipc/connection.js'
 import { EOF, GetState, Ring } from '../ipc/ring.js'
 import { PENDING, blockOn, coroBlockOn } from '../core/wait.js'
 import { decode, encoded } from '../ipc/serialize.js'
-import { CURRENT, DONE, EV, INIT_FAILED, LOW_WATER, OP_STOP, POOL_WORKER_TARGET, READY, SENT, WAITING, splitBatch, type ResultMessage, type SharedMessage, type ToWorker, type WorkerArgs } from './pool-protocol.js'
+import { CURRENT, DONE, EV, INIT_FAILED, LOW_WATER, OP_DEFINE, OP_STOP, OP_TASK, POOL_WORKER_TARGET, READY, SENT, WAITING, splitBatch, type ResultMessage, type SharedMessage, type ToWorker, type WorkerArgs } from './pool-protocol.js'
 import { errorRecord } from '../core/remote-error.js'
 import { loadClassModules } from '../core/transfer.js'
 import { TaskRunner, encodeResult, runInitializer } from './run-task.js'
 import { registerLoadedFunction } from '../core/source.js'
+import { FIRST_TASK, type FirstTaskLeft } from './first-offer.js'
 
 /** How long a result may wait before the pool is told of it, in ms, while the pool is busy (not WAITING). */
 const ANNOUNCE_MS = 0.05
@@ -58,6 +59,20 @@ export async function poolWorker(a: WorkerArgs): Promise<void> {
     // The pool counts these and stops starting workers after a few in a row (dispatch.ts).
     send([INIT_FAILED, false, initError, 0])
     return
+  }
+  // The pool's first task, taken before this thread loaded the library (first-task.ts):
+  // its answer, which the port could not carry, goes first by the usual road; or it runs now.
+  const first = (globalThis as { [FIRST_TASK]?: FirstTaskLeft })[FIRST_TASK]
+  if (first) {
+    delete (globalThis as { [FIRST_TASK]?: FirstTaskLeft })[FIRST_TASK]
+    const { offer: o, answer } = first
+    let result: ResultMessage
+    if (answer) result = answer[1] ? [o.id, true, answer[2], answer[3]] : [o.id, false, errorRecord(answer[2]), answer[3]]
+    else {
+      await runner.handle([OP_DEFINE, o.fnId, o.fn])
+      result = (await runner.handle([OP_TASK, o.id, o.fnId, o.mode, o.items])) as ResultMessage
+    }
+    if (finish(result)) return void (unannounced && announce())
   }
   Atomics.store(words, READY, 1)
   announce()

@@ -11,44 +11,15 @@ export const POOL_WORKER_TARGET = { module: new URL('./pool-worker.js', import.m
 /** The target a spawn-context pool's worker processes run: pool-process-loop.ts's loop, named by pool-process-worker.ts. */
 export const POOL_PROCESS_WORKER_TARGET = { module: new URL('./pool-process-worker.js', import.meta.url).href, name: 'poolProcessWorker' } as const
 
-// The pool's words (one buffer per pool, written by its workers and by the supervisor).
-// word  name     meaning
-// 0     EV       a counter the pool sleeps on: a worker bumps it when it has news for the pool,
-//                the supervisor when a worker ends (ProcessOptions.exitNotify)
-// 1     WAITING  1 while the pool is about to sleep or sleeping: a worker then announces each
-//                result at once. The pool raises it, then looks for results once more; a worker
-//                writes a result, then reads it. So either the worker sees it raised, or the pool
-//                sees the result: none waits unannounced.
-export const EV = 0
-export const WAITING = 1
-export const POOL_WORDS = 2
-
-// A worker's words (one buffer per worker).
-// word  name       meaning
-// 0     CURRENT    id of the task the worker is running, 0 between tasks (a lost task is this one)
-// 1     SENT       tasks the pool has sent to this worker (the pool adds)
-// 2     DONE       tasks the worker has finished (the worker adds)
-// 3     LOW_WATER  the worker bumps EV once SENT - DONE falls to this, so that it never starves
-// 4     READY      1 once the worker has loaded and run its initializer (then it bumps EV): the
-//                  pool sends tasks only to ready workers, so the first task of a new pool goes
-//                  to whichever worker is up first, not to one still booting
-export const CURRENT = 0
-export const SENT = 1
-export const DONE = 2
-export const LOW_WATER = 3
-export const READY = 4
-export const WORKER_WORDS = 5
+export { CURRENT, DONE, EV, LOW_WATER, POOL_WORDS, READY, SENT, WAITING, WORKER_WORDS } from './pool-words.js'
 
 // Messages to a worker.
 export const OP_DEFINE = 0
 export const OP_TASK = 1
 export const OP_STOP = 2
 
-// Task modes: what a task's items are and what its result is.
-export const MODE_APPLY = 0 // items = [args]: one call fn(...args), the result is its value
-export const MODE_MAP = 1 // items = [x...]: fn(x) each, the result is the list
-export const MODE_STARMAP = 2 // items = [[...args]...]: fn(...args) each, the result is the list
-export type TaskMode = typeof MODE_APPLY | typeof MODE_MAP | typeof MODE_STARMAP
+export { MODE_APPLY, MODE_MAP, MODE_STARMAP, type TaskMode } from './run-items.js'
+import type { TaskMode } from './run-items.js'
 
 /** Function `fnId` is `ref`: sent to a worker once, before its first task that calls it. */
 export type DefineMessage = [op: typeof OP_DEFINE, fnId: number, ref: FunctionRef]

@@ -55,6 +55,8 @@ export interface PoolOptions {
 export type PoolFunction<R = unknown, A extends unknown[] = any[]> = ((...args: A) => R | PromiseLike<R>) | { module: string | URL; name?: string }
 
 const STATE_NAMES = ['RUN', 'CLOSE', 'TERMINATE']
+/** The first module of a first pool's threads, which may run the pool's first task before the library loads (first-task.ts). */
+const FIRST_TASK_MODULE = new URL('./first-task.js', import.meta.url)
 
 export class PoolCore implements Waiter {
   readonly i32: Int32Array
@@ -90,7 +92,11 @@ export class PoolCore implements Waiter {
     const initTarget = initializer ? targetOf(initializer, 'initializer', preload) : null
     // What boots longest starts first, and the rest is done while it boots: a first pool's
     // threads, or the supervisor thread that starts a process pool's processes (~25 ms).
-    const ahead = startMethod === 'thread' ? threadsAhead(n, resourceLimits) : []
+    // A first task is offered to the threads while they boot (first-offer.ts), unless something
+    // must run before it: an initializer, a preload (a loader the task's module may need). Nor
+    // with maxtasksperchild, which counts tasks in the worker's loop.
+    const offers = initTarget === null && !preload?.length && !maxtasksperchild
+    const ahead = startMethod === 'thread' ? threadsAhead(n, resourceLimits, offers ? FIRST_TASK_MODULE : undefined) : []
     if (startMethod === 'spawn') supervisorWorker()
     let dispatcher: Dispatcher | undefined
     try {
@@ -101,7 +107,10 @@ export class PoolCore implements Waiter {
     } catch (error) {
       // Python terminates the workers already started (none are leaked).
       for (const w of dispatcher?.slots.list ?? []) w.proc.kill()
-      for (const w of ahead) void w.terminate()
+      for (const a of ahead) {
+        void a.worker.terminate()
+        a.offers?.close()
+      }
       throw error
     }
     this.dispatcher = dispatcher

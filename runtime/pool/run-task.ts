@@ -6,9 +6,8 @@ import { loadFunction } from '../core/source.js'
 import { describeValue } from '../core/args.js'
 import { errorRecord, plainRecord, type ErrorRecord } from '../core/remote-error.js'
 import { encode } from '../ipc/serialize.js'
-import { MODE_APPLY, MODE_STARMAP, OP_DEFINE, OP_STOP, OP_TASK, type ResultMessage, type TaskMessage, type ToWorker, type WorkerArgs } from './pool-protocol.js'
-
-type Fn = (...args: unknown[]) => unknown
+import { isThenable, runItems, type TaskFn } from './run-items.js'
+import { OP_DEFINE, OP_STOP, OP_TASK, type ResultMessage, type TaskMessage, type ToWorker, type WorkerArgs } from './pool-protocol.js'
 
 /** Runs the pool's initializer; its error record if it threw (the worker then ends). */
 export async function runInitializer(a: Pick<WorkerArgs, 'initializer' | 'initargs'>): Promise<ErrorRecord | undefined> {
@@ -24,7 +23,7 @@ export async function runInitializer(a: Pick<WorkerArgs, 'initializer' | 'initar
 
 /** A worker's functions, and the running of its tasks. */
 export class TaskRunner {
-  private readonly fns = new Map<number, Fn | { error: unknown }>()
+  private readonly fns = new Map<number, TaskFn | { error: unknown }>()
 
   /**
    * Handles one message: a definition is stored, a task is run and its answer returned; null for
@@ -51,19 +50,8 @@ export class TaskRunner {
     try {
       const fn = this.fns.get(fnId)!
       if (typeof fn !== 'function') throw fn.error
-      let value: unknown
-      if (mode === MODE_APPLY) {
-        value = fn(...(items[0] as unknown[]))
-        if (isThenable(value)) value = await value
-      } else {
-        const out = new Array(items.length)
-        for (let i = 0; i < items.length; i++) {
-          let v = mode === MODE_STARMAP ? fn(...(items[i] as unknown[])) : fn(items[i])
-          if (isThenable(v)) v = await v
-          out[i] = v
-        }
-        value = out
-      }
+      let value = runItems(fn, mode, items)
+      if (isThenable(value)) value = await value
       return [id, true, value, (performance.now() - t0) * 1000]
     } catch (error) {
       return [id, false, errorRecord(error), (performance.now() - t0) * 1000]
@@ -94,8 +82,4 @@ export function encodeResult(msg: ResultMessage, limit = Infinity, plain = false
 
 function unsendable(msg: ResultMessage, reason: string): number {
   return encode([msg[0], false, { name: 'MaybeEncodingError', message: `Error sending result: '${describeValue(msg[2])}'. Reason: '${reason}'`, isError: true }, msg[3]] satisfies ResultMessage, 'result')
-}
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return v !== null && typeof v === 'object' && typeof (v as { then?: unknown }).then === 'function'
 }

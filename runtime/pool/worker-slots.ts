@@ -2,7 +2,7 @@
 // started, and, when one ends, its tasks sorted out and its place freed for a replacement.
 // A worker that ends mid-task fails exactly the task in its CURRENT word; the tasks sent after it go back.
 
-import { ProcessCore } from '../process/process.js'
+import { ProcessCore, type AheadThread } from '../process/process.js'
 import { CUT, STATE, STOPPED } from '../process/supervisor-protocol.js'
 import { BROKE_FRAMING, STOPPED_READING } from '../ipc/stream-relay.js'
 import { ConnectionCore, SendState } from '../ipc/connection.js'
@@ -10,7 +10,7 @@ import { GetState } from '../ipc/ring.js'
 import { WorkerLostError } from '../core/errors.js'
 import { CURRENT, LOW_WATER, POOL_PROCESS_WORKER_TARGET, POOL_WORKER_TARGET, READY, WORKER_WORDS, type ProcessWorkerArgs, type WorkerArgs } from './pool-protocol.js'
 import type { Task } from './results.js'
-import type { ResourceLimits, Worker } from 'node:worker_threads'
+import type { MessagePort, ResourceLimits } from 'node:worker_threads'
 import { constants } from 'node:os'
 
 /** The signals a process gets from its own fault (a native crash, an abort), by number. */
@@ -52,7 +52,13 @@ export class WorkerSlot {
   /** Why the pool killed it: it broke the pool's protocol (dispatch.ts breakWorker). */
   broken: string | undefined
 
-  constructor(settings: WorkerSettings, n: number, ahead?: Worker) {
+  /**
+   * The port a thread made ahead was given for its pool's first task (first-offer.ts): the offer
+   * goes out on it, and the answer comes back on it; closed once not needed.
+   */
+  offers: MessagePort | undefined
+
+  constructor(settings: WorkerSettings, readonly n: number, ahead?: AheadThread) {
     const [mine, theirs] = ConnectionCore.pipe(true, PIPE_CAPACITY)
     this.conn = mine
     this.recv = mine.recvBegin()
@@ -83,10 +89,17 @@ export class WorkerSlot {
         lazyRegistry: true,
         // The first pool of a thread need not wait for its supervisor to boot (process.ts).
         direct: true,
-        ahead,
+        ahead: ahead?.worker,
       })
+      this.offers = ahead?.offers
     }
     this.proc.start()
+  }
+
+  /** Closes the offers port: the first task is answered, or went elsewhere, or this worker ended. */
+  closeOffers(): void {
+    this.offers?.close()
+    this.offers = undefined
   }
 
   get pending(): number {
@@ -188,9 +201,8 @@ export class WorkerSlots {
     return this.settings.initializer !== null
   }
 
-  /** Starts workers until there are `n`. */
   /** Starts workers until there are `n`, on the threads made `ahead` first (process.ts threadsAhead). */
-  fill(n: number, ahead: Worker[] = []): void {
+  fill(n: number, ahead: AheadThread[] = []): void {
     while (this.list.length < n) this.list.push(new WorkerSlot(this.settings, ++this.started, ahead.shift()))
   }
 
@@ -204,6 +216,7 @@ export class WorkerSlots {
       const w = this.list[i]
       if (!w.stopped) continue
       drain(w)
+      w.closeOffers()
       ended(w)
       const current = w.current()
       const rest: Task[] = []

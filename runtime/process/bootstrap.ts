@@ -1,13 +1,13 @@
 // First code in a process worker: registers the shareable types, rebuilds the args into working
 // objects over the parent's shared memory, then runs the target.
 import { workerData } from 'node:worker_threads'
-import { writeAllSync } from '../core/stdio.js'
+import { writeStdioDirectly } from '../core/stdio.js'
 import type { ProcessData } from './process.js'
 import { setCurrentProcess } from '../core/current.js'
 import { loadClassesFor, loadSpareClassModules, missingModules, rebuildTree } from '../core/transfer.js'
 import { loadFunction, preloadModules } from '../core/source.js'
 import { installLivenessTable } from '../core/liveness.js'
-import { applyEnv, BOOTED, KILL_PENDING, LOAD, LOADED, LOADED_WORD, LOADING, OWN_CODE, printProcessError, UNSET } from './supervisor-protocol.js'
+import { applyEnv, BOOTED, KILL_PENDING, LOAD, LOADED, LOADED_WORD, LOADING, reportOwnEnd } from './supervisor-protocol.js'
 import { installFeederPort } from '../ipc/feeder-client.js'
 import { setOwnClientKey } from '../core/destination.js'
 import { setThreadBroker } from '../core/thread-broker.js'
@@ -20,17 +20,7 @@ import { parentPort, receiveMessageOnPort, threadId } from 'node:worker_threads'
 // process's preload modules, which may register it.
 let registry = workerData?.spare ? loadSpareClassModules(workerData.classModules as string[]) : undefined
 registry?.catch(() => {}) // awaited below; a failure is thrown there
-
-// A child writes straight to the inherited stdout/stderr, as a Python child does: through the
-// parent's streams its output would wait for the parent's event loop, and come after whatever the
-// parent prints once a blocking join() returns.
-for (const [stream, fd] of [[process.stdout, 1], [process.stderr, 2]] as const) {
-  stream.write = ((chunk: string | Uint8Array, encoding?: BufferEncoding | ((e?: Error) => void), cb?: (e?: Error) => void) => {
-    writeAllSync(fd, typeof chunk === 'string' ? Buffer.from(chunk, typeof encoding === 'string' ? encoding : 'utf8') : chunk)
-    ;(typeof encoding === 'function' ? encoding : cb)?.()
-    return true
-  }) as typeof stream.write
-}
+writeStdioDirectly()
 
 // A spare (see supervisor-thread.ts) has loaded everything above and waits for its process.
 if (registry) await registry
@@ -38,19 +28,10 @@ if (registry) await registry
 const data: ProcessData = workerData?.spare || workerData?.ahead
   ? (receiveMessageOnPort(parentPort!)?.message ?? (await new Promise((resolve) => parentPort!.once('message', resolve))))
   : workerData
-// A direct thread (process.ts) tells its supervisor its exit code, which it cannot see otherwise.
+// A direct thread (process.ts) says it booted, and reports its own end (its exit code, its uncaught error).
 const state = data.state ? new Int32Array(data.state) : undefined
 if (state) Atomics.store(state, BOOTED, 1)
-// Node ends a thread whose top-level await can never settle with 13, but tells its 'exit'
-// listeners 0: process.exitCode has the 13.
-if (state) process.on('exit', (code) => void Atomics.compareExchange(state, OWN_CODE, UNSET, Number(process.exitCode ?? code)))
-// Its starter hears of an uncaught error only in its own event loop (a supervisor prints it at
-// once for the threads it made): printed here, as Python's child prints its traceback.
-if (state) {
-  process.on('uncaughtExceptionMonitor', (error) => {
-    if (process.listenerCount('uncaughtException') === 0) printProcessError(data.name, error)
-  })
-}
+if (state) reportOwnEnd(state, data.name)
 applyEnv(data.env)
 // Before any proxy is rebuilt: the args' were counted for this key (core/destination.ts).
 setOwnClientKey(data.clientKey)

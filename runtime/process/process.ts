@@ -18,7 +18,7 @@
 // (wait.ts dueAt, which its blocking waits run too). The worker prints its own uncaught error.
 
 import type { RelayEnds } from '../ipc/stream-relay.js'
-import { MessageChannel, Worker, type ResourceLimits } from 'node:worker_threads'
+import { MessageChannel, Worker, type MessagePort, type ResourceLimits } from 'node:worker_threads'
 import { livenessTable } from '../core/liveness.js'
 import { ownSupervisorGone, provideSupervisor, upstreamPort } from '../ipc/feeder-client.js'
 import { park, type Pending, type Waiter, beforeNextBlock, blockOn, coroBlockOn, dueAt } from '../core/wait.js'
@@ -36,7 +36,7 @@ import { pathToFileURL } from 'node:url'
 import { createWorker } from '../core/exec-argv.js'
 import { libraryFile } from '../core/library-file.js'
 import { JOIN_CHILDREN, atProcessEnd } from '../core/process-end.js'
-import { BOOTED, EXITCODE, INITIAL, KILL_PENDING, LOAD, LOAD_GRACE_MS, LOADED, LOADED_WORD, LOADING, markNeverStarted, markStopped, markWatchedStopped, noPidUnlessLoaded, OWN_CODE, PID, printProcessError, PROCESS_WORDS, STARTED, STATE, STOPPED, unknownMessage, UNSET, type FromSupervisor, type ProcessData, type SupervisorData, type ToSupervisor, type WatchMessage } from './supervisor-protocol.js'
+import { BOOTED, EXITCODE, INITIAL, KILL_PENDING, LOAD, LOAD_GRACE_MS, LOADED, LOADED_WORD, LOADING, markNeverStarted, markStopped, markWatchedStopped, noPidUnlessLoaded, OWN_CODE, PID, printProcessError, PROCESS_WORDS, STARTED, STATE, STOPPED, unknownMessage, UNSET, type FromSupervisor, type ProcessData, type SupervisorData, type ToSupervisor, type WatchMessage, type AheadData } from './supervisor-protocol.js'
 
 export type { ProcessData } from './supervisor-protocol.js'
 
@@ -253,7 +253,13 @@ function watch(m: WatchMessage): void {
 }
 
 /** workerData of a thread made ahead of its process: its ProcessData comes in its first message (bootstrap.ts). */
-export const AHEAD = { ahead: true } as const
+export const AHEAD: AheadData = { ahead: true, bootstrap: bootstrapUrl.href }
+
+/** A thread made ahead of its process (threadsAhead), and the port its pool offers it a first task on. */
+export interface AheadThread {
+  worker: Worker
+  offers?: MessagePort
+}
 
 /**
  * Threads for a thread's first pool, made before anything else of it (see PoolCore): a first
@@ -261,18 +267,29 @@ export const AHEAD = { ahead: true } as const
  * make (the first calls of that code compile it) need not come first. Each waits for its data in
  * a message (ProcessOptions.ahead). None while this thread has a supervisor, which starts the
  * workers, and fewer than `n` when the system refuses one (the pool starts the rest as usual).
+ * With `firstModule` (a pool's, pool/first-task.ts), each runs that first, with a port on which
+ * its pool may offer it its first task (pool/first-offer.ts); that module then imports bootstrap.ts.
  */
-export function threadsAhead(n: number, resourceLimits: ResourceLimits | undefined): Worker[] {
+export function threadsAhead(n: number, resourceLimits: ResourceLimits | undefined, firstModule?: URL): AheadThread[] {
   // A daemon's start() refuses children (Python's rule): no thread for them.
   if (supervisor !== undefined || currentProcess().daemon) return []
   libraryFile(new URL('./supervisor-start.js', import.meta.url), 'start a process')
-  const made: Worker[] = []
+  const made: AheadThread[] = []
   try {
     while (made.length < n) {
-      const worker = createWorker((execArgv) => new Worker(bootstrapUrl, { workerData: AHEAD, resourceLimits, execArgv }))
+      const channel = firstModule ? new MessageChannel() : undefined
+      let worker: Worker
+      try {
+        worker = createWorker((execArgv) => channel
+          ? new Worker(firstModule!, { workerData: { ...AHEAD, offers: channel.port2 } satisfies AheadData, transferList: [channel.port2], resourceLimits, execArgv })
+          : new Worker(bootstrapUrl, { workerData: AHEAD, resourceLimits, execArgv }))
+      } catch (error) {
+        channel?.port1.close()
+        throw error
+      }
       // Its process listens from start() on: until then, an error (EMFILE) must not throw here.
       worker.on('error', () => undefined)
-      made.push(worker)
+      made.push({ worker, offers: channel?.port1 })
     }
   } catch {
     // No thread to be had now: the rest start when their processes do.

@@ -126,11 +126,43 @@ export function printProcessError(name: string, error: unknown): void {
   writeAllSync(2, `Process ${name}:\n${(error as Error | undefined)?.stack ?? String(error)}\n`)
 }
 
+/**
+ * A direct thread's own report of its end (see process.ts), installed by its first module: its
+ * exit code in OWN_CODE, which its supervisor cannot see otherwise, and its uncaught error printed
+ * at once, as Python's child prints its traceback (its starter hears of it only in its own event
+ * loop). Returns the uninstall.
+ */
+export function reportOwnEnd(state: Int32Array, name: string): () => void {
+  // Node ends a thread whose top-level await can never settle with 13, but tells its 'exit'
+  // listeners 0: process.exitCode has the 13.
+  const exit = (code: number): void => void Atomics.compareExchange(state, OWN_CODE, UNSET, Number(process.exitCode ?? code))
+  const uncaught = (error: Error): void => {
+    if (process.listenerCount('uncaughtException') === 0) printProcessError(name, error)
+  }
+  process.on('exit', exit)
+  process.on('uncaughtExceptionMonitor', uncaught)
+  return () => {
+    process.off('exit', exit)
+    process.off('uncaughtExceptionMonitor', uncaught)
+  }
+}
+
 /** Makes this process's (or thread's) environment `env`, the one its starter had at start(). */
 export function applyEnv(env: Record<string, string | undefined> | undefined): void {
   if (!env) return
   for (const k of Object.keys(process.env)) if (!(k in env)) delete process.env[k]
   for (const [k, v] of Object.entries(env)) if (v !== undefined && process.env[k] !== v) process.env[k] = v
+}
+
+/**
+ * The workerData of a thread made ahead of its process (process.ts threadsAhead), whose
+ * ProcessData comes in its first message. One made for a pool's first task runs that pool's
+ * first module, which takes the task from `offers` and then imports `bootstrap` (pool/first-task.ts).
+ */
+export interface AheadData {
+  ahead: true
+  offers?: MessagePort
+  bootstrap: string
 }
 
 /** The supervisor thread's workerData. */

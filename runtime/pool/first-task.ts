@@ -1,0 +1,80 @@
+// The first module of the threads made ahead for a thread's first pool (process.ts threadsAhead):
+// it runs the pool's first task if it is offered one and claims it (first-offer.ts), with
+// nothing of the library loaded, then loads the library (bootstrap.ts) and goes on as every pool
+// thread does: it imports the bootstrap that threadsAhead names. It imports only what running that
+// task takes (~8 KB); the bundle builds it on its own (build/bundle.mjs ALONE).
+//
+// What it cannot finish so is left to the library's loop (pool-loop.ts) in FIRST_TASK: the answer
+// of a task that threw, or whose result the port does not carry as the library does; and a task
+// whose module loaded the library, not run here: it runs once the library has set the thread up.
+
+import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads'
+import { compileFunction, loadExport } from '../core/function-load.js'
+import { LIBRARY_LOADED } from '../core/loaded-mark.js'
+import { writeStdioDirectly } from '../core/stdio.js'
+import { FIRST_TASK, crossesAlike, type FirstOffer, type FirstTaskLeft } from './first-offer.js'
+import { CURRENT, DONE, EV } from './pool-words.js'
+import { isThenable, runItems } from './run-items.js'
+import { BOOTED, KILL_PENDING, LOAD, LOADED_WORD, LOADING, reportOwnEnd, type AheadData } from '../process/supervisor-protocol.js'
+
+const { offers: port, bootstrap } = workerData as AheadData
+// The offer, if any, came while this thread booted: it is in the port by now, or was not made yet.
+const offer = port && (receiveMessageOnPort(port)?.message as FirstOffer | undefined)
+if (!offer || !(await runFirst(offer, port!))) port?.close()
+await import(bootstrap)
+
+/** Runs the task offered if this thread wins it; whether it did. */
+async function runFirst(o: FirstOffer, port: MessagePort): Promise<boolean> {
+  const state = new Int32Array(o.state)
+  const words = new Int32Array(o.words)
+  // Its first module ran (process.ts neverBooted), whether or not it wins the task.
+  Atomics.store(state, BOOTED, 1)
+  Atomics.store(words, CURRENT, o.id)
+  if (Atomics.compareExchange(new Int32Array(o.claim), 0, o.id, -o.n) !== o.id) {
+    Atomics.store(words, CURRENT, 0)
+    return false
+  }
+  const leave = (left: FirstTaskLeft): true => {
+    ;(globalThis as { [FIRST_TASK]?: FirstTaskLeft })[FIRST_TASK] = left
+    return true
+  }
+  const unreport = reportOwnEnd(state, o.name)
+  writeStdioDirectly()
+  const t0 = performance.now()
+  let fn: (...args: unknown[]) => unknown
+  try {
+    // The pool offers no function whose source calls a compiler helper (function-load.ts MAY_CALL_HELPER).
+    fn = 'source' in o.fn ? compileFunction(o.fn.source, '') : await loadExport(o.fn)
+  } catch (error) {
+    unreport()
+    return leave({ offer: o, answer: [o.id, false, error, (performance.now() - t0) * 1000] })
+  }
+  if (LIBRARY_LOADED in globalThis) {
+    unreport()
+    return leave({ offer: o })
+  }
+  // Its imports are done: a terminate() now ends it at once (supervisor-protocol.ts LOAD); one
+  // that came while it imported ends it here.
+  if (Atomics.compareExchange(state, LOAD, LOADING, LOADED_WORD) === KILL_PENDING) process.exit()
+  let ok = true
+  let value: unknown
+  try {
+    value = runItems(fn, o.mode, o.items)
+    if (isThenable(value)) value = await value
+  } catch (error) {
+    ok = false
+    value = error
+  }
+  const micros = (performance.now() - t0) * 1000
+  // The library's imports come next, which a terminate() waits for again.
+  Atomics.compareExchange(state, LOAD, LOADED_WORD, LOADING)
+  unreport()
+  if (!ok || !crossesAlike(value)) return leave({ offer: o, answer: [o.id, ok, value, micros] })
+  port.postMessage([o.id, true, value, micros])
+  Atomics.store(words, CURRENT, 0)
+  Atomics.add(words, DONE, 1)
+  const events = new Int32Array(o.events)
+  Atomics.add(events, EV, 1)
+  Atomics.notify(events, EV)
+  return true
+}
