@@ -3,8 +3,9 @@
 // imported only then), so that a pool thread's first module (pool/first-task.ts) can rebuild
 // a first task's function before the library has loaded, without them.
 
-import { pathToFileURL } from 'node:url'
-import { isAbsolute } from 'node:path'
+// Got, not imported, as core/stdio.ts says why.
+const { pathToFileURL } = process.getBuiltinModule('node:url')
+const { isAbsolute } = process.getBuiltinModule('node:path')
 
 /** A function as it crosses threads: its source text, or the module export to import. */
 export type FunctionRef = { source: string } | { module: string; name: string }
