@@ -102,11 +102,12 @@ function softFdLimit(): number {
 }
 
 /**
- * Creates a Worker with the parent's flags, once the fds it needs are there (threadFdsFree); if
- * Node refuses some of the flags for workers, retries without those (its error names them).
+ * Creates a Worker with the parent's flags, once the fds it needs are there (threadFdsFree, unless
+ * the caller counts them itself: `countFds` false); if Node refuses some of the flags for workers,
+ * retries without those (its error names them).
  */
-export function createWorker<W>(make: (execArgv: string[]) => W): W {
-  threadFdsFree()
+export function createWorker<W>(make: (execArgv: string[]) => W, countFds = true): W {
+  if (countFds) threadFdsFree()
   for (;;) {
     const argv = workerExecArgv().filter((a) => !refused.has(a.split('=')[0]))
     try {

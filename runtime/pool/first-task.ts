@@ -1,8 +1,8 @@
 // The first module of the threads made ahead for a thread's first pool (process.ts threadsAhead):
 // it runs the pool's first task if it is offered one and claims it (first-offer.ts), with
-// nothing of the library loaded, then loads the library (bootstrap.ts) and goes on as every pool
-// thread does: it imports the bootstrap that threadsAhead names. It imports only what running that
-// task takes (~8 KB); the bundle builds it on its own (build/bundle.mjs ALONE).
+// nothing of the library loaded, then loads the library (process/boot.ts) and goes on as every pool
+// thread does: it imports boot() from the module threadsAhead names, and runs it. It imports only
+// what running that task takes (~5 KB); the bundle builds it on its own (build/bundle.mjs ALONE).
 //
 // What it cannot finish so is left to the library's loop (pool-loop.ts) in FIRST_TASK: the answer
 // of a task that threw, or whose result the port does not carry as the library does; and a task
@@ -17,11 +17,13 @@ import { CURRENT, DONE, EV } from './pool-words.js'
 import { isThenable, runItems } from './run-items.js'
 import { BOOTED, KILL_PENDING, LOAD, LOADED_WORD, LOADING, reportOwnEnd, type AheadData } from '../process/supervisor-protocol.js'
 
-const { offers: port, bootstrap } = workerData as AheadData
+const { offers: port, boot: bootModule } = workerData as AheadData
 // The offer, if any, came while this thread booted: it is in the port by now, or was not made yet.
 const offer = port && (receiveMessageOnPort(port)?.message as FirstOffer | undefined)
 if (!offer || !(await runFirst(offer, port!))) port?.close()
-await import(bootstrap)
+// The thread's start, under this module's top-level await (see process/boot.ts).
+const { boot } = (await import(bootModule!)) as { boot: () => Promise<void> }
+await boot()
 
 /** Runs the task offered if this thread wins it; whether it did. */
 async function runFirst(o: FirstOffer, port: MessagePort): Promise<boolean> {

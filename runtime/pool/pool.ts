@@ -24,7 +24,7 @@ import { wrapCore } from '../core/transfer.js'
 import { ValueError } from '../core/errors.js'
 import type { ResourceLimits } from 'node:worker_threads'
 import type { FunctionRef } from '../core/source.js'
-import { EV, MODE_APPLY, MODE_MAP, MODE_STARMAP, POOL_WORDS } from './pool-protocol.js'
+import { EV, MODE_APPLY, MODE_MAP, MODE_STARMAP, POOL_WORDS, POOL_WORKER_TARGET } from './pool-protocol.js'
 import { AsyncResultCore, IMapCore, type AsyncOptions, type Job } from './results.js'
 import { CLOSE, Dispatcher, RUN, checkChunksize, chunkTasks, defaultChunksize, makeTask } from './dispatch.js'
 
@@ -96,7 +96,7 @@ export class PoolCore implements Waiter {
     // must run before it: an initializer, a preload (a loader the task's module may need). Nor
     // with maxtasksperchild, which counts tasks in the worker's loop.
     const offers = initTarget === null && !preload?.length && !maxtasksperchild
-    const ahead = startMethod === 'thread' ? threadsAhead(n, resourceLimits, offers ? FIRST_TASK_MODULE : undefined) : []
+    const ahead = startMethod === 'thread' ? threadsAhead(n, resourceLimits, offers ? { module: FIRST_TASK_MODULE, boot: POOL_WORKER_TARGET.module } : undefined) : []
     if (startMethod === 'spawn') supervisorWorker()
     let dispatcher: Dispatcher | undefined
     try {

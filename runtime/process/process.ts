@@ -33,7 +33,7 @@ import { checkFunction } from '../core/args.js'
 import { functionSource } from '../core/function-source.js'
 import { isAbsolute } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { createWorker } from '../core/exec-argv.js'
+import { createWorker, threadFdsFree } from '../core/exec-argv.js'
 import { libraryFile } from '../core/library-file.js'
 import { JOIN_CHILDREN, atProcessEnd } from '../core/process-end.js'
 import { BOOTED, EXITCODE, INITIAL, KILL_PENDING, LOAD, LOAD_GRACE_MS, LOADED, LOADED_WORD, LOADING, markNeverStarted, markStopped, markWatchedStopped, noPidUnlessLoaded, OWN_CODE, PID, printProcessError, PROCESS_WORDS, STARTED, STATE, STOPPED, unknownMessage, UNSET, type FromSupervisor, type ProcessData, type SupervisorData, type ToSupervisor, type WatchMessage, type AheadData } from './supervisor-protocol.js'
@@ -253,7 +253,7 @@ function watch(m: WatchMessage): void {
 }
 
 /** workerData of a thread made ahead of its process: its ProcessData comes in its first message (bootstrap.ts). */
-export const AHEAD: AheadData = { ahead: true, bootstrap: bootstrapUrl.href }
+export const AHEAD: AheadData = { ahead: true }
 
 /** A thread made ahead of its process (threadsAhead), and the port its pool offers it a first task on. */
 export interface AheadThread {
@@ -267,32 +267,58 @@ export interface AheadThread {
  * make (the first calls of that code compile it) need not come first. Each waits for its data in
  * a message (ProcessOptions.ahead). None while this thread has a supervisor, which starts the
  * workers, and fewer than `n` when the system refuses one (the pool starts the rest as usual).
- * With `firstModule` (a pool's, pool/first-task.ts), each runs that first, with a port on which
- * its pool may offer it its first task (pool/first-offer.ts); that module then imports bootstrap.ts.
+ * With `first` (a pool's first module, pool/first-task.ts, and the module it imports boot() from),
+ * each runs that first, with a port on which its pool may offer it its first task (pool/first-offer.ts).
  */
-export function threadsAhead(n: number, resourceLimits: ResourceLimits | undefined, firstModule?: URL): AheadThread[] {
+export function threadsAhead(n: number, resourceLimits: ResourceLimits | undefined, first?: { module: URL; boot: string }): AheadThread[] {
   // A daemon's start() refuses children (Python's rule): no thread for them.
   if (supervisor !== undefined || currentProcess().daemon) return []
-  libraryFile(new URL('./supervisor-start.js', import.meta.url), 'start a process')
   const made: AheadThread[] = []
-  try {
-    while (made.length < n) {
-      const channel = firstModule ? new MessageChannel() : undefined
-      let worker: Worker
-      try {
-        worker = createWorker((execArgv) => channel
-          ? new Worker(firstModule!, { workerData: { ...AHEAD, offers: channel.port2 } satisfies AheadData, transferList: [channel.port2], resourceLimits, execArgv })
-          : new Worker(bootstrapUrl, { workerData: AHEAD, resourceLimits, execArgv }))
-      } catch (error) {
-        channel?.port1.close()
-        throw error
-      }
+  const drop = (): void => {
+    for (const a of made.splice(0)) {
+      void a.worker.terminate()
+      a.offers?.close()
+    }
+  }
+  const make = (countFds: boolean): void => {
+    const channel = first ? new MessageChannel() : undefined
+    try {
+      const worker = createWorker((execArgv) => channel
+        ? new Worker(first!.module, { workerData: { ...AHEAD, offers: channel.port2, boot: first!.boot } satisfies AheadData, transferList: [channel.port2], resourceLimits, execArgv })
+        : new Worker(bootstrapUrl, { workerData: AHEAD, resourceLimits, execArgv }), countFds)
       // Its process listens from start() on: until then, an error (EMFILE) must not throw here.
       worker.on('error', () => undefined)
       made.push({ worker, offers: channel?.port1 })
+    } catch (error) {
+      channel?.port1.close()
+      throw error
     }
+  }
+  try {
+    // The first thread is made before the fds are counted, the others after: the pool's first
+    // result waits for the first thread's boot, which the first count (~0.5 ms: it reads
+    // /proc/self/limits and the fd folder for the first time) held back. Short of fds, that thread
+    // goes too: it may not start, and its failure would reach only this thread's event loop. The
+    // pool then starts its workers as usual, and they fail with the count's error. (Node may keep
+    // an fd of a thread that failed to start: once, for a thread's first pool.)
+    make(false)
+    try {
+      threadFdsFree()
+    } catch {
+      drop()
+      return []
+    }
+    while (made.length < n) make(true)
   } catch {
     // No thread to be had now: the rest start when their processes do.
+  }
+  // The supervisor comes later, from the same folder: an app that bundled the library learns now,
+  // after the threads, which the check does not hold back.
+  try {
+    libraryFile(new URL('./supervisor-start.js', import.meta.url), 'start a process')
+  } catch (error) {
+    drop()
+    throw error
   }
   return made
 }

@@ -156,13 +156,14 @@ export function applyEnv(env: Record<string, string | undefined> | undefined): v
 
 /**
  * The workerData of a thread made ahead of its process (process.ts threadsAhead), whose
- * ProcessData comes in its first message. One made for a pool's first task runs that pool's
- * first module, which takes the task from `offers` and then imports `bootstrap` (pool/first-task.ts).
+ * ProcessData comes in its first message. One made for a pool's first task runs that pool's first
+ * module, which takes the task from `offers`, then imports `boot` (a module that exports boot.ts's
+ * boot()) and runs it (pool/first-task.ts).
  */
 export interface AheadData {
   ahead: true
   offers?: MessagePort
-  bootstrap: string
+  boot?: string
 }
 
 /** The supervisor thread's workerData. */
