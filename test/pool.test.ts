@@ -317,6 +317,20 @@ for (const style of STYLES) {
   })
 }
 
+test("a first pool's first call a map: its first chunk runs before its thread loads the library, the rest the usual way, all in order", async (t) => {
+  const { status, stdout, stderr } = await runNode(`
+    import { AioPool } from ${ENTRY}
+    const p = new AioPool({ processes: 2 })
+    const out = await p.coro_map((x) => [x * 2, Symbol.for('aioprocessing.loaded') in globalThis], Array.from({ length: 12 }, (_, i) => i), 4)
+    console.log(JSON.stringify(out.map(([v]) => v)))
+    console.log(JSON.stringify(out.slice(0, 4).map(([, loaded]) => loaded)))
+    p.terminate()
+    await p.coro_join()
+  `)
+  t.is(status, 0, stderr)
+  t.deepEqual(stdout.trim().split('\n'), [JSON.stringify(Array.from({ length: 12 }, (_, i) => i * 2)), '[false,false,false,false]'])
+})
+
 test("a first pool's first task whose module loads the library runs once the library has set up its thread: it sees its own process", async (t) => {
   const { status, stdout, stderr } = await runNode(`
     import { AioPool } from ${ENTRY}
