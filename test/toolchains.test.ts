@@ -252,11 +252,13 @@ test('a TypeScript module target loads with preload: [\'tsx/esm/api\'] in a thre
   t.regex(error!.message, /Unknown file extension ".ts".*preload: \['tsx\/esm\/api'\]/s)
 })
 
-test('an app bundled with aioprocessing inside it: start(), a listener and a client say to keep aioprocessing external, at once (a process printed the supervisor\'s failure and its join waited for ever; a listener waited 30 s, a client for ever)', async (t) => {
+test('an app bundled with aioprocessing inside it: a pool, start(), a listener and a client say to keep aioprocessing external, at once (a process printed the supervisor\'s failure and its join waited for ever; a listener waited 30 s, a client for ever)', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'aio-bundled-app-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const lib = fileURLToPath(new URL('../lib/index.js', import.meta.url))
-  writeFileSync(join(dir, 'app.mjs'), `import { AioClient, AioListener, AioProcess, ProcessError } from ${JSON.stringify(lib)}
+  writeFileSync(join(dir, 'app.mjs'), `import { AioClient, AioListener, AioPool, AioProcess, ProcessError } from ${JSON.stringify(lib)}
+// A first pool makes its threads before it looks for the file (process.ts threadsAhead): they go again.
+try { new AioPool({ processes: 2 }); console.log('pool') } catch (e) { console.log(e instanceof ProcessError, e.message) }
 const p = new AioProcess({ target: () => 1 })
 try { p.start(); p.join(); console.log('started', p.exitcode) } catch (e) { console.log(e instanceof ProcessError, e.message) }
 try { new AioListener(${JSON.stringify(join(dir, 'l.sock'))}); console.log('listening') } catch (e) { console.log(e instanceof ProcessError, e.message) }
@@ -264,7 +266,8 @@ try { await AioClient.coro(${JSON.stringify(join(dir, 'none.sock'))}); console.l
   await build({ entryPoints: [join(dir, 'app.mjs')], bundle: true, platform: 'node', format: 'esm', outfile: join(dir, 'out', 'app.mjs'), logLevel: 'silent' })
   const r = await runNodeWith([join(dir, 'out', 'app.mjs')])
   t.is(r.status, 0, r.stderr)
-  const [process, listener, client] = r.stdout.trim().split('\n')
+  const [pool, process, listener, client] = r.stdout.trim().split('\n')
+  t.regex(pool, /^true cannot start a process: the library's file .*supervisor-start\.js is missing.*keep aioprocessing external/)
   t.regex(process, /^true cannot start a process: the library's file .*supervisor-start\.js is missing.*keep aioprocessing external/)
   t.regex(listener, /^true cannot start the I\/O thread that sockets need: the library's file .*io-thread\.js is missing.*keep aioprocessing external/)
   t.regex(client, /^true cannot start the I\/O thread that sockets need: the library's file .*io-thread\.js is missing/)
