@@ -331,6 +331,60 @@ test("a first pool's first call a map: its first chunk runs before its thread lo
   t.deepEqual(stdout.trim().split('\n'), [JSON.stringify(Array.from({ length: 12 }, (_, i) => i * 2)), '[false,false,false,false]'])
 })
 
+test("a first pool's first task: what it sets in process.env stays for its worker's later tasks, as when run later", async (t) => {
+  const { status, stdout, stderr } = await runNode(`
+    import { AioPool } from ${ENTRY}
+    const p = new AioPool({ processes: 1 })
+    console.log(await p.coro_apply(() => { process.env.SET_BY_FIRST_TASK = 'yes'; return Symbol.for('aioprocessing.loaded') in globalThis }))
+    console.log(await p.coro_apply(() => process.env.SET_BY_FIRST_TASK ?? 'unset'))
+    p.terminate()
+    await p.coro_join()
+  `)
+  t.is(status, 0, stderr)
+  t.deepEqual(stdout.trim().split('\n'), ['false', 'yes'])
+})
+
+test("terminate() ends a first pool's thread at once while it imports its first task's module, as any worker's", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'aio-first-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const flag = join(dir, 'importing')
+  const slow = join(dir, 'slow.mjs')
+  writeFileSync(slow, `import { writeFileSync } from 'node:fs'\nwriteFileSync(${JSON.stringify(flag)}, '')\nawait new Promise((r) => setTimeout(r, 20000))\nexport const run = () => 1\n`)
+  // A thread still importing the library's own modules gets LOAD_GRACE_MS (5 s) before a
+  // terminate() ends it; one importing a task's module does not.
+  const { status, stdout, stderr } = await runNode(`
+    import { AioPool } from ${ENTRY}
+    import { existsSync } from 'node:fs'
+    const p = new AioPool({ processes: 1 })
+    const r = p.applyAsync({ module: ${JSON.stringify(slow)}, name: 'run' })
+    const until = Date.now() + 30000
+    while (!existsSync(${JSON.stringify(flag)}) && Date.now() < until) await new Promise((res) => setTimeout(res, 5))
+    const t0 = performance.now()
+    p.terminate()
+    await p.coro_join()
+    console.log(performance.now() - t0 < 4000)
+    try { await r.coro_get(30000) } catch (error) { console.log(error.name) }
+  `)
+  t.is(status, 0, stderr)
+  t.deepEqual(stdout.trim().split('\n'), ['true', 'PoolTerminatedError'])
+})
+
+test("a first pool's first task whose module loads the library: the module's top-level code already sees its worker as its current process", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'aio-first-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const mod = join(dir, 'named.mjs')
+  writeFileSync(mod, `import { currentProcess } from ${ENTRY}\nconst atImport = currentProcess().name\nexport const names = () => [atImport, currentProcess().name]\n`)
+  const { status, stdout, stderr } = await runNode(`
+    import { AioPool } from ${ENTRY}
+    const p = new AioPool({ processes: 1 })
+    console.log(JSON.stringify(await p.coro_apply({ module: ${JSON.stringify(mod)}, name: 'names' })))
+    p.terminate()
+    await p.coro_join()
+  `)
+  t.is(status, 0, stderr)
+  t.is(stdout.trim(), JSON.stringify(['PoolWorker-1', 'PoolWorker-1']))
+})
+
 test("a first pool's first task whose module loads the library runs once the library has set up its thread: it sees its own process", async (t) => {
   const { status, stdout, stderr } = await runNode(`
     import { AioPool } from ${ENTRY}
@@ -353,6 +407,13 @@ const FIRST_VALUES = [
   'JSON.parse(`{"${"_".repeat(2)}proto${"_".repeat(2)}": 1}`)',
   'new (class Point { constructor() { this.x = 1 } })()', '(() => { throw new RangeError("expected in a test") })()', 'Symbol("s")',
   'new Promise((r) => setTimeout(() => r([1, 2]), 10))',
+  // One object twice: the clone would keep it one, the codec makes two copies.
+  '(() => { const o = { k: 1 }; return { x: o, y: o } })()',
+  'Object.assign([1, , 3], { x: 5 })',
+  // A getter runs once by the usual road (counted in its value), and one that throws fails the task there.
+  '(() => { let n = 0; return { get a() { return ++n } } })()',
+  "{ get a() { throw new Error('expected in a test: getter') } }",
+  'new Proxy({ a: 1 }, {})',
 ]
 
 test("a first pool's first task: every kind of result and error arrives as the usual road brings it", async (t) => {
@@ -369,8 +430,18 @@ test("a first pool's first task: every kind of result and error arrives as the u
     const outcome = ${outcome}
     const first = await outcome((a) => p.coro_apply(task, [a]), [2, 'arg', { k: null }])
     const later = await outcome((a) => p.coro_apply(task, [a]), [2, 'arg', { k: null }])
-    // Strict: prototypes alike, -0 not 0.
-    const same = first.ok === later.ok && (first.ok ? isDeepStrictEqual(first.v.slice(0, 2), later.v.slice(0, 2)) : first.e.replace(/first-task\\.js|shared-\\w+\\.js/g, '') === later.e.replace(/first-task\\.js|shared-\\w+\\.js/g, ''))
+    // Strict: prototypes alike, -0 not 0; and the same shape: holes, keys, an object met twice.
+    const shape = (v, seen = new Map(), out = []) => {
+      if (v === null || typeof v !== 'object') out.push(typeof v + ':' + (Object.is(v, -0) ? '-0' : String(v)))
+      else if (seen.has(v)) out.push('@' + seen.get(v))
+      else {
+        seen.set(v, seen.size)
+        out.push(Object.prototype.toString.call(v))
+        for (const k of Reflect.ownKeys(v)) { out.push(String(k)); shape(v[k], seen, out) }
+      }
+      return out
+    }
+    const same = first.ok === later.ok && (first.ok ? isDeepStrictEqual(first.v.slice(0, 2), later.v.slice(0, 2)) && shape(first.v.slice(0, 2)).join() === shape(later.v.slice(0, 2)).join() : first.e.replace(/first-task\\.js|shared-\\w+\\.js/g, '') === later.e.replace(/first-task\\.js|shared-\\w+\\.js/g, ''))
     console.log(JSON.stringify({ same, first: first.ok ? first.v[2] : first.e, later: later.ok ? later.v[2] : later.e }))
     p.terminate()
     await p.coro_join()

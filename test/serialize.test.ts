@@ -229,8 +229,15 @@ test('crossesAlike: what it lets through, the structured clone carries exactly a
   }
   // Enough of them go the quick way for the check to mean something.
   t.true(through > 300, `${through}`)
-  for (const v of [{ a: [1, 'x', null, { b: true }] }, [1, 2, 3], 'text', 42]) t.true(crossesAlike(v))
-  for (const v of [-0, '\ud800', [1, , 2], Buffer.from('x'), new Map(), Object.assign([1], { x: 1 }), () => 1, Symbol('s'), { [Symbol('k')]: 1 }, new (class A {})()]) t.false(crossesAlike(v)) // eslint-disable-line no-sparse-arrays
+  for (const v of [{ a: [1, 'x', null, { b: true }] }, [1, 2, 3], 'text', 42, -0, [{ a: 1 }, { a: 1 }]]) t.true(crossesAlike(v))
+  const shared = { k: 1 }
+  const sparseWithKey = Object.assign([1, , 3], { x: 5 }) // eslint-disable-line no-sparse-arrays
+  const notAlike = ['\ud800', [1, , 2], sparseWithKey, Buffer.from('x'), new Map(), Object.assign([1], { x: 1 }), () => 1, Symbol('s'), { [Symbol('k')]: 1 }, new (class A {})(),
+    { x: shared, y: shared }, [shared, shared], { get a() { return 1 } }, new Proxy({ a: 1 }, {}), { a: new Proxy([], {}) }] // eslint-disable-line no-sparse-arrays
+  notAlike.forEach((v, i) => t.false(crossesAlike(v), `value ${i}`))
+  const cycle: Record<string, unknown> = {}
+  cycle.self = cycle
+  t.false(crossesAlike(cycle))
   const deep: unknown[] = []
   let at = deep
   for (let i = 0; i < 20_000; i++) at.push((at = []))

@@ -1,7 +1,7 @@
 // The current process as seen from this thread: Python's current_process() and the child counter
 // that names children 'Process-N' (and 'Process-N1:N2' for grandchildren).
 import { isMainThread, threadId } from 'node:worker_threads'
-import { LIBRARY_LOADED } from './loaded-mark.js'
+import { LIBRARY_LOADED, PENDING_PROCESS } from './loaded-mark.js'
 
 export interface CurrentProcess {
   readonly name: string
@@ -10,9 +10,10 @@ export interface CurrentProcess {
   readonly identity: readonly number[]
 }
 
-;(globalThis as { [LIBRARY_LOADED]?: true })[LIBRARY_LOADED] = true
-
-let current: CurrentProcess = { name: isMainThread ? 'MainProcess' : `Thread-${threadId}`, pid: threadId, daemon: false, identity: [] }
+const marks = globalThis as { [LIBRARY_LOADED]?: true; [PENDING_PROCESS]?: CurrentProcess }
+marks[LIBRARY_LOADED] = true
+let current: CurrentProcess = marks[PENDING_PROCESS] ?? { name: isMainThread ? 'MainProcess' : `Thread-${threadId}`, pid: threadId, daemon: false, identity: [] }
+delete marks[PENDING_PROCESS]
 let children = 0
 
 /** Python's `current_process()`: name, pid (the thread id in the thread context), daemon flag. */

@@ -360,7 +360,7 @@ export class Dispatcher implements ResultHost, Waiter {
     this.offered = task
     Atomics.store(this.claim, 0, id)
     for (const w of targets) {
-      const offer: FirstOffer = { id, fnId: task.fnId, fn, mode, items, n: w.n, name: w.proc.name, claim: this.claim.buffer as SharedArrayBuffer, events: this.events.buffer as SharedArrayBuffer, words: w.words.buffer as SharedArrayBuffer, state: w.proc.i32.buffer as SharedArrayBuffer }
+      const offer: FirstOffer = { id, fnId: task.fnId, fn, mode, items, n: w.n, name: w.proc.name, identity: w.proc.identity, claim: this.claim.buffer as SharedArrayBuffer, events: this.events.buffer as SharedArrayBuffer, words: w.words.buffer as SharedArrayBuffer, state: w.proc.i32.buffer as SharedArrayBuffer }
       w.offers!.postMessage(offer)
     }
   }

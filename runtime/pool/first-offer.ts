@@ -24,9 +24,10 @@ export interface FirstOffer {
   fn: FunctionRef
   mode: TaskMode
   items: unknown[]
-  /** The worker's number (WorkerSlot.n) and process name. */
+  /** The worker's number (WorkerSlot.n), and its process's name and identity (its current_process()). */
   n: number
   name: string
+  identity: number[]
   /** The pool's claim word (one Int32), its EV word's buffer, the worker's words and its process's state words. */
   claim: SharedArrayBuffer
   events: SharedArrayBuffer
@@ -48,27 +49,30 @@ export interface FirstTaskLeft {
 /** Past this many values, a value is not looked through: it goes by the usual road. */
 const ALIKE_BUDGET = 10_000
 
+const { isProxy } = process.getBuiltinModule('node:util').types
+
 /**
  * Whether the structured clone of `value` is what the library's codec (ipc/serialize.ts) would
- * give: primitives (not -0, which the codec sends as 0; not a string with a lone surrogate, which
- * UTF-8 cannot carry), and plain arrays (dense, no other keys) and plain objects of those.
+ * give: primitives (not a string with a lone surrogate, which UTF-8 cannot carry), and plain
+ * arrays (dense, no other keys) and plain objects of those, each object once (the clone keeps one
+ * object met twice one, the codec makes two copies), with no getter (the clone would run it
+ * again after this look, the codec once) and no Proxy.
  */
 export function crossesAlike(value: unknown): boolean {
   const stack = [value]
+  const seen = new Set<object>()
   let budget = ALIKE_BUDGET
   while (stack.length > 0) {
     if (--budget < 0) return false
     const v = stack.pop()
     switch (typeof v) {
       case 'number':
-        if (Object.is(v, -0)) return false
-        continue
-      case 'string':
-        if (!v.isWellFormed()) return false
-        continue
       case 'boolean':
       case 'undefined':
       case 'bigint':
+        continue
+      case 'string':
+        if (!v.isWellFormed()) return false
         continue
       case 'object':
         break
@@ -76,18 +80,21 @@ export function crossesAlike(value: unknown): boolean {
         return false // a function, a symbol
     }
     if (v === null) continue
+    if (seen.has(v) || isProxy(v)) return false
+    seen.add(v)
     const proto = Object.getPrototypeOf(v)
-    if (proto === Array.prototype) {
-      const a = v as unknown[]
-      if (Object.keys(a).length !== a.length) return false // holes, or keys of its own
-      for (let i = 0; i < a.length; i++) stack.push(a[i])
-      continue
-    }
-    if (proto !== Object.prototype && proto !== null) return false
+    const array = proto === Array.prototype && Array.isArray(v)
+    if (!array && proto !== Object.prototype && proto !== null) return false
     if (Object.getOwnPropertySymbols(v).length > 0) return false
-    for (const k of Object.keys(v)) {
-      if (k === '__proto__' || !k.isWellFormed()) return false
-      stack.push((v as Record<string, unknown>)[k])
+    const keys = Object.keys(v)
+    // An array's keys are its indexes, in order, and nothing else: no holes, no keys of its own.
+    if (array && keys.length !== (v as unknown[]).length) return false
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]
+      if (array ? k !== String(i) : k === '__proto__' || !k.isWellFormed()) return false
+      const d = Object.getOwnPropertyDescriptor(v, k)
+      if (d === undefined || !('value' in d)) return false
+      stack.push(d.value)
     }
   }
   return true

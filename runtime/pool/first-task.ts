@@ -8,9 +8,9 @@
 // of a task that threw, or whose result the port does not carry as the library does; and a task
 // whose module loaded the library, not run here: it runs once the library has set the thread up.
 
-import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads'
+import { receiveMessageOnPort, threadId, workerData, type MessagePort } from 'node:worker_threads'
 import { compileFunction, loadExport } from '../core/function-load.js'
-import { LIBRARY_LOADED } from '../core/loaded-mark.js'
+import { LIBRARY_LOADED, PENDING_PROCESS } from '../core/loaded-mark.js'
 import { writeStdioDirectly } from '../core/stdio.js'
 import { FIRST_TASK, crossesAlike, type FirstOffer, type FirstTaskLeft } from './first-offer.js'
 import { CURRENT, DONE, EV } from './pool-words.js'
@@ -20,10 +20,11 @@ import { BOOTED, KILL_PENDING, LOAD, LOADED_WORD, LOADING, reportOwnEnd, type Ah
 const { offers: port, boot: bootModule } = workerData as AheadData
 // The offer, if any, came while this thread booted: it is in the port by now, or was not made yet.
 const offer = port && (receiveMessageOnPort(port)?.message as FirstOffer | undefined)
-if (!offer || !(await runFirst(offer, port!))) port?.close()
+const ran = offer !== undefined && (await runFirst(offer, port!))
+if (!ran) port?.close()
 // The thread's start, under this module's top-level await (see process/boot.ts).
-const { boot } = (await import(bootModule!)) as { boot: () => Promise<void> }
-await boot()
+const { boot } = (await import(bootModule!)) as { boot: (keepEnv: boolean) => Promise<void> }
+await boot(ran)
 
 /** Runs the task offered if this thread wins it; whether it did. */
 async function runFirst(o: FirstOffer, port: MessagePort): Promise<boolean> {
@@ -40,27 +41,26 @@ async function runFirst(o: FirstOffer, port: MessagePort): Promise<boolean> {
     ;(globalThis as { [FIRST_TASK]?: FirstTaskLeft })[FIRST_TASK] = left
     return true
   }
+  // This thread's own imports are done: a terminate() now ends it at once, also while the task's
+  // module loads, as a worker's later tasks' (supervisor-protocol.ts LOAD); one that came before
+  // ends it here.
+  if (Atomics.compareExchange(state, LOAD, LOADING, LOADED_WORD) === KILL_PENDING) process.exit()
   const unreport = reportOwnEnd(state, o.name)
   writeStdioDirectly()
+  // The library, if the task's module loads it, starts as this worker (core/current.ts).
+  ;(globalThis as { [PENDING_PROCESS]?: unknown })[PENDING_PROCESS] = { name: o.name, pid: threadId, daemon: true, identity: o.identity }
   const t0 = performance.now()
-  let fn: (...args: unknown[]) => unknown
-  try {
-    // The pool offers no function whose source calls a compiler helper (function-load.ts MAY_CALL_HELPER).
-    fn = 'source' in o.fn ? compileFunction(o.fn.source, '') : await loadExport(o.fn)
-  } catch (error) {
-    unreport()
-    return leave({ offer: o, answer: [o.id, false, error, (performance.now() - t0) * 1000] })
-  }
-  if (LIBRARY_LOADED in globalThis) {
-    unreport()
-    return leave({ offer: o })
-  }
-  // Its imports are done: a terminate() now ends it at once (supervisor-protocol.ts LOAD); one
-  // that came while it imported ends it here.
-  if (Atomics.compareExchange(state, LOAD, LOADING, LOADED_WORD) === KILL_PENDING) process.exit()
   let ok = true
   let value: unknown
   try {
+    // The pool offers no function whose source calls a compiler helper (function-load.ts MAY_CALL_HELPER).
+    const fn = 'source' in o.fn ? compileFunction(o.fn.source, '') : await loadExport(o.fn)
+    if (LIBRARY_LOADED in globalThis) {
+      // Its module loaded the library: the task runs once the library has set this thread up.
+      Atomics.compareExchange(state, LOAD, LOADED_WORD, LOADING)
+      unreport()
+      return leave({ offer: o })
+    }
     value = runItems(fn, o.mode, o.items)
     if (isThenable(value)) value = await value
   } catch (error) {
@@ -71,12 +71,19 @@ async function runFirst(o: FirstOffer, port: MessagePort): Promise<boolean> {
   // The library's imports come next, which a terminate() waits for again.
   Atomics.compareExchange(state, LOAD, LOADED_WORD, LOADING)
   unreport()
-  if (!ok || !crossesAlike(value)) return leave({ offer: o, answer: [o.id, ok, value, micros] })
-  port.postMessage([o.id, true, value, micros])
-  Atomics.store(words, CURRENT, 0)
-  Atomics.add(words, DONE, 1)
-  const events = new Int32Array(o.events)
-  Atomics.add(events, EV, 1)
-  Atomics.notify(events, EV)
-  return true
+  try {
+    if (ok && crossesAlike(value)) {
+      port.postMessage([o.id, true, value, micros])
+      Atomics.store(words, CURRENT, 0)
+      Atomics.add(words, DONE, 1)
+      const events = new Int32Array(o.events)
+      Atomics.add(events, EV, 1)
+      Atomics.notify(events, EV)
+      return true
+    }
+  } catch {
+    // A value the look or the clone choked on (a getter that throws, a Proxy): the library's
+    // codec says what it says of it.
+  }
+  return leave({ offer: o, answer: [o.id, ok, value, micros] })
 }

@@ -18,7 +18,12 @@ import { setThreadBroker } from '../core/thread-broker.js'
 import { finishProcess } from '../core/process-end.js'
 import { parentPort, receiveMessageOnPort, threadId, workerData } from 'node:worker_threads'
 
-export async function boot(): Promise<void> {
+/**
+ * `keepEnv`: the thread already ran a task (a first pool's first, pool/first-task.ts) in the
+ * environment it was made with, which is its starter's at start(): what that task set in it stays,
+ * as it would have, run after the start.
+ */
+export async function boot(keepEnv = false): Promise<void> {
   // The library's classes (the modules the parent named), so that shared objects arriving later
   // (in queue items) can be rebuilt. A spare loads those its supervisor knew of while it waits.
   // Only JavaScript ones: a module that needs a loader (a .ts one under tsx) loads after the
@@ -37,7 +42,7 @@ export async function boot(): Promise<void> {
   const state = data.state ? new Int32Array(data.state) : undefined
   if (state) Atomics.store(state, BOOTED, 1)
   if (state) reportOwnEnd(state, data.name)
-  applyEnv(data.env)
+  if (!keepEnv) applyEnv(data.env)
   // Before any proxy is rebuilt: the args' were counted for this key (core/destination.ts).
   setOwnClientKey(data.clientKey)
   setThreadBroker(data.broker)

@@ -387,7 +387,8 @@ export class ProcessCore implements Waiter {
   waitValue = STARTED
   name: string
   daemon: boolean
-  private readonly identity: number[]
+  /** Python's _identity: [1, 2] for Process-1:2. */
+  readonly identity: number[]
   private target: Target | undefined
   private args: unknown[]
   private readonly resourceLimits: ResourceLimits | undefined
