@@ -3,6 +3,9 @@
 import type { ExecutionContext } from 'ava'
 import { spawn, spawnSync } from 'node:child_process'
 import { AioProcess, type ProcessOptions } from '../generated/index.generated.js'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 export type Style = 'blocking' | 'coro'
 export const STYLES: readonly Style[] = ['blocking', 'coro']
@@ -138,4 +141,11 @@ export function python(env: NodeJS.ProcessEnv, script: string): Promise<{ code: 
     child.stderr.on('data', (d) => (err += d))
     child.on('close', (code) => resolve({ code, out, err }))
   })
+}
+
+/** A temporary folder, removed when the test ends. */
+export function tempDir(t: ExecutionContext, prefix = 'aio-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
 }

@@ -3,7 +3,7 @@
 // pool's life inside processes.
 import test, { type ExecutionContext } from 'ava'
 import { AioEvent, AioPool, AioProcess, AioQueue, AioValue, MaybeEncodingError, PoolTerminatedError, ProcessError, WorkerLostError, type PoolOptions } from '../generated/index.generated.js'
-import { ENTRY, LONG, STYLES, call, joined, runNode, runNodeWith, start } from './helpers.js'
+import { ENTRY, LONG, STYLES, call, joined, runNode, runNodeWith, start, tempDir } from './helpers.js'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -294,8 +294,7 @@ for (const style of STYLES) {
   })
 
   test(`terminate() ends a first pool's first task at once, as any running task (${style})`, async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'aio-first-'))
-    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const dir = tempDir(t, 'aio-first-')
     const flag = join(dir, 'running')
     // Once its thread runs the task, a terminate() must not wait for the 5 s that one still
     // importing gets (LOAD_GRACE_MS).
@@ -345,8 +344,7 @@ test("a first pool's first task: what it sets in process.env stays for its worke
 })
 
 test("terminate() ends a first pool's thread at once while it imports its first task's module, as any worker's", async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'aio-first-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const dir = tempDir(t, 'aio-first-')
   const flag = join(dir, 'importing')
   const slow = join(dir, 'slow.mjs')
   writeFileSync(slow, `import { writeFileSync } from 'node:fs'\nwriteFileSync(${JSON.stringify(flag)}, '')\nawait new Promise((r) => setTimeout(r, 20000))\nexport const run = () => 1\n`)
@@ -370,8 +368,7 @@ test("terminate() ends a first pool's thread at once while it imports its first 
 })
 
 test("a first pool's first task whose module loads the library: the module's top-level code already sees its worker as its current process", async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'aio-first-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const dir = tempDir(t, 'aio-first-')
   const mod = join(dir, 'named.mjs')
   writeFileSync(mod, `import { currentProcess } from ${ENTRY}\nconst atImport = currentProcess().name\nexport const names = () => [atImport, currentProcess().name]\n`)
   const { status, stdout, stderr } = await runNode(`
