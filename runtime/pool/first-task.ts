@@ -11,6 +11,7 @@
 import { receiveMessageOnPort, threadId, workerData, type MessagePort } from 'node:worker_threads'
 import { compileFunction, loadExport } from '../core/function-load.js'
 import { LIBRARY_LOADED, PENDING_PROCESS } from '../core/loaded-mark.js'
+import { runAsFirstModule } from '../core/first-module.js'
 import { writeStdioDirectly } from '../core/stdio.js'
 import { FIRST_TASK, crossesAlike, type FirstOffer, type FirstTaskLeft } from './first-offer.js'
 import { CURRENT, DONE, EV } from './pool-words.js'
@@ -18,13 +19,16 @@ import { isThenable, runItems } from './run-items.js'
 import { BOOTED, KILL_PENDING, LOAD, LOADED_WORD, LOADING, reportOwnEnd, type AheadData } from '../process/supervisor-protocol.js'
 
 const { offers: port, boot: bootModule } = workerData as AheadData
-// The offer, if any, came while this thread booted: it is in the port by now, or was not made yet.
-const offer = port && (receiveMessageOnPort(port)?.message as FirstOffer | undefined)
-const ran = offer !== undefined && (await runFirst(offer, port!))
-if (!ran) port?.close()
-// The thread's start, under this module's top-level await (see process/boot.ts).
-const { boot } = (await import(bootModule!)) as { boot: (keepEnv: boolean) => Promise<void> }
-await boot(ran)
+
+runAsFirstModule(async () => {
+  // The offer, if any, came while this thread booted: it is in the port by now, or was not made yet.
+  const offer = port && (receiveMessageOnPort(port)?.message as FirstOffer | undefined)
+  const ran = offer !== undefined && (await runFirst(offer, port!))
+  if (!ran) port?.close()
+  // Then the thread's start.
+  const { boot } = (await import(bootModule!)) as { boot: (keepEnv: boolean) => Promise<void> }
+  await boot(ran)
+})
 
 /** Runs the task offered if this thread wins it; whether it did. */
 async function runFirst(o: FirstOffer, port: MessagePort): Promise<boolean> {

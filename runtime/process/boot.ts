@@ -1,10 +1,7 @@
 // A process thread's start, as a function: registers the shareable types, rebuilds the args into
 // working objects over the parent's shared memory, then runs the target. A thread's first module
-// runs it with a top-level await (bootstrap.ts; pool/first-task.ts after a first pool's first
-// task), which gives what Node gives a thread whose top-level await can never settle: exitcode 13.
-// This module has none of its own: a module with a top-level await that starts evaluating as its
-// thread is terminated (process.exit() in the parent, right after a first pool's first result,
-// as that thread imports this) fails a V8 check and takes the whole process down.
+// runs it (bootstrap.ts; pool/first-task.ts after a first pool's first task), as a first module's
+// work (core/first-module.ts).
 import { writeStdioDirectly } from '../core/stdio.js'
 import type { ProcessData } from './process.js'
 import { setCurrentProcess } from '../core/current.js'
